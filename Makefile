@@ -1,0 +1,35 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PY      ?= python3
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench check-config clean system-deps
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# Debian packages the tests use (Chromium for the stats page, HAProxy for compat checks).
+# Installed only when missing and when we may (root); tests that need them say so otherwise.
+system-deps:
+	@$(PY) tools/system_deps.py
+
+run: $(STAMP)
+	$(VPY) tools/demo.py
+
+test: $(STAMP) system-deps
+	$(VPY) -m ruff check lb healthcheck tests tools
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VPY) -m ruff check lb healthcheck tests tools
+
+bench: $(STAMP)
+	$(VPY) tools/bench/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

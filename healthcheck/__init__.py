@@ -1,0 +1,1 @@
+"""Active health checks for lb servers (imports lb, never imported by lb)."""

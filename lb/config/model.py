@@ -1,0 +1,630 @@
+"""The immutable, compiled configuration model.
+
+Owns: frozen, slotted dataclasses describing a loaded configuration (global
+settings, frontends, backends, servers, rules, checks, logging). No behaviour, no
+counters, no references to runtime state (see ``lb.state`` for that).
+
+Conventions:
+- times are float **seconds** (``None`` = unset / infinite);
+- header names used for matching are lower-cased ``bytes``;
+- ``Origin`` records file:line of the statement that produced an object;
+- conditions (``cond``) are compiled objects from ``lb.match.acl`` (they expose
+  ``evaluate(ctx) -> bool``) and ``cond_text`` keeps the source words for display;
+- formats with ``%[...]`` / ``%x`` variables are kept as source text here
+  (``*_fmt`` fields) and compiled by the layer that renders them.
+
+Must not import: anything outside ``lb.match`` types and the standard library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+Mode = Literal["http", "tcp"]
+Capability = Literal["defaults", "frontend", "backend", "listen"]
+
+EMPTY_MAP: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a statement came from."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+NO_ORIGIN = Origin("<builtin>", 0)
+
+
+# --------------------------------------------------------------------------- timeouts
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """The eleven HAProxy timeouts, in seconds (None = not set)."""
+
+    client: float | None = None
+    server: float | None = None
+    connect: float | None = None
+    check: float | None = None
+    queue: float | None = None
+    http_keep_alive: float | None = None
+    http_request: float | None = None
+    tunnel: float | None = None
+    tarpit: float | None = None
+    client_fin: float | None = None
+    server_fin: float | None = None
+
+
+# --------------------------------------------------------------------------- logging
+
+
+@dataclass(frozen=True, slots=True)
+class LogTarget:
+    """One `log` line target (``log global`` is resolved at build time)."""
+
+    kind: Literal["udp", "tcp", "unix", "stdout", "stderr", "fd", "ring"]
+    address: str  # host for udp/tcp, path for unix, fd number for fd, ring name
+    port: int | None = None  # udp/tcp port (514 default for udp)
+    facility: str = "local0"
+    level: str = "debug"  # max level sent
+    minlevel: str = "emerg"
+    format: str = "local"  # local rfc3164 rfc5424 priority short timed iso raw
+    length: int = 1024
+    origin: Origin = NO_ORIGIN
+
+
+# --------------------------------------------------------------------------- listeners
+
+
+@dataclass(frozen=True, slots=True)
+class Bind:
+    """One listening address of a `bind` line (a line may yield several)."""
+
+    host: str  # "" = any IPv4 (and IPv6 when "::"), literal address otherwise
+    port: int  # 0 when fd is set
+    fd: int | None = None  # fd@N: adopt an inherited listening socket
+    name: str | None = None
+    family: Literal["ipv4", "ipv6", "any", "unix", "fd"] = "ipv4"
+    path: str | None = None  # unix socket path
+    maxconn: int = 0
+    backlog: int = 0
+    v4v6: bool = False
+    v6only: bool = False
+    accept_proxy: bool = False
+    ssl: bool = False
+    raw: str = ""  # the address word as written
+    origin: Origin = NO_ORIGIN
+
+
+# --------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderFmt:
+    """A header name plus a value format (log-format syntax, compiled at runtime)."""
+
+    name: str
+    value_fmt: str
+
+
+# Actions for http-request / http-response rules. Parsed by lb.config, executed by
+# lb.http.actions. `final` says whether the action stops the ruleset.
+
+
+@dataclass(frozen=True, slots=True)
+class ActAllow:
+    final: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ActDeny:
+    """deny / tarpit: status (deny_status), optional local payload."""
+
+    status: int = 403
+    content_type: str | None = None
+    body: bytes | None = None  # string / file contents
+    body_fmt: str | None = None  # lf-string
+    errorfile: bytes | None = None  # full raw HTTP response (errorfile argument)
+    headers: tuple[HeaderFmt, ...] = ()
+    tarpit: bool = False
+    final: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ActReturn:
+    status: int = 200
+    content_type: str | None = None
+    body: bytes | None = None
+    body_fmt: str | None = None
+    errorfile: bytes | None = None
+    headers: tuple[HeaderFmt, ...] = ()
+    final: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ActRedirect:
+    kind: Literal["location", "prefix", "scheme"]
+    target_fmt: str
+    code: int = 302
+    drop_query: bool = False
+    append_slash: bool = False
+    set_cookie: str | None = None
+    clear_cookie: str | None = None
+    ignore_empty: bool = False
+    final: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ActSetHeader:
+    """set-header (replace all) or add-header (append a line)."""
+
+    name: str
+    value_fmt: str
+    add: bool = False
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ActDelHeader:
+    name: str
+    method: str = "str"  # -m str|beg|end|sub|reg
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ActReplaceHeader:
+    """replace-header (whole value) / replace-value (each comma-separated value)."""
+
+    name: str
+    regex: str
+    replacement_fmt: str
+    each_value: bool = False
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ActSetPath:
+    """set-path / set-uri / set-query / set-method (``what`` says which)."""
+
+    what: Literal["path", "uri", "query", "method"]
+    value_fmt: str
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ActSetTimeout:
+    which: Literal["server", "tunnel", "client"]
+    seconds: float
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ActUseService:
+    service: str  # e.g. "prometheus-exporter"
+    final: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ActReject:
+    """tcp/http 'reject' and 'silent-drop': close without a response."""
+
+    silent: bool = False
+    final: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ActSetVar:
+    name: str  # e.g. "txn.foo"
+    expr: str  # sample expression (fetch[,conv...])
+    final: bool = False
+
+
+Action = (
+    ActAllow | ActDeny | ActReturn | ActRedirect | ActSetHeader | ActDelHeader
+    | ActReplaceHeader | ActSetPath | ActSetTimeout | ActUseService | ActReject | ActSetVar
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One http-request / http-response / tcp-request rule.
+
+    ``cond`` is None when the rule has no condition (always applies).
+    """
+
+    action: Action
+    cond: Any | None  # lb.match.acl.Condition
+    cond_text: str = ""
+    origin: Origin = NO_ORIGIN
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchingRule:
+    """use_backend: static (``backend``) or dynamic (``name_fmt`` with %[...])."""
+
+    backend: str | None
+    name_fmt: str | None
+    cond: Any | None
+    cond_text: str = ""
+    origin: Origin = NO_ORIGIN
+
+
+@dataclass(frozen=True, slots=True)
+class PersistRule:
+    """force-persist / ignore-persist."""
+
+    kind: Literal["force", "ignore"]
+    cond: Any | None
+    cond_text: str = ""
+    origin: Origin = NO_ORIGIN
+
+
+@dataclass(frozen=True, slots=True)
+class AclDecl:
+    """A named ACL as compiled (all lines of the same name OR-ed together)."""
+
+    name: str
+    acl: Any  # lb.match.acl.Acl
+    origins: tuple[Origin, ...] = ()
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    name: str
+    host: str  # address as written (name or literal); never resolved by `lb -c`
+    port: int | None  # None when the address had no port
+    puid: int  # 1-based id within the backend (stats `sid`)
+    weight: int = 1
+    maxconn: int = 0  # 0 = unlimited
+    minconn: int = 0
+    maxqueue: int = 0  # 0 = unlimited
+    cookie: str | None = None
+    backup: bool = False
+    disabled: bool = False  # starts in MAINT
+    check: bool = False
+    inter: float = 2.0
+    fastinter: float | None = None
+    downinter: float | None = None
+    rise: int = 2
+    fall: int = 3
+    check_port: int | None = None
+    check_addr: str | None = None
+    slowstart: float = 0.0
+    on_marked_down: str | None = None  # "shutdown-sessions"
+    on_marked_up: str | None = None  # "shutdown-backup-sessions"
+    on_error: str = "fail-check"
+    observe: str | None = None
+    error_limit: int = 10
+    ssl: bool = False
+    verify: str | None = None
+    sni: str | None = None
+    check_ssl: bool = False
+    send_proxy: bool = False
+    check_send_proxy: bool = False
+    track: str | None = None  # "be/srv" or "srv"
+    agent_check: bool = False
+    origin: Origin = NO_ORIGIN
+
+
+# --------------------------------------------------------------------------- checks
+
+
+@dataclass(frozen=True, slots=True)
+class CheckConnect:
+    """http-check connect / tcp-check connect."""
+
+    port: int | None = None
+    addr: str | None = None
+    ssl: bool = False
+    send_proxy: bool = False
+    default: bool = False
+    linger: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCheckSend:
+    """The request a check sends (option httpchk + http-check send merged)."""
+
+    method: str = "OPTIONS"
+    uri: str = "/"
+    version: str = "HTTP/1.0"
+    headers: tuple[tuple[str, str], ...] = ()  # (name, value) as written
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCheckExpect:
+    """http-check expect [!] <match> <pattern>."""
+
+    match: Literal["status", "rstatus", "string", "rstring", "hdr", "fhdr"]
+    pattern: str
+    negate: bool = False
+    hdr_name: str | None = None  # for hdr/fhdr
+    hdr_method: str = "str"  # -m for hdr name match
+    value: str | None = None  # hdr value pattern
+    value_method: str = "str"
+    min_recv: int = -1
+    ok_status: str | None = None
+    error_status: str | None = None
+    tout_status: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TcpCheckSend:
+    data: bytes
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TcpCheckExpect:
+    match: Literal["string", "rstring", "binary", "rbinary"]
+    pattern: bytes
+    negate: bool = False
+    min_recv: int = -1
+    comment: str | None = None
+
+
+CheckStep = CheckConnect | HttpCheckSend | HttpCheckExpect | TcpCheckSend | TcpCheckExpect
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """How a backend's servers are checked.
+
+    kind "tcp": plain connect (no steps). kind "http": ``steps`` holds at least one
+    HttpCheckSend; when no HttpCheckExpect is present the default success is any
+    2xx/3xx status. kind "tcp-check": TcpCheck* / CheckConnect steps.
+    """
+
+    kind: Literal["tcp", "http", "tcp-check"] = "tcp"
+    steps: tuple[CheckStep, ...] = ()
+    disable_on_404: bool = False
+    send_state: bool = False
+    log_health_checks: bool = False
+    origin: Origin = NO_ORIGIN
+
+
+# --------------------------------------------------------------------------- balance, cookies
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceSpec:
+    algorithm: str = "roundrobin"  # roundrobin static-rr leastconn first source uri
+    #                                url_param hdr random rdp-cookie hash
+    hash_type: Literal["map-based", "consistent"] = "map-based"
+    hash_function: str = "sdbm"
+    hash_modifier: str | None = None  # "avalanche"
+    # algorithm arguments
+    uri_whole: bool = False
+    uri_len: int = 0
+    uri_depth: int = 0
+    uri_path_only: bool = False
+    param: str | None = None  # url_param name, hdr() name, rdp-cookie name
+    check_post: bool = False
+    use_domain_only: bool = False
+    random_draws: int = 2
+    hash_expr: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CookieSpec:
+    name: str
+    mode: Literal["insert", "rewrite", "prefix"] = "rewrite"
+    indirect: bool = False
+    nocache: bool = False
+    postonly: bool = False
+    preserve: bool = False
+    httponly: bool = False
+    secure: bool = False
+    domains: tuple[str, ...] = ()
+    maxidle: float | None = None
+    maxlife: float | None = None
+    dynamic: bool = False
+    attrs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardFor:
+    header: str = "x-forwarded-for"
+    except_net: str | None = None
+    if_none: bool = False
+
+
+# --------------------------------------------------------------------------- stats
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSocket:
+    kind: Literal["unix", "tcp", "fd"]
+    address: str  # path, host, or fd number
+    port: int | None = None
+    mode: int | None = None  # unix file mode, e.g. 0o600
+    level: Literal["user", "operator", "admin"] = "operator"
+    expose_fd_listeners: bool = False
+    origin: Origin = NO_ORIGIN
+
+
+@dataclass(frozen=True, slots=True)
+class StatsPage:
+    """`stats enable` and friends on a proxy (None on the proxy when disabled)."""
+
+    uri: str = "/haproxy?stats"
+    realm: str = "HAProxy Statistics"
+    auth: tuple[tuple[str, str], ...] = ()  # (user, password)
+    refresh: float | None = None
+    admin_cond: Any | None = None
+    hide_version: bool = False
+    show_legends: bool = False
+    scope: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- proxies
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Boolean `option` flags after inheritance (True = enabled)."""
+
+    httplog: bool = False
+    httplog_clf: bool = False
+    tcplog: bool = False
+    dontlognull: bool = False
+    dontlog_normal: bool = False
+    log_separate_errors: bool = False
+    logasap: bool = False
+    http_server_close: bool = False
+    httpclose: bool = False
+    http_keep_alive: bool = False
+    http_pretend_keepalive: bool = False
+    http_buffer_request: bool = False
+    http_ignore_probes: bool = False
+    http_no_delay: bool = False
+    http_use_htx: bool = True
+    abortonclose: bool = False
+    allbackups: bool = False
+    persist: bool = False
+    redispatch: bool = False
+    contstats: bool = False
+    log_health_checks: bool = False
+    tcp_smart_accept: bool = False
+    tcp_smart_connect: bool = False
+    splice_auto: bool = False
+    independent_streams: bool = False
+    nolinger: bool = False
+    clitcpka: bool = False
+    srvtcpka: bool = False
+    tcpka: bool = False
+    ws_frames: bool = False  # lb extension: count WebSocket frames by opcode
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """A frontend, backend or listen section after defaults inheritance.
+
+    ``caps`` says which sides exist: a frontend has "frontend", a backend
+    "backend", a listen both.
+    """
+
+    name: str
+    caps: frozenset[str]  # subset of {"frontend", "backend"}
+    kind: Literal["frontend", "backend", "listen"]
+    mode: Mode = "tcp"
+    puid: int = 0  # proxy id (iid) in declaration order, 1-based... stats uses it
+    # --- frontend side
+    binds: tuple[Bind, ...] = ()
+    maxconn: int = 0
+    backlog: int = 0
+    default_backend: str | None = None
+    switching_rules: tuple[SwitchingRule, ...] = ()
+    log_format: str | None = None  # resolved from option httplog / tcplog / log-format
+    monitor_uri: str | None = None
+    # --- both sides
+    acls: Mapping[str, AclDecl] = field(default_factory=lambda: EMPTY_MAP)
+    http_request_rules: tuple[Rule, ...] = ()
+    http_response_rules: tuple[Rule, ...] = ()
+    http_after_response_rules: tuple[Rule, ...] = ()
+    tcp_request_connection_rules: tuple[Rule, ...] = ()
+    tcp_request_content_rules: tuple[Rule, ...] = ()
+    redirect_rules: tuple[Rule, ...] = ()  # legacy `redirect` keyword
+    options: Options = Options()
+    timeouts: Timeouts = Timeouts()
+    logs: tuple[LogTarget, ...] = ()
+    log_tag: str | None = None
+    forwardfor: ForwardFor | None = None
+    errorfiles: Mapping[int, bytes] = field(default_factory=lambda: EMPTY_MAP)  # status -> raw HTTP response bytes
+    stats: StatsPage | None = None
+    description: str | None = None
+    # --- backend side
+    servers: tuple[Server, ...] = ()
+    balance: BalanceSpec = BalanceSpec()
+    cookie: CookieSpec | None = None
+    persist_rules: tuple[PersistRule, ...] = ()
+    check: CheckSpec = CheckSpec()
+    retries: int = 3
+    retry_on: tuple[str, ...] = ("conn-failure",)
+    redispatch_interval: int = -1  # option redispatch [N]
+    fullconn: int = 0
+    hash_balance_factor: int = 0
+    http_reuse: str = "safe"
+    origin: Origin = NO_ORIGIN
+
+    @property
+    def is_frontend(self) -> bool:
+        return "frontend" in self.caps
+
+    @property
+    def is_backend(self) -> bool:
+        return "backend" in self.caps
+
+
+@dataclass(frozen=True, slots=True)
+class Global:
+    daemon: bool = False
+    master_worker: bool = False
+    maxconn: int = 0  # 0 = derive from ulimit -n
+    nbthread: int = 1
+    pidfile: str | None = None
+    chroot: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+    user: str | None = None
+    group: str | None = None
+    ulimit_n: int = 0
+    hard_stop_after: float | None = None
+    grace: float | None = None
+    spread_checks: int = 0
+    node: str | None = None
+    description: str | None = None
+    quiet: bool = False
+    zero_warning: bool = False
+    logs: tuple[LogTarget, ...] = ()
+    log_tag: str | None = None
+    log_send_hostname: str | None = None
+    stats_sockets: tuple[StatsSocket, ...] = ()
+    stats_timeout: float = 10.0
+    stats_maxconn: int = 10
+    tune_bufsize: int = 16384
+    tune_maxrewrite: int = 1024
+    tune_http_maxhdr: int = 101
+    tune: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAP)  # other tune.* values as written
+    env: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAP)  # setenv / presetenv results
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A whole loaded configuration."""
+
+    global_: Global = field(default_factory=Global)
+    proxies: tuple[Proxy, ...] = ()  # frontends, backends and listens in file order
+    files: tuple[str, ...] = ()
+    text: str = ""  # the configuration as loaded (for `show config`)
+
+    def frontends(self) -> tuple[Proxy, ...]:
+        return tuple(p for p in self.proxies if p.is_frontend)
+
+    def backends(self) -> tuple[Proxy, ...]:
+        return tuple(p for p in self.proxies if p.is_backend)
+
+    def backend(self, name: str) -> Proxy | None:
+        for p in self.proxies:
+            if p.is_backend and p.name == name:
+                return p
+        return None
+
+    def frontend(self, name: str) -> Proxy | None:
+        for p in self.proxies:
+            if p.is_frontend and p.name == name:
+                return p
+        return None

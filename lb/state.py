@@ -1,0 +1,484 @@
+"""Runtime state: the only mutable shared objects.
+
+Owns: per-frontend, per-backend and per-server counters and states, built from the
+immutable model (``lb.config.model``). The data plane, health checks and the CLI
+change server state only through the methods here; every change that affects
+load balancing is pushed to the backend's balancer (``lb.balance``) and announced
+to event listeners (the log layer subscribes; this module does no I/O).
+
+Counters are plain integer fields (``__slots__``), named after HAProxy's stats
+columns so that ``lb.stats`` can read them by name.
+
+Must not import: lb.proxy, lb.cli, lb.log, healthcheck.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from lb import balance
+from lb.config.model import Config, Proxy, Server
+
+# Administrative state bits (HAProxy's SRV_ADMF_*; `show servers state` prints them).
+ADMIN_FMAINT = 0x01  # forced maintenance (CLI)
+ADMIN_IMAINT = 0x02  # inherited maintenance (track)
+ADMIN_CMAINT = 0x04  # configured maintenance (`disabled`)
+ADMIN_FDRAIN = 0x08  # forced drain (CLI)
+ADMIN_IDRAIN = 0x10
+ADMIN_MAINT = ADMIN_FMAINT | ADMIN_IMAINT | ADMIN_CMAINT
+ADMIN_DRAIN = ADMIN_FDRAIN | ADMIN_IDRAIN
+
+# Operational states (HAProxy's SRV_ST_*; numeric values as in `show servers state`).
+OP_STOPPED = 0
+OP_STARTING = 1
+OP_RUNNING = 2
+OP_STOPPING = 3  # NOLB
+
+# WebSocket upgrade failure and tunnel close reasons (counter name suffixes).
+WS_FAIL_REASONS = ("no_key", "non_101", "bad_accept", "denied", "no_server")
+WS_CLOSE_REASONS = ("tunnel_timeout", "client_fin", "server_fin", "client_closed",
+                    "server_closed", "shutdown", "error", "killed")
+WS_OPCODES = ("text", "binary", "ping", "pong", "close", "continuation")
+
+
+class FreqCounter:
+    """Events per second over a sliding one-second window (like HAProxy's freq_ctr)."""
+
+    __slots__ = ("curr_sec", "curr", "prev", "max")
+
+    def __init__(self) -> None:
+        self.curr_sec = 0
+        self.curr = 0
+        self.prev = 0
+        self.max = 0
+
+    def add(self, now: float, n: int = 1) -> None:
+        sec = int(now)
+        if sec != self.curr_sec:
+            self.prev = self.curr if sec == self.curr_sec + 1 else 0
+            self.curr = 0
+            self.curr_sec = sec
+        self.curr += n
+        r = self.read(now)
+        if r > self.max:
+            self.max = r
+
+    def read(self, now: float) -> int:
+        sec = int(now)
+        if sec == self.curr_sec:
+            frac = now - sec
+            return int(self.prev * (1.0 - frac) + self.curr)
+        if sec == self.curr_sec + 1:
+            return int(self.curr * (1.0 - (now - sec)))
+        return 0
+
+
+class SlidingAverage:
+    """HAProxy's swrate: average over (about) the last ``n`` samples."""
+
+    __slots__ = ("sum", "n", "max")
+
+    def __init__(self, n: int = 1024) -> None:
+        self.sum = 0.0
+        self.n = n
+        self.max = 0
+
+    def add(self, value: int) -> None:
+        self.sum = self.sum - self.sum / self.n + value
+        if value > self.max:
+            self.max = value
+
+    def read(self, count: int) -> int:
+        """Average, given how many samples were taken in all (HAProxy divides by
+        min(count, n) for the first n samples)."""
+        if count <= 0:
+            return 0
+        return int(round(self.sum / min(count, self.n) if count < self.n else self.sum / self.n))
+
+
+class Counters:
+    """Traffic counters shared by frontends, backends and servers.
+
+    Field names follow the stats CSV columns; fields a given object type does not
+    use stay zero.
+    """
+
+    __slots__ = (
+        # sessions / connections
+        "scur", "smax", "stot", "conn_tot", "cum_req",
+        # bytes: bin = client->server direction, bout = server->client
+        "bin", "bout",
+        # denials and errors
+        "dreq", "dresp", "dcon", "dses", "ereq", "econ", "eresp", "eint", "wrew",
+        # retries / redispatches
+        "wretr", "wredis",
+        # queue
+        "qcur", "qmax",
+        # responses by class
+        "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other",
+        "req_tot", "cli_abrt", "srv_abrt", "lbtot", "intercepted", "connect", "reuse",
+        # checks
+        "chkfail", "chkdown",
+        # rates and timing
+        "sess_rate", "req_rate", "conn_rate", "qtime", "ctime", "rtime", "ttime",
+        "timed",  # number of requests that fed qtime/ctime/rtime/ttime
+        "last_sess",  # time of the last session (for `lastsess`), 0 = never
+        # WebSocket (lb extension)
+        "ws_upgrade_req", "ws_upgrade_ok", "ws_fail", "ws_tunnels_cur", "ws_tunnels_max",
+        "ws_tunnels_tot", "ws_close", "ws_frames", "ws_close_codes",
+        "ws_bytes_in", "ws_bytes_out",
+    )
+
+    def __init__(self) -> None:
+        self.reset(all_=True)
+
+    def reset(self, all_: bool = True) -> None:
+        """`clear counters all` (all_=True) or `clear counters` (max values only)."""
+        if not all_:
+            self.smax = self.scur
+            self.qmax = self.qcur
+            self.ws_tunnels_max = self.ws_tunnels_cur
+            for fc in (self.sess_rate, self.req_rate, self.conn_rate):
+                fc.max = 0
+            for av in (self.qtime, self.ctime, self.rtime, self.ttime):
+                av.max = 0
+            return
+        keep_cur = getattr(self, "scur", 0), getattr(self, "qcur", 0), getattr(self, "ws_tunnels_cur", 0)
+        for name in self.__slots__:
+            setattr(self, name, 0)
+        self.scur, self.qcur, self.ws_tunnels_cur = keep_cur
+        self.smax = self.scur
+        self.qmax = self.qcur
+        self.ws_tunnels_max = self.ws_tunnels_cur
+        self.sess_rate = FreqCounter()
+        self.req_rate = FreqCounter()
+        self.conn_rate = FreqCounter()
+        self.qtime = SlidingAverage()
+        self.ctime = SlidingAverage()
+        self.rtime = SlidingAverage()
+        self.ttime = SlidingAverage()
+        self.ws_fail = dict.fromkeys(WS_FAIL_REASONS, 0)
+        self.ws_close = dict.fromkeys(WS_CLOSE_REASONS, 0)
+        self.ws_frames = dict.fromkeys(WS_OPCODES, 0)
+        self.ws_close_codes: dict[int, int] = {}
+
+    # ---- small helpers used on the hot path; kept trivial on purpose
+    def session_start(self, now: float) -> None:
+        self.scur += 1
+        self.stot += 1
+        if self.scur > self.smax:
+            self.smax = self.scur
+        self.sess_rate.add(now)
+        self.last_sess = now
+
+    def session_end(self) -> None:
+        self.scur -= 1
+
+    def count_status(self, status: int) -> None:
+        if 100 <= status < 200:
+            self.hrsp_1xx += 1
+        elif status < 300:
+            self.hrsp_2xx += 1
+        elif status < 400:
+            self.hrsp_3xx += 1
+        elif status < 500:
+            self.hrsp_4xx += 1
+        elif status < 600:
+            self.hrsp_5xx += 1
+        else:
+            self.hrsp_other += 1
+
+    def add_timings(self, tw: int, tc: int, tr: int, ta: int) -> None:
+        """Feed one request's queue/connect/response/total times (ms, -1 = n/a)."""
+        self.timed += 1
+        self.qtime.add(max(tw, 0))
+        self.ctime.add(max(tc, 0))
+        self.rtime.add(max(tr, 0))
+        self.ttime.add(max(ta, 0))
+
+    def tunnel_open(self) -> None:
+        self.ws_upgrade_ok += 1
+        self.ws_tunnels_tot += 1
+        self.ws_tunnels_cur += 1
+        if self.ws_tunnels_cur > self.ws_tunnels_max:
+            self.ws_tunnels_max = self.ws_tunnels_cur
+
+    def tunnel_close(self, reason: str) -> None:
+        self.ws_tunnels_cur -= 1
+        self.ws_close[reason] = self.ws_close.get(reason, 0) + 1
+
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+class ServerState:
+    """One server's live state."""
+
+    __slots__ = (
+        "model", "backend", "name", "puid", "admin", "op", "health", "rise", "fall",
+        "check_enabled", "iweight", "uweight", "eweight", "cur_conns", "maxconn",
+        "queue", "counters", "check_status", "check_code", "check_duration",
+        "check_desc", "check_running", "last_check", "last_change", "down_since",
+        "downtime", "streams", "lb_data", "slowstart_until", "addr", "port",
+    )
+
+    def __init__(self, model: Server, backend: BackendState, now: float) -> None:
+        self.model = model
+        self.backend = backend
+        self.name = model.name
+        self.puid = model.puid
+        self.admin = ADMIN_CMAINT if model.disabled else 0
+        self.op = OP_RUNNING
+        self.rise = model.rise
+        self.fall = model.fall
+        # spec §7.2: checked servers start at `rise` (lowest UP value); disabled at 0.
+        self.health = 0 if model.disabled else model.rise
+        self.check_enabled = model.check
+        self.iweight = model.weight
+        self.uweight = model.weight
+        self.eweight = model.weight
+        self.cur_conns = 0  # requests/tunnels currently served (holds maxconn slots)
+        self.maxconn = model.maxconn
+        self.queue: deque[Any] = deque()  # waiters bound to this server
+        self.counters = Counters()
+        self.check_status = "INI" if model.check else ""
+        self.check_code = 0
+        self.check_duration = -1
+        self.check_desc = "Initializing" if model.check else ""
+        self.check_running = False
+        self.last_check = 0.0
+        self.last_change = now
+        self.down_since: float | None = None
+        self.downtime = 0.0
+        self.streams: set[Any] = set()  # live streams/tunnels (objects with .kill(code))
+        self.lb_data: Any = None  # private to the balancer
+        self.slowstart_until = 0.0
+        self.addr = model.host
+        self.port = model.port
+
+    # ---- derived views
+    @property
+    def backup(self) -> bool:
+        return self.model.backup
+
+    @property
+    def in_maint(self) -> bool:
+        return bool(self.admin & ADMIN_MAINT)
+
+    @property
+    def in_drain(self) -> bool:
+        return bool(self.admin & ADMIN_DRAIN)
+
+    @property
+    def is_running(self) -> bool:
+        """Not stopped: may serve persistent traffic (DRAIN and NOLB included)."""
+        return not self.in_maint and self.op != OP_STOPPED
+
+    @property
+    def usable(self) -> bool:
+        """May be picked by load balancing."""
+        return (not self.admin and self.op in (OP_RUNNING, OP_STARTING)
+                and self.eweight > 0)
+
+    @property
+    def has_slot(self) -> bool:
+        return self.maxconn == 0 or self.cur_conns < self.maxconn
+
+    def status_text(self) -> str:
+        """The stats `status` column (spec §5.4)."""
+        if self.admin & ADMIN_FMAINT or self.admin & ADMIN_CMAINT:
+            return "MAINT"
+        if self.admin & ADMIN_IMAINT:
+            return f"MAINT (via {self.model.track})"
+        if not self.model.check:
+            if self.admin & ADMIN_DRAIN:
+                return "DRAIN"
+            return "no check"
+        up = self.health >= self.rise
+        if not up:
+            base = "DOWN"
+            pending = self.health  # successes so far
+            return f"{base} {pending}/{self.rise}" if pending else base
+        if self.admin & ADMIN_DRAIN:
+            base = "DRAIN"
+        elif self.op == OP_STOPPING:
+            base = "NOLB"
+        else:
+            base = "UP"
+        remaining = self.health - self.rise + 1
+        full = self.fall
+        return base if remaining >= full else f"{base} {remaining}/{full}"
+
+    # ---- changes (each notifies the balancer and the listeners)
+    def _changed(self, event: str, now: float, **info: Any) -> None:
+        self.last_change = now
+        self.backend.server_changed(self, event, now, info)
+
+    def set_admin(self, bits: int, on: bool, now: float) -> None:
+        was = self.admin
+        self.admin = (self.admin | bits) if on else (self.admin & ~bits)
+        if self.admin != was:
+            self._account_down(now)
+            self._changed("admin", now, was=was)
+
+    def set_operational(self, op: int, now: float, **reason: Any) -> None:
+        if op == self.op:
+            return
+        was = self.op
+        self.op = op
+        self._account_down(now)
+        self._changed("op", now, was=was, **reason)
+
+    def set_weight(self, weight: int, now: float) -> None:
+        self.uweight = weight
+        self.eweight = weight
+        self._changed("weight", now)
+
+    def _account_down(self, now: float) -> None:
+        stopped = not self.is_running
+        if stopped and self.down_since is None:
+            self.down_since = now
+        elif not stopped and self.down_since is not None:
+            self.downtime += now - self.down_since
+            self.down_since = None
+
+    def total_downtime(self, now: float) -> float:
+        extra = now - self.down_since if self.down_since is not None else 0.0
+        return self.downtime + extra
+
+
+class BackendState:
+    __slots__ = (
+        "model", "name", "state", "servers", "by_name", "balancer", "queue", "counters",
+        "last_change", "down_since", "downtime", "ws_denied",
+    )
+
+    def __init__(self, model: Proxy, state: State, now: float) -> None:
+        self.model = model
+        self.name = model.name
+        self.state = state
+        self.servers = [ServerState(s, self, now) for s in model.servers]
+        self.by_name = {s.name: s for s in self.servers}
+        self.queue: deque[Any] = deque()  # waiters not bound to a server
+        self.counters = Counters()
+        self.last_change = now
+        self.down_since: float | None = None
+        self.downtime = 0.0
+        self.balancer = balance.create(model.balance, self.servers, model.options.allbackups)
+
+    def server(self, ref: str) -> ServerState | None:
+        """By name or `#<id>`."""
+        if ref.startswith("#"):
+            try:
+                puid = int(ref[1:])
+            except ValueError:
+                return None
+            return next((s for s in self.servers if s.puid == puid), None)
+        return self.by_name.get(ref)
+
+    def usable_count(self) -> tuple[int, int]:
+        """(active, backup) servers that are running (stats act/bck)."""
+        act = sum(1 for s in self.servers if s.usable and not s.backup)
+        bck = sum(1 for s in self.servers if s.usable and s.backup)
+        return act, bck
+
+    def total_weight(self) -> int:
+        act = sum(s.eweight for s in self.servers if s.usable and not s.backup)
+        if act:
+            return act
+        return sum(s.eweight for s in self.servers if s.usable and s.backup)
+
+    @property
+    def is_up(self) -> bool:
+        return not self.servers or any(s.usable for s in self.servers)
+
+    def server_changed(self, srv: ServerState, event: str, now: float,
+                       info: dict[str, Any]) -> None:
+        was_up = self.down_since is None
+        self.balancer.update(srv)
+        up = self.is_up
+        if was_up and not up:
+            self.down_since = now
+            self.last_change = now
+            self.counters.chkdown += 1
+        elif not was_up and up and self.down_since is not None:
+            self.downtime += now - self.down_since
+            self.down_since = None
+            self.last_change = now
+        self.state.emit("server_" + event, {"backend": self, "server": srv,
+                                             "backend_up": up, "backend_was_up": was_up,
+                                             **info})
+
+
+class FrontendState:
+    __slots__ = ("model", "name", "counters", "status", "conns")
+
+    def __init__(self, model: Proxy) -> None:
+        self.model = model
+        self.name = model.name
+        self.counters = Counters()
+        self.status = "OPEN"  # OPEN STOP PAUSED FULL
+        self.conns = 0
+
+
+class State:
+    """All runtime state of one configuration generation."""
+
+    def __init__(self, config: Config, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self.config = config
+        self.start_time = now
+        self.frontends: dict[str, FrontendState] = {}
+        self.backends: dict[str, BackendState] = {}
+        self.listeners: list[Listener] = []
+        for p in config.proxies:
+            if p.is_frontend:
+                self.frontends[p.name] = FrontendState(p)
+            if p.is_backend:
+                self.backends[p.name] = BackendState(p, self, now)
+        # process-wide counters (show info)
+        self.curr_conns = 0
+        self.cum_conns = 0
+        self.cum_req = 0
+        self.max_conn_rate = 0
+        self.conn_rate = FreqCounter()
+        self.sess_rate = FreqCounter()
+        self.stopping = False
+        self.streams: dict[int, Any] = {}  # id -> live stream (show sess, shutdown session)
+        self.tunnels: dict[int, Any] = {}  # id -> live tunnel (show websockets)
+        self.errors: deque[Any] = deque(maxlen=64)  # captured protocol errors (show errors)
+        self._next_id = 0
+
+    def next_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def emit(self, event: str, info: dict[str, Any]) -> None:
+        for fn in self.listeners:
+            fn(event, info)
+
+    def find_server(self, ref: str) -> tuple[BackendState | None, ServerState | None]:
+        """Resolve `backend/server` (either part may be `#id`)."""
+        if "/" not in ref:
+            return None, None
+        b, s = ref.split("/", 1)
+        be = self.backend(b)
+        if be is None:
+            return None, None
+        return be, be.server(s)
+
+    def backend(self, ref: str) -> BackendState | None:
+        if ref.startswith("#"):
+            try:
+                puid = int(ref[1:])
+            except ValueError:
+                return None
+            return next((b for b in self.backends.values() if b.model.puid == puid), None)
+        return self.backends.get(ref)
+
+    def all_servers(self) -> Iterator[ServerState]:
+        for b in self.backends.values():
+            yield from b.servers
