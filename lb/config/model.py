@@ -628,3 +628,21 @@ class Config:
             if p.is_frontend and p.name == name:
                 return p
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Command-line settings that shape how a loaded Config is run (not config)."""
+
+    config_files: tuple[str, ...] = ()
+    foreground: bool = True  # -d / -db
+    daemon: bool = False  # -D (or `daemon` in global unless -db)
+    debug: bool = False  # -d
+    quiet: bool = False  # -q
+    master_worker: bool = False  # -W (or `master-worker` in global)
+    pidfile: str | None = None  # -p
+    soft_stop_pids: tuple[int, ...] = ()  # -sf
+    hard_stop_pids: tuple[int, ...] = ()  # -st
+    nbthread: int | None = None  # -n override of worker count
+    maxconn: int | None = None  # -n/-N style overrides
+    strict: bool = False  # --strict / -dW
