@@ -1,0 +1,202 @@
+"""Configuration diagnostics and termination-state codes.
+
+Owns: the ``Diagnostic`` value (one message about a configuration), the
+``Diagnostics`` collector with HAProxy's 50-fatal-error cap, rendering in HAProxy's
+exact stderr format (spec §1.8) and as JSON objects, and the table of termination
+state codes (spec §9) that the data plane and the log layer share.
+
+Must not import: anything but the standard library (layer L0).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["alert", "warning", "notice"]
+
+# How the location prefix of a message is written; HAProxy is not consistent and
+# tools grep these lines, so each message keeps the form HAProxy uses for it.
+#   "parsing"  -> parsing [F:L] : text
+#   "tight"    -> parsing [F:L]: text
+#   "bracket"  -> [F:L] : text
+#   "Parsing"  -> Parsing [F:L]: text
+#   "plain"    -> text  (location only in JSON)
+LocStyle = Literal["parsing", "tight", "bracket", "Parsing", "plain"]
+
+MAX_FATAL = 50
+PIPE = "   | "  # prefix of HAProxy's continuation lines
+
+
+def pipe(*lines: str) -> tuple[str, ...]:
+    """Continuation lines in HAProxy's ``   | text`` form."""
+    return tuple(PIPE + line for line in lines)
+
+_LEVEL_TAG = {"alert": "[ALERT]", "warning": "[WARNING]", "notice": "[NOTICE]"}
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One message about a configuration (or about the command line)."""
+
+    severity: Severity
+    file: str
+    line: int
+    col: int  # 1-based column of the word concerned (0 = whole line / unknown)
+    text: str  # the message without location, first line only
+    code: str  # short stable identifier, e.g. "unknown-keyword"
+    suggestion: str | None = None
+    style: LocStyle = "parsing"
+    more: tuple[str, ...] = ()  # continuation lines, printed verbatim (see ``pipe``)
+
+    @property
+    def fatal(self) -> bool:
+        return self.severity == "alert"
+
+    def message(self) -> str:
+        """The located message as HAProxy prints it after ``config : ``."""
+        loc = f"{self.file}:{self.line}"
+        style = self.style if self.file else "plain"
+        if style == "parsing":
+            head = f"parsing [{loc}] : {self.text}"
+        elif style == "tight":
+            head = f"parsing [{loc}]: {self.text}"
+        elif style == "bracket":
+            head = f"[{loc}] : {self.text}"
+        elif style == "Parsing":
+            head = f"Parsing [{loc}]: {self.text}"
+        else:
+            head = self.text
+        return head
+
+    def render(self, pid: int) -> str:
+        """Full stderr form, possibly several lines, without the final newline."""
+        tag = _LEVEL_TAG[self.severity].ljust(10)
+        out = [f"{tag} ({pid}) : config : {self.message()}"]
+        out.extend(self.more)
+        return "\n".join(out)
+
+    def as_json(self) -> dict[str, object]:
+        text = self.text
+        if self.more:
+            text = "\n".join((text, *(m.removeprefix(PIPE) for m in self.more)))
+        return {
+            "file": self.file or None,
+            "line": self.line or None,
+            "column": self.col or None,
+            "severity": self.severity,
+            "code": self.code,
+            "message": text,
+            "suggestion": self.suggestion,
+        }
+
+
+def render_line(severity: Severity, pid: int, text: str) -> str:
+    """A non-located message line (``[ALERT]    (pid) : config : text``)."""
+    return f"{_LEVEL_TAG[severity].ljust(10)} ({pid}) : config : {text}"
+
+
+def render_json(diags: Iterable[Diagnostic]) -> str:
+    """One JSON object per line, in order."""
+    return "".join(json.dumps(d.as_json(), ensure_ascii=False) + "\n" for d in diags)
+
+
+class TooManyErrors(Exception):
+    """Raised by ``Diagnostics.add`` once the fatal-error cap is reached."""
+
+
+class Diagnostics:
+    """Ordered collection of diagnostics with HAProxy's 50-fatal-error cap."""
+
+    __slots__ = ("items", "fatal_count", "stopped")
+
+    def __init__(self) -> None:
+        self.items: list[Diagnostic] = []
+        self.fatal_count = 0
+        self.stopped = False
+
+    def add(self, diag: Diagnostic) -> None:
+        if self.stopped:
+            raise TooManyErrors()
+        self.items.append(diag)
+        if diag.fatal:
+            self.fatal_count += 1
+            if self.fatal_count >= MAX_FATAL:
+                self.stopped = True
+                self.items.append(Diagnostic(
+                    "alert", diag.file, diag.line, 0,
+                    f"too many fatal errors ({MAX_FATAL}), stopping now.",
+                    "too-many-errors", style="plain"))
+                raise TooManyErrors()
+
+    def __iter__(self) -> Iterator[Diagnostic]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def has_fatal(self) -> bool:
+        return self.fatal_count > 0
+
+    @property
+    def has_warning(self) -> bool:
+        return any(d.severity == "warning" for d in self.items)
+
+
+# --------------------------------------------------------------------------- termination states
+
+# First character of %ts: what ended the session (spec §9, configuration.txt §8.5).
+TERM_CAUSES: dict[str, str] = {
+    "-": "normal session completion",
+    "C": "the client aborted",
+    "S": "the server aborted or refused",
+    "P": "the proxy aborted (deny, limit, bad response)",
+    "L": "the session was locally processed (stats, redirect, return)",
+    "R": "a resource on the proxy was exhausted",
+    "I": "an internal error was detected",
+    "D": "the session was killed because the server went down",
+    "U": "the session was killed on a backup server because an active came up",
+    "K": "the session was killed by an administrator",
+    "c": "the client-side timeout expired",
+    "s": "the server-side timeout expired",
+}
+
+# Second character of %ts: the session phase when it ended.
+TERM_PHASES: dict[str, str] = {
+    "R": "waiting for a complete request from the client",
+    "Q": "waiting in a queue",
+    "C": "waiting for the server connection",
+    "H": "waiting for complete response headers from the server",
+    "D": "in the data phase",
+    "L": "transmitting the last data to the client",
+    "T": "tarpitted",
+    "-": "normal session completion",
+}
+
+# The combinations the proxy emits, as importable constants.
+TS_NORMAL = "--"
+TS_CR = "cR"  # client timeout while waiting for the request (408)
+TS_CD = "cD"  # client/tunnel timeout during data
+TS_CC = "CC"  # client aborted while connecting
+TS_CH = "CH"  # client aborted while waiting for response headers
+TS_CQ = "CQ"  # client aborted while queued
+TS_CD_ABORT = "CD"  # client closed during data
+TS_SC = "SC"  # server refused / connection failed (503)
+TS_SH = "SH"  # server closed before headers (502)
+TS_SD = "SD"  # server closed during data
+TS_SCTO = "sC"  # connect timeout
+TS_SH_TO = "sH"  # server timeout before headers (504)
+TS_SD_TO = "sD"  # server timeout during data
+TS_SQ = "sQ"  # queue timeout (503)
+TS_PR = "PR"  # denied by the proxy / bad request
+TS_PH = "PH"  # bad response from server (502)
+TS_PT = "PT"  # tarpit
+TS_LR = "LR"  # locally answered (redirect, return, stats)
+TS_KD = "KD"  # killed by admin during data
+TS_DD = "DD"  # killed because the server went down
+TS_UD = "UD"  # killed on backup when an active came up
+TS_RC = "RC"  # resource exhausted while connecting
+TS_IR = "IR"  # internal error
