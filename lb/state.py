@@ -223,6 +223,7 @@ class ServerState:
         "queue", "counters", "check_status", "check_code", "check_duration",
         "check_desc", "check_running", "last_check", "last_change", "down_since",
         "downtime", "streams", "lb_data", "slowstart_until", "addr", "port",
+        "check_info",
     )
 
     def __init__(self, model: Server, backend: BackendState, now: float) -> None:
@@ -249,6 +250,7 @@ class ServerState:
         self.check_duration = -1
         self.check_desc = "Initializing" if model.check else ""
         self.check_running = False
+        self.check_info = ""  # last check's detail text (stats `last_chk`), e.g. "Connection refused"
         self.last_check = 0.0
         self.last_change = now
         self.down_since: float | None = None
