@@ -1,0 +1,446 @@
+"""ACLs and conditions (HAProxy's ``acl.c`` in miniature).
+
+Owns: ``ACL_KEYWORDS`` (ACL-only criteria such as ``hdr_beg`` = fetch ``req.hdr`` +
+match ``beg``), ``PREDEFINED_ACLS`` (spec §3.6), ``parse_acl_expr`` (one ``acl`` line
+after its name), ``Acl`` (named OR of expressions), ``compile_condition`` and
+``Condition`` (OR of AND-suites of possibly negated ACLs, short-circuit evaluation).
+
+Everything is compiled once at load; evaluation reads the transaction through
+``sample.SampleCtx``. ``-f`` pattern files are read at compile time (config load), never
+at evaluation time.
+
+Pure (no asyncio, sockets or clock); imports only ``lb.match.sample``,
+``lb.match.pattern`` and the standard library.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lb.match import pattern, sample
+
+
+class AclError(Exception):
+    """Invalid ACL or condition; ``str()`` is HAProxy's message without location."""
+
+
+# ------------------------------------------------------------ ACL keywords
+
+
+@dataclass(frozen=True, slots=True)
+class AclKeyword:
+    """An ACL-only criterion: a fetch plus the match method it implies."""
+
+    name: str
+    fetch: str
+    method: str
+
+
+def _kws(fetch: str, prefix: str, methods: Sequence[str]) -> list[AclKeyword]:
+    return [AclKeyword(f"{prefix}_{m}", fetch, m) for m in methods]
+
+
+_SUFFIXES = ("beg", "dir", "dom", "end", "len", "reg", "sub")
+
+ACL_KEYWORDS: dict[str, AclKeyword] = {k.name: k for k in (
+    *_kws("req.hdr", "hdr", _SUFFIXES),
+    *_kws("path", "path", _SUFFIXES),
+    *_kws("url", "url", _SUFFIXES),
+    *_kws("base", "base", _SUFFIXES),
+    *_kws("req.cook", "cook", _SUFFIXES),
+    *_kws("url_param", "urlp", _SUFFIXES),
+    *_kws("res.hdr", "shdr", _SUFFIXES),
+    AclKeyword("hdr", "hdr", "str"),
+    AclKeyword("shdr", "res.hdr", "str"),
+    AclKeyword("method", "method", "meth"),
+    AclKeyword("url_ip", "url", "ip"),
+)}
+
+_DEFAULT_METHOD = {
+    sample.T_BOOL: "bool", sample.T_INT: "int", sample.T_IP: "ip", sample.T_STR: "str",
+    sample.T_METH: "meth", sample.T_ANY: "str",
+}
+
+
+# ------------------------------------------------------------ expressions
+
+
+class AclExpr:
+    """One ``acl`` line: a sample expression and its compiled matchers."""
+
+    __slots__ = ("text", "sample", "method", "matchers", "cast", "found", "empty")
+
+    def __init__(self, text: str, expr: sample.SampleExpr, method: str,
+                 matchers: tuple[pattern.Matcher, ...], cast: Callable[[Any], Any] | None,
+                 ) -> None:
+        self.text = text
+        self.sample = expr
+        self.method = method
+        self.matchers = matchers
+        self.cast = cast
+        self.found = method == "found"
+        self.empty = not matchers and not self.found
+
+    def match(self, ctx: sample.SampleCtx) -> bool:
+        if self.empty:
+            return False
+        vals = self.sample.values(ctx)
+        if not vals:
+            return False
+        if self.found:
+            return True
+        cast = self.cast
+        matchers = self.matchers
+        for v in vals:
+            if cast is not None:
+                v = cast(v)
+                if v is None:
+                    continue
+            for m in matchers:
+                if m(v):
+                    return True
+        return False
+
+    def __repr__(self) -> str:
+        return f"AclExpr({self.text!r})"
+
+
+def _cast_for(kind: str, out: str) -> Callable[[Any], Any] | None:
+    if kind == pattern.K_STR:
+        return None if out in (sample.T_STR, sample.T_BIN, sample.T_METH) else sample.to_bytes
+    if kind == pattern.K_INT:
+        return None if out == sample.T_INT else sample.to_int
+    if kind == pattern.K_BOOL:
+        return sample.CASTS[sample.T_BOOL]
+    if kind == pattern.K_IP:
+        return None if out == sample.T_IP else sample.to_ip
+    return None
+
+
+def _read_pattern_file(path: str, base_dir: str, as_map: bool) -> list[str]:
+    full = path if os.path.isabs(path) else os.path.join(base_dir, path)
+    try:
+        with open(full, "rb") as f:
+            data = f.read()
+    except OSError:
+        raise AclError(f"failed to open pattern file <{path}>") from None
+    out = []
+    for raw in data.split(b"\n"):
+        line = raw.rstrip(b"\r").lstrip(b" \t")
+        if not line or line.startswith(b"#"):
+            continue
+        text = line.decode("utf-8", "surrogateescape")
+        if as_map:
+            text = text.split(None, 1)[0]
+        out.append(text)
+    return out
+
+
+def _resolve_criterion(crit: str) -> tuple[sample.FetchDef, tuple, str | None]:
+    name, raw, _trail = sample.split_call(crit)
+    kw = ACL_KEYWORDS.get(name)
+    if kw is not None:
+        fd = sample.FETCHES[kw.fetch]
+        args = sample._parse_args("fetch method", fd.args, fd.min_args, name, raw)
+        return fd, args, kw.method
+    res = sample.parse_fetch(crit)
+    if res is None:
+        raise AclError(f"unknown fetch method '{name}' in ACL expression '{name}'.")
+    return res[0], res[1], None
+
+
+def parse_acl_expr(words: Sequence[str], *, base_dir: str = "."
+                   ) -> tuple[AclExpr, list[str]]:
+    """Compile ``criterion[,conv...] [flags] [operator] values...``.
+
+    Returns the expression and warning texts. Raises ``AclError``.
+    """
+    warnings: list[str] = []
+    if not words:
+        raise AclError("missing fetch method")
+    items = sample.split_top(words[0])
+    try:
+        fd, args, implied = _resolve_criterion(items[0])
+        convs, out = sample.compile_convs(items[1:], fd.out)
+    except sample.SampleError as e:
+        raise AclError(str(e)) from None
+    expr = sample.SampleExpr(words[0], fd, args, convs, out)
+    method = implied if implied is not None and not convs else None
+
+    # flags
+    icase = False
+    forced: str | None = None
+    entries: list[tuple[bool, str]] = []  # (icase, pattern text)
+    seen_file = False
+    i = 1
+    n = len(words)
+    while i < n:
+        w = words[i]
+        if not w.startswith("-"):
+            break
+        if w == "--":
+            i += 1
+            break
+        if w == "-i":
+            icase = True
+        elif w == "-n":
+            pass  # we never resolve names (see docs/acl.md)
+        elif w == "-m":
+            if i + 1 >= n:
+                raise AclError("'-m' expects a match method")
+            if seen_file:
+                raise AclError(
+                    "'-m' must only be specified before patterns and files in parsing ACL"
+                    " expression.")
+            mname = words[i + 1]
+            if mname not in pattern.USER_METHODS:
+                raise AclError(f"unknown matching method '{mname}' when parsing ACL expression")
+            forced = mname
+            i += 1
+        elif w in ("-f", "-M"):
+            if i + 1 >= n:
+                raise AclError(f"'{w}' expects a file name")
+            if w == "-M":
+                i += 1
+                continue
+            seen_file = True
+            as_map = "-M" in words[1:i]
+            for line in _read_pattern_file(words[i + 1], base_dir, as_map):
+                entries.append((icase, line))
+            i += 1
+        elif w == "-u":
+            if i + 1 >= n:
+                raise AclError("'-u' expects a unique ID")
+            i += 1
+        else:
+            raise AclError(f"'{w}' is not a valid ACL option. Please use '--' before any"
+                           f" pattern beginning with a '-'.")
+        i += 1
+    file_entries = entries
+    values = list(words[i:])
+
+    if forced is not None:
+        method = forced
+    if method is None:
+        dm = _DEFAULT_METHOD.get(out)
+        if dm is None:
+            raise AclError(f"ACL keyword '{items[0]}' needs a match method ('-m').")
+        method = dm
+        if fd.name == "method" and convs:
+            method = "str"
+    mm = pattern.MATCH_METHODS[method]
+
+    # parse patterns: file entries first (they were given before the values)
+    parsed: list[tuple[bool, Any]] = []
+    try:
+        for ic, text in file_entries:
+            parsed.append((ic, mm.parse(text)))
+        op = "eq"
+        for text in values:
+            if mm.ranges and text in pattern.INT_OPERATORS:
+                op = text
+                continue
+            if mm.ranges:
+                parsed.append((icase, pattern.apply_operator(op, text)))
+            else:
+                parsed.append((icase, mm.parse(text)))
+    except pattern.PatternError as e:
+        raise AclError(str(e)) from None
+
+    matchers: list[pattern.Matcher] = []
+    if method == "found":
+        pass
+    elif parsed:
+        groups: dict[bool, list[Any]] = {}
+        for ic, p in parsed:
+            groups.setdefault(ic, []).append(p)
+        try:
+            for ic, pats in groups.items():
+                matchers.append(pattern.compile_patterns(method, pats, ic))
+        except pattern.PatternError as e:
+            raise AclError(str(e)) from None
+    if not parsed and method != "found" and not (method == "bool" and not file_entries):
+        warnings.append(
+            "no pattern to match against were provided, so this ACL will never match.")
+    if method == "bool":
+        matchers = [pattern.compile_patterns("bool", [], False)]
+    cast = _cast_for(mm.kind, out)
+    return AclExpr(" ".join(words), expr, method, tuple(matchers), cast), warnings
+
+
+class Acl:
+    """A named ACL: OR of the expressions declared under that name."""
+
+    __slots__ = ("name", "exprs")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.exprs: tuple[AclExpr, ...] = ()
+
+    def add(self, expr: AclExpr) -> None:
+        self.exprs = self.exprs + (expr,)
+
+    @property
+    def where(self) -> frozenset[str]:
+        w: frozenset[str] = frozenset()
+        for e in self.exprs:
+            w |= e.sample.where
+        return w
+
+    def evaluate(self, ctx: sample.SampleCtx) -> bool:
+        for e in self.exprs:
+            if e.match(ctx):
+                return True
+        return False
+
+    def __repr__(self) -> str:
+        return f"Acl({self.name!r})"
+
+
+# ------------------------------------------------------------ predefined ACLs
+
+# name -> words of its single expression (spec §3.6)
+_PREDEFINED_WORDS: dict[str, tuple[str, ...]] = {
+    "FALSE": ("always_false",),
+    "HTTP": ("req.proto_http",),
+    "HTTP_1.0": ("req.ver", "1.0"),
+    "HTTP_1.1": ("req.ver", "1.1"),
+    "HTTP_2.0": ("req.ver", "2.0"),
+    "HTTP_CONTENT": ("hdr_val(content-length)", "gt", "0"),
+    "HTTP_URL_ABS": ("url_reg", "^[^/:]*://"),
+    "HTTP_URL_SLASH": ("url_beg", "/"),
+    "HTTP_URL_STAR": ("url", "*"),
+    "LOCALHOST": ("src", "127.0.0.1/8", "::1"),
+    "METH_CONNECT": ("method", "CONNECT"),
+    "METH_DELETE": ("method", "DELETE"),
+    "METH_GET": ("method", "GET", "HEAD"),
+    "METH_HEAD": ("method", "HEAD"),
+    "METH_OPTIONS": ("method", "OPTIONS"),
+    "METH_POST": ("method", "POST"),
+    "METH_PUT": ("method", "PUT"),
+    "METH_TRACE": ("method", "TRACE"),
+    "RDP_COOKIE": ("always_false",),  # rdp_cookie_cnt gt 0: no RDP support, never true
+    "REQ_CONTENT": ("req.len", "gt", "0"),
+    "TRUE": ("always_true",),
+    "WAIT_END": ("wait_end",),
+}
+
+
+def _build_predefined() -> dict[str, Acl]:
+    out = {}
+    for name, words in _PREDEFINED_WORDS.items():
+        acl = Acl(name)
+        acl.add(parse_acl_expr(words)[0])
+        out[name] = acl
+    return out
+
+
+PREDEFINED_ACLS: dict[str, Acl] = _build_predefined()
+
+
+# ------------------------------------------------------------ conditions
+
+
+class Condition:
+    """``if``/``unless`` condition: OR of suites, each an AND of (acl, negated) terms."""
+
+    __slots__ = ("kind", "suites", "text", "unless", "acls")
+
+    def __init__(self, kind: str, suites: tuple[tuple[tuple[Acl, bool], ...], ...],
+                 text: str) -> None:
+        self.kind = kind
+        self.suites = suites
+        self.text = text
+        self.unless = kind == "unless"
+        self.acls = tuple(a for s in suites for a, _ in s)
+
+    @property
+    def where(self) -> frozenset[str]:
+        """Union of the ``where`` sets of every fetch the condition uses."""
+        w: frozenset[str] = frozenset()
+        for a in self.acls:
+            w |= a.where
+        return w
+
+    def evaluate(self, ctx: sample.SampleCtx) -> bool:
+        for suite in self.suites:
+            for acl, neg in suite:
+                if acl.evaluate(ctx) is neg:
+                    break
+            else:
+                return not self.unless
+        return self.unless
+
+    def __repr__(self) -> str:
+        return f"Condition({self.text!r})"
+
+
+def compile_condition(kind: str, words: Sequence[str],
+                      lookup: Callable[[str], Acl | None], *, base_dir: str = "."
+                      ) -> tuple[Condition, list[str]]:
+    """Compile the words after ``if``/``unless`` into a ``Condition``.
+
+    ``lookup`` resolves a user ACL name (None when unknown); predefined ACLs are used
+    when it returns None. Returns the condition and warning texts.
+    """
+    if kind not in ("if", "unless"):
+        raise AclError(f"expects either 'if' or 'unless' followed by a condition but found"
+                       f" '{kind}'.")
+    warnings: list[str] = []
+    suites: list[tuple[tuple[Acl, bool], ...]] = []
+    suite: list[tuple[Acl, bool]] = []
+    neg = False
+    i = 0
+    n = len(words)
+    anon = 0
+    while i < n:
+        w = words[i]
+        if w == "||" or w.lower() == "or":
+            if neg:
+                raise AclError(f"missing ACL name after '!' near '{w}'")
+            if suite:
+                suites.append(tuple(suite))
+            suite = []
+            i += 1
+            continue
+        while w.startswith("!"):
+            neg = not neg
+            w = w[1:]
+        if not w:
+            i += 1
+            continue
+        if w == "{":
+            try:
+                end = words.index("}", i + 1)
+            except ValueError:
+                raise AclError("missing closing '}' in condition") from None
+            inner = words[i + 1:end]
+            if not inner:
+                raise AclError("'{ }' is not a valid anonymous ACL")
+            expr, warns = parse_acl_expr(inner, base_dir=base_dir)
+            warnings.extend(warns)
+            anon += 1
+            acl = Acl(f"anonymous acl #{anon}")
+            acl.add(expr)
+            suite.append((acl, neg))
+            neg = False
+            i = end + 1
+            continue
+        found = lookup(w)
+        if found is None:
+            found = PREDEFINED_ACLS.get(w)
+        if found is None:
+            raise AclError(f"no such ACL : '{w}'")
+        suite.append((found, neg))
+        neg = False
+        i += 1
+    if neg:
+        raise AclError("missing ACL name after '!'")
+    if suite:
+        suites.append(tuple(suite))
+    if not suites:
+        raise AclError("missing condition")
+    return Condition(kind, tuple(suites), " ".join([kind, *words])), warnings

@@ -1,0 +1,386 @@
+"""Match methods: compile ACL patterns once, match samples at runtime.
+
+Owns: ``MATCH_METHODS`` (str beg end sub dir dom reg len int ip found bool bin, plus
+the internal ``meth`` used by the ``method`` ACL). Each row says which sample type the
+method consumes, how one pattern word is parsed, and how a list of parsed patterns is
+compiled into a matcher (a frozenset for ``str``, tuples for ``beg``/``end``, compiled
+``re`` objects for ``reg``/``dir``/``dom``, address ranges for ``ip``, integer ranges for
+``int``/``len``). ``-i`` folds case at compile time.
+
+Regex note: HAProxy uses PCRE2; we use Python's ``re`` on bytes. Differences a user may
+meet: no possessive quantifiers / atomic groups before Python 3.11 (3.11 has them), no
+``\\Q..\\E``, no recursion ``(?R)``, ``(?i)`` inline flags must be at the start, and
+``\\d``/``\\w`` are ASCII-only on bytes (PCRE without UCP behaves the same).
+
+Pure; imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Matcher = Callable[[Any], bool]
+
+
+class PatternError(Exception):
+    """A pattern word is invalid; ``str()`` is HAProxy's message text."""
+
+
+# ------------------------------------------------------------ int ranges
+
+
+def _strict_int(s: str) -> int | None:
+    if not s or not re.fullmatch(r"[+-]?[0-9]+", s):
+        return None
+    return int(s)
+
+
+def parse_int_range(text: str) -> tuple[int | None, int | None]:
+    """``N``, ``A:B``, ``:B``, ``A:`` (``-`` also separates, as in HAProxy)."""
+    if not text:
+        raise PatternError(f"'{text}' is not a valid number range")
+    sep = -1
+    for i, c in enumerate(text):
+        if c in ":-":
+            sep = i
+            break
+    if sep < 0:
+        v = _strict_int(text)
+        if v is None:
+            raise PatternError(f"'{text}' is not a number")
+        return v, v
+    lo_s, hi_s = text[:sep], text[sep + 1:]
+    if not lo_s and hi_s:
+        hi = _strict_int(hi_s)
+        if hi is None:
+            raise PatternError(f"'{text}' is not a valid number range")
+        return None, hi
+    if not hi_s:
+        lo = _strict_int(lo_s)
+        if lo is None:
+            raise PatternError(f"'{text}' is not a valid number range")
+        return lo, None
+    lo, hi = _strict_int(lo_s), _strict_int(hi_s)
+    if lo is None or hi is None or lo > hi:
+        raise PatternError(f"'{text}' is not a valid number range")
+    return lo, hi
+
+
+INT_OPERATORS = ("eq", "ge", "gt", "le", "lt")
+
+
+def apply_operator(op: str, text: str) -> tuple[int | None, int | None]:
+    """Translate ``<op> <value>`` into a range the way HAProxy does."""
+    if op == "eq" or ":" in text or "-" in text:
+        return parse_int_range(text)
+    m = re.match(r"[0-9]*", text)
+    digits = m.group(0) if m else ""
+    if not digits or digits != text:
+        raise PatternError(f"'{text}' is neither a number nor a supported operator.")
+    v = int(digits)
+    if op == "le":
+        return None, v
+    if op == "lt":
+        return None, v - 1
+    if op == "ge":
+        return v, None
+    return v + 1, None  # gt
+
+
+def _int_matcher(ranges: Sequence[tuple[int | None, int | None]]) -> Matcher:
+    exact = frozenset(lo for lo, hi in ranges if lo is not None and lo == hi)
+    others = tuple(r for r in ranges if not (r[0] is not None and r[0] == r[1]))
+    if not others:
+        return exact.__contains__
+
+    def match(v: int) -> bool:
+        if v in exact:
+            return True
+        for lo, hi in others:
+            if (lo is None or v >= lo) and (hi is None or v <= hi):
+                return True
+        return False
+    return match
+
+
+# ------------------------------------------------------------ ip
+
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _v4_mask(text: str) -> int:
+    if re.fullmatch(r"[0-9]+", text):
+        bits = int(text)
+        if bits > 32:
+            raise ValueError
+        return bits
+    m = int(ipaddress.IPv4Address(text))
+    bits = bin(m).count("1")
+    if m != ((1 << 32) - 1) ^ ((1 << (32 - bits)) - 1):
+        raise ValueError
+    return bits
+
+
+def _v4_addr(text: str) -> ipaddress.IPv4Address:
+    """Dotted IPv4, allowing HAProxy's short forms (missing trailing octets are 0)."""
+    parts = text.split(".")
+    if not 1 <= len(parts) <= 4 or not all(re.fullmatch(r"[0-9]{1,3}", p) for p in parts):
+        raise ValueError
+    octets = [int(p) for p in parts]
+    if any(o > 255 for o in octets):
+        raise ValueError
+    if len(parts) < 4 and "." not in text and "/" not in text:
+        raise ValueError
+    octets += [0] * (4 - len(octets))
+    return ipaddress.IPv4Address(".".join(map(str, octets)))
+
+
+def parse_net(text: str) -> Net:
+    """IPv4/IPv6 address or network (``10.0.0.0/8``, ``10.12/8``, ``::1``, ``fe80::/10``)."""
+    err = PatternError(f"'{text}' is not a valid IPv4 or IPv6 address")
+    addr, slash, mask = text.partition("/")
+    try:
+        if ":" not in addr:
+            if slash:
+                a = _v4_addr(addr)
+                bits = _v4_mask(mask)
+            else:
+                a = ipaddress.IPv4Address(addr)
+                bits = 32
+            return ipaddress.IPv4Network((int(a) & (((1 << bits) - 1) << (32 - bits)), bits))
+        a6 = ipaddress.IPv6Address(addr)
+        bits6 = int(mask) if slash else 128
+        if slash and not re.fullmatch(r"[0-9]+", mask):
+            raise ValueError
+        return ipaddress.IPv6Network((a6, bits6), strict=False)
+    except (ValueError, ipaddress.AddressValueError, ipaddress.NetmaskValueError):
+        raise err from None
+
+
+_V4MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_6TO4 = ipaddress.IPv6Network("2002::/16")
+
+
+def _v6_to_v4(a: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if a in _V4MAPPED:
+        return ipaddress.IPv4Address(int(a) & 0xFFFFFFFF)
+    if a in _6TO4:
+        return ipaddress.IPv4Address((int(a) >> 80) & 0xFFFFFFFF)
+    return None
+
+
+def _ip_matcher(nets: Sequence[Net]) -> Matcher:
+    v4 = tuple((int(n.network_address), int(n.netmask)) for n in nets if n.version == 4)
+    v6 = tuple((int(n.network_address), int(n.netmask)) for n in nets if n.version == 6)
+    v4_exact = frozenset(a for a, m in v4 if m == 0xFFFFFFFF)
+    v4_nets = tuple((a, m) for a, m in v4 if m != 0xFFFFFFFF)
+
+    def m4(x: int) -> bool:
+        if x in v4_exact:
+            return True
+        for a, msk in v4_nets:
+            if x & msk == a:
+                return True
+        return False
+
+    def m6(x: int) -> bool:
+        for a, msk in v6:
+            if x & msk == a:
+                return True
+        return False
+
+    def match(ip: Any) -> bool:
+        if ip.version == 4:
+            x = int(ip)
+            if m4(x):
+                return True
+            return bool(v6) and m6(0xFFFF00000000 | x)
+        x = int(ip)
+        if v6 and m6(x):
+            return True
+        if v4:
+            a4 = _v6_to_v4(ip)
+            if a4 is not None:
+                return m4(int(a4))
+        return False
+    return match
+
+
+# ------------------------------------------------------------ string methods
+
+
+def _fold(pats: Sequence[bytes], icase: bool) -> list[bytes]:
+    return [p.lower() for p in pats] if icase else list(pats)
+
+
+def _str_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:
+    s = frozenset(_fold(pats, icase))
+    if icase:
+        return lambda v: v.lower() in s
+    return s.__contains__
+
+
+def _beg_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:
+    t = tuple(_fold(pats, icase))
+    if icase:
+        return lambda v: v.lower().startswith(t)
+    return lambda v: v.startswith(t)
+
+
+def _end_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:
+    t = tuple(_fold(pats, icase))
+    if icase:
+        return lambda v: v.lower().endswith(t)
+    return lambda v: v.endswith(t)
+
+
+def _sub_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:
+    t = tuple(_fold(pats, icase))
+    if len(t) == 1:
+        p = t[0]
+        if icase:
+            return lambda v: p in v.lower()
+        return lambda v: p in v
+
+    def match(v: bytes) -> bool:
+        if icase:
+            v = v.lower()
+        for p in t:
+            if p in v:
+                return True
+        return False
+    return match
+
+
+def compile_regex(p: bytes, icase: bool) -> re.Pattern[bytes]:
+    try:
+        return re.compile(p, re.IGNORECASE if icase else 0)
+    except re.error as e:
+        raise PatternError(
+            f"regex '{p.decode('utf-8', 'replace')}' is invalid: {e}"
+        ) from None
+
+
+def _reg_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:
+    rxs = tuple(compile_regex(p, icase) for p in pats)
+    if len(rxs) == 1:
+        s = rxs[0].search
+        return lambda v: s(v) is not None
+
+    def match(v: bytes) -> bool:
+        for rx in rxs:
+            if rx.search(v) is not None:
+                return True
+        return False
+    return match
+
+
+def _word_matcher(delims: bytes) -> Callable[[Sequence[bytes], bool], Matcher]:
+    cls = b"[" + re.escape(delims) + b"]"
+
+    def build(pats: Sequence[bytes], icase: bool) -> Matcher:
+        alts = []
+        for p in pats:
+            p = p.strip(delims)
+            if p:
+                alts.append(re.escape(p))
+        if not alts:
+            return lambda v: False
+        rx = re.compile(b"(?:^|(?<=" + cls + b"))(?:" + b"|".join(alts) + b")(?=" + cls + b"|$)",
+                        re.IGNORECASE if icase else 0)
+        s = rx.search
+        return lambda v: s(v) is not None
+    return build
+
+
+def _len_matcher(ranges: Sequence[tuple[int | None, int | None]]) -> Matcher:
+    m = _int_matcher(ranges)
+    return lambda v: m(len(v))
+
+
+def _bin_parse(text: str) -> bytes:
+    try:
+        if len(text) % 2:
+            raise ValueError
+        return bytes.fromhex(text)
+    except ValueError:
+        raise PatternError(f"'{text}' is not a valid hex string") from None
+
+
+# Standard methods compare by method code, i.e. case-sensitively even with -i.
+STANDARD_METHODS = frozenset((b"OPTIONS", b"GET", b"HEAD", b"POST", b"PUT", b"DELETE",
+                              b"TRACE", b"CONNECT"))
+
+
+def _meth_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:
+    std = frozenset(p for p in pats if p in STANDARD_METHODS)
+    other = frozenset(_fold([p for p in pats if p not in STANDARD_METHODS], icase))
+
+    def match(v: bytes) -> bool:
+        if v in STANDARD_METHODS:
+            return v in std
+        return (v.lower() if icase else v) in other
+    return match
+
+
+# ------------------------------------------------------------ table
+
+K_STR = "str"  # consumes bytes
+K_INT = "int"  # consumes int
+K_IP = "ip"  # consumes an ipaddress object
+K_BOOL = "bool"
+K_ANY = "any"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchMethod:
+    """One row of ``MATCH_METHODS``.
+
+    ``parse`` turns one pattern word (str) into a pattern value; ``build`` turns the
+    list of parsed patterns (and the -i flag) into a matcher ``f(value) -> bool``.
+    ``ranges`` marks methods taking eq/ge/gt/le/lt operators.
+    """
+
+    name: str
+    kind: str
+    parse: Callable[[str], Any]
+    build: Callable[[Sequence[Any], bool], Matcher]
+    ranges: bool = False
+
+
+def _enc(s: str) -> bytes:
+    return s.encode("utf-8", "surrogateescape")
+
+
+def _never(pats: Sequence[Any], icase: bool) -> Matcher:
+    return lambda v: False
+
+
+MATCH_METHODS: dict[str, MatchMethod] = {m.name: m for m in (
+    MatchMethod("beg", K_STR, _enc, _beg_matcher),
+    MatchMethod("bin", K_STR, _bin_parse, lambda p, i: frozenset(p).__contains__),
+    MatchMethod("bool", K_BOOL, _enc, lambda p, i: bool),
+    MatchMethod("dir", K_STR, _enc, _word_matcher(b"/?")),
+    MatchMethod("dom", K_STR, _enc, _word_matcher(b"/?.:")),
+    MatchMethod("end", K_STR, _enc, _end_matcher),
+    MatchMethod("found", K_ANY, _enc, lambda p, i: lambda v: True),
+    MatchMethod("int", K_INT, parse_int_range, lambda p, i: _int_matcher(p), ranges=True),
+    MatchMethod("ip", K_IP, parse_net, lambda p, i: _ip_matcher(p)),
+    MatchMethod("len", K_STR, parse_int_range, lambda p, i: _len_matcher(p), ranges=True),
+    MatchMethod("meth", K_STR, _enc, _meth_matcher),
+    MatchMethod("reg", K_STR, _enc, _reg_matcher),
+    MatchMethod("str", K_STR, _enc, _str_matcher),
+    MatchMethod("sub", K_STR, _enc, _sub_matcher),
+)}
+
+# Names accepted after ``-m`` (``meth`` is internal to the ``method`` keyword).
+USER_METHODS = frozenset(MATCH_METHODS) - {"meth"}
+
+
+def compile_patterns(method: str, patterns: Sequence[Any], icase: bool) -> Matcher:
+    """Build the matcher for already-parsed patterns of ``method``."""
+    return MATCH_METHODS[method].build(patterns, icase)

@@ -1,0 +1,1072 @@
+"""Sample fetches and converters (HAProxy's ``sample.c`` / ``http_fetch.c`` in miniature).
+
+Owns: the ``SampleCtx`` protocol the data plane's transaction satisfies, the
+``FETCHES`` and ``CONVERTERS`` tables, and ``parse_expr`` which compiles
+``fetch(args)[,conv(args)...]`` text once into a ``SampleExpr``.
+
+A sample expression is used in two contexts (spec §3.5):
+- *sample context* (``SampleExpr.fetch``): one value, e.g. ``hdr(x)`` = last value;
+- *ACL context* (``SampleExpr.iter_values``): every value is produced in turn and
+  converters are applied to each one.
+
+Values are ``bytes`` (types str/bin/meth), ``int``, ``bool``, or an ``ipaddress``
+address (type ip; ``fetch`` renders it as ASCII bytes). ``None`` means "no sample".
+
+Pure: no asyncio, no sockets, no clock. Must not import anything from ``lb`` except
+``lb.errors``/``lb.units`` (layer L1).
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# ---------------------------------------------------------------------- context
+
+
+class SampleCtx(Protocol):
+    """What a fetch may read from the transaction (see module docstring)."""
+
+    method: bytes
+    url: bytes
+    version: bytes
+    req_headers: list[tuple[bytes, bytes]]
+    src: str
+    src_port: int
+    dst: str
+    dst_port: int
+    is_response: bool
+    status: int
+    res_headers: list[tuple[bytes, bytes]] | None
+    vars: dict[str, Any]
+    memo: dict[Any, Any]
+
+
+class SampleError(Exception):
+    """Invalid sample expression; ``str()`` is HAProxy's message text."""
+
+
+# output / input types
+T_ANY = "any"
+T_BOOL = "bool"
+T_INT = "int"
+T_IP = "ip"
+T_STR = "str"
+T_BIN = "bin"
+T_METH = "meth"
+
+# where a fetch has data
+W_CONN = "conn"
+W_REQ = "req"
+W_RES = "res"
+_ALL = frozenset((W_CONN, W_REQ, W_RES))
+_HTTP = frozenset((W_REQ, W_RES))
+_REQ = _HTTP  # request data stays readable while the response is processed
+_RES = frozenset((W_RES,))
+
+IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
+Value = bytes | int | bool | IPAddr
+
+_LWS = b" \t"
+
+
+# ------------------------------------------------------------ header helpers
+
+
+def split_values(value: bytes) -> list[bytes]:
+    """Split one header line at commas outside double quotes; trim each value."""
+    if b"," not in value:
+        return [value.strip(_LWS)]
+    if b'"' not in value:
+        return [v.strip(_LWS) for v in value.split(b",")]
+    out: list[bytes] = []
+    start = 0
+    quoted = False
+    i = 0
+    n = len(value)
+    while i < n:
+        c = value[i]
+        if quoted:
+            if c == 0x5C:  # backslash escapes the next byte inside quotes
+                i += 1
+            elif c == 0x22:
+                quoted = False
+        elif c == 0x22:
+            quoted = True
+        elif c == 0x2C:
+            out.append(value[start:i].strip(_LWS))
+            start = i + 1
+        i += 1
+    out.append(value[start:].strip(_LWS))
+    return out
+
+
+def _headers(ctx: SampleCtx, response: bool) -> list[tuple[bytes, bytes]]:
+    if response:
+        return ctx.res_headers or []
+    return ctx.req_headers
+
+
+def _values(hdrs: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
+    """All comma-separated values of header ``name`` (lower-case) in order."""
+    out: list[bytes] = []
+    for n, v in hdrs:
+        if n == name:
+            if b"," in v:
+                out.extend(split_values(v))
+            else:
+                out.append(v.strip(_LWS))
+    return out
+
+
+def _lines(hdrs: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
+    return [v.strip(_LWS) for n, v in hdrs if n == name]
+
+
+def _pick(vals: list[bytes], occ: int | None) -> bytes | None:
+    """Sample-context occurrence choice (None/0 = last, >0 from first, <0 from last)."""
+    if not vals:
+        return None
+    if not occ:
+        return vals[-1]
+    if occ > 0:
+        return vals[occ - 1] if occ <= len(vals) else None
+    return vals[occ] if -occ <= len(vals) else None
+
+
+def read_int(s: bytes) -> int | None:
+    """Leading signed decimal integer (HAProxy ``read_int64``); None if empty."""
+    if not s:
+        return None
+    i = 0
+    n = len(s)
+    neg = False
+    if s[0] in b"+-":
+        neg = s[0] == 0x2D
+        i = 1
+    v = 0
+    while i < n and 0x30 <= s[i] <= 0x39:
+        v = v * 10 + s[i] - 0x30
+        i += 1
+    return -v if neg else v
+
+
+def parse_ip(s: bytes | str) -> IPAddr | None:
+    """Parse an IPv4/IPv6 address, None when invalid."""
+    try:
+        if isinstance(s, bytes):
+            s = s.decode("ascii")
+        return ipaddress.ip_address(s)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _ip_of_header(v: bytes) -> IPAddr | None:
+    ip = parse_ip(v)
+    if ip is None and v.count(b":") == 1:  # IPv4 with a port
+        ip = parse_ip(v.split(b":", 1)[0])
+        if ip is not None and ip.version != 4:
+            return None
+    return ip
+
+
+# ------------------------------------------------------------ URL helpers
+
+
+def _path(url: bytes) -> bytes | None:
+    """Path part of a request target (scheme/authority skipped, query dropped)."""
+    if url[:1] != b"/":
+        p = url.find(b"://")
+        if p < 0:
+            return None
+        s = url.find(b"/", p + 3)
+        if s < 0:
+            return None
+        url = url[s:]
+    q = url.find(b"?")
+    return url if q < 0 else url[:q]
+
+
+def _query(url: bytes) -> bytes | None:
+    q = url.find(b"?")
+    return None if q < 0 else url[q + 1:]
+
+
+def _url_params(url: bytes, name: bytes, delim: bytes) -> list[bytes]:
+    q = _query(url)
+    if q is None:
+        return []
+    out = []
+    for part in q.split(delim):
+        k, eq, v = part.partition(b"=")
+        if not name or k == name:
+            if eq or not name:
+                out.append(v)
+    return out
+
+
+def _cookies(ctx: SampleCtx, name: bytes, response: bool = False) -> list[bytes]:
+    out = []
+    hname = b"set-cookie" if response else b"cookie"
+    for n, line in _headers(ctx, response):
+        if n != hname:
+            continue
+        for part in line.split(b";"):
+            k, eq, v = part.strip(_LWS).partition(b"=")
+            if not eq:
+                continue
+            if not name or k.strip(_LWS) == name:
+                out.append(v.strip(_LWS))
+            if response:
+                break  # only the first pair of a Set-Cookie line is the cookie
+    return out
+
+
+# ------------------------------------------------------------ fetch functions
+# Every fetch takes (ctx, args) and returns a list of values for the ACL context.
+# ``one`` functions (sample context) are derived in ``FetchDef``.
+
+
+def _arg_name(args: tuple) -> bytes:
+    return args[0] if args else b""
+
+
+def _f_hdr(response: bool | None) -> Callable[[SampleCtx, tuple], list[Value]]:
+    def fn(ctx: SampleCtx, args: tuple) -> list[Value]:
+        name = _arg_name(args)
+        if not name:
+            return []
+        resp = ctx.is_response if response is None else response
+        return _values(_headers(ctx, resp), name)  # type: ignore[return-value]
+    return fn
+
+
+def _f_fhdr(response: bool | None) -> Callable[[SampleCtx, tuple], list[Value]]:
+    def fn(ctx: SampleCtx, args: tuple) -> list[Value]:
+        name = _arg_name(args)
+        if not name:
+            return []
+        resp = ctx.is_response if response is None else response
+        return _lines(_headers(ctx, resp), name)  # type: ignore[return-value]
+    return fn
+
+
+def _f_hdr_cnt(response: bool | None, full: bool) -> Callable[[SampleCtx, tuple], list[Value]]:
+    def fn(ctx: SampleCtx, args: tuple) -> list[Value]:
+        name = _arg_name(args)
+        resp = ctx.is_response if response is None else response
+        hdrs = _headers(ctx, resp)
+        if full:
+            return [sum(1 for n, _ in hdrs if not name or n == name)]
+        if name:
+            return [len(_values(hdrs, name))]
+        return [sum(len(split_values(v)) for _, v in hdrs)]
+    return fn
+
+
+def _f_hdr_val(ctx: SampleCtx, args: tuple) -> list[Value]:
+    vals = _f_hdr(None)(ctx, args)
+    return [read_int(v) or 0 for v in vals]  # type: ignore[arg-type]
+
+
+def _f_hdr_ip(ctx: SampleCtx, args: tuple) -> list[Value]:
+    out: list[Value] = []
+    for v in _f_hdr(None)(ctx, args):
+        ip = _ip_of_header(v)  # type: ignore[arg-type]
+        if ip is not None:
+            out.append(ip)
+    return out
+
+
+def _f_method(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [ctx.method]
+
+
+def _f_path(ctx: SampleCtx, args: tuple) -> list[Value]:
+    p = _path(ctx.url)
+    return [] if p is None else [p]
+
+
+def _f_pathq(ctx: SampleCtx, args: tuple) -> list[Value]:
+    p = _path(ctx.url)
+    if p is None:
+        return []
+    q = _query(ctx.url)
+    return [p if q is None else p + b"?" + q]
+
+
+def _f_url(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [ctx.url]
+
+
+def _f_query(ctx: SampleCtx, args: tuple) -> list[Value]:
+    q = _query(ctx.url)
+    return [] if q is None else [q]
+
+
+def _f_base(ctx: SampleCtx, args: tuple) -> list[Value]:
+    p = _path(ctx.url)
+    if p is None:
+        return []
+    hosts = _values(ctx.req_headers, b"host")
+    if hosts and hosts[0]:
+        return [hosts[0] + p]
+    return [p]
+
+
+def _f_url_param(ctx: SampleCtx, args: tuple) -> list[Value]:
+    name = _arg_name(args)
+    delim = args[1] if len(args) > 1 and args[1] else b"&"
+    return _url_params(ctx.url, name, delim)  # type: ignore[return-value]
+
+
+def _f_urlp_val(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [read_int(v) or 0 for v in _f_url_param(ctx, args)]  # type: ignore[arg-type]
+
+
+def _f_ver(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [ctx.version] if ctx.version else []
+
+
+def _f_cook(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return _cookies(ctx, _arg_name(args))  # type: ignore[return-value]
+
+
+def _f_cook_cnt(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [len(_cookies(ctx, _arg_name(args)))]
+
+
+def _f_cook_val(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [read_int(v) or 0 for v in _cookies(ctx, _arg_name(args))]
+
+
+def _f_scook(ctx: SampleCtx, args: tuple) -> list[Value]:
+    if not ctx.is_response:
+        return []
+    return _cookies(ctx, _arg_name(args), response=True)  # type: ignore[return-value]
+
+
+def _memo_ip(ctx: SampleCtx, key: str, text: str) -> list[Value]:
+    memo = ctx.memo
+    try:
+        ip = memo[key]
+    except KeyError:
+        ip = memo[key] = parse_ip(text)
+    return [] if ip is None else [ip]
+
+
+def _f_src(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return _memo_ip(ctx, "src", ctx.src)
+
+
+def _f_dst(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return _memo_ip(ctx, "dst", ctx.dst)
+
+
+def _f_src_port(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [ctx.src_port]
+
+
+def _f_dst_port(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [ctx.dst_port]
+
+
+def _f_status(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [ctx.status] if ctx.is_response and ctx.status else []
+
+
+def _f_res_ver(ctx: SampleCtx, args: tuple) -> list[Value]:
+    v = ctx.memo.get("res_ver")
+    return [v] if v else []
+
+
+def _f_var(ctx: SampleCtx, args: tuple) -> list[Value]:
+    name = args[0].decode("ascii", "replace")
+    vars_ = ctx.vars
+    v = vars_.get(name)
+    if v is None and "." in name:
+        v = vars_.get(name.split(".", 1)[1])
+    if v is None:
+        return []
+    if isinstance(v, str):
+        v = v.encode("utf-8", "surrogateescape")
+    return [v]
+
+
+def _const(value: Value) -> Callable[[SampleCtx, tuple], list[Value]]:
+    res: list[Value] = [value]
+
+    def fn(ctx: SampleCtx, args: tuple) -> list[Value]:
+        return res
+    return fn
+
+
+def _f_str(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [args[0]]
+
+
+def _f_int(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [args[0]]
+
+
+def _f_bool(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [bool(args[0])]
+
+
+def _f_req_hdrs(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [b"".join(n + b": " + v + b"\r\n" for n, v in ctx.req_headers) + b"\r\n"]
+
+
+def _f_hdr_names(ctx: SampleCtx, args: tuple) -> list[Value]:
+    delim = args[0] if args else b","
+    return [delim.join(n for n, _ in ctx.req_headers)]
+
+
+# ------------------------------------------------------------ argument specs
+
+A_STR = "str"  # raw string (bytes)
+A_HDR = "hdr"  # header name: lower-cased bytes
+A_INT = "int"  # integer
+A_OCC = "occ"  # header occurrence (integer >= -10)
+A_VAR = "var"  # variable name
+
+
+@dataclass(frozen=True, slots=True)
+class FetchDef:
+    """One row of ``FETCHES``."""
+
+    name: str
+    fn: Callable[[SampleCtx, tuple], list[Value]]
+    args: tuple[str, ...]  # argument kinds, in order
+    min_args: int
+    out: str  # output type
+    where: frozenset[str]
+    occ_index: int = -1  # position of the occurrence argument (-1 = none)
+    first: bool = False  # sample context takes the first value instead of the last
+
+
+def _row(name: str, fn: Callable[[SampleCtx, tuple], list[Value]], args: tuple[str, ...],
+         min_args: int, out: str, where: frozenset[str], **kw: Any) -> tuple[str, FetchDef]:
+    return name, FetchDef(name, fn, args, min_args, out, where, **kw)
+
+
+_HDR_ARGS = (A_HDR, A_OCC)
+
+# Alphabetical. ACL-only suffix keywords (hdr_beg, path_end...) live in acl.ACL_KEYWORDS.
+FETCHES: dict[str, FetchDef] = dict((
+    _row("always_false", _const(False), (), 0, T_BOOL, _ALL),
+    _row("always_true", _const(True), (), 0, T_BOOL, _ALL),
+    _row("base", _f_base, (), 0, T_STR, _REQ),
+    _row("bool", _f_bool, (A_INT,), 1, T_BOOL, _ALL),
+    _row("cook", _f_cook, (A_STR,), 0, T_STR, _REQ),
+    _row("cook_cnt", _f_cook_cnt, (A_STR,), 0, T_INT, _REQ),
+    _row("cook_val", _f_cook_val, (A_STR,), 0, T_INT, _REQ),
+    _row("dst", _f_dst, (), 0, T_IP, _ALL),
+    _row("dst_port", _f_dst_port, (), 0, T_INT, _ALL),
+    _row("fhdr", _f_fhdr(None), _HDR_ARGS, 0, T_STR, _HTTP, occ_index=1),
+    _row("hdr", _f_hdr(None), _HDR_ARGS, 0, T_STR, _HTTP, occ_index=1),
+    _row("hdr_cnt", _f_hdr_cnt(False, False), (A_HDR,), 0, T_INT, _REQ),
+    _row("hdr_ip", _f_hdr_ip, _HDR_ARGS, 0, T_IP, _REQ, occ_index=1),
+    _row("hdr_val", _f_hdr_val, _HDR_ARGS, 0, T_INT, _REQ, occ_index=1),
+    _row("http_first_req", _const(True), (), 0, T_BOOL, _HTTP),
+    _row("int", _f_int, (A_INT,), 1, T_INT, _ALL),
+    _row("method", _f_method, (), 0, T_METH, _REQ),
+    _row("path", _f_path, (), 0, T_STR, _REQ),
+    _row("pathq", _f_pathq, (), 0, T_STR, _REQ),
+    _row("query", _f_query, (), 0, T_STR, _REQ),
+    _row("req.cook", _f_cook, (A_STR,), 0, T_STR, _REQ),
+    _row("req.cook_cnt", _f_cook_cnt, (A_STR,), 0, T_INT, _REQ),
+    _row("req.cook_val", _f_cook_val, (A_STR,), 0, T_INT, _REQ),
+    _row("req.fhdr", _f_fhdr(False), _HDR_ARGS, 0, T_STR, _REQ, occ_index=1),
+    _row("req.fhdr_cnt", _f_hdr_cnt(False, True), (A_HDR,), 0, T_INT, _REQ),
+    _row("req.hdr", _f_hdr(False), _HDR_ARGS, 0, T_STR, _REQ, occ_index=1),
+    _row("req.hdr_cnt", _f_hdr_cnt(False, False), (A_HDR,), 0, T_INT, _REQ),
+    _row("req.hdr_ip", _f_hdr_ip, _HDR_ARGS, 0, T_IP, _REQ, occ_index=1),
+    _row("req.hdr_names", _f_hdr_names, (A_STR,), 0, T_STR, _REQ),
+    _row("req.hdr_val", _f_hdr_val, _HDR_ARGS, 0, T_INT, _REQ, occ_index=1),
+    _row("req.hdrs", _f_req_hdrs, (), 0, T_STR, _REQ),
+    _row("req.len", _const(0), (), 0, T_INT, _REQ),
+    _row("req.proto_http", _const(True), (), 0, T_BOOL, _REQ),
+    _row("req.ver", _f_ver, (), 0, T_STR, _REQ),
+    _row("req_ver", _f_ver, (), 0, T_STR, _REQ),
+    _row("res.cook", _f_scook, (A_STR,), 0, T_STR, _RES),
+    _row("res.fhdr", _f_fhdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1),
+    _row("res.fhdr_cnt", _f_hdr_cnt(True, True), (A_HDR,), 0, T_INT, _RES),
+    _row("res.hdr", _f_hdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1),
+    _row("res.hdr_cnt", _f_hdr_cnt(True, False), (A_HDR,), 0, T_INT, _RES),
+    _row("res.ver", _f_res_ver, (), 0, T_STR, _RES),
+    _row("scook", _f_scook, (A_STR,), 0, T_STR, _RES),
+    _row("src", _f_src, (), 0, T_IP, _ALL),
+    _row("src_port", _f_src_port, (), 0, T_INT, _ALL),
+    _row("ssl_fc", _const(False), (), 0, T_BOOL, _ALL),
+    _row("status", _f_status, (), 0, T_INT, _RES),
+    _row("str", _f_str, (A_STR,), 1, T_STR, _ALL),
+    _row("url", _f_url, (), 0, T_STR, _REQ),
+    _row("url_param", _f_url_param, (A_STR, A_STR), 0, T_STR, _REQ, first=True),
+    _row("urlp", _f_url_param, (A_STR, A_STR), 0, T_STR, _REQ, first=True),
+    _row("urlp_val", _f_urlp_val, (A_STR, A_STR), 0, T_INT, _REQ, first=True),
+    _row("var", _f_var, (A_VAR,), 1, T_ANY, _ALL),
+    _row("wait_end", _const(True), (), 0, T_BOOL, _ALL),
+))
+
+
+# ------------------------------------------------------------ casts
+
+
+def _ip_text(v: IPAddr) -> bytes:
+    return str(v).encode("ascii")
+
+
+def to_bytes(v: Value) -> bytes | None:
+    if isinstance(v, bytes):
+        return v
+    if isinstance(v, bool):
+        return b"1" if v else b"0"
+    if isinstance(v, int):
+        return str(v).encode("ascii")
+    if isinstance(v, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return _ip_text(v)
+    return None
+
+
+def to_int(v: Value) -> int | None:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, bytes):
+        return read_int(v)
+    if isinstance(v, ipaddress.IPv4Address):
+        return int(v)
+    return None
+
+
+def to_ip(v: Value) -> IPAddr | None:
+    if isinstance(v, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return v
+    if isinstance(v, bytes):
+        return parse_ip(v)
+    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32:
+        return ipaddress.IPv4Address(v)
+    return None
+
+
+CASTS: dict[str, Callable[[Value], Any]] = {
+    T_STR: to_bytes, T_BIN: to_bytes, T_METH: to_bytes,
+    T_INT: to_int, T_BOOL: lambda v: (lambda i: None if i is None else i != 0)(to_int(v)),
+    T_IP: to_ip, T_ANY: lambda v: v,
+}
+
+
+def type_of(v: Value) -> str:
+    if isinstance(v, bool):
+        return T_BOOL
+    if isinstance(v, int):
+        return T_INT
+    if isinstance(v, bytes):
+        return T_STR
+    return T_IP
+
+
+# ------------------------------------------------------------ converters
+
+
+def _c_field(v: bytes, args: tuple, ctx: SampleCtx) -> bytes | None:
+    n, delims = args[0], args[1]
+    count = args[2] if len(args) > 2 else 1
+    parts = re.split(b"[" + re.escape(delims) + b"]", v) if len(delims) > 1 else v.split(delims)
+    if n == 0:
+        return None
+    if n > 0:
+        sel = parts[n - 1:n - 1 + count] if count else parts[n - 1:]
+        return delims[:1].join(sel) if n <= len(parts) else b""
+    start = len(parts) + n
+    if start < 0:
+        return b""
+    sel = parts[max(0, start - count + 1):start + 1] if count else parts[:start + 1]
+    return delims[:1].join(sel)
+
+
+def _c_word(v: bytes, args: tuple, ctx: SampleCtx) -> bytes | None:
+    n, delims = args[0], args[1]
+    count = args[2] if len(args) > 2 else 1
+    splitter = b"[" + re.escape(delims) + b"]"
+    words = [w for w in re.split(splitter, v) if w]
+    if n == 0:
+        return None
+    if n > 0:
+        if n > len(words):
+            return b""
+        sel = words[n - 1:n - 1 + count] if count else words[n - 1:]
+    else:
+        start = len(words) + n
+        if start < 0:
+            return b""
+        sel = words[max(0, start - count + 1):start + 1] if count else words[:start + 1]
+    return delims[:1].join(sel)
+
+
+def _num_arg(a: Any, ctx: SampleCtx) -> int | None:
+    if isinstance(a, int):
+        return a
+    vals = _f_var(ctx, (a,))
+    return to_int(vals[0]) if vals else None
+
+
+def _arith(op: Callable[[int, int], int | None]) -> Callable[[int, tuple, SampleCtx], int | None]:
+    def fn(v: int, args: tuple, ctx: SampleCtx) -> int | None:
+        b = _num_arg(args[0], ctx)
+        if b is None:
+            return None
+        return op(v, b)
+    return fn
+
+
+def _div(a: int, b: int) -> int | None:
+    if b == 0:
+        return 2**63 - 1  # HAProxy returns the largest integer on division by zero
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def _mod(a: int, b: int) -> int | None:
+    if b == 0:
+        return 0
+    r = abs(a) % abs(b)
+    return r if a >= 0 else -r
+
+
+def _c_regsub(v: bytes, args: tuple, ctx: SampleCtx) -> bytes:
+    rx, repl, flags = args
+    return rx.sub(repl, v, count=0 if b"g" in flags else 1)
+
+
+def _c_concat(v: bytes, args: tuple, ctx: SampleCtx) -> bytes:
+    pre, var, post = (args + (b"", b"", b""))[:3]
+    mid = b""
+    if var:
+        vals = _f_var(ctx, (var,))
+        mid = to_bytes(vals[0]) or b"" if vals else b""
+    return v + pre + mid + post
+
+
+_JSON_ESC = {0x22: b'\\"', 0x5C: b"\\\\", 0x08: b"\\b", 0x0C: b"\\f", 0x0A: b"\\n",
+             0x0D: b"\\r", 0x09: b"\\t"}
+
+
+def _c_json(v: bytes, args: tuple, ctx: SampleCtx) -> bytes:
+    out = bytearray()
+    for c in v:
+        e = _JSON_ESC.get(c)
+        if e is not None:
+            out += e
+        elif c < 0x20 or c > 0x7E:
+            out += b"\\u%04x" % c
+        else:
+            out.append(c)
+    return bytes(out)
+
+
+def _c_url_dec(v: bytes, args: tuple, ctx: SampleCtx) -> bytes:
+    from urllib.parse import unquote_to_bytes
+    return unquote_to_bytes(v.replace(b"+", b" "))
+
+
+def _c_bytes(v: bytes, args: tuple, ctx: SampleCtx) -> bytes:
+    off = args[0]
+    ln = args[1] if len(args) > 1 else None
+    return v[off:] if ln is None else v[off:off + ln]
+
+
+def _c_djb2(v: bytes, args: tuple, ctx: SampleCtx) -> int:
+    h = 5381
+    for c in v:
+        h = (h * 33 + c) & 0xFFFFFFFF
+    return h
+
+
+def _c_trim(side: str) -> Callable[[bytes, tuple, SampleCtx], bytes]:
+    def fn(v: bytes, args: tuple, ctx: SampleCtx) -> bytes:
+        chars = args[0]
+        return v.lstrip(chars) if side == "l" else v.rstrip(chars)
+    return fn
+
+
+@dataclass(frozen=True, slots=True)
+class ConvDef:
+    """One row of ``CONVERTERS``."""
+
+    name: str
+    fn: Callable[[Any, tuple, SampleCtx], Value | None]
+    args: tuple[str, ...]
+    min_args: int
+    inp: str
+    out: str
+
+
+A_NUM = "num"  # integer or variable name
+A_REG = "reg"  # regex (compiled with the flags of the next argument)
+A_CHARS = "chars"
+
+CONVERTERS: dict[str, ConvDef] = {c.name: c for c in (
+    ConvDef("add", _arith(lambda a, b: a + b), (A_NUM,), 1, T_INT, T_INT),
+    ConvDef("and", _arith(lambda a, b: a & b), (A_NUM,), 1, T_INT, T_INT),
+    ConvDef("base64", lambda v, a, c: base64.b64encode(v), (), 0, T_BIN, T_STR),
+    ConvDef("bool", lambda v, a, c: v != 0, (), 0, T_INT, T_BOOL),
+    ConvDef("bytes", _c_bytes, (A_INT, A_INT), 1, T_BIN, T_BIN),
+    ConvDef("concat", _c_concat, (A_STR, A_VAR, A_STR), 0, T_STR, T_STR),
+    ConvDef("crc32", lambda v, a, c: zlib.crc32(v), (A_INT,), 0, T_BIN, T_INT),
+    ConvDef("div", _arith(_div), (A_NUM,), 1, T_INT, T_INT),
+    ConvDef("djb2", _c_djb2, (A_INT,), 0, T_BIN, T_INT),
+    ConvDef("field", _c_field, (A_INT, A_STR, A_INT), 2, T_STR, T_STR),
+    ConvDef("hex", lambda v, a, c: v.hex().upper().encode("ascii"), (), 0, T_BIN, T_STR),
+    ConvDef("json", _c_json, (A_STR,), 0, T_STR, T_STR),
+    ConvDef("len", lambda v, a, c: len(v), (), 0, T_STR, T_INT),
+    ConvDef("lower", lambda v, a, c: v.lower(), (), 0, T_STR, T_STR),
+    ConvDef("ltrim", _c_trim("l"), (A_CHARS,), 1, T_STR, T_STR),
+    ConvDef("mod", _arith(_mod), (A_NUM,), 1, T_INT, T_INT),
+    ConvDef("mul", _arith(lambda a, b: a * b), (A_NUM,), 1, T_INT, T_INT),
+    ConvDef("neg", lambda v, a, c: -v, (), 0, T_INT, T_INT),
+    ConvDef("not", lambda v, a, c: v == 0, (), 0, T_INT, T_BOOL),
+    ConvDef("odd", lambda v, a, c: bool(v & 1), (), 0, T_INT, T_BOOL),
+    ConvDef("even", lambda v, a, c: not (v & 1), (), 0, T_INT, T_BOOL),
+    ConvDef("or", _arith(lambda a, b: a | b), (A_NUM,), 1, T_INT, T_INT),
+    ConvDef("regsub", _c_regsub, (A_REG, A_STR, A_STR), 2, T_STR, T_STR),
+    ConvDef("rtrim", _c_trim("r"), (A_CHARS,), 1, T_STR, T_STR),
+    ConvDef("sub", _arith(lambda a, b: a - b), (A_NUM,), 1, T_INT, T_INT),
+    ConvDef("upper", lambda v, a, c: v.upper(), (), 0, T_STR, T_STR),
+    ConvDef("url_dec", _c_url_dec, (A_INT,), 0, T_STR, T_STR),
+    ConvDef("word", _c_word, (A_INT, A_STR, A_INT), 2, T_STR, T_STR),
+    ConvDef("xor", _arith(lambda a, b: a ^ b), (A_NUM,), 1, T_INT, T_INT),
+)}
+
+
+# ------------------------------------------------------------ parsing
+
+
+def _enc(s: str) -> bytes:
+    return s.encode("utf-8", "surrogateescape")
+
+
+def split_top(text: str, sep: str = ",") -> list[str]:
+    """Split at ``sep`` outside parentheses and quotes (backslash escapes kept)."""
+    out: list[str] = []
+    depth = 0
+    quote = ""
+    cur: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\" and i + 1 < len(text):
+                cur.append(text[i:i + 2])
+                i += 2
+                continue
+            if c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == sep and depth == 0:
+            out.append("".join(cur))
+            cur = []
+            i += 1
+            continue
+        cur.append(c)
+        i += 1
+    out.append("".join(cur))
+    return out
+
+
+def split_call(item: str) -> tuple[str, list[str] | None, str]:
+    """``name(a,b)`` → (name, [a, b], trailing); no parenthesis → (name, None, "")."""
+    p = item.find("(")
+    if p < 0:
+        return item, None, ""
+    name = item[:p]
+    depth = 0
+    quote = ""
+    args: list[str] = []
+    cur: list[str] = []
+    i = p + 1
+    while i < len(item):
+        c = item[i]
+        if quote:
+            if c == "\\" and i + 1 < len(item):
+                cur.append(item[i + 1])
+                i += 2
+                continue
+            if c == quote:
+                quote = ""
+            else:
+                cur.append(c)
+        elif c in "'\"":
+            quote = c
+        elif c == "\\" and i + 1 < len(item):
+            cur.append(item[i + 1])
+            i += 1
+        elif c == "(":
+            depth += 1
+            cur.append(c)
+        elif c == ")":
+            if depth == 0:
+                args.append("".join(cur))
+                return name, args, item[i + 1:]
+            depth -= 1
+            cur.append(c)
+        elif c == "," and depth == 0:
+            args.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+        i += 1
+    raise SampleError(f"missing closing ')' after arguments to '{name}'")
+
+
+def _parse_int_arg(s: str, kw: str, pos: int, what: str) -> int:
+    try:
+        return int(s.strip(), 10)
+    except ValueError:
+        raise SampleError(
+            f"failed to parse '{s}' as type 'signed integer' at position {pos}"
+        ) from None
+
+
+def _parse_args(kind: str, kinds: tuple[str, ...], min_args: int, name: str,
+                raw: list[str] | None) -> tuple:
+    raw = raw or []
+    if len(raw) == 1 and raw[0] == "" and min_args == 0:
+        raw = []
+    if len(raw) < min_args:
+        if min_args == 1:
+            raise SampleError(f"missing args for {kind} '{name}' : expects at least 1 arg(s)"
+                              if False else f"{kind} '{name}' expects at least {min_args}"
+                              f" argument(s)")
+        raise SampleError(f"{kind} '{name}' expects at least {min_args} argument(s)")
+    if len(raw) > len(kinds):
+        raise SampleError(f"{kind} '{name}' expects at most {len(kinds)} argument(s)")
+    out: list[Any] = []
+    for i, (a, k) in enumerate(zip(raw, kinds, strict=False)):
+        pos = i + 1
+        if k == A_HDR:
+            out.append(_enc(a.strip()).lower())
+        elif k == A_OCC:
+            occ = _parse_int_arg(a, name, pos, "occurrence")
+            if occ < -10:
+                raise SampleError(
+                    f"in argument to '{name}', header occurrence must be >= -10.")
+            out.append(occ)
+        elif k == A_INT:
+            out.append(_parse_int_arg(a, name, pos, "integer"))
+        elif k == A_NUM:
+            try:
+                out.append(int(a.strip(), 10))
+            except ValueError:
+                if not a.strip():
+                    raise SampleError(
+                        f"failed to parse '{a}' as type 'signed integer' at position {pos}"
+                    ) from None
+                out.append(_enc(a.strip()))
+        elif k == A_REG:
+            out.append(a)  # compiled by the caller together with the flags
+        elif k == A_VAR:
+            if not a:
+                raise SampleError(f"missing variable name in {kind} '{name}'")
+            out.append(_enc(a))
+        else:
+            out.append(_enc(a))
+    return tuple(out)
+
+
+def _conv_args(cd: ConvDef, raw: list[str] | None) -> tuple:
+    args = _parse_args("converter", cd.args, cd.min_args, cd.name, raw)
+    if cd.name == "regsub":
+        pattern = args[0]
+        flags = args[2] if len(args) > 2 else b""
+        for f in flags.decode("ascii", "replace"):
+            if f not in "ig":
+                raise SampleError(f"invalid regex flag '{f}', only 'i' and 'g' are supported")
+        try:
+            rx = re.compile(_enc(pattern), re.IGNORECASE if b"i" in flags else 0)
+        except re.error as e:
+            raise SampleError(f"failed to compile regex '{pattern}' : {e}") from None
+        repl = _backrefs(args[1])
+        return (rx, repl, flags)
+    if cd.name in ("field", "word"):
+        if not args[1]:
+            raise SampleError(f"Empty separators list for converter '{cd.name}'")
+        if args[0] == 0:
+            raise SampleError(f"Unsupported field number 0 for converter '{cd.name}'")
+    if cd.name in ("ltrim", "rtrim") and not args:
+        args = (b" ",)
+    return args
+
+
+def _backrefs(repl: bytes) -> Callable[[re.Match[bytes]], bytes]:
+    """HAProxy regsub references are ``\\1``..``\\9``; unknown groups expand to ''."""
+    parts = re.split(rb"\\([0-9])", repl)
+
+    def expand(m: re.Match[bytes]) -> bytes:
+        out = [parts[0]]
+        for i in range(1, len(parts), 2):
+            g = int(parts[i])
+            try:
+                out.append(m.group(g) or b"")
+            except IndexError:
+                pass
+            out.append(parts[i + 1])
+        return b"".join(out)
+    return expand
+
+
+class SampleExpr:
+    """A compiled ``fetch[,conv...]`` expression."""
+
+    __slots__ = ("text", "fetch_def", "args", "convs", "out", "occ", "_multi")
+
+    def __init__(self, text: str, fetch_def: FetchDef, args: tuple,
+                 convs: tuple[tuple[ConvDef, tuple, Callable[[Value], Any]], ...],
+                 out: str) -> None:
+        self.text = text
+        self.fetch_def = fetch_def
+        self.args = args
+        self.convs = convs
+        self.out = out
+        occ = None
+        if fetch_def.occ_index >= 0 and len(args) > fetch_def.occ_index:
+            occ = args[fetch_def.occ_index]
+        self.occ = occ
+
+    @property
+    def where(self) -> frozenset[str]:
+        return self.fetch_def.where
+
+    def _convert(self, v: Value, ctx: SampleCtx) -> Value | None:
+        for cd, args, cast in self.convs:
+            cv = cast(v)
+            if cv is None:
+                return None
+            v = cd.fn(cv, args, ctx)  # type: ignore[assignment]
+            if v is None:
+                return None
+        return v
+
+    def raw(self, ctx: SampleCtx) -> Value | None:
+        """Sample-context value with its native type (ip stays an address object)."""
+        vals = self.fetch_def.fn(ctx, self.args)
+        if not vals:
+            return None
+        occ = self.occ
+        if occ is not None:
+            v = _pick(vals, occ)  # type: ignore[arg-type]
+            if v is None:
+                return None
+        elif self.fetch_def.first:
+            v = vals[0]
+        else:
+            v = vals[-1]
+        if self.convs:
+            return self._convert(v, ctx)
+        return v
+
+    def fetch(self, ctx: SampleCtx) -> bytes | int | bool | None:
+        """Sample-context value (IP addresses rendered as ASCII bytes)."""
+        v = self.raw(ctx)
+        if v is None or isinstance(v, bytes | int):
+            return v
+        return _ip_text(v)  # type: ignore[arg-type]
+
+    def iter_values(self, ctx: SampleCtx) -> Iterator[Value]:
+        """ACL-context values: every occurrence (or only the explicit one)."""
+        vals = self.fetch_def.fn(ctx, self.args)
+        if not vals:
+            return
+        if self.occ is not None:
+            v = _pick(vals, self.occ)  # type: ignore[arg-type]
+            if v is None:
+                return
+            vals = [v]
+        if not self.convs:
+            yield from vals
+            return
+        for v in vals:
+            cv = self._convert(v, ctx)
+            if cv is not None:
+                yield cv
+
+    def values(self, ctx: SampleCtx) -> Sequence[Value]:
+        """ACL-context values as a sequence (fast path without converters)."""
+        vals = self.fetch_def.fn(ctx, self.args)
+        if not vals:
+            return vals
+        if self.occ is not None:
+            v = _pick(vals, self.occ)  # type: ignore[arg-type]
+            return [] if v is None else [v]
+        if self.convs:
+            return list(self.iter_values(ctx))
+        return vals
+
+    def __repr__(self) -> str:
+        return f"SampleExpr({self.text!r})"
+
+
+def parse_fetch(item: str) -> tuple[FetchDef, tuple] | None:
+    """Resolve ``name(args)`` against ``FETCHES``; None when the name is unknown."""
+    name, raw, trailing = split_call(item)
+    fd = FETCHES.get(name)
+    if fd is None:
+        return None
+    if trailing:
+        raise SampleError(f"invalid trailing characters after fetch '{name}'")
+    if raw is not None and not fd.args and raw != [""]:
+        raise SampleError(f"fetch method '{name}' does not take any argument")
+    try:
+        args = _parse_args("fetch method", fd.args, fd.min_args, name, raw)
+    except SampleError as e:
+        msg = str(e)
+        if msg.startswith("in argument to") or msg.startswith("failed to parse"):
+            raise
+        raise SampleError(f"{msg}") from None
+    return fd, args
+
+
+def compile_convs(items: Sequence[str], in_type: str
+                  ) -> tuple[tuple[tuple[ConvDef, tuple, Callable[[Value], Any]], ...], str]:
+    """Compile converter words; returns (chain, output type)."""
+    chain = []
+    t = in_type
+    for item in items:
+        name, raw, trailing = split_call(item.strip())
+        cd = CONVERTERS.get(name)
+        if cd is None:
+            raise SampleError(f"unknown converter '{name}'")
+        if trailing:
+            raise SampleError(f"invalid trailing characters after converter '{name}'")
+        args = _conv_args(cd, raw)
+        cast = CASTS[cd.inp] if cd.inp != t or t == T_ANY else CASTS[T_ANY]
+        chain.append((cd, args, cast))
+        t = cd.out
+    return tuple(chain), t
+
+
+def parse_expr(text: str) -> SampleExpr:
+    """Compile ``fetch[(args)][,conv[(args)]...]`` (e.g. ``req.hdr(host),lower``)."""
+    text = text.strip()
+    items = split_top(text)
+    head = items[0]
+    if not head:
+        raise SampleError("missing fetch method")
+    res = parse_fetch(head)
+    if res is None:
+        raise SampleError(f"unknown fetch method '{split_call(head)[0]}'")
+    fd, args = res
+    convs, out = compile_convs(items[1:], fd.out)
+    return SampleExpr(text, fd, args, convs, out)
