@@ -339,6 +339,13 @@ class ServerState:
         self.eweight = weight
         self._changed("weight", now)
 
+    def set_eweight(self, eweight: int, now: float) -> None:
+        """Change only the effective weight (slowstart ramp); `uweight` is kept and
+        `last_change` is not touched (it is not a state change)."""
+        if eweight != self.eweight:
+            self.eweight = eweight
+            self.backend.server_changed(self, "weight", now, {})
+
     def _account_down(self, now: float) -> None:
         stopped = not self.is_running
         if stopped and self.down_since is None:
