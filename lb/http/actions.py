@@ -1,0 +1,325 @@
+"""http-request / http-response actions: the ACTIONS table and compiled rulesets.
+
+Owns: turning the model's ``Act*`` dataclasses into small executors (compiled once when
+the runtime is built: formats, regexes, header names), running a ruleset in order with
+the final-action semantics of spec §4.4, and the verdicts the transaction acts on.
+
+An executor is ``fn(ctx) -> Verdict | None``; ``ctx`` is the transaction (it satisfies
+``lb.match.sample.SampleCtx``; request side edits ``req_headers``/``method``/``url``,
+response side edits ``res_headers``). None means "continue with the next rule".
+
+Must not import: asyncio, lb.proxy, lb.state (layer L1).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from lb.config import model as m
+from lb.http import h1, responses
+
+# --------------------------------------------------------------------------- formats
+
+
+class _ConstFormat:
+    __slots__ = ("constant",)
+
+    def __init__(self, text: str) -> None:
+        self.constant = text.encode("latin-1", "replace")
+
+    def render(self, ctx: Any) -> bytes:
+        return self.constant
+
+
+def compile_format(text: str) -> Any:
+    """A Format (``.render(ctx) -> bytes``, ``.constant``) from lb.match.fmt when it
+    exists; a constant when the text has no variables."""
+    try:
+        from lb.match import fmt as _fmt  # noqa: PLC0415 (optional until it lands)
+    except ImportError:
+        return _ConstFormat(text)
+    return _fmt.compile_format(text)
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+class Verdict:
+    """What a final action decided.
+
+    kind: "allow" | "deny" | "tarpit" | "return" | "redirect" | "service" | "reject".
+    ``response`` is the complete raw response (or None when the transaction must build
+    the built-in error page for ``status`` itself, which depends on keep-alive state).
+    """
+
+    __slots__ = ("kind", "status", "response", "service", "silent")
+
+    def __init__(self, kind: str, status: int = 0, response: bytes | None = None,
+                 service: str | None = None, silent: bool = False) -> None:
+        self.kind = kind
+        self.status = status
+        self.response = response
+        self.service = service
+        self.silent = silent
+
+
+ALLOW = Verdict("allow")
+Executor = Callable[[Any], Verdict | None]
+
+
+def _hdr_pairs(headers: Sequence[m.HeaderFmt]) -> list[tuple[bytes, Any]]:
+    return [(h.name.lower().encode("latin-1"), compile_format(h.value_fmt)) for h in headers]
+
+
+def _payload_response(status: int, content_type: str | None, body: bytes | None,
+                      body_fmt: Any, hdrs: list[tuple[bytes, Any]]
+                      ) -> Callable[[Any], bytes]:
+    ctype = content_type.encode("latin-1") if content_type else None
+
+    def build(ctx: Any) -> bytes:
+        payload = body_fmt.render(ctx) if body_fmt is not None else (body or b"")
+        headers: list[tuple[bytes, bytes]] = []
+        if ctype is not None:
+            headers.append((b"content-type", ctype))
+        for name, fmt in hdrs:
+            v = fmt.render(ctx)
+            if not h1.has_bad_value(v):
+                headers.append((name, v))
+        return responses.local_response(status, headers, payload)
+    return build
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def _allow(a: m.ActAllow) -> Executor:
+    return lambda ctx: ALLOW
+
+
+def _deny(a: m.ActDeny) -> Executor:
+    kind = "tarpit" if a.tarpit else "deny"
+    status = a.status if a.status else (500 if a.tarpit else 403)
+    if a.errorfile is not None:
+        raw = a.errorfile
+        v = Verdict(kind, status, raw)
+        return lambda ctx: v
+    if a.body is not None or a.body_fmt is not None or a.headers or a.content_type:
+        build = _payload_response(status, a.content_type, a.body,
+                                  compile_format(a.body_fmt) if a.body_fmt else None,
+                                  _hdr_pairs(a.headers))
+        return lambda ctx: Verdict(kind, status, build(ctx))
+    v = Verdict(kind, status, None)
+    return lambda ctx: v
+
+
+def _return(a: m.ActReturn) -> Executor:
+    if a.errorfile is not None:
+        v = Verdict("return", a.status, a.errorfile)
+        return lambda ctx: v
+    build = _payload_response(a.status, a.content_type, a.body,
+                              compile_format(a.body_fmt) if a.body_fmt else None,
+                              _hdr_pairs(a.headers))
+    return lambda ctx: Verdict("return", a.status, build(ctx))
+
+
+def _redirect(a: m.ActRedirect) -> Executor:
+    target = compile_format(a.target_fmt)
+    code = a.code
+    extra: list[tuple[bytes, bytes]] = []
+    if a.set_cookie:
+        extra.append((b"set-cookie", a.set_cookie.encode("latin-1") + b"; path=/"))
+    if a.clear_cookie:
+        name = a.clear_cookie.rstrip("=").encode("latin-1")
+        extra.append((b"set-cookie", name + b"=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/"))
+
+    def run(ctx: Any) -> Verdict | None:
+        t = target.render(ctx)
+        if not t and a.ignore_empty:
+            return None
+        url = ctx.url
+        if a.drop_query:
+            url = url.split(b"?", 1)[0]
+        if a.kind == "location":
+            loc = t
+        elif a.kind == "prefix":
+            loc = url if t == b"/" else t + url
+        else:  # scheme
+            host = h1.get(ctx.req_headers, b"host") or b""
+            loc = t + b"://" + host + (url or b"/")
+        if a.append_slash and not loc.endswith(b"/") and b"?" not in loc:
+            loc += b"/"
+        if h1.has_bad_value(loc):
+            return Verdict("deny", 500, None)
+        headers = [(b"location", loc), *extra, (b"cache-control", b"no-cache")]
+        return Verdict("redirect", code, responses.local_response(code, headers))
+    return run
+
+
+def _set_header(a: m.ActSetHeader) -> Executor:
+    name = a.name.lower().encode("latin-1")
+    fmt = compile_format(a.value_fmt)
+    const = fmt.constant
+
+    def run(ctx: Any) -> None:
+        hdrs = ctx.res_headers if ctx.is_response else ctx.req_headers
+        v = const if const is not None else fmt.render(ctx)
+        if h1.has_bad_value(v):
+            return None
+        if not a.add:
+            hdrs[:] = [p for p in hdrs if p[0] != name]
+        hdrs.append((name, v))
+        ctx.memo.clear()
+        return None
+    return run
+
+
+def _del_header(a: m.ActDelHeader) -> Executor:
+    name = a.name.lower().encode("latin-1")
+    meth = a.method
+    if meth == "reg":
+        rx = re.compile(name)
+        test: Callable[[bytes], bool] = lambda n: rx.search(n) is not None  # noqa: E731
+    elif meth == "beg":
+        test = lambda n: n.startswith(name)  # noqa: E731
+    elif meth == "end":
+        test = lambda n: n.endswith(name)  # noqa: E731
+    elif meth == "sub":
+        test = lambda n: name in n  # noqa: E731
+    else:
+        test = lambda n: n == name  # noqa: E731
+
+    def run(ctx: Any) -> None:
+        hdrs = ctx.res_headers if ctx.is_response else ctx.req_headers
+        hdrs[:] = [p for p in hdrs if not test(p[0])]
+        ctx.memo.clear()
+        return None
+    return run
+
+
+def _replace_header(a: m.ActReplaceHeader) -> Executor:
+    name = a.name.lower().encode("latin-1")
+    rx = re.compile(a.regex.encode("latin-1"))
+    fmt = compile_format(a.replacement_fmt)
+
+    def repl(value: bytes, ctx: Any) -> bytes:
+        r = fmt.render(ctx)
+        # HAProxy replaces the whole value when the regex matches (anchored match).
+        mt = rx.fullmatch(value)
+        if mt is None:
+            return value
+        try:
+            return mt.expand(r.replace(b"\\", b"\\\\").replace(b"\\\\", b"\\"))
+        except (re.error, IndexError):
+            return value
+
+    def run(ctx: Any) -> None:
+        hdrs = ctx.res_headers if ctx.is_response else ctx.req_headers
+        out = []
+        for n, v in hdrs:
+            if n == name:
+                if a.each_value:
+                    v = b",".join(repl(x.strip(), ctx) for x in v.split(b","))
+                else:
+                    v = repl(v, ctx)
+                if h1.has_bad_value(v):
+                    continue
+            out.append((n, v))
+        hdrs[:] = out
+        ctx.memo.clear()
+        return None
+    return run
+
+
+def _set_path(a: m.ActSetPath) -> Executor:
+    fmt = compile_format(a.value_fmt)
+
+    def run(ctx: Any) -> None:
+        v = fmt.render(ctx)
+        if h1.has_bad_value(v) or b" " in v:
+            return None
+        url = ctx.url
+        path, q, query = url.partition(b"?")
+        if a.what == "path":
+            ctx.url = v + (b"?" + query if q else b"")
+        elif a.what == "uri":
+            ctx.url = v
+        elif a.what == "query":
+            ctx.url = path + (b"?" + v if v else b"")
+        else:
+            ctx.method = v
+        ctx.memo.clear()
+        return None
+    return run
+
+
+def _set_timeout(a: m.ActSetTimeout) -> Executor:
+    def run(ctx: Any) -> None:
+        ctx.set_timeout(a.which, a.seconds)
+        return None
+    return run
+
+
+def _use_service(a: m.ActUseService) -> Executor:
+    v = Verdict("service", 200, None, service=a.service)
+    return lambda ctx: v
+
+
+def _reject(a: m.ActReject) -> Executor:
+    v = Verdict("reject", 0, None, silent=a.silent)
+    return lambda ctx: v
+
+
+def _set_var(a: m.ActSetVar) -> Executor:
+    fmt = compile_format("%[" + a.expr + "]")
+
+    def run(ctx: Any) -> None:
+        ctx.vars[a.name] = fmt.render(ctx)
+        return None
+    return run
+
+
+#: Action dataclass -> executor builder.
+ACTIONS: dict[type, Callable[[Any], Executor]] = {
+    m.ActAllow: _allow,
+    m.ActDelHeader: _del_header,
+    m.ActDeny: _deny,
+    m.ActRedirect: _redirect,
+    m.ActReject: _reject,
+    m.ActReplaceHeader: _replace_header,
+    m.ActReturn: _return,
+    m.ActSetHeader: _set_header,
+    m.ActSetPath: _set_path,
+    m.ActSetTimeout: _set_timeout,
+    m.ActSetVar: _set_var,
+    m.ActUseService: _use_service,
+}
+
+
+class RuleSet:
+    """Compiled rules of one proxy and one side; ``run(ctx)`` gives the final verdict
+    (None when every rule ran, or an `allow` stopped this ruleset)."""
+
+    __slots__ = ("rules",)
+
+    def __init__(self, rules: Sequence[m.Rule]) -> None:
+        compiled: list[tuple[Any, Executor]] = []
+        for r in rules:
+            builder = ACTIONS.get(type(r.action))
+            if builder is None:
+                continue
+            compiled.append((r.cond, builder(r.action)))
+        self.rules = tuple(compiled)
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def run(self, ctx: Any) -> Verdict | None:
+        for cond, ex in self.rules:
+            if cond is not None and not cond.evaluate(ctx):
+                continue
+            v = ex(ctx)
+            if v is not None:
+                return None if v is ALLOW else v
+        return None

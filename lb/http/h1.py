@@ -1,0 +1,215 @@
+"""HTTP/1.1 message rules that need no I/O.
+
+Owns: the request checks httptools does not make by itself (version, Transfer-Encoding
+order, head size is measured by the caller), the Connection-header token logic of
+spec §8.1, `option forwardfor` (§8.2), upgrade / WebSocket detection and the 101
+validation of §10 (including Sec-WebSocket-Accept), and head serialisation with the
+header names lower-cased as HAProxy's H1 layer does in both directions.
+
+Headers are kept as a list of ``(lower-cased name, raw value)`` byte pairs, in order.
+
+What httptools (llhttp, strict mode) already rejects, checked in tests/test_h1.py:
+Content-Length together with Transfer-Encoding, duplicate Content-Length (even equal),
+Transfer-Encoding with a coding after chunked, bare CR, obs-fold, NUL and other
+invalid bytes in values, invalid tokens in names, garbage request lines, LF-only line
+ends. Checked here: HTTP versions other than 1.0/1.1, Transfer-Encoding without
+chunked (llhttp reports it after on_headers_complete), header count.
+
+Must not import: asyncio or anything doing I/O (layer L1).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+
+Headers = list[tuple[bytes, bytes]]
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_VERSIONS = frozenset((b"1.0", b"1.1"))
+
+
+# --------------------------------------------------------------------------- lookups
+
+
+def get(headers: Headers, name: bytes) -> bytes | None:
+    """First value of a header (name lower-cased)."""
+    for n, v in headers:
+        if n == name:
+            return v
+    return None
+
+
+def count(headers: Headers, name: bytes) -> int:
+    return sum(1 for n, _ in headers if n == name)
+
+
+def tokens(headers: Headers, name: bytes) -> list[bytes]:
+    """Comma-separated tokens of every `name` header, lower-cased and stripped."""
+    out: list[bytes] = []
+    for n, v in headers:
+        if n == name:
+            for t in v.split(b","):
+                t = t.strip()
+                if t:
+                    out.append(t.lower())
+    return out
+
+
+# --------------------------------------------------------------------------- request checks
+
+
+def check_request(version: bytes, headers: Headers, max_headers: int = 101) -> str | None:
+    """Return a reason when the parsed request must be refused with 400, else None."""
+    if version not in _VERSIONS:
+        return "version"
+    if len(headers) > max_headers:
+        return "too_many_headers"
+    te = tokens(headers, b"transfer-encoding")
+    if te and te[-1] != b"chunked":
+        return "transfer_encoding"
+    return None
+
+
+def client_wants_close(version: bytes, conn: list[bytes]) -> bool:
+    """Whether the client asked for the connection to end after this exchange."""
+    if version == b"1.1":
+        return b"close" in conn
+    return b"keep-alive" not in conn
+
+
+def is_upgrade(conn: list[bytes], headers: Headers) -> bool:
+    """Connection carries `upgrade` and an Upgrade header is present (spec §10)."""
+    return b"upgrade" in conn and get(headers, b"upgrade") is not None
+
+
+def is_websocket(headers: Headers) -> bool:
+    up = get(headers, b"upgrade")
+    return up is not None and b"websocket" in [t.strip().lower() for t in up.split(b",")]
+
+
+def ws_key_valid(key: bytes | None) -> bool:
+    """A Sec-WebSocket-Key is 24 base64 characters encoding 16 bytes."""
+    if key is None:
+        return False
+    key = key.strip()
+    if len(key) != 24:
+        return False
+    try:
+        return len(base64.b64decode(key, validate=True)) == 16
+    except (binascii.Error, ValueError):
+        return False
+
+
+def ws_accept(key: bytes) -> bytes:
+    """The Sec-WebSocket-Accept value for a key (RFC 6455 §4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key.strip() + WS_GUID).digest())
+
+
+def check_101(req_headers: Headers, res_headers: Headers, websocket: bool) -> str | None:
+    """Validate a 101 answer to an upgrade request; None when valid, else a reason."""
+    if b"upgrade" not in tokens(res_headers, b"connection"):
+        return "no_connection_upgrade"
+    if websocket:
+        acc = get(res_headers, b"sec-websocket-accept")
+        key = get(req_headers, b"sec-websocket-key")
+        if acc is None or key is None or acc.strip() != ws_accept(key):
+            return "bad_accept"
+    return None
+
+
+# --------------------------------------------------------------------------- forwardfor
+
+
+class ForwardForRule:
+    """`option forwardfor` compiled once per (frontend, backend) pair (spec §8.2)."""
+
+    __slots__ = ("header", "except_net", "if_none")
+
+    def __init__(self, header: str, except_net: str | None, if_none: bool) -> None:
+        self.header = header.lower().encode("latin-1")
+        self.except_net = (ipaddress.ip_network(except_net, strict=False)
+                           if except_net else None)
+        self.if_none = if_none
+
+    def apply(self, headers: Headers, src: str) -> None:
+        if self.except_net is not None:
+            try:
+                if ipaddress.ip_address(src) in self.except_net:
+                    return
+            except ValueError:
+                pass
+        if self.if_none and get(headers, self.header) is not None:
+            return
+        headers.append((self.header, src.encode("latin-1")))
+
+
+def merge_forwardfor(fe: object | None, be: object | None) -> ForwardForRule | None:
+    """Combine frontend and backend `option forwardfor` (model.ForwardFor or None)."""
+    if fe is None and be is None:
+        return None
+    main = be if be is not None else fe
+    header = getattr(main, "header", "x-forwarded-for")
+    except_net = getattr(be, "except_net", None) or getattr(fe, "except_net", None)
+    if fe is not None and be is not None:
+        if_none = bool(getattr(fe, "if_none", False) and getattr(be, "if_none", False))
+    else:
+        if_none = bool(getattr(main, "if_none", False))
+    return ForwardForRule(header, except_net, if_none)
+
+
+# --------------------------------------------------------------------------- serialisation
+
+
+def request_head(method: bytes, url: bytes, version: bytes, headers: Headers,
+                 conn: bytes | None) -> bytes:
+    """Serialise a request head; Connection headers are replaced by `conn` (if any)."""
+    parts = [method, b" ", url, b" HTTP/", version, b"\r\n"]
+    for n, v in headers:
+        if n != b"connection":
+            parts.append(n + b": " + v + b"\r\n")
+    if conn:
+        parts.append(b"connection: " + conn + b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def response_head(status: int, reason: bytes, headers: Headers, conn: bytes | None) -> bytes:
+    """Serialise a response head for the client (always HTTP/1.1 on the wire)."""
+    parts = [b"HTTP/1.1 %d " % status, reason, b"\r\n"]
+    for n, v in headers:
+        if n != b"connection":
+            parts.append(n + b": " + v + b"\r\n")
+    if conn:
+        parts.append(b"connection: " + conn + b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def conn_value(old: list[bytes], close: bool, keep_alive: bool) -> bytes | None:
+    """The Connection header to send: the peer's other tokens (e.g. `upgrade`) kept,
+    keep-alive/close removed, then `close` or `keep-alive` added as decided."""
+    kept = [t for t in old if t != b"close" and t != b"keep-alive"]
+    if b"upgrade" in kept:
+        return b", ".join(kept)
+    if close:
+        kept.append(b"close")
+    elif keep_alive:
+        kept.append(b"keep-alive")
+    return b", ".join(kept) if kept else None
+
+
+def has_bad_value(value: bytes) -> bool:
+    """A runtime-built header value must not carry CR, LF or NUL."""
+    return b"\r" in value or b"\n" in value or b"\x00" in value
+
+
+def chunk(data: bytes) -> tuple[bytes, bytes, bytes]:
+    """The three buffers of one chunk of a chunked body (for writelines)."""
+    return (b"%x\r\n" % len(data), data, b"\r\n")
+
+
+def trailers_block(trailers: Headers) -> bytes:
+    return b"0\r\n" + b"".join(n + b": " + v + b"\r\n" for n, v in trailers) + b"\r\n"

@@ -1,0 +1,418 @@
+"""Client-side leg: one accepted HTTP connection.
+
+Owns: ``ClientConn`` (an asyncio Protocol feeding httptools' request parser),
+per-connection accounting (actconn, feconn, ``State.streams``), pipelining (requests
+behind the one in flight are queued as parser events and replayed in order, reading
+paused meanwhile), the http-request / keep-alive / client timers (408 ``cR`` on a
+slow or silent client, silent close on an idle keep-alive connection), malformed input
+(400 and close before anything reaches a server) and flow-control reasons for pausing
+reading.
+
+Must not import: lb.cli, lb.log, healthcheck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httptools
+
+from lb.http import responses
+from lb.proxy.timers import Deadline
+from lb.proxy.txn import Txn
+
+PAUSE_BACKPRESSURE = 1
+PAUSE_PIPELINE = 2
+PAUSE_BUF = 4
+PAUSE_UPGRADE = 8
+PAUSE_WAIT = 16
+
+
+class _HeadTooBig(Exception):
+    pass
+
+
+class ClientConn(asyncio.Protocol):
+    __slots__ = (
+        "rt", "fe", "listener", "loop", "transport", "parser", "src", "src_port", "dst",
+        "dst_port", "accept_ts", "id", "timer", "stimer", "txn", "req_txn", "pending",
+        "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
+        "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
+        "tunnel", "ended",
+    )
+
+    def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
+        self.rt = rt
+        self.fe = fe
+        self.listener = listener
+        self.loop = rt.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.src = ""
+        self.src_port = 0
+        self.dst = ""
+        self.dst_port = 0
+        self.accept_ts = 0.0
+        self.id = 0
+        self.timer = Deadline(self.loop, self._client_timeout)
+        self.stimer = Deadline(self.loop, self._noop)
+        self.txn: Txn | None = None  # the exchange whose response is pending
+        self.req_txn: Txn | None = None  # the exchange still receiving its body
+        self.pending: list[tuple[Any, ...]] = []
+        self.queueing = False
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.trailers: list[tuple[bytes, bytes]] | None = None
+        self.hsize = 0
+        self.in_head = False
+        self.t_begin = 0.0
+        self.paused = 0
+        self.closed = False
+        self.upgrade_tail: list[bytes] | None = None
+        self.last_end = 0.0
+        self.nreq = 0
+        self.got_bytes = False
+        self.write_paused = False
+        self.tunnel: Any = None
+        self.ended = False
+
+    @staticmethod
+    def _noop() -> None:
+        pass
+
+    # ------------------------------------------------------------------ accounting
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername") or ("", 0)
+        sock = transport.get_extra_info("sockname") or ("", 0)
+        self.src, self.src_port = _addr(peer)
+        self.dst, self.dst_port = _addr(sock)
+        now = time.time()
+        self.accept_ts = now
+        self.last_end = self.loop.time()
+        rt = self.rt
+        st = rt.state
+        self.id = st.next_id()
+        st.streams[self.id] = self
+        st.curr_conns += 1
+        st.cum_conns += 1
+        st.conn_rate.add(now)
+        st.sess_rate.add(now)
+        rt.actconn += 1
+        rt.conns.add(self)
+        fst = self.fe.st
+        fst.conns += 1
+        c = self.fe.counters
+        c.session_start(now)
+        c.conn_tot += 1
+        c.conn_rate.add(now)
+        if self.listener is not None and not self.listener.admit(self):
+            self.pause(PAUSE_WAIT)  # over maxconn: wait without reading
+            return
+        self.timer.arm(self.fe.t_http_request)
+
+    def admitted(self) -> None:
+        """A maxconn slot became free for this waiting connection."""
+        self.timer.arm(self.fe.t_http_request)
+        self.resume(PAUSE_WAIT)
+
+    def session_closed(self) -> None:
+        """Connection gone (from here or from the tunnel): undo the accounting."""
+        if self.ended:
+            return
+        self.ended = True
+        self.closed = True
+        self.timer.cancel()
+        self.stimer.cancel()
+        rt = self.rt
+        st = rt.state
+        st.streams.pop(self.id, None)
+        st.curr_conns -= 1
+        rt.actconn -= 1
+        rt.conns.discard(self)
+        self.fe.st.conns -= 1
+        self.fe.counters.session_end()
+        if self.listener is not None:
+            self.listener.release(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        txn = self.txn
+        if txn is not None and not txn.done:
+            txn.client_aborted()
+        elif self.req_txn is not None and not self.req_txn.done:
+            self.req_txn.client_aborted()
+        self.session_closed()
+
+    def idle_ms(self, t0: float) -> int:
+        return int((t0 - self.last_end) * 1000.0)
+
+    # ------------------------------------------------------------------ flow control
+
+    def pause(self, why: int) -> None:
+        if not self.paused and self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+        self.paused |= why
+
+    def resume(self, why: int) -> None:
+        if not self.paused:
+            return
+        self.paused &= ~why
+        if not self.paused and self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        txn = self.txn
+        if txn is not None and txn.sc is not None and txn.sc.transport is not None:
+            txn.sc.transport.pause_reading()
+        if self.fe.t_client:
+            self.timer.arm(self.fe.t_client, self._client_timeout)
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        txn = self.txn
+        if txn is not None and txn.sc is not None and txn.sc.transport is not None:
+            txn.sc.transport.resume_reading()
+        if self.txn is not None and self.txn.req_done:
+            self.timer.cancel()
+
+    # ------------------------------------------------------------------ input
+
+    def data_received(self, data: bytes) -> None:
+        self.got_bytes = True
+        self.fe.counters.bin += len(data)
+        if self.upgrade_tail is not None:
+            self.upgrade_tail.append(data)
+            if sum(map(len, self.upgrade_tail)) > 65536:
+                self.pause(PAUSE_UPGRADE)
+            return
+        if self.req_txn is not None:
+            self.timer.touch()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as e:
+            self.upgrade_tail = [data[e.args[0]:]]
+        except (httptools.HttpParserError, _HeadTooBig):
+            self._bad_request()
+
+    def eof_received(self) -> bool | None:
+        txn = self.txn or self.req_txn
+        if txn is not None and not txn.done and not txn.req_done:
+            return None  # the request is incomplete: abort (close)
+        if txn is not None and not txn.done:
+            return True  # keep the write side for the pending response
+        return None
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.trailers = None
+        self.hsize = 0
+        self.in_head = True
+        self.t_begin = self.loop.time()
+        if self.txn is None and self.req_txn is None:
+            self.timer.arm(self.fe.t_http_request)
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        if len(self.url) > self.fe.bufsize:
+            raise _HeadTooBig()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.in_head:
+            self.headers.append((name.lower(), value))
+            self.hsize += len(name) + len(value) + 4
+            if self.hsize > self.fe.bufsize:
+                raise _HeadTooBig()
+        else:
+            if self.trailers is None:
+                self.trailers = []
+            self.trailers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        p = self.parser
+        method = p.get_method()
+        ver = p.get_http_version()
+        version = b"1.1" if ver == "1.1" else ver.encode("latin-1")
+        cl = None
+        chunked = False
+        for n, v in self.headers:
+            if n == b"content-length":
+                try:
+                    cl = int(v)
+                except ValueError:
+                    cl = None
+            elif n == b"transfer-encoding":
+                chunked = True
+        ev = (method, self.url, version, self.headers, self.t_begin,
+              self.hsize + len(method) + 13, cl, chunked)
+        if self.txn is not None or self.pending:
+            self.queueing = True
+            self.pending.append(("h", ev))
+            self.pause(PAUSE_PIPELINE)
+            return
+        self.queueing = False
+        self._start(ev)
+
+    def _start(self, ev: tuple[Any, ...]) -> None:
+        method, url, version, headers, t0, hsize, cl, chunked = ev
+        txn = Txn(self, method, url, version, headers, t0)
+        self.txn = txn
+        self.req_txn = txn
+        self.nreq += 1
+        if cl or chunked:
+            self.timer.arm(self.fe.t_client)
+        else:
+            self.timer.cancel()
+        txn.start(hsize, cl, chunked)
+        if txn.req_done and self.req_txn is txn:
+            self.req_txn = None
+
+    def on_body(self, body: bytes) -> None:
+        if self.queueing:
+            self.pending.append(("b", body))
+            return
+        txn = self.req_txn
+        if txn is not None:
+            txn.req_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.queueing:
+            self.pending.append(("e", self.trailers))
+            return
+        txn = self.req_txn
+        if txn is not None:
+            self.req_txn = None
+            if not txn.req_done:
+                txn.req_end(self.trailers)
+
+    # ------------------------------------------------------------------ errors / timers
+
+    def _bad_request(self) -> None:
+        if self.txn is not None and not self.txn.done:
+            # garbage behind a request in flight: answer it after the current response
+            self.pending.append(("x",))
+            self.pause(PAUSE_PIPELINE)
+            return
+        self._emit_bad(400, b"PR", responses.PARSER_400)
+
+    def _emit_bad(self, status: int, term: bytes, page: bytes) -> None:
+        txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or self.loop.time())
+        txn.request_line = None
+        txn.status = status
+        txn.term = term
+        if status == 400:
+            self.fe.counters.ereq += 1
+        self.txn = txn
+        txn._write_local(page)
+        txn.finish(close=True)
+
+    def _client_timeout(self) -> None:
+        txn = self.txn or self.req_txn
+        if txn is not None and not txn.done:
+            txn.client_timeout()
+            return
+        if self.closed:
+            return
+        if self.in_head or (self.nreq == 0 and not self.fe.ignore_probes):
+            # slow or silent client: 408 (a brand-new idle connection too)
+            empty = not self.got_bytes
+            txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or self.last_end)
+            txn.request_line = None
+            txn.status = 408
+            txn.term = b"cR"
+            self.txn = txn
+            txn._write_local(responses.PARSER_408)
+            txn.finish(close=True, empty=empty)
+            return
+        # idle keep-alive connection: silent close, nothing logged
+        self._close()
+
+    def _close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    def kill(self, code: bytes = b"K") -> None:
+        """`shutdown session` / shutdown-sessions: end the connection now."""
+        if self.tunnel is not None:
+            self.tunnel.kill(code)
+            return
+        txn = self.txn
+        if txn is not None and not txn.done:
+            txn.kill(code)
+        else:
+            self._close()
+
+    # ------------------------------------------------------------------ end of an exchange
+
+    def txn_done(self, txn: Txn, close: bool, abort: bool) -> None:
+        if self.txn is txn:
+            self.txn = None
+        if self.req_txn is txn and not close:
+            # response done before the request body ended: cannot keep the connection
+            close = True
+        self.last_end = self.loop.time()
+        if close or self.closed:
+            self.pending.clear()
+            if self.transport is not None and not self.closed:
+                self.closed = True
+                if abort:
+                    self.transport.abort()
+                else:
+                    self.transport.close()
+            return
+        if self.upgrade_tail is not None:
+            # the upgrade was refused: back to HTTP with what the client sent since
+            tail = b"".join(self.upgrade_tail)
+            self.upgrade_tail = None
+            self.resume(PAUSE_UPGRADE)
+            self.parser = httptools.HttpRequestParser(self)
+            if tail:
+                self.data_received(tail)
+                if self.txn is not None or self.closed:
+                    return
+        self.timer.arm(self.fe.t_keep_alive)
+        if self.pending:
+            self._replay()
+
+    def _replay(self) -> None:
+        pending = self.pending
+        while pending and self.txn is None and not self.closed:
+            ev = pending.pop(0)
+            kind = ev[0]
+            if kind == "h":
+                self.queueing = False
+                self._start(ev[1])
+                # the rest of this request's events go to it; later heads stay queued
+                while pending and pending[0][0] != "h" and pending[0][0] != "x":
+                    sub = pending.pop(0)
+                    if sub[0] == "b":
+                        if self.req_txn is not None:
+                            self.req_txn.req_body(sub[1])
+                    elif sub[0] == "e":
+                        t = self.req_txn
+                        self.req_txn = None
+                        if t is not None and not t.req_done:
+                            t.req_end(sub[1])
+                if pending:
+                    self.queueing = True
+            elif kind == "x":
+                pending.clear()
+                self._emit_bad(400, b"PR", responses.PARSER_400)
+                return
+        if not pending:
+            self.queueing = False
+            self.resume(PAUSE_PIPELINE)
+
+
+def _addr(a: Any) -> tuple[str, int]:
+    if isinstance(a, tuple) and len(a) >= 2:
+        return str(a[0]), int(a[1])
+    return str(a or ""), 0

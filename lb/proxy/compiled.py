@@ -1,0 +1,196 @@
+"""Per-proxy runtime views built once from the frozen model.
+
+Owns: ``FrontendRT`` / ``BackendRT`` (rulesets, switching rules with compiled formats,
+resolved timeouts with HAProxy's fallbacks, connection-mode flags, error pages, the
+traffic log, idle server connections) and ``Runtime`` (the whole generation: state,
+loop, proxies, hooks). Built at start-up; nothing here is re-derived per request.
+
+Must not import: lb.cli, healthcheck, lb.__main__.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from typing import Any
+
+from lb.config.model import Config, Proxy
+from lb.http import actions, h1
+from lb.state import BackendState, FrontendState, ServerState, State
+
+
+def _traffic_log(proxy: Proxy, config: Config) -> Any:
+    try:
+        from lb import log as _log
+    except ImportError:
+        return None
+    build = getattr(_log, "build_traffic_log", None)
+    if build is None:
+        return None
+    try:
+        return build(proxy, config.global_)
+    except Exception:  # a broken log target must not stop the data plane
+        return None
+
+
+class BackendRT:
+    __slots__ = (
+        "model", "st", "name", "req_rules", "res_rules", "t_server", "t_connect",
+        "t_tunnel", "t_server_fin", "t_queue", "server_close", "pretend_ka", "httpclose",
+        "retries", "idle", "mode", "ff", "counters", "errorfiles", "reuse",
+    )
+
+    def __init__(self, model: Proxy, st: BackendState) -> None:
+        t = model.timeouts
+        o = model.options
+        self.model = model
+        self.st = st
+        self.name = model.name
+        self.mode = model.mode
+        self.counters = st.counters
+        self.req_rules = actions.RuleSet(model.http_request_rules)
+        self.res_rules = actions.RuleSet(model.http_response_rules)
+        self.t_server = t.server
+        self.t_connect = t.connect
+        self.t_tunnel = t.tunnel
+        self.t_server_fin = t.server_fin
+        self.t_queue = t.queue if t.queue is not None else t.connect
+        self.httpclose = o.httpclose
+        self.server_close = o.http_server_close or o.httpclose
+        self.pretend_ka = o.http_pretend_keepalive
+        self.retries = model.retries
+        self.ff = model.forwardfor
+        self.errorfiles = model.errorfiles
+        self.reuse = model.http_reuse != "never"
+        # idle keep-alive connections per server (ServerConn objects)
+        self.idle: dict[ServerState, list[Any]] = {s: [] for s in st.servers}
+
+
+class FrontendRT:
+    __slots__ = (
+        "model", "st", "name", "req_rules", "res_rules", "switching", "default_be", "own_be",
+        "t_client", "t_http_request", "t_keep_alive", "t_tarpit", "t_client_fin",
+        "client_close", "server_close", "bufsize", "maxhdr", "errorfiles", "log", "mode",
+        "stats_uri", "ff", "ff_cache", "counters", "dontlognull", "ignore_probes",
+        "maxconn", "waiting", "httplog", "redirect_rules", "active",
+    )
+
+    def __init__(self, model: Proxy, st: FrontendState, rt: Runtime) -> None:
+        t = model.timeouts
+        o = model.options
+        self.model = model
+        self.st = st
+        self.name = model.name
+        self.mode = model.mode
+        self.counters = st.counters
+        self.req_rules = actions.RuleSet(model.http_request_rules)
+        self.res_rules = actions.RuleSet(model.http_response_rules)
+        self.redirect_rules = actions.RuleSet(model.redirect_rules)
+        self.switching: list[tuple[Any, BackendRT | None, Any]] = []
+        for r in model.switching_rules:
+            if r.name_fmt:
+                self.switching.append((r.cond, None, actions.compile_format(r.name_fmt)))
+            else:
+                self.switching.append((r.cond, rt.backends.get(r.backend or ""), None))
+        self.default_be = rt.backends.get(model.default_backend or "")
+        self.own_be = rt.backends.get(model.name) if model.is_backend else None
+        self.t_client = t.client
+        self.t_http_request = t.http_request if t.http_request is not None else t.client
+        self.t_keep_alive = (t.http_keep_alive if t.http_keep_alive is not None
+                             else self.t_http_request)
+        self.t_tarpit = t.tarpit if t.tarpit is not None else t.connect
+        self.t_client_fin = t.client_fin
+        self.client_close = o.httpclose
+        self.server_close = o.http_server_close
+        self.bufsize = rt.config.global_.tune_bufsize
+        self.maxhdr = rt.config.global_.tune_http_maxhdr
+        self.errorfiles = model.errorfiles
+        self.log = _traffic_log(model, rt.config)
+        self.httplog = o.httplog or bool(model.log_format)
+        self.dontlognull = o.dontlognull
+        self.ignore_probes = o.http_ignore_probes
+        self.stats_uri = model.stats.uri.encode("latin-1") if model.stats else None
+        self.ff = model.forwardfor
+        self.ff_cache: dict[str, h1.ForwardForRule | None] = {}
+        self.maxconn = model.maxconn
+        self.waiting: list[Any] = []  # accepted connections waiting for a slot
+        self.active = 0  # admitted connections (feconn minus waiting ones)
+
+    def forwardfor(self, be: BackendRT) -> h1.ForwardForRule | None:
+        try:
+            return self.ff_cache[be.name]
+        except KeyError:
+            rule = h1.merge_forwardfor(self.ff, be.ff)
+            self.ff_cache[be.name] = rule
+            return rule
+
+    def route(self, ctx: Any) -> BackendRT | None:
+        """use_backend rules, then default_backend, then a listen's own servers."""
+        for cond, be, fmt in self.switching:
+            if cond is not None and not cond.evaluate(ctx):
+                continue
+            if be is not None:
+                return be
+            if fmt is not None:
+                name = fmt.render(ctx).decode("latin-1")
+                found = ctx.rt.backends.get(name)
+                if found is not None and found.mode == "http":
+                    return found
+                break  # dynamic miss: default_backend, later rules are not tried
+            else:
+                break
+        if self.default_be is not None:
+            return self.default_be
+        return self.own_be
+
+
+class Runtime:
+    """One running configuration generation."""
+
+    def __init__(self, config: Config, state: State | None = None,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.config = config
+        self.state = state if state is not None else State(config)
+        self.loop = loop or asyncio.get_event_loop()
+        self.pid = os.getpid()
+        self.backends: dict[str, BackendRT] = {
+            name: BackendRT(bst.model, bst) for name, bst in self.state.backends.items()}
+        self.frontends: dict[str, FrontendRT] = {
+            name: FrontendRT(fst.model, fst, self) for name, fst in self.state.frontends.items()}
+        g = config.global_
+        self.maxconn = g.maxconn
+        self.actconn = 0
+        self.waiting: list[Any] = []  # connections waiting for a global slot
+        self.conns: set[Any] = set()  # live client-side connections
+        self.servers_listening: list[Any] = []
+        self.ports: dict[str, list[int]] = {}
+        self.active = 0  # admitted connections, all frontends (global maxconn)
+        self.services: list[asyncio.Task[Any]] = []
+        # test/introspection hook called with each finished transaction (None = off)
+        self.txn_hook: Callable[[Any], None] | None = None
+
+    async def stop(self) -> None:
+        """Close listeners, end every connection and tunnel, stop services."""
+        self.state.stopping = True
+        for srv in self.servers_listening:
+            srv.close()
+        for t in list(self.state.tunnels.values()):
+            t.kill(b"K")
+        for c in list(self.conns):
+            tr = getattr(c, "transport", None)
+            if tr is not None and not tr.is_closing():
+                tr.abort()
+        for be in self.backends.values():
+            for pool in be.idle.values():
+                for sc in list(pool):
+                    sc.close()
+                pool.clear()
+        for task in self.services:
+            task.cancel()
+        for srv in self.servers_listening:
+            try:
+                await asyncio.wait_for(srv.wait_closed(), 2.0)
+            except (TimeoutError, Exception):
+                pass
+        await asyncio.sleep(0)

@@ -1,0 +1,169 @@
+"""Server-side leg of an HTTP transaction.
+
+Owns: ``ServerConn`` (an asyncio Protocol with httptools' response parser), the
+idle keep-alive pool per server (``BackendRT.idle``), and ``connect()`` which opens a
+new connection (the only coroutine on the request path). Parsed response events go
+straight to the attached ``Txn``; flow control pauses the client leg.
+
+Must not import: lb.cli, lb.log (the transaction logs), healthcheck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httptools
+
+from lb.state import ServerState
+
+_READ_PAUSED = 1
+
+
+class ServerConn(asyncio.Protocol):
+    __slots__ = (
+        "be", "srv", "transport", "parser", "txn", "reason", "headers", "trailers",
+        "in_head", "closed", "idle_handle", "reusable",
+    )
+
+    def __init__(self, be: Any, srv: ServerState) -> None:
+        self.be = be
+        self.srv = srv
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.txn: Any = None
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.trailers: list[tuple[bytes, bytes]] | None = None
+        self.in_head = False
+        self.closed = False
+        self.idle_handle: asyncio.TimerHandle | None = None
+        self.reusable = True
+
+    # ---- asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        txn = self.txn
+        if txn is not None:
+            self.txn = None
+            txn.server_closed(self, exc)
+        else:
+            self._drop_idle()
+
+    def data_received(self, data: bytes) -> None:
+        txn = self.txn
+        if txn is None:  # unsolicited bytes on an idle connection
+            self.close()
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as e:
+            if self.txn is not None:
+                self.txn.res_upgrade(data[e.args[0]:])
+        except httptools.HttpParserError:
+            if self.txn is not None:
+                self.txn.bad_response()
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def pause_writing(self) -> None:
+        txn = self.txn
+        if txn is not None:
+            txn.conn.pause(_READ_PAUSED)
+
+    def resume_writing(self) -> None:
+        txn = self.txn
+        if txn is not None:
+            txn.conn.resume(_READ_PAUSED)
+
+    # ---- httptools callbacks
+    def on_message_begin(self) -> None:
+        self.reason = b""
+        self.headers = []
+        self.trailers = None
+        self.in_head = True
+
+    def on_status(self, status: bytes) -> None:
+        self.reason += status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.in_head:
+            self.headers.append((name.lower(), value))
+        else:
+            if self.trailers is None:
+                self.trailers = []
+            self.trailers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        if self.txn is not None:
+            self.txn.res_head(self.parser.get_status_code(), self.reason, self.headers,
+                              self.parser.should_keep_alive())
+
+    def on_body(self, body: bytes) -> None:
+        if self.txn is not None:
+            self.txn.res_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.txn is not None:
+            self.txn.res_end(self.trailers)
+
+    # ---- pool
+    def close(self) -> None:
+        self.closed = True
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.closed = True
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.abort()
+
+    def release(self, idle_timeout: float | None) -> None:
+        """Back to the idle pool after a complete exchange."""
+        self.txn = None
+        if self.closed or not self.reusable or self.transport is None:
+            self.close()
+            return
+        pool = self.be.idle.get(self.srv)
+        if pool is None or len(pool) >= 64:
+            self.close()
+            return
+        pool.append(self)
+        if idle_timeout:
+            self.idle_handle = asyncio.get_running_loop().call_later(idle_timeout, self.close)
+
+    def _drop_idle(self) -> None:
+        pool = self.be.idle.get(self.srv)
+        if pool is not None:
+            try:
+                pool.remove(self)
+            except ValueError:
+                pass
+        if self.idle_handle is not None:
+            self.idle_handle.cancel()
+            self.idle_handle = None
+
+
+def take_idle(be: Any, srv: ServerState) -> ServerConn | None:
+    pool = be.idle.get(srv)
+    while pool:
+        sc = pool.pop()
+        if sc.idle_handle is not None:
+            sc.idle_handle.cancel()
+            sc.idle_handle = None
+        if not sc.closed and sc.transport is not None and not sc.transport.is_closing():
+            return sc
+    return None
+
+
+async def connect(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState,
+                  host: str, port: int) -> ServerConn:
+    _, proto = await loop.create_connection(lambda: ServerConn(be, srv), host, port)
+    return proto  # type: ignore[return-value]

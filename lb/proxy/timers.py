@@ -1,0 +1,66 @@
+"""One lazily re-armed deadline per connection.
+
+Owns: ``Deadline``: activity moves a float forward and the loop handle re-arms itself
+only when it fires early, so touching a deadline on every chunk costs one
+``loop.time()`` call and no handle churn (ARCHITECTURE §7.5).
+
+Must not import: anything from lb above layer L0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+
+class Deadline:
+    __slots__ = ("loop", "cb", "when", "handle", "handle_when", "delay")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, cb: Callable[[], None]) -> None:
+        self.loop = loop
+        self.cb = cb
+        self.when: float | None = None
+        self.handle: asyncio.TimerHandle | None = None
+        self.handle_when = 0.0
+        self.delay: float | None = None
+
+    def arm(self, delay: float | None, cb: Callable[[], None] | None = None) -> None:
+        """Expire `delay` seconds from now (None = never); optionally a new callback."""
+        if cb is not None:
+            self.cb = cb
+        self.delay = delay
+        if delay is None:
+            self.when = None
+            return
+        when = self.loop.time() + delay
+        self.when = when
+        if self.handle is None or self.handle_when > when:
+            if self.handle is not None:
+                self.handle.cancel()
+            self.handle = self.loop.call_at(when, self._fire)
+            self.handle_when = when
+
+    def touch(self) -> None:
+        """Activity: push the expiry forward by the current delay."""
+        if self.delay is not None:
+            self.when = self.loop.time() + self.delay
+
+    def cancel(self) -> None:
+        self.when = None
+        self.delay = None
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+    def _fire(self) -> None:
+        self.handle = None
+        when = self.when
+        if when is None:
+            return
+        if self.loop.time() < when - 0.0005:
+            self.handle = self.loop.call_at(when, self._fire)
+            self.handle_when = when
+            return
+        self.when = None
+        self.delay = None
+        self.cb()

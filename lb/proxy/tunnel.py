@@ -1,0 +1,294 @@
+"""The byte tunnel after a 101 (and the relay of `mode tcp`).
+
+Owns: ``Tunnel`` and its two ``_End`` protocols installed with ``set_protocol`` on the
+client and server transports. Both tails (client bytes after its request head, server
+bytes after the 101 head) are written first, exactly once and in order; then bytes are
+forwarded as received with cross pause/resume (ARCHITECTURE §7.5). ``timeout tunnel``
+replaces client/server timeouts; ``client-fin``/``server-fin`` apply after a
+half-close, which is propagated with ``write_eof``. Byte counters are added to the
+frontend, backend and server as they flow. The close records HAProxy's termination
+code (cD sD CD SD --) and a plain reason (``lb.state.WS_CLOSE_REASONS``).
+
+Must not import: lb.cli, healthcheck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from lb.proxy.timers import Deadline
+
+try:
+    from lb.log import get_logger as _get_logger
+except ImportError:  # the log layer has not landed yet
+    import structlog
+
+    _get_logger = structlog.get_logger  # type: ignore[assignment]
+
+_log = _get_logger("lb.tunnel")
+
+
+class _End(asyncio.Protocol):
+    __slots__ = ("tun", "is_client")
+
+    def __init__(self, tun: Tunnel, is_client: bool) -> None:
+        self.tun = tun
+        self.is_client = is_client
+
+    def data_received(self, data: bytes) -> None:
+        if self.is_client:
+            self.tun.from_client(data)
+        else:
+            self.tun.from_server(data)
+
+    def eof_received(self) -> bool:
+        self.tun.eof(self.is_client)
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.tun.lost(self.is_client, exc)
+
+    def pause_writing(self) -> None:
+        t = self.tun
+        other = t.st if self.is_client else t.ct
+        if not other.is_closing():
+            other.pause_reading()
+
+    def resume_writing(self) -> None:
+        t = self.tun
+        other = t.st if self.is_client else t.ct
+        if not other.is_closing():
+            other.resume_reading()
+
+
+class Tunnel:
+    __slots__ = (
+        "id", "rt", "txn", "conn", "ct", "st", "fc", "bc", "sc", "up", "down", "cfin", "sfin",
+        "closed", "timer", "timeout", "t_open", "ws", "srv_name", "fe_name", "be_name",
+        "on_close", "frames",
+    )
+
+    def __init__(self, rt: Any, ct: asyncio.Transport, st: asyncio.Transport,
+                 fc: Any, bc: Any, sc: Any, timeout: float | None, ws: bool) -> None:
+        self.rt = rt
+        self.id = 0
+        self.txn: Any = None
+        self.conn: Any = None
+        self.ct = ct
+        self.st = st
+        self.fc = fc
+        self.bc = bc
+        self.sc = sc
+        self.up = 0
+        self.down = 0
+        self.cfin = False
+        self.sfin = False
+        self.closed = False
+        self.timeout = timeout
+        self.timer = Deadline(rt.loop, self._expired)
+        self.t_open = rt.loop.time()
+        self.ws = ws
+        self.srv_name = ""
+        self.fe_name = ""
+        self.be_name = ""
+        self.on_close: Any = None
+        self.frames: Any = None
+
+    # ---- pump
+    def from_client(self, data: bytes) -> None:
+        n = len(data)
+        self.up += n
+        self.fc.bin += n
+        self.bc.bin += n
+        self.sc.bin += n
+        if self.ws:
+            self.fc.ws_bytes_in += n
+        self.st.write(data)
+        if self.frames is not None:
+            self.frames.feed(data)
+        if self.timeout is not None:
+            self.timer.touch()
+
+    def from_server(self, data: bytes) -> None:
+        n = len(data)
+        self.down += n
+        self.fc.bout += n
+        self.bc.bout += n
+        self.sc.bout += n
+        if self.ws:
+            self.fc.ws_bytes_out += n
+        self.ct.write(data)
+        if self.timeout is not None:
+            self.timer.touch()
+
+    def eof(self, is_client: bool) -> None:
+        if is_client:
+            self.cfin = True
+            _write_eof(self.st)
+            fin = self.rt_fin(True)
+            if fin is not None:
+                self.timer.arm(fin, lambda: self.close("client_fin", b"cD"))
+        else:
+            self.sfin = True
+            _write_eof(self.ct)
+            fin = self.rt_fin(False)
+            if fin is not None:
+                self.timer.arm(fin, lambda: self.close("server_fin", b"sD"))
+        if self.cfin and self.sfin:
+            self.close("client_closed" if is_client else "server_closed", b"--")
+
+    def rt_fin(self, client: bool) -> float | None:
+        txn = self.txn
+        if txn is None:
+            return self.timeout
+        if client:
+            return txn.fe.t_client_fin or self.timeout
+        return txn.be.t_server_fin or self.timeout
+
+    def lost(self, is_client: bool, exc: Exception | None) -> None:
+        if self.closed:
+            return
+        if is_client:
+            self.close("client_closed", b"CD" if exc is not None else b"--")
+        else:
+            self.close("server_closed", b"SD" if exc is not None else b"--")
+
+    def _expired(self) -> None:
+        self.close("tunnel_timeout", b"cD")
+
+    def kill(self, code: bytes = b"K") -> None:
+        reason = "shutdown" if code in (b"K", b"D", b"U") else "error"
+        self.close(reason, code[:1] + b"D", abort=True)
+
+    # ---- end
+    def close(self, reason: str, term: bytes, abort: bool = False) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.timer.cancel()
+        for tr in (self.ct, self.st):
+            if not tr.is_closing():
+                if abort:
+                    tr.abort()
+                else:
+                    tr.close()
+        self.rt.state.tunnels.pop(self.id, None)
+        dur = self.rt.loop.time() - self.t_open
+        if self.ws:
+            for c in (self.fc, self.bc, self.sc):
+                c.tunnel_close(reason)
+        try:
+            _log.info("tunnel_close", tunnel_id=self.id, frontend=self.fe_name,
+                      backend=self.be_name, server=self.srv_name, reason=reason,
+                      duration_ms=int(dur * 1000), bytes_in=self.up, bytes_out=self.down)
+        except Exception:
+            pass
+        if self.on_close is not None:
+            self.on_close(self, reason, term)
+
+
+def _write_eof(tr: asyncio.Transport) -> None:
+    try:
+        if not tr.is_closing() and tr.can_write_eof():
+            tr.write_eof()
+    except (OSError, RuntimeError):
+        pass
+
+
+def _tunnel_timeout(txn: Any) -> float | None:
+    t = txn.tunnel_timeout or txn.be.t_tunnel
+    if t is not None:
+        return t
+    c, s = txn.fe.t_client, txn.be.t_server
+    if c is None:
+        return s
+    if s is None:
+        return c
+    return min(c, s)
+
+
+def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
+    """Switch an upgraded HTTP exchange to a tunnel (the 101 head not yet written)."""
+    conn = txn.conn
+    sc = txn.sc
+    ct = conn.transport
+    st = sc.transport
+    rt = txn.rt
+    srv = txn.srv
+    tun = Tunnel(rt, ct, st, txn.fe.counters, txn.be.counters, srv.counters,
+                 _tunnel_timeout(txn), txn.websocket)
+    tun.id = txn.id
+    tun.txn = txn
+    tun.conn = conn
+    tun.srv_name = srv.name
+    tun.fe_name = txn.fe.name
+    tun.be_name = txn.be.name
+    tun.on_close = _http_tunnel_closed
+    txn.tunnel = tun
+    conn.tunnel = tun
+    txn.sc = None
+    sc.txn = None
+    sc.reusable = False
+    if txn.fe.model.options.ws_frames or txn.be.model.options.ws_frames:
+        try:
+            from lb.proxy import wsframes
+            tun.frames = wsframes.FrameCounter((txn.fe.counters, txn.be.counters,
+                                                srv.counters))
+        except ImportError:
+            tun.frames = None
+    ct.set_protocol(_End(tun, True))
+    st.set_protocol(_End(tun, False))
+    # tails first, in order: the 101 head and the server's early bytes to the client,
+    # then what the client sent after its request head to the server
+    txn.bytes_out += len(head)
+    if server_tail:
+        ct.writelines([head, server_tail])
+    else:
+        ct.write(head)
+    client_tail = b"".join(conn.upgrade_tail or ())
+    conn.upgrade_tail = None
+    conn.paused = 0
+    conn.timer.cancel()
+    conn.stimer.cancel()
+    ct.resume_reading()
+    st.resume_reading()
+    if server_tail:
+        _count_down(tun, server_tail)
+    if client_tail:
+        tun.from_client(client_tail)
+    if txn.websocket:
+        for c in (txn.fe.counters, txn.be.counters, srv.counters):
+            c.tunnel_open()
+    rt.state.tunnels[tun.id] = tun
+    if tun.timeout is not None:
+        tun.timer.arm(tun.timeout)
+    try:
+        _log.info("tunnel_open", tunnel_id=tun.id, frontend=tun.fe_name, backend=tun.be_name,
+                  server=tun.srv_name, client=f"{txn.src}:{txn.src_port}",
+                  websocket=txn.websocket, ts=time.time())
+    except Exception:
+        pass
+
+
+def _count_down(tun: Tunnel, data: bytes) -> None:
+    n = len(data)
+    tun.down += n
+    tun.fc.bout += n
+    tun.bc.bout += n
+    tun.sc.bout += n
+
+
+def _http_tunnel_closed(tun: Tunnel, reason: str, term: bytes) -> None:
+    txn = tun.txn
+    conn = tun.conn
+    txn.tunnel = None
+    txn.term = term
+    # bytes already counted live in the counters are not added again by finish()
+    txn.bytes_in += tun.up
+    txn.bytes_out += tun.down
+    txn.live_in = tun.up
+    txn.live_out = tun.down
+    txn.finish(close=True)
+    conn.session_closed()

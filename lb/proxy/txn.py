@@ -1,0 +1,823 @@
+"""One HTTP request/response exchange through the proxy.
+
+Owns: ``Txn``, which runs the phases of spec §4.1 in order (frontend http-request
+rules → stats uri → use_backend → backend rules → server choice → forwardfor →
+connect with retries → forward head and body → response rules backend then frontend →
+stream the response → log → keep-alive or close), the status codes and termination
+codes of spec §9, and the hand-over to ``tunnel`` after a valid 101.
+
+``Txn`` satisfies ``lb.match.sample.SampleCtx`` and exposes the fields the traffic log
+reads (``lb.log``). Hook points for later work are ``_choose_server`` (cookie
+persistence, queues, redispatch) and ``_on_response_head`` (cookie insertion).
+
+Must not import: lb.cli, healthcheck, lb.__main__.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lb.http import h1, responses
+from lb.http.actions import Verdict
+from lb.proxy import server as srvmod
+
+_BODY_BUF_MAX = 65536
+PAUSE_BUF = 4
+
+
+def _ms(a: float, b: float) -> int:
+    return int((b - a) * 1000.0)
+
+
+class Txn:
+    __slots__ = (
+        # SampleCtx
+        "method", "url", "version", "req_headers", "src", "src_port", "dst", "dst_port",
+        "is_response", "status", "res_headers", "vars", "memo",
+        # logging
+        "accept_ts", "request_ts", "frontend_name", "frontend_tls", "backend_name",
+        "server_name", "t_idle", "t_handshake", "t_request", "t_queue", "t_connect",
+        "t_response", "t_active", "t_total", "bytes_in", "bytes_out", "term", "cookie_req",
+        "cookie_res", "actconn", "feconn", "beconn", "srvconn", "retries", "redispatched",
+        "srv_queue", "backend_queue", "request_line", "unique_id", "pid",
+        # internal
+        "conn", "rt", "fe", "be", "srv", "sc", "res_reason", "upgrade", "websocket",
+        "client_close", "req_chunked", "req_done", "req_trailers", "res_chunked",
+        "res_started", "res_close", "body_buf", "buf_size", "head_sent", "t0", "t_sent",
+        "attempts", "task", "done", "reused", "conn_tokens", "has_body", "tunnel",
+        "t_connect_start", "server_timeout", "tunnel_timeout", "id", "live_in", "live_out",
+    )
+
+    def __init__(self, conn: Any, method: bytes, url: bytes, version: bytes,
+                 headers: list[tuple[bytes, bytes]], t0: float) -> None:
+        fe = conn.fe
+        self.conn = conn
+        self.rt = conn.rt
+        self.fe = fe
+        self.be = None
+        self.srv = None
+        self.sc = None
+        self.method = method
+        self.url = url
+        self.version = version
+        self.req_headers = headers
+        self.src = conn.src
+        self.src_port = conn.src_port
+        self.dst = conn.dst
+        self.dst_port = conn.dst_port
+        self.is_response = False
+        self.status = 0
+        self.res_headers = None
+        self.vars = {}
+        self.memo = {}
+        self.accept_ts = conn.accept_ts
+        self.request_ts = time.time()
+        self.frontend_name = fe.name
+        self.frontend_tls = False
+        self.backend_name = None
+        self.server_name = None
+        self.t_idle = conn.idle_ms(t0)
+        self.t_handshake = 0
+        self.t_request = -1
+        self.t_queue = -1
+        self.t_connect = -1
+        self.t_response = -1
+        self.t_active = -1
+        self.t_total = -1
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.term = b"--"
+        self.cookie_req = b"-"
+        self.cookie_res = b"-"
+        self.actconn = 0
+        self.feconn = 0
+        self.beconn = 0
+        self.srvconn = 0
+        self.retries = 0
+        self.redispatched = False
+        self.srv_queue = 0
+        self.backend_queue = 0
+        self.request_line = None
+        self.unique_id = None
+        self.pid = self.rt.pid
+        self.res_reason = b""
+        self.upgrade = False
+        self.websocket = False
+        self.client_close = False
+        self.req_chunked = False
+        self.req_done = False
+        self.req_trailers = None
+        self.res_chunked = False
+        self.res_started = False
+        self.res_close = False
+        self.body_buf = None
+        self.buf_size = 0
+        self.head_sent = False
+        self.t0 = t0
+        self.t_sent = 0.0
+        self.attempts = 0
+        self.task = None
+        self.done = False
+        self.reused = False
+        self.conn_tokens = None
+        self.has_body = False
+        self.tunnel = None
+        self.t_connect_start = 0.0
+        self.server_timeout = None
+        self.tunnel_timeout = None
+        self.id = conn.id
+        self.live_in = 0
+        self.live_out = 0
+
+    # client_ip / dst_ip aliases for the log layer
+    @property
+    def client_ip(self) -> str:
+        return self.src
+
+    @property
+    def client_port(self) -> int:
+        return self.src_port
+
+    @property
+    def dst_ip(self) -> str:
+        return self.dst
+
+    # ------------------------------------------------------------------ request side
+
+    def start(self, hsize: int, content_length: int | None, chunked: bool) -> None:
+        """Headers complete: run the request phases."""
+        conn = self.conn
+        fe = self.fe
+        now = conn.loop.time()
+        self.t_request = _ms(self.t0, now)
+        self.request_line = b"%s %s HTTP/%s" % (self.method, self.url, self.version)
+        self.bytes_in = hsize
+        fc = fe.counters
+        fc.req_tot += 1
+        fc.cum_req += 1
+        fc.req_rate.add(self.request_ts)
+        self.rt.state.cum_req += 1
+        self.req_chunked = chunked
+        self.has_body = chunked or bool(content_length)
+        if not self.has_body:
+            self.req_done = True
+
+        if (hsize + len(self.url) > fe.bufsize
+                or h1.check_request(self.version, self.req_headers, fe.maxhdr) is not None):
+            return self.parse_error()
+        toks = h1.tokens(self.req_headers, b"connection")
+        self.conn_tokens = toks
+        self.client_close = fe.client_close or h1.client_wants_close(self.version, toks)
+        if b"upgrade" in toks and h1.get(self.req_headers, b"upgrade") is not None:
+            self.upgrade = True
+            if h1.is_websocket(self.req_headers):
+                self.websocket = True
+                fc.ws_upgrade_req += 1
+                if (h1.count(self.req_headers, b"sec-websocket-key") != 1
+                        or not h1.ws_key_valid(h1.get(self.req_headers, b"sec-websocket-key"))):
+                    fc.ws_fail["no_key"] += 1
+                    return self.parse_error()
+        elif self.method == b"CONNECT":
+            return self.parse_error()
+
+        # frontend http-request rules
+        if fe.req_rules:
+            v = fe.req_rules.run(self)
+            if v is not None:
+                return self.verdict(v, fe)
+        # stats page
+        if fe.stats_uri is not None and self.url.startswith(fe.stats_uri):
+            return self.serve_stats()
+        if fe.redirect_rules:
+            v = fe.redirect_rules.run(self)
+            if v is not None:
+                return self.verdict(v, fe)
+        be = fe.route(self)
+        if be is None:
+            self.term = b"SC"
+            return self.local_error(503)
+        self.set_backend(be)
+        if be is not fe.own_be and be.req_rules:
+            v = be.req_rules.run(self)
+            if v is not None:
+                return self.verdict(v, be)
+        srv = self._choose_server()
+        if srv is None:
+            if self.websocket:
+                be.counters.ws_fail["no_server"] += 1
+                fc.ws_fail["no_server"] += 1
+            self.term = b"SC"
+            return self.local_error(503)
+        self.set_server(srv)
+        ff = fe.forwardfor(be)
+        if ff is not None:
+            ff.apply(self.req_headers, self.src)
+        self.connect()
+
+    def set_backend(self, be: Any) -> None:
+        self.be = be
+        self.backend_name = be.name
+        bc = be.counters
+        bc.session_start(self.request_ts)
+        bc.req_tot += 1
+        bc.cum_req += 1
+        if self.websocket:
+            bc.ws_upgrade_req += 1
+
+    def _choose_server(self) -> Any:
+        """Server selection hook: cookie persistence, use-server, queues and
+        redispatch plug in here (balance work). Plain balancer pick for now."""
+        be = self.be
+        return be.st.balancer.pick(None, None)
+
+    def set_server(self, srv: Any) -> None:
+        self.srv = srv
+        self.server_name = srv.name
+        self.t_queue = 0
+        sc = srv.counters
+        sc.session_start(self.request_ts)
+        sc.req_tot += 1
+        sc.cum_req += 1
+        if self.websocket:
+            sc.ws_upgrade_req += 1
+        srv.cur_conns += 1
+        srv.streams.add(self)
+        self.be.st.balancer.take_conn(srv)
+        self.be.counters.lbtot += 1
+        sc.lbtot += 1
+
+    # ---- body from the client
+    def req_body(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        sc = self.sc
+        if sc is not None and self.head_sent:
+            if self.req_chunked:
+                sc.transport.writelines(h1.chunk(data))
+            else:
+                sc.transport.write(data)
+            return
+        if self.done:
+            return
+        if self.body_buf is None:
+            self.body_buf = []
+        if self.req_chunked:
+            self.body_buf.extend(h1.chunk(data))
+        else:
+            self.body_buf.append(data)
+        self.buf_size += len(data)
+        if self.buf_size > _BODY_BUF_MAX:
+            self.conn.pause(PAUSE_BUF)
+
+    def req_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
+        self.req_done = True
+        self.conn.timer.cancel()
+        if self.req_chunked:
+            block = h1.trailers_block(trailers or [])
+            if self.sc is not None and self.head_sent:
+                self.sc.transport.write(block)
+            elif not self.done:
+                if self.body_buf is None:
+                    self.body_buf = []
+                self.body_buf.append(block)
+
+    # ------------------------------------------------------------------ local answers
+
+    def verdict(self, v: Verdict, proxy: Any) -> None:
+        kind = v.kind
+        fc = self.fe.counters
+        if kind in ("deny", "tarpit", "reject"):
+            fc.dreq += 1
+            if self.be is not None and proxy is self.be:
+                self.be.counters.dreq += 1
+            if self.websocket:
+                fc.ws_fail["denied"] += 1
+                if self.be is not None:
+                    self.be.counters.ws_fail["denied"] += 1
+        if kind == "deny":
+            self.term = b"PR"
+            if v.response is not None:
+                return self.local_reply(v.status, v.response)
+            return self.local_error(v.status)
+        if kind == "tarpit":
+            self.term = b"PT"
+            self.conn.stimer.arm(self.fe.t_tarpit or 0.0, lambda: self._tarpit_done(v))
+            return None
+        if kind == "reject":
+            self.term = b"PR"
+            self.status = -1
+            return self.finish(close=True, abort=True)
+        if kind == "service":
+            return self.serve_service(v.service or "")
+        # return / redirect
+        self.term = b"LR"
+        fc.intercepted += 1
+        return self.local_reply(v.status, v.response or b"")
+
+    def _tarpit_done(self, v: Verdict) -> None:
+        if self.done:
+            return
+        if v.response is not None:
+            self.local_reply(v.status, v.response)
+        else:
+            self.local_error(v.status or 500)
+
+    def _closing(self) -> bool:
+        return self.client_close or not self.req_done or self.rt.state.stopping
+
+    def local_error(self, status: int) -> None:
+        """Built-in (or errorfile) page for `status`, then keep-alive or close."""
+        close = self._closing() or responses.closes_client(status)
+        ef = self.fe.errorfiles
+        if self.be is not None and status in self.be.errorfiles:
+            ef = self.be.errorfiles
+        page = responses.error_page(status, close, ef)
+        self.status = status
+        self._write_local(page)
+        self.finish(close=close)
+
+    def local_reply(self, status: int, raw: bytes) -> None:
+        close = self._closing()
+        if close and raw.startswith(b"HTTP/"):
+            head, sep, body = raw.partition(b"\r\n\r\n")
+            if sep and b"\nconnection:" not in head.lower():
+                raw = head + b"\r\nconnection: close\r\n\r\n" + body
+        self.status = status
+        self._write_local(raw)
+        self.finish(close=close)
+
+    def _write_local(self, raw: bytes) -> None:
+        tr = self.conn.transport
+        if tr is not None and not tr.is_closing():
+            tr.write(raw)
+        self.bytes_out += len(raw)
+
+    def parse_error(self) -> None:
+        """Malformed request detected after the head was parsed: 400, close."""
+        self.request_line = None
+        self.status = 400
+        self.term = b"PR"
+        self.fe.counters.ereq += 1
+        self._write_local(responses.PARSER_400)
+        self.finish(close=True)
+
+    def serve_stats(self) -> None:
+        self.server_name = "<STATS>"
+        self.backend_name = self.fe.name
+        self.term = b"LR"
+        try:
+            from lb import stats
+            raw = stats.serve_http(self.rt.state, self.fe.model, self)
+        except Exception:
+            return self.local_error(503)
+        self.fe.counters.intercepted += 1
+        status = 200
+        try:
+            status = int(raw[9:12])
+        except ValueError:
+            pass
+        self.local_reply(status, raw)
+
+    def serve_service(self, name: str) -> None:
+        self.term = b"LR"
+        if name == "prometheus-exporter":
+            try:
+                from lb import stats
+                body = stats.render_prometheus(self.rt.state)
+            except Exception:
+                return self.local_error(503)
+            self.fe.counters.intercepted += 1
+            raw = responses.local_response(
+                200, [(b"content-type", b"text/plain; version=0.0.4")], body)
+            return self.local_reply(200, raw)
+        return self.local_error(500)
+
+    # ------------------------------------------------------------------ connect
+
+    def connect(self) -> None:
+        be = self.be
+        srv = self.srv
+        if be.reuse and not self.has_body and not be.server_close:
+            sc = srvmod.take_idle(be, srv)
+            if sc is not None:
+                self.reused = True
+                self.t_connect = 0
+                be.counters.reuse += 1
+                return self.attach(sc)
+        self._attempt()
+
+    def _attempt(self) -> None:
+        rt = self.rt
+        self.attempts += 1
+        self.t_connect_start = rt.loop.time()
+        srv = self.srv
+        host = srv.addr
+        port = srv.port or self.dst_port
+        self.task = rt.loop.create_task(srvmod.connect(rt.loop, self.be, srv, host, port))
+        self.task.add_done_callback(self._connected)
+        self.conn.stimer.arm(self.be.t_connect, self._connect_timeout)
+
+    def _connected(self, task: Any) -> None:
+        if self.task is not task:
+            return
+        self.task = None
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if self.done:
+            if exc is None:
+                task.result().close()
+            return
+        if exc is not None:
+            return self._connect_failed(b"SC")
+        sc = task.result()
+        self.conn.stimer.cancel()
+        self.t_connect = _ms(self.t0, self.rt.loop.time()) - max(self.t_request, 0)
+        self.be.counters.connect += 1
+        self.srv.counters.connect += 1
+        self.attach(sc)
+
+    def _connect_timeout(self) -> None:
+        task = self.task
+        if task is not None:
+            self.task = None
+            task.cancel()
+        self._connect_failed(b"sC")
+
+    def _connect_failed(self, term: bytes) -> None:
+        if self.done:
+            return
+        if self.retries < self.be.retries:
+            self.retries += 1
+            self.be.counters.wretr += 1
+            self.srv.counters.wretr += 1
+            delay = 0.0 if term == b"sC" else min(self.be.t_connect or 1.0, 1.0)
+            if delay:
+                self.conn.stimer.arm(delay, self._attempt)
+            else:
+                self._attempt()
+            return
+        self.be.counters.econ += 1
+        self.srv.counters.econ += 1
+        self.term = term
+        if self.websocket:
+            self.fe.counters.ws_fail["no_server"] += 1
+            self.be.counters.ws_fail["no_server"] += 1
+        self.local_error(503)
+
+    def attach(self, sc: Any) -> None:
+        self.sc = sc
+        sc.txn = self
+        be = self.be
+        fe = self.fe
+        # Connection header toward the server (spec §8.1)
+        if self.upgrade:
+            conn = b"upgrade"
+        elif (be.server_close or fe.server_close or be.httpclose) and not be.pretend_ka:
+            conn = b"close"
+            sc.reusable = False
+        elif self.version == b"1.0":
+            conn = b"keep-alive"
+        else:
+            conn = None
+        if be.server_close or fe.server_close or be.httpclose:
+            sc.reusable = False
+        head = h1.request_head(self.method, self.url, self.version, self.req_headers, conn)
+        tr = sc.transport
+        if self.body_buf:
+            tr.writelines([head, *self.body_buf])
+            self.body_buf = None
+            if self.buf_size > _BODY_BUF_MAX:
+                self.conn.resume(PAUSE_BUF)
+        else:
+            tr.write(head)
+        self.head_sent = True
+        self.t_sent = self.rt.loop.time()
+        self.conn.stimer.arm(self.server_timeout or be.t_server, self._server_timeout)
+
+    # ------------------------------------------------------------------ response side
+
+    def res_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
+                 keep_alive: bool) -> None:
+        conn = self.conn
+        if status < 200:
+            if status == 101:
+                return  # handled by res_upgrade once the parser stops
+            head = h1.response_head(status, reason, headers, None)
+            conn.transport.write(head)
+            self.bytes_out += len(head)
+            return
+        conn.stimer.touch()
+        now = self.rt.loop.time()
+        self.t_response = _ms(self.t_sent, now)
+        self.res_started = True
+        self.status = status
+        self.res_reason = reason
+        self.res_headers = headers
+        self.is_response = True
+        if not keep_alive:
+            self.sc.reusable = False
+        if self.memo:
+            self.memo = {}
+        be = self.be
+        fe = self.fe
+        if be.res_rules:
+            v = be.res_rules.run(self)
+            if v is not None:
+                return self._response_denied(v)
+        if fe.res_rules and be is not fe.own_be:
+            v = fe.res_rules.run(self)
+            if v is not None:
+                return self._response_denied(v)
+        self._on_response_head()
+        if self.websocket:
+            fe.counters.ws_fail["non_101"] += 1
+            be.counters.ws_fail["non_101"] += 1
+            self.srv.counters.ws_fail["non_101"] += 1
+        method = self.method
+        nobody = method == b"HEAD" or status == 204 or status == 304
+        chunked = False
+        until_close = False
+        if not nobody:
+            te = h1.get(headers, b"transfer-encoding")
+            if te is not None and b"chunked" in te.lower():
+                chunked = True
+            elif h1.get(headers, b"content-length") is None:
+                until_close = True
+        self.res_chunked = chunked
+        close = self.client_close or until_close or not self.req_done or self.rt.state.stopping
+        self.res_close = close
+        if close:
+            cv: bytes | None = b"close"
+        elif self.version == b"1.0":
+            cv = b"keep-alive"
+        else:
+            cv = None
+        head = h1.response_head(status, reason, self.res_headers, cv)
+        conn.transport.write(head)
+        self.bytes_out += len(head)
+        if method == b"HEAD":
+            self.sc.reusable = False
+            self.res_end(None)
+
+    def _on_response_head(self) -> None:
+        """Hook after response rules, before the head is written: cookie insertion
+        (balance work) adds its Set-Cookie to ``self.res_headers`` here."""
+
+    def _response_denied(self, v: Verdict) -> None:
+        self.fe.counters.dresp += 1
+        self.be.counters.dresp += 1
+        self.srv.counters.dresp += 1
+        self.term = b"PH"
+        self.res_started = False
+        if self.sc is not None:
+            self.sc.reusable = False
+            self._drop_server(close=True)
+        if v.response is not None:
+            self.local_reply(v.status, v.response)
+        else:
+            self.local_error(v.status if v.status and v.status != 403 else 502)
+
+    def res_body(self, data: bytes) -> None:
+        self.conn.stimer.touch()
+        self.bytes_out += len(data)
+        if self.res_chunked:
+            self.conn.transport.writelines(h1.chunk(data))
+        else:
+            self.conn.transport.write(data)
+
+    def res_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
+        if self.done:
+            return
+        if self.res_chunked:
+            block = h1.trailers_block(trailers or [])
+            self.conn.transport.write(block)
+            self.bytes_out += len(block)
+        self.finish(close=self.res_close)
+
+    def res_upgrade(self, server_tail: bytes) -> None:
+        sc = self.sc
+        be = self.be
+        fe = self.fe
+        srv = self.srv
+        status = sc.parser.get_status_code()
+        if status != 101 or not self.upgrade:
+            return self.bad_response()
+        reason = h1.check_101(self.req_headers, sc.headers, self.websocket)
+        if reason is not None:
+            if self.websocket:
+                for c in (fe.counters, be.counters, srv.counters):
+                    c.ws_fail["bad_accept"] += 1
+            return self.bad_response()
+        self.conn.stimer.cancel()
+        self.t_response = _ms(self.t_sent, self.rt.loop.time())
+        self.status = 101
+        self.res_reason = sc.reason
+        self.res_headers = sc.headers
+        self.is_response = True
+        self.res_started = True
+        if self.memo:
+            self.memo = {}
+        if be.res_rules:
+            v = be.res_rules.run(self)
+            if v is not None:
+                return self._response_denied(v)
+        if fe.res_rules and be is not fe.own_be:
+            v = fe.res_rules.run(self)
+            if v is not None:
+                return self._response_denied(v)
+        self._on_response_head()
+        cv = h1.conn_value(h1.tokens(self.res_headers, b"connection"), False, False)
+        head = h1.response_head(101, self.res_reason, self.res_headers, cv or b"upgrade")
+        from lb.proxy import tunnel
+        tunnel.start_http(self, head, server_tail)
+
+    # ------------------------------------------------------------------ failures
+
+    def bad_response(self) -> None:
+        """Invalid response from the server: 502 PH (or close if already started)."""
+        if self.done:
+            return
+        self.be.counters.eresp += 1
+        self.srv.counters.eresp += 1
+        self.term = b"PH"
+        self._server_failed()
+
+    def server_closed(self, sc: Any, exc: Exception | None) -> None:
+        if self.done or sc is not self.sc:
+            return
+        if not self.res_started:
+            if self.reused and self.req_done and not self.has_body and self.retries == 0:
+                # a reused idle connection raced with the server closing it: retry once
+                self.sc = None
+                self.reused = False
+                self.head_sent = False
+                self.retries += 1
+                return self._attempt()
+            self.be.counters.eresp += 1
+            self.srv.counters.eresp += 1
+            self.be.counters.srv_abrt += 1
+            self.srv.counters.srv_abrt += 1
+            self.term = b"SH"
+            self.sc = None
+            return self._server_failed()
+        # mid-body: until-close bodies end normally, others are truncated
+        if not self.res_chunked and h1.get(self.res_headers or [], b"content-length") is None:
+            self.sc = None
+            return self.finish(close=True)
+        self.be.counters.srv_abrt += 1
+        self.srv.counters.srv_abrt += 1
+        self.term = b"SD"
+        self.sc = None
+        self.finish(close=True, abort=True)
+
+    def _server_timeout(self) -> None:
+        if self.done:
+            return
+        if not self.res_started:
+            self.term = b"sH"
+            self.be.counters.eresp += 1
+            self.srv.counters.eresp += 1
+            return self._server_failed(504)
+        self.term = b"sD"
+        self.finish(close=True, abort=True)
+
+    def _server_failed(self, status: int = 502) -> None:
+        if self.res_started:
+            self.finish(close=True, abort=True)
+            return
+        self._drop_server(close=True)
+        self.local_error(status)
+
+    def client_timeout(self) -> None:
+        """Client silent while we wait for it (body upload or a blocked write)."""
+        if self.done:
+            return
+        self.term = b"cD" if self.res_started or self.req_done else b"cR"
+        if not self.res_started and not self.req_done and not self.head_sent:
+            self.status = 408
+            self._drop_server(close=True)
+            return self.local_error(408)
+        self.finish(close=True, abort=True)
+
+    def client_aborted(self) -> None:
+        if self.done:
+            return
+        if self.res_started or self.tunnel is not None:
+            self.term = b"CD"
+        elif self.head_sent:
+            self.term = b"CH"
+        elif self.srv is not None:
+            self.term = b"CC"
+        else:
+            self.term = b"CR"
+        self.fe.counters.cli_abrt += 1
+        if self.be is not None:
+            self.be.counters.cli_abrt += 1
+        if self.srv is not None:
+            self.srv.counters.cli_abrt += 1
+        self.finish(close=True, abort=True)
+
+    def kill(self, code: bytes = b"K") -> None:
+        """Admin / shutdown-sessions: end this exchange now."""
+        if self.done:
+            return
+        self.term = code[:1] + (b"D" if self.res_started else b"R")
+        self.finish(close=True, abort=True)
+
+    def set_timeout(self, which: str, seconds: float) -> None:
+        if which == "server":
+            self.server_timeout = seconds
+        elif which == "tunnel":
+            self.tunnel_timeout = seconds
+
+    # ------------------------------------------------------------------ end
+
+    def _drop_server(self, close: bool) -> None:
+        sc = self.sc
+        if sc is not None:
+            self.sc = None
+            sc.txn = None
+            if close:
+                sc.abort()
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    def release_server_slot(self) -> None:
+        srv = self.srv
+        if srv is not None:
+            srv.cur_conns -= 1
+            srv.counters.session_end()
+            srv.streams.discard(self)
+            self.be.st.balancer.drop_conn(srv)
+        if self.be is not None:
+            self.be.counters.session_end()
+
+    def finish(self, close: bool, abort: bool = False, empty: bool = False) -> None:
+        """The exchange is over: counters, log, server connection, keep-alive/close."""
+        if self.done:
+            return
+        self.done = True
+        rt = self.rt
+        conn = self.conn
+        conn.stimer.cancel()
+        now = rt.loop.time()
+        self.t_active = _ms(self.t0, now)
+        self.t_total = self.t_active + max(self.t_idle, 0)
+        sc = self.sc
+        if sc is not None:
+            self.sc = None
+            if abort or not self.req_done or self.res_close and not sc.reusable:
+                sc.txn = None
+                sc.abort() if abort else sc.close()
+            else:
+                sc.release(self.be.t_server)
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+        status = self.status
+        if status <= 0:
+            self.status = -1
+        fc = self.fe.counters
+        out = self.bytes_out - self.live_out
+        inn = self.bytes_in - self.live_in
+        fc.bout += out
+        if status > 0:
+            fc.count_status(status)
+        be = self.be
+        if be is not None:
+            bc = be.counters
+            bc.bout += out
+            if status > 0:
+                bc.count_status(status)
+            bc.bin += inn
+            tw = self.t_queue
+            bc.add_timings(tw, self.t_connect, self.t_response, self.t_active)
+            srv = self.srv
+            if srv is not None:
+                scn = srv.counters
+                scn.bout += out
+                scn.bin += inn
+                if status > 0:
+                    scn.count_status(status)
+                scn.add_timings(tw, self.t_connect, self.t_response, self.t_active)
+        self.actconn = rt.actconn
+        self.feconn = self.fe.st.conns
+        self.beconn = be.counters.scur if be is not None else 0
+        self.srvconn = self.srv.cur_conns if self.srv is not None else 0
+        if self.tunnel is None:
+            self.release_server_slot()
+        log = self.fe.log
+        if log is not None:
+            try:
+                if empty:
+                    log.emit(self, empty=True)
+                else:
+                    log.emit(self)
+            except Exception:
+                pass
+        hook = rt.txn_hook
+        if hook is not None:
+            hook(self)
+        conn.txn_done(self, close or abort, abort)
