@@ -1,0 +1,565 @@
+"""The health-check runner: one scheduler for every checked server, and check I/O.
+
+Owns: scheduling (`inter`, `fastinter`, `downinter`, first checks staggered across
+the first interval, `spread-checks` jitter), running a compiled check program
+(``healthcheck.steps``) over a real socket with the `timeout check` rules of
+spec §7.1, and applying results to runtime state: check status/code/duration
+for stats, the rise/fall counter (``healthcheck.status``), UP/DOWN/NOLB changes
+through ``ServerState.set_operational``, HAProxy's log lines (``messages``),
+`on-marked-down shutdown-sessions`, `on-marked-up shutdown-backup-sessions`, and
+the `slowstart` weight ramp.
+
+Design: a single heap of due times served by one TimerHandle; each due check
+runs as a short-lived task (connect, send, expect, close) and then schedules the
+next one. No thread, no task sleeping per server. MAINT servers and servers whose
+checks were disabled from the CLI (`ServerState.check_enabled`) are skipped.
+
+Must not import: lb.proxy, lb.cli, lb.__main__ (lb never imports healthcheck).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import ipaddress
+import math
+import os
+import random
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from healthcheck import messages
+from healthcheck.status import CHECK_STATUSES, Result, health_fraction, next_health
+from healthcheck.steps import (
+    BUFSIZE,
+    Connect,
+    Eval,
+    Expect,
+    HttpSend,
+    Outcome,
+    Program,
+    RunContext,
+    Step,
+    compile_spec,
+    ws_close_frame,
+)
+from lb.config.model import Proxy
+from lb.state import (
+    OP_RUNNING,
+    OP_STARTING,
+    OP_STOPPED,
+    OP_STOPPING,
+    BackendState,
+    ServerState,
+    State,
+)
+
+LogEvent = Callable[[BackendState, str, str], None]
+
+_LINGER0 = struct.pack("ii", 1, 0)
+_STATIC_ALGOS = frozenset(("static-rr",))
+_HASH_ALGOS = frozenset(("source", "uri", "url_param", "hdr", "rdp-cookie", "hash"))
+
+
+def stderr_log_event(be: BackendState, level: str, text: str) -> None:
+    """Default sink: HAProxy's stderr mirror (`[WARNING]  (pid) : text`)."""
+    print(messages.stderr_line(level, text, os.getpid()), file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    status: str  # CHECK_STATUSES code
+    code: int = 0  # HTTP status (0 when none)
+    desc: str = ""  # detail text (`info:` in logs)
+    duration_ms: int = -1
+    ws_closed: bool = False  # a WebSocket was opened and closed with a close frame
+
+
+# --------------------------------------------------------------------------- one check
+
+
+class _CheckProtocol(asyncio.Protocol):
+    """Collects a check's response bytes and wakes the check coroutine."""
+
+    __slots__ = ("transport", "buf", "eof", "error", "waiter")
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.eof = False
+        self.error: BaseException | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        room = BUFSIZE - len(self.buf)
+        if room > 0:
+            self.buf += data[:room]
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self.error = exc
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def wait(self, loop: asyncio.AbstractEventLoop, deadline: float) -> bool:
+        """Wait for more input until ``deadline`` (loop time); False on timeout."""
+        if self.eof:
+            return True
+        fut = loop.create_future()
+        self.waiter = fut
+        timer = loop.call_at(deadline, _expire, fut)
+        try:
+            await fut
+        finally:
+            timer.cancel()
+            self.waiter = None
+        return fut.result() is None
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_result(False)
+
+
+def _close(transport: asyncio.Transport | None, linger: bool = False) -> None:
+    if transport is None or transport.is_closing():
+        return
+    if linger:
+        transport.close()
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
+        except OSError:
+            pass
+    transport.abort()  # RST: no TIME_WAIT left behind by thousands of checks
+
+
+def _errno_text(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    return str(exc) or type(exc).__name__
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+async def run_program(program: Program, host: str, port: int, ctx: RunContext, *,
+                      inter: float, timeout_connect: float | None,
+                      timeout_check: float | None) -> CheckResult:
+    """Run one check against host:port and return its result (never raises)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    deadline = start + inter  # the whole check fits in `inter` unless `timeout check`
+    conn_deadline = deadline
+    if timeout_check and timeout_connect:
+        conn_deadline = min(deadline, start + timeout_connect)
+    proto: _CheckProtocol | None = None
+    step: Step | None = None
+    last: Step | None = None
+    outcome: Outcome | None = None
+    connected = False
+    try:
+        for step in program.steps:
+            if isinstance(step, Connect):
+                if proto is not None:
+                    _close(proto.transport)
+                h = step.addr or host
+                p = step.port or port
+                try:
+                    if not _is_ip(h):
+                        infos = await loop.getaddrinfo(h, p, type=socket.SOCK_STREAM)
+                        h = infos[0][4][0]
+                    async with asyncio.timeout_at(conn_deadline):
+                        _, proto = await loop.create_connection(_CheckProtocol, h, p)
+                except TimeoutError:
+                    outcome = Outcome("L4TOUT", 0, program.step_text(step))
+                    break
+                except socket.gaierror as exc:
+                    outcome = Outcome("SOCKERR", 0, _errno_text(exc))
+                    break
+                except OSError as exc:
+                    outcome = Outcome("L4CON", 0, _errno_text(exc) + program.step_text(step))
+                    break
+                connected = True
+                if timeout_check:
+                    deadline = loop.time() + timeout_check
+            elif isinstance(step, Expect):
+                assert proto is not None
+                while True:
+                    verdict, out = step.evaluate(bytes(proto.buf), proto.eof, ctx)
+                    if verdict is Eval.CONTINUE:
+                        break
+                    if verdict is Eval.STOP:
+                        outcome = out
+                        break
+                    if proto.error is not None and not proto.buf:
+                        outcome = Outcome("SOCKERR", 0, _errno_text(proto.error)
+                                          + program.step_text(step))
+                        break
+                    if not await proto.wait(loop, deadline):
+                        text = program.step_text(step)
+                        outcome = Outcome(step.tout_status or "L7TOUT", ctx.code, text)
+                        break
+                if outcome is not None:
+                    break
+            else:  # a send step
+                assert proto is not None and proto.transport is not None
+                if isinstance(step, HttpSend):
+                    ctx.reset_response()
+                proto.buf.clear()
+                if proto.transport.is_closing():
+                    outcome = Outcome("SOCKERR", 0, _errno_text(proto.error)
+                                      if proto.error else "Connection closed")
+                    break
+                proto.transport.write(step.render(ctx))
+            last = step
+        if outcome is None:
+            outcome = program.success(ctx, last)
+    except Exception as exc:  # never let one check kill the scheduler
+        outcome = Outcome("SOCKERR" if not connected else "L7RSP", 0, _errno_text(exc))
+    ws_closed = False
+    if proto is not None:
+        if ctx.ws_open and outcome.status in ("L7OK", "L7OKC") and proto.transport:
+            proto.transport.write(ws_close_frame())
+            _close(proto.transport, linger=True)
+            ws_closed = True
+        else:
+            _close(proto.transport)
+    duration = int((loop.time() - start) * 1000)
+    return CheckResult(outcome.status, outcome.code, outcome.desc, duration, ws_closed)
+
+
+_PROGRAMS: dict[int, tuple[Proxy, Program]] = {}
+
+
+def program_for(backend: Proxy) -> Program:
+    """The compiled check of a backend model (compiled once per model object)."""
+    hit = _PROGRAMS.get(id(backend))
+    if hit is None or hit[0] is not backend:
+        hit = (backend, compile_spec(backend.check))
+        _PROGRAMS[id(backend)] = hit
+    return hit[1]
+
+
+def check_target(srv: ServerState) -> tuple[str, int]:
+    """Address and port a check connects to (`addr`/`port` server options)."""
+    host = srv.model.check_addr or srv.addr
+    port = srv.model.check_port or srv.port or 0
+    return host, port
+
+
+def state_header(srv: ServerState, node: str) -> str:
+    """The `x-haproxy-server-state` value of `http-check send-state` (spec §7.4)."""
+    from healthcheck.status import server_state_word
+
+    be = srv.backend
+    word = server_state_word(srv.health, srv.rise, srv.fall, srv.op != OP_STOPPED,
+                             srv.op == OP_STOPPING, srv.check_enabled)
+    return (f"{word}; address={srv.addr}; port={srv.port}; name={be.name}/{srv.name}; "
+            f"node={node}; weight={srv.eweight}/{be.total_weight()}; "
+            f"scur={srv.cur_conns}/{be.counters.scur}; qcur={len(srv.queue)}")
+
+
+async def check_once(srv: ServerState, backend: Proxy, now: float | None = None, *,
+                     node: str = "", key_factory: Callable[[], bytes] | None = None
+                     ) -> CheckResult:
+    """Run one check of ``srv`` as its backend defines it; state is not changed."""
+    program = program_for(backend)
+    ctx = RunContext(server_running=srv.op != OP_STOPPED,
+                     state_header=state_header(srv, node or socket.gethostname())
+                     if program.send_state else None,
+                     key_factory=key_factory, disable404=program.disable404)
+    host, port = check_target(srv)
+    return await run_program(program, host, port, ctx, inter=srv.model.inter,
+                             timeout_connect=backend.timeouts.connect,
+                             timeout_check=backend.timeouts.check)
+
+
+# --------------------------------------------------------------------------- scheduler
+
+
+class _Entry:
+    __slots__ = ("srv", "be", "program", "task", "warmup_start")
+
+    def __init__(self, srv: ServerState, be: BackendState, program: Program) -> None:
+        self.srv = srv
+        self.be = be
+        self.program = program
+        self.task: asyncio.Task[None] | None = None
+        self.warmup_start = 0.0
+
+
+_CHECK = 0
+_WARMUP = 1
+
+
+def next_interval(srv: ServerState) -> float:
+    """`inter` when fully up, `downinter` when fully down, else `fastinter`."""
+    m = srv.model
+    if srv.health == srv.rise + srv.fall - 1:
+        return m.inter
+    if srv.op == OP_STOPPED and srv.health == 0:
+        return m.downinter or m.inter
+    return m.fastinter or m.inter
+
+
+class HealthChecker:
+    """Checks every server with `check` in a State and applies the results."""
+
+    def __init__(self, state: State, log_event: LogEvent | None = None, *,
+                 rng: random.Random | None = None) -> None:
+        self.state = state
+        self.log_event: LogEvent = log_event or stderr_log_event
+        self.rng = rng or random.Random()
+        g = state.config.global_
+        self.spread = max(0, min(50, g.spread_checks))
+        self.node = g.node or socket.gethostname()
+        self.entries: list[_Entry] = []
+        for be in state.backends.values():
+            program = compile_spec(be.model.check)
+            for srv in be.servers:
+                if srv.model.check and not srv.model.track:
+                    self.entries.append(_Entry(srv, be, program))
+        self._heap: list[tuple[float, int, int, _Entry]] = []
+        self._seq = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running = False
+        self._in_tick = False
+
+    # ---- lifecycle
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._running = True
+        now = self._loop.time()
+        n = len(self.entries)
+        for pos, e in enumerate(self.entries):
+            self._push(now + next_interval(e.srv) * pos / n, _CHECK, e)
+        self._arm()
+
+    async def stop(self) -> None:
+        self._running = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        tasks = [e.task for e in self.entries if e.task is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            try:
+                await t
+            except BaseException:  # noqa: S110 - cancelled checks end quietly
+                pass
+        self._heap.clear()
+
+    # ---- heap
+    def _push(self, due: float, kind: int, e: _Entry) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, kind, e))
+        if self._running and not self._in_tick and self._heap[0][1] == self._seq:
+            self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._heap and self._loop is not None and self._running:
+            self._timer = self._loop.call_at(self._heap[0][0], self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        assert self._loop is not None
+        now = self._loop.time()
+        heap = self._heap
+        self._in_tick = True
+        while heap and heap[0][0] <= now + 0.0005:
+            _, _, kind, e = heapq.heappop(heap)
+            if kind == _WARMUP:
+                self._warmup(e)
+                continue
+            srv = e.srv
+            if srv.in_maint or not srv.check_enabled:
+                self._push(now + srv.model.inter, _CHECK, e)  # look again later
+                continue
+            e.task = self._loop.create_task(self._run(e))
+        self._in_tick = False
+        self._arm()
+
+    def _jitter(self, interval: float) -> float:
+        if not self.spread:
+            return interval
+        rv = interval * self.spread / 100
+        return interval + rv - 2 * rv * self.rng.random()
+
+    async def _run(self, e: _Entry) -> None:
+        srv, be = e.srv, e.be
+        srv.check_running = True
+        try:
+            ctx = RunContext(server_running=srv.op != OP_STOPPED,
+                             state_header=state_header(srv, self.node)
+                             if e.program.send_state else None,
+                             disable404=e.program.disable404)
+            host, port = check_target(srv)
+            result = await run_program(e.program, host, port, ctx, inter=srv.model.inter,
+                                       timeout_connect=be.model.timeouts.connect,
+                                       timeout_check=be.model.timeouts.check)
+        finally:
+            srv.check_running = False
+            e.task = None
+        if not self._running:
+            return
+        self.apply_result(srv, result, time.time())
+        assert self._loop is not None
+        self._push(self._loop.time() + self._jitter(next_interval(srv)), _CHECK, e)
+
+    # ---- results → state
+    def apply_result(self, srv: ServerState, result: CheckResult, now: float) -> None:
+        """Record one check result and carry out the state change it implies."""
+        be = srv.backend
+        row = CHECK_STATUSES[result.status]
+        prev_status = srv.check_status
+        srv.check_status = result.status
+        srv.check_code = result.code
+        srv.check_duration = result.duration_ms
+        srv.check_desc = row.desc
+        srv.check_info = result.desc
+        srv.last_check = now
+        h0 = srv.health
+        h, moved = next_health(h0, srv.rise, srv.fall, row.result)
+        srv.health = h
+        if row.result is Result.FAILED and h0 > 0:
+            srv.counters.chkfail += 1
+        loghc = be.model.check.log_health_checks or be.model.options.log_health_checks
+        why = messages.reason(row, result.code, result.desc, result.duration_ms)
+        if loghc and (result.status != prev_status or moved):
+            self.log_event(be, "notice", messages.health_check(
+                be.name, srv.name, srv.backup, row.result >= Result.PASSED,
+                row.result is Result.CONDPASS, why,
+                health_fraction(h, srv.rise, srv.fall, srv.uweight)))
+        if loghc:
+            why = ""
+        if row.result is Result.FAILED:
+            if h == 0 and srv.op != OP_STOPPED:
+                self._mark_down(srv, be, why, now)
+        elif row.result is Result.PASSED:
+            if h >= srv.rise and srv.op in (OP_STOPPED, OP_STOPPING) and not srv.in_maint:
+                self._mark_up(srv, be, why, now)
+        elif row.result is Result.CONDPASS:
+            if h >= srv.rise and srv.op != OP_STOPPING and not srv.in_maint:
+                self._mark_stopping(srv, be, why, now)
+
+    def _mark_down(self, srv: ServerState, be: BackendState, why: str, now: float) -> None:
+        was_stopping = srv.op == OP_STOPPING
+        be_was_up = any(s.usable for s in be.servers)
+        sessions = srv.cur_conns
+        srv.set_operational(OP_STOPPED, now, reason=why)
+        srv.counters.chkdown += 1
+        if srv.model.on_marked_down == "shutdown-sessions":
+            _kill_streams(srv, "D")
+        act, bck = be.usable_count()
+        self.log_event(be, "notice" if was_stopping else "alert", messages.server_down(
+            be.name, srv.name, srv.backup, why, act, bck, sessions, 0, len(srv.queue)))
+        if be_was_up and not be.is_up:
+            self.log_event(be, "emerg", messages.backend_down(be.name))
+
+    def _mark_stopping(self, srv: ServerState, be: BackendState, why: str,
+                       now: float) -> None:
+        be_was_up = any(s.usable for s in be.servers)
+        srv.set_operational(OP_STOPPING, now, reason=why)
+        act, bck = be.usable_count()
+        self.log_event(be, "notice", messages.server_stopping(
+            be.name, srv.name, srv.backup, why, act, bck, 0, len(srv.queue)))
+        if be_was_up and not be.is_up:
+            self.log_event(be, "emerg", messages.backend_down(be.name))
+
+    def _mark_up(self, srv: ServerState, be: BackendState, why: str, now: float) -> None:
+        from_down = srv.op == OP_STOPPED
+        slow = srv.model.slowstart
+        ramp = from_down and slow > 0 and _dynamic(be.model)
+        if ramp:
+            srv.eweight = _ramp_weight(srv.uweight, 0.0, slow)
+            srv.set_operational(OP_STARTING, now, reason=why)
+            e = self._entry(srv)
+            if e is not None and self._loop is not None:
+                e.warmup_start = now
+                self._push(self._loop.time() + max(1.0, slow / 20), _WARMUP, e)
+        else:
+            srv.set_operational(OP_RUNNING, now, reason=why)
+        if (srv.model.on_marked_up == "shutdown-backup-sessions" and not srv.backup
+                and srv.eweight > 0):
+            for other in be.servers:
+                if other.backup:
+                    _kill_streams(other, "U")
+        act, bck = be.usable_count()
+        self.log_event(be, "notice", messages.server_up(
+            be.name, srv.name, srv.backup, why, act, bck, 0, len(be.queue)))
+
+    def _warmup(self, e: _Entry) -> None:
+        srv = e.srv
+        if srv.op != OP_STARTING:
+            return
+        now = time.time()
+        slow = srv.model.slowstart
+        elapsed = now - e.warmup_start
+        if elapsed >= slow:
+            srv.set_eweight(srv.uweight, now)
+            srv.set_operational(OP_RUNNING, now)
+            return
+        srv.set_eweight(_ramp_weight(srv.uweight, elapsed, slow), now)
+        assert self._loop is not None
+        self._push(self._loop.time() + max(1.0, slow / 20), _WARMUP, e)
+
+    def _entry(self, srv: ServerState) -> _Entry | None:
+        for e in self.entries:
+            if e.srv is srv:
+                return e
+        return None
+
+
+def _ramp_weight(uweight: int, elapsed: float, slowstart: float) -> int:
+    if uweight <= 0:
+        return 0
+    return max(1, min(uweight, math.ceil(uweight * elapsed / slowstart)))
+
+
+def _dynamic(backend: Proxy) -> bool:
+    """Whether the backend's algorithm takes weight changes live (HAProxy's PROP_DYN)."""
+    algo = backend.balance.algorithm
+    if algo in _STATIC_ALGOS:
+        return False
+    if algo in _HASH_ALGOS:
+        return backend.balance.hash_type == "consistent"
+    return True
+
+
+def _kill_streams(srv: ServerState, code: str) -> None:
+    for stream in list(srv.streams):
+        try:
+            stream.kill(code)
+        except Exception:  # noqa: S112 - a stream that cannot be killed is already gone
+            continue

@@ -1,0 +1,606 @@
+"""Check programs: a CheckSpec compiled into connect / send / expect steps (no I/O).
+
+Owns: compiling ``lb.config.model.CheckSpec`` into a ``Program`` (a tuple of steps),
+the exact request bytes of HTTP checks (spec §7.3, §7.4), the WebSocket handshake
+of checks (spec §7.5: fresh Sec-WebSocket-Key, 101 + correct Sec-WebSocket-Accept,
+masked close frame afterwards), HTTP response parsing for checks, and every expect
+rule (status lists and ranges, rstatus, string, rstring, hdr/fhdr, tcp-check
+string/rstring/binary/rbinary, `!`, min-recv, ok/error/tout-status,
+disable-on-404).
+
+The runner drives a Program: it opens connections for ``Connect`` steps, writes
+what ``Send.render`` returns, and feeds the bytes received so far to
+``Expect.evaluate`` which answers CONTINUE (next step), WAIT (read more) or STOP
+(with an ``Outcome``). When the steps run out, ``Program.success`` gives the
+passing outcome.
+
+Must not import: asyncio, sockets, time, lb.proxy, lb.log, healthcheck.runner.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+
+from lb.config.model import (
+    CheckConnect,
+    CheckSpec,
+    HttpCheckExpect,
+    HttpCheckSend,
+    TcpCheckExpect,
+    TcpCheckSend,
+)
+from lb.http import h1
+
+BUFSIZE = 16384  # like tune.bufsize: what a check reads at most
+
+
+class Eval(IntEnum):
+    CONTINUE = 0
+    WAIT = 1
+    STOP = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The verdict of one check: a CHECK_STATUSES code, HTTP code and detail text."""
+
+    status: str
+    code: int = 0
+    desc: str = ""
+
+
+# --------------------------------------------------------------------------- context
+
+
+class RunContext:
+    """Per-check mutable scratch space shared by the steps of one run."""
+
+    __slots__ = ("server_running", "state_header", "key_factory", "request_headers",
+                 "websocket", "head_request", "response", "parsed_len", "code",
+                 "cond404", "ws_open", "last_expect", "disable404")
+
+    def __init__(self, server_running: bool = True, state_header: str | None = None,
+                 key_factory: Callable[[], bytes] | None = None,
+                 disable404: bool = False) -> None:
+        self.disable404 = disable404  # http-check disable-on-404
+        self.server_running = server_running  # server not DOWN (for disable-on-404)
+        self.state_header = state_header  # value of x-haproxy-server-state, if sent
+        self.key_factory = key_factory or new_ws_key
+        self.request_headers: h1.Headers = []
+        self.websocket = False  # last request was a WebSocket handshake
+        self.head_request = False
+        self.response: HttpResponse | str | None = None  # parsed, error text, or None
+        self.parsed_len = -1
+        self.code = 0
+        self.cond404 = False
+        self.ws_open = False  # a 101 was validated: close politely
+        self.last_expect: Expect | None = None
+
+    def reset_response(self) -> None:
+        self.response = None
+        self.parsed_len = -1
+        self.code = 0
+        self.ws_open = False
+
+
+def new_ws_key() -> bytes:
+    return base64.b64encode(os.urandom(16))
+
+
+def ws_close_frame(mask: bytes | None = None) -> bytes:
+    """A client close frame (status 1000), masked as RFC 6455 requires."""
+    mask = mask if mask is not None else os.urandom(4)
+    payload = b"\x03\xe8"
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return b"\x88" + bytes([0x80 | len(payload)]) + mask + masked
+
+
+# --------------------------------------------------------------------------- steps
+
+
+class Connect:
+    """Open a (new) connection; port/addr None mean the server's check port/addr."""
+
+    __slots__ = ("port", "addr", "implicit", "step_id")
+
+    def __init__(self, port: int | None = None, addr: str | None = None,
+                 implicit: bool = False, step_id: int = 0) -> None:
+        self.port = port
+        self.addr = addr
+        self.implicit = implicit
+        self.step_id = step_id
+
+    def describe(self) -> str:
+        return f" (connect port {self.port})" if self.port else " (connect)"
+
+
+class RawSend:
+    """tcp-check send / send-binary."""
+
+    __slots__ = ("data", "comment", "step_id")
+
+    def __init__(self, data: bytes, comment: str | None = None, step_id: int = 0) -> None:
+        self.data = data
+        self.comment = comment
+        self.step_id = step_id
+
+    def render(self, ctx: RunContext) -> bytes:
+        return self.data
+
+    def describe(self) -> str:
+        return " (send)"
+
+
+class HttpSend:
+    """One HTTP check request; rendered per run (WebSocket key, send-state)."""
+
+    __slots__ = ("head_line", "headers", "body", "needs_close", "add_length", "websocket",
+                 "ws_key_index", "add_version", "send_state", "is_head", "step_id")
+
+    def __init__(self, spec: HttpCheckSend, send_state: bool, step_id: int = 0) -> None:
+        self.step_id = step_id
+        self.head_line = f"{spec.method} {spec.uri} {spec.version}\r\n".encode("latin-1")
+        self.is_head = spec.method.upper() == "HEAD"
+        names = [n.lower() for n, _ in spec.headers]
+        self.headers: list[tuple[bytes, bytes]] = [
+            (n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in spec.headers]
+        self.body = spec.body
+        self.send_state = send_state
+        self.needs_close = spec.version.upper() == "HTTP/1.1" and "connection" not in names
+        self.add_length = bool(spec.body) and "content-length" not in names
+        conn = h1.tokens(self.headers, b"connection")
+        self.websocket = b"upgrade" in conn and h1.is_websocket(self.headers)
+        # index of a usable Sec-WebSocket-Key (-1 = generate one per run)
+        self.ws_key_index = -1
+        self.add_version = False
+        if self.websocket:
+            for i, (n, v) in enumerate(self.headers):
+                if n == b"sec-websocket-key" and h1.ws_key_valid(v):
+                    self.ws_key_index = i
+                    break
+            # drop invalid keys (the seed's `haproxy`): a fresh one is sent instead
+            if self.ws_key_index < 0:
+                self.headers = [(n, v) for n, v in self.headers if n != b"sec-websocket-key"]
+            self.add_version = "sec-websocket-version" not in names
+
+    def render(self, ctx: RunContext) -> bytes:
+        headers = list(self.headers)
+        if self.websocket:
+            if self.ws_key_index < 0:
+                headers.append((b"sec-websocket-key", ctx.key_factory()))
+            if self.add_version:
+                headers.append((b"sec-websocket-version", b"13"))
+        if self.send_state and ctx.state_header is not None:
+            headers.append((b"x-haproxy-server-state", ctx.state_header.encode("latin-1")))
+        if self.add_length:
+            headers.append((b"content-length", str(len(self.body)).encode()))
+        ctx.request_headers = headers
+        ctx.websocket = self.websocket
+        ctx.head_request = self.is_head
+        out = [self.head_line]
+        for n, v in headers:
+            out.append(n + b": " + v + b"\r\n")
+        if self.needs_close:
+            out.append(b"connection: close\r\n")
+        out.append(b"\r\n")
+        out.append(self.body)
+        return b"".join(out)
+
+    def describe(self) -> str:
+        return " (send)"
+
+
+class Expect:
+    """Base of expect steps."""
+
+    __slots__ = ("comment", "step_id", "min_recv", "ok_status", "error_status",
+                 "tout_status", "negate")
+
+    def evaluate(self, buf: bytes, eof: bool, ctx: RunContext) -> tuple[Eval, Outcome | None]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return ""
+
+
+def _with_comment(text: str, comment: str | None) -> str:
+    return f"{text} comment: '{comment}'" if comment else text
+
+
+# ---- HTTP responses
+
+_STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: ([^\r\n]*))?\Z")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+
+
+class HttpResponse:
+    __slots__ = ("status", "reason", "headers", "body", "complete")
+
+    def __init__(self, status: int, reason: str, headers: h1.Headers, body: bytes,
+                 complete: bool) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self.complete = complete
+
+
+def parse_response(buf: bytes, eof: bool, head_request: bool = False) -> HttpResponse | str | None:
+    """Parse what was received: a response, an error text, or None (need more).
+
+    Interim 1xx responses other than 101 are skipped. The body is decoded
+    (content-length, chunked, or up to EOF) and marked complete when it ended.
+    """
+    pos = 0
+    while True:
+        end = buf.find(b"\r\n\r\n", pos)
+        if end < 0:
+            return "" if len(buf) - pos >= BUFSIZE else None
+        lines = buf[pos:end].split(b"\r\n")
+        m = _STATUS_LINE.match(lines[0])
+        if m is None:
+            return ""
+        status = int(m.group(3))
+        headers: h1.Headers = []
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep or not _TOKEN.match(name):
+                return ""
+            headers.append((name.lower(), value.strip(b" \t")))
+        body_at = end + 4
+        if 100 <= status < 200 and status != 101:
+            pos = body_at
+            continue
+        reason = (m.group(4) or b"").decode("latin-1")
+        rest = buf[body_at:]
+        if status == 101 or status in (204, 304) or head_request:
+            return HttpResponse(status, reason, headers, b"", True)
+        if b"chunked" in h1.tokens(headers, b"transfer-encoding"):
+            body, done = _dechunk(rest)
+            if body is None:
+                return ""
+            return HttpResponse(status, reason, headers, body, done)
+        cl = h1.get(headers, b"content-length")
+        if cl is not None:
+            try:
+                n = int(cl)
+            except ValueError:
+                return ""
+            return HttpResponse(status, reason, headers, rest[:n], len(rest) >= n)
+        return HttpResponse(status, reason, headers, rest, eof)
+
+
+def _dechunk(data: bytes) -> tuple[bytes | None, bool]:
+    out = []
+    pos = 0
+    while True:
+        eol = data.find(b"\r\n", pos)
+        if eol < 0:
+            return b"".join(out), False
+        size_txt = data[pos:eol].split(b";", 1)[0].strip()
+        try:
+            size = int(size_txt, 16)
+        except ValueError:
+            return None, False
+        if size == 0:
+            return b"".join(out), True
+        start = eol + 2
+        if len(data) < start + size:
+            out.append(data[start:])
+            return b"".join(out), False
+        out.append(data[start:start + size])
+        pos = start + size + 2
+
+
+def _response(buf: bytes, eof: bool, ctx: RunContext) -> HttpResponse | str | None:
+    """Parse (memoised per buffer length) and validate a WebSocket 101."""
+    if ctx.parsed_len == len(buf) and ctx.response is not None:
+        return ctx.response
+    resp = parse_response(buf, eof, ctx.head_request)
+    if isinstance(resp, HttpResponse):
+        ctx.code = resp.status
+        if resp.status == 101 and ctx.websocket:
+            why = h1.check_101(ctx.request_headers, resp.headers, True)
+            if why == "no_connection_upgrade":
+                resp = "WebSocket handshake: 101 without Connection: upgrade"
+            elif why == "bad_accept":
+                if h1.get(resp.headers, b"sec-websocket-accept") is None:
+                    resp = "WebSocket handshake: 101 without Sec-WebSocket-Accept"
+                else:
+                    resp = "WebSocket handshake: wrong Sec-WebSocket-Accept"
+            else:
+                ctx.ws_open = True
+    ctx.response = resp
+    ctx.parsed_len = len(buf)
+    return resp
+
+
+def _status_ranges(text: str) -> tuple[tuple[int, int], ...]:
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        out.append((int(lo), int(hi or lo)))
+    return tuple(out)
+
+
+_HDR_METHODS: dict[str, Callable[[str, str], bool]] = {
+    "beg": lambda v, p: v.startswith(p),
+    "end": lambda v, p: v.endswith(p),
+    "str": lambda v, p: v == p,
+    "sub": lambda v, p: p in v,
+}
+
+
+class HttpExpect(Expect):
+    """http-check expect (or the implicit `status 200-399`)."""
+
+    __slots__ = ("match", "ranges", "regex", "needle", "hdr_name", "hdr_method",
+                 "name_re", "value", "value_method", "value_re", "full")
+
+    def __init__(self, rule: HttpCheckExpect, step_id: int = 0) -> None:
+        self.step_id = step_id
+        self.match = rule.match
+        self.negate = rule.negate
+        self.comment = rule.comment
+        self.min_recv = rule.min_recv
+        self.ok_status = rule.ok_status
+        self.error_status = rule.error_status
+        self.tout_status = rule.tout_status
+        self.ranges: tuple[tuple[int, int], ...] = ()
+        self.regex: re.Pattern[bytes] | None = None
+        self.needle = b""
+        self.hdr_name = (rule.hdr_name or "").lower()
+        self.hdr_method = rule.hdr_method
+        self.name_re: re.Pattern[str] | None = None
+        self.value = rule.value
+        self.value_method = rule.value_method
+        self.value_re: re.Pattern[str] | None = None
+        self.full = rule.match == "fhdr"
+        if rule.match == "status":
+            self.ranges = _status_ranges(rule.pattern)
+        elif rule.match in ("rstatus", "rstring"):
+            self.regex = re.compile(rule.pattern.encode("latin-1"))
+        elif rule.match == "string":
+            self.needle = rule.pattern.encode("latin-1")
+        elif rule.match in ("hdr", "fhdr"):
+            if not self.hdr_name:
+                self.hdr_name = rule.pattern.lower()
+            if self.hdr_method == "reg":
+                self.name_re = re.compile(rule.hdr_name or rule.pattern, re.IGNORECASE)
+            if self.value is not None and self.value_method == "reg":
+                self.value_re = re.compile(self.value)
+
+    def _fail(self, default: str, code: int, desc: str) -> tuple[Eval, Outcome]:
+        return Eval.STOP, Outcome(self.error_status or default, code,
+                                  _with_comment(desc, self.comment))
+
+    def evaluate(self, buf: bytes, eof: bool, ctx: RunContext) -> tuple[Eval, Outcome | None]:
+        ctx.last_expect = self
+        last = eof or len(buf) >= BUFSIZE
+        resp = _response(buf, last, ctx)
+        if isinstance(resp, str):
+            return self._fail("L7RSP", ctx.code, resp)
+        if resp is None:
+            if last:
+                return self._fail("L7RSP", 0, "")
+            return Eval.WAIT, None
+        code = resp.status
+        last = last or resp.complete
+        if code == 404 and ctx.disable404 and ctx.server_running:
+            ctx.cond404 = True  # 404 may mean "stopping" only for a server that is up
+            return Eval.CONTINUE, None
+        m = self.match
+        if m == "status":
+            ok = any(lo <= code <= hi for lo, hi in self.ranges)
+            default, desc = "L7STS", resp.reason
+        elif m == "rstatus":
+            assert self.regex is not None
+            ok = self.regex.search(str(code).encode()) is not None
+            default, desc = "L7STS", resp.reason
+        elif m in ("hdr", "fhdr"):
+            ok = self._match_header(resp.headers)
+            default, desc = "L7STS", resp.reason
+        else:  # string / rstring on the body
+            body = resp.body
+            if not body:
+                if not last:
+                    return Eval.WAIT, None
+                return self._fail("L7RSP", code,
+                                  "HTTP content check could not find a response body")
+            if not last and ((m == "string" and len(body) < len(self.needle))
+                             or (self.min_recv > 0 and len(body) < self.min_recv)):
+                return Eval.WAIT, None
+            if m == "string":
+                ok = self.needle in body
+            else:
+                assert self.regex is not None
+                ok = self.regex.search(body) is not None
+            if not ok and not last and self.min_recv == -1:
+                return Eval.WAIT, None
+            default = "L7RSP"
+            desc = ("HTTP check matched unwanted content" if self.negate
+                    else "HTTP content check did not match")
+        if ok ^ self.negate:
+            return Eval.CONTINUE, None
+        return self._fail(default, code, desc)
+
+    def _match_header(self, headers: h1.Headers) -> bool:
+        for name, raw in headers:
+            n = name.decode("latin-1")
+            if self.name_re is not None:
+                if not self.name_re.search(n):
+                    continue
+            elif not _HDR_METHODS.get(self.hdr_method, _HDR_METHODS["str"])(n, self.hdr_name):
+                continue
+            if self.value is None:
+                return True
+            text = raw.decode("latin-1")
+            values = [text] if self.full else [v.strip() for v in text.split(",")]
+            for v in values:
+                if self.value_re is not None:
+                    if self.value_re.search(v):
+                        return True
+                elif _HDR_METHODS.get(self.value_method, _HDR_METHODS["str"])(v, self.value):
+                    return True
+        return False
+
+
+# ---- raw TCP
+
+
+class TcpExpect(Expect):
+    """tcp-check expect [!] string|rstring|binary|rbinary <pattern>."""
+
+    __slots__ = ("match", "pattern", "regex")
+
+    def __init__(self, rule: TcpCheckExpect, step_id: int = 0) -> None:
+        self.step_id = step_id
+        self.match = rule.match
+        self.pattern = rule.pattern
+        self.negate = rule.negate
+        self.min_recv = rule.min_recv
+        self.comment = rule.comment
+        self.ok_status = self.error_status = self.tout_status = None
+        self.regex: re.Pattern[bytes] | None = None
+        if rule.match == "rstring":
+            self.regex = re.compile(rule.pattern)
+        elif rule.match == "rbinary":
+            self.regex = re.compile(rule.pattern, re.IGNORECASE)
+
+    def describe(self) -> str:
+        text = self.pattern.decode("latin-1")
+        kind = {"string": "string", "rstring": "regex", "binary": "binary",
+                "rbinary": "binary regex"}[self.match]
+        if self.match == "binary":
+            text = self.pattern.hex().upper()
+        return f" (expect {kind} '{text}')"
+
+    def evaluate(self, buf: bytes, eof: bool, ctx: RunContext) -> tuple[Eval, Outcome | None]:
+        ctx.last_expect = self
+        last = eof or len(buf) >= BUFSIZE
+        if not buf and last:
+            return Eval.STOP, Outcome("L7RSP", 0, _with_comment(
+                f"TCPCHK got an empty response at step {self.step_id}", self.comment))
+        if not last:
+            if self.match in ("string", "binary") and len(buf) < len(self.pattern):
+                return Eval.WAIT, None
+            if self.min_recv > 0 and len(buf) < self.min_recv:
+                return Eval.WAIT, None
+        if self.match in ("string", "binary"):
+            found = self.pattern in buf
+        elif self.match == "rstring":
+            assert self.regex is not None
+            found = self.regex.search(buf) is not None
+        else:
+            assert self.regex is not None
+            found = self.regex.search(buf.hex().upper().encode()) is not None
+        if not found and not last and self.min_recv == -1:
+            return Eval.WAIT, None
+        if found ^ self.negate:
+            return Eval.CONTINUE, None
+        diag = "matched unwanted content" if found else "did not match content"
+        if self.match == "string":
+            what = f"'{self.pattern.decode('latin-1')}'"
+        else:
+            what = {"binary": "(binary)", "rstring": "(regex)",
+                    "rbinary": "(binary regex)"}[self.match]
+        return Eval.STOP, Outcome("L7RSP", 0, _with_comment(
+            f"TCPCHK {diag} {what} at step {self.step_id}", self.comment))
+
+
+Step = Connect | RawSend | HttpSend | HttpExpect | TcpExpect
+
+
+# --------------------------------------------------------------------------- programs
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A compiled check: what to run and how to word its results."""
+
+    kind: str  # "tcp" | "http" | "tcp-check"
+    steps: tuple[Step, ...]
+    disable404: bool = False
+    send_state: bool = False
+
+    @property
+    def scripted(self) -> bool:
+        """tcp-check rulesets word connection errors with their step."""
+        return self.kind == "tcp-check"
+
+    def success(self, ctx: RunContext, last: Step | None) -> Outcome:
+        """The passing outcome once every step ran (``last`` = last step run)."""
+        if self.kind == "tcp":
+            return Outcome("L4OK")
+        if self.kind == "http":
+            if ctx.cond404 and ctx.code == 404:
+                return Outcome("L7OKC", 404)
+            exp = ctx.last_expect
+            if exp is None:
+                return Outcome("L7OK", ctx.code)
+            return Outcome(exp.ok_status or "L7OK", ctx.code, exp.comment or "")
+        if isinstance(last, Connect):
+            return Outcome("L4OK", 0, "" if last.implicit else "(tcp-check)")
+        if isinstance(last, Expect) and last.comment:
+            return Outcome("L7OK", 0, last.comment)
+        return Outcome("L7OK", 0, "(tcp-check)")
+
+    def step_text(self, step: Step | None) -> str:
+        """The ` at step N of tcp-check (...)` suffix of connection errors."""
+        if not self.scripted:
+            return ""
+        if step is None or (isinstance(step, Connect) and step.implicit):
+            return " at initial connection step of tcp-check"
+        text = f" at step {step.step_id} of tcp-check" + step.describe()
+        comment = getattr(step, "comment", None)
+        if comment:
+            text += f" comment: '{comment}'"
+        return text
+
+
+def compile_spec(spec: CheckSpec) -> Program:
+    """Compile a backend's CheckSpec (never fails on a model the config layer built)."""
+    steps: list[Step] = []
+    if spec.kind == "tcp":
+        return Program("tcp", (Connect(implicit=True),))
+    rules = spec.steps
+    if not rules or not isinstance(rules[0], CheckConnect):
+        steps.append(Connect(implicit=True))
+    pending_default = False
+    for i, rule in enumerate(rules, start=1):
+        if isinstance(rule, CheckConnect):
+            if pending_default:
+                steps.append(_default_expect())
+                pending_default = False
+            steps.append(Connect(rule.port, rule.addr, step_id=i))
+        elif isinstance(rule, HttpCheckSend):
+            if pending_default:
+                steps.append(_default_expect())
+            steps.append(HttpSend(rule, spec.send_state, step_id=i))
+            pending_default = True
+        elif isinstance(rule, HttpCheckExpect):
+            steps.append(HttpExpect(rule, step_id=i))
+            pending_default = False
+        elif isinstance(rule, TcpCheckSend):
+            steps.append(RawSend(rule.data, rule.comment, step_id=i))
+        elif isinstance(rule, TcpCheckExpect):
+            steps.append(TcpExpect(rule, step_id=i))
+    if spec.kind == "http":
+        if not any(isinstance(s, HttpSend) for s in steps):
+            steps.append(HttpSend(HttpCheckSend(), spec.send_state))
+            pending_default = True
+        if pending_default:
+            steps.append(_default_expect())
+    return Program(spec.kind, tuple(steps), spec.disable_on_404, spec.send_state)
+
+
+def _default_expect() -> HttpExpect:
+    return HttpExpect(HttpCheckExpect(match="status", pattern="200-399"))
