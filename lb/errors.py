@@ -50,10 +50,11 @@ class Diagnostic:
     suggestion: str | None = None
     style: LocStyle = "parsing"
     more: tuple[str, ...] = ()  # continuation lines, printed verbatim (see ``pipe``)
+    nonfatal: bool = False  # an ALERT that HAProxy counts as a warning
 
     @property
     def fatal(self) -> bool:
-        return self.severity == "alert"
+        return self.severity == "alert" and not self.nonfatal
 
     def message(self) -> str:
         """The located message as HAProxy prints it after ``config : ``."""
@@ -143,7 +144,8 @@ class Diagnostics:
 
     @property
     def has_warning(self) -> bool:
-        return any(d.severity == "warning" for d in self.items)
+        return any(d.severity == "warning" or (d.severity == "alert" and d.nonfatal)
+                   for d in self.items)
 
 
 # --------------------------------------------------------------------------- termination states

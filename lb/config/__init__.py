@@ -1,1 +1,105 @@
-"""lb.config package."""
+"""Loading haproxy.cfg files into the frozen model.
+
+Owns: the public entry points ``load`` (files and directories, as ``-f`` does) and
+``load_text``, and ``LoadResult``. This is the only module here that opens
+configuration files (keyword handlers may read files named by the configuration,
+such as `errorfile`). Everything else other code needs is in ``lb.config.model``.
+
+Must not import: lb.proxy, lb.state, healthcheck.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from lb.config.model import Config
+from lb.errors import Diagnostic, Diagnostics
+
+__all__ = ["LoadResult", "load", "load_text", "expand_paths"]
+
+
+@dataclass(slots=True)
+class LoadResult:
+    """What a load produced: a Config (None on fatal errors) and all diagnostics."""
+
+    config: Config | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.config is not None and not any(d.fatal for d in self.diagnostics)
+
+    @property
+    def has_warnings(self) -> bool:
+        return any(d.severity == "warning" or (d.severity == "alert" and not d.fatal)
+                   for d in self.diagnostics)
+
+
+def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[Diagnostic]]:
+    """Expand directories into their ``*.cfg`` files in C-locale (byte) order."""
+    files: list[str] = []
+    errors: list[Diagnostic] = []
+    for path in paths:
+        if os.path.isdir(path):
+            try:
+                names = sorted((n for n in os.listdir(path) if n.endswith(".cfg")),
+                               key=lambda n: n.encode("utf-8", "surrogateescape"))
+            except OSError as exc:
+                errors.append(_open_error(path, exc))
+                continue
+            for n in names:
+                full = os.path.join(path, n)
+                if os.path.isfile(full):
+                    files.append(full)
+        else:
+            files.append(path)
+    return files, errors
+
+
+def _open_error(path: str, exc: OSError) -> Diagnostic:
+    reason = exc.strerror or str(exc)
+    return Diagnostic("alert", "", 0, 0, f"Cannot open configuration file/directory {path} : "
+                      f"{reason}", "cannot-open", style="plain")
+
+
+def _parse(sources: list[tuple[str, str]], *, strict: bool, env: Mapping[str, str] | None,
+           base_dir: str, pre: list[Diagnostic]) -> LoadResult:
+    from lb.config.build import parse_sources
+
+    diags = Diagnostics()
+    for d in pre:
+        diags.add(d)
+    envd = dict(os.environ if env is None else env)
+    cfg = None
+    if not pre:
+        cfg = parse_sources(sources, strict=strict, env=envd, base_dir=base_dir, diags=diags)
+    names = tuple(n for n, _ in sources)
+    if cfg is not None:
+        cfg = replace(cfg, files=names, text="".join(t for _, t in sources))
+    return LoadResult(cfg, list(diags), names)
+
+
+def load(paths: Sequence[str], *, env: Mapping[str, str] | None = None,
+         strict: bool = False) -> LoadResult:
+    """Load configuration files/directories in order (like repeated ``-f``)."""
+    files, errors = expand_paths(paths)
+    sources: list[tuple[str, str]] = []
+    for f in files:
+        try:
+            with open(f, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            errors.append(_open_error(f, exc))
+            continue
+        sources.append((f, data.decode("utf-8", "surrogateescape")))
+    # like HAProxy, relative paths inside the configuration are relative to the cwd
+    return _parse(sources, strict=strict, env=env, base_dir=".", pre=errors)
+
+
+def load_text(text: str, name: str = "<text>", *, env: Mapping[str, str] | None = None,
+              strict: bool = False, base_dir: str = ".") -> LoadResult:
+    """Load configuration text (tests, CLI payloads)."""
+    return _parse([(name, text)], strict=strict, env=env, base_dir=base_dir, pre=[])

@@ -1,0 +1,570 @@
+"""Parse driver, defaults inheritance, cross-checks, lint and freezing.
+
+Owns: walking the lexer's lines section by section (global, defaults, frontend,
+backend, listen; other HAProxy sections skipped with a warning), dispatching each
+statement to the keyword tables with the capability checks, `defaults`
+inheritance (spec §2), the post-parse checks HAProxy runs (use_backend targets,
+mode mismatch, server ports, missing timeouts, ...), the WebSocket lint, and the
+conversion of builders into the frozen ``lb.config.model`` objects.
+
+Must not import: lb.proxy, lb.state, healthcheck (it runs before any of them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import fields
+from types import MappingProxyType
+from typing import Any
+
+from lb.config import model as m
+from lb.config.check_kw import build_check
+from lb.config.global_kw import GLOBAL_NEGATABLE, dispatch_global
+from lb.config.lexer import Line, Reader
+from lb.config.proxy_kw import (
+    PROXY_TABLE,
+    SECTION_NAMES,
+    WrappedLine,
+    bad_name_char,
+    kw_no_log,
+    kw_option,
+)
+from lb.config.registry import (
+    GlobalBuilder,
+    ParseCtx,
+    ProxyBuilder,
+    inherit,
+    origin,
+)
+from lb.errors import Diagnostic, Diagnostics, TooManyErrors, pipe
+
+PROXY_SECTIONS = ("defaults", "frontend", "backend", "listen")
+OTHER_SECTIONS = tuple(sorted(SECTION_NAMES - {"global", *PROXY_SECTIONS}))
+_OPTION_FIELDS = {f.name for f in fields(m.Options)}
+_TIMEOUT_FIELDS = {f.name for f in fields(m.Timeouts)}
+_WS_WORDS = re.compile(r"upgrade|websocket|sec-websocket|(?:^|[^a-z0-9])ws(?:$|[^a-z0-9])",
+                       re.IGNORECASE)
+_HDR_FETCH = re.compile(r"\b(?:req\.)?f?hdr(?:_[a-z]+)?\(|\bhdr_cnt\(|\breq\.hdr", re.I)
+
+
+class _Peekable:
+    """The lexer's line iterator with one line of look-ahead."""
+
+    def __init__(self, it: Iterator[Line]) -> None:
+        self._it = it
+        self._buf: list[Line] = []
+
+    def __iter__(self) -> _Peekable:
+        return self
+
+    def __next__(self) -> Line:
+        if self._buf:
+            return self._buf.pop()
+        return next(self._it)
+
+    def peek(self) -> Line | None:
+        if not self._buf:
+            try:
+                self._buf.append(next(self._it))
+            except StopIteration:
+                return None
+        return self._buf[-1]
+
+
+class Parser:
+    """Holds the state of one load: sections seen so far and the diagnostics."""
+
+    def __init__(self, diags: Diagnostics, *, strict: bool, env: dict[str, str],
+                 base_dir: str) -> None:
+        self.diags = diags
+        self.ctx = ParseCtx(diags, strict=strict, env=env, base_dir=base_dir)
+        self.glob = GlobalBuilder()
+        self.proxies: list[ProxyBuilder] = []
+        self.defaults: dict[str, ProxyBuilder] = {}  # named defaults
+        self.last_defaults: ProxyBuilder | None = None
+        self.aborted = False
+        self.used_by: dict[int, set[str]] = {}  # defaults with rules -> kinds using it
+
+    # ------------------------------------------------------------------ files
+
+    def parse_text(self, text: str, file: str) -> None:
+        reader = Reader(text, file, self.ctx.env)
+        lines = _Peekable(iter(reader))
+        self.ctx.peek = lines.peek  # type: ignore[attr-defined]
+        section: str | None = None
+        current: ProxyBuilder | None = None
+        skipping_failed = False
+        try:
+            for line in lines:
+                self._flush_lexer(reader)
+                kw = line.words[0]
+                if kw in SECTION_NAMES:
+                    section, current = self._open_section(line)
+                    skipping_failed = section == "failed"
+                    reader.section = kw
+                    continue
+                if section is None:
+                    self.ctx.alert(line, f"unknown keyword '{kw}' out of section.",
+                                   "out-of-section", col=line.col(0))
+                    continue
+                if skipping_failed:
+                    self.ctx.alert(line, "'listen' or 'defaults' expected.", "no-section")
+                    continue
+                if section == "skip":
+                    continue
+                try:
+                    if section == "global":
+                        self._global_stmt(line)
+                    else:
+                        assert current is not None
+                        self._proxy_stmt(current, line, lines)
+                except TooManyErrors:
+                    raise
+                except Exception as exc:  # a handler bug must never crash -c
+                    self.ctx.alert(line, f"internal error while parsing '{kw}': "
+                                   f"{type(exc).__name__}: {exc}", "internal-error")
+            self._flush_lexer(reader)
+        except TooManyErrors:
+            self.aborted = True
+        if reader.aborted:
+            self.aborted = True
+
+    def _flush_lexer(self, reader: Reader) -> None:
+        while reader.diags:
+            d = reader.diags.pop(0)
+            self.diags.add(d)
+
+    # ------------------------------------------------------------------ sections
+
+    def _open_section(self, line: Line) -> tuple[str, ProxyBuilder | None]:
+        kw = line.words[0]
+        ctx = self.ctx
+        if kw == "global":
+            if len(line.words) > 1:
+                ctx.alert(line, f"'global' cannot handle unexpected argument "
+                          f"'{line.words[1]}'.", "too-many-args", col=line.col(1))
+            return "global", None
+        if kw not in PROXY_SECTIONS:
+            ctx.warn(line, f"section '{kw}' is not supported by lb; its content is ignored.",
+                     "unsupported-section", col=line.col(0))
+            return "skip", None
+        words = line.words
+        args = list(words[1:])
+        name = ""
+        from_name: str | None = None
+        if args and args[0] != "from":
+            name = args.pop(0)
+        if args and args[0] == "from":
+            if len(args) < 2 or not args[1]:
+                ctx.alert(line, f"'{kw}' : 'from' expects a defaults section name.",
+                          "missing-argument")
+                return "failed", None
+            from_name = args[1]
+            args = args[2:]
+        if args:
+            if kw == "defaults":
+                ctx.alert(line, f"'defaults' cannot handle unexpected argument '{args[0]}'.",
+                          "too-many-args")
+            else:
+                ctx.alert(line, "please use the 'bind' keyword for listening addresses.",
+                          "extra-section-args", col=line.col(2))
+            return "failed", None
+        if kw != "defaults" and not name:
+            ctx.alert(line, f"'{kw}' expects an <id> argument", "missing-argument")
+            self.aborted = True
+            raise TooManyErrors()  # HAProxy abandons the file here
+        if name:
+            bad = bad_name_char(name)
+            if bad:
+                ctx.alert(line, f"character '{bad}' is not permitted in '{kw}' name "
+                          f"'{name}'.", "bad-name", col=line.col(1))
+                return "failed", None
+        # find the defaults to inherit from
+        src: ProxyBuilder | None
+        if from_name is not None:
+            src = self.defaults.get(from_name)
+            if src is None:
+                what = f"{kw} '{name}'" if name else "defaults section"
+                ctx.alert(line, f"defaults section '{from_name}' not found for {what}.",
+                          "unknown-defaults", col=line.col(len(words) - 1))
+                return "failed", None
+        else:
+            src = self.last_defaults
+        p = ProxyBuilder(name=name or "", kind=kw, origin=origin(line))
+        if kw == "defaults":
+            if src is not None and from_name is not None:
+                if src.has_rules:
+                    ctx.alert(line, f"defaults section '{name}' cannot inherit from defaults "
+                              f"section '{from_name}' because it defines TCP/HTTP rules.",
+                              "defaults-rules")
+                inherit(p, src)
+                p.has_rules = False
+                p.acls = {}
+            if name:
+                self.defaults[name] = p
+            self.last_defaults = p
+            return kw, p
+        # duplicate proxy names
+        for other in self.proxies:
+            if other.name != name:
+                continue
+            if other.kind == kw or "listen" in (kw, other.kind):
+                ctx.alert(line, f"{kw} '{name}' has the same name as {other.kind} '{name}' "
+                          f"declared at {other.origin}.", "duplicate-proxy", col=line.col(1),
+                          style="Parsing")
+                return "failed", None
+        if src is not None:
+            if src.has_rules:
+                if kw == "listen":
+                    ctx.alert(line, "a listen section cannot inherit from a defaults section "
+                              "defining TCP/HTTP rules.", "defaults-rules")
+                    return "failed", None
+                used = self.used_by.setdefault(id(src), set())
+                used.add(kw)
+                if {"frontend", "backend"} <= used:
+                    ctx.alert(line, "frontends and backends cannot inherit from the same "
+                              "defaults section if it defines TCP/HTTP rules (defaults "
+                              f"'{src.name}').", "defaults-rules")
+                    return "failed", None
+            inherit(p, src)
+            p.defaults_name = src.name or None
+        self.proxies.append(p)
+        return kw, p
+
+    # ------------------------------------------------------------------ statements
+
+    def _global_stmt(self, line: Line) -> None:
+        words = line.words
+        if words[0] in ("no", "default"):
+            if len(words) > 1 and words[1] in GLOBAL_NEGATABLE:
+                if words[1] == "log":
+                    self.glob.logs.clear()
+                return
+            self._negation_error(line)
+            return
+        dispatch_global(self.glob, line, self.ctx)
+
+    def _negation_error(self, line: Line) -> None:
+        self.ctx.alert(line, "negation/default currently supported only for options, log, "
+                       "busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and "
+                       "numa-cpu-mapping.", "bad-negation", style="tight")
+
+    def _proxy_stmt(self, p: ProxyBuilder, line: Line, lines: _Peekable) -> None:
+        words = line.words
+        ctx = self.ctx
+        kw = words[0]
+        if kw in ("no", "default"):
+            if len(words) > 1 and words[1] == "option":
+                sub = Line(line.file, line.lineno, words[1:], line.cols[1:], line.raw)
+                kw_option(p, sub, ctx, negate=True)
+                return
+            if len(words) > 1 and words[1] == "log":
+                kw_no_log(p, line, ctx)
+                return
+            self._negation_error(line)
+            return
+        row = PROXY_TABLE.get(kw)
+        if row is None:
+            sug = PROXY_TABLE.suggest(kw)
+            text = f"unknown keyword '{kw}' in '{p.kind}' section"
+            if sug:
+                text += f"; did you mean '{sug}' maybe ?"
+            ctx.alert(line, text, "unknown-keyword", col=line.col(0), suggestion=sug)
+            return
+        if p.kind == "defaults":
+            if not row.defaults:
+                ctx.alert(line, f"'{kw}' not allowed in 'defaults' section.",
+                          "not-in-defaults", col=line.col(0))
+                return
+            if row.named_defaults_only and not p.name:
+                ctx.alert(line, f"'{kw}' not allowed in anonymous 'defaults' section.",
+                          "not-in-defaults", col=line.col(0))
+                return
+        elif row.side and not p.has_cap(row.side):
+            if row.fatal_side:
+                style = "parsing"
+                text = f"'{kw}' not allowed because {p.label()} has no {row.side} capability."
+                if kw == "server":
+                    text = f"parsing [{line.file}:{line.lineno}] : " + text
+                    style = "bracket"
+                ctx.alert(line, text, "capability", col=line.col(0), style=style)  # type: ignore[arg-type]
+            else:
+                ctx.warn(line, f"'{kw}' ignored because {p.label()} has no {row.side} "
+                         "capability.", "capability", col=line.col(0))
+            return
+        if row.max_args is not None and len(words) - 1 > row.max_args:
+            ctx.alert(line, f"'{kw}' cannot handle unexpected argument "
+                      f"'{words[row.max_args + 1]}'.", "too-many-args",
+                      col=line.col(row.max_args + 1))
+            return
+        # HAProxy stops at the first empty word: it behaves like a missing argument
+        if "" in words:
+            cut = words.index("")
+            line = Line(line.file, line.lineno, words[:cut], line.cols[:cut], line.raw)
+        try:
+            row.handler(p, line, ctx)
+        except WrappedLine as wl:
+            next(lines)  # consume the continuation line
+            text = (f"this line looks wrapped: '{wl.first}' + '{wl.second}' (start of line "
+                    f"{wl.next_line.lineno}) were joined into '{wl.first + wl.second}'; "
+                    "haproxy.cfg has no line continuation, so HAProxy rejects this "
+                    "statement. Put it on one line.")
+            if ctx.strict:
+                ctx.alert(line, text, "wrapped-line", col=line.col(len(line.words) - 1))
+                return
+            ctx.warn(line, text, "wrapped-line", col=line.col(len(line.words) - 1))
+            self._proxy_stmt(p, wl.joined, lines)
+
+    # ------------------------------------------------------------------ post-parse
+
+    def finish(self) -> m.Config | None:
+        """Cross-checks and warnings (only if parsing succeeded), then freeze."""
+        ctx = self.ctx
+        if self.diags.has_fatal or self.aborted:
+            return None
+        glob = self.glob.freeze()
+        by_name_be: dict[str, ProxyBuilder] = {}
+        for p in self.proxies:
+            if "backend" in p.caps and p.name not in by_name_be:
+                by_name_be[p.name] = p
+        try:
+            self._cross_checks(by_name_be, glob)
+            self._lint(by_name_be)
+        except TooManyErrors:
+            return None
+        if self.diags.has_fatal:
+            return None
+        proxies = tuple(self._freeze(p, i + 1, glob) for i, p in enumerate(self.proxies))
+        del ctx
+        return m.Config(global_=glob, proxies=proxies)
+
+    def _cross_checks(self, backends: Mapping[str, ProxyBuilder], glob: m.Global) -> None:
+        ctx = self.ctx
+        for p in self.proxies:
+            if "frontend" in p.caps:
+                targets: list[tuple[str, m.Origin, str]] = []
+                if p.default_backend:
+                    targets.append((p.default_backend, p.default_backend_origin,
+                                    "as its default backend"))
+                for r in p.switching_rules:
+                    if r.backend is not None:
+                        targets.append((r.backend, r.origin, "in a 'use_backend' rule"))
+                for name, _org, how in targets:
+                    be = backends.get(name)
+                    what = "default_backend" if how.startswith("as") else "use_backend"
+                    if be is None:
+                        ctx.alert(None, f"Proxy '{p.name}': unable to find required {what}: "
+                                  f"'{name}'.", "unknown-backend", style="plain")
+                        continue
+                    if be.mode != p.mode and be is not p:
+                        ctx.alert(None, f"{p.mode} {p.kind} '{p.name}' ({p.origin}) tries to use "
+                                  f"incompatible {be.mode} {be.kind} '{be.name}' ({be.origin}) "
+                                  f"{how} (see 'mode').", "mode-mismatch", style="plain")
+            if "backend" in p.caps:
+                for s in p.servers:
+                    if s.check and s.port is None and s.check_port is None and \
+                            not s.host.startswith("/") and not s.host.startswith("unix@"):
+                        if not any(isinstance(st, m.CheckConnect) and st.port
+                                   for st in p.http_check_rules + p.tcp_check_rules):
+                            ctx.alert(None, f"config: {p.kind} '{p.name}': server '{s.name}' "
+                                      "has neither service port nor check port.",
+                                      "server-no-port", style="plain")
+                if p.cookie is None and any(s.cookie for s in p.servers):
+                    pass
+            # warnings
+            missing = False
+            if "frontend" in p.caps and not p.timeouts.get("client"):
+                missing = True
+            if "backend" in p.caps and (not p.timeouts.get("connect") or
+                                        not p.timeouts.get("server")):
+                missing = True
+            if missing and p.mode in ("http", "tcp"):
+                ctx.warn(None, f"missing timeouts for {p.label()}.", "missing-timeouts",
+                         style="plain", more=pipe(
+                             "While not properly invalid, you will certainly encounter "
+                             "various problems",
+                             "with such a configuration. To fix this, please ensure that "
+                             "all following",
+                             "timeouts are set to a non-zero value: 'client', 'connect', "
+                             "'server'."))
+            if "frontend" in p.caps and p.log_format and not p.logs and \
+                    not (p.log_global and glob.logs):
+                ctx.warn(None, f"log format ignored for {p.label()} since it has no log "
+                         "address.", "log-format-ignored", style="plain")
+            if p.check_kind != "http" and p.http_check_rules and "backend" in p.caps:
+                ctx.warn(None, f"{p.label()} uses http-check rules without 'option httpchk', "
+                         "so the rules are ignored.", "http-check-without-httpchk",
+                         style="plain")
+
+    def _is_ws_backend(self, be: ProxyBuilder) -> bool:
+        if _WS_WORDS.search(be.name):
+            return True
+        for step in be.http_check_rules:
+            if isinstance(step, m.HttpCheckExpect) and step.match == "status" and \
+                    "101" in step.pattern:
+                return True
+        for p in self.proxies:
+            if "frontend" not in p.caps:
+                continue
+            for r in p.switching_rules:
+                if r.backend == be.name and self._cond_is_ws(p, r.cond_text):
+                    return True
+        return False
+
+    def _cond_is_ws(self, p: ProxyBuilder, cond_text: str) -> bool:
+        if _WS_WORDS.search(cond_text):
+            return True
+        for word in re.findall(r"[A-Za-z0-9_.:-]+", cond_text):
+            ent = p.acls.get(word)
+            if ent and any(_WS_WORDS.search(t) for t in ent.texts):
+                return True
+        return False
+
+    def _cond_uses_headers(self, p: ProxyBuilder, cond_text: str) -> bool:
+        if _HDR_FETCH.search(cond_text):
+            return True
+        for word in re.findall(r"[A-Za-z0-9_.:-]+", cond_text):
+            ent = p.acls.get(word)
+            if ent and any(_HDR_FETCH.search(t) for t in ent.texts):
+                return True
+        return False
+
+    def _lint(self, backends: Mapping[str, ProxyBuilder]) -> None:
+        ctx = self.ctx
+        ws_backends = {n for n, be in backends.items() if be.mode == "http" and
+                       self._is_ws_backend(be)}
+        for name in sorted(ws_backends, key=lambda n: backends[n].origin.line):
+            be = backends[name]
+            if be.timeouts.get("tunnel"):
+                continue
+            srv_t = be.timeouts.get("server")
+            cli = [p.timeouts.get("client") for p in self.proxies if "frontend" in p.caps and
+                   (p.default_backend == name or any(r.backend == name
+                                                     for r in p.switching_rules))]
+            parts = []
+            if srv_t:
+                parts.append(f"'timeout server' ({_fmt_s(srv_t)})")
+            for c in cli:
+                if c:
+                    parts.append(f"'timeout client' ({_fmt_s(c)})")
+                    break
+            limit = " / ".join(parts) if parts else "no timeout at all (they never expire)"
+            ctx.warn(None, f"{be.label()} can receive upgraded (WebSocket) connections but no "
+                     f"'timeout tunnel' applies: idle WebSockets are governed by {limit}.",
+                     "ws-no-tunnel-timeout", style="plain",
+                     more=pipe("Set 'timeout tunnel' (e.g. 1h) in this backend or its "
+                               "defaults so established tunnels get their own idle timeout."))
+        for be in backends.values():
+            if be.check_kind != "http":
+                continue
+            expects_101 = any(isinstance(s, m.HttpCheckExpect) and s.match == "status" and
+                              "101" in s.pattern for s in be.http_check_rules)
+            if not expects_101:
+                continue
+            headers = list(be.httpchk_send.headers if be.httpchk_send else ())
+            for s in be.http_check_rules:
+                if isinstance(s, m.HttpCheckSend):
+                    headers.extend(s.headers)
+            names = {n.lower(): v.lower() for n, v in headers}
+            if "upgrade" not in names or "upgrade" not in names.get("connection", ""):
+                ctx.warn(None, f"{be.label()} expects status 101 from its health check but the "
+                         "check request carries no 'Upgrade' and 'Connection: upgrade' "
+                         "headers.", "ws-check-no-upgrade", style="plain",
+                         more=pipe("A WebSocket server answers such a plain request with "
+                                   "400/426, so the server will be marked DOWN. Add them "
+                                   "with 'http-check send hdr Connection Upgrade hdr Upgrade "
+                                   "websocket'."))
+        for p in self.proxies:
+            if "frontend" not in p.caps or p.mode != "http":
+                continue
+            if p.options.get("http_server_close") or p.options.get("httpclose"):
+                continue
+            targets = {r.backend for r in p.switching_rules if r.backend}
+            if p.default_backend:
+                targets.add(p.default_backend)
+            ws = targets & ws_backends
+            if not ws or len(targets) < 2:
+                continue
+            if not any(self._cond_uses_headers(p, r.cond_text) for r in p.switching_rules):
+                continue
+            ctx.warn(None, f"{p.label()} routes HTTP and WebSocket traffic to different "
+                     "backends on request headers without 'option http-server-close' or "
+                     "'option httpclose'.", "ws-mixed-keepalive", style="plain",
+                     more=pipe("Requests sharing a kept-alive server connection may reach "
+                               "the wrong backend with old HAProxy versions; setting "
+                               "'option http-server-close' makes every request routed on "
+                               "its own."))
+
+    # ------------------------------------------------------------------ freeze
+
+    def _freeze(self, p: ProxyBuilder, puid: int, glob: m.Global) -> m.Proxy:
+        opts = m.Options(**{k: v for k, v in p.options.items() if k in _OPTION_FIELDS})
+        tmo = m.Timeouts(**{k: v for k, v in p.timeouts.items() if k in _TIMEOUT_FIELDS})
+        logs = (tuple(glob.logs) if p.log_global else ()) + tuple(p.logs)
+        stats = None
+        if p.stats and p.stats.get("enabled"):
+            st = p.stats
+            stats = m.StatsPage(
+                uri=st.get("uri", "/haproxy?stats"), realm=st.get("realm", "HAProxy Statistics"),
+                auth=tuple(st.get("auth", ())), refresh=st.get("refresh"),
+                admin_cond=st.get("admin_cond"), hide_version=bool(st.get("hide_version")),
+                show_legends=bool(st.get("show_legends")), scope=tuple(st.get("scope", ())))
+        acls = MappingProxyType({
+            name: m.AclDecl(name=name, acl=ent.acl, origins=tuple(ent.origins))
+            for name, ent in p.acls.items()})
+        is_fe = "frontend" in p.caps
+        is_be = "backend" in p.caps
+        kw: dict[str, Any] = {}
+        if is_be:
+            kw.update(
+                servers=tuple(p.servers), balance=p.balance, cookie=p.cookie,
+                persist_rules=tuple(p.persist_rules),
+                check=build_check(p, opts.log_health_checks), retries=p.retries,
+                retry_on=p.retry_on, redispatch_interval=p.redispatch_interval,
+                fullconn=p.fullconn, hash_balance_factor=p.hash_balance_factor,
+                http_reuse=p.http_reuse)
+        if is_fe:
+            kw.update(binds=tuple(p.binds), maxconn=p.maxconn, backlog=p.backlog,
+                      default_backend=p.default_backend,
+                      switching_rules=tuple(p.switching_rules), log_format=p.log_format,
+                      monitor_uri=p.monitor_uri)
+        return m.Proxy(
+            name=p.name, caps=p.caps, kind=p.kind, mode=p.mode, puid=puid,  # type: ignore[arg-type]
+            acls=acls, http_request_rules=tuple(p.http_request_rules),
+            http_response_rules=tuple(p.http_response_rules),
+            http_after_response_rules=tuple(p.http_after_response_rules),
+            tcp_request_connection_rules=tuple(p.tcp_request_connection_rules),
+            tcp_request_content_rules=tuple(p.tcp_request_content_rules),
+            redirect_rules=tuple(p.redirect_rules), options=opts, timeouts=tmo, logs=logs,
+            log_tag=p.log_tag or glob.log_tag, forwardfor=p.forwardfor,
+            errorfiles=MappingProxyType(dict(p.errorfiles)), stats=stats,
+            description=p.description, origin=p.origin, **kw)
+
+
+def _fmt_s(seconds: float) -> str:
+    if seconds >= 1 and float(seconds).is_integer():
+        return f"{int(seconds)}s"
+    return f"{int(round(seconds * 1000))}ms"
+
+
+def parse_sources(sources: list[tuple[str, str]], *, strict: bool, env: dict[str, str],
+                  base_dir: str, diags: Diagnostics) -> m.Config | None:
+    """Parse (name, text) pairs in order; returns the Config or None on fatal errors."""
+    parser = Parser(diags, strict=strict, env=env, base_dir=base_dir)
+    for name, text in sources:
+        parser.parse_text(text, name)
+        if diags.stopped:
+            break
+    try:
+        return parser.finish()
+    except TooManyErrors:
+        return None
+
+
+def no_listener(cfg: m.Config) -> bool:
+    """True when no frontend/listen has any bind (HAProxy's exit code 2 case)."""
+    return not any(p.binds for p in cfg.proxies if p.is_frontend)
+
+
+__all__ = ["parse_sources", "no_listener", "Diagnostic"]

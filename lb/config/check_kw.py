@@ -1,0 +1,410 @@
+"""Health-check keywords: `option httpchk`, `http-check ...`, `option tcp-check`,
+`tcp-check ...` (spec §7.3, §7.4).
+
+Owns: parsing these lines into ``CheckSpec`` steps on the proxy builder, the 2.6
+compatibility for headers hidden in the `option httpchk` version string, the
+recovery of a `\\r\\n` whose backslashes were lost (``rn``), and the check of the
+WebSocket key carried by a check request.
+
+Must not import: lb.config.build, lb.config.proxy_kw.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from lb.config import model as m
+from lb.config.lexer import Line
+from lb.config.registry import ParseCtx, ProxyBuilder, origin
+
+_VERSION_RE = re.compile(r"HTTP/\d\.\d")
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MANGLED_RE = re.compile(rf"rn(?={_TOKEN}:)")
+
+
+def valid_ws_key(key: str) -> bool:
+    """A Sec-WebSocket-Key must be the base64 form of 16 bytes (24 characters)."""
+    if len(key) != 24:
+        return False
+    try:
+        return len(base64.b64decode(key, validate=True)) == 16
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _split_headers(block: str) -> tuple[list[tuple[str, str]], bytes]:
+    """Parse ``Name: value\\r\\n...[\\r\\n body]`` → (headers, body)."""
+    headers: list[tuple[str, str]] = []
+    head, sep, body = block.partition("\r\n\r\n")
+    for raw in head.split("\r\n"):
+        if not raw:
+            continue
+        name, _, value = raw.partition(":")
+        headers.append((name.strip(), value.strip()))
+    return headers, body.encode("utf-8", "surrogateescape") if sep else b""
+
+
+def kw_option_httpchk(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) -> None:
+    meth, uri, ver = "OPTIONS", "/", "HTTP/1.0"
+    headers: list[tuple[str, str]] = []
+    body = b""
+    if len(args) == 1:
+        uri = args[0]
+    elif len(args) == 2:
+        meth, uri = args
+    elif len(args) >= 3:
+        meth, uri, ver = args[0], args[1], args[2]
+        if len(args) > 3:
+            ctx.alert(line, f"'option httpchk' cannot handle unexpected argument '{args[3]}'.",
+                      "too-many-args", col=line.col(5))
+            return
+    if not _VERSION_RE.fullmatch(ver) and ver.startswith("HTTP/"):
+        m_ver = _VERSION_RE.match(ver)
+        rest = ver[m_ver.end():] if m_ver else ""
+        if m_ver and re.match(rf"rn{_TOKEN}:", rest):
+            joined = [mm.group(0) for mm in re.finditer(rf"rn({_TOKEN}):", ver)]
+            names = ", ".join(f"'{j[2:-1]}'" for j in joined)
+            ctx.legacy(line, "'option httpchk' : the version string contains 'rn' right "
+                       f"before {names}; it looks like '\\r\\n' with its backslashes lost "
+                       "(e.g. by a blog or wiki); each such 'rn' is read as a line break.",
+                       "mangled-crlf", col=line.col(len(line.words) - 1))
+            ver = _MANGLED_RE.sub("\r\n", ver)
+        if "\r\n" in ver:
+            ctx.legacy(line, "'option httpchk' : hiding headers or body at the end of the "
+                       "version string is deprecated. Please, consider to use 'http-check "
+                       "send' directive instead.", "httpchk-hidden-headers",
+                       col=line.col(len(line.words) - 1))
+            ver, _, block = ver.partition("\r\n")
+            headers, body = _split_headers(block)
+    p.check_kind = "http"
+    p.check_origin = origin(line)
+    p.httpchk_send = m.HttpCheckSend(method=meth, uri=uri, version=ver,
+                                     headers=tuple(headers), body=body)
+    _check_ws_key(p, line, ctx, headers)
+
+
+def _check_ws_key(p: ProxyBuilder, line: Line, ctx: ParseCtx,
+                  headers: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> None:
+    lower = {n.lower(): v for n, v in headers}
+    if lower.get("upgrade", "").lower() != "websocket":
+        return
+    key = lower.get("sec-websocket-key")
+    if key is not None and not valid_ws_key(key):
+        ctx.legacy(line, f"check request of {p.label()} carries an invalid Sec-WebSocket-Key "
+                   f"'{key}' (it must be the base64 form of 16 bytes); a fresh key will be "
+                   "generated for each check and the 101 response's Sec-WebSocket-Accept "
+                   "verified against it.", "ws-check-key")
+
+
+def kw_option_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) -> None:
+    p.check_kind = "tcp-check"
+    p.check_origin = origin(line)
+
+
+def _kv_options(words: tuple[str, ...], start: int, with_arg: set[str], flags: set[str],
+                ) -> tuple[dict[str, str | bool], int | None]:
+    out: dict[str, str | bool] = {}
+    i = start
+    while i < len(words):
+        w = words[i]
+        if w in flags:
+            out[w] = True
+            i += 1
+        elif w in with_arg:
+            if i + 1 >= len(words):
+                return out, i
+            out[w] = words[i + 1]
+            i += 2
+        else:
+            return out, i
+    return out, None
+
+
+def _connect(words: tuple[str, ...], start: int, line: Line, ctx: ParseCtx,
+             kw: str) -> m.CheckConnect | None:
+    opts, bad = _kv_options(words, start, {"port", "addr", "sni", "alpn", "proto", "comment"},
+                            {"default", "ssl", "send-proxy", "via-socks4", "linger"})
+    if bad is not None:
+        ctx.alert(line, f"'{kw} connect' : unexpected keyword '{words[bad]}'.",
+                  "bad-check-rule", col=line.col(bad))
+        return None
+    port = None
+    if "port" in opts:
+        ps = str(opts["port"])
+        if not ps.isdigit() or not 0 < int(ps) < 65536:
+            ctx.alert(line, f"'{kw} connect' : invalid port '{ps}'.", "bad-check-rule")
+            return None
+        port = int(ps)
+    return m.CheckConnect(port=port, addr=opts.get("addr") or None,  # type: ignore[arg-type]
+                          ssl=bool(opts.get("ssl")), send_proxy=bool(opts.get("send-proxy")),
+                          default=bool(opts.get("default")), linger=bool(opts.get("linger")))
+
+
+_HTTP_MATCHES = ("status", "rstatus", "string", "rstring", "hdr", "fhdr", "string-lf")
+
+
+def _expect(words: tuple[str, ...], start: int, line: Line, ctx: ParseCtx, kw: str,
+            http: bool) -> m.HttpCheckExpect | m.TcpCheckExpect | None:
+    i = start
+    negate = False
+    min_recv = -1
+    extra: dict[str, str] = {}
+    n = len(words)
+    while i < n:
+        w = words[i]
+        if w in ("min-recv", "comment", "ok-status", "error-status", "tout-status",
+                 "on-success", "on-error", "status-code"):
+            if i + 1 >= n:
+                ctx.alert(line, f"'{kw} expect' : '{w}' expects a value.", "bad-check-rule",
+                          col=line.col(i))
+                return None
+            if w == "min-recv":
+                min_recv = int(words[i + 1]) if words[i + 1].lstrip("-").isdigit() else -1
+            else:
+                extra[w] = words[i + 1]
+            i += 2
+            continue
+        if w == "!":
+            negate = True
+            i += 1
+            continue
+        break
+    if i >= n:
+        ctx.alert(line, f"'{kw} expect' : expects a pattern type.", "bad-check-rule")
+        return None
+    match = words[i]
+    if http:
+        if match not in _HTTP_MATCHES:
+            ctx.alert(line, f"'{kw} expect' : unknown pattern type '{match}' (expects 'status', "
+                      "'rstatus', 'string', 'rstring', 'hdr' or 'fhdr').", "bad-check-rule",
+                      col=line.col(i))
+            return None
+        if match in ("hdr", "fhdr"):
+            return _expect_hdr(words, i + 1, line, ctx, kw, match, negate, min_recv, extra)
+        if i + 1 >= n:
+            ctx.alert(line, f"'{kw} expect {match}' expects <pattern> as an argument.",
+                      "bad-check-rule", col=line.col(i))
+            return None
+        pattern = words[i + 1]
+        if match == "status" and not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", pattern):
+            ctx.alert(line, f"'{kw} expect status' : invalid status list '{pattern}'.",
+                      "bad-check-rule", col=line.col(i + 1))
+            return None
+        if match in ("rstatus", "rstring"):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                ctx.alert(line, f"'{kw} expect {match}' : invalid regex '{pattern}' ({exc}).",
+                          "bad-regex", col=line.col(i + 1))
+                return None
+        return m.HttpCheckExpect(
+            match="string" if match == "string-lf" else match,  # type: ignore[arg-type]
+            pattern=pattern, negate=negate, min_recv=min_recv,
+            ok_status=extra.get("ok-status"), error_status=extra.get("error-status"),
+            tout_status=extra.get("tout-status"), comment=extra.get("comment"))
+    if match not in ("string", "rstring", "binary", "rbinary", "string-lf", "binary-lf"):
+        ctx.alert(line, f"'{kw} expect' : unknown pattern type '{match}' (expects 'string', "
+                  "'rstring', 'binary' or 'rbinary').", "bad-check-rule", col=line.col(i))
+        return None
+    if i + 1 >= n:
+        ctx.alert(line, f"'{kw} expect {match}' expects <pattern> as an argument.",
+                  "bad-check-rule", col=line.col(i))
+        return None
+    pat_s = words[i + 1]
+    kind = match.replace("-lf", "")
+    if kind in ("binary", "rbinary") and kind == "binary":
+        try:
+            pat = bytes.fromhex(pat_s)
+        except ValueError:
+            ctx.alert(line, f"'{kw} expect binary' : invalid hexadecimal string '{pat_s}'.",
+                      "bad-check-rule", col=line.col(i + 1))
+            return None
+    else:
+        pat = pat_s.encode("utf-8", "surrogateescape")
+    return m.TcpCheckExpect(match=kind, pattern=pat, negate=negate,  # type: ignore[arg-type]
+                            min_recv=min_recv, comment=extra.get("comment"))
+
+
+def _expect_hdr(words: tuple[str, ...], i: int, line: Line, ctx: ParseCtx, kw: str,
+                match: str, negate: bool, min_recv: int,
+                extra: dict[str, str]) -> m.HttpCheckExpect | None:
+    n = len(words)
+    if i >= n or words[i] != "name":
+        ctx.alert(line, f"'{kw} expect {match}' : expects 'name' followed by a header name.",
+                  "bad-check-rule")
+        return None
+    i += 1
+    name_meth = "str"
+    if i + 1 < n and words[i] == "-m":
+        name_meth = words[i + 1]
+        i += 2
+    if i >= n:
+        ctx.alert(line, f"'{kw} expect {match}' : missing header name.", "bad-check-rule")
+        return None
+    hname = words[i]
+    i += 1
+    value = None
+    value_meth = "str"
+    if i < n and words[i] == "value":
+        i += 1
+        if i + 1 < n and words[i] == "-m":
+            value_meth = words[i + 1]
+            i += 2
+        if i >= n:
+            ctx.alert(line, f"'{kw} expect {match}' : missing header value.", "bad-check-rule")
+            return None
+        value = words[i]
+    return m.HttpCheckExpect(match=match, pattern=hname, negate=negate,  # type: ignore[arg-type]
+                             hdr_name=hname, hdr_method=name_meth, value=value,
+                             value_method=value_meth, min_recv=min_recv,
+                             ok_status=extra.get("ok-status"),
+                             error_status=extra.get("error-status"),
+                             tout_status=extra.get("tout-status"),
+                             comment=extra.get("comment"))
+
+
+def kw_http_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    if len(words) < 2:
+        ctx.alert(line, "'http-check' expects 'disable-on-404', 'send-state', 'comment', "
+                  "'connect', 'send', 'expect' or 'set-var'.", "missing-argument")
+        return
+    sub = words[1]
+    if sub == "disable-on-404":
+        p.disable_on_404 = True
+    elif sub == "send-state":
+        p.send_state = True
+    elif sub == "comment":
+        pass
+    elif sub == "connect":
+        step = _connect(words, 2, line, ctx, "http-check")
+        if step:
+            p.http_check_rules.append(step)
+    elif sub == "expect":
+        exp = _expect(words, 2, line, ctx, "http-check", True)
+        if exp:
+            p.http_check_rules.append(exp)
+    elif sub == "send":
+        send = _http_send(words, 2, line, ctx)
+        if send:
+            p.http_check_rules.append(send)
+            if p.http_check_send_origin is None:
+                p.http_check_send_origin = origin(line)
+            _check_ws_key(p, line, ctx, send.headers)
+    else:
+        ctx.alert(line, "'http-check' only supports 'disable-on-404', 'send-state', "
+                  f"'comment', 'connect', 'send', 'expect' and 'set-var' (got '{sub}').",
+                  "bad-check-rule", col=line.col(1))
+        return
+
+
+def _http_send(words: tuple[str, ...], i: int, line: Line,
+               ctx: ParseCtx) -> m.HttpCheckSend | None:
+    meth = uri = ver = None
+    headers: list[tuple[str, str]] = []
+    body = b""
+    n = len(words)
+    while i < n:
+        w = words[i]
+        if w == "hdr":
+            if i + 2 >= n:
+                ctx.alert(line, "'http-check send' : 'hdr' expects <name> and <value> as "
+                          "arguments.", "bad-check-rule", col=line.col(i))
+                return None
+            headers.append((words[i + 1], words[i + 2]))
+            i += 3
+            continue
+        if w in ("meth", "uri", "uri-lf", "ver", "body", "body-lf", "comment"):
+            if i + 1 >= n:
+                ctx.alert(line, f"'http-check send' : '{w}' expects a value.",
+                          "bad-check-rule", col=line.col(i))
+                return None
+            v = words[i + 1]
+            if w == "meth":
+                meth = v
+            elif w in ("uri", "uri-lf"):
+                uri = v
+            elif w == "ver":
+                ver = v
+            elif w in ("body", "body-lf"):
+                body = v.encode("utf-8", "surrogateescape")
+            i += 2
+            continue
+        ctx.alert(line, f"'http-check send' : unknown argument '{w}' (expects 'meth', 'uri', "
+                  "'uri-lf', 'ver', 'hdr', 'body', 'body-lf' or 'comment').",
+                  "bad-check-rule", col=line.col(i))
+        return None
+    # None fields mean "not given": merged with option httpchk at build time
+    return m.HttpCheckSend(method=meth or "", uri=uri or "", version=ver or "",
+                           headers=tuple(headers), body=body)
+
+
+def kw_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    if len(words) < 2:
+        ctx.alert(line, "'tcp-check' expects 'comment', 'connect', 'send', 'send-binary', "
+                  "'expect' or 'set-var'.", "missing-argument")
+        return
+    sub = words[1]
+    if sub == "connect":
+        step = _connect(words, 2, line, ctx, "tcp-check")
+        if step:
+            p.tcp_check_rules.append(step)
+    elif sub in ("send", "send-lf", "send-binary", "send-binary-lf"):
+        if len(words) < 3:
+            ctx.alert(line, f"'tcp-check {sub}' expects a <data> as argument.",
+                      "bad-check-rule")
+            return
+        data_s = words[2]
+        if sub.startswith("send-binary"):
+            try:
+                data = bytes.fromhex(data_s)
+            except ValueError:
+                ctx.alert(line, f"'tcp-check {sub}' : invalid hexadecimal string '{data_s}'.",
+                          "bad-check-rule", col=line.col(2))
+                return
+        else:
+            data = data_s.encode("utf-8", "surrogateescape")
+        p.tcp_check_rules.append(m.TcpCheckSend(data=data))
+    elif sub == "expect":
+        exp = _expect(words, 2, line, ctx, "tcp-check", False)
+        if exp:
+            p.tcp_check_rules.append(exp)
+    elif sub in ("comment", "set-var", "unset-var"):
+        pass
+    else:
+        ctx.alert(line, "'tcp-check' only supports 'comment', 'connect', 'send', "
+                  f"'send-binary', 'expect', 'set-var' and 'unset-var' (got '{sub}').",
+                  "bad-check-rule", col=line.col(1))
+
+
+def build_check(p: ProxyBuilder, log_health_checks: bool) -> m.CheckSpec:
+    """Assemble the CheckSpec of a backend from its parsed pieces."""
+    if p.check_kind == "http":
+        base = p.httpchk_send or m.HttpCheckSend()
+        steps: list[m.CheckStep] = []
+        merged_first = False
+        for rule in p.http_check_rules:
+            if isinstance(rule, m.HttpCheckSend) and not merged_first:
+                rule = m.HttpCheckSend(
+                    method=rule.method or base.method, uri=rule.uri or base.uri,
+                    version=rule.version or base.version,
+                    headers=base.headers + rule.headers, body=rule.body or base.body)
+                merged_first = True
+            elif isinstance(rule, m.HttpCheckSend):
+                rule = m.HttpCheckSend(method=rule.method or "OPTIONS", uri=rule.uri or "/",
+                                       version=rule.version or "HTTP/1.0",
+                                       headers=rule.headers, body=rule.body)
+            steps.append(rule)
+        if not merged_first:
+            pos = 1 if steps and isinstance(steps[0], m.CheckConnect) else 0
+            steps.insert(pos, base)
+        return m.CheckSpec(kind="http", steps=tuple(steps), disable_on_404=p.disable_on_404,
+                           send_state=p.send_state, log_health_checks=log_health_checks,
+                           origin=p.check_origin)
+    if p.check_kind == "tcp-check":
+        return m.CheckSpec(kind="tcp-check", steps=tuple(p.tcp_check_rules),
+                           log_health_checks=log_health_checks, origin=p.check_origin)
+    return m.CheckSpec(kind="tcp", log_health_checks=log_health_checks)

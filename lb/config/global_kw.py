@@ -1,0 +1,383 @@
+"""`global` section keywords (spec §13, §12.1, §11).
+
+Owns: the GLOBAL_KEYWORDS table and its handlers, filling a ``GlobalBuilder``:
+process settings (daemon, maxconn, nbthread, user/group, chroot, pidfile, ...),
+`log` targets, `stats socket/timeout/maxconn`, `tune.*`, environment keywords.
+
+Must not import: lb.config.build.
+"""
+
+from __future__ import annotations
+
+import grp
+import pwd
+from collections.abc import Callable
+
+from lb.config import model as m
+from lb.config.lexer import Line
+from lb.config.proxy_kw import parse_log, too_many
+from lb.config.registry import GlobalBuilder, Keyword, ParseCtx, Table, origin, suggest
+from lb.config.server_kw import split_address
+from lb.units import UnitError, atoi, parse_size, parse_time_ms
+
+GHandler = Callable[[GlobalBuilder, Line, ParseCtx], None]
+
+
+def _flag(field: str) -> GHandler:
+    def handler(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+        if not too_many(line, ctx, 0):
+            g.values[field] = True
+    return handler
+
+
+def _once(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> bool:
+    """HAProxy's "'x' already specified. Continuing." (an ALERT counted as warning)."""
+    kw = line.words[0]
+    if kw in g.seen:
+        ctx.soft_alert(line, f"'{kw}' already specified. Continuing.", "duplicate-setting")
+        return False
+    g.seen.add(kw)
+    return True
+
+
+def _int(field: str, kw: str | None = None, *, once: bool = False, minimum: int = 0
+         ) -> GHandler:
+    def handler(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+        name = kw or line.words[0]
+        if len(line.words) < 2 or not line.words[1]:
+            ctx.alert(line, f"'{name}' expects an integer argument.", "missing-argument")
+            return
+        if too_many(line, ctx, 1):
+            return
+        if once and not _once(g, line, ctx):
+            return
+        v = line.words[1]
+        if not v.isdigit():
+            ctx.alert(line, f"'{name}' expects an integer argument.", "bad-integer",
+                      col=line.col(1))
+            return
+        if int(v) < minimum:
+            ctx.alert(line, f"'{name}' expects a value >= {minimum}.", "bad-integer",
+                      col=line.col(1))
+            return
+        g.values[field] = int(v)
+    return handler
+
+
+def _str(field: str, *, once: bool = False, rest: bool = False) -> GHandler:
+    def handler(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+        kw = line.words[0]
+        if len(line.words) < 2 or not line.words[1]:
+            ctx.alert(line, f"'{kw}' expects an argument.", "missing-argument")
+            return
+        if not rest and too_many(line, ctx, 1):
+            return
+        if once and not _once(g, line, ctx):
+            return
+        g.values[field] = " ".join(line.words[1:]) if rest else line.words[1]
+    return handler
+
+
+def _time(field: str) -> GHandler:
+    def handler(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+        kw = line.words[0]
+        if len(line.words) < 2 or not line.words[1]:
+            ctx.alert(line, f"'{kw}' expects <time> as argument.", "missing-argument")
+            return
+        try:
+            ms, junk = parse_time_ms(line.words[1], kw)
+            if junk:
+                raise UnitError("char", line.words[1], junk[0], kw)
+        except UnitError as exc:
+            ctx.alert(line, exc.describe(kw), "bad-time", col=line.col(1))
+            return
+        g.values[field] = ms / 1000.0
+    return handler
+
+
+def kw_user(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    kw = line.words[0]
+    if len(line.words) < 2:
+        ctx.alert(line, f"'{kw}' expects an argument.", "missing-argument")
+        return
+    name = line.words[1]
+    if not _once(g, line, ctx):
+        return
+    try:
+        if kw == "user":
+            g.values["uid"] = pwd.getpwnam(name).pw_uid
+        else:
+            g.values["gid"] = grp.getgrnam(name).gr_gid
+    except KeyError:
+        what = "user" if kw == "user" else "group"
+        ctx.alert(line, f"cannot find {what} id for '{name}' (0:Success)", "unknown-user",
+                  col=line.col(1))
+        return
+    g.values[kw] = name
+
+
+def kw_uid(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    kw = line.words[0]
+    if len(line.words) < 2 or not line.words[1].isdigit():
+        ctx.alert(line, f"'{kw}' expects an integer argument.", "missing-argument")
+        return
+    if _once(g, line, ctx):
+        g.values[kw] = int(line.words[1])
+
+
+def kw_log(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    res = parse_log(line, ctx, line.words[1:])
+    if res == "global":
+        ctx.alert(line, "'log global' is only allowed in proxies.", "bad-argument")
+        return
+    if isinstance(res, m.LogTarget):
+        g.logs.append(res)
+
+
+def kw_no_log(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    g.logs.clear()
+
+
+_LEVELS = ("user", "operator", "admin")
+
+
+def _stats_socket(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    if len(words) < 3 or not words[2]:
+        ctx.alert(line, "'stats socket' requires a path or an address.", "missing-argument")
+        return
+    addr = words[2]
+    kind: str
+    port: int | None = None
+    if addr.startswith("fd@"):
+        kind, address = "fd", addr[3:]
+    elif addr.startswith("/") or addr.startswith("unix@") or addr.startswith("abns@"):
+        kind, address = "unix", addr.split("@", 1)[1] if "@" in addr else addr
+    else:
+        a = addr
+        for prefix in ("ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"):
+            if a.startswith(prefix):
+                a = a[len(prefix):]
+        host, port, err = split_address(a)
+        if err or port is None:
+            ctx.alert(line, f"'stats socket' : {err or f'missing port in {addr!r}'}",
+                      "bad-address", col=line.col(2))
+            return
+        kind, address = "tcp", host
+    mode = None
+    level = "operator"
+    expose = False
+    i = 3
+    while i < len(words):
+        w = words[i]
+        nxt = words[i + 1] if i + 1 < len(words) else None
+        if w == "level":
+            if nxt not in _LEVELS:
+                ctx.alert(line, "'stats socket' : ''level' only supports 'user', 'operator', "
+                          f"and 'admin' (got '{nxt or ''}')'", "bad-argument",
+                          col=line.col(i + 1 if nxt else i), suggestion=suggest(nxt or "",
+                                                                                 _LEVELS))
+                return
+            level = nxt
+            i += 2
+        elif w == "mode":
+            if nxt is None or not all(c in "01234567" for c in nxt):
+                ctx.alert(line, "'stats socket' : 'mode' expects an octal mode.",
+                          "bad-argument", col=line.col(i))
+                return
+            mode = int(nxt, 8)
+            i += 2
+        elif w == "expose-fd":
+            if nxt != "listeners":
+                ctx.alert(line, "'stats socket' : 'expose-fd' only supports 'listeners'.",
+                          "bad-argument", col=line.col(i))
+                return
+            expose = True
+            i += 2
+        elif w in ("user", "group", "uid", "gid", "name", "maxconn", "process", "thread",
+                   "severity-output", "backlog", "id", "nice", "interface"):
+            if nxt is None:
+                ctx.alert(line, f"'stats socket' : '{w}' expects an argument.",
+                          "missing-argument", col=line.col(i))
+                return
+            i += 2
+        elif w in ("accept-proxy", "transparent", "v4v6", "v6only", "defer-accept"):
+            i += 1
+        else:
+            ctx.alert(line, f"'stats socket' : unknown keyword '{w}'.", "bad-argument",
+                      col=line.col(i))
+            return
+    g.stats_sockets.append(m.StatsSocket(
+        kind=kind, address=address, port=port, mode=mode, level=level,  # type: ignore[arg-type]
+        expose_fd_listeners=expose, origin=origin(line)))
+
+
+def kw_stats(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    sub = words[1] if len(words) > 1 else ""
+    if sub == "socket":
+        _stats_socket(g, line, ctx)
+    elif sub == "timeout":
+        if len(words) < 3:
+            ctx.alert(line, "'stats timeout' expects a timeout value.", "missing-argument")
+            return
+        try:
+            ms, _j = parse_time_ms(words[2], "stats timeout")
+        except UnitError as exc:
+            ctx.alert(line, exc.describe("stats timeout"), "bad-time", col=line.col(2))
+            return
+        if ms == 0:
+            ctx.alert(line, "'stats timeout' expects a positive value.", "bad-time")
+            return
+        g.values["stats_timeout"] = ms / 1000.0
+    elif sub == "maxconn":
+        if len(words) < 3 or not words[2].isdigit() or int(words[2]) <= 0:
+            ctx.alert(line, "'stats maxconn' expects a positive value.", "bad-argument")
+            return
+        g.values["stats_maxconn"] = int(words[2])
+    elif sub == "bind-process":
+        pass
+    else:
+        ctx.alert(line, "'stats' only supports 'socket', 'maxconn', 'bind-process' and "
+                  f"'timeout' (got '{sub}').", "bad-argument", col=line.col(1))
+
+
+def kw_tune(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    kw = line.words[0]
+    if len(line.words) < 2:
+        ctx.alert(line, f"'{kw}' expects an argument.", "missing-argument")
+        return
+    v = line.words[1]
+    field = {"tune.bufsize": "tune_bufsize", "tune.maxrewrite": "tune_maxrewrite",
+             "tune.http.maxhdr": "tune_http_maxhdr"}.get(kw)
+    if field:
+        try:
+            g.values[field] = parse_size(v, kw) if field == "tune_bufsize" else atoi(v)
+        except UnitError:
+            ctx.alert(line, f"'{kw}' expects an integer argument.", "bad-integer")
+            return
+    g.tune[kw] = v
+
+
+def kw_setenv(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    kw = line.words[0]
+    words = line.words
+    if kw in ("setenv", "presetenv"):
+        if len(words) != 3:
+            ctx.alert(line, f"'{kw}' expects exactly 2 arguments.", "missing-argument")
+            return
+        if kw == "presetenv" and (words[1] in g.env or words[1] in ctx.env):
+            return
+        g.env[words[1]] = words[2]
+        if isinstance(ctx.env, dict):
+            ctx.env[words[1]] = words[2]
+    elif kw == "unsetenv":
+        for name in words[1:]:
+            g.env.pop(name, None)
+            if isinstance(ctx.env, dict):
+                ctx.env.pop(name, None)
+    elif kw == "resetenv":
+        keep = set(words[1:])
+        g.env = {k: v for k, v in g.env.items() if k in keep}
+
+
+def _removed(text: str) -> GHandler:
+    def handler(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+        ctx.alert(line, text, "removed-keyword", col=line.col(0))
+    return handler
+
+
+def _ignored(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    return None
+
+
+def _unsupported(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    ctx.warn(line, f"'{line.words[0]}' is not supported by lb and is ignored.",
+             "unsupported-keyword", col=line.col(0))
+
+
+def kw_spread_checks(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    if len(line.words) < 2 or not line.words[1].isdigit():
+        ctx.alert(line, "'spread-checks' expects an integer argument.", "missing-argument")
+        return
+    v = int(line.words[1])
+    if v > 50:
+        ctx.alert(line, "'spread-checks' needs a positive value in range 0..50.",
+                  "bad-integer", col=line.col(1))
+        return
+    g.values["spread_checks"] = v
+
+
+_ROWS: list[Keyword] = [
+    Keyword("ca-base", _ignored, help="accepted; lb does not terminate TLS"),
+    Keyword("chroot", _str("chroot", once=True), help="chroot directory"),
+    Keyword("cpu-map", _ignored, help="accepted and ignored"),
+    Keyword("crt-base", _ignored, help="accepted; lb does not terminate TLS"),
+    Keyword("daemon", _flag("daemon"), help="run in the background"),
+    Keyword("description", _str("description", rest=True)),
+    Keyword("gid", kw_uid, help="numeric group id"),
+    Keyword("grace", _time("grace")),
+    Keyword("group", kw_user, help="group name"),
+    Keyword("h2-workaround-bogus-websocket-clients", _ignored),
+    Keyword("hard-stop-after", _time("hard_stop_after"), help="bound a soft stop"),
+    Keyword("log", kw_log, help="global log target"),
+    Keyword("log-send-hostname", _str("log_send_hostname")),
+    Keyword("log-tag", _str("log_tag"), help="syslog tag"),
+    Keyword("master-worker", _flag("master_worker")),
+    Keyword("maxconn", _int("maxconn", once=True), help="process-wide connection limit"),
+    Keyword("nbthread", _int("nbthread", minimum=1), help="worker count"),
+    Keyword("node", _str("node")),
+    Keyword("pidfile", _str("pidfile"), help="write the pid here"),
+    Keyword("presetenv", kw_setenv),
+    Keyword("quiet", _flag("quiet")),
+    Keyword("resetenv", kw_setenv),
+    Keyword("setenv", kw_setenv),
+    Keyword("spread-checks", kw_spread_checks, help="check jitter percentage"),
+    Keyword("stats", kw_stats, help="stats socket / timeout / maxconn"),
+    Keyword("tune.bufsize", kw_tune),
+    Keyword("tune.http.maxhdr", kw_tune),
+    Keyword("tune.maxrewrite", kw_tune),
+    Keyword("uid", kw_uid, help="numeric user id"),
+    Keyword("ulimit-n", _int("ulimit_n"), help="file descriptor limit"),
+    Keyword("unsetenv", kw_setenv),
+    Keyword("user", kw_user, help="user name"),
+    Keyword("zero-warning", _flag("zero_warning"), help="warnings are fatal"),
+    Keyword("nbproc", _removed("nbproc is not supported any more since HAProxy 2.5. Threads "
+                               "will automatically be used on multi-processor machines if "
+                               "available.")),
+    *(Keyword(k, _unsupported) for k in (
+        "lua-load", "lua-prepend-path", "server-state-file", "server-state-base",
+        "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites", "ssl-default-bind-options",
+        "ssl-default-server-ciphers", "ssl-default-server-ciphersuites",
+        "ssl-default-server-options", "ssl-dh-param-file", "ssl-server-verify",
+        "busy-polling", "set-dumpable", "strict-limits", "insecure-fork-wanted",
+        "numa-cpu-mapping", "localpeer", "maxsslconn", "maxconnrate", "maxsessrate",
+        "maxpipes", "expose-experimental-directives", "external-check", "insecure-setuid-wanted",
+        "thread-groups", "profiling.tasks", "nosplice", "noepoll", "nopoll",
+        "noreuseport", "nogetaddrinfo", "unix-bind", "issuers-chain-path",
+        "httpclient.resolvers.disabled", "stats-file")),
+]
+
+GLOBAL_TABLE = Table("global", _ROWS)
+
+# `no X` is accepted in global only for these (spec §1.7)
+GLOBAL_NEGATABLE = frozenset({"log", "busy-polling", "set-dumpable", "strict-limits",
+                              "insecure-fork-wanted", "numa-cpu-mapping"})
+
+
+def dispatch_global(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    """Run one global-section statement."""
+    kw = line.words[0]
+    if kw.startswith("tune.") and GLOBAL_TABLE.get(kw) is None:
+        g.tune[kw] = " ".join(line.words[1:])
+        return
+    row = GLOBAL_TABLE.get(kw)
+    if row is None:
+        sug = GLOBAL_TABLE.suggest(kw)
+        text = f"unknown keyword '{kw}' in 'global' section"
+        if sug:
+            text += f"; did you mean '{sug}' maybe ?"
+        ctx.alert(line, text, "unknown-keyword", col=line.col(0), suggestion=sug)
+        return
+    row.handler(g, line, ctx)
+

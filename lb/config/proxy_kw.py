@@ -1,0 +1,1564 @@
+"""defaults / frontend / backend / listen keywords.
+
+Owns: the PROXY_KEYWORDS table (mode, bind, maxconn, log, option, timeout, acl,
+use_backend, http-request, balance, cookie, stats, errorfile, ...), the OPTIONS
+table, the http-request/http-response action parsers, condition compilation
+through ``lb.match.acl`` (with the wrapped-line recovery), and HAProxy's messages
+for removed keywords (spec §1.5–1.8, §2.4, §3–§8, §11, §12).
+
+Must not import: lb.config.build.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from lb.config import check_kw, server_kw
+from lb.config import model as m
+from lb.config.lexer import Line
+from lb.config.registry import (
+    AclEntry,
+    Keyword,
+    ParseCtx,
+    ProxyBuilder,
+    Table,
+    origin,
+    suggest,
+)
+from lb.match import acl as acl_mod
+from lb.match import fmt as fmt_mod
+from lb.match import sample as sample_mod
+from lb.units import UnitError, atoi, junk_warning, parse_time_ms
+
+NAME_CHARS = re.compile(r"[A-Za-z0-9_.:-]")
+
+# Log formats of `option httplog` / `option tcplog` (spec §11).
+HTTPLOG_FMT = ("%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc "
+               "%ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r")
+HTTPLOG_CLF_FMT = ("%{+Q}o %{-Q}ci - - [%trg] %r %ST %B \"\" \"\" %cp %ms %ft %b %s %TR "
+                   "%Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl")
+TCPLOG_FMT = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq"
+
+TIMEOUT_NAMES = ("client", "server", "connect", "check", "queue", "http-keep-alive",
+                 "http-request", "tunnel", "tarpit", "client-fin", "server-fin")
+_TIMEOUT_SIDE = {"client": "frontend", "client-fin": "frontend", "server": "backend",
+                 "connect": "backend", "check": "backend", "queue": "backend",
+                 "server-fin": "backend", "tunnel": "backend"}
+
+DENY_STATUSES = (200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429,
+                 500, 501, 502, 503, 504)
+
+FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp",
+              "cron", "auth2", "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1",
+              "local2", "local3", "local4", "local5", "local6", "local7")
+LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+LOG_FORMATS = ("local", "rfc3164", "rfc5424", "priority", "short", "timed", "iso", "raw")
+
+
+class WrappedLine(Exception):
+    """The statement continues on the next physical line (blog-wrapped config)."""
+
+    def __init__(self, joined: Line, first: str, second: str, next_line: Line) -> None:
+        super().__init__(first + second)
+        self.joined = joined
+        self.first = first
+        self.second = second
+        self.next_line = next_line
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def bad_name_char(name: str) -> str | None:
+    for c in name:
+        if not NAME_CHARS.match(c):
+            return c
+    return None
+
+
+def too_many(line: Line, ctx: ParseCtx, max_args: int, kw: str | None = None) -> bool:
+    """HAProxy's "'kw' cannot handle unexpected argument 'x'." check."""
+    if len(line.words) - 1 > max_args:
+        idx = max_args + 1
+        ctx.alert(line, f"'{kw or line.words[0]}' cannot handle unexpected argument "
+                  f"'{line.words[idx]}'.", "too-many-args", col=line.col(idx))
+        return True
+    return False
+
+
+def _msg(exc: Exception) -> str:
+    text = str(exc).rstrip()
+    return text[:-1] if text.endswith(".") else text
+
+
+def check_format(p: ProxyBuilder, line: Line, ctx: ParseCtx, text: str, what: str,
+                 col: int = 0) -> bool:
+    """Validate a log-format string at load; the model keeps the text."""
+    try:
+        fmt_mod.compile_format(text)
+    except fmt_mod.FormatError as exc:
+        ctx.alert(line, f"error detected in {p.label()} while parsing {what} : {_msg(exc)}.",
+                  "bad-format", col=col)
+        return False
+    except Exception as exc:  # a bug in the format compiler must not crash -c
+        ctx.alert(line, f"error detected in {p.label()} while parsing {what} : {exc}.",
+                  "bad-format", col=col)
+        return False
+    return True
+
+
+def compile_cond(p: ProxyBuilder, line: Line, ctx: ParseCtx, start: int, what: str
+                 ) -> tuple[bool, Any, str]:
+    """Compile the condition starting at word ``start`` ("if"/"unless").
+
+    Returns (ok, condition or None, condition text). ``what`` completes HAProxy's
+    "error detected while parsing <what> : <reason>." message.
+    """
+    words = line.words
+    if start >= len(words):
+        return True, None, ""
+    kind = words[start]
+    cond_words = list(words[start + 1:])
+    text = " ".join(words[start:])
+
+    def lookup(name: str) -> Any:
+        ent = p.acls.get(name)
+        return ent.acl if ent else None
+
+    try:
+        cond, warns = acl_mod.compile_condition(kind, cond_words, lookup,
+                                                base_dir=ctx.base_dir)
+    except acl_mod.AclError as exc:
+        reason = _msg(exc)
+        missing = re.fullmatch(r"no such ACL : '(.*)'", reason)
+        if missing and cond_words and missing.group(1) == cond_words[-1].lstrip("!"):
+            _maybe_wrapped(p, line, ctx, missing.group(1))
+        if reason.startswith("expects either 'if' or 'unless'"):
+            ctx.alert(line, f"'{what.split(chr(39))[1] if chr(39) in what else what}' "
+                      f"{reason}.", "bad-condition", col=line.col(start), style="tight")
+        else:
+            ctx.alert(line, f"error detected while parsing {what} : {reason}.",
+                      "unknown-acl" if missing else "bad-condition", col=line.col(start))
+        return False, None, text
+    except Exception as exc:  # never let a matcher bug crash the loader
+        ctx.alert(line, f"error detected while parsing {what} : {exc}.", "bad-condition",
+                  col=line.col(start))
+        return False, None, text
+    for w in warns:
+        ctx.warn(line, w, "condition-warning", col=line.col(start))
+    return True, cond, text
+
+
+def _maybe_wrapped(p: ProxyBuilder, line: Line, ctx: Any, last: str) -> None:
+    """Detect a statement wrapped onto the next line (see docs/config.md)."""
+    peek = getattr(ctx, "peek", None)
+    if peek is None:
+        return
+    nxt: Line | None = peek()
+    if nxt is None or nxt.file != line.file or not nxt.words:
+        return
+    first = nxt.words[0]
+    if PROXY_TABLE.get(first) is not None or first in SECTION_NAMES:
+        return
+    if last + first not in p.acls:
+        return
+    words = line.words[:-1] + (line.words[-1] + first,) + nxt.words[1:]
+    cols = line.cols + nxt.cols[1:]
+    joined = Line(line.file, line.lineno, words, cols, line.raw + nxt.raw)
+    raise WrappedLine(joined, line.words[-1], first, nxt)
+
+
+def _need_args(line: Line, ctx: ParseCtx, n: int, msg: str) -> bool:
+    if len(line.words) - 1 < n or any(not w for w in line.words[1:n + 1]):
+        ctx.alert(line, msg, "missing-argument")
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- simple keywords
+
+
+def kw_mode(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    if not _need_args(line, ctx, 1, "'mode' expects one of 'http', 'tcp' or 'health'."):
+        return
+    mode = line.words[1]
+    if mode not in ("http", "tcp", "health"):
+        ctx.alert(line, f"unknown proxy mode '{mode}'.", "bad-mode", col=line.col(1),
+                  suggestion=suggest(mode, ("http", "tcp")))
+        return
+    if mode == "health":
+        ctx.alert(line, "'mode health' doesn't exist anymore. Please use 'http-request return "
+                  "status 200' instead.", "removed-keyword", col=line.col(1))
+        return
+    too_many(line, ctx, 1)
+    p.mode = mode
+
+
+def _int_kw(attr: str, kw: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:
+    def handler(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+        if len(line.words) < 2 or not line.words[1]:
+            ctx.alert(line, f"'{kw}' expects an integer argument.", "missing-argument")
+            return
+        if too_many(line, ctx, 1):
+            return
+        v = line.words[1]
+        if not v.lstrip("-").isdigit():
+            ctx.warn(line, f"'{kw}' expects an integer argument, '{v}' is read as "
+                     f"{atoi(v)}.", "bad-integer", col=line.col(1))
+        setattr(p, attr, atoi(v))
+    return handler
+
+
+def kw_retry_on(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    allowed = ("none", "conn-failure", "empty-response", "junk-response", "response-timeout",
+               "0rtt-rejected", "all-retryable-errors", "401", "403", "404", "408", "425",
+               "500", "501", "502", "503", "504")
+    if len(line.words) < 2:
+        ctx.alert(line, "'retry-on' expects at least one keyword.", "missing-argument")
+        return
+    for i, w in enumerate(line.words[1:], 1):
+        if w not in allowed:
+            ctx.alert(line, f"'retry-on': unknown keyword '{w}'", "bad-argument",
+                      col=line.col(i), suggestion=suggest(w, allowed))
+            return
+    p.retry_on = tuple(line.words[1:])
+
+
+def kw_default_backend(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    if not _need_args(line, ctx, 1, "'default_backend' expects a backend name."):
+        return
+    if too_many(line, ctx, 1):
+        return
+    p.default_backend = line.words[1]
+    p.default_backend_origin = origin(line)
+
+
+def kw_use_backend(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    if len(words) < 2 or not words[1]:
+        ctx.alert(line, "'use_backend' expects a backend name.", "missing-argument")
+        return
+    name = words[1]
+    if len(words) > 2 and words[2] not in ("if", "unless"):
+        ctx.alert(line, f"'use_backend' expects either 'if' or 'unless' followed by a "
+                  f"condition but found '{words[2]}'.", "bad-condition", col=line.col(2),
+                  style="tight")
+        return
+    ok, cond, text = compile_cond(p, line, ctx, 2, "switching rule")
+    if not ok:
+        return
+    dynamic = "%[" in name
+    if dynamic and not check_format(p, line, ctx, name, "'use_backend' rule", line.col(1)):
+        return
+    p.switching_rules.append(m.SwitchingRule(
+        backend=None if dynamic else name, name_fmt=name if dynamic else None, cond=cond,
+        cond_text=text, origin=origin(line)))
+    if not p.first_use_backend_line:
+        p.first_use_backend_line = line.lineno
+
+
+def kw_persist(kind: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:
+    def handler(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+        kw = line.words[0]
+        if len(line.words) < 2 or line.words[1] not in ("if", "unless"):
+            ctx.alert(line, f"'{kw}' requires either 'if' or 'unless' followed by a "
+                      "condition.", "bad-condition")
+            return
+        ok, cond, text = compile_cond(p, line, ctx, 1, f"a '{kw}' rule")
+        if ok:
+            p.persist_rules.append(m.PersistRule(kind, cond, text, origin(line)))
+    return handler
+
+
+def kw_acl(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    if len(words) < 2 or not words[1]:
+        ctx.alert(line, "'acl' expects an ACL name and a criterion.", "missing-argument")
+        return
+    name = words[1]
+    bad = bad_name_char(name)
+    if bad:
+        ctx.alert(line, f"character '{bad}' is not permitted in acl name '{name}'.",
+                  "bad-name", col=line.col(1))
+        return
+    try:
+        expr, warns = acl_mod.parse_acl_expr(list(words[2:]), base_dir=ctx.base_dir)
+    except acl_mod.AclError as exc:
+        ctx.alert(line, f"error detected while parsing ACL '{name}' : {_msg(exc)}.",
+                  "bad-acl", col=line.col(2))
+        return
+    except Exception as exc:
+        ctx.alert(line, f"error detected while parsing ACL '{name}' : {exc}.", "bad-acl",
+                  col=line.col(2))
+        return
+    for w in warns:
+        ctx.warn(line, w, "acl-warning", col=line.col(2))
+    ent = p.acls.get(name)
+    if ent is None:
+        ent = AclEntry(acl_mod.Acl(name), [])
+        p.acls[name] = ent
+    ent.acl.add(expr)
+    ent.origins.append(origin(line))
+    ent.texts.append(" ".join(words[2:]))
+    if p.kind == "defaults":
+        p.has_rules = True
+
+
+def kw_description(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    p.description = " ".join(line.words[1:])
+
+
+def kw_monitor_uri(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    if _need_args(line, ctx, 1, "'monitor-uri' expects an URI."):
+        p.monitor_uri = line.words[1]
+
+
+def kw_log_tag(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    if _need_args(line, ctx, 1, "'log-tag' expects a tag for use in syslog.") and \
+            not too_many(line, ctx, 1):
+        p.log_tag = line.words[1]
+
+
+def kw_log_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    if not _need_args(line, ctx, 1, "'log-format' expects a format string."):
+        return
+    if len(line.words) > 2:
+        ctx.alert(line, "'log-format' expects only one argument, possibly quoted.",
+                  "too-many-args", col=line.col(2))
+        return
+    text = line.words[1]
+    try:
+        fmt_mod.compile_format(text)
+    except Exception as exc:
+        ctx.alert(line, f"failed to parse log-format : {_msg(exc)}.", "bad-format",
+                  col=line.col(1), style="Parsing")
+        return
+    if p.log_format_kind in ("httplog", "tcplog") and p.log_format_origin.file == line.file \
+            and p.kind != "defaults" and p.log_format_origin.line >= p.origin.line:
+        ctx.warn(line, f"'log-format' overrides previous 'option {p.log_format_kind}' in "
+                 f"{p.label()}.", "log-format-override")
+    p.log_format = text
+    p.log_format_kind = "custom"
+    p.log_format_origin = origin(line)
+
+
+# --------------------------------------------------------------------------- log
+
+
+def parse_log(line: Line, ctx: ParseCtx, args: tuple[str, ...], kwname: str = "log"
+              ) -> m.LogTarget | None | str:
+    """Parse `log <target> [len N] [format F] [sample R:S] <facility> [max [min]]`.
+
+    Returns a LogTarget, "global" for `log global`, or None after an error.
+    """
+    if args and args[0] == "global":
+        return "global"
+    if len(args) < 2:
+        ctx.alert(line, f"{kwname} : expects <address> and <facility> or global as arguments",
+                  "missing-argument")
+        return None
+    addr = args[0]
+    i = 1
+    length = 1024
+    fmt = "local"
+    while i < len(args) and args[i] in ("len", "format", "sample"):
+        if i + 1 >= len(args):
+            ctx.alert(line, f"{kwname} : '{args[i]}' expects a value.", "missing-argument")
+            return None
+        if args[i] == "len":
+            length = atoi(args[i + 1])
+            if not 80 <= length <= 65535:
+                ctx.alert(line, f"{kwname} : invalid 'len' value '{args[i + 1]}'.",
+                          "bad-argument")
+                return None
+        elif args[i] == "format":
+            fmt = args[i + 1]
+            if fmt not in LOG_FORMATS:
+                ctx.alert(line, f"{kwname} : unknown log format '{fmt}'", "bad-argument")
+                return None
+        i += 2
+    if i >= len(args):
+        ctx.alert(line, f"{kwname} : expects <address> and <facility> or global as arguments",
+                  "missing-argument")
+        return None
+    fac = args[i]
+    if fac not in FACILITIES:
+        ctx.alert(line, f"{kwname} : unknown log facility '{fac}'", "bad-argument",
+                  col=line.col(i + 1), suggestion=suggest(fac, FACILITIES))
+        return None
+    level, minlevel = "debug", "emerg"
+    if i + 1 < len(args):
+        level = args[i + 1]
+        if level not in LEVELS:
+            ctx.alert(line, f"{kwname} : unknown optional log level '{level}'", "bad-argument",
+                      col=line.col(i + 2))
+            return None
+    if i + 2 < len(args):
+        minlevel = args[i + 2]
+        if minlevel not in LEVELS:
+            ctx.alert(line, f"{kwname} : unknown optional minimum log level '{minlevel}'",
+                      "bad-argument", col=line.col(i + 3))
+            return None
+    if i + 3 < len(args):
+        ctx.alert(line, f"'{kwname}' cannot handle unexpected argument '{args[i + 3]}'.",
+                  "too-many-args")
+        return None
+    o = origin(line)
+    common = {"facility": fac, "level": level, "minlevel": minlevel, "format": fmt,
+              "length": length, "origin": o}
+    if addr in ("stdout", "stderr"):
+        return m.LogTarget(kind=addr, address=addr, **common)  # type: ignore[arg-type]
+    if addr.startswith("fd@"):
+        return m.LogTarget(kind="fd", address=addr[3:], **common)  # type: ignore[arg-type]
+    if addr.startswith("ring@"):
+        return m.LogTarget(kind="ring", address=addr[5:], **common)  # type: ignore[arg-type]
+    if addr.startswith("/") or addr.startswith("unix@"):
+        path = addr[5:] if addr.startswith("unix@") else addr
+        return m.LogTarget(kind="unix", address=path, **common)  # type: ignore[arg-type]
+    kind = "udp"
+    a = addr
+    for prefix, k in (("tcp@", "tcp"), ("udp@", "udp"), ("udp4@", "udp"), ("udp6@", "udp"),
+                      ("ipv4@", "udp"), ("ipv6@", "udp")):
+        if a.startswith(prefix):
+            a = a[len(prefix):]
+            kind = k
+            break
+    host, port, err = server_kw.split_address(a)
+    if err or not host:
+        ctx.alert(line, f"{kwname} : invalid address '{addr}'", "bad-address", col=line.col(1))
+        return None
+    if port is None:
+        port = 514 if kind == "udp" else None
+        if kind == "tcp":
+            ctx.alert(line, f"{kwname} : missing port in '{addr}'", "bad-address")
+            return None
+    return m.LogTarget(kind=kind, address=host, port=port, **common)  # type: ignore[arg-type]
+
+
+def kw_log(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    res = parse_log(line, ctx, line.words[1:])
+    if res is None:
+        return
+    if res == "global":
+        if too_many(line, ctx, 1):
+            return
+        if p.log_global and p.kind != "defaults" and not p.logs:
+            pass
+        p.log_global = True
+        return
+    assert isinstance(res, m.LogTarget)
+    p.logs.append(res)
+
+
+def kw_no_log(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    p.logs = []
+    p.log_global = False
+
+
+# --------------------------------------------------------------------------- timeouts
+
+
+def _set_timeout(p: ProxyBuilder, line: Line, ctx: ParseCtx, name: str, value: str,
+                 col: int) -> None:
+    side = _TIMEOUT_SIDE.get(name)
+    if side and p.kind != "defaults" and not p.has_cap(side):
+        ctx.warn(line, f"'timeout {name}' will be ignored because {p.label()} has no {side} "
+                 "capability", "capability")
+        return
+    where = f"timeout {name}"
+    try:
+        ms, junk = parse_time_ms(value, where)
+    except UnitError as exc:
+        ctx.alert(line, exc.describe(where), "bad-time", col=col)
+        return
+    if junk:
+        ctx.warn(line, junk_warning(value, junk), "time-junk", col=col, style="plain")
+    key = name.replace("-", "_")
+    p.timeouts[key] = ms / 1000.0 if ms else None
+    p.timeout_origins[key] = origin(line)
+
+
+def kw_timeout(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    name = words[1] if len(words) > 1 else ""
+    if name not in TIMEOUT_NAMES:
+        listing = ", ".join(f"'{t}'" for t in TIMEOUT_NAMES[:-1])
+        ctx.alert(line, f"'timeout' supports {listing} and '{TIMEOUT_NAMES[-1]}' "
+                  f"(got '{name}')", "bad-timeout", col=line.col(1),
+                  suggestion=suggest(name, TIMEOUT_NAMES) if name else None)
+        return
+    if len(words) < 3 or not words[2]:
+        ctx.alert(line, f"'timeout {name}' expects an integer value (in milliseconds)",
+                  "missing-argument")
+        return
+    if len(words) > 3:
+        ctx.alert(line, f"'timeout {name}' cannot handle unexpected argument '{words[3]}'.",
+                  "too-many-args", col=line.col(3))
+        return
+    _set_timeout(p, line, ctx, name, words[2], line.col(2))
+
+
+def _legacy_timeout(old: str, new: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:
+    def handler(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+        if len(line.words) < 2:
+            ctx.alert(line, f"'{old}' expects an integer value (in milliseconds)",
+                      "missing-argument")
+            return
+        ctx.legacy(line, f"the '{old}' directive is not supported anymore since HAProxy 2.1. "
+                   f"Use 'timeout {new}'. (accepted as 'timeout {new} {line.words[1]}')",
+                   "legacy-keyword", col=line.col(0),
+                   suggestion=f"timeout {new} {line.words[1]}")
+        _set_timeout(p, line, ctx, new, line.words[1], line.col(1))
+    return handler
+
+
+def kw_legacy_redispatch(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    ctx.legacy(line, "keyword 'redispatch' directive is not supported anymore since HAProxy "
+               "2.1. Use 'option redispatch'. (accepted as 'option redispatch')",
+               "legacy-keyword", col=line.col(0), suggestion="option redispatch")
+    if p.has_cap("backend"):
+        p.options["redispatch"] = True
+        p.redispatch_interval = -1
+
+
+def _removed(text: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:
+    def handler(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+        ctx.alert(line, text.format(kw=line.words[0]), "removed-keyword", col=line.col(0))
+    return handler
+
+
+_REQ_REPLACEMENTS = {
+    "reqadd": "http-request add-header", "reqrep": "http-request replace-header",
+    "reqirep": "http-request replace-header", "reqdel": "http-request del-header",
+    "reqidel": "http-request del-header", "reqdeny": "http-request deny",
+    "reqideny": "http-request deny", "reqpass": "http-request allow",
+    "reqipass": "http-request allow", "reqallow": "http-request allow",
+    "reqiallow": "http-request allow", "reqtarpit": "http-request tarpit",
+    "reqitarpit": "http-request tarpit", "rspadd": "http-response add-header",
+    "rsprep": "http-response replace-header", "rspirep": "http-response replace-header",
+    "rspdel": "http-response del-header", "rspidel": "http-response del-header",
+    "rspdeny": "http-response deny", "rspideny": "http-response deny",
+}
+
+
+# --------------------------------------------------------------------------- bind
+
+
+_BIND_ARG = {"name", "maxconn", "backlog", "crt", "alpn", "interface", "mode", "user",
+             "group", "uid", "gid", "level", "process", "thread", "id", "nice", "ciphers",
+             "ca-file", "verify", "npn", "tcp-ut", "namespace", "severity-output", "proto",
+             "crt-list", "ssl-min-ver", "ssl-max-ver", "ciphersuites", "curves"}
+_BIND_FLAG = {"v4v6", "v6only", "accept-proxy", "ssl", "tfo", "defer-accept", "transparent",
+              "expose-fd", "allow-0rtt", "strict-sni", "prefer-client-ciphers", "quic-force-retry"}
+
+
+def parse_bind_addresses(text: str) -> tuple[list[dict[str, Any]], str | None]:
+    """Split ``addr:port[-end][,addr:port...]`` into address dicts, or an error."""
+    out: list[dict[str, Any]] = []
+    for part in text.split(","):
+        if not part:
+            return [], f"'bind' : invalid address '{text}'"
+        if part.startswith("fd@"):
+            fd = part[3:]
+            if not fd.isdigit():
+                return [], f"'bind' : invalid file descriptor '{fd}'"
+            out.append({"host": "", "port": 0, "fd": int(fd), "family": "fd", "raw": part})
+            continue
+        if part.startswith("/") or part.startswith("unix@"):
+            path = part[5:] if part.startswith("unix@") else part
+            out.append({"host": "", "port": 0, "path": path, "family": "unix", "raw": part})
+            continue
+        a = part
+        family = None
+        for prefix, fam in (("ipv4@", "ipv4"), ("ipv6@", "ipv6"), ("tcp@", None),
+                            ("tcp4@", "ipv4"), ("tcp6@", "ipv6")):
+            if a.startswith(prefix):
+                a = a[len(prefix):]
+                family = fam
+                break
+        if a.startswith("["):
+            end = a.find("]")
+            if end < 0 or not a[end + 1:].startswith(":"):
+                return [], f"'bind' : missing port specification in '{part}'"
+            host, port_s = a[1:end], a[end + 2:]
+        elif ":" in a:
+            host, port_s = a.rsplit(":", 1)
+        else:
+            return [], f"'bind' : missing port specification in '{part}'"
+        if host == "*":
+            host = ""
+        if not port_s:
+            return [], f"'bind' : missing port specification in '{part}'"
+        lo_s, _, hi_s = port_s.partition("-")
+        if not lo_s.isdigit() or (hi_s and not hi_s.isdigit()):
+            return [], f"'bind' : invalid port '{port_s}'"
+        lo = int(lo_s)
+        hi = int(hi_s) if hi_s else lo
+        if not 0 < lo <= 65535:
+            return [], f"'bind' : invalid port '{lo_s}'"
+        if not 0 < hi <= 65535 or hi < lo:
+            return [], f"'bind' : invalid port '{hi_s}'"
+        if family is None:
+            family = "ipv6" if ":" in host else ("any" if host in ("", "::") else "ipv4")
+        if host == "::":
+            family = "any"
+        for port in range(lo, hi + 1):
+            out.append({"host": host, "port": port, "family": family, "raw": part})
+    return out, None
+
+
+def kw_bind(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    if len(words) < 2 or not words[1]:
+        ctx.alert(line, "'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... "
+                  "as arguments.", "missing-argument")
+        return
+    addrs, err = parse_bind_addresses(words[1])
+    if err:
+        ctx.alert(line, err, "bad-address", col=line.col(1))
+        return
+    opts: dict[str, Any] = {}
+    i = 2
+    while i < len(words):
+        w = words[i]
+        if w in _BIND_FLAG:
+            opts[w] = True
+            i += 1
+        elif w in _BIND_ARG:
+            if i + 1 >= len(words):
+                ctx.alert(line, f"'bind {words[1]}' : missing value for '{w}' option.",
+                          "missing-argument", col=line.col(i))
+                return
+            opts[w] = words[i + 1]
+            i += 2
+        else:
+            sug = suggest(w, _BIND_ARG | _BIND_FLAG)
+            text = f"'bind {words[1]}' unknown keyword '{w}'."
+            if sug:
+                text = text[:-1] + f"; did you mean '{sug}' maybe ?"
+            ctx.alert(line, text, "unknown-bind-keyword", col=line.col(i), suggestion=sug)
+            return
+    for a in addrs:
+        p.binds.append(m.Bind(
+            host=a["host"], port=a["port"], fd=a.get("fd"), name=opts.get("name"),
+            family=a["family"], path=a.get("path"), maxconn=atoi(str(opts.get("maxconn", 0))),
+            backlog=atoi(str(opts.get("backlog", 0))), v4v6=bool(opts.get("v4v6")),
+            v6only=bool(opts.get("v6only")), accept_proxy=bool(opts.get("accept-proxy")),
+            ssl=bool(opts.get("ssl")), raw=a["raw"], origin=origin(line)))
+
+
+# --------------------------------------------------------------------------- balance / cookie
+
+
+BALANCE_ALGOS = ("roundrobin", "static-rr", "leastconn", "first", "source", "uri",
+                 "url_param", "hdr", "random", "rdp-cookie", "hash")
+
+
+def kw_balance(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    bad = ("balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', "
+           "'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.")
+    if len(words) < 2:
+        ctx.alert(line, "'balance' expects an algorithm.", "missing-argument")
+        return
+    algo_w = words[1]
+    mt = re.fullmatch(r"([a-z_-]+)(?:\((.*)\))?", algo_w)
+    if not mt or mt.group(1) not in BALANCE_ALGOS:
+        ctx.alert(line, bad, "bad-balance", col=line.col(1),
+                  suggestion=suggest(algo_w, BALANCE_ALGOS))
+        return
+    algo, arg = mt.group(1), mt.group(2)
+    spec = replace(p.balance, algorithm=algo, param=None, uri_whole=False, uri_len=0,
+                   uri_depth=0, uri_path_only=False, check_post=False,
+                   use_domain_only=False, random_draws=2, hash_expr=None)
+    rest = words[2:]
+    if algo == "hdr":
+        if not arg:
+            ctx.alert(line, bad, "bad-balance", col=line.col(1))
+            return
+        spec = replace(spec, param=arg)
+        for w in rest:
+            if w != "use_domain_only":
+                ctx.alert(line, f"'balance hdr(name)' only accepts 'use_domain_only' option "
+                          f"(got '{w}').", "bad-balance")
+                return
+            spec = replace(spec, use_domain_only=True)
+    elif algo == "rdp-cookie":
+        spec = replace(spec, param=arg or "mstshash")
+    elif algo == "random":
+        draws = atoi(arg) if arg else 2
+        spec = replace(spec, random_draws=draws if draws > 0 else 2)
+    elif algo == "uri":
+        i = 0
+        while i < len(rest):
+            w = rest[i]
+            if w in ("len", "depth"):
+                if i + 1 >= len(rest) or not rest[i + 1].isdigit():
+                    ctx.alert(line, f"balance uri '{w}' expects a positive integer "
+                              "(got '').", "bad-balance")
+                    return
+                spec = replace(spec, **{"uri_len" if w == "len" else "uri_depth":
+                                        int(rest[i + 1])})
+                i += 2
+            elif w in ("whole", "path-only"):
+                spec = replace(spec, **{"uri_whole" if w == "whole" else "uri_path_only": True})
+                i += 1
+            else:
+                ctx.alert(line, "balance uri only accepts parameters 'len', 'depth', "
+                          f"'path-only', and 'whole' (got '{w}').", "bad-balance",
+                          col=line.col(2 + i))
+                return
+        rest = []
+    elif algo == "url_param":
+        if not rest:
+            ctx.alert(line, "'balance url_param' requires an URL parameter name.",
+                      "bad-balance")
+            return
+        spec = replace(spec, param=rest[0])
+        i = 1
+        while i < len(rest):
+            if rest[i] == "check_post":
+                spec = replace(spec, check_post=True)
+                i += 1
+                if i < len(rest) and rest[i].isdigit():
+                    i += 1
+            else:
+                ctx.alert(line, "'balance url_param' only accepts check_post modifier.",
+                          "bad-balance", col=line.col(2 + i))
+                return
+        rest = []
+    elif algo == "hash":
+        if not rest:
+            ctx.alert(line, "'balance hash' expects a sample expression.", "bad-balance")
+            return
+        try:
+            sample_mod.parse_expr(rest[0])
+        except Exception as exc:
+            ctx.alert(line, f"'balance hash' : failed to parse sample expression "
+                      f"<{rest[0]}> : {_msg(exc)}.", "bad-balance", col=line.col(2))
+            return
+        spec = replace(spec, hash_expr=rest[0])
+        rest = []
+    if algo in ("roundrobin", "static-rr", "leastconn", "first", "source", "random",
+                "rdp-cookie") and rest:
+        ctx.alert(line, f"'balance' cannot handle unexpected argument '{rest[0]}'.",
+                  "too-many-args", col=line.col(2))
+        return
+    p.balance = spec
+
+
+def kw_hash_type(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    if len(words) < 2 or words[1] not in ("consistent", "map-based"):
+        ctx.alert(line, "'hash-type' only supports 'consistent' and 'map-based'.",
+                  "bad-argument", col=line.col(1))
+        return
+    fn = words[2] if len(words) > 2 else "sdbm"
+    if fn not in ("sdbm", "djb2", "wt6", "crc32", "none"):
+        ctx.alert(line, "'hash-type' : hash function must be 'sdbm', 'djb2', 'wt6', 'crc32' "
+                  f"or 'none' (got '{fn}').", "bad-argument", col=line.col(2))
+        return
+    mod = words[3] if len(words) > 3 else None
+    if mod not in (None, "avalanche"):
+        ctx.alert(line, f"'hash-type' : unknown modifier '{mod}'.", "bad-argument",
+                  col=line.col(3))
+        return
+    p.balance = replace(p.balance, hash_type=words[1], hash_function=fn, hash_modifier=mod)
+
+
+def kw_cookie(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    if len(words) < 2 or not words[1]:
+        ctx.alert(line, "'cookie' expects <cookie_name> as argument.", "missing-argument")
+        return
+    name = words[1]
+    mode: str | None = None
+    flags: dict[str, Any] = {"domains": [], "attrs": []}
+    modes_seen: list[str] = []
+    i = 2
+    while i < len(words):
+        w = words[i]
+        if w in ("rewrite", "insert", "prefix"):
+            modes_seen.append(w)
+            mode = w
+            i += 1
+        elif w in ("indirect", "nocache", "postonly", "preserve", "httponly", "secure",
+                   "dynamic"):
+            flags[w] = True
+            i += 1
+        elif w in ("domain", "attr", "maxidle", "maxlife"):
+            if i + 1 >= len(words) or not words[i + 1]:
+                ctx.alert(line, f"'cookie' : '{w}' expects a value.", "missing-argument",
+                          col=line.col(i))
+                return
+            v = words[i + 1]
+            if w == "domain":
+                flags["domains"].append(v)
+            elif w == "attr":
+                flags["attrs"].append(v)
+            else:
+                try:
+                    ms, junk = parse_time_ms(v)
+                    if junk:
+                        raise UnitError("char", v, junk[0])
+                except UnitError as exc:
+                    ctx.alert(line, f"unexpected character '{exc.char or v[:1]}' in argument "
+                              f"to <{w}>.", "bad-time", col=line.col(i + 1), style="tight")
+                    return
+                flags[w] = ms / 1000.0
+            i += 2
+        else:
+            ctx.alert(line, "'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', "
+                      "'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and "
+                      "'attr' options.", "bad-cookie", col=line.col(i))
+            return
+    if len(set(modes_seen)) > 1:
+        ctx.alert(line, "cookie 'rewrite', 'insert' and 'prefix' modes are incompatible.",
+                  "bad-cookie")
+        return
+    if mode == "rewrite" and flags.get("indirect"):
+        ctx.alert(line, "cookie 'rewrite' and 'indirect' modes are incompatible.",
+                  "bad-cookie")
+        return
+    if flags.get("preserve") and mode != "insert" and not flags.get("indirect"):
+        ctx.alert(line, "cookie 'preserve' requires at least 'insert' or 'indirect'.",
+                  "bad-cookie")
+        return
+    p.cookie = m.CookieSpec(
+        name=name, mode=mode or "rewrite",  # type: ignore[arg-type]
+        indirect=bool(flags.get("indirect")), nocache=bool(flags.get("nocache")),
+        postonly=bool(flags.get("postonly")), preserve=bool(flags.get("preserve")),
+        httponly=bool(flags.get("httponly")), secure=bool(flags.get("secure")),
+        domains=tuple(flags["domains"]), maxidle=flags.get("maxidle"),
+        maxlife=flags.get("maxlife"), dynamic=bool(flags.get("dynamic")),
+        attrs=tuple(flags["attrs"]))
+
+
+def kw_http_reuse(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    if len(line.words) < 2 or line.words[1] not in ("never", "safe", "aggressive", "always"):
+        ctx.alert(line, "'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'.",
+                  "bad-argument", col=line.col(1))
+        return
+    p.http_reuse = line.words[1]
+
+
+# --------------------------------------------------------------------------- errorfile / stats
+
+
+def kw_errorfile(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    if len(words) < 3:
+        ctx.alert(line, "errorfile : <code> and <file> expected.", "missing-argument")
+        return
+    code = atoi(words[1])
+    if code not in DENY_STATUSES:
+        ctx.alert(line, f"errorfile : status code '{words[1]}' not handled.", "bad-status",
+                  col=line.col(1))
+        return
+    path = words[2]
+    full = path if os.path.isabs(path) else os.path.join(ctx.base_dir, path)
+    try:
+        with open(full, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        ctx.alert(line, f"errorfile : error opening file '{path}'.", "file-error",
+                  col=line.col(2))
+        return
+    p.errorfiles[code] = data
+
+
+_STATS_SUBS = ("admin", "uri", "realm", "auth", "scope", "enable", "hide-version",
+               "show-node", "show-desc", "show-legends", "refresh", "disable", "http-request",
+               "show-modules", "timeout", "maxconn", "socket", "bind-process")
+
+
+def kw_stats(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    if len(words) < 2:
+        ctx.alert(line, "'stats' expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', "
+                  "'hide-version', 'show-node', 'show-desc' or 'show-legends'.",
+                  "missing-argument", style="tight")
+        return
+    sub = words[1]
+    st = p.stats if p.stats is not None else {}
+    if sub == "enable":
+        st["enabled"] = True
+    elif sub == "disable":
+        st["enabled"] = False
+    elif sub in ("uri", "realm", "scope"):
+        if len(words) < 3:
+            ctx.alert(line, f"'stats {sub}' needs an argument.", "missing-argument")
+            return
+        if sub == "scope":
+            st.setdefault("scope", []).append(words[2])
+        else:
+            st[sub] = " ".join(words[2:]) if sub == "realm" else words[2]
+        st["enabled"] = True
+    elif sub == "auth":
+        if len(words) < 3 or ":" not in words[2]:
+            ctx.alert(line, "'stats auth' needs a user:password account.", "missing-argument")
+            return
+        user, _, pwd = words[2].partition(":")
+        st.setdefault("auth", []).append((user, pwd))
+        st["enabled"] = True
+    elif sub == "refresh":
+        if len(words) < 3:
+            ctx.alert(line, "'stats refresh' needs a delay.", "missing-argument")
+            return
+        try:
+            ms, junk = parse_time_ms(words[2])
+            if junk:
+                raise UnitError("char", words[2], junk[0])
+        except UnitError as exc:
+            ctx.alert(line, f"unexpected character '{exc.char or words[2][:1]}' in argument to "
+                      "stats refresh interval.", "bad-time", col=line.col(2), style="tight")
+            return
+        st["refresh"] = ms / 1000.0
+        st["enabled"] = True
+    elif sub == "admin":
+        if len(words) < 3 or words[2] not in ("if", "unless"):
+            ctx.alert(line, "'stats admin' requires either 'if' or 'unless' followed by a "
+                      "condition.", "bad-condition")
+            return
+        ok, cond, _text = compile_cond(p, line, ctx, 2, "a 'stats admin' rule")
+        if not ok:
+            return
+        st["admin_cond"] = cond
+    elif sub in ("hide-version", "show-legends", "show-node", "show-desc", "show-modules"):
+        st[sub.replace("-", "_")] = True
+        st["enabled"] = True
+    elif sub in ("socket", "timeout", "maxconn", "bind-process", "http-request"):
+        if sub == "http-request":
+            pass
+        elif sub == "socket":
+            ctx.alert(line, "'stats socket' is only allowed in the 'global' section.",
+                      "misplaced-keyword", col=line.col(1))
+            return
+    else:
+        ctx.alert(line, f"unknown stats parameter '{sub}', expects 'admin', 'uri', 'realm', "
+                  "'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or "
+                  "'show-legends'.", "bad-argument", col=line.col(1), style="tight",
+                  suggestion=suggest(sub, _STATS_SUBS))
+        return
+    p.stats = st
+
+
+# --------------------------------------------------------------------------- options
+
+
+def _flag(name: str, attr: str | None = None, side: str | None = None
+          ) -> tuple[str, str | None, Callable[..., None] | None, str]:
+    return (name, side, None, attr or name.replace("-", "_"))
+
+
+def _opt_httplog(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) -> None:
+    if p.kind == "backend":
+        ctx.warn(line, f"backend '{p.name}' : 'option httplog' directive is ignored in "
+                 "backends.", "capability")
+        return
+    clf = bool(args and args[0] == "clf")
+    if args and not clf:
+        ctx.alert(line, "'option httplog' only supports optional 'clf' argument.",
+                  "bad-argument", col=line.col(2))
+        return
+    p.options["httplog"] = True
+    p.options["httplog_clf"] = clf
+    p.options["tcplog"] = False
+    p.log_format = HTTPLOG_CLF_FMT if clf else HTTPLOG_FMT
+    p.log_format_kind = "httplog"
+    p.log_format_origin = origin(line)
+
+
+def _opt_tcplog(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) -> None:
+    if p.kind == "backend":
+        ctx.warn(line, f"backend '{p.name}' : 'option tcplog' directive is ignored in "
+                 "backends.", "capability")
+        return
+    p.options["tcplog"] = True
+    p.options["httplog"] = False
+    p.log_format = TCPLOG_FMT
+    p.log_format_kind = "tcplog"
+    p.log_format_origin = origin(line)
+
+
+def _opt_conn_mode(which: str) -> Callable[..., None]:
+    def handler(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) -> None:
+        for k in ("http_server_close", "httpclose", "http_keep_alive"):
+            p.options[k] = False
+        p.options[which] = True
+    return handler
+
+
+def _opt_redispatch(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) -> None:
+    p.options["redispatch"] = True
+    p.redispatch_interval = -1
+    if args:
+        v = args[0]
+        if not v.lstrip("-").isdigit():
+            ctx.warn(line, f"'option redispatch' expects an integer interval, '{v}' is read as "
+                     f"{atoi(v)}.", "bad-integer", col=line.col(2))
+        p.redispatch_interval = atoi(v)
+        if p.redispatch_interval == 0:
+            p.options["redispatch"] = False
+
+
+def _opt_forwardfor(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) -> None:
+    header = "x-forwarded-for"
+    except_net = None
+    if_none = False
+    i = 0
+    while i < len(args):
+        w = args[i]
+        if w in ("except", "header"):
+            if i + 1 >= len(args) or not args[i + 1]:
+                ctx.alert(line, f"'option forwardfor' '{w}' requires an argument.",
+                          "missing-argument", col=line.col(2 + i))
+                return
+            if w == "except":
+                except_net = args[i + 1]
+            else:
+                header = args[i + 1].lower()
+            i += 2
+        elif w == "if-none":
+            if_none = True
+            i += 1
+        else:
+            ctx.alert(line, "'option forwardfor' only supports optional values: 'except', "
+                      "'header' and 'if-none'.", "bad-argument", col=line.col(2 + i))
+            return
+    p.forwardfor = m.ForwardFor(header=header, except_net=except_net, if_none=if_none)
+
+
+def _opt_removed(text: str) -> Callable[..., None]:
+    def handler(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) -> None:
+        ctx.alert(line, text, "removed-keyword", col=line.col(1), style="tight")
+    return handler
+
+
+# name -> (side, handler(p, line, ctx, args) or None for a flag, Options attribute, help)
+OPTIONS: dict[str, tuple[str | None, Callable[..., None] | None, str | None, int]] = {
+    # flags: (side, None, attribute, max extra args)
+    "abortonclose": ("backend", None, "abortonclose", 0),
+    "allbackups": ("backend", None, "allbackups", 0),
+    "clitcpka": ("frontend", None, "clitcpka", 0),
+    "contstats": ("frontend", None, "contstats", 0),
+    "dontlog-normal": ("frontend", None, "dontlog_normal", 0),
+    "dontlognull": ("frontend", None, "dontlognull", 0),
+    "forwardfor": (None, _opt_forwardfor, None, 5),
+    "http-buffer-request": (None, None, "http_buffer_request", 0),
+    "http-ignore-probes": ("frontend", None, "http_ignore_probes", 0),
+    "http-keep-alive": (None, _opt_conn_mode("http_keep_alive"), None, 0),
+    "http-no-delay": (None, None, "http_no_delay", 0),
+    "http-pretend-keepalive": (None, None, "http_pretend_keepalive", 0),
+    "http-server-close": (None, _opt_conn_mode("http_server_close"), None, 0),
+    "http-use-htx": (None, None, "http_use_htx", 0),
+    "httpchk": ("backend", check_kw.kw_option_httpchk, None, 3),
+    "httpclose": (None, _opt_conn_mode("httpclose"), None, 0),
+    "httplog": ("frontend", _opt_httplog, None, 1),
+    "independent-streams": (None, None, "independent_streams", 0),
+    "log-health-checks": ("backend", None, "log_health_checks", 0),
+    "log-separate-errors": ("frontend", None, "log_separate_errors", 0),
+    "logasap": ("frontend", None, "logasap", 0),
+    "nolinger": (None, None, "nolinger", 0),
+    "persist": ("backend", None, "persist", 0),
+    "redispatch": ("backend", _opt_redispatch, None, 1),
+    "splice-auto": (None, None, "splice_auto", 0),
+    "srvtcpka": ("backend", None, "srvtcpka", 0),
+    "tcp-check": ("backend", check_kw.kw_option_tcp_check, None, 0),
+    "tcp-smart-accept": ("frontend", None, "tcp_smart_accept", 0),
+    "tcp-smart-connect": ("backend", None, "tcp_smart_connect", 0),
+    "tcpka": (None, None, "tcpka", 0),
+    "tcplog": ("frontend", _opt_tcplog, None, 0),
+    "ws-frames": (None, None, "ws_frames", 0),
+    # removed in 2.x: fatal with HAProxy's text
+    "forceclose": (None, _opt_removed(
+        "option 'forceclose' is not supported any more since HAProxy 2.0, please just remove "
+        "it, or use 'option httpclose' if absolutely needed."), None, 9),
+    "http-tunnel": (None, _opt_removed(
+        "option 'http-tunnel' is not supported any more since HAProxy 2.1, please just "
+        "remove it, it shouldn't be needed."), None, 9),
+    "http_proxy": (None, _opt_removed(
+        "option 'http_proxy' is not supported any more since HAProxy 2.5. This option "
+        "stopped working in HAProxy 1.9 and usually had nasty side effects. It can be more "
+        "reliably implemented with combinations of 'http-request set-dst' and 'http-request "
+        "set-uri', and even 'http-request do-resolve' if DNS resolution is desired."), None, 9),
+}
+
+# Options HAProxy knows that lb accepts without acting on them.
+IGNORED_OPTIONS = frozenset({
+    "accept-invalid-http-request", "accept-invalid-http-response", "checkcache",
+    "disable-h2-upgrade", "h1-case-adjust-bogus-client", "h1-case-adjust-bogus-server",
+    "http-restrict-req-hdr-names", "httpslog", "idle-close-on-response", "ldap-check",
+    "mysql-check", "originalto", "pgsql-check", "prefer-last-server", "redis-check",
+    "smtpchk", "socket-stats", "spop-check", "ssl-hello-chk", "tcp-smart-accept",
+    "transparent", "external-check", "forwarded",
+})
+
+
+def kw_option(p: ProxyBuilder, line: Line, ctx: ParseCtx, negate: bool = False) -> None:
+    words = line.words
+    if len(words) < 2 or not words[1]:
+        ctx.alert(line, "'option' expects an option name.", "missing-argument")
+        return
+    name = words[1]
+    args = [w for w in words[2:]]
+    row = OPTIONS.get(name)
+    if row is None:
+        if name in IGNORED_OPTIONS:
+            ctx.warn(line, f"option '{name}' is not supported by lb and is ignored.",
+                     "unsupported-keyword", col=line.col(1))
+            return
+        sug = suggest(name, list(OPTIONS) + sorted(IGNORED_OPTIONS))
+        text = f"unknown option '{name}'."
+        if sug:
+            text = f"unknown option '{name}'; did you mean '{sug}' maybe ?"
+        ctx.alert(line, text, "unknown-option", col=line.col(1), suggestion=sug)
+        return
+    side, handler, attr, max_extra = row
+    if side and p.kind != "defaults" and not p.has_cap(side) and name not in ("httplog",
+                                                                              "tcplog"):
+        ctx.warn(line, f"'{name}' ignored because {p.label()} has no {side} capability.",
+                 "capability", col=line.col(1))
+        return
+    if len(args) > max_extra:
+        ctx.alert(line, f"'option {name}' cannot handle unexpected argument "
+                  f"'{args[max_extra]}'.", "too-many-args", col=line.col(2 + max_extra))
+        return
+    if negate:
+        if attr:
+            p.options[attr] = False
+        elif name in ("http-keep-alive", "http-server-close", "httpclose"):
+            p.options[name.replace("-", "_")] = False
+        elif name in ("httplog", "tcplog"):
+            p.options[name] = False
+            if p.log_format_kind == name:
+                p.log_format = None
+                p.log_format_kind = None
+        elif name == "forwardfor":
+            p.forwardfor = None
+        elif name == "redispatch":
+            p.options["redispatch"] = False
+        elif name in ("httpchk", "tcp-check"):
+            p.check_kind = "tcp"
+        return
+    if handler is not None:
+        handler(p, line, ctx, args)
+    elif attr:
+        p.options[attr] = True
+    p.option_origins[name] = origin(line)
+
+
+# --------------------------------------------------------------------------- http rules
+
+
+def _status(v: str) -> int | None:
+    return int(v) if v.isdigit() else None
+
+
+def _payload_action(kw: str, act: str, args: tuple[str, ...], line: Line, ctx: ParseCtx,
+                    p: ProxyBuilder, base: int) -> tuple[dict[str, Any], str | None]:
+    """Parse deny/tarpit/return arguments; returns (fields, error text)."""
+    f: dict[str, Any] = {"headers": []}
+    status: int | None = None
+    i = 0
+    payload = False
+    while i < len(args):
+        w = args[i]
+        nxt = args[i + 1] if i + 1 < len(args) else None
+        if w in ("deny_status", "status"):
+            if nxt is None or _status(nxt) is None:
+                return f, "expects <status_code> as argument."
+            status = int(nxt)
+            i += 2
+        elif w == "content-type":
+            if nxt is None:
+                return f, "expects <type> as argument."
+            f["content_type"] = nxt
+            i += 2
+        elif w in ("string", "lf-string", "file", "lf-file", "errorfile", "errorfiles"):
+            if nxt is None:
+                return f, f"'{w}' expects an argument."
+            payload = True
+            if w == "string":
+                f["body"] = nxt.encode("utf-8", "surrogateescape")
+            elif w == "lf-string":
+                if not check_format(p, line, ctx, nxt, f"'{kw} {act}' rule"):
+                    return f, "__reported__"
+                f["body_fmt"] = nxt
+            elif w in ("file", "lf-file", "errorfile"):
+                full = nxt if os.path.isabs(nxt) else os.path.join(ctx.base_dir, nxt)
+                try:
+                    with open(full, "rb") as fh:
+                        data = fh.read()
+                except OSError:
+                    return f, f"failed to open file '{nxt}'."
+                if w == "errorfile":
+                    f["errorfile"] = data
+                elif w == "lf-file":
+                    f["body_fmt"] = data.decode("utf-8", "surrogateescape")
+                else:
+                    f["body"] = data
+            i += 2
+        elif w == "default-errorfiles":
+            i += 1
+        elif w == "hdr":
+            if i + 2 >= len(args):
+                return f, "'hdr' expects <name> and <value> as arguments."
+            if not check_format(p, line, ctx, args[i + 2], f"'{kw} {act}' rule"):
+                return f, "__reported__"
+            f["headers"].append(m.HeaderFmt(args[i + 1], args[i + 2]))
+            i += 3
+        else:
+            return f, f"unexpected keyword '{w}'."
+    default = 200 if act == "return" else (500 if act == "tarpit" else 403)
+    st = status if status is not None else default
+    if act == "return":
+        if not 200 <= st <= 599:
+            return f, f"Unexpected status code '{st}'."
+    else:
+        if not 200 <= st <= 599:
+            return f, f"Unexpected status code '{st}'."
+        if status is not None and not payload and st not in DENY_STATUSES:
+            return f, (f"status code '{st}' not handled by default with 'default-errorfiles' "
+                       "argument.")
+    if (f.get("body") or f.get("body_fmt")) and not f.get("content_type") and \
+            "errorfile" not in f:
+        return f, "a content type must be defined when non-empty payload is configured."
+    f["status"] = st
+    f["headers"] = tuple(f["headers"])
+    return f, None
+
+
+def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tuple[str, ...]
+                 ) -> m.Action | None | str:
+    """Build the action of ``<kw> <act> <args...>``; returns an error text on failure."""
+    act = line.words[1]
+    nargs = len(args)
+
+    def exactly(n: int) -> str | None:
+        return None if nargs == n and all(args) else f"expects exactly {n} arguments."
+
+    if act == "allow":
+        return m.ActAllow() if not args else f"unexpected keyword '{args[0]}'."
+    if act in ("deny", "tarpit", "return"):
+        f, err = _payload_action(kw, act, args, line, ctx, p, 2)
+        if err:
+            return err
+        if act == "return":
+            return m.ActReturn(status=f["status"], content_type=f.get("content_type"),
+                               body=f.get("body"), body_fmt=f.get("body_fmt"),
+                               errorfile=f.get("errorfile"), headers=f["headers"])
+        return m.ActDeny(status=f["status"], content_type=f.get("content_type"),
+                         body=f.get("body"), body_fmt=f.get("body_fmt"),
+                         errorfile=f.get("errorfile"), headers=f["headers"],
+                         tarpit=act == "tarpit")
+    if act in ("reject", "silent-drop"):
+        return m.ActReject(silent=act == "silent-drop") if not args else \
+            f"unexpected keyword '{args[0]}'."
+    if act in ("set-header", "add-header"):
+        err = exactly(2)
+        if err:
+            return err
+        if not check_format(p, line, ctx, args[1], f"'{kw} {act}' rule", line.col(3)):
+            return "__reported__"
+        return m.ActSetHeader(name=args[0], value_fmt=args[1], add=act == "add-header")
+    if act == "del-header":
+        if nargs == 1 and args[0]:
+            return m.ActDelHeader(name=args[0])
+        if nargs == 3 and args[1] == "-m" and args[2] in ("str", "beg", "end", "sub", "reg"):
+            return m.ActDelHeader(name=args[0], method=args[2])
+        return "expects exactly 1 argument."
+    if act in ("replace-header", "replace-value"):
+        err = exactly(3)
+        if err:
+            return err
+        try:
+            re.compile(args[1])
+        except re.error as exc:
+            return f"invalid regex '{args[1]}' : {exc}."
+        if not check_format(p, line, ctx, args[2], f"'{kw} {act}' rule", line.col(4)):
+            return "__reported__"
+        return m.ActReplaceHeader(name=args[0], regex=args[1], replacement_fmt=args[2],
+                                  each_value=act == "replace-value")
+    if act in ("set-path", "set-uri", "set-query", "set-method"):
+        err = exactly(1)
+        if err:
+            return err
+        if not check_format(p, line, ctx, args[0], f"'{kw} {act}' rule", line.col(2)):
+            return "__reported__"
+        return m.ActSetPath(what=act[4:], value_fmt=args[0])  # type: ignore[arg-type]
+    if act == "redirect":
+        return _redirect(kw, p, line, ctx, args)
+    if act == "set-timeout":
+        if nargs != 2 or args[0] not in ("server", "tunnel", "client"):
+            return "'set-timeout' expects 'server', 'tunnel' or 'client' and a timeout."
+        if not p.has_cap("backend") and args[0] != "client":
+            return f"proxy '{p.name}' has no backend capability."
+        try:
+            ms, _junk = parse_time_ms(args[1])
+        except UnitError as exc:
+            return exc.describe(f"{kw} set-timeout")
+        return m.ActSetTimeout(which=args[0], seconds=ms / 1000.0)  # type: ignore[arg-type]
+    if act == "use-service":
+        if nargs != 1:
+            return "expects exactly 1 argument."
+        return m.ActUseService(service=args[0])
+    mv = re.fullmatch(r"set-var\((.+)\)", act)
+    if mv:
+        if not args or not args[0]:
+            return "missing fetch method."
+        try:
+            sample_mod.parse_expr(args[0])
+        except Exception as exc:
+            return f"failed to parse sample expression <{args[0]}> : {_msg(exc)}."
+        return m.ActSetVar(name=mv.group(1), expr=args[0])
+    return None
+
+
+def _redirect(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tuple[str, ...]
+              ) -> m.ActRedirect | str:
+    if not args or args[0] not in ("location", "prefix", "scheme"):
+        return "redirection type expected ('prefix', 'location', or 'scheme')."
+    if len(args) < 2 or not args[1]:
+        return f"missing argument for '{args[0]}'."
+    kind, target = args[0], args[1]
+    if not check_format(p, line, ctx, target, f"'{kw} redirect' rule"):
+        return "__reported__"
+    fields: dict[str, Any] = {}
+    i = 2
+    while i < len(args):
+        w = args[i]
+        if w == "code":
+            if i + 1 >= len(args) or args[i + 1] not in ("301", "302", "303", "307", "308"):
+                return "'code' expects a status code among 301, 302, 303, 307 or 308."
+            fields["code"] = int(args[i + 1])
+            i += 2
+        elif w in ("drop-query", "append-slash", "ignore-empty"):
+            fields[w.replace("-", "_")] = True
+            i += 1
+        elif w in ("set-cookie", "clear-cookie"):
+            if i + 1 >= len(args):
+                return f"'{w}' expects a cookie name."
+            fields[w.replace("-", "_")] = args[i + 1]
+            i += 2
+        else:
+            return (f"expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', "
+                    f"'clear-cookie', 'drop-query', 'ignore-empty' or 'append-slash' (was "
+                    f"'{w}').")
+    return m.ActRedirect(kind=kind, target_fmt=target, **fields)  # type: ignore[arg-type]
+
+
+HTTP_ACTIONS = ("add-header", "allow", "del-header", "deny", "redirect", "reject",
+                "replace-header", "replace-value", "return", "set-header", "set-method",
+                "set-path", "set-query", "set-timeout", "set-uri", "set-var(*)",
+                "silent-drop", "tarpit", "use-service")
+_RESPONSE_ONLY_BAD = ("tarpit", "set-path", "set-uri", "set-query", "set-method",
+                      "use-service", "set-timeout")
+
+
+def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:
+    def handler(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+        words = line.words
+        actions = HTTP_ACTIONS if kw == "http-request" else tuple(
+            a for a in HTTP_ACTIONS if a not in _RESPONSE_ONLY_BAD)
+        if len(words) < 2 or not words[1]:
+            listing = ", ".join(f"'{a}'" for a in actions)
+            ctx.alert(line, f"'{kw}' expects {listing}.", "missing-argument", style="tight")
+            return
+        act = words[1]
+        base = act.split("(")[0] + ("(*)" if "(" in act else "")
+        if base not in actions:
+            listing = ", ".join(f"'{a}'" for a in actions)
+            ctx.alert(line, f"'{kw}' expects {listing}, but got '{act}'.", "unknown-action",
+                      col=line.col(1), style="tight",
+                      suggestion=suggest(act, [a.replace("(*)", "") for a in actions]))
+            return
+        cut = len(words)
+        for i in range(2, len(words)):
+            if words[i] in ("if", "unless"):
+                cut = i
+                break
+        args = words[2:cut]
+        rule_desc = f"'{kw} {act}'"
+        res = parse_action(kw, p, line, ctx, args)
+        if isinstance(res, str):
+            if res != "__reported__":
+                ctx.alert(line, f"error detected in {p.label()} while parsing {rule_desc} rule "
+                          f": {res}", "bad-action", col=line.col(1))
+            return
+        if res is None:
+            ctx.alert(line, f"'{kw}' expects a valid action, but got '{act}'.",
+                      "unknown-action", col=line.col(1), style="tight")
+            return
+        ok, cond, text = compile_cond(p, line, ctx, cut, f"an {rule_desc} condition")
+        if not ok:
+            return
+        rules: list[m.Rule] = getattr(p, attr)
+        if kw == "http-request" and p.final_http_request:
+            ctx.warn(line, "previous 'http-request' action is final and has no condition "
+                     "attached, further entries are NOOP.", "unreachable-rule", style="tight")
+        if kw == "http-request" and p.first_use_backend_line:
+            ctx.warn(line, "a 'http-request' rule placed after a 'use_backend' rule will still "
+                     "be processed before.", "rule-order",
+                     more=(f"   | lb runs every 'http-request' rule of {p.label()} first, then "
+                           "the 'use_backend' rules, whatever their order in the file.",))
+        if kw == "http-request" and cond is None and getattr(res, "final", False):
+            p.final_http_request = True
+        rules.append(m.Rule(action=res, cond=cond, cond_text=text, origin=origin(line)))
+        if p.kind == "defaults":
+            p.has_rules = True
+    return handler
+
+
+def kw_redirect(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """The legacy `redirect` keyword (runs after http-request rules)."""
+    words = line.words
+    cut = len(words)
+    for i in range(1, len(words)):
+        if words[i] in ("if", "unless"):
+            cut = i
+            break
+    res = _redirect("redirect", p, line, ctx, words[1:cut])
+    if isinstance(res, str):
+        if res != "__reported__":
+            ctx.alert(line, f"error detected in {p.label()} while parsing redirect rule : {res}",
+                      "bad-action")
+        return
+    ok, cond, text = compile_cond(p, line, ctx, cut, "a 'redirect' rule")
+    if ok:
+        p.redirect_rules.append(m.Rule(action=res, cond=cond, cond_text=text,
+                                       origin=origin(line)))
+
+
+def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    if len(words) < 2 or words[1] not in ("connection", "content", "session", "inspect-delay"):
+        ctx.alert(line, "'tcp-request' expects 'connection', 'session', 'content' or "
+                  "'inspect-delay'.", "bad-argument")
+        return
+    where = words[1]
+    if where == "inspect-delay":
+        if len(words) < 3:
+            ctx.alert(line, "'tcp-request inspect-delay' expects a delay.", "missing-argument")
+            return
+        try:
+            parse_time_ms(words[2])
+        except UnitError as exc:
+            ctx.alert(line, exc.describe("tcp-request inspect-delay"), "bad-time")
+        return
+    if len(words) < 3 or words[2] not in ("accept", "reject", "silent-drop"):
+        act = words[2] if len(words) > 2 else ""
+        ctx.warn(line, f"'tcp-request {where} {act}' is not supported by lb and is ignored.",
+                 "unsupported-keyword", col=line.col(2))
+        return
+    act = words[2]
+    ok, cond, text = compile_cond(p, line, ctx, 3, f"a 'tcp-request {where} {act}' rule")
+    if not ok:
+        return
+    action: m.Action = m.ActAllow() if act == "accept" else m.ActReject(
+        silent=act == "silent-drop")
+    rule = m.Rule(action=action, cond=cond, cond_text=text, origin=origin(line))
+    if where == "connection":
+        p.tcp_request_connection_rules.append(rule)
+    else:
+        p.tcp_request_content_rules.append(rule)
+    if p.kind == "defaults":
+        p.has_rules = True
+
+
+def _unsupported(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    ctx.warn(line, f"'{line.words[0]}' is not supported by lb and is ignored.",
+             "unsupported-keyword", col=line.col(0))
+
+
+def _noop(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    return None
+
+
+# --------------------------------------------------------------------------- table
+
+FE, BE = "frontend", "backend"
+SECTION_NAMES = frozenset({"global", "defaults", "frontend", "backend", "listen", "userlist",
+                           "peers", "mailers", "resolvers", "program", "http-errors", "ring",
+                           "log-forward", "cache", "fcgi-app", "namespace_list", "crt-store",
+                           "traces"})
+
+_ROWS: list[Keyword] = [
+    Keyword("acl", kw_acl, named_defaults_only=True, help="declare a named ACL"),
+    Keyword("backlog", _int_kw("backlog", "backlog"), FE, help="listen queue length"),
+    Keyword("balance", kw_balance, BE, help="load-balancing algorithm"),
+    Keyword("bind", kw_bind, FE, defaults=False, fatal_side=True, help="listening address"),
+    Keyword("clitimeout", _legacy_timeout("clitimeout", "client"), FE,
+            help="legacy form of 'timeout client'"),
+    Keyword("contimeout", _legacy_timeout("contimeout", "connect"), BE,
+            help="legacy form of 'timeout connect'"),
+    Keyword("cookie", kw_cookie, BE, help="cookie-based persistence"),
+    Keyword("default-server", server_kw.kw_default_server, BE,
+            help="default options for following servers"),
+    Keyword("default_backend", kw_default_backend, FE, help="backend used when no rule matches"),
+    Keyword("description", kw_description, defaults=False, help="free text description"),
+    Keyword("errorfile", kw_errorfile, help="replace a built-in error page"),
+    Keyword("force-persist", kw_persist("force"), BE, defaults=False,
+            help="use a down server named by a cookie"),
+    Keyword("fullconn", _int_kw("fullconn", "fullconn"), BE, max_args=1),
+    Keyword("hash-balance-factor", _int_kw("hash_balance_factor", "hash-balance-factor"), BE),
+    Keyword("hash-type", kw_hash_type, BE, help="hashing method for hash algorithms"),
+    Keyword("http-after-response", _rules_kw("http-response", "http_after_response_rules"),
+            named_defaults_only=True),
+    Keyword("http-check", check_kw.kw_http_check, BE, help="HTTP health-check rules"),
+    Keyword("http-request", _rules_kw("http-request", "http_request_rules"),
+            named_defaults_only=True, help="request rules"),
+    Keyword("http-response", _rules_kw("http-response", "http_response_rules"),
+            named_defaults_only=True, help="response rules"),
+    Keyword("http-reuse", kw_http_reuse, BE, help="server connection reuse policy"),
+    Keyword("id", _noop, defaults=False),
+    Keyword("ignore-persist", kw_persist("ignore"), BE, defaults=False,
+            help="ignore persistence for matching requests"),
+    Keyword("log", kw_log, help="where to send logs"),
+    Keyword("log-format", kw_log_format, FE, help="custom traffic log format"),
+    Keyword("log-tag", kw_log_tag, help="syslog tag"),
+    Keyword("maxconn", _int_kw("maxconn", "maxconn"), FE, help="max concurrent connections"),
+    Keyword("mode", kw_mode, help="http or tcp"),
+    Keyword("monitor-uri", kw_monitor_uri, FE, help="URI answered 200 without forwarding"),
+    Keyword("option", kw_option, help="enable an option"),
+    Keyword("redirect", kw_redirect, defaults=False, help="legacy redirect rule"),
+    Keyword("redispatch", kw_legacy_redispatch, BE, help="legacy form of 'option redispatch'"),
+    Keyword("retries", _int_kw("retries", "retries"), BE, help="connection retries"),
+    Keyword("retry-on", kw_retry_on, BE, help="which failures are retried"),
+    Keyword("server", server_kw.kw_server, BE, defaults=False, fatal_side=True,
+            help="declare a server"),
+    Keyword("srvtimeout", _legacy_timeout("srvtimeout", "server"), BE,
+            help="legacy form of 'timeout server'"),
+    Keyword("stats", kw_stats, help="statistics page settings"),
+    Keyword("tcp-check", check_kw.kw_tcp_check, BE, help="tcp-check rules"),
+    Keyword("tcp-request", kw_tcp_request, named_defaults_only=True,
+            help="layer-4 request rules"),
+    Keyword("timeout", kw_timeout, help="set a timeout"),
+    Keyword("use_backend", kw_use_backend, FE, defaults=False, help="switching rule"),
+    # removed keywords (fatal, HAProxy's texts)
+    Keyword("appsession", _removed("'appsession' is not supported anymore since HAProxy 1.6.")),
+    Keyword("block", _removed("The 'block' directive is not supported anymore since HAProxy "
+                              "2.1. Use 'http-request deny' which uses the exact same syntax.")),
+    Keyword("monitor-net", _removed("'monitor-net' doesn't exist anymore. Please use "
+                                    "'http-request return status 200 if { src "
+                                    "10.0.0.0/8 }' instead.")),
+    # keywords HAProxy has that lb accepts and ignores (warning)
+    *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
+        "bind-process", "capture", "compression", "declare", "dispatch", "dynamic-cookie-key",
+        "email-alert", "filter", "http-error", "http-send-name-header", "load-server-state-"
+        "from-file", "max-keep-alive-queue", "max-session-srv-conns", "rate-limit",
+        "server-state-file-name", "server-template", "source", "stick", "stick-table",
+        "tcp-response", "unique-id-format", "unique-id-header", "use-server", "errorloc",
+        "errorloc302", "errorloc303", "errorfiles", "persist", "external-check",
+        "log-format-sd", "error-log-format", "option-tcpka", "monitor")),
+]
+for _old, _new in _REQ_REPLACEMENTS.items():
+    _text = (f"The '{_old}' directive is not supported anymore since HAProxy 2.1. Use "
+             f"'{_new}' instead.")
+    _ROWS.append(Keyword(_old, _removed(_text)))
+
+PROXY_TABLE = Table("proxy", _ROWS)

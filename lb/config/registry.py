@@ -1,0 +1,293 @@
+"""Keyword tables and the mutable builders keyword handlers fill in.
+
+Owns: the ``Keyword`` row type (name, handler, side capability, whether allowed in
+``defaults``, argument limit, help text), ``Table`` (lookup plus did-you-mean via
+difflib), ``ParseCtx`` (how handlers report diagnostics with HAProxy's wording, and
+the strict switch), the capability checks generated from table rows (spec §1.8),
+and the per-section builders (``GlobalBuilder``, ``ProxyBuilder``) that
+``lb.config.build`` freezes into the model.
+
+Must not import: lb.config.build, lb.config.*_kw (they import this module).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from lb.config import model as m
+from lb.config.lexer import Line
+from lb.errors import Diagnostic, Diagnostics, LocStyle
+
+Handler = Callable[[Any, Line, "ParseCtx"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Keyword:
+    """One row of a keyword table."""
+
+    name: str
+    handler: Handler
+    side: str | None = None  # "frontend" / "backend": capability the proxy needs
+    defaults: bool = True  # allowed in a defaults section
+    fatal_side: bool = False  # missing capability is fatal (else warning + ignored)
+    max_args: int | None = None  # words after the keyword; more -> fatal
+    named_defaults_only: bool = False  # rules/acls: only in named defaults (2.5+)
+    help: str = ""
+
+
+class Table:
+    """A keyword table with did-you-mean suggestions."""
+
+    def __init__(self, section: str, rows: Iterable[Keyword]) -> None:
+        self.section = section
+        self.rows: dict[str, Keyword] = {}
+        for row in rows:
+            if row.name in self.rows:
+                raise ValueError(f"duplicate keyword {row.name!r} in {section} table")
+            self.rows[row.name] = row
+
+    def get(self, name: str) -> Keyword | None:
+        return self.rows.get(name)
+
+    def suggest(self, name: str) -> str | None:
+        return suggest(name, self.rows)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(sorted(self.rows.values(), key=lambda r: r.name))
+
+
+def suggest(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The closest candidate to ``word`` (HAProxy's "did you mean ... maybe ?")."""
+    best = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
+    return best[0] if best else None
+
+
+# --------------------------------------------------------------------------- parse context
+
+
+class ParseCtx:
+    """What keyword handlers use to report problems and reach load settings."""
+
+    def __init__(self, diags: Diagnostics, *, strict: bool = False,
+                 env: Mapping[str, str] | None = None, base_dir: str = ".") -> None:
+        self.diags = diags
+        self.strict = strict
+        self.env: Mapping[str, str] = env or {}
+        self.base_dir = base_dir
+        self.line_failed = False  # set when a handler reported a fatal error
+
+    def _add(self, severity: str, line: Line | None, text: str, code: str, col: int,
+             style: LocStyle, suggestion: str | None, more: tuple[str, ...],
+             nonfatal: bool = False) -> None:
+        file = line.file if line else ""
+        lineno = line.lineno if line else 0
+        if severity == "alert" and not nonfatal:
+            self.line_failed = True
+        self.diags.add(Diagnostic(severity, file, lineno, col, text, code,  # type: ignore[arg-type]
+                                  suggestion, style, more, nonfatal))
+
+    def soft_alert(self, line: Line | None, text: str, code: str, *, col: int = 0,
+                   style: LocStyle = "parsing") -> None:
+        """An ALERT line that HAProxy counts as a warning."""
+        self._add("alert", line, text, code, col, style, None, (), True)
+
+    def alert(self, line: Line | None, text: str, code: str, *, col: int = 0,
+              style: LocStyle = "parsing", suggestion: str | None = None,
+              more: tuple[str, ...] = ()) -> None:
+        self._add("alert", line, text, code, col, style, suggestion, more)
+
+    def warn(self, line: Line | None, text: str, code: str, *, col: int = 0,
+             style: LocStyle = "parsing", suggestion: str | None = None,
+             more: tuple[str, ...] = ()) -> None:
+        self._add("warning", line, text, code, col, style, suggestion, more)
+
+    def notice(self, line: Line | None, text: str, code: str, *, col: int = 0,
+               style: LocStyle = "parsing") -> None:
+        self._add("notice", line, text, code, col, style, None, ())
+
+    def legacy(self, line: Line | None, text: str, code: str, *, col: int = 0,
+               style: LocStyle = "parsing", suggestion: str | None = None) -> None:
+        """A compatibility acceptance: a warning, or an error under --strict."""
+        if self.strict:
+            self.alert(line, text, code, col=col, style=style, suggestion=suggestion)
+        else:
+            self.warn(line, text, code, col=col, style=style, suggestion=suggestion)
+
+
+def origin(line: Line) -> m.Origin:
+    return m.Origin(line.file, line.lineno)
+
+
+# --------------------------------------------------------------------------- builders
+
+
+@dataclass(slots=True)
+class GlobalBuilder:
+    values: dict[str, Any] = field(default_factory=dict)
+    logs: list[m.LogTarget] = field(default_factory=list)
+    stats_sockets: list[m.StatsSocket] = field(default_factory=list)
+    tune: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+
+    def freeze(self) -> m.Global:
+        from types import MappingProxyType
+        known = {f.name for f in fields(m.Global)}
+        vals = {k: v for k, v in self.values.items() if k in known}
+        return m.Global(**vals, logs=tuple(self.logs),
+                        stats_sockets=tuple(self.stats_sockets),
+                        tune=MappingProxyType(dict(self.tune)),
+                        env=MappingProxyType(dict(self.env)))
+
+
+@dataclass(slots=True)
+class AclEntry:
+    acl: Any  # lb.match.acl.Acl
+    origins: list[m.Origin]
+    texts: list[str] = field(default_factory=list)  # source words of each line
+
+
+@dataclass(slots=True)
+class ServerDefaults:
+    """`default-server` settings (and the per-server values being parsed)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ProxyBuilder:
+    """A defaults/frontend/backend/listen section while it is being parsed."""
+
+    name: str
+    kind: str  # "defaults" | "frontend" | "backend" | "listen"
+    origin: m.Origin = m.NO_ORIGIN
+    defaults_name: str | None = None  # the defaults section used (for messages)
+    from_defaults: ProxyBuilder | None = None
+    # --- all
+    mode: str = "tcp"
+    options: dict[str, bool] = field(default_factory=dict)
+    option_origins: dict[str, m.Origin] = field(default_factory=dict)
+    default_server: dict[str, Any] = field(default_factory=dict)
+    errorfiles: dict[int, bytes] = field(default_factory=dict)
+    stats: dict[str, Any] | None = None  # None = never mentioned
+    logs: list[m.LogTarget] = field(default_factory=list)
+    log_global: bool = False
+    log_tag: str | None = None
+    forwardfor: m.ForwardFor | None = None
+    # --- frontend side
+    binds: list[m.Bind] = field(default_factory=list)
+    maxconn: int = 0
+    backlog: int = 0
+    default_backend: str | None = None
+    default_backend_origin: m.Origin = m.NO_ORIGIN
+    monitor_uri: str | None = None
+    log_format: str | None = None
+    log_format_kind: str | None = None  # "httplog" "httplog-clf" "tcplog" "custom"
+    log_format_origin: m.Origin = m.NO_ORIGIN
+    switching_rules: list[m.SwitchingRule] = field(default_factory=list)
+    # --- timeouts (seconds)
+    timeouts: dict[str, float | None] = field(default_factory=dict)
+    timeout_origins: dict[str, m.Origin] = field(default_factory=dict)
+    # --- rules (both sides)
+    acls: dict[str, AclEntry] = field(default_factory=dict)
+    http_request_rules: list[m.Rule] = field(default_factory=list)
+    http_response_rules: list[m.Rule] = field(default_factory=list)
+    http_after_response_rules: list[m.Rule] = field(default_factory=list)
+    tcp_request_connection_rules: list[m.Rule] = field(default_factory=list)
+    tcp_request_content_rules: list[m.Rule] = field(default_factory=list)
+    redirect_rules: list[m.Rule] = field(default_factory=list)
+    inherited_rules: bool = False  # rules came from a named defaults
+    description: str | None = None
+    # --- backend side
+    servers: list[m.Server] = field(default_factory=list)
+    server_origins: dict[str, m.Origin] = field(default_factory=dict)
+    balance: m.BalanceSpec = field(default_factory=m.BalanceSpec)
+    cookie: m.CookieSpec | None = None
+    persist_rules: list[m.PersistRule] = field(default_factory=list)
+    check_kind: str = "tcp"  # "tcp" | "http" | "tcp-check"
+    check_origin: m.Origin = m.NO_ORIGIN
+    httpchk_send: m.HttpCheckSend | None = None
+    http_check_rules: list[m.CheckStep] = field(default_factory=list)
+    http_check_send_origin: m.Origin | None = None
+    tcp_check_rules: list[m.CheckStep] = field(default_factory=list)
+    disable_on_404: bool = False
+    send_state: bool = False
+    retries: int = 3
+    retry_on: tuple[str, ...] = ("conn-failure",)
+    redispatch_interval: int = -1
+    fullconn: int = 0
+    hash_balance_factor: int = 0
+    http_reuse: str = "safe"
+    # --- parse-time bookkeeping for warnings
+    first_use_backend_line: int = 0
+    final_http_request: bool = False  # an unconditional final http-request rule seen
+    has_rules: bool = False  # (defaults) defines acl/tcp/http rules
+
+    @property
+    def caps(self) -> frozenset[str]:
+        if self.kind == "listen":
+            return frozenset({"frontend", "backend"})
+        if self.kind == "defaults":
+            return frozenset({"frontend", "backend"})
+        return frozenset({self.kind})
+
+    def has_cap(self, side: str) -> bool:
+        return side in self.caps
+
+    def label(self) -> str:
+        return f"{self.kind} '{self.name}'"
+
+
+# Which builder attributes a new proxy copies from its defaults (spec §2.3).
+INHERIT_ALL = ("mode", "options", "option_origins", "default_server", "errorfiles",
+               "stats", "logs", "log_global", "log_tag", "forwardfor")
+INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
+              "monitor_uri", "log_format", "log_format_kind", "log_format_origin")
+INHERIT_BE = ("balance", "cookie", "check_kind", "check_origin", "httpchk_send",
+              "http_check_rules", "http_check_send_origin", "tcp_check_rules",
+              "disable_on_404", "send_state", "retries", "retry_on",
+              "redispatch_interval", "fullconn", "hash_balance_factor", "http_reuse")
+TIMEOUTS_FE = ("client", "client_fin", "tarpit", "http_request", "http_keep_alive")
+TIMEOUTS_BE = ("connect", "server", "server_fin", "check", "queue", "tarpit",
+               "http_request", "http_keep_alive", "tunnel")
+# named-defaults rules copied into the proxy (they run first)
+INHERIT_RULES = ("http_request_rules", "http_response_rules", "http_after_response_rules",
+                 "tcp_request_connection_rules", "tcp_request_content_rules")
+
+
+def inherit(dst: ProxyBuilder, src: ProxyBuilder) -> None:
+    """Copy settings from defaults ``src`` into new section ``dst`` by capability."""
+    sides = dst.caps
+
+    def take(attr: str) -> None:
+        setattr(dst, attr, copy.copy(getattr(src, attr)))
+
+    for attr in INHERIT_ALL:
+        take(attr)
+    if dst.stats is not None:
+        dst.stats = dict(dst.stats)
+    if "frontend" in sides:
+        for attr in INHERIT_FE:
+            take(attr)
+    if "backend" in sides:
+        for attr in INHERIT_BE:
+            take(attr)
+    names: set[str] = set()
+    if "frontend" in sides:
+        names.update(TIMEOUTS_FE)
+    if "backend" in sides:
+        names.update(TIMEOUTS_BE)
+    for k, v in src.timeouts.items():
+        if k in names:
+            dst.timeouts[k] = v
+            if k in src.timeout_origins:
+                dst.timeout_origins[k] = src.timeout_origins[k]
+    if src.has_rules:
+        for attr in INHERIT_RULES:
+            take(attr)
+        dst.inherited_rules = True
+    dst.from_defaults = src

@@ -1,0 +1,293 @@
+"""`server` and `default-server` keywords.
+
+Owns: the SERVER_KEYWORDS table (one row per server option: takes an argument or
+not, how the argument is parsed into ``lb.config.model.Server`` fields) and the two
+section keywords that use it (spec §5, §7.1, §7.7).
+
+Must not import: lb.config.build, lb.config.proxy_kw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from lb.config import model as m
+from lb.config.lexer import Line
+from lb.config.registry import ParseCtx, ProxyBuilder, origin, suggest
+from lb.units import UnitError, atoi, parse_time_ms
+
+
+class ServerArgError(Exception):
+    """A server option is invalid; str() is HAProxy's text (after 'server b/s' : )."""
+
+
+def _time(name: str, value: str, srv: str, *, zero_ok: bool = False) -> float:
+    try:
+        ms, junk = parse_time_ms(value)
+    except UnitError as exc:
+        if exc.reason == "overflow":
+            raise ServerArgError(
+                f"timer overflow in argument <{value}> to <{name}> of server {srv}, maximum "
+                "value is 2147483647 ms (~24.8 days).") from None
+        if exc.reason == "empty":
+            raise ServerArgError(f"'{name}' expects a delay as argument.") from None
+        raise ServerArgError(f"unexpected character '{exc.char}' in '{name}' argument of "
+                             f"server {srv}.") from None
+    if junk:
+        raise ServerArgError(f"unexpected character '{junk[0]}' in '{name}' argument of "
+                             f"server {srv}.")
+    if ms == 0 and not zero_ok:
+        raise ServerArgError(f"invalid value 0 for argument '{name}' of server {srv}.")
+    return ms / 1000.0
+
+
+def _positive(name: str) -> Callable[[str, str], int]:
+    def conv(value: str, srv: str) -> int:
+        n = atoi(value)
+        if n <= 0:
+            raise ServerArgError(f"'{name}' has to be > 0.")
+        return n
+    return conv
+
+
+def _weight(value: str, srv: str) -> int:
+    w = atoi(value)
+    if not 0 <= w <= 256:
+        raise ServerArgError(f"weight of server {srv} is not within 0 and 256 ({w}).")
+    return w
+
+
+def _port(value: str, srv: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ServerArgError("'port' expects a port number as argument.")
+    return int(value)
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> Callable[[str, str], str]:
+    def conv(value: str, srv: str) -> str:
+        if value not in allowed:
+            exp = " or ".join(f"'{a}'" for a in allowed)
+            raise ServerArgError(f"'{name}' expects {exp} but got '{value}'.")
+        return value
+    return conv
+
+
+@dataclass(frozen=True, slots=True)
+class ServerKw:
+    """One server option: ``field`` receives ``conv(arg)`` or ``value`` for flags."""
+
+    name: str
+    field: str | None  # model.Server field (None = accepted and ignored)
+    conv: Callable[[str, str], Any] | None = None  # None = flag without argument
+    value: Any = True
+    help: str = ""
+
+
+def _t(name: str) -> Callable[[str, str], float]:
+    return lambda v, s: _time(name, v, s)
+
+
+def _str(v: str, s: str) -> str:
+    return v
+
+
+def _int(v: str, s: str) -> int:
+    return atoi(v)
+
+
+SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
+    ServerKw("addr", "check_addr", _str, help="address used for health checks"),
+    ServerKw("agent-check", "agent_check", help="enable the auxiliary agent check"),
+    ServerKw("agent-inter", None, _t("agent-inter")),
+    ServerKw("agent-port", None, _int),
+    ServerKw("alpn", None, _str),
+    ServerKw("backup", "backup", help="only used when no active server is usable"),
+    ServerKw("ca-file", None, _str),
+    ServerKw("check", "check", help="enable health checks"),
+    ServerKw("check-send-proxy", "check_send_proxy"),
+    ServerKw("check-sni", None, _str),
+    ServerKw("check-ssl", "check_ssl"),
+    ServerKw("cookie", "cookie", _str, help="persistence cookie value"),
+    ServerKw("crt", None, _str),
+    ServerKw("disabled", "disabled", help="start in maintenance"),
+    ServerKw("downinter", "downinter", _t("downinter")),
+    ServerKw("enabled", "disabled", value=False),
+    ServerKw("error-limit", "error_limit", _positive("error-limit")),
+    ServerKw("fall", "fall", _positive("fall"), help="failed checks before DOWN"),
+    ServerKw("fastinter", "fastinter", _t("fastinter")),
+    ServerKw("id", None, _int),
+    ServerKw("init-addr", None, _str),
+    ServerKw("inter", "inter", _t("inter"), help="interval between checks"),
+    ServerKw("max-reuse", None, _int),
+    ServerKw("maxconn", "maxconn", _int, help="max concurrent requests"),
+    ServerKw("maxqueue", "maxqueue", _int, help="max requests in this server's queue"),
+    ServerKw("minconn", "minconn", _int),
+    ServerKw("no-backup", "backup", value=False),
+    ServerKw("no-check", "check", value=False),
+    ServerKw("no-check-ssl", "check_ssl", value=False),
+    ServerKw("no-send-proxy", "send_proxy", value=False),
+    ServerKw("no-ssl", "ssl", value=False),
+    ServerKw("no-tfo", None),
+    ServerKw("no-verifyhost", None),
+    ServerKw("non-stick", None),
+    ServerKw("observe", "observe", _choice("observe", ("layer4", "layer7"))),
+    ServerKw("on-error", "on_error", _choice(
+        "on-error", ("fastinter", "fail-check", "sudden-death", "mark-down"))),
+    ServerKw("on-marked-down", "on_marked_down",
+             _choice("on-marked-down", ("shutdown-sessions",))),
+    ServerKw("on-marked-up", "on_marked_up",
+             _choice("on-marked-up", ("shutdown-backup-sessions",))),
+    ServerKw("pool-max-conn", None, _int),
+    ServerKw("pool-purge-delay", None, _str),
+    ServerKw("port", "check_port", _port, help="port used for health checks"),
+    ServerKw("proto", None, _str),
+    ServerKw("redir", None, _str),
+    ServerKw("resolve-prefer", None, _str),
+    ServerKw("resolvers", None, _str),
+    ServerKw("rise", "rise", _positive("rise"), help="successful checks before UP"),
+    ServerKw("send-proxy", "send_proxy"),
+    ServerKw("send-proxy-v2", "send_proxy"),
+    ServerKw("slowstart", "slowstart", lambda v, s: _time("slowstart", v, s, zero_ok=True)),
+    ServerKw("sni", "sni", _str),
+    ServerKw("ssl", "ssl"),
+    ServerKw("tfo", None),
+    ServerKw("track", "track", _str),
+    ServerKw("verify", "verify", _choice("verify", ("none", "required"))),
+    ServerKw("weight", "weight", _weight, help="load-balancing weight 0..256"),
+    ServerKw("ws", None, _choice("ws", ("auto", "h1", "h2"))),
+)}
+
+_SERVER_FIELDS = {f.name for f in fields(m.Server)}
+
+
+def parse_options(words: tuple[str, ...], start: int, srv: str,
+                  values: dict[str, Any]) -> tuple[str, int] | None:
+    """Apply server options words[start:] to ``values``.
+
+    Returns None on success, else (message, index of the offending word).
+    """
+    i = start
+    n = len(words)
+    while i < n:
+        w = words[i]
+        kw = SERVER_KEYWORDS.get(w)
+        if kw is None:
+            return ("", i)
+        if kw.conv is None:
+            if kw.field:
+                values[kw.field] = kw.value
+            i += 1
+            continue
+        if i + 1 >= n or words[i + 1] == "":
+            arg_desc = {"cookie": "<value>", "inter": None, "fastinter": None,
+                        "downinter": None, "port": None}.get(w, "<value>")
+            if w in ("inter", "fastinter", "downinter", "slowstart"):
+                return (f"'{w}' expects a delay as argument.", i)
+            if w == "port":
+                return ("'port' expects a port number as argument.", i)
+            return (f"'{w}' expects {arg_desc} as argument.", i)
+        try:
+            val = kw.conv(words[i + 1], srv)
+        except ServerArgError as exc:
+            return (str(exc), i)
+        if kw.field:
+            values[kw.field] = val
+        i += 2
+    return None
+
+
+def split_address(addr: str) -> tuple[str, int | None, str | None]:
+    """Split ``host[:port]`` (IPv6 literal allowed) → (host, port, error)."""
+    a = addr
+    for prefix in ("ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"):
+        if a.startswith(prefix):
+            a = a[len(prefix):]
+            break
+    if a.startswith("unix@") or a.startswith("/") or a.startswith("abns@"):
+        return a, None, None
+    if a.startswith("["):
+        end = a.find("]")
+        if end < 0:
+            return a, None, f"invalid address: '{addr}'"
+        host, rest = a[1:end], a[end + 1:]
+        if not rest:
+            return host, None, None
+        if not rest.startswith(":"):
+            return a, None, f"invalid address: '{addr}'"
+        port_s = rest[1:]
+    elif ":" in a:
+        host, port_s = a.rsplit(":", 1)
+    else:
+        return a, None, None
+    if port_s == "":
+        return host, None, None
+    if port_s[0] in "+-":
+        return host, None, None  # relative port mapping: same as the client's
+    if not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
+        return host, None, f"invalid port '{port_s}'"
+    return host, int(port_s), None
+
+
+def kw_default_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    values = dict(p.default_server)
+    err = parse_options(words, 1, "default-server", values)
+    if err is not None:
+        msg, idx = err
+        if not msg:
+            bad = words[idx]
+            sug = suggest(bad, SERVER_KEYWORDS)
+            text = f"unknown keyword '{bad}'."
+            if idx == 1:
+                text += " Hint: no address was expected for this server."
+            ctx.alert(line, text, "unknown-server-keyword", col=line.col(idx),
+                      style="bracket", suggestion=sug)
+        else:
+            ctx.alert(line, f"'default-server' : {msg}.", "bad-server-option",
+                      col=line.col(idx), style="bracket")
+        return
+    p.default_server = values
+
+
+def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    if len(words) < 3 or not words[1] or not words[2]:
+        ctx.alert(line, "'server' expects <name> and <addr>[:<port>] as arguments.",
+                  "missing-argument", style="bracket")
+        return
+    name = words[1]
+    label = f"'server {p.name}/{name}'"
+    bad = next((c for c in name if not (c.isalnum() or c in "_.:-")), None)
+    if bad is not None:
+        ctx.alert(line, f"character '{bad}' is not permitted in server name '{name}'.",
+                  "bad-name", col=line.col(1), style="bracket")
+        return
+    host, port, err = split_address(words[2])
+    if err:
+        ctx.alert(line, f"{label} : {err}", "bad-address", col=line.col(2), style="bracket")
+        return
+    values = dict(p.default_server)
+    res = parse_options(words, 3, name, values)
+    if res is not None:
+        msg, idx = res
+        if not msg:
+            sug = suggest(words[idx], SERVER_KEYWORDS)
+            ctx.alert(line, f"{label} : unknown keyword '{words[idx]}'.",
+                      "unknown-server-keyword", col=line.col(idx), style="bracket",
+                      suggestion=sug)
+        else:
+            code = "bad-weight" if msg.startswith("weight of") else "bad-server-option"
+            ctx.alert(line, f"{label} : {msg}.", code, col=line.col(idx), style="bracket")
+        return
+    if name in p.server_origins:
+        prev = p.server_origins[name]
+        ctx.alert(line, f"{p.label()} : server name '{name}' already used at {prev}.",
+                  "duplicate-server", col=line.col(1), style="bracket")
+        return
+    values = {k: v for k, v in values.items() if k in _SERVER_FIELDS}
+    srv = m.Server(name=name, host=host, port=port, puid=len(p.servers) + 1,
+                   origin=origin(line), **values)
+    p.servers.append(srv)
+    p.server_origins[name] = origin(line)
