@@ -1,0 +1,508 @@
+#!/usr/bin/env python3
+"""Benchmark lb side by side with HAProxy (issue #9).
+
+    python tools/bench/run.py            # 3 rounds x 5 s per run (a few minutes)
+    python tools/bench/run.py --quick    # 1 round x 2 s, for a smoke check
+    make bench
+
+Starts nginx (HTTP backend) and two wsecho processes (WebSocket echo backend),
+then HAProxy and lb with the same realistic configuration
+(tools/bench/configs/bench.cfg), and runs every scenario of harness/scenarios.py
+against the backends directly, through HAProxy and through lb, alternating
+targets in each round. The proxy under test is pinned to core 0, load
+generators and backends to core 1. Prints a table of medians and writes
+tools/bench/out/results-<timestamp>.json and .png.
+
+Everything is bounded: each run has a fixed duration and a hard timeout, and
+every process started here is stopped (by PID) before exit.
+Must not import: lb (it is run as a program, like HAProxy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import shlex
+import socket
+import string
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import prereq, procs, report  # noqa: E402
+from harness.scenarios import (  # noqa: E402
+    HOST,
+    SCENARIOS,
+    WS_PATH,
+    WS_PROTOCOL,
+    Scenario,
+    errors_of,
+    parse_wrk,
+    parse_wsbench,
+    value_of,
+    wrk_argv,
+    wsbench_argv,
+)
+
+BENCH_DIR = prereq.BENCH_DIR
+OUT_DIR = BENCH_DIR / "out"
+CONFIG_TEMPLATE = BENCH_DIR / "configs" / "bench.cfg"
+NGINX_TEMPLATE = BENCH_DIR / "configs" / "nginx.conf"
+FRONTENDS = ("fe_keepalive", "fe_server_close", "fe_close")
+WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+WS_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 section 1.3 example
+IDLE_HOLD = 2.0
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def cores() -> tuple[str, str, str]:
+    """(proxy core, load core, sentence for the output)."""
+    if (os.cpu_count() or 1) >= 2:
+        return "0", "1", ("proxy pinned to core 0 (taskset -c 0); load generators and "
+                          "backends pinned to core 1 (taskset -c 1)")
+    return "0", "0", "single CPU: everything shares core 0 (figures are not comparable)"
+
+
+def cpu_times() -> dict[str, tuple[int, int]]:
+    """(busy, total) jiffies per CPU from /proc/stat."""
+    out = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu") and line[3:4].isdigit():
+            name, *vals = line.split()
+            nums = [int(v) for v in vals]
+            total = sum(nums[:8])
+            out[name] = (total - nums[3] - nums[4], total)
+    return out
+
+
+def busy_pct(before: dict, after: dict) -> dict[str, float]:
+    res = {}
+    for cpu, (b1, t1) in after.items():
+        b0, t0 = before.get(cpu, (0, 0))
+        if t1 > t0:
+            res[cpu] = round(100.0 * (b1 - b0) / (t1 - t0), 1)
+    return res
+
+
+# ------------------------------------------------------------------ probes
+
+
+def _exchange(port: int, request: bytes, timeout: float = 3.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def probe(port: int) -> str | None:
+    """None when HTTP (200) and WebSocket (101 + right accept) both work via port."""
+    try:
+        resp = _exchange(port, (f"GET /small.html HTTP/1.1\r\nHost: {HOST}\r\n"
+                                "Connection: close\r\n\r\n").encode())
+        if not resp.startswith(b"HTTP/1.1 200"):
+            return f"HTTP probe got {resp[:60]!r}"
+        resp = _exchange(port, (f"GET {WS_PATH} HTTP/1.1\r\nHost: {HOST}\r\n"
+                                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                f"Sec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n"
+                                f"Sec-WebSocket-Protocol: {WS_PROTOCOL}\r\n\r\n").encode())
+        if not resp.startswith(b"HTTP/1.1 101") or WS_ACCEPT.encode() not in resp:
+            return f"WebSocket probe got {resp[:60]!r}"
+    except OSError as exc:
+        return f"probe failed: {exc}"
+    return None
+
+
+# ------------------------------------------------------------------ the bench
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.proxy_core, self.load_core, self.pinning = cores()
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.stamp = stamp
+        self.run_dir = OUT_DIR / f"run-{stamp}"
+        self.children: list[procs.Child] = []
+        self.proxies: dict[str, procs.Child] = {}
+        self.proxy_ports: dict[str, dict[str, int]] = {}
+        self.proxy_cfg: dict[str, Path] = {}
+        self.unavailable: dict[str, str] = {}
+        self.commands: dict[str, str] = {}
+        self.tools: dict[str, Path] = {}
+        self.log_sink: socket.socket | None = None
+
+    # -- set-up ---------------------------------------------------------
+
+    def prepare(self) -> None:
+        missing = prereq.ensure_programs(log) if not self.args.no_install else \
+            prereq.missing_programs()
+        if missing:
+            for prog in missing:
+                pkg, why = prereq.REQUIRED[prog]
+                log(f"missing: {prog} ({why}); Debian package '{pkg}'")
+            raise SystemExit(f"cannot run: missing {', '.join(missing)}")
+        self.tools = prereq.build_tools(log)
+        (self.run_dir / "www" / "static").mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "nginx-tmp").mkdir(exist_ok=True)
+        (self.run_dir / "www" / "small.html").write_bytes(b"x" * 99 + b"\n")
+        (self.run_dir / "www" / "static" / "16k.bin").write_bytes(
+            bytes(i % 251 for i in range(16384)))
+        self.log_sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.log_sink.bind(("127.0.0.1", 0))
+        self.log_sink.setblocking(False)
+        nofile = procs.nofile_limit()
+        want = self.args.idle_conns
+        # a proxy holds two sockets per tunnel plus a few dozen others
+        fit = (nofile - 100) // 2
+        self.maxconn = max(100, min(max(want, 10000), fit))
+        self.idle_conns = min(want, self.maxconn - 50)
+        self.idle_note = ""
+        if self.idle_conns < want:
+            self.idle_note = (f"{want:,} idle tunnels need {2 * want + 100:,} fds in the proxy; "
+                              f"the hard open-file limit here is {nofile:,}, so "
+                              f"{self.idle_conns:,} were opened")
+
+    def start_backends(self) -> None:
+        web1, web2, ws1, ws2 = procs.free_ports(4)
+        self.backend_ports = {"WEB1_PORT": web1, "WEB2_PORT": web2,
+                              "WS1_PORT": ws1, "WS2_PORT": ws2}
+        conf = self.run_dir / "nginx.conf"
+        conf.write_text(string.Template(NGINX_TEMPLATE.read_text()).substitute(
+            RUN_DIR=self.run_dir, WEB1_PORT=web1, WEB2_PORT=web2))
+        nginx = prereq.find("nginx")
+        argv = procs.pinned(self.load_core, [nginx, "-p", str(self.run_dir), "-c", str(conf),
+                                             "-e", str(self.run_dir / "nginx-error.log")])
+        self._start("nginx", argv, [web1, web2])
+        for name, port in (("wsecho1", ws1), ("wsecho2", ws2)):
+            argv = procs.pinned(self.load_core, [str(self.tools["wsecho"]), "-p", str(port)])
+            self._start(name, argv, [port])
+
+    def _start(self, name: str, argv: list[str], ports: list[int],
+               cwd: Path | None = None) -> procs.Child:
+        child = procs.start(name, argv, self.run_dir / f"{name}.log", cwd=cwd)
+        self.children.append(child)
+        self.commands[name] = child.command
+        for port in ports:
+            if not procs.wait_port(port, child, timeout=15.0):
+                raise RuntimeError(f"{name} did not listen on {port}:\n{child.log_tail()}")
+        return child
+
+    def write_proxy_config(self, proxy: str) -> Path:
+        ports = dict(zip(FRONTENDS, procs.free_ports(len(FRONTENDS)), strict=True))
+        self.proxy_ports[proxy] = ports
+        values = {
+            **self.backend_ports,
+            "MAXCONN": self.maxconn,
+            "LOG_PORT": self.log_sink.getsockname()[1],
+            "FE_KEEPALIVE_PORT": ports["fe_keepalive"],
+            "FE_SERVER_CLOSE_PORT": ports["fe_server_close"],
+            "FE_CLOSE_PORT": ports["fe_close"],
+        }
+        text = string.Template(CONFIG_TEMPLATE.read_text()).substitute(values)
+        path = self.run_dir / f"{proxy}.cfg"
+        path.write_text(text)
+        self.proxy_cfg[proxy] = path
+        return path
+
+    def proxy_argv(self, proxy: str) -> list[str]:
+        cfg = str(self.proxy_cfg[proxy])
+        if proxy == "haproxy":
+            base = [prereq.find("haproxy"), "-f", cfg, "-db"]
+        else:
+            base = [*shlex.split(self.args.lb_cmd), "-f", cfg, "-db"]
+        return procs.pinned(self.proxy_core, base)
+
+    def start_proxy(self, proxy: str) -> str | None:
+        """Starts one proxy; returns None when it serves, else why not."""
+        if proxy not in self.proxy_cfg:
+            self.write_proxy_config(proxy)
+        argv = self.proxy_argv(proxy)
+        child = procs.start(proxy, argv, self.run_dir / f"{proxy}.log",
+                            cwd=prereq.REPO if proxy == "lb" else None)
+        self.children.append(child)
+        self.commands[proxy] = child.command
+        ports = self.proxy_ports[proxy]
+        for port in ports.values():
+            if not procs.wait_port(port, child, timeout=15.0):
+                child.stop()
+                tail = child.log_tail(8)
+                return f"did not listen on 127.0.0.1:{port}" + (f"\n{tail}" if tail else "")
+        deadline = time.monotonic() + 10.0
+        problem: str | None = "not probed"
+        while time.monotonic() < deadline:
+            problem = next((p for p in (probe(port) for port in ports.values()) if p), None)
+            if problem is None:
+                break
+            time.sleep(0.5)
+        if problem is not None:
+            child.stop()
+            return problem
+        self.proxies[proxy] = child
+        return None
+
+    def restart_proxy(self, proxy: str) -> str | None:
+        old = self.proxies.pop(proxy, None)
+        if old is not None:
+            old.stop()
+        return self.start_proxy(proxy)
+
+    # -- measuring ------------------------------------------------------
+
+    def drain_log(self) -> int:
+        n = 0
+        while True:
+            try:
+                self.log_sink.recv(65536)
+            except BlockingIOError:
+                return n
+            n += 1
+
+    def target_port(self, sc: Scenario, target: str) -> int:
+        if target == "direct":
+            return self.backend_ports["WEB1_PORT" if sc.tool == "wrk" else "WS1_PORT"]
+        return self.proxy_ports[target][sc.frontend]
+
+    def gen_argv(self, sc: Scenario, port: int, seconds: float,
+                 connections: int | None = None) -> list[str]:
+        if sc.tool == "wrk":
+            argv = wrk_argv(prereq.find("wrk"), sc, port, seconds)
+        else:
+            argv = wsbench_argv(str(self.tools["wsbench"]), sc, port, seconds, connections)
+        return procs.pinned(self.load_core, argv)
+
+    def measure(self, sc: Scenario, target: str, rnd: int) -> dict:
+        if sc.mode == "idle":
+            return self.measure_idle(sc, target, rnd)
+        port = self.target_port(sc, target)
+        argv = self.gen_argv(sc, port, self.args.duration)
+        proxy = self.proxies.get(target)
+        self.drain_log()
+        cpu0 = procs.cpu_seconds(proxy.pid) if proxy else None
+        stat0, t0 = cpu_times(), time.monotonic()
+        rec: dict = {"target": target, "round": rnd, "command": shlex.join(argv)}
+        try:
+            res = subprocess.run(argv, capture_output=True, text=True,
+                                 timeout=self.args.duration + 60, preexec_fn=_raise_nofile)
+            out = res.stdout
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout or ""
+            rec["problem"] = "generator timed out"
+        wall = time.monotonic() - t0
+        rec["cores_busy_pct"] = busy_pct(stat0, cpu_times())
+        if proxy:
+            rec["cpu_pct"] = round(100.0 * (procs.cpu_seconds(proxy.pid) - cpu0) / wall, 1)
+            rec["log_datagrams_seen"] = self.drain_log()
+            if not proxy.alive():
+                rec["problem"] = f"{target} exited:\n{proxy.log_tail()}"
+        try:
+            parsed = parse_wrk(out) if sc.tool == "wrk" else parse_wsbench(out)
+        except ValueError as exc:
+            rec["problem"] = f"{exc}: {out[-300:]!r}"
+            return rec
+        rec.update(value=value_of(sc, parsed), p50_ms=parsed.get("p50_ms"),
+                   p99_ms=parsed.get("p99_ms"), errors=errors_of(sc, parsed), raw=parsed)
+        return rec
+
+    def measure_idle(self, sc: Scenario, target: str, rnd: int) -> dict:
+        """RSS growth of a freshly started proxy holding N idle WebSockets."""
+        rec: dict = {"target": target, "round": rnd}
+        problem = self.restart_proxy(target)
+        if problem:
+            rec["problem"] = f"restart failed: {problem}"
+            return rec
+        proxy = self.proxies[target]
+        time.sleep(1.0)
+        rss0 = procs.rss_bytes(proxy.pid)
+        argv = self.gen_argv(sc, self.target_port(sc, target), IDLE_HOLD, self.idle_conns)
+        rec["command"] = shlex.join(argv)
+        gen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_raise_nofile)
+        ready = None
+        t0 = time.monotonic()
+        try:
+            while time.monotonic() - t0 < 60.0:
+                r, _, _ = select.select([gen.stdout], [], [], 1.0)
+                if r:
+                    line = gen.stdout.readline()
+                    if not line:
+                        break
+                    if line.startswith("READY"):
+                        ready = int(line.split()[1])
+                        break
+            rec["setup_s"] = round(time.monotonic() - t0, 2)
+            if ready:
+                time.sleep(0.5)
+                rss1 = procs.rss_bytes(proxy.pid)
+            out, _ = gen.communicate(timeout=IDLE_HOLD + 30)
+        except subprocess.TimeoutExpired:
+            out = ""
+            ready = ready and 0
+        finally:
+            if gen.poll() is None:
+                gen.kill()
+                gen.wait()
+        if not ready:
+            rec["problem"] = f"generator never opened its connections: {out[-300:]!r}" \
+                if ready is None else "no connection opened"
+            return rec
+        parsed = parse_wsbench(out)
+        rec.update(value=(rss1 - rss0) / 1024.0 / ready, rss_before=rss0, rss_after=rss1,
+                   opened=ready, held_to_end=parsed.get("opened"),
+                   errors=errors_of(sc, parsed) + (self.idle_conns - ready), raw=parsed)
+        if not proxy.alive():
+            rec["problem"] = f"{target} exited:\n{proxy.log_tail()}"
+        return rec
+
+    # -- the whole run --------------------------------------------------
+
+    def run(self) -> dict:
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        self.prepare()
+        python = shlex.split(self.args.lb_cmd)[0]
+        info = {"machine": prereq.machine_info(), "versions": prereq.versions(python)}
+        log(f"machine:  {info['machine']}")
+        log(f"versions: {info['versions']}")
+        log(f"pinning:  {self.pinning}")
+        self.start_backends()
+        targets = [t for t in ("direct", "haproxy", "lb") if t in self.args.targets]
+        for proxy in ("haproxy", "lb"):
+            if proxy not in targets:
+                continue
+            problem = self.start_proxy(proxy)
+            if problem:
+                self.unavailable[proxy] = problem
+                log(f"{proxy}: NOT MEASURED ({problem.splitlines()[0]})")
+                targets.remove(proxy)
+        for name, cmd in self.commands.items():
+            log(f"command:  {name}: {cmd}")
+        time.sleep(1.0)  # first health checks
+        scenarios = [s for s in SCENARIOS if not self.args.scenarios
+                     or s.name in self.args.scenarios]
+        entries = []
+        for sc in scenarios:
+            runs = []
+            for rnd in range(1, self.args.rounds + 1):
+                for target in targets:
+                    if sc.mode == "idle" and target == "direct":
+                        continue
+                    if target in self.unavailable:
+                        continue
+                    rec = self.measure(sc, target, rnd)
+                    runs.append(rec)
+                    shown = (f"{rec['value']:,.1f} {sc.unit}" if rec.get("value") is not None
+                             else "no figure")
+                    extra = f" cpu {rec['cpu_pct']}%" if "cpu_pct" in rec else ""
+                    log(f"  {sc.name:<20} round {rnd} {target:<8} {shown}{extra}"
+                        f"{' errors ' + str(rec['errors']) if rec.get('errors') else ''}"
+                        f"{' PROBLEM: ' + rec['problem'] if rec.get('problem') else ''}")
+                    if rec.get("problem") and target in self.proxies \
+                            and not self.proxies[target].alive():
+                        self.unavailable[target] = rec["problem"]
+            summary = report.summarise(runs)
+            entry = {"name": sc.name, "what": sc.what, "unit": sc.unit, "target": sc.target,
+                     "higher_is_better": sc.higher_is_better, "summary": summary,
+                     "verdict": report.verdict(sc, summary), "runs": runs}
+            if sc.mode == "idle" and self.idle_note:
+                entry["note"] = self.idle_note
+            entries.append(entry)
+        return {
+            "started": started,
+            **info,
+            "pinning": self.pinning,
+            "settings": {"rounds": self.args.rounds, "duration_s": self.args.duration,
+                         "idle_conns": self.idle_conns, "idle_hold_s": IDLE_HOLD,
+                         "order": "each round: " + " -> ".join(targets),
+                         "maxconn": self.maxconn},
+            "commands": self.commands,
+            "configs": {k: str(v) for k, v in self.proxy_cfg.items()},
+            "config_template": str(CONFIG_TEMPLATE.relative_to(prereq.REPO)),
+            "unavailable": self.unavailable,
+            "scenarios": entries,
+        }
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        if self.log_sink is not None:
+            self.log_sink.close()
+
+
+def _raise_nofile() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    repo_python = prereq.REPO / ".venv" / "bin" / "python"
+    python = str(repo_python) if repo_python.exists() else sys.executable
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="1 round of 2 s per run and 2,000 idle tunnels (smoke check)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds per scenario (default 3)")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per run (default 5)")
+    p.add_argument("--scenarios", type=lambda s: s.split(","), default=[],
+                   help="comma-separated scenario names (default: all): "
+                        + ",".join(s.name for s in SCENARIOS))
+    p.add_argument("--targets", type=lambda s: s.split(","), default=["direct", "haproxy", "lb"],
+                   help="comma-separated subset of direct,haproxy,lb")
+    p.add_argument("--idle-conns", type=int, default=10000,
+                   help="idle WebSockets to hold (default 10,000, capped by the fd limit)")
+    p.add_argument("--lb-cmd", default=f"{python} -m lb",
+                   help="how to run lb (default: the venv's python -m lb)")
+    p.add_argument("--no-install", action="store_true", help="never run apt-get")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.rounds, args.duration = 1, 2.0
+        args.idle_conns = min(args.idle_conns, 2000)
+    unknown = set(args.scenarios) - {s.name for s in SCENARIOS}
+    if unknown:
+        p.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    if args.rounds < 1 or args.duration <= 0:
+        p.error("--rounds must be >= 1 and --duration > 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    bench = Bench(args)
+    try:
+        results = bench.run()
+    except (RuntimeError, OSError, ValueError, KeyError) as exc:
+        log(f"bench: {exc}")
+        return 1
+    finally:
+        bench.stop()
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    json_path = OUT_DIR / f"results-{bench.stamp}.json"
+    png_path = OUT_DIR / f"results-{bench.stamp}.png"
+    report.write_json(results, json_path)
+    report.chart(results, png_path)
+    log("")
+    log(f"Results (medians of {args.rounds} round(s) x {args.duration:g} s; "
+        f"{bench.pinning}; CPU% = proxy CPU time / wall time, 100 = one core)")
+    log(report.table(results))
+    for proxy, why in results["unavailable"].items():
+        log(f"{proxy}: not measured: {why.splitlines()[0]}")
+    log(f"\njson:  {json_path}\nchart: {png_path}\nrun files (configs, logs): {bench.run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
