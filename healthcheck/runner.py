@@ -290,8 +290,9 @@ async def check_once(srv: ServerState, backend: Proxy, now: float | None = None,
                      ) -> CheckResult:
     """Run one check of ``srv`` as its backend defines it; state is not changed."""
     program = program_for(backend)
+    node = node or srv.backend.state.config.global_.node or socket.gethostname()
     ctx = RunContext(server_running=srv.op != OP_STOPPED,
-                     state_header=state_header(srv, node or socket.gethostname())
+                     state_header=state_header(srv, node)
                      if program.send_state else None,
                      key_factory=key_factory, disable404=program.disable404)
     host, port = check_target(srv)

@@ -1,0 +1,142 @@
+"""Helpers for the health-check tests: model/state builders and raw loopback servers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lb.config.model import (
+    BalanceSpec,
+    CheckSpec,
+    Config,
+    Global,
+    Options,
+    Proxy,
+    Server,
+    Timeouts,
+)
+from lb.state import State
+
+
+def server(name: str, port: int, puid: int = 1, **kw: Any) -> Server:
+    kw.setdefault("check", True)
+    return Server(name=name, host="127.0.0.1", port=port, puid=puid, **kw)
+
+
+def backend(servers: list[Server], check: CheckSpec | None = None, name: str = "b",
+            timeouts: Timeouts | None = None, options: Options | None = None,
+            balance: BalanceSpec | None = None) -> Proxy:
+    return Proxy(name=name, caps=frozenset({"backend"}), kind="backend", mode="http",
+                 servers=tuple(servers), check=check or CheckSpec(),
+                 timeouts=timeouts or Timeouts(connect=1.0, check=1.0),
+                 options=options or Options(), balance=balance or BalanceSpec())
+
+
+def state_of(*backends: Proxy, spread: int = 0) -> State:
+    return State(Config(global_=Global(spread_checks=spread, node="testnode"),
+                        proxies=tuple(backends)))
+
+
+@dataclass
+class LogSink:
+    """Collects (backend, level, text) triples from the checker."""
+
+    lines: list[tuple[str, str, str]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+
+    def __call__(self, be: Any, level: str, text: str) -> None:
+        self.lines.append((be.name, level, text))
+        self.times.append(asyncio.get_running_loop().time())
+
+    def texts(self) -> list[str]:
+        return [t for _, _, t in self.lines]
+
+    def find(self, needle: str) -> list[tuple[str, str, str]]:
+        return [x for x in self.lines if needle in x[2]]
+
+
+class RawServer:
+    """An asyncio server on 127.0.0.1 answering each request head with fixed bytes.
+
+    ``respond(request) -> bytes | None``: bytes are written and the connection is
+    kept until the peer closes (None = never answer). Records requests and what
+    arrived after the answer (e.g. a WebSocket close frame).
+    """
+
+    def __init__(self, respond: Callable[[bytes], bytes | None],
+                 need_head: bool = True, close: bool = False) -> None:
+        self.respond = respond
+        self.close = close  # close right after answering
+        self.need_head = need_head
+        self.requests: list[bytes] = []
+        self.after: list[bytes] = []
+        self.connections = 0
+        self.port = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self, port: int = 0) -> RawServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for w in list(self._writers):
+                w.transport.abort()
+            await asyncio.sleep(0)
+
+    async def _handle(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.add(w)
+        try:
+            data = b""
+            while self.need_head and b"\r\n\r\n" not in data:
+                chunk = await r.read(4096)
+                if not chunk:
+                    break
+                data += chunk
+            if not self.need_head:
+                data = await r.read(4096)
+            self.requests.append(data)
+            answer = self.respond(data)
+            if answer is None:
+                await r.read()  # hang until the checker gives up
+                return
+            w.write(answer)
+            if self.close:
+                await w.drain()
+                w.close()
+                return
+            rest = b""
+            while True:
+                chunk = await r.read(4096)
+                if not chunk:
+                    break
+                rest += chunk
+            self.after.append(rest)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._writers.discard(w)
+            w.transport.abort()
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def header(request: bytes, name: bytes) -> bytes | None:
+    for line in request.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == name:
+            return v.strip()
+    return None
