@@ -83,6 +83,19 @@ def cpu_times() -> dict[str, tuple[int, int]]:
     return out
 
 
+def nginx_accepts(port: int) -> int | None:
+    """nginx's total accepted connections (stub_status), or None if unreadable."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2.0) as s:
+            s.sendall(b"GET /nginx_status HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+        return int(data.split(b"\r\n\r\n", 1)[1].split(b"\n")[2].split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def busy_pct(before: dict, after: dict) -> dict[str, float]:
     res = {}
     for cpu, (b1, t1) in after.items():
@@ -290,6 +303,8 @@ class Bench:
         argv = self.gen_argv(sc, port, self.args.duration)
         proxy = self.proxies.get(target)
         self.drain_log()
+        web1 = self.backend_ports["WEB1_PORT"]
+        accepts0 = nginx_accepts(web1) if sc.tool == "wrk" else None
         cpu0 = procs.cpu_seconds(proxy.pid) if proxy else None
         stat0, t0 = cpu_times(), time.monotonic()
         rec: dict = {"target": target, "round": rnd, "command": shlex.join(argv)}
@@ -314,6 +329,10 @@ class Bench:
             return rec
         rec.update(value=value_of(sc, parsed), p50_ms=parsed.get("p50_ms"),
                    p99_ms=parsed.get("p99_ms"), errors=errors_of(sc, parsed), raw=parsed)
+        accepts1 = nginx_accepts(web1) if accepts0 is not None else None
+        if accepts1 is not None and parsed.get("requests"):
+            # new backend connections per request: ~0 keep-alive, ~1 server-close/close
+            rec["backend_conns_per_req"] = round((accepts1 - accepts0) / parsed["requests"], 3)
         return rec
 
     def measure_idle(self, sc: Scenario, target: str, rnd: int) -> dict:

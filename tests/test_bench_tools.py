@@ -1,0 +1,262 @@
+"""The benchmark's own tools keep working (tools/bench, issue #9).
+
+Builds the C WebSocket generator (wsbench) and echo server (wsecho) with the
+system compiler, checks the echo server's handshake and framing byte for byte
+from Python, then runs the generator for about a second in each mode against
+the echo server on loopback. Also covers the harness' pure parts: the wrk
+output parser, the summaries and the PNG writer. No performance is asserted
+here: figures belong to `make bench`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "tools" / "bench"
+sys.path.insert(0, str(BENCH))
+
+from harness import prereq, report  # noqa: E402
+from harness.png import Canvas  # noqa: E402
+from harness.scenarios import BY_NAME, parse_wrk, parse_wsbench  # noqa: E402
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+@pytest.fixture(scope="module")
+def tools() -> dict[str, Path]:
+    if prereq.find("cc") is None and prereq.find("gcc") is None:
+        pytest.fail("no C compiler: install gcc (the benchmark builds its tools with it)")
+    return prereq.build_tools(log=lambda _m: None)
+
+
+@pytest.fixture()
+def echo_port(tools):
+    proc = subprocess.Popen([str(tools["wsecho"]), "-p", "0"], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 5.0)
+        assert ready, "wsecho printed no PORT line"
+        line = proc.stdout.readline()
+        assert line.startswith("PORT "), line
+        yield int(line.split()[1])
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def _accept(key: bytes) -> bytes:
+    return base64.b64encode(hashlib.sha1(key + GUID).digest())
+
+
+def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, f"closed before the end of the head: {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def _masked(opcode: int, payload: bytes, mask: bytes = b"\x01\x02\x03\x04") -> bytes:
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+    body = bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
+    return head + mask + body
+
+
+def _read_frame(sock: socket.socket, buf: bytearray) -> tuple[int, bytes]:
+    def need(n: int) -> None:
+        while len(buf) < n:
+            chunk = sock.recv(1 << 20)
+            assert chunk, "connection closed mid-frame"
+            buf.extend(chunk)
+
+    need(2)
+    assert not buf[1] & 0x80, "server frames must not be masked"
+    n, pos = buf[1] & 0x7F, 2
+    if n == 126:
+        need(4)
+        n, pos = struct.unpack("!H", buf[2:4])[0], 4
+    elif n == 127:
+        need(10)
+        n, pos = struct.unpack("!Q", buf[2:10])[0], 10
+    need(pos + n)
+    opcode, payload = buf[0] & 0x0F, bytes(buf[pos:pos + n])
+    del buf[:pos + n]
+    return opcode, payload
+
+
+def _upgrade(port: int, key: bytes, extra: bytes = b"") -> tuple[socket.socket, bytes, bytes]:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(b"GET /chat HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key +
+                 b"\r\nSec-WebSocket-Version: 13\r\n" + extra + b"\r\n")
+    head, rest = _read_head(sock)
+    return sock, head, rest
+
+
+def test_handshake_accept_is_rfc6455(echo_port):
+    # the RFC's own example, then keys of other lengths (SHA-1 padding edges)
+    for key in (b"dGhlIHNhbXBsZSBub25jZQ==", os.urandom(16).hex().encode(), b"k" * 55, b"x"):
+        sock, head, _ = _upgrade(echo_port, key, b"Sec-WebSocket-Protocol: echo-protocol, x\r\n")
+        with sock:
+            lines = head.split(b"\r\n")
+            assert lines[0] == b"HTTP/1.1 101 Switching Protocols"
+            assert b"Sec-WebSocket-Accept: " + _accept(key) in lines
+            assert b"Sec-WebSocket-Protocol: echo-protocol" in lines
+    assert _accept(b"dGhlIHNhbXBsZSBub25jZQ==") == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def test_echo_frames_unmasked_all_length_forms(echo_port):
+    sock, _, rest = _upgrade(echo_port, b"dGhlIHNhbXBsZSBub25jZQ==")
+    buf = bytearray(rest)
+    with sock:
+        for size in (0, 1, 125, 126, 65535, 65536, 200_000):
+            payload = os.urandom(size)
+            sock.sendall(_masked(0x2, payload))
+            assert _read_frame(sock, buf) == (0x2, payload)
+        # a frame delivered in small pieces, and two frames in one write
+        frame = _masked(0x1, b"hello, split world")
+        for i in range(0, len(frame), 3):
+            sock.sendall(frame[i:i + 3])
+            time.sleep(0.001)
+        assert _read_frame(sock, buf) == (0x1, b"hello, split world")
+        sock.sendall(_masked(0x1, b"one") + _masked(0x1, b"two"))
+        assert _read_frame(sock, buf) == (0x1, b"one")
+        assert _read_frame(sock, buf) == (0x1, b"two")
+        sock.sendall(_masked(0x9, b"ping!"))
+        assert _read_frame(sock, buf) == (0xA, b"ping!")
+        sock.sendall(_masked(0x8, b"\x03\xe8"))
+        assert _read_frame(sock, buf) == (0x8, b"\x03\xe8")
+        sock.settimeout(5)
+        assert sock.recv(10) == b"", "wsecho closes after answering a close frame"
+
+
+def test_plain_http_gets_200(echo_port):
+    with socket.create_connection(("127.0.0.1", echo_port), timeout=5) as sock:
+        sock.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, _ = _read_head(sock)
+        assert head.startswith(b"HTTP/1.1 200 OK")
+
+
+def _wsbench(tools, port: int, *args: str) -> dict:
+    res = subprocess.run([str(tools["wsbench"]), "-p", str(port), "-d", "1", *args],
+                         capture_output=True, text=True, timeout=40)
+    assert res.returncode == 0, res.stderr
+    return parse_wsbench(res.stdout)
+
+
+@pytest.mark.parametrize("args, check", [
+    (("-m", "handshake", "-c", "8"), lambda r: r["handshakes"] > 50),
+    (("-m", "echo", "-c", "20", "-s", "64", "-P", "echo-protocol"),
+     lambda r: r["messages"] > 100 and r["p99_ms"] >= r["p50_ms"] > 0),
+    (("-m", "throughput", "-c", "2", "-s", "65536", "-w", "2"),
+     lambda r: r["bytes"] >= 10 * 65536 and r["mb_per_s"] > 0),
+])
+def test_wsbench_modes_against_wsecho(tools, echo_port, args, check):
+    res = _wsbench(tools, echo_port, *args)
+    assert res["failures"] == 0, res
+    assert check(res), res
+
+
+def test_wsbench_idle_reports_ready_and_holds(tools, echo_port):
+    proc = subprocess.Popen([str(tools["wsbench"]), "-p", str(echo_port), "-m", "idle",
+                             "-c", "200", "-d", "1"], stdout=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 20.0)
+        assert ready
+        assert proc.stdout.readline().strip() == "READY 200"
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["opened"] == 200 and res["errors"] == 0 and res["closed_by_peer"] == 0
+
+
+def test_wsbench_counts_refused_connections(tools):
+    with socket.socket() as s:  # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = _wsbench(tools, port, "-m", "handshake", "-c", "2")
+    assert res["handshakes"] == 0 and res["connect_errors"] > 0
+
+
+WRK_SAMPLE = """Running 2s test @ http://127.0.0.1:8080/small.html
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     0.86ms    1.14ms  18.27ms   95.76%
+  Latency Distribution
+     50%  626.00us
+     75%  712.00us
+     90%    1.00ms
+     99%    6.96ms
+  138325 requests in 2.01s, 44.46MB read
+  Socket errors: connect 0, read 3, write 0, timeout 1
+  Non-2xx or 3xx responses: 7
+Requests/sec:  68932.27
+Transfer/sec:     22.15MB
+"""
+
+
+def test_parse_wrk():
+    res = parse_wrk(WRK_SAMPLE)
+    assert res["rate"] == 68932.27 and res["requests"] == 138325
+    assert res["p50_ms"] == pytest.approx(0.626) and res["p99_ms"] == pytest.approx(6.96)
+    assert res["non2xx"] == 7 and res["socket_errors"] == 4
+    with pytest.raises(ValueError):
+        parse_wrk("unable to connect to 127.0.0.1:1 Connection refused")
+
+
+def test_summary_verdict_table_and_chart(tmp_path):
+    sc = BY_NAME["http_keepalive_100b"]
+    runs = [{"target": t, "round": r, "value": v, "p50_ms": 1.0, "p99_ms": p99, "errors": 0}
+            for t, r, v, p99 in (("direct", 1, 300.0, 1.0), ("haproxy", 1, 100.0, 2.0),
+                                 ("lb", 1, 95.0, 2.5), ("haproxy", 2, 110.0, 2.0),
+                                 ("lb", 2, 80.0, 4.0), ("haproxy", 3, 90.0, 2.0),
+                                 ("lb", 3, 92.0, 2.8))]
+    summary = report.summarise(runs)
+    assert summary["haproxy"]["value"] == 100.0 and summary["lb"]["value"] == 92.0
+    ver = report.verdict(sc, summary)
+    assert ver["lb_ratio"] == pytest.approx(0.92) and ver["meets_target"]
+    assert ver["p99_ratio"] == pytest.approx(1.4) and ver["meets_p99"]
+    results = {"started": "2026-01-01T00:00:00", "machine": {"nproc": "2", "cpu": "X"},
+               "versions": {"lb_commit": "abc"}, "settings": {"rounds": 3},
+               "scenarios": [{"name": sc.name, "summary": summary, "verdict": ver}]}
+    text = report.table(results)
+    assert ">=0.9x ok" in text and "3.00x" in text
+    png = tmp_path / "c.png"
+    report.chart(results, png)
+    data = png.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR"
+
+
+def test_png_pixels_roundtrip():
+    cv = Canvas(4, 3)
+    cv.rect(1, 1, 2, 1, (10, 20, 30))
+    data = cv.png()
+    idat = data.index(b"IDAT")
+    length = int.from_bytes(data[idat - 4:idat], "big")
+    raw = zlib.decompress(data[idat + 4:idat + 4 + length])
+    row1 = raw[1 * 13 + 1:2 * 13]
+    assert row1[3:9] == bytes([10, 20, 30, 10, 20, 30]) and row1[:3] == b"\xff\xff\xff"
