@@ -74,6 +74,7 @@ class RawServer:
         self.requests: list[bytes] = []
         self.after: list[bytes] = []
         self.connections = 0
+        self.times: list[float] = []  # loop time of each request
         self.port = 0
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -103,6 +104,7 @@ class RawServer:
             if not self.need_head:
                 data = await r.read(4096)
             self.requests.append(data)
+            self.times.append(asyncio.get_running_loop().time())
             answer = self.respond(data)
             if answer is None:
                 await r.read()  # hang until the checker gives up
@@ -140,3 +142,27 @@ def header(request: bytes, name: bytes) -> bytes | None:
         if k.strip().lower() == name:
             return v.strip()
     return None
+
+
+async def wait_for(pred: Callable[[], bool], timeout: float = 5.0, step: float = 0.01) -> float:
+    """Poll until pred() is true; return the loop time it became true (fail on timeout)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(step)
+    return loop.time()
+
+
+class FakeStream:
+    """Stands for a live stream/tunnel in ServerState.streams."""
+
+    def __init__(self, srv: Any) -> None:
+        self.srv = srv
+        self.killed: str | None = None
+        srv.streams.add(self)
+
+    def kill(self, code: str) -> None:
+        self.killed = code
+        self.srv.streams.discard(self)
