@@ -376,8 +376,8 @@ class Parser:
             missing = False
             if "frontend" in p.caps and not p.timeouts.get("client"):
                 missing = True
-            if "backend" in p.caps and (not p.timeouts.get("connect") or
-                                        not p.timeouts.get("server")):
+            if "backend" in p.caps and p.servers and (not p.timeouts.get("connect") or
+                                                      not p.timeouts.get("server")):
                 missing = True
             if missing and p.mode in ("http", "tcp"):
                 ctx.warn(None, f"missing timeouts for {p.label()}.", "missing-timeouts",
@@ -404,12 +404,9 @@ class Parser:
             if isinstance(step, m.HttpCheckExpect) and step.match == "status" and \
                     "101" in step.pattern:
                 return True
-        for p in self.proxies:
-            if "frontend" not in p.caps:
-                continue
-            for r in p.switching_rules:
-                if r.backend == be.name and self._cond_is_ws(p, r.cond_text):
-                    return True
+        for p, cond_text in self._routes.get(be.name, ()):
+            if self._cond_is_ws(p, cond_text):
+                return True
         return False
 
     def _cond_is_ws(self, p: ProxyBuilder, cond_text: str) -> bool:
@@ -432,6 +429,12 @@ class Parser:
 
     def _lint(self, backends: Mapping[str, ProxyBuilder]) -> None:
         ctx = self.ctx
+        self._routes: dict[str, list[tuple[ProxyBuilder, str]]] = {}
+        for p in self.proxies:
+            if "frontend" in p.caps:
+                for r in p.switching_rules:
+                    if r.backend:
+                        self._routes.setdefault(r.backend, []).append((p, r.cond_text))
         ws_backends = {n for n, be in backends.items() if be.mode == "http" and
                        self._is_ws_backend(be)}
         for name in sorted(ws_backends, key=lambda n: backends[n].origin.line):

@@ -227,13 +227,11 @@ class ProxyBuilder:
     final_http_request: bool = False  # an unconditional final http-request rule seen
     has_rules: bool = False  # (defaults) defines acl/tcp/http rules
 
-    @property
-    def caps(self) -> frozenset[str]:
-        if self.kind == "listen":
-            return frozenset({"frontend", "backend"})
-        if self.kind == "defaults":
-            return frozenset({"frontend", "backend"})
-        return frozenset({self.kind})
+    caps: frozenset[str] = frozenset()  # set from kind in __post_init__
+
+    def __post_init__(self) -> None:
+        both = frozenset({"frontend", "backend"})
+        self.caps = both if self.kind in ("listen", "defaults") else frozenset({self.kind})
 
     def has_cap(self, side: str) -> bool:
         return side in self.caps
