@@ -1,0 +1,600 @@
+"""Logging: HAProxy traffic lines and event lines to syslog-style sinks, plus structlog.
+
+Owns two channels (docs/ARCHITECTURE.md R8):
+- traffic and event lines, byte-exact HAProxy formats: ``TrafficLog`` (one per
+  frontend, built by ``build_traffic_log``), ``send_event`` / ``EventLog`` (server and
+  proxy events, with the ``[WARNING]  (pid) : ...`` stderr mirror), and the sinks they
+  write to (``stdout``/``stderr``/``fd@N``, UDP syslog, unix datagram sockets) with
+  every syslog header format, level filtering and ``len`` truncation. Sinks never
+  block: a send that would block is dropped and counted (``COUNTERS.dropped_logs``).
+- operational events through structlog: ``setup()`` (called by ``lb.__main__`` only)
+  and ``get_logger()``; event names are listed in docs/logging.md.
+
+Line rendering lives in ``lb.logfmt`` (pure). This module is the I/O edge.
+Must not import: lb.proxy, lb.cli, lb.lifecycle, healthcheck.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import structlog
+
+from lb import logfmt
+from lb.config.model import Global, LogTarget, Proxy
+
+LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+LEVEL = {name: i for i, name in enumerate(LEVELS)}
+FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp",
+              "cron", "auth2", "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1",
+              "local2", "local3", "local4", "local5", "local6", "local7")
+FACILITY = {name: i for i, name in enumerate(FACILITIES)}
+FORMATS = ("local", "rfc3164", "rfc5424", "priority", "short", "timed", "iso", "raw")
+
+EMERG, ALERT, CRIT, ERR, WARNING, NOTICE, INFO, DEBUG = range(8)
+
+# Tag of every line when neither the proxy nor `global` sets `log-tag`. HAProxy uses its
+# program name; lb keeps "haproxy" so that existing syslog filters keep matching
+# (docs/logging.md).
+DEFAULT_TAG = "haproxy"
+DEFAULT_LEN = 1024
+
+# stderr mirror prefixes, padded as HAProxy pads them.
+MIRROR_PREFIX = {"ALERT": "[ALERT]    ", "WARNING": "[WARNING]  ", "NOTICE": "[NOTICE]   "}
+_DEFAULT_MIRROR = ("ALERT", "WARNING", "WARNING", "WARNING", "WARNING", "WARNING", None, None)
+
+
+class LogCounters:
+    """Process-wide logging counters (``show info`` reads ``dropped_logs``)."""
+
+    __slots__ = ("dropped_logs", "send_errors", "render_errors", "sent")
+
+    def __init__(self) -> None:
+        self.dropped_logs = 0
+        self.send_errors = 0
+        self.render_errors = 0
+        self.sent = 0
+
+
+COUNTERS = LogCounters()
+
+
+def dropped_logs() -> int:
+    return COUNTERS.dropped_logs
+
+
+def get_logger(name: str | None = None) -> Any:
+    """Module-level structlog logger (a lazy proxy: safe before ``setup``)."""
+    if name is None:
+        return structlog.get_logger()
+    return structlog.get_logger(logger_name=name)
+
+
+_log = get_logger("lb.log")
+_reported: set[str] = set()
+
+
+def _report_once(key: str, event: str, **kw: Any) -> None:
+    if key in _reported:
+        return
+    _reported.add(key)
+    try:
+        _log.error(event, **kw)
+    except Exception:  # the operational channel must never break the data plane
+        pass
+
+
+# --------------------------------------------------------------------------- headers
+
+
+class Meta:
+    """Per-sender header fields: tag, pid and the `log-send-hostname` value."""
+
+    __slots__ = ("tag", "pid", "hostname", "local", "rfc3164", "rfc5424")
+
+    def __init__(self, tag: str = DEFAULT_TAG, pid: int | None = None,
+                 hostname: str | None = None) -> None:
+        self.tag = tag
+        self.pid = os.getpid() if pid is None else pid
+        self.hostname = hostname
+        tp = f"{tag}[{self.pid}]: " if tag else ""
+        self.local = tp.encode()
+        self.rfc3164 = f"{hostname or 'localhost'} {tp}".encode()
+        self.rfc5424 = f"{hostname or '-'} {tag or '-'} {self.pid} - - ".encode()
+
+
+def make_meta(proxy: Proxy | None, global_: Global, pid: int | None = None) -> Meta:
+    tag = (proxy.log_tag if proxy is not None else None) or global_.log_tag or DEFAULT_TAG
+    host = global_.log_send_hostname
+    if host == "":
+        host = socket.gethostname()
+    return Meta(tag, pid, host)
+
+
+class _Clock:
+    """Header timestamps, cached per second."""
+
+    __slots__ = ("sec", "legacy", "iso_head", "iso_tz")
+
+    def __init__(self) -> None:
+        self.sec = -1
+        self.legacy = b""
+        self.iso_head = ""
+        self.iso_tz = ""
+
+    def _refresh(self, sec: int) -> None:
+        tm = time.localtime(sec)
+        self.legacy = (f"{logfmt.MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} "
+                       f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} ").encode()
+        self.iso_head = (f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d}"
+                         f"T{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}")
+        off = (tm.tm_gmtoff or 0) // 60
+        sign = "+" if off >= 0 else "-"
+        self.iso_tz = f"{sign}{abs(off) // 60:02d}:{abs(off) % 60:02d}"
+        self.sec = sec
+
+    def legacy_time(self, now: float) -> bytes:
+        sec = int(now)
+        if sec != self.sec:
+            self._refresh(sec)
+        return self.legacy
+
+    def iso(self, now: float) -> bytes:
+        sec = int(now)
+        if sec != self.sec:
+            self._refresh(sec)
+        return f"{self.iso_head}.{int(now * 1e6) % 1000000:06d}{self.iso_tz} ".encode()
+
+
+_CLOCK = _Clock()
+
+
+def reset_time_caches() -> None:
+    """Forget cached header and line dates (after a time-zone change)."""
+    _CLOCK.sec = -1
+    logfmt.reset_date_caches()
+
+
+def build_header(fmt: str, facility: int, level: int, now: float, meta: Meta) -> bytes:
+    """The syslog header for one line (everything before the message)."""
+    if fmt == "local":
+        if meta.hostname:  # log-send-hostname switches the default format to rfc3164
+            return b"<%d>%s%s" % (facility * 8 + level, _CLOCK.legacy_time(now), meta.rfc3164)
+        return b"<%d>%s%s" % (facility * 8 + level, _CLOCK.legacy_time(now), meta.local)
+    if fmt == "raw":
+        return b""
+    if fmt == "rfc3164":
+        return b"<%d>%s%s" % (facility * 8 + level, _CLOCK.legacy_time(now), meta.rfc3164)
+    if fmt == "rfc5424":
+        return b"<%d>1 %s%s" % (facility * 8 + level, _CLOCK.iso(now), meta.rfc5424)
+    if fmt == "priority":
+        return b"<%d>" % (facility * 8 + level)
+    if fmt == "short":
+        return b"<%d>" % level
+    if fmt == "timed":
+        return b"<%d>%s" % (level, _CLOCK.iso(now))
+    if fmt == "iso":
+        return _CLOCK.iso(now)
+    raise ValueError(f"unknown log format '{fmt}'")
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+class Sink:
+    """One log target: filters by level, builds the header, truncates, writes."""
+
+    __slots__ = ("target", "fmt", "facility", "maxlevel", "minlevel", "length", "sent",
+                 "dropped", "errors", "_limit")
+
+    def __init__(self, target: LogTarget) -> None:
+        if target.format not in FORMATS:
+            raise ValueError(f"unknown log format '{target.format}'")
+        self.target = target
+        self.fmt = target.format
+        self.facility = FACILITY[target.facility]
+        self.maxlevel = LEVEL[target.level]
+        self.minlevel = LEVEL[target.minlevel]
+        self.length = target.length or DEFAULT_LEN
+        self.sent = 0
+        self.dropped = 0
+        self.errors = 0
+        self._limit = self.length
+
+    def send(self, level: int, msg: bytes, now: float, meta: Meta) -> None:
+        if level > self.maxlevel:
+            return
+        if level < self.minlevel:
+            level = self.minlevel
+        line = build_header(self.fmt, self.facility, level, now, meta) + msg
+        if len(line) > self._limit:
+            line = line[:self._limit]
+        self._write(line + b"\n")
+
+    def _write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _dropped(self) -> None:
+        self.dropped += 1
+        COUNTERS.dropped_logs += 1
+
+    def _failed(self, err: OSError) -> None:
+        self.errors += 1
+        COUNTERS.send_errors += 1
+        _report_once(f"send:{self.describe()}", "log_send_error", target=self.describe(),
+                     error=str(err))
+
+    def describe(self) -> str:
+        t = self.target
+        if t.kind in ("udp", "tcp") and t.port is not None:
+            return f"{t.kind}:{t.address}:{t.port}"
+        return f"{t.kind}:{t.address}"
+
+    def close(self) -> None:
+        pass
+
+
+class FdSink(Sink):
+    """stdout / stderr / fd@N: one write per line (whole header + message + LF).
+
+    The whole line including its LF is at most ``len`` bytes (checked against HAProxy).
+    """
+
+    __slots__ = ("fd",)
+
+    def __init__(self, target: LogTarget, fd: int) -> None:
+        super().__init__(target)
+        self.fd = fd
+        self._limit = self.length - 1
+        try:
+            # HAProxy makes log fds non-blocking; a terminal is left alone because its
+            # file description is shared with the shell that started us.
+            if not os.isatty(fd):
+                os.set_blocking(fd, False)
+        except OSError as e:
+            raise ValueError(f"cannot use fd@{fd} for logs: {e.strerror}") from None
+
+    def _write(self, data: bytes) -> None:
+        try:
+            os.write(self.fd, data)
+            self.sent += 1
+        except (BlockingIOError, InterruptedError):
+            self._dropped()
+        except OSError as e:
+            self._failed(e)
+
+
+class DgramSink(Sink):
+    """UDP syslog (IPv4/IPv6) or a unix datagram socket; non-blocking ``sendto``.
+
+    The header plus message is cut at ``len`` bytes, then LF is appended (so a datagram
+    is at most ``len + 1`` bytes, as HAProxy 2.6 sends it).
+    """
+
+    __slots__ = ("sock", "addr")
+
+    def __init__(self, target: LogTarget) -> None:
+        super().__init__(target)
+        if target.kind == "unix":
+            family = socket.AF_UNIX
+            self.addr: Any = target.address
+        else:
+            port = target.port if target.port is not None else 514
+            try:
+                infos = socket.getaddrinfo(target.address, port, type=socket.SOCK_DGRAM)
+            except OSError as e:
+                raise ValueError(f"cannot resolve log server '{target.address}': {e}"
+                                 ) from None
+            family, _, _, _, self.addr = infos[0]
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 0)
+        except OSError:
+            pass
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self.sock.sendto(data, self.addr)
+            self.sent += 1
+        except (BlockingIOError, InterruptedError):
+            self._dropped()
+        except OSError as e:
+            self._failed(e)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+_SINKS: dict[LogTarget, Sink] = {}
+
+
+def get_sink(target: LogTarget) -> Sink:
+    """The (shared) sink for a target. Raises ValueError when it cannot be used."""
+    s = _SINKS.get(target)
+    if s is not None:
+        return s
+    kind = target.kind
+    if kind == "stdout":
+        s = FdSink(target, 1)
+    elif kind == "stderr":
+        s = FdSink(target, 2)
+    elif kind == "fd":
+        try:
+            fd = int(target.address)
+        except ValueError:
+            raise ValueError(f"invalid log fd '{target.address}'") from None
+        s = FdSink(target, fd)
+    elif kind in ("udp", "unix"):
+        s = DgramSink(target)
+    else:
+        raise ValueError(f"log target type '{kind}' is not supported by lb")
+    _SINKS[target] = s
+    return s
+
+
+def close_sinks() -> None:
+    """Close every shared sink (reload/exit; also used by tests)."""
+    for s in _SINKS.values():
+        try:
+            s.close()
+        except OSError:
+            pass
+    _SINKS.clear()
+
+
+def _sinks_for(targets: Sequence[LogTarget]) -> list[Sink]:
+    out = []
+    for t in targets:
+        try:
+            out.append(get_sink(t))
+        except ValueError as e:
+            _report_once(f"sink:{t!r}", "log_target_unusable", target=f"{t.kind}:{t.address}",
+                         origin=str(t.origin), error=str(e))
+    return out
+
+
+def _msg_limit(sinks: Sequence[Sink]) -> int:
+    # HAProxy builds the message in a buffer of the largest `len` of all targets.
+    return max((s.length for s in sinks), default=DEFAULT_LEN) - 1
+
+
+# --------------------------------------------------------------------------- traffic log
+
+
+class TrafficLog:
+    """A frontend's traffic logger. ``emit`` is on the hot path: no dicts, no structlog."""
+
+    __slots__ = ("fmt", "sinks", "meta", "mode", "dontlognull", "dontlog_normal",
+                 "separate_errors", "msg_limit", "name")
+
+    def __init__(self, name: str, fmt: logfmt.TrafficFormat | None, sinks: list[Sink],
+                 meta: Meta, mode: str = "http", dontlognull: bool = False,
+                 dontlog_normal: bool = False, separate_errors: bool = False) -> None:
+        self.name = name
+        self.fmt = fmt
+        self.sinks = tuple(sinks)
+        self.meta = meta
+        self.mode = mode
+        self.dontlognull = dontlognull
+        self.dontlog_normal = dontlog_normal
+        self.separate_errors = separate_errors
+        self.msg_limit = _msg_limit(sinks)
+
+    def is_error(self, txn: Any) -> bool:
+        """HAProxy's notion of a not-normal stream (option dontlog-normal / log-separate-errors)."""
+        term = txn.term
+        return bool(txn.redispatched or (term[:1] not in (b"-", b"L"))
+                    or (txn.retries > 0)
+                    or (self.mode == "http" and txn.status >= 500))
+
+    def emit(self, txn: Any, empty: bool = False) -> None:
+        """Log one finished request/stream. ``empty``: no byte was ever received."""
+        fmt = self.fmt
+        if fmt is None or (empty and self.dontlognull):
+            return
+        level = INFO
+        if self.dontlog_normal or self.separate_errors:
+            err = self.is_error(txn)
+            if not err and self.dontlog_normal:
+                return
+            if err and self.separate_errors:
+                level = ERR
+        try:
+            line = fmt.render(txn)
+        except Exception as e:  # a data-plane field of the wrong type: count, never raise
+            COUNTERS.render_errors += 1
+            _report_once(f"render:{self.name}", "log_render_error", frontend=self.name,
+                         error=repr(e))
+            return
+        fmt.log_count += 1
+        self.send(level, line)
+
+    def emit_connect(self, txn: Any) -> None:
+        """The default accept line, for a frontend with log targets but no format."""
+        if self.fmt is not None:
+            return
+        self.send(INFO, logfmt.connect_line(txn, self.mode))
+
+    def send(self, level: int, line: bytes, now: float | None = None) -> None:
+        if len(line) > self.msg_limit:
+            line = line[:self.msg_limit]
+        if now is None:
+            now = time.time()
+        meta = self.meta
+        for s in self.sinks:
+            s.send(level, line, now, meta)
+        COUNTERS.sent += 1
+
+
+def build_traffic_log(proxy: Proxy, global_: Global, pid: int | None = None
+                      ) -> TrafficLog | None:
+    """The traffic logger of a frontend, or None when it has no usable log target.
+
+    Without ``option httplog/tcplog`` or ``log-format`` the logger only emits the
+    ``Connect from`` accept line (``emit_connect``). Raises ``logfmt.LogFormatError``
+    for an invalid log-format.
+    """
+    if not proxy.logs:
+        return None
+    o = proxy.options
+    text = logfmt.resolve_format_text(proxy.log_format, o.httplog, o.httplog_clf, o.tcplog,
+                                      proxy.mode)
+    fmt = logfmt.compile_traffic_format(text, proxy.mode) if text else None
+    sinks = _sinks_for(proxy.logs)
+    if not sinks:
+        return None
+    return TrafficLog(proxy.name, fmt, sinks, make_meta(proxy, global_, pid), proxy.mode,
+                      o.dontlognull, o.dontlog_normal, o.log_separate_errors)
+
+
+# --------------------------------------------------------------------------- event lines
+
+_mirror_enabled = True
+
+
+def set_stderr_mirror(enabled: bool) -> None:
+    """Turn the ``[WARNING]  (pid) : ...`` stderr copies on (foreground) or off."""
+    global _mirror_enabled
+    _mirror_enabled = enabled
+
+
+def mirror_line(kind: str, pid: int, text: str) -> bytes:
+    return f"{MIRROR_PREFIX[kind]}({pid}) : {text}\n".encode("utf-8", "replace")
+
+
+def send_event(targets: Sequence[LogTarget], level: str | int, text: str,
+               tag: str = DEFAULT_TAG, pid: int | None = None, *,
+               hostname: str | None = None, mirror: str | None | bool = True,
+               mirror_text: str | None = None, meta: Meta | None = None) -> None:
+    """Send one event line (server/proxy state, soft stop ...) to ``targets``.
+
+    ``level`` is a syslog level name or number. ``mirror``: True = HAProxy's default
+    stderr copy for that level (emerg → ALERT, alert..notice → WARNING, info/debug →
+    none), a kind ("ALERT", "WARNING", "NOTICE"), or False/None for no copy.
+    ``mirror_text`` replaces ``text`` on stderr (HAProxy words a few events
+    differently there, e.g. ``backend 'b' has no server available!``).
+    """
+    lvl = level if isinstance(level, int) else LEVEL[level]
+    if meta is None:
+        meta = Meta(tag, pid, hostname)
+    if targets:
+        sinks = _sinks_for(targets)
+        if sinks:
+            msg = text.encode("utf-8", "surrogateescape")
+            limit = _msg_limit(sinks)
+            if len(msg) > limit:
+                msg = msg[:limit]
+            now = time.time()
+            for s in sinks:
+                s.send(lvl, msg, now, meta)
+    kind = _DEFAULT_MIRROR[lvl] if mirror is True else (mirror or None)
+    if kind and _mirror_enabled:
+        try:
+            os.write(2, mirror_line(kind, meta.pid, mirror_text or text))
+        except OSError:
+            COUNTERS.dropped_logs += 1
+
+
+class EventLog:
+    """Event lines of one proxy (its `log` targets, tag and pid bound once)."""
+
+    __slots__ = ("targets", "meta")
+
+    def __init__(self, proxy: Proxy, global_: Global, pid: int | None = None) -> None:
+        self.targets = proxy.logs
+        self.meta = make_meta(proxy, global_, pid)
+
+    def send(self, level: str | int, text: str, mirror: str | None | bool = True,
+             mirror_text: str | None = None) -> None:
+        send_event(self.targets, level, text, mirror=mirror, mirror_text=mirror_text,
+                   meta=self.meta)
+
+
+def subscribe_state_events(state: Any, logger: Any = None) -> Callable[[str, dict], None]:
+    """Log every server state change of ``state`` as a structlog ``server_state`` event.
+
+    Only the operational channel: the HAProxy event lines are sent by their authors
+    (health checks, CLI) through ``send_event``. Returns the listener (to remove it).
+    """
+    lg = logger if logger is not None else _log
+
+    def listener(event: str, info: dict[str, Any]) -> None:
+        if not event.startswith("server_"):
+            return
+        srv = info.get("server")
+        be = info.get("backend")
+        try:
+            lg.info("server_state", change=event[7:],
+                    backend=getattr(be, "name", None), server=getattr(srv, "name", None),
+                    status=srv.status_text() if srv is not None else None,
+                    backend_up=info.get("backend_up"))
+        except Exception:
+            pass
+
+    state.listeners.append(listener)
+    return listener
+
+
+# --------------------------------------------------------------------------- structlog
+
+
+class _StderrWriter:
+    """File-like stderr for structlog: one os.write per event, never raises."""
+
+    def __init__(self, fd: int = 2) -> None:
+        self.fd = fd
+
+    def write(self, text: str) -> int:
+        try:
+            return os.write(self.fd, text.encode("utf-8", "replace"))
+        except OSError:
+            COUNTERS.dropped_logs += 1
+            return 0
+
+    def flush(self) -> None:
+        pass
+
+
+def setup(json: bool | None = None, level: str = "info", *, file: Any = None,
+          cache: bool = True) -> bool:
+    """Configure structlog for lb's operational events (``lb.__main__`` calls this once).
+
+    JSON lines when stderr is not a terminal (or ``json=True``), the console renderer
+    on a terminal. Does nothing and returns False when the host already configured
+    structlog. ``file`` replaces stderr (tests); ``cache=False`` keeps loggers
+    re-configurable (tests using ``structlog.testing.capture_logs``).
+    """
+    if structlog.is_configured():
+        return False
+    out = file if file is not None else _StderrWriter()
+    if json is None:
+        try:
+            json = not os.isatty(2) if file is None else True
+        except OSError:
+            json = True
+    lvl = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+    ]
+    if json:
+        processors += [structlog.processors.format_exc_info,
+                       structlog.processors.JSONRenderer()]
+    else:
+        processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(lvl),
+        logger_factory=structlog.WriteLoggerFactory(file=out),
+        cache_logger_on_first_use=cache,
+    )
+    return True
