@@ -53,8 +53,9 @@ ACL_KEYWORDS: dict[str, AclKeyword] = {k.name: k for k in (
     *_kws("req.cook", "cook", _SUFFIXES),
     *_kws("url_param", "urlp", _SUFFIXES),
     *_kws("res.hdr", "shdr", _SUFFIXES),
-    AclKeyword("hdr", "hdr", "str"),
+    AclKeyword("hdr", "req.hdr", "str"),  # request only, unlike the "hdr" sample fetch
     AclKeyword("shdr", "res.hdr", "str"),
+    AclKeyword("cook", "req.cook", "str"),
     AclKeyword("method", "method", "meth"),
     AclKeyword("url_ip", "url", "ip"),
 )}
@@ -120,6 +121,23 @@ def _cast_for(kind: str, out: str) -> Callable[[Any], Any] | None:
     return None
 
 
+# HAProxy prints this warning without a file:line location ("config : " + text).
+NO_PATTERN_WARNING = (
+    "parsing acl keyword '{criterion}' :\n"
+    "  no pattern to match against were provided, so this ACL will never match.\n"
+    "  If this is what you intended, please add '--' to get rid of this warning.\n"
+    "  If you intended to match only for existence, please use '-m found'.\n"
+    "  If you wanted to force an int to match as a bool, please use '-m bool'.")
+
+
+SPACE_PAREN_WARNING = (
+    "parsing acl '{name}' :\n"
+    "  matching '{kw}' for pattern '{pat}' is likely a mistake and probably\n"
+    "  not what you want. Maybe you need to remove the extraneous space before '('.\n"
+    "  If you are really sure this is not an error, please insert '--' between the\n"
+    "  match and the pattern to make this warning message disappear.")
+
+
 def _read_pattern_file(path: str, base_dir: str, as_map: bool) -> list[str]:
     full = path if os.path.isabs(path) else os.path.join(base_dir, path)
     try:
@@ -139,34 +157,42 @@ def _read_pattern_file(path: str, base_dir: str, as_map: bool) -> list[str]:
     return out
 
 
-def _resolve_criterion(crit: str) -> tuple[sample.FetchDef, tuple, str | None]:
+def _resolve_criterion(crit: str, word: str) -> tuple[sample.FetchDef, tuple, str | None]:
     name, raw, _trail = sample.split_call(crit)
-    kw = ACL_KEYWORDS.get(name)
-    if kw is not None:
-        fd = sample.FETCHES[kw.fetch]
-        args = sample._parse_args("fetch method", fd.args, fd.min_args, name, raw)
-        return fd, args, kw.method
-    res = sample.parse_fetch(crit)
+    try:
+        kw = ACL_KEYWORDS.get(name)
+        if kw is not None:
+            fd = sample.FETCHES[kw.fetch]
+            args = sample.parse_args("fetch method", fd.args, fd.min_args, name, raw)
+            return fd, args, kw.method
+        res = sample.parse_fetch(crit)
+    except sample.ArgError as e:
+        raise AclError(f"in argument to '{name}', {e.detail}") from None
+    except sample.SampleError as e:
+        raise AclError(str(e)) from None
     if res is None:
-        raise AclError(f"unknown fetch method '{name}' in ACL expression '{name}'.")
+        raise AclError(f"unknown fetch method '{name}' in ACL expression '{word}'")
     return res[0], res[1], None
 
 
-def parse_acl_expr(words: Sequence[str], *, base_dir: str = "."
+def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = ""
                    ) -> tuple[AclExpr, list[str]]:
     """Compile ``criterion[,conv...] [flags] [operator] values...``.
 
-    Returns the expression and warning texts. Raises ``AclError``.
+    ``base_dir`` resolves relative ``-f`` files; ``name`` (the ACL name, if any) is only
+    used in warning texts. Returns the expression and warning texts (HAProxy prints
+    them as ``config : <text>`` without a location). Raises ``AclError``.
     """
     warnings: list[str] = []
     if not words:
         raise AclError("missing fetch method")
     items = sample.split_top(words[0])
+    fd, args, implied = _resolve_criterion(items[0], words[0])
     try:
-        fd, args, implied = _resolve_criterion(items[0])
         convs, out = sample.compile_convs(items[1:], fd.out)
     except sample.SampleError as e:
-        raise AclError(str(e)) from None
+        kwname = sample.split_call(items[0])[0]
+        raise AclError(f"ACL keyword '{kwname}' : {e}.") from None
     expr = sample.SampleExpr(words[0], fd, args, convs, out)
     method = implied if implied is not None and not convs else None
 
@@ -175,6 +201,7 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = "."
     forced: str | None = None
     entries: list[tuple[bool, str]] = []  # (icase, pattern text)
     seen_file = False
+    dashdash = False
     i = 1
     n = len(words)
     while i < n:
@@ -182,6 +209,7 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = "."
         if not w.startswith("-"):
             break
         if w == "--":
+            dashdash = True
             i += 1
             break
         if w == "-i":
@@ -194,7 +222,7 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = "."
             if seen_file:
                 raise AclError(
                     "'-m' must only be specified before patterns and files in parsing ACL"
-                    " expression.")
+                    " expression")
             mname = words[i + 1]
             if mname not in pattern.USER_METHODS:
                 raise AclError(f"unknown matching method '{mname}' when parsing ACL expression")
@@ -217,10 +245,12 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = "."
             i += 1
         else:
             raise AclError(f"'{w}' is not a valid ACL option. Please use '--' before any"
-                           f" pattern beginning with a '-'.")
+                           f" pattern beginning with a '-'")
         i += 1
     file_entries = entries
     values = list(words[i:])
+    if values and not dashdash and values[0].startswith("(") and "(" not in words[0]:
+        warnings.append(SPACE_PAREN_WARNING.format(name=name, kw=words[0], pat=values[0]))
 
     if forced is not None:
         method = forced
@@ -262,13 +292,23 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = "."
                 matchers.append(pattern.compile_patterns(method, pats, ic))
         except pattern.PatternError as e:
             raise AclError(str(e)) from None
-    if not parsed and method != "found" and not (method == "bool" and not file_entries):
-        warnings.append(
-            "no pattern to match against were provided, so this ACL will never match.")
+    if not parsed and method not in ("found", "bool") and not dashdash:
+        warnings.append(NO_PATTERN_WARNING.format(criterion=words[0]))
     if method == "bool":
         matchers = [pattern.compile_patterns("bool", [], False)]
     cast = _cast_for(mm.kind, out)
     return AclExpr(" ".join(words), expr, method, tuple(matchers), cast), warnings
+
+
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
+
+
+def invalid_name_message(name: str) -> str | None:
+    """HAProxy's message for an ACL name with a forbidden character, else None."""
+    for c in name:
+        if c not in _NAME_CHARS:
+            return f"character '{c}' is not permitted in acl name '{name}'"
+    return None
 
 
 class Acl:

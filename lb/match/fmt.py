@@ -35,7 +35,7 @@ LOG_VARIABLES: frozenset[str] = frozenset((
     "sslc", "sslv", "t", "tr", "trg", "trl", "ts", "tsc",
 ))
 
-FLAGS = frozenset(("Q", "X", "E", "M"))
+FLAGS = frozenset(("Q", "X", "E", "M"))  # M: print '-' for empty values (log lines)
 
 
 # ------------------------------------------------------------ escaping
@@ -92,14 +92,16 @@ def _to_bytes(v: Any, hexa: bool) -> bytes:
     return str(v).encode("utf-8", "surrogateescape")
 
 
-def _decorate(v: bytes | None, flags: frozenset[str]) -> bytes:
-    if v is None:
-        return b"-"
-    if "E" in flags:
-        v = _escape_e(v)
-    if "Q" in flags:
-        return b'"' + v + b'"'
-    return v
+def _text(v: bytes | None, flags: frozenset[str]) -> bytes:
+    """HAProxy ``lf_text_len``: quoting, ``+E`` escaping, ``-`` when mandatory."""
+    quote = "Q" in flags
+    if v:
+        if "E" in flags:
+            v = _escape_e(v)
+        return b'"' + v + b'"' if quote else v
+    if quote:
+        return b'""'
+    return b"-" if "M" in flags else b""
 
 
 Node = Callable[[Any], bytes]
@@ -109,32 +111,37 @@ def _literal_node(text: bytes) -> Node:
     return lambda ctx: text
 
 
-def _var_node(name: str, provider: Callable[[Any], Any] | None, flags: frozenset[str]) -> Node:
+def _var_node(provider: Callable[[Any], Any] | None, flags: frozenset[str]) -> Node:
     if provider is None:
-        dash = _decorate(None, flags)
+        dash = b'"-"' if "Q" in flags else b"-"
         return lambda ctx: dash
     hexa = "X" in flags
-    if not flags:
-        def plain(ctx: Any) -> bytes:
-            v = provider(ctx)
-            return b"-" if v is None else _to_bytes(v, False)
-        return plain
+    flags = flags | {"M"}  # variables always print '-' when empty
 
     def node(ctx: Any) -> bytes:
         v = provider(ctx)
-        return _decorate(None if v is None else _to_bytes(v, hexa), flags)
+        return _text(None if v is None else _to_bytes(v, hexa), flags)
     return node
 
 
-def _expr_node(expr: sample.SampleExpr, flags: frozenset[str]) -> Node:
-    hexa = "X" in flags
+def _expr_node(expr: sample.SampleExpr, flags: frozenset[str], log: bool) -> Node:
     raw = expr.raw
+    if not log:
+        # lf-strings (headers, return bodies, use_backend): HAProxy ignores Q/M/X on
+        # samples there and prints nothing for a missing sample; only +E applies.
+        esc = "E" in flags
+
+        def node_lf(ctx: Any) -> bytes:
+            v = raw(ctx)
+            if v is None:
+                return b""
+            b = _to_bytes(v, False)
+            return _escape_e(b) if esc else b
+        return node_lf
 
     def node(ctx: Any) -> bytes:
         v = raw(ctx)
-        if v is None:
-            return b"-" if "Q" not in flags else b'"-"' if False else b"-"
-        return _decorate(_to_bytes(v, hexa), flags)
+        return _text(None if v is None else _to_bytes(v, False), flags)
     return node
 
 
@@ -161,64 +168,59 @@ class Format:
 
 # ------------------------------------------------------------ compiler
 
-_VAR_CHARS = re.compile(r"[A-Za-z0-9_]+")
 
-
-def _parse_flags(text: str) -> frozenset[str]:
-    flags: set[str] = set()
+def _apply_flags(text: str, flags: frozenset[str]) -> frozenset[str]:
+    """``+Q,-M,...``; unknown flag names are ignored, as HAProxy does."""
+    out = set(flags)
     for part in text.split(","):
-        if not part:
-            continue
         if len(part) < 2 or part[0] not in "+-" or part[1:] not in FLAGS:
-            raise FormatError(f"unknown log format flag '{part}'")
+            continue
         if part[0] == "+":
-            flags.add(part[1:])
+            out.add(part[1:])
         else:
-            flags.discard(part[1:])
-    return frozenset(flags)
+            out.discard(part[1:])
+    return frozenset(out)
 
 
-def _find_expr_end(text: str, start: int) -> int:
-    """Index of the ``]`` closing ``%[`` (parentheses and quotes may hold ``]``)."""
-    depth = 0
-    quote = ""
-    i = start
-    while i < len(text):
-        c = text[i]
-        if quote:
-            if c == "\\":
-                i += 2
-                continue
-            if c == quote:
-                quote = ""
-        elif c in "'\"":
-            quote = c
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "]" and depth <= 0:
-            return i
-        i += 1
-    return -1
+def _is_alpha(c: str) -> bool:
+    return c.isascii() and c.isalpha()
+
+
+def _is_alnum(c: str) -> bool:
+    return c.isascii() and c.isalnum()
 
 
 def compile_format(text: str,
                    variables: Mapping[str, Callable[[Any], str | bytes | int]] | None = None,
-                   ) -> Format:
-    """Compile a HAProxy log-format string. Raises ``FormatError``."""
+                   *, log: bool | None = None, where: str | None = None) -> Format:
+    """Compile a HAProxy log-format string. Raises ``FormatError``.
+
+    ``log`` selects log-line rendering (missing sample → ``-``, ``+Q`` quotes samples,
+    runs of spaces collapse); default: log mode when ``variables`` is given, lf-string
+    mode (headers, ``lf-string``, dynamic ``use_backend``) otherwise. ``where``
+    (``"req"``/``"res"``) rejects fetches whose data is not available there.
+    """
+    if log is None:
+        log = variables is not None
     nodes: list[Node] = []
     exprs: list[sample.SampleExpr] = []
     lit: list[str] = []
     dynamic = False
+    defaults: frozenset[str] = frozenset(("M",)) if log else frozenset()
 
     def flush() -> None:
         if lit:
-            nodes.append(_literal_node("".join(lit).encode("utf-8", "surrogateescape")))
+            data = "".join(lit)
+            if log:
+                data = re.sub(" {2,}", " ", data)
+            nodes.append(_literal_node(data.encode("utf-8", "surrogateescape")))
             lit.clear()
 
     i = 0
     n = len(text)
+    if log:
+        while i < n and text[i] == " ":
+            i += 1  # leading separators are never printed in log lines
     while i < n:
         c = text[i]
         if c != "%":
@@ -229,53 +231,72 @@ def compile_format(text: str,
             i = j
             continue
         i += 1
-        if i < n and text[i] == "%":
+        if i >= n:
+            raise FormatError("truncated line after '%'")
+        c = text[i]
+        if c == "%":
             lit.append("%")
             i += 1
             continue
-        flags: frozenset[str] = frozenset()
-        if i < n and text[i] == "{":
+        flags = defaults
+        arg_text = None
+        if c == "{":
             end = text.find("}", i)
             if end < 0:
-                raise FormatError("missing '}' after '%{' in log-format")
-            flags = _parse_flags(text[i + 1:end])
+                raise FormatError(f"truncated line after '{text[i + 1:]}'")
+            arg_text = text[i + 1:end]
+            flags = _apply_flags(arg_text, flags)
             i = end + 1
-        if i < n and text[i] == "[":
-            end = _find_expr_end(text, i + 1)
+            if i >= n or not (text[i] == "[" or _is_alnum(text[i])):
+                raise FormatError(
+                    f"parse argument modifier without variable name near '%{{{arg_text}}}'")
+            c = text[i]
+        elif c.isdigit() or c in " \t":
+            raise FormatError(
+                f"unexpected variable name near '{c}' at position {i} line : '{text}'."
+                " Maybe you want to write a single '%', use the syntax '%%'")
+        elif c != "[" and not _is_alpha(c):
+            i += 1  # HAProxy drops a lone '%' before another character
+            lit.append(c)
+            continue
+        if c == "[":
+            end = text.find("]", i + 1)
             if end < 0:
-                raise FormatError(f"missing ']' after '%[' near '{text[i:]}'")
+                raise FormatError(f"missing ']' after '{text[i + 1:]}'")
             body = text[i + 1:end]
             try:
                 expr = sample.parse_expr(body)
             except sample.SampleError as e:
-                raise FormatError(f"failed to parse sample expression <{body}> : {e}"
-                                  ) from None
+                raise FormatError(
+                    f"failed to parse sample expression <{text[i + 1:]}> : {e}") from None
+            if where is not None and where not in expr.where:
+                need = sample.NEEDS_TEXT[next(iter(expr.where - {where}), sample.W_REQ)]
+                raise FormatError(
+                    f"sample fetch <{text[i + 1:]}> may not be reliably used here because it"
+                    f" needs '{need}' which is not available here")
             flush()
-            nodes.append(_expr_node(expr, flags))
+            nodes.append(_expr_node(expr, flags, log))
             exprs.append(expr)
             dynamic = True
             i = end + 1
             continue
-        m = _VAR_CHARS.match(text, i)
-        if m is None:
-            if i >= n:
-                raise FormatError("no variable name after '%' at end of log-format string."
-                                  " If you wanted to emit the '%' character verbatim, you"
-                                  " need to use '%%'.")
-            raise FormatError(f"unexpected character '{text[i]}' after '%'."
-                              " If you wanted to emit the '%' character verbatim, you need"
-                              " to use '%%'.")
-        name = m.group(0)
+        j = i
+        while j < n and _is_alnum(text[j]):
+            j += 1
+        name = text[i:j]
+        i = j
+        if name == "o":  # %{...}o: default flags for the following fields
+            defaults = flags
+            continue
         provider = None
         if variables is not None and name in variables:
             provider = variables[name]
         elif name not in LOG_VARIABLES:
             raise FormatError(f"no such format variable '{name}'. If you wanted to emit the"
-                              f" '%' character verbatim, you need to use '%%'.")
+                              f" '%' character verbatim, you need to use '%%'")
         flush()
-        nodes.append(_var_node(name, provider, flags))
+        nodes.append(_var_node(provider, flags))
         dynamic = True
-        i = m.end()
     flush()
     constant = None
     if not dynamic:

@@ -80,7 +80,7 @@ def apply_operator(op: str, text: str) -> tuple[int | None, int | None]:
     m = re.match(r"[0-9]*", text)
     digits = m.group(0) if m else ""
     if not digits or digits != text:
-        raise PatternError(f"'{text}' is neither a number nor a supported operator.")
+        raise PatternError(f"'{text}' is neither a number nor a supported operator")
     v = int(digits)
     if op == "le":
         return None, v
@@ -126,17 +126,23 @@ def _v4_mask(text: str) -> int:
 
 
 def _v4_addr(text: str) -> ipaddress.IPv4Address:
-    """Dotted IPv4, allowing HAProxy's short forms (missing trailing octets are 0)."""
+    """Dotted IPv4 with the classic inet_aton short forms HAProxy accepts.
+
+    ``127.1`` is 127.0.0.1 and ``10.12`` is 10.0.0.12 (the last part fills the
+    remaining bytes); a single number is the whole 32-bit value (``127`` = 0.0.0.127).
+    """
     parts = text.split(".")
-    if not 1 <= len(parts) <= 4 or not all(re.fullmatch(r"[0-9]{1,3}", p) for p in parts):
+    if not 1 <= len(parts) <= 4 or not all(re.fullmatch(r"[0-9]+", p) for p in parts):
         raise ValueError
-    octets = [int(p) for p in parts]
-    if any(o > 255 for o in octets):
+    nums = [int(p) for p in parts]
+    head, last = nums[:-1], nums[-1]
+    if any(n > 255 for n in head) or last >= 1 << (8 * (5 - len(parts))):
         raise ValueError
-    if len(parts) < 4 and "." not in text and "/" not in text:
-        raise ValueError
-    octets += [0] * (4 - len(octets))
-    return ipaddress.IPv4Address(".".join(map(str, octets)))
+    value = 0
+    for n in head:
+        value = (value << 8) | n
+    value = (value << (8 * (5 - len(parts)))) | last
+    return ipaddress.IPv4Address(value)
 
 
 def parse_net(text: str) -> Net:
@@ -145,12 +151,8 @@ def parse_net(text: str) -> Net:
     addr, slash, mask = text.partition("/")
     try:
         if ":" not in addr:
-            if slash:
-                a = _v4_addr(addr)
-                bits = _v4_mask(mask)
-            else:
-                a = ipaddress.IPv4Address(addr)
-                bits = 32
+            a = _v4_addr(addr)
+            bits = _v4_mask(mask) if slash else 32
             return ipaddress.IPv4Network((int(a) & (((1 << bits) - 1) << (32 - bits)), bits))
         a6 = ipaddress.IPv6Address(addr)
         bits6 = int(mask) if slash else 128
@@ -161,15 +163,13 @@ def parse_net(text: str) -> Net:
         raise err from None
 
 
-_V4MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
-_6TO4 = ipaddress.IPv6Network("2002::/16")
-
-
-def _v6_to_v4(a: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if a in _V4MAPPED:
-        return ipaddress.IPv4Address(int(a) & 0xFFFFFFFF)
-    if a in _6TO4:
-        return ipaddress.IPv4Address((int(a) >> 80) & 0xFFFFFFFF)
+def _v6_to_v4(x: int) -> int | None:
+    """IPv4 inside an IPv6 address: ::ffff:a.b.c.d, ::a.b.c.d or 2002:AABB:CCDD::/48."""
+    top = x >> 32
+    if top == 0 or top == 0xFFFF:
+        return x & 0xFFFFFFFF
+    if x >> 112 == 0x2002:
+        return (x >> 80) & 0xFFFFFFFF
     return None
 
 
@@ -203,9 +203,9 @@ def _ip_matcher(nets: Sequence[Net]) -> Matcher:
         if v6 and m6(x):
             return True
         if v4:
-            a4 = _v6_to_v4(ip)
+            a4 = _v6_to_v4(x)
             if a4 is not None:
-                return m4(int(a4))
+                return m4(a4)
         return False
     return match
 
@@ -260,9 +260,9 @@ def compile_regex(p: bytes, icase: bool) -> re.Pattern[bytes]:
     try:
         return re.compile(p, re.IGNORECASE if icase else 0)
     except re.error as e:
+        text = p.decode("utf-8", "surrogateescape")
         raise PatternError(
-            f"regex '{p.decode('utf-8', 'replace')}' is invalid: {e}"
-        ) from None
+            f"regex '{text}' is invalid (error={e.msg}, erroffset={e.pos})") from None
 
 
 def _reg_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:

@@ -48,7 +48,21 @@ class SampleCtx(Protocol):
 
 
 class SampleError(Exception):
-    """Invalid sample expression; ``str()`` is HAProxy's message text."""
+    """Invalid sample expression; ``str()`` is HAProxy's message text.
+
+    Like every message of ``lb.match``, the text has no final period: HAProxy prints
+    ``<context> : <text>.``.
+    """
+
+
+class ArgError(SampleError):
+    """Invalid argument of a fetch or converter (HAProxy words it per context)."""
+
+    def __init__(self, kind: str, name: str, detail: str) -> None:
+        super().__init__(f"invalid args in {kind} '{name}' : {detail}")
+        self.kind = kind
+        self.name = name
+        self.detail = detail
 
 
 # output / input types
@@ -65,9 +79,15 @@ W_CONN = "conn"
 W_REQ = "req"
 W_RES = "res"
 _ALL = frozenset((W_CONN, W_REQ, W_RES))
-_HTTP = frozenset((W_REQ, W_RES))
-_REQ = _HTTP  # request data stays readable while the response is processed
+_HTTP = frozenset((W_REQ, W_RES))  # follows the rule's direction (hdr, fhdr)
+# Request-only fetches give no sample while http-response rules run (as in HAProxy,
+# where the request head is gone by then); response-only ones none on the request side.
+_REQ = frozenset((W_REQ,))
 _RES = frozenset((W_RES,))
+
+# What HAProxy names the data a fetch needs, for "may not be reliably used here".
+NEEDS_TEXT = {W_REQ: "HTTP request headers", W_RES: "HTTP response headers",
+              W_CONN: "layer 4 connection"}
 
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 Value = bytes | int | bool | IPAddr
@@ -236,22 +256,33 @@ def _arg_name(args: tuple) -> bytes:
     return args[0] if args else b""
 
 
+def _all_values(hdrs: list[tuple[bytes, bytes]]) -> list[bytes]:
+    out: list[bytes] = []
+    for _, v in hdrs:
+        out.extend(split_values(v))
+    return out
+
+
 def _f_hdr(response: bool | None) -> Callable[[SampleCtx, tuple], list[Value]]:
     def fn(ctx: SampleCtx, args: tuple) -> list[Value]:
-        name = _arg_name(args)
-        if not name:
-            return []
+        if not args:
+            return []  # "hdr" without parentheses: no sample (HAProxy 2.6)
         resp = ctx.is_response if response is None else response
+        name = args[0]
+        if not name:  # "hdr()": every value of every header
+            return _all_values(_headers(ctx, resp))  # type: ignore[return-value]
         return _values(_headers(ctx, resp), name)  # type: ignore[return-value]
     return fn
 
 
 def _f_fhdr(response: bool | None) -> Callable[[SampleCtx, tuple], list[Value]]:
     def fn(ctx: SampleCtx, args: tuple) -> list[Value]:
-        name = _arg_name(args)
-        if not name:
+        if not args:
             return []
         resp = ctx.is_response if response is None else response
+        name = args[0]
+        if not name:
+            return [v.strip(_LWS) for _, v in _headers(ctx, resp)]
         return _lines(_headers(ctx, resp), name)  # type: ignore[return-value]
     return fn
 
@@ -311,12 +342,10 @@ def _f_query(ctx: SampleCtx, args: tuple) -> list[Value]:
 
 def _f_base(ctx: SampleCtx, args: tuple) -> list[Value]:
     p = _path(ctx.url)
-    if p is None:
-        return []
     hosts = _values(ctx.req_headers, b"host")
     if hosts and hosts[0]:
-        return [hosts[0] + p]
-    return [p]
+        return [hosts[0] + (p or b"")]  # "OPTIONS *" still has a base: the host
+    return [] if p is None else [p]
 
 
 def _f_url_param(ctx: SampleCtx, args: tuple) -> list[Value]:
@@ -501,6 +530,8 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("res.hdr_cnt", _f_hdr_cnt(True, False), (A_HDR,), 0, T_INT, _RES),
     _row("res.ver", _f_res_ver, (), 0, T_STR, _RES),
     _row("scook", _f_scook, (A_STR,), 0, T_STR, _RES),
+    _row("shdr", _f_hdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1),
+    _row("shdr_cnt", _f_hdr_cnt(True, False), (A_HDR,), 0, T_INT, _RES),
     _row("src", _f_src, (), 0, T_IP, _ALL),
     _row("src_port", _f_src_port, (), 0, T_INT, _ALL),
     _row("ssl_fc", _const(False), (), 0, T_BOOL, _ALL),
@@ -618,12 +649,20 @@ def _num_arg(a: Any, ctx: SampleCtx) -> int | None:
     return to_int(vals[0]) if vals else None
 
 
+_INT_MAX = 2**63 - 1
+_INT_MIN = -2**63
+
+
 def _arith(op: Callable[[int, int], int | None]) -> Callable[[int, tuple, SampleCtx], int | None]:
+    """Integer converter on HAProxy's signed 64-bit range (results are clamped)."""
     def fn(v: int, args: tuple, ctx: SampleCtx) -> int | None:
         b = _num_arg(args[0], ctx)
         if b is None:
             return None
-        return op(v, b)
+        r = op(v, b)
+        if r is None:
+            return None
+        return _INT_MAX if r > _INT_MAX else _INT_MIN if r < _INT_MIN else r
     return fn
 
 
@@ -726,7 +765,8 @@ CONVERTERS: dict[str, ConvDef] = {c.name: c for c in (
     ConvDef("field", _c_field, (A_INT, A_STR, A_INT), 2, T_STR, T_STR),
     ConvDef("hex", lambda v, a, c: v.hex().upper().encode("ascii"), (), 0, T_BIN, T_STR),
     ConvDef("json", _c_json, (A_STR,), 0, T_STR, T_STR),
-    ConvDef("len", lambda v, a, c: len(v), (), 0, T_STR, T_INT),
+    ConvDef("len", lambda v, a, c: len(v), (), 0, T_STR, T_INT),  # lb alias of length
+    ConvDef("length", lambda v, a, c: len(v), (), 0, T_STR, T_INT),
     ConvDef("lower", lambda v, a, c: v.lower(), (), 0, T_STR, T_STR),
     ConvDef("ltrim", _c_trim("l"), (A_CHARS,), 1, T_STR, T_STR),
     ConvDef("mod", _arith(_mod), (A_NUM,), 1, T_INT, T_INT),
@@ -831,55 +871,50 @@ def split_call(item: str) -> tuple[str, list[str] | None, str]:
     raise SampleError(f"missing closing ')' after arguments to '{name}'")
 
 
-def _parse_int_arg(s: str, kw: str, pos: int, what: str) -> int:
+def _parse_int_arg(s: str, kind: str, name: str, pos: int) -> int:
     try:
         return int(s.strip(), 10)
     except ValueError:
-        raise SampleError(
-            f"failed to parse '{s}' as type 'signed integer' at position {pos}"
-        ) from None
+        raise ArgError(kind, name, f"failed to parse '{s}' as type 'signed integer' at"
+                       f" position {pos}") from None
 
 
-def _parse_args(kind: str, kinds: tuple[str, ...], min_args: int, name: str,
+def parse_args(kind: str, kinds: tuple[str, ...], min_args: int, name: str,
                 raw: list[str] | None) -> tuple:
-    raw = raw or []
-    if len(raw) == 1 and raw[0] == "" and min_args == 0:
+    if raw is None:
         raw = []
+    elif len(raw) == 1 and raw[0] == "" and min_args == 0:
+        # "name()" differs from "name" only for header fetches ("hdr()" = any header)
+        return (b"",) if kinds and kinds[0] == A_HDR else ()
     if len(raw) < min_args:
-        if min_args == 1:
-            raise SampleError(f"missing args for {kind} '{name}' : expects at least 1 arg(s)"
-                              if False else f"{kind} '{name}' expects at least {min_args}"
-                              f" argument(s)")
-        raise SampleError(f"{kind} '{name}' expects at least {min_args} argument(s)")
+        raise ArgError(kind, name, f"expects at least {min_args} argument(s)")
     if len(raw) > len(kinds):
-        raise SampleError(f"{kind} '{name}' expects at most {len(kinds)} argument(s)")
+        raise ArgError(kind, name, f"expects at most {len(kinds)} argument(s)")
     out: list[Any] = []
     for i, (a, k) in enumerate(zip(raw, kinds, strict=False)):
         pos = i + 1
         if k == A_HDR:
             out.append(_enc(a.strip()).lower())
         elif k == A_OCC:
-            occ = _parse_int_arg(a, name, pos, "occurrence")
+            occ = _parse_int_arg(a, kind, name, pos)
             if occ < -10:
-                raise SampleError(
-                    f"in argument to '{name}', header occurrence must be >= -10.")
+                raise ArgError(kind, name, "header occurrence must be >= -10")
             out.append(occ)
         elif k == A_INT:
-            out.append(_parse_int_arg(a, name, pos, "integer"))
+            out.append(_parse_int_arg(a, kind, name, pos))
         elif k == A_NUM:
             try:
                 out.append(int(a.strip(), 10))
             except ValueError:
                 if not a.strip():
-                    raise SampleError(
-                        f"failed to parse '{a}' as type 'signed integer' at position {pos}"
-                    ) from None
+                    raise ArgError(kind, name, f"failed to parse '{a}' as type 'signed"
+                                   f" integer' at position {pos}") from None
                 out.append(_enc(a.strip()))
         elif k == A_REG:
             out.append(a)  # compiled by the caller together with the flags
         elif k == A_VAR:
             if not a:
-                raise SampleError(f"missing variable name in {kind} '{name}'")
+                raise ArgError(kind, name, "missing variable name")
             out.append(_enc(a))
         else:
             out.append(_enc(a))
@@ -887,24 +922,26 @@ def _parse_args(kind: str, kinds: tuple[str, ...], min_args: int, name: str,
 
 
 def _conv_args(cd: ConvDef, raw: list[str] | None) -> tuple:
-    args = _parse_args("converter", cd.args, cd.min_args, cd.name, raw)
+    args = parse_args("converter", cd.args, cd.min_args, cd.name, raw)
     if cd.name == "regsub":
         pattern = args[0]
         flags = args[2] if len(args) > 2 else b""
         for f in flags.decode("ascii", "replace"):
             if f not in "ig":
-                raise SampleError(f"invalid regex flag '{f}', only 'i' and 'g' are supported")
+                raise ArgError("converter", cd.name, f"invalid regex flag '{f}'")
         try:
             rx = re.compile(_enc(pattern), re.IGNORECASE if b"i" in flags else 0)
         except re.error as e:
-            raise SampleError(f"failed to compile regex '{pattern}' : {e}") from None
+            raise ArgError("converter", cd.name,
+                           f"regex '{pattern}' is invalid (error={e.msg}, erroffset={e.pos})"
+                           ) from None
         repl = _backrefs(args[1])
         return (rx, repl, flags)
     if cd.name in ("field", "word"):
         if not args[1]:
-            raise SampleError(f"Empty separators list for converter '{cd.name}'")
+            raise ArgError("converter", cd.name, "Empty separators list")
         if args[0] == 0:
-            raise SampleError(f"Unsupported field number 0 for converter '{cd.name}'")
+            raise ArgError("converter", cd.name, "Unexpected value 0 for index")
     if cd.name in ("ltrim", "rtrim") and not args:
         args = (b" ",)
     return args
@@ -930,7 +967,8 @@ def _backrefs(repl: bytes) -> Callable[[re.Match[bytes]], bytes]:
 class SampleExpr:
     """A compiled ``fetch[,conv...]`` expression."""
 
-    __slots__ = ("text", "fetch_def", "args", "convs", "out", "occ", "_multi")
+    __slots__ = ("text", "fetch_def", "args", "convs", "out", "occ", "_fn", "_no_req",
+                 "_no_res")
 
     def __init__(self, text: str, fetch_def: FetchDef, args: tuple,
                  convs: tuple[tuple[ConvDef, tuple, Callable[[Value], Any]], ...],
@@ -944,10 +982,22 @@ class SampleExpr:
         if fetch_def.occ_index >= 0 and len(args) > fetch_def.occ_index:
             occ = args[fetch_def.occ_index]
         self.occ = occ
+        self._fn = fetch_def.fn
+        where = fetch_def.where
+        self._no_req = W_REQ not in where
+        self._no_res = W_RES not in where
 
     @property
     def where(self) -> frozenset[str]:
         return self.fetch_def.where
+
+    def _all(self, ctx: SampleCtx) -> list[Value]:
+        if ctx.is_response:
+            if self._no_res:
+                return []
+        elif self._no_req:
+            return []
+        return self._fn(ctx, self.args)
 
     def _convert(self, v: Value, ctx: SampleCtx) -> Value | None:
         for cd, args, cast in self.convs:
@@ -961,7 +1011,7 @@ class SampleExpr:
 
     def raw(self, ctx: SampleCtx) -> Value | None:
         """Sample-context value with its native type (ip stays an address object)."""
-        vals = self.fetch_def.fn(ctx, self.args)
+        vals = self._all(ctx)
         if not vals:
             return None
         occ = self.occ
@@ -986,32 +1036,25 @@ class SampleExpr:
 
     def iter_values(self, ctx: SampleCtx) -> Iterator[Value]:
         """ACL-context values: every occurrence (or only the explicit one)."""
-        vals = self.fetch_def.fn(ctx, self.args)
-        if not vals:
-            return
-        if self.occ is not None:
-            v = _pick(vals, self.occ)  # type: ignore[arg-type]
-            if v is None:
-                return
-            vals = [v]
-        if not self.convs:
-            yield from vals
-            return
-        for v in vals:
-            cv = self._convert(v, ctx)
-            if cv is not None:
-                yield cv
+        yield from self.values(ctx)
 
     def values(self, ctx: SampleCtx) -> Sequence[Value]:
-        """ACL-context values as a sequence (fast path without converters)."""
-        vals = self.fetch_def.fn(ctx, self.args)
+        """ACL-context values as a sequence, converters applied to each."""
+        vals = self._all(ctx)
         if not vals:
             return vals
-        if self.occ is not None:
+        if self.occ:  # occurrence 0 in an ACL tries every value, like no occurrence
             v = _pick(vals, self.occ)  # type: ignore[arg-type]
-            return [] if v is None else [v]
+            if v is None:
+                return []
+            vals = [v]
         if self.convs:
-            return list(self.iter_values(ctx))
+            out = []
+            for v in vals:
+                cv = self._convert(v, ctx)
+                if cv is not None:
+                    out.append(cv)
+            return out
         return vals
 
     def __repr__(self) -> str:
@@ -1025,17 +1068,10 @@ def parse_fetch(item: str) -> tuple[FetchDef, tuple] | None:
     if fd is None:
         return None
     if trailing:
-        raise SampleError(f"invalid trailing characters after fetch '{name}'")
+        raise SampleError(f"invalid trailing characters after fetch method '{name}'")
     if raw is not None and not fd.args and raw != [""]:
-        raise SampleError(f"fetch method '{name}' does not take any argument")
-    try:
-        args = _parse_args("fetch method", fd.args, fd.min_args, name, raw)
-    except SampleError as e:
-        msg = str(e)
-        if msg.startswith("in argument to") or msg.startswith("failed to parse"):
-            raise
-        raise SampleError(f"{msg}") from None
-    return fd, args
+        raise ArgError("fetch method", name, "expects at most 0 argument(s)")
+    return fd, parse_args("fetch method", fd.args, fd.min_args, name, raw)
 
 
 def compile_convs(items: Sequence[str], in_type: str
@@ -1064,6 +1100,9 @@ def parse_expr(text: str) -> SampleExpr:
     head = items[0]
     if not head:
         raise SampleError("missing fetch method")
+    if "(" in head and not head.endswith(")") and head.count("(") > head.count(")"):
+        raise SampleError(f"missing closing ')' after arguments to fetch method"
+                          f" '{head.split('(', 1)[0]}'")
     res = parse_fetch(head)
     if res is None:
         raise SampleError(f"unknown fetch method '{split_call(head)[0]}'")
