@@ -603,9 +603,7 @@ def parse_bind_addresses(text: str) -> tuple[list[dict[str, Any]], str | None]:
         if not 0 < hi <= 65535 or hi < lo:
             return [], f"'bind' : invalid port '{hi_s}'"
         if family is None:
-            family = "ipv6" if ":" in host else ("any" if host in ("", "::") else "ipv4")
-        if host == "::":
-            family = "any"
+            family = "ipv6" if ":" in host else "ipv4"  # "" (or "*") = any IPv4 address
         for port in range(lo, hi + 1):
             out.append({"host": host, "port": port, "family": family, "raw": part})
     return out, None
@@ -1224,7 +1222,7 @@ def _payload_action(kw: str, act: str, args: tuple[str, ...], line: Line, ctx: P
             return f, f"Unexpected status code '{st}'."
         if status is not None and not payload and st not in DENY_STATUSES:
             return f, (f"status code '{st}' not handled by default with 'default-errorfiles' "
-                       "argument.")
+                       "argument..")
     if (f.get("body") or f.get("body_fmt")) and not f.get("content_type") and \
             "errorfile" not in f:
         return f, "a content type must be defined when non-empty payload is configured."
@@ -1386,7 +1384,12 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
         rule_desc = f"'{kw} {act}'"
         res = parse_action(kw, p, line, ctx, args)
         if isinstance(res, str):
-            if res != "__reported__":
+            stray = re.fullmatch(r"unexpected keyword '(.*)'\.", res)
+            if stray:  # the action ended: HAProxy then expects the condition
+                ctx.alert(line, f"{rule_desc} expects either 'if' or 'unless' followed by a "
+                          f"condition but found '{stray.group(1)}'.", "bad-condition",
+                          col=line.col(1), style="tight")
+            elif res != "__reported__":
                 ctx.alert(line, f"error detected in {p.label()} while parsing {rule_desc} rule "
                           f": {res}", "bad-action", col=line.col(1))
             return
