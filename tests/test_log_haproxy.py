@@ -1,0 +1,188 @@
+"""lb's traffic lines and syslog frames next to a live HAProxy 2.6 on 127.0.0.1.
+
+HAProxy (/usr/sbin/haproxy, Debian 2.6.12) runs with `log 127.0.0.1:<udp> local0` and
+`option httplog` in front of a loopback backend; the test captures its datagrams,
+reads the field values out of each line, gives the same values to lb's renderer and
+header builder, and requires the very same bytes (timestamps and ports included, since
+they are taken from HAProxy's own line).
+"""
+
+from __future__ import annotations
+
+import calendar
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from lb import log, logfmt
+from tests.backends import HttpBackend
+from tests.test_log_support import FakeTxn
+
+HAPROXY = "/usr/sbin/haproxy"
+
+HEADER = re.compile(rb"^<(\d+)>(\w{3} [ \d]\d \d\d:\d\d:\d\d) haproxy\[(\d+)\]: (.*)\n$", re.S)
+HTTPLOG = re.compile(
+    rb'^127\.0\.0\.1:(\d+) \[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d)\.(\d{3})\] (\S+) (\S+)/(\S+) '
+    rb"(-?\d+)/(-?\d+)/(-?\d+)/(-?\d+)/(-?\d+) (-?\d+) (\d+) - - (\S{4}) "
+    rb'(\d+)/(\d+)/(\d+)/(\d+)/(\+?\d+) (\d+)/(\d+) "(.*)"$')
+CONNECT = re.compile(rb"^Connect from 127\.0\.0\.1:(\d+) to 127\.0\.0\.1:(\d+) \((\w+)/HTTP\)$")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def exchange(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+
+@pytest.fixture
+def utc() -> Iterator[None]:
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    log.reset_time_caches()
+    yield
+    if old is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+    log.reset_time_caches()
+
+
+def run_haproxy(be_port: int, rx: socket.socket) -> list[bytes]:
+    udp_port = rx.getsockname()[1]
+    fe, fe2 = free_port(), free_port()
+    cfg = f"""
+global
+    log 127.0.0.1:{udp_port} local0
+defaults
+    mode http
+    log global
+    timeout client 5s
+    timeout server 5s
+    timeout connect 2s
+frontend f
+    bind 127.0.0.1:{fe}
+    option httplog
+    default_backend b_api
+frontend fc
+    bind 127.0.0.1:{fe2}
+    default_backend b_api
+backend b_api
+    server s1 127.0.0.1:{be_port}
+"""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "h.cfg")
+        with open(path, "w") as f:
+            f.write(cfg)
+        env = dict(os.environ, TZ="UTC")
+        proc = subprocess.Popen([HAPROXY, "-db", "-f", path], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=env)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    # HAProxy 2.6 logs nothing for an HTTP connection that never sends
+                    # a byte (no stream is created), not even the "Connect from" line.
+                    socket.create_connection(("127.0.0.1", fe2), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("haproxy did not start") from None
+                    time.sleep(0.05)
+            exchange(fe, b"GET /api/x?y=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            exchange(fe, b"BAD\x01 \r\n\r\n")
+            exchange(fe2, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            frames = []
+            rx.settimeout(5)
+            while len(frames) < 3:
+                try:
+                    frames.append(rx.recv(70000))
+                except TimeoutError:
+                    raise AssertionError(f"only got {frames!r}") from None
+            return frames
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def parse_legacy(ts: bytes) -> float:
+    year = time.gmtime().tm_year
+    return calendar.timegm(time.strptime(f"{year} {ts.decode()}", "%Y %b %d %H:%M:%S"))
+
+
+def parse_clf(date: bytes, ms: bytes) -> float:
+    return calendar.timegm(time.strptime(date.decode(), "%d/%b/%Y:%H:%M:%S")) + int(ms) / 1000
+
+
+def test_httplog_line_and_frame_identical_to_haproxy(utc: None) -> None:
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    try:
+        with HttpBackend("s1") as be:
+            frames = run_haproxy(be.port, rx)
+    finally:
+        rx.close()
+    lines = {}
+    for frame in frames:
+        m = HEADER.match(frame)
+        assert m, frame
+        pri, legacy, pid, msg = m.groups()
+        # the header lb builds for the same second, facility, level and pid
+        now = parse_legacy(legacy) + 0.25
+        hdr = log.build_header("local", 16, 6, now, log.Meta("haproxy", int(pid)))
+        assert frame == hdr + msg + b"\n"
+        assert pri == b"134"
+        kind = b"connect" if msg.startswith(b"Connect") else (
+            b"bad" if msg.endswith(b'"<BADREQ>"') else b"ok")
+        lines[kind] = msg
+
+    c = CONNECT.match(lines[b"connect"])
+    assert c
+    t = FakeTxn(client_port=int(c[1]), dst_port=int(c[2]), frontend_name=c[3].decode())
+    assert logfmt.connect_line(t, "http") == lines[b"connect"]
+
+    fmt = logfmt.compile_traffic_format(logfmt.HTTPLOG_FORMAT)
+    for kind in (b"ok", b"bad"):
+        m = HTTPLOG.match(lines[kind])
+        assert m, lines[kind]
+        g = m.groups()
+        ts = parse_clf(g[1], g[2])
+        rc = g[18].decode()
+        t = FakeTxn(
+            client_port=int(g[0]), accept_ts=ts, request_ts=ts, frontend_name=g[3].decode(),
+            backend_name=None if g[4] == g[3] and g[5] == b"<NOSRV>" else g[4].decode(),
+            server_name=None if g[5] == b"<NOSRV>" else g[5].decode(),
+            t_request=int(g[6]), t_queue=int(g[7]), t_connect=int(g[8]),
+            t_response=int(g[9]), t_active=int(g[10]), status=int(g[11]),
+            bytes_out=int(g[12]), term=g[13][:2], cookie_req=g[13][2:3],
+            cookie_res=g[13][3:4], actconn=int(g[14]), feconn=int(g[15]),
+            beconn=int(g[16]), srvconn=int(g[17]), retries=int(rc.lstrip("+")),
+            redispatched=rc.startswith("+"), srv_queue=int(g[19]),
+            backend_queue=int(g[20]),
+            request_line=None if g[21] == b"<BADREQ>" else g[21])
+        assert fmt.render(t) == lines[kind]
+    # what HAProxy said about the invalid request, field by field
+    assert re.search(rb" f f/<NOSRV> -1/-1/-1/-1/\d+ 400 0 - - PR-- ", lines[b"bad"])
+    assert re.search(rb" f b_api/s1 \d+/0/\d+/\d+/\d+ 200 \d+ - - ---- ", lines[b"ok"])
