@@ -125,8 +125,8 @@ class ClientConn(asyncio.Protocol):
             return
         self.ended = True
         self.closed = True
-        self.timer.cancel()
-        self.stimer.cancel()
+        self.timer.stop()
+        self.stimer.stop()
         rt = self.rt
         st = rt.state
         st.streams.pop(self.id, None)
@@ -242,6 +242,7 @@ class ClientConn(asyncio.Protocol):
         version = b"1.1" if ver == "1.1" else ver.encode("latin-1")
         cl = None
         chunked = False
+        conn_hdr = None
         for n, v in self.headers:
             if n == b"content-length":
                 try:
@@ -250,8 +251,10 @@ class ClientConn(asyncio.Protocol):
                     cl = None
             elif n == b"transfer-encoding":
                 chunked = True
+            elif n == b"connection":
+                conn_hdr = True
         ev = (method, self.url, version, self.headers, self.t_begin,
-              self.hsize + len(method) + 13, cl, chunked)
+              self.hsize + len(method) + 13, cl, chunked, conn_hdr)
         if self.txn is not None or self.pending:
             self.queueing = True
             self.pending.append(("h", ev))
@@ -261,7 +264,7 @@ class ClientConn(asyncio.Protocol):
         self._start(ev)
 
     def _start(self, ev: tuple[Any, ...]) -> None:
-        method, url, version, headers, t0, hsize, cl, chunked = ev
+        method, url, version, headers, t0, hsize, cl, chunked, conn_hdr = ev
         txn = Txn(self, method, url, version, headers, t0)
         self.txn = txn
         self.req_txn = txn
@@ -270,7 +273,7 @@ class ClientConn(asyncio.Protocol):
             self.timer.arm(self.fe.t_client)
         else:
             self.timer.cancel()
-        txn.start(hsize, cl, chunked)
+        txn.start(hsize, cl, chunked, conn_hdr)
         if txn.req_done and self.req_txn is txn:
             self.req_txn = None
 
@@ -304,7 +307,7 @@ class ClientConn(asyncio.Protocol):
 
     def _emit_bad(self, status: int, term: bytes, page: bytes) -> None:
         txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or self.loop.time())
-        txn.request_line = None
+        txn.bad_request = True
         txn.status = status
         txn.term = term
         if status == 400:
@@ -324,7 +327,7 @@ class ClientConn(asyncio.Protocol):
             # slow or silent client: 408 (a brand-new idle connection too)
             empty = not self.got_bytes
             txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or self.last_end)
-            txn.request_line = None
+            txn.bad_request = True
             txn.status = 408
             txn.term = b"cR"
             self.txn = txn

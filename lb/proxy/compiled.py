@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,10 +21,16 @@ from lb.http import actions, h1
 from lb.state import BackendState, FrontendState, ServerState, State
 
 
+def _ruleset(rules: Any) -> actions.RuleSet | None:
+    """A compiled ruleset, or None when empty (one `is not None` test per request)."""
+    rs = actions.RuleSet(rules)
+    return rs if rs.rules else None
+
+
 def _traffic_log(proxy: Proxy, config: Config) -> Any:
     try:
         from lb import log as _log
-    except ImportError:
+    except Exception:
         return None
     build = getattr(_log, "build_traffic_log", None)
     if build is None:
@@ -49,8 +56,8 @@ class BackendRT:
         self.name = model.name
         self.mode = model.mode
         self.counters = st.counters
-        self.req_rules = actions.RuleSet(model.http_request_rules)
-        self.res_rules = actions.RuleSet(model.http_response_rules)
+        self.req_rules = _ruleset(model.http_request_rules)
+        self.res_rules = _ruleset(model.http_response_rules)
         self.t_server = t.server
         self.t_connect = t.connect
         self.t_tunnel = t.tunnel
@@ -84,9 +91,9 @@ class FrontendRT:
         self.name = model.name
         self.mode = model.mode
         self.counters = st.counters
-        self.req_rules = actions.RuleSet(model.http_request_rules)
-        self.res_rules = actions.RuleSet(model.http_response_rules)
-        self.redirect_rules = actions.RuleSet(model.redirect_rules)
+        self.req_rules = _ruleset(model.http_request_rules)
+        self.res_rules = _ruleset(model.http_response_rules)
+        self.redirect_rules = _ruleset(model.redirect_rules)
         self.switching: list[tuple[Any, BackendRT | None, Any]] = []
         for r in model.switching_rules:
             if r.name_fmt:
@@ -154,6 +161,8 @@ class Runtime:
         self.state = state if state is not None else State(config)
         self.loop = loop or asyncio.get_event_loop()
         self.pid = os.getpid()
+        # epoch = loop.time() + epoch_offset (request dates without a time() call)
+        self.epoch_offset = time.time() - self.loop.time()
         self.backends: dict[str, BackendRT] = {
             name: BackendRT(bst.model, bst) for name, bst in self.state.backends.items()}
         self.frontends: dict[str, FrontendRT] = {

@@ -29,7 +29,7 @@ Service = Callable[[State, asyncio.AbstractEventLoop], Awaitable[None]]
 
 try:
     from lb.log import get_logger as _get_logger
-except ImportError:
+except Exception:  # the log layer is missing or broken: plain structlog
     import structlog
 
     _get_logger = structlog.get_logger  # type: ignore[assignment]

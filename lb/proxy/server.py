@@ -23,7 +23,7 @@ _READ_PAUSED = 1
 class ServerConn(asyncio.Protocol):
     __slots__ = (
         "be", "srv", "transport", "parser", "txn", "reason", "headers", "trailers",
-        "in_head", "closed", "idle_handle", "reusable",
+        "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te",
     )
 
     def __init__(self, be: Any, srv: ServerState) -> None:
@@ -39,6 +39,8 @@ class ServerConn(asyncio.Protocol):
         self.closed = False
         self.idle_handle: asyncio.TimerHandle | None = None
         self.reusable = True
+        self.res_cl = False  # the response head has Content-Length
+        self.res_te = False  # ... Transfer-Encoding (chunked last, llhttp enforces it)
 
     # ---- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -86,13 +88,20 @@ class ServerConn(asyncio.Protocol):
         self.headers = []
         self.trailers = None
         self.in_head = True
+        self.res_cl = False
+        self.res_te = False
 
     def on_status(self, status: bytes) -> None:
         self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.in_head:
-            self.headers.append((name.lower(), value))
+            name = name.lower()
+            self.headers.append((name, value))
+            if name == b"content-length":
+                self.res_cl = True
+            elif name == b"transfer-encoding":
+                self.res_te = True
         else:
             if self.trailers is None:
                 self.trailers = []

@@ -46,6 +46,13 @@ class Deadline:
             self.when = self.loop.time() + self.delay
 
     def cancel(self) -> None:
+        """Lazy: the loop handle stays and is reused by the next arm() when it
+        fires no later than needed (keep-alive re-arms cost nothing then)."""
+        self.when = None
+        self.delay = None
+
+    def stop(self) -> None:
+        """Cancel for good (connection gone)."""
         self.when = None
         self.delay = None
         if self.handle is not None:

@@ -22,7 +22,7 @@ from lb.proxy.timers import Deadline
 
 try:
     from lb.log import get_logger as _get_logger
-except ImportError:  # the log layer has not landed yet
+except Exception:  # the log layer is missing or broken: plain structlog
     import structlog
 
     _get_logger = structlog.get_logger  # type: ignore[assignment]
@@ -167,7 +167,7 @@ class Tunnel:
         if self.closed:
             return
         self.closed = True
-        self.timer.cancel()
+        self.timer.stop()
         for tr in (self.ct, self.st):
             if not tr.is_closing():
                 if abort:
@@ -250,8 +250,8 @@ def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
     client_tail = b"".join(conn.upgrade_tail or ())
     conn.upgrade_tail = None
     conn.paused = 0
-    conn.timer.cancel()
-    conn.stimer.cancel()
+    conn.timer.stop()
+    conn.stimer.stop()
     ct.resume_reading()
     st.resume_reading()
     if server_tail:

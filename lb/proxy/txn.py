@@ -15,7 +15,6 @@ Must not import: lb.cli, healthcheck, lb.__main__.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from lb.http import h1, responses
@@ -23,6 +22,7 @@ from lb.http.actions import Verdict
 from lb.proxy import server as srvmod
 
 _BODY_BUF_MAX = 65536
+_VERSIONS = frozenset((b"1.0", b"1.1"))
 PAUSE_BUF = 4
 
 
@@ -31,33 +31,76 @@ def _ms(a: float, b: float) -> int:
 
 
 class Txn:
-    __slots__ = (
-        # SampleCtx
-        "method", "url", "version", "req_headers", "src", "src_port", "dst", "dst_port",
-        "is_response", "status", "res_headers", "vars", "memo",
-        # logging
-        "accept_ts", "request_ts", "frontend_name", "frontend_tls", "backend_name",
-        "server_name", "t_idle", "t_handshake", "t_request", "t_queue", "t_connect",
-        "t_response", "t_active", "t_total", "bytes_in", "bytes_out", "term", "cookie_req",
-        "cookie_res", "actconn", "feconn", "beconn", "srvconn", "retries", "redispatched",
-        "srv_queue", "backend_queue", "request_line", "unique_id", "pid",
-        # internal
-        "conn", "rt", "fe", "be", "srv", "sc", "res_reason", "upgrade", "websocket",
-        "client_close", "req_chunked", "req_done", "req_trailers", "res_chunked",
-        "res_started", "res_close", "body_buf", "buf_size", "head_sent", "t0", "t_sent",
-        "attempts", "task", "done", "reused", "conn_tokens", "has_body", "tunnel",
-        "t_connect_start", "server_timeout", "tunnel_timeout", "id", "live_in", "live_out",
-    )
+    """One exchange. Deliberately without ``__slots__``: most of the ~80 fields keep
+    their class-level default for a given request, and assigning them all in
+    ``__init__`` cost more than the instance dict (measured: keep-alive req/s)."""
+
+    # SampleCtx
+    is_response = False
+    status = 0
+    res_headers: list[tuple[bytes, bytes]] | None = None
+    # logging
+    frontend_tls = False
+    backend_name: str | None = None
+    server_name: str | None = None
+    t_handshake = 0
+    t_request = -1
+    t_queue = -1
+    t_connect = -1
+    t_response = -1
+    t_active = -1
+    t_total = -1
+    bytes_in = 0
+    bytes_out = 0
+    term = b"--"
+    cookie_req = b"-"
+    cookie_res = b"-"
+    actconn = 0
+    feconn = 0
+    beconn = 0
+    srvconn = 0
+    retries = 0
+    redispatched = False
+    srv_queue = 0
+    backend_queue = 0
+    unique_id: str | None = None
+    bad_request = False
+    # internal
+    be: Any = None
+    srv: Any = None
+    sc: Any = None
+    res_reason = b""
+    upgrade = False
+    websocket = False
+    client_close = False
+    req_chunked = False
+    req_done = False
+    res_chunked = False
+    res_started = False
+    res_close = False
+    body_buf: list[bytes] | None = None
+    buf_size = 0
+    head_sent = False
+    t_sent = 0.0
+    attempts = 0
+    task: Any = None
+    done = False
+    reused = False
+    has_body = False
+    tunnel: Any = None
+    t_connect_start = 0.0
+    server_timeout: float | None = None
+    tunnel_timeout: float | None = None
+    live_in = 0
+    live_out = 0
+    res_cl = False
+    res_te = False
 
     def __init__(self, conn: Any, method: bytes, url: bytes, version: bytes,
                  headers: list[tuple[bytes, bytes]], t0: float) -> None:
-        fe = conn.fe
         self.conn = conn
-        self.rt = conn.rt
-        self.fe = fe
-        self.be = None
-        self.srv = None
-        self.sc = None
+        self.rt = rt = conn.rt
+        self.fe = fe = conn.fe
         self.method = method
         self.url = url
         self.version = version
@@ -66,69 +109,21 @@ class Txn:
         self.src_port = conn.src_port
         self.dst = conn.dst
         self.dst_port = conn.dst_port
-        self.is_response = False
-        self.status = 0
-        self.res_headers = None
         self.vars = {}
         self.memo = {}
         self.accept_ts = conn.accept_ts
-        self.request_ts = time.time()
+        self.request_ts = t0 + rt.epoch_offset
         self.frontend_name = fe.name
-        self.frontend_tls = False
-        self.backend_name = None
-        self.server_name = None
-        self.t_idle = conn.idle_ms(t0)
-        self.t_handshake = 0
-        self.t_request = -1
-        self.t_queue = -1
-        self.t_connect = -1
-        self.t_response = -1
-        self.t_active = -1
-        self.t_total = -1
-        self.bytes_in = 0
-        self.bytes_out = 0
-        self.term = b"--"
-        self.cookie_req = b"-"
-        self.cookie_res = b"-"
-        self.actconn = 0
-        self.feconn = 0
-        self.beconn = 0
-        self.srvconn = 0
-        self.retries = 0
-        self.redispatched = False
-        self.srv_queue = 0
-        self.backend_queue = 0
-        self.request_line = None
-        self.unique_id = None
-        self.pid = self.rt.pid
-        self.res_reason = b""
-        self.upgrade = False
-        self.websocket = False
-        self.client_close = False
-        self.req_chunked = False
-        self.req_done = False
-        self.req_trailers = None
-        self.res_chunked = False
-        self.res_started = False
-        self.res_close = False
-        self.body_buf = None
-        self.buf_size = 0
-        self.head_sent = False
+        self.t_idle = int((t0 - conn.last_end) * 1000.0)
         self.t0 = t0
-        self.t_sent = 0.0
-        self.attempts = 0
-        self.task = None
-        self.done = False
-        self.reused = False
-        self.conn_tokens = None
-        self.has_body = False
-        self.tunnel = None
-        self.t_connect_start = 0.0
-        self.server_timeout = None
-        self.tunnel_timeout = None
         self.id = conn.id
-        self.live_in = 0
-        self.live_out = 0
+        self.pid = rt.pid
+
+    @property
+    def request_line(self) -> bytes | None:
+        if self.bad_request or not self.method:
+            return None
+        return b"%s %s HTTP/%s" % (self.method, self.url, self.version)
 
     # client_ip / dst_ip aliases for the log layer
     @property
@@ -145,13 +140,13 @@ class Txn:
 
     # ------------------------------------------------------------------ request side
 
-    def start(self, hsize: int, content_length: int | None, chunked: bool) -> None:
+    def start(self, hsize: int, content_length: int | None, chunked: bool,
+              conn_hdr: bool | None) -> None:
         """Headers complete: run the request phases."""
         conn = self.conn
         fe = self.fe
         now = conn.loop.time()
         self.t_request = _ms(self.t0, now)
-        self.request_line = b"%s %s HTTP/%s" % (self.method, self.url, self.version)
         self.bytes_in = hsize
         fc = fe.counters
         fc.req_tot += 1
@@ -163,33 +158,38 @@ class Txn:
         if not self.has_body:
             self.req_done = True
 
-        if (hsize + len(self.url) > fe.bufsize
-                or h1.check_request(self.version, self.req_headers, fe.maxhdr) is not None):
+        if (hsize + len(self.url) > fe.bufsize or self.version not in _VERSIONS
+                or len(self.req_headers) > fe.maxhdr
+                or chunked and h1.check_request(self.version, self.req_headers,
+                                                fe.maxhdr) is not None):
             return self.parse_error()
-        toks = h1.tokens(self.req_headers, b"connection")
-        self.conn_tokens = toks
-        self.client_close = fe.client_close or h1.client_wants_close(self.version, toks)
-        if b"upgrade" in toks and h1.get(self.req_headers, b"upgrade") is not None:
-            self.upgrade = True
-            if h1.is_websocket(self.req_headers):
-                self.websocket = True
-                fc.ws_upgrade_req += 1
-                if (h1.count(self.req_headers, b"sec-websocket-key") != 1
-                        or not h1.ws_key_valid(h1.get(self.req_headers, b"sec-websocket-key"))):
-                    fc.ws_fail["no_key"] += 1
-                    return self.parse_error()
-        elif self.method == b"CONNECT":
+        if conn_hdr:
+            toks = h1.tokens(self.req_headers, b"connection")
+            self.client_close = fe.client_close or h1.client_wants_close(self.version, toks)
+            if b"upgrade" in toks and h1.get(self.req_headers, b"upgrade") is not None:
+                self.upgrade = True
+                if h1.is_websocket(self.req_headers):
+                    self.websocket = True
+                    fc.ws_upgrade_req += 1
+                    key = h1.get(self.req_headers, b"sec-websocket-key")
+                    if (h1.count(self.req_headers, b"sec-websocket-key") != 1
+                            or not h1.ws_key_valid(key)):
+                        fc.ws_fail["no_key"] += 1
+                        return self.parse_error()
+        elif self.version != b"1.1" or fe.client_close:
+            self.client_close = True
+        if self.method == b"CONNECT":
             return self.parse_error()
 
         # frontend http-request rules
-        if fe.req_rules:
+        if fe.req_rules is not None:
             v = fe.req_rules.run(self)
             if v is not None:
                 return self.verdict(v, fe)
         # stats page
         if fe.stats_uri is not None and self.url.startswith(fe.stats_uri):
             return self.serve_stats()
-        if fe.redirect_rules:
+        if fe.redirect_rules is not None:
             v = fe.redirect_rules.run(self)
             if v is not None:
                 return self.verdict(v, fe)
@@ -197,8 +197,20 @@ class Txn:
         if be is None:
             self.term = b"SC"
             return self.local_error(503)
-        self.set_backend(be)
-        if be is not fe.own_be and be.req_rules:
+        self.be = be
+        self.backend_name = be.name
+        bc = be.counters
+        bc.scur += 1
+        bc.stot += 1
+        if bc.scur > bc.smax:
+            bc.smax = bc.scur
+        bc.sess_rate.add(self.request_ts)
+        bc.last_sess = self.request_ts
+        bc.req_tot += 1
+        bc.cum_req += 1
+        if self.websocket:
+            bc.ws_upgrade_req += 1
+        if be is not fe.own_be and be.req_rules is not None:
             v = be.req_rules.run(self)
             if v is not None:
                 return self.verdict(v, be)
@@ -209,43 +221,35 @@ class Txn:
                 fc.ws_fail["no_server"] += 1
             self.term = b"SC"
             return self.local_error(503)
-        self.set_server(srv)
+        self.srv = srv
+        self.server_name = srv.name
+        self.t_queue = 0
+        sc = srv.counters
+        sc.scur += 1
+        sc.stot += 1
+        if sc.scur > sc.smax:
+            sc.smax = sc.scur
+        sc.sess_rate.add(self.request_ts)
+        sc.last_sess = self.request_ts
+        sc.req_tot += 1
+        sc.cum_req += 1
+        sc.lbtot += 1
+        bc.lbtot += 1
+        if self.websocket:
+            sc.ws_upgrade_req += 1
+        srv.cur_conns += 1
+        srv.streams.add(self)
+        be.st.balancer.take_conn(srv)
         ff = fe.forwardfor(be)
         if ff is not None:
             ff.apply(self.req_headers, self.src)
         self.connect()
-
-    def set_backend(self, be: Any) -> None:
-        self.be = be
-        self.backend_name = be.name
-        bc = be.counters
-        bc.session_start(self.request_ts)
-        bc.req_tot += 1
-        bc.cum_req += 1
-        if self.websocket:
-            bc.ws_upgrade_req += 1
 
     def _choose_server(self) -> Any:
         """Server selection hook: cookie persistence, use-server, queues and
         redispatch plug in here (balance work). Plain balancer pick for now."""
         be = self.be
         return be.st.balancer.pick(None, None)
-
-    def set_server(self, srv: Any) -> None:
-        self.srv = srv
-        self.server_name = srv.name
-        self.t_queue = 0
-        sc = srv.counters
-        sc.session_start(self.request_ts)
-        sc.req_tot += 1
-        sc.cum_req += 1
-        if self.websocket:
-            sc.ws_upgrade_req += 1
-        srv.cur_conns += 1
-        srv.streams.add(self)
-        self.be.st.balancer.take_conn(srv)
-        self.be.counters.lbtot += 1
-        sc.lbtot += 1
 
     # ---- body from the client
     def req_body(self, data: bytes) -> None:
@@ -354,7 +358,7 @@ class Txn:
 
     def parse_error(self) -> None:
         """Malformed request detected after the head was parsed: 400, close."""
-        self.request_line = None
+        self.bad_request = True
         self.status = 400
         self.term = b"PR"
         self.fe.counters.ereq += 1
@@ -521,11 +525,11 @@ class Txn:
             self.memo = {}
         be = self.be
         fe = self.fe
-        if be.res_rules:
+        if be.res_rules is not None:
             v = be.res_rules.run(self)
             if v is not None:
                 return self._response_denied(v)
-        if fe.res_rules and be is not fe.own_be:
+        if fe.res_rules is not None and be is not fe.own_be:
             v = fe.res_rules.run(self)
             if v is not None:
                 return self._response_denied(v)
@@ -539,10 +543,10 @@ class Txn:
         chunked = False
         until_close = False
         if not nobody:
-            te = h1.get(headers, b"transfer-encoding")
-            if te is not None and b"chunked" in te.lower():
+            sc = self.sc
+            if sc.res_te:
                 chunked = True
-            elif h1.get(headers, b"content-length") is None:
+            elif not sc.res_cl:
                 until_close = True
         self.res_chunked = chunked
         close = self.client_close or until_close or not self.req_done or self.rt.state.stopping
@@ -618,11 +622,11 @@ class Txn:
         self.res_started = True
         if self.memo:
             self.memo = {}
-        if be.res_rules:
+        if be.res_rules is not None:
             v = be.res_rules.run(self)
             if v is not None:
                 return self._response_denied(v)
-        if fe.res_rules and be is not fe.own_be:
+        if fe.res_rules is not None and be is not fe.own_be:
             v = fe.res_rules.run(self)
             if v is not None:
                 return self._response_denied(v)
@@ -744,16 +748,6 @@ class Txn:
             self.task.cancel()
             self.task = None
 
-    def release_server_slot(self) -> None:
-        srv = self.srv
-        if srv is not None:
-            srv.cur_conns -= 1
-            srv.counters.session_end()
-            srv.streams.discard(self)
-            self.be.st.balancer.drop_conn(srv)
-        if self.be is not None:
-            self.be.counters.session_end()
-
     def finish(self, close: bool, abort: bool = False, empty: bool = False) -> None:
         """The exchange is over: counters, log, server connection, keep-alive/close."""
         if self.done:
@@ -768,9 +762,9 @@ class Txn:
         sc = self.sc
         if sc is not None:
             self.sc = None
-            if abort or not self.req_done or self.res_close and not sc.reusable:
+            if abort or not self.req_done:
                 sc.txn = None
-                sc.abort() if abort else sc.close()
+                sc.abort()
             else:
                 sc.release(self.be.t_server)
         if self.task is not None:
@@ -779,19 +773,24 @@ class Txn:
         status = self.status
         if status <= 0:
             self.status = -1
+        ok = 200 <= status < 300
         fc = self.fe.counters
         out = self.bytes_out - self.live_out
         inn = self.bytes_in - self.live_in
         fc.bout += out
-        if status > 0:
+        if ok:
+            fc.hrsp_2xx += 1
+        elif status > 0:
             fc.count_status(status)
         be = self.be
         if be is not None:
             bc = be.counters
             bc.bout += out
-            if status > 0:
-                bc.count_status(status)
             bc.bin += inn
+            if ok:
+                bc.hrsp_2xx += 1
+            elif status > 0:
+                bc.count_status(status)
             tw = self.t_queue
             bc.add_timings(tw, self.t_connect, self.t_response, self.t_active)
             srv = self.srv
@@ -799,7 +798,9 @@ class Txn:
                 scn = srv.counters
                 scn.bout += out
                 scn.bin += inn
-                if status > 0:
+                if ok:
+                    scn.hrsp_2xx += 1
+                elif status > 0:
                     scn.count_status(status)
                 scn.add_timings(tw, self.t_connect, self.t_response, self.t_active)
         self.actconn = rt.actconn
@@ -807,7 +808,14 @@ class Txn:
         self.beconn = be.counters.scur if be is not None else 0
         self.srvconn = self.srv.cur_conns if self.srv is not None else 0
         if self.tunnel is None:
-            self.release_server_slot()
+            srv = self.srv
+            if srv is not None:
+                srv.cur_conns -= 1
+                srv.counters.scur -= 1
+                srv.streams.discard(self)
+                be.st.balancer.drop_conn(srv)
+            if be is not None:
+                be.counters.scur -= 1
         log = self.fe.log
         if log is not None:
             try:
