@@ -191,7 +191,7 @@ class Sink:
     """One log target: filters by level, builds the header, truncates, writes."""
 
     __slots__ = ("target", "fmt", "facility", "maxlevel", "minlevel", "length", "sent",
-                 "dropped", "errors", "_limit")
+                 "dropped", "errors", "_limit", "_hkey", "_hdr", "_cacheable")
 
     def __init__(self, target: LogTarget) -> None:
         if target.format not in FORMATS:
@@ -206,13 +206,24 @@ class Sink:
         self.dropped = 0
         self.errors = 0
         self._limit = self.length
+        # headers without sub-second time are reused for a whole second
+        self._cacheable = self.fmt not in ("rfc5424", "timed", "iso")
+        self._hkey: tuple[int, int, Meta] | None = None
+        self._hdr = b""
 
     def send(self, level: int, msg: bytes, now: float, meta: Meta) -> None:
         if level > self.maxlevel:
             return
         if level < self.minlevel:
             level = self.minlevel
-        line = build_header(self.fmt, self.facility, level, now, meta) + msg
+        if self._cacheable:
+            key = (int(now), level, meta)
+            if key != self._hkey:
+                self._hdr = build_header(self.fmt, self.facility, level, now, meta)
+                self._hkey = key
+            line = self._hdr + msg
+        else:
+            line = build_header(self.fmt, self.facility, level, now, meta) + msg
         if len(line) > self._limit:
             line = line[:self._limit]
         self._write(line + b"\n")

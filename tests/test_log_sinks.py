@@ -120,6 +120,18 @@ def test_priority_from_facility(udp: Udp, facility: str, expected: bytes) -> Non
     assert udp.recv().startswith(expected)
 
 
+def test_udp_ipv6_target() -> None:
+    rx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    rx.bind(("::1", 0))
+    rx.settimeout(5)
+    try:
+        target = LogTarget(kind="udp", address="::1", port=rx.getsockname()[1], format="raw")
+        traffic(target).emit(FakeTxn())
+        assert rx.recv(70000) == HTTPLOG_LINE + b"\n"
+    finally:
+        rx.close()
+
+
 def test_unix_datagram_socket() -> None:
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "log.sock")
