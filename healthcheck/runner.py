@@ -20,6 +20,7 @@ Must not import: lb.proxy, lb.cli, lb.__main__ (lb never imports healthcheck).
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import ipaddress
 import math
@@ -160,6 +161,7 @@ def _errno_text(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
