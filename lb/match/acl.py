@@ -157,22 +157,27 @@ def _read_pattern_file(path: str, base_dir: str, as_map: bool) -> list[str]:
     return out
 
 
-def _resolve_criterion(crit: str, word: str) -> tuple[sample.FetchDef, tuple, str | None]:
-    name, raw, _trail = sample.split_call(crit)
-    try:
-        kw = ACL_KEYWORDS.get(name)
-        if kw is not None:
-            fd = sample.FETCHES[kw.fetch]
-            args = sample.parse_args("fetch method", fd.args, fd.min_args, name, raw)
-            return fd, args, kw.method
-        res = sample.parse_fetch(crit)
-    except sample.ArgError as e:
-        raise AclError(f"in argument to '{name}', {e.detail}") from None
-    except sample.SampleError as e:
-        raise AclError(str(e)) from None
-    if res is None:
-        raise AclError(f"unknown fetch method '{name}' in ACL expression '{word}'")
-    return res[0], res[1], None
+def _resolve(name: str) -> sample.FetchDef | None:
+    kw = ACL_KEYWORDS.get(name)
+    if kw is not None:
+        return sample.FETCHES[kw.fetch]
+    return sample.FETCHES.get(name)
+
+
+def _acl_message(e: sample.SampleError, word: str) -> str:
+    """How HAProxy words a sample-expression error met while parsing an ACL."""
+    if e.kind == "unknown-fetch":
+        return f"unknown fetch method '{e.name}' in ACL expression '{word}'"
+    if e.kind == "missing-fetch":
+        return f"missing fetch method in ACL expression '{word}'"
+    if e.kind == "fetch-syntax":
+        return f"ACL keyword '{e.name}' : {e.detail}"
+    if e.kind == "fetch-invalid":
+        if e.name == "var":
+            return f"{e} in ACL expression '{word}'"
+        return f"in argument to '{e.name}', {e.detail}"
+    kw = word[:sample._read_name(word, 0)]
+    return f"ACL keyword '{kw}' : {e}."
 
 
 def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = ""
@@ -186,15 +191,19 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = ""
     warnings: list[str] = []
     if not words:
         raise AclError("missing fetch method")
-    items = sample.split_top(words[0])
-    fd, args, implied = _resolve_criterion(items[0], words[0])
+    crit = words[0]
     try:
-        convs, out = sample.compile_convs(items[1:], fd.out)
+        kwname, fd, args, convs, out, end = sample.parse_chain(crit, _resolve,
+                                                               allow_empty_conv=True)
+        if end < len(crit):
+            raise sample.SampleError(
+                "missing comma after fetch keyword" if not convs else
+                f"missing comma after converter '{convs[-1][0].name}'", "trailing", kwname)
     except sample.SampleError as e:
-        kwname = sample.split_call(items[0])[0]
-        raise AclError(f"ACL keyword '{kwname}' : {e}.") from None
-    expr = sample.SampleExpr(words[0], fd, args, convs, out)
-    method = implied if implied is not None and not convs else None
+        raise AclError(_acl_message(e, crit)) from None
+    expr = sample.SampleExpr(crit, fd, args, convs, out)
+    kw = ACL_KEYWORDS.get(kwname)
+    method = kw.method if kw is not None and not convs else None
 
     # flags
     icase = False
@@ -217,31 +226,26 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = ""
         elif w == "-n":
             pass  # we never resolve names (see docs/acl.md)
         elif w == "-m":
-            if i + 1 >= n:
-                raise AclError("'-m' expects a match method")
             if seen_file:
                 raise AclError(
                     "'-m' must only be specified before patterns and files in parsing ACL"
                     " expression")
-            mname = words[i + 1]
+            mname = words[i + 1] if i + 1 < n else ""
             if mname not in pattern.USER_METHODS:
                 raise AclError(f"unknown matching method '{mname}' when parsing ACL expression")
             forced = mname
             i += 1
         elif w in ("-f", "-M"):
-            if i + 1 >= n:
-                raise AclError(f"'{w}' expects a file name")
             if w == "-M":
                 i += 1
                 continue
             seen_file = True
             as_map = "-M" in words[1:i]
-            for line in _read_pattern_file(words[i + 1], base_dir, as_map):
+            path = words[i + 1] if i + 1 < n else ""
+            for line in _read_pattern_file(path, base_dir, as_map):
                 entries.append((icase, line))
             i += 1
         elif w == "-u":
-            if i + 1 >= n:
-                raise AclError("'-u' expects a unique ID")
             i += 1
         else:
             raise AclError(f"'{w}' is not a valid ACL option. Please use '--' before any"
@@ -257,7 +261,7 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = ""
     if method is None:
         dm = _DEFAULT_METHOD.get(out)
         if dm is None:
-            raise AclError(f"ACL keyword '{items[0]}' needs a match method ('-m').")
+            raise AclError(f"ACL keyword '{kwname}' needs a match method ('-m')")
         method = dm
         if fd.name == "method" and convs:
             method = "str"

@@ -260,19 +260,23 @@ def compile_format(text: str,
             lit.append(c)
             continue
         if c == "[":
-            end = text.find("]", i + 1)
-            if end < 0:
-                raise FormatError(f"missing ']' after '{text[i + 1:]}'")
-            body = text[i + 1:end]
+            rest = text[i + 1:]
             try:
-                expr = sample.parse_expr(body)
+                _, fd, args, chain, out, end = sample.parse_chain(rest, sample.FETCHES.get)
             except sample.SampleError as e:
+                raise FormatError(f"failed to parse sample expression <{rest}> : {e}"
+                                  ) from None
+            if end >= len(rest):
+                raise FormatError(f"missing ']' after '{rest}'")
+            if rest[end] != "]":
                 raise FormatError(
-                    f"failed to parse sample expression <{text[i + 1:]}> : {e}") from None
+                    f"expected ']' after '{rest[:end]}', but found '{rest[end]}'")
+            expr = sample.SampleExpr(rest[:end], fd, args, chain, out)
+            end += i + 1
             if where is not None and where not in expr.where:
                 need = sample.NEEDS_TEXT[next(iter(expr.where - {where}), sample.W_REQ)]
                 raise FormatError(
-                    f"sample fetch <{text[i + 1:]}> may not be reliably used here because it"
+                    f"sample fetch <{rest}> may not be reliably used here because it"
                     f" needs '{need}' which is not available here")
             flush()
             nodes.append(_expr_node(expr, flags, log))

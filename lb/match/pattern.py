@@ -303,12 +303,12 @@ def _len_matcher(ranges: Sequence[tuple[int | None, int | None]]) -> Matcher:
 
 
 def _bin_parse(text: str) -> bytes:
-    try:
-        if len(text) % 2:
-            raise ValueError
-        return bytes.fromhex(text)
-    except ValueError:
-        raise PatternError(f"'{text}' is not a valid hex string") from None
+    if len(text) % 2:
+        raise PatternError("an even number of hex digit is expected")
+    for c in text:
+        if c not in "0123456789abcdefABCDEF":
+            raise PatternError(f"an hex digit is expected (found '{c}')")
+    return bytes.fromhex(text)
 
 
 # Standard methods compare by method code, i.e. case-sensitively even with -i.

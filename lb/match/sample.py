@@ -48,21 +48,22 @@ class SampleCtx(Protocol):
 
 
 class SampleError(Exception):
-    """Invalid sample expression; ``str()`` is HAProxy's message text.
+    """Invalid sample expression; ``str()`` is HAProxy's sample-context message.
 
     Like every message of ``lb.match``, the text has no final period: HAProxy prints
-    ``<context> : <text>.``.
+    ``<context> : <text>.``. ``kind`` tells the ACL parser how HAProxy words the same
+    problem in an ACL (see ``acl._acl_message``): "fetch-syntax", "fetch-invalid",
+    "conv", "unknown-fetch", "missing-fetch", "trailing"; ``name`` is the fetch or
+    converter concerned and ``detail`` the inner reason.
     """
 
-
-class ArgError(SampleError):
-    """Invalid argument of a fetch or converter (HAProxy words it per context)."""
-
-    def __init__(self, kind: str, name: str, detail: str) -> None:
-        super().__init__(f"invalid args in {kind} '{name}' : {detail}")
+    def __init__(self, text: str, kind: str = "conv", name: str = "", detail: str = "",
+                 end: int = -1) -> None:
+        super().__init__(text)
         self.kind = kind
         self.name = name
         self.detail = detail
+        self.end = end  # for "trailing": where the expression stopped
 
 
 # output / input types
@@ -793,55 +794,47 @@ def _enc(s: str) -> bytes:
     return s.encode("utf-8", "surrogateescape")
 
 
-def split_top(text: str, sep: str = ",") -> list[str]:
-    """Split at ``sep`` outside parentheses and quotes (backslash escapes kept)."""
-    out: list[str] = []
-    depth = 0
-    quote = ""
-    cur: list[str] = []
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if quote:
-            if c == "\\" and i + 1 < len(text):
-                cur.append(text[i:i + 2])
-                i += 2
-                continue
-            if c == quote:
-                quote = ""
-        elif c in "'\"":
-            quote = c
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == sep and depth == 0:
-            out.append("".join(cur))
-            cur = []
-            i += 1
-            continue
-        cur.append(c)
-        i += 1
-    out.append("".join(cur))
-    return out
+_KW_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+_TYPE_NAMES = {A_STR: "string", A_HDR: "string", A_CHARS: "string", A_VAR: "string",
+               A_REG: "regex", A_INT: "integer", A_OCC: "integer", A_NUM: "integer"}
 
 
-def split_call(item: str) -> tuple[str, list[str] | None, str]:
-    """``name(a,b)`` → (name, [a, b], trailing); no parenthesis → (name, None, "")."""
-    p = item.find("(")
-    if p < 0:
-        return item, None, ""
-    name = item[:p]
-    depth = 0
-    quote = ""
+class _ArgSyntax(Exception):
+    def __init__(self, detail: str, argno: int) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.argno = argno
+
+
+def _missing(nargs: int, kinds: tuple[str, ...], min_args: int) -> _ArgSyntax:
+    return _ArgSyntax(f"missing arguments (got {nargs}/{min_args}), type"
+                      f" '{_TYPE_NAMES.get(kinds[nargs], 'string')}' expected", nargs + 1)
+
+
+def _read_args(text: str, pos: int, kinds: tuple[str, ...], min_args: int
+               ) -> tuple[list[str], int]:
+    """Read ``(a,b,...)`` starting at ``text[pos] == '('``; returns (args, index after ')').
+
+    Quotes (``'`` ``"``) and backslash escapes protect ``,`` and ``)`` inside arguments.
+    """
     args: list[str] = []
     cur: list[str] = []
-    i = p + 1
-    while i < len(item):
-        c = item[i]
+    i = pos + 1
+    n = len(text)
+    max_args = len(kinds)
+    if max_args == 0:
+        if i < n and text[i] == ")":
+            return [], i + 1
+        if i >= n:
+            raise _ArgSyntax("expected ')'", 1)
+        raise _ArgSyntax(f"expected ')' before '{text[i:]}'", 1)
+    quote = ""
+    while i < n:
+        c = text[i]
         if quote:
-            if c == "\\" and i + 1 < len(item):
-                cur.append(item[i + 1])
+            if c == "\\" and i + 1 < n:
+                cur.append(text[i + 1])
                 i += 2
                 continue
             if c == quote:
@@ -850,98 +843,107 @@ def split_call(item: str) -> tuple[str, list[str] | None, str]:
                 cur.append(c)
         elif c in "'\"":
             quote = c
-        elif c == "\\" and i + 1 < len(item):
-            cur.append(item[i + 1])
+        elif c == "\\" and i + 1 < n:
+            cur.append(text[i + 1])
             i += 1
-        elif c == "(":
-            depth += 1
-            cur.append(c)
         elif c == ")":
-            if depth == 0:
-                args.append("".join(cur))
-                return name, args, item[i + 1:]
-            depth -= 1
-            cur.append(c)
-        elif c == "," and depth == 0:
+            args.append("".join(cur))
+            return args, i + 1
+        elif c == ",":
             args.append("".join(cur))
             cur = []
+            if len(args) >= max_args:
+                raise _ArgSyntax(f"expected ')' before '{text[i:]}'", len(args) + 1)
         else:
             cur.append(c)
         i += 1
-    raise SampleError(f"missing closing ')' after arguments to '{name}'")
+    if len(args) + 1 < min_args:
+        raise _missing(len(args) + 1, kinds, min_args)
+    raise _ArgSyntax("expected ')'", len(args) + 1)
 
 
-def _parse_int_arg(s: str, kind: str, name: str, pos: int) -> int:
+def _int_arg(a: str, pos: int) -> int:
     try:
-        return int(s.strip(), 10)
+        return int(a.strip(), 10)
     except ValueError:
-        raise ArgError(kind, name, f"failed to parse '{s}' as type 'signed integer' at"
-                       f" position {pos}") from None
+        raise _ArgSyntax(f"failed to parse '{a}' as type 'integer' at position {pos}",
+                         pos) from None
 
 
-def parse_args(kind: str, kinds: tuple[str, ...], min_args: int, name: str,
-                raw: list[str] | None) -> tuple:
-    if raw is None:
-        raw = []
-    elif len(raw) == 1 and raw[0] == "" and min_args == 0:
-        # "name()" differs from "name" only for header fetches ("hdr()" = any header)
-        return (b"",) if kinds and kinds[0] == A_HDR else ()
+def _typed_args(raw: list[str], kinds: tuple[str, ...], min_args: int) -> tuple:
+    """Convert raw argument strings to their kinds (syntax errors: ``_ArgSyntax``)."""
     if len(raw) < min_args:
-        raise ArgError(kind, name, f"expects at least {min_args} argument(s)")
-    if len(raw) > len(kinds):
-        raise ArgError(kind, name, f"expects at most {len(kinds)} argument(s)")
+        raise _missing(len(raw), kinds, min_args)
     out: list[Any] = []
     for i, (a, k) in enumerate(zip(raw, kinds, strict=False)):
         pos = i + 1
         if k == A_HDR:
             out.append(_enc(a.strip()).lower())
-        elif k == A_OCC:
-            occ = _parse_int_arg(a, kind, name, pos)
-            if occ < -10:
-                raise ArgError(kind, name, "header occurrence must be >= -10")
-            out.append(occ)
-        elif k == A_INT:
-            out.append(_parse_int_arg(a, kind, name, pos))
+        elif k in (A_OCC, A_INT):
+            out.append(_int_arg(a, pos))
         elif k == A_NUM:
             try:
                 out.append(int(a.strip(), 10))
             except ValueError:
                 if not a.strip():
-                    raise ArgError(kind, name, f"failed to parse '{a}' as type 'signed"
-                                   f" integer' at position {pos}") from None
-                out.append(_enc(a.strip()))
+                    raise _ArgSyntax(f"failed to parse '{a}' as type 'integer' at position"
+                                     f" {pos}", pos) from None
+                out.append(_enc(a.strip()))  # a variable name
         elif k == A_REG:
-            out.append(a)  # compiled by the caller together with the flags
-        elif k == A_VAR:
-            if not a:
-                raise ArgError(kind, name, "missing variable name")
-            out.append(_enc(a))
+            out.append(a)  # compiled with its flags by _conv_args
         else:
             out.append(_enc(a))
     return tuple(out)
 
 
+def _fetch_args(fd: FetchDef, name: str, raw: list[str] | None) -> tuple:
+    """Typed, validated fetch arguments (validation errors: kind "fetch-invalid")."""
+    if raw is None:
+        raw = []
+    try:
+        args = _typed_args(raw, fd.args, fd.min_args)
+    except _ArgSyntax as e:
+        raise SampleError(f"fetch method '{name}' : {e.detail}", "fetch-syntax", name,
+                          e.detail) from None
+    if fd.occ_index >= 0 and len(args) > fd.occ_index and args[fd.occ_index] < -10:
+        detail = "header occurrence must be >= -10"
+        raise SampleError(f"invalid args in fetch method '{name}' : {detail}",
+                          "fetch-invalid", name, detail)
+    if fd.args and fd.args[0] == A_VAR and not (args and args[0]):
+        detail = "Empty variable name cannot be accepted"
+        raise SampleError(f"invalid args in fetch method '{name}' : {detail}",
+                          "fetch-invalid", name, detail)
+    return args
+
+
 def _conv_args(cd: ConvDef, raw: list[str] | None) -> tuple:
-    args = parse_args("converter", cd.args, cd.min_args, cd.name, raw)
+    try:
+        args = _typed_args(raw or [], cd.args, cd.min_args)
+    except _ArgSyntax as e:
+        raise SampleError(f"invalid arg {e.argno} in converter '{cd.name}' : {e.detail}",
+                          "conv", cd.name, e.detail) from None
+
+    def invalid(detail: str) -> SampleError:
+        return SampleError(f"invalid args in converter '{cd.name}' : {detail}", "conv",
+                           cd.name, detail)
+
     if cd.name == "regsub":
         pattern = args[0]
         flags = args[2] if len(args) > 2 else b""
         for f in flags.decode("ascii", "replace"):
             if f not in "ig":
-                raise ArgError("converter", cd.name, f"invalid regex flag '{f}'")
+                raise invalid(f"invalid regex flag '{f}', only 'i' and 'g' are supported")
         try:
             rx = re.compile(_enc(pattern), re.IGNORECASE if b"i" in flags else 0)
         except re.error as e:
-            raise ArgError("converter", cd.name,
-                           f"regex '{pattern}' is invalid (error={e.msg}, erroffset={e.pos})"
-                           ) from None
-        repl = _backrefs(args[1])
-        return (rx, repl, flags)
+            raise invalid(f"regex '{pattern}' is invalid (error={e.msg}, erroffset={e.pos})"
+                          ) from None
+        return (rx, _backrefs(args[1]), flags)
     if cd.name in ("field", "word"):
-        if not args[1]:
-            raise ArgError("converter", cd.name, "Empty separators list")
         if args[0] == 0:
-            raise ArgError("converter", cd.name, "Unexpected value 0 for index")
+            raise invalid("Unexpected value 0 for index")
+        if not args[1]:
+            raise invalid("Empty separators list")
     if cd.name in ("ltrim", "rtrim") and not args:
         args = (b" ",)
     return args
@@ -962,6 +964,82 @@ def _backrefs(repl: bytes) -> Callable[[re.Match[bytes]], bytes]:
             out.append(parts[i + 1])
         return b"".join(out)
     return expand
+
+
+Chain = tuple[tuple[ConvDef, tuple, Callable[[Value], Any]], ...]
+
+
+def _read_name(text: str, pos: int) -> int:
+    n = len(text)
+    while pos < n and text[pos] in _KW_CHARS:
+        pos += 1
+    return pos
+
+
+def parse_chain(text: str, resolve: Callable[[str], FetchDef | None], *,
+                allow_empty_conv: bool = False
+                ) -> tuple[str, FetchDef, tuple, Chain, str, int]:
+    """Parse ``fetch[(args)][,conv[(args)]...]`` from the start of ``text``.
+
+    ``resolve`` maps a fetch keyword to its row (the ACL parser adds its keywords).
+    Stops at the first character that cannot continue the expression and returns
+    (fetch keyword, row, args, converter chain, output type, end index). Raises
+    ``SampleError`` (kinds in its docstring).
+    """
+    end = _read_name(text, 0)
+    name = text[:end]
+    if not name:
+        raise SampleError("missing fetch method", "missing-fetch")
+    fd = resolve(name)
+    if fd is None:
+        raise SampleError(f"unknown fetch method '{name}'", "unknown-fetch", name)
+    raw: list[str] | None = None
+    if end < len(text) and text[end] == "(":
+        try:
+            raw, end = _read_args(text, end, fd.args, fd.min_args)
+        except _ArgSyntax as e:
+            raise SampleError(f"fetch method '{name}' : {e.detail}", "fetch-syntax", name,
+                              e.detail) from None
+        if raw == [""] and fd.args and fd.args[0] != A_HDR and fd.min_args == 0:
+            raw = []  # "cook()" = "cook"; only "hdr()" differs from "hdr" (any header)
+    args = _fetch_args(fd, name, raw)
+    chain = []
+    t = fd.out
+    n = len(text)
+    while end < n and text[end] == ",":
+        start = end + 1
+        end = _read_name(text, start)
+        cname = text[start:end]
+        if not cname and allow_empty_conv and end >= n:
+            break  # HAProxy ignores a trailing ',' in an ACL criterion
+        cd = CONVERTERS.get(cname)
+        if cd is None:
+            raise SampleError(f"unknown converter '{cname}'", "conv", cname)
+        craw: list[str] | None = None
+        if end < n and text[end] == "(":
+            try:
+                craw, end = _read_args(text, end, cd.args, cd.min_args)
+            except _ArgSyntax as e:
+                raise SampleError(f"invalid arg {e.argno} in converter '{cname}' :"
+                                  f" {e.detail}", "conv", cname, e.detail) from None
+            if craw == [""] and cd.min_args == 0:
+                craw = []
+        cargs = _conv_args(cd, craw)
+        cast = CASTS[cd.inp] if cd.inp != t or t == T_ANY else CASTS[T_ANY]
+        chain.append((cd, cargs, cast))
+        t = cd.out
+    return name, fd, args, tuple(chain), t, end
+
+
+def parse_expr(text: str) -> SampleExpr:
+    """Compile ``fetch[(args)][,conv[(args)]...]`` (e.g. ``req.hdr(host),lower``)."""
+    text = text.strip()
+    name, fd, args, chain, out, end = parse_chain(text, FETCHES.get)
+    if end < len(text):
+        raise SampleError("missing comma after fetch keyword" if not chain else
+                          f"missing comma after converter '{chain[-1][0].name}'",
+                          "trailing", name, end=end)
+    return SampleExpr(text, fd, args, chain, out)
 
 
 class SampleExpr:
@@ -1059,53 +1137,3 @@ class SampleExpr:
 
     def __repr__(self) -> str:
         return f"SampleExpr({self.text!r})"
-
-
-def parse_fetch(item: str) -> tuple[FetchDef, tuple] | None:
-    """Resolve ``name(args)`` against ``FETCHES``; None when the name is unknown."""
-    name, raw, trailing = split_call(item)
-    fd = FETCHES.get(name)
-    if fd is None:
-        return None
-    if trailing:
-        raise SampleError(f"invalid trailing characters after fetch method '{name}'")
-    if raw is not None and not fd.args and raw != [""]:
-        raise ArgError("fetch method", name, "expects at most 0 argument(s)")
-    return fd, parse_args("fetch method", fd.args, fd.min_args, name, raw)
-
-
-def compile_convs(items: Sequence[str], in_type: str
-                  ) -> tuple[tuple[tuple[ConvDef, tuple, Callable[[Value], Any]], ...], str]:
-    """Compile converter words; returns (chain, output type)."""
-    chain = []
-    t = in_type
-    for item in items:
-        name, raw, trailing = split_call(item.strip())
-        cd = CONVERTERS.get(name)
-        if cd is None:
-            raise SampleError(f"unknown converter '{name}'")
-        if trailing:
-            raise SampleError(f"invalid trailing characters after converter '{name}'")
-        args = _conv_args(cd, raw)
-        cast = CASTS[cd.inp] if cd.inp != t or t == T_ANY else CASTS[T_ANY]
-        chain.append((cd, args, cast))
-        t = cd.out
-    return tuple(chain), t
-
-
-def parse_expr(text: str) -> SampleExpr:
-    """Compile ``fetch[(args)][,conv[(args)]...]`` (e.g. ``req.hdr(host),lower``)."""
-    text = text.strip()
-    items = split_top(text)
-    head = items[0]
-    if not head:
-        raise SampleError("missing fetch method")
-    if "(" in head and not head.endswith(")") and head.count("(") > head.count(")"):
-        raise SampleError(f"missing closing ')' after arguments to fetch method"
-                          f" '{head.split('(', 1)[0]}'")
-    res = parse_fetch(head)
-    if res is None:
-        raise SampleError(f"unknown fetch method '{split_call(head)[0]}'")
-    fd, args = res
-    convs, out = compile_convs(items[1:], fd.out)
-    return SampleExpr(text, fd, args, convs, out)

@@ -191,7 +191,8 @@ def run_errors(workdir: str) -> dict[str, list[str]]:
             if line.startswith("[NOTICE]") or not line.strip():
                 continue
             if line.startswith(("[ALERT]", "[WARNING]", "  ")):
-                msgs.append(re.sub(r"\(\d+\)", "(PID)", line.replace(path, "CFG")))
+                msgs.append(re.sub(r"^(\[\w+\]\s+)\(\d+\)", r"\1(PID)",
+                                   line.replace(path, "CFG")))
         out[name] = msgs
     return out
 
@@ -272,7 +273,8 @@ def main() -> int:
     out = {
         "haproxy": version,
         "generated_by": "tests/haproxy_compat/run_haproxy.py",
-        "config_warnings": [re.sub(r"\(\d+\)", "(PID)", w) for w in warnings],
+        "config_warnings": [re.sub(r"^(\[\w+\]\s+)\(\d+\)", r"\1(PID)", w)
+                            for w in warnings],
         "requests": results,
         "responses": res_results,
         "errors": errors,

@@ -1,0 +1,96 @@
+"""Bad input never escapes lb.match as anything but its documented errors."""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lb.match import acl, fmt, sample
+
+_CHARS = string.ascii_letters + string.digits + "()[]{},.:-_/%+!|'\"\\ *^$?#"
+_WORDS = st.lists(st.text(alphabet=_CHARS, min_size=0, max_size=12), min_size=0, max_size=6)
+_KNOWN = st.sampled_from(["hdr(x)", "hdr_beg(host)", "path", "src", "hdr_cnt(x)", "method",
+                          "hdr(x,-2)", "req.hdr(host),lower", "path,field(2,/)", "url_param(a)",
+                          "hdr_val(x)", "hdr_ip(x)", "status", "var(txn.x)", "query"])
+
+
+class _Ctx:
+    def __init__(self, headers: list[tuple[bytes, bytes]], url: bytes) -> None:
+        self.method = b"GET"
+        self.url = url
+        self.version = b"1.1"
+        self.req_headers = headers
+        self.src, self.src_port, self.dst, self.dst_port = "127.0.0.1", 1, "::1", 2
+        self.is_response = False
+        self.status = 0
+        self.res_headers = None
+        self.vars = {"txn.x": b"1"}
+        self.memo = {}
+
+
+@settings(max_examples=300, deadline=None)
+@given(_WORDS)
+def test_parse_acl_expr_only_raises_acl_error(words: list[str]) -> None:
+    try:
+        acl.parse_acl_expr(words)
+    except acl.AclError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(_KNOWN, _WORDS)
+def test_known_criteria_with_random_flags_and_values(crit: str, rest: list[str]) -> None:
+    try:
+        expr, _ = acl.parse_acl_expr([crit, *rest])
+    except acl.AclError:
+        return
+    ctx = _Ctx([(b"x", b"12, a"), (b"host", b"H")], b"/a/b?a=1")
+    assert expr.match(ctx) in (True, False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_WORDS)
+def test_conditions_only_raise_acl_error(words: list[str]) -> None:
+    known = {"a": acl.Acl("a")}
+    try:
+        cond, _ = acl.compile_condition("if", words, known.get)
+    except acl.AclError:
+        return
+    assert cond.evaluate(_Ctx([], b"/")) in (True, False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_CHARS, max_size=40))
+def test_formats_only_raise_format_error(text: str) -> None:
+    try:
+        f = fmt.compile_format(text)
+    except fmt.FormatError:
+        return
+    assert isinstance(f.render(_Ctx([(b"x", b"1")], b"/p?q")), bytes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_CHARS, max_size=30))
+def test_sample_expressions_only_raise_sample_error(text: str) -> None:
+    try:
+        e = sample.parse_expr(text)
+    except sample.SampleError:
+        return
+    e.fetch(_Ctx([(b"x", b"1")], b"/p?q"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([b"x", b"host", b"cookie"]),
+                          st.binary(max_size=30)), max_size=5),
+       st.binary(max_size=30))
+def test_fetches_on_arbitrary_heads(headers: list[tuple[bytes, bytes]], url: bytes) -> None:
+    ctx = _Ctx(headers, url)
+    for name in ("hdr(x)", "hdr(x,2)", "hdr_cnt", "hdr_val(x)", "hdr_ip(x)", "path", "base",
+                 "query", "url_param(a)", "cook(a)", "hdr()", "req.fhdr(x,-1)",
+                 "hdr(x),field(2,.)", "hdr(x),word(-1,.)", "hdr(x),regsub(a,b,g)",
+                 "hdr(x),json", "hdr(x),url_dec", "hdr_val(x),div(0)", "hdr(x),lower,hex"):
+        e = sample.parse_expr(name)
+        e.fetch(ctx)
+        list(e.iter_values(ctx))
