@@ -323,6 +323,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(1)
+    except SystemExit:
+        raise
+    except Exception as exc:  # last resort: a clear one-line error, never a traceback
+        sys.stderr.write(f"[ALERT]    ({os.getpid()}) : internal error: "
+                         f"{type(exc).__name__}: {exc}\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,13 @@ def _open_error(path: str, exc: OSError) -> Diagnostic:
 
 def _parse(sources: list[tuple[str, str]], *, strict: bool, env: Mapping[str, str] | None,
            base_dir: str, pre: list[Diagnostic]) -> LoadResult:
-    from lb.config.build import parse_sources
+    try:
+        from lb.config.build import parse_sources
+    except Exception as exc:  # a broken dependency must still give a clear message
+        return LoadResult(None, [Diagnostic(
+            "alert", "", 0, 0, f"cannot load the configuration parser: "
+            f"{type(exc).__name__}: {exc}", "internal-error", style="plain")],
+            tuple(n for n, _ in sources))
 
     diags = Diagnostics()
     for d in pre:
@@ -75,7 +81,14 @@ def _parse(sources: list[tuple[str, str]], *, strict: bool, env: Mapping[str, st
     envd = dict(os.environ if env is None else env)
     cfg = None
     if not pre:
-        cfg = parse_sources(sources, strict=strict, env=envd, base_dir=base_dir, diags=diags)
+        try:
+            cfg = parse_sources(sources, strict=strict, env=envd, base_dir=base_dir,
+                                diags=diags)
+        except Exception as exc:  # never a traceback on bad input: report it instead
+            cfg = None
+            diags.items.append(Diagnostic(
+                "alert", "", 0, 0, f"internal error while loading the configuration: "
+                f"{type(exc).__name__}: {exc}", "internal-error", style="plain"))
     names = tuple(n for n, _ in sources)
     if cfg is not None:
         cfg = replace(cfg, files=names, text="".join(t for _, t in sources))
