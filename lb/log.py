@@ -401,7 +401,7 @@ class TrafficLog:
     def is_error(self, txn: Any) -> bool:
         """HAProxy's notion of a not-normal stream (option dontlog-normal / log-separate-errors)."""
         term = txn.term
-        return bool(txn.redispatched or (term[:1] not in (b"-", b"L"))
+        return bool(txn.redispatched or (term[:1] not in (b"-", b"L", "-", "L"))
                     or (txn.retries > 0)
                     or (self.mode == "http" and txn.status >= 500))
 
@@ -526,6 +526,16 @@ class EventLog:
              mirror_text: str | None = None) -> None:
         send_event(self.targets, level, text, mirror=mirror, mirror_text=mirror_text,
                    meta=self.meta)
+
+
+def proxy_stopped(proxy: Proxy, global_: Global, fe_conns: int, be_conns: int,
+                  pid: int | None = None) -> None:
+    """Soft stop (SIGUSR1): ``Proxy f stopped (cumulated conns: FE: 1, BE: 0).`` at
+    level warning to the proxy's targets, with the ``[WARNING]`` stderr copy (HAProxy
+    2.6.12 sends it for every frontend, backend and listen)."""
+    EventLog(proxy, global_, pid).send(
+        WARNING, f"Proxy {proxy.name} stopped (cumulated conns: FE: {fe_conns}, "
+                 f"BE: {be_conns}).")
 
 
 def subscribe_state_events(state: Any, logger: Any = None) -> Callable[[str, dict], None]:

@@ -364,6 +364,17 @@ def test_event_log_binds_proxy_tag(udp: Udp, capfd: pytest.CaptureFixture[str]) 
     assert capfd.readouterr().err == "[WARNING]  (77) : Server b/s1 is UP\n"
 
 
+def test_proxy_stopped_line(udp: Udp, capfd: pytest.CaptureFixture[str]) -> None:
+    # HAProxy 2.6.12 on SIGUSR1: <132>... haproxy[5762]: Proxy f stopped (cumulated conns:
+    # FE: 1, BE: 0).  and  [WARNING]  (5762) : Proxy f stopped (...)  on stderr
+    log.proxy_stopped(frontend(udp.target()), Global(), 1, 0, pid=5762)
+    frame = udp.recv()
+    assert frame.startswith(b"<132>")
+    assert frame.endswith(b" haproxy[5762]: Proxy f stopped (cumulated conns: FE: 1, BE: 0).\n")
+    assert capfd.readouterr().err == (
+        "[WARNING]  (5762) : Proxy f stopped (cumulated conns: FE: 1, BE: 0).\n")
+
+
 # ----------------------------------------------------------------------------- structlog
 
 
