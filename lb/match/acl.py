@@ -190,7 +190,7 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = ""
     """
     warnings: list[str] = []
     if not words:
-        raise AclError("missing fetch method")
+        raise AclError("missing fetch method in ACL expression ''")
     crit = words[0]
     try:
         kwname, fd, args, convs, out, end = sample.parse_chain(crit, _resolve,
@@ -443,8 +443,7 @@ def compile_condition(kind: str, words: Sequence[str],
     while i < n:
         w = words[i]
         if w == "||" or w.lower() == "or":
-            if neg:
-                raise AclError(f"missing ACL name after '!' near '{w}'")
+            neg = False  # a dangling '!' is dropped, as HAProxy does
             if suite:
                 suites.append(tuple(suite))
             suite = []
@@ -462,8 +461,6 @@ def compile_condition(kind: str, words: Sequence[str],
             except ValueError:
                 raise AclError("missing closing '}' in condition") from None
             inner = words[i + 1:end]
-            if not inner:
-                raise AclError("'{ }' is not a valid anonymous ACL")
             expr, warns = parse_acl_expr(inner, base_dir=base_dir)
             warnings.extend(warns)
             anon += 1
@@ -481,10 +478,7 @@ def compile_condition(kind: str, words: Sequence[str],
         suite.append((found, neg))
         neg = False
         i += 1
-    if neg:
-        raise AclError("missing ACL name after '!'")
     if suite:
         suites.append(tuple(suite))
-    if not suites:
-        raise AclError("missing condition")
+    # No term at all ("if", "if !") is accepted: "if" never matches, "unless" always.
     return Condition(kind, tuple(suites), " ".join([kind, *words])), warnings

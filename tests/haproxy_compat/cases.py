@@ -203,6 +203,8 @@ CONDITIONS: list[list[str]] = [
     ["!", "{", "hdr(nope)", "-m", "found", "}", "METH_GET"],
     ["{", "hdr_cnt(sec-websocket-key)", "eq", "1", "}", "{", "hdr(upgrade)", "-i", "websocket", "}"],
     ["!", "{", "src", "10.0.0.0/8", "}", "LOCALHOST"],
+    [], ["!"], ["TRUE", "!"], ["||", "TRUE"], ["FALSE", "or", "or", "TRUE"],
+    ["!{", "path", "/a/b", "}"], ["{", "path", "}"], ["!", "{", "path", "}"],
 ]
 
 # ----------------------------------------------------------------------------- samples
@@ -296,6 +298,12 @@ ERRORS: dict[str, list[str]] = {
     "fmt_empty_expr": ["http-request set-header x %[]"],
     "fmt_bracket_in_arg": ["http-request set-header x %[path,regsub([a-z],X,g)]"],
     "fmt_lone_percent": ["http-request set-header x a%-b"],
+    "cond_empty_braces": ["http-request deny if { }"],
+    "cond_brace_glued": ["http-request deny if {path / }"],
+    "cond_close_only": ["http-request deny if }"],
+    "cond_anon_bad_flag": ["http-request deny if { path -q x }"],
+    "cond_anon_unknown": ["http-request deny if { nosuch x }"],
+    "cond_brace_suffix": ["http-request deny if { path / }x"],
     "neg_range": ["acl a hdr_val(x) -- -10:-5"],
     "fhdr_sample": ["http-request set-header x %[fhdr(x)]"],
     "fhdr_acl": ["acl a fhdr(x) foo"],
