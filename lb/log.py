@@ -198,9 +198,12 @@ class Sink:
             raise ValueError(f"unknown log format '{target.format}'")
         self.target = target
         self.fmt = target.format
-        self.facility = FACILITY[target.facility]
-        self.maxlevel = LEVEL[target.level]
-        self.minlevel = LEVEL[target.minlevel]
+        try:
+            self.facility = FACILITY[target.facility]
+            self.maxlevel = LEVEL[target.level]
+            self.minlevel = LEVEL[target.minlevel]
+        except KeyError as e:
+            raise ValueError(f"unknown log facility or level {e}") from None
         self.length = target.length or DEFAULT_LEN
         self.sent = 0
         self.dropped = 0

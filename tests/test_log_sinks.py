@@ -265,6 +265,11 @@ def test_no_targets_or_unusable_targets() -> None:
     assert log.build_traffic_log(frontend(), Global()) is None
     ring = LogTarget(kind="ring", address="buf1")
     assert log.build_traffic_log(frontend(ring), Global()) is None
+    bad = LogTarget(kind="stdout", address="", facility="local9")
+    assert log.build_traffic_log(frontend(bad), Global()) is None
+    # one bad target does not disable the others
+    tl = log.build_traffic_log(frontend(ring, LogTarget(kind="stderr", address="")), Global())
+    assert tl is not None and len(tl.sinks) == 1
 
 
 def test_render_error_is_counted_not_raised(udp: Udp) -> None:
