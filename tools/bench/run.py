@@ -24,6 +24,7 @@ import argparse
 import os
 import select
 import shlex
+import shutil
 import socket
 import string
 import subprocess
@@ -57,6 +58,7 @@ FRONTENDS = ("fe_keepalive", "fe_server_close", "fe_close")
 WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 WS_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 section 1.3 example
 IDLE_HOLD = 2.0
+KEEP_RUN_DIRS = 10  # older run-* directories (configs, logs, static files) are removed
 
 
 def log(msg: str) -> None:
@@ -120,22 +122,35 @@ def _exchange(port: int, request: bytes, timeout: float = 3.0) -> bytes:
         return data
 
 
-def probe(port: int) -> str | None:
-    """None when HTTP (200) and WebSocket (101 + right accept) both work via port."""
+def _ws_request(host: str, protocol: str | None) -> bytes:
+    proto = f"Sec-WebSocket-Protocol: {protocol}\r\n" if protocol else ""
+    return (f"GET {WS_PATH} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {WS_KEY}\r\n"
+            f"Sec-WebSocket-Version: 13\r\n{proto}\r\n").encode()
+
+
+def probe(port: int) -> dict:
+    """What works through a frontend: HTTP (200), WebSocket (101 + right accept),
+    and whether the proxy does the configured work (cookie insertion, the
+    WebSocket validation rules). "http"/"ws" hold None or the problem."""
+    res: dict = {"http": "not tried", "ws": "not tried"}
     try:
         resp = _exchange(port, (f"GET /small.html HTTP/1.1\r\nHost: {HOST}\r\n"
                                 "Connection: close\r\n\r\n").encode())
-        if not resp.startswith(b"HTTP/1.1 200"):
-            return f"HTTP probe got {resp[:60]!r}"
-        resp = _exchange(port, (f"GET {WS_PATH} HTTP/1.1\r\nHost: {HOST}\r\n"
-                                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                                f"Sec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n"
-                                f"Sec-WebSocket-Protocol: {WS_PROTOCOL}\r\n\r\n").encode())
-        if not resp.startswith(b"HTTP/1.1 101") or WS_ACCEPT.encode() not in resp:
-            return f"WebSocket probe got {resp[:60]!r}"
+        res["http"] = None if resp.startswith(b"HTTP/1.1 200") else f"got {resp[:60]!r}"
+        res["cookie_inserted"] = b"\nset-cookie: srvid=" in resp.lower()
     except OSError as exc:
-        return f"probe failed: {exc}"
-    return None
+        res["http"] = f"HTTP probe failed: {exc}"
+    try:
+        resp = _exchange(port, _ws_request(HOST, WS_PROTOCOL))
+        ok = resp.startswith(b"HTTP/1.1 101") and WS_ACCEPT.encode() in resp
+        res["ws"] = None if ok else f"got {resp[:60]!r}"
+        res["ws_cookie_inserted"] = b"\nset-cookie: wssrv=" in resp.lower()
+        resp = _exchange(port, _ws_request("ws.example.com", None))
+        res["ws_validation_denies"] = resp.startswith(b"HTTP/1.1 403")
+    except OSError as exc:
+        res["ws"] = f"WebSocket probe failed: {exc}"
+    return res
 
 
 # ------------------------------------------------------------------ the bench
@@ -153,6 +168,8 @@ class Bench:
         self.proxy_ports: dict[str, dict[str, int]] = {}
         self.proxy_cfg: dict[str, Path] = {}
         self.unavailable: dict[str, str] = {}
+        self.ws_problem: dict[str, str] = {}   # proxy -> why WebSocket scenarios are skipped
+        self.probes: dict[str, dict] = {}
         self.commands: dict[str, str] = {}
         self.tools: dict[str, Path] = {}
         self.log_sink: socket.socket | None = None
@@ -160,6 +177,9 @@ class Bench:
     # -- set-up ---------------------------------------------------------
 
     def prepare(self) -> None:
+        old_runs = sorted(OUT_DIR.glob("run-*")) if OUT_DIR.exists() else []
+        for old in old_runs[:-KEEP_RUN_DIRS]:
+            shutil.rmtree(old, ignore_errors=True)
         missing = prereq.ensure_programs(log) if not self.args.no_install else \
             prereq.missing_programs()
         if missing:
@@ -239,7 +259,8 @@ class Bench:
         return procs.pinned(self.proxy_core, base)
 
     def start_proxy(self, proxy: str) -> str | None:
-        """Starts one proxy; returns None when it serves, else why not."""
+        """Starts one proxy; returns None when it serves HTTP, else why not.
+        WebSocket trouble alone only skips the WebSocket scenarios."""
         if proxy not in self.proxy_cfg:
             self.write_proxy_config(proxy)
         argv = self.proxy_argv(proxy)
@@ -253,16 +274,21 @@ class Bench:
                 child.stop()
                 tail = child.log_tail(8)
                 return f"did not listen on 127.0.0.1:{port}" + (f"\n{tail}" if tail else "")
-        deadline = time.monotonic() + 10.0
-        problem: str | None = "not probed"
-        while time.monotonic() < deadline:
-            problem = next((p for p in (probe(port) for port in ports.values()) if p), None)
-            if problem is None:
+        deadline = time.monotonic() + 8.0
+        while True:
+            probes = {fe: probe(port) for fe, port in ports.items()}
+            http = next((f"{fe}: {p['http']}" for fe, p in probes.items() if p["http"]), None)
+            ws = probes["fe_keepalive"]["ws"]
+            if (http is None and ws is None) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        if problem is not None:
+        self.probes[proxy] = probes["fe_keepalive"]
+        if http is not None:
             child.stop()
-            return problem
+            return http
+        self.ws_problem.pop(proxy, None)
+        if ws is not None:
+            self.ws_problem[proxy] = f"WebSocket upgrade does not work: {ws}"
         self.proxies[proxy] = child
         return None
 
@@ -405,6 +431,13 @@ class Bench:
                 self.unavailable[proxy] = problem
                 log(f"{proxy}: NOT MEASURED ({problem.splitlines()[0]})")
                 targets.remove(proxy)
+            elif proxy in self.ws_problem:
+                log(f"{proxy}: WebSocket scenarios skipped ({self.ws_problem[proxy]})")
+        for proxy, p in self.probes.items():
+            log(f"does the configured work: {proxy}: cookie insert "
+                f"{_yes(p.get('cookie_inserted'))}, WebSocket cookie "
+                f"{_yes(p.get('ws_cookie_inserted'))}, WebSocket validation 403 "
+                f"{_yes(p.get('ws_validation_denies'))}")
         for name, cmd in self.commands.items():
             log(f"command:  {name}: {cmd}")
         time.sleep(1.0)  # first health checks
@@ -413,11 +446,15 @@ class Bench:
         entries = []
         for sc in scenarios:
             runs = []
+            skipped: dict[str, str] = {}
             for rnd in range(1, self.args.rounds + 1):
                 for target in targets:
                     if sc.mode == "idle" and target == "direct":
                         continue
                     if target in self.unavailable:
+                        continue
+                    if sc.tool == "wsbench" and target in self.ws_problem:
+                        skipped[target] = self.ws_problem[target]
                         continue
                     rec = self.measure(sc, target, rnd)
                     runs.append(rec)
@@ -434,8 +471,12 @@ class Bench:
             entry = {"name": sc.name, "what": sc.what, "unit": sc.unit, "target": sc.target,
                      "higher_is_better": sc.higher_is_better, "summary": summary,
                      "verdict": report.verdict(sc, summary), "runs": runs}
+            notes = [f"{t} skipped: {why}" for t, why in skipped.items()]
+            notes += _conn_reuse_notes(runs)
             if sc.mode == "idle" and self.idle_note:
-                entry["note"] = self.idle_note
+                notes.append(self.idle_note)
+            if notes:
+                entry["note"] = "; ".join(notes)
             entries.append(entry)
         return {
             "started": started,
@@ -449,6 +490,8 @@ class Bench:
             "configs": {k: str(v) for k, v in self.proxy_cfg.items()},
             "config_template": str(CONFIG_TEMPLATE.relative_to(prereq.REPO)),
             "unavailable": self.unavailable,
+            "websocket_unavailable": self.ws_problem,
+            "probes": self.probes,
             "scenarios": entries,
         }
 
@@ -457,6 +500,25 @@ class Bench:
             child.stop()
         if self.log_sink is not None:
             self.log_sink.close()
+
+
+def _conn_reuse_notes(runs: list[dict]) -> list[str]:
+    """Flags a proxy that opens backend connections at a different rate than
+    HAProxy in the same scenario (then the figures are not like-for-like)."""
+    per = {}
+    for target in ("haproxy", "lb"):
+        vals = [r["backend_conns_per_req"] for r in runs
+                if r["target"] == target and "backend_conns_per_req" in r]
+        if vals:
+            per[target] = sorted(vals)[len(vals) // 2]
+    if len(per) == 2 and abs(per["lb"] - per["haproxy"]) > 0.25:
+        return [f"backend connections per request: lb {per['lb']:.2f}, "
+                f"HAProxy {per['haproxy']:.2f} (not like-for-like)"]
+    return []
+
+
+def _yes(flag: bool | None) -> str:
+    return "n/a" if flag is None else ("yes" if flag else "NO")
 
 
 def _raise_nofile() -> None:

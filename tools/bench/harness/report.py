@@ -36,6 +36,9 @@ def summarise(runs: list[dict]) -> dict:
             "p50_ms": _median([r.get("p50_ms") for r in mine]),
             "p99_ms": _median([r.get("p99_ms") for r in mine]),
             "cpu_pct": _median([r.get("cpu_pct") for r in mine]),
+            # how busy each core was (everyone's work: shows sharing with other jobs)
+            "core0_busy_pct": _median([r.get("cores_busy_pct", {}).get("cpu0") for r in mine]),
+            "core1_busy_pct": _median([r.get("cores_busy_pct", {}).get("cpu1") for r in mine]),
             "errors": sum(r.get("errors", 0) for r in mine),
             "rounds": len(mine),
             "values": [r["value"] for r in mine],
@@ -74,10 +77,17 @@ def _fmt(v: float | None, digits: int = 1) -> str:
     return f"{v:.{digits}f}"
 
 
+def _busy(s: dict) -> str:
+    c0, c1 = s.get("core0_busy_pct"), s.get("core1_busy_pct")
+    if c0 is None or c1 is None:
+        return "-"
+    return f"{c0:.0f}/{c1:.0f}"
+
+
 def table(results: dict) -> str:
     """The human-readable table (medians of the rounds)."""
     head = (f"{'scenario':<21} {'target':<8} {'median':>11} {'unit':<8} {'p50 ms':>7} "
-            f"{'p99 ms':>7} {'CPU%':>5} {'err':>5} {'x HAProxy':>9}  goal")
+            f"{'p99 ms':>7} {'CPU%':>5} {'c0/c1%':>7} {'err':>5} {'x HAProxy':>9}  goal")
     lines = [head, "-" * len(head)]
     for entry in results["scenarios"]:
         sc = BY_NAME[entry["name"]]
@@ -104,7 +114,7 @@ def table(results: dict) -> str:
             lines.append(
                 f"{name:<21} {target:<8} {_fmt(s['value']):>11} {sc.unit:<8} "
                 f"{_fmt(s['p50_ms'], 2):>7} {_fmt(s['p99_ms'], 2):>7} "
-                f"{_fmt(s['cpu_pct'], 0):>5} {s['errors']:>5} "
+                f"{_fmt(s['cpu_pct'], 0):>5} {_busy(s):>7} {s['errors']:>5} "
                 f"{(f'{ratio:.2f}x' if ratio is not None else '-'):>9}  {goal}")
         if entry.get("note"):
             lines.append(f"{'':<21} note: {entry['note']}")
