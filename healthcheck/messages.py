@@ -94,9 +94,14 @@ def backend_down(be: str) -> str:
     return f"backend {be} has no server available!"
 
 
-def stderr_line(level: str, text: str, pid: int) -> str:
-    """How HAProxy mirrors a state-change log line on stderr."""
+def stderr_text(text: str) -> str:
+    """The stderr wording of a log line (only the backend-empty line differs)."""
     if text.startswith("backend ") and text.endswith(" has no server available!"):
         name = text[len("backend "):-len(" has no server available!")]
-        text = f"backend '{name}' has no server available!"
-    return f"{_STDERR_TAG.get(level, '[WARNING]  ')}({pid}) : {text}"
+        return f"backend '{name}' has no server available!"
+    return text
+
+
+def stderr_line(level: str, text: str, pid: int) -> str:
+    """How HAProxy mirrors a state-change log line on stderr."""
+    return f"{_STDERR_TAG.get(level, '[WARNING]  ')}({pid}) : {stderr_text(text)}"

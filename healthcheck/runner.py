@@ -72,6 +72,33 @@ def stderr_log_event(be: BackendState, level: str, text: str) -> None:
     print(messages.stderr_line(level, text, os.getpid()), file=sys.stderr, flush=True)
 
 
+def event_log_sink(state: State, pid: int | None = None) -> LogEvent:
+    """A ``log_event`` sending each line to its backend's `log` targets via lb.log
+    (with HAProxy's stderr mirror, including the quoted backend-empty form)."""
+    from lb import log as lblog
+
+    events: dict[str, Any] = {}
+
+    def sink(be: BackendState, level: str, text: str) -> None:
+        ev = events.get(be.name)
+        if ev is None:
+            ev = events[be.name] = lblog.EventLog(be.model, state.config.global_, pid)
+        ev.send(level, text, mirror_text=messages.stderr_text(text))
+
+    return sink
+
+
+async def service(state: State, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """A data-plane service (``lb.proxy.runner.start(..., services=[service])``):
+    checks every server of ``state`` until cancelled."""
+    hc = HealthChecker(state, event_log_sink(state))
+    await hc.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await hc.stop()
+
+
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     status: str  # CHECK_STATUSES code
@@ -242,6 +269,10 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
             last = step
         if outcome is None:
             outcome = program.success(ctx, last)
+    except asyncio.CancelledError:
+        if proto is not None:
+            _close(proto.transport)
+        raise
     except Exception as exc:  # never let one check kill the scheduler
         outcome = Outcome("SOCKERR" if not connected else "L7RSP", 0, _errno_text(exc))
     ws_closed = False
@@ -436,9 +467,11 @@ class HealthChecker:
             e.task = None
         if not self._running:
             return
-        self.apply_result(srv, result, time.time())
-        assert self._loop is not None
-        self._push(self._loop.time() + self._jitter(next_interval(srv)), _CHECK, e)
+        try:
+            self.apply_result(srv, result, time.time())
+        finally:  # a failing log sink must not stop this server's checks
+            assert self._loop is not None
+            self._push(self._loop.time() + self._jitter(next_interval(srv)), _CHECK, e)
 
     # ---- results → state
     def apply_result(self, srv: ServerState, result: CheckResult, now: float) -> None:
@@ -480,10 +513,10 @@ class HealthChecker:
         was_stopping = srv.op == OP_STOPPING
         be_was_up = any(s.usable for s in be.servers)
         sessions = srv.cur_conns
-        srv.set_operational(OP_STOPPED, now, reason=why)
+        srv.set_operational(OP_STOPPED, now, reason=why, by="check", logged=True)
         srv.counters.chkdown += 1
         if srv.model.on_marked_down == "shutdown-sessions":
-            _kill_streams(srv, "D")
+            _kill_streams(srv, b"D")
         act, bck = be.usable_count()
         self.log_event(be, "notice" if was_stopping else "alert", messages.server_down(
             be.name, srv.name, srv.backup, why, act, bck, sessions, 0, len(srv.queue)))
@@ -493,7 +526,7 @@ class HealthChecker:
     def _mark_stopping(self, srv: ServerState, be: BackendState, why: str,
                        now: float) -> None:
         be_was_up = any(s.usable for s in be.servers)
-        srv.set_operational(OP_STOPPING, now, reason=why)
+        srv.set_operational(OP_STOPPING, now, reason=why, by="check", logged=True)
         act, bck = be.usable_count()
         self.log_event(be, "notice", messages.server_stopping(
             be.name, srv.name, srv.backup, why, act, bck, 0, len(srv.queue)))
@@ -506,18 +539,18 @@ class HealthChecker:
         ramp = from_down and slow > 0 and _dynamic(be.model)
         if ramp:
             srv.eweight = _ramp_weight(srv.uweight, 0.0, slow)
-            srv.set_operational(OP_STARTING, now, reason=why)
+            srv.set_operational(OP_STARTING, now, reason=why, by="check", logged=True)
             e = self._entry(srv)
             if e is not None and self._loop is not None:
                 e.warmup_start = now
                 self._push(self._loop.time() + max(1.0, slow / 20), _WARMUP, e)
         else:
-            srv.set_operational(OP_RUNNING, now, reason=why)
+            srv.set_operational(OP_RUNNING, now, reason=why, by="check", logged=True)
         if (srv.model.on_marked_up == "shutdown-backup-sessions" and not srv.backup
                 and srv.eweight > 0):
             for other in be.servers:
                 if other.backup:
-                    _kill_streams(other, "U")
+                    _kill_streams(other, b"U")
         act, bck = be.usable_count()
         self.log_event(be, "notice", messages.server_up(
             be.name, srv.name, srv.backup, why, act, bck, 0, len(be.queue)))
@@ -531,7 +564,7 @@ class HealthChecker:
         elapsed = now - e.warmup_start
         if elapsed >= slow:
             srv.set_eweight(srv.uweight, now)
-            srv.set_operational(OP_RUNNING, now)
+            srv.set_operational(OP_RUNNING, now, by="slowstart", logged=True)
             return
         srv.set_eweight(_ramp_weight(srv.uweight, elapsed, slow), now)
         assert self._loop is not None
@@ -560,7 +593,9 @@ def _dynamic(backend: Proxy) -> bool:
     return True
 
 
-def _kill_streams(srv: ServerState, code: str) -> None:
+def _kill_streams(srv: ServerState, code: bytes) -> None:
+    """Termination code b"D" (marked down) or b"U" (backup killed on up), as the
+    data plane's Txn.kill / Tunnel.kill expect."""
     for stream in list(srv.streams):
         try:
             stream.kill(code)

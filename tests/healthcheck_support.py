@@ -160,9 +160,9 @@ class FakeStream:
 
     def __init__(self, srv: Any) -> None:
         self.srv = srv
-        self.killed: str | None = None
+        self.killed: bytes | None = None
         srv.streams.add(self)
 
-    def kill(self, code: str) -> None:
+    def kill(self, code: bytes) -> None:
         self.killed = code
         self.srv.streams.discard(self)

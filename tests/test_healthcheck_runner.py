@@ -301,11 +301,11 @@ def test_shutdown_sessions_and_backup_sessions() -> None:
             live = [FakeStream(a), FakeStream(a)]
             answers["s1"] = R500
             await wait_for(lambda: a.op == OP_STOPPED)
-            assert [x.killed for x in live] == ["D", "D"] and not a.streams
+            assert [x.killed for x in live] == [b"D", b"D"] and not a.streams
             on_backup = [FakeStream(b), FakeStream(b)]
             answers["s1"] = R200
             await wait_for(lambda: a.op == OP_RUNNING)
-            assert [x.killed for x in on_backup] == ["U", "U"]
+            assert [x.killed for x in on_backup] == [b"U", b"U"]
         finally:
             await hc.stop()
             await s1.stop()
