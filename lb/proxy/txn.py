@@ -591,8 +591,8 @@ class Txn:
             self.conn.transport.write(data)
 
     def res_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
-        if self.done:
-            return
+        if self.done or not self.res_started:
+            return  # end of an interim (1xx) response: the final one follows
         if self.res_chunked:
             block = h1.trailers_block(trailers or [])
             self.conn.transport.write(block)

@@ -1,0 +1,344 @@
+"""Run `lb` for tests: in a thread of the test process, or as a subprocess.
+
+Configs are plain haproxy.cfg text where ``@@name@@`` stands for a free loopback port
+(allocated once per name, readable afterwards from ``.ports[name]``). Known ports can
+be passed in (``ports={"s1": backend.port}``).
+
+    with LbThread(CFG, ports={"s1": s1.port}) as lb:
+        lb.ports["fe"], lb.state, lb.txns        # txns: finished transactions (hook)
+
+    with LbProcess(CFG, ports=...) as lb:        # `python -m lb -f <file> -db`
+        lb.ports["fe"], lb.lines()               # stdout+stderr lines so far
+        lb.wait_for_line("SD", timeout=5)
+
+Both wait until every ``@@...@@`` port that appears on a `bind` line accepts
+connections, and stop cleanly (the subprocess by its PID: SIGTERM, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PLACEHOLDER = re.compile(r"@@([A-Za-z0-9_]+)@@")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def render(text: str, ports: Mapping[str, int] | None = None) -> tuple[str, dict[str, int]]:
+    """Replace each @@name@@ by a port (given, or a newly allocated free one)."""
+    out: dict[str, int] = dict(ports or {})
+
+    def sub(mt: re.Match[str]) -> str:
+        name = mt.group(1)
+        if name not in out:
+            out[name] = free_port()
+        return str(out[name])
+
+    return _PLACEHOLDER.sub(sub, text), out
+
+
+def bind_ports(text: str) -> list[str]:
+    """Names of placeholders used on `bind` lines (what to wait for)."""
+    names = []
+    for line in text.splitlines():
+        words = line.split()
+        if words and words[0] == "bind":
+            names += _PLACEHOLDER.findall(line)
+    return names
+
+
+def wait_listening(ports: list[int], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    for p in ports:
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", p), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"lb not listening on {p}") from None
+                time.sleep(0.05)
+
+
+def load(text: str) -> Any:
+    from lb.config import load_text
+
+    res = load_text(text)
+    if not res.ok:
+        raise ValueError("config rejected: " + "; ".join(
+            getattr(d, "text", str(d)) for d in res.diagnostics))
+    return res.config
+
+
+class LbThread:
+    """The data plane on its own uvloop in a daemon thread of the test process."""
+
+    def __init__(self, text: str, ports: Mapping[str, int] | None = None,
+                 config: Any = None) -> None:
+        self.text, self.ports = render(text, ports)
+        self.config = config if config is not None else load(self.text)
+        self.txns: list[Any] = []
+        self.rt: Any = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def state(self) -> Any:
+        return self.rt.state
+
+    def start(self) -> LbThread:
+        import uvloop
+
+        from lb.proxy import runner
+
+        self.loop = uvloop.new_event_loop()
+        started = threading.Event()
+        err: list[BaseException] = []
+
+        def main() -> None:
+            assert self.loop is not None
+            asyncio.set_event_loop(self.loop)
+
+            async def go() -> None:
+                try:
+                    self.rt = await runner.start(self.config)
+                    self.rt.txn_hook = self.txns.append
+                except BaseException as e:  # noqa: BLE001 (reported to the caller)
+                    err.append(e)
+                finally:
+                    started.set()
+
+            self.loop.run_until_complete(go())
+            if not err:
+                self.loop.run_forever()
+            self.loop.close()
+
+        self._thread = threading.Thread(target=main, daemon=True)
+        self._thread.start()
+        started.wait(10)
+        if err:
+            raise err[0]
+        if self.rt is None:
+            raise TimeoutError("lb did not start")
+        return self
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        """Run fn(*args) on the lb loop and return its result."""
+        assert self.loop is not None
+        fut: Any = asyncio.run_coroutine_threadsafe(_acall(fn, *args), self.loop)
+        return fut.result(10)
+
+    def wait_txns(self, n: int, timeout: float = 10.0) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        while len(self.txns) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.txns)} transactions, wanted {n}")
+            time.sleep(0.02)
+        return self.txns
+
+    def stop(self) -> None:
+        if self.loop is None or self.rt is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.rt.stop(), self.loop).result(10)
+        except Exception:
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        self.rt = None
+
+    def __enter__(self) -> LbThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def _acall(fn: Any, *args: Any) -> Any:
+    r = fn(*args)
+    if asyncio.iscoroutine(r):
+        r = await r
+    return r
+
+
+class LbProcess:
+    """`python -m lb -f <tmpfile> -db` as a subprocess, with its output collected."""
+
+    def __init__(self, text: str, ports: Mapping[str, int] | None = None,
+                 args: tuple[str, ...] = (), env: Mapping[str, str] | None = None,
+                 wait: bool = True) -> None:
+        self.text, self.ports = render(text, ports)
+        self.args = args
+        self.env = dict(os.environ, **(env or {}))
+        self.env.setdefault("PYTHONPATH", ROOT)
+        self.wait = wait
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        fd, self.path = tempfile.mkstemp(suffix=".cfg", prefix="lbtest-")
+        with os.fdopen(fd, "w") as f:
+            f.write(self.text)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> LbProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lb", "-f", self.path, "-db", *self.args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=self.env)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            threading.Thread(target=self._reader, args=(stream,), daemon=True).start()
+        if self.wait:
+            names = bind_ports(self.text)
+            try:
+                wait_listening([self.ports[n] for n in names])
+            except TimeoutError:
+                self.stop()
+                raise TimeoutError("lb did not start:\n" + "\n".join(self.lines())) from None
+        return self
+
+    def _reader(self, stream: Any) -> None:
+        for raw in iter(stream.readline, b""):
+            with self._lock:
+                self._lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def lines(self) -> list[str]:
+        with self._lock:
+            return list(self._lines)
+
+    def wait_for_line(self, needle: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines():
+                if needle in line:
+                    return line
+            time.sleep(0.05)
+        raise TimeoutError(f"no line with {needle!r}:\n" + "\n".join(self.lines()))
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout)
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        return self.proc.returncode
+
+    def __enter__(self) -> LbProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def raw_request(port: int, data: bytes, timeout: float = 3.0, until_close: bool = True,
+                shut: bool = False) -> bytes:
+    """Send raw bytes and return everything read until close (or the timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        if data:
+            s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        out = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                d = s.recv(65536)
+            except TimeoutError:
+                break
+            except ConnectionResetError:
+                break
+            if not d:
+                break
+            out += d
+            if not until_close and b"\r\n\r\n" in out:
+                break
+        return out
+
+
+class RawBackend:
+    """A loopback TCP server whose behaviour is a function of each accepted socket:
+    ``handler(sock)`` runs in its own thread (e.g. answer garbage, stay silent, close
+    early, send 100-continue). Records the bytes received in ``.received``."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.received: list[bytes] = []
+        self.accepted = 0
+        self._stop = False
+        self._conns: list[socket.socket] = []
+
+    def _serve(self) -> None:
+        while not self._stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self._conns.append(c)
+            threading.Thread(target=self._run, args=(c,), daemon=True).start()
+
+    def _run(self, c: socket.socket) -> None:
+        try:
+            self.handler(c, self)
+        except OSError:
+            pass
+
+    def recv_head(self, c: socket.socket, timeout: float = 5.0) -> bytes:
+        """Read until the end of a request head; record and return it."""
+        c.settimeout(timeout)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            d = c.recv(65536)
+            if not d:
+                break
+            data += d
+        self.received.append(data)
+        return data
+
+    def __enter__(self) -> RawBackend:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        for c in self._conns:
+            try:
+                c.close()
+            except OSError:
+                pass

@@ -1,0 +1,153 @@
+"""Unit tests for lb.http.h1 (I/O-free) and for what httptools rejects by itself."""
+
+from __future__ import annotations
+
+import httptools
+import pytest
+
+from lb.http import h1
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.complete = False
+
+    def on_headers_complete(self) -> None:
+        self.complete = True
+
+
+# Inputs the issue requires to be refused with 400. The ones llhttp rejects while
+# parsing never reach on_headers_complete; the rest are caught by h1.check_request.
+PARSER_REJECTS = {
+    "cl_and_te": b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "dup_cl_differ": b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+    "te_not_last_chunked": b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+    "bare_cr": b"GET / HTTP/1.1\r\nA: b\rc\r\n\r\n",
+    "obs_fold": b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
+    "nul": b"GET / HTTP/1.1\r\nA: b\x00c\r\n\r\n",
+    "bad_line": b"GARBAGE\r\n\r\n",
+    "bad_name": b"GET / HTTP/1.1\r\nA b: c\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARSER_REJECTS))
+def test_httptools_rejects(name: str) -> None:
+    sink = _Sink()
+    p = httptools.HttpRequestParser(sink)
+    with pytest.raises(httptools.HttpParserError):
+        p.feed_data(PARSER_REJECTS[name])
+    assert not sink.complete
+
+
+def test_te_without_chunked_passes_headers_complete_so_h1_checks_it() -> None:
+    sink = _Sink()
+    p = httptools.HttpRequestParser(sink)
+    with pytest.raises(httptools.HttpParserError):
+        p.feed_data(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nab")
+    assert sink.complete  # llhttp complains only after the head: h1 must catch it first
+    assert h1.check_request(b"1.1", [(b"transfer-encoding", b"gzip")]) == "transfer_encoding"
+
+
+def test_check_request() -> None:
+    assert h1.check_request(b"1.1", [(b"host", b"a")]) is None
+    assert h1.check_request(b"2.0", []) == "version"
+    assert h1.check_request(b"0.9", []) == "version"
+    assert h1.check_request(b"1.1", [(b"transfer-encoding", b"chunked")]) is None
+    assert h1.check_request(b"1.1", [(b"a", b"b")] * 102) == "too_many_headers"
+
+
+def test_tokens_and_close() -> None:
+    hs = [(b"connection", b"Keep-Alive, Upgrade"), (b"connection", b"x")]
+    assert h1.tokens(hs, b"connection") == [b"keep-alive", b"upgrade", b"x"]
+    assert h1.client_wants_close(b"1.1", [b"close"])
+    assert not h1.client_wants_close(b"1.1", [])
+    assert h1.client_wants_close(b"1.0", [])
+    assert not h1.client_wants_close(b"1.0", [b"keep-alive"])
+
+
+def test_conn_value() -> None:
+    assert h1.conn_value([b"keep-alive"], close=False, keep_alive=False) is None
+    assert h1.conn_value([], close=True, keep_alive=False) == b"close"
+    assert h1.conn_value([], close=False, keep_alive=True) == b"keep-alive"
+    # an upgrade keeps its token even when the connection would close (spec §8.1)
+    assert h1.conn_value([b"upgrade", b"close"], close=True, keep_alive=False) == b"upgrade"
+
+
+def test_upgrade_detection() -> None:
+    hs = [(b"connection", b"Upgrade"), (b"upgrade", b"WebSocket")]
+    assert h1.is_upgrade([b"upgrade"], hs)
+    assert h1.is_websocket(hs)
+    assert not h1.is_upgrade([], [(b"upgrade", b"websocket")])
+
+
+def test_ws_accept_rfc6455_example() -> None:
+    assert h1.ws_accept(b"dGhlIHNhbXBsZSBub25jZQ==") == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+@pytest.mark.parametrize("key,ok", [
+    (b"dGhlIHNhbXBsZSBub25jZQ==", True),
+    (None, False), (b"", False), (b"short", False),
+    (b"dGhlIHNhbXBsZSBub25jZQ=!", False),
+    (b"AAAAAAAAAAAAAAAAAAAAAAAAAAAA", False),
+])
+def test_ws_key_valid(key: bytes | None, ok: bool) -> None:
+    assert h1.ws_key_valid(key) is ok
+
+
+def test_check_101() -> None:
+    key = b"dGhlIHNhbXBsZSBub25jZQ=="
+    req = [(b"sec-websocket-key", key)]
+    good = [(b"connection", b"Upgrade"), (b"sec-websocket-accept", h1.ws_accept(key))]
+    assert h1.check_101(req, good, websocket=True) is None
+    assert h1.check_101(req, good[1:], websocket=True) == "no_connection_upgrade"
+    bad = [(b"connection", b"upgrade"), (b"sec-websocket-accept", b"nope")]
+    assert h1.check_101(req, bad, websocket=True) == "bad_accept"
+    assert h1.check_101(req, [(b"connection", b"upgrade")], websocket=True) == "bad_accept"
+    assert h1.check_101([], [(b"connection", b"upgrade")], websocket=False) is None
+
+
+def test_forwardfor_variants() -> None:
+    rule = h1.ForwardForRule("X-Forwarded-For", None, False)
+    hs: list[tuple[bytes, bytes]] = [(b"x-forwarded-for", b"1.2.3.4")]
+    rule.apply(hs, "127.0.0.1")
+    assert hs == [(b"x-forwarded-for", b"1.2.3.4"), (b"x-forwarded-for", b"127.0.0.1")]
+    exc = h1.ForwardForRule("x-forwarded-for", "127.0.0.0/8", False)
+    hs = []
+    exc.apply(hs, "127.0.0.1")
+    assert hs == []
+    exc.apply(hs, "10.0.0.1")
+    assert hs == [(b"x-forwarded-for", b"10.0.0.1")]
+    ifn = h1.ForwardForRule("X-Real-IP", None, True)
+    hs = [(b"x-real-ip", b"9.9.9.9")]
+    ifn.apply(hs, "127.0.0.1")
+    assert hs == [(b"x-real-ip", b"9.9.9.9")]
+
+
+def test_merge_forwardfor() -> None:
+    from lb.config.model import ForwardFor
+
+    r = h1.merge_forwardfor(ForwardFor(header="x-fe"), ForwardFor(header="x-be"))
+    assert r is not None and r.header == b"x-be"
+    r = h1.merge_forwardfor(ForwardFor(if_none=True), ForwardFor(if_none=False))
+    assert r is not None and not r.if_none
+    assert h1.merge_forwardfor(None, None) is None
+
+
+def test_serialisation_lowercases_and_replaces_connection() -> None:
+    head = h1.request_head(b"GET", b"/x", b"1.1",
+                           [(b"host", b"a"), (b"connection", b"keep-alive")], b"close")
+    assert head == b"GET /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"
+    res = h1.response_head(200, b"OK", [(b"content-length", b"0")], None)
+    assert res == b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+
+
+def test_chunk_and_trailers() -> None:
+    assert b"".join(h1.chunk(b"abc")) == b"3\r\nabc\r\n"
+    assert h1.trailers_block([(b"x-t", b"1")]) == b"0\r\nx-t: 1\r\n\r\n"
+    assert h1.trailers_block([]) == b"0\r\n\r\n"
+
+
+def test_has_bad_value() -> None:
+    assert h1.has_bad_value(b"a\r\nb")
+    assert h1.has_bad_value(b"a\x00")
+    assert not h1.has_bad_value(b"fine value")
