@@ -18,7 +18,7 @@ from dataclasses import fields
 from types import MappingProxyType
 from typing import Any
 
-from lb.config import model as m
+import lb.config.model as m
 from lb.config.check_kw import build_check
 from lb.config.global_kw import GLOBAL_NEGATABLE, dispatch_global
 from lb.config.lexer import Line, Reader

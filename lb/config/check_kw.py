@@ -15,7 +15,7 @@ import base64
 import binascii
 import re
 
-from lb.config import model as m
+import lb.config.model as m
 from lb.config.lexer import Line
 from lb.config.registry import ParseCtx, ProxyBuilder, origin
 

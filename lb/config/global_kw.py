@@ -13,7 +13,7 @@ import grp
 import pwd
 from collections.abc import Callable
 
-from lb.config import model as m
+import lb.config.model as m
 from lb.config.lexer import Line
 from lb.config.proxy_kw import parse_log, too_many
 from lb.config.registry import GlobalBuilder, Keyword, ParseCtx, Table, origin, suggest

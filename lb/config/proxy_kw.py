@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from lb.config import check_kw, server_kw
-from lb.config import model as m
+import lb.config.check_kw as check_kw
+import lb.config.model as m
+import lb.config.server_kw as server_kw
 from lb.config.lexer import Line
 from lb.config.registry import (
     AclEntry,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from lb.config import model as m
+import lb.config.model as m
 from lb.config.lexer import Line
 from lb.errors import Diagnostic, Diagnostics, LocStyle
 

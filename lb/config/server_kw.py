@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from lb.config import model as m
+import lb.config.model as m
 from lb.config.lexer import Line
 from lb.config.registry import ParseCtx, ProxyBuilder, origin, suggest
 from lb.units import UnitError, atoi, parse_time_ms
