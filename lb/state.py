@@ -229,7 +229,7 @@ class ServerState:
         "queue", "counters", "check_status", "check_code", "check_duration",
         "check_desc", "check_running", "last_check", "last_change", "down_since",
         "downtime", "streams", "lb_data", "slowstart_until", "addr", "port",
-        "check_info",
+        "check_info", "queue_idx",
     )
 
     def __init__(self, model: Server, backend: BackendState, now: float) -> None:
@@ -250,6 +250,7 @@ class ServerState:
         self.cur_conns = 0  # requests/tunnels currently served (holds maxconn slots)
         self.maxconn = model.maxconn
         self.queue: deque[Any] = deque()  # waiters bound to this server
+        self.queue_idx = 0  # waiters served from self.queue so far (log %sq positions)
         self.counters = Counters()
         self.check_status = "INI" if model.check else ""
         self.check_code = 0
@@ -271,6 +272,11 @@ class ServerState:
     @property
     def backup(self) -> bool:
         return self.model.backup
+
+    @property
+    def maxqueue(self) -> int:
+        """Cap of this server's own queue (0 = unlimited)."""
+        return self.model.maxqueue
 
     @property
     def in_maint(self) -> bool:
@@ -368,7 +374,7 @@ class ServerState:
 class BackendState:
     __slots__ = (
         "model", "name", "state", "servers", "by_name", "balancer", "queue", "counters",
-        "last_change", "down_since", "downtime", "ws_denied",
+        "last_change", "down_since", "downtime", "ws_denied", "queue_idx",
     )
 
     def __init__(self, model: Proxy, state: State, now: float) -> None:
@@ -378,6 +384,7 @@ class BackendState:
         self.servers = [ServerState(s, self, now) for s in model.servers]
         self.by_name = {s.name: s for s in self.servers}
         self.queue: deque[Any] = deque()  # waiters not bound to a server
+        self.queue_idx = 0  # waiters served from self.queue so far (log %bq positions)
         self.counters = Counters()
         self.last_change = now
         self.down_since: float | None = None
