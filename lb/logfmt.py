@@ -465,7 +465,7 @@ def parse(text: str) -> list[_Node]:
             lit.append("%")
             i += 1
             continue
-        if c.isdigit() or c in " \t":
+        if c in "0123456789 \t":
             raise LogFormatError(
                 f"unexpected variable name near '{c}' at position {i} line : '{text}'. "
                 "Maybe you want to write a single '%', use the syntax '%%'")
@@ -476,7 +476,7 @@ def parse(text: str) -> list[_Node]:
                 raise LogFormatError(f"truncated line after '{text[i + 1:]}'")
             args = text[i + 1:end]
             i = end + 1
-            if i >= n or not (text[i] == "[" or text[i].isalnum()):
+            if i >= n or not (text[i] == "[" or (text[i].isascii() and text[i].isalnum())):
                 raise LogFormatError(
                     f"parse argument modifier without variable name near '%{{{args}}}'")
             c = text[i]
@@ -495,10 +495,10 @@ def parse(text: str) -> list[_Node]:
             nodes.append(_Node("expr", expr, opts))
             i = end + 1
             continue
-        if not c.isalpha():
+        if not (c.isascii() and c.isalpha()):
             continue  # HAProxy drops a lone '%' before another character
         j = i
-        while j < n and text[j].isalnum():
+        while j < n and text[j].isascii() and text[j].isalnum():
             j += 1
         name = text[i:j]
         i = j

@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lb import logfmt
 from lb.logfmt import (
@@ -287,3 +289,24 @@ def test_every_variable_renders() -> None:
         for flags in ("", "{+Q}", "{+X}", "{+E,+Q}", "{-M}"):
             out = compile_traffic_format(f"%{flags}{name}|").render(FakeTxn())
             assert out.endswith(b"|"), name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("%{}[]()+-QXEMo ,|\"'\\abBcCdfhHilmpqrRsStTUwz019é\t")),
+               max_size=40))
+def test_any_format_compiles_or_fails_cleanly(text: str) -> None:
+    try:
+        f = compile_traffic_format(text)
+    except LogFormatError:
+        return
+    out = f.render(FakeTxn())
+    assert isinstance(out, bytes) and b"\n" not in out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=60))
+def test_request_line_bytes_never_break_the_line(raw: bytes) -> None:
+    out = render(HTTPLOG_FORMAT, request_line=raw)
+    quoted = out.split(b' "', 1)[1]
+    assert quoted.endswith(b'"') and b'"' not in quoted[:-1]
+    assert all(32 <= c < 127 for c in quoted)
