@@ -414,13 +414,13 @@ class TrafficLog:
         if fmt is None or (empty and self.dontlognull):
             return
         level = INFO
-        if self.dontlog_normal or self.separate_errors:
-            err = self.is_error(txn)
-            if not err and self.dontlog_normal:
-                return
-            if err and self.separate_errors:
-                level = ERR
         try:
+            if self.dontlog_normal or self.separate_errors:
+                err = self.is_error(txn)
+                if not err and self.dontlog_normal:
+                    return
+                if err and self.separate_errors:
+                    level = ERR
             line = fmt.render(txn)
         except Exception as e:  # a data-plane field of the wrong type: count, never raise
             COUNTERS.render_errors += 1
@@ -434,7 +434,14 @@ class TrafficLog:
         """The default accept line, for a frontend with log targets but no format."""
         if self.fmt is not None:
             return
-        self.send(INFO, logfmt.connect_line(txn, self.mode))
+        try:
+            line = logfmt.connect_line(txn, self.mode)
+        except Exception as e:
+            COUNTERS.render_errors += 1
+            _report_once(f"render:{self.name}", "log_render_error", frontend=self.name,
+                         error=repr(e))
+            return
+        self.send(INFO, line)
 
     def send(self, level: int, line: bytes, now: float | None = None) -> None:
         if len(line) > self.msg_limit:
