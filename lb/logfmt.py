@@ -556,14 +556,15 @@ def _field(node: _Node, env: dict[str, Any]) -> tuple[str, str | None]:
         return "%s", var.expr
     if kind == "url":
         fname = f"_u{len(env)}"
-        env[fname] = _url_fn(opts)
-        return "%s", f"{fname}({var.expr})"
+        env[fname] = _url_fn(opts & ~OPT_QUOTE)
+        return ('"%s"' if opts & OPT_QUOTE else "%s"), f"{fname}({var.expr})"
     if kind == "ip" and opts & OPT_HEXA:
         return "%s", f"_HEXIP[{var.expr} or '']"
     if var.expr == "None":  # never available: a constant
         return _text_fn(opts)(None).replace("%", "%%"), None
-    if opts == OPT_MANDATORY and node.value in ("ft", "b", "s", "f", "ci"):
-        return "%s", var.expr  # always non-empty: skip the helper
+    if node.value in ("ft", "b", "s", "f", "ci") and opts & ~OPT_QUOTE == OPT_MANDATORY:
+        # never empty, nothing to escape: no helper call, quotes go in the format
+        return ('"%s"' if opts & OPT_QUOTE else "%s"), var.expr
     fname = f"_s{len(env)}"
     env[fname] = _text_fn(opts)
     return "%s", f"{fname}({var.expr})"
