@@ -14,7 +14,10 @@ Header shapes, levels and truncation were checked against HAProxy 2.6.12 on 127.
 - server DOWN goes out at level alert (`<129>`) with a `[WARNING]  (pid) : ` copy on
   stderr; `backend b has no server available!` at emerg (`<128>`) with
   `[ALERT]    (pid) : backend 'b' has no server available!` on stderr;
-- `option log-separate-errors` raised a redispatched request to level err (`<131>`).
+- `option log-separate-errors` raised a redispatched request to level err (`<131>`);
+- `log ... local0 debug notice` sent a server DOWN (alert) as `<133>` (clamped to
+  notice) and traffic at `<134>`; `log ... local1 notice` sent the DOWN line as `<137>`
+  and no traffic line.
 """
 
 from __future__ import annotations
