@@ -40,7 +40,7 @@ class ClientConn(asyncio.Protocol):
         "dst_port", "accept_ts", "id", "timer", "stimer", "txn", "req_txn", "pending",
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
-        "tunnel", "ended",
+        "tunnel", "ended", "stash",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -77,6 +77,7 @@ class ClientConn(asyncio.Protocol):
         self.write_paused = False
         self.tunnel: Any = None
         self.ended = False
+        self.stash: list[bytes] | None = None  # bytes read while waiting for a slot
 
     @staticmethod
     def _noop() -> None:
@@ -110,14 +111,28 @@ class ClientConn(asyncio.Protocol):
         c.conn_tot += 1
         c.conn_rate.add(now)
         if self.listener is not None and not self.listener.admit(self):
-            self.pause(PAUSE_WAIT)  # over maxconn: wait without reading
+            # over maxconn: wait without reading. uvloop starts reading right after
+            # connection_made, so the pause is repeated on the next loop turn.
+            self.pause(PAUSE_WAIT)
+            self.loop.call_soon(self._still_waiting)
             return
         self.timer.arm(self.fe.t_http_request)
+
+    def _still_waiting(self) -> None:
+        if self.paused & PAUSE_WAIT and self.transport is not None and not self.closed:
+            self.transport.pause_reading()
 
     def admitted(self) -> None:
         """A maxconn slot became free for this waiting connection."""
         self.timer.arm(self.fe.t_http_request)
         self.resume(PAUSE_WAIT)
+        stash = self.stash
+        if stash:
+            self.stash = None
+            for data in stash:
+                if self.closed:
+                    break
+                self.data_received(data)
 
     def session_closed(self) -> None:
         """Connection gone (from here or from the tunnel): undo the accounting."""
@@ -183,6 +198,12 @@ class ClientConn(asyncio.Protocol):
     # ------------------------------------------------------------------ input
 
     def data_received(self, data: bytes) -> None:
+        if self.paused & PAUSE_WAIT:
+            if self.stash is None:
+                self.stash = []
+            self.stash.append(data)
+            self.transport.pause_reading()  # type: ignore[union-attr]
+            return
         self.got_bytes = True
         self.fe.counters.bin += len(data)
         if self.upgrade_tail is not None:
@@ -298,6 +319,10 @@ class ClientConn(asyncio.Protocol):
     # ------------------------------------------------------------------ errors / timers
 
     def _bad_request(self) -> None:
+        rt = self.req_txn
+        if rt is not None and not rt.done and not self.queueing:
+            rt.body_error()  # invalid body framing after a valid head
+            return
         if self.txn is not None and not self.txn.done:
             # garbage behind a request in flight: answer it after the current response
             self.pending.append(("x",))

@@ -365,6 +365,19 @@ class Txn:
         self._write_local(responses.PARSER_400)
         self.finish(close=True)
 
+    def body_error(self) -> None:
+        """The request body is malformed (bad chunk): 400 unless the response has
+        started, the server leg is dropped, the connection closes."""
+        self.fe.counters.ereq += 1
+        self.term = b"PR"
+        self._drop_server(close=True)
+        if self.res_started:
+            return self.finish(close=True, abort=True)
+        self.bad_request = True
+        self.status = 400
+        self._write_local(responses.PARSER_400)
+        self.finish(close=True)
+
     def serve_stats(self) -> None:
         self.server_name = "<STATS>"
         self.backend_name = self.fe.name
@@ -694,14 +707,17 @@ class Txn:
         self.local_error(status)
 
     def client_timeout(self) -> None:
-        """Client silent while we wait for it (body upload or a blocked write)."""
+        """Client silent while we wait for it (body upload or a blocked write).
+        Checked against HAProxy 2.6.12: a stalled body upload ends `cD` and the
+        server leg is shut."""
         if self.done:
             return
-        self.term = b"cD" if self.res_started or self.req_done else b"cR"
-        if not self.res_started and not self.req_done and not self.head_sent:
-            self.status = 408
+        if not self.head_sent and not self.res_started and not self.req_done:
+            self.term = b"cR"
             self._drop_server(close=True)
             return self.local_error(408)
+        self.term = b"cD"
+        self.fe.counters.cli_abrt += 1
         self.finish(close=True, abort=True)
 
     def client_aborted(self) -> None:
