@@ -27,6 +27,7 @@ import math
 import os
 import random
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -197,9 +198,32 @@ def _is_ip(host: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=64)
+def tls_context(verify: str | None, sni: str | None) -> ssl.SSLContext:
+    """Client TLS context of checks: `verify none`, or system CAs (+ name check with sni)."""
+    if verify == "none":
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.check_hostname = False
+        c.verify_mode = ssl.CERT_NONE
+        return c
+    c = ssl.create_default_context()
+    c.check_hostname = bool(sni)
+    return c
+
+
+def server_tls(srv: ServerState) -> tuple[ssl.SSLContext | None, str | None]:
+    """TLS for a server's checks: `check-ssl`, or `ssl` unless `port`/`addr` moved the
+    check elsewhere (spec §7.1)."""
+    m = srv.model
+    if m.check_ssl or (m.ssl and not m.check_port and not m.check_addr):
+        return tls_context(m.verify, m.sni), m.sni
+    return None, None
+
+
 async def run_program(program: Program, host: str, port: int, ctx: RunContext, *,
                       inter: float, timeout_connect: float | None,
-                      timeout_check: float | None) -> CheckResult:
+                      timeout_check: float | None, tls: ssl.SSLContext | None = None,
+                      sni: str | None = None) -> CheckResult:
     """Run one check against host:port and return its result (never raises)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -237,6 +261,26 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                 connected = True
                 if timeout_check:
                     deadline = loop.time() + timeout_check
+                ctx.tls = False
+                if step.tls if step.tls is not None else tls is not None:
+                    assert proto.transport is not None
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            tr = await loop.start_tls(
+                                proto.transport, proto, tls or tls_context("none", None),
+                                server_hostname=sni if tls is not None else None)
+                    except TimeoutError:
+                        outcome = Outcome("L6TOUT", 0, program.step_text(step))
+                        break
+                    except (OSError, ssl.SSLError, ConnectionError):
+                        outcome = Outcome("L6RSP", 0, "SSL handshake failure"
+                                          + program.step_text(step))
+                        break
+                    if tr is None:
+                        outcome = Outcome("L6RSP", 0, "SSL handshake failure")
+                        break
+                    proto.transport = tr  # type: ignore[assignment]
+                    ctx.tls = True
             elif isinstance(step, Expect):
                 assert proto is not None
                 while True:
@@ -329,9 +373,10 @@ async def check_once(srv: ServerState, backend: Proxy, now: float | None = None,
                      if program.send_state else None,
                      key_factory=key_factory, disable404=program.disable404)
     host, port = check_target(srv)
+    tls, sni = server_tls(srv)
     return await run_program(program, host, port, ctx, inter=srv.model.inter,
                              timeout_connect=backend.timeouts.connect,
-                             timeout_check=backend.timeouts.check)
+                             timeout_check=backend.timeouts.check, tls=tls, sni=sni)
 
 
 # --------------------------------------------------------------------------- scheduler
@@ -459,9 +504,11 @@ class HealthChecker:
                              if e.program.send_state else None,
                              disable404=e.program.disable404)
             host, port = check_target(srv)
+            tls, sni = server_tls(srv)
             result = await run_program(e.program, host, port, ctx, inter=srv.model.inter,
                                        timeout_connect=be.model.timeouts.connect,
-                                       timeout_check=be.model.timeouts.check)
+                                       timeout_check=be.model.timeouts.check,
+                                       tls=tls, sni=sni)
         finally:
             srv.check_running = False
             e.task = None

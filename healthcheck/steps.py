@@ -62,12 +62,13 @@ class RunContext:
 
     __slots__ = ("server_running", "state_header", "key_factory", "request_headers",
                  "websocket", "head_request", "response", "parsed_len", "code",
-                 "cond404", "ws_open", "last_expect", "disable404")
+                 "cond404", "ws_open", "last_expect", "disable404", "tls")
 
     def __init__(self, server_running: bool = True, state_header: str | None = None,
                  key_factory: Callable[[], bytes] | None = None,
                  disable404: bool = False) -> None:
         self.disable404 = disable404  # http-check disable-on-404
+        self.tls = False  # the current connection runs TLS (L6 statuses)
         self.server_running = server_running  # server not DOWN (for disable-on-404)
         self.state_header = state_header  # value of x-haproxy-server-state, if sent
         self.key_factory = key_factory or new_ws_key
@@ -104,16 +105,18 @@ def ws_close_frame(mask: bytes | None = None) -> bytes:
 
 
 class Connect:
-    """Open a (new) connection; port/addr None mean the server's check port/addr."""
+    """Open a (new) connection; port/addr None mean the server's check port/addr,
+    ``tls`` None means the server's own choice (`ssl` / `check-ssl`)."""
 
-    __slots__ = ("port", "addr", "implicit", "step_id")
+    __slots__ = ("port", "addr", "implicit", "step_id", "tls")
 
     def __init__(self, port: int | None = None, addr: str | None = None,
-                 implicit: bool = False, step_id: int = 0) -> None:
+                 implicit: bool = False, step_id: int = 0, tls: bool | None = None) -> None:
         self.port = port
         self.addr = addr
         self.implicit = implicit
         self.step_id = step_id
+        self.tls = tls
 
     def describe(self) -> str:
         return f" (connect port {self.port})" if self.port else " (connect)"
@@ -539,7 +542,7 @@ class Program:
     def success(self, ctx: RunContext, last: Step | None) -> Outcome:
         """The passing outcome once every step ran (``last`` = last step run)."""
         if self.kind == "tcp":
-            return Outcome("L4OK")
+            return Outcome("L6OK" if ctx.tls else "L4OK")
         if self.kind == "http":
             if ctx.cond404 and ctx.code == 404:
                 return Outcome("L7OKC", 404)
@@ -548,7 +551,8 @@ class Program:
                 return Outcome("L7OK", ctx.code)
             return Outcome(exp.ok_status or "L7OK", ctx.code, exp.comment or "")
         if isinstance(last, Connect):
-            return Outcome("L4OK", 0, "" if last.implicit else "(tcp-check)")
+            return Outcome("L6OK" if ctx.tls else "L4OK", 0,
+                           "" if last.implicit else "(tcp-check)")
         if isinstance(last, Expect) and last.comment:
             return Outcome("L7OK", 0, last.comment)
         return Outcome("L7OK", 0, "(tcp-check)")
@@ -580,7 +584,8 @@ def compile_spec(spec: CheckSpec) -> Program:
             if pending_default:
                 steps.append(_default_expect())
                 pending_default = False
-            steps.append(Connect(rule.port, rule.addr, step_id=i))
+            steps.append(Connect(rule.port, rule.addr, step_id=i,
+                                 tls=None if rule.default else rule.ssl))
         elif isinstance(rule, HttpCheckSend):
             if pending_default:
                 steps.append(_default_expect())

@@ -79,8 +79,8 @@ class RawServer:
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
-    async def start(self, port: int = 0) -> RawServer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", port)
+    async def start(self, port: int = 0, ssl: Any = None) -> RawServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", port, ssl=ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -125,7 +125,8 @@ class RawServer:
             pass
         finally:
             self._writers.discard(w)
-            w.transport.abort()
+            if not w.transport.is_closing():
+                w.transport.abort()
 
 
 def free_port() -> int:
@@ -166,3 +167,14 @@ class FakeStream:
     def kill(self, code: bytes) -> None:
         self.killed = code
         self.srv.streams.discard(self)
+
+
+def self_signed_cert(directory: Any) -> tuple[str, str]:
+    """(certfile, keyfile) of a throwaway self-signed cert for localhost (openssl CLI)."""
+    import subprocess
+
+    cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key

@@ -295,3 +295,47 @@ def test_upgrade_request_without_websocket_is_status_only() -> None:
 
     r = asyncio.run(go())
     assert (r.status, r.code) == ("L7OK", 101)
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+def test_tls_checks(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import ssl
+
+    from tests.healthcheck_support import self_signed_cert
+
+    cert, key = self_signed_cert(tmp_path)
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(cert, key)
+    http = CheckSpec(kind="http", steps=(HttpCheckSend("GET", "/"),))
+
+    async def go() -> dict[str, CheckResult]:
+        tls_http = await RawServer(lambda r: b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+                                   ).start(ssl=sctx)
+        tls_ws = await RawServer(_good_101).start(ssl=sctx)
+        plain = await RawServer(lambda r: b"HTTP/1.1 400 Bad Request\r\n\r\n",
+                                close=True, need_head=False).start()
+        try:
+            return {
+                "l6ok": await once_async(tls_http.port, CheckSpec(), ssl=True, verify="none"),
+                "l7ok": await once_async(tls_http.port, http, ssl=True, verify="none"),
+                "wss": await once_async(tls_ws.port, SEED_CHECK, check_ssl=True,
+                                        verify="none"),
+                "not_tls": await once_async(plain.port, http, check_ssl=True, verify="none"),
+                "untrusted": await once_async(tls_http.port, http, ssl=True, sni="localhost"),
+                "port_moves_check": await once_async(free_port(), CheckSpec(), ssl=True,
+                                                     verify="none", check_port=plain.port),
+            }
+        finally:
+            await tls_http.stop()
+            await tls_ws.stop()
+            await plain.stop()
+
+    r = asyncio.run(go())
+    assert (r["l6ok"].status, r["l6ok"].desc) == ("L6OK", "")
+    assert (r["l7ok"].status, r["l7ok"].code) == ("L7OK", 200)
+    assert (r["wss"].status, r["wss"].code) == ("L7OK", 101) and r["wss"].ws_closed
+    assert (r["not_tls"].status, r["not_tls"].desc) == ("L6RSP", "SSL handshake failure")
+    assert r["untrusted"].status == "L6RSP"  # self-signed, verified against system CAs
+    assert r["port_moves_check"].status == "L4OK"  # `port` drops the implicit ssl
