@@ -807,6 +807,12 @@ class _ArgSyntax(Exception):
         self.argno = argno
 
 
+# Backslash escapes inside fetch/converter arguments (HAProxy 2.6): only \\ \" \'
+# and "\ "; any other "\c" is kept verbatim ("\1" for regsub), and "\," / "\)" do
+# not protect ',' or ')' (quote the argument instead).
+_ARG_ESCAPES = frozenset("\\'\" ")
+
+
 def _missing(nargs: int, kinds: tuple[str, ...], min_args: int) -> _ArgSyntax:
     return _ArgSyntax(f"missing arguments (got {nargs}/{min_args}), type"
                       f" '{_TYPE_NAMES.get(kinds[nargs], 'string')}' expected", nargs + 1)
@@ -832,20 +838,21 @@ def _read_args(text: str, pos: int, kinds: tuple[str, ...], min_args: int
     quote = ""
     while i < n:
         c = text[i]
-        if quote:
-            if c == "\\" and i + 1 < n:
+        if c == "\\" and i + 1 < n:
+            if text[i + 1] in _ARG_ESCAPES:
                 cur.append(text[i + 1])
                 i += 2
-                continue
+            else:
+                cur.append(c)  # kept verbatim; the next character is read normally
+                i += 1
+            continue
+        if quote:
             if c == quote:
                 quote = ""
             else:
                 cur.append(c)
         elif c in "'\"":
             quote = c
-        elif c == "\\" and i + 1 < n:
-            cur.append(text[i + 1])
-            i += 1
         elif c == ")":
             args.append("".join(cur))
             return args, i + 1

@@ -234,7 +234,9 @@ SAMPLES: list[str] = [
 FORMATS: list[str] = [
     "%{+Q}[path]", "%{+Q}[hdr(nope)]", "%{+Q}[hdr(x-e)]", "%[hdr(x-e)]",
     "be_%[req.hdr(host),lower]", "100%%", "%{+X}[hdr_val(x-n)]", "%{+E}[hdr(x-q)]",
-    "%{+Q,+E}[hdr(x-q)]",
+    "%{+Q,+E}[hdr(x-q)]", "%[path,regsub(\"^/([a-z]+)/\",/\\1-x/)]",
+    "%[path,regsub(\"/\",_,g)]",
+    "%[req.fhdr(x),regsub(',',;,g)]", "%[path,regsub([a-z],X,g)]",
 ]
 
 # ----------------------------------------------------------------------------- errors
@@ -297,6 +299,7 @@ ERRORS: dict[str, list[str]] = {
     "fmt_unterminated_flags": ["http-request set-header x a%{+Q"],
     "fmt_empty_expr": ["http-request set-header x %[]"],
     "fmt_bracket_in_arg": ["http-request set-header x %[path,regsub([a-z],X,g)]"],
+    "fmt_paren_in_arg": ["http-request set-header x %[path,regsub(^/([a-z]+)/,x)]"],
     "fmt_lone_percent": ["http-request set-header x a%-b"],
     "cond_empty_braces": ["http-request deny if { }"],
     "cond_brace_glued": ["http-request deny if {path / }"],
