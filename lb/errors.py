@@ -50,7 +50,7 @@ class Diagnostic:
     suggestion: str | None = None
     style: LocStyle = "parsing"
     more: tuple[str, ...] = ()  # continuation lines, printed verbatim (see ``pipe``)
-    nonfatal: bool = False  # an ALERT that HAProxy counts as a warning
+    nonfatal: bool = False  # an ALERT that HAProxy counts neither as error nor warning
 
     @property
     def fatal(self) -> bool:
@@ -144,8 +144,7 @@ class Diagnostics:
 
     @property
     def has_warning(self) -> bool:
-        return any(d.severity == "warning" or (d.severity == "alert" and d.nonfatal)
-                   for d in self.items)
+        return any(d.severity == "warning" for d in self.items)
 
 
 # --------------------------------------------------------------------------- termination states

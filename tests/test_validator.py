@@ -60,6 +60,19 @@ def test_warnings_and_zero_warning(tmp_path):
     assert lb("-c", "-f", zw, "-f", path).returncode == 1
 
 
+def test_soft_alerts_do_not_fail(tmp_path):
+    # checked against HAProxy 2.6.12: printed as ALERT, exit 0 even with -dW
+    path = write(tmp_path, "global\n maxconn 10\n maxconn 20\n" + GOOD)
+    r = lb("-c", "-dW", "-f", path)
+    assert (r.returncode, r.stdout) == (0, "Configuration file is valid\n")
+    assert "[ALERT]" in r.stderr and "'maxconn' already specified. Continuing." in r.stderr
+    text = GOOD.replace("defaults\n", "defaults d1\n").replace("frontend f\n",
+                                                                "frontend f from d1\n")
+    r = lb("-c", "-f", write(tmp_path, text, "nd.cfg"))
+    assert r.returncode == 0 and "is explicitly referenced by another proxy and implicitly " \
+        "used here." in r.stderr
+
+
 def test_errors_exit_1_with_haproxy_lines(tmp_path):
     path = write(tmp_path, GOOD + " weight 3\n")
     r = lb("-c", "-f", path)

@@ -34,8 +34,8 @@ class LoadResult:
 
     @property
     def has_warnings(self) -> bool:
-        return any(d.severity == "warning" or (d.severity == "alert" and not d.fatal)
-                   for d in self.diagnostics)
+        # HAProxy's "soft" ALERTs (nonfatal) count neither as errors nor as warnings
+        return any(d.severity == "warning" for d in self.diagnostics)
 
 
 def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[Diagnostic]]:

@@ -85,6 +85,7 @@ class Parser:
         self.last_defaults: ProxyBuilder | None = None
         self.aborted = False
         self.used_by: dict[int, set[str]] = {}  # defaults with rules -> kinds using it
+        self.defaults_uses: dict[int, set[str]] = {}  # named defaults -> explicit/implicit
 
     # ------------------------------------------------------------------ files
 
@@ -214,6 +215,16 @@ class Parser:
                           f"declared at {other.origin}.", "duplicate-proxy", col=line.col(1),
                           style="Parsing")
                 return "failed", None
+        if src is not None and src.name:
+            how = "explicit" if from_name is not None else "implicit"
+            uses = self.defaults_uses.setdefault(id(src), set())
+            if uses and how not in uses:
+                ctx.soft_alert(line, f"defaults section '{src.name}' (declared at "
+                               f"{src.origin}) is explicitly referenced by another proxy and "
+                               "implicitly used here. To avoid any ambiguity don't mix both "
+                               "usage. Add a last defaults section not explicitly used or "
+                               "always use explicit references.", "ambiguous-defaults")
+            uses.add(how)
         if src is not None:
             if src.has_rules:
                 if kw == "listen":

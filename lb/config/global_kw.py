@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import grp
 import pwd
+import socket
 from collections.abc import Callable
 
 import lb.config.model as m
@@ -53,9 +54,10 @@ def _int(field: str, kw: str | None = None, *, once: bool = False, minimum: int 
             return
         v = line.words[1]
         if not v.isdigit():
-            ctx.alert(line, f"'{name}' expects an integer argument.", "bad-integer",
-                      col=line.col(1))
-            return
+            # HAProxy reads it with atol(); say so instead of failing
+            ctx.warn(line, f"'{name}' expects an integer argument, '{v}' is read as "
+                     f"{atoi(v)}.", "bad-integer", col=line.col(1))
+            v = str(max(atoi(v), 0))
         if int(v) < minimum:
             ctx.alert(line, f"'{name}' expects a value >= {minimum}.", "bad-integer",
                       col=line.col(1))
@@ -296,6 +298,13 @@ def _unsupported(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
              "unsupported-keyword", col=line.col(0))
 
 
+def kw_log_send_hostname(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    if too_many(line, ctx, 1):
+        return
+    g.values["log_send_hostname"] = line.words[1] if len(line.words) > 1 else \
+        socket.gethostname()
+
+
 def kw_spread_checks(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
     if len(line.words) < 2 or not line.words[1].isdigit():
         ctx.alert(line, "'spread-checks' expects an integer argument.", "missing-argument")
@@ -321,7 +330,7 @@ _ROWS: list[Keyword] = [
     Keyword("h2-workaround-bogus-websocket-clients", _ignored),
     Keyword("hard-stop-after", _time("hard_stop_after"), help="bound a soft stop"),
     Keyword("log", kw_log, help="global log target"),
-    Keyword("log-send-hostname", _str("log_send_hostname")),
+    Keyword("log-send-hostname", kw_log_send_hostname),
     Keyword("log-tag", _str("log_tag"), help="syslog tag"),
     Keyword("master-worker", _flag("master_worker")),
     Keyword("maxconn", _int("maxconn", once=True), help="process-wide connection limit"),

@@ -465,11 +465,6 @@ def kw_no_log(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 
 def _set_timeout(p: ProxyBuilder, line: Line, ctx: ParseCtx, name: str, value: str,
                  col: int) -> None:
-    side = _TIMEOUT_SIDE.get(name)
-    if side and p.kind != "defaults" and not p.has_cap(side):
-        ctx.warn(line, f"'timeout {name}' will be ignored because {p.label()} has no {side} "
-                 "capability", "capability")
-        return
     where = f"timeout {name}"
     try:
         ms, junk = parse_time_ms(value, where)
@@ -478,6 +473,11 @@ def _set_timeout(p: ProxyBuilder, line: Line, ctx: ParseCtx, name: str, value: s
         return
     if junk:
         ctx.warn(line, junk_warning(value, junk), "time-junk", col=col, style="plain")
+    side = _TIMEOUT_SIDE.get(name)
+    if side and p.kind != "defaults" and not p.has_cap(side):
+        ctx.warn(line, f"'timeout {name}' will be ignored because {p.label()} has no {side} "
+                 "capability", "capability")
+        return
     key = name.replace("-", "_")
     p.timeouts[key] = ms / 1000.0 if ms else None
     p.timeout_origins[key] = origin(line)
@@ -867,7 +867,35 @@ def kw_errorfile(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         ctx.alert(line, f"errorfile : error opening file '{path}'.", "file-error",
                   col=line.col(2))
         return
+    bad = errorfile_error_offset(data)
+    if bad is not None:
+        ctx.alert(line, f"errorfile : '{path}': unable to parse headers (error offset: {bad})",
+                  "bad-errorfile", col=line.col(2))
+        return
     p.errorfiles[code] = data
+
+
+_STATUS_LINE = re.compile(rb"HTTP/\d\.\d \d{3}(?: [^\r\n]*)?\r?\n")
+_HEADER_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*\r?\n")
+
+
+def errorfile_error_offset(data: bytes) -> int | None:
+    """None when ``data`` starts with a valid HTTP response head, else an error offset."""
+    mt = _STATUS_LINE.match(data)
+    if not mt:
+        i = 0
+        for i, (a, b) in enumerate(zip(data, b"HTTP/1.x 000 ", strict=False)):
+            if b not in b"x0" and a != b:
+                return i
+        return i
+    pos = mt.end()
+    while True:
+        if data.startswith(b"\r\n", pos) or data.startswith(b"\n", pos):
+            return None
+        mh = _HEADER_LINE.match(data, pos)
+        if not mh:
+            return pos
+        pos = mh.end()
 
 
 _STATS_SUBS = ("admin", "uri", "realm", "auth", "scope", "enable", "hide-version",
@@ -1054,7 +1082,6 @@ OPTIONS: dict[str, tuple[str | None, Callable[..., None] | None, str | None, int
     "http-no-delay": (None, None, "http_no_delay", 0),
     "http-pretend-keepalive": (None, None, "http_pretend_keepalive", 0),
     "http-server-close": (None, _opt_conn_mode("http_server_close"), None, 0),
-    "http-use-htx": (None, None, "http_use_htx", 0),
     "httpchk": ("backend", check_kw.kw_option_httpchk, None, 3),
     "httpclose": (None, _opt_conn_mode("httpclose"), None, 0),
     "httplog": ("frontend", _opt_httplog, None, 1),
@@ -1445,6 +1472,10 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                   "'inspect-delay'.", "bad-argument")
         return
     where = words[1]
+    if where in ("connection", "session") and not p.has_cap("frontend"):
+        ctx.alert(line, f"tcp-request {where} is not allowed because {p.kind} {p.name} is not "
+                  "a frontend", "capability", col=line.col(1))
+        return
     if where == "inspect-delay":
         if len(words) < 3:
             ctx.alert(line, "'tcp-request inspect-delay' expects a delay.", "missing-argument")

@@ -92,7 +92,7 @@ class ParseCtx:
 
     def soft_alert(self, line: Line | None, text: str, code: str, *, col: int = 0,
                    style: LocStyle = "parsing") -> None:
-        """An ALERT line that HAProxy counts as a warning."""
+        """An ALERT line that fails nothing (HAProxy: not an error, not a warning)."""
         self._add("alert", line, text, code, col, style, None, (), True)
 
     def alert(self, line: Line | None, text: str, code: str, *, col: int = 0,
