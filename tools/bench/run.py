@@ -569,6 +569,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, OSError, ValueError, KeyError) as exc:
         log(f"bench: {exc}")
         return 1
+    except KeyboardInterrupt:
+        log("bench: interrupted; every process it started has been stopped")
+        return 130
     finally:
         bench.stop()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
