@@ -424,6 +424,17 @@ class HealthChecker:
             for srv in be.servers:
                 if srv.model.check and not srv.model.track:
                     self.entries.append(_Entry(srv, be, program))
+        # tracked server -> servers mirroring it (`track [be/]srv`), newest first as
+        # HAProxy walks its tracker list
+        self.trackers: dict[int, list[ServerState]] = {}
+        for be in state.backends.values():
+            for srv in be.servers:
+                if srv.model.track:
+                    bname, _, sname = srv.model.track.rpartition("/")
+                    tbe = state.backends.get(bname) if bname else be
+                    target = tbe.by_name.get(sname) if tbe is not None else None
+                    if target is not None and target is not srv:
+                        self.trackers.setdefault(id(target), []).insert(0, srv)
         self._heap: list[tuple[float, int, int, _Entry]] = []
         self._seq = 0
         self._timer: asyncio.TimerHandle | None = None
@@ -556,11 +567,25 @@ class HealthChecker:
             if h >= srv.rise and srv.op != OP_STOPPING and not srv.in_maint:
                 self._mark_stopping(srv, be, why, now)
 
-    def _mark_down(self, srv: ServerState, be: BackendState, why: str, now: float) -> None:
+    def _propagate(self, srv: ServerState, now: float) -> None:
+        """Mirror a state change on the servers tracking ``srv`` (logged `via b/s`)."""
+        via = f" via {srv.backend.name}/{srv.name}"
+        for t in self.trackers.get(id(srv), ()):
+            if t.in_maint or t.op == srv.op:
+                continue
+            if srv.op == OP_STOPPED:
+                self._mark_down(t, t.backend, via, now, by="track")
+            elif srv.op == OP_STOPPING:
+                self._mark_stopping(t, t.backend, via, now, by="track")
+            elif t.op in (OP_STOPPED, OP_STOPPING):
+                self._mark_up(t, t.backend, via, now, by="track")
+
+    def _mark_down(self, srv: ServerState, be: BackendState, why: str, now: float,
+                   by: str = "check") -> None:
         was_stopping = srv.op == OP_STOPPING
         be_was_up = any(s.usable for s in be.servers)
         sessions = srv.cur_conns
-        srv.set_operational(OP_STOPPED, now, reason=why, by="check", logged=True)
+        srv.set_operational(OP_STOPPED, now, reason=why, by=by, logged=True)
         srv.counters.chkdown += 1
         if srv.model.on_marked_down == "shutdown-sessions":
             _kill_streams(srv, b"D")
@@ -569,30 +594,35 @@ class HealthChecker:
             be.name, srv.name, srv.backup, why, act, bck, sessions, 0, len(srv.queue)))
         if be_was_up and not be.is_up:
             self.log_event(be, "emerg", messages.backend_down(be.name))
+        self._propagate(srv, now)
 
     def _mark_stopping(self, srv: ServerState, be: BackendState, why: str,
-                       now: float) -> None:
+                       now: float, by: str = "check") -> None:
         be_was_up = any(s.usable for s in be.servers)
-        srv.set_operational(OP_STOPPING, now, reason=why, by="check", logged=True)
+        srv.set_operational(OP_STOPPING, now, reason=why, by=by, logged=True)
         act, bck = be.usable_count()
         self.log_event(be, "notice", messages.server_stopping(
             be.name, srv.name, srv.backup, why, act, bck, 0, len(srv.queue)))
         if be_was_up and not be.is_up:
             self.log_event(be, "emerg", messages.backend_down(be.name))
+        self._propagate(srv, now)
 
-    def _mark_up(self, srv: ServerState, be: BackendState, why: str, now: float) -> None:
+    def _mark_up(self, srv: ServerState, be: BackendState, why: str, now: float,
+                 by: str = "check") -> None:
         from_down = srv.op == OP_STOPPED
         slow = srv.model.slowstart
-        ramp = from_down and slow > 0 and _dynamic(be.model)
+        e = self._entry(srv)
+        ramp = (from_down and slow > 0 and _dynamic(be.model) and e is not None
+                and self._loop is not None)
         if ramp:
+            assert e is not None and self._loop is not None
             srv.eweight = _ramp_weight(srv.uweight, 0.0, slow)
-            srv.set_operational(OP_STARTING, now, reason=why, by="check", logged=True)
-            e = self._entry(srv)
-            if e is not None and self._loop is not None:
-                e.warmup_start = now
-                self._push(self._loop.time() + max(1.0, slow / 20), _WARMUP, e)
+            srv.set_operational(OP_STARTING, now, reason=why, by=by, logged=True)
+            e.warmup_start = now
+            self._push(self._loop.time() + max(1.0, slow / 20), _WARMUP, e)
         else:
-            srv.set_operational(OP_RUNNING, now, reason=why, by="check", logged=True)
+            srv.eweight = srv.uweight  # a ramp cut short by a failure ends here
+            srv.set_operational(OP_RUNNING, now, reason=why, by=by, logged=True)
         if (srv.model.on_marked_up == "shutdown-backup-sessions" and not srv.backup
                 and srv.eweight > 0):
             for other in be.servers:
@@ -601,6 +631,7 @@ class HealthChecker:
         act, bck = be.usable_count()
         self.log_event(be, "notice", messages.server_up(
             be.name, srv.name, srv.backup, why, act, bck, 0, len(be.queue)))
+        self._propagate(srv, now)
 
     def _warmup(self, e: _Entry) -> None:
         srv = e.srv

@@ -416,3 +416,51 @@ def test_timeout_connect_alone_does_not_cut_checks() -> None:
         return srv.check_status
 
     assert asyncio.run(go()) == "L7OK"
+
+
+def test_track_mirrors_state_with_haproxy_lines() -> None:
+    # checked against HAProxy 2.6.12: trackers follow in reverse declaration order,
+    # logged "... is DOWN via b1/s1." / "... is UP via b1/s1."
+    async def go() -> LogSink:
+        answers = {"s1": R500}
+        s = await RawServer(lambda r: answers["s1"]).start()
+        b1 = backend([server("s1", s.port, inter=0.1, rise=1, fall=1)], HTTPCHK, name="b1")
+        b2 = backend([server("s2", s.port, puid=1, check=False, track="b1/s1"),
+                      server("s3", s.port, puid=2, check=False, track="b1/s1", backup=True)],
+                     name="b2")
+        st = state_of(b1, b2)
+        s2, s3 = st.backends["b2"].servers
+        log = LogSink()
+        hc = HealthChecker(st, log)
+        await hc.start()
+        try:
+            await wait_for(lambda: s2.op == OP_STOPPED and s3.op == OP_STOPPED)
+            assert st.backends["b2"].balancer.pick() is None
+            answers["s1"] = R200
+            await wait_for(lambda: s2.op == OP_RUNNING and s3.op == OP_RUNNING)
+            assert st.backends["b2"].balancer.pick() is s2
+        finally:
+            await hc.stop()
+            await s.stop()
+        return log
+
+    log = asyncio.run(go())
+    lines = [(b, lvl, re.sub(r"duration: \d+ms", "duration: 0ms", t)) for b, lvl, t in log.lines]
+    assert lines == [
+        ("b1", "alert", 'Server b1/s1 is DOWN, reason: Layer7 wrong status, code: 500, info: '
+                        '"Internal Server Error", check duration: 0ms. 0 active and 0 backup '
+                        'servers left. 0 sessions active, 0 requeued, 0 remaining in queue.'),
+        ("b1", "emerg", "backend b1 has no server available!"),
+        ("b2", "alert", "Backup Server b2/s3 is DOWN via b1/s1. 1 active and 0 backup servers "
+                        "left. 0 sessions active, 0 requeued, 0 remaining in queue."),
+        ("b2", "alert", "Server b2/s2 is DOWN via b1/s1. 0 active and 0 backup servers left. "
+                        "0 sessions active, 0 requeued, 0 remaining in queue."),
+        ("b2", "emerg", "backend b2 has no server available!"),
+        ("b1", "notice", "Server b1/s1 is UP, reason: Layer7 check passed, code: 200, check "
+                         "duration: 0ms. 1 active and 0 backup servers online. 0 sessions "
+                         "requeued, 0 total in queue."),
+        ("b2", "notice", "Backup Server b2/s3 is UP via b1/s1. 0 active and 1 backup servers "
+                         "online. Running on backup. 0 sessions requeued, 0 total in queue."),
+        ("b2", "notice", "Server b2/s2 is UP via b1/s1. 1 active and 1 backup servers online. "
+                         "0 sessions requeued, 0 total in queue."),
+    ]
