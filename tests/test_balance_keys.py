@@ -19,6 +19,11 @@ def test_hash_functions_known_values() -> None:
     # avalanche is a permutation-like mixer: distinct small inputs, distinct outputs
     assert len({keys.full_hash(i) for i in range(5000)}) == 5000
     assert keys.avalanche is keys.full_hash
+    assert keys.hash_none(b"12345") == 12345
+    assert keys.hash_none(b"abc") == keys.hash_sdbm(b"abc")
+    assert keys.make_hasher("uri", "none")(b"7") == 7
+    assert keys.make_hasher("uri", "sdbm", "avalanche")(b"a") == keys.full_hash(97)
+    assert keys.make_hasher("source", "djb2")(bytes([1, 2, 3, 4])) == 0x01020304
 
 
 def test_source_key_and_word_fold() -> None:

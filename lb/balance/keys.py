@@ -91,9 +91,19 @@ def hash_source(addr: bytes) -> int:
     return h
 
 
+def hash_none(data: bytes) -> int:
+    """``hash-type ... none``: the key already is the hash (a decimal number, e.g.
+    the output of a hashing converter); anything else falls back to sdbm."""
+    try:
+        return int(data) & M32
+    except ValueError:
+        return hash_sdbm(data)
+
+
 HASH_FUNCTIONS: dict[str, Callable[[bytes], int]] = {
     "crc32": hash_crc32,
     "djb2": hash_djb2,
+    "none": hash_none,
     "sdbm": hash_sdbm,
     "wt6": hash_wt6,
 }
