@@ -48,6 +48,7 @@ from healthcheck.steps import (
     RunContext,
     Step,
     compile_spec,
+    proxy_v1_line,
     ws_close_frame,
 )
 from lb.config.model import Proxy
@@ -211,6 +212,13 @@ def tls_context(verify: str | None, sni: str | None) -> ssl.SSLContext:
     return c
 
 
+def server_proxy(srv: ServerState) -> bool:
+    """PROXY line on checks: `check-send-proxy`, or `send-proxy` unless `port`/`addr`
+    moved the check elsewhere."""
+    m = srv.model
+    return m.check_send_proxy or (m.send_proxy and not m.check_port and not m.check_addr)
+
+
 def server_tls(srv: ServerState) -> tuple[ssl.SSLContext | None, str | None]:
     """TLS for a server's checks: `check-ssl`, or `ssl` unless `port`/`addr` moved the
     check elsewhere (spec §7.1)."""
@@ -223,7 +231,7 @@ def server_tls(srv: ServerState) -> tuple[ssl.SSLContext | None, str | None]:
 async def run_program(program: Program, host: str, port: int, ctx: RunContext, *,
                       inter: float, timeout_connect: float | None,
                       timeout_check: float | None, tls: ssl.SSLContext | None = None,
-                      sni: str | None = None) -> CheckResult:
+                      sni: str | None = None, send_proxy: bool = False) -> CheckResult:
     """Run one check against host:port and return its result (never raises)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -261,6 +269,11 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                 connected = True
                 if timeout_check:
                     deadline = loop.time() + timeout_check
+                if step.send_proxy if step.send_proxy is not None else send_proxy:
+                    assert proto.transport is not None
+                    proto.transport.write(proxy_v1_line(
+                        proto.transport.get_extra_info("sockname"),
+                        proto.transport.get_extra_info("peername")))
                 ctx.tls = False
                 if step.tls if step.tls is not None else tls is not None:
                     assert proto.transport is not None
@@ -376,7 +389,8 @@ async def check_once(srv: ServerState, backend: Proxy, now: float | None = None,
     tls, sni = server_tls(srv)
     return await run_program(program, host, port, ctx, inter=srv.model.inter,
                              timeout_connect=backend.timeouts.connect,
-                             timeout_check=backend.timeouts.check, tls=tls, sni=sni)
+                             timeout_check=backend.timeouts.check, tls=tls, sni=sni,
+                             send_proxy=server_proxy(srv))
 
 
 # --------------------------------------------------------------------------- scheduler
@@ -519,7 +533,7 @@ class HealthChecker:
             result = await run_program(e.program, host, port, ctx, inter=srv.model.inter,
                                        timeout_connect=be.model.timeouts.connect,
                                        timeout_check=be.model.timeouts.check,
-                                       tls=tls, sni=sni)
+                                       tls=tls, sni=sni, send_proxy=server_proxy(srv))
         finally:
             srv.check_running = False
             e.task = None

@@ -93,6 +93,12 @@ def new_ws_key() -> bytes:
     return base64.b64encode(os.urandom(16))
 
 
+def proxy_v1_line(local: tuple, peer: tuple) -> bytes:
+    """PROXY protocol v1 header of a check connection (its own addresses, as HAProxy)."""
+    fam = "TCP6" if ":" in local[0] else "TCP4"
+    return f"PROXY {fam} {local[0]} {peer[0]} {local[1]} {peer[1]}\r\n".encode()
+
+
 def ws_close_frame(mask: bytes | None = None) -> bytes:
     """A client close frame (status 1000), masked as RFC 6455 requires."""
     mask = mask if mask is not None else os.urandom(4)
@@ -108,15 +114,17 @@ class Connect:
     """Open a (new) connection; port/addr None mean the server's check port/addr,
     ``tls`` None means the server's own choice (`ssl` / `check-ssl`)."""
 
-    __slots__ = ("port", "addr", "implicit", "step_id", "tls")
+    __slots__ = ("port", "addr", "implicit", "step_id", "tls", "send_proxy")
 
     def __init__(self, port: int | None = None, addr: str | None = None,
-                 implicit: bool = False, step_id: int = 0, tls: bool | None = None) -> None:
+                 implicit: bool = False, step_id: int = 0, tls: bool | None = None,
+                 send_proxy: bool | None = None) -> None:
         self.port = port
         self.addr = addr
         self.implicit = implicit
         self.step_id = step_id
         self.tls = tls
+        self.send_proxy = send_proxy  # None: the server's choice
 
     def describe(self) -> str:
         return f" (connect port {self.port})" if self.port else " (connect)"
@@ -585,7 +593,8 @@ def compile_spec(spec: CheckSpec) -> Program:
                 steps.append(_default_expect())
                 pending_default = False
             steps.append(Connect(rule.port, rule.addr, step_id=i,
-                                 tls=None if rule.default else rule.ssl))
+                                 tls=None if rule.default else rule.ssl,
+                                 send_proxy=None if rule.default else rule.send_proxy))
         elif isinstance(rule, HttpCheckSend):
             if pending_default:
                 steps.append(_default_expect())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import socket
 import time
 
@@ -339,3 +340,26 @@ def test_tls_checks(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert (r["not_tls"].status, r["not_tls"].desc) == ("L6RSP", "SSL handshake failure")
     assert r["untrusted"].status == "L6RSP"  # self-signed, verified against system CAs
     assert r["port_moves_check"].status == "L4OK"  # `port` drops the implicit ssl
+
+
+def test_check_send_proxy_line() -> None:
+    # checked against HAProxy 2.6.12: `check-send-proxy` sends
+    # `PROXY TCP4 127.0.0.1 127.0.0.1 52892 19499\r\n` (the check's own addresses) first
+    async def go() -> tuple[CheckResult, bytes, CheckResult, bytes]:
+        s = await RawServer(lambda r: b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").start()
+        try:
+            http = CheckSpec(kind="http", steps=(HttpCheckSend("GET", "/"),))
+            a = await once_async(s.port, http, check_send_proxy=True)
+            b = await once_async(s.port, http, send_proxy=True, check_addr="127.0.0.1",
+                                 check_port=s.port)
+            return a, s.requests[0], b, s.requests[1]
+        finally:
+            await s.stop()
+
+    a, req_a, b, req_b = asyncio.run(go())
+    assert a.status == "L7OK"
+    line, _, rest = req_a.partition(b"\r\n")
+    assert re.fullmatch(rb"PROXY TCP4 127\.0\.0\.1 127\.0\.0\.1 \d+ \d+", line), line
+    assert rest == b"GET / HTTP/1.0\r\n\r\n"
+    # `send-proxy` applies to checks only when port/addr did not move them
+    assert b.status == "L7OK" and req_b == b"GET / HTTP/1.0\r\n\r\n"
