@@ -146,10 +146,10 @@ class _Clock:
         return self.legacy
 
     def iso(self, now: float) -> bytes:
-        sec = int(now)
+        sec, us = divmod(round(now * 1e6), 1000000)
         if sec != self.sec:
             self._refresh(sec)
-        return f"{self.iso_head}.{int(now * 1e6) % 1000000:06d}{self.iso_tz} ".encode()
+        return f"{self.iso_head}.{us:06d}{self.iso_tz} ".encode()
 
 
 _CLOCK = _Clock()

@@ -185,7 +185,7 @@ _MS = _MsCache()
 
 def date_ms(ts: float) -> str:
     """``21/Nov/2026:16:23:40.573`` in local time (%t, %tr); cached per millisecond."""
-    key = int(ts * 1000)
+    key = round(ts * 1000000) // 1000  # whole µs first: 0.006 must not become 5.999 ms
     c = _MS
     if key != c.key:
         sec, ms = divmod(key, 1000)
@@ -297,13 +297,15 @@ def _version(t: Any) -> bytes | None:
 
 
 class Var:
-    __slots__ = ("kind", "expr", "hexfmt", "doc")
+    __slots__ = ("kind", "expr", "hexfmt", "doc", "decfmt")
 
-    def __init__(self, kind: str, expr: str, doc: str, hexfmt: str | None = None) -> None:
+    def __init__(self, kind: str, expr: str, doc: str, hexfmt: str | None = None,
+                 decfmt: str = "%d") -> None:
         self.kind = kind
         self.expr = expr
         self.hexfmt = hexfmt
         self.doc = doc
+        self.decfmt = decfmt
 
 
 VARIABLES: dict[str, Var] = {
@@ -354,7 +356,8 @@ VARIABLES: dict[str, Var] = {
     "hs": Var("none", "", "captured response headers (none in lb)"),
     "hsl": Var("none", "", "captured response headers, CLF style (none in lb)"),
     "lc": Var("num", "_fmt.log_count", "lines logged by this frontend", "%04X"),
-    "ms": Var("num", "(int(t.accept_ts * 1000) % 1000)", "accept date milliseconds", "%02X"),
+    "ms": Var("num", "(round(t.accept_ts * 1000000) // 1000 % 1000)",
+              "accept date milliseconds (3 digits)", "%02X", "%03d"),
     "pid": Var("num", "t.pid", "process id", "%04X"),
     "r": Var("url", "t.request_line", "request line"),
     "rc": Var("raw", "(('+' + str(t.retries)) if t.redispatched else t.retries)",
@@ -381,7 +384,7 @@ _ENV_BASE: dict[str, Any] = {
     "_uri": _uri, "_version": _version, "_tq": _tq, "_tu": _tu, "_td": _td,
     "_date_ms": date_ms, "_date_gmt": date_gmt,
     "_date_local": date_local, "_CODES": _CODES, "_HEXIP": _HEXIP, "__builtins__": {
-        "int": int, "getattr": getattr, "str": str},
+        "int": int, "getattr": getattr, "str": str, "round": round},
 }
 
 # --------------------------------------------------------------------------- parser
@@ -551,7 +554,7 @@ def _field(node: _Node, env: dict[str, Any]) -> tuple[str, str | None]:
     if kind == "num":
         if opts & OPT_HEXA and var.hexfmt:
             return var.hexfmt, var.expr
-        return "%d", var.expr
+        return var.decfmt, var.expr
     if kind == "raw":
         return "%s", var.expr
     if kind == "url":

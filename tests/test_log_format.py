@@ -190,6 +190,14 @@ def test_dates_and_time_zone() -> None:
         b"21/Nov/2026:18:49:50.539 21/Nov/2026:18:49:50 +0100 21/Nov/2026:17:49:50 +0000")
 
 
+def test_milliseconds_survive_float_representation() -> None:
+    # 1795283389.006 is stored as ...005999; HAProxy keeps integer µs: it prints 006
+    for ms in range(0, 1000, 1):
+        ts = 1795283389 + ms / 1000
+        assert render("%ms %t", accept_ts=ts).split(b" ")[0] == b"%03d" % ms
+        assert render("%t", accept_ts=ts).endswith(b".%03d" % ms)
+
+
 def test_query_path_variants_and_badreq() -> None:
     fmt = "%HM|%HU|%HP|%HPO|%HQ|%{+Q}HQ|%HV"
     assert render(fmt, url=b"/p", request_line=b"GET /p HTTP/1.0",
