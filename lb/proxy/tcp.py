@@ -1,0 +1,173 @@
+"""`mode tcp`: a plain TCP relay from a frontend to a backend server.
+
+Owns: ``TcpClient`` (accepted connection: accounting and maxconn as in HTTP mode,
+backend choice with use_backend/default_backend on layer-4 fetches, bytes received
+before the server answers are held and sent first) and ``TcpTxn`` (a ``Txn`` whose
+"attach" installs the ``tunnel`` pump instead of writing an HTTP head). Timeouts:
+`timeout connect` per attempt with retries, then `timeout tunnel` if set, else
+`timeout client`/`timeout server` for inactivity. Logged once at the end (tcplog).
+
+Must not import: lb.cli, healthcheck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from lb.proxy import tunnel as tunmod
+from lb.proxy.client import PAUSE_BUF, PAUSE_WAIT, ClientConn
+from lb.proxy.txn import Txn
+
+_HOLD_MAX = 65536
+
+
+class TcpTxn(Txn):
+    """A TCP session seen as one exchange (same logging fields as HTTP)."""
+
+    def start_tcp(self) -> None:
+        fe = self.fe
+        be = fe.route(self)
+        if be is None:
+            self.term = b"SC"
+            return self.finish(close=True)
+        self.be = be
+        self.backend_name = be.name
+        bc = be.counters
+        bc.session_start(self.request_ts)
+        srv = self._choose_server()
+        if srv is None:
+            self.term = b"SC"
+            return self.finish(close=True)
+        self.srv = srv
+        self.server_name = srv.name
+        self.t_queue = 0
+        sc = srv.counters
+        sc.session_start(self.request_ts)
+        sc.lbtot += 1
+        bc.lbtot += 1
+        srv.cur_conns += 1
+        srv.streams.add(self)
+        be.st.balancer.take_conn(srv)
+        self._attempt()
+
+    def local_error(self, status: int) -> None:
+        """No HTTP in TCP mode: a failure just closes the client connection."""
+        self.finish(close=True)
+
+    def attach(self, sc: Any) -> None:
+        conn = self.conn
+        ct = conn.transport
+        st = sc.transport
+        be = self.be
+        srv = self.srv
+        self.head_sent = True
+        self.res_started = True
+        self.req_done = True
+        tun = tunmod.Tunnel(self.rt, ct, st, self.fe.counters, be.counters, srv.counters,
+                            tunmod._tunnel_timeout(self), False)
+        tun.id = self.id
+        tun.txn = self
+        tun.conn = conn
+        tun.srv_name = srv.name
+        tun.fe_name = self.fe.name
+        tun.be_name = be.name
+        tun.on_close = _tcp_closed
+        self.tunnel = tun
+        conn.tunnel = tun
+        sc.txn = None
+        ct.set_protocol(tunmod._End(tun, True))
+        st.set_protocol(tunmod._End(tun, False))
+        held = conn.held
+        conn.held = []
+        conn.timer.stop()
+        conn.stimer.stop()
+        conn.paused = 0
+        ct.resume_reading()
+        for data in held:
+            tun.from_client(data)
+        if conn.client_eof:
+            tun.eof(True)
+        self.rt.state.tunnels[tun.id] = tun
+        if tun.timeout is not None:
+            tun.timer.arm(tun.timeout)
+
+
+def _tcp_closed(tun: tunmod.Tunnel, reason: str, term: bytes) -> None:
+    txn = tun.txn
+    conn = tun.conn
+    txn.tunnel = None
+    txn.term = term
+    txn.bytes_in += tun.up
+    txn.bytes_out += tun.down
+    txn.live_in = tun.up
+    txn.live_out = tun.down
+    txn.finish(close=True)
+    conn.session_closed()
+
+
+class TcpClient(ClientConn):
+    __slots__ = ("held", "client_eof", "session")
+
+    def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
+        super().__init__(rt, fe, listener)
+        self.held: list[bytes] = []
+        self.client_eof = False
+        self.session: TcpTxn | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.timer.cancel()
+        if not self.paused & PAUSE_WAIT:
+            self._begin()
+
+    def admitted(self) -> None:
+        self.resume(PAUSE_WAIT)
+        stash = self.stash
+        self.stash = None
+        if stash:
+            self.held.extend(stash)
+        self._begin()
+
+    def _begin(self) -> None:
+        t0 = self.loop.time()
+        txn = TcpTxn(self, b"", b"", b"1.1", [], t0)
+        txn.bad_request = True
+        self.session = txn
+        self.txn = txn
+        txn.start_tcp()
+
+    def data_received(self, data: bytes) -> None:
+        if self.paused & PAUSE_WAIT:
+            if self.stash is None:
+                self.stash = []
+            self.stash.append(data)
+            self.transport.pause_reading()  # type: ignore[union-attr]
+            return
+        self.held.append(data)
+        if sum(map(len, self.held)) > _HOLD_MAX:
+            self.pause(PAUSE_BUF)
+
+    def eof_received(self) -> bool | None:
+        self.client_eof = True
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        txn = self.session
+        if txn is not None and not txn.done:
+            txn.client_aborted()
+        self.session_closed()
+
+    def _client_timeout(self) -> None:
+        pass
+
+    def txn_done(self, txn: Any, close: bool, abort: bool) -> None:
+        if self.txn is txn:
+            self.txn = None
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()
