@@ -324,3 +324,60 @@ def test_step_texts() -> None:
     assert prog.step_text(prog.steps[0]) == " at initial connection step of tcp-check"
     assert prog.step_text(prog.steps[2]) == " at step 2 of tcp-check (expect string '+PONG')"
     assert compile_spec(http_spec()).step_text(None) == ""
+
+
+# --------------------------------------------------------------------------- robustness
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from healthcheck.status import CHECK_STATUSES  # noqa: E402
+
+ALL_EXPECTS = [
+    http_spec(),
+    WS_SPEC,
+    http_spec(None, HttpCheckExpect("string", "ok")),
+    http_spec(None, HttpCheckExpect("rstring", "o+k")),
+    http_spec(None, HttpCheckExpect("hdr", "x", hdr_name="x", value="y")),
+    http_spec(None, HttpCheckExpect("rstatus", "^2"), HttpCheckExpect("string", "a", negate=True)),
+    CheckSpec(kind="tcp-check", steps=(TcpCheckExpect("string", b"+OK"),
+                                       TcpCheckExpect("rbinary", b"2B"))),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=300), eof=st.booleans(), which=st.integers(0, 6))
+def test_any_bytes_give_a_verdict_never_an_exception(data: bytes, eof: bool,
+                                                      which: int) -> None:
+    verdict, out = run_expects(ALL_EXPECTS[which], data, eof)
+    if eof:
+        assert verdict is not Eval.WAIT
+    if verdict is not Eval.WAIT:
+        assert out.status in CHECK_STATUSES  # type: ignore[attr-defined]
+
+
+HTTP_LIKE = st.builds(
+    lambda status, reason, body, chunked: (
+        f"HTTP/1.1 {status} {reason}\r\n".encode()
+        + (b"transfer-encoding: chunked\r\n\r\n" + (f"{len(body):x}\r\n".encode() + body
+                                                   + b"\r\n" if body else b"") + b"0\r\n\r\n"
+           if chunked else b"content-length: " + str(len(body)).encode() + b"\r\n\r\n"
+           + body)),
+    st.integers(100, 599).filter(lambda s: not 100 <= s < 200),
+    st.sampled_from(["OK", "Not Found", "X"]), st.binary(max_size=64), st.booleans())
+
+
+@settings(max_examples=200, deadline=None)
+@given(resp=HTTP_LIKE, which=st.integers(0, 5))
+def test_prefixes_wait_then_agree_with_whole_response(resp: bytes, which: int) -> None:
+    spec = ALL_EXPECTS[which]
+    final = run_expects(spec, resp, eof=True)
+    whole = run_expects(spec, resp, eof=False)
+    if whole[0] is not Eval.WAIT:
+        assert whole[1].status == final[1].status  # type: ignore[attr-defined]
+    # a complete response is judged without waiting for the connection to end
+    assert whole[0] is not Eval.WAIT
+    head_end = resp.index(b"\r\n\r\n") + 4
+    for cut in range(0, head_end, max(1, head_end // 7)):
+        v, _ = run_expects(spec, resp[:cut], eof=False)
+        assert v is Eval.WAIT, (cut, resp)
