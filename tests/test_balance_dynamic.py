@@ -334,3 +334,44 @@ def test_large_backend_roundrobin_is_fair() -> None:
     b = balance.create(BalanceSpec(), srvs)
     got = [b.pick() for _ in range(3000)]
     assert {got.count(s) for s in srvs} == {3}
+
+
+def _reference_map(weights: list[int]) -> list[int]:
+    """HAProxy's recalc_server_map loop, written plainly (O(n * total))."""
+    from math import gcd
+
+    g = 0
+    for w in weights:
+        g = gcd(g, w)
+    ew = [w // g if g else 0 for w in weights]
+    tot = sum(ew)
+    score = [0] * len(ew)
+    out = []
+    for _ in range(tot):
+        best, top = -1, 0
+        for i, w in enumerate(ew):
+            if w <= 0:
+                continue
+            if tot == 1:
+                best = i
+                break
+            score[i] += w
+            v = (score[i] + tot) // tot
+            if best < 0 or v > top:
+                best, top = i, v
+        out.append(best)
+        score[best] -= tot
+    return out
+
+
+def test_fast_map_equals_haproxy_loop() -> None:
+    from lb.balance.map import build_map
+
+    rnd = random.Random(11)
+    for _ in range(400):
+        ws = [rnd.choice([0, 1, 1, 2, 3, 5, 7, 10, 16, 100, 256])
+              for _ in range(rnd.randint(1, 9))]
+        if not any(ws):
+            assert build_map(ws) == []
+            continue
+        assert build_map(ws) == _reference_map(ws), ws

@@ -175,6 +175,14 @@ def test_dates_maxidle_maxlife() -> None:
     assert (r.server, r.ck) == (S1, "V") and r.last_date
 
 
+def test_date_format_matches_haproxy() -> None:
+    # checked against HAProxy 2.6.12 (`cookie SRV insert maxidle 1h maxlife 2h`): a new
+    # client got "SRV=c1|awHb8|awHb8; path=/" at epoch ~1795283950; we build the same
+    spec = replace(INSERT, maxidle=3600.0, maxlife=7200.0)
+    assert ck.set_cookie_value(spec, b"c1", 1795283949.0) == b"SRV=c1|awHb8|awHb8; path=/"
+    assert ck.b64_to_s30(b"awHb8") == (1795283949 + 3) >> 2
+
+
 def test_base64_dates_roundtrip() -> None:
     for v in (1, 63, 64, 12345678, (1 << 30) - 1):
         assert ck.b64_to_s30(ck.s30_to_b64(v)) == v
