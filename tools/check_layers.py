@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "lb.http": 1,
     "lb.balance": 1,
     "lb.config": 2,
+    "lb.config.model": 0,  # pure frozen dataclasses, imports nothing from lb
     "lb.state": 3,
     "lb.stats": 3,
     "lb.stats_html": 3,
