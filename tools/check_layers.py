@@ -71,7 +71,9 @@ def imports_of(path: Path, module: str) -> set[str]:
                 mod = f"{prefix}.{node.module}" if node.module else prefix
             else:
                 mod = node.module or ""
-            names = [mod] + [f"{mod}.{a.name}" for a in node.names]
+            # `from pkg import sub` depends on pkg.sub when that is a module; the
+            # caller resolves each name, so keep pkg only for non-module names.
+            names = [f"{mod}.{a.name}" for a in node.names]
         else:
             continue
         for name in names:
