@@ -68,8 +68,12 @@ def wait_listening(ports: list[int], timeout: float = 10.0) -> None:
     for p in ports:
         while True:
             try:
-                with socket.create_connection(("127.0.0.1", p), timeout=0.5):
-                    break
+                with socket.create_connection(("127.0.0.1", p), timeout=0.5) as s:
+                    # a connect to a free port of the ephemeral range can succeed
+                    # as a TCP self-connection: that is not lb listening
+                    if s.getsockname() != s.getpeername():
+                        break
+                    raise OSError("self-connect")
             except OSError:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"lb not listening on {p}") from None
@@ -184,6 +188,7 @@ class LbProcess:
     def __init__(self, text: str, ports: Mapping[str, int] | None = None,
                  args: tuple[str, ...] = (), env: Mapping[str, str] | None = None,
                  wait: bool = True) -> None:
+        self.template = text
         self.text, self.ports = render(text, ports)
         self.args = args
         self.env = dict(os.environ, **(env or {}))
@@ -208,7 +213,7 @@ class LbProcess:
         for stream in (self.proc.stdout, self.proc.stderr):
             threading.Thread(target=self._reader, args=(stream,), daemon=True).start()
         if self.wait:
-            names = bind_ports(self.text)
+            names = bind_ports(self.template)
             try:
                 wait_listening([self.ports[n] for n in names])
             except TimeoutError:
