@@ -22,6 +22,7 @@ read from any object shaped like ``lb.config.model.CookieSpec``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -32,7 +33,6 @@ CACHE_PRIVATE = b"private"
 
 _B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _B64REV = {c: i for i, c in enumerate(_B64)}
-_SPHT = b" \t"
 
 
 class CookieSpecLike(Protocol):
@@ -126,55 +126,69 @@ class _Item:
         return self.name
 
 
-def _value_end(h: bytes, i: int, n: int, stops: bytes) -> int:
-    """End of a cookie value starting at i: the first unquoted delimiter."""
-    quoted = qpair = False
-    while i < n:
-        c = h[i]
-        if qpair:
-            qpair = False
-        elif quoted:
-            if c == 0x5C:
-                qpair = True
-            elif c == 0x22:
-                quoted = False
-        elif c == 0x22:
-            quoted = True
-        elif c in stops:
-            return i
-        i += 1
-    return n
+# one ``name[=value]`` item: lead spaces, name, spaces, then optionally '=',
+# spaces, a value (quoted strings may hide delimiters) and trailing spaces; the
+# item ends before a delimiter or at the end of the line.
+_VALUE = rb'((?:"(?:[^"\\]|\\.)*"?|[^",;])*?)'
+_COOKIE_ITEM = re.compile(rb"([ \t]*)([^=,;]*?)([ \t]*)(?:=([ \t]*)" + _VALUE
+                          + rb"([ \t]*))?(?=[,;]|\Z)", re.S)
+_SETCOOKIE_ITEM = re.compile(rb"([ \t]*)([^=;]*?)([ \t]*)(?:=([ \t]*)" + _VALUE
+                             + rb"([ \t]*))?(?=[,;]|\Z)", re.S)
+_NEEDS_NORM = re.compile(rb"[ \t]=|=[ \t]")
 
 
-def _split(h: bytes, name_stops: bytes, value_stops: bytes) -> list[_Item]:
+_DELIMS = re.compile(rb"([,;])")
+_WS = b" \t"
+
+
+def _split(h: bytes, item: re.Pattern[bytes]) -> list[_Item]:
+    if 0x22 not in h and item is _COOKIE_ITEM:
+        return _split_plain(h)
+    return _split_re(h, item)
+
+
+def _split_plain(h: bytes) -> list[_Item]:
+    """Same result as the regex for a Cookie line without quotes, with C-level
+    string methods only."""
+    parts = _DELIMS.split(h)
+    items: list[_Item] = []
+    pos = 0
+    for i in range(0, len(parts), 2):
+        raw = parts[i]
+        delim = parts[i + 1] if i + 1 < len(parts) else b""
+        end = pos + len(raw)
+        body = raw.lstrip(_WS)
+        lead = raw[:len(raw) - len(body)]
+        name, eq, value = body.partition(b"=")
+        if eq:
+            n2 = name.rstrip(_WS)
+            v2 = value.lstrip(_WS)
+            v3 = v2.rstrip(_WS)
+            items.append(_Item(lead, n2, True, v3, v2[len(v3):], delim,
+                               len(n2) != len(name) or len(v2) != len(value), end))
+        else:
+            n2 = name.rstrip(_WS)
+            items.append(_Item(lead, n2, False, b"", name[len(n2):], delim, False, end))
+        pos = end + 1
+    return items
+
+
+def _split_re(h: bytes, item: re.Pattern[bytes]) -> list[_Item]:
     items: list[_Item] = []
     n = len(h)
     pos = 0
+    match = item.match
     while True:
-        a = pos
-        while a < n and h[a] in _SPHT:
-            a += 1
-        e = a
-        att_end = a
-        while e < n and h[e] not in name_stops and h[e] != 0x3D:  # '='
-            e += 1
-            if h[e - 1] not in _SPHT:
-                att_end = e
-        if e < n and h[e] == 0x3D:
-            vb = e + 1
-            while vb < n and h[vb] in _SPHT:
-                vb += 1
-            nxt = _value_end(h, vb, n, value_stops)
-            ve = nxt
-            while ve > vb and h[ve - 1] in _SPHT:
-                ve -= 1
-            norm = att_end != e or vb != e + 1
-            items.append(_Item(h[pos:a], h[a:att_end], True, h[vb:ve], h[ve:nxt],
-                               h[nxt:nxt + 1], norm, nxt))
+        m = match(h, pos)
+        if m is None:  # cannot happen: every group may be empty
+            m = match(h, n)
+        lead, name, sp, sp2, value, trail = m.groups()
+        nxt = m.end()
+        if value is not None:
+            items.append(_Item(lead, name, True, value, trail, h[nxt:nxt + 1],
+                               bool(sp or sp2), nxt))
         else:
-            nxt = e
-            items.append(_Item(h[pos:a], h[a:att_end], False, b"", h[att_end:nxt],
-                               h[nxt:nxt + 1], False, nxt))
+            items.append(_Item(lead, name, False, b"", sp, h[nxt:nxt + 1], False, nxt))
         if nxt >= n:
             return items
         pos = nxt + 1
@@ -241,7 +255,10 @@ def parse_request(spec: CookieSpecLike, cookie_headers: Sequence[bytes], table: 
     out: list[bytes | None] = []
     changed = False
     for h in cookie_headers:
-        items = _split(h, b",;", b",;")
+        if name not in h and _NEEDS_NORM.search(h) is None:
+            out.append(h)  # fast path: not our cookie, nothing to normalize
+            continue
+        items = _split(h, _COOKIE_ITEM)
         hchanged = any(it.normalized for it in items)
         i = 0
         while i < len(items):
@@ -377,8 +394,7 @@ def process_response(spec: CookieSpecLike, *, status: int, method: bytes,
     changed = False
     out: list[bytes | None] = []
     for h in set_cookies:
-        items = _split(h, b";", b",;")
-        it = items[0]
+        it = _split(h, _SETCOOKIE_ITEM)[0]
         if not it.eq:
             out.append(h)
             continue
