@@ -297,15 +297,19 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
             elif isinstance(step, Expect):
                 assert proto is not None
                 while True:
+                    if proto.error is not None and not proto.buf:
+                        # a network error before any byte of answer (HAProxy: SOCKERR)
+                        outcome = Outcome("SOCKERR", 0, _errno_text(proto.error)
+                                          + program.step_text(step))
+                        break
                     verdict, out = step.evaluate(bytes(proto.buf), proto.eof, ctx)
                     if verdict is Eval.CONTINUE:
                         break
                     if verdict is Eval.STOP:
                         outcome = out
                         break
-                    if proto.error is not None and not proto.buf:
-                        outcome = Outcome("SOCKERR", 0, _errno_text(proto.error)
-                                          + program.step_text(step))
+                    if proto.eof:  # nothing more will come (steps never WAIT at EOF)
+                        outcome = Outcome("L7RSP", ctx.code, program.step_text(step))
                         break
                     if not await proto.wait(loop, deadline):
                         text = program.step_text(step)

@@ -363,3 +363,32 @@ def test_check_send_proxy_line() -> None:
     assert rest == b"GET / HTTP/1.0\r\n\r\n"
     # `send-proxy` applies to checks only when port/addr did not move them
     assert b.status == "L7OK" and req_b == b"GET / HTTP/1.0\r\n\r\n"
+
+
+def test_reset_without_answer_is_socket_error() -> None:
+    class Resetter(asyncio.Protocol):
+        def connection_made(self, transport):  # type: ignore[no-untyped-def]
+            self.t = transport
+
+        def data_received(self, data: bytes) -> None:
+            sock = self.t.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.t.abort()
+
+    async def go() -> tuple[CheckResult, CheckResult]:
+        srv = await asyncio.get_running_loop().create_server(Resetter, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        tcp = CheckSpec(kind="tcp-check", steps=(TcpCheckSend(b"PING\r\n"),
+                                                  TcpCheckExpect("string", b"+PONG")))
+        try:
+            return (await once_async(port, CheckSpec(kind="http", steps=(HttpCheckSend(),))),
+                    await once_async(port, tcp))
+        finally:
+            srv.close()
+
+    r, t = asyncio.run(go())
+    assert (t.status, t.desc) == (
+        "SOCKERR", "Connection reset by peer at step 2 of tcp-check (expect string '+PONG')")
+    # checked against HAProxy 2.6.12: an RST before any byte of answer is
+    # `reason: Socket error, info: "Connection reset by peer"`
+    assert (r.status, r.desc) == ("SOCKERR", "Connection reset by peer")
