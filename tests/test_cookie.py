@@ -351,3 +351,17 @@ def test_maxlife_keeps_first_date() -> None:
     rq = req(spec, b"SRV=c1|" + ck.encode_date(NOW - 40) + b"|" + first)
     r = res(spec, request=rq)
     assert r.insert == b"SRV=c1|" + d + b"|" + first + b"; path=/"
+
+
+def test_plain_and_quote_aware_splitters_agree() -> None:
+    import random
+
+    rnd = random.Random(5)
+    alpha = b"ab =;,\t$xy"
+    for _ in range(3000):
+        h = bytes(rnd.choice(alpha) for _ in range(rnd.randint(0, 14)))
+        fast = [(i.lead, i.name, i.eq, i.value, i.trail, i.delim, i.normalized, i.end)
+                for i in ck._split_plain(h)]
+        slow = [(i.lead, i.name, i.eq, i.value, i.trail, i.delim, i.normalized, i.end)
+                for i in ck._split_re(h, ck._COOKIE_ITEM)]
+        assert fast == slow, h
