@@ -216,3 +216,48 @@ def test_ws_check_requests_carry_valid_keys_end_to_end() -> None:
     for req in reqs:
         assert header(req, b"sec-websocket-key") not in (None, b"haproxy")
         assert header(req, b"host") == b"ws.domain.com"
+
+
+def test_event_log_sink_sends_syslog_and_mirrors_stderr(capfd) -> None:  # type: ignore[no-untyped-def]
+    import socket as so
+
+    from healthcheck import event_log_sink
+
+    rx = so.socket(so.AF_INET, so.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(5)
+    lport = rx.getsockname()[1]
+    res = load_text(f"""
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+backend b
+    log 127.0.0.1:{lport} local0
+    server s1 127.0.0.1:{free_port()} check inter 100
+""")
+    assert res.ok and res.config is not None, res.diagnostics
+    st = State(res.config)
+
+    async def go() -> None:
+        hc = HealthChecker(st, event_log_sink(st))
+        await hc.start()
+        try:
+            await wait_for(lambda: st.backends["b"].servers[0].op == OP_STOPPED)
+            await asyncio.sleep(0.05)
+        finally:
+            await hc.stop()
+
+    asyncio.run(go())
+    got = [rx.recv(2048), rx.recv(2048)]
+    rx.close()
+    # local0 (16) * 8 + alert (1) = <129>; emerg = <128>
+    assert got[0].startswith(b"<129>") and b"Server b/s1 is DOWN, reason: Layer4 connection " \
+        b"problem, info: \"Connection refused\"" in got[0]
+    assert got[1].startswith(b"<128>") and got[1].rstrip(b"\n").endswith(
+        b"backend b has no server available!")
+    err = capfd.readouterr().err
+    assert re.search(r"\[WARNING\]  \(\d+\) : Server b/s1 is DOWN, reason: Layer4 connection "
+                     r"problem", err), err
+    assert re.search(r"\[ALERT\]    \(\d+\) : backend 'b' has no server available!", err), err

@@ -464,3 +464,15 @@ def test_track_mirrors_state_with_haproxy_lines() -> None:
         ("b2", "notice", "Server b2/s2 is UP via b1/s1. 1 active and 1 backup servers online. "
                          "0 sessions requeued, 0 total in queue."),
     ]
+
+
+def test_spread_checks_jitter_bounds() -> None:
+    import random
+
+    be = backend([server("s1", 1)])
+    st = state_of(be, spread=20)
+    hc = HealthChecker(st, LogSink(), rng=random.Random(7))
+    values = [hc._jitter(1.0) for _ in range(200)]
+    assert all(0.8 <= v <= 1.2 for v in values)
+    assert max(values) - min(values) > 0.2  # it does spread
+    assert HealthChecker(state_of(be), LogSink())._jitter(1.0) == 1.0
