@@ -347,7 +347,8 @@ class Bench:
         wall = time.monotonic() - t0
         rec["cores_busy_pct"] = busy_pct(stat0, cpu_times())
         if proxy:
-            rec["cpu_pct"] = round(100.0 * (procs.cpu_seconds(proxy.pid) - cpu0) / wall, 1)
+            cpu_used = procs.cpu_seconds(proxy.pid) - cpu0
+            rec["cpu_pct"] = round(100.0 * cpu_used / wall, 1)
             rec["log_datagrams_seen"] = self.drain_log()
             if not proxy.alive():
                 rec["problem"] = f"{target} exited:\n{proxy.log_tail()}"
@@ -358,6 +359,11 @@ class Bench:
             return rec
         rec.update(value=value_of(sc, parsed), p50_ms=parsed.get("p50_ms"),
                    p99_ms=parsed.get("p99_ms"), errors=errors_of(sc, parsed), raw=parsed)
+        units = rec["value"] * float(parsed.get("seconds", self.args.duration))
+        if proxy and units > 0:
+            # proxy CPU per request / message / handshake / MB: steadier than
+            # throughput when other jobs share the machine
+            rec["cpu_us_per_unit"] = round(cpu_used * 1e6 / units, 2)
         accepts1 = nginx_accepts(web1) if accepts0 is not None else None
         if accepts1 is not None and parsed.get("requests"):
             # new backend connections per request: ~0 keep-alive, ~1 server-close/close
@@ -581,7 +587,10 @@ def main(argv: list[str] | None = None) -> int:
     report.chart(results, png_path)
     log("")
     log(f"Results (medians of {args.rounds} round(s) x {args.duration:g} s; "
-        f"{bench.pinning}; CPU% = proxy CPU time / wall time, 100 = one core)")
+        f"{bench.pinning})\n"
+        "CPU% = proxy CPU time / wall time (100 = one core); us/unit = proxy CPU "
+        "microseconds per request, handshake, message or MB; c0/c1% = how busy each core "
+        "was, other jobs included")
     log(report.table(results))
     for proxy, why in results["unavailable"].items():
         log(f"{proxy}: not measured: {why.splitlines()[0]}")

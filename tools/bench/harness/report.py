@@ -36,6 +36,7 @@ def summarise(runs: list[dict]) -> dict:
             "p50_ms": _median([r.get("p50_ms") for r in mine]),
             "p99_ms": _median([r.get("p99_ms") for r in mine]),
             "cpu_pct": _median([r.get("cpu_pct") for r in mine]),
+            "cpu_us_per_unit": _median([r.get("cpu_us_per_unit") for r in mine]),
             # how busy each core was (everyone's work: shows sharing with other jobs)
             "core0_busy_pct": _median([r.get("cores_busy_pct", {}).get("cpu0") for r in mine]),
             "core1_busy_pct": _median([r.get("cores_busy_pct", {}).get("cpu1") for r in mine]),
@@ -57,6 +58,9 @@ def verdict(sc: Scenario, summary: dict) -> dict:
     lb = summary.get("lb")
     if lb is None:
         return res
+    ha_cost = summary.get("haproxy", {}).get("cpu_us_per_unit")
+    if lb.get("cpu_us_per_unit") is not None and ha_cost:
+        res["cpu_cost_ratio"] = lb["cpu_us_per_unit"] / ha_cost
     if sc.higher_is_better:
         ratio = res.get("lb_ratio")
         res["meets_target"] = ratio is not None and ratio >= sc.target
@@ -87,7 +91,7 @@ def _busy(s: dict) -> str:
 def table(results: dict) -> str:
     """The human-readable table (medians of the rounds)."""
     head = (f"{'scenario':<21} {'target':<8} {'median':>11} {'unit':<8} {'p50 ms':>7} "
-            f"{'p99 ms':>7} {'CPU%':>5} {'c0/c1%':>7} {'err':>5} {'x HAProxy':>9}  goal")
+            f"{'p99 ms':>7} {'CPU%':>5} {'us/unit':>8} {'c0/c1%':>7} {'err':>5} {'x HAProxy':>9}  goal")
     lines = [head, "-" * len(head)]
     for entry in results["scenarios"]:
         sc = BY_NAME[entry["name"]]
@@ -109,12 +113,15 @@ def table(results: dict) -> str:
                 if "p99_ratio" in ver:
                     goal += (f"; p99 {ver['p99_ratio']:.2f}x "
                              f"{'ok' if ver.get('meets_p99') else 'MISS'}")
+                if "cpu_cost_ratio" in ver:
+                    goal += f"; CPU/unit {ver['cpu_cost_ratio']:.2f}x"
             name = entry["name"] if first else ""
             first = False
             lines.append(
                 f"{name:<21} {target:<8} {_fmt(s['value']):>11} {sc.unit:<8} "
                 f"{_fmt(s['p50_ms'], 2):>7} {_fmt(s['p99_ms'], 2):>7} "
-                f"{_fmt(s['cpu_pct'], 0):>5} {_busy(s):>7} {s['errors']:>5} "
+                f"{_fmt(s['cpu_pct'], 0):>5} {_fmt(s.get('cpu_us_per_unit'), 1):>8} "
+                f"{_busy(s):>7} {s['errors']:>5} "
                 f"{(f'{ratio:.2f}x' if ratio is not None else '-'):>9}  {goal}")
         if entry.get("note"):
             lines.append(f"{'':<21} note: {entry['note']}")
