@@ -33,14 +33,32 @@ class _ConstFormat:
         return self.constant
 
 
+#: %var values available to set-header / lf-string formats at request time.
+FORMAT_VARS: dict[str, Callable[[Any], str | bytes | int]] = {
+    "H": lambda ctx: "lb",
+    "HM": lambda ctx: ctx.method,
+    "HU": lambda ctx: ctx.url,
+    "HV": lambda ctx: b"HTTP/" + ctx.version,
+    "ST": lambda ctx: ctx.status,
+    "b": lambda ctx: ctx.backend_name or "-",
+    "ci": lambda ctx: ctx.src,
+    "cp": lambda ctx: ctx.src_port,
+    "f": lambda ctx: ctx.frontend_name,
+    "fi": lambda ctx: ctx.dst,
+    "fp": lambda ctx: ctx.dst_port,
+    "pid": lambda ctx: ctx.pid,
+    "s": lambda ctx: ctx.server_name or "<NOSRV>",
+}
+
+
 def compile_format(text: str) -> Any:
-    """A Format (``.render(ctx) -> bytes``, ``.constant``) from lb.match.fmt when it
-    exists; a constant when the text has no variables."""
+    """A Format (``.render(ctx) -> bytes``, ``.constant``) from lb.match.fmt, with the
+    FORMAT_VARS providers; a constant if the format engine is unavailable."""
     try:
-        from lb.match import fmt as _fmt  # noqa: PLC0415 (optional until it lands)
+        from lb.match import fmt as _fmt
     except ImportError:
         return _ConstFormat(text)
-    return _fmt.compile_format(text)
+    return _fmt.compile_format(text, FORMAT_VARS)
 
 
 # --------------------------------------------------------------------------- verdicts
