@@ -161,3 +161,19 @@ def test_conditions(cond, value):
 def test_bad_conditions(cond):
     with pytest.raises(CondError):
         eval_condition(cond, ENV)
+
+
+def test_too_many_words_text_matches_haproxy():
+    # checked against HAProxy 2.6.12 on this exact line
+    line = " log-tag " + " ".join("abcdefghijklmnopqrstuvwxyz") + " " + \
+        " ".join(str(i) for i in range(1, 41)) + " x"
+    _l, diags, _r = read("global\n" + line + "\n")
+    assert diags == ["parsing [f.cfg:2]: too many words, truncating after word 64, position "
+                     "160: <37>."]
+
+
+def test_disabled_blocks_are_still_tokenized():
+    # HAProxy 2.6.12 reports the unmatched quote although the block is disabled
+    lines, diags, _r = read('global\n.if 0\n log-tag "unterminated\n foo\n.endif\n')
+    assert diags[0].startswith("parsing [f.cfg:3]: unmatched quote at position 10:")
+    assert [ln.words for ln in lines] == [("global",)]

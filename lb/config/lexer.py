@@ -457,18 +457,17 @@ class Reader:
             try:
                 words, cols = split_words(raw, ctx)
             except LexError as exc:
-                if active or stripped.startswith("."):
-                    self._err(lineno, f"{exc.text} at position {exc.pos + 1}:", "lex-error",
-                              exc.pos + 1, self.caret(raw, exc.pos))
+                # HAProxy tokenizes every line, even in a disabled .if block
+                self._err(lineno, f"{exc.text} at position {exc.pos + 1}:", "lex-error",
+                          exc.pos + 1, self.caret(raw, exc.pos))
                 continue
             if not words:
                 continue
             if len(words) > MAX_LINE_ARGS:
-                if active:
-                    self._err(lineno, f"too many words, truncating after word {MAX_LINE_ARGS}, "
-                              f"position {cols[MAX_LINE_ARGS - 1] - 1}: "
-                              f"<{words[MAX_LINE_ARGS - 1]}>.", "too-many-words",
-                              cols[MAX_LINE_ARGS - 1])
+                self._err(lineno, f"too many words, truncating after word {MAX_LINE_ARGS}, "
+                          f"position {cols[MAX_LINE_ARGS - 1] - 1}: "
+                          f"<{words[MAX_LINE_ARGS - 1]}>.", "too-many-words",
+                          cols[MAX_LINE_ARGS - 1])
                 words = words[:MAX_LINE_ARGS]
                 cols = cols[:MAX_LINE_ARGS]
             first = words[0]
