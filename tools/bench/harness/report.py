@@ -182,12 +182,16 @@ def chart(results: dict, path: Path) -> None:
             x = gx + bi * (bar_w + 4)
             y = y_of(ratio)
             cv.rect(x, y, bar_w, top + plot_h - y, COLORS[t])
-            label = f"{ratio:.2f}"
-            cv.text_centered(x + bar_w // 2, y - 10, label, (0, 0, 0))
+            label_y = y
             if t == "lb":
                 goal = sc.target if sc.higher_is_better else sc.target / ha
                 gy = y_of(goal)
                 cv.rect(x - 3, gy - 1, bar_w + 6, 3, (214, 39, 40))
+                if not sc.higher_is_better:
+                    cv.text(x + bar_w + 5, gy - 3, f"{sc.target:g}", (214, 39, 40))
+                if sc.higher_is_better:
+                    label_y = min(y, gy)
+            cv.text_centered(x + bar_w // 2, label_y - 10, f"{ratio:.2f}", (0, 0, 0))
         cx = left + gi * group_w + group_w // 2
         cv.text_centered(cx, top + plot_h + 10, sc.title, (0, 0, 0), 2)
         cv.text_centered(cx, top + plot_h + 32, sc.unit + ("" if sc.higher_is_better
