@@ -72,7 +72,8 @@ _DEFAULT_METHOD = {
 class AclExpr:
     """One ``acl`` line: a sample expression and its compiled matchers."""
 
-    __slots__ = ("text", "sample", "method", "matchers", "cast", "found", "empty")
+    __slots__ = ("text", "sample", "method", "matchers", "cast", "found", "empty", "_one",
+                 "_values")
 
     def __init__(self, text: str, expr: sample.SampleExpr, method: str,
                  matchers: tuple[pattern.Matcher, ...], cast: Callable[[Any], Any] | None,
@@ -84,12 +85,22 @@ class AclExpr:
         self.cast = cast
         self.found = method == "found"
         self.empty = not matchers and not self.found
+        # fast path: one matcher and no cast (the common case)
+        self._one = matchers[0] if len(matchers) == 1 and cast is None else None
+        self._values = expr.values
 
     def match(self, ctx: sample.SampleCtx) -> bool:
+        """True when any value of the sample matches any pattern."""
         if self.empty:
             return False
-        vals = self.sample.values(ctx)
+        vals = self._values(ctx)
         if not vals:
+            return False
+        one = self._one
+        if one is not None:
+            for v in vals:
+                if one(v):
+                    return True
             return False
         if self.found:
             return True

@@ -45,6 +45,8 @@ class SampleCtx(Protocol):
     res_headers: list[tuple[bytes, bytes]] | None
     vars: dict[str, Any]
     memo: dict[Any, Any]
+    # ``memo`` caches parsed header values per transaction: the transaction must clear it
+    # (or replace it) whenever it edits headers, the URL or the method.
 
 
 class SampleError(Exception):
@@ -135,14 +137,70 @@ def _headers(ctx: SampleCtx, response: bool) -> list[tuple[bytes, bytes]]:
 
 def _values(hdrs: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
     """All comma-separated values of header ``name`` (lower-case) in order."""
+    lines = [v for n, v in hdrs if n == name]
+    if len(lines) == 1:
+        v = lines[0]
+        if b"," not in v:
+            lines[0] = v.strip(_LWS)
+            return lines
+        return split_values(v)
     out: list[bytes] = []
-    for n, v in hdrs:
-        if n == name:
-            if b"," in v:
-                out.extend(split_values(v))
-            else:
-                out.append(v.strip(_LWS))
+    for v in lines:
+        out.extend(split_values(v))
     return out
+
+
+def _hvalues(ctx: SampleCtx, resp: bool, name: bytes) -> list[bytes]:
+    """``_values`` memoised in ``ctx.memo`` (the transaction clears it on header edits).
+
+    The returned list is shared: callers must not mutate it.
+    """
+    memo = ctx.memo
+    key: Any = ("res", name) if resp else name
+    vals = memo.get(key)
+    if vals is None:
+        vals = memo[key] = _values((ctx.res_headers or []) if resp else ctx.req_headers, name)
+    return vals
+
+
+_NO_VALUES: list[Value] = []  # shared "no sample" result (never mutated)
+
+
+def _bind_hdr_cnt(response: bool) -> Callable[[tuple], Callable[[SampleCtx], list[Value]]]:
+    generic = _f_hdr_cnt(response, False)
+
+    def bind(args: tuple) -> Callable[[SampleCtx], list[Value]]:
+        if not args or not args[0]:
+            return lambda ctx: generic(ctx, args)
+        name = args[0]
+
+        def fetch(ctx: SampleCtx) -> list[Value]:
+            return [len(_hvalues(ctx, response, name))]
+        return fetch
+    return bind
+
+
+def _bind_hdr(response: bool | None) -> Callable[[tuple], Callable[[SampleCtx], list[Value]]]:
+    """Specialise a header fetch for one header name at compile time (hot path)."""
+    generic = _f_hdr(response)
+
+    def bind(args: tuple) -> Callable[[SampleCtx], list[Value]]:
+        if not args or not args[0]:
+            return lambda ctx: generic(ctx, args)
+        name = args[0]
+        rkey = ("res", name)
+
+        def fetch(ctx: SampleCtx) -> list[Value]:
+            resp = ctx.is_response if response is None else response
+            key = rkey if resp else name
+            memo = ctx.memo
+            vals = memo.get(key)
+            if vals is None:
+                hdrs = (ctx.res_headers or _NO_VALUES) if resp else ctx.req_headers
+                vals = memo[key] = _values(hdrs, name)  # type: ignore[arg-type]
+            return vals
+        return fetch
+    return bind
 
 
 def _lines(hdrs: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
@@ -272,7 +330,7 @@ def _f_hdr(response: bool | None) -> Callable[[SampleCtx, tuple], list[Value]]:
         name = args[0]
         if not name:  # "hdr()": every value of every header
             return _all_values(_headers(ctx, resp))  # type: ignore[return-value]
-        return _values(_headers(ctx, resp), name)  # type: ignore[return-value]
+        return _hvalues(ctx, resp, name)  # type: ignore[return-value]
     return fn
 
 
@@ -296,7 +354,7 @@ def _f_hdr_cnt(response: bool | None, full: bool) -> Callable[[SampleCtx, tuple]
         if full:
             return [sum(1 for n, _ in hdrs if not name or n == name)]
         if name:
-            return [len(_values(hdrs, name))]
+            return [len(_hvalues(ctx, resp, name))]
         return [sum(len(split_values(v)) for _, v in hdrs)]
     return fn
 
@@ -478,6 +536,8 @@ class FetchDef:
     where: frozenset[str]
     occ_index: int = -1  # position of the occurrence argument (-1 = none)
     first: bool = False  # sample context takes the first value instead of the last
+    # optional compile-time specialisation: args -> fetch(ctx) (used instead of fn)
+    bind: Callable[[tuple], Callable[[SampleCtx], list[Value]]] | None = None
 
 
 def _row(name: str, fn: Callable[[SampleCtx, tuple], list[Value]], args: tuple[str, ...],
@@ -499,8 +559,8 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("dst", _f_dst, (), 0, T_IP, _ALL),
     _row("dst_port", _f_dst_port, (), 0, T_INT, _ALL),
     _row("fhdr", _f_fhdr(None), _HDR_ARGS, 0, T_STR, _HTTP, occ_index=1),
-    _row("hdr", _f_hdr(None), _HDR_ARGS, 0, T_STR, _HTTP, occ_index=1),
-    _row("hdr_cnt", _f_hdr_cnt(False, False), (A_HDR,), 0, T_INT, _REQ),
+    _row("hdr", _f_hdr(None), _HDR_ARGS, 0, T_STR, _HTTP, occ_index=1, bind=_bind_hdr(None)),
+    _row("hdr_cnt", _f_hdr_cnt(False, False), (A_HDR,), 0, T_INT, _REQ, bind=_bind_hdr_cnt(False)),
     _row("hdr_ip", _f_hdr_ip, _HDR_ARGS, 0, T_IP, _REQ, occ_index=1),
     _row("hdr_val", _f_hdr_val, _HDR_ARGS, 0, T_INT, _REQ, occ_index=1),
     _row("http_first_req", _const(True), (), 0, T_BOOL, _HTTP),
@@ -514,8 +574,8 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("req.cook_val", _f_cook_val, (A_STR,), 0, T_INT, _REQ),
     _row("req.fhdr", _f_fhdr(False), _HDR_ARGS, 0, T_STR, _REQ, occ_index=1),
     _row("req.fhdr_cnt", _f_hdr_cnt(False, True), (A_HDR,), 0, T_INT, _REQ),
-    _row("req.hdr", _f_hdr(False), _HDR_ARGS, 0, T_STR, _REQ, occ_index=1),
-    _row("req.hdr_cnt", _f_hdr_cnt(False, False), (A_HDR,), 0, T_INT, _REQ),
+    _row("req.hdr", _f_hdr(False), _HDR_ARGS, 0, T_STR, _REQ, occ_index=1, bind=_bind_hdr(False)),
+    _row("req.hdr_cnt", _f_hdr_cnt(False, False), (A_HDR,), 0, T_INT, _REQ, bind=_bind_hdr_cnt(False)),
     _row("req.hdr_ip", _f_hdr_ip, _HDR_ARGS, 0, T_IP, _REQ, occ_index=1),
     _row("req.hdr_names", _f_hdr_names, (A_STR,), 0, T_STR, _REQ),
     _row("req.hdr_val", _f_hdr_val, _HDR_ARGS, 0, T_INT, _REQ, occ_index=1),
@@ -527,12 +587,12 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("res.cook", _f_scook, (A_STR,), 0, T_STR, _RES),
     _row("res.fhdr", _f_fhdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1),
     _row("res.fhdr_cnt", _f_hdr_cnt(True, True), (A_HDR,), 0, T_INT, _RES),
-    _row("res.hdr", _f_hdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1),
-    _row("res.hdr_cnt", _f_hdr_cnt(True, False), (A_HDR,), 0, T_INT, _RES),
+    _row("res.hdr", _f_hdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1, bind=_bind_hdr(True)),
+    _row("res.hdr_cnt", _f_hdr_cnt(True, False), (A_HDR,), 0, T_INT, _RES, bind=_bind_hdr_cnt(True)),
     _row("res.ver", _f_res_ver, (), 0, T_STR, _RES),
     _row("scook", _f_scook, (A_STR,), 0, T_STR, _RES),
-    _row("shdr", _f_hdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1),
-    _row("shdr_cnt", _f_hdr_cnt(True, False), (A_HDR,), 0, T_INT, _RES),
+    _row("shdr", _f_hdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1, bind=_bind_hdr(True)),
+    _row("shdr_cnt", _f_hdr_cnt(True, False), (A_HDR,), 0, T_INT, _RES, bind=_bind_hdr_cnt(True)),
     _row("src", _f_src, (), 0, T_IP, _ALL),
     _row("src_port", _f_src_port, (), 0, T_INT, _ALL),
     _row("ssl_fc", _const(False), (), 0, T_BOOL, _ALL),
@@ -1067,7 +1127,11 @@ class SampleExpr:
         if fetch_def.occ_index >= 0 and len(args) > fetch_def.occ_index:
             occ = args[fetch_def.occ_index]
         self.occ = occ
-        self._fn = fetch_def.fn
+        if fetch_def.bind is not None:
+            self._fn = fetch_def.bind(args)
+        else:
+            fn = fetch_def.fn
+            self._fn = lambda ctx: fn(ctx, args)
         where = fetch_def.where
         self._no_req = W_REQ not in where
         self._no_res = W_RES not in where
@@ -1077,12 +1141,9 @@ class SampleExpr:
         return self.fetch_def.where
 
     def _all(self, ctx: SampleCtx) -> list[Value]:
-        if ctx.is_response:
-            if self._no_res:
-                return []
-        elif self._no_req:
-            return []
-        return self._fn(ctx, self.args)
+        if (self._no_res if ctx.is_response else self._no_req):
+            return _NO_VALUES
+        return self._fn(ctx)
 
     def _convert(self, v: Value, ctx: SampleCtx) -> Value | None:
         for cd, args, cast in self.convs:
@@ -1124,8 +1185,10 @@ class SampleExpr:
         yield from self.values(ctx)
 
     def values(self, ctx: SampleCtx) -> Sequence[Value]:
-        """ACL-context values as a sequence, converters applied to each."""
-        vals = self._all(ctx)
+        """ACL-context values as a sequence, converters applied to each (do not mutate)."""
+        if (self._no_res if ctx.is_response else self._no_req):
+            return _NO_VALUES
+        vals = self._fn(ctx)
         if not vals:
             return vals
         if self.occ:  # occurrence 0 in an ACL tries every value, like no occurrence
