@@ -120,6 +120,8 @@ class Tunnel:
         if self.ws:
             self.fc.ws_bytes_out += n
         self.ct.write(data)
+        if self.frames is not None:
+            self.frames.feed_server(data)
         if self.timeout is not None:
             self.timer.touch()
 
@@ -256,6 +258,8 @@ def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
     st.resume_reading()
     if server_tail:
         _count_down(tun, server_tail)
+        if tun.frames is not None:
+            tun.frames.feed_server(server_tail)
     if client_tail:
         tun.from_client(client_tail)
     if txn.websocket:
