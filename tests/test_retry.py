@@ -134,3 +134,32 @@ def test_layer7_retries_need_buffered_request_and_keyword() -> None:
     assert not r.on_response_failure(pol, "empty-response", 3, buffered=True).retry
     d = r.on_response_failure(pol, "503", 0, buffered=True, direct=False, active_servers=2)
     assert d.redispatch and d.delay == 0.0
+
+
+def _run(pol: r.RetryPolicy, *, running: bool, direct: bool, active: int
+         ) -> tuple[str, float, int]:
+    """Play connect failures until a redispatch or give-up: (field, waited, attempts)."""
+    done, waited = 0, 0.0
+    while True:
+        d = r.on_connect_failure(pol, r.CONN_ERROR, done, server_running=running,
+                                 direct=direct, active_servers=active)
+        if not d.retry:
+            return r.retries_field(done, False), waited, done
+        waited += d.delay
+        done = d.attempt
+        if d.redispatch:
+            return r.retries_field(done, True), waited, done
+
+
+def test_persistent_cookie_to_dead_server_matches_haproxy() -> None:
+    # checked against HAProxy 2.6.12, `cookie SRV insert`, retries 3, timeout connect 1s,
+    # client "Cookie: SRV=d" for a server on a closed port, plus one live server:
+    # - dead server UP (no check), option redispatch: "--DI ... +3", Tw 2001 (two 1 s
+    #   waits on the same server, then an immediate move to the live server)
+    assert _run(policy(), running=True, direct=True, active=2) == ("+3", 2.0, 3)
+    # - same with option persist: identical
+    # - dead server in MAINT or DOWN, option persist + redispatch: "+1" after one 1 s
+    #   wait (the only other active server makes srv_act 1, so HAProxy still waits)
+    assert _run(policy(), running=False, direct=True, active=1) == ("+1", 1.0, 1)
+    # - MAINT + option persist without redispatch: 503 "SCDN", retries field 3
+    assert _run(policy(redispatch=False), running=False, direct=True, active=1) == ("3", 3.0, 3)
