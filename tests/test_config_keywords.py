@@ -530,3 +530,11 @@ def test_config_text_and_files():
     text = BASE + "frontend f\n bind :80\n"
     res = load_text(text, "x.cfg")
     assert res.config.text == text and res.config.files == ("x.cfg",)
+
+
+def test_unsupported_actions():
+    res = cfg(BASE + "frontend f\n bind :80\n http-request capture req.hdr(host) len 10\n"
+              " http-request track-sc0 src\n")
+    assert res.ok and [d.code for d in res.diagnostics] == ["unsupported-action"] * 2
+    res = cfg(BASE + "frontend f\n bind :80\n http-request auth realm x\n")
+    assert not res.ok and res.diagnostics[0].code == "unsupported-action"

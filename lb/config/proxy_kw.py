@@ -1382,6 +1382,20 @@ HTTP_ACTIONS = ("add-header", "allow", "del-header", "deny", "redirect", "reject
                 "replace-header", "replace-value", "return", "set-header", "set-method",
                 "set-path", "set-query", "set-timeout", "set-uri", "set-var(*)",
                 "silent-drop", "tarpit", "use-service")
+# HAProxy actions lb does not implement. Ignoring these changes nothing a client or a
+# server sees (logging, tracking, tuning), so they are accepted with a warning ...
+IGNORED_ACTIONS = frozenset({
+    "capture", "set-log-level", "set-nice", "set-tos", "set-mark", "track-sc0", "track-sc1",
+    "track-sc2", "sc-inc-gpc(*)", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt0(*)",
+    "sc-set-gpt(*)", "disable-l7-retry", "wait-for-body", "wait-for-handshake",
+    "set-priority-class", "set-priority-offset", "strict-mode", "unset-var(*)", "send-spoe-group",
+    "cache-use", "cache-store"})
+# ... while ignoring these would change traffic or security: refused with a clear error.
+REFUSED_ACTIONS = frozenset({
+    "auth", "replace-path", "replace-pathq", "replace-uri", "set-pathq", "normalize-uri",
+    "set-status", "set-src", "set-src-port", "set-dst", "set-dst-port", "do-resolve(*)",
+    "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)", "set-var-fmt(*)", "early-hint",
+    "lua(*)"})
 _RESPONSE_ONLY_BAD = ("tarpit", "set-path", "set-uri", "set-query", "set-method",
                       "use-service", "set-timeout")
 
@@ -1397,6 +1411,14 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
             return
         act = words[1]
         base = act.split("(")[0] + ("(*)" if "(" in act else "")
+        if base in IGNORED_ACTIONS or base.startswith("lua."):
+            ctx.warn(line, f"'{kw} {act}' is not supported by lb; the rule is ignored.",
+                     "unsupported-action", col=line.col(1))
+            return
+        if base in REFUSED_ACTIONS:
+            ctx.alert(line, f"'{kw} {act}' is not supported by lb (ignoring it would change "
+                      "what clients or servers see).", "unsupported-action", col=line.col(1))
+            return
         if base not in actions:
             listing = ", ".join(f"'{a}'" for a in actions)
             ctx.alert(line, f"'{kw}' expects {listing}, but got '{act}'.", "unknown-action",
