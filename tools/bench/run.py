@@ -173,6 +173,7 @@ class Bench:
         self.unavailable: dict[str, str] = {}
         self.ws_problem: dict[str, str] = {}   # proxy -> why WebSocket scenarios are skipped
         self.probes: dict[str, dict] = {}
+        self.startup_s: dict[str, float] = {}
         self.commands: dict[str, str] = {}
         self.tools: dict[str, Path] = {}
         self.log_sink: socket.socket | None = None
@@ -267,6 +268,7 @@ class Bench:
         if proxy not in self.proxy_cfg:
             self.write_proxy_config(proxy)
         argv = self.proxy_argv(proxy)
+        t_start = time.monotonic()
         child = procs.start(proxy, argv, self.run_dir / f"{proxy}.log",
                             cwd=prereq.REPO if proxy == "lb" else None)
         self.children.append(child)
@@ -277,6 +279,8 @@ class Bench:
                 child.stop()
                 tail = child.log_tail(8)
                 return f"did not listen on 127.0.0.1:{port}" + (f"\n{tail}" if tail else "")
+        # time from exec to all three frontends accepting (first start only)
+        self.startup_s.setdefault(proxy, round(time.monotonic() - t_start, 3))
         deadline = time.monotonic() + 8.0
         while True:
             probes = {fe: probe(port) for fe, port in ports.items()}
@@ -503,8 +507,24 @@ class Bench:
             "unavailable": self.unavailable,
             "websocket_unavailable": self.ws_problem,
             "probes": self.probes,
+            "startup_s": self.startup_s,
+            "config_10k": self.config_bench() if "lb" in targets else None,
             "scenarios": entries,
         }
+
+    def config_bench(self) -> dict | None:
+        """tools/bench_config.py: loading and `lb -c` on a 10,000-line config."""
+        script = prereq.REPO / "tools" / "bench_config.py"
+        if not script.exists():
+            return None
+        argv = [shlex.split(self.args.lb_cmd)[0], str(script)]
+        try:
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                                 cwd=prereq.REPO)
+        except subprocess.TimeoutExpired:
+            return {"command": shlex.join(argv), "output": ["timed out after 120 s"], "rc": -1}
+        return {"command": shlex.join(argv), "rc": res.returncode,
+                "output": (res.stdout + res.stderr).strip().splitlines()}
 
     def stop(self) -> None:
         for child in reversed(self.children):
@@ -592,6 +612,12 @@ def main(argv: list[str] | None = None) -> int:
         "microseconds per request, handshake, message or MB; c0/c1% = how busy each core "
         "was, other jobs included")
     log(report.table(results))
+    if results["startup_s"]:
+        log("start-up to listening (bench config): " + ", ".join(
+            f"{p} {t:.2f} s" for p, t in results["startup_s"].items()))
+    if results.get("config_10k"):
+        cfg = results["config_10k"]
+        log(f"10,000-line config ({cfg['command']}): " + "; ".join(cfg["output"]))
     for proxy, why in results["unavailable"].items():
         log(f"{proxy}: not measured: {why.splitlines()[0]}")
     log(f"\njson:  {json_path}\nchart: {png_path}\nrun files (configs, logs): {bench.run_dir}")
