@@ -81,9 +81,9 @@ def test_variables_and_providers() -> None:
     assert render("%ci:%cp %ST %b/%s", variables=providers) == b"127.0.0.1:5555 200 be/-"
     assert render("%{+X}cp", variables=providers) == b"15B3"
     assert render("%{+Q}b", variables=providers) == b'"be"'
-    # log mode is the default when providers are given
-    assert render("%[hdr(nope)]", variables=providers) == b"-"
-    assert render("%[hdr(nope)]", variables=providers, log=False) == b""
+    # lf-string rendering is the default, with or without providers
+    assert render("%[hdr(nope)]", variables=providers) == b""
+    assert render("%[hdr(nope)]", variables=providers, log=True) == b"-"
 
 
 def test_every_spec_variable_is_known() -> None:

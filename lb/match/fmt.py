@@ -192,16 +192,15 @@ def _is_alnum(c: str) -> bool:
 
 def compile_format(text: str,
                    variables: Mapping[str, Callable[[Any], str | bytes | int]] | None = None,
-                   *, log: bool | None = None, where: str | None = None) -> Format:
+                   *, log: bool = False, where: str | None = None) -> Format:
     """Compile a HAProxy log-format string. Raises ``FormatError``.
 
-    ``log`` selects log-line rendering (missing sample → ``-``, ``+Q`` quotes samples,
-    runs of spaces collapse); default: log mode when ``variables`` is given, lf-string
-    mode (headers, ``lf-string``, dynamic ``use_backend``) otherwise. ``where``
+    ``variables`` maps ``%var`` names to providers ``f(ctx)``; known names without a
+    provider render ``-``. ``log=True`` selects log-line rendering (missing sample →
+    ``-``, ``+Q`` quotes samples, runs of spaces collapse); the default is lf-string
+    rendering (headers, ``lf-string``, dynamic ``use_backend``). ``where``
     (``"req"``/``"res"``) rejects fetches whose data is not available there.
     """
-    if log is None:
-        log = variables is not None
     nodes: list[Node] = []
     exprs: list[sample.SampleExpr] = []
     lit: list[str] = []
