@@ -8,7 +8,7 @@
  *
  * Modes (-m):
  *   handshake   connect, send the Upgrade request, wait for the 101, close,
- *               start over; reports handshakes/s and handshake latency.
+ *               start over; reports handshakes/s and latency (connect() to 101).
  *   echo        after the handshake, keep one message in flight per connection:
  *               send, wait for the echo, send again; reports messages/s and
  *               round-trip latency.
@@ -323,7 +323,6 @@ static void on_event(conn_t *c, uint32_t ev)
             return;
         }
         c->state = S_HANDSHAKE;
-        c->t0 = now_us();
         ev = EPOLLOUT;
     }
     if (c->state == S_HANDSHAKE) {
