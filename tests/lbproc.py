@@ -187,13 +187,14 @@ class LbProcess:
 
     def __init__(self, text: str, ports: Mapping[str, int] | None = None,
                  args: tuple[str, ...] = (), env: Mapping[str, str] | None = None,
-                 wait: bool = True) -> None:
+                 wait: bool = True, pass_fds: tuple[int, ...] = ()) -> None:
         self.template = text
         self.text, self.ports = render(text, ports)
         self.args = args
         self.env = dict(os.environ, **(env or {}))
         self.env.setdefault("PYTHONPATH", ROOT)
         self.wait = wait
+        self.pass_fds = pass_fds
         self.proc: subprocess.Popen[bytes] | None = None
         self._lines: list[str] = []
         self._lock = threading.Lock()
@@ -209,7 +210,8 @@ class LbProcess:
     def start(self) -> LbProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lb", "-f", self.path, "-db", *self.args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=self.env)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=self.env,
+            pass_fds=self.pass_fds)
         for stream in (self.proc.stdout, self.proc.stderr):
             threading.Thread(target=self._reader, args=(stream,), daemon=True).start()
         if self.wait:
