@@ -655,16 +655,6 @@ CASTS: dict[str, Callable[[Value], Any]] = {
 }
 
 
-def type_of(v: Value) -> str:
-    if isinstance(v, bool):
-        return T_BOOL
-    if isinstance(v, int):
-        return T_INT
-    if isinstance(v, bytes):
-        return T_STR
-    return T_IP
-
-
 # ------------------------------------------------------------ converters
 
 
