@@ -538,3 +538,22 @@ def test_unsupported_actions():
     assert res.ok and [d.code for d in res.diagnostics] == ["unsupported-action"] * 2
     res = cfg(BASE + "frontend f\n bind :80\n http-request auth realm x\n")
     assert not res.ok and res.diagnostics[0].code == "unsupported-action"
+
+
+def test_tcp_mode_fallbacks():  # texts and order checked against HAProxy 2.6.12
+    res = cfg("defaults\n mode tcp\n" + TMO + "frontend f\n bind :18080\n option httplog\n"
+              " http-request deny if TRUE\n default_backend b\n log stdout local0\n"
+              "backend b\n cookie SRV insert\n balance uri\n server s 127.0.0.1:80 cookie a\n")
+    assert res.ok
+    assert msgs(res, "warning") == [
+        "parsing [t.cfg:8] : 'option httplog' not usable with frontend 'f' (needs 'mode "
+        "http'). Falling back to 'option tcplog'.",
+        "'http-request' rules ignored for frontend 'f' as they require HTTP mode.",
+        "cookie will be ignored for backend 'b' (needs 'mode http').",
+        "Layer 7 hash not possible for backend 'b' (needs 'mode http'). Falling back to round "
+        "robin.",
+        "backend 'b' : ignoring cookie for server 's' as HTTP mode is disabled."]
+    f, b = res.config.frontend("f"), res.config.backend("b")
+    assert f.log_format.startswith("%ci:%cp [%t] ") and f.http_request_rules == ()
+    assert b.cookie is None and b.balance.algorithm == "roundrobin"
+    assert b.servers[0].cookie is None

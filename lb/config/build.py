@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -25,6 +25,7 @@ from lb.config.lexer import Line, Reader
 from lb.config.proxy_kw import (
     PROXY_TABLE,
     SECTION_NAMES,
+    TCPLOG_FMT,
     WrappedLine,
     bad_name_char,
     kw_no_log,
@@ -350,9 +351,47 @@ class Parser:
         del ctx
         return m.Config(global_=glob, proxies=proxies)
 
+    def _tcp_mode_fallbacks(self, p: ProxyBuilder) -> None:
+        """HTTP-only settings in a `mode tcp` proxy: warn and fall back (as HAProxy)."""
+        ctx = self.ctx
+        if "frontend" in p.caps and p.log_format_kind == "httplog":
+            org = p.log_format_origin
+            ctx.warn(Line(org.file, org.line, (), (), ""), f"'option httplog' not usable with "
+                     f"{p.label()} (needs 'mode http'). Falling back to 'option tcplog'.",
+                     "needs-http-mode")
+            p.log_format, p.log_format_kind = TCPLOG_FMT, "tcplog"
+            p.options["httplog"] = False
+            p.options["tcplog"] = True
+        for kw, attr in (("http-request", "http_request_rules"),
+                         ("http-response", "http_response_rules"),
+                         ("http-after-response", "http_after_response_rules")):
+            if getattr(p, attr):
+                ctx.warn(None, f"'{kw}' rules ignored for {p.label()} as they require HTTP "
+                         "mode.", "needs-http-mode", style="plain")
+                setattr(p, attr, [])
+        if "backend" not in p.caps:
+            return
+        if p.cookie is not None:
+            ctx.warn(None, f"cookie will be ignored for {p.label()} (needs 'mode http').",
+                     "needs-http-mode", style="plain")
+            p.cookie = None
+        if p.balance.algorithm in ("uri", "url_param", "hdr"):
+            ctx.warn(None, f"Layer 7 hash not possible for {p.label()} (needs 'mode http'). "
+                     "Falling back to round robin.", "needs-http-mode", style="plain")
+            p.balance = m.BalanceSpec(hash_type=p.balance.hash_type,
+                                      hash_function=p.balance.hash_function,
+                                      hash_modifier=p.balance.hash_modifier)
+        for i, srv in enumerate(p.servers):
+            if srv.cookie:
+                ctx.warn(None, f"{p.label()} : ignoring cookie for server '{srv.name}' as HTTP "
+                         "mode is disabled.", "needs-http-mode", style="plain")
+                p.servers[i] = replace(srv, cookie=None)
+
     def _cross_checks(self, backends: Mapping[str, ProxyBuilder], glob: m.Global) -> None:
         ctx = self.ctx
         for p in self.proxies:
+            if p.mode == "tcp":
+                self._tcp_mode_fallbacks(p)
             if "frontend" in p.caps:
                 targets: list[tuple[str, m.Origin, str]] = []
                 if p.default_backend:
