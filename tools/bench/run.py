@@ -184,12 +184,14 @@ class Bench:
         old_runs = sorted(OUT_DIR.glob("run-*")) if OUT_DIR.exists() else []
         for old in old_runs[:-KEEP_RUN_DIRS]:
             shutil.rmtree(old, ignore_errors=True)
-        missing = prereq.ensure_programs(log) if not self.args.no_install else \
-            prereq.missing_programs()
-        if missing:
+        if self.args.no_install:
+            missing = prereq.missing_programs()
             for prog in missing:
                 pkg, why = prereq.REQUIRED[prog]
-                log(f"missing: {prog} ({why}); Debian package '{pkg}'")
+                log(f"missing: {prog} ({why}); install the Debian package '{pkg}'")
+        else:
+            missing = prereq.ensure_programs(log)  # says itself what is still missing
+        if missing:
             raise SystemExit(f"cannot run: missing {', '.join(missing)}")
         self.tools = prereq.build_tools(log)
         (self.run_dir / "www" / "static").mkdir(parents=True, exist_ok=True)

@@ -81,11 +81,14 @@ def build_tools(log=print, force: bool = False) -> dict[str, Path]:
         sources = [C_DIR / src, *(C_DIR / h for h in C_HEADERS)]
         newest = max(p.stat().st_mtime for p in sources)
         if force or not exe.exists() or exe.stat().st_mtime < newest:
-            cmd = [cc, *CFLAGS, "-o", str(exe), str(C_DIR / src)]
+            tmp = exe.with_name(f".{name}.{os.getpid()}")
+            cmd = [cc, *CFLAGS, "-o", str(tmp), str(C_DIR / src)]
             log(f"building: {' '.join(cmd)}")
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0:
+                tmp.unlink(missing_ok=True)
                 raise RuntimeError(f"building {name} failed:\n{res.stderr}")
+            os.replace(tmp, exe)  # atomic: a running copy keeps its old file
         out[name] = exe
     return out
 
