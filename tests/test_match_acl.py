@@ -346,3 +346,29 @@ def test_relative_files_resolve_against_base_dir(tmp_path: Any) -> None:
     e = expr("hdr(host)", "-f", "hosts.lst", base_dir=str(sub))
     assert e.match(Ctx([(b"host", b"a.example")]))
     assert os.path.isabs(str(sub))
+
+
+def test_conflict_warnings_match_haproxy() -> None:
+    """Checked against HAProxy 2.6.12 (`haproxy -c` warnings on the same rules)."""
+    a = acl.Acl("a")
+    a.add(expr("hdr(x)", "foo"))
+    a.add(expr("res.hdr(x)", "foo"))
+    b = acl.Acl("b")
+    b.add(expr("status", "200"))
+    table = {"a": a, "b": b}
+    req = "frontend http-request header rule"
+    res = "frontend http-response header rule"
+    c = acl.compile_condition("if", ["{", "hdr(x)", "foo", "}"], table.get)[0]
+    assert c.conflict("res", res) == ("anonymous acl will never match because it uses"
+                                      " keyword 'hdr' which is incompatible with"
+                                      " 'frontend http-response header rule'")
+    assert c.conflict("req", req) is None
+    c = acl.compile_condition("if", ["b"], table.get)[0]
+    assert c.conflict("req", req) == ("acl 'b' will never match because it only involves"
+                                      " keywords that are incompatible with"
+                                      " 'frontend http-request header rule'")
+    c = acl.compile_condition("if", ["{", "status", "200", "}", "a"], table.get)[0]
+    assert "keyword 'status'" in (c.conflict("req", req) or "")
+    c = acl.compile_condition("if", ["b", "{", "path", "/", "}"], table.get)[0]
+    assert "keyword 'path'" in (c.conflict("res", res) or "")
+    assert acl.compile_condition("if", ["a"], table.get)[0].conflict("res", res) is None

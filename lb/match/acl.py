@@ -73,7 +73,7 @@ class AclExpr:
     """One ``acl`` line: a sample expression and its compiled matchers."""
 
     __slots__ = ("text", "sample", "method", "matchers", "cast", "found", "empty", "_one",
-                 "_values")
+                 "_values", "keyword")
 
     def __init__(self, text: str, expr: sample.SampleExpr, method: str,
                  matchers: tuple[pattern.Matcher, ...], cast: Callable[[Any], Any] | None,
@@ -88,6 +88,7 @@ class AclExpr:
         # fast path: one matcher and no cast (the common case)
         self._one = matchers[0] if len(matchers) == 1 and cast is None else None
         self._values = expr.values
+        self.keyword = text[:sample.read_keyword(text, 0)]
 
     def match(self, ctx: sample.SampleCtx) -> bool:
         """True when any value of the sample matches any pattern."""
@@ -187,7 +188,7 @@ def _acl_message(e: sample.SampleError, word: str) -> str:
         if e.name == "var":
             return f"{e} in ACL expression '{word}'"
         return f"in argument to '{e.name}', {e.detail}"
-    kw = word[:sample._read_name(word, 0)]
+    kw = word[:sample.read_keyword(word, 0)]
     return f"ACL keyword '{kw}' : {e}."
 
 
@@ -329,11 +330,12 @@ def invalid_name_message(name: str) -> str | None:
 class Acl:
     """A named ACL: OR of the expressions declared under that name."""
 
-    __slots__ = ("name", "exprs")
+    __slots__ = ("name", "exprs", "anonymous")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, anonymous: bool = False) -> None:
         self.name = name
         self.exprs: tuple[AclExpr, ...] = ()
+        self.anonymous = anonymous
 
     def add(self, expr: AclExpr) -> None:
         self.exprs = self.exprs + (expr,)
@@ -420,6 +422,23 @@ class Condition:
             w |= a.where
         return w
 
+    def conflict(self, where: str, rule: str) -> str | None:
+        """HAProxy's warning for the first ACL that cannot match where the rule runs.
+
+        ``where`` is ``"req"`` or ``"res"``; ``rule`` names the context the way HAProxy
+        does, e.g. ``"frontend http-request header rule"``. None when all is usable.
+        """
+        for acl_ in self.acls:
+            exprs = getattr(acl_, "exprs", ())
+            if not exprs or any(where in e.sample.where for e in exprs):
+                continue
+            if getattr(acl_, "anonymous", False):
+                return (f"anonymous acl will never match because it uses keyword"
+                        f" '{exprs[0].keyword}' which is incompatible with '{rule}'")
+            return (f"acl '{acl_.name}' will never match because it only involves keywords"
+                    f" that are incompatible with '{rule}'")
+        return None
+
     def evaluate(self, ctx: sample.SampleCtx) -> bool:
         for suite in self.suites:
             for acl, neg in suite:
@@ -475,7 +494,7 @@ def compile_condition(kind: str, words: Sequence[str],
             expr, warns = parse_acl_expr(inner, base_dir=base_dir)
             warnings.extend(warns)
             anon += 1
-            acl = Acl(f"anonymous acl #{anon}")
+            acl = Acl(f"anonymous acl #{anon}", anonymous=True)
             acl.add(expr)
             suite.append((acl, neg))
             neg = False

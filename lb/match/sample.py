@@ -1026,7 +1026,7 @@ def _backrefs(repl: bytes) -> Callable[[re.Match[bytes]], bytes]:
 Chain = tuple[tuple[ConvDef, tuple, Callable[[Value], Any]], ...]
 
 
-def _read_name(text: str, pos: int) -> int:
+def read_keyword(text: str, pos: int) -> int:
     n = len(text)
     while pos < n and text[pos] in _KW_CHARS:
         pos += 1
@@ -1043,7 +1043,7 @@ def parse_chain(text: str, resolve: Callable[[str], FetchDef | None], *,
     (fetch keyword, row, args, converter chain, output type, end index). Raises
     ``SampleError`` (kinds in its docstring).
     """
-    end = _read_name(text, 0)
+    end = read_keyword(text, 0)
     name = text[:end]
     if not name:
         raise SampleError("missing fetch method", "missing-fetch")
@@ -1065,7 +1065,7 @@ def parse_chain(text: str, resolve: Callable[[str], FetchDef | None], *,
     n = len(text)
     while end < n and text[end] == ",":
         start = end + 1
-        end = _read_name(text, start)
+        end = read_keyword(text, start)
         cname = text[start:end]
         if not cname and allow_empty_conv and end >= n:
             break  # HAProxy ignores a trailing ',' in an ACL criterion
