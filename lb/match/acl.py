@@ -53,6 +53,7 @@ ACL_KEYWORDS: dict[str, AclKeyword] = {k.name: k for k in (
     *_kws("req.cook", "cook", _SUFFIXES),
     *_kws("url_param", "urlp", _SUFFIXES),
     *_kws("res.hdr", "shdr", _SUFFIXES),
+    *_kws("res.cook", "scook", _SUFFIXES),
     AclKeyword("hdr", "req.hdr", "str"),  # request only, unlike the "hdr" sample fetch
     AclKeyword("shdr", "res.hdr", "str"),
     AclKeyword("cook", "req.cook", "str"),

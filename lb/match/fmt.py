@@ -160,7 +160,10 @@ class Format:
     def render(self, ctx: Any) -> bytes:
         if self.constant is not None:
             return self.constant
-        return b"".join([n(ctx) for n in self.nodes])
+        nodes = self.nodes
+        if len(nodes) == 1:
+            return nodes[0](ctx)
+        return b"".join([n(ctx) for n in nodes])
 
     def __repr__(self) -> str:
         return f"Format({self.text!r})"

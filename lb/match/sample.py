@@ -468,11 +468,6 @@ def _f_status(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [ctx.status] if ctx.is_response and ctx.status else []
 
 
-def _f_res_ver(ctx: SampleCtx, args: tuple) -> list[Value]:
-    v = ctx.memo.get("res_ver")
-    return [v] if v else []
-
-
 def _f_var(ctx: SampleCtx, args: tuple) -> list[Value]:
     name = args[0].decode("ascii", "replace")
     vars_ = ctx.vars
@@ -504,15 +499,6 @@ def _f_int(ctx: SampleCtx, args: tuple) -> list[Value]:
 
 def _f_bool(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [bool(args[0])]
-
-
-def _f_req_hdrs(ctx: SampleCtx, args: tuple) -> list[Value]:
-    return [b"".join(n + b": " + v + b"\r\n" for n, v in ctx.req_headers) + b"\r\n"]
-
-
-def _f_hdr_names(ctx: SampleCtx, args: tuple) -> list[Value]:
-    delim = args[0] if args else b","
-    return [delim.join(n for n, _ in ctx.req_headers)]
 
 
 # ------------------------------------------------------------ argument specs
@@ -563,7 +549,6 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("hdr_cnt", _f_hdr_cnt(False, False), (A_HDR,), 0, T_INT, _REQ, bind=_bind_hdr_cnt(False)),
     _row("hdr_ip", _f_hdr_ip, _HDR_ARGS, 0, T_IP, _REQ, occ_index=1),
     _row("hdr_val", _f_hdr_val, _HDR_ARGS, 0, T_INT, _REQ, occ_index=1),
-    _row("http_first_req", _const(True), (), 0, T_BOOL, _HTTP),
     _row("int", _f_int, (A_INT,), 1, T_INT, _ALL),
     _row("method", _f_method, (), 0, T_METH, _REQ),
     _row("path", _f_path, (), 0, T_STR, _REQ),
@@ -577,9 +562,7 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("req.hdr", _f_hdr(False), _HDR_ARGS, 0, T_STR, _REQ, occ_index=1, bind=_bind_hdr(False)),
     _row("req.hdr_cnt", _f_hdr_cnt(False, False), (A_HDR,), 0, T_INT, _REQ, bind=_bind_hdr_cnt(False)),
     _row("req.hdr_ip", _f_hdr_ip, _HDR_ARGS, 0, T_IP, _REQ, occ_index=1),
-    _row("req.hdr_names", _f_hdr_names, (A_STR,), 0, T_STR, _REQ),
     _row("req.hdr_val", _f_hdr_val, _HDR_ARGS, 0, T_INT, _REQ, occ_index=1),
-    _row("req.hdrs", _f_req_hdrs, (), 0, T_STR, _REQ),
     _row("req.len", _const(0), (), 0, T_INT, _REQ),
     _row("req.proto_http", _const(True), (), 0, T_BOOL, _REQ),
     _row("req.ver", _f_ver, (), 0, T_STR, _REQ),
@@ -589,7 +572,6 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("res.fhdr_cnt", _f_hdr_cnt(True, True), (A_HDR,), 0, T_INT, _RES),
     _row("res.hdr", _f_hdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1, bind=_bind_hdr(True)),
     _row("res.hdr_cnt", _f_hdr_cnt(True, False), (A_HDR,), 0, T_INT, _RES, bind=_bind_hdr_cnt(True)),
-    _row("res.ver", _f_res_ver, (), 0, T_STR, _RES),
     _row("scook", _f_scook, (A_STR,), 0, T_STR, _RES),
     _row("shdr", _f_hdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1, bind=_bind_hdr(True)),
     _row("shdr_cnt", _f_hdr_cnt(True, False), (A_HDR,), 0, T_INT, _RES, bind=_bind_hdr_cnt(True)),
