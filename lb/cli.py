@@ -1,0 +1,944 @@
+"""The stats socket: HAProxy's runtime API (the CLI).
+
+Owns: the CLI_COMMANDS table (word tuple -> handler, usage, description, level),
+the command-line splitting rules (``;`` separators, ``\\`` escapes), access levels,
+the state-change log texts of admin commands, and the socket server (unix path,
+``ip:port``, ``fd@N``) with the line protocol, prompt mode, `stats timeout` and
+`stats maxconn`.
+
+Command handlers are pure functions of (session, arguments): they read and change
+``lb.state`` through its methods and return the answer text; only ``CliServer`` and
+``serve_cli`` do I/O.
+
+Must not import: lb.proxy, lb.log, healthcheck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import difflib
+import os
+import socket
+import stat as stat_mod
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lb import stats
+from lb.config.model import StatsSocket
+from lb.state import (
+    ADMIN_FDRAIN,
+    ADMIN_FMAINT,
+    ADMIN_MAINT,
+    BackendState,
+    ServerState,
+    State,
+)
+
+USER, OPERATOR, ADMIN = 0, 1, 2
+LEVEL_NAMES = {USER: "user", OPERATOR: "operator", ADMIN: "admin"}
+LEVELS = {v: k for k, v in LEVEL_NAMES.items()}
+
+LogEvent = Callable[[BackendState | None, str, str], None]
+
+
+def stderr_log_event(backend: BackendState | None, level: str, text: str) -> None:
+    """Default sink for state-change messages: HAProxy's stderr form."""
+    tag = "[ALERT]   " if level in ("emerg", "alert") and "has no server" in text else "[WARNING] "
+    sys.stderr.write(f"{tag} ({os.getpid()}) : {text}\n")
+    sys.stderr.flush()
+
+
+@dataclass(slots=True)
+class Session:
+    """One CLI connection's state."""
+
+    state: State
+    level: int = ADMIN
+    prompt: bool = False
+    quit: bool = False
+    log_event: LogEvent = stderr_log_event
+    clock: Callable[[], float] = time.time
+    payload: str | None = None
+
+
+class CliError(Exception):
+    """An answer that ends the command (the message is printed as is)."""
+
+
+Handler = Callable[[Session, list[str]], str]
+
+
+@dataclass(frozen=True, slots=True)
+class CliCommand:
+    words: tuple[str, ...]
+    usage: str  # shown in help, left column
+    desc: str
+    level: int
+    handler: Handler
+    hidden: bool = False  # not listed by help (still runs)
+
+    def help_line(self) -> str:
+        return f"  {self.usage:<40}: {self.desc}"
+
+
+# ----------------------------------------------------------------- line splitting
+
+
+def split_commands(line: str) -> list[str]:
+    """Split one input line on unescaped ``;`` (``\\;`` and ``\\\\`` are literal)."""
+    out, cur, i = [], [], 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "\\" and i + 1 < len(line) and line[i + 1] in ";\\":
+            cur.append("\\" + line[i + 1])  # kept escaped for split_words
+            i += 2
+            continue
+        if ch == ";":
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+        i += 1
+    out.append("".join(cur))
+    return out
+
+
+def split_words(cmd: str) -> list[str]:
+    """Whitespace-separated words; ``\\x`` keeps x literally (escaped spaces too)."""
+    words: list[str] = []
+    cur: list[str] = []
+    has = False
+    i = 0
+    while i < len(cmd):
+        ch = cmd[i]
+        if ch == "\\" and i + 1 < len(cmd):
+            cur.append(cmd[i + 1])
+            has = True
+            i += 2
+            continue
+        if ch in " \t":
+            if has:
+                words.append("".join(cur))
+                cur, has = [], False
+        else:
+            cur.append(ch)
+            has = True
+        i += 1
+    if has:
+        words.append("".join(cur))
+    return words
+
+
+# ----------------------------------------------------------------- helpers
+
+
+def _now(sess: Session) -> float:
+    return sess.clock()
+
+
+def _need_level(sess: Session, level: int) -> None:
+    if sess.level < level:
+        raise CliError(f"Permission denied\n{_level_hint(level, sess.level)}\n")
+
+
+def _level_hint(need: int, have: int) -> str:
+    # lb extension: the second line names the level needed (HAProxy prints only the first).
+    return (f"This command requires level '{LEVEL_NAMES[need]}' "
+            f"(this session is '{LEVEL_NAMES[have]}').")
+
+
+def _server_arg(sess: Session, args: list[str], pos: int,
+                no_backend: str = "No such backend.") -> tuple[BackendState, ServerState]:
+    if len(args) <= pos or "/" not in args[pos]:
+        raise CliError("Require 'backend/server'.\n")
+    bname, sname = args[pos].split("/", 1)
+    be = sess.state.backend(bname)
+    if be is None:
+        raise CliError(no_backend + "\n")
+    srv = be.server(sname)
+    if srv is None:
+        raise CliError("No such server.\n")
+    return be, srv
+
+
+def _srv_label(srv: ServerState) -> str:
+    return f"{'Backup Server' if srv.backup else 'Server'} {srv.backend.name}/{srv.name}"
+
+
+def _counts_left(be: BackendState) -> str:
+    act, bck = be.usable_count()
+    text = f"{act} active and {bck} backup servers left."
+    if act == 0 and bck > 0:
+        text += " Running on backup."
+    return text
+
+
+def _counts_online(be: BackendState) -> str:
+    act, bck = be.usable_count()
+    return f"{act} active and {bck} backup servers online."
+
+
+def _was_serving(srv: ServerState) -> bool:
+    return srv.is_running and not (srv.model.check and srv.health < srv.rise)
+
+
+def change_admin(sess: Session, srv: ServerState, target: str) -> None:
+    """Apply `ready` / `drain` / `maint` and log HAProxy's state-change lines."""
+    now = _now(sess)
+    be = srv.backend
+    was_up = be.is_up
+    was_maint = bool(srv.admin & ADMIN_FMAINT)
+    was_drain = bool(srv.admin & ADMIN_FDRAIN)
+    serving_before = _was_serving(srv)
+    msgs: list[tuple[str, str]] = []
+    label = _srv_label(srv)
+    if target == "maint":
+        if not was_maint:
+            srv.set_admin(ADMIN_FMAINT, True, now)
+            if was_drain:
+                srv.set_admin(ADMIN_FDRAIN, False, now)
+            if serving_before:
+                msgs.append(("alert", f"{label} is going DOWN for maintenance. "
+                             f"{_counts_left(be)} {srv.cur_conns} sessions active, "
+                             f"0 requeued, 0 remaining in queue."))
+            else:
+                msgs.append(("notice", f"{label} was DOWN and now enters maintenance."))
+    elif target == "drain":
+        if not was_drain:
+            srv.set_admin(ADMIN_FDRAIN, True, now)
+        if was_maint:
+            srv.set_admin(ADMIN_FMAINT, False, now)
+            msgs.append(("notice", f"{label} is {_leaving_state(srv)} (leaving forced maintenance)."))
+            msgs.append(("notice", f"{label} remains in forced drain mode."))
+        elif not was_drain:
+            msgs.append(("notice", f"{label} enters drain state. {_counts_online(be)} "
+                         f"0 sessions requeued, 0 total in queue."))
+    else:  # ready
+        if was_maint:
+            srv.set_admin(ADMIN_FMAINT, False, now)
+            if was_drain:
+                srv.set_admin(ADMIN_FDRAIN, False, now)
+            msgs.append(("notice", f"{label} is {_leaving_state(srv)} (leaving forced maintenance)."))
+        elif was_drain:
+            srv.set_admin(ADMIN_FDRAIN, False, now)
+            msgs.append(("notice", f"{label} is UP (leaving forced drain)."))
+    if was_up and not be.is_up:
+        msgs.append(("emerg", f"backend '{be.name}' has no server available!"))
+    for level, text in msgs:
+        sess.log_event(be, level, text)
+
+
+def _leaving_state(srv: ServerState) -> str:
+    if srv.admin & ADMIN_MAINT:
+        return "DOWN"
+    if srv.model.check and srv.health < srv.rise:
+        return "DOWN"
+    return "UP/DRAIN" if srv.in_drain else "UP/READY"
+
+
+def parse_weight(srv: ServerState, text: str) -> int:
+    """`N` (0..256) or `N%` of the initial weight; HAProxy's error texts."""
+    neg = text.startswith("-")
+    digits = text[1:] if neg else text
+    n = 0
+    i = 0
+    while i < len(digits) and digits[i].isdigit():
+        n = n * 10 + int(digits[i])
+        i += 1
+    if i == 0:
+        raise CliError("Empty weight string empty or preceded by garbage\n")
+    rest = digits[i:]
+    if neg:
+        n = -n
+    algo = srv.backend.model.balance
+    static = algo.algorithm == "static-rr" or (
+        algo.algorithm in ("source", "uri", "url_param", "hdr", "rdp-cookie", "hash", "random")
+        and algo.hash_type == "map-based" and algo.algorithm != "random")
+    if rest == "%":
+        if n < 0:
+            raise CliError("Relative weight must be positive.\n")
+        if static and n not in (0, 100):
+            raise CliError("Backend is using a static LB algorithm and only accepts "
+                           "weights '0%' and '100%'.\n")
+        return min(srv.iweight * n // 100, 256)
+    if rest:
+        raise CliError("Trailing garbage in weight string\n")
+    if not 0 <= n <= 256:
+        raise CliError("Absolute weight can only be between 0 and 256 inclusive.\n")
+    if static and n not in (0, srv.iweight):
+        raise CliError("Backend is using a static LB algorithm and only accepts "
+                       "weights '0%' and '100%'.\n")
+    return n
+
+
+def _set_weight(sess: Session, srv: ServerState, text: str | None) -> str:
+    if text is None:
+        raise CliError("Require <weight> or <weight%>.\n")
+    w = parse_weight(srv, text)
+    srv.set_weight(w, _now(sess))
+    return ""
+
+
+# ----------------------------------------------------------------- handlers
+
+
+def cmd_help(sess: Session, args: list[str]) -> str:
+    want = args[1:]
+    lines = ["The following commands are valid at this level:"]
+    if want:
+        lines += [c.help_line() for c in _suggest(sess, want, all_if_none=False)]
+        lines += [c.help_line() for c in _TAIL]
+    else:
+        lines += _help_lines(sess)
+    return "\n".join(lines) + "\n"
+
+
+def _help_lines(sess: Session) -> list[str]:
+    body = sorted((c for c in CLI_COMMANDS if not c.hidden and c not in _TAIL
+                   and c.level <= sess.level), key=lambda c: c.usage)
+    return [c.help_line() for c in body] + [c.help_line() for c in _TAIL]
+
+
+def _suggest(sess: Session, words: list[str], all_if_none: bool = True) -> list[CliCommand]:
+    """Commands close to what was typed (by words), best first."""
+    typed = " ".join(words)
+    scored = []
+    for c in CLI_COMMANDS:
+        if c.hidden or c in _TAIL or c.level > sess.level:
+            continue
+        key = " ".join(c.words)
+        prefix = sum(1 for a, b in zip(words, c.words, strict=False) if a == b)
+        ratio = difflib.SequenceMatcher(None, typed, key).ratio()
+        score = prefix + ratio
+        if prefix or ratio >= 0.6:
+            scored.append((score, c))
+    scored.sort(key=lambda x: -x[0])
+    return [c for _s, c in scored[:5]]
+
+
+def unknown_command(sess: Session, words: list[str]) -> str:
+    near = _suggest(sess, words) if words else []
+    if near:
+        lines = ["Unknown command, but maybe one of the following ones is a better match:"]
+        lines += [c.help_line() for c in near] + [c.help_line() for c in _TAIL]
+    else:
+        lines = ["Unknown command. Please enter one of the following commands only:"]
+        lines += _help_lines(sess)
+    return "\n".join(lines) + "\n"
+
+
+def cmd_prompt(sess: Session, args: list[str]) -> str:
+    sess.prompt = not sess.prompt
+    return ""
+
+
+def cmd_quit(sess: Session, args: list[str]) -> str:
+    sess.quit = True
+    return ""
+
+
+def cmd_level_operator(sess: Session, args: list[str]) -> str:
+    _need_level(sess, OPERATOR)
+    sess.level = OPERATOR
+    return ""
+
+
+def cmd_level_user(sess: Session, args: list[str]) -> str:
+    sess.level = USER
+    return ""
+
+
+def cmd_show_cli_level(sess: Session, args: list[str]) -> str:
+    return LEVEL_NAMES[sess.level] + "\n"
+
+
+_STAT_FLAGS = {"typed", "json", "desc", "up", "no-maint"}
+
+
+def cmd_show_stat(sess: Session, args: list[str]) -> str:
+    rest = args[2:]
+    flags = {a for a in rest if a in _STAT_FLAGS}
+    pos = [a for a in rest if a not in _STAT_FLAGS]
+    iid: int | str = -1
+    types, sid = stats.ALL, -1
+    if len(pos) >= 3:
+        ref = pos[0]
+        if ref != "-1":
+            p = stats.find_proxy(sess.state, ref)
+            if p is None:
+                raise CliError("No such proxy.\n")
+            iid = p.puid
+        try:
+            types = int(pos[1])
+            sid = int(pos[2])
+        except ValueError:
+            raise CliError("No such proxy.\n") from None
+        if types < 0:
+            types = stats.ALL
+    fmt = "typed" if "typed" in flags else "json" if "json" in flags else "csv"
+    return stats.show_stat(sess.state, _now(sess), fmt, iid, types, sid,
+                           up_only="up" in flags, no_maint="no-maint" in flags)
+
+
+def cmd_show_info(sess: Session, args: list[str]) -> str:
+    fmt = "typed" if "typed" in args else "json" if "json" in args else "text"
+    return stats.show_info(sess.state, _now(sess), fmt)
+
+
+def cmd_show_servers_state(sess: Session, args: list[str]) -> str:
+    st = sess.state
+    if len(args) > 3:
+        be = st.backend(args[3]) or (st.backend("#" + args[3]) if args[3].isdigit() else None)
+        if be is None:
+            raise CliError("Can't find backend.\n")
+        backends = [be]
+    else:
+        backends = list(st.backends.values())
+    return stats.show_servers_state(st, _now(sess), backends)
+
+
+def cmd_show_backend(sess: Session, args: list[str]) -> str:
+    return "# name\n" + "".join(f"{name}\n" for name in sess.state.backends)
+
+
+def cmd_show_config(sess: Session, args: list[str]) -> str:
+    text = sess.state.config.text
+    return text if text.endswith("\n") or not text else text + "\n"
+
+
+def cmd_show_websockets(sess: Session, args: list[str]) -> str:
+    fmt = "json" if "json" in args[2:] else "text"
+    return stats.show_websockets(sess.state, _now(sess), fmt)
+
+
+def _stream_id(text: str) -> int | None:
+    try:
+        return int(text, 16) if text.lower().startswith("0x") else int(text)
+    except ValueError:
+        return None
+
+
+def _name(x: Any, default: str) -> str:
+    if x is None:
+        return default
+    return x if isinstance(x, str) else getattr(x, "name", None) or default
+
+
+def stream_line(sid: int, st: Any, now: float) -> str:
+    """One `show sess` line for a live stream (attributes read by name)."""
+    started = getattr(st, "started", None) or getattr(st, "start_time", None) or now
+    src = getattr(st, "src", None) or getattr(st, "client", None) or "?"
+    proto = getattr(st, "proto", "tcpv4")
+    fe = _name(getattr(st, "frontend", None), "<NONE>")
+    be = _name(getattr(st, "backend", None), "<NONE>")
+    srv = _name(getattr(st, "server", None), "<none>")
+    age = max(int(now - started), 0)
+    kind = "tunnel" if getattr(st, "tunnel", False) else "http"
+    return (f"0x{sid:x}: proto={proto} src={src} fe={fe} be={be} srv={srv} "
+            f"ts=00 age={age}s calls=0 kind={kind} bytes_in={getattr(st, 'bytes_in', 0)} "
+            f"bytes_out={getattr(st, 'bytes_out', 0)}")
+
+
+def cmd_show_sess(sess: Session, args: list[str]) -> str:
+    _need_level(sess, OPERATOR)
+    now = _now(sess)
+    streams = sess.state.streams
+    if len(args) > 2 and args[2] != "all":
+        sid = _stream_id(args[2])
+        st = streams.get(sid) if sid is not None else None
+        if st is None:
+            raise CliError("Session not found.\n")
+        lines = [stream_line(sid, st, now)]  # type: ignore[arg-type]
+        for attr in ("src", "dst", "frontend", "backend", "server", "bytes_in", "bytes_out",
+                     "req_line", "termination"):
+            if hasattr(st, attr):
+                lines.append(f"  {attr}={_name(getattr(st, attr), '-') if attr in ('frontend', 'backend', 'server') else getattr(st, attr)}")
+        return "\n".join(lines) + "\n"
+    return "".join(stream_line(sid, st, now) + "\n" for sid, st in sorted(streams.items()))
+
+
+def cmd_shutdown_session(sess: Session, args: list[str]) -> str:
+    if len(args) < 3:
+        raise CliError("Session pointer expected (use 'show sess').\n")
+    sid = _stream_id(args[2])
+    st = sess.state.streams.get(sid) if sid is not None else None
+    if st is None:
+        raise CliError("No such session (use 'show sess').\n")
+    st.kill("K")
+    return ""
+
+
+def cmd_shutdown_sessions_server(sess: Session, args: list[str]) -> str:
+    _be, srv = _server_arg(sess, args, 3)
+    for st in list(srv.streams):
+        st.kill("K")
+    return ""
+
+
+def cmd_show_errors(sess: Session, args: list[str]) -> str:
+    _need_level(sess, OPERATOR)
+    now = _now(sess)
+    want_px = None
+    direction = None
+    for a in args[2:]:
+        if a in ("request", "response"):
+            direction = a
+        elif want_px is None:
+            p = stats.find_proxy(sess.state, a)
+            if p is None:
+                raise CliError("No such proxy.\n")
+            want_px = p.name
+    entries = []
+    for e in list(sess.state.errors):
+        px = _name(getattr(e, "proxy", None) or getattr(e, "frontend", None), "")
+        if want_px is not None and px != want_px:
+            continue
+        if direction is not None and getattr(e, "direction", "request") != direction:
+            continue
+        entries.append(e)
+    out = [f"Total events captured on [{_log_date(now)}] : {len(entries)}"]
+    for e in entries:
+        when = getattr(e, "when", None) or getattr(e, "time", None) or now
+        px = _name(getattr(e, "proxy", None) or getattr(e, "frontend", None), "?")
+        out.append("")
+        out.append(f"[{_log_date(when)}] {getattr(e, 'direction', 'request')} error on "
+                   f"proxy {px}, source {getattr(e, 'src', '?')}: "
+                   f"{getattr(e, 'reason', getattr(e, 'text', 'invalid message'))}")
+        raw = getattr(e, "raw", b"") or b""
+        for i in range(0, min(len(raw), 4096), 64):
+            chunk = raw[i:i + 64]
+            out.append(f"  {i:05d}  " + "".join(
+                chr(b) if 32 <= b < 127 and b != 0x5C else f"\\x{b:02x}" for b in chunk))
+    return "\n".join(out) + "\n"
+
+
+def _log_date(t: float) -> str:
+    lt = time.localtime(t)
+    return time.strftime("%d/%b/%Y:%H:%M:%S", lt) + f".{int((t % 1) * 1000):03d}"
+
+
+def cmd_clear_counters(sess: Session, args: list[str]) -> str:
+    all_ = len(args) > 2 and args[2] == "all"
+    _need_level(sess, ADMIN if all_ else OPERATOR)
+    st = sess.state
+    for fe in st.frontends.values():
+        fe.counters.reset(all_)
+    for be in st.backends.values():
+        be.counters.reset(all_)
+        for s in be.servers:
+            s.counters.reset(all_)
+    st.max_conn_rate = 0
+    st.conn_rate.max = 0
+    st.sess_rate.max = 0
+    if all_:
+        st.cum_conns = 0
+        st.cum_req = 0
+    return ""
+
+
+def cmd_disable_server(sess: Session, args: list[str]) -> str:
+    _be, srv = _server_arg(sess, args, 2)
+    change_admin(sess, srv, "maint")
+    return ""
+
+
+def cmd_enable_server(sess: Session, args: list[str]) -> str:
+    _be, srv = _server_arg(sess, args, 2)
+    change_admin(sess, srv, "ready")
+    return ""
+
+
+def cmd_disable_health(sess: Session, args: list[str]) -> str:
+    _be, srv = _server_arg(sess, args, 2)
+    srv.check_enabled = False
+    return ""
+
+
+def cmd_enable_health(sess: Session, args: list[str]) -> str:
+    _be, srv = _server_arg(sess, args, 2)
+    if not srv.model.check:
+        raise CliError("Health check was not configured on this server, cannot enable.\n")
+    srv.check_enabled = True
+    return ""
+
+
+def cmd_get_weight(sess: Session, args: list[str]) -> str:
+    _be, srv = _server_arg(sess, args, 2, no_backend="No such server.")
+    return f"{srv.uweight} (initial {srv.iweight})\n"
+
+
+def cmd_set_weight(sess: Session, args: list[str]) -> str:
+    _be, srv = _server_arg(sess, args, 2)
+    return _set_weight(sess, srv, args[3] if len(args) > 3 else None)
+
+
+SET_SERVER_USAGE = ("usage: set server <backend>/<server> addr | agent | agent-addr | "
+                    "agent-port | agent-send | check-addr | check-port | fqdn | health | "
+                    "ssl | state | weight\n")
+
+
+def cmd_set_server(sess: Session, args: list[str]) -> str:
+    _be, srv = _server_arg(sess, args, 2)
+    what = args[3] if len(args) > 3 else ""
+    value = args[4] if len(args) > 4 else None
+    if what == "state":
+        if value not in ("ready", "drain", "maint"):
+            raise CliError("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n")
+        change_admin(sess, srv, value)
+        return ""
+    if what == "weight":
+        return _set_weight(sess, srv, value)
+    if what == "health":
+        return _set_health(sess, srv, value)
+    raise CliError(SET_SERVER_USAGE)
+
+
+def _set_health(sess: Session, srv: ServerState, value: str | None) -> str:
+    if value not in ("up", "stopping", "down"):
+        raise CliError("'set server <srv> health' expects 'up', 'stopping', or 'down'.\n")
+    if not srv.model.check:
+        return ""
+    from lb.state import OP_RUNNING, OP_STOPPED, OP_STOPPING
+
+    now = _now(sess)
+    if value == "up":
+        srv.health = srv.rise + srv.fall - 1
+        srv.set_operational(OP_RUNNING, now, reason="cli")
+    elif value == "stopping":
+        srv.health = srv.rise + srv.fall - 1
+        srv.set_operational(OP_STOPPING, now, reason="cli")
+    else:
+        srv.health = 0
+        srv.set_operational(OP_STOPPED, now, reason="cli")
+    srv.last_change = now
+    return ""
+
+
+# Rows are alphabetical by words; help/prompt/quit are listed last as HAProxy does.
+CLI_COMMANDS: tuple[CliCommand, ...] = (
+    CliCommand(("clear", "counters"), "clear counters [all]",
+               "clear max statistics counters (or all counters)", OPERATOR, cmd_clear_counters),
+    CliCommand(("disable", "health"), "disable health <bk>/<srv>", "disable health checks",
+               ADMIN, cmd_disable_health),
+    CliCommand(("disable", "server"), "disable server (DEPRECATED)",
+               "disable a server for maintenance (use 'set server' instead)", ADMIN,
+               cmd_disable_server),
+    CliCommand(("enable", "health"), "enable health <bk>/<srv>", "enable health checks",
+               ADMIN, cmd_enable_health),
+    CliCommand(("enable", "server"), "enable server  (DEPRECATED)",
+               "enable a disabled server (use 'set server' instead)", ADMIN,
+               cmd_enable_server),
+    CliCommand(("get", "weight"), "get weight <bk>/<srv>", "report a server's current weight",
+               USER, cmd_get_weight),
+    CliCommand(("operator",), "operator",
+               "lower the level of the current CLI session to operator", USER,
+               cmd_level_operator),
+    CliCommand(("set", "server"), "set server <bk>/<srv> [opts]",
+               "change a server's state, weight or health", ADMIN, cmd_set_server),
+    CliCommand(("set", "weight"), "set weight <bk>/<srv>  (DEPRECATED)",
+               "change a server's weight (use 'set server' instead)", ADMIN, cmd_set_weight),
+    CliCommand(("show", "backend"), "show backend",
+               "list backends in the current running config", USER, cmd_show_backend),
+    CliCommand(("show", "cli", "level"), "show cli level",
+               "display the level of the current CLI session", USER, cmd_show_cli_level),
+    CliCommand(("show", "config"), "show config",
+               "print the configuration as it was loaded", ADMIN, cmd_show_config),
+    CliCommand(("show", "errors"), "show errors [<px>] [request|response]",
+               "report last request and/or response errors for each proxy", OPERATOR,
+               cmd_show_errors),
+    CliCommand(("show", "info"), "show info [desc|json|typed|float]*",
+               "report information about the running process", USER, cmd_show_info),
+    CliCommand(("show", "servers", "state"), "show servers state [<backend>]",
+               "dump volatile server information (all or for a single backend)", USER,
+               cmd_show_servers_state),
+    CliCommand(("show", "sess"), "show sess [id]",
+               "report the list of current sessions or dump this exact session", OPERATOR,
+               cmd_show_sess),
+    CliCommand(("show", "stat"), "show stat [desc|json|no-maint|typed|up]*",
+               "report counters for each proxy and server", USER, cmd_show_stat),
+    CliCommand(("show", "websockets"), "show websockets [json]",
+               "list open WebSocket tunnels and WebSocket counters", OPERATOR,
+               cmd_show_websockets),
+    CliCommand(("shutdown", "session"), "shutdown session [id]", "kill a specific session",
+               ADMIN, cmd_shutdown_session),
+    CliCommand(("shutdown", "sessions", "server"), "shutdown sessions server <bk>/<srv>",
+               "kill sessions on a server", ADMIN, cmd_shutdown_sessions_server),
+    CliCommand(("user",), "user", "lower the level of the current CLI session to user",
+               USER, cmd_level_user),
+    CliCommand(("help",), "help [<command>]", "list matching or all commands", USER,
+               cmd_help),
+    CliCommand(("prompt",), "prompt", "toggle interactive mode with prompt", USER,
+               cmd_prompt),
+    CliCommand(("quit",), "quit", "disconnect", USER, cmd_quit),
+)
+_TAIL = CLI_COMMANDS[-3:]
+
+
+def lookup(words: list[str]) -> CliCommand | None:
+    """The command whose words start the input (longest match wins)."""
+    best = None
+    for c in CLI_COMMANDS:
+        n = len(c.words)
+        if tuple(words[:n]) == c.words and (best is None or n > len(best.words)):
+            best = c
+    return best
+
+
+def execute(sess: Session, cmd: str) -> str:
+    """Run one command (already split from its line); the answer without the
+    trailing empty line."""
+    words = split_words(cmd)
+    c = lookup(words)
+    if c is None:
+        return unknown_command(sess, words)
+    try:
+        _need_level(sess, c.level)
+        return c.handler(sess, words)
+    except CliError as e:
+        return str(e)
+
+
+def run_line(sess: Session, line: str) -> str:
+    """All commands of one input line, each answer followed by an empty line (and
+    by the prompt in interactive mode)."""
+    out = []
+    for cmd in split_commands(line):
+        answer = execute(sess, cmd)
+        out.append(answer + "\n")
+        if sess.quit:
+            break
+        if sess.prompt:
+            out.append("> ")
+    return "".join(out)
+
+
+# ----------------------------------------------------------------- socket server
+
+
+class _CliProtocol(asyncio.Protocol):
+    """One stats-socket connection."""
+
+    __slots__ = ("server", "sess", "transport", "buf", "timer", "limit", "closed",
+                 "payload_head", "payload_lines")
+
+    def __init__(self, server: CliServer, level: int) -> None:
+        self.server = server
+        self.sess = Session(server.state, level=level, log_event=server.log_event,
+                            clock=server.clock)
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.timer: asyncio.TimerHandle | None = None
+        self.limit = server.max_line
+        self.closed = False
+        self.payload_head: str | None = None
+        self.payload_lines: list[str] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server.conns.add(self)
+        if len(self.server.conns) > self.server.maxconn:
+            transport.pause_reading()  # type: ignore[attr-defined]
+            self.server.waiting.append(self)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.server.timeout:
+            loop = asyncio.get_running_loop()
+            self.timer = loop.call_later(self.server.timeout, self._expire)
+
+    def _expire(self) -> None:
+        self._close()
+
+    def data_received(self, data: bytes) -> None:
+        self._arm()
+        self.buf += data
+        answered = False
+        while b"\n" in self.buf and not self.closed:
+            raw, self.buf = self.buf.split(b"\n", 1)
+            if len(raw) > self.limit:
+                self._too_long()
+                return
+            line = raw.decode("utf-8", "replace").rstrip("\r")
+            answer = self._line(line)
+            if answer is None:
+                continue  # inside a payload
+            answered = True
+            assert self.transport is not None
+            self.transport.write(answer.encode("utf-8", "replace"))
+            if self.sess.quit:
+                self._close()
+                return
+        if len(self.buf) > self.limit:
+            self._too_long()
+            return
+        if answered and not self.sess.prompt and not self.closed and self.payload_head is None:
+            self._close()
+
+    def _line(self, line: str) -> str | None:
+        if self.payload_head is not None:
+            if line:
+                self.payload_lines.append(line)
+                return None
+            head, self.payload_head = self.payload_head, None
+            self.sess.payload = "\n".join(self.payload_lines)
+            self.payload_lines = []
+            try:
+                return run_line(self.sess, head)
+            finally:
+                self.sess.payload = None
+        if line.endswith(" <<"):
+            self.payload_head = line[:-3]
+            return None
+        return run_line(self.sess, line)
+
+    def _too_long(self) -> None:
+        assert self.transport is not None
+        self.transport.write(b"Command line too long.\n\n")
+        self._close()
+
+    def eof_received(self) -> bool:
+        if self.buf.strip() and not self.closed:
+            line = self.buf.decode("utf-8", "replace").rstrip("\r")
+            self.buf = b""
+            assert self.transport is not None
+            self.transport.write(run_line(self.sess, line).encode("utf-8", "replace"))
+        self._close()
+        return False
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+        self.server.conns.discard(self)
+        if self in self.server.waiting:
+            self.server.waiting.remove(self)
+        self.server.admit()
+
+
+@dataclass(eq=False)
+class CliServer:
+    """The running stats sockets (one asyncio server per `stats socket` line)."""
+
+    state: State
+    timeout: float
+    maxconn: int
+    log_event: LogEvent = stderr_log_event
+    clock: Callable[[], float] = time.time
+    max_line: int = 16384
+    servers: list[asyncio.base_events.Server] = field(default_factory=list)
+    addresses: list[Any] = field(default_factory=list)  # bound address per socket
+    unix_paths: list[str] = field(default_factory=list)
+    conns: set[_CliProtocol] = field(default_factory=set)
+    waiting: list[_CliProtocol] = field(default_factory=list)
+
+    def admit(self) -> None:
+        while self.waiting and len(self.conns) - len(self.waiting) < self.maxconn:
+            p = self.waiting.pop(0)
+            if p.transport is not None and not p.closed:
+                p.transport.resume_reading()
+
+    def close(self) -> None:
+        for srv in self.servers:
+            srv.close()
+        for p in list(self.conns):
+            p._close()
+        for path in self.unix_paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        self.unix_paths = []
+
+    async def wait_closed(self) -> None:
+        for srv in self.servers:
+            await srv.wait_closed()
+
+
+def _unix_socket(path: str, mode: int | None) -> socket.socket:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if not stat_mod.S_ISSOCK(st.st_mode):
+            raise OSError(f"'{path}' exists and is not a socket")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except OSError:
+            os.unlink(path)  # stale socket left by a dead process
+        else:
+            raise OSError(f"'{path}' is in use by another process")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    sock.bind(tmp)
+    if mode is not None:
+        os.chmod(tmp, mode)
+    os.rename(tmp, path)  # the socket appears only once its mode is right
+    sock.listen(64)
+    sock.setblocking(False)
+    return sock
+
+
+def _tcp_socket(host: str, port: int) -> socket.socket:
+    host = host or "0.0.0.0"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.listen(64)
+    sock.setblocking(False)
+    return sock
+
+
+def _factory(cli: CliServer, level: int) -> Callable[[], _CliProtocol]:
+    return lambda: _CliProtocol(cli, level)
+
+
+async def serve_cli(state: State, sockets: Sequence[StatsSocket], *, timeout: float,
+                    maxconn: int, log_event: LogEvent | None = None,
+                    clock: Callable[[], float] = time.time) -> CliServer:
+    """Start listening on every `stats socket`; returns the server (``close()``)."""
+    loop = asyncio.get_running_loop()
+    cli = CliServer(state, timeout=timeout, maxconn=max(maxconn, 1),
+                    log_event=log_event or stderr_log_event, clock=clock,
+                    max_line=max(state.config.global_.tune_bufsize, 1024))
+    try:
+        for spec in sockets:
+            if spec.kind == "unix":
+                sock = _unix_socket(spec.address, spec.mode)
+                cli.unix_paths.append(spec.address)
+            elif spec.kind == "fd":
+                sock = socket.socket(fileno=int(spec.address))
+                sock.setblocking(False)
+            else:
+                sock = _tcp_socket(spec.address, spec.port or 0)
+            level = LEVELS.get(spec.level, OPERATOR)
+            factory = _factory(cli, level)
+            if sock.family == socket.AF_UNIX:
+                server = await loop.create_unix_server(factory, sock=sock)
+            else:
+                server = await loop.create_server(factory, sock=sock)
+            cli.servers.append(server)
+            cli.addresses.append(spec.address if spec.kind == "unix" else sock.getsockname())
+    except BaseException:
+        cli.close()
+        raise
+    return cli

@@ -1,0 +1,82 @@
+"""Shared fixtures for the stats / CLI tests: a small configuration built directly
+from ``lb.config.model`` objects (so these tests do not depend on the parser), and a
+blocking stats-socket client.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from lb.config.model import (
+    BalanceSpec,
+    Bind,
+    Config,
+    CookieSpec,
+    Global,
+    Proxy,
+    Server,
+    StatsPage,
+    StatsSocket,
+    SwitchingRule,
+)
+from lb.state import State
+
+CONFIG_TEXT = """global
+    stats socket /tmp/x.sock level admin
+
+frontend fe
+    bind 127.0.0.1:8080
+    default_backend be
+
+backend be
+    server s1 127.0.0.1:19001 weight 3
+    server s2 127.0.0.1:19002 check
+"""
+
+
+def make_config(*, sockets: tuple[StatsSocket, ...] = (), stats_page: StatsPage | None = None,
+                s1_port: int = 19001, s2_port: int = 19002, ws_port: int = 19003,
+                s2_check: bool = True) -> Config:
+    """fe (iid 2) -> be (iid 3: s1 weight 3 no check, s2 check, b1 backup) and
+    a `listen` named ws (iid 4) with one server."""
+    fe = Proxy(name="fe", caps=frozenset({"frontend"}), kind="frontend", mode="http", puid=2,
+               binds=(Bind(host="127.0.0.1", port=8080),), default_backend="be",
+               switching_rules=(SwitchingRule(backend="ws", name_fmt=None, cond=None),),
+               stats=stats_page)
+    be = Proxy(name="be", caps=frozenset({"backend"}), kind="backend", mode="http", puid=3,
+               servers=(
+                   Server("s1", "127.0.0.1", s1_port, 1, weight=3),
+                   Server("s2", "127.0.0.1", s2_port, 2, check=True, maxconn=10,
+                          maxqueue=5, cookie="c2") if s2_check else
+                   Server("s2", "127.0.0.1", s2_port, 2),
+                   Server("b1", "127.0.0.1", s2_port, 3, backup=True),
+               ), cookie=CookieSpec(name="SRV", mode="insert"))
+    ws = Proxy(name="ws", caps=frozenset({"frontend", "backend"}), kind="listen", mode="http",
+               puid=4, binds=(Bind(host="127.0.0.1", port=8081),),
+               servers=(Server("w1", "127.0.0.1", ws_port, 1),),
+               balance=BalanceSpec(algorithm="leastconn"))
+    return Config(global_=Global(stats_sockets=sockets, maxconn=2000),
+                  proxies=(fe, be, ws), text=CONFIG_TEXT)
+
+
+def make_state(now: float = 1_000_000.0, **kw: object) -> State:
+    return State(make_config(**kw), now=now)  # type: ignore[arg-type]
+
+
+def query(address: str | tuple[str, int], line: str, timeout: float = 5.0) -> str:
+    """Send one line to a stats socket and read until the server closes."""
+    if isinstance(address, tuple):
+        sock = socket.create_connection(address, timeout=timeout)
+    else:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(address)
+    with sock:
+        sock.sendall(line.encode() + b"\n")
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks).decode()
