@@ -694,6 +694,9 @@ def _kill_streams(srv: ServerState, code: bytes) -> None:
     data plane's Txn.kill / Tunnel.kill expect."""
     for stream in list(srv.streams):
         try:
-            stream.kill(code)
+            # an upgraded stream is ended through its tunnel, so the tunnel's close
+            # path does the accounting (Txn.kill alone leaves it in srv.streams)
+            tunnel = getattr(stream, "tunnel", None)
+            (tunnel if tunnel is not None else stream).kill(code)
         except Exception:  # noqa: S112 - a stream that cannot be killed is already gone
             continue

@@ -261,3 +261,66 @@ backend b
     assert re.search(r"\[WARNING\]  \(\d+\) : Server b/s1 is DOWN, reason: Layer4 connection "
                      r"problem", err), err
     assert re.search(r"\[ALERT\]    \(\d+\) : backend 'b' has no server available!", err), err
+
+
+def test_shutdown_sessions_closes_live_websocket_tunnels() -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    async def go() -> None:
+        ws_srv = WsBackend("w1").start()
+        health = HttpBackend("health").start()  # `port` sends the checks here
+        fe = free_port()
+        res = load_text(f"""
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout tunnel 30s
+    timeout check 1s
+frontend f
+    bind 127.0.0.1:{fe}
+    default_backend b
+backend b
+    option httpchk GET /health
+    server w1 127.0.0.1:{ws_srv.port} check port {health.port} inter 100 fall 1 on-marked-down shutdown-sessions
+""")
+        assert res.ok and res.config is not None, res.diagnostics
+        log = LogSink()
+
+        async def checks(state: State, loop: asyncio.AbstractEventLoop) -> None:
+            hc = HealthChecker(state, log)
+            await hc.start()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await hc.stop()
+
+        rt = await runner.start(res.config, services=[checks])
+        terms: list[bytes] = []
+        rt.txn_hook = lambda txn: terms.append(bytes(txn.term))
+        srv = rt.state.backends["b"].servers[0]
+        try:
+            await wait_for(lambda: srv.check_status == "L7OK")
+            async with connect(f"ws://127.0.0.1:{fe}/") as ws:
+                await ws.send("whoami")
+                assert await asyncio.wait_for(ws.recv(), 5) == "w1"
+                assert srv.streams  # the tunnel is counted on the server
+                health.stop()
+                await wait_for(lambda: srv.op == OP_STOPPED, timeout=5)
+                closed = False
+                try:
+                    await asyncio.wait_for(ws.recv(), 5)
+                except ConnectionClosed:
+                    closed = True
+                assert closed
+            assert not srv.streams and srv.cur_conns == 0
+            assert log.find("Server b/w1 is DOWN")
+            # the tunnel is logged as ended by the server going down (`D` first)
+            assert terms and terms[-1][:1] == b"D", terms
+        finally:
+            await rt.stop()
+            ws_srv.stop()
+
+    asyncio.run(go())
