@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lb import __version__
 from lb.errors import Diagnostic, render_json, render_line
@@ -37,9 +37,16 @@ Usage : lb [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -n <maxconn> ] [ -N <maxpconn> ]
         --strict       with -c or at start-up: compatibility acceptances are errors
         -n sets the maximum total # of connections (uses ulimit -n)
         -N sets the default, per-proxy maximum # of connections
+        --workers N  runs N worker processes (overrides global nbthread)
         -p writes pids of all children to this file
         -sf/-st [pid ]* finishes/terminates old pids.
 """
+
+
+# Diagnostics after which HAProxy stops reading (no "Fatal errors found" line then).
+_ABORT_CODES = frozenset({"cannot-open", "lone-else", "lone-elif", "lone-endif",
+                          "else-after-else", "elif-after-else", "unterminated-if",
+                          "user-alert", "too-many-errors"})
 
 
 class UsageError(Exception):
@@ -67,6 +74,7 @@ class Args:
     zero_warning: bool = False
     strict: bool = False
     fmt: str = "text"
+    workers: int | None = None  # --workers N: worker processes (overrides nbthread)
 
 
 def _int_arg(argv: Sequence[str], i: int, flag: str) -> int:
@@ -146,6 +154,11 @@ def parse_args(argv: Sequence[str]) -> Args:
             i += 1
         elif w == "-N":
             a.maxpconn = _int_arg(argv, i + 1, "-N")
+            i += 1
+        elif w == "--workers":
+            a.workers = _int_arg(argv, i + 1, "--workers")
+            if a.workers < 1:
+                raise UsageError("'--workers' expects a positive integer argument.")
             i += 1
         elif w in ("-dD", "-dr", "-dV", "-de", "-dp", "-dS", "-dR", "-dM", "-dG", "-dk"):
             pass  # HAProxy debug switches with no meaning here
@@ -229,12 +242,12 @@ def _report(args: Args, res, out: Output) -> tuple[bool, bool]:  # type: ignore[
     if fatal:
         bad_files = []
         for d in res.diagnostics:
-            if d.fatal and d.file and d.file not in bad_files:
+            if d.fatal and d.file and d.phase == "parse" and d.file not in bad_files:
                 bad_files.append(d.file)
         for f in bad_files:
             out.alert(f"Error(s) found in configuration file : {f}")
-        if bad_files or any(d.fatal and not d.file and d.code != "cannot-open"
-                            for d in res.diagnostics):
+        # HAProxy omits this last line when it gave up reading early
+        if any(d.fatal and d.code not in _ABORT_CODES for d in res.diagnostics):
             out.alert("Fatal errors found in configuration.")
     return fatal, warnings
 
@@ -277,6 +290,8 @@ def run_mode(args: Args) -> int:
     if not args.files:
         sys.stderr.write(USAGE)
         return 1
+    if os.environ.get("LB_WORKER"):
+        args.quiet = True  # a worker: its master already reported the diagnostics
     res = _load(args)
     fatal, warnings = _report(args, res, out)
     if fatal or res.config is None:
@@ -295,12 +310,44 @@ def run_mode(args: Args) -> int:
         pidfile=args.pidfile, soft_stop_pids=tuple(args.soft_stop),
         hard_stop_pids=tuple(args.hard_stop), nbthread=None, maxconn=args.maxconn,
         strict=args.strict or args.zero_warning)
+    if args.workers is not None:
+        opts = replace(opts, nbthread=args.workers)
     try:
+        from lb import lifecycle, master
         from lb.proxy import runner
     except ImportError as exc:
         out.alert(f"cannot start: the proxy runtime is not available ({exc}).")
         return 1
-    return int(runner.run(cfg, opts) or 0)
+    if master.is_worker():
+        # a worker started by the master: no checks, no stats socket of its own
+        return int(master.worker_run(cfg, opts) or 0)
+    services = _services(cfg)
+    if master.wanted(cfg, opts):
+        return int(master.run(cfg, opts, services) or 0)
+    ready = lifecycle.daemonize() if opts.daemon else None
+    return int(runner.run(cfg, opts, services, ready=ready) or 0)
+
+
+def _services(cfg):  # type: ignore[no-untyped-def]
+    """Services of the process that owns checks and the stats socket: the health
+    checker and the stats socket server (when lb.cli provides one)."""
+    services = []
+    try:
+        from healthcheck import runner as hc_runner
+
+        services.append(hc_runner.service)
+    except ImportError:
+        pass
+    if cfg.global_.stats_sockets:
+        try:
+            from lb import cli
+
+            svc = getattr(cli, "service", None)
+            if svc is not None:
+                services.append(svc)
+        except ImportError:
+            pass
+    return services
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -51,6 +51,7 @@ class Diagnostic:
     style: LocStyle = "parsing"
     more: tuple[str, ...] = ()  # continuation lines, printed verbatim (see ``pipe``)
     nonfatal: bool = False  # an ALERT that HAProxy counts neither as error nor warning
+    phase: Literal["parse", "check"] = "parse"  # "check" = after all files were parsed
 
     @property
     def fatal(self) -> bool:

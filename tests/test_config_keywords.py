@@ -557,3 +557,16 @@ def test_tcp_mode_fallbacks():  # texts and order checked against HAProxy 2.6.12
     assert f.log_format.startswith("%ci:%cp [%t] ") and f.http_request_rules == ()
     assert b.cookie is None and b.balance.algorithm == "roundrobin"
     assert b.servers[0].cookie is None
+
+
+def test_track_targets():  # 2.6.12
+    res = cfg(BASE + "backend b\n server s1 127.0.0.1:80 track b/nosuch\n"
+              " server s3 127.0.0.1:80 track nob/s2\n server s4 127.0.0.1:80 track s5\n"
+              " server s5 127.0.0.1:80\n server s6 127.0.0.1:80 track s7\n"
+              " server s7 127.0.0.1:80 check\n")
+    assert msgs(res, "alert") == [
+        "[t.cfg:7] : 'server b/s1' : unable to find required server 'nosuch' for tracking.",
+        "[t.cfg:8] : 'server b/s3' : unable to find required proxy 'nob' for tracking.",
+        "[t.cfg:9] : 'server b/s4' : unable to use b/s5 for tracking as it does not have any "
+        "check nor agent enabled."]
+    assert {d.phase for d in res.diagnostics} == {"check"}

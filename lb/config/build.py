@@ -340,6 +340,7 @@ class Parser:
         for p in self.proxies:
             if "backend" in p.caps and p.name not in by_name_be:
                 by_name_be[p.name] = p
+        ctx.phase = "check"
         try:
             self._cross_checks(by_name_be, glob)
             self._lint(by_name_be)
@@ -412,6 +413,7 @@ class Parser:
                                   f"incompatible {be.mode} {be.kind} '{be.name}' ({be.origin}) "
                                   f"{how} (see 'mode').", "mode-mismatch", style="plain")
             if "backend" in p.caps:
+                self._check_tracks(p, backends)
                 for s in p.servers:
                     if s.check and s.port is None and s.check_port is None and \
                             not s.host.startswith("/") and not s.host.startswith("unix@"):
@@ -446,6 +448,28 @@ class Parser:
                 ctx.warn(None, f"{p.label()} uses http-check rules without 'option httpchk', "
                          "so the rules are ignored.", "http-check-without-httpchk",
                          style="plain")
+
+    def _check_tracks(self, p: ProxyBuilder, backends: Mapping[str, ProxyBuilder]) -> None:
+        """`track [be/]srv`: the target exists and is checked (HAProxy's texts)."""
+        for s in p.servers:
+            if not s.track:
+                continue
+            be_name, _, srv_name = s.track.rpartition("/")
+            be = backends.get(be_name) if be_name else p
+            line = Line(s.origin.file, s.origin.line, (), (), "")
+            label = f"'server {p.name}/{s.name}'"
+            if be is None:
+                self.ctx.alert(line, f"{label} : unable to find required proxy '{be_name}' for "
+                               "tracking.", "bad-track", style="bracket")
+                continue
+            target = next((t for t in be.servers if t.name == srv_name), None)
+            if target is None:
+                self.ctx.alert(line, f"{label} : unable to find required server '{srv_name}' "
+                               "for tracking.", "bad-track", style="bracket")
+            elif not (target.check or target.agent_check):
+                self.ctx.alert(line, f"{label} : unable to use {be.name}/{srv_name} for "
+                               "tracking as it does not have any check nor agent enabled.",
+                               "bad-track", style="bracket")
 
     def _is_ws_backend(self, be: ProxyBuilder) -> bool:
         if _WS_WORDS.search(be.name):

@@ -79,6 +79,7 @@ class ParseCtx:
         self.env: Mapping[str, str] = env or {}
         self.base_dir = base_dir
         self.line_failed = False  # set when a handler reported a fatal error
+        self.phase = "parse"  # "check" once the post-parse checks run
 
     def _add(self, severity: str, line: Line | None, text: str, code: str, col: int,
              style: LocStyle, suggestion: str | None, more: tuple[str, ...],
@@ -88,7 +89,7 @@ class ParseCtx:
         if severity == "alert" and not nonfatal:
             self.line_failed = True
         self.diags.add(Diagnostic(severity, file, lineno, col, text, code,  # type: ignore[arg-type]
-                                  suggestion, style, more, nonfatal))
+                                  suggestion, style, more, nonfatal, self.phase))  # type: ignore[arg-type]
 
     def soft_alert(self, line: Line | None, text: str, code: str, *, col: int = 0,
                    style: LocStyle = "parsing") -> None:
