@@ -69,6 +69,12 @@ def is_up(health: int, rise: int) -> bool:
     return health >= rise
 
 
+def initial_health(rise: int, disabled: bool) -> int:
+    """Counter at start: `rise` (the lowest UP value), or 0 for a `disabled` (MAINT)
+    server, which is not checked until it leaves maintenance (spec §7.2)."""
+    return 0 if disabled else rise
+
+
 def next_health(health: int, rise: int, fall: int, result: Result) -> tuple[int, bool]:
     """Apply one check result to the counter; return (new health, counter moved).
 

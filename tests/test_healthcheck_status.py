@@ -52,6 +52,18 @@ def test_flapping_never_reaches_down_or_up_edges() -> None:
     assert walk(2, 3, [P, F, P, F], start=0) == [1, 0, 1, 0]
 
 
+def test_initial_values_match_state() -> None:
+    from healthcheck.status import initial_health
+    from tests.healthcheck_support import backend, server, state_of
+
+    assert initial_health(2, False) == 2 and initial_health(2, True) == 0
+    st = state_of(backend([server("a", 1, puid=1, rise=3),
+                           server("b", 1, puid=2, rise=3, disabled=True)]))
+    a, b = st.backends["b"].servers
+    assert (a.health, b.health) == (initial_health(3, False), initial_health(3, True))
+    assert b.in_maint and b.status_text() == "MAINT"
+
+
 def test_rise1_fall1() -> None:
     assert walk(1, 1, [F, P, F, P]) == [0, 1, 0, 1]
 
