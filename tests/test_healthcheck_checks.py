@@ -85,13 +85,20 @@ def test_connect_timeout_is_l4tout() -> None:
         t0 = time.monotonic()
         r = once(port, CheckSpec(), timeouts=Timeouts(connect=0.3, check=0.3), inter=2.0)
         elapsed = time.monotonic() - t0
+        tc = once(port, CheckSpec(kind="tcp-check", steps=(TcpCheckSend(b"PING\r\n"),)),
+                  timeouts=Timeouts(connect=0.3, check=1.0), inter=2.0)
     finally:
         for c in fillers:
             c.close()
         lsock.close()
+    # checked against HAProxy 2.6.12 (same full-backlog listener, timeout connect 300ms,
+    # inter 2s): `reason: Layer4 timeout, check duration: 306ms` and, for tcp-check,
+    # `info: " at initial connection step of tcp-check"`
     assert (r.status, r.desc) == ("L4TOUT", "")
     # connect timeout = min(timeout connect, inter) when `timeout check` is set
     assert 0.25 < elapsed < 1.5
+    assert (tc.status, tc.desc) == ("L4TOUT", " at initial connection step of tcp-check")
+    assert 250 <= tc.duration_ms < 1500
 
 
 # --------------------------------------------------------------------------- HTTP
