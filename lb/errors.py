@@ -178,27 +178,55 @@ TERM_PHASES: dict[str, str] = {
     "-": "normal session completion",
 }
 
-# The combinations the proxy emits, as importable constants.
+# The two-character states the proxy emits (%ts), with what they mean. The data plane
+# may use the literal codes; this table is what logs, docs and tests refer to.
+TERM_STATES: dict[str, str] = {
+    "--": "normal completion",
+    "cR": "client timeout while waiting for the request (408)",
+    "cD": "client or tunnel timeout during the data phase",
+    "CR": "client aborted before sending a complete request",
+    "CQ": "client aborted while queued",
+    "CC": "client aborted while the server connection was being set up",
+    "CH": "client aborted while waiting for the response headers",
+    "CD": "client closed during the data phase",
+    "SC": "server refused the connection or connecting failed (503)",
+    "SH": "server closed before sending complete headers (502)",
+    "SD": "server closed during the data phase",
+    "sC": "connect timeout (503)",
+    "sH": "server timeout before the response headers (504)",
+    "sD": "server timeout during the data phase",
+    "sQ": "queue timeout (503)",
+    "PR": "request denied or invalid (proxy)",
+    "PH": "invalid response from the server (502)",
+    "PT": "tarpitted",
+    "PC": "proxy refused the connection (maxconn, limits)",
+    "LR": "answered locally (redirect, return, stats page)",
+    "KD": "killed by an administrator during the data phase",
+    "DD": "killed because the server went down (on-marked-down)",
+    "UD": "killed on a backup server when an active one came up",
+    "RC": "resource shortage while connecting",
+    "IR": "internal error",
+}
+
+# Importable names for the common states.
 TS_NORMAL = "--"
-TS_CR = "cR"  # client timeout while waiting for the request (408)
-TS_CD = "cD"  # client/tunnel timeout during data
-TS_CC = "CC"  # client aborted while connecting
-TS_CH = "CH"  # client aborted while waiting for response headers
-TS_CQ = "CQ"  # client aborted while queued
-TS_CD_ABORT = "CD"  # client closed during data
-TS_SC = "SC"  # server refused / connection failed (503)
-TS_SH = "SH"  # server closed before headers (502)
-TS_SD = "SD"  # server closed during data
-TS_SCTO = "sC"  # connect timeout
-TS_SH_TO = "sH"  # server timeout before headers (504)
-TS_SD_TO = "sD"  # server timeout during data
-TS_SQ = "sQ"  # queue timeout (503)
-TS_PR = "PR"  # denied by the proxy / bad request
-TS_PH = "PH"  # bad response from server (502)
-TS_PT = "PT"  # tarpit
-TS_LR = "LR"  # locally answered (redirect, return, stats)
-TS_KD = "KD"  # killed by admin during data
-TS_DD = "DD"  # killed because the server went down
-TS_UD = "UD"  # killed on backup when an active came up
-TS_RC = "RC"  # resource exhausted while connecting
-TS_IR = "IR"  # internal error
+TS_CLIENT_TIMEOUT_REQUEST = "cR"
+TS_CLIENT_TIMEOUT_DATA = "cD"
+TS_CLIENT_ABORT_QUEUE = "CQ"
+TS_CLIENT_ABORT_CONNECT = "CC"
+TS_CLIENT_ABORT_HEADERS = "CH"
+TS_CLIENT_CLOSE_DATA = "CD"
+TS_SERVER_REFUSED = "SC"
+TS_SERVER_CLOSE_HEADERS = "SH"
+TS_SERVER_CLOSE_DATA = "SD"
+TS_CONNECT_TIMEOUT = "sC"
+TS_SERVER_TIMEOUT_HEADERS = "sH"
+TS_SERVER_TIMEOUT_DATA = "sD"
+TS_QUEUE_TIMEOUT = "sQ"
+TS_DENIED = "PR"
+TS_BAD_RESPONSE = "PH"
+TS_TARPIT = "PT"
+TS_LOCAL = "LR"
+TS_KILLED = "KD"
+TS_SERVER_DOWN_KILL = "DD"
+TS_BACKUP_KILL = "UD"

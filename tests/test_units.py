@@ -58,3 +58,13 @@ def test_atoi_is_lax_like_c():
     assert atoi("12abc") == 12
     assert atoi("abc") == 0
     assert atoi("-3") == -3
+
+
+def test_termination_state_table_is_consistent():
+    from lb import errors
+
+    for code in errors.TERM_STATES:
+        assert len(code) == 2
+        assert code[0] in errors.TERM_CAUSES and code[1] in errors.TERM_PHASES
+    assert errors.TS_CLIENT_TIMEOUT_DATA == "cD" and errors.TS_SERVER_TIMEOUT_HEADERS == "sH"
+    assert errors.TS_DENIED in errors.TERM_STATES
