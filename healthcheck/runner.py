@@ -12,7 +12,9 @@ the `slowstart` weight ramp.
 Design: a single heap of due times served by one TimerHandle; each due check
 runs as a short-lived task (connect, send, expect, close) and then schedules the
 next one. No thread, no task sleeping per server. MAINT servers and servers whose
-checks were disabled from the CLI (`ServerState.check_enabled`) are skipped.
+checks were disabled from the CLI (`ServerState.check_enabled`) are skipped. Checks
+run over TLS for `ssl`/`check-ssl` servers and send a PROXY v1 line when asked;
+`track` servers are not checked but mirror the tracked server's changes.
 
 Must not import: lb.proxy, lb.cli, lb.__main__ (lb never imports healthcheck).
 """
