@@ -189,7 +189,8 @@ def test_response_side() -> None:
     ("hdr(w),concat(-,txn.v,!)", b"/a/b-V!"),
     ("hdr(a),djb2", 177670),
     ("hdr(w),bytes(1,1)", b"a"),
-    ("hdr(pct),url_dec", b"a b/c"),
+    ("hdr(pct),url_dec", b"a+b/c"),
+    ("hdr(pct),url_dec(1)", b"a b/c"),
 ])
 def test_converters(expr: str, value: Any) -> None:
     ctx = Ctx([(b"h", b"WWW.Example.com:80"), (b"w", b"/a/b"), (b"n", b"12"),

@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import unquote_to_bytes
 
 # ---------------------------------------------------------------------- context
 
@@ -289,7 +290,8 @@ def _url_params(url: bytes, name: bytes, delim: bytes) -> list[bytes]:
     return out
 
 
-def _cookies(ctx: SampleCtx, name: bytes, response: bool = False) -> list[bytes]:
+def _cookies(ctx: SampleCtx, name: bytes, response: bool = False,
+             keep_empty: bool = False) -> list[bytes]:
     out = []
     hname = b"set-cookie" if response else b"cookie"
     for n, line in _headers(ctx, response):
@@ -300,7 +302,9 @@ def _cookies(ctx: SampleCtx, name: bytes, response: bool = False) -> list[bytes]
             if not eq:
                 continue
             if not name or k.strip(_LWS) == name:
-                out.append(v.strip(_LWS))
+                v = v.strip(_LWS)
+                if v or keep_empty:  # HAProxy skips empty values when looking one up
+                    out.append(v)
             if response:
                 break  # only the first pair of a Set-Cookie line is the cookie
     return out
@@ -426,7 +430,8 @@ def _f_cook(ctx: SampleCtx, args: tuple) -> list[Value]:
 
 
 def _f_cook_cnt(ctx: SampleCtx, args: tuple) -> list[Value]:
-    return [len(_cookies(ctx, _arg_name(args)))]
+    name = _arg_name(args)
+    return [len(_cookies(ctx, name, keep_empty=not name))]
 
 
 def _f_cook_val(ctx: SampleCtx, args: tuple) -> list[Value]:
@@ -522,6 +527,7 @@ class FetchDef:
     where: frozenset[str]
     occ_index: int = -1  # position of the occurrence argument (-1 = none)
     first: bool = False  # sample context takes the first value instead of the last
+    first_if_no_name: bool = False  # ... only when the name argument is absent (cook)
     # optional compile-time specialisation: args -> fetch(ctx) (used instead of fn)
     bind: Callable[[tuple], Callable[[SampleCtx], list[Value]]] | None = None
 
@@ -539,9 +545,9 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("always_true", _const(True), (), 0, T_BOOL, _ALL),
     _row("base", _f_base, (), 0, T_STR, _REQ),
     _row("bool", _f_bool, (A_INT,), 1, T_BOOL, _ALL),
-    _row("cook", _f_cook, (A_STR,), 0, T_STR, _REQ),
+    _row("cook", _f_cook, (A_STR,), 0, T_STR, _REQ, first_if_no_name=True),
     _row("cook_cnt", _f_cook_cnt, (A_STR,), 0, T_INT, _REQ),
-    _row("cook_val", _f_cook_val, (A_STR,), 0, T_INT, _REQ),
+    _row("cook_val", _f_cook_val, (A_STR,), 0, T_INT, _REQ, first_if_no_name=True),
     _row("dst", _f_dst, (), 0, T_IP, _ALL),
     _row("dst_port", _f_dst_port, (), 0, T_INT, _ALL),
     _row("fhdr", _f_fhdr(None), _HDR_ARGS, 0, T_STR, _HTTP, occ_index=1),
@@ -554,9 +560,9 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("path", _f_path, (), 0, T_STR, _REQ),
     _row("pathq", _f_pathq, (), 0, T_STR, _REQ),
     _row("query", _f_query, (), 0, T_STR, _REQ),
-    _row("req.cook", _f_cook, (A_STR,), 0, T_STR, _REQ),
+    _row("req.cook", _f_cook, (A_STR,), 0, T_STR, _REQ, first_if_no_name=True),
     _row("req.cook_cnt", _f_cook_cnt, (A_STR,), 0, T_INT, _REQ),
-    _row("req.cook_val", _f_cook_val, (A_STR,), 0, T_INT, _REQ),
+    _row("req.cook_val", _f_cook_val, (A_STR,), 0, T_INT, _REQ, first_if_no_name=True),
     _row("req.fhdr", _f_fhdr(False), _HDR_ARGS, 0, T_STR, _REQ, occ_index=1),
     _row("req.fhdr_cnt", _f_hdr_cnt(False, True), (A_HDR,), 0, T_INT, _REQ),
     _row("req.hdr", _f_hdr(False), _HDR_ARGS, 0, T_STR, _REQ, occ_index=1, bind=_bind_hdr(False)),
@@ -567,12 +573,12 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("req.proto_http", _const(True), (), 0, T_BOOL, _REQ),
     _row("req.ver", _f_ver, (), 0, T_STR, _REQ),
     _row("req_ver", _f_ver, (), 0, T_STR, _REQ),
-    _row("res.cook", _f_scook, (A_STR,), 0, T_STR, _RES),
+    _row("res.cook", _f_scook, (A_STR,), 0, T_STR, _RES, first_if_no_name=True),
     _row("res.fhdr", _f_fhdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1),
     _row("res.fhdr_cnt", _f_hdr_cnt(True, True), (A_HDR,), 0, T_INT, _RES),
     _row("res.hdr", _f_hdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1, bind=_bind_hdr(True)),
     _row("res.hdr_cnt", _f_hdr_cnt(True, False), (A_HDR,), 0, T_INT, _RES, bind=_bind_hdr_cnt(True)),
-    _row("scook", _f_scook, (A_STR,), 0, T_STR, _RES),
+    _row("scook", _f_scook, (A_STR,), 0, T_STR, _RES, first_if_no_name=True),
     _row("shdr", _f_hdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1, bind=_bind_hdr(True)),
     _row("shdr_cnt", _f_hdr_cnt(True, False), (A_HDR,), 0, T_INT, _RES, bind=_bind_hdr_cnt(True)),
     _row("src", _f_src, (), 0, T_IP, _ALL),
@@ -745,8 +751,10 @@ def _c_json(v: bytes, args: tuple, ctx: SampleCtx) -> bytes:
 
 
 def _c_url_dec(v: bytes, args: tuple, ctx: SampleCtx) -> bytes:
-    from urllib.parse import unquote_to_bytes
-    return unquote_to_bytes(v.replace(b"+", b" "))
+    """``%XX`` decoding; ``+`` becomes a space only with ``url_dec(1)`` (form data)."""
+    if args and args[0]:
+        v = v.replace(b"+", b" ")
+    return unquote_to_bytes(v)
 
 
 def _c_bytes(v: bytes, args: tuple, ctx: SampleCtx) -> bytes:
@@ -1085,7 +1093,7 @@ class SampleExpr:
     """A compiled ``fetch[,conv...]`` expression."""
 
     __slots__ = ("text", "fetch_def", "args", "convs", "out", "occ", "_fn", "_no_req",
-                 "_no_res")
+                 "_no_res", "_first")
 
     def __init__(self, text: str, fetch_def: FetchDef, args: tuple,
                  convs: tuple[tuple[ConvDef, tuple, Callable[[Value], Any]], ...],
@@ -1099,6 +1107,8 @@ class SampleExpr:
         if fetch_def.occ_index >= 0 and len(args) > fetch_def.occ_index:
             occ = args[fetch_def.occ_index]
         self.occ = occ
+        self._first = fetch_def.first or (fetch_def.first_if_no_name
+                                          and not (args and args[0]))
         if fetch_def.bind is not None:
             self._fn = fetch_def.bind(args)
         else:
@@ -1137,7 +1147,7 @@ class SampleExpr:
             v = _pick(vals, occ)  # type: ignore[arg-type]
             if v is None:
                 return None
-        elif self.fetch_def.first:
+        elif self._first:
             v = vals[0]
         else:
             v = vals[-1]

@@ -68,6 +68,11 @@ REQUESTS: dict[str, bytes] = {
     "options_star": (b"OPTIONS * HTTP/1.1\r\n"
                      b"Host: www.example.com\r\n"
                      b"\r\n"),
+    "params": (b"GET /p?a=1&a=2&b=x%20y+z&c&d=4;e=5 HTTP/1.1\r\n"
+               b"Host: www.example.com\r\n"
+               b"Cookie: a=1; a=2;b=3\r\n"
+               b"Cookie: c=\r\n"
+               b"\r\n"),
     "bare_v6": (b"GET /v6/ HTTP/1.1\r\n"
                 b"Host: [::1]:8080\r\n"
                 b"X-Forwarded-For: 2001:db8::1, 10.0.0.1\r\n"
@@ -143,7 +148,10 @@ ACLS: list[list[str]] = [
     ["query", "-m", "sub", "a="],
     ["url_param(v)", "2"], ["urlp(a)", "-m", "found"], ["urlp(a)", "-m", "len", "0"],
     ["urlp(b)", "-m", "found"], ["urlp(room)", "1"], ["urlp_val(n)", "gt", "3"],
-    ["urlp(z)", "1"],
+    ["urlp(z)", "1"], ["urlp(a)", "2"], ["urlp(a)", "1"], ["urlp(c)", "-m", "found"],
+    ["urlp(d,;)", "4"], ["url_param(e,;)", "5"], ["urlp_val(a)", "2"],
+    ["cook(a)", "1"], ["cook(a)", "2"], ["cook(c)", "-m", "found"], ["cook(c)", "-m", "len", "0"],
+    ["cook", "-m", "found"], ["cook_cnt", "gt", "2"], ["cook_val(b)", "3"],
     # method
     ["method", "GET"], ["method", "get"], ["method", "-i", "get"], ["method", "-i", "purge"],
     ["method", "PURGE"], ["method", "purge"], ["method", "-m", "str", "GET"],
@@ -219,6 +227,9 @@ SAMPLES: list[str] = [
     "path", "pathq", "url", "base", "query", "method", "req.ver", "req_ver", "src", "dst",
     "url_param(a)", "urlp(v)", "urlp(b)", "urlp(room)", "urlp_val(n)", "cook(sid)",
     "req.cook(sid)", "cook_cnt(sid)", "cook(lang)", "cook_val(sid)",
+    "urlp(a)", "urlp(c)", "urlp(d,;)", "url_param(e,;)", "urlp(b),url_dec", "urlp_val(a)",
+    "cook(a)", "cook(c)", "cook", "cook_cnt", "cook_val(b)", "url_param", "req.cook()",
+    "cook_cnt(c)", "cook_cnt(a)", "urlp(b),url_dec(1)",
     "req.hdr(host),lower", "hdr(host),upper", "hdr(host),field(1,.)", "hdr(host),field(2,.)",
     "hdr(host),field(-1,.)", "hdr(host),field(5,.)", "hdr(host),word(2,.)",
     "hdr(host),word(-1,.)", "path,field(2,/)", "path,word(1,/)", "hdr(host),length",
