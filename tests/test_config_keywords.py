@@ -570,3 +570,14 @@ def test_track_targets():  # 2.6.12
         "[t.cfg:9] : 'server b/s4' : unable to use b/s5 for tracking as it does not have any "
         "check nor agent enabled."]
     assert {d.phase for d in res.diagnostics} == {"check"}
+
+
+def test_misspelled_section_names_are_suggested():  # 2.6.12
+    res = cfg("defaults\n mode http\nfronted f\nbackand b\nglobal\n defualts\n")
+    assert msgs(res, "alert") == [
+        "parsing [t.cfg:3] : unknown keyword 'fronted' in 'defaults' section; did you mean "
+        "'frontend' maybe ?",
+        "parsing [t.cfg:4] : unknown keyword 'backand' in 'defaults' section; did you mean "
+        "'backend' maybe ?",
+        "parsing [t.cfg:6] : unknown keyword 'defualts' in 'global' section; did you mean "
+        "'defaults' maybe ?"]

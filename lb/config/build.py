@@ -37,6 +37,7 @@ from lb.config.registry import (
     ProxyBuilder,
     inherit,
     origin,
+    suggest,
 )
 from lb.errors import Diagnostic, Diagnostics, TooManyErrors, pipe
 
@@ -278,7 +279,7 @@ class Parser:
             return
         row = PROXY_TABLE.get(kw)
         if row is None:
-            sug = PROXY_TABLE.suggest(kw)
+            sug = suggest(kw, [*PROXY_TABLE.rows, *SECTION_NAMES])
             text = f"unknown keyword '{kw}' in '{p.kind}' section"
             if sug:
                 text += f"; did you mean '{sug}' maybe ?"

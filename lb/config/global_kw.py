@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import lb.config.model as m
 from lb.config.lexer import Line
-from lb.config.proxy_kw import parse_log, too_many
+from lb.config.proxy_kw import SECTION_NAMES, parse_log, too_many
 from lb.config.registry import GlobalBuilder, Keyword, ParseCtx, Table, origin, suggest
 from lb.config.server_kw import split_address
 from lb.units import UnitError, atoi, parse_size, parse_time_ms
@@ -382,7 +382,7 @@ def dispatch_global(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
         return
     row = GLOBAL_TABLE.get(kw)
     if row is None:
-        sug = GLOBAL_TABLE.suggest(kw)
+        sug = suggest(kw, [*GLOBAL_TABLE.rows, *SECTION_NAMES])
         text = f"unknown keyword '{kw}' in 'global' section"
         if sug:
             text += f"; did you mean '{sug}' maybe ?"
