@@ -89,6 +89,20 @@ class RunContext:
         self.ws_open = False
 
 
+def _b(text: str) -> bytes:
+    """Config text to wire bytes (config text is UTF-8 with surrogate escapes)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _regex(pattern: str | bytes, flags: int = 0) -> re.Pattern:  # type: ignore[type-arg]
+    """Compile a pattern the config layer accepted; a pattern Python's engine rejects
+    is matched literally rather than failing the whole check."""
+    try:
+        return re.compile(pattern, flags)
+    except re.error:
+        return re.compile(re.escape(pattern), flags)
+
+
 def new_ws_key() -> bytes:
     return base64.b64encode(os.urandom(16))
 
@@ -155,11 +169,11 @@ class HttpSend:
 
     def __init__(self, spec: HttpCheckSend, send_state: bool, step_id: int = 0) -> None:
         self.step_id = step_id
-        self.head_line = f"{spec.method} {spec.uri} {spec.version}\r\n".encode("latin-1")
+        self.head_line = _b(f"{spec.method} {spec.uri} {spec.version}\r\n")
         self.is_head = spec.method.upper() == "HEAD"
         names = [n.lower() for n, _ in spec.headers]
         self.headers: list[tuple[bytes, bytes]] = [
-            (n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in spec.headers]
+            (_b(n.lower()), _b(v)) for n, v in spec.headers]
         self.body = spec.body
         self.send_state = send_state
         self.needs_close = spec.version.upper() == "HTTP/1.1" and "connection" not in names
@@ -187,7 +201,7 @@ class HttpSend:
             if self.add_version:
                 headers.append((b"sec-websocket-version", b"13"))
         if self.send_state and ctx.state_header is not None:
-            headers.append((b"x-haproxy-server-state", ctx.state_header.encode("latin-1")))
+            headers.append((b"x-haproxy-server-state", _b(ctx.state_header)))
         if self.add_length:
             headers.append((b"content-length", str(len(self.body)).encode()))
         ctx.request_headers = headers
@@ -338,7 +352,10 @@ def _status_ranges(text: str) -> tuple[tuple[int, int], ...]:
         if not part:
             continue
         lo, _, hi = part.partition("-")
-        out.append((int(lo), int(hi or lo)))
+        try:
+            out.append((int(lo), int(hi or lo)))
+        except ValueError:
+            continue  # the config layer rejects these; never fail a check on them
     return tuple(out)
 
 
@@ -378,16 +395,16 @@ class HttpExpect(Expect):
         if rule.match == "status":
             self.ranges = _status_ranges(rule.pattern)
         elif rule.match in ("rstatus", "rstring"):
-            self.regex = re.compile(rule.pattern.encode("latin-1"))
+            self.regex = _regex(_b(rule.pattern))
         elif rule.match == "string":
-            self.needle = rule.pattern.encode("latin-1")
+            self.needle = _b(rule.pattern)
         elif rule.match in ("hdr", "fhdr"):
             if not self.hdr_name:
                 self.hdr_name = rule.pattern.lower()
             if self.hdr_method == "reg":
-                self.name_re = re.compile(rule.hdr_name or rule.pattern, re.IGNORECASE)
+                self.name_re = _regex(rule.hdr_name or rule.pattern, re.IGNORECASE)
             if self.value is not None and self.value_method == "reg":
-                self.value_re = re.compile(self.value)
+                self.value_re = _regex(self.value)
 
     def _fail(self, default: str, code: int, desc: str) -> tuple[Eval, Outcome]:
         return Eval.STOP, Outcome(self.error_status or default, code,
@@ -482,9 +499,9 @@ class TcpExpect(Expect):
         self.ok_status = self.error_status = self.tout_status = None
         self.regex: re.Pattern[bytes] | None = None
         if rule.match == "rstring":
-            self.regex = re.compile(rule.pattern)
+            self.regex = _regex(rule.pattern)
         elif rule.match == "rbinary":
-            self.regex = re.compile(rule.pattern, re.IGNORECASE)
+            self.regex = _regex(rule.pattern, re.IGNORECASE)
 
     def describe(self) -> str:
         text = self.pattern.decode("latin-1")

@@ -381,3 +381,15 @@ def test_prefixes_wait_then_agree_with_whole_response(resp: bytes, which: int) -
     for cut in range(0, head_end, max(1, head_end // 7)):
         v, _ = run_expects(spec, resp[:cut], eof=False)
         assert v is Eval.WAIT, (cut, resp)
+
+
+def test_odd_config_values_compile_and_run() -> None:
+    spec = http_spec(HttpCheckSend("GET", "/é", "HTTP/1.1", (("X-Név", "vàl\udcff"),)),
+                     HttpCheckExpect("rstring", "(unclosed"),
+                     HttpCheckExpect("hdr", "x", hdr_name="x", value="[", value_method="reg"),
+                     HttpCheckExpect("status", "200,abc"))
+    req = render(spec)
+    assert req.startswith("GET /é HTTP/1.1\r\nx-név: vàl".encode())
+    assert b"\xff" in req
+    verdict, out = run_expects(spec, b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n(unclosed")
+    assert out.status == "L7STS"  # type: ignore[attr-defined]  (no header x)
