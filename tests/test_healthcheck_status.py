@@ -178,3 +178,18 @@ def test_backend_down_and_stderr_forms() -> None:
 def test_info_escaping() -> None:
     assert messages.escape_info('a"b\x01') == "a\\x22b\\x01"
     assert messages.escape_info("plain text") == "plain text"
+
+
+def test_default_sink_prints_haproxy_stderr_form(capsys) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from healthcheck import stderr_log_event
+    from tests.healthcheck_support import backend, server, state_of
+
+    be = state_of(backend([server("s1", 1)])).backends["b"]
+    stderr_log_event(be, "alert", "Server b/s1 is DOWN.")
+    stderr_log_event(be, "emerg", "backend b has no server available!")
+    err = capsys.readouterr().err.splitlines()
+    pid = os.getpid()
+    assert err == [f"[WARNING]  ({pid}) : Server b/s1 is DOWN.",
+                   f"[ALERT]    ({pid}) : backend 'b' has no server available!"]
