@@ -22,7 +22,7 @@ import base64
 import ipaddress
 import re
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
@@ -636,8 +636,19 @@ def to_ip(v: Value) -> IPAddr | None:
     return None
 
 
+def to_bin(v: Value) -> bytes | None:
+    """HAProxy's cast to binary: integers as 8 bytes big-endian, addresses packed."""
+    if isinstance(v, bytes):
+        return v
+    if isinstance(v, int):
+        return (v & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
+    if isinstance(v, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return v.packed
+    return None
+
+
 CASTS: dict[str, Callable[[Value], Any]] = {
-    T_STR: to_bytes, T_BIN: to_bytes, T_METH: to_bytes,
+    T_STR: to_bytes, T_BIN: to_bin, T_METH: to_bytes,
     T_INT: to_int, T_BOOL: lambda v: (lambda i: None if i is None else i != 0)(to_int(v)),
     T_IP: to_ip, T_ANY: lambda v: v,
 }
@@ -737,9 +748,27 @@ _JSON_ESC = {0x22: b'\\"', 0x5C: b"\\\\", 0x08: b"\\b", 0x0C: b"\\f", 0x0A: b"\\
              0x0D: b"\\r", 0x09: b"\\t"}
 
 
-def _c_json(v: bytes, args: tuple, ctx: SampleCtx) -> bytes:
+def _c_json(v: bytes, args: tuple, ctx: SampleCtx) -> bytes | None:
+    """JSON string escaping; ``json(utf8…)`` decodes UTF-8 into ``\\uXXXX`` escapes.
+
+    Without argument every byte outside 0x20..0x7E is escaped on its own. ``utf8``
+    fails (no sample) on invalid UTF-8, ``utf8s`` skips invalid bytes, ``utf8p`` and
+    ``utf8ps`` keep them as single-byte escapes.
+    """
+    mode = args[0] if args else b""
+    if mode.startswith(b"utf8"):
+        errors = "strict" if mode == b"utf8" else "ignore" if mode == b"utf8s" else (
+            "surrogateescape")
+        try:
+            text = v.decode("utf-8", errors)
+        except UnicodeDecodeError:
+            return None
+        cps: Iterable[int] = (ord(ch) if not 0xDC80 <= ord(ch) <= 0xDCFF else ord(ch) - 0xDC00
+                              for ch in text)
+    else:
+        cps = v
     out = bytearray()
-    for c in v:
+    for c in cps:
         e = _JSON_ESC.get(c)
         if e is not None:
             out += e

@@ -73,6 +73,11 @@ REQUESTS: dict[str, bytes] = {
                b"Cookie: a=1; a=2;b=3\r\n"
                b"Cookie: c=\r\n"
                b"\r\n"),
+    "bytes": (b"GET /b%C3%A9?q=%C3%A9 HTTP/1.1\r\n"
+              b"Host: www.example.com\r\n"
+              b"X-U: caf\xc3\xa9 \"q\" \\ end\r\n"
+              b"X-Tab: a\tb\r\n"
+              b"\r\n"),
     "bare_v6": (b"GET /v6/ HTTP/1.1\r\n"
                 b"Host: [::1]:8080\r\n"
                 b"X-Forwarded-For: 2001:db8::1, 10.0.0.1\r\n"
@@ -151,7 +156,8 @@ ACLS: list[list[str]] = [
     ["urlp(z)", "1"], ["urlp(a)", "2"], ["urlp(a)", "1"], ["urlp(c)", "-m", "found"],
     ["urlp(d,;)", "4"], ["url_param(e,;)", "5"], ["urlp_val(a)", "2"],
     ["cook(a)", "1"], ["cook(a)", "2"], ["cook(c)", "-m", "found"], ["cook(c)", "-m", "len", "0"],
-    ["cook", "-m", "found"], ["cook_cnt", "gt", "2"], ["cook_val(b)", "3"],
+    ["cook", "-m", "found"], ["hdr(x-u)", "-m", "sub", "caf"], ["path", "-m", "len", "4"],
+    ["hdr(x-u),length", "ge", "10"], ["hdr_cnt(x),hex", "-m", "found"], ["cook_cnt", "gt", "2"], ["cook_val(b)", "3"],
     # method
     ["method", "GET"], ["method", "get"], ["method", "-i", "get"], ["method", "-i", "purge"],
     ["method", "PURGE"], ["method", "purge"], ["method", "-m", "str", "GET"],
@@ -230,6 +236,12 @@ SAMPLES: list[str] = [
     "urlp(a)", "urlp(c)", "urlp(d,;)", "url_param(e,;)", "urlp(b),url_dec", "urlp_val(a)",
     "cook(a)", "cook(c)", "cook", "cook_cnt", "cook_val(b)", "url_param", "req.cook()",
     "cook_cnt(c)", "cook_cnt(a)", "urlp(b),url_dec(1)",
+    "hdr(x-u)", "hdr(x-u),json", "hdr(x-u),json(utf8)", "hdr(x-u),hex", "hdr(x-u),upper",
+    "hdr(x-u),length", "hdr(x-u),base64", "hdr(x-tab)", "hdr(x-tab),json", "path,url_dec",
+    "urlp(q),url_dec", "int(5),hex", "hdr_cnt(x),hex", "str(Ab1),upper,lower", "str(3),add(2)",
+    "str(abc),bool", "int(0),bool", "int(7),not", "int(-7),div(2)", "int(-7),mod(2)",
+    "str(a.b.c),field(2,.,2)", "str(a.b.c),field(-2,.,2)", "str(a..b),word(2,.)",
+    "str(a..b),field(2,.)", "str(/a//b/),word(-1,/)",
     "req.hdr(host),lower", "hdr(host),upper", "hdr(host),field(1,.)", "hdr(host),field(2,.)",
     "hdr(host),field(-1,.)", "hdr(host),field(5,.)", "hdr(host),word(2,.)",
     "hdr(host),word(-1,.)", "path,field(2,/)", "path,word(1,/)", "hdr(host),length",
