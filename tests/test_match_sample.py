@@ -311,3 +311,12 @@ def test_ip_nets() -> None:
 def test_meth_matcher() -> None:
     m = _m("meth", ["GET", "purge"], True)
     assert m(b"GET") and not m(b"get") and m(b"PURGE") and not m(b"POST")
+
+
+def test_bin_method_casts_integers_to_8_bytes() -> None:
+    from lb.match import acl
+    ctx = Ctx([(b"x", b"a,b")])
+    e, _ = acl.parse_acl_expr(["hdr_cnt(x)", "-m", "bin", "0000000000000002"])
+    assert e.match(ctx)
+    e, _ = acl.parse_acl_expr(["hdr(x)", "-m", "bin", "62"])
+    assert e.match(ctx)

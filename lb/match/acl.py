@@ -122,7 +122,9 @@ class AclExpr:
         return f"AclExpr({self.text!r})"
 
 
-def _cast_for(kind: str, out: str) -> Callable[[Any], Any] | None:
+def _cast_for(kind: str, out: str, method: str) -> Callable[[Any], Any] | None:
+    if method == "bin":
+        return None if out in (sample.T_STR, sample.T_BIN) else sample.to_bin
     if kind == pattern.K_STR:
         return None if out in (sample.T_STR, sample.T_BIN, sample.T_METH) else sample.to_bytes
     if kind == pattern.K_INT:
@@ -313,7 +315,7 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = ""
         warnings.append(NO_PATTERN_WARNING.format(criterion=words[0]))
     if method == "bool":
         matchers = [pattern.compile_patterns("bool", [], False)]
-    cast = _cast_for(mm.kind, out)
+    cast = _cast_for(mm.kind, out, method)
     return AclExpr(" ".join(words), expr, method, tuple(matchers), cast), warnings
 
 
