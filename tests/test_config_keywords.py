@@ -581,3 +581,11 @@ def test_misspelled_section_names_are_suggested():  # 2.6.12
         "'backend' maybe ?",
         "parsing [t.cfg:6] : unknown keyword 'defualts' in 'global' section; did you mean "
         "'defaults' maybe ?"]
+
+
+def test_tls_is_refused_on_bind_and_warned_on_server():
+    res = cfg(BASE + "frontend f\n bind :443 ssl crt /x.pem\n")
+    assert [d.code for d in res.diagnostics] == ["unsupported-tls"] and not res.ok
+    res = cfg(BASE + "backend b\n server s 127.0.0.1:443 ssl verify none\n")
+    assert res.ok and [d.code for d in res.diagnostics] == ["unsupported-tls"]
+    assert res.config.backend("b").servers[0].ssl

@@ -641,6 +641,12 @@ def kw_bind(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                 text = text[:-1] + f"; did you mean '{sug}' maybe ?"
             ctx.alert(line, text, "unknown-bind-keyword", col=line.col(i), suggestion=sug)
             return
+    if opts.get("ssl"):
+        # accepting it would serve plain HTTP where clients expect TLS
+        ctx.alert(line, f"'bind {words[1]}' : 'ssl' is not supported by lb (it does not "
+                  "terminate TLS); terminate TLS in front of lb and bind here without 'ssl'.",
+                  "unsupported-tls", col=line.col(words.index("ssl")))
+        return
     for a in addrs:
         p.binds.append(m.Bind(
             host=a["host"], port=a["port"], fd=a.get("fd"), name=opts.get("name"),
@@ -766,6 +772,8 @@ def kw_hash_type(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         ctx.alert(line, f"'hash-type' : unknown modifier '{mod}'.", "bad-argument",
                   col=line.col(3))
         return
+    if len(words) < 3 and words[1] == "consistent":
+        mod = "avalanche"  # HAProxy: a bare `hash-type consistent` is sdbm + avalanche
     p.balance = replace(p.balance, hash_type=words[1], hash_function=fn, hash_modifier=mod)
 
 

@@ -286,6 +286,10 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         ctx.alert(line, f"{p.label()} : server name '{name}' already used at {prev}.",
                   "duplicate-server", col=line.col(1), style="bracket")
         return
+    if values.get("ssl"):
+        ctx.warn(line, f"{label} : 'ssl' is not supported by lb for traffic: requests are sent "
+                 "to this server without TLS (checks honour 'check-ssl').", "unsupported-tls",
+                 col=line.col(words.index("ssl")) if "ssl" in words else 0, style="bracket")
     values = {k: v for k, v in values.items() if k in _SERVER_FIELDS}
     srv = m.Server(name=name, host=host, port=port, puid=len(p.servers) + 1,
                    origin=origin(line), **values)
