@@ -157,7 +157,11 @@ ACLS: list[list[str]] = [
     ["urlp(d,;)", "4"], ["url_param(e,;)", "5"], ["urlp_val(a)", "2"],
     ["cook(a)", "1"], ["cook(a)", "2"], ["cook(c)", "-m", "found"], ["cook(c)", "-m", "len", "0"],
     ["cook", "-m", "found"], ["hdr(x-u)", "-m", "sub", "caf"], ["path", "-m", "len", "4"],
-    ["hdr(x-u),length", "ge", "10"], ["hdr_cnt(x),hex", "-m", "found"], ["cook_cnt", "gt", "2"], ["cook_val(b)", "3"],
+    ["hdr(x-u),length", "ge", "10"], ["hdr_cnt(x)", "-m", "bin", "0000000000000003"],
+    ["hdr_cnt(x)", "-m", "bool"], ["hdr(x-n)", "-m", "bool"], ["always_false", "-m", "bool"],
+    ["hdr_val(x-n)", "-m", "bool"], ["hdr(x)", "-m", "bin", "666F6F"],
+    ["hdr_cnt(x)", "-m", "str", "3"], ["hdr_cnt(x)", "-m", "beg", "3"], ["src", "-m", "sub", "0.0"],
+    ["hdr_ip(x-forwarded-for)", "-m", "ip", "::1"], ["hdr(x-forwarded-for)", "-m", "ip", "10.0.0.0/8"], ["hdr_cnt(x),hex", "-m", "found"], ["cook_cnt", "gt", "2"], ["cook_val(b)", "3"],
     # method
     ["method", "GET"], ["method", "get"], ["method", "-i", "get"], ["method", "-i", "purge"],
     ["method", "PURGE"], ["method", "purge"], ["method", "-m", "str", "GET"],
