@@ -260,3 +260,33 @@ def test_png_pixels_roundtrip():
     raw = zlib.decompress(data[idat + 4:idat + 4 + length])
     row1 = raw[1 * 13 + 1:2 * 13]
     assert row1[3:9] == bytes([10, 20, 30, 10, 20, 30]) and row1[:3] == b"\xff\xff\xff"
+
+
+def test_harness_end_to_end_direct_and_haproxy(tmp_path):
+    """run.py itself: backends, HAProxy with the bench config, two short scenarios,
+    JSON + PNG written, every process it started gone afterwards. (Installs
+    nginx/wrk/haproxy itself when missing and root, like `make bench`.)"""
+    res = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), "--targets", "direct,haproxy",
+         "--scenarios", "http_keepalive_100b,ws_echo_50", "--rounds", "1",
+         "--duration", "1", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "proxy pinned to core 0" in res.stdout or "single CPU" in res.stdout
+    results = json.loads(next(tmp_path.glob("results-*.json")).read_text())
+    assert next(tmp_path.glob("results-*.png")).read_bytes().startswith(b"\x89PNG")
+    assert results["probes"]["haproxy"] == {
+        "http": None, "ws": None, "cookie_inserted": True, "ws_cookie_inserted": True,
+        "ws_validation_denies": True}
+    for entry in results["scenarios"]:
+        for target in ("direct", "haproxy"):
+            summary = entry["summary"][target]
+            assert summary["value"] > 0 and summary["errors"] == 0, (entry["name"], summary)
+        (run,) = [r for r in entry["runs"] if r["target"] == "haproxy"]
+        assert run["cpu_pct"] > 0, run
+        if entry["name"] == "http_keepalive_100b":  # option httplog reaches the UDP target
+            assert run["log_datagrams_seen"] > 0, run
+        assert run["command"].split()[:3] == ["taskset", "-c", "1"] or "taskset" not in \
+            run["command"]
+    for name, pid in results["pids"].items():
+        assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still running"

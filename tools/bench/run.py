@@ -165,7 +165,8 @@ class Bench:
         self.proxy_core, self.load_core, self.pinning = cores()
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.stamp = stamp
-        self.run_dir = OUT_DIR / f"run-{stamp}"
+        self.out_dir = Path(args.out)
+        self.run_dir = self.out_dir / f"run-{stamp}"
         self.children: list[procs.Child] = []
         self.proxies: dict[str, procs.Child] = {}
         self.proxy_ports: dict[str, dict[str, int]] = {}
@@ -181,7 +182,7 @@ class Bench:
     # -- set-up ---------------------------------------------------------
 
     def prepare(self) -> None:
-        old_runs = sorted(OUT_DIR.glob("run-*")) if OUT_DIR.exists() else []
+        old_runs = sorted(self.out_dir.glob("run-*")) if self.out_dir.exists() else []
         for old in old_runs[:-KEEP_RUN_DIRS]:
             shutil.rmtree(old, ignore_errors=True)
         if self.args.no_install:
@@ -355,6 +356,8 @@ class Bench:
         if proxy:
             cpu_used = procs.cpu_seconds(proxy.pid) - cpu0
             rec["cpu_pct"] = round(100.0 * cpu_used / wall, 1)
+            if sc.tool == "wsbench":
+                time.sleep(0.3)  # tunnels are logged when they close, just now
             rec["log_datagrams_seen"] = self.drain_log()
             if not proxy.alive():
                 rec["problem"] = f"{target} exited:\n{proxy.log_tail()}"
@@ -504,6 +507,7 @@ class Bench:
                          "order": "each round: " + " -> ".join(targets),
                          "maxconn": self.maxconn, "nice": self.args.nice},
             "commands": self.commands,
+            "pids": {c.name: c.pid for c in self.children},
             "configs": {k: str(v) for k, v in self.proxy_cfg.items()},
             "config_template": str(CONFIG_TEMPLATE.relative_to(prereq.REPO)),
             "unavailable": self.unavailable,
@@ -573,6 +577,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lb-cmd", default=f"{python} -m lb",
                    help="how to run lb (default: the venv's python -m lb)")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
+    p.add_argument("--out", default=str(OUT_DIR),
+                   help="directory for results and run files (default tools/bench/out)")
     p.add_argument("--nice", type=int, default=0,
                    help="scheduling priority for every process of the bench, e.g. -5 on a "
                         "shared machine (default 0; negative values need root)")
@@ -602,9 +608,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         bench.stop()
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    json_path = OUT_DIR / f"results-{bench.stamp}.json"
-    png_path = OUT_DIR / f"results-{bench.stamp}.png"
+    bench.out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = bench.out_dir / f"results-{bench.stamp}.json"
+    png_path = bench.out_dir / f"results-{bench.stamp}.png"
     report.write_json(results, json_path)
     report.chart(results, png_path)
     log("")
