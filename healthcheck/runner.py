@@ -650,7 +650,7 @@ class HealthChecker:
                     _kill_streams(other, b"U")
         act, bck = be.usable_count()
         self.log_event(be, "notice", messages.server_up(
-            be.name, srv.name, srv.backup, why, act, bck, 0, len(be.queue)))
+            be.name, srv.name, srv.backup, why, act, bck, 0, len(srv.queue)))
         self._propagate(srv, now)
 
     def _warmup(self, e: _Entry) -> None:
