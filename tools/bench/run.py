@@ -439,6 +439,7 @@ class Bench:
         log(f"machine:  {info['machine']}")
         log(f"versions: {info['versions']}")
         log(f"pinning:  {self.pinning}")
+        log(f"bench:    {shlex.join([sys.executable, *sys.argv])}")
         if self.args.nice:
             log(f"priority: every bench process runs at nice {self.args.nice}")
         self.start_backends()
@@ -502,6 +503,7 @@ class Bench:
             "started": started,
             **info,
             "pinning": self.pinning,
+            "bench_command": shlex.join([sys.executable, *sys.argv]),
             "settings": {"rounds": self.args.rounds, "duration_s": self.args.duration,
                          "idle_conns": self.idle_conns, "idle_hold_s": IDLE_HOLD,
                          "order": "each round: " + " -> ".join(targets),
