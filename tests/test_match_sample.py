@@ -320,3 +320,16 @@ def test_bin_method_casts_integers_to_8_bytes() -> None:
     assert e.match(ctx)
     e, _ = acl.parse_acl_expr(["hdr(x)", "-m", "bin", "62"])
     assert e.match(ctx)
+
+
+def test_large_pattern_sets() -> None:
+    subs = [f"tok{i}" for i in range(50)]
+    m = _m("sub", subs)
+    assert m(b"/a/tok49/b") and not m(b"/a/TOK49/b")
+    assert _m("sub", subs, True)(b"/a/TOK49/b")
+    assert _m("sub", ["", "x"] + subs)(b"anything")  # an empty pattern is in every string
+    nets = [f"10.{i}.0.0/16" for i in range(200)] + ["192.168.1.1", "2001:db8::/32"]
+    m = _m("ip", nets)
+    ip = pattern.ipaddress.ip_address
+    assert m(ip("10.199.3.4")) and m(ip("192.168.1.1")) and m(ip("2001:db8::9"))
+    assert not m(ip("10.200.0.1")) and not m(ip("192.168.1.2"))

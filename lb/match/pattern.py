@@ -173,36 +173,43 @@ def _v6_to_v4(x: int) -> int | None:
     return None
 
 
+def _net_table(pairs: Sequence[tuple[int, int]]) -> tuple[tuple[int, frozenset[int]], ...]:
+    """Group networks by mask: (mask, set of network addresses), longest mask first.
+
+    A lookup costs one set probe per distinct prefix length, however many networks
+    (a 10k-entry ``-f`` block list stays as cheap as a short one).
+    """
+    by_mask: dict[int, set[int]] = {}
+    for addr, mask in pairs:
+        by_mask.setdefault(mask, set()).add(addr)
+    return tuple((m, frozenset(v)) for m, v in sorted(by_mask.items(), reverse=True))
+
+
 def _ip_matcher(nets: Sequence[Net]) -> Matcher:
-    v4 = tuple((int(n.network_address), int(n.netmask)) for n in nets if n.version == 4)
-    v6 = tuple((int(n.network_address), int(n.netmask)) for n in nets if n.version == 6)
-    v4_exact = frozenset(a for a, m in v4 if m == 0xFFFFFFFF)
-    v4_nets = tuple((a, m) for a, m in v4 if m != 0xFFFFFFFF)
+    t4 = _net_table([(int(n.network_address), int(n.netmask)) for n in nets if n.version == 4])
+    t6 = _net_table([(int(n.network_address), int(n.netmask)) for n in nets if n.version == 6])
 
     def m4(x: int) -> bool:
-        if x in v4_exact:
-            return True
-        for a, msk in v4_nets:
-            if x & msk == a:
+        for msk, addrs in t4:
+            if x & msk in addrs:
                 return True
         return False
 
     def m6(x: int) -> bool:
-        for a, msk in v6:
-            if x & msk == a:
+        for msk, addrs in t6:
+            if x & msk in addrs:
                 return True
         return False
 
     def match(ip: Any) -> bool:
-        if ip.version == 4:
-            x = int(ip)
-            if m4(x):
-                return True
-            return bool(v6) and m6(0xFFFF00000000 | x)
         x = int(ip)
-        if v6 and m6(x):
+        if ip.version == 4:
+            if t4 and m4(x):
+                return True
+            return bool(t6) and m6(0xFFFF00000000 | x)
+        if t6 and m6(x):
             return True
-        if v4:
+        if t4:
             a4 = _v6_to_v4(x)
             if a4 is not None:
                 return m4(a4)
@@ -245,6 +252,11 @@ def _sub_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:
         if icase:
             return lambda v: p in v.lower()
         return lambda v: p in v
+    if len(t) > 8:  # one regex scan instead of one "in" per pattern
+        rx = re.compile(b"|".join(re.escape(p) for p in sorted(t, key=len, reverse=True)),
+                        re.IGNORECASE if icase else 0)
+        search = rx.search
+        return lambda v: search(v) is not None
 
     def match(v: bytes) -> bool:
         if icase:
