@@ -80,6 +80,10 @@ class CliCommand:
     level: int
     handler: Handler
     hidden: bool = False  # not listed by help (still runs)
+    level_for: Callable[[list[str]], int] | None = None  # when arguments raise the level
+
+    def required(self, words: list[str]) -> int:
+        return self.level_for(words) if self.level_for is not None else self.level
 
     def help_line(self) -> str:
         return f"  {self.usage:<40}: {self.desc}"
@@ -621,7 +625,8 @@ def _set_health(sess: Session, srv: ServerState, value: str | None) -> str:
 # Rows are alphabetical by words; help/prompt/quit are listed last as HAProxy does.
 CLI_COMMANDS: tuple[CliCommand, ...] = (
     CliCommand(("clear", "counters"), "clear counters [all]",
-               "clear max statistics counters (or all counters)", OPERATOR, cmd_clear_counters),
+               "clear max statistics counters (or all counters)", OPERATOR, cmd_clear_counters,
+               level_for=lambda w: ADMIN if w[2:3] == ["all"] else OPERATOR),
     CliCommand(("disable", "health"), "disable health <bk>/<srv>", "disable health checks",
                ADMIN, cmd_disable_health),
     CliCommand(("disable", "server"), "disable server (DEPRECATED)",
@@ -696,7 +701,7 @@ def execute(sess: Session, cmd: str) -> str:
     if c is None:
         return unknown_command(sess, words)
     try:
-        _need_level(sess, c.level)
+        _need_level(sess, c.required(words))
         return c.handler(sess, words)
     except CliError as e:
         return str(e)
@@ -741,8 +746,10 @@ class _CliProtocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.server.conns.add(self)
         if len(self.server.conns) > self.server.maxconn:
+            # over `stats maxconn`: wait, unread and without a timer, for a free slot
             transport.pause_reading()  # type: ignore[attr-defined]
             self.server.waiting.append(self)
+            return
         self._arm()
 
     def _arm(self) -> None:
@@ -851,6 +858,7 @@ class CliServer:
             p = self.waiting.pop(0)
             if p.transport is not None and not p.closed:
                 p.transport.resume_reading()
+                p._arm()
 
     def close(self) -> None:
         for srv in self.servers:
