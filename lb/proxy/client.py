@@ -219,6 +219,13 @@ class ClientConn(asyncio.Protocol):
             self.upgrade_tail = [data[e.args[0]:]]
         except (httptools.HttpParserError, _HeadTooBig):
             self._bad_request()
+            return
+        if self.in_head and self.txn is None and self.req_txn is None:
+            # a head is arriving in pieces: `timeout http-request` runs from its start
+            # (a complete head in one read never pays for this timer)
+            t = self.fe.t_http_request
+            if t is not None:
+                self.timer.arm(max(t - (self.loop.time() - self.t_begin), 0.0))
 
     def eof_received(self) -> bool | None:
         txn = self.txn or self.req_txn
@@ -236,8 +243,6 @@ class ClientConn(asyncio.Protocol):
         self.hsize = 0
         self.in_head = True
         self.t_begin = self.loop.time()
-        if self.txn is None and self.req_txn is None:
-            self.timer.arm(self.fe.t_http_request)
 
     def on_url(self, url: bytes) -> None:
         self.url += url

@@ -45,11 +45,13 @@ class BackendRT:
     __slots__ = (
         "model", "st", "name", "req_rules", "res_rules", "t_server", "t_connect",
         "t_tunnel", "t_server_fin", "t_queue", "server_close", "pretend_ka", "httpclose",
-        "retries", "idle", "mode", "ff", "counters", "errorfiles", "reuse",
+        "retries", "idle", "mode", "ff", "counters", "errorfiles", "reuse", "loop_time",
     )
 
-    def __init__(self, model: Proxy, st: BackendState) -> None:
+    def __init__(self, model: Proxy, st: BackendState,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
         t = model.timeouts
+        self.loop_time = (loop or asyncio.get_event_loop()).time
         o = model.options
         self.model = model
         self.st = st
@@ -164,7 +166,8 @@ class Runtime:
         # epoch = loop.time() + epoch_offset (request dates without a time() call)
         self.epoch_offset = time.time() - self.loop.time()
         self.backends: dict[str, BackendRT] = {
-            name: BackendRT(bst.model, bst) for name, bst in self.state.backends.items()}
+            name: BackendRT(bst.model, bst, self.loop)
+            for name, bst in self.state.backends.items()}
         self.frontends: dict[str, FrontendRT] = {
             name: FrontendRT(fst.model, fst, self) for name, fst in self.state.frontends.items()}
         g = config.global_

@@ -23,7 +23,7 @@ _READ_PAUSED = 1
 class ServerConn(asyncio.Protocol):
     __slots__ = (
         "be", "srv", "transport", "parser", "txn", "reason", "headers", "trailers",
-        "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te",
+        "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te", "idle_since",
     )
 
     def __init__(self, be: Any, srv: ServerState) -> None:
@@ -38,6 +38,7 @@ class ServerConn(asyncio.Protocol):
         self.in_head = False
         self.closed = False
         self.idle_handle: asyncio.TimerHandle | None = None
+        self.idle_since = 0.0
         self.reusable = True
         self.res_cl = False  # the response head has Content-Length
         self.res_te = False  # ... Transfer-Encoding (chunked last, llhttp enforces it)
@@ -62,6 +63,9 @@ class ServerConn(asyncio.Protocol):
             return
         try:
             self.parser.feed_data(data)
+            txn = self.txn
+            if txn is not None and txn.res_pending is not None:
+                txn.flush_head()
         except httptools.HttpParserUpgrade as e:
             if self.txn is not None:
                 self.txn.res_upgrade(data[e.args[0]:])
@@ -135,9 +139,10 @@ class ServerConn(asyncio.Protocol):
             self.transport.abort()
 
     def release(self, idle_timeout: float | None) -> None:
-        """Back to the idle pool after a complete exchange."""
+        """Back to the idle pool after a complete exchange (no timer per request:
+        an idle connection older than `idle_timeout` is closed when next taken)."""
         self.txn = None
-        if self.closed or not self.reusable or self.transport is None:
+        if self.closed or not self.reusable:
             self.close()
             return
         pool = self.be.idle.get(self.srv)
@@ -145,8 +150,7 @@ class ServerConn(asyncio.Protocol):
             self.close()
             return
         pool.append(self)
-        if idle_timeout:
-            self.idle_handle = asyncio.get_running_loop().call_later(idle_timeout, self.close)
+        self.idle_since = self.be.loop_time() if idle_timeout else 0.0
 
     def _drop_idle(self) -> None:
         pool = self.be.idle.get(self.srv)
@@ -162,13 +166,18 @@ class ServerConn(asyncio.Protocol):
 
 def take_idle(be: Any, srv: ServerState) -> ServerConn | None:
     pool = be.idle.get(srv)
+    if not pool:
+        return None
+    limit = be.t_server
+    now = be.loop_time() if limit else 0.0
     while pool:
         sc = pool.pop()
-        if sc.idle_handle is not None:
-            sc.idle_handle.cancel()
-            sc.idle_handle = None
-        if not sc.closed and sc.transport is not None and not sc.transport.is_closing():
-            return sc
+        if sc.closed or sc.transport is None or sc.transport.is_closing():
+            continue
+        if limit and now - sc.idle_since > limit:
+            sc.close()  # idle for longer than `timeout server`
+            continue
+        return sc
     return None
 
 

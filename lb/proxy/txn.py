@@ -95,6 +95,7 @@ class Txn:
     live_out = 0
     res_cl = False
     res_te = False
+    res_pending: bytes | None = None
 
     def __init__(self, conn: Any, method: bytes, url: bytes, version: bytes,
                  headers: list[tuple[bytes, bytes]], t0: float) -> None:
@@ -146,7 +147,7 @@ class Txn:
         conn = self.conn
         fe = self.fe
         now = conn.loop.time()
-        self.t_request = _ms(self.t0, now)
+        self.t_request = int((now - self.t0) * 1000.0)
         self.bytes_in = hsize
         fc = fe.counters
         fc.req_tot += 1
@@ -524,9 +525,8 @@ class Txn:
             conn.transport.write(head)
             self.bytes_out += len(head)
             return
-        conn.stimer.touch()
         now = self.rt.loop.time()
-        self.t_response = _ms(self.t_sent, now)
+        self.t_response = int((now - self.t_sent) * 1000.0)
         self.res_started = True
         self.status = status
         self.res_reason = reason
@@ -571,11 +571,16 @@ class Txn:
         else:
             cv = None
         head = h1.response_head(status, reason, self.res_headers, cv)
-        conn.transport.write(head)
         self.bytes_out += len(head)
-        if method == b"HEAD":
-            self.sc.reusable = False
-            self.res_end(None)
+        if nobody:
+            conn.transport.write(head)
+            if method == b"HEAD":
+                self.sc.reusable = False
+                self.res_end(None)
+        else:
+            # held until the first body bytes (usually in the same read): one send
+            # for head and body; ServerConn.data_received flushes it otherwise
+            self.res_pending = head
 
     def _on_response_head(self) -> None:
         """Hook after response rules, before the head is written: cookie insertion
@@ -598,18 +603,39 @@ class Txn:
     def res_body(self, data: bytes) -> None:
         self.conn.stimer.touch()
         self.bytes_out += len(data)
-        if self.res_chunked:
+        head = self.res_pending
+        if head is not None:
+            self.res_pending = None
+            if self.res_chunked:
+                self.conn.transport.writelines((head, *h1.chunk(data)))
+            elif len(data) < 16384:
+                self.conn.transport.write(head + data)
+            else:
+                self.conn.transport.writelines((head, data))
+        elif self.res_chunked:
             self.conn.transport.writelines(h1.chunk(data))
         else:
             self.conn.transport.write(data)
+
+    def flush_head(self) -> None:
+        head = self.res_pending
+        if head is not None:
+            self.res_pending = None
+            self.conn.transport.write(head)
 
     def res_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
         if self.done or not self.res_started:
             return  # end of an interim (1xx) response: the final one follows
         if self.res_chunked:
             block = h1.trailers_block(trailers or [])
-            self.conn.transport.write(block)
             self.bytes_out += len(block)
+            head = self.res_pending
+            if head is not None:
+                self.res_pending = None
+                block = head + block
+            self.conn.transport.write(block)
+        elif self.res_pending is not None:
+            self.flush_head()
         self.finish(close=self.res_close)
 
     def res_upgrade(self, server_tail: bytes) -> None:
@@ -769,11 +795,13 @@ class Txn:
         if self.done:
             return
         self.done = True
+        if self.res_pending is not None and not abort:
+            self.flush_head()
         rt = self.rt
         conn = self.conn
         conn.stimer.cancel()
         now = rt.loop.time()
-        self.t_active = _ms(self.t0, now)
+        self.t_active = int((now - self.t0) * 1000.0)
         self.t_total = self.t_active + max(self.t_idle, 0)
         sc = self.sc
         if sc is not None:
