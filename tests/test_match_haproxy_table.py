@@ -288,3 +288,16 @@ def test_lb_extensions_are_accepted() -> None:
     a = _compile_acl(["fhdr(x)", "bar,baz"])
     assert a.evaluate(request_ctx("multi"))
     assert fmt.compile_format("%[hdr(x),len]").render(request_ctx("multi")) == b"3"
+
+
+@pytest.mark.parametrize("text", cases.LOG_FORMATS)
+def test_log_lines_match_haproxy(text: str) -> None:
+    """log-format rendering in log mode, compared with real HAProxy log lines."""
+    k = cases.LOG_FORMATS.index(text)
+    ctx = Ctx(cases.LOG_REQUEST, "127.0.0.1", 1, "127.0.0.1", 2)
+    for var, expr in cases.LOG_VARS.items():  # what the set-var rules stored
+        v = sample.parse_expr(expr).fetch(ctx)
+        if v is not None:
+            ctx.vars[var] = v
+    got = fmt.compile_format(f"L{k}={text}", log=True).render(ctx).decode("latin-1")
+    assert got == f"L{k}=" + RESULTS["log_lines"][text]

@@ -382,3 +382,30 @@ RES_SAMPLES: list[str] = [
     "res.fhdr(s)", "res.hdr_cnt(s)", "res.fhdr_cnt(s)", "res.hdr(set-cookie)",
     "res.fhdr(set-cookie)", "shdr(x)",
 ]
+
+# ----------------------------------------------------------------------------- log lines
+# log-format strings rendered by HAProxy into real log lines ("log stdout format raw").
+# Request headers are gone when the line is built, so samples read variables set by
+# http-request rules (LOG_VARS: txn variable -> sample expression).
+LOG_REQUEST = (b"GET /a/b?x=1 HTTP/1.1\r\n"
+               b"Host: www.example.com\r\n"
+               b"X-Q: a\"b\\c]d\r\n"
+               b"X-E:\r\n"
+               b"X-N: 42\r\n"
+               b"X-U: caf\xc3\xa9\tx\r\n"
+               b"\r\n")
+LOG_VARS: dict[str, str] = {
+    "txn.p": "path", "txn.q": "req.hdr(x-q)", "txn.e": "req.hdr(x-e)", "txn.n": "req.hdr_val(x-n)",
+    "txn.u": "req.hdr(x-u)",
+}
+LOG_FORMATS: list[str] = [
+    "%[var(txn.p)] %{+Q}[var(txn.p)]",
+    "%[var(txn.none)] %{+Q}[var(txn.none)] %{-M}[var(txn.none)]|",
+    "%[var(txn.e)] %{+Q}[var(txn.e)]",
+    "%{+E}[var(txn.q)] %{+Q,+E}[var(txn.q)] %[var(txn.q)]",
+    "%{+X}[var(txn.n)] %[var(txn.n)]",
+    "  lead   and   runs  %[var(txn.none)]  end  ",
+    "%{+Q}o %[var(txn.p)] %[var(txn.none)] %{-Q}o %[var(txn.p)]",
+    "%[var(txn.u)] %{+Q}[var(txn.u)]",
+    "a%-b 100%% x%[var(txn.p)]]",
+]

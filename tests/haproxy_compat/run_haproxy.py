@@ -197,6 +197,50 @@ def run_errors(workdir: str) -> dict[str, list[str]]:
     return out
 
 
+def run_log_formats(workdir: str) -> dict[str, str | None]:
+    """One frontend per cases.LOG_FORMATS entry; returns format -> logged text."""
+    lines = ["global", "    log stdout format raw local0", "defaults", "    mode http",
+             "    log global", "    timeout client 5s", "    timeout server 5s",
+             "    timeout connect 2s"]
+    ports = []
+    for k, lf in enumerate(cases.LOG_FORMATS):
+        port = free_port()
+        ports.append(port)
+        lines += [f"frontend fl{k}", f"    bind 127.0.0.1:{port}"]
+        for var, expr in cases.LOG_VARS.items():
+            lines.append(f"    http-request set-var({var}) {expr}")
+        lines.append(f'    log-format "L{k}={lf_quote(lf)}"')
+        lines.append("    http-request return status 200")
+    path = os.path.join(workdir, "logs.cfg")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    proc = subprocess.Popen([HAPROXY, "-db", "-f", path], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for port in ports:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+        for port in ports:
+            send(cases.LOG_REQUEST, port)
+        time.sleep(0.5)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    got: dict[str, str | None] = {lf: None for lf in cases.LOG_FORMATS}
+    for line in out.decode("latin-1").splitlines():
+        m = re.match(r"L(\d+)=(.*)$", line)
+        if m:
+            got[cases.LOG_FORMATS[int(m.group(1))]] = m.group(2)
+    return got
+
+
 def main() -> int:
     version = subprocess.run([HAPROXY, "-v"], capture_output=True, text=True).stdout.split("\n")[0]
     p4, p6, pres = free_port(), free_port(socket.AF_INET6), free_port()
@@ -267,6 +311,7 @@ def main() -> int:
             proc.terminate()
             proc.wait(10)
         errors = run_errors(tmp)
+        logs = run_log_formats(tmp)
     stop.set()
     t.join(2)
     srv.close()
@@ -278,6 +323,7 @@ def main() -> int:
         "requests": results,
         "responses": res_results,
         "errors": errors,
+        "log_lines": logs,
     }
     with open(os.path.join(HERE, "results.json"), "w") as f:
         json.dump(out, f, indent=1, sort_keys=True)
