@@ -102,6 +102,25 @@ _LWS = b" \t"
 # ------------------------------------------------------------ header helpers
 
 
+def _closing_quote(value: bytes, start: int) -> int:
+    """Index of the '"' closing a quoted string opened before ``start`` (-1: none).
+
+    A quote preceded by an odd number of backslashes is escaped. Work is per quote and
+    backslash run, not per byte.
+    """
+    j = start
+    while True:
+        k = value.find(b'"', j)
+        if k < 0:
+            return -1
+        b = k - 1
+        while b >= start and value[b] == 0x5C:
+            b -= 1
+        if (k - 1 - b) % 2 == 0:
+            return k
+        j = k + 1
+
+
 def split_values(value: bytes) -> list[bytes]:
     """Split one header line at commas outside double quotes; trim each value."""
     if b"," not in value:
@@ -109,23 +128,21 @@ def split_values(value: bytes) -> list[bytes]:
     if b'"' not in value:
         return [v.strip(_LWS) for v in value.split(b",")]
     out: list[bytes] = []
-    start = 0
-    quoted = False
-    i = 0
-    n = len(value)
-    while i < n:
-        c = value[i]
-        if quoted:
-            if c == 0x5C:  # backslash escapes the next byte inside quotes
-                i += 1
-            elif c == 0x22:
-                quoted = False
-        elif c == 0x22:
-            quoted = True
-        elif c == 0x2C:
-            out.append(value[start:i].strip(_LWS))
-            start = i + 1
-        i += 1
+    start = i = 0
+    find = value.find
+    while True:
+        c = find(b",", i)
+        if c < 0:
+            break
+        q = find(b'"', i, c)
+        if q < 0:
+            out.append(value[start:c].strip(_LWS))
+            start = i = c + 1
+            continue
+        k = _closing_quote(value, q + 1)
+        if k < 0:
+            break  # unterminated quote: the rest is one value
+        i = k + 1
     out.append(value[start:].strip(_LWS))
     return out
 
