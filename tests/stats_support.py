@@ -5,8 +5,15 @@ blocking stats-socket client.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
+import tempfile
+import threading
+import time
+from typing import Any
 
+from lb import cli
 from lb.config.model import (
     BalanceSpec,
     Bind,
@@ -80,3 +87,37 @@ def query(address: str | tuple[str, int], line: str, timeout: float = 5.0) -> st
                 break
             chunks.append(data)
     return b"".join(chunks).decode()
+
+
+class CliFixture:
+    """An lb CLI server (admin unix socket, user and operator TCP sockets) on its own
+    loop thread, over the make_config() state; state-change logs land in .logs."""
+
+    def __init__(self, maxconn: int = 10, timeout: float = 5.0) -> None:
+        self.dir = tempfile.mkdtemp(prefix="lbcli")
+        self.path = os.path.join(self.dir, "admin.sock")
+        self.state = State(make_config(), now=time.time() - 30)
+        self.logs: list[tuple[str, str]] = []
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        socks = [StatsSocket("unix", self.path, mode=0o600, level="admin"),
+                 StatsSocket("tcp", "127.0.0.1", 0, level="user"),
+                 StatsSocket("tcp", "127.0.0.1", 0)]  # default level: operator
+        self.server = self._call(cli.serve_cli(
+            self.state, socks, timeout=timeout, maxconn=maxconn,
+            log_event=lambda be, level, text: self.logs.append((level, text))))
+        self.user = self.server.addresses[1]
+        self.oper = self.server.addresses[2]
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    def q(self, line: str, addr: Any = None) -> str:
+        return query(addr or self.path, line)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        time.sleep(0.05)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
