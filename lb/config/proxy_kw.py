@@ -1088,7 +1088,7 @@ OPTIONS: dict[str, tuple[str | None, Callable[..., None] | None, str | None, int
     "http-ignore-probes": ("frontend", None, "http_ignore_probes", 0),
     "http-keep-alive": (None, _opt_conn_mode("http_keep_alive"), None, 0),
     "http-no-delay": (None, None, "http_no_delay", 0),
-    "http-pretend-keepalive": (None, None, "http_pretend_keepalive", 0),
+    "http-pretend-keepalive": ("backend", None, "http_pretend_keepalive", 0),
     "http-server-close": (None, _opt_conn_mode("http_server_close"), None, 0),
     "httpchk": ("backend", check_kw.kw_option_httpchk, None, 3),
     "httpclose": (None, _opt_conn_mode("httpclose"), None, 0),
