@@ -122,3 +122,16 @@ def test_split_values_matches_reference(parts: list[bytes]) -> None:
     value = b"".join(parts)
     assert sample.split_values(value) == _split_reference(value)
 
+
+
+def test_huge_numbers_are_errors_not_crashes() -> None:
+    big = "9" * 5000  # beyond Python's int() digit limit
+    for words in (["hdr_cnt(x)", big], ["hdr_cnt(x)", "gt", big], ["src", big + "/8"],
+                  ["src", "::1/" + big], [f"hdr(x,{big})", "a"], [f"path,field({big},/)", "a"]):
+        try:
+            acl.parse_acl_expr(words)
+        except acl.AclError:
+            pass
+    ctx = _Ctx([(b"x", big.encode())], b"/")
+    assert sample.parse_expr("hdr_val(x)").fetch(ctx) == 2**63 - 1
+    assert sample.parse_expr("hdr(x),add(1)").fetch(ctx) == 2**63 - 1

@@ -34,8 +34,8 @@ class PatternError(Exception):
 
 
 def _strict_int(s: str) -> int | None:
-    if not s or not re.fullmatch(r"[+-]?[0-9]+", s):
-        return None
+    if not s or not re.fullmatch(r"[+-]?[0-9]{1,30}", s):
+        return None  # (longer numbers are out of HAProxy's 64-bit range anyway)
     return int(s)
 
 
@@ -77,11 +77,9 @@ def apply_operator(op: str, text: str) -> tuple[int | None, int | None]:
     """Translate ``<op> <value>`` into a range the way HAProxy does."""
     if op == "eq" or ":" in text or "-" in text:
         return parse_int_range(text)
-    m = re.match(r"[0-9]*", text)
-    digits = m.group(0) if m else ""
-    if not digits or digits != text:
+    if not re.fullmatch(r"[0-9]{1,30}", text):
         raise PatternError(f"'{text}' is neither a number nor a supported operator")
-    v = int(digits)
+    v = int(text)
     if op == "le":
         return None, v
     if op == "lt":

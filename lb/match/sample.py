@@ -236,21 +236,22 @@ def _pick(vals: list[bytes], occ: int | None) -> bytes | None:
     return vals[occ] if -occ <= len(vals) else None
 
 
+_LEADING_INT = re.compile(rb"([+-]?)0*([0-9]{0,20})")
+
+
 def read_int(s: bytes) -> int | None:
-    """Leading signed decimal integer (HAProxy ``read_int64``); None if empty."""
+    """Leading signed decimal integer (HAProxy ``read_int64``); None if empty.
+
+    ``12abc`` is 12, ``foo`` is 0; values beyond the signed 64-bit range are clamped.
+    """
     if not s:
         return None
-    i = 0
-    n = len(s)
-    neg = False
-    if s[0] in b"+-":
-        neg = s[0] == 0x2D
-        i = 1
-    v = 0
-    while i < n and 0x30 <= s[i] <= 0x39:
-        v = v * 10 + s[i] - 0x30
-        i += 1
-    return -v if neg else v
+    m = _LEADING_INT.match(s)
+    sign, digits = m.group(1), m.group(2)  # type: ignore[union-attr]
+    v = int(digits) if digits else 0
+    if sign == b"-":
+        return -v if v <= 2**63 else -2**63
+    return v if v < 2**63 else 2**63 - 1
 
 
 def parse_ip(s: bytes | str) -> IPAddr | None:
