@@ -319,6 +319,9 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = ""
     return AclExpr(" ".join(words), expr, method, tuple(matchers), cast), warnings
 
 
+# docs/ARCHITECTURE.md §7.7 calls it acl.parse_acl(words)
+parse_acl = parse_acl_expr
+
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
 
 
