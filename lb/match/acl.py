@@ -58,7 +58,6 @@ ACL_KEYWORDS: dict[str, AclKeyword] = {k.name: k for k in (
     AclKeyword("shdr", "res.hdr", "str"),
     AclKeyword("cook", "req.cook", "str"),
     AclKeyword("method", "method", "meth"),
-    AclKeyword("url_ip", "url", "ip"),
 )}
 
 _DEFAULT_METHOD = {
