@@ -242,7 +242,7 @@ def _report(args: Args, res, out: Output) -> tuple[bool, bool]:  # type: ignore[
     if fatal:
         bad_files = []
         for d in res.diagnostics:
-            if d.fatal and d.file and d.phase == "parse" and d.file not in bad_files:
+            if d.fatal and d.file and d.file not in bad_files:
                 bad_files.append(d.file)
         for f in bad_files:
             out.alert(f"Error(s) found in configuration file : {f}")
@@ -339,15 +339,30 @@ def _services(cfg):  # type: ignore[no-untyped-def]
     except ImportError:
         pass
     if cfg.global_.stats_sockets:
-        try:
-            from lb import cli
-
-            svc = getattr(cli, "service", None)
-            if svc is not None:
-                services.append(svc)
-        except ImportError:
-            pass
+        services.append(_stats_socket_service)
     return services
+
+
+async def _stats_socket_service(state, loop):  # type: ignore[no-untyped-def]
+    """The `stats socket` lines of ``state``'s config, served until cancelled."""
+    import asyncio
+
+    from healthcheck.runner import event_log_sink
+    from lb import cli
+
+    g = state.config.global_
+    try:
+        server = await cli.serve_cli(state, g.stats_sockets, timeout=g.stats_timeout,
+                                     maxconn=g.stats_maxconn,
+                                     log_event=event_log_sink(state))
+    except OSError as exc:
+        sys.stderr.write(f"[ALERT]    ({os.getpid()}) : cannot start the stats socket "
+                         f"({exc}).\n")
+        return
+    try:
+        await asyncio.Event().wait()
+    finally:
+        server.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -432,19 +432,39 @@ def _name(x: Any, default: str) -> str:
     return x if isinstance(x, str) else getattr(x, "name", None) or default
 
 
+def _stream_names(st: Any) -> tuple[str, str, str]:
+    fe = _name(getattr(st, "frontend", None) or getattr(st, "fe", None), "<NONE>")
+    txn = getattr(st, "txn", None) or getattr(st, "req_txn", None)
+    be = _name(getattr(st, "backend", None) or getattr(txn, "backend_name", None), "<NONE>")
+    srv = _name(getattr(st, "server", None) or getattr(txn, "server_name", None), "<none>")
+    tun = getattr(st, "tunnel", None)
+    if tun is not None and not isinstance(tun, bool):
+        be = getattr(tun, "be_name", None) or be
+        srv = getattr(tun, "srv_name", None) or srv
+    return fe, be, srv
+
+
 def stream_line(sid: int, st: Any, now: float) -> str:
-    """One `show sess` line for a live stream (attributes read by name)."""
-    started = getattr(st, "started", None) or getattr(st, "start_time", None) or now
+    """One `show sess` line for a live stream (attributes read by name: the data
+    plane's ClientConn, or plain ones)."""
+    started = getattr(st, "started", None) or getattr(st, "accept_ts", None) or now
     src = getattr(st, "src", None) or getattr(st, "client", None) or "?"
-    proto = getattr(st, "proto", "tcpv4")
-    fe = _name(getattr(st, "frontend", None), "<NONE>")
-    be = _name(getattr(st, "backend", None), "<NONE>")
-    srv = _name(getattr(st, "server", None), "<none>")
+    port = getattr(st, "src_port", None)
+    if port:
+        src = f"{src}:{port}"
+    v6 = port is not None and ":" in str(getattr(st, "src", ""))
+    proto = getattr(st, "proto", None) or ("tcpv6" if v6 else "tcpv4")
+    fe, be, srv = _stream_names(st)
     age = max(int(now - started), 0)
-    kind = "tunnel" if getattr(st, "tunnel", False) else "http"
+    tun = getattr(st, "tunnel", None)
+    kind = "tunnel" if tun else "http"
+    bytes_in = getattr(st, "bytes_in", None)
+    bytes_out = getattr(st, "bytes_out", None)
+    if tun is not None and not isinstance(tun, bool):
+        bytes_in, bytes_out = getattr(tun, "up", bytes_in), getattr(tun, "down", bytes_out)
     return (f"0x{sid:x}: proto={proto} src={src} fe={fe} be={be} srv={srv} "
-            f"ts=00 age={age}s calls=0 kind={kind} bytes_in={getattr(st, 'bytes_in', 0)} "
-            f"bytes_out={getattr(st, 'bytes_out', 0)}")
+            f"ts=00 age={age}s calls=0 kind={kind} bytes_in={bytes_in or 0} "
+            f"bytes_out={bytes_out or 0}")
 
 
 def cmd_show_sess(sess: Session, args: list[str]) -> str:
@@ -456,11 +476,13 @@ def cmd_show_sess(sess: Session, args: list[str]) -> str:
         st = streams.get(sid) if sid is not None else None
         if st is None:
             raise CliError("Session not found.\n")
-        lines = [stream_line(sid, st, now)]  # type: ignore[arg-type]
-        for attr in ("src", "dst", "frontend", "backend", "server", "bytes_in", "bytes_out",
-                     "req_line", "termination"):
-            if hasattr(st, attr):
-                lines.append(f"  {attr}={_name(getattr(st, attr), '-') if attr in ('frontend', 'backend', 'server') else getattr(st, attr)}")
+        fe, be, srv = _stream_names(st)
+        lines = [stream_line(sid, st, now),  # type: ignore[arg-type]
+                 f"  frontend={fe} backend={be} server={srv}"]
+        for attr in ("src", "src_port", "dst", "dst_port", "nreq", "url"):
+            v = getattr(st, attr, None)
+            if v not in (None, "", b""):
+                lines.append(f"  {attr}={v.decode('latin-1') if isinstance(v, bytes) else v}")
         return "\n".join(lines) + "\n"
     return "".join(stream_line(sid, st, now) + "\n" for sid, st in sorted(streams.items()))
 
@@ -472,14 +494,14 @@ def cmd_shutdown_session(sess: Session, args: list[str]) -> str:
     st = sess.state.streams.get(sid) if sid is not None else None
     if st is None:
         raise CliError("No such session (use 'show sess').\n")
-    st.kill("K")
+    st.kill(b"K")
     return ""
 
 
 def cmd_shutdown_sessions_server(sess: Session, args: list[str]) -> str:
     _be, srv = _server_arg(sess, args, 3)
     for st in list(srv.streams):
-        st.kill("K")
+        st.kill(b"K")
     return ""
 
 

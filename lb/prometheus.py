@@ -233,7 +233,7 @@ def _process_metrics(state: State, now: float) -> list[tuple[str, float, str, st
          "Maximum observed number of sessions per second."),
         ("stopping", 1 if state.stopping else 0, "gauge",
          "Non zero means stopping in progress."),
-        ("current_websocket_tunnels", len(state.tunnels), "gauge",
+        ("current_websocket_tunnels", len(stats.websocket_tunnels(state)), "gauge",
          "Open WebSocket tunnels in the process."),
     ]
 

@@ -601,7 +601,7 @@ def _info_rows(state: State, now: float) -> list[tuple[int, str, str, str, Any]]
     maxconn = process_maxconn(state)
     soft = g.ulimit_n or resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     uptime_sec = max(int(now - state.start_time), 0)
-    tunnels = len(state.tunnels)
+    tunnels = len(websocket_tunnels(state))
     bytes_out = sum(fe.counters.bout for fe in state.frontends.values())
     listeners = sum(len(p.binds) for p in state.config.proxies if p.is_frontend)
     listeners += len(g.stats_sockets)
@@ -774,28 +774,65 @@ def _name_of(x: Any) -> str | None:
     return getattr(x, "name", None) or str(x)
 
 
+def _attr(obj: Any, *names: str) -> Any:
+    for n in names:
+        v = getattr(obj, n, None)
+        if v not in (None, ""):
+            return v
+    return None
+
+
+def tunnel_age(t: Any, now: float) -> float | None:
+    """Seconds since the tunnel opened: the data plane stamps ``t_open`` with its
+    loop clock; objects may instead carry an epoch ``started``."""
+    started = _attr(t, "started", "start_time")
+    if started is not None:
+        return now - started
+    t_open = getattr(t, "t_open", None)
+    rt = getattr(t, "rt", None)
+    if t_open is not None and rt is not None:
+        return rt.loop.time() - t_open
+    return None
+
+
+def _client_of(t: Any) -> str | None:
+    client = _attr(t, "client", "src_addr")
+    if client is not None:
+        return _name_of(client)
+    txn = getattr(t, "txn", None)
+    if txn is not None and getattr(txn, "src", None):
+        return f"{txn.src}:{getattr(txn, 'src_port', 0)}"
+    return None
+
+
 def tunnel_info(tid: int, t: Any, now: float) -> dict[str, Any]:
-    """What `show websockets` shows of one live tunnel (read by attribute name,
-    missing attributes shown as null)."""
-    started = getattr(t, "started", None) or getattr(t, "start_time", None)
-    last = getattr(t, "last_activity", None) or started
+    """What `show websockets` shows of one live tunnel (attributes read by name:
+    lb.proxy.tunnel.Tunnel's, or plain ones for other producers)."""
+    age = tunnel_age(t, now)
+    last = _attr(t, "last_activity")
     frames = getattr(t, "frames", None)
     return {
-        "id": getattr(t, "id", tid),
-        "frontend": _name_of(getattr(t, "frontend", None)),
-        "backend": _name_of(getattr(t, "backend", None)),
-        "server": _name_of(getattr(t, "server", None)),
-        "client": _name_of(getattr(t, "client", None) or getattr(t, "src", None)),
-        "age": round(now - started, 3) if started else None,
-        "idle": round(now - last, 3) if last else None,
-        "bytes_in": getattr(t, "bytes_in", 0),
-        "bytes_out": getattr(t, "bytes_out", 0),
-        "frames": dict(frames) if frames else None,
+        "id": getattr(t, "id", tid) or tid,
+        "frontend": _name_of(_attr(t, "frontend", "fe_name")),
+        "backend": _name_of(_attr(t, "backend", "be_name")),
+        "server": _name_of(_attr(t, "server", "srv_name")),
+        "client": _client_of(t),
+        "age": round(age, 3) if age is not None else None,
+        "idle": round(now - last, 3) if last is not None else None,
+        "bytes_in": _attr(t, "bytes_in", "up") or 0,
+        "bytes_out": _attr(t, "bytes_out", "down") or 0,
+        "frames": dict(frames) if isinstance(frames, dict) and frames else None,
     }
 
 
+def websocket_tunnels(state: State) -> list[tuple[int, Any]]:
+    """Open tunnels that carry WebSocket (TCP-mode relays are left out)."""
+    return [(tid, t) for tid, t in sorted(state.tunnels.items())
+            if getattr(t, "ws", True) and not getattr(t, "closed", False)]
+
+
 def websockets_data(state: State, now: float) -> dict[str, Any]:
-    tunnels = [tunnel_info(tid, t, now) for tid, t in sorted(state.tunnels.items())]
+    tunnels = [tunnel_info(tid, t, now) for tid, t in websocket_tunnels(state)]
     proxies = []
     for p in state.config.proxies:
         entry: dict[str, Any] = {"name": p.name, "id": p.puid}

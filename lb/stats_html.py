@@ -95,7 +95,7 @@ def render_page(state: State, proxy: Proxy, now: float, *, refresh: float | None
     parts.append(f"<h1>{html.escape(title)}</h1>")
     uptime = stats._uptime(state, now)
     parts.append(f'<p id="info">uptime = {uptime}; current conns = {state.curr_conns}; '
-                 f'open WebSocket tunnels = <b id="ws-total">{len(state.tunnels)}</b>; '
+                 f'open WebSocket tunnels = <b id="ws-total">{len(stats.websocket_tunnels(state))}</b>; '
                  f'<a href="{html.escape(uri)};csv">CSV export</a>'
                  + ("" if not refresh else
                     f'; <a href="{html.escape(uri)};norefresh">disable refresh</a>')

@@ -186,7 +186,7 @@ def test_sessions_show_and_shutdown(c: CliFixture) -> None:
             self.server, self.started = "s1", time.time() - 3
             self.bytes_in, self.bytes_out = 1, 2
 
-        def kill(self, code: str) -> None:
+        def kill(self, code: bytes) -> None:
             killed.append((self.i, code))
 
     def stream(i: int) -> Stream:
@@ -203,9 +203,9 @@ def test_sessions_show_and_shutdown(c: CliFixture) -> None:
     assert c.q("shutdown session") == "Session pointer expected (use 'show sess').\n\n"
     assert c.q("shutdown session 0x99") == "No such session (use 'show sess').\n\n"
     assert c.q("shutdown session 0x10") == "\n"
-    assert killed == [(0x10, "K")]
+    assert killed == [(0x10, b"K")]
     assert c.q("shutdown sessions server be/s1") == "\n"
-    assert sorted(killed) == [(0x10, "K"), (0x11, "K"), (0x12, "K")]
+    assert sorted(killed) == [(0x10, b"K"), (0x11, b"K"), (0x12, b"K")]
     assert c.q("shutdown sessions server be/nope") == "No such server.\n\n"
 
 
