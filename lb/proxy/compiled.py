@@ -176,6 +176,7 @@ class Runtime:
         self.waiting: list[Any] = []  # connections waiting for a global slot
         self.conns: set[Any] = set()  # live client-side connections
         self.servers_listening: list[Any] = []
+        self.listeners: list[Any] = []  # lb.proxy.listener.Listener, in bind order
         self.ports: dict[str, list[int]] = {}
         self.active = 0  # admitted connections, all frontends (global maxconn)
         self.services: list[asyncio.Task[Any]] = []
@@ -187,6 +188,10 @@ class Runtime:
         self.state.stopping = True
         for srv in self.servers_listening:
             srv.close()
+        for lst in self.listeners:
+            if lst.sock is not None:
+                lst.sock.close()
+                lst.sock = None
         for t in list(self.state.tunnels.values()):
             t.kill(b"K")
         for c in list(self.conns):

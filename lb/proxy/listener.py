@@ -12,6 +12,7 @@ Must not import: lb.cli, healthcheck.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from typing import Any
@@ -56,12 +57,41 @@ def bind_socket(b: Bind) -> socket.socket:
     sock = socket.socket(fam, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # as HAProxy: a new process (-sf/-st) binds next to the old one
+        if hasattr(socket, "SO_REUSEPORT"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if fam == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1 if b.v6only else 0)
         sock.bind((host, b.port))
     except OSError as e:
         sock.close()
         raise BindError(e.strerror or str(e)) from e
+    sock.setblocking(False)
+    return sock
+
+
+# Listening sockets handed down by a master process (lb.master): the environment
+# variable holds {"<frontend>#<bind index>": fd}. Read once, each fd adopted once.
+INHERITED_ENV = "LB_LISTEN_FDS"
+_inherited: dict[str, int] | None = None
+
+
+def inherited_socket(frontend: str, index: int) -> socket.socket | None:
+    """The inherited listening socket for a frontend's index-th bind, if any."""
+    global _inherited
+    if _inherited is None:
+        try:
+            raw = json.loads(os.environ.get(INHERITED_ENV) or "{}")
+            _inherited = {str(k): int(v) for k, v in raw.items()}
+        except (ValueError, TypeError, AttributeError):
+            _inherited = {}
+    fd = _inherited.pop(f"{frontend}#{index}", None)
+    if fd is None:
+        return None
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return None
     sock.setblocking(False)
     return sock
 
@@ -73,7 +103,7 @@ def backlog_for(b: Bind, fe_backlog: int, fe_maxconn: int) -> int:
 class Listener:
     """Admission under maxconn for the connections accepted on one frontend."""
 
-    __slots__ = ("rt", "fe", "bind", "server", "port")
+    __slots__ = ("rt", "fe", "bind", "server", "port", "sock", "factory", "backlog")
 
     def __init__(self, rt: Any, fe: Any, bind: Bind) -> None:
         self.rt = rt
@@ -81,6 +111,11 @@ class Listener:
         self.bind = bind
         self.server: Any = None
         self.port = 0
+        # kept for pause/resume (lb.lifecycle): a duplicate of the listening socket,
+        # the protocol factory and the backlog
+        self.sock: socket.socket | None = None
+        self.factory: Any = None
+        self.backlog = 0
 
     def _full(self) -> bool:
         fe = self.fe

@@ -2,7 +2,7 @@
 
 Owns: ``start(config, ...) -> Runtime`` (in-loop API: resolves server addresses,
 binds every listener, starts extra services) and ``run(config, opts, services=()) ->
-int`` (uvloop, pidfile, SIGINT/SIGTERM → clean exit 0). A service is
+int`` (uvloop, pidfile, signals through lb.lifecycle). A service is
 ``async def service(state, loop) -> None`` started once the listeners are up (health
 checks, stats socket, ...).
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -77,19 +76,24 @@ async def start(config: Config, opts: RunOptions | None = None,
     try:
         for fe in rt.frontends.values():
             ports = rt.ports.setdefault(fe.name, [])
-            for b in fe.model.binds:
+            for idx, b in enumerate(fe.model.binds):
+                # a socket handed down by the master (lb.master), else our own bind
+                sock = lmod.inherited_socket(fe.name, idx)
                 try:
-                    sock = lmod.bind_socket(b)
+                    if sock is None:
+                        sock = lmod.bind_socket(b)
                 except lmod.BindError as e:
                     addr = b.raw or f"{b.host}:{b.port}"
                     raise StartError(f"Starting frontend {fe.name}: cannot bind socket "
                                      f"({e}) [{addr}]") from e
                 lst = lmod.Listener(rt, fe, b)
-                server = await loop.create_server(
-                    _factory(rt, fe, lst), sock=sock,
-                    backlog=lmod.backlog_for(b, fe.model.backlog, fe.maxconn))
+                lst.factory = _factory(rt, fe, lst)
+                lst.backlog = lmod.backlog_for(b, fe.model.backlog, fe.maxconn)
+                lst.sock = sock.dup()  # kept for pause/resume and closed at stop
+                rt.listeners.append(lst)
+                server = await loop.create_server(lst.factory, sock=sock, backlog=lst.backlog)
                 lst.server = server
-                name = sock.getsockname()
+                name = lst.sock.getsockname()
                 lst.port = name[1] if isinstance(name, tuple) else 0
                 ports.append(lst.port)
                 rt.servers_listening.append(server)
@@ -101,8 +105,14 @@ async def start(config: Config, opts: RunOptions | None = None,
     return rt
 
 
-def run(config: Config, opts: RunOptions, services: Iterable[Service] = ()) -> int:
-    """Run in the foreground until SIGINT/SIGTERM; 0 on a clean stop, 1 on failure."""
+def run(config: Config, opts: RunOptions, services: Iterable[Service] = (),
+        ready: Callable[[bool], None] | None = None) -> int:
+    """Run in the foreground until stopped (lb.lifecycle: SIGUSR1 soft stop,
+    SIGTERM/SIGINT hard stop, SIGHUP dump, SIGTTOU/SIGTTIN pause/resume); 0 on a
+    clean stop, 1 on failure. ``ready(ok)`` is told whether start-up succeeded
+    (daemon mode)."""
+    from lb import lifecycle
+
     try:
         import uvloop
         loop = uvloop.new_event_loop()
@@ -110,39 +120,44 @@ def run(config: Config, opts: RunOptions, services: Iterable[Service] = ()) -> i
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     pidfile = opts.pidfile or config.global_.pidfile
+    wrote_pid = False
 
     async def main() -> int:
+        nonlocal wrote_pid
         try:
             rt = await start(config, opts, services)
         except StartError as e:
             sys.stderr.write(f"[ALERT]    ({os.getpid()}) : {e}\n")
+            if ready is not None:
+                ready(False)
             return 1
         if pidfile:
-            try:
-                with open(pidfile, "w") as f:
-                    f.write(f"{os.getpid()}\n")
-            except OSError as e:
-                sys.stderr.write(f"[ALERT]    ({os.getpid()}) : cannot create pidfile "
-                                 f"{pidfile} ({e.strerror})\n")
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            err = lifecycle.write_pidfile(pidfile)
+            if err:
+                sys.stderr.write(f"[ALERT]    ({os.getpid()}) : {err}\n")
+            wrote_pid = err is None
+        lc = lifecycle.Lifecycle(rt)
+        lc.install()
+        lifecycle.signal_old_pids(opts.soft_stop_pids, opts.hard_stop_pids)
         try:
             _log.info("started", pid=os.getpid(), ports=rt.ports)
         except Exception:
             pass
-        await stop.wait()
+        if ready is not None:
+            ready(True)
+        code = await lc.wait()
         try:
-            _log.info("stopping", pid=os.getpid())
+            _log.info("stopped", pid=os.getpid())
         except Exception:
             pass
+        lc.uninstall()
         await rt.stop()
-        return 0
+        return code
 
     try:
         return loop.run_until_complete(main())
     finally:
-        if pidfile:
+        if pidfile and wrote_pid:
             try:
                 os.unlink(pidfile)
             except OSError:
