@@ -329,8 +329,9 @@ def _cookies(ctx: SampleCtx, name: bytes, response: bool = False,
 
 
 # ------------------------------------------------------------ fetch functions
-# Every fetch takes (ctx, args) and returns a list of values for the ACL context.
-# ``one`` functions (sample context) are derived in ``FetchDef``.
+# Every fetch takes (ctx, args) and returns the list of values of the ACL context (an
+# empty list = no sample); SampleExpr picks one of them for the sample context. Rows may
+# add a ``bind`` that specialises the fetch for its arguments at compile time.
 
 
 def _arg_name(args: tuple) -> bytes:
