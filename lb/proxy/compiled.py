@@ -16,8 +16,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from lb.balance import keys as lbkeys
 from lb.config.model import Config, Proxy
-from lb.http import actions, h1
+from lb.http import actions, cookie, h1
+from lb.proxy import queue as lbqueue
+from lb.proxy.retry import RetryPolicy
 from lb.state import BackendState, FrontendState, ServerState, State
 
 
@@ -46,6 +49,8 @@ class BackendRT:
         "model", "st", "name", "req_rules", "res_rules", "t_server", "t_connect",
         "t_tunnel", "t_server_fin", "t_queue", "server_close", "pretend_ka", "httpclose",
         "retries", "idle", "mode", "ff", "counters", "errorfiles", "reuse", "loop_time",
+        "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
+        "retry_policy",
     )
 
     def __init__(self, model: Proxy, st: BackendState,
@@ -74,6 +79,17 @@ class BackendRT:
         self.reuse = model.http_reuse != "never"
         # idle keep-alive connections per server (ServerConn objects)
         self.idle: dict[ServerState, list[Any]] = {s: [] for s in st.servers}
+        # server choice (docs/balancing.md): None when the feature is not configured,
+        # so a request pays one `is None` test per unused feature
+        self.cookie = model.cookie
+        self.ctable = (cookie.CookieTable((s.model.cookie, s) for s in st.servers)
+                       if model.cookie is not None else None)
+        self.srv_cookie: dict[ServerState, bytes | None] = {
+            s: s.model.cookie.encode() if s.model.cookie else None for s in st.servers}
+        self.persist_rules = model.persist_rules if model.cookie is not None else ()
+        self.opt_persist = o.persist
+        self.hash_spec = model.balance if lbkeys.needs_key(model.balance) else None
+        self.retry_policy = RetryPolicy.from_proxy(model)
 
 
 class FrontendRT:
@@ -182,6 +198,13 @@ class Runtime:
         self.services: list[asyncio.Task[Any]] = []
         # test/introspection hook called with each finished transaction (None = off)
         self.txn_hook: Callable[[Any], None] | None = None
+        self.state.listeners.append(self._server_event)
+
+    def _server_event(self, event: str, info: dict[str, Any]) -> None:
+        """A server's state, weight or maxconn changed: queued requests may move."""
+        srv = info.get("server")
+        if srv is not None and event.startswith("server_"):
+            lbqueue.server_changed(srv, self.loop.time())
 
     async def stop(self) -> None:
         """Close listeners, end every connection and tunnel, stop services."""

@@ -35,21 +35,13 @@ class TcpTxn(Txn):
         self.backend_name = be.name
         bc = be.counters
         bc.session_start(self.request_ts)
-        srv = self._choose_server()
-        if srv is None:
-            self.term = b"SC"
-            return self.finish(close=True)
-        self.srv = srv
-        self.server_name = srv.name
-        self.t_queue = 0
-        sc = srv.counters
-        sc.session_start(self.request_ts)
-        sc.lbtot += 1
-        bc.lbtot += 1
-        srv.cur_conns += 1
-        srv.streams.add(self)
-        be.st.balancer.take_conn(srv)
-        self._attempt()
+        self._choose_server()
+
+    def connect(self) -> None:
+        self._attempt()  # no idle-connection reuse for a TCP session
+
+    def _count_server(self, srv: Any) -> None:
+        srv.counters.session_start(self.request_ts)
 
     def local_error(self, status: int) -> None:
         """No HTTP in TCP mode: a failure just closes the client connection."""

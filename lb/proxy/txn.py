@@ -17,8 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from lb.balance import keys as lbkeys
+from lb.http import cookie as ckmod
 from lb.http import h1, responses
 from lb.http.actions import Verdict
+from lb.proxy import queue as qmod
+from lb.proxy import retry as retrymod
 from lb.proxy import server as srvmod
 
 _BODY_BUF_MAX = 65536
@@ -96,6 +100,14 @@ class Txn:
     res_cl = False
     res_te = False
     res_pending: bytes | None = None
+    # server choice (docs/balancing.md)
+    waiter: Any = None  # lb.proxy.queue.Waiter while queued for a slot
+    rcookie: Any = None  # lb.http.cookie.RequestCookie (backend has `cookie`)
+    direct = False  # bound to its server by persistence
+    force_persist = False
+    ignore_persist = False
+    lb_key: bytes | None = None
+    failed_srv: Any = None  # the server a redispatch left
 
     def __init__(self, conn: Any, method: bytes, url: bytes, version: bytes,
                  headers: list[tuple[bytes, bytes]], t0: float) -> None:
@@ -215,16 +227,152 @@ class Txn:
             v = be.req_rules.run(self)
             if v is not None:
                 return self.verdict(v, be)
-        srv = self._choose_server()
-        if srv is None:
+        ff = fe.forwardfor(be)
+        if ff is not None:
+            ff.apply(self.req_headers, self.src)
+        self._choose_server()
+
+    def _choose_server(self) -> None:
+        """Persistence (cookie, force-/ignore-persist), then a slot on the chosen
+        server or a place in a queue (lb.proxy.queue); connects once a slot is held."""
+        be = self.be
+        if be.cookie is not None:
+            self._persistence(be)
+        if be.hash_spec is not None and not self.direct:
+            self.lb_key = lbkeys.extract(be.hash_spec, self.method, self.url,
+                                         self.req_headers, self.src)
+        self._request_slot(self.rcookie.server if self.direct else None, None)
+
+    def _persistence(self, be: Any) -> None:
+        """Client-side cookie analysis; rewrites the Cookie headers it changes."""
+        for rule in be.persist_rules:
+            if rule.cond is None or rule.cond.evaluate(self):
+                if rule.kind == "force":
+                    self.force_persist = True
+                else:
+                    self.ignore_persist = True
+                break
+        hdrs = self.req_headers
+        values = [v for k, v in hdrs if k == b"cookie"]
+        rc = ckmod.parse_request(be.cookie, values, be.ctable, self.request_ts,
+                                 persist=be.opt_persist, force=self.force_persist,
+                                 ignore=self.ignore_persist)
+        self.rcookie = rc
+        self.direct = rc.direct
+        self.cookie_req = rc.ck.encode()
+        self.cookie_res = b"N"
+        if rc.headers is not None:
+            it = iter(rc.headers)
+            out = []
+            for k, v in hdrs:
+                if k == b"cookie":
+                    v = next(it)
+                    if v is None:
+                        continue
+                out.append((k, v))
+            self.req_headers = out
+
+    def _request_slot(self, srv: Any, avoid: Any) -> None:
+        """Ask lb.proxy.queue for a slot (bound to ``srv``, or load balanced)."""
+        be = self.be
+        now = self.rt.loop.time()
+        try:
+            got = qmod.request_slot(be.st, srv, now, self.lb_key, avoid, self.force_persist)
+        except qmod.QueueFull:
+            if self.direct and be.model.options.redispatch and not self.force_persist:
+                self._leave_server()
+                return self._request_slot(None, avoid)
+            self.term = b"sQ"
+            return self.local_error(503)
+        except qmod.NoServer:
             if self.websocket:
                 be.counters.ws_fail["no_server"] += 1
-                fc.ws_fail["no_server"] += 1
+                self.fe.counters.ws_fail["no_server"] += 1
             self.term = b"SC"
             return self.local_error(503)
+        if isinstance(got, qmod.Waiter):
+            self.waiter = got
+            got.callback = self._slot_granted
+            self.conn.stimer.arm(be.t_queue, self._queue_timeout)
+            return None
+        self._assigned(got, now)
+
+    def _leave_server(self) -> None:
+        """No longer bound to its persistent server (redispatch)."""
+        self.direct = False
+        rc = self.rcookie
+        if rc is not None:
+            rc.direct = False
+            self.cookie_req = retrymod.cookie_char_after_redispatch(
+                rc.ck).encode()
+
+    def _slot_granted(self, res: Any) -> None:
+        # called from inside another request's release(): continue on the next turn
+        self.rt.loop.call_soon(self._granted, res)
+
+    def _granted(self, res: Any) -> None:
+        w = self.waiter
+        self.waiter = None
+        if isinstance(res, qmod.QueueError):
+            if self.done:
+                return None
+            self.conn.stimer.cancel()
+            self.term = b"SC"
+            return self.local_error(503)
+        if self.done:
+            qmod.release(res, self.rt.loop.time())
+            return None
+        self.conn.stimer.cancel()
+        if w is not None:
+            self.srv_queue = w.srv_pos
+            self.backend_queue = w.be_pos
+        self._assigned(res, self.rt.loop.time())
+
+    def _queue_timeout(self) -> None:
+        w = self.waiter
+        if w is None or self.done:
+            return
+        self.waiter = None
+        qmod.cancel(w)
+        self.be.counters.econ += 1
+        self.term = b"sQ"
+        self.local_error(503)
+
+    def _assigned(self, srv: Any, now: float) -> None:
+        """A slot on srv is held: account for it and connect."""
         self.srv = srv
         self.server_name = srv.name
-        self.t_queue = 0
+        self.t_queue = _ms(self.t0, now) - max(self.t_request, 0)
+        self._count_server(srv)
+        srv.streams.add(self)
+        if self.attempts == 0:
+            return self.connect()
+        old = self.failed_srv
+        self.failed_srv = None
+        if old is not None and old is not srv:
+            self.redispatched = True
+            self.be.counters.wredis += 1
+            old.counters.wredis += 1
+        else:
+            self.be.counters.wretr += 1
+            srv.counters.wretr += 1
+        self._attempt()
+
+    def _redispatch(self, srv: Any, delay: float) -> None:
+        """Give srv's slot back and load balance again, avoiding srv."""
+        srv.counters.scur -= 1
+        srv.streams.discard(self)
+        self.srv = None
+        self.server_name = None
+        self.failed_srv = srv
+        qmod.release(srv, self.rt.loop.time())
+        self._leave_server()
+        if delay:
+            self.conn.stimer.arm(delay, lambda: self._request_slot(None, srv))
+        else:
+            self._request_slot(None, srv)
+
+    def _count_server(self, srv: Any) -> None:
         sc = srv.counters
         sc.scur += 1
         sc.stot += 1
@@ -234,23 +382,8 @@ class Txn:
         sc.last_sess = self.request_ts
         sc.req_tot += 1
         sc.cum_req += 1
-        sc.lbtot += 1
-        bc.lbtot += 1
         if self.websocket:
             sc.ws_upgrade_req += 1
-        srv.cur_conns += 1
-        srv.streams.add(self)
-        be.st.balancer.take_conn(srv)
-        ff = fe.forwardfor(be)
-        if ff is not None:
-            ff.apply(self.req_headers, self.src)
-        self.connect()
-
-    def _choose_server(self) -> Any:
-        """Server selection hook: cookie persistence, use-server, queues and
-        redispatch plug in here (balance work). Plain balancer pick for now."""
-        be = self.be
-        return be.st.balancer.pick(None, None)
 
     # ---- body from the client
     def req_body(self, data: bytes) -> None:
@@ -450,7 +583,8 @@ class Txn:
             return self._connect_failed(b"SC")
         sc = task.result()
         self.conn.stimer.cancel()
-        self.t_connect = _ms(self.t0, self.rt.loop.time()) - max(self.t_request, 0)
+        self.t_connect = (_ms(self.t0, self.rt.loop.time()) - max(self.t_request, 0)
+                          - max(self.t_queue, 0))
         self.be.counters.connect += 1
         self.srv.counters.connect += 1
         self.attach(sc)
@@ -465,13 +599,21 @@ class Txn:
     def _connect_failed(self, term: bytes) -> None:
         if self.done:
             return
-        if self.retries < self.be.retries:
-            self.retries += 1
-            self.be.counters.wretr += 1
-            self.srv.counters.wretr += 1
-            delay = 0.0 if term == b"sC" else min(self.be.t_connect or 1.0, 1.0)
-            if delay:
-                self.conn.stimer.arm(delay, self._attempt)
+        be = self.be
+        srv = self.srv
+        d = retrymod.on_connect_failure(
+            be.retry_policy, retrymod.CONN_TIMEOUT if term == b"sC" else retrymod.CONN_ERROR,
+            self.retries, server_running=srv.is_running, direct=self.direct,
+            force_persist=self.force_persist,
+            active_servers=getattr(be.st.balancer, "srv_act", 1))
+        if d.retry:
+            self.retries = d.attempt
+            if d.redispatch:
+                return self._redispatch(srv, d.delay)
+            be.counters.wretr += 1
+            srv.counters.wretr += 1
+            if d.delay:
+                self.conn.stimer.arm(d.delay, self._attempt)
             else:
                 self._attempt()
             return
@@ -583,8 +725,34 @@ class Txn:
             self.res_pending = head
 
     def _on_response_head(self) -> None:
-        """Hook after response rules, before the head is written: cookie insertion
-        (balance work) adds its Set-Cookie to ``self.res_headers`` here."""
+        """After response rules, before the head is written: server-side cookie
+        handling and insertion (final responses and 101)."""
+        ck = self.be.cookie
+        if ck is None or self.srv is None:
+            return
+        hdrs = self.res_headers
+        srv = self.srv
+        rr = ckmod.process_response(
+            ck, status=self.status, method=self.method,
+            set_cookies=[v for k, v in hdrs if k == b"set-cookie"], server=srv,
+            server_cookie=self.be.srv_cookie.get(srv), req=self.rcookie,
+            now=self.rt.loop.time() + self.rt.epoch_offset, ignore=self.ignore_persist,
+            cacheable=ck.nocache and ckmod.response_cacheable(self.method, self.status, hdrs))
+        self.cookie_res = rr.ck.encode()
+        if rr.set_cookies is not None:
+            it = iter(rr.set_cookies)
+            out = []
+            for k, v in hdrs:
+                if k == b"set-cookie":
+                    v = next(it)
+                    if v is None:
+                        continue
+                out.append((k, v))
+            hdrs = self.res_headers = out
+        if rr.insert is not None:
+            hdrs.append((b"set-cookie", rr.insert))
+        if rr.cache_private:
+            hdrs.append((b"cache-control", b"private"))
 
     def _response_denied(self, v: Verdict) -> None:
         self.fe.counters.dresp += 1
@@ -753,6 +921,8 @@ class Txn:
             self.term = b"CD"
         elif self.head_sent:
             self.term = b"CH"
+        elif self.waiter is not None:
+            self.term = b"CQ"
         elif self.srv is not None:
             self.term = b"CC"
         else:
@@ -854,10 +1024,12 @@ class Txn:
         if self.tunnel is None:
             srv = self.srv
             if srv is not None:
-                srv.cur_conns -= 1
                 srv.counters.scur -= 1
                 srv.streams.discard(self)
-                be.st.balancer.drop_conn(srv)
+                qmod.release(srv, now)
+            elif self.waiter is not None:
+                qmod.cancel(self.waiter)
+                self.waiter = None
             if be is not None:
                 be.counters.scur -= 1
         log = self.fe.log

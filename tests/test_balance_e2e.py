@@ -1,0 +1,349 @@
+"""Server choice end to end: real requests through lb to real loopback backends.
+
+Each backend (tests.backends.HttpBackend) answers with its own name in `x-server`,
+so every test asserts which server answered each request. Expected sequences are
+the HAProxy 2.6.12 recordings of tests/test_balance_haproxy.py and
+tests/test_balance_dynamic.py (same weights, same request order): here they are
+reproduced through the whole data plane, not just the balancer objects.
+
+Helpers (`fetch`, `who`, `backend_cfg`) are shared with the other *_e2e tests.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+
+from lb.config import load_text
+from lb.state import ADMIN_FMAINT
+from tests.backends import HttpBackend
+from tests.lbproc import LbThread
+from tests.test_balance_dynamic import HAPROXY_DYNAMIC
+from tests.test_balance_haproxy import HASHED, HOSTS, PATHS, ROUNDROBIN, STATIC_RR
+
+DEFAULTS = """
+defaults
+    mode http
+    timeout client 5s
+    timeout server 5s
+    timeout connect 2s
+"""
+
+
+class Resp:
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def get(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+    def all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for k, v in self.headers if k.lower() == name]
+
+    @property
+    def server(self) -> str | None:
+        return self.get("x-server")
+
+
+def fetch(port: int, path: str = "/", headers: Iterable[tuple[str, str]] = (),
+          method: str = "GET", body: bytes | None = None, timeout: float = 10.0) -> Resp:
+    """One request on its own connection; status, headers in wire order, body."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        hdrs = dict(headers)
+        c.request(method, path, body=body, headers=hdrs)
+        r = c.getresponse()
+        data = r.read()
+        return Resp(r.status, list(r.getheaders()), data)
+    finally:
+        c.close()
+
+
+def who(port: int, path: str = "/", headers: Iterable[tuple[str, str]] = ()) -> str:
+    r = fetch(port, path, headers)
+    assert r.status == 200, (r.status, r.body)
+    assert r.server is not None
+    return r.server
+
+
+def backend_cfg(name: str, lines: Sequence[str], servers: Sequence[str]) -> str:
+    return f"backend {name}\n" + "".join(f"    {x}\n" for x in (*lines, *servers))
+
+
+def routed(backends: dict[str, str], extra_global: str = "", fe_extra: str = "") -> str:
+    """A frontend sending each request to the backend named by its x-be header."""
+    rules = "".join(f"    use_backend {b} if {{ req.hdr(x-be) -m str {b} }}\n"
+                    for b in backends)
+    return (f"global\n{extra_global}" + DEFAULTS + "frontend f\n    bind 127.0.0.1:@@fe@@\n"
+            + fe_extra + rules + "".join(backends.values()))
+
+
+def servers(names: Sequence[str], weights: Sequence[int] | None = None,
+            extra: str = "", backups: Sequence[int] = ()) -> list[str]:
+    out = []
+    for i, n in enumerate(names):
+        w = f" weight {weights[i]}" if weights is not None else ""
+        b = " backup" if (i + 1) in backups else ""
+        out.append(f"server {n} 127.0.0.1:@@{n}@@{w}{b}{extra}")
+    return out
+
+
+def seq(port: int, be: str, n: int, paths: Sequence[str] | None = None,
+        headers: Sequence[Sequence[tuple[str, str]]] | None = None) -> str:
+    got = []
+    for i in range(n):
+        path = paths[i] if paths is not None else "/"
+        h = [("x-be", be), *(headers[i] if headers is not None else ())]
+        got.append(who(port, path, h))
+    return " ".join(x.lstrip("s") for x in got)
+
+
+@pytest.fixture(scope="module")
+def six() -> Any:
+    with ExitStack() as st:
+        bes = {f"s{i}": st.enter_context(HttpBackend(f"s{i}")) for i in range(1, 7)}
+        yield bes
+
+
+def ports(bes: dict[str, HttpBackend]) -> dict[str, int]:
+    return {k: v.port for k, v in bes.items()}
+
+
+# ----------------------------------------------------------------- round robin orders
+
+RR_CASES = ["(3, 1)", "(5, 3, 2)", "(1, 2, 3)", "(2, 1)", "(1, 1, 1)", "(1, 0, 2)",
+            "(3, 5, 7, 11, 13, 2)"]
+
+
+def test_roundrobin_and_static_rr_orders_match_haproxy(six: Any) -> None:
+    bk: dict[str, str] = {}
+    for i, label in enumerate(RR_CASES):
+        ws = eval(label)  # noqa: S307 (a tuple literal of our own)
+        names = [f"s{j + 1}" for j in range(len(ws))]
+        bk[f"rr{i}"] = backend_cfg(f"rr{i}", ["balance roundrobin"], servers(names, ws))
+    for i, label in enumerate(STATIC_RR):
+        ws = eval(label)  # noqa: S307
+        names = [f"s{j + 1}" for j in range(len(ws))]
+        bk[f"st{i}"] = backend_cfg(f"st{i}", ["balance static-rr"], servers(names, ws))
+    with LbThread(routed(bk), ports=ports(six)) as lb:
+        p = lb.ports["fe"]
+        for i, label in enumerate(RR_CASES):
+            assert seq(p, f"rr{i}", 40) == ROUNDROBIN[label], label
+        for i, (label, expected) in enumerate(STATIC_RR.items()):
+            assert seq(p, f"st{i}", 40) == expected, label
+        # lbtot counts every load-balanced pick
+        be = lb.state.backends["rr0"]
+        assert be.counters.lbtot == 40
+        assert [s.counters.lbtot for s in be.servers] == [30, 10]
+
+
+def _apply(lb: LbThread, be: str, op: str, idx: int, val: object) -> None:
+    srv = lb.state.backends[be].servers[idx - 1]
+
+    def go() -> None:
+        now = time.time()
+        if op == "w":
+            srv.set_weight(int(val), now)  # type: ignore[call-overload]
+        else:
+            srv.set_admin(ADMIN_FMAINT, not val, now)
+
+    lb.call(go)
+
+
+def test_runtime_weight_and_state_changes_match_haproxy(six: Any) -> None:
+    """Weight changes, MAINT, backups and allbackups at run time (the recorded
+    HAProxy runs of tests/test_balance_dynamic.py) through the live data plane."""
+    bk = {}
+    for i, (algo, ws, backups, allb, _n, _acts, _exp) in enumerate(HAPROXY_DYNAMIC):
+        names = [f"s{j + 1}" for j in range(len(ws))]
+        lines = [f"balance {algo}"] + (["option allbackups"] if allb else [])
+        bk[f"d{i}"] = backend_cfg(f"d{i}", lines, servers(names, ws, backups=backups))
+    with LbThread(routed(bk), ports=ports(six)) as lb:
+        p = lb.ports["fe"]
+        for i, (algo, ws, backups, allb, n, acts, expected) in enumerate(HAPROXY_DYNAMIC):
+            got = []
+            for r in range(n):
+                for op, idx, val in acts.get(r, []):
+                    _apply(lb, f"d{i}", op, idx, val)
+                got.append(who(p, "/", [("x-be", f"d{i}")]).lstrip("s"))
+            assert " ".join(got) == expected, (algo, ws, backups, allb, acts)
+
+
+def test_backups_first_only_unless_allbackups(six: Any) -> None:
+    bk = {
+        "one": backend_cfg("one", [], servers(["s1", "s2", "s3"], backups=(2, 3))),
+        "all": backend_cfg("all", ["option allbackups"],
+                           servers(["s1", "s2", "s3"], backups=(2, 3))),
+    }
+    with LbThread(routed(bk), ports=ports(six)) as lb:
+        p = lb.ports["fe"]
+        assert seq(p, "one", 4) == "1 1 1 1"
+        assert seq(p, "all", 4) == "1 1 1 1"
+        _apply(lb, "one", "u", 1, False)
+        _apply(lb, "all", "u", 1, False)
+        assert seq(p, "one", 6) == "2 2 2 2 2 2"
+        assert seq(p, "all", 6) == "2 3 2 3 2 3"
+        _apply(lb, "one", "u", 2, False)
+        assert seq(p, "one", 3) == "3 3 3"
+        _apply(lb, "one", "u", 3, False)
+        r = fetch(p, "/", [("x-be", "one")])
+        assert r.status == 503
+        _apply(lb, "one", "u", 1, True)
+        assert seq(p, "one", 2) == "1 1"
+
+
+# ----------------------------------------------------------------- hashing
+
+def _hash_line(spec: dict[str, Any]) -> list[str]:
+    algo = spec["algorithm"]
+    if algo == "uri":
+        line = "balance uri" + (" whole" if spec.get("uri_whole") else "") \
+            + (" depth 1" if spec.get("uri_depth") else "")
+    elif algo == "hdr":
+        line = f"balance hdr({spec['param']})" + (
+            " use_domain_only" if spec.get("use_domain_only") else "")
+    elif algo == "url_param":
+        line = f"balance url_param {spec['param']}"
+    else:
+        line = f"balance {algo}"
+    ht = spec.get("hash_type", "map-based")
+    fn = spec.get("hash_function")
+    mod = spec.get("hash_modifier")
+    if ht == "consistent" and fn is None and mod == "avalanche":
+        # the recording used a bare `hash-type consistent` (= sdbm avalanche)
+        return [line, "hash-type consistent"]
+    if ht == "consistent" and fn is None:
+        return [line, "hash-type consistent sdbm"]
+    words = ["hash-type", ht] + ([fn or "sdbm"] if (fn or mod) else []) + ([mod] if mod else [])
+    return [line, " ".join(words)]
+
+
+def _requests(kind: str) -> tuple[list[str], list[list[tuple[str, str]]]]:
+    if kind == "paths":
+        return PATHS, [[] for _ in PATHS]
+    if kind == "hosts":
+        return ["/"] * len(HOSTS), [[("Host", h)] for h in HOSTS]
+    if kind == "params":
+        return [f"/x?a=1&uid=user{i}&b=2" for i in range(20)], [[] for _ in range(20)]
+    if kind == "source":
+        return ["/"] * 3, [[], [], []]
+    return ["/"] * 12, [[] for _ in range(12)]
+
+
+def test_hashing_matches_haproxy_through_the_proxy(six: Any) -> None:
+    bk = {}
+    for i, (_label, spec, ws, _kind, _exp) in enumerate(HASHED):
+        names = [f"s{j + 1}" for j in range(len(ws))]
+        bk[f"h{i}"] = backend_cfg(f"h{i}", _hash_line(spec), servers(names, ws))
+    with LbThread(routed(bk), ports=ports(six)) as lb:
+        p = lb.ports["fe"]
+        for i, (label, _spec, _ws, kind, expected) in enumerate(HASHED):
+            paths, hdrs = _requests(kind)
+            assert seq(p, f"h{i}", len(paths), paths, hdrs) == expected, label
+            # stable: the same keys again land on the same servers
+            if kind in ("paths", "hosts"):
+                assert seq(p, f"h{i}", len(paths), paths, hdrs) == expected, label
+
+
+def test_hash_type_consistent_without_function_is_sdbm_avalanche() -> None:
+    """HAProxy 2.6 (cfgparse-listen.c, and checked on 2.6.12 with uri hashing):
+    a bare `hash-type consistent` means sdbm + avalanche; `hash-type consistent
+    sdbm` is plain sdbm; `hash-type map-based` alone is plain sdbm too."""
+    base = "defaults\n    mode http\nbackend b\n    balance uri\n    server s1 127.0.0.1:1\n"
+    cases = {
+        "hash-type consistent": ("consistent", "sdbm", "avalanche"),
+        "hash-type consistent sdbm": ("consistent", "sdbm", None),
+        "hash-type consistent djb2": ("consistent", "djb2", None),
+        "hash-type consistent sdbm avalanche": ("consistent", "sdbm", "avalanche"),
+        "hash-type map-based": ("map-based", "sdbm", None),
+        "hash-type map-based sdbm avalanche": ("map-based", "sdbm", "avalanche"),
+    }
+    for line, (ht, fn, mod) in cases.items():
+        res = load_text(base + "    " + line + "\n")
+        assert res.ok, line
+        b = next(p for p in res.config.proxies if p.name == "b").balance
+        assert (b.hash_type, b.hash_function, b.hash_modifier) == (ht, fn, mod), line
+
+
+def test_consistent_hash_keys_stay_when_another_server_goes_down(six: Any) -> None:
+    names = ["s1", "s2", "s3", "s4"]
+    bk = {"c": backend_cfg("c", ["balance uri", "hash-type consistent"], servers(names))}
+    with LbThread(routed(bk), ports=ports(six)) as lb:
+        p = lb.ports["fe"]
+        before = seq(p, "c", len(PATHS), PATHS).split()
+        _apply(lb, "c", "u", 4, False)
+        after = seq(p, "c", len(PATHS), PATHS).split()
+        for b, a in zip(before, after, strict=True):
+            if b != "4":
+                assert a == b  # only the keys of the stopped server moved
+            else:
+                assert a != "4"
+        assert "4" in before
+
+
+# ----------------------------------------------------------------- leastconn / first
+
+def _hold(port: int, be: str, out: list[str]) -> threading.Thread:
+    def run() -> None:
+        out.append(who(port, "/slow", [("x-be", be)]))
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_leastconn_and_first_follow_the_load() -> None:
+    def slow_handler(name: str) -> Any:
+        def h(req: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+            if req.path == "/slow":
+                time.sleep(1.5)
+            return 200, [("x-server", name)], name.encode()
+        return h
+
+    with ExitStack() as st:
+        bes = {f"s{i}": st.enter_context(HttpBackend(f"s{i}", handler=slow_handler(f"s{i}")))
+               for i in (1, 2, 3)}
+        bk = {
+            "lc": backend_cfg("lc", ["balance leastconn"], servers(["s1", "s2", "s3"])),
+            "fi": backend_cfg("fi", ["balance first"],
+                              servers(["s1", "s2", "s3"], extra=" maxconn 1")),
+        }
+        with LbThread(routed(bk), ports=ports(bes)) as lb:
+            p = lb.ports["fe"]
+            # checked against HAProxy 2.6.12: sequential leastconn rotates 1 2 3
+            assert seq(p, "lc", 6) == "1 2 3 1 2 3"
+            # checked against HAProxy 2.6.12: `first` sends everything to s1 when idle
+            assert seq(p, "fi", 3) == "1 1 1"
+            # a slow request holds s1 (the next in leastconn rotation): the others share
+            out: list[str] = []
+            t = _hold(p, "lc", out)
+            deadline = time.monotonic() + 5
+            while lb.state.backends["lc"].servers[0].cur_conns == 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            got = seq(p, "lc", 4).split()
+            assert "1" not in got and set(got) == {"2", "3"}
+            t.join(10)
+            assert out == ["s1"]
+            # first: s1 busy at maxconn 1 -> the next requests go to s2
+            out = []
+            t = _hold(p, "fi", out)
+            deadline = time.monotonic() + 5
+            while lb.state.backends["fi"].servers[0].cur_conns == 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            assert seq(p, "fi", 2) == "2 2"
+            t.join(10)
+            assert out == ["s1"]
+            assert seq(p, "fi", 1) == "1"
