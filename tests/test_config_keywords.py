@@ -589,3 +589,17 @@ def test_tls_is_refused_on_bind_and_warned_on_server():
     res = cfg(BASE + "backend b\n server s 127.0.0.1:443 ssl verify none\n")
     assert res.ok and [d.code for d in res.diagnostics] == ["unsupported-tls"]
     assert res.config.backend("b").servers[0].ssl
+
+
+def test_listen_is_called_proxy_and_misplaced_backend_keywords():  # 2.6.12
+    res = cfg(BASE + "listen x\n bind :18081\n default_backend b\n server s 127.0.0.1:80\n"
+              " tcp-check expect string x\nbackend b\n server s 127.0.0.1:80\n")
+    assert msgs(res, "warning") == [
+        "In proxy 'x', the 'default_backend' rule always has precedence over the servers, "
+        "which will never be used.",
+        "proxy 'x' uses tcp-check rules without 'option tcp-check', so the rules are ignored."]
+    res = cfg(BASE + "frontend f\n bind :1\n default-server inter 2s\n retry-on conn-failure\n")
+    assert msgs(res, "alert") == [
+        "[t.cfg:8] : parsing [t.cfg:8] : 'default-server' not allowed because frontend 'f' has "
+        "no backend capability.",
+        "parsing [t.cfg:9] : 'retry-on' only available in backend or listen section"]

@@ -36,6 +36,7 @@ from lb.config.registry import (
     ParseCtx,
     ProxyBuilder,
     inherit,
+    kind_word,
     origin,
     suggest,
 )
@@ -213,8 +214,9 @@ class Parser:
             if other.name != name:
                 continue
             if other.kind == kw or "listen" in (kw, other.kind):
-                ctx.alert(line, f"{kw} '{name}' has the same name as {other.kind} '{name}' "
-                          f"declared at {other.origin}.", "duplicate-proxy", col=line.col(1),
+                ctx.alert(line, f"{kind_word(kw)} '{name}' has the same name as "
+                          f"{kind_word(other.kind)} '{name}' declared at {other.origin}.",
+                          "duplicate-proxy", col=line.col(1),
                           style="Parsing")
                 return "failed", None
         if src is not None and src.name:
@@ -298,7 +300,9 @@ class Parser:
             if row.fatal_side:
                 style = "parsing"
                 text = f"'{kw}' not allowed because {p.label()} has no {row.side} capability."
-                if kw == "server":
+                if kw == "retry-on":
+                    text = "'retry-on' only available in backend or listen section"
+                elif kw in ("server", "default-server"):
                     text = f"parsing [{line.file}:{line.lineno}] : " + text
                     style = "bracket"
                 ctx.alert(line, text, "capability", col=line.col(0), style=style)  # type: ignore[arg-type]
@@ -410,8 +414,9 @@ class Parser:
                                   f"'{name}'.", "unknown-backend", style="plain")
                         continue
                     if be.mode != p.mode and be is not p:
-                        ctx.alert(None, f"{p.mode} {p.kind} '{p.name}' ({p.origin}) tries to use "
-                                  f"incompatible {be.mode} {be.kind} '{be.name}' ({be.origin}) "
+                        ctx.alert(None, f"{p.mode} {kind_word(p.kind)} '{p.name}' ({p.origin}) "
+                                  f"tries to use incompatible {be.mode} {kind_word(be.kind)} "
+                                  f"'{be.name}' ({be.origin}) "
                                   f"{how} (see 'mode').", "mode-mismatch", style="plain")
             if "backend" in p.caps:
                 self._check_tracks(p, backends)
@@ -420,7 +425,8 @@ class Parser:
                             not s.host.startswith("/") and not s.host.startswith("unix@"):
                         if not any(isinstance(st, m.CheckConnect) and st.port
                                    for st in p.http_check_rules + p.tcp_check_rules):
-                            ctx.alert(None, f"config: {p.kind} '{p.name}': server '{s.name}' "
+                            ctx.alert(None, f"config: {kind_word(p.kind)} '{p.name}': "
+                                      f"server '{s.name}' "
                                       "has neither service port nor check port.",
                                       "server-no-port", style="plain")
                 if p.cookie is None and any(s.cookie for s in p.servers):
@@ -445,10 +451,19 @@ class Parser:
                     not (p.log_global and glob.logs):
                 ctx.warn(None, f"log format ignored for {p.label()} since it has no log "
                          "address.", "log-format-ignored", style="plain")
+            if p.kind == "listen" and p.default_backend and p.servers:
+                ctx.warn(None, f"In proxy '{p.name}', the 'default_backend' rule always has "
+                         "precedence over the servers, which will never be used.",
+                         "servers-unused", style="plain")
             if p.check_kind != "http" and p.http_check_rules and "backend" in p.caps:
                 ctx.warn(None, f"{p.label()} uses http-check rules without 'option httpchk', "
                          "so the rules are ignored.", "http-check-without-httpchk",
                          style="plain")
+            if p.check_kind != "tcp-check" and p.tcp_check_rules and "backend" in p.caps:
+                ctx.warn(None, f"{p.label()} uses tcp-check rules without 'option tcp-check', "
+                         "so the rules are ignored.", "tcp-check-without-option",
+                         style="plain")
+
 
     def _check_tracks(self, p: ProxyBuilder, backends: Mapping[str, ProxyBuilder]) -> None:
         """`track [be/]srv`: the target exists and is checked (HAProxy's texts)."""

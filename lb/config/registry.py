@@ -119,6 +119,10 @@ class ParseCtx:
             self.warn(line, text, code, col=col, style=style, suggestion=suggestion)
 
 
+def kind_word(kind: str) -> str:
+    return "proxy" if kind == "listen" else kind
+
+
 def origin(line: Line) -> m.Origin:
     return m.Origin(line.file, line.lineno)
 
@@ -238,7 +242,8 @@ class ProxyBuilder:
         return side in self.caps
 
     def label(self) -> str:
-        return f"{self.kind} '{self.name}'"
+        """How HAProxy names this section in messages (a listen is a "proxy")."""
+        return f"{kind_word(self.kind)} '{self.name}'"
 
 
 # Which builder attributes a new proxy copies from its defaults (spec §2.3).
