@@ -12,6 +12,12 @@ Helpers (`fetch`, `who`, `backend_cfg`) are shared with the other *_e2e tests.
 from __future__ import annotations
 
 import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -23,7 +29,7 @@ import pytest
 from lb.config import load_text
 from lb.state import ADMIN_FMAINT
 from tests.backends import HttpBackend
-from tests.lbproc import LbThread
+from tests.lbproc import LbThread, render, wait_listening
 from tests.test_balance_dynamic import HAPROXY_DYNAMIC
 from tests.test_balance_haproxy import HASHED, HOSTS, PATHS, ROUNDROBIN, STATIC_RR
 
@@ -108,6 +114,78 @@ def seq(port: int, be: str, n: int, paths: Sequence[str] | None = None,
         h = [("x-be", be), *(headers[i] if headers is not None else ())]
         got.append(who(port, path, h))
     return " ".join(x.lstrip("s") for x in got)
+
+
+HAPROXY = "/usr/sbin/haproxy"
+# the %tsc and %rc fields of an `option httplog` line
+_TSC = re.compile(rb" (\S{4}) \d+/\d+/\d+/\d+/(\+?\d+) \d+/\d+ ")
+
+
+class UdpLog:
+    """A syslog receiver on 127.0.0.1 (`log 127.0.0.1:<port> local0`)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.got: list[bytes] = []
+
+    def lines(self, n: int, timeout: float = 5.0) -> list[bytes]:
+        """The first n traffic lines received (waits for them)."""
+        deadline = time.monotonic() + timeout
+        while len(self.got) < n and time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                break
+            if _TSC.search(data) and b"<BADREQ>" not in data:  # not readiness probes
+                self.got.append(data)
+        return self.got[:n]
+
+    def fields(self, n: int, timeout: float = 5.0) -> list[tuple[str, str]]:
+        """(%tsc, %rc) of the first n lines."""
+        out = []
+        for line in self.lines(n, timeout):
+            m = _TSC.search(line)
+            assert m is not None
+            out.append((m.group(1).decode(), m.group(2).decode()))
+        return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Haproxy:
+    """/usr/sbin/haproxy with a test config (same @@name@@ placeholders as lbproc)."""
+
+    def __init__(self, text: str, ports: dict[str, int] | None = None) -> None:
+        self.text, self.ports = render(text, ports)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.dir = tempfile.mkdtemp(prefix="lbtest-hap-")
+
+    def __enter__(self) -> Haproxy:
+        path = os.path.join(self.dir, "h.cfg")
+        with open(path, "w") as f:
+            f.write(self.text)
+        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", path], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_listening([self.ports["fe"]])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        try:
+            os.unlink(os.path.join(self.dir, "h.cfg"))
+            os.rmdir(self.dir)
+        except OSError:
+            pass
 
 
 @pytest.fixture(scope="module")
