@@ -195,7 +195,8 @@ def state_snapshot(st: State, epoch_offset: float, now: float,
             "id": tid, "frontend": getattr(t, "fe_name", None),
             "backend": getattr(t, "be_name", None), "server": getattr(t, "srv_name", None),
             "client": client, "started": getattr(t, "t_open", 0.0) + epoch_offset,
-            "bytes_in": getattr(t, "up", 0), "bytes_out": getattr(t, "down", 0)})
+            "bytes_in": getattr(t, "up", 0), "bytes_out": getattr(t, "down", 0),
+            "ws": bool(getattr(t, "ws", True))})
     return {
         "pid": os.getpid(), "generation": generation, "stopping": st.stopping,
         "fe": {n: counters_snapshot(f.counters, now) for n, f in st.frontends.items()},
@@ -647,7 +648,8 @@ class Master:
                     id=label, frontend=t.get("frontend"), backend=t.get("backend"),
                     server=t.get("server"), client=t.get("client"),
                     started=t.get("started"), bytes_in=t.get("bytes_in", 0),
-                    bytes_out=t.get("bytes_out", 0), generation=w.gen, worker=w.pid,
+                    bytes_out=t.get("bytes_out", 0), ws=t.get("ws", True),
+                    generation=w.gen, worker=w.pid,
                     old=not w.current)
         st.tunnels.clear()
         st.tunnels.update(tunnels)
