@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lb import stats
+from lb import stats_core as stats
 from lb.state import WS_CLOSE_REASONS, WS_FAIL_REASONS, Counters, State
 
 # (metric suffix, stats column or callable, type, help)

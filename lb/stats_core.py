@@ -1,14 +1,14 @@
-"""Statistics rendering: the STAT_COLUMNS table and the `show stat` / `show info` /
+"""Statistics core: the STAT_COLUMNS table and the `show stat` / `show info` /
 `show servers state` / `show websockets` outputs, all computed from ``lb.state``.
+``lb.stats`` re-exports all of it and adds the data plane's entry points; this
+split exists only so that ``lb.stats_html`` and ``lb.prometheus`` can share the
+rows without an import cycle.
 
 Owns: the one table of stats columns (HAProxy 2.6's CSV columns 0-102 in their
 exact order, then lb's WebSocket columns), the `show info` key table, and the
 CSV, typed and JSON formatters. Pure: every function takes ``now`` (seconds since
 the epoch) and returns text; no sockets, no clock reads except the defaults of
-the two entry points the data plane calls (``serve_http``, ``render_prometheus``).
-
-The HTML page lives in ``lb.stats_html`` and the Prometheus exposition in
-``lb.prometheus``; both read rows through this module.
+in ``lb.stats``'s entry points.
 
 Must not import: lb.proxy, lb.cli, lb.log, healthcheck.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -568,7 +567,7 @@ def show_stat(state: State, now: float, fmt: str = "csv", iid: int | str = -1,
               no_maint: bool = False) -> str:
     objs = []
     for o in iter_objects(state, now, iid, types, sid):
-        if o.kind == SRV and up_only and not _is_up_row(o.item):
+        if o.kind == SRV and up_only and not is_up_row(o.item):
             continue
         if o.kind == SRV and no_maint and o.item.admin & ADMIN_MAINT:
             continue
@@ -580,14 +579,14 @@ def show_stat(state: State, now: float, fmt: str = "csv", iid: int | str = -1,
     return render_csv(objs)
 
 
-def _is_up_row(s: ServerState) -> bool:
+def is_up_row(s: ServerState) -> bool:
     return s.status_text().split(" ")[0] in ("UP", "no", "DRAIN", "NOLB")
 
 
 # ----------------------------------------------------------------- show info
 
 
-def _uptime(state: State, now: float) -> str:
+def uptime_text(state: State, now: float) -> str:
     secs = max(int(now - state.start_time), 0)
     d, rem = divmod(secs, 86400)
     h, rem = divmod(rem, 3600)
@@ -613,7 +612,7 @@ def _info_rows(state: State, now: float) -> list[tuple[int, str, str, str, Any]]
         (4, "Nbproc", "CGS", "u32", 1),
         (5, "Process_num", "KGP", "u32", 1),
         (6, "Pid", "SGP", "u32", os.getpid()),
-        (7, "Uptime", "MDP", "str", _uptime(state, now)),
+        (7, "Uptime", "MDP", "str", uptime_text(state, now)),
         (8, "Uptime_sec", "MDP", "u32", uptime_sec),
         (9, "Memmax_MB", "CLP", "u32", 0),
         (10, "PoolAlloc_MB", "MGP", "u32", 0),
@@ -876,19 +875,3 @@ def _secs(v: float | None) -> str:
 def _ws_line(label: str, w: dict[str, Any]) -> str:
     return (f"{label} {w['upgrades']} {sum(w['failures'].values())} {w['tunnels_current']} "
             f"{w['tunnels_total']} {w['bytes_in']} {w['bytes_out']}")
-
-
-# ----------------------------------------------------------------- HTTP entry points
-
-
-def serve_http(state: State, proxy: Proxy, req: Any, now: float | None = None) -> bytes:
-    """A full HTTP/1.1 response for a request under the proxy's `stats uri`."""
-    from lb import stats_html  # same layer; imported late to keep this module small
-
-    return stats_html.serve(state, proxy, req, time.time() if now is None else now)
-
-
-def render_prometheus(state: State, now: float | None = None) -> bytes:
-    from lb import prometheus
-
-    return prometheus.render(state, time.time() if now is None else now)

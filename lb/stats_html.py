@@ -16,7 +16,7 @@ import html
 from typing import Any
 
 import lb
-from lb import stats
+from lb import stats_core as stats
 from lb.config.model import Proxy
 from lb.state import State
 
@@ -93,7 +93,7 @@ def render_page(state: State, proxy: Proxy, now: float, *, refresh: float | None
         parts.append(f'<meta http-equiv="refresh" content="{int(refresh)}">')
     parts.append(f"<style>{_CSS}</style></head><body>")
     parts.append(f"<h1>{html.escape(title)}</h1>")
-    uptime = stats._uptime(state, now)
+    uptime = stats.uptime_text(state, now)
     parts.append(f'<p id="info">uptime = {uptime}; current conns = {state.curr_conns}; '
                  f'open WebSocket tunnels = <b id="ws-total">{len(stats.websocket_tunnels(state))}</b>; '
                  f'<a href="{html.escape(uri)};csv">CSV export</a>'
@@ -121,7 +121,7 @@ def render_page(state: State, proxy: Proxy, now: float, *, refresh: float | None
         name = {stats.FE: "Frontend", stats.BE: "Backend"}.get(o.kind) or o.item.name
         cells = _cells(o)
         status = cells[0]
-        if o.kind == stats.SRV and up_only and not stats._is_up_row(o.item):
+        if o.kind == stats.SRV and up_only and not stats.is_up_row(o.item):
             continue
         cls = {stats.FE: "fe", stats.BE: "be"}.get(o.kind, "")
         row_cls = f"{cls} {_row_class(status)}".strip()
