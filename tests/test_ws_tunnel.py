@@ -340,3 +340,22 @@ def test_half_close_is_propagated() -> None:
         assert data == _frame(b"after-fin", False)
         assert rb.received[-1] == _frame(b"last", True)
         assert lb.wait_txns(1)[0].term == b"--"
+
+
+def test_kill_from_state_ends_tunnel_with_shutdown_reason() -> None:
+    """`shutdown sessions server` / on-marked-down: ServerState.streams holds the
+    exchange; kill(b"D") ends the tunnel, logs DD and counts reason `shutdown`."""
+    with WsBackend("w1") as w1, LbThread(_raw_cfg(), ports={"s1": w1.port}) as lb:
+        with connect(f"ws://127.0.0.1:{lb.ports['fe']}/", open_timeout=5) as ws:
+            ws.send("x")
+            assert ws.recv(5) == "x"
+            srv = lb.state.backends["b"].servers[0]
+            assert len(srv.streams) == 1 and len(lb.state.tunnels) == 1
+            (stream,) = srv.streams
+            lb.call(stream.kill, b"D")
+            with pytest.raises(ConnectionClosed):
+                ws.recv(5)
+        t = lb.wait_txns(1)[0]
+        assert (t.status, t.term) == (101, b"DD")
+        assert srv.counters.ws_close["shutdown"] == 1
+        assert not srv.streams and not lb.state.tunnels and srv.cur_conns == 0

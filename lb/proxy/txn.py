@@ -935,8 +935,11 @@ class Txn:
         self.finish(close=True, abort=True)
 
     def kill(self, code: bytes = b"K") -> None:
-        """Admin / shutdown-sessions: end this exchange now."""
+        """Admin / shutdown-sessions: end this exchange now (a tunnel too)."""
         if self.done:
+            return
+        if self.tunnel is not None:
+            self.tunnel.kill(code)
             return
         self.term = code[:1] + (b"D" if self.res_started else b"R")
         self.finish(close=True, abort=True)
