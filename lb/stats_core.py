@@ -545,21 +545,33 @@ def _json_value(typ: str, v: Any) -> dict[str, Any]:
     return {"type": typ, "value": v if typ == "str" else int(v)}
 
 
+def _json_prefix(kind: int, col: StatColumn) -> str:
+    """The constant part of one JSON field object, up to the value."""
+    tags = col.be_tags if (kind == BE and col.be_tags) else col.tags
+    return (',"field":' + json.dumps({"pos": col.pos, "name": col.name}, separators=(",", ":"))
+            + ',"processNum":1,"tags":' + json.dumps(_json_tags(tags), separators=(",", ":"))
+            + ',"value":{"type":"' + col.type + '","value":')
+
+
+_JSON_PREFIX = {(k, c.pos): _json_prefix(k, c) for k in (FE, BE, SRV) for c in STAT_COLUMNS}
+
+
 def render_json(objs: Sequence[Obj]) -> str:
+    """HAProxy's `show stat json`: a list per object of field objects (built from
+    precomputed constant parts; the output is large and built often)."""
     out = []
+    dumps = json.dumps
     for o in objs:
+        head = (f'{{"objType":"{OBJ_NAME[o.kind]}","proxyId":{o.proxy.puid},'
+                f'"id":{o.sid}')
         fields = []
         for col, v in zip(STAT_COLUMNS, row_values(o), strict=True):
             if v is None:
                 continue
-            tags = col.be_tags if (o.kind == BE and col.be_tags) else col.tags
-            fields.append({
-                "objType": OBJ_NAME[o.kind], "proxyId": o.proxy.puid, "id": o.sid,
-                "field": {"pos": col.pos, "name": col.name}, "processNum": 1,
-                "tags": _json_tags(tags), "value": _json_value(col.type, v),
-            })
-        out.append(fields)
-    return json.dumps(out, separators=(",", ":")) + "\n"
+            val = dumps(v) if col.type == "str" else str(int(v))
+            fields.append(head + _JSON_PREFIX[(o.kind, col.pos)] + val + "}}")
+        out.append("[" + ",".join(fields) + "]")
+    return "[" + ",".join(out) + "]\n"
 
 
 def show_stat(state: State, now: float, fmt: str = "csv", iid: int | str = -1,
