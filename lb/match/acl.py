@@ -73,7 +73,7 @@ class AclExpr:
     """One ``acl`` line: a sample expression and its compiled matchers."""
 
     __slots__ = ("text", "sample", "method", "matchers", "cast", "found", "empty", "_one",
-                 "_values", "keyword")
+                 "_values", "keyword", "test")
 
     def __init__(self, text: str, expr: sample.SampleExpr, method: str,
                  matchers: tuple[pattern.Matcher, ...], cast: Callable[[Any], Any] | None,
@@ -89,6 +89,23 @@ class AclExpr:
         self._one = matchers[0] if len(matchers) == 1 and cast is None else None
         self._values = expr.values
         self.keyword = text[:sample.read_keyword(text, 0)]
+        self.test: Callable[[sample.SampleCtx], bool] = self._specialise()
+
+    def _specialise(self) -> Callable[[sample.SampleCtx], bool]:
+        """The evaluation closure for the common shapes (fewer calls per ACL)."""
+        one, values = self._one, self._values
+        if self.empty:
+            return lambda ctx: False
+        if one is not None:
+            def test_one(ctx: sample.SampleCtx) -> bool:
+                for v in values(ctx):
+                    if one(v):
+                        return True
+                return False
+            return test_one
+        if self.found:
+            return lambda ctx: bool(values(ctx))
+        return self.match
 
     def match(self, ctx: sample.SampleCtx) -> bool:
         """True when any value of the sample matches any pattern."""
@@ -354,7 +371,7 @@ class Acl:
 
     def evaluate(self, ctx: sample.SampleCtx) -> bool:
         for e in self.exprs:
-            if e.match(ctx):
+            if e.test(ctx):
                 return True
         return False
 

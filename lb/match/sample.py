@@ -184,32 +184,39 @@ def _hvalues(ctx: SampleCtx, resp: bool, name: bytes) -> list[bytes]:
 _NO_VALUES: list[Value] = []  # shared "no sample" result (never mutated)
 
 
-def _bind_hdr_cnt(response: bool) -> Callable[[tuple], Callable[[SampleCtx], list[Value]]]:
-    generic = _f_hdr_cnt(response, False)
+Binder = Callable[[tuple], Callable[[SampleCtx], list[Value]] | None]
 
-    def bind(args: tuple) -> Callable[[SampleCtx], list[Value]]:
+
+def _bind_hdr_cnt(response: bool) -> Binder:
+    def bind(args: tuple) -> Callable[[SampleCtx], list[Value]] | None:
         if not args or not args[0]:
-            return lambda ctx: generic(ctx, args)
+            return None
         name = args[0]
 
         def fetch(ctx: SampleCtx) -> list[Value]:
+            if ctx.is_response != response:
+                return _NO_VALUES  # request-only / response-only fetch
             return [len(_hvalues(ctx, response, name))]
         return fetch
     return bind
 
 
-def _bind_hdr(response: bool | None) -> Callable[[tuple], Callable[[SampleCtx], list[Value]]]:
-    """Specialise a header fetch for one header name at compile time (hot path)."""
-    generic = _f_hdr(response)
+def _bind_hdr(response: bool | None) -> Binder:
+    """Specialise a header fetch for one header name at compile time (hot path).
 
-    def bind(args: tuple) -> Callable[[SampleCtx], list[Value]]:
+    The returned fetch includes the direction check (``response`` None = follows the
+    rule's direction; True/False = response-/request-only).
+    """
+    def bind(args: tuple) -> Callable[[SampleCtx], list[Value]] | None:
         if not args or not args[0]:
-            return lambda ctx: generic(ctx, args)
+            return None
         name = args[0]
         rkey = ("res", name)
 
         def fetch(ctx: SampleCtx) -> list[Value]:
-            resp = ctx.is_response if response is None else response
+            resp = ctx.is_response
+            if response is not None and resp != response:
+                return _NO_VALUES
             key = rkey if resp else name
             memo = ctx.memo
             vals = memo.get(key)
@@ -547,8 +554,9 @@ class FetchDef:
     occ_index: int = -1  # position of the occurrence argument (-1 = none)
     first: bool = False  # sample context takes the first value instead of the last
     first_if_no_name: bool = False  # ... only when the name argument is absent (cook)
-    # optional compile-time specialisation: args -> fetch(ctx) (used instead of fn)
-    bind: Callable[[tuple], Callable[[SampleCtx], list[Value]]] | None = None
+    # optional compile-time specialisation: args -> fetch(ctx) including the direction
+    # check (used instead of fn), or None when it has nothing better for these args
+    bind: Callable[[tuple], Callable[[SampleCtx], list[Value]] | None] | None = None
 
 
 def _row(name: str, fn: Callable[[SampleCtx, tuple], list[Value]], args: tuple[str, ...],
@@ -1141,7 +1149,7 @@ class SampleExpr:
     """A compiled ``fetch[,conv...]`` expression."""
 
     __slots__ = ("text", "fetch_def", "args", "convs", "out", "occ", "_fn", "_no_req",
-                 "_no_res", "_first")
+                 "_no_res", "_first", "values")
 
     def __init__(self, text: str, fetch_def: FetchDef, args: tuple,
                  convs: tuple[tuple[ConvDef, tuple, Callable[[Value], Any]], ...],
@@ -1157,23 +1165,30 @@ class SampleExpr:
         self.occ = occ
         self._first = fetch_def.first or (fetch_def.first_if_no_name
                                           and not (args and args[0]))
-        if fetch_def.bind is not None:
-            self._fn = fetch_def.bind(args)
-        else:
-            fn = fetch_def.fn
-            self._fn = lambda ctx: fn(ctx, args)
         where = fetch_def.where
         self._no_req = W_REQ not in where
         self._no_res = W_RES not in where
+        fn = fetch_def.fn
+        bound = fetch_def.bind(args) if fetch_def.bind is not None else None
+        if bound is not None:
+            self._fn = bound
+        elif self._no_req or self._no_res:
+            no_req, no_res = self._no_req, self._no_res
+
+            def checked(ctx: SampleCtx) -> list[Value]:
+                if (no_res if ctx.is_response else no_req):
+                    return _NO_VALUES
+                return fn(ctx, args)
+            self._fn = checked
+        else:
+            self._fn = lambda ctx: fn(ctx, args)
+        # ACL-context values: the fetch itself unless an occurrence or converters apply
+        self.values = self._fn if not (occ or convs) else self._values  # type: ignore[method-assign]
 
     @property
     def where(self) -> frozenset[str]:
         return self.fetch_def.where
 
-    def _all(self, ctx: SampleCtx) -> list[Value]:
-        if (self._no_res if ctx.is_response else self._no_req):
-            return _NO_VALUES
-        return self._fn(ctx)
 
     def _convert(self, v: Value, ctx: SampleCtx) -> Value | None:
         for cd, args, cast in self.convs:
@@ -1187,7 +1202,7 @@ class SampleExpr:
 
     def raw(self, ctx: SampleCtx) -> Value | None:
         """Sample-context value with its native type (ip stays an address object)."""
-        vals = self._all(ctx)
+        vals = self._fn(ctx)
         if not vals:
             return None
         occ = self.occ
@@ -1212,12 +1227,14 @@ class SampleExpr:
 
     def iter_values(self, ctx: SampleCtx) -> Iterator[Value]:
         """ACL-context values: every occurrence (or only the explicit one)."""
-        yield from self.values(ctx)
+        yield from self.values(ctx)  # type: ignore[operator]
 
-    def values(self, ctx: SampleCtx) -> Sequence[Value]:
-        """ACL-context values as a sequence, converters applied to each (do not mutate)."""
-        if (self._no_res if ctx.is_response else self._no_req):
-            return _NO_VALUES
+    def _values(self, ctx: SampleCtx) -> Sequence[Value]:
+        """ACL-context values as a sequence, converters applied to each (do not mutate).
+
+        Reached through ``self.values``, which is the fetch itself when there is no
+        occurrence and no converter.
+        """
         vals = self._fn(ctx)
         if not vals:
             return vals
