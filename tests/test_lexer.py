@@ -177,3 +177,8 @@ def test_disabled_blocks_are_still_tokenized():
     lines, diags, _r = read('global\n.if 0\n log-tag "unterminated\n foo\n.endif\n')
     assert diags[0].startswith("parsing [f.cfg:3]: unmatched quote at position 10:")
     assert [ln.words for ln in lines] == [("global",)]
+
+
+def test_empty_text_has_no_lines():
+    lines, diags, r = read("")
+    assert (lines, diags, r.aborted) == ([], [], False)

@@ -170,10 +170,10 @@ class Parser:
             if kw == "defaults":
                 ctx.alert(line, f"'defaults' cannot handle unexpected argument '{args[0]}'.",
                           "too-many-args")
-            else:
-                ctx.alert(line, "please use the 'bind' keyword for listening addresses.",
-                          "extra-section-args", col=line.col(2))
-            return "failed", None
+                return "failed", None
+            # HAProxy 2.6 prints this as an ALERT but neither fails nor drops the section
+            ctx.soft_alert(line, "please use the 'bind' keyword for listening addresses.",
+                           "extra-section-args", col=line.col(2))
         if kw != "defaults" and not name:
             ctx.alert(line, f"'{kw}' expects an <id> argument", "missing-argument")
             self.aborted = True

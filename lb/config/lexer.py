@@ -430,9 +430,9 @@ class Reader:
         text = self.text
         ctx = _Ctx(self.env, self.file)
         blocks: list[_Block] = []
-        lines = text.split("\n")
-        last_has_lf = text.endswith("\n")
-        if last_has_lf:
+        lines = text.split("\n") if text else []
+        last_has_lf = text.endswith("\n") or not text
+        if last_has_lf and lines:
             lines.pop()
         nlines = len(lines)
         for idx, raw in enumerate(lines):

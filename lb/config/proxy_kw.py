@@ -319,8 +319,8 @@ def kw_monitor_uri(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 
 
 def kw_log_tag(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
-    if _need_args(line, ctx, 1, "'log-tag' expects a tag for use in syslog.") and \
-            not too_many(line, ctx, 1):
+    # (HAProxy ignores extra words here, unlike the global keyword)
+    if _need_args(line, ctx, 1, "'log-tag' expects a tag for use in syslog."):
         p.log_tag = line.words[1]
 
 
