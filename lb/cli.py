@@ -27,12 +27,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lb import stats
+from lb import srvadmin, stats
 from lb.config.model import StatsSocket
 from lb.state import (
-    ADMIN_FDRAIN,
-    ADMIN_FMAINT,
-    ADMIN_MAINT,
     BackendState,
     ServerState,
     State,
@@ -169,79 +166,10 @@ def _server_arg(sess: Session, args: list[str], pos: int,
     return be, srv
 
 
-def _srv_label(srv: ServerState) -> str:
-    return f"{'Backup Server' if srv.backup else 'Server'} {srv.backend.name}/{srv.name}"
-
-
-def _counts_left(be: BackendState) -> str:
-    act, bck = be.usable_count()
-    text = f"{act} active and {bck} backup servers left."
-    if act == 0 and bck > 0:
-        text += " Running on backup."
-    return text
-
-
-def _counts_online(be: BackendState) -> str:
-    act, bck = be.usable_count()
-    return f"{act} active and {bck} backup servers online."
-
-
-def _was_serving(srv: ServerState) -> bool:
-    return srv.is_running and not (srv.model.check and srv.health < srv.rise)
-
-
 def change_admin(sess: Session, srv: ServerState, target: str) -> None:
     """Apply `ready` / `drain` / `maint` and log HAProxy's state-change lines."""
-    now = _now(sess)
-    be = srv.backend
-    was_up = be.is_up
-    was_maint = bool(srv.admin & ADMIN_FMAINT)
-    was_drain = bool(srv.admin & ADMIN_FDRAIN)
-    serving_before = _was_serving(srv)
-    msgs: list[tuple[str, str]] = []
-    label = _srv_label(srv)
-    if target == "maint":
-        if not was_maint:
-            srv.set_admin(ADMIN_FMAINT, True, now)
-            if was_drain:
-                srv.set_admin(ADMIN_FDRAIN, False, now)
-            if serving_before:
-                msgs.append(("alert", f"{label} is going DOWN for maintenance. "
-                             f"{_counts_left(be)} {srv.cur_conns} sessions active, "
-                             f"0 requeued, 0 remaining in queue."))
-            else:
-                msgs.append(("notice", f"{label} was DOWN and now enters maintenance."))
-    elif target == "drain":
-        if not was_drain:
-            srv.set_admin(ADMIN_FDRAIN, True, now)
-        if was_maint:
-            srv.set_admin(ADMIN_FMAINT, False, now)
-            msgs.append(("notice", f"{label} is {_leaving_state(srv)} (leaving forced maintenance)."))
-            msgs.append(("notice", f"{label} remains in forced drain mode."))
-        elif not was_drain:
-            msgs.append(("notice", f"{label} enters drain state. {_counts_online(be)} "
-                         f"0 sessions requeued, 0 total in queue."))
-    else:  # ready
-        if was_maint:
-            srv.set_admin(ADMIN_FMAINT, False, now)
-            if was_drain:
-                srv.set_admin(ADMIN_FDRAIN, False, now)
-            msgs.append(("notice", f"{label} is {_leaving_state(srv)} (leaving forced maintenance)."))
-        elif was_drain:
-            srv.set_admin(ADMIN_FDRAIN, False, now)
-            msgs.append(("notice", f"{label} is UP (leaving forced drain)."))
-    if was_up and not be.is_up:
-        msgs.append(("emerg", f"backend '{be.name}' has no server available!"))
-    for level, text in msgs:
-        sess.log_event(be, level, text)
-
-
-def _leaving_state(srv: ServerState) -> str:
-    if srv.admin & ADMIN_MAINT:
-        return "DOWN"
-    if srv.model.check and srv.health < srv.rise:
-        return "DOWN"
-    return "UP/DRAIN" if srv.in_drain else "UP/READY"
+    for level, text in srvadmin.change_admin(srv, target, _now(sess)):
+        sess.log_event(srv.backend, level, text)
 
 
 def parse_weight(srv: ServerState, text: str) -> int:
@@ -624,23 +552,9 @@ def cmd_set_server(sess: Session, args: list[str]) -> str:
 
 
 def _set_health(sess: Session, srv: ServerState, value: str | None) -> str:
-    if value not in ("up", "stopping", "down"):
+    if value not in srvadmin.HEALTH_VALUES:
         raise CliError("'set server <srv> health' expects 'up', 'stopping', or 'down'.\n")
-    if not srv.model.check:
-        return ""
-    from lb.state import OP_RUNNING, OP_STOPPED, OP_STOPPING
-
-    now = _now(sess)
-    if value == "up":
-        srv.health = srv.rise + srv.fall - 1
-        srv.set_operational(OP_RUNNING, now, reason="cli")
-    elif value == "stopping":
-        srv.health = srv.rise + srv.fall - 1
-        srv.set_operational(OP_STOPPING, now, reason="cli")
-    else:
-        srv.health = 0
-        srv.set_operational(OP_STOPPED, now, reason="cli")
-    srv.last_change = now
+    srvadmin.force_health(srv, value, _now(sess))
     return ""
 
 
