@@ -56,6 +56,8 @@ def main() -> int:
                 p.kill()
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C even when started with SIGINT ignored (a background job of a script)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         for name, key in (("s1", "LB_DEMO_S1_PORT"), ("s2", "LB_DEMO_S2_PORT")):
             p = subprocess.Popen([PY, str(ROOT / "tools" / "demo_backend.py"), "--name", name,
