@@ -57,6 +57,18 @@ LISTEN_LINES = [
     "log global", "no log", "option forwardfor bogus", "option forwardfor if-none",
     ".if 1", ".foo", ".alert \"stop\"", "log-tag \"ab", "log-tag \"ab$\"", "log-tag \"${ab\"",
     "log-tag \"a\\x4\"", "log-tag a\\ b", "log-tag 'x' y",
+    # conditions, formats and checks (the matching layer behind lb.config)
+    "use_backend b if !a", "use_backend b if a or !a", "use_backend b if { path /x",
+    "use_backend b if { }", "use_backend b if a or", "use_backend b if METH_GET",
+    "use_backend b if { req.hdr(host),lower -m end .example.com }",
+    "use_backend b if { path_reg \"^/foo$\" }", "use_backend b if { hdr_cnt(x) gt abc }",
+    "use_backend b if { nosuch }", "acl x hdr(host,-11) x", "acl x path,bogusconv /a",
+    "acl x path -f /nonexistent.lst", "http-request set-header X %[bogus]",
+    "http-request set-header X %[path,regsub(^/,/x/,g)]",
+    "http-request set-var(txn.x) bogus", "http-request set-var(bogus) str(x)",
+    "log-format \"%ci %[bogus]\"", "balance hash bogus", "use_backend be_%[bogus]",
+    "http-check expect rstatus (", "http-check expect bogus x", "http-check send bogus",
+    "http-check connect bogus", "tcp-check send-binary zz", "tcp-check connect port x",
 ]
 
 GLOBAL_LINES = [
@@ -102,7 +114,7 @@ def _compare(tmp_path, text, capsys):
 
 @pytest.mark.parametrize("stmt", LISTEN_LINES)
 def test_listen_statement(tmp_path, capsys, stmt):
-    text = (HEAD + "listen l\n bind :18080\n " + stmt + "\n server s 127.0.0.1:80 check\n"
+    text = (HEAD + "listen l\n bind :18080\n acl a path /a\n " + stmt + "\n server s 127.0.0.1:80 check\n"
             "backend b\n server s 127.0.0.1:80\n")
     _compare(tmp_path, text, capsys)
 

@@ -1343,6 +1343,12 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
         return m.ActUseService(service=args[0])
     mv = re.fullmatch(r"set-var\((.+)\)", act)
     if mv:
+        scope = mv.group(1).split(".", 1)[0]
+        if "." not in mv.group(1) or scope not in ("proc", "sess", "txn", "req", "res",
+                                                   "check"):
+            return (f"invalid variable name '{mv.group(1)}'. A variable name must be start by "
+                    "its scope. The scope can be 'proc', 'sess', 'txn', 'req', 'res' or "
+                    "'check'.")
         if not args or not args[0]:
             return "missing fetch method."
         try:
