@@ -92,7 +92,7 @@ def test_unknown_keyword_with_suggestion():  # 2.6.12
     ("global\n nbproc 2\n", "parsing [t.cfg:2] : nbproc is not supported any more since "
      "HAProxy 2.5. Threads will automatically be used on multi-processor machines if "
      "available."),
-    ("maxconn 10\n", "parsing [t.cfg:1] : unknown keyword 'maxconn' out of section."),
+    ("maxconn 10\n", "parsing [t.cfg:1]: unknown keyword 'maxconn' out of section."),
     (BASE + " option frobnicate\n", "parsing [t.cfg:6] : unknown option 'frobnicate'."),
     (BASE + " option httplg\n", "parsing [t.cfg:6] : unknown option 'httplg'; did you mean "
      "'httplog' maybe ?"),

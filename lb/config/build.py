@@ -110,7 +110,7 @@ class Parser:
                     continue
                 if section is None:
                     self.ctx.alert(line, f"unknown keyword '{kw}' out of section.",
-                                   "out-of-section", col=line.col(0))
+                                   "out-of-section", col=line.col(0), style="tight")
                     continue
                 if skipping_failed:
                     self.ctx.alert(line, "'listen' or 'defaults' expected.", "no-section")
