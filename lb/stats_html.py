@@ -1,8 +1,8 @@
 """The HTTP stats page (`stats enable` / `stats uri` on a proxy).
 
 Owns: request handling for URIs under the `stats uri` prefix (`;csv`, `;json`,
-`;typed`, `;norefresh`, `;up`, `stats auth` / `stats realm` Basic authentication)
-and the HTML rendering of frontends, backends, servers (with state colours, check
+`;typed`, `;norefresh`, `;up`, `stats auth` / `stats realm` Basic authentication,
+`stats admin if <cond>` server actions) and the HTML rendering of frontends, backends, servers (with state colours, check
 results, sessions, bytes) and the open WebSocket tunnels. Pure: takes ``now``.
 
 Must not import: lb.proxy, lb.cli, lb.log, healthcheck.
@@ -14,8 +14,10 @@ import base64
 import binascii
 import html
 from typing import Any
+from urllib.parse import parse_qsl, quote
 
 import lb
+from lb import srvadmin
 from lb import stats_core as stats
 from lb.config.model import Proxy
 from lb.state import State
@@ -82,7 +84,8 @@ def _cells(o: stats.Obj) -> list[str]:
 
 
 def render_page(state: State, proxy: Proxy, now: float, *, refresh: float | None,
-                uri: str, up_only: bool = False) -> str:
+                uri: str, up_only: bool = False, admin: bool = False,
+                status_msg: str = "") -> str:
     page = proxy.stats
     hide_version = page.hide_version if page is not None else False
     scope = set(page.scope) if page is not None and page.scope else None
@@ -100,12 +103,15 @@ def render_page(state: State, proxy: Proxy, now: float, *, refresh: float | None
                  + ("" if not refresh else
                     f'; <a href="{html.escape(uri)};norefresh">disable refresh</a>')
                  + "</p>")
+    if status_msg:
+        parts.append(f'<p id="st" class="st">{html.escape(status_msg)}</p>')
     parts.append('<p class="legend"><span class="up" style="background:#c0ffc0">UP</span>'
                  '<span style="background:#ff9090">DOWN</span>'
                  '<span style="background:#ffb0e0">DRAIN</span>'
                  '<span style="background:#c0c0ff">MAINT</span>'
                  '<span style="background:#ffffa0">transitioning</span></p>')
-    header = "<tr>" + "".join(f"<th>{h}</th>" for h in _HEAD) + "</tr>"
+    heads = _HEAD + (("Action",) if admin else ())
+    header = "<tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr>"
     current = None
     rows: list[str] = []
     for o in stats.iter_objects(state, now):
@@ -130,13 +136,28 @@ def render_page(state: State, proxy: Proxy, now: float, *, refresh: float | None
         rows.append(
             f'<tr class="{row_cls}" id="{html.escape(rid)}" data-status="{html.escape(status)}"'
             f' title="{html.escape(check)}"><td class="name">{html.escape(name)}</td>'
-            + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+            + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+            + (_admin_cell(uri, o) if admin else "") + "</tr>")
     if rows:
         rows.append("</table>")
     parts += rows
     parts.append(_tunnels_table(state, now))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _admin_cell(uri: str, o: stats.Obj) -> str:
+    if o.kind != stats.SRV:
+        return "<td></td>"
+    sep = "&" if "?" in uri else "?"
+    forms = []
+    for action in _ADMIN_BUTTONS:
+        target = (f"{uri}{sep}b={quote(o.proxy.name)}&s={quote(o.item.name)}"
+                  f"&action={action}")
+        forms.append(f'<form method="post" action="{html.escape(target)}" '
+                     f'style="display:inline"><button name="a" value="{action}">{action}'
+                     "</button></form>")
+    return '<td class="action">' + "".join(forms) + "</td>"
 
 
 def _tunnels_table(state: State, now: float) -> str:
@@ -183,6 +204,72 @@ def _authorized(page: Any, headers: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
+# stats-page actions (HAProxy's names) -> what they do to the server
+_ADMIN_BUTTONS = ("drain", "ready", "maint")
+_ADMIN_ACTIONS = {
+    "ready": ("state", "ready"), "drain": ("state", "drain"), "maint": ("state", "maint"),
+    "dhlth": ("check", False), "ehlth": ("check", True),
+    "hrunn": ("health", "up"), "hnolb": ("health", "stopping"), "hdown": ("health", "down"),
+    "shutdown": ("kill", None),
+}
+_ST_MESSAGES = {
+    "DONE": "Action processed successfully.",
+    "NONE": "Nothing has changed.",
+    "PART": "Action not processed for some servers.",
+    "ERRP": "Action not processed: invalid parameters.",
+    "EXCD": "Action not processed: the buffer could not contain all the data.",
+    "DENY": "Action denied.",
+}
+
+
+def _admin_allowed(page: Any, req: Any) -> bool:
+    cond = page.admin_cond
+    if cond is None:
+        return False
+    try:
+        return bool(cond.evaluate(req))
+    except Exception:
+        return False
+
+
+def _admin_post(state: State, url: str, now: float) -> str:
+    """Apply a stats-page action given in the query string; returns the `st=` code."""
+    query = url.split("?", 1)[1] if "?" in url else ""
+    params = parse_qsl(query, keep_blank_values=True)
+    action = next((v for k, v in params if k == "action"), "")
+    bname = next((v for k, v in params if k == "b"), "")
+    names = [v for k, v in params if k == "s"]
+    what = _ADMIN_ACTIONS.get(action)
+    be = state.backend(bname) if bname else None
+    if what is None or be is None or not names:
+        return "ERRP"
+    done = missing = 0
+    for name in names:
+        srv = be.server(name)
+        if srv is None:
+            missing += 1
+            continue
+        kind, arg = what
+        if kind == "state":
+            for level, text in srvadmin.change_admin(srv, str(arg), now):
+                state.emit("admin_log", {"backend": be, "server": srv, "level": level,
+                                         "text": text})
+        elif kind == "check":
+            if arg and not srv.model.check:
+                missing += 1
+                continue
+            srv.check_enabled = bool(arg)
+        elif kind == "health":
+            srvadmin.force_health(srv, str(arg), now)
+        else:
+            for st in list(srv.streams):
+                st.kill(b"K")
+        done += 1
+    if not done:
+        return "NONE"
+    return "PART" if missing else "DONE"
+
+
 def serve(state: State, proxy: Proxy, req: Any, now: float) -> bytes:
     page = proxy.stats
     if page is None:
@@ -197,7 +284,12 @@ def serve(state: State, proxy: Proxy, req: Any, now: float) -> bytes:
     url = bytes(req.url).decode("latin-1")
     path = url.split("?", 1)[0] if not page.uri.count("?") else url
     mods = set(path.split(";")[1:])
-    base = url.split(";", 1)[0]
+    base = page.uri
+    admin = _admin_allowed(page, req)
+    if bytes(getattr(req, "method", b"GET")) == b"POST":
+        code = _admin_post(state, url, now) if admin else "DENY"
+        return _response("303 See Other", "text/plain", b"",
+                         [("location", f"{base};st={code}")])
     if "csv" in mods:
         body = stats.show_stat(state, now, "csv", up_only="up" in mods).encode()
         return _response("200 OK", "text/plain", body)
@@ -208,6 +300,7 @@ def serve(state: State, proxy: Proxy, req: Any, now: float) -> bytes:
         body = stats.show_stat(state, now, "typed", up_only="up" in mods).encode()
         return _response("200 OK", "text/plain", body)
     refresh = None if "norefresh" in mods else page.refresh
-    body = render_page(state, proxy, now, refresh=refresh, uri=base,
-                       up_only="up" in mods).encode()
+    st_code = next((m[3:] for m in mods if m.startswith("st=")), "")
+    body = render_page(state, proxy, now, refresh=refresh, uri=base, up_only="up" in mods,
+                       admin=admin, status_msg=_ST_MESSAGES.get(st_code, "")).encode()
     return _response("200 OK", "text/html; charset=utf-8", body)

@@ -255,3 +255,50 @@ def test_stats_page_auth_csv_and_refresh() -> None:
     assert b"http-equiv" not in nore
     csv = stats.serve_http(st, fe, _Req(b"/st;csv", auth), NOW).split(b"\r\n\r\n", 1)[1]
     assert csv.decode().splitlines()[0] == stats.CSV_HEADER
+
+
+class _Cond:
+    def __init__(self, ok: bool) -> None:
+        self.ok = ok
+
+    def evaluate(self, ctx: object) -> bool:
+        return self.ok
+
+
+def test_stats_admin_actions() -> None:
+    page = StatsPage(uri="/st", admin_cond=_Cond(True))
+    st = make_state(stats_page=page)
+    events: list[tuple[str, dict[str, object]]] = []
+    st.listeners.append(lambda ev, info: events.append((ev, info)))
+    fe = st.config.proxies[0]
+    html_page = stats.serve_http(st, fe, _Req(b"/st"), NOW).decode()
+    assert 'action="/st?b=be&amp;s=s1&amp;action=drain"' in html_page
+    post = _Req(b"/st?b=be&s=s1&action=drain")
+    post.method = b"POST"
+    out = stats.serve_http(st, fe, post, NOW)
+    assert out.startswith(b"HTTP/1.1 303 ") and b"location: /st;st=DONE\r\n" in out
+    s1 = st.backends["be"].servers[0]
+    assert s1.in_drain
+    assert ("admin_log", "Server be/s1 enters drain state. 1 active and 1 backup servers "
+            "online. 0 sessions requeued, 0 total in queue.") in [
+        (e, i.get("text")) for e, i in events]
+    done = stats.serve_http(st, fe, _Req(b"/st;st=DONE"), NOW).decode()
+    assert "Action processed successfully." in done
+    for url, code in ((b"/st?b=be&s=zz&action=ready", b"NONE"),
+                      (b"/st?b=be&s=s1&action=bogus", b"ERRP"),
+                      (b"/st?b=nope&s=s1&action=ready", b"ERRP")):
+        post = _Req(url)
+        post.method = b"POST"
+        assert b"location: /st;st=" + code + b"\r\n" in stats.serve_http(st, fe, post, NOW)
+    post = _Req(b"/st?b=be&s=s1&s=s2&action=maint")
+    post.method = b"POST"
+    assert b"st=DONE" in stats.serve_http(st, fe, post, NOW)
+    assert s1.in_maint and st.backends["be"].servers[1].in_maint
+    # without the admin condition the same POST is refused and changes nothing
+    page2 = StatsPage(uri="/st", admin_cond=_Cond(False))
+    st2 = make_state(stats_page=page2)
+    post = _Req(b"/st?b=be&s=s1&action=maint")
+    post.method = b"POST"
+    out = stats.serve_http(st2, st2.config.proxies[0], post, NOW)
+    assert b"location: /st;st=DENY" in out and not st2.backends["be"].servers[0].admin
+    assert b"<form" not in stats.serve_http(st2, st2.config.proxies[0], _Req(b"/st"), NOW)

@@ -35,6 +35,7 @@ frontend fe
     stats enable
     stats uri /lbstats
     stats refresh 5s
+    stats admin if LOCALHOST
     http-request use-service prometheus-exporter if {{ path /metrics }}
     use_backend wsb if {{ hdr(upgrade) -i websocket }}
     default_backend be
@@ -204,3 +205,19 @@ def test_show_info_and_config_of_running_lb(env: Env) -> None:
     assert info["Name"] == "lb" and int(info["Pid"]) == env.lb.pid
     assert int(info["CumConns"]) >= 1
     assert "stats uri /lbstats" in env.q("show config")
+
+
+def test_stats_admin_post_through_lb(env: Env) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", env.port, timeout=5)
+    try:
+        conn.request("POST", "/lbstats?b=be&s=s2&action=maint", body=b"")
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 303 and r.getheader("location") == "/lbstats;st=DONE"
+    finally:
+        conn.close()
+    assert env.rows()[("be", "s2")]["status"] == "MAINT"
+    status, _h, body = env.get("/lbstats;st=DONE")
+    assert status == 200 and b"Action processed successfully." in body
+    assert b'action="/lbstats?b=be&amp;s=s2&amp;action=ready"' in body
+    assert env.q("set server be/s2 state ready") == "\n"
