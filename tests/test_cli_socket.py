@@ -367,3 +367,19 @@ def test_fd_socket() -> None:
             srv.close()
 
     asyncio.run(run())
+
+
+def test_ipv6_tcp_socket() -> None:
+    async def run() -> None:
+        st = State(make_config(), now=time.time())
+        srv = await cli.serve_cli(st, [StatsSocket("tcp", "::1", 0, level="operator")],
+                                  timeout=5, maxconn=5)
+        try:
+            host, port = srv.addresses[0][:2]
+            assert host == "::1"
+            out = await asyncio.to_thread(query, ("::1", port), "show cli level")
+            assert out == "operator\n\n"
+        finally:
+            srv.close()
+
+    asyncio.run(run())
