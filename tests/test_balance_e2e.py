@@ -119,6 +119,9 @@ def seq(port: int, be: str, n: int, paths: Sequence[str] | None = None,
 HAPROXY = "/usr/sbin/haproxy"
 # the %tsc and %rc fields of an `option httplog` line
 _TSC = re.compile(rb" (\S{4}) \d+/\d+/\d+/\d+/(\+?\d+) \d+/\d+ ")
+_HTTPLOG = re.compile(rb" ([^ /]+)/(\S+) (-?\d+)/(-?\d+)/(-?\d+)/(-?\d+)/(\+?-?\d+) (-?\d+) "
+                      rb"\d+ \S+ \S+ (\S{4}) \d+/\d+/\d+/\d+/(\+?\d+) (\d+)/(\d+) "
+                      rb'.*"\S+ (\S+)')
 
 
 class UdpLog:
@@ -150,6 +153,19 @@ class UdpLog:
             m = _TSC.search(line)
             assert m is not None
             out.append((m.group(1).decode(), m.group(2).decode()))
+        return out
+
+    def records(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The first n lines as dicts: be srv Tw Tc Tr Ta status tsc rc sq bq path."""
+        out = []
+        for line in self.lines(n, timeout):
+            m = _HTTPLOG.search(line)
+            assert m is not None, line
+            be, srv, _tq, tw, tc, tr, ta, st, tsc, rc, sq, bq, path = m.groups()
+            out.append({"be": be.decode(), "srv": srv.decode(), "Tw": int(tw), "Tc": int(tc),
+                        "Tr": int(tr), "Ta": int(ta.lstrip(b"+")), "status": int(st),
+                        "tsc": tsc.decode(), "rc": rc.decode(), "sq": int(sq), "bq": int(bq),
+                        "path": path.decode()})
         return out
 
     def close(self) -> None:

@@ -232,6 +232,9 @@ class ClientConn(asyncio.Protocol):
         if txn is not None and not txn.done and not txn.req_done:
             return None  # the request is incomplete: abort (close)
         if txn is not None and not txn.done:
+            if txn.waiter is not None and txn.be.model.options.abortonclose:
+                txn.client_aborted()  # still queued: give up (option abortonclose)
+                return None
             return True  # keep the write side for the pending response
         return None
 

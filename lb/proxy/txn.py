@@ -335,6 +335,7 @@ class Txn:
         self.waiter = None
         qmod.cancel(w)
         self.be.counters.econ += 1
+        self.t_queue = _ms(self.t0, self.rt.loop.time()) - max(self.t_request, 0)
         self.term = b"sQ"
         self.local_error(503)
 
@@ -923,6 +924,7 @@ class Txn:
             self.term = b"CH"
         elif self.waiter is not None:
             self.term = b"CQ"
+            self.t_queue = _ms(self.t0, self.rt.loop.time()) - max(self.t_request, 0)
         elif self.srv is not None:
             self.term = b"CC"
         else:
