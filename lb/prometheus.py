@@ -91,6 +91,7 @@ BACKEND_METRICS: tuple[Metric, ...] = (
     ("connection_reuses_total", "reuse", "counter", "Total number of connection reuses."),
 )
 _STATE_NAMES = ("DOWN", "UP", "MAINT", "DRAIN", "NOLB")
+_CHECK_STATES = tuple(stats.CHECK_STATUSES)
 SERVER_METRICS: tuple[Metric, ...] = tuple(
     m for m in BACKEND_METRICS
     if m[0] not in ("status", "active_servers", "backup_servers", "limit_sessions")
@@ -200,6 +201,17 @@ def render(state: State, now: float) -> bytes:
                 v = _value(o, src)
                 if v is not None:
                     out.add(f"{prefix}_{suffix}", typ, help_, labels, v)
+            if o.proxy.mode == "http":
+                for code in ("1xx", "2xx", "3xx", "4xx", "5xx", "other"):
+                    out.add(f"{prefix}_http_responses_total", "counter",
+                            "Total number of HTTP responses, by status class.",
+                            {**labels, "code": code}, getattr(o.c, f"hrsp_{code}"))
+            if kind == stats.SRV and o.item.model.check:
+                current = o.item.check_status if o.item.check_enabled else ""
+                for st in _CHECK_STATES:
+                    out.add("haproxy_server_check_status", "gauge",
+                            "Status of last health check (one series per state).",
+                            {**labels, "state": st}, 1 if current == st else 0)
             if kind == stats.SRV:
                 status = o.item.status_text().split(" ")[0]
                 status = "UP" if status == "no" else status

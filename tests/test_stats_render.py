@@ -217,6 +217,9 @@ def test_prometheus_exposition() -> None:
     assert 'haproxy_frontend_websocket_upgrade_failures_total{proxy="fe",reason="no_key"} 2' in lines
     assert "# TYPE haproxy_backend_websocket_tunnels_current gauge" in lines
     assert "haproxy_process_nbthread 1" in lines
+    assert 'haproxy_backend_http_responses_total{proxy="be",code="2xx"} 0' in lines
+    assert 'haproxy_server_check_status{proxy="be",server="s2",state="INI"} 1' in lines
+    assert not any('server="s1",state="INI"' in line for line in lines)  # s1: no check
     # every family: one HELP then one TYPE, and samples only after them
     seen = set()
     for i, line in enumerate(lines):
