@@ -312,6 +312,10 @@ def run_mode(args: Args) -> int:
         strict=args.strict or args.zero_warning)
     if args.workers is not None:
         opts = replace(opts, nbthread=args.workers)
+    if opts.quiet:
+        from lb import log as lblog
+
+        lblog.set_stderr_mirror(False)  # -q: no [WARNING]/[NOTICE] copies on stderr
     try:
         from lb import lifecycle, master
         from lb.proxy import runner

@@ -540,6 +540,8 @@ class Master:
             argv += ["-f", f]
         if self.opts.strict:
             argv.append("--strict")
+        if self.opts.quiet:
+            argv.append("-q")
         proc = subprocess.Popen(argv, env=env, pass_fds=sorted(set(fdmap.values())))
         w = Worker(proc, gen, idx, ctl, seed)
         _notice(f"New worker ({proc.pid}) forked")
