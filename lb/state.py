@@ -447,6 +447,21 @@ class FrontendState:
         self.conns = 0
 
 
+class CapturedError:
+    """One protocol error kept for `show errors` (the last 64 are kept)."""
+
+    __slots__ = ("when", "proxy", "direction", "src", "reason", "raw")
+
+    def __init__(self, when: float, proxy: str, direction: str, src: str, reason: str,
+                 raw: bytes) -> None:
+        self.when = when  # epoch seconds
+        self.proxy = proxy  # frontend (request errors) or backend (response errors) name
+        self.direction = direction  # "request" or "response"
+        self.src = src  # "ip:port" of the client (or server for responses)
+        self.reason = reason  # short text, e.g. "invalid header name"
+        self.raw = raw[:16384]  # the offending bytes as received (bounded)
+
+
 class State:
     """All runtime state of one configuration generation."""
 
@@ -474,6 +489,11 @@ class State:
         self.tunnels: dict[int, Any] = {}  # id -> live tunnel (show websockets)
         self.errors: deque[Any] = deque(maxlen=64)  # captured protocol errors (show errors)
         self._next_id = 0
+
+    def capture_error(self, when: float, proxy: str, direction: str, src: str,
+                      reason: str, raw: bytes) -> None:
+        """Keep a protocol error for `show errors` (cheap; bounded to 64 entries)."""
+        self.errors.append(CapturedError(when, proxy, direction, src, reason, raw))
 
     def next_id(self) -> int:
         self._next_id += 1

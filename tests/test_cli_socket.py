@@ -212,9 +212,8 @@ def test_sessions_show_and_shutdown(c: CliFixture) -> None:
 def test_show_errors(c: CliFixture) -> None:
     out = c.q("show errors")
     assert out.startswith("Total events captured on [") and out.endswith("] : 0\n\n")
-    c.state.errors.append(SimpleNamespace(proxy="fe", src="127.0.0.1:5", when=time.time(),
-                                          direction="request", reason="invalid header",
-                                          raw=b"GET / HTTP/1.1\r\nBad\x01\r\n"))
+    c.state.capture_error(time.time(), "fe", "request", "127.0.0.1:5", "invalid header",
+                          b"GET / HTTP/1.1\r\nBad\x01\r\n")
     out = c.q("show errors fe")
     assert "] : 1\n" in out and "invalid header" in out and "\\x01" in out
     assert "] : 0\n" in c.q("show errors be")
