@@ -458,16 +458,38 @@ def cmd_show_errors(sess: Session, args: list[str]) -> str:
     for e in entries:
         when = getattr(e, "when", None) or getattr(e, "time", None) or now
         px = _name(getattr(e, "proxy", None) or getattr(e, "frontend", None), "?")
+        p = stats.find_proxy(sess.state, px)
+        side = "frontend" if getattr(e, "direction", "request") == "request" else "backend"
         out.append("")
-        out.append(f"[{_log_date(when)}] {getattr(e, 'direction', 'request')} error on "
-                   f"proxy {px}, source {getattr(e, 'src', '?')}: "
-                   f"{getattr(e, 'reason', getattr(e, 'text', 'invalid message'))}")
+        out.append(f"[{_log_date(when)}] {side} {px} (#{p.puid if p else -1}): invalid "
+                   f"{getattr(e, 'direction', 'request')}")
+        out.append(f"  src {getattr(e, 'src', '?')}, reason: "
+                   f"{getattr(e, 'reason', None) or 'invalid message'}")
         raw = getattr(e, "raw", b"") or b""
-        for i in range(0, min(len(raw), 4096), 64):
-            chunk = raw[i:i + 64]
-            out.append(f"  {i:05d}  " + "".join(
-                chr(b) if 32 <= b < 127 and b != 0x5C else f"\\x{b:02x}" for b in chunk))
+        out.append(f"  len {len(raw)} :")
+        out.append("  ")
+        out += _dump(raw)
     return "\n".join(out) + "\n"
+
+
+def _dump(raw: bytes, width: int = 64) -> list[str]:
+    """HAProxy-style escaped dump: offset, then up to `width` bytes, a new line after
+    each LF."""
+    lines = []
+    pos = 0
+    while pos < len(raw):
+        start, cur = pos, []
+        while pos < len(raw) and len(cur) < width:
+            b = raw[pos]
+            pos += 1
+            cur.append(_ESC.get(b) or (chr(b) if 32 <= b < 127 else f"\\x{b:02x}"))
+            if b == 0x0A:
+                break
+        lines.append(f"  {start:05d}  " + "".join(cur))
+    return lines
+
+
+_ESC = {0x0D: "\\r", 0x0A: "\\n", 0x09: "\\t", 0x5C: "\\\\"}
 
 
 def _log_date(t: float) -> str:

@@ -215,7 +215,9 @@ def test_show_errors(c: CliFixture) -> None:
     c.state.capture_error(time.time(), "fe", "request", "127.0.0.1:5", "invalid header",
                           b"GET / HTTP/1.1\r\nBad\x01\r\n")
     out = c.q("show errors fe")
-    assert "] : 1\n" in out and "invalid header" in out and "\\x01" in out
+    assert "] : 1\n" in out and "] frontend fe (#2): invalid request\n" in out
+    assert "  src 127.0.0.1:5, reason: invalid header\n" in out
+    assert out.endswith("  00000  GET / HTTP/1.1\\r\\n\n  00016  Bad\\x01\\r\\n\n\n")
     assert "] : 0\n" in c.q("show errors be")
     assert "] : 0\n" in c.q("show errors fe response")
     assert c.q("show errors nope") == "No such proxy.\n\n"
