@@ -663,6 +663,8 @@ def execute(sess: Session, cmd: str) -> str:
         return c.handler(sess, words)
     except CliError as e:
         return str(e)
+    except Exception as e:  # a bug must not cost the session or the process
+        return f"Internal error in '{' '.join(c.words)}': {type(e).__name__}: {e}\n"
 
 
 def run_line(sess: Session, line: str) -> str:

@@ -82,3 +82,11 @@ def test_any_input_gets_an_answer_never_an_exception(line: str, level: int) -> N
     sess = session(level)
     out = cli.run_line(sess, line)
     assert isinstance(out, str) and out.endswith(("\n", "> "))
+
+
+def test_a_failing_handler_is_answered_not_raised() -> None:
+    sess = session()
+    sess.state.streams[1] = object()  # no kill(): the handler hits an AttributeError
+    out = cli.run_line(sess, "shutdown session 1; show cli level")
+    assert out.startswith("Internal error in 'shutdown session': AttributeError")
+    assert out.endswith("\n\nadmin\n\n")
