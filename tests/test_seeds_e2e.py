@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 
 import pytest
 from websockets.sync.client import connect
@@ -73,7 +74,9 @@ def _http_server(port: int, host: str, path: str = "/", extra: bytes = b"") -> s
 
 def _ws_server(port: int, host: str, path: str = "/",
                subprotocols: list[str] | None = None) -> str:
-    with connect(f"ws://127.0.0.1:{port}{path}", additional_headers={"Host": host},
+    # the URI carries the Host header; the socket goes to lb
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    with connect(f"ws://{host}{path}", sock=sock,
                  subprotocols=subprotocols, open_timeout=5) as ws:  # type: ignore[arg-type]
         ws.send("hello")
         assert ws.recv(5) == "hello"

@@ -83,6 +83,23 @@ class ClientConn(asyncio.Protocol):
     def _noop() -> None:
         pass
 
+    # fields of the accept log line ("Connect from ...")
+    @property
+    def client_ip(self) -> str:
+        return self.src
+
+    @property
+    def client_port(self) -> int:
+        return self.src_port
+
+    @property
+    def dst_ip(self) -> str:
+        return self.dst
+
+    @property
+    def frontend_name(self) -> str:
+        return str(self.fe.name)
+
     # ------------------------------------------------------------------ accounting
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -110,6 +127,12 @@ class ClientConn(asyncio.Protocol):
         c.session_start(now)
         c.conn_tot += 1
         c.conn_rate.add(now)
+        log = self.fe.log
+        if log is not None:
+            try:
+                log.emit_connect(self)  # only frontends without a log format log here
+            except Exception:
+                pass
         if self.listener is not None and not self.listener.admit(self):
             # over maxconn: wait without reading. uvloop starts reading right after
             # connection_made, so the pause is repeated on the next loop turn.
@@ -346,7 +369,7 @@ class ClientConn(asyncio.Protocol):
         if status == 400:
             self.fe.counters.ereq += 1
         self.txn = txn
-        txn._write_local(page)
+        txn._write_local(page, 0)
         txn.finish(close=True)
 
     def _client_timeout(self) -> None:
@@ -364,7 +387,7 @@ class ClientConn(asyncio.Protocol):
             txn.status = 408
             txn.term = b"cR"
             self.txn = txn
-            txn._write_local(responses.PARSER_408)
+            txn._write_local(responses.PARSER_408, 0)
             txn.finish(close=True, empty=empty)
             return
         # idle keep-alive connection: silent close, nothing logged

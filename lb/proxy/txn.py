@@ -26,6 +26,9 @@ from lb.proxy import retry as retrymod
 from lb.proxy import server as srvmod
 
 _BODY_BUF_MAX = 65536
+# Checked against HAProxy 2.6.12: %B of a locally generated reply (deny page, 503
+# <NOSRV>, redirect) is its wire size without `connection: close`, plus 3.
+_LOCAL_EXTRA = 3
 _VERSIONS = frozenset((b"1.0", b"1.1"))
 PAUSE_BUF = 4
 
@@ -100,6 +103,7 @@ class Txn:
     res_cl = False
     res_te = False
     res_pending: bytes | None = None
+    _tr = -1  # time to receive the head, logged as TR once request processing ends
     # server choice (docs/balancing.md)
     waiter: Any = None  # lb.proxy.queue.Waiter while queued for a slot
     rcookie: Any = None  # lb.http.cookie.RequestCookie (backend has `cookie`)
@@ -159,7 +163,10 @@ class Txn:
         conn = self.conn
         fe = self.fe
         now = conn.loop.time()
-        self.t_request = int((now - self.t0) * 1000.0)
+        # TR is logged once request processing ends (HAProxy 2.6.12: set for requests
+        # sent on and for deny/return/redirect replies, -1 for <NOSRV> and tarpit)
+        tr = int((now - self.t0) * 1000.0)
+        self._tr = tr
         self.bytes_in = hsize
         fc = fe.counters
         fc.req_tot += 1
@@ -227,6 +234,7 @@ class Txn:
             v = be.req_rules.run(self)
             if v is not None:
                 return self.verdict(v, be)
+        self.t_request = tr
         ff = fe.forwardfor(be)
         if ff is not None:
             ff.apply(self.req_headers, self.src)
@@ -433,6 +441,8 @@ class Txn:
                 fc.ws_fail["denied"] += 1
                 if self.be is not None:
                     self.be.counters.ws_fail["denied"] += 1
+        if kind != "tarpit":
+            self.t_request = self._tr  # HAProxy: 0/-1/-1/-1 on deny/redirect, -1 on tarpit
         if kind == "deny":
             self.term = b"PR"
             if v.response is not None:
@@ -472,24 +482,28 @@ class Txn:
             ef = self.be.errorfiles
         page = responses.error_page(status, close, ef)
         self.status = status
-        self._write_local(page)
+        self._write_local(page, len(responses.error_page(status, False, ef)) + _LOCAL_EXTRA)
         self.finish(close=close)
 
     def local_reply(self, status: int, raw: bytes) -> None:
         close = self._closing()
+        logged = len(raw) + _LOCAL_EXTRA
         if close and raw.startswith(b"HTTP/"):
             head, sep, body = raw.partition(b"\r\n\r\n")
             if sep and b"\nconnection:" not in head.lower():
                 raw = head + b"\r\nconnection: close\r\n\r\n" + body
         self.status = status
-        self._write_local(raw)
+        self._write_local(raw, logged)
         self.finish(close=close)
 
-    def _write_local(self, raw: bytes) -> None:
+    def _write_local(self, raw: bytes, logged: int) -> None:
+        """Send a locally built response; `logged` is what %B will say (HAProxy
+        logs 0 for its parser's 400/408 and the HTX size, without the connection
+        header and 3 bytes over the wire size, for other local replies)."""
         tr = self.conn.transport
         if tr is not None and not tr.is_closing():
             tr.write(raw)
-        self.bytes_out += len(raw)
+        self.bytes_out += logged
 
     def parse_error(self) -> None:
         """Malformed request detected after the head was parsed: 400, close."""
@@ -497,7 +511,7 @@ class Txn:
         self.status = 400
         self.term = b"PR"
         self.fe.counters.ereq += 1
-        self._write_local(responses.PARSER_400)
+        self._write_local(responses.PARSER_400, 0)
         self.finish(close=True)
 
     def body_error(self) -> None:
@@ -510,7 +524,7 @@ class Txn:
             return self.finish(close=True, abort=True)
         self.bad_request = True
         self.status = 400
-        self._write_local(responses.PARSER_400)
+        self._write_local(responses.PARSER_400, 0)
         self.finish(close=True)
 
     def serve_stats(self) -> None:
