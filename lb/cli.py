@@ -809,7 +809,7 @@ class CliServer:
     max_line: int = 16384
     servers: list[asyncio.base_events.Server] = field(default_factory=list)
     addresses: list[Any] = field(default_factory=list)  # bound address per socket
-    unix_paths: list[str] = field(default_factory=list)
+    unix_paths: list[tuple[str, int]] = field(default_factory=list)  # (path, inode)
     conns: set[_CliProtocol] = field(default_factory=set)
     waiting: list[_CliProtocol] = field(default_factory=list)
 
@@ -825,9 +825,11 @@ class CliServer:
             srv.close()
         for p in list(self.conns):
             p._close()
-        for path in self.unix_paths:
+        for path, ino in self.unix_paths:
+            # only our own socket: a newer process may have renamed its own into place
             with contextlib.suppress(OSError):
-                os.unlink(path)
+                if os.stat(path).st_ino == ino:
+                    os.unlink(path)
         self.unix_paths = []
 
     async def wait_closed(self) -> None:
@@ -892,7 +894,7 @@ async def serve_cli(state: State, sockets: Sequence[StatsSocket], *, timeout: fl
         for spec in sockets:
             if spec.kind == "unix":
                 sock = _unix_socket(spec.address, spec.mode)
-                cli.unix_paths.append(spec.address)
+                cli.unix_paths.append((spec.address, os.stat(spec.address).st_ino))
             elif spec.kind == "fd":
                 sock = socket.socket(fileno=int(spec.address))
                 sock.setblocking(False)

@@ -384,3 +384,24 @@ def test_ipv6_tcp_socket() -> None:
             srv.close()
 
     asyncio.run(run())
+
+
+def test_close_leaves_a_newer_socket_alone() -> None:
+    """A reload renames the new process's socket over the path: the old one's close
+    must not remove it."""
+    d = tempfile.mkdtemp(prefix="lbcli")
+    path = os.path.join(d, "s.sock")
+
+    async def run() -> None:
+        st = State(make_config(), now=time.time())
+        old = await cli.serve_cli(st, [StatsSocket("unix", path, level="admin")],
+                                  timeout=5, maxconn=5)
+        newer = socket.socket(socket.AF_UNIX)
+        newer.bind(path + ".new")
+        newer.listen(1)
+        os.rename(path + ".new", path)
+        old.close()
+        assert os.path.exists(path)
+        newer.close()
+
+    asyncio.run(run())
