@@ -122,6 +122,8 @@ def test_drain_through_socket_then_traffic(env: Env) -> None:
     assert set(servers(4)) == {"s1", "s2"}
     assert env.q("set server be/s1 state drain") == "\n"
     assert env.rows()[("be", "s1")]["status"] == "DRAIN"
+    line = env.lb.wait_for_line("Server be/s1 enters drain state.", timeout=5)
+    assert "1 active and 0 backup servers online." in line
     assert servers(6) == ["s2"] * 6
     assert env.q("disable server be/s2") == "\n"  # s1 drained, s2 in maintenance
     status, _h, _b = env.get("/d")
