@@ -67,10 +67,53 @@ def check_request(version: bytes, headers: Headers, max_headers: int = 101) -> s
         return "version"
     if len(headers) > max_headers:
         return "too_many_headers"
-    te = tokens(headers, b"transfer-encoding")
-    if te and te[-1] != b"chunked":
+    te = [v for n, v in headers if n == b"transfer-encoding"]
+    if te and te_status(te):
         return "transfer_encoding"
     return None
+
+
+def te_status(values: list[bytes]) -> int:
+    """Refusal status for the Transfer-Encoding values of a request, 0 when acceptable.
+
+    As HAProxy 2.6.12: `chunked` must be the last coding and appear once (else 400);
+    any other coding before it, an empty list element included, is 422 (HAProxy
+    decodes none). Checked against HAProxy: tests/data/conformance_haproxy.json.
+    """
+    codings = [t.strip(b" \t").lower() for v in values for t in v.split(b",")]
+    if codings[-1] != b"chunked" or codings.count(b"chunked") != 1:
+        return 400
+    return 422 if len(codings) > 1 else 0
+
+
+_DEFAULT_PORT = {b"http": b":80", b"https": b":443"}
+
+
+def host_conflict(url: bytes, hosts: list[bytes]) -> bool:
+    """Whether the Host headers disagree with each other, or with the authority of an
+    absolute-form URI (HAProxy 2.6 answers 400). Compared case-insensitively, without
+    userinfo, and the scheme's default port is ignored between URI and Host."""
+    first = hosts[0].strip(b" \t").lower()
+    for h in hosts[1:]:
+        if h.strip(b" \t").lower() != first:
+            return True
+    if url[:1] == b"/" or url == b"*":
+        return False
+    i = url.find(b"://")
+    if i <= 0:
+        return False
+    scheme = url[:i].lower()
+    end = url.find(b"/", i + 3)
+    auth = url[i + 3:end if end >= 0 else len(url)].rpartition(b"@")[2].lower()
+    if not auth:
+        return False
+    port = _DEFAULT_PORT.get(scheme)
+    if port is not None:
+        if auth.endswith(port):
+            auth = auth[:-len(port)]
+        if first.endswith(port):
+            first = first[:-len(port)]
+    return auth != first
 
 
 def client_wants_close(version: bytes, conn: list[bytes]) -> bool:

@@ -99,6 +99,9 @@ for _st in _PAGES:
 #: What the H1 parser answers to a malformed request / an idle connection.
 PARSER_400 = _parser_form(400)
 PARSER_408 = _parser_form(408)
+#: ... to a Transfer-Encoding naming a coding before `chunked`: this one carries no
+#: Connection header (HAProxy 2.6.12 still closes after it).
+PARSER_422 = _parser_form(422).replace(b"Connection: close\r\n", b"")
 
 
 def error_page(status: int, close: bool = False,

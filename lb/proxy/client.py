@@ -19,7 +19,7 @@ from typing import Any
 
 import httptools
 
-from lb.http import responses
+from lb.http import h1, responses
 from lb.proxy.timers import Deadline
 from lb.proxy.txn import Txn
 
@@ -30,8 +30,20 @@ PAUSE_UPGRADE = 8
 PAUSE_WAIT = 16
 
 
-class _HeadTooBig(Exception):
-    pass
+class _Refused(Exception):
+    """Raised from a parser callback: the head is refused with `status` (400, 422)."""
+
+    def __init__(self, status: int = 400) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+_PARSER_PAGES = {400: responses.PARSER_400, 422: responses.PARSER_422}
+_CL_MAX = (1 << 63) - 1  # HAProxy 2.6 refuses a Content-Length from 2**63
+# HAProxy stores a head as HTX blocks in (bufsize - maxrewrite) bytes: measured on
+# 2.6.12, it refuses a request when raw head bytes + 4 per header line exceed that
+# minus 79 (tools/conformance, cases head_*).
+_HTX_SLACK = 79
 
 
 class ClientConn(asyncio.Protocol):
@@ -40,7 +52,7 @@ class ClientConn(asyncio.Protocol):
         "dst_port", "accept_ts", "id", "timer", "stimer", "txn", "req_txn", "pending",
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
-        "tunnel", "ended", "stash",
+        "tunnel", "ended", "stash", "head_max",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -78,6 +90,9 @@ class ClientConn(asyncio.Protocol):
         self.tunnel: Any = None
         self.ended = False
         self.stash: list[bytes] | None = None  # bytes read while waiting for a slot
+        g = rt.config.global_
+        self.head_max = (fe.bufsize - min(g.tune_maxrewrite, fe.bufsize // 2)
+                         - _HTX_SLACK)
 
     @staticmethod
     def _noop() -> None:
@@ -240,8 +255,9 @@ class ClientConn(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as e:
             self.upgrade_tail = [data[e.args[0]:]]
-        except (httptools.HttpParserError, _HeadTooBig):
-            self._bad_request()
+        except httptools.HttpParserError as e:
+            ctx = e.__context__
+            self._bad_request(ctx.status if isinstance(ctx, _Refused) else 400)
             return
         if self.in_head and self.txn is None and self.req_txn is None:
             # a head is arriving in pieces: `timeout http-request` runs from its start
@@ -273,14 +289,15 @@ class ClientConn(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self.url += url
         if len(self.url) > self.fe.bufsize:
-            raise _HeadTooBig()
+            raise _Refused()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.in_head:
-            self.headers.append((name.lower(), value))
+            hd = self.headers
+            hd.append((name.lower(), value.rstrip(b" \t")))  # no trailing OWS, as HAProxy
             self.hsize += len(name) + len(value) + 4
-            if self.hsize > self.fe.bufsize:
-                raise _HeadTooBig()
+            if self.hsize > self.fe.bufsize or len(hd) >= self.fe.maxhdr:
+                raise _Refused()  # HAProxy takes at most maxhdr - 1 header lines
         else:
             if self.trailers is None:
                 self.trailers = []
@@ -295,16 +312,46 @@ class ClientConn(asyncio.Protocol):
         cl = None
         chunked = False
         conn_hdr = None
+        te: list[bytes] | None = None
+        hosts: list[bytes] | None = None
+        url = self.url
         for n, v in self.headers:
             if n == b"content-length":
                 try:
                     cl = int(v)
                 except ValueError:
                     cl = None
+                else:
+                    if cl > _CL_MAX:
+                        raise _Refused()
             elif n == b"transfer-encoding":
                 chunked = True
+                te = [v] if te is None else te + [v]
             elif n == b"connection":
                 conn_hdr = True
+            elif n == b"host":
+                hosts = [v] if hosts is None else hosts + [v]
+        # what llhttp lets through but HAProxy 2.6.12 refuses (tools/conformance)
+        if te is not None:
+            st = h1.te_status(te)
+            if st:
+                raise _Refused(st)
+        if hosts is not None and (len(hosts) > 1 or url[:1] != b"/"):
+            if h1.host_conflict(url, hosts):
+                raise _Refused()
+            if len(hosts) > 1:  # identical duplicates: keep the first, as HAProxy
+                first = True
+                kept = []
+                for h in self.headers:
+                    if h[0] == b"host":
+                        if not first:
+                            continue
+                        first = False
+                    kept.append(h)
+                self.headers = kept
+        if b"#" in url or (self.hsize + 4 * len(self.headers) + len(method) + len(url)
+                           + 14 > self.head_max):
+            raise _Refused()
         ev = (method, self.url, version, self.headers, self.t_begin,
               self.hsize + len(method) + 13, cl, chunked, conn_hdr)
         if self.txn is not None or self.pending:
@@ -349,24 +396,24 @@ class ClientConn(asyncio.Protocol):
 
     # ------------------------------------------------------------------ errors / timers
 
-    def _bad_request(self) -> None:
+    def _bad_request(self, status: int = 400) -> None:
         rt = self.req_txn
         if rt is not None and not rt.done and not self.queueing:
             rt.body_error()  # invalid body framing after a valid head
             return
         if self.txn is not None and not self.txn.done:
             # garbage behind a request in flight: answer it after the current response
-            self.pending.append(("x",))
+            self.pending.append(("x", status))
             self.pause(PAUSE_PIPELINE)
             return
-        self._emit_bad(400, b"PR", responses.PARSER_400)
+        self._emit_bad(status, b"PR", _PARSER_PAGES[status])
 
     def _emit_bad(self, status: int, term: bytes, page: bytes) -> None:
         txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or self.loop.time())
         txn.bad_request = True
         txn.status = status
         txn.term = term
-        if status == 400:
+        if status != 408:
             self.fe.counters.ereq += 1
         self.txn = txn
         txn._write_local(page, 0)
@@ -464,7 +511,7 @@ class ClientConn(asyncio.Protocol):
                     self.queueing = True
             elif kind == "x":
                 pending.clear()
-                self._emit_bad(400, b"PR", responses.PARSER_400)
+                self._emit_bad(ev[1], b"PR", _PARSER_PAGES[ev[1]])
                 return
         if not pending:
             self.queueing = False
