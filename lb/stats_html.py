@@ -39,6 +39,8 @@ th{background:#ddd} td.name{text-align:left;font-weight:bold}
 tr.up td{background:#c0ffc0} tr.down td{background:#ff9090} tr.maint td{background:#c0c0ff}
 tr.drain td{background:#ffb0e0} tr.nolb td{background:#ffd020} tr.trans td{background:#ffffa0}
 tr.fe td,tr.be td{background:#e8e8e8;font-weight:bold}
+td.action button{font-size:10px;padding:0 3px;margin:0 1px}
+.st{background:#e0f0ff;border:1px solid #80a0c0;padding:3px 6px;display:inline-block}
 .legend span{display:inline-block;padding:1px 6px;margin-right:4px;border:1px solid #999}
 """
 
