@@ -405,3 +405,12 @@ def test_close_leaves_a_newer_socket_alone() -> None:
         newer.close()
 
     asyncio.run(run())
+
+
+def test_command_without_newline_then_eof(c: CliFixture) -> None:
+    s = _interactive(c.path)
+    with s:
+        s.sendall(b"show cli level")
+        s.shutdown(socket.SHUT_WR)
+        assert _read_until(s, b"\n\n") == b"admin\n\n"
+        assert s.recv(10) == b""
