@@ -2,13 +2,14 @@
 
 Owns: the CLI_COMMANDS table (word tuple -> handler, usage, description, level),
 the command-line splitting rules (``;`` separators, ``\\`` escapes), access levels,
-the state-change log texts of admin commands, and the socket server (unix path,
+HAProxy's answer texts, and the socket server (unix path,
 ``ip:port``, ``fd@N``) with the line protocol, prompt mode, `stats timeout` and
 `stats maxconn`.
 
 Command handlers are pure functions of (session, arguments): they read and change
-``lb.state`` through its methods and return the answer text; only ``CliServer`` and
-``serve_cli`` do I/O.
+``lb.state`` through its methods (server transitions via ``lb.srvadmin``, whose
+log lines go to the injected ``log_event``) and return the answer text; only
+``CliServer`` and ``serve_cli`` do I/O.
 
 Must not import: lb.proxy, lb.log, healthcheck.
 """
@@ -29,11 +30,7 @@ from typing import Any
 
 from lb import srvadmin, stats
 from lb.config.model import StatsSocket
-from lb.state import (
-    BackendState,
-    ServerState,
-    State,
-)
+from lb.state import BackendState, ServerState, State
 
 USER, OPERATOR, ADMIN = 0, 1, 2
 LEVEL_NAMES = {USER: "user", OPERATOR: "operator", ADMIN: "admin"}
