@@ -1,0 +1,274 @@
+"""Retries and redispatch end to end (spec §5.6), compared with HAProxy 2.6.
+
+A "dead" server is a loopback port nobody listens on (connection refused). The
+same configuration and requests run through lb and /usr/sbin/haproxy (2.6.12);
+server, status, %tsc and the retries field (`+N` after a redispatch) must agree.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from typing import Any
+
+import pytest
+
+from tests.backends import HttpBackend
+from tests.lbproc import LbThread, RawBackend, free_port
+from tests.test_balance_e2e import Haproxy, UdpLog, fetch
+
+CFG = """
+global
+    log 127.0.0.1:{log} local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout client 5s
+    timeout server 5s
+    timeout connect 300ms
+frontend f
+    bind 127.0.0.1:@@fe@@
+    use_backend rd if {{ path_beg /rd/ }}
+    use_backend nord if {{ path_beg /nord/ }}
+    use_backend prd if {{ path_beg /prd/ }}
+    use_backend ppers if {{ path_beg /ppers/ }}
+backend rd
+    retries 3
+    option redispatch
+    server s1 127.0.0.1:@@dead@@
+    server s2 127.0.0.1:@@s2@@
+backend nord
+    retries 2
+    server s1 127.0.0.1:@@dead@@
+    server s2 127.0.0.1:@@s2@@
+backend prd
+    retries 3
+    option redispatch
+    cookie SRV insert indirect
+    server s1 127.0.0.1:@@dead@@ cookie c1
+    server s2 127.0.0.1:@@s2@@ cookie c2
+backend ppers
+    retries 2
+    option persist
+    option redispatch
+    cookie SRV insert indirect
+    server s1 127.0.0.1:@@dead@@ cookie c1 disabled
+    server s2 127.0.0.1:@@s2@@ cookie c2
+"""
+
+REQUESTS: list[tuple[str, str | None]] = [
+    ("/rd/1", None), ("/rd/2", None), ("/rd/3", None), ("/rd/4", None),
+    ("/nord/1", None), ("/nord/2", None),
+    ("/prd/1", "SRV=c1"), ("/prd/2", "SRV=c2"),
+    ("/ppers/1", "SRV=c1"),
+]
+
+# (server, status, %tsc, %rc) as HAProxy 2.6.12 logged them (checked below)
+EXPECTED = [
+    # not persistent, roundrobin: moves at the first retry, without waiting; the
+    # next pick is s1 again (the retry's pick skipped it without moving the cursor)
+    ("s2", 200, "----", "+1"),
+    ("s2", 200, "----", "+1"),
+    ("s2", 200, "----", "+1"),
+    ("s2", 200, "----", "+1"),
+    ("s1", 503, "SC--", "2"),  # no redispatch: 503 after the retries, on s1
+    ("s2", 200, "----", "0"),
+    ("s2", 200, "--DI", "+3"),  # persistent: only the last retry moves; V becomes D
+    ("s2", 200, "--VN", "0"),
+    ("s2", 200, "--DI", "+1"),  # option persist to a MAINT server: the first retry moves
+]
+
+
+def run(port: int, log: UdpLog) -> list[dict[str, Any]]:
+    for path, ck in REQUESTS:
+        fetch(port, path, [("Cookie", ck)] if ck else [])
+    return log.records(len(REQUESTS), timeout=10)
+
+
+@pytest.fixture(scope="module")
+def s2() -> Any:
+    with HttpBackend("s2") as b:
+        yield b
+
+
+def _ports(s2: HttpBackend) -> dict[str, int]:
+    return {"s2": s2.port, "dead": free_port()}
+
+
+def test_retries_and_redispatch(s2: HttpBackend) -> None:
+    log = UdpLog()
+    try:
+        with LbThread(CFG.replace("{log}", str(log.port)).replace("{{", "{")
+                      .replace("}}", "}"), ports=_ports(s2)) as lb:
+            t0 = time.monotonic()
+            recs = run(lb.ports["fe"], log)
+            elapsed = time.monotonic() - t0
+            st = lb.state
+    finally:
+        log.close()
+    got = [(r["srv"], r["status"], r["tsc"], r["rc"]) for r in recs]
+    assert got == EXPECTED
+    # waits: min(timeout connect, 1s) between attempts on the same server only
+    assert all(r["Tw"] < 250 for r in recs[:4])
+    assert recs[6]["Tw"] >= 550  # two 300 ms waits on s1, then moved at once
+    assert elapsed < 8
+    rd, prd = st.backends["rd"], st.backends["prd"]
+    assert rd.counters.wredis == 4 and rd.by_name["s1"].counters.wredis == 4
+    assert rd.counters.wretr == 0
+    assert prd.counters.wredis == 1 and prd.counters.wretr == 2
+    nord = st.backends["nord"]
+    assert nord.counters.wretr == 2 and nord.counters.econ == 1
+
+
+def test_same_as_haproxy(s2: HttpBackend) -> None:
+    ports = _ports(s2)
+    out = []
+    for kind in ("lb", "haproxy"):
+        log = UdpLog()
+        text = CFG.replace("{log}", str(log.port)).replace("{{", "{").replace("}}", "}")
+        try:
+            if kind == "lb":
+                with LbThread(text, ports=ports) as lb:
+                    out.append(run(lb.ports["fe"], log))
+            else:
+                with Haproxy(text, ports=ports) as hp:
+                    out.append(run(hp.ports["fe"], log))
+        finally:
+            log.close()
+    mine, theirs = out
+    for a, b in zip(mine, theirs, strict=True):
+        assert (a["srv"], a["status"], a["tsc"], a["rc"]) == \
+            (b["srv"], b["status"], b["tsc"], b["rc"]), a["path"]
+        assert abs(a["Tw"] - b["Tw"]) < 250, a["path"]
+
+
+NEVER_TWICE = """
+defaults
+    mode http
+    timeout client 5s
+    timeout server 5s
+    timeout connect 1s
+frontend f
+    bind 127.0.0.1:@@fe@@
+    default_backend b
+backend b
+    retries 3
+    option redispatch
+    server bad 127.0.0.1:@@bad@@
+    server bad2 127.0.0.1:@@bad2@@
+"""
+
+
+def test_a_request_that_reached_a_server_is_never_sent_again() -> None:
+    """The server reads the request then closes (or resets) without answering:
+    502, no retry, no redispatch, whatever `retries` says."""
+
+    def close_after_head(c: socket.socket, b: RawBackend) -> None:
+        b.recv_head(c)
+        c.close()
+
+    def reset_after_head(c: socket.socket, b: RawBackend) -> None:
+        b.recv_head(c)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+
+    with RawBackend(close_after_head) as bad, RawBackend(reset_after_head) as bad2, \
+            LbThread(NEVER_TWICE, ports={"bad": bad.port, "bad2": bad2.port}) as lb:
+        p = lb.ports["fe"]
+        r1 = fetch(p, "/one")
+        r2 = fetch(p, "/two", method="POST", body=b"x" * 1000)
+        assert r1.status == 502 and r2.status == 502
+        time.sleep(0.3)
+        assert bad.accepted == 1 and bad2.accepted == 1
+        assert len(bad.received) == 1 and len(bad2.received) == 1
+        be = lb.state.backends["b"]
+        assert be.counters.wretr == 0 and be.counters.wredis == 0
+        txns = lb.wait_txns(2)
+        assert [t.retries for t in txns] == [0, 0]
+        assert sorted(t.term for t in txns) == [b"SH", b"SH"]
+
+
+class Blackhole:
+    """A port whose SYNs go unanswered: a listener with a full accept queue."""
+
+    def __enter__(self) -> Blackhole:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.fill = []
+        for _ in range(4):
+            c = socket.socket()
+            c.setblocking(False)
+            try:
+                c.connect(("127.0.0.1", self.port))
+            except BlockingIOError:
+                pass
+            self.fill.append(c)
+        time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for c in self.fill:
+            c.close()
+        self.sock.close()
+
+
+TIMEOUT_CFG = """
+global
+    log 127.0.0.1:{log} local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout client 5s
+    timeout server 5s
+    timeout connect 200ms
+frontend f
+    bind 127.0.0.1:@@fe@@
+    use_backend rd if { path_beg /rd/ }
+    default_backend nord
+backend rd
+    retries 2
+    option redispatch
+    server s1 127.0.0.1:@@hole@@
+    server s2 127.0.0.1:@@s2@@
+backend nord
+    retries 2
+    server s1 127.0.0.1:@@hole@@
+"""
+
+
+def test_connect_timeouts_compared_with_haproxy(s2: HttpBackend) -> None:
+    """`timeout connect` expiring: no wait before the next attempt; 503 `sC--` with
+    the retries count, or a redispatch `+1` (checked against HAProxy 2.6.12)."""
+    out = []
+    with Blackhole() as hole:
+        ports = {"s2": s2.port, "hole": hole.port}
+        for kind in ("lb", "haproxy"):
+            log = UdpLog()
+            text = TIMEOUT_CFG.replace("{log}", str(log.port))
+            try:
+                if kind == "lb":
+                    with LbThread(text, ports=ports) as lb:
+                        p = lb.ports["fe"]
+                        t0 = time.monotonic()
+                        r = fetch(p, "/x")
+                        took = time.monotonic() - t0
+                        assert r.status == 503 and 0.5 < took < 2.0  # 3 x 200 ms
+                        assert fetch(p, "/rd/x").server == "s2"
+                        out.append(log.records(2))
+                else:
+                    with Haproxy(text, ports=ports) as hp:
+                        fetch(hp.ports["fe"], "/x")
+                        fetch(hp.ports["fe"], "/rd/x")
+                        out.append(log.records(2))
+            finally:
+                log.close()
+    mine, theirs = out
+    assert [(r["srv"], r["status"], r["tsc"], r["rc"]) for r in mine] == [
+        ("s1", 503, "sC--", "2"), ("s2", 200, "----", "+1")]
+    assert [(r["srv"], r["status"], r["tsc"], r["rc"]) for r in theirs] == [
+        (r["srv"], r["status"], r["tsc"], r["rc"]) for r in mine]
