@@ -174,7 +174,8 @@ async def serve(name: str, host: str, port: int) -> None:
     server = await loop.create_server(lambda: DemoProtocol(name), host, port)
     stop = loop.create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set_result, None)
+        # Ctrl-C reaches the whole group, then tools/demo.py sends SIGTERM too
+        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
     print(f"demo backend {name} listening on {host}:{port}", flush=True)
     await stop
     server.close()
