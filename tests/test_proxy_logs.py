@@ -46,7 +46,7 @@ def test_httplog_fields_and_connect_line() -> None:
         raw_request(p, b"GET /api/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         line = lb.wait_for_line('"GET /api/x HTTP/1.1"')
         assert re.search(r"^127\.0\.0\.1:\d+ \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] f b/s1 "
-                         r"\d+/0/\d+/\d+/\d+ 200 \d+ - - ---- \d+/\d+/\d+/\d+/0 0/0 "
+                         r"\d+/\d+/\d+/\d+/\d+ 200 \d+ - - ---- \d+/\d+/\d+/\d+/0 0/0 "
                          r'"GET /api/x HTTP/1\.1"$', line), line
         raw_request(p, b"GET /none HTTP/1.1\r\n\r\n", until_close=False)
         line = lb.wait_for_line('"GET /none HTTP/1.1"')

@@ -1036,10 +1036,12 @@ class Txn:
                 elif status > 0:
                     scn.count_status(status)
                 scn.add_timings(tw, self.t_connect, self.t_response, self.t_active)
-        self.actconn = rt.actconn
-        self.feconn = self.fe.st.conns
-        self.beconn = be.counters.scur if be is not None else 0
-        self.srvconn = self.srv.cur_conns if self.srv is not None else 0
+        log = self.fe.log
+        if log is not None or rt.txn_hook is not None:
+            self.actconn = rt.actconn
+            self.feconn = self.fe.st.conns
+            self.beconn = be.counters.scur if be is not None else 0
+            self.srvconn = self.srv.cur_conns if self.srv is not None else 0
         if self.tunnel is None:
             srv = self.srv
             if srv is not None:
@@ -1051,7 +1053,6 @@ class Txn:
                 self.waiter = None
             if be is not None:
                 be.counters.scur -= 1
-        log = self.fe.log
         if log is not None:
             try:
                 if empty:
