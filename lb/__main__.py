@@ -290,10 +290,12 @@ def run_mode(args: Args) -> int:
     if not args.files:
         sys.stderr.write(USAGE)
         return 1
+    quiet = args.quiet
     if os.environ.get("LB_WORKER"):
         args.quiet = True  # a worker: its master already reported the diagnostics
     res = _load(args)
     fatal, warnings = _report(args, res, out)
+    args.quiet = quiet
     if fatal or res.config is None:
         return 1
     cfg = res.config

@@ -92,6 +92,8 @@ def _notice(text: str, level: int = lblog.NOTICE, mirror: str = "NOTICE") -> Non
 
 GAUGES = frozenset(("scur", "qcur", "ws_tunnels_cur"))
 MAXES = frozenset(("smax", "qmax", "ws_tunnels_max", "last_sess"))
+# counted by the master's own health checks, never taken from the workers
+MASTER_OWNED = frozenset(("chkfail", "chkdown"))
 
 
 def counters_snapshot(c: Counters, now: float) -> dict[str, Any]:
@@ -149,7 +151,8 @@ def apply_total(c: Counters, total: dict[str, Any], live: list[dict[str, Any]],
     rates, averages weighted by each worker's number of timed requests."""
     for k, v in total.items():
         cur = getattr(c, k, None)
-        if cur is None or isinstance(cur, (FreqCounter, SlidingAverage)):
+        if (cur is None or k in MASTER_OWNED
+                or isinstance(cur, (FreqCounter, SlidingAverage))):
             continue
         if isinstance(cur, dict) and isinstance(v, dict):
             cur.clear()
@@ -481,6 +484,7 @@ class Master:
         self.retired = _new_total()
         self.done: asyncio.Future[int] = self.loop.create_future()
         self.stopping = False
+        self.paused = False
         self.reloading = False
         self.reload_again = False
         self.push_pending = False
@@ -542,7 +546,9 @@ class Master:
             argv.append("--strict")
         if self.opts.quiet:
             argv.append("-q")
-        proc = subprocess.Popen(argv, env=env, pass_fds=sorted(set(fdmap.values())))
+        quiet = subprocess.DEVNULL if self.opts.daemon else None  # a daemon has no tty
+        proc = subprocess.Popen(argv, env=env, pass_fds=sorted(set(fdmap.values())),
+                                stdin=quiet, stdout=quiet, stderr=quiet)
         w = Worker(proc, gen, idx, ctl, seed)
         _notice(f"New worker ({proc.pid}) forked")
         return w
@@ -755,8 +761,15 @@ class Master:
         add(signal.SIGTERM, lambda: self.stop(signal.SIGTERM))
         add(signal.SIGINT, lambda: self.stop(signal.SIGTERM))
         add(signal.SIGUSR1, lambda: self.stop(signal.SIGUSR1))
-        add(signal.SIGTTOU, lambda: self.forward(signal.SIGTTOU))
-        add(signal.SIGTTIN, lambda: self.forward(signal.SIGTTIN))
+        add(signal.SIGTTOU, lambda: self.pause(True))
+        add(signal.SIGTTIN, lambda: self.pause(False))
+
+    def pause(self, on: bool) -> None:
+        """SIGTTOU/SIGTTIN: forwarded; the master's view shows the frontends PAUSED."""
+        self.paused = on
+        for fe in self.state.frontends.values():
+            fe.status = "PAUSED" if on else "OPEN"
+        self.forward(signal.SIGTTOU if on else signal.SIGTTIN)
 
     def forward(self, sig: int) -> None:
         for w in self.live():

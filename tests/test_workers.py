@@ -130,6 +130,16 @@ def test_master_sigusr1_drains_workers_then_exits() -> None:
     with HttpBackend("web") as web, WsBackend("w1") as wsb:
         with Master(web.port, wsb.port, extra_global="    nbthread 2") as m:
             pids = [w["pid"] for w in m.ctl("workers")]
+            # SIGTTOU/SIGTTIN reach every worker; the stats socket shows PAUSED
+            os.kill(m.lb.pid, signal.SIGTTOU)
+            for pid in pids:
+                m.lb.wait_for_line(f"[WARNING]  ({pid}) : Paused frontend fe.")
+            assert ",PAUSED," in [ln for ln in m.cli("show stat").splitlines()
+                                  if ln.startswith("fe,FRONTEND,")][0]
+            os.kill(m.lb.pid, signal.SIGTTIN)
+            for pid in pids:
+                m.lb.wait_for_line(f"[WARNING]  ({pid}) : Resumed frontend fe.")
+            assert http_get(m.port)[0] == 200
             os.kill(m.lb.pid, signal.SIGUSR1)
             assert m.lb.proc is not None
             assert m.lb.proc.wait(20) == 0
