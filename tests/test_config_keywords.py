@@ -208,7 +208,7 @@ def test_named_defaults_rules_run_first():
     assert [type(r.action).__name__ for r in rules] == ["ActDeny", "ActSetHeader"]
     res = cfg("defaults d\n mode http\n" + TMO + " http-request deny\n"
               "listen l from d\n bind :80\n")
-    assert "parsing [t.cfg:7] : a listen section cannot inherit from a defaults section "\
+    assert "parsing [t.cfg:7]: a listen section cannot inherit from a defaults section "\
         "defining TCP/HTTP rules." in msgs(res, "alert")
 
 
@@ -469,7 +469,7 @@ def test_httpchk_hidden_headers_warn_and_strict():  # 2.6 deprecation text (spec
     text = BASE + "backend b\n option httpchk GET /h HTTP/1.1\\r\\nHost:\\ www.x.com\n"
     res = cfg(text)
     assert res.ok
-    assert msgs(res, "warning") == ["parsing [t.cfg:7] : 'option httpchk' : hiding headers or "
+    assert msgs(res, "warning") == ["parsing [t.cfg:7]: 'option httpchk' : hiding headers or "
                                     "body at the end of the version string is deprecated. "
                                     "Please, consider to use 'http-check send' directive "
                                     "instead."]
@@ -603,3 +603,50 @@ def test_listen_is_called_proxy_and_misplaced_backend_keywords():  # 2.6.12
         "[t.cfg:8] : parsing [t.cfg:8] : 'default-server' not allowed because frontend 'f' has "
         "no backend capability.",
         "parsing [t.cfg:9] : 'retry-on' only available in backend or listen section"]
+
+
+@pytest.mark.parametrize("text,msg", [  # 2.6.12, found by the differential test
+    (BASE + "listen l\n bind :1\n monitor-net 10.0.0.0/8\n",
+     "parsing [t.cfg:8] : 'monitor-net' doesn't exist anymore. Please use 'http-request "
+     "return status 200 if { src 10.0.0.0/8 }' instead."),
+    (BASE + "listen l\n bind :1 bogus\n", "parsing [t.cfg:7] : 'bind :1' in section 'listen': "
+     "unknown keyword 'bogus'."),
+    (BASE + "backend b\n server t 127.0.0.1:80 on-marked-down bogus\n",
+     "[t.cfg:7] : 'server b/t' : 'on-marked-down' expects 'shutdown-sessions' but got "
+     "'bogus'."),
+    (BASE + "listen l\n server s 127.0.0.1:80\n server s 127.0.0.1:81\n",
+     "parsing [t.cfg:8] : proxy 'l', another server named 's' was already defined at line 7, "
+     "please use distinct names."),
+    (BASE + "listen l\n http-request set-var(txn.x) bogus\n",
+     "parsing [t.cfg:7] : error detected in proxy 'l' while parsing 'http-request "
+     "set-var(txn.x)' rule : unknown fetch method 'bogus'."),
+    (BASE + "listen l\n balance hash bogus\n",
+     "proxy 'l' [t.cfg:6]: failed to parse 'balance hash' expression 'bogus' in : unknown "
+     "fetch method 'bogus'."),
+    (BASE + "listen l\n use_backend be_%[bogus]\n",
+     "Parsing [t.cfg:7]: failed to parse use_backend rule 'be_%[bogus]' : failed to parse "
+     "sample expression <bogus]> : unknown fetch method 'bogus'."),
+    (BASE + "listen l\n http-check send bogus\n",
+     "parsing [t.cfg:7] : 'http-check send' : expects 'comment', 'meth', 'uri', 'uri-lf', "
+     "'ver', 'hdr', 'body' or 'body-lf' but got 'bogus' as argument.."),
+    (BASE + "listen l\n tcp-check send-binary zz\n",
+     "parsing [t.cfg:7] : 'tcp-check send-binary' : 'zz' invalid binary string (an hex digit "
+     "is expected (found 'z'))."),
+    ("global\n hard-stop-after x\n", "parsing [t.cfg:2] : unexpected character 'x' in "
+     "argument to <hard-stop-after>."),
+    ("global\n chroot\n", "parsing [t.cfg:2] : 'chroot' expects a directory as an argument."),
+    ("defaults d\n http-request deny\ndefaults e from d\n", "parsing [t.cfg:3]: a defaults "
+     "section cannot inherit from a defaults section defining TCP/HTTP rules (defaults "
+     "section at t.cfg:1)."),
+])
+def test_more_texts_from_differential_runs(text, msg):
+    assert msg in msgs(cfg(text))
+
+
+def test_no_bind_and_acl_warning_forms():  # 2.6.12
+    res = cfg(BASE + "listen m\n acl a path\n")
+    assert msgs(res, "warning")[0] == "parsing acl keyword 'path' :"
+    assert res.diagnostics[0].more[0] == "   | no pattern to match against were provided, so "\
+        "this ACL will never match."
+    assert "proxy 'm' has no 'bind' directive. Please declare it as a backend if this was "\
+        "intended." in msgs(res, "warning")

@@ -171,9 +171,10 @@ class Parser:
                 ctx.alert(line, f"'defaults' cannot handle unexpected argument '{args[0]}'.",
                           "too-many-args")
                 return "failed", None
-            # HAProxy 2.6 prints this as an ALERT but neither fails nor drops the section
+            # HAProxy 2.6 prints this as a non-fatal ALERT, then rejects the section's lines
             ctx.soft_alert(line, "please use the 'bind' keyword for listening addresses.",
                            "extra-section-args", col=line.col(2))
+            return "failed", None
         if kw != "defaults" and not name:
             ctx.alert(line, f"'{kw}' expects an <id> argument", "missing-argument")
             self.aborted = True
@@ -199,9 +200,9 @@ class Parser:
         if kw == "defaults":
             if src is not None and from_name is not None:
                 if src.has_rules:
-                    ctx.alert(line, f"defaults section '{name}' cannot inherit from defaults "
-                              f"section '{from_name}' because it defines TCP/HTTP rules.",
-                              "defaults-rules")
+                    ctx.alert(line, "a defaults section cannot inherit from a defaults section "
+                              f"defining TCP/HTTP rules (defaults section at {src.origin}).",
+                              "defaults-rules", style="tight")
                 inherit(p, src)
                 p.has_rules = False
                 p.acls = {}
@@ -218,7 +219,7 @@ class Parser:
                           f"{kind_word(other.kind)} '{name}' declared at {other.origin}.",
                           "duplicate-proxy", col=line.col(1),
                           style="Parsing")
-                return "failed", None
+                break  # the section is still parsed (and checked), as HAProxy does
         if src is not None and src.name:
             how = "explicit" if from_name is not None else "implicit"
             uses = self.defaults_uses.setdefault(id(src), set())
@@ -233,15 +234,13 @@ class Parser:
             if src.has_rules:
                 if kw == "listen":
                     ctx.alert(line, "a listen section cannot inherit from a defaults section "
-                              "defining TCP/HTTP rules.", "defaults-rules")
-                    return "failed", None
+                              "defining TCP/HTTP rules.", "defaults-rules", style="tight")
                 used = self.used_by.setdefault(id(src), set())
                 used.add(kw)
                 if {"frontend", "backend"} <= used:
                     ctx.alert(line, "frontends and backends cannot inherit from the same "
                               "defaults section if it defines TCP/HTTP rules (defaults "
-                              f"'{src.name}').", "defaults-rules")
-                    return "failed", None
+                              f"section at {src.origin}).", "defaults-rules", style="tight")
             inherit(p, src)
             p.defaults_name = src.name or None
         self.proxies.append(p)
@@ -432,6 +431,9 @@ class Parser:
                 if p.cookie is None and any(s.cookie for s in p.servers):
                     pass
             # warnings
+            if "frontend" in p.caps and not p.binds:
+                ctx.warn(None, f"{p.label()} has no 'bind' directive. Please declare it as a "
+                         "backend if this was intended.", "no-bind", style="plain")
             missing = False
             if "frontend" in p.caps and not p.timeouts.get("client"):
                 missing = True
@@ -451,7 +453,8 @@ class Parser:
                     not (p.log_global and glob.logs):
                 ctx.warn(None, f"log format ignored for {p.label()} since it has no log "
                          "address.", "log-format-ignored", style="plain")
-            if p.kind == "listen" and p.default_backend and p.servers:
+            if p.kind == "listen" and p.default_backend and p.servers and \
+                    p.default_backend in backends:
                 ctx.warn(None, f"In proxy '{p.name}', the 'default_backend' rule always has "
                          "precedence over the servers, which will never be used.",
                          "servers-unused", style="plain")

@@ -18,6 +18,7 @@ import re
 import lb.config.model as m
 from lb.config.lexer import Line
 from lb.config.registry import ParseCtx, ProxyBuilder, origin
+from lb.match import sample as sample_mod
 
 _VERSION_RE = re.compile(r"HTTP/\d\.\d")
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
@@ -74,7 +75,7 @@ def kw_option_httpchk(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str
         if "\r\n" in ver:
             ctx.legacy(line, "'option httpchk' : hiding headers or body at the end of the "
                        "version string is deprecated. Please, consider to use 'http-check "
-                       "send' directive instead.", "httpchk-hidden-headers",
+                       "send' directive instead.", "httpchk-hidden-headers", style="tight",
                        col=line.col(len(line.words) - 1))
             ver, _, block = ver.partition("\r\n")
             headers, body = _split_headers(block)
@@ -127,13 +128,24 @@ def _connect(words: tuple[str, ...], start: int, line: Line, ctx: ParseCtx,
     opts, bad = _kv_options(words, start, {"port", "addr", "sni", "alpn", "proto", "comment"},
                             {"default", "ssl", "send-proxy", "via-socks4", "linger"})
     if bad is not None:
-        ctx.alert(line, f"'{kw} connect' : unexpected keyword '{words[bad]}'.",
-                  "bad-check-rule", col=line.col(bad))
+        ctx.alert(line, f"'{kw} connect' : expects 'comment', 'port', 'addr', 'send-proxy', "
+                  "'ssl', 'sni', 'alpn' or 'via-socks4', 'linger', 'default' but got "
+                  f"'{words[bad]}' as argument..", "bad-check-rule", col=line.col(bad))
         return None
     port = None
     if "port" in opts:
         ps = str(opts["port"])
-        if not ps.isdigit() or not 0 < int(ps) < 65536:
+        if not ps.isdigit():
+            try:  # HAProxy reads a non-numeric port as a sample expression
+                sample_mod.parse_expr(ps)
+            except Exception as exc:
+                ctx.alert(line, f"'{kw} connect' : error detected while parsing port "
+                          f"expression : {str(exc).rstrip('.')}.", "bad-check-rule")
+                return None
+            ctx.alert(line, f"'{kw} connect' : port expressions are not supported by lb.",
+                      "unsupported-action")
+            return None
+        if not 0 < int(ps) < 65536:
             ctx.alert(line, f"'{kw} connect' : invalid port '{ps}'.", "bad-check-rule")
             return None
         port = int(ps)
@@ -177,8 +189,9 @@ def _expect(words: tuple[str, ...], start: int, line: Line, ctx: ParseCtx, kw: s
     match = words[i]
     if http:
         if match not in _HTTP_MATCHES:
-            ctx.alert(line, f"'{kw} expect' : unknown pattern type '{match}' (expects 'status', "
-                      "'rstatus', 'string', 'rstring', 'hdr' or 'fhdr').", "bad-check-rule",
+            ctx.alert(line, f"'{kw} expect' : 'only supports min-recv, [!]string', "
+                      "'[!]rstring', '[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, "
+                      f"[!]fhdr or comment but got '{match}' as argument..", "bad-check-rule",
                       col=line.col(i))
             return None
         if match in ("hdr", "fhdr"):
@@ -196,8 +209,8 @@ def _expect(words: tuple[str, ...], start: int, line: Line, ctx: ParseCtx, kw: s
             try:
                 re.compile(pattern)
             except re.error as exc:
-                ctx.alert(line, f"'{kw} expect {match}' : invalid regex '{pattern}' ({exc}).",
-                          "bad-regex", col=line.col(i + 1))
+                ctx.alert(line, f"'{kw} expect' : regex '{pattern}' is invalid (error={exc.msg}, "
+                          f"erroffset={exc.pos}).", "bad-regex", col=line.col(i + 1))
                 return None
         return m.HttpCheckExpect(
             match="string" if match == "string-lf" else match,  # type: ignore[arg-type]
@@ -332,8 +345,8 @@ def _http_send(words: tuple[str, ...], i: int, line: Line,
                 body = v.encode("utf-8", "surrogateescape")
             i += 2
             continue
-        ctx.alert(line, f"'http-check send' : unknown argument '{w}' (expects 'meth', 'uri', "
-                  "'uri-lf', 'ver', 'hdr', 'body', 'body-lf' or 'comment').",
+        ctx.alert(line, "'http-check send' : expects 'comment', 'meth', 'uri', 'uri-lf', "
+                  f"'ver', 'hdr', 'body' or 'body-lf' but got '{w}' as argument..",
                   "bad-check-rule", col=line.col(i))
         return None
     # None fields mean "not given": merged with option httpchk at build time
@@ -362,8 +375,11 @@ def kw_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             try:
                 data = bytes.fromhex(data_s)
             except ValueError:
-                ctx.alert(line, f"'tcp-check {sub}' : invalid hexadecimal string '{data_s}'.",
-                          "bad-check-rule", col=line.col(2))
+                bad = next((c for c in data_s if c not in "0123456789abcdefABCDEF"), "")
+                why = (f"an hex digit is expected (found '{bad}')" if bad else
+                       "an even number of hex digit is expected")
+                ctx.alert(line, f"'tcp-check {sub}' : '{data_s}' invalid binary string "
+                          f"({why}).", "bad-check-rule", col=line.col(2))
                 return
         else:
             data = data_s.encode("utf-8", "surrogateescape")

@@ -91,7 +91,9 @@ def _time(field: str) -> GHandler:
             if junk:
                 raise UnitError("char", line.words[1], junk[0], kw)
         except UnitError as exc:
-            ctx.alert(line, exc.describe(kw), "bad-time", col=line.col(1))
+            text = (exc.describe(kw) if exc.reason == "overflow" else
+                    f"unexpected character '{exc.char}' in argument to <{kw}>.")
+            ctx.alert(line, text, "bad-time", col=line.col(1))
             return
         g.values[field] = ms / 1000.0
     return handler
@@ -298,6 +300,14 @@ def _unsupported(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
              "unsupported-keyword", col=line.col(0))
 
 
+def kw_chroot(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    if len(line.words) < 2 or not line.words[1]:
+        ctx.alert(line, "'chroot' expects a directory as an argument.", "missing-argument")
+        return
+    if not too_many(line, ctx, 1) and _once(g, line, ctx):
+        g.values["chroot"] = line.words[1]
+
+
 def kw_log_send_hostname(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
     if too_many(line, ctx, 1):
         return
@@ -312,14 +322,14 @@ def kw_spread_checks(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
     v = int(line.words[1])
     if v > 50:
         ctx.alert(line, "'spread-checks' needs a positive value in range 0..50.",
-                  "bad-integer", col=line.col(1))
+                  "bad-integer", col=line.col(1), style="tight")
         return
     g.values["spread_checks"] = v
 
 
 _ROWS: list[Keyword] = [
     Keyword("ca-base", _ignored, help="accepted; lb does not terminate TLS"),
-    Keyword("chroot", _str("chroot", once=True), help="chroot directory"),
+    Keyword("chroot", kw_chroot, help="chroot directory"),
     Keyword("cpu-map", _ignored, help="accepted and ignored"),
     Keyword("crt-base", _ignored, help="accepted; lb does not terminate TLS"),
     Keyword("daemon", _flag("daemon"), help="run in the background"),

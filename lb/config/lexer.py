@@ -479,8 +479,8 @@ class Reader:
             if not active:
                 continue
             yield Line(self.file, lineno, tuple(words), tuple(cols), raw)
-        if blocks:
-            self._err(blocks[-1].lineno, "non-terminated '.if' block.", "unterminated-if")
+        if blocks:  # HAProxy reports it on the last line of the file
+            self._err(nlines, "non-terminated '.if' block.", "unterminated-if")
             self.aborted = True
 
     def _directive(self, words: list[str], cols: list[int], raw: str, lineno: int,

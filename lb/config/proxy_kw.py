@@ -253,8 +253,13 @@ def kw_use_backend(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     if not ok:
         return
     dynamic = "%[" in name
-    if dynamic and not check_format(p, line, ctx, name, "'use_backend' rule", line.col(1)):
-        return
+    if dynamic:
+        try:
+            fmt_mod.compile_format(name)
+        except Exception as exc:
+            ctx.alert(line, f"failed to parse use_backend rule '{name}' : {_msg(exc)}.",
+                      "bad-format", col=line.col(1), style="Parsing")
+            return
     p.switching_rules.append(m.SwitchingRule(
         backend=None if dynamic else name, name_fmt=name if dynamic else None, cond=cond,
         cond_text=text, origin=origin(line)))
@@ -297,7 +302,9 @@ def kw_acl(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                   col=line.col(2))
         return
     for w in warns:
-        ctx.warn(line, w, "acl-warning", col=line.col(2))
+        first, *rest = w.split("\n")
+        ctx.warn(line, first, "acl-warning", col=line.col(2), style="plain",
+                 more=tuple("   | " + r.strip() for r in rest))
     ent = p.acls.get(name)
     if ent is None:
         ent = AclEntry(acl_mod.Acl(name), [])
@@ -528,7 +535,7 @@ def kw_legacy_redispatch(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 
 def _removed(text: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:
     def handler(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
-        ctx.alert(line, text.format(kw=line.words[0]), "removed-keyword", col=line.col(0))
+        ctx.alert(line, text, "removed-keyword", col=line.col(0))
     return handler
 
 
@@ -636,10 +643,8 @@ def kw_bind(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             i += 2
         else:
             sug = suggest(w, _BIND_ARG | _BIND_FLAG)
-            text = f"'bind {words[1]}' unknown keyword '{w}'."
-            if sug:
-                text = text[:-1] + f"; did you mean '{sug}' maybe ?"
-            ctx.alert(line, text, "unknown-bind-keyword", col=line.col(i), suggestion=sug)
+            ctx.alert(line, f"'bind {words[1]}' in section '{p.kind}': unknown keyword '{w}'.",
+                      "unknown-bind-keyword", col=line.col(i), suggestion=sug)
             return
     if opts.get("ssl"):
         # accepting it would serve plain HTTP where clients expect TLS
@@ -743,8 +748,9 @@ def kw_balance(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         try:
             sample_mod.parse_expr(rest[0])
         except Exception as exc:
-            ctx.alert(line, f"'balance hash' : failed to parse sample expression "
-                      f"<{rest[0]}> : {_msg(exc)}.", "bad-balance", col=line.col(2))
+            ctx.alert(line, f"{p.label()} [{p.origin}]: failed to parse 'balance hash' "
+                      f"expression '{rest[0]}' in : {_msg(exc)}.", "bad-balance",
+                      col=line.col(2), style="plain")
             return
         spec = replace(spec, hash_expr=rest[0])
         rest = []
@@ -1354,7 +1360,7 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
         try:
             sample_mod.parse_expr(args[0])
         except Exception as exc:
-            return f"failed to parse sample expression <{args[0]}> : {_msg(exc)}."
+            return f"{_msg(exc)}."
         return m.ActSetVar(name=mv.group(1), expr=args[0])
     return None
 

@@ -69,7 +69,7 @@ def _choice(name: str, allowed: tuple[str, ...]) -> Callable[[str, str], str]:
     def conv(value: str, srv: str) -> str:
         if value not in allowed:
             exp = " or ".join(f"'{a}'" for a in allowed)
-            raise ServerArgError(f"'{name}' expects {exp} but got '{value}'.")
+            raise ServerArgError(f"'{name}' expects {exp} but got '{value}'")
         return value
     return conv
 
@@ -283,8 +283,9 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         return
     if name in p.server_origins:
         prev = p.server_origins[name]
-        ctx.alert(line, f"{p.label()} : server name '{name}' already used at {prev}.",
-                  "duplicate-server", col=line.col(1), style="bracket")
+        ctx.alert(line, f"{p.label()}, another server named '{name}' was already defined at "
+                  f"line {prev.line}, please use distinct names.", "duplicate-server",
+                  col=line.col(1))
         return
     if values.get("ssl"):
         ctx.warn(line, f"{label} : 'ssl' is not supported by lb for traffic: requests are sent "
