@@ -106,3 +106,33 @@ def test_rules_and_routing() -> None:
         fe = lb.state.frontends["f"].counters
         assert fe.dreq == 1 and fe.dresp == 1
         assert lb.state.backends["web"].counters.dresp == 1
+
+
+def test_tcp_request_rules() -> None:
+    cfg = """
+defaults
+  mode http
+  timeout client 5s
+  timeout server 5s
+  timeout connect 1s
+frontend f
+  bind 127.0.0.1:@@fe@@
+  tcp-request content reject if { path /tcpreject }
+  default_backend b
+frontend closed
+  bind 127.0.0.1:@@closed@@
+  tcp-request connection reject if { src 127.0.0.0/8 }
+  default_backend b
+backend b
+  server s1 127.0.0.1:@@s1@@
+"""
+    with HttpBackend("s1") as s1, LbThread(cfg, ports={"s1": s1.port}) as lb:
+        r = raw_request(lb.ports["closed"], b"GET / HTTP/1.1\r\n\r\n")
+        assert r == b""
+        assert lb.state.frontends["closed"].counters.dcon == 1
+        r = raw_request(lb.ports["fe"], b"GET /tcpreject HTTP/1.1\r\n\r\n")
+        assert r == b""
+        r = raw_request(lb.ports["fe"], b"GET /ok HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert r.endswith(b"s1")
+        assert lb.state.frontends["f"].counters.dreq == 1
+        assert [q.path for q in s1.requests] == ["/ok"]

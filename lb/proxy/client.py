@@ -154,7 +154,24 @@ class ClientConn(asyncio.Protocol):
             self.pause(PAUSE_WAIT)
             self.loop.call_soon(self._still_waiting)
             return
+        if self.fe.tcp_conn_rules is not None and not self._tcp_connection_rules():
+            return
         self.timer.arm(self.fe.t_http_request)
+
+    def _tcp_connection_rules(self) -> bool:
+        """`tcp-request connection` rules (layer-4 fetches only): False when the
+        connection was rejected (closed silently, counted in `dcon`, not logged)."""
+        rules = self.fe.tcp_conn_rules
+        if rules is None:
+            return True
+        v = rules.run(Txn(self, b"", b"", b"1.1", [], self.loop.time()))
+        if v is None or v.kind != "reject":
+            return True
+        self.fe.counters.dcon += 1
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+        return False
 
     def _still_waiting(self) -> None:
         if self.paused & PAUSE_WAIT and self.transport is not None and not self.closed:
@@ -162,6 +179,8 @@ class ClientConn(asyncio.Protocol):
 
     def admitted(self) -> None:
         """A maxconn slot became free for this waiting connection."""
+        if self.fe.tcp_conn_rules is not None and not self._tcp_connection_rules():
+            return
         self.timer.arm(self.fe.t_http_request)
         self.resume(PAUSE_WAIT)
         stash = self.stash

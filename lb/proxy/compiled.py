@@ -98,7 +98,8 @@ class FrontendRT:
         "t_client", "t_http_request", "t_keep_alive", "t_tarpit", "t_client_fin",
         "client_close", "server_close", "bufsize", "maxhdr", "errorfiles", "log", "mode",
         "stats_uri", "ff", "ff_cache", "counters", "dontlognull", "ignore_probes",
-        "maxconn", "waiting", "httplog", "redirect_rules", "active",
+        "maxconn", "waiting", "httplog", "redirect_rules", "active", "tcp_conn_rules",
+        "tcp_content_rules",
     )
 
     def __init__(self, model: Proxy, st: FrontendState, rt: Runtime) -> None:
@@ -112,6 +113,8 @@ class FrontendRT:
         self.req_rules = _ruleset(model.http_request_rules)
         self.res_rules = _ruleset(model.http_response_rules)
         self.redirect_rules = _ruleset(model.redirect_rules)
+        self.tcp_conn_rules = _ruleset(model.tcp_request_connection_rules)
+        self.tcp_content_rules = _ruleset(model.tcp_request_content_rules)
         self.switching: list[tuple[Any, BackendRT | None, Any]] = []
         for r in model.switching_rules:
             if r.name_fmt:

@@ -110,10 +110,12 @@ class TcpClient(ClientConn):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.timer.cancel()
-        if not self.paused & PAUSE_WAIT:
+        if not self.paused & PAUSE_WAIT and not self.closed:
             self._begin()
 
     def admitted(self) -> None:
+        if self.fe.tcp_conn_rules is not None and not self._tcp_connection_rules():
+            return
         self.resume(PAUSE_WAIT)
         stash = self.stash
         self.stash = None
@@ -127,6 +129,13 @@ class TcpClient(ClientConn):
         txn.bad_request = True
         self.session = txn
         self.txn = txn
+        rules = self.fe.tcp_content_rules
+        if rules is not None:  # layer-4 fetches only (no inspect-delay buffering)
+            v = rules.run(txn)
+            if v is not None and v.kind == "reject":
+                self.fe.counters.dreq += 1
+                txn.term = b"PR"
+                return txn.finish(close=True, abort=True)
         txn.start_tcp()
 
     def data_received(self, data: bytes) -> None:

@@ -201,6 +201,13 @@ class Txn:
         if self.method == b"CONNECT":
             return self.parse_error()
 
+        # tcp-request content rules (HTTP mode: they see the parsed request)
+        if fe.tcp_content_rules is not None:
+            v = fe.tcp_content_rules.run(self)
+            if v is not None and v.kind == "reject":
+                fc.dreq += 1
+                self.term = b"PR"
+                return self.finish(close=True, abort=True)
         # frontend http-request rules
         if fe.req_rules is not None:
             v = fe.req_rules.run(self)
