@@ -136,3 +136,31 @@ backend b
         assert r.endswith(b"s1")
         assert lb.state.frontends["f"].counters.dreq == 1
         assert [q.path for q in s1.requests] == ["/ok"]
+
+
+def test_stats_uri_and_prometheus_service() -> None:
+    cfg = """
+defaults
+  mode http
+  timeout client 5s
+  timeout server 5s
+  timeout connect 1s
+frontend f
+  bind 127.0.0.1:@@fe@@
+  stats enable
+  stats uri /stats
+  http-request use-service prometheus-exporter if { path /metrics }
+  default_backend b
+backend b
+  server s1 127.0.0.1:@@s1@@
+"""
+    with HttpBackend("s1") as s1, LbThread(cfg, ports={"s1": s1.port}) as lb:
+        r = raw_request(lb.ports["fe"], b"GET /stats;csv HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert r.startswith(b"HTTP/1.1 200 OK\r\n") and b"# pxname,svname," in r
+        r = raw_request(lb.ports["fe"], b"GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert b"\r\ncontent-type: text/plain; version=0.0.4\r\n" in r
+        assert b"haproxy_process_nbthread" in r
+        ts = lb.wait_txns(2)
+        assert (ts[0].term, ts[0].server_name) == (b"LR", "<STATS>")
+        assert ts[1].term == b"LR"
+        assert s1.requests == []
