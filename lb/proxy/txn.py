@@ -1005,6 +1005,9 @@ class Txn:
             if abort or not self.req_done:
                 sc.txn = None
                 sc.abort()
+            elif not self.be.reuse:  # http-reuse never
+                sc.txn = None
+                sc.close()
             else:
                 sc.release(self.be.t_server)
         if self.task is not None:
