@@ -131,6 +131,11 @@ def run(config: Config, opts: RunOptions, services: Iterable[Service] = (),
     (daemon mode)."""
     from lb import lifecycle
 
+    try:  # operational events as JSON lines off a terminal (no-op if already set up)
+        from lb import log as _logmod
+        _logmod.setup()
+    except Exception:
+        pass
     try:
         import uvloop
         loop = uvloop.new_event_loop()

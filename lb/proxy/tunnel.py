@@ -15,7 +15,6 @@ Must not import: lb.cli, healthcheck.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from lb.proxy.timers import Deadline
@@ -271,7 +270,7 @@ def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
     try:
         _log.info("tunnel_open", tunnel_id=tun.id, frontend=tun.fe_name, backend=tun.be_name,
                   server=tun.srv_name, client=f"{txn.src}:{txn.src_port}",
-                  websocket=txn.websocket, ts=time.time())
+                  websocket=txn.websocket)
     except Exception:
         pass
 
