@@ -467,6 +467,17 @@ def _bind_key(b: Bind) -> tuple[Any, ...]:
     return (b.family, b.host, b.port, b.path, b.fd, b.v6only)
 
 
+def _key_reuseport(key: tuple[Any, ...]) -> bool:
+    family, _host, _port, path, fd = key[:5]
+    return fd is None and not path and family not in ("unix", "fd")
+
+
+def _reuseport(b: Bind) -> bool:
+    """A TCP bind (one socket per worker slot); unix and fd@ binds are shared."""
+    return (b.fd is None and not b.path and b.family not in ("unix", "fd")
+            and hasattr(socket, "SO_REUSEPORT"))
+
+
 class Master:
     def __init__(self, cfg: Config, opts: RunOptions, services: Iterable[Service],
                  run_dir: str) -> None:
@@ -493,34 +504,50 @@ class Master:
 
     # ---- sockets
     def bind_all(self, cfg: Config) -> tuple[dict[tuple[Any, ...], socket.socket],
-                                             dict[str, int]]:
-        """Sockets for every bind of cfg (reusing ours); raises StartError-like text."""
+                                             list[dict[str, int]]]:
+        """Sockets for every bind of cfg, reusing ours; one fd map per worker slot.
+
+        A TCP bind gets one SO_REUSEPORT socket per worker slot, so the kernel spreads
+        new connections over the workers; worker n of every generation adopts slot n,
+        and the master keeps every socket open, so a reload loses no queued
+        connection. Unix and fd@ binds are one socket shared by all workers."""
+        n = worker_count(cfg, self.opts)
         socks: dict[tuple[Any, ...], socket.socket] = {}
-        fdmap: dict[str, int] = {}
+        fdmaps: list[dict[str, int]] = [{} for _ in range(n)]
         created: list[socket.socket] = []
         try:
             for p in cfg.proxies:
                 if not p.is_frontend:
                     continue
                 for idx, b in enumerate(p.binds):
-                    key = _bind_key(b)
-                    sock = socks.get(key) or self.socks.get(key)
-                    if sock is None:
-                        try:
-                            sock = lmod.bind_socket(b)
-                            sock.listen(lmod.backlog_for(b, p.backlog, p.maxconn))
-                        except (lmod.BindError, OSError) as e:
-                            addr = b.raw or f"{b.host}:{b.port}"
-                            raise MasterError(f"Starting frontend {p.name}: cannot bind "
-                                              f"socket ({e}) [{addr}]") from e
-                        created.append(sock)
-                    socks[key] = sock
-                    fdmap[f"{p.name}#{idx}"] = sock.fileno()
+                    shared = not _reuseport(b)
+                    for slot in range(1 if shared else n):
+                        key = (*_bind_key(b), slot)
+                        sock = socks.get(key) or self.socks.get(key)
+                        if sock is None:
+                            sock = self._bind(p, b, socks.get((*_bind_key(b), 0)))
+                            created.append(sock)
+                        socks[key] = sock
+                        for w in (range(n) if shared else (slot,)):
+                            fdmaps[w][f"{p.name}#{idx}"] = sock.fileno()
         except MasterError:
             for s in created:
                 s.close()
             raise
-        return socks, fdmap
+        return socks, fdmaps
+
+    @staticmethod
+    def _bind(p: Any, b: Bind, first: socket.socket | None) -> socket.socket:
+        if first is not None and b.port == 0:  # more slots of an ephemeral port
+            b = replace(b, port=first.getsockname()[1])
+        try:
+            sock = lmod.bind_socket(b)
+            sock.listen(lmod.backlog_for(b, p.backlog, p.maxconn))
+        except (lmod.BindError, OSError) as e:
+            addr = b.raw or f"{b.host}:{b.port}"
+            raise MasterError(f"Starting frontend {p.name}: cannot bind "
+                              f"socket ({e}) [{addr}]") from e
+        return sock
 
     # ---- workers
     def _spawn(self, cfg: Config, fdmap: dict[str, int], gen: int, idx: int,
@@ -573,13 +600,14 @@ class Master:
                 await asyncio.sleep(0.05)
         return True
 
-    async def start_generation(self, cfg: Config, fdmap: dict[str, int]) -> list[Worker] | None:
+    async def start_generation(self, cfg: Config,
+                               fdmaps: list[dict[str, int]]) -> list[Worker] | None:
         self.gen += 1
         gen = self.gen
         await self.refresh()
         seed = self.cumulative_total()
-        ws = [self._spawn(cfg, fdmap, gen, i, seed if i == 0 else {})
-              for i in range(worker_count(cfg, self.opts))]
+        ws = [self._spawn(cfg, fdmaps[i], gen, i, seed if i == 0 else {})
+              for i in range(len(fdmaps))]
         self.workers.extend(ws)
         ok = await self._wait_ready(ws)
         for i in range(len(ws)):
@@ -716,6 +744,8 @@ class Master:
                 _notice(f"{kind} worker ({w.pid}) exited with code {rc} ({how})",
                         lblog.WARNING if (w.current and not self.stopping) else lblog.NOTICE,
                         "ALERT" if (w.current and not self.stopping) else "NOTICE")
+                if w.current and not self.stopping and not self.reloading:
+                    self._drop_slot(w.idx)
             self.workers = [w for w in self.workers if w.exited is None]
             if not self.workers and (self.stopping or not self.reloading):
                 if not self.stopping:
@@ -729,6 +759,14 @@ class Master:
                         lblog.ALERT, "ALERT")
                 self.stop(signal.SIGTERM)
             await asyncio.sleep(0.1)
+
+    def _drop_slot(self, slot: int) -> None:
+        """A current worker died: close its own SO_REUSEPORT sockets so the kernel
+        stops sending it connections (the next reload binds the slot again)."""
+        if not any(w.current and w.exited is None for w in self.workers):
+            return
+        for key in [k for k in self.socks if k[-1] == slot and _key_reuseport(k)]:
+            self.socks.pop(key).close()
 
     def _retire(self, w: Worker) -> None:
         snap = w.snap
@@ -825,13 +863,13 @@ class Master:
             return
         cfg = res.config
         try:
-            socks, fdmap = self.bind_all(cfg)
+            socks, fdmaps = self.bind_all(cfg)
         except MasterError as e:
             _notice(f"Reload failed: {e}; the current workers keep serving.",
                     lblog.ALERT, "ALERT")
             return
         old = [w for w in self.live() if w.current]
-        ws = await self.start_generation(cfg, fdmap)
+        ws = await self.start_generation(cfg, fdmaps)
         if ws is None:
             _notice("Reload failed: the new workers did not start; the current workers "
                     "keep serving.", lblog.ALERT, "ALERT")
@@ -886,7 +924,7 @@ class Master:
     # ---- main
     async def main(self, ready: Callable[[bool], None] | None) -> int:
         try:
-            self.socks, fdmap = self.bind_all(self.cfg)
+            self.socks, fdmaps = self.bind_all(self.cfg)
         except MasterError as e:
             sys.stderr.write(f"[ALERT]    ({os.getpid()}) : {e}\n")
             if ready is not None:
@@ -895,7 +933,7 @@ class Master:
         self.install()
         self.ctl_server = await serve_json(os.path.join(self.run_dir, "master.sock"),
                                            self.handle)
-        ws = await self.start_generation(self.cfg, fdmap)
+        ws = await self.start_generation(self.cfg, fdmaps)
         if ws is None:
             sys.stderr.write(f"[ALERT]    ({os.getpid()}) : the workers did not start.\n")
             if ready is not None:

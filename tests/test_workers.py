@@ -147,3 +147,22 @@ def test_master_sigusr1_drains_workers_then_exits() -> None:
                 m.lb.wait_for_line(f"Current worker ({pid}) exited with code 0")
             text = "\n".join(m.lb.lines())
             assert text.count("Proxy fe stopped") >= 2
+
+
+def test_a_crashed_worker_is_logged_and_the_others_keep_serving() -> None:
+    with HttpBackend("web") as web, WsBackend("w1") as wsb:
+        with Master(web.port, wsb.port, extra_global="    nbthread 2") as m:
+            victim, other = (w["pid"] for w in m.ctl("workers"))
+            assert len(pids_seen(m.port, 2)) == 2
+            os.kill(victim, signal.SIGKILL)
+            m.lb.wait_for_line(f"Current worker ({victim}) exited with code -9 (SIGKILL)")
+            # no restart behind our back, and no connection is left hanging on the
+            # dead worker's socket: every request is answered by the survivor
+            assert [w["pid"] for w in m.ctl("workers")] == [other]
+            for _ in range(30):
+                status, h = http_get(m.port)
+                assert status == 200 and h["x-pid"] == str(other)
+            # a reload brings the worker count back
+            m.reload(2)
+            assert len([w for w in m.ctl("workers") if w["current"]]) == 2
+            assert len(pids_seen(m.port, 2)) == 2
