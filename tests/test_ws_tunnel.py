@@ -146,8 +146,13 @@ def test_non_101_answer_stays_http(env) -> None:  # type: ignore[no-untyped-def]
     assert fe.ws_fail["non_101"] == before + 1
 
 
-def test_many_concurrent_websockets(env) -> None:  # type: ignore[no-untyped-def]
-    lb = env
+def test_many_concurrent_websockets() -> None:
+    cfg = CFG.replace("timeout tunnel 1500ms", "timeout tunnel 60s")
+    with WsBackend("w1") as w1, LbThread(cfg, ports={"w1": w1.port}) as lb:
+        _many(lb)
+
+
+def _many(lb) -> None:  # type: ignore[no-untyped-def]
     n = 200
     errors: list[BaseException] = []
     stack = contextlib.ExitStack()
