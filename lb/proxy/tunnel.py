@@ -241,6 +241,11 @@ def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
             tun.frames = None
     ct.set_protocol(_End(tun, True))
     st.set_protocol(_End(tun, False))
+    # counted open before the 101 leaves (a client may act on it at once)
+    if txn.websocket:
+        for c in (txn.fe.counters, txn.be.counters, srv.counters):
+            c.tunnel_open()
+    rt.state.tunnels[tun.id] = tun
     # tails first, in order: the 101 head and the server's early bytes to the client,
     # then what the client sent after its request head to the server
     txn.bytes_out += len(head)
@@ -261,10 +266,6 @@ def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
             tun.frames.feed_server(server_tail)
     if client_tail:
         tun.from_client(client_tail)
-    if txn.websocket:
-        for c in (txn.fe.counters, txn.be.counters, srv.counters):
-            c.tunnel_open()
-    rt.state.tunnels[tun.id] = tun
     if tun.timeout is not None:
         tun.timer.arm(tun.timeout)
     try:
