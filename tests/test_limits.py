@@ -1,0 +1,441 @@
+"""Resource bounds with real sockets: slow, greedy and failing peers cannot make lb
+hold unbounded memory, lose a retryable request or keep a connection forever.
+
+Memory is measured as the VmRSS of an `lb` subprocess (/proc/<pid>/status) before and
+while the peer misbehaves; margins are generous (the machine is shared), but a proxy
+that buffered the flood would exceed them many times over.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from lb.http import h1, responses
+from tests.lbproc import LbProcess, RawBackend, free_port
+
+BASE = """
+global
+  log stdout format raw local0
+defaults
+  mode http
+  log global
+  option httplog
+  timeout client 20s
+  timeout server 20s
+  timeout connect 1s
+  timeout tunnel 20s
+  timeout http-request 1s
+frontend f
+  bind 127.0.0.1:@@fe@@
+  default_backend b
+backend b
+  server s1 127.0.0.1:@@s1@@
+"""
+MB = 1024 * 1024
+FLOOD = 64 * MB
+RSS_MARGIN_KB = 24 * 1024  # a buffered 64 MB flood would be ~3x this
+PIECE = b"x" * 65536
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _send_until_blocked(c: socket.socket, total: int, counter: list[int]) -> None:
+    c.settimeout(30)
+    try:
+        while counter[0] < total:
+            c.sendall(PIECE)
+            counter[0] += len(PIECE)
+    except OSError:
+        pass
+
+
+def _stalls(counter: list[int], limit: int, wait: float = 1.0) -> int:
+    """Wait for the sender to block; return where it stood. Fails if it passed `limit`
+    or was still making progress a second later."""
+    time.sleep(wait)
+    first = counter[0]
+    time.sleep(1.0)
+    now = counter[0]
+    assert now < limit, f"{now} bytes went through a peer that does not read"
+    assert now - first < 4 * MB, f"still flowing: {first} -> {now}"
+    return now
+
+
+def _flooding_backend(upgrade: bool) -> Callable[[socket.socket, RawBackend], None]:
+    def handler(c: socket.socket, rb: RawBackend) -> None:
+        head = rb.recv_head(c)
+        if upgrade:
+            key = [ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n")
+                   if ln.lower().startswith(b"sec-websocket-key")][0]
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + h1.ws_accept(key)
+                      + b"\r\n\r\n")
+        else:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % FLOOD)
+        _send_until_blocked(c, FLOOD, rb.sent)  # type: ignore[attr-defined]
+    return handler
+
+
+def _client_not_reading(request: bytes, upgrade: bool) -> None:
+    rb = RawBackend(_flooding_backend(upgrade))
+    rb.sent = [0]  # type: ignore[attr-defined]
+    with rb, LbProcess(BASE, ports={"s1": rb.port}) as lb:
+        base = rss_kb(lb.pid)
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=10) as c:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            c.sendall(request)
+            _stalls(rb.sent, 16 * MB)  # type: ignore[attr-defined]
+            grown = rss_kb(lb.pid) - base
+            assert grown < RSS_MARGIN_KB, f"RSS grew by {grown} kB"
+            # reading again lets the flood resume
+            got = 0
+            deadline = time.monotonic() + 20
+            while got < 8 * MB and time.monotonic() < deadline:
+                d = c.recv(MB)
+                if not d:
+                    break
+                got += len(d)
+            assert got >= 8 * MB
+
+
+# ---------------------------------------------------------------------------- tests
+
+
+def test_slowloris_gets_408_at_http_request_timeout_and_close() -> None:
+    """Bytes trickling in do not restart `timeout http-request` (1 s): 408, close."""
+    rb = RawBackend(lambda c, r: r.recv_head(c))
+    with rb, LbProcess(BASE, ports={"s1": rb.port}) as lb:
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=10) as c:
+            t0 = time.monotonic()
+            c.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ")
+            c.setblocking(False)
+            got = b""
+            closed = False
+            while time.monotonic() - t0 < 6:
+                try:
+                    c.send(b"s")
+                except OSError:
+                    pass
+                time.sleep(0.1)
+                try:
+                    d = c.recv(4096)
+                except BlockingIOError:
+                    continue
+                except ConnectionResetError:
+                    closed = True
+                    break
+                if not d:
+                    closed = True
+                    break
+                got += d
+            elapsed = time.monotonic() - t0
+        assert got == responses.PARSER_408
+        assert closed
+        assert 0.8 < elapsed < 4.0, elapsed
+        assert rb.accepted == 0
+        line = lb.wait_for_line(" 408 ")
+        assert " cR-- " in line and '"<BADREQ>"' in line
+
+
+def test_client_not_reading_large_response_memory_bounded() -> None:
+    _client_not_reading(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n", upgrade=False)
+
+
+def test_websocket_client_not_reading_server_floods_memory_bounded() -> None:
+    _client_not_reading(
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        upgrade=True)
+
+
+def test_pipelined_flood_is_not_buffered() -> None:
+    """A client pipelining requests without reading the answers: lb stops reading
+    (one request in flight, the next heads queued at most), memory stays flat."""
+    def answer(c: socket.socket, rb: RawBackend) -> None:
+        c.settimeout(20)
+        buf = b""
+        while True:
+            d = c.recv(65536)
+            if not d:
+                return
+            buf += d
+            n = buf.count(b"\r\n\r\n")
+            if n:
+                buf = buf[buf.rfind(b"\r\n\r\n") + 4:]
+                rb.answered[0] += n  # type: ignore[attr-defined]
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 8192\r\n\r\n"
+                          + b"r" * 8192 * 1)
+                for _ in range(n - 1):
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 8192\r\n\r\n"
+                              + b"r" * 8192)
+
+    rb = RawBackend(answer)
+    rb.answered = [0]  # type: ignore[attr-defined]
+    req = b"GET /p HTTP/1.1\r\nHost: a\r\nX-Pad: " + b"p" * 4000 + b"\r\n\r\n"
+    with rb, LbProcess(BASE, ports={"s1": rb.port}) as lb:
+        base = rss_kb(lb.pid)
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=10) as c:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sent = [0]
+            batch = req * 16
+            total = 48 * MB
+
+            def pump() -> None:
+                c.settimeout(30)
+                try:
+                    while sent[0] < total:
+                        c.sendall(batch)
+                        sent[0] += len(batch)
+                except OSError:
+                    pass
+
+            threading.Thread(target=pump, daemon=True).start()
+            _stalls(sent, 16 * MB, wait=1.5)
+            grown = rss_kb(lb.pid) - base
+            assert grown < RSS_MARGIN_KB, f"RSS grew by {grown} kB"
+            # the server was not flooded either: lb forwarded a bounded number
+            assert rb.answered[0] * len(req) < 16 * MB  # type: ignore[attr-defined]
+
+
+def test_huge_chunked_upload_is_streamed_not_buffered() -> None:
+    """The server reads the head, then nothing for a while: the client's upload
+    stalls (lb stopped reading) and lb's memory stays flat; once the server reads,
+    the whole body arrives and the answer comes back."""
+    total = 48 * MB
+    go = threading.Event()
+
+    def slow_reader(c: socket.socket, rb: RawBackend) -> None:
+        head = rb.recv_head(c)
+        got = len(head) - head.index(b"\r\n\r\n") - 4
+        go.wait(20)
+        c.settimeout(20)
+        tail = b""
+        while True:
+            d = c.recv(1 << 20)
+            if not d:
+                return
+            got += len(d)
+            tail = (tail + d)[-16:]
+            if tail.endswith(b"\r\n0\r\n\r\n"):
+                break
+        rb.body_bytes = got  # type: ignore[attr-defined]
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    rb = RawBackend(slow_reader)
+    rb.body_bytes = 0  # type: ignore[attr-defined]
+    with rb, LbProcess(BASE, ports={"s1": rb.port}) as lb:
+        base = rss_kb(lb.pid)
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=20) as c:
+            c.sendall(b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+            sent = [0]
+            chunk = b"%x\r\n" % len(PIECE) + PIECE + b"\r\n"
+
+            def pump() -> None:
+                c.settimeout(30)
+                try:
+                    while sent[0] < total:
+                        c.sendall(chunk)
+                        sent[0] += len(PIECE)
+                    c.sendall(b"0\r\n\r\n")
+                    sent[0] += 1
+                except OSError:
+                    pass
+
+            th = threading.Thread(target=pump, daemon=True)
+            th.start()
+            _stalls(sent, 16 * MB)
+            grown = rss_kb(lb.pid) - base
+            assert grown < RSS_MARGIN_KB, f"RSS grew by {grown} kB"
+            go.set()
+            th.join(30)
+            assert sent[0] == total + 1
+            c.settimeout(20)
+            resp = b""
+            while not resp.endswith(b"ok"):
+                d = c.recv(4096)
+                if not d:
+                    break
+                resp += d
+        assert resp.startswith(b"HTTP/1.1 200")
+        assert rb.body_bytes >= total  # type: ignore[attr-defined]
+
+
+def test_maxconn_excess_connections_wait_unread_then_are_served() -> None:
+    """frontend maxconn 2: two idle connections hold the slots; the others are not
+    read (no answer, no 408) until a slot frees, then each is served in turn."""
+    cfg = BASE.replace("  bind 127.0.0.1:@@fe@@\n",
+                       "  bind 127.0.0.1:@@fe@@\n  maxconn 2\n  timeout http-request 10s\n")
+    served: list[int] = []
+
+    def ok(c: socket.socket, rb: RawBackend) -> None:
+        while True:
+            head = rb.recv_head(c)
+            if not head:
+                return
+            served.append(1)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    rb = RawBackend(ok)
+    with rb, LbProcess(cfg, ports={"s1": rb.port}) as lb:
+        port = lb.ports["fe"]
+        holders = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        time.sleep(0.3)
+        waiting = []
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            waiting.append(s)
+        time.sleep(1.0)
+        assert served == []
+        for s in waiting:
+            s.setblocking(False)
+            try:
+                assert s.recv(100) == b"", "answered while over maxconn"
+            except BlockingIOError:
+                pass
+            s.setblocking(True)
+        for h in holders:
+            h.close()
+        for s in waiting:
+            s.settimeout(10)
+            resp = b""
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                resp += d
+            assert resp.startswith(b"HTTP/1.1 200") and resp.endswith(b"ok")
+            s.close()
+        assert len(served) == 20
+
+
+def test_backend_reset_mid_response_ends_client_connection_logged_SD() -> None:
+    def reset(c: socket.socket, rb: RawBackend) -> None:
+        rb.recv_head(c)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"b" * 1000)
+        time.sleep(0.2)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.close()
+
+    rb = RawBackend(reset)
+    with rb, LbProcess(BASE, ports={"s1": rb.port}) as lb:
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=10) as c:
+            c.sendall(b"GET /r HTTP/1.1\r\nHost: a\r\n\r\n")
+            got = b""
+            ended = False
+            while True:
+                try:
+                    d = c.recv(65536)
+                except ConnectionResetError:
+                    ended = True
+                    break
+                except TimeoutError:
+                    break
+                if not d:
+                    ended = True
+                    break
+                got += d
+        assert ended, "the client connection must end with the server's"
+        assert got.startswith(b"HTTP/1.1 200") and len(got.split(b"\r\n\r\n", 1)[1]) < 100000
+        line = lb.wait_for_line('"GET /r HTTP/1.1"')
+        assert " SD-- " in line, line
+
+
+def _late_backend(port: int, start: threading.Event, delay: float,
+                  seen: list[bytes]) -> tuple[socket.socket, Any]:
+    """A socket bound to `port` (connections are refused) that starts listening
+    `delay` after `start` is set, and answers one request."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+
+    def run() -> None:
+        start.wait(20)
+        time.sleep(delay)
+        s.listen(8)
+        c, _ = s.accept()
+        c.settimeout(10)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            d = c.recv(4096)
+            if not d:
+                return
+            data += d
+        seen.append(data)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nlate")
+        c.close()
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return s, th
+
+
+def test_connect_refused_before_any_byte_is_retried_not_lost() -> None:
+    """The server refuses the first connects (not listening yet): the request was not
+    sent, so lb retries (retries 3, one per second) and the client gets the answer."""
+    port = free_port()
+    seen: list[bytes] = []
+    start = threading.Event()
+    s, th = _late_backend(port, start, 0.5, seen)
+    cfg = BASE.replace("backend b\n", "backend b\n  retries 3\n")
+    try:
+        with LbProcess(cfg, ports={"s1": port}) as lb:
+            with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=10) as c:
+                c.sendall(b"GET /retry HTTP/1.1\r\nHost: a\r\n\r\n")
+                start.set()
+                c.settimeout(10)
+                resp = b""
+                while not resp.endswith(b"late"):
+                    d = c.recv(4096)
+                    if not d:
+                        break
+                    resp += d
+            assert resp.startswith(b"HTTP/1.1 200") and resp.endswith(b"late")
+            assert len(seen) == 1 and seen[0].startswith(b"GET /retry HTTP/1.1\r\n")
+            line = lb.wait_for_line('"GET /retry HTTP/1.1"')
+            # actconn/feconn/beconn/srv_conn/retries: at least one retry happened
+            counters = line.split(" ---- ")[1].split()[0]
+            assert int(counters.split("/")[4].lstrip("+")) >= 1, line
+    finally:
+        start.set()
+        th.join(5)
+        s.close()
+
+
+def test_connect_refused_redispatched_to_another_server() -> None:
+    """retries 1 + option redispatch: a refused server's request lands on the other."""
+    dead = free_port()
+    got: list[bytes] = []
+
+    def ok(c: socket.socket, rb: RawBackend) -> None:
+        got.append(rb.recv_head(c))
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\ns2")
+
+    cfg = BASE.replace("backend b\n  server s1 127.0.0.1:@@s1@@\n",
+                       "backend b\n  retries 1\n  option redispatch\n  balance first\n"
+                       "  server s1 127.0.0.1:@@s1@@\n  server s2 127.0.0.1:@@s2@@\n")
+    rb = RawBackend(ok)
+    with rb, LbProcess(cfg, ports={"s1": dead, "s2": rb.port}) as lb:
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=10) as c:
+            c.sendall(b"GET /rd HTTP/1.1\r\nHost: a\r\n\r\n")
+            c.settimeout(10)
+            resp = b""
+            while not resp.endswith(b"s2"):
+                d = c.recv(4096)
+                if not d:
+                    break
+                resp += d
+        assert resp.startswith(b"HTTP/1.1 200") and resp.endswith(b"s2")
+        assert len(got) == 1
+        line = lb.wait_for_line('"GET /rd HTTP/1.1"')
+        assert " b/s2 " in line and "/+1 " in line, line
