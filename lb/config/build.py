@@ -352,7 +352,10 @@ class Parser:
             return None
         if self.diags.has_fatal:
             return None
-        proxies = tuple(self._freeze(p, i + 1, glob) for i, p in enumerate(self.proxies))
+        # HAProxy numbers proxies from 1, but a `stats socket` first creates its
+        # internal GLOBAL proxy, which takes id 1 (checked against 2.6.12's `show stat`).
+        first = 2 if glob.stats_sockets else 1
+        proxies = tuple(self._freeze(p, i + first, glob) for i, p in enumerate(self.proxies))
         del ctx
         return m.Config(global_=glob, proxies=proxies)
 
