@@ -179,3 +179,45 @@ def test_prompt_mode_bytes(pair: Pair) -> None:
         return out
 
     assert session(pair.lb.path) == session(pair.ha_sock)
+
+
+def test_typed_field_names_tags_and_types(pair: Pair) -> None:
+    def fields(text: str) -> list[str]:
+        out = []
+        for line in text.splitlines():
+            if not line:
+                continue
+            head, tags, typ, _value = line.split(":", 3)
+            if int(head.split(".")[3]) <= 102:
+                out.append(f"{head}:{tags}:{typ}")
+        return out
+
+    assert fields(pair.ours("show stat typed")) == fields(pair.ha("show stat typed"))
+    ours = {line.split(":", 1)[0]: line for line in pair.ours("show info typed").splitlines()}
+    theirs = [line for line in pair.ha("show info typed").splitlines() if line]
+    for line in theirs:
+        key = line.split(":", 1)[0]
+        if "TotalSplicdedBytesOut" in key:
+            continue
+        assert key in ours and ours[key].split(":")[1:3] == line.split(":")[1:3], line
+
+
+def test_json_structure(pair: Pair) -> None:
+    import json
+
+    def shape(text: str) -> list[list[object]]:
+        out = []
+        for obj in json.loads(text):
+            row = []
+            for f in obj:
+                if f["field"]["pos"] > 102:
+                    continue
+                f = dict(f)
+                f["value"] = {"type": f["value"]["type"], "keys": sorted(f["value"])}
+                row.append(json.dumps(f, sort_keys=False))
+            out.append(row)
+        return out
+
+    assert shape(pair.ours("show stat json")) == shape(pair.ha("show stat json"))
+    ours, theirs = json.loads(pair.ours("show info json")), json.loads(pair.ha("show info json"))
+    assert list(ours[0]) == list(theirs[0])  # same keys, same order
