@@ -50,8 +50,10 @@ class Pair:
         cfg_path = os.path.join(self.dir, "haproxy.cfg")
         with open(cfg_path, "w") as f:
             f.write(CFG.format(sock=self.ha_sock, **ports))
-        self.proc = subprocess.Popen([HAPROXY, "-f", cfg_path, "-db"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.errlog = os.path.join(self.dir, "haproxy.err")
+        with open(self.errlog, "wb") as err:
+            self.proc = subprocess.Popen([HAPROXY, "-f", cfg_path, "-db"],
+                                         stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + 10
         while not os.path.exists(self.ha_sock) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -221,3 +223,30 @@ def test_json_structure(pair: Pair) -> None:
     assert shape(pair.ours("show stat json")) == shape(pair.ha("show stat json"))
     ours, theirs = json.loads(pair.ours("show info json")), json.loads(pair.ha("show info json"))
     assert list(ours[0]) == list(theirs[0])  # same keys, same order
+
+
+def test_state_change_log_texts(pair: Pair) -> None:
+    def ha_lines() -> list[str]:
+        with open(pair.errlog, encoding="utf-8", errors="replace") as f:
+            return [line.split(" : ", 1)[1].rstrip("\n") for line in f
+                    if line.startswith(("[WARNING]", "[ALERT]", "[NOTICE]")) and " : " in line
+                    and ("Server " in line or "backend " in line)]
+
+    before = len(ha_lines())
+    pair.lb.logs.clear()
+    script = [
+        "set server be/s1 state drain", "set server be/s1 state ready",
+        "disable server be/s1", "enable server be/s1",
+        "set server be/s1 state maint", "set server be/s1 state drain",
+        "set server be/s1 state ready",
+        "disable server be/s1", "disable server be/s2",
+        "enable server be/s2", "enable server be/s1",
+    ]
+    for cmd in script:
+        assert pair.ha(cmd) == pair.ours(cmd) == "\n", cmd
+    deadline = time.monotonic() + 5
+    while len(ha_lines()) - before < 12 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    theirs = ha_lines()[before:]
+    ours = [text for _level, text in pair.lb.logs]
+    assert len(ours) >= 10 and ours == theirs
