@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.backends import HttpBackend
-from tests.lbproc import LbThread, RawBackend, free_port
+from tests.lbproc import LbThread, RawBackend, free_port, raw_request
 from tests.test_balance_e2e import Haproxy, UdpLog, fetch
 
 CFG = """
@@ -272,3 +272,130 @@ def test_connect_timeouts_compared_with_haproxy(s2: HttpBackend) -> None:
         ("s1", 503, "sC--", "2"), ("s2", 200, "----", "+1")]
     assert [(r["srv"], r["status"], r["tsc"], r["rc"]) for r in theirs] == [
         (r["srv"], r["status"], r["tsc"], r["rc"]) for r in mine]
+
+
+# ----------------------------------------------------------------- layer-7 retries
+
+L7_CFG = """
+global
+    log 127.0.0.1:{log} local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout client 5s
+    timeout server 400ms
+    timeout connect 1s
+frontend f
+    bind 127.0.0.1:@@fe@@
+    default_backend b
+backend b
+    retries 2
+    retry-on 503 empty-response response-timeout
+    server s1 127.0.0.1:@@app@@
+"""
+
+
+class FlakyApp:
+    """A backend that fails the first request of each path the way the path says
+    (/503..., /empty..., /slow...) and answers 200 afterwards; records every
+    request (path, body)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bytes]] = []
+        self.raw = RawBackend(self.handle)
+
+    def handle(self, c: socket.socket, b: RawBackend) -> None:
+        buf = b""
+        while True:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            path = head.split(b" ")[1].decode()
+            n = 0
+            for line in head.split(b"\r\n")[1:]:
+                k, _, v = line.partition(b":")
+                if k.strip().lower() == b"content-length":
+                    n = int(v)
+            while len(buf) < n:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            body, buf = buf[:n], buf[n:]
+            first = all(p != path for p, _ in self.seen)
+            self.seen.append((path, body))
+            if first and path.startswith("/503"):
+                c.sendall(b"HTTP/1.1 503 Busy\r\ncontent-length: 4\r\n\r\nbusy")
+            elif first and path.startswith("/empty"):
+                c.close()
+                return
+            elif first and path.startswith("/slow"):
+                time.sleep(1.0)
+                c.close()
+                return
+            else:
+                c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+    def __enter__(self) -> FlakyApp:
+        self.raw.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.raw.__exit__(*exc)
+
+
+L7_REQUESTS = [
+    ("GET", "/503/get", None),
+    ("POST", "/503/post", b"abc"),  # not idempotent: never replayed
+    ("PUT", "/503/put", b"abc"),
+    ("PUT", "/503/big", b"x" * 20000),  # does not fit in one buffer: not replayed
+    ("GET", "/empty/get", None),
+    ("GET", "/slow/get", None),
+]
+
+
+def test_layer7_retries_compared_with_haproxy() -> None:
+    out = []
+    for kind in ("lb", "haproxy"):
+        log = UdpLog()
+        try:
+            with FlakyApp() as app:
+                text = L7_CFG.replace("{log}", str(log.port))
+                ctx: Any = (LbThread(text, ports={"app": app.raw.port}) if kind == "lb"
+                            else Haproxy(text, ports={"app": app.raw.port}))
+                with ctx as px:
+                    res = []
+                    for method, path, body in L7_REQUESTS:
+                        # one write: the whole request is in hand when it leaves
+                        data = (f"{method} {path} HTTP/1.1\r\nHost: x\r\n"
+                                f"Connection: close\r\nContent-Length: {len(body or b'')}"
+                                "\r\n\r\n").encode() + (body or b"")
+                        raw = raw_request(px.ports["fe"], data, timeout=5)
+                        head, _, rbody = raw.partition(b"\r\n\r\n")
+                        res.append((int(head[9:12]), rbody))
+                    recs = log.records(len(L7_REQUESTS))
+                    seen = list(app.seen)
+        finally:
+            log.close()
+        out.append((res, [(x["status"], x["rc"], x["tsc"]) for x in recs], seen))
+    (res, logs, seen), (hres, hlogs, hseen) = out
+    assert res == [(200, b"ok"), (503, b"busy"), (200, b"ok"), (503, b"busy"), (200, b"ok"),
+                   (200, b"ok")]
+    assert [x[1] for x in logs] == ["1", "0", "1", "0", "1", "1"]
+    # the replayed PUT carried its body both times; the POST went once
+    assert seen.count(("/503/put", b"abc")) == 2
+    assert [p for p, _ in seen].count("/503/post") == 1
+    assert [p for p, _ in seen].count("/503/big") == 1
+    # HAProxy 2.6.12 agrees on everything but the POST: it replays any method whose
+    # request was whole in its buffer; lb replays idempotent methods only (issue #5,
+    # docs/balancing.md "Retries and redispatch")
+    assert hres[1] == (200, b"ok") and hlogs[1][1] == "1"
+    keep = [0, 2, 3, 4, 5]
+    assert [res[i] for i in keep] == [hres[i] for i in keep]
+    assert [logs[i] for i in keep] == [hlogs[i] for i in keep]
+    assert sorted(p for p, _ in seen if p != "/503/post") == \
+        sorted(p for p, _ in hseen if p != "/503/post")

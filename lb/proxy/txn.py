@@ -30,6 +30,9 @@ _BODY_BUF_MAX = 65536
 # <NOSRV>, redirect) is its wire size without `connection: close`, plus 3.
 _LOCAL_EXTRA = 3
 _VERSIONS = frozenset((b"1.0", b"1.1"))
+# methods a layer-7 retry may replay. HAProxy 2.6.12 replays any method whose whole
+# request is in its buffer, POST included; lb keeps to idempotent ones (issue #5)
+_IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
 PAUSE_BUF = 4
 
 
@@ -112,6 +115,7 @@ class Txn:
     ignore_persist = False
     lb_key: bytes | None = None
     failed_srv: Any = None  # the server a redispatch left
+    replay: list[bytes] | None = None  # body kept for a layer-7 retry (retry-on)
 
     def __init__(self, conn: Any, method: bytes, url: bytes, version: bytes,
                  headers: list[tuple[bytes, bytes]], t0: float) -> None:
@@ -373,6 +377,34 @@ class Txn:
             self.be.counters.wretr += 1
             srv.counters.wretr += 1
         self._attempt()
+
+    def _l7_retry(self, cond: str) -> bool:
+        """A failure after the request was sent (``retry-on`` condition ``cond``):
+        send the kept request again, maybe elsewhere. False: handle it as usual."""
+        be = self.be
+        srv = self.srv
+        d = retrymod.on_response_failure(
+            be.retry_policy, cond, self.retries, buffered=True,
+            server_running=srv.is_running, direct=self.direct,
+            force_persist=self.force_persist,
+            active_servers=getattr(be.st.balancer, "srv_act", 1))
+        if not d.retry:
+            return False
+        self.retries = d.attempt
+        if self.sc is not None:
+            self.sc.reusable = False
+        self._drop_server(close=True)
+        self.reused = False
+        self.head_sent = False
+        self.t_response = -1
+        self.body_buf = list(self.replay or ())
+        if d.redispatch:
+            self._redispatch(srv, 0.0)
+        else:
+            be.counters.wretr += 1
+            srv.counters.wretr += 1
+            self._attempt()
+        return True
 
     def _redispatch(self, srv: Any, delay: float) -> None:
         """Give srv's slot back and load balance again, avoiding srv."""
@@ -665,6 +697,11 @@ class Txn:
         if be.server_close or fe.server_close or be.httpclose:
             sc.reusable = False
         head = h1.request_head(self.method, self.url, self.version, self.req_headers, conn)
+        if be.retry_policy.needs_buffering:
+            # the whole request in one buffer, still in hand: replayable (retry-on)
+            self.replay = (list(self.body_buf or ()) if self.req_done and not self.upgrade
+                           and self.method in _IDEMPOTENT and self.buf_size <= fe.bufsize
+                           else None)
         tr = sc.transport
         if self.body_buf:
             tr.writelines([head, *self.body_buf])
@@ -688,6 +725,8 @@ class Txn:
             head = h1.response_head(status, reason, headers, None)
             conn.transport.write(head)
             self.bytes_out += len(head)
+            return
+        if self.replay is not None and self._l7_retry(str(status)):
             return
         now = self.rt.loop.time()
         self.t_response = int((now - self.t_sent) * 1000.0)
@@ -871,6 +910,9 @@ class Txn:
         """Invalid response from the server: 502 PH (or close if already started)."""
         if self.done:
             return
+        if (self.replay is not None and not self.res_started
+                and self._l7_retry("junk-response")):
+            return
         self.be.counters.eresp += 1
         self.srv.counters.eresp += 1
         self.term = b"PH"
@@ -887,6 +929,8 @@ class Txn:
                 self.head_sent = False
                 self.retries += 1
                 return self._attempt()
+            if self.replay is not None and self._l7_retry("empty-response"):
+                return None
             self.be.counters.eresp += 1
             self.srv.counters.eresp += 1
             self.be.counters.srv_abrt += 1
@@ -908,6 +952,8 @@ class Txn:
         if self.done:
             return
         if not self.res_started:
+            if self.replay is not None and self._l7_retry("response-timeout"):
+                return None
             self.term = b"sH"
             self.be.counters.eresp += 1
             self.srv.counters.eresp += 1
