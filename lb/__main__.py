@@ -242,12 +242,13 @@ def _report(args: Args, res, out: Output) -> tuple[bool, bool]:  # type: ignore[
     if fatal:
         bad_files = []
         for d in res.diagnostics:
-            if d.fatal and d.file and d.file not in bad_files:
+            if d.fatal and d.file and d.phase == "parse" and d.file not in bad_files:
                 bad_files.append(d.file)
         for f in bad_files:
             out.alert(f"Error(s) found in configuration file : {f}")
         # HAProxy omits this last line when it gave up reading early
-        if any(d.fatal and d.code not in _ABORT_CODES for d in res.diagnostics):
+        if any(d.fatal and not d.stops and d.code not in _ABORT_CODES
+               for d in res.diagnostics):
             out.alert("Fatal errors found in configuration.")
     return fatal, warnings
 

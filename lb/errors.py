@@ -52,6 +52,7 @@ class Diagnostic:
     more: tuple[str, ...] = ()  # continuation lines, printed verbatim (see ``pipe``)
     nonfatal: bool = False  # an ALERT that HAProxy counts neither as error nor warning
     phase: Literal["parse", "check"] = "parse"  # "check" = after all files were parsed
+    stops: bool = False  # HAProxy stops reading the file after this error
 
     @property
     def fatal(self) -> bool:
@@ -83,7 +84,8 @@ class Diagnostic:
     def as_json(self) -> dict[str, object]:
         text = self.text
         if self.more:
-            text = "\n".join((text, *(m.removeprefix(PIPE) for m in self.more)))
+            text = "\n".join((text, *(m.removeprefix(PIPE).strip() for m in self.more
+                                       if m.strip())))
         return {
             "file": self.file or None,
             "line": self.line or None,

@@ -114,8 +114,8 @@ def _compare(tmp_path, text, capsys):
 
 @pytest.mark.parametrize("stmt", LISTEN_LINES)
 def test_listen_statement(tmp_path, capsys, stmt):
-    text = (HEAD + "listen l\n bind :18080\n acl a path /a\n " + stmt + "\n server s 127.0.0.1:80 check\n"
-            "backend b\n server s 127.0.0.1:80\n")
+    text = (HEAD + "listen l\n bind :18080\n acl a path /a\n " + stmt +
+            "\n server s 127.0.0.1:80 check\nbackend b\n server s 127.0.0.1:80\n")
     _compare(tmp_path, text, capsys)
 
 
@@ -141,3 +141,57 @@ def test_seed_configs_differ_only_where_documented(tmp_path, capsys, name):
     expect_h = 1 if name.startswith("seed-003") or name == "seed-002-advanced.cfg" else 0
     assert haproxy_rc(path) == expect_h
     assert lb_rc(path, capsys) == 0
+
+
+# Statements whose ALERT/WARNING lines must be byte-identical to HAProxy's (after the
+# pid). Each goes into a listen section with one server.
+SAME_TEXT = [
+    "cookie S insert domain", "stats", "stats uri", "stats realm", "stats scope",
+    "log 127.0.0.1 len 10 local0", "log 127.0.0.1 local0 info notice extra",
+    "log global extra", "balance uri len", "balance url_param", "balance url_param x bogus",
+    "balance hdr(x) bogus", "balance random(0)", "hash-type consistent bogus",
+    "hash-type consistent sdbm bogus", "retries", "retry-on", "retry-on bogus",
+    "option forwardfor header", "option forwardfor except", "option httplog bogus",
+    "timeout client 5s extra", "mode", "use_backend b foo", "errorfile", "errorfile 503",
+    "http-request del-header", "http-request del-header X -m bogus", "http-request set-path",
+    "http-request set-timeout tunnel", "http-request set-timeout bogus 5s",
+    "http-request use-service", "http-request deny deny_status",
+    "http-request deny deny_status abc", "http-request deny errorfile /nonexistent",
+    "http-request redirect location /x code 999", "tcp-request",
+    "tcp-request inspect-delay", "tcp-request inspect-delay x", "http-check",
+    "http-check bogus", "http-check expect", "http-check expect status",
+    "http-check expect status abc", "http-check expect hdr", "http-check connect port 99999",
+    "tcp-check", "tcp-check bogus", "tcp-check send", "tcp-check expect",
+    "tcp-check expect string", "tcp-check expect bogus x", "default-server weight 999",
+    "monitor-net 10.0.0.0/8", "bind :18081 bogus", "server s 127.0.0.1:81",
+    "option httpchk GET /h HTTP/1.1\\r\\nHost:\\ x", "http-check expect bogus x",
+    "http-check send bogus", "http-check connect bogus", "tcp-check send-binary zz",
+    "tcp-check connect port x", "acl x path,lower -m beg /a /b", "acl a2 path",
+    "http-request set-var(bogus) str(x)", "balance hash bogus", "use_backend be_%[bogus]",
+    "timeout clinet 5s", "option frobnicate", "Mode http", "timeout client 1.5s",
+    "server t 127.0.0.1:80 weight 300", "cookie S rewrite indirect", "maxconn 10 extra",
+]
+
+
+def _alerts(text: str) -> list[str]:
+    import re
+
+    out = []
+    for line in text.splitlines():
+        mt = re.match(r"\[(ALERT|WARNING)\]\s+\(\d+\) : (.*)", line)
+        if mt:
+            out.append(f"{mt.group(1)}: {mt.group(2)}")
+        elif line.startswith("   | "):
+            out.append(line)
+    return out
+
+
+@pytest.mark.parametrize("stmt", SAME_TEXT)
+def test_messages_match_haproxy(tmp_path, capsys, stmt):
+    path = str(tmp_path / "m.cfg")
+    with open(path, "w") as fh:
+        fh.write(HEAD + "listen l\n bind :18080\n " + stmt + "\n server s 127.0.0.1:80\n")
+    h = subprocess.run([HAPROXY, "-c", "-f", path], capture_output=True, text=True, timeout=30)
+    check_mode(parse_args(["-c", "-f", path]))
+    mine = capsys.readouterr().err
+    assert _alerts(mine) == _alerts(h.stderr)

@@ -646,7 +646,8 @@ def test_more_texts_from_differential_runs(text, msg):
 def test_no_bind_and_acl_warning_forms():  # 2.6.12
     res = cfg(BASE + "listen m\n acl a path\n")
     assert msgs(res, "warning")[0] == "parsing acl keyword 'path' :"
-    assert res.diagnostics[0].more[0] == "   | no pattern to match against were provided, so "\
+    assert res.diagnostics[0].more[0] == "  no pattern to match against were provided, so "\
         "this ACL will never match."
+    assert res.diagnostics[0].more[-1] == ""  # HAProxy ends it with a blank line
     assert "proxy 'm' has no 'bind' directive. Please declare it as a backend if this was "\
         "intended." in msgs(res, "warning")

@@ -146,7 +146,8 @@ def _connect(words: tuple[str, ...], start: int, line: Line, ctx: ParseCtx,
                       "unsupported-action")
             return None
         if not 0 < int(ps) < 65536:
-            ctx.alert(line, f"'{kw} connect' : invalid port '{ps}'.", "bad-check-rule")
+            ctx.alert(line, f"'{kw} connect' : expects a valid TCP port (from range 1 to "
+                      f"65535) or a sample expression, got {ps}..", "bad-check-rule")
             return None
         port = int(ps)
     return m.CheckConnect(port=port, addr=opts.get("addr") or None,  # type: ignore[arg-type]
@@ -184,7 +185,8 @@ def _expect(words: tuple[str, ...], start: int, line: Line, ctx: ParseCtx, kw: s
             continue
         break
     if i >= n:
-        ctx.alert(line, f"'{kw} expect' : expects a pattern type.", "bad-check-rule")
+        ctx.alert(line, f"'{kw} expect' : expects at least a matching pattern as arguments.",
+                  "bad-check-rule")
         return None
     match = words[i]
     if http:
@@ -197,13 +199,14 @@ def _expect(words: tuple[str, ...], start: int, line: Line, ctx: ParseCtx, kw: s
         if match in ("hdr", "fhdr"):
             return _expect_hdr(words, i + 1, line, ctx, kw, match, negate, min_recv, extra)
         if i + 1 >= n:
-            ctx.alert(line, f"'{kw} expect {match}' expects <pattern> as an argument.",
+            ctx.alert(line, f"'{kw} expect' : '{match}' expects a <pattern> as argument.",
                       "bad-check-rule", col=line.col(i))
             return None
         pattern = words[i + 1]
         if match == "status" and not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", pattern):
-            ctx.alert(line, f"'{kw} expect status' : invalid status list '{pattern}'.",
-                      "bad-check-rule", col=line.col(i + 1))
+            bad = next((c for c in pattern if c not in "0123456789,-"), pattern[:1])
+            ctx.alert(line, f"'{kw} expect' : invalid character '{bad}' in the list of status "
+                      "codes.", "bad-check-rule", col=line.col(i + 1))
             return None
         if match in ("rstatus", "rstring"):
             try:
@@ -218,11 +221,12 @@ def _expect(words: tuple[str, ...], start: int, line: Line, ctx: ParseCtx, kw: s
             ok_status=extra.get("ok-status"), error_status=extra.get("error-status"),
             tout_status=extra.get("tout-status"), comment=extra.get("comment"))
     if match not in ("string", "rstring", "binary", "rbinary", "string-lf", "binary-lf"):
-        ctx.alert(line, f"'{kw} expect' : unknown pattern type '{match}' (expects 'string', "
-                  "'rstring', 'binary' or 'rbinary').", "bad-check-rule", col=line.col(i))
+        ctx.alert(line, f"'{kw} expect' : 'only supports min-recv, '[!]binary', '[!]string', "
+                  "'[!]rstring', '[!]string-lf''[!]rbinary', '[!]binary-lf' or comment but got "
+                  f"'{match}' as argument..", "bad-check-rule", col=line.col(i))
         return None
     if i + 1 >= n:
-        ctx.alert(line, f"'{kw} expect {match}' expects <pattern> as an argument.",
+        ctx.alert(line, f"'{kw} expect' : '{match}' expects a <pattern> as argument.",
                   "bad-check-rule", col=line.col(i))
         return None
     pat_s = words[i + 1]
@@ -245,8 +249,8 @@ def _expect_hdr(words: tuple[str, ...], i: int, line: Line, ctx: ParseCtx, kw: s
                 extra: dict[str, str]) -> m.HttpCheckExpect | None:
     n = len(words)
     if i >= n or words[i] != "name":
-        ctx.alert(line, f"'{kw} expect {match}' : expects 'name' followed by a header name.",
-                  "bad-check-rule")
+        ctx.alert(line, f"'{kw} expect' : '{match}' expects at the name keyword as first "
+                  "argument followed by a pattern.", "bad-check-rule")
         return None
     i += 1
     name_meth = "str"
@@ -280,11 +284,7 @@ def _expect_hdr(words: tuple[str, ...], i: int, line: Line, ctx: ParseCtx, kw: s
 
 def kw_http_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
-    if len(words) < 2:
-        ctx.alert(line, "'http-check' expects 'disable-on-404', 'send-state', 'comment', "
-                  "'connect', 'send', 'expect' or 'set-var'.", "missing-argument")
-        return
-    sub = words[1]
+    sub = words[1] if len(words) > 1 else ""
     if sub == "disable-on-404":
         p.disable_on_404 = True
     elif sub == "send-state":
@@ -306,10 +306,14 @@ def kw_http_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             if p.http_check_send_origin is None:
                 p.http_check_send_origin = origin(line)
             _check_ws_key(p, line, ctx, send.headers)
+    elif sub in ("set-var", "set-var-fmt", "unset-var") or sub.startswith(
+            ("set-var(", "set-var-fmt(", "unset-var(")):
+        ctx.warn(line, f"'http-check {sub}' is not supported by lb; the rule is ignored.",
+                 "unsupported-action", col=line.col(1))
     else:
-        ctx.alert(line, "'http-check' only supports 'disable-on-404', 'send-state', "
-                  f"'comment', 'connect', 'send', 'expect' and 'set-var' (got '{sub}').",
-                  "bad-check-rule", col=line.col(1))
+        ctx.alert(line, "'http-check' only supports 'disable-on-404', 'send-state', 'comment', "
+                  "'connect', 'send', 'expect', 'set-var-fmt(*)', 'set-var(*)', "
+                  f"'unset-var(*)'. but got '{sub}'", "bad-check-rule", col=line.col(1))
         return
 
 
@@ -356,18 +360,15 @@ def _http_send(words: tuple[str, ...], i: int, line: Line,
 
 def kw_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
-    if len(words) < 2:
-        ctx.alert(line, "'tcp-check' expects 'comment', 'connect', 'send', 'send-binary', "
-                  "'expect' or 'set-var'.", "missing-argument")
-        return
-    sub = words[1]
+    sub = words[1] if len(words) > 1 else ""
     if sub == "connect":
         step = _connect(words, 2, line, ctx, "tcp-check")
         if step:
             p.tcp_check_rules.append(step)
     elif sub in ("send", "send-lf", "send-binary", "send-binary-lf"):
         if len(words) < 3:
-            ctx.alert(line, f"'tcp-check {sub}' expects a <data> as argument.",
+            what = "'binary'" if "binary" in sub else "'string'"
+            ctx.alert(line, f"'tcp-check {sub}' : {what} expects a send as argument.",
                       "bad-check-rule")
             return
         data_s = words[2]
@@ -388,12 +389,12 @@ def kw_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         exp = _expect(words, 2, line, ctx, "tcp-check", False)
         if exp:
             p.tcp_check_rules.append(exp)
-    elif sub in ("comment", "set-var", "unset-var"):
+    elif sub == "comment" or sub.startswith(("set-var", "unset-var")):
         pass
     else:
         ctx.alert(line, "'tcp-check' only supports 'comment', 'connect', 'send', "
-                  f"'send-binary', 'expect', 'set-var' and 'unset-var' (got '{sub}').",
-                  "bad-check-rule", col=line.col(1))
+                  "'send-binary', 'expect', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'. "
+                  f"but got '{sub}'", "bad-check-rule", col=line.col(1))
 
 
 def build_check(p: ProxyBuilder, log_health_checks: bool) -> m.CheckSpec:

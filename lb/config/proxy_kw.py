@@ -184,9 +184,7 @@ def _need_args(line: Line, ctx: ParseCtx, n: int, msg: str) -> bool:
 
 
 def kw_mode(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
-    if not _need_args(line, ctx, 1, "'mode' expects one of 'http', 'tcp' or 'health'."):
-        return
-    mode = line.words[1]
+    mode = line.words[1] if len(line.words) > 1 else ""
     if mode not in ("http", "tcp", "health"):
         ctx.alert(line, f"unknown proxy mode '{mode}'.", "bad-mode", col=line.col(1),
                   suggestion=suggest(mode, ("http", "tcp")))
@@ -202,7 +200,8 @@ def kw_mode(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 def _int_kw(attr: str, kw: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:
     def handler(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         if len(line.words) < 2 or not line.words[1]:
-            ctx.alert(line, f"'{kw}' expects an integer argument.", "missing-argument")
+            extra = " (dispatch counts for one)" if kw == "retries" else ""
+            ctx.alert(line, f"'{kw}' expects an integer argument{extra}.", "missing-argument")
             return
         if too_many(line, ctx, 1):
             return
@@ -219,7 +218,8 @@ def kw_retry_on(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                "0rtt-rejected", "all-retryable-errors", "401", "403", "404", "408", "425",
                "500", "501", "502", "503", "504")
     if len(line.words) < 2:
-        ctx.alert(line, "'retry-on' expects at least one keyword.", "missing-argument")
+        ctx.alert(line, "'retry-on' needs at least one keyword to specify when to retry",
+                  "missing-argument")
         return
     for i, w in enumerate(line.words[1:], 1):
         if w not in allowed:
@@ -245,9 +245,8 @@ def kw_use_backend(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         return
     name = words[1]
     if len(words) > 2 and words[2] not in ("if", "unless"):
-        ctx.alert(line, f"'use_backend' expects either 'if' or 'unless' followed by a "
-                  f"condition but found '{words[2]}'.", "bad-condition", col=line.col(2),
-                  style="tight")
+        ctx.alert(line, f"unexpected keyword '{words[2]}' after switching rule, only 'if' and "
+                  "'unless' are allowed.", "bad-condition", col=line.col(2))
         return
     ok, cond, text = compile_cond(p, line, ctx, 2, "switching rule")
     if not ok:
@@ -258,7 +257,7 @@ def kw_use_backend(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             fmt_mod.compile_format(name)
         except Exception as exc:
             ctx.alert(line, f"failed to parse use_backend rule '{name}' : {_msg(exc)}.",
-                      "bad-format", col=line.col(1), style="Parsing")
+                      "bad-format", col=line.col(1), style="Parsing", phase="check")
             return
     p.switching_rules.append(m.SwitchingRule(
         backend=None if dynamic else name, name_fmt=name if dynamic else None, cond=cond,
@@ -303,8 +302,9 @@ def kw_acl(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         return
     for w in warns:
         first, *rest = w.split("\n")
+        # HAProxy indents these continuation lines by two spaces and ends with a blank line
         ctx.warn(line, first, "acl-warning", col=line.col(2), style="plain",
-                 more=tuple("   | " + r.strip() for r in rest))
+                 more=(*("  " + r.strip() for r in rest), "") if rest else ())
     ent = p.acls.get(name)
     if ent is None:
         ent = AclEntry(acl_mod.Acl(name), [])
@@ -317,6 +317,10 @@ def kw_acl(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 
 
 def kw_description(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    if len(line.words) < 2:
+        ctx.alert(line, "'description' expects a string argument.", "missing-argument",
+                  style="tight")
+        return
     p.description = " ".join(line.words[1:])
 
 
@@ -343,7 +347,7 @@ def kw_log_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         fmt_mod.compile_format(text)
     except Exception as exc:
         ctx.alert(line, f"failed to parse log-format : {_msg(exc)}.", "bad-format",
-                  col=line.col(1), style="Parsing")
+                  col=line.col(1), style="Parsing", phase="check")
         return
     if p.log_format_kind in ("httplog", "tcplog") and p.log_format_origin.file == line.file \
             and p.kind != "defaults" and p.log_format_origin.line >= p.origin.line:
@@ -363,7 +367,7 @@ def parse_log(line: Line, ctx: ParseCtx, args: tuple[str, ...], kwname: str = "l
 
     Returns a LogTarget, "global" for `log global`, or None after an error.
     """
-    if args and args[0] == "global":
+    if len(args) == 1 and args[0] == "global":
         return "global"
     if len(args) < 2:
         ctx.alert(line, f"{kwname} : expects <address> and <facility> or global as arguments",
@@ -380,8 +384,8 @@ def parse_log(line: Line, ctx: ParseCtx, args: tuple[str, ...], kwname: str = "l
         if args[i] == "len":
             length = atoi(args[i + 1])
             if not 80 <= length <= 65535:
-                ctx.alert(line, f"{kwname} : invalid 'len' value '{args[i + 1]}'.",
-                          "bad-argument")
+                ctx.alert(line, f"{kwname} : invalid log length '{args[i + 1]}', must be "
+                          "between 80 and 65535", "bad-argument")
                 return None
         elif args[i] == "format":
             fmt = args[i + 1]
@@ -412,7 +416,7 @@ def parse_log(line: Line, ctx: ParseCtx, args: tuple[str, ...], kwname: str = "l
                       "bad-argument", col=line.col(i + 3))
             return None
     if i + 3 < len(args):
-        ctx.alert(line, f"'{kwname}' cannot handle unexpected argument '{args[i + 3]}'.",
+        ctx.alert(line, f"{kwname} : cannot handle unexpected argument '{args[i + 3]}'",
                   "too-many-args")
         return None
     o = origin(line)
@@ -442,8 +446,7 @@ def parse_log(line: Line, ctx: ParseCtx, args: tuple[str, ...], kwname: str = "l
     if port is None:
         port = 514 if kind == "udp" else None
         if kind == "tcp":
-            ctx.alert(line, f"{kwname} : missing port in '{addr}'", "bad-address")
-            return None
+            port = 514
     return m.LogTarget(kind=kind, address=host, port=port, **common)  # type: ignore[arg-type]
 
 
@@ -504,8 +507,8 @@ def kw_timeout(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                   "missing-argument")
         return
     if len(words) > 3:
-        ctx.alert(line, f"'timeout {name}' cannot handle unexpected argument '{words[3]}'.",
-                  "too-many-args", col=line.col(3))
+        ctx.alert(line, f"'timeout {name}' : unexpected extra argument '{words[3]}' after "
+                  f"value '{words[2]}'.", "too-many-args", col=line.col(3))
         return
     _set_timeout(p, line, ctx, name, words[2], line.col(2))
 
@@ -672,9 +675,8 @@ def kw_balance(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     bad = ("balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', "
            "'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.")
-    if len(words) < 2:
-        ctx.alert(line, "'balance' expects an algorithm.", "missing-argument")
-        return
+    if len(words) < 2 or not words[1]:
+        return  # HAProxy 2.6 accepts a bare 'balance' and keeps the current algorithm
     algo_w = words[1]
     mt = re.fullmatch(r"([a-z_-]+)(?:\((.*)\))?", algo_w)
     if not mt or mt.group(1) not in BALANCE_ALGOS:
@@ -693,7 +695,7 @@ def kw_balance(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         spec = replace(spec, param=arg)
         for w in rest:
             if w != "use_domain_only":
-                ctx.alert(line, f"'balance hdr(name)' only accepts 'use_domain_only' option "
+                ctx.alert(line, f"balance {algo_w} only accepts 'use_domain_only' modifier "
                           f"(got '{w}').", "bad-balance")
                 return
             spec = replace(spec, use_domain_only=True)
@@ -701,15 +703,20 @@ def kw_balance(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         spec = replace(spec, param=arg or "mstshash")
     elif algo == "random":
         draws = atoi(arg) if arg else 2
-        spec = replace(spec, random_draws=draws if draws > 0 else 2)
+        if draws < 1:
+            ctx.alert(line, "balance random : number of draws must be at least 1.",
+                      "bad-balance", col=line.col(1))
+            return
+        spec = replace(spec, random_draws=draws)
     elif algo == "uri":
         i = 0
         while i < len(rest):
             w = rest[i]
             if w in ("len", "depth"):
                 if i + 1 >= len(rest) or not rest[i + 1].isdigit():
-                    ctx.alert(line, f"balance uri '{w}' expects a positive integer "
-                              "(got '').", "bad-balance")
+                    got = rest[i + 1] if i + 1 < len(rest) else ""
+                    ctx.alert(line, f"balance uri : '{w}' expects a positive integer "
+                              f"(got '{got}').", "bad-balance")
                     return
                 spec = replace(spec, **{"uri_len" if w == "len" else "uri_depth":
                                         int(rest[i + 1])})
@@ -725,7 +732,7 @@ def kw_balance(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         rest = []
     elif algo == "url_param":
         if not rest:
-            ctx.alert(line, "'balance url_param' requires an URL parameter name.",
+            ctx.alert(line, "balance url_param requires an URL parameter name.",
                       "bad-balance")
             return
         spec = replace(spec, param=rest[0])
@@ -737,8 +744,8 @@ def kw_balance(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                 if i < len(rest) and rest[i].isdigit():
                     i += 1
             else:
-                ctx.alert(line, "'balance url_param' only accepts check_post modifier.",
-                          "bad-balance", col=line.col(2 + i))
+                ctx.alert(line, "balance url_param only accepts 'check_post' modifier (got "
+                          f"'{rest[i]}').", "bad-balance", col=line.col(2 + i))
                 return
         rest = []
     elif algo == "hash":
@@ -750,15 +757,10 @@ def kw_balance(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         except Exception as exc:
             ctx.alert(line, f"{p.label()} [{p.origin}]: failed to parse 'balance hash' "
                       f"expression '{rest[0]}' in : {_msg(exc)}.", "bad-balance",
-                      col=line.col(2), style="plain")
+                      col=line.col(2), style="plain", phase="check")
             return
         spec = replace(spec, hash_expr=rest[0])
         rest = []
-    if algo in ("roundrobin", "static-rr", "leastconn", "first", "source", "random",
-                "rdp-cookie") and rest:
-        ctx.alert(line, f"'balance' cannot handle unexpected argument '{rest[0]}'.",
-                  "too-many-args", col=line.col(2))
-        return
     p.balance = spec
 
 
@@ -770,13 +772,13 @@ def kw_hash_type(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         return
     fn = words[2] if len(words) > 2 else "sdbm"
     if fn not in ("sdbm", "djb2", "wt6", "crc32", "none"):
-        ctx.alert(line, "'hash-type' : hash function must be 'sdbm', 'djb2', 'wt6', 'crc32' "
-                  f"or 'none' (got '{fn}').", "bad-argument", col=line.col(2))
+        ctx.alert(line, "'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash "
+                  "functions.", "bad-argument", col=line.col(2))
         return
     mod = words[3] if len(words) > 3 else None
     if mod not in (None, "avalanche"):
-        ctx.alert(line, f"'hash-type' : unknown modifier '{mod}'.", "bad-argument",
-                  col=line.col(3))
+        ctx.alert(line, "'hash-type' only supports 'avalanche' as a modifier for hash "
+                  "functions.", "bad-argument", col=line.col(3))
         return
     if len(words) < 3 and words[1] == "consistent":
         mod = "avalanche"  # HAProxy: a bare `hash-type consistent` is sdbm + avalanche
@@ -805,8 +807,8 @@ def kw_cookie(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             i += 1
         elif w in ("domain", "attr", "maxidle", "maxlife"):
             if i + 1 >= len(words) or not words[i + 1]:
-                ctx.alert(line, f"'cookie' : '{w}' expects a value.", "missing-argument",
-                          col=line.col(i))
+                ctx.alert(line, f"'{w}' expects <{w}> as argument.", "missing-argument",
+                          col=line.col(i), style="tight")
                 return
             v = words[i + 1]
             if w == "domain":
@@ -865,7 +867,8 @@ def kw_http_reuse(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 def kw_errorfile(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     if len(words) < 3:
-        ctx.alert(line, "errorfile : <code> and <file> expected.", "missing-argument")
+        ctx.alert(line, "errorfile : expects <status_code> and <file> as arguments.",
+                  "missing-argument")
         return
     code = atoi(words[1])
     if code not in DENY_STATUSES:
@@ -920,9 +923,9 @@ _STATS_SUBS = ("admin", "uri", "realm", "auth", "scope", "enable", "hide-version
 def kw_stats(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     if len(words) < 2:
-        ctx.alert(line, "'stats' expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', "
-                  "'hide-version', 'show-node', 'show-desc' or 'show-legends'.",
-                  "missing-argument", style="tight")
+        ctx.alert(line, "missing keyword in 'stats', expects 'admin', 'uri', 'realm', 'auth', "
+                  "'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or "
+                  "'show-legends'.", "missing-argument", style="tight")
         return
     sub = words[1]
     st = p.stats if p.stats is not None else {}
@@ -932,7 +935,8 @@ def kw_stats(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         st["enabled"] = False
     elif sub in ("uri", "realm", "scope"):
         if len(words) < 3:
-            ctx.alert(line, f"'stats {sub}' needs an argument.", "missing-argument")
+            what = {"uri": "an URI prefix", "realm": "an realm name", "scope": "a proxy name"}
+            ctx.alert(line, f"'{sub}' needs {what[sub]}.", "missing-argument")
             return
         if sub == "scope":
             st.setdefault("scope", []).append(words[2])
@@ -940,8 +944,8 @@ def kw_stats(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             st[sub] = " ".join(words[2:]) if sub == "realm" else words[2]
         st["enabled"] = True
     elif sub == "auth":
-        if len(words) < 3 or ":" not in words[2]:
-            ctx.alert(line, "'stats auth' needs a user:password account.", "missing-argument")
+        if len(words) < 3:
+            ctx.alert(line, "'auth' needs a user:password account.", "missing-argument")
             return
         user, _, pwd = words[2].partition(":")
         st.setdefault("auth", []).append((user, pwd))
@@ -1003,7 +1007,7 @@ def _opt_httplog(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) ->
         return
     clf = bool(args and args[0] == "clf")
     if args and not clf:
-        ctx.alert(line, "'option httplog' only supports optional 'clf' argument.",
+        ctx.alert(line, "keyword 'httplog' only supports option 'clf'.",
                   "bad-argument", col=line.col(2))
         return
     p.options["httplog"] = True
@@ -1056,7 +1060,8 @@ def _opt_forwardfor(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str])
         w = args[i]
         if w in ("except", "header"):
             if i + 1 >= len(args) or not args[i + 1]:
-                ctx.alert(line, f"'option forwardfor' '{w}' requires an argument.",
+                what = "<address>[/mask]" if w == "except" else "<header_name>"
+                ctx.alert(line, f"'option forwardfor {w}' expects {what} as argument.",
                           "missing-argument", col=line.col(2 + i))
                 return
             if w == "except":
@@ -1210,9 +1215,9 @@ def _payload_action(kw: str, act: str, args: tuple[str, ...], line: Line, ctx: P
         w = args[i]
         nxt = args[i + 1] if i + 1 < len(args) else None
         if w in ("deny_status", "status"):
-            if nxt is None or _status(nxt) is None:
-                return f, "expects <status_code> as argument."
-            status = int(nxt)
+            if nxt is None:
+                return f, "'status' expects <status_code> as argument."
+            status = atoi(nxt)  # HAProxy reads it with atol()
             i += 2
         elif w == "content-type":
             if nxt is None:
@@ -1235,7 +1240,7 @@ def _payload_action(kw: str, act: str, args: tuple[str, ...], line: Line, ctx: P
                     with open(full, "rb") as fh:
                         data = fh.read()
                 except OSError:
-                    return f, f"failed to open file '{nxt}'."
+                    return f, f"error opening file '{nxt}'.."
                 if w == "errorfile":
                     f["errorfile"] = data
                 elif w == "lf-file":
@@ -1307,11 +1312,15 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
             return "__reported__"
         return m.ActSetHeader(name=args[0], value_fmt=args[1], add=act == "add-header")
     if act == "del-header":
-        if nargs == 1 and args[0]:
+        if not args or not args[0]:
+            return "expects at least 1 argument."
+        if nargs == 1:
             return m.ActDelHeader(name=args[0])
-        if nargs == 3 and args[1] == "-m" and args[2] in ("str", "beg", "end", "sub", "reg"):
+        if args[1] == "-m" and nargs == 3:
+            if args[2] not in ("str", "beg", "end", "sub", "reg"):
+                return f"-m with unsupported matching method '{args[2]}'."
             return m.ActDelHeader(name=args[0], method=args[2])
-        return "expects exactly 1 argument."
+        return f"unexpected keyword '{args[1]}'."
     if act in ("replace-header", "replace-value"):
         err = exactly(3)
         if err:
@@ -1319,23 +1328,25 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
         try:
             re.compile(args[1])
         except re.error as exc:
-            return f"invalid regex '{args[1]}' : {exc}."
+            return (f"regex '{args[1]}' is invalid (error={exc.msg}, erroffset="
+                    f"{exc.pos}).")
         if not check_format(p, line, ctx, args[2], f"'{kw} {act}' rule", line.col(4)):
             return "__reported__"
         return m.ActReplaceHeader(name=args[0], regex=args[1], replacement_fmt=args[2],
                                   each_value=act == "replace-value")
     if act in ("set-path", "set-uri", "set-query", "set-method"):
-        err = exactly(1)
-        if err:
-            return err
+        if nargs != 1 or not args[0]:
+            return "expects exactly 1 argument <format>."
         if not check_format(p, line, ctx, args[0], f"'{kw} {act}' rule", line.col(2)):
             return "__reported__"
         return m.ActSetPath(what=act[4:], value_fmt=args[0])  # type: ignore[arg-type]
     if act == "redirect":
         return _redirect(kw, p, line, ctx, args)
     if act == "set-timeout":
-        if nargs != 2 or args[0] not in ("server", "tunnel", "client"):
-            return "'set-timeout' expects 'server', 'tunnel' or 'client' and a timeout."
+        if nargs != 2:
+            return "expects exactly 2 arguments."
+        if args[0] not in ("server", "tunnel", "client"):
+            return f"'set-timeout' rule supports 'server'/'tunnel' (got '{args[0]}')."
         if not p.has_cap("backend") and args[0] != "client":
             return f"proxy '{p.name}' has no backend capability."
         try:
@@ -1344,8 +1355,8 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
             return exc.describe(f"{kw} set-timeout")
         return m.ActSetTimeout(which=args[0], seconds=ms / 1000.0)  # type: ignore[arg-type]
     if act == "use-service":
-        if nargs != 1:
-            return "expects exactly 1 argument."
+        if nargs != 1 or not args[0]:
+            return "'use-service' expects a service name.."
         return m.ActUseService(service=args[0])
     mv = re.fullmatch(r"set-var\((.+)\)", act)
     if mv:
@@ -1380,7 +1391,9 @@ def _redirect(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tuple[s
         w = args[i]
         if w == "code":
             if i + 1 >= len(args) or args[i + 1] not in ("301", "302", "303", "307", "308"):
-                return "'code' expects a status code among 301, 302, 303, 307 or 308."
+                got = args[i + 1] if i + 1 < len(args) else ""
+                return (f"'code': unsupported HTTP code '{got}' (must be one of 301, 302, 303, "
+                        "307 or 308).")
             fields["code"] = int(args[i + 1])
             i += 2
         elif w in ("drop-query", "append-slash", "ignore-empty"):
@@ -1416,18 +1429,26 @@ REFUSED_ACTIONS = frozenset({
     "set-status", "set-src", "set-src-port", "set-dst", "set-dst-port", "do-resolve(*)",
     "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)", "set-var-fmt(*)", "early-hint",
     "lua(*)"})
-_RESPONSE_ONLY_BAD = ("tarpit", "set-path", "set-uri", "set-query", "set-method",
+_RESPONSE_ONLY_BAD = ("tarpit", "reject", "set-path", "set-uri", "set-query", "set-method",
                       "use-service", "set-timeout")
 
 
 def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:
     def handler(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+        start = len(ctx.diags.items)
+        try:
+            body(p, line, ctx)
+        finally:  # HAProxy 2.6 stops reading the file after a bad http rule
+            ctx.mark_stops(start)
+
+    def body(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         words = line.words
         actions = HTTP_ACTIONS if kw == "http-request" else tuple(
             a for a in HTTP_ACTIONS if a not in _RESPONSE_ONLY_BAD)
         if len(words) < 2 or not words[1]:
             listing = ", ".join(f"'{a}'" for a in actions)
-            ctx.alert(line, f"'{kw}' expects {listing}.", "missing-argument", style="tight")
+            ctx.alert(line, f"'{kw}' expects {listing}, but got '' (missing argument).",
+                      "missing-argument", style="tight")
             return
         act = words[1]
         base = act.split("(")[0] + ("(*)" if "(" in act else "")
@@ -1509,9 +1530,12 @@ def kw_redirect(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 
 def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
-    if len(words) < 2 or words[1] not in ("connection", "content", "session", "inspect-delay"):
+    if len(words) < 2:
+        ctx.alert(line, f"missing argument for 'tcp-request' in {p.label()}", "bad-argument")
+        return
+    if words[1] not in ("connection", "content", "session", "inspect-delay"):
         ctx.alert(line, "'tcp-request' expects 'connection', 'session', 'content' or "
-                  "'inspect-delay'.", "bad-argument")
+                  f"'inspect-delay' in {p.label()} (got '{words[1]}')", "bad-argument")
         return
     where = words[1]
     if where in ("connection", "session") and not p.has_cap("frontend"):
@@ -1519,16 +1543,25 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                   "a frontend", "capability", col=line.col(1))
         return
     if where == "inspect-delay":
+        base = ("'tcp-request inspect-delay' expects a positive delay in milliseconds, in "
+                f"{p.label()}")
         if len(words) < 3:
-            ctx.alert(line, "'tcp-request inspect-delay' expects a delay.", "missing-argument")
+            ctx.alert(line, base, "missing-argument")
             return
         try:
-            parse_time_ms(words[2])
+            _ms, junk = parse_time_ms(words[2])
+            if junk:
+                raise UnitError("char", words[2], junk[0])
         except UnitError as exc:
-            ctx.alert(line, exc.describe("tcp-request inspect-delay"), "bad-time")
+            ctx.alert(line, f"{base} (unexpected character '{exc.char}')" if exc.char else base,
+                      "bad-time")
         return
-    if len(words) < 3 or words[2] not in ("accept", "reject", "silent-drop"):
-        act = words[2] if len(words) > 2 else ""
+    if len(words) < 3 or not words[2]:
+        ctx.alert(line, f"'tcp-request {where}' expects 'accept', 'reject' or 'silent-drop' in "
+                  f"{p.label()} (got '').", "missing-argument")
+        return
+    if words[2] not in ("accept", "reject", "silent-drop"):
+        act = words[2]
         ctx.warn(line, f"'tcp-request {where} {act}' is not supported by lb and is ignored.",
                  "unsupported-keyword", col=line.col(2))
         return

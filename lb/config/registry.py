@@ -13,6 +13,7 @@ Must not import: lb.config.build, lb.config.*_kw (they import this module).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -83,13 +84,14 @@ class ParseCtx:
 
     def _add(self, severity: str, line: Line | None, text: str, code: str, col: int,
              style: LocStyle, suggestion: str | None, more: tuple[str, ...],
-             nonfatal: bool = False) -> None:
+             nonfatal: bool = False, phase: str | None = None) -> None:
         file = line.file if line else ""
         lineno = line.lineno if line else 0
         if severity == "alert" and not nonfatal:
             self.line_failed = True
         self.diags.add(Diagnostic(severity, file, lineno, col, text, code,  # type: ignore[arg-type]
-                                  suggestion, style, more, nonfatal, self.phase))  # type: ignore[arg-type]
+                                  suggestion, style, more, nonfatal,
+                                  phase or self.phase))  # type: ignore[arg-type]
 
     def soft_alert(self, line: Line | None, text: str, code: str, *, col: int = 0,
                    style: LocStyle = "parsing") -> None:
@@ -98,8 +100,16 @@ class ParseCtx:
 
     def alert(self, line: Line | None, text: str, code: str, *, col: int = 0,
               style: LocStyle = "parsing", suggestion: str | None = None,
-              more: tuple[str, ...] = ()) -> None:
-        self._add("alert", line, text, code, col, style, suggestion, more)
+              more: tuple[str, ...] = (), phase: str | None = None) -> None:
+        """A fatal error; ``phase="check"`` for errors HAProxy reports after parsing."""
+        self._add("alert", line, text, code, col, style, suggestion, more, False, phase)
+
+    def mark_stops(self, start: int) -> None:
+        """Flag fatal diagnostics added since ``start`` as ones HAProxy stops reading at."""
+        items = self.diags.items
+        for i in range(start, len(items)):
+            if items[i].fatal:
+                items[i] = dataclasses.replace(items[i], stops=True)
 
     def warn(self, line: Line | None, text: str, code: str, *, col: int = 0,
              style: LocStyle = "parsing", suggestion: str | None = None,

@@ -245,8 +245,8 @@ def kw_default_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             ctx.alert(line, text, "unknown-server-keyword", col=line.col(idx),
                       style="bracket", suggestion=sug)
         else:
-            ctx.alert(line, f"'default-server' : {msg}.", "bad-server-option",
-                      col=line.col(idx), style="bracket")
+            ctx.alert(line, f"{msg}.", "bad-server-option", col=line.col(idx),
+                      style="bracket")
         return
     p.default_server = values
 
@@ -285,7 +285,7 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         prev = p.server_origins[name]
         ctx.alert(line, f"{p.label()}, another server named '{name}' was already defined at "
                   f"line {prev.line}, please use distinct names.", "duplicate-server",
-                  col=line.col(1))
+                  col=line.col(1), phase="check")
         return
     if values.get("ssl"):
         ctx.warn(line, f"{label} : 'ssl' is not supported by lb for traffic: requests are sent "
