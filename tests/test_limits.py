@@ -439,3 +439,31 @@ def test_connect_refused_redispatched_to_another_server() -> None:
         assert len(got) == 1
         line = lb.wait_for_line('"GET /rd HTTP/1.1"')
         assert " b/s2 " in line and "/+1 " in line, line
+
+
+def test_head_padded_with_whitespace_over_bufsize_is_refused() -> None:
+    """Leading whitespace of a value never reaches a header callback; a head that
+    grows past tune.bufsize that way across reads still gets 400 (HAProxy 2.6.12:
+    400 once the raw head exceeds its 16384-byte buffer)."""
+    rb = RawBackend(lambda c, r: r.recv_head(c))
+    with rb, LbProcess(BASE, ports={"s1": rb.port}) as lb:
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
+            c.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nX-A:")
+            try:
+                for _ in range(24):
+                    c.sendall(b" " * 1000)
+                    time.sleep(0.01)
+                c.sendall(b"v\r\n\r\n")
+            except OSError:
+                pass
+            got = b""
+            try:
+                while True:
+                    d = c.recv(4096)
+                    if not d:
+                        break
+                    got += d
+            except ConnectionResetError:
+                pass
+        assert got == responses.PARSER_400
+        assert rb.accepted == 0

@@ -52,7 +52,7 @@ class ClientConn(asyncio.Protocol):
         "dst_port", "accept_ts", "id", "timer", "stimer", "txn", "req_txn", "pending",
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
-        "tunnel", "ended", "stash", "head_max",
+        "tunnel", "ended", "stash", "head_max", "raw_head",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -93,6 +93,7 @@ class ClientConn(asyncio.Protocol):
         g = rt.config.global_
         self.head_max = (fe.bufsize - min(g.tune_maxrewrite, fe.bufsize // 2)
                          - _HTX_SLACK)
+        self.raw_head = 0  # bytes of a head spanning reads (a lower bound)
 
     @staticmethod
     def _noop() -> None:
@@ -278,6 +279,17 @@ class ClientConn(asyncio.Protocol):
             ctx = e.__context__
             self._bad_request(ctx.status if isinstance(ctx, _Refused) else 400)
             return
+        if self.in_head:
+            # a head spanning reads: every later read still inside it belongs to it,
+            # leading OWS included (which on_header never sees); HAProxy's raw buffer
+            # holds at most bufsize bytes
+            if self.raw_head:
+                self.raw_head += len(data)
+                if self.raw_head > self.fe.bufsize:
+                    self._bad_request(400)
+                    return
+            else:
+                self.raw_head = self.hsize + len(self.url) + 1
         if self.in_head and self.txn is None and self.req_txn is None:
             # a head is arriving in pieces: `timeout http-request` runs from its start
             # (a complete head in one read never pays for this timer)
@@ -302,6 +314,7 @@ class ClientConn(asyncio.Protocol):
         self.headers = []
         self.trailers = None
         self.hsize = 0
+        self.raw_head = 0
         self.in_head = True
         self.t_begin = self.loop.time()
 
