@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.request
 from html.parser import HTMLParser
 
 import websockets
@@ -100,7 +101,14 @@ def test_stats_page_in_chromium() -> None:
     with HttpBackend("s1") as s1, WsBackend("w1") as w1, \
             LbProcess(CFG, ports={"s1": s1.port, "w1": w1.port, "dead": dead_port}) as lb:
         url = f"http://127.0.0.1:{lb.ports['fe']}/stats"
-        time.sleep(1.0)  # a few check intervals: `dead` is marked DOWN
+        deadline = time.monotonic() + 15  # `dead` fails its first check and goes DOWN
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(url + ";csv", timeout=5) as r:
+                csv = r.read().decode()
+            row = next(line for line in csv.splitlines() if line.startswith("be,dead,"))
+            if row.split(",")[17] == "DOWN":
+                break
+            time.sleep(0.1)
         page = chromium_dom(url)
         assert {"be/s1", "be/dead", "be/Backend", "fe/Frontend", "wsb/w1"} <= set(page.rows)
         cls, cells = page.rows["be/dead"]
