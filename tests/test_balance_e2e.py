@@ -441,3 +441,33 @@ def test_leastconn_and_first_follow_the_load() -> None:
             t.join(10)
             assert out == ["s1"]
             assert seq(p, "fi", 1) == "1"
+
+
+HASH_EXPR = {
+    "hu": ["balance hash req.hdr(x-user)"],
+    "hp": ["balance hash path,lower", "hash-type consistent"],
+    "hs": ["balance hash src"],
+    "hm": ["balance hash req.hdr(x-none)"],  # missing: round robin
+}
+
+
+def test_balance_hash_expression_matches_haproxy(six: Any) -> None:
+    """`balance hash <expr>` (HAProxy 2.6): the same users land on the same servers
+    in lb and in HAProxy 2.6.12 with the same config."""
+    bk = {n: backend_cfg(n, lines, servers(["s1", "s2", "s3"]))
+          for n, lines in HASH_EXPR.items()}
+    users = [[("x-user", f"user{i}")] for i in range(20)]
+    paths = [f"/Item/{i}" for i in range(20)]
+    out = []
+    for kind in ("lb", "haproxy"):
+        ctx: Any = (LbThread(routed(bk), ports=ports(six)) if kind == "lb"
+                    else Haproxy(routed(bk), ports=ports(six)))
+        with ctx as px:
+            p = px.ports["fe"]
+            out.append((seq(p, "hu", 20, headers=users), seq(p, "hu", 20, headers=users),
+                        seq(p, "hp", 20, paths), seq(p, "hs", 3), seq(p, "hm", 6)))
+    mine, theirs = out
+    assert mine[0] == mine[1]  # stable
+    assert len(set(mine[0].split())) == 3
+    assert mine[4] == "1 2 3 1 2 3"
+    assert mine == theirs

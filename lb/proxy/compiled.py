@@ -19,6 +19,7 @@ from typing import Any
 from lb.balance import keys as lbkeys
 from lb.config.model import Config, Proxy
 from lb.http import actions, cookie, h1
+from lb.match import sample
 from lb.proxy import queue as lbqueue
 from lb.proxy.retry import RetryPolicy
 from lb.state import BackendState, FrontendState, ServerState, State
@@ -44,13 +45,28 @@ def _traffic_log(proxy: Proxy, config: Config) -> Any:
         return None
 
 
+def _hash_sample(text: str | None) -> Callable[[Any], bytes | None] | None:
+    """`balance hash <expr>`: the expression's value cast to binary, per request."""
+    if not text:
+        return None
+    try:
+        expr = sample.parse_expr(text)
+    except Exception:  # refused by the config check already
+        return None
+
+    def get(ctx: Any) -> bytes | None:
+        v = expr.raw(ctx)
+        return None if v is None else sample.to_bin(v)
+    return get
+
+
 class BackendRT:
     __slots__ = (
         "model", "st", "name", "req_rules", "res_rules", "t_server", "t_connect",
         "t_tunnel", "t_server_fin", "t_queue", "server_close", "pretend_ka", "httpclose",
         "retries", "idle", "mode", "ff", "counters", "errorfiles", "reuse", "loop_time",
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
-        "retry_policy",
+        "retry_policy", "hash_sample",
     )
 
     def __init__(self, model: Proxy, st: BackendState,
@@ -90,6 +106,7 @@ class BackendRT:
         self.opt_persist = o.persist
         self.hash_spec = model.balance if lbkeys.needs_key(model.balance) else None
         self.retry_policy = RetryPolicy.from_proxy(model)
+        self.hash_sample = _hash_sample(model.balance.hash_expr)
 
 
 class FrontendRT:

@@ -258,8 +258,10 @@ class Txn:
         if be.cookie is not None:
             self._persistence(be)
         if be.hash_spec is not None and not self.direct:
+            smp = be.hash_sample
             self.lb_key = lbkeys.extract(be.hash_spec, self.method, self.url,
-                                         self.req_headers, self.src)
+                                         self.req_headers, self.src,
+                                         sample=smp(self) if smp is not None else None)
         self._request_slot(self.rcookie.server if self.direct else None, None)
 
     def _persistence(self, be: Any) -> None:
