@@ -133,6 +133,7 @@ _C: list[Case] = [
     Case("head_15500", _head_of(15500)),
     Case("head_16300", _head_of(16300)),
     Case("head_over_bufsize", _head_of(17000)),
+    Case("ows_padding_one_read", _get(headers=H + b"X-A:" + b" " * 17000 + b"v\r\n")),
     Case("duplicate_host_differ", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
     Case("duplicate_host_same", b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
     Case("duplicate_host_case", b"GET / HTTP/1.1\r\nHost: a\r\nHost: A\r\n\r\n"),

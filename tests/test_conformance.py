@@ -83,6 +83,16 @@ NORMALISED: dict[str, str] = {
 }
 
 
+#: HAProxy refuses these, lb forwards them: known gaps, each with why it is harmless.
+LENIENT: dict[str, str] = {
+    "ows_padding_one_read": "a head over tune.bufsize only through the leading "
+                            "whitespace of a value, arriving in one read: llhttp drops "
+                            "that whitespace unseen, so lb forwards the normalised head "
+                            "(`x-a: v`, a few bytes). Across reads it is refused "
+                            "(tests/test_limits.py)",
+}
+
+
 @pytest.fixture(scope="module")
 def recorded() -> dict[str, Any]:
     with open(DATA) as f:
@@ -103,7 +113,7 @@ def test_recording_matches_corpus(recorded: dict[str, Any]) -> None:
     assert set(recorded["cases"]) == set(BY_NAME), "rerun tools/conformance/run.py " \
         "--write-haproxy after changing the corpus"
     assert len(CASES) >= 80
-    for name in list(STRICTER) + list(NORMALISED):
+    for name in list(STRICTER) + list(NORMALISED) + list(LENIENT):
         assert name in BY_NAME, name
 
 
@@ -116,6 +126,10 @@ def test_at_least_as_strict_as_haproxy(name: str, recorded: dict[str, Any],
                                        outcomes: dict[str, dict[str, Any]]) -> None:
     ha = recorded["cases"][name]
     ours = outcomes[name]
+    if name in LENIENT:
+        assert refused(ha)
+        assert [r["headers"] for r in ours["backend"]] == [[["host", "a"], ["x-a", "v"]]]
+        return
     if name in STRICTER and BY_NAME[name].expect > 1:
         # pipelined: the requests before the refused one are served, then an error
         assert len(ours["backend"]) < len(ha["backend"]), ours

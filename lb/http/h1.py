@@ -12,8 +12,9 @@ What httptools (llhttp, strict mode) already rejects, checked in tests/test_h1.p
 Content-Length together with Transfer-Encoding, duplicate Content-Length (even equal),
 Transfer-Encoding with a coding after chunked, bare CR, obs-fold, NUL and other
 invalid bytes in values, invalid tokens in names, garbage request lines, LF-only line
-ends. Checked here: HTTP versions other than 1.0/1.1, Transfer-Encoding without
-chunked (llhttp reports it after on_headers_complete), header count.
+ends. Checked here: HTTP versions other than 1.0/1.1, Transfer-Encoding (chunked last
+and alone, else 400 or 422: ``te_status``), conflicting Host / absolute-form authority
+(``host_conflict``), header count. docs/conformance.md compares all this with HAProxy.
 
 Must not import: asyncio or anything doing I/O (layer L1).
 """
