@@ -175,8 +175,11 @@ def test_prompt_mode_bytes(pair: Pair) -> None:
             for line in (b"prompt\n", b"show cli level\n", b"show backend;get weight be/s2\n"):
                 s.sendall(line)
                 buf = b""
-                while not buf.endswith(b"> "):
-                    buf += s.recv(65536)
+                prompts = line.count(b";") + 1  # one "> " after each command
+                while not (buf.endswith(b"> ") and buf.count(b"\n> ") >= prompts):
+                    data = s.recv(65536)
+                    assert data, buf
+                    buf += data
                 out.append(buf)
         return out
 
