@@ -5,11 +5,13 @@ hand-over of listening sockets, reloads, signal forwarding, worker reaping, and 
 aggregation that makes N workers and several generations look like one process.
 
 How it works (docs/operations.md tells the operator's side):
-- The master binds every listening socket once and keeps it. Each worker is
-  ``python -m lb -f <files> -db`` started with the sockets passed as inherited fds
-  and ``LB_LISTEN_FDS`` = ``{"<frontend>#<bind index>": fd}``; ``lb.proxy.listener``
-  adopts them instead of binding. Workers share each socket's accept queue, so a
-  worker closing its copy never refuses a connection while another copy is open.
+- The master binds every listening socket once and keeps it: one SO_REUSEPORT
+  socket per worker slot for TCP binds (the kernel spreads connections), one shared
+  socket for unix/fd@ binds. Each worker is ``python -m lb -f <files> -db`` started
+  with its slot's sockets passed as inherited fds and ``LB_LISTEN_FDS`` =
+  ``{"<frontend>#<bind index>": fd}``; ``lb.proxy.listener`` adopts them instead of
+  binding. Since the master keeps every socket open, a queue outlives its worker: a
+  worker closing its copy never refuses a connection.
 - Each worker serves a private control socket (``LB_CTL``, JSON lines):
   ``ping``, ``snapshot`` (counters, connections, open tunnels), ``servers`` (apply
   server states pushed by the master). The master owns the health checks and the
