@@ -37,7 +37,7 @@ def check(text: str) -> None:
     assert not internal, internal
 
 
-SETTINGS = settings(max_examples=150, deadline=None,
+SETTINGS = settings(max_examples=int(os.environ.get("LB_FUZZ_EXAMPLES", "150")), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -90,3 +90,26 @@ def test_random_statements(words, nlines):
     text = "".join(" ".join(words[i % len(words):] + words[:i % len(words)]) + "\n"
                    for i in range(nlines))
     check(text)
+
+
+def test_every_keyword_with_odd_arguments():
+    """Each table row survives missing, empty, numeric, negative and junk arguments."""
+    from lb.config.global_kw import GLOBAL_TABLE
+    from lb.config.proxy_kw import OPTIONS, PROXY_TABLE
+    from lb.config.server_kw import SERVER_KEYWORDS
+
+    odd = ["", "x", "0", "-1", "99999999999999999999", "1 2 3", '""', "if", "if x",
+           "unless { path", "%[", "a:b", "/tmp/nonexistent", "\\x4", "1.5s"]
+    head = ("defaults\n mode http\n timeout client 1s\n timeout server 1s\n"
+            " timeout connect 1s\n")
+    for arg in odd:
+        for row in PROXY_TABLE:
+            for sec in ("frontend f", "backend b", "listen l", "defaults d"):
+                check(f"{head}{sec}\n {row.name} {arg}\n")
+        for name in OPTIONS:
+            check(f"{head}listen l\n option {name} {arg}\n no option {name}\n")
+        for name in SERVER_KEYWORDS:
+            check(f"{head}backend b\n server s 127.0.0.1:80 {name} {arg}\n"
+                  f" default-server {name} {arg}\n")
+        for row in GLOBAL_TABLE:
+            check(f"global\n {row.name} {arg}\n")
