@@ -165,8 +165,16 @@ def test_valid_reload_switches_generation() -> None:
             status, h = http_get(m.port)
             assert status == 200 and h["x-pid"] == str(old)
             assert "x-gen" not in h
+            for _ in range(9):
+                assert http_get(m.port)[0] == 200
             m.rewrite(m.text(extra_fe="    http-response set-header X-Gen two"))
             m.reload(2, signal.SIGHUP)
+            # the new worker starts from the old one's totals (its own stats page
+            # keeps counting), and the master does not count them twice
+            snap = request_sync(os.path.join(m.run, "worker-2.0.sock"), {"op": "snapshot"})
+            assert snap["fe"]["fe"]["req_tot"] == 10
+            assert snap["be"]["bweb"]["hrsp_2xx"] == 10
+            assert m.ctl("refresh")["total"]["fe"]["fe"]["req_tot"] == 10
             status, h = http_get(m.port)
             assert status == 200 and h.get("x-gen") == "two"
             new = m.ctl("workers")
