@@ -651,3 +651,12 @@ def test_no_bind_and_acl_warning_forms():  # 2.6.12
     assert res.diagnostics[0].more[-1] == ""  # HAProxy ends it with a blank line
     assert "proxy 'm' has no 'bind' directive. Please declare it as a backend if this was "\
         "intended." in msgs(res, "warning")
+
+
+def test_default_option_resets_to_the_defaults_section():
+    c = ok("defaults\n mode http\n option httplog\n option dontlognull\n" + TMO +
+           "frontend f\n bind :1\n no option dontlognull\n option tcplog\n"
+           " default option dontlognull\n default option httplog\n")
+    f = c.frontend("f")
+    assert f.options.dontlognull and f.options.httplog and not f.options.tcplog
+    assert f.log_format.startswith("%ci:%cp [%tr]")

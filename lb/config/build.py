@@ -271,7 +271,7 @@ class Parser:
         if kw in ("no", "default"):
             if len(words) > 1 and words[1] == "option":
                 sub = Line(line.file, line.lineno, words[1:], line.cols[1:], line.raw)
-                kw_option(p, sub, ctx, negate=True)
+                kw_option(p, sub, ctx, negate=kw == "no", reset=kw == "default")
                 return
             if len(words) > 1 and words[1] == "log":
                 kw_no_log(p, line, ctx)

@@ -1144,7 +1144,9 @@ IGNORED_OPTIONS = frozenset({
 })
 
 
-def kw_option(p: ProxyBuilder, line: Line, ctx: ParseCtx, negate: bool = False) -> None:
+def kw_option(p: ProxyBuilder, line: Line, ctx: ParseCtx, negate: bool = False,
+              reset: bool = False) -> None:
+    """`option X`, `no option X` (negate) and `default option X` (reset to defaults)."""
     words = line.words
     if len(words) < 2 or not words[1]:
         ctx.alert(line, "'option' expects an option name.", "missing-argument")
@@ -1173,6 +1175,9 @@ def kw_option(p: ProxyBuilder, line: Line, ctx: ParseCtx, negate: bool = False) 
         ctx.alert(line, f"'option {name}' cannot handle unexpected argument "
                   f"'{args[max_extra]}'.", "too-many-args", col=line.col(2 + max_extra))
         return
+    if reset:
+        _reset_option(p, name, attr)
+        return
     if negate:
         if attr:
             p.options[attr] = False
@@ -1195,6 +1200,29 @@ def kw_option(p: ProxyBuilder, line: Line, ctx: ParseCtx, negate: bool = False) 
     elif attr:
         p.options[attr] = True
     p.option_origins[name] = origin(line)
+
+
+def _reset_option(p: ProxyBuilder, name: str, attr: str | None) -> None:
+    """`default option X`: take X's state back from the defaults section (or built-in)."""
+    src = p.from_defaults
+    keys = [attr] if attr else {
+        "http-keep-alive": ["http_keep_alive", "http_server_close", "httpclose"],
+        "http-server-close": ["http_keep_alive", "http_server_close", "httpclose"],
+        "httpclose": ["http_keep_alive", "http_server_close", "httpclose"],
+        "httplog": ["httplog", "httplog_clf", "tcplog"], "tcplog": ["httplog", "tcplog"],
+        "redispatch": ["redispatch"]}.get(name, [])
+    for k in keys:
+        p.options[k] = bool(src.options.get(k, False)) if src else False
+    if name in ("httplog", "tcplog"):
+        p.log_format = src.log_format if src else None
+        p.log_format_kind = src.log_format_kind if src else None
+    elif name == "forwardfor":
+        p.forwardfor = src.forwardfor if src else None
+    elif name == "redispatch":
+        p.redispatch_interval = src.redispatch_interval if src else -1
+    elif name in ("httpchk", "tcp-check"):
+        p.check_kind = src.check_kind if src else "tcp"
+        p.httpchk_send = src.httpchk_send if src else None
 
 
 # --------------------------------------------------------------------------- http rules
