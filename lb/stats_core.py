@@ -289,6 +289,10 @@ def _zero(_o: Obj) -> int:
     return 0
 
 
+def _http_zero(o: Obj) -> int | None:
+    return 0 if o.proxy.mode == "http" else None
+
+
 def _none(_o: Obj) -> None:
     return None
 
@@ -372,7 +376,9 @@ STAT_COLUMNS: tuple[StatColumn, ...] = (
     StatColumn(46, "req_rate", F_, "u32", "MRP", _fc_read("req_rate"), "requests per second"),
     StatColumn(47, "req_rate_max", F_, "u32", "MMP", _fc_max("req_rate"),
                "max requests per second"),
-    StatColumn(48, "req_tot", FBS, "u64", "MCP", _http_ctr("req_tot"), "total requests"),
+    StatColumn(48, "req_tot", FBS, "u64", "MCP",
+               lambda o: o.c.req_tot if o.kind == FE or o.proxy.mode == "http" else None,
+               "total requests"),
     StatColumn(49, "cli_abrt", BS, "u64", "MCP", _ctr("cli_abrt"), "client aborts"),
     StatColumn(50, "srv_abrt", BS, "u64", "MCP", _ctr("srv_abrt"), "server aborts"),
     StatColumn(51, "comp_in", FB, "u64", "MCP", _zero, "compressor input bytes"),
@@ -408,15 +414,15 @@ STAT_COLUMNS: tuple[StatColumn, ...] = (
     StatColumn(78, "conn_rate_max", F_, "u32", "MMP", _fc_max("conn_rate"),
                "max connections per second"),
     StatColumn(79, "conn_tot", F_, "u64", "MCP", _ctr("conn_tot"), "cumulated connections"),
-    StatColumn(80, "intercepted", F_, "u64", "MCP", _ctr("intercepted"),
+    StatColumn(80, "intercepted", F_, "u64", "MCP", _http_ctr("intercepted"),
                "intercepted requests"),
     StatColumn(81, "dcon", F_, "u64", "MCP", _ctr("dcon"), "connections denied"),
     StatColumn(82, "dses", F_, "u64", "MCP", _ctr("dses"), "sessions denied"),
     StatColumn(83, "wrew", FBS, "u64", "MCP", _ctr("wrew"), "failed rewrites"),
     StatColumn(84, "connect", BS, "u64", "MCP", _ctr("connect"), "connections established"),
     StatColumn(85, "reuse", BS, "u64", "MCP", _ctr("reuse"), "connections reused"),
-    StatColumn(86, "cache_lookups", FB, "u64", "MCP", _zero, "cache lookups"),
-    StatColumn(87, "cache_hits", FB, "u64", "MCP", _zero, "cache hits"),
+    StatColumn(86, "cache_lookups", FB, "u64", "MCP", _http_zero, "cache lookups"),
+    StatColumn(87, "cache_hits", FB, "u64", "MCP", _http_zero, "cache hits"),
     StatColumn(88, "srv_icur", S_, "u32", "MGP", _zero, "idle connections"),
     StatColumn(89, "src_ilim", S_, "u32", "MGP", _none, "idle connections limit"),
     StatColumn(90, "qtime_max", BS, "u32", "MMP", _avg_max("qtime"), "max queue time (ms)"),

@@ -253,3 +253,66 @@ def test_state_change_log_texts(pair: Pair) -> None:
     theirs = ha_lines()[before:]
     ours = [text for _level, text in pair.lb.logs]
     assert len(ours) >= 10 and ours == theirs
+
+
+RICH_CFG = """global
+    stats socket {sock} level admin
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+listen li
+    bind 127.0.0.1:{p0}
+    cookie SRV insert
+    balance leastconn
+    server a 127.0.0.1:{p1} cookie a maxqueue 5 maxconn 10 slowstart 10s
+    server b 127.0.0.1:{p1} backup
+    server c 127.0.0.1:{p1} disabled weight 0
+
+frontend tcpfe
+    mode tcp
+    bind 127.0.0.1:{p2}
+    maxconn 50
+    default_backend tb
+
+backend tb
+    mode tcp
+    fullconn 77
+    server t1 127.0.0.1:{p1}
+"""
+
+
+def test_show_stat_every_value_on_a_richer_config() -> None:
+    """listen + cookie + leastconn + maxconn/maxqueue/slowstart + backup + disabled +
+    a TCP frontend/backend: every one of the 103 fields equal (lastchg aside)."""
+    from lb import stats
+
+    d = tempfile.mkdtemp(prefix="lbcompat")
+    sock = os.path.join(d, "h.sock")
+    ports = dict(p0=free_port(), p1=free_port(), p2=free_port())
+    path = os.path.join(d, "h.cfg")
+    with open(path, "w") as f:
+        f.write(RICH_CFG.format(sock=sock, **ports))
+    proc = subprocess.Popen([HAPROXY, "-f", path, "-db"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        theirs = [r for r in query(sock, "show stat").splitlines() if r][1:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(5)
+    res = load_text(RICH_CFG.format(sock=os.path.join(d, "x.sock"), **ports))
+    assert res.config is not None
+    now = time.time()
+    ours = [r for r in stats.show_stat(State(res.config, now=now), now).splitlines() if r][1:]
+    assert len(ours) == len(theirs) == 8
+    names = stats.CSV_HEADER[2:].split(",")
+    for t_row, o_row in zip(theirs, ours, strict=True):
+        t, o = t_row.split(",")[:103], o_row.split(",")[:103]
+        diffs = [(names[i], t[i], o[i]) for i in range(103) if t[i] != o[i] and i != 23]
+        assert diffs == [], t[:2]
