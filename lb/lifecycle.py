@@ -221,6 +221,7 @@ class Lifecycle:
         deadline = start + self.hard_stop_after if self.hard_stop_after else None
         last_report = start
         last_left: tuple[int, int] | None = None
+        glogs = self.rt.config.global_.logs  # the global `log` targets, plus stderr
         while True:
             tunnels, conns = self.remaining()
             if tunnels == 0 and conns == 0:
@@ -228,13 +229,13 @@ class Lifecycle:
             now = loop.time()
             if deadline is not None and now >= deadline:
                 _event(lblog.WARNING, f"hard-stop-after expired: closing {tunnels} "
-                                      f"tunnel(s) and {conns} connection(s).")
+                                      f"tunnel(s) and {conns} connection(s).", glogs)
                 await self.rt.stop()
                 break
             if now - last_report >= DRAIN_REPORT_EVERY or last_left is None:
                 if (tunnels, conns) != last_left or now - last_report >= 10:
                     _event(lblog.NOTICE, f"Soft stop in progress: {tunnels} tunnel(s), "
-                                         f"{conns} connection(s) remaining.")
+                                         f"{conns} connection(s) remaining.", glogs)
                     last_left = (tunnels, conns)
                 last_report = now
             await asyncio.sleep(0.05)

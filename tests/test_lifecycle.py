@@ -142,7 +142,10 @@ def test_soft_stop_drains_requests_keepalive_and_websockets() -> None:
                 assert ws.recv(timeout=5) == f"during-drain-{i}"
                 time.sleep(0.4)
             assert lb.proc is not None and lb.proc.poll() is None
-            lb.wait_for_line("Soft stop in progress: 1 tunnel(s), 0 connection(s) remaining.")
+            progress = "Soft stop in progress: 1 tunnel(s), 0 connection(s) remaining."
+            lb.wait_for_line(progress)
+            assert progress in lb.lines()  # the global log target, not only stderr
+            assert f"[WARNING]  ({lb.pid}) : {progress}" in lb.lines()
             ws.close()
             assert wait_exit(lb.proc, 10) == 0
             text = "\n".join(lb.lines())
