@@ -654,9 +654,13 @@ def test_no_bind_and_acl_warning_forms():  # 2.6.12
 
 
 def test_default_option_resets_to_the_defaults_section():
-    c = ok("defaults\n mode http\n option httplog\n option dontlognull\n" + TMO +
-           "frontend f\n bind :1\n no option dontlognull\n option tcplog\n"
-           " default option dontlognull\n default option httplog\n")
+    c = ok("defaults\n mode http\n option http-server-close\n option dontlognull\n" + TMO +
+           "frontend f\n bind :1\n no option dontlognull\n option httpclose\n"
+           " default option dontlognull\n default option http-server-close\n")
     f = c.frontend("f")
-    assert f.options.dontlognull and f.options.httplog and not f.options.tcplog
-    assert f.log_format.startswith("%ci:%cp [%tr]")
+    assert f.options.dontlognull and f.options.http_server_close and not f.options.httpclose
+    # as HAProxy 2.6.12: these options cannot be negated or reset
+    res = cfg(BASE + "frontend f\n no option httplog\n default option forwardfor\n")
+    assert msgs(res, "alert") == [
+        "parsing [t.cfg:7]: negation/default is not supported for option 'httplog'.",
+        "parsing [t.cfg:8]: negation/default is not supported for option 'forwardfor'."]
