@@ -316,3 +316,74 @@ def test_show_stat_every_value_on_a_richer_config() -> None:
         t, o = t_row.split(",")[:103], o_row.split(",")[:103]
         diffs = [(names[i], t[i], o[i]) for i in range(103) if t[i] != o[i] and i != 23]
         assert diffs == [], t[:2]
+
+
+CHECK_CFG = """global
+    stats socket {sock} level admin
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout check 1s
+
+frontend fe
+    bind 127.0.0.1:{fe}
+    default_backend be
+
+backend be
+    option httpchk GET /
+    server up1 127.0.0.1:{live} check inter 300
+    server dead 127.0.0.1:{dead} check inter 300
+    server bad 127.0.0.1:{bad} check inter 300
+"""
+
+
+def _rows(sock: str) -> dict[tuple[str, str], dict[str, str]]:
+    lines = [r for r in query(sock, "show stat").splitlines() if r]
+    names = lines[0][2:].split(",")
+    return {tuple(r.split(",")[:2]): dict(zip(names, r.split(","), strict=False))  # type: ignore[misc]
+            for r in lines[1:]}
+
+
+def test_check_columns_after_real_checks() -> None:
+    """The same three checked servers (healthy, refused, HTTP 500) under HAProxy and a
+    running lb: the check columns agree once both have settled (timings aside)."""
+    from tests.backends import HttpBackend
+    from tests.lbproc import LbProcess
+
+    with HttpBackend("live") as live, \
+            HttpBackend("bad", handler=lambda r: (500, [], b"no")) as bad:
+        d = tempfile.mkdtemp(prefix="lbcompat")
+        hs, ls = os.path.join(d, "h.sock"), os.path.join(d, "l.sock")
+        common = dict(live=live.port, dead=free_port(), bad=bad.port)
+        path = os.path.join(d, "h.cfg")
+        with open(path, "w") as f:
+            f.write(CHECK_CFG.format(sock=hs, fe=free_port(), **common))
+        proc = subprocess.Popen([HAPROXY, "-f", path, "-db"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            with LbProcess(CHECK_CFG.format(sock=ls, fe="@@fe@@", **common)):
+                want = {"up1": "UP", "dead": "DOWN", "bad": "DOWN"}
+                deadline = time.monotonic() + 15
+                while True:
+                    try:
+                        theirs, ours = _rows(hs), _rows(ls)
+                        settled = all(rows[("be", s)]["status"] == st
+                                      for rows in (theirs, ours) for s, st in want.items())
+                    except OSError:
+                        settled = False
+                    if settled or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.1)
+                for key in theirs:
+                    for col in ("status", "weight", "act", "bck", "chkfail", "chkdown",
+                                "check_status", "check_code", "check_desc", "last_chk",
+                                "check_rise", "check_fall", "check_health"):
+                        t = theirs[key][col].removeprefix("* ")
+                        o = ours[key][col].removeprefix("* ")
+                        assert o == t, (key, col)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(5)
