@@ -124,6 +124,12 @@ def test_workers_flag_and_reload_keeps_the_count() -> None:
             current = [w for w in m.ctl("workers") if w["current"]]
             assert len(current) == 2 and {w["generation"] for w in current} == {2}
             assert len(pids_seen(m.port, 2)) == 2
+            # SIGTERM to the master stops every worker, then the master
+            pids = [w["pid"] for w in m.ctl("workers")]
+            assert m.lb.stop(timeout=15) == 0
+            for pid in pids:
+                with pytest.raises(ProcessLookupError):
+                    os.kill(pid, 0)
 
 
 def test_master_sigusr1_drains_workers_then_exits() -> None:
