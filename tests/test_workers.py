@@ -172,3 +172,109 @@ def test_a_crashed_worker_is_logged_and_the_others_keep_serving() -> None:
             m.reload(2)
             assert len([w for w in m.ctl("workers") if w["current"]]) == 2
             assert len(pids_seen(m.port, 2)) == 2
+
+
+# ---------------------------------------------------------------- pure aggregation
+
+
+def _state():  # type: ignore[no-untyped-def]
+    from tests.lbproc import load
+
+    return load("""
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 1s
+    timeout server 1s
+frontend fe
+    bind 127.0.0.1:1
+    default_backend be
+backend be
+    server s1 127.0.0.1:2 weight 3
+    server s2 127.0.0.1:3
+""")
+
+
+def _traffic(st, reqs: int, ws_closes: int = 0, cur: int = 0) -> None:  # type: ignore[no-untyped-def]
+    c = st.frontends["fe"].counters
+    for _ in range(reqs):
+        c.session_start(1000.0)
+        c.req_tot += 1
+        c.count_status(200)
+        c.session_end()
+    c.scur += cur
+    c.ws_close["client_closed"] += ws_closes
+    c.ws_close_codes[1000] = c.ws_close_codes.get(1000, 0) + ws_closes
+    st.cum_req += reqs
+
+
+def test_totals_survive_generations_without_double_counting() -> None:
+    from lb import master
+    from lb.state import State
+
+    cfg = _state()
+    old = State(cfg)
+    _traffic(old, 7, ws_closes=2, cur=1)
+    m = master.Master.__new__(master.Master)  # only the aggregation part
+    m.retired = master._new_total()
+    w_old = master.Worker.__new__(master.Worker)
+    w_old.snap, w_old.seed, w_old.exited, w_old.ready = (
+        master.state_snapshot(old, 0.0, 1000.0, 1), {}, None, True)
+    m.workers = [w_old]
+    seed = m.cumulative_total()
+    assert seed["fe"]["fe"]["req_tot"] == 7
+    # the next generation starts from the totals...
+    new = State(cfg)
+    master.seed_state(new, seed)
+    assert new.frontends["fe"].counters.req_tot == 7
+    assert new.frontends["fe"].counters.ws_close_codes == {1000: 2}
+    assert new.frontends["fe"].counters.scur == 0  # gauges are not seeded
+    assert new.cum_req == 7
+    _traffic(new, 5)
+    w_new = master.Worker.__new__(master.Worker)
+    w_new.snap, w_new.seed, w_new.exited, w_new.ready = (
+        master.state_snapshot(new, 0.0, 1001.0, 2), seed, None, True)
+    m.workers = [w_old, w_new]
+    total = m.cumulative_total()
+    assert total["fe"]["fe"]["req_tot"] == 12  # 7 + 5, not 7 + 12
+    assert total["fe"]["fe"]["ws_close"]["client_closed"] == 2
+    assert total["proc"]["cum_req"] == 12
+    # the old generation exits: its counts move to the retired totals
+    w_old.ctl = "/nonexistent/worker.sock"  # no final snapshot file: the last pull
+    w_old.exited = 0
+    m._retire(w_old)
+    assert m.retired["fe"]["fe"]["req_tot"] == 7
+    assert m.cumulative_total()["fe"]["fe"]["req_tot"] == 12
+    # the master's State shows the sum, gauges from live workers only
+    view = State(cfg)
+    m.state = view
+    m.apply_aggregate()
+    c = view.frontends["fe"].counters
+    assert (c.req_tot, c.hrsp_2xx, c.stot, c.scur) == (12, 12, 12, 0)
+    assert c.ws_close_codes == {1000: 2}
+    assert view.cum_req == 12
+
+
+def test_server_states_pushed_to_a_worker_reach_its_balancer() -> None:
+    from lb import master
+    from lb.state import ADMIN_FMAINT, OP_STOPPED, State
+
+    cfg = _state()
+    ms, ws = State(cfg), State(cfg)
+    s1 = ms.backends["be"].by_name["s1"]
+    s1.set_admin(ADMIN_FMAINT, True, 5.0)
+    s2 = ms.backends["be"].by_name["s2"]
+    s2.set_operational(OP_STOPPED, 5.0)
+    s2.check_status = "L4CON"
+    msg = master.servers_message(ms)
+    assert master.apply_servers(ws, msg["servers"], 6.0) == 2
+    w1, w2 = ws.backends["be"].by_name["s1"], ws.backends["be"].by_name["s2"]
+    assert w1.in_maint and not w1.usable
+    assert w2.op == OP_STOPPED and w2.check_status == "L4CON"
+    assert not ws.backends["be"].is_up
+    assert master.apply_servers(ws, msg["servers"], 7.0) == 0  # idempotent
+    s1.set_admin(ADMIN_FMAINT, False, 8.0)
+    s1.set_weight(7, 8.0)
+    assert master.apply_servers(ws, master.servers_message(ms)["servers"], 9.0) == 1
+    assert w1.usable and (w1.uweight, w1.eweight) == (7, 7)
+    assert master.apply_servers(ws, [{"be": "nope", "srv": "s1"}], 9.0) == 0
