@@ -225,7 +225,8 @@ def _check_condition(cond: str, out: Output) -> int:
 def _load(args: Args):  # type: ignore[no-untyped-def]
     from lb.config import load
 
-    return load(args.files, strict=args.strict)
+    # -dW makes every compatibility acceptance an error too (like --strict)
+    return load(args.files, strict=args.strict or args.zero_warning)
 
 
 def _report(args: Args, res, out: Output) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]

@@ -254,3 +254,11 @@ def test_no_traceback_on_garbage(tmp_path):
     p.write_bytes(b"global\n\xff\xfe\x00\x01 \"'\\x\n\x80frontend\n")
     r = lb("-c", "-f", str(p))
     assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+def test_zero_warning_makes_legacy_forms_errors():
+    path = os.path.join(ROOT, "conf", "seed-003-uri.cfg")
+    r = lb("-c", "-dW", "-f", path)
+    assert r.returncode == 1
+    assert "[ALERT]" in r.stderr and "the 'contimeout' directive is not supported anymore " \
+        "since HAProxy 2.1. Use 'timeout connect'.\n" in r.stderr

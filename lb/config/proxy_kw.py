@@ -519,8 +519,9 @@ def _legacy_timeout(old: str, new: str) -> Callable[[ProxyBuilder, Line, ParseCt
             ctx.alert(line, f"'{old}' expects an integer value (in milliseconds)",
                       "missing-argument")
             return
+        note = "" if ctx.strict else f" (accepted as 'timeout {new} {line.words[1]}')"
         ctx.legacy(line, f"the '{old}' directive is not supported anymore since HAProxy 2.1. "
-                   f"Use 'timeout {new}'. (accepted as 'timeout {new} {line.words[1]}')",
+                   f"Use 'timeout {new}'.{note}",
                    "legacy-keyword", col=line.col(0),
                    suggestion=f"timeout {new} {line.words[1]}")
         _set_timeout(p, line, ctx, new, line.words[1], line.col(1))
@@ -528,8 +529,9 @@ def _legacy_timeout(old: str, new: str) -> Callable[[ProxyBuilder, Line, ParseCt
 
 
 def kw_legacy_redispatch(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    note = "" if ctx.strict else " (accepted as 'option redispatch')"
     ctx.legacy(line, "keyword 'redispatch' directive is not supported anymore since HAProxy "
-               "2.1. Use 'option redispatch'. (accepted as 'option redispatch')",
+               f"2.1. Use 'option redispatch'.{note}",
                "legacy-keyword", col=line.col(0), suggestion="option redispatch")
     if p.has_cap("backend"):
         p.options["redispatch"] = True
