@@ -74,3 +74,36 @@ def _exercise(port: int, s1: WsBackend, s2: WsBackend) -> None:
            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
            b"Sec-WebSocket-Protocol: chat\r\n\r\n")
     assert status(raw_request(port, req)) == 403
+
+
+def seed_003_on_loopback(name: str, www: int, ws: int) -> str:
+    with open(os.path.join(ROOT, "conf", name)) as fh:
+        text = fh.read()
+    # loopback only, no chroot/daemon/uid changes for a test run
+    for line in ("chroot /usr/share/haproxy\n", "uid 99\n", "gid 99\n", "daemon\n"):
+        text = text.replace(line, "")
+    text = text.replace("bind *:80", "bind 127.0.0.1:@@fe@@")
+    text = text.replace("127.0.0.1:8080", f"127.0.0.1:{www}")
+    text = text.replace("127.0.0.1:8000", f"127.0.0.1:{ws}")
+    return text
+
+
+def test_seed_003_upgrade_detection_routes_websockets():
+    with HttpBackend("www1") as www, WsBackend("ws1") as ws, \
+            LbProcess(seed_003_on_loopback("seed-003-upgrade.cfg", www.port, ws.port)) as lb:
+        port = lb.ports["fe"]
+        try:
+            resp = raw_request(port, b"GET / HTTP/1.1\r\nHost: ws.example.com\r\n"
+                                     b"Connection: close\r\n\r\n")
+            assert status(resp) == 200 and resp.endswith(b"www1")  # no Upgrade: www
+            from websockets.asyncio.client import connect
+
+            async def chat() -> str:
+                # Host: ws.example.com (no port, as the seed's ACL expects), TCP to lb
+                async with connect("ws://ws.example.com/", host="127.0.0.1", port=port) as c:
+                    await c.send("whoami")
+                    return str(await asyncio.wait_for(c.recv(), 5))
+
+            assert asyncio.run(chat()) == "ws1"
+        except (AssertionError, OSError) as exc:
+            raise AssertionError("lb output:\n" + "\n".join(lb.lines()[-20:])) from exc
