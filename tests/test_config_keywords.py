@@ -664,3 +664,10 @@ def test_default_option_resets_to_the_defaults_section():
     assert msgs(res, "alert") == [
         "parsing [t.cfg:7]: negation/default is not supported for option 'httplog'.",
         "parsing [t.cfg:8]: negation/default is not supported for option 'forwardfor'."]
+
+
+def test_inherited_stats_lists_are_not_shared():
+    c = ok(BASE + " stats auth a:a\nlisten one\n bind :1\n stats auth b:b\n"
+           "listen two\n bind :2\n")
+    assert c.proxies[0].stats.auth == (("a", "a"), ("b", "b"))
+    assert c.proxies[1].stats.auth == (("a", "a"),)

@@ -282,8 +282,8 @@ def inherit(dst: ProxyBuilder, src: ProxyBuilder) -> None:
 
     for attr in INHERIT_ALL:
         take(attr)
-    if dst.stats is not None:
-        dst.stats = dict(dst.stats)
+    if dst.stats is not None:  # lists inside (auth, scope) must not be shared
+        dst.stats = {k: list(v) if isinstance(v, list) else v for k, v in dst.stats.items()}
     if "frontend" in sides:
         for attr in INHERIT_FE:
             take(attr)
