@@ -338,7 +338,8 @@ def test_daemon_mode_reports_a_bind_failure() -> None:
         assert b"cannot bind socket (Address already in use)" in r.stderr
 
 
-def test_sf_takes_over_and_the_old_process_finishes() -> None:
+@pytest.mark.parametrize("flag", ["-sf", "-st"])
+def test_sf_st_take_over_and_the_old_process_ends(flag: str) -> None:
     web = HttpBackend("web")
     with web:
         ports = {"web": web.port, "ws": free_port(), "slow": free_port()}
@@ -348,10 +349,14 @@ def test_sf_takes_over_and_the_old_process_finishes() -> None:
             s = get(port, keep=False)
             assert read_response(s).startswith(b"HTTP/1.1 200")
             s.close()
-            new = LbProcess(cfg(), ports=old.ports, args=("-sf", str(old.pid))).start()
+            new = LbProcess(cfg(), ports=old.ports, args=(flag, str(old.pid))).start()
             try:
                 assert wait_exit(old.proc, 10) == 0  # type: ignore[arg-type]
-                old.wait_for_line("Proxy fe stopped")
+                if flag == "-sf":
+                    old.wait_for_line("Proxy fe stopped")
+                else:  # -st: SIGTERM, a hard stop (no soft-stop lines)
+                    old.wait_for_line("stopped", timeout=5)
+                    assert not any("Proxy fe stopped" in ln for ln in old.lines())
                 for _ in range(5):
                     s = get(port, keep=False)
                     assert read_response(s).startswith(b"HTTP/1.1 200")
