@@ -193,3 +193,146 @@ def test_host_conflict(url: bytes, hosts: list[bytes], conflict: bool) -> None:
     from lb.http import h1
 
     assert h1.host_conflict(url, hosts) is conflict
+
+
+# ------------------------------------------------------------------ responses
+
+#: raw response -> the status HAProxy 2.6.12 gave the client (checked with the same
+#: config, tools/conformance/probe.py CONFIG, one request per connection).
+RESPONSES: dict[str, tuple[bytes, int]] = {
+    "ok": (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 200),
+    "http10": (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", 200),
+    "te_gzip": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok", 502),
+    "te_chunked_gzip": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"
+                        b"2\r\nok\r\n0\r\n\r\n", 502),
+    "te_gzip_chunked": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                        b"2\r\nok\r\n0\r\n\r\n", 502),
+    "cl_differing": (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!",
+                     502),
+    "cl_plus": (b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok", 502),
+    "cl_2pow63": (b"HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\nok", 502),
+    "space_before_colon": (b"HTTP/1.1 200 OK\r\nX-A : b\r\nContent-Length: 2\r\n\r\nok", 502),
+    "head_15500": (b"HTTP/1.1 200 OK\r\nX-Big: " + b"b" * 15500
+                   + b"\r\nContent-Length: 2\r\n\r\nok", 502),
+    "head_over_bufsize": (b"HTTP/1.1 200 OK\r\nX-Big: " + b"b" * 17000
+                          + b"\r\nContent-Length: 2\r\n\r\nok", 502),
+    "headers_102": (b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(101))
+                    + b"Content-Length: 2\r\n\r\nok", 502),
+    "garbage": (b"FOO\r\n\r\n", 502),
+    "101_to_plain_request": (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", 502),
+}
+#: lb refuses (502) these responses HAProxy forwards, for the request-side reasons.
+RESPONSES_STRICTER = {
+    "cl_and_te": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"2\r\nok\r\n0\r\n\r\n",
+    "cl_duplicate_identical": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2"
+                              b"\r\n\r\nok",
+    "obs_fold": b"HTTP/1.1 200 OK\r\nX-A: b\r\n c\r\nContent-Length: 2\r\n\r\nok",
+    "nul_in_value": b"HTTP/1.1 200 OK\r\nX-A: b\x00c\r\nContent-Length: 2\r\n\r\nok",
+    "bare_lf": b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+}
+
+
+class _Canned:
+    """A backend answering each request head with `raw[0]` (then closing)."""
+
+    def __init__(self) -> None:
+        from tests.lbproc import RawBackend
+
+        self.raw = [b""]
+        self.rb = RawBackend(self._handle)
+
+    def _handle(self, c: Any, rb: Any) -> None:
+        if rb.recv_head(c):
+            c.sendall(self.raw[0])
+            c.settimeout(1.0)
+            try:
+                c.recv(1)
+            except OSError:
+                pass
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def canned() -> Any:
+    cb = _Canned()
+    with cb.rb:
+        cfg = CONFIG.format(fe="@@fe@@", be=cb.rb.port)
+        with LbThread(cfg) as lb:
+            yield cb, lb.ports["fe"]
+
+
+def _status_of(port: int) -> int:
+    from tests.lbproc import raw_request
+
+    r = raw_request(port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                    timeout=5)
+    return int(r.split(b" ", 2)[1]) if r.startswith(b"HTTP/1.1 ") else 0
+
+
+@pytest.mark.parametrize("name", sorted(RESPONSES))
+def test_response_as_haproxy(name: str, canned: Any) -> None:
+    cb, port = canned
+    raw, status = RESPONSES[name]
+    cb.raw[0] = raw
+    assert _status_of(port) == status
+
+
+@pytest.mark.parametrize("name", sorted(RESPONSES_STRICTER))
+def test_response_stricter_than_haproxy(name: str, canned: Any) -> None:
+    cb, port = canned
+    cb.raw[0] = RESPONSES_STRICTER[name]
+    assert _status_of(port) == 502
+
+
+def test_unsolicited_response_never_reaches_the_next_request() -> None:
+    """A server answers one request with two responses in one write. HAProxy 2.6.12
+    drops that server connection; lb too: neither the next client nor a request
+    pipelined behind the first ever receives the extra response."""
+    from tests.lbproc import RawBackend, raw_request
+
+    extra = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Evil: 1\r\n\r\nEVIL"
+
+    def handler(c: Any, rb: Any) -> None:
+        n = 0
+        while rb.recv_head(c):
+            n += 1
+            if n == 1:
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst" + extra)
+            else:
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext")
+
+    with RawBackend(handler) as rb, LbThread(CONFIG.format(fe="@@fe@@", be=rb.port)) as lb:
+        port = lb.ports["fe"]
+        req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+        a = raw_request(port, req, timeout=2)
+        b = raw_request(port, req, timeout=2)
+        both = raw_request(port, req + req, timeout=2)
+    assert a.endswith(b"first") and b.endswith(b"first")
+    assert b"EVIL" not in a + b + both
+    assert both.startswith(b"HTTP/1.1 200 OK\r\n") and b"first" in both
+
+
+def test_endless_response_head_is_cut_at_the_limit() -> None:
+    """A server streaming header lines forever gets 502 once the head passes the
+    limit; lb does not keep reading it."""
+    from tests.lbproc import RawBackend, raw_request
+
+    sent = [0]
+
+    def handler(c: Any, rb: Any) -> None:
+        rb.recv_head(c)
+        c.sendall(b"HTTP/1.1 200 OK\r\n")
+        c.settimeout(5)
+        try:
+            while sent[0] < 64 * 1024 * 1024:
+                c.sendall(b"X-Long: " + b"l" * 1000 + b"\r\n")
+                sent[0] += 1010
+        except OSError:
+            pass
+
+    with RawBackend(handler) as rb, LbThread(CONFIG.format(fe="@@fe@@", be=rb.port)) as lb:
+        r = raw_request(lb.ports["fe"], b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", timeout=5,
+                        until_close=False)
+    assert r.startswith(b"HTTP/1.1 502 ")
+    assert sent[0] < 8 * 1024 * 1024

@@ -15,15 +15,22 @@ from typing import Any
 
 import httptools
 
+from lb.http import h1
 from lb.state import ServerState
 
 _READ_PAUSED = 1
+_CL_MAX = (1 << 63) - 1
+
+
+class _BadResponse(Exception):
+    """Raised from a parser callback: the response is refused (502, never reused)."""
 
 
 class ServerConn(asyncio.Protocol):
     __slots__ = (
         "be", "srv", "transport", "parser", "txn", "reason", "headers", "trailers",
         "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te", "idle_since",
+        "hleft", "hcount", "final",
     )
 
     def __init__(self, be: Any, srv: ServerState) -> None:
@@ -41,7 +48,10 @@ class ServerConn(asyncio.Protocol):
         self.idle_since = 0.0
         self.reusable = True
         self.res_cl = False  # the response head has Content-Length
-        self.res_te = False  # ... Transfer-Encoding (chunked last, llhttp enforces it)
+        self.res_te = False  # ... Transfer-Encoding (only `chunked`, checked below)
+        self.hleft = 0  # head bytes still allowed (HAProxy's limit, as for requests)
+        self.hcount = 0  # header lines still allowed (tune.http.maxhdr - 1)
+        self.final = False  # a final response ended during the current read
 
     # ---- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -61,6 +71,7 @@ class ServerConn(asyncio.Protocol):
         if txn is None:  # unsolicited bytes on an idle connection
             self.close()
             return
+        self.final = False
         try:
             self.parser.feed_data(data)
             txn = self.txn
@@ -88,6 +99,15 @@ class ServerConn(asyncio.Protocol):
 
     # ---- httptools callbacks
     def on_message_begin(self) -> None:
+        txn = self.txn
+        if txn is None or self.final:
+            # bytes after the end of the last response (in the same read, maybe with
+            # a pipelined request already sent here): nobody asked for them, they must
+            # never be taken as the next request's response
+            self.close()
+            raise _BadResponse()
+        self.hleft = txn.conn.head_max - 17
+        self.hcount = txn.fe.maxhdr - 1
         self.reason = b""
         self.headers = []
         self.trailers = None
@@ -97,13 +117,22 @@ class ServerConn(asyncio.Protocol):
 
     def on_status(self, status: bytes) -> None:
         self.reason += status
+        self.hleft -= len(status)
+        if self.hleft < 0:
+            raise _BadResponse()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.in_head:
             name = name.lower()
             self.headers.append((name, value))
+            self.hleft -= len(name) + len(value) + 8
+            self.hcount -= 1
+            if self.hleft < 0 or self.hcount < 0:
+                raise _BadResponse()
             if name == b"content-length":
                 self.res_cl = True
+                if len(value) > 18 and value.isdigit() and int(value) > _CL_MAX:
+                    raise _BadResponse()
             elif name == b"transfer-encoding":
                 self.res_te = True
         else:
@@ -113,6 +142,9 @@ class ServerConn(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        if self.res_te and h1.te_status([v for n, v in self.headers
+                                         if n == b"transfer-encoding"]):
+            raise _BadResponse()  # HAProxy 2.6.12: 502 unless exactly `chunked`
         if self.txn is not None:
             self.txn.res_head(self.parser.get_status_code(), self.reason, self.headers,
                               self.parser.should_keep_alive())
@@ -122,8 +154,10 @@ class ServerConn(asyncio.Protocol):
             self.txn.res_body(body)
 
     def on_message_complete(self) -> None:
-        if self.txn is not None:
-            self.txn.res_end(self.trailers)
+        txn = self.txn
+        if txn is not None:
+            txn.res_end(self.trailers)
+            self.final = txn.done  # not after an interim (1xx) response
 
     # ---- pool
     def close(self) -> None:
