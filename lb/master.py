@@ -740,7 +740,10 @@ class Master:
                 if rc is None:
                     continue
                 w.exited = rc
-                self._retire(w)
+                try:
+                    self._retire(w)
+                except Exception as e:  # a bad snapshot costs its counts, nothing more
+                    _log.warning("retire_failed", pid=w.pid, error=str(e))
                 kind = "Current" if w.current else "Former"
                 how = "Exit" if rc >= 0 else signal.Signals(-rc).name
                 _notice(f"{kind} worker ({w.pid}) exited with code {rc} ({how})",
@@ -844,7 +847,11 @@ class Master:
         try:
             while True:
                 self.reload_again = False
-                await self.reload()
+                try:
+                    await self.reload()
+                except Exception as e:  # never a traceback, never a dead master
+                    _notice(f"Reload failed: internal error ({type(e).__name__}: {e}); "
+                            f"the current workers keep serving.", lblog.ALERT, "ALERT")
                 if not self.reload_again or self.stopping:
                     break
         finally:
@@ -1000,7 +1007,15 @@ def run(cfg: Config, opts: RunOptions, services: Iterable[Service] = ()) -> int:
 
     async def main() -> int:
         m = Master(cfg, opts, services, run_dir)
-        return await m.main(ready)
+        try:
+            return await m.main(ready)
+        except Exception as e:
+            sys.stderr.write(f"[ALERT]    ({os.getpid()}) : master: {type(e).__name__}: "
+                             f"{e}\n")
+            if ready is not None:
+                ready(False)
+            await m._shutdown()
+            return 1
 
     try:
         return loop.run_until_complete(main())
