@@ -246,6 +246,8 @@ def parse_request(spec: CookieSpecLike, cookie_headers: Sequence[bytes], table: 
     ``ignore`` = a matching ``ignore-persist``; ``assigned`` = a server was
     already chosen by other means (``use-server``): the cookie is then unused."""
     res = RequestCookie()
+    if not cookie_headers:
+        return res  # the common first visit: nothing to analyse
     name = spec.name.encode() if isinstance(spec.name, str) else spec.name
     prefix = spec.mode == "prefix"
     strip = spec.mode == "insert" and spec.indirect
