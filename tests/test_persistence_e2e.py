@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from lb.state import ADMIN_FDRAIN, ADMIN_FMAINT, OP_RUNNING, OP_STOPPED
+from lb.state import ADMIN_FDRAIN, ADMIN_FMAINT, OP_RUNNING, OP_STOPPED, OP_STOPPING
 from tests.backends import HttpBackend, Request
 from tests.lbproc import LbThread
 from tests.test_balance_e2e import Haproxy, UdpLog, fetch
@@ -257,6 +257,14 @@ def test_persistence_across_servers_going_down_and_up(backends: Any) -> None:
         _set(lb, "s2", "set_admin", ADMIN_FMAINT, False)
         r = fetch(p, "/", ck)
         assert r.server == "s2"
+        # weight 0 and NOLB (soft stop): out of load balancing, reachable by cookie
+        for fn, on, off in (("set_weight", (0,), (1,)),
+                            ("set_operational", (OP_STOPPING,), (OP_RUNNING,))):
+            _set(lb, "s2", fn, *on)
+            assert {fetch(p, "/").server for _ in range(6)} == {"s1", "s3"}
+            r = fetch(p, "/", ck)
+            assert r.server == "s2" and r.all("set-cookie") == []
+            _set(lb, "s2", fn, *off)
         # persistence never counts as a load-balancing pick
         s2 = lb.state.backends["b"].by_name["s2"]
-        assert s2.counters.lbtot == 0 and s2.counters.cum_req >= 8
+        assert s2.counters.lbtot == 0 and s2.counters.cum_req >= 10
