@@ -253,3 +253,57 @@ def test_websocket_tunnel_holds_its_slot_for_its_whole_life() -> None:
         assert srv.cur_conns == 1 and srv.counters.smax == 1
         ws.close()
         until(lambda: srv.cur_conns == 0)
+
+
+TCP = """
+defaults
+    mode tcp
+    timeout client 10s
+    timeout server 10s
+    timeout connect 2s
+frontend f
+    bind 127.0.0.1:@@fe@@
+    default_backend b
+backend b
+    timeout queue 5s
+    server s1 127.0.0.1:@@s1@@ maxconn 1
+    server s2 127.0.0.1:@@s2@@ maxconn 1
+"""
+
+
+def _ask(sock: Any) -> bytes:
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while not data.endswith((b"s1", b"s2")):
+        d = sock.recv(4096)
+        assert d
+        data += d
+    return data[-2:]
+
+
+def test_tcp_sessions_hold_their_slot_and_queue() -> None:
+    import socket
+
+    with HttpBackend("s1") as s1, HttpBackend("s2") as s2, \
+            LbThread(TCP, ports={"s1": s1.port, "s2": s2.port}) as lb:
+        p = lb.ports["fe"]
+        be = lb.state.backends["b"]
+        a = socket.create_connection(("127.0.0.1", p), timeout=10)
+        b = socket.create_connection(("127.0.0.1", p), timeout=10)
+        assert (_ask(a), _ask(b)) == (b"s1", b"s2")  # round robin per session
+        assert _ask(a) == b"s1"  # one session, one server
+        c = socket.create_connection(("127.0.0.1", p), timeout=10)
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        until(lambda: be.counters.qcur == 1)  # both servers busy: queued
+        time.sleep(0.3)
+        assert be.counters.qcur == 1
+        b.close()  # s2's session ends: the queued one takes its slot
+        data = b""
+        while not data.endswith(b"s2"):
+            d = c.recv(4096)
+            assert d
+            data += d
+        assert be.counters.qcur == 0 and be.counters.qmax == 1
+        a.close()
+        c.close()
+        until(lambda: all(s.cur_conns == 0 for s in be.servers))
