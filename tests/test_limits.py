@@ -274,7 +274,8 @@ def test_maxconn_excess_connections_wait_unread_then_are_served() -> None:
     """frontend maxconn 2: two idle connections hold the slots; the others are not
     read (no answer, no 408) until a slot frees, then each is served in turn."""
     cfg = BASE.replace("  bind 127.0.0.1:@@fe@@\n",
-                       "  bind 127.0.0.1:@@fe@@\n  maxconn 2\n  timeout http-request 10s\n")
+                       "  bind 127.0.0.1:@@fe@@\n  maxconn 2\n  backlog 64\n"
+                       "  timeout http-request 10s\n")
     served: list[int] = []
 
     def ok(c: socket.socket, rb: RawBackend) -> None:
@@ -467,3 +468,49 @@ def test_head_padded_with_whitespace_over_bufsize_is_refused() -> None:
                 pass
         assert got == responses.PARSER_400
         assert rb.accepted == 0
+
+
+def test_websocket_server_not_reading_client_floods_memory_bounded() -> None:
+    """The other direction of the tunnel: the server stops reading after its 101, the
+    client keeps sending; the client's sends stall and lb's memory stays flat."""
+    release = threading.Event()
+
+    def handler(c: socket.socket, rb: RawBackend) -> None:
+        head = rb.recv_head(c)
+        key = [ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n")
+               if ln.lower().startswith(b"sec-websocket-key")][0]
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + h1.ws_accept(key)
+                  + b"\r\n\r\n")
+        release.wait(20)
+        c.settimeout(10)
+        try:
+            while c.recv(1 << 20):
+                rb.drained[0] += 1  # type: ignore[attr-defined]
+        except OSError:
+            pass
+
+    rb = RawBackend(handler)
+    rb.drained = [0]  # type: ignore[attr-defined]
+    with rb, LbProcess(BASE, ports={"s1": rb.port}) as lb:
+        base = rss_kb(lb.pid)
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=10) as c:
+            c.sendall(b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                      b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+            c.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += c.recv(4096)
+            assert head.startswith(b"HTTP/1.1 101")
+            sent = [0]
+            threading.Thread(target=_send_until_blocked, args=(c, FLOOD, sent),
+                             daemon=True).start()
+            _stalls(sent, 16 * MB)
+            grown = rss_kb(lb.pid) - base
+            assert grown < RSS_MARGIN_KB, f"RSS grew by {grown} kB"
+            release.set()
+            deadline = time.monotonic() + 20
+            while sent[0] < FLOOD and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert sent[0] >= FLOOD  # the flow resumed once the server read
