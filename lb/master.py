@@ -503,6 +503,7 @@ class Master:
         self.push_pending = False
         self.ctl_server: JsonServer | None = None
         self.killer: asyncio.Task[None] | None = None
+        self.pidfile: str | None = None  # written by us: removed at exit
 
     # ---- sockets
     def bind_all(self, cfg: Config) -> tuple[dict[tuple[Any, ...], socket.socket],
@@ -932,6 +933,13 @@ class Master:
 
     # ---- main
     async def main(self, ready: Callable[[bool], None] | None) -> int:
+        ctl = os.path.join(self.run_dir, "master.sock")
+        if _in_use(ctl):
+            sys.stderr.write(f"[ALERT]    ({os.getpid()}) : another lb master runs in "
+                             f"{self.run_dir} (LB_RUN_DIR); give each master its own.\n")
+            if ready is not None:
+                ready(False)
+            return 1
         try:
             self.socks, fdmaps = self.bind_all(self.cfg)
         except MasterError as e:
@@ -940,8 +948,7 @@ class Master:
                 ready(False)
             return 1
         self.install()
-        self.ctl_server = await serve_json(os.path.join(self.run_dir, "master.sock"),
-                                           self.handle)
+        self.ctl_server = await serve_json(ctl, self.handle)
         ws = await self.start_generation(self.cfg, fdmaps)
         if ws is None:
             sys.stderr.write(f"[ALERT]    ({os.getpid()}) : the workers did not start.\n")
@@ -955,6 +962,8 @@ class Master:
             err = lifecycle.write_pidfile(pidfile)
             if err:
                 sys.stderr.write(f"[ALERT]    ({os.getpid()}) : {err}\n")
+            else:
+                self.pidfile = pidfile
         lifecycle.signal_old_pids(self.opts.soft_stop_pids, self.opts.hard_stop_pids)
         _notice(f"Master started: {len(ws)} worker(s) "
                 f"({' '.join(str(w.pid) for w in ws)}), control in {self.run_dir}.")
@@ -983,6 +992,11 @@ class Master:
                 w.proc.kill()
         if self.ctl_server is not None:
             self.ctl_server.close()
+            self.ctl_server = None
+            try:
+                os.unlink(os.path.join(self.run_dir, "master.sock"))
+            except OSError:
+                pass
         for s in self.socks.values():
             s.close()
         self.socks.clear()
@@ -990,6 +1004,18 @@ class Master:
 
 class MasterError(Exception):
     pass
+
+
+def _in_use(path: str) -> bool:
+    """A unix socket someone still answers on."""
+    if not os.path.exists(path):
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def run(cfg: Config, opts: RunOptions, services: Iterable[Service] = ()) -> int:
@@ -1003,10 +1029,17 @@ def run(cfg: Config, opts: RunOptions, services: Iterable[Service] = ()) -> int:
     except ImportError:
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    pidfile = opts.pidfile or cfg.global_.pidfile
+    written: list[str] = []
 
     async def main() -> int:
         m = Master(cfg, opts, services, run_dir)
+        try:
+            return await _main(m)
+        finally:
+            if m.pidfile:
+                written.append(m.pidfile)
+
+    async def _main(m: Master) -> int:
         try:
             return await m.main(ready)
         except Exception as e:
@@ -1021,16 +1054,10 @@ def run(cfg: Config, opts: RunOptions, services: Iterable[Service] = ()) -> int:
         return loop.run_until_complete(main())
     finally:
         loop.close()
-        if pidfile:
+        for path in written:
             try:
-                os.unlink(pidfile)
+                os.unlink(path)
             except OSError:
                 pass
         if own_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
-        else:
-            for name in ("master.sock",):
-                try:
-                    os.unlink(os.path.join(run_dir, name))
-                except OSError:
-                    pass

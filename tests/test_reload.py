@@ -156,6 +156,16 @@ def test_invalid_config_keeps_the_old_workers() -> None:
             for _ in range(5):
                 assert http_get(m.port)[0] == 200
             assert m.lb.proc is not None and m.lb.proc.poll() is None
+            # a second master pointed at the same run directory refuses to start and
+            # leaves the first one's control socket alone
+            other = LbProcess(CFG.format(run=m.run + "/other", extra_global="",
+                                         extra_fe=""),
+                              ports={"web": web.port, "ws": wsb.port}, args=("-W",),
+                              env={"LB_RUN_DIR": m.run}, wait=False).start()
+            assert other.proc is not None and other.proc.wait(20) == 1
+            other.wait_for_line(f"another lb master runs in {m.run} (LB_RUN_DIR)")
+            other.stop()
+            assert [w["pid"] for w in m.ctl("workers")] == before
 
 
 def test_valid_reload_switches_generation() -> None:
