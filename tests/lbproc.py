@@ -63,10 +63,14 @@ def bind_ports(text: str) -> list[str]:
     return names
 
 
-def wait_listening(ports: list[int], timeout: float = 10.0) -> None:
+def wait_listening(ports: list[int], timeout: float = 10.0,
+                   alive: Any = None) -> None:
+    """Wait until every port accepts; `alive()` returning False stops the wait."""
     deadline = time.monotonic() + timeout
     for p in ports:
         while True:
+            if alive is not None and not alive():
+                raise TimeoutError("process exited")
             try:
                 with socket.create_connection(("127.0.0.1", p), timeout=0.5) as s:
                     # a connect to a free port of the ephemeral range can succeed
@@ -217,7 +221,8 @@ class LbProcess:
         if self.wait:
             names = bind_ports(self.template)
             try:
-                wait_listening([self.ports[n] for n in names])
+                wait_listening([self.ports[n] for n in names],
+                               alive=lambda: self.proc is not None and self.proc.poll() is None)
             except TimeoutError:
                 self.stop()
                 raise TimeoutError("lb did not start:\n" + "\n".join(self.lines())) from None

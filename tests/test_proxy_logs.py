@@ -22,18 +22,17 @@ global
 defaults
   mode http
   log global
-  option httplog
   timeout client 5s
   timeout server 5s
   timeout connect 1s
 frontend f
   bind 127.0.0.1:@@fe@@
+  option httplog
   http-request deny if { path /deny }
   http-request redirect location /x if { path /redir }
   use_backend b if { path_beg /api }
 frontend plain
   bind 127.0.0.1:@@plain@@
-  no option httplog
   default_backend b
 backend b
   server s1 127.0.0.1:@@s1@@
