@@ -659,11 +659,11 @@ def test_default_option_resets_to_the_defaults_section():
            " default option dontlognull\n default option http-server-close\n")
     f = c.frontend("f")
     assert f.options.dontlognull and f.options.http_server_close and not f.options.httpclose
-    # as HAProxy 2.6.12: these options cannot be negated or reset
-    res = cfg(BASE + "frontend f\n no option httplog\n default option forwardfor\n")
-    assert msgs(res, "alert") == [
-        "parsing [t.cfg:7]: negation/default is not supported for option 'httplog'.",
-        "parsing [t.cfg:8]: negation/default is not supported for option 'forwardfor'."]
+    # HAProxy 2.6.12 refuses these; lb accepts them (docs/config.md)
+    c = ok("defaults\n mode http\n option httplog\n option forwardfor\n" + TMO +
+           "frontend f\n bind :1\n no option httplog\n no option forwardfor\n")
+    f = c.frontend("f")
+    assert f.log_format is None and not f.options.httplog and f.forwardfor is None
 
 
 def test_inherited_stats_lists_are_not_shared():

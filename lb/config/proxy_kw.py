@@ -1177,10 +1177,6 @@ def kw_option(p: ProxyBuilder, line: Line, ctx: ParseCtx, negate: bool = False,
         ctx.alert(line, f"'option {name}' cannot handle unexpected argument "
                   f"'{args[max_extra]}'.", "too-many-args", col=line.col(2 + max_extra))
         return
-    if (negate or reset) and name in _NO_NEGATION:
-        ctx.alert(line, f"negation/default is not supported for option '{name}'.",
-                  "bad-negation", col=line.col(1), style="tight")
-        return
     if reset:
         _reset_option(p, name, attr)
         return
@@ -1189,17 +1185,25 @@ def kw_option(p: ProxyBuilder, line: Line, ctx: ParseCtx, negate: bool = False,
             p.options[attr] = False
         elif name in ("http-keep-alive", "http-server-close", "httpclose"):
             p.options[name.replace("-", "_")] = False
+        elif name in ("httplog", "tcplog"):  # (HAProxy 2.6 refuses these negations)
+            p.options[name] = False
+            if name == "httplog":
+                p.options["httplog_clf"] = False
+            if p.log_format_kind == name:
+                p.log_format = None
+                p.log_format_kind = None
+        elif name == "forwardfor":
+            p.forwardfor = None
         elif name == "redispatch":
             p.options["redispatch"] = False
+        elif name in ("httpchk", "tcp-check"):
+            p.check_kind = "tcp"
         return
     if handler is not None:
         handler(p, line, ctx, args)
     elif attr:
         p.options[attr] = True
     p.option_origins[name] = origin(line)
-
-
-_NO_NEGATION = frozenset({"httplog", "tcplog", "httpchk", "tcp-check", "forwardfor"})
 
 
 def _reset_option(p: ProxyBuilder, name: str, attr: str | None) -> None:
