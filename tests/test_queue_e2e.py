@@ -307,3 +307,23 @@ def test_tcp_sessions_hold_their_slot_and_queue() -> None:
         a.close()
         c.close()
         until(lambda: all(s.cur_conns == 0 for s in be.servers))
+
+
+def test_stopped_server_hands_its_queue_to_another_with_redispatch(env: Any) -> None:
+    """pendconn_redistribute: a server leaving service gives its queued persistent
+    requests back to load balancing when `option redispatch` is set."""
+    from lb.state import ADMIN_FMAINT
+
+    lb, s1, log = env
+    p = lb.ports["fe"]
+    ck = [("Cookie", "SRV=c1")]
+    srv = lb.state.backends["persr"].servers[0]
+    a = Bg(p, "/rpers/a", ck)
+    until(lambda: srv.cur_conns == 1)
+    b = Bg(p, "/rpers/b", ck)
+    until(lambda: len(srv.queue) == 1)
+    lb.call(lambda: srv.set_admin(ADMIN_FMAINT, True, time.time()))
+    rb = b.join()
+    assert rb.server == "s2" and rb.all("set-cookie") == ["SRV=c2; path=/"]
+    assert a.join().server == "s1"  # the request already there finishes
+    assert len(srv.queue) == 0 and srv.counters.qcur == 0

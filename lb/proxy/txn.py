@@ -347,6 +347,11 @@ class Txn:
         if w is not None:
             self.srv_queue = w.srv_pos
             self.backend_queue = w.be_pos
+        rc = self.rcookie
+        if self.direct and res is not rc.server:
+            # its server left service and gave the queue back (option redispatch):
+            # no longer direct, so a new cookie is issued (the V stays, as in HAProxy)
+            self.direct = rc.direct = False
         self._assigned(res, self.rt.loop.time())
 
     def _queue_timeout(self) -> None:
