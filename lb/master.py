@@ -305,6 +305,39 @@ def apply_servers(state: State, rows: Iterable[dict[str, Any]], now: float) -> i
     return changed
 
 
+def kill_server_streams(state: State, be_name: str, srv_name: str, code: bytes) -> int:
+    """End every stream and tunnel of one server (a worker obeying the master)."""
+    be = state.backends.get(be_name)
+    srv = be.by_name.get(srv_name) if be is not None else None
+    if srv is None:
+        return 0
+    n = 0
+    for stream in list(srv.streams):
+        try:
+            tunnel = getattr(stream, "tunnel", None)
+            (tunnel if tunnel is not None else stream).kill(code)
+            n += 1
+        except Exception:  # noqa: S112 - already gone
+            continue
+    return n
+
+
+class RemoteStreams:
+    """Stands in the master's ``ServerState.streams`` for the workers' streams of
+    that server: `shutdown sessions server`, `on-marked-down shutdown-sessions` and
+    the stats page's kill action call ``kill(code)``, which is sent to every worker."""
+
+    __slots__ = ("master", "be", "srv")
+
+    def __init__(self, master: Master, be: str, srv: str) -> None:
+        self.master = master
+        self.be = be
+        self.srv = srv
+
+    def kill(self, code: bytes = b"K") -> None:
+        self.master.loop.create_task(self.master.kill_streams(self.be, self.srv, code))
+
+
 # --------------------------------------------------------------------------- JSON lines
 
 
@@ -416,6 +449,10 @@ def worker_run(cfg: Config, opts: RunOptions) -> int:
                 return state_snapshot(state, offset, time.time(), gen)
             if op == "servers":
                 return {"changed": apply_servers(state, msg.get("servers", ()), time.time())}
+            if op == "kill":
+                return {"killed": kill_server_streams(state, msg.get("be", ""),
+                                                      msg.get("srv", ""),
+                                                      str(msg.get("code", "K")).encode())}
             return {"error": f"unknown op {op!r}"}
 
         server = await serve_json(ctl, handle) if ctl else None
@@ -693,6 +730,20 @@ class Master:
         st.tunnels.clear()
         st.tunnels.update(tunnels)
 
+    def attach_remote_streams(self) -> None:
+        for be in self.state.backends.values():
+            for s in be.servers:
+                s.streams.add(RemoteStreams(self, be.name, s.name))
+
+    async def kill_streams(self, be: str, srv: str, code: bytes) -> None:
+        msg = {"op": "kill", "be": be, "srv": srv, "code": code.decode("latin-1")}
+        for w in self.live():
+            if w.ready:
+                try:
+                    await request(w.ctl, msg, timeout=2.0)
+                except (TimeoutError, OSError, ValueError):
+                    pass
+
     async def push_servers(self, ws: Iterable[Worker] | None = None) -> None:
         msg = servers_message(self.state)
         for w in list(ws if ws is not None else self.live()):
@@ -716,6 +767,7 @@ class Master:
 
     # ---- services on the master's State
     def start_services(self) -> None:
+        self.attach_remote_streams()
         self.state_listener = self._on_state_event
         self.state.listeners.append(self.state_listener)
         for svc in self.services_fns:

@@ -11,6 +11,8 @@ import signal
 import time
 
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 
 from tests.backends import HttpBackend, Request, WsBackend
 from tests.test_reload import Master, frontend_req_tot, http_get
@@ -120,10 +122,21 @@ def test_workers_flag_and_reload_keeps_the_count() -> None:
     with HttpBackend("web") as web, WsBackend("w1") as wsb:
         with Master(web.port, wsb.port, args=("--workers", "2")) as m:
             assert len(m.ctl("workers")) == 2
+            old_ws = ws_connect(f"ws://127.0.0.1:{m.port}/old", open_timeout=10).__enter__()
             m.reload(2)
             current = [w for w in m.ctl("workers") if w["current"]]
             assert len(current) == 2 and {w["generation"] for w in current} == {2}
             assert len(pids_seen(m.port, 2)) == 2
+            # `shutdown sessions server` reaches every worker, old generation included
+            socks = [old_ws] + [ws_connect(f"ws://127.0.0.1:{m.port}/n{i}",
+                                           open_timeout=10).__enter__() for i in range(4)]
+            for i, ws in enumerate(socks):
+                ws.send(f"m{i}")
+                assert ws.recv(timeout=10) == f"m{i}"
+            assert m.cli("shutdown sessions server bws/w1").strip() == ""
+            for ws in socks:
+                with pytest.raises(ConnectionClosed):
+                    ws.recv(timeout=10)
             # SIGTERM to the master stops every worker, then the master
             pids = [w["pid"] for w in m.ctl("workers")]
             assert m.lb.stop(timeout=15) == 0
