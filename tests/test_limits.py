@@ -514,3 +514,25 @@ def test_websocket_server_not_reading_client_floods_memory_bounded() -> None:
             while sent[0] < FLOOD and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert sent[0] >= FLOOD  # the flow resumed once the server read
+
+
+def test_endless_request_trailers_are_cut() -> None:
+    """Trailer lines after the last chunk share the head's budget: a client streaming
+    them forever is cut off (HAProxy 2.6.12 too, once its buffer is full) instead of
+    having them kept in memory."""
+    rb = RawBackend(lambda c, r: (r.recv_head(c), time.sleep(5)))
+    with rb, LbProcess(BASE, ports={"s1": rb.port}) as lb:
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
+            c.sendall(b"POST /t HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"5\r\nhello\r\n0\r\n")
+            line = b"X-T: " + b"t" * 1000 + b"\r\n"
+            sent = 0
+            ended = False
+            try:
+                while sent < 32 * MB:
+                    c.sendall(line * 16)
+                    sent += len(line) * 16
+            except OSError:
+                ended = True
+        assert ended, f"{sent} bytes of trailers accepted"
+        assert sent < 8 * MB

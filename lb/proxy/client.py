@@ -334,6 +334,10 @@ class ClientConn(asyncio.Protocol):
             if self.trailers is None:
                 self.trailers = []
             self.trailers.append((name.lower(), value))
+            # trailers share the head's budget (HAProxy: they must fit its buffer)
+            self.hsize += len(name) + len(value) + 4
+            if self.hsize > self.fe.bufsize or len(self.trailers) >= self.fe.maxhdr:
+                raise _Refused()
 
     def on_headers_complete(self) -> None:
         self.in_head = False
