@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -375,11 +374,3 @@ def detach_stdio() -> None:
     if fd > 2:
         os.close(fd)
     lblog.set_stderr_mirror(False)
-
-
-def keep_socket(sock: socket.socket) -> socket.socket:
-    """A duplicate of a listening socket kept for pause/resume (the event loop's
-    server owns, and closes, the original)."""
-    dup = sock.dup()
-    dup.setblocking(False)
-    return dup
