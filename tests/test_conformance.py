@@ -336,3 +336,39 @@ def test_endless_response_head_is_cut_at_the_limit() -> None:
                         until_close=False)
     assert r.startswith(b"HTTP/1.1 502 ")
     assert sent[0] < 8 * 1024 * 1024
+
+
+def test_endless_response_trailers_are_cut() -> None:
+    """Response trailers share the head's budget: a server streaming trailer lines
+    forever is cut off, not buffered."""
+    from tests.lbproc import RawBackend
+
+    sent = [0]
+
+    def handler(c: Any, rb: Any) -> None:
+        rb.recv_head(c)
+        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n")
+        c.settimeout(5)
+        try:
+            while sent[0] < 64 * 1024 * 1024:
+                c.sendall(b"X-T: " + b"t" * 1000 + b"\r\n")
+                sent[0] += 1007
+        except OSError:
+            pass
+
+    with RawBackend(handler) as rb, LbThread(CONFIG.format(fe="@@fe@@", be=rb.port)) as lb:
+        import socket
+
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
+            c.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            got = b""
+            try:
+                while True:
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    got += d
+            except OSError:
+                pass
+    assert got.startswith(b"HTTP/1.1 200") and not got.endswith(b"\r\n\r\n")
+    assert sent[0] < 8 * 1024 * 1024

@@ -139,6 +139,10 @@ class ServerConn(asyncio.Protocol):
             if self.trailers is None:
                 self.trailers = []
             self.trailers.append((name.lower(), value))
+            self.hleft -= len(name) + len(value) + 8  # trailers share the head's budget
+            self.hcount -= 1
+            if self.hleft < 0 or self.hcount < 0:
+                raise _BadResponse()
 
     def on_headers_complete(self) -> None:
         self.in_head = False
