@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 
 from tests.backends import HttpBackend, WsBackend
 from tests.lbproc import LbThread
-from tests.test_balance_e2e import Resp, UdpLog, fetch
+from tests.test_balance_e2e import Haproxy, Resp, UdpLog, fetch
 
 
 def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -131,6 +131,7 @@ def test_timeout_queue_gives_503_sQ(env: Any) -> None:
     # checked against spec §5.5 (HAProxy 2.6.12): `sQ--`, <NOSRV>, Tw ~ timeout queue
     assert late["tsc"] == "sQ--" and late["srv"] == "<NOSRV>" and late["status"] == 503
     assert 290 <= late["Tw"] < 1000 and late["Tc"] == -1
+    assert (late["sq"], late["bq"]) == (0, 1)  # as HAProxy 2.6.12 logs it
     assert be.counters.qcur == 0 and be.counters.qmax == 1
 
 
@@ -327,3 +328,42 @@ def test_stopped_server_hands_its_queue_to_another_with_redispatch(env: Any) -> 
     assert rb.server == "s2" and rb.all("set-cookie") == ["SRV=c2; path=/"]
     assert a.join().server == "s1"  # the request already there finishes
     assert len(srv.queue) == 0 and srv.counters.qcur == 0
+
+
+def test_queue_log_fields_compared_with_haproxy() -> None:
+    """maxconn 1: three requests behind a slow one, then a `timeout queue` victim.
+    Server, status, %tsc and %sq/%bq as HAProxy 2.6.12 logs them, and Tw within
+    a margin (0/0, 0/1, 0/2, 0/3, then sQ-- with 0/1)."""
+    out = []
+    for kind in ("lb", "haproxy"):
+        log = UdpLog()
+        try:
+            with HttpBackend("s1", delay=0.6) as s1, HttpBackend("s2") as s2:
+                text = cfg(log.port, BODY)
+                ports = {"s1": s1.port, "s2": s2.port}
+                ctx: Any = (LbThread(text, ports=ports) if kind == "lb"
+                            else Haproxy(text, ports=ports))
+                with ctx as px:
+                    p = px.ports["fe"]
+                    reqs = []
+                    for i in range(4):
+                        reqs.append(Bg(p, f"/r{i}"))
+                        time.sleep(0.12)
+                    assert [r.join().status for r in reqs] == [200] * 4
+                    first = Bg(p, "/short/a")
+                    time.sleep(0.12)
+                    assert fetch(p, "/short/b").status == 503
+                    first.join()
+                    recs = sorted(log.records(6), key=lambda r: r["path"])
+        finally:
+            log.close()
+        out.append(recs)
+    mine, theirs = out
+    key = [(r["path"], r["srv"], r["status"], r["tsc"], r["sq"], r["bq"]) for r in mine]
+    assert key == [(r["path"], r["srv"], r["status"], r["tsc"], r["sq"], r["bq"])
+                   for r in theirs]
+    assert [k[3:] for k in key if k[0].startswith("/r")] == [
+        ("----", 0, 0), ("----", 0, 1), ("----", 0, 2), ("----", 0, 3)]
+    assert dict((k[0], k[3:]) for k in key)["/short/b"] == ("sQ--", 0, 1)
+    for a, b in zip(mine, theirs, strict=True):
+        assert abs(a["Tw"] - b["Tw"]) < 200, (a, b)

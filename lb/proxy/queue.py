@@ -182,6 +182,12 @@ def cancel(w: Waiter) -> None:
     if w.done:
         return
     w.done = True
+    # positions as HAProxy logs them for a request that left without a slot
+    # (checked against HAProxy 2.6.12: a lone `timeout queue` victim logs 0/1)
+    if w.server is None:
+        w.be_pos = w.backend.queue_idx - w.be_idx + 1
+    else:
+        w.srv_pos = w.server.queue_idx - w.srv_idx + 1
     _unlink(w)
 
 

@@ -360,6 +360,8 @@ class Txn:
             return
         self.waiter = None
         qmod.cancel(w)
+        self.srv_queue = w.srv_pos
+        self.backend_queue = w.be_pos
         self.be.counters.econ += 1
         self.t_queue = _ms(self.t0, self.rt.loop.time()) - max(self.t_request, 0)
         self.term = b"sQ"
@@ -1112,8 +1114,11 @@ class Txn:
                 srv.streams.discard(self)
                 qmod.release(srv, now)
             elif self.waiter is not None:
-                qmod.cancel(self.waiter)
+                w = self.waiter
                 self.waiter = None
+                qmod.cancel(w)
+                self.srv_queue = w.srv_pos
+                self.backend_queue = w.be_pos
             if be is not None:
                 be.counters.scur -= 1
         if log is not None:
