@@ -202,8 +202,23 @@ def state_snapshot(st: State, epoch_offset: float, now: float,
             "client": client, "started": getattr(t, "t_open", 0.0) + epoch_offset,
             "bytes_in": getattr(t, "up", 0), "bytes_out": getattr(t, "down", 0),
             "ws": bool(getattr(t, "ws", True))})
+    streams = []
+    for sid, c in list(st.streams.items())[:MAX_STREAMS]:
+        txn = getattr(c, "txn", None) or getattr(c, "req_txn", None)
+        tun = getattr(c, "tunnel", None)
+        fe = getattr(c, "fe", None)
+        streams.append({
+            "id": sid, "src": getattr(c, "src", None), "src_port": getattr(c, "src_port", 0),
+            "frontend": getattr(fe, "name", None),
+            "backend": getattr(tun, "be_name", None) or getattr(txn, "backend_name", None),
+            "server": getattr(tun, "srv_name", None) or getattr(txn, "server_name", None),
+            "started": getattr(c, "accept_ts", None), "tunnel": tun is not None,
+            "bytes_in": getattr(tun, "up", 0) if tun is not None else 0,
+            "bytes_out": getattr(tun, "down", 0) if tun is not None else 0,
+            "nreq": getattr(c, "nreq", 0)})
     return {
         "pid": os.getpid(), "generation": generation, "stopping": st.stopping,
+        "streams": streams,
         "fe": {n: counters_snapshot(f.counters, now) for n, f in st.frontends.items()},
         "be": {n: counters_snapshot(b.counters, now) for n, b in st.backends.items()},
         "srv": srv, "srv_conns": srv_conns,
@@ -215,6 +230,7 @@ def state_snapshot(st: State, epoch_offset: float, now: float,
 
 
 SECTIONS = ("fe", "be", "srv")
+MAX_STREAMS = 2000  # client streams listed per worker and pull (`show sess` in the master)
 
 
 def _new_total() -> dict[str, Any]:
@@ -320,6 +336,40 @@ def kill_server_streams(state: State, be_name: str, srv_name: str, code: bytes) 
         except Exception:  # noqa: S112 - already gone
             continue
     return n
+
+
+class RemoteStream:
+    """One worker's client stream as the master's `show sess` lists it;
+    ``kill()`` (`shutdown session`) is sent to that worker."""
+
+    __slots__ = ("master", "worker", "wid", "src", "src_port", "frontend", "backend",
+                 "server", "started", "tunnel", "bytes_in", "bytes_out", "nreq")
+
+    def __init__(self, master: Master, worker: Worker, wid: int, d: dict[str, Any]) -> None:
+        self.master = master
+        self.worker = worker
+        self.wid = wid
+        self.src = d.get("src")
+        self.src_port = d.get("src_port")
+        self.frontend = d.get("frontend")
+        self.backend = d.get("backend")
+        self.server = d.get("server")
+        self.started = d.get("started")
+        self.tunnel = bool(d.get("tunnel"))
+        self.bytes_in = d.get("bytes_in", 0)
+        self.bytes_out = d.get("bytes_out", 0)
+        self.nreq = d.get("nreq", 0)
+
+    def kill(self, code: bytes = b"K") -> None:
+        msg = {"op": "kill_stream", "id": self.wid, "code": code.decode("latin-1")}
+        self.master.loop.create_task(_quiet(request(self.worker.ctl, msg, timeout=2.0)))
+
+
+async def _quiet(aw: Awaitable[Any]) -> None:
+    try:
+        await aw
+    except (TimeoutError, OSError, ValueError):
+        pass
 
 
 class RemoteStreams:
@@ -449,6 +499,11 @@ def worker_run(cfg: Config, opts: RunOptions) -> int:
                 return state_snapshot(state, offset, time.time(), gen)
             if op == "servers":
                 return {"changed": apply_servers(state, msg.get("servers", ()), time.time())}
+            if op == "kill_stream":
+                c = state.streams.get(int(msg.get("id", 0)))
+                if c is not None:
+                    c.kill(str(msg.get("code", "K")).encode())
+                return {"killed": int(c is not None)}
             if op == "kill":
                 return {"killed": kill_server_streams(state, msg.get("be", ""),
                                                       msg.get("srv", ""),
@@ -729,6 +784,13 @@ class Master:
                     old=not w.current)
         st.tunnels.clear()
         st.tunnels.update(tunnels)
+        streams: dict[int, Any] = {}
+        for w in self.live():
+            for d in (w.snap or {}).get("streams", ()):
+                sid = (w.pid << 32) | int(d["id"])  # unique over workers, kept per stream
+                streams[sid] = RemoteStream(self, w, int(d["id"]), d)
+        st.streams.clear()
+        st.streams.update(streams)
 
     def attach_remote_streams(self) -> None:
         for be in self.state.backends.values():

@@ -133,6 +133,20 @@ def test_workers_flag_and_reload_keeps_the_count() -> None:
             for i, ws in enumerate(socks):
                 ws.send(f"m{i}")
                 assert ws.recv(timeout=10) == f"m{i}"
+            # `show sess` lists every worker's streams; `shutdown session` reaches the
+            # worker that owns the stream
+            time.sleep(1.5)
+            tunnels = [ln for ln in m.cli("show sess").splitlines()
+                       if " be=bws srv=w1 " in ln and "kind=tunnel" in ln]
+            assert len(tunnels) == 5, tunnels
+            assert m.cli(f"shutdown session {tunnels[0].split(':')[0]}").strip() == ""
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                time.sleep(0.5)
+                left = [ln for ln in m.cli("show sess").splitlines() if "kind=tunnel" in ln]
+                if len(left) == 4:
+                    break
+            assert len(left) == 4, left
             assert m.cli("shutdown sessions server bws/w1").strip() == ""
             for ws in socks:
                 with pytest.raises(ConnectionClosed):
