@@ -471,3 +471,31 @@ def test_balance_hash_expression_matches_haproxy(six: Any) -> None:
     assert len(set(mine[0].split())) == 3
     assert mine[4] == "1 2 3 1 2 3"
     assert mine == theirs
+
+
+URI_VARIANTS = {
+    "u1": ["balance uri depth 1 len 5"],
+    "u2": ["balance uri len 5"],
+    "u3": ["balance uri whole len 8"],
+    "u4": ["balance uri path-only", "hash-type consistent"],
+    "u5": ["balance url_param q", "hash-type consistent djb2"],
+    "u6": ["balance random(2)"],
+}
+
+
+def test_uri_variants_and_random_compared_with_haproxy(six: Any) -> None:
+    """`len`, `depth`, `whole`, `path-only`, url_param with consistent djb2: the same
+    servers as HAProxy 2.6.12. `random(2)` only reaches usable servers."""
+    names = ["s1", "s2", "s3", "s4", "s5"]
+    bk = {n: backend_cfg(n, lines, servers(names, backups=(5,)))
+          for n, lines in URI_VARIANTS.items()}
+    out = []
+    for kind in ("lb", "haproxy"):
+        ctx: Any = (LbThread(routed(bk), ports=ports(six)) if kind == "lb"
+                    else Haproxy(routed(bk), ports=ports(six)))
+        with ctx as px:
+            p = px.ports["fe"]
+            out.append([seq(p, n, len(PATHS), PATHS) for n in ("u1", "u2", "u3", "u4", "u5")])
+            rnd = seq(p, "u6", 40).split()
+            assert "5" not in rnd and len(set(rnd)) >= 3  # never the backup
+    assert out[0] == out[1]
