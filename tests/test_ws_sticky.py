@@ -40,6 +40,19 @@ def test_ws_sticky_config() -> None:
         fe = lb.state.frontends["ft_ws"].counters
         assert fe.ws_fail["denied"] == 1 and fe.ws_upgrade_ok == 2
         assert lb.rt.backends["bk_ws"].t_tunnel == 3600.0
+        # the persistence cookie rides on the 101; presenting it sticks to that server
+        hs = (b"GET /ws/x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+              b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
+        r = raw_request(p, hs + b"\r\n", until_close=False, timeout=2)
+        assert r.startswith(b"HTTP/1.1 101 ")
+        name = r.split(b"\r\nx-ws-server: ")[1].split(b"\r\n")[0]
+        assert b"\r\nset-cookie: WSSRV=" + name + b"; path=/; HttpOnly\r\n" in r
+        for _ in range(2):
+            r = raw_request(p, hs + b"Cookie: WSSRV=" + name + b"\r\n\r\n",
+                            until_close=False, timeout=2)
+            assert b"\r\nx-ws-server: " + name + b"\r\n" in r
+            assert b"set-cookie" not in r
 
 
 # --------------------------------------------------------------------------- cookie on 101
