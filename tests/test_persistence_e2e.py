@@ -268,3 +268,61 @@ def test_persistence_across_servers_going_down_and_up(backends: Any) -> None:
         # persistence never counts as a load-balancing pick
         s2 = lb.state.backends["b"].by_name["s2"]
         assert s2.counters.lbtot == 0 and s2.counters.cum_req >= 10
+
+
+DATED = """
+global
+    log 127.0.0.1:{log} local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout client 5s
+    timeout server 5s
+    timeout connect 2s
+frontend f
+    bind 127.0.0.1:@@fe@@
+    default_backend b
+backend b
+    cookie SRV insert indirect maxidle 1h maxlife 1d
+    server s1 127.0.0.1:@@s1@@ cookie c1
+    server s2 127.0.0.1:@@s2@@ cookie c2
+"""
+
+
+def test_maxidle_maxlife_dates_compared_with_haproxy(backends: Any) -> None:
+    """Dated cookies `SRV=c1|last|first`: issued, kept while fresh, refused when idle
+    too long (E) or too old (O); same answers from HAProxy 2.6.12."""
+    import re
+
+    from lb.http.cookie import encode_date
+
+    now = time.time()
+    fresh = f"SRV=c2|{encode_date(now).decode()}|{encode_date(now).decode()}"
+    idle = f"SRV=c2|{encode_date(now - 7200).decode()}|{encode_date(now - 7200).decode()}"
+    old = f"SRV=c2|{encode_date(now).decode()}|{encode_date(now - 3 * 86400).decode()}"
+    dated = re.compile(r"SRV=c(\d)\|[A-Za-z0-9+/]{5}\|[A-Za-z0-9+/]{5}; path=/")
+    out = []
+    for kind in ("lb", "haproxy"):
+        log = UdpLog()
+        text = DATED.replace("{log}", str(log.port))
+        try:
+            ctx: Any = (LbThread(text, ports=_ports(backends)) if kind == "lb"
+                        else Haproxy(text, ports=_ports(backends)))
+            with ctx as px:
+                p = px.ports["fe"]
+                res = []
+                for ck in (None, fresh, idle, old):
+                    r = fetch(p, "/", [("Cookie", ck)] if ck else [])
+                    sc = r.all("set-cookie")
+                    res.append((r.server, [dated.fullmatch(v) is not None for v in sc],
+                                r.get("x-seen-cookie")))
+                out.append((res, [f[0] for f in log.fields(4)]))
+        finally:
+            log.close()
+    mine, theirs = out
+    assert mine == theirs
+    res, tsc = mine
+    assert tsc == ["--NI", "--VN", "--EI", "--OI"]
+    assert res[0][1] == [True] and res[1] == ("s2", [], "-")
+    assert res[2][1] == [True] and res[3][1] == [True]
