@@ -668,6 +668,8 @@ class Master:
             argv.append("--strict")
         if self.opts.quiet:
             argv.append("-q")
+        if self.opts.maxconn:
+            argv += ["-n", str(self.opts.maxconn)]
         quiet = subprocess.DEVNULL if self.opts.daemon else None  # a daemon has no tty
         proc = subprocess.Popen(argv, env=env, pass_fds=sorted(set(fdmap.values())),
                                 stdin=quiet, stdout=quiet, stderr=quiet)
