@@ -364,3 +364,37 @@ def test_kill_from_state_ends_tunnel_with_shutdown_reason() -> None:
         assert (t.status, t.term) == (101, b"DD")
         assert srv.counters.ws_close["shutdown"] == 1
         assert not srv.streams and not lb.state.tunnels and srv.cur_conns == 0
+
+
+def test_refused_upgrade_keeps_connection_http() -> None:
+    """A 200 to an upgrade is a normal response: the same client connection then
+    carries a plain request (checked against HAProxy 2.6.12: keep-alive stays)."""
+    def server(c: socket.socket, rb: RawBackend) -> None:
+        c.settimeout(5)
+        buf = b""
+        while True:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            rb.received.append(head)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    with RawBackend(server) as rb, LbThread(_raw_cfg(), ports={"s1": rb.port}) as lb:
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
+            c.sendall(HANDSHAKE)
+            r = b""
+            while not r.endswith(b"ok"):
+                r += c.recv(1000)
+            assert r.startswith(b"HTTP/1.1 200 OK\r\n")
+            c.sendall(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = b""
+            while not r.endswith(b"ok"):
+                r += c.recv(1000)
+            assert r.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert rb.received[-1].startswith(b"GET /next HTTP/1.1\r\n")
+        ts = lb.wait_txns(2)
+        assert [t.status for t in ts] == [200, 200]
+        assert lb.state.frontends["f"].counters.ws_fail["non_101"] == 1
