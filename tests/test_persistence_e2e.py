@@ -54,6 +54,7 @@ def cfg(log_port: int) -> str:
         "pre": "cookie JSESSIONID prefix\n" + three,
         "rw": "cookie SERVERID rewrite\n" + three,
         "nock": "cookie SRV insert\n    server s1 127.0.0.1:@@s1@@\n",
+        "prsv": "cookie SRV insert preserve nocache\n" + three,
         "prst": "cookie SRV insert indirect\n"
                 "    force-persist if { req.hdr(x-force) -m str 1 }\n"
                 "    ignore-persist if { req.hdr(x-ign) -m str 1 }\n" + three,
@@ -92,6 +93,8 @@ SCENARIOS: list[tuple[str, str, str, str | None, list[tuple[str, str]]]] = [
     ("prst", "GET", "/", "SRV=c3", [("x-force", "1")]),
     ("prst", "GET", "/", "SRV=c2", [("x-ign", "1")]),
     ("prst", "GET", "/", "SRV=c3", []),
+    ("prsv", "GET", "/cache?setck=SRV", None, []),
+    ("prsv", "GET", "/cache", None, []),
 ]
 
 # what each scenario must give (server, Set-Cookie values, %tsc); checked against
@@ -121,6 +124,8 @@ EXPECTED = [
     ("s3", [], "--DN"),
     ("s1", [], "--UN"),
     ("s2", ["SRV=c2; path=/"], "--DI"),
+    ("s1", ["SRV=app-s1; Path=/"], "--NP"),  # preserve: the server's own cookie wins
+    ("s2", ["SRV=c2; path=/"], "--NI"),
 ]
 
 
@@ -162,7 +167,7 @@ def test_cookie_modes_and_log_chars(backends: Any) -> None:
         assert server == esrv, where
         assert [v for k, v in heads if k == "set-cookie"] == ecookies, where
         assert tsc == etsc and rc == "0", where
-        if ecookies and i not in (15, 18):  # insert mode: ours comes after the server's
+        if etsc[3] == "I":  # inserted: ours comes after the server's headers
             assert heads[-1] == ("set-cookie", ecookies[-1]) or heads[-1][0] == "cache-control"
     seen = {i: dict(h)["x-seen-cookie"] for i, (_s, _v, h, _f) in enumerate(got)}
     assert seen[2] == "A=1; B=2"  # indirect: only the persistence cookie is removed
