@@ -80,7 +80,8 @@ class TcpTxn(Txn):
             tun.from_client(data)
         if conn.client_eof:
             tun.eof(True)
-        self.rt.state.tunnels[tun.id] = tun
+        # not in State.tunnels: that registry lists HTTP upgrades (show websockets);
+        # the session is in State.streams through its client connection
         if tun.timeout is not None:
             tun.timer.arm(tun.timeout)
 
@@ -94,7 +95,8 @@ def _tcp_closed(tun: tunmod.Tunnel, reason: str, term: bytes) -> None:
     txn.bytes_out += tun.down
     txn.live_in = tun.up
     txn.live_out = tun.down
-    txn.finish(close=True)
+    # a session that carried nothing either way is "null" for option dontlognull
+    txn.finish(close=True, empty=not tun.up and not tun.down)
     conn.session_closed()
 
 

@@ -66,7 +66,7 @@ class Tunnel:
     __slots__ = (
         "id", "rt", "txn", "conn", "ct", "st", "fc", "bc", "sc", "up", "down", "cfin", "sfin",
         "closed", "timer", "timeout", "t_open", "ws", "srv_name", "fe_name", "be_name",
-        "on_close", "frames",
+        "on_close", "frames", "events",
     )
 
     def __init__(self, rt: Any, ct: asyncio.Transport, st: asyncio.Transport,
@@ -94,6 +94,7 @@ class Tunnel:
         self.be_name = ""
         self.on_close: Any = None
         self.frames: Any = None
+        self.events = False  # structlog tunnel_open/tunnel_close (HTTP upgrades only)
 
     # ---- pump
     def from_client(self, data: bytes) -> None:
@@ -180,14 +181,18 @@ class Tunnel:
         if self.ws:
             for c in (self.fc, self.bc, self.sc):
                 c.tunnel_close(reason)
+        if self.events:
+            self._log_close(reason, dur)
+        if self.on_close is not None:
+            self.on_close(self, reason, term)
+
+    def _log_close(self, reason: str, dur: float) -> None:
         try:
             _log.info("tunnel_close", tunnel_id=self.id, frontend=self.fe_name,
                       backend=self.be_name, server=self.srv_name, reason=reason,
                       duration_ms=int(dur * 1000), bytes_in=self.up, bytes_out=self.down)
         except Exception:
             pass
-        if self.on_close is not None:
-            self.on_close(self, reason, term)
 
 
 def _write_eof(tr: asyncio.Transport) -> None:
@@ -227,6 +232,7 @@ def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
     tun.fe_name = txn.fe.name
     tun.be_name = txn.be.name
     tun.on_close = _http_tunnel_closed
+    tun.events = True
     txn.tunnel = tun
     conn.tunnel = tun
     txn.sc = None
