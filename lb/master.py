@@ -861,19 +861,23 @@ class Master:
                     self._retire(w)
                 except Exception as e:  # a bad snapshot costs its counts, nothing more
                     _log.warning("retire_failed", pid=w.pid, error=str(e))
-                kind = "Current" if w.current else "Former"
-                how = "Exit" if rc >= 0 else signal.Signals(-rc).name
-                _notice(f"{kind} worker ({w.pid}) exited with code {rc} ({how})",
-                        lblog.WARNING if (w.current and not self.stopping) else lblog.NOTICE,
-                        "ALERT" if (w.current and not self.stopping) else "NOTICE")
+                # HAProxy 2.6.12's words and levels: a former worker's exit is a
+                # warning, a current worker's an alert; signals read 128+n (Terminated)
+                code, how = (rc, "Exit") if rc >= 0 else (128 - rc, _signame(-rc))
+                if w.current:
+                    _notice(f"Current worker ({w.pid}) exited with code {code} ({how})",
+                            lblog.ALERT, "ALERT")
+                else:
+                    _notice(f"Former worker ({w.pid}) exited with code {code} ({how})",
+                            lblog.WARNING, "WARNING")
                 if w.current and not self.stopping and not self.reloading:
                     self._drop_slot(w.idx)
             self.workers = [w for w in self.workers if w.exited is None]
             if not self.workers and (self.stopping or not self.reloading):
-                if not self.stopping:
-                    _notice("All workers exited; the master stops.", lblog.ALERT, "ALERT")
+                code = 0 if self.stopping else 1
+                _notice(f"All workers exited. Exiting... ({code})", lblog.WARNING, "WARNING")
                 if not self.done.done():
-                    self.done.set_result(0 if self.stopping else 1)
+                    self.done.set_result(code)
                 return
             if (not self.stopping and not self.reloading
                     and not any(w.current for w in self.workers)):
@@ -940,6 +944,8 @@ class Master:
 
     def stop(self, sig: int) -> None:
         """SIGTERM/SIGINT: stop everything; SIGUSR1: workers drain, then we exit."""
+        if not self.stopping and sig == signal.SIGTERM:
+            _notice("Exiting Master process...", lblog.WARNING, "WARNING")
         self.stopping = True
         self.forward(sig)
         if sig == signal.SIGTERM and self.killer is None:
@@ -977,13 +983,14 @@ class Master:
     async def reload(self) -> None:
         from lb.config import load
 
-        _notice("Reloading.")
+        _notice("Reloading lb")
         res = load(list(self.opts.config_files), strict=self.opts.strict)
         pid = os.getpid()
         for d in res.diagnostics:
             if d.fatal:
                 sys.stderr.write(d.render(pid) + "\n")
         if not res.ok or res.config is None:
+            _notice("Loading failure!", lblog.WARNING, "WARNING")
             _notice("Reload failed: the configuration has errors; the current workers "
                     "keep serving.", lblog.ALERT, "ALERT")
             return
@@ -1025,7 +1032,8 @@ class Master:
         self.start_services()
         await self.refresh()
         await self.push_servers(ws)
-        _notice(f"Loading success (generation {self.gen}, workers "
+        _notice("Loading success.")
+        _notice(f"Generation {self.gen} running (workers "
                 f"{' '.join(str(w.pid) for w in ws)}).")
 
     # ---- master control socket (tests, tools)
@@ -1081,6 +1089,7 @@ class Master:
             else:
                 self.pidfile = pidfile
         lifecycle.signal_old_pids(self.opts.soft_stop_pids, self.opts.hard_stop_pids)
+        _notice("Loading success.")
         _notice(f"Master started: {len(ws)} worker(s) "
                 f"({' '.join(str(w.pid) for w in ws)}), control in {self.run_dir}.")
         if ready is not None:
@@ -1116,6 +1125,13 @@ class Master:
         for s in self.socks.values():
             s.close()
         self.socks.clear()
+
+
+def _signame(sig: int) -> str:
+    try:
+        return signal.strsignal(sig) or f"signal {sig}"
+    except ValueError:
+        return f"signal {sig}"
 
 
 class MasterError(Exception):

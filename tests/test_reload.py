@@ -107,7 +107,7 @@ class Master:
 
     def reload(self, gen: int, sig: int = signal.SIGUSR2) -> None:
         os.kill(self.lb.pid, sig)
-        self.lb.wait_for_line(f"Loading success (generation {gen},", timeout=40)
+        self.lb.wait_for_line(f"Generation {gen} running (workers ", timeout=40)
 
     def cli(self, line: str) -> str:
         return query(os.path.join(self.run, "lb.sock"), line)
@@ -150,6 +150,8 @@ def test_invalid_config_keeps_the_old_workers() -> None:
             os.kill(m.lb.pid, signal.SIGHUP)
             m.lb.wait_for_line("Reload failed: the configuration has errors; the current "
                                "workers keep serving.")
+            # HAProxy 2.6.12 -W prints "[WARNING]  (master) : Loading failure!" here
+            m.lb.wait_for_line(f"[WARNING]  ({m.lb.pid}) : Loading failure!")
             text = "\n".join(m.lb.lines())
             assert "balance only supports" in text  # the error itself is logged
             assert [w["pid"] for w in m.ctl("workers")] == before

@@ -177,7 +177,8 @@ def test_master_sigusr1_drains_workers_then_exits() -> None:
             assert m.lb.proc is not None
             assert m.lb.proc.wait(20) == 0
             for pid in pids:
-                m.lb.wait_for_line(f"Current worker ({pid}) exited with code 0")
+                m.lb.wait_for_line(f"Current worker ({pid}) exited with code 0 (Exit)")
+            m.lb.wait_for_line("All workers exited. Exiting... (0)")
             text = "\n".join(m.lb.lines())
             assert text.count("Proxy fe stopped") >= 2
 
@@ -188,7 +189,9 @@ def test_a_crashed_worker_is_logged_and_the_others_keep_serving() -> None:
             victim, other = (w["pid"] for w in m.ctl("workers"))
             assert len(pids_seen(m.port, 2)) == 2
             os.kill(victim, signal.SIGKILL)
-            m.lb.wait_for_line(f"Current worker ({victim}) exited with code -9 (SIGKILL)")
+            # HAProxy's wording: 128 + signal number, and the signal's description
+            m.lb.wait_for_line(f"[ALERT]    ({m.lb.pid}) : Current worker ({victim}) "
+                               f"exited with code 137 (Killed)")
             # no restart behind our back, and no connection is left hanging on the
             # dead worker's socket: every request is answered by the survivor
             assert [w["pid"] for w in m.ctl("workers")] == [other]
