@@ -278,9 +278,7 @@ def dump_lines(state: Any) -> list[tuple[int, str, tuple[Any, ...]]]:
         be = state.backends.get(p.name) if p.is_backend else None
         servers = be.servers if be is not None else []
         for s in servers:
-            up = "UP" if s.usable or (s.is_running and s.in_drain) else "DOWN"
-            if s.in_maint:
-                up = "DOWN"
+            up = "UP" if s.is_running else "DOWN"  # HAProxy: state != stopped
             out.append((lblog.WARNING, f"SIGHUP: Server {p.name}/{s.name} is {up}. Conn: "
                                        f"{s.cur_conns} act, {len(s.queue)} pend, "
                                        f"{s.counters.stot} tot.", targets))
