@@ -111,3 +111,38 @@ backend b
         b.settimeout(5)
         assert b.recv(1000).startswith(b"HTTP/1.1 200")
         b.close()
+
+
+def test_global_maxconn_wakes_other_frontend() -> None:
+    cfg = """
+global
+  maxconn 1
+defaults
+  mode http
+  timeout client 5s
+  timeout server 5s
+  timeout connect 1s
+frontend fa
+  bind 127.0.0.1:@@a@@
+  default_backend b
+frontend fb
+  bind 127.0.0.1:@@b@@
+  default_backend b
+backend b
+  server s1 127.0.0.1:@@s1@@
+"""
+    with HttpBackend("s1") as s1, LbThread(cfg, ports={"s1": s1.port}) as lb:
+        holder = socket.create_connection(("127.0.0.1", lb.ports["a"]), timeout=5)
+        time.sleep(0.2)
+        waiter = socket.create_connection(("127.0.0.1", lb.ports["b"]), timeout=5)
+        waiter.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        waiter.settimeout(0.5)
+        try:
+            got = waiter.recv(100)
+        except TimeoutError:
+            got = b""
+        assert got == b""  # the only global slot is held on the other frontend
+        holder.close()
+        waiter.settimeout(5)
+        assert waiter.recv(1000).startswith(b"HTTP/1.1 200")
+        waiter.close()

@@ -140,11 +140,23 @@ class Listener:
         except ValueError:
             pass
         fe.active -= 1
-        self.rt.active -= 1
-        while fe.waiting and not self._full():
-            nxt = fe.waiting.pop(0)
-            fe.active += 1
-            self.rt.active += 1
-            nxt.admitted()
-        if not fe.waiting and fe.st.status == "FULL":
-            fe.st.status = "OPEN"
+        rt = self.rt
+        rt.active -= 1
+        _wake(rt, fe)
+        if rt.maxconn > 0:
+            # a global slot freed here may admit a connection waiting on another frontend
+            for other in rt.frontends.values():
+                if other is not fe and other.waiting and rt.active < rt.maxconn:
+                    _wake(rt, other)
+
+
+def _wake(rt: Any, fe: Any) -> None:
+    """Admit waiting connections of `fe` while its and the global limits allow."""
+    while fe.waiting and not ((fe.maxconn > 0 and fe.active >= fe.maxconn)
+                              or (rt.maxconn > 0 and rt.active >= rt.maxconn)):
+        nxt = fe.waiting.pop(0)
+        fe.active += 1
+        rt.active += 1
+        nxt.admitted()
+    if not fe.waiting and fe.st.status == "FULL":
+        fe.st.status = "OPEN"
