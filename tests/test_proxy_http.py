@@ -392,3 +392,22 @@ frontend f
     with LbThread(cfg) as lb:
         r = raw_request(lb.ports["fe"], b"GET / HTTP/1.1\r\n\r\n", until_close=False)
         assert r.endswith(b"\r\n\r\nsorry") and r.startswith(b"HTTP/1.1 503")
+
+
+def test_chunked_response_to_http10_client_is_decoded_and_closed() -> None:
+    def handler(c: socket.socket, rb: RawBackend) -> None:
+        rb.recv_head(c)
+        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        time.sleep(0.5)
+
+    cfg = BASE + """
+frontend f
+  bind 127.0.0.1:@@fe@@
+  default_backend b
+backend b
+  server s1 127.0.0.1:@@s1@@
+"""
+    with RawBackend(handler) as rb, LbThread(cfg, ports={"s1": rb.port}) as lb:
+        r = raw_request(lb.ports["fe"], b"GET / HTTP/1.0\r\n\r\n")
+        assert r == b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nhello world"

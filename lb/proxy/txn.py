@@ -770,7 +770,14 @@ class Txn:
         if not nobody:
             sc = self.sc
             if sc.res_te:
-                chunked = True
+                if self.version == b"1.1":
+                    chunked = True
+                else:
+                    # an HTTP/1.0 client cannot read chunks: send the decoded body and
+                    # mark its end by closing, as HAProxy's H1 layer does
+                    self.res_headers = [h for h in self.res_headers
+                                        if h[0] != b"transfer-encoding"]
+                    until_close = True
             elif not sc.res_cl:
                 until_close = True
         self.res_chunked = chunked
