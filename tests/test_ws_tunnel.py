@@ -398,3 +398,33 @@ def test_refused_upgrade_keeps_connection_http() -> None:
         ts = lb.wait_txns(2)
         assert [t.status for t in ts] == [200, 200]
         assert lb.state.frontends["f"].counters.ws_fail["non_101"] == 1
+
+
+def test_client_fin_timeout_after_half_close() -> None:
+    def server(c: socket.socket, rb: RawBackend) -> None:
+        head = rb.recv_head(c)
+        key = [ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n")
+               if ln.lower().startswith(b"sec-websocket-key")][0]
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + h1.ws_accept(key)
+                  + b"\r\n\r\n")
+        c.settimeout(10)
+        try:
+            while c.recv(100):
+                pass  # the client's FIN arrives; we never close our side
+            time.sleep(5)
+        except OSError:
+            pass
+
+    cfg = _raw_cfg().replace("timeout tunnel 5s", "timeout tunnel 10s\n  timeout client-fin 400ms")
+    with RawBackend(server) as rb, LbThread(cfg, ports={"s1": rb.port}) as lb:
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
+            c.sendall(HANDSHAKE)
+            assert c.recv(1000).startswith(b"HTTP/1.1 101")
+            t0 = time.monotonic()
+            c.shutdown(socket.SHUT_WR)
+            assert c.recv(100) == b""
+            assert 0.3 < time.monotonic() - t0 < 5
+        t = lb.wait_txns(1)[0]
+        assert (t.status, t.term) == (101, b"cD")
+        _wait(lambda: lb.state.frontends["f"].counters.ws_close["client_fin"] == 1)
