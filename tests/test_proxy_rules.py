@@ -164,3 +164,25 @@ backend b
         assert (ts[0].term, ts[0].server_name) == (b"LR", "<STATS>")
         assert ts[1].term == b"LR"
         assert s1.requests == []
+
+
+def test_http_after_response_runs_after_response_rules() -> None:
+    cfg = """
+defaults
+  mode http
+  timeout client 5s
+  timeout server 5s
+  timeout connect 1s
+frontend f
+  bind 127.0.0.1:@@fe@@
+  http-after-response set-header X-Order fe-after
+  default_backend b
+backend b
+  http-response set-header X-Order be-response
+  http-after-response add-header X-Be-After yes
+  server s1 127.0.0.1:@@s1@@
+"""
+    with HttpBackend("s1") as s1, LbThread(cfg, ports={"s1": s1.port}) as lb:
+        r = raw_request(lb.ports["fe"], b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert b"\r\nx-order: fe-after\r\n" in r and b"be-response" not in r
+        assert b"\r\nx-be-after: yes\r\n" in r

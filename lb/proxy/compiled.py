@@ -64,6 +64,7 @@ class BackendRT:
     __slots__ = (
         "model", "st", "name", "req_rules", "res_rules", "t_server", "t_connect",
         "t_tunnel", "t_server_fin", "t_queue", "server_close", "pretend_ka", "httpclose",
+        "after_rules",
         "retries", "idle", "mode", "ff", "counters", "errorfiles", "reuse", "loop_time",
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
         "retry_policy", "hash_sample",
@@ -81,6 +82,7 @@ class BackendRT:
         self.counters = st.counters
         self.req_rules = _ruleset(model.http_request_rules)
         self.res_rules = _ruleset(model.http_response_rules)
+        self.after_rules = _ruleset(model.http_after_response_rules)
         self.t_server = t.server
         self.t_connect = t.connect
         self.t_tunnel = t.tunnel
@@ -112,6 +114,7 @@ class BackendRT:
 class FrontendRT:
     __slots__ = (
         "model", "st", "name", "req_rules", "res_rules", "switching", "default_be", "own_be",
+        "after_rules",
         "t_client", "t_http_request", "t_keep_alive", "t_tarpit", "t_client_fin",
         "client_close", "server_close", "bufsize", "maxhdr", "errorfiles", "log", "mode",
         "stats_uri", "ff", "ff_cache", "counters", "dontlognull", "ignore_probes",
@@ -129,6 +132,7 @@ class FrontendRT:
         self.counters = st.counters
         self.req_rules = _ruleset(model.http_request_rules)
         self.res_rules = _ruleset(model.http_response_rules)
+        self.after_rules = _ruleset(model.http_after_response_rules)
         self.redirect_rules = _ruleset(model.redirect_rules)
         self.tcp_conn_rules = _ruleset(model.tcp_request_connection_rules)
         self.tcp_content_rules = _ruleset(model.tcp_request_content_rules)

@@ -759,6 +759,8 @@ class Txn:
             if v is not None:
                 return self._response_denied(v)
         self._on_response_head()
+        if be.after_rules is not None or fe.after_rules is not None:
+            self._after_response(be, fe)
         if self.websocket:
             fe.counters.ws_fail["non_101"] += 1
             be.counters.ws_fail["non_101"] += 1
@@ -800,6 +802,14 @@ class Txn:
             # held until the first body bytes (usually in the same read): one send
             # for head and body; ServerConn.data_received flushes it otherwise
             self.res_pending = head
+
+    def _after_response(self, be: Any, fe: Any) -> None:
+        """`http-after-response` rules (backend, then frontend): header edits on the
+        response about to leave; final actions other than allow are ignored."""
+        if be.after_rules is not None:
+            be.after_rules.run(self)
+        if fe.after_rules is not None and be is not fe.own_be:
+            fe.after_rules.run(self)
 
     def _on_response_head(self) -> None:
         """After response rules, before the head is written: server-side cookie
@@ -915,6 +925,8 @@ class Txn:
             if v is not None:
                 return self._response_denied(v)
         self._on_response_head()
+        if be.after_rules is not None or fe.after_rules is not None:
+            self._after_response(be, fe)
         cv = h1.conn_value(h1.tokens(self.res_headers, b"connection"), False, False)
         head = h1.response_head(101, self.res_reason, self.res_headers, cv or b"upgrade")
         from lb.proxy import tunnel
