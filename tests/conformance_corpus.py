@@ -26,6 +26,7 @@ class Case:
 
 H = b"Host: a\r\n"
 KEY = b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+SMUGGLE = b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
 WS = b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
 
 
@@ -270,6 +271,14 @@ _C: list[Case] = [
     Case("connection_upgrade_no_upgrade", _get(headers=H + b"Connection: upgrade\r\n")),
     Case("upgrade_other_protocol", _get(headers=H + b"Connection: upgrade\r\n"
                                         b"Upgrade: foo/1\r\n")),
+    Case("ws_with_cl_body", _get(headers=H + WS + KEY + b"Content-Length: %d\r\n" % len(SMUGGLE),
+                                 body=SMUGGLE)),
+    Case("ws_with_chunked_body", _get(
+        headers=H + WS + KEY + b"Transfer-Encoding: chunked\r\n",
+        body=b"%x\r\n" % len(SMUGGLE) + SMUGGLE + b"\r\n0\r\n\r\n")),
+    Case("h2c_post_with_body", b"POST /p HTTP/1.1\r\n" + H
+         + b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+         b"HTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: 5\r\n\r\nhello"),
     Case("connection_close_keepalive", _get(headers=H + b"Connection: close, keep-alive\r\n")),
 ]
 

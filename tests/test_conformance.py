@@ -72,6 +72,9 @@ STRICTER: dict[str, str] = {
     "trailer_obs_fold": "obs-fold in trailers; " + _LLHTTP,
     "ws_key_not_base64": "a Sec-WebSocket-Key must be base64 of 16 bytes (HAProxy checks "
                          "only its length)",
+    "ws_with_chunked_body": "llhttp leaves an upgrade request's body unparsed; lb forwards "
+                            "a Content-Length one itself but refuses a chunked one rather "
+                            "than misframe it",
     "ws_two_keys": "two Sec-WebSocket-Key headers: 400 (the seeds deny unless "
                    "hdr_cnt(Sec-WebSocket-Key) eq 1)",
 }

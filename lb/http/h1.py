@@ -117,6 +117,25 @@ def host_conflict(url: bytes, hosts: list[bytes]) -> bool:
     return auth != first
 
 
+def drop_upgrade(headers: Headers) -> Headers:
+    """The headers without `Upgrade` and without the `upgrade` Connection token.
+
+    HAProxy 2.6.12 does not upgrade a request that carries a body: it forwards it as
+    a plain request with these removed (tools/conformance, cases *_with_*_body).
+    """
+    out: Headers = []
+    for n, v in headers:
+        if n == b"upgrade":
+            continue
+        if n == b"connection":
+            toks = [t.strip() for t in v.split(b",") if t.strip().lower() != b"upgrade"]
+            if not toks:
+                continue
+            v = b", ".join(toks)
+        out.append((n, v))
+    return out
+
+
 def client_wants_close(version: bytes, conn: list[bytes]) -> bool:
     """Whether the client asked for the connection to end after this exchange."""
     if version == b"1.1":

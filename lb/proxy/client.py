@@ -52,7 +52,7 @@ class ClientConn(asyncio.Protocol):
         "dst_port", "accept_ts", "id", "timer", "stimer", "txn", "req_txn", "pending",
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
-        "tunnel", "ended", "stash", "head_max", "raw_head",
+        "tunnel", "ended", "stash", "head_max", "raw_head", "upgrade_body",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -94,6 +94,7 @@ class ClientConn(asyncio.Protocol):
         self.head_max = (fe.bufsize - min(g.tune_maxrewrite, fe.bufsize // 2)
                          - _HTX_SLACK)
         self.raw_head = 0  # bytes of a head spanning reads (a lower bound)
+        self.upgrade_body = 0  # body bytes still due from an upgrade request
 
     @staticmethod
     def _noop() -> None:
@@ -264,6 +265,10 @@ class ClientConn(asyncio.Protocol):
             return
         self.got_bytes = True
         self.fe.counters.bin += len(data)
+        if self.upgrade_body:
+            data = self._upgrade_body(data)
+            if not data:
+                return
         if self.upgrade_tail is not None:
             self.upgrade_tail.append(data)
             if sum(map(len, self.upgrade_tail)) > 65536:
@@ -274,7 +279,20 @@ class ClientConn(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as e:
-            self.upgrade_tail = [data[e.args[0]:]]
+            tail = data[e.args[0]:]
+            txn = self.req_txn
+            if txn is not None and not txn.req_done and not self.queueing:
+                # llhttp leaves the body of a request with Upgrade in the tail (lb
+                # forwards such a request without the upgrade, as HAProxy): a
+                # Content-Length body is forwarded from there (h2c POST does this);
+                # a chunked one is refused rather than misframed
+                if txn.req_chunked:
+                    self._bad_request()
+                    return
+                self.upgrade_tail = []
+                self.upgrade_body = int(h1.get(txn.req_headers, b"content-length") or 0)
+                tail = self._upgrade_body(tail)
+            self.upgrade_tail = [tail] if tail else []
         except httptools.HttpParserError as e:
             ctx = e.__context__
             self._bad_request(ctx.status if isinstance(ctx, _Refused) else 400)
@@ -388,6 +406,8 @@ class ClientConn(asyncio.Protocol):
         if b"#" in url or (self.hsize + 4 * len(self.headers) + len(method) + len(url)
                            + 14 > self.head_max):
             raise _Refused()
+        if conn_hdr and (cl or chunked):
+            self.headers = h1.drop_upgrade(self.headers)  # no upgrade with a body
         ev = (method, self.url, version, self.headers, self.t_begin,
               self.hsize + len(method) + 13, cl, chunked, conn_hdr)
         if self.txn is not None or self.pending:
@@ -426,9 +446,26 @@ class ClientConn(asyncio.Protocol):
             return
         txn = self.req_txn
         if txn is not None:
+            if not txn.req_done and self.parser.should_upgrade():
+                return  # llhttp left its body in the upgrade tail (see data_received)
             self.req_txn = None
             if not txn.req_done:
                 txn.req_end(self.trailers)
+
+    def _upgrade_body(self, data: bytes) -> bytes:
+        """Forward what is due of an upgrade request's body; return the rest."""
+        n = self.upgrade_body
+        part = data[:n]
+        self.upgrade_body = n - len(part)
+        txn = self.req_txn
+        if txn is not None:
+            if part:
+                txn.req_body(part)
+            if not self.upgrade_body:
+                self.req_txn = None
+                if not txn.req_done:
+                    txn.req_end(None)
+        return data[n:]
 
     # ------------------------------------------------------------------ errors / timers
 
