@@ -84,8 +84,9 @@ class Diagnostic:
     def as_json(self) -> dict[str, object]:
         text = self.text
         if self.more:
-            text = "\n".join((text, *(m.removeprefix(PIPE).strip() for m in self.more
-                                       if m.strip())))
+            # continuation lines lose HAProxy's "   | " prefix; caret lines keep their
+            # indentation so the caret still points at the right column
+            text = "\n".join((text, *(m.removeprefix(PIPE) for m in self.more if m.strip())))
         return {
             "file": self.file or None,
             "line": self.line or None,

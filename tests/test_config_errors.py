@@ -62,3 +62,12 @@ def test_soft_alert_is_neither_fatal_nor_warning():
     diags = Diagnostics()
     diags.add(d)
     assert not d.fatal and not diags.has_fatal and not diags.has_warning
+
+
+def test_json_keeps_the_caret_column():
+    from lb.config import load_text
+
+    res = load_text('global\n log-tag "ab\n', "q.cfg")
+    obj = json.loads(render_json(res.diagnostics).splitlines()[0])
+    assert obj["message"] == 'unmatched quote at position 10:\n  log-tag "ab\n          ^'
+    assert (obj["line"], obj["column"], obj["code"]) == (2, 10, "lex-error")
