@@ -202,6 +202,8 @@ def test_wrapped_line_needs_declared_acl():
     assert any(d.code == "wrapped-line" for d in res.diagnostics) and res.ok
     res = load_text(base + " http-request deny if ! is_web\nfoo\n")
     assert not res.ok and any(d.code == "unknown-acl" for d in res.diagnostics)
+    res = load_text(base + " http-request deny if ! is_web\n# comment\nsocket\n")
+    assert not res.ok and not any(d.code == "wrapped-line" for d in res.diagnostics)
 
 
 WS_BASE = ("defaults\n mode http\n timeout client 30s\n timeout server 30s\n"

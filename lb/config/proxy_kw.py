@@ -160,7 +160,8 @@ def _maybe_wrapped(p: ProxyBuilder, line: Line, ctx: Any, last: str) -> None:
     if peek is None:
         return
     nxt: Line | None = peek()
-    if nxt is None or nxt.file != line.file or not nxt.words:
+    if nxt is None or nxt.file != line.file or not nxt.words or \
+            nxt.lineno != line.lineno + 1:  # only the very next physical line
         return
     first = nxt.words[0]
     if PROXY_TABLE.get(first) is not None or first in SECTION_NAMES:
