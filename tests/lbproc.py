@@ -63,7 +63,7 @@ def bind_ports(text: str) -> list[str]:
     return names
 
 
-def wait_listening(ports: list[int], timeout: float = 10.0,
+def wait_listening(ports: list[int], timeout: float = 30.0,
                    alive: Any = None) -> None:
     """Wait until every port accepts; `alive()` returning False stops the wait."""
     deadline = time.monotonic() + timeout
@@ -139,7 +139,7 @@ class LbThread:
 
         self._thread = threading.Thread(target=main, daemon=True)
         self._thread.start()
-        started.wait(10)
+        started.wait(30)
         if err:
             raise err[0]
         if self.rt is None:
