@@ -62,6 +62,8 @@ STRICTER: dict[str, str] = {
                "lets some larger values through",
     "cl_2pow64_minus_1": "same as cl_1e19",
     "chunk_size_trailing_space": "chunk-size grammar has no whitespace; " + _LLHTTP,
+    "chunk_ext_space_before_semicolon": "whitespace before a chunk extension (RFC 9112 "
+                                        "allows it, no client sends it); " + _LLHTTP,
     "chunk_ext_ctl": "control byte in a chunk extension; " + _LLHTTP,
     "chunk_ext_bare_lf": "chunk line not ended by CRLF; " + _LLHTTP,
     "chunk_lf_only": "chunk lines not ended by CRLF; " + _LLHTTP,
