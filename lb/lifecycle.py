@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -165,6 +166,7 @@ class Lifecycle:
         """SIGTERM/SIGINT: close everything now."""
         if self.done.done():
             return
+        sd_notify("STOPPING=1")
         self._stopping()
         self.loop.create_task(self._hard())
 
@@ -180,6 +182,7 @@ class Lifecycle:
         if self.soft_stopping or self.done.done():
             return
         self.soft_stopping = True
+        sd_notify("STOPPING=1")
         self._stopping()
         rt = self.rt
         rt.state.stopping = True
@@ -317,6 +320,22 @@ def signal_old_pids(soft: Iterable[int], hard: Iterable[int]) -> None:
                 os.kill(pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+def sd_notify(message: str) -> bool:
+    """Tell systemd (Type=notify, e.g. `lb -Ws`) about our state: READY=1,
+    RELOADING=1, STOPPING=1. A no-op unless $NOTIFY_SOCKET is set."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return False
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]  # abstract namespace
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(message.encode(), addr)
+    except OSError:
+        return False
+    return True
 
 
 def write_pidfile(path: str, pid: int | None = None) -> str | None:

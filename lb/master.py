@@ -656,6 +656,7 @@ class Master:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ)
         env.pop(WORKER_ENV, None)
+        env.pop("NOTIFY_SOCKET", None)  # only the master talks to systemd
         env.update({WORKER_ENV: f"{gen}:{idx}", CTL_ENV: ctl, SEED_ENV: seed_path,
                     lmod.INHERITED_ENV: json.dumps(fdmap),
                     MASTER_PID_ENV: str(os.getpid())})
@@ -944,6 +945,8 @@ class Master:
 
     def stop(self, sig: int) -> None:
         """SIGTERM/SIGINT: stop everything; SIGUSR1: workers drain, then we exit."""
+        if not self.stopping:
+            lifecycle.sd_notify("STOPPING=1")
         if not self.stopping and sig == signal.SIGTERM:
             _notice("Exiting Master process...", lblog.WARNING, "WARNING")
         self.stopping = True
@@ -967,6 +970,7 @@ class Master:
         self.loop.create_task(self._reload())
 
     async def _reload(self) -> None:
+        lifecycle.sd_notify("RELOADING=1")
         try:
             while True:
                 self.reload_again = False
@@ -979,6 +983,7 @@ class Master:
                     break
         finally:
             self.reloading = False
+            lifecycle.sd_notify("READY=1")
 
     async def reload(self) -> None:
         from lb.config import load
@@ -1090,6 +1095,7 @@ class Master:
                 self.pidfile = pidfile
         lifecycle.signal_old_pids(self.opts.soft_stop_pids, self.opts.hard_stop_pids)
         _notice("Loading success.")
+        lifecycle.sd_notify(f"READY=1\nMAINPID={os.getpid()}")
         _notice(f"Master started: {len(ws)} worker(s) "
                 f"({' '.join(str(w.pid) for w in ws)}), control in {self.run_dir}.")
         if ready is not None:

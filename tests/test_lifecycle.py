@@ -366,3 +366,21 @@ def test_sf_st_take_over_and_the_old_process_ends(flag: str) -> None:
                 new.stop()
         finally:
             old.stop()
+
+
+def test_systemd_notify_ready_and_stopping() -> None:
+    web = HttpBackend("web")
+    with web, tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "notify")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as ns:
+            ns.bind(path)
+            ns.settimeout(15)
+            lb = LbProcess(cfg(), ports={"web": web.port, "ws": free_port(),
+                                         "slow": free_port()},
+                           env={"NOTIFY_SOCKET": path})
+            with lb:
+                msg = ns.recv(4096).decode()
+                assert msg == f"READY=1\nMAINPID={lb.pid}"
+                os.kill(lb.pid, signal.SIGUSR1)
+                assert ns.recv(4096) == b"STOPPING=1"
+                assert wait_exit(lb.proc, 10) == 0  # type: ignore[arg-type]

@@ -59,12 +59,12 @@ class Master:
     """An lb master (-W) with its run directory."""
 
     def __init__(self, web: int, ws: int, extra_global: str = "", extra_fe: str = "",
-                 args: tuple[str, ...] = ("-W",)) -> None:
+                 args: tuple[str, ...] = ("-W",), env: dict[str, str] | None = None) -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="lbtest-run-")
         self.run = self.tmp.name
         self.extra_global = extra_global
         self.lb = LbProcess(self.text(extra_fe), ports={"web": web, "ws": ws}, args=args,
-                            env={"LB_RUN_DIR": self.run})
+                            env={"LB_RUN_DIR": self.run, **(env or {})})
 
     def text(self, extra_fe: str = "", broken: str = "") -> str:
         return CFG.format(run=self.run, extra_global=self.extra_global,
@@ -171,8 +171,14 @@ def test_invalid_config_keeps_the_old_workers() -> None:
 
 
 def test_valid_reload_switches_generation() -> None:
-    with HttpBackend("web") as web, WsBackend("w1") as wsb:
-        with Master(web.port, wsb.port) as m:
+    with HttpBackend("web") as web, WsBackend("w1") as wsb, \
+            tempfile.TemporaryDirectory() as tmp, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(os.path.join(tmp, "notify"))
+        notify.settimeout(20)
+        with Master(web.port, wsb.port, env={"NOTIFY_SOCKET": notify.getsockname()}) as m:
+            # systemd (Type=notify, lb -Ws) hears from the master only
+            assert notify.recv(4096) == f"READY=1\nMAINPID={m.lb.pid}".encode()
             old = m.ctl("workers")[0]["pid"]
             status, h = http_get(m.port)
             assert status == 200 and h["x-pid"] == str(old)
@@ -181,6 +187,8 @@ def test_valid_reload_switches_generation() -> None:
                 assert http_get(m.port)[0] == 200
             m.rewrite(m.text(extra_fe="    http-response set-header X-Gen two"))
             m.reload(2, signal.SIGHUP)
+            assert notify.recv(4096) == b"RELOADING=1"
+            assert notify.recv(4096) == b"READY=1"  # not STOPPING=1 from an old worker
             # the new worker starts from the old one's totals (its own stats page
             # keeps counting), and the master does not count them twice
             snap = request_sync(os.path.join(m.run, "worker-2.0.sock"), {"op": "snapshot"})

@@ -171,6 +171,7 @@ def run(config: Config, opts: RunOptions, services: Iterable[Service] = (),
             pass
         if ready is not None:
             ready(True)
+        lifecycle.sd_notify(f"READY=1\nMAINPID={os.getpid()}")  # systemd Type=notify
         code = await lc.wait()
         try:
             _log.info("stopped", pid=os.getpid())
