@@ -114,6 +114,10 @@ class Lifecycle:
             srv.close()
         rt.servers_listening.clear()
         for lst in getattr(rt, "listeners", ()):
+            close = getattr(lst, "close", None)
+            if close is not None:  # a Listener running its own accept loop
+                close()
+                continue
             sock = getattr(lst, "sock", None)
             if sock is not None:
                 lst.sock = None
@@ -130,6 +134,10 @@ class Lifecycle:
         for srv in self.rt.servers_listening:
             srv.close()
         self.rt.servers_listening.clear()
+        for lst in getattr(self.rt, "listeners", ()):
+            pause = getattr(lst, "pause", None)
+            if pause is not None:  # a Listener running its own accept loop
+                pause()
         for fe in self.rt.frontends.values():
             fe.st.status = "PAUSED"
             _event(lblog.WARNING, f"Paused {_kind(fe.model)} {fe.name}.", fe.model.logs)
@@ -147,6 +155,10 @@ class Lifecycle:
     async def _resume(self) -> None:
         rt = self.rt
         for lst in getattr(rt, "listeners", ()):
+            resume = getattr(lst, "resume", None)
+            if resume is not None:  # a Listener running its own accept loop
+                resume()
+                continue
             sock = getattr(lst, "sock", None)
             factory = getattr(lst, "factory", None)
             if sock is None or factory is None:
