@@ -44,6 +44,7 @@ _CL_MAX = (1 << 63) - 1  # HAProxy 2.6 refuses a Content-Length from 2**63
 # 2.6.12, it refuses a request when raw head bytes + 4 per header line exceed that
 # minus 79 (tools/conformance, cases head_*).
 _HTX_SLACK = 79
+_SLICE = 16384  # parse unit of a large read that may hold pipelined requests
 
 
 class ClientConn(asyncio.Protocol):
@@ -52,7 +53,7 @@ class ClientConn(asyncio.Protocol):
         "dst_port", "accept_ts", "id", "timer", "stimer", "txn", "req_txn", "pending",
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
-        "tunnel", "ended", "stash", "head_max", "raw_head", "upgrade_body",
+        "tunnel", "ended", "stash", "head_max", "raw_head", "upgrade_body", "held",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -95,6 +96,7 @@ class ClientConn(asyncio.Protocol):
                          - _HTX_SLACK)
         self.raw_head = 0  # bytes of a head spanning reads (a lower bound)
         self.upgrade_body = 0  # body bytes still due from an upgrade request
+        self.held: bytes | None = None  # unparsed input behind queued requests
 
     @staticmethod
     def _noop() -> None:
@@ -265,6 +267,12 @@ class ClientConn(asyncio.Protocol):
             return
         self.got_bytes = True
         self.fe.counters.bin += len(data)
+        if self.held is not None:
+            self.held += data  # behind queued requests: parsed when the queue drains
+            return
+        self._input(data)
+
+    def _input(self, data: bytes) -> None:
         if self.upgrade_body:
             data = self._upgrade_body(data)
             if not data:
@@ -274,12 +282,37 @@ class ClientConn(asyncio.Protocol):
             if sum(map(len, self.upgrade_tail)) > 65536:
                 self.pause(PAUSE_UPGRADE)
             return
-        if self.req_txn is not None:
-            self.timer.touch()
+        n = len(data)
+        if self.req_txn is not None or n <= _SLICE:
+            if self.req_txn is not None:
+                self.timer.touch()
+            if not self._feed(data, 0, n):  # inside a body: never sliced
+                return
+        else:
+            # a large read outside a body may hold many pipelined requests: parse it a
+            # slice at a time and keep the rest as bytes once requests are queued, so
+            # that what a connection holds stays near one slice of parsed requests
+            for off in range(0, n, _SLICE):
+                if not self._feed(data, off, off + _SLICE):
+                    return
+                if self.pending and off + _SLICE < n:
+                    self.held = data[off + _SLICE:]
+                    return
+        if self.in_head and self.txn is None and self.req_txn is None:
+            # a head is arriving in pieces: `timeout http-request` runs from its start
+            # (a complete head in one read never pays for this timer)
+            t = self.fe.t_http_request
+            if t is not None:
+                self.timer.arm(max(t - (self.loop.time() - self.t_begin), 0.0))
+
+    def _feed(self, data: bytes, off: int, end: int) -> bool:
+        """Parse data[off:end]; False when parsing stops (refused, or an upgrade whose
+        tail is all the rest of `data`)."""
+        piece = data if not off and end >= len(data) else data[off:end]
         try:
-            self.parser.feed_data(data)
+            self.parser.feed_data(piece)
         except httptools.HttpParserUpgrade as e:
-            tail = data[e.args[0]:]
+            tail = data[off + e.args[0]:]
             txn = self.req_txn
             if txn is not None and not txn.req_done and not self.queueing:
                 # llhttp leaves the body of a request with Upgrade in the tail (lb
@@ -288,32 +321,28 @@ class ClientConn(asyncio.Protocol):
                 # a chunked one is refused rather than misframed
                 if txn.req_chunked:
                     self._bad_request()
-                    return
+                    return False
                 self.upgrade_tail = []
                 self.upgrade_body = int(h1.get(txn.req_headers, b"content-length") or 0)
                 tail = self._upgrade_body(tail)
             self.upgrade_tail = [tail] if tail else []
+            return False
         except httptools.HttpParserError as e:
             ctx = e.__context__
             self._bad_request(ctx.status if isinstance(ctx, _Refused) else 400)
-            return
+            return False
         if self.in_head:
             # a head spanning reads: every later read still inside it belongs to it,
             # leading OWS included (which on_header never sees); HAProxy's raw buffer
             # holds at most bufsize bytes
             if self.raw_head:
-                self.raw_head += len(data)
+                self.raw_head += len(piece)
                 if self.raw_head > self.fe.bufsize:
                     self._bad_request(400)
-                    return
+                    return False
             else:
                 self.raw_head = self.hsize + len(self.url) + 1
-        if self.in_head and self.txn is None and self.req_txn is None:
-            # a head is arriving in pieces: `timeout http-request` runs from its start
-            # (a complete head in one read never pays for this timer)
-            t = self.fe.t_http_request
-            if t is not None:
-                self.timer.arm(max(t - (self.loop.time() - self.t_begin), 0.0))
+        return True
 
     def eof_received(self) -> bool | None:
         txn = self.txn or self.req_txn
@@ -540,6 +569,7 @@ class ClientConn(asyncio.Protocol):
         self.last_end = self.loop.time()
         if close or self.closed:
             self.pending.clear()
+            self.held = None
             if self.transport is not None and not self.closed:
                 self.closed = True
                 if abort:
@@ -588,6 +618,12 @@ class ClientConn(asyncio.Protocol):
                 return
         if not pending:
             self.queueing = False
+            held = self.held
+            if held is not None and not self.closed:
+                self.held = None
+                self._input(held)
+                if self.pending or self.held is not None:
+                    return  # more queued: stay paused
             self.resume(PAUSE_PIPELINE)
 
 
