@@ -213,7 +213,7 @@ class Lifecycle:
         # idle keep-alive and never-used connections close now; busy ones close
         # after their current response (Txn sees state.stopping)
         for c in list(rt.conns):
-            if _idle(c):
+            if _idle(c) and not _idle_kept(c):
                 c.kill()
         for be in rt.backends.values():
             for pool in be.idle.values():
@@ -270,6 +270,14 @@ def _kind(p: Any) -> str:
     if p.is_frontend and p.is_backend:
         return "proxy"
     return "frontend" if p.is_frontend else "backend"
+
+
+def _idle_kept(c: Any) -> bool:
+    """`option idle-close-on-response` (HAProxy 2.6): an idle connection is kept
+    until its next response, then closed, instead of being closed at once. Read
+    with a default: the option is honoured once the config model carries it."""
+    opts = getattr(getattr(getattr(c, "fe", None), "model", None), "options", None)
+    return bool(getattr(opts, "idle_close_on_response", False))
 
 
 def _idle(c: Any) -> bool:
