@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -217,16 +218,18 @@ backend short
 def test_websocket_tunnel_holds_its_slot_for_its_whole_life() -> None:
     """maxconn limits concurrent WebSockets per server: a second handshake waits for
     the first tunnel to close (or gets 503 after `timeout queue`)."""
-    with WsBackend("w1") as w1, LbThread(WS, ports={"w1": w1.port}) as lb:
+    with WsBackend("w1") as w1, LbThread(WS, ports={"w1": w1.port}) as lb, \
+            ExitStack() as stack:
         p = lb.ports["fe"]
         srv = lb.state.backends["long"].servers[0]
-        first = connect(f"ws://127.0.0.1:{p}/a", open_timeout=5)
+        first = stack.enter_context(connect(f"ws://127.0.0.1:{p}/a", open_timeout=5))
         first.send("whoami")
         assert first.recv(5) == "w1"
         assert srv.cur_conns == 1
         # the short backend's own slot is free: this one opens, then a second waits
         # 300 ms and is refused with 503
-        s_first = connect(f"ws://127.0.0.1:{p}/short/a", open_timeout=5)
+        s_first = stack.enter_context(connect(f"ws://127.0.0.1:{p}/short/a",
+                                              open_timeout=5))
         with pytest.raises(InvalidStatus) as ei:
             connect(f"ws://127.0.0.1:{p}/short/b", open_timeout=5)
         assert ei.value.response.status_code == 503
@@ -248,11 +251,10 @@ def test_websocket_tunnel_holds_its_slot_for_its_whole_life() -> None:
         first.close()
         t.join(10)
         assert opened
-        ws = opened[0]
-        ws.send("whoami")
-        assert ws.recv(5) == "w1"
-        assert srv.cur_conns == 1 and srv.counters.smax == 1
-        ws.close()
+        with opened[0] as ws:
+            ws.send("whoami")
+            assert ws.recv(5) == "w1"
+            assert srv.cur_conns == 1 and srv.counters.smax == 1
         until(lambda: srv.cur_conns == 0)
 
 
