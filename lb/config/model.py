@@ -643,6 +643,6 @@ class RunOptions:
     pidfile: str | None = None  # -p
     soft_stop_pids: tuple[int, ...] = ()  # -sf
     hard_stop_pids: tuple[int, ...] = ()  # -st
-    nbthread: int | None = None  # -n override of worker count
+    nbthread: int | None = None  # --workers N: worker processes (HAProxy keeps -n for maxconn)
     maxconn: int | None = None  # -n/-N style overrides
     strict: bool = False  # --strict / -dW
