@@ -499,3 +499,38 @@ def test_uri_variants_and_random_compared_with_haproxy(six: Any) -> None:
             rnd = seq(p, "u6", 40).split()
             assert "5" not in rnd and len(set(rnd)) >= 3  # never the backup
     assert out[0] == out[1]
+
+
+def _post(port: int, be: str, path: str, body: bytes) -> str:
+    from tests.lbproc import raw_request
+
+    data = (f"POST {path} HTTP/1.1\r\nHost: x\r\nx-be: {be}\r\nConnection: close\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    r = raw_request(port, data, timeout=5)
+    head = r.partition(b"\r\n\r\n")[0].decode("latin-1").lower()
+    assert head.startswith("http/1.1 200"), head
+    return head.split("x-server: ", 1)[1].split("\r\n", 1)[0].lstrip("s")
+
+
+def test_url_param_check_post_matches_haproxy(six: Any) -> None:
+    """`balance url_param user check_post`: a POST without the parameter in its query
+    is balanced on the one in its body; same servers as HAProxy 2.6.12, and as a GET
+    carrying the same value in its query."""
+    bk = {"cp": backend_cfg("cp", ["balance url_param user check_post"],
+                            servers(["s1", "s2", "s3", "s4"]))}
+    out = []
+    for kind in ("lb", "haproxy"):
+        ctx: Any = (LbThread(routed(bk), ports=ports(six)) if kind == "lb"
+                    else Haproxy(routed(bk), ports=ports(six)))
+        with ctx as px:
+            p = px.ports["fe"]
+            posts = [_post(p, "cp", "/form", f"a=1&user=user{i}&b=2".encode())
+                     for i in range(12)]
+            gets = seq(p, "cp", 12, [f"/form?user=user{i}" for i in range(12)]).split()
+            mixed = _post(p, "cp", "/form?user=user3", b"user=user7")  # query wins
+            out.append((posts, gets, mixed))
+    mine, theirs = out
+    assert mine[0] == mine[1] and len(set(mine[0])) >= 3
+    assert mine[2] == mine[1][3]
+    assert mine == theirs

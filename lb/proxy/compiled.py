@@ -67,7 +67,7 @@ class BackendRT:
         "after_rules",
         "retries", "idle", "mode", "ff", "counters", "errorfiles", "reuse", "loop_time",
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
-        "retry_policy", "hash_sample",
+        "retry_policy", "hash_sample", "post_param",
     )
 
     def __init__(self, model: Proxy, st: BackendState,
@@ -109,6 +109,9 @@ class BackendRT:
         self.hash_spec = model.balance if lbkeys.needs_key(model.balance) else None
         self.retry_policy = RetryPolicy.from_proxy(model)
         self.hash_sample = _hash_sample(model.balance.hash_expr)
+        # `balance url_param <p> check_post`: a POST without <p> in its query waits
+        # for its body (up to one buffer) before the server is chosen
+        self.post_param = model.balance.algorithm == "url_param" and model.balance.check_post
 
 
 class FrontendRT:

@@ -116,6 +116,7 @@ class Txn:
     lb_key: bytes | None = None
     failed_srv: Any = None  # the server a redispatch left
     replay: list[bytes] | None = None  # body kept for a layer-7 retry (retry-on)
+    wait_body = False  # url_param check_post: the server is chosen once the body is in
 
     def __init__(self, conn: Any, method: bytes, url: bytes, version: bytes,
                  headers: list[tuple[bytes, bytes]], t0: float) -> None:
@@ -262,7 +263,19 @@ class Txn:
             self.lb_key = lbkeys.extract(be.hash_spec, self.method, self.url,
                                          self.req_headers, self.src,
                                          sample=smp(self) if smp is not None else None)
+            if (self.lb_key is None and be.post_param and self.method == b"POST"
+                    and not self.req_done and not self.req_chunked):
+                self.wait_body = True
+                return None
         self._request_slot(self.rcookie.server if self.direct else None, None)
+
+    def _body_ready(self) -> None:
+        """url_param check_post: hash the parameter found in the body (first buffer)."""
+        self.wait_body = False
+        body = b"".join(self.body_buf or ())[:self.fe.bufsize]
+        self.lb_key = lbkeys.extract(self.be.hash_spec, self.method, self.url,
+                                     self.req_headers, self.src, body=body)
+        self._request_slot(None, None)
 
     def _persistence(self, be: Any) -> None:
         """Client-side cookie analysis; rewrites the Cookie headers it changes."""
@@ -461,6 +474,8 @@ class Txn:
         else:
             self.body_buf.append(data)
         self.buf_size += len(data)
+        if self.wait_body and self.buf_size >= self.fe.bufsize:
+            self._body_ready()
         if self.buf_size > _BODY_BUF_MAX:
             self.conn.pause(PAUSE_BUF)
 
@@ -475,6 +490,8 @@ class Txn:
                 if self.body_buf is None:
                     self.body_buf = []
                 self.body_buf.append(block)
+        if self.wait_body and not self.done:
+            self._body_ready()
 
     # ------------------------------------------------------------------ local answers
 
