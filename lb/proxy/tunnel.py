@@ -19,14 +19,23 @@ from typing import Any
 
 from lb.proxy.timers import Deadline
 
+_OPEN_KEYS = ("tunnel_id", "frontend", "backend", "server", "client", "websocket")
+_CLOSE_KEYS = ("tunnel_id", "frontend", "backend", "server", "reason", "duration_ms",
+               "bytes_in", "bytes_out")
 try:
-    from lb.log import get_logger as _get_logger
+    from lb.log import InfoEvent
+    _ev_open: Any = InfoEvent("lb.tunnel", "tunnel_open", _OPEN_KEYS)
+    _ev_close: Any = InfoEvent("lb.tunnel", "tunnel_close", _CLOSE_KEYS)
 except Exception:  # the log layer is missing or broken: plain structlog
     import structlog
 
-    _get_logger = structlog.get_logger  # type: ignore[assignment]
+    _log = structlog.get_logger(logger_name="lb.tunnel")
 
-_log = _get_logger("lb.tunnel")
+    def _ev_open(*values: Any) -> None:
+        _log.info("tunnel_open", **dict(zip(_OPEN_KEYS, values, strict=True)))
+
+    def _ev_close(*values: Any) -> None:
+        _log.info("tunnel_close", **dict(zip(_CLOSE_KEYS, values, strict=True)))
 
 
 class _End(asyncio.Protocol):
@@ -188,9 +197,8 @@ class Tunnel:
 
     def _log_close(self, reason: str, dur: float) -> None:
         try:
-            _log.info("tunnel_close", tunnel_id=self.id, frontend=self.fe_name,
-                      backend=self.be_name, server=self.srv_name, reason=reason,
-                      duration_ms=int(dur * 1000), bytes_in=self.up, bytes_out=self.down)
+            _ev_close(self.id, self.fe_name, self.be_name, self.srv_name, reason,
+                      int(dur * 1000), self.up, self.down)
         except Exception:
             pass
 
@@ -275,9 +283,8 @@ def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
     if tun.timeout is not None:
         tun.timer.arm(tun.timeout)
     try:
-        _log.info("tunnel_open", tunnel_id=tun.id, frontend=tun.fe_name, backend=tun.be_name,
-                  server=tun.srv_name, client=f"{txn.src}:{txn.src_port}",
-                  websocket=txn.websocket)
+        _ev_open(tun.id, tun.fe_name, tun.be_name, tun.srv_name, f"{txn.src}:{txn.src_port}",
+                 txn.websocket)
     except Exception:
         pass
 

@@ -1,0 +1,92 @@
+"""lb.log.InfoEvent: per-connection structlog events rendered without the generic
+pipeline must be byte-identical to what structlog renders (issue #4 events,
+issue #9 speed)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from io import StringIO
+
+import pytest
+import structlog
+
+from lb import log
+
+KEYS = ("tunnel_id", "frontend", "backend", "server", "client", "websocket")
+
+
+@pytest.fixture
+def fresh_structlog() -> Iterator[None]:
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+    yield
+    structlog.contextvars.clear_contextvars()
+    structlog.reset_defaults()
+
+
+def _no_time(line: str) -> str:
+    return re.sub(r'"timestamp": "[^"]*"', '"timestamp": T', line)
+
+
+def _both(values: tuple, *, level: str = "info") -> tuple[str, str]:
+    """(fast rendering, structlog's rendering) of the same event."""
+    buf = StringIO()
+    assert log.setup(json=True, level=level, file=buf, cache=False)
+    ev = log.InfoEvent("lb.tunnel", "tunnel_open", KEYS)
+    ev(*values)
+    fast = buf.getvalue()
+    buf.seek(0)
+    buf.truncate()
+    log.get_logger("lb.tunnel").info("tunnel_open", **dict(zip(KEYS, values, strict=True)))
+    return fast, buf.getvalue()
+
+
+@pytest.mark.parametrize("values", [
+    (7, "fe_keepalive", "bk_ws", "ws1", "127.0.0.1:40000", True),
+    (0, "fé\"\\\n\x01", "b", "", "[::1]:1", False),
+    (2**70, "f", "b", "s", None, True),
+])
+def test_fast_rendering_is_structlogs(fresh_structlog: None, values: tuple) -> None:
+    fast, slow = _both(values)
+    assert fast.endswith("\n") and fast.count("\n") == 1
+    assert _no_time(fast) == _no_time(slow)
+    d = json.loads(fast)
+    assert list(d) == ["logger_name", *KEYS, "event", "level", "timestamp"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", d["timestamp"])
+
+
+def test_other_value_types_go_through_structlog(fresh_structlog: None) -> None:
+    fast, slow = _both((1.5, "f", "b", "s", ["x"], True))
+    assert _no_time(fast) == _no_time(slow)
+
+
+def test_level_filter(fresh_structlog: None) -> None:
+    fast, slow = _both((1, "f", "b", "s", "c", True), level="warning")
+    assert fast == slow == ""
+
+
+def test_bound_context_variables_are_merged(fresh_structlog: None) -> None:
+    buf = StringIO()
+    log.setup(json=True, file=buf, cache=False)
+    structlog.contextvars.bind_contextvars(worker=3)
+    log.InfoEvent("lb.tunnel", "tunnel_close", ("tunnel_id",))(9)
+    d = json.loads(buf.getvalue())
+    assert d["worker"] == 3 and d["tunnel_id"] == 9 and d["event"] == "tunnel_close"
+
+
+def test_capture_logs_and_host_configuration(fresh_structlog: None) -> None:
+    log.setup(json=True, file=StringIO(), cache=False)
+    ev = log.InfoEvent("lb.tunnel", "tunnel_close", ("tunnel_id", "reason"))
+    with structlog.testing.capture_logs() as cap:
+        ev(3, "client_closed")
+    assert cap == [{"logger_name": "lb.tunnel", "tunnel_id": 3, "reason": "client_closed",
+                    "event": "tunnel_close", "log_level": "info"}]
+    structlog.reset_defaults()
+    buf = StringIO()
+    structlog.configure(processors=[structlog.processors.JSONRenderer()],
+                        logger_factory=structlog.WriteLoggerFactory(file=buf))
+    ev(4, "x")
+    assert json.loads(buf.getvalue()) == {"logger_name": "lb.tunnel", "tunnel_id": 4,
+                                          "reason": "x", "event": "tunnel_close"}

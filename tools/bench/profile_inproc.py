@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""Python work per request / handshake / message of lb's data plane, without sockets.
+
+    python tools/bench/profile_inproc.py                 # all paths, µs per unit
+    python tools/bench/profile_inproc.py ka --profile    # + cProfile of the keep-alive path
+    python tools/bench/profile_inproc.py hs,echo -n 20000
+
+The socket benchmarks (run.py, profile_lb.py) are noisy on a shared machine and mix
+kernel time with Python time. This driver builds lb's runtime from the benchmark
+config (tools/bench/configs/bench.cfg, traffic log to a UDP socket nobody reads, as
+in the bench) and pushes bytes straight into the protocol objects with fake
+transports, so what it measures is the Python work lb does per unit, and nothing
+else (the log `sendto` excepted):
+
+- ``ka``: a keep-alive GET /small.html on fe_keepalive answered by an nginx-like
+  100-byte response, server connections reused from the idle pool (the
+  http_keepalive_100b scenario);
+- ``hs``: a WebSocket handshake on a new client connection: accept, Upgrade request,
+  server connection (the connect coroutine is replaced by one returning a fake
+  connection at once), 101, tunnel set-up, both sides closing, tunnel_open/close
+  events and the log line (the ws_handshake scenario);
+- ``echo``: one 64-byte frame each way through an established tunnel (ws_echo_*).
+
+Figures are the best of ``--repeat`` batches (µs per unit, lower is better). Every
+exchange is checked (status line or echoed bytes) so a broken path cannot look fast.
+Must not import anything from lb at module level (lb is imported after sys.path set-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import socket
+import string
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+REQ = (b"GET /small.html HTTP/1.1\r\nHost: www.example.com\r\n\r\n")
+RES = (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 21 Nov 2026 18:00:00 GMT\r\n"
+       b"Content-Type: text/html\r\nContent-Length: 100\r\n"
+       b"Last-Modified: Sat, 21 Nov 2026 17:00:00 GMT\r\nConnection: keep-alive\r\n"
+       b"ETag: \"6563a0e0-64\"\r\nAccept-Ranges: bytes\r\n\r\n" + b"x" * 99 + b"\n")
+WS_KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
+WS_REQ = (b"GET /chat HTTP/1.1\r\nHost: www.example.com\r\nUpgrade: websocket\r\n"
+          b"Connection: Upgrade\r\nSec-WebSocket-Key: " + WS_KEY + b"\r\n"
+          b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: echo-protocol\r\n\r\n")
+WS_101 = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+          b"Sec-WebSocket-Protocol: echo-protocol\r\n\r\n")
+FRAME_C = b"\x81\xc0" + b"\x01\x02\x03\x04" + bytes(64)  # masked, 64 B
+FRAME_S = b"\x81\x40" + bytes(64)
+
+
+class FakeTransport(asyncio.Transport):
+    """Records writes; enough of asyncio.Transport for lb's protocols."""
+
+    def __init__(self, peer: tuple[str, int], sock: tuple[str, int]) -> None:
+        super().__init__()
+        self.peer = peer
+        self.sock = sock
+        self.out: list[bytes] = []
+        self.closing = False
+        self.protocol: Any = None
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": self.peer, "sockname": self.sock}.get(name, default)
+
+    def write(self, data: bytes) -> None:
+        self.out.append(data)
+
+    def writelines(self, lines: Any) -> None:
+        self.out.append(b"".join(lines))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def abort(self) -> None:
+        self.closing = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        pass
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> Any:
+        return self.protocol
+
+
+class World:
+    """lb's runtime from the bench config, with fake server connections."""
+
+    def __init__(self) -> None:
+        import uvloop
+
+        from lb import config as cfgmod
+        from lb import log as logmod
+        from lb.proxy import server as srvmod
+        from lb.proxy.compiled import Runtime
+
+        self.sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sink.bind(("127.0.0.1", 0))
+        self.sink.setblocking(False)
+        text = (REPO / "tools/bench/configs/bench.cfg").read_text()
+        text = string.Template(text).substitute(
+            MAXCONN=20000, LOG_PORT=self.sink.getsockname()[1], FE_KEEPALIVE_PORT=1,
+            FE_SERVER_CLOSE_PORT=2, FE_CLOSE_PORT=3, WEB1_PORT=8001, WEB2_PORT=8002,
+            WS1_PORT=9001, WS2_PORT=9002)
+        res = cfgmod.load_text(text, "bench.cfg")
+        if res.config is None:
+            raise SystemExit(f"config: {res.diagnostics}")
+        # structlog as `lb -db` sets it up off a terminal (JSON lines), to /dev/null
+        self.devnull = open("/dev/null", "w")  # noqa: SIM115
+        logmod.setup(json=True, file=self.devnull)
+        self.loop = uvloop.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.rt = Runtime(res.config, None, self.loop)
+        self.fe = self.rt.frontends["fe_keepalive"]
+        self.srvmod = srvmod
+        self.port = 40000
+
+        async def connect(loop: Any, be: Any, srv: Any, host: str, port: int) -> Any:
+            return self.server_conn(be, srv)
+        srvmod.connect = connect  # type: ignore[assignment]
+        for be in self.rt.backends.values():
+            for srv in be.st.servers:
+                sc = self.server_conn(be, srv)
+                sc.idle_since = self.loop.time()
+                be.idle[srv].append(sc)
+
+    def server_conn(self, be: Any, srv: Any) -> Any:
+        sc = self.srvmod.ServerConn(be, srv)
+        sc.connection_made(FakeTransport(("127.0.0.1", srv.port), ("127.0.0.1", 50000)))
+        return sc
+
+    def client(self) -> Any:
+        from lb.proxy.client import ClientConn
+        self.port = self.port + 1 if self.port < 60000 else 40000
+        c = ClientConn(self.rt, self.fe, None)
+        c.connection_made(FakeTransport(("127.0.0.1", self.port), ("127.0.0.1", 1)))
+        return c
+
+    def drain(self) -> None:
+        while True:
+            try:
+                self.sink.recv(65536)
+            except BlockingIOError:
+                return
+
+
+
+
+def bench_ka(world: World, n: int) -> float:
+    conn = world.client()
+    ct = conn.transport
+    pools = [p for be in world.rt.backends.values() for p in be.idle.values()]
+    t0 = time.process_time()
+    for _ in range(n):
+        ct.out.clear()
+        conn.data_received(REQ)
+        txn = conn.txn
+        sc = txn.sc
+        sc.data_received(RES)
+        if not ct.out or not ct.out[0].startswith(b"HTTP/1.1 200"):
+            raise SystemExit(f"ka: bad answer {ct.out!r}")
+    dt = time.process_time() - t0
+    del pools
+    world.drain()
+    return dt / n * 1e6
+
+
+def bench_hs(world: World, n: int) -> float:
+    loop = world.loop
+
+    async def run() -> float:
+        t0 = time.process_time()
+        for _ in range(n):
+            conn = world.client()
+            ct = conn.transport
+            conn.data_received(WS_REQ)
+            txn = conn.txn
+            await asyncio.sleep(0)  # the connect task
+            await asyncio.sleep(0)  # its done callback
+            sc = txn.sc
+            st = sc.transport
+            sc.data_received(WS_101)
+            if not ct.out or not ct.out[0].startswith(b"HTTP/1.1 101"):
+                raise SystemExit(f"hs: bad answer {ct.out!r}")
+            # the client closes: FIN both ways, as wsbench does
+            ct.protocol.eof_received()
+            st.protocol.eof_received()
+            ct.protocol.connection_lost(None)
+            st.protocol.connection_lost(None)
+        return time.process_time() - t0
+
+    dt = loop.run_until_complete(run())
+    world.drain()
+    return dt / n * 1e6
+
+
+def bench_echo(world: World, n: int) -> float:
+    loop = world.loop
+    conn = world.client()
+    ct = conn.transport
+    conn.data_received(WS_REQ)
+    txn = conn.txn
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.run_until_complete(asyncio.sleep(0))
+    sc = txn.sc
+    st = sc.transport
+    sc.data_received(WS_101)
+    cp = ct.protocol
+    sp = st.protocol
+    t0 = time.process_time()
+    for _ in range(n):
+        ct.out.clear()
+        cp.data_received(FRAME_C)
+        sp.data_received(FRAME_S)
+        if ct.out[-1] is not FRAME_S:
+            raise SystemExit("echo: frame not forwarded")
+    dt = time.process_time() - t0
+    st.out.clear()
+    return dt / n * 1e6
+
+
+SORT = "tottime"
+BENCHES = {"ka": bench_ka, "hs": bench_hs, "echo": bench_echo}
+DEFAULT_N = {"ka": 20000, "hs": 5000, "echo": 100000}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("paths", nargs="?", default="ka,hs,echo")
+    ap.add_argument("-n", type=int, default=0, help="units per batch (default per path)")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--profile", action="store_true", help="cProfile one batch of each")
+    ap.add_argument("--top", type=int, default=35)
+    args = ap.parse_args(argv)
+    world = World()
+    import gc
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20000, 50, 100)  # as lb.proxy.runner._tune_gc
+    for name in args.paths.split(","):
+        fn = BENCHES[name]
+        n = args.n or DEFAULT_N[name]
+        fn(world, max(n // 10, 100))  # warm-up
+        best = min(fn(world, n) for _ in range(args.repeat))
+        print(f"{name:<5} {best:7.2f} us per unit (best of {args.repeat} x {n})", flush=True)
+        if args.profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            fn(world, n)
+            prof.disable()
+            s = io.StringIO()
+            pstats.Stats(prof, stream=s).sort_stats(SORT).print_stats(args.top)
+            print(s.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Profile lb on one benchmark scenario, and measure CPU per unit against HAProxy.
+
+    python tools/bench/profile_lb.py http_keepalive_100b             # CPU/unit, lb vs HAProxy
+    python tools/bench/profile_lb.py ws_handshake --rounds 3 --duration 3
+    python tools/bench/profile_lb.py http_keepalive_100b --spy       # + py-spy profile of lb
+    python tools/bench/profile_lb.py ws_echo_50 --spy --native --top 40
+
+A lighter companion of run.py (same backends, same config, same pinning: proxy on
+core 0, load on core 1) for the optimisation loop of issue #9: it starts nginx,
+wsecho, HAProxy and lb once, then alternates HAProxy and lb on the chosen scenarios
+and prints each run's proxy CPU microseconds per unit and the lb / HAProxy ratio
+(medians). With ``--spy`` it also attaches py-spy to lb during extra lb runs and
+prints the functions with the most samples, by own time and by inclusive time
+(the raw collapsed stacks are kept in the run directory for flame graphs).
+py-spy is not a dependency of lb: ``.venv/bin/pip install py-spy``.
+
+Everything is bounded in time, and every process started here is stopped by PID.
+Must not import: lb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run as benchrun  # noqa: E402
+from harness import procs  # noqa: E402
+from harness.scenarios import BY_NAME  # noqa: E402
+
+
+def _spy(pid: int, seconds: float, out: Path, native: bool, rate: int) -> subprocess.Popen:
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    argv = [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate),
+            "--duration", str(int(seconds)), "-o", str(out)]
+    # --native needs to pause the process for each sample; without it, sampling is
+    # non-blocking (less overhead on the measured process)
+    argv.append("--native" if native else "--nonblocking")
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def summarise_raw(path: Path, top: int) -> str:
+    """Own and inclusive sample counts per function from py-spy's raw output."""
+    own: collections.Counter[str] = collections.Counter()
+    incl: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(n)
+        total += count
+        frames = [_short(f) for f in stack.split(";")]
+        own[frames[-1]] += count
+        for f in set(frames):
+            incl[f] += count
+    if not total:
+        return "no samples"
+    lines = [f"{total} samples", "", "own time:"]
+    lines += [f"  {100.0 * c / total:5.1f}%  {f}" for f, c in own.most_common(top)]
+    lines += ["", "inclusive:"]
+    lines += [f"  {100.0 * c / total:5.1f}%  {f}" for f, c in incl.most_common(top)]
+    return "\n".join(lines)
+
+
+def _short(frame: str) -> str:
+    # "func (path/to/file.py:123)" -> "func (file.py)"; line numbers merged
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    file = where.rsplit(":", 1)[0].rsplit("/", 1)[-1]
+    return f"{name} ({file})" if file else name
+
+
+def _user_sys(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of pid and its descendants."""
+    user = system = 0
+    for p in procs.tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / procs.CLK_TCK, system / procs.CLK_TCK
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("scenarios", help="comma-separated scenario names (see run.py --help)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=3.0)
+    ap.add_argument("--targets", default="haproxy,lb")
+    ap.add_argument("--spy", action="store_true", help="also profile lb with py-spy")
+    ap.add_argument("--native", action="store_true", help="py-spy --native (C frames too)")
+    ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--lb-cmd", default=f"{sys.executable} -m lb")
+    ap.add_argument("--out", default="/tmp/lb-profile")
+    args = ap.parse_args(argv)
+    names = [s for s in args.scenarios.split(",") if s]
+    for n in names:
+        if n not in BY_NAME or BY_NAME[n].mode == "idle":
+            ap.error(f"unknown or unsupported scenario {n!r}")
+    bargs = argparse.Namespace(
+        quick=False, rounds=args.rounds, duration=args.duration, scenarios=names,
+        targets=args.targets.split(","), idle_conns=100, lb_cmd=args.lb_cmd,
+        no_install=True, out=args.out, nice=0)
+    bench = benchrun.Bench(bargs)
+    try:
+        bench.prepare()
+        bench.start_backends()
+        targets = [t for t in ("haproxy", "lb") if t in bargs.targets]
+        for proxy in targets:
+            problem = bench.start_proxy(proxy)
+            if problem:
+                raise SystemExit(f"{proxy}: {problem}")
+        time.sleep(1.0)
+        for name in names:
+            sc = BY_NAME[name]
+            per: dict[str, list[float]] = {t: [] for t in targets}
+            for rnd in range(1, args.rounds + 1):
+                for t in targets:
+                    pid = bench.proxies[t].pid
+                    u0, s0 = _user_sys(pid)
+                    rec = bench.measure(sc, t, rnd)
+                    u1, s1 = _user_sys(pid)
+                    us = rec.get("cpu_us_per_unit")
+                    split = ""
+                    if us is not None and (u1 - u0 + s1 - s0) > 0:
+                        split = f" (user {100.0 * (u1 - u0) / (u1 - u0 + s1 - s0):.0f}%)"
+                    if us is not None:
+                        per[t].append(us)
+                    print(f"{name:<20} {rnd} {t:<8} {rec.get('value', 0):>10,.1f} {sc.unit:<6}"
+                          f" cpu {rec.get('cpu_pct', 0):5.1f}%  {us} us/unit{split}"
+                          f"{'  PROBLEM ' + rec['problem'] if rec.get('problem') else ''}",
+                          flush=True)
+            med = {t: statistics.median(v) for t, v in per.items() if v}
+            line = "  ".join(f"{t} {m:.1f} us/{sc.unit.split('/')[0]}" for t, m in med.items())
+            if "haproxy" in med and "lb" in med:
+                line += f"  lb/HAProxy CPU per unit {med['lb'] / med['haproxy']:.2f}x"
+            print(f"== {name}: {line}", flush=True)
+            if args.spy and "lb" in bench.proxies:
+                out = bench.run_dir / f"pyspy-{name}.txt"
+                spy = _spy(bench.proxies["lb"].pid, args.duration, out, args.native, args.rate)
+                time.sleep(0.5)
+                bench.measure(sc, "lb", 0)
+                try:
+                    spy.wait(timeout=args.duration + 30)
+                except subprocess.TimeoutExpired:
+                    spy.kill()
+                    spy.wait()
+                if out.exists():
+                    print(summarise_raw(out, args.top))
+                    print(f"(raw stacks: {out})")
+                else:
+                    err = spy.stderr.read().decode(errors="replace") if spy.stderr else ""
+                    print(f"py-spy produced nothing: {err[-400:]}")
+    finally:
+        bench.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
