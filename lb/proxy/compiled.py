@@ -220,6 +220,7 @@ class Runtime:
         self.conns: set[Any] = set()  # live client-side connections
         self.servers_listening: list[Any] = []
         self.listeners: list[Any] = []  # lb.proxy.listener.Listener, in bind order
+        self.blocked: list[Any] = []  # listeners not accepting while a maxconn is reached
         self.ports: dict[str, list[int]] = {}
         self.active = 0  # admitted connections, all frontends (global maxconn)
         self.services: list[asyncio.Task[Any]] = []
@@ -239,9 +240,7 @@ class Runtime:
         for srv in self.servers_listening:
             srv.close()
         for lst in self.listeners:
-            if lst.sock is not None:
-                lst.sock.close()
-                lst.sock = None
+            lst.close()
         for t in list(self.state.tunnels.values()):
             t.kill(b"K")
         for c in list(self.conns):

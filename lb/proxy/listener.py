@@ -2,16 +2,16 @@
 
 Owns: building the socket of a ``Bind`` (``addr:port``, ``*:port``, ``:::port``,
 unix paths, ``fd@N`` adopting an inherited socket), ``backlog``, and ``Listener``
-which admits accepted connections under the frontend's and the global ``maxconn``.
-A connection over the limit is accepted but not read (reading paused, no timer) until
-a slot frees, in arrival order; see docs/dataplane.md for how this differs from
-HAProxy leaving it in the kernel backlog.
+which runs the accept loop itself: while the frontend's or the global ``maxconn`` is
+reached it stops accepting, so excess connections wait in the kernel backlog as with
+HAProxy, and it accepts again when a slot frees (docs/dataplane.md, maxconn).
 
 Must not import: lb.cli, healthcheck.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -96,26 +96,61 @@ def inherited_socket(frontend: str, index: int) -> socket.socket | None:
     return sock
 
 
+# connections accepted per wake-up at most (HAProxy's tune.maxaccept is 64)
+MAXACCEPT = 64
+_RETRY_LATER = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
+
+
 def backlog_for(b: Bind, fe_backlog: int, fe_maxconn: int) -> int:
     return b.backlog or fe_backlog or fe_maxconn or 1024
 
 
 class Listener:
-    """Admission under maxconn for the connections accepted on one frontend."""
+    """One listening socket and maxconn admission, with our own accept loop.
 
-    __slots__ = ("rt", "fe", "bind", "server", "port", "sock", "factory", "backlog")
+    lb reads the listening socket itself (``loop.add_reader``) instead of letting
+    ``create_server`` accept everything: while the frontend's or the global
+    ``maxconn`` is reached the reader is removed, so further connections wait in the
+    kernel backlog, unaccepted, as with HAProxy; the reader is added back when a
+    slot frees. ``pause()``/``resume()`` (SIGTTOU/SIGTTIN) use the same switch.
+    """
+
+    __slots__ = ("rt", "fe", "bind", "server", "port", "sock", "factory", "backlog",
+                 "reading", "paused", "blocked", "is_tcp")
 
     def __init__(self, rt: Any, fe: Any, bind: Bind) -> None:
         self.rt = rt
         self.fe = fe
         self.bind = bind
-        self.server: Any = None
+        self.server: Any = None  # kept for older callers; lb no longer uses create_server
         self.port = 0
-        # kept for pause/resume (lb.lifecycle): a duplicate of the listening socket,
-        # the protocol factory and the backlog
-        self.sock: socket.socket | None = None
-        self.factory: Any = None
+        self.sock: socket.socket | None = None  # the listening socket
+        self.factory: Any = None  # protocol factory for an accepted connection
         self.backlog = 0
+        self.reading = False  # the accept reader is installed
+        self.paused = False  # SIGTTOU (lb.lifecycle): not accepting until resume()
+        self.blocked = False  # not accepting because a maxconn is reached
+        self.is_tcp = False
+
+    # ---- the accept loop
+    def start(self) -> None:
+        """Listen and start accepting (the socket is already bound)."""
+        sock = self.sock
+        assert sock is not None
+        sock.setblocking(False)
+        sock.listen(self.backlog)
+        self.is_tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
+        self._read(True)
+
+    def _read(self, on: bool) -> None:
+        sock = self.sock
+        if on == self.reading or sock is None:
+            return
+        self.reading = on
+        if on:
+            self.rt.loop.add_reader(sock.fileno(), self._accept)
+        else:
+            self.rt.loop.remove_reader(sock.fileno())
 
     def _full(self) -> bool:
         fe = self.fe
@@ -123,40 +158,112 @@ class Listener:
         return ((fe.maxconn > 0 and fe.active >= fe.maxconn)
                 or (rt.maxconn > 0 and rt.active >= rt.maxconn))
 
+    def _accept(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        fe = self.fe
+        rt = self.rt
+        loop = rt.loop
+        for _ in range(MAXACCEPT):
+            if self._full():
+                self._block()
+                return
+            try:
+                csock, _addr = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                if e.errno in _RETRY_LATER:
+                    # out of file descriptors or memory: stop accepting for a moment
+                    self._read(False)
+                    loop.call_later(0.1, self._retry)
+                    return
+                continue  # ECONNABORTED and the like: that connection is gone
+            fe.active += 1
+            rt.active += 1
+            csock.setblocking(False)
+            loop.create_task(self._serve(csock))
+        # more may be pending: the reader fires again on the next loop turn
+
+    async def _serve(self, csock: socket.socket) -> None:
+        try:
+            await self.rt.loop.connect_accepted_socket(self.factory, csock)
+        except Exception:
+            try:
+                csock.close()
+            except OSError:
+                pass
+            self._free()
+
+    def _retry(self) -> None:
+        if not self.paused and not self.blocked:
+            self._read(True)
+
+    def _block(self) -> None:
+        """A maxconn is reached: leave new connections in the kernel backlog."""
+        self._read(False)
+        if not self.blocked:
+            self.blocked = True
+            self.rt.blocked.append(self)
+        fe = self.fe
+        if fe.maxconn > 0 and fe.active >= fe.maxconn and fe.st.status == "OPEN":
+            fe.st.status = "FULL"
+
+    # ---- admission (ClientConn / TcpClient)
     def admit(self, conn: Any) -> bool:
-        if self._full() or self.fe.waiting:
-            self.fe.waiting.append(conn)
-            self.fe.st.status = "FULL"
-            return False
-        self.fe.active += 1
-        self.rt.active += 1
+        """Accounting is done when the socket is accepted: always admitted."""
         return True
 
     def release(self, conn: Any) -> None:
+        self._free()
+
+    def _free(self) -> None:
         fe = self.fe
-        try:
-            fe.waiting.remove(conn)
-            return
-        except ValueError:
-            pass
-        fe.active -= 1
         rt = self.rt
+        fe.active -= 1
         rt.active -= 1
-        _wake(rt, fe)
-        if rt.maxconn > 0:
-            # a global slot freed here may admit a connection waiting on another frontend
-            for other in rt.frontends.values():
-                if other is not fe and other.waiting and rt.active < rt.maxconn:
-                    _wake(rt, other)
+        if fe.st.status == "FULL" and not (fe.maxconn > 0 and fe.active >= fe.maxconn):
+            fe.st.status = "OPEN"
+        if rt.blocked:
+            _unblock(rt)
+
+    # ---- lb.lifecycle and stop
+    def pause(self) -> None:
+        """Stop accepting (SIGTTOU); new connections wait in the kernel backlog."""
+        self.paused = True
+        self._read(False)
+
+    def resume(self) -> None:
+        """Accept again (SIGTTIN), unless a maxconn is still reached."""
+        self.paused = False
+        if self._full():
+            self._block()
+        else:
+            self._read(True)
+
+    def close(self) -> None:
+        """Stop accepting for good and close the listening socket."""
+        self._read(False)
+        self.paused = True
+        sock = self.sock
+        self.sock = None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
 
 
-def _wake(rt: Any, fe: Any) -> None:
-    """Admit waiting connections of `fe` while its and the global limits allow."""
-    while fe.waiting and not ((fe.maxconn > 0 and fe.active >= fe.maxconn)
-                              or (rt.maxconn > 0 and rt.active >= rt.maxconn)):
-        nxt = fe.waiting.pop(0)
-        fe.active += 1
-        rt.active += 1
-        nxt.admitted()
-    if not fe.waiting and fe.st.status == "FULL":
-        fe.st.status = "OPEN"
+def _unblock(rt: Any) -> None:
+    """A slot freed: listeners blocked on a limit that no longer holds accept again
+    (a global slot may go to any frontend, as the kernel wakes them)."""
+    still = []
+    for lst in rt.blocked:
+        if lst._full():
+            still.append(lst)
+            continue
+        lst.blocked = False
+        if not lst.paused:
+            lst._read(True)
+    rt.blocked[:] = still

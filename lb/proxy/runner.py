@@ -91,14 +91,17 @@ async def start(config: Config, opts: RunOptions | None = None,
                 lst = lmod.Listener(rt, fe, b)
                 lst.factory = _factory(rt, fe, lst)
                 lst.backlog = lmod.backlog_for(b, fe.model.backlog, fe.maxconn)
-                lst.sock = sock.dup()  # kept for pause/resume and closed at stop
+                lst.sock = sock  # our own accept loop (maxconn leaves excess in the backlog)
                 rt.listeners.append(lst)
-                server = await loop.create_server(lst.factory, sock=sock, backlog=lst.backlog)
-                lst.server = server
-                name = lst.sock.getsockname()
+                try:
+                    lst.start()
+                except OSError as e:
+                    addr = b.raw or f"{b.host}:{b.port}"
+                    raise StartError(f"Starting frontend {fe.name}: cannot listen "
+                                     f"({e.strerror or e}) [{addr}]") from e
+                name = sock.getsockname()
                 lst.port = name[1] if isinstance(name, tuple) else 0
                 ports.append(lst.port)
-                rt.servers_listening.append(server)
     except BaseException:
         await rt.stop()
         raise
