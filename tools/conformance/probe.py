@@ -173,14 +173,18 @@ class RecordingBackend:
 
 
 class _Responses:
-    def __init__(self) -> None:
+    def __init__(self, head: bool) -> None:
+        self.head = head  # answers to HEAD end with their head
         self.statuses: list[int] = []
         self.finals = 0
         self.parser = httptools.HttpResponseParser(self)
         self.broken = False
 
     def on_headers_complete(self) -> None:
-        self.statuses.append(self.parser.get_status_code())
+        st = self.parser.get_status_code()
+        self.statuses.append(st)
+        if self.head and st >= 200:
+            self.finals += 1
 
     def on_message_complete(self) -> None:
         if self.statuses and self.statuses[-1] >= 200:
@@ -197,11 +201,11 @@ class _Responses:
             self.broken = True
 
 
-def probe(port: int, data: bytes, expect: int, idle: float = 0.8,
+def probe(port: int, data: bytes, expect: int, idle: float = 1.5,
           total: float = 5.0) -> dict[str, Any]:
     """Send `data`; read until the peer closes, `expect` final responses arrived, or
     nothing came for `idle` seconds."""
-    r = _Responses()
+    r = _Responses(data.startswith(b"HEAD "))
     raw = b""
     closed = False
     with socket.create_connection(("127.0.0.1", port), timeout=total) as s:
