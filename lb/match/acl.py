@@ -352,15 +352,18 @@ def invalid_name_message(name: str) -> str | None:
 class Acl:
     """A named ACL: OR of the expressions declared under that name."""
 
-    __slots__ = ("name", "exprs", "anonymous")
+    __slots__ = ("name", "exprs", "anonymous", "test")
 
     def __init__(self, name: str, anonymous: bool = False) -> None:
         self.name = name
         self.exprs: tuple[AclExpr, ...] = ()
         self.anonymous = anonymous
+        # evaluate() with one call less when the ACL has a single expression (hot path)
+        self.test: Callable[[sample.SampleCtx], bool] = self.evaluate
 
     def add(self, expr: AclExpr) -> None:
         self.exprs = self.exprs + (expr,)
+        self.test = expr.test if len(self.exprs) == 1 else self.evaluate
 
     @property
     def where(self) -> frozenset[str]:
@@ -426,7 +429,7 @@ PREDEFINED_ACLS: dict[str, Acl] = _build_predefined()
 class Condition:
     """``if``/``unless`` condition: OR of suites, each an AND of (acl, negated) terms."""
 
-    __slots__ = ("kind", "suites", "text", "unless", "acls")
+    __slots__ = ("kind", "suites", "text", "unless", "acls", "evaluate")
 
     def __init__(self, kind: str, suites: tuple[tuple[tuple[Acl, bool], ...], ...],
                  text: str) -> None:
@@ -435,6 +438,10 @@ class Condition:
         self.text = text
         self.unless = kind == "unless"
         self.acls = tuple(a for s in suites for a, _ in s)
+        # evaluate(ctx) -> bool: a closure specialised for the condition's shape, which
+        # reads each ACL's `test` at call time (an ACL may gain expressions later)
+        self.evaluate: Callable[[sample.SampleCtx], bool] = _compile_condition(
+            suites, self.unless)
 
     @property
     def where(self) -> frozenset[str]:
@@ -461,17 +468,54 @@ class Condition:
                     f" that are incompatible with '{rule}'")
         return None
 
-    def evaluate(self, ctx: sample.SampleCtx) -> bool:
-        for suite in self.suites:
-            for acl, neg in suite:
-                if acl.evaluate(ctx) is neg:
-                    break
-            else:
-                return not self.unless
-        return self.unless
-
     def __repr__(self) -> str:
         return f"Condition({self.text!r})"
+
+
+class _Duck:
+    """Any object with ``evaluate(ctx)`` used as an ACL term (tests, extensions)."""
+
+    __slots__ = ("test",)
+
+    def __init__(self, obj: Any) -> None:
+        self.test = obj.evaluate
+
+
+def _compile_condition(suites: tuple[tuple[tuple[Acl, bool], ...], ...], unless: bool
+                       ) -> Callable[[sample.SampleCtx], bool]:
+    """An OR of AND-suites of (possibly negated) ACLs, `unless` inverting the result."""
+    suites = tuple(tuple((a if isinstance(a, Acl) else _Duck(a), neg) for a, neg in s)
+                   for s in suites)
+    if len(suites) == 1:
+        terms = suites[0]
+        if len(terms) == 1:
+            acl, neg = terms[0]
+            if neg != unless:
+                return lambda ctx: not acl.test(ctx)
+            return lambda ctx: bool(acl.test(ctx))
+
+        def one_suite(ctx: sample.SampleCtx) -> bool:
+            for acl, neg in terms:
+                if neg:
+                    if acl.test(ctx):
+                        return unless
+                elif not acl.test(ctx):
+                    return unless
+            return not unless
+        return one_suite
+
+    def any_suite(ctx: sample.SampleCtx) -> bool:
+        for suite in suites:
+            for acl, neg in suite:
+                if neg:
+                    if acl.test(ctx):
+                        break
+                elif not acl.test(ctx):
+                    break
+            else:
+                return not unless
+        return unless
+    return any_suite
 
 
 def compile_condition(kind: str, words: Sequence[str],
