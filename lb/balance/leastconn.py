@@ -5,7 +5,8 @@ Owns: one ordered tree per group keyed by ``0`` when idle, else
 server is re-keyed when its load changes (``take_conn``/``drop_conn``) and goes
 behind servers of equal key, so equally loaded servers rotate. A pick walks the
 tree from the least loaded server and skips servers whose in-flight count
-reached ``maxconn + maxqueue`` and the server to avoid.
+reached ``maxconn + maxqueue`` and the server to avoid. Also owns ``TreeWalk``,
+the tree-per-group skeleton ``balance first`` reuses with its own key.
 
 Must not import: anything from lb except lb.balance.base.
 """
@@ -17,8 +18,9 @@ from typing import Any
 from lb.balance.base import EW_MAX, GroupedBalancer, NodeData, OrderedTree, accepts
 
 
-class LeastConn(GroupedBalancer):
-    data_class = NodeData
+class TreeWalk(GroupedBalancer):
+    """One ordered tree per group, keyed by ``_key``; a pick walks the tree
+    from its first entry (shared by ``leastconn`` and ``first``)."""
 
     def _init_trees(self) -> None:
         self.act = OrderedTree()
@@ -32,9 +34,7 @@ class LeastConn(GroupedBalancer):
 
     @staticmethod
     def _key(d: NodeData) -> int:
-        s = d.srv
-        inflight = s.cur_conns + len(s.queue)
-        return (inflight + 1) * EW_MAX // (d.ew or 1) if inflight else 0
+        raise NotImplementedError
 
     def _queue(self, d: NodeData) -> None:
         self._tree(d).insert(self._key(d), d)
@@ -47,6 +47,25 @@ class LeastConn(GroupedBalancer):
     def _srv_down(self, d: NodeData, old_ew: int) -> None:
         if d.tree is not None:
             d.tree.remove(d)
+
+    def pick(self, key: bytes | None = None, avoid: Any = None) -> Any:
+        if self.srv_act:
+            tree = self.act
+        elif self.fbck is not None:
+            return self.fbck
+        elif self.srv_bck:
+            tree = self.bck
+        else:
+            return None
+        return walk_pick(tree, avoid, accepts)
+
+
+class LeastConn(TreeWalk):
+    @staticmethod
+    def _key(d: NodeData) -> int:
+        s = d.srv
+        inflight = s.cur_conns + len(s.queue)
+        return (inflight + 1) * EW_MAX // (d.ew or 1) if inflight else 0
 
     def _srv_reweight(self, d: NodeData, old_ew: int) -> None:
         self._srv_up(d)
@@ -64,17 +83,6 @@ class LeastConn(GroupedBalancer):
 
     take_conn = _reposition
     drop_conn = _reposition
-
-    def pick(self, key: bytes | None = None, avoid: Any = None) -> Any:
-        if self.srv_act:
-            tree = self.act
-        elif self.fbck is not None:
-            return self.fbck
-        elif self.srv_bck:
-            tree = self.bck
-        else:
-            return None
-        return walk_pick(tree, avoid, accepts)
 
 
 def walk_pick(tree: OrderedTree, avoid: Any, ok: Any) -> Any:
