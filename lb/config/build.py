@@ -38,7 +38,6 @@ from lb.config.registry import (
     inherit,
     kind_word,
     origin,
-    suggest,
 )
 from lb.errors import Diagnostic, Diagnostics, TooManyErrors, pipe
 
@@ -280,11 +279,7 @@ class Parser:
             return
         row = PROXY_TABLE.get(kw)
         if row is None:
-            sug = suggest(kw, [*PROXY_TABLE.rows, *SECTION_NAMES])
-            text = f"unknown keyword '{kw}' in '{p.kind}' section"
-            if sug:
-                text += f"; did you mean '{sug}' maybe ?"
-            ctx.alert(line, text, "unknown-keyword", col=line.col(0), suggestion=sug)
+            ctx.unknown_keyword(line, p.kind, [*PROXY_TABLE.rows, *SECTION_NAMES])
             return
         if p.kind == "defaults":
             if not row.defaults:
@@ -501,25 +496,17 @@ class Parser:
                     "101" in step.pattern:
                 return True
         for p, cond_text in self._routes.get(be.name, ()):
-            if self._cond_is_ws(p, cond_text):
+            if self._cond_mentions(p, cond_text, _WS_WORDS):
                 return True
         return False
 
-    def _cond_is_ws(self, p: ProxyBuilder, cond_text: str) -> bool:
-        if _WS_WORDS.search(cond_text):
+    def _cond_mentions(self, p: ProxyBuilder, cond_text: str, pattern: re.Pattern[str]) -> bool:
+        """``pattern`` occurs in the condition or in an ACL it names."""
+        if pattern.search(cond_text):
             return True
         for word in re.findall(r"[A-Za-z0-9_.:-]+", cond_text):
             ent = p.acls.get(word)
-            if ent and any(_WS_WORDS.search(t) for t in ent.texts):
-                return True
-        return False
-
-    def _cond_uses_headers(self, p: ProxyBuilder, cond_text: str) -> bool:
-        if _HDR_FETCH.search(cond_text):
-            return True
-        for word in re.findall(r"[A-Za-z0-9_.:-]+", cond_text):
-            ent = p.acls.get(word)
-            if ent and any(_HDR_FETCH.search(t) for t in ent.texts):
+            if ent and any(pattern.search(t) for t in ent.texts):
                 return True
         return False
 
@@ -585,7 +572,7 @@ class Parser:
             ws = targets & ws_backends
             if not ws or len(targets) < 2:
                 continue
-            if not any(self._cond_uses_headers(p, r.cond_text) for r in p.switching_rules):
+            if not any(self._cond_mentions(p, r.cond_text, _HDR_FETCH) for r in p.switching_rules):
                 continue
             ctx.warn(None, f"{p.label()} routes HTTP and WebSocket traffic to different "
                      "backends on request headers without 'option http-server-close' or "

@@ -392,11 +392,7 @@ def dispatch_global(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
         return
     row = GLOBAL_TABLE.get(kw)
     if row is None:
-        sug = suggest(kw, [*GLOBAL_TABLE.rows, *SECTION_NAMES])
-        text = f"unknown keyword '{kw}' in 'global' section"
-        if sug:
-            text += f"; did you mean '{sug}' maybe ?"
-        ctx.alert(line, text, "unknown-keyword", col=line.col(0), suggestion=sug)
+        ctx.unknown_keyword(line, "global", [*GLOBAL_TABLE.rows, *SECTION_NAMES])
         return
     row.handler(g, line, ctx)
 

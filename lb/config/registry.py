@@ -104,6 +104,16 @@ class ParseCtx:
         """A fatal error; ``phase="check"`` for errors HAProxy reports after parsing."""
         self._add("alert", line, text, code, col, style, suggestion, more, False, phase)
 
+    def unknown_keyword(self, line: Line, section: str, candidates: Iterable[str]) -> None:
+        """The "unknown keyword" alert for the statement's first word, with a
+        did-you-mean among ``candidates`` when one is close."""
+        kw = line.words[0]
+        sug = suggest(kw, candidates)
+        text = f"unknown keyword '{kw}' in '{section}' section"
+        if sug:
+            text += f"; did you mean '{sug}' maybe ?"
+        self.alert(line, text, "unknown-keyword", col=line.col(0), suggestion=sug)
+
     def mark_stops(self, start: int) -> None:
         """Flag fatal diagnostics added since ``start`` as ones HAProxy stops reading at."""
         items = self.diags.items
