@@ -6,21 +6,14 @@ the HAProxy 2.6.12 recordings of tests/test_balance_haproxy.py and
 tests/test_balance_dynamic.py (same weights, same request order): here they are
 reproduced through the whole data plane, not just the balancer objects.
 
-Helpers (`fetch`, `who`, `backend_cfg`) are shared with the other *_e2e tests.
+Requests, the syslog receiver and the HAProxy runner come from tests.support_e2e.
 """
 
 from __future__ import annotations
 
-import http.client
-import os
-import re
-import signal
-import socket
-import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -29,7 +22,8 @@ import pytest
 from lb.config import load_text
 from lb.state import ADMIN_FMAINT
 from tests.backends import HttpBackend
-from tests.lbproc import LbThread, render, wait_listening
+from tests.lbproc import LbThread
+from tests.support_e2e import Haproxy, fetch, who
 from tests.test_balance_dynamic import HAPROXY_DYNAMIC
 from tests.test_balance_haproxy import HASHED, HOSTS, PATHS, ROUNDROBIN, STATIC_RR
 
@@ -40,48 +34,6 @@ defaults
     timeout server 5s
     timeout connect 2s
 """
-
-
-class Resp:
-    __slots__ = ("status", "headers", "body")
-
-    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def get(self, name: str) -> str | None:
-        name = name.lower()
-        return next((v for k, v in self.headers if k.lower() == name), None)
-
-    def all(self, name: str) -> list[str]:
-        name = name.lower()
-        return [v for k, v in self.headers if k.lower() == name]
-
-    @property
-    def server(self) -> str | None:
-        return self.get("x-server")
-
-
-def fetch(port: int, path: str = "/", headers: Iterable[tuple[str, str]] = (),
-          method: str = "GET", body: bytes | None = None, timeout: float = 10.0) -> Resp:
-    """One request on its own connection; status, headers in wire order, body."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        hdrs = dict(headers)
-        c.request(method, path, body=body, headers=hdrs)
-        r = c.getresponse()
-        data = r.read()
-        return Resp(r.status, list(r.getheaders()), data)
-    finally:
-        c.close()
-
-
-def who(port: int, path: str = "/", headers: Iterable[tuple[str, str]] = ()) -> str:
-    r = fetch(port, path, headers)
-    assert r.status == 200, (r.status, r.body)
-    assert r.server is not None
-    return r.server
 
 
 def backend_cfg(name: str, lines: Sequence[str], servers: Sequence[str]) -> str:
@@ -114,94 +66,6 @@ def seq(port: int, be: str, n: int, paths: Sequence[str] | None = None,
         h = [("x-be", be), *(headers[i] if headers is not None else ())]
         got.append(who(port, path, h))
     return " ".join(x.lstrip("s") for x in got)
-
-
-HAPROXY = "/usr/sbin/haproxy"
-# the %tsc and %rc fields of an `option httplog` line
-_TSC = re.compile(rb" (\S{4}) \d+/\d+/\d+/\d+/(\+?\d+) \d+/\d+ ")
-_HTTPLOG = re.compile(rb" ([^ /]+)/(\S+) (-?\d+)/(-?\d+)/(-?\d+)/(-?\d+)/(\+?-?\d+) (-?\d+) "
-                      rb"\d+ \S+ \S+ (\S{4}) \d+/\d+/\d+/\d+/(\+?\d+) (\d+)/(\d+) "
-                      rb'.*"\S+ (\S+)')
-
-
-class UdpLog:
-    """A syslog receiver on 127.0.0.1 (`log 127.0.0.1:<port> local0`)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.got: list[bytes] = []
-
-    def lines(self, n: int, timeout: float = 5.0) -> list[bytes]:
-        """The first n traffic lines received (waits for them)."""
-        deadline = time.monotonic() + timeout
-        while len(self.got) < n and time.monotonic() < deadline:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                break
-            if _TSC.search(data) and b"<BADREQ>" not in data:  # not readiness probes
-                self.got.append(data)
-        return self.got[:n]
-
-    def fields(self, n: int, timeout: float = 5.0) -> list[tuple[str, str]]:
-        """(%tsc, %rc) of the first n lines."""
-        out = []
-        for line in self.lines(n, timeout):
-            m = _TSC.search(line)
-            assert m is not None
-            out.append((m.group(1).decode(), m.group(2).decode()))
-        return out
-
-    def records(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
-        """The first n lines as dicts: be srv Tw Tc Tr Ta status tsc rc sq bq path."""
-        out = []
-        for line in self.lines(n, timeout):
-            m = _HTTPLOG.search(line)
-            assert m is not None, line
-            be, srv, _tq, tw, tc, tr, ta, st, tsc, rc, sq, bq, path = m.groups()
-            out.append({"be": be.decode(), "srv": srv.decode(), "Tw": int(tw), "Tc": int(tc),
-                        "Tr": int(tr), "Ta": int(ta.lstrip(b"+")), "status": int(st),
-                        "tsc": tsc.decode(), "rc": rc.decode(), "sq": int(sq), "bq": int(bq),
-                        "path": path.decode()})
-        return out
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class Haproxy:
-    """/usr/sbin/haproxy with a test config (same @@name@@ placeholders as lbproc)."""
-
-    def __init__(self, text: str, ports: dict[str, int] | None = None) -> None:
-        self.text, self.ports = render(text, ports)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.dir = tempfile.mkdtemp(prefix="lbtest-hap-")
-
-    def __enter__(self) -> Haproxy:
-        path = os.path.join(self.dir, "h.cfg")
-        with open(path, "w") as f:
-            f.write(self.text)
-        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", path], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        wait_listening([self.ports["fe"]])
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        try:
-            os.unlink(os.path.join(self.dir, "h.cfg"))
-            os.rmdir(self.dir)
-        except OSError:
-            pass
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import pytest
 from lb.state import ADMIN_FDRAIN, ADMIN_FMAINT, OP_RUNNING, OP_STOPPED, OP_STOPPING
 from tests.backends import HttpBackend, Request
 from tests.lbproc import LbThread
-from tests.test_balance_e2e import Haproxy, UdpLog, fetch
+from tests.support_e2e import Haproxy, UdpLog, fetch
 
 
 def app(name: str) -> Any:

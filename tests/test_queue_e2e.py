@@ -20,7 +20,7 @@ from websockets.sync.client import connect
 
 from tests.backends import HttpBackend, WsBackend
 from tests.lbproc import LbThread
-from tests.test_balance_e2e import Haproxy, Resp, UdpLog, fetch
+from tests.support_e2e import Haproxy, Resp, UdpLog, fetch
 
 
 def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.backends import HttpBackend
 from tests.lbproc import LbThread, RawBackend, free_port, raw_request
-from tests.test_balance_e2e import Haproxy, UdpLog, fetch
+from tests.support_e2e import Haproxy, UdpLog, fetch
 
 CFG = """
 global

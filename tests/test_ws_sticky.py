@@ -96,7 +96,7 @@ def _head_101(port: int) -> list[tuple[bytes, bytes]]:
 
 
 def test_websocket_101_gets_the_cookie_and_reconnects_stick() -> None:
-    from tests.test_balance_e2e import Haproxy, UdpLog
+    from tests.support_e2e import Haproxy, UdpLog
 
     with WsBackend("w1") as w1, WsBackend("w2") as w2, WsBackend("w3") as w3:
         ports = {"w1": w1.port, "w2": w2.port, "w3": w3.port}

@@ -1,0 +1,157 @@
+"""What the end-to-end tests share: one request and who answered it, a syslog
+receiver for traffic log lines, and a real HAProxy run on the same config.
+
+    r = fetch(port, "/x", [("x-be", "b")])    # Resp: status, headers, body, .server
+    who(port)                                  # the x-server of a 200 answer
+    log = UdpLog()                             # `log 127.0.0.1:<log.port> local0`
+    with Haproxy(CFG.format(log=log.port), ports={"s1": s1.port}) as hp:
+        fetch(hp.ports["fe"]); log.records(1)  # the same config under HAProxy 2.6
+
+Backends (tests.backends.HttpBackend) name themselves in ``x-server``. Configs
+use the ``@@name@@`` port placeholders of tests.lbproc.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from tests.lbproc import render, wait_listening
+
+
+class Resp:
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def get(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+    def all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for k, v in self.headers if k.lower() == name]
+
+    @property
+    def server(self) -> str | None:
+        return self.get("x-server")
+
+
+def fetch(port: int, path: str = "/", headers: Iterable[tuple[str, str]] = (),
+          method: str = "GET", body: bytes | None = None, timeout: float = 10.0) -> Resp:
+    """One request on its own connection; status, headers in wire order, body."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        hdrs = dict(headers)
+        c.request(method, path, body=body, headers=hdrs)
+        r = c.getresponse()
+        data = r.read()
+        return Resp(r.status, list(r.getheaders()), data)
+    finally:
+        c.close()
+
+
+def who(port: int, path: str = "/", headers: Iterable[tuple[str, str]] = ()) -> str:
+    r = fetch(port, path, headers)
+    assert r.status == 200, (r.status, r.body)
+    assert r.server is not None
+    return r.server
+
+
+HAPROXY = "/usr/sbin/haproxy"
+# the %tsc and %rc fields of an `option httplog` line
+_TSC = re.compile(rb" (\S{4}) \d+/\d+/\d+/\d+/(\+?\d+) \d+/\d+ ")
+_HTTPLOG = re.compile(rb" ([^ /]+)/(\S+) (-?\d+)/(-?\d+)/(-?\d+)/(-?\d+)/(\+?-?\d+) (-?\d+) "
+                      rb"\d+ \S+ \S+ (\S{4}) \d+/\d+/\d+/\d+/(\+?\d+) (\d+)/(\d+) "
+                      rb'.*"\S+ (\S+)')
+
+
+class UdpLog:
+    """A syslog receiver on 127.0.0.1 (`log 127.0.0.1:<port> local0`)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.got: list[bytes] = []
+
+    def lines(self, n: int, timeout: float = 5.0) -> list[bytes]:
+        """The first n traffic lines received (waits for them)."""
+        deadline = time.monotonic() + timeout
+        while len(self.got) < n and time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                break
+            if _TSC.search(data) and b"<BADREQ>" not in data:  # not readiness probes
+                self.got.append(data)
+        return self.got[:n]
+
+    def fields(self, n: int, timeout: float = 5.0) -> list[tuple[str, str]]:
+        """(%tsc, %rc) of the first n lines."""
+        out = []
+        for line in self.lines(n, timeout):
+            m = _TSC.search(line)
+            assert m is not None
+            out.append((m.group(1).decode(), m.group(2).decode()))
+        return out
+
+    def records(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The first n lines as dicts: be srv Tw Tc Tr Ta status tsc rc sq bq path."""
+        out = []
+        for line in self.lines(n, timeout):
+            m = _HTTPLOG.search(line)
+            assert m is not None, line
+            be, srv, _tq, tw, tc, tr, ta, st, tsc, rc, sq, bq, path = m.groups()
+            out.append({"be": be.decode(), "srv": srv.decode(), "Tw": int(tw), "Tc": int(tc),
+                        "Tr": int(tr), "Ta": int(ta.lstrip(b"+")), "status": int(st),
+                        "tsc": tsc.decode(), "rc": rc.decode(), "sq": int(sq), "bq": int(bq),
+                        "path": path.decode()})
+        return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Haproxy:
+    """/usr/sbin/haproxy with a test config (same @@name@@ placeholders as lbproc)."""
+
+    def __init__(self, text: str, ports: dict[str, int] | None = None) -> None:
+        self.text, self.ports = render(text, ports)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.dir = tempfile.mkdtemp(prefix="lbtest-hap-")
+
+    def __enter__(self) -> Haproxy:
+        path = os.path.join(self.dir, "h.cfg")
+        with open(path, "w") as f:
+            f.write(self.text)
+        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", path], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_listening([self.ports["fe"]])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        try:
+            os.unlink(os.path.join(self.dir, "h.cfg"))
+            os.rmdir(self.dir)
+        except OSError:
+            pass
