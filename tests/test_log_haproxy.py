@@ -23,7 +23,8 @@ import pytest
 
 from lb import log, logfmt
 from tests.backends import HttpBackend
-from tests.test_log_support import FakeTxn
+from tests.lbproc import free_port, raw_request
+from tests.test_log_support import FakeTxn, utc_clock
 
 HAPROXY = "/usr/sbin/haproxy"
 
@@ -42,40 +43,10 @@ TCPLOG = re.compile(
 CONNECT = re.compile(rb"^Connect from 127\.0\.0\.1:(\d+) to 127\.0\.0\.1:(\d+) \((\w+)/HTTP\)$")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def exchange(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(data)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
-
-
 @pytest.fixture
 def utc() -> Iterator[None]:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    log.reset_time_caches()
-    yield
-    if old is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
-    log.reset_time_caches()
+    with utc_clock():
+        yield
 
 
 def run_haproxy(be_port: int, rx: socket.socket) -> list[bytes]:
@@ -131,11 +102,11 @@ backend btcp
                     if time.monotonic() > deadline or proc.poll() is not None:
                         raise RuntimeError("haproxy did not start") from None
                     time.sleep(0.05)
-            exchange(fe, b"GET /api/x?y=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-            exchange(fe, b"BAD\x01 \r\n\r\n")
-            exchange(fe2, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-            exchange(fe3, b"GET /c?l=f HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-            exchange(fe4, b"GET /t HTTP/1.0\r\n\r\n")
+            raw_request(fe, b"GET /api/x?y=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", timeout=5)
+            raw_request(fe, b"BAD\x01 \r\n\r\n", timeout=5)
+            raw_request(fe2, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", timeout=5)
+            raw_request(fe3, b"GET /c?l=f HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", timeout=5)
+            raw_request(fe4, b"GET /t HTTP/1.0\r\n\r\n", timeout=5)
             frames = []
             rx.settimeout(5)
             while len(frames) < 5:

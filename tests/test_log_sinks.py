@@ -35,7 +35,7 @@ import structlog
 
 from lb import log
 from lb.config.model import Global, LogTarget, Options, Proxy
-from tests.test_log_support import FakeTxn, epoch
+from tests.test_log_support import FakeTxn, epoch, utc_clock
 
 HTTPLOG_LINE = (b'127.0.0.1:40142 [21/Nov/2026:16:23:40.573] f b_api/s1 0/0/0/1/1 200 241 - - '
                 b'---- 1/1/0/0/0 0/0 "GET /api/x HTTP/1.1"')
@@ -43,20 +43,11 @@ HTTPLOG_LINE = (b'127.0.0.1:40142 [21/Nov/2026:16:23:40.573] f b_api/s1 0/0/0/1/
 
 @pytest.fixture(autouse=True)
 def clean() -> Iterator[None]:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    log.reset_time_caches()
-    log.close_sinks()
-    log.set_stderr_mirror(True)
-    yield
-    log.close_sinks()
-    if old is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
-    log.reset_time_caches()
+    with utc_clock():
+        log.close_sinks()
+        log.set_stderr_mirror(True)
+        yield
+        log.close_sinks()
 
 
 class Udp:

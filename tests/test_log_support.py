@@ -1,16 +1,39 @@
 """Support (no tests here): a plain transaction object with exactly the attributes
 lb.logfmt / lb.log read (docs/logging.md), used by tests/test_log_*.py and
-tools/bench/log_render.py."""
+tools/bench/log_render.py, and ``utc_clock`` (TZ=UTC for date-exact lines)."""
 
 from __future__ import annotations
 
 import calendar
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from lb import log
+
+
+@contextmanager
+def utc_clock() -> Iterator[None]:
+    """TZ=UTC inside the block; the log date caches are reset on entry and exit."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    log.reset_time_caches()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+        log.reset_time_caches()
 
 
 def epoch(text: str, ms: int = 0) -> float:
     """'2026-11-21 16:23:40' in UTC -> epoch seconds (+ ms)."""
-    import time
     return calendar.timegm(time.strptime(text, "%Y-%m-%d %H:%M:%S")) + ms / 1000.0
 
 
