@@ -1,13 +1,16 @@
-"""Helpers for the health-check tests: model/state builders and raw loopback servers."""
+"""Helpers for the health-check tests: model/state builders, raw loopback servers and
+``checking`` (a running HealthChecker that stops itself and the servers on exit)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthcheck import HealthChecker
 from lb.config.model import (
     BalanceSpec,
     CheckSpec,
@@ -127,6 +130,28 @@ class RawServer:
             self._writers.discard(w)
             if not w.transport.is_closing():
                 w.transport.abort()
+
+
+@asynccontextmanager
+async def checking(st: State, log: Any, *servers: RawServer) -> AsyncIterator[HealthChecker]:
+    """A started HealthChecker on ``st``; on exit it stops, then ``servers`` stop."""
+    hc = HealthChecker(st, log)
+    await hc.start()
+    try:
+        yield hc
+    finally:
+        await hc.stop()
+        for srv in servers:
+            await srv.stop()
+
+
+def checker_service(log: Any) -> Callable[[State, asyncio.AbstractEventLoop], Any]:
+    """A ``runner.start(services=[...])`` entry running the health checks until
+    the runtime stops it."""
+    async def run(state: State, loop: asyncio.AbstractEventLoop) -> None:
+        async with checking(state, log):
+            await asyncio.Event().wait()
+    return run
 
 
 def free_port() -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 
-from healthcheck import HealthChecker
 from healthcheck.runner import program_for
 from healthcheck.steps import HttpSend, RunContext
 from lb.config import load_text
@@ -13,7 +12,15 @@ from lb.config.model import Config
 from lb.proxy import runner
 from lb.state import OP_RUNNING, OP_STOPPED, State
 from tests.backends import HttpBackend, WsBackend
-from tests.healthcheck_support import LogSink, RawServer, free_port, header, wait_for
+from tests.healthcheck_support import (
+    LogSink,
+    RawServer,
+    checker_service,
+    checking,
+    free_port,
+    header,
+    wait_for,
+)
 
 # verbatim from seed 002_3f84435e675188f7.txt (line 192), including the two `\r\n`
 # whose backslashes the blog lost (`rn`), which the config layer recovers
@@ -66,12 +73,8 @@ def test_seed_check_request_bytes() -> None:
 async def _run_seed(port: int, seconds: float) -> tuple[State, LogSink]:
     st = State(seed_config(port))
     log = LogSink()
-    hc = HealthChecker(st, log)
-    await hc.start()
-    try:
+    async with checking(st, log):
         await asyncio.sleep(seconds)
-    finally:
-        await hc.stop()
     return st, log
 
 
@@ -163,15 +166,7 @@ backend b
         assert res.ok and res.config is not None, res.diagnostics
         log = LogSink()
 
-        async def checks(state: State, loop: asyncio.AbstractEventLoop) -> None:
-            hc = HealthChecker(state, log)
-            await hc.start()
-            try:
-                await asyncio.Event().wait()
-            finally:
-                await hc.stop()
-
-        rt = await runner.start(res.config, services=[checks])
+        rt = await runner.start(res.config, services=[checker_service(log)])
         a, b = rt.state.backends["b"].servers
         try:
             await wait_for(lambda: a.check_status == "L7OK" and b.check_status == "L7OK")
@@ -241,13 +236,9 @@ backend b
     st = State(res.config)
 
     async def go() -> None:
-        hc = HealthChecker(st, event_log_sink(st))
-        await hc.start()
-        try:
+        async with checking(st, event_log_sink(st)):
             await wait_for(lambda: st.backends["b"].servers[0].op == OP_STOPPED)
             await asyncio.sleep(0.05)
-        finally:
-            await hc.stop()
 
     asyncio.run(go())
     got = [rx.recv(2048), rx.recv(2048)]
@@ -289,15 +280,7 @@ backend b
         assert res.ok and res.config is not None, res.diagnostics
         log = LogSink()
 
-        async def checks(state: State, loop: asyncio.AbstractEventLoop) -> None:
-            hc = HealthChecker(state, log)
-            await hc.start()
-            try:
-                await asyncio.Event().wait()
-            finally:
-                await hc.stop()
-
-        rt = await runner.start(res.config, services=[checks])
+        rt = await runner.start(res.config, services=[checker_service(log)])
         terms: list[bytes] = []
         rt.txn_hook = lambda txn: terms.append(bytes(txn.term))
         srv = rt.state.backends["b"].servers[0]

@@ -19,6 +19,7 @@ from tests.healthcheck_support import (
     LogSink,
     RawServer,
     backend,
+    checking,
     free_port,
     server,
     state_of,
@@ -49,10 +50,8 @@ def test_down_after_fall_failures_up_after_rise_successes() -> None:
         st = state_of(be)
         srv = st.backends["b"].servers[0]
         log = LogSink()
-        hc = HealthChecker(st, log)
         loop = asyncio.get_running_loop()
-        await hc.start()
-        try:
+        async with checking(st, log):
             await wait_for(lambda: srv.check_status == "L4OK")
             assert srv.health == 4 and srv.op == OP_RUNNING
             await asyncio.sleep(inter)
@@ -79,8 +78,6 @@ def test_down_after_fall_failures_up_after_rise_successes() -> None:
             assert log.lines[-1][1] == "notice"
             assert st.backends["b"].balancer.pick() is srv
             b2.stop()
-        finally:
-            await hc.stop()
 
     asyncio.run(go())
 
@@ -91,17 +88,13 @@ def test_never_checked_server_goes_down_on_first_failure() -> None:
         st = state_of(be)
         srv = st.backends["b"].servers[0]
         log = LogSink()
-        hc = HealthChecker(st, log)
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        await hc.start()
-        try:
+        async with checking(st, log):
             t = await wait_for(lambda: srv.op == OP_STOPPED, timeout=3)
             assert t - t0 < 0.5  # first check at once, one failure is enough
             assert srv.health == 0
             assert DOWN_REFUSED.fullmatch(log.texts()[0])
-        finally:
-            await hc.stop()
 
     asyncio.run(go())
 
@@ -117,9 +110,7 @@ def test_whole_backend_down_then_back_and_balancer() -> None:
         bst = st.backends["b"]
         a, b = bst.servers
         log = LogSink()
-        hc = HealthChecker(st, log)
-        await hc.start()
-        try:
+        async with checking(st, log, s1, s2):
             await wait_for(lambda: a.check_status == "L7OK" and b.check_status == "L7OK")
             answers["s1"] = R500
             await wait_for(lambda: a.op == OP_STOPPED)
@@ -145,10 +136,6 @@ def test_whole_backend_down_then_back_and_balancer() -> None:
             assert len(ups) == 2 and all("reason: Layer7 check passed, code: 200" in u
                                          for u in ups)
             assert bst.is_up and bst.balancer.pick() in (a, b)
-        finally:
-            await hc.stop()
-            await s1.stop()
-            await s2.stop()
 
     asyncio.run(go())
 
@@ -171,9 +158,7 @@ def test_flapping_servers_do_not_change_state() -> None:
         st = state_of(be)
         a, b = st.backends["b"].servers
         log = LogSink()
-        hc = HealthChecker(st, log)
-        await hc.start()
-        try:
+        async with checking(st, log, up, down):
             await wait_for(lambda: flips["up"] >= 8 and flips["down"] >= 8, timeout=8)
             # s1: P then F,P,F,P... stays UP (4,3,4,3); s2: F then P,F,P... stays DOWN (0,1,0)
             assert a.op == OP_RUNNING and a.health in (3, 4)
@@ -182,10 +167,6 @@ def test_flapping_servers_do_not_change_state() -> None:
             downs = log.find("is DOWN")
             assert [d[2].split(",")[0] for d in downs] == ["Server b/s2 is DOWN"]
             assert not log.find("is UP")
-        finally:
-            await hc.stop()
-            await up.stop()
-            await down.stop()
 
     asyncio.run(go())
 
@@ -195,13 +176,8 @@ def test_downinter_slows_checks_of_a_down_server() -> None:
         s = await RawServer(lambda r: R500).start()
         be = backend([server("s1", s.port, inter=0.05, downinter=0.5)], HTTPCHK)
         st = state_of(be)
-        hc = HealthChecker(st, LogSink())
-        await hc.start()
-        try:
+        async with checking(st, LogSink(), s):
             await asyncio.sleep(1.2)
-        finally:
-            await hc.stop()
-            await s.stop()
         # with `inter 50ms` alone there would be ~24 checks
         assert 2 <= len(s.requests) <= 4, len(s.requests)
 
@@ -229,13 +205,8 @@ def test_first_checks_are_staggered() -> None:
         be = backend([server(f"s{i}", s.port, puid=i, inter=0.8) for i in range(1, 5)],
                      HTTPCHK)
         st = state_of(be)
-        hc = HealthChecker(st, LogSink())
-        await hc.start()
-        try:
+        async with checking(st, LogSink(), s):
             await wait_for(lambda: len(s.times) >= 4)
-        finally:
-            await hc.stop()
-            await s.stop()
         return s.times[:4]
 
     times = asyncio.run(go())
@@ -254,15 +225,9 @@ def test_log_health_checks_variant_and_backup() -> None:
                      options=Options(log_health_checks=True))
         st = state_of(be)
         log = LogSink()
-        hc = HealthChecker(st, log)
-        await hc.start()
-        try:
+        async with checking(st, log, bad, good):
             await wait_for(lambda: len(log.lines) >= 3)
             await asyncio.sleep(0.3)
-        finally:
-            await hc.stop()
-            await bad.stop()
-            await good.stop()
         return log
 
     log = asyncio.run(go())
@@ -294,9 +259,7 @@ def test_shutdown_sessions_and_backup_sessions() -> None:
         st = state_of(be)
         a, b = st.backends["b"].servers
         log = LogSink()
-        hc = HealthChecker(st, log)
-        await hc.start()
-        try:
+        async with checking(st, log, s1, bk):
             await wait_for(lambda: a.check_status == "L7OK")
             live = [FakeStream(a), FakeStream(a)]
             answers["s1"] = R500
@@ -306,10 +269,6 @@ def test_shutdown_sessions_and_backup_sessions() -> None:
             answers["s1"] = R200
             await wait_for(lambda: a.op == OP_RUNNING)
             assert [x.killed for x in on_backup] == [b"U", b"U"]
-        finally:
-            await hc.stop()
-            await s1.stop()
-            await bk.stop()
 
     asyncio.run(go())
 
@@ -323,9 +282,7 @@ def test_disable_on_404_puts_server_in_nolb() -> None:
         st = state_of(be)
         srv = st.backends["b"].servers[0]
         log = LogSink()
-        hc = HealthChecker(st, log)
-        await hc.start()
-        try:
+        async with checking(st, log, s1):
             await wait_for(lambda: srv.check_status == "L7OK")
             answers["s1"] = R404
             await wait_for(lambda: srv.op == OP_STOPPING)
@@ -340,9 +297,6 @@ def test_disable_on_404_puts_server_in_nolb() -> None:
             answers["s1"] = R200
             await wait_for(lambda: srv.op == OP_RUNNING)
             assert log.texts()[-1].startswith("Server b/s1 is UP, reason: Layer7 check passed")
-        finally:
-            await hc.stop()
-            await s1.stop()
 
     asyncio.run(go())
 
@@ -355,9 +309,7 @@ def test_slowstart_ramps_weight() -> None:
                              slowstart=2.0)], HTTPCHK)
         st = state_of(be)
         srv = st.backends["b"].servers[0]
-        hc = HealthChecker(st, LogSink())
-        await hc.start()
-        try:
+        async with checking(st, LogSink(), s1):
             await wait_for(lambda: srv.op == OP_STOPPED)
             answers["s1"] = R200
             await wait_for(lambda: srv.op == OP_STARTING)
@@ -366,9 +318,6 @@ def test_slowstart_ramps_weight() -> None:
             assert srv.eweight < 10 and srv.op == OP_STARTING
             await wait_for(lambda: srv.op == OP_RUNNING, timeout=3)
             assert srv.eweight == 10
-        finally:
-            await hc.stop()
-            await s1.stop()
 
     asyncio.run(go())
 
@@ -380,9 +329,7 @@ def test_maint_and_disabled_checks_are_not_run() -> None:
                       server("s2", s.port, puid=2, inter=0.05, disabled=True)], HTTPCHK)
         st = state_of(be)
         a, b = st.backends["b"].servers
-        hc = HealthChecker(st, LogSink())
-        await hc.start()
-        try:
+        async with checking(st, LogSink(), s):
             await wait_for(lambda: a.check_status == "L7OK")
             assert b.check_status == "INI"  # MAINT (`disabled`): never checked
             a.check_enabled = False  # `disable health s1` from the CLI
@@ -392,9 +339,6 @@ def test_maint_and_disabled_checks_are_not_run() -> None:
             assert len(s.requests) == n
             a.check_enabled = True
             await wait_for(lambda: len(s.requests) > n, timeout=2)
-        finally:
-            await hc.stop()
-            await s.stop()
 
     asyncio.run(go())
 
@@ -431,17 +375,12 @@ def test_track_mirrors_state_with_haproxy_lines() -> None:
         st = state_of(b1, b2)
         s2, s3 = st.backends["b2"].servers
         log = LogSink()
-        hc = HealthChecker(st, log)
-        await hc.start()
-        try:
+        async with checking(st, log, s):
             await wait_for(lambda: s2.op == OP_STOPPED and s3.op == OP_STOPPED)
             assert st.backends["b2"].balancer.pick() is None
             answers["s1"] = R200
             await wait_for(lambda: s2.op == OP_RUNNING and s3.op == OP_RUNNING)
             assert st.backends["b2"].balancer.pick() is s2
-        finally:
-            await hc.stop()
-            await s.stop()
         return log
 
     log = asyncio.run(go())
