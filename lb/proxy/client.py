@@ -20,6 +20,7 @@ from typing import Any
 import httptools
 
 from lb.http import h1, responses
+from lb.proxy import errsnap
 from lb.proxy.timers import Deadline
 from lb.proxy.txn import Txn
 
@@ -329,6 +330,7 @@ class ClientConn(asyncio.Protocol):
             return False
         except httptools.HttpParserError as e:
             ctx = e.__context__
+            errsnap.capture_request(self, piece, e)  # `show errors`
             self._bad_request(ctx.status if isinstance(ctx, _Refused) else 400)
             return False
         if self.in_head:
@@ -516,7 +518,10 @@ class ClientConn(asyncio.Protocol):
         txn.status = status
         txn.term = term
         if status != 408:
-            self.fe.counters.ereq += 1
+            c = self.fe.counters
+            c.ereq += 1
+            c.req_tot += 1  # HAProxy 2.6.12 counts a refused request in req_tot
+            c.cum_req += 1
         self.txn = txn
         txn._write_local(page, 0)
         txn.finish(close=True)

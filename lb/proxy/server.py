@@ -16,6 +16,7 @@ from typing import Any
 import httptools
 
 from lb.http import h1
+from lb.proxy import errsnap
 from lb.state import ServerState
 
 _READ_PAUSED = 1
@@ -80,8 +81,9 @@ class ServerConn(asyncio.Protocol):
         except httptools.HttpParserUpgrade as e:
             if self.txn is not None:
                 self.txn.res_upgrade(data[e.args[0]:])
-        except httptools.HttpParserError:
+        except httptools.HttpParserError as e:
             if self.txn is not None:
+                errsnap.capture_response(self.txn, data, e)  # `show errors`
                 self.txn.bad_response()
 
     def eof_received(self) -> bool | None:
@@ -125,16 +127,19 @@ class ServerConn(asyncio.Protocol):
         if self.in_head:
             name = name.lower()
             self.headers.append((name, value))
-            self.hleft -= len(name) + len(value) + 8
-            self.hcount -= 1
-            if self.hleft < 0 or self.hcount < 0:
+            hleft = self.hleft - len(name) - len(value) - 8
+            self.hleft = hleft
+            hcount = self.hcount - 1
+            self.hcount = hcount
+            if hleft < 0 or hcount < 0:
                 raise _BadResponse()
-            if name == b"content-length":
-                self.res_cl = True
-                if len(value) > 18 and value.isdigit() and int(value) > _CL_MAX:
-                    raise _BadResponse()
-            elif name == b"transfer-encoding":
-                self.res_te = True
+            if len(name) >= 14:  # content-length / transfer-encoding (hot path: 1 test)
+                if name == b"content-length":
+                    self.res_cl = True
+                    if len(value) > 18 and value.isdigit() and int(value) > _CL_MAX:
+                        raise _BadResponse()
+                elif name == b"transfer-encoding":
+                    self.res_te = True
         else:
             if self.trailers is None:
                 self.trailers = []

@@ -75,7 +75,7 @@ class Tunnel:
     __slots__ = (
         "id", "rt", "txn", "conn", "ct", "st", "fc", "bc", "sc", "up", "down", "cfin", "sfin",
         "closed", "timer", "timeout", "t_open", "ws", "srv_name", "fe_name", "be_name",
-        "on_close", "frames", "events",
+        "on_close", "frames", "events", "t_last",
     )
 
     def __init__(self, rt: Any, ct: asyncio.Transport, st: asyncio.Transport,
@@ -97,6 +97,7 @@ class Tunnel:
         self.timeout = timeout
         self.timer = Deadline(rt.loop, self._expired)
         self.t_open = rt.loop.time()
+        self.t_last = self.t_open  # loop time of the last relayed bytes (no timeout)
         self.ws = ws
         self.srv_name = ""
         self.fe_name = ""
@@ -109,30 +110,51 @@ class Tunnel:
     def from_client(self, data: bytes) -> None:
         n = len(data)
         self.up += n
-        self.fc.bin += n
-        self.bc.bin += n
-        self.sc.bin += n
+        fc, bc, sc = self.fc, self.bc, self.sc
+        fc.bin += n
+        bc.bin += n
+        sc.bin += n
         if self.ws:
-            self.fc.ws_bytes_in += n
+            fc.ws_bytes_in += n
+            bc.ws_bytes_in += n
+            sc.ws_bytes_in += n
         self.st.write(data)
         if self.frames is not None:
             self.frames.feed(data)
         if self.timeout is not None:
-            self.timer.touch()
+            self.timer.touch()  # also dates the last activity (see last_activity)
+        else:
+            self.t_last = self.rt.loop.time()
 
     def from_server(self, data: bytes) -> None:
         n = len(data)
         self.down += n
-        self.fc.bout += n
-        self.bc.bout += n
-        self.sc.bout += n
+        fc, bc, sc = self.fc, self.bc, self.sc
+        fc.bout += n
+        bc.bout += n
+        sc.bout += n
         if self.ws:
-            self.fc.ws_bytes_out += n
+            fc.ws_bytes_out += n
+            bc.ws_bytes_out += n
+            sc.ws_bytes_out += n
         self.ct.write(data)
         if self.frames is not None:
             self.frames.feed_server(data)
         if self.timeout is not None:
             self.timer.touch()
+        else:
+            self.t_last = self.rt.loop.time()
+
+    @property
+    def last_activity(self) -> float:
+        """Epoch time of the last byte relayed either way (`show websockets` idle).
+        With a timeout the deadline already holds it (expiry minus delay), so the
+        pump pays for no extra clock read."""
+        tm = self.timer
+        t = self.t_last
+        if tm.when is not None and tm.delay is not None:
+            t = max(t, tm.when - tm.delay)
+        return t + self.rt.epoch_offset
 
     def eof(self, is_client: bool) -> None:
         if is_client:
@@ -292,9 +314,10 @@ def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
 def _count_down(tun: Tunnel, data: bytes) -> None:
     n = len(data)
     tun.down += n
-    tun.fc.bout += n
-    tun.bc.bout += n
-    tun.sc.bout += n
+    for c in (tun.fc, tun.bc, tun.sc):
+        c.bout += n
+        if tun.ws:
+            c.ws_bytes_out += n
 
 
 def _http_tunnel_closed(tun: Tunnel, reason: str, term: bytes) -> None:

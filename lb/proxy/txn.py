@@ -116,6 +116,7 @@ class Txn:
     lb_key: bytes | None = None
     failed_srv: Any = None  # the server a redispatch left
     replay: list[bytes] | None = None  # body kept for a layer-7 retry (retry-on)
+    status_counted = False  # hrsp_* already counted (the 101, when it was relayed)
     wait_body = False  # url_param check_post: the server is chosen once the body is in
 
     def __init__(self, conn: Any, method: bytes, url: bytes, version: bytes,
@@ -425,6 +426,7 @@ class Txn:
         else:
             be.counters.wretr += 1
             srv.counters.wretr += 1
+            srv.counters.stot += 1  # HAProxy counts a session per attempt
             self._attempt()
         return True
 
@@ -450,8 +452,6 @@ class Txn:
             sc.smax = sc.scur
         sc.sess_rate.add(self.request_ts)
         sc.last_sess = self.request_ts
-        sc.req_tot += 1
-        sc.cum_req += 1
         if self.websocket:
             sc.ws_upgrade_req += 1
 
@@ -576,6 +576,8 @@ class Txn:
         self.status = 400
         self.term = b"PR"
         self.fe.counters.ereq += 1
+        from lb.proxy import errsnap
+        errsnap.capture_request(self.conn, errsnap.request_bytes(self))
         self._write_local(responses.PARSER_400, 0)
         self.finish(close=True)
 
@@ -634,6 +636,7 @@ class Txn:
                 self.reused = True
                 self.t_connect = 0
                 be.counters.reuse += 1
+                srv.counters.reuse += 1
                 return self.attach(sc)
         self._attempt()
 
@@ -642,6 +645,10 @@ class Txn:
         self.attempts += 1
         self.t_connect_start = rt.loop.time()
         srv = self.srv
+        # `connect` counts attempts, failed ones too (HAProxy 2.6.12: 4 for one
+        # request to a dead server with retries 3)
+        self.be.counters.connect += 1
+        srv.counters.connect += 1
         host = srv.addr
         port = srv.port or self.dst_port
         self.task = rt.loop.create_task(srvmod.connect(rt.loop, self.be, srv, host, port))
@@ -665,8 +672,6 @@ class Txn:
         self.conn.stimer.cancel()
         self.t_connect = (_ms(self.t0, self.rt.loop.time()) - max(self.t_request, 0)
                           - max(self.t_queue, 0))
-        self.be.counters.connect += 1
-        self.srv.counters.connect += 1
         self.attach(sc)
 
     def _connect_timeout(self) -> None:
@@ -692,6 +697,7 @@ class Txn:
                 return self._redispatch(srv, d.delay)
             be.counters.wretr += 1
             srv.counters.wretr += 1
+            srv.counters.stot += 1  # HAProxy counts a session per attempt
             if d.delay:
                 self.conn.stimer.arm(d.delay, self._attempt)
             else:
@@ -754,6 +760,15 @@ class Txn:
             return
         if self.replay is not None and self._l7_retry(str(status)):
             return
+        # the server's own answer is counted on the server (HAProxy 2.6.12: its
+        # req_tot and hrsp_* never include a 502/503/504 made by the proxy)
+        scn = self.srv.counters
+        scn.req_tot += 1
+        scn.cum_req += 1
+        if 200 <= status < 300:
+            scn.hrsp_2xx += 1
+        else:
+            scn.count_status(status)
         now = self.rt.loop.time()
         self.t_response = int((now - self.t_sent) * 1000.0)
         self.res_started = True
@@ -925,6 +940,10 @@ class Txn:
                     c.ws_fail["bad_accept"] += 1
             return self.bad_response()
         self.conn.stimer.cancel()
+        scn = srv.counters
+        scn.req_tot += 1
+        scn.cum_req += 1
+        scn.hrsp_1xx += 1
         self.t_response = _ms(self.t_sent, self.rt.loop.time())
         self.status = 101
         self.res_reason = sc.reason
@@ -946,6 +965,10 @@ class Txn:
             self._after_response(be, fe)
         cv = h1.conn_value(h1.tokens(self.res_headers, b"connection"), False, False)
         head = h1.response_head(101, self.res_reason, self.res_headers, cv or b"upgrade")
+        # the 101 is counted as it is relayed, not when the tunnel ends
+        fe.counters.hrsp_1xx += 1
+        be.counters.hrsp_1xx += 1
+        self.status_counted = True
         from lb.proxy import tunnel
         tunnel.start_http(self, head, server_tail)
 
@@ -1114,7 +1137,7 @@ class Txn:
         fc.bout += out
         if ok:
             fc.hrsp_2xx += 1
-        elif status > 0:
+        elif status > 0 and not self.status_counted:
             fc.count_status(status)
         be = self.be
         if be is not None:
@@ -1123,7 +1146,7 @@ class Txn:
             bc.bin += inn
             if ok:
                 bc.hrsp_2xx += 1
-            elif status > 0:
+            elif status > 0 and not self.status_counted:
                 bc.count_status(status)
             tw = self.t_queue
             bc.add_timings(tw, self.t_connect, self.t_response, self.t_active)
@@ -1132,10 +1155,6 @@ class Txn:
                 scn = srv.counters
                 scn.bout += out
                 scn.bin += inn
-                if ok:
-                    scn.hrsp_2xx += 1
-                elif status > 0:
-                    scn.count_status(status)
                 scn.add_timings(tw, self.t_connect, self.t_response, self.t_active)
         log = self.fe.log
         if log is not None or rt.txn_hook is not None:
