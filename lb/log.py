@@ -224,16 +224,18 @@ class Sink:
         if level < self.minlevel:
             level = self.minlevel
         if self._cacheable:
-            key = (int(now), level, meta)
-            if key != self._hkey:
+            key = self._hkey
+            sec = int(now)
+            if key is None or key[0] != sec or key[1] != level or key[2] is not meta:
                 self._hdr = build_header(self.fmt, self.facility, level, now, meta)
-                self._hkey = key
-            line = self._hdr + msg
+                self._hkey = (sec, level, meta)
+            hdr = self._hdr
         else:
-            line = build_header(self.fmt, self.facility, level, now, meta) + msg
-        if len(line) > self._limit:
-            line = line[:self._limit]
-        self._write(line + b"\n")
+            hdr = build_header(self.fmt, self.facility, level, now, meta)
+        if len(hdr) + len(msg) > self._limit:
+            self._write((hdr + msg)[:self._limit] + b"\n")
+        else:
+            self._write(b"".join((hdr, msg, b"\n")))
 
     def _write(self, data: bytes) -> None:
         raise NotImplementedError

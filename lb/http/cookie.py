@@ -351,9 +351,28 @@ class ResponseCookie:
         self.cache_private = False  # also add "Cache-control: private"
 
 
+# Set-Cookie values without dates, per (spec, server cookie): built once (hot path)
+_VALUES: dict[tuple[int, bytes | None], tuple[CookieSpecLike, bytes]] = {}
+
+
 def set_cookie_value(spec: CookieSpecLike, server_cookie: bytes | None, now: float,
                      first_date: int = 0) -> bytes:
     """The exact value HAProxy puts in its ``Set-Cookie`` (spec §6.3 order)."""
+    if spec.maxidle or spec.maxlife:
+        return _set_cookie_value(spec, server_cookie, now, first_date)
+    key = (id(spec), server_cookie)
+    hit = _VALUES.get(key)
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    v = _set_cookie_value(spec, server_cookie, now, first_date)
+    if len(_VALUES) >= 4096:
+        _VALUES.clear()
+    _VALUES[key] = (spec, v)
+    return v
+
+
+def _set_cookie_value(spec: CookieSpecLike, server_cookie: bytes | None, now: float,
+                      first_date: int) -> bytes:
     name = spec.name.encode() if isinstance(spec.name, str) else spec.name
     if not server_cookie:
         v = name + DELETE_SUFFIX
@@ -450,6 +469,8 @@ def process_response(spec: CookieSpecLike, *, status: int, method: bytes,
 
 _CACHEABLE_STATUS = frozenset({200, 203, 204, 206, 300, 301, 404, 405, 410, 414, 501})
 _SAFE_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE"})
+_CACHE_HEADERS = {b"cache-control": 1, b"pragma": 2, b"expires": 3, b"etag": 4,
+                  b"last-modified": 4}
 
 
 def response_cacheable(method: bytes, status: int,
@@ -465,28 +486,35 @@ def response_cacheable(method: bytes, status: int,
     if status < 200:
         return False
     cacheable = method in _SAFE_METHODS and status in _CACHEABLE_STATUS
-    for k, v in headers:
-        if k == b"pragma":
-            if v.strip(b" \t").lower() == b"no-cache":
-                return False
-            break
-    fresh = False
-    for k, v in headers:
-        if k != b"cache-control":
+    fresh = False  # max-age, s-maxage or Expires
+    validator = False  # ETag or Last-Modified
+    pragma = False  # only the first Pragma header counts
+    kinds = _CACHE_HEADERS
+    for k, v in headers:  # one pass (hot path: every response with `nocache`)
+        kind = kinds.get(k)
+        if kind is None:
             continue
-        for part in v.split(b","):
-            p = part.strip(b" \t").lower()
-            if p == b"public":
-                cacheable = True
-            elif p in (b"private", b"no-cache", b"no-store", b"max-age=0", b"s-maxage=0"):
-                cacheable = False
-            elif p.startswith(b'no-cache="set-cookie'):
-                pass
-            elif p.startswith(b"s-maxage") or p.startswith(b"max-age"):
-                fresh = True
+        if kind == 1:  # cache-control: values applied in order
+            for part in v.split(b","):
+                p = part.strip(b" \t").lower()
+                if p == b"public":
+                    cacheable = True
+                elif p in (b"private", b"no-cache", b"no-store", b"max-age=0",
+                           b"s-maxage=0"):
+                    cacheable = False
+                elif p.startswith(b'no-cache="set-cookie'):
+                    pass
+                elif p.startswith(b"s-maxage") or p.startswith(b"max-age"):
+                    fresh = True
+        elif kind == 2:
+            if not pragma:
+                pragma = True
+                if v.strip(b" \t").lower() == b"no-cache":
+                    return False  # vetoes whatever else the response says
+        elif kind == 3:
+            fresh = True
+        else:
+            validator = True
     if not cacheable:
         return False
-    names = {k for k, _ in headers}
-    if not fresh and b"expires" in names:
-        fresh = True
-    return fresh or bool(names & {b"etag", b"last-modified"})
+    return fresh or validator
