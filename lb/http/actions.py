@@ -142,6 +142,10 @@ def _return(a: m.ActReturn) -> Executor:
     return lambda ctx: Verdict("return", a.status, build(ctx))
 
 
+# HAProxy 2.6.12 marks only temporary redirects `cache-control: no-cache`
+_NOCACHE_REDIRECTS = frozenset((302, 303, 307))
+
+
 def _redirect(a: m.ActRedirect) -> Executor:
     target = compile_format(a.target_fmt)
     code = a.code
@@ -170,7 +174,9 @@ def _redirect(a: m.ActRedirect) -> Executor:
             loc += b"/"
         if h1.has_bad_value(loc):
             return Verdict("deny", 500, None)
-        headers = [(b"location", loc), *extra, (b"cache-control", b"no-cache")]
+        headers = [(b"location", loc), *extra]
+        if code in _NOCACHE_REDIRECTS:
+            headers.append((b"cache-control", b"no-cache"))
         return Verdict("redirect", code, responses.local_response(code, headers))
     return run
 

@@ -68,6 +68,7 @@ class BackendRT:
         "retries", "idle", "mode", "ff", "counters", "errorfiles", "reuse", "loop_time",
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
         "retry_policy", "hash_sample", "post_param",
+        "redirect_rules", "tcp_content_rules", "buffer_req",
     )
 
     def __init__(self, model: Proxy, st: BackendState,
@@ -112,6 +113,11 @@ class BackendRT:
         # `balance url_param <p> check_post`: a POST without <p> in its query waits
         # for its body (up to one buffer) before the server is chosen
         self.post_param = model.balance.algorithm == "url_param" and model.balance.check_post
+        # a backend's own legacy `redirect` and `tcp-request content` rules (run after
+        # switching, before its http-request rules) and `option http-buffer-request`
+        self.redirect_rules = _ruleset(model.redirect_rules)
+        self.tcp_content_rules = _ruleset(model.tcp_request_content_rules)
+        self.buffer_req = o.http_buffer_request
 
 
 class FrontendRT:
@@ -122,7 +128,7 @@ class FrontendRT:
         "client_close", "server_close", "bufsize", "maxhdr", "errorfiles", "log", "mode",
         "stats_uri", "ff", "ff_cache", "counters", "dontlognull", "ignore_probes",
         "maxconn", "waiting", "httplog", "redirect_rules", "active", "tcp_conn_rules",
-        "tcp_content_rules",
+        "tcp_content_rules", "buffer_req", "monitor_uri",
     )
 
     def __init__(self, model: Proxy, st: FrontendState, rt: Runtime) -> None:
@@ -139,6 +145,8 @@ class FrontendRT:
         self.redirect_rules = _ruleset(model.redirect_rules)
         self.tcp_conn_rules = _ruleset(model.tcp_request_connection_rules)
         self.tcp_content_rules = _ruleset(model.tcp_request_content_rules)
+        self.buffer_req = o.http_buffer_request
+        self.monitor_uri = model.monitor_uri.encode("latin-1") if model.monitor_uri else None
         self.switching: list[tuple[Any, BackendRT | None, Any]] = []
         for r in model.switching_rules:
             if r.name_fmt:

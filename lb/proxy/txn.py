@@ -118,6 +118,8 @@ class Txn:
     replay: list[bytes] | None = None  # body kept for a layer-7 retry (retry-on)
     status_counted = False  # hrsp_* already counted (the 101, when it was relayed)
     wait_body = False  # url_param check_post: the server is chosen once the body is in
+    buffering = False  # option http-buffer-request: waited (or waits) for the body
+    monitor = False  # a monitor-uri request (answered, never logged)
 
     def __init__(self, conn: Any, method: bytes, url: bytes, version: bytes,
                  headers: list[tuple[bytes, bytes]], t0: float) -> None:
@@ -214,6 +216,8 @@ class Txn:
                 fc.dreq += 1
                 self.term = b"PR"
                 return self.finish(close=True, abort=True)
+        if fe.monitor_uri is not None and self.url == fe.monitor_uri:
+            return self._monitor()
         # frontend http-request rules
         if fe.req_rules is not None:
             v = fe.req_rules.run(self)
@@ -243,10 +247,20 @@ class Txn:
         bc.cum_req += 1
         if self.websocket:
             bc.ws_upgrade_req += 1
-        if be is not fe.own_be and be.req_rules is not None:
-            v = be.req_rules.run(self)
-            if v is not None:
-                return self.verdict(v, be)
+        if be is not fe.own_be:
+            # the backend's own rules: tcp-request content, http-request, redirect
+            if be.tcp_content_rules is not None:
+                v = be.tcp_content_rules.run(self)
+                if v is not None and v.kind == "reject":
+                    return self.verdict(v, be)
+            if be.req_rules is not None:
+                v = be.req_rules.run(self)
+                if v is not None:
+                    return self.verdict(v, be)
+            if be.redirect_rules is not None:
+                v = be.redirect_rules.run(self)
+                if v is not None:
+                    return self.verdict(v, be)
         self.t_request = tr
         ff = fe.forwardfor(be)
         if ff is not None:
@@ -257,6 +271,18 @@ class Txn:
         """Persistence (cookie, force-/ignore-persist), then a slot on the chosen
         server or a place in a queue (lb.proxy.queue); connects once a slot is held."""
         be = self.be
+        if (not self.req_done and (be.buffer_req or self.fe.buffer_req)
+                and self.buf_size < self.fe.bufsize and not self.buffering):
+            # option http-buffer-request: the whole body (up to one buffer) first,
+            # which also makes the request replayable by `retry-on`
+            self.buffering = self.wait_body = True
+            expect = h1.get(self.req_headers, b"expect")
+            if expect is not None and expect.lower() == b"100-continue":
+                # the client waits for this before sending its body: answer it here,
+                # as HAProxy does, and do not forward the expectation
+                self.conn.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.req_headers = [h for h in self.req_headers if h[0] != b"expect"]
+            return None
         if be.cookie is not None:
             self._persistence(be)
         if be.hash_spec is not None and not self.direct:
@@ -273,6 +299,8 @@ class Txn:
     def _body_ready(self) -> None:
         """url_param check_post: hash the parameter found in the body (first buffer)."""
         self.wait_body = False
+        if self.buffering:  # option http-buffer-request: the body is in
+            return self._choose_server()
         body = b"".join(self.body_buf or ())[:self.fe.bufsize]
         self.lb_key = lbkeys.extract(self.be.hash_spec, self.method, self.url,
                                      self.req_headers, self.src, body=body)
@@ -547,6 +575,9 @@ class Txn:
             ef = self.be.errorfiles
         page = responses.error_page(status, close, ef)
         self.status = status
+        if self.fe.after_rules is not None or (self.be is not None
+                                               and self.be.after_rules is not None):
+            page = self._after_local(page)
         self._write_local(page, len(responses.error_page(status, False, ef)) + _LOCAL_EXTRA)
         self.finish(close=close)
 
@@ -558,8 +589,52 @@ class Txn:
             if sep and b"\nconnection:" not in head.lower():
                 raw = head + b"\r\nconnection: close\r\n\r\n" + body
         self.status = status
+        if self.fe.after_rules is not None or (self.be is not None
+                                               and self.be.after_rules is not None):
+            raw = self._after_local(raw)
         self._write_local(raw, logged)
         self.finish(close=close)
+
+    def _after_local(self, raw: bytes) -> bytes:
+        """`http-after-response` rules on a reply lb builds itself (error pages,
+        deny, return, redirect, monitor-uri): backend rules, then frontend rules,
+        as HAProxy 2.6.12 does; the head is rebuilt with `connection` last."""
+        head, sep, body = raw.partition(b"\r\n\r\n")
+        if not sep:
+            return raw
+        lines = head.split(b"\r\n")
+        hdrs = []
+        conn = None
+        for ln in lines[1:]:
+            k, _, v = ln.partition(b":")
+            k = k.strip().lower()
+            if k == b"connection":
+                conn = v.strip()
+            else:
+                hdrs.append((k, v.strip()))
+        self.res_headers = hdrs
+        self.is_response = True
+        if self.memo:
+            self.memo = {}
+        be = self.be
+        fe = self.fe
+        if be is not None and be.after_rules is not None:
+            be.after_rules.run(self)
+        if fe.after_rules is not None and (be is None or be is not fe.own_be):
+            fe.after_rules.run(self)
+        out = [lines[0]]
+        out += [k + b": " + v for k, v in self.res_headers or ()]
+        if conn is not None:
+            out.append(b"connection: " + conn)
+        return b"\r\n".join(out) + b"\r\n\r\n" + body
+
+    def _monitor(self) -> None:
+        """monitor-uri: HAProxy's "Service ready" 200, counted as intercepted and not
+        logged (checked against HAProxy 2.6.12)."""
+        self.monitor = True
+        self.term = b"LR"
+        self.fe.counters.intercepted += 1
+        self.local_error(200)  # the built-in 200 page (an `errorfile 200` replaces it)
 
     def _write_local(self, raw: bytes, logged: int) -> None:
         """Send a locally built response; `logged` is what %B will say (HAProxy
@@ -1157,6 +1232,8 @@ class Txn:
                 scn.bin += inn
                 scn.add_timings(tw, self.t_connect, self.t_response, self.t_active)
         log = self.fe.log
+        if self.monitor:
+            log = None  # monitor-uri requests are never logged
         if log is not None or rt.txn_hook is not None:
             self.actconn = rt.actconn
             self.feconn = self.fe.st.conns
