@@ -6,6 +6,8 @@ receiver for traffic log lines, and a real HAProxy run on the same config.
     log = UdpLog()                             # `log 127.0.0.1:<log.port> local0`
     with Haproxy(CFG.format(log=log.port), ports={"s1": s1.port}) as hp:
         fetch(hp.ports["fe"]); log.records(1)  # the same config under HAProxy 2.6
+    for kind in ("lb", "haproxy"):
+        with lb_or_haproxy(kind, CFG, ports) as px: ...   # px.ports["fe"]
 
 Backends (tests.backends.HttpBackend) name themselves in ``x-server``. Configs
 use the ``@@name@@`` port placeholders of tests.lbproc.
@@ -24,7 +26,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from tests.lbproc import render, wait_listening
+from tests.lbproc import LbThread, render, wait_listening
 
 
 class Resp:
@@ -155,3 +157,8 @@ class Haproxy:
             os.rmdir(self.dir)
         except OSError:
             pass
+
+
+def lb_or_haproxy(kind: str, text: str, ports: dict[str, int] | None = None) -> Any:
+    """The same config run by lb (``kind == "lb"``, in a thread) or by HAProxy."""
+    return LbThread(text, ports=ports) if kind == "lb" else Haproxy(text, ports=ports)

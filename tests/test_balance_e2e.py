@@ -23,7 +23,7 @@ from lb.config import load_text
 from lb.state import ADMIN_FMAINT
 from tests.backends import HttpBackend
 from tests.lbproc import LbThread
-from tests.support_e2e import Haproxy, fetch, who
+from tests.support_e2e import fetch, lb_or_haproxy, who
 from tests.test_balance_dynamic import HAPROXY_DYNAMIC
 from tests.test_balance_haproxy import HASHED, HOSTS, PATHS, ROUNDROBIN, STATIC_RR
 
@@ -324,9 +324,7 @@ def test_balance_hash_expression_matches_haproxy(six: Any) -> None:
     paths = [f"/Item/{i}" for i in range(20)]
     out = []
     for kind in ("lb", "haproxy"):
-        ctx: Any = (LbThread(routed(bk), ports=ports(six)) if kind == "lb"
-                    else Haproxy(routed(bk), ports=ports(six)))
-        with ctx as px:
+        with lb_or_haproxy(kind, routed(bk), ports(six)) as px:
             p = px.ports["fe"]
             out.append((seq(p, "hu", 20, headers=users), seq(p, "hu", 20, headers=users),
                         seq(p, "hp", 20, paths), seq(p, "hs", 3), seq(p, "hm", 6)))
@@ -355,9 +353,7 @@ def test_uri_variants_and_random_compared_with_haproxy(six: Any) -> None:
           for n, lines in URI_VARIANTS.items()}
     out = []
     for kind in ("lb", "haproxy"):
-        ctx: Any = (LbThread(routed(bk), ports=ports(six)) if kind == "lb"
-                    else Haproxy(routed(bk), ports=ports(six)))
-        with ctx as px:
+        with lb_or_haproxy(kind, routed(bk), ports(six)) as px:
             p = px.ports["fe"]
             out.append([seq(p, n, len(PATHS), PATHS) for n in ("u1", "u2", "u3", "u4", "u5")])
             rnd = seq(p, "u6", 40).split()
@@ -385,9 +381,7 @@ def test_url_param_check_post_matches_haproxy(six: Any) -> None:
                             servers(["s1", "s2", "s3", "s4"]))}
     out = []
     for kind in ("lb", "haproxy"):
-        ctx: Any = (LbThread(routed(bk), ports=ports(six)) if kind == "lb"
-                    else Haproxy(routed(bk), ports=ports(six)))
-        with ctx as px:
+        with lb_or_haproxy(kind, routed(bk), ports(six)) as px:
             p = px.ports["fe"]
             posts = [_post(p, "cp", "/form", f"a=1&user=user{i}&b=2".encode())
                      for i in range(12)]

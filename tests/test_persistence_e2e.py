@@ -23,7 +23,7 @@ import pytest
 from lb.state import ADMIN_FDRAIN, ADMIN_FMAINT, OP_RUNNING, OP_STOPPED, OP_STOPPING
 from tests.backends import HttpBackend, Request
 from tests.lbproc import LbThread
-from tests.support_e2e import Haproxy, UdpLog, fetch
+from tests.support_e2e import UdpLog, fetch, lb_or_haproxy
 
 
 def app(name: str) -> Any:
@@ -193,12 +193,8 @@ def test_same_answers_as_haproxy(backends: Any) -> None:
     for kind in ("lb", "haproxy"):
         log = UdpLog()
         try:
-            if kind == "lb":
-                with LbThread(cfg(log.port), ports=_ports(backends)) as lb:
-                    results.append(run(lb.ports["fe"], log))
-            else:
-                with Haproxy(cfg(log.port), ports=_ports(backends)) as hp:
-                    results.append(run(hp.ports["fe"], log))
+            with lb_or_haproxy(kind, cfg(log.port), _ports(backends)) as px:
+                results.append(run(px.ports["fe"], log))
         finally:
             log.close()
     mine, theirs = results
@@ -318,9 +314,7 @@ def test_maxidle_maxlife_dates_compared_with_haproxy(backends: Any) -> None:
         log = UdpLog()
         text = DATED.replace("{log}", str(log.port))
         try:
-            ctx: Any = (LbThread(text, ports=_ports(backends)) if kind == "lb"
-                        else Haproxy(text, ports=_ports(backends)))
-            with ctx as px:
+            with lb_or_haproxy(kind, text, _ports(backends)) as px:
                 p = px.ports["fe"]
                 res = []
                 for ck in (None, fresh, idle, old):

@@ -20,7 +20,7 @@ from websockets.sync.client import connect
 
 from tests.backends import HttpBackend, WsBackend
 from tests.lbproc import LbThread
-from tests.support_e2e import Haproxy, Resp, UdpLog, fetch
+from tests.support_e2e import Resp, UdpLog, fetch, lb_or_haproxy
 
 
 def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -343,9 +343,7 @@ def test_queue_log_fields_compared_with_haproxy() -> None:
             with HttpBackend("s1", delay=0.6) as s1, HttpBackend("s2") as s2:
                 text = cfg(log.port, BODY)
                 ports = {"s1": s1.port, "s2": s2.port}
-                ctx: Any = (LbThread(text, ports=ports) if kind == "lb"
-                            else Haproxy(text, ports=ports))
-                with ctx as px:
+                with lb_or_haproxy(kind, text, ports) as px:
                     p = px.ports["fe"]
                     reqs = []
                     for i in range(4):

@@ -16,7 +16,7 @@ import pytest
 
 from tests.backends import HttpBackend
 from tests.lbproc import LbThread, RawBackend, free_port, raw_request
-from tests.support_e2e import Haproxy, UdpLog, fetch
+from tests.support_e2e import Haproxy, UdpLog, fetch, lb_or_haproxy
 
 CFG = """
 global
@@ -129,12 +129,8 @@ def test_same_as_haproxy(s2: HttpBackend) -> None:
         log = UdpLog()
         text = CFG.replace("{log}", str(log.port)).replace("{{", "{").replace("}}", "}")
         try:
-            if kind == "lb":
-                with LbThread(text, ports=ports) as lb:
-                    out.append(run(lb.ports["fe"], log))
-            else:
-                with Haproxy(text, ports=ports) as hp:
-                    out.append(run(hp.ports["fe"], log))
+            with lb_or_haproxy(kind, text, ports) as px:
+                out.append(run(px.ports["fe"], log))
         finally:
             log.close()
     mine, theirs = out
@@ -365,9 +361,7 @@ def test_layer7_retries_compared_with_haproxy() -> None:
         try:
             with FlakyApp() as app:
                 text = L7_CFG.replace("{log}", str(log.port))
-                ctx: Any = (LbThread(text, ports={"app": app.raw.port}) if kind == "lb"
-                            else Haproxy(text, ports={"app": app.raw.port}))
-                with ctx as px:
+                with lb_or_haproxy(kind, text, {"app": app.raw.port}) as px:
                     res = []
                     for method, path, body in L7_REQUESTS:
                         # one write: the whole request is in hand when it leaves

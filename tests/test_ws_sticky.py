@@ -96,7 +96,7 @@ def _head_101(port: int) -> list[tuple[bytes, bytes]]:
 
 
 def test_websocket_101_gets_the_cookie_and_reconnects_stick() -> None:
-    from tests.support_e2e import Haproxy, UdpLog
+    from tests.support_e2e import UdpLog, lb_or_haproxy
 
     with WsBackend("w1") as w1, WsBackend("w2") as w2, WsBackend("w3") as w3:
         ports = {"w1": w1.port, "w2": w2.port, "w3": w3.port}
@@ -150,12 +150,8 @@ def test_websocket_101_gets_the_cookie_and_reconnects_stick() -> None:
             log = UdpLog()
             try:
                 text = STICKY.replace("{log}", str(log.port))
-                if kind == "lb":
-                    with LbThread(text, ports=ports) as lb:
-                        heads.append(_head_101(lb.ports["fe"]))
-                else:
-                    with Haproxy(text, ports=ports) as hp:
-                        heads.append(_head_101(hp.ports["fe"]))
+                with lb_or_haproxy(kind, text, ports) as px:
+                    heads.append(_head_101(px.ports["fe"]))
             finally:
                 log.close()
         for head in heads:
