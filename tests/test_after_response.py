@@ -238,3 +238,37 @@ def test_http_buffer_request_makes_a_slow_body_replayable() -> None:
         head, body = ok_seen[-1]
         assert body == b"hello" and b"expect" not in head.lower()
         lb.wait_for_line('"PUT /buf2 HTTP/1.1"')
+
+
+UID = """
+global
+    log stdout format raw local0 info
+defaults
+    mode http
+    log global
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:@@fe@@
+    unique-id-format %ci:%cp_%fi:%fp_%Ts_%rt:%pid
+    unique-id-header X-Unique-ID
+    log-format "uid=%ID path=%HU"
+    default_backend b
+backend b
+    server s1 127.0.0.1:@@s1@@
+"""
+
+
+def test_unique_id_is_sent_to_the_server_and_logged() -> None:
+    with HttpBackend("s1") as s1, LbProcess(UID, ports={"s1": s1.port}) as lb:
+        port = lb.ports["fe"]
+        assert fetch(port, "/one").startswith(b"HTTP/1.1 200")
+        assert fetch(port, "/two").startswith(b"HTTP/1.1 200")
+        sent = [r.header("x-unique-id") for r in s1.requests]
+        assert len(sent) == 2 and all(sent) and sent[0] != sent[1]
+        ip, rest = sent[0].split(":", 1)
+        assert ip == "127.0.0.1" and rest.endswith(f":{lb.pid}")
+        assert f"_127.0.0.1:{port}_" in sent[0]
+        assert lb.wait_for_line("path=/one").strip() == f"uid={sent[0]} path=/one"
+        assert lb.wait_for_line("path=/two").strip() == f"uid={sent[1]} path=/two"

@@ -530,6 +530,8 @@ class Proxy:
     switching_rules: tuple[SwitchingRule, ...] = ()
     log_format: str | None = None  # resolved from option httplog / tcplog / log-format
     monitor_uri: str | None = None
+    unique_id_format: str | None = None  # `unique-id-format` (a log-format string)
+    unique_id_header: str | None = None  # `unique-id-header`: request header carrying it
     # --- both sides
     acls: Mapping[str, AclDecl] = field(default_factory=lambda: EMPTY_MAP)
     http_request_rules: tuple[Rule, ...] = ()

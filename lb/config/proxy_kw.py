@@ -330,6 +330,28 @@ def kw_monitor_uri(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         p.monitor_uri = line.words[1]
 
 
+def kw_unique_id_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    if not _need_args(line, ctx, 1, "unique-id-format expects an argument."):
+        return
+    if len(line.words) > 2:
+        ctx.alert(line, "unique-id-format expects only one argument, don't forget to escape spaces!",
+                  "too-many-args", col=line.col(2))
+        return
+    text = line.words[1]
+    try:
+        fmt_mod.compile_format(text)
+    except Exception as exc:
+        ctx.alert(line, f"failed to parse unique-id : {_msg(exc)}.", "bad-format",
+                  col=line.col(1), style="Parsing", phase="check")
+        return
+    p.unique_id_format = text
+
+
+def kw_unique_id_header(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    if _need_args(line, ctx, 1, "unique-id-header expects an argument."):
+        p.unique_id_header = line.words[1]
+
+
 def kw_log_tag(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     # (HAProxy ignores extra words here, unlike the global keyword)
     if _need_args(line, ctx, 1, "'log-tag' expects a tag for use in syslog."):
@@ -1667,6 +1689,10 @@ _ROWS: list[Keyword] = [
     Keyword("maxconn", _int_kw("maxconn", "maxconn"), FE, help="max concurrent connections"),
     Keyword("mode", kw_mode, help="http or tcp"),
     Keyword("monitor-uri", kw_monitor_uri, FE, help="URI answered 200 without forwarding"),
+    Keyword("unique-id-format", kw_unique_id_format, FE,
+            help="log-format of the request's unique id (%ID, unique-id)"),
+    Keyword("unique-id-header", kw_unique_id_header, FE,
+            help="request header carrying the unique id to the server"),
     Keyword("option", kw_option, help="enable an option"),
     Keyword("redirect", kw_redirect, defaults=False, help="legacy redirect rule"),
     Keyword("redispatch", kw_legacy_redispatch, BE, help="legacy form of 'option redispatch'"),
@@ -1695,7 +1721,7 @@ _ROWS: list[Keyword] = [
         "email-alert", "filter", "http-error", "http-send-name-header", "load-server-state-"
         "from-file", "max-keep-alive-queue", "max-session-srv-conns", "rate-limit",
         "server-state-file-name", "server-template", "source", "stick", "stick-table",
-        "tcp-response", "unique-id-format", "unique-id-header", "use-server", "errorloc",
+        "tcp-response", "use-server", "errorloc",
         "errorloc302", "errorloc303", "errorfiles", "persist", "external-check",
         "log-format-sd", "error-log-format", "option-tcpka", "monitor")),
 ]

@@ -210,6 +210,8 @@ class ProxyBuilder:
     default_backend: str | None = None
     default_backend_origin: m.Origin = m.NO_ORIGIN
     monitor_uri: str | None = None
+    unique_id_format: str | None = None
+    unique_id_header: str | None = None
     log_format: str | None = None
     log_format_kind: str | None = None  # "httplog" "httplog-clf" "tcplog" "custom"
     log_format_origin: m.Origin = m.NO_ORIGIN
@@ -270,7 +272,8 @@ class ProxyBuilder:
 INHERIT_ALL = ("mode", "options", "option_origins", "default_server", "errorfiles",
                "stats", "logs", "log_global", "log_tag", "forwardfor")
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
-              "monitor_uri", "log_format", "log_format_kind", "log_format_origin")
+              "monitor_uri", "log_format", "log_format_kind", "log_format_origin",
+              "unique_id_format", "unique_id_header")
 INHERIT_BE = ("balance", "cookie", "check_kind", "check_origin", "httpchk_send",
               "http_check_rules", "http_check_send_origin", "tcp_check_rules",
               "disable_on_404", "send_state", "retries", "retry_on",

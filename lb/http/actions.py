@@ -48,6 +48,10 @@ FORMAT_VARS: dict[str, Callable[[Any], str | bytes | int]] = {
     "fp": lambda ctx: ctx.dst_port,
     "pid": lambda ctx: ctx.pid,
     "s": lambda ctx: ctx.server_name or "<NOSRV>",
+    # for unique-id-format's usual `%ci:%cp_%fi:%fp_%Ts_%rt:%pid`
+    "Ts": lambda ctx: int(getattr(ctx, "accept_ts", 0)),
+    "rt": lambda ctx: ctx.rt.state.cum_req,
+    "ID": lambda ctx: getattr(ctx, "unique_id", None) or "",
 }
 
 

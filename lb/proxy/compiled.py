@@ -128,7 +128,7 @@ class FrontendRT:
         "client_close", "server_close", "bufsize", "maxhdr", "errorfiles", "log", "mode",
         "stats_uri", "ff", "ff_cache", "counters", "dontlognull", "ignore_probes",
         "maxconn", "waiting", "httplog", "redirect_rules", "active", "tcp_conn_rules",
-        "tcp_content_rules", "buffer_req", "monitor_uri",
+        "tcp_content_rules", "buffer_req", "monitor_uri", "unique_id", "unique_id_hdr",
     )
 
     def __init__(self, model: Proxy, st: FrontendState, rt: Runtime) -> None:
@@ -147,6 +147,12 @@ class FrontendRT:
         self.tcp_content_rules = _ruleset(model.tcp_request_content_rules)
         self.buffer_req = o.http_buffer_request
         self.monitor_uri = model.monitor_uri.encode("latin-1") if model.monitor_uri else None
+        # unique-id-format / unique-id-header (None when not configured)
+        self.unique_id = (actions.compile_format(model.unique_id_format)
+                          if model.unique_id_format else None)
+        self.unique_id_hdr = (model.unique_id_header.lower().encode("latin-1")
+                              if model.unique_id_header and self.unique_id is not None
+                              else None)
         self.switching: list[tuple[Any, BackendRT | None, Any]] = []
         for r in model.switching_rules:
             if r.name_fmt:

@@ -216,6 +216,10 @@ class Txn:
                 fc.dreq += 1
                 self.term = b"PR"
                 return self.finish(close=True, abort=True)
+        if fe.unique_id is not None:
+            # unique-id-format: made once per request, logged as %ID, sent to the
+            # server in unique-id-header (added after the rules, before forwardfor)
+            self.unique_id = fe.unique_id.render(self).decode("latin-1")
         if fe.monitor_uri is not None and self.url == fe.monitor_uri:
             return self._monitor()
         # frontend http-request rules
@@ -262,6 +266,8 @@ class Txn:
                 if v is not None:
                     return self.verdict(v, be)
         self.t_request = tr
+        if fe.unique_id_hdr is not None:
+            self.req_headers.append((fe.unique_id_hdr, self.unique_id.encode("latin-1")))
         ff = fe.forwardfor(be)
         if ff is not None:
             ff.apply(self.req_headers, self.src)
