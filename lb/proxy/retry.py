@@ -52,6 +52,9 @@ CONN_TIMEOUT = "conn-timeout"  # timeout connect expired
 _HASH_KIND = frozenset({"hash", "hdr", "rdp-cookie", "source", "uri", "url_param"})
 
 
+_CONN_ONLY = frozenset(("conn-failure",))
+
+
 def parse_retry_on(words: list[str] | tuple[str, ...]) -> tuple[frozenset[str], str | None]:
     """Expand ``retry-on`` keywords into conditions; (conditions, error text)."""
     out: set[str] = set()
@@ -85,7 +88,7 @@ class RetryPolicy:
     @property
     def needs_buffering(self) -> bool:
         """Layer-7 retries need the whole request kept (one buffer) until answered."""
-        return bool(self.retry_on - {"conn-failure"})
+        return not self.retry_on <= _CONN_ONLY  # hot path: no set built per request
 
     @property
     def is_hash(self) -> bool:
