@@ -128,10 +128,19 @@ class UdpLog:
 
 
 class Haproxy:
-    """/usr/sbin/haproxy with a test config (same @@name@@ placeholders as lbproc)."""
+    """/usr/sbin/haproxy with a test config (same @@name@@ placeholders as lbproc).
 
-    def __init__(self, text: str, ports: dict[str, int] | None = None) -> None:
+    Ready when the ``fe`` port (or ``ready_port``) accepts connections, or, with
+    ``ready_socket``, when that stats socket exists. ``env`` replaces its
+    environment; ``stderr_path`` keeps what it prints (state-change lines).
+    """
+
+    def __init__(self, text: str, ports: dict[str, int] | None = None, *,
+                 ready_port: int | None = None, ready_socket: str | None = None,
+                 env: dict[str, str] | None = None, stderr_path: str | None = None) -> None:
         self.text, self.ports = render(text, ports)
+        self.ready_port, self.ready_socket = ready_port, ready_socket
+        self.env, self.stderr_path = env, stderr_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.dir = tempfile.mkdtemp(prefix="lbtest-hap-")
 
@@ -139,10 +148,34 @@ class Haproxy:
         path = os.path.join(self.dir, "h.cfg")
         with open(path, "w") as f:
             f.write(self.text)
-        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", path], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        wait_listening([self.ports["fe"]])
+        err: Any = subprocess.DEVNULL
+        if self.stderr_path is not None:
+            err = open(self.stderr_path, "wb")  # noqa: SIM115 (handed to the child)
+        try:
+            self.proc = subprocess.Popen([HAPROXY, "-db", "-f", path], env=self.env,
+                                         stdout=subprocess.DEVNULL, stderr=err)
+        finally:
+            if self.stderr_path is not None:
+                err.close()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.__exit__()
+            raise
         return self
+
+    def _wait_ready(self) -> None:
+        proc = self.proc
+        assert proc is not None
+        if self.ready_socket is None:
+            port = self.ready_port if self.ready_port is not None else self.ports["fe"]
+            wait_listening([port], alive=lambda: proc.poll() is None)
+            return
+        deadline = time.monotonic() + 10
+        while not os.path.exists(self.ready_socket):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"haproxy did not create {self.ready_socket}")
+            time.sleep(0.05)
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:

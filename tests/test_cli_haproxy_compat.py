@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,6 +16,7 @@ from lb.config import load_text
 from lb.state import State
 from tests.lbproc import free_port
 from tests.stats_support import CliFixture, query
+from tests.support_e2e import Haproxy
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
@@ -47,17 +46,9 @@ class Pair:
         ports = dict(userport=free_port(), feport=free_port(), p1=free_port(), p2=free_port())
         self.ha_sock = os.path.join(self.dir, "haproxy.sock")
         self.ha_user = ("127.0.0.1", ports["userport"])
-        cfg_path = os.path.join(self.dir, "haproxy.cfg")
-        with open(cfg_path, "w") as f:
-            f.write(CFG.format(sock=self.ha_sock, **ports))
         self.errlog = os.path.join(self.dir, "haproxy.err")
-        with open(self.errlog, "wb") as err:
-            self.proc = subprocess.Popen([HAPROXY, "-f", cfg_path, "-db"],
-                                         stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 10
-        while not os.path.exists(self.ha_sock) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert os.path.exists(self.ha_sock), "haproxy did not start"
+        self.hap = Haproxy(CFG.format(sock=self.ha_sock, **ports), ready_socket=self.ha_sock,
+                           stderr_path=self.errlog).__enter__()
         # lb: the same text (other ports for its own sockets), loaded by lb's parser
         text = CFG.format(sock=os.path.join(self.dir, "unused.sock"), **ports)
         res = load_text(text)
@@ -74,12 +65,7 @@ class Pair:
 
     def close(self) -> None:
         self.lb.close()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        self.hap.__exit__()
 
 
 @pytest.fixture(scope="module")
@@ -293,19 +279,8 @@ def test_show_stat_every_value_on_a_richer_config() -> None:
     d = tempfile.mkdtemp(prefix="lbcompat")
     sock = os.path.join(d, "h.sock")
     ports = dict(p0=free_port(), p1=free_port(), p2=free_port())
-    path = os.path.join(d, "h.cfg")
-    with open(path, "w") as f:
-        f.write(RICH_CFG.format(sock=sock, **ports))
-    proc = subprocess.Popen([HAPROXY, "-f", path, "-db"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not os.path.exists(sock) and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with Haproxy(RICH_CFG.format(sock=sock, **ports), ready_socket=sock):
         theirs = [r for r in query(sock, "show stat").splitlines() if r][1:]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(5)
     res = load_text(RICH_CFG.format(sock=os.path.join(d, "x.sock"), **ports))
     assert res.config is not None
     now = time.time()
@@ -358,12 +333,7 @@ def test_check_columns_after_real_checks() -> None:
         d = tempfile.mkdtemp(prefix="lbcompat")
         hs, ls = os.path.join(d, "h.sock"), os.path.join(d, "l.sock")
         common = dict(live=live.port, dead=free_port(), bad=bad.port)
-        path = os.path.join(d, "h.cfg")
-        with open(path, "w") as f:
-            f.write(CHECK_CFG.format(sock=hs, fe=free_port(), **common))
-        proc = subprocess.Popen([HAPROXY, "-f", path, "-db"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
+        with Haproxy(CHECK_CFG.format(sock=hs, fe=free_port(), **common), ready_socket=hs):
             with LbProcess(CHECK_CFG.format(sock=ls, fe="@@fe@@", **common)):
                 want = {"up1": "UP", "dead": "DOWN", "bad": "DOWN"}
                 deadline = time.monotonic() + 15
@@ -384,6 +354,3 @@ def test_check_columns_after_real_checks() -> None:
                         t = theirs[key][col].removeprefix("* ")
                         o = ours[key][col].removeprefix("* ")
                         assert o == t, (key, col)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(5)

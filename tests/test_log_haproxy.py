@@ -14,8 +14,6 @@ import calendar
 import os
 import re
 import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 
@@ -24,9 +22,8 @@ import pytest
 from lb import log, logfmt
 from tests.backends import HttpBackend
 from tests.lbproc import free_port, raw_request
+from tests.support_e2e import Haproxy
 from tests.test_log_support import FakeTxn, utc_clock
-
-HAPROXY = "/usr/sbin/haproxy"
 
 HEADER = re.compile(rb"^<(\d+)>(\w{3} [ \d]\d \d\d:\d\d:\d\d) haproxy\[(\d+)\]: (.*)\n$", re.S)
 HTTPLOG = re.compile(
@@ -83,41 +80,22 @@ backend btcp
     mode tcp
     server s1 127.0.0.1:{be_port}
 """
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "h.cfg")
-        with open(path, "w") as f:
-            f.write(cfg)
-        env = dict(os.environ, TZ="UTC")
-        proc = subprocess.Popen([HAPROXY, "-db", "-f", path], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env=env)
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    # HAProxy 2.6 logs nothing for an HTTP connection that never sends
-                    # a byte (no stream is created), not even the "Connect from" line.
-                    socket.create_connection(("127.0.0.1", fe2), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise RuntimeError("haproxy did not start") from None
-                    time.sleep(0.05)
-            raw_request(fe, b"GET /api/x?y=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", timeout=5)
-            raw_request(fe, b"BAD\x01 \r\n\r\n", timeout=5)
-            raw_request(fe2, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", timeout=5)
-            raw_request(fe3, b"GET /c?l=f HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", timeout=5)
-            raw_request(fe4, b"GET /t HTTP/1.0\r\n\r\n", timeout=5)
-            frames = []
-            rx.settimeout(5)
-            while len(frames) < 5:
-                try:
-                    frames.append(rx.recv(70000))
-                except TimeoutError:
-                    raise AssertionError(f"only got {frames!r}") from None
-            return frames
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    # ready once fe2 accepts: HAProxy 2.6 logs nothing for an HTTP connection that
+    # never sends a byte (no stream is created), not even the "Connect from" line.
+    with Haproxy(cfg, ready_port=fe2, env=dict(os.environ, TZ="UTC")):
+        raw_request(fe, b"GET /api/x?y=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", timeout=5)
+        raw_request(fe, b"BAD\x01 \r\n\r\n", timeout=5)
+        raw_request(fe2, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", timeout=5)
+        raw_request(fe3, b"GET /c?l=f HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", timeout=5)
+        raw_request(fe4, b"GET /t HTTP/1.0\r\n\r\n", timeout=5)
+        frames = []
+        rx.settimeout(5)
+        while len(frames) < 5:
+            try:
+                frames.append(rx.recv(70000))
+            except TimeoutError:
+                raise AssertionError(f"only got {frames!r}") from None
+        return frames
 
 
 def parse_legacy(ts: bytes) -> float:
