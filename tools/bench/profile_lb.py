@@ -79,21 +79,6 @@ def _short(frame: str) -> str:
     return f"{name} ({file})" if file else name
 
 
-def _user_sys(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds of pid and its descendants."""
-    user = system = 0
-    for p in procs.tree_pids(pid):
-        try:
-            with open(f"/proc/{p}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2:].split()
-        user += int(fields[11])
-        system += int(fields[12])
-    return user / procs.CLK_TCK, system / procs.CLK_TCK
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("scenarios", help="comma-separated scenario names (see run.py --help)")
@@ -131,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
             for rnd in range(1, args.rounds + 1):
                 for t in targets:
                     pid = bench.proxies[t].pid
-                    u0, s0 = _user_sys(pid)
+                    u0, s0 = procs.cpu_user_sys(pid)
                     rec = bench.measure(sc, t, rnd)
-                    u1, s1 = _user_sys(pid)
+                    u1, s1 = procs.cpu_user_sys(pid)
                     us = rec.get("cpu_us_per_unit")
                     split = ""
                     if us is not None and (u1 - u0 + s1 - s0) > 0:

@@ -161,9 +161,9 @@ def tree_pids(pid: int) -> list[int]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of pid and its descendants (live ones)."""
-    total = 0
+def cpu_user_sys(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of pid and its descendants (live ones)."""
+    user = system = 0
     for p in tree_pids(pid):
         try:
             with open(f"/proc/{p}/stat", "rb") as f:
@@ -171,8 +171,14 @@ def cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         fields = stat[stat.rindex(b")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLK_TCK
+        user += int(fields[11])  # utime
+        system += int(fields[12])  # stime
+    return user / CLK_TCK, system / CLK_TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of pid and its descendants (live ones)."""
+    return sum(cpu_user_sys(pid))
 
 
 def rss_bytes(pid: int) -> int:
