@@ -50,6 +50,12 @@ _WS_WORDS = re.compile(r"upgrade|websocket|sec-websocket|(?:^|[^a-z0-9])ws(?:$|[
 _HDR_FETCH = re.compile(r"\b(?:req\.)?f?hdr(?:_[a-z]+)?\(|\bhdr_cnt\(|\breq\.hdr", re.I)
 
 
+def _check_expects_101(be: ProxyBuilder) -> bool:
+    """The backend's http-check rules expect status 101 (a WebSocket check)."""
+    return any(isinstance(s, m.HttpCheckExpect) and s.match == "status" and "101" in s.pattern
+               for s in be.http_check_rules)
+
+
 class _Peekable:
     """The lexer's line iterator with one line of look-ahead."""
 
@@ -491,10 +497,8 @@ class Parser:
     def _is_ws_backend(self, be: ProxyBuilder) -> bool:
         if _WS_WORDS.search(be.name):
             return True
-        for step in be.http_check_rules:
-            if isinstance(step, m.HttpCheckExpect) and step.match == "status" and \
-                    "101" in step.pattern:
-                return True
+        if _check_expects_101(be):
+            return True
         for p, cond_text in self._routes.get(be.name, ()):
             if self._cond_mentions(p, cond_text, _WS_WORDS):
                 return True
@@ -544,9 +548,7 @@ class Parser:
         for be in backends.values():
             if be.check_kind != "http":
                 continue
-            expects_101 = any(isinstance(s, m.HttpCheckExpect) and s.match == "status" and
-                              "101" in s.pattern for s in be.http_check_rules)
-            if not expects_101:
+            if not _check_expects_101(be):
                 continue
             headers = list(be.httpchk_send.headers if be.httpchk_send else ())
             for s in be.http_check_rules:
