@@ -1,4 +1,5 @@
-"""Minimal servers satisfying lb.balance.BalancedServer, for balancer unit tests."""
+"""Minimal servers satisfying lb.balance.BalancedServer, and a sequential-requests
+driver, for balancer unit tests."""
 
 from __future__ import annotations
 
@@ -43,3 +44,16 @@ def servers(weights: Sequence[int], maxconn: int = 0, backups: Sequence[int] = (
 def names(picked: Iterable[Any]) -> str:
     """'1 2 1 ...' for s1 s2 s1 ...; '-' for None."""
     return " ".join(s.name[1:] if s is not None else "-" for s in picked)
+
+
+def sequential(b: Any, n: int) -> list[Any]:
+    """n picks, each request taking its server's slot and ending before the next."""
+    got = []
+    for _ in range(n):
+        s = b.pick()
+        s.cur_conns += 1
+        b.take_conn(s)
+        s.cur_conns -= 1
+        b.drop_conn(s)
+        got.append(s)
+    return got

@@ -13,7 +13,7 @@ import pytest
 from lb import balance
 from lb.balance import keys
 from lb.config.model import BalanceSpec
-from tests.balance_fakes import FakeServer, names, servers
+from tests.balance_fakes import FakeServer, names, sequential, servers
 
 # checked against HAProxy 2.6.12: `balance roundrobin`, weights as given, 40 requests
 ROUNDROBIN = {
@@ -151,28 +151,12 @@ def test_leastconn_sequential_rotation_matches_haproxy() -> None:
     for ws, expected in (((1, 1, 1), "1 2 3 1 2 3 1 2 3"), ((2, 1), "1 2 1 2 1 2 1 2 1")):
         srvs = servers(ws)
         b = balance.create(BalanceSpec(algorithm="leastconn"), srvs)
-        got = []
-        for _ in expected.split():
-            s = b.pick()
-            s.cur_conns += 1
-            b.take_conn(s)
-            s.cur_conns -= 1
-            b.drop_conn(s)
-            got.append(s)
-        assert names(got) == expected
+        assert names(sequential(b, len(expected.split()))) == expected
 
 
 def test_first_sequential_matches_haproxy() -> None:
     # checked against HAProxy 2.6.12: `balance first`, maxconn 1 each, sequential -> f1 always
     srvs = servers((1, 1), maxconn=1)
     b = balance.create(BalanceSpec(algorithm="first"), srvs)
-    got = []
-    for _ in range(4):
-        s = b.pick()
-        s.cur_conns += 1
-        b.take_conn(s)
-        s.cur_conns -= 1
-        b.drop_conn(s)
-        got.append(s)
-    assert names(got) == "1 1 1 1"
+    assert names(sequential(b, 4)) == "1 1 1 1"
     assert isinstance(srvs[0], FakeServer)
