@@ -232,6 +232,7 @@ class LbProcess:
         for raw in iter(stream.readline, b""):
             with self._lock:
                 self._lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+        stream.close()  # at EOF (lb exited): no unclosed pipe left for the GC to warn about
 
     def lines(self) -> list[str]:
         with self._lock:
