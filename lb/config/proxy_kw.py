@@ -330,21 +330,30 @@ def kw_monitor_uri(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         p.monitor_uri = line.words[1]
 
 
-def kw_unique_id_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
-    if not _need_args(line, ctx, 1, "unique-id-format expects an argument."):
-        return
+def _format_arg(line: Line, ctx: ParseCtx, missing: str, extra: str, what: str) -> str | None:
+    """The statement's one log-format argument once it compiles, else None (alerted:
+    ``missing``/``extra`` for a wrong word count, "failed to parse <what>")."""
+    if not _need_args(line, ctx, 1, missing):
+        return None
     if len(line.words) > 2:
-        ctx.alert(line, "unique-id-format expects only one argument, don't forget to escape spaces!",
-                  "too-many-args", col=line.col(2))
-        return
+        ctx.alert(line, extra, "too-many-args", col=line.col(2))
+        return None
     text = line.words[1]
     try:
         fmt_mod.compile_format(text)
     except Exception as exc:
-        ctx.alert(line, f"failed to parse unique-id : {_msg(exc)}.", "bad-format",
+        ctx.alert(line, f"failed to parse {what} : {_msg(exc)}.", "bad-format",
                   col=line.col(1), style="Parsing", phase="check")
-        return
-    p.unique_id_format = text
+        return None
+    return text
+
+
+def kw_unique_id_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    text = _format_arg(line, ctx, "unique-id-format expects an argument.",
+                       "unique-id-format expects only one argument, don't forget to escape "
+                       "spaces!", "unique-id")
+    if text is not None:
+        p.unique_id_format = text
 
 
 def kw_unique_id_header(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
@@ -359,18 +368,9 @@ def kw_log_tag(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 
 
 def kw_log_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
-    if not _need_args(line, ctx, 1, "'log-format' expects a format string."):
-        return
-    if len(line.words) > 2:
-        ctx.alert(line, "'log-format' expects only one argument, possibly quoted.",
-                  "too-many-args", col=line.col(2))
-        return
-    text = line.words[1]
-    try:
-        fmt_mod.compile_format(text)
-    except Exception as exc:
-        ctx.alert(line, f"failed to parse log-format : {_msg(exc)}.", "bad-format",
-                  col=line.col(1), style="Parsing", phase="check")
+    text = _format_arg(line, ctx, "'log-format' expects a format string.",
+                       "'log-format' expects only one argument, possibly quoted.", "log-format")
+    if text is None:
         return
     if p.log_format_kind in ("httplog", "tcplog") and p.log_format_origin.file == line.file \
             and p.kind != "defaults" and p.log_format_origin.line >= p.origin.line:
