@@ -7,8 +7,6 @@ the same field values HAProxy reported (checked against HAProxy 2.6.12 on 2026-1
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -23,24 +21,13 @@ from lb.logfmt import (
     LogFormatError,
     compile_traffic_format,
 )
-from tests.test_log_support import FakeTxn, epoch
-
-
-def _set_tz(tz: str | None) -> None:
-    if tz is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = tz
-    time.tzset()
-    logfmt.reset_date_caches()
+from tests.test_log_support import FakeTxn, epoch, set_tz, utc_clock
 
 
 @pytest.fixture(autouse=True)
 def utc() -> Iterator[None]:
-    old = os.environ.get("TZ")
-    _set_tz("UTC")
-    yield
-    _set_tz(old)
+    with utc_clock():
+        yield
 
 
 def render(fmt: str, mode: str = "http", **kw: object) -> bytes:
@@ -185,7 +172,7 @@ def test_dates_and_time_zone() -> None:
         b"21/Nov/2026:17:49:50.539 21/Nov/2026:17:49:50 +0000 21/Nov/2026:17:49:50 +0000 ")
     assert render("%T|%trg|%ms|%{+X}ms", accept_ts=ts, request_ts=ts) == (
         b"21/Nov/2026:17:49:50 +0000|21/Nov/2026:17:49:50 +0000|539|21B")
-    _set_tz("Europe/Paris")
+    set_tz("Europe/Paris")
     assert render("%t %Tl %T", accept_ts=ts) == (
         b"21/Nov/2026:18:49:50.539 21/Nov/2026:18:49:50 +0100 21/Nov/2026:17:49:50 +0000")
 

@@ -1,6 +1,6 @@
 """Support (no tests here): a plain transaction object with exactly the attributes
 lb.logfmt / lb.log read (docs/logging.md), used by tests/test_log_*.py and
-tools/bench/log_render.py, and ``utc_clock`` (TZ=UTC for date-exact lines)."""
+tools/bench/log_render.py, and ``set_tz``/``utc_clock`` (a fixed TZ for date-exact lines)."""
 
 from __future__ import annotations
 
@@ -14,22 +14,25 @@ from typing import Any
 from lb import log
 
 
-@contextmanager
-def utc_clock() -> Iterator[None]:
-    """TZ=UTC inside the block; the log date caches are reset on entry and exit."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
+def set_tz(tz: str | None) -> None:
+    """Set TZ (None: unset it) and forget the log date caches."""
+    if tz is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = tz
     time.tzset()
     log.reset_time_caches()
+
+
+@contextmanager
+def utc_clock() -> Iterator[None]:
+    """TZ=UTC inside the block, the previous TZ after it (date caches reset both times)."""
+    old = os.environ.get("TZ")
+    set_tz("UTC")
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
-        log.reset_time_caches()
+        set_tz(old)
 
 
 def epoch(text: str, ms: int = 0) -> float:
