@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from lb.config.model import (
     Timeouts,
 )
 from lb.state import State
+from tests.lbproc import free_port as free_port  # re-exported for the checker tests
 
 
 def server(name: str, port: int, puid: int = 1, **kw: Any) -> Server:
@@ -152,14 +152,6 @@ def checker_service(log: Any) -> Callable[[State, asyncio.AbstractEventLoop], An
         async with checking(state, log):
             await asyncio.Event().wait()
     return run
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def header(request: bytes, name: bytes) -> bytes | None:
