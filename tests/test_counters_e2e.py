@@ -12,7 +12,8 @@ What this pins down (all seen on HAProxy 2.6.12):
 - a 502/503/504 made by the proxy is not in the server's `req_tot`/`hrsp_5xx` (the
   server's own answer is: a 200 denied by `http-response deny` is a 2xx there);
 - the 101 is in `hrsp_1xx` of frontend, backend and server;
-- a request refused by the parser is in the frontend's `req_tot`.
+- a request refused by the parser is in the frontend's `req_tot`, and so is a 408
+  (silent connection or unfinished head), which also counts in `ereq`.
 
 Byte columns are left out: HAProxy counts its internal (HTX) message sizes.
 lb-only checks follow: live tunnel bytes on every level, the tunnel's idle time in
@@ -49,6 +50,7 @@ defaults
     timeout connect 200ms
     timeout client 5s
     timeout server 5s
+    timeout http-request 500ms
 frontend fe
     bind 127.0.0.1:{fe}
     use_backend bdead if {{ path /dead }}
@@ -127,6 +129,9 @@ def traffic(port: int) -> None:
     assert until_close(port, b"GET /rdeny" + close).startswith(b"HTTP/1.1 502")
     assert until_close(port, b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n").startswith(
         b"HTTP/1.1 400")
+    # a silent connection and a head left unfinished: 408, in ereq and req_tot
+    assert until_close(port, b"").startswith(b"HTTP/1.1 408")
+    assert until_close(port, b"GET / HTTP/1.1\r\nHost: x\r\n").startswith(b"HTTP/1.1 408")
     with ws_connect(f"ws://127.0.0.1:{port}/ws", open_timeout=5) as ws:
         ws.send("hello")
         assert ws.recv(5) == "hello"

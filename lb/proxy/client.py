@@ -540,6 +540,10 @@ class ClientConn(asyncio.Protocol):
             txn.bad_request = True
             txn.status = 408
             txn.term = b"cR"
+            c = self.fe.counters
+            c.ereq += 1  # HAProxy 2.6.12 counts the 408 in ereq and req_tot
+            c.req_tot += 1  # (a silent connection and a partial head alike)
+            c.cum_req += 1
             self.txn = txn
             txn._write_local(responses.PARSER_408, 0)
             txn.finish(close=True, empty=empty)
