@@ -28,7 +28,6 @@ PAUSE_BACKPRESSURE = 1
 PAUSE_PIPELINE = 2
 PAUSE_BUF = 4
 PAUSE_UPGRADE = 8
-PAUSE_WAIT = 16
 
 
 class _Refused(Exception):
@@ -54,7 +53,7 @@ class ClientConn(asyncio.Protocol):
         "dst_port", "accept_ts", "id", "timer", "stimer", "txn", "req_txn", "pending",
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
-        "tunnel", "ended", "stash", "head_max", "raw_head", "upgrade_body", "held",
+        "tunnel", "ended", "head_max", "raw_head", "upgrade_body", "held",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -91,7 +90,6 @@ class ClientConn(asyncio.Protocol):
         self.write_paused = False
         self.tunnel: Any = None
         self.ended = False
-        self.stash: list[bytes] | None = None  # bytes read while waiting for a slot
         g = rt.config.global_
         self.head_max = (fe.bufsize - min(g.tune_maxrewrite, fe.bufsize // 2)
                          - _HTX_SLACK)
@@ -153,12 +151,7 @@ class ClientConn(asyncio.Protocol):
                 log.emit_connect(self)  # only frontends without a log format log here
             except Exception:
                 pass
-        if self.listener is not None and not self.listener.admit(self):
-            # over maxconn: wait without reading. uvloop starts reading right after
-            # connection_made, so the pause is repeated on the next loop turn.
-            self.pause(PAUSE_WAIT)
-            self.loop.call_soon(self._still_waiting)
-            return
+        # (maxconn is enforced before accept: lb.proxy.listener)
         if self.fe.tcp_conn_rules is not None and not self._tcp_connection_rules():
             return
         self.timer.arm(self.fe.t_http_request)
@@ -177,24 +170,6 @@ class ClientConn(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
         return False
-
-    def _still_waiting(self) -> None:
-        if self.paused & PAUSE_WAIT and self.transport is not None and not self.closed:
-            self.transport.pause_reading()
-
-    def admitted(self) -> None:
-        """A maxconn slot became free for this waiting connection."""
-        if self.fe.tcp_conn_rules is not None and not self._tcp_connection_rules():
-            return
-        self.timer.arm(self.fe.t_http_request)
-        self.resume(PAUSE_WAIT)
-        stash = self.stash
-        if stash:
-            self.stash = None
-            for data in stash:
-                if self.closed:
-                    break
-                self.data_received(data)
 
     def session_closed(self) -> None:
         """Connection gone (from here or from the tunnel): undo the accounting."""
@@ -260,12 +235,6 @@ class ClientConn(asyncio.Protocol):
     # ------------------------------------------------------------------ input
 
     def data_received(self, data: bytes) -> None:
-        if self.paused & PAUSE_WAIT:
-            if self.stash is None:
-                self.stash = []
-            self.stash.append(data)
-            self.transport.pause_reading()  # type: ignore[union-attr]
-            return
         self.got_bytes = True
         self.fe.counters.bin += len(data)
         if self.held is not None:

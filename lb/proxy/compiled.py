@@ -127,7 +127,7 @@ class FrontendRT:
         "t_client", "t_http_request", "t_keep_alive", "t_tarpit", "t_client_fin",
         "client_close", "server_close", "bufsize", "maxhdr", "errorfiles", "log", "mode",
         "stats_uri", "ff", "ff_cache", "counters", "dontlognull", "ignore_probes",
-        "maxconn", "waiting", "httplog", "redirect_rules", "active", "tcp_conn_rules",
+        "maxconn", "httplog", "redirect_rules", "active", "tcp_conn_rules",
         "tcp_content_rules", "buffer_req", "monitor_uri", "unique_id", "unique_id_hdr",
     )
 
@@ -180,8 +180,7 @@ class FrontendRT:
         self.ff = model.forwardfor
         self.ff_cache: dict[str, h1.ForwardForRule | None] = {}
         self.maxconn = model.maxconn
-        self.waiting: list[Any] = []  # accepted connections waiting for a slot
-        self.active = 0  # admitted connections (feconn minus waiting ones)
+        self.active = 0  # accepted connections counted against maxconn (lb.proxy.listener)
 
     def forwardfor(self, be: BackendRT) -> h1.ForwardForRule | None:
         try:
@@ -230,7 +229,6 @@ class Runtime:
         g = config.global_
         self.maxconn = g.maxconn
         self.actconn = 0
-        self.waiting: list[Any] = []  # connections waiting for a global slot
         self.conns: set[Any] = set()  # live client-side connections
         self.servers_listening: list[Any] = []
         self.listeners: list[Any] = []  # lb.proxy.listener.Listener, in bind order

@@ -210,11 +210,7 @@ class Listener:
         if fe.maxconn > 0 and fe.active >= fe.maxconn and fe.st.status == "OPEN":
             fe.st.status = "FULL"
 
-    # ---- admission (ClientConn / TcpClient)
-    def admit(self, conn: Any) -> bool:
-        """Accounting is done when the socket is accepted: always admitted."""
-        return True
-
+    # ---- a connection ends (ClientConn / TcpClient.session_closed)
     def release(self, conn: Any) -> None:
         self._free()
 

@@ -16,7 +16,7 @@ import asyncio
 from typing import Any
 
 from lb.proxy import tunnel as tunmod
-from lb.proxy.client import PAUSE_BUF, PAUSE_WAIT, ClientConn
+from lb.proxy.client import PAUSE_BUF, ClientConn
 from lb.proxy.txn import Txn
 
 _HOLD_MAX = 65536
@@ -112,18 +112,8 @@ class TcpClient(ClientConn):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.timer.cancel()
-        if not self.paused & PAUSE_WAIT and not self.closed:
+        if not self.closed:
             self._begin()
-
-    def admitted(self) -> None:
-        if self.fe.tcp_conn_rules is not None and not self._tcp_connection_rules():
-            return
-        self.resume(PAUSE_WAIT)
-        stash = self.stash
-        self.stash = None
-        if stash:
-            self.held.extend(stash)
-        self._begin()
 
     def _begin(self) -> None:
         t0 = self.loop.time()
@@ -141,12 +131,6 @@ class TcpClient(ClientConn):
         txn.start_tcp()
 
     def data_received(self, data: bytes) -> None:
-        if self.paused & PAUSE_WAIT:
-            if self.stash is None:
-                self.stash = []
-            self.stash.append(data)
-            self.transport.pause_reading()  # type: ignore[union-attr]
-            return
         self.held.append(data)
         if sum(map(len, self.held)) > _HOLD_MAX:
             self.pause(PAUSE_BUF)
