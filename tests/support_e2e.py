@@ -127,18 +127,32 @@ class UdpLog:
         self.sock.close()
 
 
+SINGLE_THREAD = "global\n    nbthread 1\n"
+
+
 class Haproxy:
     """/usr/sbin/haproxy with a test config (same @@name@@ placeholders as lbproc).
 
     Ready when the ``fe`` port (or ``ready_port``) accepts connections, or, with
     ``ready_socket``, when that stats socket exists. ``env`` replaces its
     environment; ``stderr_path`` keeps what it prints (state-change lines).
+
+    ``single_thread`` runs it with one thread (an extra ``global`` section, merged
+    with the config's own) for the traffic comparisons: with the default of one
+    thread per CPU, two sequential requests can be served by different threads and
+    their log lines reach the syslog receiver out of order on a loaded machine,
+    while the tests compare lb's lines with HAProxy's in request order (lb's event
+    loop is single-threaded too). Off by default: `show stat`/`show info` values
+    such as the derived session limit depend on the thread count.
     """
 
     def __init__(self, text: str, ports: dict[str, int] | None = None, *,
                  ready_port: int | None = None, ready_socket: str | None = None,
-                 env: dict[str, str] | None = None, stderr_path: str | None = None) -> None:
+                 env: dict[str, str] | None = None, stderr_path: str | None = None,
+                 single_thread: bool = False) -> None:
         self.text, self.ports = render(text, ports)
+        if single_thread:
+            self.text = SINGLE_THREAD + self.text
         self.ready_port, self.ready_socket = ready_port, ready_socket
         self.env, self.stderr_path = env, stderr_path
         self.proc: subprocess.Popen[bytes] | None = None
@@ -194,4 +208,6 @@ class Haproxy:
 
 def lb_or_haproxy(kind: str, text: str, ports: dict[str, int] | None = None) -> Any:
     """The same config run by lb (``kind == "lb"``, in a thread) or by HAProxy."""
-    return LbThread(text, ports=ports) if kind == "lb" else Haproxy(text, ports=ports)
+    if kind == "lb":
+        return LbThread(text, ports=ports)
+    return Haproxy(text, ports=ports, single_thread=True)

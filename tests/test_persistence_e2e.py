@@ -317,12 +317,14 @@ def test_maxidle_maxlife_dates_compared_with_haproxy(backends: Any) -> None:
             with lb_or_haproxy(kind, text, _ports(backends)) as px:
                 p = px.ports["fe"]
                 res = []
-                for ck in (None, fresh, idle, old):
-                    r = fetch(p, "/", [("Cookie", ck)] if ck else [])
+                for i, ck in enumerate((None, fresh, idle, old)):
+                    r = fetch(p, f"/?n={i}", [("Cookie", ck)] if ck else [])
                     sc = r.all("set-cookie")
                     res.append((r.server, [dated.fullmatch(v) is not None for v in sc],
                                 r.get("x-seen-cookie")))
-                out.append((res, [f[0] for f in log.fields(4)]))
+                # log lines in request order (the paths say which is which)
+                recs = sorted(log.records(4), key=lambda x: x["path"])
+                out.append((res, [x["tsc"] for x in recs]))
         finally:
             log.close()
     mine, theirs = out

@@ -257,7 +257,7 @@ def test_connect_timeouts_compared_with_haproxy(s2: HttpBackend) -> None:
                         assert fetch(p, "/rd/x").server == "s2"
                         out.append(log.records(2))
                 else:
-                    with Haproxy(text, ports=ports) as hp:
+                    with Haproxy(text, ports=ports, single_thread=True) as hp:
                         fetch(hp.ports["fe"], "/x")
                         fetch(hp.ports["fe"], "/rd/x")
                         out.append(log.records(2))
