@@ -9,8 +9,11 @@ to be accepted) and lb's own counters (`conn_tot` only counts accepted ones, `sc
 and `smax` never pass maxconn).
 
 Checked against HAProxy 2.6.12 with `maxconn 1` on a frontend: the second client's
-connect() succeeds, `show stat` says the frontend is FULL with scur 1, and the
-client is served as soon as the first one closes.
+connect() succeeds and sits in the accept queue (/proc/net/tcp rx_queue 1), `show
+stat` says scur 1, and the queue empties as soon as the first client closes. One
+difference, kept on purpose: HAProxy 2.6.12 still shows the frontend `OPEN` while it
+is full; lb shows `FULL` (a status the stats column defines, spec §5.4), which is
+what a person reading `show stat` wants to know.
 """
 
 from __future__ import annotations
