@@ -199,3 +199,34 @@ def test_pause_and_resume_with_a_full_frontend() -> None:
         lb.call(lst.resume)
         assert get(waiter).startswith(b"HTTP/1.1 200")
         waiter.close()
+
+
+TCP = """
+defaults
+  mode tcp
+  timeout client 5s
+  timeout server 5s
+  timeout connect 1s
+frontend f
+  bind 127.0.0.1:@@fe@@
+  maxconn 1
+  default_backend b
+backend b
+  server s1 127.0.0.1:@@s1@@
+"""
+
+
+def test_tcp_mode_frontend_waits_in_backlog_too() -> None:
+    with HttpBackend("s1") as s1, LbThread(TCP, ports={"s1": s1.port}) as lb:
+        port = lb.ports["fe"]
+        fst = lb.state.frontends["f"]
+        holder = socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert wait_until(lambda: fst.counters.conn_tot == 1)
+        waiter = socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert wait_until(lambda: accept_queue(port) == 1)
+        time.sleep(0.2)
+        assert fst.counters.conn_tot == 1 and fst.counters.scur == 1
+        holder.close()
+        assert get(waiter).startswith(b"HTTP/1.1 200")  # relayed to the HTTP server
+        waiter.close()
+        assert fst.counters.conn_tot == 2 and fst.counters.smax == 1
