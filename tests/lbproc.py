@@ -193,6 +193,7 @@ class LbProcess:
                  args: tuple[str, ...] = (), env: Mapping[str, str] | None = None,
                  wait: bool = True, pass_fds: tuple[int, ...] = ()) -> None:
         self.template = text
+        self._given = dict(ports or {})
         self.text, self.ports = render(text, ports)
         self.args = args
         self.env = dict(os.environ, **(env or {}))
@@ -212,26 +213,45 @@ class LbProcess:
         return self.proc.pid
 
     def start(self) -> LbProcess:
+        # A port from free_port() is free only until someone binds it: on a busy
+        # machine an outgoing connection may take it as its local port before lb
+        # binds it. Such a start is retried on new ports (the given ones stay).
+        for attempt in range(3):
+            self._spawn()
+            if not self.wait:
+                return self
+            names = bind_ports(self.template)
+            try:
+                wait_listening([self.ports[n] for n in names],
+                               alive=lambda: self.proc is not None and self.proc.poll() is None)
+                return self
+            except TimeoutError:
+                self.stop()
+                raced = any("cannot bind socket (Address already in use)" in line
+                            for line in self.lines())
+                if not raced or attempt == 2:
+                    raise TimeoutError("lb did not start:\n"
+                                       + "\n".join(self.lines())) from None
+            self.text, self.ports = render(self.template, self._given)
+            with open(self.path, "w") as f:
+                f.write(self.text)
+        raise AssertionError("unreachable")
+
+    def _spawn(self) -> None:
+        lines: list[str] = []
+        with self._lock:
+            self._lines = lines
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lb", "-f", self.path, "-db", *self.args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=self.env,
             pass_fds=self.pass_fds)
         for stream in (self.proc.stdout, self.proc.stderr):
-            threading.Thread(target=self._reader, args=(stream,), daemon=True).start()
-        if self.wait:
-            names = bind_ports(self.template)
-            try:
-                wait_listening([self.ports[n] for n in names],
-                               alive=lambda: self.proc is not None and self.proc.poll() is None)
-            except TimeoutError:
-                self.stop()
-                raise TimeoutError("lb did not start:\n" + "\n".join(self.lines())) from None
-        return self
+            threading.Thread(target=self._reader, args=(stream, lines), daemon=True).start()
 
-    def _reader(self, stream: Any) -> None:
+    def _reader(self, stream: Any, lines: list[str]) -> None:
         for raw in iter(stream.readline, b""):
             with self._lock:
-                self._lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
         stream.close()  # at EOF (lb exited): no unclosed pipe left for the GC to warn about
 
     def lines(self) -> list[str]:
