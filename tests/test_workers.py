@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -57,6 +58,16 @@ def pids_seen(port: int, want: int, tries: int = 400) -> set[str]:
     return seen
 
 
+def wait_value(fetch: Callable[[], int], want: int, timeout: float = 15.0) -> int:
+    """Poll fetch() until it returns want (or the timeout); the last value."""
+    deadline = time.monotonic() + timeout
+    got = fetch()
+    while got != want and time.monotonic() < deadline:
+        time.sleep(0.2)
+        got = fetch()
+    return got
+
+
 def wait_status(port: int, status: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     last = 0
@@ -94,7 +105,10 @@ def test_two_workers_share_the_sockets_checks_run_once_stats_sum() -> None:
             base = frontend_req_tot(m.cli("show stat"))
             for _ in range(30):
                 assert http_get(m.port)[0] == 200
-            time.sleep(2.5)  # counters are pulled once a second
+            # counters are pulled once a second (later on a busy machine)
+            total = wait_value(lambda: frontend_req_tot(m.cli("show stat")), base + 30)
+            assert total == base + 30, (total, base)
+            time.sleep(1.5)  # and a later pull does not count them again
             assert frontend_req_tot(m.cli("show stat")) == base + 30
             info = m.cli("show info")
             assert "CumReq: " in info
@@ -135,9 +149,15 @@ def test_workers_flag_and_reload_keeps_the_count() -> None:
                 assert ws.recv(timeout=10) == f"m{i}"
             # `show sess` lists every worker's streams; `shutdown session` reaches the
             # worker that owns the stream
-            time.sleep(1.5)
-            tunnels = [ln for ln in m.cli("show sess").splitlines()
-                       if " be=bws srv=w1 " in ln and "kind=tunnel" in ln]
+            def tunnel_lines() -> list[str]:
+                return [ln for ln in m.cli("show sess").splitlines()
+                        if " be=bws srv=w1 " in ln and "kind=tunnel" in ln]
+
+            tunnels = tunnel_lines()
+            deadline = time.monotonic() + 15
+            while len(tunnels) != 5 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                tunnels = tunnel_lines()
             assert len(tunnels) == 5, tunnels
             assert m.cli(f"shutdown session {tunnels[0].split(':')[0]}").strip() == ""
             deadline = time.monotonic() + 10
