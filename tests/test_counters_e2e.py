@@ -8,7 +8,8 @@ What this pins down (all seen on HAProxy 2.6.12):
 
 - `connect` counts every connection attempt (4 for one request to a dead server with
   `retries 3`), and the server's `stot` counts a session per attempt;
-- `reuse` is counted on the backend and on the server;
+- `reuse` is counted on the backend and on the server, and `http-reuse safe` (the
+  default) never gives a client connection's first request an idle connection;
 - a 502/503/504 made by the proxy is not in the server's `req_tot`/`hrsp_5xx` (the
   server's own answer is: a 200 denied by `http-response deny` is a 2xx there);
 - the 101 is in `hrsp_1xx` of frontend, backend and server;
@@ -123,6 +124,8 @@ def traffic(port: int) -> None:
             s.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
             assert read_one(s).startswith(b"HTTP/1.1 200")
     close = b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    for _ in range(2):  # first requests of their connections: never an idle one
+        assert until_close(port, b"GET /b" + close).startswith(b"HTTP/1.1 200")
     assert until_close(port, b"GET /dead" + close).startswith(b"HTTP/1.1 503")
     assert until_close(port, b"GET /bad" + close).startswith(b"HTTP/1.1 502")
     assert until_close(port, b"GET /slow" + close).startswith(b"HTTP/1.1 504")
@@ -190,6 +193,7 @@ def test_show_stat_counters_match_haproxy() -> None:
                 assert ours[("bbad", "x1")]["req_tot"] == "0"
                 assert ours[("bdeny", "r1")]["hrsp_2xx"] == "1"
                 assert ours[("be", "s1")]["reuse"] == "1"
+                assert ours[("be", "BACKEND")]["connect"] == "4"
                 assert ours[("bws", "ws1")]["hrsp_1xx"] == "1"
         finally:
             ha.send_signal(signal.SIGTERM)

@@ -68,7 +68,7 @@ class BackendRT:
         "retries", "idle", "mode", "ff", "counters", "errorfiles", "reuse", "loop_time",
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
         "retry_policy", "hash_sample", "post_param",
-        "redirect_rules", "tcp_content_rules", "buffer_req",
+        "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first",
     )
 
     def __init__(self, model: Proxy, st: BackendState,
@@ -96,6 +96,7 @@ class BackendRT:
         self.ff = model.forwardfor
         self.errorfiles = model.errorfiles
         self.reuse = model.http_reuse != "never"
+        self.reuse_first = model.http_reuse in ("aggressive", "always")
         # idle keep-alive connections per server (ServerConn objects)
         self.idle: dict[ServerState, list[Any]] = {s: [] for s in st.servers}
         # server choice (docs/balancing.md): None when the feature is not configured,

@@ -711,7 +711,11 @@ class Txn:
     def connect(self) -> None:
         be = self.be
         srv = self.srv
-        if be.reuse and not self.has_body and not be.server_close:
+        # http-reuse safe (the default): a client connection's first request gets a
+        # connection of its own, later ones may take an idle one (aggressive/always:
+        # the first one too)
+        if (be.reuse and not self.has_body and not be.server_close
+                and (self.conn.nreq > 1 or be.reuse_first)):
             sc = srvmod.take_idle(be, srv)
             if sc is not None:
                 self.reused = True
