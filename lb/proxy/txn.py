@@ -1075,8 +1075,10 @@ class Txn:
         if self.done or sc is not self.sc:
             return
         if not self.res_started:
-            if self.reused and self.req_done and not self.has_body and self.retries == 0:
-                # a reused idle connection raced with the server closing it: retry once
+            if (self.reused and self.req_done and not self.has_body and self.retries == 0
+                    and self.method in _IDEMPOTENT):
+                # a reused idle connection raced with the server closing it: an
+                # idempotent request may be sent again (RFC 9110 §9.2.2); others fail
                 self.sc = None
                 self.reused = False
                 self.head_sent = False
