@@ -622,12 +622,16 @@ class Txn:
         self.is_response = True
         if self.memo:
             self.memo = {}
+        before = sum(len(k) + len(v) for k, v in hdrs)
         be = self.be
         fe = self.fe
         if be is not None and be.after_rules is not None:
             be.after_rules.run(self)
         if fe.after_rules is not None and (be is None or be is not fe.own_be):
             fe.after_rules.run(self)
+        # %B follows HAProxy's message size, which grows by name + value per header
+        # (checked on 2.6.12: a deny page with two added headers logs 20 bytes more)
+        self.bytes_out += sum(len(k) + len(v) for k, v in self.res_headers or ()) - before
         out = [lines[0]]
         out += [k + b": " + v for k, v in self.res_headers or ()]
         if conn is not None:
