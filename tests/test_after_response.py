@@ -275,3 +275,30 @@ def test_unique_id_is_sent_to_the_server_and_logged() -> None:
         assert f"_127.0.0.1:{port}_" in sent[0]
         assert lb.wait_for_line("path=/one").strip() == f"uid={sent[0]} path=/one"
         assert lb.wait_for_line("path=/two").strip() == f"uid={sent[1]} path=/two"
+
+
+def test_http_buffer_request_times_a_slow_body_with_http_request() -> None:
+    """Spec §9: with `option http-buffer-request`, `timeout http-request` covers the
+    body too: a body that does not come gets 408 (`cR--`) at that timeout, not at
+    `timeout client`."""
+    cfg = BUF.replace("    timeout client 5s\n",
+                      "    timeout client 20s\n    timeout http-request 500ms\n")
+
+    def never(c: socket.socket, rb: RawBackend) -> None:
+        _read_request(c)
+
+    with RawBackend(never) as rb, \
+            LbProcess(cfg, ports={"busy": rb.port, "ok": rb.port}) as lb:
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=10) as s:
+            t0 = time.monotonic()
+            s.sendall(b"PUT /buf HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab")
+            out = b""
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                out += d
+            assert out.startswith(b"HTTP/1.1 408")
+            assert time.monotonic() - t0 < 10
+        line = lb.wait_for_line('"PUT /buf HTTP/1.1"')
+        assert " 408 " in line and " cR-- " in line, line

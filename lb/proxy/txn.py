@@ -282,6 +282,9 @@ class Txn:
             # option http-buffer-request: the whole body (up to one buffer) first,
             # which also makes the request replayable by `retry-on`
             self.buffering = self.wait_body = True
+            t = self.fe.t_http_request
+            if t is not None:  # spec §9: timeout http-request then covers the body too
+                self.conn.timer.arm(max(t - (self.rt.loop.time() - self.t0), 0.0))
             expect = h1.get(self.req_headers, b"expect")
             if expect is not None and expect.lower() == b"100-continue":
                 # the client waits for this before sending its body: answer it here,
