@@ -189,6 +189,10 @@ class ClientConn(asyncio.Protocol):
         self.fe.counters.session_end()
         if self.listener is not None:
             self.listener.release(self)
+        # break the reference cycles of a finished connection (parser callbacks,
+        # tunnel) so that it is freed at once, without the cyclic GC (issue #9)
+        self.parser = None  # type: ignore[assignment]
+        self.tunnel = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -235,6 +239,8 @@ class ClientConn(asyncio.Protocol):
     # ------------------------------------------------------------------ input
 
     def data_received(self, data: bytes) -> None:
+        if self.ended:
+            return  # the connection is over (its parser is gone)
         self.got_bytes = True
         self.fe.counters.bin += len(data)
         if self.held is not None:

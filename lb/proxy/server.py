@@ -66,6 +66,9 @@ class ServerConn(asyncio.Protocol):
             txn.server_closed(self, exc)
         else:
             self._drop_idle()
+        # the parser holds our callbacks: drop it so that this connection is freed at
+        # once, without the cyclic GC (data_received stops at `txn is None` from now)
+        self.parser = None  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         txn = self.txn

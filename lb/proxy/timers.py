@@ -52,9 +52,13 @@ class Deadline:
         self.delay = None
 
     def stop(self) -> None:
-        """Cancel for good (connection gone)."""
+        """Cancel for good (connection gone). The callback is dropped too: it is
+        usually a bound method of the connection that owns this deadline, and that
+        reference cycle would leave the closed connection to the cyclic garbage
+        collector instead of freeing it at once. ``arm`` needs a callback after this."""
         self.when = None
         self.delay = None
+        self.cb = _stopped
         if self.handle is not None:
             self.handle.cancel()
             self.handle = None
@@ -71,3 +75,7 @@ class Deadline:
         self.when = None
         self.delay = None
         self.cb()
+
+
+def _stopped() -> None:
+    """The callback of a stopped deadline."""

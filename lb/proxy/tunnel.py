@@ -268,6 +268,7 @@ def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
     txn.sc = None
     sc.txn = None
     sc.reusable = False
+    sc.parser = None  # its transport is the tunnel's now; no cycle left to the GC
     if txn.fe.model.options.ws_frames or txn.be.model.options.ws_frames:
         try:
             from lb.proxy import wsframes
