@@ -116,7 +116,7 @@ class Listener:
     """
 
     __slots__ = ("rt", "fe", "bind", "server", "port", "sock", "factory", "backlog",
-                 "reading", "paused", "blocked", "is_tcp")
+                 "reading", "paused", "blocked")
 
     def __init__(self, rt: Any, fe: Any, bind: Bind) -> None:
         self.rt = rt
@@ -130,7 +130,6 @@ class Listener:
         self.reading = False  # the accept reader is installed
         self.paused = False  # SIGTTOU (lb.lifecycle): not accepting until resume()
         self.blocked = False  # not accepting because a maxconn is reached
-        self.is_tcp = False
 
     # ---- the accept loop
     def start(self) -> None:
@@ -139,7 +138,6 @@ class Listener:
         assert sock is not None
         sock.setblocking(False)
         sock.listen(self.backlog)
-        self.is_tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
         self._read(True)
 
     def _read(self, on: bool) -> None:
