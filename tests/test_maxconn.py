@@ -230,3 +230,21 @@ def test_tcp_mode_frontend_waits_in_backlog_too() -> None:
         assert get(waiter).startswith(b"HTTP/1.1 200")  # relayed to the HTTP server
         waiter.close()
         assert fst.counters.conn_tot == 2 and fst.counters.smax == 1
+
+
+def test_unix_socket_bind_goes_through_the_same_accept_loop(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = str(tmp_path / "fe.sock")
+    cfg = ONE.replace("  bind 127.0.0.1:@@fe@@\n", f"  bind 127.0.0.1:@@fe@@\n  bind {path}\n")
+    with HttpBackend("s1") as s1, LbThread(cfg, ports={"s1": s1.port}) as lb:
+        holder = socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5)
+        c = lb.state.frontends["f"].counters
+        assert wait_until(lambda: c.conn_tot == 1)
+        u = socket.socket(socket.AF_UNIX)
+        u.settimeout(5)
+        u.connect(path)  # the kernel queues it; lb does not accept while full
+        time.sleep(0.3)
+        assert c.conn_tot == 1
+        holder.close()
+        assert get(u).startswith(b"HTTP/1.1 200")
+        u.close()
+        assert c.conn_tot == 2 and c.smax == 1
