@@ -42,6 +42,9 @@ SIGNALS: dict[int, str] = {
 }
 
 DRAIN_REPORT_EVERY = 1.0  # seconds between "what is left" lines while draining
+# idle connections close this long after a soft stop: bytes already received are
+# read first (a request that arrived is served, not reset by a close over it)
+IDLE_CLOSE_DELAY = 0.05
 
 
 def _event(level: int, text: str, targets: Iterable[Any] = ()) -> None:
@@ -210,17 +213,21 @@ class Lifecycle:
                                     be.counters.stot if be else 0)
             except Exception:
                 pass
-        # idle keep-alive and never-used connections close now; busy ones close
-        # after their current response (Txn sees state.stopping)
-        for c in list(rt.conns):
-            if _idle(c) and not _idle_kept(c):
-                c.kill()
+        # idle keep-alive connections close now (after one poll of the loop, see
+        # IDLE_CLOSE_DELAY); busy ones close after their current response (Txn sees
+        # state.stopping)
+        self.loop.call_later(IDLE_CLOSE_DELAY, self._close_idle)
         for be in rt.backends.values():
             for pool in be.idle.values():
                 for sc in list(pool):
                     sc.close()
                 pool.clear()
         self._drain_task = self.loop.create_task(self._drain())
+
+    def _close_idle(self) -> None:
+        for c in list(self.rt.conns):
+            if _idle(c) and not _idle_kept(c) and _used(c):
+                c.kill()
 
     def remaining(self) -> tuple[int, int]:
         """(open tunnels, other client connections)."""
@@ -278,6 +285,15 @@ def _idle_kept(c: Any) -> bool:
     with a default: the option is honoured once the config model carries it."""
     opts = getattr(getattr(getattr(c, "fe", None), "model", None), "options", None)
     return bool(getattr(opts, "idle_close_on_response", False))
+
+
+def _used(c: Any) -> bool:
+    """The connection has sent a request already. One that has not is left to send
+    its first request (checked against HAProxy 2.6.12: after SIGUSR1 such a
+    connection still gets its response): it was accepted before the listeners
+    closed, its request is on the way, and closing it would reset that client
+    (a reload would drop a request). The client timeouts still bound it."""
+    return getattr(c, "nreq", 1) > 0 or getattr(c, "got_bytes", True)
 
 
 def _idle(c: Any) -> bool:

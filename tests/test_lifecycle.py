@@ -156,6 +156,56 @@ def test_soft_stop_drains_requests_keepalive_and_websockets() -> None:
             assert "Traceback" not in text
 
 
+def test_soft_stop_serves_a_connection_accepted_before_it() -> None:
+    """A connection accepted before the soft stop that has not sent its request yet
+    is not closed: its request, sent after the stop, is answered (with a close).
+    Closing it would reset a client whose request is on its way, which a reload
+    under load did (the new-connection client of test_reload saw ECONNRESET).
+    Checked against HAProxy 2.6.12: after SIGUSR1 its idle keep-alive connection
+    closes, a never-used one still gets its response a second later."""
+    web = HttpBackend("web")
+    with web:
+        lb = LbProcess(cfg(), ports={"web": web.port, "ws": free_port(), "slow": free_port()})
+        with lb:
+            port = lb.ports["fe"]
+            idle = get(port)
+            assert b" 200 " in read_response(idle)
+            fresh = socket.create_connection(("127.0.0.1", port), timeout=5)
+            # accepted by lb before the stop: the SIGHUP dump shows two connections
+            deadline = time.monotonic() + 10
+            while "act(FE+BE): 2+" not in _fe_dump_line(lb):
+                assert time.monotonic() < deadline, lb.lines()
+                time.sleep(0.1)
+            os.kill(lb.pid, signal.SIGUSR1)
+            lb.wait_for_line("Proxy fe stopped (cumulated conns: FE: ")
+            idle.settimeout(5)
+            assert idle.recv(100) == b""  # the idle keep-alive one closes
+            time.sleep(0.5)
+            fresh.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            resp = read_response(fresh)
+            assert resp.startswith(b"HTTP/1.1 200"), resp
+            assert b"connection: close" in resp.lower()
+            fresh.settimeout(5)
+            assert fresh.recv(100) == b""
+            fresh.close()
+            idle.close()
+            assert lb.proc is not None
+            assert wait_exit(lb.proc, 10) == 0
+
+
+def _fe_dump_line(lb: LbProcess) -> str:
+    """The frontend's line of a fresh SIGHUP dump (current and total connections)."""
+    n = len(lb.lines())
+    os.kill(lb.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for line in lb.lines()[n:]:
+            if "SIGHUP: Proxy fe " in line:
+                return line
+        time.sleep(0.05)
+    return ""
+
+
 def test_hard_stop_after_closes_remaining_tunnels() -> None:
     web, slow, wsb = backends()
     with web, slow, wsb:
