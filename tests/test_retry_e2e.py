@@ -127,17 +127,23 @@ def test_same_as_haproxy(s2: HttpBackend) -> None:
     out = []
     for kind in ("lb", "haproxy"):
         log = UdpLog()
-        text = CFG.replace("{log}", str(log.port)).replace("{{", "{").replace("}}", "}")
+        # waits of 600 ms between attempts (min(timeout connect, 1s)): a missing or
+        # extra wait is told apart from a loaded machine's delays (lb once logged
+        # Tw 856 where HAProxy logged 603 for two 300 ms waits)
+        text = CFG.replace("{log}", str(log.port)).replace("{{", "{").replace("}}", "}") \
+            .replace("timeout connect 300ms", "timeout connect 600ms")
         try:
             with lb_or_haproxy(kind, text, ports) as px:
-                out.append(run(px.ports["fe"], log))
+                out.append({r["path"]: r for r in run(px.ports["fe"], log)})
         finally:
             log.close()
     mine, theirs = out
-    for a, b in zip(mine, theirs, strict=True):
+    assert sorted(mine) == sorted(theirs) == sorted(p for p, _ in REQUESTS)
+    for path, _ in REQUESTS:
+        a, b = mine[path], theirs[path]
         assert (a["srv"], a["status"], a["tsc"], a["rc"]) == \
-            (b["srv"], b["status"], b["tsc"], b["rc"]), a["path"]
-        assert abs(a["Tw"] - b["Tw"]) < 250, a["path"]
+            (b["srv"], b["status"], b["tsc"], b["rc"]), path
+        assert abs(a["Tw"] - b["Tw"]) < 400, (path, a["Tw"], b["Tw"])
 
 
 NEVER_TWICE = """
