@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -79,6 +80,20 @@ def _short(frame: str) -> str:
     return f"{name} ({file})" if file else name
 
 
+class _Bench(benchrun.Bench):
+    """run.py's Bench with an optional second lb (target ``lb_before``)."""
+
+    def __init__(self, args: argparse.Namespace, before_cmd: str) -> None:
+        super().__init__(args)
+        self.before_cmd = before_cmd
+
+    def proxy_argv(self, proxy: str) -> list[str]:
+        if proxy != "lb_before":
+            return super().proxy_argv(proxy)
+        cfg = str(self.proxy_cfg[proxy])
+        return procs.pinned(self.proxy_core, [*shlex.split(self.before_cmd), "-f", cfg, "-db"])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("scenarios", help="comma-separated scenario names (see run.py --help)")
@@ -91,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--lb-cmd", default=f"{sys.executable} -m lb")
     ap.add_argument("--out", default="/tmp/lb-profile")
+    ap.add_argument("--lb-before-cmd", default="",
+                    help="also measure this lb command as target lb_before (e.g. an older "
+                         "commit), alternating with HAProxy and lb in each round")
     args = ap.parse_args(argv)
     names = [s for s in args.scenarios.split(",") if s]
     for n in names:
@@ -100,11 +118,13 @@ def main(argv: list[str] | None = None) -> int:
         quick=False, rounds=args.rounds, duration=args.duration, scenarios=names,
         targets=args.targets.split(","), idle_conns=100, lb_cmd=args.lb_cmd,
         no_install=True, out=args.out, nice=0)
-    bench = benchrun.Bench(bargs)
+    bench = _Bench(bargs, args.lb_before_cmd)
     try:
         bench.prepare()
         bench.start_backends()
         targets = [t for t in ("haproxy", "lb") if t in bargs.targets]
+        if args.lb_before_cmd:
+            targets.append("lb_before")
         for proxy in targets:
             problem = bench.start_proxy(proxy)
             if problem:
@@ -131,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                           flush=True)
             med = {t: statistics.median(v) for t, v in per.items() if v}
             line = "  ".join(f"{t} {m:.1f} us/{sc.unit.split('/')[0]}" for t, m in med.items())
-            if "haproxy" in med and "lb" in med:
-                line += f"  lb/HAProxy CPU per unit {med['lb'] / med['haproxy']:.2f}x"
+            for t in ("lb", "lb_before"):
+                if "haproxy" in med and t in med:
+                    line += f"  {t}/HAProxy CPU per unit {med[t] / med['haproxy']:.2f}x"
             print(f"== {name}: {line}", flush=True)
             if args.spy and "lb" in bench.proxies:
                 out = bench.run_dir / f"pyspy-{name}.txt"
