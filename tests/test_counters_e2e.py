@@ -13,6 +13,8 @@ What this pins down (all seen on HAProxy 2.6.12):
 - a 502/503/504 made by the proxy is not in the server's `req_tot`/`hrsp_5xx` (the
   server's own answer is: a 200 denied by `http-response deny` is a 2xx there);
 - the 101 is in `hrsp_1xx` of frontend, backend and server;
+- a `retry-on 503` retry sent to another server counts as a retry (`wretr`) of the
+  server it left and as a redispatch (`wredis`), and that 503 is not in its hrsp_5xx;
 - a request refused by the parser is in the frontend's `req_tot`, and so is a 408
   (silent connection or unfinished head), which also counts in `ereq`.
 
@@ -59,6 +61,7 @@ frontend fe
     use_backend bslow if {{ path /slow }}
     use_backend bdeny if {{ path /rdeny }}
     use_backend bws if {{ path /ws }}
+    use_backend bretry if {{ path /retry }}
     default_backend be
 backend be
     server s1 127.0.0.1:{p1}
@@ -76,6 +79,13 @@ backend bdeny
 backend bws
     timeout tunnel 5s
     server ws1 127.0.0.1:{ws}
+backend bretry
+    balance first
+    retry-on 503
+    retries 2
+    option redispatch 1
+    server busy 127.0.0.1:{busy}
+    server ok 127.0.0.1:{p2}
 """
 
 COLUMNS = ["stot", "dreq", "ereq", "econ", "eresp", "wretr", "wredis", "lbtot",
@@ -130,6 +140,8 @@ def traffic(port: int) -> None:
     assert until_close(port, b"GET /bad" + close).startswith(b"HTTP/1.1 502")
     assert until_close(port, b"GET /slow" + close).startswith(b"HTTP/1.1 504")
     assert until_close(port, b"GET /rdeny" + close).startswith(b"HTTP/1.1 502")
+    # retry-on 503: the busy server's 503 is retried on the next one
+    assert until_close(port, b"GET /retry" + close).startswith(b"HTTP/1.1 200")
     assert until_close(port, b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n").startswith(
         b"HTTP/1.1 400")
     # a silent connection and a head left unfinished: 408, in ereq and req_tot
@@ -162,10 +174,11 @@ def settle(sock: str) -> dict[tuple[str, str], dict[str, str]]:
 def test_show_stat_counters_match_haproxy() -> None:
     assert os.path.exists(HAPROXY), "Debian haproxy is installed by tools/system_deps.py"
     with HttpBackend("s1") as s1, HttpBackend("s2") as s2, RawBackend(_bad) as bad, \
-            RawBackend(_slow) as slow, WsBackend() as wsb:
+            RawBackend(_slow) as slow, WsBackend() as wsb, \
+            HttpBackend("busy", handler=lambda r: (503, [], b"busy")) as busy:
         d = tempfile.mkdtemp(prefix="lbctr")
         kw = dict(p1=s1.port, p2=s2.port, dead=free_port(), bad=bad.port, slow=slow.port,
-                  ws=wsb.port)
+                  ws=wsb.port, busy=busy.port)
         hport, hsock = free_port(), os.path.join(d, "h.sock")
         lport, lsock = free_port(), os.path.join(d, "l.sock")
         with open(os.path.join(d, "h.cfg"), "w") as f:
@@ -195,6 +208,9 @@ def test_show_stat_counters_match_haproxy() -> None:
                 assert ours[("be", "s1")]["reuse"] == "1"
                 assert ours[("be", "BACKEND")]["connect"] == "4"
                 assert ours[("bws", "ws1")]["hrsp_1xx"] == "1"
+                assert ours[("bretry", "busy")]["wretr"] == "1"
+                assert ours[("bretry", "busy")]["wredis"] == "1"
+                assert ours[("bretry", "busy")]["hrsp_5xx"] == "0"
         finally:
             ha.send_signal(signal.SIGTERM)
             try:

@@ -459,6 +459,10 @@ class Txn:
         self.t_response = -1
         self.body_buf = list(self.replay or ())
         if d.redispatch:
+            # HAProxy 2.6.12 counts a layer-7 retry sent elsewhere as a retry of the
+            # server it left and as a redispatch (a connect failure: redispatch only)
+            be.counters.wretr += 1
+            srv.counters.wretr += 1
             self._redispatch(srv, 0.0)
         else:
             be.counters.wretr += 1
