@@ -178,6 +178,17 @@ async def serve(name: str, host: str, port: int) -> None:
         loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
     print(f"demo backend {name} listening on {host}:{port}", flush=True)
     await stop
+    # Stopping: a later signal (Ctrl-C reaches the whole group, then tools/demo.py
+    # sends SIGTERM) is ignored from here on. Left to the loop, one arriving while
+    # asyncio.run closes the loop's wakeup fd made CPython print "Exception ignored
+    # when trying to write to the signal wakeup fd" with a traceback. Blocked while
+    # the handlers are swapped, so none slips through in between.
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    for sig in sigs:
+        loop.remove_signal_handler(sig)
+        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
     server.close()
 
 
