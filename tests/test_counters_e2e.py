@@ -15,6 +15,7 @@ What this pins down (all seen on HAProxy 2.6.12):
 - the 101 is in `hrsp_1xx` of frontend, backend and server;
 - a `retry-on 503` retry sent to another server counts as a retry (`wretr`) of the
   server it left and as a redispatch (`wredis`), and that 503 is not in its hrsp_5xx;
+- a server silent in the middle of its body (`sD`) counts in `srv_abrt`;
 - a request refused by the parser is in the frontend's `req_tot`, and so is a 408
   (silent connection or unfinished head), which also counts in `ereq`.
 
@@ -62,6 +63,7 @@ frontend fe
     use_backend bdeny if {{ path /rdeny }}
     use_backend bws if {{ path /ws }}
     use_backend bretry if {{ path /retry }}
+    use_backend bsd if {{ path /sd }}
     default_backend be
 backend be
     server s1 127.0.0.1:{p1}
@@ -79,6 +81,9 @@ backend bdeny
 backend bws
     timeout tunnel 5s
     server ws1 127.0.0.1:{ws}
+backend bsd
+    timeout server 300ms
+    server sd1 127.0.0.1:{sd}
 backend bretry
     balance first
     retry-on 503
@@ -140,6 +145,8 @@ def traffic(port: int) -> None:
     assert until_close(port, b"GET /bad" + close).startswith(b"HTTP/1.1 502")
     assert until_close(port, b"GET /slow" + close).startswith(b"HTTP/1.1 504")
     assert until_close(port, b"GET /rdeny" + close).startswith(b"HTTP/1.1 502")
+    # a server silent in the middle of its body (sD): a server abort
+    assert until_close(port, b"GET /sd" + close).endswith(b"partial")
     # retry-on 503: the busy server's 503 is retried on the next one
     assert until_close(port, b"GET /retry" + close).startswith(b"HTTP/1.1 200")
     assert until_close(port, b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n").startswith(
@@ -162,6 +169,12 @@ def _slow(c: socket.socket, rb: RawBackend) -> None:
     time.sleep(1.0)
 
 
+def _stall(c: socket.socket, rb: RawBackend) -> None:
+    rb.recv_head(c)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+    time.sleep(1.0)
+
+
 def settle(sock: str) -> dict[tuple[str, str], dict[str, str]]:
     deadline = time.monotonic() + 10
     while True:
@@ -174,11 +187,11 @@ def settle(sock: str) -> dict[tuple[str, str], dict[str, str]]:
 def test_show_stat_counters_match_haproxy() -> None:
     assert os.path.exists(HAPROXY), "Debian haproxy is installed by tools/system_deps.py"
     with HttpBackend("s1") as s1, HttpBackend("s2") as s2, RawBackend(_bad) as bad, \
-            RawBackend(_slow) as slow, WsBackend() as wsb, \
+            RawBackend(_slow) as slow, RawBackend(_stall) as stall, WsBackend() as wsb, \
             HttpBackend("busy", handler=lambda r: (503, [], b"busy")) as busy:
         d = tempfile.mkdtemp(prefix="lbctr")
         kw = dict(p1=s1.port, p2=s2.port, dead=free_port(), bad=bad.port, slow=slow.port,
-                  ws=wsb.port, busy=busy.port)
+                  ws=wsb.port, busy=busy.port, sd=stall.port)
         hport, hsock = free_port(), os.path.join(d, "h.sock")
         lport, lsock = free_port(), os.path.join(d, "l.sock")
         with open(os.path.join(d, "h.cfg"), "w") as f:
@@ -211,6 +224,7 @@ def test_show_stat_counters_match_haproxy() -> None:
                 assert ours[("bretry", "busy")]["wretr"] == "1"
                 assert ours[("bretry", "busy")]["wredis"] == "1"
                 assert ours[("bretry", "busy")]["hrsp_5xx"] == "0"
+                assert ours[("bsd", "sd1")]["srv_abrt"] == "1"
         finally:
             ha.send_signal(signal.SIGTERM)
             try:

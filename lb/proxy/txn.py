@@ -1124,6 +1124,9 @@ class Txn:
             self.be.counters.eresp += 1
             self.srv.counters.eresp += 1
             return self._server_failed(504)
+        # silent during the body: HAProxy 2.6.12 counts it as a server abort
+        self.be.counters.srv_abrt += 1
+        self.srv.counters.srv_abrt += 1
         self.term = b"sD"
         self.finish(close=True, abort=True)
 
