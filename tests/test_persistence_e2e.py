@@ -305,7 +305,11 @@ def test_maxidle_maxlife_dates_compared_with_haproxy(backends: Any) -> None:
     from lb.http.cookie import encode_date
 
     now = time.time()
-    fresh = f"SRV=c2|{encode_date(now).decode()}|{encode_date(now).decode()}"
+    # fresh: last seen not in the past, so not refreshed. HAProxy dates are rounded
+    # up to 4 s, so a cookie dated `now` stays unrefreshed for 0 to 3 s only: too
+    # short for two proxies on a loaded machine. A minute ahead is still valid
+    # (only more than 24 h ahead is refused) and stays fresh for the whole test.
+    fresh = f"SRV=c2|{encode_date(now + 60).decode()}|{encode_date(now).decode()}"
     idle = f"SRV=c2|{encode_date(now - 7200).decode()}|{encode_date(now - 7200).decode()}"
     old = f"SRV=c2|{encode_date(now).decode()}|{encode_date(now - 3 * 86400).decode()}"
     dated = re.compile(r"SRV=c(\d)\|[A-Za-z0-9+/]{5}\|[A-Za-z0-9+/]{5}; path=/")
