@@ -685,18 +685,22 @@ class InfoEvent:
     structlog as usual.
     """
 
-    __slots__ = ("logger", "event", "keys", "head", "tail")
+    __slots__ = ("logger", "event", "keys", "fmt")
 
     def __init__(self, logger_name: str, event: str, keys: Sequence[str]) -> None:
         self.logger = get_logger(logger_name)
         self.event = event
         self.keys = tuple(keys)
-        # {"logger_name": "<name>", "<key>": ... "event": "<event>", "level": "info",
-        #  "timestamp": "<iso>"}: key order of structlog's event dict
-        self.head = [f'{{"logger_name": {_json_str(logger_name)}, '] + [
-            f"{_json_str(k)}: " if i == 0 else f", {_json_str(k)}: "
-            for i, k in enumerate(self.keys)]
-        self.tail = f', "event": {_json_str(event)}, "level": "info", "timestamp": "'
+        # {"logger_name": "<name>", "<key>": <value>, ... "event": "<event>",
+        #  "level": "info", "timestamp": "<iso>"}: the key order of structlog's event
+        # dict, as one %-format with a %s per value and the timestamp
+        def lit(text: str) -> str:
+            return text.replace("%", "%%")
+        fields = ", ".join(f"{lit(_json_str(k))}: %s" for k in self.keys)
+        self.fmt = (f'{{"logger_name": {lit(_json_str(logger_name))}'
+                    + (f", {fields}" if fields else "")
+                    + f', "event": {lit(_json_str(event))}, "level": "info", '
+                    + '"timestamp": "%s"}\n')
 
     def __call__(self, *values: Any) -> None:
         fast = _fast_chain
@@ -705,26 +709,21 @@ class InfoEvent:
             return
         if not fast.enabled:
             return
-        head = self.head
-        parts = [head[0]]
-        for i, v in enumerate(values):
+        parts = []
+        for v in values:
             t = type(v)
             if t is str:
-                r = _json_str(v)
+                parts.append(_json_str(v))
             elif t is bool:
-                r = "true" if v else "false"
+                parts.append("true" if v else "false")
             elif t is int:
-                r = int.__repr__(v)
+                parts.append(int.__repr__(v))
             elif v is None:
-                r = "null"
+                parts.append("null")
             else:  # anything else: structlog's own rendering
                 self.logger.info(self.event, **dict(zip(self.keys, values, strict=True)))
                 return
-            parts.append(head[i + 1])
-            parts.append(r)
-        parts.append(self.tail)
         parts.append(_now(tz=_UTC).isoformat().replace("+00:00", "Z"))
-        parts.append('"}\n')
         out = fast.out
-        out.write("".join(parts))
+        out.write(self.fmt % tuple(parts))
         out.flush()

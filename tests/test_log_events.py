@@ -90,3 +90,19 @@ def test_capture_logs_and_host_configuration(fresh_structlog: None) -> None:
     ev(4, "x")
     assert json.loads(buf.getvalue()) == {"logger_name": "lb.tunnel", "tunnel_id": 4,
                                           "reason": "x", "event": "tunnel_close"}
+
+
+@pytest.mark.parametrize(("name", "event", "keys", "values"), [
+    ("lb.x%s", "ev%d", ("a%s", "b"), ("100%", 1)),
+    ("lb.tunnel", "no_fields", (), ()),
+])
+def test_percent_signs_and_no_fields(fresh_structlog: None, name: str, event: str,
+                                     keys: tuple, values: tuple) -> None:
+    buf = StringIO()
+    log.setup(json=True, file=buf, cache=False)
+    log.InfoEvent(name, event, keys)(*values)
+    fast = buf.getvalue()
+    buf.seek(0)
+    buf.truncate()
+    log.get_logger(name).info(event, **dict(zip(keys, values, strict=True)))
+    assert _no_time(fast) == _no_time(buf.getvalue())
