@@ -1139,14 +1139,19 @@ class Txn:
 
     def client_timeout(self) -> None:
         """Client silent while we wait for it (body upload or a blocked write).
-        Checked against HAProxy 2.6.12: a stalled body upload ends `cD` and the
-        server leg is shut."""
+        Checked against HAProxy 2.6.12: once the request is sent on, a stalled body
+        upload does not end the exchange; the server's answer or `timeout server`
+        does (504 `sH--`). Without a server timeout lb ends it `cD` rather than
+        waiting forever."""
         if self.done:
             return
         if not self.head_sent and not self.res_started and not self.req_done:
             self.term = b"cR"
             self._drop_server(close=True)
             return self.local_error(408)
+        if (self.head_sent and not self.res_started and not self.req_done
+                and (self.server_timeout or self.be.t_server)):
+            return None  # the server timer (armed at attach) decides
         self.term = b"cD"
         self.fe.counters.cli_abrt += 1
         self.finish(close=True, abort=True)
