@@ -307,8 +307,18 @@ def test_show_errors_keeps_refused_requests_and_invalid_responses() -> None:
                            b"\r\n").startswith(b"HTTP/1.1 502")
         out = query(sock, "show errors")
         assert out.splitlines()[0].endswith(": 2")
+        # a head over tune.bufsize, arriving in pieces, is captured too
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /big HTTP/1.1\r\nX-Pad: ")
+            for _ in range(5):
+                time.sleep(0.02)
+                s.sendall(b"a" * 4000)
+            s.settimeout(5)
+            assert s.recv(100).startswith(b"HTTP/1.1 400")
+        assert query(sock, "show errors").splitlines()[0].endswith(": 3")
         assert "frontend fe (#2): invalid request" in out
         assert "backend bbad (#4): invalid response" in out
         assert "Ho st: x" in out and "Bad Header" in out
         req_only = query(sock, "show errors fe request")
-        assert req_only.splitlines()[0].endswith(": 1") and "Ho st" in req_only
+        assert req_only.splitlines()[0].endswith(": 2") and "Ho st" in req_only
+        assert "Bad Header" not in req_only

@@ -330,6 +330,7 @@ class ClientConn(asyncio.Protocol):
             if self.raw_head:
                 self.raw_head += len(piece)
                 if self.raw_head > self.fe.bufsize:
+                    errsnap.capture_request(self, piece, None, "request too large")
                     self._bad_request(400)
                     return False
             else:
