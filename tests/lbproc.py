@@ -99,6 +99,9 @@ class LbThread:
 
     def __init__(self, text: str, ports: Mapping[str, int] | None = None,
                  config: Any = None) -> None:
+        self.template = text
+        self._given = dict(ports or {})
+        self._own_config = config is None
         self.text, self.ports = render(text, ports)
         self.config = config if config is not None else load(self.text)
         self.txns: list[Any] = []
@@ -111,6 +114,20 @@ class LbThread:
         return self.rt.state
 
     def start(self) -> LbThread:
+        # as LbProcess.start: a port from free_port() may be taken before lb binds
+        # it; with a config of our own, such a start is retried on new ports
+        for attempt in range(3):
+            try:
+                return self._start()
+            except Exception as e:
+                raced = "cannot bind socket (Address already in use)" in str(e)
+                if not (raced and self._own_config and attempt < 2):
+                    raise
+            self.text, self.ports = render(self.template, self._given)
+            self.config = load(self.text)
+        raise AssertionError("unreachable")
+
+    def _start(self) -> LbThread:
         import uvloop
 
         from lb.proxy import runner
