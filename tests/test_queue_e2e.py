@@ -8,6 +8,7 @@ httplog output (UDP syslog on loopback).
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from collections.abc import Callable
@@ -64,16 +65,30 @@ backend persr
 
 
 class Bg:
-    """A request running in a thread."""
+    """A request running in a thread. ``sent()`` waits until the request has left."""
 
     def __init__(self, port: int, path: str, headers: list[tuple[str, str]] = ()) -> None:
         self.resp: Resp | None = None
+        self.is_sent = threading.Event()
         self.t = threading.Thread(target=self._run, args=(port, path, list(headers)),
                                   daemon=True)
         self.t.start()
 
     def _run(self, port: int, path: str, headers: list[tuple[str, str]]) -> None:
-        self.resp = fetch(port, path, headers, timeout=15)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+        try:
+            c.request("GET", path, headers=dict(headers))
+            self.is_sent.set()
+            r = c.getresponse()
+            data = r.read()
+            self.resp = Resp(r.status, list(r.getheaders()), data)
+        finally:
+            self.is_sent.set()
+            c.close()
+
+    def sent(self) -> Bg:
+        assert self.is_sent.wait(15)
+        return self
 
     def join(self) -> Resp:
         self.t.join(15)
@@ -346,11 +361,13 @@ def test_queue_log_fields_compared_with_haproxy() -> None:
                 with lb_or_haproxy(kind, text, ports) as px:
                     p = px.ports["fe"]
                     reqs = []
+                    # each request leaves before the next one starts (a thread
+                    # started late on a busy machine would otherwise overtake)
                     for i in range(4):
-                        reqs.append(Bg(p, f"/r{i}"))
+                        reqs.append(Bg(p, f"/r{i}").sent())
                         time.sleep(0.12)
                     assert [r.join().status for r in reqs] == [200] * 4
-                    first = Bg(p, "/short/a")
+                    first = Bg(p, "/short/a").sent()
                     time.sleep(0.12)
                     assert fetch(p, "/short/b").status == 503
                     first.join()
