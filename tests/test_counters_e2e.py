@@ -322,3 +322,32 @@ def test_show_errors_keeps_refused_requests_and_invalid_responses() -> None:
         req_only = query(sock, "show errors fe request")
         assert req_only.splitlines()[0].endswith(": 2") and "Ho st" in req_only
         assert "Bad Header" not in req_only
+
+
+NO_TIMEOUTS = """
+defaults
+    mode http
+frontend fe
+    bind 127.0.0.1:@@fe@@
+    default_backend bws
+backend bws
+    server ws1 127.0.0.1:@@ws@@
+"""
+
+
+def test_idle_time_without_any_tunnel_timeout() -> None:
+    """No timeout at all (lb -c warns): the tunnel dates its activity itself."""
+    from tests.lbproc import LbThread
+
+    with WsBackend() as wsb, LbThread(NO_TIMEOUTS, ports={"ws": wsb.port}) as lb:
+        with ws_connect(f"ws://127.0.0.1:{lb.ports['fe']}/", open_timeout=5) as ws:
+            ws.send("a")
+            assert ws.recv(5) == "a"
+            (tun,) = lb.state.tunnels.values()
+            assert tun.timeout is None
+            time.sleep(0.6)
+            idle = time.time() - tun.last_activity
+            assert 0.5 <= idle < 5
+            ws.send("b")
+            assert ws.recv(5) == "b"
+            assert time.time() - tun.last_activity < 0.5
