@@ -15,6 +15,10 @@ What this pins down (all seen on HAProxy 2.6.12):
 - the 101 is in `hrsp_1xx` of frontend, backend and server;
 - a `retry-on 503` retry sent to another server counts as a retry (`wretr`) of the
   server it left and as a redispatch (`wredis`), and that 503 is not in its hrsp_5xx;
+- `tcp-request content reject` and `http-request reject` count in `hrsp_other`; a
+  frontend `tcp-request content reject` comes before the request is counted
+  (`req_tot`), a backend one counts `dreq` on the frontend only; `intercepted`
+  counts only the frontend's own replies (monitor-uri, return, redirect);
 - a server silent in the middle of its body (`sD`) counts in `srv_abrt`;
 - a request refused by the parser is in the frontend's `req_tot`, and so is a 408
   (silent connection or unfinished head), which also counts in `ereq`.
@@ -57,6 +61,11 @@ defaults
     timeout http-request 500ms
 frontend fe
     bind 127.0.0.1:{fe}
+    tcp-request content reject if {{ path /ferej }}
+    http-request reject if {{ path /hrej }}
+    monitor-uri /mon
+    http-request redirect location /x if {{ path /redir }}
+    use_backend btcp if {{ path_beg /btcp }}
     use_backend bdead if {{ path /dead }}
     use_backend bbad if {{ path /bad }}
     use_backend bslow if {{ path /slow }}
@@ -81,6 +90,12 @@ backend bdeny
 backend bws
     timeout tunnel 5s
     server ws1 127.0.0.1:{ws}
+backend btcp
+    tcp-request content reject if {{ path /btcp/rej }}
+    http-request reject if {{ path /btcp/hrej }}
+    http-request return status 200 if {{ path /btcp/ret }}
+    redirect location /y if {{ path /btcp/redir }}
+    server t1 127.0.0.1:{p1}
 backend bsd
     timeout server 300ms
     server sd1 127.0.0.1:{sd}
@@ -145,6 +160,13 @@ def traffic(port: int) -> None:
     assert until_close(port, b"GET /bad" + close).startswith(b"HTTP/1.1 502")
     assert until_close(port, b"GET /slow" + close).startswith(b"HTTP/1.1 504")
     assert until_close(port, b"GET /rdeny" + close).startswith(b"HTTP/1.1 502")
+    # rejects (silent closes), local replies of the frontend and of a backend
+    for path in ("/ferej", "/hrej", "/btcp/rej", "/btcp/hrej"):
+        assert until_close(port, b"GET " + path.encode() + close) == b""
+    assert until_close(port, b"GET /mon" + close).startswith(b"HTTP/1.1 200")
+    assert until_close(port, b"GET /redir" + close).startswith(b"HTTP/1.1 302")
+    assert until_close(port, b"GET /btcp/ret" + close).startswith(b"HTTP/1.1 200")
+    assert until_close(port, b"GET /btcp/redir" + close).startswith(b"HTTP/1.1 302")
     # a server silent in the middle of its body (sD): a server abort
     assert until_close(port, b"GET /sd" + close).endswith(b"partial")
     # retry-on 503: the busy server's 503 is retried on the next one
@@ -225,6 +247,9 @@ def test_show_stat_counters_match_haproxy() -> None:
                 assert ours[("bretry", "busy")]["wredis"] == "1"
                 assert ours[("bretry", "busy")]["hrsp_5xx"] == "0"
                 assert ours[("bsd", "sd1")]["srv_abrt"] == "1"
+                assert ours[("btcp", "BACKEND")]["hrsp_other"] == "2"
+                assert ours[("btcp", "BACKEND")]["dreq"] == "1"  # http-request reject only
+                assert ours[("fe", "FRONTEND")]["intercepted"] == "2"  # /mon, /redir
         finally:
             ha.send_signal(signal.SIGTERM)
             try:

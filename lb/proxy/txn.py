@@ -213,7 +213,13 @@ class Txn:
         if fe.tcp_content_rules is not None:
             v = fe.tcp_content_rules.run(self)
             if v is not None and v.kind == "reject":
+                # HAProxy 2.6.12: rejected before the request is counted (req_tot),
+                # and counted in dreq and hrsp_other
+                fc.req_tot -= 1
+                fc.cum_req -= 1
+                self.rt.state.cum_req -= 1
                 fc.dreq += 1
+                fc.hrsp_other += 1
                 self.term = b"PR"
                 return self.finish(close=True, abort=True)
         if fe.unique_id is not None:
@@ -256,7 +262,12 @@ class Txn:
             if be.tcp_content_rules is not None:
                 v = be.tcp_content_rules.run(self)
                 if v is not None and v.kind == "reject":
-                    return self.verdict(v, be)
+                    # HAProxy 2.6.12: dreq on the frontend only, hrsp_other on both
+                    fc.dreq += 1
+                    fc.hrsp_other += 1
+                    bc.hrsp_other += 1
+                    self.term = b"PR"
+                    return self.finish(close=True, abort=True)
             if be.req_rules is not None:
                 v = be.req_rules.run(self)
                 if v is not None:
@@ -561,12 +572,17 @@ class Txn:
         if kind == "reject":
             self.term = b"PR"
             self.status = -1
+            fc.hrsp_other += 1  # HAProxy 2.6.12: a reject is an "other" response
+            if self.be is not None:
+                self.be.counters.hrsp_other += 1
             return self.finish(close=True, abort=True)
         if kind == "service":
             return self.serve_service(v.service or "")
         # return / redirect
         self.term = b"LR"
-        fc.intercepted += 1
+        if proxy is self.fe:
+            # HAProxy 2.6.12 counts `intercepted` only for the frontend's own replies
+            fc.intercepted += 1
         return self.local_reply(v.status, v.response or b"")
 
     def _tarpit_done(self, v: Verdict) -> None:
