@@ -111,7 +111,7 @@ backend bretry
 COLUMNS = ["stot", "dreq", "ereq", "econ", "eresp", "wretr", "wredis", "lbtot",
            "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other",
            "req_tot", "cli_abrt", "srv_abrt", "conn_tot", "intercepted", "connect",
-           "reuse", "scur"]
+           "reuse", "scur", "dresp", "wrew", "eint", "qcur", "qmax"]
 
 
 def rows(sock: str) -> dict[tuple[str, str], dict[str, str]]:
