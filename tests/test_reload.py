@@ -87,11 +87,16 @@ class Master:
         return request_sync(os.path.join(self.run, "master.sock"), {"op": op})
 
     def wait_ready(self, timeout: float = 20.0) -> None:
+        """Every worker ready, and the stats socket (a service of the master,
+        started on its own task) accepting connections."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 ws = self.ctl("workers")
                 if ws and all(w["ready"] for w in ws):
+                    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                        s.settimeout(5)
+                        s.connect(os.path.join(self.run, "lb.sock"))
                     return
             except OSError:
                 pass
