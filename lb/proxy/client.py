@@ -122,25 +122,10 @@ class ClientConn(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        # one socket object, one getpeername; the local address is the listener's
-        # unless it is bound to a wildcard (then one getsockname) (issue #9)
-        sock = transport.get_extra_info("socket")
-        local = getattr(self.listener, "local", None)
-        if sock is None:
-            self.src, self.src_port = _addr(transport.get_extra_info("peername"))
-            if local is None:
-                local = _addr(transport.get_extra_info("sockname"))
-        else:
-            try:
-                self.src, self.src_port = _addr(sock.getpeername())
-            except OSError:
-                pass
-            if local is None:
-                try:
-                    local = _addr(sock.getsockname())
-                except OSError:
-                    local = ("", 0)
-        self.dst, self.dst_port = local
+        peer = transport.get_extra_info("peername") or ("", 0)
+        sock = transport.get_extra_info("sockname") or ("", 0)
+        self.src, self.src_port = _addr(peer)
+        self.dst, self.dst_port = _addr(sock)
         now = time.time()
         self.accept_ts = now
         self.last_end = self.loop.time()

@@ -116,7 +116,7 @@ class Listener:
     """
 
     __slots__ = ("rt", "fe", "bind", "server", "port", "sock", "factory", "backlog",
-                 "reading", "paused", "blocked", "local")
+                 "reading", "paused", "blocked")
 
     def __init__(self, rt: Any, fe: Any, bind: Bind) -> None:
         self.rt = rt
@@ -130,9 +130,6 @@ class Listener:
         self.reading = False  # the accept reader is installed
         self.paused = False  # SIGTTOU (lb.lifecycle): not accepting until resume()
         self.blocked = False  # not accepting because a maxconn is reached
-        # (ip, port) every connection accepted here is addressed to, when the bind is
-        # to one TCP address (None for a wildcard or a unix socket: ask each socket)
-        self.local: tuple[str, int] | None = None
 
     # ---- the accept loop
     def start(self) -> None:
@@ -141,7 +138,6 @@ class Listener:
         assert sock is not None
         sock.setblocking(False)
         sock.listen(self.backlog)
-        self.local = _fixed_local(sock)
         self._read(True)
 
     def _read(self, on: bool) -> None:
@@ -251,20 +247,6 @@ class Listener:
                 sock.close()
             except OSError:
                 pass
-
-
-def _fixed_local(sock: socket.socket) -> tuple[str, int] | None:
-    """The local address of every connection accepted on `sock`, if it is fixed."""
-    if sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return None
-    try:
-        name = sock.getsockname()
-    except OSError:
-        return None
-    host = str(name[0])
-    if host in ("0.0.0.0", "::"):
-        return None
-    return host, int(name[1])
 
 
 def _unblock(rt: Any) -> None:
