@@ -50,6 +50,8 @@ SCENARIOS: tuple[Scenario, ...] = (
              "fe_keepalive", "hs/s", 0.5, mode="handshake", connections=50),
     Scenario("ws_echo_50", "ECHO 50", "WebSocket echo, 64 B, 50 connections", "wsbench",
              "fe_keepalive", "msg/s", 0.9, mode="echo", connections=50),
+    Scenario("ws_echo_100", "ECHO 100", "WebSocket echo, 64 B, 100 connections", "wsbench",
+             "fe_keepalive", "msg/s", 0.9, mode="echo", connections=100),
     Scenario("ws_echo_1000", "ECHO 1K", "WebSocket echo, 64 B, 1,000 connections", "wsbench",
              "fe_keepalive", "msg/s", 0.9, mode="echo", connections=1000),
     Scenario("ws_tunnel_64k", "TUNNEL", "tunnel throughput, 64 KiB messages, 10 conns x 4",
