@@ -911,6 +911,9 @@ class Txn:
             self.srv.counters.ws_fail["non_101"] += 1
         method = self.method
         nobody = method == b"HEAD" or status == 204 or status == 304
+        if status == 204:
+            # a 204 has no body to frame: HAProxy's H1 layer drops its Content-Length
+            self.res_headers = [h for h in self.res_headers if h[0] != b"content-length"]
         chunked = False
         until_close = False
         if not nobody:
