@@ -22,7 +22,7 @@ import httptools
 from lb.http import h1, responses
 from lb.proxy import errsnap
 from lb.proxy.timers import Deadline
-from lb.proxy.txn import Txn
+from lb.proxy.txn import PeerNames, Txn
 
 PAUSE_BACKPRESSURE = 1
 PAUSE_PIPELINE = 2
@@ -47,7 +47,7 @@ _HTX_SLACK = 79
 _SLICE = 16384  # parse unit of a large read that may hold pipelined requests
 
 
-class ClientConn(asyncio.Protocol):
+class ClientConn(PeerNames, asyncio.Protocol):
     __slots__ = (
         "rt", "fe", "listener", "loop", "transport", "parser", "src", "src_port", "dst",
         "dst_port", "accept_ts", "id", "timer", "stimer", "txn", "req_txn", "pending",
@@ -101,18 +101,7 @@ class ClientConn(asyncio.Protocol):
     def _noop() -> None:
         pass
 
-    # fields of the accept log line ("Connect from ...")
-    @property
-    def client_ip(self) -> str:
-        return self.src
-
-    @property
-    def client_port(self) -> int:
-        return self.src_port
-
-    @property
-    def dst_ip(self) -> str:
-        return self.dst
+    # fields of the accept log line ("Connect from ..."): client_ip etc. from PeerNames
 
     @property
     def frontend_name(self) -> str:

@@ -40,7 +40,29 @@ def _ms(a: float, b: float) -> int:
     return int((b - a) * 1000.0)
 
 
-class Txn:
+class PeerNames:
+    """The log layer's names (client_ip, client_port, dst_ip) for the src/src_port/dst
+    fields that both a client connection and a transaction carry."""
+
+    __slots__ = ()
+    src: str
+    src_port: int
+    dst: str
+
+    @property
+    def client_ip(self) -> str:
+        return self.src
+
+    @property
+    def client_port(self) -> int:
+        return self.src_port
+
+    @property
+    def dst_ip(self) -> str:
+        return self.dst
+
+
+class Txn(PeerNames):
     """One exchange. Deliberately without ``__slots__``: most of the ~80 fields keep
     their class-level default for a given request, and assigning them all in
     ``__init__`` cost more than the instance dict (measured: keep-alive req/s)."""
@@ -150,18 +172,6 @@ class Txn:
             return None
         return b"%s %s HTTP/%s" % (self.method, self.url, self.version)
 
-    # client_ip / dst_ip aliases for the log layer
-    @property
-    def client_ip(self) -> str:
-        return self.src
-
-    @property
-    def client_port(self) -> int:
-        return self.src_port
-
-    @property
-    def dst_ip(self) -> str:
-        return self.dst
 
     # ------------------------------------------------------------------ request side
 
@@ -894,17 +904,8 @@ class Txn:
             self.memo = {}
         be = self.be
         fe = self.fe
-        if be.res_rules is not None:
-            v = be.res_rules.run(self)
-            if v is not None:
-                return self._response_denied(v)
-        if fe.res_rules is not None and be is not fe.own_be:
-            v = fe.res_rules.run(self)
-            if v is not None:
-                return self._response_denied(v)
-        self._on_response_head()
-        if be.after_rules is not None or fe.after_rules is not None:
-            self._after_response(be, fe)
+        if not self._response_rules(be, fe):
+            return
         if self.websocket:
             fe.counters.ws_fail["non_101"] += 1
             be.counters.ws_fail["non_101"] += 1
@@ -949,6 +950,25 @@ class Txn:
             # held until the first body bytes (usually in the same read): one send
             # for head and body; ServerConn.data_received flushes it otherwise
             self.res_pending = head
+
+    def _response_rules(self, be: Any, fe: Any) -> bool:
+        """http-response rules (backend, then frontend), the server-side cookie work and
+        http-after-response, for a final response or a 101. False when a rule denied it
+        (the denial has been answered)."""
+        if be.res_rules is not None:
+            v = be.res_rules.run(self)
+            if v is not None:
+                self._response_denied(v)
+                return False
+        if fe.res_rules is not None and be is not fe.own_be:
+            v = fe.res_rules.run(self)
+            if v is not None:
+                self._response_denied(v)
+                return False
+        self._on_response_head()
+        if be.after_rules is not None or fe.after_rules is not None:
+            self._after_response(be, fe)
+        return True
 
     def _after_response(self, be: Any, fe: Any) -> None:
         """`http-after-response` rules (backend, then frontend): header edits on the
@@ -1067,17 +1087,8 @@ class Txn:
         self.res_started = True
         if self.memo:
             self.memo = {}
-        if be.res_rules is not None:
-            v = be.res_rules.run(self)
-            if v is not None:
-                return self._response_denied(v)
-        if fe.res_rules is not None and be is not fe.own_be:
-            v = fe.res_rules.run(self)
-            if v is not None:
-                return self._response_denied(v)
-        self._on_response_head()
-        if be.after_rules is not None or fe.after_rules is not None:
-            self._after_response(be, fe)
+        if not self._response_rules(be, fe):
+            return
         cv = h1.conn_value(h1.tokens(self.res_headers, b"connection"), False, False)
         head = h1.response_head(101, self.res_reason, self.res_headers, cv or b"upgrade")
         # the 101 is counted as it is relayed, not when the tunnel ends
