@@ -21,6 +21,15 @@ defaults
   timeout connect 1s
 """
 
+# one frontend in front of one server: most tests here need nothing more
+ONE_BACKEND = BASE + """
+frontend f
+  bind 127.0.0.1:@@fe@@
+  default_backend b
+backend b
+  server s1 127.0.0.1:@@s1@@
+"""
+
 
 def _exchange(sock: socket.socket, data: bytes, n_responses: int = 1,
               timeout: float = 5.0) -> bytes:
@@ -53,13 +62,7 @@ def _exchange(sock: socket.socket, data: bytes, n_responses: int = 1,
 
 
 def test_keepalive_two_requests_one_connection() -> None:
-    cfg = BASE + """
-frontend f
-  bind 127.0.0.1:@@fe@@
-  default_backend b
-backend b
-  server s1 127.0.0.1:@@s1@@
-"""
+    cfg = ONE_BACKEND
     with HttpBackend("s1") as s1, LbThread(cfg, ports={"s1": s1.port}) as lb:
         with socket.create_connection(("127.0.0.1", lb.ports["fe"])) as c:
             r1 = _exchange(c, b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n"
@@ -115,13 +118,7 @@ backend b
 
 
 def test_http10_keepalive_upstream() -> None:
-    cfg = BASE + """
-frontend f
-  bind 127.0.0.1:@@fe@@
-  default_backend b
-backend b
-  server s1 127.0.0.1:@@s1@@
-"""
+    cfg = ONE_BACKEND
     with HttpBackend("s1") as s1, LbThread(cfg, ports={"s1": s1.port}) as lb:
         r = raw_request(lb.ports["fe"], b"GET /d HTTP/1.0\r\nHost: x\r\n\r\n")
         assert r.startswith(b"HTTP/1.1 200") and b"connection: close" in r
@@ -177,13 +174,7 @@ def test_chunked_request_and_response_with_trailers() -> None:
                   b"5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 42\r\n\r\n")
         time.sleep(0.5)
 
-    cfg = BASE + """
-frontend f
-  bind 127.0.0.1:@@fe@@
-  default_backend b
-backend b
-  server s1 127.0.0.1:@@s1@@
-"""
+    cfg = ONE_BACKEND
     with RawBackend(handler) as rb, LbThread(cfg, ports={"s1": rb.port}) as lb:
         r = raw_request(lb.ports["fe"],
                         b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
@@ -201,13 +192,7 @@ def test_expect_100_continue_relayed() -> None:
         c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
         time.sleep(0.5)
 
-    cfg = BASE + """
-frontend f
-  bind 127.0.0.1:@@fe@@
-  default_backend b
-backend b
-  server s1 127.0.0.1:@@s1@@
-"""
+    cfg = ONE_BACKEND
     with RawBackend(handler) as rb, LbThread(cfg, ports={"s1": rb.port}) as lb:
         with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
             c.sendall(b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
@@ -228,13 +213,7 @@ def test_head_204_304_without_body_and_until_close() -> None:
             return 304, [("etag", "x")], b""
         return 200, [("x-server", "s1")], b"body!"
 
-    cfg = BASE + """
-frontend f
-  bind 127.0.0.1:@@fe@@
-  default_backend b
-backend b
-  server s1 127.0.0.1:@@s1@@
-"""
+    cfg = ONE_BACKEND
     with HttpBackend("s1", handler=handler) as s1, LbThread(cfg, ports={"s1": s1.port}) as lb:
         with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
             c.settimeout(5)
@@ -273,13 +252,7 @@ def test_pipelined_requests_answered_in_order() -> None:
     def handler(req):  # type: ignore[no-untyped-def]
         return 200, [], req.path.encode()
 
-    cfg = BASE + """
-frontend f
-  bind 127.0.0.1:@@fe@@
-  default_backend b
-backend b
-  server s1 127.0.0.1:@@s1@@
-"""
+    cfg = ONE_BACKEND
     with HttpBackend("s1", handler=handler, delay=0.05) as s1, \
             LbThread(cfg, ports={"s1": s1.port}) as lb:
         with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
@@ -401,13 +374,7 @@ def test_chunked_response_to_http10_client_is_decoded_and_closed() -> None:
                   b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
         time.sleep(0.5)
 
-    cfg = BASE + """
-frontend f
-  bind 127.0.0.1:@@fe@@
-  default_backend b
-backend b
-  server s1 127.0.0.1:@@s1@@
-"""
+    cfg = ONE_BACKEND
     with RawBackend(handler) as rb, LbThread(cfg, ports={"s1": rb.port}) as lb:
         r = raw_request(lb.ports["fe"], b"GET / HTTP/1.0\r\n\r\n")
         assert r == b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nhello world"
