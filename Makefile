@@ -5,7 +5,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench check-config clean system-deps
+.PHONY: run test lint bench check-config clean system-deps accel
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,10 +18,17 @@ $(STAMP): setup.cfg pyproject.toml
 system-deps:
 	@$(PY) tools/system_deps.py
 
+# The hot-path modules compiled with Cython into build/accel (incremental; lb loads a
+# compiled module only while its source is unchanged, and runs in pure Python without).
+accel: $(STAMP)
+	$(VPY) tools/build_accel.py
+
 run: $(STAMP)
+	@$(VPY) tools/build_accel.py
 	$(VPY) tools/demo.py
 
 test: $(STAMP) system-deps
+	$(VPY) tools/build_accel.py --strict
 	$(VPY) -m ruff check lb healthcheck tests tools
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
@@ -29,6 +36,7 @@ lint: $(STAMP)
 	$(VPY) -m ruff check lb healthcheck tests tools
 
 bench: $(STAMP)
+	$(VPY) tools/build_accel.py --strict
 	$(VPY) tools/bench/run.py
 
 clean:

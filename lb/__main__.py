@@ -186,6 +186,9 @@ def _version_text(level: int) -> str:
                 lines.append(f"Built with {mod} version {getattr(m, '__version__', '?')}")
             except Exception:
                 lines.append(f"Built without {mod}")
+        from lb import _accel
+
+        lines.append(_accel.describe())
         lines.append(f"Compatible with HAProxy {COMPAT} configuration files")
     return "\n".join(lines) + "\n"
 

@@ -384,7 +384,10 @@ _ENV_BASE: dict[str, Any] = {
     "_uri": _uri, "_version": _version, "_tq": _tq, "_tu": _tu, "_td": _td,
     "_date_ms": date_ms, "_date_gmt": date_gmt,
     "_date_local": date_local, "_CODES": _CODES, "_HEXIP": _HEXIP, "__builtins__": {
-        "int": int, "getattr": getattr, "str": str, "round": round},
+        "int": int, "getattr": getattr, "str": str, "round": round,
+        # a compiled helper (tools/build_accel.py) called from the format runs in this
+        # frame, and C code that imports (re.sub with a template) looks here for it
+        "__import__": __import__},
 }
 
 # --------------------------------------------------------------------------- parser

@@ -123,6 +123,11 @@ def _v4_mask(text: str) -> int:
     return bits
 
 
+# bound of the last part of a dotted address with 1..4 parts (a table rather than a
+# shift of len(): compiled, `1 << (8 * (5 - len(parts)))` is C arithmetic and overflows)
+_V4_LAST_LIMIT = (0, 1 << 32, 1 << 24, 1 << 16, 1 << 8)
+
+
 def _v4_addr(text: str) -> ipaddress.IPv4Address:
     """Dotted IPv4 with the classic inet_aton short forms HAProxy accepts.
 
@@ -134,7 +139,7 @@ def _v4_addr(text: str) -> ipaddress.IPv4Address:
         raise ValueError
     nums = [int(p) for p in parts]
     head, last = nums[:-1], nums[-1]
-    if any(n > 255 for n in head) or last >= 1 << (8 * (5 - len(parts))):
+    if any(n > 255 for n in head) or last >= _V4_LAST_LIMIT[len(parts)]:
         raise ValueError
     value = 0
     for n in head:

@@ -1,0 +1,116 @@
+"""Compiled copies of the hot-path modules: found, checked and preferred at import.
+
+Owns: the import hook that loads a module of ``lb`` from the Cython-compiled copy that
+``tools/build_accel.py`` left under ``build/accel/`` instead of its ``.py`` file, when
+that copy was built from exactly the source now on disk (a SHA-256 per module in the
+build's manifest) by this interpreter (its cache tag). A module whose source changed
+since the build, or any module when ``LB_PURE_PYTHON`` is set, is imported from source
+as usual, so a stale build never runs and lb works the same without one: the compiled
+modules are the same Python code, only without the interpreter loop.
+
+Installed by ``lb/__init__.py`` before any other submodule is imported.
+
+Must not import anything from lb (it runs while lb itself is being imported).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUILD_DIR = PACKAGE_DIR.parent / "build" / "accel"
+MANIFEST = BUILD_DIR / "manifest.json"
+DISABLE_ENV = "LB_PURE_PYTHON"
+
+
+def source_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def source_path(module: str) -> Path:
+    """``lb.proxy.txn`` -> <package dir>/proxy/txn.py"""
+    parts = module.split(".")[1:]
+    return PACKAGE_DIR.joinpath(*parts[:-1], parts[-1] + ".py")
+
+
+def read_manifest() -> dict[str, Any] | None:
+    try:
+        data = json.loads(MANIFEST.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def current_modules() -> tuple[dict[str, Path], list[str]]:
+    """(module -> compiled file) for the modules whose build is current, and the names
+    of those that are built but stale (source changed, file gone, other interpreter)."""
+    data = read_manifest()
+    if data is None:
+        return {}, []
+    if data.get("cache_tag") != sys.implementation.cache_tag:
+        return {}, sorted(data.get("modules", {}))
+    fresh: dict[str, Path] = {}
+    stale: list[str] = []
+    for name, entry in sorted(data.get("modules", {}).items()):
+        try:
+            so = BUILD_DIR / entry["file"]
+            ok = so.is_file() and source_digest(source_path(name)) == entry["sha256"]
+        except (OSError, KeyError, TypeError):
+            ok = False
+        if ok:
+            fresh[name] = so
+        else:
+            stale.append(name)
+    return fresh, stale
+
+
+class CompiledFinder:
+    """A meta path finder answering only for the modules of a current build."""
+
+    def __init__(self, modules: dict[str, Path]) -> None:
+        self.modules = modules
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        so = self.modules.get(name)
+        if so is None:
+            return None
+        loader = importlib.machinery.ExtensionFileLoader(name, str(so))
+        return importlib.util.spec_from_file_location(name, str(so), loader=loader)
+
+
+STATUS: dict[str, Any] = {"enabled": False, "modules": [], "stale": [], "reason": "not built"}
+
+
+def install() -> None:
+    """Put the finder in front of the normal import system (once)."""
+    if any(isinstance(f, CompiledFinder) for f in sys.meta_path):
+        return
+    if os.environ.get(DISABLE_ENV):
+        STATUS["reason"] = f"disabled by {DISABLE_ENV}"
+        return
+    fresh, stale = current_modules()
+    STATUS["stale"] = stale
+    if not fresh:
+        STATUS["reason"] = "stale build" if stale else "not built"
+        return
+    sys.meta_path.insert(0, CompiledFinder(fresh))
+    STATUS.update(enabled=True, modules=sorted(fresh), reason="")
+
+
+def describe() -> str:
+    """One line for ``lb -vv``."""
+    if STATUS["enabled"]:
+        data = read_manifest() or {}
+        text = (f"Compiled hot path: {len(STATUS['modules'])} modules "
+                f"(Cython {data.get('cython', '?')})")
+        if STATUS["stale"]:
+            text += f", {len(STATUS['stale'])} stale ones from source"
+        return text
+    return f"Compiled hot path: none ({STATUS['reason']}; pure Python)"

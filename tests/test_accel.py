@@ -1,0 +1,113 @@
+"""The compiled hot path (tools/build_accel.py + lb/_accel.py).
+
+A copy of the package in a temporary tree gets one module compiled for real; the
+subprocesses then show which file each import came from: the compiled copy while the
+source is unchanged, the source after an edit or with LB_PURE_PYTHON set, and an
+incremental rebuild that compiles only what changed. The last test checks that the
+repository's own build (made by `make test`) is complete and in use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULE = "lb.proxy.timers"  # small: compiles in a few seconds
+
+
+def _tree(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "lb", tmp_path / "lb",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    (tmp_path / "tools").mkdir()
+    shutil.copy(ROOT / "tools" / "build_accel.py", tmp_path / "tools")
+    return tmp_path
+
+
+def _run(tree: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    e = {k: v for k, v in os.environ.items() if k != "LB_PURE_PYTHON"}
+    e["PYTHONPATH"] = str(tree)
+    e.update(env or {})
+    out = subprocess.run([sys.executable, *args], cwd=tree, env=e, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out.stdout + out.stderr
+
+
+def _origin(tree: Path, module: str = MODULE, **env: str) -> str:
+    return _run(tree, "-c", f"import {module} as m; print(m.__file__)", env=env).strip()
+
+
+def test_compiled_module_used_only_while_its_source_is_unchanged(tmp_path: Path) -> None:
+    tree = _tree(tmp_path)
+    assert _origin(tree).endswith("timers.py")  # nothing built yet
+    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", MODULE)
+    assert "compiled 1 module(s)" in out
+    manifest = json.loads((tree / "build/accel/manifest.json").read_text())
+    assert list(manifest["modules"]) == [MODULE]
+    so = _origin(tree)
+    assert so.startswith(str(tree / "build" / "accel" / "lb" / "proxy" / "timers."))
+    assert so.endswith(".so")
+    # the compiled module is the same code: a Deadline still fires
+    code = ("import asyncio, lb.proxy.timers as t\n"
+            "async def main():\n"
+            "    hit = []\n"
+            "    d = t.Deadline(asyncio.get_running_loop(), lambda: hit.append(1))\n"
+            "    d.arm(0.01)\n"
+            "    await asyncio.sleep(0.05)\n"
+            "    print('fired', hit)\n"
+            "asyncio.run(main())\n")
+    assert "fired [1]" in _run(tree, "-c", code)
+    vv = _run(tree, "-m", "lb", "-vv")
+    assert "Compiled hot path: 1 modules (Cython " in vv
+    # opt-out
+    assert _origin(tree, LB_PURE_PYTHON="1").endswith("timers.py")
+    assert "disabled by LB_PURE_PYTHON" in _run(tree, "-m", "lb", "-vv",
+                                                env={"LB_PURE_PYTHON": "1"})
+    # an edited source is never shadowed by the old build
+    src = tree / "lb" / "proxy" / "timers.py"
+    src.write_text(src.read_text() + "\n# edited\n")
+    assert _origin(tree).endswith("timers.py")
+    assert "Compiled hot path: none (stale build; pure Python)" in _run(tree, "-m", "lb", "-vv")
+    # an incremental rebuild compiles only what changed, then it is used again
+    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", MODULE)
+    assert "compiled 1 module(s)" in out
+    assert _origin(tree).endswith(".so")
+    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", MODULE)
+    assert "1 compiled module(s) up to date" in out
+
+
+def test_unknown_module_is_refused(tmp_path: Path) -> None:
+    tree = _tree(tmp_path)
+    e = dict(os.environ, PYTHONPATH=str(tree))
+    out = subprocess.run([sys.executable, "tools/build_accel.py", "--modules", "lb.cli"],
+                         cwd=tree, env=e, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "not a hot-path module: lb.cli" in out.stderr
+
+
+def test_repository_build_is_complete_and_in_use() -> None:
+    """`make test` builds before running the suite: every hot module must load compiled
+    (the data-plane tests then exercise the compiled code)."""
+    manifest_path = ROOT / "build" / "accel" / "manifest.json"
+    if not manifest_path.is_file() and not os.environ.get("CI"):
+        pytest.skip("no build/accel here: run `make accel` (make test does)")
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import build_accel
+    finally:
+        sys.path.pop(0)
+    manifest = json.loads(manifest_path.read_text())
+    assert sorted(manifest["modules"]) == sorted(build_accel.HOT_MODULES)
+    names = ",".join(build_accel.HOT_MODULES)
+    code = (f"import importlib\nfor n in {names!r}.split(','):\n"
+            "    print(n, importlib.import_module(n).__file__)\n")
+    out = _run(ROOT, "-c", code)
+    files = dict(line.split(" ", 1) for line in out.splitlines())
+    assert all(f.endswith(".so") for f in files.values()), files
