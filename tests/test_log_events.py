@@ -18,7 +18,10 @@ KEYS = ("tunnel_id", "frontend", "backend", "server", "client", "websocket")
 
 
 @pytest.fixture
-def fresh_structlog() -> Iterator[None]:
+def fresh_structlog(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # a context variable once bound stays registered (with no value) for the whole
+    # process: give each test an empty registry, as a fresh lb process has
+    monkeypatch.setattr(structlog.contextvars, "_CONTEXT_VARS", {})
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
     yield
@@ -106,3 +109,52 @@ def test_percent_signs_and_no_fields(fresh_structlog: None, name: str, event: st
     buf.truncate()
     log.get_logger(name).info(event, **dict(zip(keys, values, strict=True)))
     assert _no_time(fast) == _no_time(buf.getvalue())
+
+
+class _CountingOut(StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_lines_of_one_loop_turn_leave_in_one_write(fresh_structlog: None) -> None:
+    import asyncio
+
+    out = _CountingOut()
+    assert log.setup(json=True, file=out, cache=False)
+    ev = log.InfoEvent("lb.tunnel", "tunnel_open", KEYS)
+
+    async def main() -> tuple[int, int]:
+        for i in range(5):
+            ev(i, "fe", "be", "s", "c", True)
+        before = out.writes
+        await asyncio.sleep(0)  # the end of this turn
+        return before, out.writes
+
+    before, after = asyncio.run(main())
+    assert (before, after) == (0, 1)
+    lines = out.getvalue().splitlines()
+    assert [json.loads(x)["tunnel_id"] for x in lines] == [0, 1, 2, 3, 4]
+    # outside a running loop a line is written at once
+    ev(9, "fe", "be", "s", "c", False)
+    assert out.writes == 2 and json.loads(out.getvalue().splitlines()[-1])["tunnel_id"] == 9
+
+
+def test_slow_path_keeps_the_order_of_lines(fresh_structlog: None) -> None:
+    import asyncio
+
+    out = StringIO()
+    assert log.setup(json=True, file=out, cache=False)
+    ev = log.InfoEvent("lb.tunnel", "tunnel_open", KEYS)
+
+    async def main() -> None:
+        ev(1, "fe", "be", "s", "c", True)
+        ev(2, "fe", "be", "s", 3.5, True)  # a float: rendered by structlog itself
+        await asyncio.sleep(0)
+
+    asyncio.run(main())
+    assert [json.loads(x)["tunnel_id"] for x in out.getvalue().splitlines()] == [1, 2]

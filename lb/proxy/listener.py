@@ -180,7 +180,8 @@ class Listener:
                 continue  # ECONNABORTED and the like: that connection is gone
             fe.active += 1
             rt.active += 1
-            csock.setblocking(False)
+            # (no setblocking here: connect_accepted_socket makes the socket
+            # non-blocking itself, in uvloop and asyncio alike; a second ioctl saved)
             loop.create_task(self._serve(csock))
         # more may be pending: the reader fires again on the next loop turn
 

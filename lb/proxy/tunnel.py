@@ -157,20 +157,25 @@ class Tunnel:
         return t + self.rt.epoch_offset
 
     def eof(self, is_client: bool) -> None:
+        # the second FIN ends the tunnel: closing sends ours, no shutdown() first
         if is_client:
             self.cfin = True
+            if self.sfin:
+                self.close("client_closed", b"--")
+                return
             _write_eof(self.st)
             fin = self.rt_fin(True)
             if fin is not None:
                 self.timer.arm(fin, lambda: self.close("client_fin", b"cD"))
         else:
             self.sfin = True
+            if self.cfin:
+                self.close("server_closed", b"--")
+                return
             _write_eof(self.ct)
             fin = self.rt_fin(False)
             if fin is not None:
                 self.timer.arm(fin, lambda: self.close("server_fin", b"sD"))
-        if self.cfin and self.sfin:
-            self.close("client_closed" if is_client else "server_closed", b"--")
 
     def rt_fin(self, client: bool) -> float | None:
         txn = self.txn

@@ -25,11 +25,13 @@ import argparse
 import collections
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -46,6 +48,34 @@ def _spy(pid: int, seconds: float, out: Path, native: bool, rate: int) -> subpro
     # non-blocking (less overhead on the measured process)
     argv.append("--native" if native else "--nonblocking")
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _strace_run(bench: _Bench, sc: Any, target: str, seconds: float) -> str:
+    """System calls per unit of one proxy during one extra run of `sc`."""
+    out = bench.run_dir / f"strace-{sc.name}-{target}.txt"
+    tracer = subprocess.Popen(["strace", "-c", "-f", "-o", str(out), "-p",
+                               str(bench.proxies[target].pid)], stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    rec = bench.measure(sc, target, 0)
+    tracer.send_signal(signal.SIGINT)
+    try:
+        tracer.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        tracer.kill()
+        tracer.wait()
+    units = (rec.get("value") or 0) * seconds
+    if not out.exists() or units <= 0:
+        return f"strace {sc.name} {target}: no result"
+    rows = []
+    for line in out.read_text().splitlines():
+        f = line.split()
+        if len(f) >= 5 and f[3].isdigit() and f[-1] != "total":
+            rows.append((int(f[3]), f[-1]))
+    rows.sort(reverse=True)
+    total = sum(n for n, _ in rows)
+    calls = ", ".join(f"{name} {n / units:.2f}" for n, name in rows[:10] if n / units >= 0.01)
+    return (f"strace {sc.name} {target}: {total / units:.2f} system calls per "
+            f"{sc.unit.split('/')[0]} ({calls}); {out}")
 
 
 def summarise_raw(path: Path, top: int) -> str:
@@ -104,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--native", action="store_true", help="py-spy --native (C frames too)")
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--strace", action="store_true",
+                    help="also count each proxy's system calls per unit (strace -c, one "
+                         "extra run each; strace slows the proxy, so only counts are kept)")
     ap.add_argument("--lb-cmd", default=f"{sys.executable} -m lb")
     ap.add_argument("--out", default="/tmp/lb-profile")
     ap.add_argument("--lb-before-cmd", default="",
@@ -155,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
                 if "haproxy" in med and t in med:
                     line += f"  {t}/HAProxy CPU per unit {med[t] / med['haproxy']:.2f}x"
             print(f"== {name}: {line}", flush=True)
+            if args.strace:
+                for t in targets:
+                    print(_strace_run(bench, sc, t, args.duration), flush=True)
             if args.spy and "lb" in bench.proxies:
                 out = bench.run_dir / f"pyspy-{name}.txt"
                 spy = _spy(bench.proxies["lb"].pid, args.duration, out, args.native, args.rate)
