@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"unknown or unsupported scenario {n!r}")
     bargs = argparse.Namespace(
         quick=False, rounds=args.rounds, duration=args.duration, scenarios=names,
-        targets=args.targets.split(","), idle_conns=100, lb_cmd=args.lb_cmd,
+        targets=args.targets.split(","), idle_conns=100, lb_cmd=args.lb_cmd, lb_workers=1,
         no_install=True, out=args.out, nice=0)
     bench = _Bench(bargs, args.lb_before_cmd)
     try:

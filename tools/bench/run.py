@@ -209,11 +209,18 @@ class Bench:
         fit = (nofile - 100) // 2
         self.maxconn = max(100, min(max(want, 10000), fit))
         self.idle_conns = min(want, self.maxconn - 50)
+        # `--lb-workers N`: lb's tunnels are spread over N processes (SO_REUSEPORT),
+        # each with its own fd limit and maxconn
+        workers = max(1, self.args.lb_workers)
+        self.idle_by_target = {"lb": min(want, workers * (self.maxconn - 50))}
         self.idle_note = ""
         if self.idle_conns < want:
             self.idle_note = (f"{want:,} idle tunnels need {2 * want + 100:,} fds in the proxy; "
                               f"the hard open-file limit here is {nofile:,}, so "
                               f"{self.idle_conns:,} were opened")
+            if workers > 1:
+                self.idle_note += (f" ({self.idle_by_target['lb']:,} through lb's {workers} "
+                                   "worker processes)")
 
     def start_backends(self) -> None:
         web1, web2, ws1, ws2 = procs.free_ports(4)
@@ -263,6 +270,8 @@ class Bench:
             base = [prereq.find("haproxy"), "-f", cfg, "-db"]
         else:
             base = [*shlex.split(self.args.lb_cmd), "-f", cfg, "-db"]
+            if self.args.lb_workers > 1:
+                base += ["--workers", str(self.args.lb_workers)]
         return procs.pinned(self.proxy_core, base)
 
     def start_proxy(self, proxy: str) -> str | None:
@@ -389,7 +398,8 @@ class Bench:
         proxy = self.proxies[target]
         time.sleep(1.0)
         rss0 = procs.rss_bytes(proxy.pid)
-        argv = self.gen_argv(sc, self.target_port(sc, target), IDLE_HOLD, self.idle_conns)
+        conns = self.idle_by_target.get(target, self.idle_conns)
+        argv = self.gen_argv(sc, self.target_port(sc, target), IDLE_HOLD, conns)
         rec["command"] = shlex.join(argv)
         gen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=procs.raise_limits)
@@ -424,7 +434,7 @@ class Bench:
         parsed = parse_wsbench(out)
         rec.update(value=(rss1 - rss0) / 1024.0 / ready, rss_before=rss0, rss_after=rss1,
                    opened=ready, held_to_end=parsed.get("opened"),
-                   errors=errors_of(sc, parsed) + (self.idle_conns - ready), raw=parsed)
+                   errors=errors_of(sc, parsed) + (conns - ready), raw=parsed)
         if not proxy.alive():
             rec["problem"] = f"{target} exited:\n{proxy.log_tail()}"
         return rec
@@ -578,6 +588,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="idle WebSockets to hold (default 10,000, capped by the fd limit)")
     p.add_argument("--lb-cmd", default=f"{python} -m lb",
                    help="how to run lb (default: the venv's python -m lb)")
+    p.add_argument("--lb-workers", type=int, default=1,
+                   help="run lb with --workers N (all pinned to the proxy core); the idle "
+                        "scenario then opens up to N times the per-process fd budget")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
     p.add_argument("--out", default=str(OUT_DIR),
                    help="directory for results and run files (default tools/bench/out)")
