@@ -228,7 +228,8 @@ class Bench:
                               "WS1_PORT": ws1, "WS2_PORT": ws2}
         conf = self.run_dir / "nginx.conf"
         conf.write_text(string.Template(NGINX_TEMPLATE.read_text()).substitute(
-            RUN_DIR=self.run_dir, WEB1_PORT=web1, WEB2_PORT=web2))
+            RUN_DIR=self.run_dir, WEB1_PORT=web1, WEB2_PORT=web2,
+            SMALL_BODY="x" * 99 + "\\n"))
         nginx = prereq.find("nginx")
         argv = procs.pinned(self.load_core, [nginx, "-p", str(self.run_dir), "-c", str(conf),
                                              "-e", str(self.run_dir / "nginx-error.log")])
