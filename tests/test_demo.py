@@ -70,7 +70,8 @@ def test_make_run_demo_end_to_end() -> None:
             for raw in iter(proc.stdout.readline, b""):
                 lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
 
-        threading.Thread(target=read, daemon=True).start()
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
         started: set[int] = set()
         try:
             deadline = time.monotonic() + 60
@@ -103,6 +104,7 @@ def test_make_run_demo_end_to_end() -> None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
                 rc = None
+        reader.join(10)  # the last lines may still be in the pipe when wait() returns
         assert rc == 0, "\n".join(lines)
         assert "demo: stopping" in lines
         deadline = time.monotonic() + 10
