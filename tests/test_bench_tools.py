@@ -290,3 +290,66 @@ def test_harness_end_to_end_direct_and_haproxy(tmp_path):
             run["command"]
     for name, pid in results["pids"].items():
         assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still running"
+
+
+def test_harness_lb_workers_hold_idle_tunnels(tmp_path):
+    """`--lb-workers 2`: lb runs as two worker processes and the idle scenario holds
+    every tunnel through them (how 10,000 are shown under this sandbox's fd limit)."""
+    res = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), "--targets", "lb", "--scenarios", "ws_idle",
+         "--rounds", "1", "--idle-conns", "300", "--lb-workers", "2", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    results = json.loads(next(tmp_path.glob("results-*.json")).read_text())
+    assert results["commands"]["lb"].endswith("--workers 2")
+    (entry,) = results["scenarios"]
+    (run,) = entry["runs"]
+    assert (run["opened"], run["held_to_end"], run["errors"]) == (300, 300, 0), run
+    assert 0 < run["value"] < 30, run  # KiB per idle tunnel
+    for name, pid in results["pids"].items():
+        assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still running"
+
+
+def test_bare_proxy_forwards_keep_alive_requests():
+    """tools/bench/bare_proxy.py (the floor beside HAProxy and lb) really proxies."""
+    backend = socket.socket()
+    backend.bind(("127.0.0.1", 0))
+    backend.listen(8)
+    listen = socket.socket()
+    listen.bind(("127.0.0.1", 0))
+    port = listen.getsockname()[1]
+    listen.close()
+    proc = subprocess.Popen([sys.executable, str(BENCH / "bare_proxy.py"), str(port),
+                             str(backend.getsockname()[1])])
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+        backend.settimeout(5)
+        with client:
+            # the backend connection is opened by the first request
+            client.sendall(b"GET /0 HTTP/1.1\r\nHost: x\r\n\r\n")
+            conn, _ = backend.accept()
+            with conn:
+                conn.settimeout(5)
+                for i in range(3):  # three requests on one client connection
+                    if i:
+                        client.sendall(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+                    got = b""
+                    while not got.endswith(b"\r\n\r\n"):
+                        got += conn.recv(4096)
+                    assert got.startswith(b"GET /%d HTTP/1.1\r\n" % i)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    answer = b""
+                    while not answer.endswith(b"ok"):
+                        answer += client.recv(4096)
+                    assert answer == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        backend.close()
