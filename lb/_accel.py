@@ -45,7 +45,9 @@ def read_manifest() -> dict[str, Any] | None:
         data = json.loads(MANIFEST.read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("modules", {}), dict):
+        return None  # not a manifest build_accel wrote: as if there were no build
+    return data
 
 
 def current_modules() -> tuple[dict[str, Path], list[str]]:

@@ -111,3 +111,19 @@ def test_repository_build_is_complete_and_in_use() -> None:
     out = _run(ROOT, "-c", code)
     files = dict(line.split(" ", 1) for line in out.splitlines())
     assert all(f.endswith(".so") for f in files.values()), files
+
+
+def test_a_damaged_manifest_means_no_build(tmp_path: Path) -> None:
+    tree = _tree(tmp_path)
+    manifest = tree / "build" / "accel" / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+    for text in ("{not json", '["a"]', '{"modules": ["lb.proxy.timers"]}',
+                 '{"cache_tag": "x", "modules": {"lb.proxy.timers": 3}}'):
+        manifest.write_text(text)
+        assert _origin(tree).endswith("timers.py"), text
+        assert "Compiled hot path: none" in _run(tree, "-m", "lb", "-vv"), text
+    # and the builder starts again from nothing rather than failing
+    manifest.write_text('{"modules": ["lb.proxy.timers"]}')
+    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", MODULE)
+    assert "compiled 1 module(s)" in out
+    assert _origin(tree).endswith(".so")

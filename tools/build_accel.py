@@ -90,7 +90,8 @@ def main() -> int:
     for name in wanted:
         digest = _accel.source_digest(_accel.source_path(name))
         entry = done.get(name)
-        if entry and entry.get("sha256") == digest and (build / entry["file"]).is_file():
+        if (isinstance(entry, dict) and entry.get("sha256") == digest
+                and isinstance(entry.get("file"), str) and (build / entry["file"]).is_file()):
             continue
         todo.append((name, digest))
     for name in list(done):
