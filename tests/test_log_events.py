@@ -158,3 +158,32 @@ def test_slow_path_keeps_the_order_of_lines(fresh_structlog: None) -> None:
 
     asyncio.run(main())
     assert [json.loads(x)["tunnel_id"] for x in out.getvalue().splitlines()] == [1, 2]
+
+
+def test_lines_pending_when_the_loop_stops_are_written_at_exit() -> None:
+    """A tunnel_close logged in the loop's last turn is not lost: atexit writes it."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio, sys\n"
+        "from lb import log\n"
+        "log.setup(json=True, file=sys.stdout, cache=False)\n"
+        "ev = log.InfoEvent('lb.tunnel', 'tunnel_close', ('tunnel_id',))\n"
+        "loop = asyncio.new_event_loop()\n"
+        "def last():\n"
+        "    ev(42)          # its flush is due next turn...\n"
+        "    loop.stop()     # ...which never comes\n"
+        "loop.call_soon(last)\n"
+        "loop.run_forever()\n"
+        "loop.close()\n"
+        "print('END', flush=True)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=root, env=dict(os.environ, PYTHONPATH=root))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "END"  # nothing was written while the loop ran
+    assert json.loads(lines[1])["tunnel_id"] == 42

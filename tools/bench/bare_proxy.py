@@ -98,10 +98,14 @@ def _from_config(path: str) -> tuple[list[tuple[str, int]], tuple[str, int]]:
 
 def main() -> None:
     args = sys.argv[1:]
-    if args and args[0] == "-f":
-        binds, backend = _from_config(args[1])
-    else:
-        binds, backend = [("127.0.0.1", int(args[0]))], ("127.0.0.1", int(args[1]))
+    try:
+        if args[:1] == ["-f"]:
+            binds, backend = _from_config(args[1])
+        else:
+            binds, backend = [("127.0.0.1", int(args[0]))], ("127.0.0.1", int(args[1]))
+    except (IndexError, ValueError, OSError) as e:
+        raise SystemExit("usage: bare_proxy.py LISTEN_PORT BACKEND_PORT | -f CONFIG [-db]"
+                         f" ({e})") from None
     uvloop.install()
     loop = asyncio.new_event_loop()
     servers = [loop.run_until_complete(loop.create_server(

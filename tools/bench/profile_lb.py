@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also measure this lb command as target lb_before (e.g. an older "
                          "commit), alternating with HAProxy and lb in each round")
     args = ap.parse_args(argv)
+    if args.strace and shutil.which("strace") is None:
+        ap.error("--strace needs strace (Debian package 'strace')")
     names = [s for s in args.scenarios.split(",") if s]
     for n in names:
         if n not in BY_NAME or BY_NAME[n].mode == "idle":
