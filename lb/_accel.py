@@ -2,8 +2,8 @@
 
 Owns: the import hook that loads a module of ``lb`` from the Cython-compiled copy that
 ``tools/build_accel.py`` left under ``build/accel/`` instead of its ``.py`` file, when
-that copy was built from exactly the source now on disk (a SHA-256 per module in the
-build's manifest) by this interpreter (its cache tag). A module whose source changed
+that copy was built from exactly the source now on disk (a SHA-256 per module of its
+``.py`` and the ``.pxd`` declarations it is built with, in the build's manifest) by this interpreter (its cache tag). A module whose source changed
 since the build, or any module when ``LB_PURE_PYTHON`` is set, is imported from source
 as usual, so a stale build never runs and lb works the same without one: the compiled
 modules are the same Python code, only without the interpreter loop.
@@ -20,6 +20,7 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,26 @@ MANIFEST = BUILD_DIR / "manifest.json"
 DISABLE_ENV = "LB_PURE_PYTHON"
 
 
+_CIMPORT = re.compile(rb"^\s*(?:from\s+(lb(?:\.\w+)+)\s+cimport|cimport\s+(lb(?:\.\w+)+))",
+                      re.MULTILINE)
+
+
 def source_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """SHA-256 of what a compiled module is built from: its ``.py``, its ``.pxd`` if it
+    has one (C declarations of its classes), and the ``.pxd`` files those cimport."""
+    h = hashlib.sha256(path.read_bytes())
+    todo = [path.with_suffix(".pxd")]
+    seen: set[Path] = set()
+    while todo:
+        pxd = todo.pop()
+        if pxd in seen or not pxd.is_file():
+            continue
+        seen.add(pxd)
+        text = pxd.read_bytes()
+        h.update(b"\0" + pxd.name.encode() + b"\0" + text)
+        for m in _CIMPORT.finditer(text):
+            todo.append(source_path((m.group(1) or m.group(2)).decode()).with_suffix(".pxd"))
+    return h.hexdigest()
 
 
 def source_path(module: str) -> Path:

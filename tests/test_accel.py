@@ -111,6 +111,68 @@ def test_repository_build_is_complete_and_in_use() -> None:
     out = _run(ROOT, "-c", code)
     files = dict(line.split(" ", 1) for line in out.splitlines())
     assert all(f.endswith(".so") for f in files.values()), files
+    # the classes with a .pxd are extension types: fields are C members (getset
+    # descriptors on the type), the connections have no instance __dict__
+    code = ("from lb.proxy.txn import Txn\nfrom lb.proxy.client import ClientConn\n"
+            "from lb.proxy.server import ServerConn\n"
+            "print(type(Txn.__dict__['status']).__name__,"
+            " type(ServerConn.__dict__['hleft']).__name__,"
+            " '__dict__' in dir(ClientConn), ServerConn.__mro__[1:])\n")
+    assert _run(ROOT, "-c", code).strip() == (
+        "getset_descriptor getset_descriptor False (<class 'object'>,)")
+
+
+def _pxd_fields(pxd: Path, cls: str) -> set[str]:
+    """The `cdef public object` fields of one class in a .pxd."""
+    fields: set[str] = set()
+    inside = False
+    for line in pxd.read_text().splitlines():
+        if line.startswith("cdef class "):
+            inside = line.startswith(f"cdef class {cls}(") or line == f"cdef class {cls}:"
+        elif inside and line.strip().startswith("cdef public object "):
+            fields.update(n.strip() for n in line.split("object ", 1)[1].split(","))
+    return fields
+
+
+def test_pxd_declarations_match_the_classes() -> None:
+    """A field missing from a .pxd fails only compiled (ClientConn, ServerConn: no
+    __dict__) or silently runs at dictionary speed (Txn): keep them in step."""
+    import ast
+
+    from lb.proxy.client import ClientConn
+    from lb.proxy.server import ServerConn
+
+    proxy = ROOT / "lb" / "proxy"
+    assert _pxd_fields(proxy / "client.pxd", "ClientConn") == set(ClientConn.__slots__)
+    assert _pxd_fields(proxy / "server.pxd", "ServerConn") == set(ServerConn.__slots__)
+    tree = ast.parse((proxy / "txn.py").read_text())
+    txn = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Txn")
+    assigned = {t.attr for node in ast.walk(txn)
+                for t in getattr(node, "targets", [getattr(node, "target", None)])
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
+                and t.value.id == "self"}
+    assert assigned and assigned <= _pxd_fields(proxy / "txn.pxd", "Txn"), (
+        sorted(assigned - _pxd_fields(proxy / "txn.pxd", "Txn")))
+    # class-level defaults would not compile next to C fields
+    assert not [n for n in txn.body if isinstance(n, ast.Assign | ast.AnnAssign)]
+
+
+def test_a_pxd_edit_makes_the_build_stale(tmp_path: Path) -> None:
+    """The build's digest covers a module's .pxd and the .pxd files it cimports."""
+    tree = _tree(tmp_path)
+    code = ("from lb import _accel as a\n"
+            "print(a.source_digest(a.source_path('lb.proxy.client')),"
+            " a.source_digest(a.source_path('lb.proxy.server')))")
+    client, server = _run(tree, "-c", code).split()
+    with open(tree / "lb" / "proxy" / "txn.pxd", "a") as f:
+        f.write("# edited\n")  # client.pxd cimports PeerNames from txn.pxd
+    client2, server2 = _run(tree, "-c", code).split()
+    assert client2 != client and server2 == server
+    _run(tree, "tools/build_accel.py", "--strict", "--modules", "lb.proxy.server")
+    assert _origin(tree, "lb.proxy.server").endswith(".so")
+    with open(tree / "lb" / "proxy" / "server.pxd", "a") as f:
+        f.write("# edited\n")
+    assert _origin(tree, "lb.proxy.server").endswith("server.py")
 
 
 def test_a_damaged_manifest_means_no_build(tmp_path: Path) -> None:

@@ -5,9 +5,12 @@
     python tools/build_accel.py --strict   # a failed build is an error (make test)
     python tools/build_accel.py --clean    # remove build/accel
 
-The modules are compiled unchanged (no Cython-only syntax, annotations ignored), so
+The modules are compiled as written (no Cython-only syntax, annotations ignored), so
 the package stays plain Python and runs the same without this step; compiled, the
-per-request path costs about a third less CPU (docs/performance.md). ``lb/_accel.py``
+per-request path costs about half the CPU (docs/performance.md). The only Cython-only
+files are the ``.pxd`` declarations beside three modules (``lb/proxy/{txn,client,
+server}.pxd``), which turn their classes into extension types with C struct fields;
+a ``.pxd`` is part of its module's digest. ``lb/_accel.py``
 loads a compiled module only while its source is byte-for-byte the one it was built
 from, so editing a file never runs a stale build. Incremental: a module whose source
 digest is already in the manifest is not rebuilt.

@@ -47,7 +47,11 @@ _HTX_SLACK = 79
 _SLICE = 16384  # parse unit of a large read that may hold pipelined requests
 
 
-class ClientConn(PeerNames, asyncio.Protocol):
+class ClientConn(PeerNames):
+    """The client leg: an asyncio protocol by its methods (uvloop needs no base class;
+    compiled, ``client.pxd`` makes it an extension type, which cannot also derive from
+    ``asyncio.Protocol``)."""
+
     __slots__ = (
         "rt", "fe", "listener", "loop", "transport", "parser", "src", "src_port", "dst",
         "dst_port", "accept_ts", "id", "timer", "stimer", "txn", "req_txn", "pending",

@@ -27,7 +27,10 @@ class _BadResponse(Exception):
     """Raised from a parser callback: the response is refused (502, never reused)."""
 
 
-class ServerConn(asyncio.Protocol):
+class ServerConn:
+    """The server leg: an asyncio protocol by its methods (compiled, ``server.pxd``
+    makes it an extension type, which cannot also derive from ``asyncio.Protocol``)."""
+
     __slots__ = (
         "be", "srv", "transport", "parser", "txn", "reason", "headers", "trailers",
         "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te", "idle_since",

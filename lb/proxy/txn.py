@@ -42,106 +42,35 @@ def _ms(a: float, b: float) -> int:
 
 class PeerNames:
     """The log layer's names (client_ip, client_port, dst_ip) for the src/src_port/dst
-    fields that both a client connection and a transaction carry."""
+    fields that both a client connection and a transaction carry (each subclass
+    declares them: ``__slots__`` or its ``.pxd``)."""
 
     __slots__ = ()
-    src: str
-    src_port: int
-    dst: str
 
     @property
     def client_ip(self) -> str:
-        return self.src
+        return self.src  # type: ignore[attr-defined]
 
     @property
     def client_port(self) -> int:
-        return self.src_port
+        return self.src_port  # type: ignore[attr-defined]
 
     @property
     def dst_ip(self) -> str:
-        return self.dst
+        return self.dst  # type: ignore[attr-defined]
 
 
 class Txn(PeerNames):
-    """One exchange. Deliberately without ``__slots__``: most of the ~80 fields keep
-    their class-level default for a given request, and assigning them all in
-    ``__init__`` cost more than the instance dict (measured: keep-alive req/s)."""
+    """One exchange.
 
-    # SampleCtx
-    is_response = False
-    status = 0
-    res_headers: list[tuple[bytes, bytes]] | None = None
-    # logging
-    frontend_tls = False
-    backend_name: str | None = None
-    server_name: str | None = None
-    t_handshake = 0
-    t_request = -1
-    t_queue = -1
-    t_connect = -1
-    t_response = -1
-    t_active = -1
-    t_total = -1
-    bytes_in = 0
-    bytes_out = 0
-    term = b"--"
-    cookie_req = b"-"
-    cookie_res = b"-"
-    actconn = 0
-    feconn = 0
-    beconn = 0
-    srvconn = 0
-    retries = 0
-    redispatched = False
-    srv_queue = 0
-    backend_queue = 0
-    unique_id: str | None = None
-    bad_request = False
-    # internal
-    be: Any = None
-    srv: Any = None
-    sc: Any = None
-    res_reason = b""
-    upgrade = False
-    websocket = False
-    client_close = False
-    req_chunked = False
-    req_done = False
-    res_chunked = False
-    res_started = False
-    res_close = False
-    body_buf: list[bytes] | None = None
-    buf_size = 0
-    head_sent = False
-    t_sent = 0.0
-    attempts = 0
-    task: Any = None
-    done = False
-    reused = False
-    has_body = False
-    tunnel: Any = None
-    t_connect_start = 0.0
-    server_timeout: float | None = None
-    tunnel_timeout: float | None = None
-    live_in = 0
-    live_out = 0
-    res_cl = False
-    res_te = False
-    res_pending: bytes | None = None
-    _tr = -1  # time to receive the head, logged as TR once request processing ends
-    # server choice (docs/balancing.md)
-    waiter: Any = None  # lb.proxy.queue.Waiter while queued for a slot
-    rcookie: Any = None  # lb.http.cookie.RequestCookie (backend has `cookie`)
-    direct = False  # bound to its server by persistence
-    force_persist = False
-    ignore_persist = False
-    lb_key: bytes | None = None
-    failed_srv: Any = None  # the server a redispatch left
-    replay: list[bytes] | None = None  # body kept for a layer-7 retry (retry-on)
-    status_counted = False  # hrsp_* already counted (the 101, when it was relayed)
-    wait_body = False  # url_param check_post: the server is chosen once the body is in
-    buffering = False  # option http-buffer-request: waited (or waits) for the body
-    monitor = False  # a monitor-uri request (answered, never logged)
+    Compiled (tools/build_accel.py), ``txn.pxd`` makes this an extension type whose
+    fields are C struct members: every ``self.<field>`` in this module is a pointer
+    read instead of a dictionary lookup (keep-alive: about 3 us less per request,
+    docs/performance.md). So every field is set here, none is a class-level default
+    (Cython cannot have both), and a field added to the class must be declared in
+    ``txn.pxd`` too (tests/test_accel.py checks). Fields that are not declared still
+    work (the type keeps an instance ``__dict__``), at dictionary speed.
+    """
 
     def __init__(self, conn: Any, method: bytes, url: bytes, version: bytes,
                  headers: list[tuple[bytes, bytes]], t0: float) -> None:
@@ -156,8 +85,8 @@ class Txn(PeerNames):
         self.src_port = conn.src_port
         self.dst = conn.dst
         self.dst_port = conn.dst_port
-        self.vars = {}
-        self.memo = {}
+        self.vars: dict[str, Any] = {}
+        self.memo: dict[Any, Any] = {}
         self.accept_ts = conn.accept_ts
         self.request_ts = t0 + rt.epoch_offset
         self.frontend_name = fe.name
@@ -165,6 +94,81 @@ class Txn(PeerNames):
         self.t0 = t0
         self.id = conn.id
         self.pid = rt.pid
+        # SampleCtx
+        self.is_response = False
+        self.status = 0
+        self.res_headers: list[tuple[bytes, bytes]] | None = None
+        # logging
+        self.frontend_tls = False
+        self.backend_name: str | None = None
+        self.server_name: str | None = None
+        self.t_handshake = 0
+        self.t_request = -1
+        self.t_queue = -1
+        self.t_connect = -1
+        self.t_response = -1
+        self.t_active = -1
+        self.t_total = -1
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.term = b"--"
+        self.cookie_req = b"-"
+        self.cookie_res = b"-"
+        self.actconn = 0
+        self.feconn = 0
+        self.beconn = 0
+        self.srvconn = 0
+        self.retries = 0
+        self.redispatched = False
+        self.srv_queue = 0
+        self.backend_queue = 0
+        self.unique_id: str | None = None
+        self.bad_request = False
+        # internal
+        self.be: Any = None
+        self.srv: Any = None
+        self.sc: Any = None
+        self.res_reason = b""
+        self.upgrade = False
+        self.websocket = False
+        self.client_close = False
+        self.req_chunked = False
+        self.req_done = False
+        self.res_chunked = False
+        self.res_started = False
+        self.res_close = False
+        self.body_buf: list[bytes] | None = None
+        self.buf_size = 0
+        self.head_sent = False
+        self.t_sent = 0.0
+        self.attempts = 0
+        self.task: Any = None
+        self.done = False
+        self.reused = False
+        self.has_body = False
+        self.tunnel: Any = None
+        self.t_connect_start = 0.0
+        self.server_timeout: float | None = None
+        self.tunnel_timeout: float | None = None
+        self.live_in = 0
+        self.live_out = 0
+        self.res_cl = False
+        self.res_te = False
+        self.res_pending: bytes | None = None
+        self._tr = -1  # time to receive the head, logged as TR once request processing ends
+        # server choice (docs/balancing.md)
+        self.waiter: Any = None  # lb.proxy.queue.Waiter while queued for a slot
+        self.rcookie: Any = None  # lb.http.cookie.RequestCookie (backend has `cookie`)
+        self.direct = False  # bound to its server by persistence
+        self.force_persist = False
+        self.ignore_persist = False
+        self.lb_key: bytes | None = None
+        self.failed_srv: Any = None  # the server a redispatch left
+        self.replay: list[bytes] | None = None  # body kept for a layer-7 retry (retry-on)
+        self.status_counted = False  # hrsp_* already counted (the 101, when it was relayed)
+        self.wait_body = False  # url_param check_post: the server is chosen once the body is in
+        self.buffering = False  # option http-buffer-request: waited (or waits) for the body
+        self.monitor = False  # a monitor-uri request (answered, never logged)
 
     @property
     def request_line(self) -> bytes | None:

@@ -1,0 +1,9 @@
+# Cython declarations for server.py (tools/build_accel.py; ignored in pure Python).
+# ServerConn becomes an extension type whose fields (the same as its __slots__, which
+# tests/test_accel.py checks) are C struct members: `self.<field>` is a pointer read.
+
+
+cdef class ServerConn:
+    cdef public object be, srv, transport, parser, txn, reason, headers, trailers, in_head
+    cdef public object closed, idle_handle, reusable, res_cl, res_te, idle_since, hleft
+    cdef public object hcount, final
