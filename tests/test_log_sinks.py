@@ -319,6 +319,26 @@ def test_send_error_does_not_raise() -> None:
     assert tl.sinks[0].errors == 1
 
 
+def test_udp_sink_is_connected_and_a_closed_port_drops_lines() -> None:
+    """The UDP socket is connected (one route lookup, not one per line); when nobody
+    listens, the kernel's "port unreachable" comes back as ECONNREFUSED on a later
+    send: that line is dropped and counted, never an error report or an exception."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nobody listens on this port any more
+    tl = traffic(LogTarget(kind="udp", address="127.0.0.1", port=port))
+    sink = tl.sinks[0]
+    assert sink.connected
+    assert sink.sock.getpeername() == ("127.0.0.1", port)
+    for _ in range(20):
+        tl.emit(FakeTxn())
+        time.sleep(0.005)  # let the ICMP error arrive between two lines
+    assert sink.dropped > 0 and sink.sent > 0
+    assert sink.sent + sink.dropped == 20
+    assert sink.errors == 0
+
+
 # ----------------------------------------------------------------------------- events
 
 
