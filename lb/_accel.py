@@ -4,9 +4,10 @@ Owns: the import hook that loads a module of ``lb`` from the Cython-compiled cop
 ``tools/build_accel.py`` left under ``build/accel/`` instead of its ``.py`` file, when
 that copy was built from exactly the source now on disk (a SHA-256 per module, of its
 ``.py`` and the ``.pxd`` declarations it is built with, in the build's manifest) by
-this interpreter (its cache tag). A module whose source changed since the build, or any module when ``LB_PURE_PYTHON`` is set, is imported from source
-as usual, so a stale build never runs and lb works the same without one: the compiled
-modules are the same Python code, only without the interpreter loop.
+this interpreter (its cache tag). A module whose source changed since the build, or
+any module when ``LB_PURE_PYTHON`` is set, is imported from source as usual, so a
+stale build never runs and lb works the same without one: the compiled modules are the
+same Python code, only without the interpreter loop.
 
 Installed by ``lb/__init__.py`` before any other submodule is imported.
 
