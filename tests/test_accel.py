@@ -3,8 +3,10 @@
 A copy of the package in a temporary tree gets one module compiled for real; the
 subprocesses then show which file each import came from: the compiled copy while the
 source is unchanged, the source after an edit or with LB_PURE_PYTHON set, and an
-incremental rebuild that compiles only what changed. The last test checks that the
-repository's own build (made by `make test`) is complete and in use.
+incremental rebuild that compiles only what changed. Other tests check that the
+repository's own build (made by `make test`) is complete and in use, with Txn,
+ClientConn and ServerConn as extension types; that their `.pxd` declarations match the
+classes; and that editing a `.pxd` (or one it cimports) makes the build stale.
 """
 
 from __future__ import annotations
