@@ -41,6 +41,7 @@ HOT_MODULES: tuple[str, ...] = (
     "lb.proxy.txn",
     "lb.proxy.server",
     "lb.proxy.listener",
+    "lb.proxy.drive",
     "lb.proxy.compiled",
     "lb.proxy.timers",
     "lb.proxy.queue",

@@ -15,9 +15,11 @@ import errno
 import json
 import os
 import socket
+from functools import partial
 from typing import Any
 
 from lb.config.model import Bind
+from lb.proxy.drive import Driven
 
 
 class BindError(Exception):
@@ -116,7 +118,7 @@ class Listener:
     """
 
     __slots__ = ("rt", "fe", "bind", "server", "port", "sock", "factory", "backlog",
-                 "reading", "paused", "blocked")
+                 "reading", "paused", "blocked", "accepted_class")
 
     def __init__(self, rt: Any, fe: Any, bind: Bind) -> None:
         self.rt = rt
@@ -130,6 +132,7 @@ class Listener:
         self.reading = False  # the accept reader is installed
         self.paused = False  # SIGTTOU (lb.lifecycle): not accepting until resume()
         self.blocked = False  # not accepting because a maxconn is reached
+        self.accepted_class: Any = socket.socket  # see accepted_socket_class()
 
     # ---- the accept loop
     def start(self) -> None:
@@ -138,6 +141,7 @@ class Listener:
         assert sock is not None
         sock.setblocking(False)
         sock.listen(self.backlog)
+        self.accepted_class = accepted_socket_class(sock)
         self._read(True)
 
     def _read(self, on: bool) -> None:
@@ -168,7 +172,7 @@ class Listener:
                 self._block()
                 return
             try:
-                csock, _addr = sock.accept()
+                fd, _addr = sock._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
@@ -178,17 +182,17 @@ class Listener:
                     loop.call_later(0.1, self._retry)
                     return
                 continue  # ECONNABORTED and the like: that connection is gone
+            csock = self.accepted_class(fileno=fd)
             fe.active += 1
             rt.active += 1
             # (no setblocking here: connect_accepted_socket makes the socket
             # non-blocking itself, in uvloop and asyncio alike; a second ioctl saved)
-            loop.create_task(self._serve(csock))
+            Driven(loop, loop.connect_accepted_socket(self.factory, csock),
+                   partial(self._served, csock))
         # more may be pending: the reader fires again on the next loop turn
 
-    async def _serve(self, csock: socket.socket) -> None:
-        try:
-            await self.rt.loop.connect_accepted_socket(self.factory, csock)
-        except Exception:
+    def _served(self, csock: socket.socket, done: Driven) -> None:
+        if done.cancelled() or done.exception() is not None:
             try:
                 csock.close()
             except OSError:
@@ -248,6 +252,28 @@ class Listener:
                 sock.close()
             except OSError:
                 pass
+
+
+def accepted_socket_class(listening: socket.socket) -> type[socket.socket]:
+    """A ``socket.socket`` subclass for the connections accepted on ``listening``.
+
+    Its ``family`` and ``type`` are the listening socket's, as plain class attributes:
+    ``socket.socket`` converts each to an enum member on every read, and
+    ``socket.accept()`` with uvloop's ``connect_accepted_socket`` read them five times
+    per connection. Building the object from the accepted descriptor with all three
+    given also spares the kernel queries that ``socket(fileno=fd)`` makes.
+    """
+    family, stype, proto = listening.family, listening.type, listening.proto
+
+    class Accepted(socket.socket):
+        __slots__ = ()
+
+        def __init__(self, *, fileno: int) -> None:
+            socket.socket.__init__(self, family, stype, proto, fileno)
+
+    Accepted.family = family  # type: ignore[assignment,misc]
+    Accepted.type = stype  # type: ignore[assignment,misc]
+    return Accepted
 
 
 def _unblock(rt: Any) -> None:

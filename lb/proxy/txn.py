@@ -24,6 +24,7 @@ from lb.http.actions import Verdict
 from lb.proxy import queue as qmod
 from lb.proxy import retry as retrymod
 from lb.proxy import server as srvmod
+from lb.proxy.drive import Driven
 
 _BODY_BUF_MAX = 65536
 # Checked against HAProxy 2.6.12: %B of a locally generated reply (deny page, 503
@@ -777,8 +778,8 @@ class Txn(PeerNames):
         srv.counters.connect += 1
         host = srv.addr
         port = srv.port or self.dst_port
-        self.task = rt.loop.create_task(srvmod.connect(rt.loop, self.be, srv, host, port))
-        self.task.add_done_callback(self._connected)
+        self.task = Driven(rt.loop, srvmod.connect(rt.loop, self.be, srv, host, port),
+                           self._connected)
         self.conn.stimer.arm(self.be.t_connect, self._connect_timeout)
 
     def _connected(self, task: Any) -> None:

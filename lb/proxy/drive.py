@@ -1,0 +1,132 @@
+"""Running the per-connection coroutines of the data plane without asyncio Tasks.
+
+Owns: ``Driven``, which steps a coroutine by hand. Two coroutines run once per
+connection: ``loop.connect_accepted_socket`` for every accepted client and
+``loop.create_connection`` for every server connection. Each awaits one future (the
+transport's ``connection_made``), or a few (name resolution, for a server named by
+host name). An ``asyncio.Task`` around each costs a Task object, its entry in
+asyncio's weak set of all tasks, a context copy and one loop turn before the first
+step, for every connection (docs/performance.md, fourth session). ``Driven`` sends
+into the coroutine at once and resumes it from the awaited future's done callback.
+
+It offers the part of a Task that lb uses: ``cancel()``, ``cancelled()``,
+``exception()``, ``result()`` and one done callback, which, as with a Task, always
+runs from the event loop and never inside the call that started or cancelled the
+coroutine. Cancelling cancels the awaited future and throws ``CancelledError`` into
+the coroutine, as ``Task.cancel`` does, so uvloop closes a half-made transport.
+
+Must not import anything from lb.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+_PENDING = 0
+_DONE = 1
+_CANCELLED = 2
+
+
+class Driven:
+    """One coroutine, stepped from the done callbacks of the futures it awaits."""
+
+    __slots__ = ("loop", "coro", "on_done", "state", "value", "exc", "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any],
+                 on_done: Callable[[Driven], None]) -> None:
+        self.loop = loop
+        self.coro = coro
+        self.on_done: Callable[[Driven], None] | None = on_done
+        self.state = _PENDING
+        self.value: Any = None
+        self.exc: BaseException | None = None
+        self.waiting: Any = None  # the future the coroutine awaits
+        self._step(None, False)
+
+    # ---- the Task interface lb uses
+    def cancelled(self) -> bool:
+        return self.state == _CANCELLED
+
+    def done(self) -> bool:
+        return self.state != _PENDING
+
+    def exception(self) -> BaseException | None:
+        if self.state == _CANCELLED:
+            raise asyncio.CancelledError()
+        if self.state == _PENDING:
+            raise asyncio.InvalidStateError("coroutine still running")
+        return self.exc
+
+    def result(self) -> Any:
+        exc = self.exception()
+        if exc is not None:
+            raise exc
+        return self.value
+
+    def cancel(self) -> bool:
+        """Stop the coroutine now; the done callback runs on a later loop turn."""
+        if self.state != _PENDING:
+            return False
+        fut = self.waiting
+        if fut is not None:
+            self.waiting = None
+            fut.remove_done_callback(self._wakeup)
+            fut.cancel()
+        self._step(asyncio.CancelledError(), False)
+        return True
+
+    # ---- stepping
+    def _wakeup(self, fut: Any) -> None:
+        if fut is not self.waiting:
+            return
+        self.waiting = None
+        self._step(None, True)
+
+    def _again(self) -> None:
+        if self.state == _PENDING and self.waiting is None:
+            self._step(None, True)
+
+    def _step(self, exc: BaseException | None, from_loop: bool) -> None:
+        coro = self.coro
+        try:
+            awaited = coro.send(None) if exc is None else coro.throw(exc)
+        except StopIteration as stop:
+            self._finish(_DONE, stop.value, None, from_loop)
+            return
+        except asyncio.CancelledError:
+            self._finish(_CANCELLED, None, None, from_loop)
+            return
+        except (KeyboardInterrupt, SystemExit) as e:
+            self._finish(_DONE, None, e, from_loop)
+            raise
+        except BaseException as e:
+            self._finish(_DONE, None, e, from_loop)
+            return
+        if awaited is None:  # a bare yield (asyncio.sleep(0)): go on next turn
+            self.loop.call_soon(self._again)
+        elif getattr(awaited, "_asyncio_future_blocking", None) is not None:
+            awaited._asyncio_future_blocking = False
+            self.waiting = awaited
+            awaited.add_done_callback(self._wakeup)
+        else:
+            self._step(RuntimeError(f"coroutine yielded {awaited!r}, not a future"),
+                       from_loop)
+
+    def _finish(self, state: int, value: Any, exc: BaseException | None,
+                from_loop: bool) -> None:
+        self.state = state
+        self.value = value
+        self.exc = exc
+        self.coro = None  # type: ignore[assignment]
+        if from_loop:
+            self._report()
+        else:
+            self.loop.call_soon(self._report)
+
+    def _report(self) -> None:
+        cb = self.on_done
+        self.on_done = None
+        if cb is not None:
+            cb(self)
