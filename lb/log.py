@@ -736,7 +736,35 @@ class _FastChain:
 
 _fast_chain: _FastChain | None = None
 _UTC = datetime.UTC
-_now = datetime.datetime.now
+
+
+class _IsoStamp:
+    """structlog's ``TimeStamper(fmt="iso", utc=True)`` text for the current time.
+
+    The same text as ``datetime.now(UTC).isoformat()`` with ``Z`` for ``+00:00``
+    (microseconds floored from the nanosecond clock, omitted when zero), with the
+    date and time of day formatted once per second.
+    """
+
+    __slots__ = ("sec", "head")
+
+    def __init__(self) -> None:
+        self.sec = -1
+        self.head = ""
+
+    def __call__(self) -> str:
+        sec, ns = divmod(time.time_ns(), 1_000_000_000)
+        if sec != self.sec:
+            day = datetime.datetime.fromtimestamp(sec, _UTC).replace(tzinfo=None)
+            self.head = day.isoformat()
+            self.sec = sec
+        us = ns // 1000
+        if us:
+            return f"{self.head}.{us:06d}Z"
+        return self.head + "Z"
+
+
+_iso_stamp = _IsoStamp()
 _json_str = json.encoder.encode_basestring_ascii  # what json.dumps uses (ensure_ascii)
 
 
@@ -795,5 +823,5 @@ class InfoEvent:
                 fast.batch.flush()
                 self.logger.info(self.event, **dict(zip(self.keys, values, strict=True)))
                 return
-        parts.append(_now(tz=_UTC).isoformat().replace("+00:00", "Z"))
+        parts.append(_iso_stamp())
         fast.batch.write(self.fmt % tuple(parts))

@@ -187,3 +187,26 @@ def test_lines_pending_when_the_loop_stops_are_written_at_exit() -> None:
     lines = out.stdout.splitlines()
     assert lines[0] == "END"  # nothing was written while the loop ran
     assert json.loads(lines[1])["tunnel_id"] == 42
+
+
+@pytest.mark.parametrize("ns", [
+    1_795_300_000_000_000_000,        # a whole second: no fraction, as isoformat
+    1_795_300_000_000_000_999,        # under a microsecond: floored to none
+    1_795_300_000_123_456_789,
+    1_795_300_059_999_999_999,        # the last microsecond before a new minute
+    1_795_300_060_000_001_000,
+    951_782_400_000_500_000,          # 2000-02-29
+])
+def test_event_timestamp_is_structlogs_iso_utc(monkeypatch: pytest.MonkeyPatch,
+                                               ns: int) -> None:
+    """The cached stamp equals datetime's isoformat (what structlog's TimeStamper
+    writes) for the same nanosecond clock reading, across second boundaries."""
+    import datetime
+
+    stamp = log._IsoStamp()
+    for t in (ns - 1_000_000_000, ns, ns + 1):  # previous second, then this one twice
+        monkeypatch.setattr(log.time, "time_ns", lambda t=t: t)
+        sec, rest = divmod(t, 1_000_000_000)
+        expected = datetime.datetime.fromtimestamp(sec, datetime.UTC).replace(
+            microsecond=rest // 1000).isoformat().replace("+00:00", "Z")
+        assert stamp() == expected
