@@ -353,3 +353,28 @@ def test_bare_proxy_forwards_keep_alive_requests():
         proc.terminate()
         proc.wait(10)
         backend.close()
+
+
+def test_conn_cpu_alternates_commands_and_reports_each(tmp_path):
+    """tools/bench/conn_cpu.py: two commands alternated, a figure per round each, and
+    every request answered 200 through lb (the tool stops on any other answer)."""
+    root = BENCH.parent.parent
+    wrappers = []
+    for name in ("a.sh", "b.sh"):
+        w = tmp_path / name
+        w.write_text(f'#!/bin/sh\ncd {root} && exec {sys.executable} -m lb "$@"\n')
+        w.chmod(0o755)
+        wrappers.append(str(w))
+    res = subprocess.run(
+        [sys.executable, str(BENCH / "conn_cpu.py"), "--count", "100", "--rounds", "2",
+         *wrappers], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    lines = res.stdout.splitlines()
+    rounds = [line.split()[2] for line in lines if line.startswith("round ")]
+    assert rounds == wrappers * 2, res.stdout  # A B A B
+    summaries = [line for line in lines if line.startswith("== ")]
+    assert [s.split()[1] for s in summaries] == wrappers, res.stdout
+    # /proc counts CPU in 10 ms ticks: 100 connections may round to 0 in one round,
+    # never to more than 50 ms per connection
+    medians = [float(s.split("median ")[1].split()[0]) for s in summaries]
+    assert all(0 <= m < 50_000 for m in medians) and sum(medians) > 0, summaries
