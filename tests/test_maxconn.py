@@ -248,3 +248,37 @@ def test_unix_socket_bind_goes_through_the_same_accept_loop(tmp_path) -> None:  
         assert get(u).startswith(b"HTTP/1.1 200")
         u.close()
         assert c.conn_tot == 2 and c.smax == 1
+
+
+@pytest.mark.parametrize("family", ["inet", "inet6", "unix"])
+def test_accepted_socket_objects_carry_the_listeners_family_and_type(
+        tmp_path, family: str) -> None:  # type: ignore[no-untyped-def]
+    """The listener wraps each accepted descriptor in a class whose family and type are
+    the listening socket's (uvloop picks the TCP or unix transport from them)."""
+    from lb.proxy.listener import accepted_socket_class
+
+    if family == "unix":
+        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        lsock.bind(str(tmp_path / "s"))
+    elif family == "inet6":
+        lsock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        try:
+            lsock.bind(("::1", 0))
+        except OSError:
+            lsock.close()
+            pytest.skip("no IPv6 loopback here")
+    else:
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    with lsock, socket.socket(lsock.family, socket.SOCK_STREAM) as client:
+        client.connect(lsock.getsockname())
+        fd, _ = lsock._accept()  # type: ignore[attr-defined]
+        accepted = accepted_socket_class(lsock)(fileno=fd)
+        with accepted:
+            assert accepted.family is lsock.family and accepted.type is lsock.type
+            assert isinstance(accepted, socket.socket)
+            client.sendall(b"ping")
+            accepted.settimeout(5)
+            assert accepted.recv(4) == b"ping"
+            assert accepted.getsockname() == lsock.getsockname()

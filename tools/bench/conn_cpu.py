@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import atexit
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -142,6 +143,9 @@ def main() -> int:
         return 0
     import uvloop
 
+    if shutil.which("taskset") is None:
+        sys.exit("conn_cpu: needs taskset (Debian package util-linux) to pin the proxy "
+                 "and the load to different cores")
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     default = os.path.join(tempfile.mkdtemp(prefix="conn_cpu-"), "lb.sh")
     with open(default, "w") as f:
