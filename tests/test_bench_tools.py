@@ -378,3 +378,15 @@ def test_conn_cpu_alternates_commands_and_reports_each(tmp_path):
     # never to more than 50 ms per connection
     medians = [float(s.split("median ")[1].split()[0]) for s in summaries]
     assert all(0 <= m < 50_000 for m in medians) and sum(medians) > 0, summaries
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--count", "0"], "must be at least 1"),
+    (["--rounds", "x"], "is not a whole number"),
+    (["/nonexistent/lb.sh"], "is not an executable file"),
+])
+def test_conn_cpu_refuses_bad_arguments_with_a_message(args, message):
+    res = subprocess.run([sys.executable, str(BENCH / "conn_cpu.py"), *args],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0
+    assert message in res.stderr and "Traceback" not in res.stderr, res.stderr

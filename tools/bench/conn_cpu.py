@@ -130,12 +130,23 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], cmd: str) -> None:
     sys.exit(f"conn_cpu: {cmd} is not listening on {port} after 20 s")
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("commands", nargs="*", metavar="LB_CMD",
                     help="lb commands to compare (default: this tree's lb)")
-    ap.add_argument("--count", type=int, default=5000, help="connections per round")
-    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--count", type=positive_int, default=5000,
+                    help="connections per round")
+    ap.add_argument("--rounds", type=positive_int, default=8)
     ap.add_argument("--serve-backend", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_backend:
@@ -152,6 +163,13 @@ def main() -> int:
         f.write(f'#!/bin/sh\ncd {repo} && exec {sys.executable} -m lb "$@"\n')
     os.chmod(default, 0o755)
     commands = args.commands or [default]
+    for cmd in commands:
+        if shutil.which(cmd) is None:
+            sys.exit(f"conn_cpu: {cmd} is not an executable file (a script that runs "
+                     f"an lb tree's `python -m lb \"$@\"`)")
+    if len(set(commands)) != len(commands):
+        sys.exit("conn_cpu: each LB_CMD may be given once (copy the script to compare "
+                 "a tree with itself)")
 
     log_sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # never read
     log_sink.bind(("127.0.0.1", 0))
