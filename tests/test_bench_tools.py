@@ -390,3 +390,39 @@ def test_conn_cpu_refuses_bad_arguments_with_a_message(args, message):
                          capture_output=True, text=True, timeout=60)
     assert res.returncode != 0
     assert message in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+def test_profile_inproc_runs_every_path_and_checks_each_answer():
+    """tools/bench/profile_inproc.py drives lb's protocol objects with the bench config;
+    it checks every answer itself (a 200, a 101, the echoed frame) and stops otherwise."""
+    res = subprocess.run(
+        [sys.executable, str(BENCH / "profile_inproc.py"), "ka,hs,echo", "-n", "100",
+         "--repeat", "2"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    figures = {line.split()[0]: float(line.split()[1]) for line in res.stdout.splitlines()}
+    assert set(figures) == {"ka", "hs", "echo"}, res.stdout
+    assert all(0 < v < 100_000 for v in figures.values()), figures
+
+
+@pytest.mark.parametrize("args, message", [
+    (["kaa"], "unknown path kaa"),
+    (["ka", "-n", "-1"], "-n must be 0"),
+])
+def test_profile_inproc_refuses_bad_arguments_with_a_message(args, message):
+    res = subprocess.run([sys.executable, str(BENCH / "profile_inproc.py"), *args],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    assert message in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+@pytest.mark.skipif(prereq.find("valgrind") is None, reason="valgrind is not installed")
+def test_profile_inproc_counts_instructions_with_callgrind():
+    """--instructions: two runs under callgrind, differenced. The echo path (one frame
+    each way through a tunnel) is some thousands of instructions, never millions."""
+    res = subprocess.run(
+        [sys.executable, str(BENCH / "profile_inproc.py"), "echo", "-n", "300",
+         "--instructions"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    name, count, unit = res.stdout.split()[:3]
+    assert (name, unit) == ("echo", "instructions"), res.stdout
+    assert 1_000 < float(count) < 200_000, res.stdout

@@ -5,6 +5,7 @@
     python tools/bench/profile_inproc.py ka --profile    # + cProfile of the keep-alive path
     python tools/bench/profile_inproc.py hs,echo -n 20000
     python tools/bench/profile_inproc.py --lb-path /tmp/lb-before ka   # another tree's lb
+    python tools/bench/profile_inproc.py ka,hs --instructions    # instructions per unit
 
 The socket benchmarks (run.py, profile_lb.py) are noisy on a shared machine and mix
 kernel time with Python time. This driver builds lb's runtime from the benchmark
@@ -25,6 +26,12 @@ else (the log `sendto` excepted):
 Figures are the best of ``--repeat`` batches of process CPU time (µs per unit, lower is
 better): small batches and the minimum make them steady on a shared machine (±1%). Every
 exchange is checked (status line or echoed bytes) so a broken path cannot look fast.
+``--instructions`` counts CPU instructions per unit instead, with valgrind's callgrind:
+the script runs itself twice under valgrind, with n and 3n units, and the difference
+cancels start-up and config loading. The count is the same from run to run (within
+about 0.3%) whatever else the machine is doing, so it shows a change of 1% that the
+timings cannot; it does not see cache misses or the kernel's share of a system call.
+
 Must not import anything from lb at module level (lb is imported after sys.path set-up).
 """
 
@@ -35,9 +42,13 @@ import asyncio
 import cProfile
 import io
 import pstats
+import re
+import shutil
 import socket
 import string
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -255,6 +266,32 @@ def bench_echo(world: World, n: int) -> float:
     return dt / n * 1e6
 
 
+def _warmup(n: int) -> int:
+    return max(n // 10, 100)
+
+
+def count_instructions(name: str, n: int) -> float:
+    """Instructions per unit of one path: callgrind totals at n and 3n units, differenced."""
+    totals = []
+    with tempfile.TemporaryDirectory(prefix="lb-callgrind-") as tmp:
+        for units in (n, 3 * n):
+            out = Path(tmp) / f"cg.{units}.out"
+            cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                   sys.executable, __file__]
+            if LB_PATH != str(REPO):
+                cmd += ["--lb-path", LB_PATH]
+            cmd += [name, "-n", str(units), "--repeat", "1"]
+            env = {**__import__("os").environ, "PYTHONHASHSEED": "0"}
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+            found = re.search(r"^(?:summary|totals): (\d+)", out.read_text()
+                              if out.exists() else "", re.M)
+            if proc.returncode != 0 or found is None:
+                raise SystemExit(f"valgrind failed ({proc.returncode}): {proc.stderr[-2000:]}")
+            totals.append(int(found.group(1)))
+    units_diff = (3 * n + _warmup(3 * n)) - (n + _warmup(n))
+    return (totals[1] - totals[0]) / units_diff
+
+
 SORT = "tottime"
 BENCHES = {"ka": bench_ka, "hs": bench_hs, "echo": bench_echo}
 DEFAULT_N = {"ka": 2000, "hs": 1000, "echo": 20000}
@@ -267,16 +304,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=40)
     ap.add_argument("--profile", action="store_true", help="cProfile one batch of each")
     ap.add_argument("--top", type=int, default=35)
+    ap.add_argument("--instructions", action="store_true",
+                    help="instructions per unit, counted by valgrind (callgrind)")
     args = ap.parse_args(argv)
+    if args.n < 0 or args.repeat < 1:
+        ap.error("-n must be 0 (the default per path) or more, --repeat at least 1")
+    names = args.paths.split(",")
+    unknown = [nm for nm in names if nm not in BENCHES]
+    if unknown:
+        ap.error(f"unknown path {', '.join(unknown)} (known: {', '.join(BENCHES)})")
+    if args.instructions:
+        if shutil.which("valgrind") is None:
+            ap.error("--instructions needs valgrind (Debian package: valgrind)")
+        for name in names:
+            n = args.n or DEFAULT_N[name]
+            per = count_instructions(name, n)
+            print(f"{name:<5} {per:9.0f} instructions per unit (callgrind, {n} and {3 * n})",
+                  flush=True)
+        return 0
     world = World()
     import gc
     gc.collect()
     gc.freeze()
     gc.set_threshold(20000, 50, 100)  # as lb.proxy.runner._tune_gc
-    for name in args.paths.split(","):
+    for name in names:
         fn = BENCHES[name]
         n = args.n or DEFAULT_N[name]
-        fn(world, max(n // 10, 100))  # warm-up
+        fn(world, _warmup(n))
         best = min(fn(world, n) for _ in range(args.repeat))
         print(f"{name:<5} {best:7.2f} us per unit (best of {args.repeat} x {n})", flush=True)
         if args.profile:
