@@ -102,6 +102,12 @@ class SlidingAverage:
         return int(round(self.sum / min(count, self.n) if count < self.n else self.sum / self.n))
 
 
+# Counters fields that hold objects (rates, averages, per-reason tables), not numbers
+_COUNTER_OBJECTS = frozenset((
+    "sess_rate", "req_rate", "conn_rate", "qtime", "ctime", "rtime", "ttime",
+    "ws_fail", "ws_close", "ws_frames", "ws_close_codes"))
+
+
 class Counters:
     """Traffic counters shared by frontends, backends and servers.
 
@@ -149,9 +155,12 @@ class Counters:
             for av in (self.qtime, self.ctime, self.rtime, self.ttime):
                 av.max = 0
             return
-        keep_cur = getattr(self, "scur", 0), getattr(self, "qcur", 0), getattr(self, "ws_tunnels_cur", 0)
+        # compiled (state.pxd), a field never set reads None rather than failing
+        keep_cur = (getattr(self, "scur", 0) or 0, getattr(self, "qcur", 0) or 0,
+                    getattr(self, "ws_tunnels_cur", 0) or 0)
         for name in self.__slots__:
-            setattr(self, name, 0)
+            if name not in _COUNTER_OBJECTS:
+                setattr(self, name, 0)
         self.scur, self.qcur, self.ws_tunnels_cur = keep_cur
         self.smax = self.scur
         self.qmax = self.qcur

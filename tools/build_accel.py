@@ -8,9 +8,10 @@
 The modules are compiled as written (no Cython-only syntax, annotations ignored), so
 the package stays plain Python and runs the same without this step; compiled, the
 per-request path costs about half the CPU (docs/performance.md). The only Cython-only
-files are the ``.pxd`` declarations beside three modules (``lb/proxy/{txn,client,
-server}.pxd``), which turn their classes into extension types with C struct fields;
-a ``.pxd`` is part of its module's digest. ``lb/_accel.py``
+files are the ``.pxd`` declarations beside some modules (``lb/state.pxd``,
+``lb/proxy/{txn,client,server,tunnel,compiled}.pxd``), which turn their classes into
+extension types with C struct fields and type the links between them; a ``.pxd`` is
+part of its module's digest, with the ``.pxd`` files it cimports. ``lb/_accel.py``
 loads a compiled module only while its source is byte-for-byte the one it was built
 from, so editing a file never runs a stale build. Incremental: a module whose source
 digest is already in the manifest is not rebuilt.
@@ -40,6 +41,7 @@ HOT_MODULES: tuple[str, ...] = (
     "lb.proxy.client",
     "lb.proxy.txn",
     "lb.proxy.server",
+    "lb.proxy.tunnel",
     "lb.proxy.listener",
     "lb.proxy.drive",
     "lb.proxy.compiled",

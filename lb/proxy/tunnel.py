@@ -38,7 +38,7 @@ except Exception:  # the log layer is missing or broken: plain structlog
         _log.info("tunnel_close", **dict(zip(_CLOSE_KEYS, values, strict=True)))
 
 
-class _End(asyncio.Protocol):
+class _End:
     __slots__ = ("tun", "is_client")
 
     def __init__(self, tun: Tunnel, is_client: bool) -> None:

@@ -1,0 +1,18 @@
+# Cython declarations for tunnel.py (tools/build_accel.py; ignored in pure Python).
+# Tunnel and _End become extension types whose fields (the same as their __slots__,
+# which tests/test_accel.py checks) are C struct members. The three counter links are
+# typed (lb/state.pxd), so the pump's `fc.bin += n` is a pointer read, not a lookup.
+
+from lb.state cimport Counters
+
+
+cdef class Tunnel:
+    cdef public object id, rt, txn, conn, ct, st, up, down, cfin, sfin, closed, timer
+    cdef public object timeout, t_open, ws, srv_name, fe_name, be_name, on_close, frames
+    cdef public object events, t_last
+    cdef public Counters fc, bc, sc
+
+
+cdef class _End:
+    cdef public Tunnel tun
+    cdef public object is_client
