@@ -36,10 +36,10 @@ _CIMPORT = re.compile(rb"^\s*(?:from\s+(lb(?:\.\w+)+)\s+cimport|cimport\s+(lb(?:
                       re.MULTILINE)
 
 
-def source_digest(path: Path) -> str:
-    """SHA-256 of what a compiled module is built from: its ``.py``, its ``.pxd`` if it
-    has one (C declarations of its classes), and the ``.pxd`` files those cimport."""
-    h = hashlib.sha256(path.read_bytes())
+def _pxd_closure(path: Path) -> list[tuple[Path, bytes, list[str]]]:
+    """(pxd, its text, the modules it cimports) for a module's ``.pxd`` and every
+    ``.pxd`` reached from it by cimport, in a stable order."""
+    out = []
     todo = [path.with_suffix(".pxd")]
     seen: set[Path] = set()
     while todo:
@@ -48,10 +48,25 @@ def source_digest(path: Path) -> str:
             continue
         seen.add(pxd)
         text = pxd.read_bytes()
+        deps = [(m.group(1) or m.group(2)).decode() for m in _CIMPORT.finditer(text)]
+        out.append((pxd, text, deps))
+        todo.extend(source_path(d).with_suffix(".pxd") for d in deps)
+    return out
+
+
+def source_digest(path: Path) -> str:
+    """SHA-256 of what a compiled module is built from: its ``.py``, its ``.pxd`` if it
+    has one (C declarations of its classes), and the ``.pxd`` files those cimport."""
+    h = hashlib.sha256(path.read_bytes())
+    for pxd, text, _ in _pxd_closure(path):
         h.update(b"\0" + pxd.name.encode() + b"\0" + text)
-        for m in _CIMPORT.finditer(text):
-            todo.append(source_path((m.group(1) or m.group(2)).decode()).with_suffix(".pxd"))
     return h.hexdigest()
+
+
+def cimported_modules(module: str) -> set[str]:
+    """The modules whose extension types a compiled ``module`` uses at C level (from
+    its ``.pxd``, transitively). It imports them, and checks their types' layout."""
+    return {d for _, _, deps in _pxd_closure(source_path(module)) for d in deps} - {module}
 
 
 def source_path(module: str) -> Path:
@@ -90,7 +105,17 @@ def current_modules() -> tuple[dict[str, Path], list[str]]:
             fresh[name] = so
         else:
             stale.append(name)
-    return fresh, stale
+    # a compiled module that cimports another one's types needs that one compiled too:
+    # against the pure-Python class, its import fails (the type's size differs)
+    dropped = True
+    while dropped:
+        dropped = False
+        for name in list(fresh):
+            if not cimported_modules(name) <= fresh.keys():
+                del fresh[name]
+                stale.append(name)
+                dropped = True
+    return fresh, sorted(stale)
 
 
 class CompiledFinder:

@@ -182,11 +182,32 @@ def test_a_pxd_edit_makes_the_build_stale(tmp_path: Path) -> None:
         f.write("# edited\n")  # client.pxd cimports PeerNames from txn.pxd
     client2, server2 = _run(tree, "-c", code).split()
     assert client2 != client and server2 == server
-    _run(tree, "tools/build_accel.py", "--strict", "--modules", "lb.proxy.server")
+    # the modules whose types server.pxd cimports are built with it
+    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", "lb.proxy.server")
+    assert "compiled 3 module(s)" in out
     assert _origin(tree, "lb.proxy.server").endswith(".so")
     with open(tree / "lb" / "proxy" / "server.pxd", "a") as f:
         f.write("# edited\n")
     assert _origin(tree, "lb.proxy.server").endswith("server.py")
+
+
+def test_a_stale_cimported_module_takes_its_users_back_to_source(tmp_path: Path) -> None:
+    """Compiled server.py uses lb.state's extension types. Once state.py is edited
+    (its build stale, the .py imported), server's build is not loaded either: against
+    the pure-Python classes its import would fail ("size changed")."""
+    tree = _tree(tmp_path)
+    _run(tree, "tools/build_accel.py", "--strict", "--modules", "lb.proxy.server")
+    code = ("import lb.state, lb.proxy.compiled, lb.proxy.server as m\n"
+            "from lb import _accel\n"
+            "print(m.__file__, lb.state.__file__, sorted(_accel.STATUS['stale']))")
+    assert _run(tree, "-c", code).split()[:2] == [
+        str(tree / "build/accel/lb/proxy" / Path(_origin(tree, "lb.proxy.server")).name),
+        str(tree / "build/accel/lb" / Path(_origin(tree, "lb.state")).name)]
+    src = tree / "lb" / "state.py"
+    src.write_text(src.read_text() + "\n# edited\n")
+    server, state, *stale = _run(tree, "-c", code).split()
+    assert server.endswith("lb/proxy/server.py") and state.endswith("lb/state.py")
+    assert " ".join(stale) == "['lb.proxy.compiled', 'lb.proxy.server', 'lb.state']"
 
 
 def test_a_damaged_manifest_means_no_build(tmp_path: Path) -> None:

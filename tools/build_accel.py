@@ -77,6 +77,9 @@ def main() -> int:
         unknown = sorted(set(wanted) - set(HOT_MODULES))
         if unknown:
             ap.error(f"not a hot-path module: {', '.join(unknown)}")
+        # with the modules whose types they cimport (loaded only together)
+        deps = {d for m in wanted for d in _accel.cimported_modules(m)}
+        wanted = tuple(m for m in HOT_MODULES if m in deps or m in wanted)
     build = _accel.BUILD_DIR
     if args.clean:
         shutil.rmtree(build, ignore_errors=True)
