@@ -42,3 +42,10 @@ cdef class ServerState:
 cdef class FrontendState:
     cdef public object model, name, status, conns
     cdef public Counters counters
+
+cdef class State:
+    cdef dict __dict__
+    cdef public object config, start_time, frontends, backends, listeners, curr_conns
+    cdef public object cum_conns, cum_req, max_conn_rate, stopping, streams, tunnels
+    cdef public object errors, _next_id
+    cdef public FreqCounter conn_rate, sess_rate

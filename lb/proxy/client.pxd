@@ -2,12 +2,15 @@
 # ClientConn becomes an extension type whose fields (the same as its __slots__, which
 # tests/test_accel.py checks) are C struct members: `self.<field>` is a pointer read.
 
+from lb.proxy.compiled cimport FrontendRT, Runtime
 from lb.proxy.txn cimport PeerNames
 
 
 cdef class ClientConn(PeerNames):
-    cdef public object rt, fe, listener, loop, transport, parser, src, src_port, dst
+    cdef public object listener, loop, transport, parser, src, src_port, dst
     cdef public object dst_port, accept_ts, id, timer, stimer, txn, req_txn, pending
     cdef public object queueing, url, headers, trailers, hsize, in_head, t_begin, paused
     cdef public object closed, upgrade_tail, last_end, nreq, got_bytes, write_paused, tunnel
     cdef public object ended, head_max, raw_head, upgrade_body, held
+    cdef public Runtime rt
+    cdef public FrontendRT fe

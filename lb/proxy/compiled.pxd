@@ -4,7 +4,7 @@
 # counters links are typed (lb/state.pxd), so a module that declares `fe` or `be` as
 # one of these reaches `fe.counters.req_tot` without an attribute lookup (issue #9).
 
-from lb.state cimport BackendState, Counters, FrontendState
+from lb.state cimport BackendState, Counters, FrontendState, State
 
 
 cdef class BackendRT:
@@ -27,3 +27,10 @@ cdef class FrontendRT:
     cdef public object unique_id, unique_id_hdr
     cdef public FrontendState st
     cdef public Counters counters
+
+cdef class Runtime:
+    cdef dict __dict__
+    cdef public object config, loop, pid, epoch_offset, backends, frontends, maxconn
+    cdef public object actconn, conns, servers_listening, listeners, blocked, ports
+    cdef public object active, services, txn_hook
+    cdef public State state

@@ -2,8 +2,13 @@
 # ServerConn becomes an extension type whose fields (the same as its __slots__, which
 # tests/test_accel.py checks) are C struct members: `self.<field>` is a pointer read.
 
+from lb.proxy.compiled cimport BackendRT
+from lb.state cimport ServerState
+
 
 cdef class ServerConn:
-    cdef public object be, srv, transport, parser, txn, reason, headers, trailers, in_head
+    cdef public object transport, parser, txn, reason, headers, trailers, in_head
     cdef public object closed, idle_handle, reusable, res_cl, res_te, idle_since, hleft
     cdef public object hcount, final
+    cdef public BackendRT be
+    cdef public ServerState srv

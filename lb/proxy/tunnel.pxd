@@ -3,13 +3,15 @@
 # which tests/test_accel.py checks) are C struct members. The three counter links are
 # typed (lb/state.pxd), so the pump's `fc.bin += n` is a pointer read, not a lookup.
 
+from lb.proxy.compiled cimport Runtime
 from lb.state cimport Counters
 
 
 cdef class Tunnel:
-    cdef public object id, rt, txn, conn, ct, st, up, down, cfin, sfin, closed, timer
+    cdef public object id, txn, conn, ct, st, up, down, cfin, sfin, closed, timer
     cdef public object timeout, t_open, ws, srv_name, fe_name, be_name, on_close, frames
     cdef public object events, t_last
+    cdef public Runtime rt
     cdef public Counters fc, bc, sc
 
 

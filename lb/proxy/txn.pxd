@@ -5,7 +5,8 @@
 # The frontend, backend and server links are typed (compiled.pxd, state.pxd): their
 # fields and counters are then read without attribute lookups (issue #9).
 
-from lb.proxy.compiled cimport BackendRT, FrontendRT
+from lb.proxy.compiled cimport BackendRT, FrontendRT, Runtime
+from lb.proxy.server cimport ServerConn
 from lb.state cimport ServerState
 
 cdef class PeerNames:
@@ -24,12 +25,14 @@ cdef class Txn(PeerNames):
     cdef public object pid, rcookie, redispatched, replay, req_chunked, req_done
     cdef public object req_headers, request_ts, res_chunked, res_cl, res_close
     cdef public object res_headers, res_pending, res_reason, res_started, res_te
-    cdef public object retries, reused, rt, sc, server_name, server_timeout, src
+    cdef public object retries, reused, server_name, server_timeout, src
     cdef public object src_port, srv_queue, srvconn, status, status_counted, t0
     cdef public object t_active, t_connect, t_connect_start, t_handshake, t_idle
     cdef public object t_queue, t_request, t_response, t_sent, t_total, task, term
     cdef public object tunnel, tunnel_timeout, unique_id, upgrade, url, vars, version
     cdef public object wait_body, waiter, websocket
+    cdef public Runtime rt
     cdef public FrontendRT fe
     cdef public BackendRT be
     cdef public ServerState srv, failed_srv
+    cdef public ServerConn sc

@@ -76,8 +76,10 @@ class Txn(PeerNames):
     def __init__(self, conn: Any, method: bytes, url: bytes, version: bytes,
                  headers: list[tuple[bytes, bytes]], t0: float) -> None:
         self.conn = conn
-        self.rt = rt = conn.rt
-        self.fe = fe = conn.fe
+        self.rt = conn.rt
+        self.fe = conn.fe
+        rt = self.rt  # typed locals (txn.pxd): field reads without lookups
+        fe = self.fe
         self.method = method
         self.url = url
         self.version = version
@@ -255,11 +257,12 @@ class Txn(PeerNames):
             v = fe.redirect_rules.run(self)
             if v is not None:
                 return self.verdict(v, fe)
-        be = fe.route(self)
-        if be is None:
+        routed = fe.route(self)
+        if routed is None:
             self.term = b"SC"
             return self.local_error(503)
-        self.be = be
+        self.be = routed
+        be = self.be
         self.backend_name = be.name
         bc = be.counters
         bc.scur += 1
@@ -512,7 +515,7 @@ class Txn(PeerNames):
             self._request_slot(None, srv)
 
     def _count_server(self, srv: Any) -> None:
-        sc = srv.counters
+        sc = self.srv.counters  # == srv.counters, typed
         sc.scur += 1
         sc.stot += 1
         if sc.scur > sc.smax:
@@ -909,7 +912,7 @@ class Txn(PeerNames):
             self.memo = {}
         be = self.be
         fe = self.fe
-        if not self._response_rules(be, fe):
+        if not self._response_rules():
             return
         if self.websocket:
             fe.counters.ws_fail["non_101"] += 1
@@ -956,10 +959,12 @@ class Txn(PeerNames):
             # for head and body; ServerConn.data_received flushes it otherwise
             self.res_pending = head
 
-    def _response_rules(self, be: Any, fe: Any) -> bool:
+    def _response_rules(self) -> bool:
         """http-response rules (backend, then frontend), the server-side cookie work and
         http-after-response, for a final response or a 101. False when a rule denied it
         (the denial has been answered)."""
+        be = self.be
+        fe = self.fe
         if be.res_rules is not None:
             v = be.res_rules.run(self)
             if v is not None:
@@ -972,12 +977,14 @@ class Txn(PeerNames):
                 return False
         self._on_response_head()
         if be.after_rules is not None or fe.after_rules is not None:
-            self._after_response(be, fe)
+            self._after_response()
         return True
 
-    def _after_response(self, be: Any, fe: Any) -> None:
+    def _after_response(self) -> None:
         """`http-after-response` rules (backend, then frontend): header edits on the
         response about to leave; final actions other than allow are ignored."""
+        be = self.be
+        fe = self.fe
         if be.after_rules is not None:
             be.after_rules.run(self)
         if fe.after_rules is not None and be is not fe.own_be:
@@ -1092,7 +1099,7 @@ class Txn(PeerNames):
         self.res_started = True
         if self.memo:
             self.memo = {}
-        if not self._response_rules(be, fe):
+        if not self._response_rules():
             return
         cv = h1.conn_value(h1.tokens(self.res_headers, b"connection"), False, False)
         head = h1.response_head(101, self.res_reason, self.res_headers, cv or b"upgrade")
