@@ -265,7 +265,7 @@ def _set_path(a: m.ActSetPath) -> Executor:
 
     def run(ctx: Any) -> None:
         v = fmt.render(ctx)
-        if h1.has_bad_value(v) or b" " in v:
+        if h1.has_bad_value(v) or v.find(b" ") >= 0:
             return None
         url = ctx.url
         path, q, query = url.partition(b"?")

@@ -403,7 +403,7 @@ class ClientConn(PeerNames):
                         first = False
                     kept.append(h)
                 self.headers = kept
-        if b"#" in url or (self.hsize + 4 * len(self.headers) + len(method) + len(url)
+        if url.find(b"#") >= 0 or (self.hsize + 4 * len(self.headers) + len(method) + len(url)
                            + 14 > self.head_max):
             raise _Refused()
         if conn_hdr and (cl or chunked):
