@@ -141,6 +141,7 @@ def _pxd_fields(pxd: Path, cls: str) -> set[str]:
 SLOTTED_EXTENSION_TYPES = (
     ("lb.proxy.client", "ClientConn"), ("lb.proxy.server", "ServerConn"),
     ("lb.proxy.tunnel", "Tunnel"), ("lb.proxy.tunnel", "_End"),
+    ("lb.proxy.timers", "Deadline"),
     ("lb.proxy.compiled", "FrontendRT"), ("lb.proxy.compiled", "BackendRT"),
     ("lb.state", "FreqCounter"), ("lb.state", "SlidingAverage"), ("lb.state", "Counters"),
     ("lb.state", "ServerState"), ("lb.state", "BackendState"),

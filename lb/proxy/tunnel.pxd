@@ -4,14 +4,16 @@
 # typed (lb/state.pxd), so the pump's `fc.bin += n` is a pointer read, not a lookup.
 
 from lb.proxy.compiled cimport Runtime
+from lb.proxy.timers cimport Deadline
 from lb.state cimport Counters
 
 
 cdef class Tunnel:
-    cdef public object id, txn, conn, ct, st, up, down, cfin, sfin, closed, timer
+    cdef public object id, txn, conn, ct, st, up, down, cfin, sfin, closed
     cdef public object timeout, t_open, ws, srv_name, fe_name, be_name, on_close, frames
     cdef public object events, t_last
     cdef public Runtime rt
+    cdef public Deadline timer
     cdef public Counters fc, bc, sc
 
 
