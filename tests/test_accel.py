@@ -142,6 +142,8 @@ SLOTTED_EXTENSION_TYPES = (
     ("lb.proxy.client", "ClientConn"), ("lb.proxy.server", "ServerConn"),
     ("lb.proxy.tunnel", "Tunnel"), ("lb.proxy.tunnel", "_End"),
     ("lb.proxy.timers", "Deadline"),
+    ("lb.balance.base", "OrderedTree"), ("lb.balance.base", "NodeData"),
+    ("lb.balance.roundrobin", "RRNode"), ("lb.balance.roundrobin", "RRGroup"),
     ("lb.proxy.compiled", "FrontendRT"), ("lb.proxy.compiled", "BackendRT"),
     ("lb.state", "FreqCounter"), ("lb.state", "SlidingAverage"), ("lb.state", "Counters"),
     ("lb.state", "ServerState"), ("lb.state", "BackendState"),

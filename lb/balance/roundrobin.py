@@ -143,7 +143,7 @@ class RoundRobin(GroupedBalancer):
         while True:
             if not g.curr_weight:
                 g.curr_pos = g.curr_weight = g.next_weight
-            d = self._from_group(g)
+            d = RoundRobin._from_group(g)
             while d is None:
                 if switched:
                     break
@@ -151,7 +151,7 @@ class RoundRobin(GroupedBalancer):
                 g.init, g.next = g.next, g.init
                 g.curr_weight = g.next_weight
                 g.curr_pos = g.curr_weight
-                d = self._from_group(g)
+                d = RoundRobin._from_group(g)
             if d is None:
                 chosen = avoided
                 break
