@@ -132,8 +132,10 @@ def _pxd_fields(pxd: Path, cls: str) -> set[str]:
         if line.startswith("cdef class "):
             inside = line.startswith(f"cdef class {cls}(") or line == f"cdef class {cls}:"
         elif inside and line.strip().startswith("cdef public "):
-            names = line.strip().split(None, 3)[3]  # after `cdef public <type>`
-            fields.update(n.strip() for n in names.split(","))
+            # `cdef public <type, maybe two words> a, b, c`: the first name is the
+            # last word before the first comma
+            first, *rest = line.strip()[len("cdef public "):].split(",")
+            fields.update([first.split()[-1], *(n.strip() for n in rest)])
     return fields
 
 

@@ -1,7 +1,9 @@
 # Cython declarations for tunnel.py (tools/build_accel.py; ignored in pure Python).
 # Tunnel and _End become extension types whose fields (the same as their __slots__,
 # which tests/test_accel.py checks) are C struct members. The three counter links are
-# typed (lb/state.pxd), so the pump's `fc.bin += n` is a pointer read, not a lookup.
+# typed (lb/state.pxd), so the pump's `fc.bin += n` is C arithmetic on a C field.
+
+cimport cython
 
 from lb.proxy.compiled cimport Runtime
 from lb.proxy.timers cimport Deadline
@@ -15,6 +17,13 @@ cdef class Tunnel:
     cdef public Runtime rt
     cdef public Deadline timer
     cdef public Counters fc, bc, sc
+
+    # the pump: C calls from _End, and the chunk length a C integer added to the
+    # C counters
+    @cython.locals(n=Py_ssize_t)
+    cpdef from_client(self, data)
+    @cython.locals(n=Py_ssize_t)
+    cpdef from_server(self, data)
 
 
 cdef class _End:
