@@ -10,9 +10,10 @@ from lb.proxy.txn cimport PeerNames
 cdef class ClientConn(PeerNames):
     cdef public object listener, loop, transport, parser, src, src_port, dst
     cdef public object dst_port, accept_ts, id, txn, req_txn, pending
-    cdef public object queueing, url, headers, trailers, hsize, in_head, t_begin, paused
+    cdef public object queueing, url, hsize, in_head, t_begin, paused
     cdef public object closed, upgrade_tail, last_end, nreq, got_bytes, write_paused, tunnel
     cdef public object ended, head_max, raw_head, upgrade_body, held
     cdef public Runtime rt
     cdef public FrontendRT fe
     cdef public Deadline timer, stimer
+    cdef public list headers, trailers

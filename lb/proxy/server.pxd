@@ -7,8 +7,10 @@ from lb.state cimport ServerState
 
 
 cdef class ServerConn:
-    cdef public object transport, parser, txn, reason, headers, trailers, in_head
-    cdef public object closed, idle_handle, reusable, res_cl, res_te, idle_since, hleft
-    cdef public object hcount, final
+    cdef public object transport, parser, txn, reason, in_head
+    cdef public list headers, trailers
+    cdef public object closed, idle_handle, reusable, res_cl, res_te, idle_since
+    cdef public object final
+    cdef public long long hleft, hcount
     cdef public BackendRT be
     cdef public ServerState srv

@@ -133,11 +133,11 @@ class ServerConn:
         if self.in_head:
             name = name.lower()
             self.headers.append((name, value))
-            hleft = self.hleft - len(name) - len(value) - 8
-            self.hleft = hleft
-            hcount = self.hcount - 1
-            self.hcount = hcount
-            if hleft < 0 or hcount < 0:
+            # hleft/hcount are C integers when compiled (server.pxd): in place, no int
+            # objects are made
+            self.hleft -= len(name) + len(value) + 8
+            self.hcount -= 1
+            if self.hleft < 0 or self.hcount < 0:
                 raise _BadResponse()
             if len(name) >= 14:  # content-length / transfer-encoding (hot path: 1 test)
                 if name == b"content-length":
