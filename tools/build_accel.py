@@ -9,9 +9,11 @@ The modules are compiled as written (no Cython-only syntax, annotations ignored)
 the package stays plain Python and runs the same without this step; compiled, the
 per-request path costs about half the CPU (docs/performance.md). The only Cython-only
 files are the ``.pxd`` declarations beside some modules (``lb/state.pxd``,
-``lb/proxy/{txn,client,server,tunnel,compiled}.pxd``), which turn their classes into
-extension types with C struct fields and type the links between them; a ``.pxd`` is
-part of its module's digest, with the ``.pxd`` files it cimports. ``lb/_accel.py``
+``lb/proxy/{txn,client,server,tunnel,timers,compiled}.pxd``,
+``lb/balance/{base,roundrobin}.pxd``), which turn their classes into extension types
+with C struct fields and type the links between them; a ``.pxd`` is part of its
+module's digest, with the ``.pxd`` files it cimports, and ``--modules`` builds the
+modules a module cimports with it (they load only together). ``lb/_accel.py``
 loads a compiled module only while its source is byte-for-byte the one it was built
 from, so editing a file never runs a stale build. Incremental: a module whose source
 digest is already in the manifest is not rebuilt.
