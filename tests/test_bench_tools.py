@@ -407,6 +407,7 @@ def test_profile_inproc_runs_every_path_and_checks_each_answer():
 @pytest.mark.parametrize("args, message", [
     (["kaa"], "unknown path kaa"),
     (["ka", "-n", "-1"], "-n must be 0"),
+    (["ka", "--keep-callgrind", "/tmp"], "--keep-callgrind goes with --instructions"),
 ])
 def test_profile_inproc_refuses_bad_arguments_with_a_message(args, message):
     res = subprocess.run([sys.executable, str(BENCH / "profile_inproc.py"), *args],
@@ -416,13 +417,22 @@ def test_profile_inproc_refuses_bad_arguments_with_a_message(args, message):
 
 
 @pytest.mark.skipif(prereq.find("valgrind") is None, reason="valgrind is not installed")
-def test_profile_inproc_counts_instructions_with_callgrind():
+def test_profile_inproc_counts_instructions_with_callgrind(tmp_path):
     """--instructions: two runs under callgrind, differenced. The echo path (one frame
-    each way through a tunnel) is some thousands of instructions, never millions."""
+    each way through a tunnel) is some thousands of instructions, never millions.
+    --keep-callgrind leaves the two files, whose totals give the same figure."""
+    keep = tmp_path / "cg"
     res = subprocess.run(
         [sys.executable, str(BENCH / "profile_inproc.py"), "echo", "-n", "300",
-         "--instructions"], capture_output=True, text=True, timeout=600)
+         "--instructions", "--keep-callgrind", str(keep)],
+        capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     name, count, unit = res.stdout.split()[:3]
     assert (name, unit) == ("echo", "instructions"), res.stdout
     assert 1_000 < float(count) < 200_000, res.stdout
+    totals = {}
+    for units in (300, 900):
+        text = (keep / f"callgrind.echo.{units}.out").read_text()
+        totals[units] = int(text.split("\ntotals: ")[1].split()[0])
+    # 300 + 100 and 900 + 100 units with the warm-up batches
+    assert round((totals[900] - totals[300]) / 600) == round(float(count)), (totals, count)

@@ -31,6 +31,8 @@ the script runs itself twice under valgrind, with n and 3n units, and the differ
 cancels start-up and config loading. The count is the same from run to run (within
 about 0.3%) whatever else the machine is doing, so it shows a change of 1% that the
 timings cannot; it does not see cache misses or the kernel's share of a system call.
+``--keep-callgrind DIR`` keeps the two callgrind files: ``callgrind_annotate`` on each
+(``--tree=caller`` for who calls what), differenced, profiles the units between them.
 
 Must not import anything from lb at module level (lb is imported after sys.path set-up).
 """
@@ -270,12 +272,13 @@ def _warmup(n: int) -> int:
     return max(n // 10, 100)
 
 
-def count_instructions(name: str, n: int) -> float:
-    """Instructions per unit of one path: callgrind totals at n and 3n units, differenced."""
+def count_instructions(name: str, n: int, keep: Path | None = None) -> float:
+    """Instructions per unit of one path: callgrind totals at n and 3n units, differenced.
+    ``keep``: a directory for the two callgrind files (``callgrind_annotate`` them)."""
     totals = []
     with tempfile.TemporaryDirectory(prefix="lb-callgrind-") as tmp:
         for units in (n, 3 * n):
-            out = Path(tmp) / f"cg.{units}.out"
+            out = (keep or Path(tmp)) / f"callgrind.{name}.{units}.out"
             cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                    sys.executable, __file__]
             if LB_PATH != str(REPO):
@@ -306,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top", type=int, default=35)
     ap.add_argument("--instructions", action="store_true",
                     help="instructions per unit, counted by valgrind (callgrind)")
+    ap.add_argument("--keep-callgrind", metavar="DIR", type=Path,
+                    help="with --instructions: keep the callgrind files in DIR")
     args = ap.parse_args(argv)
     if args.n < 0 or args.repeat < 1:
         ap.error("-n must be 0 (the default per path) or more, --repeat at least 1")
@@ -313,12 +318,19 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [nm for nm in names if nm not in BENCHES]
     if unknown:
         ap.error(f"unknown path {', '.join(unknown)} (known: {', '.join(BENCHES)})")
+    if args.keep_callgrind is not None and not args.instructions:
+        ap.error("--keep-callgrind goes with --instructions")
     if args.instructions:
+        if args.keep_callgrind is not None:
+            try:
+                args.keep_callgrind.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                ap.error(f"--keep-callgrind {args.keep_callgrind}: {e.strerror}")
         if shutil.which("valgrind") is None:
             ap.error("--instructions needs valgrind (Debian package: valgrind)")
         for name in names:
             n = args.n or DEFAULT_N[name]
-            per = count_instructions(name, n)
+            per = count_instructions(name, n, args.keep_callgrind)
             print(f"{name:<5} {per:9.0f} instructions per unit (callgrind, {n} and {3 * n})",
                   flush=True)
         return 0
