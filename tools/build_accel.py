@@ -50,6 +50,7 @@ HOT_MODULES: tuple[str, ...] = (
     "lb.proxy.timers",
     "lb.proxy.queue",
     "lb.proxy.retry",
+    "lb.proxy.logline",
     "lb.http.h1",
     "lb.http.cookie",
     "lb.http.actions",

@@ -40,9 +40,17 @@ def _traffic_log(proxy: Proxy, config: Config) -> Any:
     if build is None:
         return None
     try:
-        return build(proxy, config.global_)
+        log = build(proxy, config.global_)
     except Exception:  # a broken log target must not stop the data plane
         return None
+    fmt = getattr(log, "fmt", None)
+    if fmt is not None:
+        # imported here: logline cimports Txn, whose module imports this one
+        from lb.proxy import logline
+        fast = logline.fast_renderer(fmt.text, fmt.mode)
+        if fast is not None:
+            fmt.render = fast
+    return log
 
 
 def _hash_sample(text: str | None) -> Callable[[Any], bytes | None] | None:
