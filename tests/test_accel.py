@@ -83,6 +83,13 @@ def test_compiled_module_used_only_while_its_source_is_unchanged(tmp_path: Path)
     assert _origin(tree).endswith(".so")
     out = _run(tree, "tools/build_accel.py", "--strict", "--modules", MODULE)
     assert "1 compiled module(s) up to date" in out
+    # building another module keeps this one's entry, so it stays in use (a
+    # --modules build once dropped every other module from the manifest)
+    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", "lb.proxy.drive")
+    assert "compiled 1 module(s)" in out
+    manifest = json.loads((tree / "build/accel/manifest.json").read_text())
+    assert sorted(manifest["modules"]) == ["lb.proxy.drive", MODULE]
+    assert _origin(tree).endswith(".so")
 
 
 def test_unknown_module_is_refused(tmp_path: Path) -> None:

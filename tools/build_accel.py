@@ -110,8 +110,9 @@ def main() -> int:
             continue
         todo.append((name, digest))
     for name in list(done):
-        if name not in wanted:
+        if name not in HOT_MODULES:
             del done[name]  # dropped from the list: no longer loaded
+    # (a --modules build keeps the other entries: they still match their builds)
     if todo:
         print(f"build_accel: compiling {len(todo)} hot-path module(s) with Cython "
               f"(about {4 * len(todo)} s on 2 cores; only changed ones next time)",
