@@ -229,22 +229,40 @@ def merge_forwardfor(fe: object | None, be: object | None) -> ForwardForRule | N
 def request_head(method: bytes, url: bytes, version: bytes, headers: Headers,
                  conn: bytes | None) -> bytes:
     """Serialise a request head; Connection headers are replaced by `conn` (if any)."""
-    parts = [b"%s %s HTTP/%s" % (method, url, version)]
-    parts += [n + b": " + v for n, v in headers if n != b"connection"]
-    if conn:
-        parts.append(b"connection: " + conn)
-    parts.append(b"\r\n")
-    return b"\r\n".join(parts)  # lines joined once (hot path: every request)
+    return _head([method, b" ", url, b" HTTP/", version, b"\r\n"], headers, conn)
 
 
 def response_head(status: int, reason: bytes, headers: Headers, conn: bytes | None) -> bytes:
     """Serialise a response head for the client (always HTTP/1.1 on the wire)."""
-    parts = [b"HTTP/1.1 %d %s" % (status, reason)]
-    parts += [n + b": " + v for n, v in headers if n != b"connection"]
+    known = _STATUS_LINES.get(status)
+    if known is not None and known[0] == reason:
+        line = known[1]
+    else:
+        line = b"HTTP/1.1 %d %s\r\n" % (status, reason)
+        if len(_STATUS_LINES) < 256:
+            _STATUS_LINES[status] = (reason, line)
+    return _head([line], headers, conn)
+
+
+# status -> (reason, status line): servers send few distinct pairs
+_STATUS_LINES: dict[int, tuple[bytes, bytes]] = {}
+
+
+def _head(parts: list[bytes], headers: Headers, conn: bytes | None) -> bytes:
+    """The header lines after the first, then the blank line, in one join: no
+    intermediate bytes per header (hot path: every request and response)."""
+    for n, v in headers:
+        if n != b"connection":
+            parts.append(n)
+            parts.append(b": ")
+            parts.append(v)
+            parts.append(b"\r\n")
     if conn:
-        parts.append(b"connection: " + conn)
+        parts.append(b"connection: ")
+        parts.append(conn)
+        parts.append(b"\r\n")
     parts.append(b"\r\n")
-    return b"\r\n".join(parts)  # lines joined once (hot path: every response)
+    return b"".join(parts)
 
 
 def conn_value(old: list[bytes], close: bool, keep_alive: bool) -> bytes | None:
