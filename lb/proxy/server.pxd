@@ -10,7 +10,7 @@ cdef class ServerConn:
     cdef public object transport, parser, txn, reason, in_head
     cdef public list headers, trailers
     cdef public object closed, idle_handle, reusable, res_cl, res_te, idle_since
-    cdef public object final
+    cdef public object final, pooled
     cdef public long long hleft, hcount
     cdef public BackendRT be
     cdef public ServerState srv

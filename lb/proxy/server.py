@@ -34,7 +34,7 @@ class ServerConn:
     __slots__ = (
         "be", "srv", "transport", "parser", "txn", "reason", "headers", "trailers",
         "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te", "idle_since",
-        "hleft", "hcount", "final",
+        "hleft", "hcount", "final", "pooled",
     )
 
     def __init__(self, be: Any, srv: ServerState) -> None:
@@ -56,6 +56,7 @@ class ServerConn:
         self.hleft = 0  # head bytes still allowed (HAProxy's limit, as for requests)
         self.hcount = 0  # header lines still allowed (tune.http.maxhdr - 1)
         self.final = False  # a final response ended during the current read
+        self.pooled = False  # in its backend's idle pool (be.idle[srv])
 
     # ---- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -199,15 +200,18 @@ class ServerConn:
             self.close()
             return
         pool.append(self)
+        self.pooled = True
         self.idle_since = self.be.loop_time() if idle_timeout else 0.0
 
     def _drop_idle(self) -> None:
-        pool = self.be.idle.get(self.srv)
-        if pool is not None:
-            try:
-                pool.remove(self)
-            except ValueError:
-                pass
+        if self.pooled:  # (a connection never pooled does not search the pool)
+            self.pooled = False
+            pool = self.be.idle.get(self.srv)
+            if pool is not None:
+                try:
+                    pool.remove(self)
+                except ValueError:  # the pool was cleared (stopping)
+                    pass
         if self.idle_handle is not None:
             self.idle_handle.cancel()
             self.idle_handle = None
@@ -221,6 +225,7 @@ def take_idle(be: Any, srv: ServerState) -> ServerConn | None:
     now = be.loop_time() if limit else 0.0
     while pool:
         sc = pool.pop()
+        sc.pooled = False
         if sc.closed or sc.transport is None or sc.transport.is_closing():
             continue
         if limit and now - sc.idle_since > limit:
