@@ -753,15 +753,19 @@ class _IsoStamp:
         self.head = ""
 
     def __call__(self) -> str:
-        sec, ns = divmod(time.time_ns(), 1_000_000_000)
+        sec, ns = divmod(_time_ns(), 1_000_000_000)
         if sec != self.sec:
             day = datetime.datetime.fromtimestamp(sec, _UTC).replace(tzinfo=None)
             self.head = day.isoformat()
             self.sec = sec
         us = ns // 1000
         if us:
-            return f"{self.head}.{us:06d}Z"
+            # six digits without a format spec: "1" + the zero-padded microseconds
+            return self.head + "." + str(us + 1_000_000)[1:] + "Z"
         return self.head + "Z"
+
+
+_time_ns = time.time_ns
 
 
 _iso_stamp = _IsoStamp()
@@ -782,7 +786,7 @@ class InfoEvent:
     structlog as usual.
     """
 
-    __slots__ = ("logger", "event", "keys", "fmt")
+    __slots__ = ("logger", "event", "keys", "start", "lits", "tail")
 
     def __init__(self, logger_name: str, event: str, keys: Sequence[str]) -> None:
         self.logger = get_logger(logger_name)
@@ -790,14 +794,10 @@ class InfoEvent:
         self.keys = tuple(keys)
         # {"logger_name": "<name>", "<key>": <value>, ... "event": "<event>",
         #  "level": "info", "timestamp": "<iso>"}: the key order of structlog's event
-        # dict, as one %-format with a %s per value and the timestamp
-        def lit(text: str) -> str:
-            return text.replace("%", "%%")
-        fields = ", ".join(f"{lit(_json_str(k))}: %s" for k in self.keys)
-        self.fmt = (f'{{"logger_name": {lit(_json_str(logger_name))}'
-                    + (f", {fields}" if fields else "")
-                    + f', "event": {lit(_json_str(event))}, "level": "info", '
-                    + '"timestamp": "%s"}\n')
+        # dict, as literal pieces joined with the rendered values (one join per line)
+        self.start = '{"logger_name": ' + _json_str(logger_name)
+        self.lits = tuple(", " + _json_str(k) + ": " for k in self.keys)
+        self.tail = ', "event": ' + _json_str(event) + ', "level": "info", "timestamp": "'
 
     def __call__(self, *values: Any) -> None:
         fast = _fast_chain
@@ -808,20 +808,28 @@ class InfoEvent:
             return
         if not fast.enabled:
             return
-        parts = []
+        lits = self.lits
+        if len(values) != len(lits):
+            raise TypeError(f"{self.event}: {len(lits)} values expected, {len(values)} given")
+        parts = [self.start]
+        i = 0
         for v in values:
+            parts.append(lits[i])
+            i += 1
             t = type(v)
             if t is str:
                 parts.append(_json_str(v))
+            elif t is int:
+                parts.append(str(v))
             elif t is bool:
                 parts.append("true" if v else "false")
-            elif t is int:
-                parts.append(int.__repr__(v))
             elif v is None:
                 parts.append("null")
             else:  # anything else: structlog's own rendering
                 fast.batch.flush()
                 self.logger.info(self.event, **dict(zip(self.keys, values, strict=True)))
                 return
+        parts.append(self.tail)
         parts.append(_iso_stamp())
-        fast.batch.write(self.fmt % tuple(parts))
+        parts.append('"}\n')
+        fast.batch.write("".join(parts))

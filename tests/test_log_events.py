@@ -205,7 +205,7 @@ def test_event_timestamp_is_structlogs_iso_utc(monkeypatch: pytest.MonkeyPatch,
 
     stamp = log._IsoStamp()
     for t in (ns - 1_000_000_000, ns, ns + 1):  # previous second, then this one twice
-        monkeypatch.setattr(log.time, "time_ns", lambda t=t: t)
+        monkeypatch.setattr(log, "_time_ns", lambda t=t: t)
         sec, rest = divmod(t, 1_000_000_000)
         expected = datetime.datetime.fromtimestamp(sec, datetime.UTC).replace(
             microsecond=rest // 1000).isoformat().replace("+00:00", "Z")
