@@ -90,6 +90,14 @@ def test_compiled_module_used_only_while_its_source_is_unchanged(tmp_path: Path)
     manifest = json.loads((tree / "build/accel/manifest.json").read_text())
     assert sorted(manifest["modules"]) == ["lb.proxy.drive", MODULE]
     assert _origin(tree).endswith(".so")
+    # a changed source older than its generated C (a copied or checked-out tree) is
+    # still compiled anew: Cython's own check compares file times
+    src.write_text(src.read_text() + "EDITED_MARK = 42\n")
+    os.utime(src, (1_000_000_000, 1_000_000_000))  # 2001, before any generated C
+    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", MODULE)
+    assert "compiled 1 module(s)" in out
+    code = f"import {MODULE} as m; print(m.__file__.endswith('.so'), m.EDITED_MARK)"
+    assert _run(tree, "-c", code).split() == ["True", "42"]
 
 
 def test_unknown_module_is_refused(tmp_path: Path) -> None:
