@@ -822,11 +822,29 @@ def _client_of(t: Any) -> str | None:
     return None
 
 
+def _age_and_idle(t: Any, now: float) -> tuple[float | None, float | None]:
+    """Seconds since the tunnel opened and since its last relayed byte, on one
+    clock. A data-plane tunnel stamps both with its loop's monotonic clock, and
+    ``last_activity`` is that stamp plus the loop's epoch offset; comparing it with
+    the wall clock instead let idle exceed age by the drift between the two."""
+    age = tunnel_age(t, now)
+    last = _attr(t, "last_activity")
+    if last is None:
+        return age, None
+    rt = getattr(t, "rt", None)
+    t_open = getattr(t, "t_open", None)
+    if (_attr(t, "started", "start_time") is None and t_open is not None
+            and rt is not None):
+        loop_now = rt.loop.time()
+        age = loop_now - t_open
+        return age, min(loop_now - (last - rt.epoch_offset), age)
+    return age, now - last
+
+
 def tunnel_info(tid: int, t: Any, now: float) -> dict[str, Any]:
     """What `show websockets` shows of one live tunnel (attributes read by name:
     lb.proxy.tunnel.Tunnel's, or plain ones for other producers)."""
-    age = tunnel_age(t, now)
-    last = _attr(t, "last_activity")
+    age, idle = _age_and_idle(t, now)
     frames = getattr(t, "frames", None)
     return {
         "id": getattr(t, "id", tid) or tid,
@@ -835,7 +853,7 @@ def tunnel_info(tid: int, t: Any, now: float) -> dict[str, Any]:
         "server": _name_of(_attr(t, "server", "srv_name")),
         "client": _client_of(t),
         "age": round(age, 3) if age is not None else None,
-        "idle": round(now - last, 3) if last is not None else None,
+        "idle": round(idle, 3) if idle is not None else None,
         "bytes_in": _attr(t, "bytes_in", "up") or 0,
         "bytes_out": _attr(t, "bytes_out", "down") or 0,
         "frames": dict(frames) if isinstance(frames, dict) and frames else None,

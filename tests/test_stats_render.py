@@ -205,6 +205,24 @@ def test_show_websockets_json_lists_tunnels_and_counters() -> None:
     assert "7 ws ws/w1 127.0.0.1:5555 12.0s 2.0s 10 20" in text
 
 
+def test_websocket_idle_and_age_are_read_on_the_loop_clock() -> None:
+    """A data-plane tunnel stamps its opening and its last bytes with the loop's
+    monotonic clock; the wall clock may have drifted from it since start-up (a CI
+    run once showed idle 1.202 s for a tunnel aged 1.201 s). Both figures come
+    from the loop clock, and idle is never more than age."""
+    loop_now = 1000.0
+    rt = SimpleNamespace(loop=SimpleNamespace(time=lambda: loop_now),
+                         epoch_offset=NOW - loop_now - 0.004)  # wall clock 4 ms ahead
+    quiet = SimpleNamespace(id=1, t_open=loop_now - 1.2, rt=rt,
+                            last_activity=loop_now - 1.2 + rt.epoch_offset)
+    busy = SimpleNamespace(id=2, t_open=loop_now - 10, rt=rt,
+                           last_activity=loop_now - 0.25 + rt.epoch_offset)
+    q = stats.tunnel_info(1, quiet, NOW)
+    assert q["age"] == 1.2 and q["idle"] == 1.2  # the wall clock would say 1.204
+    b = stats.tunnel_info(2, busy, NOW)
+    assert b["age"] == 10.0 and b["idle"] == 0.25
+
+
 def test_prometheus_exposition() -> None:
     st = make_state()
     st.backends["be"].servers[0].counters.bin = 42
