@@ -21,7 +21,6 @@ Must not import: asyncio or anything doing I/O (layer L1).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import ipaddress
@@ -161,14 +160,15 @@ def ws_key_valid(key: bytes | None) -> bool:
     if len(key) != 24:
         return False
     try:
-        return len(base64.b64decode(key, validate=True)) == 16
+        return len(binascii.a2b_base64(key, strict_mode=True)) == 16  # b64decode's check
     except (binascii.Error, ValueError):
         return False
 
 
 def ws_accept(key: bytes) -> bytes:
     """The Sec-WebSocket-Accept value for a key (RFC 6455 §4.2.2)."""
-    return base64.b64encode(hashlib.sha1(key.strip() + WS_GUID).digest())
+    # binascii directly: base64.b64encode is a Python function around it
+    return binascii.b2a_base64(hashlib.sha1(key.strip() + WS_GUID).digest(), newline=False)
 
 
 def check_101(req_headers: Headers, res_headers: Headers, websocket: bool) -> str | None:

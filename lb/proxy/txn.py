@@ -24,6 +24,7 @@ from lb.http.actions import Verdict
 from lb.proxy import queue as qmod
 from lb.proxy import retry as retrymod
 from lb.proxy import server as srvmod
+from lb.proxy import tunnel as tunmod
 from lb.proxy.drive import Driven
 
 _BODY_BUF_MAX = 65536
@@ -1107,8 +1108,7 @@ class Txn(PeerNames):
         fe.counters.hrsp_1xx += 1
         be.counters.hrsp_1xx += 1
         self.status_counted = True
-        from lb.proxy import tunnel
-        tunnel.start_http(self, head, server_tail)
+        tunmod.start_http(self, head, server_tail)
 
     # ------------------------------------------------------------------ failures
 
