@@ -129,14 +129,17 @@ def test_repository_build_is_complete_and_in_use() -> None:
     files = dict(line.split(" ", 1) for line in out.splitlines())
     assert all(f.endswith(".so") for f in files.values()), files
     # the classes with a .pxd are extension types: fields are C members (getset
-    # descriptors on the type), the connections have no instance __dict__
+    # descriptors on the type), neither Txn nor the connections have an instance
+    # __dict__ (Cython allocates one per object, and a cpdef method called on an
+    # object with one looks itself up on every call), Txn's methods are cpdef
     code = ("from lb.proxy.txn import Txn\nfrom lb.proxy.client import ClientConn\n"
             "from lb.proxy.server import ServerConn\n"
             "print(type(Txn.__dict__['status']).__name__,"
             " type(ServerConn.__dict__['hleft']).__name__,"
-            " '__dict__' in dir(ClientConn), ServerConn.__mro__[1:])\n")
+            " '__dict__' in dir(ClientConn), '__dict__' in dir(Txn),"
+            " ServerConn.__mro__[1:], hasattr(Txn, '__pyx_vtable__'))\n")
     assert _run(ROOT, "-c", code).strip() == (
-        "getset_descriptor getset_descriptor False (<class 'object'>,)")
+        "getset_descriptor getset_descriptor False False (<class 'object'>,) True")
 
 
 def _pxd_fields(pxd: Path, cls: str) -> set[str]:

@@ -4,12 +4,12 @@
 
 from lb.proxy.compiled cimport FrontendRT, Runtime
 from lb.proxy.timers cimport Deadline
-from lb.proxy.txn cimport PeerNames
+from lb.proxy.txn cimport PeerNames, Txn
 
 
 cdef class ClientConn(PeerNames):
     cdef public object listener, loop, transport, parser, src, src_port, dst
-    cdef public object dst_port, accept_ts, id, txn, req_txn, pending
+    cdef public object dst_port, accept_ts, id, pending
     cdef public object queueing, url, hsize, in_head, t_begin, paused
     cdef public object closed, upgrade_tail, last_end, nreq, got_bytes, write_paused, tunnel
     cdef public object ended, head_max, raw_head, upgrade_body, held
@@ -17,3 +17,4 @@ cdef class ClientConn(PeerNames):
     cdef public FrontendRT fe
     cdef public Deadline timer, stimer
     cdef public list headers, trailers
+    cdef public Txn txn, req_txn

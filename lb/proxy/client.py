@@ -515,7 +515,7 @@ class ClientConn(PeerNames):
             c.cum_req += 1
             self.txn = txn
             txn._write_local(responses.PARSER_408, 0)
-            txn.finish(close=True, empty=empty)
+            txn.finish(True, False, empty)  # (C call: no skipped keywords)
             return
         # idle keep-alive connection: silent close, nothing logged
         self._close()

@@ -1,7 +1,9 @@
 # Cython declarations for txn.py (tools/build_accel.py; ignored in pure Python).
 # Txn and PeerNames become extension types: each field below is a C struct member, so
 # `self.<field>` inside txn.py is a pointer read. Every field a Txn method assigns is
-# listed (tests/test_accel.py checks); `__dict__` keeps undeclared attributes working.
+# listed (tests/test_accel.py checks). There is no instance `__dict__`: Cython would
+# allocate one for every Txn, and cpdef methods would then look themselves up on
+# each call to see whether the instance overrides them.
 # The frontend, backend and server links are typed (compiled.pxd, state.pxd): their
 # fields and counters are then read without attribute lookups (issue #9).
 
@@ -14,7 +16,6 @@ cdef class PeerNames:
 
 
 cdef class Txn(PeerNames):
-    cdef dict __dict__
     cdef object __weakref__
     cdef public object _tr, accept_ts, actconn, attempts, backend_name, backend_queue
     cdef public object bad_request, beconn, body_buf, buf_size, buffering, bytes_in
@@ -36,3 +37,25 @@ cdef class Txn(PeerNames):
     cdef public BackendRT be
     cdef public ServerState srv, failed_srv
     cdef public ServerConn sc
+
+    # The per-request chain (issue #9): C calls from typed callers (a Txn method, or
+    # a ClientConn through its typed `txn`). cpdef keeps them callable from Python
+    # and overridable (lb.proxy.tcp.TcpTxn overrides connect/_count_server/attach).
+    cpdef start(self, hsize, content_length, chunked, conn_hdr)
+    cpdef _choose_server(self)
+    cpdef _persistence(self, be)
+    cpdef _request_slot(self, srv, avoid)
+    cpdef _assigned(self, srv, now)
+    cpdef _count_server(self, srv)
+    cpdef req_body(self, data)
+    cpdef req_end(self, trailers)
+    cpdef connect(self)
+    cpdef attach(self, sc)
+    cpdef res_head(self, status, reason, headers, keep_alive)
+    cpdef _response_rules(self)
+    cpdef _on_response_head(self)
+    cpdef res_body(self, data)
+    cpdef flush_head(self)
+    cpdef res_end(self, trailers)
+    cpdef _drop_server(self, close)
+    cpdef finish(self, close, abort=*, empty=*)

@@ -70,8 +70,9 @@ class Txn(PeerNames):
     read instead of a dictionary lookup (keep-alive: about 3 us less per request,
     docs/performance.md). So every field is set here, none is a class-level default
     (Cython cannot have both), and a field added to the class must be declared in
-    ``txn.pxd`` too (tests/test_accel.py checks). Fields that are not declared still
-    work (the type keeps an instance ``__dict__``), at dictionary speed.
+    ``txn.pxd`` too (tests/test_accel.py checks): compiled, there is no instance
+    ``__dict__``, so an undeclared field is an AttributeError. The methods of the
+    per-request chain are cpdef there: C calls from Txn itself and from ClientConn.
     """
 
     def __init__(self, conn: Any, method: bytes, url: bytes, version: bytes,
