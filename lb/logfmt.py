@@ -185,11 +185,16 @@ _MS = _MsCache()
 
 def date_ms(ts: float) -> str:
     """``21/Nov/2026:16:23:40.573`` in local time (%t, %tr); cached per millisecond."""
-    key = round(ts * 1000000) // 1000  # whole µs first: 0.006 must not become 5.999 ms
+    # to the nearest whole µs first: 0.006 must not become 5.999 ms (C integers
+    # when compiled, logfmt.pxd; a timestamp is never negative)
+    us = ts * 1000000.0 + 0.5
+    key = int(us) // 1000
     c = _MS
     if key != c.key:
-        sec, ms = divmod(key, 1000)
-        c.text = f"{_LOCAL.get(sec)}.{ms:03d}"
+        sec = key // 1000
+        ms = key - sec * 1000
+        lc = _LOCAL
+        c.text = f"{lc.get(sec)}.{ms:03d}"
         c.key = key
     return c.text
 

@@ -18,3 +18,13 @@ cdef class ClientConn(PeerNames):
     cdef public Deadline timer, stimer
     cdef public list headers, trailers
     cdef public Txn txn, req_txn
+
+    # C calls within the connection and from Txn's chain; typed bytes make
+    # `name.lower()` a direct call of the C method (issue #9)
+    cpdef on_header(self, bytes name, bytes value)
+    cpdef _input(self, data)
+    cpdef _feed(self, data, off, end)
+    cpdef _start(self, ev)
+    cpdef txn_done(self, txn, close, abort)
+    cpdef pause(self, why)
+    cpdef resume(self, why)

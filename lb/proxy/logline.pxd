@@ -4,6 +4,7 @@
 
 cimport cython
 
+from lb.logfmt cimport date_ms
 from lb.proxy.txn cimport Txn
 
 

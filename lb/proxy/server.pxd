@@ -14,3 +14,10 @@ cdef class ServerConn:
     cdef public long long hleft, hcount
     cdef public BackendRT be
     cdef public ServerState srv
+
+    # typed bytes: `name.lower()` is a direct call of the C method, no lookup
+    cpdef on_header(self, bytes name, bytes value)
+    cpdef close(self)
+    cpdef abort(self)
+    cpdef release(self, idle_timeout)
+    cpdef _drop_idle(self)

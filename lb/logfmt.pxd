@@ -1,0 +1,23 @@
+# Cython declarations for logfmt.py (tools/build_accel.py; ignored in pure Python).
+# The date caches are extension types with C fields, and `date_ms` (every httplog
+# line, issue #9) computes its millisecond key with C integers; lb.proxy.logline
+# cimports it, so the call is a C call there.
+
+cimport cython
+
+
+cdef class _SecondCache:
+    cdef public long long sec
+    cdef public str text
+    cdef public object fmt
+    cpdef str get(self, long long sec)
+
+
+cdef class _MsCache:
+    cdef public long long key
+    cdef public str text
+
+
+@cython.locals(key=cython.longlong, sec=cython.longlong, ms=cython.longlong,
+               c=_MsCache, lc=_SecondCache, us=cython.double)
+cpdef str date_ms(double ts)
