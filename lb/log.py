@@ -800,6 +800,9 @@ class InfoEvent:
         self.tail = ', "event": ' + _json_str(event) + ', "level": "info", "timestamp": "'
 
     def __call__(self, *values: Any) -> None:
+        self._render(values)
+
+    def _render(self, values: tuple[Any, ...]) -> None:
         fast = _fast_chain
         if fast is None or not fast.current():
             if fast is not None:

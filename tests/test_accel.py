@@ -168,6 +168,10 @@ SLOTTED_EXTENSION_TYPES = (
     ("lb.state", "FreqCounter"), ("lb.state", "SlidingAverage"), ("lb.state", "Counters"),
     ("lb.state", "ServerState"), ("lb.state", "BackendState"),
     ("lb.state", "FrontendState"),
+    ("lb.log", "Sink"), ("lb.log", "FdSink"), ("lb.log", "DgramSink"),
+    ("lb.log", "TrafficLog"), ("lb.log", "_TurnBatch"), ("lb.log", "_FastChain"),
+    ("lb.log", "_IsoStamp"), ("lb.log", "InfoEvent"),
+    ("lb.logfmt", "_SecondCache"), ("lb.logfmt", "_MsCache"),
 )
 
 

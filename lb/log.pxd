@@ -1,0 +1,59 @@
+# Cython declarations for log.py (tools/build_accel.py; ignored in pure Python).
+# The classes a request or a WebSocket handshake goes through (the traffic log and
+# its sinks, the per-connection events and their batch) become extension types with
+# C fields (the same as their __slots__, which tests/test_accel.py checks), and the
+# methods called per line are cpdef: C calls between them (issue #9).
+
+cimport cython
+
+
+cdef class Sink:
+    cdef public object target, fmt, facility, maxlevel, minlevel, length, sent
+    cdef public object dropped, errors, _limit, _hkey, _hdr, _cacheable
+    cpdef send(self, level, msg, now, meta)
+    cpdef _write(self, data)
+    cpdef _dropped(self)
+    cpdef _failed(self, err)
+
+
+cdef class FdSink(Sink):
+    cdef public object fd
+    cpdef _write(self, data)
+
+
+cdef class DgramSink(Sink):
+    cdef public object sock, addr, connected
+    cpdef _write(self, data)
+
+
+cdef class TrafficLog:
+    cdef public object fmt, meta, mode, dontlognull, dontlog_normal
+    cdef public object separate_errors, msg_limit, name
+    cdef public tuple sinks
+    cpdef emit(self, txn, empty=*)
+    @cython.locals(s=Sink)
+    cpdef send(self, level, line, now=*)
+
+
+cdef class _TurnBatch:
+    cdef public object out, limit
+    cdef public list lines
+    cpdef write(self, line)
+    cpdef flush(self)
+
+
+cdef class _FastChain:
+    cdef public object processors, count, last, wrapper, factory, out, enabled
+    cdef public _TurnBatch batch
+    cpdef current(self)
+
+
+cdef class _IsoStamp:
+    cdef public long long sec
+    cdef public str head
+
+
+cdef class InfoEvent:
+    cdef public object logger, event, keys, start, lits, tail
+    @cython.locals(fast=_FastChain, lits=tuple, parts=list, i=Py_ssize_t)
+    cpdef _render(self, tuple values)
