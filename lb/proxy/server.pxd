@@ -2,6 +2,8 @@
 # ServerConn becomes an extension type whose fields (the same as its __slots__, which
 # tests/test_accel.py checks) are C struct members: `self.<field>` is a pointer read.
 
+cimport cython
+
 from lb.proxy.compiled cimport BackendRT
 from lb.state cimport ServerState
 
@@ -21,3 +23,7 @@ cdef class ServerConn:
     cpdef abort(self)
     cpdef release(self, idle_timeout)
     cpdef _drop_idle(self)
+
+
+@cython.locals(sc=ServerConn, pool=list)
+cpdef take_idle(BackendRT be, ServerState srv)
