@@ -51,9 +51,11 @@ cdef class _FastChain:
 cdef class _IsoStamp:
     cdef public long long sec
     cdef public str head
+    @cython.locals(now=cython.longlong, sec=cython.longlong, us=cython.longlong)
+    cpdef str text(self)
 
 
 cdef class InfoEvent:
     cdef public object logger, event, keys, start, lits, tail
-    @cython.locals(fast=_FastChain, lits=tuple, parts=list, i=Py_ssize_t)
+    @cython.locals(fast=_FastChain, lits=tuple, parts=list, i=Py_ssize_t, iso=_IsoStamp)
     cpdef _render(self, tuple values)

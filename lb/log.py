@@ -753,15 +753,19 @@ class _IsoStamp:
         self.head = ""
 
     def __call__(self) -> str:
-        sec, ns = divmod(_time_ns(), 1_000_000_000)
+        return self.text()
+
+    def text(self) -> str:
+        # C integers when compiled (log.pxd): the clock fits in 64 bits until 2262
+        now = _time_ns()
+        sec = now // 1_000_000_000
+        us = (now - sec * 1_000_000_000) // 1000
         if sec != self.sec:
             day = datetime.datetime.fromtimestamp(sec, _UTC).replace(tzinfo=None)
             self.head = day.isoformat()
             self.sec = sec
-        us = ns // 1000
         if us:
-            # six digits without a format spec: "1" + the zero-padded microseconds
-            return self.head + "." + str(us + 1_000_000)[1:] + "Z"
+            return f"{self.head}.{us:06d}Z"
         return self.head + "Z"
 
 
@@ -833,6 +837,7 @@ class InfoEvent:
                 self.logger.info(self.event, **dict(zip(self.keys, values, strict=True)))
                 return
         parts.append(self.tail)
-        parts.append(_iso_stamp())
+        iso = _iso_stamp
+        parts.append(iso.text())
         parts.append('"}\n')
         fast.batch.write("".join(parts))
