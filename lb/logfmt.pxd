@@ -21,3 +21,12 @@ cdef class _MsCache:
 @cython.locals(key=cython.longlong, sec=cython.longlong, ms=cython.longlong,
                c=_MsCache, lc=_SecondCache, us=cython.double)
 cpdef str date_ms(double ts)
+
+
+# The request line of every httplog line is checked for bytes to escape in one C
+# loop (bytes.translate allocated a copy of it, issue #9).
+@cython.locals(c=cython.uchar)
+cdef bint _url_clean(bytes value)
+
+@cython.locals(b=bytes)
+cpdef str url_escape(value)

@@ -60,14 +60,21 @@ def _hash_escape(m: re.Match[bytes]) -> bytes:
     return b"#%02X" % m.group(0)[0]
 
 
-_URL_BAD = bytes(range(0, 32)) + bytes(range(127, 256)) + b'"#'
+def _url_clean(value: bytes) -> bool:
+    """No byte of ``value`` needs ``#XX`` escaping (a C loop when compiled)."""
+    for c in value:
+        if c < 32 or c > 126 or c == 34 or c == 35:
+            return False
+    return True
 
 
 def url_escape(value: bytes) -> str:
     """``#XX``-escape a request-line style value; the result is ASCII text."""
-    if len(value.translate(None, _URL_BAD)) != len(value):
-        value = _URL_ESC.sub(_hash_escape, value)
-    return value.decode("ascii")
+    if type(value) is bytes:
+        b = value
+        if _url_clean(b):  # the usual case: one pass in C, then a plain decode
+            return b.decode("ascii")
+    return _URL_ESC.sub(_hash_escape, value).decode("ascii")  # type: ignore[no-any-return]
 
 
 def _bytes_text(value: bytes) -> str:

@@ -89,6 +89,18 @@ def test_httplog_request_line_escaping() -> None:
     assert line.endswith(b'"GET /x#23y#01#7F#C3#A9 HTTP/1.1"')
 
 
+def test_url_escape_every_byte() -> None:
+    """Each byte alone, at the start, middle and end: control bytes, DEL, bytes above
+    127, '"' and '#' become #XX (upper-case hex); every other byte stays."""
+    for c in range(256):
+        raw = bytes([c])
+        want = f"#{c:02X}" if c < 32 or c > 126 or c in (0x22, 0x23) else chr(c)
+        for value, text in ((raw, want), (b"a" + raw + b"b", "a" + want + "b"),
+                            (b"GET /" + raw, "GET /" + want)):
+            assert logfmt.url_escape(value) == text, c
+    assert logfmt.url_escape(b"") == ""
+
+
 def test_request_date_falls_back_to_accept_date() -> None:
     line = render("%tr", request_ts=0.0, accept_ts=epoch("2026-01-02 03:04:05", 6))
     assert line == b"02/Jan/2026:03:04:05.006"

@@ -4,7 +4,7 @@
 
 cimport cython
 
-from lb.logfmt cimport date_ms
+from lb.logfmt cimport date_ms, url_escape
 from lb.proxy.txn cimport Txn
 
 
