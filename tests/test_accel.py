@@ -172,6 +172,13 @@ SLOTTED_EXTENSION_TYPES = (
     ("lb.log", "TrafficLog"), ("lb.log", "_TurnBatch"), ("lb.log", "_FastChain"),
     ("lb.log", "_IsoStamp"), ("lb.log", "InfoEvent"),
     ("lb.logfmt", "_SecondCache"), ("lb.logfmt", "_MsCache"),
+    ("lb.match.pattern", "IntMatcher"), ("lb.match.pattern", "FnMatcher"),
+    ("lb.match.pattern", "StrMatcher"), ("lb.match.pattern", "AffixMatcher"),
+    ("lb.match.sample", "Fetch"), ("lb.match.sample", "HdrFetch"),
+    ("lb.match.sample", "HdrCntFetch"),
+    ("lb.match.acl", "AclExpr"), ("lb.match.acl", "Acl"), ("lb.match.acl", "_Duck"),
+    ("lb.match.acl", "_Term"), ("lb.match.acl", "Condition"),
+    ("lb.http.actions", "RuleSet"),
 )
 
 
@@ -209,9 +216,11 @@ def test_a_pxd_edit_makes_the_build_stale(tmp_path: Path) -> None:
         f.write("# edited\n")  # client.pxd cimports PeerNames from txn.pxd
     client2, server2 = _run(tree, "-c", code).split()
     assert client2 != client and server2 == server
-    # the modules whose types server.pxd cimports are built with it
+    # the modules whose types server.pxd cimports are built with it: lb.state and
+    # lb.proxy.compiled, and through compiled.pxd lb.http.actions, lb.match.acl,
+    # lb.match.pattern and lb.match.sample
     out = _run(tree, "tools/build_accel.py", "--strict", "--modules", "lb.proxy.server")
-    assert "compiled 3 module(s)" in out
+    assert "compiled 7 module(s)" in out
     assert _origin(tree, "lb.proxy.server").endswith(".so")
     with open(tree / "lb" / "proxy" / "server.pxd", "a") as f:
         f.write("# edited\n")

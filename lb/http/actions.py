@@ -19,6 +19,7 @@ from typing import Any
 
 from lb.config import model as m
 from lb.http import h1, responses
+from lb.match import acl
 
 # --------------------------------------------------------------------------- formats
 
@@ -337,7 +338,7 @@ class RuleSet:
             builder = ACTIONS.get(type(r.action))
             if builder is None:
                 continue
-            compiled.append((r.cond, builder(r.action)))
+            compiled.append((acl.as_condition(r.cond), builder(r.action)))
         self.rules = tuple(compiled)
 
     def __bool__(self) -> bool:

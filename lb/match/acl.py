@@ -70,10 +70,15 @@ _DEFAULT_METHOD = {
 
 
 class AclExpr:
-    """One ``acl`` line: a sample expression and its compiled matchers."""
+    """One ``acl`` line: a sample expression and its compiled matchers.
+
+    ``test(ctx)`` (also ``match``) is true when any value of the sample matches any
+    pattern. Compiled, the fetch and the matcher are reached as C methods
+    (lb/match/acl.pxd) when the sample has no occurrence or converter.
+    """
 
     __slots__ = ("text", "sample", "method", "matchers", "cast", "found", "empty", "_one",
-                 "_values", "keyword", "test")
+                 "_fetch", "keyword")
 
     def __init__(self, text: str, expr: sample.SampleExpr, method: str,
                  matchers: tuple[pattern.Matcher, ...], cast: Callable[[Any], Any] | None,
@@ -87,52 +92,39 @@ class AclExpr:
         self.empty = not matchers and not self.found
         # fast path: one matcher and no cast (the common case)
         self._one = matchers[0] if len(matchers) == 1 and cast is None else None
-        self._values = expr.values
+        # the bound fetch itself when its values need no occurrence or converter
+        self._fetch = expr._fn if expr.plain else None
         self.keyword = text[:sample.read_keyword(text, 0)]
-        self.test: Callable[[sample.SampleCtx], bool] = self._specialise()
 
-    def _specialise(self) -> Callable[[sample.SampleCtx], bool]:
-        """The evaluation closure for the common shapes (fewer calls per ACL)."""
-        one, values = self._one, self._values
-        if self.empty:
-            return lambda ctx: False
-        if one is not None:
-            def test_one(ctx: sample.SampleCtx) -> bool:
-                for v in values(ctx):
-                    if one(v):
-                        return True
-                return False
-            return test_one
-        if self.found:
-            return lambda ctx: bool(values(ctx))
-        return self.match
-
-    def match(self, ctx: sample.SampleCtx) -> bool:
+    def test(self, ctx: sample.SampleCtx) -> bool:
         """True when any value of the sample matches any pattern."""
         if self.empty:
             return False
-        vals = self._values(ctx)
+        fetch = self._fetch
+        vals = fetch.values(ctx) if fetch is not None else self.sample.values(ctx)
         if not vals:
             return False
         one = self._one
         if one is not None:
             for v in vals:
-                if one(v):
+                if one.match(v):
                     return True
             return False
         if self.found:
             return True
         cast = self.cast
-        matchers = self.matchers
         for v in vals:
             if cast is not None:
                 v = cast(v)
                 if v is None:
                     continue
-            for m in matchers:
-                if m(v):
+            for m in self.matchers:
+                if m.match(v):
                     return True
         return False
+
+    def match(self, ctx: sample.SampleCtx) -> bool:
+        return self.test(ctx)
 
     def __repr__(self) -> str:
         return f"AclExpr({self.text!r})"
@@ -352,18 +344,15 @@ def invalid_name_message(name: str) -> str | None:
 class Acl:
     """A named ACL: OR of the expressions declared under that name."""
 
-    __slots__ = ("name", "exprs", "anonymous", "test")
+    __slots__ = ("name", "exprs", "anonymous")
 
     def __init__(self, name: str, anonymous: bool = False) -> None:
         self.name = name
         self.exprs: tuple[AclExpr, ...] = ()
         self.anonymous = anonymous
-        # evaluate() with one call less when the ACL has a single expression (hot path)
-        self.test: Callable[[sample.SampleCtx], bool] = self.evaluate
 
     def add(self, expr: AclExpr) -> None:
         self.exprs = self.exprs + (expr,)
-        self.test = expr.test if len(self.exprs) == 1 else self.evaluate
 
     @property
     def where(self) -> frozenset[str]:
@@ -372,11 +361,14 @@ class Acl:
             w |= e.sample.where
         return w
 
-    def evaluate(self, ctx: sample.SampleCtx) -> bool:
+    def test(self, ctx: sample.SampleCtx) -> bool:
         for e in self.exprs:
             if e.test(ctx):
                 return True
         return False
+
+    def evaluate(self, ctx: sample.SampleCtx) -> bool:
+        return self.test(ctx)
 
     def __repr__(self) -> str:
         return f"Acl({self.name!r})"
@@ -426,10 +418,37 @@ PREDEFINED_ACLS: dict[str, Acl] = _build_predefined()
 # ------------------------------------------------------------ conditions
 
 
-class Condition:
-    """``if``/``unless`` condition: OR of suites, each an AND of (acl, negated) terms."""
+class _Term:
+    """One term of a suite: an ACL and whether it is negated."""
 
-    __slots__ = ("kind", "suites", "text", "unless", "acls", "evaluate")
+    __slots__ = ("acl", "neg")
+
+    def __init__(self, acl: Acl, neg: bool) -> None:
+        self.acl = acl
+        self.neg = neg
+
+
+class _Duck(Acl):
+    """Any object with ``evaluate(ctx)`` used as an ACL term (tests, extensions)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        Acl.__init__(self, repr(obj))
+        self.obj = obj
+
+    def test(self, ctx: sample.SampleCtx) -> bool:
+        return bool(self.obj.evaluate(ctx))
+
+
+class Condition:
+    """``if``/``unless`` condition: OR of suites, each an AND of (acl, negated) terms.
+
+    ``evaluate(ctx)`` short-circuits like HAProxy; each ACL is read at call time (an
+    ACL may gain expressions after the condition naming it was compiled).
+    """
+
+    __slots__ = ("kind", "suites", "text", "unless", "acls", "_suites")
 
     def __init__(self, kind: str, suites: tuple[tuple[tuple[Acl, bool], ...], ...],
                  text: str) -> None:
@@ -438,10 +457,18 @@ class Condition:
         self.text = text
         self.unless = kind == "unless"
         self.acls = tuple(a for s in suites for a, _ in s)
-        # evaluate(ctx) -> bool: a closure specialised for the condition's shape, which
-        # reads each ACL's `test` at call time (an ACL may gain expressions later)
-        self.evaluate: Callable[[sample.SampleCtx], bool] = _compile_condition(
-            suites, self.unless)
+        self._suites = tuple(
+            tuple(_Term(a if isinstance(a, Acl) else _Duck(a), bool(neg)) for a, neg in s)
+            for s in suites)
+
+    def evaluate(self, ctx: sample.SampleCtx) -> bool:
+        for suite in self._suites:
+            for term in suite:
+                if term.acl.test(ctx) == term.neg:
+                    break  # this suite fails: try the next one
+            else:
+                return not self.unless
+        return self.unless
 
     @property
     def where(self) -> frozenset[str]:
@@ -472,50 +499,12 @@ class Condition:
         return f"Condition({self.text!r})"
 
 
-class _Duck:
-    """Any object with ``evaluate(ctx)`` used as an ACL term (tests, extensions)."""
-
-    __slots__ = ("test",)
-
-    def __init__(self, obj: Any) -> None:
-        self.test = obj.evaluate
-
-
-def _compile_condition(suites: tuple[tuple[tuple[Acl, bool], ...], ...], unless: bool
-                       ) -> Callable[[sample.SampleCtx], bool]:
-    """An OR of AND-suites of (possibly negated) ACLs, `unless` inverting the result."""
-    suites = tuple(tuple((a if isinstance(a, Acl) else _Duck(a), neg) for a, neg in s)
-                   for s in suites)
-    if len(suites) == 1:
-        terms = suites[0]
-        if len(terms) == 1:
-            acl, neg = terms[0]
-            if neg != unless:
-                return lambda ctx: not acl.test(ctx)
-            return lambda ctx: bool(acl.test(ctx))
-
-        def one_suite(ctx: sample.SampleCtx) -> bool:
-            for acl, neg in terms:
-                if neg:
-                    if acl.test(ctx):
-                        return unless
-                elif not acl.test(ctx):
-                    return unless
-            return not unless
-        return one_suite
-
-    def any_suite(ctx: sample.SampleCtx) -> bool:
-        for suite in suites:
-            for acl, neg in suite:
-                if neg:
-                    if acl.test(ctx):
-                        break
-                elif not acl.test(ctx):
-                    break
-            else:
-                return not unless
-        return unless
-    return any_suite
+def as_condition(cond: Any) -> Condition | None:
+    """``cond`` itself, or any object with ``evaluate(ctx)`` wrapped in a Condition
+    (rule sets and switching rules hold typed conditions; tests pass stand-ins)."""
+    if cond is None or isinstance(cond, Condition):
+        return cond
+    return Condition("if", (((cond, False),),), repr(cond))
 
 
 def compile_condition(kind: str, words: Sequence[str],

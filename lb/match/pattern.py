@@ -23,7 +23,91 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-Matcher = Callable[[Any], bool]
+Predicate = Callable[[Any], bool]
+
+
+class Matcher:
+    """A compiled list of patterns: ``match(value)`` (or calling it) says whether any
+    pattern matches. Subclasses cover the hot methods with typed fields (the ACL
+    evaluator calls ``match`` as a C method when compiled, lb/match/pattern.pxd)."""
+
+    __slots__ = ()
+
+    def match(self, v: Any) -> bool:
+        raise NotImplementedError
+
+    def __call__(self, v: Any) -> bool:
+        return self.match(v)
+
+
+class IntMatcher(Matcher):
+    """``int``/``len``: a set of exact values, then ``(lo, hi)`` ranges (None = open)."""
+
+    __slots__ = ("exact", "ranges")
+
+    def __init__(self, exact: frozenset[int],
+                 ranges: tuple[tuple[int | None, int | None], ...]) -> None:
+        self.exact = exact
+        self.ranges = ranges
+
+    def match(self, v: Any) -> bool:
+        if v in self.exact:
+            return True
+        for lo, hi in self.ranges:
+            if (lo is None or v >= lo) and (hi is None or v <= hi):
+                return True
+        return False
+
+
+class FnMatcher(Matcher):
+    """Any predicate as a matcher (the rarer methods: reg, dir, dom, int, ip, len...)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Predicate) -> None:
+        self.fn = fn
+
+    def match(self, v: Any) -> bool:
+        return bool(self.fn(v))
+
+
+class StrMatcher(Matcher):
+    """``str``: exact match against a set (patterns folded at compile time with -i)."""
+
+    __slots__ = ("pats", "icase")
+
+    def __init__(self, pats: frozenset[bytes], icase: bool) -> None:
+        self.pats = pats
+        self.icase = icase
+
+    def match(self, v: Any) -> bool:
+        if type(v) is bytes:
+            b = v
+            if self.icase:
+                b = b.lower()
+            return b in self.pats
+        return (v.lower() if self.icase else v) in self.pats
+
+
+class AffixMatcher(Matcher):
+    """``beg`` / ``end``: prefix (or, with ``end``, suffix) match against a tuple."""
+
+    __slots__ = ("pats", "icase", "end")
+
+    def __init__(self, pats: tuple[bytes, ...], icase: bool, end: bool) -> None:
+        self.pats = pats
+        self.icase = icase
+        self.end = end
+
+    def match(self, v: Any) -> bool:
+        if type(v) is bytes:
+            b = v
+            if self.icase:
+                b = b.lower()
+            return b.endswith(self.pats) if self.end else b.startswith(self.pats)
+        if self.icase:
+            v = v.lower()
+        return bool(v.endswith(self.pats) if self.end else v.startswith(self.pats))
 
 
 class PatternError(Exception):
@@ -92,17 +176,7 @@ def apply_operator(op: str, text: str) -> tuple[int | None, int | None]:
 def _int_matcher(ranges: Sequence[tuple[int | None, int | None]]) -> Matcher:
     exact = frozenset(lo for lo, hi in ranges if lo is not None and lo == hi)
     others = tuple(r for r in ranges if not (r[0] is not None and r[0] == r[1]))
-    if not others:
-        return exact.__contains__
-
-    def match(v: int) -> bool:
-        if v in exact:
-            return True
-        for lo, hi in others:
-            if (lo is None or v >= lo) and (hi is None or v <= hi):
-                return True
-        return False
-    return match
+    return IntMatcher(exact, others)
 
 
 # ------------------------------------------------------------ ip
@@ -188,7 +262,7 @@ def _net_table(pairs: Sequence[tuple[int, int]]) -> tuple[tuple[int, frozenset[i
     return tuple((m, frozenset(v)) for m, v in sorted(by_mask.items(), reverse=True))
 
 
-def _ip_matcher(nets: Sequence[Net]) -> Matcher:
+def _ip_matcher(nets: Sequence[Net]) -> Predicate:
     t4 = _net_table([(int(n.network_address), int(n.netmask)) for n in nets if n.version == 4])
     t6 = _net_table([(int(n.network_address), int(n.netmask)) for n in nets if n.version == 6])
 
@@ -228,27 +302,18 @@ def _fold(pats: Sequence[bytes], icase: bool) -> list[bytes]:
 
 
 def _str_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:
-    s = frozenset(_fold(pats, icase))
-    if icase:
-        return lambda v: v.lower() in s
-    return s.__contains__
+    return StrMatcher(frozenset(_fold(pats, icase)), icase)
 
 
 def _beg_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:
-    t = tuple(_fold(pats, icase))
-    if icase:
-        return lambda v: v.lower().startswith(t)
-    return lambda v: v.startswith(t)
+    return AffixMatcher(tuple(_fold(pats, icase)), icase, False)
 
 
 def _end_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:
-    t = tuple(_fold(pats, icase))
-    if icase:
-        return lambda v: v.lower().endswith(t)
-    return lambda v: v.endswith(t)
+    return AffixMatcher(tuple(_fold(pats, icase)), icase, True)
 
 
-def _sub_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:
+def _sub_matcher(pats: Sequence[bytes], icase: bool) -> Predicate:
     t = tuple(_fold(pats, icase))
     if len(t) == 1:
         p = t[0]
@@ -280,7 +345,7 @@ def compile_regex(p: bytes, icase: bool) -> re.Pattern[bytes]:
             f"regex '{text}' is invalid (error={e.msg}, erroffset={e.pos})") from None
 
 
-def _reg_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:
+def _reg_matcher(pats: Sequence[bytes], icase: bool) -> Predicate:
     rxs = tuple(compile_regex(p, icase) for p in pats)
     if len(rxs) == 1:
         s = rxs[0].search
@@ -294,10 +359,10 @@ def _reg_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:
     return match
 
 
-def _word_matcher(delims: bytes) -> Callable[[Sequence[bytes], bool], Matcher]:
+def _word_matcher(delims: bytes) -> Callable[[Sequence[bytes], bool], Predicate]:
     cls = b"[" + re.escape(delims) + b"]"
 
-    def build(pats: Sequence[bytes], icase: bool) -> Matcher:
+    def build(pats: Sequence[bytes], icase: bool) -> Predicate:
         alts = []
         for p in pats:
             p = p.strip(delims)
@@ -312,7 +377,7 @@ def _word_matcher(delims: bytes) -> Callable[[Sequence[bytes], bool], Matcher]:
     return build
 
 
-def _len_matcher(ranges: Sequence[tuple[int | None, int | None]]) -> Matcher:
+def _len_matcher(ranges: Sequence[tuple[int | None, int | None]]) -> Predicate:
     m = _int_matcher(ranges)
     return lambda v: m(len(v))
 
@@ -331,7 +396,7 @@ STANDARD_METHODS = frozenset((b"OPTIONS", b"GET", b"HEAD", b"POST", b"PUT", b"DE
                               b"TRACE", b"CONNECT"))
 
 
-def _meth_matcher(pats: Sequence[bytes], icase: bool) -> Matcher:
+def _meth_matcher(pats: Sequence[bytes], icase: bool) -> Predicate:
     std = frozenset(p for p in pats if p in STANDARD_METHODS)
     other = frozenset(_fold([p for p in pats if p not in STANDARD_METHODS], icase))
 
@@ -357,13 +422,14 @@ class MatchMethod:
 
     ``parse`` turns one pattern word (str) into a pattern value; ``build`` turns the
     list of parsed patterns (and the -i flag) into a matcher ``f(value) -> bool``.
-    ``ranges`` marks methods taking eq/ge/gt/le/lt operators.
+    ``build`` may return a plain predicate: ``compile_patterns`` wraps it in a
+    ``FnMatcher``. ``ranges`` marks methods taking eq/ge/gt/le/lt operators.
     """
 
     name: str
     kind: str
     parse: Callable[[str], Any]
-    build: Callable[[Sequence[Any], bool], Matcher]
+    build: Callable[[Sequence[Any], bool], Matcher | Predicate]
     ranges: bool = False
 
 
@@ -371,7 +437,7 @@ def _enc(s: str) -> bytes:
     return s.encode("utf-8", "surrogateescape")
 
 
-def _never(pats: Sequence[Any], icase: bool) -> Matcher:
+def _never(pats: Sequence[Any], icase: bool) -> Predicate:
     return lambda v: False
 
 
@@ -398,4 +464,5 @@ USER_METHODS = frozenset(MATCH_METHODS) - {"meth"}
 
 def compile_patterns(method: str, patterns: Sequence[Any], icase: bool) -> Matcher:
     """Build the matcher for already-parsed patterns of ``method``."""
-    return MATCH_METHODS[method].build(patterns, icase)
+    built = MATCH_METHODS[method].build(patterns, icase)
+    return built if isinstance(built, Matcher) else FnMatcher(built)

@@ -9,7 +9,37 @@ cimport cython
 @cython.locals(v=bytes, lines=list, out=list)
 cpdef list _values(hdrs, bytes name)
 
+@cython.locals(c=cython.uchar)
+cdef bint _has_byte(bytes value, int byte)
+
+@cython.locals(n=Py_ssize_t, first=cython.uchar, last=cython.uchar)
+cdef bytes _trim(bytes value)
+
 cpdef list split_values(bytes value)
 
 @cython.locals(memo=dict)
 cpdef list _hvalues(ctx, resp, bytes name)
+
+
+# A fetch bound to its arguments: lb/match/acl.pxd calls values() as a C method.
+cdef class Fetch:
+    cdef public object fn, args
+    cdef public bint no_req, no_res
+
+    cpdef object values(self, object ctx)
+
+
+cdef class HdrFetch(Fetch):
+    cdef public bytes name
+    cdef public tuple rkey
+    cdef public int direction
+
+    @cython.locals(resp=bint, memo=dict)
+    cpdef object values(self, object ctx)
+
+
+cdef class HdrCntFetch(Fetch):
+    cdef public bytes name
+    cdef public bint response
+
+    cpdef object values(self, object ctx)

@@ -121,13 +121,36 @@ def _closing_quote(value: bytes, start: int) -> int:
         j = k + 1
 
 
+def _has_byte(value: bytes, byte: int) -> bool:
+    """``byte in value`` for short header values.
+
+    Compiled, a C loop over the bytes (lb/match/sample.pxd): ``bytes.find`` parses its
+    arguments from a tuple (about 500 instructions a call), and ``b"," in value``
+    first tries the needle as an int and clears a TypeError (about 1,800).
+    """
+    for c in value:
+        if c == byte:
+            return True
+    return False
+
+
+def _trim(value: bytes) -> bytes:
+    """``value.strip(_LWS)``, without the call when neither end is a space or tab."""
+    n = len(value)
+    if n == 0:
+        return value
+    first = value[0]
+    last = value[n - 1]
+    if first != 32 and first != 9 and last != 32 and last != 9:
+        return value
+    return value.strip(_LWS)
+
+
 def split_values(value: bytes) -> list[bytes]:
     """Split one header line at commas outside double quotes; trim each value."""
-    # bytes.find, not `in`: `b"," in value` raises and clears a TypeError inside
-    # CPython 3.11 (it tries the needle as an int first), ~1,800 instructions a test
-    if value.find(b",") < 0:
-        return [value.strip(_LWS)]
-    if value.find(b'"') < 0:
+    if not _has_byte(value, 44):  # no ","
+        return [_trim(value)]
+    if not _has_byte(value, 34):  # no '"'
         return [v.strip(_LWS) for v in value.split(b",")]
     out: list[bytes] = []
     start = i = 0
@@ -160,8 +183,8 @@ def _values(hdrs: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
     lines = [v for n, v in hdrs if n == name]
     if len(lines) == 1:
         v = lines[0]
-        if v.find(b",") < 0:
-            lines[0] = v.strip(_LWS)
+        if not _has_byte(v, 44):  # no ","
+            lines[0] = _trim(v)
             return lines
         return split_values(v)
     out: list[bytes] = []
@@ -186,20 +209,89 @@ def _hvalues(ctx: SampleCtx, resp: bool, name: bytes) -> list[bytes]:
 _NO_VALUES: list[Value] = []  # shared "no sample" result (never mutated)
 
 
-Binder = Callable[[tuple], Callable[[SampleCtx], list[Value]] | None]
+class Fetch:
+    """A fetch bound to its arguments at compile time.
+
+    ``values(ctx)`` (or calling it) gives its ACL-context values, none outside the
+    fetch's direction (``no_req``/``no_res``). The header fetches below specialise it;
+    compiled, an ACL test calls ``values`` as a C method (lb/match/sample.pxd).
+    """
+
+    __slots__ = ("fn", "args", "no_req", "no_res")
+
+    def __init__(self, fn: Callable[[SampleCtx, tuple], list[Value]] | None, args: tuple,
+                 no_req: bool = False, no_res: bool = False) -> None:
+        self.fn = fn
+        self.args = args
+        self.no_req = no_req
+        self.no_res = no_res
+
+    def values(self, ctx: SampleCtx) -> list[Value]:
+        if self.no_req or self.no_res:
+            if self.no_res if ctx.is_response else self.no_req:
+                return _NO_VALUES
+        return self.fn(ctx, self.args)  # type: ignore[misc]
+
+    def __call__(self, ctx: SampleCtx) -> list[Value]:
+        return self.values(ctx)
+
+
+class HdrFetch(Fetch):
+    """``hdr(name)`` and its request/response forms: every comma-separated value of
+    one header, memoised in ``ctx.memo`` (hot path: several per WebSocket handshake).
+
+    ``direction`` is -1 for ``hdr`` (follows the rule's side), 0 request-only,
+    1 response-only.
+    """
+
+    __slots__ = ("name", "rkey", "direction")
+
+    def __init__(self, name: bytes, direction: int) -> None:
+        Fetch.__init__(self, None, (name,))
+        self.name = name
+        self.rkey = ("res", name)
+        self.direction = direction
+
+    def values(self, ctx: SampleCtx) -> list[Value]:
+        resp = ctx.is_response
+        if self.direction >= 0 and resp != self.direction:
+            return _NO_VALUES
+        memo = ctx.memo
+        if resp:
+            vals = memo.get(self.rkey)
+            if vals is None:
+                vals = memo[self.rkey] = _values(ctx.res_headers or _NO_VALUES, self.name)
+        else:
+            vals = memo.get(self.name)
+            if vals is None:
+                vals = memo[self.name] = _values(ctx.req_headers, self.name)
+        return vals  # type: ignore[no-any-return]
+
+
+class HdrCntFetch(Fetch):
+    """``hdr_cnt(name)`` on one side: the number of values of one header."""
+
+    __slots__ = ("name", "response")
+
+    def __init__(self, name: bytes, response: bool) -> None:
+        Fetch.__init__(self, None, (name,))
+        self.name = name
+        self.response = response
+
+    def values(self, ctx: SampleCtx) -> list[Value]:
+        if bool(ctx.is_response) != self.response:
+            return _NO_VALUES  # request-only / response-only fetch
+        return [len(_hvalues(ctx, self.response, self.name))]
+
+
+Binder = Callable[[tuple], Fetch | None]
 
 
 def _bind_hdr_cnt(response: bool) -> Binder:
-    def bind(args: tuple) -> Callable[[SampleCtx], list[Value]] | None:
+    def bind(args: tuple) -> Fetch | None:
         if not args or not args[0]:
             return None
-        name = args[0]
-
-        def fetch(ctx: SampleCtx) -> list[Value]:
-            if ctx.is_response != response:
-                return _NO_VALUES  # request-only / response-only fetch
-            return [len(_hvalues(ctx, response, name))]
-        return fetch
+        return HdrCntFetch(args[0], response)
     return bind
 
 
@@ -209,24 +301,12 @@ def _bind_hdr(response: bool | None) -> Binder:
     The returned fetch includes the direction check (``response`` None = follows the
     rule's direction; True/False = response-/request-only).
     """
-    def bind(args: tuple) -> Callable[[SampleCtx], list[Value]] | None:
+    direction = -1 if response is None else int(response)
+
+    def bind(args: tuple) -> Fetch | None:
         if not args or not args[0]:
             return None
-        name = args[0]
-        rkey = ("res", name)
-
-        def fetch(ctx: SampleCtx) -> list[Value]:
-            resp = ctx.is_response
-            if response is not None and resp != response:
-                return _NO_VALUES
-            key = rkey if resp else name
-            memo = ctx.memo
-            vals = memo.get(key)
-            if vals is None:
-                hdrs = (ctx.res_headers or _NO_VALUES) if resp else ctx.req_headers
-                vals = memo[key] = _values(hdrs, name)  # type: ignore[arg-type]
-            return vals
-        return fetch
+        return HdrFetch(args[0], direction)
     return bind
 
 
@@ -556,9 +636,9 @@ class FetchDef:
     occ_index: int = -1  # position of the occurrence argument (-1 = none)
     first: bool = False  # sample context takes the first value instead of the last
     first_if_no_name: bool = False  # ... only when the name argument is absent (cook)
-    # optional compile-time specialisation: args -> fetch(ctx) including the direction
+    # optional compile-time specialisation: args -> a Fetch including the direction
     # check (used instead of fn), or None when it has nothing better for these args
-    bind: Callable[[tuple], Callable[[SampleCtx], list[Value]] | None] | None = None
+    bind: Callable[[tuple], Fetch | None] | None = None
 
 
 def _row(name: str, fn: Callable[[SampleCtx, tuple], list[Value]], args: tuple[str, ...],
@@ -1151,7 +1231,7 @@ class SampleExpr:
     """A compiled ``fetch[,conv...]`` expression."""
 
     __slots__ = ("text", "fetch_def", "args", "convs", "out", "occ", "_fn", "_no_req",
-                 "_no_res", "_first", "values")
+                 "_no_res", "_first", "plain", "values")
 
     def __init__(self, text: str, fetch_def: FetchDef, args: tuple,
                  convs: tuple[tuple[ConvDef, tuple, Callable[[Value], Any]], ...],
@@ -1170,22 +1250,12 @@ class SampleExpr:
         where = fetch_def.where
         self._no_req = W_REQ not in where
         self._no_res = W_RES not in where
-        fn = fetch_def.fn
         bound = fetch_def.bind(args) if fetch_def.bind is not None else None
-        if bound is not None:
-            self._fn = bound
-        elif self._no_req or self._no_res:
-            no_req, no_res = self._no_req, self._no_res
-
-            def checked(ctx: SampleCtx) -> list[Value]:
-                if (no_res if ctx.is_response else no_req):
-                    return _NO_VALUES
-                return fn(ctx, args)
-            self._fn = checked
-        else:
-            self._fn = lambda ctx: fn(ctx, args)
+        self._fn = bound if bound is not None else Fetch(
+            fetch_def.fn, args, self._no_req, self._no_res)
         # ACL-context values: the fetch itself unless an occurrence or converters apply
-        self.values = self._fn if not (occ or convs) else self._values  # type: ignore[method-assign]
+        self.plain = not (occ or convs)
+        self.values = self._fn if self.plain else self._values  # type: ignore[method-assign]
 
     @property
     def where(self) -> frozenset[str]:
@@ -1204,7 +1274,7 @@ class SampleExpr:
 
     def raw(self, ctx: SampleCtx) -> Value | None:
         """Sample-context value with its native type (ip stays an address object)."""
-        vals = self._fn(ctx)
+        vals = self._fn.values(ctx)
         if not vals:
             return None
         occ = self.occ
@@ -1237,7 +1307,7 @@ class SampleExpr:
         Reached through ``self.values``, which is the fetch itself when there is no
         occurrence and no converter.
         """
-        vals = self._fn(ctx)
+        vals = self._fn.values(ctx)
         if not vals:
             return vals
         if self.occ:  # occurrence 0 in an ACL tries every value, like no occurrence

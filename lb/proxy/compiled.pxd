@@ -4,29 +4,41 @@
 # counters links are typed (lb/state.pxd), so a module that declares `fe` or `be` as
 # one of these reaches `fe.counters.req_tot` without an attribute lookup (issue #9).
 
+cimport cython
+
+from lb.http.actions cimport RuleSet
+from lb.match.acl cimport Condition
 from lb.state cimport BackendState, Counters, FrontendState, State
 
 
 cdef class BackendRT:
-    cdef public object model, name, req_rules, res_rules, t_server, t_connect, t_tunnel
+    cdef public object model, name, t_server, t_connect, t_tunnel
     cdef public object t_server_fin, t_queue, server_close, pretend_ka, httpclose
-    cdef public object after_rules, retries, idle, mode, ff, errorfiles, reuse
+    cdef public object retries, idle, mode, ff, errorfiles, reuse
     cdef public object loop_time, cookie, ctable, srv_cookie, persist_rules
     cdef public object opt_persist, hash_spec, retry_policy, hash_sample, post_param
-    cdef public object redirect_rules, tcp_content_rules, buffer_req, reuse_first
+    cdef public object buffer_req, reuse_first
+    # rule sets are RuleSet or None (empty): a Txn runs them as C calls
+    cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules
+    cdef public RuleSet tcp_content_rules
     cdef public BackendState st
     cdef public Counters counters
 
 cdef class FrontendRT:
-    cdef public object model, name, req_rules, res_rules, switching, default_be, own_be
-    cdef public object after_rules, t_client, t_http_request, t_keep_alive, t_tarpit
+    cdef public object model, name, switching, default_be, own_be
+    cdef public object t_client, t_http_request, t_keep_alive, t_tarpit
     cdef public object t_client_fin, client_close, server_close, bufsize, maxhdr
     cdef public object errorfiles, log, mode, stats_uri, ff, ff_cache, dontlognull
-    cdef public object ignore_probes, maxconn, httplog, redirect_rules, active
-    cdef public object tcp_conn_rules, tcp_content_rules, buffer_req, monitor_uri
+    cdef public object ignore_probes, maxconn, httplog, active
+    cdef public object buffer_req, monitor_uri
+    cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules
+    cdef public RuleSet tcp_conn_rules, tcp_content_rules
     cdef public object unique_id, unique_id_hdr
     cdef public FrontendState st
     cdef public Counters counters
+
+    @cython.locals(cond=Condition)
+    cpdef route(self, object ctx)
 
 cdef class Runtime:
     cdef dict __dict__

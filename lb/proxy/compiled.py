@@ -19,7 +19,7 @@ from typing import Any
 from lb.balance import keys as lbkeys
 from lb.config.model import Config, Proxy
 from lb.http import actions, cookie, h1
-from lb.match import sample
+from lb.match import acl, sample
 from lb.proxy import queue as lbqueue
 from lb.proxy.retry import RetryPolicy
 from lb.state import BackendState, FrontendState, ServerState, State
@@ -165,9 +165,11 @@ class FrontendRT:
         self.switching: list[tuple[Any, BackendRT | None, Any]] = []
         for r in model.switching_rules:
             if r.name_fmt:
-                self.switching.append((r.cond, None, actions.compile_format(r.name_fmt)))
+                self.switching.append((acl.as_condition(r.cond), None,
+                                       actions.compile_format(r.name_fmt)))
             else:
-                self.switching.append((r.cond, rt.backends.get(r.backend or ""), None))
+                self.switching.append((acl.as_condition(r.cond),
+                                       rt.backends.get(r.backend or ""), None))
         self.default_be = rt.backends.get(model.default_backend or "")
         self.own_be = rt.backends.get(model.name) if model.is_backend else None
         self.t_client = t.client
