@@ -120,6 +120,22 @@ def test_request_line_fetches() -> None:
     assert one("query", Ctx(url=b"/a?")) == b""
     assert one("path", Ctx(url=b"*")) is None
     assert one("base", Ctx(url=b"/x")) == b"/x"  # no Host: base is the path
+    assert one("path", Ctx(url=b"")) is None
+    assert one("path", Ctx(url=b"/?")) == b"/"
+    assert one("path", Ctx(url=b"http://h")) is None  # authority without a path
+
+
+def test_path_is_computed_once_per_transaction_until_the_url_changes() -> None:
+    """The path fetch memoises in ctx.memo, which a URL rewrite clears (set-path)."""
+    expr = sample.parse_expr("path")
+    ctx = Ctx(url=b"/static/a.css?v=3")
+    assert expr.values(ctx) == [b"/static/a.css"]
+    ctx.url = b"/other"
+    assert expr.values(ctx) == [b"/static/a.css"]  # served from the memo
+    ctx.memo.clear()
+    assert expr.values(ctx) == [b"/other"]
+    ctx.is_response = True
+    assert expr.values(ctx) == []  # request-only fetch
 
 
 def test_layer4_and_misc_fetches() -> None:

@@ -9,8 +9,8 @@ cimport cython
 @cython.locals(v=bytes, lines=list, out=list)
 cpdef list _values(hdrs, bytes name)
 
-@cython.locals(c=cython.uchar)
-cdef bint _has_byte(bytes value, int byte)
+@cython.locals(c=cython.uchar, i=Py_ssize_t)
+cdef Py_ssize_t _find_byte(bytes value, int byte)
 
 @cython.locals(n=Py_ssize_t, first=cython.uchar, last=cython.uchar)
 cdef bytes _trim(bytes value)
@@ -43,3 +43,11 @@ cdef class HdrCntFetch(Fetch):
     cdef public bint response
 
     cpdef object values(self, object ctx)
+
+
+cdef class PathFetch(Fetch):
+    @cython.locals(memo=dict)
+    cpdef object values(self, object ctx)
+
+
+cpdef object _path(bytes url)

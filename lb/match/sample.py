@@ -121,17 +121,19 @@ def _closing_quote(value: bytes, start: int) -> int:
         j = k + 1
 
 
-def _has_byte(value: bytes, byte: int) -> bool:
-    """``byte in value`` for short header values.
+def _find_byte(value: bytes, byte: int) -> int:
+    """``value.find(bytes([byte]))`` for short values (header values, request targets).
 
     Compiled, a C loop over the bytes (lb/match/sample.pxd): ``bytes.find`` parses its
     arguments from a tuple (about 500 instructions a call), and ``b"," in value``
     first tries the needle as an int and clears a TypeError (about 1,800).
     """
+    i = 0
     for c in value:
         if c == byte:
-            return True
-    return False
+            return i
+        i += 1
+    return -1
 
 
 def _trim(value: bytes) -> bytes:
@@ -148,9 +150,9 @@ def _trim(value: bytes) -> bytes:
 
 def split_values(value: bytes) -> list[bytes]:
     """Split one header line at commas outside double quotes; trim each value."""
-    if not _has_byte(value, 44):  # no ","
+    if _find_byte(value, 44) < 0:  # no ","
         return [_trim(value)]
-    if not _has_byte(value, 34):  # no '"'
+    if _find_byte(value, 34) < 0:  # no '"'
         return [v.strip(_LWS) for v in value.split(b",")]
     out: list[bytes] = []
     start = i = 0
@@ -183,7 +185,7 @@ def _values(hdrs: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
     lines = [v for n, v in hdrs if n == name]
     if len(lines) == 1:
         v = lines[0]
-        if not _has_byte(v, 44):  # no ","
+        if _find_byte(v, 44) < 0:  # no ","
             lines[0] = _trim(v)
             return lines
         return split_values(v)
@@ -284,6 +286,29 @@ class HdrCntFetch(Fetch):
         return [len(_hvalues(ctx, self.response, self.name))]
 
 
+_PATH_KEY = "path"  # ctx.memo key of the path (header keys are bytes or tuples)
+
+
+class PathFetch(Fetch):
+    """``path``: the request path, computed once per transaction (``memo``; a rule
+    that rewrites the URL clears it). Path ACLs are common: is_static, is_admin..."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        Fetch.__init__(self, _f_path, (), False, True)
+
+    def values(self, ctx: SampleCtx) -> list[Value]:
+        if ctx.is_response:
+            return _NO_VALUES  # request-only
+        memo = ctx.memo
+        vals = memo.get(_PATH_KEY)
+        if vals is None:
+            p = _path(ctx.url)
+            vals = memo[_PATH_KEY] = _NO_VALUES if p is None else [p]
+        return vals  # type: ignore[no-any-return]
+
+
 Binder = Callable[[tuple], Fetch | None]
 
 
@@ -367,7 +392,7 @@ def _ip_of_header(v: bytes) -> IPAddr | None:
 
 def _path(url: bytes) -> bytes | None:
     """Path part of a request target (scheme/authority skipped, query dropped)."""
-    if url[:1] != b"/":
+    if not url or url[0] != 47:  # not origin form ("/...")
         p = url.find(b"://")
         if p < 0:
             return None
@@ -375,7 +400,7 @@ def _path(url: bytes) -> bytes | None:
         if s < 0:
             return None
         url = url[s:]
-    q = url.find(b"?")
+    q = _find_byte(url, 63)  # "?"
     return url if q < 0 else url[:q]
 
 
@@ -666,7 +691,7 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("hdr_val", _f_hdr_val, _HDR_ARGS, 0, T_INT, _REQ, occ_index=1),
     _row("int", _f_int, (A_INT,), 1, T_INT, _ALL),
     _row("method", _f_method, (), 0, T_METH, _REQ),
-    _row("path", _f_path, (), 0, T_STR, _REQ),
+    _row("path", _f_path, (), 0, T_STR, _REQ, bind=lambda args: PathFetch()),
     _row("pathq", _f_pathq, (), 0, T_STR, _REQ),
     _row("query", _f_query, (), 0, T_STR, _REQ),
     _row("req.cook", _f_cook, (A_STR,), 0, T_STR, _REQ, first_if_no_name=True),
