@@ -4,7 +4,8 @@
 
 from lb.proxy.compiled cimport FrontendRT, Runtime
 from lb.proxy.timers cimport Deadline
-from lb.proxy.txn cimport PeerNames, Txn
+from lb.proxy.peer cimport PeerNames
+from lb.proxy.txn cimport Txn
 
 
 cdef class ClientConn(PeerNames):

@@ -21,8 +21,9 @@ import httptools
 
 from lb.http import h1, responses
 from lb.proxy import errsnap
+from lb.proxy.peer import PeerNames
 from lb.proxy.timers import Deadline
-from lb.proxy.txn import PeerNames, Txn
+from lb.proxy.txn import Txn
 
 PAUSE_BACKPRESSURE = 1
 PAUSE_PIPELINE = 2

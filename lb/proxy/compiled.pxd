@@ -7,6 +7,7 @@
 cimport cython
 
 from lb.http.actions cimport RuleSet
+from lb.log cimport TrafficLog
 from lb.match.acl cimport Condition
 from lb.state cimport BackendState, Counters, FrontendState, State
 
@@ -28,11 +29,12 @@ cdef class FrontendRT:
     cdef public object model, name, switching, default_be, own_be
     cdef public object t_client, t_http_request, t_keep_alive, t_tarpit
     cdef public object t_client_fin, client_close, server_close, bufsize, maxhdr
-    cdef public object errorfiles, log, mode, stats_uri, ff, ff_cache, dontlognull
+    cdef public object errorfiles, mode, stats_uri, ff, ff_cache, dontlognull
     cdef public object ignore_probes, maxconn, httplog, active
     cdef public object buffer_req, monitor_uri
     cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules
     cdef public RuleSet tcp_conn_rules, tcp_content_rules
+    cdef public TrafficLog log
     cdef public object unique_id, unique_id_hdr
     cdef public FrontendState st
     cdef public Counters counters

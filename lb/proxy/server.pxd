@@ -5,17 +5,20 @@
 cimport cython
 
 from lb.proxy.compiled cimport BackendRT
+from lb.proxy.txn cimport Txn
 from lb.state cimport ServerState
 
 
 cdef class ServerConn:
-    cdef public object transport, parser, txn, reason, in_head
+    cdef public object transport, parser, reason, in_head
     cdef public list headers, trailers
     cdef public object closed, idle_handle, reusable, res_cl, res_te, idle_since
     cdef public object final, pooled
     cdef public long long hleft, hcount
     cdef public BackendRT be
     cdef public ServerState srv
+    # server.pxd and txn.pxd cimport each other: res_head/body/end are C calls
+    cdef public Txn txn
 
     # typed bytes: `name.lower()` is a direct call of the C method, no lookup
     cpdef on_header(self, bytes name, bytes value)

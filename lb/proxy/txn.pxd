@@ -1,5 +1,5 @@
 # Cython declarations for txn.py (tools/build_accel.py; ignored in pure Python).
-# Txn and PeerNames become extension types: each field below is a C struct member, so
+# Txn becomes an extension type: each field below is a C struct member, so
 # `self.<field>` inside txn.py is a pointer read. Every field a Txn method assigns is
 # listed (tests/test_accel.py checks). There is no instance `__dict__`: Cython would
 # allocate one for every Txn, and cpdef methods would then look themselves up on
@@ -7,19 +7,23 @@
 # The frontend, backend and server links are typed (compiled.pxd, state.pxd): their
 # fields and counters are then read without attribute lookups (issue #9).
 
+# Txn and ClientConn (client.pxd) cimport each other: their common base PeerNames
+# lives in lb.proxy.peer, so each module builds its types before importing the other's.
+
+cimport cython
+
+from lb.log cimport TrafficLog
+from lb.proxy.client cimport ClientConn
 from lb.proxy.compiled cimport BackendRT, FrontendRT, Runtime
+from lb.proxy.peer cimport PeerNames
 from lb.proxy.server cimport ServerConn
 from lb.state cimport ServerState
-
-cdef class PeerNames:
-    pass
-
 
 cdef class Txn(PeerNames):
     cdef object __weakref__
     cdef public object _tr, accept_ts, actconn, attempts, backend_name, backend_queue
     cdef public object bad_request, beconn, body_buf, buf_size, buffering, bytes_in
-    cdef public object bytes_out, client_close, conn, cookie_req, cookie_res, direct
+    cdef public object bytes_out, client_close, cookie_req, cookie_res, direct
     cdef public object done, dst, dst_port, feconn, force_persist, frontend_name
     cdef public object frontend_tls, has_body, head_sent, id, ignore_persist
     cdef public object is_response, lb_key, live_in, live_out, memo, method, monitor
@@ -33,6 +37,7 @@ cdef class Txn(PeerNames):
     cdef public object tunnel, tunnel_timeout, unique_id, upgrade, url, vars, version
     cdef public object wait_body, waiter, websocket
     cdef public Runtime rt
+    cdef public ClientConn conn
     cdef public FrontendRT fe
     cdef public BackendRT be
     cdef public ServerState srv, failed_srv
@@ -58,4 +63,5 @@ cdef class Txn(PeerNames):
     cpdef flush_head(self)
     cpdef res_end(self, trailers)
     cpdef _drop_server(self, close)
+    @cython.locals(log=TrafficLog)
     cpdef finish(self, close, abort=*, empty=*)

@@ -26,6 +26,7 @@ from lb.proxy import retry as retrymod
 from lb.proxy import server as srvmod
 from lb.proxy import tunnel as tunmod
 from lb.proxy.drive import Driven
+from lb.proxy.peer import PeerNames
 
 _BODY_BUF_MAX = 65536
 # Checked against HAProxy 2.6.12: %B of a locally generated reply (deny page, 503
@@ -40,26 +41,6 @@ PAUSE_BUF = 4
 
 def _ms(a: float, b: float) -> int:
     return int((b - a) * 1000.0)
-
-
-class PeerNames:
-    """The log layer's names (client_ip, client_port, dst_ip) for the src/src_port/dst
-    fields that both a client connection and a transaction carry (each subclass
-    declares them: ``__slots__`` or its ``.pxd``)."""
-
-    __slots__ = ()
-
-    @property
-    def client_ip(self) -> str:
-        return self.src  # type: ignore[attr-defined]
-
-    @property
-    def client_port(self) -> int:
-        return self.src_port  # type: ignore[attr-defined]
-
-    @property
-    def dst_ip(self) -> str:
-        return self.dst  # type: ignore[attr-defined]
 
 
 class Txn(PeerNames):
@@ -78,26 +59,27 @@ class Txn(PeerNames):
     def __init__(self, conn: Any, method: bytes, url: bytes, version: bytes,
                  headers: list[tuple[bytes, bytes]], t0: float) -> None:
         self.conn = conn
-        self.rt = conn.rt
-        self.fe = conn.fe
-        rt = self.rt  # typed locals (txn.pxd): field reads without lookups
+        c = self.conn  # typed locals (txn.pxd): field reads without lookups
+        self.rt = c.rt
+        self.fe = c.fe
+        rt = self.rt
         fe = self.fe
         self.method = method
         self.url = url
         self.version = version
         self.req_headers = headers
-        self.src = conn.src
-        self.src_port = conn.src_port
-        self.dst = conn.dst
-        self.dst_port = conn.dst_port
+        self.src = c.src
+        self.src_port = c.src_port
+        self.dst = c.dst
+        self.dst_port = c.dst_port
         self.vars: dict[str, Any] = {}
         self.memo: dict[Any, Any] = {}
-        self.accept_ts = conn.accept_ts
+        self.accept_ts = c.accept_ts
         self.request_ts = t0 + rt.epoch_offset
         self.frontend_name = fe.name
-        self.t_idle = int((t0 - conn.last_end) * 1000.0)
+        self.t_idle = int((t0 - c.last_end) * 1000.0)
         self.t0 = t0
-        self.id = conn.id
+        self.id = c.id
         self.pid = rt.pid
         # SampleCtx
         self.is_response = False
@@ -1329,10 +1311,7 @@ class Txn(PeerNames):
                 be.counters.scur -= 1
         if log is not None:
             try:
-                if empty:
-                    log.emit(self, empty=True)
-                else:
-                    log.emit(self)
+                log.emit(self, empty)
             except Exception:
                 pass
         hook = rt.txn_hook
