@@ -40,6 +40,9 @@ cdef class Counters:
     cpdef count_status(self, long long status)
     @cython.locals(av=SlidingAverage, v=cython.longlong, s=cython.double)
     cpdef add_timings(self, long long tw, long long tc, long long tr, long long ta)
+    cpdef tunnel_open(self)
+    @cython.locals(closes=dict)
+    cpdef tunnel_close(self, reason)
 
 cdef class BackendState:
     cdef public object model, name, state, servers, by_name, balancer, queue

@@ -241,7 +241,8 @@ class Counters:
 
     def tunnel_close(self, reason: str) -> None:
         self.ws_tunnels_cur -= 1
-        self.ws_close[reason] = self.ws_close.get(reason, 0) + 1
+        closes = self.ws_close
+        closes[reason] = closes.get(reason, 0) + 1
 
 
 Listener = Callable[[str, dict[str, Any]], None]

@@ -29,7 +29,7 @@ def httplog(t: Any) -> bytes:
     be_name = t.backend_name or fe_name
     srv_name = t.server_name or "<NOSRV>"
     rc = f"+{t.retries}" if t.redispatched else f"{t.retries}"
-    line = t.request_line
+    line = t.line()
     req = "<BADREQ>" if line is None else url_escape(line)
     cp = int(t.src_port)
     tr = int(t.t_request)

@@ -5,9 +5,11 @@
 
 cimport cython
 
+from lb.proxy.client cimport ClientConn
 from lb.proxy.compiled cimport Runtime
 from lb.proxy.timers cimport Deadline
-from lb.state cimport Counters
+from lb.proxy.txn cimport Txn
+from lb.state cimport Counters, ServerState
 
 
 cdef class Tunnel:
@@ -24,8 +26,22 @@ cdef class Tunnel:
     cpdef from_client(self, data)
     @cython.locals(n=Py_ssize_t)
     cpdef from_server(self, data)
+    # the tunnel's end (once per WebSocket): C calls from _End and within
+    cpdef eof(self, is_client)
+    cpdef rt_fin(self, client)
+    cpdef lost(self, is_client, exc)
+    cpdef close(self, reason, term, abort=*)
+    cpdef _log_close(self, reason, dur)
 
 
 cdef class _End:
     cdef public Tunnel tun
     cdef public object is_client
+
+
+# once per WebSocket: the transaction, its connection and the tunnel typed
+@cython.locals(conn=ClientConn, rt=Runtime, srv=ServerState, tun=Tunnel)
+cpdef start_http(Txn txn, head, server_tail)
+
+@cython.locals(txn=Txn, conn=ClientConn)
+cpdef _http_tunnel_closed(Tunnel tun, reason, term)

@@ -166,7 +166,7 @@ class Tunnel:
             _write_eof(self.st)
             fin = self.rt_fin(True)
             if fin is not None:
-                self.timer.arm(fin, lambda: self.close("client_fin", b"cD"))
+                self.timer.arm(fin, self._client_fin)
         else:
             self.sfin = True
             if self.cfin:
@@ -175,7 +175,7 @@ class Tunnel:
             _write_eof(self.ct)
             fin = self.rt_fin(False)
             if fin is not None:
-                self.timer.arm(fin, lambda: self.close("server_fin", b"sD"))
+                self.timer.arm(fin, self._server_fin)
 
     def rt_fin(self, client: bool) -> float | None:
         txn = self.txn
@@ -196,9 +196,15 @@ class Tunnel:
     def _expired(self) -> None:
         self.close("tunnel_timeout", b"cD")
 
+    def _client_fin(self) -> None:  # the client half-closed and the server stayed mute
+        self.close("client_fin", b"cD")
+
+    def _server_fin(self) -> None:
+        self.close("server_fin", b"sD")
+
     def kill(self, code: bytes = b"K") -> None:
         reason = "shutdown" if code in (b"K", b"D", b"U") else "error"
-        self.close(reason, code[:1] + b"D", abort=True)
+        self.close(reason, code[:1] + b"D", True)
 
     # ---- end
     def close(self, reason: str, term: bytes, abort: bool = False) -> None:
@@ -336,5 +342,5 @@ def _http_tunnel_closed(tun: Tunnel, reason: str, term: bytes) -> None:
     txn.bytes_out += tun.down
     txn.live_in = tun.up
     txn.live_out = tun.down
-    txn.finish(close=True)
+    txn.finish(True)
     conn.session_closed()

@@ -46,6 +46,7 @@ cdef class Txn(PeerNames):
     # The per-request chain (issue #9): C calls from typed callers (a Txn method, or
     # a ClientConn through its typed `txn`). cpdef keeps them callable from Python
     # and overridable (lb.proxy.tcp.TcpTxn overrides connect/_count_server/attach).
+    cpdef line(self)
     cpdef start(self, hsize, content_length, chunked, conn_hdr)
     cpdef _choose_server(self)
     cpdef _persistence(self, be)

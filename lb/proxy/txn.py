@@ -159,9 +159,13 @@ class Txn(PeerNames):
 
     @property
     def request_line(self) -> bytes | None:
+        return self.line()
+
+    def line(self) -> bytes | None:
+        """The request line as logged (None for a bad request); a C call from logline."""
         if self.bad_request or not self.method:
             return None
-        return b"%s %s HTTP/%s" % (self.method, self.url, self.version)
+        return b"".join((self.method, b" ", self.url, b" HTTP/", self.version))
 
 
     # ------------------------------------------------------------------ request side
