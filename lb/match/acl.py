@@ -92,8 +92,9 @@ class AclExpr:
         self.empty = not matchers and not self.found
         # fast path: one matcher and no cast (the common case)
         self._one = matchers[0] if len(matchers) == 1 and cast is None else None
-        # the bound fetch itself when its values need no occurrence or converter
-        self._fetch = expr._fn if expr.plain else None
+        # the bound fetch itself (a sample's `values` is its Fetch when the values need
+        # no occurrence or converter)
+        self._fetch = expr.values if expr.plain else None
         self.keyword = text[:sample.read_keyword(text, 0)]
 
     def test(self, ctx: sample.SampleCtx) -> bool:
