@@ -68,6 +68,11 @@ RES = (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 21 Nov 2026 18:00
        b"Content-Type: text/html\r\nContent-Length: 100\r\n"
        b"Last-Modified: Sat, 21 Nov 2026 17:00:00 GMT\r\nConnection: keep-alive\r\n"
        b"ETag: \"6563a0e0-64\"\r\nAccept-Ranges: bytes\r\n\r\n" + b"x" * 99 + b"\n")
+REQ16 = b"GET /static/16k.bin HTTP/1.1\r\nHost: www.example.com\r\n\r\n"
+RES16 = (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 21 Nov 2026 18:00:00 GMT\r\n"
+         b"Content-Type: application/octet-stream\r\nContent-Length: 16384\r\n"
+         b"Last-Modified: Sat, 21 Nov 2026 17:00:00 GMT\r\nConnection: keep-alive\r\n"
+         b"ETag: \"6563a0e0-4000\"\r\nAccept-Ranges: bytes\r\n\r\n" + bytes(16384))
 WS_KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
 WS_REQ = (b"GET /chat HTTP/1.1\r\nHost: www.example.com\r\nUpgrade: websocket\r\n"
           b"Connection: Upgrade\r\nSec-WebSocket-Key: " + WS_KEY + b"\r\n"
@@ -190,21 +195,21 @@ class World:
 
 
 
-def bench_ka(world: World, n: int) -> float:
+def bench_ka(world: World, n: int, req: bytes = REQ, res: bytes = RES) -> float:
     conn = world.client()
     ct = conn.transport
     pools = [p for be in world.rt.backends.values() for p in be.idle.values()]
     t0 = time.process_time()
     for _ in range(n):
         ct.out.clear()
-        conn.data_received(REQ)
+        conn.data_received(req)
         txn = conn.txn
         sc = txn.sc
         if sc is None:  # a new server connection (http-reuse safe: first request)
             world.loop.run_until_complete(asyncio.sleep(0))
             world.loop.run_until_complete(asyncio.sleep(0))
             sc = txn.sc
-        sc.data_received(RES)
+        sc.data_received(res)
         if not ct.out or not ct.out[0].startswith(b"HTTP/1.1 200"):
             raise SystemExit(f"ka: bad answer {ct.out!r}")
     dt = time.process_time() - t0
@@ -296,8 +301,12 @@ def count_instructions(name: str, n: int, keep: Path | None = None) -> float:
 
 
 SORT = "tottime"
-BENCHES = {"ka": bench_ka, "hs": bench_hs, "echo": bench_echo}
-DEFAULT_N = {"ka": 2000, "hs": 1000, "echo": 20000}
+def bench_ka16(world: World, n: int) -> float:
+    return bench_ka(world, n, REQ16, RES16)
+
+
+BENCHES = {"ka": bench_ka, "ka16": bench_ka16, "hs": bench_hs, "echo": bench_echo}
+DEFAULT_N = {"ka": 2000, "ka16": 2000, "hs": 1000, "echo": 20000}
 
 
 def main(argv: list[str] | None = None) -> int:
