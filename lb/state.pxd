@@ -10,6 +10,8 @@
 
 cimport cython
 
+from lb.balance.base cimport GroupedBalancer
+
 
 cdef class FreqCounter:
     cdef public long long curr_sec, curr, prev, max
@@ -45,7 +47,9 @@ cdef class Counters:
     cpdef tunnel_close(self, reason)
 
 cdef class BackendState:
-    cdef public object model, name, state, servers, by_name, balancer, queue
+    cdef public object model, name, state, servers, by_name, queue
+    # every algorithm derives from GroupedBalancer: pick/take_conn/drop_conn are C calls
+    cdef public GroupedBalancer balancer
     cdef public object last_change, down_since, downtime, ws_denied, queue_idx
     cdef public Counters counters
 

@@ -14,9 +14,9 @@ Must not import: anything from lb (pure L1 module).
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections.abc import Sized
+from heapq import heapify, heappop, heappush
 from typing import Any, Protocol
 
 # HAProxy's weight scale: effective weights are user weights times 16.
@@ -96,7 +96,7 @@ class OrderedTree:
         node.seq = seq
         node.tree = self
         node.key = key
-        heapq.heappush(self.heap, (key, seq, node))
+        heappush(self.heap, (key, seq, node))
         self.live += 1
 
     def first(self) -> Any:
@@ -105,7 +105,7 @@ class OrderedTree:
             _key, seq, node = h[0]
             if node.seq == seq and node.tree is self:
                 return node
-            heapq.heappop(h)
+            heappop(h)
         return None
 
     def remove(self, node: Any) -> None:
@@ -116,23 +116,23 @@ class OrderedTree:
         self.live -= 1
         h = self.heap
         if h and h[0][2] is node:
-            heapq.heappop(h)
+            heappop(h)
         elif len(h) > 4 * self.live + 64:
             self.heap = [e for e in h if e[2].seq == e[1] and e[2].tree is self]
-            heapq.heapify(self.heap)
+            heapify(self.heap)
 
     def pop_first(self) -> Any:
         """Detach the first node; ``restore`` puts it back at the same place."""
         node = self.first()
         if node is not None:
-            heapq.heappop(self.heap)
+            heappop(self.heap)
             node.tree = None
             self.live -= 1
         return node
 
     def restore(self, node: Any) -> None:
         node.tree = self
-        heapq.heappush(self.heap, (node.key, node.seq, node))
+        heappush(self.heap, (node.key, node.seq, node))
         self.live += 1
 
     def __len__(self) -> int:
@@ -262,6 +262,9 @@ class GroupedBalancer:
             else:
                 self.tot_wact += new_ew - old_ew
             self._srv_reweight(d, old_ew)
+
+    def pick(self, key: bytes | None = None, avoid: Any = None) -> Any:
+        raise NotImplementedError
 
     def take_conn(self, srv: Any) -> None:
         pass

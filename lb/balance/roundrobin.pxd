@@ -1,17 +1,20 @@
 # Cython declarations for roundrobin.py (tools/build_accel.py; ignored in pure Python).
-# The FWRR node, group and balancer are extension types with typed links, so a pick
-# (several position updates and tree moves per request) reads C fields.
+# The FWRR node, group and balancer are extension types with typed links and C
+# integer positions and weights, so a pick (several position updates and tree moves
+# per request) reads and writes C fields and calls the trees' methods in C.
+
+cimport cython
 
 from lb.balance.base cimport GroupedBalancer, NodeData, OrderedTree
 
 
 cdef class RRNode(NodeData):
-    cdef public object npos, lpos, rweight
+    cdef public long long npos, lpos, rweight
 
 
 cdef class RRGroup:
     cdef public OrderedTree init, next, curr
-    cdef public object curr_pos, curr_weight, next_weight
+    cdef public long long curr_pos, curr_weight, next_weight
 
 
 cdef class RoundRobin(GroupedBalancer):
@@ -21,3 +24,7 @@ cdef class RoundRobin(GroupedBalancer):
 
     @staticmethod
     cdef RRNode _from_group(RRGroup g)
+
+    @cython.locals(g=RRGroup, d=RRNode, chosen=RRNode, avoided=RRNode, f=RRNode,
+                   full=list, ew=cython.longlong)
+    cpdef pick(self, key=*, avoid=*)

@@ -1,9 +1,26 @@
 # Cython declarations for cookie.py (tools/build_accel.py; ignored in pure Python).
-# Typed locals for the response-side check that runs on every response of a backend
-# with `cookie ... nocache` (issue #9): a C dictionary lookup per header.
+# The response side runs on every response of a backend with a `cookie` line (issue
+# #9): its result types are extension types (fields as their __slots__, which
+# tests/test_accel.py checks), `response_cookie` takes positional C arguments and
+# lb.proxy.txn cimports it and `response_cacheable` (C calls, no keyword parsing),
+# and the cacheability check does a C dictionary lookup per header.
 
 cimport cython
 
 
+cdef class RequestCookie:
+    cdef public object server, direct, ck, last_date, first_date, headers
+
+
+cdef class ResponseCookie:
+    cdef public object ck, set_cookies, insert, cache_private
+
+
+@cython.locals(res=ResponseCookie, direct=bint, found=bint, changed=bint, out=list,
+               tnow=cython.longlong)
+cpdef ResponseCookie response_cookie(spec, long status, bytes method, set_cookies,
+                                     server, server_cookie, RequestCookie req,
+                                     double now, bint ignore, bint cacheable)
+cpdef bytes set_cookie_value(spec, server_cookie, double now, first_date=*)
 @cython.locals(kinds=dict)
-cpdef response_cacheable(method, status, headers)
+cpdef bint response_cacheable(method, status, headers) except -1

@@ -405,10 +405,22 @@ def process_response(spec: CookieSpecLike, *, status: int, method: bytes,
     ``cookie`` value; ``req`` the request-side result (direct flag, dates);
     ``cacheable`` the result of ``response_cacheable`` (only used with nocache).
     Interim 1xx responses other than 101 are left alone."""
+    return response_cookie(spec, status, method, set_cookies, server, server_cookie, req,
+                           now, ignore, cacheable)
+
+
+def response_cookie(spec: CookieSpecLike, status: int, method: bytes,
+                    set_cookies: list[bytes], server: Any, server_cookie: bytes | None,
+                    req: RequestCookie | None, now: float, ignore: bool,
+                    cacheable: bool) -> ResponseCookie:
+    """``process_response`` with positional arguments: a C call from lb.proxy.txn,
+    which cimports it (keyword arguments would make it a Python call)."""
     res = ResponseCookie()
     if status < 200 and status != 101:
         return res
-    name = spec.name.encode() if isinstance(spec.name, str) else spec.name
+    name = b""
+    if set_cookies:  # (most responses have none: no encode then)
+        name = spec.name.encode() if isinstance(spec.name, str) else spec.name
     direct = bool(req and req.direct)
     mode = spec.mode
     found = False

@@ -12,10 +12,14 @@
 
 cimport cython
 
+from lb.http.cookie cimport ResponseCookie, response_cacheable, response_cookie
+from lb.http.h1 cimport chunk, request_head, response_head
 from lb.log cimport TrafficLog
 from lb.proxy.client cimport ClientConn
 from lb.proxy.compiled cimport BackendRT, FrontendRT, Runtime
 from lb.proxy.peer cimport PeerNames
+from lb.proxy.queue cimport release as release_slot
+from lb.proxy.queue cimport request_slot
 from lb.proxy.server cimport ServerConn
 from lb.state cimport ServerState
 
@@ -59,6 +63,7 @@ cdef class Txn(PeerNames):
     cpdef attach(self, sc)
     cpdef res_head(self, status, reason, headers, keep_alive)
     cpdef _response_rules(self)
+    @cython.locals(rr=ResponseCookie)
     cpdef _on_response_head(self)
     cpdef res_body(self, data)
     cpdef flush_head(self)

@@ -21,12 +21,16 @@ from lb.balance import keys as lbkeys
 from lb.http import cookie as ckmod
 from lb.http import h1, responses
 from lb.http.actions import Verdict
+from lb.http.cookie import response_cacheable, response_cookie
+from lb.http.h1 import chunk, request_head, response_head
 from lb.proxy import queue as qmod
 from lb.proxy import retry as retrymod
 from lb.proxy import server as srvmod
 from lb.proxy import tunnel as tunmod
 from lb.proxy.drive import Driven
 from lb.proxy.peer import PeerNames
+from lb.proxy.queue import release as release_slot
+from lb.proxy.queue import request_slot
 
 _BODY_BUF_MAX = 65536
 # Checked against HAProxy 2.6.12: %B of a locally generated reply (deny page, 503
@@ -366,7 +370,7 @@ class Txn(PeerNames):
         be = self.be
         now = self.rt.loop.time()
         try:
-            got = qmod.request_slot(be.st, srv, now, self.lb_key, avoid, self.force_persist)
+            got = request_slot(be.st, srv, now, self.lb_key, avoid, self.force_persist)
         except qmod.QueueFull:
             if self.direct and be.model.options.redispatch and not self.force_persist:
                 self._leave_server()
@@ -409,7 +413,7 @@ class Txn(PeerNames):
             self.term = b"SC"
             return self.local_error(503)
         if self.done:
-            qmod.release(res, self.rt.loop.time())
+            release_slot(res, self.rt.loop.time())
             return None
         self.conn.stimer.cancel()
         if w is not None:
@@ -495,7 +499,7 @@ class Txn(PeerNames):
         self.srv = None
         self.server_name = None
         self.failed_srv = srv
-        qmod.release(srv, self.rt.loop.time())
+        release_slot(srv, self.rt.loop.time())
         self._leave_server()
         if delay:
             self.conn.stimer.arm(delay, lambda: self._request_slot(None, srv))
@@ -519,7 +523,7 @@ class Txn(PeerNames):
         sc = self.sc
         if sc is not None and self.head_sent:
             if self.req_chunked:
-                sc.transport.writelines(h1.chunk(data))
+                sc.transport.writelines(chunk(data))
             else:
                 sc.transport.write(data)
             return
@@ -528,7 +532,7 @@ class Txn(PeerNames):
         if self.body_buf is None:
             self.body_buf = []
         if self.req_chunked:
-            self.body_buf.extend(h1.chunk(data))
+            self.body_buf.extend(chunk(data))
         else:
             self.body_buf.append(data)
         self.buf_size += len(data)
@@ -846,7 +850,7 @@ class Txn(PeerNames):
             conn = None
         if be.server_close or fe.server_close or be.httpclose:
             sc.reusable = False
-        head = h1.request_head(self.method, self.url, self.version, self.req_headers, conn)
+        head = request_head(self.method, self.url, self.version, self.req_headers, conn)
         if be.retry_policy.needs_buffering:
             # the whole request in one buffer, still in hand: replayable (retry-on)
             self.replay = (list(self.body_buf or ()) if self.req_done and not self.upgrade
@@ -872,7 +876,7 @@ class Txn(PeerNames):
         if status < 200:
             if status == 101:
                 return  # handled by res_upgrade once the parser stops
-            head = h1.response_head(status, reason, headers, None)
+            head = response_head(status, reason, headers, None)
             conn.transport.write(head)
             self.bytes_out += len(head)
             return
@@ -935,7 +939,7 @@ class Txn(PeerNames):
             cv = b"keep-alive"
         else:
             cv = None
-        head = h1.response_head(status, reason, self.res_headers, cv)
+        head = response_head(status, reason, self.res_headers, cv)
         self.bytes_out += len(head)
         if nobody:
             conn.transport.write(head)
@@ -986,12 +990,11 @@ class Txn(PeerNames):
             return
         hdrs = self.res_headers
         srv = self.srv
-        rr = ckmod.process_response(
-            ck, status=self.status, method=self.method,
-            set_cookies=[v for k, v in hdrs if k == b"set-cookie"], server=srv,
-            server_cookie=self.be.srv_cookie.get(srv), req=self.rcookie,
-            now=self.rt.loop.time() + self.rt.epoch_offset, ignore=self.ignore_persist,
-            cacheable=ck.nocache and ckmod.response_cacheable(self.method, self.status, hdrs))
+        rr = response_cookie(
+            ck, self.status, self.method, [v for k, v in hdrs if k == b"set-cookie"], srv,
+            self.be.srv_cookie.get(srv), self.rcookie,
+            self.rt.loop.time() + self.rt.epoch_offset, self.ignore_persist,
+            ck.nocache and response_cacheable(self.method, self.status, hdrs))
         self.cookie_res = rr.ck.encode()
         if rr.set_cookies is not None:
             it = iter(rr.set_cookies)
@@ -1029,13 +1032,13 @@ class Txn(PeerNames):
         if head is not None:
             self.res_pending = None
             if self.res_chunked:
-                self.conn.transport.writelines((head, *h1.chunk(data)))
+                self.conn.transport.writelines((head, *chunk(data)))
             elif len(data) < 16384:
                 self.conn.transport.write(head + data)
             else:
                 self.conn.transport.writelines((head, data))
         elif self.res_chunked:
-            self.conn.transport.writelines(h1.chunk(data))
+            self.conn.transport.writelines(chunk(data))
         else:
             self.conn.transport.write(data)
 
@@ -1090,7 +1093,7 @@ class Txn(PeerNames):
         if not self._response_rules():
             return
         cv = h1.conn_value(h1.tokens(self.res_headers, b"connection"), False, False)
-        head = h1.response_head(101, self.res_reason, self.res_headers, cv or b"upgrade")
+        head = response_head(101, self.res_reason, self.res_headers, cv or b"upgrade")
         # the 101 is counted as it is relayed, not when the tunnel ends
         fe.counters.hrsp_1xx += 1
         be.counters.hrsp_1xx += 1
@@ -1304,7 +1307,7 @@ class Txn(PeerNames):
             if srv is not None:
                 srv.counters.scur -= 1
                 srv.streams.discard(self)
-                qmod.release(srv, now)
+                release_slot(srv, now)
             elif self.waiter is not None:
                 w = self.waiter
                 self.waiter = None
