@@ -130,6 +130,33 @@ def test_http10_keepalive_upstream() -> None:
             assert r.endswith(b"s1")
 
 
+def test_request_version_from_the_parser_in_every_connection_shape() -> None:
+    """The client's version reaches the server, the transaction and the log whether
+    or not a Connection header is present (client.py reads it without
+    get_http_version when llhttp says keep-alive and no Connection header came);
+    versions llhttp parses but HAProxy refuses (2.0, 0.9) stay 400."""
+    cfg = ONE_BACKEND
+    with HttpBackend("s1") as s1, LbThread(cfg, ports={"s1": s1.port}) as lb:
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"])) as c:
+            r1 = _exchange(c, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+            r2 = _exchange(c, b"GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert b"connection" not in r1.lower() and b"\r\nconnection: close\r\n" in r2
+        r3 = raw_request(lb.ports["fe"], b"GET /c HTTP/1.0\r\nHost: x\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"])) as c:
+            r4 = _exchange(c, b"GET /d HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+        assert b"\r\nconnection: close\r\n" in r3
+        assert b"\r\nconnection: keep-alive\r\n" in r4
+        assert [(r.path, r.version) for r in s1.requests] == [
+            ("/a", "1.1"), ("/b", "1.1"), ("/c", "1.0"), ("/d", "1.0")]
+        txns = lb.wait_txns(4)
+        assert [(t.version, t.line()) for t in txns] == [
+            (b"1.1", b"GET /a HTTP/1.1"), (b"1.1", b"GET /b HTTP/1.1"),
+            (b"1.0", b"GET /c HTTP/1.0"), (b"1.0", b"GET /d HTTP/1.0")]
+        for bad in (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", b"GET / HTTP/0.9\r\nHost: x\r\n\r\n"):
+            assert raw_request(lb.ports["fe"], bad).startswith(b"HTTP/1.1 400 Bad request"), bad
+        assert len(s1.requests) == 4
+
+
 def test_forwardfor_variants() -> None:
     cfg = BASE + """
 frontend f

@@ -26,6 +26,6 @@ cdef class ClientConn(PeerNames):
     cpdef _input(self, data)
     cpdef _feed(self, data, off, end)
     cpdef _start(self, ev)
-    cpdef txn_done(self, txn, close, abort)
+    cpdef txn_done(self, txn, close, abort, double now)
     cpdef pause(self, why)
     cpdef resume(self, why)

@@ -24,7 +24,7 @@ cdef class ServerConn:
     cpdef on_header(self, bytes name, bytes value)
     cpdef close(self)
     cpdef abort(self)
-    cpdef release(self, idle_timeout)
+    cpdef release(self, idle_timeout, double now)
     cpdef _drop_idle(self)
 
 

@@ -188,9 +188,10 @@ class ServerConn:
         if self.transport is not None:
             self.transport.abort()
 
-    def release(self, idle_timeout: float | None) -> None:
+    def release(self, idle_timeout: float | None, now: float) -> None:
         """Back to the idle pool after a complete exchange (no timer per request:
-        an idle connection older than `idle_timeout` is closed when next taken)."""
+        an idle connection older than `idle_timeout` is closed when next taken).
+        ``now``: the loop's time at the end of the exchange."""
         self.txn = None
         if self.closed or not self.reusable:
             self.close()
@@ -201,7 +202,7 @@ class ServerConn:
             return
         pool.append(self)
         self.pooled = True
-        self.idle_since = self.be.loop_time() if idle_timeout else 0.0
+        self.idle_since = now if idle_timeout else 0.0
 
     def _drop_idle(self) -> None:
         if self.pooled:  # (a connection never pooled does not search the pool)

@@ -40,6 +40,7 @@ cdef class Txn(PeerNames):
     cdef public object t_queue, t_request, t_response, t_sent, t_total, task, term
     cdef public object tunnel, tunnel_timeout, unique_id, upgrade, url, vars, version
     cdef public object wait_body, waiter, websocket
+    cdef public double res_at
     cdef public Runtime rt
     cdef public ClientConn conn
     cdef public FrontendRT fe

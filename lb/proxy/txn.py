@@ -132,6 +132,7 @@ class Txn(PeerNames):
         self.buf_size = 0
         self.head_sent = False
         self.t_sent = 0.0
+        self.res_at = 0.0  # the loop's time when the response head arrived
         self.attempts = 0
         self.task: Any = None
         self.done = False
@@ -892,6 +893,7 @@ class Txn(PeerNames):
         else:
             scn.count_status(status)
         now = self.rt.loop.time()
+        self.res_at = now
         self.t_response = int((now - self.t_sent) * 1000.0)
         self.res_started = True
         self.status = status
@@ -993,7 +995,7 @@ class Txn(PeerNames):
         rr = response_cookie(
             ck, self.status, self.method, [v for k, v in hdrs if k == b"set-cookie"], srv,
             self.be.srv_cookie.get(srv), self.rcookie,
-            self.rt.loop.time() + self.rt.epoch_offset, self.ignore_persist,
+            self.res_at + self.rt.epoch_offset, self.ignore_persist,
             ck.nocache and response_cacheable(self.method, self.status, hdrs))
         self.cookie_res = rr.ck.encode()
         if rr.set_cookies is not None:
@@ -1082,7 +1084,8 @@ class Txn(PeerNames):
         scn.req_tot += 1
         scn.cum_req += 1
         scn.hrsp_1xx += 1
-        self.t_response = _ms(self.t_sent, self.rt.loop.time())
+        self.res_at = self.rt.loop.time()
+        self.t_response = _ms(self.t_sent, self.res_at)
         self.status = 101
         self.res_reason = sc.reason
         self.res_headers = sc.headers
@@ -1261,7 +1264,7 @@ class Txn(PeerNames):
                 sc.txn = None
                 sc.close()
             else:
-                sc.release(self.be.t_server)
+                sc.release(self.be.t_server, now)
         if self.task is not None:
             self.task.cancel()
             self.task = None
@@ -1324,4 +1327,4 @@ class Txn(PeerNames):
         hook = rt.txn_hook
         if hook is not None:
             hook(self)
-        conn.txn_done(self, close or abort, abort)
+        conn.txn_done(self, close or abort, abort, now)
