@@ -180,6 +180,7 @@ SLOTTED_EXTENSION_TYPES = (
     ("lb.match.acl", "_Term"), ("lb.match.acl", "Condition"),
     ("lb.http.actions", "RuleSet"),
     ("lb.http.cookie", "RequestCookie"), ("lb.http.cookie", "ResponseCookie"),
+    ("lb.http.h1", "ForwardForRule"),
 )
 
 

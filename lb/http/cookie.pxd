@@ -16,6 +16,10 @@ cdef class ResponseCookie:
     cdef public object ck, set_cookies, insert, cache_private
 
 
+@cython.locals(res=RequestCookie)
+cpdef RequestCookie request_cookie(spec, cookie_headers, table, double now, bint persist,
+                                   bint force, bint ignore, bint assigned=*,
+                                   is_running=*)
 @cython.locals(res=ResponseCookie, direct=bint, found=bint, changed=bint, out=list,
                tnow=cython.longlong)
 cpdef ResponseCookie response_cookie(spec, long status, bytes method, set_cookies,

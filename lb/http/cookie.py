@@ -245,6 +245,31 @@ def parse_request(spec: CookieSpecLike, cookie_headers: Sequence[bytes], table: 
     ``persist`` = ``option persist``; ``force`` = a matching ``force-persist``;
     ``ignore`` = a matching ``ignore-persist``; ``assigned`` = a server was
     already chosen by other means (``use-server``): the cookie is then unused."""
+    return request_cookie(spec, cookie_headers, table, now, persist, force, ignore, assigned,
+                          is_running)
+
+
+def _any_normalized(items: list[Any]) -> bool:
+    """Some item of a Cookie header is rewritten when re-joined (spacing, empties)."""
+    for it in items:
+        if it.normalized:
+            return True
+    return False
+
+
+def _has_plain_cookie(items: list[Any]) -> bool:
+    """Some item is a cookie rather than a ``$`` attribute (else the header goes)."""
+    for it in items:
+        if it.name[:1] != b"$":
+            return True
+    return False
+
+
+def request_cookie(spec: CookieSpecLike, cookie_headers: Sequence[bytes], table: CookieTable,
+                   now: float, persist: bool, force: bool, ignore: bool,
+                   assigned: bool = False,
+                   is_running: Callable[[Any], bool] = _running) -> RequestCookie:
+    """``parse_request`` with positional arguments: a C call from lb.proxy.txn."""
     res = RequestCookie()
     if not cookie_headers:
         return res  # the common first visit: nothing to analyse
@@ -261,7 +286,7 @@ def parse_request(spec: CookieSpecLike, cookie_headers: Sequence[bytes], table: 
             out.append(h)  # fast path: not our cookie, nothing to normalize
             continue
         items = _split(h, _COOKIE_ITEM)
-        hchanged = any(it.normalized for it in items)
+        hchanged = _any_normalized(items)
         i = 0
         while i < len(items):
             it = items[i]
@@ -325,7 +350,7 @@ def parse_request(spec: CookieSpecLike, cookie_headers: Sequence[bytes], table: 
                 i += 1
         if hchanged:
             changed = True
-            keep = any(not it.name[:1] == b"$" for it in items)
+            keep = _has_plain_cookie(items)
             out.append(_join(items) if keep and items else None)
         else:
             out.append(h)

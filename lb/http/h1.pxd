@@ -17,3 +17,11 @@ cpdef bytes response_head(long status, bytes reason, list headers, conn)
 @cython.locals(n=bytes, v=bytes)
 cpdef bytes _head(list parts, list headers, conn)
 cpdef tuple chunk(bytes data)
+
+
+# `option forwardfor` runs on every request of a proxy that has it: Txn calls
+# FrontendRT.forwardfor and then apply, both C calls.
+cdef class ForwardForRule:
+    cdef public object header, except_net, if_none
+
+    cpdef apply(self, list headers, str src)

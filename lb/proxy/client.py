@@ -573,7 +573,7 @@ class ClientConn(PeerNames):
                 self.data_received(tail)
                 if self.txn is not None or self.closed:
                     return
-        self.timer.arm(self.fe.t_keep_alive)
+        self.timer.arm(self.fe.t_keep_alive, None, now)
         if self.pending:
             self._replay()
 

@@ -7,6 +7,7 @@
 cimport cython
 
 from lb.http.actions cimport RuleSet
+from lb.http.h1 cimport ForwardForRule
 from lb.log cimport TrafficLog
 from lb.match.acl cimport Condition
 from lb.state cimport BackendState, Counters, FrontendState, State
@@ -39,6 +40,7 @@ cdef class FrontendRT:
     cdef public FrontendState st
     cdef public Counters counters
 
+    cpdef ForwardForRule forwardfor(self, BackendRT be)
     @cython.locals(cond=Condition)
     cpdef route(self, object ctx)
 

@@ -7,6 +7,6 @@
 cdef class Deadline:
     cdef public object loop, cb, when, handle, handle_when, delay
 
-    cpdef arm(self, delay, cb=*)
+    cpdef arm(self, delay, cb=*, double now=*)
     cpdef touch(self)
     cpdef cancel(self)

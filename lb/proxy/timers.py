@@ -24,15 +24,17 @@ class Deadline:
         self.handle_when = 0.0
         self.delay: float | None = None
 
-    def arm(self, delay: float | None, cb: Callable[[], None] | None = None) -> None:
-        """Expire `delay` seconds from now (None = never); optionally a new callback."""
+    def arm(self, delay: float | None, cb: Callable[[], None] | None = None,
+            now: float = -1.0) -> None:
+        """Expire `delay` seconds from now (None = never); optionally a new callback.
+        ``now``: the loop's time when the caller has just read it (saves a read)."""
         if cb is not None:
             self.cb = cb
         self.delay = delay
         if delay is None:
             self.when = None
             return
-        when = self.loop.time() + delay
+        when = (now if now >= 0.0 else self.loop.time()) + delay
         self.when = when
         if self.handle is None or self.handle_when > when:
             if self.handle is not None:

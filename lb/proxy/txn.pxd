@@ -12,8 +12,9 @@
 
 cimport cython
 
-from lb.http.cookie cimport ResponseCookie, response_cacheable, response_cookie
-from lb.http.h1 cimport chunk, request_head, response_head
+from lb.http.cookie cimport (RequestCookie, ResponseCookie, request_cookie,
+                              response_cacheable, response_cookie)
+from lb.http.h1 cimport ForwardForRule, chunk, request_head, response_head
 from lb.log cimport TrafficLog
 from lb.proxy.client cimport ClientConn
 from lb.proxy.compiled cimport BackendRT, FrontendRT, Runtime
@@ -52,9 +53,11 @@ cdef class Txn(PeerNames):
     # a ClientConn through its typed `txn`). cpdef keeps them callable from Python
     # and overridable (lb.proxy.tcp.TcpTxn overrides connect/_count_server/attach).
     cpdef line(self)
+    @cython.locals(ff=ForwardForRule)
     cpdef start(self, hsize, content_length, chunked, conn_hdr)
     cpdef _choose_server(self)
-    cpdef _persistence(self, be)
+    @cython.locals(rc=RequestCookie)
+    cpdef _persistence(self, BackendRT be)
     cpdef _request_slot(self, srv, avoid)
     cpdef _assigned(self, srv, now)
     cpdef _count_server(self, srv)

@@ -18,10 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from lb.balance import keys as lbkeys
-from lb.http import cookie as ckmod
 from lb.http import h1, responses
 from lb.http.actions import Verdict
-from lb.http.cookie import response_cacheable, response_cookie
+from lb.http.cookie import request_cookie, response_cacheable, response_cookie
 from lb.http.h1 import chunk, request_head, response_head
 from lb.proxy import queue as qmod
 from lb.proxy import retry as retrymod
@@ -348,9 +347,8 @@ class Txn(PeerNames):
                 break
         hdrs = self.req_headers
         values = [v for k, v in hdrs if k == b"cookie"]
-        rc = ckmod.parse_request(be.cookie, values, be.ctable, self.request_ts,
-                                 persist=be.opt_persist, force=self.force_persist,
-                                 ignore=self.ignore_persist)
+        rc = request_cookie(be.cookie, values, be.ctable, self.request_ts, be.opt_persist,
+                            self.force_persist, self.ignore_persist)
         self.rcookie = rc
         self.direct = rc.direct
         self.cookie_req = rc.ck.encode()
@@ -867,7 +865,8 @@ class Txn(PeerNames):
             tr.write(head)
         self.head_sent = True
         self.t_sent = self.rt.loop.time()
-        self.conn.stimer.arm(self.server_timeout or be.t_server, self._server_timeout)
+        self.conn.stimer.arm(self.server_timeout or be.t_server, self._server_timeout,
+                             self.t_sent)
 
     # ------------------------------------------------------------------ response side
 

@@ -6,6 +6,7 @@
     python tools/bench/profile_inproc.py hs,echo -n 20000
     python tools/bench/profile_inproc.py --lb-path /tmp/lb-before ka   # another tree's lb
     python tools/bench/profile_inproc.py ka,hs --instructions    # instructions per unit
+    python tools/bench/profile_inproc.py ka16 --instructions     # ... with a 16 KiB body
 
 The socket benchmarks (run.py, profile_lb.py) are noisy on a shared machine and mix
 kernel time with Python time. This driver builds lb's runtime from the benchmark
@@ -17,6 +18,8 @@ else (the log `sendto` excepted):
 - ``ka``: a keep-alive GET /small.html on fe_keepalive answered by an nginx-like
   100-byte response, server connections reused from the idle pool (the
   http_keepalive_100b scenario);
+- ``ka16``: the same with GET /static/16k.bin routed to bk_static (no cookie) and a
+  16 KiB body (the http_keepalive_16k scenario);
 - ``hs``: a WebSocket handshake on a new client connection: accept, Upgrade request,
   server connection (the connect coroutine is replaced by one returning a fake
   connection at once), 101, tunnel set-up, both sides closing, tunnel_open/close
