@@ -149,7 +149,7 @@ class TcpClient(ClientConn):
     def _client_timeout(self) -> None:
         pass
 
-    def txn_done(self, txn: Any, close: bool, abort: bool) -> None:
+    def txn_done(self, txn: Any, close: bool, abort: bool, now: float) -> None:
         if self.txn is txn:
             self.txn = None
         if self.transport is not None and not self.closed:
