@@ -1,7 +1,8 @@
 # Cython declarations for cookie.py (tools/build_accel.py; ignored in pure Python).
 # The response side runs on every response of a backend with a `cookie` line (issue
 # #9): its result types are extension types (fields as their __slots__, which
-# tests/test_accel.py checks), `response_cookie` takes positional C arguments and
+# tests/test_accel.py checks; `ck`, the log character, is a str whose encode is a C
+# call), `response_cookie` takes positional C arguments and
 # lb.proxy.txn cimports it and `response_cacheable` (C calls, no keyword parsing),
 # and the cacheability check does a C dictionary lookup per header.
 
@@ -9,11 +10,13 @@ cimport cython
 
 
 cdef class RequestCookie:
-    cdef public object server, direct, ck, last_date, first_date, headers
+    cdef public object server, direct, last_date, first_date, headers
+    cdef public str ck
 
 
 cdef class ResponseCookie:
-    cdef public object ck, set_cookies, insert, cache_private
+    cdef public object set_cookies, insert, cache_private
+    cdef public str ck
 
 
 @cython.locals(res=RequestCookie)

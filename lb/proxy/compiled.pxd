@@ -17,8 +17,10 @@ cdef class BackendRT:
     cdef public object model, name, t_server, t_connect, t_tunnel
     cdef public object t_server_fin, t_queue, server_close, pretend_ka, httpclose
     cdef public object retries, idle, mode, ff, errorfiles, reuse
-    cdef public object loop_time, cookie, ctable, srv_cookie, persist_rules
+    cdef public object loop_time, cookie, ctable, persist_rules
+    cdef public dict srv_cookie
     cdef public object opt_persist, hash_spec, retry_policy, hash_sample, post_param
+    cdef public bint replay_requests
     cdef public object buffer_req, reuse_first
     # rule sets are RuleSet or None (empty): a Txn runs them as C calls
     cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules

@@ -75,7 +75,7 @@ class BackendRT:
         "after_rules",
         "retries", "idle", "mode", "ff", "counters", "errorfiles", "reuse", "loop_time",
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
-        "retry_policy", "hash_sample", "post_param",
+        "retry_policy", "replay_requests", "hash_sample", "post_param",
         "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first",
     )
 
@@ -118,6 +118,9 @@ class BackendRT:
         self.opt_persist = o.persist
         self.hash_spec = model.balance if lbkeys.needs_key(model.balance) else None
         self.retry_policy = RetryPolicy.from_proxy(model)
+        # layer-7 retries (retry-on beyond connection failures): a request is kept
+        # whole until answered (read per request, so not a property call)
+        self.replay_requests = self.retry_policy.needs_buffering
         self.hash_sample = _hash_sample(model.balance.hash_expr)
         # `balance url_param <p> check_post`: a POST without <p> in its query waits
         # for its body (up to one buffer) before the server is chosen

@@ -850,7 +850,7 @@ class Txn(PeerNames):
         if be.server_close or fe.server_close or be.httpclose:
             sc.reusable = False
         head = request_head(self.method, self.url, self.version, self.req_headers, conn)
-        if be.retry_policy.needs_buffering:
+        if be.replay_requests:
             # the whole request in one buffer, still in hand: replayable (retry-on)
             self.replay = (list(self.body_buf or ()) if self.req_done and not self.upgrade
                            and self.method in _IDEMPOTENT and self.buf_size <= fe.bufsize
