@@ -325,6 +325,21 @@ def test_cacheability_rule() -> None:
     assert not ck.response_cacheable(b"GET", 200, [(b"cache-control", b"public")])
 
 
+def test_cacheability_sees_its_headers_among_lookalikes() -> None:
+    """response_cacheable skips names by length and first letter before its lookup:
+    each of the five names still counts among decoys of the same length and letter
+    (and an nginx-like head), and the decoys never count."""
+    decoys = [(b"cache-controx", b"public"), (b"last-modifiex", b"x"), (b"prag-a", b"no-cache"),
+              (b"expirez", b"x"), (b"etaq", b"x"), (b"e", b""), (b"", b"x"),
+              (b"server", b"nginx"), (b"content-length", b"100"), (b"accept-ranges", b"bytes")]
+    assert not ck.response_cacheable(b"GET", 200, decoys)
+    for name in (b"etag", b"last-modified", b"expires"):
+        assert ck.response_cacheable(b"GET", 200, decoys + [(name, b"x")]), name
+    assert ck.response_cacheable(b"GET", 200, decoys + [(b"cache-control", b"max-age=5")])
+    vetoed = decoys + [(b"etag", b"x"), (b"pragma", b"no-cache")]
+    assert not ck.response_cacheable(b"GET", 200, vetoed)
+
+
 def test_date_refresh_and_update_U() -> None:
     spec = replace(INSERT, maxidle=60.0)
     stale = ck.s30_to_b64((int(NOW) - 20) >> 2)

@@ -29,5 +29,5 @@ cpdef ResponseCookie response_cookie(spec, long status, bytes method, set_cookie
                                      server, server_cookie, RequestCookie req,
                                      double now, bint ignore, bint cacheable)
 cpdef bytes set_cookie_value(spec, server_cookie, double now, first_date=*)
-@cython.locals(kinds=dict)
+@cython.locals(kinds=dict, k=bytes, n=Py_ssize_t, c=cython.uchar)
 cpdef bint response_cacheable(method, status, headers) except -1

@@ -528,6 +528,14 @@ def response_cacheable(method: bytes, status: int,
     pragma = False  # only the first Pragma header counts
     kinds = _CACHE_HEADERS
     for k, v in headers:  # one pass (hot path: every response with `nocache`)
+        # most names are none of the five: the length and first letter say so in C
+        # when compiled, before a dictionary lookup hashes the name
+        n = len(k)
+        if n != 13 and n != 4 and n != 6 and n != 7:
+            continue
+        c = k[0]
+        if c != 99 and c != 108 and c != 101 and c != 112:  # c l e p
+            continue
         kind = kinds.get(k)
         if kind is None:
             continue

@@ -8,5 +8,5 @@ cdef class Deadline:
     cdef public object loop, cb, when, handle, handle_when, delay
 
     cpdef arm(self, delay, cb=*, double now=*)
-    cpdef touch(self)
+    cpdef touch(self, double now=*)
     cpdef cancel(self)

@@ -42,10 +42,11 @@ class Deadline:
             self.handle = self.loop.call_at(when, self._fire)
             self.handle_when = when
 
-    def touch(self) -> None:
-        """Activity: push the expiry forward by the current delay."""
+    def touch(self, now: float = -1.0) -> None:
+        """Activity: push the expiry forward by the current delay (``now`` as in
+        ``arm``)."""
         if self.delay is not None:
-            self.when = self.loop.time() + self.delay
+            self.when = (now if now >= 0.0 else self.loop.time()) + self.delay
 
     def cancel(self) -> None:
         """Lazy: the loop handle stays and is reused by the next arm() when it

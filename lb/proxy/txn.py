@@ -1027,10 +1027,12 @@ class Txn(PeerNames):
             self.local_error(v.status if v.status and v.status != 403 else 502)
 
     def res_body(self, data: bytes) -> None:
-        self.conn.stimer.touch()
         self.bytes_out += len(data)
         head = self.res_pending
         if head is not None:
+            # the head came in this very read (it is flushed at the end of each):
+            # its arrival time is still now
+            self.conn.stimer.touch(self.res_at)
             self.res_pending = None
             if self.res_chunked:
                 self.conn.transport.writelines((head, *chunk(data)))
@@ -1038,10 +1040,12 @@ class Txn(PeerNames):
                 self.conn.transport.write(head + data)
             else:
                 self.conn.transport.writelines((head, data))
-        elif self.res_chunked:
-            self.conn.transport.writelines(chunk(data))
         else:
-            self.conn.transport.write(data)
+            self.conn.stimer.touch()
+            if self.res_chunked:
+                self.conn.transport.writelines(chunk(data))
+            else:
+                self.conn.transport.write(data)
 
     def flush_head(self) -> None:
         head = self.res_pending
