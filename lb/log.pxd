@@ -6,11 +6,22 @@
 
 cimport cython
 
+from lb.logfmt cimport TrafficFormat
+
+
+cdef class LogCounters:
+    cdef public long long dropped_logs, send_errors, render_errors, sent
+
 
 cdef class Sink:
-    cdef public object target, fmt, facility, maxlevel, minlevel, length, sent
-    cdef public object dropped, errors, _limit, _hkey, _hdr, _cacheable
-    cpdef send(self, level, msg, now, meta)
+    cdef public object target, fmt, facility, length, _hmeta
+    cdef public int maxlevel, minlevel, _hlevel
+    cdef public long long sent, dropped, errors, _hsec
+    cdef public Py_ssize_t _limit
+    cdef public bytes _hdr
+    cdef public bint _cacheable
+    @cython.locals(sec=cython.longlong, hdr=bytes)
+    cpdef send(self, int level, msg, double now, meta)
     cpdef _write(self, data)
     cpdef _dropped(self)
     cpdef _failed(self, err)
@@ -22,14 +33,18 @@ cdef class FdSink(Sink):
 
 
 cdef class DgramSink(Sink):
-    cdef public object sock, addr, connected
+    cdef public object sock, addr
+    cdef public bint connected
     cpdef _write(self, data)
 
 
 cdef class TrafficLog:
-    cdef public object fmt, meta, mode, dontlognull, dontlog_normal
-    cdef public object separate_errors, msg_limit, name
+    cdef public object meta, mode, dontlognull, dontlog_normal, separate_errors, name
+    cdef public TrafficFormat fmt
+    cdef public Py_ssize_t msg_limit
+    cdef public LogCounters counters
     cdef public tuple sinks
+    @cython.locals(fmt=TrafficFormat)
     cpdef emit(self, txn, empty=*)
     @cython.locals(s=Sink)
     cpdef send(self, level, line, now=*)

@@ -26,6 +26,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+from time import time as _wall_time
 from typing import Any
 
 import structlog
@@ -197,7 +198,8 @@ class Sink:
     """One log target: filters by level, builds the header, truncates, writes."""
 
     __slots__ = ("target", "fmt", "facility", "maxlevel", "minlevel", "length", "sent",
-                 "dropped", "errors", "_limit", "_hkey", "_hdr", "_cacheable")
+                 "dropped", "errors", "_limit", "_hsec", "_hlevel", "_hmeta", "_hdr",
+                 "_cacheable")
 
     def __init__(self, target: LogTarget) -> None:
         if target.format not in FORMATS:
@@ -217,7 +219,10 @@ class Sink:
         self._limit = self.length
         # headers without sub-second time are reused for a whole second
         self._cacheable = self.fmt not in ("rfc5424", "timed", "iso")
-        self._hkey: tuple[int, int, Meta] | None = None
+        # the cached header's second, level and meta (level -1: none cached yet)
+        self._hsec = -1
+        self._hlevel = -1
+        self._hmeta: Meta | None = None
         self._hdr = b""
 
     def send(self, level: int, msg: bytes, now: float, meta: Meta) -> None:
@@ -226,11 +231,12 @@ class Sink:
         if level < self.minlevel:
             level = self.minlevel
         if self._cacheable:
-            key = self._hkey
             sec = int(now)
-            if key is None or key[0] != sec or key[1] != level or key[2] is not meta:
+            if sec != self._hsec or level != self._hlevel or meta is not self._hmeta:
                 self._hdr = build_header(self.fmt, self.facility, level, now, meta)
-                self._hkey = (sec, level, meta)
+                self._hsec = sec
+                self._hlevel = level
+                self._hmeta = meta
             hdr = self._hdr
         else:
             hdr = build_header(self.fmt, self.facility, level, now, meta)
@@ -414,7 +420,7 @@ class TrafficLog:
     """A frontend's traffic logger. ``emit`` is on the hot path: no dicts, no structlog."""
 
     __slots__ = ("fmt", "sinks", "meta", "mode", "dontlognull", "dontlog_normal",
-                 "separate_errors", "msg_limit", "name")
+                 "separate_errors", "msg_limit", "name", "counters")
 
     def __init__(self, name: str, fmt: logfmt.TrafficFormat | None, sinks: list[Sink],
                  meta: Meta, mode: str = "http", dontlognull: bool = False,
@@ -428,6 +434,7 @@ class TrafficLog:
         self.dontlog_normal = dontlog_normal
         self.separate_errors = separate_errors
         self.msg_limit = _msg_limit(sinks)
+        self.counters = COUNTERS  # typed when compiled (log.pxd): C increments
 
     def is_error(self, txn: Any) -> bool:
         """HAProxy's notion of a not-normal stream (option dontlog-normal / log-separate-errors)."""
@@ -475,11 +482,11 @@ class TrafficLog:
         if len(line) > self.msg_limit:
             line = line[:self.msg_limit]
         if now is None:
-            now = time.time()
+            now = _wall_time()
         meta = self.meta
         for s in self.sinks:
             s.send(level, line, now, meta)
-        COUNTERS.sent += 1
+        self.counters.sent += 1
 
 
 def build_traffic_log(proxy: Proxy, global_: Global, pid: int | None = None

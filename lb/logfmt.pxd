@@ -30,3 +30,10 @@ cdef bint _url_clean(bytes value)
 
 @cython.locals(b=bytes)
 cpdef str url_escape(value)
+
+
+# A frontend's compiled format: lb.log.TrafficLog reads `render` and counts lines
+# through C fields (one line per request, issue #9).
+cdef class TrafficFormat:
+    cdef public object text, mode, render, source
+    cdef public long long log_count
