@@ -6,9 +6,10 @@ from typing import Any
 
 from lb.config import model as m
 from lb.http import actions
+from lb.match.sample import SampleSubject
 
 
-class Ctx:
+class Ctx(SampleSubject):
     def __init__(self, url: bytes = b"/p?q=1", headers: list[tuple[bytes, bytes]] | None = None,
                  response: bool = False) -> None:
         self.method = b"GET"

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from lb import log
+from lb.match.sample import SampleSubject
 
 
 def set_tz(tz: str | None) -> None:
@@ -40,7 +41,7 @@ def epoch(text: str, ms: int = 0) -> float:
     return calendar.timegm(time.strptime(text, "%Y-%m-%d %H:%M:%S")) + ms / 1000.0
 
 
-class FakeTxn:
+class FakeTxn(SampleSubject):
     """Defaults describe the spec §11 example line; override by keyword."""
 
     def __init__(self, **kw: Any) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from lb.match import acl
+from lb.match import acl, sample
 
 
-class Ctx:
+class Ctx(sample.SampleSubject):
     def __init__(self, headers: list[tuple[bytes, bytes]] | None = None, url: bytes = b"/",
                  method: bytes = b"GET", src: str = "127.0.0.1") -> None:
         self.method = method

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from lb.match import fmt
+from lb.match import fmt, sample
 
 
-class Ctx:
+class Ctx(sample.SampleSubject):
     def __init__(self, headers: list[tuple[bytes, bytes]] | None = None,
                  url: bytes = b"/a/b?x=1") -> None:
         self.method = b"GET"

@@ -48,7 +48,7 @@ KNOWN_REQUEST_DIFFS = {
 }
 
 
-class Ctx:
+class Ctx(sample.SampleSubject):
     """Minimal SampleCtx built from a raw request, as the data plane does."""
 
     def __init__(self, raw: bytes, src: str, src_port: int, dst: str, dst_port: int) -> None:

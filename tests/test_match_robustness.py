@@ -16,7 +16,7 @@ _KNOWN = st.sampled_from(["hdr(x)", "hdr_beg(host)", "path", "src", "hdr_cnt(x)"
                           "hdr_val(x)", "hdr_ip(x)", "status", "var(txn.x)", "query"])
 
 
-class _Ctx:
+class _Ctx(sample.SampleSubject):
     def __init__(self, headers: list[tuple[bytes, bytes]], url: bytes) -> None:
         self.method = b"GET"
         self.url = url

@@ -9,7 +9,7 @@ import pytest
 from lb.match import pattern, sample
 
 
-class Ctx:
+class Ctx(sample.SampleSubject):
     def __init__(self, headers: list[tuple[bytes, bytes]] | None = None, url: bytes = b"/",
                  method: bytes = b"GET", version: bytes = b"1.1") -> None:
         self.method = method

@@ -17,8 +17,17 @@ cdef bytes _trim(bytes value)
 
 cpdef list split_values(bytes value)
 
+# What a fetch reads (Txn derives from it): the fetches below read its fields as C
+# struct members instead of looking them up by name (issue #9).
+cdef class SampleSubject:
+    cdef public object method, url, version, req_headers, src, src_port, dst, dst_port
+    cdef public object status, res_headers, vars
+    cdef public bint is_response
+    cdef public dict memo
+
+
 @cython.locals(memo=dict)
-cpdef list _hvalues(ctx, resp, bytes name)
+cpdef list _hvalues(SampleSubject ctx, resp, bytes name)
 
 
 # A fetch bound to its arguments: lb/match/acl.pxd calls values() as a C method.
@@ -26,7 +35,7 @@ cdef class Fetch:
     cdef public object fn, args
     cdef public bint no_req, no_res
 
-    cpdef object values(self, object ctx)
+    cpdef object values(self, SampleSubject ctx)
 
 
 cdef class HdrFetch(Fetch):
@@ -35,19 +44,19 @@ cdef class HdrFetch(Fetch):
     cdef public int direction
 
     @cython.locals(resp=bint, memo=dict)
-    cpdef object values(self, object ctx)
+    cpdef object values(self, SampleSubject ctx)
 
 
 cdef class HdrCntFetch(Fetch):
     cdef public bytes name
     cdef public bint response
 
-    cpdef object values(self, object ctx)
+    cpdef object values(self, SampleSubject ctx)
 
 
 cdef class PathFetch(Fetch):
     @cython.locals(memo=dict)
-    cpdef object values(self, object ctx)
+    cpdef object values(self, SampleSubject ctx)
 
 
 cpdef object _path(bytes url)

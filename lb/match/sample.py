@@ -1,6 +1,7 @@
 """Sample fetches and converters (HAProxy's ``sample.c`` / ``http_fetch.c`` in miniature).
 
-Owns: the ``SampleCtx`` protocol the data plane's transaction satisfies, the
+Owns: the ``SampleCtx`` protocol the data plane's transaction satisfies and its
+base class ``SampleSubject``, the
 ``FETCHES`` and ``CONVERTERS`` tables, and ``parse_expr`` which compiles
 ``fetch(args)[,conv(args)...]`` text once into a ``SampleExpr``.
 
@@ -48,6 +49,20 @@ class SampleCtx(Protocol):
     memo: dict[Any, Any]
     # ``memo`` caches parsed header values per transaction: the transaction must clear it
     # (or replace it) whenever it edits headers, the URL or the method.
+
+
+class SampleSubject:
+    """The base class of what a fetch reads (the fields of ``SampleCtx``):
+    ``lb.proxy.txn.Txn`` derives from it.
+
+    Compiled (``sample.pxd``), its fields are C struct members, so the fetches every
+    request goes through (``hdr()``, ``path``) read them without an attribute lookup
+    (issue #9). A fetch therefore takes a ``SampleSubject``; a test's context derives
+    from it too.
+    """
+
+    __slots__ = ("method", "url", "version", "req_headers", "src", "src_port", "dst",
+                 "dst_port", "is_response", "status", "res_headers", "vars", "memo")
 
 
 class SampleError(Exception):

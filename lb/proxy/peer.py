@@ -1,28 +1,42 @@
-"""``PeerNames``: the log layer's names for the peer addresses of a connection.
+"""The log layer's names for the peer addresses of a connection or a transaction.
 
-Its own module so that both ``lb.proxy.client`` and ``lb.proxy.txn`` can derive
-from it when compiled: their ``.pxd`` files cimport each other's classes, and a
-base class must be ready before either module's types are built.
+Owns ``client_ip``, ``client_port`` and ``dst_ip`` (the names log formats use for the
+``src``/``src_port``/``dst`` fields that a client connection and a transaction both
+carry): ``PeerNames`` is the base class of ``ClientConn``, and ``Txn`` (whose base
+is ``lb.match.sample.SampleSubject``) takes the same three properties. Its own
+module so that both ``lb.proxy.client`` and ``lb.proxy.txn`` can use it when
+compiled: their ``.pxd`` files cimport each other's classes, and a base class must
+be ready before either module's types are built.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def _client_ip(self: Any) -> str:
+    return self.src  # type: ignore[no-any-return]
+
+
+def _client_port(self: Any) -> int:
+    return self.src_port  # type: ignore[no-any-return]
+
+
+def _dst_ip(self: Any) -> str:
+    return self.dst  # type: ignore[no-any-return]
+
+
+CLIENT_IP = property(_client_ip)
+CLIENT_PORT = property(_client_port)
+DST_IP = property(_dst_ip)
+
 
 class PeerNames:
-    """The log layer's names (client_ip, client_port, dst_ip) for the src/src_port/dst
-    fields that both a client connection and a transaction carry (each subclass
-    declares them: ``__slots__`` or its ``.pxd``)."""
+    """The three names, for a class that declares ``src``/``src_port``/``dst``
+    (``__slots__`` or its ``.pxd``)."""
 
     __slots__ = ()
 
-    @property
-    def client_ip(self) -> str:
-        return self.src  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def client_port(self) -> int:
-        return self.src_port  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def dst_ip(self) -> str:
-        return self.dst  # type: ignore[attr-defined,no-any-return]
+    client_ip = CLIENT_IP
+    client_port = CLIENT_PORT
+    dst_ip = DST_IP

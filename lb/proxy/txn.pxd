@@ -7,8 +7,9 @@
 # The frontend, backend and server links are typed (compiled.pxd, state.pxd): their
 # fields and counters are then read without attribute lookups (issue #9).
 
-# Txn and ClientConn (client.pxd) cimport each other: their common base PeerNames
-# lives in lb.proxy.peer, so each module builds its types before importing the other's.
+# Txn and ClientConn (client.pxd) cimport each other: their base classes live in other
+# modules (SampleSubject in lb.match.sample, PeerNames in lb.proxy.peer), so each
+# module builds its types before importing the other's.
 
 cimport cython
 
@@ -16,30 +17,30 @@ from lb.http.cookie cimport (RequestCookie, ResponseCookie, request_cookie,
                               response_cacheable, response_cookie)
 from lb.http.h1 cimport ForwardForRule, chunk, request_head, response_head
 from lb.log cimport TrafficLog
+from lb.match.sample cimport SampleSubject
 from lb.proxy.client cimport ClientConn
 from lb.proxy.compiled cimport BackendRT, FrontendRT, Runtime
-from lb.proxy.peer cimport PeerNames
 from lb.proxy.queue cimport release as release_slot
 from lb.proxy.queue cimport request_slot
 from lb.proxy.server cimport ServerConn
 from lb.state cimport ServerState
 
-cdef class Txn(PeerNames):
+cdef class Txn(SampleSubject):
     cdef object __weakref__
     cdef public object _tr, accept_ts, actconn, attempts, backend_name, backend_queue
     cdef public object bad_request, beconn, body_buf, buf_size, buffering, bytes_in
     cdef public object bytes_out, client_close, cookie_req, cookie_res, direct
-    cdef public object done, dst, dst_port, feconn, force_persist, frontend_name
+    cdef public object done, feconn, force_persist, frontend_name
     cdef public object frontend_tls, has_body, head_sent, id, ignore_persist
-    cdef public object is_response, lb_key, live_in, live_out, memo, method, monitor
+    cdef public object lb_key, live_in, live_out, monitor
     cdef public object pid, rcookie, redispatched, replay, req_chunked, req_done
-    cdef public object req_headers, request_ts, res_chunked, res_cl, res_close
-    cdef public object res_headers, res_pending, res_reason, res_started, res_te
-    cdef public object retries, reused, server_name, server_timeout, src
-    cdef public object src_port, srv_queue, srvconn, status, status_counted, t0
+    cdef public object request_ts, res_chunked, res_cl, res_close
+    cdef public object res_pending, res_reason, res_started, res_te
+    cdef public object retries, reused, server_name, server_timeout
+    cdef public object srv_queue, srvconn, status_counted, t0
     cdef public object t_active, t_connect, t_connect_start, t_handshake, t_idle
     cdef public object t_queue, t_request, t_response, t_sent, t_total, task, term
-    cdef public object tunnel, tunnel_timeout, unique_id, upgrade, url, vars, version
+    cdef public object tunnel, tunnel_timeout, unique_id, upgrade
     cdef public object wait_body, waiter, websocket
     cdef public double res_at
     cdef public Runtime rt

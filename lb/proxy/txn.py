@@ -22,12 +22,13 @@ from lb.http import h1, responses
 from lb.http.actions import Verdict
 from lb.http.cookie import request_cookie, response_cacheable, response_cookie
 from lb.http.h1 import chunk, request_head, response_head
+from lb.match.sample import SampleSubject
 from lb.proxy import queue as qmod
 from lb.proxy import retry as retrymod
 from lb.proxy import server as srvmod
 from lb.proxy import tunnel as tunmod
 from lb.proxy.drive import Driven
-from lb.proxy.peer import PeerNames
+from lb.proxy.peer import CLIENT_IP, CLIENT_PORT, DST_IP
 from lb.proxy.queue import release as release_slot
 from lb.proxy.queue import request_slot
 
@@ -46,7 +47,7 @@ def _ms(a: float, b: float) -> int:
     return int((b - a) * 1000.0)
 
 
-class Txn(PeerNames):
+class Txn(SampleSubject):
     """One exchange.
 
     Compiled (tools/build_accel.py), ``txn.pxd`` makes this an extension type whose
@@ -57,7 +58,13 @@ class Txn(PeerNames):
     ``txn.pxd`` too (tests/test_accel.py checks): compiled, there is no instance
     ``__dict__``, so an undeclared field is an AttributeError. The methods of the
     per-request chain are cpdef there: C calls from Txn itself and from ClientConn.
+    The fields a fetch reads are declared by the base class, ``SampleSubject``.
     """
+
+    # the log layer's names for src/src_port/dst (lb.proxy.peer)
+    client_ip = CLIENT_IP
+    client_port = CLIENT_PORT
+    dst_ip = DST_IP
 
     def __init__(self, conn: Any, method: bytes, url: bytes, version: bytes,
                  headers: list[tuple[bytes, bytes]], t0: float) -> None:

@@ -19,11 +19,11 @@ from typing import Any
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 from lb.match import acl  # noqa: E402
+from lb.match.sample import SampleSubject  # noqa: E402
 
 
-class Ctx:
-    __slots__ = ("method", "url", "version", "req_headers", "src", "src_port", "dst",
-                 "dst_port", "is_response", "status", "res_headers", "vars", "memo")
+class Ctx(SampleSubject):
+    __slots__ = ()
 
     def __init__(self) -> None:
         self.method = b"GET"
