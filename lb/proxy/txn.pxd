@@ -27,21 +27,21 @@ from lb.state cimport ServerState
 
 cdef class Txn(SampleSubject):
     cdef object __weakref__
-    cdef public object _tr, accept_ts, actconn, attempts, backend_name, backend_queue
-    cdef public object bad_request, beconn, body_buf, buf_size, buffering, bytes_in
-    cdef public object bytes_out, client_close, cookie_req, cookie_res, direct
-    cdef public object done, feconn, force_persist, frontend_name
-    cdef public object frontend_tls, has_body, head_sent, id, ignore_persist
-    cdef public object lb_key, live_in, live_out, monitor
-    cdef public object pid, rcookie, redispatched, replay, req_chunked, req_done
-    cdef public object request_ts, res_chunked, res_cl, res_close
-    cdef public object res_pending, res_reason, res_started, res_te
-    cdef public object retries, reused, server_name, server_timeout
-    cdef public object srv_queue, srvconn, status_counted, t0
-    cdef public object t_active, t_connect, t_connect_start, t_handshake, t_idle
-    cdef public object t_queue, t_request, t_response, t_sent, t_total, task, term
-    cdef public object tunnel, tunnel_timeout, unique_id, upgrade
-    cdef public object wait_body, waiter, websocket
+    cdef public object accept_ts, backend_name, body_buf, cookie_req, cookie_res
+    cdef public object frontend_name, id, lb_key, pid, rcookie, replay, res_pending
+    cdef public object res_reason, server_name, server_timeout, t_connect_start, task
+    cdef public object term, tunnel, tunnel_timeout, unique_id, waiter
+    # counters, timers (ms) and flags: C values, no int/bool objects per request
+    cdef public long long _tr, actconn, attempts, backend_queue, beconn, buf_size
+    cdef public long long bytes_in, bytes_out, feconn, live_in, live_out, retries
+    cdef public long long srv_queue, srvconn, t_active, t_connect, t_handshake, t_idle
+    cdef public long long t_queue, t_request, t_response, t_total
+    cdef public double t0, t_sent, request_ts
+    cdef public bint bad_request, buffering, client_close, direct, done, force_persist
+    cdef public bint frontend_tls, has_body, head_sent, ignore_persist, monitor
+    cdef public bint redispatched, req_chunked, req_done, res_chunked, res_cl
+    cdef public bint res_close, res_started, res_te, reused, status_counted, upgrade
+    cdef public bint wait_body, websocket
     cdef public double res_at
     cdef public Runtime rt
     cdef public ClientConn conn
