@@ -180,6 +180,7 @@ SLOTTED_EXTENSION_TYPES = (
     ("lb.match.acl", "AclExpr"), ("lb.match.acl", "Acl"), ("lb.match.acl", "_Duck"),
     ("lb.match.acl", "_Term"), ("lb.match.acl", "Condition"),
     ("lb.http.actions", "RuleSet"),
+    ("lb.http.cookie", "CookieRule"),
     ("lb.http.cookie", "RequestCookie"), ("lb.http.cookie", "ResponseCookie"),
     ("lb.http.h1", "ForwardForRule"),
 )

@@ -7,6 +7,9 @@
 # are cpdef: C calls from a typed caller (lb.proxy.queue through lb.state's typed
 # `balancer`), still overridable by the Python subclasses (leastconn, chash, map).
 
+cimport cython
+
+
 cdef class NodeData
 
 
@@ -15,6 +18,7 @@ cdef class OrderedTree:
     cdef public Py_ssize_t live
 
     cpdef insert(self, key, NodeData node)
+    @cython.locals(h=list, node=NodeData)
     cpdef first(self)
     cpdef remove(self, NodeData node)
     cpdef pop_first(self)

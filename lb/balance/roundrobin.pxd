@@ -23,6 +23,7 @@ cdef class RoundRobin(GroupedBalancer):
     cpdef _queue(self, RRGroup g, RRNode d)
 
     @staticmethod
+    @cython.locals(s1=RRNode, s2=RRNode)
     cdef RRNode _from_group(RRGroup g)
 
     @cython.locals(g=RRGroup, d=RRNode, chosen=RRNode, avoided=RRNode, f=RRNode,

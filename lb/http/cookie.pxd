@@ -1,6 +1,7 @@
 # Cython declarations for cookie.py (tools/build_accel.py; ignored in pure Python).
 # The response side runs on every response of a backend with a `cookie` line (issue
-# #9): its result types are extension types (fields as their __slots__, which
+# #9): the backend's cookie line is a CookieRule whose fields are C members, its
+# result types are extension types (fields as their __slots__, which
 # tests/test_accel.py checks; `ck`, the log character, is a str whose encode is a C
 # call), `response_cookie` takes positional C arguments and
 # lb.proxy.txn cimports it and `response_cacheable` (C calls, no keyword parsing),
@@ -8,6 +9,13 @@
 # and first letter before a C dictionary lookup.
 
 cimport cython
+
+
+cdef class CookieRule:
+    cdef public object spec, name, domains, maxidle, maxlife, attrs
+    cdef public str mode
+    cdef public bytes bname
+    cdef public bint indirect, nocache, postonly, preserve, httponly, secure
 
 
 cdef class RequestCookie:
@@ -21,14 +29,16 @@ cdef class ResponseCookie:
 
 
 @cython.locals(res=RequestCookie)
-cpdef RequestCookie request_cookie(spec, cookie_headers, table, double now, bint persist,
+cpdef RequestCookie request_cookie(CookieRule spec, cookie_headers, table, double now,
+                                   bint persist,
                                    bint force, bint ignore, bint assigned=*,
                                    is_running=*)
 @cython.locals(res=ResponseCookie, direct=bint, found=bint, changed=bint, out=list,
                tnow=cython.longlong)
-cpdef ResponseCookie response_cookie(spec, long status, bytes method, set_cookies,
+cpdef ResponseCookie response_cookie(CookieRule spec, long status, bytes method, set_cookies,
                                      server, server_cookie, RequestCookie req,
                                      double now, bint ignore, bint cacheable)
 cpdef bytes set_cookie_value(spec, server_cookie, double now, first_date=*)
+cpdef bytes cookie_value(CookieRule spec, server_cookie, double now, first_date)
 @cython.locals(kinds=dict, k=bytes, n=Py_ssize_t, c=cython.uchar)
 cpdef bint response_cacheable(method, status, headers) except -1

@@ -50,6 +50,37 @@ class CookieSpecLike(Protocol):
     attrs: tuple[str, ...]
 
 
+class CookieRule:
+    """A backend's ``cookie`` line as the data plane reads it: the fields of the
+    model's ``CookieSpec`` (``spec``) with the name encoded once (``bname``).
+
+    Compiled (``cookie.pxd``), each field is a C member, so the per-request cookie
+    functions below read them without attribute lookups (issue #9);
+    ``lb.proxy.compiled.BackendRT`` builds one per backend with a ``cookie`` line.
+    """
+
+    __slots__ = ("spec", "name", "bname", "mode", "indirect", "nocache", "postonly",
+                 "preserve", "httponly", "secure", "domains", "maxidle", "maxlife", "attrs")
+
+    def __init__(self, spec: CookieSpecLike) -> None:
+        self.spec = spec
+        for field in _RULE_FIELDS:  # once per backend: by name
+            setattr(self, field, getattr(spec, field))
+        self.bname = spec.name.encode() if isinstance(spec.name, str) else spec.name
+        self.domains = tuple(spec.domains)
+        self.attrs = tuple(spec.attrs)
+
+
+# the CookieSpec fields a CookieRule copies as they are
+_RULE_FIELDS = ("name", "mode", "indirect", "nocache", "postonly", "preserve", "httponly",
+                "secure", "maxidle", "maxlife")
+
+
+def rule_of(spec: CookieSpecLike) -> CookieRule:
+    """``spec`` as a ``CookieRule`` (itself when it is one already)."""
+    return spec if isinstance(spec, CookieRule) else CookieRule(spec)
+
+
 # --------------------------------------------------------------------------- dates
 
 
@@ -245,8 +276,8 @@ def parse_request(spec: CookieSpecLike, cookie_headers: Sequence[bytes], table: 
     ``persist`` = ``option persist``; ``force`` = a matching ``force-persist``;
     ``ignore`` = a matching ``ignore-persist``; ``assigned`` = a server was
     already chosen by other means (``use-server``): the cookie is then unused."""
-    return request_cookie(spec, cookie_headers, table, now, persist, force, ignore, assigned,
-                          is_running)
+    return request_cookie(rule_of(spec), cookie_headers, table, now, persist, force, ignore,
+                          assigned, is_running)
 
 
 def _any_normalized(items: list[Any]) -> bool:
@@ -265,7 +296,7 @@ def _has_plain_cookie(items: list[Any]) -> bool:
     return False
 
 
-def request_cookie(spec: CookieSpecLike, cookie_headers: Sequence[bytes], table: CookieTable,
+def request_cookie(spec: CookieRule, cookie_headers: Sequence[bytes], table: CookieTable,
                    now: float, persist: bool, force: bool, ignore: bool,
                    assigned: bool = False,
                    is_running: Callable[[Any], bool] = _running) -> RequestCookie:
@@ -273,7 +304,7 @@ def request_cookie(spec: CookieSpecLike, cookie_headers: Sequence[bytes], table:
     res = RequestCookie()
     if not cookie_headers:
         return res  # the common first visit: nothing to analyse
-    name = spec.name.encode() if isinstance(spec.name, str) else spec.name
+    name = spec.bname
     prefix = spec.mode == "prefix"
     strip = spec.mode == "insert" and spec.indirect
     maxidle = int(spec.maxidle or 0)
@@ -383,22 +414,30 @@ _VALUES: dict[tuple[int, bytes | None], tuple[CookieSpecLike, bytes]] = {}
 def set_cookie_value(spec: CookieSpecLike, server_cookie: bytes | None, now: float,
                      first_date: int = 0) -> bytes:
     """The exact value HAProxy puts in its ``Set-Cookie`` (spec §6.3 order)."""
+    return cookie_value(rule_of(spec), server_cookie, now, first_date)
+
+
+def cookie_value(spec: CookieRule, server_cookie: bytes | None, now: float,
+                 first_date: int) -> bytes:
+    """``set_cookie_value`` for a ``CookieRule``: values without dates are cached per
+    (cookie line, server cookie)."""
     if spec.maxidle or spec.maxlife:
         return _set_cookie_value(spec, server_cookie, now, first_date)
-    key = (id(spec), server_cookie)
+    model = spec.spec
+    key = (id(model), server_cookie)
     hit = _VALUES.get(key)
-    if hit is not None and hit[0] is spec:
-        return hit[1]
+    if hit is not None and hit[0] is model:
+        return hit[1]  # type: ignore[no-any-return]
     v = _set_cookie_value(spec, server_cookie, now, first_date)
     if len(_VALUES) >= 4096:
         _VALUES.clear()
-    _VALUES[key] = (spec, v)
+    _VALUES[key] = (model, v)
     return v
 
 
-def _set_cookie_value(spec: CookieSpecLike, server_cookie: bytes | None, now: float,
+def _set_cookie_value(spec: CookieRule, server_cookie: bytes | None, now: float,
                       first_date: int) -> bytes:
-    name = spec.name.encode() if isinstance(spec.name, str) else spec.name
+    name = spec.bname
     if not server_cookie:
         v = name + DELETE_SUFFIX
     else:
@@ -430,11 +469,11 @@ def process_response(spec: CookieSpecLike, *, status: int, method: bytes,
     ``cookie`` value; ``req`` the request-side result (direct flag, dates);
     ``cacheable`` the result of ``response_cacheable`` (only used with nocache).
     Interim 1xx responses other than 101 are left alone."""
-    return response_cookie(spec, status, method, set_cookies, server, server_cookie, req,
+    return response_cookie(rule_of(spec), status, method, set_cookies, server, server_cookie, req,
                            now, ignore, cacheable)
 
 
-def response_cookie(spec: CookieSpecLike, status: int, method: bytes,
+def response_cookie(spec: CookieRule, status: int, method: bytes,
                     set_cookies: list[bytes], server: Any, server_cookie: bytes | None,
                     req: RequestCookie | None, now: float, ignore: bool,
                     cacheable: bool) -> ResponseCookie:
@@ -445,7 +484,7 @@ def response_cookie(spec: CookieSpecLike, status: int, method: bytes,
         return res
     name = b""
     if set_cookies:  # (most responses have none: no encode then)
-        name = spec.name.encode() if isinstance(spec.name, str) else spec.name
+        name = spec.bname
     direct = bool(req and req.direct)
     mode = spec.mode
     found = False
@@ -497,7 +536,7 @@ def response_cookie(spec: CookieSpecLike, status: int, method: bytes,
         return res
     if spec.postonly and method != b"POST":
         return res
-    res.insert = set_cookie_value(spec, server_cookie, now, first)
+    res.insert = cookie_value(spec, server_cookie, now, first)
     res.ck = "U" if (server_cookie and direct) else "I"
     if spec.nocache and cacheable:
         res.cache_private = True

@@ -7,6 +7,7 @@
 cimport cython
 
 from lb.http.actions cimport RuleSet
+from lb.http.cookie cimport CookieRule
 from lb.http.h1 cimport ForwardForRule
 from lb.log cimport TrafficLog
 from lb.match.acl cimport Condition
@@ -17,7 +18,8 @@ cdef class BackendRT:
     cdef public object model, name, t_server, t_connect, t_tunnel
     cdef public object t_server_fin, t_queue, server_close, pretend_ka, httpclose
     cdef public object retries, idle, mode, ff, errorfiles, reuse
-    cdef public object loop_time, cookie, ctable, persist_rules
+    cdef public object loop_time, ctable, persist_rules
+    cdef public CookieRule cookie
     cdef public dict srv_cookie
     cdef public object opt_persist, hash_spec, retry_policy, hash_sample, post_param
     cdef public bint replay_requests

@@ -109,7 +109,7 @@ class BackendRT:
         self.idle: dict[ServerState, list[Any]] = {s: [] for s in st.servers}
         # server choice (docs/balancing.md): None when the feature is not configured,
         # so a request pays one `is None` test per unused feature
-        self.cookie = model.cookie
+        self.cookie = cookie.CookieRule(model.cookie) if model.cookie is not None else None
         self.ctable = (cookie.CookieTable((s.model.cookie, s) for s in st.servers)
                        if model.cookie is not None else None)
         self.srv_cookie: dict[ServerState, bytes | None] = {

@@ -60,7 +60,7 @@ cdef class Txn(SampleSubject):
     @cython.locals(rc=RequestCookie)
     cpdef _persistence(self, BackendRT be)
     cpdef _request_slot(self, srv, avoid)
-    cpdef _assigned(self, srv, now)
+    cpdef _assigned(self, ServerState srv, now)
     cpdef _count_server(self, srv)
     cpdef req_body(self, data)
     cpdef req_end(self, trailers)
