@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
 import httptools
 import pytest
 
 from lb.http import h1
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Sink:
@@ -139,6 +147,51 @@ def test_serialisation_lowercases_and_replaces_connection() -> None:
     assert head == b"GET /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"
     res = h1.response_head(200, b"OK", [(b"content-length", b"0")], None)
     assert res == b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+
+
+# Heads that reach both serialisers of h1._head: the C one of the compiled build
+# (h1.pxd `_head_c`) and the Python one it falls back to for items lb does not build
+# (a header pair as a list) and that pure Python runs for all.
+HEADS: list[tuple[str, tuple[Any, ...]]] = [
+    ("req", (b"GET", b"/x?y=1", b"1.1", [(b"host", b"a"), (b"connection", b"close"),
+                                          (b"x-empty", b""), (b"connection", b"te")],
+             b"keep-alive")),
+    ("req", (b"POST", b"*", b"1.0", [], None)),
+    ("req", (b"GET", b"/", b"1.1", [(b"host", b"h")], b"")),
+    ("res", (101, b"Switching Protocols", [(b"upgrade", b"websocket")], b"upgrade")),
+    ("res", (200, b"OK", [(b"set-cookie", b"SRV=c1; path=/"), (b"x", b"v" * 5000)], None)),
+    ("res", (404, b"Not Here", [[b"listed", b"pair"], (b"connection", b"x")], b"close")),
+    ("res", (599, b"", [(b"connectionx", b"kept"), (b"Connection", b"kept too")], None)),
+]
+
+_SERIALISE = """
+import sys
+from lb.http import h1
+for kind, args in eval(sys.stdin.read()):
+    fn = h1.request_head if kind == "req" else h1.response_head
+    print(repr(fn(*args)))
+"""
+
+
+def _serialised(env: dict[str, str]) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", _SERIALISE], input=repr(HEADS),
+                         capture_output=True, text=True, timeout=60, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+def test_compiled_and_pure_serialisers_write_the_same_heads() -> None:
+    compiled = _serialised({})
+    assert compiled == _serialised({"LB_PURE_PYTHON": "1"})
+    first = eval(compiled[0])  # noqa: S307 (our own repr)
+    assert first == (b"GET /x?y=1 HTTP/1.1\r\nhost: a\r\nx-empty: \r\n"
+                     b"connection: keep-alive\r\n\r\n")
+    assert eval(compiled[2]) == b"GET / HTTP/1.1\r\nhost: h\r\n\r\n"  # noqa: S307
+    assert eval(compiled[5]) == (b"HTTP/1.1 404 Not Here\r\nlisted: pair\r\n"  # noqa: S307
+                                 b"connection: close\r\n\r\n")
+    assert b"connectionx: kept\r\nConnection: kept too\r\n" in eval(compiled[6])  # noqa: S307
+    assert len(eval(compiled[4])) > 5000  # noqa: S307
 
 
 def test_chunk_and_trailers() -> None:

@@ -25,6 +25,12 @@ import binascii
 import hashlib
 import ipaddress
 
+try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
+    import cython
+    COMPILED = cython.compiled
+except ImportError:  # pure Python without Cython installed
+    COMPILED = False
+
 Headers = list[tuple[bytes, bytes]]
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -250,7 +256,12 @@ _STATUS_LINES: dict[int, tuple[bytes, bytes]] = {}
 
 def _head(parts: list[bytes], headers: Headers, conn: bytes | None) -> bytes:
     """The header lines after the first, then the blank line, in one join: no
-    intermediate bytes per header (hot path: every request and response)."""
+    intermediate bytes per header (hot path: every request and response). Compiled,
+    ``_head_c`` (h1.pxd) writes the same bytes into one allocation instead."""
+    if COMPILED:
+        out = _head_c(parts, headers, conn)  # noqa: F821 (a C function of h1.pxd)
+        if out is not None:
+            return out
     for n, v in headers:
         if n != b"connection":
             parts.append(n)
