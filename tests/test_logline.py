@@ -134,9 +134,15 @@ def test_compiled_httplog_matches_the_generic_renderer() -> None:
     for field, value in [("frontend_tls", True), ("server_name", None),
                          ("backend_name", None), ("redispatched", True), ("retries", 3),
                          ("t_request", 1.7), ("status", True), ("bytes_out", 2**40),
-                         ("src", "::1"), ("bad_request", True)]:
+                         ("t_connect", -1), ("t_active", -(2**40)), ("src", "::1"),
+                         # what the compiled line leaves to the f-string: a name that
+                         # is not ASCII, a request line too long for its buffer, a
+                         # byte to escape in the method
+                         ("server_name", "s\u00e9"), ("url", b"/" + b"u" * 5000),
+                         ("method", b"G\x7fT"), ("bad_request", True)]:
         setattr(t, field, value)
         fast, ref = _both(t, generic)
         assert fast == ref, field
-    assert b"fe~ fe/<NOSRV> 1/" in fast and b"/+3 " in fast
+    assert b"fe~ fe/s\xc3\xa9 1/" in fast and b"/+3 " in fast
+    assert b"/-1/" in fast and b"/-1099511627776 1 1099511627776 " in fast
 

@@ -20,10 +20,22 @@ from typing import Any
 
 from lb.logfmt import _CODES, HTTPLOG_FORMAT, date_ms, url_escape
 
+try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
+    import cython
+    COMPILED = cython.compiled
+except ImportError:  # pure Python without Cython installed
+    COMPILED = False
+
 
 def httplog(t: Any) -> bytes:
     """``%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc
-    %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r`` (``%hr %hs`` render nothing in lb)."""
+    %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r`` (``%hr %hs`` render nothing in lb).
+    Compiled, ``_httplog_c`` (logline.pxd) writes the usual line into a C buffer and
+    leaves the rest (non-ASCII names, a request line to escape) to this code."""
+    if COMPILED:
+        out = _httplog_c(t)  # noqa: F821 (a C function of logline.pxd)
+        if out is not None:
+            return out
     fe_name = t.frontend_name
     ft = fe_name + "~" if t.frontend_tls else fe_name
     be_name = t.backend_name or fe_name
