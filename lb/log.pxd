@@ -35,6 +35,7 @@ cdef class FdSink(Sink):
 cdef class DgramSink(Sink):
     cdef public object sock, addr
     cdef public bint connected
+    cdef public int fd
     cpdef _write(self, data)
 
 

@@ -26,6 +26,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+from os import write as _os_write
 from time import time as _wall_time
 from typing import Any
 
@@ -305,11 +306,12 @@ class DgramSink(Sink):
     is at most ``len + 1`` bytes, as HAProxy 2.6 sends it).
     """
 
-    __slots__ = ("sock", "addr", "connected")
+    __slots__ = ("sock", "addr", "connected", "fd")
 
     def __init__(self, target: LogTarget) -> None:
         super().__init__(target)
         self.connected = False
+        self.fd = -1
         if target.kind == "unix":
             family = socket.AF_UNIX
             self.addr: Any = target.address
@@ -334,13 +336,16 @@ class DgramSink(Sink):
             try:
                 self.sock.connect(self.addr)
                 self.connected = True
+                self.fd = self.sock.fileno()
             except OSError:
                 pass
 
     def _write(self, data: bytes) -> None:
         try:
             if self.connected:
-                self.sock.send(data)
+                # write(2) on the connected socket is send(2) without flags; os.write
+                # parses its arguments faster than socket.send (issue #9)
+                _os_write(self.fd, data)
             else:
                 self.sock.sendto(data, self.addr)
             self.sent += 1
@@ -357,6 +362,8 @@ class DgramSink(Sink):
             self._failed(e)
 
     def close(self) -> None:
+        self.connected = False  # the descriptor may be reused by the next socket
+        self.fd = -1
         self.sock.close()
 
 

@@ -337,6 +337,13 @@ def test_udp_sink_is_connected_and_a_closed_port_drops_lines() -> None:
     assert sink.dropped > 0 and sink.sent > 0
     assert sink.sent + sink.dropped == 20
     assert sink.errors == 0
+    # lines go out by os.write on the socket's descriptor: once closed, the sink
+    # forgets it (a new socket may get the same number) and a late line is an error
+    assert sink.fd == sink.sock.fileno()
+    sink.close()
+    assert not sink.connected and sink.fd == -1
+    tl.emit(FakeTxn())
+    assert sink.errors == 1 and sink.sent + sink.dropped == 20
 
 
 # ----------------------------------------------------------------------------- events
