@@ -39,6 +39,9 @@ cpdef ResponseCookie response_cookie(CookieRule spec, long status, bytes method,
                                      server, server_cookie, RequestCookie req,
                                      double now, bint ignore, bint cacheable)
 cpdef bytes set_cookie_value(spec, server_cookie, double now, first_date=*)
+# the cache of Set-Cookie values is a typed dict: `.get` is a C dict call
+cdef dict _VALUES
+@cython.locals(hit=tuple)
 cpdef bytes cookie_value(CookieRule spec, server_cookie, double now, first_date)
 @cython.locals(kinds=dict, k=bytes, n=Py_ssize_t, c=cython.uchar)
 cpdef bint response_cacheable(method, status, headers) except -1

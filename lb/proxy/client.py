@@ -122,7 +122,7 @@ class ClientConn(PeerNames):
         self.dst, self.dst_port = _addr(sock)
         now = time.time()
         self.accept_ts = now
-        self.last_end = self.loop.time()
+        self.last_end = self.rt.clock()
         rt = self.rt
         st = rt.state
         self.id = st.next_id()
@@ -156,7 +156,7 @@ class ClientConn(PeerNames):
         rules = self.fe.tcp_conn_rules
         if rules is None:
             return True
-        v = rules.run(Txn(self, b"", b"", b"1.1", [], self.loop.time()))
+        v = rules.run(Txn(self, b"", b"", b"1.1", [], self.rt.clock()))
         if v is None or v.kind != "reject":
             return True
         self.fe.counters.dcon += 1
@@ -273,7 +273,7 @@ class ClientConn(PeerNames):
             # (a complete head in one read never pays for this timer)
             t = self.fe.t_http_request
             if t is not None:
-                self.timer.arm(max(t - (self.loop.time() - self.t_begin), 0.0))
+                self.timer.arm(max(t - (self.rt.clock() - self.t_begin), 0.0))
 
     def _feed(self, data: bytes, off: int, end: int) -> bool:
         """Parse data[off:end]; False when parsing stops (refused, or an upgrade whose
@@ -335,7 +335,7 @@ class ClientConn(PeerNames):
         self.hsize = 0
         self.raw_head = 0
         self.in_head = True
-        self.t_begin = self.loop.time()
+        self.t_begin = self.rt.clock()
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -489,7 +489,7 @@ class ClientConn(PeerNames):
         self._emit_bad(status, b"PR", _PARSER_PAGES[status])
 
     def _emit_bad(self, status: int, term: bytes, page: bytes) -> None:
-        txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or self.loop.time())
+        txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or self.rt.clock())
         txn.bad_request = True
         txn.status = status
         txn.term = term

@@ -52,5 +52,5 @@ cdef class Runtime:
     cdef dict __dict__
     cdef public object config, loop, pid, epoch_offset, backends, frontends, maxconn
     cdef public object actconn, conns, servers_listening, listeners, blocked, ports
-    cdef public object active, services, txn_hook
+    cdef public object active, services, txn_hook, clock
     cdef public State state

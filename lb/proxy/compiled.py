@@ -232,6 +232,9 @@ class Runtime:
         self.config = config
         self.state = state if state is not None else State(config)
         self.loop = loop or asyncio.get_event_loop()
+        # the loop's clock as a bound method: one call where `loop.time()` is a method
+        # lookup and a call (several times a request, issue #9)
+        self.clock = self.loop.time
         self.pid = os.getpid()
         # epoch = loop.time() + epoch_offset (request dates without a time() call)
         self.epoch_offset = time.time() - self.loop.time()

@@ -65,6 +65,7 @@ cdef class Txn(SampleSubject):
     cpdef req_body(self, data)
     cpdef req_end(self, trailers)
     cpdef connect(self)
+    @cython.locals(link=ServerConn)
     cpdef attach(self, sc)
     cpdef res_head(self, status, reason, headers, keep_alive)
     cpdef _response_rules(self)

@@ -184,9 +184,8 @@ class Txn(SampleSubject):
     def start(self, hsize: int, content_length: int | None, chunked: bool,
               conn_hdr: bool | None) -> None:
         """Headers complete: run the request phases."""
-        conn = self.conn
         fe = self.fe
-        now = conn.loop.time()
+        now = self.rt.clock()
         # TR is logged once request processing ends (HAProxy 2.6.12: set for requests
         # sent on and for deny/return/redirect replies, -1 for <NOSRV> and tarpit)
         tr = int((now - self.t0) * 1000.0)
@@ -312,7 +311,7 @@ class Txn(SampleSubject):
             self.buffering = self.wait_body = True
             t = self.fe.t_http_request
             if t is not None:  # spec §9: timeout http-request then covers the body too
-                self.conn.timer.arm(max(t - (self.rt.loop.time() - self.t0), 0.0))
+                self.conn.timer.arm(max(t - (self.rt.clock() - self.t0), 0.0))
             expect = h1.get(self.req_headers, b"expect")
             if expect is not None and expect.lower() == b"100-continue":
                 # the client waits for this before sending its body: answer it here,
@@ -374,7 +373,7 @@ class Txn(SampleSubject):
     def _request_slot(self, srv: Any, avoid: Any) -> None:
         """Ask lb.proxy.queue for a slot (bound to ``srv``, or load balanced)."""
         be = self.be
-        now = self.rt.loop.time()
+        now = self.rt.clock()
         try:
             got = request_slot(be.st, srv, now, self.lb_key, avoid, self.force_persist)
         except qmod.QueueFull:
@@ -419,7 +418,7 @@ class Txn(SampleSubject):
             self.term = b"SC"
             return self.local_error(503)
         if self.done:
-            release_slot(res, self.rt.loop.time())
+            release_slot(res, self.rt.clock())
             return None
         self.conn.stimer.cancel()
         if w is not None:
@@ -430,7 +429,7 @@ class Txn(SampleSubject):
             # its server left service and gave the queue back (option redispatch):
             # no longer direct, so a new cookie is issued (the V stays, as in HAProxy)
             self.direct = rc.direct = False
-        self._assigned(res, self.rt.loop.time())
+        self._assigned(res, self.rt.clock())
 
     def _queue_timeout(self) -> None:
         w = self.waiter
@@ -441,7 +440,7 @@ class Txn(SampleSubject):
         self.srv_queue = w.srv_pos
         self.backend_queue = w.be_pos
         self.be.counters.econ += 1
-        self.t_queue = _ms(self.t0, self.rt.loop.time()) - max(self.t_request, 0)
+        self.t_queue = _ms(self.t0, self.rt.clock()) - max(self.t_request, 0)
         self.term = b"sQ"
         self.local_error(503)
 
@@ -505,7 +504,7 @@ class Txn(SampleSubject):
         self.srv = None
         self.server_name = None
         self.failed_srv = srv
-        release_slot(srv, self.rt.loop.time())
+        release_slot(srv, self.rt.clock())
         self._leave_server()
         if delay:
             self.conn.stimer.arm(delay, lambda: self._request_slot(None, srv))
@@ -771,7 +770,7 @@ class Txn(SampleSubject):
     def _attempt(self) -> None:
         rt = self.rt
         self.attempts += 1
-        self.t_connect_start = rt.loop.time()
+        self.t_connect_start = rt.clock()
         srv = self.srv
         # `connect` counts attempts, failed ones too (HAProxy 2.6.12: 4 for one
         # request to a dead server with retries 3)
@@ -798,7 +797,7 @@ class Txn(SampleSubject):
             return self._connect_failed(b"SC")
         sc = task.result()
         self.conn.stimer.cancel()
-        self.t_connect = (_ms(self.t0, self.rt.loop.time()) - max(self.t_request, 0)
+        self.t_connect = (_ms(self.t0, self.rt.clock()) - max(self.t_request, 0)
                           - max(self.t_queue, 0))
         self.attach(sc)
 
@@ -840,8 +839,10 @@ class Txn(SampleSubject):
         self.local_error(503)
 
     def attach(self, sc: Any) -> None:
-        self.sc = sc
-        sc.txn = self
+        # `link` is typed (txn.pxd): its fields are C members; `sc` stays untyped for
+        # TcpTxn, whose attach takes another kind of connection
+        self.sc = link = sc
+        link.txn = self
         be = self.be
         fe = self.fe
         # Connection header toward the server (spec §8.1)
@@ -849,20 +850,20 @@ class Txn(SampleSubject):
             conn = b"upgrade"
         elif (be.server_close or fe.server_close or be.httpclose) and not be.pretend_ka:
             conn = b"close"
-            sc.reusable = False
+            link.reusable = False
         elif self.version == b"1.0":
             conn = b"keep-alive"
         else:
             conn = None
         if be.server_close or fe.server_close or be.httpclose:
-            sc.reusable = False
+            link.reusable = False
         head = request_head(self.method, self.url, self.version, self.req_headers, conn)
         if be.replay_requests:
             # the whole request in one buffer, still in hand: replayable (retry-on)
             self.replay = (list(self.body_buf or ()) if self.req_done and not self.upgrade
                            and self.method in _IDEMPOTENT and self.buf_size <= fe.bufsize
                            else None)
-        tr = sc.transport
+        tr = link.transport
         if self.body_buf:
             tr.writelines([head, *self.body_buf])
             self.body_buf = None
@@ -871,7 +872,7 @@ class Txn(SampleSubject):
         else:
             tr.write(head)
         self.head_sent = True
-        self.t_sent = self.rt.loop.time()
+        self.t_sent = self.rt.clock()
         self.conn.stimer.arm(self.server_timeout or be.t_server, self._server_timeout,
                              self.t_sent)
 
@@ -898,7 +899,7 @@ class Txn(SampleSubject):
             scn.hrsp_2xx += 1
         else:
             scn.count_status(status)
-        now = self.rt.loop.time()
+        now = self.rt.clock()
         self.res_at = now
         self.t_response = int((now - self.t_sent) * 1000.0)
         self.res_started = True
@@ -1094,7 +1095,7 @@ class Txn(SampleSubject):
         scn.req_tot += 1
         scn.cum_req += 1
         scn.hrsp_1xx += 1
-        self.res_at = self.rt.loop.time()
+        self.res_at = self.rt.clock()
         self.t_response = _ms(self.t_sent, self.res_at)
         self.status = 101
         self.res_reason = sc.reason
@@ -1210,7 +1211,7 @@ class Txn(SampleSubject):
             self.term = b"CH"
         elif self.waiter is not None:
             self.term = b"CQ"
-            self.t_queue = _ms(self.t0, self.rt.loop.time()) - max(self.t_request, 0)
+            self.t_queue = _ms(self.t0, self.rt.clock()) - max(self.t_request, 0)
         elif self.srv is not None:
             self.term = b"CC"
         else:
@@ -1261,7 +1262,7 @@ class Txn(SampleSubject):
         rt = self.rt
         conn = self.conn
         conn.stimer.cancel()
-        now = rt.loop.time()
+        now = rt.clock()
         self.t_active = int((now - self.t0) * 1000.0)
         self.t_total = self.t_active + max(self.t_idle, 0)
         sc = self.sc
