@@ -11,9 +11,11 @@ from lb.proxy.txn cimport Txn
 cdef class ClientConn(PeerNames):
     cdef public object listener, loop, transport, parser, src, src_port, dst
     cdef public object dst_port, accept_ts, id, pending
-    cdef public object queueing, url, hsize, in_head, t_begin, paused
-    cdef public object closed, upgrade_tail, last_end, nreq, got_bytes, write_paused, tunnel
-    cdef public object ended, head_max, raw_head, upgrade_body, held
+    cdef public object url, upgrade_tail, last_end, tunnel, raw_head, held
+    # sizes, counts and flags: C values (issue #9)
+    cdef public long long hsize, head_max, nreq, upgrade_body, paused
+    cdef public double t_begin
+    cdef public bint queueing, in_head, closed, got_bytes, write_paused, ended
     cdef public Runtime rt
     cdef public FrontendRT fe
     cdef public Deadline timer, stimer

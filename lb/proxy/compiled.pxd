@@ -16,8 +16,9 @@ from lb.state cimport BackendState, Counters, FrontendState, State
 
 cdef class BackendRT:
     cdef public object model, name, t_server, t_connect, t_tunnel
-    cdef public object t_server_fin, t_queue, server_close, pretend_ka, httpclose
-    cdef public object retries, idle, mode, ff, errorfiles, reuse
+    cdef public object t_server_fin, t_queue
+    cdef public bint server_close, pretend_ka, httpclose, reuse
+    cdef public object retries, idle, mode, ff, errorfiles
     cdef public object loop_time, ctable, persist_rules
     cdef public CookieRule cookie
     cdef public dict srv_cookie
@@ -33,7 +34,9 @@ cdef class BackendRT:
 cdef class FrontendRT:
     cdef public object model, name, switching, default_be, own_be
     cdef public object t_client, t_http_request, t_keep_alive, t_tarpit
-    cdef public object t_client_fin, client_close, server_close, bufsize, maxhdr
+    cdef public object t_client_fin
+    cdef public bint client_close, server_close
+    cdef public long long bufsize, maxhdr
     cdef public object errorfiles, mode, stats_uri, ff, ff_cache, dontlognull
     cdef public object ignore_probes, maxconn, httplog, active
     cdef public object buffer_req, monitor_uri
@@ -50,7 +53,8 @@ cdef class FrontendRT:
 
 cdef class Runtime:
     cdef dict __dict__
-    cdef public object config, loop, pid, epoch_offset, backends, frontends, maxconn
+    cdef public object config, loop, pid, backends, frontends, maxconn
+    cdef public double epoch_offset
     cdef public object actconn, conns, servers_listening, listeners, blocked, ports
     cdef public object active, services, txn_hook, clock
     cdef public State state

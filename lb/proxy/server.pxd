@@ -10,10 +10,10 @@ from lb.state cimport ServerState
 
 
 cdef class ServerConn:
-    cdef public object transport, parser, reason, in_head
+    cdef public object transport, parser, reason
     cdef public list headers, trailers
-    cdef public object closed, idle_handle, reusable, res_cl, res_te, idle_since
-    cdef public object final, pooled
+    cdef public object idle_handle, idle_since
+    cdef public bint in_head, closed, reusable, res_cl, res_te, final, pooled
     cdef public long long hleft, hcount
     cdef public BackendRT be
     cdef public ServerState srv

@@ -54,8 +54,8 @@ cdef class Txn(SampleSubject):
     # a ClientConn through its typed `txn`). cpdef keeps them callable from Python
     # and overridable (lb.proxy.tcp.TcpTxn overrides connect/_count_server/attach).
     cpdef line(self)
-    @cython.locals(ff=ForwardForRule)
-    cpdef start(self, hsize, content_length, chunked, conn_hdr)
+    @cython.locals(ff=ForwardForRule, now=cython.double, tr=cython.longlong)
+    cpdef start(self, Py_ssize_t hsize, content_length, bint chunked, conn_hdr)
     cpdef _choose_server(self)
     @cython.locals(rc=RequestCookie)
     cpdef _persistence(self, BackendRT be)
@@ -67,7 +67,8 @@ cdef class Txn(SampleSubject):
     cpdef connect(self)
     @cython.locals(link=ServerConn)
     cpdef attach(self, sc)
-    cpdef res_head(self, status, reason, headers, keep_alive)
+    @cython.locals(now=cython.double, nobody=bint)
+    cpdef res_head(self, long status, reason, headers, bint keep_alive)
     cpdef _response_rules(self)
     @cython.locals(rr=ResponseCookie)
     cpdef _on_response_head(self)
@@ -75,5 +76,6 @@ cdef class Txn(SampleSubject):
     cpdef flush_head(self)
     cpdef res_end(self, trailers)
     cpdef _drop_server(self, close)
-    @cython.locals(log=TrafficLog)
+    @cython.locals(log=TrafficLog, now=cython.double, out=cython.longlong,
+                   inn=cython.longlong, ok=bint, status=cython.longlong)
     cpdef finish(self, close, abort=*, empty=*)
