@@ -27,74 +27,83 @@ cpdef bytes _head(list parts, list headers, conn)
 # The compiled body of _head (issue #9): the lengths are summed first, then one bytes
 # object is allocated and every piece is copied into it with memcpy, where b"".join
 # took a buffer view of each piece and the parts list grew by four items per header.
-# None when an item is not what lb builds (bytes pieces, (bytes, bytes) header
-# tuples): _head then serialises with its Python code, which also raises the same
-# errors for bad input.
-cdef inline bint _is_connection(bytes name):
-    return PyBytes_GET_SIZE(name) == 10 and memcmp(PyBytes_AS_STRING(name),
-                                                   b"connection", 10) == 0
+# The lists are read through borrowed pointers (no Python code runs meanwhile, so
+# nothing can change them). None when an item is not what lb builds (bytes pieces,
+# (bytes, bytes) header tuples): _head then serialises with its Python code, which
+# also raises the same errors for bad input.
+cdef extern from "Python.h":
+    ctypedef struct PyObject
+    PyObject *_list_item "PyList_GET_ITEM" (object, Py_ssize_t)
+    PyObject *_tuple_item "PyTuple_GET_ITEM" (PyObject *, Py_ssize_t)
+    Py_ssize_t _size "Py_SIZE" (PyObject *)
+    bint _is_tuple "PyTuple_CheckExact" (PyObject *)
+    bint _is_bytes "PyBytes_CheckExact" (PyObject *)
+    char *_data "PyBytes_AS_STRING" (PyObject *)
+
+
+cdef inline bint _is_connection(PyObject *name):
+    return _size(name) == 10 and memcmp(_data(name), b"connection", 10) == 0
+
+
+cdef inline char *_copy(char *p, PyObject *b):
+    cdef Py_ssize_t k = _size(b)
+    memcpy(p, _data(b), k)
+    return p + k
 
 
 cdef inline bytes _head_c(list parts, list headers, object conn):
-    cdef Py_ssize_t total = 2, i, k
-    cdef object item
-    cdef tuple pair
-    cdef bytes piece, n, v
+    cdef Py_ssize_t total = 2, i
+    cdef Py_ssize_t nparts = len(parts), nheaders = len(headers)
+    cdef PyObject *item
+    cdef PyObject *n
+    cdef PyObject *v
     cdef char *p
-    for i in range(len(parts)):
-        item = parts[i]
-        if type(item) is not bytes:
+    for i in range(nparts):
+        item = _list_item(parts, i)
+        if not _is_bytes(item):
             return None
-        total += PyBytes_GET_SIZE(<bytes>item)
-    for i in range(len(headers)):
-        item = headers[i]
-        if type(item) is not tuple or len(<tuple>item) != 2:
+        total += _size(item)
+    for i in range(nheaders):
+        item = _list_item(headers, i)
+        if not _is_tuple(item) or _size(item) != 2:
             return None
-        pair = <tuple>item
-        if type(pair[0]) is not bytes or type(pair[1]) is not bytes:
+        n = _tuple_item(item, 0)
+        v = _tuple_item(item, 1)
+        if not _is_bytes(n) or not _is_bytes(v):
             return None
-        n = <bytes>pair[0]
         if not _is_connection(n):
-            total += PyBytes_GET_SIZE(n) + PyBytes_GET_SIZE(<bytes>pair[1]) + 4
+            total += _size(n) + _size(v) + 4
     if conn:
         if type(conn) is not bytes:
             return None
         total += PyBytes_GET_SIZE(<bytes>conn) + 14
     cdef bytes out = PyBytes_FromStringAndSize(NULL, total)
     p = PyBytes_AS_STRING(out)
-    for i in range(len(parts)):
-        piece = <bytes>parts[i]
-        k = PyBytes_GET_SIZE(piece)
-        memcpy(p, PyBytes_AS_STRING(piece), k)
-        p += k
-    for i in range(len(headers)):
-        pair = <tuple>headers[i]
-        n = <bytes>pair[0]
+    for i in range(nparts):
+        p = _copy(p, _list_item(parts, i))
+    for i in range(nheaders):
+        item = _list_item(headers, i)
+        n = _tuple_item(item, 0)
         if _is_connection(n):
             continue
-        v = <bytes>pair[1]
-        k = PyBytes_GET_SIZE(n)
-        memcpy(p, PyBytes_AS_STRING(n), k)
-        p[k] = b":"
-        p[k + 1] = b" "
-        p += k + 2
-        k = PyBytes_GET_SIZE(v)
-        memcpy(p, PyBytes_AS_STRING(v), k)
-        p[k] = b"\r"
-        p[k + 1] = b"\n"
-        p += k + 2
+        p = _copy(p, n)
+        p[0] = b":"
+        p[1] = b" "
+        p = _copy(p + 2, _tuple_item(item, 1))
+        p[0] = b"\r"
+        p[1] = b"\n"
+        p += 2
     if conn:
-        piece = <bytes>conn
         memcpy(p, b"connection: ", 12)
-        p += 12
-        k = PyBytes_GET_SIZE(piece)
-        memcpy(p, PyBytes_AS_STRING(piece), k)
-        p[k] = b"\r"
-        p[k + 1] = b"\n"
-        p += k + 2
+        p = _copy(p + 12, <PyObject *>conn)
+        p[0] = b"\r"
+        p[1] = b"\n"
+        p += 2
     p[0] = b"\r"
     p[1] = b"\n"
     return out
+
+
 cpdef tuple chunk(bytes data)
 
 
