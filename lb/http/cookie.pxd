@@ -43,5 +43,6 @@ cpdef bytes set_cookie_value(spec, server_cookie, double now, first_date=*)
 cdef dict _VALUES
 @cython.locals(hit=tuple)
 cpdef bytes cookie_value(CookieRule spec, server_cookie, double now, first_date)
-@cython.locals(kinds=dict, k=bytes, n=Py_ssize_t, c=cython.uchar)
+@cython.locals(kinds=dict, k=bytes, v=bytes, n=Py_ssize_t, c=cython.uchar,
+               cacheable=bint, fresh=bint, validator=bint, pragma=bint)
 cpdef bint response_cacheable(method, status, headers) except -1

@@ -70,7 +70,7 @@ cdef class Txn(SampleSubject):
     @cython.locals(now=cython.double, nobody=bint)
     cpdef res_head(self, long status, reason, headers, bint keep_alive)
     cpdef _response_rules(self)
-    @cython.locals(rr=ResponseCookie)
+    @cython.locals(rr=ResponseCookie, hdrs=list, k=bytes, v=bytes)
     cpdef _on_response_head(self)
     cpdef res_body(self, data)
     cpdef flush_head(self)
