@@ -18,7 +18,8 @@ cdef class BackendRT:
     cdef public object model, name, t_server, t_connect, t_tunnel
     cdef public object t_server_fin, t_queue
     cdef public bint server_close, pretend_ka, httpclose, reuse
-    cdef public object retries, idle, mode, ff, errorfiles
+    cdef public object retries, mode, ff, errorfiles
+    cdef public dict idle
     cdef public object loop_time, ctable, persist_rules
     cdef public CookieRule cookie
     cdef public dict srv_cookie

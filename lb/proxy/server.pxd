@@ -12,7 +12,8 @@ from lb.state cimport ServerState
 cdef class ServerConn:
     cdef public object transport, parser, reason
     cdef public list headers, trailers
-    cdef public object idle_handle, idle_since
+    cdef public object idle_handle
+    cdef public double idle_since
     cdef public bint in_head, closed, reusable, res_cl, res_te, final, pooled
     cdef public long long hleft, hcount
     cdef public BackendRT be
@@ -24,9 +25,10 @@ cdef class ServerConn:
     cpdef on_header(self, bytes name, bytes value)
     cpdef close(self)
     cpdef abort(self)
+    @cython.locals(pool=list)
     cpdef release(self, idle_timeout, double now)
     cpdef _drop_idle(self)
 
 
-@cython.locals(sc=ServerConn, pool=list)
+@cython.locals(sc=ServerConn, pool=list, now=cython.double)
 cpdef take_idle(BackendRT be, ServerState srv)
