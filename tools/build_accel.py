@@ -11,7 +11,9 @@ per-request path costs about half the CPU (docs/performance.md). The only Cython
 files are the ``.pxd`` declarations beside some modules (``lb/state.pxd``,
 ``lb/proxy/{txn,client,server,tunnel,timers,compiled}.pxd``,
 ``lb/balance/{base,roundrobin}.pxd``), which turn their classes into extension types
-with C struct fields and type the links between them; a ``.pxd`` is part of its
+with C struct fields and type the links between them (``lb/http/h1.pxd`` and
+``lb/proxy/logline.pxd`` also hold C bodies that their modules call only when
+compiled, with the Python code as fallback and reference); a ``.pxd`` is part of its
 module's digest, with the ``.pxd`` files it cimports, and ``--modules`` builds the
 modules a module cimports with it (they load only together). ``lb/_accel.py``
 loads a compiled module only while its source is byte-for-byte the one it was built
