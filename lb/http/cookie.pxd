@@ -16,6 +16,7 @@ cdef class CookieRule:
     cdef public str mode
     cdef public bytes bname
     cdef public bint indirect, nocache, postonly, preserve, httponly, secure
+    cdef public dict values
 
 
 cdef class RequestCookie:
@@ -39,10 +40,9 @@ cpdef ResponseCookie response_cookie(CookieRule spec, long status, bytes method,
                                      server, server_cookie, RequestCookie req,
                                      double now, bint ignore, bint cacheable)
 cpdef bytes set_cookie_value(spec, server_cookie, double now, first_date=*)
-# the cache of Set-Cookie values is a typed dict: `.get` is a C dict call
-cdef dict _VALUES
-@cython.locals(hit=tuple)
+# the rule's cache of Set-Cookie values is a typed dict: `.get` is a C dict call
+@cython.locals(cache=dict, v=bytes)
 cpdef bytes cookie_value(CookieRule spec, server_cookie, double now, first_date)
-@cython.locals(kinds=dict, k=bytes, v=bytes, n=Py_ssize_t, c=cython.uchar,
+@cython.locals(k=bytes, v=bytes, n=Py_ssize_t, kind=int,
                cacheable=bint, fresh=bint, validator=bint, pragma=bint)
 cpdef bint response_cacheable(method, status, headers) except -1

@@ -60,7 +60,8 @@ class CookieRule:
     """
 
     __slots__ = ("spec", "name", "bname", "mode", "indirect", "nocache", "postonly",
-                 "preserve", "httponly", "secure", "domains", "maxidle", "maxlife", "attrs")
+                 "preserve", "httponly", "secure", "domains", "maxidle", "maxlife", "attrs",
+                 "values")
 
     def __init__(self, spec: CookieSpecLike) -> None:
         self.spec = spec
@@ -69,6 +70,8 @@ class CookieRule:
         self.bname = spec.name.encode() if isinstance(spec.name, str) else spec.name
         self.domains = tuple(spec.domains)
         self.attrs = tuple(spec.attrs)
+        # Set-Cookie values without dates, per server cookie: built once (hot path)
+        self.values: dict[bytes | None, bytes] = {}
 
 
 # the CookieSpec fields a CookieRule copies as they are
@@ -407,10 +410,6 @@ class ResponseCookie:
         self.cache_private = False  # also add "Cache-control: private"
 
 
-# Set-Cookie values without dates, per (spec, server cookie): built once (hot path)
-_VALUES: dict[tuple[int, bytes | None], tuple[CookieSpecLike, bytes]] = {}
-
-
 def set_cookie_value(spec: CookieSpecLike, server_cookie: bytes | None, now: float,
                      first_date: int = 0) -> bytes:
     """The exact value HAProxy puts in its ``Set-Cookie`` (spec §6.3 order)."""
@@ -419,19 +418,18 @@ def set_cookie_value(spec: CookieSpecLike, server_cookie: bytes | None, now: flo
 
 def cookie_value(spec: CookieRule, server_cookie: bytes | None, now: float,
                  first_date: int) -> bytes:
-    """``set_cookie_value`` for a ``CookieRule``: values without dates are cached per
-    (cookie line, server cookie)."""
+    """``set_cookie_value`` for a ``CookieRule``: values without dates are cached in
+    the rule, per server cookie (the key's hash is kept by the bytes object)."""
     if spec.maxidle or spec.maxlife:
         return _set_cookie_value(spec, server_cookie, now, first_date)
-    model = spec.spec
-    key = (id(model), server_cookie)
-    hit = _VALUES.get(key)
-    if hit is not None and hit[0] is model:
-        return hit[1]  # type: ignore[no-any-return]
+    cache = spec.values
+    v = cache.get(server_cookie)
+    if v is not None:
+        return v
     v = _set_cookie_value(spec, server_cookie, now, first_date)
-    if len(_VALUES) >= 4096:
-        _VALUES.clear()
-    _VALUES[key] = (model, v)
+    if len(cache) >= 4096:
+        cache.clear()
+    cache[server_cookie] = v
     return v
 
 
@@ -545,8 +543,6 @@ def response_cookie(spec: CookieRule, status: int, method: bytes,
 
 _CACHEABLE_STATUS = frozenset({200, 203, 204, 206, 300, 301, 404, 405, 410, 414, 501})
 _SAFE_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE"})
-_CACHE_HEADERS = {b"cache-control": 1, b"pragma": 2, b"expires": 3, b"etag": 4,
-                  b"last-modified": 4}
 
 
 def response_cacheable(method: bytes, status: int,
@@ -565,18 +561,30 @@ def response_cacheable(method: bytes, status: int,
     fresh = False  # max-age, s-maxage or Expires
     validator = False  # ETag or Last-Modified
     pragma = False  # only the first Pragma header counts
-    kinds = _CACHE_HEADERS
     for k, v in headers:  # one pass (hot path: every response with `nocache`)
-        # most names are none of the five: the length and first letter say so in C
-        # when compiled, before a dictionary lookup hashes the name
+        # most names are none of the five: the length says so in C, then one
+        # comparison (a length check and a memcmp when compiled) names the kind
         n = len(k)
-        if n != 13 and n != 4 and n != 6 and n != 7:
-            continue
-        c = k[0]
-        if c != 99 and c != 108 and c != 101 and c != 112:  # c l e p
-            continue
-        kind = kinds.get(k)
-        if kind is None:
+        if n == 13:
+            if k == b"cache-control":
+                kind = 1
+            elif k == b"last-modified":
+                kind = 4
+            else:
+                continue
+        elif n == 4:
+            if k != b"etag":
+                continue
+            kind = 4
+        elif n == 6:
+            if k != b"pragma":
+                continue
+            kind = 2
+        elif n == 7:
+            if k != b"expires":
+                continue
+            kind = 3
+        else:
             continue
         if kind == 1:  # cache-control: values applied in order
             for part in v.split(b","):
