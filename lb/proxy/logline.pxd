@@ -120,22 +120,23 @@ cdef inline bytes _httplog_c(Txn t):
     be_name = t.backend_name or fe_name
     srv_name = t.server_name or "<NOSRV>"
     date = date_ms(t.request_ts or t.accept_ts)
-    for s in (t.src, date, fe_name, be_name, srv_name):
-        k = _ascii_len(s)
-        if k < 0:
-            return None
-        total += k
-    for s in (t.term, t.cookie_req, t.cookie_res):
-        k = _code_len(s)
-        if k < 0:
-            return None
-        total += k
+    # each length is -1 for a piece this function leaves to the f-string
+    k = (_ascii_len(t.src) | _ascii_len(date) | _ascii_len(fe_name)
+         | _ascii_len(be_name) | _ascii_len(srv_name) | _code_len(t.term)
+         | _code_len(t.cookie_req) | _code_len(t.cookie_res))
+    if k < 0:
+        return None
     if has_line:
-        for s in (t.method, t.url, t.version):
-            k = _url_len(s)
-            if k < 0:
-                return None
-            total += k
+        k = _url_len(t.method) | _url_len(t.url) | _url_len(t.version)
+        if k < 0:
+            return None
+        total = PyBytes_GET_SIZE(t.url)
+    total += (PyUnicode_GET_LENGTH(t.src) + PyUnicode_GET_LENGTH(date)
+              + PyUnicode_GET_LENGTH(fe_name) + PyUnicode_GET_LENGTH(be_name)
+              + PyUnicode_GET_LENGTH(srv_name) + PyBytes_GET_SIZE(t.term)
+              + PyBytes_GET_SIZE(t.cookie_req) + PyBytes_GET_SIZE(t.cookie_res))
+    if has_line:
+        total += PyBytes_GET_SIZE(t.method) + PyBytes_GET_SIZE(t.version)
     # the fixed text and 16 numbers of at most 20 characters each
     if total + 400 > _LINE_BUF:
         return None
