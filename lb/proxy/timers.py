@@ -19,10 +19,12 @@ class Deadline:
     def __init__(self, loop: asyncio.AbstractEventLoop, cb: Callable[[], None]) -> None:
         self.loop = loop
         self.cb = cb
-        self.when: float | None = None
+        # the expiry on the loop's clock and the delay an activity pushes it by;
+        # -1.0 for none (C doubles when compiled: no float object per arm or touch)
+        self.when = -1.0
         self.handle: asyncio.TimerHandle | None = None
         self.handle_when = 0.0
-        self.delay: float | None = None
+        self.delay = -1.0
 
     def arm(self, delay: float | None, cb: Callable[[], None] | None = None,
             now: float = -1.0) -> None:
@@ -30,10 +32,11 @@ class Deadline:
         ``now``: the loop's time when the caller has just read it (saves a read)."""
         if cb is not None:
             self.cb = cb
-        self.delay = delay
         if delay is None:
-            self.when = None
+            self.when = -1.0
+            self.delay = -1.0
             return
+        self.delay = delay
         when = (now if now >= 0.0 else self.loop.time()) + delay
         self.when = when
         if self.handle is None or self.handle_when > when:
@@ -45,22 +48,22 @@ class Deadline:
     def touch(self, now: float = -1.0) -> None:
         """Activity: push the expiry forward by the current delay (``now`` as in
         ``arm``)."""
-        if self.delay is not None:
+        if self.delay >= 0.0:
             self.when = (now if now >= 0.0 else self.loop.time()) + self.delay
 
     def cancel(self) -> None:
         """Lazy: the loop handle stays and is reused by the next arm() when it
         fires no later than needed (keep-alive re-arms cost nothing then)."""
-        self.when = None
-        self.delay = None
+        self.when = -1.0
+        self.delay = -1.0
 
     def stop(self) -> None:
         """Cancel for good (connection gone). The callback is dropped too: it is
         usually a bound method of the connection that owns this deadline, and that
         reference cycle would leave the closed connection to the cyclic garbage
         collector instead of freeing it at once. ``arm`` needs a callback after this."""
-        self.when = None
-        self.delay = None
+        self.when = -1.0
+        self.delay = -1.0
         self.cb = _stopped
         if self.handle is not None:
             self.handle.cancel()
@@ -69,14 +72,14 @@ class Deadline:
     def _fire(self) -> None:
         self.handle = None
         when = self.when
-        if when is None:
+        if when < 0.0:
             return
         if self.loop.time() < when - 0.0005:
             self.handle = self.loop.call_at(when, self._fire)
             self.handle_when = when
             return
-        self.when = None
-        self.delay = None
+        self.when = -1.0
+        self.delay = -1.0
         self.cb()
 
 

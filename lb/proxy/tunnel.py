@@ -152,7 +152,7 @@ class Tunnel:
         pump pays for no extra clock read."""
         tm = self.timer
         t = self.t_last
-        if tm.when is not None and tm.delay is not None:
+        if tm.when >= 0.0 and tm.delay >= 0.0:
             t = max(t, tm.when - tm.delay)
         return t + self.rt.epoch_offset
 
