@@ -37,7 +37,9 @@ class Deadline:
             self.delay = -1.0
             return
         self.delay = delay
-        when = (now if now >= 0.0 else self.loop.time()) + delay
+        if now < 0.0:  # (two statements: a C double and a float object never mix)
+            now = self.loop.time()
+        when = now + self.delay
         self.when = when
         if self.handle is None or self.handle_when > when:
             if self.handle is not None:
@@ -49,7 +51,9 @@ class Deadline:
         """Activity: push the expiry forward by the current delay (``now`` as in
         ``arm``)."""
         if self.delay >= 0.0:
-            self.when = (now if now >= 0.0 else self.loop.time()) + self.delay
+            if now < 0.0:
+                now = self.loop.time()
+            self.when = now + self.delay
 
     def cancel(self) -> None:
         """Lazy: the loop handle stays and is reused by the next arm() when it
