@@ -13,9 +13,12 @@ from lb.state cimport Counters, ServerState
 
 
 cdef class Tunnel:
-    cdef public object id, txn, conn, ct, st, up, down, cfin, sfin, closed
-    cdef public object timeout, t_open, ws, srv_name, fe_name, be_name, on_close, frames
-    cdef public object events, t_last
+    cdef public object id, txn, conn, ct, st
+    cdef public object timeout, t_open, srv_name, fe_name, be_name, on_close, frames
+    cdef public object t_last
+    # byte counts and flags: C values (the pump adds each chunk's length in C)
+    cdef public long long up, down
+    cdef public bint cfin, sfin, closed, ws, events
     cdef public Runtime rt
     cdef public Deadline timer
     cdef public Counters fc, bc, sc
