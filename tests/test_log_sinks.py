@@ -338,12 +338,25 @@ def test_udp_sink_is_connected_and_a_closed_port_drops_lines() -> None:
     assert sink.sent + sink.dropped == 20
     assert sink.errors == 0
     # lines go out by os.write on the socket's descriptor: once closed, the sink
-    # forgets it (a new socket may get the same number) and a late line is an error
-    assert sink.fd == sink.sock.fileno()
+    # forgets it, and a late line is an error, never a datagram on whatever socket
+    # took the number next (the lowest free descriptor: usually the same one)
+    old_fd = sink.fd
+    assert old_fd == sink.sock.fileno()
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.bind(("127.0.0.1", 0))
+    other.settimeout(0.3)
     sink.close()
-    assert not sink.connected and sink.fd == -1
-    tl.emit(FakeTxn())
-    assert sink.errors == 1 and sink.sent + sink.dropped == 20
+    reused = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        reused.connect(other.getsockname())
+        assert not sink.connected and sink.fd == -1
+        tl.emit(FakeTxn())
+        assert sink.errors == 1 and sink.sent + sink.dropped == 20
+        with pytest.raises(TimeoutError):
+            other.recv(65536)  # nothing went out on the socket that reused the number
+    finally:
+        reused.close()
+        other.close()
 
 
 # ----------------------------------------------------------------------------- events
