@@ -60,7 +60,7 @@ def test_compiled_module_used_only_while_its_source_is_unchanged(tmp_path: Path)
     code = ("import asyncio, lb.proxy.timers as t\n"
             "async def main():\n"
             "    hit = []\n"
-            "    d = t.Deadline(asyncio.get_running_loop(), lambda: hit.append(1))\n"
+            "    d = t.Deadline(t.TimerWheel(asyncio.get_running_loop()), lambda: hit.append(1))\n"
             "    d.arm(0.01)\n"
             "    await asyncio.sleep(0.05)\n"
             "    print('fired', hit)\n"
@@ -161,7 +161,7 @@ def _pxd_fields(pxd: Path, cls: str) -> set[str]:
 SLOTTED_EXTENSION_TYPES = (
     ("lb.proxy.client", "ClientConn"), ("lb.proxy.server", "ServerConn"),
     ("lb.proxy.tunnel", "Tunnel"), ("lb.proxy.tunnel", "_End"),
-    ("lb.proxy.timers", "Deadline"),
+    ("lb.proxy.timers", "Deadline"), ("lb.proxy.timers", "TimerWheel"),
     ("lb.balance.base", "OrderedTree"), ("lb.balance.base", "NodeData"),
     ("lb.balance.roundrobin", "RRNode"), ("lb.balance.roundrobin", "RRGroup"),
     ("lb.proxy.compiled", "FrontendRT"), ("lb.proxy.compiled", "BackendRT"),

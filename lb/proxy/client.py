@@ -74,8 +74,8 @@ class ClientConn(PeerNames):
         self.dst_port = 0
         self.accept_ts = 0.0
         self.id = 0
-        self.timer = Deadline(self.loop, self._client_timeout)
-        self.stimer = Deadline(self.loop, self._noop)
+        self.timer = Deadline(rt.wheel, self._client_timeout)
+        self.stimer = Deadline(rt.wheel, self._noop)
         self.txn: Txn | None = None  # the exchange whose response is pending
         self.req_txn: Txn | None = None  # the exchange still receiving its body
         self.pending: list[tuple[Any, ...]] = []

@@ -11,6 +11,7 @@ from lb.http.cookie cimport CookieRule
 from lb.http.h1 cimport ForwardForRule
 from lb.log cimport TrafficLog
 from lb.match.acl cimport Condition
+from lb.proxy.timers cimport TimerWheel
 from lb.state cimport BackendState, Counters, FrontendState, State
 
 
@@ -59,3 +60,4 @@ cdef class Runtime:
     cdef public object actconn, conns, servers_listening, listeners, blocked, ports
     cdef public object active, services, txn_hook, clock
     cdef public State state
+    cdef public TimerWheel wheel

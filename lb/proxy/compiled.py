@@ -22,6 +22,7 @@ from lb.http import actions, cookie, h1
 from lb.match import acl, sample
 from lb.proxy import queue as lbqueue
 from lb.proxy.retry import RetryPolicy
+from lb.proxy.timers import TimerWheel
 from lb.state import BackendState, FrontendState, ServerState, State
 
 
@@ -235,6 +236,8 @@ class Runtime:
         # the loop's clock as a bound method: one call where `loop.time()` is a method
         # lookup and a call (several times a request, issue #9)
         self.clock = self.loop.time
+        # the connection deadlines of this generation, on one loop timer
+        self.wheel = TimerWheel(self.loop)
         self.pid = os.getpid()
         # epoch = loop.time() + epoch_offset (request dates without a time() call)
         self.epoch_offset = time.time() - self.loop.time()

@@ -95,7 +95,7 @@ class Tunnel:
         self.sfin = False
         self.closed = False
         self.timeout = timeout
-        self.timer = Deadline(rt.loop, self._expired)
+        self.timer = Deadline(rt.wheel, self._expired)
         self.t_open = rt.loop.time()
         self.t_last = self.t_open  # loop time of the last relayed bytes (no timeout)
         self.ws = ws
