@@ -14,7 +14,8 @@ cdef class ServerConn:
     cdef public list headers, trailers
     cdef public object idle_handle
     cdef public double idle_since
-    cdef public bint in_head, closed, reusable, res_cl, res_te, final, pooled
+    cdef public bint in_head, closed, reusable, res_cl, res_te, final, pooled, attached
+    cdef public object early
     cdef public long long hleft, hcount
     cdef public BackendRT be
     cdef public ServerState srv

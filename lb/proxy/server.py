@@ -21,6 +21,7 @@ from lb.state import ServerState
 
 _READ_PAUSED = 1
 _CL_MAX = (1 << 63) - 1
+_EARLY_MAX = 65536  # bytes held from a server that speaks before its exchange is attached
 
 
 class _BadResponse(Exception):
@@ -34,7 +35,7 @@ class ServerConn:
     __slots__ = (
         "be", "srv", "transport", "parser", "txn", "reason", "headers", "trailers",
         "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te", "idle_since",
-        "hleft", "hcount", "final", "pooled",
+        "hleft", "hcount", "final", "pooled", "attached", "early",
     )
 
     def __init__(self, be: Any, srv: ServerState) -> None:
@@ -57,6 +58,10 @@ class ServerConn:
         self.hcount = 0  # header lines still allowed (tune.http.maxhdr - 1)
         self.final = False  # a final response ended during the current read
         self.pooled = False  # in its backend's idle pool (be.idle[srv])
+        self.attached = False  # an exchange was attached (Txn.attach, TcpTxn.attach)
+        # bytes the server sent on this new connection before the exchange was
+        # attached (a banner in `mode tcp`): handed to it by attach, in order
+        self.early: bytes | None = None
 
     # ---- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -76,8 +81,14 @@ class ServerConn:
 
     def data_received(self, data: bytes) -> None:
         txn = self.txn
-        if txn is None:  # unsolicited bytes on an idle connection
-            self.close()
+        if txn is None:
+            if not self.attached:  # connected, the exchange not attached yet: keep
+                early = data if self.early is None else self.early + data
+                self.early = early
+                if len(early) > _EARLY_MAX and self.transport is not None:
+                    self.transport.pause_reading()  # attach resumes reading
+                return
+            self.close()  # unsolicited bytes on an idle connection
             return
         self.final = False
         try:

@@ -68,6 +68,7 @@ class TcpTxn(Txn):
         self.tunnel = tun
         conn.tunnel = tun
         sc.txn = None
+        sc.attached = True
         ct.set_protocol(tunmod._End(tun, True))
         st.set_protocol(tunmod._End(tun, False))
         held = conn.held
@@ -78,12 +79,20 @@ class TcpTxn(Txn):
         ct.resume_reading()
         for data in held:
             tun.from_client(data)
+        # what a server that speaks first (a banner) sent before this attach
+        early = sc.early
+        if early is not None:
+            sc.early = None
+            st.resume_reading()
+            tun.from_server(early)
         if conn.client_eof:
             tun.eof(True)
         # not in State.tunnels: that registry lists HTTP upgrades (show websockets);
         # the session is in State.streams through its client connection
         if tun.timeout is not None:
             tun.timer.arm(tun.timeout)
+        if sc.closed and not tun.closed:  # the server closed before this attach
+            tun.lost(False, None)
 
 
 def _tcp_closed(tun: tunmod.Tunnel, reason: str, term: bytes) -> None:

@@ -843,6 +843,10 @@ class Txn(SampleSubject):
         # TcpTxn, whose attach takes another kind of connection
         self.sc = link = sc
         link.txn = self
+        if not link.attached:
+            link.attached = True
+            if link.early is not None or link.closed:
+                return self._attach_new(link)
         be = self.be
         fe = self.fe
         # Connection header toward the server (spec §8.1)
@@ -875,6 +879,23 @@ class Txn(SampleSubject):
         self.t_sent = self.rt.clock()
         self.conn.stimer.arm(self.server_timeout or be.t_server, self._server_timeout,
                              self.t_sent)
+
+    def _attach_new(self, link: Any) -> None:
+        """A new connection on which the server spoke or closed before its exchange
+        was attached: the bytes are its response so far (parsed after the request
+        head leaves); a connection already closed fails as an empty response."""
+        early = link.early
+        link.early = None
+        if link.closed:
+            self.server_closed(link, None)
+            return
+        link.attached = True
+        link.txn = None
+        self.attach(link)
+        if link.transport is not None:
+            link.transport.resume_reading()
+        if self.sc is link and early:
+            link.data_received(early)
 
     # ------------------------------------------------------------------ response side
 
