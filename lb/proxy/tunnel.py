@@ -19,6 +19,16 @@ from typing import Any
 
 from lb.proxy.timers import Deadline
 
+try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
+    import cython
+    COMPILED = cython.compiled
+except ImportError:  # pure Python without Cython installed
+    COMPILED = False
+try:
+    from uvloop.loop import TCPTransport as _UV_TCP
+except ImportError:  # asyncio's loop: the pump writes through the transports
+    _UV_TCP = None
+
 _OPEN_KEYS = ("tunnel_id", "frontend", "backend", "server", "client", "websocket")
 _CLOSE_KEYS = ("tunnel_id", "frontend", "backend", "server", "reason", "duration_ms",
                "bytes_in", "bytes_out")
@@ -71,11 +81,27 @@ class _End:
             other.resume_reading()
 
 
+def _send_fd(tr: Any) -> int:
+    """The socket descriptor the compiled pump may send on itself, or -1.
+
+    uvloop's ``write`` reaches the socket through ``write(2)`` and the kernel's file
+    layer; ``send(2)`` skips that layer, which is about a microsecond a message at
+    1,000 echo connections (docs/performance.md, twelfth session). Only a plain uvloop
+    TCP transport qualifies: its socket carries the bytes as they are."""
+    if not COMPILED or _UV_TCP is None or type(tr) is not _UV_TCP:
+        return -1
+    try:
+        sock = tr.get_extra_info("socket")
+        return sock.fileno() if sock is not None else -1
+    except Exception:  # closed already, or a transport without a socket
+        return -1
+
+
 class Tunnel:
     __slots__ = (
         "id", "rt", "txn", "conn", "ct", "st", "fc", "bc", "sc", "up", "down", "cfin", "sfin",
         "closed", "timer", "timeout", "t_open", "ws", "srv_name", "fe_name", "be_name",
-        "on_close", "frames", "events", "t_last",
+        "on_close", "frames", "events", "t_last", "cfd", "sfd",
     )
 
     def __init__(self, rt: Any, ct: asyncio.Transport, st: asyncio.Transport,
@@ -105,6 +131,10 @@ class Tunnel:
         self.on_close: Any = None
         self.frames: Any = None
         self.events = False  # structlog tunnel_open/tunnel_close (HTTP upgrades only)
+        # the descriptors the compiled pump sends on (_send_fd): -2 until the first
+        # chunk each way looks them up, -1 to write through the transport
+        self.cfd = -2
+        self.sfd = -2
 
     # ---- pump
     def from_client(self, data: bytes) -> None:
@@ -118,7 +148,11 @@ class Tunnel:
             fc.ws_bytes_in += n
             bc.ws_bytes_in += n
             sc.ws_bytes_in += n
-        self.st.write(data)
+        fd = self.sfd
+        if fd == -2:
+            fd = self.sfd = _send_fd(self.st)
+        if fd < 0 or not _send_c(self.st, fd, data):  # noqa: F821 (C, tunnel.pxd)
+            self.st.write(data)
         if self.frames is not None:
             self.frames.feed(data)
         if self.timeout is not None:
@@ -137,7 +171,11 @@ class Tunnel:
             fc.ws_bytes_out += n
             bc.ws_bytes_out += n
             sc.ws_bytes_out += n
-        self.ct.write(data)
+        fd = self.cfd
+        if fd == -2:
+            fd = self.cfd = _send_fd(self.ct)
+        if fd < 0 or not _send_c(self.ct, fd, data):  # noqa: F821 (C, tunnel.pxd)
+            self.ct.write(data)
         if self.frames is not None:
             self.frames.feed_server(data)
         if self.timeout is not None:
