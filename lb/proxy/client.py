@@ -68,10 +68,20 @@ class ClientConn(PeerNames):
         self.loop = rt.loop
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
-        self.src = ""
-        self.src_port = 0
-        self.dst = ""
-        self.dst_port = 0
+        # the addresses from the accept when there is one (connection_made asks the
+        # transport otherwise): uvloop converts them anew on each get_extra_info
+        peer = listener.peer if listener is not None else None
+        if peer is not None:
+            self.src, self.src_port = _addr(peer)
+        else:
+            self.src = ""
+            self.src_port = 0
+        local = listener.local if listener is not None else None
+        if local is not None:
+            self.dst, self.dst_port = local
+        else:
+            self.dst = ""
+            self.dst_port = 0
         self.accept_ts = 0.0
         self.id = 0
         self.timer = Deadline(rt.wheel, self._client_timeout)
@@ -116,10 +126,10 @@ class ClientConn(PeerNames):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        peer = transport.get_extra_info("peername") or ("", 0)
-        sock = transport.get_extra_info("sockname") or ("", 0)
-        self.src, self.src_port = _addr(peer)
-        self.dst, self.dst_port = _addr(sock)
+        if not self.src_port:
+            self.src, self.src_port = _addr(transport.get_extra_info("peername") or ("", 0))
+        if not self.dst_port:
+            self.dst, self.dst_port = _addr(transport.get_extra_info("sockname") or ("", 0))
         now = time.time()
         self.accept_ts = now
         self.last_end = self.rt.clock()

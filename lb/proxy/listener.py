@@ -118,7 +118,7 @@ class Listener:
     """
 
     __slots__ = ("rt", "fe", "bind", "server", "port", "sock", "factory", "backlog",
-                 "reading", "paused", "blocked", "accepted_class")
+                 "reading", "paused", "blocked", "accepted_class", "peer", "local")
 
     def __init__(self, rt: Any, fe: Any, bind: Bind) -> None:
         self.rt = rt
@@ -133,6 +133,11 @@ class Listener:
         self.paused = False  # SIGTTOU (lb.lifecycle): not accepting until resume()
         self.blocked = False  # not accepting because a maxconn is reached
         self.accepted_class: Any = socket.socket  # see accepted_socket_class()
+        # the connection being accepted: its peer address as accept() gave it, read
+        # by the protocol factory (it runs within the accept), and the local address
+        # every accepted connection shares (None for a wildcard bind, where it varies)
+        self.peer: Any = None
+        self.local: tuple[str, int] | None = None
 
     # ---- the accept loop
     def start(self) -> None:
@@ -142,6 +147,7 @@ class Listener:
         sock.setblocking(False)
         sock.listen(self.backlog)
         self.accepted_class = accepted_socket_class(sock)
+        self.local = shared_local_address(sock)
         self._read(True)
 
     def _read(self, on: bool) -> None:
@@ -172,7 +178,7 @@ class Listener:
                 self._block()
                 return
             try:
-                fd, _addr = sock._accept()  # type: ignore[attr-defined]
+                fd, peer = sock._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
@@ -187,8 +193,10 @@ class Listener:
             rt.active += 1
             # (no setblocking here: connect_accepted_socket makes the socket
             # non-blocking itself, in uvloop and asyncio alike; a second ioctl saved)
+            self.peer = peer
             Driven(loop, loop.connect_accepted_socket(self.factory, csock),
                    partial(self._served, csock))
+            self.peer = None
         # more may be pending: the reader fires again on the next loop turn
 
     def _served(self, csock: socket.socket, done: Driven) -> None:
@@ -274,6 +282,22 @@ def accepted_socket_class(listening: socket.socket) -> type[socket.socket]:
     Accepted.family = family  # type: ignore[assignment,misc]
     Accepted.type = stype  # type: ignore[assignment,misc]
     return Accepted
+
+
+def shared_local_address(listening: socket.socket) -> tuple[str, int] | None:
+    """The local (host, port) of every connection accepted on ``listening`` when it
+    is bound to one address (a TCP connection's local end is its listener's), so a
+    connection need not convert its own; None for a wildcard or non-IP bind."""
+    if listening.family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    try:
+        name = listening.getsockname()
+    except OSError:
+        return None
+    host = str(name[0])
+    if host in ("0.0.0.0", "::") or len(name) > 2 and name[3]:  # wildcard, or scoped
+        return None
+    return host, int(name[1])
 
 
 def _unblock(rt: Any) -> None:
