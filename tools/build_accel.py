@@ -9,11 +9,12 @@ The modules are compiled as written (no Cython-only syntax, annotations ignored)
 the package stays plain Python and runs the same without this step; compiled, the
 per-request path costs about half the CPU (docs/performance.md). The only Cython-only
 files are the ``.pxd`` declarations beside some modules (``lb/state.pxd``,
-``lb/proxy/{txn,client,server,tunnel,timers,compiled}.pxd``,
+``lb/proxy/{txn,client,server,tunnel,timers,compiled,sockio}.pxd``,
 ``lb/balance/{base,roundrobin}.pxd``), which turn their classes into extension types
-with C struct fields and type the links between them (``lb/http/h1.pxd`` and
-``lb/proxy/logline.pxd`` also hold C bodies that their modules call only when
-compiled, with the Python code as fallback and reference); a ``.pxd`` is part of its
+with C struct fields and type the links between them (``lb/http/h1.pxd``,
+``lb/proxy/logline.pxd`` and ``lb/proxy/sockio.pxd`` also hold C bodies that the
+modules call only when compiled, with the Python code as fallback and reference, or
+the transport's own write for sockio); a ``.pxd`` is part of its
 module's digest, with the ``.pxd`` files it cimports, and ``--modules`` builds the
 modules a module cimports with it (they load only together). ``lb/_accel.py``
 loads a compiled module only while its source is byte-for-byte the one it was built
@@ -37,10 +38,9 @@ sys.path.insert(0, str(REPO))
 
 from lb import _accel  # noqa: E402
 
-# The modules on the per-request and per-connection path. lb.proxy.tunnel stays
-# interpreted on purpose: its pump is a few attribute updates per chunk, which
-# CPython 3.11's specialised bytecode does faster than Cython's generic attribute
-# access (echo: 0.62 us -> 0.95 us per frame each way when compiled).
+# The modules on the per-request and per-connection path. (lb.proxy.tunnel was
+# once left interpreted: with untyped fields its pump ran slower compiled; its .pxd
+# now types them, docs/performance.md.)
 HOT_MODULES: tuple[str, ...] = (
     "lb.proxy.peer",
     "lb.proxy.client",
@@ -51,6 +51,7 @@ HOT_MODULES: tuple[str, ...] = (
     "lb.proxy.drive",
     "lb.proxy.compiled",
     "lb.proxy.timers",
+    "lb.proxy.sockio",
     "lb.proxy.queue",
     "lb.proxy.retry",
     "lb.proxy.logline",

@@ -2,7 +2,10 @@
 # ClientConn becomes an extension type whose fields (the same as its __slots__, which
 # tests/test_accel.py checks) are C struct members: `self.<field>` is a pointer read.
 
+cimport cython
+
 from lb.proxy.compiled cimport FrontendRT, Runtime
+from lb.proxy.sockio cimport send_c
 from lb.proxy.timers cimport Deadline
 from lb.proxy.peer cimport PeerNames
 from lb.proxy.txn cimport Txn
@@ -14,6 +17,7 @@ cdef class ClientConn(PeerNames):
     cdef public object url, upgrade_tail, last_end, tunnel, raw_head, held
     # sizes, counts and flags: C values (issue #9)
     cdef public long long hsize, head_max, nreq, upgrade_body, paused
+    cdef public int fd
     cdef public double t_begin
     cdef public bint queueing, in_head, closed, got_bytes, write_paused, ended
     cdef public Runtime rt
@@ -25,6 +29,8 @@ cdef class ClientConn(PeerNames):
     # C calls within the connection and from Txn's chain; typed bytes make
     # `name.lower()` a direct call of the C method (issue #9)
     cpdef on_header(self, bytes name, bytes value)
+    @cython.locals(fd=int)
+    cpdef send(self, data)
     cpdef _input(self, data)
     cpdef _feed(self, data, off, end)
     cpdef _start(self, ev)

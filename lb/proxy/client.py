@@ -22,6 +22,7 @@ import httptools
 from lb.http import h1, responses
 from lb.proxy import errsnap
 from lb.proxy.peer import PeerNames
+from lb.proxy.sockio import direct
 from lb.proxy.timers import Deadline
 from lb.proxy.txn import Txn
 
@@ -58,7 +59,7 @@ class ClientConn(PeerNames):
         "dst_port", "accept_ts", "id", "timer", "stimer", "txn", "req_txn", "pending",
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
-        "tunnel", "ended", "head_max", "raw_head", "upgrade_body", "held",
+        "tunnel", "ended", "head_max", "raw_head", "upgrade_body", "held", "fd",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -73,9 +74,11 @@ class ClientConn(PeerNames):
         peer = listener.peer if listener is not None else None
         if peer is not None:
             self.src, self.src_port = _addr(peer)
+            self.fd = listener.peer_fd  # kept by connection_made if it may send on it
         else:
             self.src = ""
             self.src_port = 0
+            self.fd = -1
         local = listener.local if listener is not None else None
         if local is not None:
             self.dst, self.dst_port = local
@@ -126,6 +129,8 @@ class ClientConn(PeerNames):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.fd >= 0 and not direct(transport):
+            self.fd = -1
         if not self.src_port:
             self.src, self.src_port = _addr(transport.get_extra_info("peername") or ("", 0))
         if not self.dst_port:
@@ -159,6 +164,12 @@ class ClientConn(PeerNames):
         if self.fe.tcp_conn_rules is not None and not self._tcp_connection_rules():
             return
         self.timer.arm(self.fe.t_http_request)
+
+    def send(self, data: bytes) -> None:
+        """Write to the client: compiled, on the socket itself (lb.proxy.sockio)."""
+        fd = self.fd
+        if fd < 0 or not send_c(self.transport, fd, data):  # noqa: F821 (C, sockio.pxd)
+            self.transport.write(data)  # type: ignore[union-attr]
 
     def _tcp_connection_rules(self) -> bool:
         """`tcp-request connection` rules (layer-4 fetches only): False when the

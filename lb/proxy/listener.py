@@ -118,7 +118,8 @@ class Listener:
     """
 
     __slots__ = ("rt", "fe", "bind", "server", "port", "sock", "factory", "backlog",
-                 "reading", "paused", "blocked", "accepted_class", "peer", "local")
+                 "reading", "paused", "blocked", "accepted_class", "peer", "peer_fd",
+                 "local")
 
     def __init__(self, rt: Any, fe: Any, bind: Bind) -> None:
         self.rt = rt
@@ -137,6 +138,7 @@ class Listener:
         # by the protocol factory (it runs within the accept), and the local address
         # every accepted connection shares (None for a wildcard bind, where it varies)
         self.peer: Any = None
+        self.peer_fd = -1  # ... and its descriptor
         self.local: tuple[str, int] | None = None
 
     # ---- the accept loop
@@ -194,6 +196,7 @@ class Listener:
             # (no setblocking here: connect_accepted_socket makes the socket
             # non-blocking itself, in uvloop and asyncio alike; a second ioctl saved)
             self.peer = peer
+            self.peer_fd = fd
             Driven(loop, loop.connect_accepted_socket(self.factory, csock),
                    partial(self._served, csock))
             self.peer = None

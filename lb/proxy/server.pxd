@@ -5,6 +5,7 @@
 cimport cython
 
 from lb.proxy.compiled cimport BackendRT
+from lb.proxy.sockio cimport send_c
 from lb.proxy.txn cimport Txn
 from lb.state cimport ServerState
 
@@ -17,6 +18,7 @@ cdef class ServerConn:
     cdef public bint in_head, closed, reusable, res_cl, res_te, final, pooled, attached
     cdef public object early
     cdef public long long hleft, hcount
+    cdef public int fd
     cdef public BackendRT be
     cdef public ServerState srv
     # server.pxd and txn.pxd cimport each other: res_head/body/end are C calls
@@ -24,6 +26,8 @@ cdef class ServerConn:
 
     # typed bytes: `name.lower()` is a direct call of the C method, no lookup
     cpdef on_header(self, bytes name, bytes value)
+    @cython.locals(fd=int)
+    cpdef send(self, data)
     cpdef close(self)
     cpdef abort(self)
     @cython.locals(pool=list)

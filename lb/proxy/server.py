@@ -17,6 +17,7 @@ import httptools
 
 from lb.http import h1
 from lb.proxy import errsnap
+from lb.proxy.sockio import send_fd
 from lb.state import ServerState
 
 _READ_PAUSED = 1
@@ -35,7 +36,7 @@ class ServerConn:
     __slots__ = (
         "be", "srv", "transport", "parser", "txn", "reason", "headers", "trailers",
         "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te", "idle_since",
-        "hleft", "hcount", "final", "pooled", "attached", "early",
+        "hleft", "hcount", "final", "pooled", "attached", "early", "fd",
     )
 
     def __init__(self, be: Any, srv: ServerState) -> None:
@@ -62,6 +63,11 @@ class ServerConn:
         # bytes the server sent on this new connection before the exchange was
         # attached (a banner in `mode tcp`): handed to it by attach, in order
         self.early: bytes | None = None
+        # the descriptor send() uses (lb.proxy.sockio): -3 for a new connection,
+        # whose first write goes through the transport (most are used once, and
+        # looking the descriptor up costs about what a direct send saves), -2 to
+        # look it up at the next write, -1 to write through the transport
+        self.fd = -3
 
     # ---- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -185,6 +191,19 @@ class ServerConn:
         if txn is not None:
             txn.res_end(self.trailers)
             self.final = txn.done  # not after an interim (1xx) response
+
+    def send(self, data: bytes) -> None:
+        """Write to the server: compiled, on the socket itself (lb.proxy.sockio)
+        from the second write of the connection on."""
+        fd = self.fd
+        if fd < -1:
+            if fd == -3:
+                self.fd = -2
+                self.transport.write(data)  # type: ignore[union-attr]
+                return
+            fd = self.fd = send_fd(self.transport)
+        if fd < 0 or not send_c(self.transport, fd, data):  # noqa: F821 (C, sockio.pxd)
+            self.transport.write(data)  # type: ignore[union-attr]
 
     # ---- pool
     def close(self) -> None:

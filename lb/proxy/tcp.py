@@ -65,6 +65,8 @@ class TcpTxn(Txn):
         tun.fe_name = self.fe.name
         tun.be_name = be.name
         tun.on_close = _tcp_closed
+        if conn.fd >= 0:  # the client's descriptor for the pump's own sends
+            tun.cfd = conn.fd
         self.tunnel = tun
         conn.tunnel = tun
         sc.txn = None

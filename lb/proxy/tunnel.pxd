@@ -4,10 +4,10 @@
 # typed (lb/state.pxd), so the pump's `fc.bin += n` is C arithmetic on a C field.
 
 cimport cython
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 
 from lb.proxy.client cimport ClientConn
 from lb.proxy.compiled cimport Runtime
+from lb.proxy.sockio cimport send_c
 from lb.proxy.timers cimport Deadline
 from lb.proxy.txn cimport Txn
 from lb.state cimport Counters, ServerState
@@ -51,32 +51,3 @@ cpdef start_http(Txn txn, head, server_tail)
 @cython.locals(txn=Txn, conn=ClientConn)
 cpdef _http_tunnel_closed(Tunnel tun, reason, term)
 
-
-cdef bint COMPILED
-cdef object _UV_TCP
-
-
-# The compiled pump's write (issue #9): a chunk goes out with send(2) on the socket
-# itself when the transport is open and holds nothing unsent, so the bytes keep their
-# order; what the kernel does not take is handed to the transport, which buffers it
-# and applies flow control as for any write. False when the transport must write it
-# all: closing (its descriptor may be gone or reused), bytes queued, not bytes, or
-# send failed (EAGAIN, or an error the transport's own write then reports).
-cdef extern from "sys/socket.h" nogil:
-    ssize_t _sys_send "send" (int, const void *, size_t, int)
-    int MSG_NOSIGNAL
-    int MSG_DONTWAIT
-
-
-cdef inline bint _send_c(object tr, int fd, object data) except -1:
-    cdef Py_ssize_t n, sent
-    if not PyBytes_CheckExact(data) or tr.is_closing() or tr.get_write_buffer_size():
-        return False
-    n = PyBytes_GET_SIZE(data)
-    sent = _sys_send(fd, PyBytes_AS_STRING(data), n, MSG_NOSIGNAL | MSG_DONTWAIT)
-    if sent == n:
-        return True
-    if sent <= 0:
-        return False
-    tr.write(memoryview(data)[sent:])
-    return True

@@ -17,17 +17,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from lb.proxy.sockio import send_fd
 from lb.proxy.timers import Deadline
-
-try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
-    import cython
-    COMPILED = cython.compiled
-except ImportError:  # pure Python without Cython installed
-    COMPILED = False
-try:
-    from uvloop.loop import TCPTransport as _UV_TCP
-except ImportError:  # asyncio's loop: the pump writes through the transports
-    _UV_TCP = None
 
 _OPEN_KEYS = ("tunnel_id", "frontend", "backend", "server", "client", "websocket")
 _CLOSE_KEYS = ("tunnel_id", "frontend", "backend", "server", "reason", "duration_ms",
@@ -81,22 +72,6 @@ class _End:
             other.resume_reading()
 
 
-def _send_fd(tr: Any) -> int:
-    """The socket descriptor the compiled pump may send on itself, or -1.
-
-    uvloop's ``write`` reaches the socket through ``write(2)`` and the kernel's file
-    layer; ``send(2)`` skips that layer, which is about a microsecond a message at
-    1,000 echo connections (docs/performance.md, twelfth session). Only a plain uvloop
-    TCP transport qualifies: its socket carries the bytes as they are."""
-    if not COMPILED or _UV_TCP is None or type(tr) is not _UV_TCP:
-        return -1
-    try:
-        sock = tr.get_extra_info("socket")
-        return sock.fileno() if sock is not None else -1
-    except Exception:  # closed already, or a transport without a socket
-        return -1
-
-
 class Tunnel:
     __slots__ = (
         "id", "rt", "txn", "conn", "ct", "st", "fc", "bc", "sc", "up", "down", "cfin", "sfin",
@@ -131,8 +106,8 @@ class Tunnel:
         self.on_close: Any = None
         self.frames: Any = None
         self.events = False  # structlog tunnel_open/tunnel_close (HTTP upgrades only)
-        # the descriptors the compiled pump sends on (_send_fd): -2 until the first
-        # chunk each way looks them up, -1 to write through the transport
+        # the descriptors the compiled pump sends on (lb.proxy.sockio): -2 until the
+        # first chunk each way looks them up, -1 to write through the transport
         self.cfd = -2
         self.sfd = -2
 
@@ -150,8 +125,8 @@ class Tunnel:
             sc.ws_bytes_in += n
         fd = self.sfd
         if fd == -2:
-            fd = self.sfd = _send_fd(self.st)
-        if fd < 0 or not _send_c(self.st, fd, data):  # noqa: F821 (C, tunnel.pxd)
+            fd = self.sfd = send_fd(self.st)
+        if fd < 0 or not send_c(self.st, fd, data):  # noqa: F821 (C, sockio.pxd)
             self.st.write(data)
         if self.frames is not None:
             self.frames.feed(data)
@@ -173,8 +148,8 @@ class Tunnel:
             sc.ws_bytes_out += n
         fd = self.cfd
         if fd == -2:
-            fd = self.cfd = _send_fd(self.ct)
-        if fd < 0 or not _send_c(self.ct, fd, data):  # noqa: F821 (C, tunnel.pxd)
+            fd = self.cfd = send_fd(self.ct)
+        if fd < 0 or not send_c(self.ct, fd, data):  # noqa: F821 (C, sockio.pxd)
             self.ct.write(data)
         if self.frames is not None:
             self.frames.feed_server(data)
@@ -327,6 +302,10 @@ def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
             tun.frames = None
     ct.set_protocol(_End(tun, True))
     st.set_protocol(_End(tun, False))
+    if conn.fd >= 0:  # the connections' descriptors for the pump's own sends
+        tun.cfd = conn.fd
+    if sc.fd >= 0:
+        tun.sfd = sc.fd
     # counted open before the 101 leaves (a client may act on it at once)
     if txn.websocket:
         for c in (txn.fe.counters, txn.be.counters, srv.counters):
@@ -338,7 +317,7 @@ def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
     if server_tail:
         ct.writelines([head, server_tail])
     else:
-        ct.write(head)
+        conn.send(head)
     client_tail = b"".join(conn.upgrade_tail or ())
     conn.upgrade_tail = None
     conn.paused = 0

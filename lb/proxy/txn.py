@@ -530,7 +530,7 @@ class Txn(SampleSubject):
             if self.req_chunked:
                 sc.transport.writelines(chunk(data))
             else:
-                sc.transport.write(data)
+                sc.send(data)
             return
         if self.done:
             return
@@ -874,7 +874,7 @@ class Txn(SampleSubject):
             if self.buf_size > _BODY_BUF_MAX:
                 self.conn.resume(PAUSE_BUF)
         else:
-            tr.write(head)
+            link.send(head)
         self.head_sent = True
         self.t_sent = self.rt.clock()
         self.conn.stimer.arm(self.server_timeout or be.t_server, self._server_timeout,
@@ -1066,7 +1066,7 @@ class Txn(SampleSubject):
             if self.res_chunked:
                 self.conn.transport.writelines((head, *chunk(data)))
             elif len(data) < 16384:
-                self.conn.transport.write(head + data)
+                self.conn.send(head + data)
             else:
                 self.conn.transport.writelines((head, data))
         else:
@@ -1074,13 +1074,13 @@ class Txn(SampleSubject):
             if self.res_chunked:
                 self.conn.transport.writelines(chunk(data))
             else:
-                self.conn.transport.write(data)
+                self.conn.send(data)
 
     def flush_head(self) -> None:
         head = self.res_pending
         if head is not None:
             self.res_pending = None
-            self.conn.transport.write(head)
+            self.conn.send(head)
 
     def res_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
         if self.done or not self.res_started:
@@ -1092,7 +1092,7 @@ class Txn(SampleSubject):
             if head is not None:
                 self.res_pending = None
                 block = head + block
-            self.conn.transport.write(block)
+            self.conn.send(block)
         elif self.res_pending is not None:
             self.flush_head()
         self.finish(close=self.res_close)

@@ -1,8 +1,9 @@
-"""The tunnel pump's own send(2) (compiled lb on uvloop): bytes keep their order both
-ways when socket buffers fill, part of a chunk is sent and the rest is queued in the
-transport, and later chunks must wait behind it.
+"""The data plane's own send(2) (compiled lb on uvloop, lb.proxy.sockio): bytes keep
+their order when socket buffers fill, part of a write is sent and the rest is queued
+in the transport, and later writes must wait behind it: in a tunnel both ways, and for
+HTTP requests and responses on kept-alive connections.
 
-The test runs lb in this process (LbThread), so the modules are the compiled ones when
+The tests run lb in this process (LbThread), so the modules are the compiled ones when
 the build is fresh and the pure-Python ones otherwise; both must relay exactly.
 """
 
@@ -13,8 +14,11 @@ import socket
 import threading
 import time
 
-import lb.proxy.tunnel as tunnel_mod
+import lb.proxy.sockio as sockio
+from tests.backends import HttpBackend, Request
 from tests.lbproc import LbThread, RawBackend
+
+COMPILED = sockio.__file__.endswith(".so")
 
 CFG = """
 defaults
@@ -86,7 +90,55 @@ def test_both_directions_keep_their_order_through_full_buffers() -> None:
     # the compiled pump sent on the sockets itself; pure Python wrote through uvloop
     assert len(tunnels) == 1
     tun = tunnels[0]
-    if tunnel_mod.__file__.endswith(".so"):
+    if COMPILED:
         assert tun.cfd >= 0 and tun.sfd >= 0
     else:
         assert tun.cfd == -1 and tun.sfd == -1
+
+
+HTTP_CFG = """
+defaults
+  mode http
+  timeout client 20s
+  timeout server 20s
+  timeout connect 2s
+frontend f
+  bind 127.0.0.1:@@fe@@
+  default_backend b
+backend b
+  server s1 127.0.0.1:@@s1@@
+"""
+BODY = 1024 * 1024
+
+
+def _body(req: Request) -> tuple[int, list[tuple[str, str]], bytes]:
+    n = int(req.path.rsplit("/", 1)[1])
+    return 200, [("x-n", str(n))], random.Random(n).randbytes(BODY)
+
+
+def test_kept_alive_http_requests_and_responses_arrive_whole_and_in_order() -> None:
+    rounds = 6
+    with HttpBackend(handler=_body) as be, LbThread(HTTP_CFG, {"s1": be.port}) as lbt:
+        c = socket.create_connection(("127.0.0.1", lbt.ports["fe"]), timeout=30)
+        # all the requests at once (pipelined), then a pause: lb's writes to this
+        # client fill the socket buffers and part of them waits in the transport
+        c.sendall(b"".join(b"GET /n/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i
+                           for i in range(rounds)))
+        time.sleep(STALL)
+        streams = list(lbt.state.streams.values())
+        for i in range(rounds):
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += c.recv(1)
+            assert head.startswith(b"HTTP/1.1 200") and b"x-n: %d\r\n" % i in head, head
+            assert _recv_exactly(c, BODY) == random.Random(i).randbytes(BODY), i
+        c.close()
+        pools = [list(p) for p in lbt.rt.backends["b"].idle.values()]
+    assert len(be.requests) == rounds
+    (conn,) = streams
+    servers = [sc for pool in pools for sc in pool]
+    if COMPILED:
+        assert conn.fd >= 0  # the client's descriptor, from the accept
+        assert servers and all(sc.fd >= 0 for sc in servers)  # looked up at the 2nd write
+    else:
+        assert conn.fd == -1 and all(sc.fd < 0 for sc in servers)

@@ -1,0 +1,49 @@
+"""Sending on a connection's socket itself, beside its transport.
+
+Owns: ``direct`` and ``send_fd``, which say whether and on which descriptor the
+compiled data plane may send; the send itself is ``send_c``, a C body in
+``sockio.pxd`` that the compiled modules (client, server, tunnel) call only when
+compiled. uvloop's ``write`` reaches the socket with ``write(2)``, through the
+kernel's file layer; ``send(2)`` skips that layer, about a microsecond a write on
+this machine (issue #9, docs/performance.md, twelfth session). ``send_c`` sends only
+when the transport is open and holds nothing unsent, so bytes keep their order; what
+the kernel does not take, and every failure, goes to the transport's own ``write``.
+
+Only a plain uvloop TCP transport qualifies: its socket carries the bytes as they are
+(lb has no TLS on the data plane), and in pure Python every write goes through the
+transport.
+
+Must not import anything from lb.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
+    import cython
+    COMPILED = cython.compiled
+except ImportError:  # pure Python without Cython installed
+    COMPILED = False
+try:
+    from uvloop.loop import TCPTransport as _UV_TCP
+except ImportError:  # no uvloop: asyncio's transports write everything
+    _UV_TCP = None
+
+
+def direct(tr: Any) -> bool:
+    """Whether the compiled data plane may send on ``tr``'s socket itself."""
+    return bool(COMPILED) and _UV_TCP is not None and type(tr) is _UV_TCP
+
+
+def send_fd(tr: Any) -> int:
+    """The descriptor to send on for ``tr``, or -1 to write through it. Asking the
+    transport for its socket costs about a microsecond the first time (uvloop builds
+    the socket object then): callers look it up once per connection, lazily."""
+    if not direct(tr):
+        return -1
+    try:
+        sock = tr.get_extra_info("socket")
+        return sock.fileno() if sock is not None else -1
+    except Exception:  # closed already, or a transport without a socket
+        return -1
