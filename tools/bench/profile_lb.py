@@ -5,6 +5,8 @@
     python tools/bench/profile_lb.py ws_handshake --rounds 3 --duration 3
     python tools/bench/profile_lb.py http_keepalive_100b --spy       # + py-spy profile of lb
     python tools/bench/profile_lb.py ws_echo_50 --spy --native --top 40
+    python tools/bench/profile_lb.py ws_handshake --callgrind --duration 20 \
+        --lb-before-cmd /tmp/lb-old.sh    # instructions per unit, this lb and another
 
 A lighter companion of run.py (same backends, same config, same pinning: proxy on
 core 0, load on core 1) for the optimisation loop of issue #9: it starts nginx,
@@ -14,6 +16,15 @@ and prints each run's proxy CPU microseconds per unit and the lb / HAProxy ratio
 prints the functions with the most samples, by own time and by inclusive time
 (the raw collapsed stacks are kept in the run directory for flame graphs).
 py-spy is not a dependency of lb: ``.venv/bin/pip install py-spy``.
+
+``--callgrind`` runs lb (and ``lb_before``) under valgrind's callgrind instead, without
+HAProxy, and prints the instructions each spends per unit in user space (Python,
+uvloop, libc; not the kernel): a warm-up run, counters zeroed, a measured run, a
+dump. Unlike CPU time this count does not move with the load of a shared machine,
+and unlike ``profile_inproc.py`` it covers the real accept, connect and transport
+paths. Keep the rates comparable between targets (same ``--duration`` and
+scenario): a loop turn's fixed cost is spread over the units it serves. The dumps
+stay in the run directory for ``callgrind_annotate``.
 
 Everything is bounded in time, and every process started here is stopped by PID.
 Must not import: lb.
@@ -113,15 +124,49 @@ def _short(frame: str) -> str:
 class _Bench(benchrun.Bench):
     """run.py's Bench with an optional second lb (target ``lb_before``)."""
 
-    def __init__(self, args: argparse.Namespace, before_cmd: str) -> None:
+    def __init__(self, args: argparse.Namespace, before_cmd: str,
+                 callgrind: bool = False) -> None:
         super().__init__(args)
         self.before_cmd = before_cmd
+        self.callgrind = callgrind
+        if callgrind:
+            self.proxy_start_timeout = 240.0
 
     def proxy_argv(self, proxy: str) -> list[str]:
-        if proxy != "lb_before":
-            return super().proxy_argv(proxy)
-        cfg = str(self.proxy_cfg[proxy])
-        return procs.pinned(self.proxy_core, [*shlex.split(self.before_cmd), "-f", cfg, "-db"])
+        if proxy == "lb_before":
+            cfg = str(self.proxy_cfg[proxy])
+            argv = [*shlex.split(self.before_cmd), "-f", cfg, "-db"]
+        else:
+            argv = super().proxy_argv(proxy)[3:]  # without the taskset prefix
+        if self.callgrind and proxy != "haproxy":
+            argv = ["valgrind", "--tool=callgrind", "--trace-children=yes",
+                    f"--callgrind-out-file={self.run_dir}/callgrind.{proxy}.%p", *argv]
+        return procs.pinned(self.proxy_core, argv)
+
+
+def _callgrind_units(bench: _Bench, sc: Any, target: str, rnd: int) -> tuple[float, float]:
+    """(instructions, units) of one measured run of ``target`` under callgrind."""
+    pid = bench.proxies[target].pid
+    bench.measure(sc, target, 0)  # warm-up: caches, pools, first-use paths
+    subprocess.run(["callgrind_control", "-z", str(pid)], capture_output=True, timeout=60)
+    rec = bench.measure(sc, target, rnd)
+    before = set(bench.run_dir.glob(f"callgrind.{target}.{pid}.*"))
+    subprocess.run(["callgrind_control", "-d", str(pid)], capture_output=True, timeout=60)
+    deadline = time.monotonic() + 30
+    new: list[Path] = []
+    while not new and time.monotonic() < deadline:
+        time.sleep(0.2)
+        new = sorted(set(bench.run_dir.glob(f"callgrind.{target}.{pid}.*")) - before)
+    if not new:
+        raise SystemExit(f"{target}: callgrind wrote no dump")
+    summary = 0.0
+    for line in new[-1].read_text(errors="replace").splitlines():
+        if line.startswith("summary:"):
+            summary = float(line.split()[1])
+            break
+    raw = rec.get("raw") or {}
+    units = float(rec.get("value") or 0) * float(raw.get("seconds", bench.args.duration))
+    return summary, units
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,7 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lb-before-cmd", default="",
                     help="also measure this lb command as target lb_before (e.g. an older "
                          "commit), alternating with HAProxy and lb in each round")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="instructions per unit of lb (and lb_before) under callgrind, "
+                         "instead of CPU time against HAProxy")
     args = ap.parse_args(argv)
+    if args.callgrind:
+        for prog in ("valgrind", "callgrind_control"):
+            if shutil.which(prog) is None:
+                ap.error(f"--callgrind needs {prog} (Debian package 'valgrind')")
+        args.targets = "lb"
     if args.strace and shutil.which("strace") is None:
         ap.error("--strace needs strace (Debian package 'strace')")
     names = [s for s in args.scenarios.split(",") if s]
@@ -153,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         quick=False, rounds=args.rounds, duration=args.duration, scenarios=names,
         targets=args.targets.split(","), idle_conns=100, lb_cmd=args.lb_cmd, lb_workers=1,
         no_install=True, out=args.out, nice=0)
-    bench = _Bench(bargs, args.lb_before_cmd)
+    bench = _Bench(bargs, args.lb_before_cmd, args.callgrind)
     try:
         bench.prepare()
         bench.start_backends()
@@ -168,6 +221,21 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             sc = BY_NAME[name]
             per: dict[str, list[float]] = {t: [] for t in targets}
+            if args.callgrind:
+                for rnd in range(1, args.rounds + 1):
+                    for t in targets:
+                        ir, units = _callgrind_units(bench, sc, t, rnd)
+                        if units > 0:
+                            per[t].append(ir / units)
+                        print(f"{name:<20} {rnd} {t:<9} {units:>9,.0f} units  "
+                              f"{ir / units if units else 0:>10,.0f} instructions/unit",
+                              flush=True)
+                med = {t: statistics.median(v) for t, v in per.items() if v}
+                line = "  ".join(f"{t} {m:,.0f}" for t, m in med.items())
+                if "lb" in med and "lb_before" in med:
+                    line += f"  lb/lb_before {med['lb'] / med['lb_before']:.3f}"
+                print(f"== {name}: instructions per {sc.unit.split('/')[0]}: {line}", flush=True)
+                continue
             for rnd in range(1, args.rounds + 1):
                 for t in targets:
                     pid = bench.proxies[t].pid

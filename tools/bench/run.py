@@ -178,6 +178,7 @@ class Bench:
         self.commands: dict[str, str] = {}
         self.tools: dict[str, Path] = {}
         self.log_sink: socket.socket | None = None
+        self.proxy_start_timeout = 15.0  # seconds for a proxy to listen (valgrind: more)
 
     # -- set-up ---------------------------------------------------------
 
@@ -288,7 +289,7 @@ class Bench:
         self.commands[proxy] = child.command
         ports = self.proxy_ports[proxy]
         for port in ports.values():
-            if not procs.wait_port(port, child, timeout=15.0):
+            if not procs.wait_port(port, child, timeout=self.proxy_start_timeout):
                 child.stop()
                 tail = child.log_tail(8)
                 return f"did not listen on 127.0.0.1:{port}" + (f"\n{tail}" if tail else "")
