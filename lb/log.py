@@ -26,6 +26,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+from os import strerror as _strerror
 from os import write as _os_write
 from time import time as _wall_time
 from typing import Any
@@ -36,6 +37,12 @@ from structlog import contextvars as _structlog_contextvars
 
 from lb import logfmt
 from lb.config.model import Global, LogTarget, Proxy
+
+try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
+    import cython
+    COMPILED = cython.compiled
+except ImportError:  # pure Python without Cython installed
+    COMPILED = False
 
 LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 LEVEL = {name: i for i, name in enumerate(LEVELS)}
@@ -343,9 +350,13 @@ class DgramSink(Sink):
     def _write(self, data: bytes) -> None:
         try:
             if self.connected:
-                # write(2) on the connected socket is send(2) without flags; os.write
-                # parses its arguments faster than socket.send (issue #9)
-                _os_write(self.fd, data)
+                err = _dgram_send_c(self.fd, data) if COMPILED else -1  # noqa: F821
+                if err > 0:  # (log.pxd) as os.write would raise it, subclass and all
+                    raise OSError(err, _strerror(err))
+                if err < 0:
+                    # write(2) on the connected socket is send(2) without flags;
+                    # os.write parses its arguments faster than socket.send
+                    _os_write(self.fd, data)
             else:
                 self.sock.sendto(data, self.addr)
             self.sent += 1
