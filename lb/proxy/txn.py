@@ -889,9 +889,7 @@ class Txn(SampleSubject):
         if link.closed:
             self.server_closed(link, None)
             return
-        link.attached = True
-        link.txn = None
-        self.attach(link)
+        self.attach(link)  # `attached` is set now: the usual path
         if link.transport is not None:
             link.transport.resume_reading()
         if self.sc is link and early:
