@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from tests.backends import HttpBackend
-from tests.lbproc import LbThread
+from tests.lbproc import LbThread, has_ipv6_loopback
 
 CFG = """
 defaults
@@ -24,15 +24,6 @@ frontend f
 backend b
   server s1 127.0.0.1:@@be@@
 """
-
-
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 def _get(dst: tuple[str, int], src_host: str) -> int:
@@ -62,7 +53,7 @@ def test_src_from_the_accept_and_dst_from_the_bind_or_the_connection() -> None:
         "127.0.0.4", port_b, "127.0.0.2", lb.ports["any"])
 
 
-@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback here")
 def test_ipv6_bind_gives_ipv6_addresses() -> None:
     cfg = CFG.replace("bind *:@@any@@", "bind ::1:@@six@@")
     with HttpBackend() as be, LbThread(cfg, {"be": be.port}) as lb:

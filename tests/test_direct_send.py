@@ -96,18 +96,7 @@ def test_both_directions_keep_their_order_through_full_buffers() -> None:
         assert tun.cfd == -1 and tun.sfd == -1
 
 
-HTTP_CFG = """
-defaults
-  mode http
-  timeout client 20s
-  timeout server 20s
-  timeout connect 2s
-frontend f
-  bind 127.0.0.1:@@fe@@
-  default_backend b
-backend b
-  server s1 127.0.0.1:@@s1@@
-"""
+HTTP_CFG = CFG.replace("mode tcp", "mode http")
 BODY = 1024 * 1024
 
 

@@ -9,18 +9,9 @@ import socket
 import pytest
 
 from tests.backends import HttpBackend
-from tests.lbproc import LbProcess, free_port, raw_request, wait_listening
+from tests.lbproc import LbProcess, free_port, has_ipv6_loopback, raw_request, wait_listening
 
 REQ = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-
-
-def _has_ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 def test_bind_forms_pidfile_and_sigterm(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -30,7 +21,7 @@ def test_bind_forms_pidfile_and_sigterm(tmp_path) -> None:  # type: ignore[no-un
     inherited.listen(16)
     fd_port = inherited.getsockname()[1]
     fd = inherited.fileno()
-    v6 = _has_ipv6()
+    v6 = has_ipv6_loopback()
     v6_port = free_port()
     pidfile = tmp_path / "lb.pid"
     cfg = f"""
