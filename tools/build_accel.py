@@ -56,6 +56,7 @@ HOT_MODULES: tuple[str, ...] = (
     "lb.proxy.retry",
     "lb.proxy.logline",
     "lb.http.h1",
+    "lb.http.headscan",
     "lb.http.cookie",
     "lb.http.actions",
     "lb.match.acl",

@@ -4,6 +4,7 @@
 
 cimport cython
 
+from lb.http.headscan cimport scan_request
 from lb.proxy.compiled cimport FrontendRT, Runtime
 from lb.proxy.sockio cimport send_c
 from lb.proxy.timers cimport Deadline
@@ -19,7 +20,7 @@ cdef class ClientConn(PeerNames):
     cdef public long long hsize, head_max, nreq, upgrade_body, paused
     cdef public int fd
     cdef public double t_begin
-    cdef public bint queueing, in_head, closed, got_bytes, write_paused, ended
+    cdef public bint queueing, in_head, closed, got_bytes, write_paused, ended, plain
     cdef public Runtime rt
     cdef public FrontendRT fe
     cdef public Deadline timer, stimer
@@ -33,6 +34,8 @@ cdef class ClientConn(PeerNames):
     cpdef send(self, data)
     cpdef _input(self, data)
     cpdef _feed(self, data, off, end)
+    cpdef _scanned(self, tuple head, bytes raw)
+    cpdef _head_done(self, bytes method, version)
     cpdef _start(self, ev)
     cpdef txn_done(self, txn, close, abort, double now)
     cpdef pause(self, why)

@@ -20,6 +20,7 @@ from typing import Any
 import httptools
 
 from lb.http import h1, responses
+from lb.http.headscan import scan_request
 from lb.proxy import errsnap
 from lb.proxy.peer import PeerNames
 from lb.proxy.sockio import direct
@@ -59,7 +60,7 @@ class ClientConn(PeerNames):
         "dst_port", "accept_ts", "id", "timer", "stimer", "txn", "req_txn", "pending",
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
-        "tunnel", "ended", "head_max", "raw_head", "upgrade_body", "held", "fd",
+        "tunnel", "ended", "head_max", "raw_head", "upgrade_body", "held", "fd", "plain",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -114,6 +115,10 @@ class ClientConn(PeerNames):
         self.raw_head = 0  # bytes of a head spanning reads (a lower bound)
         self.upgrade_body = 0  # body bytes still due from an upgrade request
         self.held: bytes | None = None  # unparsed input behind queued requests
+        # the parser waits for a new message and may take one: a head that arrives
+        # whole may skip it (lb.http.headscan). False from a message's start until its
+        # end, and for good once llhttp will not take another (close, upgrade, error)
+        self.plain = True
 
     @staticmethod
     def _noop() -> None:
@@ -300,9 +305,14 @@ class ClientConn(PeerNames):
         """Parse data[off:end]; False when parsing stops (refused, or an upgrade whose
         tail is all the rest of `data`)."""
         piece = data if not off and end >= len(data) else data[off:end]
+        if self.plain and type(piece) is bytes:
+            head = scan_request(piece, self.fe.maxhdr, self.fe.bufsize)
+            if head is not None:
+                return self._scanned(head, piece)
         try:
             self.parser.feed_data(piece)
         except httptools.HttpParserUpgrade as e:
+            self.plain = False
             tail = data[off + e.args[0]:]
             txn = self.req_txn
             if txn is not None and not txn.req_done and not self.queueing:
@@ -319,6 +329,7 @@ class ClientConn(PeerNames):
             self.upgrade_tail = [tail] if tail else []
             return False
         except httptools.HttpParserError as e:
+            self.plain = False
             ctx = e.__context__
             errsnap.capture_request(self, piece, e)  # `show errors`
             self._bad_request(ctx.status if isinstance(ctx, _Refused) else 400)
@@ -337,6 +348,32 @@ class ClientConn(PeerNames):
                 self.raw_head = self.hsize + len(self.url) + 1
         return True
 
+    def _scanned(self, head: tuple[Any, ...], raw: bytes) -> bool:
+        """A whole plain head, scanned without httptools: the same steps as its
+        callbacks (a message begins, its head completes, it ends without a body)."""
+        method, url, headers, hsize = head
+        self.on_message_begin()
+        self.url = url
+        self.headers = headers
+        self.hsize = hsize
+        try:
+            self._head_done(method, b"1.1")
+        except Exception as e:  # as a callback's exception in feed_data: refused
+            self.plain = False
+            errsnap.capture_request(self, raw, None)
+            self._bad_request(e.status if isinstance(e, _Refused) else 400)
+            return False
+        self.plain = True
+        if self.queueing:
+            self.pending.append(("e", None))
+            return True
+        txn = self.req_txn
+        if txn is not None:
+            self.req_txn = None
+            if not txn.req_done:
+                txn.req_end(None)
+        return True
+
     def eof_received(self) -> bool | None:
         txn = self.txn or self.req_txn
         if txn is not None and not txn.done and not txn.req_done:
@@ -350,6 +387,7 @@ class ClientConn(PeerNames):
 
     # httptools callbacks
     def on_message_begin(self) -> None:
+        self.plain = False
         self.url = b""
         self.headers = []
         self.trailers = None
@@ -380,9 +418,11 @@ class ClientConn(PeerNames):
                 raise _Refused()
 
     def on_headers_complete(self) -> None:
+        self._head_done(self.parser.get_method(), None)
+
+    def _head_done(self, method: bytes, version: bytes | None) -> None:
+        """The head is complete (``version``: None to ask the parser)."""
         self.in_head = False
-        p = self.parser
-        method = p.get_method()
         cl = None
         chunked = False
         conn_hdr = None
@@ -405,14 +445,17 @@ class ClientConn(PeerNames):
                 conn_hdr = True
             elif n == b"host":
                 hosts = [v] if hosts is None else hosts + [v]
-        if conn_hdr is None and p.should_keep_alive():
-            # llhttp parses 0.9, 1.0, 1.1 and 2.0, and without a Connection header
-            # only 1.1 is keep-alive: the version without get_http_version, which
-            # formats a str (about 2% of a keep-alive request, issue #9)
-            version = b"1.1"
-        else:
-            ver = p.get_http_version()
-            version = b"1.1" if ver == "1.1" else ver.encode("latin-1")
+        if version is None:
+            p = self.parser
+            if conn_hdr is None and p.should_keep_alive():
+                # llhttp parses 0.9, 1.0, 1.1 and 2.0, and without a Connection
+                # header only 1.1 is keep-alive: the version without
+                # get_http_version, which formats a str (about 2% of a keep-alive
+                # request, issue #9)
+                version = b"1.1"
+            else:
+                ver = p.get_http_version()
+                version = b"1.1" if ver == "1.1" else ver.encode("latin-1")
         # what llhttp lets through but HAProxy 2.6.12 refuses (tools/conformance)
         if te is not None:
             st = h1.te_status(te)
@@ -469,6 +512,8 @@ class ClientConn(PeerNames):
             txn.req_body(body)
 
     def on_message_complete(self) -> None:
+        p = self.parser
+        self.plain = p.should_keep_alive() and not p.should_upgrade()
         if self.queueing:
             self.pending.append(("e", self.trailers))
             return
@@ -590,6 +635,7 @@ class ClientConn(PeerNames):
             self.upgrade_tail = None
             self.resume(PAUSE_UPGRADE)
             self.parser = httptools.HttpRequestParser(self)
+            self.plain = True
             if tail:
                 self.data_received(tail)
                 if self.txn is not None or self.closed:

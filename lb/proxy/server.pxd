@@ -4,6 +4,7 @@
 
 cimport cython
 
+from lb.http.headscan cimport scan_response
 from lb.proxy.compiled cimport BackendRT
 from lb.proxy.sockio cimport send_c
 from lb.proxy.txn cimport Txn
@@ -16,6 +17,7 @@ cdef class ServerConn:
     cdef public object idle_handle
     cdef public double idle_since
     cdef public bint in_head, closed, reusable, res_cl, res_te, final, pooled, attached
+    cdef public bint plain
     cdef public object early
     cdef public long long hleft, hcount
     cdef public int fd
@@ -26,6 +28,8 @@ cdef class ServerConn:
 
     # typed bytes: `name.lower()` is a direct call of the C method, no lookup
     cpdef on_header(self, bytes name, bytes value)
+    @cython.locals(hleft=cython.longlong, hcount=cython.longlong, body_at=Py_ssize_t)
+    cpdef bint _scanned(self, Txn txn, tuple res, bytes data) except -1
     @cython.locals(fd=int)
     cpdef send(self, data)
     cpdef close(self)

@@ -16,6 +16,7 @@ from typing import Any
 import httptools
 
 from lb.http import h1
+from lb.http.headscan import scan_response
 from lb.proxy import errsnap
 from lb.proxy.sockio import send_fd
 from lb.state import ServerState
@@ -36,7 +37,7 @@ class ServerConn:
     __slots__ = (
         "be", "srv", "transport", "parser", "txn", "reason", "headers", "trailers",
         "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te", "idle_since",
-        "hleft", "hcount", "final", "pooled", "attached", "early", "fd",
+        "hleft", "hcount", "final", "pooled", "attached", "early", "fd", "plain",
     )
 
     def __init__(self, be: Any, srv: ServerState) -> None:
@@ -68,6 +69,10 @@ class ServerConn:
         # looking the descriptor up costs about what a direct send saves), -2 to
         # look it up at the next write, -1 to write through the transport
         self.fd = -3
+        # the parser waits for a new response and may take one: a response that
+        # arrives whole may skip it (lb.http.headscan); False from a response's start
+        # until its end, and for good once llhttp will not take another
+        self.plain = True
 
     # ---- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -97,18 +102,63 @@ class ServerConn:
             self.close()  # unsolicited bytes on an idle connection
             return
         self.final = False
+        if self.plain and type(data) is bytes and txn.method != b"HEAD":
+            res = scan_response(data)
+            if res is not None:
+                try:
+                    if self._scanned(txn, res, data):
+                        return
+                except Exception:  # as a callback's exception in feed_data: a 502
+                    self.plain = False
+                    txn = self.txn
+                    if txn is not None:
+                        errsnap.capture_response(txn, data, None)
+                        txn.bad_response()
+                    return
         try:
             self.parser.feed_data(data)
             txn = self.txn
             if txn is not None and txn.res_pending is not None:
                 txn.flush_head()
         except httptools.HttpParserUpgrade as e:
+            self.plain = False
             if self.txn is not None:
                 self.txn.res_upgrade(data[e.args[0]:])
         except httptools.HttpParserError as e:
+            self.plain = False
             if self.txn is not None:
                 errsnap.capture_response(self.txn, data, e)  # `show errors`
                 self.txn.bad_response()
+
+    def _scanned(self, txn: Any, res: tuple[Any, ...], data: bytes) -> bool:
+        """A whole plain response, scanned without httptools: the same steps as its
+        callbacks. False, with nothing done, when it is over a limit of the head
+        (httptools' path then refuses it as before)."""
+        status, reason, headers, cost, body_at = res
+        hleft = txn.conn.head_max - 17 - cost
+        hcount = txn.fe.maxhdr - 1 - len(headers)
+        if hleft < 0 or hcount < 0:
+            return False
+        self.hleft = hleft
+        self.hcount = hcount
+        self.reason = reason
+        self.headers = headers
+        self.trailers = None
+        self.in_head = False
+        self.res_cl = True
+        self.res_te = False
+        txn.res_head(status, reason, headers, True)
+        txn = self.txn
+        if txn is not None and body_at < len(data):
+            txn.res_body(data[body_at:])
+        txn = self.txn
+        if txn is not None:
+            txn.res_end(None)
+            self.final = txn.done
+        txn = self.txn
+        if txn is not None and txn.res_pending is not None:
+            txn.flush_head()
+        return True
 
     def eof_received(self) -> bool | None:
         return None
@@ -125,6 +175,7 @@ class ServerConn:
 
     # ---- httptools callbacks
     def on_message_begin(self) -> None:
+        self.plain = False
         txn = self.txn
         if txn is None or self.final:
             # bytes after the end of the last response (in the same read, maybe with
@@ -187,6 +238,8 @@ class ServerConn:
             self.txn.res_body(body)
 
     def on_message_complete(self) -> None:
+        p = self.parser
+        self.plain = p.should_keep_alive() and not p.should_upgrade()
         txn = self.txn
         if txn is not None:
             txn.res_end(self.trailers)

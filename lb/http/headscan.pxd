@@ -1,0 +1,234 @@
+# Cython declarations for headscan.py (tools/build_accel.py; ignored in pure Python),
+# and _scan_request_c / _scan_response_c, the C bodies of scan_request and
+# scan_response: one pass over the bytes with pointer reads, the header names
+# lower-cased straight into their new bytes objects. They accept exactly what the
+# regular expressions of headscan.py accept (tests/test_headscan.py runs both against
+# httptools).
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.string cimport memcmp
+
+cdef bint COMPILED
+
+cpdef object scan_request(bytes data, Py_ssize_t maxhdr, Py_ssize_t bufsize)
+cpdef object scan_response(bytes data)
+
+
+cdef inline bint _tchar(unsigned char c):
+    if c >= 0x61:  # a-z | ~
+        return c <= 0x7a or c == 0x7c or c == 0x7e
+    if c >= 0x41:  # A-Z ^ _ `
+        return c <= 0x5a or c == 0x5e or c == 0x5f or c == 0x60
+    if c >= 0x30:
+        return c <= 0x39
+    # ! # $ % & ' * + - .
+    return (c == 0x21 or (0x23 <= c <= 0x27) or c == 0x2a or c == 0x2b or c == 0x2d
+            or c == 0x2e)
+
+
+# headscan.METHODS, as constants of the module
+cdef inline object _method(const unsigned char *s, Py_ssize_t n):
+    if n == 3:
+        if memcmp(s, b"GET", 3) == 0:
+            return b"GET"
+        if memcmp(s, b"PUT", 3) == 0:
+            return b"PUT"
+    elif n == 4:
+        if memcmp(s, b"POST", 4) == 0:
+            return b"POST"
+        if memcmp(s, b"HEAD", 4) == 0:
+            return b"HEAD"
+    elif n == 5:
+        if memcmp(s, b"PATCH", 5) == 0:
+            return b"PATCH"
+    elif n == 6:
+        if memcmp(s, b"DELETE", 6) == 0:
+            return b"DELETE"
+    elif n == 7:
+        if memcmp(s, b"OPTIONS", 7) == 0:
+            return b"OPTIONS"
+    return None
+
+
+cdef inline bint _framing(const char *s, Py_ssize_t n):
+    if n == 14:
+        return memcmp(s, b"content-length", 14) == 0
+    if n == 17:
+        return memcmp(s, b"transfer-encoding", 17) == 0
+    if n == 10:
+        return memcmp(s, b"connection", 10) == 0
+    if n == 16:
+        return memcmp(s, b"proxy-connection", 16) == 0
+    if n == 7:
+        return memcmp(s, b"upgrade", 7) == 0
+    return False
+
+
+
+
+# The CR of the CR LF that ends the text (HTAB, SP and visible ASCII) from s[i], or -1
+cdef inline Py_ssize_t _text_end(const unsigned char *s, Py_ssize_t i):
+    cdef unsigned char c
+    while True:
+        c = s[i]
+        if not (0x20 <= c <= 0x7e or c == 0x09):
+            break
+        i += 1
+    if c != 0x0d or s[i + 1] != 0x0a:
+        return -1
+    return i
+
+
+# One header line from s[i]: a token name, ':', OWS, then HTAB, SP and visible ASCII
+# up to CR LF. Returns the name's length, or -1 when the line is not of that shape;
+# value_at[0] / value_end[0]: where the value starts (after the OWS) and its CR.
+cdef inline Py_ssize_t _field(const unsigned char *s, Py_ssize_t i,
+                              Py_ssize_t *value_at, Py_ssize_t *value_end):
+    cdef Py_ssize_t j = i, n
+    cdef unsigned char c
+    while _tchar(s[i]):
+        i += 1
+    if i == j or s[i] != 0x3a:
+        return -1
+    n = i - j
+    i += 1
+    while s[i] == 0x20 or s[i] == 0x09:
+        i += 1
+    value_at[0] = i
+    i = _text_end(s, i)
+    if i < 0:
+        return -1
+    value_end[0] = i
+    return n
+
+
+cdef inline bint _keep_alive(const unsigned char *s):
+    cdef const char *want = b"keep-alive"
+    cdef Py_ssize_t x
+    cdef unsigned char c
+    for x in range(10):
+        c = s[x]
+        if (c + 0x20 if 0x41 <= c <= 0x5a else c) != want[x]:
+            return False
+    return True
+
+
+cdef inline bytes _lower(const unsigned char *s, Py_ssize_t n):
+    cdef bytes name = PyBytes_FromStringAndSize(NULL, n)
+    cdef char *low = PyBytes_AS_STRING(name)
+    cdef Py_ssize_t x
+    cdef unsigned char c
+    for x in range(n):
+        c = s[x]
+        low[x] = c + 0x20 if 0x41 <= c <= 0x5a else c
+    return name
+
+
+# Both scans stop at the first CR of a line and want CR LF there, or at any byte
+# outside the accepted ones, such as the NUL that ends every bytes object's buffer:
+# no read goes past that NUL.
+cdef inline object _scan_request_c(bytes data, Py_ssize_t maxhdr, Py_ssize_t bufsize):
+    cdef const unsigned char *s = <const unsigned char *>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    cdef Py_ssize_t i, j, k, vstart, vend, hsize = 0, nheaders = 0
+    cdef unsigned char c
+    cdef bytes name
+    cdef list headers
+    # the head is all of data: it ends with the first empty line (checked at the end)
+    if n < 18 or memcmp(s + n - 4, b"\r\n\r\n", 4) != 0:
+        return None
+    i = 0
+    while 0x41 <= s[i] <= 0x5a:
+        i += 1
+    if s[i] != 0x20:
+        return None
+    method = _method(s, i)
+    if method is None:
+        return None
+    j = i + 1
+    if s[j] != 0x2f:  # origin form only
+        return None
+    k = j + 1
+    while True:
+        c = s[k]
+        if c < 0x21 or c > 0x7e or c == 0x23:
+            break
+        k += 1
+    if c != 0x20 or k - j > bufsize:
+        return None
+    url = PyBytes_FromStringAndSize(<const char *>s + j, k - j)
+    k += 1
+    if k + 10 > n or memcmp(s + k, b"HTTP/1.1\r\n", 10) != 0:
+        return None
+    i = k + 10
+    headers = []
+    while s[i] != 0x0d:
+        k = _field(s, i, &vstart, &vend)
+        if k < 0:
+            return None
+        name = _lower(s + i, k)
+        if _framing(PyBytes_AS_STRING(name), k):
+            return None
+        hsize += k + (vend - vstart) + 4
+        i = vend + 2
+        while vend > vstart and (s[vend - 1] == 0x20 or s[vend - 1] == 0x09):
+            vend -= 1
+        headers.append((name, PyBytes_FromStringAndSize(<const char *>s + vstart,
+                                                        vend - vstart)))
+        nheaders += 1
+        if hsize > bufsize or nheaders >= maxhdr:
+            return None
+    if i != n - 2:  # an empty line before the end: bytes behind the head
+        return None
+    return (method, url, headers, hsize)
+
+
+cdef inline object _scan_response_c(bytes data):
+    cdef const unsigned char *s = <const unsigned char *>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    cdef Py_ssize_t i, k, vstart, vend, cost, length = -1
+    cdef long status
+    cdef unsigned char c
+    cdef bytes name
+    cdef list headers
+    if n < 19 or memcmp(s, b"HTTP/1.1 ", 9) != 0:
+        return None
+    if not (0x32 <= s[9] <= 0x35 and 0x30 <= s[10] <= 0x39 and 0x30 <= s[11] <= 0x39
+            and s[12] == 0x20):
+        return None
+    status = (s[9] - 0x30) * 100 + (s[10] - 0x30) * 10 + (s[11] - 0x30)
+    if status == 204 or status == 304:
+        return None
+    i = _text_end(s, 13)
+    if i < 0:
+        return None
+    reason = PyBytes_FromStringAndSize(<const char *>s + 13, i - 13)
+    cost = i - 13
+    i += 2
+    headers = []
+    while s[i] != 0x0d:
+        k = _field(s, i, &vstart, &vend)
+        if k < 0:
+            return None
+        name = _lower(s + i, k)
+        if k == 14 and memcmp(PyBytes_AS_STRING(name), b"content-length", 14) == 0:
+            if length >= 0 or vend == vstart or vend - vstart > 18:
+                return None
+            length = 0
+            for i in range(vstart, vend):
+                c = s[i]
+                if not 0x30 <= c <= 0x39:
+                    return None
+                length = length * 10 + (c - 0x30)
+        elif k == 10 and memcmp(PyBytes_AS_STRING(name), b"connection", 10) == 0:
+            if vend - vstart != 10 or not _keep_alive(s + vstart):
+                return None
+        elif _framing(PyBytes_AS_STRING(name), k):
+            return None
+        cost += k + (vend - vstart) + 8
+        headers.append((name, PyBytes_FromStringAndSize(<const char *>s + vstart,
+                                                        vend - vstart)))
+        i = vend + 2
+    if s[i + 1] != 0x0a or length != n - i - 2:
+        return None
+    return (status, reason, headers, cost, i + 2)

@@ -1,0 +1,128 @@
+"""A one-pass scan of a plain HTTP/1.1 message that arrived whole in one read.
+
+Owns: ``scan_request`` and ``scan_response``, the fast path in front of httptools
+for the messages that make up most traffic. A plain request is ``METHOD /path
+HTTP/1.1``, header lines of token names and visible-ASCII values, no body, nothing
+behind the head. A plain response is ``HTTP/1.1`` with a final status that has a
+body (200-599 but 204 and 304), the same kind of header lines, one Content-Length,
+and exactly that many body bytes behind the head. For these the scan returns what
+the httptools callbacks would have given lb, without a callback into Python per
+header (issue #9, docs/performance.md, thirteenth session).
+
+Anything else returns None and goes to httptools unchanged: other versions, methods
+outside a short list, absolute-form or ``*`` targets, bytes from 0x80 up, a bare CR
+or LF, obs-fold, empty lines in front, request bodies, a response body not all there
+(or more than it), pipelined bytes, and the headers that change how llhttp frames or
+ends a message (Transfer-Encoding, Connection but ``Connection: keep-alive`` in a
+response, Proxy-Connection, Upgrade, and Content-Length in a request). The accepted shape is a strict subset of what llhttp
+accepts, so a message either takes this path with the same result or is parsed as
+before; tests/test_headscan.py checks both against httptools.
+
+The compiled module runs the C body in ``headscan.pxd``; pure Python runs the
+regular expressions below, which accept exactly the same heads.
+
+Must not import: asyncio or anything doing I/O (layer L1).
+"""
+
+from __future__ import annotations
+
+import re
+
+try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
+    import cython
+    COMPILED = cython.compiled
+except ImportError:  # pure Python without Cython installed
+    COMPILED = False
+
+Head = tuple[bytes, bytes, list[tuple[bytes, bytes]], int]
+# status, reason, headers, head cost (reason + each header's name, value and 8), body
+# offset
+Response = tuple[int, bytes, list[tuple[bytes, bytes]], int, int]
+
+# methods llhttp knows that the scan takes; any other goes to httptools
+METHODS = (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
+# header names after which llhttp frames or ends the message itself
+FRAMING_NAMES = frozenset((b"content-length", b"transfer-encoding", b"connection",
+                           b"proxy-connection", b"upgrade"))
+
+# origin-form target: visible ASCII without '#', which lb refuses (httptools path)
+_REQUEST_LINE = re.compile(rb"(%s) (/[\x21\x22\x24-\x7e]*) HTTP/1\.1"
+                           % b"|".join(METHODS))
+_TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
+_FIELD = re.compile(rb"([" + _TCHAR + rb"]+):[ \t]*([\t\x20-\x7e]*)")
+_STATUS_LINE = re.compile(rb"HTTP/1\.1 ([2-5][0-9][0-9]) ([\t\x20-\x7e]*)")
+_DIGITS = re.compile(rb"[0-9]{1,18}")
+# after these llhttp frames or ends a response itself (but `Connection: keep-alive`,
+# which nginx sends with every response: as none)
+RESPONSE_FRAMING_NAMES = FRAMING_NAMES - {b"content-length"}
+
+
+def scan_request(data: bytes, maxhdr: int, bufsize: int) -> Head | None:
+    """(method, url, headers, head size) of a plain head that is all of ``data``;
+    None for anything else, including heads over ``bufsize`` or with ``maxhdr``
+    header lines or more, which httptools' path then refuses as before."""
+    if COMPILED:
+        return _scan_request_c(data, maxhdr, bufsize)  # noqa: F821 (C, headscan.pxd)
+    end = data.find(b"\r\n\r\n")
+    if end < 0 or end != len(data) - 4:
+        return None
+    lines = data[:end].split(b"\r\n")
+    m = _REQUEST_LINE.fullmatch(lines[0])
+    if m is None or len(m[2]) > bufsize:
+        return None
+    headers = []
+    hsize = 0
+    for line in lines[1:]:
+        f = _FIELD.fullmatch(line)
+        if f is None:
+            return None
+        name = f[1].lower()
+        if name in FRAMING_NAMES:
+            return None
+        value = f[2]
+        hsize += len(name) + len(value) + 4
+        headers.append((name, value.rstrip(b" \t")))
+        if hsize > bufsize or len(headers) >= maxhdr:
+            return None
+    return m[1], m[2], headers, hsize
+
+
+def scan_response(data: bytes) -> Response | None:
+    """(status, reason, headers, head cost, body offset) of a plain response that is
+    all of ``data``, its whole body included; None for anything else. Header values
+    keep their trailing OWS (as ServerConn keeps them); the caller checks the cost
+    and the header count against its limits."""
+    if COMPILED:
+        return _scan_response_c(data)  # noqa: F821 (C, headscan.pxd)
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    lines = data[:end].split(b"\r\n")
+    m = _STATUS_LINE.fullmatch(lines[0])
+    if m is None:
+        return None
+    status = int(m[1])
+    if status == 204 or status == 304:
+        return None
+    reason = m[2]
+    cost = len(reason)
+    headers = []
+    length = -1
+    for line in lines[1:]:
+        f = _FIELD.fullmatch(line)
+        if f is None:
+            return None
+        name = f[1].lower()
+        value = f[2]
+        if name in RESPONSE_FRAMING_NAMES and (name != b"connection"
+                                               or value.lower() != b"keep-alive"):
+            return None
+        if name == b"content-length":
+            if length >= 0 or _DIGITS.fullmatch(value) is None:
+                return None
+            length = int(value)
+        cost += len(name) + len(value) + 8
+        headers.append((name, value))
+    if length != len(data) - end - 4:
+        return None
+    return status, reason, headers, cost, end + 4
