@@ -87,11 +87,11 @@ def _check(data: bytes) -> Any:
     ref = _httptools(data)
     assert ref is not None, f"scan took a head httptools refuses: {data!r}"
     c, p = ref
-    method, url, headers, hsize = got
+    method, url, headers, hsize, keep_alive = got
     assert (c.begun, c.completed, c.body) == (1, 1, b""), data
     assert p.get_method() == method and c.url == url, data
     assert c.headers == headers and c.hsize == hsize, data
-    assert p.get_http_version() == "1.1" and c.keep_alive, data
+    assert p.get_http_version() == "1.1" and c.keep_alive is keep_alive, data
     return got
 
 
@@ -106,6 +106,9 @@ PLAIN = [
     b"OPTIONS /a\"{}|\\^`<>[] HTTP/1.1\r\nHost: h\r\n\r\n",
     b"PUT /p HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\n",
     b"PATCH /p HTTP/1.1\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",  # wrk -H, curl
+    b"GET / HTTP/1.1\r\nconnection: Keep-Alive\r\nHost: h\r\n\r\n",
+    b"GET / HTTP/1.1\r\nConnection:   CLOSE\r\n\r\n",
 ]
 
 
@@ -119,7 +122,11 @@ DECLINED = [
     b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",  # llhttp frames these itself
     b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
     b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-    b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+    b"GET / HTTP/1.1\r\nConnection: close, x\r\n\r\n",  # more than one token
+    b"GET / HTTP/1.1\r\nConnection: close \r\n\r\n",
+    b"GET / HTTP/1.1\r\nConnection: close\r\nConnection: close\r\n\r\n",
+    b"GET / HTTP/1.1\r\nConnection: upgrade\r\n\r\n",
+    b"GET / HTTP/1.1\r\nConnection: TE\r\nTE: trailers\r\n\r\n",
     b"GET / HTTP/1.1\r\nproxy-connection: keep-alive\r\n\r\n",
     b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
     b"GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n",  # absolute form
@@ -194,9 +201,10 @@ def test_random_heads_agree_with_httptools() -> None:
                b"PRI", b"GEt", b"M-SEARCH"]
     urls = [b"/", b"/a/b?c=d", b"/%41", b"*", b"http://x/", b"/a b", b"/\x7f", b"/a#b"]
     names = [b"Host", b"host", b"X-A", b"Cookie", b"Content-Length", b"Connection",
+             b"Connection",
              b"Upgrade", b"Transfer-Encoding", b"X A", b"X(", b"", b"Expect"]
     values = [b"v", b"", b" v", b"v ", b"\tv\t", b"a, b", b"100-continue", b"\x80",
-              b"1", b"close", b"websocket", b"a\x01"]
+              b"1", b"close", b"websocket", b"a\x01", b"keep-alive", b"Close"]
     ends = [b"\r\n", b"\r\n", b"\r\n", b"\n", b"\r"]
     taken = 0
     for _ in range(6000):
@@ -241,12 +249,12 @@ def _check_response(data: bytes) -> Any:
         p.feed_data(data)
     except httptools.HttpParserError as e:
         raise AssertionError(f"scan took a response httptools refuses: {data!r}") from e
-    status, reason, headers, cost, body_at = got
+    status, reason, headers, cost, body_at, keep_alive = got
     assert (c.begun, c.completed) == (1, 1), data
     assert p.get_status_code() == status and c.reason == reason, data
     assert c.headers == headers and c.cost == cost, data
     assert c.body == data[body_at:], data
-    assert p.get_http_version() == "1.1" and c.keep_alive, data
+    assert p.get_http_version() == "1.1" and c.keep_alive is keep_alive, data
     return got
 
 
@@ -258,6 +266,7 @@ PLAIN_RESPONSES = [
     b"HTTP/1.1 299 \tweird\treason\r\nContent-Length: 4\r\n\r\n\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",  # nginx
     b"HTTP/1.1 200 OK\r\nconnection:Keep-ALIVE\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
 ]
 
 
@@ -277,7 +286,8 @@ DECLINED_RESPONSES = [
     b"HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Length: 1234567890123456789\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: close\r\nContent-Length: 0"
+    b"\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nConnection: keep-alive, x\r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nConnection: keep-alive \r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r",

@@ -55,8 +55,6 @@ cdef inline bint _framing(const char *s, Py_ssize_t n):
         return memcmp(s, b"content-length", 14) == 0
     if n == 17:
         return memcmp(s, b"transfer-encoding", 17) == 0
-    if n == 10:
-        return memcmp(s, b"connection", 10) == 0
     if n == 16:
         return memcmp(s, b"proxy-connection", 16) == 0
     if n == 7:
@@ -102,15 +100,23 @@ cdef inline Py_ssize_t _field(const unsigned char *s, Py_ssize_t i,
     return n
 
 
-cdef inline bint _keep_alive(const unsigned char *s):
-    cdef const char *want = b"keep-alive"
+cdef inline bint _same_lower(const unsigned char *s, const char *want, Py_ssize_t n):
     cdef Py_ssize_t x
     cdef unsigned char c
-    for x in range(10):
+    for x in range(n):
         c = s[x]
         if (c + 0x20 if 0x41 <= c <= 0x5a else c) != want[x]:
             return False
     return True
+
+
+# A Connection header's value: 1 for keep-alive, 0 for close (any case), -1 else
+cdef inline int _connection(const unsigned char *s, Py_ssize_t n):
+    if n == 10 and _same_lower(s, b"keep-alive", 10):
+        return 1
+    if n == 5 and _same_lower(s, b"close", 5):
+        return 0
+    return -1
 
 
 cdef inline bytes _lower(const unsigned char *s, Py_ssize_t n):
@@ -131,6 +137,7 @@ cdef inline object _scan_request_c(bytes data, Py_ssize_t maxhdr, Py_ssize_t buf
     cdef const unsigned char *s = <const unsigned char *>PyBytes_AS_STRING(data)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
     cdef Py_ssize_t i, j, k, vstart, vend, hsize = 0, nheaders = 0
+    cdef int conn = -2
     cdef unsigned char c
     cdef bytes name
     cdef list headers
@@ -167,7 +174,13 @@ cdef inline object _scan_request_c(bytes data, Py_ssize_t maxhdr, Py_ssize_t buf
         if k < 0:
             return None
         name = _lower(s + i, k)
-        if _framing(PyBytes_AS_STRING(name), k):
+        if k == 10 and memcmp(PyBytes_AS_STRING(name), b"connection", 10) == 0:
+            if conn != -2:
+                return None
+            conn = _connection(s + vstart, vend - vstart)
+            if conn < 0:
+                return None
+        elif _framing(PyBytes_AS_STRING(name), k):
             return None
         hsize += k + (vend - vstart) + 4
         i = vend + 2
@@ -180,13 +193,14 @@ cdef inline object _scan_request_c(bytes data, Py_ssize_t maxhdr, Py_ssize_t buf
             return None
     if i != n - 2:  # an empty line before the end: bytes behind the head
         return None
-    return (method, url, headers, hsize)
+    return (method, url, headers, hsize, conn != 0)
 
 
 cdef inline object _scan_response_c(bytes data):
     cdef const unsigned char *s = <const unsigned char *>PyBytes_AS_STRING(data)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
     cdef Py_ssize_t i, k, vstart, vend, cost, length = -1
+    cdef int conn = -2
     cdef long status
     cdef unsigned char c
     cdef bytes name
@@ -221,7 +235,10 @@ cdef inline object _scan_response_c(bytes data):
                     return None
                 length = length * 10 + (c - 0x30)
         elif k == 10 and memcmp(PyBytes_AS_STRING(name), b"connection", 10) == 0:
-            if vend - vstart != 10 or not _keep_alive(s + vstart):
+            if conn != -2:
+                return None
+            conn = _connection(s + vstart, vend - vstart)
+            if conn < 0:
                 return None
         elif _framing(PyBytes_AS_STRING(name), k):
             return None
@@ -231,4 +248,4 @@ cdef inline object _scan_response_c(bytes data):
         i = vend + 2
     if s[i + 1] != 0x0a or length != n - i - 2:
         return None
-    return (status, reason, headers, cost, i + 2)
+    return (status, reason, headers, cost, i + 2, conn != 0)

@@ -13,8 +13,8 @@ Anything else returns None and goes to httptools unchanged: other versions, meth
 outside a short list, absolute-form or ``*`` targets, bytes from 0x80 up, a bare CR
 or LF, obs-fold, empty lines in front, request bodies, a response body not all there
 (or more than it), pipelined bytes, and the headers that change how llhttp frames or
-ends a message (Transfer-Encoding, Connection but ``Connection: keep-alive`` in a
-response, Proxy-Connection, Upgrade, and Content-Length in a request). The accepted shape is a strict subset of what llhttp
+ends a message (Transfer-Encoding, Proxy-Connection, Upgrade, Content-Length in a
+request, and Connection unless it is one header of ``close`` or ``keep-alive``). The accepted shape is a strict subset of what llhttp
 accepts, so a message either takes this path with the same result or is parsed as
 before; tests/test_headscan.py checks both against httptools.
 
@@ -34,16 +34,19 @@ try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
 except ImportError:  # pure Python without Cython installed
     COMPILED = False
 
-Head = tuple[bytes, bytes, list[tuple[bytes, bytes]], int]
+# method, url, headers, head size, keep-alive
+Head = tuple[bytes, bytes, list[tuple[bytes, bytes]], int, bool]
 # status, reason, headers, head cost (reason + each header's name, value and 8), body
-# offset
-Response = tuple[int, bytes, list[tuple[bytes, bytes]], int, int]
+# offset, keep-alive
+Response = tuple[int, bytes, list[tuple[bytes, bytes]], int, int, bool]
 
 # methods llhttp knows that the scan takes; any other goes to httptools
 METHODS = (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
-# header names after which llhttp frames or ends the message itself
-FRAMING_NAMES = frozenset((b"content-length", b"transfer-encoding", b"connection",
-                           b"proxy-connection", b"upgrade"))
+# header names after which llhttp frames or ends the message itself (Connection is
+# taken when it is one header of one token, `close` or `keep-alive`, in any case)
+FRAMING_NAMES = frozenset((b"content-length", b"transfer-encoding", b"proxy-connection",
+                           b"upgrade"))
+CONNECTION_TOKENS = {b"close": False, b"keep-alive": True}
 
 # origin-form target: visible ASCII without '#', which lb refuses (httptools path)
 _REQUEST_LINE = re.compile(rb"(%s) (/[\x21\x22\x24-\x7e]*) HTTP/1\.1"
@@ -52,13 +55,13 @@ _TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
 _FIELD = re.compile(rb"([" + _TCHAR + rb"]+):[ \t]*([\t\x20-\x7e]*)")
 _STATUS_LINE = re.compile(rb"HTTP/1\.1 ([2-5][0-9][0-9]) ([\t\x20-\x7e]*)")
 _DIGITS = re.compile(rb"[0-9]{1,18}")
-# after these llhttp frames or ends a response itself (but `Connection: keep-alive`,
-# which nginx sends with every response: as none)
+# after these llhttp frames or ends a response itself
 RESPONSE_FRAMING_NAMES = FRAMING_NAMES - {b"content-length"}
 
 
 def scan_request(data: bytes, maxhdr: int, bufsize: int) -> Head | None:
-    """(method, url, headers, head size) of a plain head that is all of ``data``;
+    """(method, url, headers, head size, keep-alive) of a plain head that is all of
+    ``data``;
     None for anything else, including heads over ``bufsize`` or with ``maxhdr``
     header lines or more, which httptools' path then refuses as before."""
     if COMPILED:
@@ -72,23 +75,31 @@ def scan_request(data: bytes, maxhdr: int, bufsize: int) -> Head | None:
         return None
     headers = []
     hsize = 0
+    conn = None
     for line in lines[1:]:
         f = _FIELD.fullmatch(line)
         if f is None:
             return None
         name = f[1].lower()
-        if name in FRAMING_NAMES:
-            return None
         value = f[2]
+        if name == b"connection":
+            if conn is not None:
+                return None
+            conn = CONNECTION_TOKENS.get(value.lower())
+            if conn is None:
+                return None
+        elif name in FRAMING_NAMES:
+            return None
         hsize += len(name) + len(value) + 4
         headers.append((name, value.rstrip(b" \t")))
         if hsize > bufsize or len(headers) >= maxhdr:
             return None
-    return m[1], m[2], headers, hsize
+    return m[1], m[2], headers, hsize, conn is not False
 
 
 def scan_response(data: bytes) -> Response | None:
-    """(status, reason, headers, head cost, body offset) of a plain response that is
+    """(status, reason, headers, head cost, body offset, keep-alive) of a plain
+    response that is
     all of ``data``, its whole body included; None for anything else. Header values
     keep their trailing OWS (as ServerConn keeps them); the caller checks the cost
     and the header count against its limits."""
@@ -108,16 +119,22 @@ def scan_response(data: bytes) -> Response | None:
     cost = len(reason)
     headers = []
     length = -1
+    conn = None
     for line in lines[1:]:
         f = _FIELD.fullmatch(line)
         if f is None:
             return None
         name = f[1].lower()
         value = f[2]
-        if name in RESPONSE_FRAMING_NAMES and (name != b"connection"
-                                               or value.lower() != b"keep-alive"):
+        if name == b"connection":
+            if conn is not None:
+                return None
+            conn = CONNECTION_TOKENS.get(value.lower())
+            if conn is None:
+                return None
+        elif name in RESPONSE_FRAMING_NAMES:
             return None
-        if name == b"content-length":
+        elif name == b"content-length":
             if length >= 0 or _DIGITS.fullmatch(value) is None:
                 return None
             length = int(value)
@@ -125,4 +142,4 @@ def scan_response(data: bytes) -> Response | None:
         headers.append((name, value))
     if length != len(data) - end - 4:
         return None
-    return status, reason, headers, cost, end + 4
+    return status, reason, headers, cost, end + 4, conn is not False

@@ -351,7 +351,7 @@ class ClientConn(PeerNames):
     def _scanned(self, head: tuple[Any, ...], raw: bytes) -> bool:
         """A whole plain head, scanned without httptools: the same steps as its
         callbacks (a message begins, its head completes, it ends without a body)."""
-        method, url, headers, hsize = head
+        method, url, headers, hsize, keep_alive = head
         self.on_message_begin()
         self.url = url
         self.headers = headers
@@ -363,7 +363,7 @@ class ClientConn(PeerNames):
             errsnap.capture_request(self, raw, None)
             self._bad_request(e.status if isinstance(e, _Refused) else 400)
             return False
-        self.plain = True
+        self.plain = keep_alive  # (llhttp takes nothing after `Connection: close`)
         if self.queueing:
             self.pending.append(("e", None))
             return True

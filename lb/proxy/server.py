@@ -134,7 +134,7 @@ class ServerConn:
         """A whole plain response, scanned without httptools: the same steps as its
         callbacks. False, with nothing done, when it is over a limit of the head
         (httptools' path then refuses it as before)."""
-        status, reason, headers, cost, body_at = res
+        status, reason, headers, cost, body_at, keep_alive = res
         hleft = txn.conn.head_max - 17 - cost
         hcount = txn.fe.maxhdr - 1 - len(headers)
         if hleft < 0 or hcount < 0:
@@ -147,7 +147,8 @@ class ServerConn:
         self.in_head = False
         self.res_cl = True
         self.res_te = False
-        txn.res_head(status, reason, headers, True)
+        self.plain = keep_alive
+        txn.res_head(status, reason, headers, keep_alive)
         txn = self.txn
         if txn is not None and body_at < len(data):
             txn.res_body(data[body_at:])
