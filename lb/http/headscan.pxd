@@ -50,16 +50,28 @@ cdef inline object _method(const unsigned char *s, Py_ssize_t n):
     return None
 
 
-cdef inline bint _framing(const char *s, Py_ssize_t n):
-    if n == 14:
-        return memcmp(s, b"content-length", 14) == 0
-    if n == 17:
-        return memcmp(s, b"transfer-encoding", 17) == 0
-    if n == 16:
-        return memcmp(s, b"proxy-connection", 16) == 0
-    if n == 7:
-        return memcmp(s, b"upgrade", 7) == 0
-    return False
+# What a header name asks of a scan: 1 for Content-Length, -1 to decline (a name
+# after which llhttp frames or ends the message itself, or a Connection header other
+# than one of the single token close / keep-alive), 0 for nothing. conn[0]: -2 until
+# a Connection header, then 0 for close, 1 for keep-alive.
+cdef inline int _special(const char *name, Py_ssize_t k, const unsigned char *value,
+                         Py_ssize_t vlen, int *conn):
+    if k == 14:
+        return 1 if memcmp(name, b"content-length", 14) == 0 else 0
+    if k == 10:
+        if memcmp(name, b"connection", 10) != 0:
+            return 0
+        if conn[0] != -2:
+            return -1
+        conn[0] = _connection(value, vlen)
+        return -1 if conn[0] < 0 else 0
+    if k == 17:
+        return -1 if memcmp(name, b"transfer-encoding", 17) == 0 else 0
+    if k == 16:
+        return -1 if memcmp(name, b"proxy-connection", 16) == 0 else 0
+    if k == 7:
+        return -1 if memcmp(name, b"upgrade", 7) == 0 else 0
+    return 0
 
 
 
@@ -174,14 +186,8 @@ cdef inline object _scan_request_c(bytes data, Py_ssize_t maxhdr, Py_ssize_t buf
         if k < 0:
             return None
         name = _lower(s + i, k)
-        if k == 10 and memcmp(PyBytes_AS_STRING(name), b"connection", 10) == 0:
-            if conn != -2:
-                return None
-            conn = _connection(s + vstart, vend - vstart)
-            if conn < 0:
-                return None
-        elif _framing(PyBytes_AS_STRING(name), k):
-            return None
+        if _special(PyBytes_AS_STRING(name), k, s + vstart, vend - vstart, &conn):
+            return None  # (Content-Length too: a request body goes to httptools)
         hsize += k + (vend - vstart) + 4
         i = vend + 2
         while vend > vstart and (s[vend - 1] == 0x20 or s[vend - 1] == 0x09):
@@ -200,7 +206,7 @@ cdef inline object _scan_response_c(bytes data):
     cdef const unsigned char *s = <const unsigned char *>PyBytes_AS_STRING(data)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
     cdef Py_ssize_t i, k, vstart, vend, cost, length = -1
-    cdef int conn = -2
+    cdef int conn = -2, special
     cdef long status
     cdef unsigned char c
     cdef bytes name
@@ -225,7 +231,10 @@ cdef inline object _scan_response_c(bytes data):
         if k < 0:
             return None
         name = _lower(s + i, k)
-        if k == 14 and memcmp(PyBytes_AS_STRING(name), b"content-length", 14) == 0:
+        special = _special(PyBytes_AS_STRING(name), k, s + vstart, vend - vstart, &conn)
+        if special < 0:
+            return None
+        if special:  # Content-Length
             if length >= 0 or vend == vstart or vend - vstart > 18:
                 return None
             length = 0
@@ -234,14 +243,6 @@ cdef inline object _scan_response_c(bytes data):
                 if not 0x30 <= c <= 0x39:
                     return None
                 length = length * 10 + (c - 0x30)
-        elif k == 10 and memcmp(PyBytes_AS_STRING(name), b"connection", 10) == 0:
-            if conn != -2:
-                return None
-            conn = _connection(s + vstart, vend - vstart)
-            if conn < 0:
-                return None
-        elif _framing(PyBytes_AS_STRING(name), k):
-            return None
         cost += k + (vend - vstart) + 8
         headers.append((name, PyBytes_FromStringAndSize(<const char *>s + vstart,
                                                         vend - vstart)))

@@ -73,36 +73,24 @@ def scan_request(data: bytes, maxhdr: int, bufsize: int) -> Head | None:
     m = _REQUEST_LINE.fullmatch(lines[0])
     if m is None or len(m[2]) > bufsize:
         return None
+    fields = _fields(lines[1:], FRAMING_NAMES)
+    if fields is None:
+        return None
     headers = []
     hsize = 0
-    conn = None
-    for line in lines[1:]:
-        f = _FIELD.fullmatch(line)
-        if f is None:
-            return None
-        name = f[1].lower()
-        value = f[2]
-        if name == b"connection":
-            if conn is not None:
-                return None
-            conn = CONNECTION_TOKENS.get(value.lower())
-            if conn is None:
-                return None
-        elif name in FRAMING_NAMES:
-            return None
+    for name, value in fields[0]:
         hsize += len(name) + len(value) + 4
         headers.append((name, value.rstrip(b" \t")))
         if hsize > bufsize or len(headers) >= maxhdr:
             return None
-    return m[1], m[2], headers, hsize, conn is not False
+    return m[1], m[2], headers, hsize, fields[1] is not False
 
 
 def scan_response(data: bytes) -> Response | None:
     """(status, reason, headers, head cost, body offset, keep-alive) of a plain
-    response that is
-    all of ``data``, its whole body included; None for anything else. Header values
-    keep their trailing OWS (as ServerConn keeps them); the caller checks the cost
-    and the header count against its limits."""
+    response that is all of ``data``, its whole body included; None for anything
+    else. Header values keep their trailing OWS (as ServerConn keeps them); the
+    caller checks the cost and the header count against its limits."""
     if COMPILED:
         return _scan_response_c(data)  # noqa: F821 (C, headscan.pxd)
     end = data.find(b"\r\n\r\n")
@@ -117,10 +105,31 @@ def scan_response(data: bytes) -> Response | None:
         return None
     reason = m[2]
     cost = len(reason)
+    fields = _fields(lines[1:], RESPONSE_FRAMING_NAMES)
+    if fields is None:
+        return None
     headers = []
     length = -1
+    for name, value in fields[0]:
+        if name == b"content-length":
+            if length >= 0 or _DIGITS.fullmatch(value) is None:
+                return None
+            length = int(value)
+        cost += len(name) + len(value) + 8
+        headers.append((name, value))
+    if length != len(data) - end - 4:
+        return None
+    return status, reason, headers, cost, end + 4, fields[1] is not False
+
+
+def _fields(lines: list[bytes], framing: frozenset[bytes]
+            ) -> tuple[list[tuple[bytes, bytes]], bool | None] | None:
+    """The (lower-cased name, value) pairs of header lines, the value with its
+    trailing OWS, and what a Connection header says (None: no such header); None
+    when a line is not plain or its name is in ``framing``."""
+    fields = []
     conn = None
-    for line in lines[1:]:
+    for line in lines:
         f = _FIELD.fullmatch(line)
         if f is None:
             return None
@@ -132,14 +141,7 @@ def scan_response(data: bytes) -> Response | None:
             conn = CONNECTION_TOKENS.get(value.lower())
             if conn is None:
                 return None
-        elif name in RESPONSE_FRAMING_NAMES:
+        elif name in framing:
             return None
-        elif name == b"content-length":
-            if length >= 0 or _DIGITS.fullmatch(value) is None:
-                return None
-            length = int(value)
-        cost += len(name) + len(value) + 8
-        headers.append((name, value))
-    if length != len(data) - end - 4:
-        return None
-    return status, reason, headers, cost, end + 4, conn is not False
+        fields.append((name, value))
+    return fields, conn
