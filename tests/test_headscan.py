@@ -49,6 +49,8 @@ class _Collect:
         self.body = b""
         self.parser: Any = None
         self.keep_alive = False  # as the parser says when the message ends
+        self.upgrade = False
+        self.stop = -1  # where the parser stopped on an upgrade
 
     def on_message_begin(self) -> None:
         self.begun += 1
@@ -65,17 +67,26 @@ class _Collect:
 
     def on_message_complete(self) -> None:
         self.completed += 1
-        self.keep_alive = self.parser.should_keep_alive() and not self.parser.should_upgrade()
+        self.keep_alive = self.parser.should_keep_alive()
+        self.upgrade = self.parser.should_upgrade()
+
+
+def _feed(c: _Collect, p: Any, data: bytes) -> bool:
+    """Feed ``data`` to ``p``; False when httptools refuses it."""
+    c.parser = p
+    try:
+        p.feed_data(data)
+    except httptools.HttpParserUpgrade as e:
+        c.stop = e.args[0]
+    except httptools.HttpParserError:
+        return False
+    return True
 
 
 def _httptools(data: bytes) -> tuple[Any, Any] | None:
     c = _Collect()
-    p = c.parser = httptools.HttpRequestParser(c)
-    try:
-        p.feed_data(data)
-    except httptools.HttpParserError:
-        return None
-    return c, p
+    p = httptools.HttpRequestParser(c)
+    return (c, p) if _feed(c, p, data) else None
 
 
 def _check(data: bytes) -> Any:
@@ -87,11 +98,12 @@ def _check(data: bytes) -> Any:
     ref = _httptools(data)
     assert ref is not None, f"scan took a head httptools refuses: {data!r}"
     c, p = ref
-    method, url, headers, hsize, keep_alive = got
+    method, url, headers, hsize, keep_alive, upgrade = got
     assert (c.begun, c.completed, c.body) == (1, 1, b""), data
     assert p.get_method() == method and c.url == url, data
     assert c.headers == headers and c.hsize == hsize, data
     assert p.get_http_version() == "1.1" and c.keep_alive is keep_alive, data
+    assert c.upgrade is upgrade and c.stop == (len(data) if upgrade else -1), data
     return got
 
 
@@ -109,6 +121,15 @@ PLAIN = [
     b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",  # wrk -H, curl
     b"GET / HTTP/1.1\r\nconnection: Keep-Alive\r\nHost: h\r\n\r\n",
     b"GET / HTTP/1.1\r\nConnection:   CLOSE\r\n\r\n",
+    b"GET / HTTP/1.1\r\nConnection: close \r\n\r\n",
+    # WebSocket handshakes (upgrades: llhttp stops after them)
+    b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    b"GET /ws HTTP/1.1\r\nConnection: keep-alive ,  Upgrade \r\nUpgrade: websocket\r\n\r\n",
+    b"GET /ws HTTP/1.1\r\nConnection: close, upgrade\r\nUpgrade: websocket\r\n\r\n",
+    # one without the other: no upgrade
+    b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+    b"GET / HTTP/1.1\r\nConnection: upgrade\r\n\r\n",
 ]
 
 
@@ -123,12 +144,13 @@ DECLINED = [
     b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
     b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
     b"GET / HTTP/1.1\r\nConnection: close, x\r\n\r\n",  # more than one token
-    b"GET / HTTP/1.1\r\nConnection: close \r\n\r\n",
     b"GET / HTTP/1.1\r\nConnection: close\r\nConnection: close\r\n\r\n",
-    b"GET / HTTP/1.1\r\nConnection: upgrade\r\n\r\n",
     b"GET / HTTP/1.1\r\nConnection: TE\r\nTE: trailers\r\n\r\n",
+    b"GET / HTTP/1.1\r\nConnection: upgrade,\r\nUpgrade: x\r\n\r\n",  # empty token
+    b"GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade:\r\n\r\n",  # empty Upgrade
+    b"GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: a\r\nUpgrade: b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\nframe",  # tail
     b"GET / HTTP/1.1\r\nproxy-connection: keep-alive\r\n\r\n",
-    b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
     b"GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n",  # absolute form
     b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
     b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n",
@@ -204,7 +226,8 @@ def test_random_heads_agree_with_httptools() -> None:
              b"Connection",
              b"Upgrade", b"Transfer-Encoding", b"X A", b"X(", b"", b"Expect"]
     values = [b"v", b"", b" v", b"v ", b"\tv\t", b"a, b", b"100-continue", b"\x80",
-              b"1", b"close", b"websocket", b"a\x01", b"keep-alive", b"Close"]
+              b"1", b"close", b"websocket", b"a\x01", b"keep-alive", b"Close", b"Upgrade",
+              b"keep-alive, upgrade", b"upgrade ,close", b"upgrade,,close", b"h2c"]
     ends = [b"\r\n", b"\r\n", b"\r\n", b"\n", b"\r"]
     taken = 0
     for _ in range(6000):
@@ -244,17 +267,17 @@ def _check_response(data: bytes) -> Any:
     if got is None:
         return None
     c = _CollectResponse()
-    p = c.parser = httptools.HttpResponseParser(c)
-    try:
-        p.feed_data(data)
-    except httptools.HttpParserError as e:
-        raise AssertionError(f"scan took a response httptools refuses: {data!r}") from e
+    p = httptools.HttpResponseParser(c)
+    assert _feed(c, p, data), f"scan took a response httptools refuses: {data!r}"
     status, reason, headers, cost, body_at, keep_alive = got
     assert (c.begun, c.completed) == (1, 1), data
     assert p.get_status_code() == status and c.reason == reason, data
     assert c.headers == headers and c.cost == cost, data
-    assert c.body == data[body_at:], data
     assert p.get_http_version() == "1.1" and c.keep_alive is keep_alive, data
+    if status == 101:  # the rest is the server's first tunnel bytes
+        assert c.upgrade and c.stop == body_at and c.body == b"", data
+    else:
+        assert not c.upgrade and c.stop == -1 and c.body == data[body_at:], data
     return got
 
 
@@ -267,6 +290,10 @@ PLAIN_RESPONSES = [
     b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",  # nginx
     b"HTTP/1.1 200 OK\r\nconnection:Keep-ALIVE\r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nConnection: keep-alive \r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+    b"HTTP/1.1 101 \r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n\x81\x02hi",  # + frame
 ]
 
 
@@ -289,12 +316,18 @@ DECLINED_RESPONSES = [
     b"HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: close\r\nContent-Length: 0"
     b"\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nConnection: keep-alive, x\r\nContent-Length: 0\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nConnection: keep-alive \r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r",
     b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\x00",
     b"HTTP/1.1 200 OK\r\nProxy-Connection: x\r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.1 101 Switching Protocols\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 101 Switching Protocols\r\n\r\n",  # llhttp refuses a 101 without
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",  # both
+    b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n\r\n",
+    b"HTTP/1.1 101 S\r\nUpgrade: websocket\r\nConnection: upgrade\r\nContent-Length: 0"
+    b"\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nUpgrade: websocket\r\nConnection: upgrade\r\nContent-Length: 0"
+    b"\r\n\r\n",
     b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\n\r\n",
@@ -336,11 +369,12 @@ def test_every_byte_in_every_place_of_a_response(where: str) -> None:
 def test_random_responses_agree_with_httptools() -> None:
     rnd = random.Random(10)
     lines = [b"HTTP/1.1 200 OK", b"HTTP/1.1 404 ", b"HTTP/1.1 204 No", b"HTTP/1.1 101 S",
+             b"HTTP/1.1 101 S",
              b"HTTP/1.0 200 OK", b"HTTP/1.1 599 x"]
     names = [b"Content-Length", b"content-length", b"Content-Type", b"Connection",
              b"Transfer-Encoding", b"X A", b"Set-Cookie", b"Upgrade", b"Keep-Alive"]
     values = [b"0", b"3", b"10", b" 3", b"3 ", b"close", b"chunked", b"a=b; c", b"\x80",
-              b"keep-alive", b"Keep-Alive"]
+              b"keep-alive", b"Keep-Alive", b"Upgrade", b"websocket", b"upgrade, close"]
     ends = [b"\r\n", b"\r\n", b"\r\n", b"\n"]
     bodies = [b"", b"abc", b"abcdefghij", b"ab", b"0\r\n\r\n"]
     taken = 0
@@ -348,7 +382,9 @@ def test_random_responses_agree_with_httptools() -> None:
         body = rnd.choice(bodies)
         fields = [rnd.choice(names) + b":" + rnd.choice(values) + rnd.choice(ends)
                   for _ in range(rnd.randrange(0, 4))]
-        if rnd.random() < 0.7:  # most with the right length
+        if rnd.random() < 0.2:  # the headers of a 101
+            fields += [b"Upgrade: websocket\r\n", b"Connection: Upgrade\r\n"]
+        elif rnd.random() < 0.7:  # most with the right length
             fields.insert(rnd.randrange(0, len(fields) + 1),
                           b"Content-Length: %d\r\n" % len(body))
         data = rnd.choice(lines) + rnd.choice(ends) + b"".join(fields)

@@ -51,11 +51,12 @@ cdef inline object _method(const unsigned char *s, Py_ssize_t n):
 
 
 # What a header name asks of a scan: 1 for Content-Length, -1 to decline (a name
-# after which llhttp frames or ends the message itself, or a Connection header other
-# than one of the single token close / keep-alive), 0 for nothing. conn[0]: -2 until
-# a Connection header, then 0 for close, 1 for keep-alive.
+# after which llhttp frames the message itself, a second Connection or Upgrade
+# header, a Connection token other than close, keep-alive and upgrade, an empty
+# Upgrade), 0 for nothing. conn[0]: -2 until a Connection header, then its tokens
+# (_connection); upgrade[0]: an Upgrade header came.
 cdef inline int _special(const char *name, Py_ssize_t k, const unsigned char *value,
-                         Py_ssize_t vlen, int *conn):
+                         Py_ssize_t vlen, int *conn, bint *upgrade):
     if k == 14:
         return 1 if memcmp(name, b"content-length", 14) == 0 else 0
     if k == 10:
@@ -65,12 +66,17 @@ cdef inline int _special(const char *name, Py_ssize_t k, const unsigned char *va
             return -1
         conn[0] = _connection(value, vlen)
         return -1 if conn[0] < 0 else 0
+    if k == 7:
+        if memcmp(name, b"upgrade", 7) != 0:
+            return 0
+        if upgrade[0] or vlen == 0:
+            return -1
+        upgrade[0] = True
+        return 0
     if k == 17:
         return -1 if memcmp(name, b"transfer-encoding", 17) == 0 else 0
     if k == 16:
         return -1 if memcmp(name, b"proxy-connection", 16) == 0 else 0
-    if k == 7:
-        return -1 if memcmp(name, b"upgrade", 7) == 0 else 0
     return 0
 
 
@@ -122,13 +128,32 @@ cdef inline bint _same_lower(const unsigned char *s, const char *want, Py_ssize_
     return True
 
 
-# A Connection header's value: 1 for keep-alive, 0 for close (any case), -1 else
+# A Connection header's value (n bytes, trailing OWS included): its tokens as the bits
+# of headscan.CONNECTION_TOKENS (close 1, keep-alive 2, upgrade 4), or -1 for a list
+# with any other token or an empty one
 cdef inline int _connection(const unsigned char *s, Py_ssize_t n):
-    if n == 10 and _same_lower(s, b"keep-alive", 10):
-        return 1
-    if n == 5 and _same_lower(s, b"close", 5):
-        return 0
-    return -1
+    cdef int flags = 0
+    cdef Py_ssize_t i = 0, j, e
+    while True:
+        while i < n and (s[i] == 0x20 or s[i] == 0x09):
+            i += 1
+        j = i
+        while i < n and s[i] != 0x2c:
+            i += 1
+        e = i
+        while e > j and (s[e - 1] == 0x20 or s[e - 1] == 0x09):
+            e -= 1
+        if e - j == 5 and _same_lower(s + j, b"close", 5):
+            flags |= 1
+        elif e - j == 10 and _same_lower(s + j, b"keep-alive", 10):
+            flags |= 2
+        elif e - j == 7 and _same_lower(s + j, b"upgrade", 7):
+            flags |= 4
+        else:
+            return -1
+        if i == n:
+            return flags
+        i += 1
 
 
 cdef inline bytes _lower(const unsigned char *s, Py_ssize_t n):
@@ -150,6 +175,7 @@ cdef inline object _scan_request_c(bytes data, Py_ssize_t maxhdr, Py_ssize_t buf
     cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
     cdef Py_ssize_t i, j, k, vstart, vend, hsize = 0, nheaders = 0
     cdef int conn = -2
+    cdef bint upgrade = False
     cdef unsigned char c
     cdef bytes name
     cdef list headers
@@ -186,7 +212,8 @@ cdef inline object _scan_request_c(bytes data, Py_ssize_t maxhdr, Py_ssize_t buf
         if k < 0:
             return None
         name = _lower(s + i, k)
-        if _special(PyBytes_AS_STRING(name), k, s + vstart, vend - vstart, &conn):
+        if _special(PyBytes_AS_STRING(name), k, s + vstart, vend - vstart, &conn,
+                    &upgrade):
             return None  # (Content-Length too: a request body goes to httptools)
         hsize += k + (vend - vstart) + 4
         i = vend + 2
@@ -199,7 +226,9 @@ cdef inline object _scan_request_c(bytes data, Py_ssize_t maxhdr, Py_ssize_t buf
             return None
     if i != n - 2:  # an empty line before the end: bytes behind the head
         return None
-    return (method, url, headers, hsize, conn != 0)
+    if conn < 0:
+        conn = 0
+    return (method, url, headers, hsize, not conn & 1, upgrade and conn & 4 != 0)
 
 
 cdef inline object _scan_response_c(bytes data):
@@ -207,16 +236,19 @@ cdef inline object _scan_response_c(bytes data):
     cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
     cdef Py_ssize_t i, k, vstart, vend, cost, length = -1
     cdef int conn = -2, special
+    cdef bint upgrade = False
     cdef long status
     cdef unsigned char c
     cdef bytes name
     cdef list headers
     if n < 19 or memcmp(s, b"HTTP/1.1 ", 9) != 0:
         return None
-    if not (0x32 <= s[9] <= 0x35 and 0x30 <= s[10] <= 0x39 and 0x30 <= s[11] <= 0x39
+    if not (0x31 <= s[9] <= 0x35 and 0x30 <= s[10] <= 0x39 and 0x30 <= s[11] <= 0x39
             and s[12] == 0x20):
         return None
     status = (s[9] - 0x30) * 100 + (s[10] - 0x30) * 10 + (s[11] - 0x30)
+    if status < 200 and status != 101:
+        return None
     if status == 204 or status == 304:
         return None
     i = _text_end(s, 13)
@@ -231,7 +263,8 @@ cdef inline object _scan_response_c(bytes data):
         if k < 0:
             return None
         name = _lower(s + i, k)
-        special = _special(PyBytes_AS_STRING(name), k, s + vstart, vend - vstart, &conn)
+        special = _special(PyBytes_AS_STRING(name), k, s + vstart, vend - vstart, &conn,
+                           &upgrade)
         if special < 0:
             return None
         if special:  # Content-Length
@@ -247,6 +280,13 @@ cdef inline object _scan_response_c(bytes data):
         headers.append((name, PyBytes_FromStringAndSize(<const char *>s + vstart,
                                                         vend - vstart)))
         i = vend + 2
-    if s[i + 1] != 0x0a or length != n - i - 2:
+    if s[i + 1] != 0x0a:
         return None
-    return (status, reason, headers, cost, i + 2, conn != 0)
+    if conn < 0:
+        conn = 0
+    if status == 101:
+        if length >= 0 or not upgrade or not conn & 4:
+            return None  # (llhttp refuses a 101 without both)
+    elif upgrade or conn & 4 or length != n - i - 2:
+        return None
+    return (status, reason, headers, cost, i + 2, not conn & 1)

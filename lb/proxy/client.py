@@ -350,8 +350,10 @@ class ClientConn(PeerNames):
 
     def _scanned(self, head: tuple[Any, ...], raw: bytes) -> bool:
         """A whole plain head, scanned without httptools: the same steps as its
-        callbacks (a message begins, its head completes, it ends without a body)."""
-        method, url, headers, hsize, keep_alive = head
+        callbacks (a message begins, its head completes, it ends without a body) and,
+        for an upgrade, as the stop that follows (see _feed). False when parsing
+        stops."""
+        method, url, headers, hsize, keep_alive, upgrade = head
         self.on_message_begin()
         self.url = url
         self.headers = headers
@@ -363,15 +365,19 @@ class ClientConn(PeerNames):
             errsnap.capture_request(self, raw, None)
             self._bad_request(e.status if isinstance(e, _Refused) else 400)
             return False
-        self.plain = keep_alive  # (llhttp takes nothing after `Connection: close`)
+        # llhttp takes nothing after `Connection: close` or an upgrade
+        self.plain = keep_alive and not upgrade
         if self.queueing:
             self.pending.append(("e", None))
-            return True
-        txn = self.req_txn
-        if txn is not None:
-            self.req_txn = None
-            if not txn.req_done:
-                txn.req_end(None)
+        else:
+            txn = self.req_txn
+            if txn is not None:
+                self.req_txn = None
+                if not txn.req_done:
+                    txn.req_end(None)
+        if upgrade:
+            self.upgrade_tail = []  # what the client sends next waits for the 101
+            return False
         return True
 
     def eof_received(self) -> bool | None:

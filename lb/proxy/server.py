@@ -123,7 +123,7 @@ class ServerConn:
         except httptools.HttpParserUpgrade as e:
             self.plain = False
             if self.txn is not None:
-                self.txn.res_upgrade(data[e.args[0]:])
+                self.txn.res_upgrade(data[e.args[0]:], self.parser.get_status_code())
         except httptools.HttpParserError as e:
             self.plain = False
             if self.txn is not None:
@@ -132,8 +132,9 @@ class ServerConn:
 
     def _scanned(self, txn: Any, res: tuple[Any, ...], data: bytes) -> bool:
         """A whole plain response, scanned without httptools: the same steps as its
-        callbacks. False, with nothing done, when it is over a limit of the head
-        (httptools' path then refuses it as before)."""
+        callbacks (and for a 101, as the stop on the upgrade). False, with nothing
+        done, when it is over a limit of the head (httptools' path then refuses it as
+        before)."""
         status, reason, headers, cost, body_at, keep_alive = res
         hleft = txn.conn.head_max - 17 - cost
         hcount = txn.fe.maxhdr - 1 - len(headers)
@@ -147,6 +148,12 @@ class ServerConn:
         self.in_head = False
         self.res_cl = True
         self.res_te = False
+        if status == 101:
+            # the callbacks do nothing with a 101 (Txn.res_head, res_end): the tunnel
+            # starts from where the parser would have stopped
+            self.plain = False
+            txn.res_upgrade(data[body_at:], 101)
+            return True
         self.plain = keep_alive
         txn.res_head(status, reason, headers, keep_alive)
         txn = self.txn

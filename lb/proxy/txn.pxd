@@ -75,6 +75,7 @@ cdef class Txn(SampleSubject):
     cpdef res_body(self, data)
     cpdef flush_head(self)
     cpdef res_end(self, trailers)
+    cpdef res_upgrade(self, server_tail, long status)
     cpdef _drop_server(self, close)
     @cython.locals(log=TrafficLog, now=cython.double, out=cython.longlong,
                    inn=cython.longlong, ok=bint, status=cython.longlong)

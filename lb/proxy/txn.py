@@ -1095,12 +1095,13 @@ class Txn(SampleSubject):
             self.flush_head()
         self.finish(close=self.res_close)
 
-    def res_upgrade(self, server_tail: bytes) -> None:
+    def res_upgrade(self, server_tail: bytes, status: int) -> None:
+        """The server's response stopped the parser as an upgrade (``status``):
+        validate the 101 and start the tunnel, else a 502."""
         sc = self.sc
         be = self.be
         fe = self.fe
         srv = self.srv
-        status = sc.parser.get_status_code()
         if status != 101 or not self.upgrade:
             return self.bad_response()
         reason = h1.check_101(self.req_headers, sc.headers, self.websocket)
