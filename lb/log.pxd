@@ -7,6 +7,7 @@
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from libc.errno cimport errno
+from libc.string cimport memcpy
 
 from lb.logfmt cimport TrafficFormat
 
@@ -92,11 +93,149 @@ cdef class _FastChain:
 cdef class _IsoStamp:
     cdef public long long sec
     cdef public str head
-    @cython.locals(now=cython.longlong, sec=cython.longlong, us=cython.longlong)
+    @cython.locals(us=cython.longlong)
     cpdef str text(self)
+    @cython.locals(now=cython.longlong, sec=cython.longlong, us=cython.longlong)
+    cpdef long long now_us(self) except -1
 
 
 cdef class InfoEvent:
     cdef public object logger, event, keys, start, lits, tail
     @cython.locals(fast=_FastChain, lits=tuple, parts=list, i=Py_ssize_t, iso=_IsoStamp)
     cpdef _render(self, tuple values)
+
+
+# The compiled body of InfoEvent._render (issue #9): the JSON line measured, then
+# written into one ASCII str, where the Python code made a str per value, a parts
+# list and a join. Values it renders: str of printable ASCII without '"' or '\\'
+# (what json's ensure_ascii writes unchanged, in quotes), int within 64 bits,
+# bool, None. None for any other value: the Python code renders that line.
+cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t, Py_UCS4)
+    void *PyUnicode_DATA(object)
+    Py_ssize_t PyUnicode_GET_LENGTH(object)
+    bint PyUnicode_IS_ASCII(object)
+    bint PyUnicode_CheckExact(object)
+    bint PyLong_CheckExact(object)
+    bint PyBool_Check(object)
+    long long PyLong_AsLongLongAndOverflow(object, int *) except? -1
+
+
+cdef inline bint _plain_ascii(object v):
+    cdef const unsigned char *p
+    cdef Py_ssize_t i, n
+    if not PyUnicode_IS_ASCII(v):
+        return False
+    p = <const unsigned char *>PyUnicode_DATA(v)
+    n = PyUnicode_GET_LENGTH(v)
+    for i in range(n):
+        if p[i] < 0x20 or p[i] == 0x7f or p[i] == 0x22 or p[i] == 0x5c:
+            return False
+    return True
+
+
+cdef inline Py_ssize_t _digits(unsigned long long u):
+    cdef Py_ssize_t k = 1
+    while u >= 10:
+        u //= 10
+        k += 1
+    return k
+
+
+cdef inline unsigned long long _magnitude(long long x):
+    return (<unsigned long long>0) - <unsigned long long>x if x < 0 else <unsigned long long>x
+
+
+cdef inline char *_put(char *p, object s):
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(s)
+    memcpy(p, PyUnicode_DATA(s), n)
+    return p + n
+
+
+cdef inline object _event_line_c(str start, tuple lits, tuple values, str tail,
+                                 _IsoStamp iso):
+    cdef Py_ssize_t n = len(values), i, j, total, k
+    cdef long long ints[16]
+    cdef long long x
+    cdef unsigned long long u
+    cdef int overflow = 0
+    cdef char *p
+    cdef long long us
+    if n > 16 or not (PyUnicode_IS_ASCII(start) and PyUnicode_IS_ASCII(tail)):
+        return None
+    total = PyUnicode_GET_LENGTH(start) + PyUnicode_GET_LENGTH(tail) + 3
+    for i in range(n):
+        v = values[i]
+        lit = lits[i]
+        if not PyUnicode_CheckExact(lit) or not PyUnicode_IS_ASCII(lit):
+            return None
+        total += PyUnicode_GET_LENGTH(lit)
+        if PyUnicode_CheckExact(v):
+            if not _plain_ascii(v):
+                return None
+            total += PyUnicode_GET_LENGTH(v) + 2
+        elif PyBool_Check(v):
+            total += 4 if v is True else 5
+        elif PyLong_CheckExact(v):
+            x = PyLong_AsLongLongAndOverflow(v, &overflow)
+            if overflow:
+                return None
+            ints[i] = x
+            total += _digits(_magnitude(x)) + (x < 0)
+        elif v is None:
+            total += 4
+        else:
+            return None
+    us = iso.now_us()
+    head = iso.head
+    if not PyUnicode_IS_ASCII(head):
+        return None
+    total += PyUnicode_GET_LENGTH(head) + (8 if us else 1)
+    line = PyUnicode_New(total, 127)
+    p = <char *>PyUnicode_DATA(line)
+    p = _put(p, start)
+    for i in range(n):
+        p = _put(p, lits[i])
+        v = values[i]
+        if PyUnicode_CheckExact(v):
+            p[0] = b'"'
+            p = _put(p + 1, v)
+            p[0] = b'"'
+            p += 1
+        elif PyBool_Check(v):
+            if v is True:
+                memcpy(p, b"true", 4)
+                p += 4
+            else:
+                memcpy(p, b"false", 5)
+                p += 5
+        elif PyLong_CheckExact(v):
+            x = ints[i]
+            if x < 0:
+                p[0] = b"-"
+                p += 1
+            u = _magnitude(x)
+            k = _digits(u)
+            for j in range(k - 1, -1, -1):
+                p[j] = <char>(0x30 + u % 10)
+                u //= 10
+            p += k
+
+        else:
+            memcpy(p, b"null", 4)
+            p += 4
+    p = _put(p, tail)
+    p = _put(p, head)
+    if us:
+        p[0] = b"."
+        u = us
+        for k in range(6, 0, -1):
+            p[k] = <char>(0x30 + u % 10)
+            u //= 10
+        p[7] = b"Z"
+        p += 8
+    else:
+        p[0] = b"Z"
+        p += 1
+    memcpy(p, b'"}\n', 3)
+    return line

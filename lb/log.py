@@ -781,6 +781,14 @@ class _IsoStamp:
         return self.text()
 
     def text(self) -> str:
+        us = self.now_us()
+        if us:
+            return f"{self.head}.{us:06d}Z"
+        return self.head + "Z"
+
+    def now_us(self) -> int:
+        """The microseconds of the current time; ``head`` is then its date and time
+        of day to the second."""
         # C integers when compiled (log.pxd): the clock fits in 64 bits until 2262
         now = _time_ns()
         sec = now // 1_000_000_000
@@ -789,9 +797,7 @@ class _IsoStamp:
             day = datetime.datetime.fromtimestamp(sec, _UTC).replace(tzinfo=None)
             self.head = day.isoformat()
             self.sec = sec
-        if us:
-            return f"{self.head}.{us:06d}Z"
-        return self.head + "Z"
+        return us
 
 
 _time_ns = time.time_ns
@@ -843,6 +849,13 @@ class InfoEvent:
         lits = self.lits
         if len(values) != len(lits):
             raise TypeError(f"{self.event}: {len(lits)} values expected, {len(values)} given")
+        if COMPILED:
+            # the whole line in one C buffer (log.pxd), for the values it renders
+            line = _event_line_c(self.start, lits, values, self.tail,  # noqa: F821
+                                 _iso_stamp)
+            if line is not None:
+                fast.batch.write(line)
+                return
         parts = [self.start]
         i = 0
         for v in values:

@@ -210,3 +210,32 @@ def test_event_timestamp_is_structlogs_iso_utc(monkeypatch: pytest.MonkeyPatch,
         expected = datetime.datetime.fromtimestamp(sec, datetime.UTC).replace(
             microsecond=rest // 1000).isoformat().replace("+00:00", "Z")
         assert stamp() == expected
+
+
+@pytest.mark.parametrize("values", [
+    (-(2**63), "", "b", "s", None, False),
+    (2**63 - 1, "a b\t", "~!#", "s\x7f", "1.2.3.4:5", True),
+    (-1, "f", "b", "s", "c", None),
+    (10**18, "f", "b", "s", "c", True),
+    (2**63, "f", "b", "s", "c", True),  # beyond 64 bits: the Python rendering
+])
+def test_int_edges_and_strings_render_as_structlog(fresh_structlog: None,
+                                                   values: tuple) -> None:
+    fast, slow = _both(values)
+    assert _no_time(fast) == _no_time(slow)
+
+
+@pytest.mark.parametrize("ns", [1_795_300_000_000_000_000, 1_795_300_000_000_001_000,
+                                1_795_300_000_123_456_789])
+def test_event_line_timestamp(fresh_structlog: None, monkeypatch: pytest.MonkeyPatch,
+                              ns: int) -> None:
+    """The timestamp a whole line carries (written into the line by the compiled
+    renderer) is the stamp's text for the same clock reading."""
+    import datetime
+
+    monkeypatch.setattr(log, "_time_ns", lambda: ns)
+    fast, _ = _both((1, "f", "b", "s", "c", True))
+    sec, rest = divmod(ns, 1_000_000_000)
+    expected = datetime.datetime.fromtimestamp(sec, datetime.UTC).replace(
+        microsecond=rest // 1000).isoformat().replace("+00:00", "Z")
+    assert json.loads(fast)["timestamp"] == expected
