@@ -6,6 +6,7 @@
 # httptools).
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.object cimport PyObject
 from libc.string cimport memcmp
 
 cdef bint COMPILED
@@ -14,16 +15,27 @@ cpdef object scan_request(bytes data, Py_ssize_t maxhdr, Py_ssize_t bufsize)
 cpdef object scan_response(bytes data)
 
 
+# The byte classes of the scans, one table lookup a byte: 1 token (tchar), 2 text
+# (HTAB, SP and visible ASCII: header values, reasons), 4 target (visible ASCII but
+# '#'). tests/test_headscan.py checks every byte in every place against httptools.
+cdef extern from *:
+    """
+    static const unsigned char lb_headscan_class[256] = {
+        0,0,0,0,0,0,0,0,0,2,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+        2,7,6,3,7,7,7,7,6,6,7,7,6,7,7,6,7,7,7,7,7,7,7,7,7,7,6,6,6,6,6,6,
+        6,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,6,6,6,7,7,
+        7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,6,7,6,7,0,
+        0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+        0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+        0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+        0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    };
+    """
+    const unsigned char _CLASS "lb_headscan_class" [256]
+
+
 cdef inline bint _tchar(unsigned char c):
-    if c >= 0x61:  # a-z | ~
-        return c <= 0x7a or c == 0x7c or c == 0x7e
-    if c >= 0x41:  # A-Z ^ _ `
-        return c <= 0x5a or c == 0x5e or c == 0x5f or c == 0x60
-    if c >= 0x30:
-        return c <= 0x39
-    # ! # $ % & ' * + - .
-    return (c == 0x21 or (0x23 <= c <= 0x27) or c == 0x2a or c == 0x2b or c == 0x2d
-            or c == 0x2e)
+    return _CLASS[c] & 1
 
 
 # headscan.METHODS, as constants of the module
@@ -85,12 +97,9 @@ cdef inline int _special(const char *name, Py_ssize_t k, const unsigned char *va
 # The CR of the CR LF that ends the text (HTAB, SP and visible ASCII) from s[i], or -1
 cdef inline Py_ssize_t _text_end(const unsigned char *s, Py_ssize_t i):
     cdef unsigned char c
-    while True:
-        c = s[i]
-        if not (0x20 <= c <= 0x7e or c == 0x09):
-            break
+    while _CLASS[s[i]] & 2:
         i += 1
-    if c != 0x0d or s[i + 1] != 0x0a:
+    if s[i] != 0x0d or s[i + 1] != 0x0a:
         return -1
     return i
 
@@ -156,14 +165,70 @@ cdef inline int _connection(const unsigned char *s, Py_ssize_t n):
         i += 1
 
 
-cdef inline bytes _lower(const unsigned char *s, Py_ssize_t n):
-    cdef bytes name = PyBytes_FromStringAndSize(NULL, n)
-    cdef char *low = PyBytes_AS_STRING(name)
+# Header names most requests and responses carry, sorted by length (lb_hs_known_from[n]
+# is the first of length n): a scanned name that is one of them is a bytes object made
+# once per process and shared, not a new one (NULL: not one, or out of memory, and the
+# caller makes its own). Only the module's own scans call it.
+cdef extern from *:
+    """
+    static const char *const lb_hs_known_text[] = {
+        "date", "etag", "host", "vary", "accept", "cookie", "origin", "pragma",
+        "server", "expires", "referer", "upgrade", "location", "connection",
+        "keep-alive", "set-cookie", "user-agent", "content-type", "accept-ranges",
+        "cache-control", "last-modified", "content-length", "accept-encoding",
+        "accept-language", "x-forwarded-for", "sec-websocket-key",
+        "sec-websocket-accept", "sec-websocket-version", "sec-websocket-protocol",
+        "sec-websocket-extensions",
+    };
+    static const unsigned char lb_hs_known_from[34] = {
+        0, 0, 0, 0, 0, 4, 4, 9, 12, 13, 13, 17, 17, 18, 21, 22, 25,
+        25, 26, 26, 26, 27, 28, 29, 29, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    };
+    static PyObject *lb_hs_known_obj[30];
+
+    static CYTHON_INLINE PyObject *lb_hs_known(const char *low, Py_ssize_t n) {
+        int i;
+        if (n < 1 || n > 32)
+            return NULL;
+        for (i = lb_hs_known_from[n]; i < lb_hs_known_from[n + 1]; i++) {
+            const char *t = lb_hs_known_text[i];
+            /* (the first and last bytes tell most names apart without a call) */
+            if (low[0] == t[0] && low[n - 1] == t[n - 1]
+                    && memcmp(low, t, (size_t)n) == 0) {
+                if (lb_hs_known_obj[i] == NULL)
+                    lb_hs_known_obj[i] = PyBytes_FromStringAndSize(lb_hs_known_text[i], n);
+                if (lb_hs_known_obj[i] == NULL)
+                    PyErr_Clear();
+                return lb_hs_known_obj[i];
+            }
+        }
+        return NULL;
+    }
+    """
+    PyObject *_known_name "lb_hs_known" (const char *, Py_ssize_t)
+
+
+cdef inline void _lower_into(char *low, const unsigned char *s, Py_ssize_t n):
     cdef Py_ssize_t x
     cdef unsigned char c
     for x in range(n):
         c = s[x]
         low[x] = c + 0x20 if 0x41 <= c <= 0x5a else c
+
+
+# A header name lower-cased, as a bytes object (a shared one for a known name)
+cdef inline bytes _lower(const unsigned char *s, Py_ssize_t n):
+    cdef char buf[32]
+    cdef bytes name
+    cdef PyObject *known
+    if n <= 32:
+        _lower_into(buf, s, n)
+        known = _known_name(buf, n)
+        if known != NULL:
+            return <bytes>known
+        return PyBytes_FromStringAndSize(buf, n)
+    name = PyBytes_FromStringAndSize(NULL, n)
+    _lower_into(PyBytes_AS_STRING(name), s, n)
     return name
 
 
@@ -194,12 +259,9 @@ cdef inline object _scan_request_c(bytes data, Py_ssize_t maxhdr, Py_ssize_t buf
     if s[j] != 0x2f:  # origin form only
         return None
     k = j + 1
-    while True:
-        c = s[k]
-        if c < 0x21 or c > 0x7e or c == 0x23:
-            break
+    while _CLASS[s[k]] & 4:
         k += 1
-    if c != 0x20 or k - j > bufsize:
+    if s[k] != 0x20 or k - j > bufsize:
         return None
     url = PyBytes_FromStringAndSize(<const char *>s + j, k - j)
     k += 1
