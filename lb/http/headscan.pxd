@@ -232,6 +232,15 @@ cdef inline bytes _lower(const unsigned char *s, Py_ssize_t n):
     return name
 
 
+# The header line at s[i] (_field) with its name lower-cased (_lower), or None
+cdef inline object _named_field(const unsigned char *s, Py_ssize_t i,
+                                Py_ssize_t *value_at, Py_ssize_t *value_end):
+    cdef Py_ssize_t k = _field(s, i, value_at, value_end)
+    if k < 0:
+        return None
+    return _lower(s + i, k)
+
+
 # Both scans stop at the first CR of a line and want CR LF there, or at any byte
 # outside the accepted ones, such as the NUL that ends every bytes object's buffer:
 # no read goes past that NUL.
@@ -270,10 +279,10 @@ cdef inline object _scan_request_c(bytes data, Py_ssize_t maxhdr, Py_ssize_t buf
     i = k + 10
     headers = []
     while s[i] != 0x0d:
-        k = _field(s, i, &vstart, &vend)
-        if k < 0:
+        name = _named_field(s, i, &vstart, &vend)
+        if name is None:
             return None
-        name = _lower(s + i, k)
+        k = PyBytes_GET_SIZE(name)
         if _special(PyBytes_AS_STRING(name), k, s + vstart, vend - vstart, &conn,
                     &upgrade):
             return None  # (Content-Length too: a request body goes to httptools)
@@ -321,10 +330,10 @@ cdef inline object _scan_response_c(bytes data):
     i += 2
     headers = []
     while s[i] != 0x0d:
-        k = _field(s, i, &vstart, &vend)
-        if k < 0:
+        name = _named_field(s, i, &vstart, &vend)
+        if name is None:
             return None
-        name = _lower(s + i, k)
+        k = PyBytes_GET_SIZE(name)
         special = _special(PyBytes_AS_STRING(name), k, s + vstart, vend - vstart, &conn,
                            &upgrade)
         if special < 0:
