@@ -12,6 +12,9 @@ from lb.proxy.peer cimport PeerNames
 from lb.proxy.txn cimport Txn
 
 
+cdef bint COMPILED
+
+
 cdef class ClientConn(PeerNames):
     cdef public object listener, loop, transport, parser, src, src_port, dst
     cdef public object dst_port, accept_ts, id, pending

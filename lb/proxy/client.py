@@ -27,6 +27,12 @@ from lb.proxy.sockio import direct
 from lb.proxy.timers import Deadline
 from lb.proxy.txn import Txn
 
+try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
+    import cython
+    COMPILED = cython.compiled
+except ImportError:  # pure Python without Cython installed
+    COMPILED = False
+
 PAUSE_BACKPRESSURE = 1
 PAUSE_PIPELINE = 2
 PAUSE_BUF = 4
@@ -173,7 +179,9 @@ class ClientConn(PeerNames):
     def send(self, data: bytes) -> None:
         """Write to the client: compiled, on the socket itself (lb.proxy.sockio)."""
         fd = self.fd
-        if fd < 0 or not send_c(self.transport, fd, data):  # noqa: F821 (C, sockio.pxd)
+        # (send_c: C, sockio.pxd; a stale source next to a compiled sockio has
+        # a descriptor, but only a compiled module can call it)
+        if fd < 0 or not COMPILED or not send_c(self.transport, fd, data):  # noqa: F821
             self.transport.write(data)  # type: ignore[union-attr]
 
     def _tcp_connection_rules(self) -> bool:

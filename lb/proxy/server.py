@@ -21,6 +21,12 @@ from lb.proxy import errsnap
 from lb.proxy.sockio import send_fd
 from lb.state import ServerState
 
+try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
+    import cython
+    COMPILED = cython.compiled
+except ImportError:  # pure Python without Cython installed
+    COMPILED = False
+
 _READ_PAUSED = 1
 _CL_MAX = (1 << 63) - 1
 _EARLY_MAX = 65536  # bytes held from a server that speaks before its exchange is attached
@@ -263,7 +269,9 @@ class ServerConn:
                 self.transport.write(data)  # type: ignore[union-attr]
                 return
             fd = self.fd = send_fd(self.transport)
-        if fd < 0 or not send_c(self.transport, fd, data):  # noqa: F821 (C, sockio.pxd)
+        # (send_c: C, sockio.pxd; a stale source next to a compiled sockio has
+        # a descriptor, but only a compiled module can call it)
+        if fd < 0 or not COMPILED or not send_c(self.transport, fd, data):  # noqa: F821
             self.transport.write(data)  # type: ignore[union-attr]
 
     # ---- pool

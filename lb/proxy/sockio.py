@@ -11,7 +11,8 @@ the kernel does not take, and every failure, goes to the transport's own ``write
 
 Only a plain uvloop TCP transport qualifies: its socket carries the bytes as they are
 (lb has no TLS on the data plane), and in pure Python every write goes through the
-transport.
+transport. A caller also checks its own ``COMPILED`` before ``send_c``: after an edit
+without a rebuild, a stale module runs from source beside a compiled sockio.
 
 Must not import anything from lb.
 """
