@@ -219,6 +219,38 @@ backend b
 """
 
 
+def test_frame_in_a_later_read_waits_for_the_101() -> None:
+    """A handshake alone in its read is scanned (lb.http.headscan); the client's
+    frame that follows in another read, before the server's 101, is held like
+    httptools' upgrade tail and relayed after the 101, not parsed as a request."""
+    def server(c: socket.socket, rb: RawBackend) -> None:
+        head = rb.recv_head(c)
+        time.sleep(0.3)  # the client's frame reaches lb first
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + h1.ws_accept(KEY)
+                  + b"\r\n\r\n")
+        want = _frame(b"early", True)
+        rb.received.append(head.split(b"\r\n\r\n", 1)[1]
+                           + _read_exact(c, len(want) - len(head.split(b"\r\n\r\n", 1)[1])))
+        c.sendall(_frame(b"bye", False))
+        time.sleep(0.3)
+        c.close()
+
+    with RawBackend(server) as rb, LbThread(_raw_cfg(), ports={"s1": rb.port}) as lb:
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
+            c.sendall(HANDSHAKE)
+            time.sleep(0.1)
+            c.sendall(_frame(b"early", True))
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += c.recv(1000)
+            head, _, rest = buf.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+            want = _frame(b"bye", False)
+            assert rest + _read_exact(c, len(want) - len(rest)) == want
+        assert rb.received[1] == _frame(b"early", True)
+
+
 def test_both_tails_relayed_first_in_order() -> None:
     def server(c: socket.socket, rb: RawBackend) -> None:
         head = rb.recv_head(c)

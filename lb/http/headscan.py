@@ -66,9 +66,8 @@ RESPONSE_FRAMING_NAMES = FRAMING_NAMES - {b"content-length"}
 def scan_request(data: bytes, maxhdr: int, bufsize: int) -> Head | None:
     """(method, url, headers, head size, keep-alive, upgrade) of a plain head that is
     all of ``data`` (upgrade: llhttp would stop after it, as on a WebSocket
-    handshake);
-    None for anything else, including heads over ``bufsize`` or with ``maxhdr``
-    header lines or more, which httptools' path then refuses as before."""
+    handshake); None for anything else, including heads over ``bufsize`` or with
+    ``maxhdr`` header lines or more, which httptools' path then refuses as before."""
     if COMPILED:
         return _scan_request_c(data, maxhdr, bufsize)  # noqa: F821 (C, headscan.pxd)
     end = data.find(b"\r\n\r\n")
@@ -96,8 +95,9 @@ def scan_response(data: bytes) -> Response | None:
     """(status, reason, headers, head cost, body offset, keep-alive) of a plain
     response that is all of ``data``, its whole body included, or of a 101 with
     Upgrade and ``Connection: upgrade`` (the rest of ``data`` is the server's first
-    tunnel bytes); None for anything else. Header values keep their trailing OWS (as ServerConn keeps them); the
-    caller checks the cost and the header count against its limits."""
+    tunnel bytes); None for anything else. Header values keep their trailing OWS
+    (as ServerConn keeps them); the caller checks the cost and the header count
+    against its limits."""
     if COMPILED:
         return _scan_response_c(data)  # noqa: F821 (C, headscan.pxd)
     end = data.find(b"\r\n\r\n")
