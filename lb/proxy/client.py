@@ -75,7 +75,9 @@ class ClientConn(PeerNames):
         self.listener = listener
         self.loop = rt.loop
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpRequestParser(self)
+        # httptools' parser, made at the first read the head scan does not take (most
+        # connections never need one: lb.http.headscan)
+        self.parser: Any = None
         # the addresses from the accept when there is one (connection_made asks the
         # transport otherwise): uvloop converts them anew on each get_extra_info
         peer = listener.peer if listener is not None else None
@@ -219,7 +221,7 @@ class ClientConn(PeerNames):
             self.listener.release(self)
         # break the reference cycles of a finished connection (parser callbacks,
         # tunnel) so that it is freed at once, without the cyclic GC (issue #9)
-        self.parser = None  # type: ignore[assignment]
+        self.parser = None
         self.tunnel = None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -317,8 +319,13 @@ class ClientConn(PeerNames):
             head = scan_request(piece, self.fe.maxhdr, self.fe.bufsize)
             if head is not None:
                 return self._scanned(head, piece)
+        p = self.parser
+        if p is None:
+            if self.ended:
+                return False
+            p = self.parser = httptools.HttpRequestParser(self)
         try:
-            self.parser.feed_data(piece)
+            p.feed_data(piece)
         except httptools.HttpParserUpgrade as e:
             self.plain = False
             tail = data[off + e.args[0]:]
@@ -648,7 +655,7 @@ class ClientConn(PeerNames):
             tail = b"".join(self.upgrade_tail)
             self.upgrade_tail = None
             self.resume(PAUSE_UPGRADE)
-            self.parser = httptools.HttpRequestParser(self)
+            self.parser = None  # a new one if the scan does not take what follows
             self.plain = True
             if tail:
                 self.data_received(tail)

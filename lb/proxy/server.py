@@ -11,6 +11,8 @@ Must not import: lb.cli, lb.log (the transaction logs), healthcheck.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from functools import partial
 from typing import Any
 
 import httptools
@@ -50,7 +52,8 @@ class ServerConn:
         self.be = be
         self.srv = srv
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
+        # httptools' parser, made at the first read the response scan does not take
+        self.parser: Any = None
         self.txn: Any = None
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -94,7 +97,7 @@ class ServerConn:
             self._drop_idle()
         # the parser holds our callbacks: drop it so that this connection is freed at
         # once, without the cyclic GC (data_received stops at `txn is None` from now)
-        self.parser = None  # type: ignore[assignment]
+        self.parser = None
 
     def data_received(self, data: bytes) -> None:
         txn = self.txn
@@ -121,8 +124,11 @@ class ServerConn:
                         errsnap.capture_response(txn, data, None)
                         txn.bad_response()
                     return
+        p = self.parser
+        if p is None:
+            p = self.parser = httptools.HttpResponseParser(self)
         try:
-            self.parser.feed_data(data)
+            p.feed_data(data)
             txn = self.txn
             if txn is not None and txn.res_pending is not None:
                 txn.flush_head()
@@ -335,7 +341,11 @@ def take_idle(be: Any, srv: ServerState) -> ServerConn | None:
     return None
 
 
-async def connect(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState,
-                  host: str, port: int) -> ServerConn:
-    _, proto = await loop.create_connection(lambda: ServerConn(be, srv), host, port)
-    return proto  # type: ignore[return-value]
+def connect(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState,
+            host: str, port: int) -> Coroutine[Any, Any, tuple[Any, ServerConn]]:
+    """The coroutine that connects to ``srv``; its result is (transport, ServerConn).
+
+    uvloop's own coroutine, not one around it: a wrapper costs a coroutine frame and
+    a second send on every step of every connect.
+    """
+    return loop.create_connection(partial(ServerConn, be, srv), host, port)

@@ -791,11 +791,11 @@ class Txn(SampleSubject):
         exc = task.exception()
         if self.done:
             if exc is None:
-                task.result().close()
+                task.result()[1].close()
             return
         if exc is not None:
             return self._connect_failed(b"SC")
-        sc = task.result()
+        sc = task.result()[1]
         self.conn.stimer.cancel()
         self.t_connect = (_ms(self.t0, self.rt.clock()) - max(self.t_request, 0)
                           - max(self.t_queue, 0))

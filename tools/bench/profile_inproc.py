@@ -168,7 +168,8 @@ class World:
         self.port = 40000
 
         async def connect(loop: Any, be: Any, srv: Any, host: str, port: int) -> Any:
-            return self.server_conn(be, srv)
+            sc = self.server_conn(be, srv)
+            return sc.transport, sc
         srvmod.connect = connect  # type: ignore[assignment]
         for be in self.rt.backends.values():
             for srv in be.st.servers:
