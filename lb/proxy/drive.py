@@ -15,6 +15,10 @@ runs from the event loop and never inside the call that started or cancelled the
 coroutine. Cancelling cancels the awaited future and throws ``CancelledError`` into
 the coroutine, as ``Task.cancel`` does, so uvloop closes a half-made transport.
 
+Compiled, ``Driven`` is an extension type and a plain step is ``drive.pxd``'s
+``send_none``: ``PyIter_Send`` hands back a returning coroutine's value without a
+``StopIteration`` raised and caught.
+
 Must not import anything from lb.
 """
 
@@ -23,6 +27,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
+
+try:
+    import cython
+    COMPILED = cython.compiled
+except ImportError:  # pure Python without Cython installed
+    COMPILED = False
 
 _PENDING = 0
 _DONE = 1
@@ -91,7 +101,14 @@ class Driven:
     def _step(self, exc: BaseException | None, from_loop: bool) -> None:
         coro = self.coro
         try:
-            awaited = coro.send(None) if exc is None else coro.throw(exc)
+            if COMPILED and exc is None:
+                if send_none(self):  # noqa: F821 (drive.pxd)
+                    self._finish(_DONE, self.value, None, from_loop)
+                    return
+                awaited = self.waiting
+                self.waiting = None
+            else:
+                awaited = coro.send(None) if exc is None else coro.throw(exc)
         except StopIteration as stop:
             self._finish(_DONE, stop.value, None, from_loop)
             return
