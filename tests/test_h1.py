@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +93,22 @@ def test_upgrade_detection() -> None:
 
 def test_ws_accept_rfc6455_example() -> None:
     assert h1.ws_accept(b"dGhlIHNhbXBsZSBub25jZQ==") == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def test_ws_accept_matches_hashlib_for_any_key() -> None:
+    """The compiled SHA-1 and base64 (h1.pxd) against hashlib: keys of every length
+    around the one- and two-block limits and past them (hashlib's path), random bytes
+    with whitespace around them (stripped first, as bytes.strip())."""
+    rnd = random.Random(6455)
+    keys = [b"", b" ", b"\t\r\n\x0b\x0c ", b"dGhlIHNhbXBsZSBub25jZQ=="]
+    for n in range(0, 140):
+        for _ in range(3):
+            body = bytes(rnd.randrange(256) for _ in range(n))
+            pad = bytes(rnd.choice(b" \t\r\n\x0b\x0c") for _ in range(rnd.randrange(3)))
+            keys.append(pad + body + pad[::-1])
+    for key in keys:
+        digest = hashlib.sha1(key.strip() + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+        assert h1.ws_accept(key) == base64.b64encode(digest), key
 
 
 @pytest.mark.parametrize("key,ok", [

@@ -5,6 +5,7 @@
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
 cdef bint COMPILED
@@ -113,3 +114,103 @@ cdef class ForwardForRule:
     cdef public object header, except_net, if_none
 
     cpdef apply(self, list headers, str src)
+
+
+# The compiled body of ws_accept (issue #9): SHA-1 of the key and the GUID, then
+# base64, on the stack. hashlib builds a hash object and an OpenSSL context for
+# each handshake, and b2a_base64 a bytes object, for 20 bytes. None for a key
+# longer than two SHA-1 blocks can hold (a valid key is 24 characters): ws_accept
+# then uses hashlib.
+cdef inline uint32_t _rol(uint32_t x, int n) noexcept:
+    return (x << n) | (x >> (32 - n))
+
+
+cdef inline void _round(uint32_t *v, uint32_t f, uint32_t k, uint32_t wi) noexcept:
+    # one SHA-1 round on the state v = (a, b, c, d, e)
+    cdef uint32_t t = _rol(v[0], 5) + f + v[4] + k + wi
+    v[4] = v[3]
+    v[3] = v[2]
+    v[2] = _rol(v[1], 30)
+    v[1] = v[0]
+    v[0] = t
+
+
+cdef inline void _sha1_block(uint32_t *h, const unsigned char *p) noexcept:
+    cdef uint32_t w[80]
+    cdef uint32_t v[5]
+    cdef int i
+    for i in range(16):
+        w[i] = ((<uint32_t>p[4 * i] << 24) | (<uint32_t>p[4 * i + 1] << 16)
+                | (<uint32_t>p[4 * i + 2] << 8) | <uint32_t>p[4 * i + 3])
+    for i in range(16, 80):
+        w[i] = _rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1)
+    for i in range(5):
+        v[i] = h[i]
+    for i in range(20):
+        _round(v, (v[1] & v[2]) | (~v[1] & v[3]), 0x5A827999, w[i])
+    for i in range(20, 40):
+        _round(v, v[1] ^ v[2] ^ v[3], 0x6ED9EBA1, w[i])
+    for i in range(40, 60):
+        _round(v, (v[1] & v[2]) | (v[1] & v[3]) | (v[2] & v[3]), 0x8F1BBCDC, w[i])
+    for i in range(60, 80):
+        _round(v, v[1] ^ v[2] ^ v[3], 0xCA62C1D6, w[i])
+    for i in range(5):
+        h[i] += v[i]
+
+
+cdef inline bint _space(unsigned char ch) noexcept:
+    # what bytes.strip() removes: ASCII whitespace
+    return ch == 32 or (9 <= ch <= 13)
+
+
+cdef inline bytes _ws_accept_c(bytes key):
+    cdef const unsigned char *s = <const unsigned char *>PyBytes_AS_STRING(key)
+    cdef Py_ssize_t lo = 0, hi = PyBytes_GET_SIZE(key), n, total, i
+    cdef unsigned char msg[128]
+    cdef uint32_t h[5]
+    cdef uint64_t bits
+    cdef char out[28]
+    cdef unsigned char dig[21]
+    cdef const char *b64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    cdef uint32_t v
+    while lo < hi and _space(s[lo]):
+        lo += 1
+    while hi > lo and _space(s[hi - 1]):
+        hi -= 1
+    n = hi - lo
+    if n + 36 + 9 > 128:
+        return None
+    memcpy(msg, s + lo, n)
+    memcpy(msg + n, b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11", 36)
+    total = n + 36
+    msg[total] = 0x80
+    i = total + 1
+    cdef Py_ssize_t padded = 64 if total + 9 <= 64 else 128
+    while i < padded - 8:
+        msg[i] = 0
+        i += 1
+    bits = <uint64_t>total * 8
+    for i in range(8):
+        msg[padded - 1 - i] = <unsigned char>(bits >> (8 * i))
+    h[0] = 0x67452301
+    h[1] = 0xEFCDAB89
+    h[2] = 0x98BADCFE
+    h[3] = 0x10325476
+    h[4] = 0xC3D2E1F0
+    _sha1_block(h, msg)
+    if padded == 128:
+        _sha1_block(h, msg + 64)
+    for i in range(5):
+        dig[4 * i] = <unsigned char>(h[i] >> 24)
+        dig[4 * i + 1] = <unsigned char>(h[i] >> 16)
+        dig[4 * i + 2] = <unsigned char>(h[i] >> 8)
+        dig[4 * i + 3] = <unsigned char>h[i]
+    dig[20] = 0
+    for i in range(7):  # 21 bytes (the last one zero) in 7 groups of 3
+        v = (<uint32_t>dig[3 * i] << 16) | (<uint32_t>dig[3 * i + 1] << 8) | dig[3 * i + 2]
+        out[4 * i] = b64[(v >> 18) & 63]
+        out[4 * i + 1] = b64[(v >> 12) & 63]
+        out[4 * i + 2] = b64[(v >> 6) & 63]
+        out[4 * i + 3] = b64[v & 63]
+    out[27] = 61  # the last group held one zero byte of padding: "="
+    return PyBytes_FromStringAndSize(out, 28)

@@ -155,6 +155,8 @@ def is_upgrade(conn: list[bytes], headers: Headers) -> bool:
 
 def is_websocket(headers: Headers) -> bool:
     up = get(headers, b"upgrade")
+    if up == b"websocket":
+        return True
     return up is not None and b"websocket" in [t.strip().lower() for t in up.split(b",")]
 
 
@@ -173,6 +175,10 @@ def ws_key_valid(key: bytes | None) -> bool:
 
 def ws_accept(key: bytes) -> bytes:
     """The Sec-WebSocket-Accept value for a key (RFC 6455 §4.2.2)."""
+    if COMPILED and type(key) is bytes:
+        acc = _ws_accept_c(key)  # noqa: F821 (h1.pxd)
+        if acc is not None:
+            return acc
     # binascii directly: base64.b64encode is a Python function around it
     return binascii.b2a_base64(hashlib.sha1(key.strip() + WS_GUID).digest(), newline=False)
 
