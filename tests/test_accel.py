@@ -239,6 +239,7 @@ SLOTTED_EXTENSION_TYPES = (
     ("lb.proxy.client", "ClientConn"), ("lb.proxy.server", "ServerConn"),
     ("lb.proxy.tunnel", "Tunnel"), ("lb.proxy.tunnel", "_End"),
     ("lb.proxy.timers", "Deadline"), ("lb.proxy.timers", "TimerWheel"),
+    ("lb.proxy.listener", "Listener"), ("lb.proxy.drive", "Driven"),
     ("lb.balance.base", "OrderedTree"), ("lb.balance.base", "NodeData"),
     ("lb.balance.roundrobin", "RRNode"), ("lb.balance.roundrobin", "RRGroup"),
     ("lb.proxy.compiled", "FrontendRT"), ("lb.proxy.compiled", "BackendRT"),

@@ -6,6 +6,7 @@ cimport cython
 
 from lb.http.headscan cimport scan_request
 from lb.proxy.compiled cimport FrontendRT, Runtime
+from lb.proxy.listener cimport Listener
 from lb.proxy.sockio cimport send_c
 from lb.proxy.timers cimport Deadline
 from lb.proxy.peer cimport PeerNames
@@ -16,7 +17,7 @@ cdef bint COMPILED
 
 
 cdef class ClientConn(PeerNames):
-    cdef public object listener, loop, transport, parser, src, src_port, dst
+    cdef public object loop, transport, parser, src, src_port, dst
     cdef public object dst_port, accept_ts, id, pending
     cdef public object url, upgrade_tail, last_end, tunnel, raw_head, held
     # sizes, counts and flags: C values (issue #9)
@@ -26,6 +27,8 @@ cdef class ClientConn(PeerNames):
     cdef public bint queueing, in_head, closed, got_bytes, write_paused, ended, plain
     cdef public Runtime rt
     cdef public FrontendRT fe
+    # None for a connection that no listener of lb accepted
+    cdef public Listener listener
     cdef public Deadline timer, stimer
     cdef public list headers, trailers
     cdef public Txn txn, req_txn

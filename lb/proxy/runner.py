@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 
 from lb.config.model import Config, RunOptions
@@ -62,10 +63,12 @@ async def _resolve(rt: Runtime) -> None:
 
 
 def _factory(rt: Runtime, fe: Any, lst: lmod.Listener) -> Callable[[], asyncio.Protocol]:
+    # partial, not a lambda: this module runs as Python, and a lambda would cost a
+    # Python frame on every accept
     if fe.mode == "tcp":
         from lb.proxy.tcp import TcpClient
-        return lambda: TcpClient(rt, fe, lst)
-    return lambda: ClientConn(rt, fe, lst)
+        return partial(TcpClient, rt, fe, lst)
+    return partial(ClientConn, rt, fe, lst)
 
 
 async def start(config: Config, opts: RunOptions | None = None,

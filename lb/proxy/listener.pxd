@@ -1,0 +1,22 @@
+# Cython declarations for listener.py (tools/build_accel.py; ignored in pure Python).
+# Listener becomes an extension type whose fields (the same as its __slots__, which
+# tests/test_accel.py checks) are C struct members, with its frontend and runtime
+# typed: the maxconn checks of every accept and every connection's end read C
+# fields instead of looking attributes up (issue #9).
+
+from lb.proxy.compiled cimport FrontendRT, Runtime
+
+
+cdef class Listener:
+    cdef public object bind, server, port, sock, factory, backlog, accepted_class
+    cdef public object peer, local
+    cdef public bint reading, paused, blocked
+    cdef public int peer_fd
+    cdef public FrontendRT fe
+    cdef public Runtime rt
+
+    cpdef _read(self, bint on)
+    cpdef bint _full(self)
+    cpdef _block(self)
+    cpdef release(self, conn)
+    cpdef _free(self)
