@@ -11,6 +11,7 @@ Must not import: lb.cli, healthcheck.
 
 from __future__ import annotations
 
+import _socket
 import errno
 import json
 import os
@@ -275,12 +276,23 @@ def accepted_socket_class(listening: socket.socket) -> type[socket.socket]:
     given also spares the kernel queries that ``socket(fileno=fd)`` makes.
     """
     family, stype, proto = listening.family, listening.type, listening.proto
+    c_init = _socket.socket.__init__
+    c_detach = _socket.socket.detach
 
     class Accepted(socket.socket):
         __slots__ = ()
 
+        # socket.socket's own __init__ and detach are Python functions, a frame each
+        # per connection (uvloop detaches the socket when it closes the transport):
+        # these do the same from this compiled module
         def __init__(self, *, fileno: int) -> None:
-            socket.socket.__init__(self, family, stype, proto, fileno)
+            c_init(self, family, stype, proto, fileno)
+            self._io_refs = 0
+            self._closed = False
+
+        def detach(self) -> int:
+            self._closed = True
+            return c_detach(self)  # type: ignore[no-any-return]
 
     Accepted.family = family  # type: ignore[assignment,misc]
     Accepted.type = stype  # type: ignore[assignment,misc]
