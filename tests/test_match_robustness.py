@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import random
 import string
+import sys
+from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lb.match import acl, fmt, sample
+from lb.match import acl, fmt, pattern, sample
 
 _CHARS = string.ascii_letters + string.digits + "()[]{},.:-_/%+!|'\"\\ *^$?#"
 _WORDS = st.lists(st.text(alphabet=_CHARS, min_size=0, max_size=12), min_size=0, max_size=6)
@@ -137,3 +142,46 @@ def test_huge_numbers_are_errors_not_crashes() -> None:
     ctx = _Ctx([(b"x", big.encode())], b"/")
     assert sample.parse_expr("hdr_val(x)").fetch(ctx) == 2**63 - 1
     assert sample.parse_expr("hdr(x),add(1)").fetch(ctx) == 2**63 - 1
+
+
+def _pure_pattern_module() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "pattern_pure", Path(__file__).resolve().parent.parent / "lb" / "match" / "pattern.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up
+    spec.loader.exec_module(mod)
+    assert not mod.COMPILED
+    return mod
+
+
+def test_str_beg_end_matchers_compiled_and_pure_agree() -> None:
+    """The compiled in-place comparisons of `str` (up to eight patterns) and
+    `beg`/`end` (pattern.pxd) against the Python ones (lower-cased copy, set or
+    startswith/endswith), with and without -i, on values that are or nearly are a
+    pattern, in every case mix, with bytes outside ASCII (never folded)."""
+    pure = _pure_pattern_module()
+    rnd = random.Random(1207)
+    alphabet = b"aAzZ@[`{09-.\xc0\xe0\xff "
+    checked = hits = 0
+    for _ in range(400):
+        pats = [bytes(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 6)))
+                for _ in range(rnd.choice((1, 2, 3, 8, 9, 12)))]
+        values = [p for p in pats] + [p.swapcase() for p in pats]
+        values += [bytes(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 8)))
+                   for _ in range(10)]
+        values += [p + b"x" for p in pats] + [b"x" + p for p in pats]
+        for icase in (False, True):
+            built = [(pattern._str_matcher(pats, icase), pure._str_matcher(pats, icase)),
+                     (pattern._beg_matcher(pats, icase), pure._beg_matcher(pats, icase)),
+                     (pattern._end_matcher(pats, icase), pure._end_matcher(pats, icase))]
+            for ours, python in built:
+                for v in values:
+                    got = ours.match(v)
+                    assert got == python.match(v), (pats, icase, v)
+                    checked += 1
+                    hits += got
+    assert checked > 50_000 and checked / 4 < hits < checked * 3 / 4
+    m = pattern._str_matcher([b"WebSocket"], True)
+    assert m.match(b"websocket") and m.match(b"WEBSOCKET") and not m.match(b"websocke")
+    assert type(m).__module__ == "lb.match.pattern"

@@ -23,7 +23,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
+    import cython
+    COMPILED = cython.compiled
+except ImportError:  # pure Python without Cython installed
+    COMPILED = False
+
 Predicate = Callable[[Any], bool]
+
+# a `str` matcher with at most this many patterns compares them one by one (compiled:
+# no lower-cased copy of the value, no hash); more go through the set
+_FEW = 8
 
 
 class Matcher:
@@ -74,14 +84,18 @@ class FnMatcher(Matcher):
 class StrMatcher(Matcher):
     """``str``: exact match against a set (patterns folded at compile time with -i)."""
 
-    __slots__ = ("pats", "icase")
+    __slots__ = ("pats", "icase", "few")
 
     def __init__(self, pats: frozenset[bytes], icase: bool) -> None:
         self.pats = pats
         self.icase = icase
+        self.few = (tuple(sorted(pats)) if len(pats) <= _FEW
+                    and all(type(p) is bytes for p in pats) else None)
 
     def match(self, v: Any) -> bool:
         if type(v) is bytes:
+            if COMPILED and self.few is not None:
+                return _any_equal(v, self.few, self.icase)  # noqa: F821 (pattern.pxd)
             b = v
             if self.icase:
                 b = b.lower()
@@ -92,15 +106,18 @@ class StrMatcher(Matcher):
 class AffixMatcher(Matcher):
     """``beg`` / ``end``: prefix (or, with ``end``, suffix) match against a tuple."""
 
-    __slots__ = ("pats", "icase", "end")
+    __slots__ = ("pats", "icase", "end", "bytes_only")
 
     def __init__(self, pats: tuple[bytes, ...], icase: bool, end: bool) -> None:
         self.pats = pats
         self.icase = icase
         self.end = end
+        self.bytes_only = all(type(p) is bytes for p in pats)
 
     def match(self, v: Any) -> bool:
         if type(v) is bytes:
+            if COMPILED and self.bytes_only:
+                return _any_affix(v, self.pats, self.icase, self.end)  # noqa: F821
             b = v
             if self.icase:
                 b = b.lower()
