@@ -12,7 +12,7 @@ meet: no possessive quantifiers / atomic groups before Python 3.11 (3.11 has the
 ``\\Q..\\E``, no recursion ``(?R)``, ``(?i)`` inline flags must be at the start, and
 ``\\d``/``\\w`` are ASCII-only on bytes (PCRE without UCP behaves the same).
 
-Pure; imports only the standard library.
+Pure; imports only the standard library (and `cython`, to know whether it is compiled).
 """
 
 from __future__ import annotations
