@@ -7,32 +7,20 @@ build is present) and its Python source loaded on its own (pure Python).
 
 from __future__ import annotations
 
-import importlib.util
 import random
-from pathlib import Path
 from typing import Any
 
 import httptools
 import pytest
 
 from lb.http import headscan
+from tests.pure_support import pure_module
 
-ROOT = Path(__file__).resolve().parent.parent
 MAXHDR = 101
 BUFSIZE = 16384
 
 
-def _pure_module() -> Any:
-    spec = importlib.util.spec_from_file_location("headscan_pure",
-                                                  ROOT / "lb" / "http" / "headscan.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert not mod.COMPILED
-    return mod
-
-
-PURE = _pure_module()
+PURE: Any = pure_module("lb.http.headscan")
 SCANS = [pytest.param(headscan.scan_request, id="imported"),
          pytest.param(PURE.scan_request, id="pure")]
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import string
-import sys
-from pathlib import Path
-from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lb.match import acl, fmt, pattern, sample
+from tests.pure_support import pure_module
 
 _CHARS = string.ascii_letters + string.digits + "()[]{},.:-_/%+!|'\"\\ *^$?#"
 _WORDS = st.lists(st.text(alphabet=_CHARS, min_size=0, max_size=12), min_size=0, max_size=6)
@@ -144,23 +141,12 @@ def test_huge_numbers_are_errors_not_crashes() -> None:
     assert sample.parse_expr("hdr(x),add(1)").fetch(ctx) == 2**63 - 1
 
 
-def _pure_pattern_module() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "pattern_pure", Path(__file__).resolve().parent.parent / "lb" / "match" / "pattern.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # its dataclasses look their module up
-    spec.loader.exec_module(mod)
-    assert not mod.COMPILED
-    return mod
-
-
 def test_str_beg_end_matchers_compiled_and_pure_agree() -> None:
     """The compiled in-place comparisons of `str` (up to eight patterns) and
     `beg`/`end` (pattern.pxd) against the Python ones (lower-cased copy, set or
     startswith/endswith), with and without -i, on values that are or nearly are a
     pattern, in every case mix, with bytes outside ASCII (never folded)."""
-    pure = _pure_pattern_module()
+    pure = pure_module("lb.match.pattern")
     rnd = random.Random(1207)
     alphabet = b"aAzZ@[`{09-.\xc0\xe0\xff "
     checked = hits = 0
