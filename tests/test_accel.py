@@ -49,8 +49,14 @@ def _origin(tree: Path, module: str = MODULE, **env: str) -> str:
 def test_compiled_module_used_only_while_its_source_is_unchanged(tmp_path: Path) -> None:
     tree = _tree(tmp_path)
     assert _origin(tree).endswith("timers.py")  # nothing built yet
-    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", MODULE)
+    for cache in tree.rglob("__pycache__"):
+        shutil.rmtree(cache)
+    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", MODULE,
+               env={"PYTHONDONTWRITEBYTECODE": "1"})
     assert "compiled 1 module(s)" in out
+    # the interpreted modules' bytecode is written even where Python would not
+    tag = sys.implementation.cache_tag
+    assert (tree / "lb" / "config" / "__pycache__" / f"build.{tag}.pyc").is_file()
     manifest = json.loads((tree / "build/accel/manifest.json").read_text())
     assert list(manifest["modules"]) == [MODULE]
     so = _origin(tree)

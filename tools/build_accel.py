@@ -8,13 +8,11 @@
 The modules are compiled as written (no Cython-only syntax, annotations ignored), so
 the package stays plain Python and runs the same without this step; compiled, the
 per-request path costs about half the CPU (docs/performance.md). The only Cython-only
-files are the ``.pxd`` declarations beside some modules (``lb/state.pxd``,
-``lb/proxy/{txn,client,server,tunnel,timers,compiled,sockio}.pxd``,
-``lb/balance/{base,roundrobin}.pxd``), which turn their classes into extension types
-with C struct fields and type the links between them (``lb/http/h1.pxd``,
-``lb/proxy/logline.pxd`` and ``lb/proxy/sockio.pxd`` also hold C bodies that the
-modules call only when compiled, with the Python code as fallback and reference, or
-the transport's own write for sockio); a ``.pxd`` is part of its
+files are the ``.pxd`` declarations beside most of the modules listed below, which
+turn their classes into extension types with C struct fields and type the links
+between them; several also hold C bodies that the modules call only when compiled,
+with the Python code as fallback and reference (docs/ARCHITECTURE.md lists them,
+under ``proxy/*.pxd``); a ``.pxd`` is part of its
 module's digest, with the ``.pxd`` files it cimports, and ``--modules`` builds the
 modules a module cimports with it (they load only together). ``lb/_accel.py``
 loads a compiled module only while its source is byte-for-byte the one it was built
@@ -183,7 +181,8 @@ def _byte_compile() -> None:
     import compileall
 
     for pkg in ("lb", "healthcheck"):
-        compileall.compile_dir(str(REPO / pkg), quiet=1)
+        if (REPO / pkg).is_dir():
+            compileall.compile_dir(str(REPO / pkg), quiet=1)
 
 
 def _ext_suffix() -> str:
