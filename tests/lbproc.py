@@ -33,6 +33,20 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PLACEHOLDER = re.compile(r"@@([A-Za-z0-9_]+)@@")
 
+# the smallest HTTP set-up: one frontend (port "fe"), one backend, one server ("s1")
+ONE_SERVER_HTTP = """
+defaults
+  mode http
+  timeout client 5s
+  timeout server 5s
+  timeout connect 1s
+frontend f
+  bind 127.0.0.1:@@fe@@
+  default_backend b
+backend b
+  server s1 127.0.0.1:@@s1@@
+"""
+
 
 def has_ipv6_loopback() -> bool:
     """Whether this machine can bind ::1 (some containers have no IPv6)."""

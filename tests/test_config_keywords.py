@@ -327,6 +327,35 @@ def test_global_keywords():
         "cannot find user id for 'nosuchuser-xyz' (0:Success)"
 
 
+@pytest.mark.parametrize("line,msg", [  # haproxy -c, 2.6.12
+    ("tune.bufsize", "'tune.bufsize' expects an integer argument."),
+    ("tune.bufsize abc", "'tune.bufsize' expects a positive integer argument."),
+    ("tune.bufsize 0", "'tune.bufsize' expects a positive integer argument."),
+    ("tune.bufsize -5", "'tune.bufsize' expects a positive integer argument."),
+    ("tune.maxrewrite -5", "'tune.maxrewrite' expects a positive integer argument."),
+    ("tune.http.maxhdr 0", "'tune.http.maxhdr' expects a numeric value between 1 and 32767"),
+    ("tune.http.maxhdr 32768",
+     "'tune.http.maxhdr' expects a numeric value between 1 and 32767"),
+    ("tune.rcvbuf.server", "'tune.rcvbuf.server' expects an integer argument."),
+    ("tune.sndbuf.client", "'tune.sndbuf.client' expects an integer argument."),
+])
+def test_tune_value_errors(line, msg):
+    res = cfg(f"global\n {line}\n")
+    assert not res.ok
+    assert msgs(res) == [f"parsing [t.cfg:2] : {msg}"]
+
+
+def test_tune_values_as_haproxy_reads_them():
+    g = ok("global\n tune.maxrewrite abc\n tune.http.maxhdr 32767\n"
+           " tune.rcvbuf.client 131072\n tune.rcvbuf.server 65536\n"
+           " tune.sndbuf.client 64k\n tune.sndbuf.server -1\n tune.ssl.cachesize 0\n").global_
+    # atol's reading: no digits is 0, "64k" is 64; a size of 0 or less keeps the kernel's
+    assert (g.tune_maxrewrite, g.tune_http_maxhdr, g.tune_rcvbuf_client,
+            g.tune_rcvbuf_server, g.tune_sndbuf_client, g.tune_sndbuf_server) == (
+        0, 32767, 131072, 65536, 64, 0)
+    assert g.tune["tune.ssl.cachesize"] == "0"  # other tune.* keywords are kept as written
+
+
 def test_stats_page_and_errorfile(tmp_path):
     page = tmp_path / "503.http"
     page.write_bytes(b"HTTP/1.0 503 Oops\r\n\r\nsorry\n")

@@ -36,9 +36,24 @@ backend b
   server s1 127.0.0.1:@@s1@@
 """
 MB = 1024 * 1024
-FLOOD = 64 * MB
+
+
+def _sysctl_max(name: str) -> int:
+    with open(f"/proc/sys/net/ipv4/{name}") as f:
+        return int(f.read().split()[2])
+
+
+# What the kernel alone may hold between a flooding peer and one that stopped reading,
+# with buffers it sizes itself: a receive buffer grows up to tcp_rmem's maximum (32 MiB
+# here; 16 MiB went through in one CI run) on both connections, plus two send buffers.
+# None of it is lb's memory: the RSS checks bound that, and the tuned variant below
+# bounds the bytes in flight tightly.
+KERNEL_HOLDS = 2 * _sysctl_max("tcp_rmem") + 2 * _sysctl_max("tcp_wmem") + MB
+STALL_LIMIT = KERNEL_HOLDS + 4 * MB  # bytes a stalled flood may have pushed, lb's included
+FLOOD = max(64 * MB, STALL_LIMIT + 16 * MB)
 RSS_MARGIN_KB = 24 * 1024  # a buffered 64 MB flood would be ~3x this
 PIECE = b"x" * 65536
+SMALL = 65536  # the socket buffers of the tuned variant (tune.rcvbuf.server and so on)
 
 
 def rss_kb(pid: int) -> int:
@@ -71,8 +86,11 @@ def _stalls(counter: list[int], limit: int, wait: float = 1.0) -> int:
     return now
 
 
-def _flooding_backend(upgrade: bool) -> Callable[[socket.socket, RawBackend], None]:
+def _flooding_backend(upgrade: bool,
+                      sndbuf: int = 0) -> Callable[[socket.socket, RawBackend], None]:
     def handler(c: socket.socket, rb: RawBackend) -> None:
+        if sndbuf:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
         head = rb.recv_head(c)
         if upgrade:
             key = [ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n")
@@ -86,15 +104,28 @@ def _flooding_backend(upgrade: bool) -> Callable[[socket.socket, RawBackend], No
     return handler
 
 
-def _client_not_reading(request: bytes, upgrade: bool) -> None:
-    rb = RawBackend(_flooding_backend(upgrade))
+def _client_not_reading(request: bytes, upgrade: bool, tuned: bool = False) -> None:
+    """A server floods a client that does not read: the flood stalls, lb's memory stays
+    flat, and it resumes once the client reads. Tuned, every socket buffer on the way
+    is 64 KiB (lb's by `tune.rcvbuf.server`/`tune.sndbuf.client`), so what went
+    through before the stall is what lb itself holds, plus those few buffers."""
+    rb = RawBackend(_flooding_backend(upgrade, SMALL if tuned else 0))
     rb.sent = [0]  # type: ignore[attr-defined]
-    with rb, LbProcess(BASE, ports={"s1": rb.port}) as lb:
+    conf = BASE
+    if tuned:
+        conf = BASE.replace("global\n", f"global\n  tune.rcvbuf.server {SMALL}\n"
+                            f"  tune.sndbuf.client {SMALL}\n", 1)
+    with rb, LbProcess(conf, ports={"s1": rb.port}) as lb:
         base = rss_kb(lb.pid)
-        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=10) as c:
-            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        with socket.socket() as c:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL)
+            c.settimeout(10)
+            c.connect(("127.0.0.1", lb.ports["fe"]))
             c.sendall(request)
-            _stalls(rb.sent, 16 * MB)  # type: ignore[attr-defined]
+            # tuned: 4 buffers of 64 KiB, which the kernel doubles, and lb's own
+            # (about 0.6 MiB seen in all); 5.5 MiB and more without the tune.* lines
+            limit = 3 * MB // 2 if tuned else STALL_LIMIT
+            _stalls(rb.sent, limit)  # type: ignore[attr-defined]
             grown = rss_kb(lb.pid) - base
             assert grown < RSS_MARGIN_KB, f"RSS grew by {grown} kB"
             # reading again lets the flood resume
@@ -151,6 +182,17 @@ def test_client_not_reading_large_response_memory_bounded() -> None:
     _client_not_reading(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n", upgrade=False)
 
 
+def test_client_not_reading_with_small_socket_buffers_holds_little() -> None:
+    _client_not_reading(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n", upgrade=False, tuned=True)
+
+
+def test_websocket_client_not_reading_with_small_socket_buffers_holds_little() -> None:
+    _client_not_reading(
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        upgrade=True, tuned=True)
+
+
 def test_websocket_client_not_reading_server_floods_memory_bounded() -> None:
     _client_not_reading(
         b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
@@ -188,7 +230,7 @@ def test_pipelined_flood_is_not_buffered() -> None:
             c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
             sent = [0]
             batch = req * 16
-            total = 48 * MB
+            total = FLOOD
 
             def pump() -> None:
                 c.settimeout(30)
@@ -200,18 +242,18 @@ def test_pipelined_flood_is_not_buffered() -> None:
                     pass
 
             threading.Thread(target=pump, daemon=True).start()
-            _stalls(sent, 16 * MB, wait=1.5)
+            _stalls(sent, STALL_LIMIT, wait=1.5)
             grown = rss_kb(lb.pid) - base
             assert grown < RSS_MARGIN_KB, f"RSS grew by {grown} kB"
             # the server was not flooded either: lb forwarded a bounded number
-            assert rb.answered[0] * len(req) < 16 * MB  # type: ignore[attr-defined]
+            assert rb.answered[0] * len(req) < STALL_LIMIT  # type: ignore[attr-defined]
 
 
 def test_huge_chunked_upload_is_streamed_not_buffered() -> None:
     """The server reads the head, then nothing for a while: the client's upload
     stalls (lb stopped reading) and lb's memory stays flat; once the server reads,
     the whole body arrives and the answer comes back."""
-    total = 48 * MB
+    total = FLOOD
     go = threading.Event()
 
     def slow_reader(c: socket.socket, rb: RawBackend) -> None:
@@ -253,7 +295,7 @@ def test_huge_chunked_upload_is_streamed_not_buffered() -> None:
 
             th = threading.Thread(target=pump, daemon=True)
             th.start()
-            _stalls(sent, 16 * MB)
+            _stalls(sent, STALL_LIMIT)
             grown = rss_kb(lb.pid) - base
             assert grown < RSS_MARGIN_KB, f"RSS grew by {grown} kB"
             go.set()
@@ -506,7 +548,7 @@ def test_websocket_server_not_reading_client_floods_memory_bounded() -> None:
             sent = [0]
             threading.Thread(target=_send_until_blocked, args=(c, FLOOD, sent),
                              daemon=True).start()
-            _stalls(sent, 16 * MB)
+            _stalls(sent, STALL_LIMIT)
             grown = rss_kb(lb.pid) - base
             assert grown < RSS_MARGIN_KB, f"RSS grew by {grown} kB"
             release.set()

@@ -13,20 +13,9 @@ import pytest
 
 from lb.http import responses
 from tests.backends import HttpBackend
-from tests.lbproc import LbThread, raw_request
+from tests.lbproc import ONE_SERVER_HTTP, LbThread, raw_request
 
-CFG = """
-defaults
-  mode http
-  timeout client 5s
-  timeout server 5s
-  timeout connect 1s
-frontend f
-  bind 127.0.0.1:@@fe@@
-  default_backend b
-backend b
-  server s1 127.0.0.1:@@s1@@
-"""
+CFG = ONE_SERVER_HTTP
 
 CASES = {
     "invalid_request_line": b"GARBAGE\r\n\r\n",

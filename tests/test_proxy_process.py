@@ -9,7 +9,14 @@ import socket
 import pytest
 
 from tests.backends import HttpBackend
-from tests.lbproc import LbProcess, free_port, has_ipv6_loopback, raw_request, wait_listening
+from tests.lbproc import (
+    ONE_SERVER_HTTP,
+    LbProcess,
+    free_port,
+    has_ipv6_loopback,
+    raw_request,
+    wait_listening,
+)
 
 REQ = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
@@ -67,18 +74,7 @@ backend b
 
 def test_sigint_exit_0() -> None:
     with HttpBackend("s1") as s1:
-        with LbProcess("""
-defaults
-  mode http
-  timeout client 5s
-  timeout server 5s
-  timeout connect 1s
-frontend f
-  bind 127.0.0.1:@@fe@@
-  default_backend b
-backend b
-  server s1 127.0.0.1:@@s1@@
-""", ports={"s1": s1.port}) as lb:
+        with LbProcess(ONE_SERVER_HTTP, ports={"s1": s1.port}) as lb:
             assert raw_request(lb.ports["fe"], REQ).endswith(b"s1")
             os.kill(lb.pid, signal.SIGINT)
             assert lb.proc is not None and lb.proc.wait(10) == 0
@@ -110,18 +106,7 @@ frontend f
 @pytest.mark.parametrize("sig", [signal.SIGTERM])
 def test_stop_with_open_connections(sig: int) -> None:
     with HttpBackend("s1") as s1:
-        with LbProcess("""
-defaults
-  mode http
-  timeout client 5s
-  timeout server 5s
-  timeout connect 1s
-frontend f
-  bind 127.0.0.1:@@fe@@
-  default_backend b
-backend b
-  server s1 127.0.0.1:@@s1@@
-""", ports={"s1": s1.port}) as lb:
+        with LbProcess(ONE_SERVER_HTTP, ports={"s1": s1.port}) as lb:
             idle = socket.create_connection(("127.0.0.1", lb.ports["fe"]))
             os.kill(lb.pid, sig)
             assert lb.proc is not None and lb.proc.wait(10) == 0

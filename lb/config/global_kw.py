@@ -246,21 +246,53 @@ def kw_stats(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
                   f"'timeout' (got '{sub}').", "bad-argument", col=line.col(1))
 
 
+def _tune_bufsize(text: str) -> int | str:
+    try:
+        value = parse_size(text, "tune.bufsize")
+    except UnitError:
+        value = 0
+    return value if value > 0 else "expects a positive integer argument."
+
+
+def _tune_maxrewrite(text: str) -> int | str:
+    value = atoi(text)
+    return value if value >= 0 else "expects a positive integer argument."
+
+
+def _tune_maxhdr(text: str) -> int | str:
+    value = atoi(text)
+    return value if 1 <= value <= 32767 else "expects a numeric value between 1 and 32767"
+
+
+def _tune_sockbuf(text: str) -> int | str:
+    return max(atoi(text), 0)  # HAProxy takes atol's value; 0 (or less) leaves the kernel's
+
+
+# tune.* keyword -> (Global field, value parser returning the value or the alert's tail);
+# HAProxy 2.6's checks and messages (`haproxy -c` compared by hand)
+TUNE_VALUES: dict[str, tuple[str, Callable[[str], int | str]]] = {
+    "tune.bufsize": ("tune_bufsize", _tune_bufsize),
+    "tune.maxrewrite": ("tune_maxrewrite", _tune_maxrewrite),
+    "tune.http.maxhdr": ("tune_http_maxhdr", _tune_maxhdr),
+    "tune.rcvbuf.client": ("tune_rcvbuf_client", _tune_sockbuf),
+    "tune.rcvbuf.server": ("tune_rcvbuf_server", _tune_sockbuf),
+    "tune.sndbuf.client": ("tune_sndbuf_client", _tune_sockbuf),
+    "tune.sndbuf.server": ("tune_sndbuf_server", _tune_sockbuf),
+}
+
+
 def kw_tune(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
     kw = line.words[0]
     if len(line.words) < 2:
-        ctx.alert(line, f"'{kw}' expects an argument.", "missing-argument")
+        ctx.alert(line, f"'{kw}' expects an integer argument.", "missing-argument")
         return
-    v = line.words[1]
-    field = {"tune.bufsize": "tune_bufsize", "tune.maxrewrite": "tune_maxrewrite",
-             "tune.http.maxhdr": "tune_http_maxhdr"}.get(kw)
-    if field:
-        try:
-            g.values[field] = parse_size(v, kw) if field == "tune_bufsize" else atoi(v)
-        except UnitError:
-            ctx.alert(line, f"'{kw}' expects an integer argument.", "bad-integer")
-            return
-    g.tune[kw] = v
+    field, parse = TUNE_VALUES[kw]
+    value = parse(line.words[1])
+    if isinstance(value, str):
+        ctx.alert(line, f"'{kw}' {value}", "bad-integer")
+        return
+    g.values[field] = value
+    g.tune[kw] = line.words[1]
 
 
 def kw_setenv(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
@@ -353,9 +385,7 @@ _ROWS: list[Keyword] = [
     Keyword("setenv", kw_setenv),
     Keyword("spread-checks", kw_spread_checks, help="check jitter percentage"),
     Keyword("stats", kw_stats, help="stats socket / timeout / maxconn"),
-    Keyword("tune.bufsize", kw_tune),
-    Keyword("tune.http.maxhdr", kw_tune),
-    Keyword("tune.maxrewrite", kw_tune),
+    *(Keyword(k, kw_tune) for k in TUNE_VALUES),
     Keyword("uid", kw_uid, help="numeric user id"),
     Keyword("ulimit-n", _int("ulimit_n"), help="file descriptor limit"),
     Keyword("unsetenv", kw_setenv),

@@ -600,6 +600,11 @@ class Global:
     tune_bufsize: int = 16384
     tune_maxrewrite: int = 1024
     tune_http_maxhdr: int = 101
+    # SO_RCVBUF / SO_SNDBUF for client and server sockets; 0 leaves the kernel's sizing
+    tune_rcvbuf_client: int = 0
+    tune_rcvbuf_server: int = 0
+    tune_sndbuf_client: int = 0
+    tune_sndbuf_server: int = 0
     tune: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAP)  # other tune.* values as written
     env: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAP)  # setenv / presetenv results
 

@@ -21,6 +21,7 @@ from lb.config.model import Config, Proxy
 from lb.http import actions, cookie, h1
 from lb.match import acl, sample
 from lb.proxy import queue as lbqueue
+from lb.proxy import sockopts
 from lb.proxy.retry import RetryPolicy
 from lb.proxy.timers import TimerWheel
 from lb.state import BackendState, FrontendState, ServerState, State
@@ -77,11 +78,12 @@ class BackendRT:
         "retries", "idle", "mode", "ff", "counters", "errorfiles", "reuse", "loop_time",
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
         "retry_policy", "replay_requests", "hash_sample", "post_param",
-        "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first",
+        "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first", "sockbufs",
     )
 
     def __init__(self, model: Proxy, st: BackendState,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None,
+                 sockbufs: tuple[tuple[int, int], ...] = ()) -> None:
         t = model.timeouts
         self.loop_time = (loop or asyncio.get_event_loop()).time
         o = model.options
@@ -131,6 +133,9 @@ class BackendRT:
         self.redirect_rules = _ruleset(model.redirect_rules)
         self.tcp_content_rules = _ruleset(model.tcp_request_content_rules)
         self.buffer_req = o.http_buffer_request
+        # (SO_RCVBUF/SO_SNDBUF, bytes) set on each new server socket before it
+        # connects (global tune.rcvbuf.server / tune.sndbuf.server); () leaves the kernel's
+        self.sockbufs = sockbufs
 
 
 class FrontendRT:
@@ -241,12 +246,13 @@ class Runtime:
         self.pid = os.getpid()
         # epoch = loop.time() + epoch_offset (request dates without a time() call)
         self.epoch_offset = time.time() - self.loop.time()
+        g = config.global_
+        sockbufs = sockopts.buffer_options(g.tune_rcvbuf_server, g.tune_sndbuf_server)
         self.backends: dict[str, BackendRT] = {
-            name: BackendRT(bst.model, bst, self.loop)
+            name: BackendRT(bst.model, bst, self.loop, sockbufs)
             for name, bst in self.state.backends.items()}
         self.frontends: dict[str, FrontendRT] = {
             name: FrontendRT(fst.model, fst, self) for name, fst in self.state.frontends.items()}
-        g = config.global_
         self.maxconn = g.maxconn
         self.actconn = 0
         self.conns: set[Any] = set()  # live client-side connections

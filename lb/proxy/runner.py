@@ -23,6 +23,7 @@ from typing import Any
 
 from lb.config.model import Config, RunOptions
 from lb.proxy import listener as lmod
+from lb.proxy import sockopts
 from lb.proxy.client import ClientConn
 from lb.proxy.compiled import Runtime
 from lb.state import State
@@ -91,6 +92,14 @@ async def start(config: Config, opts: RunOptions | None = None,
                     addr = b.raw or f"{b.host}:{b.port}"
                     raise StartError(f"Starting frontend {fe.name}: cannot bind socket "
                                      f"({e}) [{addr}]") from e
+                g = config.global_
+                try:
+                    sockopts.apply(sock, sockopts.buffer_options(g.tune_rcvbuf_client,
+                                                                 g.tune_sndbuf_client))
+                except OSError as e:
+                    sock.close()
+                    raise StartError(f"Starting frontend {fe.name}: cannot size socket "
+                                     f"buffers ({e.strerror or e})") from e
                 lst = lmod.Listener(rt, fe, b)
                 lst.factory = _factory(rt, fe, lst)
                 lst.backlog = lmod.backlog_for(b, fe.model.backlog, fe.maxconn)

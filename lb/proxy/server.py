@@ -19,7 +19,7 @@ import httptools
 
 from lb.http import h1
 from lb.http.headscan import scan_response
-from lb.proxy import errsnap
+from lb.proxy import errsnap, sockopts
 from lb.proxy.sockio import send_fd
 from lb.state import ServerState
 
@@ -346,6 +346,9 @@ def connect(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState,
     """The coroutine that connects to ``srv``; its result is (transport, ServerConn).
 
     uvloop's own coroutine, not one around it: a wrapper costs a coroutine frame and
-    a second send on every step of every connect.
+    a second send on every step of every connect. With socket buffer sizes configured
+    (``be.sockbufs``), ``lb.proxy.sockopts.connect`` sets them before connecting.
     """
+    if be.sockbufs:
+        return sockopts.connect(loop, partial(ServerConn, be, srv), host, port, be.sockbufs)
     return loop.create_connection(partial(ServerConn, be, srv), host, port)

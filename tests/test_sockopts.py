@@ -1,0 +1,128 @@
+"""Kernel socket buffer sizes from global ``tune.rcvbuf.*``/``tune.sndbuf.*``: they
+reach the sockets lb accepts (through the listening socket) and the sockets it
+connects with (set before the connect), and a server connection made that way
+resolves, fails and retries as any other. The effect on a flood a client does not
+read is in tests/test_limits.py (…with_small_socket_buffers_holds_little)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+
+import pytest
+
+from lb.proxy import sockopts
+from tests.backends import HttpBackend
+from tests.lbproc import ONE_SERVER_HTTP, LbThread, free_port, has_ipv6_loopback
+
+CFG = """
+global
+  tune.rcvbuf.client 32768
+  tune.sndbuf.client 49152
+  tune.rcvbuf.server 40960
+  tune.sndbuf.server 57344
+""" + ONE_SERVER_HTTP
+
+
+def _get(port: int, conn: socket.socket | None = None) -> bytes:
+    """One request; on ``conn`` the connection stays open (the answer is s1's two
+    bytes), else it is closed after the answer."""
+    c = conn or socket.create_connection(("127.0.0.1", port), timeout=5)
+    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n"
+              + (b"\r\n" if conn else b"Connection: close\r\n\r\n"))
+    out = b""
+    while not (conn and out.endswith(b"\r\n\r\ns1")):
+        d = c.recv(65536)
+        if not d:
+            break
+        out += d
+    if conn is None:
+        c.close()
+    return out
+
+
+def _sizes(tr: object) -> tuple[int, int]:
+    sock = tr.get_extra_info("socket")  # type: ignore[attr-defined]
+    return (sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+
+
+def test_buffer_sizes_reach_accepted_and_server_sockets() -> None:
+    with HttpBackend() as be:
+        with LbThread(CFG, {"s1": be.port}) as lb, socket.create_connection(
+                ("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
+            assert _get(lb.ports["fe"], c).startswith(b"HTTP/1.1 200")
+
+            def look() -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+                clients = [_sizes(cc.transport) for cc in lb.rt.conns]
+                idle = [_sizes(sc.transport) for pool in lb.rt.backends["b"].idle.values()
+                        for sc in pool]
+                return clients, idle
+
+            clients, idle = lb.call(look)
+    # Linux doubles what it is given, for its bookkeeping, and reports that
+    assert clients == [(2 * 32768, 2 * 49152)]
+    assert idle == [(2 * 40960, 2 * 57344)]
+
+
+def test_without_tune_lines_the_kernel_sizes_buffers() -> None:
+    with HttpBackend() as be:
+        with LbThread(ONE_SERVER_HTTP, {"s1": be.port}) as lb, socket.create_connection(
+                ("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
+            assert _get(lb.ports["fe"], c).startswith(b"HTTP/1.1 200")
+            clients = lb.call(lambda: [_sizes(cc.transport) for cc in lb.rt.conns])
+    assert lb.rt is None and len(clients) == 1
+    assert clients[0] != (2 * 32768, 2 * 49152)
+
+
+def test_server_by_name_and_a_refused_server_with_buffer_sizes() -> None:
+    with HttpBackend() as be:
+        by_name = CFG.replace("127.0.0.1:@@s1@@", "localhost:@@s1@@")
+        with LbThread(by_name, {"s1": be.port}) as lb:
+            assert _get(lb.ports["fe"]).startswith(b"HTTP/1.1 200")
+    with LbThread(CFG, {"s1": free_port()}) as lb:
+        out = _get(lb.ports["fe"])
+        assert out.startswith(b"HTTP/1.1 503"), out
+        (txn,) = lb.wait_txns(1)
+        srv = lb.state.backends["b"].servers[0]
+        assert srv.counters.connect == 4  # the first attempt and `retries 3`
+        assert bytes(txn.term) == b"SC"
+        time.sleep(0.2)
+        fds = len(os.listdir("/proc/self/fd"))
+        for _ in range(5):
+            assert _get(lb.ports["fe"]).startswith(b"HTTP/1.1 503")
+        time.sleep(0.2)
+        assert srv.counters.connect == 24
+        assert len(os.listdir("/proc/self/fd")) <= fds  # refused sockets were closed
+
+
+def test_connect_tries_each_address_and_reports_the_last_error() -> None:
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        opts = sockopts.buffer_options(65536, 0)
+        srv = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        tr, proto = await sockopts.connect(loop, asyncio.Protocol, "127.0.0.1", port, opts)
+        assert isinstance(proto, asyncio.Protocol)
+        assert _sizes(tr)[0] == 2 * 65536
+        tr.close()
+        srv.close()
+        with pytest.raises(ConnectionRefusedError):
+            await sockopts.connect(loop, asyncio.Protocol, "127.0.0.1", free_port(), opts)
+        if has_ipv6_loopback():
+            srv6 = await loop.create_server(asyncio.Protocol, "::1", 0)
+            port6 = srv6.sockets[0].getsockname()[1]
+            tr, _ = await sockopts.connect(loop, asyncio.Protocol, "::1", port6, opts)
+            assert tr.get_extra_info("peername")[0] == "::1"
+            tr.close()
+            srv6.close()
+
+    import uvloop
+    uvloop.run(go())
+
+
+def test_buffer_options_leave_zero_to_the_kernel() -> None:
+    assert sockopts.buffer_options(0, 0) == ()
+    assert sockopts.buffer_options(0, 4096) == ((socket.SO_SNDBUF, 4096),)
