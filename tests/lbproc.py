@@ -356,6 +356,20 @@ def raw_request(port: int, data: bytes, timeout: float = 3.0, until_close: bool 
         return out
 
 
+def _sysctl_max(name: str) -> int:
+    with open(f"/proc/sys/net/ipv4/{name}") as f:
+        return int(f.read().split()[2])
+
+
+MB = 1024 * 1024
+# What the kernel alone may hold between a flooding peer and one that stopped reading,
+# with buffers it sizes itself: a receive buffer grows up to tcp_rmem's maximum (32 MiB
+# here; 16 MiB went through in one CI run) on both connections, plus two send buffers.
+# None of it is lb's memory (RSS checks bound that).
+KERNEL_HOLDS = 2 * _sysctl_max("tcp_rmem") + 2 * _sysctl_max("tcp_wmem") + MB
+STALL_LIMIT = KERNEL_HOLDS + 4 * MB  # bytes a stalled flood may have pushed, lb's included
+
+
 class RawBackend:
     """A loopback TCP server whose behaviour is a function of each accepted socket:
     ``handler(sock)`` runs in its own thread (e.g. answer garbage, stay silent, close

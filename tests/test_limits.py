@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lb.http import h1, responses
-from tests.lbproc import LbProcess, RawBackend, free_port
+from tests.lbproc import MB, STALL_LIMIT, LbProcess, RawBackend, free_port
 
 BASE = """
 global
@@ -35,21 +35,6 @@ frontend f
 backend b
   server s1 127.0.0.1:@@s1@@
 """
-MB = 1024 * 1024
-
-
-def _sysctl_max(name: str) -> int:
-    with open(f"/proc/sys/net/ipv4/{name}") as f:
-        return int(f.read().split()[2])
-
-
-# What the kernel alone may hold between a flooding peer and one that stopped reading,
-# with buffers it sizes itself: a receive buffer grows up to tcp_rmem's maximum (32 MiB
-# here; 16 MiB went through in one CI run) on both connections, plus two send buffers.
-# None of it is lb's memory: the RSS checks bound that, and the tuned variant below
-# bounds the bytes in flight tightly.
-KERNEL_HOLDS = 2 * _sysctl_max("tcp_rmem") + 2 * _sysctl_max("tcp_wmem") + MB
-STALL_LIMIT = KERNEL_HOLDS + 4 * MB  # bytes a stalled flood may have pushed, lb's included
 FLOOD = max(64 * MB, STALL_LIMIT + 16 * MB)
 RSS_MARGIN_KB = 24 * 1024  # a buffered 64 MB flood would be ~3x this
 PIECE = b"x" * 65536

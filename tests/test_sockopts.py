@@ -82,7 +82,9 @@ def test_server_by_name_and_a_refused_server_with_buffer_sizes() -> None:
         by_name = CFG.replace("127.0.0.1:@@s1@@", "localhost:@@s1@@")
         with LbThread(by_name, {"s1": be.port}) as lb:
             assert _get(lb.ports["fe"]).startswith(b"HTTP/1.1 200")
-    with LbThread(CFG, {"s1": free_port()}) as lb:
+    # a refused connect is retried after min(1 s, timeout connect)
+    quick = CFG.replace("timeout connect 1s", "timeout connect 100ms")
+    with LbThread(quick, {"s1": free_port()}) as lb:
         out = _get(lb.ports["fe"])
         assert out.startswith(b"HTTP/1.1 503"), out
         (txn,) = lb.wait_txns(1)
