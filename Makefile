@@ -5,7 +5,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench check-config clean system-deps accel
+.PHONY: run test lint bench check-config clean system-deps accel accel-strict
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,20 +23,24 @@ system-deps:
 accel: $(STAMP)
 	$(VPY) tools/build_accel.py
 
+# a failed build is an error (make test, make bench)
+accel-strict: $(STAMP)
+	$(VPY) tools/build_accel.py --strict
+
 run: $(STAMP)
 	@$(VPY) tools/build_accel.py
 	$(VPY) tools/demo.py
 
-test: $(STAMP) system-deps
-	$(VPY) tools/build_accel.py --strict
+# the Debian packages install while the virtualenv and the Cython build are made
+test:
+	@$(MAKE) --no-print-directory -j2 system-deps accel-strict
 	$(VPY) -m ruff check lb healthcheck tests tools
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VPY) -m ruff check lb healthcheck tests tools
 
-bench: $(STAMP)
-	$(VPY) tools/build_accel.py --strict
+bench: accel-strict
 	$(VPY) tools/bench/run.py
 
 clean:

@@ -77,6 +77,10 @@ HOT_MODULES: tuple[str, ...] = (
 )
 
 DIRECTIVES = {"language_level": 3, "annotation_typing": False, "binding": True}
+# Python's own CFLAGS ask for debug information (-g): about a third of the C compile
+# time here (145 s -> 98 s for 20 modules) for nothing the modules run or the
+# profilers use (they name C functions from the symbol table). Optimisation unchanged.
+COMPILE_ARGS = ["-g0"]
 
 
 def main() -> int:
@@ -128,7 +132,8 @@ def main() -> int:
               f"(about {4 * len(todo)} s on 2 cores; only changed ones next time)",
               flush=True)
         t0 = time.monotonic()
-        exts = [Extension(name, [str(_accel.source_path(name).relative_to(REPO))])
+        exts = [Extension(name, [str(_accel.source_path(name).relative_to(REPO))],
+                          extra_compile_args=COMPILE_ARGS)
                 for name, _ in todo]
         cwd = os.getcwd()
         os.chdir(REPO)
