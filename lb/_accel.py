@@ -36,7 +36,25 @@ _CIMPORT = re.compile(rb"^\s*(?:from\s+(lb(?:\.\w+)+)\s+cimport|cimport\s+(lb(?:
                       re.MULTILINE)
 
 
-def _pxd_closure(path: Path) -> list[tuple[Path, bytes, list[str]]]:
+# .pxd path -> (its text, the modules it cimports), filled during one look at the
+# build (current_modules passes one in): a .pxd is cimported by many modules
+PxdCache = dict[Path, tuple[bytes, list[str]]]
+
+
+def _read_pxd(pxd: Path, cache: PxdCache | None) -> tuple[bytes, list[str]] | None:
+    if cache is not None and pxd in cache:
+        return cache[pxd]
+    if not pxd.is_file():
+        return None
+    text = pxd.read_bytes()
+    item = (text, [(m.group(1) or m.group(2)).decode() for m in _CIMPORT.finditer(text)])
+    if cache is not None:
+        cache[pxd] = item
+    return item
+
+
+def _pxd_closure(path: Path, cache: PxdCache | None = None
+                 ) -> list[tuple[Path, bytes, list[str]]]:
     """(pxd, its text, the modules it cimports) for a module's ``.pxd`` and every
     ``.pxd`` reached from it by cimport, in a stable order."""
     out = []
@@ -44,29 +62,32 @@ def _pxd_closure(path: Path) -> list[tuple[Path, bytes, list[str]]]:
     seen: set[Path] = set()
     while todo:
         pxd = todo.pop()
-        if pxd in seen or not pxd.is_file():
+        if pxd in seen:
             continue
         seen.add(pxd)
-        text = pxd.read_bytes()
-        deps = [(m.group(1) or m.group(2)).decode() for m in _CIMPORT.finditer(text)]
+        item = _read_pxd(pxd, cache)
+        if item is None:
+            continue
+        text, deps = item
         out.append((pxd, text, deps))
         todo.extend(source_path(d).with_suffix(".pxd") for d in deps)
     return out
 
 
-def source_digest(path: Path) -> str:
+def source_digest(path: Path, cache: PxdCache | None = None) -> str:
     """SHA-256 of what a compiled module is built from: its ``.py``, its ``.pxd`` if it
     has one (C declarations of its classes), and the ``.pxd`` files those cimport."""
     h = hashlib.sha256(path.read_bytes())
-    for pxd, text, _ in _pxd_closure(path):
+    for pxd, text, _ in _pxd_closure(path, cache):
         h.update(b"\0" + pxd.name.encode() + b"\0" + text)
     return h.hexdigest()
 
 
-def cimported_modules(module: str) -> set[str]:
+def cimported_modules(module: str, cache: PxdCache | None = None) -> set[str]:
     """The modules whose extension types a compiled ``module`` uses at C level (from
     its ``.pxd``, transitively). It imports them, and checks their types' layout."""
-    return {d for _, _, deps in _pxd_closure(source_path(module)) for d in deps} - {module}
+    closure = _pxd_closure(source_path(module), cache)
+    return {d for _, _, deps in closure for d in deps} - {module}
 
 
 def source_path(module: str) -> Path:
@@ -95,10 +116,11 @@ def current_modules() -> tuple[dict[str, Path], list[str]]:
         return {}, sorted(data.get("modules", {}))
     fresh: dict[str, Path] = {}
     stale: list[str] = []
+    cache: PxdCache = {}
     for name, entry in sorted(data.get("modules", {}).items()):
         try:
             so = BUILD_DIR / entry["file"]
-            ok = so.is_file() and source_digest(source_path(name)) == entry["sha256"]
+            ok = so.is_file() and source_digest(source_path(name), cache) == entry["sha256"]
         except (OSError, KeyError, TypeError):
             ok = False
         if ok:
@@ -107,11 +129,12 @@ def current_modules() -> tuple[dict[str, Path], list[str]]:
             stale.append(name)
     # a compiled module that cimports another one's types needs that one compiled too:
     # against the pure-Python class, its import fails (the type's size differs)
+    needs = {name: cimported_modules(name, cache) for name in fresh}
     dropped = True
     while dropped:
         dropped = False
         for name in list(fresh):
-            if not cimported_modules(name) <= fresh.keys():
+            if not needs[name] <= fresh.keys():
                 del fresh[name]
                 stale.append(name)
                 dropped = True

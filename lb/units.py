@@ -12,6 +12,7 @@ Must not import: anything but the standard library (layer L0).
 from __future__ import annotations
 
 import math
+import re
 
 TIMER_MAX_MS = 2147483647
 
@@ -47,6 +48,9 @@ class UnitError(ValueError):
         return f"unexpected character '{self.char}' in '{where}'"
 
 
+_DIGITS = re.compile(r"[0-9]*")
+
+
 def parse_time_ms(text: str, where: str = "") -> tuple[int, str]:
     """Parse a HAProxy time; return (milliseconds, trailing junk after a valid unit).
 
@@ -55,10 +59,7 @@ def parse_time_ms(text: str, where: str = "") -> tuple[int, str]:
     """
     if not text:
         raise UnitError("empty", text, where=where)
-    i = 0
-    n = len(text)
-    while i < n and "0" <= text[i] <= "9":
-        i += 1
+    i = _DIGITS.match(text).end()  # type: ignore[union-attr]
     if i == 0:
         raise UnitError("char", text, text[0], where)
     value = int(text[:i])
@@ -126,6 +127,8 @@ def parse_int(text: str) -> int | None:
 
 def atoi(text: str) -> int:
     """C ``atoi``: leading optional sign and digits, 0 when none (HAProxy's laxness)."""
+    if text.isascii() and text.isdigit():  # the usual case, in one step
+        return int(text)
     i = 0
     n = len(text)
     while i < n and text[i] in " \t":

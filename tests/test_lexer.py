@@ -48,6 +48,19 @@ def test_columns_are_one_based():
     assert cols == [3, 8, 12, 17]
 
 
+def test_reader_columns_plain_and_quoted_lines():
+    """A line of plain words carries no columns until asked (config load speed);
+    asked, they are the ones split_words gives, comment and tabs included."""
+    raw_plain = "  server\ts1   10.0.0.1:80 check # x y"
+    raw_quoted = '  log-tag "a b"  t'
+    plain, quoted = Reader(f"{raw_plain}\n{raw_quoted}\n", "f.cfg", ENV)
+    assert plain.known_cols is None and quoted.known_cols is not None
+    for line, raw in ((plain, raw_plain), (quoted, raw_quoted)):
+        assert list(line.cols) == split_words(raw, Ctx(ENV))[1]
+    assert plain.cols == (3, 10, 15, 27)
+    assert (plain.col(2), plain.col(9)) == (15, 27)
+
+
 def read(text: str, env=None):
     r = Reader(text, "f.cfg", ENV if env is None else env)
     lines = list(r)

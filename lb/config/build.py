@@ -89,6 +89,7 @@ class Parser:
         self.ctx = ParseCtx(diags, strict=strict, env=env, base_dir=base_dir)
         self.glob = GlobalBuilder()
         self.proxies: list[ProxyBuilder] = []
+        self.proxies_named: dict[str, list[ProxyBuilder]] = {}  # name -> proxies, in order
         self.defaults: dict[str, ProxyBuilder] = {}  # named defaults
         self.last_defaults: ProxyBuilder | None = None
         self.aborted = False
@@ -216,9 +217,7 @@ class Parser:
             self.last_defaults = p
             return kw, p
         # duplicate proxy names
-        for other in self.proxies:
-            if other.name != name:
-                continue
+        for other in self.proxies_named.get(name, ()):
             if other.kind == kw or "listen" in (kw, other.kind):
                 ctx.alert(line, f"{kind_word(kw)} '{name}' has the same name as "
                           f"{kind_word(other.kind)} '{name}' declared at {other.origin}.",
@@ -249,6 +248,7 @@ class Parser:
             inherit(p, src)
             p.defaults_name = src.name or None
         self.proxies.append(p)
+        self.proxies_named.setdefault(name, []).append(p)
         return kw, p
 
     # ------------------------------------------------------------------ statements

@@ -44,11 +44,20 @@ class Line:
     file: str
     lineno: int
     words: tuple[str, ...]
-    cols: tuple[int, ...]  # 1-based column of each word in the raw line
+    # 1-based column of each word in the raw line; None for a line of plain words
+    # (no quote or backslash), whose columns are found when a message needs them
+    known_cols: tuple[int, ...] | None
     raw: str  # the physical line without its end of line
 
+    @property
+    def cols(self) -> tuple[int, ...]:
+        if self.known_cols is not None:
+            return self.known_cols
+        return tuple(_plain_cols(self.raw))[:len(self.words)]
+
     def col(self, i: int) -> int:
-        return self.cols[i] if i < len(self.cols) else (self.cols[-1] if self.cols else 0)
+        cols = self.cols
+        return cols[i] if i < len(cols) else (cols[-1] if cols else 0)
 
 
 class LexError(Exception):
@@ -222,19 +231,22 @@ def _grammar() -> _Grammar:
     return _GRAMMAR
 
 
+def _is_plain(raw: str) -> bool:
+    """No quote and no backslash: words are what spaces and tabs separate, up to a #."""
+    return '"' not in raw and "'" not in raw and "\\" not in raw
+
+
+def _plain_cols(raw: str) -> list[int]:
+    return [m.start() + 1 for m in _FAST_WORD_RE.finditer(raw.split("#", 1)[0])]
+
+
 def split_words(raw: str, ctx: _Ctx) -> tuple[list[str], list[int]]:
     """Split one physical line (no CR/LF) into decoded words and 1-based columns.
 
     Raises LexError with HAProxy's message text and the 0-based position.
     """
-    if '"' not in raw and "'" not in raw and "\\" not in raw:
-        words: list[str] = []
-        cols: list[int] = []
-        body = raw.split("#", 1)[0]
-        for m in _FAST_WORD_RE.finditer(body):
-            words.append(m.group(0))
-            cols.append(m.start() + 1)
-        return words, cols
+    if _is_plain(raw):
+        return _FAST_WORD_RE.findall(raw.split("#", 1)[0]), _plain_cols(raw)
     try:
         res = _grammar().line.parse_string(raw, parse_all=True)
     except pp.ParseException as exc:
@@ -454,8 +466,12 @@ class Reader:
                 continue
             ctx.lineno = lineno
             ctx.section = self.section
+            cols: list[int] | None = None
             try:
-                words, cols = split_words(raw, ctx)
+                if _is_plain(raw):  # most lines: one C call, columns found if needed
+                    words = _FAST_WORD_RE.findall(raw.split("#", 1)[0])
+                else:
+                    words, cols = split_words(raw, ctx)
             except LexError as exc:
                 # HAProxy tokenizes every line, even in a disabled .if block
                 self._err(lineno, f"{exc.text} at position {exc.pos + 1}:", "lex-error",
@@ -463,22 +479,27 @@ class Reader:
                 continue
             if not words:
                 continue
+            first = words[0]
+            if cols is None and (len(words) > MAX_LINE_ARGS or first.startswith(".")):
+                cols = _plain_cols(raw)
             if len(words) > MAX_LINE_ARGS:
+                assert cols is not None
                 self._err(lineno, f"too many words, truncating after word {MAX_LINE_ARGS}, "
                           f"position {cols[MAX_LINE_ARGS - 1] - 1}: "
                           f"<{words[MAX_LINE_ARGS - 1]}>.", "too-many-words",
                           cols[MAX_LINE_ARGS - 1])
                 words = words[:MAX_LINE_ARGS]
                 cols = cols[:MAX_LINE_ARGS]
-            first = words[0]
             if first.startswith("."):
+                assert cols is not None
                 if not self._directive(words, cols, raw, lineno, blocks, active):
                     self.aborted = True
                     return
                 continue
             if not active:
                 continue
-            yield Line(self.file, lineno, tuple(words), tuple(cols), raw)
+            yield Line(self.file, lineno, tuple(words), None if cols is None else tuple(cols),
+                       raw)
         if blocks:  # HAProxy reports it on the last line of the file
             self._err(nlines, "non-terminated '.if' block.", "unterminated-if")
             self.aborted = True

@@ -286,12 +286,20 @@ INHERIT_RULES = ("http_request_rules", "http_response_rules", "http_after_respon
                  "tcp_request_connection_rules", "tcp_request_content_rules")
 
 
+_MUTABLE = (list, dict, set)
+
+
 def inherit(dst: ProxyBuilder, src: ProxyBuilder) -> None:
     """Copy settings from defaults ``src`` into new section ``dst`` by capability."""
     sides = dst.caps
 
     def take(attr: str) -> None:
-        setattr(dst, attr, copy.copy(getattr(src, attr)))
+        value = getattr(src, attr)
+        # containers are copied (a section appends to its own); everything else a
+        # defaults section holds is immutable (str, numbers, frozen model objects)
+        if type(value) in _MUTABLE:
+            value = copy.copy(value)
+        setattr(dst, attr, value)
 
     for attr in INHERIT_ALL:
         take(attr)
