@@ -356,6 +356,22 @@ def test_tune_values_as_haproxy_reads_them():
     assert g.tune["tune.ssl.cachesize"] == "0"  # other tune.* keywords are kept as written
 
 
+def test_unknown_tune_keywords_are_errors_as_in_haproxy():
+    # haproxy -c 2.6.12: "unknown keyword 'tune.foo' in 'global' section" (lb adds a
+    # did-you-mean); the tune.* keywords it knows and lb does not use are accepted
+    res = cfg("global\n tune.foo 1\n tune.bufize 1\n tune.ssl.default-dh-param 2048\n"
+              " tune.h2.max-concurrent-streams 100\n")
+    assert not res.ok
+    texts = msgs(res)
+    assert len(texts) == 2
+    assert texts[0].startswith("parsing [t.cfg:2] : unknown keyword 'tune.foo' in 'global' "
+                               "section")
+    assert texts[1] == ("parsing [t.cfg:3] : unknown keyword 'tune.bufize' in 'global' "
+                        "section; did you mean 'tune.bufsize' maybe ?")
+    g = ok("global\n tune.ssl.default-dh-param 2048\n tune.maxaccept 64\n").global_
+    assert dict(g.tune) == {"tune.ssl.default-dh-param": "2048", "tune.maxaccept": "64"}
+
+
 def test_stats_page_and_errorfile(tmp_path):
     page = tmp_path / "503.http"
     page.write_bytes(b"HTTP/1.0 503 Oops\r\n\r\nsorry\n")

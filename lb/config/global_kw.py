@@ -414,15 +414,39 @@ GLOBAL_NEGATABLE = frozenset({"log", "busy-polling", "set-dumpable", "strict-lim
                               "insecure-fork-wanted", "numa-cpu-mapping"})
 
 
+# the other tune.* keywords HAProxy 2.6 knows (its -dKall list and those its global
+# parser reads itself, checked with haproxy -c; the zlib ones exist in zlib builds):
+# accepted and kept as written, with no effect in lb. Any other tune.* is unknown.
+TUNE_ACCEPTED = frozenset({
+    "tune.buffers.limit", "tune.buffers.reserve", "tune.chksize", "tune.comp.maxlevel",
+    "tune.fail-alloc", "tune.fd.edge-triggered", "tune.h2.header-table-size",
+    "tune.h2.initial-window-size", "tune.h2.max-concurrent-streams",
+    "tune.h2.max-frame-size", "tune.http.cookielen", "tune.http.logurilen",
+    "tune.idle-pool.shared", "tune.idletimer", "tune.listener.multi-queue",
+    "tune.lua.forced-yield", "tune.lua.maxmem", "tune.lua.service-timeout",
+    "tune.lua.session-timeout", "tune.lua.task-timeout", "tune.maxaccept",
+    "tune.maxpollevents", "tune.pattern.cache-size", "tune.peers.max-updates-at-once",
+    "tune.pipesize", "tune.pool-high-fd-ratio", "tune.pool-low-fd-ratio",
+    "tune.recv_enough", "tune.runqueue-depth", "tune.sched.low-latency",
+    "tune.ssl.cachesize", "tune.ssl.capture-buffer-size",
+    "tune.ssl.capture-cipherlist-size", "tune.ssl.default-dh-param",
+    "tune.ssl.force-private-cache", "tune.ssl.hard-maxrecord", "tune.ssl.keylog",
+    "tune.ssl.lifetime", "tune.ssl.maxrecord", "tune.ssl.ssl-ctx-cache-size",
+    "tune.vars.check-max-size", "tune.vars.global-max-size", "tune.vars.proc-max-size",
+    "tune.vars.reqres-max-size", "tune.vars.sess-max-size", "tune.vars.txn-max-size",
+    "tune.zlib.memlevel", "tune.zlib.windowsize",
+})
+
+
 def dispatch_global(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
     """Run one global-section statement."""
     kw = line.words[0]
-    if kw.startswith("tune.") and GLOBAL_TABLE.get(kw) is None:
+    if kw in TUNE_ACCEPTED:
         g.tune[kw] = " ".join(line.words[1:])
         return
     row = GLOBAL_TABLE.get(kw)
     if row is None:
-        ctx.unknown_keyword(line, "global", [*GLOBAL_TABLE.rows, *SECTION_NAMES])
+        ctx.unknown_keyword(line, "global", [*GLOBAL_TABLE.rows, *TUNE_ACCEPTED, *SECTION_NAMES])
         return
     row.handler(g, line, ctx)
 
