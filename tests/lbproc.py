@@ -370,6 +370,32 @@ KERNEL_HOLDS = 2 * _sysctl_max("tcp_rmem") + 2 * _sysctl_max("tcp_wmem") + MB
 STALL_LIMIT = KERNEL_HOLDS + 4 * MB  # bytes a stalled flood may have pushed, lb's included
 
 
+class Blackhole:
+    """A port whose SYNs go unanswered: a listener with a full accept queue."""
+
+    def __enter__(self) -> Blackhole:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.fill = []
+        for _ in range(4):
+            c = socket.socket()
+            c.setblocking(False)
+            try:
+                c.connect(("127.0.0.1", self.port))
+            except BlockingIOError:
+                pass
+            self.fill.append(c)
+        time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for c in self.fill:
+            c.close()
+        self.sock.close()
+
+
 class RawBackend:
     """A loopback TCP server whose behaviour is a function of each accepted socket:
     ``handler(sock)`` runs in its own thread (e.g. answer garbage, stay silent, close

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.backends import HttpBackend
-from tests.lbproc import LbThread, RawBackend, free_port, raw_request
+from tests.lbproc import Blackhole, LbThread, RawBackend, free_port, raw_request
 from tests.support_e2e import Haproxy, UdpLog, fetch, lb_or_haproxy
 
 CFG = """
@@ -190,32 +190,6 @@ def test_a_request_that_reached_a_server_is_never_sent_again() -> None:
         txns = lb.wait_txns(2)
         assert [t.retries for t in txns] == [0, 0]
         assert sorted(t.term for t in txns) == [b"SH", b"SH"]
-
-
-class Blackhole:
-    """A port whose SYNs go unanswered: a listener with a full accept queue."""
-
-    def __enter__(self) -> Blackhole:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(0)
-        self.port = self.sock.getsockname()[1]
-        self.fill = []
-        for _ in range(4):
-            c = socket.socket()
-            c.setblocking(False)
-            try:
-                c.connect(("127.0.0.1", self.port))
-            except BlockingIOError:
-                pass
-            self.fill.append(c)
-        time.sleep(0.1)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for c in self.fill:
-            c.close()
-        self.sock.close()
 
 
 TIMEOUT_CFG = """

@@ -15,7 +15,7 @@ import pytest
 
 from lb.proxy import sockopts
 from tests.backends import HttpBackend
-from tests.lbproc import ONE_SERVER_HTTP, LbThread, free_port, has_ipv6_loopback
+from tests.lbproc import ONE_SERVER_HTTP, Blackhole, LbThread, free_port, has_ipv6_loopback
 
 CFG = """
 global
@@ -98,6 +98,22 @@ def test_server_by_name_and_a_refused_server_with_buffer_sizes() -> None:
         time.sleep(0.2)
         assert srv.counters.connect == 24
         assert len(os.listdir("/proc/self/fd")) <= fds  # refused sockets were closed
+
+
+def test_connect_timeout_while_the_tuned_connect_waits() -> None:
+    """`timeout connect` cancels lb's own connect coroutine mid-connect: 503 `sC`
+    after the retries, and each cancelled socket is closed."""
+    quick = CFG.replace("timeout connect 1s", "timeout connect 150ms")
+    with Blackhole() as hole, LbThread(quick, {"s1": hole.port}) as lb:
+        out = _get(lb.ports["fe"])
+        assert out.startswith(b"HTTP/1.1 503"), out
+        (txn,) = lb.wait_txns(1)
+        assert bytes(txn.term) == b"sC"
+        fds = len(os.listdir("/proc/self/fd"))
+        assert _get(lb.ports["fe"]).startswith(b"HTTP/1.1 503")
+        time.sleep(0.2)
+        assert lb.state.backends["b"].servers[0].counters.connect == 8
+        assert len(os.listdir("/proc/self/fd")) <= fds
 
 
 def test_connect_tries_each_address_and_reports_the_last_error() -> None:
