@@ -53,7 +53,8 @@ from healthcheck.steps import (
     proxy_v1_line,
     ws_close_frame,
 )
-from lb.config.model import Proxy
+from lb.config.model import Global, Proxy
+from lb.proxy import sockopts
 from lb.state import (
     OP_RUNNING,
     OP_STARTING,
@@ -233,8 +234,10 @@ def server_tls(srv: ServerState) -> tuple[ssl.SSLContext | None, str | None]:
 async def run_program(program: Program, host: str, port: int, ctx: RunContext, *,
                       inter: float, timeout_connect: float | None,
                       timeout_check: float | None, tls: ssl.SSLContext | None = None,
-                      sni: str | None = None, send_proxy: bool = False) -> CheckResult:
-    """Run one check against host:port and return its result (never raises)."""
+                      sni: str | None = None, send_proxy: bool = False,
+                      sockbufs: sockopts.SockBufs = ()) -> CheckResult:
+    """Run one check against host:port and return its result (never raises).
+    ``sockbufs``: the server-side socket buffer sizes (tune.rcvbuf/sndbuf.server)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + inter  # the whole check fits in `inter` unless `timeout check`
@@ -258,7 +261,11 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                         infos = await loop.getaddrinfo(h, p, type=socket.SOCK_STREAM)
                         h = infos[0][4][0]
                     async with asyncio.timeout_at(conn_deadline):
-                        _, proto = await loop.create_connection(_CheckProtocol, h, p)
+                        if sockbufs:
+                            _, proto = await sockopts.connect(loop, _CheckProtocol, h, p,
+                                                              sockbufs)
+                        else:
+                            _, proto = await loop.create_connection(_CheckProtocol, h, p)
                 except TimeoutError:
                     outcome = Outcome("L4TOUT", 0, program.step_text(step))
                     break
@@ -381,12 +388,18 @@ def state_header(srv: ServerState, node: str) -> str:
             f"scur={srv.cur_conns}/{be.counters.scur}; qcur={len(srv.queue)}")
 
 
+def server_sockbufs(g: Global) -> sockopts.SockBufs:
+    """Checks connect as traffic does: with tune.rcvbuf.server / tune.sndbuf.server."""
+    return sockopts.buffer_options(g.tune_rcvbuf_server, g.tune_sndbuf_server)
+
+
 async def check_once(srv: ServerState, backend: Proxy, now: float | None = None, *,
                      node: str = "", key_factory: Callable[[], bytes] | None = None
                      ) -> CheckResult:
     """Run one check of ``srv`` as its backend defines it; state is not changed."""
     program = program_for(backend)
-    node = node or srv.backend.state.config.global_.node or socket.gethostname()
+    g = srv.backend.state.config.global_
+    node = node or g.node or socket.gethostname()
     ctx = RunContext(server_running=srv.op != OP_STOPPED,
                      state_header=state_header(srv, node)
                      if program.send_state else None,
@@ -396,7 +409,7 @@ async def check_once(srv: ServerState, backend: Proxy, now: float | None = None,
     return await run_program(program, host, port, ctx, inter=srv.model.inter,
                              timeout_connect=backend.timeouts.connect,
                              timeout_check=backend.timeouts.check, tls=tls, sni=sni,
-                             send_proxy=server_proxy(srv))
+                             send_proxy=server_proxy(srv), sockbufs=server_sockbufs(g))
 
 
 # --------------------------------------------------------------------------- scheduler
@@ -438,6 +451,7 @@ class HealthChecker:
         g = state.config.global_
         self.spread = max(0, min(50, g.spread_checks))
         self.node = g.node or socket.gethostname()
+        self.sockbufs = server_sockbufs(g)
         self.entries: list[_Entry] = []
         for be in state.backends.values():
             program = compile_spec(be.model.check)
@@ -539,7 +553,8 @@ class HealthChecker:
             result = await run_program(e.program, host, port, ctx, inter=srv.model.inter,
                                        timeout_connect=be.model.timeouts.connect,
                                        timeout_check=be.model.timeouts.check,
-                                       tls=tls, sni=sni, send_proxy=server_proxy(srv))
+                                       tls=tls, sni=sni, send_proxy=server_proxy(srv),
+                                       sockbufs=self.sockbufs)
         finally:
             srv.check_running = False
             e.task = None

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import lb.config.model as m
 from lb.proxy import sockopts
 from tests.backends import HttpBackend
 from tests.lbproc import ONE_SERVER_HTTP, Blackhole, LbThread, free_port, has_ipv6_loopback
@@ -114,6 +115,42 @@ def test_connect_timeout_while_the_tuned_connect_waits() -> None:
         time.sleep(0.2)
         assert lb.state.backends["b"].servers[0].counters.connect == 8
         assert len(os.listdir("/proc/self/fd")) <= fds
+
+
+def test_health_checks_connect_with_the_server_buffer_sizes(monkeypatch) -> None:
+    """As in HAProxy, a check's socket gets tune.rcvbuf/sndbuf.server too: the check
+    goes through sockopts.connect with them, and still sees its server."""
+    from healthcheck import check_once
+    from healthcheck import runner as hc_runner
+    from lb.config.model import CheckSpec, Global
+    from lb.state import State
+    from tests.healthcheck_support import LogSink, backend, checking, server, wait_for
+
+    seen: list[tuple[str, int, sockopts.SockBufs, tuple[int, int]]] = []
+    real = sockopts.connect
+
+    async def recording(loop, factory, host, port, opts):  # type: ignore[no-untyped-def]
+        tr, proto = await real(loop, factory, host, port, opts)
+        seen.append((host, port, opts, _sizes(tr)))
+        return tr, proto
+
+    monkeypatch.setattr(hc_runner.sockopts, "connect", recording)
+    with HttpBackend() as be_srv:
+        be = backend([server("s1", be_srv.port)], CheckSpec())
+        g = Global(tune_rcvbuf_server=40960, tune_sndbuf_server=57344)
+        st = State(m.Config(global_=g, proxies=(be,)))
+        result = asyncio.run(check_once(st.backends["b"].servers[0], be))
+        plain = State(m.Config(proxies=(be,)))
+        assert asyncio.run(check_once(plain.backends["b"].servers[0], be)).status == "L4OK"
+
+        async def scheduled() -> None:  # the checker that runs inside lb
+            async with checking(st, LogSink()):
+                await wait_for(lambda: len(seen) == 2)
+
+        asyncio.run(scheduled())
+    assert result.status == "L4OK"
+    opts = ((socket.SO_RCVBUF, 40960), (socket.SO_SNDBUF, 57344))
+    assert seen == [("127.0.0.1", be_srv.port, opts, (2 * 40960, 2 * 57344))] * 2
 
 
 def test_connect_tries_each_address_and_reports_the_last_error() -> None:

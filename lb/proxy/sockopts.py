@@ -3,8 +3,8 @@
 
 Owns: turning the configured sizes into socket options, setting them on a listening
 socket (accepted sockets inherit them on Linux, so an accept pays nothing) and
-``connect``, which opens a server connection whose socket has them before its SYN is
-sent, as HAProxy does. Without these settings the kernel sizes and auto-tunes each
+``connect``, which opens a server connection (traffic or health check) whose socket
+has them before its SYN is sent, as HAProxy does. Without these settings the kernel sizes and auto-tunes each
 buffer; lb's own buffering is bounded either way (docs/dataplane.md, Backpressure).
 
 Must not import anything from lb.
