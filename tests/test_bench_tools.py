@@ -19,6 +19,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -202,6 +203,135 @@ def test_wsbench_counts_refused_connections(tools):
     assert res["handshakes"] == 0 and res["connect_errors"] > 0
 
 
+class _HttpBackend:
+    """A tiny keep-alive HTTP/1.1 server on a thread per connection: every request
+    gets `status` with a body of `size` bytes (head and body in one write), after
+    `delay` seconds. Counts connections and keeps the first request head."""
+
+    def __init__(self, status: int = 200, size: int = 100, delay: float = 0.0) -> None:
+        self.status, self.size, self.delay = status, size, delay
+        self.connections = 0
+        self.first_request = b""
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        body = b"b" * self.size
+        resp = (f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(body)}\r\n\r\n"
+                .encode() + body)
+        buf = b""
+        with conn:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while True:
+                try:
+                    chunk = conn.recv(65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                buf += chunk
+                while b"\r\n\r\n" in buf:
+                    head, _, buf = buf.partition(b"\r\n\r\n")
+                    self.first_request = self.first_request or head
+                    if self.delay:
+                        time.sleep(self.delay)
+                    try:
+                        conn.sendall(resp)
+                    except OSError:
+                        return
+                    if b"connection: close" in head.lower():
+                        return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture()
+def http_backend():
+    backends = []
+
+    def make(**kw) -> _HttpBackend:
+        backends.append(_HttpBackend(**kw))
+        return backends[-1]
+
+    yield make
+    for b in backends:
+        b.close()
+
+
+def test_wsbench_http_mode_keep_alive_and_close(tools, http_backend):
+    """-m http: keep-alive requests reuse their connections; -C opens one per
+    request and says Connection: close; bodies of any size are read whole."""
+    srv = http_backend(size=20000)
+    res = _wsbench(tools, srv.port, "-m", "http", "-c", "4", "-H", "www.example.com",
+                   "-u", "/small.html")
+    assert res["failures"] == 0 and res["messages"] > 50, res
+    assert srv.connections == 4
+    assert srv.first_request.startswith(b"GET /small.html HTTP/1.1\r\n")
+    assert b"\r\nHost: www.example.com" in srv.first_request
+    srv = http_backend()
+    res = _wsbench(tools, srv.port, "-m", "http", "-C", "-c", "4")
+    assert res["failures"] == 0 and res["messages"] > 50, res
+    assert srv.connections >= res["messages"]
+    assert b"\r\nConnection: close" in srv.first_request
+
+
+def test_wsbench_http_counts_other_statuses_as_bad_responses(tools, http_backend):
+    srv = http_backend(status=503)
+    res = _wsbench(tools, srv.port, "-m", "http", "-c", "2")
+    assert res["messages"] == 0 and res["bad_responses"] > 0, res
+    assert res["failures"] >= res["bad_responses"]
+
+
+@pytest.mark.parametrize("args, unit", [
+    (("-m", "handshake", "-c", "8"), "handshakes"),
+    (("-m", "echo", "-c", "10", "-P", "echo-protocol"), "messages"),
+])
+def test_wsbench_paced_holds_the_offered_rate(tools, echo_port, args, unit):
+    res = _wsbench(tools, echo_port, *args, "-r", "400")
+    assert res["failures"] == 0 and res["offered_rate"] == 400.0, res
+    assert 380 <= res[unit] <= 410, res
+    assert res["behind_ms"] < 50 and res["p999_ms"] >= res["p99_ms"] >= res["p50_ms"] > 0, res
+
+
+def test_wsbench_paced_charges_the_wait_from_when_each_request_was_due(tools, http_backend):
+    """One connection to a server that takes 20 ms a request can do 50 requests/s;
+    offered 200/s, the requests queue and their latency counts from when each was
+    due (no coordinated omission), where the closed loop sees 20 ms."""
+    srv = http_backend(delay=0.02)
+    closed = _wsbench(tools, srv.port, "-m", "http", "-c", "1")
+    assert closed["p99_ms"] < 100, closed
+    paced = _wsbench(tools, srv.port, "-m", "http", "-c", "1", "-r", "200")
+    assert paced["failures"] == 0 and paced["rate"] < 60, paced
+    assert paced["late"] > 20 and paced["behind_ms"] > 500, paced
+    assert paced["p99_ms"] > 500, paced
+
+
+@pytest.mark.parametrize("args", [
+    ("-m", "throughput", "-r", "100"),
+    ("-m", "echo", "-w", "2", "-r", "100"),
+    ("-m", "echo", "-C"),
+    ("-m", "http", "-r", "-5"),
+])
+def test_wsbench_refuses_pacing_it_cannot_do(tools, args):
+    res = subprocess.run([str(tools["wsbench"]), "-p", "1", "-d", "1", *args],
+                         capture_output=True, text=True, timeout=20)
+    assert res.returncode == 2 and res.stdout == "", res
+    assert "wsbench" in res.stderr or "usage:" in res.stderr
+
+
 WRK_SAMPLE = """Running 2s test @ http://127.0.0.1:8080/small.html
   1 threads and 50 connections
   Thread Stats   Avg      Stdev     Max   +/- Stdev
@@ -251,6 +381,23 @@ def test_summary_verdict_table_and_chart(tmp_path):
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR"
 
 
+def test_paced_verdict_and_rows():
+    sc = BY_NAME["ws_handshake"]
+    runs = [{"target": t, "round": 1, "value": v, "p50_ms": p50, "p99_ms": p99,
+             "p999_ms": p999, "errors": 0}
+            for t, v, p50, p99, p999 in (("haproxy", 1000.0, 0.4, 1.0, 2.0),
+                                         ("lb", 950.0, 0.6, 1.4, 5.0))]
+    summary = report.summarise(runs)
+    ver = report.paced_verdict(summary, 1000.0)
+    assert ver["haproxy_sustained"] and not ver["lb_sustained"]  # 95% < 97%
+    assert ver["p99_ratio"] == pytest.approx(1.4) and ver["meets_p99"]
+    assert ver["p999_ratio"] == pytest.approx(2.5)
+    rows = report._paced_rows(sc, {"load": 0.5, "rate": 1000.0, "summary": summary,
+                                   "verdict": ver})
+    assert rows[0].startswith("  at 0.5 load") and "p99.9 2.00 ms" in rows[0]
+    assert "did not carry the load; paced p99 1.40x ok; p99.9 2.50x" in rows[1]
+
+
 def test_png_pixels_roundtrip():
     cv = Canvas(4, 3)
     cv.rect(1, 1, 2, 1, (10, 20, 30))
@@ -288,6 +435,13 @@ def test_harness_end_to_end_direct_and_haproxy(tmp_path):
             assert run["log_datagrams_seen"] > 0, run
         assert run["command"].split()[:3] == ["taskset", "-c", "1"] or "taskset" not in \
             run["command"]
+    for entry in results["scenarios"]:  # run again open loop at half HAProxy's rate
+        paced = entry["paced"]
+        assert paced["rate"] == round(0.5 * entry["summary"]["haproxy"]["value"], 1)
+        summary = paced["summary"]["haproxy"]
+        assert summary["errors"] == 0 and paced["verdict"]["haproxy_sustained"], paced
+        assert "-r" in paced["runs"][0]["command"].split(), paced["runs"][0]
+    assert "at 0.5 load" in res.stdout
     for name, pid in results["pids"].items():
         assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still running"
 

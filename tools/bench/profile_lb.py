@@ -7,6 +7,7 @@
     python tools/bench/profile_lb.py ws_echo_50 --spy --native --top 40
     python tools/bench/profile_lb.py ws_handshake --callgrind --duration 20 \
         --lb-before-cmd /tmp/lb-old.sh    # instructions per unit, this lb and another
+    python tools/bench/profile_lb.py ws_handshake --paced 2000 --strace  # at a set load
 
 A lighter companion of run.py (same backends, same config, same pinning: proxy on
 core 0, load on core 1) for the optimisation loop of issue #9: it starts nginx,
@@ -25,6 +26,10 @@ and unlike ``profile_inproc.py`` it covers the real accept, connect and transpor
 paths. Keep the rates comparable between targets (same ``--duration`` and
 scenario): a loop turn's fixed cost is spread over the units it serves. The dumps
 stay in the run directory for ``callgrind_annotate``.
+
+``--paced RATE`` drives every run open loop at RATE units/s (wsbench ``-r``, as
+run.py's paced rows) instead of saturating: the cost per unit at a load both
+proxies carry, where each loop turn serves few events.
 
 Everything is bounded in time, and every process started here is stopped by PID.
 Must not import: lb.
@@ -48,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run as benchrun  # noqa: E402
 from harness import procs  # noqa: E402
-from harness.scenarios import BY_NAME  # noqa: E402
+from harness.scenarios import BY_NAME, paceable  # noqa: E402
 
 
 def _spy(pid: int, seconds: float, out: Path, native: bool, rate: int) -> subprocess.Popen:
@@ -67,7 +72,7 @@ def _strace_run(bench: _Bench, sc: Any, target: str, seconds: float) -> str:
     tracer = subprocess.Popen(["strace", "-c", "-f", "-o", str(out), "-p",
                                str(bench.proxies[target].pid)], stderr=subprocess.DEVNULL)
     time.sleep(0.5)
-    rec = bench.measure(sc, target, 0)
+    rec = bench.measure(sc, target, 0, rate=bench.paced)
     tracer.send_signal(signal.SIGINT)
     try:
         tracer.wait(timeout=30)
@@ -127,6 +132,7 @@ class _Bench(benchrun.Bench):
     def __init__(self, args: argparse.Namespace, before_cmd: str,
                  callgrind: bool = False) -> None:
         super().__init__(args)
+        self.paced = float(args.paced)
         self.before_cmd = before_cmd
         self.callgrind = callgrind
         if callgrind:
@@ -147,9 +153,9 @@ class _Bench(benchrun.Bench):
 def _callgrind_units(bench: _Bench, sc: Any, target: str, rnd: int) -> tuple[float, float]:
     """(instructions, units) of one measured run of ``target`` under callgrind."""
     pid = bench.proxies[target].pid
-    bench.measure(sc, target, 0)  # warm-up: caches, pools, first-use paths
+    bench.measure(sc, target, 0, rate=bench.paced)  # warm-up: caches, pools, first use
     subprocess.run(["callgrind_control", "-z", str(pid)], capture_output=True, timeout=60)
-    rec = bench.measure(sc, target, rnd)
+    rec = bench.measure(sc, target, rnd, rate=bench.paced)
     before = set(bench.run_dir.glob(f"callgrind.{target}.{pid}.*"))
     subprocess.run(["callgrind_control", "-d", str(pid)], capture_output=True, timeout=60)
     deadline = time.monotonic() + 30
@@ -187,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lb-before-cmd", default="",
                     help="also measure this lb command as target lb_before (e.g. an older "
                          "commit), alternating with HAProxy and lb in each round")
+    ap.add_argument("--paced", type=float, default=0.0,
+                    help="drive each run open loop at this many units/s (wsbench -r) "
+                         "instead of saturating")
     ap.add_argument("--callgrind", action="store_true",
                     help="instructions per unit of lb (and lb_before) under callgrind, "
                          "instead of CPU time against HAProxy")
@@ -202,10 +211,14 @@ def main(argv: list[str] | None = None) -> int:
     for n in names:
         if n not in BY_NAME or BY_NAME[n].mode == "idle":
             ap.error(f"unknown or unsupported scenario {n!r}")
+        if args.paced and not paceable(BY_NAME[n]):
+            ap.error(f"--paced: scenario {n!r} cannot be paced")
+    if args.paced < 0:
+        ap.error("--paced must be a positive rate")
     bargs = argparse.Namespace(
         quick=False, rounds=args.rounds, duration=args.duration, scenarios=names,
         targets=args.targets.split(","), idle_conns=100, lb_cmd=args.lb_cmd, lb_workers=1,
-        no_install=True, out=args.out, nice=0)
+        no_install=True, out=args.out, nice=0, paced=args.paced, paced_load=0.0)
     bench = _Bench(bargs, args.lb_before_cmd, args.callgrind)
     try:
         bench.prepare()
@@ -240,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                 for t in targets:
                     pid = bench.proxies[t].pid
                     u0, s0 = procs.cpu_user_sys(pid)
-                    rec = bench.measure(sc, t, rnd)
+                    rec = bench.measure(sc, t, rnd, rate=bench.paced)
                     u1, s1 = procs.cpu_user_sys(pid)
                     us = rec.get("cpu_us_per_unit")
                     split = ""
@@ -265,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                 out = bench.run_dir / f"pyspy-{name}.txt"
                 spy = _spy(bench.proxies["lb"].pid, args.duration, out, args.native, args.rate)
                 time.sleep(0.5)
-                bench.measure(sc, "lb", 0)
+                bench.measure(sc, "lb", 0, rate=bench.paced)
                 try:
                     spy.wait(timeout=args.duration + 30)
                 except subprocess.TimeoutExpired:

@@ -38,11 +38,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import prereq, procs, report  # noqa: E402
 from harness.scenarios import (  # noqa: E402
     HOST,
+    PACED_LOAD,
     SCENARIOS,
     WS_PATH,
     WS_PROTOCOL,
     Scenario,
     errors_of,
+    paceable,
+    paced_argv,
     parse_wrk,
     parse_wsbench,
     value_of,
@@ -336,18 +339,23 @@ class Bench:
         return self.proxy_ports[target][sc.frontend]
 
     def gen_argv(self, sc: Scenario, port: int, seconds: float,
-                 connections: int | None = None) -> list[str]:
-        if sc.tool == "wrk":
+                 connections: int | None = None, rate: float = 0.0) -> list[str]:
+        if rate:
+            argv = paced_argv(str(self.tools["wsbench"]), sc, port, seconds, rate)
+        elif sc.tool == "wrk":
             argv = wrk_argv(prereq.find("wrk"), sc, port, seconds)
         else:
             argv = wsbench_argv(str(self.tools["wsbench"]), sc, port, seconds, connections)
         return procs.pinned(self.load_core, argv)
 
-    def measure(self, sc: Scenario, target: str, rnd: int) -> dict:
+    def measure(self, sc: Scenario, target: str, rnd: int, rate: float = 0.0) -> dict:
+        """One run of a scenario against a target: saturating (wrk or wsbench
+        closed loop), or open loop at `rate` operations/s when given."""
         if sc.mode == "idle":
             return self.measure_idle(sc, target, rnd)
         port = self.target_port(sc, target)
-        argv = self.gen_argv(sc, port, self.args.duration)
+        argv = self.gen_argv(sc, port, self.args.duration, rate=rate)
+        wsbench_out = rate > 0 or sc.tool == "wsbench"
         proxy = self.proxies.get(target)
         self.drain_log()
         web1 = self.backend_ports["WEB1_PORT"]
@@ -367,18 +375,20 @@ class Bench:
         if proxy:
             cpu_used = procs.cpu_seconds(proxy.pid) - cpu0
             rec["cpu_pct"] = round(100.0 * cpu_used / wall, 1)
-            if sc.tool == "wsbench":
+            if wsbench_out:
                 time.sleep(0.3)  # tunnels are logged when they close, just now
             rec["log_datagrams_seen"] = self.drain_log()
             if not proxy.alive():
                 rec["problem"] = f"{target} exited:\n{proxy.log_tail()}"
         try:
-            parsed = parse_wrk(out) if sc.tool == "wrk" else parse_wsbench(out)
+            parsed = parse_wsbench(out) if wsbench_out else parse_wrk(out)
         except ValueError as exc:
             rec["problem"] = f"{exc}: {out[-300:]!r}"
             return rec
         rec.update(value=value_of(sc, parsed), p50_ms=parsed.get("p50_ms"),
                    p99_ms=parsed.get("p99_ms"), errors=errors_of(sc, parsed), raw=parsed)
+        if rate:
+            rec.update(offered=rate, p999_ms=parsed.get("p999_ms"))
         units = rec["value"] * float(parsed.get("seconds", self.args.duration))
         if proxy and units > 0:
             # proxy CPU per request / message / handshake / MB: steadier than
@@ -504,6 +514,9 @@ class Bench:
             entry = {"name": sc.name, "what": sc.what, "unit": sc.unit, "target": sc.target,
                      "higher_is_better": sc.higher_is_better, "summary": summary,
                      "verdict": report.verdict(sc, summary), "runs": runs}
+            paced = self.run_paced(sc, summary, targets, skipped)
+            if paced:
+                entry["paced"] = paced
             notes = [f"{t} skipped: {why}" for t, why in skipped.items()]
             notes += _conn_reuse_notes(runs)
             if sc.mode == "idle" and self.idle_note:
@@ -519,6 +532,7 @@ class Bench:
             "settings": {"rounds": self.args.rounds, "duration_s": self.args.duration,
                          "idle_conns": self.idle_conns, "idle_hold_s": IDLE_HOLD,
                          "order": "each round: " + " -> ".join(targets),
+                         "paced_load": self.args.paced_load,
                          "maxconn": self.maxconn, "nice": self.args.nice},
             "commands": self.commands,
             "pids": {c.name: c.pid for c in self.children},
@@ -531,6 +545,33 @@ class Bench:
             "config_10k": self.config_bench() if "lb" in targets else None,
             "scenarios": entries,
         }
+
+    def run_paced(self, sc: Scenario, summary: dict, targets: list[str],
+                  skipped: dict[str, str]) -> dict | None:
+        """The scenario again, open loop, at a load both proxies carry: a share
+        of the slower one's median rate just measured. Proxies only."""
+        load = self.args.paced_load
+        proxies = [t for t in targets if t in ("haproxy", "lb") and t in summary
+                   and t not in self.unavailable and t not in skipped]
+        rates = [summary[t]["value"] for t in proxies if summary[t]["value"]]
+        if load <= 0 or not paceable(sc) or not rates:
+            return None
+        rate = round(load * min(rates), 1)
+        runs = []
+        for rnd in range(1, self.args.rounds + 1):
+            for target in proxies:
+                if target in self.unavailable:
+                    continue
+                rec = self.measure(sc, target, rnd, rate=rate)
+                runs.append(rec)
+                shown = ("no figure" if rec.get("value") is None else
+                         f"{rec['value']:,.1f} {sc.unit} p99 {rec['p99_ms']:.2f} ms")
+                log(f"  {sc.name:<20} paced {rnd} {target:<8} at {rate:,.1f}: {shown}"
+                    f"{' errors ' + str(rec['errors']) if rec.get('errors') else ''}"
+                    f"{' PROBLEM: ' + rec['problem'] if rec.get('problem') else ''}")
+        paced_summary = report.summarise(runs)
+        return {"rate": rate, "load": load, "basis": min(rates), "summary": paced_summary,
+                "verdict": report.paced_verdict(paced_summary, rate), "runs": runs}
 
     def config_bench(self) -> dict | None:
         """tools/bench_config.py: loading and `lb -c` on a 10,000-line config."""
@@ -593,6 +634,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lb-workers", type=int, default=1,
                    help="run lb with --workers N (all pinned to the proxy core); the idle "
                         "scenario then opens up to N times the per-process fd budget")
+    p.add_argument("--paced-load", type=float, default=PACED_LOAD,
+                   help="after each request, handshake or echo scenario, run it again open "
+                        "loop at this fraction of the slower proxy's median rate and compare "
+                        f"latencies at that common load (default {PACED_LOAD:g}; 0 = skip)")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
     p.add_argument("--out", default=str(OUT_DIR),
                    help="directory for results and run files (default tools/bench/out)")
@@ -608,6 +653,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     if args.rounds < 1 or args.duration <= 0:
         p.error("--rounds must be >= 1 and --duration > 0")
+    if not 0 <= args.paced_load < 1:
+        p.error("--paced-load must be at least 0 and below 1")
     return args
 
 
@@ -635,7 +682,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{bench.pinning})\n"
         "CPU% = proxy CPU time / wall time (100 = one core); us/unit = proxy CPU "
         "microseconds per request, handshake, message or MB; c0/c1% = how busy each core "
-        "was, other jobs included")
+        "was, other jobs included\n"
+        f"'at {args.paced_load:g} load' rows: the scenario again, open loop (wsbench -r), at "
+        f"{args.paced_load:g} x the slower proxy's median rate above; latency counted from "
+        "when each operation was due")
     log(report.table(results))
     if results["startup_s"]:
         log("start-up to listening (bench config): " + ", ".join(

@@ -16,14 +16,27 @@
  *               -s 65536); reports MB/s of echoed payload received.
  *   idle        open N WebSockets, print "READY <n>" once all are open, hold
  *               them for -d seconds without traffic, then close them.
+ *   http        plain HTTP/1.1 GETs of -u on keep-alive connections, one
+ *               request in flight per connection; with -C, a new connection
+ *               per request (Connection: close), timed from the connect.
+ *               Each response must be a 200 with a Content-Length.
+ *
+ * Pacing (-r ops/s, handshake, echo and http modes): open loop instead of
+ * closed loop. Operations (handshakes, messages, requests) are due at fixed
+ * intervals and start on whichever of the -c connections is free; an
+ * operation's latency runs from the moment it was due, not from when a
+ * connection became free, so a proxy that falls behind is charged for the
+ * wait (no coordinated omission). This measures latency at a given load,
+ * where the closed loop measures it at saturation.
  *
  * Every handshake checks the 101 status and the Sec-WebSocket-Accept value;
  * echo mode compares each echoed payload with what was sent. Measurement starts
- * once all connections are open (not in handshake mode). The result is one
- * JSON line on stdout.
+ * once all connections are open (not in handshake mode, nor in http mode with
+ * -C). The result is one JSON line on stdout.
  *
  * Usage: wsbench -p port [-a addr] [-m mode] [-c conns] [-d secs] [-s size]
  *                [-w window] [-H host] [-u path] [-P subprotocol] [-k pending]
+ *                [-r rate] [-C]
  */
 #include "wscommon.h"
 
@@ -32,7 +45,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-enum { M_HANDSHAKE, M_ECHO, M_THROUGHPUT, M_IDLE };
+enum { M_HANDSHAKE, M_ECHO, M_THROUGHPUT, M_IDLE, M_HTTP };
 enum { S_CONNECTING, S_HANDSHAKE, S_OPEN, S_DEAD };
 
 #define RESP_MAX 4096
@@ -41,10 +54,12 @@ enum { S_CONNECTING, S_HANDSHAKE, S_OPEN, S_DEAD };
 typedef struct {
     int fd;
     int state;
+    int in_free;              /* on the free stack (kept across reopening) */
     int64_t t0;               /* handshake start, or send time of oldest message */
-    size_t req_off;           /* bytes of the upgrade request written */
+    size_t req_off;           /* bytes of the upgrade / HTTP request written */
     char resp[RESP_MAX];      /* response head being read */
     size_t resp_len;
+    int64_t body_left;        /* http: body bytes still to read, -1 while in the head */
     /* sending: identical pre-built frames, so only counts and an offset */
     int to_send;              /* whole frames still to write */
     size_t send_off;          /* bytes of the current frame already written */
@@ -64,7 +79,9 @@ static struct {
     size_t size;
     const char *addr, *host, *path, *proto;
     int port;
-} cfg = {M_ECHO, 50, 1, 256, 5.0, 64, "127.0.0.1", NULL, "/", NULL, 0};
+    double rate;              /* -r: operations per second, 0 = closed loop */
+    int http_close;           /* -C: a connection per HTTP request */
+} cfg = {M_ECHO, 50, 1, 256, 5.0, 64, "127.0.0.1", NULL, "/", NULL, 0, 0.0, 0};
 
 static int epfd;
 static conn_t *conns;
@@ -81,11 +98,45 @@ static int open_count;
 static int measuring;             /* counters run only while set */
 static int draining;              /* measurement over: stop sending */
 
+/* Pacing (-r). The free stack holds the connections that can take the next
+ * operation: dead slots in the modes that connect per operation, open idle
+ * connections in the others. */
+static double pace_interval;      /* microseconds between operations; 0 = closed loop */
+static double pace_next;          /* when the next operation is due; 0 = not started */
+static int *free_stack;
+static int nfree;
+
 static struct {
     uint64_t msgs, bytes, handshakes, errors, connect_errors, bad_handshakes, mismatches;
-    uint64_t closed_by_peer;
+    uint64_t closed_by_peer, bad_responses, late;
     hist_t lat;
 } st;
+
+/* handshake mode and http -C open a connection per operation */
+static int connect_per_op(void)
+{
+    return cfg.mode == M_HANDSHAKE || (cfg.mode == M_HTTP && cfg.http_close);
+}
+
+static void free_push(conn_t *c)
+{
+    if (c->in_free || !pace_interval)
+        return;
+    c->in_free = 1;
+    free_stack[nfree++] = (int)(c - conns);
+}
+
+/* A connection that can take an operation now, or NULL. */
+static conn_t *free_pop(void)
+{
+    while (nfree) {
+        conn_t *c = &conns[free_stack[--nfree]];
+        c->in_free = 0;
+        if (connect_per_op() ? c->state == S_DEAD : c->state == S_OPEN && !c->in_flight)
+            return c;
+    }
+    return NULL;
+}
 
 static void die(const char *m)
 {
@@ -101,25 +152,34 @@ static void set_events(conn_t *c, uint32_t ev, int op)
         die("epoll_ctl");
 }
 
-static void conn_start(conn_t *c)
+static void slot_dead(conn_t *c)
+{
+    c->state = S_DEAD;
+    dead++;
+    if (connect_per_op())
+        free_push(c);
+}
+
+static void conn_start(conn_t *c, int64_t t0)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int in_free = c->in_free;
 
     if (fd < 0)
         die("socket");
     set_nodelay(fd);
     memset(c, 0, sizeof(*c));
+    c->in_free = in_free;
     dead--;
     c->fd = fd;
     c->state = S_CONNECTING;
-    c->t0 = now_us();
+    c->t0 = t0;
     connecting++;
     if (connect(fd, (struct sockaddr *)&target, sizeof(target)) < 0 && errno != EINPROGRESS) {
         st.connect_errors++;
-        c->state = S_DEAD;
-        dead++;
         close(fd);
         connecting--;
+        slot_dead(c);
         return;
     }
     c->want_out = 1;
@@ -136,8 +196,7 @@ static void conn_close(conn_t *c)
         connecting--;
     epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
-    c->state = S_DEAD;
-    dead++;
+    slot_dead(c);
 }
 
 /* An unexpected end: count it (the main loop opens a replacement, except in the
@@ -156,20 +215,30 @@ static void want_write(conn_t *c, int on)
     set_events(c, on ? (EPOLLIN | EPOLLOUT) : EPOLLIN, EPOLL_CTL_MOD);
 }
 
+/* One write; the bytes taken, 0 when the kernel takes none now (EPOLLOUT is then
+ * armed), -1 on error. */
+static ssize_t write_some(conn_t *c, const void *p, size_t n)
+{
+    for (;;) {
+        ssize_t w = write(c->fd, p, n);
+        if (w >= 0)
+            return w;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -1;
+        want_write(c, 1);
+        return 0;
+    }
+}
+
 /* Writes queued frames; returns -1 on error. */
 static int send_frames(conn_t *c)
 {
     while (c->to_send > 0) {
-        ssize_t w = write(c->fd, frame + c->send_off, frame_len - c->send_off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {
-                want_write(c, 1);
-                return 0;
-            }
-            return -1;
-        }
+        ssize_t w = write_some(c, frame + c->send_off, frame_len - c->send_off);
+        if (w <= 0)
+            return (int)w;
         c->send_off += (size_t)w;
         if (c->send_off == frame_len) {
             c->send_off = 0;
@@ -180,13 +249,63 @@ static int send_frames(conn_t *c)
     return 0;
 }
 
-static int queue_frame(conn_t *c)
+static int queue_frame(conn_t *c, int64_t t0)
 {
     if (c->in_flight == 0)
-        c->t0 = now_us();
+        c->t0 = t0;
     c->in_flight++;
     c->to_send++;
     return send_frames(c);
+}
+
+/* One read of a response: the bytes read, 0 when there are none yet, -1 on an
+ * error or the peer's close (a response cut short). */
+static ssize_t read_some(conn_t *c, void *p, size_t n)
+{
+    for (;;) {
+        ssize_t r = read(c->fd, p, n);
+        if (r > 0)
+            return r;
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r < 0 && errno == EAGAIN ? 0 : -1;
+    }
+}
+
+/* Takes n more bytes read into c->resp: 1 with the head's length once it is
+ * complete, 0 while it is not, -1 when it does not fit. */
+static int head_read(conn_t *c, size_t n, size_t *hlen)
+{
+    c->resp_len += n;
+    c->resp[c->resp_len] = '\0';
+    char *end = strstr(c->resp, "\r\n\r\n");
+    if (!end)
+        return c->resp_len >= RESP_MAX - 1 ? -1 : 0;
+    *hlen = (size_t)(end - c->resp) + 4;
+    return 1;
+}
+
+/* http: writes the rest of the request; -1 on error. */
+static int send_request(conn_t *c)
+{
+    while (c->req_off < request_len) {
+        ssize_t w = write_some(c, request + c->req_off, request_len - c->req_off);
+        if (w <= 0)
+            return (int)w;
+        c->req_off += (size_t)w;
+    }
+    want_write(c, 0);
+    return 0;
+}
+
+static int start_request(conn_t *c, int64_t t0)
+{
+    c->t0 = t0;
+    c->in_flight = 1;
+    c->req_off = 0;
+    c->resp_len = 0;
+    c->body_left = -1;
+    return send_request(c);
 }
 
 static void on_open(conn_t *c)
@@ -194,15 +313,105 @@ static void on_open(conn_t *c)
     c->state = S_OPEN;
     connecting--;
     open_count++;
-    if (cfg.mode == M_ECHO || cfg.mode == M_THROUGHPUT) {
-        if (draining)
-            return;
+    if (draining)
+        return;
+    if (cfg.mode == M_HTTP && cfg.http_close) {
+        if (start_request(c, c->t0) < 0)   /* timed from the connect */
+            conn_fail(c, &st.errors);
+        return;
+    }
+    if (pace_interval && cfg.mode != M_THROUGHPUT) {
+        free_push(c);                      /* waits for its turn */
+        return;
+    }
+    if (cfg.mode == M_HTTP) {
+        if (start_request(c, now_us()) < 0)
+            conn_fail(c, &st.errors);
+    } else if (cfg.mode == M_ECHO || cfg.mode == M_THROUGHPUT) {
+        int64_t t0 = now_us();
         for (int i = 0; i < cfg.window; i++)
-            if (queue_frame(c) < 0) {
+            if (queue_frame(c, t0) < 0) {
                 conn_fail(c, &st.errors);
                 return;
             }
     }
+}
+
+/* http: reads response bytes; 1 when the whole response is in, 0 to wait, -1 on
+ * failure, -2 on a status other than 200. */
+static int read_response(conn_t *c)
+{
+    static char body[256 * 1024];
+
+    for (;;) {
+        char *dst = c->body_left < 0 ? c->resp + c->resp_len : body;
+        size_t room = c->body_left < 0 ? RESP_MAX - c->resp_len - 1 : sizeof(body);
+        ssize_t r = read_some(c, dst, room);
+        if (r <= 0)
+            return (int)r;
+        if (c->body_left >= 0) {
+            if (r > c->body_left)
+                return -1;         /* more than the Content-Length announced */
+            c->body_left -= r;
+        } else {
+            size_t hlen, vlen;
+            int got = head_read(c, (size_t)r, &hlen);
+            if (got <= 0) {
+                if (got < 0)
+                    return -1;
+                continue;
+            }
+            if (strncmp(c->resp, "HTTP/1.1 200 ", 13) != 0)
+                return -2;
+            const char *cl = find_header(c->resp, hlen, "Content-Length", &vlen);
+            if (!cl)
+                return -1;
+            int64_t len = strtoll(cl, NULL, 10), extra = (int64_t)(c->resp_len - hlen);
+            if (len < 0 || extra > len)
+                return -1;
+            c->body_left = len - extra;
+        }
+        if (c->body_left == 0)
+            return 1;
+    }
+}
+
+static void on_http(conn_t *c, uint32_t ev)
+{
+    if ((ev & EPOLLOUT) && c->in_flight && c->req_off < request_len && send_request(c) < 0) {
+        conn_fail(c, &st.errors);
+        return;
+    }
+    if (!(ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        return;
+    if (!c->in_flight) {
+        /* an idle keep-alive connection: only its end can come */
+        char b[1];
+        ssize_t r = read(c->fd, b, 1);
+        if (r == 0)
+            conn_fail(c, &st.closed_by_peer);
+        else if (r > 0 || errno != EAGAIN)
+            conn_fail(c, &st.errors);
+        return;
+    }
+    int rc = read_response(c);
+    if (rc == 0)
+        return;
+    if (rc < 0) {
+        conn_fail(c, rc == -2 ? &st.bad_responses : &st.errors);
+        return;
+    }
+    c->in_flight = 0;
+    if (measuring) {
+        st.msgs++;
+        hist_add(&st.lat, now_us() - c->t0);
+    }
+    if (cfg.http_close)
+        conn_close(c);             /* the main loop or the pacer opens the next */
+    else if (pace_interval)
+        free_push(c);
+    else if (!draining && start_request(c, now_us()) < 0)
+        conn_fail(c, &st.errors);
 }
 
 /* Reads the handshake response; returns 1 when the 101 arrived (with any extra
@@ -210,23 +419,16 @@ static void on_open(conn_t *c)
 static int read_handshake(conn_t *c, size_t *extra_off)
 {
     for (;;) {
-        ssize_t r = read(c->fd, c->resp + c->resp_len, RESP_MAX - c->resp_len - 1);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno == EAGAIN ? 0 : -1;
-        }
-        if (r == 0)
-            return -1;
-        c->resp_len += (size_t)r;
-        c->resp[c->resp_len] = '\0';
-        char *end = strstr(c->resp, "\r\n\r\n");
-        if (!end) {
-            if (c->resp_len >= RESP_MAX - 1)
+        ssize_t r = read_some(c, c->resp + c->resp_len, RESP_MAX - c->resp_len - 1);
+        if (r <= 0)
+            return (int)r;
+        size_t hlen, vlen;
+        int got = head_read(c, (size_t)r, &hlen);
+        if (got <= 0) {
+            if (got < 0)
                 return -1;
             continue;
         }
-        size_t hlen = (size_t)(end - c->resp) + 4, vlen;
         const char *acc = find_header(c->resp, hlen, "Sec-WebSocket-Accept", &vlen);
         if (strncmp(c->resp, "HTTP/1.1 101", 12) != 0 || !acc || vlen != 28 ||
             memcmp(acc, expect_accept, 28) != 0)
@@ -302,9 +504,13 @@ message_done:
             if (cfg.mode == M_ECHO)
                 hist_add(&st.lat, now_us() - c->t0);
         }
+        if (pace_interval && cfg.mode == M_ECHO) {
+            free_push(c);          /* the pacer sends its next message */
+            continue;
+        }
         if (c->in_flight == 0 || cfg.mode == M_THROUGHPUT)
             c->t0 = now_us();
-        if (!draining && queue_frame(c) < 0)
+        if (!draining && queue_frame(c, now_us()) < 0)
             return -1;
     }
     return 0;
@@ -322,8 +528,18 @@ static void on_event(conn_t *c, uint32_t ev)
             conn_fail(c, &st.connect_errors);
             return;
         }
+        if (cfg.mode == M_HTTP) {
+            want_write(c, 0);
+            on_open(c);
+            return;
+        }
         c->state = S_HANDSHAKE;
         ev = EPOLLOUT;
+    }
+    if (cfg.mode == M_HTTP) {
+        if (c->state == S_OPEN)
+            on_http(c, ev);
+        return;
     }
     if (c->state == S_HANDSHAKE) {
         if (c->req_off < request_len) {
@@ -397,12 +613,17 @@ static void build(void)
     unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
     size_t hl = 2;
 
-    request_len = (size_t)snprintf(
-        request, sizeof(request),
-        "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n%s%s%s\r\n",
-        cfg.path, cfg.host, cfg.proto ? "Sec-WebSocket-Protocol: " : "",
-        cfg.proto ? cfg.proto : "", cfg.proto ? "\r\n" : "");
+    if (cfg.mode == M_HTTP)
+        request_len = (size_t)snprintf(request, sizeof(request),
+                                       "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", cfg.path,
+                                       cfg.host, cfg.http_close ? "Connection: close\r\n" : "");
+    else
+        request_len = (size_t)snprintf(
+            request, sizeof(request),
+            "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n%s%s%s\r\n",
+            cfg.path, cfg.host, cfg.proto ? "Sec-WebSocket-Protocol: " : "",
+            cfg.proto ? cfg.proto : "", cfg.proto ? "\r\n" : "");
     ws_accept(WS_KEY, strlen(WS_KEY), expect_accept);
 
     payload = malloc(cfg.size + 1);
@@ -432,21 +653,60 @@ static void build(void)
     frame_len = hl + cfg.size;
 }
 
+/* Starts every operation that is due and has a free connection. */
+static void dispatch_due(int64_t now)
+{
+    while (pace_next <= (double)now) {
+        conn_t *c = free_pop();
+        if (!c)
+            return;                      /* all busy: the rest wait, and are charged for it */
+        int64_t due = (int64_t)pace_next;
+        pace_next += pace_interval;
+        if (now - due > 1000)
+            st.late++;
+        if (connect_per_op())
+            conn_start(c, due);
+        else if (cfg.mode == M_HTTP) {
+            if (start_request(c, due) < 0)
+                conn_fail(c, &st.errors);
+        } else if (queue_frame(c, due) < 0)
+            conn_fail(c, &st.errors);
+    }
+}
+
+/* epoll_wait with a microsecond timeout (epoll_pwait2 where the kernel has it):
+ * pacing at thousands of operations a second needs better than milliseconds. */
+static int wait_events(struct epoll_event *evs, int max, int64_t timeout_us)
+{
+    static int no_pwait2;
+
+    if (timeout_us < 0)
+        timeout_us = 0;
+    if (!no_pwait2) {
+        struct timespec ts = {timeout_us / 1000000, (timeout_us % 1000000) * 1000};
+        int n = epoll_pwait2(epfd, evs, max, &ts, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        no_pwait2 = 1;
+    }
+    return epoll_wait(epfd, evs, max, (int)((timeout_us + 999) / 1000));
+}
+
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: wsbench -p port [-a addr] [-m handshake|echo|throughput|idle] [-c conns]\n"
-            "               [-d secs] [-s size] [-w window] [-H host] [-u path]\n"
-            "               [-P subprotocol] [-k max-pending-connects]\n");
+            "usage: wsbench -p port [-a addr] [-m handshake|echo|throughput|idle|http]\n"
+            "               [-c conns] [-d secs] [-s size] [-w window] [-H host] [-u path]\n"
+            "               [-P subprotocol] [-k max-pending-connects] [-r ops-per-s] [-C]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    static const char *modes[] = {"handshake", "echo", "throughput", "idle"};
+    static const char *modes[] = {"handshake", "echo", "throughput", "idle", "http"};
     int opt;
 
-    while ((opt = getopt(argc, argv, "a:p:m:c:d:s:w:H:u:P:k:")) != -1) {
+    while ((opt = getopt(argc, argv, "a:p:m:c:d:s:w:H:u:P:k:r:C")) != -1) {
         switch (opt) {
         case 'a': cfg.addr = optarg; break;
         case 'p': cfg.port = atoi(optarg); break;
@@ -458,9 +718,11 @@ int main(int argc, char **argv)
         case 'u': cfg.path = optarg; break;
         case 'P': cfg.proto = optarg; break;
         case 'k': cfg.pending_max = atoi(optarg); break;
+        case 'r': cfg.rate = atof(optarg); break;
+        case 'C': cfg.http_close = 1; break;
         case 'm':
             cfg.mode = -1;
-            for (int i = 0; i < 4; i++)
+            for (int i = 0; i < 5; i++)
                 if (strcmp(optarg, modes[i]) == 0)
                     cfg.mode = i;
             if (cfg.mode < 0)
@@ -470,8 +732,15 @@ int main(int argc, char **argv)
         }
     }
     if (cfg.port <= 0 || cfg.conns <= 0 || cfg.window <= 0 || cfg.duration <= 0 ||
-        cfg.pending_max <= 0)
+        cfg.pending_max <= 0 || cfg.rate < 0 || (cfg.http_close && cfg.mode != M_HTTP))
         usage();
+    if (cfg.rate > 0) {
+        if (cfg.mode == M_THROUGHPUT || cfg.mode == M_IDLE || cfg.window != 1) {
+            fprintf(stderr, "wsbench: -r paces handshake, echo and http modes (window 1)\n");
+            exit(2);
+        }
+        pace_interval = 1e6 / cfg.rate;
+    }
     if (!cfg.host)
         cfg.host = cfg.addr;
     signal(SIGPIPE, SIG_IGN);
@@ -485,7 +754,8 @@ int main(int argc, char **argv)
 
     epfd = epoll_create1(EPOLL_CLOEXEC);
     conns = calloc((size_t)cfg.conns, sizeof(*conns));
-    if (!conns)
+    free_stack = calloc((size_t)cfg.conns, sizeof(*free_stack));
+    if (!conns || !free_stack)
         die("calloc");
     for (int i = 0; i < cfg.conns; i++)
         conns[i].state = S_DEAD;
@@ -497,10 +767,14 @@ int main(int argc, char **argv)
     int64_t t_ready = 0;
     struct epoll_event evs[1024];
 
-    if (cfg.mode == M_HANDSHAKE) {
+    if (connect_per_op()) {
         measuring = 1;
         t_measure = start;
         t_end = start + (int64_t)(cfg.duration * 1e6);
+        pace_next = (double)start;
+        if (pace_interval)
+            for (int i = cfg.conns - 1; i >= 0; i--)
+                free_push(&conns[i]);
     }
     for (;;) {
         int64_t now = now_us();
@@ -510,6 +784,7 @@ int main(int argc, char **argv)
             t_measure = now;
             t_end = now + (int64_t)(cfg.duration * 1e6);
             measuring = 1;
+            pace_next = (double)now;
             if (cfg.mode == M_IDLE) {
                 printf("READY %d\n", open_count);
                 fflush(stdout);
@@ -517,20 +792,28 @@ int main(int argc, char **argv)
         }
         if (t_end && now >= t_end)
             break;
-        /* (re)open connections, at most pending_max in progress at once */
-        if (dead && !(cfg.mode == M_IDLE && t_end))
+        /* (re)open connections, at most pending_max in progress at once; when
+         * paced, the pacer opens the per-operation ones */
+        if (dead && !(cfg.mode == M_IDLE && t_end) && !(pace_interval && connect_per_op()))
             for (int i = 0; i < cfg.conns && connecting < cfg.pending_max; i++)
                 if (conns[i].state == S_DEAD)
-                    conn_start(&conns[i]);
-        int timeout = 100;
-        if (t_end && (t_end - now) / 1000 < timeout)
-            timeout = (int)((t_end - now) / 1000) + 1;
-        int n = epoll_wait(epfd, evs, 1024, timeout);
+                    conn_start(&conns[i], now_us());
+        int64_t timeout = 100000;
+        if (pace_interval && t_end) {
+            dispatch_due(now);
+            if (nfree && pace_next - (double)now < (double)timeout)
+                timeout = (int64_t)(pace_next - (double)now);
+        }
+        if (t_end && t_end - now < timeout)
+            timeout = t_end - now;
+        int n = wait_events(evs, 1024, timeout);
         for (int i = 0; i < n; i++)
             on_event(&conns[evs[i].data.u32], evs[i].events);
     }
     int64_t t_stop = now_us();
     int opened = open_count;
+    double behind_ms = pace_interval && pace_next < (double)t_stop
+                           ? ((double)t_stop - pace_next) / 1000.0 : 0.0;
     measuring = 0;
     draining = 1;
     for (int i = 0; i < cfg.conns; i++)
@@ -541,16 +824,18 @@ int main(int argc, char **argv)
     printf("{\"tool\": \"wsbench\", \"mode\": \"%s\", \"conns\": %d, \"size\": %zu, "
            "\"window\": %d, \"seconds\": %.3f, \"setup_seconds\": %.3f, \"opened\": %d, "
            "\"handshakes\": %llu, \"messages\": %llu, \"bytes\": %llu, \"rate\": %.1f, "
-           "\"mb_per_s\": %.2f, \"p50_us\": %lld, \"p99_us\": %lld, \"errors\": %llu, "
-           "\"connect_errors\": %llu, \"bad_handshakes\": %llu, \"mismatches\": %llu, "
-           "\"closed_by_peer\": %llu}\n",
+           "\"mb_per_s\": %.2f, \"p50_us\": %lld, \"p99_us\": %lld, \"p999_us\": %lld, "
+           "\"offered_rate\": %.1f, \"late\": %llu, \"behind_ms\": %.1f, \"errors\": %llu, "
+           "\"connect_errors\": %llu, \"bad_handshakes\": %llu, \"bad_responses\": %llu, "
+           "\"mismatches\": %llu, \"closed_by_peer\": %llu}\n",
            modes[cfg.mode], cfg.conns, cfg.size, cfg.window, secs,
            t_ready ? (double)(t_ready - start) / 1e6 : 0.0, opened,
            (unsigned long long)st.handshakes, (unsigned long long)st.msgs,
            (unsigned long long)st.bytes, rate, (double)st.bytes / secs / 1e6,
            (long long)hist_pct(&st.lat, 50), (long long)hist_pct(&st.lat, 99),
-           (unsigned long long)st.errors, (unsigned long long)st.connect_errors,
-           (unsigned long long)st.bad_handshakes, (unsigned long long)st.mismatches,
-           (unsigned long long)st.closed_by_peer);
+           (long long)hist_pct(&st.lat, 99.9), cfg.rate, (unsigned long long)st.late,
+           behind_ms, (unsigned long long)st.errors, (unsigned long long)st.connect_errors,
+           (unsigned long long)st.bad_handshakes, (unsigned long long)st.bad_responses,
+           (unsigned long long)st.mismatches, (unsigned long long)st.closed_by_peer);
     return 0;
 }

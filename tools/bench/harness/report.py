@@ -1,7 +1,8 @@
 """Summaries of benchmark runs: the printed table, the JSON file, the PNG chart.
 
 Owns: medians over rounds, ratios to HAProxy and the verdict against the
-targets of issue #9, and their three renderings. Pure functions over plain
+targets of issue #9 (at saturation, and latency at a common paced load), and
+their three renderings. Pure functions over plain
 dicts (the run records made by run.py), except the two writers.
 Must not import: lb.
 """
@@ -13,7 +14,7 @@ import statistics
 from pathlib import Path
 
 from .png import Canvas, text_width
-from .scenarios import BY_NAME, P99_LIMIT, Scenario
+from .scenarios import BY_NAME, P99_LIMIT, SUSTAINED, Scenario
 
 TARGETS = ("direct", "haproxy", "lb")
 COLORS = {"direct": (150, 150, 150), "haproxy": (31, 119, 180), "lb": (255, 127, 14)}
@@ -35,6 +36,7 @@ def summarise(runs: list[dict]) -> dict:
             "value": _median([r["value"] for r in mine]),
             "p50_ms": _median([r.get("p50_ms") for r in mine]),
             "p99_ms": _median([r.get("p99_ms") for r in mine]),
+            "p999_ms": _median([r.get("p999_ms") for r in mine]),
             "cpu_pct": _median([r.get("cpu_pct") for r in mine]),
             "cpu_us_per_unit": _median([r.get("cpu_us_per_unit") for r in mine]),
             # how busy each core was (everyone's work: shows sharing with other jobs)
@@ -69,6 +71,25 @@ def verdict(sc: Scenario, summary: dict) -> dict:
     ha_p99 = summary.get("haproxy", {}).get("p99_ms")
     if lb.get("p99_ms") is not None and ha_p99:
         res["p99_ratio"] = lb["p99_ms"] / ha_p99
+        res["meets_p99"] = res["p99_ratio"] <= P99_LIMIT
+    return res
+
+
+def paced_verdict(summary: dict, rate: float) -> dict:
+    """Latency ratios to HAProxy at one offered rate, and whether each proxy
+    carried that rate (one that did not has a queue's latency)."""
+    res: dict = {}
+    for target in ("haproxy", "lb"):
+        s = summary.get(target)
+        if s is not None:
+            res[f"{target}_sustained"] = s["value"] >= SUSTAINED * rate
+    ha, lb = summary.get("haproxy"), summary.get("lb")
+    if ha is None or lb is None:
+        return res
+    for key in ("p50", "p99", "p999"):
+        if lb.get(f"{key}_ms") is not None and ha.get(f"{key}_ms"):
+            res[f"{key}_ratio"] = lb[f"{key}_ms"] / ha[f"{key}_ms"]
+    if "p99_ratio" in res:
         res["meets_p99"] = res["p99_ratio"] <= P99_LIMIT
     return res
 
@@ -123,9 +144,38 @@ def table(results: dict) -> str:
                 f"{_fmt(s['cpu_pct'], 0):>5} {_fmt(s.get('cpu_us_per_unit'), 1):>8} "
                 f"{_busy(s):>7} {s['errors']:>5} "
                 f"{(f'{ratio:.2f}x' if ratio is not None else '-'):>9}  {goal}")
+        if entry.get("paced"):
+            lines += _paced_rows(sc, entry["paced"])
         if entry.get("note"):
             lines.append(f"{'':<21} note: {entry['note']}")
     return "\n".join(lines)
+
+
+def _paced_rows(sc: Scenario, paced: dict) -> list[str]:
+    """Rows of the same table for the open-loop runs at a common offered rate."""
+    ver = paced["verdict"]
+    lines = []
+    first = True
+    for target in ("haproxy", "lb"):
+        s = paced["summary"].get(target)
+        if s is None:
+            continue
+        goal = "" if ver.get(f"{target}_sustained", True) else "did not carry the load; "
+        if target == "lb" and "p99_ratio" in ver:
+            goal += (f"paced p99 {ver['p99_ratio']:.2f}x "
+                     f"{'ok' if ver.get('meets_p99') else 'MISS'}")
+            if "p999_ratio" in ver:
+                goal += f"; p99.9 {ver['p999_ratio']:.2f}x"
+        elif target == "haproxy" and s.get("p999_ms") is not None:
+            goal += f"p99.9 {s['p999_ms']:.2f} ms"
+        name = f"  at {paced['load']:g} load" if first else ""
+        first = False
+        lines.append(
+            f"{name:<21} {target:<8} {_fmt(s['value']):>11} {sc.unit:<8} "
+            f"{_fmt(s['p50_ms'], 2):>7} {_fmt(s['p99_ms'], 2):>7} "
+            f"{_fmt(s['cpu_pct'], 0):>5} {_fmt(s.get('cpu_us_per_unit'), 1):>8} "
+            f"{_busy(s):>7} {s['errors']:>5} {'':>9}  {goal.rstrip('; ')}")
+    return lines
 
 
 def write_json(results: dict, path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Owns: the SCENARIOS table (one row per measured situation, with its unit and
 the target ratio from issue #9), building the wrk / wsbench argv for a target
-port, and turning the generators' output into numbers.
+port (saturating, and paced at a given rate), and turning the generators'
+output into numbers.
 Must not import: lb.
 """
 
@@ -67,6 +68,19 @@ BY_NAME = {s.name: s for s in SCENARIOS}
 # p99 latency may be at most this multiple of HAProxy's (issue #9)
 P99_LIMIT = 1.5
 
+# Latency at a common load. A closed loop at saturation makes latency the mirror
+# of throughput (Little's law: 50 connections / rate), so each paceable scenario
+# is run again open loop, by wsbench, at this fraction of the slower proxy's
+# median rate in the same run: both proxies then carry the same offered load.
+PACED_LOAD = 0.5
+# a paced run that completes less than this share of what was offered did not
+# keep up, and its latency is a queue's
+SUSTAINED = 0.97
+
+
+def paceable(sc: Scenario) -> bool:
+    return sc.unit in ("req/s", "hs/s", "msg/s")
+
 
 def wrk_argv(wrk: str, sc: Scenario, port: int, seconds: float) -> list[str]:
     argv = [wrk, "-t1", f"-c{sc.connections}", f"-d{seconds:g}s", "--latency",
@@ -81,6 +95,19 @@ def wsbench_argv(exe: str, sc: Scenario, port: int, seconds: float,
     return [exe, "-p", str(port), "-m", sc.mode, "-c", str(connections or sc.connections),
             "-d", f"{seconds:g}", "-s", str(sc.size), "-w", str(sc.window), "-H", HOST,
             "-u", WS_PATH, "-P", WS_PROTOCOL]
+
+
+def paced_argv(exe: str, sc: Scenario, port: int, seconds: float, rate: float) -> list[str]:
+    """wsbench, open loop at `rate` operations/s, for a paceable scenario: HTTP
+    ones in its http mode (same path, Host and connection count as wrk's)."""
+    if sc.tool == "wrk":
+        argv = [exe, "-p", str(port), "-m", "http", "-c", str(sc.connections),
+                "-d", f"{seconds:g}", "-H", HOST, "-u", sc.path]
+        if sc.close:
+            argv.append("-C")
+    else:
+        argv = wsbench_argv(exe, sc, port, seconds)
+    return [*argv, "-r", f"{rate:.1f}"]
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
@@ -125,12 +152,13 @@ def parse_wsbench(out: str) -> dict:
             break
     else:
         raise ValueError("wsbench printed no result line")
-    for key in ("p50", "p99"):
+    for key in ("p50", "p99", "p999"):
         us = res.pop(f"{key}_us", -1)
         if us >= 0:
             res[f"{key}_ms"] = us / 1000.0
-    res["failures"] = sum(res[k] for k in ("errors", "connect_errors", "bad_handshakes",
-                                           "mismatches", "closed_by_peer"))
+    res["failures"] = sum(res.get(k, 0) for k in (
+        "errors", "connect_errors", "bad_handshakes", "bad_responses", "mismatches",
+        "closed_by_peer"))
     return res
 
 
@@ -142,6 +170,6 @@ def value_of(sc: Scenario, parsed: dict) -> float:
 
 
 def errors_of(sc: Scenario, parsed: dict) -> int:
-    if sc.tool == "wrk":
-        return int(parsed.get("non2xx", 0)) + int(parsed.get("socket_errors", 0))
-    return int(parsed.get("failures", 0))
+    if "failures" in parsed:  # wsbench's output: its own scenarios, or any paced run
+        return int(parsed["failures"])
+    return int(parsed.get("non2xx", 0)) + int(parsed.get("socket_errors", 0))
