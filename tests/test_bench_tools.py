@@ -324,6 +324,7 @@ def test_wsbench_paced_charges_the_wait_from_when_each_request_was_due(tools, ht
     ("-m", "echo", "-w", "2", "-r", "100"),
     ("-m", "echo", "-C"),
     ("-m", "http", "-r", "-5"),
+    ("-m", "http", "-r", "fast"),
 ])
 def test_wsbench_refuses_pacing_it_cannot_do(tools, args):
     res = subprocess.run([str(tools["wsbench"]), "-p", "1", "-d", "1", *args],

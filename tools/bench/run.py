@@ -564,8 +564,10 @@ class Bench:
                     continue
                 rec = self.measure(sc, target, rnd, rate=rate)
                 runs.append(rec)
-                shown = ("no figure" if rec.get("value") is None else
-                         f"{rec['value']:,.1f} {sc.unit} p99 {rec['p99_ms']:.2f} ms")
+                shown = "no figure" if rec.get("value") is None else \
+                    f"{rec['value']:,.1f} {sc.unit}"
+                if rec.get("p99_ms") is not None:
+                    shown += f" p99 {rec['p99_ms']:.2f} ms"
                 log(f"  {sc.name:<20} paced {rnd} {target:<8} at {rate:,.1f}: {shown}"
                     f"{' errors ' + str(rec['errors']) if rec.get('errors') else ''}"
                     f"{' PROBLEM: ' + rec['problem'] if rec.get('problem') else ''}")
@@ -682,10 +684,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{bench.pinning})\n"
         "CPU% = proxy CPU time / wall time (100 = one core); us/unit = proxy CPU "
         "microseconds per request, handshake, message or MB; c0/c1% = how busy each core "
-        "was, other jobs included\n"
-        f"'at {args.paced_load:g} load' rows: the scenario again, open loop (wsbench -r), at "
-        f"{args.paced_load:g} x the slower proxy's median rate above; latency counted from "
-        "when each operation was due")
+        "was, other jobs included")
+    if args.paced_load:
+        log(f"'at {args.paced_load:g} load' rows: the scenario again, open loop (wsbench -r), "
+            f"at {args.paced_load:g} x the slower proxy's median rate above; latency counted "
+            "from when each operation was due")
     log(report.table(results))
     if results["startup_s"]:
         log("start-up to listening (bench config): " + ", ".join(

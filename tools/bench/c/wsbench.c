@@ -718,7 +718,13 @@ int main(int argc, char **argv)
         case 'u': cfg.path = optarg; break;
         case 'P': cfg.proto = optarg; break;
         case 'k': cfg.pending_max = atoi(optarg); break;
-        case 'r': cfg.rate = atof(optarg); break;
+        case 'r': {
+            char *end;
+            cfg.rate = strtod(optarg, &end);
+            if (end == optarg || *end)
+                usage();
+            break;
+        }
         case 'C': cfg.http_close = 1; break;
         case 'm':
             cfg.mode = -1;
