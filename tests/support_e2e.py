@@ -78,6 +78,9 @@ _HTTPLOG = re.compile(rb" ([^ /]+)/(\S+) (-?\d+)/(-?\d+)/(-?\d+)/(-?\d+)/(\+?-?\
                       rb"\d+ \S+ \S+ (\S{4}) \d+/\d+/\d+/\d+/(\+?\d+) (\d+)/(\d+) "
                       rb'.*"\S+ (\S+)')
 
+# the accept date of an httplog line, to the millisecond: [22/Nov/2026:23:19:52.123]
+_ACCEPT_DATE = re.compile(rb"\[\d\d/\w{3}/\d{4}:(\d\d):(\d\d):(\d\d)\.(\d{3})\]")
+
 
 class UdpLog:
     """A syslog receiver on 127.0.0.1 (`log 127.0.0.1:<port> local0`)."""
@@ -111,16 +114,22 @@ class UdpLog:
         return out
 
     def records(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
-        """The first n lines as dicts: be srv Tw Tc Tr Ta status tsc rc sq bq path."""
+        """The first n lines as dicts: be srv Tq Tw Tc Tr Ta status tsc rc sq bq path,
+        and accept_ms (the accept date in milliseconds since midnight)."""
         out = []
         for line in self.lines(n, timeout):
             m = _HTTPLOG.search(line)
             assert m is not None, line
-            be, srv, _tq, tw, tc, tr, ta, st, tsc, rc, sq, bq, path = m.groups()
-            out.append({"be": be.decode(), "srv": srv.decode(), "Tw": int(tw), "Tc": int(tc),
+            be, srv, tq, tw, tc, tr, ta, st, tsc, rc, sq, bq, path = m.groups()
+            out.append({"be": be.decode(), "srv": srv.decode(), "Tq": int(tq), "Tw": int(tw),
+                        "Tc": int(tc),
                         "Tr": int(tr), "Ta": int(ta.lstrip(b"+")), "status": int(st),
                         "tsc": tsc.decode(), "rc": rc.decode(), "sq": int(sq), "bq": int(bq),
                         "path": path.decode()})
+            date = _ACCEPT_DATE.search(line)
+            if date:  # milliseconds since midnight
+                h, mi, sec, ms = (int(x) for x in date.groups())
+                out[-1]["accept_ms"] = ((h * 60 + mi) * 60 + sec) * 1000 + ms
         return out
 
     def close(self) -> None:

@@ -347,10 +347,17 @@ def test_stopped_server_hands_its_queue_to_another_with_redispatch(env: Any) -> 
     assert len(srv.queue) == 0 and srv.counters.qcur == 0
 
 
+DAY_MS = 86_400_000
+
+
 def test_queue_log_fields_compared_with_haproxy() -> None:
     """maxconn 1: three requests behind a slow one, then a `timeout queue` victim.
-    Server, status, %tsc and %sq/%bq as HAProxy 2.6.12 logs them, and Tw within
-    a margin (0/0, 0/1, 0/2, 0/3, then sQ-- with 0/1)."""
+    Server, status, %tsc and %sq/%bq as HAProxy 2.6.12 logs them (0/0, 0/1, 0/2,
+    0/3, then sQ-- with 0/1), and Tw as HAProxy measures it: each queued request
+    leaves the queue when the one before it ends (accept + TR + Tw of one = accept
+    + Ta of the previous), in each proxy's own clock. (Comparing the two proxies'
+    Tw figures directly failed on a busy machine: 702 ms against 480 ms when one
+    run's backend answered late.)"""
     out = []
     for kind in ("lb", "haproxy"):
         log = UdpLog()
@@ -382,5 +389,12 @@ def test_queue_log_fields_compared_with_haproxy() -> None:
     assert [k[3:] for k in key if k[0].startswith("/r")] == [
         ("----", 0, 0), ("----", 0, 1), ("----", 0, 2), ("----", 0, 3)]
     assert dict((k[0], k[3:]) for k in key)["/short/b"] == ("sQ--", 0, 1)
-    for a, b in zip(mine, theirs, strict=True):
-        assert abs(a["Tw"] - b["Tw"]) < 200, (a, b)
+    for recs in (mine, theirs):
+        queued = [r for r in recs if r["path"].startswith("/r")]
+        assert queued[0]["Tw"] < 100, queued[0]
+        for prev, cur in zip(queued, queued[1:], strict=False):
+            left_queue = cur["accept_ms"] + cur["Tq"] + cur["Tw"]
+            gap = left_queue - (prev["accept_ms"] + prev["Ta"])
+            gap = (gap + DAY_MS // 2) % DAY_MS - DAY_MS // 2  # a run across midnight
+            assert abs(gap) < 60, (prev, cur)
+            assert cur["Tw"] > 200, cur  # it did wait behind a 0.6 s request
