@@ -13,22 +13,36 @@ cimport cython
 cdef class NodeData
 
 
+cdef long long _SEQ
+
+
 cdef class OrderedTree:
     cdef public list heap
     cdef public Py_ssize_t live
 
-    cpdef insert(self, key, NodeData node)
-    @cython.locals(h=list, node=NodeData)
+    cpdef insert(self, long long key, NodeData node)
     cpdef first(self)
+    @cython.locals(h=list, last=NodeData, i=Py_ssize_t, n=Py_ssize_t)
     cpdef remove(self, NodeData node)
+    @cython.locals(node=NodeData, seq=cython.longlong)
     cpdef pop_first(self)
+    @cython.locals(i=Py_ssize_t)
     cpdef restore(self, NodeData node)
+    @cython.locals(h=list, node=NodeData, parent=NodeData, j=Py_ssize_t)
+    cdef void _up(self, Py_ssize_t i)
+    @cython.locals(h=list, node=NodeData, child=NodeData, c=Py_ssize_t, n=Py_ssize_t)
+    cdef void _down(self, Py_ssize_t i)
+    cdef inline void _put(self, Py_ssize_t i, NodeData node)
 
 
 cdef class NodeData:
-    cdef public object srv, idx, was_usable, seq, key
-    cdef public long long ew
+    cdef public object srv, idx, was_usable
+    cdef public long long ew, seq, key
+    cdef public Py_ssize_t hpos
     cdef public OrderedTree tree
+
+
+cdef bint _before(NodeData a, NodeData b) noexcept
 
 
 cdef class GroupedBalancer:

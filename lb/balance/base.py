@@ -2,9 +2,9 @@
 
 Owns: the ``BalancedServer`` and ``Balancer`` protocols, the active/backup group
 bookkeeping of HAProxy's ``recount_servers``/``update_backend_weight`` (usable
-counts, total weights, the first usable backup ``fbck``), the ``OrderedTree``
-(a heap with lazy deletion standing in for HAProxy's ebtrees: ordered by key,
-then insertion order) and the "may take one more request" test.
+counts, total weights, the first usable backup ``fbck``), the ``OrderedTree`` (a
+heap of the nodes, each knowing its place in it, standing in for HAProxy's ebtrees:
+ordered by key, then insertion order) and the "may take one more request" test.
 
 Servers are seen only through ``BalancedServer`` (``lb.state.ServerState``
 satisfies it). A balancer keeps its per-server data in ``srv.lb_data``.
@@ -14,9 +14,7 @@ Must not import: anything from lb (pure L1 module).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sized
-from heapq import heapify, heappop, heappush
 from typing import Any, Protocol
 
 # HAProxy's weight scale: effective weights are user weights times 16.
@@ -76,73 +74,121 @@ def _maxqueue(s: Any) -> int:
         return 0
 
 
-_seq = itertools.count(1)
+_SEQ = 0  # the insertion order of every tree's entries
 
 
 class OrderedTree:
-    """Entries ordered by (key, insertion order); O(log n) insert/first/pop.
+    """Entries ordered by (key, insertion order); O(log n) insert and removal, O(1)
+    first.
 
-    Removal is lazy: an entry is live while its node's ``seq`` matches. The
-    node object must have ``seq`` and ``tree`` attributes."""
+    A binary heap of the nodes themselves, each knowing its place in it (``hpos``),
+    so a node leaves at once, from anywhere, and no entry is ever stale. The node
+    object must have ``key``, ``seq``, ``hpos`` and ``tree`` attributes."""
 
     __slots__ = ("heap", "live")
 
     def __init__(self) -> None:
-        self.heap: list[tuple[int, int, Any]] = []
+        self.heap: list[Any] = []  # live entries first, then unused places (None)
         self.live = 0
 
     def insert(self, key: int, node: Any) -> None:
-        seq = next(_seq)
-        node.seq = seq
-        node.tree = self
+        global _SEQ
+        _SEQ += 1
+        node.seq = _SEQ
         node.key = key
-        heappush(self.heap, (key, seq, node))
-        self.live += 1
+        self.restore(node)
 
     def first(self) -> Any:
-        h = self.heap
-        while h:
-            _key, seq, node = h[0]
-            if node.seq == seq and node.tree is self:
-                return node
-            heappop(h)
-        return None
+        return self.heap[0] if self.live else None
 
     def remove(self, node: Any) -> None:
         if node.tree is not self:
             return
+        h = self.heap
+        i = node.hpos
+        n = self.live - 1
+        last = h[n]
+        h[n] = None  # (the list keeps its length: no resize per pick)
+        self.live = n
         node.tree = None
         node.seq = 0
-        self.live -= 1
-        h = self.heap
-        if h and h[0][2] is node:
-            heappop(h)
-        elif len(h) > 4 * self.live + 64:
-            self.heap = [e for e in h if e[2].seq == e[1] and e[2].tree is self]
-            heapify(self.heap)
+        node.hpos = -1
+        if last is not node:
+            self._put(i, last)
+            if i > 0 and _before(last, h[(i - 1) >> 1]):
+                self._up(i)
+            else:
+                self._down(i)
 
     def pop_first(self) -> Any:
         """Detach the first node; ``restore`` puts it back at the same place."""
-        node = self.first()
-        if node is not None:
-            heappop(self.heap)
-            node.tree = None
-            self.live -= 1
+        if not self.live:
+            return None
+        node = self.heap[0]
+        seq = node.seq
+        self.remove(node)
+        node.seq = seq
         return node
 
     def restore(self, node: Any) -> None:
+        """Put ``node`` in with the key and insertion order it has."""
+        i = self.live
         node.tree = self
-        heappush(self.heap, (node.key, node.seq, node))
-        self.live += 1
+        if i < len(self.heap):
+            self.heap[i] = node
+        else:
+            self.heap.append(node)
+        self.live = i + 1
+        self._up(i)
+
+    def _up(self, i: int) -> None:
+        h = self.heap
+        node = h[i]
+        while i > 0:
+            j = (i - 1) >> 1
+            parent = h[j]
+            if not _before(node, parent):
+                break
+            self._put(i, parent)
+            i = j
+        self._put(i, node)
+
+    def _down(self, i: int) -> None:
+        h = self.heap
+        n = self.live
+        node = h[i]
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            child = h[c]
+            if c + 1 < n and _before(h[c + 1], child):
+                c += 1
+                child = h[c]
+            if not _before(child, node):
+                break
+            self._put(i, child)
+            i = c
+        self._put(i, node)
+
+    def _put(self, i: int, node: Any) -> None:
+        self.heap[i] = node
+        node.hpos = i
 
     def __len__(self) -> int:
         return self.live
 
 
+def _before(a: Any, b: Any) -> bool:
+    """``a`` comes before ``b`` in a tree: a lower key, or the same key inserted
+    earlier."""
+    return a.key < b.key or (a.key == b.key and a.seq < b.seq)
+
+
 class NodeData:
     """Per-server data common to every algorithm (kept in ``srv.lb_data``)."""
 
-    __slots__ = ("srv", "idx", "was_usable", "ew", "seq", "tree", "key")
+    __slots__ = ("srv", "idx", "was_usable", "ew", "seq", "tree", "key", "hpos")
 
     def __init__(self, srv: Any, idx: int) -> None:
         self.srv = srv
@@ -152,6 +198,7 @@ class NodeData:
         self.seq = 0
         self.tree: Any = None
         self.key = 0
+        self.hpos = -1  # its place in the tree's heap
 
 
 class GroupedBalancer:

@@ -7,6 +7,9 @@ cimport cython
 
 from lb.balance.base cimport GroupedBalancer, NodeData, OrderedTree
 
+# base's weight scale, as C constants of this module (its positions are C arithmetic)
+cdef long long EW_MAX, SCALE, UW_RANGE
+
 
 cdef class RRNode(NodeData):
     cdef public long long npos, lpos, rweight
