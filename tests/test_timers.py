@@ -177,3 +177,28 @@ def test_expiry_is_rounded_up_to_a_step_of_at_most_a_thousandth(delay: float,
         assert key % step == 0
         assert when * 1000.0 <= key < when * 1000.0 + step
     assert step == 1 or step <= delay * 1000.0 / 1024
+
+
+@pytest.mark.parametrize("kind", LOOPS)
+def test_the_wheel_clock_is_the_loops_own(kind: str) -> None:
+    """``TimerWheel.now`` (and so ``Runtime.clock``) reads the loop's time. Compiled on
+    uvloop it reads libuv's clock in C; a reading taken between two of loop.time()'s
+    lies between them, to the millisecond libuv counts in, and moves on with it."""
+    from lb.proxy import timers
+
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        wheel = TimerWheel(loop)
+        compiled = timers.__file__.endswith(".so")
+        assert wheel.uv_clock == (kind == "uvloop" and compiled)
+        for _ in range(2000):
+            a = loop.time()
+            n = wheel.now()
+            b = loop.time()
+            assert a <= n <= b, (a, n, b)
+            if kind == "uvloop":
+                assert n * 1000.0 == round(n * 1000.0)  # whole milliseconds, as libuv
+        before = wheel.now()
+        await asyncio.sleep(0.02)
+        assert 0.015 <= wheel.now() - before < 1.0
+
+    run(kind, body)

@@ -59,6 +59,8 @@ cdef class Runtime:
     cdef public object config, loop, pid, backends, frontends, maxconn
     cdef public double epoch_offset
     cdef public object actconn, conns, servers_listening, listeners, blocked, ports
-    cdef public object active, services, txn_hook, clock
+    cdef public object active, services, txn_hook
     cdef public State state
     cdef public TimerWheel wheel
+
+    cpdef double clock(self)

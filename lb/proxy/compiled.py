@@ -238,9 +238,6 @@ class Runtime:
         self.config = config
         self.state = state if state is not None else State(config)
         self.loop = loop or asyncio.get_event_loop()
-        # the loop's clock as a bound method: one call where `loop.time()` is a method
-        # lookup and a call (several times a request, issue #9)
-        self.clock = self.loop.time
         # the connection deadlines of this generation, on one loop timer
         self.wheel = TimerWheel(self.loop)
         self.pid = os.getpid()
@@ -265,6 +262,10 @@ class Runtime:
         # test/introspection hook called with each finished transaction (None = off)
         self.txn_hook: Callable[[Any], None] | None = None
         self.state.listeners.append(self._server_event)
+
+    def clock(self) -> float:
+        """The loop's time, ``loop.time()`` (read in C when compiled on uvloop)."""
+        return self.wheel.now()
 
     def _server_event(self, event: str, info: dict[str, Any]) -> None:
         """A server's state, weight or maxconn changed: queued requests may move."""

@@ -22,19 +22,35 @@ import asyncio
 from collections.abc import Callable
 from heapq import heappop, heappush
 
+try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
+    import cython
+    COMPILED = cython.compiled
+except ImportError:  # pure Python without Cython installed
+    COMPILED = False
+
 
 class TimerWheel:
     """The deadlines of one event loop, on one loop timer."""
 
-    __slots__ = ("loop", "clock", "buckets", "keys", "handle", "handle_key")
+    __slots__ = ("loop", "clock", "uv_clock", "buckets", "keys", "handle", "handle_key")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.clock = loop.time
+        # uvloop's time() is libuv's clock, which the compiled now() reads in C
+        self.uv_clock = COMPILED and type(loop).__module__.startswith("uvloop")
         self.buckets: dict[float, set[Deadline]] = {}  # expiry key (ms) -> deadlines
         self.keys: list[float] = []  # heap of the buckets' keys
         self.handle: asyncio.TimerHandle | None = None
         self.handle_key = -1.0  # the key the loop timer is set for (-1: none)
+
+    def now(self) -> float:
+        """The loop's time (``loop.time()``). Compiled, on uvloop, it is read the way
+        libuv reads it, without a call into the loop and a float object (the request
+        path asks several times a request, issue #9)."""
+        if self.uv_clock:
+            return _uv_clock_c()  # noqa: F821 (timers.pxd)
+        return self.clock()
 
     def file(self, d: Deadline, key: float) -> None:
         """File ``d`` in the bucket ``key`` (from ``expiry_key``)."""
@@ -56,7 +72,7 @@ class TimerWheel:
         if self.handle is not None:
             self.handle.cancel()
         self.handle_key = key
-        delay = key * 0.001 - self.clock()
+        delay = key * 0.001 - self.now()
         self.handle = self.loop.call_later(delay if delay > 0.0 else 0.0, self._run)
 
     def _run(self) -> None:
@@ -66,7 +82,7 @@ class TimerWheel:
         self.handle = None
         self.handle_key = -1.0
         # the loop clock may lag the timer by a fraction of a millisecond
-        limit = self.clock() * 1000.0 + 1.0
+        limit = self.now() * 1000.0 + 1.0
         keys = self.keys
         buckets = self.buckets
         due = []
@@ -128,7 +144,7 @@ class Deadline:
             return
         self.delay = delay
         if now < 0.0:  # (two statements: a C double and a float object never mix)
-            now = self.wheel.clock()
+            now = self.wheel.now()
         when = now + self.delay
         self.when = when
         # filed for later than needed (or not at all): file again; filed earlier,
@@ -146,7 +162,7 @@ class Deadline:
         ``arm``)."""
         if self.delay >= 0.0:
             if now < 0.0:
-                now = self.wheel.clock()
+                now = self.wheel.now()
             self.when = now + self.delay
 
     def cancel(self) -> None:
