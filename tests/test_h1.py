@@ -213,6 +213,21 @@ def test_compiled_and_pure_serialisers_write_the_same_heads() -> None:
     assert len(eval(compiled[4])) > 5000  # noqa: S307
 
 
+def test_join_tail_is_head_plus_the_rest_of_a_read() -> None:
+    """Compiled (h1.pxd, one allocation) and pure Python give head + data[off:]."""
+    from lb.http import h1 as mod
+    compiled = mod.__file__.endswith(".so")
+    for head, data in ((b"HTTP/1.1 200 OK\r\n\r\n", b"HEAD\r\n\r\nbody"), (b"", b""),
+                       (b"h", b"x" * 70000)):
+        for off in range(0, len(data) + 1, max(1, len(data) // 7)):
+            assert mod.join_tail(head, data, off) == head + data[off:]
+        assert mod.join_tail(head, data, len(data)) == head
+    if compiled:  # an offset outside the read is refused, never a read past it
+        for off in (-1, 5):
+            with pytest.raises(ValueError):
+                mod.join_tail(b"h", b"abcd", off)
+
+
 def test_chunk_and_trailers() -> None:
     assert b"".join(h1.chunk(b"abc")) == b"3\r\nabc\r\n"
     assert h1.trailers_block([(b"x-t", b"1")]) == b"0\r\nx-t: 1\r\n\r\n"

@@ -105,6 +105,21 @@ cdef inline bytes _head_c(list parts, list headers, object conn):
     return out
 
 
+cpdef bytes join_tail(bytes head, bytes data, Py_ssize_t off)
+
+
+cdef inline bytes _join_tail_c(bytes head, bytes data, Py_ssize_t off):
+    cdef Py_ssize_t nh = PyBytes_GET_SIZE(head)
+    cdef Py_ssize_t nd = PyBytes_GET_SIZE(data) - off
+    cdef bytes out
+    if off < 0 or nd < 0:
+        raise ValueError("join_tail: offset out of range")
+    out = PyBytes_FromStringAndSize(NULL, nh + nd)
+    memcpy(PyBytes_AS_STRING(out), PyBytes_AS_STRING(head), nh)
+    memcpy(PyBytes_AS_STRING(out) + nh, PyBytes_AS_STRING(data) + off, nd)
+    return out
+
+
 cpdef tuple chunk(bytes data)
 
 

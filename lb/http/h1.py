@@ -301,6 +301,14 @@ def has_bad_value(value: bytes) -> bool:
     return value.find(b"\r") >= 0 or value.find(b"\n") >= 0 or value.find(b"\x00") >= 0
 
 
+def join_tail(head: bytes, data: bytes, off: int) -> bytes:
+    """``head + data[off:]``, made in one allocation when compiled (a response head
+    and the body that came behind the server's head in the same read)."""
+    if COMPILED:
+        return _join_tail_c(head, data, off)  # noqa: F821 (a C function of h1.pxd)
+    return head + data[off:]
+
+
 def chunk(data: bytes) -> tuple[bytes, bytes, bytes]:
     """The three buffers of one chunk of a chunked body (for writelines)."""
     return (b"%x\r\n" % len(data), data, b"\r\n")

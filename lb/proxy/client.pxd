@@ -41,6 +41,7 @@ cdef class ClientConn(PeerNames):
     cpdef _input(self, data)
     cpdef _feed(self, data, off, end)
     cpdef _scanned(self, tuple head, bytes raw)
+    @cython.locals(url=bytes)
     cpdef _head_done(self, bytes method, version)
     cpdef _start(self, ev)
     cpdef txn_done(self, txn, close, abort, double now)

@@ -482,7 +482,7 @@ class ClientConn(PeerNames):
             st = h1.te_status(te)
             if st:
                 raise _Refused(st)
-        if hosts is not None and (len(hosts) > 1 or url[:1] != b"/"):
+        if hosts is not None and (len(hosts) > 1 or not url.startswith(b"/")):
             if h1.host_conflict(url, hosts):
                 raise _Refused()
             if len(hosts) > 1:  # identical duplicates: keep the first, as HAProxy
@@ -495,7 +495,7 @@ class ClientConn(PeerNames):
                         first = False
                     kept.append(h)
                 self.headers = kept
-        if url.find(b"#") >= 0 or (self.hsize + 4 * len(self.headers) + len(method) + len(url)
+        if b"#" in url or (self.hsize + 4 * len(self.headers) + len(method) + len(url)
                            + 14 > self.head_max):
             raise _Refused()
         if conn_hdr and (cl or chunked):

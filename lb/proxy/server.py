@@ -170,7 +170,7 @@ class ServerConn:
         txn.res_head(status, reason, headers, keep_alive)
         txn = self.txn
         if txn is not None and body_at < len(data):
-            txn.res_body(data[body_at:])
+            txn.res_body(data, body_at)
         txn = self.txn
         if txn is not None:
             txn.res_end(None)

@@ -15,7 +15,7 @@ cimport cython
 
 from lb.http.cookie cimport (RequestCookie, ResponseCookie, request_cookie,
                               response_cacheable, response_cookie)
-from lb.http.h1 cimport ForwardForRule, chunk, request_head, response_head
+from lb.http.h1 cimport ForwardForRule, chunk, join_tail, request_head, response_head
 from lb.log cimport TrafficLog
 from lb.match.sample cimport SampleSubject
 from lb.proxy.client cimport ClientConn
@@ -72,7 +72,7 @@ cdef class Txn(SampleSubject):
     cpdef _response_rules(self)
     @cython.locals(rr=ResponseCookie, hdrs=list, k=bytes, v=bytes)
     cpdef _on_response_head(self)
-    cpdef res_body(self, data)
+    cpdef res_body(self, data, Py_ssize_t off=*)
     cpdef flush_head(self)
     cpdef res_end(self, trailers)
     cpdef res_upgrade(self, server_tail, long status)

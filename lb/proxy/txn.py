@@ -21,7 +21,7 @@ from lb.balance import keys as lbkeys
 from lb.http import h1, responses
 from lb.http.actions import Verdict
 from lb.http.cookie import request_cookie, response_cacheable, response_cookie
-from lb.http.h1 import chunk, request_head, response_head
+from lb.http.h1 import chunk, join_tail, request_head, response_head
 from lb.match.sample import SampleSubject
 from lb.proxy import queue as qmod
 from lb.proxy import retry as retrymod
@@ -36,7 +36,6 @@ _BODY_BUF_MAX = 65536
 # Checked against HAProxy 2.6.12: %B of a locally generated reply (deny page, 503
 # <NOSRV>, redirect) is its wire size without `connection: close`, plus 3.
 _LOCAL_EXTRA = 3
-_VERSIONS = frozenset((b"1.0", b"1.1"))
 # methods a layer-7 retry may replay. HAProxy 2.6.12 replays any method whose whole
 # request is in its buffer, POST included; lb keeps to idempotent ones (issue #5)
 _IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
@@ -201,7 +200,8 @@ class Txn(SampleSubject):
         if not self.has_body:
             self.req_done = True
 
-        if (hsize + len(self.url) > fe.bufsize or self.version not in _VERSIONS
+        version = self.version
+        if (hsize + len(self.url) > fe.bufsize or (version != b"1.1" and version != b"1.0")
                 or len(self.req_headers) > fe.maxhdr
                 or chunked and h1.check_request(self.version, self.req_headers,
                                                 fe.maxhdr) is not None):
@@ -1053,21 +1053,28 @@ class Txn(SampleSubject):
         else:
             self.local_error(v.status if v.status and v.status != 403 else 502)
 
-    def res_body(self, data: bytes) -> None:
-        self.bytes_out += len(data)
+    def res_body(self, data: bytes, off: int = 0) -> None:
+        """Body bytes of the response: ``data[off:]`` (``off``: where a scanned head
+        ended in the same read)."""
+        self.bytes_out += len(data) - off
         head = self.res_pending
         if head is not None:
             # the head came in this very read (it is flushed at the end of each):
             # its arrival time is still now
             self.conn.stimer.touch(self.res_at)
             self.res_pending = None
+            if len(data) - off < 16384 and not self.res_chunked:
+                self.conn.send(join_tail(head, data, off))
+                return
+            if off:
+                data = data[off:]
             if self.res_chunked:
                 self.conn.transport.writelines((head, *chunk(data)))
-            elif len(data) < 16384:
-                self.conn.send(head + data)
             else:
                 self.conn.transport.writelines((head, data))
         else:
+            if off:
+                data = data[off:]
             self.conn.stimer.touch()
             if self.res_chunked:
                 self.conn.transport.writelines(chunk(data))
