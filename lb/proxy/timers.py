@@ -72,7 +72,10 @@ class TimerWheel:
         if self.handle is not None:
             self.handle.cancel()
         self.handle_key = key
-        delay = key * 0.001 - self.now()
+        # loop.time() itself, not now(): on uvloop it also brings libuv's cached time
+        # up to date, and call_later adds the delay to that time (from a stale one
+        # the timer would fire early and be set again)
+        delay = key * 0.001 - self.clock()
         self.handle = self.loop.call_later(delay if delay > 0.0 else 0.0, self._run)
 
     def _run(self) -> None:
