@@ -92,7 +92,11 @@ class OrderedTree:
         self.live = 0
 
     def insert(self, key: int, node: Any) -> None:
+        """File ``node`` under ``key``, after the nodes already there with that key
+        (leaving the tree it was in, if any)."""
         global _SEQ
+        if node.tree is not None:
+            node.tree.remove(node)
         _SEQ += 1
         node.seq = _SEQ
         node.key = key
