@@ -7,7 +7,7 @@
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from libc.errno cimport errno
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from lb.logfmt cimport TrafficFormat
 
@@ -27,6 +27,7 @@ cdef class Sink:
     cdef public bint _cacheable
     @cython.locals(sec=cython.longlong, hdr=bytes)
     cpdef send(self, int level, msg, double now, meta)
+    cpdef _write_line(self, bytes hdr, msg)
     cpdef _write(self, data)
     cpdef _dropped(self)
     cpdef _failed(self, err)
@@ -42,7 +43,10 @@ cdef class DgramSink(Sink):
     cdef public bint connected
     cdef public int fd
     @cython.locals(err=int)
+    cpdef _write_line(self, bytes hdr, msg)
+    @cython.locals(err=int)
     cpdef _write(self, data)
+    cpdef _send_failed(self, e)
 
 
 # The compiled body of a connected sink's write (issue #9): send(2) of the datagram
@@ -54,6 +58,44 @@ cdef extern from "sys/socket.h" nogil:
     ssize_t _sys_send "send" (int, const void *, size_t, int)
     int MSG_DONTWAIT
     int MSG_NOSIGNAL
+
+
+cdef extern from "sys/uio.h" nogil:
+    struct iovec:
+        void *iov_base
+        size_t iov_len
+
+cdef extern from "sys/socket.h" nogil:
+    struct msghdr:
+        void *msg_name
+        unsigned int msg_namelen
+        iovec *msg_iov
+        size_t msg_iovlen
+        void *msg_control
+        size_t msg_controllen
+        int msg_flags
+    ssize_t _sys_sendmsg "sendmsg" (int, const msghdr *, int)
+
+
+# The same for a line in its parts (header, message and LF) with one sendmsg(2): no
+# joined copy. -1 when a part is not bytes.
+cdef inline int _dgram_send_line_c(int fd, object hdr, object msg):
+    cdef iovec iov[3]
+    cdef msghdr mh
+    if not PyBytes_CheckExact(hdr) or not PyBytes_CheckExact(msg):
+        return -1
+    iov[0].iov_base = PyBytes_AS_STRING(hdr)
+    iov[0].iov_len = PyBytes_GET_SIZE(hdr)
+    iov[1].iov_base = PyBytes_AS_STRING(msg)
+    iov[1].iov_len = PyBytes_GET_SIZE(msg)
+    iov[2].iov_base = <char *>b"\n"
+    iov[2].iov_len = 1
+    memset(&mh, 0, sizeof(mh))
+    mh.msg_iov = iov
+    mh.msg_iovlen = 3
+    if _sys_sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0:
+        return 0
+    return errno
 
 
 cdef inline int _dgram_send_c(int fd, object data):

@@ -251,7 +251,11 @@ class Sink:
         if len(hdr) + len(msg) > self._limit:
             self._write((hdr + msg)[:self._limit] + b"\n")
         else:
-            self._write(b"".join((hdr, msg, b"\n")))
+            self._write_line(hdr, msg)
+
+    def _write_line(self, hdr: bytes, msg: bytes) -> None:
+        """``hdr + msg + LF`` as one write (a sink may send the parts as they are)."""
+        self._write(b"".join((hdr, msg, b"\n")))
 
     def _write(self, data: bytes) -> None:
         raise NotImplementedError
@@ -347,6 +351,17 @@ class DgramSink(Sink):
             except OSError:
                 pass
 
+    def _write_line(self, hdr: bytes, msg: bytes) -> None:
+        # compiled, on a connected socket: one sendmsg(2) of the three parts (log.pxd),
+        # without joining them first
+        err = _dgram_send_line_c(self.fd, hdr, msg) if COMPILED and self.connected else -1  # noqa: F821
+        if err < 0:
+            self._write(b"".join((hdr, msg, b"\n")))
+        elif err > 0:  # as os.write would raise it, subclass and all
+            self._send_failed(OSError(err, _strerror(err)))
+        else:
+            self.sent += 1
+
     def _write(self, data: bytes) -> None:
         try:
             if self.connected:
@@ -360,16 +375,17 @@ class DgramSink(Sink):
             else:
                 self.sock.sendto(data, self.addr)
             self.sent += 1
-        except (BlockingIOError, InterruptedError):
+        except OSError as e:
+            self._send_failed(e)
+
+    def _send_failed(self, e: OSError) -> None:
+        if isinstance(e, BlockingIOError | InterruptedError):
             self._dropped()
-        except ConnectionRefusedError as e:
+        elif isinstance(e, ConnectionRefusedError) and self.connected:
             # connected UDP only: an earlier datagram met a closed port (ICMP). The
             # line is dropped, as an unconnected socket would drop it without a word.
-            if self.connected:
-                self._dropped()
-            else:
-                self._failed(e)
-        except OSError as e:
+            self._dropped()
+        else:
             self._failed(e)
 
     def close(self) -> None:
