@@ -7,7 +7,7 @@
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from libc.errno cimport errno
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy
 
 from lb.logfmt cimport TrafficFormat
 
@@ -60,40 +60,23 @@ cdef extern from "sys/socket.h" nogil:
     int MSG_NOSIGNAL
 
 
-cdef extern from "sys/uio.h" nogil:
-    struct iovec:
-        void *iov_base
-        size_t iov_len
-
-cdef extern from "sys/socket.h" nogil:
-    struct msghdr:
-        void *msg_name
-        unsigned int msg_namelen
-        iovec *msg_iov
-        size_t msg_iovlen
-        void *msg_control
-        size_t msg_controllen
-        int msg_flags
-    ssize_t _sys_sendmsg "sendmsg" (int, const msghdr *, int)
-
-
-# The same for a line in its parts (header, message and LF) with one sendmsg(2): no
-# joined copy. -1 when a part is not bytes.
+# The same for a line in its parts (header, message): copied with the LF into a stack
+# buffer and sent with send(2), no joined bytes object. (sendmsg(2) of the three parts
+# as they are cost 0.28 us more in the kernel than send(2) of 201 bytes here, more
+# than the join it saves.) -1 when a part is not bytes or the line is over the buffer.
 cdef inline int _dgram_send_line_c(int fd, object hdr, object msg):
-    cdef iovec iov[3]
-    cdef msghdr mh
+    cdef char buf[4096]
+    cdef Py_ssize_t nh, nm
     if not PyBytes_CheckExact(hdr) or not PyBytes_CheckExact(msg):
         return -1
-    iov[0].iov_base = PyBytes_AS_STRING(hdr)
-    iov[0].iov_len = PyBytes_GET_SIZE(hdr)
-    iov[1].iov_base = PyBytes_AS_STRING(msg)
-    iov[1].iov_len = PyBytes_GET_SIZE(msg)
-    iov[2].iov_base = <char *>b"\n"
-    iov[2].iov_len = 1
-    memset(&mh, 0, sizeof(mh))
-    mh.msg_iov = iov
-    mh.msg_iovlen = 3
-    if _sys_sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0:
+    nh = PyBytes_GET_SIZE(hdr)
+    nm = PyBytes_GET_SIZE(msg)
+    if nh + nm + 1 > 4096:
+        return -1
+    memcpy(buf, PyBytes_AS_STRING(hdr), nh)
+    memcpy(buf + nh, PyBytes_AS_STRING(msg), nm)
+    buf[nh + nm] = 10
+    if _sys_send(fd, buf, nh + nm + 1, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0:
         return 0
     return errno
 

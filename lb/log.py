@@ -352,8 +352,8 @@ class DgramSink(Sink):
                 pass
 
     def _write_line(self, hdr: bytes, msg: bytes) -> None:
-        # compiled, on a connected socket: one sendmsg(2) of the three parts (log.pxd),
-        # without joining them first
+        # compiled, on a connected socket: the parts copied into a C buffer and sent
+        # (log.pxd), without a joined bytes object
         err = _dgram_send_line_c(self.fd, hdr, msg) if COMPILED and self.connected else -1  # noqa: F821
         if err < 0:
             self._write(b"".join((hdr, msg, b"\n")))

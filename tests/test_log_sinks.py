@@ -201,6 +201,18 @@ def test_default_length_keeps_long_lines(udp: Udp) -> None:
     assert len(data) == 1024  # 1023 bytes of message + LF
 
 
+@pytest.mark.parametrize("path_len", [100, 3900, 4200, 9000])
+def test_whole_lines_of_any_size_under_the_limit(udp: Udp, path_len: int) -> None:
+    """A line under ``len`` arrives whole, with one LF: compiled, lines that fit lb's
+    4 KiB C buffer and longer ones (joined in Python) alike."""
+    url = b"/" + b"b" * path_len
+    traffic(udp.target(format="local", length=16000)).emit(
+        FakeTxn(request_line=b"GET " + url + b" HTTP/1.1"))
+    data = udp.recv()
+    assert data.startswith(b"<134>") and data.endswith(url + b' HTTP/1.1"\n')
+    assert data.count(b"\n") == 1
+
+
 def test_level_filtering_and_minlevel_clamp(udp: Udp) -> None:
     quiet = udp.target(level="notice")
     traffic(quiet).emit(FakeTxn())  # info > notice: filtered
