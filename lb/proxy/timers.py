@@ -7,6 +7,8 @@ and ``Deadline``, whose activity moves a float forward and which is re-filed onl
 when it comes due early. Arming, touching or stopping a deadline is a few C
 operations; a loop timer per deadline cost a ``TimerHandle``, a libuv timer, a
 context copy and a handle close for every connection (issue #9, docs/performance.md).
+The wheel also reads the loop's clock for the proxy (``TimerWheel.now``, behind
+``Runtime.clock``): compiled on uvloop, in C and equal to ``loop.time()``.
 
 Expiry is rounded up to a step that grows with the delay, at most 1/1024 of it:
 1 ms below two seconds, 4 ms for 5 s, 16 ms for 30 s, 2 s for an hour. The buckets
