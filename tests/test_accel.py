@@ -22,6 +22,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = "lb.proxy.timers"  # small: compiles in a few seconds
+# these tests check how builds are made and loaded, not their speed: -O0 compiles fastest
+BUILD = ("tools/build_accel.py", "--strict", "-O", "0")
 
 
 def _tree(tmp_path: Path) -> Path:
@@ -51,7 +53,7 @@ def test_compiled_module_used_only_while_its_source_is_unchanged(tmp_path: Path)
     assert _origin(tree).endswith("timers.py")  # nothing built yet
     for cache in tree.rglob("__pycache__"):
         shutil.rmtree(cache)
-    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", MODULE,
+    out = _run(tree, *BUILD, "--modules", MODULE,
                env={"PYTHONDONTWRITEBYTECODE": "1"})
     assert "compiled 1 module(s)" in out
     # the interpreted modules' bytecode is written even where Python would not
@@ -84,14 +86,14 @@ def test_compiled_module_used_only_while_its_source_is_unchanged(tmp_path: Path)
     assert _origin(tree).endswith("timers.py")
     assert "Compiled hot path: none (stale build; pure Python)" in _run(tree, "-m", "lb", "-vv")
     # an incremental rebuild compiles only what changed, then it is used again
-    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", MODULE)
+    out = _run(tree, *BUILD, "--modules", MODULE)
     assert "compiled 1 module(s)" in out
     assert _origin(tree).endswith(".so")
-    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", MODULE)
+    out = _run(tree, *BUILD, "--modules", MODULE)
     assert "1 compiled module(s) up to date" in out
     # building another module keeps this one's entry, so it stays in use (a
     # --modules build once dropped every other module from the manifest)
-    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", "lb.proxy.drive")
+    out = _run(tree, *BUILD, "--modules", "lb.proxy.drive")
     assert "compiled 1 module(s)" in out
     manifest = json.loads((tree / "build/accel/manifest.json").read_text())
     assert sorted(manifest["modules"]) == ["lb.proxy.drive", MODULE]
@@ -100,9 +102,18 @@ def test_compiled_module_used_only_while_its_source_is_unchanged(tmp_path: Path)
     # still compiled anew: Cython's own check compares file times
     src.write_text(src.read_text() + "EDITED_MARK = 42\n")
     os.utime(src, (1_000_000_000, 1_000_000_000))  # 2001, before any generated C
-    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", MODULE)
+    out = _run(tree, *BUILD, "--modules", MODULE)
     assert "compiled 1 module(s)" in out
     code = f"import {MODULE} as m; print(m.__file__.endswith('.so'), m.EDITED_MARK)"
+    assert _run(tree, "-c", code).split() == ["True", "42"]
+    # a build made at another optimisation level is not reused: the manifest starts
+    # again with what this build compiled
+    manifest = json.loads((tree / "build/accel/manifest.json").read_text())
+    assert manifest["compile_args"] == ["-g0", "-O0"]
+    out = _run(tree, "tools/build_accel.py", "--strict", "-O", "1", "--modules", MODULE)
+    assert "compiled 1 module(s)" in out
+    manifest = json.loads((tree / "build/accel/manifest.json").read_text())
+    assert (manifest["compile_args"], list(manifest["modules"])) == (["-g0", "-O1"], [MODULE])
     assert _run(tree, "-c", code).split() == ["True", "42"]
 
 
@@ -176,7 +187,7 @@ def test_stale_sources_beside_a_compiled_sockio_still_proxy(tmp_path: Path) -> N
     from the compiled sockio but must write through its transport (sending itself is
     a C body only a compiled module can call). Here only sockio is compiled."""
     tree = _tree(tmp_path)
-    _run(tree, "tools/build_accel.py", "--strict", "--modules", "lb.proxy.sockio")
+    _run(tree, *BUILD, "--modules", "lb.proxy.sockio")
     out = _run(tree, "-c", _MIXED_PROXY)
     assert out.splitlines()[:5] == ["True True", "HTTP/1.1 200 OK ok",
                                    "HTTP/1.1 200 OK ok", "HTTP/1.1 200 OK ok",
@@ -205,6 +216,7 @@ def test_repository_build_is_complete_and_in_use() -> None:
         sys.path.pop(0)
     manifest = json.loads(manifest_path.read_text())
     assert sorted(manifest["modules"]) == sorted(build_accel.HOT_MODULES)
+    assert manifest["compile_args"] == ["-g0", f"-O{build_accel.DEFAULT_OPT}"]
     names = ",".join(build_accel.HOT_MODULES)
     code = (f"import importlib\nfor n in {names!r}.split(','):\n"
             "    print(n, importlib.import_module(n).__file__)\n")
@@ -326,7 +338,7 @@ def test_a_pxd_edit_makes_the_build_stale(tmp_path: Path) -> None:
     assert queue2 != queue and cookie2 == cookie
     # the modules whose types queue.pxd cimports are built with it: lb.state, and
     # lb.balance.base that state.pxd cimports in turn
-    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", "lb.proxy.queue")
+    out = _run(tree, *BUILD, "--modules", "lb.proxy.queue")
     assert "compiled 3 module(s)" in out
     assert _origin(tree, "lb.proxy.queue").endswith(".so")
     with open(tree / "lb" / "proxy" / "queue.pxd", "a") as f:
@@ -339,7 +351,7 @@ def test_a_stale_cimported_module_takes_its_users_back_to_source(tmp_path: Path)
     (its build stale, the .py imported), queue's build is not loaded either: against
     the pure-Python classes its import would fail ("size changed")."""
     tree = _tree(tmp_path)
-    _run(tree, "tools/build_accel.py", "--strict", "--modules", "lb.proxy.queue")
+    _run(tree, *BUILD, "--modules", "lb.proxy.queue")
     code = ("import lb.state, lb.proxy.queue as m\n"
             "from lb import _accel\n"
             "print(m.__file__, lb.state.__file__, sorted(_accel.STATUS['stale']))")
@@ -364,6 +376,6 @@ def test_a_damaged_manifest_means_no_build(tmp_path: Path) -> None:
         assert "Compiled hot path: none" in _run(tree, "-m", "lb", "-vv"), text
     # and the builder starts again from nothing rather than failing
     manifest.write_text('{"modules": ["lb.proxy.timers"]}')
-    out = _run(tree, "tools/build_accel.py", "--strict", "--modules", MODULE)
+    out = _run(tree, *BUILD, "--modules", MODULE)
     assert "compiled 1 module(s)" in out
     assert _origin(tree).endswith(".so")
