@@ -46,6 +46,7 @@ import argparse
 import asyncio
 import cProfile
 import io
+import os
 import pstats
 import re
 import shutil
@@ -285,7 +286,11 @@ def count_instructions(name: str, n: int, keep: Path | None = None) -> float:
     """Instructions per unit of one path: callgrind totals at n and 3n units, differenced.
     ``keep``: a directory for the two callgrind files (``callgrind_annotate`` them)."""
     totals = []
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
     with tempfile.TemporaryDirectory(prefix="lb-callgrind-") as tmp:
+        # both runs at once: each is one process, and an instruction count does not
+        # depend on what else the machine runs
+        runs = []
         for units in (n, 3 * n):
             out = (keep or Path(tmp)) / f"callgrind.{name}.{units}.out"
             cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
@@ -293,13 +298,23 @@ def count_instructions(name: str, n: int, keep: Path | None = None) -> float:
             if LB_PATH != str(REPO):
                 cmd += ["--lb-path", LB_PATH]
             cmd += [name, "-n", str(units), "--repeat", "1"]
-            env = {**__import__("os").environ, "PYTHONHASHSEED": "0"}
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-            found = re.search(r"^(?:summary|totals): (\d+)", out.read_text()
-                              if out.exists() else "", re.M)
-            if proc.returncode != 0 or found is None:
-                raise SystemExit(f"valgrind failed ({proc.returncode}): {proc.stderr[-2000:]}")
-            totals.append(int(found.group(1)))
+            err = Path(tmp) / f"stderr.{units}"
+            with open(err, "w") as f:
+                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=f, env=env)
+            runs.append((out, err, proc))
+        try:
+            for out, err, proc in runs:
+                code = proc.wait(timeout=900)
+                found = re.search(r"^(?:summary|totals): (\d+)", out.read_text()
+                                  if out.exists() else "", re.M)
+                if code != 0 or found is None:
+                    raise SystemExit(f"valgrind failed ({code}): {err.read_text()[-2000:]}")
+                totals.append(int(found.group(1)))
+        finally:
+            for _, _, proc in runs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
     units_diff = (3 * n + _warmup(3 * n)) - (n + _warmup(n))
     return (totals[1] - totals[0]) / units_diff
 
