@@ -49,6 +49,7 @@ from typing import Any
 from lb import lifecycle
 from lb import log as lblog
 from lb.config.model import Bind, Config, RunOptions
+from lb.proxy import eventloop
 from lb.proxy import listener as lmod
 from lb.state import Counters, FreqCounter, SlidingAverage, State
 
@@ -1161,11 +1162,7 @@ def run(cfg: Config, opts: RunOptions, services: Iterable[Service] = ()) -> int:
     ready = lifecycle.daemonize() if opts.daemon else None
     own_dir = not os.environ.get(RUN_DIR_ENV)
     run_dir = os.environ.get(RUN_DIR_ENV) or tempfile.mkdtemp(prefix="lb-run-")
-    try:
-        import uvloop
-        loop = uvloop.new_event_loop()
-    except ImportError:
-        loop = asyncio.new_event_loop()
+    loop = eventloop.new_event_loop()
     asyncio.set_event_loop(loop)
     written: list[str] = []
 

@@ -22,8 +22,8 @@ from functools import partial
 from typing import Any
 
 from lb.config.model import Config, RunOptions
+from lb.proxy import eventloop, sockopts
 from lb.proxy import listener as lmod
-from lb.proxy import sockopts
 from lb.proxy.client import ClientConn
 from lb.proxy.compiled import Runtime
 from lb.state import State
@@ -151,11 +151,7 @@ def run(config: Config, opts: RunOptions, services: Iterable[Service] = (),
         _logmod.setup()
     except Exception:
         pass
-    try:
-        import uvloop
-        loop = uvloop.new_event_loop()
-    except ImportError:
-        loop = asyncio.new_event_loop()
+    loop = eventloop.new_event_loop()
     asyncio.set_event_loop(loop)
     pidfile = opts.pidfile or config.global_.pidfile
     wrote_pid = False
