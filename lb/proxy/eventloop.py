@@ -42,9 +42,9 @@ from weakref import ref
 _UVLOOP_STDLIB: tuple[str, ...] = (
     "asyncio", "asyncio.log", "asyncio.base_events", "asyncio.sslproto",
     "asyncio.coroutines", "asyncio.futures", "asyncio.transports", "collections",
-    "collections.abc", "concurrent.futures", "concurrent.futures.thread", "errno", "functools", "gc", "inspect",
-    "itertools", "os", "signal", "socket", "subprocess", "ssl", "stat", "threading",
-    "traceback", "time", "typing", "warnings", "weakref",
+    "collections.abc", "concurrent.futures", "concurrent.futures.thread", "errno",
+    "functools", "gc", "inspect", "itertools", "os", "signal", "socket", "subprocess",
+    "ssl", "stat", "threading", "traceback", "time", "typing", "warnings", "weakref",
 )
 
 

@@ -291,18 +291,19 @@ def count_instructions(name: str, n: int, keep: Path | None = None) -> float:
         # both runs at once: each is one process, and an instruction count does not
         # depend on what else the machine runs
         runs = []
-        for units in (n, 3 * n):
-            out = (keep or Path(tmp)) / f"callgrind.{name}.{units}.out"
-            cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                   sys.executable, __file__]
-            if LB_PATH != str(REPO):
-                cmd += ["--lb-path", LB_PATH]
-            cmd += [name, "-n", str(units), "--repeat", "1"]
-            err = Path(tmp) / f"stderr.{units}"
-            with open(err, "w") as f:
-                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=f, env=env)
-            runs.append((out, err, proc))
         try:
+            for units in (n, 3 * n):
+                out = (keep or Path(tmp)) / f"callgrind.{name}.{units}.out"
+                cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                       sys.executable, __file__]
+                if LB_PATH != str(REPO):
+                    cmd += ["--lb-path", LB_PATH]
+                cmd += [name, "-n", str(units), "--repeat", "1"]
+                err = Path(tmp) / f"stderr.{units}"
+                with open(err, "w") as f:
+                    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=f,
+                                            env=env)
+                runs.append((out, err, proc))
             for out, err, proc in runs:
                 code = proc.wait(timeout=900)
                 found = re.search(r"^(?:summary|totals): (\d+)", out.read_text()
