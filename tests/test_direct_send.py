@@ -131,3 +131,54 @@ def test_kept_alive_http_requests_and_responses_arrive_whole_and_in_order() -> N
         assert servers and all(sc.fd >= 0 for sc in servers)  # looked up at the 2nd write
     else:
         assert conn.fd == -1 and all(sc.fd < 0 for sc in servers)
+
+
+# a body from lb.proxy.txn._JOIN_MAX bytes on is sent beside its head (sendmsg of
+# the two, compiled), a smaller one copied behind it; sizes on both sides of that
+SIZES = (0, 1, 4095, 4096, 4097, 9000, 16383, 16384, 16385, 65536, 150_000, 2, 4096 * 3)
+
+
+def _sized(req: Request) -> tuple[int, list[tuple[str, str]], bytes]:
+    i = int(req.path.rsplit("/", 1)[1])
+    # heads of up to 6 KB: a partial send ends inside a head too
+    return (200, [("x-n", str(i)), ("x-pad", "p" * (i * 1700 % 6000))],
+            random.Random(100 + i).randbytes(SIZES[i]))
+
+
+def _read_response(c: socket.socket, rng: random.Random) -> tuple[bytes, bytes]:
+    head = b""
+    while b"\r\n\r\n" not in head:
+        d = c.recv(1)
+        assert d, head
+        head += d
+    n = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    body = bytearray()
+    while len(body) < n:
+        d = c.recv(min(rng.choice((1, 100, 1500, 4096, 70_000)), n - len(body)))
+        assert d
+        body += d
+    return head, bytes(body)
+
+
+def test_heads_sent_beside_their_bodies_arrive_whole_through_small_buffers() -> None:
+    """Heads with bodies of every size around the join limit, pipelined, to a client
+    that reads in odd pieces through small socket buffers (tune.sndbuf.client and a
+    small receive buffer): lb's sends are often partial, so the rest of a head and
+    body sent together must follow from the transport in order."""
+    cfg = "global\n  tune.sndbuf.client 4096\n" + HTTP_CFG
+    rng = random.Random(7)
+    with HttpBackend(handler=_sized) as be, LbThread(cfg, {"s1": be.port}) as lbt:
+        for stall in (0.0, STALL):
+            c = socket.socket()
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            c.settimeout(30)
+            c.connect(("127.0.0.1", lbt.ports["fe"]))
+            c.sendall(b"".join(b"GET /n/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i
+                               for i in range(len(SIZES))))
+            time.sleep(stall)
+            for i, size in enumerate(SIZES):
+                head, body = _read_response(c, rng)
+                assert head.startswith(b"HTTP/1.1 200") and b"x-n: %d\r\n" % i in head
+                assert body == random.Random(100 + i).randbytes(size), (i, size)
+            c.close()
+        assert len(be.requests) == 2 * len(SIZES)

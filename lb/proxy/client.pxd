@@ -7,7 +7,7 @@ cimport cython
 from lb.http.headscan cimport scan_request
 from lb.proxy.compiled cimport FrontendRT, Runtime
 from lb.proxy.listener cimport Listener
-from lb.proxy.sockio cimport send_c
+from lb.proxy.sockio cimport send2_c, send_c
 from lb.proxy.timers cimport Deadline
 from lb.proxy.peer cimport PeerNames
 from lb.proxy.txn cimport Txn
@@ -19,11 +19,11 @@ cdef bint COMPILED
 cdef class ClientConn(PeerNames):
     cdef public object loop, transport, parser, src, src_port, dst
     cdef public object dst_port, accept_ts, id, pending
-    cdef public object url, upgrade_tail, last_end, tunnel, raw_head, held
+    cdef public object url, upgrade_tail, tunnel, raw_head, held
     # sizes, counts and flags: C values (issue #9)
     cdef public long long hsize, head_max, nreq, upgrade_body, paused
     cdef public int fd
-    cdef public double t_begin
+    cdef public double t_begin, last_end
     cdef public bint queueing, in_head, closed, got_bytes, write_paused, ended, plain
     cdef public Runtime rt
     cdef public FrontendRT fe
@@ -38,6 +38,8 @@ cdef class ClientConn(PeerNames):
     cpdef on_header(self, bytes name, bytes value)
     @cython.locals(fd=int)
     cpdef send(self, data)
+    @cython.locals(fd=int)
+    cpdef send2(self, head, data, Py_ssize_t off)
     cpdef _input(self, data)
     cpdef _feed(self, data, off, end)
     cpdef _scanned(self, tuple head, bytes raw)

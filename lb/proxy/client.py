@@ -186,6 +186,15 @@ class ClientConn(PeerNames):
         if fd < 0 or not COMPILED or not send_c(self.transport, fd, data):  # noqa: F821
             self.transport.write(data)  # type: ignore[union-attr]
 
+    def send2(self, head: bytes, data: bytes, off: int) -> None:
+        """Write ``head`` then ``data[off:]`` to the client without joining them (a
+        large body behind its head): compiled, one sendmsg(2) (lb.proxy.sockio)."""
+        fd = self.fd
+        if fd < 0 or not COMPILED or not send2_c(  # noqa: F821 (C, sockio.pxd)
+                self.transport, fd, head, data, off):
+            self.transport.writelines(  # type: ignore[union-attr]
+                (head, memoryview(data)[off:] if off else data))
+
     def _tcp_connection_rules(self) -> bool:
         """`tcp-request connection` rules (layer-4 fetches only): False when the
         connection was rejected (closed silently, counted in `dcon`, not logged)."""

@@ -3,6 +3,7 @@
 # cimport it) when a connection's descriptor is known (sockio.send_fd).
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
+from libc.string cimport memset
 
 cdef bint COMPILED
 cdef object _UV_TCP
@@ -17,8 +18,17 @@ cpdef int send_fd(tr)
 # when the transport must write it all: closing (its descriptor may be closed and
 # reused), bytes queued, not bytes, or send failed (EAGAIN, or an error that the
 # transport's own write then reports).
+cdef extern from "sys/uio.h" nogil:
+    cdef struct iovec:
+        void *iov_base
+        size_t iov_len
+
 cdef extern from "sys/socket.h" nogil:
+    cdef struct msghdr:
+        iovec *msg_iov
+        size_t msg_iovlen
     ssize_t _sys_send "send" (int, const void *, size_t, int)
+    ssize_t _sys_sendmsg "sendmsg" (int, const msghdr *, int)
     int MSG_NOSIGNAL
     int MSG_DONTWAIT
 
@@ -34,4 +44,37 @@ cdef inline bint send_c(object tr, int fd, object data) except -1:
     if sent <= 0:
         return False
     tr.write(memoryview(data)[sent:])
+    return True
+
+
+# `head` then `data[off:]` in one sendmsg(2), under the same conditions as send_c: a
+# large body behind its head goes out without being copied next to it first. What
+# the kernel does not take goes to the transport as views of the two objects.
+cdef inline bint send2_c(object tr, int fd, object head, object data,
+                         Py_ssize_t off) except -1:
+    cdef Py_ssize_t hn, dn, sent
+    cdef iovec iov[2]
+    cdef msghdr msg
+    if (not PyBytes_CheckExact(head) or not PyBytes_CheckExact(data)
+            or off < 0 or off > PyBytes_GET_SIZE(data)
+            or tr.is_closing() or tr.get_write_buffer_size()):
+        return False
+    hn = PyBytes_GET_SIZE(head)
+    dn = PyBytes_GET_SIZE(data) - off
+    iov[0].iov_base = PyBytes_AS_STRING(head)
+    iov[0].iov_len = <size_t>hn
+    iov[1].iov_base = PyBytes_AS_STRING(data) + off
+    iov[1].iov_len = <size_t>dn
+    memset(&msg, 0, sizeof(msg))
+    msg.msg_iov = iov
+    msg.msg_iovlen = 2
+    sent = _sys_sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)
+    if sent == hn + dn:
+        return True
+    if sent <= 0:
+        return False
+    if sent < hn:
+        tr.writelines((memoryview(head)[sent:], memoryview(data)[off:]))
+    else:
+        tr.write(memoryview(data)[off + sent - hn:])
     return True

@@ -25,6 +25,11 @@ from lb.proxy.queue cimport request_slot
 from lb.proxy.server cimport ServerConn
 from lb.state cimport ServerState
 
+cdef Py_ssize_t _JOIN_MAX
+
+cpdef long long _ms(double a, double b)
+
+
 cdef class Txn(SampleSubject):
     cdef object __weakref__
     cdef public object accept_ts, backend_name, body_buf, cookie_req, cookie_res
@@ -59,8 +64,9 @@ cdef class Txn(SampleSubject):
     cpdef _choose_server(self)
     @cython.locals(rc=RequestCookie)
     cpdef _persistence(self, BackendRT be)
+    @cython.locals(now=cython.double)
     cpdef _request_slot(self, srv, avoid)
-    cpdef _assigned(self, ServerState srv, now)
+    cpdef _assigned(self, ServerState srv, double now)
     cpdef _count_server(self, srv)
     cpdef req_body(self, data)
     cpdef req_end(self, trailers)
