@@ -591,3 +591,22 @@ def test_profile_inproc_counts_instructions_with_callgrind(tmp_path):
         totals[units] = int(text.split("\ntotals: ")[1].split()[0])
     # 300 + 100 and 900 + 100 units with the warm-up batches
     assert round((totals[900] - totals[300]) / 600) == round(float(count)), (totals, count)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["no_such_scenario"], "unknown or unsupported scenario 'no_such_scenario'"),
+    (["ws_idle"], "unknown or unsupported scenario 'ws_idle'"),
+    (["http_keepalive_100b", "--spy"], "--spy needs py-spy"),
+    (["http_keepalive_100b", "--paced", "-5"], "--paced must be a positive rate"),
+])
+def test_profile_lb_refuses_bad_arguments_with_a_message(args, message, monkeypatch, capsys):
+    """tools/bench/profile_lb.py says what is wrong before it starts anything; py-spy
+    (not a dependency of lb) is looked for first, not run blind."""
+    import profile_lb
+
+    monkeypatch.setattr(profile_lb, "_spy_exe", lambda: None)
+    with pytest.raises(SystemExit) as exc:
+        profile_lb.main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err, err

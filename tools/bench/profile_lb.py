@@ -56,8 +56,15 @@ from harness import procs  # noqa: E402
 from harness.scenarios import BY_NAME, paceable  # noqa: E402
 
 
+def _spy_exe() -> str | None:
+    """py-spy on PATH or beside this interpreter (not a dependency of lb)."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+
+
 def _spy(pid: int, seconds: float, out: Path, native: bool, rate: int) -> subprocess.Popen:
-    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    exe = _spy_exe()
+    assert exe is not None  # main() refuses --spy without it
     argv = [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate),
             "--duration", str(int(seconds)), "-o", str(out)]
     # --native needs to pause the process for each sample; without it, sampling is
@@ -205,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             if shutil.which(prog) is None:
                 ap.error(f"--callgrind needs {prog} (Debian package 'valgrind')")
         args.targets = "lb"
+    if args.spy and _spy_exe() is None:
+        ap.error(f"--spy needs py-spy ({Path(sys.executable).parent}/pip install py-spy)")
     if args.strace and shutil.which("strace") is None:
         ap.error("--strace needs strace (Debian package 'strace')")
     names = [s for s in args.scenarios.split(",") if s]
