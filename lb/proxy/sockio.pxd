@@ -1,6 +1,6 @@
 # Cython declarations for sockio.py (tools/build_accel.py; ignored in pure Python),
-# and send_c, the C body the compiled client, server and tunnel modules call (they
-# cimport it) when a connection's descriptor is known (sockio.send_fd).
+# and send_c and send2_c, the C bodies the compiled client, server and tunnel modules
+# call (they cimport them) when a connection's descriptor is known (sockio.send_fd).
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from libc.string cimport memset
@@ -12,12 +12,6 @@ cpdef bint direct(tr)
 cpdef int send_fd(tr)
 
 
-# `data` goes out with send(2) on `fd` when the transport is open and holds nothing
-# unsent, so the bytes keep their order; what the kernel does not take is handed to
-# the transport, which buffers it and applies flow control as for any write. False
-# when the transport must write it all: closing (its descriptor may be closed and
-# reused), bytes queued, not bytes, or send failed (EAGAIN, or an error that the
-# transport's own write then reports).
 cdef extern from "sys/uio.h" nogil:
     cdef struct iovec:
         void *iov_base
@@ -33,6 +27,12 @@ cdef extern from "sys/socket.h" nogil:
     int MSG_DONTWAIT
 
 
+# `data` goes out with send(2) on `fd` when the transport is open and holds nothing
+# unsent, so the bytes keep their order; what the kernel does not take is handed to
+# the transport, which buffers it and applies flow control as for any write. False
+# when the transport must write it all: closing (its descriptor may be closed and
+# reused), bytes queued, not bytes, or send failed (EAGAIN, or an error that the
+# transport's own write then reports).
 cdef inline bint send_c(object tr, int fd, object data) except -1:
     cdef Py_ssize_t n, sent
     if not PyBytes_CheckExact(data) or tr.is_closing() or tr.get_write_buffer_size():

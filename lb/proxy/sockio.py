@@ -4,11 +4,12 @@ Owns: ``direct`` and ``send_fd``, which say whether and on which descriptor the
 compiled data plane may send; the send itself is ``send_c`` (one object) or
 ``send2_c`` (a head and a large body behind it, with one ``sendmsg(2)`` and no
 joined copy), C bodies in ``sockio.pxd`` that the compiled modules (client, server,
-tunnel) call only when compiled. uvloop's ``write`` reaches the socket with ``write(2)``, through the
-kernel's file layer; ``send(2)`` skips that layer, about a microsecond a write on
-this machine (issue #9, docs/performance.md, twelfth session). ``send_c`` sends only
-when the transport is open and holds nothing unsent, so bytes keep their order; what
-the kernel does not take, and every failure, goes to the transport's own ``write``.
+tunnel) call only when compiled. uvloop's ``write`` reaches the socket with
+``write(2)``, through the kernel's file layer; ``send(2)`` skips that layer, about a
+microsecond a write on this machine (issue #9, docs/performance.md, twelfth
+session). Both send only when the transport is open and holds nothing unsent, so
+bytes keep their order; what the kernel does not take, and every failure, goes to
+the transport's own ``write``.
 
 Only a plain uvloop TCP transport qualifies: its socket carries the bytes as they are
 (lb has no TLS on the data plane), and in pure Python every write goes through the
