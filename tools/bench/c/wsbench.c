@@ -220,7 +220,7 @@ static void want_write(conn_t *c, int on)
 static ssize_t write_some(conn_t *c, const void *p, size_t n)
 {
     for (;;) {
-        ssize_t w = write(c->fd, p, n);
+        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
         if (w >= 0)
             return w;
         if (errno == EINTR)
@@ -263,7 +263,7 @@ static int queue_frame(conn_t *c, int64_t t0)
 static ssize_t read_some(conn_t *c, void *p, size_t n)
 {
     for (;;) {
-        ssize_t r = read(c->fd, p, n);
+        ssize_t r = recv(c->fd, p, n, 0);
         if (r > 0)
             return r;
         if (r < 0 && errno == EINTR)
@@ -387,7 +387,7 @@ static void on_http(conn_t *c, uint32_t ev)
     if (!c->in_flight) {
         /* an idle keep-alive connection: only its end can come */
         char b[1];
-        ssize_t r = read(c->fd, b, 1);
+        ssize_t r = recv(c->fd, b, 1, 0);
         if (r == 0)
             conn_fail(c, &st.closed_by_peer);
         else if (r > 0 || errno != EAGAIN)
@@ -543,7 +543,8 @@ static void on_event(conn_t *c, uint32_t ev)
     }
     if (c->state == S_HANDSHAKE) {
         if (c->req_off < request_len) {
-            ssize_t w = write(c->fd, request + c->req_off, request_len - c->req_off);
+            ssize_t w = send(c->fd, request + c->req_off, request_len - c->req_off,
+                             MSG_NOSIGNAL);
             if (w < 0 && errno != EAGAIN) {
                 conn_fail(c, &st.errors);
                 return;
@@ -586,7 +587,7 @@ static void on_event(conn_t *c, uint32_t ev)
     if (!(ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
         return;
     for (;;) {
-        ssize_t r = read(c->fd, buf, sizeof(buf));
+        ssize_t r = recv(c->fd, buf, sizeof(buf), 0);
         if (r < 0) {
             if (errno == EINTR)
                 continue;

@@ -109,7 +109,8 @@ static void out_put(conn_t *c, const void *p, size_t n)
 static int flush(conn_t *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t w = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                         MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -281,7 +282,7 @@ static void on_readable(conn_t *c)
 {
     for (;;) {
         reserve(&c->in, &c->in_cap, c->in_len + READ_CHUNK);
-        ssize_t r = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+        ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
