@@ -750,7 +750,7 @@ class _FastChain:
     """What ``setup`` configured, to recognise it later (see ``InfoEvent``)."""
 
     __slots__ = ("processors", "count", "last", "wrapper", "factory", "out", "enabled",
-                 "batch")
+                 "batch", "config", "context_vars")
 
     def __init__(self, processors: list[Any], wrapper: Any, factory: Any, out: Any,
                  level: int) -> None:
@@ -762,17 +762,23 @@ class _FastChain:
         self.out = out
         self.enabled = level <= logging.INFO
         self.batch = _TurnBatch(out)
+        # structlog keeps one configuration object for the process and changes what
+        # is in it: its dict, and the dict of the module that holds the registry of
+        # context variables, are read directly below (two events per WebSocket,
+        # issue #9; attribute lookups cost about 1.4k instructions an event)
+        self.config = vars(_structlog_config._CONFIG)
+        self.context_vars = vars(_structlog_contextvars)
 
     def current(self) -> bool:
         """Still the configuration setup() made, with no context-local values bound."""
-        cfg = _structlog_config._CONFIG
-        procs = cfg.default_processors
+        cfg = self.config
+        procs = cfg.get("default_processors")
         # structlog.testing.capture_logs keeps the list but changes what is in it
         return (procs is self.processors and len(procs) == self.count
                 and procs[-1] is self.last
-                and cfg.default_wrapper_class is self.wrapper
-                and cfg.logger_factory is self.factory
-                and not _structlog_contextvars._CONTEXT_VARS)
+                and cfg.get("default_wrapper_class") is self.wrapper
+                and cfg.get("logger_factory") is self.factory
+                and not self.context_vars.get("_CONTEXT_VARS"))
 
 
 _fast_chain: _FastChain | None = None
@@ -805,8 +811,13 @@ class _IsoStamp:
     def now_us(self) -> int:
         """The microseconds of the current time; ``head`` is then its date and time
         of day to the second."""
-        # C integers when compiled (log.pxd): the clock fits in 64 bits until 2262
-        now = _time_ns()
+        # C integers when compiled (log.pxd): the clock fits in 64 bits until 2262.
+        # Compiled, time.time_ns's clock is read in C, without a call into Python,
+        # unless _time_ns was replaced (tests set the time through it)
+        if COMPILED and _time_ns is _TIME_NS:
+            now = _realtime_ns_c()  # noqa: F821 (log.pxd)
+        else:
+            now = _time_ns()
         sec = now // 1_000_000_000
         us = (now - sec * 1_000_000_000) // 1000
         if sec != self.sec:
@@ -816,7 +827,8 @@ class _IsoStamp:
         return us
 
 
-_time_ns = time.time_ns
+_TIME_NS = time.time_ns
+_time_ns = _TIME_NS
 
 
 _iso_stamp = _IsoStamp()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from io import StringIO
 
@@ -239,3 +240,17 @@ def test_event_line_timestamp(fresh_structlog: None, monkeypatch: pytest.MonkeyP
     expected = datetime.datetime.fromtimestamp(sec, datetime.UTC).replace(
         microsecond=rest // 1000).isoformat().replace("+00:00", "Z")
     assert json.loads(fast)["timestamp"] == expected
+
+
+def test_the_stamp_reads_the_real_time_of_day() -> None:
+    """Compiled, the stamp reads the wall clock in C: what it gives lies between two
+    readings of time.time_ns (to the microsecond it keeps)."""
+    import datetime
+
+    stamp = log._IsoStamp()
+    before = time.time_ns()
+    us = stamp.now_us()
+    after = time.time_ns()
+    day = datetime.datetime.fromisoformat(stamp.head).replace(tzinfo=datetime.UTC)
+    got = int(day.timestamp()) * 1_000_000_000 + us * 1000
+    assert before // 1000 * 1000 <= got <= after
