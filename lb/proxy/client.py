@@ -49,11 +49,11 @@ class _Refused(Exception):
 
 _PARSER_PAGES = {400: responses.PARSER_400, 422: responses.PARSER_422}
 _CL_MAX = (1 << 63) - 1  # HAProxy 2.6 refuses a Content-Length from 2**63
-# HAProxy stores a head as HTX blocks in (bufsize - maxrewrite) bytes: measured on
-# 2.6.12, it refuses a request when raw head bytes + 4 per header line exceed that
-# minus 79 (tools/conformance, cases head_*).
-_HTX_SLACK = 79
 _SLICE = 16384  # parse unit of a large read that may hold pipelined requests
+
+
+def _noop() -> None:
+    """The callback of a connection's server-side deadline while nothing arms it."""
 
 
 class ClientConn(PeerNames):
@@ -70,25 +70,28 @@ class ClientConn(PeerNames):
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
+        # (read back through the typed fields below: compiled, a field of a Runtime,
+        # FrontendRT or Listener is a C struct read, an argument's is a lookup)
         self.rt = rt
         self.fe = fe
         self.listener = listener
-        self.loop = rt.loop
+        self.loop = self.rt.loop
         self.transport: asyncio.Transport | None = None
         # httptools' parser, made at the first read the head scan does not take (most
         # connections never need one: lb.http.headscan)
         self.parser: Any = None
         # the addresses from the accept when there is one (connection_made asks the
         # transport otherwise): uvloop converts them anew on each get_extra_info
-        peer = listener.peer if listener is not None else None
+        lst = self.listener
+        peer = lst.peer if lst is not None else None
         if peer is not None:
             self.src, self.src_port = _addr(peer)
-            self.fd = listener.peer_fd  # kept by connection_made if it may send on it
+            self.fd = lst.peer_fd  # kept by connection_made if it may send on it
         else:
             self.src = ""
             self.src_port = 0
             self.fd = -1
-        local = listener.local if listener is not None else None
+        local = lst.local if lst is not None else None
         if local is not None:
             self.dst, self.dst_port = local
         else:
@@ -96,8 +99,9 @@ class ClientConn(PeerNames):
             self.dst_port = 0
         self.accept_ts = 0.0
         self.id = 0
-        self.timer = Deadline(rt.wheel, self._client_timeout)
-        self.stimer = Deadline(rt.wheel, self._noop)
+        wheel = self.rt.wheel
+        self.timer = Deadline(wheel, self._client_timeout)
+        self.stimer = Deadline(wheel, _noop)
         self.txn: Txn | None = None  # the exchange whose response is pending
         self.req_txn: Txn | None = None  # the exchange still receiving its body
         self.pending: list[tuple[Any, ...]] = []
@@ -117,9 +121,7 @@ class ClientConn(PeerNames):
         self.write_paused = False
         self.tunnel: Any = None
         self.ended = False
-        g = rt.config.global_
-        self.head_max = (fe.bufsize - min(g.tune_maxrewrite, fe.bufsize // 2)
-                         - _HTX_SLACK)
+        self.head_max = self.fe.head_max
         self.raw_head = 0  # bytes of a head spanning reads (a lower bound)
         self.upgrade_body = 0  # body bytes still due from an upgrade request
         self.held: bytes | None = None  # unparsed input behind queued requests
@@ -127,10 +129,6 @@ class ClientConn(PeerNames):
         # whole may skip it (lb.http.headscan). False from a message's start until its
         # end, and for good once llhttp will not take another (close, upgrade, error)
         self.plain = True
-
-    @staticmethod
-    def _noop() -> None:
-        pass
 
     # fields of the accept log line ("Connect from ..."): client_ip etc. from PeerNames
 

@@ -39,7 +39,7 @@ cdef class FrontendRT:
     cdef public object t_client, t_http_request, t_keep_alive, t_tarpit
     cdef public object t_client_fin
     cdef public bint client_close, server_close
-    cdef public long long bufsize, maxhdr
+    cdef public long long bufsize, maxhdr, head_max
     cdef public object errorfiles, mode, stats_uri, ff, ff_cache, dontlognull
     cdef public object ignore_probes, maxconn, httplog, active
     cdef public object buffer_req, monitor_uri
@@ -58,7 +58,8 @@ cdef class Runtime:
     cdef dict __dict__
     cdef public object config, loop, pid, backends, frontends, maxconn
     cdef public double epoch_offset
-    cdef public object actconn, conns, servers_listening, listeners, blocked, ports
+    cdef public object actconn, servers_listening, listeners, blocked, ports
+    cdef public set conns  # (typed: a connection's add and discard are C calls)
     cdef public object active, services, txn_hook
     cdef public State state
     cdef public TimerWheel wheel

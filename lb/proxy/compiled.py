@@ -26,6 +26,11 @@ from lb.proxy.retry import RetryPolicy
 from lb.proxy.timers import TimerWheel
 from lb.state import BackendState, FrontendState, ServerState, State
 
+# HAProxy stores a head as HTX blocks in (bufsize - maxrewrite) bytes: measured on
+# 2.6.12, it refuses a request when raw head bytes + 4 per header line exceed that
+# minus 79 (tools/conformance, cases head_*). FrontendRT.head_max is that limit.
+HTX_SLACK = 79
+
 
 def _ruleset(rules: Any) -> actions.RuleSet | None:
     """A compiled ruleset, or None when empty (one `is not None` test per request)."""
@@ -143,8 +148,8 @@ class FrontendRT:
         "model", "st", "name", "req_rules", "res_rules", "switching", "default_be", "own_be",
         "after_rules",
         "t_client", "t_http_request", "t_keep_alive", "t_tarpit", "t_client_fin",
-        "client_close", "server_close", "bufsize", "maxhdr", "errorfiles", "log", "mode",
-        "stats_uri", "ff", "ff_cache", "counters", "dontlognull", "ignore_probes",
+        "client_close", "server_close", "bufsize", "maxhdr", "head_max", "errorfiles", "log",
+        "mode", "stats_uri", "ff", "ff_cache", "counters", "dontlognull", "ignore_probes",
         "maxconn", "httplog", "redirect_rules", "active", "tcp_conn_rules",
         "tcp_content_rules", "buffer_req", "monitor_uri", "unique_id", "unique_id_hdr",
     )
@@ -189,7 +194,9 @@ class FrontendRT:
         self.t_client_fin = t.client_fin
         self.client_close = o.httpclose
         self.server_close = o.http_server_close
-        self.bufsize = rt.config.global_.tune_bufsize
+        g = rt.config.global_
+        self.bufsize = g.tune_bufsize
+        self.head_max = self.bufsize - min(g.tune_maxrewrite, self.bufsize // 2) - HTX_SLACK
         self.maxhdr = rt.config.global_.tune_http_maxhdr
         self.errorfiles = model.errorfiles
         self.log = _traffic_log(model, rt.config)

@@ -34,9 +34,11 @@ try:
 except ImportError:  # pure Python without Cython installed
     COMPILED = False
 
-_PENDING = 0
-_DONE = 1
-_CANCELLED = 2
+# Driven.state; a done callback may read ``state``, ``value`` and ``exc`` directly
+# (compiled, fields of the extension type) instead of calling the Task methods
+PENDING = 0
+DONE = 1
+CANCELLED = 2
 
 
 class Driven:
@@ -49,7 +51,7 @@ class Driven:
         self.loop = loop
         self.coro = coro
         self.on_done: Callable[[Driven], None] | None = on_done
-        self.state = _PENDING
+        self.state = PENDING
         self.value: Any = None
         self.exc: BaseException | None = None
         self.waiting: Any = None  # the future the coroutine awaits
@@ -57,15 +59,15 @@ class Driven:
 
     # ---- the Task interface lb uses
     def cancelled(self) -> bool:
-        return self.state == _CANCELLED
+        return self.state == CANCELLED
 
     def done(self) -> bool:
-        return self.state != _PENDING
+        return self.state != PENDING
 
     def exception(self) -> BaseException | None:
-        if self.state == _CANCELLED:
+        if self.state == CANCELLED:
             raise asyncio.CancelledError()
-        if self.state == _PENDING:
+        if self.state == PENDING:
             raise asyncio.InvalidStateError("coroutine still running")
         return self.exc
 
@@ -77,7 +79,7 @@ class Driven:
 
     def cancel(self) -> bool:
         """Stop the coroutine now; the done callback runs on a later loop turn."""
-        if self.state != _PENDING:
+        if self.state != PENDING:
             return False
         fut = self.waiting
         if fut is not None:
@@ -95,7 +97,7 @@ class Driven:
         self._step(None, True)
 
     def _again(self) -> None:
-        if self.state == _PENDING and self.waiting is None:
+        if self.state == PENDING and self.waiting is None:
             self._step(None, True)
 
     def _step(self, exc: BaseException | None, from_loop: bool) -> None:
@@ -103,23 +105,23 @@ class Driven:
         try:
             if COMPILED and exc is None:
                 if send_none(self):  # noqa: F821 (drive.pxd)
-                    self._finish(_DONE, self.value, None, from_loop)
+                    self._finish(DONE, self.value, None, from_loop)
                     return
                 awaited = self.waiting
                 self.waiting = None
             else:
                 awaited = coro.send(None) if exc is None else coro.throw(exc)
         except StopIteration as stop:
-            self._finish(_DONE, stop.value, None, from_loop)
+            self._finish(DONE, stop.value, None, from_loop)
             return
         except asyncio.CancelledError:
-            self._finish(_CANCELLED, None, None, from_loop)
+            self._finish(CANCELLED, None, None, from_loop)
             return
         except (KeyboardInterrupt, SystemExit) as e:
-            self._finish(_DONE, None, e, from_loop)
+            self._finish(DONE, None, e, from_loop)
             raise
         except BaseException as e:
-            self._finish(_DONE, None, e, from_loop)
+            self._finish(DONE, None, e, from_loop)
             return
         if awaited is None:  # a bare yield (asyncio.sleep(0)): go on next turn
             self.loop.call_soon(self._again)

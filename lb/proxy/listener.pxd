@@ -5,6 +5,7 @@
 # fields instead of looking attributes up (issue #9).
 
 from lb.proxy.compiled cimport FrontendRT, Runtime
+from lb.proxy.drive cimport Driven
 
 
 cdef class Listener:
@@ -20,3 +21,4 @@ cdef class Listener:
     cpdef _block(self)
     cpdef release(self, conn)
     cpdef _free(self)
+    cpdef _served(self, csock, Driven done)

@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any
 
 from lb.config.model import Bind
+from lb.proxy.drive import DONE as DRIVEN_DONE
 from lb.proxy.drive import Driven
 
 
@@ -204,7 +205,7 @@ class Listener:
         # more may be pending: the reader fires again on the next loop turn
 
     def _served(self, csock: socket.socket, done: Driven) -> None:
-        if done.cancelled() or done.exception() is not None:
+        if done.state != DRIVEN_DONE or done.exc is not None:  # cancelled or failed
             try:
                 csock.close()
             except OSError:

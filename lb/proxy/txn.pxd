@@ -20,6 +20,7 @@ from lb.log cimport TrafficLog
 from lb.match.sample cimport SampleSubject
 from lb.proxy.client cimport ClientConn
 from lb.proxy.compiled cimport BackendRT, FrontendRT, Runtime
+from lb.proxy.drive cimport Driven
 from lb.proxy.queue cimport release as release_slot
 from lb.proxy.queue cimport request_slot
 from lb.proxy.server cimport ServerConn
@@ -71,6 +72,7 @@ cdef class Txn(SampleSubject):
     cpdef req_body(self, data)
     cpdef req_end(self, trailers)
     cpdef connect(self)
+    cpdef _connected(self, Driven task)
     @cython.locals(link=ServerConn)
     cpdef attach(self, sc)
     @cython.locals(now=cython.double, nobody=bint)

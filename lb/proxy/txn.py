@@ -27,6 +27,7 @@ from lb.proxy import queue as qmod
 from lb.proxy import retry as retrymod
 from lb.proxy import server as srvmod
 from lb.proxy import tunnel as tunmod
+from lb.proxy.drive import DONE as DRIVEN_DONE
 from lb.proxy.drive import Driven
 from lb.proxy.peer import CLIENT_IP, CLIENT_PORT, DST_IP
 from lb.proxy.queue import Waiter, request_slot
@@ -789,20 +790,20 @@ class Txn(SampleSubject):
                            self._connected)
         self.conn.stimer.arm(self.be.t_connect, self._connect_timeout)
 
-    def _connected(self, task: Any) -> None:
+    def _connected(self, task: Driven) -> None:
         if self.task is not task:
             return
         self.task = None
-        if task.cancelled():
+        if task.state != DRIVEN_DONE:  # cancelled
             return
-        exc = task.exception()
+        exc = task.exc
         if self.done:
             if exc is None:
-                task.result()[1].close()
+                task.value[1].close()
             return
         if exc is not None:
             return self._connect_failed(b"SC")
-        sc = task.result()[1]
+        sc = task.value[1]
         self.conn.stimer.cancel()
         self.t_connect = (_ms(self.t0, self.rt.clock()) - max(self.t_request, 0)
                           - max(self.t_queue, 0))
