@@ -39,6 +39,7 @@ cdef class Counters:
     cdef public SlidingAverage qtime, ctime, rtime, ttime
 
     cpdef session_start(self, double now)
+    cpdef session_end(self)
     cpdef count_status(self, long long status)
     @cython.locals(av=SlidingAverage, v=cython.longlong, s=cython.double)
     cpdef add_timings(self, long long tw, long long tc, long long tr, long long ta)
@@ -71,6 +72,12 @@ cdef class FrontendState:
 cdef class State:
     cdef dict __dict__
     cdef public object config, start_time, frontends, backends, listeners, curr_conns
-    cdef public object cum_conns, cum_req, max_conn_rate, stopping, streams, tunnels
-    cdef public object errors, _next_id
+    cdef public object cum_conns, cum_req, max_conn_rate, stopping
+    cdef public object errors
+    # the registries a connection and a tunnel enter and leave: typed, their
+    # insertions and pops are C calls
+    cdef public dict streams, tunnels
+    cdef public long long _next_id
     cdef public FreqCounter conn_rate, sess_rate
+
+    cpdef long long next_id(self)

@@ -36,6 +36,7 @@ cdef class Tunnel:
     cpdef from_server(self, data)
     # the tunnel's end (once per WebSocket): C calls from _End and within
     cpdef eof(self, is_client)
+    @cython.locals(txn=Txn)
     cpdef rt_fin(self, client)
     cpdef lost(self, is_client, exc)
     cpdef close(self, reason, term, abort=*)
@@ -53,4 +54,6 @@ cpdef start_http(Txn txn, head, server_tail)
 
 @cython.locals(txn=Txn, conn=ClientConn)
 cpdef _http_tunnel_closed(Tunnel tun, reason, term)
+
+cpdef _tunnel_timeout(Txn txn)
 

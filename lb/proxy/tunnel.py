@@ -102,8 +102,9 @@ class Tunnel:
         self.sfin = False
         self.closed = False
         self.timeout = timeout
-        self.timer = Deadline(rt.wheel, self._expired)
-        self.t_open = rt.loop.time()
+        # (self.rt, typed when compiled, rather than the argument: C field reads)
+        self.timer = Deadline(self.rt.wheel, self._expired)
+        self.t_open = self.rt.clock()
         self.t_last = self.t_open  # loop time of the last relayed bytes (no timeout)
         self.ws = ws
         self.srv_name = ""
@@ -141,7 +142,7 @@ class Tunnel:
         if self.timeout is not None:
             self.timer.touch()  # also dates the last activity (see last_activity)
         else:
-            self.t_last = self.rt.loop.time()
+            self.t_last = self.rt.clock()
 
     def from_server(self, data: bytes) -> None:
         n = len(data)
@@ -166,7 +167,7 @@ class Tunnel:
         if self.timeout is not None:
             self.timer.touch()
         else:
-            self.t_last = self.rt.loop.time()
+            self.t_last = self.rt.clock()
 
     @property
     def last_activity(self) -> float:
@@ -242,10 +243,11 @@ class Tunnel:
                 else:
                     tr.close()
         self.rt.state.tunnels.pop(self.id, None)
-        dur = self.rt.loop.time() - self.t_open
-        if self.ws:
-            for c in (self.fc, self.bc, self.sc):
-                c.tunnel_close(reason)
+        dur = self.rt.clock() - self.t_open
+        if self.ws:  # (the typed links, one by one: C calls when compiled)
+            self.fc.tunnel_close(reason)
+            self.bc.tunnel_close(reason)
+            self.sc.tunnel_close(reason)
         if self.events:
             self._log_close(reason, dur)
         if self.on_close is not None:
@@ -317,9 +319,10 @@ def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
     if sc.fd >= 0:
         tun.sfd = sc.fd
     # counted open before the 101 leaves (a client may act on it at once)
-    if txn.websocket:
-        for c in (txn.fe.counters, txn.be.counters, srv.counters):
-            c.tunnel_open()
+    if txn.websocket:  # (the tunnel's typed links to those counters: C calls)
+        tun.fc.tunnel_open()
+        tun.bc.tunnel_open()
+        tun.sc.tunnel_open()
     rt.state.tunnels[tun.id] = tun
     # tails first, in order: the 101 head and the server's early bytes to the client,
     # then what the client sent after its request head to the server
