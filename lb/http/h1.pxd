@@ -140,37 +140,51 @@ cdef inline uint32_t _rol(uint32_t x, int n) noexcept:
     return (x << n) | (x >> (32 - n))
 
 
-cdef inline void _round(uint32_t *v, uint32_t f, uint32_t k, uint32_t wi) noexcept:
-    # one SHA-1 round on the state v = (a, b, c, d, e)
-    cdef uint32_t t = _rol(v[0], 5) + f + v[4] + k + wi
-    v[4] = v[3]
-    v[3] = v[2]
-    v[2] = _rol(v[1], 30)
-    v[1] = v[0]
-    v[0] = t
-
-
 cdef inline void _sha1_block(uint32_t *h, const unsigned char *p) noexcept:
+    # the state in locals, one loop per round function: the C compiler keeps a-e in
+    # registers (an array of them passed to a round function was kept in memory)
     cdef uint32_t w[80]
-    cdef uint32_t v[5]
+    cdef uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], t
+    cdef uint32_t k1 = 0x5A827999, k2 = 0x6ED9EBA1, k3 = 0x8F1BBCDC, k4 = 0xCA62C1D6
     cdef int i
     for i in range(16):
         w[i] = ((<uint32_t>p[4 * i] << 24) | (<uint32_t>p[4 * i + 1] << 16)
                 | (<uint32_t>p[4 * i + 2] << 8) | <uint32_t>p[4 * i + 3])
     for i in range(16, 80):
         w[i] = _rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1)
-    for i in range(5):
-        v[i] = h[i]
     for i in range(20):
-        _round(v, (v[1] & v[2]) | (~v[1] & v[3]), 0x5A827999, w[i])
+        t = _rol(a, 5) + ((b & c) | (~b & d)) + e + k1 + w[i]
+        e = d
+        d = c
+        c = _rol(b, 30)
+        b = a
+        a = t
     for i in range(20, 40):
-        _round(v, v[1] ^ v[2] ^ v[3], 0x6ED9EBA1, w[i])
+        t = _rol(a, 5) + (b ^ c ^ d) + e + k2 + w[i]
+        e = d
+        d = c
+        c = _rol(b, 30)
+        b = a
+        a = t
     for i in range(40, 60):
-        _round(v, (v[1] & v[2]) | (v[1] & v[3]) | (v[2] & v[3]), 0x8F1BBCDC, w[i])
+        t = _rol(a, 5) + ((b & c) | (b & d) | (c & d)) + e + k3 + w[i]
+        e = d
+        d = c
+        c = _rol(b, 30)
+        b = a
+        a = t
     for i in range(60, 80):
-        _round(v, v[1] ^ v[2] ^ v[3], 0xCA62C1D6, w[i])
-    for i in range(5):
-        h[i] += v[i]
+        t = _rol(a, 5) + (b ^ c ^ d) + e + k4 + w[i]
+        e = d
+        d = c
+        c = _rol(b, 30)
+        b = a
+        a = t
+    h[0] += a
+    h[1] += b
+    h[2] += c
+    h[3] += d
+    h[4] += e
 
 
 cdef inline bint _space(unsigned char ch) noexcept:
