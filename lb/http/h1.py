@@ -49,7 +49,12 @@ def get(headers: Headers, name: bytes) -> bytes | None:
 
 
 def count(headers: Headers, name: bytes) -> int:
-    return sum(1 for n, _ in headers if n == name)
+    """How many header lines are named ``name`` (lower-cased)."""
+    k = 0
+    for n, _ in headers:
+        if n == name:
+            k += 1
+    return k
 
 
 def tokens(headers: Headers, name: bytes) -> list[bytes]:

@@ -15,7 +15,12 @@ cimport cython
 
 from lb.http.cookie cimport (RequestCookie, ResponseCookie, request_cookie,
                               response_cacheable, response_cookie)
-from lb.http.h1 cimport ForwardForRule, chunk, join_tail, request_head, response_head
+from lb.http.h1 cimport (ForwardForRule, check_101, chunk, client_wants_close, conn_value,
+                         join_tail, request_head, response_head, ws_key_valid)
+from lb.http.h1 cimport count as hdr_count
+from lb.http.h1 cimport get as hdr_get
+from lb.http.h1 cimport is_websocket as is_ws_upgrade
+from lb.http.h1 cimport tokens as hdr_tokens
 from lb.log cimport TrafficLog
 from lb.match.sample cimport SampleSubject
 from lb.proxy.client cimport ClientConn

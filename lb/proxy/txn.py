@@ -21,7 +21,20 @@ from lb.balance import keys as lbkeys
 from lb.http import h1, responses
 from lb.http.actions import Verdict
 from lb.http.cookie import request_cookie, response_cacheable, response_cookie
-from lb.http.h1 import chunk, join_tail, request_head, response_head
+from lb.http.h1 import (
+    check_101,
+    chunk,
+    client_wants_close,
+    conn_value,
+    join_tail,
+    request_head,
+    response_head,
+    ws_key_valid,
+)
+from lb.http.h1 import count as hdr_count
+from lb.http.h1 import get as hdr_get
+from lb.http.h1 import is_websocket as is_ws_upgrade
+from lb.http.h1 import tokens as hdr_tokens
 from lb.match.sample import SampleSubject
 from lb.proxy import queue as qmod
 from lb.proxy import retry as retrymod
@@ -215,16 +228,16 @@ class Txn(SampleSubject):
                                                 fe.maxhdr) is not None):
             return self.parse_error()
         if conn_hdr:
-            toks = h1.tokens(self.req_headers, b"connection")
-            self.client_close = fe.client_close or h1.client_wants_close(self.version, toks)
-            if b"upgrade" in toks and h1.get(self.req_headers, b"upgrade") is not None:
+            toks = hdr_tokens(self.req_headers, b"connection")
+            self.client_close = fe.client_close or client_wants_close(self.version, toks)
+            if b"upgrade" in toks and hdr_get(self.req_headers, b"upgrade") is not None:
                 self.upgrade = True
-                if h1.is_websocket(self.req_headers):
+                if is_ws_upgrade(self.req_headers):
                     self.websocket = True
                     fc.ws_upgrade_req += 1
-                    key = h1.get(self.req_headers, b"sec-websocket-key")
-                    if (h1.count(self.req_headers, b"sec-websocket-key") != 1
-                            or not h1.ws_key_valid(key)):
+                    key = hdr_get(self.req_headers, b"sec-websocket-key")
+                    if (hdr_count(self.req_headers, b"sec-websocket-key") != 1
+                            or not ws_key_valid(key)):
                         fc.ws_fail["no_key"] += 1
                         return self.parse_error()
         elif self.version != b"1.1" or fe.client_close:
@@ -320,7 +333,7 @@ class Txn(SampleSubject):
             t = self.fe.t_http_request
             if t is not None:  # spec §9: timeout http-request then covers the body too
                 self.conn.timer.arm(max(t - (self.rt.clock() - self.t0), 0.0))
-            expect = h1.get(self.req_headers, b"expect")
+            expect = hdr_get(self.req_headers, b"expect")
             if expect is not None and expect.lower() == b"100-continue":
                 # the client waits for this before sending its body: answer it here,
                 # as HAProxy does, and do not forward the expectation
@@ -1120,7 +1133,7 @@ class Txn(SampleSubject):
         srv = self.srv
         if status != 101 or not self.upgrade:
             return self.bad_response()
-        reason = h1.check_101(self.req_headers, sc.headers, self.websocket)
+        reason = check_101(self.req_headers, sc.headers, self.websocket)
         if reason is not None:
             if self.websocket:
                 for c in (fe.counters, be.counters, srv.counters):
@@ -1142,7 +1155,7 @@ class Txn(SampleSubject):
             self.memo = {}
         if not self._response_rules():
             return
-        cv = h1.conn_value(h1.tokens(self.res_headers, b"connection"), False, False)
+        cv = conn_value(hdr_tokens(self.res_headers, b"connection"), False, False)
         head = response_head(101, self.res_reason, self.res_headers, cv or b"upgrade")
         # the 101 is counted as it is relayed, not when the tunnel ends
         fe.counters.hrsp_1xx += 1
@@ -1187,7 +1200,7 @@ class Txn(SampleSubject):
             self.sc = None
             return self._server_failed()
         # mid-body: until-close bodies end normally, others are truncated
-        if not self.res_chunked and h1.get(self.res_headers or [], b"content-length") is None:
+        if not self.res_chunked and hdr_get(self.res_headers or [], b"content-length") is None:
             self.sc = None
             return self.finish(close=True)
         self.be.counters.srv_abrt += 1
