@@ -100,6 +100,7 @@ cdef class TrafficLog:
     cdef public tuple sinks
     @cython.locals(fmt=TrafficFormat)
     cpdef emit(self, txn, empty=*)
+    cpdef emit_connect(self, txn)
     @cython.locals(s=Sink)
     cpdef send(self, level, line, now=*)
 

@@ -7,7 +7,7 @@ cimport cython
 from lb.http.headscan cimport scan_request
 from lb.proxy.compiled cimport FrontendRT, Runtime
 from lb.proxy.listener cimport Listener
-from lb.proxy.sockio cimport send2_c, send_c
+from lb.proxy.sockio cimport direct, send2_c, send_c
 from lb.proxy.timers cimport Deadline
 from lb.proxy.peer cimport PeerNames
 from lb.proxy.txn cimport Txn
@@ -18,7 +18,8 @@ cdef bint COMPILED
 
 cdef class ClientConn(PeerNames):
     cdef public object loop, transport, parser, src, src_port, dst
-    cdef public object dst_port, accept_ts, id, pending
+    cdef public object dst_port, accept_ts, id
+    cdef public list pending
     cdef public object url, upgrade_tail, tunnel, raw_head, held
     # sizes, counts and flags: C values (issue #9)
     cdef public long long hsize, head_max, nreq, upgrade_body, paused
@@ -49,3 +50,9 @@ cdef class ClientConn(PeerNames):
     cpdef txn_done(self, txn, close, abort, double now)
     cpdef pause(self, why)
     cpdef resume(self, why)
+    # once per message or connection, from within and from typed callers
+    cpdef on_message_begin(self)
+    cpdef session_closed(self)
+
+
+cpdef tuple _addr(a)

@@ -77,6 +77,7 @@ cdef class Txn(SampleSubject):
     cpdef req_body(self, data)
     cpdef req_end(self, trailers)
     cpdef connect(self)
+    cpdef _attempt(self)
     cpdef _connected(self, Driven task)
     @cython.locals(link=ServerConn)
     cpdef attach(self, sc)
