@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import platform
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +97,19 @@ def test_ws_accept_rfc6455_example() -> None:
     assert h1.ws_accept(b"dGhlIHNhbXBsZSBub25jZQ==") == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 
-def test_ws_accept_matches_hashlib_for_any_key() -> None:
+@pytest.fixture(params=[True, False], ids=["sha-ni", "portable"])
+def sha1_block(request: pytest.FixtureRequest) -> Iterator[bool]:
+    """Compiled, ws_accept's SHA-1 block with the CPU's SHA extensions (where it has
+    them) and the portable one; the default choice is restored after the test."""
+    yield h1._use_sha1_ni(request.param)
+    h1._use_sha1_ni(True)
+
+
+def test_ws_accept_matches_hashlib_for_any_key(sha1_block: bool) -> None:
     """The compiled SHA-1 and base64 (h1.pxd) against hashlib: keys of every length
     around the one- and two-block limits and past them (hashlib's path), random bytes
-    with whitespace around them (stripped first, as bytes.strip())."""
+    with whitespace around them (stripped first, as bytes.strip()); once with each
+    SHA-1 block."""
     rnd = random.Random(6455)
     keys = [b"", b" ", b"\t\r\n\x0b\x0c ", b"dGhlIHNhbXBsZSBub25jZQ=="]
     for n in range(0, 140):
@@ -109,6 +120,20 @@ def test_ws_accept_matches_hashlib_for_any_key() -> None:
     for key in keys:
         digest = hashlib.sha1(key.strip() + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
         assert h1.ws_accept(key) == base64.b64encode(digest), key
+
+
+def test_sha1_extensions_used_where_the_cpu_has_them() -> None:
+    """ws_accept runs the SHA-NI block when the build is compiled for x86-64 and the
+    CPU lists the sha_ni flag (so the test above checks that block here)."""
+    try:
+        flags = open("/proc/cpuinfo").read().split()
+    except OSError:
+        pytest.skip("no /proc/cpuinfo")
+    compiled = not str(h1.__file__).endswith(".py")
+    want = compiled and platform.machine() == "x86_64" and "sha_ni" in flags
+    assert h1._use_sha1_ni(True) is bool(want)
+    assert h1._use_sha1_ni(False) is False
+    h1._use_sha1_ni(True)
 
 
 @pytest.mark.parametrize("key,ok", [

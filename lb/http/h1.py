@@ -188,6 +188,19 @@ def ws_accept(key: bytes) -> bytes:
     return binascii.b2a_base64(hashlib.sha1(key.strip() + WS_GUID).digest(), newline=False)
 
 
+def _use_sha1_ni(on: bool) -> bool:
+    """Compiled: run the SHA-NI block of ws_accept when ``on`` and the CPU has the
+    SHA extensions, else the portable one; whether SHA-NI is now in use. For the
+    tests, which check both against hashlib; pure Python uses hashlib (False)."""
+    global _sha1_ni_state  # (h1.pxd: the C variable behind the choice)
+    if not COMPILED:
+        return False
+    _sha1_ni_state = -1  # ask the CPU again
+    ni = _sha1_ni()  # noqa: F821 (h1.pxd)
+    _sha1_ni_state = 1 if on and ni else 0
+    return bool(on and ni)
+
+
 def check_101(req_headers: Headers, res_headers: Headers, websocket: bool) -> str | None:
     """Validate a 101 answer to an upgrade request; None when valid, else a reason."""
     if b"upgrade" not in tokens(res_headers, b"connection"):
