@@ -30,6 +30,7 @@ BENCH = Path(__file__).resolve().parent.parent / "tools" / "bench"
 sys.path.insert(0, str(BENCH))
 
 from harness import prereq, report  # noqa: E402
+from harness.logtimers import LogCollector, format_summary, timer_summary  # noqa: E402
 from harness.png import Canvas  # noqa: E402
 from harness.scenarios import BY_NAME, parse_wrk, parse_wsbench  # noqa: E402
 
@@ -598,6 +599,8 @@ def test_profile_inproc_counts_instructions_with_callgrind(tmp_path):
     (["ws_idle"], "unknown or unsupported scenario 'ws_idle'"),
     (["http_keepalive_100b", "--spy"], "--spy needs py-spy"),
     (["http_keepalive_100b", "--paced", "-5"], "--paced must be a positive rate"),
+    (["http_keepalive_100b", "--log-timers", "--callgrind"],
+     "--log-timers times the proxies' own runs; it cannot go with --callgrind"),
 ])
 def test_profile_lb_refuses_bad_arguments_with_a_message(args, message, monkeypatch, capsys):
     """tools/bench/profile_lb.py says what is wrong before it starts anything; py-spy
@@ -610,3 +613,57 @@ def test_profile_lb_refuses_bad_arguments_with_a_message(args, message, monkeypa
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert message in err, err
+
+
+def _httplog(tr: int, tw: int, tc: int, trr: int, ta: str, status: int = 200) -> bytes:
+    return (b"<134>Nov 23 06:44:58 lb[1]: 127.0.0.1:40000 [23/Nov/2026:06:44:58.076] "
+            b"fe_keepalive bk_web/web1 %d/%d/%d/%d/%s %d 245 - - ---- 50/50/0/0/0 0/0 "
+            b'"GET /small.html HTTP/1.1"' % (tr, tw, tc, trr, ta.encode(), status))
+
+
+def test_log_timer_summary_percentiles_of_each_timer():
+    """profile_lb --log-timers: p50/p99/p99.9/max of TR/Tw/Tc/Tr/Ta from httplog lines;
+    a -1 timer (never reached) is left out, a "+" before Ta is read, other lines are
+    skipped."""
+    lines = [_httplog(0, 0, 0, i % 10, str(i % 10 + 1)) for i in range(1000)]
+    lines.append(_httplog(0, 0, -1, -1, "+5000", 503))  # no connection: Tc, Tr -1
+    lines.append(b"<134>Nov 23 06:44:58 lb[1]: Connect from 127.0.0.1:1 to 127.0.0.1:2")
+    s = timer_summary(lines)
+    assert s["lines"]["n"] == 1001
+    assert s["Tr"] == {"n": 1000, "p50": 5, "p99": 9, "p99.9": 9, "max": 9}
+    assert s["Tc"]["n"] == 1000
+    assert s["Ta"]["max"] == 5000 and s["Ta"]["p50"] == 6
+    text = format_summary(s)
+    assert text.startswith("1,001 lines  TR 0/0/0/0")
+    assert "Tr 5/9/9/9" in text and "Ta 6/10/10/5000" in text
+
+
+def test_log_collector_keeps_every_datagram_of_a_burst():
+    """The collector drains a UDP socket from a thread: a burst of 20,000 datagrams
+    sent faster than anyone reads arrives whole (the default buffer drops most)."""
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.setblocking(False)
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        col = LogCollector(sink, buffer=64 << 20)
+        if not col.forced and col.buffer < 20000 * 1024:
+            pytest.skip("no CAP_NET_ADMIN to widen the receive buffer")
+        col.start()
+        for i in range(20000):
+            out.sendto(_httplog(0, 0, 0, i % 7, "1"), sink.getsockname())
+        deadline = time.monotonic() + 10
+        while len(col.lines) < 20000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        lines = col.stop()
+        assert len(lines) == 20000
+        assert timer_summary(lines)["Tr"]["max"] == 6
+        # stopped: later datagrams stay in the socket for the next start
+        out.sendto(b"late", sink.getsockname())
+        time.sleep(0.05)
+        assert len(col.lines) == 20000
+        col.start()
+        assert col.stop() == [b"late"]
+    finally:
+        out.close()
+        sink.close()

@@ -8,6 +8,7 @@
     python tools/bench/profile_lb.py ws_handshake --callgrind --duration 20 \
         --lb-before-cmd /tmp/lb-old.sh    # instructions per unit, this lb and another
     python tools/bench/profile_lb.py ws_handshake --paced 2000 --strace  # at a set load
+    python tools/bench/profile_lb.py http_keepalive_100b --log-timers  # where the tail is
 
 A lighter companion of run.py (same backends, same config, same pinning: proxy on
 core 0, load on core 1) for the optimisation loop of issue #9: it starts nginx,
@@ -31,6 +32,10 @@ stay in the run directory for ``callgrind_annotate``.
 run.py's paced rows) instead of saturating: the cost per unit at a load both
 proxies carry, where each loop turn serves few events.
 
+``--log-timers`` keeps every httplog line of each run (a 128 MiB receive buffer on
+the bench's syslog socket, drained by a thread: ``harness/logtimers.py``) and prints
+each proxy's TR/Tw/Tc/Tr/Ta percentiles, so the two can be compared phase by phase.
+
 Everything is bounded in time, and every process started here is stopped by PID.
 Must not import: lb.
 """
@@ -53,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run as benchrun  # noqa: E402
 from harness import procs  # noqa: E402
+from harness.logtimers import LogCollector, format_summary, timer_summary  # noqa: E402
 from harness.scenarios import BY_NAME, paceable  # noqa: E402
 
 
@@ -144,6 +150,28 @@ class _Bench(benchrun.Bench):
         self.callgrind = callgrind
         if callgrind:
             self.proxy_start_timeout = 240.0
+        self.collector: LogCollector | None = None  # set by --log-timers
+        self.collecting = False
+
+    def drain_log(self) -> int:
+        # while the collector keeps a run's lines, measure() must not take them
+        if self.collecting and self.collector is not None:
+            return len(self.collector.lines)
+        return super().drain_log()
+
+    def measure_logged(self, sc: Any, target: str, rnd: int) -> tuple[dict, str]:
+        """measure(), every log line of the run kept: (record, timer summary line)."""
+        assert self.collector is not None
+        super().drain_log()  # what an earlier run left
+        self.collector.start()
+        self.collecting = True
+        try:
+            rec = self.measure(sc, target, rnd, rate=self.paced)
+            time.sleep(0.3)  # tunnels are logged as they close
+        finally:
+            self.collecting = False
+            lines = self.collector.stop()
+        return rec, format_summary(timer_summary(lines))
 
     def proxy_argv(self, proxy: str) -> list[str]:
         if proxy == "lb_before":
@@ -206,7 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--callgrind", action="store_true",
                     help="instructions per unit of lb (and lb_before) under callgrind, "
                          "instead of CPU time against HAProxy")
+    ap.add_argument("--log-timers", action="store_true",
+                    help="keep every httplog line of each run and print each proxy's "
+                         "TR/Tw/Tc/Tr/Ta percentiles (ms)")
     args = ap.parse_args(argv)
+    if args.log_timers and args.callgrind:
+        ap.error("--log-timers times the proxies' own runs; it cannot go with --callgrind")
     if args.callgrind:
         for prog in ("valgrind", "callgrind_control"):
             if shutil.which(prog) is None:
@@ -231,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     bench = _Bench(bargs, args.lb_before_cmd, args.callgrind)
     try:
         bench.prepare()
+        if args.log_timers:
+            bench.collector = LogCollector(bench.log_sink)
+            if not bench.collector.forced:
+                print(f"(--log-timers: no CAP_NET_ADMIN, the log socket got "
+                      f"{bench.collector.buffer:,} bytes of buffer; lines may be lost: "
+                      "compare the line count with the units)", flush=True)
         bench.start_backends()
         targets = [t for t in ("haproxy", "lb") if t in bargs.targets]
         if args.lb_before_cmd:
@@ -262,7 +301,11 @@ def main(argv: list[str] | None = None) -> int:
                 for t in targets:
                     pid = bench.proxies[t].pid
                     u0, s0 = procs.cpu_user_sys(pid)
-                    rec = bench.measure(sc, t, rnd, rate=bench.paced)
+                    timers = ""
+                    if args.log_timers:
+                        rec, timers = bench.measure_logged(sc, t, rnd)
+                    else:
+                        rec = bench.measure(sc, t, rnd, rate=bench.paced)
                     u1, s1 = procs.cpu_user_sys(pid)
                     us = rec.get("cpu_us_per_unit")
                     split = ""
@@ -274,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                           f" cpu {rec.get('cpu_pct', 0):5.1f}%  {us} us/unit{split}"
                           f"{'  PROBLEM ' + rec['problem'] if rec.get('problem') else ''}",
                           flush=True)
+                    if timers:
+                        print(f"{'':<20}   {t:<8} log timers: {timers}", flush=True)
             med = {t: statistics.median(v) for t, v in per.items() if v}
             line = "  ".join(f"{t} {m:.1f} us/{sc.unit.split('/')[0]}" for t, m in med.items())
             for t in ("lb", "lb_before"):
