@@ -197,7 +197,7 @@ class FrontendRT:
         g = rt.config.global_
         self.bufsize = g.tune_bufsize
         self.head_max = self.bufsize - min(g.tune_maxrewrite, self.bufsize // 2) - HTX_SLACK
-        self.maxhdr = rt.config.global_.tune_http_maxhdr
+        self.maxhdr = g.tune_http_maxhdr
         self.errorfiles = model.errorfiles
         self.log = _traffic_log(model, rt.config)
         self.httplog = o.httplog or bool(model.log_format)
