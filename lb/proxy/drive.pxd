@@ -18,7 +18,9 @@ cdef extern from "Python.h":
 cdef class Driven:
     cdef public object loop, coro, on_done, value, exc, waiting
     cdef public int state
+    cdef public bint cancelling
 
+    cdef _resume(self)
     cpdef _step(self, exc, bint from_loop)
     cpdef _finish(self, int state, value, exc, bint from_loop)
 

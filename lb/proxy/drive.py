@@ -12,8 +12,13 @@ into the coroutine at once and resumes it from the awaited future's done callbac
 It offers the part of a Task that lb uses: ``cancel()``, ``cancelled()``,
 ``exception()``, ``result()`` and one done callback, which, as with a Task, always
 runs from the event loop and never inside the call that started or cancelled the
-coroutine. Cancelling cancels the awaited future and throws ``CancelledError`` into
-the coroutine, as ``Task.cancel`` does, so uvloop closes a half-made transport.
+coroutine. Cancelling cancels the awaited future and, as ``Task.cancel`` does, throws
+``CancelledError`` into the coroutine from that future's done callback, on a later
+loop turn, so uvloop closes a half-made transport. Never at once: uvloop may already
+have scheduled ``connection_made`` for that transport, and uvloop 0.23 reads the
+libuv handle there without checking it; a transport closed on the same turn has its
+handle freed by then, and the process dies (docs/performance.md, twenty-second
+session). The scheduled call runs first, as it was queued first.
 
 Compiled, ``Driven`` is an extension type and a plain step is ``drive.pxd``'s
 ``send_none``: ``PyIter_Send`` hands back a returning coroutine's value without a
@@ -44,7 +49,8 @@ CANCELLED = 2
 class Driven:
     """One coroutine, stepped from the done callbacks of the futures it awaits."""
 
-    __slots__ = ("loop", "coro", "on_done", "state", "value", "exc", "waiting")
+    __slots__ = ("loop", "coro", "on_done", "state", "value", "exc", "waiting",
+                 "cancelling")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any],
                  on_done: Callable[[Driven], None]) -> None:
@@ -55,6 +61,7 @@ class Driven:
         self.value: Any = None
         self.exc: BaseException | None = None
         self.waiting: Any = None  # the future the coroutine awaits
+        self.cancelling = False  # cancel() was called; the throw is on its way
         self._step(None, False)
 
     # ---- the Task interface lb uses
@@ -78,15 +85,16 @@ class Driven:
         return self.value
 
     def cancel(self) -> bool:
-        """Stop the coroutine now; the done callback runs on a later loop turn."""
+        """Stop the coroutine on a later loop turn, then run the done callback."""
         if self.state != PENDING:
             return False
+        self.cancelling = True
         fut = self.waiting
         if fut is not None:
-            self.waiting = None
-            fut.remove_done_callback(self._wakeup)
+            # a pending future schedules its callbacks (our _wakeup) now; a done one
+            # already did, after whatever it woke itself
             fut.cancel()
-        self._step(asyncio.CancelledError(), False)
+        # else a bare yield has _again scheduled
         return True
 
     # ---- stepping
@@ -94,10 +102,17 @@ class Driven:
         if fut is not self.waiting:
             return
         self.waiting = None
-        self._step(None, True)
+        self._resume()
 
     def _again(self) -> None:
         if self.state == PENDING and self.waiting is None:
+            self._resume()
+
+    def _resume(self) -> None:
+        if self.cancelling:
+            self.cancelling = False
+            self._step(asyncio.CancelledError(), True)
+        else:
             self._step(None, True)
 
     def _step(self, exc: BaseException | None, from_loop: bool) -> None:
