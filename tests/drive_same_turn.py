@@ -74,7 +74,11 @@ def main(path: str) -> None:
         driven.append(Driven(loop, via_sock(), seen.append))
 
     async def turns() -> None:
-        for _ in range(20):
+        # sock_connect resolves the address in a thread first: wait for the outcome
+        deadline = loop.time() + 10
+        while not seen and loop.time() < deadline:
+            await asyncio.sleep(0)
+        for _ in range(5):
             await asyncio.sleep(0)
     loop.run_until_complete(turns())
     listener.settimeout(2)
