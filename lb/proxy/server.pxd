@@ -28,6 +28,7 @@ cdef class ServerConn:
     cdef public ServerState srv
     # server.pxd and txn.pxd cimport each other: res_head/body/end are C calls
     cdef public Txn txn
+    cdef public object dialer
 
     # typed bytes: `name.lower()` is a direct call of the C method, no lookup
     cpdef on_header(self, bytes name, bytes value)

@@ -46,11 +46,18 @@ class ServerConn:
         "be", "srv", "transport", "parser", "txn", "reason", "headers", "trailers",
         "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te", "idle_since",
         "hleft", "hcount", "final", "pooled", "attached", "early", "fd", "plain",
+        "dialer",
     )
 
-    def __init__(self, be: Any, srv: ServerState) -> None:
+    def __init__(self, be: Any, srv: ServerState, dialer: Any = None) -> None:
         self.be = be
         self.srv = srv
+        # the exchange whose connect made this connection, told in connection_made
+        # (Txn._server_ready): the request goes out on that turn, not after the
+        # connect coroutine resumes on the next one
+        self.dialer: Any = dialer
+        if dialer is not None:
+            dialer.dialing = self
         self.transport: asyncio.Transport | None = None
         # httptools' parser, made at the first read the response scan does not take
         self.parser: Any = None
@@ -86,6 +93,10 @@ class ServerConn:
     # ---- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        dialer = self.dialer
+        if dialer is not None:
+            self.dialer = None
+            dialer._server_ready(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -342,13 +353,16 @@ def take_idle(be: Any, srv: ServerState) -> ServerConn | None:
 
 
 def connect(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState,
-            host: str, port: int) -> Coroutine[Any, Any, tuple[Any, ServerConn]]:
+            host: str, port: int, dialer: Any = None,
+            ) -> Coroutine[Any, Any, tuple[Any, ServerConn]]:
     """The coroutine that connects to ``srv``; its result is (transport, ServerConn).
+    ``dialer`` (the exchange) is told from the ServerConn's ``connection_made``.
 
     uvloop's own coroutine, not one around it: a wrapper costs a coroutine frame and
     a second send on every step of every connect. With socket buffer sizes configured
     (``be.sockbufs``), ``lb.proxy.sockopts.connect`` sets them before connecting.
     """
     if be.sockbufs:
-        return sockopts.connect(loop, partial(ServerConn, be, srv), host, port, be.sockbufs)
-    return loop.create_connection(partial(ServerConn, be, srv), host, port)
+        return sockopts.connect(loop, partial(ServerConn, be, srv, dialer), host, port,
+                                be.sockbufs)
+    return loop.create_connection(partial(ServerConn, be, srv, dialer), host, port)

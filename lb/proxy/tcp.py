@@ -40,6 +40,12 @@ class TcpTxn(Txn):
     def connect(self) -> None:
         self._attempt()  # no idle-connection reuse for a TCP session
 
+    def _server_ready(self, sc: Any) -> None:
+        # not from connection_made (the task still runs): uvloop starts reading the
+        # connection after it, which would undo a pause the tunnel makes there
+        if self.task is None:
+            super()._server_ready(sc)
+
     def _count_server(self, srv: Any) -> None:
         srv.counters.session_start(self.request_ts)
 

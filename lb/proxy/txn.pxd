@@ -41,7 +41,7 @@ cdef class Txn(SampleSubject):
     cdef public object accept_ts, backend_name, body_buf, cookie_req, cookie_res
     cdef public object frontend_name, id, lb_key, pid, rcookie, replay, res_pending
     cdef public object res_reason, server_name, server_timeout, t_connect_start, task
-    cdef public object term, tunnel, tunnel_timeout, unique_id, waiter
+    cdef public object term, tunnel, tunnel_timeout, unique_id, waiter, dialing
     # counters, timers (ms) and flags: C values, no int/bool objects per request
     cdef public long long _tr, actconn, attempts, backend_queue, beconn, buf_size
     cdef public long long bytes_in, bytes_out, feconn, live_in, live_out, retries
@@ -79,6 +79,7 @@ cdef class Txn(SampleSubject):
     cpdef connect(self)
     cpdef _attempt(self)
     cpdef _connected(self, Driven task)
+    cpdef _server_ready(self, sc)
     @cython.locals(link=ServerConn)
     cpdef attach(self, sc)
     @cython.locals(now=cython.double, nobody=bint)

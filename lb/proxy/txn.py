@@ -161,6 +161,8 @@ class Txn(SampleSubject):
         self.res_at = 0.0  # the loop's time when the response head arrived
         self.attempts = 0
         self.task: Any = None
+        # the ServerConn of the connect in progress (set by ServerConn.__init__)
+        self.dialing: Any = None
         self.done = False
         self.reused = False
         self.has_body = False
@@ -799,11 +801,14 @@ class Txn(SampleSubject):
         srv.counters.connect += 1
         host = srv.addr
         port = srv.port or self.dst_port
-        self.task = Driven(rt.loop, srvmod.connect(rt.loop, self.be, srv, host, port),
+        self.task = Driven(rt.loop, srvmod.connect(rt.loop, self.be, srv, host, port, self),
                            self._connected)
         self.conn.stimer.arm(self.be.t_connect, self._connect_timeout)
 
     def _connected(self, task: Driven) -> None:
+        """The connect coroutine's end. A success normally arrived a turn earlier, in
+        ``_server_ready`` from the connection's ``connection_made``, which let go of
+        the task: then this is not called for the current task."""
         if self.task is not task:
             return
         self.task = None
@@ -815,8 +820,21 @@ class Txn(SampleSubject):
                 task.value[1].close()
             return
         if exc is not None:
+            self.dialing = None
             return self._connect_failed(b"SC")
-        sc = task.value[1]
+        self._server_ready(task.value[1])
+
+    def _server_ready(self, sc: Any) -> None:
+        """The server connection of the current attempt is up: send the request.
+
+        Called from ``ServerConn.connection_made``, before uvloop wakes the connect
+        coroutine. A connection of an attempt given up (connect timeout, exchange
+        over) is not ``dialing`` any more: its coroutine is being cancelled, and
+        uvloop closes the connection."""
+        if sc is not self.dialing:
+            return
+        self.dialing = None
+        self.task = None  # the coroutine ends with this connection; nothing to wait for
         self.conn.stimer.cancel()
         self.t_connect = (_ms(self.t0, self.rt.clock()) - max(self.t_request, 0)
                           - max(self.t_queue, 0))
@@ -824,6 +842,7 @@ class Txn(SampleSubject):
 
     def _connect_timeout(self) -> None:
         task = self.task
+        self.dialing = None
         if task is not None:
             self.task = None
             task.cancel()
@@ -1297,6 +1316,7 @@ class Txn(SampleSubject):
             sc.txn = None
             if close:
                 sc.abort()
+        self.dialing = None
         if self.task is not None:
             self.task.cancel()
             self.task = None
@@ -1325,6 +1345,7 @@ class Txn(SampleSubject):
                 sc.close()
             else:
                 sc.release(self.be.t_server, now)
+        self.dialing = None
         if self.task is not None:
             self.task.cancel()
             self.task = None

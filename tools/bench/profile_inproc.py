@@ -168,8 +168,11 @@ class World:
         self.srvmod = srvmod
         self.port = 40000
 
-        async def connect(loop: Any, be: Any, srv: Any, host: str, port: int) -> Any:
-            sc = self.server_conn(be, srv)
+        async def connect(loop: Any, be: Any, srv: Any, host: str, port: int,
+                          dialer: Any = None) -> Any:
+            # uvloop calls connection_made from the loop, never in the first step
+            await asyncio.sleep(0)
+            sc = self.server_conn(be, srv, dialer)
             return sc.transport, sc
         srvmod.connect = connect  # type: ignore[assignment]
         for be in self.rt.backends.values():
@@ -178,8 +181,8 @@ class World:
                 sc.idle_since = self.loop.time()
                 be.idle[srv].append(sc)
 
-    def server_conn(self, be: Any, srv: Any) -> Any:
-        sc = self.srvmod.ServerConn(be, srv)
+    def server_conn(self, be: Any, srv: Any, dialer: Any = None) -> Any:
+        sc = self.srvmod.ServerConn(be, srv, dialer)
         sc.connection_made(FakeTransport(("127.0.0.1", srv.port), ("127.0.0.1", 50000)))
         return sc
 
