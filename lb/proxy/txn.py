@@ -808,7 +808,7 @@ class Txn(SampleSubject):
     def _connected(self, task: Driven) -> None:
         """The connect coroutine's end. A success normally arrived a turn earlier, in
         ``_server_ready`` from the connection's ``connection_made``, which let go of
-        the task: then this is not called for the current task."""
+        the task: this call then finds ``task`` is no longer ``self.task``."""
         if self.task is not task:
             return
         self.task = None
