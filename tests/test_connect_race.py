@@ -19,22 +19,10 @@ import socket
 import threading
 import time
 
-from tests.lbproc import LbProcess
+from tests.lbproc import ONE_SERVER_HTTP, LbProcess
 
-CFG = """
-global
-  tune.sndbuf.server 65536
-defaults
-  mode http
-  timeout client 5s
-  timeout server 5s
-  timeout connect 1s
-frontend f
-  bind 127.0.0.1:@@fe@@
-  default_backend b
-backend b
-  server s1 127.0.0.1:@@s1@@
-"""
+# the one-server set-up, with socket buffer tunes for the server side
+CFG = "global\n  tune.sndbuf.server 65536\n" + ONE_SERVER_HTTP
 
 HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 EXCHANGES = 400
