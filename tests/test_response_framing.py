@@ -46,3 +46,37 @@ def test_content_length_on_bodiless_status(status: int, kept: bool) -> None:
     assert b"x-a: 1" in resp
     assert (b"content-length: 5" in resp.lower()) is kept
     assert resp.endswith(b"\r\n\r\n")  # no body either way
+
+
+def stray_body_then_ok(c: socket.socket, be: RawBackend) -> None:
+    """Each request on this connection: /bad gets a 204 or 304 with bytes after its
+    head (a body the status forbids); anything else a 200 with body `ok`."""
+    while True:
+        head = be.recv_head(c)
+        if not head:
+            return
+        if head.startswith(b"GET /bad204"):
+            c.sendall(b"HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\nhello")
+        elif head.startswith(b"GET /bad304"):
+            c.sendall(b"HTTP/1.1 304 Not Modified\r\ncontent-length: 5\r\n\r\nhello")
+        else:
+            c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+
+@pytest.mark.parametrize("path", ["/bad204", "/bad304"])
+def test_stray_bytes_after_bodiless_response_spare_a_pipelined_request(path: str) -> None:
+    """The server's connection is not reused after such a response: the pipelined
+    request goes out on a new one and gets its 200, as with HAProxy 2.6.12 (lb used to
+    send it on the same connection from inside the read, then failed it with a 502
+    when the stray bytes were parsed)."""
+    req = (f"GET {path} HTTP/1.1\r\nHost: a\r\n\r\n"
+           "GET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").encode()
+    with RawBackend(stray_body_then_ok) as be, LbProcess(CFG, ports={"s1": be.port}) as lb:
+        resp = raw_request(lb.ports["fe"], req)
+        accepted = be.accepted
+    statuses = [line for line in resp.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+    assert statuses == [b"HTTP/1.1 " + path[4:].encode() + (
+        b" No Content" if path == "/bad204" else b" Not Modified"), b"HTTP/1.1 200 OK"]
+    assert resp.endswith(b"\r\n\r\nok")
+    assert b"hello" not in resp
+    assert accepted == 2  # the connection that sent the stray bytes was not reused

@@ -20,7 +20,9 @@ cdef class ServerConn:
     cdef public object idle_handle
     cdef public double idle_since
     cdef public bint in_head, closed, reusable, res_cl, res_te, final, pooled, attached
-    cdef public bint plain
+    cdef public bint plain, feeding, parked
+    cdef public object park_timeout
+    cdef public double park_now
     cdef public object early
     cdef public long long hleft, hcount
     cdef public int fd

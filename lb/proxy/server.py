@@ -46,7 +46,7 @@ class ServerConn:
         "be", "srv", "transport", "parser", "txn", "reason", "headers", "trailers",
         "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te", "idle_since",
         "hleft", "hcount", "final", "pooled", "attached", "early", "fd", "plain",
-        "dialer",
+        "dialer", "feeding", "parked", "park_timeout", "park_now",
     )
 
     def __init__(self, be: Any, srv: ServerState, dialer: Any = None) -> None:
@@ -89,6 +89,15 @@ class ServerConn:
         # arrives whole may skip it (lb.http.headscan); False from a response's start
         # until its end, and for good once llhttp will not take another
         self.plain = True
+        # inside httptools' feed_data: a response that ends there may be followed, in
+        # the same read, by bytes nobody asked for (a body on a 204, say). release()
+        # then parks the connection, and it goes to the pool only once the read is
+        # parsed without them: a pipelined request replayed from inside the read must
+        # not be sent on it first
+        self.feeding = False
+        self.parked = False
+        self.park_timeout: float | None = None
+        self.park_now = 0.0
 
     # ---- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -138,6 +147,7 @@ class ServerConn:
         p = self.parser
         if p is None:
             p = self.parser = httptools.HttpResponseParser(self)
+        self.feeding = True
         try:
             p.feed_data(data)
             txn = self.txn
@@ -152,6 +162,12 @@ class ServerConn:
             if self.txn is not None:
                 errsnap.capture_response(self.txn, data, e)  # `show errors`
                 self.txn.bad_response()
+        finally:
+            self.feeding = False
+        if self.parked:
+            self.parked = False
+            if self.txn is None:
+                self.release(self.park_timeout, self.park_now)
 
     def _scanned(self, txn: Any, res: tuple[Any, ...], data: bytes) -> bool:
         """A whole plain response, scanned without httptools: the same steps as its
@@ -311,6 +327,11 @@ class ServerConn:
         self.txn = None
         if self.closed or not self.reusable:
             self.close()
+            return
+        if self.feeding:  # pooled after this read, if nothing follows the response
+            self.parked = True
+            self.park_timeout = idle_timeout
+            self.park_now = now
             return
         pool = self.be.idle.get(self.srv)
         if pool is None or len(pool) >= 64:
