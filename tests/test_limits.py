@@ -14,8 +14,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from lb.http import h1, responses
 from tests.lbproc import MB, STALL_LIMIT, LbProcess, RawBackend, free_port
+from tests.stats_support import query
 
 BASE = """
 global
@@ -377,6 +380,48 @@ def test_backend_reset_mid_response_ends_client_connection_logged_SD() -> None:
         assert got.startswith(b"HTTP/1.1 200") and len(got.split(b"\r\n\r\n", 1)[1]) < 100000
         line = lb.wait_for_line('"GET /r HTTP/1.1"')
         assert " SD-- " in line, line
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_chunked_response_cut_by_the_server_is_aborted_for_any_client(version: str) -> None:
+    """The server closes inside a chunked body. An HTTP/1.0 client is sent the decoded
+    body until close: a clean close would pass the truncated body off as complete, so
+    the client connection is reset, logged SD and counted as a server abort, as for an
+    HTTP/1.1 client (lb used to close it cleanly and log `----` for the 1.0 one)."""
+    def cut(c: socket.socket, rb: RawBackend) -> None:
+        rb.recv_head(c)
+        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"64\r\n" + b"a" * 100 + b"\r\n64\r\n" + b"b" * 10)
+        time.sleep(0.2)
+        c.close()
+
+    rb = RawBackend(cut)
+    cfg = BASE.replace("global\n", "global\n  stats socket 127.0.0.1:@@cli@@ level admin\n", 1)
+    with rb, LbProcess(cfg, ports={"s1": rb.port}) as lb:
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=10) as c:
+            c.sendall(f"GET /cut HTTP/{version}\r\nHost: a\r\n\r\n".encode())
+            got = b""
+            reset = False
+            while True:
+                try:
+                    d = c.recv(65536)
+                except ConnectionResetError:
+                    reset = True
+                    break
+                if not d:
+                    break
+                got += d
+        line = lb.wait_for_line(f'"GET /cut HTTP/{version}"')
+        assert " SD-- " in line, line
+        if version == "1.0":
+            assert reset, "a clean close would pass the truncated body off as complete"
+            assert b"transfer-encoding" not in got.lower()
+        else:
+            assert not got.endswith(b"0\r\n\r\n")  # never the last chunk
+        csv = query(("127.0.0.1", lb.ports["cli"]), "show stat").splitlines()
+        names = csv[0].lstrip("# ").split(",")
+        row = next(dict(zip(names, r.split(","), strict=True)) for r in csv[1:] if r.startswith("b,s1,"))
+        assert row["srv_abrt"] == "1", row
 
 
 def _late_backend(port: int, start: threading.Event, delay: float,

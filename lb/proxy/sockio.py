@@ -16,11 +16,15 @@ Only a plain uvloop TCP transport qualifies: its socket carries the bytes as the
 transport. A caller also checks its own ``COMPILED`` before ``send_c``: after an edit
 without a rebuild, a stale module runs from source beside a compiled sockio.
 
+Also ``reset_on_close``: a close that tells the peer it was cut short.
+
 Must not import anything from lb.
 """
 
 from __future__ import annotations
 
+from socket import SO_LINGER as _SO_LINGER
+from socket import SOL_SOCKET as _SOL_SOCKET
 from typing import Any
 
 try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
@@ -50,3 +54,17 @@ def send_fd(tr: Any) -> int:
         return sock.fileno() if sock is not None else -1
     except Exception:  # closed already, or a transport without a socket
         return -1
+
+
+_LINGER_RESET = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # struct linger {l_onoff 1, l_linger 0}
+
+
+def reset_on_close(tr: Any) -> None:
+    """Make closing ``tr`` send a reset, not a FIN: the only way to tell a client that
+    reads a body until close that the body was cut short."""
+    try:
+        sock = tr.get_extra_info("socket") if tr is not None else None
+        if sock is not None:
+            sock.setsockopt(_SOL_SOCKET, _SO_LINGER, _LINGER_RESET)
+    except (OSError, AttributeError):  # closed already: nothing left to tell
+        pass

@@ -45,6 +45,7 @@ from lb.proxy.drive import Driven
 from lb.proxy.peer import CLIENT_IP, CLIENT_PORT, DST_IP
 from lb.proxy.queue import Waiter, request_slot
 from lb.proxy.queue import release as release_slot
+from lb.proxy.sockio import reset_on_close
 
 _BODY_BUF_MAX = 65536
 # the body bytes behind a response head in the same read that are copied next to it
@@ -991,8 +992,9 @@ class Txn(SampleSubject):
                 if self.version == b"1.1":
                     chunked = True
                 else:
-                    # an HTTP/1.0 client cannot read chunks: send the decoded body and
-                    # mark its end by closing, as HAProxy's H1 layer does
+                    # an HTTP/1.0 client cannot read chunks (RFC 9112 6.1): send the
+                    # decoded body and mark its end by closing. HAProxy 2.6.12 forwards
+                    # the chunks as they are (docs/conformance.md)
                     self.res_headers = [h for h in self.res_headers
                                         if h[0] != b"transfer-encoding"]
                     until_close = True
@@ -1218,10 +1220,14 @@ class Txn(SampleSubject):
             self.term = b"SH"
             self.sc = None
             return self._server_failed()
-        # mid-body: until-close bodies end normally, others are truncated
-        if not self.res_chunked and hdr_get(self.res_headers or [], b"content-length") is None:
+        # mid-body: bodies the server framed by closing end normally; a chunked or
+        # Content-Length body is truncated, even where the client is sent it until close
+        # (decoded for an HTTP/1.0 client): the abort tells that client so
+        if not sc.res_te and not sc.res_cl:
             self.sc = None
             return self.finish(close=True)
+        if not self.res_chunked and hdr_get(self.res_headers or [], b"content-length") is None:
+            reset_on_close(self.conn.transport)  # the client reads until close
         self.be.counters.srv_abrt += 1
         self.srv.counters.srv_abrt += 1
         self.term = b"SD"
