@@ -332,16 +332,18 @@ def run_mode(args: Args) -> int:
     if master.is_worker():
         # a worker started by the master: no checks, no stats socket of its own
         return int(master.worker_run(cfg, opts) or 0)
-    services = _services(cfg)
+    # -sf/-st: this process succeeds running ones, and takes their stats sockets over
+    services = _services(cfg, take_over=bool(opts.soft_stop_pids or opts.hard_stop_pids))
     if master.wanted(cfg, opts):
         return int(master.run(cfg, opts, services) or 0)
     ready = lifecycle.daemonize() if opts.daemon else None
     return int(runner.run(cfg, opts, services, ready=ready) or 0)
 
 
-def _services(cfg):  # type: ignore[no-untyped-def]
+def _services(cfg, take_over=False):  # type: ignore[no-untyped-def]
     """Services of the process that owns checks and the stats socket: the health
-    checker and the stats socket server (when lb.cli provides one)."""
+    checker and the stats socket server (when lb.cli provides one). ``take_over``:
+    the stats sockets may be in use by the processes this one succeeds."""
     services = []
     try:
         from healthcheck import runner as hc_runner
@@ -350,12 +352,16 @@ def _services(cfg):  # type: ignore[no-untyped-def]
     except ImportError:
         pass
     if cfg.global_.stats_sockets:
-        services.append(_stats_socket_service)
+        import functools
+
+        services.append(functools.partial(_stats_socket_service, take_over=take_over))
     return services
 
 
-async def _stats_socket_service(state, loop):  # type: ignore[no-untyped-def]
-    """The `stats socket` lines of ``state``'s config, served until cancelled."""
+async def _stats_socket_service(state, loop, take_over=False):  # type: ignore[no-untyped-def]
+    """The `stats socket` lines of ``state``'s config, served until cancelled. When the
+    process starts stopping (soft stop, or a successor started with -sf) the sockets
+    stop accepting; sessions already open go on."""
     import asyncio
 
     from healthcheck.runner import event_log_sink
@@ -365,14 +371,22 @@ async def _stats_socket_service(state, loop):  # type: ignore[no-untyped-def]
     try:
         server = await cli.serve_cli(state, g.stats_sockets, timeout=g.stats_timeout,
                                      maxconn=g.stats_maxconn,
-                                     log_event=event_log_sink(state))
+                                     log_event=event_log_sink(state), take_over=take_over)
     except OSError as exc:
         sys.stderr.write(f"[ALERT]    ({os.getpid()}) : cannot start the stats socket "
                          f"({exc}).\n")
         return
+
+    def on_event(event, info):  # type: ignore[no-untyped-def]
+        if event == "process_stopping":
+            server.stop_listening()
+
+    state.listeners.append(on_event)
     try:
         await asyncio.Event().wait()
     finally:
+        if on_event in state.listeners:
+            state.listeners.remove(on_event)
         server.close()
 
 

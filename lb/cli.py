@@ -685,7 +685,7 @@ class _CliProtocol(asyncio.Protocol):
     """One stats-socket connection."""
 
     __slots__ = ("server", "sess", "transport", "buf", "timer", "limit", "closed",
-                 "payload_head", "payload_lines")
+                 "payload_head", "payload_lines", "waiting")
 
     def __init__(self, server: CliServer, level: int) -> None:
         self.server = server
@@ -698,16 +698,29 @@ class _CliProtocol(asyncio.Protocol):
         self.closed = False
         self.payload_head: str | None = None
         self.payload_lines: list[str] = []
+        self.waiting = False  # over `stats maxconn`: read nothing until admitted
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.server.conns.add(self)
         if len(self.server.conns) > self.server.maxconn:
-            # over `stats maxconn`: wait, unread and without a timer, for a free slot
+            # over `stats maxconn`: wait, unanswered and without a timer, for a free
+            # slot. (uvloop starts reading after connection_made, undoing a pause made
+            # here: data_received pauses again, and keeps what came for later.)
             transport.pause_reading()  # type: ignore[attr-defined]
+            self.waiting = True
             self.server.waiting.append(self)
             return
         self._arm()
+
+    def admit(self) -> None:
+        """A slot is free: answer what came while waiting, and read on."""
+        self.waiting = False
+        assert self.transport is not None
+        self.transport.resume_reading()  # type: ignore[attr-defined]
+        self._arm()
+        if self.buf:
+            self.data_received(b"")
 
     def _arm(self) -> None:
         if self.timer is not None:
@@ -720,6 +733,10 @@ class _CliProtocol(asyncio.Protocol):
         self._close()
 
     def data_received(self, data: bytes) -> None:
+        if self.waiting:
+            self.buf += data
+            self.transport.pause_reading()  # type: ignore[union-attr]
+            return
         self._arm()
         self.buf += data
         answered = False
@@ -814,14 +831,22 @@ class CliServer:
         while self.waiting and len(self.conns) - len(self.waiting) < self.maxconn:
             p = self.waiting.pop(0)
             if p.transport is not None and not p.closed:
-                p.transport.resume_reading()
-                p._arm()
+                p.admit()
+
+    def stop_listening(self) -> None:
+        """Accept no more connections (the process is stopping); open sessions go on."""
+        for srv in self.servers:
+            srv.close()
+        self._unlink_own()
 
     def close(self) -> None:
         for srv in self.servers:
             srv.close()
         for p in list(self.conns):
             p._close()
+        self._unlink_own()
+
+    def _unlink_own(self) -> None:
         for path, ino in self.unix_paths:
             # only our own socket: a newer process may have renamed its own into place
             with contextlib.suppress(OSError):
@@ -834,12 +859,18 @@ class CliServer:
             await srv.wait_closed()
 
 
-def _unix_socket(path: str, mode: int | None) -> socket.socket:
+def _unix_socket(path: str, mode: int | None, take_over: bool = False) -> socket.socket:
+    """Listen on ``path``. A socket another process still serves there is refused,
+    unless ``take_over`` (a successor started with -sf/-st): the new socket is renamed
+    over it, and the old process, which unlinks only its own, leaves it in place."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         st = None
-    if st is not None:
+    if st is not None and take_over:
+        if not stat_mod.S_ISSOCK(st.st_mode):
+            raise OSError(f"'{path}' exists and is not a socket")
+    elif st is not None:
         if not stat_mod.S_ISSOCK(st.st_mode):
             raise OSError(f"'{path}' exists and is not a socket")
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -869,6 +900,10 @@ def _tcp_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # as the frontends' listeners: a successor (-sf/-st) binds beside this process,
+    # which stops accepting once it is told to finish
+    if hasattr(socket, "SO_REUSEPORT"):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host.strip("[]"), port))
     sock.listen(64)
     sock.setblocking(False)
@@ -881,8 +916,11 @@ def _factory(cli: CliServer, level: int) -> Callable[[], _CliProtocol]:
 
 async def serve_cli(state: State, sockets: Sequence[StatsSocket], *, timeout: float,
                     maxconn: int, log_event: LogEvent | None = None,
-                    clock: Callable[[], float] = time.time) -> CliServer:
-    """Start listening on every `stats socket`; returns the server (``close()``)."""
+                    clock: Callable[[], float] = time.time,
+                    take_over: bool = False) -> CliServer:
+    """Start listening on every `stats socket`; returns the server (``close()``).
+    ``take_over``: unix sockets still served by the processes this one succeeds are
+    replaced (see ``_unix_socket``)."""
     loop = asyncio.get_running_loop()
     cli = CliServer(state, timeout=timeout, maxconn=max(maxconn, 1),
                     log_event=log_event or stderr_log_event, clock=clock,
@@ -890,7 +928,7 @@ async def serve_cli(state: State, sockets: Sequence[StatsSocket], *, timeout: fl
     try:
         for spec in sockets:
             if spec.kind == "unix":
-                sock = _unix_socket(spec.address, spec.mode)
+                sock = _unix_socket(spec.address, spec.mode, take_over)
                 cli.unix_paths.append((spec.address, os.stat(spec.address).st_ino))
             elif spec.kind == "fd":
                 sock = socket.socket(fileno=int(spec.address))

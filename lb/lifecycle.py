@@ -202,6 +202,7 @@ class Lifecycle:
         rt = self.rt
         rt.state.stopping = True
         self._close_listeners()
+        rt.state.emit("process_stopping", {})  # e.g. the stats sockets stop accepting
         g = rt.config.global_
         for p in rt.config.proxies:
             fe = rt.state.frontends.get(p.name) if p.is_frontend else None

@@ -11,6 +11,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from lb import cli
@@ -93,12 +94,14 @@ class CliFixture:
     """An lb CLI server (admin unix socket, user and operator TCP sockets) on its own
     loop thread, over the make_config() state; state-change logs land in .logs."""
 
-    def __init__(self, maxconn: int = 10, timeout: float = 5.0) -> None:
+    def __init__(self, maxconn: int = 10, timeout: float = 5.0,
+                 loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+                 ) -> None:
         self.dir = tempfile.mkdtemp(prefix="lbcli")
         self.path = os.path.join(self.dir, "admin.sock")
         self.state = State(make_config(), now=time.time() - 30)
         self.logs: list[tuple[str, str]] = []
-        self.loop = asyncio.new_event_loop()
+        self.loop = (loop_factory or asyncio.new_event_loop)()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         socks = [StatsSocket("unix", self.path, mode=0o600, level="admin"),

@@ -25,6 +25,7 @@ from websockets.sync.client import connect as ws_connect
 
 from tests.backends import HttpBackend, WsBackend
 from tests.lbproc import ROOT, LbProcess, LbThread, free_port, render
+from tests.stats_support import query
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -412,6 +413,64 @@ def test_sf_st_take_over_and_the_old_process_ends(flag: str) -> None:
                     assert read_response(s).startswith(b"HTTP/1.1 200")
                     s.close()
                 assert new.proc is not None and new.proc.poll() is None
+            finally:
+                new.stop()
+        finally:
+            old.stop()
+
+
+def _cli_pid(address: str | tuple[str, int]) -> int:
+    out = query(address, "show info")
+    return int(re.search(r"^Pid: (\d+)$", out, re.M).group(1))  # type: ignore[union-attr]
+
+
+def _wait_cli_pid(address: str | tuple[str, int], pid: int, timeout: float = 10.0) -> None:
+    """Until the stats socket at ``address`` is served by ``pid`` (the stats service
+    starts a moment after the frontends listen)."""
+    deadline = time.monotonic() + timeout
+    seen: object = None
+    while time.monotonic() < deadline:
+        try:
+            seen = _cli_pid(address)
+        except OSError as e:
+            seen = e
+        if seen == pid:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"{address} not served by {pid}: {seen}")
+
+
+def test_sf_successor_takes_the_stats_sockets_over() -> None:
+    """HAProxy 2.6.12, same test: the new process answers on the unix and the TCP
+    stats socket at once, while the old one still drains a WebSocket, and the path
+    survives the old one's exit. (lb's successor used to find the path in use, start
+    without any stats socket, and lose the path when the old process unlinked it.)"""
+    web, ws = HttpBackend("web"), WsBackend("w1")
+    with web, ws, tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "admin.sock")
+        extra = (f"    stats socket {path} level admin\n"
+                 "    stats socket 127.0.0.1:@@cli@@ level admin")
+        ports = {"web": web.port, "ws": ws.port, "slow": free_port()}
+        old = LbProcess(cfg(extra), ports=ports).start()
+        try:
+            tcp = ("127.0.0.1", old.ports["cli"])
+            _wait_cli_pid(path, old.pid)
+            assert _cli_pid(tcp) == old.pid
+            tunnel = ws_open(old.ports["fe"])  # keeps the old process draining
+            new = LbProcess(cfg(extra), ports=old.ports, args=("-sf", str(old.pid))).start()
+            try:
+                old.wait_for_line("Proxy fe stopped")
+                _wait_cli_pid(path, new.pid)
+                assert old.proc is not None and old.proc.poll() is None
+                for _ in range(8):  # the old process no longer accepts on either socket
+                    assert _cli_pid(path) == new.pid
+                    assert _cli_pid(tcp) == new.pid
+                tunnel.send("still here")
+                assert tunnel.recv(timeout=5) == "still here"
+                tunnel.close()
+                assert wait_exit(old.proc, 10) == 0
+                assert _cli_pid(path) == new.pid  # the old process left the path alone
+                assert not any("stats socket" in ln for ln in new.lines()), new.lines()
             finally:
                 new.stop()
         finally:
