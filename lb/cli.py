@@ -310,7 +310,8 @@ def cmd_show_stat(sess: Session, args: list[str]) -> str:
             types = stats.ALL
     fmt = "typed" if "typed" in flags else "json" if "json" in flags else "csv"
     return stats.show_stat(sess.state, _now(sess), fmt, iid, types, sid,
-                           up_only="up" in flags, no_maint="no-maint" in flags)
+                           up_only="up" in flags, no_maint="no-maint" in flags,
+                           legends=sess.level >= OPERATOR)
 
 
 def cmd_show_info(sess: Session, args: list[str]) -> str:

@@ -79,6 +79,9 @@ class Obj:
     item: Any  # FrontendState | BackendState | ServerState
     state: State
     now: float
+    # addresses, cookies and algorithms ("legends") are shown to CLI sessions of level
+    # operator and up, and on a stats page with `stats show-legends`, as in HAProxy
+    legends: bool = True
 
     @property
     def c(self) -> Counters:
@@ -90,6 +93,10 @@ class Obj:
 
 
 Getter = Callable[[Obj], Any]
+
+# columns HAProxy fills only for viewers allowed the "legends" (STAT_SHLGNDS): addr,
+# cookie, algo
+LEGEND_COLUMNS = frozenset({73, 74, 76})
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,10 +509,13 @@ def find_proxy(state: State, ref: str) -> Proxy | None:
 
 
 def row_values(o: Obj) -> list[Any]:
-    """The values of one row, None where the column does not apply."""
+    """The values of one row, None where the column does not apply or is a legend
+    the viewer may not see."""
     out: list[Any] = []
+    legends = o.legends
     for col in STAT_COLUMNS:
-        out.append(col.get(o) if col.objs & o.kind else None)
+        out.append(col.get(o) if col.objs & o.kind and (legends or col.pos not in
+                                                         LEGEND_COLUMNS) else None)
     return out
 
 
@@ -582,13 +592,16 @@ def render_json(objs: Sequence[Obj]) -> str:
 
 def show_stat(state: State, now: float, fmt: str = "csv", iid: int | str = -1,
               types: int = ALL, sid: int = -1, up_only: bool = False,
-              no_maint: bool = False) -> str:
+              no_maint: bool = False, legends: bool = True) -> str:
+    """``legends``: fill the LEGEND_COLUMNS (False for a `level user` session, or a
+    stats page without `stats show-legends`)."""
     objs = []
     for o in iter_objects(state, now, iid, types, sid):
         if o.kind == SRV and up_only and not is_up_row(o.item):
             continue
         if o.kind == SRV and no_maint and o.item.admin & ADMIN_MAINT:
             continue
+        o.legends = legends
         objs.append(o)
     if fmt == "typed":
         return render_typed(objs)

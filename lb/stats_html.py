@@ -293,13 +293,16 @@ def serve(state: State, proxy: Proxy, req: Any, now: float) -> bytes:
         return _response("303 See Other", "text/plain", b"",
                          [("location", f"{base};st={code}")])
     if "csv" in mods:
-        body = stats.show_stat(state, now, "csv", up_only="up" in mods).encode()
+        body = stats.show_stat(state, now, "csv", up_only="up" in mods,
+                                 legends=page.show_legends).encode()
         return _response("200 OK", "text/plain", body)
     if "json" in mods:
-        body = stats.show_stat(state, now, "json", up_only="up" in mods).encode()
+        body = stats.show_stat(state, now, "json", up_only="up" in mods,
+                                 legends=page.show_legends).encode()
         return _response("200 OK", "application/json", body)
     if "typed" in mods:
-        body = stats.show_stat(state, now, "typed", up_only="up" in mods).encode()
+        body = stats.show_stat(state, now, "typed", up_only="up" in mods,
+                                 legends=page.show_legends).encode()
         return _response("200 OK", "text/plain", body)
     refresh = None if "norefresh" in mods else page.refresh
     st_code = next((m[3:] for m in mods if m.startswith("st=")), "")

@@ -420,3 +420,19 @@ def test_command_without_newline_then_eof(c: CliFixture) -> None:
         s.shutdown(socket.SHUT_WR)
         assert _read_until(s, b"\n\n") == b"admin\n\n"
         assert s.recv(10) == b""
+
+
+def test_show_stat_hides_addresses_from_level_user(c: CliFixture) -> None:
+    """HAProxy 2.6.12: addr (73), cookie (74) and algo (76) are filled for sessions of
+    level operator and up only."""
+    def row(addr: Any, px: str, sv: str) -> list[str]:
+        lines = c.q("show stat", addr).splitlines()
+        return next(ln.split(",") for ln in lines if ln.startswith(f"{px},{sv},"))
+
+    for addr, shown in ((c.user, False), (c.oper, True), (None, True)):
+        srv, be = row(addr, "be", "s1"), row(addr, "be", "BACKEND")
+        assert (srv[73] != "") is shown, (addr, srv[73])
+        assert (be[76] != "") is shown, (addr, be[76])
+        assert srv[17]  # status: filled for everybody
+        typed = c.q("show stat typed", addr)
+        assert (".73.addr." in typed) is shown
