@@ -674,3 +674,32 @@ def test_pipelined_reads_do_not_amplify_memory() -> None:
         finally:
             for s in socks:
                 s.close()
+
+
+@pytest.mark.parametrize("length, sent, reset, term", [
+    (1_000_000, 100_000, False, "CD"), (1_000_000, 100_000, True, "CD"),
+    (1_000, 1_000, True, "CH")])
+def test_client_abort_logged_CD_during_the_body_CH_after_it(
+        length: int, sent: int, reset: bool, term: str) -> None:
+    """The client goes before any answer. While it was still sending its body, that is
+    the data phase: HAProxy 2.6.12 logs `CD--` for a close or a reset (lb used to log
+    `CH--`). A reset once the request is whole leaves it waiting for the server's
+    headers: `CH--`. (A plain close then is not an abort: the answer is awaited.)"""
+    got_head = threading.Event()
+
+    def silent(c: socket.socket, rb: RawBackend) -> None:
+        rb.recv_head(c)
+        got_head.set()
+        time.sleep(3)
+
+    rb = RawBackend(silent)
+    with rb, LbProcess(BASE, ports={"s1": rb.port}) as lb:
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=10) as c:
+            c.sendall(f"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: {length}\r\n\r\n"
+                      .encode() + b"u" * sent)
+            assert got_head.wait(5)
+            time.sleep(0.2)
+            if reset:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        line = lb.wait_for_line('"POST /up HTTP/1.1"')
+        assert f" {term}-- " in line, line

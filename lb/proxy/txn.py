@@ -1282,7 +1282,8 @@ class Txn(SampleSubject):
         if self.res_started or self.tunnel is not None:
             self.term = b"CD"
         elif self.head_sent:
-            self.term = b"CH"
+            # still sending its body: the data phase (HAProxy 2.6.12 logs CD too)
+            self.term = b"CH" if self.req_done else b"CD"
         elif self.waiter is not None:
             self.term = b"CQ"
             self.t_queue = _ms(self.t0, self.rt.clock()) - max(self.t_request, 0)
