@@ -8,6 +8,7 @@ that buffered the flood would exceed them many times over.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -703,3 +704,35 @@ def test_client_abort_logged_CD_during_the_body_CH_after_it(
                 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
         line = lb.wait_for_line('"POST /up HTTP/1.1"')
         assert f" {term}-- " in line, line
+
+
+def test_pipelined_requests_are_timed_from_their_turn() -> None:
+    """Three requests in one write to a server that takes 0.3 s for each. HAProxy
+    2.6.12 logs TR 0 and Ta about 300 ms for every one, each dated when its turn came;
+    lb used to time them from the arrival of their bytes (TR 0, 300, 600 ms)."""
+    def slow(c: socket.socket, rb: RawBackend) -> None:
+        while rb.recv_head(c):
+            time.sleep(0.3)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    rb = RawBackend(slow)
+    with rb, LbProcess(BASE, ports={"s1": rb.port}) as lb:
+        reqs = b"".join(f"GET /p{i} HTTP/1.1\r\nHost: a\r\n\r\n".encode() for i in range(3))
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=10) as c:
+            c.sendall(reqs)
+            got = b""
+            while got.count(b"\r\nok") < 3:
+                d = c.recv(65536)
+                assert d, got
+                got += d
+        lines = [lb.wait_for_line(f'"GET /p{i} HTTP/1.1"') for i in range(3)]
+    dates, timers = [], []
+    for line in lines:
+        m = re.search(r"\[([^\]]+)\] \S+ \S+ (-?\d+)/(-?\d+)/(-?\d+)/(-?\d+)/\+?(-?\d+) ", line)
+        assert m, line
+        dates.append(m.group(1))
+        timers.append([int(x) for x in m.groups()[1:]])
+    for line, (tr, _tw, _tc, _tr2, ta) in zip(lines, timers, strict=True):
+        assert tr == 0, line
+        assert 250 <= ta < 550, line
+    assert dates[0] < dates[1] < dates[2], dates

@@ -679,7 +679,11 @@ class ClientConn(PeerNames):
             kind = ev[0]
             if kind == "h":
                 self.queueing = False
-                self._start(ev[1])
+                head = ev[1]
+                # its turn has come: as in HAProxy 2.6.12, a request that waited behind
+                # others starts now (its TR and idle time 0, its date this moment),
+                # not when its bytes arrived
+                self._start(head[:4] + (self.rt.clock(),) + head[5:])
                 # the rest of this request's events go to it; later heads stay queued
                 while pending and pending[0][0] != "h" and pending[0][0] != "x":
                     sub = pending.pop(0)
