@@ -736,3 +736,34 @@ def test_pipelined_requests_are_timed_from_their_turn() -> None:
         assert tr == 0, line
         assert 250 <= ta < 550, line
     assert dates[0] < dates[1] < dates[2], dates
+
+
+@pytest.mark.parametrize("requests", [1, 2])
+def test_client_half_close_gets_its_answers_then_the_close(requests: int) -> None:
+    """The client sends its request(s), then shuts its write side while the answer is
+    pending. As HAProxy 2.6.12, lb answers what it got, then closes: the connection
+    used to stay open until `timeout client` (20 s here; for ever without one),
+    in CLOSE-WAIT once the client had gone."""
+    def slow(c: socket.socket, rb: RawBackend) -> None:
+        while rb.recv_head(c):
+            time.sleep(0.2)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    rb = RawBackend(slow)
+    cfg = BASE.replace("  timeout http-request 1s\n",
+                       "  timeout http-request 1s\n  timeout http-keep-alive 15s\n")
+    with rb, LbProcess(cfg, ports={"s1": rb.port}) as lb:
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=30) as c:
+            c.sendall(b"".join(f"GET /h{i} HTTP/1.1\r\nHost: a\r\n\r\n".encode()
+                               for i in range(requests)))
+            c.shutdown(socket.SHUT_WR)
+            t0 = time.monotonic()
+            got = b""
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                got += d
+            assert time.monotonic() - t0 < 5, "closed by the client timeout only"
+        assert got.count(b"HTTP/1.1 200 OK") == requests, got
+        assert got.endswith(b"\r\n\r\nok")

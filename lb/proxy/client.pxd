@@ -26,6 +26,7 @@ cdef class ClientConn(PeerNames):
     cdef public int fd
     cdef public double t_begin, last_end
     cdef public bint queueing, in_head, closed, got_bytes, write_paused, ended, plain
+    cdef public bint read_eof
     cdef public Runtime rt
     cdef public FrontendRT fe
     # None for a connection that no listener of lb accepted

@@ -67,6 +67,7 @@ class ClientConn(PeerNames):
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
         "tunnel", "ended", "head_max", "raw_head", "upgrade_body", "held", "fd", "plain",
+        "read_eof",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -129,6 +130,9 @@ class ClientConn(PeerNames):
         # whole may skip it (lb.http.headscan). False from a message's start until its
         # end, and for good once llhttp will not take another (close, upgrade, error)
         self.plain = True
+        # the client half-closed with a response pending: it can send nothing more, so
+        # the connection closes once what it sent before is answered
+        self.read_eof = False
 
     # fields of the accept log line ("Connect from ..."): client_ip etc. from PeerNames
 
@@ -410,6 +414,7 @@ class ClientConn(PeerNames):
             if txn.waiter is not None and txn.be.model.options.abortonclose:
                 txn.client_aborted()  # still queued: give up (option abortonclose)
                 return None
+            self.read_eof = True
             return True  # keep the write side for the pending response
         return None
 
@@ -646,6 +651,8 @@ class ClientConn(PeerNames):
         if self.req_txn is txn and not close:
             # response done before the request body ended: cannot keep the connection
             close = True
+        if self.read_eof and not self.pending and self.held is None:
+            close = True  # half-closed: nothing more can come (HAProxy closes too)
         self.last_end = now
         if close or self.closed:
             self.pending.clear()
