@@ -767,3 +767,21 @@ def test_client_half_close_gets_its_answers_then_the_close(requests: int) -> Non
             assert time.monotonic() - t0 < 5, "closed by the client timeout only"
         assert got.count(b"HTTP/1.1 200 OK") == requests, got
         assert got.endswith(b"\r\n\r\nok")
+
+
+def test_connection_counts_logged_after_the_exchange_left_its_server() -> None:
+    """HAProxy 2.6.12 logs one request alone as `1/1/0/0/0` (actconn, feconn, beconn,
+    srv_conn, retries): the exchange has left its backend and server, its connection
+    still counts. lb used to log `1/1/1/1/0`."""
+    def ok(c: socket.socket, rb: RawBackend) -> None:
+        rb.recv_head(c)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    rb = RawBackend(ok)
+    with rb, LbProcess(BASE, ports={"s1": rb.port}) as lb:
+        with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=10) as c:
+            c.sendall(b"GET /one HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            while c.recv(65536):
+                pass
+        line = lb.wait_for_line('"GET /one HTTP/1.1"')
+        assert " ---- 1/1/0/0/0 0/0 " in line, line

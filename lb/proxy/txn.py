@@ -1388,11 +1388,6 @@ class Txn(SampleSubject):
         log = self.fe.log
         if self.monitor:
             log = None  # monitor-uri requests are never logged
-        if log is not None or rt.txn_hook is not None:
-            self.actconn = rt.actconn
-            self.feconn = self.fe.st.conns
-            self.beconn = be.counters.scur if be is not None else 0
-            self.srvconn = self.srv.cur_conns if self.srv is not None else 0
         if self.tunnel is None:
             srv = self.srv
             if srv is not None:
@@ -1407,6 +1402,13 @@ class Txn(SampleSubject):
                 self.backend_queue = w.be_pos
             if be is not None:
                 be.counters.scur -= 1
+        if log is not None or rt.txn_hook is not None:
+            # %ac/%fc/%bc/%sc as HAProxy 2.6.12 logs them: once this exchange has left
+            # its backend and server, while its connection still counts
+            self.actconn = rt.actconn
+            self.feconn = self.fe.st.conns
+            self.beconn = be.counters.scur if be is not None else 0
+            self.srvconn = self.srv.cur_conns if self.srv is not None else 0
         if log is not None:
             try:
                 log.emit(self, empty)
