@@ -952,6 +952,13 @@ class Master:
             _notice("Exiting Master process...", lblog.WARNING, "WARNING")
         self.stopping = True
         self.forward(sig)
+        # the workers close their listening sockets; the master's copies would keep
+        # them open, and the kernel would go on completing handshakes nobody accepts
+        # (HAProxy -W refuses new connections at once)
+        for sock in self.socks.values():
+            sock.close()
+        self.socks.clear()
+        self.state.emit("process_stopping", {})  # the stats sockets stop accepting
         if sig == signal.SIGTERM and self.killer is None:
             self.killer = self.loop.create_task(self._kill_later())
 

@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from tests.backends import HttpBackend, Request, WsBackend
+from tests.stats_support import query
 from tests.test_reload import Master, frontend_req_tot, http_get
 
 pytestmark = pytest.mark.timeout(90)
@@ -207,6 +208,38 @@ def test_master_sigusr1_drains_workers_then_exits() -> None:
             m.lb.wait_for_line("All workers exited. Exiting... (0)")
             text = "\n".join(m.lb.lines())
             assert text.count("Proxy fe stopped") >= 2
+
+
+def test_master_sigusr1_refuses_new_connections_while_tunnels_drain() -> None:
+    """HAProxy 2.6.12 -W: after SIGUSR1 to the master a new connection is refused at
+    once while an open WebSocket goes on. lb's master kept its copy of the listening
+    socket, so the kernel went on completing handshakes nobody would accept: clients
+    hung until the last tunnel ended. The stats socket stops accepting too."""
+    import socket
+
+    with HttpBackend("web") as web, WsBackend("w1") as wsb:
+        with Master(web.port, wsb.port) as m:
+            ws = ws_connect(f"ws://127.0.0.1:{m.port}/chat", open_timeout=5).__enter__()
+            os.kill(m.lb.pid, signal.SIGUSR1)
+            m.lb.wait_for_line("Proxy fe stopped")
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", m.port), timeout=2) as c:
+                        c.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                        c.recv(100)
+                except ConnectionRefusedError:
+                    break
+                except (TimeoutError, OSError):
+                    pass
+                assert time.monotonic() < deadline, "new connections are not refused"
+                time.sleep(0.1)
+            with pytest.raises(OSError):
+                query(os.path.join(m.run, "lb.sock"), "show info", timeout=2)
+            ws.send("still here")
+            assert ws.recv(timeout=5) == "still here"
+            ws.close()
+            assert m.lb.proc is not None and m.lb.proc.wait(20) == 0
 
 
 def test_a_crashed_worker_is_logged_and_the_others_keep_serving() -> None:
