@@ -1097,10 +1097,13 @@ class Master:
         pidfile = self.opts.pidfile or self.cfg.global_.pidfile
         if pidfile:
             err = lifecycle.write_pidfile(pidfile)
-            if err:
+            if err:  # fatal, as in HAProxy: scripts could never signal or reload us
                 sys.stderr.write(f"[ALERT]    ({os.getpid()}) : {err}\n")
-            else:
-                self.pidfile = pidfile
+                if ready is not None:
+                    ready(False)
+                await self._shutdown()
+                return 1
+            self.pidfile = pidfile
         lifecycle.signal_old_pids(self.opts.soft_stop_pids, self.opts.hard_stop_pids)
         _notice("Loading success.")
         lifecycle.sd_notify(f"READY=1\nMAINPID={os.getpid()}")

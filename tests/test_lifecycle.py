@@ -389,6 +389,28 @@ def test_daemon_mode_reports_a_bind_failure() -> None:
         assert b"cannot bind socket (Address already in use)" in r.stderr
 
 
+@pytest.mark.parametrize("mode", [("-D",), ("-W", "-D"), ("-db",)])
+def test_a_pidfile_that_cannot_be_written_is_fatal(mode: tuple[str, ...]) -> None:
+    """HAProxy 2.6.12: `Cannot create pidfile`, exit 1, nothing left running. lb used
+    to exit 0 and run on without the pidfile, out of reach of the init scripts."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fe = free_port()
+        text, _ = render(cfg(), {"fe": fe, "web": free_port(), "ws": free_port(),
+                                 "slow": free_port()})
+        path = os.path.join(tmp, "lb.cfg")
+        with open(path, "w") as f:
+            f.write(text)
+        env = dict(os.environ, PYTHONPATH=ROOT, LB_RUN_DIR=tmp)
+        r = subprocess.run([sys.executable, "-m", "lb", "-f", path, *mode,
+                            "-p", os.path.join(tmp, "missing", "lb.pid")],
+                           cwd=ROOT, env=env, capture_output=True, timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert b"cannot create pidfile" in r.stderr
+        time.sleep(0.3)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", fe), timeout=2).close()
+
+
 @pytest.mark.parametrize("flag", ["-sf", "-st"])
 def test_sf_st_take_over_and_the_old_process_ends(flag: str) -> None:
     web = HttpBackend("web")

@@ -168,9 +168,14 @@ def run(config: Config, opts: RunOptions, services: Iterable[Service] = (),
             return 1
         if pidfile:
             err = lifecycle.write_pidfile(pidfile)
-            if err:
+            if err:  # fatal, as in HAProxy: scripts could never signal or reload us
+                _unblock_stop_signals()
                 sys.stderr.write(f"[ALERT]    ({os.getpid()}) : {err}\n")
-            wrote_pid = err is None
+                if ready is not None:
+                    ready(False)
+                await rt.stop()
+                return 1
+            wrote_pid = True
         lc = lifecycle.Lifecycle(rt)
         lc.install()
         _unblock_stop_signals()  # a SIGTERM sent while we were binding is handled now
