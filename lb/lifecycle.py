@@ -30,6 +30,7 @@ HARD_STOP = "hard-stop"
 DUMP = "dump"
 PAUSE = "pause"
 RESUME = "resume"
+IGNORE = "ignore"
 
 # signal -> action (HAProxy's meanings, spec §13)
 SIGNALS: dict[int, str] = {
@@ -39,12 +40,19 @@ SIGNALS: dict[int, str] = {
     signal.SIGHUP: DUMP,
     signal.SIGTTOU: PAUSE,
     signal.SIGTTIN: RESUME,
+    # a reload only in master-worker mode (lb.master); elsewhere HAProxy ignores it,
+    # and its default action would kill the process (a misdirected ExecReload=)
+    signal.SIGUSR2: IGNORE,
 }
 
 DRAIN_REPORT_EVERY = 1.0  # seconds between "what is left" lines while draining
 # idle connections close this long after a soft stop: bytes already received are
 # read first (a request that arrived is served, not reset by a close over it)
 IDLE_CLOSE_DELAY = 0.05
+
+
+def _ignore() -> None:
+    pass
 
 
 def _event(level: int, text: str, targets: Iterable[Any] = ()) -> None:
@@ -81,7 +89,7 @@ class Lifecycle:
         table = SIGNALS if signals is None else signals
         actions: dict[str, Callable[[], None]] = {
             SOFT_STOP: self.soft_stop, HARD_STOP: self.hard_stop, DUMP: self.dump_servers,
-            PAUSE: self.pause, RESUME: self.resume}
+            PAUSE: self.pause, RESUME: self.resume, IGNORE: _ignore}
         for sig, action in table.items():
             self.loop.add_signal_handler(sig, actions[action])
             self._installed.append(sig)

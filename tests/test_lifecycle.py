@@ -389,6 +389,26 @@ def test_daemon_mode_reports_a_bind_failure() -> None:
         assert b"cannot bind socket (Address already in use)" in r.stderr
 
 
+def test_sigusr2_is_ignored_by_a_single_process() -> None:
+    """HAProxy 2.6.12 ignores SIGUSR2 outside master-worker mode; lb used to die of it
+    (exit status 140), cutting every connection, a tunnel included."""
+    web, ws = HttpBackend("web"), WsBackend("w1")
+    with web, ws:
+        lb = LbProcess(cfg(), ports={"web": web.port, "ws": ws.port, "slow": free_port()})
+        with lb:
+            tunnel = ws_open(lb.ports["fe"])
+            for _ in range(3):
+                os.kill(lb.pid, signal.SIGUSR2)
+            time.sleep(0.3)
+            assert lb.proc is not None and lb.proc.poll() is None
+            tunnel.send("after usr2")
+            assert tunnel.recv(timeout=5) == "after usr2"
+            tunnel.close()
+            s = get(lb.ports["fe"], keep=False)
+            assert read_response(s).startswith(b"HTTP/1.1 200")
+            s.close()
+
+
 @pytest.mark.parametrize("mode", [("-D",), ("-W", "-D"), ("-db",)])
 def test_a_pidfile_that_cannot_be_written_is_fatal(mode: tuple[str, ...]) -> None:
     """HAProxy 2.6.12: `Cannot create pidfile`, exit 1, nothing left running. lb used

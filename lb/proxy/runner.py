@@ -197,8 +197,10 @@ def run(config: Config, opts: RunOptions, services: Iterable[Service] = (),
         await rt.stop()
         return code
 
-    # SIGTERM/SIGINT stay pending (not fatal) until the handlers are installed
+    # SIGTERM/SIGINT stay pending (not fatal) until the handlers are installed;
+    # SIGUSR2 is ignored from the start (lb.lifecycle.SIGNALS)
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     try:
         return loop.run_until_complete(main())
     finally:
