@@ -19,7 +19,9 @@ What this pins down (all seen on HAProxy 2.6.12):
   frontend `tcp-request content reject` comes before the request is counted
   (`req_tot`), a backend one counts `dreq` on the frontend only; `intercepted`
   counts only the frontend's own replies (monitor-uri, return, redirect);
-- a server silent in the middle of its body (`sD`) counts in `srv_abrt`;
+- a server silent in the middle of its body (`sD`) counts in `srv_abrt`; one that
+  closes there (`SD`) in `srv_abrt` and `eresp`, one that closes before its head
+  (`SH`, 502) in `eresp` only;
 - a request refused by the parser is in the frontend's `req_tot`, and so is a 408
   (silent connection or unfinished head), which also counts in `ereq`.
 
@@ -73,6 +75,8 @@ frontend fe
     use_backend bws if {{ path /ws }}
     use_backend bretry if {{ path /retry }}
     use_backend bsd if {{ path /sd }}
+    use_backend bsh if {{ path /sh }}
+    use_backend bcut if {{ path /cut }}
     default_backend be
 backend be
     server s1 127.0.0.1:{p1}
@@ -96,6 +100,10 @@ backend btcp
     http-request return status 200 if {{ path /btcp/ret }}
     redirect location /y if {{ path /btcp/redir }}
     server t1 127.0.0.1:{p1}
+backend bsh
+    server h1 127.0.0.1:{sh}
+backend bcut
+    server c1 127.0.0.1:{cut}
 backend bsd
     timeout server 300ms
     server sd1 127.0.0.1:{sd}
@@ -169,6 +177,10 @@ def traffic(port: int) -> None:
     assert until_close(port, b"GET /btcp/redir" + close).startswith(b"HTTP/1.1 302")
     # a server silent in the middle of its body (sD): a server abort
     assert until_close(port, b"GET /sd" + close).endswith(b"partial")
+    # the server closes before its head (SH: eresp only), or in the middle of its
+    # Content-Length body (SD: eresp and srv_abrt)
+    assert until_close(port, b"GET /sh" + close).startswith(b"HTTP/1.1 502")
+    assert until_close(port, b"GET /cut" + close).endswith(b"partial")
     # retry-on 503: the busy server's 503 is retried on the next one
     assert until_close(port, b"GET /retry" + close).startswith(b"HTTP/1.1 200")
     assert until_close(port, b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n").startswith(
@@ -197,6 +209,18 @@ def _stall(c: socket.socket, rb: RawBackend) -> None:
     time.sleep(1.0)
 
 
+def _close_before_head(c: socket.socket, rb: RawBackend) -> None:
+    rb.recv_head(c)
+    c.close()
+
+
+def _cut(c: socket.socket, rb: RawBackend) -> None:
+    rb.recv_head(c)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+    time.sleep(0.1)
+    c.close()
+
+
 def settle(sock: str) -> dict[tuple[str, str], dict[str, str]]:
     deadline = time.monotonic() + 10
     while True:
@@ -210,10 +234,11 @@ def test_show_stat_counters_match_haproxy() -> None:
     assert os.path.exists(HAPROXY), "Debian haproxy is installed by tools/system_deps.py"
     with HttpBackend("s1") as s1, HttpBackend("s2") as s2, RawBackend(_bad) as bad, \
             RawBackend(_slow) as slow, RawBackend(_stall) as stall, WsBackend() as wsb, \
+            RawBackend(_close_before_head) as sh, RawBackend(_cut) as cut, \
             HttpBackend("busy", handler=lambda r: (503, [], b"busy")) as busy:
         d = tempfile.mkdtemp(prefix="lbctr")
         kw = dict(p1=s1.port, p2=s2.port, dead=free_port(), bad=bad.port, slow=slow.port,
-                  ws=wsb.port, busy=busy.port, sd=stall.port)
+                  ws=wsb.port, busy=busy.port, sd=stall.port, sh=sh.port, cut=cut.port)
         hport, hsock = free_port(), os.path.join(d, "h.sock")
         lport, lsock = free_port(), os.path.join(d, "l.sock")
         with open(os.path.join(d, "h.cfg"), "w") as f:
@@ -247,6 +272,10 @@ def test_show_stat_counters_match_haproxy() -> None:
                 assert ours[("bretry", "busy")]["wredis"] == "1"
                 assert ours[("bretry", "busy")]["hrsp_5xx"] == "0"
                 assert ours[("bsd", "sd1")]["srv_abrt"] == "1"
+                assert ours[("bsh", "h1")]["eresp"] == "1"
+                assert ours[("bsh", "h1")]["srv_abrt"] == "0"
+                assert ours[("bcut", "c1")]["eresp"] == "1"
+                assert ours[("bcut", "c1")]["srv_abrt"] == "1"
                 assert ours[("btcp", "BACKEND")]["hrsp_other"] == "2"
                 assert ours[("btcp", "BACKEND")]["dreq"] == "1"  # http-request reject only
                 assert ours[("fe", "FRONTEND")]["intercepted"] == "2"  # /mon, /redir

@@ -1213,10 +1213,9 @@ class Txn(SampleSubject):
                 return self._attempt()
             if self.replay is not None and self._l7_retry("empty-response"):
                 return None
+            # HAProxy 2.6.12: a response error, not a server abort (no data yet)
             self.be.counters.eresp += 1
             self.srv.counters.eresp += 1
-            self.be.counters.srv_abrt += 1
-            self.srv.counters.srv_abrt += 1
             self.term = b"SH"
             self.sc = None
             return self._server_failed()
@@ -1228,6 +1227,9 @@ class Txn(SampleSubject):
             return self.finish(close=True)
         if not self.res_chunked and hdr_get(self.res_headers or [], b"content-length") is None:
             reset_on_close(self.conn.transport)  # the client reads until close
+        # HAProxy 2.6.12 counts both: a server abort, and a response error
+        self.be.counters.eresp += 1
+        self.srv.counters.eresp += 1
         self.be.counters.srv_abrt += 1
         self.srv.counters.srv_abrt += 1
         self.term = b"SD"
