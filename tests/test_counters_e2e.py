@@ -203,22 +203,21 @@ def _slow(c: socket.socket, rb: RawBackend) -> None:
     time.sleep(1.0)
 
 
-def _stall(c: socket.socket, rb: RawBackend) -> None:
-    rb.recv_head(c)
-    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
-    time.sleep(1.0)
+def _then_close(sent: bytes, wait: float) -> Callable[[socket.socket, RawBackend], None]:
+    """A server that answers `sent` to a request, waits, then closes."""
+    def handler(c: socket.socket, rb: RawBackend) -> None:
+        rb.recv_head(c)
+        if sent:
+            c.sendall(sent)
+        time.sleep(wait)
+        c.close()
+    return handler
 
 
-def _close_before_head(c: socket.socket, rb: RawBackend) -> None:
-    rb.recv_head(c)
-    c.close()
-
-
-def _cut(c: socket.socket, rb: RawBackend) -> None:
-    rb.recv_head(c)
-    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
-    time.sleep(0.1)
-    c.close()
+PARTIAL = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"
+_stall = _then_close(PARTIAL, 1.0)  # silent past `timeout server`: sD
+_cut = _then_close(PARTIAL, 0.1)  # closes inside its body: SD
+_close_before_head = _then_close(b"", 0.0)  # SH
 
 
 def settle(sock: str) -> dict[tuple[str, str], dict[str, str]]:
