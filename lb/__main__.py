@@ -352,42 +352,43 @@ def _services(cfg, take_over=False):  # type: ignore[no-untyped-def]
     except ImportError:
         pass
     if cfg.global_.stats_sockets:
-        import functools
-
-        services.append(functools.partial(_stats_socket_service, take_over=take_over))
+        services.append(_StatsSockets(take_over))
     return services
 
 
-async def _stats_socket_service(state, loop, take_over=False):  # type: ignore[no-untyped-def]
-    """The `stats socket` lines of ``state``'s config, served until cancelled. When the
-    process starts stopping (soft stop, or a successor started with -sf) the sockets
-    stop accepting; sessions already open go on."""
-    import asyncio
+class _StatsSockets:
+    """The `stats socket` lines as a service: ``open`` binds them (lb.proxy.runner
+    makes its error fatal at start-up, as HAProxy does); the call serves them until
+    cancelled. When the process starts stopping (soft stop, or a successor started
+    with -sf) they stop accepting; sessions already open go on."""
 
-    from healthcheck.runner import event_log_sink
-    from lb import cli
+    def __init__(self, take_over: bool = False) -> None:
+        self.take_over = take_over  # -sf/-st: the old processes still serve them
 
-    g = state.config.global_
-    try:
-        server = await cli.serve_cli(state, g.stats_sockets, timeout=g.stats_timeout,
-                                     maxconn=g.stats_maxconn,
-                                     log_event=event_log_sink(state), take_over=take_over)
-    except OSError as exc:
-        sys.stderr.write(f"[ALERT]    ({os.getpid()}) : cannot start the stats socket "
-                         f"({exc}).\n")
-        return
+    async def open(self, state, loop):  # type: ignore[no-untyped-def]
+        from healthcheck.runner import event_log_sink
+        from lb import cli
 
-    def on_event(event, info):  # type: ignore[no-untyped-def]
-        if event == "process_stopping":
-            server.stop_listening()
+        g = state.config.global_
+        return await cli.serve_cli(state, g.stats_sockets, timeout=g.stats_timeout,
+                                   maxconn=g.stats_maxconn,
+                                   log_event=event_log_sink(state),
+                                   take_over=self.take_over)
 
-    state.listeners.append(on_event)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        if on_event in state.listeners:
-            state.listeners.remove(on_event)
-        server.close()
+    async def __call__(self, state, loop, server):  # type: ignore[no-untyped-def]
+        import asyncio
+
+        def on_event(event, info):  # type: ignore[no-untyped-def]
+            if event == "process_stopping":
+                server.stop_listening()
+
+        state.listeners.append(on_event)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            if on_event in state.listeners:
+                state.listeners.remove(on_event)
+            server.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

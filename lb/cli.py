@@ -928,14 +928,20 @@ async def serve_cli(state: State, sockets: Sequence[StatsSocket], *, timeout: fl
                     max_line=max(state.config.global_.tune_bufsize, 1024))
     try:
         for spec in sockets:
-            if spec.kind == "unix":
-                sock = _unix_socket(spec.address, spec.mode, take_over)
-                cli.unix_paths.append((spec.address, os.stat(spec.address).st_ino))
-            elif spec.kind == "fd":
-                sock = socket.socket(fileno=int(spec.address))
-                sock.setblocking(False)
-            else:
-                sock = _tcp_socket(spec.address, spec.port or 0)
+            try:
+                if spec.kind == "unix":
+                    sock = _unix_socket(spec.address, spec.mode, take_over)
+                    cli.unix_paths.append((spec.address, os.stat(spec.address).st_ino))
+                elif spec.kind == "fd":
+                    sock = socket.socket(fileno=int(spec.address))
+                    sock.setblocking(False)
+                else:
+                    sock = _tcp_socket(spec.address, spec.port or 0)
+            except OSError as e:
+                where = (spec.address if spec.kind != "tcp"
+                         else f"{spec.address}:{spec.port or 0}")
+                raise OSError(e.errno, f"Starting the stats socket: cannot bind "
+                                       f"({e.strerror or e}) [{where}]") from e
             level = LEVELS.get(spec.level, OPERATOR)
             factory = _factory(cli, level)
             if sock.family == socket.AF_UNIX:

@@ -832,12 +832,15 @@ class Master:
         self.loop.call_soon(go)
 
     # ---- services on the master's State
-    def start_services(self) -> None:
+    async def start_services(self) -> None:
+        """Raises OSError when a service cannot open (a stats socket's bind)."""
+        from lb.proxy.runner import start_service
+
         self.attach_remote_streams()
         self.state_listener = self._on_state_event
         self.state.listeners.append(self.state_listener)
         for svc in self.services_fns:
-            self.services.append(self.loop.create_task(svc(self.state, self.loop)))
+            self.services.append(await start_service(svc, self.state, self.loop))
 
     async def stop_services(self) -> None:
         for t in self.services:
@@ -1042,7 +1045,10 @@ class Master:
                 pass
         self.cfg = cfg
         self.state = State(cfg)
-        self.start_services()
+        try:
+            await self.start_services()
+        except OSError as e:  # the workers serve on; the stats socket is missing
+            _notice(e.strerror or str(e), lblog.ALERT, "ALERT")
         await self.refresh()
         await self.push_servers(ws)
         _notice("Loading success.")
@@ -1093,7 +1099,14 @@ class Master:
                 ready(False)
             await self._shutdown()
             return 1
-        self.start_services()
+        try:
+            await self.start_services()
+        except OSError as e:  # fatal at start-up, as in HAProxy
+            sys.stderr.write(f"[ALERT]    ({os.getpid()}) : {e.strerror or e}\n")
+            if ready is not None:
+                ready(False)
+            await self._shutdown()
+            return 1
         pidfile = self.opts.pidfile or self.cfg.global_.pidfile
         if pidfile:
             err = lifecycle.write_pidfile(pidfile)

@@ -389,6 +389,30 @@ def test_daemon_mode_reports_a_bind_failure() -> None:
         assert b"cannot bind socket (Address already in use)" in r.stderr
 
 
+@pytest.mark.parametrize("mode", [("-D",), ("-W", "-D"), ("-db",)])
+def test_a_stats_socket_that_cannot_be_bound_is_fatal(mode: tuple[str, ...]) -> None:
+    """HAProxy 2.6.12: `cannot bind UNIX socket (No such file or directory) [path]`,
+    exit 1. lb used to run on without its stats socket (with -D, without a word)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fe = free_port()
+        sock = os.path.join(tmp, "missing", "admin.sock")
+        text, _ = render(cfg(f"    stats socket {sock} level admin"),
+                         {"fe": fe, "web": free_port(), "ws": free_port(),
+                          "slow": free_port()})
+        path = os.path.join(tmp, "lb.cfg")
+        with open(path, "w") as f:
+            f.write(text)
+        env = dict(os.environ, PYTHONPATH=ROOT, LB_RUN_DIR=tmp)
+        r = subprocess.run([sys.executable, "-m", "lb", "-f", path, *mode],
+                           cwd=ROOT, env=env, capture_output=True, timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert (f"Starting the stats socket: cannot bind (No such file or directory) "
+                f"[{sock}]").encode() in r.stderr
+        time.sleep(0.3)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", fe), timeout=2).close()
+
+
 def test_sigusr2_is_ignored_by_a_single_process() -> None:
     """HAProxy 2.6.12 ignores SIGUSR2 outside master-worker mode; lb used to die of it
     (exit status 140), cutting every connection, a tunnel included."""

@@ -30,6 +30,19 @@ from lb.state import State
 
 Service = Callable[[State, asyncio.AbstractEventLoop], Awaitable[None]]
 
+
+async def start_service(svc: Service, state: State,
+                        loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
+    """Start ``svc`` as a task. A service with an ``open`` coroutine function (the
+    stats sockets) binds through it first: its OSError reaches the caller, which
+    makes it fatal at start-up as HAProxy does, and what it returns is passed on
+    (``svc(state, loop, opened)``)."""
+    opener = getattr(svc, "open", None)
+    if opener is None:
+        return loop.create_task(svc(state, loop))  # type: ignore[arg-type]
+    opened = await opener(state, loop)
+    return loop.create_task(svc(state, loop, opened))  # type: ignore[call-arg,arg-type]
+
 try:
     from lb.log import get_logger as _get_logger
 except Exception:  # the log layer is missing or broken: plain structlog
@@ -114,11 +127,14 @@ async def start(config: Config, opts: RunOptions | None = None,
                 name = sock.getsockname()
                 lst.port = name[1] if isinstance(name, tuple) else 0
                 ports.append(lst.port)
+        for svc in services:
+            try:
+                rt.services.append(await start_service(svc, rt.state, loop))
+            except OSError as e:
+                raise StartError(e.strerror or str(e)) from e
     except BaseException:
         await rt.stop()
         raise
-    for svc in services:
-        rt.services.append(loop.create_task(svc(rt.state, loop)))
     return rt
 
 
