@@ -264,3 +264,22 @@ def test_zero_warning_makes_legacy_forms_errors():
     assert r.returncode == 1
     assert "[ALERT]" in r.stderr and "the 'contimeout' directive is not supported anymore " \
         "since HAProxy 2.1. Use 'timeout connect'.\n" in r.stderr
+
+
+def test_directory_skips_dot_files_and_refuses_a_dangling_cfg(tmp_path):
+    """HAProxy 2.6.12 with `-f <dir>`: names starting with a dot are skipped (lb used to
+    load them); a `*.cfg` it cannot open fails the load (lb used to skip it)."""
+    d = tmp_path / "conf.d"
+    d.mkdir()
+    (d / "10-main.cfg").write_text(GOOD)
+    (d / ".disabled.cfg").write_text("bogus3\n")
+    (d / ".#10-main.cfg").write_text("bogus4\n")  # an editor's lock file
+    (d / "notes.txt").write_text("bogus5\n")
+    r = lb("-c", "-f", str(d))
+    assert r.returncode == 0, r.stderr
+    assert "bogus" not in r.stderr
+    (d / "20-gone.cfg").symlink_to(tmp_path / "removed.cfg")
+    r = lb("-c", "-f", str(d))
+    assert r.returncode == 1
+    assert (f"Cannot open configuration file/directory {d / '20-gone.cfg'} : "
+            "No such file or directory") in r.stderr

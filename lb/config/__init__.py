@@ -11,6 +11,7 @@ Must not import: lb.proxy, lb.state, healthcheck.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -39,20 +40,29 @@ class LoadResult:
 
 
 def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[Diagnostic]]:
-    """Expand directories into their ``*.cfg`` files in C-locale (byte) order."""
+    """Expand directories into their ``*.cfg`` files in C-locale (byte) order. As in
+    HAProxy 2.6.12, names starting with a dot are skipped (a snippet disabled by a
+    rename, an editor's lock file), and a ``*.cfg`` that cannot be read (a symlink to
+    a removed file) is an error, not a silent gap in the configuration."""
     files: list[str] = []
     errors: list[Diagnostic] = []
     for path in paths:
         if os.path.isdir(path):
             try:
-                names = sorted((n for n in os.listdir(path) if n.endswith(".cfg")),
+                names = sorted((n for n in os.listdir(path)
+                                if n.endswith(".cfg") and not n.startswith(".")),
                                key=lambda n: n.encode("utf-8", "surrogateescape"))
             except OSError as exc:
                 errors.append(_open_error(path, exc))
                 continue
             for n in names:
                 full = os.path.join(path, n)
-                if os.path.isfile(full):
+                try:
+                    st = os.stat(full)
+                except OSError as exc:
+                    errors.append(_open_error(full, exc))
+                    continue
+                if stat.S_ISREG(st.st_mode):
                     files.append(full)
         else:
             files.append(path)
