@@ -574,7 +574,8 @@ def cmd_set_server(sess: Session, args: list[str]) -> str:
 def _set_health(sess: Session, srv: ServerState, value: str | None) -> str:
     if value not in srvadmin.HEALTH_VALUES:
         raise CliError("'set server <srv> health' expects 'up', 'stopping', or 'down'.\n")
-    srvadmin.force_health(srv, value, _now(sess))
+    for level, text in srvadmin.force_health(srv, value, _now(sess)):
+        sess.log_event(srv.backend, level, text)
     return ""
 
 

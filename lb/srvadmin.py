@@ -98,10 +98,14 @@ def _leaving_state(srv: ServerState) -> str:
     return "UP/DRAIN" if srv.in_drain else "UP/READY"
 
 
-def force_health(srv: ServerState, value: str, now: float) -> None:
-    """`set server b/s health up|stopping|down` (only meaningful with checks)."""
-    if not srv.model.check:
-        return
+def force_health(srv: ServerState, value: str, now: float) -> list[tuple[str, str]]:
+    """`set server b/s health up|stopping|down`, with or without checks (a server
+    without checks stays as forced until told otherwise, as in HAProxy 2.6.12);
+    returns the state-change log lines as (syslog level, text)."""
+    be = srv.backend
+    was_up = be.is_up
+    serving_before = _was_serving(srv) and srv.op != OP_STOPPING
+    stopped_before = not _was_serving(srv)
     if value == "up":
         srv.health = srv.rise + srv.fall - 1
         srv.set_operational(OP_RUNNING, now, reason="cli")
@@ -112,3 +116,19 @@ def force_health(srv: ServerState, value: str, now: float) -> None:
         srv.health = 0
         srv.set_operational(OP_STOPPED, now, reason="cli")
     srv.last_change = now
+    label = _srv_label(srv)
+    msgs: list[tuple[str, str]] = []
+    if srv.admin & ADMIN_MAINT:
+        pass  # in maintenance: its health shows when it leaves
+    elif value == "down" and not stopped_before:
+        msgs.append(("alert", f"{label} is DOWN, changed from CLI. {_counts_left(be)} "
+                     f"{srv.cur_conns} sessions active, 0 requeued, 0 remaining in queue."))
+    elif value == "up" and not serving_before:
+        msgs.append(("notice", f"{label} is UP, changed from CLI. {_counts_online(be)} "
+                     f"0 sessions requeued, 0 total in queue."))
+    elif value == "stopping" and srv.op == OP_STOPPING and (serving_before or stopped_before):
+        msgs.append(("notice", f"{label} is stopping, changed from CLI. {_counts_left(be)} "
+                     f"{srv.cur_conns} sessions active, 0 requeued, 0 remaining in queue."))
+    if was_up and not be.is_up:
+        msgs.append(("emerg", f"backend '{be.name}' has no server available!"))
+    return msgs

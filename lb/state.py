@@ -336,8 +336,12 @@ class ServerState:
         if self.admin & ADMIN_IMAINT:
             return f"MAINT (via {self.model.track})"
         if not self.model.check:
+            if self.op == OP_STOPPED:  # forced down from the CLI
+                return "DOWN"
             if self.admin & ADMIN_DRAIN:
                 return "DRAIN"
+            if self.op == OP_STOPPING:
+                return "NOLB"
             return "no check"
         up = self.health >= self.rise
         if not up:

@@ -262,7 +262,9 @@ def _admin_post(state: State, url: str, now: float) -> str:
                 continue
             srv.check_enabled = bool(arg)
         elif kind == "health":
-            srvadmin.force_health(srv, str(arg), now)
+            for level, text in srvadmin.force_health(srv, str(arg), now):
+                state.emit("admin_log", {"backend": be, "server": srv, "level": level,
+                                         "text": text})
         else:
             for st in list(srv.streams):
                 st.kill(b"K")

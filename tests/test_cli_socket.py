@@ -436,3 +436,28 @@ def test_show_stat_hides_addresses_from_level_user(c: CliFixture) -> None:
         assert srv[17]  # status: filled for everybody
         typed = c.q("show stat typed", addr)
         assert (".73.addr." in typed) is shown
+
+
+def test_set_server_health_logs_and_acts_without_checks(c: CliFixture) -> None:
+    """HAProxy 2.6.12: `set server be/s1 health down` on a server without checks marks
+    it DOWN until `health up` (lb used to answer and do nothing), and both forms log
+    the change as a health check would."""
+    s1 = c.state.backends["be"].servers[0]
+    assert not s1.model.check
+    c.logs.clear()
+    assert c.q("set server be/s1 health down") == "\n"
+    assert not s1.usable
+    row = next(ln.split(",") for ln in c.q("show stat").splitlines() if ln.startswith("be,s1,"))
+    assert row[17] == "DOWN"
+    assert c.logs == [("alert", "Server be/s1 is DOWN, changed from CLI. 1 active and 1 "
+                                "backup servers left. 0 sessions active, 0 requeued, "
+                                "0 remaining in queue.")], c.logs
+    assert c.q("set server be/s1 health down") == "\n"
+    assert len(c.logs) == 1  # no change, no line
+    assert c.q("set server be/s1 health up") == "\n"
+    assert s1.usable
+    assert c.logs[1] == ("notice", "Server be/s1 is UP, changed from CLI. 2 active and 1 "
+                                   "backup servers online. 0 sessions requeued, "
+                                   "0 total in queue.")
+    row = next(ln.split(",") for ln in c.q("show stat").splitlines() if ln.startswith("be,s1,"))
+    assert row[17] == "no check"
