@@ -49,7 +49,7 @@ cdef class Txn(SampleSubject):
     cdef public long long t_queue, t_request, t_response, t_total
     cdef public double t0, t_sent, request_ts
     cdef public bint bad_request, buffering, client_close, direct, done, force_persist
-    cdef public bint frontend_tls, has_body, head_sent, ignore_persist, monitor
+    cdef public bint frontend_tls, has_body, head_sent, ignore_persist, monitor, unlogged
     cdef public bint redispatched, req_chunked, req_done, res_chunked, res_cl
     cdef public bint res_close, res_started, res_te, reused, status_counted, upgrade
     cdef public bint wait_body, websocket

@@ -190,6 +190,7 @@ class Txn(SampleSubject):
         self.wait_body = False  # url_param check_post: the server is chosen once the body is in
         self.buffering = False  # option http-buffer-request: waited (or waits) for the body
         self.monitor = False  # a monitor-uri request (answered, never logged)
+        self.unlogged = False  # closed without an answer for the client to retry
 
     @property
     def request_line(self) -> bytes | None:
@@ -1213,6 +1214,14 @@ class Txn(SampleSubject):
                 return self._attempt()
             if self.replay is not None and self._l7_retry("empty-response"):
                 return None
+            if (self.reused and self.req_done and not self.has_body and self.retries == 0
+                    and self.conn.nreq > 1):
+                # not idempotent: sending it again is the user agent's call. As HAProxy
+                # 2.6.12 does, its kept-alive connection closes without an answer or a
+                # log line; a closed keep-alive connection is what user agents retry on
+                self.sc = None
+                self.unlogged = True
+                return self.finish(close=True)
             # HAProxy 2.6.12: a response error, not a server abort (no data yet)
             self.be.counters.eresp += 1
             self.srv.counters.eresp += 1
@@ -1388,7 +1397,7 @@ class Txn(SampleSubject):
                 scn.bin += inn
                 scn.add_timings(tw, self.t_connect, self.t_response, self.t_active)
         log = self.fe.log
-        if self.monitor:
+        if self.monitor or self.unlogged:
             log = None  # monitor-uri requests are never logged
         if self.tunnel is None:
             srv = self.srv
