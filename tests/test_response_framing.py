@@ -1,8 +1,8 @@
 """Framing headers on bodiless responses, as HAProxy 2.6.12 forwards them.
 
 Checked against HAProxy 2.6.12 (tools/conformance): a 204 that carries
-Content-Length reaches the client without it; a 304 keeps it (it describes the
-resource, not this message).
+Content-Length or Transfer-Encoding reaches the client without them; a 304 keeps
+its Content-Length (it describes the resource, not this message).
 """
 
 from __future__ import annotations
@@ -46,6 +46,18 @@ def test_content_length_on_bodiless_status(status: int, kept: bool) -> None:
     assert b"x-a: 1" in resp
     assert (b"content-length: 5" in resp.lower()) is kept
     assert resp.endswith(b"\r\n\r\n")  # no body either way
+
+
+def test_transfer_encoding_on_a_204_is_dropped() -> None:
+    """HAProxy 2.6.12 removes it too: there is no body to frame."""
+    head = (b"HTTP/1.1 204 X\r\ntransfer-encoding: chunked\r\nx-a: 1\r\n"
+            b"connection: close\r\n\r\n0\r\n\r\n")
+    with RawBackend(answer(head)) as be, LbProcess(CFG, ports={"s1": be.port}) as lb:
+        resp = raw_request(lb.ports["fe"],
+                           b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert resp.startswith(b"HTTP/1.1 204 ") and b"x-a: 1" in resp
+    assert b"transfer-encoding" not in resp.lower()
+    assert resp.endswith(b"\r\n\r\n")
 
 
 def stray_body_then_ok(c: socket.socket, be: RawBackend) -> None:

@@ -984,7 +984,9 @@ class Txn(SampleSubject):
         nobody = method == b"HEAD" or status == 204 or status == 304
         if status == 204:
             # a 204 has no body to frame: HAProxy's H1 layer drops its Content-Length
-            self.res_headers = [h for h in self.res_headers if h[0] != b"content-length"]
+            # and Transfer-Encoding
+            self.res_headers = [h for h in self.res_headers
+                                if h[0] != b"content-length" and h[0] != b"transfer-encoding"]
         chunked = False
         until_close = False
         if not nobody:
