@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import difflib
 import os
+import re
 import socket
 import stat as stat_mod
 import sys
@@ -149,14 +150,13 @@ def _level_hint(need: int, have: int) -> str:
             f"(this session is '{LEVEL_NAMES[have]}').")
 
 
-def _server_arg(sess: Session, args: list[str], pos: int,
-                no_backend: str = "No such backend.") -> tuple[BackendState, ServerState]:
+def _server_arg(sess: Session, args: list[str], pos: int) -> tuple[BackendState, ServerState]:
     if len(args) <= pos or "/" not in args[pos]:
         raise CliError("Require 'backend/server'.\n")
     bname, sname = args[pos].split("/", 1)
     be = sess.state.backend(bname)
     if be is None:
-        raise CliError(no_backend + "\n")
+        raise CliError("No such backend.\n")
     srv = be.server(sname)
     if srv is None:
         raise CliError("No such server.\n")
@@ -295,28 +295,25 @@ def cmd_show_stat(sess: Session, args: list[str]) -> str:
     iid: int | str = -1
     types, sid = stats.ALL, -1
     if len(pos) >= 3:
-        ref = pos[0]
-        if ref != "-1":
-            p = stats.find_proxy(sess.state, ref)
-            if p is None:
-                raise CliError("No such proxy.\n")
-            iid = p.puid
-        try:
-            types = int(pos[1])
-            sid = int(pos[2])
-        except ValueError:
-            raise CliError("No such proxy.\n") from None
-        if types < 0:
+        # HAProxy reads these with atoi(): a proxy that is neither a name nor a
+        # non-zero number is refused; an unknown id or a type of garbage selects nothing.
+        p = stats.find_proxy(sess.state, pos[0])
+        iid = p.puid if p is not None else c_atoi(pos[0])
+        if iid == 0:
+            raise CliError("No such proxy.\n")
+        types = c_atoi(pos[1])
+        sid = c_atoi(pos[2])
+        if types == -1:
             types = stats.ALL
     fmt = "typed" if "typed" in flags else "json" if "json" in flags else "csv"
     return stats.show_stat(sess.state, _now(sess), fmt, iid, types, sid,
                            up_only="up" in flags, no_maint="no-maint" in flags,
-                           legends=sess.level >= OPERATOR)
+                           legends=sess.level >= OPERATOR, desc="desc" in flags)
 
 
 def cmd_show_info(sess: Session, args: list[str]) -> str:
     fmt = "typed" if "typed" in args else "json" if "json" in args else "text"
-    return stats.show_info(sess.state, _now(sess), fmt)
+    return stats.show_info(sess.state, _now(sess), fmt, desc="desc" in args[2:])
 
 
 def cmd_show_servers_state(sess: Session, args: list[str]) -> str:
@@ -350,6 +347,27 @@ def _stream_id(text: str) -> int | None:
         return int(text, 16) if text.lower().startswith("0x") else int(text)
     except ValueError:
         return None
+
+
+_C_NUMBER = re.compile(r"\s*[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+
+
+def c_strtoul(text: str) -> int:
+    """C's strtoul(text, NULL, 0) as HAProxy applies it to a number argument: the
+    leading number in any C base, 0 when there is none."""
+    m = _C_NUMBER.match(text)
+    if m is None:
+        return 0
+    digits = m.group(1)
+    if digits[:2] in ("0x", "0X"):
+        return int(digits, 16)
+    return int(digits, 8) if digits.startswith("0") else int(digits)
+
+
+def c_atoi(text: str) -> int:
+    """C's atoi: the leading decimal number (sign allowed), 0 when there is none."""
+    m = re.match(r"\s*([+-]?[0-9]+)", text)
+    return int(m.group(1)) if m else 0
 
 
 def _name(x: Any, default: str) -> str:
@@ -414,7 +432,7 @@ def cmd_show_sess(sess: Session, args: list[str]) -> str:
 
 
 def cmd_shutdown_session(sess: Session, args: list[str]) -> str:
-    if len(args) < 3:
+    if len(args) < 3 or c_strtoul(args[2]) == 0:
         raise CliError("Session pointer expected (use 'show sess').\n")
     sid = _stream_id(args[2])
     st = sess.state.streams.get(sid) if sid is not None else None
@@ -541,7 +559,7 @@ def cmd_enable_health(sess: Session, args: list[str]) -> str:
 
 
 def cmd_get_weight(sess: Session, args: list[str]) -> str:
-    _be, srv = _server_arg(sess, args, 2, no_backend="No such server.")
+    _be, srv = _server_arg(sess, args, 2)
     return f"{srv.uweight} (initial {srv.iweight})\n"
 
 
@@ -672,9 +690,10 @@ def run_line(sess: Session, line: str) -> str:
     out = []
     for cmd in split_commands(line):
         answer = execute(sess, cmd)
-        out.append(answer + "\n")
-        if sess.quit:
+        if sess.quit:  # `quit` answers nothing, not even the empty line
+            out.append(answer)
             break
+        out.append(answer + "\n")
         if sess.prompt:
             out.append("> ")
     return "".join(out)

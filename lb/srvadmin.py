@@ -58,6 +58,7 @@ def change_admin(srv: ServerState, target: str, now: float) -> list[tuple[str, s
     if target == "maint":
         if not was_maint:
             srv.set_admin(ADMIN_FMAINT, True, now)
+            srv.health = 0  # as HAProxy: maintenance forgets the check history
             if was_drain:
                 srv.set_admin(ADMIN_FDRAIN, False, now)
             if serving_before:
@@ -70,7 +71,7 @@ def change_admin(srv: ServerState, target: str, now: float) -> list[tuple[str, s
         if not was_drain:
             srv.set_admin(ADMIN_FDRAIN, True, now)
         if was_maint:
-            srv.set_admin(ADMIN_FMAINT, False, now)
+            _leave_maint(srv, now)
             msgs.append(("notice", f"{label} is {_leaving_state(srv)} (leaving forced maintenance)."))
             msgs.append(("notice", f"{label} remains in forced drain mode."))
         elif not was_drain:
@@ -78,7 +79,7 @@ def change_admin(srv: ServerState, target: str, now: float) -> list[tuple[str, s
                          f"0 sessions requeued, 0 total in queue."))
     else:  # ready
         if was_maint:
-            srv.set_admin(ADMIN_FMAINT, False, now)
+            _leave_maint(srv, now)
             if was_drain:
                 srv.set_admin(ADMIN_FDRAIN, False, now)
             msgs.append(("notice", f"{label} is {_leaving_state(srv)} (leaving forced maintenance)."))
@@ -88,6 +89,17 @@ def change_admin(srv: ServerState, target: str, now: float) -> list[tuple[str, s
     if was_up and not be.is_up:
         msgs.append(("emerg", f"backend '{be.name}' has no server available!"))
     return msgs
+
+
+def _leave_maint(srv: ServerState, now: float) -> None:
+    """Clear forced maintenance. A checked server comes back UP at once, at the
+    lowest UP health, whatever its checks said before (HAProxy 2.6, observed): the
+    next failed check takes it down again."""
+    srv.set_admin(ADMIN_FMAINT, False, now)
+    if srv.model.check and not srv.admin & ADMIN_MAINT:
+        srv.health = srv.rise
+        if srv.op == OP_STOPPED:
+            srv.set_operational(OP_RUNNING, now, reason="admin")
 
 
 def _leaving_state(srv: ServerState) -> str:

@@ -25,10 +25,10 @@ from lb.config.model import Config, Proxy, Server
 # Administrative state bits (HAProxy's SRV_ADMF_*; `show servers state` prints them).
 ADMIN_FMAINT = 0x01  # forced maintenance (CLI)
 ADMIN_IMAINT = 0x02  # inherited maintenance (track)
-ADMIN_CMAINT = 0x04  # configured maintenance (`disabled`)
+ADMIN_CMAINT = 0x04  # marks a server configured `disabled` (with FMAINT); not itself maintenance
 ADMIN_FDRAIN = 0x08  # forced drain (CLI)
 ADMIN_IDRAIN = 0x10
-ADMIN_MAINT = ADMIN_FMAINT | ADMIN_IMAINT | ADMIN_CMAINT
+ADMIN_MAINT = ADMIN_FMAINT | ADMIN_IMAINT
 ADMIN_DRAIN = ADMIN_FDRAIN | ADMIN_IDRAIN
 
 # Operational states (HAProxy's SRV_ST_*; numeric values as in `show servers state`).
@@ -265,7 +265,9 @@ class ServerState:
         self.backend = backend
         self.name = model.name
         self.puid = model.puid
-        self.admin = ADMIN_CMAINT if model.disabled else 0
+        # as HAProxy: `disabled` is forced maintenance (left by `enable server` or
+        # `set server ... state ready`) plus the config mark, which stays
+        self.admin = ADMIN_FMAINT | ADMIN_CMAINT if model.disabled else 0
         self.op = OP_RUNNING
         self.rise = model.rise
         self.fall = model.fall
@@ -322,7 +324,7 @@ class ServerState:
     @property
     def usable(self) -> bool:
         """May be picked by load balancing."""
-        return (not self.admin and self.op in (OP_RUNNING, OP_STARTING)
+        return (not self.admin & ~ADMIN_CMAINT and self.op in (OP_RUNNING, OP_STARTING)
                 and self.eweight > 0)
 
     @property
@@ -331,7 +333,7 @@ class ServerState:
 
     def status_text(self) -> str:
         """The stats `status` column (spec §5.4)."""
-        if self.admin & ADMIN_FMAINT or self.admin & ADMIN_CMAINT:
+        if self.admin & ADMIN_FMAINT:
             return "MAINT"
         if self.admin & ADMIN_IMAINT:
             return f"MAINT (via {self.model.track})"

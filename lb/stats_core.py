@@ -82,6 +82,8 @@ class Obj:
     # addresses, cookies and algorithms ("legends") are shown to CLI sessions of level
     # operator and up, and on a stats page with `stats show-legends`, as in HAProxy
     legends: bool = True
+    # `show stat up` / `no-maint`: the BACKEND status also counts its servers, "UP (1/2)"
+    server_counts: bool = False
 
     @property
     def c(self) -> Counters:
@@ -180,7 +182,11 @@ def _status(o: Obj) -> str:
     if o.kind == FE:
         return o.item.status
     if o.kind == BE:
-        return "UP" if o.item.is_up else "DOWN"
+        word = "UP" if o.item.is_up else "DOWN"
+        if not o.server_counts:
+            return word
+        servers = o.item.servers
+        return f"{word} ({sum(1 for s in servers if s.is_running)}/{len(servers)})"
     return o.item.status_text()
 
 
@@ -482,21 +488,21 @@ def iter_objects(state: State, now: float, iid: int | str = -1, types: int = ALL
     """Rows in config order: FRONTEND, servers, BACKEND per proxy (HAProxy's order).
 
     ``iid`` is a proxy id or name (-1 = all), ``types`` a FE|BE|SRV mask, ``sid`` a
-    server id (-1 = all).
+    server id (-1 = all) that filters server rows only, as in HAProxy.
     """
     for p in state.config.proxies:
         if iid != -1 and iid not in (p.puid, p.name):
             continue
         fe = state.frontends.get(p.name) if p.is_frontend else None
         be = state.backends.get(p.name) if p.is_backend else None
-        if fe is not None and types & FE and sid in (-1, 0):
+        if fe is not None and types & FE:
             yield Obj(FE, p, fe, state, now)
         if be is not None:
             if types & SRV:
                 for s in be.servers:
                     if sid in (-1, s.puid):
                         yield Obj(SRV, p, s, state, now)
-            if types & BE and sid in (-1, 0):
+            if types & BE:
                 yield Obj(BE, p, be, state, now)
 
 
@@ -540,7 +546,8 @@ def _typed_value(col: StatColumn, v: Any) -> str:
     return str(v)
 
 
-def render_typed(objs: Sequence[Obj]) -> str:
+def render_typed(objs: Sequence[Obj], desc: bool = False) -> str:
+    """``desc`` appends each column's meaning, quoted (`show stat typed desc`)."""
     lines = []
     for o in objs:
         letter = OBJ_LETTER[o.kind]
@@ -549,7 +556,8 @@ def render_typed(objs: Sequence[Obj]) -> str:
                 continue
             tags = col.be_tags if (o.kind == BE and col.be_tags) else col.tags
             lines.append(f"{letter}.{o.proxy.puid}.{o.sid}.{col.pos}.{col.name}.1:"
-                         f"{tags}:{col.type}:{_typed_value(col, v)}")
+                         f"{tags}:{col.type}:{_typed_value(col, v)}"
+                         f"{_desc_suffix(col.desc) if desc else ''}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -592,9 +600,10 @@ def render_json(objs: Sequence[Obj]) -> str:
 
 def show_stat(state: State, now: float, fmt: str = "csv", iid: int | str = -1,
               types: int = ALL, sid: int = -1, up_only: bool = False,
-              no_maint: bool = False, legends: bool = True) -> str:
+              no_maint: bool = False, legends: bool = True, desc: bool = False) -> str:
     """``legends``: fill the LEGEND_COLUMNS (False for a `level user` session, or a
-    stats page without `stats show-legends`)."""
+    stats page without `stats show-legends`); ``desc``: typed lines carry each
+    column's meaning (HAProxy ignores it for CSV and JSON, and so does lb)."""
     objs = []
     for o in iter_objects(state, now, iid, types, sid):
         if o.kind == SRV and up_only and not is_up_row(o.item):
@@ -602,9 +611,10 @@ def show_stat(state: State, now: float, fmt: str = "csv", iid: int | str = -1,
         if o.kind == SRV and no_maint and o.item.admin & ADMIN_MAINT:
             continue
         o.legends = legends
+        o.server_counts = up_only or no_maint
         objs.append(o)
     if fmt == "typed":
-        return render_typed(objs)
+        return render_typed(objs, desc)
     if fmt == "json":
         return render_json(objs)
     return render_csv(objs)
@@ -715,16 +725,73 @@ def _info_rows(state: State, now: float) -> list[tuple[int, str, str, str, Any]]
     return rows
 
 
-def show_info(state: State, now: float, fmt: str = "text") -> str:
+# What each `show info` field means (`show info desc`, in lb's own words).
+INFO_DESCRIPTIONS: dict[str, str] = {
+    "Name": "product name", "Version": "product version",
+    "Release_date": "date of this version", "Nbthread": "threads serving traffic",
+    "Nbproc": "worker processes (always 1)", "Process_num": "this worker's number (1)",
+    "Pid": "this worker's process id", "Uptime": "time since the worker started",
+    "Uptime_sec": "seconds since the worker started",
+    "Memmax_MB": "memory limit in MiB (0 = none)", "PoolAlloc_MB": "pooled memory allocated, MiB",
+    "PoolUsed_MB": "pooled memory in use, MiB", "PoolFailed": "failed pool allocations",
+    "Ulimit-n": "open files limit", "Maxsock": "most sockets the process may hold",
+    "Maxconn": "process connection limit", "Hard_maxconn": "connection limit set at start",
+    "CurrConns": "client connections open now", "CumConns": "client connections accepted",
+    "CumReq": "requests received", "MaxSslConns": "TLS connection limit",
+    "CurrSslConns": "TLS connections open now", "CumSslConns": "TLS connections accepted",
+    "Maxpipes": "splice pipe limit", "PipesUsed": "splice pipes in use",
+    "PipesFree": "splice pipes free", "ConnRate": "connections accepted in the last second",
+    "ConnRateLimit": "connection rate limit", "MaxConnRate": "highest connection rate seen",
+    "SessRate": "sessions created in the last second", "SessRateLimit": "session rate limit",
+    "MaxSessRate": "highest session rate seen", "SslRate": "TLS sessions in the last second",
+    "SslRateLimit": "TLS session rate limit", "MaxSslRate": "highest TLS session rate seen",
+    "SslFrontendKeyRate": "frontend TLS key computations per second",
+    "SslFrontendMaxKeyRate": "highest frontend TLS key rate seen",
+    "SslFrontendSessionReuse_pct": "frontend TLS session reuse, percent",
+    "SslBackendKeyRate": "backend TLS key computations per second",
+    "SslBackendMaxKeyRate": "highest backend TLS key rate seen",
+    "SslCacheLookups": "TLS session cache lookups", "SslCacheMisses": "TLS session cache misses",
+    "CompressBpsIn": "bytes per second into compression",
+    "CompressBpsOut": "bytes per second out of compression",
+    "CompressBpsRateLim": "compression rate limit", "Tasks": "live streams and tunnels",
+    "Run_queue": "tasks waiting to run", "Idle_pct": "share of time the loop was idle, percent",
+    "node": "node name", "description": "node description",
+    "Stopping": "1 while the process is stopping", "Jobs": "connections and listeners held",
+    "Unstoppable Jobs": "jobs that do not stop on a soft stop",
+    "Listeners": "listening sockets", "ActivePeers": "peers configured",
+    "ConnectedPeers": "peers connected", "DroppedLogs": "log lines dropped",
+    "BusyPolling": "1 when busy polling is on", "FailedResolutions": "failed DNS resolutions",
+    "TotalBytesOut": "bytes sent to clients", "TotalSplicedBytesOut": "bytes sent by splicing",
+    "BytesOutRate": "bytes per second sent to clients",
+    "DebugCommandsIssued": "debug commands run on the CLI",
+    "CumRecvLogs": "log lines received", "Build info": "build details",
+    "Memmax_bytes": "memory limit in bytes (0 = none)",
+    "PoolAlloc_bytes": "pooled memory allocated, bytes",
+    "PoolUsed_bytes": "pooled memory in use, bytes",
+    "Start_time_sec": "start time, seconds since the epoch",
+    "Tainted": "flags of unusual conditions met", "CurrWebSocketTunnels": "WebSocket tunnels open now",
+}
+
+
+def _desc_suffix(desc: str) -> str:
+    return ':"' + desc.replace('"', "'") + '"'
+
+
+def show_info(state: State, now: float, fmt: str = "text", desc: bool = False) -> str:
+    """``desc`` appends each field's meaning to typed and text lines (HAProxy's
+    `show info desc`); the JSON form has no place for it."""
     rows = _info_rows(state, now)
     if fmt == "typed":
-        return "".join(f"{pos}.{key}.1:{tags}:{typ}:{v}\n" for pos, key, tags, typ, v in rows)
+        return "".join(f"{pos}.{key}.1:{tags}:{typ}:{v}"
+                       f"{_desc_suffix(INFO_DESCRIPTIONS[key]) if desc else ''}\n"
+                       for pos, key, tags, typ, v in rows)
     if fmt == "json":
         return json.dumps([
             {"field": {"pos": pos, "name": key}, "processNum": 1, "tags": _json_tags(tags),
              "value": _json_value(typ, v)} for pos, key, tags, typ, v in rows
         ], separators=(",", ":")) + "\n"
-    return "".join(f"{key}: {v}\n" for _pos, key, _tags, _typ, v in rows)
+    return "".join(f"{key}: {v}{_desc_suffix(INFO_DESCRIPTIONS[key]) if desc else ''}\n"
+                   for _pos, key, _tags, _typ, v in rows)
 
 
 # ----------------------------------------------------------------- show servers state
@@ -758,7 +825,7 @@ def _check_result(s: ServerState) -> int:
 def server_state_row(s: ServerState, now: float) -> str:
     m = s.model
     status = CHECK_STATUSES.get(s.check_status, (1, ""))[0] if m.check else 1
-    check_state = 0
+    check_state = 0x08 if m.disabled else 0  # HAProxy pauses a `disabled` server's check
     if m.check:
         check_state = 0x02 | (0x04 if s.check_enabled else 0) | (0x08 if s.in_maint else 0)
     fields = [

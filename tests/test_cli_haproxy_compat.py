@@ -89,12 +89,64 @@ SAME = [
     "set weight be/s1 50%; get weight be/s1; set weight be/s1 3; get weight be/s1",
     "set server be/s2 weight 200%; get weight be/s2; set weight be/s2 100%",
     "set server be/s1 foo",
+    "quit", "show cli level;quit", "get weight nope/s1", "shutdown session abc",
+    "shutdown session 0x0", "show stat 0 -1 -1",
 ]
 
 
 @pytest.mark.parametrize("cmd", SAME)
 def test_identical_answers(pair: Pair, cmd: str) -> None:
     assert pair.ours(cmd) == pair.ha(cmd)
+
+
+# proxy/type/server selectors (read with C's atoi, as HAProxy does) and the filters
+SELECTORS = [
+    "show stat", "show stat -1 -1 1", "show stat -1 -1 0", "show stat -1 -1 7",
+    "show stat -1 abc -1", "show stat 99 -1 -1", "show stat be -1 1", "show stat 3 -1 2x",
+    "show stat -1 2 -1", "show stat fe 1 -1", "show stat -1 4 -1", "show stat -1 3 -1",
+    "show stat be 2", "show stat up", "show stat no-maint", "show stat -1 -1 2 up",
+]
+
+
+def _row_keys(text: str) -> list[str]:
+    """pxname, svname and status of each row, or the answer itself when not a table."""
+    lines = text.split("\n")
+    if not lines[0].startswith("# "):
+        return lines
+    return [",".join(r.split(",")[:2] + r.split(",")[17:18]) for r in lines[1:]]
+
+
+def test_show_stat_selectors_pick_the_same_rows(pair: Pair) -> None:
+    for cmd in SELECTORS:
+        assert _row_keys(pair.ours(cmd)) == _row_keys(pair.ha(cmd)), cmd
+    # with a server in maintenance: `up` hides it, and BACKEND counts "(up/total)"
+    for side in (pair.ha, pair.ours):
+        assert side("disable server be/s1") == "\n"
+    try:
+        for cmd in ("show stat up", "show stat no-maint", "show stat"):
+            assert _row_keys(pair.ours(cmd)) == _row_keys(pair.ha(cmd)), cmd
+        assert "be,BACKEND,UP (1/2)" in _row_keys(pair.ours("show stat up"))
+    finally:
+        for side in (pair.ha, pair.ours):
+            side("enable server be/s1")
+
+
+def test_desc_adds_quoted_meanings_to_typed_and_info(pair: Pair) -> None:
+    def shape(text: str) -> list[tuple[str, bool]]:
+        # the key of each line and whether it ends with a quoted description
+        return [(line.split(":", 1)[0], line.endswith('"') and ':"' in line)
+                for line in text.splitlines() if line]
+
+    for cmd in ("show stat typed desc", "show info typed desc", "show info desc"):
+        theirs = [k for k in shape(pair.ha(cmd)) if "TotalSplicdedBytesOut" not in k[0]]
+        ours = dict(shape(pair.ours(cmd)))
+        for key, described in theirs:
+            if cmd.startswith("show stat") and int(key.split(".")[3]) > 102:
+                continue
+            assert described and ours.get(key), (cmd, key)
+    # JSON and CSV carry no descriptions, in either
+    assert pair.ours("show stat json desc") == pair.ours("show stat json")
+    assert pair.ours("show info json desc").count("desc") == 0
 
 
 def test_permission_denied_first_line_identical(pair: Pair) -> None:
@@ -354,3 +406,4 @@ def test_check_columns_after_real_checks() -> None:
                         t = theirs[key][col].removeprefix("* ")
                         o = ours[key][col].removeprefix("* ")
                         assert o == t, (key, col)
+

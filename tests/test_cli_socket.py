@@ -284,8 +284,7 @@ def test_prompt_mode(c: CliFixture) -> None:
         s.sendall(b"show backend;show cli level\n")
         assert _read_until(s, b"admin\n\n> ") == b"# name\nbe\nws\n\n> admin\n\n> "
         s.sendall(b"quit\n")
-        assert _read_until(s, b"\n") == b"\n"
-        assert s.recv(10) == b""
+        assert _read_until(s, b"\n") == b""  # HAProxy 2.6.12 closes without a byte
     s = _interactive(c.path)
     with s:
         s.sendall(b"prompt\n")
@@ -461,3 +460,28 @@ def test_set_server_health_logs_and_acts_without_checks(c: CliFixture) -> None:
                                    "0 total in queue.")
     row = next(ln.split(",") for ln in c.q("show stat").splitlines() if ln.startswith("be,s1,"))
     assert row[17] == "no check"
+
+
+def test_leaving_maintenance_resets_check_health(c: CliFixture) -> None:
+    """HAProxy 2.6.12 (observed with `show servers state`): maintenance sets a server's
+    health to 0; leaving it puts a checked server UP at once at health == rise, even
+    one its checks had taken down; an unchecked server keeps 0."""
+    be = c.state.backends["be"]
+    s1, s2 = be.servers[0], be.servers[1]
+    assert s2.model.check and not s1.model.check
+
+    def row(name: str) -> list[str]:
+        line = next(ln for ln in c.q("show servers state be").splitlines() if f" {name} " in ln)
+        return line.split()[5:7] + line.split()[12:14]  # op, admin, health, check state
+
+    assert c.q("set server be/s2 health down") == "\n"
+    assert not s2.usable and row("s2")[0] == "0"
+    assert c.q("disable server be/s1; disable server be/s2") == "\n\n"
+    assert row("s1") == ["0", "1", "0", "0"]
+    assert row("s2") == ["0", "1", "0", "14"]  # configured|enabled|paused
+    c.logs.clear()
+    assert c.q("enable server be/s1; enable server be/s2") == "\n\n"
+    assert row("s1") == ["2", "0", "0", "0"]
+    assert row("s2") == ["2", "0", str(s2.rise), "6"]
+    assert s2.usable and s2.health == s2.rise
+    assert ("notice", "Server be/s2 is UP/READY (leaving forced maintenance).") in c.logs

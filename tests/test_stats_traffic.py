@@ -38,6 +38,7 @@ frontend fe
     stats admin if LOCALHOST
     http-request use-service prometheus-exporter if {{ path /metrics }}
     use_backend wsb if {{ hdr(upgrade) -i websocket }}
+    use_backend bd if {{ path_beg /bd }}
     default_backend be
 
 backend be
@@ -46,6 +47,10 @@ backend be
 
 backend wsb
     server w1 127.0.0.1:@@w1@@
+
+backend bd
+    server d1 127.0.0.1:@@s1@@
+    server d2 127.0.0.1:@@s2@@ disabled
 """
 
 
@@ -131,6 +136,29 @@ def test_drain_through_socket_then_traffic(env: Env) -> None:
     assert env.q("set server be/s1 state ready; enable server be/s2") == "\n\n"
     assert set(servers(4)) == {"s1", "s2"}
     assert env.q("get weight be/s1") == "1 (initial 1)\n\n"
+
+
+def test_disabled_server_serves_once_enabled(env: Env) -> None:
+    """`disabled` is forced maintenance that `enable server` lifts (HAProxy 2.6: admin
+    state 5, then 4 once enabled, and the server takes traffic)."""
+    def servers(n: int) -> set[str]:
+        return {env.get("/bd")[1].get("x-server", "?") for _ in range(n)}
+
+    def d2_state() -> list[str]:
+        rows = env.q("show servers state bd").splitlines()
+        return [r.split()[5:7] + r.split()[13:14] for r in rows if " d2 " in r][0]
+
+    assert servers(4) == {"s1"}
+    assert env.rows()[("bd", "d2")]["status"] == "MAINT"
+    assert d2_state() == ["0", "5", "8"]  # stopped; FMAINT|CMAINT; check paused
+    assert env.q("enable server bd/d2") == "\n"
+    env.lb.wait_for_line("Server bd/d2 is UP/READY (leaving forced maintenance).", timeout=5)
+    assert d2_state() == ["2", "4", "8"]
+    assert env.rows()[("bd", "d2")]["status"] == "no check"
+    assert servers(4) == {"s1", "s2"}
+    assert env.q("disable server bd/d2") == "\n"
+    assert d2_state() == ["0", "5", "8"]
+    assert servers(4) == {"s1"}
 
 
 def test_websocket_tunnel_visible_while_open(env: Env) -> None:
