@@ -46,7 +46,8 @@ Usage : lb [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -n <maxconn> ] [ -N <maxpconn> ]
 # Diagnostics after which HAProxy stops reading (no "Fatal errors found" line then).
 _ABORT_CODES = frozenset({"cannot-open", "lone-else", "lone-elif", "lone-endif",
                           "else-after-else", "elif-after-else", "unterminated-if",
-                          "user-alert", "too-many-errors"})
+                          "user-alert", "too-many-errors", "server-addr-init",
+                          "unresolved-address"})
 
 
 class UsageError(Exception):

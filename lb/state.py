@@ -28,7 +28,8 @@ ADMIN_IMAINT = 0x02  # inherited maintenance (track)
 ADMIN_CMAINT = 0x04  # marks a server configured `disabled` (with FMAINT); not itself maintenance
 ADMIN_FDRAIN = 0x08  # forced drain (CLI)
 ADMIN_IDRAIN = 0x10
-ADMIN_MAINT = ADMIN_FMAINT | ADMIN_IMAINT
+ADMIN_RMAINT = 0x20  # resolution maintenance: its name gave no address (`init-addr none`)
+ADMIN_MAINT = ADMIN_FMAINT | ADMIN_IMAINT | ADMIN_RMAINT
 ADMIN_DRAIN = ADMIN_FDRAIN | ADMIN_IDRAIN
 
 # Operational states (HAProxy's SRV_ST_*; numeric values as in `show servers state`).
@@ -268,11 +269,13 @@ class ServerState:
         # as HAProxy: `disabled` is forced maintenance (left by `enable server` or
         # `set server ... state ready`) plus the config mark, which stays
         self.admin = ADMIN_FMAINT | ADMIN_CMAINT if model.disabled else 0
+        if model.addr_none:
+            self.admin |= ADMIN_RMAINT
         self.op = OP_RUNNING
         self.rise = model.rise
         self.fall = model.fall
         # spec §7.2: checked servers start at `rise` (lowest UP value); disabled at 0.
-        self.health = 0 if model.disabled else model.rise
+        self.health = 0 if model.disabled or model.addr_none else model.rise
         self.check_enabled = model.check
         self.iweight = model.weight
         self.uweight = model.weight
@@ -295,7 +298,7 @@ class ServerState:
         self.streams: set[Any] = set()  # live streams/tunnels (objects with .kill(code))
         self.lb_data: Any = None  # private to the balancer
         self.slowstart_until = 0.0
-        self.addr = model.host
+        self.addr = model.fallback_ip or model.host
         self.port = model.port
 
     # ---- derived views
@@ -337,6 +340,8 @@ class ServerState:
             return "MAINT"
         if self.admin & ADMIN_IMAINT:
             return f"MAINT (via {self.model.track})"
+        if self.admin & ADMIN_RMAINT:
+            return "MAINT (resolution)"
         if not self.model.check:
             if self.op == OP_STOPPED:  # forced down from the CLI
                 return "DOWN"

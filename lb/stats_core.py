@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import lb
+from lb.config.addresses import needs_resolution
 from lb.config.model import Proxy
 from lb.state import (
     ADMIN_MAINT,
@@ -274,7 +275,9 @@ def _avg_max(name: str) -> Getter:
     return lambda o: getattr(o.c, name).max
 
 
-def _addr(s: ServerState) -> str:
+def _addr(s: ServerState) -> str | None:
+    if s.model.addr_none:
+        return None  # no address: its name did not resolve at start-up
     return f"{s.addr}:{s.port}" if s.port is not None else str(s.addr)
 
 
@@ -829,9 +832,11 @@ def server_state_row(s: ServerState, now: float) -> str:
     if m.check:
         check_state = 0x02 | (0x04 if s.check_enabled else 0) | (0x08 if s.in_maint else 0)
     fields = [
-        s.backend.model.puid, s.backend.name, s.puid, s.name, s.addr, op_state(s), s.admin,
+        s.backend.model.puid, s.backend.name, s.puid, s.name,
+        "-" if m.addr_none else s.addr, op_state(s), s.admin,
         s.uweight, s.iweight, max(int(now - s.last_change), 0), status, _check_result(s),
-        s.health, check_state, 0, 0, 0, "-", s.port if s.port is not None else 0, "-",
+        s.health, check_state, 0, 0, 0, m.host if needs_resolution(m) else "-",
+        s.port if s.port is not None else 0, "-",
         1 if m.ssl else 0, m.check_port or 0, m.check_addr or "-", "-", 0,
     ]
     return " ".join(str(f) for f in fields)

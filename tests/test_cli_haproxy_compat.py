@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -407,3 +408,73 @@ def test_check_columns_after_real_checks() -> None:
                         o = ours[key][col].removeprefix("* ")
                         assert o == t, (key, col)
 
+
+INIT_ADDR_CFG = """global
+    stats socket {sock} level admin
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+frontend fe
+    bind 127.0.0.1:{fe}
+    default_backend be
+
+backend be
+    server parked nosuch.invalid:{live} init-addr libc,none
+    server fallback nosuch.invalid:{live} init-addr last,libc,127.0.0.1
+    server named localhost:{live}
+"""
+
+
+def test_init_addr_outcomes_side_by_side() -> None:
+    """A name that does not resolve: `none` starts the server in resolution
+    maintenance, an IP literal is the fallback address, and a name that resolves is
+    kept as the fqdn. Servers-state rows and status/addr columns as HAProxy 2.6.12's;
+    lb's traffic then goes only to the two servers with an address."""
+    from tests.backends import HttpBackend
+    from tests.lbproc import LbProcess
+
+    with HttpBackend("live") as live:
+        d = tempfile.mkdtemp(prefix="lbcompat")
+        hs, ls = os.path.join(d, "h.sock"), os.path.join(d, "l.sock")
+        with Haproxy(INIT_ADDR_CFG.format(sock=hs, fe=free_port(), live=live.port),
+                     ready_socket=hs), \
+                LbProcess(INIT_ADDR_CFG.format(sock=ls, fe="@@fe@@", live=live.port)) as lb:
+            deadline = time.monotonic() + 10
+            while not os.path.exists(ls) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert lb.wait_for_line("'server be/parked' : could not resolve address "
+                                    "'nosuch.invalid', disabling server.", timeout=5)
+            assert lb.wait_for_line("'server be/fallback' : could not resolve address "
+                                    "'nosuch.invalid', falling back to configured address.",
+                                    timeout=5)
+
+            def state_rows(sock: str) -> list[list[str]]:
+                rows = [r.split() for r in query(sock, "show servers state be").splitlines()
+                        if r.startswith("3 be ")]
+                for r in rows:
+                    del r[9]  # srv_time_since_last_change
+                return rows
+
+            assert state_rows(ls) == state_rows(hs)
+            assert state_rows(ls)[0][4:7] == ["-", "0", "32"]
+            theirs, ours = _rows(hs), _rows(ls)
+            for srv in ("parked", "fallback", "named"):
+                for col in ("status", "addr", "weight"):
+                    assert ours[("be", srv)][col] == theirs[("be", srv)][col], (srv, col)
+            assert ours[("be", "parked")]["status"] == "MAINT (resolution)"
+            for _ in range(6):
+                conn = socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5)
+                with conn:
+                    conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    reply = b""
+                    while chunk := conn.recv(65536):
+                        reply += chunk
+                assert reply.startswith(b"HTTP/1.1 200 "), reply[:80]
+            ours = _rows(ls)
+            assert ours[("be", "parked")]["lbtot"] == "0"
+            assert int(ours[("be", "fallback")]["lbtot"]) == 3
+            assert int(ours[("be", "named")]["lbtot"]) == 3

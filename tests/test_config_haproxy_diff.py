@@ -2,7 +2,9 @@
 
 Each case is a small configuration; both tools must give the same exit code (0 valid,
 1 error, 2 no listener). Cases where lb deliberately differs (docs/config.md) are not
-in the corpus. HAProxy only parses the file here (-c): nothing is bound or resolved.
+in the corpus. HAProxy only checks the file here (-c): nothing is bound, but server
+names are resolved (`init-addr`), so the corpus uses `.invalid` names, which never
+resolve, and `localhost`, which always does.
 """
 
 import os
@@ -170,6 +172,13 @@ SAME_TEXT = [
     "http-request set-var(bogus) str(x)", "balance hash bogus", "use_backend be_%[bogus]",
     "timeout clinet 5s", "option frobnicate", "Mode http", "timeout client 1.5s",
     "server t 127.0.0.1:80 weight 300", "cookie S rewrite indirect", "maxconn 10 extra",
+    # server names resolved after the parse, by `init-addr` methods (default last,libc)
+    "server t nosuch.invalid:80", "server t nosuch.invalid:80 check",
+    "server t nosuch.invalid:80 init-addr none", "server t nosuch.invalid init-addr last",
+    "server t nosuch.invalid:80 init-addr last,libc,127.0.0.2", "server t localhost:80",
+    "default-server init-addr none\n server t nosuch.invalid:80",
+    "server t nosuch.invalid:80\n server u nosuch.invalid:81 init-addr libc",
+    "server t localhost:80 init-addr bogus", "server t localhost:80 init-addr libc,,none",
 ]
 
 

@@ -119,7 +119,16 @@ def load(paths: Sequence[str], *, env: Mapping[str, str] | None = None,
             continue
         sources.append((f, data.decode("utf-8", "surrogateescape")))
     # like HAProxy, relative paths inside the configuration are relative to the cwd
-    return _parse(sources, strict=strict, env=env, base_dir=".", pre=errors)
+    res = _parse(sources, strict=strict, env=env, base_dir=".", pre=errors)
+    if res.ok and res.config is not None:
+        from lb.config.addresses import apply_addresses, check_addresses
+
+        addrs = check_addresses(res.config)
+        diags = res.diagnostics + addrs.diagnostics
+        if addrs.fatal:
+            return LoadResult(None, diags, res.files)
+        return LoadResult(apply_addresses(res.config, addrs.changes), diags, res.files)
+    return res
 
 
 def load_text(text: str, name: str = "<text>", *, env: Mapping[str, str] | None = None,

@@ -282,7 +282,7 @@ class AclDecl:
 @dataclass(frozen=True, slots=True)
 class Server:
     name: str
-    host: str  # address as written (name or literal); never resolved by `lb -c`
+    host: str  # address as written (name or literal); see lb.config.addresses
     port: int | None  # None when the address had no port
     puid: int  # 1-based id within the backend (stats `sid`)
     weight: int = 1
@@ -314,6 +314,9 @@ class Server:
     check_send_proxy: bool = False
     track: str | None = None  # "be/srv" or "srv"
     agent_check: bool = False
+    init_addr: str | None = None  # `init-addr` methods as written (None = last,libc)
+    addr_none: bool = False  # its name gave no address and `init-addr none` let it start
+    fallback_ip: str | None = None  # the `init-addr` IP used as its name gave no address
     origin: Origin = NO_ORIGIN
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import lb.config.model as m
+from lb.config.addresses import is_ip_literal
 from lb.config.lexer import Line
 from lb.config.registry import ParseCtx, ProxyBuilder, origin, suggest
 from lb.units import UnitError, atoi, parse_time_ms
@@ -50,6 +51,14 @@ def _positive(name: str) -> Callable[[str, str], int]:
             raise ServerArgError(f"'{name}' has to be > 0.")
         return n
     return conv
+
+
+def _init_addr(value: str, srv: str) -> str:
+    for method in value.split(","):
+        if method and method not in ("libc", "last", "none") and not is_ip_literal(method):
+            raise ServerArgError(f"'init-addr' : unknown init-addr method '{method}', "
+                                 "supported methods are 'libc', 'last', 'none'.")
+    return value
 
 
 def _weight(value: str, srv: str) -> int:
@@ -118,7 +127,8 @@ SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
     ServerKw("fall", "fall", _positive("fall"), help="failed checks before DOWN"),
     ServerKw("fastinter", "fastinter", _t("fastinter")),
     ServerKw("id", None, _int),
-    ServerKw("init-addr", None, _str),
+    ServerKw("init-addr", "init_addr", _init_addr,
+             help="start-up address methods: last,libc,none,<ip>"),
     ServerKw("inter", "inter", _t("inter"), help="interval between checks"),
     ServerKw("max-reuse", None, _int),
     ServerKw("maxconn", "maxconn", _int, help="max concurrent requests"),

@@ -1,0 +1,129 @@
+"""Server addresses at start-up: HAProxy's `init-addr`, checked after a good parse.
+
+Owns: trying each server's address methods in order (`last`, `libc`, `none`, an IP
+literal; `last,libc` by default), HAProxy's messages when a method fails, and which
+servers start in resolution maintenance (`none` reached after a failure). HAProxy
+does this in `-c` too, so a name that does not resolve fails both, with exit 1.
+
+This is the one part of loading that does network I/O (the system resolver), so
+``lb.config.load`` runs it on files and ``load_text`` leaves it out. ``last`` needs
+a server-state file, which lb does not read: it never gives an address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from lb.config.model import Config, Proxy, Server
+from lb.errors import Diagnostic, Severity
+
+DEFAULT_METHODS = "last,libc"
+FAILED_TEXT = "Failed to initialize server(s) addr."
+
+Resolver = Callable[[str], bool]
+
+
+def _libc(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    return True
+
+
+def is_ip_literal(host: str) -> bool:
+    """An IPv4 or IPv6 literal, brackets allowed."""
+    try:
+        ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return False
+    return True
+
+
+def needs_resolution(srv: Server) -> bool:
+    """A name, not an IP literal, a socket path or the empty 'no address'."""
+    host = srv.host
+    if not host or host == "*" or host.startswith(("/", "unix@", "abns@")):
+        return False
+    return not is_ip_literal(host)
+
+
+@dataclass
+class AddressCheck:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    # (proxy, server) -> Server fields to change: start parked (`none`) or on the
+    # fallback IP literal
+    changes: dict[tuple[str, str], dict[str, object]] = field(default_factory=dict)
+
+    @property
+    def fatal(self) -> bool:
+        return any(d.fatal for d in self.diagnostics)
+
+
+def _try_methods(p: Proxy, srv: Server, resolve: Resolver, cache: dict[str, bool],
+                 out: AddressCheck) -> None:
+    label = f"'server {p.name}/{srv.name}' : "
+    failed = False  # a libc lookup failed on the way (HAProxy's return code)
+
+    def note(severity: Severity, text: str, code: str) -> None:
+        out.diagnostics.append(Diagnostic(
+            severity, srv.origin.file, srv.origin.line, 0, label + text, code,
+            style="bracket", phase="check"))
+
+    for method in (srv.init_addr or DEFAULT_METHODS).split(","):
+        method = method.strip()
+        if method == "libc":
+            if srv.host not in cache:
+                cache[srv.host] = resolve(srv.host)
+            if cache[srv.host]:
+                return
+            failed = True
+        elif method == "none":
+            out.changes[(p.name, srv.name)] = {"addr_none": True}
+            if failed:
+                note("warning", f"could not resolve address '{srv.host}', disabling server.",
+                     "address-none")
+            return
+        elif is_ip_literal(method):
+            out.changes[(p.name, srv.name)] = {
+                "fallback_ip": method.removeprefix("[").removesuffix("]")}
+            if failed:
+                note("warning", f"could not resolve address '{srv.host}', falling back to "
+                     "configured address.", "address-fallback")
+            return
+    if failed:
+        note("alert", f"could not resolve address '{srv.host}'.", "unresolved-address")
+    else:
+        note("alert", f"no method found to resolve address '{srv.host}'.",
+             "unresolved-address")
+
+
+def check_addresses(cfg: Config, resolve: Resolver = _libc) -> AddressCheck:
+    """Messages for servers whose name gives no address, and the servers that start
+    in resolution maintenance."""
+    out = AddressCheck()
+    cache: dict[str, bool] = {}
+    for p in cfg.proxies:
+        for srv in p.servers:
+            if needs_resolution(srv):
+                _try_methods(p, srv, resolve, cache, out)
+    if out.fatal:
+        out.diagnostics.append(Diagnostic("alert", "", 0, 0, FAILED_TEXT, "server-addr-init",
+                                          style="plain", phase="check"))
+    return out
+
+
+def apply_addresses(cfg: Config, changes: dict[tuple[str, str], dict[str, object]]) -> Config:
+    """The config with the servers that start parked or on their fallback address."""
+    if not changes:
+        return cfg
+    names = {px for px, _ in changes}
+    proxies = tuple(
+        replace(p, servers=tuple(replace(s, **changes[(p.name, s.name)])  # type: ignore[arg-type]
+                                 if (p.name, s.name) in changes else s for s in p.servers))
+        if p.name in names else p
+        for p in cfg.proxies)
+    return replace(cfg, proxies=proxies)
