@@ -12,6 +12,7 @@ May import: everything (composition root, layer L6).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -76,12 +77,32 @@ class Args:
     strict: bool = False
     fmt: str = "text"
     workers: int | None = None  # --workers N: worker processes (overrides nbthread)
+    chdir: str | None = None  # -C: directory to change to before loading the files
 
 
 def _int_arg(argv: Sequence[str], i: int, flag: str) -> int:
     if i >= len(argv) or not argv[i].isdigit():
         raise UsageError(f"'{flag}' expects a positive integer argument.")
     return int(argv[i])
+
+
+_PID = re.compile(r"\s*[+-]?[0-9]+")
+
+
+def _pid_arg(word: str, flag: str) -> int:
+    """One -sf/-st pid, read as HAProxy reads it (C's strtol, then the rest checked)."""
+    m = _PID.match(word)
+    rest = word[m.end():] if m else word
+    if rest.strip():
+        raise UsageError(f"{flag} option: some bytes unconsumed in PID list "
+                         f"{{{rest.lstrip()}}}")
+    pid = int(m.group(0)) if m else 0
+    if pid >= 2**63:
+        raise UsageError(f"{flag} option: failed to parse {{{word}}}: Numerical result "
+                         "out of range")
+    if pid <= 0:
+        raise UsageError(f"{flag} expects positive process ids (got '{word}').")
+    return pid
 
 
 def parse_args(argv: Sequence[str]) -> Args:
@@ -146,10 +167,11 @@ def parse_args(argv: Sequence[str]) -> Args:
             a.pidfile = argv[i + 1]
             i += 1
         elif w in ("-sf", "-st"):
+            # as HAProxy: every following word up to the next option is a pid
             pids = a.soft_stop if w == "-sf" else a.hard_stop
-            while i + 1 < n and argv[i + 1].isdigit():
-                pids.append(int(argv[i + 1]))
+            while i + 1 < n and not argv[i + 1].startswith("-"):
                 i += 1
+                pids.append(_pid_arg(argv[i], w))
         elif w == "-n":
             a.maxconn = _int_arg(argv, i + 1, "-n")
             i += 1
@@ -163,8 +185,19 @@ def parse_args(argv: Sequence[str]) -> Args:
             i += 1
         elif w in ("-dD", "-dr", "-dV", "-de", "-dp", "-dS", "-dR", "-dM", "-dG", "-dk"):
             pass  # HAProxy debug switches with no meaning here
-        elif w in ("-x", "-C", "-L"):
-            i += 1  # accepted with their argument, not used
+        elif w == "-x":
+            if i + 1 >= n:
+                raise UsageError("Unix socket path expected with the -x flag")
+            i += 1  # lb's successors take the sockets over themselves (docs/operations.md)
+        elif w == "-C":
+            if i + 1 >= n:
+                raise UsageError("'-C' expects a directory.")
+            a.chdir = argv[i + 1]
+            i += 1
+        elif w == "-L":
+            if i + 1 >= n:
+                raise UsageError("'-L' expects a local peer name.")
+            i += 1  # no peers in lb: the name is not used
         elif w.startswith("-"):
             raise UsageError(f"unknown option '{w}'.")
         else:
@@ -399,6 +432,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     except UsageError as exc:
         sys.stderr.write(f"[ALERT]    ({os.getpid()}) : {exc}\n{USAGE}")
         sys.exit(1)
+    if args.chdir is not None:
+        try:
+            os.chdir(args.chdir)
+        except OSError as exc:
+            sys.stderr.write(f"[ALERT]    ({os.getpid()}) : Could not change to directory "
+                             f"{args.chdir} : {exc.strerror}\n")
+            sys.exit(1)
     try:
         if args.version:
             sys.stdout.write(_version_text(args.version))

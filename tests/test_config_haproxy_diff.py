@@ -204,3 +204,46 @@ def test_messages_match_haproxy(tmp_path, capsys, stmt):
     check_mode(parse_args(["-c", "-f", path]))
     mine = capsys.readouterr().err
     assert _alerts(mine) == _alerts(h.stderr)
+
+
+# Command lines (after "-c -f <file>"): exit code, and the ALERT line where HAProxy's
+# text is kept. HAProxy 2.6.12 answers a flag missing its value with "failed to copy
+# argv."; lb names the flag instead (docs/config.md), so only the code is compared.
+CMDLINE_SAME_TEXT = [
+    ["-sf", "abc"], ["-sf", "12", "abc"], ["-st", "12x"], ["-sf", "99999999999999999999"],
+    ["-x"], ["-C", "/nonexistent-lb-dir"],
+]
+CMDLINE_SAME_CODE = [
+    ["-sf"], ["-sf", "12", "-q"], ["-sf", " 12"], ["-sf", "0"], ["-C"], ["-L"], ["-p"],
+    ["-n"], ["-C", "/"], ["-x", "/nonexistent.sock"], ["-L", "peer1"],
+]
+
+
+def _cmdline(tmp_path, extra: list[str]) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    import sys
+
+    path = str(tmp_path / "c.cfg")
+    with open(path, "w") as fh:
+        fh.write(HEAD + "frontend f\n bind 127.0.0.1:18097\n")
+    argv = ["-c", "-f", path, *extra]
+    h = subprocess.run([HAPROXY, *argv], capture_output=True, text=True, timeout=30)
+    mine = subprocess.run([sys.executable, "-m", "lb", *argv], capture_output=True,
+                          text=True, timeout=60, cwd=str(tmp_path),
+                          env=dict(os.environ, PYTHONPATH=os.path.dirname(
+                              os.path.dirname(os.path.abspath(__file__)))))
+    return h, mine
+
+
+@pytest.mark.parametrize("extra", CMDLINE_SAME_TEXT, ids=" ".join)
+def test_command_line_alerts_match_haproxy(tmp_path, extra):
+    h, mine = _cmdline(tmp_path, extra)
+    assert mine.returncode == h.returncode == 1
+    assert _alerts(mine.stderr)[:1] == _alerts(h.stderr)[:1] != []
+    assert "Traceback" not in mine.stderr
+
+
+@pytest.mark.parametrize("extra", CMDLINE_SAME_CODE, ids=" ".join)
+def test_command_line_exit_codes_match_haproxy(tmp_path, extra):
+    h, mine = _cmdline(tmp_path, extra)
+    assert mine.returncode == h.returncode, (h.stderr, mine.stderr)
+    assert "Traceback" not in mine.stderr
