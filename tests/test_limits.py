@@ -733,7 +733,9 @@ def test_pipelined_requests_are_timed_from_their_turn() -> None:
         dates.append(m.group(1))
         timers.append([int(x) for x in m.groups()[1:]])
     for line, (tr, _tw, _tc, _tr2, ta) in zip(lines, timers, strict=True):
-        assert tr == 0, line
+        # 0 in HAProxy; a loaded machine may take a millisecond or two to start the
+        # turn, far from the 300 and 600 the old timing gave
+        assert 0 <= tr <= 20, line
         assert 250 <= ta < 550, line
     assert dates[0] < dates[1] < dates[2], dates
 
