@@ -169,6 +169,8 @@ class ClientConn(PeerNames):
         c.session_start(now)
         c.conn_tot += 1
         c.conn_rate.add(now)
+        if rt.trace is not None:
+            rt.trace.accept(self)
         log = self.fe.log
         if log is not None:
             try:

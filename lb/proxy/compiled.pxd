@@ -60,7 +60,7 @@ cdef class Runtime:
     cdef public double epoch_offset
     cdef public object actconn, servers_listening, listeners, blocked, ports
     cdef public set conns  # (typed: a connection's add and discard are C calls)
-    cdef public object active, services, txn_hook
+    cdef public object active, services, txn_hook, trace
     cdef public State state
     cdef public TimerWheel wheel
 

@@ -268,6 +268,8 @@ class Runtime:
         self.services: list[asyncio.Task[Any]] = []
         # test/introspection hook called with each finished transaction (None = off)
         self.txn_hook: Callable[[Any], None] | None = None
+        # the `-d` traffic trace (lb.proxy.debugtrace.DebugTrace; None = off)
+        self.trace: Any = None
         self.state.listeners.append(self._server_event)
 
     def clock(self) -> float:

@@ -91,6 +91,10 @@ async def start(config: Config, opts: RunOptions | None = None,
     ``await .stop()``). Raises StartError when a listener cannot be created."""
     loop = asyncio.get_running_loop()
     rt = Runtime(config, state, loop)
+    if opts is not None and opts.debug:
+        from lb.proxy.debugtrace import DebugTrace
+
+        rt.trace = DebugTrace()
     await _resolve(rt)
     try:
         for fe in rt.frontends.values():

@@ -209,6 +209,8 @@ class Txn(SampleSubject):
               conn_hdr: bool | None) -> None:
         """Headers complete: run the request phases."""
         fe = self.fe
+        if self.rt.trace is not None:
+            self.rt.trace.request(self)
         now = self.rt.clock()
         # TR is logged once request processing ends (HAProxy 2.6.12: set for requests
         # sent on and for deny/return/redirect replies, -1 for <NOSRV> and tarpit)
@@ -951,6 +953,8 @@ class Txn(SampleSubject):
             return
         if self.replay is not None and self._l7_retry(str(status)):
             return
+        if self.rt.trace is not None:
+            self.rt.trace.response(self, status, reason, headers)
         # the server's own answer is counted on the server (HAProxy 2.6.12: its
         # req_tot and hrsp_* never include a 502/503/504 made by the proxy)
         scn = self.srv.counters
@@ -1157,6 +1161,8 @@ class Txn(SampleSubject):
         srv = self.srv
         if status != 101 or not self.upgrade:
             return self.bad_response()
+        if self.rt.trace is not None:
+            self.rt.trace.response(self, 101, sc.reason, sc.headers)
         reason = check_101(self.req_headers, sc.headers, self.websocket)
         if reason is not None:
             if self.websocket:
@@ -1355,6 +1361,9 @@ class Txn(SampleSubject):
         self.t_active = int((now - self.t0) * 1000.0)
         self.t_total = self.t_active + max(self.t_idle, 0)
         sc = self.sc
+        if rt.trace is not None:
+            rt.trace.closed(self, close or abort or self.client_close, sc is not None and (
+                abort or not self.req_done or not self.be.reuse or not sc.reusable))
         if sc is not None:
             self.sc = None
             if abort or not self.req_done:
