@@ -191,7 +191,10 @@ class Counters:
         self.scur -= 1
 
     def count_status(self, status: int) -> None:
-        if 100 <= status < 200:
+        """One response in its class; outside 100-599 (none: -1) is "other"."""
+        if status < 100 or status >= 600:
+            self.hrsp_other += 1
+        elif status < 200:
             self.hrsp_1xx += 1
         elif status < 300:
             self.hrsp_2xx += 1
@@ -199,10 +202,8 @@ class Counters:
             self.hrsp_3xx += 1
         elif status < 500:
             self.hrsp_4xx += 1
-        elif status < 600:
-            self.hrsp_5xx += 1
         else:
-            self.hrsp_other += 1
+            self.hrsp_5xx += 1
 
     def add_timings(self, tw: int, tc: int, tr: int, ta: int) -> None:
         """Feed one request's queue/connect/response/total times (ms, -1 = n/a)."""

@@ -22,6 +22,10 @@ What this pins down (all seen on HAProxy 2.6.12):
 - a server silent in the middle of its body (`sD`) counts in `srv_abrt`; one that
   closes there (`SD`) in `srv_abrt` and `eresp`, one that closes before its head
   (`SH`, 502) in `eresp` only;
+- an exchange that ends without a response (the client gives up during its upload,
+  `CD`) counts in `hrsp_other` on the frontend and the backend, as rejects do;
+- a server that resets its connection before its head counts twice in `eresp` (the
+  read error, then the 502), once when it just closes;
 - a request refused by the parser is in the frontend's `req_tot`, and so is a 408
   (silent connection or unfinished head), which also counts in `ereq`.
 
@@ -77,6 +81,8 @@ frontend fe
     use_backend bsd if {{ path /sd }}
     use_backend bsh if {{ path /sh }}
     use_backend bcut if {{ path /cut }}
+    use_backend bup if {{ path /up }}
+    use_backend brst if {{ path /rst }}
     default_backend be
 backend be
     server s1 127.0.0.1:{p1}
@@ -104,6 +110,10 @@ backend bsh
     server h1 127.0.0.1:{sh}
 backend bcut
     server c1 127.0.0.1:{cut}
+backend bup
+    server u1 127.0.0.1:{up}
+backend brst
+    server rs1 127.0.0.1:{rst}
 backend bsd
     timeout server 300ms
     server sd1 127.0.0.1:{sd}
@@ -181,6 +191,12 @@ def traffic(port: int) -> None:
     # Content-Length body (SD: eresp and srv_abrt)
     assert until_close(port, b"GET /sh" + close).startswith(b"HTTP/1.1 502")
     assert until_close(port, b"GET /cut" + close).endswith(b"partial")
+    # the client gives up in the middle of its upload (CD)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"u" * 10)
+        time.sleep(0.3)
+    # the server resets its connection before its head (SH, 502)
+    assert until_close(port, b"GET /rst" + close).startswith(b"HTTP/1.1 502")
     # retry-on 503: the busy server's 503 is retried on the next one
     assert until_close(port, b"GET /retry" + close).startswith(b"HTTP/1.1 200")
     assert until_close(port, b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n").startswith(
@@ -214,6 +230,24 @@ def _then_close(sent: bytes, wait: float) -> Callable[[socket.socket, RawBackend
     return handler
 
 
+def _drain(c: socket.socket, rb: RawBackend) -> None:
+    """Reads a request and its body until the proxy closes."""
+    rb.recv_head(c)
+    c.settimeout(3)
+    try:
+        while c.recv(65536):
+            pass
+    except OSError:
+        pass
+    c.close()
+
+
+def _reset(c: socket.socket, rb: RawBackend) -> None:
+    rb.recv_head(c)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+    c.close()
+
+
 PARTIAL = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"
 _stall = _then_close(PARTIAL, 1.0)  # silent past `timeout server`: sD
 _cut = _then_close(PARTIAL, 0.1)  # closes inside its body: SD
@@ -234,10 +268,12 @@ def test_show_stat_counters_match_haproxy() -> None:
     with HttpBackend("s1") as s1, HttpBackend("s2") as s2, RawBackend(_bad) as bad, \
             RawBackend(_slow) as slow, RawBackend(_stall) as stall, WsBackend() as wsb, \
             RawBackend(_close_before_head) as sh, RawBackend(_cut) as cut, \
+            RawBackend(_drain) as up, RawBackend(_reset) as rst, \
             HttpBackend("busy", handler=lambda r: (503, [], b"busy")) as busy:
         d = tempfile.mkdtemp(prefix="lbctr")
         kw = dict(p1=s1.port, p2=s2.port, dead=free_port(), bad=bad.port, slow=slow.port,
-                  ws=wsb.port, busy=busy.port, sd=stall.port, sh=sh.port, cut=cut.port)
+                  ws=wsb.port, busy=busy.port, sd=stall.port, sh=sh.port, cut=cut.port,
+                  up=up.port, rst=rst.port)
         hport, hsock = free_port(), os.path.join(d, "h.sock")
         lport, lsock = free_port(), os.path.join(d, "l.sock")
         with open(os.path.join(d, "h.cfg"), "w") as f:
@@ -276,6 +312,9 @@ def test_show_stat_counters_match_haproxy() -> None:
                 assert ours[("bcut", "c1")]["eresp"] == "1"
                 assert ours[("bcut", "c1")]["srv_abrt"] == "1"
                 assert ours[("btcp", "BACKEND")]["hrsp_other"] == "2"
+                assert ours[("bup", "BACKEND")]["hrsp_other"] == "1"  # CD: no response
+                assert ours[("bup", "u1")]["cli_abrt"] == "1"
+                assert ours[("brst", "rs1")]["eresp"] == "2"  # reset before the head
                 assert ours[("btcp", "BACKEND")]["dreq"] == "1"  # http-request reject only
                 assert ours[("fe", "FRONTEND")]["intercepted"] == "2"  # /mon, /redir
         finally:

@@ -256,12 +256,11 @@ class Txn(SampleSubject):
             v = fe.tcp_content_rules.run(self)
             if v is not None and v.kind == "reject":
                 # HAProxy 2.6.12: rejected before the request is counted (req_tot),
-                # and counted in dreq and hrsp_other
+                # and counted in dreq (and, by finish, in hrsp_other)
                 fc.req_tot -= 1
                 fc.cum_req -= 1
                 self.rt.state.cum_req -= 1
                 fc.dreq += 1
-                fc.hrsp_other += 1
                 self.term = b"PR"
                 return self.finish(close=True, abort=True)
         if fe.unique_id is not None:
@@ -305,10 +304,9 @@ class Txn(SampleSubject):
             if be.tcp_content_rules is not None:
                 v = be.tcp_content_rules.run(self)
                 if v is not None and v.kind == "reject":
-                    # HAProxy 2.6.12: dreq on the frontend only, hrsp_other on both
+                    # HAProxy 2.6.12: dreq on the frontend only (hrsp_other on both,
+                    # counted by finish)
                     fc.dreq += 1
-                    fc.hrsp_other += 1
-                    bc.hrsp_other += 1
                     self.term = b"PR"
                     return self.finish(close=True, abort=True)
             if be.req_rules is not None:
@@ -613,10 +611,7 @@ class Txn(SampleSubject):
             return None
         if kind == "reject":
             self.term = b"PR"
-            self.status = -1
-            fc.hrsp_other += 1  # HAProxy 2.6.12: a reject is an "other" response
-            if self.be is not None:
-                self.be.counters.hrsp_other += 1
+            self.status = -1  # finish counts it as an "other" response, as HAProxy
             return self.finish(close=True, abort=True)
         if kind == "service":
             return self.serve_service(v.service or "")
@@ -1230,9 +1225,11 @@ class Txn(SampleSubject):
                 self.sc = None
                 self.unlogged = True
                 return self.finish(close=True)
-            # HAProxy 2.6.12: a response error, not a server abort (no data yet)
-            self.be.counters.eresp += 1
-            self.srv.counters.eresp += 1
+            # HAProxy 2.6.12: a response error, not a server abort (no data yet);
+            # a reset counts twice there (the read error, then the 502), a close once
+            n = 2 if exc is not None else 1
+            self.be.counters.eresp += n
+            self.srv.counters.eresp += n
             self.term = b"SH"
             self.sc = None
             return self._server_failed()
@@ -1386,9 +1383,12 @@ class Txn(SampleSubject):
         out = self.bytes_out - self.live_out
         inn = self.bytes_in - self.live_in
         fc.bout += out
+        # HAProxy 2.6.12 counts every HTTP exchange's status class as it ends; one
+        # that ended without a response (a client abort, a kill) is an "other"
+        counted = ok or not self.status_counted and (status > 0 or self.fe.mode == "http")
         if ok:
             fc.hrsp_2xx += 1
-        elif status > 0 and not self.status_counted:
+        elif counted:
             fc.count_status(status)
         be = self.be
         if be is not None:
@@ -1397,7 +1397,7 @@ class Txn(SampleSubject):
             bc.bin += inn
             if ok:
                 bc.hrsp_2xx += 1
-            elif status > 0 and not self.status_counted:
+            elif counted:
                 bc.count_status(status)
             tw = self.t_queue
             bc.add_timings(tw, self.t_connect, self.t_response, self.t_active)
