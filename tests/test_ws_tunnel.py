@@ -460,3 +460,27 @@ def test_client_fin_timeout_after_half_close() -> None:
         t = lb.wait_txns(1)[0]
         assert (t.status, t.term) == (101, b"cD")
         _wait(lambda: lb.state.frontends["f"].counters.ws_close["client_fin"] == 1)
+
+
+@pytest.mark.parametrize("headers", [
+    b"Connection: Upgrade\r\n",  # HAProxy 2.6.12 relays this one (docs/websocket.md)
+    b"Upgrade: websocket\r\n",  # HAProxy: 502 too
+    b"",  # HAProxy: 502 too
+], ids=["no-upgrade", "no-connection", "neither"])
+def test_101_without_its_upgrade_headers_is_a_502(headers: bytes) -> None:
+    def server(c: socket.socket, rb: RawBackend) -> None:
+        head = rb.recv_head(c)
+        key = [ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n")
+               if ln.lower().startswith(b"sec-websocket-key")][0]
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\n" + headers
+                  + b"Sec-WebSocket-Accept: " + h1.ws_accept(key) + b"\r\n\r\n")
+        time.sleep(0.5)
+
+    with RawBackend(server) as rb, LbThread(_raw_cfg(), ports={"s1": rb.port}) as lb:
+        r = raw_request(lb.ports["fe"], HANDSHAKE, until_close=False)
+        assert r.startswith(b"HTTP/1.1 502 Bad Gateway\r\n"), r[:80]
+        t = lb.wait_txns(1)[0]
+        assert (t.status, t.term) == (502, b"PH")
+        assert lb.state.backends["b"].counters.eresp == 1
+        assert lb.state.frontends["f"].counters.ws_tunnels_tot == 0
+        assert lb.state.frontends["f"].counters.ws_fail["bad_accept"] == 1

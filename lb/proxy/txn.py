@@ -1160,10 +1160,7 @@ class Txn(SampleSubject):
             self.rt.trace.response(self, 101, sc.reason, sc.headers)
         reason = check_101(self.req_headers, sc.headers, self.websocket)
         if reason is not None:
-            if self.websocket:
-                for c in (fe.counters, be.counters, srv.counters):
-                    c.ws_fail["bad_accept"] += 1
-            return self.bad_response()
+            return self.bad_response()  # (which counts ws_fail["bad_accept"])
         self.conn.stimer.cancel()
         scn = srv.counters
         scn.req_tot += 1
@@ -1199,6 +1196,11 @@ class Txn(SampleSubject):
             return
         self.be.counters.eresp += 1
         self.srv.counters.eresp += 1
+        if self.websocket and not self.res_started:
+            # an answer to the handshake that cannot be relayed (a 101 without its
+            # Upgrade header, say): the upgrade failed on the server's side
+            for c in (self.fe.counters, self.be.counters, self.srv.counters):
+                c.ws_fail["bad_accept"] += 1
         self.term = b"PH"
         self._server_failed()
 
