@@ -16,6 +16,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from lb import __version__
 from lb.errors import Diagnostic, render_json, render_line
@@ -227,6 +228,18 @@ def _version_text(level: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _write_raw(stream: Any, text: str) -> None:
+    """The configuration's own bytes back as they were (HAProxy quotes a word of
+    invalid UTF-8 byte for byte), not as Python's backslash escapes of them."""
+    buf = getattr(stream, "buffer", None)
+    if buf is None:
+        stream.write(text)
+        return
+    stream.flush()
+    buf.write(text.encode("utf-8", "surrogateescape"))
+    buf.flush()
+
+
 class Output:
     """Writes diagnostics the way HAProxy does (NOTICE header before any message)."""
 
@@ -240,7 +253,7 @@ class Output:
             sys.stderr.write(f"[NOTICE]   ({self.pid}) : lb version is {__version__}\n")
             sys.stderr.write(f"[NOTICE]   ({self.pid}) : path to executable is "
                              f"{sys.argv[0]}\n")
-        sys.stderr.write(text + "\n")
+        _write_raw(sys.stderr, text + "\n")
 
     def diag(self, d: Diagnostic) -> None:
         self.err(d.render(self.pid))

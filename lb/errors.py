@@ -88,14 +88,20 @@ class Diagnostic:
             # indentation so the caret still points at the right column
             text = "\n".join((text, *(m.removeprefix(PIPE) for m in self.more if m.strip())))
         return {
-            "file": self.file or None,
+            "file": _valid_utf8(self.file) or None,
             "line": self.line or None,
             "column": self.col or None,
             "severity": self.severity,
             "code": self.code,
-            "message": text,
-            "suggestion": self.suggestion,
+            "message": _valid_utf8(text),
+            "suggestion": _valid_utf8(self.suggestion) if self.suggestion else None,
         }
+
+
+def _valid_utf8(text: str) -> str:
+    """JSON output is UTF-8: bytes of the file that were not (kept as surrogates by
+    the reader) become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def render_line(severity: Severity, pid: int, text: str) -> str:
@@ -130,10 +136,11 @@ class Diagnostics:
             self.fatal_count += 1
             if self.fatal_count >= MAX_FATAL:
                 self.stopped = True
+                # HAProxy notices the count as it reads the next line, and names it
                 self.items.append(Diagnostic(
-                    "alert", diag.file, diag.line, 0,
+                    "alert", diag.file, diag.line + 1 if diag.file else 0, 0,
                     f"too many fatal errors ({MAX_FATAL}), stopping now.",
-                    "too-many-errors", style="plain"))
+                    "too-many-errors", style="tight" if diag.file else "plain"))
                 raise TooManyErrors()
 
     def __iter__(self) -> Iterator[Diagnostic]:

@@ -247,3 +247,57 @@ def test_command_line_exit_codes_match_haproxy(tmp_path, extra):
     h, mine = _cmdline(tmp_path, extra)
     assert mine.returncode == h.returncode, (h.stderr, mine.stderr)
     assert "Traceback" not in mine.stderr
+
+
+# Bad bytes: `lb -c` and `haproxy -c` print the same lines, byte for byte (pids
+# aside). Each crafted case pins one rule of HAProxy 2.6.12's reader; the random ones
+# (fixed seed) are binary garbage of the kind a wrong file or a damaged disk gives.
+GARBAGE = [
+    b"global\n maxconn 10\0\n nbthread x\n",  # words before a NUL count; reading stops
+    b"ab\0cd\nfoo\n",  # the keyword error comes first, then the NUL
+    b"global\n maxconn 1\0\n",  # a NUL on the last line: 'Missing LF'
+    b"global\n bogus",  # the last line's words, then 'Missing LF'
+    b"global\n maxconn\v10\n nbthread\f2\n log-tag a\tb \"x\n",  # C isspace separates
+    b"global\n log-tag \"\xc3\xa9\xc3\xa9 x\n",  # positions in bytes, '?' in the echo
+    b"global\n log-tag " + b"a" * 100 + b" \"x " + b"b" * 50 + b"\n",  # 80-byte window
+    b"global\n log-tag " + b"a" * 60 + b" \"x " + b"b" * 50 + b"\n",
+    b"global\n log-tag \"abc $%x\n",  # an env error before the open quote is reported
+    b"global\n .d x\n bogus\n",  # an unknown directive stops the file
+    b"global\n" + b"".join(b" bogus%d\n" % i for i in range(60)),  # the 50-error stop
+    b"defaults\n mode http\nfrontend f\n bind :18080\n bogus\xff\xfekw x\n",
+    b"global\n nbthread 0\n", b"global\n nbthread 5x\n", b"global\n nbthread 65\n",
+    b"global\n nbthread\n",
+]
+
+
+def _random_garbage(n: int) -> list[bytes]:
+    import random
+
+    rng = random.Random(2026)
+    return [bytes(rng.getrandbits(8) for _ in range(rng.choice([300, 5000, 20000])))
+            for _ in range(n)]
+
+
+def _stderr_lines(text: bytes) -> list[bytes]:
+    import re
+
+    return [re.sub(rb"^\[(\w+)\]\s+\(\d+\)", rb"[\1]", line)
+            for line in text.split(b"\n") if b"[NOTICE]" not in line]
+
+
+@pytest.mark.parametrize("data", GARBAGE + _random_garbage(8),
+                         ids=[f"crafted{i}" for i in range(len(GARBAGE))]
+                         + [f"random{i}" for i in range(8)])
+def test_garbage_gives_haproxys_exact_lines(tmp_path, data):
+    import sys
+
+    path = str(tmp_path / "g.cfg")
+    with open(path, "wb") as fh:
+        fh.write(data)
+    h = subprocess.run([HAPROXY, "-c", "-f", path], capture_output=True, timeout=30)
+    mine = subprocess.run([sys.executable, "-m", "lb", "-c", "-f", path], capture_output=True,
+                          timeout=60, env=dict(os.environ, PYTHONPATH=os.path.dirname(
+                              os.path.dirname(os.path.abspath(__file__)))))
+    assert mine.returncode == h.returncode
+    assert _stderr_lines(mine.stderr) == _stderr_lines(h.stderr)
+    assert b"Traceback" not in mine.stderr

@@ -94,8 +94,15 @@ def test_missing_lf_on_last_line():
 
 
 def test_stray_nul():
-    _l, diags, _r = read("global\n maxconn\x00 10\n")
+    # HAProxy 2.6.12: the words before the NUL are the line; reading stops after it,
+    # and on the last line the NUL makes the line look cut ('Missing LF')
+    lines, diags, _r = read("global\n maxconn\x00 10\n nbthread 2\n")
     assert diags == ["parsing [f.cfg:2]: Stray NUL character at position 9."]
+    assert [ln.words for ln in lines] == [("global",), ("maxconn",)]
+    lines, diags, _r = read("global\n maxconn\x00 10\n")
+    assert diags == ["parsing [f.cfg:2]: Missing LF on last line, file might have been "
+                     "truncated at position 9."]
+    assert [ln.words for ln in lines] == [("global",), ("maxconn",)]
 
 
 def test_crlf_file():

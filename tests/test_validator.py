@@ -24,8 +24,9 @@ GOOD = ("defaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout 
 def lb(*args, env=None):
     e = dict(os.environ)
     e.update(env or {})
+    # (errors="replace": lb quotes a configuration's invalid UTF-8 bytes as they are)
     return subprocess.run([sys.executable, "-m", "lb", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=e, timeout=60)
+                          errors="replace", cwd=ROOT, env=e, timeout=60)
 
 
 def write(tmp_path, text, name="t.cfg"):

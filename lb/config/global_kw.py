@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import grp
 import pwd
+import re
 import socket
 from collections.abc import Callable
 
@@ -64,6 +65,26 @@ def _int(field: str, kw: str | None = None, *, once: bool = False, minimum: int 
             return
         g.values[field] = int(v)
     return handler
+
+
+MAX_THREADS = 64  # Debian's HAProxy 2.6 build (MAX_THREADS)
+
+
+def kw_nbthread(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    """HAProxy 2.6.12's own reading: the whole word a decimal number, 1..64."""
+    if too_many(line, ctx, 1):
+        return
+    v = line.words[1] if len(line.words) > 1 else ""
+    if re.fullmatch(r"\s*[+-]?[0-9]+", v) is None:
+        ctx.alert(line, f"'nbthread' passed a missing or unparsable integer value in '{v}'",
+                  "bad-integer", col=line.col(1) if len(line.words) > 1 else 0)
+        return
+    n = int(v)
+    if not 1 <= n <= MAX_THREADS:
+        ctx.alert(line, f"'nbthread' value must be between 1 and {MAX_THREADS} (was {n})",
+                  "bad-integer", col=line.col(1))
+        return
+    g.values["nbthread"] = n
 
 
 def _str(field: str, *, once: bool = False, rest: bool = False) -> GHandler:
@@ -376,7 +397,7 @@ _ROWS: list[Keyword] = [
     Keyword("log-tag", _str("log_tag"), help="syslog tag"),
     Keyword("master-worker", _flag("master_worker")),
     Keyword("maxconn", _int("maxconn", once=True), help="process-wide connection limit"),
-    Keyword("nbthread", _int("nbthread", minimum=1), help="worker count"),
+    Keyword("nbthread", kw_nbthread, help="worker count"),
     Keyword("node", _str("node")),
     Keyword("pidfile", _str("pidfile"), help="write the pid here"),
     Keyword("presetenv", kw_setenv),

@@ -60,6 +60,27 @@ class Line:
         return cols[i] if i < len(cols) else (cols[-1] if cols else 0)
 
 
+def byte_pos(raw: str, i: int) -> int:
+    """How many bytes of the file the first ``i`` characters of ``raw`` were (HAProxy
+    counts positions in bytes; the reader decodes UTF-8, keeping bad bytes apart)."""
+    head = raw[:i]
+    return i if head.isascii() else len(head.encode("utf-8", "surrogateescape"))
+
+
+def _printable(text: str) -> str:
+    """A line as HAProxy echoes it: separators as spaces, any other byte outside
+    printable ASCII as '?'."""
+    if text.isascii() and text.isprintable():
+        return text
+    data = text.encode("utf-8", "surrogateescape")
+    return "".join(chr(b) if 0x20 <= b < 0x7F else " " if b in _WS_BYTES else "?"
+                   for b in data)
+
+
+_WS_BYTES = frozenset(b"\t\n\v\f\r")
+ECHO_WIDTH = 80  # HAProxy's echo of a line in error
+
+
 class LexError(Exception):
     """A fatal tokenizing problem at 0-based position ``pos`` of the raw line."""
 
@@ -71,12 +92,15 @@ class LexError(Exception):
 
 # --------------------------------------------------------------------------- word grammar
 
-_UNQ = r"""(?:[^ \t"'#\\]|\\[\s\S]?)+"""
+# word separators: C's isspace() on a line (HAProxy's tokenizer; LF and CR never
+# reach it): space, tab, vertical tab, form feed
+WS = " \t\v\f"
+_UNQ = r"""(?:[^ \t\v\f"'#\\]|\\[\s\S]?)+"""
 _DQ = r'"(?:[^"\\]|\\[\s\S])*"'
 _SQ = r"'[^']*'"
 _FRAG_RE = re.compile(f"{_UNQ}|{_DQ}|{_SQ}")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\.(?:FILE|LINE|SECTION)\b")
-_FAST_WORD_RE = re.compile(r"[^ \t]+")
+_FAST_WORD_RE = re.compile(r"[^ \t\v\f]+")
 _HEX = "0123456789abcdefABCDEF"
 
 _SIMPLE_ESCAPES = {" ": " ", "\\": "\\", "#": "#", "'": "'", '"': '"',
@@ -206,7 +230,7 @@ class _Grammar:
     """The pyparsing grammar of one line, built once."""
 
     def __init__(self) -> None:
-        ws = " \t"
+        ws = WS
         word = pp.Regex(f"(?:{_UNQ}|{_DQ}|{_SQ})+").set_name("word")
         word.set_whitespace_chars(ws)
         comment = pp.Regex(r"#.*").set_name("comment").suppress()
@@ -232,7 +256,7 @@ def _grammar() -> _Grammar:
 
 
 def _is_plain(raw: str) -> bool:
-    """No quote and no backslash: words are what spaces and tabs separate, up to a #."""
+    """No quote and no backslash: words are what WS separates, up to a #."""
     return '"' not in raw and "'" not in raw and "\\" not in raw
 
 
@@ -252,8 +276,18 @@ def split_words(raw: str, ctx: _Ctx) -> tuple[list[str], list[int]]:
     except pp.ParseException as exc:
         loc = exc.loc
         # the only way a line fails is a quote the word regex could not close
-        while loc < len(raw) and raw[loc] in " \t":
+        while loc < len(raw) and raw[loc] in WS:
             loc += 1
+        # HAProxy reads left to right and finds an open quote only at the end of the
+        # line: an environment variable error on the way is the one it reports
+        for quote in "\"'":
+            try:
+                closed = _grammar().line.parse_string(raw + quote, parse_all=True)
+            except pp.ParseException:
+                continue
+            for start, text in closed:
+                _decode_word(text, start, ctx)  # raises the earlier error, if any
+            break
         raise LexError("unmatched quote", loc) from None
     words = []
     cols = []
@@ -309,7 +343,7 @@ class _CondParser:
         self.env = env
 
     def skip(self) -> None:
-        while self.i < len(self.s) and self.s[self.i] in " \t":
+        while self.i < len(self.s) and self.s[self.i] in WS:
             self.i += 1
 
     def parse(self) -> bool:
@@ -434,9 +468,21 @@ class Reader:
 
     @staticmethod
     def caret(raw: str, pos: int) -> tuple[str, str]:
-        stripped = raw.lstrip(" \t")
+        """HAProxy's echo of a line (after its leading blanks) and a caret under
+        character ``pos``: counted in bytes, separators shown as spaces and other
+        bytes outside printable ASCII as '?'. Past 80 bytes the echo is a window of
+        80 around the caret, marked '...' on both sides, as HAProxy cuts it."""
+        stripped = raw.lstrip(WS)
         lead = len(raw) - len(stripped)
-        return ("  " + stripped, "  " + " " * max(pos - lead, 0) + "^")
+        shown = _printable(stripped)
+        at = max(byte_pos(raw, pos) - lead, 0)
+        if at >= ECHO_WIDTH:
+            shift = at - ECHO_WIDTH // 2
+            shown = "..." + shown[shift + 3:shift + ECHO_WIDTH - 3] + "..."
+            at -= shift
+        else:
+            shown = shown[:ECHO_WIDTH]
+        return ("  " + shown, "  " + " " * at + "^")
 
     def __iter__(self) -> Iterator[Line]:
         text = self.text
@@ -449,60 +495,76 @@ class Reader:
         nlines = len(lines)
         for idx, raw in enumerate(lines):
             lineno = idx + 1
-            if idx == nlines - 1 and not last_has_lf:
-                self._err(lineno, "Missing LF on last line, file might have been truncated "
-                          f"at position {len(raw) + 1}.", "missing-lf")
-                return
             nul = raw.find("\0")
+            if idx == nlines - 1 and (not last_has_lf or nul >= 0):
+                # as HAProxy 2.6.12: the line's words are handled, then the missing
+                # LF is reported (a NUL ends its reading of a line: the last one then
+                # looks cut too)
+                end = len(raw) if nul < 0 else nul
+                yield from self._line(raw[:end], lineno, ctx, blocks)
+                self._err(lineno, "Missing LF on last line, file might have been truncated "
+                          f"at position {byte_pos(raw, end) + 1}.", "missing-lf")
+                return
             if nul >= 0:
-                self._err(lineno, f"Stray NUL character at position {nul + 1}.", "stray-nul")
-                continue
-            cr = raw.find("\r")
-            if cr >= 0:
-                raw = raw[:cr]
-            active = not blocks or blocks[-1].active
-            stripped = raw.lstrip(" \t")
-            if not stripped or stripped[0] == "#":
-                continue
-            ctx.lineno = lineno
-            ctx.section = self.section
-            cols: list[int] | None = None
-            try:
-                if _is_plain(raw):  # most lines: one C call, columns found if needed
-                    words = _FAST_WORD_RE.findall(raw.split("#", 1)[0])
-                else:
-                    words, cols = split_words(raw, ctx)
-            except LexError as exc:
-                # HAProxy tokenizes every line, even in a disabled .if block
-                self._err(lineno, f"{exc.text} at position {exc.pos + 1}:", "lex-error",
-                          exc.pos + 1, self.caret(raw, exc.pos))
-                continue
-            if not words:
-                continue
-            first = words[0]
-            if cols is None and (len(words) > MAX_LINE_ARGS or first.startswith(".")):
-                cols = _plain_cols(raw)
-            if len(words) > MAX_LINE_ARGS:
-                assert cols is not None
-                self._err(lineno, f"too many words, truncating after word {MAX_LINE_ARGS}, "
-                          f"position {cols[MAX_LINE_ARGS - 1] - 1}: "
-                          f"<{words[MAX_LINE_ARGS - 1]}>.", "too-many-words",
-                          cols[MAX_LINE_ARGS - 1])
-                words = words[:MAX_LINE_ARGS]
-                cols = cols[:MAX_LINE_ARGS]
-            if first.startswith("."):
-                assert cols is not None
-                if not self._directive(words, cols, raw, lineno, blocks, active):
-                    self.aborted = True
-                    return
-                continue
-            if not active:
-                continue
-            yield Line(self.file, lineno, tuple(words), None if cols is None else tuple(cols),
-                       raw)
+                # as HAProxy 2.6.12: the words before the NUL are handled, then the
+                # NUL is reported and the rest of the file is not read
+                yield from self._line(raw[:nul], lineno, ctx, blocks)
+                self._err(lineno, f"Stray NUL character at position "
+                          f"{byte_pos(raw, nul) + 1}.", "stray-nul")
+                return
+            yield from self._line(raw, lineno, ctx, blocks)
+            if self.aborted:
+                return
         if blocks:  # HAProxy reports it on the last line of the file
             self._err(nlines, "non-terminated '.if' block.", "unterminated-if")
             self.aborted = True
+
+    def _line(self, raw: str, lineno: int, ctx: _Ctx, blocks: list[_Block]) -> Iterator[Line]:
+        """The Line of one physical line, if it has words and is active (none for a
+        comment, a directive or a line in a false `.if` branch)."""
+        full = raw  # (echoed whole in an error, as HAProxy does)
+        cr = raw.find("\r")
+        if cr >= 0:
+            raw = raw[:cr]
+        active = not blocks or blocks[-1].active
+        stripped = raw.lstrip(WS)
+        if not stripped or stripped[0] == "#":
+            return
+        ctx.lineno = lineno
+        ctx.section = self.section
+        cols: list[int] | None = None
+        try:
+            if _is_plain(raw):  # most lines: one C call, columns found if needed
+                words = _FAST_WORD_RE.findall(raw.split("#", 1)[0])
+            else:
+                words, cols = split_words(raw, ctx)
+        except LexError as exc:
+            # HAProxy tokenizes every line, even in a disabled .if block
+            self._err(lineno, f"{exc.text} at position {byte_pos(raw, exc.pos) + 1}:",
+                      "lex-error", exc.pos + 1, self.caret(full, exc.pos))
+            return
+        if not words:
+            return
+        first = words[0]
+        if cols is None and (len(words) > MAX_LINE_ARGS or first.startswith(".")):
+            cols = _plain_cols(raw)
+        if len(words) > MAX_LINE_ARGS:
+            assert cols is not None
+            self._err(lineno, f"too many words, truncating after word {MAX_LINE_ARGS}, "
+                      f"position {byte_pos(raw, cols[MAX_LINE_ARGS - 1] - 1)}: "
+                      f"<{words[MAX_LINE_ARGS - 1]}>.", "too-many-words",
+                      cols[MAX_LINE_ARGS - 1])
+            words = words[:MAX_LINE_ARGS]
+            cols = cols[:MAX_LINE_ARGS]
+        if first.startswith("."):
+            assert cols is not None
+            if not self._directive(words, cols, raw, lineno, blocks, active):
+                self.aborted = True
+            return
+        if not active:
+            return
+        yield Line(self.file, lineno, tuple(words), None if cols is None else tuple(cols),
+                   raw)
 
     def _directive(self, words: list[str], cols: list[int], raw: str, lineno: int,
                    blocks: list[_Block], active: bool) -> bool:
@@ -574,7 +636,9 @@ class Reader:
             self._err(lineno, f"'{msg}'.", "user-" + sev, severity=sev)
             return kw != ".alert"
         if active:
+            # HAProxy 2.6.12 stops reading the file there
             self._err(lineno, f"unknown directive '{kw}'.", "unknown-directive", cols[0])
+            return False
         return True
 
 
