@@ -31,6 +31,7 @@ from typing import Any
 
 from lb import srvadmin, stats
 from lb.config.model import StatsSocket
+from lb.match import patref
 from lb.state import BackendState, ServerState, State
 
 USER, OPERATOR, ADMIN = 0, 1, 2
@@ -532,6 +533,75 @@ def cmd_clear_counters(sess: Session, args: list[str]) -> str:
     return ""
 
 
+# ----------------------------------------------------------------- ACL pattern lists
+
+ACL_UNKNOWN = "Unknown ACL identifier. Please use #<id> or <file>.\n"
+
+
+def _acl_ref(sess: Session, ident: str) -> patref.PatternRef:
+    refs = sess.state.config.pattern_refs
+    ref = refs.find(ident) if refs is not None and ident else None
+    if ref is None:
+        raise CliError(ACL_UNKNOWN)
+    return ref
+
+
+def _acl_changed(sess: Session, ref: patref.PatternRef) -> None:
+    sess.state.emit("acl_changed", {"ref": ref})
+
+
+def cmd_show_acl(sess: Session, args: list[str]) -> str:
+    if len(args) < 3:
+        refs = sess.state.config.pattern_refs or ()
+        return "# id (file) description\n" + "".join(
+            f"{r.ref_id} ({r.file}) {r.description()}. curr_ver=0 next_ver=0 "
+            f"entry_cnt={len(r.entries)}\n" for r in refs)
+    ref = _acl_ref(sess, args[2])
+    return "".join(f"0x{e.uid:012x} {e.text}\n" for e in ref.entries)
+
+
+def cmd_get_acl(sess: Session, args: list[str]) -> str:
+    if len(args) < 4:
+        raise CliError("Missing ACL identifier and/or key.\n")
+    ref = _acl_ref(sess, args[2])
+    method, case, entry = patref.lookup(ref, args[3])
+    head = f"type={method}, case={case}, match="
+    if entry is None:
+        return head + "no\n"
+    tree = method == "ip" or (method in ("str", "beg") and case == "sensitive")
+    return head + f'yes, idx={"tree" if tree else "list"}, pattern="{entry.text}"\n'
+
+
+def cmd_add_acl(sess: Session, args: list[str]) -> str:
+    if len(args) < 4:
+        raise CliError("'add acl' expects two parameters: ACL identifier and pattern.\n")
+    ref = _acl_ref(sess, args[2])
+    err = patref.add(ref, args[3])
+    if err is not None:
+        raise CliError(err + ".\n")
+    _acl_changed(sess, ref)
+    return ""
+
+
+def cmd_del_acl(sess: Session, args: list[str]) -> str:
+    if len(args) < 4:
+        raise CliError("This command expects two parameters: ACL identifier and key.\n")
+    ref = _acl_ref(sess, args[2])
+    if not patref.delete(ref, args[3]):
+        raise CliError("Key not found.\n")
+    _acl_changed(sess, ref)
+    return ""
+
+
+def cmd_clear_acl(sess: Session, args: list[str]) -> str:
+    if len(args) < 3:
+        raise CliError("Missing ACL identifier.\n")
+    ref = _acl_ref(sess, args[2])
+    patref.clear(ref)
+    _acl_changed(sess, ref)
+    return ""
+
+
 def cmd_disable_server(sess: Session, args: list[str]) -> str:
     _be, srv = _server_arg(sess, args, 2)
     change_admin(sess, srv, "maint")
@@ -599,9 +669,15 @@ def _set_health(sess: Session, srv: ServerState, value: str | None) -> str:
 
 # Rows are alphabetical by words; help/prompt/quit are listed last as HAProxy does.
 CLI_COMMANDS: tuple[CliCommand, ...] = (
+    CliCommand(("add", "acl"), "add acl <acl> <pattern>", "add a pattern to an ACL list",
+               OPERATOR, cmd_add_acl),
+    CliCommand(("clear", "acl"), "clear acl <acl>", "remove every pattern of an ACL list",
+               OPERATOR, cmd_clear_acl),
     CliCommand(("clear", "counters"), "clear counters [all]",
                "clear max statistics counters (or all counters)", OPERATOR, cmd_clear_counters,
                level_for=lambda w: ADMIN if w[2:3] == ["all"] else OPERATOR),
+    CliCommand(("del", "acl"), "del acl <acl> [<key>|#<ref>]",
+               "remove the patterns written <key>, or entry #<ref>", OPERATOR, cmd_del_acl),
     CliCommand(("disable", "health"), "disable health <bk>/<srv>", "disable health checks",
                ADMIN, cmd_disable_health),
     CliCommand(("disable", "server"), "disable server (DEPRECATED)",
@@ -612,6 +688,8 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
     CliCommand(("enable", "server"), "enable server  (DEPRECATED)",
                "enable a disabled server (use 'set server' instead)", ADMIN,
                cmd_enable_server),
+    CliCommand(("get", "acl"), "get acl <acl> <value>",
+               "say which pattern of an ACL list matches a value", USER, cmd_get_acl),
     CliCommand(("get", "weight"), "get weight <bk>/<srv>", "report a server's current weight",
                USER, cmd_get_weight),
     CliCommand(("operator",), "operator",
@@ -621,6 +699,8 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
                "change a server's state, weight or health", ADMIN, cmd_set_server),
     CliCommand(("set", "weight"), "set weight <bk>/<srv>  (DEPRECATED)",
                "change a server's weight (use 'set server' instead)", ADMIN, cmd_set_weight),
+    CliCommand(("show", "acl"), "show acl [<acl>]",
+               "list the ACL pattern lists, or the patterns of one", USER, cmd_show_acl),
     CliCommand(("show", "backend"), "show backend",
                "list backends in the current running config", USER, cmd_show_backend),
     CliCommand(("show", "cli", "level"), "show cli level",

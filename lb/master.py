@@ -49,6 +49,7 @@ from typing import Any
 from lb import lifecycle
 from lb import log as lblog
 from lb.config.model import Bind, Config, RunOptions
+from lb.match import patref
 from lb.proxy import eventloop
 from lb.proxy import listener as lmod
 from lb.state import Counters, FreqCounter, SlidingAverage, State
@@ -279,12 +280,29 @@ SERVER_FIELDS = ("admin", "op", "health", "uweight", "eweight", "check_status",
 
 
 def servers_message(state: State) -> dict[str, Any]:
+    """Server states, and the ACL pattern lists changed from the CLI, for the workers."""
     rows = []
     for be in state.backends.values():
         for s in be.servers:
             rows.append({"be": be.name, "srv": s.name,
                          **{f: getattr(s, f) for f in SERVER_FIELDS}})
-    return {"op": "servers", "servers": rows}
+    acls = [{"id": r.ref_id, "version": r.version,
+             "entries": [[e.uid, e.text] for e in r.entries]}
+            for r in (state.config.pattern_refs or ()) if r.version]
+    return {"op": "servers", "servers": rows, "acls": acls}
+
+
+def apply_acls(state: State, rows: Iterable[dict[str, Any]]) -> int:
+    """Take the master's copies of the ACL lists it changed; returns how many changed."""
+    refs = state.config.pattern_refs
+    changed = 0
+    for r in rows:
+        ref = refs.find(f"#{r.get('id')}") if refs is not None else None
+        if ref is not None and patref.replace_entries(
+                ref, int(r.get("version", 0)),
+                [(int(uid), str(text)) for uid, text in r.get("entries", ())]):
+            changed += 1
+    return changed
 
 
 def apply_servers(state: State, rows: Iterable[dict[str, Any]], now: float) -> int:
@@ -499,7 +517,8 @@ def worker_run(cfg: Config, opts: RunOptions) -> int:
             if op == "snapshot":
                 return state_snapshot(state, offset, time.time(), gen)
             if op == "servers":
-                return {"changed": apply_servers(state, msg.get("servers", ()), time.time())}
+                return {"changed": apply_servers(state, msg.get("servers", ()), time.time()),
+                        "acls": apply_acls(state, msg.get("acls", ()))}
             if op == "kill_stream":
                 c = state.streams.get(int(msg.get("id", 0)))
                 if c is not None:
@@ -821,7 +840,7 @@ class Master:
                 pass
 
     def _on_state_event(self, event: str, info: dict[str, Any]) -> None:
-        if not event.startswith("server_") or self.push_pending:
+        if not (event.startswith("server_") or event == "acl_changed") or self.push_pending:
             return
         self.push_pending = True
 

@@ -367,3 +367,22 @@ def test_server_states_pushed_to_a_worker_reach_its_balancer() -> None:
     assert master.apply_servers(ws, master.servers_message(ms)["servers"], 9.0) == 1
     assert w1.usable and (w1.uweight, w1.eweight) == (7, 7)
     assert master.apply_servers(ws, [{"be": "nope", "srv": "s1"}], 9.0) == 0
+
+
+def test_acl_changes_reach_every_worker(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`add acl` on the master's stats socket blocks a client on every worker, and
+    `del acl` lets it back (the master pushes the changed list with server states)."""
+    lst = tmp_path / "blocked.lst"
+    lst.write_text("10.9.9.9\n")
+    with Web() as web, WsBackend("w1") as wsb:
+        fe = f"    acl blocked src -f {lst}\n    http-request deny if blocked"
+        with Master(web.be.port, wsb.port, extra_global="    nbthread 2", extra_fe=fe) as m:
+            assert len(pids_seen(m.port, 2)) == 2
+            assert m.cli("add acl #0 127.0.0.1") == "\n"
+            wait_status(m.port, 403)
+            for _ in range(20):
+                assert http_get(m.port)[0] == 403
+            assert m.cli(f"show acl {lst}").split()[1::2] == ["10.9.9.9", "127.0.0.1"]
+            assert m.cli("del acl #0 127.0.0.1") == "\n"
+            wait_status(m.port, 200)
+            assert len(pids_seen(m.port, 2)) == 2  # both workers serve it again

@@ -358,7 +358,7 @@ class Parser:
         first = 2 if glob.stats_sockets else 1
         proxies = tuple(self._freeze(p, i + first, glob) for i, p in enumerate(self.proxies))
         del ctx
-        return m.Config(global_=glob, proxies=proxies)
+        return m.Config(global_=glob, proxies=proxies, pattern_refs=self.ctx.pattern_refs)
 
     def _tcp_mode_fallbacks(self, p: ProxyBuilder) -> None:
         """HTTP-only settings in a `mode tcp` proxy: warn and fall back (as HAProxy)."""

@@ -620,6 +620,9 @@ class Config:
     proxies: tuple[Proxy, ...] = ()  # frontends, backends and listens in file order
     files: tuple[str, ...] = ()
     text: str = ""  # the configuration as loaded (for `show config`)
+    # the ACL pattern lists the CLI may change (lb.match.patref.PatternRefs; mutable,
+    # like the matchers it recompiles): not part of what makes two configs equal
+    pattern_refs: Any = field(default=None, compare=False)
 
     def frontends(self) -> tuple[Proxy, ...]:
         return tuple(p for p in self.proxies if p.is_frontend)

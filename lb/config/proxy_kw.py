@@ -132,7 +132,8 @@ def compile_cond(p: ProxyBuilder, line: Line, ctx: ParseCtx, start: int, what: s
 
     try:
         cond, warns = acl_mod.compile_condition(kind, cond_words, lookup,
-                                                base_dir=ctx.base_dir)
+                                                base_dir=ctx.base_dir, refs=ctx.pattern_refs,
+                                                origin=(line.file, line.lineno))
     except acl_mod.AclError as exc:
         reason = _msg(exc)
         missing = re.fullmatch(r"no such ACL : '(.*)'", reason)
@@ -292,7 +293,9 @@ def kw_acl(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                   "bad-name", col=line.col(1))
         return
     try:
-        expr, warns = acl_mod.parse_acl_expr(list(words[2:]), base_dir=ctx.base_dir)
+        expr, warns = acl_mod.parse_acl_expr(list(words[2:]), base_dir=ctx.base_dir,
+                                             refs=ctx.pattern_refs,
+                                             origin=(line.file, line.lineno))
     except acl_mod.AclError as exc:
         ctx.alert(line, f"error detected while parsing ACL '{name}' : {_msg(exc)}.",
                   "bad-acl", col=line.col(2))

@@ -22,6 +22,7 @@ from typing import Any
 import lb.config.model as m
 from lb.config.lexer import Line
 from lb.errors import Diagnostic, Diagnostics, LocStyle
+from lb.match.patref import PatternRefs
 
 Handler = Callable[[Any, Line, "ParseCtx"], None]
 
@@ -81,6 +82,8 @@ class ParseCtx:
         self.base_dir = base_dir
         self.line_failed = False  # set when a handler reported a fatal error
         self.phase = "parse"  # "check" once the post-parse checks run
+        # the ACL pattern lists the CLI may change, in HAProxy's id order
+        self.pattern_refs = PatternRefs()
 
     def _add(self, severity: str, line: Line | None, text: str, code: str, col: int,
              style: LocStyle, suggestion: str | None, more: tuple[str, ...],

@@ -10,7 +10,7 @@ from lb.match.sample cimport Fetch
 
 
 cdef class AclExpr:
-    cdef public object text, sample, method, matchers, cast, keyword
+    cdef public object text, sample, method, matchers, cast, keyword, refs
     cdef public bint found, empty
     cdef public Matcher _one
     cdef public Fetch _fetch

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lb.match import pattern, sample
+from lb.match import patref, pattern, sample
 
 
 class AclError(Exception):
@@ -78,7 +78,7 @@ class AclExpr:
     """
 
     __slots__ = ("text", "sample", "method", "matchers", "cast", "found", "empty", "_one",
-                 "_fetch", "keyword")
+                 "_fetch", "keyword", "refs")
 
     def __init__(self, text: str, expr: sample.SampleExpr, method: str,
                  matchers: tuple[pattern.Matcher, ...], cast: Callable[[Any], Any] | None,
@@ -96,6 +96,14 @@ class AclExpr:
         # no occurrence or converter)
         self._fetch = expr.values if expr.plain else None
         self.keyword = text[:sample.read_keyword(text, 0)]
+        # (PatternRef, -i) of the lists the CLI may change (lb.match.patref)
+        self.refs: tuple[Any, ...] = ()
+
+    def set_matchers(self, matchers: tuple[pattern.Matcher, ...]) -> None:
+        """New patterns from the CLI (`add acl` ...): used from the next test on."""
+        self.matchers = matchers
+        self.empty = not matchers and not self.found
+        self._one = matchers[0] if len(matchers) == 1 and self.cast is None else None
 
     def test(self, ctx: sample.SampleCtx) -> bool:
         """True when any value of the sample matches any pattern."""
@@ -204,12 +212,15 @@ def _acl_message(e: sample.SampleError, word: str) -> str:
     return f"ACL keyword '{kw}' : {e}."
 
 
-def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = ""
-                   ) -> tuple[AclExpr, list[str]]:
+def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = "",
+                   refs: patref.PatternRefs | None = None,
+                   origin: tuple[str, int] = ("", 0)) -> tuple[AclExpr, list[str]]:
     """Compile ``criterion[,conv...] [flags] [operator] values...``.
 
     ``base_dir`` resolves relative ``-f`` files; ``name`` (the ACL name, if any) is only
-    used in warning texts. Returns the expression and warning texts (HAProxy prints
+    used in warning texts. With ``refs``, the expression's pattern lists are registered
+    there (its files, then its own patterns; ``origin`` is its file and line) so that
+    the CLI can change them. Returns the expression and warning texts (HAProxy prints
     them as ``config : <text>`` without a location). Raises ``AclError``.
     """
     warnings: list[str] = []
@@ -233,6 +244,7 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = ""
     icase = False
     forced: str | None = None
     entries: list[tuple[bool, str]] = []  # (icase, pattern text)
+    files: list[tuple[str, list[str], bool]] = []  # (path as written, lines, -i)
     seen_file = False
     dashdash = False
     i = 1
@@ -266,8 +278,10 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = ""
             seen_file = True
             as_map = "-M" in words[1:i]
             path = words[i + 1] if i + 1 < n else ""
-            for line in _read_pattern_file(path, base_dir, as_map):
+            lines = _read_pattern_file(path, base_dir, as_map)
+            for line in lines:
                 entries.append((icase, line))
+            files.append((path, lines, icase))
             i += 1
         elif w == "-u":
             i += 1
@@ -293,6 +307,7 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = ""
 
     # parse patterns: file entries first (they were given before the values)
     parsed: list[tuple[bool, Any]] = []
+    inline: list[str] = []  # the acl's own patterns as its list keeps them
     try:
         for ic, text in file_entries:
             parsed.append((ic, mm.parse(text)))
@@ -302,9 +317,13 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = ""
                 op = text
                 continue
             if mm.ranges:
-                parsed.append((icase, pattern.apply_operator(op, text)))
+                lo, hi = pattern.apply_operator(op, text)
+                parsed.append((icase, (lo, hi)))
+                inline.append(text if op == "eq" else
+                              f"{'' if lo is None else lo}:{'' if hi is None else hi}")
             else:
                 parsed.append((icase, mm.parse(text)))
+                inline.append(text)
     except pattern.PatternError as e:
         raise AclError(str(e)) from None
 
@@ -325,7 +344,15 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = ""
     if method == "bool":
         matchers = [pattern.compile_patterns("bool", [], False)]
     cast = _cast_for(mm.kind, out, method)
-    return AclExpr(" ".join(words), expr, method, tuple(matchers), cast), warnings
+    acl_expr = AclExpr(" ".join(words), expr, method, tuple(matchers), cast)
+    if refs is not None:
+        user = f"acl at file '{origin[0]}' line {origin[1]}"
+        lists = [(refs.file_ref(path, lines, user), ic) for path, lines, ic in files]
+        lists.append((refs.inline_ref(kwname, origin, inline), icase))
+        acl_expr.refs = tuple(lists)
+        for lst, _ic in lists:
+            lst.exprs.append(acl_expr)
+    return acl_expr, warnings
 
 
 # docs/ARCHITECTURE.md §7.7 calls it acl.parse_acl(words)
@@ -509,8 +536,9 @@ def as_condition(cond: Any) -> Condition | None:
 
 
 def compile_condition(kind: str, words: Sequence[str],
-                      lookup: Callable[[str], Acl | None], *, base_dir: str = "."
-                      ) -> tuple[Condition, list[str]]:
+                      lookup: Callable[[str], Acl | None], *, base_dir: str = ".",
+                      refs: patref.PatternRefs | None = None,
+                      origin: tuple[str, int] = ("", 0)) -> tuple[Condition, list[str]]:
     """Compile the words after ``if``/``unless`` into a ``Condition``.
 
     ``lookup`` resolves a user ACL name (None when unknown); predefined ACLs are used
@@ -547,7 +575,7 @@ def compile_condition(kind: str, words: Sequence[str],
             except ValueError:
                 raise AclError("missing closing '}' in condition") from None
             inner = words[i + 1:end]
-            expr, warns = parse_acl_expr(inner, base_dir=base_dir)
+            expr, warns = parse_acl_expr(inner, base_dir=base_dir, refs=refs, origin=origin)
             warnings.extend(warns)
             anon += 1
             acl = Acl(f"anonymous acl #{anon}", anonymous=True)
