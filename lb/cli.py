@@ -602,6 +602,96 @@ def cmd_clear_acl(sess: Session, args: list[str]) -> str:
     return ""
 
 
+# ----------------------------------------------------------------- frontends, maxconn
+
+
+def _frontend_arg(sess: Session, args: list[str], pos: int) -> Any:
+    if len(args) <= pos or not args[pos]:
+        raise CliError("A frontend name is expected.\n")
+    fst = sess.state.frontends.get(args[pos])
+    if fst is None and args[pos].startswith("#"):
+        fst = next((f for f in sess.state.frontends.values()
+                    if f"#{f.model.puid}" == args[pos]), None)
+    if fst is None:
+        raise CliError("No such frontend.\n")
+    return fst
+
+
+def _frontend_changed(sess: Session, fst: Any) -> None:
+    sess.state.emit("frontend_changed", {"frontend": fst})
+
+
+def _pause_frontend(sess: Session, args: list[str], pause: bool) -> str:
+    fst = _frontend_arg(sess, args, 2)
+    verb = "disable" if pause else "enable"
+    if fst.stopped:
+        raise CliError(f"Frontend was previously shut down, cannot {verb}.\n")
+    if fst.paused == pause:
+        raise CliError(f"All sockets are already {verb}d.\n")
+    fst.paused = pause
+    fst.status = "PAUSED" if pause else "OPEN"
+    _frontend_changed(sess, fst)
+    return ""
+
+
+def cmd_disable_frontend(sess: Session, args: list[str]) -> str:
+    return _pause_frontend(sess, args, True)
+
+
+def cmd_enable_frontend(sess: Session, args: list[str]) -> str:
+    return _pause_frontend(sess, args, False)
+
+
+def cmd_shutdown_frontend(sess: Session, args: list[str]) -> str:
+    fst = _frontend_arg(sess, args, 2)
+    if fst.stopped:
+        raise CliError("Frontend was already shut down.\n")
+    fst.stopped = True
+    fst.paused = False
+    _frontend_changed(sess, fst)
+    fst.status = "STOP"
+    return ""
+
+
+def cmd_set_maxconn_frontend(sess: Session, args: list[str]) -> str:
+    fst = _frontend_arg(sess, args, 3)
+    if len(args) < 5 or not args[4]:
+        raise CliError("Integer value expected.\n")
+    v = c_atoi(args[4])
+    if v < 0:
+        raise CliError("Value out of range.\n")
+    fst.maxconn = v
+    _frontend_changed(sess, fst)
+    return ""
+
+
+def cmd_set_maxconn_server(sess: Session, args: list[str]) -> str:
+    _be, srv = _server_arg(sess, args, 3)
+    if len(args) < 5 or not args[4]:
+        raise CliError("Require <maxconn>.\n")
+    m = re.match(r"\s*[+-]?[0-9]+", args[4])
+    if m is None:
+        raise CliError("maxconn string empty or preceded by garbage")
+    if args[4][m.end():]:
+        raise CliError("Trailing garbage in maxconn string")
+    srv.maxconn = max(int(m.group(0)), 0)
+    # queued requests may now have a slot (the running proxy listens for server_*)
+    sess.state.emit("server_maxconn", {"backend": srv.backend, "server": srv})
+    return ""
+
+
+def cmd_set_maxconn_global(sess: Session, args: list[str]) -> str:
+    if len(args) < 4 or not args[3]:
+        raise CliError("Expects an integer value.\n")
+    v = c_atoi(args[3])
+    hard = stats.hard_maxconn(sess.state)
+    if v > hard:
+        raise CliError("Value out of range.\n")
+    sess.state.maxconn = v if v > 0 else None
+    sess.state.emit("maxconn_changed", {})
+    return ""
+
+
 def cmd_disable_server(sess: Session, args: list[str]) -> str:
     _be, srv = _server_arg(sess, args, 2)
     change_admin(sess, srv, "maint")
@@ -678,11 +768,15 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
                level_for=lambda w: ADMIN if w[2:3] == ["all"] else OPERATOR),
     CliCommand(("del", "acl"), "del acl <acl> [<key>|#<ref>]",
                "remove the patterns written <key>, or entry #<ref>", OPERATOR, cmd_del_acl),
+    CliCommand(("disable", "frontend"), "disable frontend <frontend>",
+               "stop accepting on a frontend for a while", ADMIN, cmd_disable_frontend),
     CliCommand(("disable", "health"), "disable health <bk>/<srv>", "disable health checks",
                ADMIN, cmd_disable_health),
     CliCommand(("disable", "server"), "disable server (DEPRECATED)",
                "disable a server for maintenance (use 'set server' instead)", ADMIN,
                cmd_disable_server),
+    CliCommand(("enable", "frontend"), "enable frontend <frontend>",
+               "accept again on a disabled frontend", ADMIN, cmd_enable_frontend),
     CliCommand(("enable", "health"), "enable health <bk>/<srv>", "enable health checks",
                ADMIN, cmd_enable_health),
     CliCommand(("enable", "server"), "enable server  (DEPRECATED)",
@@ -695,6 +789,12 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
     CliCommand(("operator",), "operator",
                "lower the level of the current CLI session to operator", USER,
                cmd_level_operator),
+    CliCommand(("set", "maxconn", "frontend"), "set maxconn frontend <frontend> <value>",
+               "change a frontend's connection limit", ADMIN, cmd_set_maxconn_frontend),
+    CliCommand(("set", "maxconn", "global"), "set maxconn global <value>",
+               "change the process's connection limit", ADMIN, cmd_set_maxconn_global),
+    CliCommand(("set", "maxconn", "server"), "set maxconn server <bk>/<srv>",
+               "change a server's connection limit", ADMIN, cmd_set_maxconn_server),
     CliCommand(("set", "server"), "set server <bk>/<srv> [opts]",
                "change a server's state, weight or health", ADMIN, cmd_set_server),
     CliCommand(("set", "weight"), "set weight <bk>/<srv>  (DEPRECATED)",
@@ -723,6 +823,8 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
     CliCommand(("show", "websockets"), "show websockets [json]",
                "list open WebSocket tunnels and WebSocket counters", OPERATOR,
                cmd_show_websockets),
+    CliCommand(("shutdown", "frontend"), "shutdown frontend <frontend>",
+               "close a frontend's listeners for good", ADMIN, cmd_shutdown_frontend),
     CliCommand(("shutdown", "session"), "shutdown session [id]", "kill a specific session",
                ADMIN, cmd_shutdown_session),
     CliCommand(("shutdown", "sessions", "server"), "shutdown sessions server <bk>/<srv>",

@@ -276,7 +276,10 @@ def seed_state(state: State, seed: dict[str, Any]) -> None:
 
 SERVER_FIELDS = ("admin", "op", "health", "uweight", "eweight", "check_status",
                  "check_code", "check_desc", "check_duration", "check_info",
-                 "last_change")
+                 "last_change", "maxconn")
+FRONTEND_FIELDS = ("maxconn", "paused", "stopped")
+# CLI changes the master pushes to its workers at once (besides server_* events)
+_PUSHED_EVENTS = frozenset({"acl_changed", "frontend_changed", "maxconn_changed"})
 
 
 def servers_message(state: State) -> dict[str, Any]:
@@ -289,7 +292,30 @@ def servers_message(state: State) -> dict[str, Any]:
     acls = [{"id": r.ref_id, "version": r.version,
              "entries": [[e.uid, e.text] for e in r.entries]}
             for r in (state.config.pattern_refs or ()) if r.version]
-    return {"op": "servers", "servers": rows, "acls": acls}
+    fronts = [{"fe": f.name, **{k: getattr(f, k) for k in FRONTEND_FIELDS}}
+              for f in state.frontends.values()]
+    return {"op": "servers", "servers": rows, "acls": acls, "frontends": fronts,
+            "maxconn": state.maxconn}
+
+
+def apply_frontends(state: State, rows: Iterable[dict[str, Any]],
+                    maxconn: int | None) -> int:
+    """Take the master's CLI changes to frontends and to the process maxconn."""
+    changed = 0
+    for r in rows:
+        f = state.frontends.get(r.get("fe", ""))
+        if f is None or all(r.get(k, getattr(f, k)) == getattr(f, k)
+                            for k in FRONTEND_FIELDS):
+            continue
+        for k in FRONTEND_FIELDS:
+            setattr(f, k, r.get(k, getattr(f, k)))
+        state.emit("frontend_changed", {"frontend": f})
+        changed += 1
+    if maxconn != state.maxconn:
+        state.maxconn = maxconn
+        state.emit("maxconn_changed", {})
+        changed += 1
+    return changed
 
 
 def apply_acls(state: State, rows: Iterable[dict[str, Any]]) -> int:
@@ -318,6 +344,10 @@ def apply_servers(state: State, rows: Iterable[dict[str, Any]], now: float) -> i
             if f in r:
                 setattr(s, f, r[f])
         diff = False
+        if "maxconn" in r and int(r["maxconn"]) != s.maxconn:
+            s.maxconn = int(r["maxconn"])
+            state.emit("server_maxconn", {"backend": be, "server": s})
+            diff = True
         admin = int(r.get("admin", s.admin))
         if admin != s.admin:
             s.set_admin(admin & ~s.admin, True, now)
@@ -518,7 +548,9 @@ def worker_run(cfg: Config, opts: RunOptions) -> int:
                 return state_snapshot(state, offset, time.time(), gen)
             if op == "servers":
                 return {"changed": apply_servers(state, msg.get("servers", ()), time.time()),
-                        "acls": apply_acls(state, msg.get("acls", ()))}
+                        "acls": apply_acls(state, msg.get("acls", ())),
+                        "frontends": apply_frontends(state, msg.get("frontends", ()),
+                                                     msg.get("maxconn"))}
             if op == "kill_stream":
                 c = state.streams.get(int(msg.get("id", 0)))
                 if c is not None:
@@ -840,7 +872,7 @@ class Master:
                 pass
 
     def _on_state_event(self, event: str, info: dict[str, Any]) -> None:
-        if not (event.startswith("server_") or event == "acl_changed") or self.push_pending:
+        if not (event.startswith("server_") or event in _PUSHED_EVENTS) or self.push_pending:
             return
         self.push_pending = True
 

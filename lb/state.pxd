@@ -66,7 +66,7 @@ cdef class ServerState:
     cdef public Counters counters
 
 cdef class FrontendState:
-    cdef public object model, name, status, conns
+    cdef public object model, name, status, conns, maxconn, paused, stopped
     cdef public Counters counters
 
 cdef class State:

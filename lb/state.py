@@ -476,7 +476,8 @@ class BackendState:
 
 
 class FrontendState:
-    __slots__ = ("model", "name", "counters", "status", "conns")
+    __slots__ = ("model", "name", "counters", "status", "conns", "maxconn", "paused",
+                 "stopped")
 
     def __init__(self, model: Proxy) -> None:
         self.model = model
@@ -484,6 +485,11 @@ class FrontendState:
         self.counters = Counters()
         self.status = "OPEN"  # OPEN STOP PAUSED FULL
         self.conns = 0
+        # set from the CLI (`set maxconn frontend`, `disable`/`shutdown frontend`); the
+        # running listeners follow through a "frontend_changed" event
+        self.maxconn: int | None = model.maxconn or None  # None: the process limit
+        self.paused = False
+        self.stopped = False
 
 
 class CapturedError:
@@ -528,6 +534,7 @@ class State:
         self.tunnels: dict[int, Any] = {}  # id -> live tunnel (show websockets)
         self.errors: deque[Any] = deque(maxlen=64)  # captured protocol errors (show errors)
         self._next_id = 0
+        self.maxconn: int | None = None  # `set maxconn global` (None: the configured one)
 
     def capture_error(self, when: float, proxy: str, direction: str, src: str,
                       reason: str, raw: bytes) -> None:

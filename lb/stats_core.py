@@ -139,7 +139,15 @@ def _check_active(s: ServerState) -> bool:
 
 
 def process_maxconn(state: State) -> int:
-    """Global maxconn, or HAProxy's default derived from the open-files limit."""
+    """Global maxconn (as `set maxconn global` left it), or HAProxy's default derived
+    from the open-files limit."""
+    if state.maxconn:
+        return state.maxconn
+    return hard_maxconn(state)
+
+
+def hard_maxconn(state: State) -> int:
+    """The maxconn the process started with (`Hard_maxconn`)."""
     g = state.config.global_
     if g.maxconn:
         return g.maxconn
@@ -151,7 +159,8 @@ def process_maxconn(state: State) -> int:
 
 def _slim(o: Obj) -> int | None:
     if o.kind == FE:
-        return o.proxy.maxconn or process_maxconn(o.state)
+        fst = o.item
+        return fst.maxconn if fst.maxconn is not None else process_maxconn(o.state)
     if o.kind == SRV:
         return o.item.maxconn or None
     if o.proxy.fullconn:
@@ -665,7 +674,7 @@ def _info_rows(state: State, now: float) -> list[tuple[int, str, str, str, Any]]
         (13, "Ulimit-n", "CLP", "u32", soft if soft != resource.RLIM_INFINITY else 0),
         (14, "Maxsock", "CLP", "u32", soft if soft != resource.RLIM_INFINITY else 0),
         (15, "Maxconn", "CLP", "u32", maxconn),
-        (16, "Hard_maxconn", "CLP", "u32", maxconn),
+        (16, "Hard_maxconn", "CLP", "u32", hard_maxconn(state)),
         (17, "CurrConns", "MGP", "u32", state.curr_conns),
         (18, "CumConns", "MCP", "u32", state.cum_conns),
         (19, "CumReq", "MCP", "u32", state.cum_req),

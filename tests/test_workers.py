@@ -386,3 +386,30 @@ def test_acl_changes_reach_every_worker(tmp_path) -> None:  # type: ignore[no-un
             assert m.cli("del acl #0 127.0.0.1") == "\n"
             wait_status(m.port, 200)
             assert len(pids_seen(m.port, 2)) == 2  # both workers serve it again
+
+
+def test_frontend_commands_reach_every_worker() -> None:
+    """`disable frontend` on the master's socket pauses the listeners of every
+    worker (a connection waits unanswered), `enable frontend` lets it through."""
+    import socket
+
+    with Web() as web, WsBackend("w1") as wsb:
+        with Master(web.be.port, wsb.port, extra_global="    nbthread 2") as m:
+            assert len(pids_seen(m.port, 2)) == 2
+            assert m.cli("disable frontend fe") == "\n"
+            time.sleep(0.5)  # pushed at once; give both workers a moment
+            conns = []
+            for _ in range(4):  # the kernel hands them to either worker's socket
+                c = socket.create_connection(("127.0.0.1", m.port), timeout=5)
+                c.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                c.settimeout(0.3)
+                try:
+                    assert c.recv(100) == b"", "a worker answered while disabled"
+                except TimeoutError:
+                    pass
+                conns.append(c)
+            assert m.cli("enable frontend fe") == "\n"
+            for c in conns:
+                c.settimeout(5)
+                assert c.recv(100).startswith(b"HTTP/1.1 200")
+                c.close()

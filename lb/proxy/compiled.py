@@ -277,10 +277,19 @@ class Runtime:
         return self.wheel.now()
 
     def _server_event(self, event: str, info: dict[str, Any]) -> None:
-        """A server's state, weight or maxconn changed: queued requests may move."""
+        """A server's state, weight or maxconn changed: queued requests may move. A
+        frontend or the process limit changed from the CLI: the listeners follow."""
         srv = info.get("server")
         if srv is not None and event.startswith("server_"):
             lbqueue.server_changed(srv, self.loop.time())
+        elif event == "frontend_changed" or event == "maxconn_changed":
+            from lb.proxy import listener as lmod
+
+            if event == "maxconn_changed":
+                self.maxconn = self.state.maxconn or self.config.global_.maxconn
+                lmod.limits_changed(self)
+            else:
+                lmod.frontend_changed(self, info["frontend"])
 
     async def stop(self) -> None:
         """Close listeners, end every connection and tunnel, stop services."""

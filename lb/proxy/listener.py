@@ -247,7 +247,11 @@ class Listener:
         self._read(False)
 
     def resume(self) -> None:
-        """Accept again (SIGTTIN), unless a maxconn is still reached."""
+        """Accept again (SIGTTIN), unless a maxconn is still reached, or the frontend
+        was disabled or shut down from the CLI."""
+        st = self.fe.st
+        if self.sock is None or st.paused or st.stopped:
+            return
         self.paused = False
         if self._full():
             self._block()
@@ -314,6 +318,55 @@ def shared_local_address(listening: socket.socket) -> tuple[str, int] | None:
     if host in ("0.0.0.0", "::") or len(name) > 2 and name[3]:  # wildcard, or scoped
         return None
     return host, int(name[1])
+
+
+def frontend_changed(rt: Any, fst: Any) -> None:
+    """Apply a frontend's CLI state (lb.state.FrontendState) to its listeners:
+    `disable frontend` pauses them (new connections wait in the kernel backlog),
+    `enable frontend` resumes them, `shutdown frontend` closes them for good, and
+    `set maxconn frontend` changes the limit they admit against."""
+    fe = rt.frontends.get(fst.name)
+    if fe is None:
+        return
+    fe.maxconn = fst.maxconn or 0  # (0: no frontend limit, the process one applies)
+    for lst in rt.listeners:
+        if lst.fe is not fe or lst.sock is None:
+            continue
+        if fst.stopped:
+            lst.close()
+        elif fst.paused:
+            lst.pause()
+        elif lst.paused:
+            lst.resume()
+    if fst.stopped:
+        if fst.status != "STOP":
+            fst.status = "STOP"
+            _log_stopped(rt, fst)
+    elif fst.paused:
+        fst.status = "PAUSED"
+    else:
+        full = fe.maxconn > 0 and fe.active >= fe.maxconn
+        fst.status = "FULL" if full else "OPEN"
+    limits_changed(rt)
+
+
+def limits_changed(rt: Any) -> None:
+    """A maxconn was raised or lowered: blocked listeners that may accept again do."""
+    _unblock(rt)
+    for lst in rt.listeners:
+        if not lst.paused and lst.sock is not None and lst._full():
+            lst._block()
+
+
+def _log_stopped(rt: Any, fst: Any) -> None:
+    try:
+        from lb import log as lblog
+
+        be = rt.state.backends.get(fst.name)
+        lblog.proxy_stopped(fst.model, rt.config.global_, fst.counters.conn_tot,
+                            be.counters.stot if be is not None else 0)
+    except Exception:  # a log target's trouble must not stop the command
+        pass
 
 
 def _unblock(rt: Any) -> None:
