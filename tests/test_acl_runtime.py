@@ -144,4 +144,9 @@ def test_each_expression_keeps_its_own_flags(tmp_path) -> None:  # type: ignore[
     assert m.match(0) and m.match(2) and m.match(10) and not m.match(3)
     assert patref.add(few, "x") == "'x' is not a number"
     assert not patref.delete(few, "nope")
+    # a regex that does not compile is refused, and leaves the list usable
+    rx = load_text("frontend fe\n mode http\n bind :8080\n acl r path_reg ^/a\n")
+    lst = rx.config.pattern_refs.find("#0")
+    assert patref.add(lst, "(") is not None and [e.text for e in lst.entries] == ["^/a"]
+    assert patref.add(lst, "^/b") is None and lst.exprs[0].matchers[0].match(b"/b/c")
     assert patref.delete(few, "10") and [e.text for e in few.entries] == [":2"]

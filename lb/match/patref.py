@@ -98,10 +98,11 @@ class PatternRefs:
 
 
 def check_pattern(ref: PatternRef, text: str) -> str | None:
-    """HAProxy's complaint about ``text`` for this list's users, or None."""
+    """HAProxy's complaint about ``text`` for this list's users, or None. The pattern
+    is compiled too (a regex that does not compile never enters the list)."""
     for expr in ref.exprs:
         try:
-            parse_for(expr, text)
+            pattern.compile_patterns(expr.method, [parse_for(expr, text)], False)
         except pattern.PatternError as exc:
             return str(exc)
     return None
