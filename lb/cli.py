@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import ipaddress
 import os
 import re
 import socket
@@ -746,7 +747,42 @@ def cmd_set_server(sess: Session, args: list[str]) -> str:
         return _set_weight(sess, srv, value)
     if what == "health":
         return _set_health(sess, srv, value)
+    if what == "addr":
+        return _set_addr(sess, srv, args[4:])
     raise CliError(SET_SERVER_USAGE)
+
+
+def _set_addr(sess: Session, srv: ServerState, rest: list[str]) -> str:
+    """`set server b/s addr <ip> [port <port>]`: where new connections go from now on
+    (idle ones to the old address are closed); HAProxy 2.6.12's answer texts."""
+    if not rest or not rest[0]:
+        raise CliError("set server <b>/<s> addr requires an address and optionally a port.\n")
+    by = " by 'stats socket command'\n"
+    try:
+        new_ip = str(ipaddress.ip_address(rest[0].removeprefix("[").removesuffix("]")))
+    except ValueError:
+        raise CliError(f"Invalid addr '{rest[0]}'{by}") from None
+    said = []
+    if new_ip == srv.addr:
+        said.append("no need to change the addr")
+    else:
+        said.append(f"IP changed from '{srv.addr}' to '{new_ip}'")
+    new_port = srv.port
+    if len(rest) > 1 and rest[1] == "port":
+        text = rest[2] if len(rest) > 2 else ""
+        if not text.isdigit():
+            said.append(f"problem converting port '{text}' to an int")
+        else:
+            new_port = int(text) & 0xFFFF  # (HAProxy keeps the low 16 bits)
+            if new_port == srv.port:
+                said.append("no need to change the port")
+            else:
+                said.append(f"port changed from '{srv.port}' to '{new_port}'")
+    if new_ip != srv.addr or new_port != srv.port:
+        srv.addr, srv.port = new_ip, new_port
+        sess.state.cli_addrs.add((srv.backend.name, srv.name))
+        sess.state.emit("server_addr", {"backend": srv.backend, "server": srv})
+    return ", ".join(said) + by
 
 
 def _set_health(sess: Session, srv: ServerState, value: str | None) -> str:

@@ -278,7 +278,8 @@ SERVER_FIELDS = ("admin", "op", "health", "uweight", "eweight", "check_status",
                  "check_code", "check_desc", "check_duration", "check_info",
                  "last_change", "maxconn")
 FRONTEND_FIELDS = ("maxconn", "paused", "stopped")
-# CLI changes the master pushes to its workers at once (besides server_* events)
+# CLI changes the master pushes to its workers at once (besides server_* events,
+# which include `set server ... addr`)
 _PUSHED_EVENTS = frozenset({"acl_changed", "frontend_changed", "maxconn_changed"})
 
 
@@ -287,8 +288,10 @@ def servers_message(state: State) -> dict[str, Any]:
     rows = []
     for be in state.backends.values():
         for s in be.servers:
-            rows.append({"be": be.name, "srv": s.name,
-                         **{f: getattr(s, f) for f in SERVER_FIELDS}})
+            row = {"be": be.name, "srv": s.name, **{f: getattr(s, f) for f in SERVER_FIELDS}}
+            if (be.name, s.name) in state.cli_addrs:  # only what `set server addr` set:
+                row["addr"], row["port"] = s.addr, s.port  # workers resolved the rest
+            rows.append(row)
     acls = [{"id": r.ref_id, "version": r.version,
              "entries": [[e.uid, e.text] for e in r.entries]}
             for r in (state.config.pattern_refs or ()) if r.version]
@@ -347,6 +350,10 @@ def apply_servers(state: State, rows: Iterable[dict[str, Any]], now: float) -> i
         if "maxconn" in r and int(r["maxconn"]) != s.maxconn:
             s.maxconn = int(r["maxconn"])
             state.emit("server_maxconn", {"backend": be, "server": s})
+            diff = True
+        if "addr" in r and (r["addr"], r.get("port")) != (s.addr, s.port):
+            s.addr, s.port = r["addr"], r.get("port")
+            state.emit("server_addr", {"backend": be, "server": s})
             diff = True
         admin = int(r.get("admin", s.admin))
         if admin != s.admin:

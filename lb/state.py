@@ -535,6 +535,7 @@ class State:
         self.errors: deque[Any] = deque(maxlen=64)  # captured protocol errors (show errors)
         self._next_id = 0
         self.maxconn: int | None = None  # `set maxconn global` (None: the configured one)
+        self.cli_addrs: set[tuple[str, str]] = set()  # servers `set server addr` moved
 
     def capture_error(self, when: float, proxy: str, direction: str, src: str,
                       reason: str, raw: bytes) -> None:

@@ -160,3 +160,66 @@ def test_server_maxconn_raised_lets_the_queue_go() -> None:
         assert results["slow"].startswith(b"HTTP/1.1 200")
         info = query(sock, "set maxconn global 50; show info")
         assert "\nMaxconn: 50\n" in info
+
+
+ADDR_SEQUENCE = [
+    "set server be/s1 addr", "set server be/s1 addr bogus", "set server be/s1 addr 127.0.0.1",
+    "set server be/s1 addr 127.0.0.2", "set server be/s1 addr 127.0.0.2 port 9000",
+    "set server be/s1 addr 127.0.0.2 port 9000", "set server be/s1 addr 127.0.0.3 port x",
+    "set server be/s1 addr 127.0.0.3 port", "set server be/s1 addr 127.0.0.3 foo 3",
+    "set server be/s1 addr 127.0.0.3 port 70000", "set server be/s1 addr ::1 port 82",
+    "set server be/nope addr 127.0.0.1", "set server be/s1 port 81",
+]
+
+
+def test_set_server_addr_answers_as_haproxy() -> None:
+    d = tempfile.mkdtemp(prefix="lbfe")
+    hs, ls = os.path.join(d, "h.sock"), os.path.join(d, "l.sock")
+    with HttpBackend("s1") as be:
+        port = be.port
+        with Haproxy(CFG.format(sock=hs, fe=free_port(), be=port), ready_socket=hs), \
+                LbProcess(CFG.format(sock=ls, fe="@@fe@@", be=port)):
+            _wait_socket(ls)
+            for cmd in ADDR_SEQUENCE:
+                assert query(ls, cmd) == query(hs, cmd), cmd
+
+            def row(sock: str) -> list[str]:
+                line = [r for r in query(sock, "show servers state be").splitlines()
+                        if r.startswith("3 be 1 s1 ")][0]
+                return [line.split()[4], line.split()[18]]  # srv_addr, srv_port
+
+            assert row(ls) == row(hs) == ["::1", "82"]
+
+
+def test_set_server_addr_moves_the_traffic() -> None:
+    """Requests go to the new address at once, on a kept-alive client connection too
+    (the idle server connections to the old address are closed)."""
+    d = tempfile.mkdtemp(prefix="lbfe")
+    sock = os.path.join(d, "lb.sock")
+    with HttpBackend("old") as old, HttpBackend("new") as new, \
+            LbProcess(CFG.format(sock=sock, fe="@@fe@@", be=old.port)) as lb:
+        _wait_socket(sock)
+        c = socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5)
+        f = c.makefile("rb")
+
+        def ask() -> bytes:
+            c.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            head = b""
+            while not head.endswith(b"\r\n\r\n"):
+                head += f.readline()
+            n = int(next(ln.split(b":")[1] for ln in head.split(b"\r\n")
+                         if ln.lower().startswith(b"content-length")))
+            return f.read(n)
+
+        assert ask() == b"old"
+        assert len(old._live) == 1  # lb keeps its connection to the old address
+        answer = query(sock, f"set server be/s1 addr 127.0.0.1 port {new.port}")
+        assert answer == (f"no need to change the addr, port changed from '{old.port}' to "
+                          f"'{new.port}' by 'stats socket command'\n\n")
+        assert ask() == b"new" and ask() == b"new"
+        deadline = time.monotonic() + 5
+        while old._live and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not old._live  # ... and closed it when the address changed
+        f.close()
+        c.close()

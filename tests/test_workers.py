@@ -413,3 +413,20 @@ def test_frontend_commands_reach_every_worker() -> None:
                 c.settimeout(5)
                 assert c.recv(100).startswith(b"HTTP/1.1 200")
                 c.close()
+
+
+def test_set_server_addr_reaches_every_worker() -> None:
+    with Web() as web, WsBackend("w1") as wsb, HttpBackend("new") as new:
+        with Master(web.be.port, wsb.port, extra_global="    nbthread 2") as m:
+            assert len(pids_seen(m.port, 2)) == 2
+            assert "port changed" in m.cli(f"set server bweb/s1 addr 127.0.0.1 port {new.port}")
+            deadline = time.monotonic() + 10
+            by_pid: dict[str, str] = {}
+            while time.monotonic() < deadline:
+                status, h = http_get(m.port)
+                assert status == 200
+                by_pid[h["x-pid"]] = h.get("x-server", "?")
+                if len(by_pid) == 2 and set(by_pid.values()) == {"new"}:
+                    break
+                time.sleep(0.05)
+            assert set(by_pid.values()) == {"new"} and len(by_pid) == 2, by_pid

@@ -281,6 +281,13 @@ class Runtime:
         frontend or the process limit changed from the CLI: the listeners follow."""
         srv = info.get("server")
         if srv is not None and event.startswith("server_"):
+            if event == "server_addr":  # idle connections go to the old address
+                be = self.backends.get(srv.backend.name)
+                pool = be.idle.get(srv) if be is not None else None
+                for sc in list(pool or ()):
+                    sc.close()
+                if pool:
+                    pool.clear()
             lbqueue.server_changed(srv, self.loop.time())
         elif event == "frontend_changed" or event == "maxconn_changed":
             from lb.proxy import listener as lmod
