@@ -71,6 +71,14 @@ def make_state(now: float = 1_000_000.0, **kw: object) -> State:
     return State(make_config(**kw), now=now)  # type: ignore[arg-type]
 
 
+def wait_socket(path: str, timeout: float = 10.0) -> None:
+    """Wait for a unix stats socket to appear (lb opens it on its own task)."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.path.exists(path), path
+
+
 def query(address: str | tuple[str, int], line: str, timeout: float = 5.0) -> str:
     """Send one line to a stats socket and read until the server closes."""
     if isinstance(address, tuple):

@@ -8,13 +8,12 @@ import http.client
 import os
 import re
 import tempfile
-import time
 
 from lb.config import load_text
 from lb.match import patref
 from tests.backends import HttpBackend
 from tests.lbproc import LbProcess, free_port
-from tests.stats_support import query
+from tests.stats_support import query, wait_socket
 from tests.support_e2e import Haproxy
 
 CFG = """global
@@ -57,13 +56,6 @@ COMMANDS = [
 # entries it holds)
 
 
-def _wait_socket(path: str) -> None:
-    deadline = time.monotonic() + 10
-    while not os.path.exists(path) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert os.path.exists(path), path
-
-
 def _normal(text: str) -> str:
     text = re.sub(r"0x[0-9a-f]+", "0xP", text)
     text = re.sub(r"file '[^']*\.cfg'", "file 'X'", text)
@@ -80,7 +72,7 @@ def test_acl_commands_answer_as_haproxy(tmp_path) -> None:  # type: ignore[no-un
         with Haproxy(CFG.format(sock=hs, fe=free_port(), lst=lst, be=be.port),
                      ready_socket=hs), \
                 LbProcess(CFG.format(sock=ls, fe="@@fe@@", lst=lst, be=be.port)):
-            _wait_socket(ls)
+            wait_socket(ls)
             for cmd in COMMANDS:
                 cmd = cmd.format(lst=lst)
                 assert _normal(query(ls, cmd)) == _normal(query(hs, cmd)), cmd
@@ -106,7 +98,7 @@ def test_traffic_follows_the_lists() -> None:
     with HttpBackend("s1") as be, \
             LbProcess(CFG.format(sock=sock, fe="@@fe@@", lst=lst, be=be.port)) as lb:
         port = lb.ports["fe"]
-        _wait_socket(sock)
+        wait_socket(sock)
         assert _get(port, "/x") == 200
         assert query(sock, f"add acl {lst} 127.0.0.0/8") == "\n"
         assert _get(port, "/x") == 403  # the next request sees it

@@ -12,7 +12,7 @@ import time
 
 from tests.backends import HttpBackend
 from tests.lbproc import LbProcess, RawBackend, free_port
-from tests.stats_support import query
+from tests.stats_support import query, wait_socket
 from tests.support_e2e import Haproxy
 
 CFG = """global
@@ -47,13 +47,6 @@ SEQUENCE = [
 ]
 
 
-def _wait_socket(path: str) -> None:
-    deadline = time.monotonic() + 10
-    while not os.path.exists(path) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert os.path.exists(path), path
-
-
 def _fe_row(sock: str) -> list[str]:
     row = next(r for r in query(sock, "show stat").splitlines() if r.startswith("fe,FRONTEND"))
     return row.split(",")[4:7] + row.split(",")[17:18]  # scur smax slim status
@@ -65,7 +58,7 @@ def test_answers_and_states_as_haproxy() -> None:
     with HttpBackend("s1") as be, \
             Haproxy(CFG.format(sock=hs, fe=free_port(), be=be.port), ready_socket=hs), \
             LbProcess(CFG.format(sock=ls, fe="@@fe@@", be=be.port)):
-        _wait_socket(ls)
+        wait_socket(ls)
         for cmd in SEQUENCE:
             assert query(ls, cmd) == query(hs, cmd), cmd
             # the status; and the limit once set (the derived default differs by one:
@@ -93,7 +86,7 @@ def test_listeners_follow_the_commands() -> None:
     with HttpBackend("s1") as be, \
             LbProcess(CFG.format(sock=sock, fe="@@fe@@", be=be.port)) as lb:
         port = lb.ports["fe"]
-        _wait_socket(sock)
+        wait_socket(sock)
         assert _request(port).startswith(b"HTTP/1.1 200")
         # disabled: a new connection waits in the kernel backlog, unanswered ...
         assert query(sock, "disable frontend fe") == "\n"
@@ -139,7 +132,7 @@ def test_server_maxconn_raised_lets_the_queue_go() -> None:
     with RawBackend(slow) as be, \
             LbProcess(CFG.format(sock=sock, fe="@@fe@@", be=be.port)) as lb:
         port = lb.ports["fe"]
-        _wait_socket(sock)
+        wait_socket(sock)
         assert query(sock, "set maxconn server be/s1 1") == "\n"
         results: dict[str, bytes] = {}
         t1 = threading.Thread(target=lambda: results.__setitem__("slow", _request(port, "/slow")))
@@ -179,7 +172,7 @@ def test_set_server_addr_answers_as_haproxy() -> None:
         port = be.port
         with Haproxy(CFG.format(sock=hs, fe=free_port(), be=port), ready_socket=hs), \
                 LbProcess(CFG.format(sock=ls, fe="@@fe@@", be=port)):
-            _wait_socket(ls)
+            wait_socket(ls)
             for cmd in ADDR_SEQUENCE:
                 assert query(ls, cmd) == query(hs, cmd), cmd
 
@@ -198,7 +191,7 @@ def test_set_server_addr_moves_the_traffic() -> None:
     sock = os.path.join(d, "lb.sock")
     with HttpBackend("old") as old, HttpBackend("new") as new, \
             LbProcess(CFG.format(sock=sock, fe="@@fe@@", be=old.port)) as lb:
-        _wait_socket(sock)
+        wait_socket(sock)
         c = socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5)
         f = c.makefile("rb")
 
