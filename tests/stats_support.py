@@ -71,6 +71,20 @@ def make_state(now: float = 1_000_000.0, **kw: object) -> State:
     return State(make_config(**kw), now=now)  # type: ignore[arg-type]
 
 
+# The head of the configurations the side-by-side tests give HAProxy and lb: an admin
+# stats socket at {sock} and HTTP defaults (each test appends its own sections, and
+# formats the whole text).
+ADMIN_HEAD = """global
+    stats socket {sock} level admin
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+"""
+
+
 def wait_socket(path: str, timeout: float = 10.0) -> None:
     """Wait for a unix stats socket to appear (lb opens it on its own task)."""
     deadline = time.monotonic() + timeout

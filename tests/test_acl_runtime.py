@@ -13,18 +13,10 @@ from lb.config import load_text
 from lb.match import patref
 from tests.backends import HttpBackend
 from tests.lbproc import LbProcess, free_port
-from tests.stats_support import query, wait_socket
+from tests.stats_support import ADMIN_HEAD, query, wait_socket
 from tests.support_e2e import Haproxy
 
-CFG = """global
-    stats socket {sock} level admin
-
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-
+CFG = ADMIN_HEAD + """
 frontend fe
     bind 127.0.0.1:{fe}
     acl bad src -f {lst}

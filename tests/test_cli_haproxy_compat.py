@@ -16,7 +16,7 @@ import pytest
 from lb.config import load_text
 from lb.state import State
 from tests.lbproc import free_port
-from tests.stats_support import CliFixture, query
+from tests.stats_support import ADMIN_HEAD, CliFixture, query
 from tests.support_e2e import Haproxy
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -294,15 +294,7 @@ def test_state_change_log_texts(pair: Pair) -> None:
     assert len(ours) >= 10 and ours == theirs
 
 
-RICH_CFG = """global
-    stats socket {sock} level admin
-
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-
+RICH_CFG = ADMIN_HEAD + """
 listen li
     bind 127.0.0.1:{p0}
     cookie SRV insert
@@ -346,15 +338,7 @@ def test_show_stat_every_value_on_a_richer_config() -> None:
         assert diffs == [], t[:2]
 
 
-CHECK_CFG = """global
-    stats socket {sock} level admin
-
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-    timeout check 1s
+CHECK_CFG = ADMIN_HEAD + """    timeout check 1s
 
 frontend fe
     bind 127.0.0.1:{fe}
@@ -409,15 +393,7 @@ def test_check_columns_after_real_checks() -> None:
                         assert o == t, (key, col)
 
 
-INIT_ADDR_CFG = """global
-    stats socket {sock} level admin
-
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-
+INIT_ADDR_CFG = ADMIN_HEAD + """
 frontend fe
     bind 127.0.0.1:{fe}
     default_backend be
