@@ -32,7 +32,7 @@ from typing import Any
 
 from lb import srvadmin, stats
 from lb.config.model import StatsSocket
-from lb.match import patref
+from lb.match import maps, patref
 from lb.state import BackendState, ServerState, State
 
 USER, OPERATOR, ADMIN = 0, 1, 2
@@ -537,70 +537,172 @@ def cmd_clear_counters(sess: Session, args: list[str]) -> str:
 # ----------------------------------------------------------------- ACL pattern lists
 
 ACL_UNKNOWN = "Unknown ACL identifier. Please use #<id> or <file>.\n"
+MAP_UNKNOWN = "Unknown map identifier. Please use #<id> or <file>.\n"
+ADD_MAP_USAGE = ("'add map' expects three parameters (map identifier, key and value) or one "
+                 "parameter (map identifier) and a payload\n")
 
 
-def _acl_ref(sess: Session, ident: str) -> patref.PatternRef:
+def _pattern_ref(sess: Session, ident: str, unknown: str,
+                 listed: str | None = None) -> patref.PatternRef:
+    """The list ``#<id>`` or file names. `show acl/map` only name the lists they list
+    (``listed``: "is_acl" / "is_map"); HAProxy's other commands take any list."""
     refs = sess.state.config.pattern_refs
     ref = refs.find(ident) if refs is not None and ident else None
-    if ref is None:
-        raise CliError(ACL_UNKNOWN)
+    if ref is None or (listed is not None and not getattr(ref, listed)):
+        raise CliError(unknown)
     return ref
 
 
-def _acl_changed(sess: Session, ref: patref.PatternRef) -> None:
+def _acl_ref(sess: Session, ident: str) -> patref.PatternRef:
+    return _pattern_ref(sess, ident, ACL_UNKNOWN)
+
+
+def _list_changed(sess: Session, ref: patref.PatternRef) -> None:
     sess.state.emit("acl_changed", {"ref": ref})
 
 
-def cmd_show_acl(sess: Session, args: list[str]) -> str:
+def _show_refs(sess: Session, args: list[str], listed: str, unknown: str) -> str:
     if len(args) < 3:
         refs = sess.state.config.pattern_refs or ()
         return "# id (file) description\n" + "".join(
             f"{r.ref_id} ({r.file}) {r.description()}. curr_ver=0 next_ver=0 "
-            f"entry_cnt={len(r.entries)}\n" for r in refs)
-    ref = _acl_ref(sess, args[2])
-    return "".join(f"0x{e.uid:012x} {e.text}\n" for e in ref.entries)
+            f"entry_cnt={len(r.entries)}\n" for r in refs if getattr(r, listed))
+    ref = _pattern_ref(sess, args[2], unknown, listed)
+    return "".join(f"0x{e.uid:012x} {e.shown()}\n" for e in ref.entries)
+
+
+def cmd_show_acl(sess: Session, args: list[str]) -> str:
+    return _show_refs(sess, args, "is_acl", ACL_UNKNOWN)
+
+
+def cmd_show_map(sess: Session, args: list[str]) -> str:
+    return _show_refs(sess, args, "is_map", MAP_UNKNOWN)
+
+
+def _lookup_head(look: patref.Lookup) -> str:
+    case = "insensitive" if look.icase else "sensitive"
+    return f"type={look.method}, case={case}, "
 
 
 def cmd_get_acl(sess: Session, args: list[str]) -> str:
     if len(args) < 4:
         raise CliError("Missing ACL identifier and/or key.\n")
-    ref = _acl_ref(sess, args[2])
-    method, case, entry = patref.lookup(ref, args[3])
-    head = f"type={method}, case={case}, match="
-    if entry is None:
-        return head + "no\n"
-    tree = method == "ip" or (method in ("str", "beg") and case == "sensitive")
-    return head + f'yes, idx={"tree" if tree else "list"}, pattern="{entry.text}"\n'
+    out = []
+    for look in patref.lookup_all(_acl_ref(sess, args[2]), args[3]):
+        head = _lookup_head(look) + "match="
+        if look.entry is None:
+            out.append(head + "no\n")
+        else:
+            idx = "tree" if look.tree else "list"
+            out.append(head + f'yes, idx={idx}, pattern="{look.entry.text}"\n')
+    return "".join(out)
+
+
+def cmd_get_map(sess: Session, args: list[str]) -> str:
+    if len(args) < 4:
+        raise CliError("Missing map identifier and/or key.\n")
+    out = []
+    for look in patref.lookup_all(_pattern_ref(sess, args[2], MAP_UNKNOWN), args[3]):
+        head = _lookup_head(look) + "found="
+        if look.entry is None:
+            out.append(head + "no\n")
+            continue
+        line = (head + f'yes, idx={"tree" if look.tree else "list"}, '
+                f'key="{look.entry.text}", value=')
+        if not look.out:  # an ACL using the list: no value
+            out.append(line + "none\n")
+        else:
+            out.append(line + f'"{maps.value_text(look.value)}", '
+                       f'type="{maps.type_name(look.out, look.value)}"\n')
+    return "".join(out)
 
 
 def cmd_add_acl(sess: Session, args: list[str]) -> str:
     if len(args) < 4:
         raise CliError("'add acl' expects two parameters: ACL identifier and pattern.\n")
     ref = _acl_ref(sess, args[2])
+    if ref.two_column:
+        raise CliError("This ACL is shared with a map containing samples. You must use the "
+                       "command 'add map' to add values.\n")
     err = patref.add(ref, args[3])
     if err is not None:
         raise CliError(err + ".\n")
-    _acl_changed(sess, ref)
+    _list_changed(sess, ref)
+    return ""
+
+
+def cmd_add_map(sess: Session, args: list[str]) -> str:
+    """`add map <map> <key> <value>`, or `add map <map> <<` with one ``key value``
+    a line: a payload is all or nothing (lb checks every line before adding any)."""
+    payload = sess.payload
+    if len(args) < 3 or (len(args) < 5 and not (len(args) == 3 and payload is not None)):
+        raise CliError(ADD_MAP_USAGE)
+    ref = _pattern_ref(sess, args[2], MAP_UNKNOWN)
+    if len(args) >= 5:
+        pairs = [(args[3], args[4])]
+    else:
+        pairs = []
+        for line in (payload or "").split("\n"):
+            words = line.split()
+            if not words:
+                continue
+            if len(words) < 2:
+                raise CliError(ADD_MAP_USAGE)
+            pairs.append((words[0], line.strip()[len(words[0]):].strip()))
+    for key, value in pairs:
+        err = patref.check_pattern(ref, key, value)
+        if err is not None:
+            raise CliError(err + ".\n")
+    for key, value in pairs:
+        patref.add(ref, key, value)
+    _list_changed(sess, ref)
+    return ""
+
+
+def cmd_set_map(sess: Session, args: list[str]) -> str:
+    if len(args) < 5:
+        raise CliError("'set map' expects three parameters: map identifier, key and value.\n")
+    ref = _pattern_ref(sess, args[2], MAP_UNKNOWN)
+    err = patref.set_value(ref, args[3], args[4])
+    if err is not None:
+        raise CliError(err + ".\n")
+    _list_changed(sess, ref)
+    return ""
+
+
+def _del(sess: Session, args: list[str], what: str, unknown: str) -> str:
+    if len(args) < 4:
+        raise CliError(f"This command expects two parameters: {what} identifier and key.\n")
+    ref = _pattern_ref(sess, args[2], unknown)
+    if not patref.delete(ref, args[3]):
+        raise CliError("Key not found.\n")
+    _list_changed(sess, ref)
     return ""
 
 
 def cmd_del_acl(sess: Session, args: list[str]) -> str:
-    if len(args) < 4:
-        raise CliError("This command expects two parameters: ACL identifier and key.\n")
-    ref = _acl_ref(sess, args[2])
-    if not patref.delete(ref, args[3]):
-        raise CliError("Key not found.\n")
-    _acl_changed(sess, ref)
+    return _del(sess, args, "ACL", ACL_UNKNOWN)
+
+
+def cmd_del_map(sess: Session, args: list[str]) -> str:
+    return _del(sess, args, "map", MAP_UNKNOWN)
+
+
+def _clear(sess: Session, args: list[str], what: str, unknown: str) -> str:
+    if len(args) < 3:
+        raise CliError(f"Missing {what} identifier.\n")
+    ref = _pattern_ref(sess, args[2], unknown)
+    patref.clear(ref)
+    _list_changed(sess, ref)
     return ""
 
 
 def cmd_clear_acl(sess: Session, args: list[str]) -> str:
-    if len(args) < 3:
-        raise CliError("Missing ACL identifier.\n")
-    ref = _acl_ref(sess, args[2])
-    patref.clear(ref)
-    _acl_changed(sess, ref)
-    return ""
+    return _clear(sess, args, "ACL", ACL_UNKNOWN)
+
+
+def cmd_clear_map(sess: Session, args: list[str]) -> str:
+    return _clear(sess, args, "map", MAP_UNKNOWN)
 
 
 # ----------------------------------------------------------------- frontends, maxconn
@@ -797,13 +899,20 @@ def _set_health(sess: Session, srv: ServerState, value: str | None) -> str:
 CLI_COMMANDS: tuple[CliCommand, ...] = (
     CliCommand(("add", "acl"), "add acl <acl> <pattern>", "add a pattern to an ACL list",
                OPERATOR, cmd_add_acl),
+    CliCommand(("add", "map"), "add map <map> <key> <val>",
+               "add a map entry (payload supported instead of key/val)", OPERATOR,
+               cmd_add_map),
     CliCommand(("clear", "acl"), "clear acl <acl>", "remove every pattern of an ACL list",
                OPERATOR, cmd_clear_acl),
     CliCommand(("clear", "counters"), "clear counters [all]",
                "clear max statistics counters (or all counters)", OPERATOR, cmd_clear_counters,
                level_for=lambda w: ADMIN if w[2:3] == ["all"] else OPERATOR),
+    CliCommand(("clear", "map"), "clear map <map>", "remove every entry of a map",
+               OPERATOR, cmd_clear_map),
     CliCommand(("del", "acl"), "del acl <acl> [<key>|#<ref>]",
                "remove the patterns written <key>, or entry #<ref>", OPERATOR, cmd_del_acl),
+    CliCommand(("del", "map"), "del map <map> [<key>|#<ref>]",
+               "remove the entries keyed <key>, or entry #<ref>", OPERATOR, cmd_del_map),
     CliCommand(("disable", "frontend"), "disable frontend <frontend>",
                "stop accepting on a frontend for a while", ADMIN, cmd_disable_frontend),
     CliCommand(("disable", "health"), "disable health <bk>/<srv>", "disable health checks",
@@ -820,11 +929,16 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
                cmd_enable_server),
     CliCommand(("get", "acl"), "get acl <acl> <value>",
                "say which pattern of an ACL list matches a value", USER, cmd_get_acl),
+    CliCommand(("get", "map"), "get map <map> <value>",
+               "say which entry of a map matches a value, and its value", USER, cmd_get_map),
     CliCommand(("get", "weight"), "get weight <bk>/<srv>", "report a server's current weight",
                USER, cmd_get_weight),
     CliCommand(("operator",), "operator",
                "lower the level of the current CLI session to operator", USER,
                cmd_level_operator),
+    CliCommand(("set", "map"), "set map <map> [<key>|#<ref>] <value>",
+               "change the value of the entries keyed <key>, or of entry #<ref>", OPERATOR,
+               cmd_set_map),
     CliCommand(("set", "maxconn", "frontend"), "set maxconn frontend <frontend> <value>",
                "change a frontend's connection limit", ADMIN, cmd_set_maxconn_frontend),
     CliCommand(("set", "maxconn", "global"), "set maxconn global <value>",
@@ -848,6 +962,8 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
                cmd_show_errors),
     CliCommand(("show", "info"), "show info [desc|json|typed|float]*",
                "report information about the running process", USER, cmd_show_info),
+    CliCommand(("show", "map"), "show map [<map>]",
+               "list the maps, or the entries of one", USER, cmd_show_map),
     CliCommand(("show", "servers", "state"), "show servers state [<backend>]",
                "dump volatile server information (all or for a single backend)", USER,
                cmd_show_servers_state),

@@ -284,7 +284,7 @@ _PUSHED_EVENTS = frozenset({"acl_changed", "frontend_changed", "maxconn_changed"
 
 
 def servers_message(state: State) -> dict[str, Any]:
-    """Server states, and the ACL pattern lists changed from the CLI, for the workers."""
+    """Server states, and the ACL and map lists changed from the CLI, for the workers."""
     rows = []
     for be in state.backends.values():
         for s in be.servers:
@@ -293,7 +293,7 @@ def servers_message(state: State) -> dict[str, Any]:
                 row["addr"], row["port"] = s.addr, s.port  # workers resolved the rest
             rows.append(row)
     acls = [{"id": r.ref_id, "version": r.version,
-             "entries": [[e.uid, e.text] for e in r.entries]}
+             "entries": [[e.uid, e.text, e.value] for e in r.entries]}
             for r in (state.config.pattern_refs or ()) if r.version]
     fronts = [{"fe": f.name, **{k: getattr(f, k) for k in FRONTEND_FIELDS}}
               for f in state.frontends.values()]
@@ -322,14 +322,16 @@ def apply_frontends(state: State, rows: Iterable[dict[str, Any]],
 
 
 def apply_acls(state: State, rows: Iterable[dict[str, Any]]) -> int:
-    """Take the master's copies of the ACL lists it changed; returns how many changed."""
+    """Take the master's copies of the ACL and map lists it changed; returns how many
+    changed."""
     refs = state.config.pattern_refs
     changed = 0
     for r in rows:
         ref = refs.find(f"#{r.get('id')}") if refs is not None else None
         if ref is not None and patref.replace_entries(
                 ref, int(r.get("version", 0)),
-                [(int(uid), str(text)) for uid, text in r.get("entries", ())]):
+                [(int(row[0]), str(row[1]), None if len(row) < 3 or row[2] is None
+                  else str(row[2])) for row in r.get("entries", ())]):
             changed += 1
     return changed
 

@@ -146,3 +146,23 @@ class CliFixture:
         time.sleep(0.05)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+
+
+def assert_same_answers(cfg: str, commands: list[str], normal: Callable[[str], str],
+                        tmp_dir: str, **fields: Any) -> None:
+    """Run HAProxy and lb on ``cfg`` (``{sock}``, ``{fe}`` and ``fields`` filled in)
+    with an admin stats socket each, and check that every command of ``commands``
+    (formatted with ``fields``) gets the same answer from both, after ``normal``."""
+    from tests.backends import HttpBackend
+    from tests.lbproc import LbProcess, free_port
+    from tests.support_e2e import Haproxy
+
+    hs, ls = os.path.join(tmp_dir, "h.sock"), os.path.join(tmp_dir, "l.sock")
+    with HttpBackend("s1") as be:
+        with Haproxy(cfg.format(sock=hs, fe=free_port(), be=be.port, **fields),
+                     ready_socket=hs), \
+                LbProcess(cfg.format(sock=ls, fe="@@fe@@", be=be.port, **fields)):
+            wait_socket(ls)
+            for cmd in commands:
+                cmd = cmd.format(**fields)
+                assert normal(query(ls, cmd)) == normal(query(hs, cmd)), cmd

@@ -12,9 +12,8 @@ import tempfile
 from lb.config import load_text
 from lb.match import patref
 from tests.backends import HttpBackend
-from tests.lbproc import LbProcess, free_port
-from tests.stats_support import ADMIN_HEAD, query, wait_socket
-from tests.support_e2e import Haproxy
+from tests.lbproc import LbProcess
+from tests.stats_support import ADMIN_HEAD, assert_same_answers, query, wait_socket
 
 CFG = ADMIN_HEAD + """
 frontend fe
@@ -59,15 +58,7 @@ def test_acl_commands_answer_as_haproxy(tmp_path) -> None:  # type: ignore[no-un
     lst = str(tmp_path / "block.lst")
     with open(lst, "w") as f:
         f.write("10.0.0.1\n10.0.0.2\n")
-    hs, ls = str(tmp_path / "h.sock"), str(tmp_path / "l.sock")
-    with HttpBackend("s1") as be:
-        with Haproxy(CFG.format(sock=hs, fe=free_port(), lst=lst, be=be.port),
-                     ready_socket=hs), \
-                LbProcess(CFG.format(sock=ls, fe="@@fe@@", lst=lst, be=be.port)):
-            wait_socket(ls)
-            for cmd in COMMANDS:
-                cmd = cmd.format(lst=lst)
-                assert _normal(query(ls, cmd)) == _normal(query(hs, cmd)), cmd
+    assert_same_answers(CFG, COMMANDS, _normal, str(tmp_path), lst=lst)
 
 
 def _get(port: int, path: str, host: str = "t") -> int:

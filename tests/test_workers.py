@@ -388,6 +388,24 @@ def test_acl_changes_reach_every_worker(tmp_path) -> None:  # type: ignore[no-un
             assert len(pids_seen(m.port, 2)) == 2  # both workers serve it again
 
 
+def test_map_changes_reach_every_worker(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`set map` on the master's socket changes a map converter's answer on every
+    worker: the master pushes the list with its values."""
+    lst = tmp_path / "clients.map"
+    lst.write_text("127.0.0.1 allow\n")
+    with Web() as web, WsBackend("w1") as wsb:
+        fe = f"    http-request deny if {{ src,map_ip({lst},allow) -m str deny }}"
+        with Master(web.be.port, wsb.port, extra_global="    nbthread 2", extra_fe=fe) as m:
+            assert len(pids_seen(m.port, 2)) == 2
+            assert m.cli(f"set map {lst} 127.0.0.1 deny") == "\n"
+            wait_status(m.port, 403)
+            for _ in range(20):
+                assert http_get(m.port)[0] == 403
+            assert m.cli(f"set map {lst} 127.0.0.1 allow") == "\n"
+            wait_status(m.port, 200)
+            assert len(pids_seen(m.port, 2)) == 2
+
+
 def test_frontend_commands_reach_every_worker() -> None:
     """`disable frontend` on the master's socket pauses the listeners of every
     worker (a connection waits unanswered), `enable frontend` lets it through."""

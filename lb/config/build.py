@@ -40,6 +40,7 @@ from lb.config.registry import (
     origin,
 )
 from lb.errors import Diagnostic, Diagnostics, TooManyErrors, pipe
+from lb.match import maps
 
 PROXY_SECTIONS = ("defaults", "frontend", "backend", "listen")
 OTHER_SECTIONS = tuple(sorted(SECTION_NAMES - {"global", *PROXY_SECTIONS}))
@@ -319,8 +320,11 @@ class Parser:
         if "" in words:
             cut = words.index("")
             line = Line(line.file, line.lineno, words[:cut], line.cols[:cut], line.raw)
+        source = maps.MapSource(ctx.pattern_refs, ctx.base_dir,
+                                f"map at file '{line.file}' line {line.lineno}")
         try:
-            row.handler(p, line, ctx)
+            with maps.using(source):
+                row.handler(p, line, ctx)
         except WrappedLine as wl:
             next(lines)  # consume the continuation line
             text = (f"this line looks wrapped: '{wl.first}' + '{wl.second}' (start of line "

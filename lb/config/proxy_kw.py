@@ -92,8 +92,9 @@ def too_many(line: Line, ctx: ParseCtx, max_args: int, kw: str | None = None) ->
 
 
 def _msg(exc: Exception) -> str:
-    text = str(exc).rstrip()
-    return text[:-1] if text.endswith(".") else text
+    """An error's text before the period the alert adds (a text that ends with its own
+    period keeps it: HAProxy prints both, e.g. a map's "... two column file..")."""
+    return str(exc).rstrip()
 
 
 def check_format(p: ProxyBuilder, line: Line, ctx: ParseCtx, text: str, what: str,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lb.match import patref, pattern, sample
+from lb.match import maps, patref, pattern, sample
 
 
 class AclError(Exception):
@@ -170,7 +170,7 @@ SPACE_PAREN_WARNING = (
     "  match and the pattern to make this warning message disappear.")
 
 
-def _read_pattern_file(path: str, base_dir: str, as_map: bool) -> list[str]:
+def _read_pattern_file(path: str, base_dir: str) -> list[str]:
     full = path if os.path.isabs(path) else os.path.join(base_dir, path)
     try:
         with open(full, "rb") as f:
@@ -182,11 +182,17 @@ def _read_pattern_file(path: str, base_dir: str, as_map: bool) -> list[str]:
         line = raw.rstrip(b"\r").lstrip(b" \t")
         if not line or line.startswith(b"#"):
             continue
-        text = line.decode("utf-8", "surrogateescape")
-        if as_map:
-            text = text.split(None, 1)[0]
-        out.append(text)
+        out.append(line.decode("utf-8", "surrogateescape"))
     return out
+
+
+def _read_map_keys(path: str, base_dir: str) -> list[tuple[str, str, int]]:
+    """``-M -f``: the file is a map; the ACL matches its keys."""
+    full = path if os.path.isabs(path) else os.path.join(base_dir, path)
+    try:
+        return maps.read_map_file(full)
+    except OSError:
+        raise AclError(f"failed to open pattern file <{path}>") from None
 
 
 def _resolve(name: str) -> sample.FetchDef | None:
@@ -244,7 +250,8 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = "",
     icase = False
     forced: str | None = None
     entries: list[tuple[bool, str]] = []  # (icase, pattern text)
-    files: list[tuple[str, list[str], bool]] = []  # (path as written, lines, -i)
+    # (path as written, lines, -i, map rows for -M)
+    files: list[tuple[str, list[str], bool, list[tuple[str, str, int]] | None]] = []
     seen_file = False
     dashdash = False
     i = 1
@@ -276,12 +283,13 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = "",
                 i += 1
                 continue
             seen_file = True
-            as_map = "-M" in words[1:i]
             path = words[i + 1] if i + 1 < n else ""
-            lines = _read_pattern_file(path, base_dir, as_map)
+            pairs = _read_map_keys(path, base_dir) if "-M" in words[1:i] else None
+            lines = ([k for k, _v, _n in pairs] if pairs is not None
+                     else _read_pattern_file(path, base_dir))
             for line in lines:
                 entries.append((icase, line))
-            files.append((path, lines, icase))
+            files.append((path, lines, icase, pairs))
             i += 1
         elif w == "-u":
             i += 1
@@ -346,8 +354,21 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = "",
     cast = _cast_for(mm.kind, out, method)
     acl_expr = AclExpr(" ".join(words), expr, method, tuple(matchers), cast)
     if refs is not None:
-        user = f"acl at file '{origin[0]}' line {origin[1]}"
-        lists = [(refs.file_ref(path, lines, user), ic) for path, lines, ic in files]
+        lists = []
+        for path, lines, ic, pairs in files:
+            if pairs is None:
+                user = f"acl at file '{origin[0]}' line {origin[1]}"
+                try:
+                    lists.append((refs.file_ref(path, lines, user), ic))
+                except patref.ColumnsError as exc:
+                    raise AclError(str(exc)) from None
+                continue
+            known = refs.find_file(path)
+            if known is not None and not known.two_column:
+                raise AclError(f'The file "{path}" is already used as one column file and '
+                               "cannot be used by as two column file.")
+            user = f"map at file '{origin[0]}' line {origin[1]}"
+            lists.append((refs.map_ref(path, pairs, user, acl=True), ic))
         lists.append((refs.inline_ref(kwname, origin, inline), icase))
         acl_expr.refs = tuple(lists)
         for lst, _ic in lists:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
+from lb.match import maps
+
 # ---------------------------------------------------------------------- context
 
 
@@ -1005,6 +1007,17 @@ CONVERTERS: dict[str, ConvDef] = {c.name: c for c in (
 )}
 
 
+def _c_map(v: Any, args: tuple, ctx: SampleCtx) -> Value | None:
+    """``map*(<file>[,<default>])``: args are the compiled view and the default."""
+    found = args[0].lookup(v)
+    return args[1] if found is None else found
+
+
+for _name, (_method, _inp, _out) in maps.MAP_CONVERTERS.items():
+    CONVERTERS[_name] = ConvDef(_name, _c_map, (A_STR, A_INT if _out == T_INT else A_STR),
+                                0, _inp, _out)
+
+
 # ------------------------------------------------------------ parsing
 
 
@@ -1152,6 +1165,8 @@ def _conv_args(cd: ConvDef, raw: list[str] | None) -> tuple:
         return SampleError(f"invalid args in converter '{cd.name}' : {detail}", "conv",
                            cd.name, detail)
 
+    if cd.name in maps.MAP_CONVERTERS:
+        return _map_args(cd, args, invalid)
     if cd.name == "regsub":
         pattern = args[0]
         flags = args[2] if len(args) > 2 else b""
@@ -1172,6 +1187,27 @@ def _conv_args(cd: ConvDef, raw: list[str] | None) -> tuple:
     if cd.name in ("ltrim", "rtrim") and not args:
         args = (b" ",)
     return args
+
+
+def _map_args(cd: ConvDef, args: tuple, invalid: Callable[[str], SampleError]) -> tuple:
+    """A map converter's file as a compiled view of its list, and its default value
+    as the converter's output type (None: no default, the converter fails)."""
+    method, _inp, out = maps.MAP_CONVERTERS[cd.name]
+    path = args[0].decode("utf-8", "surrogateescape") if args else ""
+    try:
+        view = maps.current().view(path, method, out)
+    except maps.MapError as e:
+        raise invalid(str(e)) from None
+    default: Value | None = None
+    if len(args) > 1:
+        default = args[1]
+        if out == T_IP:
+            text = args[1].decode("utf-8", "surrogateescape")
+            try:
+                default = ipaddress.ip_address(text)
+            except ValueError:
+                raise invalid(f"map: cannot parse default ip <{text}>.") from None
+    return (view, default)
 
 
 def _backrefs(repl: bytes) -> Callable[[re.Match[bytes]], bytes]:

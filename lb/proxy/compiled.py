@@ -19,7 +19,7 @@ from typing import Any
 from lb.balance import keys as lbkeys
 from lb.config.model import Config, Proxy
 from lb.http import actions, cookie, h1
-from lb.match import acl, sample
+from lb.match import acl, maps, sample
 from lb.proxy import queue as lbqueue
 from lb.proxy import sockopts
 from lb.proxy.retry import RetryPolicy
@@ -252,11 +252,16 @@ class Runtime:
         self.epoch_offset = time.time() - self.loop.time()
         g = config.global_
         sockbufs = sockopts.buffer_options(g.tune_rcvbuf_server, g.tune_sndbuf_server)
-        self.backends: dict[str, BackendRT] = {
-            name: BackendRT(bst.model, bst, self.loop, sockbufs)
-            for name, bst in self.state.backends.items()}
-        self.frontends: dict[str, FrontendRT] = {
-            name: FrontendRT(fst.model, fst, self) for name, fst in self.state.frontends.items()}
+        # map converters find the lists the configuration loaded (and the CLI changes)
+        refs = config.pattern_refs
+        with maps.using(maps.MapSource(refs, load=False) if refs is not None
+                        else maps.current()):
+            self.backends: dict[str, BackendRT] = {
+                name: BackendRT(bst.model, bst, self.loop, sockbufs)
+                for name, bst in self.state.backends.items()}
+            self.frontends: dict[str, FrontendRT] = {
+                name: FrontendRT(fst.model, fst, self)
+                for name, fst in self.state.frontends.items()}
         self.maxconn = g.maxconn
         self.actconn = 0
         self.conns: set[Any] = set()  # live client-side connections
