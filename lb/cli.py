@@ -705,6 +705,100 @@ def cmd_clear_map(sess: Session, args: list[str]) -> str:
     return _clear(sess, args, "map", MAP_UNKNOWN)
 
 
+# ----------------------------------------------------------------- stick tables
+
+NO_TABLE = "No such table\n"
+
+
+def _table_clock() -> float:
+    """The clock the tables' expiry dates use: the event loop's (lb.proxy.stick)."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
+
+
+def _table(sess: Session, name: str) -> Any:
+    table = sess.state.tables.get(name)
+    if table is None:
+        raise CliError(NO_TABLE)
+    return table
+
+
+def _table_key(table: Any, args: list[str], pos: int) -> Any:
+    """``key <k>`` at ``pos``: the key in the table's type (None: no such key can exist)."""
+    if len(args) <= pos + 1 or not args[pos + 1]:
+        raise CliError("Key value expected\n")
+    return table.key(args[pos + 1].encode("utf-8", "surrogateescape"))
+
+
+def cmd_show_table(sess: Session, args: list[str]) -> str:
+    now = _table_clock()
+    if len(args) < 3:
+        return "".join(t.header() for t in reversed(sess.state.tables.values()))
+    table = _table(sess, args[2])
+    if len(args) > 3 and args[3] == "key":
+        key = _table_key(table, args, 3)
+        e = table.entries.get(key) if key is not None else None
+        if e is None or (e.expire is not None and e.expire <= now):
+            return ""
+        if sess.level < OPERATOR:
+            return table.header() + "# contents not dumped due to insufficient privileges\n"
+        return table.header() + table.entry_line(key, e, now)
+    table.purge(now)
+    if sess.level < OPERATOR:
+        return table.header() + "# contents not dumped due to insufficient privileges\n"
+    return table.header() + "".join(table.entry_line(k, e, now) for k, e in table.live(now))
+
+
+def cmd_clear_table(sess: Session, args: list[str]) -> str:
+    if len(args) < 3:
+        raise CliError('Required arguments: <table> "data.<store_data_type>" <operator> '
+                       "<value> or <table> key <key>\n")
+    table = _table(sess, args[2])
+    if len(args) > 3 and args[3] == "key":
+        key = _table_key(table, args, 3)
+        if key is not None:
+            table.remove(key)
+        return ""
+    if len(args) > 3 and args[3] == "data.server_id" and len(args) > 5:
+        op, value = args[4], c_atoi(args[5])
+        keep = {"eq": value.__ne__, "ne": value.__eq__}.get(op)
+        if keep is None:
+            raise CliError("Require an operator among \"eq\", \"ne\", \"le\", \"ge\", "
+                           "\"lt\", \"gt\"\n")
+        for k, e in list(table.entries.items()):
+            if not keep(e.server_id):
+                table.remove(k)
+        return ""
+    table.clear()
+    return ""
+
+
+def cmd_set_table(sess: Session, args: list[str]) -> str:
+    """`set table <t> key <k> data.server_id <id>`: stick a key to a server."""
+    if len(args) < 3:
+        return ""
+    table = _table(sess, args[2])
+    if len(args) < 4 or args[3] != "key":
+        return ""
+    key = _table_key(table, args, 3)
+    if key is None:
+        raise CliError("Invalid key\n")
+    pos = 5
+    sid: int | None = None
+    while pos < len(args):
+        if args[pos] != "data.server_id":
+            raise CliError("Unknown data type\n")
+        if pos + 1 >= len(args):
+            raise CliError("Require a valid integer value to store\n")
+        sid = c_atoi(args[pos + 1])
+        pos += 2
+    if sid is not None:  # (no server name: HAProxy shows `server_key=-` then too)
+        table.store(key, sid, "", _table_clock())
+    return ""
+
+
 # ----------------------------------------------------------------- frontends, maxconn
 
 
@@ -909,6 +1003,9 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
                level_for=lambda w: ADMIN if w[2:3] == ["all"] else OPERATOR),
     CliCommand(("clear", "map"), "clear map <map>", "remove every entry of a map",
                OPERATOR, cmd_clear_map),
+    CliCommand(("clear", "table"), "clear table <table> [key <k>]",
+               "remove an entry of a stick table, or all of them", OPERATOR,
+               cmd_clear_table),
     CliCommand(("del", "acl"), "del acl <acl> [<key>|#<ref>]",
                "remove the patterns written <key>, or entry #<ref>", OPERATOR, cmd_del_acl),
     CliCommand(("del", "map"), "del map <map> [<key>|#<ref>]",
@@ -947,6 +1044,8 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
                "change a server's connection limit", ADMIN, cmd_set_maxconn_server),
     CliCommand(("set", "server"), "set server <bk>/<srv> [opts]",
                "change a server's state, weight or health", ADMIN, cmd_set_server),
+    CliCommand(("set", "table"), "set table <table> key <k> data.server_id <id>",
+               "stick a key to a server", OPERATOR, cmd_set_table),
     CliCommand(("set", "weight"), "set weight <bk>/<srv>  (DEPRECATED)",
                "change a server's weight (use 'set server' instead)", ADMIN, cmd_set_weight),
     CliCommand(("show", "acl"), "show acl [<acl>]",
@@ -972,6 +1071,8 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
                cmd_show_sess),
     CliCommand(("show", "stat"), "show stat [desc|json|no-maint|typed|up]*",
                "report counters for each proxy and server", USER, cmd_show_stat),
+    CliCommand(("show", "table"), "show table [<table> [key <k>]]",
+               "list the stick tables, or the entries of one", USER, cmd_show_table),
     CliCommand(("show", "websockets"), "show websockets [json]",
                "list open WebSocket tunnels and WebSocket counters", OPERATOR,
                cmd_show_websockets),

@@ -21,6 +21,7 @@ from typing import Any
 
 from lb import balance
 from lb.config.model import Config, Proxy, Server
+from lb.sticktable import StickTable
 
 # Administrative state bits (HAProxy's SRV_ADMF_*; `show servers state` prints them).
 ADMIN_FMAINT = 0x01  # forced maintenance (CLI)
@@ -536,6 +537,10 @@ class State:
         self._next_id = 0
         self.maxconn: int | None = None  # `set maxconn global` (None: the configured one)
         self.cli_addrs: set[tuple[str, str]] = set()  # servers `set server addr` moved
+        # stick tables by proxy name (lb.sticktable; `show table` lists them newest first)
+        self.tables: dict[str, StickTable] = {
+            p.name: StickTable(p.name, p.stick_table) for p in config.proxies
+            if p.stick_table is not None}
 
     def capture_error(self, when: float, proxy: str, direction: str, src: str,
                       reason: str, raw: bytes) -> None:

@@ -195,6 +195,15 @@ def _alerts(text: str) -> list[str]:
     return out
 
 
+def assert_check_like_haproxy(path: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`lb -c` and `haproxy -c` on the file at ``path``: the same exit code and the
+    same ALERT/WARNING lines (after the pid)."""
+    h = subprocess.run([HAPROXY, "-c", "-f", path], capture_output=True, text=True, timeout=30)
+    rc = check_mode(parse_args(["-c", "-f", path]))
+    assert rc == h.returncode
+    assert _alerts(capsys.readouterr().err) == _alerts(h.stderr)
+
+
 @pytest.mark.parametrize("stmt", SAME_TEXT)
 def test_messages_match_haproxy(tmp_path, capsys, stmt):
     path = str(tmp_path / "m.cfg")

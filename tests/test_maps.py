@@ -9,20 +9,18 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lb.__main__ import check_mode, parse_args
 from lb.config import load_text
 from lb.match import maps, patref, sample
 from lb.match.patref import PatternRefs
 from tests.backends import HttpBackend
 from tests.lbproc import LbProcess
 from tests.stats_support import ADMIN_HEAD, assert_same_answers, query, wait_socket
-from tests.test_config_haproxy_diff import HAPROXY, HEAD, _alerts
+from tests.test_config_haproxy_diff import HAPROXY, HEAD, assert_check_like_haproxy
 
 FILES = {
     # comment, leading/trailing blanks, a duplicate key, a CRLF line, a key alone
@@ -175,11 +173,7 @@ def test_check_messages_match_haproxy(mapdir: Path, capsys: Any, stmt: str) -> N
     with open(path, "w") as fh:
         fh.write(HEAD + "listen l\n bind :18080\n " + stmt.format(d=mapdir)
                  + "\n server s 127.0.0.1:80\nbackend be\n server s 127.0.0.1:80\n")
-    h = subprocess.run([HAPROXY, "-c", "-f", path], capture_output=True, text=True,
-                       timeout=30)
-    rc = check_mode(parse_args(["-c", "-f", path]))
-    assert rc == h.returncode
-    assert _alerts(capsys.readouterr().err) == _alerts(h.stderr)
+    assert_check_like_haproxy(path, capsys)
 
 
 # ----------------------------------------------------------------- the stats socket

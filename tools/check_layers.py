@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "lb.match": 1,
     "lb.http": 1,
     "lb.balance": 1,
+    "lb.sticktable": 1,  # the stick tables: a data structure, imports nothing from lb
     "lb.config": 2,
     "lb.config.model": 0,  # pure frozen dataclasses, imports nothing from lb
     "lb.state": 3,

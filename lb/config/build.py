@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 import lb.config.model as m
+import lb.config.stick_kw as stick_kw
 from lb.config.check_kw import build_check
 from lb.config.global_kw import GLOBAL_NEGATABLE, dispatch_global
 from lb.config.lexer import Line, Reader
@@ -402,6 +403,7 @@ class Parser:
 
     def _cross_checks(self, backends: Mapping[str, ProxyBuilder], glob: m.Global) -> None:
         ctx = self.ctx
+        stick_kw.check_tables({p.name: p for p in self.proxies}, ctx, glob.nbthread)
         for p in self.proxies:
             if p.mode == "tcp":
                 self._tcp_mode_fallbacks(p)
@@ -611,7 +613,7 @@ class Parser:
         if is_be:
             kw.update(
                 servers=tuple(p.servers), balance=p.balance, cookie=p.cookie,
-                persist_rules=tuple(p.persist_rules),
+                persist_rules=tuple(p.persist_rules), stick_rules=tuple(p.stick_rules),
                 check=build_check(p, opts.log_health_checks), retries=p.retries,
                 retry_on=p.retry_on, redispatch_interval=p.redispatch_interval,
                 fullconn=p.fullconn, hash_balance_factor=p.hash_balance_factor,
@@ -632,7 +634,7 @@ class Parser:
             redirect_rules=tuple(p.redirect_rules), options=opts, timeouts=tmo, logs=logs,
             log_tag=p.log_tag or glob.log_tag, forwardfor=p.forwardfor,
             errorfiles=MappingProxyType(dict(p.errorfiles)), stats=stats,
-            description=p.description, origin=p.origin, **kw)
+            description=p.description, stick_table=p.stick_table, origin=p.origin, **kw)
 
 
 def _fmt_s(seconds: float) -> str:

@@ -268,6 +268,30 @@ class PersistRule:
 
 
 @dataclass(frozen=True, slots=True)
+class StickTableSpec:
+    """`stick-table type <t> [len <n>] size <n> [expire <t>] [nopurge]`."""
+
+    type: str  # ip, ipv6, integer, string, binary
+    size: int
+    key_len: int  # string and binary keys are cut to this length
+    expire: float | None  # seconds after the last use; None = never
+    nopurge: bool = False
+    origin: Origin = NO_ORIGIN
+
+
+@dataclass(frozen=True, slots=True)
+class StickRule:
+    """`stick on|match|store-request|store-response <expr> [table <t>] [if|unless ...]`."""
+
+    kind: Literal["on", "match", "store-request", "store-response"]
+    expr: str  # sample expression text (lb.proxy.stick compiles it)
+    table: str | None  # None: the backend's own table
+    cond: Any | None
+    cond_text: str = ""
+    origin: Origin = NO_ORIGIN
+
+
+@dataclass(frozen=True, slots=True)
 class AclDecl:
     """A named ACL as compiled (all lines of the same name OR-ed together)."""
 
@@ -551,11 +575,13 @@ class Proxy:
     errorfiles: Mapping[int, bytes] = field(default_factory=lambda: EMPTY_MAP)  # status -> raw HTTP response bytes
     stats: StatsPage | None = None
     description: str | None = None
+    stick_table: StickTableSpec | None = None
     # --- backend side
     servers: tuple[Server, ...] = ()
     balance: BalanceSpec = BalanceSpec()
     cookie: CookieSpec | None = None
     persist_rules: tuple[PersistRule, ...] = ()
+    stick_rules: tuple[StickRule, ...] = ()
     check: CheckSpec = CheckSpec()
     retries: int = 3
     retry_on: tuple[str, ...] = ("conn-failure",)

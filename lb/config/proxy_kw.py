@@ -20,6 +20,7 @@ from typing import Any
 import lb.config.check_kw as check_kw
 import lb.config.model as m
 import lb.config.server_kw as server_kw
+import lb.config.stick_kw as stick_kw
 from lb.config.lexer import Line
 from lb.config.registry import (
     AclEntry,
@@ -1687,6 +1688,10 @@ _ROWS: list[Keyword] = [
     Keyword("id", _noop, defaults=False),
     Keyword("ignore-persist", kw_persist("ignore"), BE, defaults=False,
             help="ignore persistence for matching requests"),
+    Keyword("stick", stick_kw.kw_stick, BE, defaults=False,
+            help="stick-table persistence rule (on, match, store-request, store-response)"),
+    Keyword("stick-table", stick_kw.kw_stick_table, defaults=False,
+            help="a table of keys stuck to servers"),
     Keyword("log", kw_log, help="where to send logs"),
     Keyword("log-format", kw_log_format, FE, help="custom traffic log format"),
     Keyword("log-tag", kw_log_tag, help="syslog tag"),
@@ -1724,8 +1729,7 @@ _ROWS: list[Keyword] = [
         "bind-process", "capture", "compression", "declare", "dispatch", "dynamic-cookie-key",
         "email-alert", "filter", "http-error", "http-send-name-header", "load-server-state-"
         "from-file", "max-keep-alive-queue", "max-session-srv-conns", "rate-limit",
-        "server-state-file-name", "server-template", "source", "stick", "stick-table",
-        "tcp-response", "use-server", "errorloc",
+        "server-state-file-name", "server-template", "source", "tcp-response", "use-server", "errorloc",
         "errorloc302", "errorloc303", "errorfiles", "persist", "external-check",
         "log-format-sd", "error-log-format", "option-tcpka", "monitor")),
 ]

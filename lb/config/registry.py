@@ -238,6 +238,8 @@ class ProxyBuilder:
     balance: m.BalanceSpec = field(default_factory=m.BalanceSpec)
     cookie: m.CookieSpec | None = None
     persist_rules: list[m.PersistRule] = field(default_factory=list)
+    stick_table: m.StickTableSpec | None = None
+    stick_rules: list[m.StickRule] = field(default_factory=list)
     check_kind: str = "tcp"  # "tcp" | "http" | "tcp-check"
     check_origin: m.Origin = m.NO_ORIGIN
     httpchk_send: m.HttpCheckSend | None = None

@@ -21,7 +21,7 @@ from lb.config.model import Config, Proxy
 from lb.http import actions, cookie, h1
 from lb.match import acl, maps, sample
 from lb.proxy import queue as lbqueue
-from lb.proxy import sockopts
+from lb.proxy import sockopts, stick
 from lb.proxy.retry import RetryPolicy
 from lb.proxy.timers import TimerWheel
 from lb.state import BackendState, FrontendState, ServerState, State
@@ -84,6 +84,7 @@ class BackendRT:
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
         "retry_policy", "replay_requests", "hash_sample", "post_param",
         "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first", "sockbufs",
+        "stick",
     )
 
     def __init__(self, model: Proxy, st: BackendState,
@@ -124,6 +125,9 @@ class BackendRT:
             s: s.model.cookie.encode() if s.model.cookie else None for s in st.servers}
         self.persist_rules = model.persist_rules if model.cookie is not None else ()
         self.opt_persist = o.persist
+        # `stick` rules bound to their tables (lb.proxy.stick), None without rules
+        self.stick = (stick.BackendStick(model, st.state.tables) if model.stick_rules
+                      else None)
         self.hash_spec = model.balance if lbkeys.needs_key(model.balance) else None
         self.retry_policy = RetryPolicy.from_proxy(model)
         # layer-7 retries (retry-on beyond connection failures): a request is kept

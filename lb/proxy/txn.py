@@ -183,6 +183,8 @@ class Txn(SampleSubject):
         self.direct = False  # bound to its server by persistence
         self.force_persist = False
         self.ignore_persist = False
+        # (table, key) pairs the `stick` store rules collected (lb.proxy.stick)
+        self.stick_stores: list[tuple[Any, Any]] | None = None
         self.lb_key: bytes | None = None
         self.failed_srv: Any = None  # the server a redispatch left
         self.replay: list[bytes] | None = None  # body kept for a layer-7 retry (retry-on)
@@ -346,7 +348,10 @@ class Txn(SampleSubject):
             return None
         if be.cookie is not None:
             self._persistence(be)
-        if be.hash_spec is not None and not self.direct:
+        stuck = None
+        if be.stick is not None and not self.direct:
+            stuck = be.stick.on_request(self, self.rt.clock())
+        if be.hash_spec is not None and not self.direct and stuck is None:
             smp = be.hash_sample
             self.lb_key = lbkeys.extract(be.hash_spec, self.method, self.url,
                                          self.req_headers, self.src,
@@ -355,7 +360,7 @@ class Txn(SampleSubject):
                     and not self.req_done and not self.req_chunked):
                 self.wait_body = True
                 return None
-        self._request_slot(self.rcookie.server if self.direct else None, None)
+        self._request_slot(self.rcookie.server if self.direct else stuck, None)
 
     def _body_ready(self) -> None:
         """url_param check_post: hash the parameter found in the body (first buffer)."""
@@ -1039,6 +1044,8 @@ class Txn(SampleSubject):
             if v is not None:
                 self._response_denied(v)
                 return False
+        if be.stick is not None:
+            be.stick.on_response(self, self.rt.clock())
         self._on_response_head()
         if be.after_rules is not None or fe.after_rules is not None:
             self._after_response()

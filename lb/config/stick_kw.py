@@ -1,0 +1,169 @@
+"""`stick-table` and `stick on|match|store-request|store-response`: parsing.
+
+Owns: the two keyword handlers (HAProxy 2.6's texts) and the check, after the parse,
+that every rule names a table that exists. The tables live in lb.sticktable and the
+rules run in lb.proxy.stick (docs/balancing.md, "Stick tables").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lb.config.model as m
+from lb.config.lexer import Line
+from lb.config.registry import ParseCtx, ProxyBuilder, origin
+from lb.match import acl as acl_mod
+from lb.match import sample as sample_mod
+from lb.sticktable import KEY_TYPES
+from lb.units import UnitError, parse_size, parse_time
+
+STICK_KINDS = {"on": "on", "match": "match", "store-request": "store-request",
+               "store-response": "store-response"}
+
+
+def kw_stick_table(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    if p.stick_table is not None:
+        ctx.alert(line, f"stick-table name '{p.name}' conflicts with table declared in "
+                  f"{p.kind} '{p.name}' at {p.stick_table.origin}.", "duplicate")
+        return
+    kind = ""
+    size = 0
+    key_len = 0
+    expire: float | None = None
+    nopurge = False
+    stores: list[str] = []
+    i = 1
+    while i < len(words):
+        w = words[i]
+        arg = words[i + 1] if i + 1 < len(words) else ""
+        if w == "type":
+            if arg not in KEY_TYPES:
+                ctx.alert(line, f"stick-table: unknown type '{arg}'.", "bad-argument",
+                          col=line.col(i + 1) if arg else 0)
+                return
+            kind = arg
+            key_len = KEY_TYPES[arg]
+            i += 2
+            if kind in ("string", "binary") and i < len(words) and words[i] == "len":
+                n = words[i + 1] if i + 1 < len(words) else ""
+                if not n.isdigit() or int(n) <= 0:
+                    ctx.alert(line, f"stick-table: unknown type '{n}'.", "bad-argument")
+                    return
+                key_len = int(n)
+                i += 2
+            continue
+        if w == "size":
+            try:
+                size = parse_size(arg, "size")
+            except UnitError:
+                ctx.alert(line, f"stick-table: unexpected character '{(arg or ' ')[0]}' in "
+                          "argument of 'size'.", "bad-argument")
+                return
+        elif w == "expire":
+            try:
+                expire = parse_time(arg, "expire")
+            except UnitError as exc:
+                bad = exc.char if getattr(exc, "char", None) else (arg or " ")[0]
+                ctx.alert(line, f"stick-table: unexpected character '{bad}' in argument "
+                          "of 'expire'.", "bad-argument")
+                return
+        elif w == "store":
+            stores.extend(s for s in arg.split(",") if s)
+        elif w == "nopurge":
+            nopurge = True
+            i += 1
+            continue
+        elif w == "peers":
+            ctx.alert(None, f"Proxy '{p.name}': unable to find sync peers '{arg}'.",
+                      "unknown-peers", style="plain", phase="check")
+            return
+        else:
+            ctx.alert(line, f"stick-table: unknown argument '{w}'.", "bad-argument",
+                      col=line.col(i))
+            return
+        i += 2
+    if not kind:
+        ctx.alert(line, "stick-table: missing type.",
+                  "missing-argument")
+        return
+    if not size:
+        ctx.alert(line, "stick-table: missing size.", "missing-argument")
+        return
+    if stores:
+        ctx.warn(line, f"stick-table: lb keeps the server of each entry only; the data "
+                 f"types of 'store' ({','.join(stores)}) are accepted and not kept.",
+                 "unsupported")
+    p.stick_table = m.StickTableSpec(kind, size, key_len, expire, nopurge, origin(line))
+
+
+def kw_stick(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    kind = STICK_KINDS.get(words[1] if len(words) > 1 else "")
+    if kind is None:
+        ctx.alert(line, "'stick' expects 'on', 'match', or 'store'.", "bad-argument")
+        return
+    if len(words) < 3:
+        ctx.alert(line, "'stick' expects a fetch method.", "missing-argument")
+        return
+    text = words[2]
+    try:
+        expr = sample_mod.parse_expr(text)
+    except sample_mod.SampleError as exc:
+        ctx.alert(line, f"'stick': {exc}", "bad-sample", col=line.col(2))
+        return
+    step = sample_mod.W_RES if kind == "store-response" else sample_mod.W_REQ
+    where = expr.where
+    if step not in where and sample_mod.W_CONN not in where:
+        needs = sample_mod.NEEDS_TEXT.get(next(iter(where), ""), "")
+        during = "response" if kind == "store-response" else "request"
+        ctx.alert(line, f"'stick': fetch method '{expr.fetch_def.name}' extracts "
+                  f"information from '{needs}', none of which is available during "
+                  f"{during}.", "bad-sample", col=line.col(2))
+        return
+    i = 3
+    table: str | None = None
+    if i < len(words) and words[i] == "table":
+        table = words[i + 1] if i + 1 < len(words) else ""
+        i += 2
+    cond: Any = None
+    cond_text = ""
+    if i < len(words) and words[i] in ("if", "unless"):
+        def lookup(name: str) -> Any:
+            ent = p.acls.get(name)
+            return ent.acl if ent else None
+
+        try:
+            cond, _warns = acl_mod.compile_condition(
+                words[i], list(words[i + 1:]), lookup, base_dir=ctx.base_dir,
+                refs=ctx.pattern_refs, origin=(line.file, line.lineno))
+        except acl_mod.AclError as exc:
+            ctx.alert(line, f"'stick': error detected while parsing sticking condition : "
+                      f"{str(exc).rstrip('.')}.", "bad-condition", col=line.col(i))
+            return
+        cond_text = " ".join(words[i:])
+    elif i < len(words):
+        ctx.alert(line, f"'stick': unexpected argument '{words[i]}'.", "bad-argument",
+                  col=line.col(i))
+        return
+    p.stick_rules.append(m.StickRule(kind, text, table, cond, cond_text,  # type: ignore[arg-type]
+                                     origin(line)))
+
+
+def check_tables(proxies: dict[str, Any], ctx: ParseCtx, nbthread: int) -> None:
+    """Every stick rule names an existing table (its own proxy's by default). With
+    several workers, say that each keeps its own tables."""
+    for p in proxies.values():
+        if p.stick_rules and nbthread > 1:
+            ctx.warn(None, f"Proxy '{p.name}': lb runs 'nbthread {nbthread}' as "
+                     f"{nbthread} worker processes, each with its own stick tables: a "
+                     "client whose next connection reaches another worker may go to "
+                     "another server. Cookie persistence has no such limit.",
+                     "stick-per-worker", style="plain")
+        for rule in p.stick_rules:
+            name = rule.table or p.name
+            target = proxies.get(name)
+            if target is None or target.stick_table is None:
+                ctx.alert(None, f"Proxy '{p.name}': unable to find stick-table '{name}'.",
+                          "unknown-table", style="plain", phase="check")
+                break
