@@ -204,6 +204,20 @@ def assert_check_like_haproxy(path: str, capsys) -> None:  # type: ignore[no-unt
     assert _alerts(capsys.readouterr().err) == _alerts(h.stderr)
 
 
+BACKEND_HEAD = ("defaults\n mode http\n timeout client 1s\n timeout server 1s\n"
+                " timeout connect 1s\nfrontend fe\n bind 127.0.0.1:18101\n"
+                " default_backend b\nbackend b\n")
+
+
+def assert_backend_lines_like_haproxy(tmp_path, capsys, lines: str) -> None:  # type: ignore[no-untyped-def]
+    """``lines`` at the end of backend `b` (a frontend uses it): as
+    ``assert_check_like_haproxy``."""
+    path = str(tmp_path / "t.cfg")
+    with open(path, "w") as fh:
+        fh.write(BACKEND_HEAD + lines + "\n")
+    assert_check_like_haproxy(path, capsys)
+
+
 @pytest.mark.parametrize("stmt", SAME_TEXT)
 def test_messages_match_haproxy(tmp_path, capsys, stmt):
     path = str(tmp_path / "m.cfg")

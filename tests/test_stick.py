@@ -21,7 +21,7 @@ from lb.sticktable import StickTable
 from tests.backends import HttpBackend
 from tests.lbproc import LbProcess
 from tests.stats_support import ADMIN_HEAD, assert_same_answers, query, wait_socket
-from tests.test_config_haproxy_diff import HAPROXY, assert_check_like_haproxy
+from tests.test_config_haproxy_diff import HAPROXY, assert_backend_lines_like_haproxy
 
 
 def _table(kind: str, size: int = 3, expire: float | None = 10.0, nopurge: bool = False,
@@ -85,12 +85,7 @@ CHECK_CASES = [
 @pytest.mark.skipif(not os.path.exists(HAPROXY), reason="needs Debian's haproxy")
 @pytest.mark.parametrize("stmt", CHECK_CASES)
 def test_check_messages_match_haproxy(tmp_path: Path, capsys: Any, stmt: str) -> None:
-    path = str(tmp_path / "t.cfg")
-    with open(path, "w") as fh:
-        fh.write("defaults\n mode http\n timeout client 1s\n timeout server 1s\n"
-                 " timeout connect 1s\nfrontend fe\n bind 127.0.0.1:18101\n"
-                 " default_backend b\nbackend b\n server s 127.0.0.1:80\n" + stmt + "\n")
-    assert_check_like_haproxy(path, capsys)
+    assert_backend_lines_like_haproxy(tmp_path, capsys, stmt)
 
 
 def test_several_workers_are_named_in_a_warning() -> None:

@@ -429,6 +429,12 @@ class Parser:
                                   f"{how} (see 'mode').", "mode-mismatch", style="plain")
             if "backend" in p.caps:
                 self._check_tracks(p, backends)
+                names = {s.name for s in p.servers}
+                for rule in p.server_rules:
+                    if rule.server not in names:
+                        ctx.alert(None, f"{p.label()} : unable to find server '{rule.server}'"
+                                  " referenced in a 'use-server' rule.", "unknown-server",
+                                  style="plain")
                 for s in p.servers:
                     if s.check and s.port is None and s.check_port is None and \
                             not s.host.startswith("/") and not s.host.startswith("unix@"):
@@ -614,6 +620,7 @@ class Parser:
             kw.update(
                 servers=tuple(p.servers), balance=p.balance, cookie=p.cookie,
                 persist_rules=tuple(p.persist_rules), stick_rules=tuple(p.stick_rules),
+                server_rules=tuple(p.server_rules), send_name_header=p.send_name_header,
                 check=build_check(p, opts.log_health_checks), retries=p.retries,
                 retry_on=p.retry_on, redispatch_interval=p.redispatch_interval,
                 fullconn=p.fullconn, hash_balance_factor=p.hash_balance_factor,

@@ -268,6 +268,16 @@ class PersistRule:
 
 
 @dataclass(frozen=True, slots=True)
+class UseServerRule:
+    """`use-server <server> if|unless <cond>`."""
+
+    server: str
+    cond: Any | None
+    cond_text: str = ""
+    origin: Origin = NO_ORIGIN
+
+
+@dataclass(frozen=True, slots=True)
 class StickTableSpec:
     """`stick-table type <t> [len <n>] size <n> [expire <t>] [nopurge]`."""
 
@@ -582,6 +592,8 @@ class Proxy:
     cookie: CookieSpec | None = None
     persist_rules: tuple[PersistRule, ...] = ()
     stick_rules: tuple[StickRule, ...] = ()
+    server_rules: tuple[UseServerRule, ...] = ()  # use-server
+    send_name_header: str | None = None  # http-send-name-header
     check: CheckSpec = CheckSpec()
     retries: int = 3
     retry_on: tuple[str, ...] = ("conn-failure",)

@@ -283,6 +283,28 @@ def kw_persist(kind: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:
     return handler
 
 
+def kw_use_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    words = line.words
+    if len(words) < 2 or not words[1]:
+        ctx.alert(line, "'use-server' expects a server name.", "missing-argument")
+        return
+    if len(words) < 3 or words[2] not in ("if", "unless"):
+        ctx.alert(line, "'use-server' requires either 'if' or 'unless' followed by a "
+                  "condition.", "bad-condition")
+        return
+    ok, cond, text = compile_cond(p, line, ctx, 2, "a 'use-server' rule")
+    if ok:
+        p.server_rules.append(m.UseServerRule(words[1], cond, text, origin(line)))
+
+
+def kw_send_name_header(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    if len(line.words) < 2 or not line.words[1]:
+        ctx.alert(line, "'http-send-name-header' requires a header string.",
+                  "missing-argument")
+        return
+    p.send_name_header = line.words[1]
+
+
 def kw_acl(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     if len(words) < 2 or not words[1]:
@@ -1688,6 +1710,12 @@ _ROWS: list[Keyword] = [
     Keyword("id", _noop, defaults=False),
     Keyword("ignore-persist", kw_persist("ignore"), BE, defaults=False,
             help="ignore persistence for matching requests"),
+    Keyword("server-template", server_kw.kw_server_template, BE, defaults=False,
+            fatal_side=True, help="several servers from one line: <prefix><number>"),
+    Keyword("use-server", kw_use_server, BE, defaults=False,
+            help="send the matching requests to this server"),
+    Keyword("http-send-name-header", kw_send_name_header, BE,
+            help="tell the server its name in a request header"),
     Keyword("stick", stick_kw.kw_stick, BE, defaults=False,
             help="stick-table persistence rule (on, match, store-request, store-response)"),
     Keyword("stick-table", stick_kw.kw_stick_table, defaults=False,
@@ -1727,10 +1755,10 @@ _ROWS: list[Keyword] = [
     # keywords HAProxy has that lb accepts and ignores (warning)
     *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
         "bind-process", "capture", "compression", "declare", "dispatch", "dynamic-cookie-key",
-        "email-alert", "filter", "http-error", "http-send-name-header", "load-server-state-"
+        "email-alert", "filter", "http-error", "load-server-state-"
         "from-file", "max-keep-alive-queue", "max-session-srv-conns", "rate-limit",
-        "server-state-file-name", "server-template", "source", "tcp-response", "use-server", "errorloc",
-        "errorloc302", "errorloc303", "errorfiles", "persist", "external-check",
+        "server-state-file-name", "source", "tcp-response", "errorloc", "errorloc302",
+        "errorloc303", "errorfiles", "persist", "external-check",
         "log-format-sd", "error-log-format", "option-tcpka", "monitor")),
 ]
 for _old, _new in _REQ_REPLACEMENTS.items():

@@ -240,6 +240,8 @@ class ProxyBuilder:
     persist_rules: list[m.PersistRule] = field(default_factory=list)
     stick_table: m.StickTableSpec | None = None
     stick_rules: list[m.StickRule] = field(default_factory=list)
+    server_rules: list[m.UseServerRule] = field(default_factory=list)
+    send_name_header: str | None = None
     check_kind: str = "tcp"  # "tcp" | "http" | "tcp-check"
     check_origin: m.Origin = m.NO_ORIGIN
     httpchk_send: m.HttpCheckSend | None = None

@@ -306,3 +306,38 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                    origin=origin(line), **values)
     p.servers.append(srv)
     p.server_origins[name] = origin(line)
+
+
+def _template_range(text: str) -> range | None:
+    """``<n>`` (1..n) or ``<a>-<b>`` (a..b), as `server-template` numbers its servers."""
+    lo_s, dash, hi_s = text.partition("-")
+    if not lo_s.isdigit() or (dash and not hi_s.isdigit()):
+        return None
+    lo, hi = (int(lo_s), int(hi_s)) if dash else (1, int(lo_s))
+    if lo < 1 or hi < lo:
+        return None
+    return range(lo, hi + 1)
+
+
+def kw_server_template(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`server-template <prefix> <n | a-b> <addr>[:<port>] [params]`: one `server`
+    line per number, named <prefix><number> (lb has no resolvers, so every server
+    gets the address the name resolves to at start-up, as with `init-addr`)."""
+    words = line.words
+    if len(words) < 4 or not all(words[1:4]):
+        ctx.alert(line, "'server-template' expects <prefix> <nb | range> <addr>[:<port>] as "
+                  "arguments.", "missing-argument", style="bracket")
+        return
+    numbers = _template_range(words[2])
+    if numbers is None:
+        ctx.alert(line, f"Wrong server-template number or range arg '{words[2]}'.",
+                  "bad-argument", col=line.col(2), style="bracket")
+        return
+    cols = line.cols
+    for n in numbers:
+        one = Line(line.file, line.lineno, ("server", f"{words[1]}{n}", *words[3:]),
+                   (cols[0], *cols[2:]), line.raw)
+        before = len(ctx.diags.items)
+        kw_server(p, one, ctx)
+        if any(d.fatal for d in ctx.diags.items[before:]):
+            return  # one message for the line, not one per server

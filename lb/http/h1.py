@@ -256,6 +256,14 @@ def merge_forwardfor(fe: object | None, be: object | None) -> ForwardForRule | N
 # --------------------------------------------------------------------------- serialisation
 
 
+def with_name_header(headers: Headers, name: bytes, server: str) -> list[tuple[bytes, bytes]]:
+    """`http-send-name-header`: the headers without any ``name`` header, then
+    ``name: <server>`` (a retry on another server replaces the first one)."""
+    out = [h for h in headers if h[0] != name]
+    out.append((name, server.encode("latin-1", "replace")))
+    return out
+
+
 def request_head(method: bytes, url: bytes, version: bytes, headers: Headers,
                  conn: bytes | None) -> bytes:
     """Serialise a request head; Connection headers are replaced by `conn` (if any)."""

@@ -28,7 +28,7 @@ cdef class BackendRT:
     cdef public bint replay_requests
     cdef public object buffer_req, reuse_first
     cdef public tuple sockbufs
-    cdef public object stick
+    cdef public object stick, server_rules, send_name
     # rule sets are RuleSet or None (empty): a Txn runs them as C calls
     cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules
     cdef public RuleSet tcp_content_rules

@@ -84,7 +84,7 @@ class BackendRT:
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
         "retry_policy", "replay_requests", "hash_sample", "post_param",
         "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first", "sockbufs",
-        "stick",
+        "stick", "server_rules", "send_name",
     )
 
     def __init__(self, model: Proxy, st: BackendState,
@@ -128,6 +128,11 @@ class BackendRT:
         # `stick` rules bound to their tables (lb.proxy.stick), None without rules
         self.stick = (stick.BackendStick(model, st.state.tables) if model.stick_rules
                       else None)
+        # use-server: (server, condition) pairs in order, None without rules
+        self.server_rules = tuple((st.by_name[r.server], r.cond)
+                                  for r in model.server_rules) or None
+        self.send_name = (model.send_name_header.lower().encode("latin-1")
+                          if model.send_name_header else None)
         self.hash_spec = model.balance if lbkeys.needs_key(model.balance) else None
         self.retry_policy = RetryPolicy.from_proxy(model)
         # layer-7 retries (retry-on beyond connection failures): a request is kept

@@ -50,8 +50,9 @@ class BackendStick:
         self.response_rules = [r for r in rules if r.kind == "store-response"]
         self.persist = bool(model.options.persist)
 
-    def on_request(self, txn: Any, now: float) -> Any:
-        """The server a match rule names (or None); the store keys go to
+    def on_request(self, txn: Any, now: float, assigned: bool = False) -> Any:
+        """The server a match rule names (or None; no lookup when cookie persistence
+        or a use-server rule already named one: ``assigned``); the store keys go to
         ``txn.stick_stores``."""
         found = None
         stores: list[tuple[Any, Any]] | None = None
@@ -59,7 +60,7 @@ class BackendStick:
             if r.cond is not None and not r.cond.evaluate(txn):
                 continue
             kind = r.kind
-            if found is None and kind in _MATCH:
+            if found is None and not assigned and kind in _MATCH:
                 key = _key(r, txn)
                 if key is not None:
                     e = r.table.lookup(key, now)

@@ -29,6 +29,7 @@ from lb.http.h1 import (
     join_tail,
     request_head,
     response_head,
+    with_name_header,
     ws_key_valid,
 )
 from lb.http.h1 import count as hdr_count
@@ -46,6 +47,7 @@ from lb.proxy.peer import CLIENT_IP, CLIENT_PORT, DST_IP
 from lb.proxy.queue import Waiter, request_slot
 from lb.proxy.queue import release as release_slot
 from lb.proxy.sockio import reset_on_close
+from lb.state import ADMIN_MAINT, OP_STOPPED
 
 _BODY_BUF_MAX = 65536
 # the body bytes behind a response head in the same read that are copied next to it
@@ -348,9 +350,14 @@ class Txn(SampleSubject):
             return None
         if be.cookie is not None:
             self._persistence(be)
-        stuck = None
-        if be.stick is not None and not self.direct:
-            stuck = be.stick.on_request(self, self.rt.clock())
+        stuck = None  # the server a use-server or stick rule names
+        if be.server_rules is not None and not self.direct:
+            stuck = self._use_server(be)
+        if be.stick is not None:  # (stores are collected even when a server is named)
+            found = be.stick.on_request(self, self.rt.clock(),
+                                        self.direct or stuck is not None)
+            if found is not None:
+                stuck = found
         if be.hash_spec is not None and not self.direct and stuck is None:
             smp = be.hash_sample
             self.lb_key = lbkeys.extract(be.hash_spec, self.method, self.url,
@@ -361,6 +368,16 @@ class Txn(SampleSubject):
                 self.wait_body = True
                 return None
         self._request_slot(self.rcookie.server if self.direct else stuck, None)
+
+    def _use_server(self, be: Any) -> Any:
+        """The server of the first `use-server` rule that matches and whose server is
+        not DOWN or in maintenance (`option persist`, `force-persist`: even then)."""
+        for srv, cond in be.server_rules:
+            if cond is None or cond.evaluate(self):
+                if (not srv.admin & ADMIN_MAINT and srv.op != OP_STOPPED) or \
+                        be.opt_persist or self.force_persist:
+                    return srv
+        return None
 
     def _body_ready(self) -> None:
         """url_param check_post: hash the parameter found in the body (first buffer)."""
@@ -905,6 +922,9 @@ class Txn(SampleSubject):
             conn = None
         if be.server_close or fe.server_close or be.httpclose:
             link.reusable = False
+        if be.send_name is not None:  # http-send-name-header: the one that is sent to
+            self.req_headers = with_name_header(self.req_headers, be.send_name,
+                                                self.srv.name)
         head = request_head(self.method, self.url, self.version, self.req_headers, conn)
         if be.replay_requests:
             # the whole request in one buffer, still in hand: replayable (retry-on)
