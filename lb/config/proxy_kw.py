@@ -31,6 +31,7 @@ from lb.config.registry import (
     origin,
     suggest,
 )
+from lb.config.reply_kw import DENY_STATUSES, kw_errorfile, kw_errorloc, kw_http_error
 from lb.match import acl as acl_mod
 from lb.match import fmt as fmt_mod
 from lb.match import sample as sample_mod
@@ -50,9 +51,6 @@ TIMEOUT_NAMES = ("client", "server", "connect", "check", "queue", "http-keep-ali
 _TIMEOUT_SIDE = {"client": "frontend", "client-fin": "frontend", "server": "backend",
                  "connect": "backend", "check": "backend", "queue": "backend",
                  "server-fin": "backend", "tunnel": "backend"}
-
-DENY_STATUSES = (200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429,
-                 500, 501, 502, 503, 504)
 
 FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp",
               "cron", "auth2", "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1",
@@ -916,57 +914,6 @@ def kw_http_reuse(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 # --------------------------------------------------------------------------- errorfile / stats
 
 
-def kw_errorfile(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
-    words = line.words
-    if len(words) < 3:
-        ctx.alert(line, "errorfile : expects <status_code> and <file> as arguments.",
-                  "missing-argument")
-        return
-    code = atoi(words[1])
-    if code not in DENY_STATUSES:
-        ctx.alert(line, f"errorfile : status code '{words[1]}' not handled.", "bad-status",
-                  col=line.col(1))
-        return
-    path = words[2]
-    full = path if os.path.isabs(path) else os.path.join(ctx.base_dir, path)
-    try:
-        with open(full, "rb") as fh:
-            data = fh.read()
-    except OSError:
-        ctx.alert(line, f"errorfile : error opening file '{path}'.", "file-error",
-                  col=line.col(2))
-        return
-    bad = errorfile_error_offset(data)
-    if bad is not None:
-        ctx.alert(line, f"errorfile : '{path}': unable to parse headers (error offset: {bad})",
-                  "bad-errorfile", col=line.col(2))
-        return
-    p.errorfiles[code] = data
-
-
-_STATUS_LINE = re.compile(rb"HTTP/\d\.\d \d{3}(?: [^\r\n]*)?\r?\n")
-_HEADER_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*\r?\n")
-
-
-def errorfile_error_offset(data: bytes) -> int | None:
-    """None when ``data`` starts with a valid HTTP response head, else an error offset."""
-    mt = _STATUS_LINE.match(data)
-    if not mt:
-        i = 0
-        for i, (a, b) in enumerate(zip(data, b"HTTP/1.x 000 ", strict=False)):
-            if b not in b"x0" and a != b:
-                return i
-        return i
-    pos = mt.end()
-    while True:
-        if data.startswith(b"\r\n", pos) or data.startswith(b"\n", pos):
-            return None
-        mh = _HEADER_LINE.match(data, pos)
-        if not mh:
-            return pos
-        pos = mh.end()
-
-
 _STATS_SUBS = ("admin", "uri", "realm", "auth", "scope", "enable", "hide-version",
                "show-node", "show-desc", "show-legends", "refresh", "disable", "http-request",
                "show-modules", "timeout", "maxconn", "socket", "bind-process")
@@ -1694,6 +1641,13 @@ _ROWS: list[Keyword] = [
     Keyword("default_backend", kw_default_backend, FE, help="backend used when no rule matches"),
     Keyword("description", kw_description, defaults=False, help="free text description"),
     Keyword("errorfile", kw_errorfile, help="replace a built-in error page"),
+    Keyword("errorloc", kw_errorloc("errorloc"),
+            help="answer an error status with a 302 redirect"),
+    Keyword("errorloc302", kw_errorloc("errorloc302"),
+            help="answer an error status with a 302 redirect"),
+    Keyword("errorloc303", kw_errorloc("errorloc303"),
+            help="answer an error status with a 303 redirect"),
+    Keyword("http-error", kw_http_error, help="replace a built-in error page (http-reply)"),
     Keyword("force-persist", kw_persist("force"), BE, defaults=False,
             help="use a down server named by a cookie"),
     Keyword("fullconn", _int_kw("fullconn", "fullconn"), BE, max_args=1),
@@ -1755,10 +1709,10 @@ _ROWS: list[Keyword] = [
     # keywords HAProxy has that lb accepts and ignores (warning)
     *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
         "bind-process", "capture", "compression", "declare", "dispatch", "dynamic-cookie-key",
-        "email-alert", "filter", "http-error", "load-server-state-"
+        "email-alert", "filter", "load-server-state-"
         "from-file", "max-keep-alive-queue", "max-session-srv-conns", "rate-limit",
-        "server-state-file-name", "source", "tcp-response", "errorloc", "errorloc302",
-        "errorloc303", "errorfiles", "persist", "external-check",
+        "server-state-file-name", "source", "tcp-response", "errorfiles", "persist",
+        "external-check",
         "log-format-sd", "error-log-format", "option-tcpka", "monitor")),
 ]
 for _old, _new in _REQ_REPLACEMENTS.items():

@@ -104,13 +104,11 @@ def _payload_response(status: int, content_type: str | None, body: bytes | None,
     def build(ctx: Any) -> bytes:
         payload = body_fmt.render(ctx) if body_fmt is not None else (body or b"")
         headers: list[tuple[bytes, bytes]] = []
-        if ctype is not None:
-            headers.append((b"content-type", ctype))
         for name, fmt in hdrs:
             v = fmt.render(ctx)
             if not h1.has_bad_value(v):
                 headers.append((name, v))
-        return responses.local_response(status, headers, payload)
+        return responses.http_reply(status, headers, ctype, payload)
     return build
 
 

@@ -129,6 +129,23 @@ def status_line(status: int, reason: bytes | None = None) -> bytes:
                                     else REASONS.get(status, b"Unknown"))
 
 
+def http_reply(status: int, headers: list[tuple[bytes, bytes]], content_type: bytes | None,
+               body: bytes, close: bool = False) -> bytes:
+    """HAProxy's http-reply (`http-request return`, `http-error`): the `hdr` headers
+    in order, then content-length, then content-type (2.6.12's order, byte for byte)."""
+    parts = [status_line(status)]
+    for name, value in headers:
+        parts.append(name + b": " + value + b"\r\n")
+    parts.append(b"content-length: %d\r\n" % len(body))
+    if content_type is not None:
+        parts.append(b"content-type: " + content_type + b"\r\n")
+    if close:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    parts.append(body)
+    return b"".join(parts)
+
+
 def local_response(status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"",
                    close: bool = False, content_length: bool = True) -> bytes:
     """A locally generated response (`return`, `redirect`, services) in one buffer.

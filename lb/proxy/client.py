@@ -651,8 +651,13 @@ class ClientConn(PeerNames):
         if self.txn is txn:
             self.txn = None
         if self.req_txn is txn and not close:
-            # response done before the request body ended: cannot keep the connection
-            close = True
+            if txn.req_done and not txn.upgrade:
+                # answered from within its head (a deny, a redirect, no server): the
+                # request is whole, so the connection stays, as with HAProxy
+                self.req_txn = None
+            else:
+                # response done before the request body ended: cannot keep the connection
+                close = True
         if self.read_eof and not self.pending and self.held is None:
             close = True  # half-closed: nothing more can come (HAProxy closes too)
         self.last_end = now

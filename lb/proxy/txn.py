@@ -662,6 +662,8 @@ class Txn(SampleSubject):
         if self.be is not None and status in self.be.errorfiles:
             ef = self.be.errorfiles
         page = responses.error_page(status, close, ef)
+        if not close and ef and status in ef and b"\nconnection: close" in page:
+            close = True  # an errorfile with no length: its end is the connection's
         self.status = status
         if self.fe.after_rules is not None or (self.be is not None
                                                and self.be.after_rules is not None):
