@@ -536,7 +536,8 @@ def build_traffic_log(proxy: Proxy, global_: Global, pid: int | None = None
     o = proxy.options
     text = logfmt.resolve_format_text(proxy.log_format, o.httplog, o.httplog_clf, o.tcplog,
                                       proxy.mode)
-    fmt = logfmt.compile_traffic_format(text, proxy.mode) if text else None
+    fmt = (logfmt.compile_traffic_format(text, proxy.mode, len(proxy.captures_req),
+                                         len(proxy.captures_res)) if text else None)
     sinks = _sinks_for(proxy.logs)
     if not sinks:
         return None

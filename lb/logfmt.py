@@ -305,7 +305,8 @@ def _version(t: Any) -> bytes | None:
 #   url   request-line style (#XX escaping, Q, E; "<BADREQ>" when no request)
 #   raw   ASCII text never quoted (dates, termination codes)
 #   ip    like str, X gives the address in hex
-#   none  renders nothing (captures: lb has no `capture` keywords)
+#   none  captures: render nothing when the frontend has no `capture ... header`
+#         line of that side, else the expression, with {n} the number of captures
 
 
 class Var:
@@ -363,10 +364,12 @@ VARIABLES: dict[str, Var] = {
     "fp": Var("num", "t.dst_port", "port the client connected to", "%04X"),
     "ft": Var("str", "(t.frontend_name + '~' if t.frontend_tls else t.frontend_name)",
               "frontend name, '~' suffix over TLS"),
-    "hr": Var("none", "", "captured request headers (none in lb)"),
-    "hrl": Var("none", "", "captured request headers, CLF style (none in lb)"),
-    "hs": Var("none", "", "captured response headers (none in lb)"),
-    "hsl": Var("none", "", "captured response headers, CLF style (none in lb)"),
+    "hr": Var("none", "_caps(t.cap_req, {n})", "captured request headers ({a|b})"),
+    "hrl": Var("none", "_caps_list(t.cap_req, {n})",
+               "captured request headers, CLF style (a b, '-' when empty)"),
+    "hs": Var("none", "_caps(t.cap_res, {n})", "captured response headers ({a|b})"),
+    "hsl": Var("none", "_caps_list(t.cap_res, {n})",
+               "captured response headers, CLF style (a b, '-' when empty)"),
     "lc": Var("num", "_fmt.log_count", "lines logged by this frontend", "%04X"),
     "ms": Var("num", "(round(t.accept_ts * 1000000) // 1000 % 1000)",
               "accept date milliseconds (3 digits)", "%02X", "%03d"),
@@ -391,11 +394,36 @@ VARIABLES: dict[str, Var] = {
                "termination state with cookie status (4 chars)"),
 }
 
+# bytes a captured header value shows as #XX in a log line (HAProxy's hdr_encode_map)
+_CAP_ESCAPE = {b: f"#{b:02X}" for b in (*range(0x20), *range(0x7F, 0x100))}
+_CAP_ESCAPE.update({ord(c): f"#{ord(c):02X}" for c in '"#{|}'})
+_CAP_TABLE = [_CAP_ESCAPE.get(b, chr(b)) for b in range(256)]
+
+
+def _cap_text(value: bytes) -> str:
+    return "".join([_CAP_TABLE[b] for b in value])
+
+
+def _caps(values: tuple[bytes, ...] | None, n: int) -> str:
+    """`%hr` / `%hs`: ``{a|b}``, one slot per capture, empty when not captured."""
+    if values is None:
+        return "{" + "|" * (n - 1) + "}"
+    return "{" + "|".join([_cap_text(v) for v in values]) + "}"
+
+
+def _caps_list(values: tuple[bytes, ...] | None, n: int) -> str:
+    """`%hrl` / `%hsl`: the values separated by spaces, "-" for an empty one."""
+    if values is None:
+        return " ".join(["-"] * n)
+    return " ".join([_cap_text(v) or "-" for v in values])
+
+
 _ENV_BASE: dict[str, Any] = {
     "_method": _method, "_path": _path, "_path_only": _path_only, "_query": _query,
     "_uri": _uri, "_version": _version, "_tq": _tq, "_tu": _tu, "_td": _td,
     "_date_ms": date_ms, "_date_gmt": date_gmt,
-    "_date_local": date_local, "_CODES": _CODES, "_HEXIP": _HEXIP, "__builtins__": {
+    "_date_local": date_local, "_CODES": _CODES, "_HEXIP": _HEXIP, "_caps": _caps,
+    "_caps_list": _caps_list, "__builtins__": {
         "int": int, "getattr": getattr, "str": str, "round": round,
         # a compiled helper (tools/build_accel.py) called from the format runs in this
         # frame, and C code that imports (re.sub with a template) looks here for it
@@ -566,6 +594,8 @@ def _field(node: _Node, env: dict[str, Any]) -> tuple[str, str | None]:
         return "%s", f"{tname}({name}(t))"
     var = VARIABLES[node.value]
     kind = var.kind
+    if kind == "none":  # captures, present: their text is never quoted nor escaped again
+        return "%s", var.expr.format(n=env["_counts"][node.value])
     if kind == "num":
         if opts & OPT_HEXA and var.hexfmt:
             return var.hexfmt, var.expr
@@ -588,15 +618,21 @@ def _field(node: _Node, env: dict[str, Any]) -> tuple[str, str | None]:
     return "%s", f"{fname}({var.expr})"
 
 
-def compile_traffic_format(fmt_text: str, mode: str = "http") -> TrafficFormat:
+def compile_traffic_format(fmt_text: str, mode: str = "http", captures_req: int = 0,
+                           captures_res: int = 0) -> TrafficFormat:
     """Compile a log-format once. Raises ``LogFormatError`` with a user-facing message.
 
     ``mode`` ("http"/"tcp") only changes ``%Td`` (HAProxy measures it from the response
-    in HTTP and from the connection in TCP).
+    in HTTP and from the connection in TCP). ``captures_req`` / ``captures_res``: how
+    many `capture request|response header` lines the frontend has (%hr, %hs...).
     """
+    counts = {"hr": captures_req, "hrl": captures_req, "hs": captures_res,
+              "hsl": captures_res}
     nodes = [nd for nd in parse(fmt_text) if not (nd.kind == "var"
-                                                   and VARIABLES[nd.value].kind == "none")]
+                                                   and VARIABLES[nd.value].kind == "none"
+                                                   and not counts.get(nd.value))]
     env: dict[str, Any] = dict(_ENV_BASE)
+    env["_counts"] = counts
     env["_HOSTNAME"] = socket.gethostname()
     if mode == "tcp":
         env["_td"] = _td_tcp

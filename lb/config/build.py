@@ -641,7 +641,9 @@ class Parser:
             redirect_rules=tuple(p.redirect_rules), options=opts, timeouts=tmo, logs=logs,
             log_tag=p.log_tag or glob.log_tag, forwardfor=p.forwardfor,
             errorfiles=MappingProxyType(dict(p.errorfiles)), stats=stats,
-            description=p.description, stick_table=p.stick_table, origin=p.origin, **kw)
+            description=p.description, stick_table=p.stick_table,
+            captures_req=tuple(p.captures_req), captures_res=tuple(p.captures_res),
+            origin=p.origin, **kw)
 
 
 def _fmt_s(seconds: float) -> str:

@@ -586,6 +586,10 @@ class Proxy:
     stats: StatsPage | None = None
     description: str | None = None
     stick_table: StickTableSpec | None = None
+    # `capture request|response header <name> len <n>`: (lower-cased name, len) in
+    # declaration order (frontend side; logged as %hr / %hs)
+    captures_req: tuple[tuple[str, int], ...] = ()
+    captures_res: tuple[tuple[str, int], ...] = ()
     # --- backend side
     servers: tuple[Server, ...] = ()
     balance: BalanceSpec = BalanceSpec()

@@ -295,6 +295,36 @@ def kw_use_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         p.server_rules.append(m.UseServerRule(words[1], cond, text, origin(line)))
 
 
+def kw_capture(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`capture request|response header <name> len <n>` (logged as %hr / %hs; the
+    last occurrence of the header, cut to <n> bytes). `capture cookie` is accepted
+    and ignored with a warning (%CC / %CS stay "-")."""
+    words = line.words
+    what = words[1] if len(words) > 1 else ""
+    if what == "cookie":
+        if len(words) < 5 or words[3] != "len":
+            ctx.alert(line, "'capture' expects 'cookie' <cookie_name> 'len' <len>.",
+                      "missing-argument")
+            return
+        ctx.warn(line, "'capture cookie' is not supported by lb and is ignored (%CC and "
+                 "%CS log '-').", "unsupported-keyword", col=line.col(0))
+        return
+    if what not in ("request", "response") or len(words) < 3 or words[2] != "header":
+        ctx.alert(line, "'capture' expects 'cookie' or 'request header' or 'response "
+                  "header'.", "bad-argument")
+        return
+    if len(words) < 6 or words[4] != "len" or not words[3]:
+        ctx.alert(line, f"'capture {what}' expects 'header' <header_name> 'len' <len>.",
+                  "missing-argument")
+        return
+    if len(words) > 6:
+        ctx.alert(line, f"'capture {what}' cannot handle unexpected argument '{words[6]}'.",
+                  "too-many-args", col=line.col(6))
+        return
+    cap = (words[3].lower(), max(atoi(words[5]), 0))
+    (p.captures_req if what == "request" else p.captures_res).append(cap)
+
+
 def kw_send_name_header(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     if len(line.words) < 2 or not line.words[1]:
         ctx.alert(line, "'http-send-name-header' requires a header string.",
@@ -1664,6 +1694,8 @@ _ROWS: list[Keyword] = [
     Keyword("id", _noop, defaults=False),
     Keyword("ignore-persist", kw_persist("ignore"), BE, defaults=False,
             help="ignore persistence for matching requests"),
+    Keyword("capture", kw_capture, FE, defaults=False,
+            help="log a request or response header (%hr, %hs)"),
     Keyword("server-template", server_kw.kw_server_template, BE, defaults=False,
             fatal_side=True, help="several servers from one line: <prefix><number>"),
     Keyword("use-server", kw_use_server, BE, defaults=False,
@@ -1708,7 +1740,7 @@ _ROWS: list[Keyword] = [
                                     "10.0.0.0/8 }' instead.")),
     # keywords HAProxy has that lb accepts and ignores (warning)
     *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
-        "bind-process", "capture", "compression", "declare", "dispatch", "dynamic-cookie-key",
+        "bind-process", "compression", "declare", "dispatch", "dynamic-cookie-key",
         "email-alert", "filter", "load-server-state-"
         "from-file", "max-keep-alive-queue", "max-session-srv-conns", "rate-limit",
         "server-state-file-name", "source", "tcp-response", "errorfiles", "persist",

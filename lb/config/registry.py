@@ -241,6 +241,8 @@ class ProxyBuilder:
     stick_table: m.StickTableSpec | None = None
     stick_rules: list[m.StickRule] = field(default_factory=list)
     server_rules: list[m.UseServerRule] = field(default_factory=list)
+    captures_req: list[tuple[str, int]] = field(default_factory=list)
+    captures_res: list[tuple[str, int]] = field(default_factory=list)
     send_name_header: str | None = None
     check_kind: str = "tcp"  # "tcp" | "http" | "tcp-check"
     check_origin: m.Origin = m.NO_ORIGIN

@@ -256,6 +256,19 @@ def merge_forwardfor(fe: object | None, be: object | None) -> ForwardForRule | N
 # --------------------------------------------------------------------------- serialisation
 
 
+def capture(headers: Headers, caps: tuple[tuple[bytes, int], ...]) -> tuple[bytes, ...]:
+    """`capture request|response header`: for each (name, len), the value of the
+    last header of that name, cut to len bytes (b"" when there is none)."""
+    out = []
+    for name, size in caps:
+        value = b""
+        for k, v in headers:
+            if k == name:
+                value = v
+        out.append(value[:size])
+    return tuple(out)
+
+
 def with_name_header(headers: Headers, name: bytes, server: str) -> list[tuple[bytes, bytes]]:
     """`http-send-name-header`: the headers without any ``name`` header, then
     ``name: <server>`` (a retry on another server replaces the first one)."""

@@ -51,7 +51,7 @@ def _traffic_log(proxy: Proxy, config: Config) -> Any:
     except Exception:  # a broken log target must not stop the data plane
         return None
     fmt = getattr(log, "fmt", None)
-    if fmt is not None:
+    if fmt is not None and not (proxy.captures_req or proxy.captures_res):
         # imported here: logline cimports Txn, whose module imports this one
         from lb.proxy import logline
         fast = logline.fast_renderer(fmt.text, fmt.mode)
@@ -161,6 +161,7 @@ class FrontendRT:
         "mode", "stats_uri", "ff", "ff_cache", "counters", "dontlognull", "ignore_probes",
         "maxconn", "httplog", "redirect_rules", "active", "tcp_conn_rules",
         "tcp_content_rules", "buffer_req", "monitor_uri", "unique_id", "unique_id_hdr",
+        "cap_req", "cap_res",
     )
 
     def __init__(self, model: Proxy, st: FrontendState, rt: Runtime) -> None:
@@ -195,6 +196,11 @@ class FrontendRT:
                                        rt.backends.get(r.backend or ""), None))
         self.default_be = rt.backends.get(model.default_backend or "")
         self.own_be = rt.backends.get(model.name) if model.is_backend else None
+        # capture request|response header: ((lower-cased name, len), ...) or None
+        self.cap_req = tuple((n.encode("latin-1"), size)
+                             for n, size in model.captures_req) or None
+        self.cap_res = tuple((n.encode("latin-1"), size)
+                             for n, size in model.captures_res) or None
         self.t_client = t.client
         self.t_http_request = t.http_request if t.http_request is not None else t.client
         self.t_keep_alive = (t.http_keep_alive if t.http_keep_alive is not None

@@ -185,6 +185,9 @@ class Txn(SampleSubject):
         self.direct = False  # bound to its server by persistence
         self.force_persist = False
         self.ignore_persist = False
+        # captured header values (capture request|response header), logged as %hr/%hs
+        self.cap_req: tuple[bytes, ...] | None = None
+        self.cap_res: tuple[bytes, ...] | None = None
         # (table, key) pairs the `stick` store rules collected (lb.proxy.stick)
         self.stick_stores: list[tuple[Any, Any]] | None = None
         self.lb_key: bytes | None = None
@@ -254,6 +257,8 @@ class Txn(SampleSubject):
             self.client_close = True
         if self.method == b"CONNECT":
             return self.parse_error()
+        if fe.cap_req is not None:  # capture request header: as received, for %hr
+            self.cap_req = h1.capture(self.req_headers, fe.cap_req)
 
         # tcp-request content rules (HTTP mode: they see the parsed request)
         if fe.tcp_content_rules is not None:
@@ -1056,6 +1061,8 @@ class Txn(SampleSubject):
         (the denial has been answered)."""
         be = self.be
         fe = self.fe
+        if fe.cap_res is not None:  # capture response header: as received, for %hs
+            self.cap_res = h1.capture(self.res_headers, fe.cap_res)
         if be.res_rules is not None:
             v = be.res_rules.run(self)
             if v is not None:

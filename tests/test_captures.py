@@ -1,0 +1,125 @@
+"""`capture request|response header <name> len <n>`: HAProxy's texts for bad lines,
+and the `{...}` fields of the httplog line next to a live HAProxy 2.6.12."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lb import logfmt
+from lb.http import h1
+from tests.backends import HttpBackend
+from tests.lbproc import LbProcess, free_port
+from tests.support_e2e import Haproxy
+from tests.test_config_haproxy_diff import HAPROXY, assert_check_like_haproxy
+
+CHECK_CASES = [
+    "capture", "capture request", "capture request header", "capture request header Host",
+    "capture request header Host len", "capture request header Host len 0",
+    "capture request header Host len x", "capture request header Host bogus 5",
+    "capture request bogus Host len 5", "capture bogus",
+    "capture response header X len 5 extra", "capture request header X len 5 extra",
+    "capture cookie SID",
+]
+
+
+@pytest.mark.skipif(not os.path.exists(HAPROXY), reason="needs Debian's haproxy")
+@pytest.mark.parametrize("stmt", CHECK_CASES)
+def test_check_messages_match_haproxy(tmp_path: Path, capsys: Any, stmt: str) -> None:
+    path = str(tmp_path / "t.cfg")
+    with open(path, "w") as fh:
+        fh.write("defaults\n mode http\n timeout client 1s\n timeout server 1s\n"
+                 " timeout connect 1s\nfrontend fe\n bind 127.0.0.1:18101\n"
+                 f" default_backend b\n {stmt}\nbackend b\n server s 127.0.0.1:80\n")
+    assert_check_like_haproxy(path, capsys)
+
+
+def test_the_last_header_cut_to_its_length() -> None:
+    headers = [(b"x-a", b"first"), (b"host", b"example.com"), (b"x-a", b"second")]
+    assert h1.capture(headers, ((b"x-a", 3), (b"host", 40), (b"none", 5))) == (
+        b"sec", b"example.com", b"")
+
+
+def test_captured_text_is_escaped_as_haproxy_escapes_it() -> None:
+    # read off HAProxy 2.6.12's lines: '"' '#' '{' '|' '}' and bytes outside
+    # 0x20..0x7e as #XX, spaces kept
+    assert logfmt._caps((b'sec"ond|{x}#', b"caf\xc3\xa9 \x01tab\there"), 2) == (
+        "{sec#22ond#7C#7Bx#7D#23|caf#C3#A9 #01tab#09here}")
+    assert logfmt._caps(None, 3) == "{||}"
+    assert logfmt._caps_list((b"a", b""), 2) == "a -"
+
+
+CFG = """
+global
+    log 127.0.0.1:{udp} local0
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+frontend fe
+    bind 127.0.0.1:{fe}
+    capture request header Host len 8
+    capture request header X-A len 20
+    capture response header X-Server len 1
+    capture response header Content-Type len 40
+    default_backend b
+
+backend b
+    server s1 127.0.0.1:{be}
+"""
+
+FIELDS = re.compile(rb" (\{[^}]*\}) (\{[^}]*\}) \"")
+
+
+def _lines(port: int, rx: socket.socket, count: int) -> list[bytes]:
+    for headers in ({"X-A": "one"}, {"X-A": 'sec"ond|{x}#', "Host": "a-very-long-host"}):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/", headers=headers)
+        conn.getresponse().read()
+        conn.close()
+    out: list[bytes] = []
+    while len(out) < count:
+        line = rx.recv(65536)
+        if b'"GET / HTTP/1.1"' in line:  # (not a readiness probe's line)
+            out.append(line)
+    return out
+
+
+def _fields(lines: list[bytes]) -> list[tuple[bytes, ...]]:
+    found = [FIELDS.search(line) for line in lines]
+    assert all(found), lines
+    return [m.groups() for m in found if m]
+
+
+def test_log_fields_are_haproxys(tmp_path: Path) -> None:
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(10)
+    udp = rx.getsockname()[1]
+    try:
+        with HttpBackend("s1") as be:
+            with LbProcess(CFG.format(udp=udp, fe="@@fe@@", be=be.port)) as lb:
+                mine = _fields(_lines(lb.ports["fe"], rx, 2))
+            assert mine == [(b"{127.0.0.|one}", b"{s|text/plain}"),
+                            (b"{a-very-l|sec#22ond#7C#7Bx#7D#23}", b"{s|text/plain}")]
+            if os.path.exists(HAPROXY):
+                port = free_port()
+                with Haproxy(CFG.format(udp=udp, fe=port, be=be.port), ready_port=port):
+                    theirs = _fields(_lines(port, rx, 2))
+                # (HAProxy's Host capture shows its own port, which differs)
+                assert [f[1:] for f in mine] == [f[1:] for f in theirs]
+                assert [f[0].split(b"|")[1] for f in mine] == \
+                    [f[0].split(b"|")[1] for f in theirs]
+    finally:
+        rx.close()
