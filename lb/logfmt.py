@@ -21,7 +21,7 @@ import ipaddress
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lb.match import sample as _sample
@@ -404,14 +404,14 @@ def _cap_text(value: bytes) -> str:
     return "".join([_CAP_TABLE[b] for b in value])
 
 
-def _caps(values: tuple[bytes, ...] | None, n: int) -> str:
+def _caps(values: Sequence[bytes] | None, n: int) -> str:
     """`%hr` / `%hs`: ``{a|b}``, one slot per capture, empty when not captured."""
     if values is None:
         return "{" + "|" * (n - 1) + "}"
     return "{" + "|".join([_cap_text(v) for v in values]) + "}"
 
 
-def _caps_list(values: tuple[bytes, ...] | None, n: int) -> str:
+def _caps_list(values: Sequence[bytes] | None, n: int) -> str:
     """`%hrl` / `%hsl`: the values separated by spaces, "-" for an empty one."""
     if values is None:
         return " ".join(["-"] * n)

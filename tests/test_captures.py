@@ -1,5 +1,6 @@
-"""`capture request|response header <name> len <n>`: HAProxy's texts for bad lines,
-and the `{...}` fields of the httplog line next to a live HAProxy 2.6.12."""
+"""`capture request|response header <name> len <n>`, `declare capture` and the
+`http-request|http-response capture` actions: HAProxy's texts for bad lines, and the
+`{...}` fields of the httplog line next to a live HAProxy 2.6.12."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ CHECK_CASES = [
     "capture request bogus Host len 5", "capture bogus",
     "capture response header X len 5 extra", "capture request header X len 5 extra",
     "capture cookie SID",
+    "http-request capture req.hdr(x) len 10", "http-request capture",
+    "http-request capture req.hdr(x) len x", "http-request capture req.hdr(x) bogus 5",
+    "http-request capture req.hdr(x),bogus len 5", "http-request capture req.hdr(x) id 0",
+    "declare capture request len 10\n http-request capture req.hdr(x) id 1",
+    "declare capture response len 10\n http-response capture res.hdr(x) id 0",
+    "http-response capture res.hdr(x) len 5", "declare capture", "declare capture request",
+    "declare capture request len", "declare capture bogus len 5",
 ]
 
 
@@ -42,8 +50,8 @@ def test_check_messages_match_haproxy(tmp_path: Path, capsys: Any, stmt: str) ->
 
 def test_the_last_header_cut_to_its_length() -> None:
     headers = [(b"x-a", b"first"), (b"host", b"example.com"), (b"x-a", b"second")]
-    assert h1.capture(headers, ((b"x-a", 3), (b"host", 40), (b"none", 5))) == (
-        b"sec", b"example.com", b"")
+    assert h1.capture(headers, ((b"x-a", 3), (b"host", 40), (b"none", 5), (b"", 4))) == [
+        b"sec", b"example.com", b"", b""]  # (a nameless slot is a `capture` rule's)
 
 
 def test_captured_text_is_escaped_as_haproxy_escapes_it() -> None:
@@ -70,8 +78,11 @@ defaults
 frontend fe
     bind 127.0.0.1:{fe}
     capture request header Host len 8
+    http-request capture req.hdr(x-b),upper len 4
     capture request header X-A len 20
+    declare capture response len 6
     capture response header X-Server len 1
+    http-response capture res.hdr(content-type) id 0
     capture response header Content-Type len 40
     default_backend b
 
@@ -83,7 +94,8 @@ FIELDS = re.compile(rb" (\{[^}]*\}) (\{[^}]*\}) \"")
 
 
 def _lines(port: int, rx: socket.socket, count: int) -> list[bytes]:
-    for headers in ({"X-A": "one"}, {"X-A": 'sec"ond|{x}#', "Host": "a-very-long-host"}):
+    for headers in ({"X-A": "one"}, {"X-A": 'sec"ond|{x}#', "Host": "a-very-long-host",
+                                      "X-B": "abcdef"}):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         conn.request("GET", "/", headers=headers)
         conn.getresponse().read()
@@ -111,15 +123,18 @@ def test_log_fields_are_haproxys(tmp_path: Path) -> None:
         with HttpBackend("s1") as be:
             with LbProcess(CFG.format(udp=udp, fe="@@fe@@", be=be.port)) as lb:
                 mine = _fields(_lines(lb.ports["fe"], rx, 2))
-            assert mine == [(b"{127.0.0.|one}", b"{s|text/plain}"),
-                            (b"{a-very-l|sec#22ond#7C#7Bx#7D#23}", b"{s|text/plain}")]
+            # slots in declaration order: `capture ... header` lines, `http-request
+            # capture ... len` rules and `declare capture` lines alike
+            assert mine == [
+                (b"{127.0.0.||one}", b"{text/p|s|text/plain}"),
+                (b"{a-very-l|ABCD|sec#22ond#7C#7Bx#7D#23}", b"{text/p|s|text/plain}")]
             if os.path.exists(HAPROXY):
                 port = free_port()
                 with Haproxy(CFG.format(udp=udp, fe=port, be=be.port), ready_port=port):
                     theirs = _fields(_lines(port, rx, 2))
                 # (HAProxy's Host capture shows its own port, which differs)
                 assert [f[1:] for f in mine] == [f[1:] for f in theirs]
-                assert [f[0].split(b"|")[1] for f in mine] == \
-                    [f[0].split(b"|")[1] for f in theirs]
+                assert [f[0].split(b"|")[1:] for f in mine] == \
+                    [f[0].split(b"|")[1:] for f in theirs]
     finally:
         rx.close()

@@ -401,6 +401,17 @@ class Parser:
                          "mode is disabled.", "needs-http-mode", style="plain")
                 p.servers[i] = replace(srv, cookie=None)
 
+    def _check_capture_ids(self, p: ProxyBuilder) -> None:
+        """`capture ... id <n>` rules of a frontend name one of its capture slots."""
+        for rules, caps, kw in ((p.http_request_rules, p.captures_req, "http-request"),
+                                (p.http_response_rules, p.captures_res, "http-response")):
+            for r in rules:
+                a = r.action
+                if isinstance(a, m.ActCapture) and a.by_id and not 0 <= a.slot < len(caps):
+                    self.ctx.alert(None, f"Proxy '{p.name}': unable to find capture id "
+                                   f"'{a.slot}' referenced by {kw} capture rule.",
+                                   "unknown-capture", style="plain")
+
     def _cross_checks(self, backends: Mapping[str, ProxyBuilder], glob: m.Global) -> None:
         ctx = self.ctx
         stick_kw.check_tables({p.name: p for p in self.proxies}, ctx, glob.nbthread)
@@ -408,6 +419,7 @@ class Parser:
             if p.mode == "tcp":
                 self._tcp_mode_fallbacks(p)
             if "frontend" in p.caps:
+                self._check_capture_ids(p)
                 targets: list[tuple[str, m.Origin, str]] = []
                 if p.default_backend:
                     targets.append((p.default_backend, p.default_backend_origin,

@@ -227,9 +227,21 @@ class ActSetVar:
     final: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ActCapture:
+    """`http-request capture <expr> len <n>|id <n>`, `http-response capture <expr> id <n>`:
+    the sample goes into capture slot ``slot`` of the frontend (%hr / %hs)."""
+
+    expr: str
+    slot: int
+    response: bool = False
+    by_id: bool = False  # `id <n>` (checked against the declared slots after the parse)
+
+
 Action = (
     ActAllow | ActDeny | ActReturn | ActRedirect | ActSetHeader | ActDelHeader
     | ActReplaceHeader | ActSetPath | ActSetTimeout | ActUseService | ActReject | ActSetVar
+    | ActCapture
 )
 
 

@@ -1417,6 +1417,8 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
         if nargs != 1 or not args[0]:
             return "'use-service' expects a service name.."
         return m.ActUseService(service=args[0])
+    if act == "capture":
+        return _capture_action(kw, p, args)
     mv = re.fullmatch(r"set-var\((.+)\)", act)
     if mv:
         scope = mv.group(1).split(".", 1)[0]
@@ -1433,6 +1435,55 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
             return f"{_msg(exc)}."
         return m.ActSetVar(name=mv.group(1), expr=args[0])
     return None
+
+
+def _capture_action(kw: str, p: ProxyBuilder, args: tuple[str, ...]) -> m.ActCapture | str:
+    if len(args) < 3 or not all(args[:3]):
+        return "expects <expression> [ 'len' <length> | id <idx> ]."
+    try:
+        sample_mod.parse_expr(args[0])
+    except Exception as exc:
+        return f"{_msg(exc)}."
+    response = kw == "http-response"
+    if response and args[1] != "id":
+        return f"expects 'id', found '{args[1]}'."
+    if args[1] not in ("len", "id"):
+        return f"expects 'len' or 'id', found '{args[1]}'."
+    if len(args) > 3:
+        return f"unexpected keyword '{args[3]}'."
+    if args[1] == "id":
+        return m.ActCapture(args[0], atoi(args[2]), response, by_id=True)
+    size = atoi(args[2])
+    if size <= 0:
+        return "length must be > 0."
+    if not p.has_cap("frontend"):
+        return f"proxy '{p.name}' has no frontend capability."
+    p.captures_req.append(("", size))
+    return m.ActCapture(args[0], len(p.captures_req) - 1)
+
+
+def kw_declare(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`declare capture request|response len <n>`: a capture slot that `capture`
+    rules fill by id."""
+    words = line.words
+    if len(words) < 2 or words[1] != "capture":
+        ctx.alert(line, "'declare' requires an argument ('capture').", "bad-argument")
+        return
+    side = words[2] if len(words) > 2 else ""
+    if side not in ("request", "response"):
+        ctx.alert(line, "'declare capture' requires a direction ('request' or 'response')",
+                  "bad-argument")
+        return
+    if len(words) < 4 or words[3] != "len":
+        ctx.alert(line, "'declare capture' requires a capture length ('len')",
+                  "missing-argument")
+        return
+    if len(words) < 5 or not words[4]:
+        ctx.alert(line, "'declare capture': 'len' requires a numeric value that represents "
+                  "the capture length", "missing-argument")
+        return
+    (p.captures_req if side == "request" else p.captures_res).append(
+        ("", max(atoi(words[4]), 0)))
 
 
 def _redirect(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tuple[str, ...]
@@ -1470,14 +1521,14 @@ def _redirect(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tuple[s
     return m.ActRedirect(kind=kind, target_fmt=target, **fields)  # type: ignore[arg-type]
 
 
-HTTP_ACTIONS = ("add-header", "allow", "del-header", "deny", "redirect", "reject",
+HTTP_ACTIONS = ("add-header", "allow", "capture", "del-header", "deny", "redirect", "reject",
                 "replace-header", "replace-value", "return", "set-header", "set-method",
                 "set-path", "set-query", "set-timeout", "set-uri", "set-var(*)",
                 "silent-drop", "tarpit", "use-service")
 # HAProxy actions lb does not implement. Ignoring these changes nothing a client or a
 # server sees (logging, tracking, tuning), so they are accepted with a warning ...
 IGNORED_ACTIONS = frozenset({
-    "capture", "set-log-level", "set-nice", "set-tos", "set-mark", "track-sc0", "track-sc1",
+    "set-log-level", "set-nice", "set-tos", "set-mark", "track-sc0", "track-sc1",
     "track-sc2", "sc-inc-gpc(*)", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt0(*)",
     "sc-set-gpt(*)", "disable-l7-retry", "wait-for-body", "wait-for-handshake",
     "set-priority-class", "set-priority-offset", "strict-mode", "unset-var(*)", "send-spoe-group",
@@ -1694,6 +1745,8 @@ _ROWS: list[Keyword] = [
     Keyword("id", _noop, defaults=False),
     Keyword("ignore-persist", kw_persist("ignore"), BE, defaults=False,
             help="ignore persistence for matching requests"),
+    Keyword("declare", kw_declare, FE, defaults=False,
+            help="a capture slot for `capture` rules by id"),
     Keyword("capture", kw_capture, FE, defaults=False,
             help="log a request or response header (%hr, %hs)"),
     Keyword("server-template", server_kw.kw_server_template, BE, defaults=False,
@@ -1740,7 +1793,7 @@ _ROWS: list[Keyword] = [
                                     "10.0.0.0/8 }' instead.")),
     # keywords HAProxy has that lb accepts and ignores (warning)
     *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
-        "bind-process", "compression", "declare", "dispatch", "dynamic-cookie-key",
+        "bind-process", "compression", "dispatch", "dynamic-cookie-key",
         "email-alert", "filter", "load-server-state-"
         "from-file", "max-keep-alive-queue", "max-session-srv-conns", "rate-limit",
         "server-state-file-name", "source", "tcp-response", "errorfiles", "persist",

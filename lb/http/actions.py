@@ -19,7 +19,7 @@ from typing import Any
 
 from lb.config import model as m
 from lb.http import h1, responses
-from lb.match import acl
+from lb.match import acl, sample
 
 # --------------------------------------------------------------------------- formats
 
@@ -307,9 +307,29 @@ def _set_var(a: m.ActSetVar) -> Executor:
     return run
 
 
+def _capture(a: m.ActCapture) -> Executor:
+    """Put the sample in its capture slot, cut to the slot's length; nothing when the
+    sample is missing or the frontend has no such slot."""
+    expr = sample.parse_expr(a.expr)
+    slot = a.slot
+
+    def run(ctx: Any) -> None:
+        caps = ctx.cap_res if a.response else ctx.cap_req
+        spec = ctx.fe.cap_res if a.response else ctx.fe.cap_req
+        if caps is None or spec is None or slot >= len(caps):
+            return None
+        v = expr.fetch(ctx)
+        if v is not None:
+            raw = v if isinstance(v, bytes) else str(int(v)).encode("ascii")
+            caps[slot] = raw[:spec[slot][1]]
+        return None
+    return run
+
+
 #: Action dataclass -> executor builder.
 ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActAllow: _allow,
+    m.ActCapture: _capture,
     m.ActDelHeader: _del_header,
     m.ActDeny: _deny,
     m.ActRedirect: _redirect,

@@ -256,17 +256,19 @@ def merge_forwardfor(fe: object | None, be: object | None) -> ForwardForRule | N
 # --------------------------------------------------------------------------- serialisation
 
 
-def capture(headers: Headers, caps: tuple[tuple[bytes, int], ...]) -> tuple[bytes, ...]:
+def capture(headers: Headers, caps: tuple[tuple[bytes, int], ...]) -> list[bytes]:
     """`capture request|response header`: for each (name, len), the value of the
-    last header of that name, cut to len bytes (b"" when there is none)."""
+    last header of that name, cut to len bytes (b"" when there is none; a slot with
+    no name, filled by a `capture` rule, starts empty)."""
     out = []
     for name, size in caps:
         value = b""
-        for k, v in headers:
-            if k == name:
-                value = v
+        if name:
+            for k, v in headers:
+                if k == name:
+                    value = v
         out.append(value[:size])
-    return tuple(out)
+    return out
 
 
 def with_name_header(headers: Headers, name: bytes, server: str) -> list[tuple[bytes, bytes]]:

@@ -186,8 +186,8 @@ class Txn(SampleSubject):
         self.force_persist = False
         self.ignore_persist = False
         # captured header values (capture request|response header), logged as %hr/%hs
-        self.cap_req: tuple[bytes, ...] | None = None
-        self.cap_res: tuple[bytes, ...] | None = None
+        self.cap_req: list[bytes] | None = None
+        self.cap_res: list[bytes] | None = None
         # (table, key) pairs the `stick` store rules collected (lb.proxy.stick)
         self.stick_stores: list[tuple[Any, Any]] | None = None
         self.lb_key: bytes | None = None
