@@ -580,7 +580,7 @@ def test_config_text_and_files():
 
 
 def test_unsupported_actions():
-    res = cfg(BASE + "frontend f\n bind :80\n http-request capture req.hdr(host) len 10\n"
+    res = cfg(BASE + "frontend f\n bind :80\n http-request set-log-level err\n"
               " http-request track-sc0 src\n")
     assert res.ok and [d.code for d in res.diagnostics] == ["unsupported-action"] * 2
     res = cfg(BASE + "frontend f\n bind :80\n http-request auth realm x\n")
