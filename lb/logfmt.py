@@ -323,8 +323,8 @@ class Var:
 
 VARIABLES: dict[str, Var] = {
     "B": Var("num", "t.bytes_out", "bytes sent to the client, headers included"),
-    "CC": Var("str", "None", "captured request cookie (no captures in lb: -)"),
-    "CS": Var("str", "None", "captured response cookie (no captures in lb: -)"),
+    "CC": Var("str", "getattr(t, 'cap_cc', None)", "captured request cookie (capture cookie)"),
+    "CS": Var("str", "getattr(t, 'cap_cs', None)", "captured response cookie (capture cookie)"),
     "H": Var("str", "_HOSTNAME", "host name"),
     "HM": Var("url", "_method(t)", "HTTP method"),
     "HP": Var("url", "_path(t)", "request URI without query string"),

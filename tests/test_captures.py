@@ -63,7 +63,7 @@ def test_captured_text_is_escaped_as_haproxy_escapes_it() -> None:
     assert logfmt._caps_list((b"a", b""), 2) == "a -"
 
 
-CFG = """
+_HEAD = """
 global
     log 127.0.0.1:{udp} local0
 
@@ -77,6 +77,13 @@ defaults
 
 frontend fe
     bind 127.0.0.1:{fe}
+"""
+_TAIL = """    default_backend b
+
+backend b
+    server s1 127.0.0.1:{be}
+"""
+CFG = _HEAD + """\
     capture request header Host len 8
     http-request capture req.hdr(x-b),upper len 4
     capture request header X-A len 20
@@ -84,11 +91,7 @@ frontend fe
     capture response header X-Server len 1
     http-response capture res.hdr(content-type) id 0
     capture response header Content-Type len 40
-    default_backend b
-
-backend b
-    server s1 127.0.0.1:{be}
-"""
+""" + _TAIL
 
 FIELDS = re.compile(rb" (\{[^}]*\}) (\{[^}]*\}) \"")
 
@@ -136,5 +139,57 @@ def test_log_fields_are_haproxys(tmp_path: Path) -> None:
                 assert [f[1:] for f in mine] == [f[1:] for f in theirs]
                 assert [f[0].split(b"|")[1:] for f in mine] == \
                     [f[0].split(b"|")[1:] for f in theirs]
+    finally:
+        rx.close()
+
+
+CK_CFG = _HEAD + "    capture cookie SRV len 12\n" + _TAIL
+
+CK_FIELDS = re.compile(rb" -?\d+ -?\d+ (\S+) (\S+) \S{4} ")
+
+
+def _set_cookies(req: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    headers = [("content-type", "text/plain")]
+    if req.path == "/set":
+        headers += [("set-cookie", "OTHER=1; path=/"),
+                    ("set-cookie", "SRVID=server-number-one; path=/")]
+    return 200, headers, b"ok"
+
+
+def _cookie_fields(port: int, rx: socket.socket) -> list[tuple[bytes, ...]]:
+    sent = [("/", "A=1; SRVX=abc; SRV=two"), ("/set", "SRV=zzzzzzzzzzzzzzzzzz"),
+            ("/", None), ("/", 'SRV="q|#x"')]
+    for path, cookie in sent:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        conn.getresponse().read()
+        conn.close()
+    out: list[tuple[bytes, ...]] = []
+    while len(out) < len(sent):
+        line = rx.recv(65536)
+        if b'"GET /' in line:
+            m = CK_FIELDS.search(line)
+            assert m, line
+            out.append(m.groups())
+    return out
+
+
+def test_cookie_capture_is_haproxys() -> None:
+    """`capture cookie <prefix> len <n>`: %CC / %CS show the first cookie whose name
+    starts with the prefix, as name=value cut to n bytes (read off HAProxy 2.6.12)."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(10)
+    udp = rx.getsockname()[1]
+    expected = [(b"SRVX=abc", b"-"), (b"SRV=zzzzzzzz", b"SRVID=server"), (b"-", b"-"),
+                (b'SRV="q|#x"', b"-")]
+    try:
+        with HttpBackend("s1", handler=_set_cookies) as be:
+            with LbProcess(CK_CFG.format(udp=udp, fe="@@fe@@", be=be.port)) as lb:
+                assert _cookie_fields(lb.ports["fe"], rx) == expected
+            if os.path.exists(HAPROXY):
+                port = free_port()
+                with Haproxy(CK_CFG.format(udp=udp, fe=port, be=be.port), ready_port=port):
+                    assert _cookie_fields(port, rx) == expected
     finally:
         rx.close()

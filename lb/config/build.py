@@ -655,6 +655,7 @@ class Parser:
             errorfiles=MappingProxyType(dict(p.errorfiles)), stats=stats,
             description=p.description, stick_table=p.stick_table,
             captures_req=tuple(p.captures_req), captures_res=tuple(p.captures_res),
+            capture_cookie=p.capture_cookie,
             origin=p.origin, **kw)
 
 

@@ -602,6 +602,7 @@ class Proxy:
     # declaration order (frontend side; logged as %hr / %hs)
     captures_req: tuple[tuple[str, int], ...] = ()
     captures_res: tuple[tuple[str, int], ...] = ()
+    capture_cookie: tuple[str, int] | None = None  # `capture cookie <prefix> len <n>`
     # --- backend side
     servers: tuple[Server, ...] = ()
     balance: BalanceSpec = BalanceSpec()

@@ -297,8 +297,8 @@ def kw_use_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 
 def kw_capture(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     """`capture request|response header <name> len <n>` (logged as %hr / %hs; the
-    last occurrence of the header, cut to <n> bytes). `capture cookie` is accepted
-    and ignored with a warning (%CC / %CS stay "-")."""
+    last occurrence of the header, cut to <n> bytes), and `capture cookie <prefix> len
+    <n>` (%CC / %CS: the first cookie whose name starts with <prefix>)."""
     words = line.words
     what = words[1] if len(words) > 1 else ""
     if what == "cookie":
@@ -306,8 +306,7 @@ def kw_capture(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             ctx.alert(line, "'capture' expects 'cookie' <cookie_name> 'len' <len>.",
                       "missing-argument")
             return
-        ctx.warn(line, "'capture cookie' is not supported by lb and is ignored (%CC and "
-                 "%CS log '-').", "unsupported-keyword", col=line.col(0))
+        p.capture_cookie = (words[2], max(atoi(words[4]), 0))  # the last line wins
         return
     if what not in ("request", "response") or len(words) < 3 or words[2] != "header":
         ctx.alert(line, "'capture' expects 'cookie' or 'request header' or 'response "

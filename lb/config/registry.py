@@ -243,6 +243,7 @@ class ProxyBuilder:
     server_rules: list[m.UseServerRule] = field(default_factory=list)
     captures_req: list[tuple[str, int]] = field(default_factory=list)
     captures_res: list[tuple[str, int]] = field(default_factory=list)
+    capture_cookie: tuple[str, int] | None = None
     send_name_header: str | None = None
     check_kind: str = "tcp"  # "tcp" | "http" | "tcp-check"
     check_origin: m.Origin = m.NO_ORIGIN

@@ -271,6 +271,21 @@ def capture(headers: Headers, caps: tuple[tuple[bytes, int], ...]) -> list[bytes
     return out
 
 
+def capture_cookie(headers: Headers, name: bytes, prefix: bytes, size: int) -> bytes | None:
+    """`capture cookie`: ``name=value`` of the first cookie whose name starts with
+    ``prefix`` in the ``name`` headers (``cookie``: every pair of each header;
+    ``set-cookie``: the first pair of each), cut to ``size`` bytes; None when none."""
+    for k, v in headers:
+        if k != name:
+            continue
+        pairs = v.split(b";") if name == b"cookie" else v.split(b";", 1)[:1]
+        for pair in pairs:
+            pair = pair.strip(b" \t")
+            if pair.startswith(prefix) and b"=" in pair:
+                return pair[:size]
+    return None
+
+
 def with_name_header(headers: Headers, name: bytes, server: str) -> list[tuple[bytes, bytes]]:
     """`http-send-name-header`: the headers without any ``name`` header, then
     ``name: <server>`` (a retry on another server replaces the first one)."""

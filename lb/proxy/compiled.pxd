@@ -47,7 +47,7 @@ cdef class FrontendRT:
     cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules
     cdef public RuleSet tcp_conn_rules, tcp_content_rules
     cdef public TrafficLog log
-    cdef public object unique_id, unique_id_hdr, cap_req, cap_res
+    cdef public object unique_id, unique_id_hdr, cap_req, cap_res, cap_cookie
     cdef public FrontendState st
     cdef public Counters counters
 

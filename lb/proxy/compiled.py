@@ -51,7 +51,8 @@ def _traffic_log(proxy: Proxy, config: Config) -> Any:
     except Exception:  # a broken log target must not stop the data plane
         return None
     fmt = getattr(log, "fmt", None)
-    if fmt is not None and not (proxy.captures_req or proxy.captures_res):
+    if fmt is not None and not (proxy.captures_req or proxy.captures_res
+                                or proxy.capture_cookie):
         # imported here: logline cimports Txn, whose module imports this one
         from lb.proxy import logline
         fast = logline.fast_renderer(fmt.text, fmt.mode)
@@ -161,7 +162,7 @@ class FrontendRT:
         "mode", "stats_uri", "ff", "ff_cache", "counters", "dontlognull", "ignore_probes",
         "maxconn", "httplog", "redirect_rules", "active", "tcp_conn_rules",
         "tcp_content_rules", "buffer_req", "monitor_uri", "unique_id", "unique_id_hdr",
-        "cap_req", "cap_res",
+        "cap_req", "cap_res", "cap_cookie",
     )
 
     def __init__(self, model: Proxy, st: FrontendState, rt: Runtime) -> None:
@@ -201,6 +202,8 @@ class FrontendRT:
                              for n, size in model.captures_req) or None
         self.cap_res = tuple((n.encode("latin-1"), size)
                              for n, size in model.captures_res) or None
+        cc = model.capture_cookie
+        self.cap_cookie = (cc[0].encode("latin-1"), cc[1]) if cc is not None else None
         self.t_client = t.client
         self.t_http_request = t.http_request if t.http_request is not None else t.client
         self.t_keep_alive = (t.http_keep_alive if t.http_keep_alive is not None

@@ -42,7 +42,7 @@ cdef class Txn(SampleSubject):
     cdef public object frontend_name, id, lb_key, pid, rcookie, replay, res_pending
     cdef public object res_reason, server_name, server_timeout, t_connect_start, task
     cdef public object term, tunnel, tunnel_timeout, unique_id, waiter, dialing
-    cdef public object stick_stores, cap_req, cap_res
+    cdef public object stick_stores, cap_req, cap_res, cap_cc, cap_cs
     # counters, timers (ms) and flags: C values, no int/bool objects per request
     cdef public long long _tr, actconn, attempts, backend_queue, beconn, buf_size
     cdef public long long bytes_in, bytes_out, feconn, live_in, live_out, retries

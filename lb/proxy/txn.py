@@ -188,6 +188,8 @@ class Txn(SampleSubject):
         # captured header values (capture request|response header), logged as %hr/%hs
         self.cap_req: list[bytes] | None = None
         self.cap_res: list[bytes] | None = None
+        self.cap_cc: bytes | None = None  # capture cookie, request side (%CC)
+        self.cap_cs: bytes | None = None  # ... and response side (%CS)
         # (table, key) pairs the `stick` store rules collected (lb.proxy.stick)
         self.stick_stores: list[tuple[Any, Any]] | None = None
         self.lb_key: bytes | None = None
@@ -259,6 +261,8 @@ class Txn(SampleSubject):
             return self.parse_error()
         if fe.cap_req is not None:  # capture request header: as received, for %hr
             self.cap_req = h1.capture(self.req_headers, fe.cap_req)
+        if fe.cap_cookie is not None:
+            self.cap_cc = h1.capture_cookie(self.req_headers, b"cookie", *fe.cap_cookie)
 
         # tcp-request content rules (HTTP mode: they see the parsed request)
         if fe.tcp_content_rules is not None:
@@ -1063,6 +1067,8 @@ class Txn(SampleSubject):
         fe = self.fe
         if fe.cap_res is not None:  # capture response header: as received, for %hs
             self.cap_res = h1.capture(self.res_headers, fe.cap_res)
+        if fe.cap_cookie is not None:
+            self.cap_cs = h1.capture_cookie(self.res_headers, b"set-cookie", *fe.cap_cookie)
         if be.res_rules is not None:
             v = be.res_rules.run(self)
             if v is not None:
