@@ -113,23 +113,6 @@ def _parse_key(method: str, text: str) -> Any:
     return pattern.MATCH_METHODS["reg" if method == "regm" else method].parse(text)
 
 
-def _backrefs(value: bytes) -> Callable[[re.Match[bytes]], bytes] | None:
-    parts = re.split(rb"\\([0-9])", value)
-    if len(parts) == 1:
-        return None
-
-    def expand(m: re.Match[bytes]) -> bytes:
-        out = [parts[0]]
-        for i in range(1, len(parts), 2):
-            try:
-                out.append(m.group(int(parts[i])) or b"")
-            except IndexError:
-                pass
-            out.append(parts[i + 1])
-        return b"".join(out)
-    return expand
-
-
 # ----------------------------------------------------------------- compiled lookups
 
 Found = tuple[Entry, Any]  # the entry that matched, and its value as the output type
@@ -272,7 +255,7 @@ def _longest_network(method: str, rows: Rows) -> Callable[[Any], Found | None]:
 
 def _in_order(method: str, rows: Rows) -> Callable[[Any], Found | None]:
     if method == "regm":  # the value keeps what its expansion needs
-        rows = [(e, key, (key, value, _backrefs(value) if isinstance(value, bytes)
+        rows = [(e, key, (key, value, pattern.backrefs(value) if isinstance(value, bytes)
                           else None)) for e, key, value in rows]
     if method in ("reg", "regm"):
         tests = [(key.search, (e, value)) for e, key, value in rows]

@@ -362,6 +362,23 @@ def compile_regex(p: bytes, icase: bool) -> re.Pattern[bytes]:
             f"regex '{text}' is invalid (error={e.msg}, erroffset={e.pos})") from None
 
 
+def backrefs(repl: bytes) -> Callable[[re.Match[bytes]], bytes]:
+    """A replacement with HAProxy's ``\\1``..``\\9`` references (regsub, map_regm) as
+    a function of a match; a group the regex does not have expands to nothing."""
+    parts = re.split(rb"\\([0-9])", repl)
+
+    def expand(m: re.Match[bytes]) -> bytes:
+        out = [parts[0]]
+        for i in range(1, len(parts), 2):
+            try:
+                out.append(m.group(int(parts[i])) or b"")
+            except IndexError:
+                pass
+            out.append(parts[i + 1])
+        return b"".join(out)
+    return expand
+
+
 def _reg_matcher(pats: Sequence[bytes], icase: bool) -> Predicate:
     rxs = tuple(compile_regex(p, icase) for p in pats)
     if len(rxs) == 1:

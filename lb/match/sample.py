@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 from lb.match import maps
+from lb.match.pattern import backrefs
 
 # ---------------------------------------------------------------------- context
 
@@ -1178,7 +1179,7 @@ def _conv_args(cd: ConvDef, raw: list[str] | None) -> tuple:
         except re.error as e:
             raise invalid(f"regex '{pattern}' is invalid (error={e.msg}, erroffset={e.pos})"
                           ) from None
-        return (rx, _backrefs(args[1]), flags)
+        return (rx, backrefs(args[1]), flags)
     if cd.name in ("field", "word"):
         if args[0] == 0:
             raise invalid("Unexpected value 0 for index")
@@ -1208,23 +1209,6 @@ def _map_args(cd: ConvDef, args: tuple, invalid: Callable[[str], SampleError]) -
             except ValueError:
                 raise invalid(f"map: cannot parse default ip <{text}>.") from None
     return (view, default)
-
-
-def _backrefs(repl: bytes) -> Callable[[re.Match[bytes]], bytes]:
-    """HAProxy regsub references are ``\\1``..``\\9``; unknown groups expand to ''."""
-    parts = re.split(rb"\\([0-9])", repl)
-
-    def expand(m: re.Match[bytes]) -> bytes:
-        out = [parts[0]]
-        for i in range(1, len(parts), 2):
-            g = int(parts[i])
-            try:
-                out.append(m.group(g) or b"")
-            except IndexError:
-                pass
-            out.append(parts[i + 1])
-        return b"".join(out)
-    return expand
 
 
 Chain = tuple[tuple[ConvDef, tuple, Callable[[Value], Any]], ...]
