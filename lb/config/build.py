@@ -655,7 +655,7 @@ class Parser:
             errorfiles=MappingProxyType(dict(p.errorfiles)), stats=stats,
             description=p.description, stick_table=p.stick_table,
             captures_req=tuple(p.captures_req), captures_res=tuple(p.captures_res),
-            capture_cookie=p.capture_cookie,
+            capture_cookie=p.capture_cookie, rate_limit_sessions=p.rate_limit_sessions,
             origin=p.origin, **kw)
 
 

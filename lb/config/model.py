@@ -603,6 +603,7 @@ class Proxy:
     captures_req: tuple[tuple[str, int], ...] = ()
     captures_res: tuple[tuple[str, int], ...] = ()
     capture_cookie: tuple[str, int] | None = None  # `capture cookie <prefix> len <n>`
+    rate_limit_sessions: int = 0  # `rate-limit sessions <n>`: new sessions a second (0: none)
     # --- backend side
     servers: tuple[Server, ...] = ()
     balance: BalanceSpec = BalanceSpec()

@@ -324,6 +324,31 @@ def kw_capture(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     (p.captures_req if what == "request" else p.captures_res).append(cap)
 
 
+def kw_rate_limit(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`rate-limit sessions <n>`: new sessions a second a frontend accepts; past it,
+    new connections wait in the kernel backlog (lb.proxy.listener)."""
+    words = line.words
+    what = words[1] if len(words) > 1 else ""
+    if what != "sessions":
+        ctx.alert(line, f"'rate-limit' only supports 'sessions' (got '{what}')",
+                  "bad-argument")
+        return
+    if len(words) < 3 or not words[2]:
+        ctx.alert(line, "'rate-limit sessions' expects expects an integer value (in "
+                  "sessions/second)", "missing-argument")
+        return
+    bad = next((c for c in words[2] if not c.isdigit()), None)
+    if bad is not None:
+        ctx.alert(line, f"'rate-limit sessions' : unexpected character '{bad}' in integer "
+                  f"value '{words[2]}'", "bad-argument", col=line.col(2))
+        return
+    if p.kind != "defaults" and not p.has_cap("frontend"):
+        ctx.warn(line, f"rate-limit sessions will be ignored because {p.label()} has no "
+                 "frontend capability", "capability")
+        return
+    p.rate_limit_sessions = int(words[2])
+
+
 def kw_send_name_header(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     if len(line.words) < 2 or not line.words[1]:
         ctx.alert(line, "'http-send-name-header' requires a header string.",
@@ -1746,6 +1771,7 @@ _ROWS: list[Keyword] = [
             help="ignore persistence for matching requests"),
     Keyword("declare", kw_declare, FE, defaults=False,
             help="a capture slot for `capture` rules by id"),
+    Keyword("rate-limit", kw_rate_limit, help="new sessions a second a frontend accepts"),
     Keyword("capture", kw_capture, FE, defaults=False,
             help="log a request or response header (%hr, %hs)"),
     Keyword("server-template", server_kw.kw_server_template, BE, defaults=False,
@@ -1794,7 +1820,7 @@ _ROWS: list[Keyword] = [
     *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
         "bind-process", "compression", "dispatch", "dynamic-cookie-key",
         "email-alert", "filter", "load-server-state-"
-        "from-file", "max-keep-alive-queue", "max-session-srv-conns", "rate-limit",
+        "from-file", "max-keep-alive-queue", "max-session-srv-conns",
         "server-state-file-name", "source", "tcp-response", "errorfiles", "persist",
         "external-check",
         "log-format-sd", "error-log-format", "option-tcpka", "monitor")),

@@ -244,6 +244,7 @@ class ProxyBuilder:
     captures_req: list[tuple[str, int]] = field(default_factory=list)
     captures_res: list[tuple[str, int]] = field(default_factory=list)
     capture_cookie: tuple[str, int] | None = None
+    rate_limit_sessions: int = 0
     send_name_header: str | None = None
     check_kind: str = "tcp"  # "tcp" | "http" | "tcp-check"
     check_origin: m.Origin = m.NO_ORIGIN
@@ -283,7 +284,7 @@ INHERIT_ALL = ("mode", "options", "option_origins", "default_server", "errorfile
                "stats", "logs", "log_global", "log_tag", "forwardfor")
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "monitor_uri", "log_format", "log_format_kind", "log_format_origin",
-              "unique_id_format", "unique_id_header")
+              "unique_id_format", "unique_id_header", "rate_limit_sessions")
 INHERIT_BE = ("balance", "cookie", "check_kind", "check_origin", "httpchk_send",
               "http_check_rules", "http_check_send_origin", "tcp_check_rules",
               "disable_on_404", "send_state", "retries", "retry_on",

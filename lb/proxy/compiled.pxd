@@ -48,6 +48,7 @@ cdef class FrontendRT:
     cdef public RuleSet tcp_conn_rules, tcp_content_rules
     cdef public TrafficLog log
     cdef public object unique_id, unique_id_hdr, cap_req, cap_res, cap_cookie
+    cdef public long long rate_lim, rate_sec, rate_curr, rate_prev
     cdef public FrontendState st
     cdef public Counters counters
 

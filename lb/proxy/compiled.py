@@ -162,7 +162,7 @@ class FrontendRT:
         "mode", "stats_uri", "ff", "ff_cache", "counters", "dontlognull", "ignore_probes",
         "maxconn", "httplog", "redirect_rules", "active", "tcp_conn_rules",
         "tcp_content_rules", "buffer_req", "monitor_uri", "unique_id", "unique_id_hdr",
-        "cap_req", "cap_res", "cap_cookie",
+        "cap_req", "cap_res", "cap_cookie", "rate_lim", "rate_sec", "rate_curr", "rate_prev",
     )
 
     def __init__(self, model: Proxy, st: FrontendState, rt: Runtime) -> None:
@@ -204,6 +204,12 @@ class FrontendRT:
                              for n, size in model.captures_res) or None
         cc = model.capture_cookie
         self.cap_cookie = (cc[0].encode("latin-1"), cc[1]) if cc is not None else None
+        # rate-limit sessions: the limit, and the sessions of this second and the last
+        # (lb.proxy.listener estimates the rate as HAProxy's freq_ctr does)
+        self.rate_lim = model.rate_limit_sessions
+        self.rate_sec = 0
+        self.rate_curr = 0
+        self.rate_prev = 0
         self.t_client = t.client
         self.t_http_request = t.http_request if t.http_request is not None else t.client
         self.t_keep_alive = (t.http_keep_alive if t.http_keep_alive is not None

@@ -18,6 +18,7 @@ cdef class Listener:
 
     cpdef _read(self, bint on)
     cpdef bint _full(self)
+    cpdef bint _rate_wait(self)
     cpdef _block(self)
     cpdef release(self, conn)
     cpdef _free(self)

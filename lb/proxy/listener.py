@@ -181,6 +181,8 @@ class Listener:
             if self._full():
                 self._block()
                 return
+            if fe.rate_lim and self._rate_wait():
+                return
             try:
                 fd, peer = sock._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
@@ -193,6 +195,7 @@ class Listener:
                     return
                 continue  # ECONNABORTED and the like: that connection is gone
             csock = self.accepted_class(fileno=fd)
+            fe.rate_curr += 1
             fe.active += 1
             rt.active += 1
             # (no setblocking here: connect_accepted_socket makes the socket
@@ -203,6 +206,26 @@ class Listener:
                    partial(self._served, csock))
             self.peer = None
         # more may be pending: the reader fires again on the next loop turn
+
+    def _rate_wait(self) -> bool:
+        """`rate-limit sessions`: True when the frontend's session rate is at its
+        limit; accepting then stops, and starts again once the rate has decayed. The
+        rate is HAProxy's estimate: this second's sessions plus the last second's,
+        weighted by what is left of this one."""
+        fe = self.fe
+        loop = self.rt.loop
+        now = loop.time()
+        sec = int(now)
+        if sec != fe.rate_sec:
+            fe.rate_prev = fe.rate_curr if sec == fe.rate_sec + 1 else 0
+            fe.rate_curr = 0
+            fe.rate_sec = sec
+        left = 1.0 - (now - sec)
+        if fe.rate_curr + fe.rate_prev * left < fe.rate_lim:
+            return False
+        self._read(False)
+        loop.call_later(min(max(1.0 / fe.rate_lim, 0.001), left + 0.001), self._retry)
+        return True
 
     def _served(self, csock: socket.socket, done: Driven) -> None:
         if done.state != DRIVEN_DONE or done.exc is not None:  # cancelled or failed
