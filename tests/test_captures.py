@@ -18,7 +18,7 @@ from lb.http import h1
 from tests.backends import HttpBackend
 from tests.lbproc import LbProcess, free_port
 from tests.support_e2e import Haproxy
-from tests.test_config_haproxy_diff import HAPROXY, assert_check_like_haproxy
+from tests.test_config_haproxy_diff import HAPROXY, assert_backend_lines_like_haproxy
 
 CHECK_CASES = [
     "capture", "capture request", "capture request header", "capture request header Host",
@@ -40,12 +40,8 @@ CHECK_CASES = [
 @pytest.mark.skipif(not os.path.exists(HAPROXY), reason="needs Debian's haproxy")
 @pytest.mark.parametrize("stmt", CHECK_CASES)
 def test_check_messages_match_haproxy(tmp_path: Path, capsys: Any, stmt: str) -> None:
-    path = str(tmp_path / "t.cfg")
-    with open(path, "w") as fh:
-        fh.write("defaults\n mode http\n timeout client 1s\n timeout server 1s\n"
-                 " timeout connect 1s\nfrontend fe\n bind 127.0.0.1:18101\n"
-                 f" default_backend b\n {stmt}\nbackend b\n server s 127.0.0.1:80\n")
-    assert_check_like_haproxy(path, capsys)
+    assert_backend_lines_like_haproxy(tmp_path, capsys, " server s 127.0.0.1:80",
+                                      frontend=" " + stmt)
 
 
 def test_the_last_header_cut_to_its_length() -> None:

@@ -209,12 +209,15 @@ BACKEND_HEAD = ("defaults\n mode http\n timeout client 1s\n timeout server 1s\n"
                 " default_backend b\nbackend b\n")
 
 
-def assert_backend_lines_like_haproxy(tmp_path, capsys, lines: str) -> None:  # type: ignore[no-untyped-def]
-    """``lines`` at the end of backend `b` (a frontend uses it): as
-    ``assert_check_like_haproxy``."""
+def assert_backend_lines_like_haproxy(tmp_path, capsys, lines: str,  # type: ignore[no-untyped-def]
+                                      frontend: str = "") -> None:
+    """``lines`` at the end of backend `b` (and ``frontend`` at the end of the frontend
+    `fe` that uses it): as ``assert_check_like_haproxy``."""
     path = str(tmp_path / "t.cfg")
+    cut = len(BACKEND_HEAD) - len("backend b\n")  # the frontend's lines go before it
+    head = BACKEND_HEAD[:cut] + (frontend + "\n" if frontend else "") + BACKEND_HEAD[cut:]
     with open(path, "w") as fh:
-        fh.write(BACKEND_HEAD + lines + "\n")
+        fh.write(head + lines + "\n")
     assert_check_like_haproxy(path, capsys)
 
 

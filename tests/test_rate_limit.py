@@ -14,7 +14,7 @@ import pytest
 
 from tests.lbproc import LbProcess
 from tests.stats_support import ADMIN_HEAD, query, wait_socket
-from tests.test_config_haproxy_diff import HAPROXY, assert_check_like_haproxy
+from tests.test_config_haproxy_diff import HAPROXY, assert_backend_lines_like_haproxy
 
 CHECK_CASES = [
     "rate-limit sessions 10", "rate-limit", "rate-limit sessions", "rate-limit sessions x",
@@ -25,13 +25,8 @@ CHECK_CASES = [
 @pytest.mark.skipif(not os.path.exists(HAPROXY), reason="needs Debian's haproxy")
 @pytest.mark.parametrize("stmt", CHECK_CASES)
 def test_check_messages_match_haproxy(tmp_path: Path, capsys: Any, stmt: str) -> None:
-    path = str(tmp_path / "t.cfg")
-    with open(path, "w") as fh:
-        fh.write("defaults\n mode http\n timeout client 1s\n timeout server 1s\n"
-                 " timeout connect 1s\nfrontend fe\n bind 127.0.0.1:18101\n"
-                 f" default_backend b\n {stmt}\nbackend b\n {stmt}\n"
-                 " server s 127.0.0.1:80\n")
-    assert_check_like_haproxy(path, capsys)
+    assert_backend_lines_like_haproxy(tmp_path, capsys, f" {stmt}\n server s 127.0.0.1:80",
+                                      frontend=" " + stmt)
 
 
 CFG = ADMIN_HEAD + """
