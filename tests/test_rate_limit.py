@@ -71,8 +71,10 @@ def test_sessions_wait_their_turn(tmp_path: Path) -> None:
         wait_socket(sock)
         times = _answer_times(lb.ports["fe"], 30)
         assert len(times) == 30
-        assert times[9] < 0.8  # the first ten go at once
-        assert times[19] > 0.7 and times[-1] > 1.5  # the others wait their turn
+        # ten at once, then ten a second: the last answer comes well over a second
+        # after the first (a loaded machine only stretches this; without the limit
+        # the 30 take a few tens of milliseconds)
+        assert times[-1] - times[0] > 1.2 and times[19] - times[0] > 0.6
         rows = [r.split(",") for r in query(sock, "show stat").splitlines()]
         head = rows[0]
         fe = next(r for r in rows if r[:2] == ["fe", "FRONTEND"])
