@@ -718,7 +718,13 @@ def _table_clock() -> float:
         return time.monotonic()
 
 
+TABLES_IN_WORKERS = ("lb keeps stick tables in each worker process; this master socket "
+                     "has none to show or change (docs/balancing.md, \"Stick tables\").\n")
+
+
 def _table(sess: Session, name: str) -> Any:
+    if sess.state.tables_in_workers and sess.state.tables:
+        raise CliError(TABLES_IN_WORKERS)
     table = sess.state.tables.get(name)
     if table is None:
         raise CliError(NO_TABLE)
@@ -735,6 +741,8 @@ def _table_key(table: Any, args: list[str], pos: int) -> Any:
 def cmd_show_table(sess: Session, args: list[str]) -> str:
     now = _table_clock()
     if len(args) < 3:
+        if sess.state.tables_in_workers and sess.state.tables:
+            raise CliError(TABLES_IN_WORKERS)
         return "".join(t.header() for t in reversed(sess.state.tables.values()))
     table = _table(sess, args[2])
     if len(args) > 3 and args[3] == "key":

@@ -897,6 +897,7 @@ class Master:
         from lb.proxy.runner import start_service
 
         self.attach_remote_streams()
+        self.state.tables_in_workers = True  # the master's own tables see no traffic
         self.state_listener = self._on_state_event
         self.state.listeners.append(self.state_listener)
         for svc in self.services_fns:

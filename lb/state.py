@@ -541,6 +541,8 @@ class State:
         self.tables: dict[str, StickTable] = {
             p.name: StickTable(p.name, p.stick_table) for p in config.proxies
             if p.stick_table is not None}
+        # a master's State: each worker keeps its own tables, the master's are empty
+        self.tables_in_workers = False
 
     def capture_error(self, when: float, proxy: str, direction: str, src: str,
                       reason: str, raw: bytes) -> None:

@@ -406,6 +406,17 @@ def test_map_changes_reach_every_worker(tmp_path) -> None:  # type: ignore[no-un
             assert len(pids_seen(m.port, 2)) == 2
 
 
+def test_the_master_says_where_stick_tables_are() -> None:
+    """With several workers each keeps its own stick tables: the master's socket says
+    so instead of listing its own empty ones."""
+    with Web() as web, WsBackend("w1") as wsb:
+        fe = "    stick-table type ip size 10"
+        with Master(web.be.port, wsb.port, extra_global="    nbthread 2", extra_fe=fe) as m:
+            for cmd in ("show table", "show table fe", "clear table fe",
+                        "set table fe key 127.0.0.1 data.server_id 1"):
+                assert m.cli(cmd).startswith("lb keeps stick tables in each worker process")
+
+
 def test_frontend_commands_reach_every_worker() -> None:
     """`disable frontend` on the master's socket pauses the listeners of every
     worker (a connection waits unanswered), `enable frontend` lets it through."""
