@@ -282,3 +282,64 @@ def test_accepted_socket_objects_carry_the_listeners_family_and_type(
             accepted.settimeout(5)
             assert accepted.recv(4) == b"ping"
             assert accepted.getsockname() == lsock.getsockname()
+
+
+def test_uvloop_takes_an_accepted_descriptor_without_a_socket_object() -> None:
+    """On uvloop the listener hands `connect_accepted_socket` a stand-in, not a
+    `socket.socket` (which costs a getsockname(2) per connection): the transport
+    reads and writes through it, its close leaves the stand-in without a descriptor
+    (libuv closed it), and `discard()` closes a descriptor no transport took."""
+    import asyncio
+    import os
+
+    import uvloop
+
+    from lb.proxy.listener import accepted_socket_class
+
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    light = accepted_socket_class(lsock, light=True)
+    assert not issubclass(light, socket.socket)
+    assert light.family == socket.AF_INET and light.type == socket.SOCK_STREAM
+
+    got: list[bytes] = []
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.tr = transport
+
+        def data_received(self, data: bytes) -> None:
+            got.append(data)
+            self.tr.write(data.upper())  # type: ignore[attr-defined]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        with lsock, socket.socket() as client:
+            client.connect(lsock.getsockname())
+            fd, _ = lsock._accept()  # type: ignore[attr-defined]
+            stand_in = light(fileno=fd)
+            tr, _proto = await loop.connect_accepted_socket(Echo, stand_in)
+            assert tr.get_extra_info("peername") == client.getsockname()
+            client.sendall(b"ping")
+            await asyncio.sleep(0.05)
+            client.settimeout(5)
+            assert client.recv(4) == b"PING" and got == [b"ping"]
+            tr.close()
+            await asyncio.sleep(0.05)
+            assert stand_in.fd == -1
+            assert client.recv(4) == b""  # the descriptor is closed: end of stream
+            stand_in.discard()  # nothing left to close: no error
+
+            with socket.socket() as other:
+                other.connect(lsock.getsockname())
+                fd2, _ = lsock._accept()  # type: ignore[attr-defined]
+                unserved = light(fileno=fd2)
+                unserved.discard()
+                assert unserved.fd == -1
+                with pytest.raises(OSError):
+                    os.fstat(fd2)
+                other.settimeout(5)
+                assert other.recv(4) == b""
+
+    uvloop.run(main())

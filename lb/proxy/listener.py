@@ -150,7 +150,8 @@ class Listener:
         assert sock is not None
         sock.setblocking(False)
         sock.listen(self.backlog)
-        self.accepted_class = accepted_socket_class(sock)
+        self.accepted_class = accepted_socket_class(
+            sock, light=type(self.rt.loop).__module__.startswith("uvloop"))
         self.local = shared_local_address(sock)
         self._read(True)
 
@@ -227,10 +228,10 @@ class Listener:
         loop.call_later(min(max(1.0 / fe.rate_lim, 0.001), left + 0.001), self._retry)
         return True
 
-    def _served(self, csock: socket.socket, done: Driven) -> None:
+    def _served(self, csock: Any, done: Driven) -> None:
         if done.state != DRIVEN_DONE or done.exc is not None:  # cancelled or failed
             try:
-                csock.close()
+                csock.discard()
             except OSError:
                 pass
             self._free()
@@ -294,25 +295,56 @@ class Listener:
                 pass
 
 
-def accepted_socket_class(listening: socket.socket) -> type[socket.socket]:
-    """A ``socket.socket`` subclass for the connections accepted on ``listening``.
+def accepted_socket_class(listening: socket.socket, light: bool = False) -> type[Any]:
+    """The class that wraps each descriptor accepted on ``listening`` for the event
+    loop's ``connect_accepted_socket``; its ``family`` and ``type`` are the listening
+    socket's, as plain class attributes.
 
-    Its ``family`` and ``type`` are the listening socket's, as plain class attributes:
-    ``socket.socket`` converts each to an enum member on every read, and
-    ``socket.accept()`` with uvloop's ``connect_accepted_socket`` read them five times
-    per connection. Building the object from the accepted descriptor with all three
-    given also spares the kernel queries that ``socket(fileno=fd)`` makes.
+    ``light`` (uvloop): not a socket at all. uvloop reads only ``family``, ``type``
+    and ``fileno()``, hands the descriptor to libuv, and calls ``close()`` once its
+    transport has closed it. A ``socket.socket`` costs a ``getsockname(2)`` per
+    connection (CPython checks the descriptor with it) and an object with a
+    finaliser, for nothing (issue #9, docs/performance.md).
+
+    Otherwise (asyncio, which uses the socket object): a ``socket.socket`` subclass.
+    ``socket.socket`` converts ``family`` and ``type`` to an enum member on every
+    read, and its own ``__init__`` and ``detach`` are Python functions; the subclass
+    does the same from this compiled module, with all three of family, type and
+    protocol given, which spares the kernel queries of ``socket(fileno=fd)``.
     """
     family, stype, proto = listening.family, listening.type, listening.proto
+    if light:
+        class AcceptedFd:
+            __slots__ = ("fd",)
+
+            def __init__(self, *, fileno: int) -> None:
+                self.fd = fileno
+
+            def fileno(self) -> int:
+                return self.fd
+
+            def close(self) -> None:
+                """From uvloop: its handle has closed the descriptor already."""
+                self.fd = -1
+
+            def discard(self) -> None:
+                """Not served (the connect failed or was cancelled): close the
+                descriptor unless a transport took it and closed it."""
+                fd = self.fd
+                if fd >= 0:
+                    self.fd = -1
+                    os.close(fd)
+
+        AcceptedFd.family = int(family)  # type: ignore[attr-defined]
+        AcceptedFd.type = int(stype)  # type: ignore[attr-defined]
+        return AcceptedFd
+
     c_init = _socket.socket.__init__
     c_detach = _socket.socket.detach
 
     class Accepted(socket.socket):
         __slots__ = ()
 
-        # socket.socket's own __init__ and detach are Python functions, a frame each
-        # per connection (uvloop detaches the socket when it closes the transport):
-        # these do the same from this compiled module
         def __init__(self, *, fileno: int) -> None:
             c_init(self, family, stype, proto, fileno)
             self._io_refs = 0
@@ -321,6 +353,10 @@ def accepted_socket_class(listening: socket.socket) -> type[socket.socket]:
         def detach(self) -> int:
             self._closed = True
             return c_detach(self)  # type: ignore[no-any-return]
+
+        def discard(self) -> None:
+            """Not served: close (a no-op once the transport has detached it)."""
+            self.close()
 
     Accepted.family = family  # type: ignore[assignment,misc]
     Accepted.type = stype  # type: ignore[assignment,misc]
