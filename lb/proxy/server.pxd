@@ -39,6 +39,7 @@ cdef class ServerConn:
     @cython.locals(fd=int)
     cpdef send(self, data)
     cpdef close(self)
+    cpdef close_done(self)
     cpdef abort(self)
     @cython.locals(pool=list)
     cpdef release(self, idle_timeout, double now)

@@ -20,7 +20,7 @@ import httptools
 from lb.http import h1
 from lb.http.headscan import scan_response
 from lb.proxy import errsnap, sockopts
-from lb.proxy.sockio import send_fd
+from lb.proxy.sockio import reset_on_close, send_fd
 from lb.state import ServerState
 
 try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
@@ -314,6 +314,19 @@ class ServerConn:
         if self.transport is not None:
             self.transport.close()
 
+    def close_done(self) -> None:
+        """Close a connection whose last exchange is complete with a reset, not a
+        FIN, as HAProxy does: the server has answered all that was sent, so a reset
+        loses nothing, and lb's end does not stay in TIME_WAIT. The side that
+        closes first keeps TIME_WAIT for a minute; toward a server on another host
+        a FIN from lb on every `http-server-close` request would hold one local
+        port per request for that minute and run out of ports at a few hundred
+        requests a second (docs/dataplane.md, "Closing server connections").
+        A server that closed first already holds it; lb closes plainly then."""
+        if not self.closed and self.transport is not None:
+            reset_on_close(self.transport, self.fd)
+        self.close()
+
     def abort(self) -> None:
         self.closed = True
         self.reusable = False
@@ -326,7 +339,7 @@ class ServerConn:
         ``now``: the loop's time at the end of the exchange."""
         self.txn = None
         if self.closed or not self.reusable:
-            self.close()
+            self.close_done()
             return
         if self.feeding:  # pooled after this read, if nothing follows the response
             self.parked = True
@@ -335,7 +348,7 @@ class ServerConn:
             return
         pool = self.be.idle.get(self.srv)
         if pool is None or len(pool) >= 64:
-            self.close()
+            self.close_done()
             return
         pool.append(self)
         self.pooled = True
@@ -367,7 +380,7 @@ def take_idle(be: Any, srv: ServerState) -> ServerConn | None:
         if sc.closed or sc.transport is None or sc.transport.is_closing():
             continue
         if limit and now - sc.idle_since > limit:
-            sc.close()  # idle for longer than `timeout server`
+            sc.close_done()  # idle for longer than `timeout server`
             continue
         return sc
     return None

@@ -10,6 +10,7 @@ cdef object _UV_TCP
 
 cpdef bint direct(tr)
 cpdef int send_fd(tr)
+cpdef reset_on_close(tr, int fd=*)
 
 
 cdef extern from "sys/uio.h" nogil:
@@ -23,8 +24,11 @@ cdef extern from "sys/socket.h" nogil:
         size_t msg_iovlen
     ssize_t _sys_send "send" (int, const void *, size_t, int)
     ssize_t _sys_sendmsg "sendmsg" (int, const msghdr *, int)
+    int _sys_setsockopt "setsockopt" (int, int, int, const void *, unsigned int)
     int MSG_NOSIGNAL
     int MSG_DONTWAIT
+    int SOL_SOCKET
+    int SO_LINGER
 
 
 # `data` goes out with send(2) on `fd` when the transport is open and holds nothing
@@ -78,3 +82,12 @@ cdef inline bint send2_c(object tr, int fd, object head, object data,
     else:
         tr.write(memoryview(data)[off + sent - hn:])
     return True
+
+
+# SO_LINGER {on, 0 s} on `fd`, whose close then sends a reset: one system call, where
+# the Python path goes through uvloop's PseudoSocket (about 5,000 instructions).
+cdef inline bint reset_fd_c(int fd):
+    cdef int lg[2]
+    lg[0] = 1
+    lg[1] = 0
+    return _sys_setsockopt(fd, SOL_SOCKET, SO_LINGER, lg, sizeof(lg)) == 0

@@ -59,9 +59,16 @@ def send_fd(tr: Any) -> int:
 _LINGER_RESET = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # struct linger {l_onoff 1, l_linger 0}
 
 
-def reset_on_close(tr: Any) -> None:
+def reset_on_close(tr: Any, fd: int = -1) -> None:
     """Make closing ``tr`` send a reset, not a FIN: the only way to tell a client that
-    reads a body until close that the body was cut short."""
+    reads a body until close that the body was cut short; and how a server connection
+    whose exchange is complete is closed (lb.proxy.server). ``fd``: the transport's
+    descriptor when the caller knows it already (``send_fd``), else -1."""
+    if fd < 0 and tr is not None:
+        fd = send_fd(tr)
+    if fd >= 0:  # only when compiled (send_fd answers -1 otherwise): one C call
+        reset_fd_c(fd)  # noqa: F821
+        return
     try:
         sock = tr.get_extra_info("socket") if tr is not None else None
         if sock is not None:

@@ -1412,7 +1412,7 @@ class Txn(SampleSubject):
                 sc.abort()
             elif not self.be.reuse:  # http-reuse never
                 sc.txn = None
-                sc.close()
+                sc.close_done()
             else:
                 sc.release(self.be.t_server, now)
         self.dialing = None
