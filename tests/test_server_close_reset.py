@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 from typing import Any
 
 import pytest
 
+from tests.lbproc import RawBackend
 from tests.support_e2e import HAPROXY, lb_or_haproxy
 
 pytestmark = pytest.mark.timeout(60)
@@ -35,65 +35,30 @@ KINDS = ["lb", "haproxy"] if os.path.exists(HAPROXY) else ["lb"]
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Server: s1\r\n\r\nok"
 
 
-class StubbornBackend:
+class StubbornBackend(RawBackend):
     """Answers each request on a connection and never closes first; records, per
     connection, how the connection ended from its side: "reset" (ECONNRESET) or
     "fin" (end-of-file)."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
+        super().__init__(self._answer)
         self.ends: list[str] = []
-        self.requests = 0
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        buf = b""
+    @staticmethod
+    def _answer(c: socket.socket, self: StubbornBackend) -> None:
         end = "fin"
-        conn.settimeout(20)
         try:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                buf += data
-                while b"\r\n\r\n" in buf:
-                    _, buf = buf.split(b"\r\n\r\n", 1)
-                    with self.lock:
-                        self.requests += 1
-                    conn.sendall(RESPONSE)
+            while self.recv_head(c, timeout=20).endswith(b"\r\n\r\n"):
+                c.sendall(RESPONSE)
         except ConnectionResetError:
             end = "reset"
-        except OSError:
-            end = "error"
-        finally:
-            conn.close()
-        with self.lock:
-            self.ends.append(end)
+        self.ends.append(end)
 
     def wait_ends(self, n: int, timeout: float = 10.0) -> list[str]:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.ends) >= n:
-                    return list(self.ends)
+        while len(self.ends) < n and time.monotonic() < deadline:
             time.sleep(0.02)
-        with self.lock:
-            return list(self.ends)
-
-    def close(self) -> None:
-        self.sock.close()
+        return list(self.ends)
 
 
 def config(mode_lines: str) -> str:
@@ -129,66 +94,35 @@ def requests_on_one_connection(port: int, n: int) -> list[bytes]:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_server_close_resets_the_server_connection_after_each_response(kind: str) -> None:
-    be = StubbornBackend()
-    try:
-        with lb_or_haproxy(kind, config("    option http-server-close"),
-                           {"s1": be.port}) as px:
-            assert requests_on_one_connection(px.ports["fe"], 3) == [b"HTTP/1.1 200 OK"] * 3
-            ends = be.wait_ends(3)
-        assert be.requests == 3
-        assert ends == ["reset"] * 3, ends
-    finally:
-        be.close()
+    with StubbornBackend() as be, lb_or_haproxy(
+            kind, config("    option http-server-close"), {"s1": be.port}) as px:
+        assert requests_on_one_connection(px.ports["fe"], 3) == [b"HTTP/1.1 200 OK"] * 3
+        assert be.wait_ends(3) == ["reset"] * 3, be.ends
+        assert [h.split(b"\r\n", 1)[0] for h in be.received] == [b"GET / HTTP/1.1"] * 3
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_http_reuse_never_resets_the_server_connection_after_each_response(
         kind: str) -> None:
-    be = StubbornBackend()
-    try:
-        with lb_or_haproxy(kind, config("    http-reuse never"), {"s1": be.port}) as px:
-            port = px.ports["fe"]
-            assert requests_on_one_connection(port, 1) == [b"HTTP/1.1 200 OK"]
-            ends = be.wait_ends(1)
-        assert ends[:1] == ["reset"], ends
-    finally:
-        be.close()
+    with StubbornBackend() as be, lb_or_haproxy(
+            kind, config("    http-reuse never"), {"s1": be.port}) as px:
+        assert requests_on_one_connection(px.ports["fe"], 1) == [b"HTTP/1.1 200 OK"]
+        assert be.wait_ends(1) == ["reset"], be.ends
 
 
 def test_a_server_that_closes_first_still_serves_every_request() -> None:
     """A server that honours `Connection: close` ends each connection itself, maybe
     before lb reads the response: closing after it (with or without the reset) must
     not cost the client its response or its keep-alive connection."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    served: list[int] = []
+    def answer_and_close(c: socket.socket, be: RawBackend) -> None:
+        be.recv_head(c)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        c.close()
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            with conn:
-                buf = b""
-                while b"\r\n\r\n" not in buf:
-                    data = conn.recv(65536)
-                    if not data:
-                        break
-                    buf += data
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
-                             b"Connection: close\r\n\r\nok")
-                served.append(1)
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        with lb_or_haproxy("lb", config("    option http-server-close"),
-                           {"s1": srv.getsockname()[1]}) as px:
-            assert requests_on_one_connection(px.ports["fe"], 3) == [b"HTTP/1.1 200 OK"] * 3
-        assert len(served) == 3
-    finally:
-        srv.close()
+    with RawBackend(answer_and_close) as be, lb_or_haproxy(
+            "lb", config("    option http-server-close"), {"s1": be.port}) as px:
+        assert requests_on_one_connection(px.ports["fe"], 3) == [b"HTTP/1.1 200 OK"] * 3
+        assert be.accepted == 3
 
 
 def test_the_reset_is_a_linger_of_zero_on_the_server_socket() -> None:
