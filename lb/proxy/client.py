@@ -413,8 +413,12 @@ class ClientConn(PeerNames):
         if txn is not None and not txn.done and not txn.req_done:
             return None  # the request is incomplete: abort (close)
         if txn is not None and not txn.done:
-            if txn.waiter is not None and txn.be.model.options.abortonclose:
-                txn.client_aborted()  # still queued: give up (option abortonclose)
+            if (not txn.res_started and txn.be is not None
+                    and txn.be.model.options.abortonclose):
+                # option abortonclose: a client that closes (or half-closes) before
+                # the response starts gives the request up, queued, connecting or
+                # waiting for the server's head (`CQ`/`CC`/`CH`, as HAProxy 2.6.12)
+                txn.client_gave_up()
                 return None
             self.read_eof = True
             return True  # keep the write side for the pending response

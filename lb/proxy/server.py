@@ -328,6 +328,10 @@ class ServerConn:
         self.close()
 
     def abort(self) -> None:
+        """Give the connection up mid-exchange: a reset, as HAProxy sends (the server
+        learns at once that nobody waits for its answer)."""
+        if not self.closed and self.transport is not None:
+            reset_on_close(self.transport, self.fd)
         self.closed = True
         self.reusable = False
         if self.transport is not None:

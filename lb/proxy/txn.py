@@ -1351,12 +1351,31 @@ class Txn(SampleSubject):
             self.term = b"CC"
         else:
             self.term = b"CR"
+        self._count_client_abort()
+        self.finish(close=True, abort=True)
+
+    def _count_client_abort(self) -> None:
         self.fe.counters.cli_abrt += 1
         if self.be is not None:
             self.be.counters.cli_abrt += 1
         if self.srv is not None:
             self.srv.counters.cli_abrt += 1
-        self.finish(close=True, abort=True)
+
+    def client_gave_up(self) -> None:
+        """`option abortonclose`: the client closed or half-closed its side before the
+        response started. Queued or connecting, the exchange ends at once (`CQ`,
+        `CC`, nothing sent). Waiting for the server's head, the server connection is
+        reset and the client gets a 400, logged `400 ... CH--`, as HAProxy 2.6.12
+        answers (a half-closed client reads it)."""
+        if self.done:
+            return
+        if not (self.head_sent and self.req_done and self.tunnel is None
+                and not self.res_started):
+            return self.client_aborted()
+        self.term = b"CH"
+        self._count_client_abort()
+        self._drop_server(close=True)
+        self.local_error(400)
 
     def kill(self, code: bytes = b"K") -> None:
         """Admin / shutdown-sessions: end this exchange now (a tunnel too)."""
