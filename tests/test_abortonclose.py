@@ -10,8 +10,7 @@ shuts its sending side 200 ms after its request:
 - A client that closes completely is logged the same way.
 
 While queued, the request ends silently instead (`CQ--`; tests/test_queue_e2e.py).
-lb logs the same fields, with one exception: `%B` says 210 for the page where HAProxy
-says 206 (docs/dataplane.md).
+lb logs the same fields, `%B` included (tests/test_local_reply_bytes.py).
 """
 
 from __future__ import annotations
@@ -64,6 +63,7 @@ def half_closed_exchange(kind: str, option: str) -> tuple[bytes, list[str], dict
             while not be.ends and time.monotonic() < deadline:  # type: ignore[attr-defined]
                 time.sleep(0.02)
             rec = log.records(1)[0]
+            rec["raw"] = log.lines(1)[0]
         return got, list(be.ends), rec  # type: ignore[attr-defined]
     finally:
         log.close()
@@ -77,6 +77,7 @@ def test_abortonclose_resets_the_server_and_answers_400(kind: str) -> None:
     assert got.endswith(b"Your browser sent an invalid request.\n</body></html>\n")
     assert ends == ["reset"]
     assert (rec["status"], rec["tsc"], rec["srv"], rec["Tr"]) == (400, "CH--", "s1", -1)
+    assert b" 400 206 - - CH-- " in rec["raw"], rec["raw"]
     assert 150 <= rec["Ta"] < 900
 
 

@@ -1353,6 +1353,8 @@ def _payload_action(kw: str, act: str, args: tuple[str, ...], line: Line, ctx: P
         if status is not None and not payload and st not in DENY_STATUSES:
             return f, (f"status code '{st}' not handled by default with 'default-errorfiles' "
                        "argument..")
+    if st in (204, 304) and (f.get("body") or f.get("body_fmt")):
+        return f, f"No body expected for {st} responses."
     if (f.get("body") or f.get("body_fmt")) and not f.get("content_type") and \
             "errorfile" not in f:
         return f, "a content type must be defined when non-empty payload is configured."

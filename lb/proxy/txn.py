@@ -55,9 +55,6 @@ _BODY_BUF_MAX = 65536
 # (a new bytes object the size of the body) is not made. In the kernel the two cost
 # the same from 1 to 16 KiB (docs/performance.md, nineteenth session)
 _JOIN_MAX = 4096
-# Checked against HAProxy 2.6.12: %B of a locally generated reply (deny page, 503
-# <NOSRV>, redirect) is its wire size without `connection: close`, plus 3.
-_LOCAL_EXTRA = 3
 # methods a layer-7 retry may replay. HAProxy 2.6.12 replays any method whose whole
 # request is in its buffer, POST included; lb keeps to idempotent ones (issue #5)
 _IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
@@ -677,12 +674,13 @@ class Txn(SampleSubject):
         if self.fe.after_rules is not None or (self.be is not None
                                                and self.be.after_rules is not None):
             page = self._after_local(page)
-        self._write_local(page, len(responses.error_page(status, False, ef)) + _LOCAL_EXTRA)
+        self._write_local(page, responses.logged_size(responses.error_page(status, False, ef),
+                                                      status))
         self.finish(close=close)
 
     def local_reply(self, status: int, raw: bytes) -> None:
         close = self._closing()
-        logged = len(raw) + _LOCAL_EXTRA
+        logged = responses.logged_size(raw, status)
         if close and raw.startswith(b"HTTP/"):
             head, sep, body = raw.partition(b"\r\n\r\n")
             if sep and b"\nconnection:" not in head.lower():
@@ -741,8 +739,8 @@ class Txn(SampleSubject):
 
     def _write_local(self, raw: bytes, logged: int) -> None:
         """Send a locally built response; `logged` is what %B will say (HAProxy
-        logs 0 for its parser's 400/408 and the HTX size, without the connection
-        header and 3 bytes over the wire size, for other local replies)."""
+        logs 0 for its parser's 400/408, and ``responses.logged_size`` for other
+        local replies)."""
         tr = self.conn.transport
         if tr is not None and not tr.is_closing():
             tr.write(raw)
