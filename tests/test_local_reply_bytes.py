@@ -31,7 +31,7 @@ KINDS = ["lb", "haproxy"] if os.path.exists(HAPROXY) else ["lb"]
 ERRORFILE = (b"HTTP/1.1 503 Service Unavailable\r\nx-one: 1\r\nx-two: 22\r\n"
              b"content-type: text/plain\r\ncontent-length: 5\r\n\r\nsorry")
 
-CFG = """
+DEFAULTS = """
 defaults
     mode http
     log 127.0.0.1:@@log@@ local0
@@ -39,7 +39,9 @@ defaults
     timeout connect 5s
     timeout client 10s
     timeout server 10s
-frontend fe
+"""
+
+CFG = DEFAULTS + """frontend fe
     bind 127.0.0.1:@@fe@@
     http-request deny deny_status 400 if { path /d400 }
     http-request deny if { path /d403 }
@@ -132,3 +134,46 @@ def test_a_204_or_304_reply_with_a_body_is_refused(tmp_path, capsys, rule: str, 
     assert check_mode(parse_args(["-c", "-f", str(path)])) == 1
     assert (f"while parsing 'http-request {kw}' rule : No body expected for {status} "
             "responses.") in capsys.readouterr().err
+
+
+HEAD_CFG = DEFAULTS + """frontend fe
+    bind 127.0.0.1:@@fe@@
+    http-request return status 200 content-type text/plain string hello if { path /ret }
+    http-request deny deny_status 429 if { path /deny }
+    http-request redirect location /x if { path /redir }
+    default_backend b
+backend b
+    server s1 127.0.0.1:1 disabled
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_head_request_gets_the_head_alone(kind: str) -> None:
+    """A reply lb builds itself answers HEAD with its head only (lb used to send the
+    body too, which a keep-alive client then read as the start of the next
+    response); `%B` counts the head alone, as HAProxy 2.6.12 logs it."""
+    log = UdpLog()
+    try:
+        with lb_or_haproxy(kind, HEAD_CFG, {"log": log.port}) as px:
+            with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
+                c.sendall(b"HEAD /ret HTTP/1.1\r\nHost: t\r\n\r\n"
+                          b"HEAD /deny HTTP/1.1\r\nHost: t\r\n\r\n"
+                          b"HEAD /redir HTTP/1.1\r\nHost: t\r\n\r\n"
+                          b"GET /ret HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                with c.makefile("rb") as f:
+                    got = f.read()
+            lines = log.lines(4)
+    finally:
+        log.close()
+    assert got == (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-type: text/plain\r\n\r\n"
+        b"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 117\r\n"
+        b"cache-control: no-cache\r\ncontent-type: text/html\r\n\r\n"
+        b"HTTP/1.1 302 Found\r\ncontent-length: 0\r\nlocation: /x\r\n"
+        b"cache-control: no-cache\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-type: text/plain\r\n"
+        b"connection: close\r\n\r\nhello")
+    logged = [re.search(rb' (\d{3}) (\d+) .*"(\w+ \S+)', ln).groups()  # type: ignore[union-attr]
+              for ln in lines]
+    assert logged == [(b"200", b"71", b"HEAD /ret"), (b"429", b"108", b"HEAD /deny"),
+                      (b"302", b"83", b"HEAD /redir"), (b"200", b"76", b"GET /ret")]

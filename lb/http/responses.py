@@ -147,6 +147,12 @@ def logged_size(raw: bytes, status: int) -> int:
     return size
 
 
+def head_only(raw: bytes) -> bytes:
+    """A reply to a HEAD request: ``raw`` without its body (the head says its length)."""
+    end = raw.find(b"\r\n\r\n")
+    return raw if end < 0 else raw[:end + 4]
+
+
 def status_line(status: int, reason: bytes | None = None) -> bytes:
     return b"HTTP/1.1 %d %s\r\n" % (status, reason if reason is not None
                                     else REASONS.get(status, b"Unknown"))

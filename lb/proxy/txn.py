@@ -674,12 +674,17 @@ class Txn(SampleSubject):
         if self.fe.after_rules is not None or (self.be is not None
                                                and self.be.after_rules is not None):
             page = self._after_local(page)
-        self._write_local(page, responses.logged_size(responses.error_page(status, False, ef),
-                                                      status))
+        base = responses.error_page(status, False, ef)
+        if self.method == b"HEAD":  # the head alone, counted alone (HAProxy 2.6.12)
+            page = responses.head_only(page)
+            base = responses.head_only(base)
+        self._write_local(page, responses.logged_size(base, status))
         self.finish(close=close)
 
     def local_reply(self, status: int, raw: bytes) -> None:
         close = self._closing()
+        if self.method == b"HEAD":  # the head alone, counted alone (HAProxy 2.6.12)
+            raw = responses.head_only(raw)
         logged = responses.logged_size(raw, status)
         if close and raw.startswith(b"HTTP/"):
             head, sep, body = raw.partition(b"\r\n\r\n")
