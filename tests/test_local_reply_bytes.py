@@ -177,3 +177,31 @@ def test_a_head_request_gets_the_head_alone(kind: str) -> None:
               for ln in lines]
     assert logged == [(b"200", b"71", b"HEAD /ret"), (b"429", b"108", b"HEAD /deny"),
                       (b"302", b"83", b"HEAD /redir"), (b"200", b"76", b"GET /ret")]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_http10_client_kept_alive_is_told_so(kind: str) -> None:
+    """An HTTP/1.0 client that asks for keep-alive gets `connection: keep-alive` on
+    the replies lb builds itself, as on proxied ones, and the connection stays open
+    (HAProxy 2.6.12's bytes); lb used to leave the header out, so such a client had
+    to assume the connection would close."""
+    ka = b"Connection: keep-alive\r\n\r\n"
+    log = UdpLog()
+    try:
+        with lb_or_haproxy(kind, HEAD_CFG, {"log": log.port}) as px:
+            with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
+                c.sendall(b"GET /ret HTTP/1.0\r\n" + ka + b"GET /deny HTTP/1.0\r\n" + ka
+                          + b"GET /redir HTTP/1.0\r\n" + ka + b"GET /none HTTP/1.0\r\n" + ka
+                          + b"GET /ret HTTP/1.0\r\n\r\n")
+                with c.makefile("rb") as f:
+                    got = f.read()
+    finally:
+        log.close()
+    heads = [h for h in re.split(rb"(?=HTTP/1\.1 )", got) if h]
+    assert [h.split(b"\r\n", 1)[0] for h in heads] == [
+        b"HTTP/1.1 200 OK", b"HTTP/1.1 429 Too Many Requests", b"HTTP/1.1 302 Found",
+        b"HTTP/1.1 503 Service Unavailable", b"HTTP/1.1 200 OK"]
+    for h in heads[:4]:
+        assert h.split(b"\r\n\r\n")[0].endswith(b"\r\nconnection: keep-alive"), h
+    assert heads[4] == (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-type: text/plain"
+                        b"\r\nconnection: close\r\n\r\nhello")

@@ -153,6 +153,16 @@ def head_only(raw: bytes) -> bytes:
     return raw if end < 0 else raw[:end + 4]
 
 
+def with_connection(raw: bytes, value: bytes) -> bytes:
+    """``raw`` with a ``connection: <value>`` header last, unless it has one."""
+    if not raw.startswith(b"HTTP/"):
+        return raw
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep or b"\nconnection:" in head.lower():
+        return raw
+    return head + b"\r\nconnection: " + value + b"\r\n\r\n" + body
+
+
 def status_line(status: int, reason: bytes | None = None) -> bytes:
     return b"HTTP/1.1 %d %s\r\n" % (status, reason if reason is not None
                                     else REASONS.get(status, b"Unknown"))

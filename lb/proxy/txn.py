@@ -670,6 +670,8 @@ class Txn(SampleSubject):
         page = responses.error_page(status, close, ef)
         if not close and ef and status in ef and b"\nconnection: close" in page:
             close = True  # an errorfile with no length: its end is the connection's
+        if not close and self.version == b"1.0":  # as local_reply
+            page = responses.with_connection(page, b"keep-alive")
         self.status = status
         if self.fe.after_rules is not None or (self.be is not None
                                                and self.be.after_rules is not None):
@@ -686,10 +688,10 @@ class Txn(SampleSubject):
         if self.method == b"HEAD":  # the head alone, counted alone (HAProxy 2.6.12)
             raw = responses.head_only(raw)
         logged = responses.logged_size(raw, status)
-        if close and raw.startswith(b"HTTP/"):
-            head, sep, body = raw.partition(b"\r\n\r\n")
-            if sep and b"\nconnection:" not in head.lower():
-                raw = head + b"\r\nconnection: close\r\n\r\n" + body
+        if close:
+            raw = responses.with_connection(raw, b"close")
+        elif self.version == b"1.0":  # an HTTP/1.0 client kept alive is told so
+            raw = responses.with_connection(raw, b"keep-alive")
         self.status = status
         if self.fe.after_rules is not None or (self.be is not None
                                                and self.be.after_rules is not None):
