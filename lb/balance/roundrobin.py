@@ -138,7 +138,7 @@ class RoundRobin(GroupedBalancer):
             return None
         switched = False
         avoided: RRNode | None = None
-        full: list[RRNode] = []
+        full: list[RRNode] | None = None  # (made only when a server is full)
         chosen: RRNode | None = None
         while True:
             if not g.curr_weight:
@@ -173,9 +173,13 @@ class RoundRobin(GroupedBalancer):
                     chosen = d
                     break
                 avoided = d
+            if full is None:
+                full = []
             full.append(d)
         if chosen is not None:
             self._queue(g, chosen)
+        if full is None:
+            return chosen.srv if chosen is not None else None
         for f in full:
             if f is chosen:
                 continue

@@ -481,13 +481,14 @@ def response_cookie(spec: CookieRule, status: int, method: bytes,
     if status < 200 and status != 101:
         return res
     name = b""
-    if set_cookies:  # (most responses have none: no encode then)
+    out: list[bytes | None] | None = None
+    if set_cookies:  # (most responses have none: no encode, no list then)
         name = spec.bname
+        out = []
     direct = bool(req and req.direct)
     mode = spec.mode
     found = False
     changed = False
-    out: list[bytes | None] = []
     for h in set_cookies:
         it = _split(h, _SETCOOKIE_ITEM)[0]
         if not it.eq:

@@ -6,7 +6,7 @@
 cimport cython
 
 
-@cython.locals(v=bytes, lines=list, out=list)
+@cython.locals(n=bytes, v=bytes, first=bytes, lines=list, out=list)
 cpdef list _values(hdrs, bytes name)
 
 @cython.locals(c=cython.uchar, i=Py_ssize_t)

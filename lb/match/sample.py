@@ -199,14 +199,25 @@ def _headers(ctx: SampleCtx, response: bool) -> list[tuple[bytes, bytes]]:
 
 
 def _values(hdrs: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
-    """All comma-separated values of header ``name`` (lower-case) in order."""
-    lines = [v for n, v in hdrs if n == name]
-    if len(lines) == 1:
-        v = lines[0]
-        if _find_byte(v, 44) < 0:  # no ","
-            lines[0] = _trim(v)
-            return lines
-        return split_values(v)
+    """All comma-separated values of header ``name`` (lower-case) in order: the shared
+    empty list when there is no such header (hot path: a rule testing a header most
+    requests lack makes no list). Callers must not mutate the result."""
+    first: bytes | None = None
+    lines: list[bytes] | None = None
+    for n, v in hdrs:
+        if n == name:
+            if first is None:
+                first = v
+            elif lines is None:
+                lines = [first, v]
+            else:
+                lines.append(v)
+    if first is None:
+        return _NO_VALUES  # type: ignore[return-value]
+    if lines is None:
+        if _find_byte(first, 44) < 0:  # no ","
+            return [_trim(first)]
+        return split_values(first)
     out: list[bytes] = []
     for v in lines:
         out.extend(split_values(v))

@@ -53,6 +53,7 @@ cdef class ClientConn(PeerNames):
     cpdef resume(self, why)
     # once per message or connection, from within and from typed callers
     cpdef on_message_begin(self)
+    cdef _begin(self, url, list headers, long long hsize)
     cpdef session_closed(self)
 
 

@@ -382,10 +382,7 @@ class ClientConn(PeerNames):
         for an upgrade, as the stop that follows (see _feed). False when parsing
         stops."""
         method, url, headers, hsize, keep_alive, upgrade = head
-        self.on_message_begin()
-        self.url = url
-        self.headers = headers
-        self.hsize = hsize
+        self._begin(url, headers, hsize)
         try:
             self._head_done(method, b"1.1")
         except Exception as e:  # as a callback's exception in feed_data: refused
@@ -426,11 +423,16 @@ class ClientConn(PeerNames):
 
     # httptools callbacks
     def on_message_begin(self) -> None:
+        self._begin(b"", [], 0)
+
+    def _begin(self, url: bytes, headers: list[tuple[bytes, bytes]], hsize: int) -> None:
+        """A request begins: httptools' callback, or a scanned head (_scanned) with
+        its target and headers already in hand."""
         self.plain = False
-        self.url = b""
-        self.headers = []
+        self.url = url
+        self.headers = headers
         self.trailers = None
-        self.hsize = 0
+        self.hsize = hsize
         self.raw_head = 0
         self.in_head = True
         self.t_begin = self.rt.clock()

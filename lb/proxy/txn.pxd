@@ -32,6 +32,7 @@ from lb.proxy.server cimport ServerConn
 from lb.state cimport ServerState
 
 cdef Py_ssize_t _JOIN_MAX
+cdef list _NO_COOKIES
 
 cpdef long long _ms(double a, double b)
 
@@ -69,7 +70,7 @@ cdef class Txn(SampleSubject):
     @cython.locals(ff=ForwardForRule, now=cython.double, tr=cython.longlong)
     cpdef start(self, Py_ssize_t hsize, content_length, bint chunked, conn_hdr)
     cpdef _choose_server(self)
-    @cython.locals(rc=RequestCookie)
+    @cython.locals(rc=RequestCookie, hdrs=list, values=list, k=bytes, v=bytes)
     cpdef _persistence(self, BackendRT be)
     @cython.locals(now=cython.double)
     cpdef _request_slot(self, srv, avoid)

@@ -59,6 +59,7 @@ _JOIN_MAX = 4096
 # request is in its buffer, POST included; lb keeps to idempotent ones (issue #5)
 _IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
 PAUSE_BUF = 4
+_NO_COOKIES: list[bytes] = []  # shared, never mutated (Txn._persistence)
 
 
 def _ms(a: float, b: float) -> int:
@@ -405,7 +406,12 @@ class Txn(SampleSubject):
                     self.ignore_persist = True
                 break
         hdrs = self.req_headers
-        values = [v for k, v in hdrs if k == b"cookie"]
+        values = _NO_COOKIES  # (a list only when the request has a Cookie header)
+        for k, v in hdrs:
+            if k == b"cookie":
+                if values is _NO_COOKIES:
+                    values = []
+                values.append(v)
         rc = request_cookie(be.cookie, values, be.ctable, self.request_ts, be.opt_persist,
                             self.force_persist, self.ignore_persist)
         self.rcookie = rc
