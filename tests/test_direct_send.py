@@ -182,3 +182,44 @@ def test_heads_sent_beside_their_bodies_arrive_whole_through_small_buffers() -> 
                 assert body == random.Random(100 + i).randbytes(size), (i, size)
             c.close()
         assert len(be.requests) == 2 * len(SIZES)
+
+
+def test_transport_state_read_as_c_calls_agrees_with_the_methods() -> None:
+    """``busy`` and ``closing`` (every send asks them) read uvloop's methods through
+    their C functions when compiled: bound at import, and answering as the methods do
+    for an open transport, one holding unsent bytes, and a closing one."""
+    import asyncio
+
+    import uvloop
+
+    if COMPILED:
+        assert sockio.UV_METHODS_BOUND  # a uvloop release changed its methods' kind
+    seen: list[tuple[str, bool, bool, bool, bool]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        tr, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+        peer, _ = await loop.sock_accept(listener)
+        assert type(tr).__name__ == "TCPTransport"
+        tr.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+
+        def look(state: str) -> None:
+            seen.append((state, sockio.busy(tr), sockio.closing(tr),
+                         tr.is_closing(), tr.get_write_buffer_size() > 0))
+
+        look("open")
+        tr.write(b"x" * (4 << 20))  # the peer reads nothing: most of it stays queued
+        look("queued")
+        tr.abort()
+        look("closing")
+        peer.close()
+        listener.close()
+        await asyncio.sleep(0)
+
+    uvloop.run(main())
+    assert seen == [("open", False, False, False, False),
+                    ("queued", True, False, False, True),
+                    ("closing", True, True, True, True)]

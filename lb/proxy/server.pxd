@@ -6,7 +6,7 @@ cimport cython
 
 from lb.http.headscan cimport scan_response
 from lb.proxy.compiled cimport BackendRT
-from lb.proxy.sockio cimport send_c
+from lb.proxy.sockio cimport closing, send_c
 from lb.proxy.txn cimport Txn
 from lb.state cimport ServerState
 

@@ -20,7 +20,7 @@ import httptools
 from lb.http import h1
 from lb.http.headscan import scan_response
 from lb.proxy import errsnap, sockopts
-from lb.proxy.sockio import reset_on_close, send_fd
+from lb.proxy.sockio import closing, reset_on_close, send_fd
 from lb.state import ServerState
 
 try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
@@ -381,7 +381,7 @@ def take_idle(be: Any, srv: ServerState) -> ServerConn | None:
     while pool:
         sc = pool.pop()
         sc.pooled = False
-        if sc.closed or sc.transport is None or sc.transport.is_closing():
+        if sc.closed or sc.transport is None or closing(sc.transport):
             continue
         if limit and now - sc.idle_since > limit:
             sc.close_done()  # idle for longer than `timeout server`

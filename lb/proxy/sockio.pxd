@@ -5,12 +5,18 @@
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from libc.string cimport memset
 
+cimport cython
+
 cdef bint COMPILED
 cdef object _UV_TCP
 
 cpdef bint direct(tr)
 cpdef int send_fd(tr)
 cpdef reset_on_close(tr, int fd=*)
+@cython.locals(r=int)
+cpdef bint closing(tr) except -1
+@cython.locals(r=int)
+cpdef bint busy(tr) except -1
 
 
 cdef extern from "sys/uio.h" nogil:
@@ -31,6 +37,86 @@ cdef extern from "sys/socket.h" nogil:
     int SO_LINGER
 
 
+# uvloop's `is_closing` and `get_write_buffer_size` of its TCP transport, called as
+# the C functions behind the methods (bound once by sockio.py at import; only
+# sockio's own `closing` and `busy` use them, since every module that cimports this
+# file has its own copy of these statics) instead of as Python method calls: each send asks both, and a Python call costs about 200
+# instructions where this costs about 30. The binding is kept only for a method of
+# the fastcall-with-keywords kind Cython gives a `def` method, and named as expected;
+# the Python calls remain for any other transport, or if a uvloop release changes.
+cdef extern from *:
+    """
+    typedef PyObject *(*lb_uv_noargs_fn)(PyObject *, PyObject *const *, Py_ssize_t,
+                                         PyObject *);
+    static PyTypeObject *lb_uv_tcp_type = NULL;
+    static lb_uv_noargs_fn lb_uv_is_closing_fn = NULL;
+    static lb_uv_noargs_fn lb_uv_write_buffer_size_fn = NULL;
+
+    /* The C function behind `descr`, a method descriptor or (uvloop's wheels) a
+       Cython function, whose objects start as a built-in function's; NULL unless it
+       is the method `name` and of the kind lb_uv_noargs_fn calls. */
+    static lb_uv_noargs_fn lb_uv_method(PyObject *descr, int cyfunction,
+                                        const char *name) {
+        PyMethodDef *def;
+        if (Py_TYPE(descr) == &PyMethodDescr_Type)
+            def = ((PyMethodDescrObject *)descr)->d_method;
+        else if (cyfunction)
+            def = ((PyCFunctionObject *)descr)->m_ml;
+        else
+            return NULL;
+        if (def == NULL || def->ml_name == NULL || strcmp(def->ml_name, name) != 0)
+            return NULL;
+        if ((def->ml_flags & ~METH_COEXIST) != (METH_FASTCALL | METH_KEYWORDS))
+            return NULL;
+        return (lb_uv_noargs_fn)(void (*)(void))def->ml_meth;
+    }
+
+    static int lb_uv_bind(PyObject *tcp_type, PyObject *is_closing,
+                          PyObject *write_buffer_size, int cyfunction) {
+        lb_uv_noargs_fn a = lb_uv_method(is_closing, cyfunction, "is_closing");
+        lb_uv_noargs_fn b = lb_uv_method(write_buffer_size, cyfunction,
+                                         "get_write_buffer_size");
+        if (!PyType_Check(tcp_type) || a == NULL || b == NULL)
+            return 0;
+        lb_uv_tcp_type = (PyTypeObject *)tcp_type;
+        Py_INCREF(tcp_type);
+        lb_uv_is_closing_fn = a;
+        lb_uv_write_buffer_size_fn = b;
+        return 1;
+    }
+
+    /* The truth of a bound method's answer for `tr`: 1 or 0, -1 on an error */
+    static int lb_uv_ask(lb_uv_noargs_fn fn, PyObject *tr) {
+        PyObject *r = fn(tr, NULL, 0, NULL);
+        int n;
+        if (r == NULL)
+            return -1;
+        n = PyObject_IsTrue(r);
+        Py_DECREF(r);
+        return n;
+    }
+
+    /* tr.is_closing() for a bound transport: 1 or 0, -1 on an error, -2 unbound */
+    static int lb_uv_closing(PyObject *tr) {
+        if (lb_uv_is_closing_fn == NULL || Py_TYPE(tr) != lb_uv_tcp_type)
+            return -2;
+        return lb_uv_ask(lb_uv_is_closing_fn, tr);
+    }
+
+    /* 1 when the transport is closing or holds unsent bytes, 0 when neither, -1 on
+       an error (raised); -2 when it is not a transport bound above */
+    static int lb_uv_busy(PyObject *tr) {
+        int n = lb_uv_closing(tr);
+        if (n != 0)
+            return n;
+        return lb_uv_ask(lb_uv_write_buffer_size_fn, tr);
+    }
+    """
+    bint _uv_bind_c "lb_uv_bind" (object, object, object, bint)
+    int _uv_closing_c "lb_uv_closing" (object) except -1
+    int _uv_busy_c "lb_uv_busy" (object) except -1
+
+
 # `data` goes out with send(2) on `fd` when the transport is open and holds nothing
 # unsent, so the bytes keep their order; what the kernel does not take is handed to
 # the transport, which buffers it and applies flow control as for any write. False
@@ -39,7 +125,7 @@ cdef extern from "sys/socket.h" nogil:
 # transport's own write then reports).
 cdef inline bint send_c(object tr, int fd, object data) except -1:
     cdef Py_ssize_t n, sent
-    if not PyBytes_CheckExact(data) or tr.is_closing() or tr.get_write_buffer_size():
+    if not PyBytes_CheckExact(data) or busy(tr):
         return False
     n = PyBytes_GET_SIZE(data)
     sent = _sys_send(fd, PyBytes_AS_STRING(data), n, MSG_NOSIGNAL | MSG_DONTWAIT)
@@ -61,7 +147,7 @@ cdef inline bint send2_c(object tr, int fd, object head, object data,
     cdef msghdr msg
     if (not PyBytes_CheckExact(head) or not PyBytes_CheckExact(data)
             or off < 0 or off > PyBytes_GET_SIZE(data)
-            or tr.is_closing() or tr.get_write_buffer_size()):
+            or busy(tr)):
         return False
     hn = PyBytes_GET_SIZE(head)
     dn = PyBytes_GET_SIZE(data) - off

@@ -16,7 +16,9 @@ Only a plain uvloop TCP transport qualifies: its socket carries the bytes as the
 transport. A caller also checks its own ``COMPILED`` before ``send_c``: after an edit
 without a rebuild, a stale module runs from source beside a compiled sockio.
 
-Also ``reset_on_close``: a close that tells the peer it was cut short.
+Also ``reset_on_close``: a close that tells the peer it was cut short; and
+``closing`` and ``busy``, the transport's state asked with C calls (a pooled
+connection's check, and every send's).
 
 Must not import anything from lb.
 """
@@ -36,6 +38,36 @@ try:
     from uvloop.loop import TCPTransport as _UV_TCP
 except ImportError:  # no uvloop: asyncio's transports write everything
     _UV_TCP = None
+
+
+# whether send_c and closing call uvloop's methods as C functions (sockio.pxd)
+UV_METHODS_BOUND = False
+if COMPILED and _UV_TCP is not None:
+    UV_METHODS_BOUND = _uv_bind_c(  # noqa: F821 (a C function of sockio.pxd)
+        _UV_TCP, _UV_TCP.is_closing, _UV_TCP.get_write_buffer_size,
+        type(_UV_TCP.is_closing).__name__ == "cython_function_or_method"
+        and type(_UV_TCP.get_write_buffer_size) is type(_UV_TCP.is_closing))
+
+
+def closing(tr: Any) -> bool:
+    """``tr.is_closing()``: for uvloop's TCP transport, when compiled, a C call of the
+    method's function (sockio.pxd), not a Python method call."""
+    if COMPILED:
+        r = _uv_closing_c(tr)  # noqa: F821
+        if r >= 0:
+            return r != 0
+    return tr.is_closing()  # type: ignore[no-any-return]
+
+
+def busy(tr: Any) -> bool:
+    """Whether a send on ``tr``'s socket must go through the transport instead: it
+    is closing (its descriptor may be closed and reused), or holds unsent bytes
+    (they go first). C calls for uvloop's TCP transport, when compiled."""
+    if COMPILED:
+        r = _uv_busy_c(tr)  # noqa: F821
+        if r >= 0:
+            return r != 0
+    return bool(tr.is_closing() or tr.get_write_buffer_size())
 
 
 def direct(tr: Any) -> bool:
