@@ -7,7 +7,7 @@ cimport cython
 from lb.http.headscan cimport scan_request
 from lb.proxy.compiled cimport FrontendRT, Runtime
 from lb.proxy.listener cimport Listener
-from lb.proxy.sockio cimport direct, send2_c, send_c
+from lb.proxy.sockio cimport direct
 from lb.proxy.timers cimport Deadline
 from lb.proxy.peer cimport PeerNames
 from lb.proxy.txn cimport Txn
@@ -42,6 +42,7 @@ cdef class ClientConn(PeerNames):
     cpdef send(self, data)
     @cython.locals(fd=int)
     cpdef send2(self, head, data, Py_ssize_t off)
+    cpdef flush(self)
     cpdef _input(self, data)
     cpdef _feed(self, data, off, end)
     cpdef _scanned(self, tuple head, bytes raw)

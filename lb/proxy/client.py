@@ -183,21 +183,20 @@ class ClientConn(PeerNames):
         self.timer.arm(self.fe.t_http_request)
 
     def send(self, data: bytes) -> None:
-        """Write to the client: compiled, on the socket itself (lb.proxy.sockio)."""
-        fd = self.fd
-        # (send_c: C, sockio.pxd; a stale source next to a compiled sockio has
-        # a descriptor, but only a compiled module can call it)
-        if fd < 0 or not COMPILED or not send_c(self.transport, fd, data):  # noqa: F821
-            self.transport.write(data)  # type: ignore[union-attr]
+        """Write to the client with the other sends of this turn of the loop
+        (lb.proxy.sockio.SendQueue): compiled, on the socket itself."""
+        self.rt.sendq.later(self.transport, self.fd, data)
 
     def send2(self, head: bytes, data: bytes, off: int) -> None:
         """Write ``head`` then ``data[off:]`` to the client without joining them (a
-        large body behind its head): compiled, one sendmsg(2) (lb.proxy.sockio)."""
-        fd = self.fd
-        if fd < 0 or not COMPILED or not send2_c(  # noqa: F821 (C, sockio.pxd)
-                self.transport, fd, head, data, off):
-            self.transport.writelines(  # type: ignore[union-attr]
-                (head, memoryview(data)[off:] if off else data))
+        large body behind its head): compiled, one sendmsg(2), with this turn's
+        other sends."""
+        self.rt.sendq.later2(self.transport, self.fd, head, data, off)
+
+    def flush(self) -> None:
+        """Send what this turn queued (lb.proxy.sockio.SendQueue): before any other
+        write to, or close of, a connection that may have bytes queued."""
+        self.rt.sendq.flush()
 
     def _tcp_connection_rules(self) -> bool:
         """`tcp-request connection` rules (layer-4 fetches only): False when the
@@ -211,6 +210,7 @@ class ClientConn(PeerNames):
         self.fe.counters.dcon += 1
         self.closed = True
         if self.transport is not None:
+            self.flush()
             self.transport.abort()
         return False
 
@@ -406,6 +406,7 @@ class ClientConn(PeerNames):
         return True
 
     def eof_received(self) -> bool | None:
+        self.flush()  # (a falsy answer lets uvloop close the transport)
         txn = self.txn or self.req_txn
         if txn is not None and not txn.done and not txn.req_done:
             return None  # the request is incomplete: abort (close)
@@ -637,6 +638,7 @@ class ClientConn(PeerNames):
     def _close(self) -> None:
         if self.transport is not None and not self.closed:
             self.closed = True
+            self.flush()
             self.transport.close()
 
     def kill(self, code: bytes = b"K") -> None:
@@ -672,6 +674,7 @@ class ClientConn(PeerNames):
             self.held = None
             if self.transport is not None and not self.closed:
                 self.closed = True
+                self.flush()
                 if abort:
                     self.transport.abort()
                 else:

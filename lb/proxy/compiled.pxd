@@ -11,6 +11,7 @@ from lb.http.cookie cimport CookieRule
 from lb.http.h1 cimport ForwardForRule
 from lb.log cimport TrafficLog
 from lb.match.acl cimport Condition
+from lb.proxy.sockio cimport SendQueue
 from lb.proxy.timers cimport TimerWheel
 from lb.state cimport BackendState, Counters, FrontendState, State
 
@@ -34,6 +35,7 @@ cdef class BackendRT:
     cdef public RuleSet tcp_content_rules
     cdef public BackendState st
     cdef public Counters counters
+    cdef public SendQueue sendq
 
 cdef class FrontendRT:
     cdef public object model, name, switching, default_be, own_be
@@ -65,5 +67,6 @@ cdef class Runtime:
     cdef public object active, services, txn_hook, trace
     cdef public State state
     cdef public TimerWheel wheel
+    cdef public SendQueue sendq
 
     cpdef double clock(self)

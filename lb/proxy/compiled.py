@@ -23,6 +23,7 @@ from lb.match import acl, maps, sample
 from lb.proxy import queue as lbqueue
 from lb.proxy import sockopts, stick
 from lb.proxy.retry import RetryPolicy
+from lb.proxy.sockio import SendQueue
 from lb.proxy.timers import TimerWheel
 from lb.state import BackendState, FrontendState, ServerState, State
 
@@ -85,14 +86,18 @@ class BackendRT:
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
         "retry_policy", "replay_requests", "hash_sample", "post_param",
         "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first", "sockbufs",
-        "stick", "server_rules", "send_name",
+        "stick", "server_rules", "send_name", "sendq",
     )
 
     def __init__(self, model: Proxy, st: BackendState,
                  loop: asyncio.AbstractEventLoop | None = None,
-                 sockbufs: tuple[tuple[int, int], ...] = ()) -> None:
+                 sockbufs: tuple[tuple[int, int], ...] = (),
+                 sendq: SendQueue | None = None) -> None:
         t = model.timeouts
-        self.loop_time = (loop or asyncio.get_event_loop()).time
+        loop = loop or asyncio.get_event_loop()
+        self.loop_time = loop.time
+        # the runtime's queue of this turn's sends (lb.proxy.sockio)
+        self.sendq = sendq if sendq is not None else SendQueue(loop)
         o = model.options
         self.model = model
         self.st = st
@@ -271,6 +276,8 @@ class Runtime:
         self.loop = loop or asyncio.get_event_loop()
         # the connection deadlines of this generation, on one loop timer
         self.wheel = TimerWheel(self.loop)
+        # the sends of each turn of the loop, made together at its end (sockio)
+        self.sendq = SendQueue(self.loop)
         self.pid = os.getpid()
         # epoch = loop.time() + epoch_offset (request dates without a time() call)
         self.epoch_offset = time.time() - self.loop.time()
@@ -281,7 +288,7 @@ class Runtime:
         with maps.using(maps.MapSource(refs, load=False) if refs is not None
                         else maps.current()):
             self.backends: dict[str, BackendRT] = {
-                name: BackendRT(bst.model, bst, self.loop, sockbufs)
+                name: BackendRT(bst.model, bst, self.loop, sockbufs, self.sendq)
                 for name, bst in self.state.backends.items()}
             self.frontends: dict[str, FrontendRT] = {
                 name: FrontendRT(fst.model, fst, self)
@@ -330,6 +337,7 @@ class Runtime:
     async def stop(self) -> None:
         """Close listeners, end every connection and tunnel, stop services."""
         self.state.stopping = True
+        self.sendq.flush()
         for srv in self.servers_listening:
             srv.close()
         for lst in self.listeners:

@@ -6,7 +6,7 @@ cimport cython
 
 from lb.http.headscan cimport scan_response
 from lb.proxy.compiled cimport BackendRT
-from lb.proxy.sockio cimport closing, send_c
+from lb.proxy.sockio cimport closing
 from lb.proxy.txn cimport Txn
 from lb.state cimport ServerState
 
@@ -38,6 +38,7 @@ cdef class ServerConn:
     cpdef bint _scanned(self, Txn txn, tuple res, bytes data) except -1
     @cython.locals(fd=int)
     cpdef send(self, data)
+    cpdef flush(self)
     cpdef close(self)
     cpdef close_done(self)
     cpdef abort(self)

@@ -208,6 +208,7 @@ class ServerConn:
         return True
 
     def eof_received(self) -> bool | None:
+        self.flush()  # (uvloop closes the transport on this answer)
         return None
 
     def pause_writing(self) -> None:
@@ -293,25 +294,28 @@ class ServerConn:
             self.final = txn.done  # not after an interim (1xx) response
 
     def send(self, data: bytes) -> None:
-        """Write to the server: compiled, on the socket itself (lb.proxy.sockio)
-        from the second write of the connection on."""
+        """Write to the server with the other sends of this turn of the loop
+        (lb.proxy.sockio.SendQueue): compiled, on the socket itself from the second
+        write of the connection on (the first goes through the transport)."""
         fd = self.fd
         if fd < -1:
             if fd == -3:
-                self.fd = -2
-                self.transport.write(data)  # type: ignore[union-attr]
-                return
-            fd = self.fd = send_fd(self.transport)
-        # (send_c: C, sockio.pxd; a stale source next to a compiled sockio has
-        # a descriptor, but only a compiled module can call it)
-        if fd < 0 or not COMPILED or not send_c(self.transport, fd, data):  # noqa: F821
-            self.transport.write(data)  # type: ignore[union-attr]
+                self.fd = fd = -2
+            else:
+                fd = self.fd = send_fd(self.transport)
+        self.be.sendq.later(self.transport, fd, data)
+
+    def flush(self) -> None:
+        """Send what this turn queued: before any other write to, or close of, a
+        connection that may have bytes queued (lb.proxy.sockio.SendQueue)."""
+        self.be.sendq.flush()
 
     # ---- pool
     def close(self) -> None:
         self.closed = True
         self.reusable = False
         if self.transport is not None:
+            self.flush()
             self.transport.close()
 
     def close_done(self) -> None:
@@ -324,6 +328,7 @@ class ServerConn:
         requests a second (docs/dataplane.md, "Closing server connections").
         A server that closed first already holds it; lb closes plainly then."""
         if not self.closed and self.transport is not None:
+            self.flush()  # (the reset would drop what is still unsent)
             reset_on_close(self.transport, self.fd)
         self.close()
 
@@ -331,6 +336,7 @@ class ServerConn:
         """Give the connection up mid-exchange: a reset, as HAProxy sends (the server
         learns at once that nobody waits for its answer)."""
         if not self.closed and self.transport is not None:
+            self.flush()
             reset_on_close(self.transport, self.fd)
         self.closed = True
         self.reusable = False

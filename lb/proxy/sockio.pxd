@@ -19,6 +19,16 @@ cpdef bint closing(tr) except -1
 cpdef bint busy(tr) except -1
 
 
+cdef class SendQueue:
+    cdef public object loop, _flush
+    cdef public list items
+
+    cpdef later(self, tr, int fd, data)
+    cpdef later2(self, tr, int fd, head, data, Py_ssize_t off)
+    @cython.locals(items=list, fd=int, off=Py_ssize_t)
+    cpdef flush(self)
+
+
 cdef extern from "sys/uio.h" nogil:
     cdef struct iovec:
         void *iov_base

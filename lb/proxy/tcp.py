@@ -171,6 +171,7 @@ class TcpClient(ClientConn):
             self.txn = None
         if self.transport is not None and not self.closed:
             self.closed = True
+            self.flush()
             if abort:
                 self.transport.abort()
             else:

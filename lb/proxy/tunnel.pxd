@@ -7,7 +7,6 @@ cimport cython
 
 from lb.proxy.client cimport ClientConn
 from lb.proxy.compiled cimport Runtime
-from lb.proxy.sockio cimport send_c
 from lb.proxy.timers cimport Deadline
 from lb.proxy.txn cimport Txn
 from lb.state cimport Counters, ServerState

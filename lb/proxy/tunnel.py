@@ -133,10 +133,7 @@ class Tunnel:
         fd = self.sfd
         if fd == -2:
             fd = self.sfd = send_fd(self.st)
-        # (send_c: C, sockio.pxd; a stale source next to a compiled sockio has
-        # a descriptor, but only a compiled module can call it)
-        if fd < 0 or not COMPILED or not send_c(self.st, fd, data):  # noqa: F821
-            self.st.write(data)
+        self.rt.sendq.later(self.st, fd, data)  # (with this turn's other sends)
         if self.frames is not None:
             self.frames.feed(data)
         if self.timeout is not None:
@@ -158,10 +155,7 @@ class Tunnel:
         fd = self.cfd
         if fd == -2:
             fd = self.cfd = send_fd(self.ct)
-        # (send_c: C, sockio.pxd; a stale source next to a compiled sockio has
-        # a descriptor, but only a compiled module can call it)
-        if fd < 0 or not COMPILED or not send_c(self.ct, fd, data):  # noqa: F821
-            self.ct.write(data)
+        self.rt.sendq.later(self.ct, fd, data)
         if self.frames is not None:
             self.frames.feed_server(data)
         if self.timeout is not None:
@@ -182,6 +176,7 @@ class Tunnel:
 
     def eof(self, is_client: bool) -> None:
         # the second FIN ends the tunnel: closing sends ours, no shutdown() first
+        self.rt.sendq.flush()  # (bytes queued go before the FIN or the close)
         if is_client:
             self.cfin = True
             if self.sfin:
@@ -236,6 +231,7 @@ class Tunnel:
             return
         self.closed = True
         self.timer.stop()
+        self.rt.sendq.flush()
         for tr in (self.ct, self.st):
             if not tr.is_closing():
                 if abort:
@@ -328,6 +324,7 @@ def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
     # then what the client sent after its request head to the server
     txn.bytes_out += len(head)
     if server_tail:
+        conn.flush()  # (what is queued goes first)
         ct.writelines([head, server_tail])
     else:
         conn.send(head)

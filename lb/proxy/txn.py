@@ -352,7 +352,7 @@ class Txn(SampleSubject):
             if expect is not None and expect.lower() == b"100-continue":
                 # the client waits for this before sending its body: answer it here,
                 # as HAProxy does, and do not forward the expectation
-                self.conn.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
                 self.req_headers = [h for h in self.req_headers if h[0] != b"expect"]
             return None
         if be.cookie is not None:
@@ -587,6 +587,7 @@ class Txn(SampleSubject):
         sc = self.sc
         if sc is not None and self.head_sent:
             if self.req_chunked:
+                sc.flush()  # (what is queued goes first)
                 sc.transport.writelines(chunk(data))
             else:
                 sc.send(data)
@@ -611,7 +612,7 @@ class Txn(SampleSubject):
         if self.req_chunked:
             block = h1.trailers_block(trailers or [])
             if self.sc is not None and self.head_sent:
-                self.sc.transport.write(block)
+                self.sc.send(block)
             elif not self.done:
                 if self.body_buf is None:
                     self.body_buf = []
@@ -756,7 +757,7 @@ class Txn(SampleSubject):
         local replies)."""
         tr = self.conn.transport
         if tr is not None and not tr.is_closing():
-            tr.write(raw)
+            self.conn.send(raw)
         self.bytes_out += logged
 
     def parse_error(self) -> None:
@@ -955,6 +956,7 @@ class Txn(SampleSubject):
                            else None)
         tr = link.transport
         if self.body_buf:
+            link.flush()  # (what is queued goes first)
             tr.writelines([head, *self.body_buf])
             self.body_buf = None
             if self.buf_size > _BODY_BUF_MAX:
@@ -990,7 +992,7 @@ class Txn(SampleSubject):
             if status == 101:
                 return  # handled by res_upgrade once the parser stops
             head = response_head(status, reason, headers, None)
-            conn.transport.write(head)
+            conn.send(head)
             self.bytes_out += len(head)
             return
         if self.replay is not None and self._l7_retry(str(status)):
@@ -1061,7 +1063,7 @@ class Txn(SampleSubject):
         head = response_head(status, reason, self.res_headers, cv)
         self.bytes_out += len(head)
         if nobody:
-            conn.transport.write(head)
+            conn.send(head)
             if method == b"HEAD":
                 self.sc.reusable = False
                 self.res_end(None)
@@ -1169,12 +1171,14 @@ class Txn(SampleSubject):
                 return
             if off:
                 data = data[off:]
+            self.conn.flush()  # (what is queued goes first)
             self.conn.transport.writelines((head, *chunk(data)))
         else:
             if off:
                 data = data[off:]
             self.conn.stimer.touch()
             if self.res_chunked:
+                self.conn.flush()
                 self.conn.transport.writelines(chunk(data))
             else:
                 self.conn.send(data)
@@ -1295,6 +1299,7 @@ class Txn(SampleSubject):
             self.sc = None
             return self.finish(close=True)
         if not self.res_chunked and hdr_get(self.res_headers or [], b"content-length") is None:
+            self.conn.flush()  # (sent before the reset is set)
             reset_on_close(self.conn.transport)  # the client reads until close
         # HAProxy 2.6.12 counts both: a server abort, and a response error
         self.be.counters.eresp += 1

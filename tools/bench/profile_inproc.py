@@ -206,11 +206,13 @@ class World:
 def bench_ka(world: World, n: int, req: bytes = REQ, res: bytes = RES) -> float:
     conn = world.client()
     ct = conn.transport
+    flush = world.rt.sendq.flush
     pools = [p for be in world.rt.backends.values() for p in be.idle.values()]
     t0 = time.process_time()
     for _ in range(n):
         ct.out.clear()
         conn.data_received(req)
+        flush()  # (the turn's end: its queued sends leave, lb.proxy.sockio)
         txn = conn.txn
         sc = txn.sc
         if sc is None:  # a new server connection (http-reuse safe: first request)
@@ -218,6 +220,7 @@ def bench_ka(world: World, n: int, req: bytes = REQ, res: bytes = RES) -> float:
             world.loop.run_until_complete(asyncio.sleep(0))
             sc = txn.sc
         sc.data_received(res)
+        flush()
         if not ct.out or not ct.out[0].startswith(b"HTTP/1.1 200"):
             raise SystemExit(f"ka: bad answer {ct.out!r}")
     dt = time.process_time() - t0
@@ -228,6 +231,7 @@ def bench_ka(world: World, n: int, req: bytes = REQ, res: bytes = RES) -> float:
 
 def bench_hs(world: World, n: int) -> float:
     loop = world.loop
+    flush = world.rt.sendq.flush
 
     async def run() -> float:
         t0 = time.process_time()
@@ -235,12 +239,14 @@ def bench_hs(world: World, n: int) -> float:
             conn = world.client()
             ct = conn.transport
             conn.data_received(WS_REQ)
+            flush()
             txn = conn.txn
             await asyncio.sleep(0)  # the connect task
             await asyncio.sleep(0)  # its done callback
             sc = txn.sc
             st = sc.transport
             sc.data_received(WS_101)
+            flush()
             if not ct.out or not ct.out[0].startswith(b"HTTP/1.1 101"):
                 raise SystemExit(f"hs: bad answer {ct.out!r}")
             # the client closes: FIN both ways, as wsbench does
@@ -269,11 +275,15 @@ def bench_echo(world: World, n: int) -> float:
     sc.data_received(WS_101)
     cp = ct.protocol
     sp = st.protocol
+    flush = world.rt.sendq.flush
+    flush()
     t0 = time.process_time()
     for _ in range(n):
         ct.out.clear()
         cp.data_received(FRAME_C)
+        flush()
         sp.data_received(FRAME_S)
+        flush()
         if ct.out[-1] is not FRAME_S:
             raise SystemExit("echo: frame not forwarded")
     dt = time.process_time() - t0
