@@ -20,7 +20,7 @@ cpdef bint busy(tr) except -1
 
 
 cdef class SendQueue:
-    cdef public object loop, _flush
+    cdef public object loop, _soon, _flush
     cdef public list items
 
     cpdef later(self, tr, int fd, data)

@@ -115,24 +115,25 @@ class SendQueue:
     dropped: its peer is gone.
     """
 
-    __slots__ = ("loop", "items", "_flush")
+    __slots__ = ("loop", "items", "_soon", "_flush")
 
     def __init__(self, loop: Any) -> None:
         self.loop = loop
         self.items: list[tuple[Any, int, bytes, bytes | None, int]] = []
+        self._soon = loop.call_soon
         self._flush = self.flush  # (one bound method for every call_soon)
 
     def later(self, tr: Any, fd: int, data: bytes) -> None:
         items = self.items
         if not items:
-            self.loop.call_soon(self._flush)
+            self._soon(self._flush)
         items.append((tr, fd, data, None, 0))
 
     def later2(self, tr: Any, fd: int, head: bytes, data: bytes, off: int) -> None:
         """``head`` then ``data[off:]`` (a large body behind its head, not joined)."""
         items = self.items
         if not items:
-            self.loop.call_soon(self._flush)
+            self._soon(self._flush)
         items.append((tr, fd, head, data, off))
 
     def flush(self) -> None:
@@ -145,11 +146,11 @@ class SendQueue:
                 if data is None:
                     # (send_c: C, sockio.pxd; only when this module is compiled)
                     if fd < 0 or not COMPILED or not send_c(tr, fd, head):  # noqa: F821
-                        if not tr.is_closing():
+                        if not closing(tr):
                             tr.write(head)
                 elif fd < 0 or not COMPILED or not send2_c(  # noqa: F821
                         tr, fd, head, data, off):
-                    if not tr.is_closing():
+                    if not closing(tr):
                         tr.writelines((head, memoryview(data)[off:] if off else data))
             except Exception:  # a transport that failed reports it to its protocol
                 pass
