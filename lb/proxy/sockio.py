@@ -43,7 +43,7 @@ except ImportError:  # no uvloop: asyncio's transports write everything
     _UV_TCP = None
 
 
-# whether send_c and closing call uvloop's methods as C functions (sockio.pxd)
+# whether busy and closing call uvloop's methods as C functions (sockio.pxd)
 UV_METHODS_BOUND = False
 if COMPILED and _UV_TCP is not None:
     UV_METHODS_BOUND = _uv_bind_c(  # noqa: F821 (a C function of sockio.pxd)
