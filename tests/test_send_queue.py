@@ -5,9 +5,10 @@ Queued sends are what let lb's sends leave in bursts, as HAProxy's do, so that a
 server or client is woken once for many requests (docs/performance.md, twenty-seventh
 session). Their risk is order: any other write to, or close of, a connection with
 bytes queued must send those first. These tests hold the queue to that with real
-sockets: a turn's sends on uvloop, bytes for a closed transport, and through lb an
-interim response followed by a chunked one in the same read, a 100-continue, a
-client that half-closes, and a FIN processed in the turn that queued the response.
+sockets: a turn's sends on uvloop, a call among them (a connect), bytes for a closed
+transport, and through lb an interim response followed by a chunked one in the same
+read, a 100-continue, a client that half-closes, and a FIN processed in the turn that
+queued the response.
 """
 
 from __future__ import annotations
@@ -217,3 +218,35 @@ def test_a_fin_read_in_the_turn_that_queued_an_answer_does_not_lose_it() -> None
     assert first.endswith(b"\r\n\r\nok")
     assert keep is False
     assert rest == b"queued bytes"
+
+
+def test_a_call_runs_in_order_with_the_turns_sends() -> None:
+    """``call`` (a connect, from Txn._attempt) runs at the turn's end too, after the
+    sends queued before it and before those queued after it."""
+    got: dict[str, Any] = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        q = SendQueue(loop)
+        tr, peer, fd = await _pair(loop)
+        seen: list[bytes] = []
+
+        def look() -> None:
+            time.sleep(0.05)  # (loopback delivery)
+            seen.append(_read_all(peer))
+
+        q.later(tr, fd, b"before,")
+        q.call(look)
+        q.later(tr, fd, b"after")
+        got["queued"] = list(seen)  # nothing ran yet
+        await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        got["seen"] = seen
+        got["rest"] = _read_all(peer)
+        tr.close()
+        peer.close()
+
+    uvloop.run(main())
+    assert got["queued"] == []
+    assert got["seen"] == [b"before,"]
+    assert got["rest"] == b"after"

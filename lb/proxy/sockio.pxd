@@ -25,6 +25,7 @@ cdef class SendQueue:
 
     cpdef later(self, tr, int fd, data)
     cpdef later2(self, tr, int fd, head, data, Py_ssize_t off)
+    cpdef call(self, fn)
     @cython.locals(items=list, fd=int, off=Py_ssize_t)
     cpdef flush(self)
 

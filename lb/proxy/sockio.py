@@ -136,6 +136,14 @@ class SendQueue:
             self._soon(self._flush)
         items.append((tr, fd, head, data, off))
 
+    def call(self, fn: Any) -> None:
+        """Call ``fn()`` with this turn's sends, in order with them (a connect: its
+        packets then leave with the others)."""
+        items = self.items
+        if not items:
+            self._soon(self._flush)
+        items.append((None, -1, fn, None, 0))
+
     def flush(self) -> None:
         items = self.items
         if not items:
@@ -143,7 +151,9 @@ class SendQueue:
         self.items = []
         for tr, fd, head, data, off in items:
             try:
-                if data is None:
+                if tr is None:
+                    head()
+                elif data is None:
                     # (send_c: C, sockio.pxd; only when this module is compiled)
                     if fd < 0 or not COMPILED or not send_c(tr, fd, head):  # noqa: F821
                         if not closing(tr):

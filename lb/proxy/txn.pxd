@@ -80,6 +80,7 @@ cdef class Txn(SampleSubject):
     cpdef req_end(self, trailers)
     cpdef connect(self)
     cpdef _attempt(self)
+    cpdef _dial(self, dial)
     cpdef _connected(self, Driven task)
     cpdef _server_ready(self, sc)
     @cython.locals(link=ServerConn)

@@ -62,6 +62,24 @@ PAUSE_BUF = 4
 _NO_COOKIES: list[bytes] = []  # shared, never mutated (Txn._persistence)
 
 
+class _Dial:
+    """A connect that waits for the end of the loop's turn (``Txn._attempt``): the
+    exchange's ``task`` until then, cancelled like the task it stands for."""
+
+    __slots__ = ("txn", "cancelled")
+
+    def __init__(self, txn: Txn) -> None:
+        self.txn = txn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def run(self) -> None:
+        if not self.cancelled:
+            self.txn._dial(self)
+
+
 def _ms(a: float, b: float) -> int:
     """Milliseconds from ``a`` to ``b`` (loop times), truncated like ``int()``; a C
     function when compiled (txn.pxd)."""
@@ -843,11 +861,22 @@ class Txn(SampleSubject):
         # request to a dead server with retries 3)
         self.be.counters.connect += 1
         srv.counters.connect += 1
-        host = srv.addr
-        port = srv.port or self.dst_port
-        self.task = Driven(rt.loop, srvmod.connect(rt.loop, self.be, srv, host, port, self),
-                           self._connected)
+        # the connect itself leaves with this turn's sends (lb.proxy.sockio), so that
+        # a burst of them wakes the server once; till then `task` is the pending dial
+        dial = _Dial(self)
+        self.task = dial
+        self.be.sendq.call(dial.run)
         self.conn.stimer.arm(self.be.t_connect, self._connect_timeout)
+
+    def _dial(self, dial: Any) -> None:
+        """The connect of the current attempt, from the turn's end (``_Dial``)."""
+        if self.task is not dial or self.done:
+            return
+        srv = self.srv
+        rt = self.rt
+        self.task = Driven(rt.loop, srvmod.connect(rt.loop, self.be, srv, srv.addr,
+                                                   srv.port or self.dst_port, self),
+                           self._connected)
 
     def _connected(self, task: Driven) -> None:
         """The connect coroutine's end. A success normally arrived a turn earlier, in
