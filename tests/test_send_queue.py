@@ -250,3 +250,29 @@ def test_a_call_runs_in_order_with_the_turns_sends() -> None:
     assert got["queued"] == []
     assert got["seen"] == [b"before,"]
     assert got["rest"] == b"after"
+
+
+def test_a_failing_call_lets_the_rest_leave_then_is_raised() -> None:
+    got: dict[str, Any] = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        q = SendQueue(loop)
+        tr, peer, fd = await _pair(loop)
+
+        def broken() -> None:
+            raise RuntimeError("dial failed")
+
+        q.call(broken)
+        q.later(tr, fd, b"still sent")
+        try:
+            q.flush()
+        except RuntimeError as e:
+            got["raised"] = str(e)
+        await asyncio.sleep(0.05)
+        got["peer"] = _read_all(peer)
+        tr.close()
+        peer.close()
+
+    uvloop.run(main())
+    assert got == {"raised": "dial failed", "peer": b"still sent"}

@@ -149,11 +149,16 @@ class SendQueue:
         if not items:
             return
         self.items = []
+        failed: BaseException | None = None
         for tr, fd, head, data, off in items:
-            try:
-                if tr is None:
+            if tr is None:
+                try:
                     head()
-                elif data is None:
+                except Exception as e:  # the rest still leave; the first error is raised
+                    failed = failed or e
+                continue
+            try:
+                if data is None:
                     # (send_c: C, sockio.pxd; only when this module is compiled)
                     if fd < 0 or not COMPILED or not send_c(tr, fd, head):  # noqa: F821
                         if not closing(tr):
@@ -164,6 +169,8 @@ class SendQueue:
                         tr.writelines((head, memoryview(data)[off:] if off else data))
             except Exception:  # a transport that failed reports it to its protocol
                 pass
+        if failed is not None:
+            raise failed
 
 
 _LINGER_RESET = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # struct linger {l_onoff 1, l_linger 0}
