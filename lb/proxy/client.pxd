@@ -13,9 +13,6 @@ from lb.proxy.peer cimport PeerNames
 from lb.proxy.txn cimport Txn
 
 
-cdef bint COMPILED
-
-
 cdef class ClientConn(PeerNames):
     cdef public object loop, transport, parser, src, src_port, dst
     cdef public object dst_port, accept_ts, id

@@ -27,12 +27,6 @@ from lb.proxy.sockio import direct
 from lb.proxy.timers import Deadline
 from lb.proxy.txn import Txn
 
-try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
-    import cython
-    COMPILED = cython.compiled
-except ImportError:  # pure Python without Cython installed
-    COMPILED = False
-
 PAUSE_BACKPRESSURE = 1
 PAUSE_PIPELINE = 2
 PAUSE_BUF = 4

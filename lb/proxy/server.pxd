@@ -11,9 +11,6 @@ from lb.proxy.txn cimport Txn
 from lb.state cimport ServerState
 
 
-cdef bint COMPILED
-
-
 cdef class ServerConn:
     cdef public object transport, parser, reason
     cdef public list headers, trailers

@@ -23,12 +23,6 @@ from lb.proxy import errsnap, sockopts
 from lb.proxy.sockio import closing, reset_on_close, send_fd
 from lb.state import ServerState
 
-try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
-    import cython
-    COMPILED = cython.compiled
-except ImportError:  # pure Python without Cython installed
-    COMPILED = False
-
 _READ_PAUSED = 1
 _CL_MAX = (1 << 63) - 1
 _EARLY_MAX = 65536  # bytes held from a server that speaks before its exchange is attached

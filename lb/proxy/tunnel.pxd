@@ -12,9 +12,6 @@ from lb.proxy.txn cimport Txn
 from lb.state cimport Counters, ServerState
 
 
-cdef bint COMPILED
-
-
 cdef class Tunnel:
     cdef public object id, txn, conn, ct, st
     cdef public object timeout, t_open, srv_name, fe_name, be_name, on_close, frames

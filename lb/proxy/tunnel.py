@@ -20,12 +20,6 @@ from typing import Any
 from lb.proxy.sockio import send_fd
 from lb.proxy.timers import Deadline
 
-try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
-    import cython
-    COMPILED = cython.compiled
-except ImportError:  # pure Python without Cython installed
-    COMPILED = False
-
 _OPEN_KEYS = ("tunnel_id", "frontend", "backend", "server", "client", "websocket")
 _CLOSE_KEYS = ("tunnel_id", "frontend", "backend", "server", "reason", "duration_ms",
                "bytes_in", "bytes_out")
