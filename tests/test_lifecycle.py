@@ -559,3 +559,38 @@ def test_systemd_notify_ready_and_stopping() -> None:
                 os.kill(lb.pid, signal.SIGUSR1)
                 assert ns.recv(4096) == b"STOPPING=1"
                 assert wait_exit(lb.proc, 10) == 0  # type: ignore[arg-type]
+
+
+_MASK_SCRIPT = r"""
+import os, signal, sys
+from lb.config import load_text
+from lb.config.model import RunOptions
+from lb.proxy import runner
+
+class Probe:
+    async def open(self, state, loop):
+        # runs while start() binds: before lb.lifecycle installs its handlers
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        print(" ".join(sorted(s.name for s in blocked)), flush=True)
+        os.kill(os.getpid(), signal.SIGTTOU)  # would stop the process if not blocked
+        os.kill(os.getpid(), signal.SIGTERM)
+    async def __call__(self, state, loop, opened):
+        pass
+
+cfg = load_text(sys.argv[1]).config
+sys.exit(runner.run(cfg, RunOptions(), services=[Probe()]))
+"""
+
+
+def test_lifecycle_signals_wait_for_their_handlers_while_binding() -> None:
+    """A SIGTTOU (or SIGHUP, SIGUSR1...) that arrives once a port answers but before
+    the handlers are installed stays pending instead of stopping the process: the
+    SIGTTOU sent here while binding is handled (the frontend paused), then SIGTERM."""
+    text, _ = render(cfg(), {"web": free_port(), "ws": free_port(), "slow": free_port()})
+    res = subprocess.run([sys.executable, "-c", _MASK_SCRIPT, text], cwd=ROOT,
+                         capture_output=True, text=True, timeout=30)
+    blocked = res.stdout.splitlines()[0].split() if res.stdout else []
+    for name in ("SIGHUP", "SIGINT", "SIGTERM", "SIGTTIN", "SIGTTOU", "SIGUSR1"):
+        assert name in blocked, (res.stdout, res.stderr)
+    assert "Paused frontend fe." in res.stdout + res.stderr, res.stderr[-2000:]
+    assert res.returncode == 0, res.stderr[-2000:]

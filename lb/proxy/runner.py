@@ -142,7 +142,11 @@ async def start(config: Config, opts: RunOptions | None = None,
     return rt
 
 
-_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+# the lifecycle signals whose default action would stop or kill the process: blocked
+# from before the listeners bind until lb.lifecycle's handlers are installed, so that
+# one sent as soon as a port answers (a script's SIGTTOU, SIGHUP) waits for them
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP,
+                 signal.SIGTTOU, signal.SIGTTIN}
 
 
 def _unblock_stop_signals() -> None:
@@ -217,8 +221,8 @@ def run(config: Config, opts: RunOptions, services: Iterable[Service] = (),
         await rt.stop()
         return code
 
-    # SIGTERM/SIGINT stay pending (not fatal) until the handlers are installed;
-    # SIGUSR2 is ignored from the start (lb.lifecycle.SIGNALS)
+    # the lifecycle signals stay pending (not fatal) until the handlers are
+    # installed; SIGUSR2 is ignored from the start (lb.lifecycle.SIGNALS)
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     try:
