@@ -222,7 +222,9 @@ class FrontendRT:
         self.t_tarpit = t.tarpit if t.tarpit is not None else t.connect
         self.t_client_fin = t.client_fin
         self.client_close = o.httpclose
-        self.server_close = o.http_server_close
+        # either option in a frontend closes the server side too (HAProxy's
+        # h1_set_srv_conn_mode: server-close == httpclose for the server connection)
+        self.server_close = o.http_server_close or o.httpclose
         g = rt.config.global_
         self.bufsize = g.tune_bufsize
         self.head_max = self.bufsize - min(g.tune_maxrewrite, self.bufsize // 2) - HTX_SLACK

@@ -965,14 +965,14 @@ class Txn(SampleSubject):
         # Connection header toward the server (spec §8.1)
         if self.upgrade:
             conn = b"upgrade"
-        elif (be.server_close or fe.server_close or be.httpclose) and not be.pretend_ka:
+        elif (be.server_close or fe.server_close) and not be.pretend_ka:
             conn = b"close"
             link.reusable = False
         elif self.version == b"1.0":
             conn = b"keep-alive"
         else:
             conn = None
-        if be.server_close or fe.server_close or be.httpclose:
+        if be.server_close or fe.server_close:
             link.reusable = False
         if be.send_name is not None:  # http-send-name-header: the one that is sent to
             self.req_headers = with_name_header(self.req_headers, be.send_name,
