@@ -1,0 +1,117 @@
+"""The connection-mode matrix (spec §8.1): every pairing of a frontend's and a
+backend's mode, against a server that honours ``Connection: close`` and one that
+ignores it, run by lb and, where it is installed, by HAProxy.
+
+The expected outcomes were observed on HAProxy 2.6.12 with this very probe:
+
+- keep-alive on both proxies: both sides stay open, no ``Connection`` header added,
+  one server connection for both requests;
+- ``http-server-close`` or ``httpclose`` on the backend, or ``http-server-close`` on
+  the frontend: ``connection: close`` upstream, one server connection per request,
+  the client stays keep-alive (even when the server answers ``Connection: close``);
+- ``httpclose`` on the frontend, whatever the backend: ``connection: close`` both
+  ways, and the client connection ends after the first response. Server-side,
+  HAProxy treats a frontend's ``httpclose`` like ``http-server-close``; lb did not
+  until session 28 and pooled the server connection instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+import pytest
+
+from tests.lbproc import RawBackend
+from tests.support_e2e import HAPROXY, lb_or_haproxy
+
+pytestmark = pytest.mark.timeout(60)
+
+KINDS = ["lb", "haproxy"] if os.path.exists(HAPROXY) else ["lb"]
+MODES = {"keep-alive": "", "server-close": "    option http-server-close",
+         "httpclose": "    option httpclose"}
+PAIRS = [(fe, be) for fe in MODES for be in MODES]
+
+
+def expected(fe: str, be: str) -> dict[str, Any]:
+    """What HAProxy 2.6.12 did for two requests sent on one client connection."""
+    if fe == "httpclose":
+        return {"client": ["close", "EOF"], "upstream": ["close"], "server_conns": 1}
+    if fe == "keep-alive" and be == "keep-alive":
+        return {"client": [None, None], "upstream": [None, None], "server_conns": 1}
+    return {"client": [None, None], "upstream": ["close", "close"], "server_conns": 2}
+
+
+def recording_backend(honours_close: bool) -> RawBackend:
+    def answer(c: socket.socket, be: RawBackend) -> None:
+        while be.recv_head(c).endswith(b"\r\n\r\n"):
+            close = honours_close and b"\r\nconnection: close" in be.received[-1].lower()
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                      + (b"Connection: close\r\n" if close else b"") + b"\r\nok")
+            if close:
+                c.close()
+                return
+    return RawBackend(answer)
+
+
+def connection_header(message: bytes) -> str | None:
+    for line in message.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"connection":
+            return value.strip().decode()
+    return None
+
+
+def two_requests(port: int) -> list[str | None]:
+    """The Connection header of each response, or "EOF" where the connection ended."""
+    seen: list[str | None] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        for _ in range(2):
+            got = b""
+            try:
+                c.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                while not got.endswith(b"\r\n\r\nok"):
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+            except OSError:
+                got = b""
+            if not got:
+                seen.append("EOF")
+                break
+            seen.append(connection_header(got))
+    return seen
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("honours_close", [True, False], ids=["honours", "ignores"])
+@pytest.mark.parametrize(("fe", "be"), PAIRS, ids=[f"fe-{f}.be-{b}" for f, b in PAIRS])
+def test_connection_mode_matrix(kind: str, honours_close: bool, fe: str, be: str) -> None:
+    text = f"""
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:@@fe@@
+{MODES[fe]}
+    default_backend be
+backend be
+{MODES[be]}
+    server s1 127.0.0.1:@@s1@@
+"""
+    with recording_backend(honours_close) as srv, \
+            lb_or_haproxy(kind, text, {"s1": srv.port}) as px:
+        client = two_requests(px.ports["fe"])
+        deadline = time.monotonic() + 2
+        want = expected(fe, be)
+        while srv.accepted < want["server_conns"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        seen = {"client": client,
+                "upstream": [connection_header(h) for h in srv.received if h],
+                "server_conns": srv.accepted}
+    assert seen == want
