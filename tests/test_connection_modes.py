@@ -13,6 +13,19 @@ The expected outcomes were observed on HAProxy 2.6.12 with this very probe:
   ways, and the client connection ends after the first response. Server-side,
   HAProxy treats a frontend's ``httpclose`` like ``http-server-close``; lb did not
   until session 28 and pooled the server connection instead.
+
+Clients that ask for something else:
+
+- HTTP/1.1 with ``Connection: close``: the client's connection ends after the
+  response (``connection: close``); upstream the request says ``close`` only where a
+  proxy's mode closes the server side, and nothing in keep-alive mode;
+- HTTP/1.0 without keep-alive: ``connection: close`` back and the end of the
+  connection; upstream ``keep-alive`` in keep-alive mode, and no header at all
+  where the server side closes (HTTP/1.0 closes by default), which lb did not match
+  until session 28 (it said ``close``);
+- HTTP/1.0 with ``Connection: keep-alive``: kept alive with ``connection:
+  keep-alive`` on each response, except behind a frontend's ``httpclose``; upstream
+  as for the other HTTP/1.0 client.
 """
 
 from __future__ import annotations
@@ -33,13 +46,29 @@ KINDS = ["lb", "haproxy"] if os.path.exists(HAPROXY) else ["lb"]
 MODES = {"keep-alive": "", "server-close": "    option http-server-close",
          "httpclose": "    option httpclose"}
 PAIRS = [(fe, be) for fe in MODES for be in MODES]
+CLIENTS = {
+    "1.1": b"GET / HTTP/1.1\r\nHost: t\r\n\r\n",
+    "1.1-close": b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    "1.0": b"GET / HTTP/1.0\r\nHost: t\r\n\r\n",
+    "1.0-keep-alive": b"GET / HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\n\r\n",
+}
 
 
-def expected(fe: str, be: str) -> dict[str, Any]:
+def expected(fe: str, be: str, client: str) -> dict[str, Any]:
     """What HAProxy 2.6.12 did for two requests sent on one client connection."""
-    if fe == "httpclose":
-        return {"client": ["close", "EOF"], "upstream": ["close"], "server_conns": 1}
-    if fe == "keep-alive" and be == "keep-alive":
+    both_keep_alive = fe == "keep-alive" and be == "keep-alive"
+    if client == "1.0-keep-alive" and fe != "httpclose":
+        if both_keep_alive:
+            return {"client": ["keep-alive"] * 2, "upstream": ["keep-alive"] * 2,
+                    "server_conns": 1}
+        return {"client": ["keep-alive"] * 2, "upstream": [None, None], "server_conns": 2}
+    if client.startswith("1.0"):
+        return {"client": ["close", "EOF"],
+                "upstream": ["keep-alive" if both_keep_alive else None], "server_conns": 1}
+    if client == "1.1-close" or fe == "httpclose":
+        return {"client": ["close", "EOF"],
+                "upstream": [None if both_keep_alive else "close"], "server_conns": 1}
+    if both_keep_alive:
         return {"client": [None, None], "upstream": [None, None], "server_conns": 1}
     return {"client": [None, None], "upstream": ["close", "close"], "server_conns": 2}
 
@@ -47,7 +76,10 @@ def expected(fe: str, be: str) -> dict[str, Any]:
 def recording_backend(honours_close: bool) -> RawBackend:
     def answer(c: socket.socket, be: RawBackend) -> None:
         while be.recv_head(c).endswith(b"\r\n\r\n"):
-            close = honours_close and b"\r\nconnection: close" in be.received[-1].lower()
+            head = be.received[-1].lower()
+            close = honours_close and (
+                b"\r\nconnection: close" in head
+                or (head.startswith(b"get / http/1.0") and b"connection: keep-alive" not in head))
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
                       + (b"Connection: close\r\n" if close else b"") + b"\r\nok")
             if close:
@@ -64,14 +96,14 @@ def connection_header(message: bytes) -> str | None:
     return None
 
 
-def two_requests(port: int) -> list[str | None]:
+def two_requests(port: int, request: bytes) -> list[str | None]:
     """The Connection header of each response, or "EOF" where the connection ended."""
     seen: list[str | None] = []
     with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
         for _ in range(2):
             got = b""
             try:
-                c.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                c.sendall(request)
                 while not got.endswith(b"\r\n\r\nok"):
                     chunk = c.recv(65536)
                     if not chunk:
@@ -88,8 +120,10 @@ def two_requests(port: int) -> list[str | None]:
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("honours_close", [True, False], ids=["honours", "ignores"])
+@pytest.mark.parametrize("client", list(CLIENTS))
 @pytest.mark.parametrize(("fe", "be"), PAIRS, ids=[f"fe-{f}.be-{b}" for f, b in PAIRS])
-def test_connection_mode_matrix(kind: str, honours_close: bool, fe: str, be: str) -> None:
+def test_connection_mode_matrix(kind: str, honours_close: bool, client: str, fe: str,
+                                be: str) -> None:
     text = f"""
 defaults
     mode http
@@ -106,12 +140,12 @@ backend be
 """
     with recording_backend(honours_close) as srv, \
             lb_or_haproxy(kind, text, {"s1": srv.port}) as px:
-        client = two_requests(px.ports["fe"])
+        seen_client = two_requests(px.ports["fe"], CLIENTS[client])
         deadline = time.monotonic() + 2
-        want = expected(fe, be)
+        want = expected(fe, be, client)
         while srv.accepted < want["server_conns"] and time.monotonic() < deadline:
             time.sleep(0.02)
-        seen = {"client": client,
+        seen = {"client": seen_client,
                 "upstream": [connection_header(h) for h in srv.received if h],
                 "server_conns": srv.accepted}
     assert seen == want

@@ -966,7 +966,8 @@ class Txn(SampleSubject):
         if self.upgrade:
             conn = b"upgrade"
         elif (be.server_close or fe.server_close) and not be.pretend_ka:
-            conn = b"close"
+            # HTTP/1.0 closes unless told otherwise: HAProxy 2.6.12 adds nothing
+            conn = b"close" if self.version != b"1.0" else None
             link.reusable = False
         elif self.version == b"1.0":
             conn = b"keep-alive"
