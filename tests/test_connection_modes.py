@@ -73,6 +73,23 @@ def expected(fe: str, be: str, client: str) -> dict[str, Any]:
     return {"client": [None, None], "upstream": ["close", "close"], "server_conns": 2}
 
 
+def config(fe: str, be: str) -> str:
+    return f"""
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:@@fe@@
+{MODES[fe]}
+    default_backend be
+backend be
+{MODES[be]}
+    server s1 127.0.0.1:@@s1@@
+"""
+
+
 def recording_backend(honours_close: bool) -> RawBackend:
     def answer(c: socket.socket, be: RawBackend) -> None:
         while be.recv_head(c).endswith(b"\r\n\r\n"):
@@ -124,20 +141,7 @@ def two_requests(port: int, request: bytes) -> list[str | None]:
 @pytest.mark.parametrize(("fe", "be"), PAIRS, ids=[f"fe-{f}.be-{b}" for f, b in PAIRS])
 def test_connection_mode_matrix(kind: str, honours_close: bool, client: str, fe: str,
                                 be: str) -> None:
-    text = f"""
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 5s
-    timeout server 5s
-frontend fe
-    bind 127.0.0.1:@@fe@@
-{MODES[fe]}
-    default_backend be
-backend be
-{MODES[be]}
-    server s1 127.0.0.1:@@s1@@
-"""
+    text = config(fe, be)
     with recording_backend(honours_close) as srv, \
             lb_or_haproxy(kind, text, {"s1": srv.port}) as px:
         seen_client = two_requests(px.ports["fe"], CLIENTS[client])
@@ -149,3 +153,41 @@ backend be
                 "upstream": [connection_header(h) for h in srv.received if h],
                 "server_conns": srv.accepted}
     assert seen == want
+
+
+UPGRADES = {
+    "Upgrade": b"Upgrade: websocket\r\nConnection: Upgrade\r\n",
+    "keep-alive, Upgrade": b"Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n",
+    "Upgrade, HTTP2-Settings": b"Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                               b"HTTP2-Settings: AAMAAABkAAQAAP__\r\n",
+}
+UPGRADE_SENT = {"Upgrade": "Upgrade", "keep-alive, Upgrade": "Upgrade",
+                "Upgrade, HTTP2-Settings": "Upgrade, HTTP2-Settings"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fe", list(MODES))
+@pytest.mark.parametrize("client_value", list(UPGRADES))
+def test_an_upgrade_request_keeps_its_connection_tokens(kind: str, fe: str,
+                                                         client_value: str) -> None:
+    """Whatever the mode, an upgrade request reaches the server with the client's own
+    Connection tokens, spelled as sent, less `keep-alive` and `close`: an h2c upgrade
+    keeps `HTTP2-Settings` (HAProxy 2.6.12; lb sent `upgrade` alone until session
+    28). The server declines with a 426, so no tunnel follows."""
+    def decline(c: socket.socket, be: RawBackend) -> None:
+        while be.recv_head(c).endswith(b"\r\n\r\n"):
+            c.sendall(b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 2\r\n\r\nno")
+
+    text = config(fe, "keep-alive")
+    request = (b"GET /up HTTP/1.1\r\nHost: t\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               b"Sec-WebSocket-Version: 13\r\n" + UPGRADES[client_value] + b"\r\n")
+    with RawBackend(decline) as srv, lb_or_haproxy(kind, text, {"s1": srv.port}) as px:
+        with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
+            c.sendall(request)
+            got = b""
+            while not got.endswith(b"\r\n\r\nno"):
+                chunk = c.recv(65536)
+                assert chunk, got
+                got += chunk
+        assert got.startswith(b"HTTP/1.1 426 ")
+        assert [connection_header(h) for h in srv.received] == [UPGRADE_SENT[client_value]]

@@ -69,6 +69,21 @@ def tokens(headers: Headers, name: bytes) -> list[bytes]:
     return out
 
 
+def upgrade_connection(headers: Headers) -> bytes:
+    """The Connection value an upgrade request carries to its server: the client's
+    tokens as it spelled them, without ``keep-alive`` and ``close``. HAProxy 2.6.12
+    passes them so, e.g. ``Upgrade, HTTP2-Settings`` whole for an h2c upgrade, whose
+    server may insist on seeing the second token (RFC 9113 3.2, RFC 7540 3.2.1)."""
+    out: list[bytes] = []
+    for n, v in headers:
+        if n == b"connection":
+            for t in v.split(b","):
+                t = t.strip()
+                if t and t.lower() not in (b"keep-alive", b"close"):
+                    out.append(t)
+    return b", ".join(out) or b"upgrade"
+
+
 # --------------------------------------------------------------------------- request checks
 
 

@@ -964,7 +964,7 @@ class Txn(SampleSubject):
         fe = self.fe
         # Connection header toward the server (spec §8.1)
         if self.upgrade:
-            conn = b"upgrade"
+            conn = h1.upgrade_connection(self.req_headers)
         elif (be.server_close or fe.server_close) and not be.pretend_ka:
             # HTTP/1.0 closes unless told otherwise: HAProxy 2.6.12 adds nothing
             conn = b"close" if self.version != b"1.0" else None
