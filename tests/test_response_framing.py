@@ -92,3 +92,16 @@ def test_stray_bytes_after_bodiless_response_spare_a_pipelined_request(path: str
     assert resp.endswith(b"\r\n\r\nok")
     assert b"hello" not in resp
     assert accepted == 2  # the connection that sent the stray bytes was not reused
+
+
+def test_a_chunked_response_decoded_for_an_http10_client_loses_its_trailer_header() -> None:
+    """An HTTP/1.0 client gets the decoded body, ended by the close (docs/conformance.md);
+    the trailer fields go with the chunks, and so does the Trailer header that
+    announces them (RFC 9112 7.1.3). Other headers pass."""
+    head = (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: X-T\r\nx-a: 1\r\n\r\n"
+            b"2\r\nok\r\n3\r\n!!!\r\n0\r\nx-t: 1\r\n\r\n")
+    with RawBackend(answer(head)) as be, LbProcess(CFG, ports={"s1": be.port}) as lb:
+        resp = raw_request(lb.ports["fe"], b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+    head_out, _, body = resp.partition(b"\r\n\r\n")
+    assert head_out.split(b"\r\n") == [b"HTTP/1.1 200 OK", b"x-a: 1", b"connection: close"]
+    assert body == b"ok!!!"

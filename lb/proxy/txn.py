@@ -1075,9 +1075,11 @@ class Txn(SampleSubject):
                 else:
                     # an HTTP/1.0 client cannot read chunks (RFC 9112 6.1): send the
                     # decoded body and mark its end by closing. HAProxy 2.6.12 forwards
-                    # the chunks as they are (docs/conformance.md)
+                    # the chunks as they are (docs/conformance.md). The trailer fields
+                    # are dropped with the chunks, so is the Trailer header announcing
+                    # them (RFC 9112 7.1.3)
                     self.res_headers = [h for h in self.res_headers
-                                        if h[0] != b"transfer-encoding"]
+                                        if h[0] != b"transfer-encoding" and h[0] != b"trailer"]
                     until_close = True
             elif not sc.res_cl:
                 until_close = True
