@@ -215,6 +215,25 @@ class Haproxy:
             pass
 
 
+def one_backend_config(frontend_lines: str = "", backend_lines: str = "") -> str:
+    """An HTTP frontend ``fe`` in front of backend ``be`` with one server ``s1``, 5 s
+    timeouts; the lines given go into each section as they are (indented)."""
+    return f"""
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:@@fe@@
+{frontend_lines}
+    default_backend be
+backend be
+{backend_lines}
+    server s1 127.0.0.1:@@s1@@
+"""
+
+
 def lb_or_haproxy(kind: str, text: str, ports: dict[str, int] | None = None) -> Any:
     """The same config run by lb (``kind == "lb"``, in a thread) or by HAProxy."""
     if kind == "lb":

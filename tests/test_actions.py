@@ -74,7 +74,9 @@ def test_replace_header_and_value() -> None:
     assert ctx.req_headers == [(b"x-r", b"a-new"), (b"x-r", b"keep")]
     ctx, _ = run(m.ActReplaceHeader("X-V", r"^b(.*)$", r"c\1", each_value=True),
                  ctx=Ctx(headers=[(b"x-v", b"b1, a2, b3")]))
-    assert ctx.req_headers == [(b"x-v", b"c1,a2,c3")]
+    # HAProxy 2.6.12: replaced values lose their blanks, the others keep them
+    # (tests/test_replace_header.py compares with HAProxy)
+    assert ctx.req_headers == [(b"x-v", b"c1, a2,c3")]
 
 
 def test_set_path_query_uri_method() -> None:

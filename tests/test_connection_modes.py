@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 
 from tests.lbproc import RawBackend
-from tests.support_e2e import HAPROXY, lb_or_haproxy
+from tests.support_e2e import HAPROXY, lb_or_haproxy, one_backend_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -74,20 +74,7 @@ def expected(fe: str, be: str, client: str) -> dict[str, Any]:
 
 
 def config(fe: str, be: str) -> str:
-    return f"""
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 5s
-    timeout server 5s
-frontend fe
-    bind 127.0.0.1:@@fe@@
-{MODES[fe]}
-    default_backend be
-backend be
-{MODES[be]}
-    server s1 127.0.0.1:@@s1@@
-"""
+    return one_backend_config(MODES[fe], MODES[be])
 
 
 def recording_backend(honours_close: bool) -> RawBackend:

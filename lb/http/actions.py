@@ -225,21 +225,72 @@ def _del_header(a: m.ActDelHeader) -> Executor:
     return run
 
 
+def exp_replace(template: bytes, mt: re.Match[bytes]) -> bytes | None:
+    """HAProxy's ``exp_replace`` (src/regex.c): ``\\N`` is the text of group N (0: the
+    whole match; nothing for a group that took no part or does not exist), ``\\xHH``
+    one byte, a backslash before anything else that character. A template that ends
+    in a lone backslash is an error: None."""
+    if b"\\" not in template:
+        return template
+    out = bytearray()
+    i = 0
+    n = len(template)
+    while i < n:
+        c = template[i]
+        i += 1
+        if c != 0x5C:
+            out.append(c)
+            continue
+        if i >= n:
+            return None
+        c = template[i]
+        i += 1
+        if 0x30 <= c <= 0x39:
+            try:
+                group = mt.group(c - 0x30)
+            except IndexError:
+                group = None
+            if group:
+                out += group
+        elif c == 0x78:  # \xHH, with HAProxy's arithmetic for non-hex digits
+            if i + 1 >= n:
+                return None
+            byte = 0
+            for d in template[i:i + 2]:
+                v = (d - 0x20 if 0x61 <= d <= 0x7A else d) - 0x30 & 0xFF
+                if v > 9:
+                    v = v - 7 & 0xFF
+                byte = (byte << 4) + v
+            out.append(byte & 0xFF)
+            i += 2
+        else:
+            out.append(c)
+    return bytes(out)
+
+
 def _replace_header(a: m.ActReplaceHeader) -> Executor:
+    """replace-header / replace-value, as HAProxy 2.6.12 applies them: the regex is
+    searched for (not anchored), and a value where it is found is replaced whole by
+    the rendered format, its ``\\N`` references expanded. replace-value works on each
+    comma-separated value, trimmed; the values it replaces lose the blanks around
+    them, the others keep theirs."""
     name = a.name.lower().encode("latin-1")
     rx = re.compile(a.regex.encode("latin-1"))
     fmt = compile_format(a.replacement_fmt)
 
-    def repl(value: bytes, ctx: Any) -> bytes:
-        r = fmt.render(ctx)
-        # HAProxy replaces the whole value when the regex matches (anchored match).
-        mt = rx.fullmatch(value)
+    def replaced(value: bytes, ctx: Any) -> bytes | None:
+        mt = rx.search(value)
         if mt is None:
-            return value
-        try:
-            return mt.expand(r.replace(b"\\", b"\\\\").replace(b"\\\\", b"\\"))
-        except (re.error, IndexError):
-            return value
+            return None
+        return exp_replace(fmt.render(ctx), mt)
+
+    def each_value(value: bytes, ctx: Any) -> bytes:
+        parts = value.split(b",")
+        for i, part in enumerate(parts):
+            new = replaced(part.strip(b" \t"), ctx)
+            if new is not None:
+                parts[i] = new
+        return b",".join(parts)
 
     def run(ctx: Any) -> None:
         hdrs = ctx.res_headers if ctx.is_response else ctx.req_headers
@@ -247,9 +298,11 @@ def _replace_header(a: m.ActReplaceHeader) -> Executor:
         for n, v in hdrs:
             if n == name:
                 if a.each_value:
-                    v = b",".join(repl(x.strip(), ctx) for x in v.split(b","))
+                    v = each_value(v, ctx)
                 else:
-                    v = repl(v, ctx)
+                    new = replaced(v, ctx)
+                    if new is not None:
+                        v = new
                 if h1.has_bad_value(v):
                     continue
             out.append((n, v))
