@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from tests.lbproc import LbThread, render, wait_listening
+from tests.lbproc import LbThread, RawBackend, render, wait_listening
 
 
 class Resp:
@@ -232,6 +232,29 @@ backend be
 {backend_lines}
     server s1 127.0.0.1:@@s1@@
 """
+
+
+def answer_ok(c: socket.socket, be: RawBackend) -> None:
+    """A RawBackend handler: one request, answered ``200`` with body ``ok``."""
+    if be.recv_head(c).endswith(b"\r\n\r\n"):
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
+def header_sent_through(kind: str, text: str, request: bytes, name: bytes) -> list[bytes]:
+    """Run ``text`` (``one_backend_config``) by lb or HAProxy in front of ``answer_ok``,
+    send ``request`` (then end the client's side), check the 200, and return the
+    values of header ``name`` (lower-case) in the request the server got."""
+    with RawBackend(answer_ok) as srv, lb_or_haproxy(kind, text, {"s1": srv.port}) as px:
+        with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
+            c.sendall(request)
+            c.shutdown(socket.SHUT_WR)
+            got = b""
+            while chunk := c.recv(65536):
+                got += chunk
+        assert got.startswith(b"HTTP/1.1 200 OK\r\n"), got
+    (head,) = srv.received
+    return [line.split(b":", 1)[1].strip(b" ") for line in head.split(b"\r\n")
+            if line.lower().startswith(name + b":")]
 
 
 def lb_or_haproxy(kind: str, text: str, ports: dict[str, int] | None = None) -> Any:

@@ -69,18 +69,43 @@ def tokens(headers: Headers, name: bytes) -> list[bytes]:
     return out
 
 
+_CONN_OPTIONS = (b"keep-alive", b"close")
+
+
+def clean_connection(value: bytes) -> bytes | None:
+    """A Connection value without its ``keep-alive`` and ``close`` tokens, as HAProxy
+    2.6.12's H1 parser keeps it: unchanged when it has neither, else the other tokens
+    joined by ``,``, or None when none is left (the header goes)."""
+    parts = [t.strip() for t in value.split(b",")]
+    kept = [t for t in parts if t and t.lower() not in _CONN_OPTIONS]
+    if len(kept) == len([t for t in parts if t]):
+        return value
+    return b",".join(kept) if kept else None
+
+
+def clean_connection_headers(headers: Headers) -> Headers:
+    """``headers`` with every Connection line cleaned (``clean_connection``)."""
+    out: Headers = []
+    for n, v in headers:
+        if n == b"connection":
+            v = clean_connection(v)  # type: ignore[assignment]
+            if v is None:
+                continue
+        out.append((n, v))
+    return out
+
+
 def upgrade_connection(headers: Headers) -> bytes:
     """The Connection value an upgrade request carries to its server: the client's
-    tokens as it spelled them, without ``keep-alive`` and ``close``. HAProxy 2.6.12
-    passes them so, e.g. ``Upgrade, HTTP2-Settings`` whole for an h2c upgrade, whose
-    server may insist on seeing the second token (RFC 9113 3.2, RFC 7540 3.2.1)."""
+    own, cleaned of ``keep-alive`` and ``close`` (``clean_connection``). HAProxy
+    2.6.12 passes it so, e.g. ``Upgrade, HTTP2-Settings`` whole for an h2c upgrade,
+    whose server may insist on seeing the second token (RFC 7540 3.2.1)."""
     out: list[bytes] = []
     for n, v in headers:
         if n == b"connection":
-            for t in v.split(b","):
-                t = t.strip()
-                if t and t.lower() not in (b"keep-alive", b"close"):
-                    out.append(t)
+            cleaned = clean_connection(v)
+            if cleaned is not None:
+                out.append(cleaned)
     return b", ".join(out) or b"upgrade"
 
 

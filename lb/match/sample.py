@@ -20,6 +20,8 @@ Pure: no asyncio, no sockets, no clock. Must not import anything from ``lb`` exc
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import ipaddress
 import re
 import zlib
@@ -583,6 +585,13 @@ def _f_urlp_val(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [read_int(v) or 0 for v in _f_url_param(ctx, args)]  # type: ignore[arg-type]
 
 
+def _f_hdr_names(ctx: SampleCtx, args: tuple) -> list[Value]:
+    """The request's header names in order, as lb keeps them (lower-cased, as HAProxy's
+    H1 layer does), joined by the delimiter (default ``,``)."""
+    delim = args[0] if args and args[0] else b","
+    return [delim.join(n for n, _ in ctx.req_headers)]
+
+
 def _f_ver(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [ctx.version] if ctx.version else []
 
@@ -731,6 +740,7 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("req.hdr", _f_hdr(False), _HDR_ARGS, 0, T_STR, _REQ, occ_index=1, bind=_bind_hdr(False)),
     _row("req.hdr_cnt", _f_hdr_cnt(False, False), (A_HDR,), 0, T_INT, _REQ, bind=_bind_hdr_cnt(False)),
     _row("req.hdr_ip", _f_hdr_ip, _HDR_ARGS, 0, T_IP, _REQ, occ_index=1),
+    _row("req.hdr_names", _f_hdr_names, (A_STR,), 0, T_STR, _REQ),
     _row("req.hdr_val", _f_hdr_val, _HDR_ARGS, 0, T_INT, _REQ, occ_index=1),
     _row("req.len", _const(0), (), 0, T_INT, _REQ),
     _row("req.proto_http", _const(True), (), 0, T_BOOL, _REQ),
@@ -962,6 +972,23 @@ def _c_djb2(v: bytes, args: tuple, ctx: SampleCtx) -> int:
     return h
 
 
+def _c_b64dec(v: bytes, args: tuple, ctx: SampleCtx) -> bytes | None:
+    """base64 with its padding, as ``base64()`` writes it; anything else fails."""
+    try:
+        return base64.b64decode(v, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _c_ipmask(v: IPAddr, args: tuple, ctx: SampleCtx) -> IPAddr | None:
+    """``ipmask(<mask4>[,<mask6>])``: an IPv6 address needs the second mask."""
+    if isinstance(v, ipaddress.IPv4Address):
+        return ipaddress.IPv4Address(int(v) & args[0])
+    if len(args) < 2:
+        return None
+    return ipaddress.IPv6Address(int(v) & args[1])
+
+
 def _c_trim(side: str) -> Callable[[bytes, tuple, SampleCtx], bytes]:
     def fn(v: bytes, args: tuple, ctx: SampleCtx) -> bytes:
         chars = args[0]
@@ -982,12 +1009,15 @@ class ConvDef:
 
 
 A_NUM = "num"  # integer or variable name
+A_MSK4 = "msk4"  # IPv4 mask: CIDR length or dotted quad (ipmask)
+A_MSK6 = "msk6"  # IPv6 mask: CIDR length or address form (ipmask)
 A_REG = "reg"  # regex (compiled with the flags of the next argument)
 A_CHARS = "chars"
 
 CONVERTERS: dict[str, ConvDef] = {c.name: c for c in (
     ConvDef("add", _arith(lambda a, b: a + b), (A_NUM,), 1, T_INT, T_INT),
     ConvDef("and", _arith(lambda a, b: a & b), (A_NUM,), 1, T_INT, T_INT),
+    ConvDef("b64dec", _c_b64dec, (), 0, T_STR, T_BIN),
     ConvDef("base64", lambda v, a, c: base64.b64encode(v), (), 0, T_BIN, T_STR),
     ConvDef("bool", lambda v, a, c: v != 0, (), 0, T_INT, T_BOOL),
     ConvDef("bytes", _c_bytes, (A_INT, A_INT), 1, T_BIN, T_BIN),
@@ -997,6 +1027,7 @@ CONVERTERS: dict[str, ConvDef] = {c.name: c for c in (
     ConvDef("djb2", _c_djb2, (A_INT,), 0, T_BIN, T_INT),
     ConvDef("field", _c_field, (A_INT, A_STR, A_INT), 2, T_STR, T_STR),
     ConvDef("hex", lambda v, a, c: v.hex().upper().encode("ascii"), (), 0, T_BIN, T_STR),
+    ConvDef("ipmask", _c_ipmask, (A_MSK4, A_MSK6), 1, T_IP, T_IP),
     ConvDef("json", _c_json, (A_STR,), 0, T_STR, T_STR),
     ConvDef("len", lambda v, a, c: len(v), (), 0, T_STR, T_INT),  # lb alias of length
     ConvDef("length", lambda v, a, c: len(v), (), 0, T_STR, T_INT),
@@ -1011,6 +1042,7 @@ CONVERTERS: dict[str, ConvDef] = {c.name: c for c in (
     ConvDef("or", _arith(lambda a, b: a | b), (A_NUM,), 1, T_INT, T_INT),
     ConvDef("regsub", _c_regsub, (A_REG, A_STR, A_STR), 2, T_STR, T_STR),
     ConvDef("rtrim", _c_trim("r"), (A_CHARS,), 1, T_STR, T_STR),
+    ConvDef("sha1", lambda v, a, c: hashlib.sha1(v).digest(), (), 0, T_BIN, T_BIN),
     ConvDef("sub", _arith(lambda a, b: a - b), (A_NUM,), 1, T_INT, T_INT),
     ConvDef("upper", lambda v, a, c: v.upper(), (), 0, T_STR, T_STR),
     ConvDef("url_dec", _c_url_dec, (A_INT,), 0, T_STR, T_STR),
@@ -1040,7 +1072,8 @@ def _enc(s: str) -> bytes:
 _KW_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 _TYPE_NAMES = {A_STR: "string", A_HDR: "string", A_CHARS: "string", A_VAR: "string",
-               A_REG: "regex", A_INT: "integer", A_OCC: "integer", A_NUM: "integer"}
+               A_REG: "regex", A_INT: "integer", A_OCC: "integer", A_NUM: "integer",
+               A_MSK4: "IPv4 mask", A_MSK6: "IPv6 mask"}
 
 
 class _ArgSyntax(Exception):
@@ -1112,6 +1145,26 @@ def _read_args(text: str, pos: int, kinds: tuple[str, ...], min_args: int
     raise _ArgSyntax("expected ')'", len(args) + 1)
 
 
+def _mask_arg(a: str, pos: int, kind: str) -> int:
+    """An ``ipmask`` argument as the integer mask (HAProxy's messages when invalid)."""
+    text = a.strip()
+    if not text:
+        raise _ArgSyntax(f"expected type '{_TYPE_NAMES[kind]}' at position {pos}, but got"
+                         " nothing", pos)
+    bits = 32 if kind == A_MSK4 else 128
+    try:
+        if text.isdigit():
+            n = int(text)
+            if n > bits:
+                raise ValueError(text)
+            return ((1 << n) - 1) << (bits - n)
+        addr = (ipaddress.IPv4Address if kind == A_MSK4 else ipaddress.IPv6Address)(text)
+        return int(addr)
+    except ValueError:
+        raise _ArgSyntax(f"failed to parse '{a}' as type '{_TYPE_NAMES[kind]}' at position"
+                         f" {pos}", pos) from None
+
+
 def _int_arg(a: str, pos: int) -> int:
     try:
         return int(a.strip(), 10)
@@ -1141,6 +1194,8 @@ def _typed_args(raw: list[str], kinds: tuple[str, ...], min_args: int) -> tuple:
                 out.append(_enc(a.strip()))  # a variable name
         elif k == A_REG:
             out.append(a)  # compiled with its flags by _conv_args
+        elif k in (A_MSK4, A_MSK6):
+            out.append(_mask_arg(a, pos, k))
         else:
             out.append(_enc(a))
     return tuple(out)

@@ -261,6 +261,9 @@ class Txn(SampleSubject):
         if conn_hdr:
             toks = hdr_tokens(self.req_headers, b"connection")
             self.client_close = fe.client_close or client_wants_close(self.version, toks)
+            if b"close" in toks or b"keep-alive" in toks:
+                # what rules and fetches see, as HAProxy's H1 parser leaves it
+                self.req_headers = h1.clean_connection_headers(self.req_headers)
             if b"upgrade" in toks and hdr_get(self.req_headers, b"upgrade") is not None:
                 self.upgrade = True
                 if is_ws_upgrade(self.req_headers):

@@ -1,0 +1,83 @@
+"""Sample fetches and converters rendered into a header, by lb and by HAProxy 2.6.12.
+
+Session 28 compared 85 expressions against HAProxy this way. Every expression that
+both proxies accept gave the same bytes. This file keeps the ones added then
+(``b64dec``, ``sha1``, ``ipmask``, ``req.hdr_names``), and the Connection header as
+the fetches see it: HAProxy's H1 parser drops the ``close`` and ``keep-alive``
+tokens at parse time (the whole header when nothing else is left) and joins what
+remains with ``,``. lb until session 28 showed rules the header as the client sent
+it, so ``hdr(connection) -i close`` matched in lb and never in HAProxy.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from tests.lbproc import RawBackend
+from tests.support_e2e import (
+    HAPROXY,
+    answer_ok,
+    header_sent_through,
+    lb_or_haproxy,
+    one_backend_config,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+KINDS = ["lb", "haproxy"] if os.path.exists(HAPROXY) else ["lb"]
+
+HEAD = (b"GET /A//B?q=1 HTTP/1.1\r\nHost: Ex.Com:8080\r\nX-IP: 10.20.30.40\r\n"
+        b"X-IP6: 2001:db8:1:2::5\r\nX-A: a, c\r\n")
+CLOSE = b"Connection: close\r\n"
+UPGRADE = b"Connection: keep-alive, Upgrade, X-Foo\r\nUpgrade: foo\r\n"
+
+# (expression, Connection lines of the request, value the server receives; None:
+# no sample, the header is sent empty)
+CASES = [
+    ("req.hdr_names", CLOSE, b"host,x-ip,x-ip6,x-a"),
+    ("req.hdr_names(|)", UPGRADE, b"host|x-ip|x-ip6|x-a|connection|upgrade"),
+    ("str(aGVsbG8=),b64dec", CLOSE, b"hello"),
+    ("str(aGVsbG8),b64dec", CLOSE, None),
+    ("str(!!!!),b64dec", CLOSE, None),
+    ("str(x),sha1,hex", CLOSE, b"11F6AD8EC52A2984ABAAFD7C3B516503785C2072"),
+    ("str(),sha1,base64", CLOSE, b"2jmj7l5rSw0yVb/vlWAYkK/YBwk="),
+    ("str(x),sha1,length", CLOSE, b"20"),
+    ("src,ipmask(8)", CLOSE, b"127.0.0.0"),
+    ("src,ipmask(255.255.0.0)", CLOSE, b"127.0.0.0"),
+    ("src,ipmask(0)", CLOSE, b"0.0.0.0"),
+    ("req.hdr(x-ip),ipmask(16)", CLOSE, b"10.20.0.0"),
+    ("req.hdr(x-ip6),ipmask(16)", CLOSE, None),
+    ("req.hdr(x-ip6),ipmask(16,64)", CLOSE, b"2001:db8:1:2::"),
+    ("req.hdr(x-ip6),ipmask(16,ffff:ffff::)", CLOSE, b"2001:db8::"),
+    ("req.hdr(x-a),ipmask(16)", CLOSE, None),
+    ("req.hdr(connection)", CLOSE, None),
+    ("req.hdr_cnt(connection)", CLOSE, b"0"),
+    ("req.fhdr(connection)", UPGRADE, b"Upgrade,X-Foo"),
+    ("req.hdr_cnt(connection)", UPGRADE, b"2"),
+    ("req.hdr(connection,1)", UPGRADE, b"Upgrade"),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("expr", "conn", "want"), CASES,
+                         ids=[f"{e}-{'close' if c == CLOSE else 'upgrade'}" for e, c, _ in CASES])
+def test_sample_value_matches_haproxy(kind: str, expr: str, conn: bytes,
+                                      want: bytes | None) -> None:
+    text = one_backend_config(f'    http-request set-header X-V "%[{expr}]"')
+    assert header_sent_through(kind, text, HEAD + conn + b"\r\n", b"x-v") == [want or b""]
+
+
+def test_connection_close_is_not_seen_by_an_acl() -> None:
+    """`hdr(connection) -i close` never matches in HAProxy 2.6.12 (the token is gone
+    by the time rules run); the client still gets its connection closed."""
+    text = one_backend_config("    http-request deny if { hdr(connection) -i close }")
+    with RawBackend(answer_ok) as srv, lb_or_haproxy("lb", text, {"s1": srv.port}) as px:
+        with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
+            c.sendall(HEAD + CLOSE + b"\r\n")
+            got = b""
+            while chunk := c.recv(65536):
+                got += chunk
+    assert got.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nconnection: close\r\n" in got
