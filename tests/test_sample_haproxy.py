@@ -81,3 +81,21 @@ def test_connection_close_is_not_seen_by_an_acl() -> None:
             while chunk := c.recv(65536):
                 got += chunk
     assert got.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nconnection: close\r\n" in got
+
+
+@pytest.mark.parametrize(("expr", "message"), [
+    ("src,ipmask(abc)", "invalid arg 1 in converter 'ipmask' : failed to parse 'abc' as "
+                        "type 'IPv4 mask' at position 1"),
+    ("src,ipmask(33)", "invalid arg 1 in converter 'ipmask' : failed to parse '33' as "
+                       "type 'IPv4 mask' at position 1"),
+    ("src,ipmask(24,xyz)", "invalid arg 2 in converter 'ipmask' : failed to parse 'xyz' "
+                           "as type 'IPv6 mask' at position 2"),
+    ("src,ipmask()", "invalid arg 1 in converter 'ipmask' : expected type 'IPv4 mask' at "
+                     "position 1, but got nothing"),
+])
+def test_ipmask_masks_are_checked_at_load_time(expr: str, message: str) -> None:
+    """The texts HAProxy 2.6.12 prints for the same expressions (`haproxy -c`)."""
+    from lb.match.sample import SampleError, parse_expr
+    with pytest.raises(SampleError) as err:
+        parse_expr(expr)
+    assert str(err.value) == message
