@@ -240,10 +240,10 @@ def answer_ok(c: socket.socket, be: RawBackend) -> None:
         c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
 
-def header_sent_through(kind: str, text: str, request: bytes, name: bytes) -> list[bytes]:
+def head_sent_through(kind: str, text: str, request: bytes) -> bytes:
     """Run ``text`` (``one_backend_config``) by lb or HAProxy in front of ``answer_ok``,
     send ``request`` (then end the client's side), check the 200, and return the
-    values of header ``name`` (lower-case) in the request the server got."""
+    request head the server got."""
     with RawBackend(answer_ok) as srv, lb_or_haproxy(kind, text, {"s1": srv.port}) as px:
         with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
             c.sendall(request)
@@ -253,6 +253,12 @@ def header_sent_through(kind: str, text: str, request: bytes, name: bytes) -> li
                 got += chunk
         assert got.startswith(b"HTTP/1.1 200 OK\r\n"), got
     (head,) = srv.received
+    return head
+
+
+def header_sent_through(kind: str, text: str, request: bytes, name: bytes) -> list[bytes]:
+    """``head_sent_through``'s values of header ``name`` (lower-case)."""
+    head = head_sent_through(kind, text, request)
     return [line.split(b":", 1)[1].strip(b" ") for line in head.split(b"\r\n")
             if line.lower().startswith(name + b":")]
 

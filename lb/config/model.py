@@ -192,10 +192,22 @@ class ActReplaceHeader:
 
 @dataclass(frozen=True, slots=True)
 class ActSetPath:
-    """set-path / set-uri / set-query / set-method (``what`` says which)."""
+    """set-path / set-pathq / set-uri / set-query / set-method (``what`` says which)."""
 
-    what: Literal["path", "uri", "query", "method"]
+    what: Literal["path", "pathq", "uri", "query", "method"]
     value_fmt: str
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ActReplaceUri:
+    """replace-path / replace-pathq / replace-uri: ``regex`` searched in that part of
+    the request target; where found, the part becomes ``replacement_fmt`` with its
+    back-references expanded."""
+
+    what: Literal["path", "pathq", "uri"]
+    regex: str
+    replacement_fmt: str
     final: bool = False
 
 
@@ -240,7 +252,7 @@ class ActCapture:
 
 Action = (
     ActAllow | ActDeny | ActReturn | ActRedirect | ActSetHeader | ActDelHeader
-    | ActReplaceHeader | ActSetPath | ActSetTimeout | ActUseService | ActReject | ActSetVar
+    | ActReplaceHeader | ActReplaceUri | ActSetPath | ActSetTimeout | ActUseService | ActReject | ActSetVar
     | ActCapture
 )
 

@@ -1406,20 +1406,30 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
                 return f"-m with unsupported matching method '{args[2]}'."
             return m.ActDelHeader(name=args[0], method=args[2])
         return f"unexpected keyword '{args[1]}'."
+    def regex_then_format(regex: str, fmt: str, col: int, lead: str = "") -> str | None:
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            return f"{lead}regex '{regex}' is invalid (error={exc.msg}, erroffset={exc.pos})."
+        if not check_format(p, line, ctx, fmt, f"'{kw} {act}' rule", line.col(col)):
+            return "__reported__"
+        return None
+
     if act in ("replace-header", "replace-value"):
-        err = exactly(3)
+        err = exactly(3) or regex_then_format(args[1], args[2], 4)
         if err:
             return err
-        try:
-            re.compile(args[1])
-        except re.error as exc:
-            return (f"regex '{args[1]}' is invalid (error={exc.msg}, erroffset="
-                    f"{exc.pos}).")
-        if not check_format(p, line, ctx, args[2], f"'{kw} {act}' rule", line.col(4)):
-            return "__reported__"
         return m.ActReplaceHeader(name=args[0], regex=args[1], replacement_fmt=args[2],
                                   each_value=act == "replace-value")
-    if act in ("set-path", "set-uri", "set-query", "set-method"):
+    if act in ("replace-path", "replace-pathq", "replace-uri"):
+        if nargs != 2 or not all(args):
+            return "expects exactly 2 arguments <match-regex> and <replace-format>."
+        err = regex_then_format(args[0], args[1], 3, "failed to parse the regex : ")
+        if err:
+            return err
+        return m.ActReplaceUri(what=act[8:], regex=args[0],  # type: ignore[arg-type]
+                               replacement_fmt=args[1])
+    if act in ("set-path", "set-pathq", "set-uri", "set-query", "set-method"):
         if nargs != 1 or not args[0]:
             return "expects exactly 1 argument <format>."
         if not check_format(p, line, ctx, args[0], f"'{kw} {act}' rule", line.col(2)):
@@ -1548,8 +1558,9 @@ def _redirect(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tuple[s
 
 
 HTTP_ACTIONS = ("add-header", "allow", "capture", "del-header", "deny", "redirect", "reject",
-                "replace-header", "replace-value", "return", "set-header", "set-method",
-                "set-path", "set-query", "set-timeout", "set-uri", "set-var(*)",
+                "replace-header", "replace-path", "replace-pathq", "replace-uri",
+                "replace-value", "return", "set-header", "set-method", "set-path",
+                "set-pathq", "set-query", "set-timeout", "set-uri", "set-var(*)",
                 "silent-drop", "tarpit", "use-service")
 # HAProxy actions lb does not implement. Ignoring these changes nothing a client or a
 # server sees (logging, tracking, tuning), so they are accepted with a warning ...
@@ -1561,11 +1572,11 @@ IGNORED_ACTIONS = frozenset({
     "cache-use", "cache-store"})
 # ... while ignoring these would change traffic or security: refused with a clear error.
 REFUSED_ACTIONS = frozenset({
-    "auth", "replace-path", "replace-pathq", "replace-uri", "set-pathq", "normalize-uri",
-    "set-status", "set-src", "set-src-port", "set-dst", "set-dst-port", "do-resolve(*)",
+    "auth", "normalize-uri", "set-status", "set-src", "set-src-port", "set-dst", "set-dst-port", "do-resolve(*)",
     "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)", "set-var-fmt(*)", "early-hint",
     "lua(*)"})
-_RESPONSE_ONLY_BAD = ("tarpit", "reject", "set-path", "set-uri", "set-query", "set-method",
+_RESPONSE_ONLY_BAD = ("tarpit", "reject", "set-path", "set-pathq", "set-uri", "set-query",
+                      "set-method", "replace-path", "replace-pathq", "replace-uri",
                       "use-service", "set-timeout")
 
 

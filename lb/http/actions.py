@@ -312,6 +312,22 @@ def _replace_header(a: m.ActReplaceHeader) -> Executor:
     return run
 
 
+def _authority_end(url: bytes) -> int:
+    """Where the path starts in a request target: after ``scheme://authority`` in
+    absolute form, 0 otherwise. HAProxy's path actions keep that prefix."""
+    if url.startswith(b"/"):
+        return 0
+    i = url.find(b"://")
+    if i <= 0:
+        return 0
+    end = len(url)
+    for sep in (b"/", b"?"):
+        j = url.find(sep, i + 3)
+        if 0 <= j < end:
+            end = j
+    return end
+
+
 def _set_path(a: m.ActSetPath) -> Executor:
     fmt = compile_format(a.value_fmt)
 
@@ -320,15 +336,49 @@ def _set_path(a: m.ActSetPath) -> Executor:
         if h1.has_bad_value(v) or v.find(b" ") >= 0:
             return None
         url = ctx.url
-        path, q, query = url.partition(b"?")
-        if a.what == "path":
-            ctx.url = v + (b"?" + query if q else b"")
+        if a.what == "method":
+            ctx.method = v
         elif a.what == "uri":
             ctx.url = v
-        elif a.what == "query":
-            ctx.url = path + (b"?" + v if v else b"")
         else:
-            ctx.method = v
+            cut = _authority_end(url)
+            path, q, query = url[cut:].partition(b"?")
+            if a.what == "path":
+                ctx.url = url[:cut] + v + (b"?" + query if q else b"")
+            elif a.what == "pathq":
+                ctx.url = url[:cut] + v
+            else:  # query
+                ctx.url = url[:cut] + path + (b"?" + v if v else b"")
+        ctx.memo.clear()
+        return None
+    return run
+
+
+def _replace_uri(a: m.ActReplaceUri) -> Executor:
+    """replace-path (the path, without the query), replace-pathq (path and query)
+    and replace-uri (the whole target), as HAProxy 2.6.12 does them: the regex is
+    searched for, and where found the part is replaced whole by the rendered format
+    (``exp_replace``). In absolute form, scheme and authority stay. A result that is
+    empty or holds a blank or a control character leaves the request alone (HAProxy
+    sends a blank on, breaking the request line)."""
+    rx = re.compile(a.regex.encode("latin-1"))
+    fmt = compile_format(a.replacement_fmt)
+    what = a.what
+
+    def run(ctx: Any) -> None:
+        url = ctx.url
+        cut = 0 if what == "uri" else _authority_end(url)
+        if what == "path":
+            part, q, query = url[cut:].partition(b"?")
+        else:
+            part, q, query = url[cut:], b"", b""
+        mt = rx.search(part)
+        if mt is None:
+            return None
+        new = exp_replace(fmt.render(ctx), mt)
+        if not new or h1.has_bad_value(new) or new.find(b" ") >= 0:
+            return None
+        ctx.url = url[:cut] + new + (b"?" + query if q else b"")
         ctx.memo.clear()
         return None
     return run
@@ -391,6 +441,7 @@ ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActReturn: _return,
     m.ActSetHeader: _set_header,
     m.ActSetPath: _set_path,
+    m.ActReplaceUri: _replace_uri,
     m.ActSetTimeout: _set_timeout,
     m.ActSetVar: _set_var,
     m.ActUseService: _use_service,
