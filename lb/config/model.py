@@ -200,6 +200,15 @@ class ActSetPath:
 
 
 @dataclass(frozen=True, slots=True)
+class ActSetStatus:
+    """http-response set-status <status> [reason <str>] (no reason: the usual one)."""
+
+    status: int
+    reason: str | None = None
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ActReplaceUri:
     """replace-path / replace-pathq / replace-uri: ``regex`` searched in that part of
     the request target; where found, the part becomes ``replacement_fmt`` with its
@@ -252,7 +261,7 @@ class ActCapture:
 
 Action = (
     ActAllow | ActDeny | ActReturn | ActRedirect | ActSetHeader | ActDelHeader
-    | ActReplaceHeader | ActReplaceUri | ActSetPath | ActSetTimeout | ActUseService | ActReject | ActSetVar
+    | ActReplaceHeader | ActReplaceUri | ActSetPath | ActSetStatus | ActSetTimeout | ActUseService | ActReject | ActSetVar
     | ActCapture
 )
 

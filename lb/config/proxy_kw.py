@@ -1429,6 +1429,15 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
             return err
         return m.ActReplaceUri(what=act[8:], regex=args[0],  # type: ignore[arg-type]
                                replacement_fmt=args[1])
+    if act == "set-status":
+        if nargs == 2:
+            return f"expects either 'if' or 'unless' followed by a condition but found '{args[1]}'."
+        if nargs not in (1, 3) or (nargs == 3 and args[1] != "reason"):
+            return "expects 1 argument: <status>; or 3 arguments: <status> reason <fmt>."
+        code = args[0]
+        if not code.isdigit() or not 100 <= int(code) <= 999:
+            return "expects an integer status code between 100 and 999."
+        return m.ActSetStatus(status=int(code), reason=args[2] if nargs == 3 else None)
     if act in ("set-path", "set-pathq", "set-uri", "set-query", "set-method"):
         if nargs != 1 or not args[0]:
             return "expects exactly 1 argument <format>."
@@ -1560,8 +1569,8 @@ def _redirect(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tuple[s
 HTTP_ACTIONS = ("add-header", "allow", "capture", "del-header", "deny", "redirect", "reject",
                 "replace-header", "replace-path", "replace-pathq", "replace-uri",
                 "replace-value", "return", "set-header", "set-method", "set-path",
-                "set-pathq", "set-query", "set-timeout", "set-uri", "set-var(*)",
-                "silent-drop", "tarpit", "use-service")
+                "set-pathq", "set-query", "set-status", "set-timeout", "set-uri",
+                "set-var(*)", "silent-drop", "tarpit", "use-service")
 # HAProxy actions lb does not implement. Ignoring these changes nothing a client or a
 # server sees (logging, tracking, tuning), so they are accepted with a warning ...
 IGNORED_ACTIONS = frozenset({
@@ -1572,7 +1581,7 @@ IGNORED_ACTIONS = frozenset({
     "cache-use", "cache-store"})
 # ... while ignoring these would change traffic or security: refused with a clear error.
 REFUSED_ACTIONS = frozenset({
-    "auth", "normalize-uri", "set-status", "set-src", "set-src-port", "set-dst", "set-dst-port", "do-resolve(*)",
+    "auth", "normalize-uri", "set-src", "set-src-port", "set-dst", "set-dst-port", "do-resolve(*)",
     "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)", "set-var-fmt(*)", "early-hint",
     "lua(*)"})
 _RESPONSE_ONLY_BAD = ("tarpit", "reject", "set-path", "set-pathq", "set-uri", "set-query",
@@ -1590,8 +1599,9 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
 
     def body(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         words = line.words
-        actions = HTTP_ACTIONS if kw == "http-request" else tuple(
-            a for a in HTTP_ACTIONS if a not in _RESPONSE_ONLY_BAD)
+        actions = tuple(a for a in HTTP_ACTIONS if a != "set-status") \
+            if kw == "http-request" else tuple(
+                a for a in HTTP_ACTIONS if a not in _RESPONSE_ONLY_BAD)
         if len(words) < 2 or not words[1]:
             listing = ", ".join(f"'{a}'" for a in actions)
             ctx.alert(line, f"'{kw}' expects {listing}, but got '' (missing argument).",
@@ -1603,7 +1613,8 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
             ctx.warn(line, f"'{kw} {act}' is not supported by lb; the rule is ignored.",
                      "unsupported-action", col=line.col(1))
             return
-        if base in REFUSED_ACTIONS:
+        if base in REFUSED_ACTIONS or (base == "set-status" and attr != "http_response_rules"
+                                       and kw != "http-request"):
             ctx.alert(line, f"'{kw} {act}' is not supported by lb (ignoring it would change "
                       "what clients or servers see).", "unsupported-action", col=line.col(1))
             return

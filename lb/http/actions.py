@@ -384,6 +384,21 @@ def _replace_uri(a: m.ActReplaceUri) -> Executor:
     return run
 
 
+def _set_status(a: m.ActSetStatus) -> Executor:
+    """The status of the response in hand, and its reason: the one given, else
+    HAProxy's default for the code. A 1xx is not a final status: the rule leaves the
+    response alone (HAProxy 2.6.12 sends the client nothing at all then)."""
+    reason = (a.reason.encode("latin-1") if a.reason is not None
+              else responses.set_status_reason(a.status))
+
+    def run(ctx: Any) -> None:
+        if ctx.is_response and a.status >= 200:
+            ctx.status = a.status
+            ctx.res_reason = reason
+        return None
+    return run
+
+
 def _set_timeout(a: m.ActSetTimeout) -> Executor:
     def run(ctx: Any) -> None:
         ctx.set_timeout(a.which, a.seconds)
@@ -442,6 +457,7 @@ ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActSetHeader: _set_header,
     m.ActSetPath: _set_path,
     m.ActReplaceUri: _replace_uri,
+    m.ActSetStatus: _set_status,
     m.ActSetTimeout: _set_timeout,
     m.ActSetVar: _set_var,
     m.ActUseService: _use_service,

@@ -53,7 +53,7 @@ cdef class Txn(SampleSubject):
     cdef public bint bad_request, buffering, client_close, direct, done, force_persist
     cdef public bint frontend_tls, has_body, head_sent, ignore_persist, monitor, unlogged
     cdef public bint redispatched, req_chunked, req_done, res_chunked, res_cl
-    cdef public bint res_close, res_started, res_te, reused, status_counted, upgrade
+    cdef public bint res_close, res_drop, res_started, res_te, reused, status_counted, upgrade
     cdef public bint wait_body, websocket
     cdef public double res_at
     cdef public Runtime rt

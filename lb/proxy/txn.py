@@ -173,6 +173,7 @@ class Txn(SampleSubject):
         self.res_chunked = False
         self.res_started = False
         self.res_close = False
+        self.res_drop = False
         self.body_buf: list[bytes] | None = None
         self.buf_size = 0
         self.head_sent = False
@@ -1057,12 +1058,16 @@ class Txn(SampleSubject):
         fe = self.fe
         if not self._response_rules():
             return
+        status = self.status  # http-response set-status may have changed them
+        reason = self.res_reason
         if self.websocket:
             fe.counters.ws_fail["non_101"] += 1
             be.counters.ws_fail["non_101"] += 1
             self.srv.counters.ws_fail["non_101"] += 1
         method = self.method
         nobody = method == b"HEAD" or status == 204 or status == 304
+        # a body the server sends anyway (a 200 that set-status made a 204) is dropped
+        self.res_drop = nobody
         if status == 204:
             # a 204 has no body to frame: HAProxy's H1 layer drops its Content-Length
             # and Transfer-Encoding
@@ -1190,6 +1195,8 @@ class Txn(SampleSubject):
     def res_body(self, data: bytes, off: int = 0) -> None:
         """Body bytes of the response: ``data[off:]`` (``off``: where a scanned head
         ended in the same read)."""
+        if self.res_drop:
+            return
         self.bytes_out += len(data) - off
         head = self.res_pending
         if head is not None:
