@@ -99,3 +99,70 @@ def test_ipmask_masks_are_checked_at_load_time(expr: str, message: str) -> None:
     with pytest.raises(SampleError) as err:
         parse_expr(expr)
     assert str(err.value) == message
+
+
+NAMES_CFG = """
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+frontend other
+    bind 127.0.0.1:@@o@@
+    default_backend be
+frontend fe
+    bind 127.0.0.1:@@fe@@
+{fe_lines}
+    default_backend be
+backend spare
+    server x1 127.0.0.1:9
+backend be
+{be_lines}
+    server zz 127.0.0.1:9 disabled
+    server s1 127.0.0.1:@@s1@@
+"""
+
+# (frontend lines, backend lines, X-V values the server got, X-R values the client
+# got) for two requests on one connection; ids count proxies and servers in the
+# order they are declared
+NAMES = [
+    ("http-request set-header X-V %[fe_name]", "", [b"fe", b"fe"], []),
+    ("http-request set-header X-V %[fe_id]", "", [b"2", b"2"], []),
+    ("http-request set-header X-V %[http_first_req]", "", [b"1", b"0"], []),
+    ("http-request set-header X-V %[unique-id]", "", [b"", b""], []),
+    ("unique-id-format abc%[fe_name]\n    http-request set-header X-V %[unique-id]", "",
+     [b"abcfe", b"abcfe"], []),
+    ("", "http-request set-header X-V %[be_name]", [b"be", b"be"], []),
+    ("", "http-request set-header X-V %[be_id]", [b"4", b"4"], []),
+    ("", "http-response set-header X-R %[srv_name]", [], [b"s1", b"s1"]),
+    ("", "http-response set-header X-R %[srv_id]", [], [b"2", b"2"]),
+    ("", "http-response set-header X-R %[fe_name]", [], [b"fe", b"fe"]),
+    ("", "http-response set-header X-R %[http_first_req]", [], [b"1", b"0"]),
+]
+
+
+def _serve_all(c: socket.socket, be: RawBackend) -> None:
+    while be.recv_head(c).endswith(b"\r\n\r\n"):
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("fe_lines", "be_lines", "up", "down"), NAMES,
+                         ids=[(f + b).split("%[")[-1].rstrip("]") + ("-fmt" if "format" in f
+                                                                     else "")
+                              for f, b, _, _ in NAMES])
+def test_proxy_and_server_names_match_haproxy(kind: str, fe_lines: str, be_lines: str,
+                                              up: list[bytes], down: list[bytes]) -> None:
+    text = NAMES_CFG.format(fe_lines=f"    {fe_lines}" if fe_lines else "",
+                            be_lines=f"    {be_lines}" if be_lines else "")
+    with RawBackend(_serve_all) as srv, lb_or_haproxy(kind, text, {"s1": srv.port}) as px:
+        with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+            c.shutdown(socket.SHUT_WR)
+            got = b""
+            while chunk := c.recv(65536):
+                got += chunk
+    sent = [line[5:].strip() for h in srv.received for line in h.split(b"\r\n")
+            if line.lower().startswith(b"x-v:")]
+    back = [line[5:].strip() for line in got.split(b"\r\n") if line.lower().startswith(b"x-r:")]
+    assert (sent, back) == (up, down)

@@ -276,7 +276,9 @@ def compile_format(text: str,
             expr = sample.SampleExpr(rest[:end], fd, args, chain, out)
             end += i + 1
             if where is not None and where not in expr.where:
-                need = sample.NEEDS_TEXT[next(iter(expr.where - {where}), sample.W_REQ)]
+                missing = expr.where - {where}
+                need = sample.NEEDS_TEXT[sample.W_SRV if sample.W_SRV in missing
+                                         else next(iter(missing), sample.W_REQ)]
                 raise FormatError(
                     f"sample fetch <{rest}> may not be reliably used here because it"
                     f" needs '{need}' which is not available here")

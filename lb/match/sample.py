@@ -24,6 +24,7 @@ import binascii
 import hashlib
 import ipaddress
 import re
+import socket
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -108,15 +109,19 @@ _HTTP = frozenset((W_REQ, W_RES))  # follows the rule's direction (hdr, fhdr)
 # where the request head is gone by then); response-only ones none on the request side.
 _REQ = frozenset((W_REQ,))
 _RES = frozenset((W_RES,))
+# the server is known once one is chosen: response rules and logs (srv_name, srv_id)
+W_SRV = "srv"
+_SRV = frozenset((W_RES, W_SRV))
 
 # What HAProxy names the data a fetch needs, for "may not be reliably used here".
 NEEDS_TEXT = {W_REQ: "HTTP request headers", W_RES: "HTTP response headers",
-              W_CONN: "layer 4 connection"}
+              W_CONN: "layer 4 connection", W_SRV: "server"}
 
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 Value = bytes | int | bool | IPAddr
 
 _LWS = b" \t"
+_HOSTNAME = socket.gethostname().encode("utf-8", "surrogateescape")
 
 
 # ------------------------------------------------------------ header helpers
@@ -585,6 +590,51 @@ def _f_urlp_val(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [read_int(v) or 0 for v in _f_url_param(ctx, args)]  # type: ignore[arg-type]
 
 
+# Names and ids of the stream's proxies and server, read from the transaction when it
+# has them (lb.proxy.txn.Txn: fe, be, srv, conn, unique_id); a test's bare context
+# has none and gets no sample. Before a backend is chosen, the backend is the
+# frontend itself, as in HAProxy.
+def _proxy(ctx: SampleCtx, which: str) -> Any:
+    px = getattr(ctx, which, None)
+    if px is None and which == "be":
+        px = getattr(ctx, "fe", None)
+    return px
+
+
+def _f_px_name(which: str) -> Callable[[SampleCtx, tuple], list[Value]]:
+    def fn(ctx: SampleCtx, args: tuple) -> list[Value]:
+        px = _proxy(ctx, which)
+        return [] if px is None else [px.name.encode("utf-8", "surrogateescape")]
+    return fn
+
+
+def _f_px_id(which: str) -> Callable[[SampleCtx, tuple], list[Value]]:
+    def fn(ctx: SampleCtx, args: tuple) -> list[Value]:
+        px = _proxy(ctx, which)
+        if px is None:
+            return []
+        puid = getattr(px, "puid", None)
+        if puid is None:
+            puid = getattr(getattr(px, "model", None), "puid", None)
+        return [] if puid is None else [puid]
+    return fn
+
+
+def _f_hostname(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [_HOSTNAME]
+
+
+def _f_http_first_req(ctx: SampleCtx, args: tuple) -> list[Value]:
+    conn = getattr(ctx, "conn", None)
+    nreq = getattr(conn, "nreq", None)
+    return [] if nreq is None else [nreq <= 1]
+
+
+def _f_unique_id(ctx: SampleCtx, args: tuple) -> list[Value]:
+    uid = getattr(ctx, "unique_id", None)
+    return [] if uid is None else [uid.encode("latin-1")]
+
+
 def _f_hdr_names(ctx: SampleCtx, args: tuple) -> list[Value]:
     """The request's header names in order, as lb keeps them (lower-cased, as HAProxy's
     H1 layer does), joined by the delimiter (default ``,``)."""
@@ -720,13 +770,19 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("cook", _f_cook, (A_STR,), 0, T_STR, _REQ, first_if_no_name=True),
     _row("cook_cnt", _f_cook_cnt, (A_STR,), 0, T_INT, _REQ),
     _row("cook_val", _f_cook_val, (A_STR,), 0, T_INT, _REQ, first_if_no_name=True),
+    _row("be_id", _f_px_id("be"), (), 0, T_INT, _ALL),
+    _row("be_name", _f_px_name("be"), (), 0, T_STR, _ALL),
     _row("dst", _f_dst, (), 0, T_IP, _ALL),
     _row("dst_port", _f_dst_port, (), 0, T_INT, _ALL),
+    _row("fe_id", _f_px_id("fe"), (), 0, T_INT, _ALL),
+    _row("fe_name", _f_px_name("fe"), (), 0, T_STR, _ALL),
     _row("fhdr", _f_fhdr(None), _HDR_ARGS, 0, T_STR, _HTTP, occ_index=1),
     _row("hdr", _f_hdr(None), _HDR_ARGS, 0, T_STR, _HTTP, occ_index=1, bind=_bind_hdr(None)),
     _row("hdr_cnt", _f_hdr_cnt(False, False), (A_HDR,), 0, T_INT, _REQ, bind=_bind_hdr_cnt(False)),
     _row("hdr_ip", _f_hdr_ip, _HDR_ARGS, 0, T_IP, _REQ, occ_index=1),
     _row("hdr_val", _f_hdr_val, _HDR_ARGS, 0, T_INT, _REQ, occ_index=1),
+    _row("hostname", _f_hostname, (), 0, T_STR, _ALL),
+    _row("http_first_req", _f_http_first_req, (), 0, T_BOOL, _ALL),
     _row("int", _f_int, (A_INT,), 1, T_INT, _ALL),
     _row("method", _f_method, (), 0, T_METH, _REQ),
     _row("path", _f_path, (), 0, T_STR, _REQ, bind=lambda args: PathFetch()),
@@ -755,10 +811,13 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("shdr", _f_hdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1, bind=_bind_hdr(True)),
     _row("shdr_cnt", _f_hdr_cnt(True, False), (A_HDR,), 0, T_INT, _RES, bind=_bind_hdr_cnt(True)),
     _row("src", _f_src, (), 0, T_IP, _ALL),
+    _row("srv_id", _f_px_id("srv"), (), 0, T_INT, _SRV),
+    _row("srv_name", _f_px_name("srv"), (), 0, T_STR, _SRV),
     _row("src_port", _f_src_port, (), 0, T_INT, _ALL),
     _row("ssl_fc", _const(False), (), 0, T_BOOL, _ALL),
     _row("status", _f_status, (), 0, T_INT, _RES),
     _row("str", _f_str, (A_STR,), 1, T_STR, _ALL),
+    _row("unique-id", _f_unique_id, (), 0, T_STR, _ALL),
     _row("url", _f_url, (), 0, T_STR, _REQ),
     _row("url_param", _f_url_param, (A_STR, A_STR), 0, T_STR, _REQ, first=True),
     _row("urlp", _f_url_param, (A_STR, A_STR), 0, T_STR, _REQ, first=True),
