@@ -141,11 +141,6 @@ NAMES = [
 ]
 
 
-def _serve_all(c: socket.socket, be: RawBackend) -> None:
-    while be.recv_head(c).endswith(b"\r\n\r\n"):
-        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-
-
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(("fe_lines", "be_lines", "up", "down"), NAMES,
                          ids=[(f + b).split("%[")[-1].rstrip("]") + ("-fmt" if "format" in f
@@ -155,7 +150,7 @@ def test_proxy_and_server_names_match_haproxy(kind: str, fe_lines: str, be_lines
                                               up: list[bytes], down: list[bytes]) -> None:
     text = NAMES_CFG.format(fe_lines=f"    {fe_lines}" if fe_lines else "",
                             be_lines=f"    {be_lines}" if be_lines else "")
-    with RawBackend(_serve_all) as srv, lb_or_haproxy(kind, text, {"s1": srv.port}) as px:
+    with RawBackend(answer_ok) as srv, lb_or_haproxy(kind, text, {"s1": srv.port}) as px:
         with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
             c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
             c.shutdown(socket.SHUT_WR)

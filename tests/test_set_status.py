@@ -17,7 +17,7 @@ import pytest
 
 from lb.http.responses import set_status_reason
 from tests.lbproc import RawBackend
-from tests.support_e2e import HAPROXY, UdpLog, lb_or_haproxy, one_backend_config
+from tests.support_e2e import HAPROXY, UdpLog, answer_ok, lb_or_haproxy, one_backend_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,17 +35,12 @@ CASES = [
 ]
 
 
-def _serve(c: socket.socket, be: RawBackend) -> None:
-    while be.recv_head(c).endswith(b"\r\n\r\n"):
-        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-
-
 def _run(kind: str, rule: str, requests: int = 1) -> tuple[bytes, list[bytes]]:
     log = UdpLog()
     text = one_backend_config(f"    http-response {rule}").replace(
         "defaults\n", f"global\n    log 127.0.0.1:{log.port} local0\ndefaults\n"
                       "    log global\n    option httplog\n", 1)
-    with RawBackend(_serve) as srv, lb_or_haproxy(kind, text, {"s1": srv.port}) as px:
+    with RawBackend(answer_ok) as srv, lb_or_haproxy(kind, text, {"s1": srv.port}) as px:
         with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
             c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * requests)
             c.shutdown(socket.SHUT_WR)
