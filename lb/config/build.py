@@ -20,6 +20,7 @@ from typing import Any
 
 import lb.config.model as m
 import lb.config.stick_kw as stick_kw
+from lb.config import sample_refs
 from lb.config.check_kw import build_check
 from lb.config.global_kw import GLOBAL_NEGATABLE, dispatch_global
 from lb.config.lexer import Line, Reader
@@ -41,7 +42,7 @@ from lb.config.registry import (
     origin,
 )
 from lb.errors import Diagnostic, Diagnostics, TooManyErrors, pipe
-from lb.match import maps
+from lb.match import maps, sample
 
 PROXY_SECTIONS = ("defaults", "frontend", "backend", "listen")
 OTHER_SECTIONS = tuple(sorted(SECTION_NAMES - {"global", *PROXY_SECTIONS}))
@@ -97,6 +98,8 @@ class Parser:
         self.aborted = False
         self.used_by: dict[int, set[str]] = {}  # defaults with rules -> kinds using it
         self.defaults_uses: dict[int, set[str]] = {}  # named defaults -> explicit/implicit
+        # proxy and server names that sample fetches take, checked once all are known
+        self.sample_refs: list[sample_refs.PendingRef] = []
 
     # ------------------------------------------------------------------ files
 
@@ -324,8 +327,9 @@ class Parser:
         source = maps.MapSource(ctx.pattern_refs, ctx.base_dir,
                                 f"map at file '{line.file}' line {line.lineno}")
         try:
-            with maps.using(source):
+            with maps.using(source), sample.collecting_refs() as refs:
                 row.handler(p, line, ctx)
+            self.sample_refs.extend(sample_refs.PendingRef(r, line, p) for r in refs)
         except WrappedLine as wl:
             next(lines)  # consume the continuation line
             text = (f"this line looks wrapped: '{wl.first}' + '{wl.second}' (start of line "
@@ -353,6 +357,7 @@ class Parser:
         ctx.phase = "check"
         try:
             self._cross_checks(by_name_be, glob)
+            sample_refs.resolve(self.sample_refs, self.proxies, ctx)
             self._lint(by_name_be)
         except TooManyErrors:
             return None

@@ -202,6 +202,11 @@ def _resolve(name: str) -> sample.FetchDef | None:
     return sample.FETCHES.get(name)
 
 
+# Plain fetch names HAProxy 2.6 also declares as ACL keywords (its http_acl.c); the
+# argument errors of those say "ACL keyword", of any other fetch "fetch method".
+_ACL_ALSO = frozenset(("base", "path", "req_ver", "resp_ver", "scook", "url", "urlp"))
+
+
 def _acl_message(e: sample.SampleError, word: str) -> str:
     """How HAProxy words a sample-expression error met while parsing an ACL."""
     if e.kind == "unknown-fetch":
@@ -209,7 +214,9 @@ def _acl_message(e: sample.SampleError, word: str) -> str:
     if e.kind == "missing-fetch":
         return f"missing fetch method in ACL expression '{word}'"
     if e.kind == "fetch-syntax":
-        return f"ACL keyword '{e.name}' : {e.detail}"
+        if e.name in ACL_KEYWORDS or e.name in _ACL_ALSO:
+            return f"ACL keyword '{e.name}' : {e.detail}"
+        return f"fetch method '{e.name}' : {e.detail} in ACL expression '{word}'"
     if e.kind == "fetch-invalid":
         if e.name == "var":
             return f"{e} in ACL expression '{word}'"
@@ -235,7 +242,8 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = "",
     crit = words[0]
     try:
         kwname, fd, args, convs, out, end = sample.parse_chain(crit, _resolve,
-                                                               allow_empty_conv=True)
+                                                               allow_empty_conv=True,
+                                                               acl=True)
         if end < len(crit):
             raise sample.SampleError(
                 "missing comma after fetch keyword" if not convs else

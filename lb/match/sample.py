@@ -27,11 +27,13 @@ import re
 import socket
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
-from lb.match import maps
+from lb.match import maps, procfetch
 from lb.match.pattern import backrefs
 
 # ---------------------------------------------------------------------- context
@@ -701,7 +703,7 @@ def _f_var(ctx: SampleCtx, args: tuple) -> list[Value]:
     if v is None and "." in name:
         v = vars_.get(name.split(".", 1)[1])
     if v is None:
-        return []
+        return [args[1]] if len(args) > 1 else []  # var(<name>,<default>)
     if isinstance(v, str):
         v = v.encode("utf-8", "surrogateescape")
     return [v]
@@ -734,6 +736,11 @@ A_HDR = "hdr"  # header name: lower-cased bytes
 A_INT = "int"  # integer
 A_OCC = "occ"  # header occurrence (integer >= -10)
 A_VAR = "var"  # variable name
+# Names resolved once the whole configuration is read (``ProxyRef``): a backend or a
+# frontend (str, "" = the current one), a server ((backend or None, server) tuple).
+A_BE = "be"
+A_FE = "fe"
+A_SRV = "srv"
 
 
 @dataclass(frozen=True, slots=True)
@@ -752,6 +759,8 @@ class FetchDef:
     # optional compile-time specialisation: args -> a Fetch including the direction
     # check (used instead of fn), or None when it has nothing better for these args
     bind: Callable[[tuple], Fetch | None] | None = None
+    # optional load-time check of the typed arguments: the reason they are invalid
+    check: Callable[[tuple], str | None] | None = None
 
 
 def _row(name: str, fn: Callable[[SampleCtx, tuple], list[Value]], args: tuple[str, ...],
@@ -822,8 +831,29 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("url_param", _f_url_param, (A_STR, A_STR), 0, T_STR, _REQ, first=True),
     _row("urlp", _f_url_param, (A_STR, A_STR), 0, T_STR, _REQ, first=True),
     _row("urlp_val", _f_urlp_val, (A_STR, A_STR), 0, T_INT, _REQ, first=True),
-    _row("var", _f_var, (A_VAR,), 1, T_ANY, _ALL),
+    _row("var", _f_var, (A_VAR, A_STR), 1, T_ANY, _ALL),
     _row("wait_end", _const(True), (), 0, T_BOOL, _ALL),
+))
+
+# The running process (lb.match.procfetch): proxies, servers, queues, rates, timeouts,
+# and process-wide values. Proxy and server arguments are checked once the whole
+# configuration is read (``ProxyRef``).
+FETCHES.update((
+    *(_row(n, fn, (A_BE,), 0, T_INT, _ALL) for n, fn in procfetch.BACKEND.items()),
+    *(_row(n, fn, (A_FE,), 0, T_INT, _ALL) for n, fn in procfetch.FRONTEND.items()),
+    *(_row(n, fn, (A_SRV,), 0, out, _ALL) for n, (fn, out) in procfetch.SERVER.items()),
+    *(_row(n, fn, (), 0, T_INT, _ALL) for n, fn in procfetch.TIMEOUTS.items()),
+    _row("date", procfetch.date, (A_INT, A_STR), 0, T_INT, _ALL,
+         check=procfetch.check_date_unit),
+    _row("date_us", procfetch.PROCESS["date_us"], (), 0, T_INT, _ALL),
+    _row("env", procfetch.env, (A_STR,), 0, T_STR, _ALL),
+    _row("fe_defbe", procfetch.PROCESS["fe_defbe"], (), 0, T_STR, _ALL),
+    _row("nbproc", procfetch.PROCESS["nbproc"], (), 0, T_INT, _ALL),
+    _row("proc", procfetch.PROCESS["proc"], (), 0, T_INT, _ALL),
+    _row("rand", procfetch.rand, (A_INT,), 0, T_INT, _ALL),
+    _row("stopping", procfetch.PROCESS["stopping"], (), 0, T_BOOL, _ALL),
+    _row("thread", procfetch.PROCESS["thread"], (), 0, T_INT, _ALL),
+    _row("uuid", procfetch.uuid4, (A_INT,), 0, T_STR, _ALL, check=procfetch.check_uuid),
 ))
 
 
@@ -1096,12 +1126,14 @@ CONVERTERS: dict[str, ConvDef] = {c.name: c for c in (
     ConvDef("mul", _arith(lambda a, b: a * b), (A_NUM,), 1, T_INT, T_INT),
     ConvDef("neg", lambda v, a, c: -v, (), 0, T_INT, T_INT),
     ConvDef("not", lambda v, a, c: v == 0, (), 0, T_INT, T_BOOL),
+    ConvDef("nbsrv", lambda v, a, c: procfetch.nbsrv_of(c, v), (), 0, T_STR, T_INT),
     ConvDef("odd", lambda v, a, c: bool(v & 1), (), 0, T_INT, T_BOOL),
     ConvDef("even", lambda v, a, c: not (v & 1), (), 0, T_INT, T_BOOL),
     ConvDef("or", _arith(lambda a, b: a | b), (A_NUM,), 1, T_INT, T_INT),
     ConvDef("regsub", _c_regsub, (A_REG, A_STR, A_STR), 2, T_STR, T_STR),
     ConvDef("rtrim", _c_trim("r"), (A_CHARS,), 1, T_STR, T_STR),
     ConvDef("sha1", lambda v, a, c: hashlib.sha1(v).digest(), (), 0, T_BIN, T_BIN),
+    ConvDef("srv_queue", lambda v, a, c: procfetch.srv_queue_of(c, v), (), 0, T_STR, T_INT),
     ConvDef("sub", _arith(lambda a, b: a - b), (A_NUM,), 1, T_INT, T_INT),
     ConvDef("upper", lambda v, a, c: v.upper(), (), 0, T_STR, T_STR),
     ConvDef("url_dec", _c_url_dec, (A_INT,), 0, T_STR, T_STR),
@@ -1130,7 +1162,9 @@ def _enc(s: str) -> bytes:
 
 _KW_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
-_TYPE_NAMES = {A_STR: "string", A_HDR: "string", A_CHARS: "string", A_VAR: "string",
+_REF_KINDS = frozenset((A_BE, A_FE, A_SRV))
+
+_TYPE_NAMES = {A_BE: "backend", A_FE: "frontend", A_SRV: "server", A_STR: "string", A_HDR: "string", A_CHARS: "string", A_VAR: "string",
                A_REG: "regex", A_INT: "integer", A_OCC: "integer", A_NUM: "integer",
                A_MSK4: "IPv4 mask", A_MSK6: "IPv6 mask"}
 
@@ -1255,6 +1289,11 @@ def _typed_args(raw: list[str], kinds: tuple[str, ...], min_args: int) -> tuple:
             out.append(a)  # compiled with its flags by _conv_args
         elif k in (A_MSK4, A_MSK6):
             out.append(_mask_arg(a, pos, k))
+        elif k in (A_BE, A_FE):
+            out.append(a)  # HAProxy keeps blanks: " be" names no backend
+        elif k == A_SRV:
+            proxy, slash, server = a.rpartition("/")
+            out.append((proxy if slash else None, server))
         else:
             out.append(_enc(a))
     return tuple(out)
@@ -1277,7 +1316,60 @@ def _fetch_args(fd: FetchDef, name: str, raw: list[str] | None) -> tuple:
         detail = "Empty variable name cannot be accepted"
         raise SampleError(f"invalid args in fetch method '{name}' : {detail}",
                           "fetch-invalid", name, detail)
+    if fd.check is not None:
+        detail = fd.check(args)
+        if detail is not None:
+            raise SampleError(f"invalid args in fetch method '{name}' : {detail}",
+                              "fetch-invalid", name, detail)
     return args
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyRef:
+    """A fetch argument naming a proxy or a server, as written.
+
+    HAProxy resolves these once the whole configuration is read (its
+    ``smp_resolve_args``); ``lb.config.build`` does the same with the references
+    ``collecting_refs`` gathered while a statement was parsed. ``proxy`` is None for
+    "the current proxy" (no argument, or a server name without ``backend/``);
+    ``server`` is None when a server argument is missing.
+    """
+
+    kind: str  # A_BE, A_FE or A_SRV
+    fetch: str
+    argno: int
+    proxy: str | None
+    server: str | None
+    acl: bool  # met in an ACL criterion (HAProxy words its errors differently)
+
+
+_refs_sink: ContextVar[list[ProxyRef] | None] = ContextVar("lb_sample_refs", default=None)
+
+
+@contextmanager
+def collecting_refs() -> Iterator[list[ProxyRef]]:
+    """Gather the ``ProxyRef`` of every expression parsed inside the block."""
+    refs: list[ProxyRef] = []
+    token = _refs_sink.set(refs)
+    try:
+        yield refs
+    finally:
+        _refs_sink.reset(token)
+
+
+def _note_refs(fd: FetchDef, name: str, args: tuple, acl: bool) -> None:
+    sink = _refs_sink.get()
+    if sink is None:
+        return
+    for i, kind in enumerate(fd.args):
+        if kind not in _REF_KINDS:
+            continue
+        value = args[i] if i < len(args) else None
+        if kind == A_SRV:
+            proxy, server = value if value is not None else (None, None)
+        else:
+            proxy, server = value or None, None
+        sink.append(ProxyRef(kind, name, i + 1, proxy, server, acl))
 
 
 def _conv_args(cd: ConvDef, raw: list[str] | None) -> tuple:
@@ -1347,11 +1439,12 @@ def read_keyword(text: str, pos: int) -> int:
 
 
 def parse_chain(text: str, resolve: Callable[[str], FetchDef | None], *,
-                allow_empty_conv: bool = False
+                allow_empty_conv: bool = False, acl: bool = False
                 ) -> tuple[str, FetchDef, tuple, Chain, str, int]:
     """Parse ``fetch[(args)][,conv[(args)]...]`` from the start of ``text``.
 
-    ``resolve`` maps a fetch keyword to its row (the ACL parser adds its keywords).
+    ``resolve`` maps a fetch keyword to its row (the ACL parser adds its keywords,
+    and says ``acl=True``).
     Stops at the first character that cannot continue the expression and returns
     (fetch keyword, row, args, converter chain, output type, end index). Raises
     ``SampleError`` (kinds in its docstring).
@@ -1373,6 +1466,8 @@ def parse_chain(text: str, resolve: Callable[[str], FetchDef | None], *,
         if raw == [""] and fd.args and fd.args[0] != A_HDR and fd.min_args == 0:
             raw = []  # "cook()" = "cook"; only "hdr()" differs from "hdr" (any header)
     args = _fetch_args(fd, name, raw)
+    if _REF_KINDS.intersection(fd.args):
+        _note_refs(fd, name, args, acl)
     chain = []
     t = fd.out
     n = len(text)
