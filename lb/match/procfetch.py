@@ -30,6 +30,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from lb.match.converters import DATE_UNITS
+
 Values = list[Any]
 Fetch = Callable[[Any, tuple], Values]
 
@@ -211,15 +213,11 @@ def env(ctx: Any, args: tuple) -> Values:
     return [] if value is None else [value.encode("utf-8", "surrogateescape")]
 
 
-# date(<offset>,<unit>): unit multiplier applied to the epoch
-_DATE_UNITS = {b"s": 1, b"ms": 1000, b"us": 1000000}
-
-
 def date(ctx: Any, args: tuple) -> Values:
     """Seconds since the epoch, plus the offset; with a unit (``s``, ``ms``,
     ``us``) the date and the offset are in that unit."""
     offset = args[0] if args else 0
-    unit = _DATE_UNITS.get(args[1], 1) if len(args) > 1 and args[1] else 1
+    unit = DATE_UNITS.get(args[1], 1) if len(args) > 1 and args[1] else 1
     now = time.time()
     return [int(now * unit) + offset]
 
@@ -237,12 +235,6 @@ def rand(ctx: Any, args: tuple) -> Values:
 
 def uuid4(ctx: Any, args: tuple) -> Values:
     return [str(uuid.uuid4()).encode("ascii")]
-
-
-def check_date_unit(args: tuple) -> str | None:
-    if len(args) > 1 and args[1] and args[1] not in _DATE_UNITS:
-        return "expects 's', 'ms' or 'us', got '" + args[1].decode("latin-1") + "'"
-    return None
 
 
 def check_uuid(args: tuple) -> str | None:

@@ -25,7 +25,6 @@ import hashlib
 import ipaddress
 import re
 import socket
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
+from lb.match import converters as cv
 from lb.match import maps, procfetch
 from lb.match.pattern import backrefs
 
@@ -844,7 +844,7 @@ FETCHES.update((
     *(_row(n, fn, (A_SRV,), 0, out, _ALL) for n, (fn, out) in procfetch.SERVER.items()),
     *(_row(n, fn, (), 0, T_INT, _ALL) for n, fn in procfetch.TIMEOUTS.items()),
     _row("date", procfetch.date, (A_INT, A_STR), 0, T_INT, _ALL,
-         check=procfetch.check_date_unit),
+         check=cv.check_date_unit),
     _row("date_us", procfetch.PROCESS["date_us"], (), 0, T_INT, _ALL),
     _row("env", procfetch.env, (A_STR,), 0, T_STR, _ALL),
     _row("fe_defbe", procfetch.PROCESS["fe_defbe"], (), 0, T_STR, _ALL),
@@ -1054,13 +1054,6 @@ def _c_bytes(v: bytes, args: tuple, ctx: SampleCtx) -> bytes:
     return v[off:] if ln is None else v[off:off + ln]
 
 
-def _c_djb2(v: bytes, args: tuple, ctx: SampleCtx) -> int:
-    h = 5381
-    for c in v:
-        h = (h * 33 + c) & 0xFFFFFFFF
-    return h
-
-
 def _c_b64dec(v: bytes, args: tuple, ctx: SampleCtx) -> bytes | None:
     """base64 with its padding, as ``base64()`` writes it; anything else fails."""
     try:
@@ -1095,6 +1088,8 @@ class ConvDef:
     min_args: int
     inp: str
     out: str
+    # optional load-time check of the typed arguments: the reason they are invalid
+    check: Callable[[tuple], str | None] | None = None
 
 
 A_NUM = "num"  # integer or variable name
@@ -1111,9 +1106,7 @@ CONVERTERS: dict[str, ConvDef] = {c.name: c for c in (
     ConvDef("bool", lambda v, a, c: v != 0, (), 0, T_INT, T_BOOL),
     ConvDef("bytes", _c_bytes, (A_INT, A_INT), 1, T_BIN, T_BIN),
     ConvDef("concat", _c_concat, (A_STR, A_VAR, A_STR), 0, T_STR, T_STR),
-    ConvDef("crc32", lambda v, a, c: zlib.crc32(v), (A_INT,), 0, T_BIN, T_INT),
     ConvDef("div", _arith(_div), (A_NUM,), 1, T_INT, T_INT),
-    ConvDef("djb2", _c_djb2, (A_INT,), 0, T_BIN, T_INT),
     ConvDef("field", _c_field, (A_INT, A_STR, A_INT), 2, T_STR, T_STR),
     ConvDef("hex", lambda v, a, c: v.hex().upper().encode("ascii"), (), 0, T_BIN, T_STR),
     ConvDef("ipmask", _c_ipmask, (A_MSK4, A_MSK6), 1, T_IP, T_IP),
@@ -1141,6 +1134,32 @@ CONVERTERS: dict[str, ConvDef] = {c.name: c for c in (
     ConvDef("xor", _arith(lambda a, b: a ^ b), (A_NUM,), 1, T_INT, T_INT),
 )}
 
+# Dates, hashes, encodings, host names and variables (lb.match.converters).
+CONVERTERS.update((c.name, c) for c in (
+    ConvDef("crc32", cv.crc32, (A_INT,), 0, T_BIN, T_INT),
+    ConvDef("cut_crlf", cv.cut_crlf, (), 0, T_STR, T_STR),
+    ConvDef("digest", cv.digest, (A_STR,), 0, T_BIN, T_BIN, check=cv.check_digest),
+    ConvDef("djb2", cv.djb2, (A_INT,), 0, T_BIN, T_INT),
+    ConvDef("hex2i", cv.hex2i, (), 0, T_BIN, T_INT),
+    ConvDef("host_only", cv.host_only, (), 0, T_STR, T_STR),
+    ConvDef("http_date", cv.http_date, (A_INT, A_STR), 0, T_INT, T_STR,
+            check=cv.check_date_unit),
+    ConvDef("ltime", cv.ltime, (A_STR, A_INT), 0, T_INT, T_STR),
+    ConvDef("port_only", cv.port_only, (), 0, T_STR, T_INT),
+    ConvDef("sdbm", cv.sdbm, (A_INT,), 0, T_BIN, T_INT),
+    ConvDef("secure_memcmp", cv.secure_memcmp, (A_STR,), 0, T_BIN, T_BOOL,
+            check=cv.check_var_arg),
+    ConvDef("set-var", cv.set_var, (A_STR, A_STR, A_STR, A_STR, A_STR), 1, T_ANY, T_ANY,
+            check=cv.check_set_var),
+    ConvDef("sha2", cv.sha2, (A_INT,), 0, T_BIN, T_BIN, check=cv.check_sha2),
+    ConvDef("strcmp", cv.strcmp, (A_STR,), 0, T_STR, T_INT, check=cv.check_var_arg),
+    ConvDef("ub64dec", cv.ub64dec, (), 0, T_STR, T_BIN),
+    ConvDef("ub64enc", cv.ub64enc, (), 0, T_BIN, T_STR),
+    ConvDef("url_enc", cv.url_enc, (A_STR,), 0, T_STR, T_STR, check=cv.check_url_enc),
+    ConvDef("utime", cv.utime, (A_STR, A_INT), 0, T_INT, T_STR),
+    ConvDef("wt6", cv.wt6, (A_INT,), 0, T_BIN, T_INT),
+))
+
 
 def _c_map(v: Any, args: tuple, ctx: SampleCtx) -> Value | None:
     """``map*(<file>[,<default>])``: args are the compiled view and the default."""
@@ -1164,7 +1183,8 @@ _KW_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 
 _REF_KINDS = frozenset((A_BE, A_FE, A_SRV))
 
-_TYPE_NAMES = {A_BE: "backend", A_FE: "frontend", A_SRV: "server", A_STR: "string", A_HDR: "string", A_CHARS: "string", A_VAR: "string",
+_TYPE_NAMES = {A_BE: "backend", A_FE: "frontend", A_SRV: "server",
+               A_STR: "string", A_HDR: "string", A_CHARS: "string", A_VAR: "string",
                A_REG: "regex", A_INT: "integer", A_OCC: "integer", A_NUM: "integer",
                A_MSK4: "IPv4 mask", A_MSK6: "IPv6 mask"}
 
@@ -1404,6 +1424,10 @@ def _conv_args(cd: ConvDef, raw: list[str] | None) -> tuple:
             raise invalid("Empty separators list")
     if cd.name in ("ltrim", "rtrim") and not args:
         args = (b" ",)
+    if cd.check is not None:
+        detail = cd.check(args)
+        if detail is not None:
+            raise invalid(detail)
     return args
 
 
