@@ -538,9 +538,11 @@ class State:
         self.maxconn: int | None = None  # `set maxconn global` (None: the configured one)
         self.cli_addrs: set[tuple[str, str]] = set()  # servers `set server addr` moved
         # stick tables by proxy name (lb.sticktable; `show table` lists them newest first)
+        # (a table that `stick` rules use names a server in each entry)
+        sticky = {r.table or p.name for p in config.proxies for r in p.stick_rules}
         self.tables: dict[str, StickTable] = {
-            p.name: StickTable(p.name, p.stick_table) for p in config.proxies
-            if p.stick_table is not None}
+            p.name: StickTable(p.name, p.stick_table, p.name in sticky)
+            for p in config.proxies if p.stick_table is not None}
         # a master's State: each worker keeps its own tables, the master's are empty
         self.tables_in_workers = False
 

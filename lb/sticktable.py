@@ -1,11 +1,13 @@
-"""Stick tables: which server a key (a client address, a cookie...) sticks to.
+"""Stick tables: which server a key (a client address, a cookie...) sticks to, and
+the counters tracked against it.
 
 Owns: the mutable runtime table of a proxy's ``stick-table`` (``StickTable``): keys
-converted to the table's type, entries naming a server, expiry from the last use,
-the size bound (the least recently used entry makes room, unless ``nopurge``), and
-the texts of `show table`. The rules that read and fill it (``stick on/match/
-store-request/store-response``) run in lb.proxy.stick; the model is
-``lb.config.model.StickTableSpec``.
+converted to the table's type, entries naming a server, the data the table's
+``store`` keeps per entry (``DATA_TYPES``: counters, rates over a period, gpc/gpt),
+expiry from the last use, the size bound (the least recently used entry makes room,
+unless ``nopurge``; an entry being tracked is never dropped), and the texts of
+`show table`. The rules that read and fill it run in lb.proxy.stick (``stick on``...)
+and lb.proxy.track (``track-sc``); the model is ``lb.config.model.StickTableSpec``.
 
 Expiry is lazy: an entry past its time is dropped when a lookup meets it, when a
 table is listed, and by the purge that makes room. Must not import: lb.proxy,
@@ -24,22 +26,68 @@ KEY_TYPES = {"ip": 0, "ipv6": 0, "integer": 0, "string": 32, "binary": 32}
 
 _V4_MAPPED = 0xFFFF00000000
 
+# The data a table may store, in HAProxy 2.6's order (`show table` prints them so):
+# name -> kind. "cnt"/"cur"/"gp" are integers, "rate" a PeriodCounter over the period
+# given in the store (`http_req_rate(10s)`).
+DATA_TYPES: dict[str, str] = {
+    "gpt0": "gp", "gpc0": "gp", "gpc0_rate": "rate", "conn_cnt": "cnt",
+    "conn_rate": "rate", "conn_cur": "cur", "sess_cnt": "cnt", "sess_rate": "rate",
+    "http_req_cnt": "cnt", "http_req_rate": "rate", "http_err_cnt": "cnt",
+    "http_err_rate": "rate", "gpc1": "gp", "gpc1_rate": "rate",
+}
+
+
+class PeriodCounter:
+    """Events over a sliding period, as HAProxy's freq_ctr_period: the events of the
+    current period plus the previous period's, weighted by the part of it that is
+    still within the window. Times are integer milliseconds."""
+
+    __slots__ = ("tick", "curr", "prev")
+
+    def __init__(self) -> None:
+        self.tick = 0
+        self.curr = 0
+        self.prev = 0
+
+    def add(self, now_ms: int, period: int, n: int = 1) -> None:
+        if now_ms - self.tick >= period:
+            self.prev = self.curr
+            self.curr = 0
+            self.tick += period
+            if now_ms - self.tick >= period:  # more than one period went by
+                self.prev = 0
+                self.tick = now_ms
+        self.curr += n
+
+    def read(self, now_ms: int, period: int) -> int:
+        curr, past = self.curr, self.prev
+        remain = self.tick + period - now_ms
+        if remain < 0:  # the current period is over
+            past, curr = curr, 0
+            remain += period
+            if remain < 0:
+                return 0
+        return curr + past * remain // period
+
 
 class StickEntry:
-    __slots__ = ("server_id", "server_name", "expire")
+    __slots__ = ("server_id", "server_name", "expire", "data", "use")
 
     def __init__(self, server_id: int, server_name: str, expire: float | None) -> None:
         self.server_id = server_id
         self.server_name = server_name
         self.expire = expire
+        self.data: dict[str, Any] | None = None  # the stored data (StickTable.new_data)
+        self.use = 0  # trackers holding the entry (track-sc): not dropped meanwhile
 
 
 class StickTable:
     """One proxy's table. ``now`` arguments are the loop clock, in seconds."""
 
-    __slots__ = ("name", "type", "size", "key_len", "expire", "nopurge", "entries")
+    __slots__ = ("name", "type", "size", "key_len", "expire", "nopurge", "entries",
+                 "stores", "periods", "with_server")
 
-    def __init__(self, name: str, spec: Any) -> None:
+    def __init__(self, name: str, spec: Any, with_server: bool = True) -> None:
         self.name = name
         self.type: str = spec.type
         self.size: int = spec.size
@@ -47,6 +95,12 @@ class StickTable:
         self.expire: float | None = spec.expire
         self.nopurge: bool = spec.nopurge
         self.entries: OrderedDict[Any, StickEntry] = OrderedDict()  # oldest use first
+        # the data types kept, in HAProxy's order, and each rate's period (ms)
+        stores = dict(getattr(spec, "stores", ()))
+        self.stores: tuple[str, ...] = tuple(t for t in DATA_TYPES if t in stores)
+        self.periods: dict[str, int] = {t: p for t, p in stores.items() if p}
+        # `stick on` rules use the table: its entries name a server
+        self.with_server = with_server or not self.stores
 
     # ---- keys
 
@@ -98,7 +152,7 @@ class StickTable:
         e = self.entries.get(key)
         if e is None:
             return None
-        if e.expire is not None and e.expire <= now:
+        if e.expire is not None and e.expire <= now and not e.use:
             del self.entries[key]
             return None
         self._touch(key, e, now)
@@ -118,6 +172,62 @@ class StickTable:
         self._touch(key, e, now)
         return True
 
+    def get_or_create(self, key: Any, now: float) -> StickEntry | None:
+        """The live entry for ``key``, created when missing (its expiry restarts);
+        None when the table is full and ``nopurge`` forbids making room."""
+        e = self.lookup(key, now)
+        if e is not None:
+            return e
+        if len(self.entries) >= self.size and not self._make_room(now):
+            return None
+        e = StickEntry(0, "", None)
+        self.entries[key] = e
+        self._touch(key, e, now)
+        return e
+
+    def new_data(self) -> dict[str, Any]:
+        return {t: PeriodCounter() if DATA_TYPES[t] == "rate" else 0 for t in self.stores}
+
+    def add(self, e: StickEntry, name: str, now: float, n: int = 1) -> None:
+        """Count ``n`` events of ``name`` (a counter, or a rate with its period) when
+        the table stores it."""
+        data = e.data
+        if data is None:
+            if not self.stores:
+                return
+            data = e.data = self.new_data()
+        v = data.get(name)
+        if v is None:
+            return
+        if isinstance(v, PeriodCounter):
+            v.add(int(now * 1000), self.periods[name], n)
+        else:
+            data[name] = v + n
+
+    def read(self, e: StickEntry | None, name: str, now: float) -> int | None:
+        """The stored value: 0 for a missing entry (as HAProxy, whatever the table
+        stores), None when the entry exists and the table does not store ``name``."""
+        if e is None:
+            return 0
+        if name not in self.stores:
+            return None
+        if e.data is None:
+            return 0
+        v = e.data.get(name)
+        if isinstance(v, PeriodCounter):
+            return v.read(int(now * 1000), self.periods[name])
+        return v
+
+    def set_value(self, e: StickEntry, name: str, value: int) -> None:
+        if name in self.stores:
+            if e.data is None:
+                e.data = self.new_data()
+            e.data[name] = value
+
+    def touch(self, e: StickEntry, now: float) -> None:
+        """Restart an entry's expiry (a tracker let it go)."""
+        e.expire = None if self.expire is None else now + self.expire
+
     def _touch(self, key: Any, e: StickEntry, now: float) -> None:
         e.expire = None if self.expire is None else now + self.expire
         self.entries.move_to_end(key)
@@ -128,8 +238,11 @@ class StickTable:
             return True
         if self.nopurge:
             return False
-        self.entries.popitem(last=False)  # the least recently used
-        return True
+        for k, e in self.entries.items():  # the least recently used, not tracked
+            if not e.use:
+                del self.entries[k]
+                return True
+        return False
 
     def purge(self, now: float) -> None:
         """Drop the expired entries (oldest use first, so stop at the first live one
@@ -140,7 +253,8 @@ class StickTable:
         for k, e in self.entries.items():
             if e.expire is not None and e.expire > now:
                 break
-            dead.append(k)
+            if not e.use:
+                dead.append(k)
         for k in dead:
             del self.entries[k]
 
@@ -162,8 +276,16 @@ class StickTable:
 
     def entry_line(self, key: Any, e: StickEntry, now: float) -> str:
         exp = 0 if e.expire is None else max(int((e.expire - now) * 1000), 0)
-        return (f"0x{id(e):012x}: key={self.key_text(key)} use=0 exp={exp} "
-                f"server_id={e.server_id} server_key={e.server_name or '-'}\n")
+        parts = [f"0x{id(e):012x}: key={self.key_text(key)} use={e.use} exp={exp}"]
+        if self.with_server:
+            parts.append(f"server_id={e.server_id}")
+        for t in self.stores:
+            v = self.read(e, t, now)
+            period = self.periods.get(t)
+            parts.append(f"{t}({period})={v}" if period else f"{t}={v}")
+        if self.with_server:
+            parts.append(f"server_key={e.server_name or '-'}")
+        return " ".join(parts) + "\n"
 
 
 def _as_ip(value: Any) -> Any:

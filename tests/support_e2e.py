@@ -269,3 +269,17 @@ def lb_or_haproxy(kind: str, text: str, ports: dict[str, int] | None = None) -> 
     if kind == "lb":
         return LbThread(text, ports=ports)
     return Haproxy(text, ports=ports, single_thread=True)
+
+
+def config_refusal(cmd: list[str], path: str) -> str:
+    """Run ``<cmd> -c -f <path>`` (lb or HAProxy), check that it refuses the file, and
+    return its messages without the NOTICE lines, the ``[ALERT] (pid) : config : ``
+    prefixes and the closing "Fatal errors" / "Error(s) found" lines."""
+    out = subprocess.run([*cmd, "-c", "-f", path], capture_output=True, text=True,
+                         timeout=30, stdin=subprocess.DEVNULL)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0, text
+    lines = [re.sub(r"^\[ALERT\] +\(\d+\) : config : ", "", ln) for ln in text.splitlines()
+             if not ln.startswith("[NOTICE]")]
+    return "\n".join(ln for ln in lines if not ln.startswith(("Fatal errors",
+                                                               "Error(s) found")))

@@ -581,7 +581,7 @@ def test_config_text_and_files():
 
 def test_unsupported_actions():
     res = cfg(BASE + "frontend f\n bind :80\n http-request set-log-level err\n"
-              " http-request track-sc0 src\n")
+              " http-request set-priority-class int(1)\n")
     assert res.ok and [d.code for d in res.diagnostics] == ["unsupported-action"] * 2
     res = cfg(BASE + "frontend f\n bind :80\n http-request auth realm x\n")
     assert not res.ok and res.diagnostics[0].code == "unsupported-action"

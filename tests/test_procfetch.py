@@ -22,7 +22,7 @@ import pytest
 from lb.match import procfetch
 from lb.state import ADMIN_FMAINT, ADMIN_IMAINT, ADMIN_RMAINT, OP_STOPPED
 from tests.lbproc import LbProcess, RawBackend
-from tests.support_e2e import HAPROXY, Haproxy, answer_ok
+from tests.support_e2e import HAPROXY, Haproxy, answer_ok, config_refusal
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -316,17 +316,6 @@ backend be
 """
 
 
-def _alerts(cmd: list[str], path: str) -> str:
-    out = subprocess.run([*cmd, "-c", "-f", path], capture_output=True, text=True,
-                         timeout=30, stdin=subprocess.DEVNULL)
-    text = out.stdout + out.stderr
-    lines = [re.sub(r"^\[ALERT\] +\(\d+\) : config : ", "", ln) for ln in text.splitlines()
-             if not ln.startswith("[NOTICE]")]
-    assert out.returncode != 0, text
-    return "\n".join(ln for ln in lines if not ln.startswith(("Fatal errors",
-                                                               "Error(s) found")))
-
-
 @pytest.mark.parametrize(("statement", "message"), LOAD_ERRORS,
                          ids=[s for s, _ in LOAD_ERRORS])
 def test_load_errors_are_haproxys(statement: str, message: str, tmp_path: os.PathLike) -> None:
@@ -334,9 +323,9 @@ def test_load_errors_are_haproxys(statement: str, message: str, tmp_path: os.Pat
     with open(path, "w") as f:
         f.write(CHECK_CONFIG.format(statement=statement))
     want = message.format(f=path)
-    assert _alerts([sys.executable, "-m", "lb"], path) == want
+    assert config_refusal([sys.executable, "-m", "lb"], path) == want
     if os.path.exists(HAPROXY):
-        assert _alerts([HAPROXY], path) == want
+        assert config_refusal([HAPROXY], path) == want
 
 
 def test_state_constants_match_lb_state() -> None:

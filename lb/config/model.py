@@ -249,6 +249,27 @@ class ActSetVar:
 
 
 @dataclass(frozen=True, slots=True)
+class ActTrackSc:
+    """`track-sc<slot> <expr> [table <t>]` (http-request/-response, tcp-request): count
+    the request or connection against the key's entry (lb.proxy.track)."""
+
+    slot: int
+    expr: str
+    table: str | None = None  # None: the rule's own proxy's table
+    session: bool = False  # tcp-request connection/session: held for the connection
+    proxy: str = ""  # the rule's proxy (its table is the default)
+
+
+@dataclass(frozen=True, slots=True)
+class ActScUpdate:
+    """`sc-inc-gpc0(<slot>)`, `sc-inc-gpc1(<slot>)`, `sc-set-gpt0(<slot>) <int|expr>`."""
+
+    slot: int
+    data: str  # "gpc0", "gpc1" or "gpt0"
+    value: str = ""  # sc-set-gpt0: an integer or a sample expression
+
+
+@dataclass(frozen=True, slots=True)
 class ActCapture:
     """`http-request capture <expr> len <n>|id <n>`, `http-response capture <expr> id <n>`:
     the sample goes into capture slot ``slot`` of the frontend (%hr / %hs)."""
@@ -320,6 +341,9 @@ class StickTableSpec:
     expire: float | None  # seconds after the last use; None = never
     nopurge: bool = False
     origin: Origin = NO_ORIGIN
+    # `store` data types lb keeps (lb.sticktable.DATA_TYPES): (name, period in ms for
+    # a rate, else None)
+    stores: tuple[tuple[str, int | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

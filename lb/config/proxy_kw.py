@@ -1374,6 +1374,8 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
 
     if act == "allow":
         return m.ActAllow() if not args else f"unexpected keyword '{args[0]}'."
+    if act.startswith(("track-sc", "sc-inc-gpc", "sc-set-gpt0")):
+        return parse_stick_counter_action(act, p, args)
     if act in ("deny", "tarpit", "return"):
         f, err = _payload_action(kw, act, args, line, ctx, p, 2)
         if err:
@@ -1570,12 +1572,12 @@ HTTP_ACTIONS = ("add-header", "allow", "capture", "del-header", "deny", "redirec
                 "replace-header", "replace-path", "replace-pathq", "replace-uri",
                 "replace-value", "return", "set-header", "set-method", "set-path",
                 "set-pathq", "set-query", "set-status", "set-timeout", "set-uri",
-                "set-var(*)", "silent-drop", "tarpit", "use-service")
+                "set-var(*)", "silent-drop", "tarpit", "use-service", "track-sc0", "track-sc1",
+                "track-sc2", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt0(*)")
 # HAProxy actions lb does not implement. Ignoring these changes nothing a client or a
 # server sees (logging, tracking, tuning), so they are accepted with a warning ...
 IGNORED_ACTIONS = frozenset({
-    "set-log-level", "set-nice", "set-tos", "set-mark", "track-sc0", "track-sc1",
-    "track-sc2", "sc-inc-gpc(*)", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt0(*)",
+    "set-log-level", "set-nice", "set-tos", "set-mark", "sc-inc-gpc(*)",
     "sc-set-gpt(*)", "disable-l7-retry", "wait-for-body", "wait-for-handshake",
     "set-priority-class", "set-priority-offset", "strict-mode", "unset-var(*)", "send-spoe-group",
     "cache-use", "cache-store"})
@@ -1609,6 +1611,10 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
             return
         act = words[1]
         base = act.split("(")[0] + ("(*)" if "(" in act else "")
+        if re.fullmatch(r"track-sc\d+", act):
+            base = "track-sc0"  # the number is checked with the action's arguments
+        elif act in ("sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt0"):
+            base = act + "(*)"  # slot 0
         if base in IGNORED_ACTIONS or base.startswith("lua."):
             ctx.warn(line, f"'{kw} {act}' is not supported by lb; the rule is ignored.",
                      "unsupported-action", col=line.col(1))
@@ -1666,6 +1672,56 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
     return handler
 
 
+def parse_stick_counter_action(act: str, p: ProxyBuilder, args: tuple[str, ...],
+                               session: bool = False) -> m.Action | str:
+    """`track-sc<n> <expr> [table <t>]`, `sc-inc-gpc0|1[(<n>)]`, `sc-set-gpt0[(<n>)]
+    <int|expr>`: HAProxy 2.6's texts for their errors."""
+    if act.startswith("track-sc"):
+        slot_text = act[len("track-sc"):]
+        if not slot_text.isdigit():
+            return f"unknown action '{act}'."
+        if int(slot_text) > 2:
+            return f"{slot_text} track-sc number exceeding 2 (MAX_SESS_STKCTR-1) value."
+        if not args or not args[0]:
+            return "missing fetch method."
+        try:
+            sample_mod.parse_expr(args[0])
+        except sample_mod.SampleError as exc:
+            return f"{_msg(exc)}."
+        table = None
+        rest = args[1:]
+        if rest and rest[0] == "table":
+            if len(rest) < 2 or not rest[1]:
+                return "missing table name."
+            table = rest[1]
+            rest = rest[2:]
+        if rest:
+            return f"unexpected keyword '{rest[0]}'."
+        return m.ActTrackSc(int(slot_text), args[0], table, session, p.name)
+    name, _, slot_arg = act.partition("(")
+    slot = 0
+    if slot_arg:
+        digits = slot_arg.rstrip(")")
+        if not digits.isdigit() or int(digits) > 2:
+            return "invalid stick table track ID. The max allowed ID is 2."
+        slot = int(digits)
+    data = {"sc-inc-gpc0": "gpc0", "sc-inc-gpc1": "gpc1", "sc-set-gpt0": "gpt0"}.get(name)
+    if data is None:
+        return f"unknown action '{act}'."
+    value = ""
+    if data == "gpt0":
+        value = args[0] if args and args[0] else "0"
+        if not value.lstrip("-").isdigit():
+            try:
+                sample_mod.parse_expr(value)
+            except sample_mod.SampleError as exc:
+                return f"{_msg(exc)}."
+        args = args[1:]
+    if args:
+        return f"unexpected keyword '{args[0]}'."
+    return m.ActScUpdate(slot, data, value)
+
+
 def kw_redirect(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     """The legacy `redirect` keyword (runs after http-request rules)."""
     words = line.words
@@ -1718,17 +1774,28 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         ctx.alert(line, f"'tcp-request {where}' expects 'accept', 'reject' or 'silent-drop' in "
                   f"{p.label()} (got '').", "missing-argument")
         return
-    if words[2] not in ("accept", "reject", "silent-drop"):
-        act = words[2]
+    act = words[2]
+    action: m.Action
+    start = 3
+    if act.startswith(("track-sc", "sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt0")):
+        start = next((i for i in range(3, len(words)) if words[i] in ("if", "unless")),
+                     len(words))
+        res = parse_stick_counter_action(act, p, tuple(words[3:start]),
+                                         session=where != "content")
+        if isinstance(res, str):
+            ctx.alert(line, f"'tcp-request {where} {act}' : {res}", "bad-action",
+                      col=line.col(2))
+            return
+        action = res
+    elif act not in ("accept", "reject", "silent-drop"):
         ctx.warn(line, f"'tcp-request {where} {act}' is not supported by lb and is ignored.",
                  "unsupported-keyword", col=line.col(2))
         return
-    act = words[2]
-    ok, cond, text = compile_cond(p, line, ctx, 3, f"a 'tcp-request {where} {act}' rule")
+    else:
+        action = m.ActAllow() if act == "accept" else m.ActReject(silent=act == "silent-drop")
+    ok, cond, text = compile_cond(p, line, ctx, start, f"a 'tcp-request {where} {act}' rule")
     if not ok:
         return
-    action: m.Action = m.ActAllow() if act == "accept" else m.ActReject(
-        silent=act == "silent-drop")
     rule = m.Rule(action=action, cond=cond, cond_text=text, origin=origin(line))
     if where == "connection":
         p.tcp_request_connection_rules.append(rule)

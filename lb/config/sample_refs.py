@@ -2,7 +2,8 @@
 
 Owns the check HAProxy makes once the whole configuration is read (its
 ``smp_resolve_args``): every ``nbsrv(<backend>)``, ``fe_conn(<frontend>)``,
-``srv_is_up(<backend>/<server>)``... must name a proxy with the right capability,
+``srv_is_up(<backend>/<server>)``, ``sc_http_req_rate(0,<table>)``... must name a
+proxy with the right capability (or a stick table),
 and one given no name needs the statement's own proxy to have it. The
 references are gathered while each statement is parsed
 (``lb.match.sample.collecting_refs``); the messages and the way the statement
@@ -52,16 +53,18 @@ def _where(ref: sample.ProxyRef, line: Line) -> str:
     """How the argument is named: "arg 1 of <keyword kind> '<kw>' [in <statement>]"."""
     words = line.words
     action = words[1] if len(words) > 1 else ""
+    arg = (f"arg {ref.argno} of conversion keyword '{ref.conv}' for" if ref.conv else
+           f"arg {ref.argno} of")
     if ref.acl or (words[0] in ("http-request", "http-response")
                    and action in _ACL_LIKE_ACTIONS):
-        return f"arg {ref.argno} of ACL keyword '{ref.fetch}'"
+        return f"{arg} ACL keyword '{ref.fetch}'"
     if words[0] in ("http-request", "http-response") and action in _REDIRECT_ACTIONS:
         statement = "redirect format string"
     elif words[0] in ("tcp-request", "tcp-response") and action:
         statement = f"{words[0]} {action} expression"
     else:
         statement = _WHERE.get(words[0], f"{words[0]} expression")
-    return f"arg {ref.argno} of sample fetch keyword '{ref.fetch}' in {statement}"
+    return f"{arg} sample fetch keyword '{ref.fetch}' in {statement}"
 
 
 def _problem(ref: sample.ProxyRef, owner: ProxyBuilder,
@@ -85,6 +88,11 @@ def _problem(ref: sample.ProxyRef, owner: ProxyBuilder,
         if not any(s.name == ref.server for s in target.servers):
             return (f"unable to find server '{ref.server}' in proxy '{target.name}', "
                     f"referenced in {where}")
+        return None
+    if ref.kind == sample.A_TBL:
+        name = owner.name if ref.proxy is None else ref.proxy
+        if not any(p.stick_table is not None for p in proxies.get(name, ())):
+            return f"unable to find table '{name}' referenced in {where}"
         return None
     cap = "backend" if ref.kind == sample.A_BE else "frontend"
     if ref.proxy is None:

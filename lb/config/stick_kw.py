@@ -14,7 +14,7 @@ from lb.config.lexer import Line
 from lb.config.registry import ParseCtx, ProxyBuilder, origin
 from lb.match import acl as acl_mod
 from lb.match import sample as sample_mod
-from lb.sticktable import KEY_TYPES
+from lb.sticktable import DATA_TYPES, KEY_TYPES
 from lb.units import UnitError, parse_size, parse_time
 
 STICK_KINDS = {"on": "on", "match": "match", "store-request": "store-request",
@@ -32,7 +32,8 @@ def kw_stick_table(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     key_len = 0
     expire: float | None = None
     nopurge = False
-    stores: list[str] = []
+    stores: list[str] = []  # data types lb does not keep
+    kept: dict[str, int | None] = {}  # ... and those it keeps (name -> rate period)
     i = 1
     while i < len(words):
         w = words[i]
@@ -69,7 +70,9 @@ def kw_stick_table(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                           "of 'expire'.", "bad-argument")
                 return
         elif w == "store":
-            stores.extend(s for s in arg.split(",") if s)
+            for item in (x for x in arg.split(",") if x):
+                if not _store_option(item, stores, kept, line, ctx):
+                    return
         elif w == "nopurge":
             nopurge = True
             i += 1
@@ -91,10 +94,57 @@ def kw_stick_table(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         ctx.alert(line, "stick-table: missing size.", "missing-argument")
         return
     if stores:
-        ctx.warn(line, f"stick-table: lb keeps the server of each entry only; the data "
-                 f"types of 'store' ({','.join(stores)}) are accepted and not kept.",
+        ctx.warn(line, f"stick-table: lb does not keep the data types "
+                 f"{','.join(stores)} of 'store'; they are accepted and read as absent.",
                  "unsupported")
-    p.stick_table = m.StickTableSpec(kind, size, key_len, expire, nopurge, origin(line))
+    p.stick_table = m.StickTableSpec(kind, size, key_len, expire, nopurge, origin(line),
+                                     tuple(kept.items()))
+
+
+# HAProxy 2.6's data types lb accepts without keeping them (a fetch reads them absent)
+_NOT_KEPT = frozenset(("server_id", "server_key", "bytes_in_cnt", "bytes_in_rate",
+                       "bytes_out_cnt", "bytes_out_rate", "http_fail_cnt", "http_fail_rate",
+                       "gpt", "gpc", "gpc_rate", "server_name"))
+
+
+def _store_option(item: str, skipped: list[str], kept: dict[str, int | None], line: Line,
+                  ctx: ParseCtx) -> bool:
+    """One `store` data type (HAProxy's texts); False after a fatal error."""
+    name, paren, rest = item.partition("(")
+    kind = DATA_TYPES.get(name)
+    if kind is None and name not in _NOT_KEPT:
+        ctx.alert(line, f"stick-table: unknown store option '{name}'.", "bad-argument")
+        return False
+    is_rate = kind == "rate" or name.endswith("_rate")
+    if is_rate and not paren:
+        ctx.alert(line, f"stick-table: missing argument to store option '{name}'.",
+                  "bad-argument")
+        return False
+    if not is_rate and paren:
+        ctx.alert(line, f"stick-table: unexpected argument to store option '{name}'.",
+                  "bad-argument")
+        return False
+    period: int | None = None
+    if paren:
+        try:
+            period = int(parse_time(rest.rstrip(")"), "store") * 1000)
+        except UnitError:
+            period = None
+        if not rest.endswith(")") or not period:
+            ctx.alert(line, f"stick-table: error when processing store option '{name}'.",
+                      "bad-argument")
+            return False
+    if name in kept or name in skipped:
+        ctx.warn(line, f"stick-table: store option '{name}' already enabled, ignored.",
+                 "duplicate", style="bracket")
+        return True
+    if name in ("server_id", "server_key", "server_name"):
+        return True  # what `stick on` keeps anyway
+    if kind is None:
+        skipped.append(name)
+    else:
+        kept[name] = period
+    return True
 
 
 def kw_stick(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
@@ -167,3 +217,15 @@ def check_tables(proxies: dict[str, Any], ctx: ParseCtx, nbthread: int) -> None:
                 ctx.alert(None, f"Proxy '{p.name}': unable to find stick-table '{name}'.",
                           "unknown-table", style="plain", phase="check")
                 break
+        for rules in (p.tcp_request_connection_rules, p.tcp_request_content_rules,
+                      p.http_request_rules, p.http_response_rules):
+            for r in rules:
+                a = r.action
+                if not isinstance(a, m.ActTrackSc):
+                    continue
+                name = a.table or p.name
+                target = proxies.get(name)
+                if target is None or target.stick_table is None:
+                    ctx.alert(None, f"Proxy '{p.name}': unable to find table '{name}' "
+                              f"referenced by track-sc{a.slot}.", "unknown-table",
+                              style="plain", phase="check")

@@ -444,6 +444,39 @@ def _capture(a: m.ActCapture) -> Executor:
     return run
 
 
+def _track_sc(a: m.ActTrackSc) -> Executor:
+    """Hold the key's entry in the table and count (the transaction's ``track_sc``,
+    lb.proxy.track); a missing sample tracks nothing."""
+    expr = sample.parse_expr(a.expr)
+    table = a.table or a.proxy
+
+    def run(ctx: Any) -> None:
+        v = expr.raw(ctx)
+        if v is not None:
+            ctx.track_sc(a.slot, table, v, a.session)
+        return None
+    return run
+
+
+def _sc_update(a: m.ActScUpdate) -> Executor:
+    if a.data != "gpt0":
+        def inc(ctx: Any) -> None:
+            ctx.sc_update(a.slot, a.data, None)
+            return None
+        return inc
+    const = int(a.value) if a.value.lstrip("-").isdigit() else None
+    expr = sample.parse_expr(a.value) if const is None else None
+
+    def set_gpt0(ctx: Any) -> None:
+        v: Any = const
+        if expr is not None:
+            v = sample.to_int(expr.raw(ctx)) if expr.raw(ctx) is not None else None
+        if v is not None:
+            ctx.sc_update(a.slot, "gpt0", v)
+        return None
+    return set_gpt0
+
+
 #: Action dataclass -> executor builder.
 ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActAllow: _allow,
@@ -461,6 +494,8 @@ ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActSetTimeout: _set_timeout,
     m.ActSetVar: _set_var,
     m.ActUseService: _use_service,
+    m.ActTrackSc: _track_sc,
+    m.ActScUpdate: _sc_update,
 }
 
 

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 from lb.match import converters as cv
-from lb.match import maps, procfetch
+from lb.match import maps, procfetch, stickfetch
 from lb.match.pattern import backrefs
 
 # ---------------------------------------------------------------------- context
@@ -741,6 +741,7 @@ A_VAR = "var"  # variable name
 A_BE = "be"
 A_FE = "fe"
 A_SRV = "srv"
+A_TBL = "tbl"  # a stick table (str, "" = the current proxy's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -854,6 +855,18 @@ FETCHES.update((
     _row("stopping", procfetch.PROCESS["stopping"], (), 0, T_BOOL, _ALL),
     _row("thread", procfetch.PROCESS["thread"], (), 0, T_INT, _ALL),
     _row("uuid", procfetch.uuid4, (A_INT,), 0, T_STR, _ALL, check=procfetch.check_uuid),
+))
+
+# Stick counters (lb.match.stickfetch): sc_<x>(<n>[,<table>]), sc0_<x>..sc2_<x>([<table>]),
+# src_<x>([<table>]).
+FETCHES.update((
+    *(_row(f"sc_{x}", stickfetch.sc_fetch(x, None), (A_INT, A_TBL), 1,
+           T_BOOL if x == "tracked" else T_INT, _ALL) for x in stickfetch.SC_SUFFIXES),
+    *(_row(f"sc{n}_{x}", stickfetch.sc_fetch(x, n), (A_TBL,), 0,
+           T_BOOL if x == "tracked" else T_INT, _ALL)
+      for n in range(3) for x in stickfetch.SC_SUFFIXES),
+    *(_row(f"src_{x}", stickfetch.src_fetch(x), (A_TBL,), 0, T_INT, _ALL)
+      for x in stickfetch.SRC_SUFFIXES),
 ))
 
 
@@ -1134,6 +1147,13 @@ CONVERTERS: dict[str, ConvDef] = {c.name: c for c in (
     ConvDef("xor", _arith(lambda a, b: a ^ b), (A_NUM,), 1, T_INT, T_INT),
 )}
 
+# A key's stick-table entry (lb.match.stickfetch).
+CONVERTERS.update((c.name, c) for c in (
+    *(ConvDef(f"table_{x}", stickfetch.table_conv(x), (A_TBL,), 1, T_ANY, T_INT)
+      for x in stickfetch.TABLE_SUFFIXES),
+    ConvDef("in_table", stickfetch.in_table, (A_TBL,), 1, T_ANY, T_BOOL),
+))
+
 # Dates, hashes, encodings, host names and variables (lb.match.converters).
 CONVERTERS.update((c.name, c) for c in (
     ConvDef("crc32", cv.crc32, (A_INT,), 0, T_BIN, T_INT),
@@ -1181,9 +1201,9 @@ def _enc(s: str) -> bytes:
 
 _KW_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
-_REF_KINDS = frozenset((A_BE, A_FE, A_SRV))
+_REF_KINDS = frozenset((A_BE, A_FE, A_SRV, A_TBL))
 
-_TYPE_NAMES = {A_BE: "backend", A_FE: "frontend", A_SRV: "server",
+_TYPE_NAMES = {A_BE: "backend", A_FE: "frontend", A_SRV: "server", A_TBL: "table",
                A_STR: "string", A_HDR: "string", A_CHARS: "string", A_VAR: "string",
                A_REG: "regex", A_INT: "integer", A_OCC: "integer", A_NUM: "integer",
                A_MSK4: "IPv4 mask", A_MSK6: "IPv6 mask"}
@@ -1309,7 +1329,7 @@ def _typed_args(raw: list[str], kinds: tuple[str, ...], min_args: int) -> tuple:
             out.append(a)  # compiled with its flags by _conv_args
         elif k in (A_MSK4, A_MSK6):
             out.append(_mask_arg(a, pos, k))
-        elif k in (A_BE, A_FE):
+        elif k in (A_BE, A_FE, A_TBL):
             out.append(a)  # HAProxy keeps blanks: " be" names no backend
         elif k == A_SRV:
             proxy, slash, server = a.rpartition("/")
@@ -1355,12 +1375,13 @@ class ProxyRef:
     ``server`` is None when a server argument is missing.
     """
 
-    kind: str  # A_BE, A_FE or A_SRV
+    kind: str  # A_BE, A_FE, A_SRV or A_TBL
     fetch: str
     argno: int
-    proxy: str | None
+    proxy: str | None  # the proxy, or the table (A_TBL)
     server: str | None
     acl: bool  # met in an ACL criterion (HAProxy words its errors differently)
+    conv: str | None = None  # the converter taking the argument (after ``fetch``)
 
 
 _refs_sink: ContextVar[list[ProxyRef] | None] = ContextVar("lb_sample_refs", default=None)
@@ -1377,7 +1398,8 @@ def collecting_refs() -> Iterator[list[ProxyRef]]:
         _refs_sink.reset(token)
 
 
-def _note_refs(fd: FetchDef, name: str, args: tuple, acl: bool) -> None:
+def _note_refs(fd: FetchDef | ConvDef, name: str, args: tuple, acl: bool,
+               conv: str | None = None) -> None:
     sink = _refs_sink.get()
     if sink is None:
         return
@@ -1389,7 +1411,7 @@ def _note_refs(fd: FetchDef, name: str, args: tuple, acl: bool) -> None:
             proxy, server = value if value is not None else (None, None)
         else:
             proxy, server = value or None, None
-        sink.append(ProxyRef(kind, name, i + 1, proxy, server, acl))
+        sink.append(ProxyRef(kind, name, i + 1, proxy, server, acl, conv))
 
 
 def _conv_args(cd: ConvDef, raw: list[str] | None) -> tuple:
@@ -1514,6 +1536,8 @@ def parse_chain(text: str, resolve: Callable[[str], FetchDef | None], *,
             if craw == [""] and cd.min_args == 0:
                 craw = []
         cargs = _conv_args(cd, craw)
+        if _REF_KINDS.intersection(cd.args):
+            _note_refs(cd, name, cargs, acl, cname)
         cast = CASTS[cd.inp] if cd.inp != t or t == T_ANY else CASTS[T_ANY]
         chain.append((cd, cargs, cast))
         t = cd.out

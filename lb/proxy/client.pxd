@@ -18,6 +18,8 @@ cdef class ClientConn(PeerNames):
     cdef public object dst_port, accept_ts, id
     cdef public list pending
     cdef public object url, upgrade_tail, tunnel, raw_head, held
+    # track-sc slots held for the connection (lb.proxy.track), None when none
+    cdef public object stkctr
     # sizes, counts and flags: C values (issue #9)
     cdef public long long hsize, head_max, nreq, upgrade_body, paused
     cdef public int fd

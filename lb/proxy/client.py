@@ -21,7 +21,7 @@ import httptools
 
 from lb.http import h1, responses
 from lb.http.headscan import scan_request
-from lb.proxy import errsnap
+from lb.proxy import errsnap, track
 from lb.proxy.peer import PeerNames
 from lb.proxy.sockio import direct
 from lb.proxy.timers import Deadline
@@ -61,7 +61,7 @@ class ClientConn(PeerNames):
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
         "tunnel", "ended", "head_max", "raw_head", "upgrade_body", "held", "fd", "plain",
-        "read_eof",
+        "read_eof", "stkctr",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -97,6 +97,7 @@ class ClientConn(PeerNames):
         wheel = self.rt.wheel
         self.timer = Deadline(wheel, self._client_timeout)
         self.stimer = Deadline(wheel, _noop)
+        self.stkctr = None  # track-sc slots held for the connection (lb.proxy.track)
         self.txn: Txn | None = None  # the exchange whose response is pending
         self.req_txn: Txn | None = None  # the exchange still receiving its body
         self.pending: list[tuple[Any, ...]] = []
@@ -224,6 +225,8 @@ class ClientConn(PeerNames):
         rt.conns.discard(self)
         self.fe.st.conns -= 1
         self.fe.counters.session_end()
+        if self.stkctr is not None:
+            track.session_ended(self, rt.clock(), self.nreq == 0)
         if self.listener is not None:
             self.listener.release(self)
         # break the reference cycles of a finished connection (parser callbacks,

@@ -44,6 +44,8 @@ cdef class Txn(SampleSubject):
     cdef public object res_reason, server_name, server_timeout, t_connect_start, task
     cdef public object term, tunnel, tunnel_timeout, unique_id, waiter, dialing
     cdef public object stick_stores, cap_req, cap_res, cap_cc, cap_cs
+    # track-sc slots of this request (lb.proxy.track), None when none
+    cdef public object stkctr
     # counters, timers (ms) and flags: C values, no int/bool objects per request
     cdef public long long _tr, actconn, attempts, backend_queue, beconn, buf_size
     cdef public long long bytes_in, bytes_out, feconn, live_in, live_out, retries

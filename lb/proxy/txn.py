@@ -40,6 +40,7 @@ from lb.match.sample import SampleSubject
 from lb.proxy import queue as qmod
 from lb.proxy import retry as retrymod
 from lb.proxy import server as srvmod
+from lb.proxy import track
 from lb.proxy import tunnel as tunmod
 from lb.proxy.drive import DONE as DRIVEN_DONE
 from lb.proxy.drive import Driven
@@ -123,6 +124,7 @@ class Txn(SampleSubject):
         self.dst_port = c.dst_port
         self.vars: dict[str, Any] = {}
         self.memo: dict[Any, Any] = {}
+        self.stkctr = None  # track-sc slots of this request (lb.proxy.track)
         self.accept_ts = c.accept_ts
         self.t0 = t0
         self.request_ts = self.t0 + rt.epoch_offset  # (self.t0: a C double, compiled)
@@ -218,6 +220,15 @@ class Txn(SampleSubject):
         self.monitor = False  # a monitor-uri request (answered, never logged)
         self.unlogged = False  # closed without an answer for the client to retry
 
+    def track_sc(self, slot: int, table: str, value: Any, session: bool) -> None:
+        """``track-sc<slot>`` (lb.http.actions): for this request, or with ``session``
+        for the whole connection."""
+        track.track(self, slot, table, value, session)
+
+    def sc_update(self, slot: int, data: str, value: int | None) -> None:
+        """``sc-inc-gpc0/1`` and ``sc-set-gpt0`` on a tracked entry."""
+        track.update(self, slot, data, value)
+
     @property
     def request_line(self) -> bytes | None:
         return self.line()
@@ -247,6 +258,8 @@ class Txn(SampleSubject):
         fc.req_tot += 1
         fc.cum_req += 1
         fc.req_rate.add(self.request_ts)
+        if self.conn.stkctr is not None:
+            track.request_started(self.conn, now)
         self.rt.state.cum_req += 1
         self.req_chunked = chunked
         self.has_body = chunked or bool(content_length)
@@ -1499,6 +1512,8 @@ class Txn(SampleSubject):
         status = self.status
         if status <= 0:
             self.status = -1
+        if self.stkctr is not None or conn.stkctr is not None:
+            track.exchange_ended(self, status, now)
         ok = 200 <= status < 300
         fc = self.fe.counters
         out = self.bytes_out - self.live_out
