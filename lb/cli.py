@@ -34,6 +34,7 @@ from lb import srvadmin, stats
 from lb.config.model import StatsSocket
 from lb.match import maps, patref
 from lb.state import BackendState, ServerState, State
+from lb.sticktable import KNOWN_TYPES, FilterError
 
 USER, OPERATOR, ADMIN = 0, 1, 2
 LEVEL_NAMES = {USER: "user", OPERATOR: "operator", ADMIN: "admin"}
@@ -753,10 +754,20 @@ def cmd_show_table(sess: Session, args: list[str]) -> str:
         if sess.level < OPERATOR:
             return table.header() + "# contents not dumped due to insufficient privileges\n"
         return table.header() + table.entry_line(key, e, now)
+    filters = _table_filters(table, args[3:])
     table.purge(now)
     if sess.level < OPERATOR:
         return table.header() + "# contents not dumped due to insufficient privileges\n"
-    return table.header() + "".join(table.entry_line(k, e, now) for k, e in table.live(now))
+    return table.header() + "".join(table.entry_line(k, e, now) for k, e in table.live(now)
+                                    if not filters or table.matches(e, filters, now))
+
+
+def _table_filters(table: Any, words: list[str]) -> list[Any]:
+    """`data.<type> <op> <value>` filters of show/clear table (HAProxy's errors)."""
+    try:
+        return table.filters(words)
+    except FilterError as exc:
+        raise CliError(str(exc)) from None
 
 
 def cmd_clear_table(sess: Session, args: list[str]) -> str:
@@ -769,7 +780,7 @@ def cmd_clear_table(sess: Session, args: list[str]) -> str:
         if key is not None:
             table.remove(key)
         return ""
-    if len(args) > 3 and args[3] == "data.server_id" and len(args) > 5:
+    if len(args) > 3 and args[3] == "data.server_id" and len(args) > 5 and table.with_server:
         op, value = args[4], c_atoi(args[5])
         keep = {"eq": value.__ne__, "ne": value.__eq__}.get(op)
         if keep is None:
@@ -779,12 +790,20 @@ def cmd_clear_table(sess: Session, args: list[str]) -> str:
             if not keep(e.server_id):
                 table.remove(k)
         return ""
+    if len(args) > 3:
+        filters = _table_filters(table, args[3:])
+        now = _table_clock()
+        for k, e in list(table.entries.items()):
+            if table.matches(e, filters, now):
+                table.remove(k)
+        return ""
     table.clear()
     return ""
 
 
 def cmd_set_table(sess: Session, args: list[str]) -> str:
-    """`set table <t> key <k> data.server_id <id>`: stick a key to a server."""
+    """`set table <t> key <k> data.<type> <v> ...`: stick a key to a server
+    (`server_id`), or set its stored counters."""
     if len(args) < 3:
         return ""
     table = _table(sess, args[2])
@@ -795,15 +814,31 @@ def cmd_set_table(sess: Session, args: list[str]) -> str:
         raise CliError("Invalid key\n")
     pos = 5
     sid: int | None = None
+    values: list[tuple[str, int]] = []
+    now = _table_clock()
+    # HAProxy creates the entry before it reads the data: an error leaves it there
+    e = table.get_or_create(key, now) if table.stores and pos < len(args) else None
     while pos < len(args):
-        if args[pos] != "data.server_id":
+        name = args[pos][5:] if args[pos].startswith("data.") else ""
+        if name not in KNOWN_TYPES:
             raise CliError("Unknown data type\n")
-        if pos + 1 >= len(args):
+        text = args[pos + 1] if pos + 1 < len(args) else ""
+        if name == "server_id" and table.with_server:
+            if pos + 1 >= len(args):
+                raise CliError("Require a valid integer value to store\n")
+            sid = c_atoi(text)
+        elif not table.stores_type(name):
+            raise CliError("Data type not stored in this table\n")
+        elif not text.lstrip("-").isdigit():
             raise CliError("Require a valid integer value to store\n")
-        sid = c_atoi(args[pos + 1])
+        else:
+            values.append((name, int(text)))
         pos += 2
     if sid is not None:  # (no server name: HAProxy shows `server_key=-` then too)
-        table.store(key, sid, "", _table_clock())
+        table.store(key, sid, "", now)
+    for name, value in values:
+        if e is not None:
+            table.set_value(e, name, value, now)
     return ""
 
 
@@ -1011,8 +1046,8 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
                level_for=lambda w: ADMIN if w[2:3] == ["all"] else OPERATOR),
     CliCommand(("clear", "map"), "clear map <map>", "remove every entry of a map",
                OPERATOR, cmd_clear_map),
-    CliCommand(("clear", "table"), "clear table <table> [key <k>]",
-               "remove an entry of a stick table, or all of them", OPERATOR,
+    CliCommand(("clear", "table"), "clear table <table> [key <k>|data.<type> <op> <v>]",
+               "remove an entry of a stick table, those matching, or all", OPERATOR,
                cmd_clear_table),
     CliCommand(("del", "acl"), "del acl <acl> [<key>|#<ref>]",
                "remove the patterns written <key>, or entry #<ref>", OPERATOR, cmd_del_acl),
@@ -1052,8 +1087,8 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
                "change a server's connection limit", ADMIN, cmd_set_maxconn_server),
     CliCommand(("set", "server"), "set server <bk>/<srv> [opts]",
                "change a server's state, weight or health", ADMIN, cmd_set_server),
-    CliCommand(("set", "table"), "set table <table> key <k> data.server_id <id>",
-               "stick a key to a server", OPERATOR, cmd_set_table),
+    CliCommand(("set", "table"), "set table <table> key <k> data.<type> <v> ...",
+               "stick a key to a server, or set its counters", OPERATOR, cmd_set_table),
     CliCommand(("set", "weight"), "set weight <bk>/<srv>  (DEPRECATED)",
                "change a server's weight (use 'set server' instead)", ADMIN, cmd_set_weight),
     CliCommand(("show", "acl"), "show acl [<acl>]",
@@ -1079,7 +1114,7 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
                cmd_show_sess),
     CliCommand(("show", "stat"), "show stat [desc|json|no-maint|typed|up]*",
                "report counters for each proxy and server", USER, cmd_show_stat),
-    CliCommand(("show", "table"), "show table [<table> [key <k>]]",
+    CliCommand(("show", "table"), "show table [<table> [key <k>|data.<type> <op> <v>...]]",
                "list the stick tables, or the entries of one", USER, cmd_show_table),
     CliCommand(("show", "websockets"), "show websockets [json]",
                "list open WebSocket tunnels and WebSocket counters", OPERATOR,

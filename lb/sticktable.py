@@ -37,6 +37,20 @@ DATA_TYPES: dict[str, str] = {
 }
 
 
+# every data type HAProxy 2.6 knows, kept or not (`show table` filters name them)
+KNOWN_TYPES = frozenset((*DATA_TYPES, "server_id", "server_key", "bytes_in_cnt",
+                         "bytes_in_rate", "bytes_out_cnt", "bytes_out_rate", "http_fail_cnt",
+                         "http_fail_rate", "gpt", "gpc", "gpc_rate"))
+# `show table` / `clear table` filter operators
+FILTER_OPS: dict[str, Any] = {
+    "eq": int.__eq__, "ne": int.__ne__, "le": int.__le__, "ge": int.__ge__,
+    "lt": int.__lt__, "gt": int.__gt__}
+
+
+class FilterError(Exception):
+    """A `data.<type> <op> <value>` filter the table cannot apply (HAProxy's text)."""
+
+
 class PeriodCounter:
     """Events over a sliding period, as HAProxy's freq_ctr_period: the events of the
     current period plus the previous period's, weighted by the part of it that is
@@ -218,11 +232,51 @@ class StickTable:
             return v.read(int(now * 1000), self.periods[name])
         return v
 
-    def set_value(self, e: StickEntry, name: str, value: int) -> None:
+    def set_value(self, e: StickEntry, name: str, value: int, now: float = 0.0) -> None:
+        """Store ``value`` (a rate: the count of the current period, as `set table`)."""
         if name in self.stores:
             if e.data is None:
                 e.data = self.new_data()
-            e.data[name] = value
+            v = e.data[name]
+            if isinstance(v, PeriodCounter):
+                now_ms = int(now * 1000)
+                if now_ms - v.tick >= self.periods[name]:
+                    v.tick, v.prev = now_ms, 0
+                v.curr = value
+            else:
+                e.data[name] = value
+
+    def stores_type(self, name: str) -> bool:
+        return name in self.stores or (name == "server_id" and self.with_server)
+
+    def filters(self, words: list[str]) -> list[tuple[str, Any, int]]:
+        """``data.<type> <op> <value>`` triplets as (type, operator, value); raises
+        FilterError with HAProxy's "Filter entry #n: ..." text."""
+        out = []
+        for i in range(0, len(words), 3):
+            n = i // 3 + 1
+            name = words[i][5:] if words[i].startswith("data.") else ""
+            if name not in KNOWN_TYPES:
+                raise FilterError(f"Filter entry #{n}: Unknown data type\n")
+            op = FILTER_OPS.get(words[i + 1] if i + 1 < len(words) else "")
+            if op is None:
+                raise FilterError(f'Filter entry #{n}: Require and operator among "eq", '
+                                  '"ne", "le", "ge", "lt", "gt"\n')
+            text = words[i + 2] if i + 2 < len(words) else ""
+            if not text.lstrip("-").isdigit():
+                raise FilterError(f"Filter entry #{n}: Require a valid integer value to "
+                                  "compare against\n")
+            if not self.stores_type(name):
+                raise FilterError(f"Filter entry #{n}: Data type not stored in this table\n")
+            out.append((name, op, int(text)))
+        return out
+
+    def matches(self, e: StickEntry, filters: list[tuple[str, Any, int]], now: float) -> bool:
+        for name, op, value in filters:
+            v = e.server_id if name == "server_id" else self.read(e, name, now)
+            if v is None or not op(v, value):
+                return False
+        return True
 
     def touch(self, e: StickEntry, now: float) -> None:
         """Restart an entry's expiry (a tracker let it go)."""
@@ -265,8 +319,9 @@ class StickTable:
         self.entries.clear()
 
     def live(self, now: float) -> Iterator[tuple[Any, StickEntry]]:
+        """The live entries in key order, as HAProxy's tree lists them."""
         self.purge(now)
-        return iter(list(self.entries.items()))
+        return iter(sorted(self.entries.items(), key=lambda kv: kv[0]))
 
     # ---- texts
 

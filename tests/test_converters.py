@@ -86,6 +86,9 @@ CASES = [
     ("set-var(txn.c) int(5); set-var(txn.z) int(3),set-var(txn.c,ifgt)", "var(txn.c)", b"3"),
     ("set-var(txn.c) int(5); set-var(txn.z) int(9),set-var(txn.c,ifgt)", "var(txn.c)", b"5"),
     ("set-var(txn.c) int(5); set-var(txn.z) int(3),set-var(txn.c,iflt)", "var(txn.c)", b"5"),
+    # set-var-fmt (refused by lb before session 29): the rendered log-format string
+    ("set-var-fmt(txn.f) %[req.hdr(host),host_only]-%[int(7)]", "var(txn.f)", b"ex.com-7"),
+    ("set-var-fmt(txn.f) plain", "var(txn.f),length", b"5"),
 ]
 
 

@@ -291,6 +291,14 @@ LOAD_ERRORS = [
     ("http-request deny if { src(x) -m found }",
      "parsing [{f}:10] : error detected while parsing an 'http-request deny' condition : "
      "fetch method 'src' : expected ')' before 'x)' in ACL expression 'src(x)'."),
+    ("http-request set-var-fmt(txn.x) %[nope]",
+     "parsing [{f}:10] : error detected in frontend 'fe' while parsing 'http-request "
+     "set-var-fmt(txn.x)' rule : failed to parse sample expression <nope]> : unknown fetch "
+     "method 'nope'."),
+    ("http-request set-var-fmt(x) a",
+     "parsing [{f}:10] : error detected in frontend 'fe' while parsing 'http-request "
+     "set-var-fmt(x)' rule : invalid variable name 'x'. A variable name must be start by its "
+     "scope. The scope can be 'proc', 'sess', 'txn', 'req', 'res' or 'check'."),
     ("http-request deny if { url(x) -m found }",
      "parsing [{f}:10] : error detected while parsing an 'http-request deny' condition : "
      "ACL keyword 'url' : expected ')' before 'x)'."),

@@ -43,9 +43,8 @@ SAMPLES = ("sc_http_req_cnt(0) sc_http_req_rate(0) sc_conn_cnt(0) sc_conn_cur(0)
            "sc_get_gpc0(0,nogpc) sc_get_gpt0(0)")
 
 
-def _config(sock: str, rules: str, key: str = "string") -> str:
-    header = " ".join(f"%[{s}]" for s in SAMPLES.split())
-    return f"""
+# a stats socket, five-second timeouts and frontend `fe`, whose lines follow
+HEAD = """
 global
     stats socket {sock} level admin
 defaults
@@ -55,7 +54,12 @@ defaults
     timeout server 5s
 frontend fe
     bind 127.0.0.1:@@fe@@
-    stick-table type {key} size 1k expire 30s store {STORE}
+"""
+
+
+def _config(sock: str, rules: str, key: str = "string") -> str:
+    header = " ".join(f"%[{s}]" for s in SAMPLES.split())
+    return HEAD.format(sock=sock) + f"""    stick-table type {key} size 1k expire 30s store {STORE}
 {rules}
     http-request set-header X-V "{header}"
     default_backend be
@@ -267,3 +271,60 @@ def test_load_errors_are_haproxys(statement: str, message: str, tmp_path: Any) -
     assert config_refusal([sys.executable, "-m", "lb"], path) == want
     if os.path.exists(HAPROXY):
         assert config_refusal([HAPROXY], path) == want
+
+
+CLI_CONFIG = HEAD + """    stick-table type string size 1k expire 30s store http_req_cnt,http_req_rate(10s),gpc0,gpt0,conn_cur
+    http-request track-sc0 req.hdr(x-client)
+    default_backend be
+backend be
+    server s1 127.0.0.1:@@s1@@
+"""
+# filters, set and clear on data, with HAProxy 2.6.12's error texts
+CLI_COMMANDS = [
+    "show table fe data.http_req_cnt gt 2", "show table fe data.http_req_cnt eq 3",
+    "show table fe data.http_req_rate le 3", "show table fe data.nope gt 1",
+    "show table fe data.http_req_cnt xx 1", "show table fe data.http_req_cnt gt",
+    "show table fe data.http_req_cnt gt x", "show table fe data.server_id gt 1",
+    "set table fe key a data.gpc0 7", "set table fe key a data.http_req_cnt 9",
+    "set table fe key a data.http_req_rate 9", "set table fe key z data.gpt0 4",
+    "set table fe key a data.conn_cur 2", "set table fe key a data.nope 2", "show table fe",
+    "clear table fe data.gpc0 eq 7", "show table fe", "clear table fe data.http_req_cnt gt 3",
+    "show table fe", "clear table fe data.nope eq 1", "clear table fe data.http_req_cnt xx 1",
+    "clear table fe data.http_req_cnt eq x", "clear table fe data.server_id eq 1",
+    "clear table fe data.http_req_cnt", "set table fe key a data.gpc0",
+    "set table fe key a data.gpc0 x", "set table fe key a data.server_id 1",
+    "show table fe data.http_req_cnt gt 1 data.http_req_cnt lt 5",
+    "show table fe data.http_req_cnt gt 1 key b", "show table fe key b data.http_req_cnt gt 1",
+]
+
+
+def _cli_answers(kind: str) -> list[str]:
+    sock = os.path.join(tempfile.mkdtemp(prefix="lbtest-sc-"), "s.sock")
+    text = CLI_CONFIG.format(sock=sock)
+    with RawBackend(answer_ok) as srv:
+        px = (LbProcess(text, ports={"s1": srv.port}) if kind == "lb"
+              else Haproxy(text, ports={"s1": srv.port}, single_thread=True))
+        with px:
+            wait_socket(sock)
+            for client, n in (("a", 1), ("b", 3), ("c", 5)):
+                for _ in range(n):
+                    with socket.create_connection(("127.0.0.1", px.ports["fe"]),
+                                                  timeout=5) as c:
+                        assert _exchange(c, "/", client) == b"HTTP/1.1 200 OK"
+            time.sleep(0.2)
+            return [re.sub(r"0x[0-9a-f]+: | exp=\d+", "", query(sock, cmd))
+                    for cmd in CLI_COMMANDS]
+
+
+def test_table_data_commands_answer_as_haproxy() -> None:
+    got = _cli_answers("lb")
+    answers = dict(zip(CLI_COMMANDS, got, strict=True))
+    assert answers["show table fe data.http_req_cnt gt 2"].splitlines()[1:-1] == [
+        "key=b use=0 gpt0=0 gpc0=0 conn_cur=0 http_req_cnt=3 http_req_rate(10000)=3",
+        "key=c use=0 gpt0=0 gpc0=0 conn_cur=0 http_req_cnt=5 http_req_rate(10000)=5"]
+    assert answers["show table fe data.http_req_cnt xx 1"] == (
+        'Filter entry #1: Require and operator among "eq", "ne", "le", "ge", "lt", "gt"\n\n')
+    assert got[CLI_COMMANDS.index("show table fe")].splitlines()[1] == (
+        "key=a use=0 gpt0=0 gpc0=7 conn_cur=2 http_req_cnt=9 http_req_rate(10000)=9")
+    if os.path.exists(HAPROXY):
+        assert got == _cli_answers("haproxy")

@@ -243,9 +243,12 @@ class ActReject:
 
 @dataclass(frozen=True, slots=True)
 class ActSetVar:
+    """`set-var(<var>) <expr>`, or `set-var-fmt(<var>) <log-format>` (``is_format``)."""
+
     name: str  # e.g. "txn.foo"
-    expr: str  # sample expression (fetch[,conv...])
+    expr: str  # sample expression (fetch[,conv...]), or the log-format text
     final: bool = False
+    is_format: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1466,21 +1466,30 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
         return m.ActUseService(service=args[0])
     if act == "capture":
         return _capture_action(kw, p, args)
-    mv = re.fullmatch(r"set-var\((.+)\)", act)
+    mv = re.fullmatch(r"set-var(-fmt)?\((.+)\)", act)
     if mv:
-        scope = mv.group(1).split(".", 1)[0]
-        if "." not in mv.group(1) or scope not in ("proc", "sess", "txn", "req", "res",
-                                                   "check"):
-            return (f"invalid variable name '{mv.group(1)}'. A variable name must be start by "
+        fmt, name = mv.group(1), mv.group(2)
+        scope = name.split(".", 1)[0]
+        if "." not in name or scope not in ("proc", "sess", "txn", "req", "res", "check"):
+            return (f"invalid variable name '{name}'. A variable name must be start by "
                     "its scope. The scope can be 'proc', 'sess', 'txn', 'req', 'res' or "
                     "'check'.")
+        if fmt:  # set-var-fmt(<var>) <log-format>: the rendered string
+            text = args[0] if args else ""
+            if len(args) > 1:
+                return f"unexpected keyword '{args[1]}'."
+            try:
+                fmt_mod.compile_format(text)
+            except Exception as exc:
+                return f"{_msg(exc)}."
+            return m.ActSetVar(name=name, expr=text, is_format=True)
         if not args or not args[0]:
             return "missing fetch method."
         try:
             sample_mod.parse_expr(args[0])
         except Exception as exc:
             return f"{_msg(exc)}."
-        return m.ActSetVar(name=mv.group(1), expr=args[0])
+        return m.ActSetVar(name=name, expr=args[0])
     return None
 
 
@@ -1572,7 +1581,7 @@ HTTP_ACTIONS = ("add-header", "allow", "capture", "del-header", "deny", "redirec
                 "replace-header", "replace-path", "replace-pathq", "replace-uri",
                 "replace-value", "return", "set-header", "set-method", "set-path",
                 "set-pathq", "set-query", "set-status", "set-timeout", "set-uri",
-                "set-var(*)", "silent-drop", "tarpit", "use-service", "track-sc0", "track-sc1",
+                "set-var(*)", "set-var-fmt(*)", "silent-drop", "tarpit", "use-service", "track-sc0", "track-sc1",
                 "track-sc2", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt0(*)")
 # HAProxy actions lb does not implement. Ignoring these changes nothing a client or a
 # server sees (logging, tracking, tuning), so they are accepted with a warning ...
@@ -1584,7 +1593,7 @@ IGNORED_ACTIONS = frozenset({
 # ... while ignoring these would change traffic or security: refused with a clear error.
 REFUSED_ACTIONS = frozenset({
     "auth", "normalize-uri", "set-src", "set-src-port", "set-dst", "set-dst-port", "do-resolve(*)",
-    "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)", "set-var-fmt(*)", "early-hint",
+    "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)", "early-hint",
     "lua(*)"})
 _RESPONSE_ONLY_BAD = ("tarpit", "reject", "set-path", "set-pathq", "set-uri", "set-query",
                       "set-method", "replace-path", "replace-pathq", "replace-uri",

@@ -417,7 +417,7 @@ def _reject(a: m.ActReject) -> Executor:
 
 
 def _set_var(a: m.ActSetVar) -> Executor:
-    fmt = compile_format("%[" + a.expr + "]")
+    fmt = compile_format(a.expr if a.is_format else "%[" + a.expr + "]")
 
     def run(ctx: Any) -> None:
         ctx.vars[a.name] = fmt.render(ctx)
