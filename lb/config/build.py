@@ -20,7 +20,7 @@ from typing import Any
 
 import lb.config.model as m
 import lb.config.stick_kw as stick_kw
-from lb.config import sample_refs
+from lb.config import sample_refs, userlist_kw
 from lb.config.check_kw import build_check
 from lb.config.global_kw import GLOBAL_NEGATABLE, dispatch_global
 from lb.config.lexer import Line, Reader
@@ -100,6 +100,7 @@ class Parser:
         self.defaults_uses: dict[int, set[str]] = {}  # named defaults -> explicit/implicit
         # proxy and server names that sample fetches take, checked once all are known
         self.sample_refs: list[sample_refs.PendingRef] = []
+        self.userlists: list[userlist_kw.UserlistBuilder | None] = []
 
     # ------------------------------------------------------------------ files
 
@@ -131,6 +132,9 @@ class Parser:
                 try:
                     if section == "global":
                         self._global_stmt(line)
+                    elif section == "userlist":
+                        if self.userlists and self.userlists[-1] is not None:
+                            userlist_kw.statement(self.userlists[-1], line, self.ctx)
                     else:
                         assert current is not None
                         self._proxy_stmt(current, line, lines)
@@ -160,6 +164,9 @@ class Parser:
                 ctx.alert(line, f"'global' cannot handle unexpected argument "
                           f"'{line.words[1]}'.", "too-many-args", col=line.col(1))
             return "global", None
+        if kw == "userlist":
+            self.userlists.append(userlist_kw.open_userlist(line, ctx))
+            return "userlist", None
         if kw not in PROXY_SECTIONS:
             ctx.warn(line, f"section '{kw}' is not supported by lb; its content is ignored.",
                      "unsupported-section", col=line.col(0))
@@ -356,8 +363,10 @@ class Parser:
                 by_name_be[p.name] = p
         ctx.phase = "check"
         try:
+            userlists = tuple(ul.freeze(ctx) for ul in self.userlists if ul is not None)
             self._cross_checks(by_name_be, glob)
-            sample_refs.resolve(self.sample_refs, self.proxies, ctx)
+            sample_refs.resolve(self.sample_refs, self.proxies, ctx,
+                                {ul.name for ul in userlists})
             self._lint(by_name_be)
         except TooManyErrors:
             return None
@@ -368,7 +377,8 @@ class Parser:
         first = 2 if glob.stats_sockets else 1
         proxies = tuple(self._freeze(p, i + first, glob) for i, p in enumerate(self.proxies))
         del ctx
-        return m.Config(global_=glob, proxies=proxies, pattern_refs=self.ctx.pattern_refs)
+        return m.Config(global_=glob, proxies=proxies, pattern_refs=self.ctx.pattern_refs,
+                        userlists=userlists)
 
     def _tcp_mode_fallbacks(self, p: ProxyBuilder) -> None:
         """HTTP-only settings in a `mode tcp` proxy: warn and fall back (as HAProxy)."""

@@ -252,6 +252,36 @@ class ActSetVar:
 
 
 @dataclass(frozen=True, slots=True)
+class ActAuth:
+    """`http-request auth [realm <realm>]`: a 401 asking for Basic credentials."""
+
+    realm: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserEntry:
+    """`user <name> [password <crypt hash>|insecure-password <pw>] [groups <g>,...]`."""
+
+    name: str
+    password: str | None = None  # a crypt(3) hash
+    insecure_password: str | None = None
+    groups: tuple[str, ...] = ()  # its own and those whose `users` name it
+
+
+@dataclass(frozen=True, slots=True)
+class Userlist:
+    """A `userlist` section: its users (groups resolved into each user)."""
+
+    name: str
+    users: tuple[UserEntry, ...] = ()
+    groups: tuple[str, ...] = ()
+    origin: Origin = NO_ORIGIN
+
+    def user(self, name: str) -> UserEntry | None:
+        return next((u for u in self.users if u.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
 class ActTrackSc:
     """`track-sc<slot> <expr> [table <t>]` (http-request/-response, tcp-request): count
     the request or connection against the key's entry (lb.proxy.track)."""
@@ -727,6 +757,10 @@ class Config:
     # the ACL pattern lists the CLI may change (lb.match.patref.PatternRefs; mutable,
     # like the matchers it recompiles): not part of what makes two configs equal
     pattern_refs: Any = field(default=None, compare=False)
+    userlists: tuple[Userlist, ...] = ()
+
+    def userlist(self, name: str) -> Userlist | None:
+        return next((u for u in self.userlists if u.name == name), None)
 
     def frontends(self) -> tuple[Proxy, ...]:
         return tuple(p for p in self.proxies if p.is_frontend)

@@ -1374,6 +1374,13 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
 
     if act == "allow":
         return m.ActAllow() if not args else f"unexpected keyword '{args[0]}'."
+    if act == "auth":  # a 401 asking for Basic credentials; the realm is the proxy's name
+        if args and args[0] == "realm":
+            if len(args) < 2 or not args[1]:
+                return "missing realm value."
+            return m.ActAuth(args[1]) if len(args) == 2 else \
+                f"unexpected keyword '{args[2]}'."
+        return m.ActAuth(p.name) if not args else f"unexpected keyword '{args[0]}'."
     if act.startswith(("track-sc", "sc-inc-gpc", "sc-set-gpt0")):
         return parse_stick_counter_action(act, p, args)
     if act in ("deny", "tarpit", "return"):
@@ -1577,7 +1584,7 @@ def _redirect(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tuple[s
     return m.ActRedirect(kind=kind, target_fmt=target, **fields)  # type: ignore[arg-type]
 
 
-HTTP_ACTIONS = ("add-header", "allow", "capture", "del-header", "deny", "redirect", "reject",
+HTTP_ACTIONS = ("add-header", "allow", "auth", "capture", "del-header", "deny", "redirect", "reject",
                 "replace-header", "replace-path", "replace-pathq", "replace-uri",
                 "replace-value", "return", "set-header", "set-method", "set-path",
                 "set-pathq", "set-query", "set-status", "set-timeout", "set-uri",
@@ -1592,10 +1599,10 @@ IGNORED_ACTIONS = frozenset({
     "cache-use", "cache-store"})
 # ... while ignoring these would change traffic or security: refused with a clear error.
 REFUSED_ACTIONS = frozenset({
-    "auth", "normalize-uri", "set-src", "set-src-port", "set-dst", "set-dst-port", "do-resolve(*)",
+    "normalize-uri", "set-src", "set-src-port", "set-dst", "set-dst-port", "do-resolve(*)",
     "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)", "early-hint",
     "lua(*)"})
-_RESPONSE_ONLY_BAD = ("tarpit", "reject", "set-path", "set-pathq", "set-uri", "set-query",
+_RESPONSE_ONLY_BAD = ("auth", "tarpit", "reject", "set-path", "set-pathq", "set-uri", "set-query",
                       "set-method", "replace-path", "replace-pathq", "replace-uri",
                       "use-service", "set-timeout")
 

@@ -13,7 +13,7 @@ is named in them are HAProxy 2.6.12's, read from its ``-c`` output
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from lb.config.lexer import Line
@@ -105,7 +105,7 @@ def _problem(ref: sample.ProxyRef, owner: ProxyBuilder,
 
 
 def resolve(pending: Sequence[PendingRef], proxies: Sequence[ProxyBuilder],
-            ctx: ParseCtx) -> None:
+            ctx: ParseCtx, userlists: Set[str] = frozenset()) -> None:
     """Alert every reference that names nothing usable, as one message (HAProxy
     gathers several under "multiple argument resolution errors:")."""
     by_name: dict[str, list[ProxyBuilder]] = {}
@@ -117,7 +117,12 @@ def resolve(pending: Sequence[PendingRef], proxies: Sequence[ProxyBuilder],
         if item.proxy.kind == "defaults":
             continue  # resolved in each proxy that uses the section, as HAProxy does
         where = f"{_where(item.ref, item.line)} in proxy '{item.proxy.name}'"
-        text = _problem(item.ref, item.proxy, by_name, where)
+        if item.ref.kind == sample.A_USR:
+            name = item.ref.proxy or ""
+            text = (None if name in userlists else
+                    f"unable to find userlist '{name}' referenced in {where}")
+        else:
+            text = _problem(item.ref, item.proxy, by_name, where)
         if text is None:
             continue
         errors.append(f"parsing [{item.line.file}:{item.line.lineno}]: {text}.")

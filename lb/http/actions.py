@@ -444,6 +444,15 @@ def _capture(a: m.ActCapture) -> Executor:
     return run
 
 
+def _auth(a: m.ActAuth) -> Executor:
+    """HAProxy 2.6.12's 401 page with ``www-authenticate: Basic realm="..."``."""
+    head, sep, body = responses.error_page(401).partition(b"\r\n\r\n")
+    realm = a.realm.replace("\\", "\\\\").replace('"', '\\"').encode("utf-8", "surrogateescape")
+    v = Verdict("return", 401, head + b'\r\nwww-authenticate: Basic realm="' + realm + b'"' +
+                sep + body)
+    return lambda ctx: v
+
+
 def _track_sc(a: m.ActTrackSc) -> Executor:
     """Hold the key's entry in the table and count (the transaction's ``track_sc``,
     lb.proxy.track); a missing sample tracks nothing."""
@@ -495,6 +504,7 @@ ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActSetVar: _set_var,
     m.ActUseService: _use_service,
     m.ActTrackSc: _track_sc,
+    m.ActAuth: _auth,
     m.ActScUpdate: _sc_update,
 }
 

@@ -196,6 +196,8 @@ def _read_map_keys(path: str, base_dir: str) -> list[tuple[str, str, int]]:
 
 
 def _resolve(name: str) -> sample.FetchDef | None:
+    if name == "http_auth_group":
+        return sample.AUTH_GROUP_ACL
     kw = ACL_KEYWORDS.get(name)
     if kw is not None:
         return sample.FETCHES[kw.fetch]
@@ -204,7 +206,8 @@ def _resolve(name: str) -> sample.FetchDef | None:
 
 # Plain fetch names HAProxy 2.6 also declares as ACL keywords (its http_acl.c); the
 # argument errors of those say "ACL keyword", of any other fetch "fetch method".
-_ACL_ALSO = frozenset(("base", "path", "req_ver", "resp_ver", "scook", "url", "urlp"))
+_ACL_ALSO = frozenset(("base", "http_auth_group", "path", "req_ver", "resp_ver", "scook",
+                       "url", "urlp"))
 
 
 def _acl_message(e: sample.SampleError, word: str) -> str:

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
+from lb.match import authfetch, maps, procfetch, stickfetch
 from lb.match import converters as cv
-from lb.match import maps, procfetch, stickfetch
 from lb.match.pattern import backrefs
 
 # ---------------------------------------------------------------------- context
@@ -742,6 +742,7 @@ A_BE = "be"
 A_FE = "fe"
 A_SRV = "srv"
 A_TBL = "tbl"  # a stick table (str, "" = the current proxy's)
+A_USR = "usr"  # a userlist (str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -856,6 +857,18 @@ FETCHES.update((
     _row("thread", procfetch.PROCESS["thread"], (), 0, T_INT, _ALL),
     _row("uuid", procfetch.uuid4, (A_INT,), 0, T_STR, _ALL, check=procfetch.check_uuid),
 ))
+
+# HTTP Basic authentication against a userlist (lb.match.authfetch).
+FETCHES.update((
+    _row("http_auth", authfetch.http_auth, (A_USR,), 1, T_BOOL, _REQ),
+    _row("http_auth_group", authfetch.http_auth_group, (A_USR,), 1, T_STR, _REQ),
+    _row("http_auth_pass", authfetch.http_auth_pass, (), 0, T_STR, _REQ),
+    _row("http_auth_type", authfetch.http_auth_type, (), 0, T_STR, _REQ),
+    _row("http_auth_user", authfetch.http_auth_user, (), 0, T_STR, _REQ),
+))
+#: ``http_auth_group`` as an ACL criterion: the user's groups are the values matched.
+AUTH_GROUP_ACL = FetchDef("http_auth_group", authfetch.http_auth_groups, (A_USR,), 1, T_STR,
+                          _REQ)
 
 # Stick counters (lb.match.stickfetch): sc_<x>(<n>[,<table>]), sc0_<x>..sc2_<x>([<table>]),
 # src_<x>([<table>]).
@@ -1201,9 +1214,9 @@ def _enc(s: str) -> bytes:
 
 _KW_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
-_REF_KINDS = frozenset((A_BE, A_FE, A_SRV, A_TBL))
+_REF_KINDS = frozenset((A_BE, A_FE, A_SRV, A_TBL, A_USR))
 
-_TYPE_NAMES = {A_BE: "backend", A_FE: "frontend", A_SRV: "server", A_TBL: "table",
+_TYPE_NAMES = {A_BE: "backend", A_FE: "frontend", A_SRV: "server", A_TBL: "table", A_USR: "userlist",
                A_STR: "string", A_HDR: "string", A_CHARS: "string", A_VAR: "string",
                A_REG: "regex", A_INT: "integer", A_OCC: "integer", A_NUM: "integer",
                A_MSK4: "IPv4 mask", A_MSK6: "IPv6 mask"}
@@ -1329,7 +1342,7 @@ def _typed_args(raw: list[str], kinds: tuple[str, ...], min_args: int) -> tuple:
             out.append(a)  # compiled with its flags by _conv_args
         elif k in (A_MSK4, A_MSK6):
             out.append(_mask_arg(a, pos, k))
-        elif k in (A_BE, A_FE, A_TBL):
+        elif k in (A_BE, A_FE, A_TBL, A_USR):
             out.append(a)  # HAProxy keeps blanks: " be" names no backend
         elif k == A_SRV:
             proxy, slash, server = a.rpartition("/")
@@ -1375,7 +1388,7 @@ class ProxyRef:
     ``server`` is None when a server argument is missing.
     """
 
-    kind: str  # A_BE, A_FE, A_SRV or A_TBL
+    kind: str  # A_BE, A_FE, A_SRV, A_TBL or A_USR
     fetch: str
     argno: int
     proxy: str | None  # the proxy, or the table (A_TBL)
