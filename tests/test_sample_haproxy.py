@@ -58,7 +58,29 @@ CASES = [
     ("req.fhdr(connection)", UPGRADE, b"Upgrade,X-Foo"),
     ("req.hdr_cnt(connection)", UPGRADE, b"2"),
     ("req.hdr(connection,1)", UPGRADE, b"Upgrade"),
+    # session 29: sdbm of Host + path, avalanched; then with the packed client address
+    ("base32", CLOSE, b"716484828"),
+    ("base32+src,hex", CLOSE, b"2AB4B0DC7F000001"),
+    ("url_ip", CLOSE, None),  # origin-form target
+    ("url_port", CLOSE, None),
 ]
+
+# url_ip / url_port of absolute-form targets (the Host value must match the authority)
+ABSOLUTE = [
+    (b"http://1.2.3.4:81/x?y", b"1.2.3.4", b"81"),
+    (b"http://1.2.3.4/x", b"1.2.3.4", b"80"),
+    (b"https://1.2.3.4/x", b"1.2.3.4", b"443"),
+    (b"http://ex.com:82/x", b"", b""),  # a name, not an address: no sample
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("target", "ip", "port"), ABSOLUTE, ids=[t.decode() for t, _, _ in ABSOLUTE])
+def test_url_ip_and_port_match_haproxy(kind: str, target: bytes, ip: bytes, port: bytes) -> None:
+    text = one_backend_config('    http-request set-header X-V "%[url_ip]|%[url_port]"')
+    host = target.split(b"/")[2]
+    request = b"GET " + target + b" HTTP/1.1\r\nHost: " + host + b"\r\n" + CLOSE + b"\r\n"
+    assert header_sent_through(kind, text, request, b"x-v") == [ip + b"|" + port]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
+from lb.balance.keys import full_hash, hash_sdbm
 from lb.match import authfetch, maps, procfetch, stickfetch
 from lb.match import converters as cv
 from lb.match.pattern import backrefs
@@ -582,6 +583,55 @@ def _f_base(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [] if p is None else [p]
 
 
+def _f_base32(ctx: SampleCtx, args: tuple) -> list[Value]:
+    """HAProxy's 32-bit hash of the Host value and the path (sdbm, then avalanche)."""
+    p = _path(ctx.url) or b""
+    hosts = _values(ctx.req_headers, b"host")
+    return [full_hash(hash_sdbm((hosts[0] if hosts else b"") + p))]
+
+
+def _f_base32_src(ctx: SampleCtx, args: tuple) -> list[Value]:
+    """``base32`` as 4 big-endian bytes followed by the packed client address."""
+    src = _memo_ip(ctx, "src", ctx.src)
+    if not src:
+        return []
+    return [_f_base32(ctx, args)[0].to_bytes(4, "big") + src[0].packed]  # type: ignore[union-attr]
+
+
+_URL_SCHEME_PORTS = {b"http": 80, b"https": 443}
+
+
+def _url_authority(url: bytes) -> tuple[IPAddr, int] | None:
+    """The numeric address and port of an absolute-form target (the scheme's port by
+    default); None for an origin-form target or a host name, as in HAProxy."""
+    scheme, sep, rest = url.partition(b"://")
+    port = _URL_SCHEME_PORTS.get(scheme.lower())
+    if not sep or port is None:
+        return None
+    authority = rest.split(b"/", 1)[0].split(b"?", 1)[0]
+    if authority.startswith(b"["):  # [IPv6]:port
+        end = authority.find(b"]")
+        host, port_text = authority[1:end], authority[end + 1:].removeprefix(b":")
+    else:
+        host, _, port_text = authority.partition(b":")
+    if port_text:
+        if not port_text.isdigit():
+            return None
+        port = int(port_text)
+    ip = parse_ip(host)
+    return None if ip is None else (ip, port)
+
+
+def _f_url_ip(ctx: SampleCtx, args: tuple) -> list[Value]:
+    found = _url_authority(ctx.url)
+    return [] if found is None else [found[0]]
+
+
+def _f_url_port(ctx: SampleCtx, args: tuple) -> list[Value]:
+    found = _url_authority(ctx.url)
+    return [] if found is None else [found[1]]
+
+
 def _f_url_param(ctx: SampleCtx, args: tuple) -> list[Value]:
     name = _arg_name(args)
     delim = args[1] if len(args) > 1 and args[1] else b"&"
@@ -777,6 +827,8 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("always_false", _const(False), (), 0, T_BOOL, _ALL),
     _row("always_true", _const(True), (), 0, T_BOOL, _ALL),
     _row("base", _f_base, (), 0, T_STR, _REQ),
+    _row("base32", _f_base32, (), 0, T_INT, _REQ),
+    _row("base32+src", _f_base32_src, (), 0, T_BIN, _REQ),
     _row("bool", _f_bool, (A_INT,), 1, T_BOOL, _ALL),
     _row("cook", _f_cook, (A_STR,), 0, T_STR, _REQ, first_if_no_name=True),
     _row("cook_cnt", _f_cook_cnt, (A_STR,), 0, T_INT, _REQ),
@@ -830,7 +882,9 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("str", _f_str, (A_STR,), 1, T_STR, _ALL),
     _row("unique-id", _f_unique_id, (), 0, T_STR, _ALL),
     _row("url", _f_url, (), 0, T_STR, _REQ),
+    _row("url_ip", _f_url_ip, (), 0, T_IP, _REQ),
     _row("url_param", _f_url_param, (A_STR, A_STR), 0, T_STR, _REQ, first=True),
+    _row("url_port", _f_url_port, (), 0, T_INT, _REQ),
     _row("urlp", _f_url_param, (A_STR, A_STR), 0, T_STR, _REQ, first=True),
     _row("urlp_val", _f_urlp_val, (A_STR, A_STR), 0, T_INT, _REQ, first=True),
     _row("var", _f_var, (A_VAR, A_STR), 1, T_ANY, _ALL),
@@ -1212,7 +1266,7 @@ def _enc(s: str) -> bytes:
     return s.encode("utf-8", "surrogateescape")
 
 
-_KW_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+_KW_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+")
 
 _REF_KINDS = frozenset((A_BE, A_FE, A_SRV, A_TBL, A_USR))
 
