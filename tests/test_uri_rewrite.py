@@ -14,10 +14,19 @@ the request alone in lb, where HAProxy writes it into the request line.
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
-from tests.support_e2e import HAPROXY, head_sent_through, one_backend_config
+from tests.lbproc import RawBackend
+from tests.support_e2e import (
+    HAPROXY,
+    UdpLog,
+    answer_ok,
+    head_sent_through,
+    lb_or_haproxy,
+    one_backend_config,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -78,3 +87,31 @@ def test_argument_errors_are_haproxys(rule: str, message: str) -> None:
     errors = [d.text for d in res.diagnostics if d.fatal]
     assert any(e.endswith(f"while parsing 'http-request {rule.split()[0]}' rule : {message}")
                for e in errors), errors
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_log_shows_the_request_as_received(kind: str) -> None:
+    """HAProxy 2.6.12 logs the request line the client sent (`%r`, `%HM`, `%HU`,
+    `%HP`), and `capture.req.*` read it too, whatever the rules rewrote. lb logged
+    the rewritten one until session 29."""
+    log = UdpLog()
+    text = one_backend_config(
+        f"    log 127.0.0.1:{log.port} local0\n    option dontlognull\n"
+        "    http-request set-path /new\n    http-request set-method POST\n"
+        '    log-format "%r|%HM|%HU|%HP|%[capture.req.uri]|%[capture.req.method]|'
+        '%[capture.req.ver]"')
+    try:
+        with RawBackend(answer_ok) as srv, lb_or_haproxy(kind, text, {"s1": srv.port}) as px:
+            with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
+                c.sendall(b"GET /old?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                while c.recv(65536):
+                    pass
+            log.sock.settimeout(5)
+            line = log.sock.recv(65536)
+        assert line.split(b": ", 1)[1] == (
+            b"GET /old?q=1 HTTP/1.1|GET|/old?q=1|/old|/old?q=1|GET|HTTP/1.1\n")
+        (head,) = [h for h in srv.received if h]
+        assert head.startswith(b"POST /new?q=1 HTTP/1.1\r\n")  # the server got the rewrite
+    finally:
+        log.close()
+

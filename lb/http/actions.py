@@ -328,6 +328,15 @@ def _authority_end(url: bytes) -> int:
     return end
 
 
+def _keep_request_line(ctx: Any) -> None:
+    """Before the first rewrite of the method or the target, keep them as received:
+    the log shows the request line the client sent (`%r`, `%HM`, `%HU`...), as
+    HAProxy's does. (A context without ``orig_url``, a unit test's, keeps nothing.)"""
+    if getattr(ctx, "orig_url", False) is None:
+        ctx.orig_method = ctx.method
+        ctx.orig_url = ctx.url
+
+
 def _set_path(a: m.ActSetPath) -> Executor:
     fmt = compile_format(a.value_fmt)
 
@@ -335,6 +344,7 @@ def _set_path(a: m.ActSetPath) -> Executor:
         v = fmt.render(ctx)
         if h1.has_bad_value(v) or v.find(b" ") >= 0:
             return None
+        _keep_request_line(ctx)
         url = ctx.url
         if a.what == "method":
             ctx.method = v
@@ -378,6 +388,7 @@ def _replace_uri(a: m.ActReplaceUri) -> Executor:
         new = exp_replace(fmt.render(ctx), mt)
         if not new or h1.has_bad_value(new) or new.find(b" ") >= 0:
             return None
+        _keep_request_line(ctx)
         ctx.url = url[:cut] + new + (b"?" + query if q else b"")
         ctx.memo.clear()
         return None

@@ -583,6 +583,27 @@ def _f_base(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [] if p is None else [p]
 
 
+def _f_capture_req_method(ctx: SampleCtx, args: tuple) -> list[Value]:
+    """The method as received, before any rule rewrote it."""
+    return [getattr(ctx, "orig_method", None) or ctx.method]
+
+
+def _f_capture_req_uri(ctx: SampleCtx, args: tuple) -> list[Value]:
+    """The target as received, in origin form (HAProxy 2.6.12 drops the scheme and
+    authority of an absolute-form target here)."""
+    url = getattr(ctx, "orig_url", None) or ctx.url
+    if url[:1] != b"/":
+        p = url.find(b"://")
+        if p >= 0:
+            s = url.find(b"/", p + 3)
+            url = url[s:] if s >= 0 else b"/"
+    return [url]
+
+
+def _f_capture_req_ver(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [b"HTTP/" + ctx.version] if ctx.version else []
+
+
 def _f_base32(ctx: SampleCtx, args: tuple) -> list[Value]:
     """HAProxy's 32-bit hash of the Host value and the path (sdbm, then avalanche)."""
     p = _path(ctx.url) or b""
@@ -830,6 +851,9 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("base32", _f_base32, (), 0, T_INT, _REQ),
     _row("base32+src", _f_base32_src, (), 0, T_BIN, _REQ),
     _row("bool", _f_bool, (A_INT,), 1, T_BOOL, _ALL),
+    _row("capture.req.method", _f_capture_req_method, (), 0, T_STR, _ALL),
+    _row("capture.req.uri", _f_capture_req_uri, (), 0, T_STR, _ALL),
+    _row("capture.req.ver", _f_capture_req_ver, (), 0, T_STR, _ALL),
     _row("cook", _f_cook, (A_STR,), 0, T_STR, _REQ, first_if_no_name=True),
     _row("cook_cnt", _f_cook_cnt, (A_STR,), 0, T_INT, _REQ),
     _row("cook_val", _f_cook_val, (A_STR,), 0, T_INT, _REQ, first_if_no_name=True),

@@ -46,6 +46,8 @@ cdef class Txn(SampleSubject):
     cdef public object stick_stores, cap_req, cap_res, cap_cc, cap_cs
     # track-sc slots of this request (lb.proxy.track), None when none
     cdef public object stkctr
+    # the method and target as received, kept by the first rewrite (for the log)
+    cdef public object orig_method, orig_url
     # counters, timers (ms) and flags: C values, no int/bool objects per request
     cdef public long long _tr, actconn, attempts, backend_queue, beconn, buf_size
     cdef public long long bytes_in, bytes_out, feconn, live_in, live_out, retries

@@ -125,6 +125,8 @@ class Txn(SampleSubject):
         self.vars: dict[str, Any] = {}
         self.memo: dict[Any, Any] = {}
         self.stkctr = None  # track-sc slots of this request (lb.proxy.track)
+        self.orig_url = None  # the target as received, once a rule rewrote it
+        self.orig_method = None
         self.accept_ts = c.accept_ts
         self.t0 = t0
         self.request_ts = self.t0 + rt.epoch_offset  # (self.t0: a C double, compiled)
@@ -1567,6 +1569,9 @@ class Txn(SampleSubject):
             self.feconn = self.fe.st.conns
             self.beconn = be.counters.scur if be is not None else 0
             self.srvconn = self.srv.cur_conns if self.srv is not None else 0
+        if self.orig_url is not None:  # the log shows the request as it was received
+            self.method, self.url = self.orig_method, self.orig_url
+            self.memo.clear()
         if log is not None:
             try:
                 log.emit(self, empty)
