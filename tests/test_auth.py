@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from lb.config import load_text
+from lb.match import authfetch
 from tests.support_e2e import HAPROXY, config_refusal, lb_or_haproxy, one_backend_config
 
 pytestmark = pytest.mark.timeout(60)
@@ -129,3 +130,13 @@ def test_load_errors_are_haproxys(statement: str, message: str, tmp_path: Any) -
     assert config_refusal([sys.executable, "-m", "lb"], path) == want
     if os.path.exists(HAPROXY):
         assert config_refusal([HAPROXY], path) == want
+
+
+def test_bad_hashes_and_nul_bytes_never_authenticate() -> None:
+    """A hash libcrypt refuses fails; a password with a NUL byte fails rather than being
+    cut at the NUL by the C call (`secret\\0junk` would otherwise pass as `secret`)."""
+    good = "$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA"
+    assert authfetch._hash_matches(good, b"secret")
+    assert not authfetch._hash_matches(good, b"secret\0junk")
+    assert not authfetch._hash_matches("*", b"secret")
+    assert not authfetch._hash_matches("", b"")

@@ -27,6 +27,7 @@ from lb.sticktable import PeriodCounter, StickTable
 from tests.lbproc import LbProcess, RawBackend
 from tests.stats_support import query, wait_socket
 from tests.support_e2e import HAPROXY, Haproxy, answer_ok, config_refusal
+from tests.test_lifecycle import read_response
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -91,15 +92,9 @@ def _table_lines(sock: str, name: str = "fe") -> list[str]:
 
 
 def _exchange(c: socket.socket, path: str, client: str = "alice") -> bytes:
+    """One keep-alive exchange; the status line of its (whole) response."""
     c.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Client: {client}\r\n\r\n".encode())
-    got = b""
-    while not got.endswith(b"ok") and b"\r\n\r\n" not in got or (
-            b"200 OK" in got and not got.endswith(b"ok")):
-        chunk = c.recv(65536)
-        if not chunk:
-            break
-        got += chunk
-    return got.split(b"\r\n", 1)[0]
+    return read_response(c).split(b"\r\n", 1)[0]
 
 
 def _values(srv: RawBackend) -> list[bytes]:

@@ -47,14 +47,19 @@ _libcrypt: Any = None
 
 
 def _crypt(password: bytes, hashed: bytes) -> bytes | None:
-    """crypt(3) from the system's libcrypt (the stdlib module is deprecated)."""
+    """crypt(3) from the system's libcrypt (the stdlib module is deprecated); None
+    when the system has no libcrypt or it refuses the hash (the password fails)."""
     global _libcrypt
     if _libcrypt is None:
-        path = ctypes.util.find_library("crypt") or "libcrypt.so.1"
-        lib = ctypes.CDLL(path)
-        lib.crypt.restype = ctypes.c_char_p
-        lib.crypt.argtypes = (ctypes.c_char_p, ctypes.c_char_p)
+        try:
+            lib = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
+            lib.crypt.restype = ctypes.c_char_p
+            lib.crypt.argtypes = (ctypes.c_char_p, ctypes.c_char_p)
+        except (OSError, AttributeError):
+            lib = False
         _libcrypt = lib
+    if _libcrypt is False or b"\0" in password:
+        return None
     return _libcrypt.crypt(password, hashed)
 
 

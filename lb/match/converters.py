@@ -220,8 +220,7 @@ def _var_bytes(ctx: Any, name: bytes) -> bytes | None:
 
 
 def _as_int(v: Any) -> int | None:
-    if isinstance(v, int):
-        return int(v)
+    """A variable's value as an integer (ints, and bytes holding digits)."""
     try:
         return int(v)
     except (TypeError, ValueError):

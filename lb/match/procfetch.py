@@ -8,8 +8,8 @@ in its ``FETCHES`` table; this module does not import it.
 
 Each function takes the sample context and the fetch's parsed arguments and
 returns a list of values (empty: no sample). A proxy argument is its name as
-written, ``""`` for "the current one"; a server argument is ``(backend name or "",
-server name)``. The config check (``lb.config.build``) has already refused names
+written, ``""`` for "the current one"; a server argument is ``(backend name or None,
+server name)``, None for "the current backend". The config check (``lb.config.build``) has already refused names
 that do not exist, as HAProxy's argument resolution does. At run time a name is
 looked up in the context's runtime (``ctx.rt``: its ``backends`` and
 ``frontends`` by name, each with the live ``st`` state); a context without one
@@ -66,8 +66,8 @@ def _frontend(ctx: Any, name: str) -> Any:
     return fe.st if fe is not None else None
 
 
-def _server(ctx: Any, ref: tuple[str, str]) -> Any:
-    be = _backend(ctx, ref[0])
+def _server(ctx: Any, ref: tuple[str | None, str]) -> Any:
+    be = _backend(ctx, ref[0] or "")
     return be.by_name.get(ref[1]) if be is not None else None
 
 
