@@ -235,7 +235,7 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                       inter: float, timeout_connect: float | None,
                       timeout_check: float | None, tls: ssl.SSLContext | None = None,
                       sni: str | None = None, send_proxy: bool = False,
-                      sockbufs: sockopts.SockBufs = ()) -> CheckResult:
+                      sockbufs: sockopts.SockOpts = ()) -> CheckResult:
     """Run one check against host:port and return its result (never raises).
     ``sockbufs``: the server-side socket buffer sizes (tune.rcvbuf/sndbuf.server)."""
     loop = asyncio.get_running_loop()
@@ -388,7 +388,7 @@ def state_header(srv: ServerState, node: str) -> str:
             f"scur={srv.cur_conns}/{be.counters.scur}; qcur={len(srv.queue)}")
 
 
-def server_sockbufs(g: Global) -> sockopts.SockBufs:
+def server_sockbufs(g: Global) -> sockopts.SockOpts:
     """Checks connect as traffic does: with tune.rcvbuf.server / tune.sndbuf.server."""
     return sockopts.buffer_options(g.tune_rcvbuf_server, g.tune_sndbuf_server)
 

@@ -3,9 +3,10 @@
 ``lb.proxy.server.connect`` builds each ServerConn with the exchange that dials it
 (``dialer``). uvloop calls ``connection_made`` a loop turn before it wakes the
 connect coroutine; the exchange writes its request there (``Txn._server_ready``),
-not when the coroutine ends (``Txn._connected``). These tests pin that order on both
-connect paths: uvloop's own connect and, with socket buffer tunes, sock_connect then
-``create_connection(sock=...)``.
+not when the coroutine ends (``Txn._connected``). These tests pin that order on every
+connect path: uvloop's own connect (`no option tcp-smart-connect`), lb's own dial of
+a numeric address (lb.proxy.dial: smart connect, with or without socket buffer tunes)
+and, for a host name with tunes, sock_connect then ``create_connection(sock=...)``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ global
 {tune}
 defaults
   mode http
+{smart}
   timeout connect 1s
   timeout client 1s
   timeout server 1s
@@ -50,32 +52,40 @@ class _Dialer:
         sc.transport.write(b"request head")
 
 
-@pytest.mark.parametrize("tune", ["", "  tune.sndbuf.server 65536"],
-                         ids=["uvloop_connect", "sock_connect"])
-def test_the_exchange_is_told_before_the_connect_coroutine_ends(tune: str) -> None:
+@pytest.mark.parametrize(("tune", "smart", "host", "dialed"), [
+    ("", "  no option tcp-smart-connect", "127.0.0.1", False),
+    ("", "", "127.0.0.1", True),
+    ("  tune.sndbuf.server 65536", "", "127.0.0.1", True),
+    ("  tune.sndbuf.server 65536", "", "localhost", False),
+], ids=["uvloop_connect", "dial", "dial_tuned", "sock_connect"])
+def test_the_exchange_is_told_before_the_connect_coroutine_ends(
+        tune: str, smart: str, host: str, dialed: bool) -> None:
     loop = uvloop.new_event_loop()
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
     port = listener.getsockname()[1]
     try:
-        res = cfgmod.load_text(CFG.format(tune=tune, port=port), "t.cfg")
+        res = cfgmod.load_text(CFG.format(tune=tune, smart=smart, port=port), "t.cfg")
         assert res.config is not None, res.diagnostics
         rt = Runtime(res.config, None, loop)
         be = rt.backends["b"]
         srv = be.st.servers[0]
-        assert bool(be.sockbufs) == bool(tune)
+        assert bool(be.srvopts) == bool(tune)
         dialer = _Dialer()
 
         def done(task: Driven) -> None:
             sc = task.result()[1]
             dialer.seen.append(("done", sc.dialer is None, True, True))
 
-        dialer.driven = Driven(loop, srvmod.connect(loop, be, srv, "127.0.0.1", port,
-                                                    dialer), done)
-        # uvloop's connect makes the protocol at once; sock_connect's path after the
-        # connect, in create_connection(sock=...)
-        assert (dialer.dialing is not None) == (not tune)
+        dialer.driven = Driven(loop, srvmod.connect(loop, be, srv, host, port, dialer),
+                               done)
+        # uvloop's connect and lb's dial make the protocol at once; sock_connect's
+        # path after the connect, in create_connection(sock=...)
+        assert (dialer.dialing is not None) == (host != "localhost")
+        # lb's dial hands the connection its descriptor: no lookup for direct sends
+        if dialer.dialing is not None:
+            assert (dialer.dialing.fd >= 0) == dialed
 
         async def until_done() -> None:
             for _ in range(1000):

@@ -126,7 +126,7 @@ def test_health_checks_connect_with_the_server_buffer_sizes(monkeypatch) -> None
     from lb.state import State
     from tests.healthcheck_support import LogSink, backend, checking, server, wait_for
 
-    seen: list[tuple[str, int, sockopts.SockBufs, tuple[int, int]]] = []
+    seen: list[tuple[str, int, sockopts.SockOpts, tuple[int, int]]] = []
     real = sockopts.connect
 
     async def recording(loop, factory, host, port, opts):  # type: ignore[no-untyped-def]
@@ -149,7 +149,8 @@ def test_health_checks_connect_with_the_server_buffer_sizes(monkeypatch) -> None
 
         asyncio.run(scheduled())
     assert result.status == "L4OK"
-    opts = ((socket.SO_RCVBUF, 40960), (socket.SO_SNDBUF, 57344))
+    opts = ((socket.SOL_SOCKET, socket.SO_RCVBUF, 40960),
+            (socket.SOL_SOCKET, socket.SO_SNDBUF, 57344))
     assert seen == [("127.0.0.1", be_srv.port, opts, (2 * 40960, 2 * 57344))] * 2
 
 
@@ -180,4 +181,4 @@ def test_connect_tries_each_address_and_reports_the_last_error() -> None:
 
 def test_buffer_options_leave_zero_to_the_kernel() -> None:
     assert sockopts.buffer_options(0, 0) == ()
-    assert sockopts.buffer_options(0, 4096) == ((socket.SO_SNDBUF, 4096),)
+    assert sockopts.buffer_options(0, 4096) == ((socket.SOL_SOCKET, socket.SO_SNDBUF, 4096),)

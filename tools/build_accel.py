@@ -57,6 +57,7 @@ HOT_MODULES: tuple[str, ...] = (
     "lb.proxy.compiled",
     "lb.proxy.timers",
     "lb.proxy.sockio",
+    "lb.proxy.dial",
     "lb.proxy.eventloop",
     "lb.proxy.queue",
     "lb.proxy.retry",

@@ -626,7 +626,13 @@ class Parser:
     # ------------------------------------------------------------------ freeze
 
     def _freeze(self, p: ProxyBuilder, puid: int, glob: m.Global) -> m.Proxy:
-        opts = m.Options(**{k: v for k, v in p.options.items() if k in _OPTION_FIELDS})
+        flags = {k: v for k, v in p.options.items() if k in _OPTION_FIELDS}
+        # HTTP mode implies tcp-smart-accept (as in HAProxy) and tcp-smart-connect (lb's
+        # choice: the request is ready at every connect; docs/dataplane.md), unless
+        # a `no option` says otherwise
+        for smart in ("tcp_smart_accept", "tcp_smart_connect"):
+            flags.setdefault(smart, p.mode == "http")
+        opts = m.Options(**flags)
         tmo = m.Timeouts(**{k: v for k, v in p.timeouts.items() if k in _TIMEOUT_FIELDS})
         logs = (tuple(glob.logs) if p.log_global else ()) + tuple(p.logs)
         stats = None
@@ -671,7 +677,13 @@ class Parser:
             description=p.description, stick_table=p.stick_table,
             captures_req=tuple(p.captures_req), captures_res=tuple(p.captures_res),
             capture_cookie=p.capture_cookie, rate_limit_sessions=p.rate_limit_sessions,
+            cli_tcpka=_tcpka(p.tcpka_settings, "cli"), srv_tcpka=_tcpka(p.tcpka_settings, "srv"),
             origin=p.origin, **kw)
+
+
+def _tcpka(settings: dict[str, int], side: str) -> tuple[int, int, int]:
+    return (settings.get(f"{side}tcpka-idle", 0), settings.get(f"{side}tcpka-cnt", 0),
+            settings.get(f"{side}tcpka-intvl", 0))
 
 
 def _fmt_s(seconds: float) -> str:

@@ -682,6 +682,10 @@ class Proxy:
     captures_res: tuple[tuple[str, int], ...] = ()
     capture_cookie: tuple[str, int] | None = None  # `capture cookie <prefix> len <n>`
     rate_limit_sessions: int = 0  # `rate-limit sessions <n>`: new sessions a second (0: none)
+    # keepalive probes of client / server sockets (option clitcpka, srvtcpka, tcpka):
+    # (idle s, count, interval s) from clitcpka-idle/-cnt/-intvl...; 0 = the system's
+    cli_tcpka: tuple[int, int, int] = (0, 0, 0)
+    srv_tcpka: tuple[int, int, int] = (0, 0, 0)
     # --- backend side
     servers: tuple[Server, ...] = ()
     balance: BalanceSpec = BalanceSpec()

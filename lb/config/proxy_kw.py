@@ -1192,8 +1192,7 @@ IGNORED_OPTIONS = frozenset({
     "disable-h2-upgrade", "h1-case-adjust-bogus-client", "h1-case-adjust-bogus-server",
     "http-restrict-req-hdr-names", "httpslog", "idle-close-on-response", "ldap-check",
     "mysql-check", "originalto", "pgsql-check", "prefer-last-server", "redis-check",
-    "smtpchk", "socket-stats", "spop-check", "ssl-hello-chk", "tcp-smart-accept",
-    "transparent", "external-check", "forwarded",
+    "smtpchk", "socket-stats", "spop-check", "ssl-hello-chk", "transparent", "external-check", "forwarded",
 })
 
 
@@ -1821,6 +1820,43 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         p.has_rules = True
 
 
+# `clitcpka-idle|cnt|intvl` and `srvtcpka-...`: keepalive probe settings of the client
+# or server sockets (with option clitcpka / srvtcpka / tcpka); times in seconds
+_TCPKA_SIDE = {"cli": "frontend", "srv": "backend"}
+
+
+def kw_tcpka_setting(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    kw = line.words[0]
+    side = _TCPKA_SIDE[kw[:3]]
+    if len(line.words) < 2 or not line.words[1]:
+        ctx.alert(line, f"'{kw}' expects an integer value", "missing-argument")
+        return
+    v = line.words[1]
+    if kw.endswith("-cnt"):
+        bad = next((c for c in v.lstrip("-") if not c.isdigit()), None)
+        if bad is not None or v in ("", "-"):
+            ctx.alert(line, f"'{kw}' : unexpected character '{bad or v[:1]}' in integer "
+                      f"value '{v}'", "bad-argument", col=line.col(1))
+            return
+        value = max(atoi(v), 0)
+    else:
+        try:
+            ms, junk = parse_time_ms(v, kw)
+        except UnitError as exc:
+            ctx.alert(line, f"unexpected character '{exc.char or v[:1]}' in argument to "
+                      f"<{kw}>.", "bad-time", col=line.col(1))
+            return
+        if junk:
+            ctx.warn(line, junk_warning(v, junk), "time-junk", col=line.col(1),
+                     style="plain")
+        value = int(v) if v.isdigit() else ms // 1000  # a bare number is seconds
+    if p.kind != "defaults" and not p.has_cap(side):
+        ctx.warn(line, f"{kw} will be ignored because {p.label()} has no {side} "
+                 "capability", "capability")
+        return
+    p.tcpka_settings[kw] = value
+
+
 def _unsupported(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     ctx.warn(line, f"'{line.words[0]}' is not supported by lb and is ignored.",
              "unsupported-keyword", col=line.col(0))
@@ -1843,6 +1879,9 @@ _ROWS: list[Keyword] = [
     Keyword("backlog", _int_kw("backlog", "backlog"), FE, help="listen queue length"),
     Keyword("balance", kw_balance, BE, help="load-balancing algorithm"),
     Keyword("bind", kw_bind, FE, defaults=False, fatal_side=True, help="listening address"),
+    Keyword("clitcpka-cnt", kw_tcpka_setting, help="keepalive probes before a client connection is dropped"),
+    Keyword("clitcpka-idle", kw_tcpka_setting, help="idle time before keepalive probes on client connections"),
+    Keyword("clitcpka-intvl", kw_tcpka_setting, help="time between keepalive probes on client connections"),
     Keyword("clitimeout", _legacy_timeout("clitimeout", "client"), FE,
             help="legacy form of 'timeout client'"),
     Keyword("contimeout", _legacy_timeout("contimeout", "connect"), BE,
@@ -1887,6 +1926,9 @@ _ROWS: list[Keyword] = [
             help="send the matching requests to this server"),
     Keyword("http-send-name-header", kw_send_name_header, BE,
             help="tell the server its name in a request header"),
+    Keyword("srvtcpka-cnt", kw_tcpka_setting, help="keepalive probes before a server connection is dropped"),
+    Keyword("srvtcpka-idle", kw_tcpka_setting, help="idle time before keepalive probes on server connections"),
+    Keyword("srvtcpka-intvl", kw_tcpka_setting, help="time between keepalive probes on server connections"),
     Keyword("stick", stick_kw.kw_stick, BE, defaults=False,
             help="stick-table persistence rule (on, match, store-request, store-response)"),
     Keyword("stick-table", stick_kw.kw_stick_table, defaults=False,

@@ -245,6 +245,8 @@ class ProxyBuilder:
     captures_res: list[tuple[str, int]] = field(default_factory=list)
     capture_cookie: tuple[str, int] | None = None
     rate_limit_sessions: int = 0
+    # clitcpka-idle/-cnt/-intvl, srvtcpka-...: keyword -> seconds or count
+    tcpka_settings: dict[str, int] = field(default_factory=dict)
     send_name_header: str | None = None
     check_kind: str = "tcp"  # "tcp" | "http" | "tcp-check"
     check_origin: m.Origin = m.NO_ORIGIN
@@ -281,7 +283,7 @@ class ProxyBuilder:
 
 # Which builder attributes a new proxy copies from its defaults (spec §2.3).
 INHERIT_ALL = ("mode", "options", "option_origins", "default_server", "errorfiles",
-               "stats", "logs", "log_global", "log_tag", "forwardfor")
+               "stats", "logs", "log_global", "log_tag", "forwardfor", "tcpka_settings")
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "monitor_uri", "log_format", "log_format_kind", "log_format_origin",
               "unique_id_format", "unique_id_header", "rate_limit_sessions")

@@ -28,7 +28,9 @@ cdef class BackendRT:
     cdef public object opt_persist, hash_spec, retry_policy, hash_sample, post_param
     cdef public bint replay_requests
     cdef public object buffer_req, reuse_first
-    cdef public tuple sockbufs
+    cdef public tuple srvopts, srvopts_smart
+    cdef public int smart
+    cdef public bint dial
     cdef public object stick, server_rules, send_name
     # rule sets are RuleSet or None (empty): a Txn runs them as C calls
     cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules

@@ -85,13 +85,14 @@ class BackendRT:
         "retries", "idle", "mode", "ff", "counters", "errorfiles", "reuse", "loop_time",
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
         "retry_policy", "replay_requests", "hash_sample", "post_param",
-        "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first", "sockbufs",
+        "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first", "srvopts",
+        "srvopts_smart", "smart", "dial",
         "stick", "server_rules", "send_name", "sendq",
     )
 
     def __init__(self, model: Proxy, st: BackendState,
                  loop: asyncio.AbstractEventLoop | None = None,
-                 sockbufs: tuple[tuple[int, int], ...] = (),
+                 sockbufs: sockopts.SockOpts = (),
                  sendq: SendQueue | None = None) -> None:
         t = model.timeouts
         loop = loop or asyncio.get_event_loop()
@@ -153,9 +154,21 @@ class BackendRT:
         self.redirect_rules = _ruleset(model.redirect_rules)
         self.tcp_content_rules = _ruleset(model.tcp_request_content_rules)
         self.buffer_req = o.http_buffer_request
-        # (SO_RCVBUF/SO_SNDBUF, bytes) set on each new server socket before it
-        # connects (global tune.rcvbuf.server / tune.sndbuf.server); () leaves the kernel's
-        self.sockbufs = sockbufs
+        # the options set on each new server socket before it connects (global
+        # tune.rcvbuf.server / tune.sndbuf.server, srvtcpka, nolinger); () leaves the
+        # kernel's
+        self.srvopts = (sockbufs + sockopts.keepalive_options(o.srvtcpka or o.tcpka,
+                                                              *model.srv_tcpka)
+                        + sockopts.linger_reset(o.nolinger))
+        # TCP_QUICKACK off before connect (option tcp-smart-connect, lb's default in
+        # HTTP mode): the handshake's last ACK leaves with the request (lb.proxy.dial);
+        # 1 = always, 2 = only when the client has sent bytes already (`mode tcp`, as
+        # HAProxy: a server that speaks first would wait for that ACK)
+        self.smart = (0 if not o.tcp_smart_connect else 1 if model.mode == "http" else 2)
+        self.srvopts_smart = self.srvopts + sockopts.QUICKACK_OFF
+        # lb opens server sockets itself (lb.proxy.dial) only on uvloop, whose
+        # create_connection takes a bare descriptor
+        self.dial = type(loop).__module__.startswith("uvloop")
 
 
 class FrontendRT:

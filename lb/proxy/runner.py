@@ -16,12 +16,13 @@ import gc
 import ipaddress
 import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any
 
-from lb.config.model import Config, RunOptions
+from lb.config.model import Config, Proxy, RunOptions
 from lb.proxy import eventloop, sockopts
 from lb.proxy import listener as lmod
 from lb.proxy.client import ClientConn
@@ -76,6 +77,23 @@ async def _resolve(rt: Runtime) -> None:
             srv.addr = host  # resolution retried by create_connection at connect time
 
 
+def listener_options(config: Config, fe: Proxy, family: int) -> sockopts.SockOpts:
+    """The options of a frontend's listening socket, which every accepted connection
+    inherits: buffer sizes (tune.rcvbuf/sndbuf.client), and for TCP, keepalive
+    (option clitcpka or tcpka, clitcpka-idle/-cnt/-intvl), nolinger and
+    tcp-smart-accept."""
+    g = config.global_
+    opts = sockopts.buffer_options(g.tune_rcvbuf_client, g.tune_sndbuf_client)
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        return opts
+    o = fe.options
+    opts += sockopts.keepalive_options(o.clitcpka or o.tcpka, *fe.cli_tcpka)
+    opts += sockopts.linger_reset(o.nolinger)
+    if o.tcp_smart_accept:
+        opts += sockopts.QUICKACK_OFF
+    return opts
+
+
 def _factory(rt: Runtime, fe: Any, lst: lmod.Listener) -> Callable[[], asyncio.Protocol]:
     # partial, not a lambda: this module runs as Python, and a lambda would cost a
     # Python frame on every accept
@@ -109,14 +127,12 @@ async def start(config: Config, opts: RunOptions | None = None,
                     addr = b.raw or f"{b.host}:{b.port}"
                     raise StartError(f"Starting frontend {fe.name}: cannot bind socket "
                                      f"({e}) [{addr}]") from e
-                g = config.global_
                 try:
-                    sockopts.apply(sock, sockopts.buffer_options(g.tune_rcvbuf_client,
-                                                                 g.tune_sndbuf_client))
+                    sockopts.apply(sock, listener_options(config, fe.model, sock.family))
                 except OSError as e:
                     sock.close()
-                    raise StartError(f"Starting frontend {fe.name}: cannot size socket "
-                                     f"buffers ({e.strerror or e})") from e
+                    raise StartError(f"Starting frontend {fe.name}: cannot set socket "
+                                     f"options ({e.strerror or e})") from e
                 lst = lmod.Listener(rt, fe, b)
                 lst.factory = _factory(rt, fe, lst)
                 lst.backlog = lmod.backlog_for(b, fe.model.backlog, fe.maxconn)

@@ -19,6 +19,7 @@ import httptools
 
 from lb.http import h1
 from lb.http.headscan import scan_response
+from lb.proxy import dial as dialmod
 from lb.proxy import errsnap, sockopts
 from lb.proxy.sockio import closing, reset_on_close, send_fd
 from lb.state import ServerState
@@ -43,7 +44,7 @@ class ServerConn:
         "dialer", "feeding", "parked", "park_timeout", "park_now",
     )
 
-    def __init__(self, be: Any, srv: ServerState, dialer: Any = None) -> None:
+    def __init__(self, be: Any, srv: ServerState, dialer: Any = None, fd: int = -3) -> None:
         self.be = be
         self.srv = srv
         # the exchange whose connect made this connection, told in connection_made
@@ -74,11 +75,12 @@ class ServerConn:
         # bytes the server sent on this new connection before the exchange was
         # attached (a banner in `mode tcp`): handed to it by attach, in order
         self.early: bytes | None = None
-        # the descriptor send() uses (lb.proxy.sockio): -3 for a new connection,
-        # whose first write goes through the transport (most are used once, and
-        # looking the descriptor up costs about what a direct send saves), -2 to
-        # look it up at the next write, -1 to write through the transport
-        self.fd = -3
+        # the descriptor send() uses (lb.proxy.sockio): the socket's own when lb
+        # opened it (lb.proxy.dial); else -3 for a new connection, whose first write
+        # goes through the transport (most are used once, and looking the descriptor
+        # up costs about what a direct send saves), -2 to look it up at the next
+        # write, -1 to write through the transport
+        self.fd = fd
         # the parser waits for a new response and may take one: a response that
         # arrives whole may skip it (lb.http.headscan); False from a response's start
         # until its end, and for good once llhttp will not take another
@@ -397,10 +399,42 @@ def connect(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState,
     ``dialer`` (the exchange) is told from the ServerConn's ``connection_made``.
 
     uvloop's own coroutine, not one around it: a wrapper costs a coroutine frame and
-    a second send on every step of every connect. With socket buffer sizes configured
-    (``be.sockbufs``), ``lb.proxy.sockopts.connect`` sets them before connecting.
+    a second send on every step of every connect. A numeric address on uvloop is
+    dialed by lb itself (lb.proxy.dial) when its socket needs options before the SYN
+    (``be.srvopts``) or smart connect; a host name with options goes through
+    ``lb.proxy.sockopts.connect``; anything else through uvloop's own connect.
     """
-    if be.sockbufs:
+    smart = be.smart
+    if smart == 2:  # `mode tcp`: only when the client's bytes wait to go (HAProxy)
+        smart = 1 if dialer is not None and getattr(dialer.conn, "held", None) else 0
+    opts = be.srvopts_smart if smart else be.srvopts
+    if be.dial and opts:
+        t = dialmod.target(host, port)
+        if t is not None:
+            if t.skip and not be.srvopts:  # smart connect alone, and lately in progress
+                t.skip -= 1
+            else:
+                return _dial(loop, be, srv, dialer, t, opts)
+    if be.srvopts:
         return sockopts.connect(loop, partial(ServerConn, be, srv, dialer), host, port,
-                                be.sockbufs)
+                                opts)
     return loop.create_connection(partial(ServerConn, be, srv, dialer), host, port)
+
+
+def _dial(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState, dialer: Any,
+          t: dialmod.Target, opts: tuple[Any, ...],
+          ) -> Coroutine[Any, Any, tuple[Any, ServerConn]]:
+    try:
+        fd, up = dialmod.dial(t, opts)
+    except OSError as e:
+        return _failed(e)
+    factory = partial(ServerConn, be, srv, dialer, fd)
+    if up:
+        return loop.create_connection(factory, sock=dialmod.SmartFd(t.family, fd))
+    t.skip = dialmod.SKIP_AFTER_PENDING
+    return sockopts.finish(loop, factory, fd, t.family, t.address)
+
+
+async def _failed(exc: OSError) -> tuple[Any, ServerConn]:
+    """A connect that failed within connect(): the error, from the coroutine."""
+    raise exc

@@ -1,11 +1,16 @@
-"""Kernel socket buffer sizes set by configuration (global ``tune.rcvbuf.*`` and
-``tune.sndbuf.*``).
+"""Socket options set by configuration, before a connection exists or at least
+before its SYN leaves.
 
-Owns: turning the configured sizes into socket options, setting them on a listening
-socket (accepted sockets inherit them on Linux, so an accept pays nothing) and
-``connect``, which opens a server connection (traffic or health check) whose socket
-has them before its SYN is sent, as HAProxy does. Without these settings the kernel sizes and auto-tunes each
-buffer; lb's own buffering is bounded either way (docs/dataplane.md, Backpressure).
+Owns: turning configuration into socket options (``buffer_options``: global
+``tune.rcvbuf.*``/``tune.sndbuf.*``; ``keepalive_options``: ``option tcpka`` and its
+``clitcpka``/``srvtcpka`` forms with their ``-idle``/``-cnt``/``-intvl`` settings;
+``linger_reset``: ``option nolinger``; ``QUICKACK_OFF``: ``option tcp-smart-accept``
+and ``tcp-smart-connect``), setting them on a listening socket (accepted sockets
+inherit them on Linux, so an accept pays nothing), ``connect``, which opens a server
+connection (traffic or health check) by name or address with options set before it
+connects, as HAProxy does, and ``finish``, which completes a connect started by
+``lb.proxy.dial``. Without these settings the kernel's defaults apply; lb's own
+buffering is bounded either way (docs/dataplane.md, Backpressure).
 
 Must not import anything from lb.
 """
@@ -14,29 +19,52 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 
-SockBufs = tuple[tuple[int, int], ...]  # (SO_RCVBUF or SO_SNDBUF, bytes)
+SockOpts = tuple[tuple[int, int, Any], ...]  # (level, option, int or bytes value)
+
+# TCP_QUICKACK off: the ACK of what arrives next waits for data to ride with
+QUICKACK_OFF: SockOpts = ((socket.IPPROTO_TCP, getattr(socket, "TCP_QUICKACK", 12), 0),)
 
 
-def buffer_options(rcvbuf: int, sndbuf: int) -> SockBufs:
+def buffer_options(rcvbuf: int, sndbuf: int) -> SockOpts:
     """The options to set for a side; sizes of 0 leave the kernel's."""
     opts = []
     if rcvbuf > 0:
-        opts.append((socket.SO_RCVBUF, rcvbuf))
+        opts.append((socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf))
     if sndbuf > 0:
-        opts.append((socket.SO_SNDBUF, sndbuf))
+        opts.append((socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf))
     return tuple(opts)
 
 
-def apply(sock: socket.socket, opts: SockBufs) -> None:
-    for name, size in opts:
-        sock.setsockopt(socket.SOL_SOCKET, name, size)
+def keepalive_options(on: bool, idle: int = 0, cnt: int = 0, intvl: int = 0) -> SockOpts:
+    """SO_KEEPALIVE and its timings (seconds; 0 leaves the system's), or nothing."""
+    if not on:
+        return ()
+    opts: list[tuple[int, int, Any]] = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    for name, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPCNT", cnt),
+                        ("TCP_KEEPINTVL", intvl)):
+        if value > 0 and hasattr(socket, name):
+            opts.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+    return tuple(opts)
+
+
+def linger_reset(on: bool) -> SockOpts:
+    """``option nolinger``: a close sends a reset, and nothing waits in TIME_WAIT."""
+    if not on:
+        return ()
+    return ((socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)),)
+
+
+def apply(sock: Any, opts: SockOpts) -> None:
+    for level, name, value in opts:
+        sock.setsockopt(level, name, value)
 
 
 async def connect(loop: asyncio.AbstractEventLoop, factory: Callable[[], Any],
-                  host: str, port: int, opts: SockBufs) -> tuple[Any, Any]:
+                  host: str, port: int, opts: SockOpts) -> tuple[Any, Any]:
     """``loop.create_connection(factory, host, port)`` with ``opts`` set on the socket
     before it connects: each resolved address in turn, as create_connection tries
     them; raises the last OSError when none answers."""
@@ -61,3 +89,17 @@ async def connect(loop: asyncio.AbstractEventLoop, factory: Callable[[], Any],
             sock.close()
             raise
     raise error
+
+
+async def finish(loop: asyncio.AbstractEventLoop, factory: Callable[[], Any], fd: int,
+                 family: int, address: tuple[str, int]) -> tuple[Any, Any]:
+    """The connection of ``fd``, whose non-blocking connect to ``address`` is in
+    progress (``lb.proxy.dial``): waits until it is up, then makes its transport.
+    Raises the connect's OSError; the descriptor is closed on any failure."""
+    sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
+    try:
+        await loop.sock_connect(sock, address)  # (connect() again says EALREADY: waits)
+        return await loop.create_connection(factory, sock=sock)
+    except BaseException:
+        sock.close()
+        raise

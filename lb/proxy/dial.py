@@ -1,0 +1,138 @@
+"""Opening a server socket ourselves: options before the SYN, and smart connect.
+
+Owns: ``Target`` (a server address known to be numeric, with its family, cached per
+(host, port)), ``dial`` (a non-blocking socket with the configured options, connected,
+and what the kernel says of it as ``connect()`` returns) and ``SmartFd`` (the
+descriptor as uvloop's ``create_connection(sock=...)`` reads it).
+
+Why lb connects itself, for a numeric address on uvloop (docs/dataplane.md, "Server
+connections"): with ``TCP_QUICKACK`` off before ``connect()`` (HAProxy's ``option
+tcp-smart-connect``), the last ACK of the handshake waits and leaves with the
+request. On loopback the handshake completes inside ``connect()``, so the request can
+go at once, in one packet with that ACK: the server wakes once, with the request
+waiting, instead of once for the ACK and again for the request (server-close: 44 to
+37 µs of lb's CPU a request, docs/performance.md, thirtieth session). uvloop's own
+``create_connection(host, port)`` offers no hook between ``socket()`` and
+``connect()``.
+
+A connect still in progress when ``connect()`` returns (a server on another host) is
+finished by the caller (``lb.proxy.sockopts.finish``); ``Target.skip`` then sends the
+next connects to that address through uvloop's own path, which costs less while the
+handshake takes a round trip, and tries dialing again after a while.
+
+Must not import anything from lb.
+"""
+
+from __future__ import annotations
+
+import _socket
+import errno
+import os
+from typing import Any
+
+_STREAM = _socket.SOCK_STREAM
+# created non-blocking and close-on-exec: no fcntl/ioctl calls afterwards
+_STREAM_NB = _STREAM | getattr(_socket, "SOCK_NONBLOCK", 0) | getattr(_socket, "SOCK_CLOEXEC", 0)
+_TCP = _socket.IPPROTO_TCP
+_TCP_INFO = getattr(_socket, "TCP_INFO", 11)
+_TCP_ESTABLISHED = 1  # tcpi_state, the first byte of struct tcp_info (Linux)
+_TCP_CLOSE = 7
+_SOL_SOCKET = _socket.SOL_SOCKET
+_SO_ERROR = _socket.SO_ERROR
+_EINPROGRESS = errno.EINPROGRESS
+
+# connects to an address that answered "in progress" that go uvloop's way before the
+# next dial is tried
+SKIP_AFTER_PENDING = 63
+
+SockOpt = tuple[int, int, Any]  # (level, option, int or bytes value)
+
+
+class Target:
+    """A numeric server address: its family and connect() address."""
+
+    __slots__ = ("family", "address", "skip")
+
+    def __init__(self, family: int, address: tuple[str, int]) -> None:
+        self.family = family
+        self.address = address
+        self.skip = 0  # connects left that go uvloop's own way (see the module doc)
+
+
+_targets: dict[tuple[str, int], Target | None] = {}
+_TARGETS_MAX = 4096
+
+
+def target(host: str, port: int) -> Target | None:
+    """The Target for a numeric ``host``, None for a name (resolved by the event loop
+    at each connect) or a scoped IPv6 address."""
+    key = (host, port)
+    t = _targets.get(key, False)
+    if t is not False:
+        return t  # type: ignore[return-value]
+    t = None
+    for family in (_socket.AF_INET, _socket.AF_INET6):
+        try:
+            _socket.inet_pton(family, host)
+        except (OSError, TypeError, ValueError):
+            continue
+        t = Target(family, (host, port))
+        break
+    if len(_targets) >= _TARGETS_MAX:  # addresses changed from the CLI, many times
+        _targets.clear()
+    _targets[key] = t
+    return t
+
+
+def dial(t: Target, opts: tuple[SockOpt, ...]) -> tuple[int, bool]:
+    """A new non-blocking socket to ``t`` with ``opts`` set before its SYN leaves.
+    Returns (descriptor, established); raises OSError when the connect failed at once
+    (refused on this host, no route, out of descriptors or ports)."""
+    s = _socket.socket(t.family, _STREAM_NB)
+    try:
+        for level, name, value in opts:
+            s.setsockopt(level, name, value)
+        rc = s.connect_ex(t.address)
+        if rc == 0:
+            return s.detach(), True
+        if rc != _EINPROGRESS:
+            raise OSError(rc, os.strerror(rc))
+        # in progress: on loopback the handshake went through within connect()
+        state = s.getsockopt(_TCP, _TCP_INFO, 1)[0]
+        if state == _TCP_ESTABLISHED:
+            return s.detach(), True
+        if state == _TCP_CLOSE:  # refused within connect()
+            err = s.getsockopt(_SOL_SOCKET, _SO_ERROR) or errno.ECONNREFUSED
+            raise OSError(err, os.strerror(err))
+        return s.detach(), False
+    except BaseException:
+        s.close()
+        raise
+
+
+class SmartFd:
+    """A connected descriptor handed to uvloop's ``create_connection(sock=...)``:
+    uvloop reads ``family``, ``type`` and ``fileno()``, calls ``setblocking`` (the
+    socket is non-blocking already), and once its transport has closed the
+    descriptor, ``close()`` (or ``detach()`` when the connect was given up)."""
+
+    __slots__ = ("family", "fd")
+    type = _STREAM
+
+    def __init__(self, family: int, fd: int) -> None:
+        self.family = family
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def setblocking(self, flag: bool) -> None:
+        pass
+
+    def close(self) -> None:
+        self.fd = -1
+
+    def detach(self) -> int:
+        fd = self.fd
+        self.fd = -1
+        return fd
