@@ -4,9 +4,9 @@
 (``dialer``). uvloop calls ``connection_made`` a loop turn before it wakes the
 connect coroutine; the exchange writes its request there (``Txn._server_ready``),
 not when the coroutine ends (``Txn._connected``). These tests pin that order on every
-connect path: uvloop's own connect (`no option tcp-smart-connect`), lb's own dial of
-a numeric address (lb.proxy.dial: smart connect, with or without socket buffer tunes)
-and, for a host name with tunes, sock_connect then ``create_connection(sock=...)``.
+connect path: uvloop's own connect, lb's own dial of a numeric address (lb.proxy.dial:
+`option tcp-smart-connect`, or socket buffer tunes) and, for a host name with tunes,
+sock_connect then ``create_connection(sock=...)``.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ class _Dialer:
 
 
 @pytest.mark.parametrize(("tune", "smart", "host", "dialed"), [
-    ("", "  no option tcp-smart-connect", "127.0.0.1", False),
-    ("", "", "127.0.0.1", True),
+    ("", "", "127.0.0.1", False),
+    ("", "  option tcp-smart-connect", "127.0.0.1", True),
     ("  tune.sndbuf.server 65536", "", "127.0.0.1", True),
     ("  tune.sndbuf.server 65536", "", "localhost", False),
 ], ids=["uvloop_connect", "dial", "dial_tuned", "sock_connect"])

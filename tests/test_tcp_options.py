@@ -8,8 +8,7 @@ What HAProxy 2.6.12 does, seen with `strace -f` on 127.0.0.1 (2026-11-24):
 - without `option tcp-smart-connect` its server sockets get no `TCP_QUICKACK`; the
   request is sent at once after `connect()` returns EINPROGRESS.
 lb sets the client side's options on the listening socket (Linux copies them to every
-accepted socket) and the server side's before `connect()`. In HTTP mode lb also does
-smart connect unless `no option tcp-smart-connect` says otherwise (docs/dataplane.md).
+accepted socket) and the server side's before `connect()` (docs/dataplane.md).
 The messages below are HAProxy's, compared with `haproxy -c` on the same lines.
 """
 
@@ -98,19 +97,20 @@ def test_keepalive_settings_on_the_wrong_side_are_ignored_with_a_warning() -> No
     assert proxies["f"].srv_tcpka == (0, 0, 0) and proxies["b"].cli_tcpka == (0, 0, 0)
 
 
-def test_smart_accept_and_connect_follow_the_mode_unless_negated() -> None:
-    res = _load(_cfg())
+def test_smart_accept_follows_the_mode_and_smart_connect_is_asked_for() -> None:
+    """As in HAProxy 2.6: tcp-smart-accept is implied in HTTP mode (unless negated),
+    tcp-smart-connect only ever set by its option."""
+    p = {p.name: p for p in _load(_cfg()).config.proxies}
+    assert p["f"].options.tcp_smart_accept and not p["b"].options.tcp_smart_connect
+    res = _load(_cfg(defaults="  no option tcp-smart-accept\n  option tcp-smart-connect"))
     p = {p.name: p for p in res.config.proxies}
-    assert p["f"].options.tcp_smart_accept and p["b"].options.tcp_smart_connect
-    res = _load(_cfg(defaults="  no option tcp-smart-accept\n  no option tcp-smart-connect"))
-    p = {p.name: p for p in res.config.proxies}
-    assert not p["f"].options.tcp_smart_accept and not p["b"].options.tcp_smart_connect
+    assert not p["f"].options.tcp_smart_accept and p["b"].options.tcp_smart_connect
     tcp = _cfg().replace("mode http", "mode tcp")
     p = {p.name: p for p in _load(tcp).config.proxies}
     assert not p["f"].options.tcp_smart_accept and not p["b"].options.tcp_smart_connect
     p = {p.name: p for p in _load(tcp.replace(
-        "backend b\n", "backend b\n  option tcp-smart-connect\n")).config.proxies}
-    assert p["b"].options.tcp_smart_connect
+        "frontend f\n", "frontend f\n  option tcp-smart-accept\n")).config.proxies}
+    assert p["f"].options.tcp_smart_accept
 
 
 # ---------------------------------------------------------------- sockets
@@ -239,7 +239,8 @@ def test_smart_connect_sends_the_request_with_the_handshakes_last_ack() -> None:
     that carries the request: every accept() finds the request waiting."""
     srv = _ArrivalServer()
     try:
-        with LbThread(HTTP.format(defaults="", frontend="", backend=""),
+        with LbThread(HTTP.format(defaults="", frontend="",
+                                  backend="  option tcp-smart-connect"),
                       {"s1": srv.port}) as lb:
             for _ in range(20):
                 assert _get_close(lb.ports["fe"]).startswith(b"HTTP/1.1 200")
@@ -309,11 +310,10 @@ def test_dial_reports_established_refused_and_in_progress() -> None:
         listener.close()
 
 
-def test_a_connect_left_in_progress_is_finished_and_later_ones_go_uvloops_way() -> None:
+def test_a_connect_left_in_progress_is_finished() -> None:
     """A server whose accept queue is full drops lb's SYN: the dial is in progress
-    when connect() returns, sockopts.finish completes it once the server accepts (the
-    SYN is sent again after a second), and the next connects to that address use
-    uvloop's own connect for a while (Target.skip)."""
+    when connect() returns, and sockopts.finish completes it once the server accepts
+    (the SYN is sent again after a second); the request then goes through."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(0)
@@ -347,13 +347,16 @@ def test_a_connect_left_in_progress_is_finished_and_later_ones_go_uvloops_way() 
 
     th = threading.Thread(target=serve, daemon=True)
     try:
-        with LbThread(HTTP.format(defaults="", frontend="", backend=""),
+        with LbThread(HTTP.format(defaults="", frontend="",
+                                  backend="  option tcp-smart-connect"),
                       {"s1": port}) as lb:
             th.start()
+            t0 = time.monotonic()
             out = _get_close(lb.ports["fe"])
             assert out.startswith(b"HTTP/1.1 200"), out
-            t = dialmod.target("127.0.0.1", port)
-            assert t is not None and 0 < t.skip <= dialmod.SKIP_AFTER_PENDING
+            assert time.monotonic() - t0 > 0.5  # it waited for the SYN to be sent again
+            (txn,) = lb.wait_txns(1)
+            assert bytes(txn.term) == b"--"
     finally:
         th.join(6)
         for f in fillers:

@@ -627,11 +627,8 @@ class Parser:
 
     def _freeze(self, p: ProxyBuilder, puid: int, glob: m.Global) -> m.Proxy:
         flags = {k: v for k, v in p.options.items() if k in _OPTION_FIELDS}
-        # HTTP mode implies tcp-smart-accept (as in HAProxy) and tcp-smart-connect (lb's
-        # choice: the request is ready at every connect; docs/dataplane.md), unless
-        # a `no option` says otherwise
-        for smart in ("tcp_smart_accept", "tcp_smart_connect"):
-            flags.setdefault(smart, p.mode == "http")
+        # HTTP mode implies tcp-smart-accept, as in HAProxy, unless negated
+        flags.setdefault("tcp_smart_accept", p.mode == "http")
         opts = m.Options(**flags)
         tmo = m.Timeouts(**{k: v for k, v in p.timeouts.items() if k in _TIMEOUT_FIELDS})
         logs = (tuple(glob.logs) if p.log_global else ()) + tuple(p.logs)

@@ -160,10 +160,10 @@ class BackendRT:
         self.srvopts = (sockbufs + sockopts.keepalive_options(o.srvtcpka or o.tcpka,
                                                               *model.srv_tcpka)
                         + sockopts.linger_reset(o.nolinger))
-        # TCP_QUICKACK off before connect (option tcp-smart-connect, lb's default in
-        # HTTP mode): the handshake's last ACK leaves with the request (lb.proxy.dial);
-        # 1 = always, 2 = only when the client has sent bytes already (`mode tcp`, as
-        # HAProxy: a server that speaks first would wait for that ACK)
+        # TCP_QUICKACK off before connect (option tcp-smart-connect): the handshake's
+        # last ACK leaves with the request (lb.proxy.dial); 1 = always (HTTP), 2 = only
+        # when the client has sent bytes already (`mode tcp`, as HAProxy: a server
+        # that speaks first would wait for that ACK)
         self.smart = (0 if not o.tcp_smart_connect else 1 if model.mode == "http" else 2)
         self.srvopts_smart = self.srvopts + sockopts.QUICKACK_OFF
         # lb opens server sockets itself (lb.proxy.dial) only on uvloop, whose

@@ -5,20 +5,14 @@ Owns: ``Target`` (a server address known to be numeric, with its family, cached 
 and what the kernel says of it as ``connect()`` returns) and ``SmartFd`` (the
 descriptor as uvloop's ``create_connection(sock=...)`` reads it).
 
-Why lb connects itself, for a numeric address on uvloop (docs/dataplane.md, "Server
-connections"): with ``TCP_QUICKACK`` off before ``connect()`` (HAProxy's ``option
-tcp-smart-connect``), the last ACK of the handshake waits and leaves with the
-request. On loopback the handshake completes inside ``connect()``, so the request can
-go at once, in one packet with that ACK: the server wakes once, with the request
-waiting, instead of once for the ACK and again for the request (server-close: 44 to
-37 µs of lb's CPU a request, docs/performance.md, thirtieth session). uvloop's own
-``create_connection(host, port)`` offers no hook between ``socket()`` and
-``connect()``.
-
-A connect still in progress when ``connect()`` returns (a server on another host) is
-finished by the caller (``lb.proxy.sockopts.finish``); ``Target.skip`` then sends the
-next connects to that address through uvloop's own path, which costs less while the
-handshake takes a round trip, and tries dialing again after a while.
+Why lb connects itself, for a numeric address on uvloop (docs/dataplane.md, "Opening
+server connections"): uvloop's own ``create_connection(host, port)`` offers no hook
+between ``socket()`` and ``connect()``, and options such as ``TCP_QUICKACK`` off
+(``option tcp-smart-connect``: the handshake's last ACK leaves with the request) or
+``SO_KEEPALIVE`` (``option srvtcpka``) belong before the SYN. On loopback the
+handshake completes inside ``connect()``, so uvloop takes the socket at once. A
+connect still in progress when ``connect()`` returns (a server on another host) is
+finished by the caller (``lb.proxy.sockopts.finish``).
 
 Must not import anything from lb.
 """
@@ -41,22 +35,17 @@ _SOL_SOCKET = _socket.SOL_SOCKET
 _SO_ERROR = _socket.SO_ERROR
 _EINPROGRESS = errno.EINPROGRESS
 
-# connects to an address that answered "in progress" that go uvloop's way before the
-# next dial is tried
-SKIP_AFTER_PENDING = 63
-
 SockOpt = tuple[int, int, Any]  # (level, option, int or bytes value)
 
 
 class Target:
     """A numeric server address: its family and connect() address."""
 
-    __slots__ = ("family", "address", "skip")
+    __slots__ = ("family", "address")
 
     def __init__(self, family: int, address: tuple[str, int]) -> None:
         self.family = family
         self.address = address
-        self.skip = 0  # connects left that go uvloop's own way (see the module doc)
 
 
 _targets: dict[tuple[str, int], Target | None] = {}

@@ -399,26 +399,22 @@ def connect(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState,
     ``dialer`` (the exchange) is told from the ServerConn's ``connection_made``.
 
     uvloop's own coroutine, not one around it: a wrapper costs a coroutine frame and
-    a second send on every step of every connect. A numeric address on uvloop is
-    dialed by lb itself (lb.proxy.dial) when its socket needs options before the SYN
-    (``be.srvopts``) or smart connect; a host name with options goes through
-    ``lb.proxy.sockopts.connect``; anything else through uvloop's own connect.
+    a second send on every step of every connect. When the socket needs options
+    before its SYN (``be.srvopts``, or smart connect), a numeric address on uvloop is
+    dialed by lb itself (lb.proxy.dial) and a host name goes through
+    ``lb.proxy.sockopts.connect``.
     """
     smart = be.smart
     if smart == 2:  # `mode tcp`: only when the client's bytes wait to go (HAProxy)
         smart = 1 if dialer is not None and getattr(dialer.conn, "held", None) else 0
     opts = be.srvopts_smart if smart else be.srvopts
-    if be.dial and opts:
+    if not opts:
+        return loop.create_connection(partial(ServerConn, be, srv, dialer), host, port)
+    if be.dial:
         t = dialmod.target(host, port)
         if t is not None:
-            if t.skip and not be.srvopts:  # smart connect alone, and lately in progress
-                t.skip -= 1
-            else:
-                return _dial(loop, be, srv, dialer, t, opts)
-    if be.srvopts:
-        return sockopts.connect(loop, partial(ServerConn, be, srv, dialer), host, port,
-                                opts)
-    return loop.create_connection(partial(ServerConn, be, srv, dialer), host, port)
+            return _dial(loop, be, srv, dialer, t, opts)
+    return sockopts.connect(loop, partial(ServerConn, be, srv, dialer), host, port, opts)
 
 
 def _dial(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState, dialer: Any,
@@ -431,7 +427,6 @@ def _dial(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState, dialer: An
     factory = partial(ServerConn, be, srv, dialer, fd)
     if up:
         return loop.create_connection(factory, sock=dialmod.SmartFd(t.family, fd))
-    t.skip = dialmod.SKIP_AFTER_PENDING
     return sockopts.finish(loop, factory, fd, t.family, t.address)
 
 
