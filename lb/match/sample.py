@@ -604,6 +604,20 @@ def _f_capture_req_ver(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [b"HTTP/" + ctx.version] if ctx.version else []
 
 
+def _f_capture_hdr(slots: str) -> Callable[[SampleCtx, tuple], list[Value]]:
+    """capture.req.hdr(N) / capture.res.hdr(N): what slot N of the frontend's
+    `capture request|response header` (or a `capture` rule) holds; nothing when the
+    slot does not exist or caught nothing (HAProxy has no value for a header that
+    was absent; lb keeps absent and empty alike, so an empty header gives none too)."""
+    def fetch(ctx: SampleCtx, args: tuple) -> list[Value]:
+        caps = getattr(ctx, slots, None)
+        idx = args[0] if args else 0
+        if caps is None or not 0 <= idx < len(caps) or not caps[idx]:
+            return []
+        return [caps[idx]]
+    return fetch
+
+
 def _f_base32(ctx: SampleCtx, args: tuple) -> list[Value]:
     """HAProxy's 32-bit hash of the Host value and the path (sdbm, then avalanche)."""
     p = _path(ctx.url) or b""
@@ -851,9 +865,11 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("base32", _f_base32, (), 0, T_INT, _REQ),
     _row("base32+src", _f_base32_src, (), 0, T_BIN, _REQ),
     _row("bool", _f_bool, (A_INT,), 1, T_BOOL, _ALL),
+    _row("capture.req.hdr", _f_capture_hdr("cap_req"), (A_INT,), 1, T_STR, _ALL),
     _row("capture.req.method", _f_capture_req_method, (), 0, T_STR, _ALL),
     _row("capture.req.uri", _f_capture_req_uri, (), 0, T_STR, _ALL),
     _row("capture.req.ver", _f_capture_req_ver, (), 0, T_STR, _ALL),
+    _row("capture.res.hdr", _f_capture_hdr("cap_res"), (A_INT,), 1, T_STR, _RES),
     _row("cook", _f_cook, (A_STR,), 0, T_STR, _REQ, first_if_no_name=True),
     _row("cook_cnt", _f_cook_cnt, (A_STR,), 0, T_INT, _REQ),
     _row("cook_val", _f_cook_val, (A_STR,), 0, T_INT, _REQ, first_if_no_name=True),
