@@ -33,7 +33,9 @@ DATA_TYPES: dict[str, str] = {
     "gpt0": "gp", "gpc0": "gp", "gpc0_rate": "rate", "conn_cnt": "cnt",
     "conn_rate": "rate", "conn_cur": "cur", "sess_cnt": "cnt", "sess_rate": "rate",
     "http_req_cnt": "cnt", "http_req_rate": "rate", "http_err_cnt": "cnt",
-    "http_err_rate": "rate", "gpc1": "gp", "gpc1_rate": "rate",
+    "http_err_rate": "rate", "bytes_in_cnt": "cnt", "bytes_in_rate": "rate",
+    "bytes_out_cnt": "cnt", "bytes_out_rate": "rate", "gpc1": "gp", "gpc1_rate": "rate",
+    "http_fail_cnt": "cnt", "http_fail_rate": "rate",
 }
 
 

@@ -323,3 +323,69 @@ def test_table_data_commands_answer_as_haproxy() -> None:
         "key=a use=0 gpt0=0 gpc0=7 conn_cur=2 http_req_cnt=9 http_req_rate(10000)=9")
     if os.path.exists(HAPROXY):
         assert got == _cli_answers("haproxy")
+
+
+BYTES_STORE = ("http_req_cnt,bytes_in_cnt,bytes_in_rate(10s),bytes_out_cnt,bytes_out_rate(10s),"
+               "http_fail_cnt,http_fail_rate(10s)")
+BYTES_PATHS = ("/", "/err", "/ni", "/gen", "/" + "x" * 2000, "/")
+
+
+def _answer_by_path(c: socket.socket, be: RawBackend) -> None:
+    """200 with ten bytes of body; 500 for /err, 501 for /ni."""
+    while (head := be.recv_head(c)).endswith(b"\r\n\r\n"):
+        line = head.split(b"\r\n", 1)[0]
+        if b" /err " in line:
+            c.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 3\r\n\r\nbad")
+        elif b" /ni " in line:
+            c.sendall(b"HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\n\r\n")
+        else:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bytes_and_server_failures_count_as_haproxy(kind: str) -> None:
+    """bytes_in/out_* and http_fail_*, and sc_kbytes_in / sc_http_fail_cnt. HAProxy
+    2.6.12 on this traffic: http_fail_cnt=1 (the server's 500; not the 501, not the
+    `http-request return` 503), rates equal to counts, the 2,000-byte target counted
+    by the next request's rules (sc_kbytes_in 2). Its byte figures are its HTX sizes
+    (2,314 in, 379 out); lb counts the bytes on the wire, as its %U and %B do."""
+    sock = os.path.join(tempfile.mkdtemp(prefix="lbtest-sc-"), "s.sock")
+    text = HEAD.format(sock=sock) + f"""    stick-table type string size 1k expire 30s store {BYTES_STORE}
+    http-request track-sc0 req.hdr(x-client)
+    http-request return status 503 if {{ path /gen }}
+    http-request set-header X-V "%[sc_kbytes_in(0)] %[sc_http_fail_cnt(0)] %[sc_http_fail_rate(0)]"
+    default_backend be
+backend be
+    server s1 127.0.0.1:@@s1@@
+"""
+    sent = received = 0
+    with RawBackend(_answer_by_path) as srv:
+        px = (LbProcess(text, ports={"s1": srv.port}) if kind == "lb"
+              else Haproxy(text, ports={"s1": srv.port}, single_thread=True))
+        with px:
+            wait_socket(sock)
+            with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
+                statuses = []
+                for p in BYTES_PATHS:
+                    req = f"GET {p} HTTP/1.1\r\nHost: x\r\nX-Client: alice\r\n\r\n".encode()
+                    c.sendall(req)
+                    resp = read_response(c)
+                    sent += len(req)
+                    received += len(resp)
+                    statuses.append(resp.split(b" ", 2)[1])
+            time.sleep(0.3)
+            (line,) = _table_lines(sock)
+    assert statuses == [b"200", b"500", b"501", b"503", b"200", b"200"]
+    data = dict(kv.split("=") for kv in line.split()[1:])
+    assert data["http_req_cnt"] == "6"
+    assert data["http_fail_cnt"] == data["http_fail_rate(10000)"] == "1"
+    assert data["bytes_in_cnt"] == data["bytes_in_rate(10000)"]
+    assert data["bytes_out_cnt"] == data["bytes_out_rate(10000)"]
+    assert int(data["bytes_in_cnt"]) > 2000
+    if kind == "lb":
+        assert int(data["bytes_in_cnt"]) == sent
+        # lb's own reply (the 503) counts at HAProxy's size for it, as %B does
+        # (docs/logging.md): 11 bytes off the wire's
+        assert int(data["bytes_out_cnt"]) == received + 11
+    values = _values(srv)
+    assert values[0] == b"0 0 0" and values[2] == b"0 1 1" and values[-1] == b"2 1 1"

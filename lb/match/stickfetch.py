@@ -30,7 +30,11 @@ READS = {
     "http_req_rate": "http_req_rate", "http_err_cnt": "http_err_cnt",
     "http_err_rate": "http_err_rate", "get_gpc0": "gpc0", "get_gpc1": "gpc1",
     "get_gpt0": "gpt0", "gpc0_rate": "gpc0_rate", "gpc1_rate": "gpc1_rate",
+    "bytes_in_rate": "bytes_in_rate", "bytes_out_rate": "bytes_out_rate",
+    "http_fail_cnt": "http_fail_cnt", "http_fail_rate": "http_fail_rate",
 }
+# byte totals read in KiB (HAProxy's sc_kbytes_in...: the count shifted by 10)
+KBYTES = {"kbytes_in": "bytes_in_cnt", "kbytes_out": "bytes_out_cnt"}
 # suffixes that change the entry: increment or clear a gpc, returning its value
 UPDATES = {"inc_gpc0": "gpc0", "inc_gpc1": "gpc1", "clr_gpc0": "gpc0", "clr_gpc1": "gpc1"}
 
@@ -63,6 +67,10 @@ def _apply(table: Any, e: Any, suffix: str, ctx: Any) -> Values:
     if data is not None:
         v = table.read(e, data, now)
         return [] if v is None else [v]
+    data = KBYTES.get(suffix)
+    if data is not None:
+        v = table.read(e, data, now)
+        return [] if v is None else [v >> 10]
     data = UPDATES[suffix]
     if data not in table.stores:
         return [0] if suffix.startswith("inc") else []
@@ -159,6 +167,6 @@ def in_table(v: Any, args: tuple, ctx: Any) -> bool | None:
     return key is not None and table.lookup(key, _now(ctx)) is not None
 
 
-SC_SUFFIXES = (*READS, *UPDATES, "trackers", "tracked")
-SRC_SUFFIXES = (*READS, *UPDATES)
-TABLE_SUFFIXES = (*READS, "trackers")
+SC_SUFFIXES = (*READS, *KBYTES, *UPDATES, "trackers", "tracked")
+SRC_SUFFIXES = (*READS, *KBYTES, *UPDATES)
+TABLE_SUFFIXES = (*READS, *KBYTES, "trackers")

@@ -519,7 +519,7 @@ class ClientConn(PeerNames):
         if conn_hdr and (cl or chunked):
             self.headers = h1.drop_upgrade(self.headers)  # no upgrade with a body
         ev = (method, self.url, version, self.headers, self.t_begin,
-              self.hsize + len(method) + 13, cl, chunked, conn_hdr)
+              self.hsize + len(method) + len(url) + 14, cl, chunked, conn_hdr)
         if self.txn is not None or self.pending:
             self.queueing = True
             self.pending.append(("h", ev))

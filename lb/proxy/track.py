@@ -12,8 +12,12 @@ tests/test_track_sc.py):
   ``conn_cnt``, ``conn_rate`` and ``http_req_*`` count once, ``conn_cur`` holds one
   until the exchange ends;
 - an exchange that ends with a 4xx status counts in ``http_err_*`` of every entry
-  it tracks; a connection that closes before its first request counts one request
-  and one error in its connection-level entries.
+  it tracks, a server's 5xx but 501 and 505 in ``http_fail_*``; a connection that
+  closes before its first request counts one request and one error in its
+  connection-level entries;
+- an exchange's bytes (from the client, to the client; a tunnel's included) count
+  in ``bytes_in_*``/``bytes_out_*`` when it ends, where HAProxy adds them as they
+  flow: a long transfer shows in the rates at its end.
 
 A tracker is a list of three slots (sc0..sc2), each None or ``(table, entry, key)``, on
 the ``ClientConn`` (``stkctr``, connection level) and on the ``Txn`` (request level).
@@ -86,14 +90,30 @@ def request_started(conn: Any, now: float) -> None:
 
 
 def exchange_ended(txn: Any, status: int, now: float) -> None:
-    """Count a 4xx in every entry the exchange tracks; release the request's own."""
+    """Count the exchange's bytes, and a 4xx as an error or a 5xx (but 501 and 505)
+    as a failure, in every entry it tracks; release the request's own."""
     err = 400 <= status < 500
-    if err:
-        for holder in (txn, txn.conn):
-            for s in holder.stkctr or ():
-                if s is not None:
-                    s[0].add(s[1], "http_err_cnt", now)
-                    s[0].add(s[1], "http_err_rate", now)
+    # a failure is a server's: its 5xx, or a 502/504 for it (lb's own replies, a 503
+    # for want of a server or an `http-request return`, are not, as in HAProxy)
+    fail = status >= 500 and status not in (501, 505) and txn.head_sent
+    up = txn.bytes_in
+    down = txn.bytes_out
+    for holder in (txn, txn.conn):
+        for s in holder.stkctr or ():
+            if s is not None:
+                table, e = s[0], s[1]
+                if up:
+                    table.add(e, "bytes_in_cnt", now, up)
+                    table.add(e, "bytes_in_rate", now, up)
+                if down:
+                    table.add(e, "bytes_out_cnt", now, down)
+                    table.add(e, "bytes_out_rate", now, down)
+                if err:
+                    table.add(e, "http_err_cnt", now)
+                    table.add(e, "http_err_rate", now)
+                elif fail:
+                    table.add(e, "http_fail_cnt", now)
+                    table.add(e, "http_fail_rate", now)
     if txn.stkctr is not None:
         _release(txn.stkctr, now)
         txn.stkctr = None
