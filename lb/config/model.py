@@ -252,6 +252,17 @@ class ActSetVar:
 
 
 @dataclass(frozen=True, slots=True)
+class ActPatternRef:
+    """`add-acl(<file>) <key>`, `del-acl(<file>) <key>`, `set-map(<file>) <key> <value>`,
+    `del-map(<file>) <key>`: change a pattern list at run time (log-format key/value)."""
+
+    op: str  # "add-acl", "del-acl", "set-map" or "del-map"
+    file: str
+    key_fmt: str
+    value_fmt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ActAuth:
     """`http-request auth [realm <realm>]`: a 401 asking for Basic credentials."""
 

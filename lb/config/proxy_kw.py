@@ -1382,6 +1382,18 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
         return m.ActAuth(p.name) if not args else f"unexpected keyword '{args[0]}'."
     if act.startswith(("track-sc", "sc-inc-gpc", "sc-set-gpt0")):
         return parse_stick_counter_action(act, p, args)
+    op, paren, file = act.partition("(")
+    if op in ("add-acl", "del-acl", "set-map", "del-map"):  # (no file: a no-op)
+        need = 2 if op == "set-map" else 1
+        if nargs < need or not all(args[:need]):
+            return f"expects exactly {need} arguments."
+        if nargs > need:
+            return f"unexpected keyword '{args[need]}'."
+        for i, text in enumerate(args):
+            if not check_format(p, line, ctx, text, f"'{kw} {act}' rule", line.col(2 + i)):
+                return "__reported__"
+        return m.ActPatternRef(op, file[:-1] if file.endswith(")") else file, args[0],
+                               args[1] if need == 2 else None)
     if act in ("deny", "tarpit", "return"):
         f, err = _payload_action(kw, act, args, line, ctx, p, 2)
         if err:
@@ -1588,7 +1600,8 @@ HTTP_ACTIONS = ("add-header", "allow", "auth", "capture", "del-header", "deny", 
                 "replace-value", "return", "set-header", "set-method", "set-path",
                 "set-pathq", "set-query", "set-status", "set-timeout", "set-uri",
                 "set-var(*)", "set-var-fmt(*)", "silent-drop", "tarpit", "use-service", "track-sc0", "track-sc1",
-                "track-sc2", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt0(*)")
+                "track-sc2", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt0(*)",
+                "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)")
 # HAProxy actions lb does not implement. Ignoring these changes nothing a client or a
 # server sees (logging, tracking, tuning), so they are accepted with a warning ...
 IGNORED_ACTIONS = frozenset({
@@ -1599,8 +1612,7 @@ IGNORED_ACTIONS = frozenset({
 # ... while ignoring these would change traffic or security: refused with a clear error.
 REFUSED_ACTIONS = frozenset({
     "normalize-uri", "set-src", "set-src-port", "set-dst", "set-dst-port", "do-resolve(*)",
-    "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)", "early-hint",
-    "lua(*)"})
+    "early-hint", "lua(*)"})
 _RESPONSE_ONLY_BAD = ("auth", "tarpit", "reject", "set-path", "set-pathq", "set-uri", "set-query",
                       "set-method", "replace-path", "replace-pathq", "replace-uri",
                       "use-service", "set-timeout")
@@ -1630,6 +1642,8 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
             base = "track-sc0"  # the number is checked with the action's arguments
         elif act in ("sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt0"):
             base = act + "(*)"  # slot 0
+        elif act in ("add-acl", "del-acl", "set-map", "del-map"):
+            base = act + "(*)"  # no file: HAProxy 2.6.12 takes it, and changes nothing
         if base in IGNORED_ACTIONS or base.startswith("lua."):
             ctx.warn(line, f"'{kw} {act}' is not supported by lb; the rule is ignored.",
                      "unsupported-action", col=line.col(1))

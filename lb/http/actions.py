@@ -19,7 +19,7 @@ from typing import Any
 
 from lb.config import model as m
 from lb.http import h1, responses
-from lb.match import acl, sample
+from lb.match import acl, patref, sample
 
 # --------------------------------------------------------------------------- formats
 
@@ -497,6 +497,24 @@ def _sc_update(a: m.ActScUpdate) -> Executor:
     return set_gpt0
 
 
+def _pattern_ref(a: m.ActPatternRef) -> Executor:
+    """Change the pattern list loaded from ``a.file`` (lb.match.patref.from_traffic);
+    nothing when no ACL or map of the configuration loads that file, as in HAProxy."""
+    key_fmt = compile_format(a.key_fmt)
+    value_fmt = compile_format(a.value_fmt) if a.value_fmt is not None else None
+
+    def run(ctx: Any) -> None:
+        refs = ctx.rt.config.pattern_refs
+        ref = refs.find_file(a.file) if refs is not None else None
+        if ref is None:
+            return None
+        key = key_fmt.render(ctx).decode("latin-1")
+        value = value_fmt.render(ctx).decode("latin-1") if value_fmt is not None else None
+        patref.from_traffic(ref, a.op, key, value)
+        return None
+    return run
+
+
 #: Action dataclass -> executor builder.
 ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActAllow: _allow,
@@ -517,6 +535,7 @@ ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActTrackSc: _track_sc,
     m.ActAuth: _auth,
     m.ActScUpdate: _sc_update,
+    m.ActPatternRef: _pattern_ref,
 }
 
 

@@ -358,7 +358,8 @@ def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = "",
                 matchers.append(pattern.compile_patterns(method, pats, ic))
         except pattern.PatternError as e:
             raise AclError(str(e)) from None
-    if not parsed and method not in ("found", "bool") and not dashdash:
+    if not parsed and not files and method not in ("found", "bool") and not dashdash:
+        # (an empty -f file is no mistake: HAProxy 2.6.12 says nothing of it)
         warnings.append(NO_PATTERN_WARNING.format(criterion=words[0]))
     if method == "bool":
         matchers = [pattern.compile_patterns("bool", [], False)]

@@ -174,11 +174,26 @@ def add(ref: PatternRef, text: str, value: str | None = None) -> str | None:
     return None
 
 
-def set_value(ref: PatternRef, key: str, value: str) -> str | None:
+def from_traffic(ref: PatternRef, op: str, key: str, value: str | None) -> None:
+    """The `add-acl`, `del-acl`, `set-map` and `del-map` actions (HAProxy 2.6.12):
+    add a key not there yet, delete every entry of a key, or give a key a value
+    (added when missing). A key or value the list cannot take is left out silently;
+    every change recompiles the list's matchers, so the next request sees it."""
+    if op.startswith("del"):
+        delete(ref, key, ids=False)
+        return
+    if any(e.text == key for e in ref.entries):
+        if op == "set-map" and value is not None:
+            set_value(ref, key, value, ids=False)
+        return
+    add(ref, key, value if op == "set-map" else ("" if ref.two_column else None))
+
+
+def set_value(ref: PatternRef, key: str, value: str, ids: bool = True) -> str | None:
     """`set map`: give every entry written ``key`` (or the entry ``#<id>``) a new
     value; HAProxy's complaint when there is none, or when a map using the list
     cannot read the value (HAProxy takes such a value silently; lb refuses it)."""
-    if key.startswith("#"):
+    if ids and key.startswith("#"):
         try:
             uid = int(key[1:], 0)
         except ValueError:
@@ -200,9 +215,10 @@ def set_value(ref: PatternRef, key: str, value: str) -> str | None:
     return None
 
 
-def delete(ref: PatternRef, key: str) -> bool:
-    """`del acl` / `del map`: every entry written ``key``, or the one entry ``#<id>``."""
-    if key.startswith("#"):
+def delete(ref: PatternRef, key: str, ids: bool = True) -> bool:
+    """`del acl` / `del map`: every entry written ``key``, or the one entry ``#<id>``
+    (``ids``; the `del-acl`/`del-map` actions take every key as written)."""
+    if ids and key.startswith("#"):
         try:
             uid = int(key[1:], 0)
         except ValueError:
