@@ -363,3 +363,43 @@ def test_a_connect_left_in_progress_is_finished() -> None:
             f.close()
         listener.close()
     assert served
+
+
+def test_a_dialed_server_connection_is_closed_with_a_reset() -> None:
+    """http-server-close on a socket lb opened itself (here for srvtcpka): the
+    connection knows its descriptor, and closes with a reset as any other server
+    connection (docs/dataplane.md, "Closing server connections"), compiled or not."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    resets: list[bool] = []
+
+    def serve() -> None:
+        srv.settimeout(5)
+        for _ in range(3):
+            conn, _ = srv.accept()
+            conn.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\ns1")
+            try:
+                conn.recv(100)  # a FIN (b"") or anything else: not a reset
+                resets.append(False)
+            except ConnectionResetError:
+                resets.append(True)
+            conn.close()
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    text = HTTP.format(defaults="  option http-server-close", frontend="",
+                       backend="  option srvtcpka")
+    try:
+        with LbThread(text, {"s1": srv.getsockname()[1]}) as lb, \
+                socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
+            for _ in range(3):
+                assert _one_request(lb.ports["fe"], c).startswith(b"HTTP/1.1 200")
+        th.join(5)
+    finally:
+        srv.close()
+    assert resets == [True, True, True]

@@ -180,10 +180,15 @@ def reset_on_close(tr: Any, fd: int = -1) -> None:
     """Make closing ``tr`` send a reset, not a FIN: the only way to tell a client that
     reads a body until close that the body was cut short; and how a server connection
     whose exchange is complete is closed (lb.proxy.server). ``fd``: the transport's
-    descriptor when the caller knows it already (``send_fd``), else -1."""
-    if fd < 0 and tr is not None:
-        fd = send_fd(tr)
-    if fd >= 0:  # only when compiled (send_fd answers -1 otherwise): one C call
+    descriptor when the caller knows it already (``send_fd``, or lb.proxy.dial's),
+    else -1. A known descriptor of a transport that is closing already is left
+    alone: it may be closed, and its number another connection's by now."""
+    if fd >= 0:
+        if tr is not None and closing(tr):
+            return
+    elif tr is not None:
+        fd = send_fd(tr)  # (-1 unless compiled)
+    if fd >= 0 and COMPILED:  # one C call
         reset_fd_c(fd)  # noqa: F821
         return
     try:
