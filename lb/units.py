@@ -80,6 +80,33 @@ def parse_time_ms(text: str, where: str = "") -> tuple[int, str]:
     return ms, junk
 
 
+def parse_time_s(text: str, where: str = "") -> tuple[int, str]:
+    """A HAProxy time read in seconds (a bare number is seconds; smaller units are
+    rounded down, as HAProxy's TIME_UNIT_S parsing does); (seconds, trailing junk).
+    The overflow limit applies to the seconds, with HAProxy's text (in ms)."""
+    if not text:
+        raise UnitError("empty", text, where=where)
+    i = _DIGITS.match(text).end()  # type: ignore[union-attr]
+    if i == 0:
+        raise UnitError("char", text, text[0], where)
+    value = int(text[:i])
+    rest = text[i:]
+    mult = 1_000_000  # default unit: s, in µs
+    junk = ""
+    if rest:
+        for unit in ("us", "ms", "s", "m", "h", "d"):
+            if rest.startswith(unit):
+                mult = _TIME_UNITS[unit]
+                junk = rest[len(unit):]
+                break
+        else:
+            raise UnitError("char", text, rest[0], where)
+    seconds = value * mult // 1_000_000
+    if seconds > TIMER_MAX_MS:
+        raise UnitError("overflow", text, where=where)
+    return seconds, junk
+
+
 def junk_warning(text: str, junk: str) -> str:
     """HAProxy 2.6's warning text for a time value with junk after its unit."""
     return (f"unexpected character '{junk[0]}' after the timer value '{text}', only "

@@ -79,6 +79,8 @@ def test_keepalive_settings_are_read_in_seconds_and_inherited() -> None:
     ("  clitcpka-cnt x", "'clitcpka-cnt' : unexpected character 'x' in integer value 'x'"),
     ("  clitcpka-idle", "'clitcpka-idle' expects an integer value"),
     ("  clitcpka-cnt", "'clitcpka-cnt' expects an integer value"),
+    ("  clitcpka-idle 2147483648", "timer overflow in argument '2147483648' to "
+     "'clitcpka-idle' (maximum value is 2147483647 ms or ~24.8 days)"),
 ])
 def test_bad_keepalive_settings_are_refused_with_haproxys_text(line: str, text: str) -> None:
     res = _load(_cfg(frontend=line))
@@ -158,6 +160,18 @@ def test_keepalive_and_nolinger_reach_client_and_server_sockets() -> None:
         (client,), (server,) = _sockets_of(lb)
     assert client == {"keepalive": 1, "idle": 33, "cnt": 4, "intvl": 7, "linger": (1, 0)}
     assert server == {"keepalive": 1, "idle": 21, "cnt": 5, "intvl": 9, "linger": (1, 0)}
+
+
+def test_settings_past_the_kernels_limits_are_clamped_not_fatal() -> None:
+    """HAProxy 2.6.12 takes `clitcpka-idle 30d` (2,592,000 s) and ignores the kernel's
+    EINVAL; lb sets the kernel's largest values instead of failing every socket."""
+    text = HTTP.format(defaults="  option tcpka\n  clitcpka-idle 30d\n  srvtcpka-idle 30d\n"
+                                "  srvtcpka-cnt 1000", frontend="", backend="")
+    with HttpBackend() as be, LbThread(text, {"s1": be.port}) as lb, \
+            socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
+        assert _one_request(lb.ports["fe"], c).startswith(b"HTTP/1.1 200")
+        (client,), (server,) = _sockets_of(lb)
+    assert (client["idle"], server["idle"], server["cnt"]) == (32767, 32767, 127)
 
 
 def test_option_tcpka_covers_both_sides_and_nothing_is_set_by_default() -> None:

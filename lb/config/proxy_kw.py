@@ -35,7 +35,7 @@ from lb.config.reply_kw import DENY_STATUSES, kw_errorfile, kw_errorloc, kw_http
 from lb.match import acl as acl_mod
 from lb.match import fmt as fmt_mod
 from lb.match import sample as sample_mod
-from lb.units import UnitError, atoi, junk_warning, parse_time_ms
+from lb.units import UnitError, atoi, junk_warning, parse_time_ms, parse_time_s
 
 NAME_CHARS = re.compile(r"[A-Za-z0-9_.:-]")
 
@@ -1855,15 +1855,15 @@ def kw_tcpka_setting(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         value = max(atoi(v), 0)
     else:
         try:
-            ms, junk = parse_time_ms(v, kw)
+            value, junk = parse_time_s(v, kw)
         except UnitError as exc:
-            ctx.alert(line, f"unexpected character '{exc.char or v[:1]}' in argument to "
-                      f"<{kw}>.", "bad-time", col=line.col(1))
+            text = (exc.describe(kw) if exc.reason == "overflow" else
+                    f"unexpected character '{exc.char or v[:1]}' in argument to <{kw}>.")
+            ctx.alert(line, text, "bad-time", col=line.col(1))
             return
         if junk:
             ctx.warn(line, junk_warning(v, junk), "time-junk", col=line.col(1),
                      style="plain")
-        value = int(v) if v.isdigit() else ms // 1000  # a bare number is seconds
     if p.kind != "defaults" and not p.has_cap(side):
         ctx.warn(line, f"{kw} will be ignored because {p.label()} has no {side} "
                  "capability", "capability")

@@ -44,10 +44,12 @@ def keepalive_options(on: bool, idle: int = 0, cnt: int = 0, intvl: int = 0) -> 
     if not on:
         return ()
     opts: list[tuple[int, int, Any]] = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
-    for name, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPCNT", cnt),
-                        ("TCP_KEEPINTVL", intvl)):
+    # (Linux refuses more than these with EINVAL; HAProxy ignores that failure, lb
+    # sets the largest value the kernel takes rather than fail every socket)
+    for name, value, most in (("TCP_KEEPIDLE", idle, 32767), ("TCP_KEEPCNT", cnt, 127),
+                              ("TCP_KEEPINTVL", intvl, 32767)):
         if value > 0 and hasattr(socket, name):
-            opts.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+            opts.append((socket.IPPROTO_TCP, getattr(socket, name), min(value, most)))
     return tuple(opts)
 
 
