@@ -51,29 +51,30 @@ class UnitError(ValueError):
 _DIGITS = re.compile(r"[0-9]*")
 
 
+def _time_parts(text: str, where: str, default_unit: str) -> tuple[int, int, str]:
+    """(number, µs per unit, trailing junk after a complete unit) of a HAProxy time;
+    a bare number is in ``default_unit``."""
+    if not text:
+        raise UnitError("empty", text, where=where)
+    i = _DIGITS.match(text).end()  # type: ignore[union-attr]
+    if i == 0:
+        raise UnitError("char", text, text[0], where)
+    rest = text[i:]
+    if not rest:
+        return int(text), _TIME_UNITS[default_unit], ""
+    for unit in ("us", "ms", "s", "m", "h", "d"):
+        if rest.startswith(unit):
+            return int(text[:i]), _TIME_UNITS[unit], rest[len(unit):]
+    raise UnitError("char", text, rest[0], where)
+
+
 def parse_time_ms(text: str, where: str = "") -> tuple[int, str]:
     """Parse a HAProxy time; return (milliseconds, trailing junk after a valid unit).
 
     Trailing junk after a complete unit (``10sx``) is returned rather than rejected,
     as HAProxy 2.6 accepts it with a warning (see ``junk_warning``).
     """
-    if not text:
-        raise UnitError("empty", text, where=where)
-    i = _DIGITS.match(text).end()  # type: ignore[union-attr]
-    if i == 0:
-        raise UnitError("char", text, text[0], where)
-    value = int(text[:i])
-    rest = text[i:]
-    mult = 1000  # default unit: ms
-    junk = ""
-    if rest:
-        for unit in ("us", "ms", "s", "m", "h", "d"):
-            if rest.startswith(unit):
-                mult = _TIME_UNITS[unit]
-                junk = rest[len(unit):]
-                break
-        else:
-            raise UnitError("char", text, rest[0], where)
+    value, mult, junk = _time_parts(text, where, "ms")
     ms = math.ceil(value * mult / 1000) if mult < 1000 else value * (mult // 1000)
     if ms > TIMER_MAX_MS:
         raise UnitError("overflow", text, where=where)
@@ -84,23 +85,7 @@ def parse_time_s(text: str, where: str = "") -> tuple[int, str]:
     """A HAProxy time read in seconds (a bare number is seconds; smaller units are
     rounded down, as HAProxy's TIME_UNIT_S parsing does); (seconds, trailing junk).
     The overflow limit applies to the seconds, with HAProxy's text (in ms)."""
-    if not text:
-        raise UnitError("empty", text, where=where)
-    i = _DIGITS.match(text).end()  # type: ignore[union-attr]
-    if i == 0:
-        raise UnitError("char", text, text[0], where)
-    value = int(text[:i])
-    rest = text[i:]
-    mult = 1_000_000  # default unit: s, in µs
-    junk = ""
-    if rest:
-        for unit in ("us", "ms", "s", "m", "h", "d"):
-            if rest.startswith(unit):
-                mult = _TIME_UNITS[unit]
-                junk = rest[len(unit):]
-                break
-        else:
-            raise UnitError("char", text, rest[0], where)
+    value, mult, junk = _time_parts(text, where, "s")
     seconds = value * mult // 1_000_000
     if seconds > TIMER_MAX_MS:
         raise UnitError("overflow", text, where=where)
