@@ -147,6 +147,16 @@ def _one_request(port: int, conn: socket.socket) -> bytes:
     return out
 
 
+def _options_after_one_request(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run ``text`` in front of an HTTP backend, make one keep-alive request, and read
+    the options of lb's client socket and of its (pooled) server socket."""
+    with HttpBackend() as be, LbThread(text, {"s1": be.port}) as lb, \
+            socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
+        assert _one_request(lb.ports["fe"], c).startswith(b"HTTP/1.1 200")
+        (client,), (server,) = _sockets_of(lb)
+    return client, server
+
+
 def test_keepalive_and_nolinger_reach_client_and_server_sockets() -> None:
     text = HTTP.format(
         defaults="",
@@ -154,10 +164,7 @@ def test_keepalive_and_nolinger_reach_client_and_server_sockets() -> None:
                  "  clitcpka-intvl 7\n  option nolinger",
         backend="  option srvtcpka\n  srvtcpka-idle 21\n  srvtcpka-cnt 5\n"
                 "  srvtcpka-intvl 9\n  option nolinger")
-    with HttpBackend() as be, LbThread(text, {"s1": be.port}) as lb, \
-            socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
-        assert _one_request(lb.ports["fe"], c).startswith(b"HTTP/1.1 200")
-        (client,), (server,) = _sockets_of(lb)
+    client, server = _options_after_one_request(text)
     assert client == {"keepalive": 1, "idle": 33, "cnt": 4, "intvl": 7, "linger": (1, 0)}
     assert server == {"keepalive": 1, "idle": 21, "cnt": 5, "intvl": 9, "linger": (1, 0)}
 
@@ -167,28 +174,18 @@ def test_settings_past_the_kernels_limits_are_clamped_not_fatal() -> None:
     EINVAL; lb sets the kernel's largest values instead of failing every socket."""
     text = HTTP.format(defaults="  option tcpka\n  clitcpka-idle 30d\n  srvtcpka-idle 30d\n"
                                 "  srvtcpka-cnt 1000", frontend="", backend="")
-    with HttpBackend() as be, LbThread(text, {"s1": be.port}) as lb, \
-            socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
-        assert _one_request(lb.ports["fe"], c).startswith(b"HTTP/1.1 200")
-        (client,), (server,) = _sockets_of(lb)
+    client, server = _options_after_one_request(text)
     assert (client["idle"], server["idle"], server["cnt"]) == (32767, 32767, 127)
 
 
 def test_option_tcpka_covers_both_sides_and_nothing_is_set_by_default() -> None:
-    with HttpBackend() as be:
-        both = HTTP.format(defaults="  option tcpka", frontend="", backend="")
-        with LbThread(both, {"s1": be.port}) as lb, \
-                socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
-            _one_request(lb.ports["fe"], c)
-            (client,), (server,) = _sockets_of(lb)
-        assert client["keepalive"] == 1 and server["keepalive"] == 1
-        plain = HTTP.format(defaults="", frontend="", backend="")
-        with LbThread(plain, {"s1": be.port}) as lb, \
-                socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
-            _one_request(lb.ports["fe"], c)
-            (client,), (server,) = _sockets_of(lb)
-        assert client["keepalive"] == 0 and server["keepalive"] == 0
-        assert client["linger"][0] == 0 and server["linger"][0] == 0
+    client, server = _options_after_one_request(
+        HTTP.format(defaults="  option tcpka", frontend="", backend=""))
+    assert client["keepalive"] == 1 and server["keepalive"] == 1
+    client, server = _options_after_one_request(HTTP.format(defaults="", frontend="",
+                                                            backend=""))
+    assert client["keepalive"] == 0 and server["keepalive"] == 0
+    assert client["linger"][0] == 0 and server["linger"][0] == 0
 
 
 class _ArrivalServer:
