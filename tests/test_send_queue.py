@@ -92,6 +92,40 @@ def test_a_turns_sends_leave_at_its_end_in_order() -> None:
     assert got["again"] == 1
 
 
+def test_what_a_call_queues_leaves_in_the_same_pass_after_the_calls() -> None:
+    """A connect among the turn's sends queues its request (lb.proxy.server): the
+    request leaves in the same pass, after every connect of the pass, and nothing is
+    scheduled for the next turn."""
+    got: dict[str, Any] = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        counting = _CountingLoop(loop)
+        q = SendQueue(counting)
+        tr, peer, fd = await _pair(loop)
+        order: list[str] = []
+
+        def connect(name: str) -> None:
+            order.append(name)
+            q.later(tr, fd, name.encode() + b"-request,")
+
+        q.later(tr, fd, b"first,")
+        q.call(lambda: connect("a"))
+        q.call(lambda: connect("b"))
+        q.flush()  # the end of the turn
+        got["sent"] = _read_all(peer)
+        got["order"] = order
+        got["scheduled"] = counting.soon
+        got["left"] = list(q.items)
+        tr.close()
+        peer.close()
+
+    uvloop.run(main())
+    assert got["sent"] == b"first,a-request,b-request,"
+    assert got["order"] == ["a", "b"]
+    assert got["scheduled"] == 1 and got["left"] == []
+
+
 def test_bytes_for_a_transport_closed_meanwhile_are_dropped_others_leave() -> None:
     got: dict[str, Any] = {}
 

@@ -4,9 +4,10 @@
 (``dialer``). uvloop calls ``connection_made`` a loop turn before it wakes the
 connect coroutine; the exchange writes its request there (``Txn._server_ready``),
 not when the coroutine ends (``Txn._connected``). These tests pin that order on every
-connect path: uvloop's own connect, lb's own dial of a numeric address (lb.proxy.dial:
-`option tcp-smart-connect`, or socket buffer tunes) and, for a host name with tunes,
-sock_connect then ``create_connection(sock=...)``.
+connect path of ``connect``: uvloop's own connect, lb's own dial of a numeric address
+(lb.proxy.dial: smart connect, or socket buffer tunes) and, for a host name,
+sock_connect then ``create_connection(sock=...)``. (An HTTP exchange dials through
+``dial_now`` first: tests/test_early_request.py.)
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ class _Dialer:
 
 
 @pytest.mark.parametrize(("tune", "smart", "host", "dialed"), [
-    ("", "", "127.0.0.1", False),
-    ("", "  option tcp-smart-connect", "127.0.0.1", True),
+    ("", "  no option tcp-smart-connect", "127.0.0.1", False),
+    ("", "", "127.0.0.1", True),  # (smart connect: lb's default in HTTP mode)
     ("  tune.sndbuf.server 65536", "", "127.0.0.1", True),
     ("  tune.sndbuf.server 65536", "", "localhost", False),
 ], ids=["uvloop_connect", "dial", "dial_tuned", "sock_connect"])

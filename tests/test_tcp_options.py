@@ -6,7 +6,8 @@ What HAProxy 2.6.12 does, seen with `strace -f` on 127.0.0.1 (2026-11-24):
 - an HTTP frontend's listening socket gets `TCP_QUICKACK 0` (tcp-smart-accept is
   implied in HTTP mode); options of the client side are set per listener;
 - without `option tcp-smart-connect` its server sockets get no `TCP_QUICKACK`; the
-  request is sent at once after `connect()` returns EINPROGRESS.
+  request is sent at once after `connect()` returns EINPROGRESS. lb implies the
+  option in HTTP mode (docs/dataplane.md) and sends the request in the same pass.
 lb sets the client side's options on the listening socket (Linux copies them to every
 accepted socket) and the server side's before `connect()` (docs/dataplane.md).
 The messages below are HAProxy's, compared with `haproxy -c` on the same lines.
@@ -99,14 +100,17 @@ def test_keepalive_settings_on_the_wrong_side_are_ignored_with_a_warning() -> No
     assert proxies["f"].srv_tcpka == (0, 0, 0) and proxies["b"].cli_tcpka == (0, 0, 0)
 
 
-def test_smart_accept_follows_the_mode_and_smart_connect_is_asked_for() -> None:
-    """As in HAProxy 2.6: tcp-smart-accept is implied in HTTP mode (unless negated),
-    tcp-smart-connect only ever set by its option."""
+def test_smart_accept_and_smart_connect_follow_the_mode() -> None:
+    """As in HAProxy 2.6, tcp-smart-accept is implied in HTTP mode (unless negated).
+    lb also implies tcp-smart-connect there, where HAProxy leaves it off: a choice of
+    lb's (docs/dataplane.md), which `no option tcp-smart-connect` undoes."""
     p = {p.name: p for p in _load(_cfg()).config.proxies}
-    assert p["f"].options.tcp_smart_accept and not p["b"].options.tcp_smart_connect
-    res = _load(_cfg(defaults="  no option tcp-smart-accept\n  option tcp-smart-connect"))
+    assert p["f"].options.tcp_smart_accept and p["b"].options.tcp_smart_connect
+    res = _load(_cfg(defaults="  no option tcp-smart-accept\n  no option tcp-smart-connect"))
     p = {p.name: p for p in res.config.proxies}
-    assert not p["f"].options.tcp_smart_accept and p["b"].options.tcp_smart_connect
+    assert not p["f"].options.tcp_smart_accept and not p["b"].options.tcp_smart_connect
+    res = _load(_cfg(backend="  no option tcp-smart-connect"))
+    assert not {p.name: p for p in res.config.proxies}["b"].options.tcp_smart_connect
     tcp = _cfg().replace("mode http", "mode tcp")
     p = {p.name: p for p in _load(tcp).config.proxies}
     assert not p["f"].options.tcp_smart_accept and not p["b"].options.tcp_smart_connect
@@ -245,19 +249,36 @@ def _get_close(port: int) -> bytes:
             out += d
 
 
-def test_smart_connect_sends_the_request_with_the_handshakes_last_ack() -> None:
+@pytest.mark.parametrize("backend", ["  option tcp-smart-connect", ""],
+                         ids=["asked-for", "http-default"])
+def test_smart_connect_sends_the_request_with_the_handshakes_last_ack(backend: str) -> None:
     """With smart connect the server's connection is only established by the packet
-    that carries the request: every accept() finds the request waiting."""
+    that carries the request: every accept() finds the request waiting. In HTTP mode
+    lb does so unless told otherwise."""
     srv = _ArrivalServer()
     try:
-        with LbThread(HTTP.format(defaults="", frontend="",
-                                  backend="  option tcp-smart-connect"),
+        with LbThread(HTTP.format(defaults="", frontend="", backend=backend),
                       {"s1": srv.port}) as lb:
             for _ in range(20):
                 assert _get_close(lb.ports["fe"]).startswith(b"HTTP/1.1 200")
+            smart = lb.rt.backends["b"].smart
     finally:
         srv.close()
     assert srv.ready_at_accept == [True] * 20
+    assert smart == 1
+
+
+def test_no_option_tcp_smart_connect_leaves_the_event_loops_connect() -> None:
+    srv = _ArrivalServer()
+    try:
+        with LbThread(HTTP.format(defaults="", frontend="",
+                                  backend="  no option tcp-smart-connect"),
+                      {"s1": srv.port}) as lb:
+            assert _get_close(lb.ports["fe"]).startswith(b"HTTP/1.1 200")
+            be = lb.rt.backends["b"]
+            assert (be.smart, be.srvopts) == (0, ())
+    finally:
+        srv.close()
 
 
 def test_tcp_mode_smart_connect_waits_for_client_bytes() -> None:

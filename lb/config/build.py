@@ -629,6 +629,9 @@ class Parser:
         flags = {k: v for k, v in p.options.items() if k in _OPTION_FIELDS}
         # HTTP mode implies tcp-smart-accept, as in HAProxy, unless negated
         flags.setdefault("tcp_smart_accept", p.mode == "http")
+        # ... and, in lb (not HAProxy), tcp-smart-connect: the request leaves with the
+        # handshake's last ACK (docs/dataplane.md, "Opening server connections")
+        flags.setdefault("tcp_smart_connect", p.mode == "http")
         opts = m.Options(**flags)
         tmo = m.Timeouts(**{k: v for k, v in p.timeouts.items() if k in _TIMEOUT_FIELDS})
         logs = (tuple(glob.logs) if p.log_global else ()) + tuple(p.logs)

@@ -21,6 +21,7 @@ cdef class ServerConn:
     cdef public object park_timeout
     cdef public double park_now
     cdef public object early
+    cdef public list unsent
     cdef public long long hleft, hcount
     cdef public int fd
     cdef public BackendRT be
@@ -36,6 +37,11 @@ cdef class ServerConn:
     @cython.locals(fd=int)
     cpdef send(self, data)
     cpdef flush(self)
+    cpdef write_many(self, parts)
+    @cython.locals(unsent=list)
+    cpdef _send_now(self, bytes data)
+    @cython.locals(unsent=list, n=Py_ssize_t)
+    cpdef _send_unsent(self)
     cpdef close(self)
     cpdef close_done(self)
     cpdef abort(self)

@@ -1,9 +1,11 @@
 """Server-side leg of an HTTP transaction.
 
 Owns: ``ServerConn`` (an asyncio Protocol with httptools' response parser), the
-idle keep-alive pool per server (``BackendRT.idle``), and ``connect()`` which opens a
-new connection (the only coroutine on the request path). Parsed response events go
-straight to the attached ``Txn``; flow control pauses the client leg.
+idle keep-alive pool per server (``BackendRT.idle``), and the opening of new
+connections: ``dial_now`` (lb dials, and a connection up at once takes its request
+before its transport exists, ``adopt``) or ``connect()`` (the event loop's coroutine).
+Parsed response events go straight to the attached ``Txn``; flow control pauses the
+client leg.
 
 Must not import: lb.cli, lb.log (the transaction logs), healthcheck.
 """
@@ -21,7 +23,7 @@ from lb.http import h1
 from lb.http.headscan import scan_response
 from lb.proxy import dial as dialmod
 from lb.proxy import errsnap, sockopts
-from lb.proxy.sockio import closing, reset_on_close, send_fd
+from lb.proxy.sockio import closing, reset_on_close, send_fd, send_now
 from lb.state import ServerState
 
 _READ_PAUSED = 1
@@ -41,7 +43,7 @@ class ServerConn:
         "be", "srv", "transport", "parser", "txn", "reason", "headers", "trailers",
         "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te", "idle_since",
         "hleft", "hcount", "final", "pooled", "attached", "early", "fd", "plain",
-        "dialer", "feeding", "parked", "park_timeout", "park_now",
+        "dialer", "feeding", "parked", "park_timeout", "park_now", "unsent",
     )
 
     def __init__(self, be: Any, srv: ServerState, dialer: Any = None, fd: int = -3) -> None:
@@ -94,6 +96,10 @@ class ServerConn:
         self.parked = False
         self.park_timeout: float | None = None
         self.park_now = 0.0
+        # a connection lb dialed itself carries its request before uvloop makes its
+        # transport (``dial_now``): what the kernel did not take then, written first
+        # once the transport is there
+        self.unsent: list[bytes] | None = None
 
     # ---- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -102,6 +108,15 @@ class ServerConn:
         if dialer is not None:
             self.dialer = None
             dialer._server_ready(self)
+            return
+        if self.closed:  # given up before its transport came: nobody waits for it
+            reset_on_close(transport, self.fd)
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        unsent = self.unsent
+        if unsent is not None:
+            self.unsent = None
+            transport.writelines(unsent)  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -293,6 +308,8 @@ class ServerConn:
         """Write to the server with the other sends of this turn of the loop
         (lb.proxy.sockio.SendQueue): compiled, on the socket itself from the second
         write of the connection on (the first goes through the transport)."""
+        if self.transport is None:
+            return self._send_now(data)
         fd = self.fd
         if fd < -1:
             if fd == -3:
@@ -300,6 +317,41 @@ class ServerConn:
             else:
                 fd = self.fd = send_fd(self.transport)
         self.be.sendq.later(self.transport, fd, data)
+
+    def adopted(self, task: Any) -> None:
+        """The end of ``adopt`` for a connection its exchange already uses: a
+        transport that could not be made loses the connection."""
+        if self.transport is None and not task.cancelled():
+            exc = task.exc
+            self.connection_lost(exc if isinstance(exc, Exception) else None)
+
+    def write_many(self, parts: Any) -> None:
+        """Write ``parts`` now, after what this turn queued for the connection."""
+        if self.transport is None:
+            return self._send_now(b"".join(parts))
+        self.flush()
+        self.transport.writelines(parts)
+
+    def _send_now(self, data: bytes) -> None:
+        """A write before the transport exists (a connection from ``dial_now``):
+        kept, and sent on the socket at the end of this turn's pass of sends, after
+        the connects of the pass (``_send_unsent``)."""
+        if self.closed:
+            return
+        unsent = self.unsent
+        if unsent is None:
+            self.unsent = [data]
+            self.be.sendq.call(self._send_unsent)
+        else:
+            unsent.append(data)
+
+    def _send_unsent(self) -> None:
+        unsent = self.unsent
+        if unsent is None or self.transport is not None or self.closed:
+            return  # (connection_made wrote them)
+        data = unsent[0] if len(unsent) == 1 else b"".join(unsent)
+        n = send_now(self.fd, data)
+        self.unsent = None if n == len(data) else [data[n:]]
 
     def flush(self) -> None:
         """Send what this turn queued: before any other write to, or close of, a
@@ -415,6 +467,40 @@ def connect(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState,
         if t is not None:
             return _dial(loop, be, srv, dialer, t, opts)
     return sockopts.connect(loop, partial(ServerConn, be, srv, dialer), host, port, opts)
+
+
+def dial_now(be: Any, srv: ServerState, host: str, port: int,
+             dialer: Any) -> tuple[ServerConn, dialmod.Target] | None:
+    """A new connection to ``srv`` that lb dials itself, at once, or None when the
+    event loop's connect is used (no option before the SYN, a host name, `mode tcp`'s
+    smart connect, not uvloop). A connection already up has no ``dialer``: its
+    exchange attaches it now and its request leaves in this pass, beside the
+    ``connect()`` (HAProxy's order), before uvloop makes its transport (``adopt``).
+    Raises the OSError of a connect that failed at once."""
+    if not be.dial or be.smart == 2:
+        return None
+    opts = be.srvopts_smart if be.smart else be.srvopts
+    if not opts:
+        return None
+    t = dialmod.target(host, port)
+    if t is None:
+        return None
+    fd, up = dialmod.dial(t, opts)
+    return ServerConn(be, srv, None if up else dialer, fd), t
+
+
+def adopt(loop: asyncio.AbstractEventLoop, sc: ServerConn, t: dialmod.Target,
+          ) -> Coroutine[Any, Any, tuple[Any, ServerConn]]:
+    """uvloop's transport for a connection from ``dial_now``; a connect still in
+    progress is finished first."""
+    factory = partial(_itself, sc)
+    if sc.dialer is None:
+        return loop.create_connection(factory, sock=dialmod.SmartFd(t.family, sc.fd))
+    return sockopts.finish(loop, factory, sc.fd, t.family, t.address)
+
+
+def _itself(sc: ServerConn) -> ServerConn:
+    return sc
 
 
 def _dial(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState, dialer: Any,

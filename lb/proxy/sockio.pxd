@@ -13,6 +13,7 @@ cdef object _UV_TCP
 cpdef bint direct(tr)
 cpdef int send_fd(tr)
 cpdef reset_on_close(tr, int fd=*)
+cpdef Py_ssize_t send_now(int fd, bytes data) except -1
 @cython.locals(r=int)
 cpdef bint closing(tr) except -1
 @cython.locals(r=int)
@@ -22,12 +23,15 @@ cpdef bint busy(tr) except -1
 cdef class SendQueue:
     cdef public object loop, _soon, _flush
     cdef public list items
+    cdef public bint draining
 
     cpdef later(self, tr, int fd, data)
     cpdef later2(self, tr, int fd, head, data, Py_ssize_t off)
     cpdef call(self, fn)
-    @cython.locals(items=list, fd=int, off=Py_ssize_t)
+    @cython.locals(items=list, outer=bint)
     cpdef flush(self)
+    @cython.locals(fd=int, off=Py_ssize_t)
+    cdef _send(self, list items, failed)
 
 
 cdef extern from "sys/uio.h" nogil:
@@ -179,6 +183,13 @@ cdef inline bint send2_c(object tr, int fd, object head, object data,
     else:
         tr.write(memoryview(data)[off + sent - hn:])
     return True
+
+
+# send(2) of `data` on `fd` (sockio.send_now): the bytes taken, 0 on any failure
+cdef inline Py_ssize_t send_now_c(int fd, bytes data):
+    cdef Py_ssize_t sent = _sys_send(fd, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data),
+                                     MSG_NOSIGNAL | MSG_DONTWAIT)
+    return sent if sent > 0 else 0
 
 
 # SO_LINGER {on, 0 s} on `fd`, whose close then sends a reset: one system call, where

@@ -28,6 +28,7 @@ Must not import anything from lb.
 
 from __future__ import annotations
 
+import os
 from socket import SO_LINGER as _SO_LINGER
 from socket import SOL_SOCKET as _SOL_SOCKET
 from typing import Any
@@ -91,6 +92,19 @@ def send_fd(tr: Any) -> int:
         return -1
 
 
+def send_now(fd: int, data: bytes) -> int:
+    """Send ``data`` on the descriptor ``fd`` of a socket that has no transport yet
+    (lb.proxy.server.dial_now), without blocking: how many bytes the kernel took;
+    0 when it took none or the send failed (the transport made later writes the
+    rest, and reports the failure)."""
+    if COMPILED:
+        return send_now_c(fd, data)  # noqa: F821 (sockio.pxd)
+    try:
+        return os.write(fd, data)
+    except OSError:
+        return 0
+
+
 class SendQueue:
     """The data plane's sends of one turn of the event loop, made together once the
     turn's callbacks are done.
@@ -107,7 +121,8 @@ class SendQueue:
     ``later``/``later2`` queue bytes for a transport (``fd`` its descriptor, or -1
     to write through the transport); the first one of a turn schedules ``flush``
     with ``call_soon``, which uvloop runs at the start of the next turn, before it
-    polls again. Bytes for one transport leave in the order queued. **Any other
+    polls again. ``call`` queues a call among them (a connect); what the calls of a
+    pass queue (a connect's request) leaves in the same pass, after them. Bytes for one transport leave in the order queued. **Any other
     operation on a transport that may have bytes here (a write of its own, close,
     abort, write_eof, or returning from ``eof_received``) must call ``flush``
     first**, or its bytes would be overtaken or lost: ``flush`` costs one test when
@@ -115,24 +130,26 @@ class SendQueue:
     dropped: its peer is gone.
     """
 
-    __slots__ = ("loop", "items", "_soon", "_flush")
+    __slots__ = ("loop", "items", "_soon", "_flush", "draining")
 
     def __init__(self, loop: Any) -> None:
         self.loop = loop
         self.items: list[tuple[Any, int, bytes, bytes | None, int]] = []
         self._soon = loop.call_soon
         self._flush = self.flush  # (one bound method for every call_soon)
+        # inside flush: what its calls queue leaves in the same pass, after them
+        self.draining = False
 
     def later(self, tr: Any, fd: int, data: bytes) -> None:
         items = self.items
-        if not items:
+        if not items and not self.draining:
             self._soon(self._flush)
         items.append((tr, fd, data, None, 0))
 
     def later2(self, tr: Any, fd: int, head: bytes, data: bytes, off: int) -> None:
         """``head`` then ``data[off:]`` (a large body behind its head, not joined)."""
         items = self.items
-        if not items:
+        if not items and not self.draining:
             self._soon(self._flush)
         items.append((tr, fd, head, data, off))
 
@@ -140,7 +157,7 @@ class SendQueue:
         """Call ``fn()`` with this turn's sends, in order with them (a connect: its
         packets then leave with the others)."""
         items = self.items
-        if not items:
+        if not items and not self.draining:
             self._soon(self._flush)
         items.append((None, -1, fn, None, 0))
 
@@ -148,8 +165,24 @@ class SendQueue:
         items = self.items
         if not items:
             return
-        self.items = []
+        outer = not self.draining
+        self.draining = True
         failed: BaseException | None = None
+        try:
+            while items:  # (a connect's request, queued by its call, goes in this pass)
+                self.items = []
+                failed = self._send(items, failed)
+                items = self.items
+        finally:
+            if outer:
+                self.draining = False
+                if self.items:  # left by an exception: next turn
+                    self._soon(self._flush)
+        if failed is not None:
+            raise failed
+
+    def _send(self, items: list[Any], failed: BaseException | None,
+              ) -> BaseException | None:
         for tr, fd, head, data, off in items:
             if tr is None:
                 try:
@@ -169,8 +202,7 @@ class SendQueue:
                         tr.writelines((head, memoryview(data)[off:] if off else data))
             except Exception:  # a transport that failed reports it to its protocol
                 pass
-        if failed is not None:
-            raise failed
+        return failed
 
 
 _LINGER_RESET = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # struct linger {l_onoff 1, l_linger 0}

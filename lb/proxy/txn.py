@@ -624,8 +624,7 @@ class Txn(SampleSubject):
         sc = self.sc
         if sc is not None and self.head_sent:
             if self.req_chunked:
-                sc.flush()  # (what is queued goes first)
-                sc.transport.writelines(chunk(data))
+                sc.write_many(chunk(data))
             else:
                 sc.send(data)
             return
@@ -893,9 +892,26 @@ class Txn(SampleSubject):
             return
         srv = self.srv
         rt = self.rt
-        self.task = Driven(rt.loop, srvmod.connect(rt.loop, self.be, srv, srv.addr,
-                                                   srv.port or self.dst_port, self),
-                           self._connected)
+        port = srv.port or self.dst_port
+        try:
+            dialed = srvmod.dial_now(self.be, srv, srv.addr, port, self)
+        except OSError:
+            self.task = None
+            return self._connect_failed(b"SC")
+        if dialed is None:
+            self.task = Driven(rt.loop, srvmod.connect(rt.loop, self.be, srv, srv.addr,
+                                                       port, self),
+                               self._connected)
+            return
+        sc, target = dialed
+        adopt = srvmod.adopt(rt.loop, sc, target)
+        if sc.dialer is not None:  # the connect goes on: as the event loop's would
+            self.task = Driven(rt.loop, adopt, self._connected)
+            return
+        # up already: the request leaves now, before uvloop's transport exists
+        Driven(rt.loop, adopt, sc.adopted)
+        self.dialing = sc
+        self._server_ready(sc)
 
     def _connected(self, task: Driven) -> None:
         """The connect coroutine's end. A success normally arrived a turn earlier, in
@@ -1003,10 +1019,8 @@ class Txn(SampleSubject):
             self.replay = (list(self.body_buf or ()) if self.req_done and not self.upgrade
                            and self.method in _IDEMPOTENT and self.buf_size <= fe.bufsize
                            else None)
-        tr = link.transport
         if self.body_buf:
-            link.flush()  # (what is queued goes first)
-            tr.writelines([head, *self.body_buf])
+            link.write_many([head, *self.body_buf])
             self.body_buf = None
             if self.buf_size > _BODY_BUF_MAX:
                 self.conn.resume(PAUSE_BUF)

@@ -175,6 +175,9 @@ class World:
             sc = self.server_conn(be, srv, dialer)
             return sc.transport, sc
         srvmod.connect = connect  # type: ignore[assignment]
+        # no real dial (lb.proxy.server.dial_now, smart connect's path in HTTP mode):
+        # every new server connection is a fake one from `connect` above
+        srvmod.dial_now = lambda *args: None  # type: ignore[assignment]
         for be in self.rt.backends.values():
             for srv in be.st.servers:
                 sc = self.server_conn(be, srv)
