@@ -126,6 +126,47 @@ def test_what_a_call_queues_leaves_in_the_same_pass_after_the_calls() -> None:
     assert got["scheduled"] == 1 and got["left"] == []
 
 
+def test_finish_now_sends_the_fin_behind_the_bytes_before_the_close() -> None:
+    """lb.proxy.sockio.finish_now: the peer reads all the bytes then the end, while the
+    transport is still open; with bytes still held by the transport it does nothing,
+    so none is cut off."""
+    from lb.proxy.sockio import finish_now, send_fd
+    got: dict[str, Any] = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        tr, peer, _ = await _pair(loop)
+        tr.write(b"response")
+        finish_now(tr, send_fd(tr))  # (-1 uncompiled: the Python path)
+        await asyncio.sleep(0.05)
+        got["read"] = peer.recv(100), peer.recv(100)
+        got["open"] = not tr.is_closing()
+        tr.close()
+        peer.close()
+        tr2, peer2, _ = await _pair(loop)
+        big = b"x" * (8 << 20)
+        tr2.write(big)  # more than the kernel takes: the transport holds the rest
+        got["held"] = tr2.get_write_buffer_size() > 0
+        finish_now(tr2, send_fd(tr2))
+        n = 0
+        while n < len(big):
+            await asyncio.sleep(0)
+            try:
+                d = peer2.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            assert d, n  # an end before the last byte: cut off
+            n += len(d)
+        got["all"] = n
+        tr2.close()
+        peer2.close()
+
+    uvloop.run(main())
+    assert got["read"] == (b"response", b"")
+    assert got["open"]
+    assert got["held"] and got["all"] == 8 << 20
+
+
 def test_bytes_for_a_transport_closed_meanwhile_are_dropped_others_leave() -> None:
     got: dict[str, Any] = {}
 
@@ -223,6 +264,32 @@ def test_a_half_closed_client_gets_its_whole_answer() -> None:
             out = raw_request(lb.ports["fe"], b"GET / HTTP/1.1\r\nHost: t\r\n\r\n",
                               timeout=5, shut=True)
             assert out.startswith(b"HTTP/1.1 200 OK\r\n") and out.endswith(b"\r\n\r\nok")
+
+
+def _big(c: socket.socket, be: Any) -> None:
+    if be.recv_head(c):
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % _BIG + b"b" * _BIG)
+
+
+_BIG = 8 << 20
+
+
+def test_a_closing_answer_the_kernel_has_not_taken_is_not_cut_by_the_fin() -> None:
+    """The FIN goes early (sockio.finish_now) only behind bytes all in the kernel: a
+    slow client of a large answer still gets every byte, then the end."""
+    with RawBackend(_big) as be, LbThread(CFG, {"s1": be.port}) as lb, \
+            socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=10) as c:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        c.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        time.sleep(0.5)  # lb's transport holds what the kernel does not take
+        out = b""
+        while True:
+            d = c.recv(1 << 20)
+            if not d:
+                break
+            out += d
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and len(body) == _BIG
 
 
 def test_a_fin_read_in_the_turn_that_queued_an_answer_does_not_lose_it() -> None:

@@ -7,7 +7,7 @@ cimport cython
 from lb.http.headscan cimport scan_request
 from lb.proxy.compiled cimport FrontendRT, Runtime
 from lb.proxy.listener cimport Listener
-from lb.proxy.sockio cimport direct
+from lb.proxy.sockio cimport direct, finish_now
 from lb.proxy.timers cimport Deadline
 from lb.proxy.peer cimport PeerNames
 from lb.proxy.txn cimport Txn

@@ -23,7 +23,7 @@ from lb.http import h1, responses
 from lb.http.headscan import scan_request
 from lb.proxy import errsnap, track
 from lb.proxy.peer import PeerNames
-from lb.proxy.sockio import direct
+from lb.proxy.sockio import direct, finish_now
 from lb.proxy.timers import Deadline
 from lb.proxy.txn import Txn
 
@@ -675,6 +675,10 @@ class ClientConn(PeerNames):
                 if abort:
                     self.transport.abort()
                 else:
+                    # the FIN right behind the response, as HAProxy sends it: the
+                    # client then rarely closes first, which keeps its ports free of
+                    # TIME_WAIT (docs/dataplane.md, "Closing client connections")
+                    finish_now(self.transport, self.fd)
                     self.transport.close()
             return
         if self.upgrade_tail is not None:

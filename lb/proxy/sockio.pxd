@@ -13,6 +13,7 @@ cdef object _UV_TCP
 cpdef bint direct(tr)
 cpdef int send_fd(tr)
 cpdef reset_on_close(tr, int fd=*)
+cpdef finish_now(tr, int fd)
 cpdef Py_ssize_t send_now(int fd, bytes data) except -1
 @cython.locals(r=int)
 cpdef bint closing(tr) except -1
@@ -46,6 +47,8 @@ cdef extern from "sys/socket.h" nogil:
     ssize_t _sys_send "send" (int, const void *, size_t, int)
     ssize_t _sys_sendmsg "sendmsg" (int, const msghdr *, int)
     int _sys_setsockopt "setsockopt" (int, int, int, const void *, unsigned int)
+    int _sys_shutdown "shutdown" (int, int)
+    int SHUT_WR
     int MSG_NOSIGNAL
     int MSG_DONTWAIT
     int SOL_SOCKET

@@ -28,6 +28,7 @@ Must not import anything from lb.
 
 from __future__ import annotations
 
+import _socket
 import os
 from socket import SO_LINGER as _SO_LINGER
 from socket import SOL_SOCKET as _SOL_SOCKET
@@ -90,6 +91,30 @@ def send_fd(tr: Any) -> int:
         return sock.fileno() if sock is not None else -1
     except Exception:  # closed already, or a transport without a socket
         return -1
+
+
+def finish_now(tr: Any, fd: int) -> None:
+    """Send the FIN of a connection lb is closing now, behind the bytes it sent, not
+    when uvloop closes the descriptor a turn or two later (``tr.close()`` still
+    follows). Only when all of ``tr``'s bytes are in the kernel: none is cut off.
+    ``fd``: the transport's descriptor when known (compiled), else -1."""
+    if COMPILED:
+        if fd >= 0 and not busy(tr):
+            _sys_shutdown(fd, SHUT_WR)  # noqa: F821 (sockio.pxd)
+        return
+    try:
+        if tr.is_closing() or tr.get_write_buffer_size():
+            return
+        sock = tr.get_extra_info("socket")
+        if sock is None:
+            return
+        own = _socket.socket(fileno=sock.fileno())
+        try:
+            own.shutdown(_socket.SHUT_WR)
+        finally:
+            own.detach()
+    except (OSError, AttributeError, ValueError):  # closed already, or not a socket
+        pass
 
 
 def send_now(fd: int, data: bytes) -> int:
