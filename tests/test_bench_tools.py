@@ -668,3 +668,12 @@ def test_log_collector_keeps_every_datagram_of_a_burst():
     finally:
         out.close()
         sink.close()
+
+
+def test_the_python_for_lbs_own_tools_follows_lb_cmd() -> None:
+    """A wrapper script as --lb-cmd (an lb with another environment) must not be
+    run as the interpreter of tools/bench_config.py or of the version probe."""
+    import run as runmod
+    assert runmod.lb_python("/opt/venv/bin/python -P -m lb") == "/opt/venv/bin/python"
+    assert runmod.lb_python("python3.11 -m lb") == "python3.11"
+    assert runmod.lb_python("/tmp/lb-before.sh") == sys.executable

@@ -456,7 +456,7 @@ class Bench:
     def run(self) -> dict:
         started = datetime.now(UTC).isoformat(timespec="seconds")
         self.prepare()
-        python = shlex.split(self.args.lb_cmd)[0]
+        python = lb_python(self.args.lb_cmd)
         info = {"machine": prereq.machine_info(), "versions": prereq.versions(python)}
         log(f"machine:  {info['machine']}")
         log(f"versions: {info['versions']}")
@@ -580,7 +580,7 @@ class Bench:
         script = prereq.REPO / "tools" / "bench_config.py"
         if not script.exists():
             return None
-        argv = [shlex.split(self.args.lb_cmd)[0], str(script)]
+        argv = [lb_python(self.args.lb_cmd), str(script)]
         try:
             res = subprocess.run(argv, capture_output=True, text=True, timeout=120,
                                  cwd=prereq.REPO)
@@ -594,6 +594,13 @@ class Bench:
             child.stop()
         if self.log_sink is not None:
             self.log_sink.close()
+
+
+def lb_python(lb_cmd: str) -> str:
+    """The Python that runs lb for ``--lb-cmd``: its first word when that is a Python
+    interpreter (``python -m lb``), else (a wrapper script) the harness's own."""
+    first = shlex.split(lb_cmd)[0]
+    return first if os.path.basename(first).startswith("python") else sys.executable
 
 
 def _conn_reuse_notes(runs: list[dict]) -> list[str]:
