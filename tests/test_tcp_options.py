@@ -27,7 +27,7 @@ from lb import config as cfgmod
 from lb.proxy import dial as dialmod
 from lb.proxy import sockopts
 from tests.backends import HttpBackend
-from tests.lbproc import LbThread, free_port
+from tests.lbproc import LbThread, free_port, raw_request
 
 HTTP = """
 defaults
@@ -239,14 +239,8 @@ class _ArrivalServer:
 
 
 def _get_close(port: int) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
-        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        out = b""
-        while True:
-            d = c.recv(65536)
-            if not d:
-                return out
-            out += d
+    return raw_request(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       timeout=5)
 
 
 @pytest.mark.parametrize("backend", ["  option tcp-smart-connect", ""],

@@ -19,7 +19,10 @@ without a rebuild, a stale module runs from source beside a compiled sockio.
 ``SendQueue`` holds the sends of one turn of the event loop until its callbacks
 are done, so that they leave in a burst, as HAProxy's do.
 
-Also ``reset_on_close``: a close that tells the peer it was cut short; and
+Also ``send_now``: a send on the descriptor of a connection whose transport does
+not exist yet (lb.proxy.server.dial_now); ``finish_now``: the FIN of a connection
+lb closes, right behind its last bytes; ``reset_on_close``: a close that tells the
+peer it was cut short; and
 ``closing`` and ``busy``, the transport's state asked with C calls (a pooled
 connection's check, and every send's).
 
