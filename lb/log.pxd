@@ -106,9 +106,13 @@ cdef class TrafficLog:
 
 
 cdef class _TurnBatch:
-    cdef public object out, limit
+    cdef public object out
     cdef public list lines
+    cdef public Py_ssize_t limit, size
+    cdef public double delay
+    cdef public object loop
     cpdef write(self, line)
+    cpdef _due(self)
     cpdef flush(self)
 
 

@@ -587,6 +587,7 @@ def send_event(targets: Sequence[LogTarget], level: str | int, text: str,
                 s.send(lvl, msg, now, meta)
     kind = _DEFAULT_MIRROR[lvl] if mirror is True else (mirror or None)
     if kind and _mirror_enabled:
+        flush_events()  # the event lines written before it first
         try:
             os.write(2, mirror_line(kind, meta.pid, mirror_text or text))
         except OSError:
@@ -693,7 +694,10 @@ def setup(json: bool | None = None, level: str = "info", *, file: Any = None,
     else:
         processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
     wrapper = structlog.make_filtering_bound_logger(lvl)
-    factory = structlog.WriteLoggerFactory(file=out)
+    batch = _TurnBatch(out) if json else None
+    # structlog's own lines first write what the batch holds: lines keep their order
+    factory = structlog.WriteLoggerFactory(file=out if batch is None
+                                           else _BatchFirst(out, batch))
     structlog.configure(
         processors=processors,
         wrapper_class=wrapper,
@@ -701,50 +705,91 @@ def setup(json: bool | None = None, level: str = "info", *, file: Any = None,
         cache_logger_on_first_use=cache,
     )
     global _fast_chain
-    _fast_chain = _FastChain(processors, wrapper, factory, out, lvl) if json else None
+    _fast_chain = (_FastChain(processors, wrapper, factory, out, lvl, batch)
+                   if batch is not None else None)
     return True
 
 
 # ----------------------------------------------------------- per-connection events
 
 class _TurnBatch:
-    """Event lines written during one event-loop turn leave in one write at its end.
+    """Per-connection event lines leave together, in one write at most every ``delay``.
 
-    A WebSocket handshake logs ``tunnel_open`` and, when it ends, ``tunnel_close``;
-    under load many of them fall in the same turn, and one write per line was a system
-    call each (issue #9). Outside a running loop a line is written at once; a batch
-    never holds more than ``limit`` lines, and what is pending at exit is written.
+    A WebSocket handshake logs ``tunnel_open`` and, when it ends, ``tunnel_close``.
+    One write per line was a system call each, and so was one write per turn of the
+    event loop when a moderate load spreads the lines over many turns (issue #9).
+    While a loop runs, the first line of a batch arms a timer of ``delay`` seconds on
+    it; the batch is written when the timer fires or as soon as it holds ``limit``
+    characters. Outside a running loop a line is written at once. A loop that stops
+    before its timer fires leaves its lines to the next loop's timer, to ``flush``
+    (the runner calls it when it stops) or to the exit.
     """
 
-    __slots__ = ("out", "lines", "limit")
+    __slots__ = ("out", "lines", "limit", "size", "delay", "loop")
 
-    def __init__(self, out: Any, limit: int = 256) -> None:
+    def __init__(self, out: Any, limit: int = 16384, delay: float = 0.01) -> None:
         self.out = out
         self.lines: list[str] = []
         self.limit = limit
+        self.size = 0
+        self.delay = delay
+        self.loop: Any = None  # the loop whose timer will write the batch
         atexit.register(self.flush)
 
     def write(self, line: str) -> None:
-        lines = self.lines
-        lines.append(line)
-        if len(lines) == 1:
+        self.lines.append(line)
+        self.size += len(line)
+        if self.size >= self.limit:
+            self.flush()
+            return
+        loop = self.loop
+        if loop is None or not loop.is_running():
             try:
-                asyncio.get_running_loop().call_soon(self.flush)
+                loop = asyncio.get_running_loop()
             except RuntimeError:  # no loop running: now
                 self.flush()
-        elif len(lines) >= self.limit:
-            self.flush()
+                return
+            loop.call_later(self.delay, self._due)
+            self.loop = loop
+
+    def _due(self) -> None:
+        self.loop = None
+        self.flush()
 
     def flush(self) -> None:
         if not self.lines:
             return
         text = "".join(self.lines)
         self.lines.clear()
+        self.size = 0
         try:
             self.out.write(text)
             self.out.flush()
         except (OSError, ValueError):  # closed stream: as structlog's WriteLogger would
             COUNTERS.dropped_logs += 1
+
+
+class _BatchFirst:
+    """structlog's file: writes what the event batch holds, then the line."""
+
+    __slots__ = ("out", "batch", "__weakref__")  # (structlog keeps a lock per file)
+
+    def __init__(self, out: Any, batch: _TurnBatch) -> None:
+        self.out = out
+        self.batch = batch
+
+    def write(self, text: str) -> Any:
+        self.batch.flush()
+        return self.out.write(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def flush_events() -> None:
+    """Write the per-connection event lines still waiting for their batch's timer."""
+    if _fast_chain is not None:
+        _fast_chain.batch.flush()
 
 
 class _FastChain:
@@ -754,7 +799,7 @@ class _FastChain:
                  "batch", "config", "context_vars")
 
     def __init__(self, processors: list[Any], wrapper: Any, factory: Any, out: Any,
-                 level: int) -> None:
+                 level: int, batch: _TurnBatch) -> None:
         self.processors = processors
         self.count = len(processors)
         self.last = processors[-1]
@@ -762,7 +807,7 @@ class _FastChain:
         self.factory = factory
         self.out = out
         self.enabled = level <= logging.INFO
-        self.batch = _TurnBatch(out)
+        self.batch = batch
         # structlog keeps one configuration object for the process and changes what
         # is in it: its dict, and the dict of the module that holds the registry of
         # context variables, are read directly below (two events per WebSocket,

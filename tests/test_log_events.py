@@ -122,18 +122,21 @@ class _CountingOut(StringIO):
         return super().write(text)
 
 
-def test_lines_of_one_loop_turn_leave_in_one_write(fresh_structlog: None) -> None:
+def test_lines_of_many_turns_leave_in_one_write_when_the_timer_fires(
+        fresh_structlog: None) -> None:
     import asyncio
 
     out = _CountingOut()
     assert log.setup(json=True, file=out, cache=False)
     ev = log.InfoEvent("lb.tunnel", "tunnel_open", KEYS)
+    delay = log._fast_chain.batch.delay
 
     async def main() -> tuple[int, int]:
         for i in range(5):
             ev(i, "fe", "be", "s", "c", True)
+            await asyncio.sleep(0)  # one line a turn, as under a moderate load
         before = out.writes
-        await asyncio.sleep(0)  # the end of this turn
+        await asyncio.sleep(delay * 3)
         return before, out.writes
 
     before, after = asyncio.run(main())
@@ -143,6 +146,75 @@ def test_lines_of_one_loop_turn_leave_in_one_write(fresh_structlog: None) -> Non
     # outside a running loop a line is written at once
     ev(9, "fe", "be", "s", "c", False)
     assert out.writes == 2 and json.loads(out.getvalue().splitlines()[-1])["tunnel_id"] == 9
+
+
+def test_a_full_batch_is_written_at_once(fresh_structlog: None) -> None:
+    import asyncio
+
+    out = _CountingOut()
+    assert log.setup(json=True, file=out, cache=False)
+    ev = log.InfoEvent("lb.tunnel", "tunnel_open", KEYS)
+    batch = log._fast_chain.batch
+
+    async def main() -> list[int]:
+        seen = []
+        for i in range(1000):
+            ev(i, "fe", "be", "s", "c", True)
+            seen.append(out.writes)
+        return seen
+
+    seen = asyncio.run(main())
+    first = seen.index(1)  # the write that made the batch full, before any timer
+    assert 0 < first < 999
+    assert len("".join(out.getvalue())) >= batch.limit
+    assert sum(map(len, out.getvalue().splitlines(keepends=True)[:first + 1])) >= batch.limit
+    log.flush_events()
+    assert [json.loads(x)["tunnel_id"] for x in out.getvalue().splitlines()] == \
+        list(range(1000))
+
+
+def test_lines_left_by_a_stopped_loop_leave_with_the_next(fresh_structlog: None) -> None:
+    """A loop that stops before its timer fires does not strand its lines: the next
+    loop's first line arms a timer of its own (and ``flush_events`` writes them)."""
+    import asyncio
+
+    out = StringIO()
+    assert log.setup(json=True, file=out, cache=False)
+    ev = log.InfoEvent("lb.tunnel", "tunnel_open", KEYS)
+    delay = log._fast_chain.batch.delay
+
+    async def one_line(i: int, wait: float) -> None:
+        ev(i, "fe", "be", "s", "c", True)
+        await asyncio.sleep(wait)
+
+    asyncio.run(one_line(1, 0))  # stops before its timer
+    assert out.getvalue() == ""
+    asyncio.run(one_line(2, delay * 3))
+    assert [json.loads(x)["tunnel_id"] for x in out.getvalue().splitlines()] == [1, 2]
+    asyncio.run(one_line(3, 0))
+    log.flush_events()
+    assert [json.loads(x)["tunnel_id"] for x in out.getvalue().splitlines()] == [1, 2, 3]
+
+
+def test_other_lines_on_the_stream_keep_their_order(fresh_structlog: None) -> None:
+    """A structlog line of another kind, or a stderr copy of a server event, first
+    writes the event lines still waiting in the batch."""
+    import asyncio
+
+    out = StringIO()
+    assert log.setup(json=True, file=out, cache=False)
+    ev = log.InfoEvent("lb.tunnel", "tunnel_open", KEYS)
+
+    async def main() -> None:
+        ev(1, "fe", "be", "s", "c", True)
+        log.get_logger("lb.runner").info("stopped", pid=1)
+        ev(2, "fe", "be", "s", "c", True)
+        log.send_event([], "alert", "Server b/s is DOWN.", mirror=True)
+        assert out.getvalue().count("\n") == 3  # (the stderr copy went to fd 2)
+
+    asyncio.run(main())
+    events = [json.loads(x)["event"] for x in out.getvalue().splitlines()]
+    assert events == ["tunnel_open", "stopped", "tunnel_open"]
 
 
 def test_slow_path_keeps_the_order_of_lines(fresh_structlog: None) -> None:

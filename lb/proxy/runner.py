@@ -245,6 +245,11 @@ def run(config: Config, opts: RunOptions, services: Iterable[Service] = (),
         return loop.run_until_complete(main())
     finally:
         _unblock_stop_signals()
+        try:  # event lines whose batch timer did not fire before the loop stopped
+            from lb import log as _logmod
+            _logmod.flush_events()
+        except Exception:
+            pass
         if pidfile and wrote_pid:
             try:
                 os.unlink(pidfile)
