@@ -648,7 +648,8 @@ def subscribe_state_events(state: Any, logger: Any = None) -> Callable[[str, dic
 
 
 class _StderrWriter:
-    """File-like stderr for structlog: one os.write per event, never raises."""
+    """File-like stderr for structlog and the event batch: one os.write per call,
+    never raises."""
 
     def __init__(self, fd: int = 2) -> None:
         self.fd = fd
