@@ -55,9 +55,6 @@ cdef class ClientConn(PeerNames):
     cpdef on_message_begin(self)
     cdef _begin(self, url, list headers, long long hsize)
     cpdef session_closed(self)
-    # once per connection, from connection_made (and TcpClient's)
-    cpdef bint _open(self, transport) except -1
-    cpdef _read_early(self)
 
 
 cpdef tuple _addr(a)

@@ -14,7 +14,6 @@ Must not import: lb.cli, lb.log, healthcheck.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import Any
 
@@ -45,7 +44,6 @@ class _Refused(Exception):
 _PARSER_PAGES = {400: responses.PARSER_400, 422: responses.PARSER_422}
 _CL_MAX = (1 << 63) - 1  # HAProxy 2.6 refuses a Content-Length from 2**63
 _SLICE = 16384  # parse unit of a large read that may hold pipelined requests
-_EARLY_READ = 65536  # the read within connection_made (ClientConn._read_early)
 
 
 def _noop() -> None:
@@ -140,12 +138,6 @@ class ClientConn(PeerNames):
     # ------------------------------------------------------------------ accounting
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self._open(transport) and self.fd >= 0:
-            self._read_early()
-
-    def _open(self, transport: asyncio.BaseTransport) -> bool:
-        """Take the transport and count the connection in; False when a `tcp-request
-        connection` rule rejected it."""
         self.transport = transport  # type: ignore[assignment]
         if self.fd >= 0 and not direct(transport):
             self.fd = -1
@@ -182,30 +174,8 @@ class ClientConn(PeerNames):
                 pass
         # (maxconn is enforced before accept: lb.proxy.listener)
         if self.fe.tcp_conn_rules is not None and not self._tcp_connection_rules():
-            return False
+            return
         self.timer.arm(self.fe.t_http_request)
-        return True
-
-    def _read_early(self) -> None:
-        """Read the request within connection_made: a client sends it with its
-        connect, so it is usually there already. uvloop would start reading after
-        connection_made and find it at the next poll; read now, the request reaches
-        the server a poll and the other connections' callbacks of that turn sooner.
-        uvloop starts reading anyway once this returns, so a pause asked meanwhile is
-        applied again on the next turn (one read of input may come before it)."""
-        try:
-            data = os.read(self.fd, _EARLY_READ)
-        except OSError:
-            return  # nothing yet, or an error that uvloop's read meets as an end
-        if not data:
-            return  # the client closed: uvloop's read sees the end as well
-        self.data_received(data)
-        if self.paused and not self.closed:
-            self.loop.call_soon(self._keep_paused)
-
-    def _keep_paused(self) -> None:
-        if self.paused and not self.closed and self.transport is not None:
-            self.transport.pause_reading()
 
     def send(self, data: bytes) -> None:
         """Write to the client with the other sends of this turn of the loop

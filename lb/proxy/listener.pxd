@@ -17,7 +17,6 @@ cdef class Listener:
     cdef public Runtime rt
 
     cpdef _read(self, bint on)
-    cpdef int _accept_some(self)
     cpdef bint _full(self)
     cpdef bint _rate_wait(self)
     cpdef _block(self)

@@ -172,39 +172,29 @@ class Listener:
                 or (rt.maxconn > 0 and rt.active >= rt.maxconn))
 
     def _accept(self) -> None:
-        if self._accept_some():
-            # each connection_made reads its request at once (ClientConn._read_early)
-            # and queues its connect with the turn's sends (lb.proxy.sockio): they
-            # leave after the last of them, in the same pass, rather than a poll later
-            self.rt.sendq.flush_after()
-
-    def _accept_some(self) -> int:
-        """Accept what the backlog holds, up to MAXACCEPT: how many were taken."""
         sock = self.sock
         if sock is None:
-            return 0
+            return
         fe = self.fe
         rt = self.rt
         loop = rt.loop
-        n = 0
         for _ in range(MAXACCEPT):
             if self._full():
                 self._block()
-                return n
+                return
             if fe.rate_lim and self._rate_wait():
-                return n
+                return
             try:
                 fd, peer = sock._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
-                return n
+                return
             except OSError as e:
                 if e.errno in _RETRY_LATER:
                     # out of file descriptors or memory: stop accepting for a moment
                     self._read(False)
                     loop.call_later(0.1, self._retry)
-                    return n
+                    return
                 continue  # ECONNABORTED and the like: that connection is gone
-            n += 1
             csock = self.accepted_class(fileno=fd)
             fe.rate_curr += 1
             fe.active += 1
@@ -217,7 +207,6 @@ class Listener:
                    partial(self._served, csock))
             self.peer = None
         # more may be pending: the reader fires again on the next loop turn
-        return n
 
     def _rate_wait(self) -> bool:
         """`rate-limit sessions`: True when the frontend's session rate is at its

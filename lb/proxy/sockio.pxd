@@ -24,12 +24,11 @@ cpdef bint busy(tr) except -1
 cdef class SendQueue:
     cdef public object loop, _soon, _flush
     cdef public list items
-    cdef public bint draining, due
+    cdef public bint draining
 
     cpdef later(self, tr, int fd, data)
     cpdef later2(self, tr, int fd, head, data, Py_ssize_t off)
     cpdef call(self, fn)
-    cpdef flush_after(self)
     @cython.locals(items=list, outer=bint)
     cpdef flush(self)
     @cython.locals(fd=int, off=Py_ssize_t)

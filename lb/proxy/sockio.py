@@ -158,7 +158,7 @@ class SendQueue:
     dropped: its peer is gone.
     """
 
-    __slots__ = ("loop", "items", "_soon", "_flush", "draining", "due")
+    __slots__ = ("loop", "items", "_soon", "_flush", "draining")
 
     def __init__(self, loop: Any) -> None:
         self.loop = loop
@@ -167,20 +167,17 @@ class SendQueue:
         self._flush = self.flush  # (one bound method for every call_soon)
         # inside flush: what its calls queue leaves in the same pass, after them
         self.draining = False
-        self.due = False  # a flush is scheduled
 
     def later(self, tr: Any, fd: int, data: bytes) -> None:
         items = self.items
-        if not self.due and not self.draining:
-            self.due = True
+        if not items and not self.draining:
             self._soon(self._flush)
         items.append((tr, fd, data, None, 0))
 
     def later2(self, tr: Any, fd: int, head: bytes, data: bytes, off: int) -> None:
         """``head`` then ``data[off:]`` (a large body behind its head, not joined)."""
         items = self.items
-        if not self.due and not self.draining:
-            self.due = True
+        if not items and not self.draining:
             self._soon(self._flush)
         items.append((tr, fd, head, data, off))
 
@@ -188,21 +185,11 @@ class SendQueue:
         """Call ``fn()`` with this turn's sends, in order with them (a connect: its
         packets then leave with the others)."""
         items = self.items
-        if not self.due and not self.draining:
-            self.due = True
+        if not items and not self.draining:
             self._soon(self._flush)
         items.append((None, -1, fn, None, 0))
 
-    def flush_after(self) -> None:
-        """Flush in the next pass, once the callbacks already scheduled for it have
-        run (the listener's: accepted connections' connection_made calls, which read
-        their requests and queue connects)."""
-        if not self.due:
-            self.due = True
-            self._soon(self._flush)
-
     def flush(self) -> None:
-        self.due = False
         items = self.items
         if not items:
             return
@@ -217,8 +204,7 @@ class SendQueue:
         finally:
             if outer:
                 self.draining = False
-                if self.items and not self.due:  # left by an exception: next turn
-                    self.due = True
+                if self.items:  # left by an exception: next turn
                     self._soon(self._flush)
         if failed is not None:
             raise failed

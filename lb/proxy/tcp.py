@@ -127,7 +127,7 @@ class TcpClient(ClientConn):
         self.session: TcpTxn | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._open(transport)  # (no early read: input waits in `held` for the server)
+        super().connection_made(transport)
         self.timer.cancel()
         if not self.closed:
             self._begin()

@@ -1,13 +1,16 @@
-"""The request read within connection_made (ClientConn._read_early).
+"""The shapes a connection's first read can take, end to end on lb's own loop.
 
-A client sends its request with its connect, so lb reads it as the connection is
-made rather than a poll later, and the connect it leads to leaves in the same pass
-(Listener._accept, SendQueue.flush_after). uvloop starts reading once
-connection_made returns, whatever the protocol asked meanwhile: a pause asked by
-that first read (pipelined requests behind one in flight) must hold all the same.
-These tests drive the shapes a first read can take, on lb's own loop, with real
-sockets: pipelined requests, a reset before anything was read, an end right after
-the request, and a request that comes later than the connect.
+Pipelined requests in the read that carries the connect (reading stays paused
+while the first is in flight, and the answers come in order), a client reset
+before anything was read (the connection is counted out), a request followed at
+once by the client's end (answered), and a request that comes well after the
+connect (read when it comes).
+
+These guard any change to how a connection's first bytes are read. One such
+change was tried in the thirty-third session (docs/performance.md): reading the
+request within connection_made. uvloop starts reading once connection_made
+returns whatever the protocol asked meanwhile, so a pause asked by that read was
+lost; the pipelining test here is the one that caught it.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def test_pipelined_requests_in_the_first_read_keep_reading_paused() -> None:
         with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as s:
             s.sendall(b"".join(req % i for i in range(3)))  # with the connect
             _wait(lambda: len(be.received) == 1)
-            time.sleep(0.1)  # a few loop turns: uvloop started reading after the read
+            time.sleep(0.1)  # a few loop turns for a read that should not happen
 
             def paused_state() -> list[tuple[int, bool]]:
                 return [(c.paused, c.transport.is_reading()) for c in lb.rt.conns]
@@ -121,7 +124,7 @@ def test_a_client_reset_before_its_first_read_is_counted_out() -> None:
         for _ in range(20):
             s = socket.create_connection(("127.0.0.1", lb.ports["fe"]))
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            s.close()  # an RST, most likely before lb's connection_made reads
+            s.close()  # a reset, most likely before lb has read anything
         _wait(lambda: lb.call(lambda: (lb.rt.actconn, lb.rt.state.curr_conns)) == (0, 0))
         out = raw_request(lb.ports["fe"], b"GET / HTTP/1.1\r\nhost: a\r\n\r\n",
                           until_close=False)
