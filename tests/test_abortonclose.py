@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from typing import Any
 
@@ -34,38 +35,55 @@ LOGGED = "    log 127.0.0.1:@@log@@ local0\n    option httplog\n"
 
 
 def slow_server(c: socket.socket, be: Any) -> None:
-    """Answers one second after the request; records how its send and read went."""
+    """Answers one second after the request; records how its send and read went
+    (``be.answered`` is set once the send was tried)."""
     be.recv_head(c, timeout=20)
     time.sleep(1.0)
     try:
-        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        try:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        finally:
+            be.answered.set()
         end = "fin" if c.recv(4096) == b"" else "more"
     except ConnectionResetError:
         end = "reset"
     be.ends.append(end)
 
 
+def _wait_for(cond: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def half_closed_exchange(kind: str, option: str) -> tuple[bytes, list[str], dict[str, Any]]:
-    """The client's bytes, how the server's connection ended, the log record."""
+    """The client's bytes, how the server's connection ended, the log record.
+
+    A reset (abortonclose) meets the server's answer at once. A served exchange
+    leaves the server's connection idle in the proxy's pool, where both proxies keep
+    it for as long as this test runs (`timeout server` is 10 s): it ends, with a
+    FIN, when the proxy stops. Both are waited for explicitly, so that the server's
+    thread has seen its end before the backend's sockets are closed."""
     log = UdpLog()
     be = RawBackend(slow_server)
     be.ends = []  # type: ignore[attr-defined]
+    be.answered = threading.Event()  # type: ignore[attr-defined]
     try:
-        with be, lb_or_haproxy(kind, config(LOGGED + option),
+        with be:
+            with lb_or_haproxy(kind, config(LOGGED + option),
                                {"s1": be.port, "log": log.port}) as px:
-            with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
-                c.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
-                time.sleep(0.2)
-                c.shutdown(socket.SHUT_WR)
-                with c.makefile("rb") as f:
-                    got = f.read()  # until the proxy closes
-            # the served case ends when the proxy drops its idle server connection,
-            # about 5 s after the response for both proxies: wait well past that
-            deadline = time.monotonic() + 12
-            while not be.ends and time.monotonic() < deadline:  # type: ignore[attr-defined]
-                time.sleep(0.02)
-            rec = log.records(1)[0]
-            rec["raw"] = log.lines(1)[0]
+                with socket.create_connection(("127.0.0.1", px.ports["fe"]),
+                                              timeout=5) as c:
+                    c.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+                    time.sleep(0.2)
+                    c.shutdown(socket.SHUT_WR)
+                    with c.makefile("rb") as f:
+                        got = f.read()  # until the proxy closes
+                be.answered.wait(10)  # type: ignore[attr-defined]
+                _wait_for(lambda: be.ends, 0.5)  # type: ignore[attr-defined]
+                rec = log.records(1)[0]
+                rec["raw"] = log.lines(1)[0]
+            _wait_for(lambda: be.ends, 5)  # type: ignore[attr-defined]
         return got, list(be.ends), rec  # type: ignore[attr-defined]
     finally:
         log.close()
