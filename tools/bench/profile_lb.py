@@ -30,7 +30,8 @@ stay in the run directory for ``callgrind_annotate``.
 
 ``--paced RATE`` drives every run open loop at RATE units/s (wsbench ``-r``, as
 run.py's paced rows) instead of saturating: the cost per unit at a load both
-proxies carry, where each loop turn serves few events.
+proxies carry, where each loop turn serves few events. Each run's line also shows
+the generator's p50 and p99, so a change can be judged on latency at that load.
 
 ``--log-timers`` keeps every httplog line of each run (a 128 MiB receive buffer on
 the bench's syslog socket, drained by a thread: ``harness/logtimers.py``) and prints
@@ -313,8 +314,11 @@ def main(argv: list[str] | None = None) -> int:
                         split = f" (user {100.0 * (u1 - u0) / (u1 - u0 + s1 - s0):.0f}%)"
                     if us is not None:
                         per[t].append(us)
+                    lat = ""
+                    if rec.get("p99_ms") is not None:
+                        lat = f"  p50 {rec.get('p50_ms') or 0:.3f} p99 {rec['p99_ms']:.3f} ms"
                     print(f"{name:<20} {rnd} {t:<8} {rec.get('value', 0):>10,.1f} {sc.unit:<6}"
-                          f" cpu {rec.get('cpu_pct', 0):5.1f}%  {us} us/unit{split}"
+                          f" cpu {rec.get('cpu_pct', 0):5.1f}%  {us} us/unit{split}{lat}"
                           f"{'  PROBLEM ' + rec['problem'] if rec.get('problem') else ''}",
                           flush=True)
                     if timers:
