@@ -633,6 +633,14 @@ def _reuseport(b: Bind) -> bool:
             and hasattr(socket, "SO_REUSEPORT"))
 
 
+def _master_state(cfg: Config) -> State:
+    """The State the master's stats socket answers from. `busy-polling` is the
+    workers' (`show info`): the master itself never polls busily, as in HAProxy."""
+    state = State(cfg)
+    state.busy_polling = cfg.global_.busy_polling
+    return state
+
+
 class Master:
     def __init__(self, cfg: Config, opts: RunOptions, services: Iterable[Service],
                  run_dir: str) -> None:
@@ -641,7 +649,7 @@ class Master:
         self.services_fns = list(services)
         self.run_dir = run_dir
         self.loop = asyncio.get_running_loop()
-        self.state = State(cfg)
+        self.state = _master_state(cfg)
         self.state_listener: Any = None
         self.services: list[asyncio.Task[Any]] = []
         self.socks: dict[tuple[Any, ...], socket.socket] = {}
@@ -1022,6 +1030,7 @@ class Master:
         for sock in self.socks.values():
             sock.close()
         self.socks.clear()
+        self.state.busy_polling = False  # every worker is stopping
         self.state.emit("process_stopping", {})  # the stats sockets stop accepting
         if sig == signal.SIGTERM and self.killer is None:
             self.killer = self.loop.create_task(self._kill_later())
@@ -1105,7 +1114,7 @@ class Master:
             except ValueError:
                 pass
         self.cfg = cfg
-        self.state = State(cfg)
+        self.state = _master_state(cfg)
         try:
             await self.start_services()
         except OSError as e:  # the workers serve on; the stats socket is missing

@@ -531,6 +531,7 @@ class State:
         self.conn_rate = FreqCounter()
         self.sess_rate = FreqCounter()
         self.stopping = False
+        self.busy_polling = False  # the loop polls without sleeping (show info)
         self.streams: dict[int, Any] = {}  # id -> live stream (show sess, shutdown session)
         self.tunnels: dict[int, Any] = {}  # id -> live tunnel (show websockets)
         self.errors: deque[Any] = deque(maxlen=64)  # captured protocol errors (show errors)

@@ -719,7 +719,7 @@ def _info_rows(state: State, now: float) -> list[tuple[int, str, str, str, Any]]
         (56, "ActivePeers", "MGP", "u32", 0),
         (57, "ConnectedPeers", "MGP", "u32", 0),
         (58, "DroppedLogs", "MGP", "u32", 0),
-        (59, "BusyPolling", "MGP", "u32", 0),
+        (59, "BusyPolling", "MGP", "u32", 1 if state.busy_polling else 0),
         (60, "FailedResolutions", "MGP", "u32", 0),
         (61, "TotalBytesOut", "MGP", "u64", bytes_out),
         (62, "TotalSplicedBytesOut", "MGP", "u64", 0),

@@ -721,3 +721,42 @@ def test_inherited_stats_lists_are_not_shared():
            "listen two\n bind :2\n")
     assert c.proxies[0].stats.auth == (("a", "a"), ("b", "b"))
     assert c.proxies[1].stats.auth == (("a", "a"),)
+
+
+@pytest.mark.parametrize("line,msg", [  # haproxy -c, 2.6.12 (2026-11-24)
+    ("busy-polling x", "'busy-polling' cannot handle unexpected argument 'x'."),
+    ("no busy-polling x", "'busy-polling' cannot handle unexpected argument 'x'."),
+    # `default X` hands X its arguments with the line's last word repeated
+    ("default busy-polling", "'busy-polling' cannot handle unexpected argument "
+     "'busy-polling'."),
+    ("default busy-polling x", "'busy-polling' cannot handle unexpected argument 'x'."),
+    ("default set-dumpable", "'set-dumpable' cannot handle unexpected argument "
+     "'set-dumpable'."),
+    ("default set-dumpable x y", "'set-dumpable' cannot handle unexpected argument 'x'."),
+    ("no strict-limits x", "'strict-limits' cannot handle unexpected argument 'x'."),
+    ("default insecure-fork-wanted", "'insecure-fork-wanted' cannot handle unexpected "
+     "argument 'insecure-fork-wanted'."),
+    ("no log x", "log : 'no log' does not expect arguments"),
+    ("default log 127.0.0.1 local0", "log : unknown optional log level 'local0'"),
+])
+def test_global_negation_and_log_errors(line, msg):
+    res = cfg(f"global\n {line}\n")
+    assert not res.ok
+    assert msgs(res, "alert") == [f"parsing [t.cfg:2] : {msg}"]
+
+
+def test_busy_polling_and_its_negation():
+    assert not ok("global\n").global_.busy_polling
+    assert ok("global\n busy-polling\n").global_.busy_polling
+    assert not ok("global\n busy-polling\n no busy-polling\n").global_.busy_polling
+    assert ok("global\n no busy-polling\n busy-polling\n").global_.busy_polling
+    res = cfg("global\n busy-polling\n")
+    assert res.diagnostics == [] or all("busy-polling" not in d.message()
+                                        for d in res.diagnostics)  # no "not supported"
+    # numa-cpu-mapping takes anything after no/default (2.6.12); `default log A B C` is
+    # `log A B C C`
+    ok("global\n no numa-cpu-mapping x\n default numa-cpu-mapping\n")
+    t, = ok("global\n default log 127.0.0.1 local0 info\n").global_.logs
+    assert (t.address, t.facility, t.level, t.minlevel) == ("127.0.0.1", "local0", "info",
+                                                           "info")
+    assert ok("global\n log 127.0.0.1 local0\n no log\n").global_.logs == ()

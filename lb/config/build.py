@@ -32,6 +32,7 @@ from lb.config.proxy_kw import (
     bad_name_char,
     kw_no_log,
     kw_option,
+    too_many,
 )
 from lb.config.registry import (
     GlobalBuilder,
@@ -269,12 +270,39 @@ class Parser:
         words = line.words
         if words[0] in ("no", "default"):
             if len(words) > 1 and words[1] in GLOBAL_NEGATABLE:
-                if words[1] == "log":
-                    self.glob.logs.clear()
+                self._global_negation(line)
                 return
             self._negation_error(line)
             return
         dispatch_global(self.glob, line, self.ctx)
+
+    def _global_negation(self, line: Line) -> None:
+        """`no X` / `default X` for the globals that take it, as HAProxy 2.6 reads them
+        (checked against haproxy -c): `no` takes no argument; `default` hands X its
+        arguments with the line's last word repeated (`default busy-polling` is
+        `busy-polling busy-polling`, `default log A B` is `log A B B`)."""
+        words, cols = line.words, line.cols
+        kw = words[1]
+        if words[0] == "default":
+            sub = Line(line.file, line.lineno, (*words[1:], words[-1]),
+                       (*cols[1:], cols[-1]), line.raw)
+        else:
+            sub = Line(line.file, line.lineno, words[1:], cols[1:], line.raw)
+        if kw == "numa-cpu-mapping":  # read without any check
+            return
+        if kw == "log":
+            if words[0] == "default":
+                dispatch_global(self.glob, sub, self.ctx)
+            elif len(sub.words) > 1:
+                self.ctx.alert(line, "log : 'no log' does not expect arguments",
+                               "too-many-args", col=line.col(2))
+            else:
+                self.glob.logs.clear()
+            return
+        if too_many(sub, self.ctx, 0):
+            return
+        if kw == "busy-polling":
+            self.glob.values["busy_polling"] = False
 
     def _negation_error(self, line: Line) -> None:
         self.ctx.alert(line, "negation/default currently supported only for options, log, "

@@ -412,6 +412,8 @@ _ROWS: list[Keyword] = [
     Keyword("unsetenv", kw_setenv),
     Keyword("user", kw_user, help="user name"),
     Keyword("zero-warning", _flag("zero_warning"), help="warnings are fatal"),
+    Keyword("busy-polling", _flag("busy_polling"),
+            help="never sleep in the poller: lower latency, one core always busy"),
     Keyword("nbproc", _removed("nbproc is not supported any more since HAProxy 2.5. Threads "
                                "will automatically be used on multi-processor machines if "
                                "available.")),
@@ -420,7 +422,7 @@ _ROWS: list[Keyword] = [
         "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites", "ssl-default-bind-options",
         "ssl-default-server-ciphers", "ssl-default-server-ciphersuites",
         "ssl-default-server-options", "ssl-dh-param-file", "ssl-server-verify",
-        "busy-polling", "set-dumpable", "strict-limits", "insecure-fork-wanted",
+        "set-dumpable", "strict-limits", "insecure-fork-wanted",
         "numa-cpu-mapping", "localpeer", "maxsslconn", "maxconnrate", "maxsessrate",
         "maxpipes", "expose-experimental-directives", "external-check", "insecure-setuid-wanted",
         "thread-groups", "profiling.tasks", "nosplice", "noepoll", "nopoll",

@@ -743,6 +743,7 @@ class Global:
     description: str | None = None
     quiet: bool = False
     zero_warning: bool = False
+    busy_polling: bool = False  # the poller never sleeps (lb.proxy.eventloop.BusyPoller)
     logs: tuple[LogTarget, ...] = ()
     log_tag: str | None = None
     log_send_hostname: str | None = None

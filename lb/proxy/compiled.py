@@ -22,6 +22,7 @@ from lb.http import actions, cookie, h1
 from lb.match import acl, maps, sample
 from lb.proxy import queue as lbqueue
 from lb.proxy import sockopts, stick
+from lb.proxy.eventloop import BusyPoller
 from lb.proxy.retry import RetryPolicy
 from lb.proxy.sockio import SendQueue
 from lb.proxy.timers import TimerWheel
@@ -321,15 +322,33 @@ class Runtime:
         self.txn_hook: Callable[[Any], None] | None = None
         # the `-d` traffic trace (lb.proxy.debugtrace.DebugTrace; None = off)
         self.trace: Any = None
+        # `busy-polling` (lb.proxy.eventloop.BusyPoller; None = the loop sleeps)
+        self.busy_poller: BusyPoller | None = None
         self.state.listeners.append(self._server_event)
 
     def clock(self) -> float:
         """The loop's time, ``loop.time()`` (read in C when compiled on uvloop)."""
         return self.wheel.now()
 
+    def start_busy_polling(self) -> None:
+        """`busy-polling`: poll without sleeping until a soft stop (HAProxy stops it
+        then too, so that an old process draining its connections leaves the core to
+        the new one)."""
+        if self.busy_poller is None:
+            self.busy_poller = BusyPoller(self.loop)
+            self.busy_poller.start()
+            self.state.busy_polling = True
+
+    def stop_busy_polling(self) -> None:
+        if self.busy_poller is not None:
+            self.busy_poller.stop()
+            self.busy_poller = None
+            self.state.busy_polling = False
+
     def _server_event(self, event: str, info: dict[str, Any]) -> None:
         """A server's state, weight or maxconn changed: queued requests may move. A
-        frontend or the process limit changed from the CLI: the listeners follow."""
+        frontend or the process limit changed from the CLI: the listeners follow. The
+        process started to stop: busy polling ends."""
         srv = info.get("server")
         if srv is not None and event.startswith("server_"):
             if event == "server_addr":  # idle connections go to the old address
@@ -340,6 +359,8 @@ class Runtime:
                 if pool:
                     pool.clear()
             lbqueue.server_changed(srv, self.loop.time())
+        elif event == "process_stopping":
+            self.stop_busy_polling()
         elif event == "frontend_changed" or event == "maxconn_changed":
             from lb.proxy import listener as lmod
 
@@ -352,6 +373,7 @@ class Runtime:
     async def stop(self) -> None:
         """Close listeners, end every connection and tunnel, stop services."""
         self.state.stopping = True
+        self.stop_busy_polling()
         self.sendq.flush()
         for srv in self.servers_listening:
             srv.close()

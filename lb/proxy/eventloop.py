@@ -1,8 +1,8 @@
 """The event loop lb runs on: uvloop, imported with a cheaper registry of transports.
 
 Owns: the import of uvloop for the whole process (``lb.proxy`` imports this module
-first), ``new_event_loop`` (uvloop's loop, or asyncio's where uvloop is missing), and
-``TransportRegistry``.
+first), ``new_event_loop`` (uvloop's loop, or asyncio's where uvloop is missing),
+``TransportRegistry`` and ``BusyPoller`` (the global ``busy-polling``).
 
 uvloop files every transport it makes in a per-loop map from descriptor to
 transport, held weakly, so that ``add_reader`` and friends can refuse a descriptor
@@ -67,6 +67,39 @@ class TransportRegistry:
     def __len__(self) -> int:
         """Entries, dead ones not yet dropped included."""
         return len(self._refs)
+
+
+class BusyPoller:
+    """``busy-polling``: the loop never sleeps in its poller.
+
+    A callback that queues itself again keeps one ready callback on the loop at all
+    times, so each turn polls with a zero timeout (uvloop runs ready callbacks from
+    an idle handle, and libuv does not block while one is active; asyncio's own
+    loop does the same with its ready queue). Timers and I/O run as usual. A
+    sleeping process is woken by the kernel, which inside a virtual machine can
+    take tens of microseconds per wake-up (docs/performance.md): polling trades one
+    busy core for that latency, as HAProxy's option of the same name does.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._handle: asyncio.Handle | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._handle is not None
+
+    def start(self) -> None:
+        if self._handle is None:
+            self._handle = self._loop.call_soon(self._turn)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _turn(self) -> None:
+        self._handle = self._loop.call_soon(self._turn)
 
 
 LOADED_DURING_SWAP: list[str] = []

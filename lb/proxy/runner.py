@@ -152,6 +152,8 @@ async def start(config: Config, opts: RunOptions | None = None,
                 rt.services.append(await start_service(svc, rt.state, loop))
             except OSError as e:
                 raise StartError(e.strerror or str(e)) from e
+        if config.global_.busy_polling:
+            rt.start_busy_polling()
     except BaseException:
         await rt.stop()
         raise
