@@ -27,8 +27,12 @@ cdef class Sink:
     cdef public Py_ssize_t _limit
     cdef public bytes _hdr
     cdef public bint _cacheable
+    cdef public tuple sample_ranges
+    cdef public long long sample_size, _sample_idx
     @cython.locals(sec=cython.longlong, hdr=bytes)
     cpdef send(self, int level, msg, double now, meta)
+    @cython.locals(n=cython.longlong)
+    cpdef bint _sampled(self)
     cpdef _write_line(self, bytes hdr, msg)
     cpdef _write(self, data)
     cpdef _dropped(self)

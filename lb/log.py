@@ -207,7 +207,7 @@ class Sink:
 
     __slots__ = ("target", "fmt", "facility", "maxlevel", "minlevel", "length", "sent",
                  "dropped", "errors", "_limit", "_hsec", "_hlevel", "_hmeta", "_hdr",
-                 "_cacheable")
+                 "_cacheable", "sample_ranges", "sample_size", "_sample_idx")
 
     def __init__(self, target: LogTarget) -> None:
         if target.format not in FORMATS:
@@ -232,9 +232,16 @@ class Sink:
         self._hlevel = -1
         self._hmeta: Meta | None = None
         self._hdr = b""
+        # `sample R:S`: lines that pass the level filter are numbered 1..S, again and
+        # again; those in a range are sent (one counter per configured log line)
+        self.sample_ranges = target.sample
+        self.sample_size = target.sample_size if target.sample else 0
+        self._sample_idx = 0
 
     def send(self, level: int, msg: bytes, now: float, meta: Meta) -> None:
         if level > self.maxlevel:
+            return
+        if self.sample_size and not self._sampled():
             return
         if level < self.minlevel:
             level = self.minlevel
@@ -252,6 +259,15 @@ class Sink:
             self._write((hdr + msg)[:self._limit] + b"\n")
         else:
             self._write_line(hdr, msg)
+
+    def _sampled(self) -> bool:
+        """Count one line against the sample; whether it falls in a range."""
+        n = self._sample_idx + 1
+        self._sample_idx = n % self.sample_size
+        for low, high in self.sample_ranges:
+            if low <= n <= high:
+                return True
+        return False
 
     def _write_line(self, hdr: bytes, msg: bytes) -> None:
         """``hdr + msg + LF`` as one write (a sink may send the parts as they are)."""

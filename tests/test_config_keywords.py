@@ -737,7 +737,12 @@ def test_inherited_stats_lists_are_not_shared():
     ("default insecure-fork-wanted", "'insecure-fork-wanted' cannot handle unexpected "
      "argument 'insecure-fork-wanted'."),
     ("no log x", "log : 'no log' does not expect arguments"),
+    ("default log", "log : expects <address> and <facility>  as arguments"),
     ("default log 127.0.0.1 local0", "log : unknown optional log level 'local0'"),
+    # the global section words these two its own way
+    ("log", "log : expects <address> and <facility>  as arguments"),
+    ("log 127.0.0.1", "log : expects <address> and <facility>  as arguments"),
+    ("log global", "log : 'global' is not supported for a global syslog server"),
 ])
 def test_global_negation_and_log_errors(line, msg):
     res = cfg(f"global\n {line}\n")

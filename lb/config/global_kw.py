@@ -151,16 +151,9 @@ def kw_uid(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
 
 
 def kw_log(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
-    res = parse_log(line, ctx, line.words[1:])
-    if res == "global":
-        ctx.alert(line, "'log global' is only allowed in proxies.", "bad-argument")
-        return
+    res = parse_log(line, ctx, line.words[1:], in_global=True)
     if isinstance(res, m.LogTarget):
         g.logs.append(res)
-
-
-def kw_no_log(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
-    g.logs.clear()
 
 
 _LEVELS = ("user", "operator", "admin")

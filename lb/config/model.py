@@ -78,6 +78,10 @@ class LogTarget:
     minlevel: str = "emerg"
     format: str = "local"  # local rfc3164 rfc5424 priority short timed iso raw
     length: int = 1024
+    # `sample <ranges>:<size>`: of each <size> lines, those numbered in a range (from
+    # 1) are sent; no ranges: every line
+    sample: tuple[tuple[int, int], ...] = ()
+    sample_size: int = 0
     origin: Origin = NO_ORIGIN
 
 

@@ -463,43 +463,96 @@ def kw_log_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 # --------------------------------------------------------------------------- log
 
 
-def parse_log(line: Line, ctx: ParseCtx, args: tuple[str, ...], kwname: str = "log"
-              ) -> m.LogTarget | None | str:
+_UINT_MAX = 0xFFFFFFFF
+
+
+def _log_uint(text: str) -> int:
+    """HAProxy's read_uint over a whole word: 0 (invalid) unless every character is a
+    digit and the value fits 32 bits."""
+    if not text.isascii() or not text.isdigit():
+        return 0
+    v = int(text)
+    return v if v <= _UINT_MAX else 0
+
+
+def parse_log_sample(spec: str) -> tuple[tuple[tuple[int, int], ...], int] | str:
+    """`sample <ranges>:<size>` of a log line: the 1-based ranges of each window of
+    <size> lines that are sent, and the size; or HAProxy 2.6's error text (its order
+    and wording, checked with haproxy -c)."""
+    ranges_text, colon, size_text = spec.partition(":")
+    if not colon:
+        return "Missing sample size"
+    ranges: list[tuple[int, int]] = []
+    rest = ranges_text
+    while rest:
+        item, comma, after = rest.partition(",")
+        low_text, dash, high_text = item.partition("-")
+        low = _log_uint(low_text)
+        high = _log_uint(high_text) if dash else low
+        if not low or not high or (dash and high <= low):
+            return f"wrong sample range '{rest}'"
+        # HAProxy's test: either end of the new range inside an earlier one
+        if any(lo <= low <= hi or lo <= high <= hi for lo, hi in ranges):
+            return "ranges are overlapping"
+        ranges.append((low, high))
+        rest = after if comma else ""
+    if not ranges:
+        return "no sampling ranges given"
+    size = _log_uint(size_text)
+    if not size:
+        return f"wrong sample size '{size_text}' for sample range '{ranges_text}'"
+    top = max(hi for _, hi in ranges)
+    if size < top:
+        return (f"sample size {size} should be greater or equal to {top} the maximum of "
+                "the high ranges limits")
+    return tuple(sorted(ranges)), size
+
+
+def parse_log(line: Line, ctx: ParseCtx, args: tuple[str, ...], kwname: str = "log",
+              in_global: bool = False) -> m.LogTarget | None | str:
     """Parse `log <target> [len N] [format F] [sample R:S] <facility> [max [min]]`.
 
-    Returns a LogTarget, "global" for `log global`, or None after an error.
+    Returns a LogTarget, "global" for `log global`, or None after an error. The global
+    section words two messages its own way (``in_global``).
     """
-    if len(args) == 1 and args[0] == "global":
-        return "global"
+    if len(args) >= 1 and args[0] == "global":
+        if in_global:
+            ctx.alert(line, f"{kwname} : 'global' is not supported for a global syslog "
+                      "server", "bad-argument")
+            return None
+        if len(args) == 1:
+            return "global"
     if len(args) < 2:
-        ctx.alert(line, f"{kwname} : expects <address> and <facility> or global as arguments",
-                  "missing-argument")
+        ctx.alert(line, f"{kwname} : expects <address> and <facility> "
+                  f"{'' if in_global else 'or global'} as arguments", "missing-argument")
         return None
     addr = args[0]
     i = 1
     length = 1024
     fmt = "local"
+    sample: tuple[tuple[int, int], ...] = ()
+    sample_size = 0
     while i < len(args) and args[i] in ("len", "format", "sample"):
-        if i + 1 >= len(args):
-            ctx.alert(line, f"{kwname} : '{args[i]}' expects a value.", "missing-argument")
-            return None
+        value = args[i + 1] if i + 1 < len(args) else ""  # HAProxy reads an empty word
         if args[i] == "len":
-            length = atoi(args[i + 1])
+            length = atoi(value)
             if not 80 <= length <= 65535:
-                ctx.alert(line, f"{kwname} : invalid log length '{args[i + 1]}', must be "
+                ctx.alert(line, f"{kwname} : invalid log length '{value}', must be "
                           "between 80 and 65535", "bad-argument")
                 return None
         elif args[i] == "format":
-            fmt = args[i + 1]
+            fmt = value
             if fmt not in LOG_FORMATS:
                 ctx.alert(line, f"{kwname} : unknown log format '{fmt}'", "bad-argument")
                 return None
+        else:
+            parsed = parse_log_sample(value)
+            if isinstance(parsed, str):
+                ctx.alert(line, f"{kwname} : {parsed}", "bad-argument")
+                return None
+            sample, sample_size = parsed
         i += 2
-    if i >= len(args):
-        ctx.alert(line, f"{kwname} : expects <address> and <facility> or global as arguments",
-                  "missing-argument")
-        return None
-    fac = args[i]
+    fac = args[i] if i < len(args) else ""
     if fac not in FACILITIES:
         ctx.alert(line, f"{kwname} : unknown log facility '{fac}'", "bad-argument",
                   col=line.col(i + 1), suggestion=suggest(fac, FACILITIES))
@@ -523,7 +576,7 @@ def parse_log(line: Line, ctx: ParseCtx, args: tuple[str, ...], kwname: str = "l
         return None
     o = origin(line)
     common = {"facility": fac, "level": level, "minlevel": minlevel, "format": fmt,
-              "length": length, "origin": o}
+              "length": length, "sample": sample, "sample_size": sample_size, "origin": o}
     if addr in ("stdout", "stderr"):
         return m.LogTarget(kind=addr, address=addr, **common)  # type: ignore[arg-type]
     if addr.startswith("fd@"):
