@@ -448,6 +448,28 @@ def test_harness_end_to_end_direct_and_haproxy(tmp_path):
         assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still running"
 
 
+def test_harness_busy_polling_measures_each_proxy_alone(tmp_path):
+    """`--busy-polling`: both configurations get the line, and the proxy not being
+    measured is paused (SIGSTOP) during each run: a spinning neighbour on the proxy
+    core would otherwise leave the measured proxy about half of it."""
+    res = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), "--targets", "haproxy,lb", "--scenarios",
+         "ws_handshake", "--rounds", "1", "--duration", "1", "--paced-load", "0",
+         "--busy-polling", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    results = json.loads(next(tmp_path.glob("results-*.json")).read_text())
+    assert results["settings"]["busy_polling"] is True
+    for proxy in ("haproxy", "lb"):
+        cfg = results["commands"][proxy].split(" -f ")[1].split()[0]
+        assert "\nglobal\n    busy-polling\n" in Path(cfg).read_text()
+    (entry,) = results["scenarios"]
+    for run in entry["runs"]:
+        assert run["cpu_pct"] > 75, run  # the whole core, not half of it
+    for name, pid in results["pids"].items():
+        assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still running"
+
+
 def test_harness_lb_workers_hold_idle_tunnels(tmp_path):
     """`--lb-workers 2`: lb runs as two worker processes and the idle scenario holds
     every tunnel through them (how 10,000 are shown under this sandbox's fd limit)."""

@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--callgrind", action="store_true",
                     help="instructions per unit of lb (and lb_before) under callgrind, "
                          "instead of CPU time against HAProxy")
+    ap.add_argument("--busy-polling", action="store_true",
+                    help="add `busy-polling` to both proxies' global section")
     ap.add_argument("--log-timers", action="store_true",
                     help="keep every httplog line of each run and print each proxy's "
                          "TR/Tw/Tc/Tr/Ta percentiles (ms)")
@@ -261,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     bargs = argparse.Namespace(
         quick=False, rounds=args.rounds, duration=args.duration, scenarios=names,
         targets=args.targets.split(","), idle_conns=100, lb_cmd=args.lb_cmd, lb_workers=1,
-        no_install=True, out=args.out, nice=0, paced=args.paced, paced_load=0.0)
+        no_install=True, out=args.out, nice=0, paced=args.paced, paced_load=0.0,
+        busy_polling=args.busy_polling)
     bench = _Bench(bargs, args.lb_before_cmd, args.callgrind)
     try:
         bench.prepare()

@@ -264,6 +264,8 @@ class Bench:
             "FE_CLOSE_PORT": ports["fe_close"],
         }
         text = string.Template(CONFIG_TEMPLATE.read_text()).substitute(values)
+        if getattr(self.args, "busy_polling", False):  # both proxies, the same line
+            text = text.replace("\nglobal\n", "\nglobal\n    busy-polling\n", 1)
         path = self.run_dir / f"{proxy}.cfg"
         path.write_text(text)
         self.proxy_cfg[proxy] = path
@@ -353,6 +355,19 @@ class Bench:
         closed loop), or open loop at `rate` operations/s when given."""
         if sc.mode == "idle":
             return self.measure_idle(sc, target, rnd)
+        # a busy-polling proxy never sleeps: one left running beside the measured one
+        # would take half of the proxy core, so the others are paused for the run
+        paused = ([c for name, c in self.proxies.items() if name != target]
+                  if getattr(self.args, "busy_polling", False) else [])
+        for child in paused:
+            child.pause()
+        try:
+            return self._measure(sc, target, rnd, rate)
+        finally:
+            for child in paused:
+                child.resume()
+
+    def _measure(self, sc: Scenario, target: str, rnd: int, rate: float) -> dict:
         port = self.target_port(sc, target)
         argv = self.gen_argv(sc, port, self.args.duration, rate=rate)
         wsbench_out = rate > 0 or sc.tool == "wsbench"
@@ -464,6 +479,8 @@ class Bench:
         log(f"bench:    {shlex.join([sys.executable, *sys.argv])}")
         if self.args.nice:
             log(f"priority: every bench process runs at nice {self.args.nice}")
+        if getattr(self.args, "busy_polling", False):
+            log("busy-polling: on in both proxies' global section")
         self.start_backends()
         targets = [t for t in ("direct", "haproxy", "lb") if t in self.args.targets]
         for proxy in ("haproxy", "lb"):
@@ -533,7 +550,8 @@ class Bench:
                          "idle_conns": self.idle_conns, "idle_hold_s": IDLE_HOLD,
                          "order": "each round: " + " -> ".join(targets),
                          "paced_load": self.args.paced_load,
-                         "maxconn": self.maxconn, "nice": self.args.nice},
+                         "maxconn": self.maxconn, "nice": self.args.nice,
+                         "busy_polling": bool(getattr(self.args, "busy_polling", False))},
             "commands": self.commands,
             "pids": {c.name: c.pid for c in self.children},
             "configs": {k: str(v) for k, v in self.proxy_cfg.items()},
@@ -647,6 +665,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="after each request, handshake or echo scenario, run it again open "
                         "loop at this fraction of the slower proxy's median rate and compare "
                         f"latencies at that common load (default {PACED_LOAD:g}; 0 = skip)")
+    p.add_argument("--busy-polling", action="store_true",
+                   help="add `busy-polling` to the global section of both proxies' "
+                        "configuration (neither sleeps in its poller)")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
     p.add_argument("--out", default=str(OUT_DIR),
                    help="directory for results and run files (default tools/bench/out)")

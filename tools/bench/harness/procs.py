@@ -88,6 +88,15 @@ class Child:
         except ProcessLookupError:
             pass
 
+    def pause(self) -> None:
+        """SIGSTOP its process group (its own, see _child_setup): workers too."""
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGCONT)
+
     def log_tail(self, n: int = 15) -> str:
         if self.log_path is None or not self.log_path.exists():
             return ""
