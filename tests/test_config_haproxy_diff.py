@@ -148,6 +148,17 @@ def test_seed_configs_differ_only_where_documented(tmp_path, capsys, name):
 # Statements whose ALERT/WARNING lines must be byte-identical to HAProxy's (after the
 # pid). Each goes into a listen section with one server.
 SAME_TEXT = [
+    # log targets: addresses (names resolved as HAProxy does while parsing), options
+    # without their value, samples
+    "log nosuch.invalid local0", "log global local0", "log udp@nosuch.invalid:514 local0",
+    "log 127.0.0.1:abc local0", "log 127.0.0.1:99999 local0", "log ::1 local0",
+    "log [::1 local0", "log [::1]x local0", "log 127.0.0.1:-1 local0",
+    "log 127.0.0.1:1-2 local0", "log :514 local0", "log udp@ local0",
+    "log localhost:514 local0", "log [::1]:514 local0", "log 127.0.0.1 len 100",
+    "log 127.0.0.1 format", "log 127.0.0.1 len", "log 127.0.0.1 sample",
+    "log 127.0.0.1 sample x local0", "log 127.0.0.1 sample 1,,2:3 local0",
+    "log 127.0.0.1 sample 1-2,2-3:4 local0", "log 127.0.0.1 sample 3:2 local0",
+    "log 127.0.0.1 sample 2,1-3:4 local0", "log 127.0.0.1 sample :4 local0",
     "cookie S insert domain", "stats", "stats uri", "stats realm", "stats scope",
     "log 127.0.0.1 len 10 local0", "log 127.0.0.1 local0 info notice extra",
     "log global extra", "balance uri len", "balance url_param", "balance url_param x bogus",
@@ -230,6 +241,25 @@ def test_messages_match_haproxy(tmp_path, capsys, stmt):
     check_mode(parse_args(["-c", "-f", path]))
     mine = capsys.readouterr().err
     assert _alerts(mine) == _alerts(h.stderr)
+
+
+# global statements: the same ALERT/WARNING lines and exit code
+GLOBAL_SAME_TEXT = [
+    "busy-polling", "busy-polling x", "no busy-polling", "no busy-polling x",
+    "default busy-polling", "default busy-polling x", "busy-polling\n no busy-polling",
+    "default set-dumpable x y", "no strict-limits x", "default insecure-fork-wanted",
+    "no numa-cpu-mapping x", "default numa-cpu-mapping", "log", "log 127.0.0.1",
+    "log global", "no log x", "default log", "default log 127.0.0.1 local0",
+    "default log 127.0.0.1 local0 info", "log nosuch.invalid local0",
+]
+
+
+@pytest.mark.parametrize("stmt", GLOBAL_SAME_TEXT)
+def test_global_messages_match_haproxy(tmp_path, capsys, stmt):
+    path = str(tmp_path / "g.cfg")
+    with open(path, "w") as fh:
+        fh.write("global\n " + stmt + "\n" + HEAD + "frontend f\n bind :18080\n")
+    assert_check_like_haproxy(path, capsys)
 
 
 # Command lines (after "-c -f <file>"): exit code, and the ALERT line where HAProxy's

@@ -1,9 +1,11 @@
-"""Server addresses at start-up: HAProxy's `init-addr`, checked after a good parse.
+"""Server and log addresses at start-up: HAProxy's `init-addr`, checked after a good
+parse.
 
 Owns: trying each server's address methods in order (`last`, `libc`, `none`, an IP
-literal; `last,libc` by default), HAProxy's messages when a method fails, and which
-servers start in resolution maintenance (`none` reached after a failure). HAProxy
-does this in `-c` too, so a name that does not resolve fails both, with exit 1.
+literal; `last,libc` by default), HAProxy's messages when a method fails, which
+servers start in resolution maintenance (`none` reached after a failure), and the
+host names of network log targets. HAProxy does this in `-c` too, so a name that
+does not resolve fails both, with exit 1.
 
 This is the one part of loading that does network I/O (the system resolver), so
 ``lb.config.load`` runs it on files and ``load_text`` leaves it out. ``last`` needs
@@ -101,16 +103,38 @@ def _try_methods(p: Proxy, srv: Server, resolve: Resolver, cache: dict[str, bool
              "unresolved-address")
 
 
+def _check_log_targets(cfg: Config, resolve: Resolver, cache: dict[str, bool],
+                       out: AddressCheck) -> None:
+    """A network log target named by a host name that does not resolve is an error
+    of its `log` line, as in HAProxy (which resolves it while parsing)."""
+    seen: set[tuple[str, int]] = set()
+    targets = [*cfg.global_.logs, *(t for p in cfg.proxies for t in p.logs)]
+    for t in targets:
+        where = (t.origin.file, t.origin.line)
+        if t.kind not in ("udp", "tcp") or is_ip_literal(t.address) or where in seen:
+            continue
+        seen.add(where)  # `log global` copies: one message for the line
+        if t.address not in cache:
+            cache[t.address] = resolve(t.address)
+        if not cache[t.address]:
+            out.diagnostics.append(Diagnostic(
+                "alert", t.origin.file, t.origin.line, 0,
+                f"log : invalid address: '{t.address}' in '{t.spec or t.address}'",
+                "bad-address"))  # a parse error in HAProxy: its file is named
+
+
 def check_addresses(cfg: Config, resolve: Resolver = _libc) -> AddressCheck:
-    """Messages for servers whose name gives no address, and the servers that start
-    in resolution maintenance."""
+    """Messages for servers and log targets whose name gives no address, and the
+    servers that start in resolution maintenance."""
     out = AddressCheck()
     cache: dict[str, bool] = {}
+    _check_log_targets(cfg, resolve, cache, out)
+    logs_failed = out.fatal
     for p in cfg.proxies:
         for srv in p.servers:
             if needs_resolution(srv):
                 _try_methods(p, srv, resolve, cache, out)
-    if out.fatal:
+    if out.fatal and not logs_failed:
         out.diagnostics.append(Diagnostic("alert", "", 0, 0, FAILED_TEXT, "server-addr-init",
                                           style="plain", phase="check"))
     return out

@@ -82,6 +82,7 @@ class LogTarget:
     # 1) are sent; no ranges: every line
     sample: tuple[tuple[int, int], ...] = ()
     sample_size: int = 0
+    spec: str = ""  # a network target's address as written (for messages)
     origin: Origin = NO_ORIGIN
 
 

@@ -594,15 +594,50 @@ def parse_log(line: Line, ctx: ParseCtx, args: tuple[str, ...], kwname: str = "l
             a = a[len(prefix):]
             kind = k
             break
-    host, port, err = server_kw.split_address(a)
-    if err or not host:
-        ctx.alert(line, f"{kwname} : invalid address '{addr}'", "bad-address", col=line.col(1))
+    parsed_addr = log_address(a, addr)
+    if isinstance(parsed_addr, str):
+        ctx.alert(line, f"{kwname} : {parsed_addr}", "bad-address", col=line.col(1))
         return None
-    if port is None:
-        port = 514 if kind == "udp" else None
-        if kind == "tcp":
-            port = 514
-    return m.LogTarget(kind=kind, address=host, port=port, **common)  # type: ignore[arg-type]
+    host, port = parsed_addr
+    return m.LogTarget(kind=kind, address=host, port=514 if port is None else port,
+                       spec=addr, **common)  # type: ignore[arg-type]
+
+
+def log_address(text: str, written: str) -> tuple[str, int | None] | str:
+    """``host[:port]`` of a network log target (its ``udp@``-style prefix removed;
+    ``written`` is the word as written) -> (host, port or None), or HAProxy 2.6.12's
+    error text. The port is split at the last colon unless the host is bracketed; an
+    empty host is any address (HAProxy accepts `:514` and `udp@`). A name is looked up
+    later, with the servers' (lb.config.addresses)."""
+    bracketed = text.startswith("[") and "]" in text
+    if bracketed:
+        end = text.index("]")
+        host, rest = text[1:end], text[end + 1:]
+        if rest and not rest.startswith(":"):
+            return f"invalid address: '{text}' in '{written}'"
+        port_text = rest[1:]
+    elif ":" in text:
+        host, port_text = text.rsplit(":", 1)
+    else:
+        host, port_text = text, ""
+    port: int | None = None
+    if port_text:
+        if port_text[0] in "+-":
+            return f"port offset not permitted here in '{written}'"
+        if "-" in port_text:
+            return f"port range not permitted here in '{written}'"
+        bad = next((c for c in port_text if not ("0" <= c <= "9")), None)
+        if bad is not None:
+            return (f"invalid character '{bad}' in port number '{port_text}' in "
+                    f"'{written}'")
+        port = int(port_text)
+        if port > 65535:
+            return f"invalid port '{port_text}'"
+    if not host:
+        return ("::" if bracketed else "0.0.0.0"), port
+    if not bracketed and (":" in host or "[" in host):  # `::1` or `[::1` unbracketed
+        return f"invalid address: '{host}' in '{written}'"
+    return host, port
 
 
 def kw_log(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
