@@ -159,6 +159,11 @@ SAME_TEXT = [
     "log 127.0.0.1 sample x local0", "log 127.0.0.1 sample 1,,2:3 local0",
     "log 127.0.0.1 sample 1-2,2-3:4 local0", "log 127.0.0.1 sample 3:2 local0",
     "log 127.0.0.1 sample 2,1-3:4 local0", "log 127.0.0.1 sample :4 local0",
+    # layer-6 fetches (what a TCP client sent first): known, and warned about in the
+    # tcp-request content rules of an HTTP proxy
+    "acl a req.ssl_sni -m end .x", "acl a req.payload(0,3) -m bin 474554",
+    "acl a req_ssl_hello_type 1", "acl a req_len gt 3",
+    "tcp-request inspect-delay 5s\n tcp-request content accept if { req_ssl_hello_type 1 }",
     "cookie S insert domain", "stats", "stats uri", "stats realm", "stats scope",
     "log 127.0.0.1 len 10 local0", "log 127.0.0.1 local0 info notice extra",
     "log global extra", "balance uri len", "balance url_param", "balance url_param x bogus",

@@ -43,7 +43,7 @@ from lb.config.registry import (
     origin,
 )
 from lb.errors import Diagnostic, Diagnostics, TooManyErrors, pipe
-from lb.match import maps, sample
+from lb.match import maps, payload, sample
 
 PROXY_SECTIONS = ("defaults", "frontend", "backend", "listen")
 OTHER_SECTIONS = tuple(sorted(SECTION_NAMES - {"global", *PROXY_SECTIONS}))
@@ -408,6 +408,16 @@ class Parser:
         return m.Config(global_=glob, proxies=proxies, pattern_refs=self.ctx.pattern_refs,
                         userlists=userlists)
 
+    def _l6_fetches_in_http(self, p: ProxyBuilder) -> None:
+        """HAProxy 2.6's warning for `tcp-request content` rules of an HTTP proxy that
+        read the raw request bytes (lb.match.payload): they see a parsed request."""
+        for r in p.tcp_request_content_rules:
+            exprs = (e for a in getattr(r.cond, "acls", ()) for e in getattr(a, "exprs", ()))
+            if any(getattr(e, "keyword", "") in payload.NAMES for e in exprs):
+                self.ctx.warn(None, f"Proxy '{p.name}': L6 sample fetches ignored on HTTP "
+                              f"proxies (declared at {r.origin.file}:{r.origin.line}).",
+                              "needs-tcp-mode", style="plain")
+
     def _tcp_mode_fallbacks(self, p: ProxyBuilder) -> None:
         """HTTP-only settings in a `mode tcp` proxy: warn and fall back (as HAProxy)."""
         ctx = self.ctx
@@ -461,6 +471,8 @@ class Parser:
         for p in self.proxies:
             if p.mode == "tcp":
                 self._tcp_mode_fallbacks(p)
+            else:
+                self._l6_fetches_in_http(p)
             if "frontend" in p.caps:
                 self._check_capture_ids(p)
                 targets: list[tuple[str, m.Origin, str]] = []
@@ -699,7 +711,7 @@ class Parser:
             http_after_response_rules=tuple(p.http_after_response_rules),
             tcp_request_connection_rules=tuple(p.tcp_request_connection_rules),
             tcp_request_content_rules=tuple(p.tcp_request_content_rules),
-            redirect_rules=tuple(p.redirect_rules), options=opts, timeouts=tmo, logs=logs,
+            inspect_delay=p.inspect_delay, redirect_rules=tuple(p.redirect_rules), options=opts, timeouts=tmo, logs=logs,
             log_tag=p.log_tag or glob.log_tag, forwardfor=p.forwardfor,
             errorfiles=MappingProxyType(dict(p.errorfiles)), stats=stats,
             description=p.description, stick_table=p.stick_table,

@@ -682,6 +682,8 @@ class Proxy:
     http_after_response_rules: tuple[Rule, ...] = ()
     tcp_request_connection_rules: tuple[Rule, ...] = ()
     tcp_request_content_rules: tuple[Rule, ...] = ()
+    # `tcp-request inspect-delay` (seconds): how long content rules may wait for data
+    inspect_delay: float | None = None
     redirect_rules: tuple[Rule, ...] = ()  # legacy `redirect` keyword
     options: Options = Options()
     timeouts: Timeouts = Timeouts()

@@ -1880,12 +1880,14 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             ctx.alert(line, base, "missing-argument")
             return
         try:
-            _ms, junk = parse_time_ms(words[2])
+            ms, junk = parse_time_ms(words[2])
             if junk:
                 raise UnitError("char", words[2], junk[0])
         except UnitError as exc:
             ctx.alert(line, f"{base} (unexpected character '{exc.char}')" if exc.char else base,
                       "bad-time")
+            return
+        p.inspect_delay = ms / 1000.0
         return
     if len(words) < 3 or not words[2]:
         ctx.alert(line, f"'tcp-request {where}' expects 'accept', 'reject' or 'silent-drop' in "

@@ -229,6 +229,7 @@ class ProxyBuilder:
     http_after_response_rules: list[m.Rule] = field(default_factory=list)
     tcp_request_connection_rules: list[m.Rule] = field(default_factory=list)
     tcp_request_content_rules: list[m.Rule] = field(default_factory=list)
+    inspect_delay: float | None = None  # tcp-request inspect-delay, seconds
     redirect_rules: list[m.Rule] = field(default_factory=list)
     inherited_rules: bool = False  # rules came from a named defaults
     description: str | None = None
@@ -283,7 +284,8 @@ class ProxyBuilder:
 
 # Which builder attributes a new proxy copies from its defaults (spec §2.3).
 INHERIT_ALL = ("mode", "options", "option_origins", "default_server", "errorfiles",
-               "stats", "logs", "log_global", "log_tag", "forwardfor", "tcpka_settings")
+               "stats", "logs", "log_global", "log_tag", "forwardfor", "tcpka_settings",
+               "inspect_delay")
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "monitor_uri", "log_format", "log_format_kind", "log_format_origin",
               "unique_id_format", "unique_id_header", "rate_limit_sessions")

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 from lb.balance.keys import full_hash, hash_sdbm
-from lb.match import authfetch, maps, procfetch, stickfetch
+from lb.match import authfetch, maps, payload, procfetch, stickfetch
 from lb.match import converters as cv
 from lb.match.pattern import backrefs
 
@@ -901,7 +901,8 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("req.hdr_ip", _f_hdr_ip, _HDR_ARGS, 0, T_IP, _REQ, occ_index=1),
     _row("req.hdr_names", _f_hdr_names, (A_STR,), 0, T_STR, _REQ),
     _row("req.hdr_val", _f_hdr_val, _HDR_ARGS, 0, T_INT, _REQ, occ_index=1),
-    _row("req.len", _const(0), (), 0, T_INT, _REQ),
+    _row("req.len", payload.req_len, (), 0, T_INT, _REQ),
+    _row("req.payload", payload.req_payload, (A_INT, A_INT), 2, T_BIN, _REQ),
     _row("req.proto_http", _const(True), (), 0, T_BOOL, _REQ),
     _row("req.ver", _f_ver, (), 0, T_STR, _REQ),
     _row("req_ver", _f_ver, (), 0, T_STR, _REQ),
@@ -950,6 +951,16 @@ FETCHES.update((
     _row("stopping", procfetch.PROCESS["stopping"], (), 0, T_BOOL, _ALL),
     _row("thread", procfetch.PROCESS["thread"], (), 0, T_INT, _ALL),
     _row("uuid", procfetch.uuid4, (A_INT,), 0, T_STR, _ALL, check=procfetch.check_uuid),
+))
+
+# What a TCP session's client sent before a server is chosen (lb.match.payload), under
+# both of HAProxy's names.
+FETCHES.update((
+    *(_row(n, payload.req_len, (), 0, T_INT, _REQ) for n in ("req_len",)),
+    *(_row(n, payload.req_ssl_hello_type, (), 0, T_INT, _REQ)
+      for n in ("req.ssl_hello_type", "req_ssl_hello_type")),
+    *(_row(n, payload.req_ssl_sni, (), 0, T_STR, _REQ) for n in ("req.ssl_sni", "req_ssl_sni")),
+    *(_row(n, payload.req_ssl_ver, (), 0, T_INT, _REQ) for n in ("req.ssl_ver", "req_ssl_ver")),
 ))
 
 # HTTP Basic authentication against a userlist (lb.match.authfetch).

@@ -1,7 +1,9 @@
 """`mode tcp`: a plain TCP relay from a frontend to a backend server.
 
 Owns: ``TcpClient`` (accepted connection: accounting and maxconn as in HTTP mode,
-backend choice with use_backend/default_backend on layer-4 fetches, bytes received
+`tcp-request content` rules, which wait for the client's first bytes when
+`tcp-request inspect-delay` is set (lb.proxy.inspect), backend choice with
+use_backend/default_backend on layer-4 fetches and on those bytes, bytes received
 before the server answers are held and sent first) and ``TcpTxn`` (a ``Txn`` whose
 "attach" installs the ``tunnel`` pump instead of writing an HTTP head). Timeouts:
 `timeout connect` per attempt with retries, then `timeout tunnel` if set, else
@@ -13,8 +15,11 @@ Must not import: lb.cli, healthcheck.
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
+from lb.match import payload
+from lb.proxy import inspect
 from lb.proxy import tunnel as tunmod
 from lb.proxy.client import PAUSE_BUF, ClientConn
 from lb.proxy.txn import Txn
@@ -24,6 +29,17 @@ _HOLD_MAX = 65536
 
 class TcpTxn(Txn):
     """A TCP session seen as one exchange (same logging fields as HTTP)."""
+
+    # read by the payload fetches (lb.match.payload): no more bytes will be waited
+    # for, and whether a fetch could answer differently with more
+    inspect_final = True
+    may_change = False
+
+    @property
+    def req_payload(self) -> bytes:
+        """What the client sent so far (held until the server connection is ready)."""
+        conn = self.conn
+        return conn.peeked or b"".join(conn.held)
 
     def start_tcp(self) -> None:
         fe = self.fe
@@ -85,8 +101,8 @@ class TcpTxn(Txn):
         conn.stimer.stop()
         conn.paused = 0
         ct.resume_reading()
-        for data in held:
-            tun.from_client(data)
+        if held:  # one write for everything that came before the server was ready
+            tun.from_client(held[0] if len(held) == 1 else b"".join(held))
         # what a server that speaks first (a banner) sent before this attach
         early = sc.early
         if early is not None:
@@ -101,6 +117,40 @@ class TcpTxn(Txn):
             tun.timer.arm(tun.timeout)
         if sc.closed and not tun.closed:  # the server closed before this attach
             tun.lost(False, None)
+
+
+# id(frontend model) -> (the model, whether its content or switching rules read the
+# client's bytes)
+_PAYLOAD_READERS: dict[int, tuple[Any, bool]] = {}
+
+
+def _reads_payload(model: Any) -> bool:
+    hit = _PAYLOAD_READERS.get(id(model))
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    conds = [r.cond for r in (*model.tcp_request_content_rules, *model.switching_rules)]
+    flag = any(getattr(e, "keyword", "") in payload.NAMES
+               for c in conds if c is not None for a in getattr(c, "acls", ())
+               for e in getattr(a, "exprs", ()))
+    _PAYLOAD_READERS[id(model)] = (model, flag)
+    return flag
+
+
+def _peek(conn: Any) -> bytes:
+    """The bytes waiting in the client's socket, left there (MSG_PEEK)."""
+    fd = conn.fd
+    if fd < 0:
+        sock = conn.transport.get_extra_info("socket") if conn.transport else None
+        fd = sock.fileno() if sock is not None else -1
+    if fd < 0:
+        return b""
+    s = socket.socket(fileno=fd)
+    try:
+        return s.recv(conn.fe.bufsize, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError:
+        return b""
+    finally:
+        s.detach()  # the descriptor stays the transport's
 
 
 def _tcp_closed(tun: tunmod.Tunnel, reason: str, term: bytes) -> None:
@@ -118,13 +168,16 @@ def _tcp_closed(tun: tunmod.Tunnel, reason: str, term: bytes) -> None:
 
 
 class TcpClient(ClientConn):
-    __slots__ = ("held", "client_eof", "session")
+    __slots__ = ("held", "client_eof", "session", "inspect_timer", "peeked")
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
         super().__init__(rt, fe, listener)
         self.held: list[bytes] = []
         self.client_eof = False
         self.session: TcpTxn | None = None
+        # while `tcp-request content` rules wait for bytes (tcp-request inspect-delay)
+        self.inspect_timer: asyncio.TimerHandle | None = None
+        self.peeked = b""  # the bytes content rules without a delay decide on
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -139,25 +192,61 @@ class TcpClient(ClientConn):
         self.session = txn
         self.txn = txn
         rules = self.fe.tcp_content_rules
-        if rules is not None:  # layer-4 fetches only (no inspect-delay buffering)
-            v = rules.run(txn)
-            if v is not None and v.kind == "reject":
-                self.fe.counters.dreq += 1
-                txn.term = b"PR"
-                return txn.finish(close=True, abort=True)
+        model = self.fe.model
+        if rules is not None and model.inspect_delay:  # rules may wait for bytes
+            self.inspect_timer = self.loop.call_later(model.inspect_delay, self._inspect,
+                                                      True)
+            return self._inspect(False)
+        # no delay: decided at once on what is already there, as HAProxy does when it
+        # first looks at the session (the bytes stay in the socket, read as usual)
+        if _reads_payload(model):
+            self.peeked = _peek(self)
+        try:
+            self._content_decided(txn, None if rules is None
+                                  else inspect.run(rules, txn, True))
+        finally:
+            self.peeked = b""
+
+    def _inspect(self, final: bool) -> None:
+        """Run the content rules on the bytes so far; start the session once they
+        decide. ``final``: the delay ran out, the client closed or the buffer is full."""
+        txn = self.session
+        if self.inspect_timer is None or txn is None or txn.done:
+            return
+        v = inspect.run(self.fe.tcp_content_rules, txn, final)
+        if v is inspect.WAIT:
+            return
+        self.inspect_timer.cancel()
+        self.inspect_timer = None
+        self._content_decided(txn, v)
+
+    def _content_decided(self, txn: TcpTxn, v: Any) -> None:
+        if v is not None and v.kind == "reject":
+            self.fe.counters.dreq += 1
+            txn.term = b"PR"
+            return txn.finish(close=True, abort=True)
+        txn.inspect_final = True
         txn.start_tcp()
 
     def data_received(self, data: bytes) -> None:
         self.held.append(data)
-        if sum(map(len, self.held)) > _HOLD_MAX:
+        size = sum(map(len, self.held))
+        if self.inspect_timer is not None:
+            self._inspect(size >= self.fe.bufsize)
+        if size > _HOLD_MAX:
             self.pause(PAUSE_BUF)
 
     def eof_received(self) -> bool | None:
         self.client_eof = True
+        if self.inspect_timer is not None:
+            self._inspect(True)
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.inspect_timer is not None:
+            self.inspect_timer.cancel()
+            self.inspect_timer = None
         txn = self.session
         if txn is not None and not txn.done:
             txn.client_aborted()
