@@ -152,17 +152,17 @@ def test_sampled_traffic_logs_match_haproxy() -> None:
                     rx.recv(9999)
             except TimeoutError:
                 pass
-            got = []
-            for i in range(1, 9):
+            for i in range(1, 9):  # one after the other: the lines leave in this order
                 with urllib.request.urlopen(f"http://127.0.0.1:{lb.ports['fe']}/r{i}",
                                             timeout=5) as r:
                     assert r.read() == b"ok"
-                try:
-                    while True:
-                        d = rx.recv(9999).decode()
-                        got.append(d.split('"GET ')[1].split()[0])
-                except TimeoutError:
-                    pass
+            got = []
+            try:
+                while True:
+                    d = rx.recv(9999).decode()
+                    got.append(d.split('"GET ')[1].split()[0])
+            except TimeoutError:
+                pass
         assert got == ["/r1", "/r2", "/r3", "/r4", "/r5", "/r5", "/r6", "/r8", "/r8"]
     finally:
         rx.close()

@@ -24,6 +24,7 @@ import time
 import pytest
 
 from lb.config import load_text
+from lb.http.actions import ALLOW
 from lb.match import payload
 from lb.match.sample import SampleSubject
 from lb.proxy import inspect
@@ -54,13 +55,14 @@ class Ctx(SampleSubject):
     """What the payload fetches read from a TCP session (and the fields every fetch
     may look at)."""
 
-    __slots__ = ("req_payload", "inspect_final", "may_change")
+    __slots__ = ("req_payload", "inspect_final", "may_change", "inspect_pos")
 
     def __init__(self, data: bytes | None, final: bool = False) -> None:
         self.is_response = False
         self.memo = {}
         self.vars = {}
         self.req_payload = data
+        self.inspect_pos = 0
         self.inspect_final = final
         self.may_change = False
 
@@ -144,6 +146,23 @@ def test_condition_is_three_valued_like_haproxy(text: str, data: bytes, final: b
                                                 expected: int) -> None:
     ctx = Ctx(data, final)
     assert inspect.condition(_cond(text), ctx) == expected
+
+
+def test_a_waiting_walk_resumes_where_it_stopped() -> None:
+    """The actions before an undecided rule run once, however many times bytes come."""
+    ran: list[int] = []
+
+    class Rules:
+        rules = ((None, lambda ctx: ran.append(1)),
+                 (_cond("if { req_ssl_hello_type 1 }"), lambda ctx: ALLOW))
+
+    ctx = Ctx(b"")
+    for cut in (1, 9, 60):
+        ctx.req_payload = HELLO_A[:cut]
+        assert inspect.run(Rules, ctx, False) is inspect.WAIT
+    ctx.req_payload = HELLO_A
+    assert inspect.run(Rules, ctx, False) is None  # accepted
+    assert ran == [1]
 
 
 # ------------------------------------------------------------------ end to end

@@ -68,12 +68,17 @@ def condition(cond: Any, ctx: Any) -> int:
 
 def run(rules: Any, ctx: Any, final: bool) -> Any:
     """Walk the compiled rules (lb.http.actions.RuleSet) on what came so far: WAIT,
-    None (accepted, or no rule decided) or the rule's verdict (reject)."""
+    None (accepted, or no rule decided) or the rule's verdict (reject). A walk that
+    waited resumes at the rule it stopped on (``ctx.inspect_pos``), as HAProxy's
+    does: the actions before it (track-sc, ...) are not run twice."""
     ctx.inspect_final = final
-    for cond, ex in rules.rules:
+    compiled = rules.rules
+    for i in range(ctx.inspect_pos, len(compiled)):
+        cond, ex = compiled[i]
         if cond is not None:
             res = condition(cond, ctx)
             if res == MISS:
+                ctx.inspect_pos = i
                 return WAIT
             if res == FAIL:
                 continue

@@ -34,6 +34,7 @@ class TcpTxn(Txn):
     # for, and whether a fetch could answer differently with more
     inspect_final = True
     may_change = False
+    inspect_pos = 0  # the content rule a waiting walk resumes at (lb.proxy.inspect)
 
     @property
     def req_payload(self) -> bytes:
