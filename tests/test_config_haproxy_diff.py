@@ -164,6 +164,14 @@ SAME_TEXT = [
     "acl a req.ssl_sni -m end .x", "acl a req.payload(0,3) -m bin 474554",
     "acl a req_ssl_hello_type 1", "acl a req_len gt 3",
     "tcp-request inspect-delay 5s\n tcp-request content accept if { req_ssl_hello_type 1 }",
+    # a keyword that needs arguments and has none reads one empty argument: a string
+    # takes it, a number does not, then the count is checked
+    "acl a int -m found", "acl a int() -m found", "acl a req.payload() -m found",
+    "acl a req.payload(0) -m found", "acl a str -m found", "acl a bool -m found",
+    "acl a bool(TRUE) -m found", "acl a bool(2) -m found", "acl a var -m found",
+    "acl a path,field -m found", "acl a path,field() -m found",
+    "acl a path,field(,2) -m found", "acl a path,regsub -m found",
+    "acl a path,ipmask -m found", "acl a path,sub -m found", "acl a path,add() -m found",
     "cookie S insert domain", "stats", "stats uri", "stats realm", "stats scope",
     "log 127.0.0.1 len 10 local0", "log 127.0.0.1 local0 info notice extra",
     "log global extra", "balance uri len", "balance url_param", "balance url_param x bogus",

@@ -221,9 +221,9 @@ def _acl_message(e: sample.SampleError, word: str) -> str:
             return f"ACL keyword '{e.name}' : {e.detail}"
         return f"fetch method '{e.name}' : {e.detail} in ACL expression '{word}'"
     if e.kind == "fetch-invalid":
-        if e.name == "var":
-            return f"{e} in ACL expression '{word}'"
-        return f"in argument to '{e.name}', {e.detail}"
+        if e.name in ACL_KEYWORDS or e.name in _ACL_ALSO:
+            return f"in argument to '{e.name}', {e.detail}"
+        return f"{e} in ACL expression '{word}'"
     kw = word[:sample.read_keyword(word, 0)]
     return f"ACL keyword '{kw}' : {e}."
 

@@ -811,7 +811,14 @@ def _f_int(ctx: SampleCtx, args: tuple) -> list[Value]:
 
 
 def _f_bool(ctx: SampleCtx, args: tuple) -> list[Value]:
-    return [bool(args[0])]
+    return [args[0].lower() in (b"true", b"1")]
+
+
+def _check_bool(args: tuple) -> str | None:
+    """`bool(<value>)` takes HAProxy's four spellings, in any case."""
+    if args[0].lower() in (b"true", b"false", b"1", b"0"):
+        return None
+    return "Expects 'true', 'false', '0' or '1'"
 
 
 # ------------------------------------------------------------ argument specs
@@ -864,7 +871,7 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("base", _f_base, (), 0, T_STR, _REQ),
     _row("base32", _f_base32, (), 0, T_INT, _REQ),
     _row("base32+src", _f_base32_src, (), 0, T_BIN, _REQ),
-    _row("bool", _f_bool, (A_INT,), 1, T_BOOL, _ALL),
+    _row("bool", _f_bool, (A_STR,), 1, T_BOOL, _ALL, check=_check_bool),
     _row("capture.req.hdr", _f_capture_hdr("cap_req"), (A_INT,), 1, T_STR, _ALL),
     _row("capture.req.method", _f_capture_req_method, (), 0, T_STR, _ALL),
     _row("capture.req.uri", _f_capture_req_uri, (), 0, T_STR, _ALL),
@@ -1420,14 +1427,22 @@ def _int_arg(a: str, pos: int) -> int:
     try:
         return int(a.strip(), 10)
     except ValueError:
+        if not a.strip():
+            raise _ArgSyntax(f"expected type 'integer' at position {pos}, but got nothing",
+                             pos) from None
         raise _ArgSyntax(f"failed to parse '{a}' as type 'integer' at position {pos}",
                          pos) from None
 
 
 def _typed_args(raw: list[str], kinds: tuple[str, ...], min_args: int) -> tuple:
-    """Convert raw argument strings to their kinds (syntax errors: ``_ArgSyntax``)."""
-    if len(raw) < min_args:
-        raise _missing(len(raw), kinds, min_args)
+    """Convert raw argument strings to their kinds (syntax errors: ``_ArgSyntax``).
+
+    As HAProxy's make_arg_list: a keyword that needs arguments and has none (no
+    parentheses, or ``()``) is given one empty argument, which a string accepts and
+    a number refuses ("but got nothing"); each argument is read before the count is
+    checked ("missing arguments (got 1/2)")."""
+    if not raw and min_args:
+        raw = [""]
     out: list[Any] = []
     for i, (a, k) in enumerate(zip(raw, kinds, strict=False)):
         pos = i + 1
@@ -1438,11 +1453,8 @@ def _typed_args(raw: list[str], kinds: tuple[str, ...], min_args: int) -> tuple:
         elif k == A_NUM:
             try:
                 out.append(int(a.strip(), 10))
-            except ValueError:
-                if not a.strip():
-                    raise _ArgSyntax(f"failed to parse '{a}' as type 'integer' at position"
-                                     f" {pos}", pos) from None
-                out.append(_enc(a.strip()))  # a variable name
+            except ValueError:  # a variable name (HAProxy accepts an empty one too)
+                out.append(_enc(a.strip()))
         elif k == A_REG:
             out.append(a)  # compiled with its flags by _conv_args
         elif k in (A_MSK4, A_MSK6):
@@ -1454,6 +1466,8 @@ def _typed_args(raw: list[str], kinds: tuple[str, ...], min_args: int) -> tuple:
             out.append((proxy if slash else None, server))
         else:
             out.append(_enc(a))
+    if len(raw) < min_args:
+        raise _missing(len(raw), kinds, min_args)
     return tuple(out)
 
 
