@@ -265,3 +265,65 @@ def test_reject_unless_waits_then_refuses(sni) -> None:  # type: ignore[no-untyp
     assert answer == b"" and 0.8 < took < 2.5  # refused when the 1 s delay ran out
     answer, took = ask(strict, b"abc", close=True)
     assert answer == b"" and took < 0.8  # nothing more can come: refused at once
+
+
+BACKEND_RULES = """
+global
+    stats socket {sock} level admin
+defaults
+    mode tcp
+    timeout client 5s
+    timeout server 5s
+    timeout connect 2s
+frontend f
+    bind 127.0.0.1:@@fe@@
+    default_backend b
+frontend g
+    bind 127.0.0.1:@@deny@@
+    default_backend deny
+backend b
+    tcp-request inspect-delay 1s
+    tcp-request content reject unless {{ req_ssl_hello_type 1 }}
+    server s 127.0.0.1:@@b@@
+backend deny
+    tcp-request content reject if {{ src 127.0.0.1 }}
+    server s 127.0.0.1:@@b@@
+"""
+
+
+def test_backend_content_rules_run_after_the_frontend_chose_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A backend's own rules, with its own inspect-delay. HAProxy 2.6.12 with this
+    configuration: the hello reached the server, the plain bytes and the connection
+    from a denied source were closed (a FIN, no reset) at once, and `show stat` said
+    dreq 2 and 1 on the frontends, 0 on the backends, stot 3 and 1 on the backends."""
+    from tests.stats_support import query
+
+    sock = str(tmp_path / "lb.sock")
+
+    def counters() -> dict[str, int]:
+        rows = [line.split(",") for line in query(sock, "show stat").splitlines()]
+        head = rows[0][0].lstrip("# ").split(",") + rows[0][1:]
+        out = {}
+        for r in rows[1:]:
+            if r[0] and r[1] in ("FRONTEND", "BACKEND"):
+                f = dict(zip(head, r, strict=False))
+                out[f"{r[0]} dreq"] = int(f["dreq"] or 0)
+                out[f"{r[0]} stot"] = int(f["stot"] or 0)
+        return out
+
+    with RawBackend(_named("B")) as b:
+        with LbProcess(BACKEND_RULES.format(sock=sock), ports={"b": b.port}) as lb:
+            fe, deny = lb.ports["fe"], lb.ports["deny"]
+            before = counters()  # LbProcess's readiness probes were sessions too
+            assert ask(fe, HELLO_A)[0] == b"B got 517"
+            answer, took = ask(fe, b"abc")
+            assert answer == b"" and took < 0.5  # not TLS: decided at once
+            answer, took = ask(fe, b"\x16\x03\x01\x02")
+            assert answer == b"" and 0.8 < took < 2.5  # a cut hello: after the delay
+            assert ask(deny, b"abc")[0] == b""  # a clean close: the bytes were read
+            after = counters()
+            delta = {k: after[k] - before[k] for k in after}
+            assert (delta["f dreq"], delta["g dreq"], delta["b dreq"], delta["deny dreq"]) \
+                == (2, 1, 0, 0)
+            assert (delta["b stot"], delta["deny stot"]) == (3, 1)
+            assert b.received == [HELLO_A]

@@ -1,8 +1,9 @@
 """`mode tcp`: a plain TCP relay from a frontend to a backend server.
 
 Owns: ``TcpClient`` (accepted connection: accounting and maxconn as in HTTP mode,
-`tcp-request content` rules, which wait for the client's first bytes when
-`tcp-request inspect-delay` is set (lb.proxy.inspect), backend choice with
+`tcp-request content` rules of the frontend and then of the backend, which wait
+for the client's first bytes when `tcp-request inspect-delay` is set
+(lb.proxy.inspect), backend choice with
 use_backend/default_backend on layer-4 fetches and on those bytes, bytes received
 before the server answers are held and sent first) and ``TcpTxn`` (a ``Txn`` whose
 "attach" installs the ``tunnel`` pump instead of writing an HTTP head). Timeouts:
@@ -43,15 +44,23 @@ class TcpTxn(Txn):
         return conn.peeked or b"".join(conn.held)
 
     def start_tcp(self) -> None:
-        fe = self.fe
-        be = fe.route(self)
+        if self.route_tcp() is not None:
+            self._choose_server()
+
+    def route_tcp(self) -> Any:
+        """use_backend / default_backend: the backend, counted, or None (the session
+        is then finished)."""
+        be = self.fe.route(self)
         if be is None:
             self.term = b"SC"
-            return self.finish(close=True)
+            self.finish(close=True)
+            return None
         self.be = be
         self.backend_name = be.name
-        bc = be.counters
-        bc.session_start(self.request_ts)
+        be.counters.session_start(self.request_ts)
+        return be
+
+    def choose_server(self) -> None:
         self._choose_server()
 
     def connect(self) -> None:
@@ -137,8 +146,10 @@ def _reads_payload(model: Any) -> bool:
     return flag
 
 
-def _peek(conn: Any) -> bytes:
-    """The bytes waiting in the client's socket, left there (MSG_PEEK)."""
+def _peek(conn: Any, flags: int = socket.MSG_PEEK) -> bytes:
+    """The bytes waiting in the client's socket, left there (MSG_PEEK), or taken
+    (flags 0: a rejected session's bytes, so that its close is a FIN, as HAProxy's,
+    which had read them, and not the reset the kernel sends over unread data)."""
     fd = conn.fd
     if fd < 0:
         sock = conn.transport.get_extra_info("socket") if conn.transport else None
@@ -147,7 +158,7 @@ def _peek(conn: Any) -> bytes:
         return b""
     s = socket.socket(fileno=fd)
     try:
-        return s.recv(conn.fe.bufsize, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        return s.recv(conn.fe.bufsize, flags | socket.MSG_DONTWAIT)
     except OSError:
         return b""
     finally:
@@ -169,7 +180,8 @@ def _tcp_closed(tun: tunmod.Tunnel, reason: str, term: bytes) -> None:
 
 
 class TcpClient(ClientConn):
-    __slots__ = ("held", "client_eof", "session", "inspect_timer", "peeked")
+    __slots__ = ("held", "client_eof", "session", "inspect_timer", "peeked",
+                 "inspect_rules", "inspect_next")
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
         super().__init__(rt, fe, listener)
@@ -179,6 +191,8 @@ class TcpClient(ClientConn):
         # while `tcp-request content` rules wait for bytes (tcp-request inspect-delay)
         self.inspect_timer: asyncio.TimerHandle | None = None
         self.peeked = b""  # the bytes content rules without a delay decide on
+        self.inspect_rules: Any = None  # the rules being waited on (frontend or backend)
+        self.inspect_next: Any = None  # what follows once they accept
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -192,42 +206,65 @@ class TcpClient(ClientConn):
         txn.bad_request = True
         self.session = txn
         self.txn = txn
-        rules = self.fe.tcp_content_rules
-        model = self.fe.model
-        if rules is not None and model.inspect_delay:  # rules may wait for bytes
+        self._content_phase(self.fe.tcp_content_rules, self.fe.model, self._frontend_accepted)
+
+    def _content_phase(self, rules: Any, model: Any, accepted: Any) -> None:
+        """One proxy's `tcp-request content` rules: with its inspect-delay they wait
+        for bytes (lb.proxy.inspect); without, they decide at once on what is already
+        there, as HAProxy does when it first looks at the session (the bytes stay in
+        the socket and are read as usual). Then ``accepted()``, or the reject."""
+        txn = self.session
+        assert txn is not None
+        if rules is not None and model.inspect_delay:
+            self.inspect_rules = rules
+            self.inspect_next = accepted
             self.inspect_timer = self.loop.call_later(model.inspect_delay, self._inspect,
                                                       True)
             return self._inspect(False)
-        # no delay: decided at once on what is already there, as HAProxy does when it
-        # first looks at the session (the bytes stay in the socket, read as usual)
-        if _reads_payload(model):
+        peek = not self.peeked and _reads_payload(model)
+        if peek:
             self.peeked = _peek(self)
         try:
-            self._content_decided(txn, None if rules is None
-                                  else inspect.run(rules, txn, True))
+            self._decided(txn, None if rules is None else inspect.run(rules, txn, True),
+                          accepted)
         finally:
-            self.peeked = b""
+            if peek:
+                self.peeked = b""
 
     def _inspect(self, final: bool) -> None:
-        """Run the content rules on the bytes so far; start the session once they
-        decide. ``final``: the delay ran out, the client closed or the buffer is full."""
+        """Run the waiting rules on the bytes so far; go on once they decide.
+        ``final``: the delay ran out, the client closed or the buffer is full."""
         txn = self.session
         if self.inspect_timer is None or txn is None or txn.done:
             return
-        v = inspect.run(self.fe.tcp_content_rules, txn, final)
+        v = inspect.run(self.inspect_rules, txn, final)
         if v is inspect.WAIT:
             return
         self.inspect_timer.cancel()
         self.inspect_timer = None
-        self._content_decided(txn, v)
+        self._decided(txn, v, self.inspect_next)
 
-    def _content_decided(self, txn: TcpTxn, v: Any) -> None:
+    def _decided(self, txn: TcpTxn, v: Any, accepted: Any) -> None:
         if v is not None and v.kind == "reject":
+            # as in HTTP mode (HAProxy 2.6.12): dreq on the frontend, for either side
             self.fe.counters.dreq += 1
             txn.term = b"PR"
+            _peek(self, 0)
             return txn.finish(close=True, abort=True)
         txn.inspect_final = True
-        txn.start_tcp()
+        txn.inspect_pos = 0  # the next proxy's rules start at their first
+        accepted()
+
+    def _frontend_accepted(self) -> None:
+        """The backend, then its own content rules (not a listen section's twice)."""
+        txn = self.session
+        assert txn is not None
+        be = txn.route_tcp()
+        if be is None:
+            return
+        if be is self.fe.own_be or be.tcp_content_rules is None:
+            return txn.choose_server()
+        self._content_phase(be.tcp_content_rules, be.model, txn.choose_server)
 
     def data_received(self, data: bytes) -> None:
         self.held.append(data)
