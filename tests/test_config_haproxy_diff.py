@@ -172,6 +172,10 @@ SAME_TEXT = [
     "acl a path,field -m found", "acl a path,field() -m found",
     "acl a path,field(,2) -m found", "acl a path,regsub -m found",
     "acl a path,ipmask -m found", "acl a path,sub -m found", "acl a path,add() -m found",
+    # converter errors after a plain fetch (not one of HAProxy's ACL keywords)
+    "acl a src,ipmask -m found", "acl a src,bogus -m found", "acl a hdr(x),bogus -m found",
+    "acl a req.hdr(x),bogus -m found", "acl a dst,ipmask(x) -m found",
+    "acl a url_param(x),bogus -m found", "acl a src_port,add -m found",
     "cookie S insert domain", "stats", "stats uri", "stats realm", "stats scope",
     "log 127.0.0.1 len 10 local0", "log 127.0.0.1 local0 info notice extra",
     "log global extra", "balance uri len", "balance url_param", "balance url_param x bogus",

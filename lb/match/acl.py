@@ -225,7 +225,9 @@ def _acl_message(e: sample.SampleError, word: str) -> str:
             return f"in argument to '{e.name}', {e.detail}"
         return f"{e} in ACL expression '{word}'"
     kw = word[:sample.read_keyword(word, 0)]
-    return f"ACL keyword '{kw}' : {e}."
+    if kw in ACL_KEYWORDS or kw in _ACL_ALSO:
+        return f"ACL keyword '{kw}' : {e}."
+    return f"{e} in ACL expression '{word}'"  # a plain fetch, e.g. `src,ipmask`
 
 
 def parse_acl_expr(words: Sequence[str], *, base_dir: str = ".", name: str = "",
