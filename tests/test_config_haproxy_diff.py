@@ -81,6 +81,11 @@ GLOBAL_LINES = [
     "user nosuchuser-lb", "group nosuchgroup-lb", "uid 99", "node n1", "quiet",
     "log stdout format raw local0 info", "log 127.0.0.1 local0 bogus", "setenv FOO bar",
     "chroot", "zero-warning",
+    # known to HAProxy 2.6.12, accepted by lb with a warning (they were unknown before)
+    "h1-case-adjust content-type Content-Type", "set-var proc.x int(1)",
+    "mworker-max-reloads 3", "maxcomprate 10", "ssl-load-extra-files none",
+    "close-spread-time 1s", "fd-hard-limit 1000", "nokqueue", "no-memory-trimming",
+    "ssl-default-bind-curves X25519", "httpclient.ssl.verify none", "max-spread-checks 100",
 ]
 
 FILES = [

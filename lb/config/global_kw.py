@@ -420,7 +420,18 @@ _ROWS: list[Keyword] = [
         "maxpipes", "expose-experimental-directives", "external-check", "insecure-setuid-wanted",
         "thread-groups", "profiling.tasks", "nosplice", "noepoll", "nopoll",
         "noreuseport", "nogetaddrinfo", "unix-bind", "issuers-chain-path",
-        "httpclient.resolvers.disabled", "stats-file")),
+        "httpclient.resolvers.disabled", "stats-file",
+        # more that HAProxy 2.6.12 knows (checked with haproxy -c): an existing
+        # haproxy.cfg that names one still loads, with a warning
+        "h1-case-adjust", "h1-case-adjust-file", "set-var", "set-var-fmt", "maxsslrate",
+        "maxcomprate", "maxcompcpuusage", "maxzlibmem", "mworker-max-reloads",
+        "ssl-mode-async", "ssl-load-extra-files", "ssl-load-extra-del-ext", "ssl-propquery",
+        "ssl-provider", "ssl-provider-path", "ssl-skip-self-issued-ca",
+        "ssl-default-bind-curves", "pp2-never-send-local", "cluster-secret", "fd-hard-limit",
+        "default-path", "httpclient.ssl.verify", "httpclient.ssl.ca-file",
+        "httpclient.resolvers.id", "httpclient.resolvers.prefer", "close-spread-time",
+        "lua-load-per-thread", "nokqueue", "noevports", "max-spread-checks",
+        "no-memory-trimming")),
 ]
 
 GLOBAL_TABLE = Table("global", _ROWS)
