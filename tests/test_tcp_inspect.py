@@ -17,6 +17,7 @@ refused when the 1 s delay ran out (at once if the client closed), and a GET mat
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import time
@@ -301,6 +302,9 @@ def test_backend_content_rules_run_after_the_frontend_chose_it(tmp_path) -> None
     sock = str(tmp_path / "lb.sock")
 
     def counters() -> dict[str, int]:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.02)  # the stats socket is bound just after the listeners
         rows = [line.split(",") for line in query(sock, "show stat").splitlines()]
         head = rows[0][0].lstrip("# ").split(",") + rows[0][1:]
         out = {}
