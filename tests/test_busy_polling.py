@@ -23,7 +23,7 @@ from websockets.sync.client import connect as ws_connect
 
 from tests.backends import HttpBackend, WsBackend
 from tests.lbproc import LbProcess, raw_request
-from tests.stats_support import query
+from tests.stats_support import query, wait_socket
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -62,9 +62,7 @@ def cpu_over(pid: int, seconds: float) -> float:
 
 
 def info(sock: str) -> dict[str, str]:
-    deadline = time.monotonic() + 10
-    while not os.path.exists(sock) and time.monotonic() < deadline:
-        time.sleep(0.02)  # the stats socket is bound just after the listeners
+    wait_socket(sock)  # the stats socket is bound just after the listeners
     return dict(line.split(": ", 1) for line in query(sock, "show info").splitlines()
                 if ": " in line)
 

@@ -17,7 +17,6 @@ refused when the 1 s delay ran out (at once if the client closed), and a GET mat
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import time
@@ -297,14 +296,12 @@ def test_backend_content_rules_run_after_the_frontend_chose_it(tmp_path) -> None
     configuration: the hello reached the server, the plain bytes and the connection
     from a denied source were closed (a FIN, no reset) at once, and `show stat` said
     dreq 2 and 1 on the frontends, 0 on the backends, stot 3 and 1 on the backends."""
-    from tests.stats_support import query
+    from tests.stats_support import query, wait_socket
 
     sock = str(tmp_path / "lb.sock")
 
     def counters() -> dict[str, int]:
-        deadline = time.monotonic() + 10
-        while not os.path.exists(sock) and time.monotonic() < deadline:
-            time.sleep(0.02)  # the stats socket is bound just after the listeners
+        wait_socket(sock)  # the stats socket is bound just after the listeners
         rows = [line.split(",") for line in query(sock, "show stat").splitlines()]
         head = rows[0][0].lstrip("# ").split(",") + rows[0][1:]
         out = {}
