@@ -272,7 +272,7 @@ class FrontendRT:
             if fmt is not None:
                 name = fmt.render(ctx).decode("latin-1")
                 found = ctx.rt.backends.get(name)
-                if found is not None and found.mode == "http":
+                if found is not None and found.mode == self.mode:
                     return found
                 break  # dynamic miss: default_backend, later rules are not tried
             else:
