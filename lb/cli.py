@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lb import srvadmin, stats
+from lb.config import var_kw
 from lb.config.model import StatsSocket
-from lb.match import maps, patref
+from lb.match import maps, patref, variables
 from lb.state import BackendState, ServerState, State
 from lb.sticktable import KNOWN_TYPES, FilterError
 
@@ -61,6 +62,7 @@ class Session:
     log_event: LogEvent = stderr_log_event
     clock: Callable[[], float] = time.time
     payload: str | None = None
+    experimental: bool = False  # `experimental-mode on` (dropped with the level)
 
 
 class CliError(Exception):
@@ -78,6 +80,7 @@ class CliCommand:
     level: int
     handler: Handler
     hidden: bool = False  # not listed by help (still runs)
+    experimental: bool = False  # only in experimental mode (listed by help only then)
     level_for: Callable[[list[str]], int] | None = None  # when arguments raise the level
 
     def required(self, words: list[str]) -> int:
@@ -229,9 +232,13 @@ def cmd_help(sess: Session, args: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _listed(sess: Session, c: CliCommand) -> bool:
+    return not (c.hidden or c in _TAIL or c.level > sess.level
+                or (c.experimental and not sess.experimental))
+
+
 def _help_lines(sess: Session) -> list[str]:
-    body = sorted((c for c in CLI_COMMANDS if not c.hidden and c not in _TAIL
-                   and c.level <= sess.level), key=lambda c: c.usage)
+    body = sorted((c for c in CLI_COMMANDS if _listed(sess, c)), key=lambda c: c.usage)
     return [c.help_line() for c in body] + [c.help_line() for c in _TAIL]
 
 
@@ -240,7 +247,7 @@ def _suggest(sess: Session, words: list[str], all_if_none: bool = True) -> list[
     typed = " ".join(words)
     scored = []
     for c in CLI_COMMANDS:
-        if c.hidden or c in _TAIL or c.level > sess.level:
+        if not _listed(sess, c):
             continue
         key = " ".join(c.words)
         prefix = sum(1 for a, b in zip(words, c.words, strict=False) if a == b)
@@ -276,11 +283,65 @@ def cmd_quit(sess: Session, args: list[str]) -> str:
 def cmd_level_operator(sess: Session, args: list[str]) -> str:
     _need_level(sess, OPERATOR)
     sess.level = OPERATOR
+    sess.experimental = False
     return ""
 
 
 def cmd_level_user(sess: Session, args: list[str]) -> str:
     sess.level = USER
+    sess.experimental = False
+    return ""
+
+
+def cmd_experimental_mode(sess: Session, args: list[str]) -> str:
+    """`experimental-mode [on|off]`: without argument, the state; any word but "on"
+    turns it off (HAProxy 2.6.12)."""
+    if len(args) < 2:
+        return f"experimental-mode is {'ON' if sess.experimental else 'OFF'}\n"
+    sess.experimental = args[1] == "on"
+    return ""
+
+
+# ----------------------------------------------------------------- variables
+
+NO_VAR_NAME = "Missing process-wide variable identifier.\n"
+
+
+def cmd_get_var(sess: Session, args: list[str]) -> str:
+    """`get var proc.<name>`: a process-wide variable's type and value."""
+    if len(args) < 3 or not args[2]:
+        raise CliError(NO_VAR_NAME)
+    name = args[2]
+    proc = sess.state.proc_vars
+    value = proc.values.get(name) if name.startswith("proc.") else None
+    if value is None:
+        raise CliError("Variable not found.\n")
+    kind = proc.types.get(name) or variables.type_name(value)
+    # HAProxy 2.6.12 prints no empty line after this answer
+    return f"{name}: type={kind} value=<{variables.shown(value)}>"
+
+
+def cmd_set_var(sess: Session, args: list[str]) -> str:
+    """`set var proc.<name> [expr|fmt] <text>` (experimental mode): evaluated now,
+    with nothing but the process-wide variables to read."""
+    if len(args) < 3 or not args[2]:
+        raise CliError(NO_VAR_NAME)
+    name, rest = args[2], args[3:]
+    if len(rest) >= 2 and rest[0] in ("expr", "fmt"):
+        kw, text = ("set-var-fmt" if rest[0] == "fmt" else "set-var"), rest[1]
+    elif rest and rest[0]:
+        kw, text = "set-var", rest[0]
+    else:
+        raise CliError("Missing either 'expr', 'fmt' or expression.\n")
+    err = variables.name_error(name, ")")  # read as "set-var(<name>)", as HAProxy does
+    if err is None and not name.startswith("proc."):
+        err = f"'set var': cannot set variable '{name}', only scope 'proc' is permitted here."
+    if err is None:
+        err = var_kw.evaluate(kw, name, text, sess.state.proc_vars)
+    if err is not None:
+        raise CliError(err)
+    # a master sends it to its workers (lb.master)
+    sess.state.emit("var_set", {"rows": sess.state.proc_vars.rows(name)})
     return ""
 
 
@@ -1067,10 +1128,15 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
     CliCommand(("enable", "server"), "enable server  (DEPRECATED)",
                "enable a disabled server (use 'set server' instead)", ADMIN,
                cmd_enable_server),
+    CliCommand(("experimental-mode",), "experimental-mode [on|off]",
+               "allow the experimental commands (set var)", ADMIN, cmd_experimental_mode,
+               hidden=True),
     CliCommand(("get", "acl"), "get acl <acl> <value>",
                "say which pattern of an ACL list matches a value", USER, cmd_get_acl),
     CliCommand(("get", "map"), "get map <map> <value>",
                "say which entry of a map matches a value, and its value", USER, cmd_get_map),
+    CliCommand(("get", "var"), "get var <name>",
+               "retrieve contents of a process-wide variable", OPERATOR, cmd_get_var),
     CliCommand(("get", "weight"), "get weight <bk>/<srv>", "report a server's current weight",
                USER, cmd_get_weight),
     CliCommand(("operator",), "operator",
@@ -1089,6 +1155,9 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
                "change a server's state, weight or health", ADMIN, cmd_set_server),
     CliCommand(("set", "table"), "set table <table> key <k> data.<type> <v> ...",
                "stick a key to a server, or set its counters", OPERATOR, cmd_set_table),
+    CliCommand(("set", "var"), "set var <name> [fmt|expr] {<fmt>|<expr>}",
+               "set variable from an expression or a format", ADMIN, cmd_set_var,
+               experimental=True),
     CliCommand(("set", "weight"), "set weight <bk>/<srv>  (DEPRECATED)",
                "change a server's weight (use 'set server' instead)", ADMIN, cmd_set_weight),
     CliCommand(("show", "acl"), "show acl [<acl>]",
@@ -1153,6 +1222,8 @@ def execute(sess: Session, cmd: str) -> str:
     c = lookup(words)
     if c is None:
         return unknown_command(sess, words)
+    if c.experimental and not sess.experimental:  # said before the level (HAProxy)
+        return "This command is restricted to experimental mode only.\n"
     try:
         _need_level(sess, c.required(words))
         return c.handler(sess, words)

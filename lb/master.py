@@ -228,6 +228,7 @@ def state_snapshot(st: State, epoch_offset: float, now: float,
                  "curr_conns": st.curr_conns, "conn_rate": st.conn_rate.read(now),
                  "sess_rate": st.sess_rate.read(now)},
         "tunnels": tunnels,
+        "vars": st.proc_vars.rows(),
     }
 
 
@@ -560,6 +561,9 @@ def worker_run(cfg: Config, opts: RunOptions) -> int:
                         "acls": apply_acls(state, msg.get("acls", ())),
                         "frontends": apply_frontends(state, msg.get("frontends", ()),
                                                      msg.get("maxconn"))}
+            if op == "set_var":  # `set var` on the master's stats socket
+                state.proc_vars.load(msg.get("rows", ()))
+                return {"ok": True}
             if op == "kill_stream":
                 c = state.streams.get(int(msg.get("id", 0)))
                 if c is not None:
@@ -662,6 +666,7 @@ class Master:
         self.reloading = False
         self.reload_again = False
         self.push_pending = False
+        self.var_pushes = 0  # `set var` messages on their way to the workers
         self.ctl_server: JsonServer | None = None
         self.killer: asyncio.Task[None] | None = None
         self.pidfile: str | None = None  # written by us: removed at exit
@@ -856,6 +861,12 @@ class Master:
                     old=not w.current)
         st.tunnels.clear()
         st.tunnels.update(tunnels)
+        # `get var`: the first current worker's process-wide variables (each worker
+        # has its own), unless a `set var` is still on its way to them
+        first = next((w.snap for w in self.live() if w.current and w.snap is not None
+                      and "vars" in w.snap), None)
+        if first is not None and not self.var_pushes:
+            st.proc_vars.load(first["vars"], replace=True)
         streams: dict[int, Any] = {}
         for w in self.live():
             for d in (w.snap or {}).get("streams", ()):
@@ -888,7 +899,23 @@ class Master:
             except (TimeoutError, OSError, ValueError):
                 pass
 
+    async def push_vars(self, rows: list[Any]) -> None:
+        """A `set var` of the master's stats socket, for every current worker."""
+        self.var_pushes += 1
+        try:
+            for w in self.live():
+                if w.ready and w.current and w.exited is None:
+                    try:
+                        await request(w.ctl, {"op": "set_var", "rows": rows}, timeout=2.0)
+                    except (TimeoutError, OSError, ValueError):
+                        pass
+        finally:
+            self.var_pushes -= 1
+
     def _on_state_event(self, event: str, info: dict[str, Any]) -> None:
+        if event == "var_set":
+            self.loop.create_task(self.push_vars(info.get("rows", [])))
+            return
         if not (event.startswith("server_") or event in _PUSHED_EVENTS) or self.push_pending:
             return
         self.push_pending = True

@@ -21,6 +21,7 @@ from typing import Any
 
 from lb import balance
 from lb.config.model import Config, Proxy, Server
+from lb.match.variables import ProcVars
 from lb.sticktable import StickTable
 
 # Administrative state bits (HAProxy's SRV_ADMF_*; `show servers state` prints them).
@@ -532,6 +533,9 @@ class State:
         self.sess_rate = FreqCounter()
         self.stopping = False
         self.busy_polling = False  # the loop polls without sleeping (show info)
+        # the `proc.` variables: the global set-var values, then what rules and the
+        # CLI's `set var` change (lb.match.variables)
+        self.proc_vars = ProcVars(config.global_.proc_vars)
         self.streams: dict[int, Any] = {}  # id -> live stream (show sess, shutdown session)
         self.tunnels: dict[int, Any] = {}  # id -> live tunnel (show websockets)
         self.errors: deque[Any] = deque(maxlen=64)  # captured protocol errors (show errors)

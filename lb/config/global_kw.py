@@ -16,10 +16,12 @@ import socket
 from collections.abc import Callable
 
 import lb.config.model as m
+from lb.config import var_kw
 from lb.config.lexer import Line
 from lb.config.proxy_kw import SECTION_NAMES, parse_log, too_many
 from lb.config.registry import GlobalBuilder, Keyword, ParseCtx, Table, origin, suggest
 from lb.config.server_kw import split_address
+from lb.match import variables
 from lb.units import UnitError, atoi, parse_size, parse_time_ms
 
 GHandler = Callable[[GlobalBuilder, Line, ParseCtx], None]
@@ -331,6 +333,28 @@ def kw_setenv(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
         g.env = {k: v for k, v in g.env.items() if k in keep}
 
 
+def kw_set_var(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`set-var proc.<name> <expr>` / `set-var-fmt proc.<name> <format>`: evaluated
+    now, in file order (words after the expression are ignored, as by HAProxy)."""
+    kw, words = line.words[0], line.words
+    if len(words) < 3 or not words[1] or not words[2]:
+        what = "a format string" if kw == "set-var-fmt" else "a sample expression"
+        ctx.alert(line, f"'{kw}' requires a process-wide variable name ('proc.<name>') and "
+                  f"{what}.", "missing-argument")
+        return
+    name = words[1]
+    err = variables.name_error(name, ")")  # HAProxy reads it as "set-var(<name>)"
+    if err is None and not name.startswith("proc."):
+        err = (f"'{kw}': cannot set variable '{name}', only scope 'proc' is permitted in "
+               "the global section.")
+    if err is None:
+        proc = variables.ProcVars(g.values.get("proc_vars", ()))
+        err = var_kw.evaluate(kw, name, words[2], proc)
+        g.values["proc_vars"] = tuple((k, v, proc.types[k]) for k, v in proc.values.items())
+    if err is not None:
+        ctx.alert(line, err, "bad-variable", col=line.col(1))
+
+
 def _removed(text: str) -> GHandler:
     def handler(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
         ctx.alert(line, text, "removed-keyword", col=line.col(0))
@@ -405,6 +429,8 @@ _ROWS: list[Keyword] = [
     Keyword("unsetenv", kw_setenv),
     Keyword("user", kw_user, help="user name"),
     Keyword("zero-warning", _flag("zero_warning"), help="warnings are fatal"),
+    Keyword("set-var", kw_set_var, help="set a process-wide variable from an expression"),
+    Keyword("set-var-fmt", kw_set_var, help="set a process-wide variable from a log-format"),
     Keyword("busy-polling", _flag("busy_polling"),
             help="never sleep in the poller: lower latency, one core always busy"),
     Keyword("nbproc", _removed("nbproc is not supported any more since HAProxy 2.5. Threads "
@@ -423,7 +449,7 @@ _ROWS: list[Keyword] = [
         "httpclient.resolvers.disabled", "stats-file",
         # more that HAProxy 2.6.12 knows (checked with haproxy -c): an existing
         # haproxy.cfg that names one still loads, with a warning
-        "h1-case-adjust", "h1-case-adjust-file", "set-var", "set-var-fmt", "maxsslrate",
+        "h1-case-adjust", "h1-case-adjust-file", "maxsslrate",
         "maxcomprate", "maxcompcpuusage", "maxzlibmem", "mworker-max-reloads",
         "ssl-mode-async", "ssl-load-extra-files", "ssl-load-extra-del-ext", "ssl-propquery",
         "ssl-provider", "ssl-provider-path", "ssl-skip-self-issued-ca",

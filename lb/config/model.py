@@ -254,6 +254,15 @@ class ActSetVar:
     expr: str  # sample expression (fetch[,conv...]), or the log-format text
     final: bool = False
     is_format: bool = False
+    conds: tuple[str, ...] = ()  # ifexists, ifnotempty, ifgt, ... (all must hold)
+
+
+@dataclass(frozen=True, slots=True)
+class ActUnsetVar:
+    """`unset-var(<var>)`."""
+
+    name: str
+    final: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,8 +340,8 @@ class ActCapture:
 
 Action = (
     ActAllow | ActDeny | ActReturn | ActRedirect | ActSetHeader | ActDelHeader
-    | ActReplaceHeader | ActReplaceUri | ActSetPath | ActSetStatus | ActSetTimeout | ActUseService | ActReject | ActSetVar
-    | ActCapture
+    | ActReplaceHeader | ActReplaceUri | ActSetPath | ActSetStatus | ActSetTimeout | ActUseService
+    | ActReject | ActSetVar | ActUnsetVar | ActCapture
 )
 
 
@@ -767,6 +776,9 @@ class Global:
     tune_sndbuf_server: int = 0
     tune: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAP)  # other tune.* values as written
     env: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAP)  # setenv / presetenv results
+    # global `set-var`/`set-var-fmt`, evaluated while the file was read, in order:
+    # (name, value, HAProxy type name) for lb.match.variables.ProcVars
+    proc_vars: tuple[tuple[str, Any, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

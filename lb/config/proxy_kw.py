@@ -21,6 +21,7 @@ import lb.config.check_kw as check_kw
 import lb.config.model as m
 import lb.config.server_kw as server_kw
 import lb.config.stick_kw as stick_kw
+import lb.config.var_kw as var_kw
 from lb.config.lexer import Line
 from lb.config.registry import (
     AclEntry,
@@ -1572,30 +1573,6 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
         return m.ActUseService(service=args[0])
     if act == "capture":
         return _capture_action(kw, p, args)
-    mv = re.fullmatch(r"set-var(-fmt)?\((.+)\)", act)
-    if mv:
-        fmt, name = mv.group(1), mv.group(2)
-        scope = name.split(".", 1)[0]
-        if "." not in name or scope not in ("proc", "sess", "txn", "req", "res", "check"):
-            return (f"invalid variable name '{name}'. A variable name must be start by "
-                    "its scope. The scope can be 'proc', 'sess', 'txn', 'req', 'res' or "
-                    "'check'.")
-        if fmt:  # set-var-fmt(<var>) <log-format>: the rendered string
-            text = args[0] if args else ""
-            if len(args) > 1:
-                return f"unexpected keyword '{args[1]}'."
-            try:
-                fmt_mod.compile_format(text)
-            except Exception as exc:
-                return f"{_msg(exc)}."
-            return m.ActSetVar(name=name, expr=text, is_format=True)
-        if not args or not args[0]:
-            return "missing fetch method."
-        try:
-            sample_mod.parse_expr(args[0])
-        except Exception as exc:
-            return f"{_msg(exc)}."
-        return m.ActSetVar(name=name, expr=args[0])
     return None
 
 
@@ -1687,7 +1664,8 @@ HTTP_ACTIONS = ("add-header", "allow", "auth", "capture", "del-header", "deny", 
                 "replace-header", "replace-path", "replace-pathq", "replace-uri",
                 "replace-value", "return", "set-header", "set-method", "set-path",
                 "set-pathq", "set-query", "set-status", "set-timeout", "set-uri",
-                "set-var(*)", "set-var-fmt(*)", "silent-drop", "tarpit", "use-service", "track-sc0", "track-sc1",
+                "set-var(*)", "set-var-fmt(*)", "unset-var(*)", "silent-drop", "tarpit",
+                "use-service", "track-sc0", "track-sc1",
                 "track-sc2", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt0(*)",
                 "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)")
 # HAProxy actions lb does not implement. Ignoring these changes nothing a client or a
@@ -1695,7 +1673,7 @@ HTTP_ACTIONS = ("add-header", "allow", "auth", "capture", "del-header", "deny", 
 IGNORED_ACTIONS = frozenset({
     "set-log-level", "set-nice", "set-tos", "set-mark", "sc-inc-gpc(*)",
     "sc-set-gpt(*)", "disable-l7-retry", "wait-for-body", "wait-for-handshake",
-    "set-priority-class", "set-priority-offset", "strict-mode", "unset-var(*)", "send-spoe-group",
+    "set-priority-class", "set-priority-offset", "strict-mode", "send-spoe-group",
     "cache-use", "cache-store"})
 # ... while ignoring these would change traffic or security: refused with a clear error.
 REFUSED_ACTIONS = frozenset({
@@ -1716,15 +1694,24 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
 
     def body(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         words = line.words
+        label = _LABEL.get(attr, kw)
         actions = tuple(a for a in HTTP_ACTIONS if a != "set-status") \
             if kw == "http-request" else tuple(
                 a for a in HTTP_ACTIONS if a not in _RESPONSE_ONLY_BAD)
         if len(words) < 2 or not words[1]:
             listing = ", ".join(f"'{a}'" for a in actions)
-            ctx.alert(line, f"'{kw}' expects {listing}, but got '' (missing argument).",
+            ctx.alert(line, f"'{label}' expects {listing}, but got '' (missing argument).",
                       "missing-argument", style="tight")
             return
         act = words[1]
+        cut = next((i for i in range(2, len(words)) if words[i] in ("if", "unless")),
+                   len(words))
+        res: m.Action | str | None
+        if var_kw.is_var_action(act):
+            res = var_kw.parse_action(act, tuple(words[2:cut]), _RULE_CONTEXT[attr])
+            if isinstance(res, str):
+                res += "."
+            return _add_rule(kw, attr, p, line, ctx, act, res, cut)
         base = act.split("(")[0] + ("(*)" if "(" in act else "")
         if re.fullmatch(r"track-sc\d+", act):
             base = "track-sc0"  # the number is checked with the action's arguments
@@ -1733,60 +1720,67 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
         elif act in ("add-acl", "del-acl", "set-map", "del-map"):
             base = act + "(*)"  # no file: HAProxy 2.6.12 takes it, and changes nothing
         if base in IGNORED_ACTIONS or base.startswith("lua."):
-            ctx.warn(line, f"'{kw} {act}' is not supported by lb; the rule is ignored.",
+            ctx.warn(line, f"'{label} {act}' is not supported by lb; the rule is ignored.",
                      "unsupported-action", col=line.col(1))
             return
         if base in REFUSED_ACTIONS or (base == "set-status" and attr != "http_response_rules"
                                        and kw != "http-request"):
-            ctx.alert(line, f"'{kw} {act}' is not supported by lb (ignoring it would change "
+            ctx.alert(line, f"'{label} {act}' is not supported by lb (ignoring it would change "
                       "what clients or servers see).", "unsupported-action", col=line.col(1))
             return
         if base not in actions:
             listing = ", ".join(f"'{a}'" for a in actions)
-            ctx.alert(line, f"'{kw}' expects {listing}, but got '{act}'.", "unknown-action",
+            ctx.alert(line, f"'{label}' expects {listing}, but got '{act}'.", "unknown-action",
                       col=line.col(1), style="tight",
                       suggestion=suggest(act, [a.replace("(*)", "") for a in actions]))
             return
-        cut = len(words)
-        for i in range(2, len(words)):
-            if words[i] in ("if", "unless"):
-                cut = i
-                break
-        args = words[2:cut]
-        rule_desc = f"'{kw} {act}'"
-        res = parse_action(kw, p, line, ctx, args)
-        if isinstance(res, str):
-            stray = re.fullmatch(r"unexpected keyword '(.*)'\.", res)
-            if stray:  # the action ended: HAProxy then expects the condition
-                ctx.alert(line, f"{rule_desc} expects either 'if' or 'unless' followed by a "
-                          f"condition but found '{stray.group(1)}'.", "bad-condition",
-                          col=line.col(1), style="tight")
-            elif res != "__reported__":
-                ctx.alert(line, f"error detected in {p.label()} while parsing {rule_desc} rule "
-                          f": {res}", "bad-action", col=line.col(1))
-            return
-        if res is None:
-            ctx.alert(line, f"'{kw}' expects a valid action, but got '{act}'.",
-                      "unknown-action", col=line.col(1), style="tight")
-            return
-        ok, cond, text = compile_cond(p, line, ctx, cut, f"an {rule_desc} condition")
-        if not ok:
-            return
-        rules: list[m.Rule] = getattr(p, attr)
-        if kw == "http-request" and p.final_http_request:
-            ctx.warn(line, "previous 'http-request' action is final and has no condition "
-                     "attached, further entries are NOOP.", "unreachable-rule", style="tight")
-        if kw == "http-request" and p.first_use_backend_line:
-            ctx.warn(line, "a 'http-request' rule placed after a 'use_backend' rule will still "
-                     "be processed before.", "rule-order",
-                     more=(f"   | lb runs every 'http-request' rule of {p.label()} first, then "
-                           "the 'use_backend' rules, whatever their order in the file.",))
-        if kw == "http-request" and cond is None and getattr(res, "final", False):
-            p.final_http_request = True
-        rules.append(m.Rule(action=res, cond=cond, cond_text=text, origin=origin(line)))
-        if p.kind == "defaults":
-            p.has_rules = True
+        res = parse_action(kw, p, line, ctx, words[2:cut])
+        return _add_rule(kw, attr, p, line, ctx, act, res, cut)
     return handler
+
+
+# http-after-response rules parse as http-response ones; messages name their keyword
+_LABEL = {"http_after_response_rules": "http-after-response"}
+# the rule context (lb.match.uses) of each http rule list
+_RULE_CONTEXT = {"http_request_rules": "http-request", "http_response_rules": "http-response",
+                 "http_after_response_rules": "http-after-response"}
+
+
+def _add_rule(kw: str, attr: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, act: str,
+              res: m.Action | str | None, cut: int) -> None:
+    """Report the parsed action's error, or append the rule with its condition."""
+    rule_desc = f"'{_LABEL.get(attr, kw)} {act}'"
+    if isinstance(res, str):
+        stray = re.fullmatch(r"unexpected keyword '(.*)'\.", res)
+        if stray:  # the action ended: HAProxy then expects the condition
+            ctx.alert(line, f"{rule_desc} expects either 'if' or 'unless' followed by a "
+                      f"condition but found '{stray.group(1)}'.", "bad-condition",
+                      col=line.col(1), style="tight")
+        elif res != "__reported__":
+            ctx.alert(line, f"error detected in {p.label()} while parsing {rule_desc} rule "
+                      f": {res}", "bad-action", col=line.col(1))
+        return
+    if res is None:
+        ctx.alert(line, f"'{_LABEL.get(attr, kw)}' expects a valid action, but got '{act}'.",
+                  "unknown-action", col=line.col(1), style="tight")
+        return
+    ok, cond, text = compile_cond(p, line, ctx, cut, f"an {rule_desc} condition")
+    if not ok:
+        return
+    rules: list[m.Rule] = getattr(p, attr)
+    if kw == "http-request" and p.final_http_request:
+        ctx.warn(line, "previous 'http-request' action is final and has no condition "
+                 "attached, further entries are NOOP.", "unreachable-rule", style="tight")
+    if kw == "http-request" and p.first_use_backend_line:
+        ctx.warn(line, "a 'http-request' rule placed after a 'use_backend' rule will still "
+                 "be processed before.", "rule-order",
+                 more=(f"   | lb runs every 'http-request' rule of {p.label()} first, then "
+                       "the 'use_backend' rules, whatever their order in the file.",))
+    if kw == "http-request" and cond is None and getattr(res, "final", False):
+        p.final_http_request = True
+    rules.append(m.Rule(action=res, cond=cond, cond_text=text, origin=origin(line)))
+    if p.kind == "defaults":
+        p.has_rules = True
 
 
 def parse_stick_counter_action(act: str, p: ProxyBuilder, args: tuple[str, ...],
@@ -1906,6 +1900,18 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                       col=line.col(2))
             return
         action = res
+    elif var_kw.is_var_action(act):
+        start = next((i for i in range(3, len(words)) if words[i] in ("if", "unless")),
+                     len(words))
+        var = var_kw.parse_action(act, tuple(words[3:start]), f"tcp-request {where}")
+        if isinstance(var, str):
+            stray = re.fullmatch(r"unexpected keyword '(.*)'", var)
+            if stray:
+                var = (f"'tcp-request {where} {act}' only accepts 'if' or 'unless', in "
+                       f"{p.label()} (got '{stray.group(1)}')")
+            ctx.alert(line, var, "bad-action", col=line.col(2))
+            return
+        action = var
     elif act not in ("accept", "reject", "silent-drop"):
         ctx.warn(line, f"'tcp-request {where} {act}' is not supported by lb and is ignored.",
                  "unsupported-keyword", col=line.col(2))

@@ -19,7 +19,7 @@ from typing import Any
 
 from lb.config import model as m
 from lb.http import h1, responses
-from lb.match import acl, patref, sample
+from lb.match import acl, patref, sample, variables
 
 # --------------------------------------------------------------------------- formats
 
@@ -428,10 +428,32 @@ def _reject(a: m.ActReject) -> Executor:
 
 
 def _set_var(a: m.ActSetVar) -> Executor:
-    fmt = compile_format(a.expr if a.is_format else "%[" + a.expr + "]")
+    """The sample with its type (set-var-fmt: the rendered string), when the
+    action's conditions hold; an expression without a sample sets nothing."""
+    name, conds = a.name, a.conds
+    if a.is_format:
+        fmt = compile_format(a.expr)
+
+        def run_fmt(ctx: Any) -> None:
+            variables.assign(ctx, name, fmt.render(ctx), conds)
+            return None
+        return run_fmt
+    expr = sample.parse_expr(a.expr)
+    kind = expr.out if expr.out in (sample.T_BIN, sample.T_METH) else ""
 
     def run(ctx: Any) -> None:
-        ctx.vars[a.name] = fmt.render(ctx)
+        v = expr.raw(ctx)
+        if v is not None:
+            variables.assign(ctx, name, v, conds, kind)
+        return None
+    return run
+
+
+def _unset_var(a: m.ActUnsetVar) -> Executor:
+    name = a.name
+
+    def run(ctx: Any) -> None:
+        variables.unset(ctx, name)
         return None
     return run
 
@@ -531,6 +553,7 @@ ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActSetStatus: _set_status,
     m.ActSetTimeout: _set_timeout,
     m.ActSetVar: _set_var,
+    m.ActUnsetVar: _unset_var,
     m.ActUseService: _use_service,
     m.ActTrackSc: _track_sc,
     m.ActAuth: _auth,

@@ -26,6 +26,7 @@ from email.utils import formatdate
 from typing import Any
 
 from lb.balance.keys import full_hash, hash_crc32, hash_djb2, hash_sdbm, hash_wt6
+from lb.match import variables
 
 # the unit argument of http_date and of the date fetch: its multiplier of seconds
 DATE_UNITS = {b"s": 1, b"ms": 1000, b"us": 1000000}
@@ -176,23 +177,15 @@ def port_only(v: bytes, args: tuple, ctx: Any) -> int:
 
 # ------------------------------------------------------------ variables
 
-_SCOPES = ("proc", "sess", "txn", "req", "res", "check")
-_CONDITIONS = frozenset((b"ifexists", b"ifnotexists", b"ifempty", b"ifnotempty", b"ifset",
-                         b"ifnotset", b"ifgt", b"iflt"))
-
-
-def _scoped(name: bytes) -> bool:
-    return name.decode("latin-1").split(".", 1)[0] in _SCOPES and b"." in name
-
 
 def check_set_var(args: tuple) -> str | None:
-    name = args[0] if args else b""
-    if not _scoped(name):
-        return (f"invalid variable name '{name.decode('latin-1')}'. A variable name must "
-                "be start by its scope. The scope can be 'proc', 'sess', 'txn', 'req', "
-                "'res' or 'check'")
+    """``set-var(<var>[,<cond>...])``: a valid name, known conditions."""
+    name = args[0].decode("latin-1") if args else ""
+    err = variables.name_error(name)
+    if err is not None:
+        return err
     for cond in args[1:]:
-        if cond not in _CONDITIONS:
+        if cond.decode("latin-1") not in variables.CONDITIONS:
             return f'unknown condition "{cond.decode("latin-1")}"'
     return None
 
@@ -201,13 +194,13 @@ def check_var_arg(args: tuple) -> str | None:
     """``strcmp``/``secure_memcmp(<var>)``: a scoped variable name."""
     if not args or not args[0]:
         return "missing variable name"
-    if not _scoped(args[0]):
+    if not variables.valid(args[0].decode("latin-1")):
         return f"failed to register variable name '{args[0].decode('latin-1')}'"
     return None
 
 
 def _var_bytes(ctx: Any, name: bytes) -> bytes | None:
-    v = ctx.vars.get(name.decode("latin-1"))
+    v = variables.get(ctx, name.decode("latin-1"))
     if v is None:
         return None
     if isinstance(v, str):
@@ -219,32 +212,10 @@ def _var_bytes(ctx: Any, name: bytes) -> bytes | None:
     return v if isinstance(v, bytes) else str(v).encode("ascii")
 
 
-def _as_int(v: Any) -> int | None:
-    """A variable's value as an integer (ints, and bytes holding digits)."""
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
-
-
 def set_var(v: Any, args: tuple, ctx: Any) -> Any:
     """Store the value in the variable (when its conditions hold) and pass it on."""
-    name = args[0].decode("latin-1")
-    old = ctx.vars.get(name)
-    for cond in args[1:]:
-        if cond in (b"ifexists", b"ifset") and old is None:
-            return v
-        if cond in (b"ifnotexists", b"ifnotset") and old is not None:
-            return v
-        if cond == b"ifempty" and v not in (b"", ""):
-            return v
-        if cond == b"ifnotempty" and v in (b"", ""):
-            return v
-        if cond in (b"ifgt", b"iflt"):  # the variable greater (less) than the value
-            new, cur = _as_int(v), _as_int(old)
-            if new is None or cur is None or (cur <= new if cond == b"ifgt" else cur >= new):
-                return v
-    ctx.vars[name] = v
+    variables.assign(ctx, args[0].decode("latin-1"), v,
+                     tuple(c.decode("latin-1") for c in args[1:]))
     return v
 
 

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lb.match import sample
+from lb.match import sample, uses
 
 
 class FormatError(Exception):
@@ -195,14 +195,16 @@ def _is_alnum(c: str) -> bool:
 
 def compile_format(text: str,
                    variables: Mapping[str, Callable[[Any], str | bytes | int]] | None = None,
-                   *, log: bool = False, where: str | None = None) -> Format:
+                   *, log: bool = False, where: str | None = None,
+                   context: str | None = None) -> Format:
     """Compile a HAProxy log-format string. Raises ``FormatError``.
 
     ``variables`` maps ``%var`` names to providers ``f(ctx)``; known names without a
     provider render ``-``. ``log=True`` selects log-line rendering (missing sample →
     ``-``, ``+Q`` quotes samples, runs of spaces collapse); the default is lf-string
     rendering (headers, ``lf-string``, dynamic ``use_backend``). ``where``
-    (``"req"``/``"res"``) rejects fetches whose data is not available there.
+    (``"req"``/``"res"``) rejects fetches whose data is not available there;
+    ``context`` (a rule context of ``lb.match.uses``) does so in HAProxy's terms.
     """
     nodes: list[Node] = []
     exprs: list[sample.SampleExpr] = []
@@ -282,6 +284,12 @@ def compile_format(text: str,
                 raise FormatError(
                     f"sample fetch <{rest}> may not be reliably used here because it"
                     f" needs '{need}' which is not available here")
+            if context is not None:
+                need = uses.unavailable(expr.fetch_def.name, context)
+                if need is not None:
+                    raise FormatError(
+                        f"sample fetch <{rest}> may not be reliably used here because it"
+                        f" needs '{need.split(',')[0]}' which is not available here")
             flush()
             nodes.append(_expr_node(expr, flags, log))
             exprs.append(expr)

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 from lb.balance.keys import full_hash, hash_sdbm
-from lb.match import authfetch, maps, payload, procfetch, stickfetch
+from lb.match import authfetch, maps, payload, procfetch, stickfetch, variables
 from lb.match import converters as cv
 from lb.match.pattern import backrefs
 
@@ -782,16 +782,16 @@ def _f_status(ctx: SampleCtx, args: tuple) -> list[Value]:
 
 
 def _f_var(ctx: SampleCtx, args: tuple) -> list[Value]:
-    name = args[0].decode("ascii", "replace")
-    vars_ = ctx.vars
-    v = vars_.get(name)
-    if v is None and "." in name:
-        v = vars_.get(name.split(".", 1)[1])
+    v = variables.get(ctx, args[0].decode("latin-1"))
     if v is None:
         return [args[1]] if len(args) > 1 else []  # var(<name>,<default>)
     if isinstance(v, str):
         v = v.encode("utf-8", "surrogateescape")
     return [v]
+
+
+def _check_var_name(args: tuple) -> str | None:
+    return variables.name_error(args[0].decode("latin-1")) if args else variables.EMPTY_NAME
 
 
 def _const(value: Value) -> Callable[[SampleCtx, tuple], list[Value]]:
@@ -808,6 +808,30 @@ def _f_str(ctx: SampleCtx, args: tuple) -> list[Value]:
 
 def _f_int(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [args[0]]
+
+
+def _check_bin(args: tuple) -> str | None:
+    """``bin(<hex>)``: HAProxy 2.6.12's texts (an empty argument prints "(null)")."""
+    text = args[0] if args else b""
+    if not text:
+        return "(null)"
+    if len(text) % 2:
+        return "an even number of hex digit is expected"
+    for c in text:
+        if c not in _HEX_DIGITS:
+            return f"an hex digit is expected (found '{chr(c)}')"
+    return None
+
+
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _f_bin(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [bytes.fromhex(args[0].decode("ascii"))]
+
+
+def _f_meth(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [args[0] if args else b""]
 
 
 def _f_bool(ctx: SampleCtx, args: tuple) -> list[Value]:
@@ -828,6 +852,8 @@ A_HDR = "hdr"  # header name: lower-cased bytes
 A_INT = "int"  # integer
 A_OCC = "occ"  # header occurrence (integer >= -10)
 A_VAR = "var"  # variable name
+A_IPV4 = "ipv4"  # an IPv4 address (inet_pton)
+A_IPV6 = "ipv6"  # an IPv6 address (inet_pton)
 # Names resolved once the whole configuration is read (``ProxyRef``): a backend or a
 # frontend (str, "" = the current one), a server ((backend or None, server) tuple).
 A_BE = "be"
@@ -871,6 +897,7 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("base", _f_base, (), 0, T_STR, _REQ),
     _row("base32", _f_base32, (), 0, T_INT, _REQ),
     _row("base32+src", _f_base32_src, (), 0, T_BIN, _REQ),
+    _row("bin", _f_bin, (A_STR,), 1, T_BIN, _ALL, check=_check_bin),
     _row("bool", _f_bool, (A_STR,), 1, T_BOOL, _ALL, check=_check_bool),
     _row("capture.req.hdr", _f_capture_hdr("cap_req"), (A_INT,), 1, T_STR, _ALL),
     _row("capture.req.method", _f_capture_req_method, (), 0, T_STR, _ALL),
@@ -894,6 +921,9 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("hostname", _f_hostname, (), 0, T_STR, _ALL),
     _row("http_first_req", _f_http_first_req, (), 0, T_BOOL, _ALL),
     _row("int", _f_int, (A_INT,), 1, T_INT, _ALL),
+    _row("ipv4", _f_int, (A_IPV4,), 1, T_IP, _ALL),
+    _row("ipv6", _f_int, (A_IPV6,), 1, T_IP, _ALL),
+    _row("meth", _f_meth, (A_STR,), 0, T_METH, _ALL),
     _row("method", _f_method, (), 0, T_METH, _REQ),
     _row("path", _f_path, (), 0, T_STR, _REQ, bind=lambda args: PathFetch()),
     _row("pathq", _f_pathq, (), 0, T_STR, _REQ),
@@ -935,7 +965,7 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("url_port", _f_url_port, (), 0, T_INT, _REQ),
     _row("urlp", _f_url_param, (A_STR, A_STR), 0, T_STR, _REQ, first=True),
     _row("urlp_val", _f_urlp_val, (A_STR, A_STR), 0, T_INT, _REQ, first=True),
-    _row("var", _f_var, (A_VAR, A_STR), 1, T_ANY, _ALL),
+    _row("var", _f_var, (A_VAR, A_STR), 1, T_ANY, _ALL, check=_check_var_name),
     _row("wait_end", _const(True), (), 0, T_BOOL, _ALL),
 ))
 
@@ -1092,6 +1122,22 @@ def _c_word(v: bytes, args: tuple, ctx: SampleCtx) -> bytes | None:
     return delims[:1].join(sel)
 
 
+def _check_num(args: tuple) -> str | None:
+    """An arithmetic converter's argument: an integer, or a valid variable name
+    (HAProxy 2.6.12 also takes an empty one, which never has a value)."""
+    a = args[0] if args else 0
+    if isinstance(a, bytes) and a and not variables.valid(a.decode("latin-1")):
+        return "expects an integer or a variable name"
+    return None
+
+
+def _check_concat(args: tuple) -> str | None:
+    var = args[1] if len(args) > 1 else b""
+    if var and not variables.valid(var.decode("latin-1")):
+        return f"failed to register variable name '{var.decode('latin-1')}'"
+    return None
+
+
 def _num_arg(a: Any, ctx: SampleCtx) -> int | None:
     if isinstance(a, int):
         return a
@@ -1237,14 +1283,15 @@ A_REG = "reg"  # regex (compiled with the flags of the next argument)
 A_CHARS = "chars"
 
 CONVERTERS: dict[str, ConvDef] = {c.name: c for c in (
-    ConvDef("add", _arith(lambda a, b: a + b), (A_NUM,), 1, T_INT, T_INT),
-    ConvDef("and", _arith(lambda a, b: a & b), (A_NUM,), 1, T_INT, T_INT),
+    ConvDef("add", _arith(lambda a, b: a + b), (A_NUM,), 1, T_INT, T_INT, check=_check_num),
+    ConvDef("and", _arith(lambda a, b: a & b), (A_NUM,), 1, T_INT, T_INT, check=_check_num),
     ConvDef("b64dec", _c_b64dec, (), 0, T_STR, T_BIN),
     ConvDef("base64", lambda v, a, c: base64.b64encode(v), (), 0, T_BIN, T_STR),
     ConvDef("bool", lambda v, a, c: v != 0, (), 0, T_INT, T_BOOL),
     ConvDef("bytes", _c_bytes, (A_INT, A_INT), 1, T_BIN, T_BIN),
-    ConvDef("concat", _c_concat, (A_STR, A_VAR, A_STR), 0, T_STR, T_STR),
-    ConvDef("div", _arith(_div), (A_NUM,), 1, T_INT, T_INT),
+    ConvDef("concat", _c_concat, (A_STR, A_VAR, A_STR), 0, T_STR, T_STR,
+            check=_check_concat),
+    ConvDef("div", _arith(_div), (A_NUM,), 1, T_INT, T_INT, check=_check_num),
     ConvDef("field", _c_field, (A_INT, A_STR, A_INT), 2, T_STR, T_STR),
     ConvDef("hex", lambda v, a, c: v.hex().upper().encode("ascii"), (), 0, T_BIN, T_STR),
     ConvDef("ipmask", _c_ipmask, (A_MSK4, A_MSK6), 1, T_IP, T_IP),
@@ -1253,23 +1300,23 @@ CONVERTERS: dict[str, ConvDef] = {c.name: c for c in (
     ConvDef("length", lambda v, a, c: len(v), (), 0, T_STR, T_INT),
     ConvDef("lower", lambda v, a, c: v.lower(), (), 0, T_STR, T_STR),
     ConvDef("ltrim", _c_trim("l"), (A_CHARS,), 1, T_STR, T_STR),
-    ConvDef("mod", _arith(_mod), (A_NUM,), 1, T_INT, T_INT),
-    ConvDef("mul", _arith(lambda a, b: a * b), (A_NUM,), 1, T_INT, T_INT),
+    ConvDef("mod", _arith(_mod), (A_NUM,), 1, T_INT, T_INT, check=_check_num),
+    ConvDef("mul", _arith(lambda a, b: a * b), (A_NUM,), 1, T_INT, T_INT, check=_check_num),
     ConvDef("neg", lambda v, a, c: -v, (), 0, T_INT, T_INT),
     ConvDef("not", lambda v, a, c: v == 0, (), 0, T_INT, T_BOOL),
     ConvDef("nbsrv", lambda v, a, c: procfetch.nbsrv_of(c, v), (), 0, T_STR, T_INT),
     ConvDef("odd", lambda v, a, c: bool(v & 1), (), 0, T_INT, T_BOOL),
     ConvDef("even", lambda v, a, c: not (v & 1), (), 0, T_INT, T_BOOL),
-    ConvDef("or", _arith(lambda a, b: a | b), (A_NUM,), 1, T_INT, T_INT),
+    ConvDef("or", _arith(lambda a, b: a | b), (A_NUM,), 1, T_INT, T_INT, check=_check_num),
     ConvDef("regsub", _c_regsub, (A_REG, A_STR, A_STR), 2, T_STR, T_STR),
     ConvDef("rtrim", _c_trim("r"), (A_CHARS,), 1, T_STR, T_STR),
     ConvDef("sha1", lambda v, a, c: hashlib.sha1(v).digest(), (), 0, T_BIN, T_BIN),
     ConvDef("srv_queue", lambda v, a, c: procfetch.srv_queue_of(c, v), (), 0, T_STR, T_INT),
-    ConvDef("sub", _arith(lambda a, b: a - b), (A_NUM,), 1, T_INT, T_INT),
+    ConvDef("sub", _arith(lambda a, b: a - b), (A_NUM,), 1, T_INT, T_INT, check=_check_num),
     ConvDef("upper", lambda v, a, c: v.upper(), (), 0, T_STR, T_STR),
     ConvDef("url_dec", _c_url_dec, (A_INT,), 0, T_STR, T_STR),
     ConvDef("word", _c_word, (A_INT, A_STR, A_INT), 2, T_STR, T_STR),
-    ConvDef("xor", _arith(lambda a, b: a ^ b), (A_NUM,), 1, T_INT, T_INT),
+    ConvDef("xor", _arith(lambda a, b: a ^ b), (A_NUM,), 1, T_INT, T_INT, check=_check_num),
 )}
 
 # A key's stick-table entry (lb.match.stickfetch).
@@ -1331,7 +1378,8 @@ _REF_KINDS = frozenset((A_BE, A_FE, A_SRV, A_TBL, A_USR))
 _TYPE_NAMES = {A_BE: "backend", A_FE: "frontend", A_SRV: "server", A_TBL: "table", A_USR: "userlist",
                A_STR: "string", A_HDR: "string", A_CHARS: "string", A_VAR: "string",
                A_REG: "regex", A_INT: "integer", A_OCC: "integer", A_NUM: "integer",
-               A_MSK4: "IPv4 mask", A_MSK6: "IPv6 mask"}
+               A_MSK4: "IPv4 mask", A_MSK6: "IPv6 mask", A_IPV4: "IPv4 address",
+               A_IPV6: "IPv6 address"}
 
 
 class _ArgSyntax(Exception):
@@ -1398,9 +1446,12 @@ def _read_args(text: str, pos: int, kinds: tuple[str, ...], min_args: int
         else:
             cur.append(c)
         i += 1
-    if len(args) + 1 < min_args:
-        raise _missing(len(args) + 1, kinds, min_args)
-    raise _ArgSyntax("expected ')'", len(args) + 1)
+    # no ')': HAProxy has read (and converted) each argument before it sees the end
+    args.append("".join(cur))
+    _typed_args(args, kinds[:len(args)], 0)
+    if len(args) < min_args:
+        raise _missing(len(args), kinds, min_args)
+    raise _ArgSyntax("expected ')'", len(args))
 
 
 def _mask_arg(a: str, pos: int, kind: str) -> int:
@@ -1434,6 +1485,19 @@ def _int_arg(a: str, pos: int) -> int:
                          pos) from None
 
 
+def _ip_arg(a: str, pos: int, kind: str) -> IPAddr:
+    """An address as inet_pton(3) reads it (no spaces, no leading zeros, no mask)."""
+    name = _TYPE_NAMES[kind]
+    if not a or a[0].isspace():
+        raise _ArgSyntax(f"expected type '{name}' at position {pos}, but got nothing", pos)
+    try:
+        packed = socket.inet_pton(socket.AF_INET if kind == A_IPV4 else socket.AF_INET6, a)
+    except (OSError, ValueError):
+        raise _ArgSyntax(f"failed to parse '{a}' as type '{name}' at position {pos}",
+                         pos) from None
+    return ipaddress.ip_address(packed)
+
+
 def _typed_args(raw: list[str], kinds: tuple[str, ...], min_args: int) -> tuple:
     """Convert raw argument strings to their kinds (syntax errors: ``_ArgSyntax``).
 
@@ -1459,6 +1523,8 @@ def _typed_args(raw: list[str], kinds: tuple[str, ...], min_args: int) -> tuple:
             out.append(a)  # compiled with its flags by _conv_args
         elif k in (A_MSK4, A_MSK6):
             out.append(_mask_arg(a, pos, k))
+        elif k in (A_IPV4, A_IPV6):
+            out.append(_ip_arg(a, pos, k))
         elif k in (A_BE, A_FE, A_TBL, A_USR):
             out.append(a)  # HAProxy keeps blanks: " be" names no backend
         elif k == A_SRV:
@@ -1482,10 +1548,6 @@ def _fetch_args(fd: FetchDef, name: str, raw: list[str] | None) -> tuple:
                           e.detail) from None
     if fd.occ_index >= 0 and len(args) > fd.occ_index and args[fd.occ_index] < -10:
         detail = "header occurrence must be >= -10"
-        raise SampleError(f"invalid args in fetch method '{name}' : {detail}",
-                          "fetch-invalid", name, detail)
-    if fd.args and fd.args[0] == A_VAR and not (args and args[0]):
-        detail = "Empty variable name cannot be accepted"
         raise SampleError(f"invalid args in fetch method '{name}' : {detail}",
                           "fetch-invalid", name, detail)
     if fd.check is not None:

@@ -20,6 +20,8 @@ cdef class ClientConn(PeerNames):
     cdef public object url, upgrade_tail, tunnel, raw_head, held
     # track-sc slots held for the connection (lb.proxy.track), None when none
     cdef public object stkctr
+    # the `sess.` variables (lb.match.variables), None until one is set
+    cdef public object sess_vars
     # sizes, counts and flags: C values (issue #9)
     cdef public long long hsize, head_max, nreq, upgrade_body, paused
     cdef public int fd

@@ -61,7 +61,7 @@ class ClientConn(PeerNames):
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
         "tunnel", "ended", "head_max", "raw_head", "upgrade_body", "held", "fd", "plain",
-        "read_eof", "stkctr",
+        "read_eof", "stkctr", "sess_vars",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -98,6 +98,7 @@ class ClientConn(PeerNames):
         self.timer = Deadline(wheel, self._client_timeout)
         self.stimer = Deadline(wheel, _noop)
         self.stkctr = None  # track-sc slots held for the connection (lb.proxy.track)
+        self.sess_vars: dict[str, Any] | None = None  # `sess.` variables (lb.match.variables)
         self.txn: Txn | None = None  # the exchange whose response is pending
         self.req_txn: Txn | None = None  # the exchange still receiving its body
         self.pending: list[tuple[Any, ...]] = []

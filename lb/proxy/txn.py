@@ -36,6 +36,7 @@ from lb.http.h1 import count as hdr_count
 from lb.http.h1 import get as hdr_get
 from lb.http.h1 import is_websocket as is_ws_upgrade
 from lb.http.h1 import tokens as hdr_tokens
+from lb.match import variables
 from lb.match.sample import SampleSubject
 from lb.proxy import queue as qmod
 from lb.proxy import retry as retrymod
@@ -761,6 +762,8 @@ class Txn(SampleSubject):
                 hdrs.append((k, v.strip()))
         self.res_headers = hdrs
         self.is_response = True
+        if self.vars:
+            variables.response_started(self.vars)
         if self.memo:
             self.memo = {}
         before = sum(len(k) + len(v) for k, v in hdrs)
@@ -1079,6 +1082,8 @@ class Txn(SampleSubject):
         self.res_reason = reason
         self.res_headers = headers
         self.is_response = True
+        if self.vars:
+            variables.response_started(self.vars)
         if not keep_alive:
             self.sc.reusable = False
         if self.memo:
@@ -1300,6 +1305,8 @@ class Txn(SampleSubject):
         self.res_reason = sc.reason
         self.res_headers = sc.headers
         self.is_response = True
+        if self.vars:
+            variables.response_started(self.vars)
         self.res_started = True
         if self.memo:
             self.memo = {}

@@ -1,0 +1,105 @@
+"""What each sample fetch reads, in HAProxy's words, and where that is available.
+
+Owns: the table of fetch uses (HAProxy's SMP_USE_* classes, named as its messages
+name them), the rule contexts (global section, `tcp-request connection|session|
+content`, `tcp-response content`, `http-request`, `http-response`,
+`http-after-response`) with the uses each one has, and the load-time check of a
+`set-var` expression: HAProxy 2.6.12 refuses one whose fetch can give no sample
+where the rule runs ("extracts information from ..., none of which is available
+here").
+
+The table was read off HAProxy 2.6.12 (`haproxy -c` on `set-var` with every fetch
+lb knows, tests/test_variables.py compares it live). A fetch not named below reads
+'internal state' (proxies, servers, stick tables, counters); the constants
+(``CONSTANT``) read nothing and work anywhere, the global section included.
+
+Must not import: lb.config, lb.proxy.
+"""
+
+from __future__ import annotations
+
+REQ_HDRS = "HTTP request headers"
+RES_HDRS = "HTTP response headers"
+REQ = "HTTP request"
+RES = "HTTP response"
+BACKEND = "backend"
+CLIENT = "client address"
+CLIENT_CONN = "client-side connection"
+FRONTEND = "frontend"
+REQ_BUF = "request buffer"
+SERVER = "server"
+INTERNAL = "internal state"
+
+# fetches that need nothing: usable in the global section's set-var
+CONSTANT = frozenset((
+    "always_false", "always_true", "bin", "bool", "date", "date_us", "env", "hostname",
+    "int", "ipv4", "ipv6", "meth", "nbproc", "proc", "rand", "str", "thread", "uuid",
+    "var"))
+
+_BY_USE: dict[tuple[str, ...], tuple[str, ...]] = {
+    (REQ_HDRS,): (
+        "base", "base32", "base32+src", "cook", "cook_cnt", "cook_val", "hdr_cnt",
+        "hdr_ip", "hdr_val", "http_auth", "http_auth_group", "http_auth_pass",
+        "http_auth_type", "http_auth_user", "path", "pathq", "query", "req.cook",
+        "req.cook_cnt", "req.cook_val", "req.fhdr", "req.fhdr_cnt", "req.hdr",
+        "req.hdr_cnt", "req.hdr_ip", "req.hdr_names", "req.hdr_val", "req.ver", "req_ver",
+        "url", "url_ip", "url_param", "url_port", "urlp", "urlp_val"),
+    (REQ_HDRS, RES_HDRS): ("hdr", "fhdr"),
+    (REQ,): ("capture.req.hdr", "capture.req.method", "capture.req.uri", "capture.req.ver",
+             "http_first_req", "method", "req.proto_http", "unique-id"),
+    (RES_HDRS,): ("res.cook", "res.fhdr", "res.fhdr_cnt", "res.hdr", "res.hdr_cnt", "scook",
+                  "shdr", "shdr_cnt"),
+    (RES,): ("capture.res.hdr", "status"),
+    (BACKEND,): ("be_id", "be_name", "be_server_timeout", "be_tunnel_timeout"),
+    (FRONTEND,): ("fe_client_timeout", "fe_defbe", "fe_id", "fe_name"),
+    (CLIENT,): ("dst", "dst_port", "src", "src_port", "sc_kbytes_in", "sc_kbytes_out",
+                "sc0_kbytes_in", "sc0_kbytes_out", "sc1_kbytes_in", "sc1_kbytes_out",
+                "sc2_kbytes_in", "sc2_kbytes_out"),
+    (CLIENT_CONN,): ("ssl_fc",),
+    (REQ_BUF,): ("req.len", "req.payload", "req.ssl_hello_type", "req.ssl_sni",
+                 "req.ssl_ver", "req_len", "req_ssl_hello_type", "req_ssl_sni",
+                 "req_ssl_ver"),
+    (SERVER,): ("srv_id", "srv_name"),
+}
+USES: dict[str, tuple[str, ...]] = {n: u for u, names in _BY_USE.items() for n in names}
+
+
+def uses(fetch: str) -> tuple[str, ...]:
+    """What the fetch reads (empty for a constant)."""
+    if fetch in CONSTANT:
+        return ()
+    got = USES.get(fetch)
+    if got is not None:
+        return got
+    if fetch.startswith("src_"):  # the stick-table lookups keyed on the source
+        return (CLIENT,)
+    return (INTERNAL,)
+
+
+_ALL = frozenset((REQ_HDRS, RES_HDRS, REQ, RES, BACKEND, CLIENT, CLIENT_CONN, FRONTEND,
+                  REQ_BUF, SERVER, INTERNAL))
+_L4 = frozenset((CLIENT, FRONTEND, INTERNAL))
+_REQUEST = _ALL - {RES_HDRS, RES, SERVER}
+_RESPONSE = _ALL - {REQ_HDRS, REQ_BUF}
+
+# what each rule context has (HAProxy 2.6.12, the same in mode http and mode tcp)
+CONTEXTS: dict[str, frozenset[str]] = {
+    "global": frozenset(),
+    "tcp-request connection": _L4,
+    "tcp-request session": _L4 | {CLIENT_CONN},
+    "tcp-request content": _REQUEST,
+    "http-request": _REQUEST,
+    "tcp-response content": _RESPONSE,
+    "http-response": _RESPONSE,
+    "http-after-response": _RESPONSE,
+}
+
+
+def unavailable(fetch: str, context: str) -> str | None:
+    """HAProxy's list of what the fetch reads when none of it is there in this
+    context (``'a,b'`` text), else None."""
+    need = uses(fetch)
+    have = CONTEXTS.get(context)
+    if not need or have is None or any(u in have for u in need):
+        return None
+    return ",".join(need)
