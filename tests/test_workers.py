@@ -306,9 +306,10 @@ def test_totals_survive_generations_without_double_counting() -> None:
     _traffic(old, 7, ws_closes=2, cur=1)
     m = master.Master.__new__(master.Master)  # only the aggregation part
     m.retired = master._new_total()
+    m.var_pushes = 0
     w_old = master.Worker.__new__(master.Worker)
-    w_old.snap, w_old.seed, w_old.exited, w_old.ready = (
-        master.state_snapshot(old, 0.0, 1000.0, 1), {}, None, True)
+    w_old.snap, w_old.seed, w_old.exited, w_old.ready, w_old.current = (
+        master.state_snapshot(old, 0.0, 1000.0, 1), {}, None, True, False)
     m.workers = [w_old]
     seed = m.cumulative_total()
     assert seed["fe"]["fe"]["req_tot"] == 7
@@ -320,9 +321,10 @@ def test_totals_survive_generations_without_double_counting() -> None:
     assert new.frontends["fe"].counters.scur == 0  # gauges are not seeded
     assert new.cum_req == 7
     _traffic(new, 5)
+    new.proc_vars.values["proc.hits"] = 5  # the master shows the current worker's
     w_new = master.Worker.__new__(master.Worker)
-    w_new.snap, w_new.seed, w_new.exited, w_new.ready = (
-        master.state_snapshot(new, 0.0, 1001.0, 2), seed, None, True)
+    w_new.snap, w_new.seed, w_new.exited, w_new.ready, w_new.current = (
+        master.state_snapshot(new, 0.0, 1001.0, 2), seed, None, True, True)
     m.workers = [w_old, w_new]
     total = m.cumulative_total()
     assert total["fe"]["fe"]["req_tot"] == 12  # 7 + 5, not 7 + 12
@@ -338,6 +340,7 @@ def test_totals_survive_generations_without_double_counting() -> None:
     view = State(cfg)
     m.state = view
     m.apply_aggregate()
+    assert view.proc_vars.values == {"proc.hits": 5}
     c = view.frontends["fe"].counters
     assert (c.req_tot, c.hrsp_2xx, c.stot, c.scur) == (12, 12, 12, 0)
     assert c.ws_close_codes == {1000: 2}
