@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +84,11 @@ EXPECTED = {
 }
 
 
-def _exchange(port: int, paths: list[str]) -> tuple[bytes, bool]:
+def _exchange(port: int, paths: list[str],
+              complete: Callable[[bytes], bool] = lambda out: False) -> tuple[bytes, bool]:
     """Send the requests on one connection; what came back, and whether the proxy
-    closed the connection afterwards."""
+    closed the connection afterwards. Once ``complete(out)`` holds, a close would come
+    at once: the connection is watched for half a second more instead of three."""
     s = socket.create_connection(("127.0.0.1", port), timeout=3)
     try:
         s.sendall(b"".join(f"GET {p} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for p in paths))
@@ -96,6 +99,8 @@ def _exchange(port: int, paths: list[str]) -> tuple[bytes, bool]:
                 if not d:
                     return out, True
                 out += d
+                if complete(out):
+                    s.settimeout(0.5)
         except TimeoutError:
             return out, False
     finally:
@@ -109,10 +114,13 @@ def test_replies_are_haproxys_bytes(tmp_path: Path) -> None:
         for path, expected in EXPECTED.items():
             if path == "/b4":
                 continue
-            out, closed = _exchange(port, [path, path])  # kept alive: both answered
+            want = len(expected) * 2
+            out, closed = _exchange(port, [path, path],  # kept alive: both answered
+                                    lambda out, n=want: len(out) >= n)
             assert out == expected * 2 and not closed, path
         # a request answered from its head alone keeps its connection, as with HAProxy
-        out, closed = _exchange(port, ["/deny", "/deny"])
+        out, closed = _exchange(port, ["/deny", "/deny"],
+                                lambda out: out.count(b"HTTP/1.1 403 Forbidden\r\n") == 2)
         assert out.count(b"HTTP/1.1 403 Forbidden\r\n") == 2 and not closed
         # an errorfile that gives no length ends with the connection
         out, closed = _exchange(port, ["/b4", "/b4"])

@@ -67,9 +67,9 @@ REQUESTS = [
     # bound to a server that refuses connections: redispatched (%rc "+1")
     b"GET /c HTTP/1.1\r\nHost: x\r\nCookie: SRV=c2\r\nConnection: close\r\n\r\n",
     b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
-    b"GET /empty HTTP/1.1\r\nHost: x\r\n\r\n",  # 503 <NOSRV>
-    b"GET /deny HTTP/1.1\r\nHost: x\r\n\r\n",  # 403
-    b"GET /redir HTTP/1.1\r\nHost: x\r\n\r\n",  # 302
+    b"GET /empty HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",  # 503 <NOSRV>
+    b"GET /deny HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",  # 403
+    b"GET /redir HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",  # 302
     b'GET /a"b{c} HTTP/1.0\r\n\r\n',  # a quote in the URL: #22
     b"BAD\r\n\r\n",  # <BADREQ>
 ]
