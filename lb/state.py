@@ -192,6 +192,19 @@ class Counters:
     def session_end(self) -> None:
         self.scur -= 1
 
+    def session_open(self) -> None:
+        """A frontend's accepted connection, before its tcp-request connection and
+        session rules: current and max sessions (HAProxy counts these at accept)."""
+        self.scur += 1
+        if self.scur > self.smax:
+            self.smax = self.scur
+
+    def session_counted(self, now: float) -> None:
+        """The rules let the session start: total and rate (not for a rejected one)."""
+        self.stot += 1
+        self.sess_rate.add(now)
+        self.last_sess = now
+
     def count_status(self, status: int) -> None:
         """One response in its class; outside 100-599 (none: -1) is "other"."""
         if status < 100 or status >= 600:

@@ -711,6 +711,7 @@ class Parser:
             http_after_response_rules=tuple(p.http_after_response_rules),
             tcp_request_connection_rules=tuple(p.tcp_request_connection_rules),
             tcp_request_content_rules=tuple(p.tcp_request_content_rules),
+            tcp_request_session_rules=tuple(p.tcp_request_session_rules),
             inspect_delay=p.inspect_delay, redirect_rules=tuple(p.redirect_rules), options=opts, timeouts=tmo, logs=logs,
             log_tag=p.log_tag or glob.log_tag, forwardfor=p.forwardfor,
             errorfiles=MappingProxyType(dict(p.errorfiles)), stats=stats,

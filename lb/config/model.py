@@ -691,6 +691,8 @@ class Proxy:
     http_after_response_rules: tuple[Rule, ...] = ()
     tcp_request_connection_rules: tuple[Rule, ...] = ()
     tcp_request_content_rules: tuple[Rule, ...] = ()
+    # run once per client connection, after the connection rules (frontends only)
+    tcp_request_session_rules: tuple[Rule, ...] = ()
     # `tcp-request inspect-delay` (seconds): how long content rules may wait for data
     inspect_delay: float | None = None
     redirect_rules: tuple[Rule, ...] = ()  # legacy `redirect` keyword

@@ -1853,6 +1853,24 @@ def kw_redirect(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                                        origin=origin(line)))
 
 
+def _later_rules(p: ProxyBuilder, where: str) -> str:
+    """The first kind of rule already in the section that runs after a `tcp-request
+    <where>` rule, as HAProxy 2.6.12 names it ("a 'use_backend'"), or ""."""
+    kinds = [("session", p.tcp_request_session_rules, "a 'tcp-request session'"),
+             ("content", p.tcp_request_content_rules, "a 'tcp-request content'"),
+             ("", p.http_request_rules, "an 'http-request'"),
+             ("", p.redirect_rules, "a 'redirect'"),
+             ("", p.first_use_backend_line, "a 'use_backend'"),
+             ("", p.server_rules, "a 'use-server'")]
+    order = ("connection", "session", "content")
+    for stage, present, text in kinds:
+        if stage and order.index(stage) <= order.index(where):
+            continue
+        if present:
+            return text
+    return ""
+
+
 def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     if len(words) < 2:
@@ -1922,8 +1940,14 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     if not ok:
         return
     rule = m.Rule(action=action, cond=cond, cond_text=text, origin=origin(line))
+    later = _later_rules(p, where)
+    if later:
+        ctx.warn(line, f"a 'tcp-request' rule placed after {later} rule will still be "
+                 "processed before.", "rule-order")
     if where == "connection":
         p.tcp_request_connection_rules.append(rule)
+    elif where == "session":
+        p.tcp_request_session_rules.append(rule)
     else:
         p.tcp_request_content_rules.append(rule)
     if p.kind == "defaults":

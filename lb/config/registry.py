@@ -229,6 +229,7 @@ class ProxyBuilder:
     http_after_response_rules: list[m.Rule] = field(default_factory=list)
     tcp_request_connection_rules: list[m.Rule] = field(default_factory=list)
     tcp_request_content_rules: list[m.Rule] = field(default_factory=list)
+    tcp_request_session_rules: list[m.Rule] = field(default_factory=list)
     inspect_delay: float | None = None  # tcp-request inspect-delay, seconds
     redirect_rules: list[m.Rule] = field(default_factory=list)
     inherited_rules: bool = False  # rules came from a named defaults
@@ -298,7 +299,8 @@ TIMEOUTS_BE = ("connect", "server", "server_fin", "check", "queue", "tarpit",
                "http_request", "http_keep_alive", "tunnel")
 # named-defaults rules copied into the proxy (they run first)
 INHERIT_RULES = ("http_request_rules", "http_response_rules", "http_after_response_rules",
-                 "tcp_request_connection_rules", "tcp_request_content_rules")
+                 "tcp_request_connection_rules", "tcp_request_session_rules",
+                 "tcp_request_content_rules")
 
 
 _MUTABLE = (list, dict, set)

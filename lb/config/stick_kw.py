@@ -217,7 +217,8 @@ def check_tables(proxies: dict[str, Any], ctx: ParseCtx, nbthread: int) -> None:
                 ctx.alert(None, f"Proxy '{p.name}': unable to find stick-table '{name}'.",
                           "unknown-table", style="plain", phase="check")
                 break
-        for rules in (p.tcp_request_connection_rules, p.tcp_request_content_rules,
+        for rules in (p.tcp_request_connection_rules, p.tcp_request_session_rules,
+                      p.tcp_request_content_rules,
                       p.http_request_rules, p.http_response_rules):
             for r in rules:
                 a = r.action

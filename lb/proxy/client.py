@@ -23,7 +23,7 @@ from lb.http import h1, responses
 from lb.http.headscan import scan_request
 from lb.proxy import errsnap, track
 from lb.proxy.peer import PeerNames
-from lb.proxy.sockio import direct, finish_now
+from lb.proxy.sockio import direct, finish_now, reset_on_close
 from lb.proxy.timers import Deadline
 from lb.proxy.txn import Txn
 
@@ -156,13 +156,12 @@ class ClientConn(PeerNames):
         st.curr_conns += 1
         st.cum_conns += 1
         st.conn_rate.add(now)
-        st.sess_rate.add(now)
         rt.actconn += 1
         rt.conns.add(self)
         fst = self.fe.st
         fst.conns += 1
         c = self.fe.counters
-        c.session_start(now)
+        c.session_open()
         c.conn_tot += 1
         c.conn_rate.add(now)
         if rt.trace is not None:
@@ -176,6 +175,11 @@ class ClientConn(PeerNames):
         # (maxconn is enforced before accept: lb.proxy.listener)
         if self.fe.tcp_conn_rules is not None and not self._tcp_connection_rules():
             return
+        if self.fe.tcp_sess_rules is not None and not self._tcp_session_rules():
+            return
+        # a session, once the rules let it start (a rejected one is not in stot)
+        c.session_counted(now)
+        st.sess_rate.add(now)
         self.timer.arm(self.fe.t_http_request)
 
     def send(self, data: bytes) -> None:
@@ -205,9 +209,24 @@ class ClientConn(PeerNames):
             return True
         self.fe.counters.dcon += 1
         self.closed = True
-        if self.transport is not None:
+        if self.transport is not None:  # HAProxy resets a refused connection
             self.flush()
+            reset_on_close(self.transport)
             self.transport.abort()
+        return False
+
+    def _tcp_session_rules(self) -> bool:
+        """`tcp-request session` rules, once per connection, after the connection
+        rules: False when the session was rejected (closed silently, counted in
+        `dses`, not logged)."""
+        v = self.fe.tcp_sess_rules.run(Txn(self, b"", b"", b"1.1", [], self.rt.clock()))
+        if v is None or v.kind != "reject":
+            return True
+        self.fe.counters.dses += 1
+        self.closed = True
+        if self.transport is not None:  # a plain close, as HAProxy's
+            self.flush()
+            self.transport.close()
         return False
 
     def session_closed(self) -> None:

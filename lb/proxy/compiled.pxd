@@ -49,7 +49,7 @@ cdef class FrontendRT:
     cdef public object ignore_probes, maxconn, httplog, active
     cdef public object buffer_req, monitor_uri
     cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules
-    cdef public RuleSet tcp_conn_rules, tcp_content_rules
+    cdef public RuleSet tcp_conn_rules, tcp_sess_rules, tcp_content_rules
     cdef public TrafficLog log
     cdef public object unique_id, unique_id_hdr, cap_req, cap_res, cap_cookie
     cdef public long long rate_lim, rate_sec, rate_curr, rate_prev

@@ -179,7 +179,7 @@ class FrontendRT:
         "t_client", "t_http_request", "t_keep_alive", "t_tarpit", "t_client_fin",
         "client_close", "server_close", "bufsize", "maxhdr", "head_max", "errorfiles", "log",
         "mode", "stats_uri", "ff", "ff_cache", "counters", "dontlognull", "ignore_probes",
-        "maxconn", "httplog", "redirect_rules", "active", "tcp_conn_rules",
+        "maxconn", "httplog", "redirect_rules", "active", "tcp_conn_rules", "tcp_sess_rules",
         "tcp_content_rules", "buffer_req", "monitor_uri", "unique_id", "unique_id_hdr",
         "cap_req", "cap_res", "cap_cookie", "rate_lim", "rate_sec", "rate_curr", "rate_prev",
     )
@@ -197,6 +197,7 @@ class FrontendRT:
         self.after_rules = _ruleset(model.http_after_response_rules)
         self.redirect_rules = _ruleset(model.redirect_rules)
         self.tcp_conn_rules = _ruleset(model.tcp_request_connection_rules)
+        self.tcp_sess_rules = _ruleset(model.tcp_request_session_rules)
         self.tcp_content_rules = _ruleset(model.tcp_request_content_rules)
         self.buffer_req = o.http_buffer_request
         self.monitor_uri = model.monitor_uri.encode("latin-1") if model.monitor_uri else None
