@@ -389,8 +389,11 @@ def kw_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         exp = _expect(words, 2, line, ctx, "tcp-check", False)
         if exp:
             p.tcp_check_rules.append(exp)
-    elif sub == "comment" or sub.startswith(("set-var", "unset-var")):
+    elif sub == "comment":
         pass
+    elif sub.startswith(("set-var", "unset-var")):  # nothing lb's checks send reads them
+        ctx.warn(line, f"'tcp-check {sub}' is not supported by lb; the rule is ignored.",
+                 "unsupported-action", col=line.col(1))
     else:
         ctx.alert(line, "'tcp-check' only supports 'comment', 'connect', 'send', "
                   "'send-binary', 'expect', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'. "
