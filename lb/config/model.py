@@ -594,6 +594,15 @@ class ForwardFor:
     if_none: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class OriginalTo:
+    """`option originalto [except <net>] [header <name>]`: the address the client
+    connected to, in a request header for the server."""
+
+    header: str = "x-original-to"
+    except_net: str | None = None
+
+
 # --------------------------------------------------------------------------- stats
 
 
@@ -701,6 +710,7 @@ class Proxy:
     logs: tuple[LogTarget, ...] = ()
     log_tag: str | None = None
     forwardfor: ForwardFor | None = None
+    originalto: OriginalTo | None = None
     errorfiles: Mapping[int, bytes] = field(default_factory=lambda: EMPTY_MAP)  # status -> raw HTTP response bytes
     stats: StatsPage | None = None
     description: str | None = None

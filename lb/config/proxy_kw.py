@@ -11,6 +11,7 @@ Must not import: lb.config.build.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -1221,6 +1222,37 @@ def _opt_forwardfor(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str])
     p.forwardfor = m.ForwardFor(header=header, except_net=except_net, if_none=if_none)
 
 
+def _opt_originalto(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) -> None:
+    """`option originalto [except <address>[/mask]] [header <name>]` (HAProxy's texts)."""
+    header = "x-original-to"
+    except_net = None
+    i = 0
+    while i < len(args):
+        w = args[i]
+        if w not in ("except", "header"):
+            ctx.alert(line, "'option originalto' only supports optional values: 'except' "
+                      "and 'header'.", "bad-argument", col=line.col(2 + i))
+            return
+        value = args[i + 1] if i + 1 < len(args) else ""
+        if w == "except":
+            try:
+                except_net = str(ipaddress.ip_network(value, strict=False)) if value else ""
+            except ValueError:
+                except_net = ""
+            if not except_net:
+                ctx.alert(line, "'option originalto except' expects <address>[/mask] as "
+                          "argument.", "missing-argument", col=line.col(2 + i))
+                return
+        elif not value:
+            ctx.alert(line, "'option originalto header' expects <header_name> as argument.",
+                      "missing-argument", col=line.col(2 + i))
+            return
+        else:
+            header = value.lower()
+        i += 2
+    p.originalto = m.OriginalTo(header=header, except_net=except_net)
+
+
 def _opt_removed(text: str) -> Callable[..., None]:
     def handler(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) -> None:
         ctx.alert(line, text, "removed-keyword", col=line.col(1), style="tight")
@@ -1237,6 +1269,7 @@ OPTIONS: dict[str, tuple[str | None, Callable[..., None] | None, str | None, int
     "dontlog-normal": ("frontend", None, "dontlog_normal", 0),
     "dontlognull": ("frontend", None, "dontlognull", 0),
     "forwardfor": (None, _opt_forwardfor, None, 5),
+    "originalto": (None, _opt_originalto, None, 4),
     "http-buffer-request": (None, None, "http_buffer_request", 0),
     "http-ignore-probes": ("frontend", None, "http_ignore_probes", 0),
     "http-keep-alive": (None, _opt_conn_mode("http_keep_alive"), None, 0),
@@ -1280,7 +1313,7 @@ IGNORED_OPTIONS = frozenset({
     "accept-invalid-http-request", "accept-invalid-http-response", "checkcache",
     "disable-h2-upgrade", "h1-case-adjust-bogus-client", "h1-case-adjust-bogus-server",
     "http-restrict-req-hdr-names", "httpslog", "idle-close-on-response", "ldap-check",
-    "mysql-check", "originalto", "pgsql-check", "prefer-last-server", "redis-check",
+    "mysql-check", "pgsql-check", "prefer-last-server", "redis-check",
     "smtpchk", "socket-stats", "spop-check", "ssl-hello-chk", "transparent", "external-check", "forwarded",
 })
 
@@ -1333,6 +1366,8 @@ def kw_option(p: ProxyBuilder, line: Line, ctx: ParseCtx, negate: bool = False,
                 p.log_format_kind = None
         elif name == "forwardfor":
             p.forwardfor = None
+        elif name == "originalto":
+            p.originalto = None
         elif name == "redispatch":
             p.options["redispatch"] = False
         elif name in ("httpchk", "tcp-check"):
@@ -1361,6 +1396,8 @@ def _reset_option(p: ProxyBuilder, name: str, attr: str | None) -> None:
         p.log_format_kind = src.log_format_kind if src else None
     elif name == "forwardfor":
         p.forwardfor = src.forwardfor if src else None
+    elif name == "originalto":
+        p.originalto = src.originalto if src else None
     elif name == "redispatch":
         p.redispatch_interval = src.redispatch_interval if src else -1
     elif name in ("httpchk", "tcp-check"):

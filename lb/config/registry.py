@@ -206,6 +206,7 @@ class ProxyBuilder:
     log_global: bool = False
     log_tag: str | None = None
     forwardfor: m.ForwardFor | None = None
+    originalto: m.OriginalTo | None = None
     # --- frontend side
     binds: list[m.Bind] = field(default_factory=list)
     maxconn: int = 0
@@ -285,7 +286,8 @@ class ProxyBuilder:
 
 # Which builder attributes a new proxy copies from its defaults (spec §2.3).
 INHERIT_ALL = ("mode", "options", "option_origins", "default_server", "errorfiles",
-               "stats", "logs", "log_global", "log_tag", "forwardfor", "tcpka_settings",
+               "stats", "logs", "log_global", "log_tag", "forwardfor", "originalto",
+               "tcpka_settings",
                "inspect_delay")
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "monitor_uri", "log_format", "log_format_kind", "log_format_origin",

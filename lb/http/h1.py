@@ -293,6 +293,39 @@ def merge_forwardfor(fe: object | None, be: object | None) -> ForwardForRule | N
     return ForwardForRule(header, except_net, if_none)
 
 
+class OriginalToRule:
+    """`option originalto` of a (frontend, backend) pair, as HAProxy 2.6.12 combines
+    them: the backend's header name when it sets the option, else the frontend's; no
+    header when the address is in either side's `except` network. Appended, after any
+    X-Forwarded-For, even when the request has one already."""
+
+    __slots__ = ("header", "nets")
+
+    def __init__(self, header: str, nets: tuple[str, ...]) -> None:
+        self.header = header.lower().encode("latin-1")
+        self.nets = tuple(ipaddress.ip_network(n, strict=False) for n in nets)
+
+    def apply(self, headers: Headers, dst: str) -> None:
+        if self.nets:
+            try:
+                addr = ipaddress.ip_address(dst)
+            except ValueError:
+                addr = None
+            if addr is not None and any(addr in n for n in self.nets):
+                return
+        headers.append((self.header, dst.encode("latin-1")))
+
+
+def merge_originalto(fe: object | None, be: object | None) -> OriginalToRule | None:
+    """Combine frontend and backend `option originalto` (model.OriginalTo or None)."""
+    if fe is None and be is None:
+        return None
+    main = be if be is not None else fe
+    nets = tuple(n for n in (getattr(fe, "except_net", None), getattr(be, "except_net", None))
+                 if n)
+    return OriginalToRule(getattr(main, "header", "x-original-to"), nets)
+
+
 # --------------------------------------------------------------------------- serialisation
 
 

@@ -20,7 +20,7 @@ cdef class BackendRT:
     cdef public object model, name, t_server, t_connect, t_tunnel
     cdef public object t_server_fin, t_queue
     cdef public bint server_close, pretend_ka, httpclose, reuse
-    cdef public object retries, mode, ff, errorfiles
+    cdef public object retries, mode, ff, ot, errorfiles
     cdef public dict idle
     cdef public object loop_time, ctable, persist_rules
     cdef public CookieRule cookie
@@ -46,6 +46,8 @@ cdef class FrontendRT:
     cdef public bint client_close, server_close
     cdef public long long bufsize, maxhdr, head_max
     cdef public object errorfiles, mode, stats_uri, ff, ff_cache, dontlognull
+    cdef public object ot, ot_cache
+    cdef public bint ot_any
     cdef public object ignore_probes, maxconn, httplog, active
     cdef public object buffer_req, monitor_uri
     cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules
@@ -57,6 +59,7 @@ cdef class FrontendRT:
     cdef public Counters counters
 
     cpdef ForwardForRule forwardfor(self, BackendRT be)
+    cpdef object originalto(self, BackendRT be)
     @cython.locals(cond=Condition)
     cpdef route(self, object ctx)
 

@@ -83,7 +83,7 @@ class BackendRT:
         "model", "st", "name", "req_rules", "res_rules", "t_server", "t_connect",
         "t_tunnel", "t_server_fin", "t_queue", "server_close", "pretend_ka", "httpclose",
         "after_rules",
-        "retries", "idle", "mode", "ff", "counters", "errorfiles", "reuse", "loop_time",
+        "retries", "idle", "mode", "ff", "ot", "counters", "errorfiles", "reuse", "loop_time",
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
         "retry_policy", "replay_requests", "hash_sample", "post_param",
         "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first", "srvopts",
@@ -119,6 +119,7 @@ class BackendRT:
         self.pretend_ka = o.http_pretend_keepalive
         self.retries = model.retries
         self.ff = model.forwardfor
+        self.ot = model.originalto
         self.errorfiles = model.errorfiles
         self.reuse = model.http_reuse != "never"
         self.reuse_first = model.http_reuse in ("aggressive", "always")
@@ -178,7 +179,8 @@ class FrontendRT:
         "after_rules",
         "t_client", "t_http_request", "t_keep_alive", "t_tarpit", "t_client_fin",
         "client_close", "server_close", "bufsize", "maxhdr", "head_max", "errorfiles", "log",
-        "mode", "stats_uri", "ff", "ff_cache", "counters", "dontlognull", "ignore_probes",
+        "mode", "stats_uri", "ff", "ff_cache", "ot", "ot_cache", "ot_any", "counters",
+        "dontlognull", "ignore_probes",
         "maxconn", "httplog", "redirect_rules", "active", "tcp_conn_rules", "tcp_sess_rules",
         "tcp_content_rules", "buffer_req", "monitor_uri", "unique_id", "unique_id_hdr",
         "cap_req", "cap_res", "cap_cookie", "rate_lim", "rate_sec", "rate_curr", "rate_prev",
@@ -252,6 +254,12 @@ class FrontendRT:
         self.stats_uri = model.stats.uri.encode("latin-1") if model.stats else None
         self.ff = model.forwardfor
         self.ff_cache: dict[str, h1.ForwardForRule | None] = {}
+        self.ot = model.originalto
+        self.ot_cache: dict[str, h1.OriginalToRule | None] = {}
+        # whether any request of this frontend may carry X-Original-To (a backend
+        # of the configuration has the option, or this frontend)
+        self.ot_any = self.ot is not None or any(
+            p.originalto is not None for p in rt.config.proxies if p.is_backend)
         self.maxconn = model.maxconn
         self.active = 0  # accepted connections counted against maxconn (lb.proxy.listener)
 
@@ -261,6 +269,14 @@ class FrontendRT:
         except KeyError:
             rule = h1.merge_forwardfor(self.ff, be.ff)
             self.ff_cache[be.name] = rule
+            return rule
+
+    def originalto(self, be: BackendRT) -> h1.OriginalToRule | None:
+        try:
+            return self.ot_cache[be.name]
+        except KeyError:
+            rule = h1.merge_originalto(self.ot, be.ot)
+            self.ot_cache[be.name] = rule
             return rule
 
     def route(self, ctx: Any) -> BackendRT | None:

@@ -372,6 +372,10 @@ class Txn(SampleSubject):
         ff = fe.forwardfor(be)
         if ff is not None:
             ff.apply(self.req_headers, self.src)
+        if fe.ot_any:
+            ot = fe.originalto(be)
+            if ot is not None:
+                ot.apply(self.req_headers, self.dst)
         self._choose_server()
 
     def _choose_server(self) -> None:
