@@ -235,9 +235,11 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                       inter: float, timeout_connect: float | None,
                       timeout_check: float | None, tls: ssl.SSLContext | None = None,
                       sni: str | None = None, send_proxy: bool = False,
-                      sockbufs: sockopts.SockOpts = ()) -> CheckResult:
+                      sockbufs: sockopts.SockOpts = (),
+                      source: sockopts.SourceBinder | None = None) -> CheckResult:
     """Run one check against host:port and return its result (never raises).
-    ``sockbufs``: the server-side socket buffer sizes (tune.rcvbuf/sndbuf.server)."""
+    ``sockbufs``: the server-side socket buffer sizes (tune.rcvbuf/sndbuf.server);
+    ``source``: the local address to connect from (`source`)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + inter  # the whole check fits in `inter` unless `timeout check`
@@ -261,9 +263,9 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                         infos = await loop.getaddrinfo(h, p, type=socket.SOCK_STREAM)
                         h = infos[0][4][0]
                     async with asyncio.timeout_at(conn_deadline):
-                        if sockbufs:
+                        if sockbufs or source is not None:
                             _, proto = await sockopts.connect(loop, _CheckProtocol, h, p,
-                                                              sockbufs)
+                                                              sockbufs, source)
                         else:
                             _, proto = await loop.create_connection(_CheckProtocol, h, p)
                 except TimeoutError:
@@ -369,6 +371,21 @@ def program_for(backend: Proxy) -> Program:
     return hit[1]
 
 
+_binders: dict[Any, sockopts.SourceBinder] = {}
+
+
+def server_source(srv: ServerState) -> sockopts.SourceBinder | None:
+    """The `source` a server's checks connect from (its own, else its backend's), as
+    HAProxy's checks do."""
+    src = srv.model.source or srv.backend.model.source
+    if src is None:
+        return None
+    binder = _binders.get(src)
+    if binder is None:
+        binder = _binders[src] = sockopts.SourceBinder(src)
+    return binder
+
+
 def check_target(srv: ServerState) -> tuple[str, int]:
     """Address and port a check connects to (`addr`/`port` server options)."""
     host = srv.model.check_addr or srv.addr
@@ -409,7 +426,8 @@ async def check_once(srv: ServerState, backend: Proxy, now: float | None = None,
     return await run_program(program, host, port, ctx, inter=srv.model.inter,
                              timeout_connect=backend.timeouts.connect,
                              timeout_check=backend.timeouts.check, tls=tls, sni=sni,
-                             send_proxy=server_proxy(srv), sockbufs=server_sockbufs(g))
+                             send_proxy=server_proxy(srv), sockbufs=server_sockbufs(g),
+                             source=server_source(srv))
 
 
 # --------------------------------------------------------------------------- scheduler
@@ -554,7 +572,7 @@ class HealthChecker:
                                        timeout_connect=be.model.timeouts.connect,
                                        timeout_check=be.model.timeouts.check,
                                        tls=tls, sni=sni, send_proxy=server_proxy(srv),
-                                       sockbufs=self.sockbufs)
+                                       sockbufs=self.sockbufs, source=server_source(srv))
         finally:
             srv.check_running = False
             e.task = None

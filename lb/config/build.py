@@ -714,7 +714,7 @@ class Parser:
             tcp_request_session_rules=tuple(p.tcp_request_session_rules),
             inspect_delay=p.inspect_delay, redirect_rules=tuple(p.redirect_rules), options=opts, timeouts=tmo, logs=logs,
             log_tag=p.log_tag or glob.log_tag, forwardfor=p.forwardfor,
-            originalto=p.originalto,
+            originalto=p.originalto, source=p.source,
             errorfiles=MappingProxyType(dict(p.errorfiles)), stats=stats,
             description=p.description, stick_table=p.stick_table,
             captures_req=tuple(p.captures_req), captures_res=tuple(p.captures_res),

@@ -466,6 +466,7 @@ class Server:
     init_addr: str | None = None  # `init-addr` methods as written (None = last,libc)
     addr_none: bool = False  # its name gave no address and `init-addr none` let it start
     fallback_ip: str | None = None  # the `init-addr` IP used as its name gave no address
+    source: Source | None = None  # `source` option (else the backend's)
     origin: Origin = NO_ORIGIN
 
 
@@ -595,6 +596,18 @@ class ForwardFor:
 
 
 @dataclass(frozen=True, slots=True)
+class Source:
+    """`source <addr>[:<port>[-<port>]] [interface <name>]` (a backend's, or a server's
+    option): the local address, port (0: any; a server may give a range) and network
+    interface of the connections to the servers, health checks included."""
+
+    address: str  # an IP literal or a name (resolved when first used)
+    port_low: int = 0
+    port_high: int = 0
+    interface: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OriginalTo:
     """`option originalto [except <net>] [header <name>]`: the address the client
     connected to, in a request header for the server."""
@@ -711,6 +724,7 @@ class Proxy:
     log_tag: str | None = None
     forwardfor: ForwardFor | None = None
     originalto: OriginalTo | None = None
+    source: Source | None = None
     errorfiles: Mapping[int, bytes] = field(default_factory=lambda: EMPTY_MAP)  # status -> raw HTTP response bytes
     stats: StatsPage | None = None
     description: str | None = None

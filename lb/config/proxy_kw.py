@@ -608,38 +608,20 @@ def parse_log(line: Line, ctx: ParseCtx, args: tuple[str, ...], kwname: str = "l
 def log_address(text: str, written: str) -> tuple[str, int | None] | str:
     """``host[:port]`` of a network log target (its ``udp@``-style prefix removed;
     ``written`` is the word as written) -> (host, port or None), or HAProxy 2.6.12's
-    error text. The port is split at the last colon unless the host is bracketed; an
-    empty host is any address (HAProxy accepts `:514` and `udp@`). A name is looked up
-    later, with the servers' (lb.config.addresses)."""
-    bracketed = text.startswith("[") and "]" in text
-    if bracketed:
-        end = text.index("]")
-        host, rest = text[1:end], text[end + 1:]
-        if rest and not rest.startswith(":"):
-            return f"invalid address: '{text}' in '{written}'"
-        port_text = rest[1:]
-    elif ":" in text:
-        host, port_text = text.rsplit(":", 1)
-    else:
-        host, port_text = text, ""
-    port: int | None = None
-    if port_text:
-        if port_text[0] in "+-":
-            return f"port offset not permitted here in '{written}'"
-        if "-" in port_text:
-            return f"port range not permitted here in '{written}'"
-        bad = next((c for c in port_text if not ("0" <= c <= "9")), None)
-        if bad is not None:
-            return (f"invalid character '{bad}' in port number '{port_text}' in "
-                    f"'{written}'")
-        port = int(port_text)
-        if port > 65535:
-            return f"invalid port '{port_text}'"
-    if not host:
-        return ("::" if bracketed else "0.0.0.0"), port
-    if not bracketed and (":" in host or "[" in host):  # `::1` or `[::1` unbracketed
-        return f"invalid address: '{host}' in '{written}'"
-    return host, port
+    error text (lb.config.server_kw.str2sa). A name is looked up later, with the
+    servers' (lb.config.addresses)."""
+    res = server_kw.str2sa(text, written)
+    return res if isinstance(res, str) else (res[0], res[1])
+
+
+def kw_source(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`source <addr>[:<port>] [interface <name>]`: where the connections to this
+    backend's servers (and their checks) come from, unless a server says otherwise."""
+    src, _used = server_kw.parse_source(tuple(line.words[1:]), server=False)
+    if isinstance(src, str):
+        ctx.alert(line, src, "bad-source", col=line.col(1))
+        return
+    p.source = src
 
 
 def kw_log(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
@@ -2110,6 +2092,7 @@ _ROWS: list[Keyword] = [
     Keyword("maxconn", _int_kw("maxconn", "maxconn"), FE, help="max concurrent connections"),
     Keyword("mode", kw_mode, help="http or tcp"),
     Keyword("monitor-uri", kw_monitor_uri, FE, help="URI answered 200 without forwarding"),
+    Keyword("source", kw_source, BE, help="local address of the connections to the servers"),
     Keyword("unique-id-format", kw_unique_id_format, FE,
             help="log-format of the request's unique id (%ID, unique-id)"),
     Keyword("unique-id-header", kw_unique_id_header, FE,
@@ -2141,7 +2124,7 @@ _ROWS: list[Keyword] = [
         "bind-process", "compression", "dispatch", "dynamic-cookie-key",
         "email-alert", "filter", "load-server-state-"
         "from-file", "max-keep-alive-queue", "max-session-srv-conns",
-        "server-state-file-name", "source", "tcp-response", "errorfiles", "persist",
+        "server-state-file-name", "tcp-response", "errorfiles", "persist",
         "external-check",
         "log-format-sd", "error-log-format", "option-tcpka", "monitor")),
 ]

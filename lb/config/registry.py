@@ -207,6 +207,7 @@ class ProxyBuilder:
     log_tag: str | None = None
     forwardfor: m.ForwardFor | None = None
     originalto: m.OriginalTo | None = None
+    source: m.Source | None = None
     # --- frontend side
     binds: list[m.Bind] = field(default_factory=list)
     maxconn: int = 0
@@ -292,7 +293,7 @@ INHERIT_ALL = ("mode", "options", "option_origins", "default_server", "errorfile
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "monitor_uri", "log_format", "log_format_kind", "log_format_origin",
               "unique_id_format", "unique_id_header", "rate_limit_sessions")
-INHERIT_BE = ("balance", "cookie", "check_kind", "check_origin", "httpchk_send",
+INHERIT_BE = ("source", "balance", "cookie", "check_kind", "check_origin", "httpchk_send",
               "http_check_rules", "http_check_send_origin", "tcp_check_rules",
               "disable_on_404", "send_state", "retries", "retry_on",
               "redispatch_interval", "fullconn", "hash_balance_factor", "http_reuse")

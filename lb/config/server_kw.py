@@ -172,6 +172,88 @@ SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
 _SERVER_FIELDS = {f.name for f in fields(m.Server)}
 
 
+def str2sa(text: str, written: str, ranges: bool = False
+           ) -> tuple[str, int | None, int | None] | str:
+    """``host[:port]`` as HAProxy 2.6.12's str2sa_range reads it -> (host, port or None,
+    high port of a range or None), or its error text. The port is split at the last
+    colon unless the host is bracketed; an empty host is any address. ``ranges``:
+    ``port-port`` is allowed (a server's `source`)."""
+    bracketed = text.startswith("[") and "]" in text
+    if bracketed:
+        end = text.index("]")
+        host, rest = text[1:end], text[end + 1:]
+        if rest and not rest.startswith(":"):
+            return f"invalid address: '{text}' in '{written}'"
+        port_text = rest[1:]
+    elif ":" in text:
+        host, port_text = text.rsplit(":", 1)
+    else:
+        host, port_text = text, ""
+    port: int | None = None
+    high: int | None = None
+    if port_text:
+        if port_text[0] in "+-":
+            return f"port offset not permitted here in '{written}'"
+        if "-" in port_text and not ranges:
+            return f"port range not permitted here in '{written}'"
+        low_text, dash, high_text = port_text.partition("-")
+        for part in (low_text, high_text) if dash else (low_text,):
+            bad = next((c for c in part if not ("0" <= c <= "9")), None)
+            if bad is not None or not part:
+                return (f"invalid character '{bad or '-'}' in port number '{port_text}' "
+                        f"in '{written}'")
+        port = int(low_text)
+        high = int(high_text) if dash else None
+        if port > 65535 or (high is not None and high > 65535):
+            return f"invalid port '{port_text}'"
+        if high is not None and (high < port or port == 0):
+            return f"invalid port range '{port_text}'"
+    if not host:
+        return ("::" if bracketed else "0.0.0.0"), port, high
+    if not bracketed and (":" in host or "[" in host):  # `::1` or `[::1` unbracketed
+        return f"invalid address: '{host}' in '{written}'"
+    return host, port, high
+
+
+SOURCE_USAGE = ("'source' expects <addr>[:<port>], and optionally 'usesrc' <addr>, and "
+                "'interface' <name>")
+
+
+def parse_source(args: tuple[str, ...], server: bool) -> tuple[m.Source | str, int]:
+    """`source <addr>[:<port>[-<port>]] [interface <name>] [usesrc ...]` from its
+    arguments -> (Source or HAProxy's error text, how many words it took).
+    ``usesrc`` (transparent proxying) is refused: lb cannot connect from the
+    client's address, and connecting from its own would change what servers see.
+    Texts end as HAProxy's do (with a period, but not those of the address)."""
+    if not args or not args[0]:
+        return (SOURCE_USAGE.replace("[:<port>]", "[:<port>[-<port>]]") + " as argument."
+                if server else SOURCE_USAGE + "."), 0
+    written = args[0]
+    addr = written.split("@", 1)[1] if written.startswith(("ipv4@", "ipv6@")) else written
+    res = str2sa(addr, written, ranges=server)
+    if isinstance(res, str):
+        return f"'source {written}' : {res}", 0
+    host, low, high = res
+    interface = None
+    i = 1
+    while i < len(args) and args[i] in ("interface", "usesrc"):
+        value = args[i + 1] if i + 1 < len(args) else ""
+        if args[i] == "usesrc":
+            if not value:
+                return ("'usesrc' expects <addr>[:<port>], 'client', or 'clientip' as "
+                        "argument."), i
+            return ("'source ... usesrc' (transparent proxying) is not supported by lb: "
+                    "servers would see lb's address instead of the client's."), i
+        if not value:
+            return "'source' : missing interface name.", i
+        interface = value
+        i += 2
+    if not server and i < len(args):
+        return "'source' only supports optional keywords 'interface' and 'usesrc'.", i
+    return m.Source(address=host, port_low=low or 0, port_high=high or low or 0,
+                    interface=interface), i
+
+
 def parse_options(words: tuple[str, ...], start: int, srv: str,
                   values: dict[str, Any]) -> tuple[str, int] | None:
     """Apply server options words[start:] to ``values``.
@@ -182,6 +264,13 @@ def parse_options(words: tuple[str, ...], start: int, srv: str,
     n = len(words)
     while i < n:
         w = words[i]
+        if w == "source":
+            src, used = parse_source(words[i + 1:], server=True)
+            if isinstance(src, str):  # (the caller adds the final period)
+                return (src if src.endswith("as argument.") else src.rstrip("."), i)
+            values["source"] = src
+            i += 1 + used
+            continue
         kw = SERVER_KEYWORDS.get(w)
         if kw is None:
             return ("", i)

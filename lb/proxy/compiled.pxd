@@ -30,6 +30,8 @@ cdef class BackendRT:
     cdef public object buffer_req, reuse_first
     cdef public tuple srvopts, srvopts_smart
     cdef public int smart
+    cdef public dict binders
+    cdef public bint has_source
     cdef public bint dial
     cdef public object stick, server_rules, send_name
     # rule sets are RuleSet or None (empty): a Txn runs them as C calls

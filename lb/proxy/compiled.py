@@ -87,7 +87,7 @@ class BackendRT:
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
         "retry_policy", "replay_requests", "hash_sample", "post_param",
         "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first", "srvopts",
-        "srvopts_smart", "smart", "dial",
+        "srvopts_smart", "smart", "dial", "binders", "has_source",
         "stick", "server_rules", "send_name", "sendq",
     )
 
@@ -171,6 +171,14 @@ class BackendRT:
         # lb opens server sockets itself (lb.proxy.dial) only on uvloop, whose
         # create_connection takes a bare descriptor
         self.dial = type(loop).__module__.startswith("uvloop")
+        # `source` (the backend's, or a server's): those connects bind first
+        # (lb.proxy.sockopts.SourceBinder), through the event loop's connect
+        self.binders: dict[str, sockopts.SourceBinder] = {}
+        for s in model.servers:
+            src = s.source or model.source
+            if src is not None:
+                self.binders[s.name] = sockopts.SourceBinder(src)
+        self.has_source = bool(self.binders)
 
 
 class FrontendRT:

@@ -460,6 +460,11 @@ def connect(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState,
     if smart == 2:  # `mode tcp`: only when the client's bytes wait to go (HAProxy)
         smart = 1 if dialer is not None and getattr(dialer.conn, "held", None) else 0
     opts = be.srvopts_smart if smart else be.srvopts
+    if be.has_source:
+        binder = be.binders.get(srv.name)
+        if binder is not None:  # `source`: bound before it connects
+            return sockopts.connect(loop, partial(ServerConn, be, srv, dialer), host, port,
+                                    opts, binder)
     if not opts:
         return loop.create_connection(partial(ServerConn, be, srv, dialer), host, port)
     if be.dial:
@@ -477,7 +482,7 @@ def dial_now(be: Any, srv: ServerState, host: str, port: int,
     exchange attaches it now and its request leaves in this pass, beside the
     ``connect()`` (HAProxy's order), before uvloop makes its transport (``adopt``).
     Raises the OSError of a connect that failed at once."""
-    if not be.dial or be.smart == 2:
+    if not be.dial or be.smart == 2 or be.has_source:
         return None
     opts = be.srvopts_smart if be.smart else be.srvopts
     if not opts:

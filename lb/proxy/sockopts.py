@@ -18,6 +18,7 @@ Must not import anything from lb.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import struct
 from collections.abc import Callable
@@ -65,11 +66,51 @@ def apply(sock: Any, opts: SockOpts) -> None:
         sock.setsockopt(level, name, value)
 
 
+class SourceBinder:
+    """A `source` (lb.config.model.Source) applied to new sockets: the interface, then
+    the address and port; a port range is walked from where the last bind stopped, as
+    HAProxy hands out the ports of a range in turn. A name is resolved once."""
+
+    def __init__(self, src: Any) -> None:
+        self.src = src
+        self.next = src.port_low
+        self.addrs: dict[int, str] = {}  # family -> address
+
+    async def bind(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        src = self.src
+        if src.interface:
+            sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_BINDTODEVICE", 25),
+                            src.interface.encode())
+        # as HAProxy: a port left in TIME_WAIT by an earlier connection binds again
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        family = sock.family
+        addr = self.addrs.get(family)
+        if addr is None:
+            infos = await loop.getaddrinfo(src.address, None, family=family,
+                                           type=socket.SOCK_STREAM)
+            addr = self.addrs[family] = infos[0][4][0]
+        if src.port_high <= src.port_low:
+            sock.bind((addr, src.port_low))
+            return
+        size = src.port_high - src.port_low + 1
+        for _ in range(size):
+            port = self.next
+            self.next = src.port_low if port >= src.port_high else port + 1
+            try:
+                sock.bind((addr, port))
+                return
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE:
+                    raise
+        raise OSError(errno.EADDRNOTAVAIL, f"no free port in {src.port_low}-{src.port_high}")
+
+
 async def connect(loop: asyncio.AbstractEventLoop, factory: Callable[[], Any],
-                  host: str, port: int, opts: SockOpts) -> tuple[Any, Any]:
+                  host: str, port: int, opts: SockOpts,
+                  source: SourceBinder | None = None) -> tuple[Any, Any]:
     """``loop.create_connection(factory, host, port)`` with ``opts`` set on the socket
-    before it connects: each resolved address in turn, as create_connection tries
-    them; raises the last OSError when none answers."""
+    before it connects (and bound to ``source``): each resolved address in turn, as
+    create_connection tries them; raises the last OSError when none answers."""
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     error: OSError = OSError(f"cannot resolve {host}")
     for family, type_, proto, _, address in infos:
@@ -77,6 +118,8 @@ async def connect(loop: asyncio.AbstractEventLoop, factory: Callable[[], Any],
         try:
             sock.setblocking(False)
             apply(sock, opts)
+            if source is not None:
+                await source.bind(loop, sock)
             await loop.sock_connect(sock, address)
         except OSError as e:
             sock.close()
