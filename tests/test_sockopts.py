@@ -129,8 +129,8 @@ def test_health_checks_connect_with_the_server_buffer_sizes(monkeypatch) -> None
     seen: list[tuple[str, int, sockopts.SockOpts, tuple[int, int]]] = []
     real = sockopts.connect
 
-    async def recording(loop, factory, host, port, opts):  # type: ignore[no-untyped-def]
-        tr, proto = await real(loop, factory, host, port, opts)
+    async def recording(loop, factory, host, port, opts, source=None):  # type: ignore[no-untyped-def]
+        tr, proto = await real(loop, factory, host, port, opts, source)
         seen.append((host, port, opts, _sizes(tr)))
         return tr, proto
 
