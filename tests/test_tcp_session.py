@@ -1,5 +1,6 @@
 """`tcp-request session` rules: once per client connection, after the connection
-rules, and what a refused connection or session counts.
+rules, and what a refused connection or session counts; and HAProxy's warnings for
+rules written after a kind of rule that runs later.
 
 Compared with HAProxy 2.6.12 on 127.0.0.1 (2026-11-25). With ``ONCE`` below, two
 requests on one connection answered ``s=1 c=1`` then ``s=1 c=2``: the session rule ran
@@ -38,6 +39,10 @@ pytestmark = pytest.mark.timeout(60)
     "tcp-request session accept\n tcp-request connection accept",
     "tcp-request content accept\n tcp-request connection accept",
     "use-server s if TRUE\n tcp-request content accept",
+    # the other kinds HAProxy warns about (lb adds a hint line after use_backend only)
+    "redirect location /\n http-request deny", "use-server s if TRUE\n http-request deny",
+    "use_backend b if TRUE\n redirect location /", "use-server s if TRUE\n redirect location /",
+    "use-server s if TRUE\n use_backend b if TRUE",
 ])
 def test_rule_order_warnings_match_haproxy(tmp_path, capsys, lines):  # type: ignore[no-untyped-def]
     path = str(tmp_path / "o.cfg")

@@ -1790,11 +1790,13 @@ def _add_rule(kw: str, attr: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, ac
     if kw == "http-request" and p.final_http_request:
         ctx.warn(line, "previous 'http-request' action is final and has no condition "
                  "attached, further entries are NOOP.", "unreachable-rule", style="tight")
-    if kw == "http-request" and p.first_use_backend_line:
-        ctx.warn(line, "a 'http-request' rule placed after a 'use_backend' rule will still "
-                 "be processed before.", "rule-order",
+    later = _later_rules(p, "http-request") if kw == "http-request" else ""
+    if later:  # (HAProxy writes "a 'http-request'" here)
+        ctx.warn(line, f"a 'http-request' rule placed after {later} rule will still be "
+                 "processed before.", "rule-order",
                  more=(f"   | lb runs every 'http-request' rule of {p.label()} first, then "
-                       "the 'use_backend' rules, whatever their order in the file.",))
+                       "the 'use_backend' rules, whatever their order in the file.",)
+                 if later == "a 'use_backend'" else ())
     if kw == "http-request" and cond is None and getattr(res, "final", False):
         p.final_http_request = True
     rules.append(m.Rule(action=res, cond=cond, cond_text=text, origin=origin(line)))
@@ -1868,26 +1870,27 @@ def kw_redirect(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         return
     ok, cond, text = compile_cond(p, line, ctx, cut, "a 'redirect' rule")
     if ok:
+        later = _later_rules(p, "redirect")
+        if later:
+            ctx.warn(line, f"a 'redirect' rule placed after {later} rule will still be "
+                     "processed before.", "rule-order")
         p.redirect_rules.append(m.Rule(action=res, cond=cond, cond_text=text,
                                        origin=origin(line)))
 
 
-def _later_rules(p: ProxyBuilder, where: str) -> str:
-    """The first kind of rule already in the section that runs after a `tcp-request
-    <where>` rule, as HAProxy 2.6.12 names it ("a 'use_backend'"), or ""."""
-    kinds = [("session", p.tcp_request_session_rules, "a 'tcp-request session'"),
+def _later_rules(p: ProxyBuilder, kind: str) -> str:
+    """The first kind of rule already in the section that runs after a ``kind`` rule
+    ("connection", "session", "content" for tcp-request, "http-request",
+    "redirect"), as HAProxy 2.6.12 names it ("a 'use_backend'"), or ""."""
+    chain = [("connection", None, ""),
+             ("session", p.tcp_request_session_rules, "a 'tcp-request session'"),
              ("content", p.tcp_request_content_rules, "a 'tcp-request content'"),
-             ("", p.http_request_rules, "an 'http-request'"),
-             ("", p.redirect_rules, "a 'redirect'"),
-             ("", p.first_use_backend_line, "a 'use_backend'"),
-             ("", p.server_rules, "a 'use-server'")]
-    order = ("connection", "session", "content")
-    for stage, present, text in kinds:
-        if stage and order.index(stage) <= order.index(where):
-            continue
-        if present:
-            return text
-    return ""
+             ("http-request", p.http_request_rules, "an 'http-request'"),
+             ("redirect", p.redirect_rules, "a 'redirect'"),
+             ("use_backend", p.first_use_backend_line, "a 'use_backend'"),
+             ("use-server", p.server_rules, "a 'use-server'")]
+    start = next(i for i, (name, _, _) in enumerate(chain) if name == kind)
+    return next((text for _, present, text in chain[start + 1:] if present), "")
 
 
 def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
