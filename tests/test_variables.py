@@ -50,7 +50,10 @@ def test_name_rules(name: str, tail: str, err: str | None) -> None:
     (None, b"v", ("ifnotexists",), True), (b"o", b"v", ("ifnotset",), False),
     (None, b"", ("ifempty",), True), (None, b"v", ("ifempty",), False),
     (None, b"", ("ifnotempty",), False), (5, 3, ("ifgt",), True), (5, 7, ("ifgt",), False),
-    (5, 7, ("iflt",), True), (5, 5, ("iflt",), False), (None, 3, ("ifgt",), False),
+    (5, 7, ("iflt",), True), (5, 5, ("iflt",), False),
+    # HAProxy 2.6.12 compares two integers only (checked on 127.0.0.1, 2026-11-25)
+    (None, 3, ("ifgt",), True), (None, 3, ("iflt",), True), (b"1", 2, ("ifgt",), True),
+    (5, b"9", ("ifgt",), True), (True, 0, ("ifgt",), True), (b"abc", 1, ("ifgt",), True),
     (b"o", b"v", ("ifexists", "ifnotempty"), True), (b"o", b"", ("ifexists", "ifnotempty"), False),
 ])
 def test_set_var_conditions(old: object, new: object, conds: tuple[str, ...], ok: bool) -> None:
@@ -417,3 +420,53 @@ def test_check_variables_are_refused_loudly(rule: str) -> None:
     texts = [d.message() for d in res.diagnostics]
     assert any(f"'{rule.split()[0]} {rule.split()[1]}' is not supported by lb" in t
                for t in texts), texts
+
+
+CONDS_CFG = """
+defaults
+    mode http
+    timeout client 5s
+    timeout server 5s
+    timeout connect 5s
+frontend f1
+    bind 127.0.0.1:@@f1@@
+    http-request set-var(txn.a) int(5)
+    http-request set-var(txn.a,ifgt) int(3)
+    http-request set-var(txn.b) int(5)
+    http-request set-var(txn.b,ifgt) int(7)
+    http-request set-var(txn.c) int(5)
+    http-request set-var(txn.c,iflt) int(3)
+    http-request set-var(txn.d) int(5)
+    http-request set-var(txn.d,iflt) int(7)
+    http-request set-var(txn.e) str(x)
+    http-request set-var(txn.e,ifempty) str()
+    http-request set-var(txn.f,ifexists) str(y)
+    http-request set-var(txn.g) str()
+    http-request set-var(txn.g,ifnotempty) str(z)
+    http-request set-var(txn.h) str(abc)
+    http-request set-var(txn.h,ifgt) int(1)
+    http-request return status 200 content-type text/plain lf-string "a=%[var(txn.a)] b=%[var(txn.b)] c=%[var(txn.c)] d=%[var(txn.d)] e=%[var(txn.e)] f=%[var(txn.f)] g=%[var(txn.g)] h=%[var(txn.h)]"
+frontend f2
+    bind 127.0.0.1:@@f2@@
+    http-request set-var(txn.a,ifgt) int(3)
+    http-request set-var(txn.b) int(5)
+    http-request set-var(txn.b,ifgt) str(2)
+    http-request set-var(txn.c) str(9)
+    http-request set-var(txn.c,ifgt) int(2)
+    http-request set-var(txn.d,iflt) int(3)
+    http-request set-var(txn.e) bool(1)
+    http-request set-var(txn.e,ifgt) int(0)
+    http-request return status 200 content-type text/plain lf-string "a=%[var(txn.a)] b=%[var(txn.b)] c=%[var(txn.c)] d=%[var(txn.d)] e=%[var(txn.e)]"
+"""
+
+
+def test_set_var_conditions_at_run_time_like_haproxy() -> None:
+    """The answers HAProxy 2.6.12 gave for CONDS_CFG (127.0.0.1, 2026-11-25)."""
+    from tests.lbproc import LbThread
+    with LbThread(CONDS_CFG) as lb:
+        got = []
+        for fe in ("f1", "f2"):
+            c = http.client.HTTPConnection("127.0.0.1", lb.ports[fe], timeout=5)
+            got.append(_get(c, "/")[0].decode())
+            c.close()
+    assert got == ["a=3 b=5 c=5 d=7 e= f= g=z h=1", "a=3 b=2 c=2 d=3 e=0"]

@@ -148,11 +148,8 @@ def unset(ctx: Any, name: str) -> None:
             proc.types.pop(name, None)
 
 
-def _as_int(v: Any) -> int | None:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def allowed(old: Any, new: Any, conds: tuple[str, ...]) -> bool:
@@ -170,9 +167,11 @@ def allowed(old: Any, new: Any, conds: tuple[str, ...]) -> bool:
         elif cond == "ifnotempty":
             if new in (b"", ""):
                 return False
-        elif cond in ("ifgt", "iflt"):  # the variable greater (less) than the value
-            a, b = _as_int(new), _as_int(old)
-            if a is None or b is None or (b <= a if cond == "ifgt" else b >= a):
+        elif cond in ("ifgt", "iflt"):  # the variable greater (less) than the value;
+            # HAProxy compares only two integers: a missing variable, a string or a
+            # boolean on either side lets the value through
+            if _is_int(old) and _is_int(new) and (old <= new if cond == "ifgt"
+                                                  else old >= new):
                 return False
     return True
 
