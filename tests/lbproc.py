@@ -333,10 +333,15 @@ class LbProcess:
 
 def raw_request(port: int, data: bytes, timeout: float = 3.0, until_close: bool = True,
                 shut: bool = False) -> bytes:
-    """Send raw bytes and return everything read until close (or the timeout)."""
+    """Send raw bytes and return everything read until close (or the timeout). A
+    connection reset before the bytes could go (a refused connection: `tcp-request
+    connection reject` resets it, as HAProxy does) reads as nothing."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         if data:
-            s.sendall(data)
+            try:
+                s.sendall(data)
+            except (ConnectionResetError, BrokenPipeError):
+                return b""
         if shut:
             s.shutdown(socket.SHUT_WR)
         out = b""
