@@ -72,3 +72,16 @@ def test_local_response() -> None:
     assert responses.local_response(302, [(b"location", b"/x"), (b"cache-control", b"no-cache")]) \
         == b"HTTP/1.1 302 Found\r\ncontent-length: 0\r\nlocation: /x\r\ncache-control: no-cache\r\n\r\n"
     assert responses.local_response(200, []) == b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+
+
+def test_http_reply_takes_haproxys_reason() -> None:
+    """`http-request return`, `deny ... hdr` and `http-error` replies carry HAProxy
+    2.6.12's reason for the code, not the RFC's (seen on 127.0.0.1, 2026-11-25, with
+    `return status 502`, `408 ... string x`, `299`, and `deny deny_status 302 hdr x y`)."""
+    assert responses.http_reply(502, [], None, b"") == \
+        b"HTTP/1.1 502 Bad Gateway or Proxy Error\r\ncontent-length: 0\r\n\r\n"
+    assert responses.http_reply(408, [], b"text/plain", b"x").startswith(
+        b"HTTP/1.1 408 Request Time-out\r\n")
+    assert responses.http_reply(299, [], None, b"").startswith(b"HTTP/1.1 299 Success\r\n")
+    assert responses.http_reply(302, [(b"x", b"y")], None, b"") == \
+        b"HTTP/1.1 302 Moved Temporarily\r\nx: y\r\ncontent-length: 0\r\n\r\n"

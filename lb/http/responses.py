@@ -214,8 +214,10 @@ def status_line(status: int, reason: bytes | None = None) -> bytes:
 def http_reply(status: int, headers: list[tuple[bytes, bytes]], content_type: bytes | None,
                body: bytes, close: bool = False) -> bytes:
     """HAProxy's http-reply (`http-request return`, `http-error`): the `hdr` headers
-    in order, then content-length, then content-type (2.6.12's order, byte for byte)."""
-    parts = [status_line(status)]
+    in order, then content-length, then content-type (2.6.12's order, byte for byte).
+    Its reason is HAProxy's own for the code (``set_status_reason``: 502 is "Bad Gateway
+    or Proxy Error", 299 "Success")."""
+    parts = [status_line(status, set_status_reason(status))]
     for name, value in headers:
         parts.append(name + b": " + value + b"\r\n")
     if status in NO_BODY_STATUSES:
