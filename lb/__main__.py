@@ -49,7 +49,7 @@ Usage : lb [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -n <maxconn> ] [ -N <maxpconn> ]
 _ABORT_CODES = frozenset({"cannot-open", "lone-else", "lone-elif", "lone-endif",
                           "else-after-else", "elif-after-else", "unterminated-if",
                           "user-alert", "too-many-errors", "server-addr-init",
-                          "unresolved-address"})
+                          "unresolved-address", "missing-section-name"})
 
 
 class UsageError(Exception):

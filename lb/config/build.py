@@ -20,7 +20,7 @@ from typing import Any
 
 import lb.config.model as m
 import lb.config.stick_kw as stick_kw
-from lb.config import sample_refs, userlist_kw
+from lb.config import reply_kw, sample_refs, userlist_kw
 from lb.config.check_kw import build_check
 from lb.config.global_kw import GLOBAL_NEGATABLE, dispatch_global
 from lb.config.lexer import Line, Reader
@@ -92,6 +92,7 @@ class Parser:
         self.diags = diags
         self.ctx = ParseCtx(diags, strict=strict, env=env, base_dir=base_dir)
         self.glob = GlobalBuilder()
+        self.ctx.glob_values = self.glob.values
         self.proxies: list[ProxyBuilder] = []
         self.proxies_named: dict[str, list[ProxyBuilder]] = {}  # name -> proxies, in order
         self.defaults: dict[str, ProxyBuilder] = {}  # named defaults
@@ -102,6 +103,9 @@ class Parser:
         # proxy and server names that sample fetches take, checked once all are known
         self.sample_refs: list[sample_refs.PendingRef] = []
         self.userlists: list[userlist_kw.UserlistBuilder | None] = []
+        self.http_errors: dict[str, reply_kw.HttpErrors] = {}  # the first of each name
+        self.http_errors_current: reply_kw.HttpErrors | None = None
+        self.pages: dict[int, dict[int, bytes | m.FormatReply]] = {}  # id(proxy) -> pages
 
     # ------------------------------------------------------------------ files
 
@@ -136,6 +140,9 @@ class Parser:
                     elif section == "userlist":
                         if self.userlists and self.userlists[-1] is not None:
                             userlist_kw.statement(self.userlists[-1], line, self.ctx)
+                    elif section == "http-errors":
+                        if self.http_errors_current is not None:
+                            reply_kw.http_errors_stmt(self.http_errors_current, line, self.ctx)
                     else:
                         assert current is not None
                         self._proxy_stmt(current, line, lines)
@@ -168,6 +175,14 @@ class Parser:
         if kw == "userlist":
             self.userlists.append(userlist_kw.open_userlist(line, ctx))
             return "userlist", None
+        if kw == "http-errors":
+            sec = reply_kw.open_http_errors(line, ctx, self.http_errors)
+            if sec is None:
+                self.aborted = True
+                raise TooManyErrors()  # HAProxy abandons the file here
+            self.http_errors.setdefault(sec.name, sec)
+            self.http_errors_current = sec
+            return "http-errors", None
         if kw not in PROXY_SECTIONS:
             ctx.warn(line, f"section '{kw}' is not supported by lb; its content is ignored.",
                      "unsupported-section", col=line.col(0))
@@ -395,6 +410,10 @@ class Parser:
             self._cross_checks(by_name_be, glob)
             sample_refs.resolve(self.sample_refs, self.proxies, ctx,
                                 {ul.name for ul in userlists})
+            for p in self.proxies:
+                reply_kw.resolve_action_sections(p, self.http_errors, ctx)
+            self.pages = {id(p): reply_kw.resolve_pages(p, self.http_errors, ctx)
+                          for p in self.proxies}
             self._lint(by_name_be)
         except TooManyErrors:
             return None
@@ -715,7 +734,7 @@ class Parser:
             inspect_delay=p.inspect_delay, redirect_rules=tuple(p.redirect_rules), options=opts, timeouts=tmo, logs=logs,
             log_tag=p.log_tag or glob.log_tag, forwardfor=p.forwardfor,
             originalto=p.originalto, source=p.source,
-            errorfiles=MappingProxyType(dict(p.errorfiles)), stats=stats,
+            errorfiles=MappingProxyType(self.pages[id(p)]), stats=stats,
             description=p.description, stick_table=p.stick_table,
             captures_req=tuple(p.captures_req), captures_res=tuple(p.captures_res),
             capture_cookie=p.capture_cookie, rate_limit_sessions=p.rate_limit_sessions,

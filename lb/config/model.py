@@ -130,17 +130,31 @@ class ActAllow:
 
 
 @dataclass(frozen=True, slots=True)
+class FormatReply:
+    """An `http-error` page built per request: a log-format body (`lf-string`,
+    `lf-file`) or header values (`hdr <name> <fmt>`)."""
+
+    status: int
+    content_type: str | None = None
+    body: bytes | None = None
+    body_fmt: str | None = None
+    headers: tuple[HeaderFmt, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ActDeny:
-    """deny / tarpit: status (deny_status), optional local payload."""
+    """deny / tarpit: status (deny_status), optional local payload. With no payload,
+    or `default-errorfiles`, the proxy's page for the status is sent."""
 
     status: int = 403
     content_type: str | None = None
     body: bytes | None = None  # string / file contents
     body_fmt: str | None = None  # lf-string
-    errorfile: bytes | None = None  # full raw HTTP response (errorfile argument)
+    errorfile: bytes | None = None  # the page to send as it is (errorfile, errorfiles)
     headers: tuple[HeaderFmt, ...] = ()
     tarpit: bool = False
     final: bool = True
+    section: str | None = None  # `errorfiles <name>`, until the load resolves it
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +166,8 @@ class ActReturn:
     errorfile: bytes | None = None
     headers: tuple[HeaderFmt, ...] = ()
     final: bool = True
+    section: str | None = None
+    proxy_page: bool = False  # `default-errorfiles`: the proxy's page for the status
 
 
 @dataclass(frozen=True, slots=True)
@@ -725,7 +741,9 @@ class Proxy:
     forwardfor: ForwardFor | None = None
     originalto: OriginalTo | None = None
     source: Source | None = None
-    errorfiles: Mapping[int, bytes] = field(default_factory=lambda: EMPTY_MAP)  # status -> raw HTTP response bytes
+    # status -> the page sent for it: raw HTTP response bytes (empty: nothing, close),
+    # or a FormatReply built per request
+    errorfiles: Mapping[int, bytes | FormatReply] = field(default_factory=lambda: EMPTY_MAP)
     stats: StatsPage | None = None
     description: str | None = None
     stick_table: StickTableSpec | None = None

@@ -12,7 +12,6 @@ Must not import: lb.config.build.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -30,16 +29,22 @@ from lb.config.registry import (
     ParseCtx,
     ProxyBuilder,
     Table,
+    bad_name_char,
     origin,
     suggest,
 )
-from lb.config.reply_kw import DENY_STATUSES, kw_errorfile, kw_errorloc, kw_http_error
+from lb.config.reply_kw import (
+    DENY_STATUSES,
+    kw_errorfile,
+    kw_errorfiles,
+    kw_errorloc,
+    kw_http_error,
+)
+from lb.config.reply_kw import parse_reply as reply_parse
 from lb.match import acl as acl_mod
 from lb.match import fmt as fmt_mod
 from lb.match import sample as sample_mod
 from lb.units import UnitError, atoi, junk_warning, parse_time_ms, parse_time_s
-
-NAME_CHARS = re.compile(r"[A-Za-z0-9_.:-]")
 
 # Log formats of `option httplog` / `option tcplog` (spec §11).
 HTTPLOG_FMT = ("%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc "
@@ -73,13 +78,6 @@ class WrappedLine(Exception):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def bad_name_char(name: str) -> str | None:
-    for c in name:
-        if not NAME_CHARS.match(c):
-            return c
-    return None
 
 
 def too_many(line: Line, ctx: ParseCtx, max_args: int, kw: str | None = None) -> bool:
@@ -1395,79 +1393,36 @@ def _status(v: str) -> int | None:
 
 
 def _payload_action(kw: str, act: str, args: tuple[str, ...], line: Line, ctx: ParseCtx,
-                    p: ProxyBuilder, base: int) -> tuple[dict[str, Any], str | None]:
-    """Parse deny/tarpit/return arguments; returns (fields, error text)."""
-    f: dict[str, Any] = {"headers": []}
-    status: int | None = None
-    i = 0
-    payload = False
-    while i < len(args):
-        w = args[i]
-        nxt = args[i + 1] if i + 1 < len(args) else None
-        if w in ("deny_status", "status"):
-            if nxt is None:
-                return f, "'status' expects <status_code> as argument."
-            status = atoi(nxt)  # HAProxy reads it with atol()
-            i += 2
-        elif w == "content-type":
-            if nxt is None:
-                return f, "expects <type> as argument."
-            f["content_type"] = nxt
-            i += 2
-        elif w in ("string", "lf-string", "file", "lf-file", "errorfile", "errorfiles"):
-            if nxt is None:
-                return f, f"'{w}' expects an argument."
-            payload = True
-            if w == "string":
-                f["body"] = nxt.encode("utf-8", "surrogateescape")
-            elif w == "lf-string":
-                if not check_format(p, line, ctx, nxt, f"'{kw} {act}' rule"):
-                    return f, "__reported__"
-                f["body_fmt"] = nxt
-            elif w in ("file", "lf-file", "errorfile"):
-                full = nxt if os.path.isabs(nxt) else os.path.join(ctx.base_dir, nxt)
-                try:
-                    with open(full, "rb") as fh:
-                        data = fh.read()
-                except OSError:
-                    return f, f"error opening file '{nxt}'.."
-                if w == "errorfile":
-                    f["errorfile"] = data
-                elif w == "lf-file":
-                    f["body_fmt"] = data.decode("utf-8", "surrogateescape")
-                else:
-                    f["body"] = data
-            i += 2
-        elif w == "default-errorfiles":
-            i += 1
-        elif w == "hdr":
-            if i + 2 >= len(args):
-                return f, "'hdr' expects <name> and <value> as arguments."
-            if not check_format(p, line, ctx, args[i + 2], f"'{kw} {act}' rule"):
-                return f, "__reported__"
-            f["headers"].append(m.HeaderFmt(args[i + 1], args[i + 2]))
-            i += 3
-        else:
-            return f, f"unexpected keyword '{w}'."
-    default = 200 if act == "return" else (500 if act == "tarpit" else 403)
-    st = status if status is not None else default
-    if act == "return":
-        if not 200 <= st <= 599:
-            return f, f"Unexpected status code '{st}'."
-    else:
-        if not 200 <= st <= 599:
-            return f, f"Unexpected status code '{st}'."
-        if status is not None and not payload and st not in DENY_STATUSES:
-            return f, (f"status code '{st}' not handled by default with 'default-errorfiles' "
-                       "argument..")
-    if st in (204, 304) and (f.get("body") or f.get("body_fmt")):
-        return f, f"No body expected for {st} responses."
-    if (f.get("body") or f.get("body_fmt")) and not f.get("content_type") and \
-            "errorfile" not in f:
-        return f, "a content type must be defined when non-empty payload is configured."
-    f["status"] = st
-    f["headers"] = tuple(f["headers"])
-    return f, None
+                    p: ProxyBuilder) -> m.ActDeny | m.ActReturn | str:
+    """`deny`/`tarpit`/`return` and their reply (lb.config.reply_kw's grammar)."""
+    def fmt_error(text: str) -> str | None:
+        try:
+            fmt_mod.compile_format(text)
+        except Exception as exc:  # a bug in the format compiler must not crash -c
+            return _msg(exc)
+        return None
+
+    deny = act != "return"
+    default = 200 if not deny else (500 if act == "tarpit" else 403)
+    r = reply_parse(args, 0, default, line, ctx, fmt_error,
+                    ("deny_status", "status") if deny else ("status",))
+    if isinstance(r, str):
+        return r + "."
+    if r.end < len(args):
+        return f"unexpected keyword '{args[r.end]}'."
+    proxy_page = r.payload == "default-errorfiles" or (deny and r.payload is None
+                                                       and not r.headers)
+    if deny and proxy_page and r.status not in DENY_STATUSES:
+        return (f"status code '{r.status}' not handled by default with "
+                "'default-errorfiles' argument..")
+    fields = {"status": r.status, "content_type": r.content_type, "body": r.body,
+              "body_fmt": r.body_fmt, "errorfile": r.page, "headers": tuple(r.headers),
+              "section": r.section}
+    if not deny:
+        return m.ActReturn(**fields, proxy_page=proxy_page)
+    if proxy_page:  # nothing but the status: the proxy's page for it
+        fields.update(body=None, body_fmt=None, headers=())
+    return m.ActDeny(**fields, tarpit=act == "tarpit")
 
 
 def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tuple[str, ...]
@@ -1503,17 +1458,7 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
         return m.ActPatternRef(op, file[:-1] if file.endswith(")") else file, args[0],
                                args[1] if need == 2 else None)
     if act in ("deny", "tarpit", "return"):
-        f, err = _payload_action(kw, act, args, line, ctx, p, 2)
-        if err:
-            return err
-        if act == "return":
-            return m.ActReturn(status=f["status"], content_type=f.get("content_type"),
-                               body=f.get("body"), body_fmt=f.get("body_fmt"),
-                               errorfile=f.get("errorfile"), headers=f["headers"])
-        return m.ActDeny(status=f["status"], content_type=f.get("content_type"),
-                         body=f.get("body"), body_fmt=f.get("body_fmt"),
-                         errorfile=f.get("errorfile"), headers=f["headers"],
-                         tarpit=act == "tarpit")
+        return _payload_action(kw, act, args, line, ctx, p)
     if act in ("reject", "silent-drop"):
         return m.ActReject(silent=act == "silent-drop") if not args else \
             f"unexpected keyword '{args[0]}'."
@@ -1714,6 +1659,12 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
     def body(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         words = line.words
         label = _LABEL.get(attr, kw)
+        last = p.http_request_rules[-1] if kw == "http-request" and p.http_request_rules \
+            else None
+        if last is not None and last.cond is None and getattr(last.action, "final", False):
+            # (HAProxy looks at the rule just before, before reading this one)
+            ctx.warn(line, "previous 'http-request' action is final and has no condition "
+                     "attached, further entries are NOOP.", "unreachable-rule", style="tight")
         actions = tuple(a for a in HTTP_ACTIONS if a != "set-status") \
             if kw == "http-request" else tuple(
                 a for a in HTTP_ACTIONS if a not in _RESPONSE_ONLY_BAD)
@@ -1787,9 +1738,6 @@ def _add_rule(kw: str, attr: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, ac
     if not ok:
         return
     rules: list[m.Rule] = getattr(p, attr)
-    if kw == "http-request" and p.final_http_request:
-        ctx.warn(line, "previous 'http-request' action is final and has no condition "
-                 "attached, further entries are NOOP.", "unreachable-rule", style="tight")
     later = _later_rules(p, "http-request") if kw == "http-request" else ""
     if later:  # (HAProxy writes "a 'http-request'" here)
         ctx.warn(line, f"a 'http-request' rule placed after {later} rule will still be "
@@ -1797,8 +1745,6 @@ def _add_rule(kw: str, attr: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, ac
                  more=(f"   | lb runs every 'http-request' rule of {p.label()} first, then "
                        "the 'use_backend' rules, whatever their order in the file.",)
                  if later == "a 'use_backend'" else ())
-    if kw == "http-request" and cond is None and getattr(res, "final", False):
-        p.final_http_request = True
     rules.append(m.Rule(action=res, cond=cond, cond_text=text, origin=origin(line)))
     if p.kind == "defaults":
         p.has_rules = True
@@ -2055,6 +2001,7 @@ _ROWS: list[Keyword] = [
     Keyword("errorloc303", kw_errorloc("errorloc303"),
             help="answer an error status with a 303 redirect"),
     Keyword("http-error", kw_http_error, help="replace a built-in error page (http-reply)"),
+    Keyword("errorfiles", kw_errorfiles, help="import the pages of an http-errors section"),
     Keyword("force-persist", kw_persist("force"), BE, defaults=False,
             help="use a down server named by a cookie"),
     Keyword("fullconn", _int_kw("fullconn", "fullconn"), BE, max_args=1),
@@ -2127,7 +2074,7 @@ _ROWS: list[Keyword] = [
         "bind-process", "compression", "dispatch", "dynamic-cookie-key",
         "email-alert", "filter", "load-server-state-"
         "from-file", "max-keep-alive-queue", "max-session-srv-conns",
-        "server-state-file-name", "tcp-response", "errorfiles", "persist",
+        "server-state-file-name", "tcp-response", "persist",
         "external-check",
         "log-format-sd", "error-log-format", "option-tcpka", "monitor")),
 ]

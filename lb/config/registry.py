@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -68,6 +69,17 @@ def suggest(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | 
     return best[0] if best else None
 
 
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_.:-]")
+
+
+def bad_name_char(name: str) -> str | None:
+    """The first character HAProxy refuses in a section or proxy name, if any."""
+    for c in name:
+        if not _NAME_CHARS.match(c):
+            return c
+    return None
+
+
 # --------------------------------------------------------------------------- parse context
 
 
@@ -84,6 +96,8 @@ class ParseCtx:
         self.phase = "parse"  # "check" once the post-parse checks run
         # the ACL pattern lists the CLI may change, in HAProxy's id order
         self.pattern_refs = PatternRefs()
+        # the global section's settings so far (tune.bufsize bounds reply files)
+        self.glob_values: Mapping[str, Any] = {}
 
     def _add(self, severity: str, line: Line | None, text: str, code: str, col: int,
              style: LocStyle, suggestion: str | None, more: tuple[str, ...],
@@ -153,6 +167,21 @@ def origin(line: Line) -> m.Origin:
 # --------------------------------------------------------------------------- builders
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorStep:
+    """One error-page statement of a proxy, kept in file order until every
+    `http-errors` section is known (HAProxy's ``conf.errors`` list): `errorfile`,
+    `errorloc*` and `http-error` set ``code`` to ``page`` (None: back to the built-in
+    page); `errorfiles` and `http-error ... errorfiles` name a ``section`` and the
+    ``codes`` they import (none named: all the section has)."""
+
+    origin: m.Origin
+    code: int = 0
+    page: bytes | m.FormatReply | None = None
+    section: str | None = None
+    codes: tuple[int, ...] = ()
+
+
 @dataclass(slots=True)
 class GlobalBuilder:
     values: dict[str, Any] = field(default_factory=dict)
@@ -200,7 +229,7 @@ class ProxyBuilder:
     options: dict[str, bool] = field(default_factory=dict)
     option_origins: dict[str, m.Origin] = field(default_factory=dict)
     default_server: dict[str, Any] = field(default_factory=dict)
-    errorfiles: dict[int, bytes] = field(default_factory=dict)
+    error_steps: list[ErrorStep] = field(default_factory=list)
     stats: dict[str, Any] | None = None  # None = never mentioned
     logs: list[m.LogTarget] = field(default_factory=list)
     log_global: bool = False
@@ -268,7 +297,6 @@ class ProxyBuilder:
     http_reuse: str = "safe"
     # --- parse-time bookkeeping for warnings
     first_use_backend_line: int = 0
-    final_http_request: bool = False  # an unconditional final http-request rule seen
     has_rules: bool = False  # (defaults) defines acl/tcp/http rules
 
     caps: frozenset[str] = frozenset()  # set from kind in __post_init__
@@ -286,7 +314,7 @@ class ProxyBuilder:
 
 
 # Which builder attributes a new proxy copies from its defaults (spec §2.3).
-INHERIT_ALL = ("mode", "options", "option_origins", "default_server", "errorfiles",
+INHERIT_ALL = ("mode", "options", "option_origins", "default_server", "error_steps",
                "stats", "logs", "log_global", "log_tag", "forwardfor", "originalto",
                "tcpka_settings",
                "inspect_delay")

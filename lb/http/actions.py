@@ -136,6 +136,9 @@ def _deny(a: m.ActDeny) -> Executor:
 
 
 def _return(a: m.ActReturn) -> Executor:
+    if a.proxy_page:  # the transaction picks the proxy's page for the status
+        pv = Verdict("return", a.status, None)
+        return lambda ctx: pv
     if a.errorfile is not None:
         v = Verdict("return", a.status, a.errorfile)
         return lambda ctx: v
@@ -143,6 +146,21 @@ def _return(a: m.ActReturn) -> Executor:
                               compile_format(a.body_fmt) if a.body_fmt else None,
                               _hdr_pairs(a.headers))
     return lambda ctx: Verdict("return", a.status, build(ctx))
+
+
+def page_builder(r: m.FormatReply) -> Callable[[Any], bytes]:
+    """An `http-error` page built per request (log-format body or header values)."""
+    return _payload_response(r.status, r.content_type, r.body,
+                             compile_format(r.body_fmt) if r.body_fmt else None,
+                             _hdr_pairs(r.headers))
+
+
+def compile_pages(pages: Any) -> Any:
+    """A proxy's status -> page map with each FormatReply turned into its builder
+    (``fn(ctx) -> bytes``); the same map when every page is plain bytes."""
+    if all(type(v) is bytes for v in pages.values()):
+        return pages
+    return {k: v if type(v) is bytes else page_builder(v) for k, v in pages.items()}
 
 
 # HAProxy 2.6.12 marks only temporary redirects `cache-control: no-cache`

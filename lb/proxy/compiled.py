@@ -120,7 +120,7 @@ class BackendRT:
         self.retries = model.retries
         self.ff = model.forwardfor
         self.ot = model.originalto
-        self.errorfiles = model.errorfiles
+        self.errorfiles = actions.compile_pages(model.errorfiles)
         self.reuse = model.http_reuse != "never"
         self.reuse_first = model.http_reuse in ("aggressive", "always")
         # idle keep-alive connections per server (ServerConn objects)
@@ -254,7 +254,7 @@ class FrontendRT:
         self.bufsize = g.tune_bufsize
         self.head_max = self.bufsize - min(g.tune_maxrewrite, self.bufsize // 2) - HTX_SLACK
         self.maxhdr = g.tune_http_maxhdr
-        self.errorfiles = model.errorfiles
+        self.errorfiles = actions.compile_pages(model.errorfiles)
         self.log = _traffic_log(model, rt.config)
         self.httplog = o.httplog or bool(model.log_format)
         self.dontlognull = o.dontlognull

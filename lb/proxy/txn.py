@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from lb.balance import keys as lbkeys
-from lb.http import h1, responses
+from lb.http import errorfile, h1, responses
 from lb.http.actions import Verdict
 from lb.http.cookie import request_cookie, response_cacheable, response_cookie
 from lb.http.h1 import (
@@ -696,6 +696,8 @@ class Txn(SampleSubject):
         if proxy is self.fe:
             # HAProxy 2.6.12 counts `intercepted` only for the frontend's own replies
             fc.intercepted += 1
+        if v.response is None and kind == "return":  # `default-errorfiles`
+            return self.local_reply(v.status, self.proxy_page(v.status))
         return self.local_reply(v.status, v.response or b"")
 
     def _tarpit_done(self, v: Verdict) -> None:
@@ -709,40 +711,63 @@ class Txn(SampleSubject):
     def _closing(self) -> bool:
         return self.client_close or not self.req_done or self.rt.state.stopping
 
+    def _custom_page(self, status: int) -> bytes | None:
+        """The proxy's own page for `status` (errorfile, errorloc, http-error), the
+        backend's before the frontend's, as HAProxy looks them up; None: built-in."""
+        page = None
+        be = self.be
+        if be is not None and be.errorfiles:
+            page = be.errorfiles.get(status)
+        if page is None and self.fe.errorfiles:
+            page = self.fe.errorfiles.get(status)
+        if page is not None and type(page) is not bytes:
+            page = page(self)  # an http-error page built per request
+        return page
+
+    def proxy_page(self, status: int) -> bytes:
+        """What `default-errorfiles` answers: the proxy's page, else the built-in one."""
+        page = self._custom_page(status)
+        return page if page is not None else responses.error_page(status)
+
     def local_error(self, status: int) -> None:
         """Built-in (or errorfile) page for `status`, then keep-alive or close."""
         close = self._closing() or responses.closes_client(status)
-        ef = self.fe.errorfiles
-        if self.be is not None and status in self.be.errorfiles:
-            ef = self.be.errorfiles
-        page = responses.error_page(status, close, ef)
-        if not close and ef and status in ef and b"\nconnection: close" in page:
-            close = True  # an errorfile with no length: its end is the connection's
+        self.status = status  # (before a page built per request reads %ST)
+        custom = self._custom_page(status)
+        if custom is None:
+            page = responses.error_page(status, close)
+            base = responses.error_page(status, False)
+        else:
+            page = base = custom
+            # an errorfile with no length ends with the connection, an empty one at once
+            close = close or errorfile.closes(custom)
+            if close and page.startswith(b"HTTP/1.1"):
+                page = responses.with_connection(page, b"close")
         if not close and self.version == b"1.0":  # as local_reply
             page = responses.with_connection(page, b"keep-alive")
-        self.status = status
-        if self.fe.after_rules is not None or (self.be is not None
-                                               and self.be.after_rules is not None):
+        if page and (self.fe.after_rules is not None or (self.be is not None
+                                                         and self.be.after_rules is not None)):
             page = self._after_local(page)
-        base = responses.error_page(status, False, ef)
         if self.method == b"HEAD":  # the head alone, counted alone (HAProxy 2.6.12)
             page = responses.head_only(page)
             base = responses.head_only(base)
-        self._write_local(page, responses.logged_size(base, status))
+        self._write_local(page, responses.logged_size(base, status) if base else 0)
         self.finish(close=close)
 
     def local_reply(self, status: int, raw: bytes) -> None:
-        close = self._closing()
+        # an errorfile with no length ends with the connection, an empty one at once
+        close = self._closing() or errorfile.closes(raw)
         if self.method == b"HEAD":  # the head alone, counted alone (HAProxy 2.6.12)
             raw = responses.head_only(raw)
-        logged = responses.logged_size(raw, status)
+        logged = responses.logged_size(raw, status) if raw else 0
         if close:
-            raw = responses.with_connection(raw, b"close")
+            if raw.startswith(b"HTTP/1.1"):  # (an HTTP/1.0 page says it already)
+                raw = responses.with_connection(raw, b"close")
         elif self.version == b"1.0":  # an HTTP/1.0 client kept alive is told so
             raw = responses.with_connection(raw, b"keep-alive")
         self.status = status
-        if self.fe.after_rules is not None or (self.be is not None
-                                               and self.be.after_rules is not None):
+        if raw and (self.fe.after_rules is not None or (self.be is not None
+                                                        and self.be.after_rules is not None)):
             raw = self._after_local(raw)
         self._write_local(raw, logged)
         self.finish(close=close)
