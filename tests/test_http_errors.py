@@ -297,3 +297,57 @@ def test_pages_are_haproxys_bytes(kind: str, tmp_path: Path) -> None:
     # an HTTP/1.0 client: the page built per request says the connection closes
     assert old == (EXPECTED["/deny-502"][0].replace(
         b"application/json\r\n", b"application/json\r\nconnection: close\r\n"), True)
+
+
+PARSER_CFG = """
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 3s
+    timeout server 1s
+    timeout http-request 500ms
+
+frontend quiet
+    bind 127.0.0.1:@@fe@@
+    errorfile 400 {d}/empty.http
+    errorfile 408 {d}/empty.http
+    default_backend b
+
+frontend paged
+    bind 127.0.0.1:@@paged@@
+    errorfile 400 {d}/site1_403.http
+    errorfile 408 {d}/site1_403.http
+    default_backend b
+
+backend b
+    server s1 127.0.0.1:1 disabled
+"""
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    s = socket.create_connection(("127.0.0.1", port), timeout=3)
+    try:
+        s.sendall(data)
+        out = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                return out
+            out += d
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_parser_answers_and_errorfiles(kind: str, tmp_path: Path) -> None:
+    """The H1 parser's 400 and 408 keep HAProxy's own page whatever errorfile says,
+    but an empty errorfile silences them (HAProxy's `errorfile 408 /dev/null`)."""
+    _write_files(tmp_path)
+    with lb_or_haproxy(kind, PARSER_CFG.format(d=tmp_path)) as px:
+        bad = b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
+        partial = b"GET / HTTP/1.1\r\nHost: x\r\n"
+        quiet = [_raw(px.ports["fe"], data) for data in (b"GARBAGE\r\n\r\n", bad, partial)]
+        paged = [_raw(px.ports["paged"], data) for data in (b"GARBAGE\r\n\r\n", partial)]
+    assert quiet == [b"", b"", b""]
+    assert paged[0].startswith(b"HTTP/1.1 400 Bad request\r\nContent-length: 90\r\n")
+    assert paged[1].startswith(b"HTTP/1.1 408 Request Time-out\r\nContent-length: 110\r\n")

@@ -163,6 +163,15 @@ def error_page(status: int, close: bool = False,
     return page
 
 
+def parser_answer(status: int, page: bytes, errorfiles: Mapping[int, object]) -> bytes:
+    """What the H1 parser's 400/408 (``page``) becomes: HAProxy 2.6.12 sends its own
+    page even when an errorfile replaces it elsewhere, except an empty errorfile
+    (`errorfile 408 /dev/null`), which makes it close without a word."""
+    if errorfiles and errorfiles.get(status) == b"":
+        return b""
+    return page
+
+
 def closes_client(status: int) -> bool:
     return status in CLOSING
 

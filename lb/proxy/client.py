@@ -624,7 +624,7 @@ class ClientConn(PeerNames):
             c.req_tot += 1  # HAProxy 2.6.12 counts a refused request in req_tot
             c.cum_req += 1
         self.txn = txn
-        txn._write_local(page, 0)
+        txn._write_local(responses.parser_answer(status, page, self.fe.errorfiles), 0)
         txn.finish(close=True)
 
     def _client_timeout(self) -> None:
@@ -646,7 +646,8 @@ class ClientConn(PeerNames):
             c.req_tot += 1  # (a silent connection and a partial head alike)
             c.cum_req += 1
             self.txn = txn
-            txn._write_local(responses.PARSER_408, 0)
+            txn._write_local(responses.parser_answer(408, responses.PARSER_408,
+                                                     self.fe.errorfiles), 0)
             txn.finish(True, False, empty)  # (C call: no skipped keywords)
             return
         # idle keep-alive connection: silent close, nothing logged

@@ -824,7 +824,7 @@ class Txn(SampleSubject):
         logs 0 for its parser's 400/408, and ``responses.logged_size`` for other
         local replies)."""
         tr = self.conn.transport
-        if tr is not None and not tr.is_closing():
+        if raw and tr is not None and not tr.is_closing():
             self.conn.send(raw)
         self.bytes_out += logged
 
@@ -836,7 +836,8 @@ class Txn(SampleSubject):
         self.fe.counters.ereq += 1
         from lb.proxy import errsnap
         errsnap.capture_request(self.conn, errsnap.request_bytes(self))
-        self._write_local(responses.PARSER_400, 0)
+        self._write_local(responses.parser_answer(400, responses.PARSER_400,
+                                                  self.fe.errorfiles), 0)
         self.finish(close=True)
 
     def body_error(self) -> None:
@@ -849,7 +850,8 @@ class Txn(SampleSubject):
             return self.finish(close=True, abort=True)
         self.bad_request = True
         self.status = 400
-        self._write_local(responses.PARSER_400, 0)
+        self._write_local(responses.parser_answer(400, responses.PARSER_400,
+                                                  self.fe.errorfiles), 0)
         self.finish(close=True)
 
     def serve_stats(self) -> None:
