@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from lb.http import errorfile
+from tests.lbproc import raw_request
 from tests.support_e2e import HAPROXY, lb_or_haproxy
 from tests.test_config_haproxy_diff import assert_check_like_haproxy
 
@@ -324,20 +325,6 @@ backend b
 """
 
 
-def _raw(port: int, data: bytes) -> bytes:
-    s = socket.create_connection(("127.0.0.1", port), timeout=3)
-    try:
-        s.sendall(data)
-        out = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                return out
-            out += d
-    finally:
-        s.close()
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_parser_answers_and_errorfiles(kind: str, tmp_path: Path) -> None:
     """The H1 parser's 400 and 408 keep HAProxy's own page whatever errorfile says,
@@ -346,8 +333,8 @@ def test_parser_answers_and_errorfiles(kind: str, tmp_path: Path) -> None:
     with lb_or_haproxy(kind, PARSER_CFG.format(d=tmp_path)) as px:
         bad = b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
         partial = b"GET / HTTP/1.1\r\nHost: x\r\n"
-        quiet = [_raw(px.ports["fe"], data) for data in (b"GARBAGE\r\n\r\n", bad, partial)]
-        paged = [_raw(px.ports["paged"], data) for data in (b"GARBAGE\r\n\r\n", partial)]
+        quiet = [raw_request(px.ports["fe"], data) for data in (b"GARBAGE\r\n\r\n", bad, partial)]
+        paged = [raw_request(px.ports["paged"], data) for data in (b"GARBAGE\r\n\r\n", partial)]
     assert quiet == [b"", b"", b""]
     assert paged[0].startswith(b"HTTP/1.1 400 Bad request\r\nContent-length: 90\r\n")
     assert paged[1].startswith(b"HTTP/1.1 408 Request Time-out\r\nContent-length: 110\r\n")
