@@ -87,14 +87,41 @@ def bind_ports(text: str) -> list[str]:
     return names
 
 
+def _listening_ports() -> set[int] | None:
+    """Local ports in LISTEN state (Linux /proc), None where /proc cannot tell."""
+    found: set[int] = set()
+    try:
+        for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(name) as fh:
+                next(fh)
+                for row in fh:
+                    cols = row.split()
+                    if cols[3] == "0A":
+                        found.add(int(cols[1].rsplit(":", 1)[1], 16))
+    except (OSError, IndexError, ValueError):
+        return None
+    return found
+
+
 def wait_listening(ports: list[int], timeout: float = 30.0,
                    alive: Any = None) -> None:
-    """Wait until every port accepts; `alive()` returning False stops the wait."""
+    """Wait until every port listens; `alive()` returning False stops the wait.
+
+    Where /proc tells, nothing connects: a connection that closes before sending a
+    request is a `<BADREQ>` line and a counted error for HAProxy and lb alike."""
     deadline = time.monotonic() + timeout
     for p in ports:
         while True:
             if alive is not None and not alive():
                 raise TimeoutError("process exited")
+            listening = _listening_ports()
+            if listening is not None:
+                if p in listening:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"lb not listening on {p}")
+                time.sleep(0.02)
+                continue
             try:
                 with socket.create_connection(("127.0.0.1", p), timeout=0.5) as s:
                     # a connect to a free port of the ephemeral range can succeed

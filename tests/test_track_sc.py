@@ -139,9 +139,11 @@ CONNECTION_RULES = """    tcp-request connection track-sc0 src
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_connection_tracking_counts_as_haproxy(kind: str) -> None:
-    """Held for the connection (use=1, conn_cur=1), each request counted; the
-    readiness probe's empty connection counts one request and one error in both."""
+    """Held for the connection (use=1, conn_cur=1), each request counted; an empty
+    connection (a client that closes before sending anything) counts one request and
+    one error in both."""
     with _proxy(kind, CONNECTION_RULES, key="ip") as (px, _, sock):
+        socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5).close()
         time.sleep(0.3)
         base = _table_lines(sock)
         with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
@@ -150,10 +152,10 @@ def test_connection_tracking_counts_as_haproxy(kind: str) -> None:
             during = _table_lines(sock)
         time.sleep(0.3)
         after = _table_lines(sock)
-    probe = ("key=127.0.0.1 use=0 gpt0=0 gpc0=0 gpc0_rate(10000)=0 conn_cnt=1 "
+    empty = ("key=127.0.0.1 use=0 gpt0=0 gpc0=0 gpc0_rate(10000)=0 conn_cnt=1 "
              "conn_rate(10000)=1 conn_cur=0 sess_cnt=1 sess_rate(10000)=1 http_req_cnt=1 "
              "http_req_rate(10000)=1 http_err_cnt=1 http_err_rate(10000)=1 gpc1=0")
-    assert base == [probe]
+    assert base == [empty]
     assert during == [
         "key=127.0.0.1 use=1 gpt0=0 gpc0=0 gpc0_rate(10000)=0 conn_cnt=2 conn_rate(10000)=2 "
         "conn_cur=1 sess_cnt=2 sess_rate(10000)=2 http_req_cnt=4 http_req_rate(10000)=4 "

@@ -16,6 +16,7 @@ byte for byte (``CLI_CASES``); the configuration errors are compared live with
 from __future__ import annotations
 
 import http.client
+import socket
 import time
 
 import pytest
@@ -368,8 +369,12 @@ def test_tcp_rules_route_by_variables_like_haproxy(tmp_path) -> None:  # type: i
             LbProcess(TCP_CFG.replace("@@SOCK@@", sock),
                       ports={"s1": s1.port, "s2": s2.port, "s3": s3.port}) as lb:
         wait_socket(sock)
-        before = query(sock, "get var proc.c")  # the start-up check connected once
-        assert before == "proc.c: type=sint value=<1>\n"
+        socket.create_connection(("127.0.0.1", lb.ports["ft"]), timeout=5).close()
+        deadline = time.monotonic() + 5
+        while query(sock, "get var proc.c") != "proc.c: type=sint value=<1>\n" \
+                and time.monotonic() < deadline:  # (a connection that sent nothing counts)
+            time.sleep(0.05)
+        assert query(sock, "get var proc.c") == "proc.c: type=sint value=<1>\n"
         got = {}
         for method in ("GET", "HEAD", "POST"):
             c = http.client.HTTPConnection("127.0.0.1", lb.ports["ft"], timeout=5)

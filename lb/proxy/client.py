@@ -246,7 +246,7 @@ class ClientConn(PeerNames):
         self.fe.st.conns -= 1
         self.fe.counters.session_end()
         if self.stkctr is not None:
-            track.session_ended(self, rt.clock(), self.nreq == 0)
+            track.session_ended(self, rt.clock())
         if self.listener is not None:
             self.listener.release(self)
         # break the reference cycles of a finished connection (parser callbacks,
@@ -255,12 +255,16 @@ class ClientConn(PeerNames):
         self.tunnel = None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        by_client = not self.closed  # (lb sets `closed` when it closes first)
         self.closed = True
         txn = self.txn
         if txn is not None and not txn.done:
             txn.client_aborted()
         elif self.req_txn is not None and not self.req_txn.done:
             self.req_txn.client_aborted()
+        elif by_client and not self.ended and self._awaits_request():
+            # gone before its request was whole: 400 `CR--`, as HAProxy 2.6.12
+            self._no_request(400, b"CR", responses.PARSER_400, False)
         self.session_closed()
 
     def idle_ms(self, t0: float) -> int:
@@ -437,6 +441,10 @@ class ClientConn(PeerNames):
                 return None
             self.read_eof = True
             return True  # keep the write side for the pending response
+        if not self.ended and self._awaits_request():
+            # half-closed before its request was whole: HAProxy 2.6.12 answers 400
+            # (the client can still read it) and logs `CR--`
+            self._no_request(400, b"CR", responses.PARSER_400, True)
         return None
 
     # httptools callbacks
@@ -634,24 +642,38 @@ class ClientConn(PeerNames):
             return
         if self.closed:
             return
-        if self.in_head or (self.nreq == 0 and not self.fe.ignore_probes):
+        if self._awaits_request():
             # slow or silent client: 408 (a brand-new idle connection too)
-            empty = not self.got_bytes
-            txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or self.last_end)
-            txn.bad_request = True
-            txn.status = 408
-            txn.term = b"cR"
-            c = self.fe.counters
-            c.ereq += 1  # HAProxy 2.6.12 counts the 408 in ereq and req_tot
-            c.req_tot += 1  # (a silent connection and a partial head alike)
-            c.cum_req += 1
-            self.txn = txn
-            txn._write_local(responses.parser_answer(408, responses.PARSER_408,
-                                                     self.fe.errorfiles), 0)
-            txn.finish(True, False, empty)  # (C call: no skipped keywords)
+            self._no_request(408, b"cR", responses.PARSER_408, True)
             return
         # idle keep-alive connection: silent close, nothing logged
         self._close()
+
+    def _awaits_request(self) -> bool:
+        """A request has begun, or none ever came on a connection HAProxy does not take
+        for a probe (`option http-ignore-probes`); not an idle keep-alive."""
+        return self.in_head or (self.nreq == 0 and not self.fe.ignore_probes)
+
+    def _no_request(self, status: int, term: bytes, page: bytes, writable: bool) -> None:
+        """End a connection whose request never arrived whole, as HAProxy 2.6.12 does:
+        its parser's page for `status` (when the client can still read), counted in
+        ereq and req_tot, logged `<BADREQ>` (not with `option dontlognull` when the
+        client sent nothing)."""
+        empty = not self.got_bytes
+        txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or self.last_end)
+        txn.bad_request = True
+        txn.status = status
+        txn.term = term
+        c = self.fe.counters
+        c.ereq += 1  # (a silent connection and a partial head alike)
+        c.req_tot += 1
+        c.cum_req += 1
+        if self.stkctr is not None:  # a request, and (at its end) an error, for them
+            track.request_started(self, self.rt.clock())
+        self.txn = txn
+        if writable:
+            txn._write_local(responses.parser_answer(status, page, self.fe.errorfiles), 0)
+        txn.finish(True, False, empty)  # (C call: no skipped keywords)
 
     def _close(self) -> None:
         if self.transport is not None and not self.closed:

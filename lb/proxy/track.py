@@ -13,8 +13,8 @@ tests/test_track_sc.py):
   until the exchange ends;
 - an exchange that ends with a 4xx status counts in ``http_err_*`` of every entry
   it tracks, a server's 5xx but 501 and 505 in ``http_fail_*``; a connection that
-  closes before its first request counts one request and one error in its
-  connection-level entries;
+  closes (or times out) before a whole request is such an exchange, a 400 (or 408)
+  (lb.proxy.client ``_no_request``);
 - an exchange's bytes (from the client, to the client; a tunnel's included) count
   in ``bytes_in_*``/``bytes_out_*`` when it ends, where HAProxy adds them as they
   flow: a long transfer shows in the rates at its end.
@@ -119,14 +119,8 @@ def exchange_ended(txn: Any, status: int, now: float) -> None:
         txn.stkctr = None
 
 
-def session_ended(conn: Any, now: float, no_request: bool) -> None:
-    """Release the connection's entries. A connection that closed before a whole
-    request came counts as one failed request, as HAProxy 2.6.12 counts it."""
-    if no_request:
-        for s in conn.stkctr:
-            if s is not None:
-                for data in ("http_req_cnt", "http_req_rate", "http_err_cnt", "http_err_rate"):
-                    s[0].add(s[1], data, now)
+def session_ended(conn: Any, now: float) -> None:
+    """Release the connection's entries."""
     _release(conn.stkctr, now)
     conn.stkctr = None
 
