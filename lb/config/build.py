@@ -721,7 +721,8 @@ class Parser:
             kw.update(binds=tuple(p.binds), maxconn=p.maxconn, backlog=p.backlog,
                       default_backend=p.default_backend,
                       switching_rules=tuple(p.switching_rules), log_format=p.log_format,
-                      monitor_uri=p.monitor_uri, unique_id_format=p.unique_id_format,
+                      monitor_uri=p.monitor_uri, monitor_fail=tuple(p.monitor_fail),
+                      unique_id_format=p.unique_id_format,
                       unique_id_header=p.unique_id_header)
         return m.Proxy(
             name=p.name, caps=p.caps, kind=p.kind, mode=p.mode, puid=puid,  # type: ignore[arg-type]

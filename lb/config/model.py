@@ -720,6 +720,8 @@ class Proxy:
     switching_rules: tuple[SwitchingRule, ...] = ()
     log_format: str | None = None  # resolved from option httplog / tcplog / log-format
     monitor_uri: str | None = None
+    # `monitor fail` conditions: any that holds turns the monitor-uri answer into 503
+    monitor_fail: tuple[Any, ...] = ()
     unique_id_format: str | None = None  # `unique-id-format` (a log-format string)
     unique_id_header: str | None = None  # `unique-id-header`: request header carrying it
     # --- both sides

@@ -404,6 +404,28 @@ def kw_description(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     p.description = " ".join(line.words[1:])
 
 
+def kw_monitor(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`monitor fail {if|unless} <condition>`: the monitor-uri answers 503 while the
+    condition holds. An empty condition never holds (HAProxy 2.6.12 takes it)."""
+    words = line.words
+    if len(words) < 2 or words[1] != "fail":
+        ctx.alert(line, "'monitor' only supports 'fail'.", "bad-argument")
+        return
+    if len(words) < 3 or words[2] not in ("if", "unless"):
+        ctx.alert(line, "'monitor fail' requires either 'if' or 'unless' followed by a "
+                  "condition.", "bad-condition")
+        return
+    later = _later_rules(p, "monitor")
+    if later:
+        ctx.warn(line, f"a 'monitor fail' rule placed after {later} rule will still be "
+                 "processed before.", "rule-order")
+    if len(words) == 3:
+        return
+    ok, cond, _text = compile_cond(p, line, ctx, 2, "a 'monitor fail' condition")
+    if ok and cond is not None:
+        p.monitor_fail.append(cond)
+
+
 def kw_monitor_uri(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     if _need_args(line, ctx, 1, "'monitor-uri' expects an URI."):
         p.monitor_uri = line.words[1]
@@ -1827,10 +1849,11 @@ def kw_redirect(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 def _later_rules(p: ProxyBuilder, kind: str) -> str:
     """The first kind of rule already in the section that runs after a ``kind`` rule
     ("connection", "session", "content" for tcp-request, "http-request",
-    "redirect"), as HAProxy 2.6.12 names it ("a 'use_backend'"), or ""."""
+    "monitor", "redirect"), as HAProxy 2.6.12 names it ("a 'use_backend'"), or ""."""
     chain = [("connection", None, ""),
              ("session", p.tcp_request_session_rules, "a 'tcp-request session'"),
              ("content", p.tcp_request_content_rules, "a 'tcp-request content'"),
+             ("monitor", p.monitor_fail, "a 'monitor fail'"),
              ("http-request", p.http_request_rules, "an 'http-request'"),
              ("redirect", p.redirect_rules, "a 'redirect'"),
              ("use_backend", p.first_use_backend_line, "a 'use_backend'"),
@@ -2042,6 +2065,8 @@ _ROWS: list[Keyword] = [
     Keyword("maxconn", _int_kw("maxconn", "maxconn"), FE, help="max concurrent connections"),
     Keyword("mode", kw_mode, help="http or tcp"),
     Keyword("monitor-uri", kw_monitor_uri, FE, help="URI answered 200 without forwarding"),
+    Keyword("monitor", kw_monitor, FE, defaults=False,
+            help="monitor fail: the monitor-uri answers 503 while a condition holds"),
     Keyword("source", kw_source, BE, help="local address of the connections to the servers"),
     Keyword("unique-id-format", kw_unique_id_format, FE,
             help="log-format of the request's unique id (%ID, unique-id)"),
@@ -2076,7 +2101,7 @@ _ROWS: list[Keyword] = [
         "from-file", "max-keep-alive-queue", "max-session-srv-conns",
         "server-state-file-name", "tcp-response", "persist",
         "external-check",
-        "log-format-sd", "error-log-format", "option-tcpka", "monitor")),
+        "log-format-sd", "error-log-format", "option-tcpka")),
 ]
 for _old, _new in _REQ_REPLACEMENTS.items():
     _text = (f"The '{_old}' directive is not supported anymore since HAProxy 2.1. Use "

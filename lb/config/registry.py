@@ -261,6 +261,7 @@ class ProxyBuilder:
     tcp_request_connection_rules: list[m.Rule] = field(default_factory=list)
     tcp_request_content_rules: list[m.Rule] = field(default_factory=list)
     tcp_request_session_rules: list[m.Rule] = field(default_factory=list)
+    monitor_fail: list[Any] = field(default_factory=list)  # conditions
     inspect_delay: float | None = None  # tcp-request inspect-delay, seconds
     redirect_rules: list[m.Rule] = field(default_factory=list)
     inherited_rules: bool = False  # rules came from a named defaults

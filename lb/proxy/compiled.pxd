@@ -51,7 +51,7 @@ cdef class FrontendRT:
     cdef public object ot, ot_cache
     cdef public bint ot_any
     cdef public object ignore_probes, maxconn, httplog, active
-    cdef public object buffer_req, monitor_uri
+    cdef public object buffer_req, monitor_uri, monitor_fail
     cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules
     cdef public RuleSet tcp_conn_rules, tcp_sess_rules, tcp_content_rules
     cdef public TrafficLog log

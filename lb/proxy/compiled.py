@@ -190,7 +190,7 @@ class FrontendRT:
         "mode", "stats_uri", "ff", "ff_cache", "ot", "ot_cache", "ot_any", "counters",
         "dontlognull", "ignore_probes",
         "maxconn", "httplog", "redirect_rules", "active", "tcp_conn_rules", "tcp_sess_rules",
-        "tcp_content_rules", "buffer_req", "monitor_uri", "unique_id", "unique_id_hdr",
+        "tcp_content_rules", "buffer_req", "monitor_uri", "monitor_fail", "unique_id", "unique_id_hdr",
         "cap_req", "cap_res", "cap_cookie", "rate_lim", "rate_sec", "rate_curr", "rate_prev",
     )
 
@@ -211,6 +211,7 @@ class FrontendRT:
         self.tcp_content_rules = _ruleset(model.tcp_request_content_rules)
         self.buffer_req = o.http_buffer_request
         self.monitor_uri = model.monitor_uri.encode("latin-1") if model.monitor_uri else None
+        self.monitor_fail = tuple(acl.as_condition(c) for c in model.monitor_fail) or None
         # unique-id-format / unique-id-header (None when not configured)
         self.unique_id = (actions.compile_format(model.unique_id_format)
                           if model.unique_id_format else None)

@@ -817,6 +817,9 @@ class Txn(SampleSubject):
         self.monitor = True
         self.term = b"LR"
         self.fe.counters.intercepted += 1
+        failing = self.fe.monitor_fail
+        if failing is not None and any(c.evaluate(self) for c in failing):
+            return self.local_error(503)  # `monitor fail`: the site reports itself down
         self.local_error(200)  # the built-in 200 page (an `errorfile 200` replaces it)
 
     def _write_local(self, raw: bytes, logged: int) -> None:
