@@ -169,6 +169,35 @@ def _server_arg(sess: Session, args: list[str], pos: int) -> tuple[BackendState,
     return be, srv
 
 
+def _backend_arg(sess: Session, args: list[str], pos: int) -> BackendState:
+    if len(args) <= pos or not args[pos]:
+        raise CliError("A backend name is expected.\n")
+    be = sess.state.backend(args[pos])
+    if be is None:
+        raise CliError("No such backend.\n")
+    return be
+
+
+def _dyncookie(on: bool) -> Callable[[Session, list[str]], str]:
+    """`enable|disable dynamic-cookie backend <bk>`: servers without their own
+    `cookie` get (or lose) the value made from the key, their address and port."""
+    def run(sess: Session, args: list[str]) -> str:
+        be = _backend_arg(sess, args, 3)
+        be.dyn_cookie_on = on
+        sess.state.emit("dyncookie_changed", {"backend": be})
+        return ""
+    return run
+
+
+def cmd_set_dyncookie_key(sess: Session, args: list[str]) -> str:
+    be = _backend_arg(sess, args, 3)
+    if len(args) < 5 or not args[4]:
+        raise CliError("String value expected.\n")
+    be.dyn_cookie_key = args[4]
+    sess.state.emit("dyncookie_changed", {"backend": be})
+    return ""
+
+
 def change_admin(sess: Session, srv: ServerState, target: str) -> None:
     """Apply `ready` / `drain` / `maint` and log HAProxy's state-change lines."""
     for level, text in srvadmin.change_admin(srv, target, _now(sess)):
@@ -1114,6 +1143,8 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
                "remove the patterns written <key>, or entry #<ref>", OPERATOR, cmd_del_acl),
     CliCommand(("del", "map"), "del map <map> [<key>|#<ref>]",
                "remove the entries keyed <key>, or entry #<ref>", OPERATOR, cmd_del_map),
+    CliCommand(("disable", "dynamic-cookie", "backend"), "disable dynamic-cookie backend <bk>",
+               "disable dynamic cookies on a specific backend", ADMIN, _dyncookie(False)),
     CliCommand(("disable", "frontend"), "disable frontend <frontend>",
                "stop accepting on a frontend for a while", ADMIN, cmd_disable_frontend),
     CliCommand(("disable", "health"), "disable health <bk>/<srv>", "disable health checks",
@@ -1121,6 +1152,8 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
     CliCommand(("disable", "server"), "disable server (DEPRECATED)",
                "disable a server for maintenance (use 'set server' instead)", ADMIN,
                cmd_disable_server),
+    CliCommand(("enable", "dynamic-cookie", "backend"), "enable dynamic-cookie backend <bk>",
+               "enable dynamic cookies on a specific backend", ADMIN, _dyncookie(True)),
     CliCommand(("enable", "frontend"), "enable frontend <frontend>",
                "accept again on a disabled frontend", ADMIN, cmd_enable_frontend),
     CliCommand(("enable", "health"), "enable health <bk>/<srv>", "enable health checks",
@@ -1142,6 +1175,8 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
     CliCommand(("operator",), "operator",
                "lower the level of the current CLI session to operator", USER,
                cmd_level_operator),
+    CliCommand(("set", "dynamic-cookie-key", "backend"), "set dynamic-cookie-key backend <bk> <k>",
+               "change a backend secret key for dynamic cookies", ADMIN, cmd_set_dyncookie_key),
     CliCommand(("set", "map"), "set map <map> [<key>|#<ref>] <value>",
                "change the value of the entries keyed <key>, or of entry #<ref>", OPERATOR,
                cmd_set_map),

@@ -281,7 +281,9 @@ SERVER_FIELDS = ("admin", "op", "health", "uweight", "eweight", "check_status",
 FRONTEND_FIELDS = ("maxconn", "paused", "stopped")
 # CLI changes the master pushes to its workers at once (besides server_* events,
 # which include `set server ... addr`)
-_PUSHED_EVENTS = frozenset({"acl_changed", "frontend_changed", "maxconn_changed"})
+_PUSHED_EVENTS = frozenset({"acl_changed", "frontend_changed", "maxconn_changed",
+                            "dyncookie_changed"})
+BACKEND_FIELDS = ("dyn_cookie_on", "dyn_cookie_key")
 
 
 def servers_message(state: State) -> dict[str, Any]:
@@ -298,23 +300,39 @@ def servers_message(state: State) -> dict[str, Any]:
             for r in (state.config.pattern_refs or ()) if r.version]
     fronts = [{"fe": f.name, **{k: getattr(f, k) for k in FRONTEND_FIELDS}}
               for f in state.frontends.values()]
+    backs = [{"be": b.name, **{k: getattr(b, k) for k in BACKEND_FIELDS}}
+             for b in state.backends.values()]
     return {"op": "servers", "servers": rows, "acls": acls, "frontends": fronts,
-            "maxconn": state.maxconn}
+            "backends": backs, "maxconn": state.maxconn}
+
+
+def _take_rows(state: State, rows: Iterable[dict[str, Any]], objects: dict[str, Any],
+               key: str, fields: tuple[str, ...], event: str, what: str) -> int:
+    """Copy the master's values of ``fields`` onto the named objects; emit ``event``
+    for each that changed; returns how many did."""
+    changed = 0
+    for r in rows:
+        obj = objects.get(r.get(key, ""))
+        if obj is None or all(r.get(k, getattr(obj, k)) == getattr(obj, k) for k in fields):
+            continue
+        for k in fields:
+            setattr(obj, k, r.get(k, getattr(obj, k)))
+        state.emit(event, {what: obj})
+        changed += 1
+    return changed
+
+
+def apply_backends(state: State, rows: Iterable[dict[str, Any]]) -> int:
+    """Take the master's CLI changes to backends (dynamic cookies)."""
+    return _take_rows(state, rows, state.backends, "be", BACKEND_FIELDS,
+                      "dyncookie_changed", "backend")
 
 
 def apply_frontends(state: State, rows: Iterable[dict[str, Any]],
                     maxconn: int | None) -> int:
     """Take the master's CLI changes to frontends and to the process maxconn."""
-    changed = 0
-    for r in rows:
-        f = state.frontends.get(r.get("fe", ""))
-        if f is None or all(r.get(k, getattr(f, k)) == getattr(f, k)
-                            for k in FRONTEND_FIELDS):
-            continue
-        for k in FRONTEND_FIELDS:
-            setattr(f, k, r.get(k, getattr(f, k)))
-        state.emit("frontend_changed", {"frontend": f})
-        changed += 1
+    changed = _take_rows(state, rows, state.frontends, "fe", FRONTEND_FIELDS,
+                         "frontend_changed", "frontend")
     if maxconn != state.maxconn:
         state.maxconn = maxconn
         state.emit("maxconn_changed", {})
@@ -560,7 +578,8 @@ def worker_run(cfg: Config, opts: RunOptions) -> int:
                 return {"changed": apply_servers(state, msg.get("servers", ()), time.time()),
                         "acls": apply_acls(state, msg.get("acls", ())),
                         "frontends": apply_frontends(state, msg.get("frontends", ()),
-                                                     msg.get("maxconn"))}
+                                                     msg.get("maxconn")),
+                        "backends": apply_backends(state, msg.get("backends", ()))}
             if op == "set_var":  # `set var` on the master's stats socket
                 state.proc_vars.load(msg.get("rows", ()))
                 return {"ok": True}

@@ -430,6 +430,7 @@ class BackendState:
     __slots__ = (
         "model", "name", "state", "servers", "by_name", "balancer", "queue", "counters",
         "last_change", "down_since", "downtime", "ws_denied", "queue_idx",
+        "dyn_cookie_key", "dyn_cookie_on",
     )
 
     def __init__(self, model: Proxy, state: State, now: float) -> None:
@@ -445,6 +446,9 @@ class BackendState:
         self.down_since: float | None = None
         self.downtime = 0.0
         self.balancer = balance.create(model.balance, self.servers, model.options.allbackups)
+        # dynamic cookies: the CLI turns them on and off and changes the key
+        self.dyn_cookie_key: str | None = model.dynamic_cookie_key
+        self.dyn_cookie_on = model.cookie is not None and model.cookie.dynamic
 
     def server(self, ref: str) -> ServerState | None:
         """By name or `#<id>`."""

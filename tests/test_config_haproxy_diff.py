@@ -237,6 +237,13 @@ def assert_check_like_haproxy(path: str, capsys) -> None:  # type: ignore[no-unt
     assert _alerts(capsys.readouterr().err) == _alerts(h.stderr)
 
 
+def assert_text_like_haproxy(tmp_path, capsys, text: str) -> None:  # type: ignore[no-untyped-def]
+    """``text`` as a configuration file: as ``assert_check_like_haproxy``."""
+    path = tmp_path / "t.cfg"
+    path.write_text(text)
+    assert_check_like_haproxy(str(path), capsys)
+
+
 BACKEND_HEAD = ("defaults\n mode http\n timeout client 1s\n timeout server 1s\n"
                 " timeout connect 1s\nfrontend fe\n bind 127.0.0.1:18101\n"
                 " default_backend b\nbackend b\n")

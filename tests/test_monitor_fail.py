@@ -15,7 +15,7 @@ from tests.backends import HttpBackend
 from tests.lbproc import LbProcess, raw_request
 from tests.stats_support import query, wait_socket
 from tests.support_e2e import HAPROXY, Haproxy
-from tests.test_config_haproxy_diff import assert_check_like_haproxy
+from tests.test_config_haproxy_diff import assert_text_like_haproxy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,9 +39,7 @@ CHECK_CASES = [
 @pytest.mark.skipif(not HAVE_HAPROXY, reason="needs Debian's haproxy")
 @pytest.mark.parametrize("text", CHECK_CASES)
 def test_check_messages_match_haproxy(tmp_path: Path, capsys: Any, text: str) -> None:
-    path = tmp_path / "t.cfg"
-    path.write_text(text)
-    assert_check_like_haproxy(str(path), capsys)
+    assert_text_like_haproxy(tmp_path, capsys, text)
 
 
 CFG = """

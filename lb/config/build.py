@@ -43,6 +43,7 @@ from lb.config.registry import (
     origin,
 )
 from lb.errors import Diagnostic, Diagnostics, TooManyErrors, pipe
+from lb.http import cookie
 from lb.match import maps, payload, sample
 
 PROXY_SECTIONS = ("defaults", "frontend", "backend", "listen")
@@ -473,6 +474,24 @@ class Parser:
                          "mode is disabled.", "needs-http-mode", style="plain")
                 p.servers[i] = replace(srv, cookie=None)
 
+    def _check_dynamic_cookies(self, p: ProxyBuilder) -> None:
+        """Two servers given the same dynamic cookie (the same address and port):
+        HAProxy 2.6.12's warning, once per earlier server holding that value."""
+        key = p.dynamic_cookie_key
+        if "backend" not in p.caps or p.cookie is None or not p.cookie.dynamic or not key:
+            return
+        held: list[bytes] = []
+        for srv in p.servers:
+            value = (srv.cookie.encode() if srv.cookie else
+                     cookie.dynamic_value(key.encode(), srv.host, srv.port))
+            if value is None or srv.disabled:
+                continue
+            for _ in range(held.count(value) if not srv.cookie else 0):
+                self.ctx.warn(None, "We generated two equal cookies for two different "
+                              "servers.", "duplicate-cookie", style="plain",
+                              more=(f"Please change the secret key for '{p.name}'.",))
+            held.append(value)
+
     def _check_capture_ids(self, p: ProxyBuilder) -> None:
         """`capture ... id <n>` rules of a frontend name one of its capture slots."""
         for rules, caps, kw in ((p.http_request_rules, p.captures_req, "http-request"),
@@ -488,6 +507,7 @@ class Parser:
         ctx = self.ctx
         stick_kw.check_tables({p.name: p for p in self.proxies}, ctx, glob.nbthread)
         for p in self.proxies:
+            self._check_dynamic_cookies(p)
             if p.mode == "tcp":
                 self._tcp_mode_fallbacks(p)
             else:
@@ -711,6 +731,7 @@ class Parser:
         if is_be:
             kw.update(
                 servers=tuple(p.servers), balance=p.balance, cookie=p.cookie,
+                dynamic_cookie_key=p.dynamic_cookie_key,
                 persist_rules=tuple(p.persist_rules), stick_rules=tuple(p.stick_rules),
                 server_rules=tuple(p.server_rules), send_name_header=p.send_name_header,
                 check=build_check(p, opts.log_health_checks), retries=p.retries,

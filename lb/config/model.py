@@ -763,6 +763,7 @@ class Proxy:
     servers: tuple[Server, ...] = ()
     balance: BalanceSpec = BalanceSpec()
     cookie: CookieSpec | None = None
+    dynamic_cookie_key: str | None = None  # `dynamic-cookie-key` (cookie ... dynamic)
     persist_rules: tuple[PersistRule, ...] = ()
     stick_rules: tuple[StickRule, ...] = ()
     server_rules: tuple[UseServerRule, ...] = ()  # use-server

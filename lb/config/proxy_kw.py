@@ -281,6 +281,13 @@ def kw_persist(kind: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:
     return handler
 
 
+def kw_dynamic_cookie_key(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`dynamic-cookie-key <key>`: the secret `cookie ... dynamic` makes servers'
+    cookie values with (more words are ignored, as HAProxy 2.6.12 does)."""
+    if _need_args(line, ctx, 1, "'dynamic-cookie-key' expects <secret_key> as argument."):
+        p.dynamic_cookie_key = line.words[1]
+
+
 def kw_use_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     if len(words) < 2 or not words[1]:
@@ -2065,6 +2072,8 @@ _ROWS: list[Keyword] = [
     Keyword("maxconn", _int_kw("maxconn", "maxconn"), FE, help="max concurrent connections"),
     Keyword("mode", kw_mode, help="http or tcp"),
     Keyword("monitor-uri", kw_monitor_uri, FE, help="URI answered 200 without forwarding"),
+    Keyword("dynamic-cookie-key", kw_dynamic_cookie_key, BE,
+            help="secret of dynamic cookies (cookie ... dynamic)"),
     Keyword("monitor", kw_monitor, FE, defaults=False,
             help="monitor fail: the monitor-uri answers 503 while a condition holds"),
     Keyword("source", kw_source, BE, help="local address of the connections to the servers"),
@@ -2096,7 +2105,7 @@ _ROWS: list[Keyword] = [
                                     "10.0.0.0/8 }' instead.")),
     # keywords HAProxy has that lb accepts and ignores (warning)
     *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
-        "bind-process", "compression", "dispatch", "dynamic-cookie-key",
+        "bind-process", "compression", "dispatch",
         "email-alert", "filter", "load-server-state-"
         "from-file", "max-keep-alive-queue", "max-session-srv-conns",
         "server-state-file-name", "tcp-response", "persist",

@@ -271,6 +271,7 @@ class ProxyBuilder:
     server_origins: dict[str, m.Origin] = field(default_factory=dict)
     balance: m.BalanceSpec = field(default_factory=m.BalanceSpec)
     cookie: m.CookieSpec | None = None
+    dynamic_cookie_key: str | None = None
     persist_rules: list[m.PersistRule] = field(default_factory=list)
     stick_table: m.StickTableSpec | None = None
     stick_rules: list[m.StickRule] = field(default_factory=list)
@@ -322,7 +323,7 @@ INHERIT_ALL = ("mode", "options", "option_origins", "default_server", "error_ste
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "monitor_uri", "log_format", "log_format_kind", "log_format_origin",
               "unique_id_format", "unique_id_header", "rate_limit_sessions")
-INHERIT_BE = ("source", "balance", "cookie", "check_kind", "check_origin", "httpchk_send",
+INHERIT_BE = ("source", "balance", "cookie", "dynamic_cookie_key", "check_kind", "check_origin", "httpchk_send",
               "http_check_rules", "http_check_send_origin", "tcp_check_rules",
               "disable_on_404", "send_state", "retries", "retry_on",
               "redispatch_interval", "fullconn", "hash_balance_factor", "http_reuse")

@@ -12,19 +12,24 @@ Owns the HAProxy semantics of spec §6:
   prefixed or kept), whether to insert ours (status >= 200 or 101, not direct or
   a date to refresh, postonly, preserve, ignore-persist), the exact inserted
   value, ``nocache`` with HAProxy's cacheability rule, and the server-side log
-  character (N I U P R D).
+  character (N I U P R D);
+- dynamic cookies (``cookie ... dynamic`` with ``dynamic-cookie-key``): a server's
+  value made from the backend's key, its address and its port.
 
 It decides; the data plane applies (it owns header lists and writes).
 
-Must not import: anything from lb (pure L1 module; the cookie settings are
-read from any object shaped like ``lb.config.model.CookieSpec``).
+Must not import: anything from lb but lb.xxhash (pure L1 module; the cookie settings
+are read from any object shaped like ``lb.config.model.CookieSpec``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
+
+from lb.xxhash import xxh64
 
 DELETE_SUFFIX = b"=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/"
 SET_COOKIE = b"set-cookie"
@@ -129,6 +134,18 @@ class CookieTable:
 
     def get(self, value: bytes) -> list[Any]:
         return self.by_value.get(value, [])
+
+
+def dynamic_value(key: bytes, addr: str | None, port: int | None) -> bytes | None:
+    """A server's dynamic cookie, as HAProxy 2.6 makes it: the XXH64 of the key, the
+    address's bytes (4 or 16, network order) and the port on 4 bytes (network order),
+    in 16 lower-case hex digits. None for an address that is not an IP (yet)."""
+    try:
+        ip = ipaddress.ip_address((addr or "").removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return None
+    data = key + ip.packed + (port or 0).to_bytes(4, "big")
+    return b"%016x" % xxh64(data)
 
 
 def _running(srv: Any) -> bool:

@@ -128,10 +128,9 @@ class BackendRT:
         # server choice (docs/balancing.md): None when the feature is not configured,
         # so a request pays one `is None` test per unused feature
         self.cookie = cookie.CookieRule(model.cookie) if model.cookie is not None else None
-        self.ctable = (cookie.CookieTable((s.model.cookie, s) for s in st.servers)
-                       if model.cookie is not None else None)
-        self.srv_cookie: dict[ServerState, bytes | None] = {
-            s: s.model.cookie.encode() if s.model.cookie else None for s in st.servers}
+        self.ctable = None
+        self.srv_cookie: dict[ServerState, bytes | None] = {}
+        self.refresh_cookies()
         self.persist_rules = model.persist_rules if model.cookie is not None else ()
         self.opt_persist = o.persist
         # `stick` rules bound to their tables (lb.proxy.stick), None without rules
@@ -180,6 +179,26 @@ class BackendRT:
                 self.binders[s.name] = sockopts.SourceBinder(src)
         self.has_source = bool(self.binders)
 
+    def refresh_cookies(self) -> None:
+        """Each server's cookie value: its own `cookie`, else its dynamic one while
+        dynamic cookies are on and keyed (made from its current address and port)."""
+        if self.model.cookie is None:
+            self.srv_cookie = {s: None for s in self.st.servers}
+            return
+        st = self.st
+        key = st.dyn_cookie_key.encode("latin-1") if st.dyn_cookie_on and \
+            st.dyn_cookie_key else None
+        values: dict[ServerState, bytes | None] = {}
+        for s in st.servers:
+            if s.model.cookie:
+                values[s] = s.model.cookie.encode()
+            elif key is not None:
+                values[s] = cookie.dynamic_value(key, s.addr, s.port)
+            else:
+                values[s] = None
+        self.srv_cookie = values
+        self.ctable = cookie.CookieTable((v, s) for s, v in values.items())
+
 
 class FrontendRT:
     __slots__ = (
@@ -190,7 +209,8 @@ class FrontendRT:
         "mode", "stats_uri", "ff", "ff_cache", "ot", "ot_cache", "ot_any", "counters",
         "dontlognull", "ignore_probes",
         "maxconn", "httplog", "redirect_rules", "active", "tcp_conn_rules", "tcp_sess_rules",
-        "tcp_content_rules", "buffer_req", "monitor_uri", "monitor_fail", "unique_id", "unique_id_hdr",
+        "tcp_content_rules", "buffer_req", "monitor_uri", "monitor_fail", "unique_id",
+        "unique_id_hdr",
         "cap_req", "cap_res", "cap_cookie", "rate_lim", "rate_sec", "rate_curr", "rate_prev",
     )
 
@@ -371,6 +391,11 @@ class Runtime:
             self.busy_poller = None
             self.state.busy_polling = False
 
+    def _cookies_changed(self, be_state: Any) -> None:
+        be = self.backends.get(be_state.name)
+        if be is not None:
+            be.refresh_cookies()
+
     def _server_event(self, event: str, info: dict[str, Any]) -> None:
         """A server's state, weight or maxconn changed: queued requests may move. A
         frontend or the process limit changed from the CLI: the listeners follow. The
@@ -384,9 +409,12 @@ class Runtime:
                     sc.close()
                 if pool:
                     pool.clear()
+                self._cookies_changed(srv.backend)  # a dynamic cookie follows the address
             lbqueue.server_changed(srv, self.loop.time())
         elif event == "process_stopping":
             self.stop_busy_polling()
+        elif event == "dyncookie_changed":
+            self._cookies_changed(info["backend"])
         elif event == "frontend_changed" or event == "maxconn_changed":
             from lb.proxy import listener as lmod
 

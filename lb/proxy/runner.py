@@ -114,6 +114,8 @@ async def start(config: Config, opts: RunOptions | None = None,
 
         rt.trace = DebugTrace()
     await _resolve(rt)
+    for be in rt.backends.values():  # dynamic cookies are made from resolved addresses
+        be.refresh_cookies()
     try:
         for fe in rt.frontends.values():
             ports = rt.ports.setdefault(fe.name, [])
