@@ -1,8 +1,9 @@
-"""XXH64, the 64-bit xxHash, written from its public specification.
+"""XXH64 and XXH32, the xxHash functions, written from their public specification.
 
 Owns the hash HAProxy uses for dynamic cookies (a server's cookie value is the XXH64
-of the backend's key, the server's address and its port). Values are computed once
-per server, never per request, so pure Python is enough.
+of the backend's key, the server's address and its port; computed once per server)
+and the `xxh32`/`xxh64` converters (per use, on short samples: pure Python is
+enough for both).
 
 Must not import: anything from lb (layer 0).
 """
@@ -69,4 +70,56 @@ def xxh64(data: bytes, seed: int = 0) -> int:
     acc ^= acc >> 29
     acc = (acc * _P3) & _M64
     acc ^= acc >> 32
+    return acc
+
+
+_Q1 = 0x9E3779B1
+_Q2 = 0x85EBCA77
+_Q3 = 0xC2B2AE3D
+_Q4 = 0x27D4EB2F
+_Q5 = 0x165667B1
+_M32 = (1 << 32) - 1
+
+
+def _rotl32(x: int, r: int) -> int:
+    return ((x << r) | (x >> (32 - r))) & _M32
+
+
+def _round32(acc: int, lane: int) -> int:
+    return (_rotl32((acc + lane * _Q2) & _M32, 13) * _Q1) & _M32
+
+
+def xxh32(data: bytes, seed: int = 0) -> int:
+    """The XXH32 of ``data`` as an unsigned 32-bit integer."""
+    n = len(data)
+    i = 0
+    seed &= _M32
+    if n >= 16:
+        v1 = (seed + _Q1 + _Q2) & _M32
+        v2 = (seed + _Q2) & _M32
+        v3 = seed
+        v4 = (seed - _Q1) & _M32
+        while i + 16 <= n:
+            v1 = _round32(v1, int.from_bytes(data[i:i + 4], "little"))
+            v2 = _round32(v2, int.from_bytes(data[i + 4:i + 8], "little"))
+            v3 = _round32(v3, int.from_bytes(data[i + 8:i + 12], "little"))
+            v4 = _round32(v4, int.from_bytes(data[i + 12:i + 16], "little"))
+            i += 16
+        acc = (_rotl32(v1, 1) + _rotl32(v2, 7) + _rotl32(v3, 12) + _rotl32(v4, 18)) & _M32
+    else:
+        acc = (seed + _Q5) & _M32
+    acc = (acc + n) & _M32
+    while i + 4 <= n:
+        acc = (acc + int.from_bytes(data[i:i + 4], "little") * _Q3) & _M32
+        acc = (_rotl32(acc, 17) * _Q4) & _M32
+        i += 4
+    while i < n:
+        acc = (acc + data[i] * _Q5) & _M32
+        acc = (_rotl32(acc, 11) * _Q1) & _M32
+        i += 1
+    acc ^= acc >> 15
+    acc = (acc * _Q2) & _M32
+    acc ^= acc >> 13
+    acc = (acc * _Q3) & _M32
+    acc ^= acc >> 16
     return acc

@@ -27,6 +27,7 @@ from typing import Any
 
 from lb.balance.keys import full_hash, hash_crc32, hash_djb2, hash_sdbm, hash_wt6
 from lb.match import variables
+from lb.xxhash import xxh32, xxh64
 
 # the unit argument of http_date and of the date fetch: its multiplier of seconds
 DATE_UNITS = {b"s": 1, b"ms": 1000, b"us": 1000000}
@@ -140,6 +141,17 @@ def _hash(fn: Callable[[bytes], int]) -> Callable[[bytes, tuple, Any], int]:
         h = fn(v)
         return full_hash(h) if args and args[0] else h
     return conv
+
+
+def xxh32_conv(v: bytes, args: tuple, ctx: Any) -> int:
+    """``xxh32([<seed>])``: an unsigned 32-bit quantity."""
+    return xxh32(v, args[0] if args else 0)
+
+
+def xxh64_conv(v: bytes, args: tuple, ctx: Any) -> int:
+    """``xxh64([<seed>])``: a signed 64-bit quantity, as HAProxy gives it."""
+    h = xxh64(v, (args[0] if args else 0) & 0xFFFFFFFFFFFFFFFF)
+    return h - (1 << 64) if h >= 1 << 63 else h
 
 
 crc32 = _hash(hash_crc32)

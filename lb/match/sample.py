@@ -1350,6 +1350,8 @@ CONVERTERS.update((c.name, c) for c in (
     ConvDef("url_enc", cv.url_enc, (A_STR,), 0, T_STR, T_STR, check=cv.check_url_enc),
     ConvDef("utime", cv.utime, (A_STR, A_INT), 0, T_INT, T_STR),
     ConvDef("wt6", cv.wt6, (A_INT,), 0, T_BIN, T_INT),
+    ConvDef("xxh32", cv.xxh32_conv, (A_INT,), 0, T_BIN, T_INT),
+    ConvDef("xxh64", cv.xxh64_conv, (A_INT,), 0, T_BIN, T_INT),
 ))
 
 
