@@ -737,6 +737,9 @@ class Proxy:
     inspect_delay: float | None = None
     redirect_rules: tuple[Rule, ...] = ()  # legacy `redirect` keyword
     options: Options = Options()
+    # `option http-restrict-req-hdr-names`: preserve, delete or reject request header
+    # names with a character outside [A-Za-z0-9-] (after the proxy's http-request rules)
+    restrict_hdr_names: Literal["preserve", "delete", "reject"] = "preserve"
     timeouts: Timeouts = Timeouts()
     logs: tuple[LogTarget, ...] = ()
     log_tag: str | None = None

@@ -1203,6 +1203,23 @@ def _opt_redispatch(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str])
             p.options["redispatch"] = False
 
 
+def _opt_restrict_hdr_names(p: ProxyBuilder, line: Line, ctx: ParseCtx,
+                            args: list[str]) -> None:
+    """`option http-restrict-req-hdr-names preserve|delete|reject`."""
+    expects = ("option 'http-restrict-req-hdr-names' expects 'preserve', 'reject' or "
+               "'delete' option.")
+    if len(args) > 1:  # (HAProxy names only 'option' here)
+        ctx.alert(line, f"'option' cannot handle unexpected argument '{args[1]}'.",
+                  "too-many-args", col=line.col(3))
+    elif not args or not args[0]:
+        ctx.alert(line, f"missing parameter. {expects}", "missing-argument")
+    elif args[0] not in ("preserve", "delete", "reject"):
+        ctx.alert(line, f"invalid parameter '{args[0]}'. {expects}", "bad-argument",
+                  col=line.col(2))
+    else:
+        p.restrict_hdr_names = args[0]
+
+
 def _opt_forwardfor(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) -> None:
     header = "x-forwarded-for"
     except_net = None
@@ -1284,6 +1301,7 @@ OPTIONS: dict[str, tuple[str | None, Callable[..., None] | None, str | None, int
     "http-keep-alive": (None, _opt_conn_mode("http_keep_alive"), None, 0),
     "http-no-delay": (None, None, "http_no_delay", 0),
     "http-pretend-keepalive": ("backend", None, "http_pretend_keepalive", 0),
+    "http-restrict-req-hdr-names": (None, _opt_restrict_hdr_names, None, 9),
     "http-server-close": (None, _opt_conn_mode("http_server_close"), None, 0),
     "httpchk": ("backend", check_kw.kw_option_httpchk, None, 3),
     "httpclose": (None, _opt_conn_mode("httpclose"), None, 0),
@@ -1317,11 +1335,14 @@ OPTIONS: dict[str, tuple[str | None, Callable[..., None] | None, str | None, int
         "set-uri', and even 'http-request do-resolve' if DNS resolution is desired."), None, 9),
 }
 
+# Options whose `no`/`default` forms HAProxy 2.6.12 refuses, and lb with it.
+_NO_NEGATION = frozenset({"http-restrict-req-hdr-names"})
+
 # Options HAProxy knows that lb accepts without acting on them.
 IGNORED_OPTIONS = frozenset({
     "accept-invalid-http-request", "accept-invalid-http-response", "checkcache",
     "disable-h2-upgrade", "h1-case-adjust-bogus-client", "h1-case-adjust-bogus-server",
-    "http-restrict-req-hdr-names", "httpslog", "idle-close-on-response", "ldap-check",
+    "httpslog", "idle-close-on-response", "ldap-check",
     "mysql-check", "pgsql-check", "prefer-last-server", "redis-check",
     "smtpchk", "socket-stats", "spop-check", "ssl-hello-chk", "transparent", "external-check", "forwarded",
 })
@@ -1353,6 +1374,10 @@ def kw_option(p: ProxyBuilder, line: Line, ctx: ParseCtx, negate: bool = False,
                                                                               "tcplog"):
         ctx.warn(line, f"'{name}' ignored because {p.label()} has no {side} capability.",
                  "capability", col=line.col(1))
+        return
+    if (negate or reset) and name in _NO_NEGATION:
+        ctx.alert(line, f"negation/default is not supported for option '{name}'.",
+                  "bad-negation", style="tight")
         return
     if len(args) > max_extra:
         ctx.alert(line, f"'option {name}' cannot handle unexpected argument "

@@ -236,6 +236,7 @@ class ProxyBuilder:
     log_tag: str | None = None
     forwardfor: m.ForwardFor | None = None
     originalto: m.OriginalTo | None = None
+    restrict_hdr_names: str = "preserve"  # option http-restrict-req-hdr-names
     source: m.Source | None = None
     # --- frontend side
     binds: list[m.Bind] = field(default_factory=list)
@@ -318,6 +319,7 @@ class ProxyBuilder:
 # Which builder attributes a new proxy copies from its defaults (spec §2.3).
 INHERIT_ALL = ("mode", "options", "option_origins", "default_server", "error_steps",
                "stats", "logs", "log_global", "log_tag", "forwardfor", "originalto",
+               "restrict_hdr_names",
                "tcpka_settings",
                "inspect_delay")
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import ipaddress
+import re
 
 try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
     import cython
@@ -422,6 +423,21 @@ def conn_value(old: list[bytes], close: bool, keep_alive: bool) -> bytes | None:
     elif keep_alive:
         kept.append(b"keep-alive")
     return b", ".join(kept) if kept else None
+
+
+_BAD_NAME = re.compile(rb"[^A-Za-z0-9-]")
+
+
+def restrict_names(headers: list[tuple[bytes, bytes]], policy: str) -> bool:
+    """`option http-restrict-req-hdr-names delete|reject`: with `delete` the headers
+    whose name has a character outside [A-Za-z0-9-] go; with `reject`, True when
+    there is one (the request is then refused with a 403)."""
+    search = _BAD_NAME.search
+    if policy == "reject":
+        return any(search(name) is not None for name, _ in headers)
+    if any(search(name) is not None for name, _ in headers):
+        headers[:] = [h for h in headers if search(h[0]) is None]
+    return False
 
 
 def has_bad_value(value: bytes) -> bool:

@@ -20,7 +20,7 @@ cdef class BackendRT:
     cdef public object model, name, t_server, t_connect, t_tunnel
     cdef public object t_server_fin, t_queue
     cdef public bint server_close, pretend_ka, httpclose, reuse
-    cdef public object retries, mode, ff, ot, errorfiles
+    cdef public object retries, mode, ff, ot, errorfiles, restrict_names
     cdef public dict idle
     cdef public object loop_time, ctable, persist_rules
     cdef public CookieRule cookie
@@ -51,7 +51,7 @@ cdef class FrontendRT:
     cdef public object ot, ot_cache
     cdef public bint ot_any
     cdef public object ignore_probes, maxconn, httplog, active
-    cdef public object buffer_req, monitor_uri, monitor_fail
+    cdef public object buffer_req, monitor_uri, monitor_fail, restrict_names
     cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules
     cdef public RuleSet tcp_conn_rules, tcp_sess_rules, tcp_content_rules
     cdef public TrafficLog log

@@ -84,6 +84,7 @@ class BackendRT:
         "t_tunnel", "t_server_fin", "t_queue", "server_close", "pretend_ka", "httpclose",
         "after_rules",
         "retries", "idle", "mode", "ff", "ot", "counters", "errorfiles", "reuse", "loop_time",
+        "restrict_names",
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
         "retry_policy", "replay_requests", "hash_sample", "post_param",
         "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first", "srvopts",
@@ -121,6 +122,8 @@ class BackendRT:
         self.ff = model.forwardfor
         self.ot = model.originalto
         self.errorfiles = actions.compile_pages(model.errorfiles)
+        self.restrict_names = (model.restrict_hdr_names
+                               if model.restrict_hdr_names != "preserve" else None)
         self.reuse = model.http_reuse != "never"
         self.reuse_first = model.http_reuse in ("aggressive", "always")
         # idle keep-alive connections per server (ServerConn objects)
@@ -210,7 +213,7 @@ class FrontendRT:
         "dontlognull", "ignore_probes",
         "maxconn", "httplog", "redirect_rules", "active", "tcp_conn_rules", "tcp_sess_rules",
         "tcp_content_rules", "buffer_req", "monitor_uri", "monitor_fail", "unique_id",
-        "unique_id_hdr",
+        "unique_id_hdr", "restrict_names",
         "cap_req", "cap_res", "cap_cookie", "rate_lim", "rate_sec", "rate_curr", "rate_prev",
     )
 
@@ -232,6 +235,8 @@ class FrontendRT:
         self.buffer_req = o.http_buffer_request
         self.monitor_uri = model.monitor_uri.encode("latin-1") if model.monitor_uri else None
         self.monitor_fail = tuple(acl.as_condition(c) for c in model.monitor_fail) or None
+        self.restrict_names = (model.restrict_hdr_names
+                               if model.restrict_hdr_names != "preserve" else None)
         # unique-id-format / unique-id-header (None when not configured)
         self.unique_id = (actions.compile_format(model.unique_id_format)
                           if model.unique_id_format else None)

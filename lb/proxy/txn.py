@@ -60,6 +60,8 @@ _JOIN_MAX = 4096
 # methods a layer-7 retry may replay. HAProxy 2.6.12 replays any method whose whole
 # request is in its buffer, POST included; lb keeps to idempotent ones (issue #5)
 _IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
+# `option http-restrict-req-hdr-names reject`: refused as a deny would be (403, PR--)
+_RESTRICTED = Verdict("deny", 403, None)
 PAUSE_BUF = 4
 _NO_COOKIES: list[bytes] = []  # shared, never mutated (Txn._persistence)
 
@@ -323,6 +325,9 @@ class Txn(SampleSubject):
             v = fe.req_rules.run(self)
             if v is not None:
                 return self.verdict(v, fe)
+        if fe.restrict_names is not None and h1.restrict_names(self.req_headers,
+                                                               fe.restrict_names):
+            return self.verdict(_RESTRICTED, fe)
         # stats page
         if fe.stats_uri is not None and self.url.startswith(fe.stats_uri):
             return self.serve_stats()
@@ -362,6 +367,9 @@ class Txn(SampleSubject):
                 v = be.req_rules.run(self)
                 if v is not None:
                     return self.verdict(v, be)
+            if be.restrict_names is not None and h1.restrict_names(self.req_headers,
+                                                                   be.restrict_names):
+                return self.verdict(_RESTRICTED, be)
             if be.redirect_rules is not None:
                 v = be.redirect_rules.run(self)
                 if v is not None:
