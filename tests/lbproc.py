@@ -362,8 +362,13 @@ def raw_request(port: int, data: bytes, timeout: float = 3.0, until_close: bool 
                 shut: bool = False) -> bytes:
     """Send raw bytes and return everything read until close (or the timeout). A
     connection reset before the bytes could go (a refused connection: `tcp-request
-    connection reject` resets it, as HAProxy does) reads as nothing."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+    connection reject` resets it, as HAProxy does) reads as nothing, even when the
+    reset beats `connect()` back to a busy client."""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    except ConnectionResetError:
+        return b""
+    with s:
         if data:
             try:
                 s.sendall(data)
