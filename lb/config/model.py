@@ -274,6 +274,16 @@ class ActSetVar:
 
 
 @dataclass(frozen=True, slots=True)
+class ActSetSrc:
+    """`set-src <expr>` (``port`` False) or `set-src-port <expr>`: the client address
+    the rest of the request sees (fetches, logs, forwardfor, balancing)."""
+
+    expr: str
+    port: bool = False
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ActUnsetVar:
     """`unset-var(<var>)`."""
 

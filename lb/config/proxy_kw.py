@@ -44,6 +44,7 @@ from lb.config.reply_kw import parse_reply as reply_parse
 from lb.match import acl as acl_mod
 from lb.match import fmt as fmt_mod
 from lb.match import sample as sample_mod
+from lb.match import uses
 from lb.units import UnitError, atoi, junk_warning, parse_time_ms, parse_time_s
 
 # Log formats of `option httplog` / `option tcplog` (spec §11).
@@ -1513,6 +1514,20 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
                                args[1] if need == 2 else None)
     if act in ("deny", "tarpit", "return"):
         return _payload_action(kw, act, args, line, ctx, p)
+    if act in ("set-src", "set-src-port"):
+        if not args or not args[0]:
+            return "missing fetch method."
+        if nargs > 1:
+            return f"unexpected keyword '{args[1]}'."
+        try:
+            expr = sample_mod.parse_expr(args[0])
+        except Exception as exc:
+            return _msg(exc) + "."
+        need = uses.unavailable(expr.fetch_def.name, "http-request")
+        if need is not None:
+            return (f"fetch method '{args[0]}' extracts information from '{need}', none "
+                    "of which is available here.")
+        return m.ActSetSrc(args[0], port=act == "set-src-port")
     if act in ("reject", "silent-drop"):
         return m.ActReject(silent=act == "silent-drop") if not args else \
             f"unexpected keyword '{args[0]}'."
@@ -1685,7 +1700,8 @@ HTTP_ACTIONS = ("add-header", "allow", "auth", "capture", "del-header", "deny", 
                 "set-var(*)", "set-var-fmt(*)", "unset-var(*)", "silent-drop", "tarpit",
                 "use-service", "track-sc0", "track-sc1",
                 "track-sc2", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt0(*)",
-                "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)")
+                "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)", "set-src",
+                "set-src-port")
 # HAProxy actions lb does not implement. Ignoring these changes nothing a client or a
 # server sees (logging, tracking, tuning), so they are accepted with a warning ...
 IGNORED_ACTIONS = frozenset({
@@ -1695,11 +1711,11 @@ IGNORED_ACTIONS = frozenset({
     "cache-use", "cache-store"})
 # ... while ignoring these would change traffic or security: refused with a clear error.
 REFUSED_ACTIONS = frozenset({
-    "normalize-uri", "set-src", "set-src-port", "set-dst", "set-dst-port", "do-resolve(*)",
+    "normalize-uri", "set-dst", "set-dst-port", "do-resolve(*)",
     "early-hint", "lua(*)"})
 _RESPONSE_ONLY_BAD = ("auth", "tarpit", "reject", "set-path", "set-pathq", "set-uri", "set-query",
                       "set-method", "replace-path", "replace-pathq", "replace-uri",
-                      "use-service", "set-timeout")
+                      "use-service", "set-timeout", "set-src", "set-src-port")
 
 
 def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:

@@ -13,6 +13,7 @@ Must not import: asyncio, lb.proxy, lb.state (layer L1).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -467,6 +468,36 @@ def _set_var(a: m.ActSetVar) -> Executor:
     return run
 
 
+def _set_src(a: m.ActSetSrc) -> Executor:
+    """The request's client address (or port) from now on, when the expression gives
+    one: an address that does not parse, or no sample, changes nothing. As in HAProxy
+    2.6.12 it lasts for this request only; the port keeps its low 16 bits, and a port
+    that is not a number becomes 0."""
+    expr = sample.parse_expr(a.expr)
+
+    def run_addr(ctx: Any) -> None:
+        v = expr.raw(ctx)
+        if v is None:
+            return None
+        ip = v if isinstance(v, ipaddress.IPv4Address | ipaddress.IPv6Address) else \
+            sample.parse_ip(v.decode("latin-1") if isinstance(v, bytes) else str(v))
+        if ip is not None:
+            ctx.src = str(ip)
+            ctx.memo.pop("src", None)
+        return None
+
+    def run_port(ctx: Any) -> None:
+        v = expr.raw(ctx)
+        if v is None:
+            return None
+        if not isinstance(v, int):
+            text = v.decode("latin-1") if isinstance(v, bytes) else str(v)
+            v = int(text) if text.lstrip("-").isdigit() else 0
+        ctx.src_port = v & 0xFFFF
+        return None
+    return run_port if a.port else run_addr
+
+
 def _unset_var(a: m.ActUnsetVar) -> Executor:
     name = a.name
 
@@ -571,6 +602,7 @@ ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActSetStatus: _set_status,
     m.ActSetTimeout: _set_timeout,
     m.ActSetVar: _set_var,
+    m.ActSetSrc: _set_src,
     m.ActUnsetVar: _unset_var,
     m.ActUseService: _use_service,
     m.ActTrackSc: _track_sc,
