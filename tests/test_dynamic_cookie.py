@@ -158,3 +158,19 @@ def test_master_worker_pushes_the_change_to_its_workers(tmp_path: Path) -> None:
         while _get(fe, mine)[1] and time.monotonic() < deadline:
             time.sleep(0.1)  # a value the worker knows is matched, not set again
         assert _get(fe, mine) == ("s1", [])
+
+
+def test_a_key_beyond_latin1_is_taken_as_its_bytes() -> None:
+    """The key is the configuration file's bytes (UTF-8 here), as HAProxy reads it;
+    a key lb could not encode used to be a crash waiting at start-up."""
+    from tests.lbproc import LbThread
+
+    key = "clé-密钥"
+    text = ("defaults\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n"
+            "frontend f\n bind 127.0.0.1:@@fe@@\n default_backend b\nbackend b\n"
+            f" cookie SRV insert dynamic\n dynamic-cookie-key {key}\n"
+            " server s1 127.0.0.1:@@s1@@\n")
+    with HttpBackend("s1") as s1, LbThread(text, ports={"s1": s1.port}) as lb:
+        want = dynamic_value(key.encode(), "127.0.0.1", s1.port)
+        assert want is not None
+        assert _get(lb.ports["fe"]) == ("s1", [want.decode()])

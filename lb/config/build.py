@@ -483,7 +483,7 @@ class Parser:
         held: list[bytes] = []
         for srv in p.servers:
             value = (srv.cookie.encode() if srv.cookie else
-                     cookie.dynamic_value(key.encode(), srv.host, srv.port))
+                     cookie.dynamic_value(key.encode("utf-8", "surrogateescape"), srv.host, srv.port))
             if value is None or srv.disabled:
                 continue
             for _ in range(held.count(value) if not srv.cookie else 0):

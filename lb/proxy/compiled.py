@@ -189,7 +189,7 @@ class BackendRT:
             self.srv_cookie = {s: None for s in self.st.servers}
             return
         st = self.st
-        key = st.dyn_cookie_key.encode("latin-1") if st.dyn_cookie_on and \
+        key = st.dyn_cookie_key.encode("utf-8", "surrogateescape") if st.dyn_cookie_on and \
             st.dyn_cookie_key else None
         values: dict[ServerState, bytes | None] = {}
         for s in st.servers:
