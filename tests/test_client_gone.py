@@ -128,11 +128,14 @@ EXPECTED: dict[str, list[tuple[bytes, list[str], tuple[int, int, int]]]] = {
 }
 
 
-def _drain(log: socket.socket) -> list[str]:
-    """The traffic lines received so far, as `<termination> <request start>`."""
-    out = []
-    log.settimeout(0.3)
+def _drain(log: socket.socket, want: int = 0, quiet: float = 0.0) -> list[str]:
+    """Traffic lines as `<termination> <request start>`: the ``want`` expected ones
+    (each waited for up to 2 s), then whatever else comes within ``quiet`` seconds."""
+    out: list[str] = []
     while True:
+        log.settimeout(2.0 if len(out) < want else quiet)
+        if log.gettimeout() == 0.0:
+            return out
         try:
             data = log.recv(65536).decode("latin-1")
         except TimeoutError:
@@ -164,16 +167,21 @@ def test_client_gone_before_its_request(kind: str, option: str, tmp_path: Path) 
         with proxy as px:
             wait_socket(sock)
             port = px.ports["fe"]
-            time.sleep(0.3)
-            _drain(log)
             base = _counters(sock)
             got = []
-            for _name, step in STEPS:
+            for (_name, step), (_read, lines, counts) in zip(STEPS, EXPECTED[option],
+                                                             strict=True):
                 read = step(port)
-                time.sleep(0.15)
-                after = _counters(sock)
-                got.append((read, _drain(log), tuple(a - b for a, b in zip(after, base,
-                                                                           strict=True))))
+                logged = _drain(log, len(lines))
+                deadline = time.monotonic() + 2  # counted by the time it is logged, or soon
+                while True:
+                    now = tuple(a - b for a, b in zip(_counters(sock), base, strict=True))
+                    if now == counts or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
+                got.append((read, logged, now))
+            late = _drain(log, quiet=0.3)  # nothing more: a late line would show here
     finally:
         log.close()
     assert got == EXPECTED[option]
+    assert late == []
