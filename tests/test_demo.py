@@ -107,8 +107,10 @@ def test_make_run_demo_end_to_end() -> None:
         reader.join(10)  # the last lines may still be in the pipe when wait() returns
         assert rc == 0, "\n".join(lines)
         # seen missing once in a clean-clone run with rc 0 (2026-11-22): say what came
-        # (pytest shortens a long list: the last lines are the ones that tell)
-        assert "demo: stopping" in lines, (reader.is_alive(), len(lines), lines[-12:])
+        # (pytest shortens a long list, not a string: the last lines are the ones that tell)
+        assert "demo: stopping" in lines, "\n".join(
+            [f"reader alive: {reader.is_alive()}, {len(lines)} lines; the last ones:",
+             *map(repr, lines[-12:])])
         deadline = time.monotonic() + 10
         while any(alive(p) for p in started) and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -33,6 +34,14 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -
         except OSError:
             time.sleep(0.1)
     return False
+
+
+def _say(text: str, stream: TextIO = sys.stdout) -> None:
+    """``text`` and its newline in one write: lb and the backends write to this same
+    stdout, and print() writes a line and its end apart on an unbuffered stream, so a
+    line of theirs could land in between (the test saw `demo: stopping{"logger...`)."""
+    stream.write(text + "\n")
+    stream.flush()
 
 
 def main() -> int:
@@ -64,18 +73,18 @@ def main() -> int:
                                   "--port", env[key]], env=env)
             procs.append(p)
             if not wait_port(int(env[key]), p):
-                print(f"demo: backend {name} did not start on port {env[key]}", file=sys.stderr)
+                _say(f"demo: backend {name} did not start on port {env[key]}", sys.stderr)
                 stop_all()
                 return 1
         lb = subprocess.Popen([PY, "-m", "lb", "-db", "-f", str(ROOT / "conf" / "demo.cfg")],
                               env=env, cwd=ROOT)
         procs.append(lb)
         if not wait_port(port, lb):
-            print("demo: lb did not start (see its messages above)", file=sys.stderr)
+            _say("demo: lb did not start (see its messages above)", sys.stderr)
             stop_all()
             return 1
         sock = Path(run_dir) / "lb-demo.sock"
-        print(f"""
+        _say(f"""
 lb is running on http://127.0.0.1:{port}/ in front of two demo backends (s1, s2).
 
   Web page (round-robin, cookie SRV):  curl -i http://127.0.0.1:{port}/
@@ -86,13 +95,13 @@ lb is running on http://127.0.0.1:{port}/ in front of two demo backends (s1, s2)
                                        {PY} tools/lbctl {sock} top
 
 Press Ctrl-C to stop everything.
-READY""", flush=True)
+READY""")
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
-        print("demo: a process exited; stopping the rest", file=sys.stderr)
+        _say("demo: a process exited; stopping the rest", sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\ndemo: stopping", flush=True)
+        _say("\ndemo: stopping")
         return 0
     finally:
         stop_all()
