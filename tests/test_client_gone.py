@@ -22,7 +22,7 @@ import pytest
 
 from tests.lbproc import LbProcess, raw_request
 from tests.stats_support import query, wait_socket
-from tests.support_e2e import HAPROXY, Haproxy
+from tests.support_e2e import HAPROXY, Haproxy, lb_or_haproxy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -185,3 +185,51 @@ def test_client_gone_before_its_request(kind: str, option: str, tmp_path: Path) 
         log.close()
     assert got == EXPECTED[option]
     assert late == []
+
+
+NO_FORMAT = """
+defaults
+    mode http
+    log 127.0.0.1:@@log@@ local0
+    timeout connect 1s
+    timeout client 5s
+    timeout server 1s
+
+frontend fe
+    bind 127.0.0.1:@@fe@@
+    tcp-request connection reject if { src 127.0.0.2 }
+    http-request return status 200
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_format_logs_a_connection_once_it_carries_a_request(kind: str) -> None:
+    """Without a log format HAProxy 2.6.12 writes one `Connect from <client> to <frontend
+    address> (<fe>/HTTP)` line per connection that carried a request: none for a client gone
+    before that, nor for a refused connection. lb wrote one at every accept."""
+    log = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    log.bind(("127.0.0.1", 0))
+    try:
+        with lb_or_haproxy(kind, NO_FORMAT, {"log": log.getsockname()[1]}) as px:
+            port = px.ports["fe"]
+            _closed_empty(port)
+            _closed_partial(port)
+            refused = socket.socket()
+            refused.bind(("127.0.0.2", 0))
+            try:
+                refused.connect(("127.0.0.1", port))
+            except OSError:
+                pass
+            refused.close()
+            assert _request_then_close(port) == b"HTTP/1.1 200 OK"
+            lines = []
+            log.settimeout(1.0)
+            try:
+                while True:
+                    lines.append(log.recv(65536).decode("latin-1"))
+            except TimeoutError:
+                pass
+    finally:
+        log.close()
+    assert [re.sub(r".*: Connect from 127\.0\.0\.1:\d+ ", "", ln).strip() for ln in lines] \
+        == [f"to 127.0.0.1:{port} (fe/HTTP)"]

@@ -166,12 +166,6 @@ class ClientConn(PeerNames):
         c.conn_rate.add(now)
         if rt.trace is not None:
             rt.trace.accept(self)
-        log = self.fe.log
-        if log is not None:
-            try:
-                log.emit_connect(self)  # only frontends without a log format log here
-            except Exception:
-                pass
         # (maxconn is enforced before accept: lb.proxy.listener)
         if self.fe.tcp_conn_rules is not None and not self._tcp_connection_rules():
             return
@@ -562,6 +556,14 @@ class ClientConn(PeerNames):
         self.txn = txn
         self.req_txn = txn
         self.nreq += 1
+        if self.nreq == 1 and self.fe.log is not None:
+            # a frontend without a log format logs "Connect from" once a connection
+            # carries a request, as HAProxy 2.6.12 (not a probe, a reject, a client
+            # gone before its request was whole)
+            try:
+                self.fe.log.emit_connect(self)
+            except Exception:
+                pass
         if cl or chunked:
             self.timer.arm(self.fe.t_client)
         else:
