@@ -436,7 +436,7 @@ async def check_once(srv: ServerState, backend: Proxy, now: float | None = None,
 class _Entry:
     __slots__ = ("srv", "be", "program", "task", "warmup_start")
 
-    def __init__(self, srv: ServerState, be: BackendState, program: Program) -> None:
+    def __init__(self, srv: ServerState, be: BackendState, program: Program | None) -> None:
         self.srv = srv
         self.be = be
         self.program = program
@@ -502,7 +502,26 @@ class HealthChecker:
         n = len(self.entries)
         for pos, e in enumerate(self.entries):
             self._push(now + next_interval(e.srv) * pos / n, _CHECK, e)
+        checked = {id(e.srv): e for e in self.entries}
+        for be in self.state.backends.values():
+            for srv in be.servers:  # restored warming up (lb.server_state_apply)
+                if srv.op == OP_STARTING:
+                    self._restart_warmup(checked.get(id(srv)) or _Entry(srv, be, None))
         self._arm()
+
+    def _restart_warmup(self, e: _Entry) -> None:
+        """A server a server-state file left starting warms up again from the
+        start of its slowstart, where its algorithm follows weights live (a server
+        without a check too: its entry only carries the ramp)."""
+        srv = e.srv
+        now = time.time()
+        slow = srv.model.slowstart
+        if slow <= 0 or not _dynamic(e.be.model) or self._loop is None:
+            srv.set_operational(OP_RUNNING, now, by="slowstart", logged=True)
+            return
+        e.warmup_start = now
+        srv.set_eweight(_ramp_weight(srv.uweight, 0.0, slow), now)
+        self._push(self._loop.time() + max(1.0, slow / 20), _WARMUP, e)
 
     async def stop(self) -> None:
         self._running = False

@@ -279,6 +279,19 @@ def _load(args: Args):  # type: ignore[no-untyped-def]
     return load(args.files, strict=args.strict or args.zero_warning)
 
 
+def _restore_states(res):  # type: ignore[no-untyped-def]
+    """The runtime State of a good load, with its server-state files applied; their
+    warnings join the load's (they count as warnings, as in HAProxy)."""
+    if not res.ok or res.config is None:
+        return None
+    from lb.server_state_apply import restore_server_states
+    from lb.state import State
+
+    state = State(res.config)
+    res.diagnostics.extend(restore_server_states(state))
+    return state
+
+
 def _report(args: Args, res, out: Output) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]
     """Print diagnostics; return (fatal, warnings)."""
     fatal = any(d.fatal for d in res.diagnostics)
@@ -315,6 +328,7 @@ def check_mode(args: Args) -> int:
                 style="plain")]))
         return 1
     res = _load(args)
+    _restore_states(res)
     fatal, warnings = _report(args, res, out)
     if fatal or res.config is None:
         return 1
@@ -327,6 +341,8 @@ def check_mode(args: Args) -> int:
 
     if no_listener(res.config):
         if args.fmt == "text" and not args.quiet:
+            if warnings:
+                sys.stdout.write("Warnings were found.\n")
             sys.stdout.write("Configuration file has no error but will not start (no "
                              "listener) => exit(2).\n")
         return 2
@@ -346,6 +362,8 @@ def run_mode(args: Args) -> int:
     if os.environ.get("LB_WORKER"):
         args.quiet = True  # a worker: its master already reported the diagnostics
     res = _load(args)
+    # a worker takes its server states from its master
+    state = None if os.environ.get("LB_WORKER") else _restore_states(res)
     fatal, warnings = _report(args, res, out)
     args.quiet = quiet
     if fatal or res.config is None:
@@ -382,9 +400,9 @@ def run_mode(args: Args) -> int:
     # -sf/-st: this process succeeds running ones, and takes their stats sockets over
     services = _services(cfg, take_over=bool(opts.soft_stop_pids or opts.hard_stop_pids))
     if master.wanted(cfg, opts):
-        return int(master.run(cfg, opts, services) or 0)
+        return int(master.run(cfg, opts, services, state=state) or 0)
     ready = lifecycle.daemonize() if opts.daemon else None
-    return int(runner.run(cfg, opts, services, ready=ready) or 0)
+    return int(runner.run(cfg, opts, services, ready=ready, state=state) or 0)
 
 
 def _services(cfg, take_over=False):  # type: ignore[no-untyped-def]

@@ -52,6 +52,7 @@ from lb.config.model import Bind, Config, RunOptions
 from lb.match import patref
 from lb.proxy import eventloop
 from lb.proxy import listener as lmod
+from lb.server_state_apply import restore_server_states
 from lb.state import Counters, FreqCounter, SlidingAverage, State
 
 Service = Callable[[State, asyncio.AbstractEventLoop], Awaitable[None]]
@@ -656,23 +657,30 @@ def _reuseport(b: Bind) -> bool:
             and hasattr(socket, "SO_REUSEPORT"))
 
 
-def _master_state(cfg: Config) -> State:
-    """The State the master's stats socket answers from. `busy-polling` is the
-    workers' (`show info`): the master itself never polls busily, as in HAProxy."""
-    state = State(cfg)
+def _master_state(cfg: Config, state: State | None = None, quiet: bool = False) -> State:
+    """The State the master's stats socket answers from (and whose server states it
+    pushes to the workers); a new one has its server-state files applied, their
+    warnings printed. `busy-polling` is the workers' (`show info`): the master
+    itself never polls busily, as in HAProxy."""
+    if state is None:
+        state = State(cfg)
+        pid = os.getpid()
+        for d in restore_server_states(state):
+            if not quiet:
+                sys.stderr.write(d.render(pid) + "\n")
     state.busy_polling = cfg.global_.busy_polling
     return state
 
 
 class Master:
     def __init__(self, cfg: Config, opts: RunOptions, services: Iterable[Service],
-                 run_dir: str) -> None:
+                 run_dir: str, state: State | None = None) -> None:
         self.cfg = cfg
         self.opts = opts
         self.services_fns = list(services)
         self.run_dir = run_dir
         self.loop = asyncio.get_running_loop()
-        self.state = _master_state(cfg)
+        self.state = _master_state(cfg, state)
         self.state_listener: Any = None
         self.services: list[asyncio.Task[Any]] = []
         self.socks: dict[tuple[Any, ...], socket.socket] = {}
@@ -1160,7 +1168,7 @@ class Master:
             except ValueError:
                 pass
         self.cfg = cfg
-        self.state = _master_state(cfg)
+        self.state = _master_state(cfg, quiet=self.opts.quiet)
         try:
             await self.start_services()
         except OSError as e:  # the workers serve on; the stats socket is missing
@@ -1296,7 +1304,8 @@ def _in_use(path: str) -> bool:
     return True
 
 
-def run(cfg: Config, opts: RunOptions, services: Iterable[Service] = ()) -> int:
+def run(cfg: Config, opts: RunOptions, services: Iterable[Service] = (),
+        state: State | None = None) -> int:
     """The master process: exit code 0 after a requested stop, 1 on failure."""
     ready = lifecycle.daemonize() if opts.daemon else None
     own_dir = not os.environ.get(RUN_DIR_ENV)
@@ -1306,7 +1315,7 @@ def run(cfg: Config, opts: RunOptions, services: Iterable[Service] = ()) -> int:
     written: list[str] = []
 
     async def main() -> int:
-        m = Master(cfg, opts, services, run_dir)
+        m = Master(cfg, opts, services, run_dir, state)
         try:
             return await _main(m)
         finally:

@@ -309,7 +309,8 @@ class ServerState:
         self.check_info = ""  # last check's detail text (stats `last_chk`), e.g. "Connection refused"
         self.last_check = 0.0
         self.last_change = now
-        self.down_since: float | None = None
+        # a server that starts in maintenance is down from the start (downtime counts)
+        self.down_since: float | None = now if self.admin & ADMIN_MAINT else None
         self.downtime = 0.0
         self.streams: set[Any] = set()  # live streams/tunnels (objects with .kill(code))
         self.lb_data: Any = None  # private to the balancer
@@ -358,15 +359,17 @@ class ServerState:
             return f"MAINT (via {self.model.track})"
         if self.admin & ADMIN_RMAINT:
             return "MAINT (resolution)"
-        if not self.model.check:
-            if self.op == OP_STOPPED:  # forced down from the CLI
+        if not (self.model.check and self.check_enabled):  # none, or `disable health`
+            if self.op == OP_STOPPED:  # forced down from the CLI, or by its last check
                 return "DOWN"
             if self.admin & ADMIN_DRAIN:
                 return "DRAIN"
             if self.op == OP_STOPPING:
                 return "NOLB"
             return "no check"
-        up = self.health >= self.rise
+        # stopped is DOWN; otherwise UP, even below `rise` (a server restored from a
+        # server-state file as starting shows "UP 0/3", as in HAProxy)
+        up = self.op != OP_STOPPED
         if not up:
             base = "DOWN"
             pending = self.health  # successes so far
@@ -443,9 +446,11 @@ class BackendState:
         self.queue_idx = 0  # waiters served from self.queue so far (log %bq positions)
         self.counters = Counters()
         self.last_change = now
-        self.down_since: float | None = None
         self.downtime = 0.0
         self.balancer = balance.create(model.balance, self.servers, model.options.allbackups)
+        # a backend whose servers all start disabled is down from the start (its
+        # downtime counts; its first server up is not a transition down)
+        self.down_since: float | None = None if self.is_up else now
         # dynamic cookies: the CLI turns them on and off and changes the key
         self.dyn_cookie_key: str | None = model.dynamic_cookie_key
         self.dyn_cookie_on = model.cookie is not None and model.cookie.dynamic

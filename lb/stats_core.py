@@ -134,8 +134,15 @@ def _checked(fn: Callable[[ServerState], Any]) -> Getter:
     return lambda o: fn(o.item) if o.kind == SRV and _check_active(o.item) else None
 
 
-def _check_active(s: ServerState) -> bool:
+def _check_enabled(s: ServerState) -> bool:
+    """Configured and not disabled from the CLI: the check's counters are shown."""
     return s.model.check and s.check_enabled
+
+
+def _check_active(s: ServerState) -> bool:
+    """Enabled and not paused by maintenance: its last result is shown too (as
+    HAProxy 2.6.12 shows it)."""
+    return _check_enabled(s) and not s.in_maint
 
 
 def process_maxconn(state: State) -> int:
@@ -226,8 +233,10 @@ def _lastchg(o: Obj) -> int:
 
 def _downtime(o: Obj) -> int | None:
     if o.kind == SRV:
-        return int(o.item.total_downtime(o.now)) if _check_active(o.item) else None
+        return int(o.item.total_downtime(o.now)) if _check_enabled(o.item) else None
     be: BackendState = o.item
+    if not be.servers:
+        return None  # HAProxy 2.6.12 leaves it empty
     extra = o.now - be.down_since if be.down_since is not None else 0.0
     return int(be.downtime + extra)
 
@@ -360,10 +369,11 @@ STAT_COLUMNS: tuple[StatColumn, ...] = (
     StatColumn(18, "weight", BS, "u32", "MaP", _weight, "effective weight"),
     StatColumn(19, "act", BS, "u32", "SGP", _act, "active server(s)", be_tags="MGP"),
     StatColumn(20, "bck", BS, "u32", "SGP", _bck, "backup server(s)", be_tags="MGP"),
-    StatColumn(21, "chkfail", S_, "u64", "MCP", _checked(lambda s: s.counters.chkfail),
+    StatColumn(21, "chkfail", S_, "u64", "MCP",
+               lambda o: o.c.chkfail if o.kind == SRV and _check_enabled(o.item) else None,
                "failed checks"),
     StatColumn(22, "chkdown", BS, "u64", "MCP",
-               lambda o: o.c.chkdown if o.kind == BE or _check_active(o.item) else None,
+               lambda o: o.c.chkdown if o.kind == BE or _check_enabled(o.item) else None,
                "UP to DOWN transitions"),
     StatColumn(23, "lastchg", BS, "u32", "MAP", _lastchg, "seconds since last change"),
     StatColumn(24, "downtime", BS, "u32", "MCP", _downtime, "total downtime (s)"),
@@ -820,7 +830,7 @@ SERVERS_STATE_HEADER = (
 
 def op_state(s: ServerState) -> int:
     """HAProxy's srv_op_state: 0 stopped, 1 starting, 2 running, 3 stopping."""
-    if s.in_maint or (s.model.check and s.health < s.rise):
+    if s.in_maint:
         return OP_STOPPED
     return s.op
 
@@ -845,7 +855,8 @@ def server_state_row(s: ServerState, now: float) -> str:
         s.backend.model.puid, s.backend.name, s.puid, s.name,
         "-" if m.addr_none else s.addr, op_state(s), s.admin,
         s.uweight, s.iweight, max(int(now - s.last_change), 0), status, _check_result(s),
-        s.health, check_state, 0, 0, 0, m.host if needs_resolution(m) else "-",
+        s.health, check_state, 0, int(s.backend.model.forced_id), int(bool(m.forced_id)),
+        m.host if needs_resolution(m) else "-",
         s.port if s.port is not None else 0, "-",
         1 if m.ssl else 0, m.check_port or 0, m.check_addr or "-", "-", 0,
     ]

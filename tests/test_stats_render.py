@@ -10,7 +10,7 @@ import pytest
 
 from lb import prometheus, stats
 from lb.config.model import StatsPage
-from lb.state import ADMIN_FDRAIN, ADMIN_FMAINT
+from lb.state import ADMIN_FDRAIN, ADMIN_FMAINT, OP_STOPPED
 from tests.stats_support import make_state
 
 NOW = 1_000_100.0
@@ -105,9 +105,9 @@ def test_server_state_strings_and_weights() -> None:
     assert rows[("be", "s1")][17] == "MAINT"
     assert rows[("be", "s2")][17].startswith("DRAIN")
     assert rows[("be", "BACKEND")][17] == "UP"  # the backup still serves
-    s2.health = 0
+    s2.health = 0  # as the health checker marks it down
     s2.check_status, s2.check_info, s2.check_duration = "L4CON", "Connection refused", 0
-    be.server_changed(s2, "op", NOW, {})
+    s2.set_operational(OP_STOPPED, NOW)
     rows = {tuple(r.split(",")[:2]): r.split(",") for r in stats.show_stat(st, NOW).splitlines()[1:]}
     s2r = rows[("be", "s2")]
     assert s2r[17] == "DOWN" and s2r[36] == "L4CON" and s2r[38] == "0"
@@ -181,7 +181,7 @@ def test_show_info_forms() -> None:
 def test_servers_state_format() -> None:
     st = make_state()
     s2 = st.backends["be"].servers[1]
-    s2.health, s2.check_status = 0, "L4CON"
+    s2.health, s2.check_status, s2.op = 0, "L4CON", OP_STOPPED  # as a failed check leaves it
     s2.set_admin(ADMIN_FDRAIN, True, NOW - 5)
     out = stats.show_servers_state(st, NOW, list(st.backends.values())).splitlines()
     assert out[0] == "1" and out[1] == stats.SERVERS_STATE_HEADER

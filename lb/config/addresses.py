@@ -8,8 +8,9 @@ host names of network log targets. HAProxy does this in `-c` too, so a name that
 does not resolve fails both, with exit 1.
 
 This is the one part of loading that does network I/O (the system resolver), so
-``lb.config.load`` runs it on files and ``load_text`` leaves it out. ``last`` needs
-a server-state file, which lb does not read: it never gives an address.
+``lb.config.load`` runs it on files and ``load_text`` leaves it out. ``last`` is the
+address the server's line in a server-state file gives
+(``lb.config.server_state_file``), when its backend loads one.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class AddressCheck:
 
 
 def _try_methods(p: Proxy, srv: Server, resolve: Resolver, cache: dict[str, bool],
-                 out: AddressCheck) -> None:
+                 out: AddressCheck, last: dict[tuple[str, str], str]) -> None:
     label = f"'server {p.name}/{srv.name}' : "
     failed = False  # a libc lookup failed on the way (HAProxy's return code)
 
@@ -77,7 +78,13 @@ def _try_methods(p: Proxy, srv: Server, resolve: Resolver, cache: dict[str, bool
 
     for method in (srv.init_addr or DEFAULT_METHODS).split(","):
         method = method.strip()
-        if method == "libc":
+        if method == "last":
+            addr = last.get((p.name, srv.name), "")
+            if is_ip_literal(addr):
+                out.changes[(p.name, srv.name)] = {
+                    "fallback_ip": addr.removeprefix("[").removesuffix("]")}
+                return
+        elif method == "libc":
             if srv.host not in cache:
                 cache[srv.host] = resolve(srv.host)
             if cache[srv.host]:
@@ -123,6 +130,15 @@ def _check_log_targets(cfg: Config, resolve: Resolver, cache: dict[str, bool],
                 "bad-address"))  # a parse error in HAProxy: its file is named
 
 
+def _last_addresses(cfg: Config) -> dict[tuple[str, str], str]:
+    if not any(p.load_server_state != "none" and any(needs_resolution(s) for s in p.servers)
+               for p in cfg.proxies):
+        return {}
+    from lb.config.server_state_file import read_state_files
+
+    return read_state_files(cfg).addresses()
+
+
 def check_addresses(cfg: Config, resolve: Resolver = _libc) -> AddressCheck:
     """Messages for servers and log targets whose name gives no address, and the
     servers that start in resolution maintenance."""
@@ -130,10 +146,11 @@ def check_addresses(cfg: Config, resolve: Resolver = _libc) -> AddressCheck:
     cache: dict[str, bool] = {}
     _check_log_targets(cfg, resolve, cache, out)
     logs_failed = out.fatal
+    last = _last_addresses(cfg)
     for p in cfg.proxies:
         for srv in p.servers:
             if needs_resolution(srv):
-                _try_methods(p, srv, resolve, cache, out)
+                _try_methods(p, srv, resolve, cache, out, last)
     if out.fatal and not logs_failed:
         out.diagnostics.append(Diagnostic("alert", "", 0, 0, FAILED_TEXT, "server-addr-init",
                                           style="plain", phase="check"))

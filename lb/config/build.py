@@ -346,7 +346,8 @@ class Parser:
         if p.kind == "defaults":
             if not row.defaults:
                 ctx.alert(line, f"'{kw}' not allowed in 'defaults' section.",
-                          "not-in-defaults", col=line.col(0))
+                          "not-in-defaults", col=line.col(0),
+                          style="tight" if kw == "id" else "parsing")
                 return
             if row.named_defaults_only and not p.name:
                 ctx.alert(line, f"'{kw}' not allowed in anonymous 'defaults' section.",
@@ -423,7 +424,8 @@ class Parser:
         # HAProxy numbers proxies from 1, but a `stats socket` first creates its
         # internal GLOBAL proxy, which takes id 1 (checked against 2.6.12's `show stat`).
         first = 2 if glob.stats_sockets else 1
-        proxies = tuple(self._freeze(p, i + first, glob) for i, p in enumerate(self.proxies))
+        ids = number_ids([p.forced_id for p in self.proxies], first)
+        proxies = tuple(self._freeze(p, puid, glob) for p, puid in zip(self.proxies, ids, strict=True))
         del ctx
         return m.Config(global_=glob, proxies=proxies, pattern_refs=self.ctx.pattern_refs,
                         userlists=userlists)
@@ -571,6 +573,11 @@ class Parser:
                              "all following",
                              "timeouts are set to a non-zero value: 'client', 'connect', "
                              "'server'."))
+            if p.load_server_state == "global" and not glob.server_state_file:
+                ctx.warn(None, f"backend '{p.name}' configured to load server state file from "
+                         "global section 'server-state-file' directive. Unfortunately, "
+                         "'server-state-file' is not set!", "no-server-state-file",
+                         style="plain")
             if "frontend" in p.caps and p.log_format and not p.logs and \
                     not (p.log_global and glob.logs):
                 ctx.warn(None, f"log format ignored for {p.label()} since it has no log "
@@ -729,9 +736,14 @@ class Parser:
         is_be = "backend" in p.caps
         kw: dict[str, Any] = {}
         if is_be:
+            ids = number_ids([s.forced_id for s in p.servers], 1)
+            servers = tuple(s if s.puid == n else replace(s, puid=n)
+                            for s, n in zip(p.servers, ids, strict=True))
             kw.update(
-                servers=tuple(p.servers), balance=p.balance, cookie=p.cookie,
+                servers=servers, balance=p.balance, cookie=p.cookie,
                 dynamic_cookie_key=p.dynamic_cookie_key,
+                load_server_state=p.load_server_state,
+                server_state_file_name=p.server_state_file_name,
                 persist_rules=tuple(p.persist_rules), stick_rules=tuple(p.stick_rules),
                 server_rules=tuple(p.server_rules), send_name_header=p.send_name_header,
                 check=build_check(p, opts.log_health_checks), retries=p.retries,
@@ -762,7 +774,25 @@ class Parser:
             captures_req=tuple(p.captures_req), captures_res=tuple(p.captures_res),
             capture_cookie=p.capture_cookie, rate_limit_sessions=p.rate_limit_sessions,
             cli_tcpka=_tcpka(p.tcpka_settings, "cli"), srv_tcpka=_tcpka(p.tcpka_settings, "srv"),
-            origin=p.origin, **kw)
+            origin=p.origin, forced_id=bool(p.forced_id), **kw)
+
+
+def number_ids(forced: list[int], first: int) -> list[int]:
+    """HAProxy's numbering of proxies (and of a backend's servers): a written `id`
+    is kept; the others take the first free number from a counter that starts at
+    ``first`` and moves past every entry, numbered or not."""
+    used = {f for f in forced if f}
+    out = []
+    nxt = first
+    for f in forced:
+        if not f:
+            while nxt in used:
+                nxt += 1
+            f = nxt
+            used.add(f)
+        out.append(f)
+        nxt += 1
+    return out
 
 
 def _tcpka(settings: dict[str, int], side: str) -> tuple[int, int, int]:

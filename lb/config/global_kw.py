@@ -365,6 +365,21 @@ def _ignored(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
     return None
 
 
+def _state_path(field: str, expects: str) -> GHandler:
+    """`server-state-file` / `server-state-base`: the first setting stays (HAProxy
+    checks for a repeat before the argument; more words are ignored)."""
+    def handler(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+        kw = line.words[0]
+        if field in g.values:
+            ctx.soft_alert(line, f"'{kw}' already specified. Continuing.", "duplicate-setting")
+            return
+        if len(line.words) < 2 or not line.words[1]:
+            ctx.alert(line, f"'{kw}' {expects}", "missing-argument")
+            return
+        g.values[field] = line.words[1]
+    return handler
+
+
 def _unsupported(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
     ctx.warn(line, f"'{line.words[0]}' is not supported by lb and is ignored.",
              "unsupported-keyword", col=line.col(0))
@@ -431,13 +446,19 @@ _ROWS: list[Keyword] = [
     Keyword("zero-warning", _flag("zero_warning"), help="warnings are fatal"),
     Keyword("set-var", kw_set_var, help="set a process-wide variable from an expression"),
     Keyword("set-var-fmt", kw_set_var, help="set a process-wide variable from a log-format"),
+    Keyword("server-state-file", _state_path("server_state_file",
+                                             "expect one argument: a file path."),
+            help="file of server states read at start-up (load-server-state-from-file)"),
+    Keyword("server-state-base", _state_path("server_state_base",
+                                             "expects one argument: a directory path."),
+            help="directory of relative server-state file names"),
     Keyword("busy-polling", _flag("busy_polling"),
             help="never sleep in the poller: lower latency, one core always busy"),
     Keyword("nbproc", _removed("nbproc is not supported any more since HAProxy 2.5. Threads "
                                "will automatically be used on multi-processor machines if "
                                "available.")),
     *(Keyword(k, _unsupported) for k in (
-        "lua-load", "lua-prepend-path", "server-state-file", "server-state-base",
+        "lua-load", "lua-prepend-path",
         "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites", "ssl-default-bind-options",
         "ssl-default-server-ciphers", "ssl-default-server-ciphersuites",
         "ssl-default-server-options", "ssl-dh-param-file", "ssl-server-verify",

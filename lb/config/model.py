@@ -459,7 +459,8 @@ class Server:
     name: str
     host: str  # address as written (name or literal); see lb.config.addresses
     port: int | None  # None when the address had no port
-    puid: int  # 1-based id within the backend (stats `sid`)
+    puid: int  # 1-based id within the backend (stats `sid`): `id`, else the next free one
+    forced_id: int = 0  # the `id` written on the line (0: numbered automatically)
     weight: int = 1
     maxconn: int = 0  # 0 = unlimited
     minconn: int = 0
@@ -721,7 +722,8 @@ class Proxy:
     caps: frozenset[str]  # subset of {"frontend", "backend"}
     kind: Literal["frontend", "backend", "listen"]
     mode: Mode = "tcp"
-    puid: int = 0  # proxy id (iid) in declaration order, 1-based... stats uses it
+    puid: int = 0  # proxy id (iid): `id`, else the next free one in declaration order
+    forced_id: bool = False  # `id` was written (`show servers state` bk_f_forced_id)
     # --- frontend side
     binds: tuple[Bind, ...] = ()
     maxconn: int = 0
@@ -777,6 +779,10 @@ class Proxy:
     balance: BalanceSpec = BalanceSpec()
     cookie: CookieSpec | None = None
     dynamic_cookie_key: str | None = None  # `dynamic-cookie-key` (cookie ... dynamic)
+    # server states taken at start-up (lb.server_state_file): `load-server-state-from-file
+    # global|local|none` and the local file's name (None: the backend's name)
+    load_server_state: str = "none"
+    server_state_file_name: str | None = None
     persist_rules: tuple[PersistRule, ...] = ()
     stick_rules: tuple[StickRule, ...] = ()
     server_rules: tuple[UseServerRule, ...] = ()  # use-server
@@ -820,6 +826,8 @@ class Global:
     quiet: bool = False
     zero_warning: bool = False
     busy_polling: bool = False  # the poller never sleeps (lb.proxy.eventloop.BusyPoller)
+    server_state_file: str | None = None  # `server-state-file`: states read at start-up
+    server_state_base: str | None = None  # `server-state-base`: directory of relative names
     logs: tuple[LogTarget, ...] = ()
     log_tag: str | None = None
     log_send_hostname: str | None = None

@@ -30,6 +30,7 @@ from lb.config.registry import (
     ProxyBuilder,
     Table,
     bad_name_char,
+    kind_word,
     origin,
     suggest,
 )
@@ -287,6 +288,50 @@ def kw_dynamic_cookie_key(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     cookie values with (more words are ignored, as HAProxy 2.6.12 does)."""
     if _need_args(line, ctx, 1, "'dynamic-cookie-key' expects <secret_key> as argument."):
         p.dynamic_cookie_key = line.words[1]
+
+
+def kw_id(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`id <n>`: the proxy's number in stats and server-state files (HAProxy's
+    texts, in its tight location style)."""
+    if len(line.words) < 2 or not line.words[1]:
+        ctx.alert(line, "'id' expects an integer argument.", "missing-argument", style="tight")
+        return
+    n = atoi(line.words[1])
+    if n <= 0:
+        ctx.alert(line, "custom id has to be > 0.", "bad-id", col=line.col(1), style="tight")
+        return
+    other = ctx.proxy_ids.get(n)
+    if other is not None and other is not p:
+        ctx.alert(line, f"{kind_word(p.kind)} {p.name} reuses same custom id as "
+                  f"{kind_word(other.kind)} {other.name} (declared at {other.origin.file}:"
+                  f"{other.origin.line}).", "duplicate-id", col=line.col(1), style="tight")
+        return
+    if p.forced_id and ctx.proxy_ids.get(p.forced_id) is p:
+        del ctx.proxy_ids[p.forced_id]
+    p.forced_id = n
+    ctx.proxy_ids[n] = p
+
+
+def kw_load_server_state(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`load-server-state-from-file global|local|none` (more words are ignored, as
+    HAProxy 2.6.12 does; in a frontend it warns, and is kept all the same)."""
+    if p.kind == "frontend":
+        ctx.warn(line, f"'{line.words[0]}' ignored because {p.label()} has no backend "
+                 "capability.", "capability", col=line.col(0))
+    mode = line.words[1] if len(line.words) > 1 else ""
+    if mode not in ("global", "local", "none"):
+        ctx.alert(line, f"'load-server-state-from-file' expects 'global', 'local' or 'none'. "
+                  f"Got '{mode}'", "bad-argument")
+        return
+    p.load_server_state = mode
+
+
+def kw_server_state_file_name(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`server-state-file-name [<file> | use-backend-name]`: no word, or
+    `use-backend-name`, names the file after the backend. Not inherited from a
+    defaults section (HAProxy 2.6.12: a backend always falls back to its own name)."""
+    name = line.words[1] if len(line.words) > 1 else ""
+    p.server_state_file_name = None if name in ("", "use-backend-name") else name
 
 
 def kw_use_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
@@ -2035,10 +2080,6 @@ def _unsupported(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
              "unsupported-keyword", col=line.col(0))
 
 
-def _noop(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
-    return None
-
-
 # --------------------------------------------------------------------------- table
 
 FE, BE = "frontend", "backend"
@@ -2086,7 +2127,7 @@ _ROWS: list[Keyword] = [
     Keyword("http-response", _rules_kw("http-response", "http_response_rules"),
             named_defaults_only=True, help="response rules"),
     Keyword("http-reuse", kw_http_reuse, BE, help="server connection reuse policy"),
-    Keyword("id", _noop, defaults=False),
+    Keyword("id", kw_id, defaults=False, max_args=1),
     Keyword("ignore-persist", kw_persist("ignore"), BE, defaults=False,
             help="ignore persistence for matching requests"),
     Keyword("declare", kw_declare, FE, defaults=False,
@@ -2113,6 +2154,8 @@ _ROWS: list[Keyword] = [
     Keyword("maxconn", _int_kw("maxconn", "maxconn"), FE, help="max concurrent connections"),
     Keyword("mode", kw_mode, help="http or tcp"),
     Keyword("monitor-uri", kw_monitor_uri, FE, help="URI answered 200 without forwarding"),
+    Keyword("load-server-state-from-file", kw_load_server_state),
+    Keyword("server-state-file-name", kw_server_state_file_name, BE, max_args=1),
     Keyword("dynamic-cookie-key", kw_dynamic_cookie_key, BE,
             help="secret of dynamic cookies (cookie ... dynamic)"),
     Keyword("monitor", kw_monitor, FE, defaults=False,
@@ -2147,9 +2190,8 @@ _ROWS: list[Keyword] = [
     # keywords HAProxy has that lb accepts and ignores (warning)
     *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
         "bind-process", "compression", "dispatch",
-        "email-alert", "filter", "load-server-state-"
-        "from-file", "max-keep-alive-queue", "max-session-srv-conns",
-        "server-state-file-name", "tcp-response", "persist",
+        "email-alert", "filter", "max-keep-alive-queue", "max-session-srv-conns",
+        "tcp-response", "persist",
         "external-check",
         "log-format-sd", "error-log-format", "option-tcpka")),
 ]

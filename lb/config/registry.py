@@ -98,6 +98,7 @@ class ParseCtx:
         self.pattern_refs = PatternRefs()
         # the global section's settings so far (tune.bufsize bounds reply files)
         self.glob_values: Mapping[str, Any] = {}
+        self.proxy_ids: dict[int, ProxyBuilder] = {}  # `id` values taken so far
 
     def _add(self, severity: str, line: Line | None, text: str, code: str, col: int,
              style: LocStyle, suggestion: str | None, more: tuple[str, ...],
@@ -223,6 +224,7 @@ class ProxyBuilder:
     kind: str  # "defaults" | "frontend" | "backend" | "listen"
     origin: m.Origin = m.NO_ORIGIN
     defaults_name: str | None = None  # the defaults section used (for messages)
+    forced_id: int = 0  # `id <n>` (0: numbered automatically)
     from_defaults: ProxyBuilder | None = None
     # --- all
     mode: str = "tcp"
@@ -273,6 +275,8 @@ class ProxyBuilder:
     balance: m.BalanceSpec = field(default_factory=m.BalanceSpec)
     cookie: m.CookieSpec | None = None
     dynamic_cookie_key: str | None = None
+    load_server_state: str = "none"
+    server_state_file_name: str | None = None
     persist_rules: list[m.PersistRule] = field(default_factory=list)
     stick_table: m.StickTableSpec | None = None
     stick_rules: list[m.StickRule] = field(default_factory=list)
@@ -325,7 +329,8 @@ INHERIT_ALL = ("mode", "options", "option_origins", "default_server", "error_ste
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "monitor_uri", "log_format", "log_format_kind", "log_format_origin",
               "unique_id_format", "unique_id_header", "rate_limit_sessions")
-INHERIT_BE = ("source", "balance", "cookie", "dynamic_cookie_key", "check_kind", "check_origin", "httpchk_send",
+INHERIT_BE = ("source", "balance", "cookie", "dynamic_cookie_key", "load_server_state",
+              "check_kind", "check_origin", "httpchk_send",
               "http_check_rules", "http_check_send_origin", "tcp_check_rules",
               "disable_on_404", "send_state", "retries", "retry_on",
               "redispatch_interval", "fullconn", "hash_balance_factor", "http_reuse")

@@ -106,6 +106,13 @@ def _int(v: str, s: str) -> int:
     return atoi(v)
 
 
+def _server_id(v: str, s: str) -> int:
+    n = atoi(v)
+    if n <= 0:
+        raise ServerArgError("'id' : custom id has to be > 0")
+    return n
+
+
 SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
     ServerKw("addr", "check_addr", _str, help="address used for health checks"),
     ServerKw("agent-check", "agent_check", help="enable the auxiliary agent check"),
@@ -126,7 +133,7 @@ SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
     ServerKw("error-limit", "error_limit", _positive("error-limit")),
     ServerKw("fall", "fall", _positive("fall"), help="failed checks before DOWN"),
     ServerKw("fastinter", "fastinter", _t("fastinter")),
-    ServerKw("id", None, _int),
+    ServerKw("id", "forced_id", _server_id, help="the server's number (stats sid)"),
     ServerKw("init-addr", "init_addr", _init_addr,
              help="start-up address methods: last,libc,none,<ip>"),
     ServerKw("inter", "inter", _t("inter"), help="interval between checks"),
@@ -280,6 +287,8 @@ def parse_options(words: tuple[str, ...], start: int, srv: str,
             i += 1
             continue
         if i + 1 >= n or words[i + 1] == "":
+            if w == "id":
+                return ("'id' : expects an integer argument", i)
             arg_desc = {"cookie": "<value>", "inter": None, "fastinter": None,
                         "downinter": None, "port": None}.get(w, "<value>")
             if w in ("inter", "fastinter", "downinter", "slowstart"):
@@ -385,6 +394,13 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         ctx.alert(line, f"{p.label()}, another server named '{name}' was already defined at "
                   f"line {prev.line}, please use distinct names.", "duplicate-server",
                   col=line.col(1), phase="check")
+        return
+    fid = values.get("forced_id", 0)
+    same = next((s for s in p.servers if fid and s.forced_id == fid), None)
+    if same is not None:
+        ctx.alert(line, f"{label} : 'id' : custom id {fid} already used at "
+                  f"{same.origin.file}:{same.origin.line} ('server {same.name}').", "duplicate-id",
+                  col=line.col(words.index("id") + 1) if "id" in words else 0, style="bracket")
         return
     if values.get("ssl"):
         ctx.warn(line, f"{label} : 'ssl' is not supported by lb for traffic: requests are sent "

@@ -183,11 +183,12 @@ def _tune_gc() -> None:
 
 
 def run(config: Config, opts: RunOptions, services: Iterable[Service] = (),
-        ready: Callable[[bool], None] | None = None) -> int:
+        ready: Callable[[bool], None] | None = None, state: State | None = None) -> int:
     """Run in the foreground until stopped (lb.lifecycle: SIGUSR1 soft stop,
     SIGTERM/SIGINT hard stop, SIGHUP dump, SIGTTOU/SIGTTIN pause/resume); 0 on a
     clean stop, 1 on failure. ``ready(ok)`` is told whether start-up succeeded
-    (daemon mode)."""
+    (daemon mode). ``state``: the runtime State to serve from (server states
+    already restored), else a fresh one."""
     from lb import lifecycle
 
     try:  # operational events as JSON lines off a terminal (no-op if already set up)
@@ -203,7 +204,7 @@ def run(config: Config, opts: RunOptions, services: Iterable[Service] = (),
     async def main() -> int:
         nonlocal wrote_pid
         try:
-            rt = await start(config, opts, services)
+            rt = await start(config, opts, services, state)
         except StartError as e:
             _unblock_stop_signals()
             sys.stderr.write(f"[ALERT]    ({os.getpid()}) : {e}\n")
