@@ -472,6 +472,8 @@ class HealthChecker:
         self.sockbufs = server_sockbufs(g)
         self.entries: list[_Entry] = []
         for be in state.backends.values():
+            if be.model.disabled:
+                continue  # never started: no check
             program = compile_spec(be.model.check)
             for srv in be.servers:
                 if srv.model.check and not srv.model.track:

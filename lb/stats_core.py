@@ -514,8 +514,8 @@ def iter_objects(state: State, now: float, iid: int | str = -1, types: int = ALL
     server id (-1 = all) that filters server rows only, as in HAProxy.
     """
     for p in state.config.proxies:
-        if iid != -1 and iid not in (p.puid, p.name):
-            continue
+        if p.disabled or iid != -1 and iid not in (p.puid, p.name):
+            continue  # (a disabled proxy has no rows, as in HAProxy)
         fe = state.frontends.get(p.name) if p.is_frontend else None
         be = state.backends.get(p.name) if p.is_backend else None
         if fe is not None and types & FE:

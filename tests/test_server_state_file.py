@@ -214,6 +214,7 @@ def test_global_file_like_haproxy(tmp_path, capsys, glob, body):
     "defaults\n load-server-state-from-file",
     "defaults\n load-server-state-from-file local extra",
     "frontend f2\n bind 127.0.0.1:18194\n load-server-state-from-file global",
+    "frontend f2\n bind 127.0.0.1:18194\n server-state-file-name a b",
     "backend b2\n server-state-file-name a b",
     "backend b2\n server-state-file-name\n load-server-state-from-file local",
     # a name in defaults is not inherited: the backend's own name is used

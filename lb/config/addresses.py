@@ -148,6 +148,8 @@ def check_addresses(cfg: Config, resolve: Resolver = _libc) -> AddressCheck:
     logs_failed = out.fatal
     last = _last_addresses(cfg)
     for p in cfg.proxies:
+        if p.disabled:
+            continue  # never started: HAProxy resolves none of its servers
         for srv in p.servers:
             if needs_resolution(srv):
                 _try_methods(p, srv, resolve, cache, out, last)

@@ -399,6 +399,11 @@ class Parser:
     def finish(self) -> m.Config | None:
         """Cross-checks and warnings (only if parsing succeeded), then freeze."""
         ctx = self.ctx
+        for p in self.proxies:  # HAProxy checks nothing of a disabled proxy after the parse
+            if p.disabled:
+                for d in p.check_alerts:
+                    self.diags.items.remove(d)
+                    self.diags.fatal_count -= d.fatal
         if self.diags.has_fatal or self.aborted:
             return None
         glob = self.glob.freeze()
@@ -407,18 +412,24 @@ class Parser:
             if "backend" in p.caps and p.name not in by_name_be:
                 by_name_be[p.name] = p
         ctx.phase = "check"
+        # HAProxy checks nothing of a disabled proxy after the parse
+        every = self.proxies
+        self.proxies = [p for p in every if not p.disabled]
+        self.pages = {id(p): {} for p in every}
         try:
             userlists = tuple(ul.freeze(ctx) for ul in self.userlists if ul is not None)
             self._cross_checks(by_name_be, glob)
-            sample_refs.resolve(self.sample_refs, self.proxies, ctx,
-                                {ul.name for ul in userlists})
+            sample_refs.resolve([r for r in self.sample_refs if not r.proxy.disabled],
+                                self.proxies, ctx, {ul.name for ul in userlists})
             for p in self.proxies:
                 reply_kw.resolve_action_sections(p, self.http_errors, ctx)
-            self.pages = {id(p): reply_kw.resolve_pages(p, self.http_errors, ctx)
-                          for p in self.proxies}
-            self._lint(by_name_be)
+            self.pages.update({id(p): reply_kw.resolve_pages(p, self.http_errors, ctx)
+                               for p in self.proxies})
+            self._lint({n: b for n, b in by_name_be.items() if not b.disabled})
         except TooManyErrors:
             return None
+        finally:
+            self.proxies = every
         if self.diags.has_fatal:
             return None
         # HAProxy numbers proxies from 1, but a `stats socket` first creates its
@@ -711,7 +722,20 @@ class Parser:
 
     # ------------------------------------------------------------------ freeze
 
+    @staticmethod
+    def _freeze_disabled(p: ProxyBuilder, puid: int) -> m.Proxy:
+        """A disabled proxy as the runtime needs it: named, numbered, with its servers
+        (listed by `show servers state`) and cookie (a request routed to it logs its
+        cookie flags), without binds or rules."""
+        is_be = "backend" in p.caps
+        return m.Proxy(name=p.name, caps=p.caps, kind=p.kind, mode=p.mode,  # type: ignore[arg-type]
+                       puid=puid, forced_id=bool(p.forced_id), disabled=True,
+                       servers=_servers_unnumbered(p) if is_be else (),
+                       cookie=p.cookie if is_be else None, origin=p.origin)
+
     def _freeze(self, p: ProxyBuilder, puid: int, glob: m.Global) -> m.Proxy:
+        if p.disabled:
+            return self._freeze_disabled(p, puid)
         flags = {k: v for k, v in p.options.items() if k in _OPTION_FIELDS}
         # HTTP mode implies tcp-smart-accept, as in HAProxy, unless negated
         flags.setdefault("tcp_smart_accept", p.mode == "http")
@@ -775,6 +799,12 @@ class Parser:
             capture_cookie=p.capture_cookie, rate_limit_sessions=p.rate_limit_sessions,
             cli_tcpka=_tcpka(p.tcpka_settings, "cli"), srv_tcpka=_tcpka(p.tcpka_settings, "srv"),
             origin=p.origin, forced_id=bool(p.forced_id), **kw)
+
+
+def _servers_unnumbered(p: ProxyBuilder) -> tuple[m.Server, ...]:
+    """A disabled backend's servers: HAProxy never numbers them (`show servers state`
+    prints 0, but a written id) nor sets their checks up."""
+    return tuple(replace(s, puid=s.forced_id, check=False) for s in p.servers)
 
 
 def number_ids(forced: list[int], first: int) -> list[int]:

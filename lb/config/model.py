@@ -724,6 +724,9 @@ class Proxy:
     mode: Mode = "tcp"
     puid: int = 0  # proxy id (iid): `id`, else the next free one in declaration order
     forced_id: bool = False  # `id` was written (`show servers state` bk_f_forced_id)
+    # `disabled`: never started (no bind, no check, hidden from stats; a request
+    # routed to it gets a 503). Frozen without its rules: HAProxy checks none of them.
+    disabled: bool = False
     # --- frontend side
     binds: tuple[Bind, ...] = ()
     maxconn: int = 0

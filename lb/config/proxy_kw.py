@@ -312,6 +312,11 @@ def kw_id(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     ctx.proxy_ids[n] = p
 
 
+def kw_disabled(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`disabled` / `enabled` (the latter undoes an inherited `disabled`)."""
+    p.disabled = line.words[0] == "disabled"
+
+
 def kw_load_server_state(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     """`load-server-state-from-file global|local|none` (more words are ignored, as
     HAProxy 2.6.12 does; in a frontend it warns, and is kept all the same)."""
@@ -330,6 +335,11 @@ def kw_server_state_file_name(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> Non
     """`server-state-file-name [<file> | use-backend-name]`: no word, or
     `use-backend-name`, names the file after the backend. Not inherited from a
     defaults section (HAProxy 2.6.12: a backend always falls back to its own name)."""
+    if p.kind == "frontend":  # warned, then read all the same, as HAProxy does
+        ctx.warn(line, f"'{line.words[0]}' ignored because {p.label()} has no backend "
+                 "capability.", "capability", col=line.col(0))
+    if too_many(line, ctx, 1):
+        return
     name = line.words[1] if len(line.words) > 1 else ""
     p.server_state_file_name = None if name in ("", "use-backend-name") else name
 
@@ -2128,6 +2138,8 @@ _ROWS: list[Keyword] = [
             named_defaults_only=True, help="response rules"),
     Keyword("http-reuse", kw_http_reuse, BE, help="server connection reuse policy"),
     Keyword("id", kw_id, defaults=False, max_args=1),
+    Keyword("disabled", kw_disabled, max_args=0, help="never start this proxy"),
+    Keyword("enabled", kw_disabled, max_args=0, help="undo an inherited 'disabled'"),
     Keyword("ignore-persist", kw_persist("ignore"), BE, defaults=False,
             help="ignore persistence for matching requests"),
     Keyword("declare", kw_declare, FE, defaults=False,
@@ -2155,7 +2167,7 @@ _ROWS: list[Keyword] = [
     Keyword("mode", kw_mode, help="http or tcp"),
     Keyword("monitor-uri", kw_monitor_uri, FE, help="URI answered 200 without forwarding"),
     Keyword("load-server-state-from-file", kw_load_server_state),
-    Keyword("server-state-file-name", kw_server_state_file_name, BE, max_args=1),
+    Keyword("server-state-file-name", kw_server_state_file_name),
     Keyword("dynamic-cookie-key", kw_dynamic_cookie_key, BE,
             help="secret of dynamic cookies (cookie ... dynamic)"),
     Keyword("monitor", kw_monitor, FE, defaults=False,

@@ -225,6 +225,9 @@ class ProxyBuilder:
     origin: m.Origin = m.NO_ORIGIN
     defaults_name: str | None = None  # the defaults section used (for messages)
     forced_id: int = 0  # `id <n>` (0: numbered automatically)
+    disabled: bool = False  # `disabled` / `enabled` (inherited from defaults)
+    # errors HAProxy finds after the parse, withdrawn if the proxy ends up disabled
+    check_alerts: list[Diagnostic] = field(default_factory=list)
     from_defaults: ProxyBuilder | None = None
     # --- all
     mode: str = "tcp"
@@ -321,7 +324,7 @@ class ProxyBuilder:
 
 
 # Which builder attributes a new proxy copies from its defaults (spec §2.3).
-INHERIT_ALL = ("mode", "options", "option_origins", "default_server", "error_steps",
+INHERIT_ALL = ("mode", "disabled", "options", "option_origins", "default_server", "error_steps",
                "stats", "logs", "log_global", "log_tag", "forwardfor", "originalto",
                "restrict_hdr_names",
                "tcpka_settings",

@@ -394,6 +394,7 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         ctx.alert(line, f"{p.label()}, another server named '{name}' was already defined at "
                   f"line {prev.line}, please use distinct names.", "duplicate-server",
                   col=line.col(1), phase="check")
+        p.check_alerts.append(ctx.diags.items[-1])
         return
     fid = values.get("forced_id", 0)
     same = next((s for s in p.servers if fid and s.forced_id == fid), None)

@@ -255,7 +255,8 @@ def read_state_files(cfg: Config) -> StateFiles:
                 for fields in f.lines:  # keyed by the names the line gives; first wins
                     global_lines.setdefault((fields[1], fields[3]), fields)
     for p in cfg.proxies:
-        if not p.is_backend or not p.servers or p.load_server_state == "none":
+        if (not p.is_backend or p.disabled or not p.servers
+                or p.load_server_state == "none"):
             continue
         bs = BackendStates(p)
         if p.load_server_state == "global":

@@ -32,7 +32,7 @@ cdef class BackendRT:
     cdef public int smart
     cdef public dict binders
     cdef public bint has_source
-    cdef public bint dial
+    cdef public bint dial, disabled
     cdef public object stick, server_rules, send_name
     # rule sets are RuleSet or None (empty): a Txn runs them as C calls
     cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules

@@ -89,7 +89,7 @@ class BackendRT:
         "retry_policy", "replay_requests", "hash_sample", "post_param",
         "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first", "srvopts",
         "srvopts_smart", "smart", "dial", "binders", "has_source",
-        "stick", "server_rules", "send_name", "sendq",
+        "stick", "server_rules", "send_name", "sendq", "disabled",
     )
 
     def __init__(self, model: Proxy, st: BackendState,
@@ -105,6 +105,7 @@ class BackendRT:
         self.model = model
         self.st = st
         self.name = model.name
+        self.disabled = model.disabled  # never started: requests get a 503
         self.mode = model.mode
         self.counters = st.counters
         self.req_rules = _ruleset(model.http_request_rules)

@@ -51,7 +51,9 @@ class TcpTxn(Txn):
         """use_backend / default_backend: the backend, counted, or None (the session
         is then finished)."""
         be = self.fe.route(self)
-        if be is None:
+        if be is None or be.disabled:  # (a disabled backend never started: not counted)
+            if be is not None:
+                self.backend_name = be.name
             self.term = b"SC"
             self.finish(close=True)
             return None

@@ -339,6 +339,14 @@ class Txn(SampleSubject):
         if routed is None:
             self.term = b"SC"
             return self.local_error(503)
+        if routed.disabled:
+            # HAProxy 2.6.12: none of its rules, cookies or servers, nothing counted;
+            # `SC` 503, and the cookie flags `NN` when it has a cookie
+            self.backend_name = routed.name
+            if routed.cookie is not None:
+                self.cookie_req = self.cookie_res = b"N"
+            self.term = b"SC"
+            return self.local_error(503)
         self.be = routed
         be = self.be
         self.backend_name = be.name
