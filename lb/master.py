@@ -60,6 +60,7 @@ Service = Callable[[State, asyncio.AbstractEventLoop], Awaitable[None]]
 WORKER_ENV = "LB_WORKER"  # "<generation>:<index>" in a worker
 CTL_ENV = "LB_CTL"  # the worker's control socket path
 SEED_ENV = "LB_SEED"  # JSON file of counters the worker starts from
+STATES_ENV = "LB_STATES"  # JSON file of the server states it serves with from the start
 RUN_DIR_ENV = "LB_RUN_DIR"
 MASTER_PID_ENV = "LB_MASTER_PID"
 
@@ -618,7 +619,25 @@ def worker_run(cfg: Config, opts: RunOptions) -> int:
     # the master writes the pidfile and signals -sf/-st pids, never a worker
     cfg = replace(cfg, global_=replace(cfg.global_, pidfile=None))
     opts = replace(opts, pidfile=None, soft_stop_pids=(), hard_stop_pids=(), daemon=False)
-    return runner.run(cfg, opts, [control])
+    return runner.run(cfg, opts, [control], state=_initial_state(cfg))
+
+
+def _initial_state(cfg: Config) -> State:
+    """The State a worker serves with: the master's server states (restored from a
+    server-state file, changed from the CLI) applied before anything is accepted."""
+    state = State(cfg)
+    path = os.environ.get(STATES_ENV) or ""
+    if path:
+        try:
+            with open(path) as f:
+                msg = json.load(f)
+        except (OSError, ValueError):
+            return state
+        apply_servers(state, msg.get("servers", ()), time.time())
+        apply_acls(state, msg.get("acls", ()))
+        apply_frontends(state, msg.get("frontends", ()), msg.get("maxconn"))
+        apply_backends(state, msg.get("backends", ()))
+    return state
 
 
 # --------------------------------------------------------------------------- master side
@@ -747,7 +766,7 @@ class Master:
 
     # ---- workers
     def _spawn(self, cfg: Config, fdmap: dict[str, int], gen: int, idx: int,
-               seed: dict[str, Any]) -> Worker:
+               seed: dict[str, Any], states_path: str) -> Worker:
         ctl = os.path.join(self.run_dir, f"worker-{gen}.{idx}.sock")
         seed_path = ""
         if seed:
@@ -759,6 +778,7 @@ class Master:
         env.pop(WORKER_ENV, None)
         env.pop("NOTIFY_SOCKET", None)  # only the master talks to systemd
         env.update({WORKER_ENV: f"{gen}:{idx}", CTL_ENV: ctl, SEED_ENV: seed_path,
+                    STATES_ENV: states_path,
                     lmod.INHERITED_ENV: json.dumps(fdmap),
                     MASTER_PID_ENV: str(os.getpid())})
         pp = env.get("PYTHONPATH")
@@ -799,19 +819,26 @@ class Master:
                 await asyncio.sleep(0.05)
         return True
 
-    async def start_generation(self, cfg: Config,
-                               fdmaps: list[dict[str, int]]) -> list[Worker] | None:
+    async def start_generation(self, cfg: Config, fdmaps: list[dict[str, int]],
+                               state: State) -> list[Worker] | None:
+        """Start the workers of a new generation on ``state``'s server states (they
+        read them before they accept anything: a server in maintenance never gets a
+        request of theirs)."""
         self.gen += 1
         gen = self.gen
         await self.refresh()
         seed = self.cumulative_total()
-        ws = [self._spawn(cfg, fdmaps[i], gen, i, seed if i == 0 else {})
+        states_path = os.path.join(self.run_dir, f"states-{gen}.json")
+        with open(states_path, "w") as f:
+            json.dump(servers_message(state), f)
+        ws = [self._spawn(cfg, fdmaps[i], gen, i, seed if i == 0 else {}, states_path)
               for i in range(len(fdmaps))]
         self.workers.extend(ws)
         ok = await self._wait_ready(ws)
-        for i in range(len(ws)):
+        for path in [states_path, *(os.path.join(self.run_dir, f"seed-{gen}.{i}.json")
+                                    for i in range(len(ws)))]:
             try:
-                os.unlink(os.path.join(self.run_dir, f"seed-{gen}.{i}.json"))
+                os.unlink(path)
             except OSError:
                 pass
         if not ok:
@@ -820,7 +847,6 @@ class Master:
                     w.proc.send_signal(signal.SIGTERM)
                 w.current = False
             return None
-        await self.push_servers(ws)
         return ws
 
     # ---- aggregation
@@ -1142,7 +1168,9 @@ class Master:
                     lblog.ALERT, "ALERT")
             return
         old = [w for w in self.live() if w.current]
-        ws = await self.start_generation(cfg, fdmaps)
+        # the new view (its server-state file applied) first: the new workers start on it
+        state = _master_state(cfg, quiet=self.opts.quiet)
+        ws = await self.start_generation(cfg, fdmaps, state)
         if ws is None:
             _notice("Reload failed: the new workers did not start; the current workers "
                     "keep serving.", lblog.ALERT, "ALERT")
@@ -1168,7 +1196,7 @@ class Master:
             except ValueError:
                 pass
         self.cfg = cfg
-        self.state = _master_state(cfg, quiet=self.opts.quiet)
+        self.state = state
         try:
             await self.start_services()
         except OSError as e:  # the workers serve on; the stats socket is missing
@@ -1216,7 +1244,7 @@ class Master:
             return 1
         self.install()
         self.ctl_server = await serve_json(ctl, self.handle)
-        ws = await self.start_generation(self.cfg, fdmaps)
+        ws = await self.start_generation(self.cfg, fdmaps, self.state)
         if ws is None:
             sys.stderr.write(f"[ALERT]    ({os.getpid()}) : the workers did not start.\n")
             if ready is not None:

@@ -10,6 +10,7 @@ line gives (`init-addr last`), and the warm-up of a server restored as starting.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import time
@@ -462,3 +463,54 @@ def test_restored_warm_up_ramps_the_weight(tmp_path):
         res = asyncio.run(run())
     assert res[0] == (OP_STARTING, 1) and res[1] == (OP_STARTING, 1)
     assert res[2] == (OP_RUNNING, 10) and res[3] == (OP_RUNNING, 10)
+
+
+def test_master_reload_restores_the_dumped_states(tmp_path):
+    """`lb -W`: a server put in maintenance, dumped, stays in maintenance across a
+    SIGUSR2 reload, in the master's view and in the new workers' traffic from their
+    first request."""
+    from tests.backends import WsBackend
+    from tests.test_reload import Master, http_get
+
+    state = tmp_path / "state"
+    with HttpBackend("web") as web, WsBackend("w1") as wsb, \
+            Master(web.port, wsb.port, extra_global=f"    server-state-file {state}") as m:
+        assert http_get(m.port)[0] == 200
+        assert m.cli("set server bweb/s1 state maint") == "\n"
+        deadline = time.monotonic() + 5  # the master pushes the change to its worker
+        while http_get(m.port)[0] != 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert http_get(m.port)[0] == 503
+        state.write_text(m.cli("show servers state"))
+        m.rewrite(m.text().replace("defaults\n    mode http\n",
+                                   "defaults\n    mode http\n"
+                                   "    load-server-state-from-file global\n"))
+        m.reload(2)
+        m.lb.wait_for_line("config : Server bweb/s1 is DOWN, changed from server-state "
+                           "after a reload.")
+        rows = [r.split(",") for r in m.cli("show stat").splitlines()]
+        assert next(r[17] for r in rows if r[:2] == ["bweb", "s1"]) == "MAINT"
+        assert [w["generation"] for w in m.ctl("workers") if w["current"]] == [2]
+        # the new worker read the master's states before it accepted anything
+        assert [http_get(m.port)[0] for _ in range(5)] == [503] * 5
+
+
+def test_a_worker_starts_on_the_masters_states(tmp_path, monkeypatch):
+    """The master hands each new worker its server states in a file the worker
+    applies before it accepts anything (no window where a server in maintenance
+    gets a request of the new generation)."""
+    from lb import master
+
+    cfg = load_text(HEAD + "backend be\n server a 127.0.0.1:1\n server b 127.0.0.1:2\n").config
+    assert cfg is not None
+    mine = State(cfg)
+    mine.backends["be"].by_name["a"].set_admin(1, True, time.time())
+    mine.backends["be"].by_name["b"].set_weight(7, time.time())
+    path = tmp_path / "states.json"
+    path.write_text(json.dumps(master.servers_message(mine)))
+    monkeypatch.setenv(master.STATES_ENV, str(path))
+    theirs = master._initial_state(cfg)
+    a, b = theirs.backends["be"].servers
+    assert a.in_maint and not a.usable and b.uweight == 7
+    monkeypatch.setenv(master.STATES_ENV, str(tmp_path / "gone.json"))
+    assert not master._initial_state(cfg).backends["be"].servers[0].in_maint
