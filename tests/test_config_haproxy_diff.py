@@ -212,6 +212,12 @@ SAME_TEXT = [
     "default-server init-addr none\n server t nosuch.invalid:80",
     "server t nosuch.invalid:80\n server u nosuch.invalid:81 init-addr libc",
     "server t localhost:80 init-addr bogus", "server t localhost:80 init-addr libc,,none",
+    # server flags HAProxy 2.6.12 knows (TLS settings, the `no-` forms, stick, ...)
+    "server t 127.0.0.1:80 allow-0rtt force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 "
+    "force-tlsv13 no-sslv3 no-tlsv10 no-tlsv11 no-tlsv12 no-tlsv13 tls-tickets "
+    "no-tls-tickets ssl-reuse no-ssl-reuse stick check-via-socks4 resolve-opts allow-dup-ip",
+    "server t 127.0.0.1:80 send-proxy-v2-ssl send-proxy-v2-ssl-cn no-send-proxy-v2 "
+    "no-send-proxy-v2-ssl no-send-proxy-v2-ssl-cn no-check-send-proxy no-agent-check",
 ]
 
 

@@ -166,6 +166,22 @@ SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
     ServerKw("rise", "rise", _positive("rise"), help="successful checks before UP"),
     ServerKw("send-proxy", "send_proxy"),
     ServerKw("send-proxy-v2", "send_proxy"),
+    # the SSL extensions are only added for a TLS client connection, which lb never
+    # has: the same header as send-proxy-v2
+    ServerKw("send-proxy-v2-ssl", "send_proxy"),
+    ServerKw("send-proxy-v2-ssl-cn", "send_proxy"),
+    *(ServerKw(k, "send_proxy", value=False) for k in (
+        "no-send-proxy-v2", "no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn")),
+    ServerKw("no-check-send-proxy", "check_send_proxy", value=False),
+    ServerKw("no-agent-check", "agent_check", value=False),
+    ServerKw("stick", None),
+    ServerKw("check-via-socks4", None),
+    ServerKw("resolve-opts", None, _str),
+    # TLS settings of a server line (lb sends no TLS: 'ssl' itself warns)
+    *(ServerKw(k, None) for k in (
+        "allow-0rtt", "force-sslv3", "force-tlsv10", "force-tlsv11", "force-tlsv12",
+        "force-tlsv13", "no-sslv3", "no-tlsv10", "no-tlsv11", "no-tlsv12", "no-tlsv13",
+        "tls-tickets", "no-tls-tickets", "ssl-reuse", "no-ssl-reuse")),
     ServerKw("slowstart", "slowstart", lambda v, s: _time("slowstart", v, s, zero_ok=True)),
     ServerKw("sni", "sni", _str),
     ServerKw("ssl", "ssl"),
