@@ -199,6 +199,7 @@ SAME_TEXT = [
     "tcp-check", "tcp-check bogus", "tcp-check send", "tcp-check expect",
     "tcp-check expect string", "tcp-check expect bogus x", "default-server weight 999",
     "monitor-net 10.0.0.0/8", "bind :18081 bogus", "server s 127.0.0.1:81",
+    "bind :18081 expose-fd listeners mss 1400 shards 1",
     "option httpchk GET /h HTTP/1.1\\r\\nHost:\\ x", "http-check expect bogus x",
     "http-check send bogus", "http-check connect bogus", "tcp-check send-binary zz",
     "tcp-check connect port x", "acl x path,lower -m beg /a /b", "acl a2 path",

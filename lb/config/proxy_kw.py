@@ -821,9 +821,10 @@ _REQ_REPLACEMENTS = {
 _BIND_ARG = {"name", "maxconn", "backlog", "crt", "alpn", "interface", "mode", "user",
              "group", "uid", "gid", "level", "process", "thread", "id", "nice", "ciphers",
              "ca-file", "verify", "npn", "tcp-ut", "namespace", "severity-output", "proto",
-             "crt-list", "ssl-min-ver", "ssl-max-ver", "ciphersuites", "curves"}
+             "crt-list", "ssl-min-ver", "ssl-max-ver", "ciphersuites", "curves",
+             "expose-fd", "mss", "shards"}
 _BIND_FLAG = {"v4v6", "v6only", "accept-proxy", "ssl", "tfo", "defer-accept", "transparent",
-              "expose-fd", "allow-0rtt", "strict-sni", "prefer-client-ciphers", "quic-force-retry"}
+              "allow-0rtt", "strict-sni", "prefer-client-ciphers", "quic-force-retry"}
 
 
 def parse_bind_addresses(text: str) -> tuple[list[dict[str, Any]], str | None]:
