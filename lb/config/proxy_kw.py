@@ -317,12 +317,17 @@ def kw_disabled(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     p.disabled = line.words[0] == "disabled"
 
 
-def kw_load_server_state(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
-    """`load-server-state-from-file global|local|none` (more words are ignored, as
-    HAProxy 2.6.12 does; in a frontend it warns, and is kept all the same)."""
+def _warn_in_frontend(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """HAProxy's capability warning for a backend keyword it goes on to read anyway."""
     if p.kind == "frontend":
         ctx.warn(line, f"'{line.words[0]}' ignored because {p.label()} has no backend "
                  "capability.", "capability", col=line.col(0))
+
+
+def kw_load_server_state(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`load-server-state-from-file global|local|none` (more words are ignored, as
+    HAProxy 2.6.12 does; in a frontend it warns, and is kept all the same)."""
+    _warn_in_frontend(p, line, ctx)
     mode = line.words[1] if len(line.words) > 1 else ""
     if mode not in ("global", "local", "none"):
         ctx.alert(line, f"'load-server-state-from-file' expects 'global', 'local' or 'none'. "
@@ -335,9 +340,7 @@ def kw_server_state_file_name(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> Non
     """`server-state-file-name [<file> | use-backend-name]`: no word, or
     `use-backend-name`, names the file after the backend. Not inherited from a
     defaults section (HAProxy 2.6.12: a backend always falls back to its own name)."""
-    if p.kind == "frontend":  # warned, then read all the same, as HAProxy does
-        ctx.warn(line, f"'{line.words[0]}' ignored because {p.label()} has no backend "
-                 "capability.", "capability", col=line.col(0))
+    _warn_in_frontend(p, line, ctx)  # warned, then read all the same, as HAProxy does
     if too_many(line, ctx, 1):
         return
     name = line.words[1] if len(line.words) > 1 else ""

@@ -39,6 +39,7 @@ _CHECK_STATE_BITS = 0x1F  # in progress, configured, enabled, paused, agent
 UWEIGHT_MAX = 256
 _INT = re.compile(r"[ \t\n\v\f\r]*([+-]?\d+)")
 _DOMAIN = re.compile(r"[A-Za-z0-9.\-_]*")
+_VERSION_LINE = re.compile(rb"[ \t\n\v\f\r]*[+-]?\d+\n")
 
 
 def _strtol(text: str) -> int | None:
@@ -160,43 +161,29 @@ class _File:
 
 
 def _read(path: str) -> _File:
-    """The file's data lines, read as HAProxy's fgets loop reads them."""
+    """The file's data lines, read as HAProxy's fgets loop reads them: a line at a
+    time into a LINE_MAX buffer (a longer line comes out in pieces, the first
+    without its newline, which makes the file corrupted)."""
     out = _File()
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            first = f.readline(LINE_MAX - 1)
+            if (_VERSION_LINE.fullmatch(first) is None or int(first) != VERSION):
+                out.error = "version"
+                return out
+            n = 0
+            while chunk := f.readline(LINE_MAX - 1):
+                n += 1
+                fields = split_line(chunk.decode("utf-8", "surrogateescape"))
+                if fields is None:
+                    out.corrupt_at = n
+                    break
+                if fields:
+                    out.lines.append(fields)
+    except IsADirectoryError:  # HAProxy opens it, and reads no version from it
+        out.error = "version"
     except OSError as e:
         out.error = f"open:{e.strerror or e}"
-        return out
-    text = data.decode("utf-8", "surrogateescape")
-    raw = _chunks(text)
-    if not raw:
-        out.error = "version"
-        return out
-    m = re.fullmatch(r"[ \t\n\v\f\r]*[+-]?(\d+)\n", raw[0])
-    if m is None or int(m.group(0).strip()) != VERSION:
-        out.error = "version"
-        return out
-    for n, chunk in enumerate(raw[1:], 1):
-        fields = split_line(chunk)
-        if fields is None:
-            out.corrupt_at = n
-            break
-        if fields:
-            out.lines.append(fields)
-    return out
-
-
-def _chunks(text: str) -> list[str]:
-    """Split like repeated fgets into a LINE_MAX buffer: lines keep their newline,
-    and a longer line comes out in pieces (the first ones without one)."""
-    out = []
-    for line in re.findall(r"[^\n]*\n|[^\n]+\Z", text):
-        while len(line) > LINE_MAX - 1:
-            out.append(line[:LINE_MAX - 1])
-            line = line[LINE_MAX - 1:]
-        if line:
-            out.append(line)
     return out
 
 
