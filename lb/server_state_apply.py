@@ -64,7 +64,6 @@ def restore_server_states(state: State, now: float | None = None) -> list[Diagno
     return out
 
 
-
 def apply_line(srv: ServerState, line: StateLine, now: float) -> list[str]:
     """Apply one checked line to one server; returns the warning texts."""
     label = srvadmin.server_label(srv)
