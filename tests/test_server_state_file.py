@@ -529,3 +529,39 @@ def test_a_worker_starts_on_the_masters_states(tmp_path, monkeypatch):
     assert a.in_maint and not a.usable and b.uweight == 7
     monkeypatch.setenv(master.STATES_ENV, str(tmp_path / "gone.json"))
     assert not master._initial_state(cfg).backends["be"].servers[0].in_maint
+
+
+def test_garbage_files_never_raise(tmp_path):
+    """Random bytes, random fields: warnings at most, never an exception."""
+    import random
+
+    rng = random.Random(38)
+    cfg = load_text(f"global\n server-state-file {tmp_path}/state\n" + HEAD
+                    + " load-server-state-from-file global\nbackend b\n"
+                    " server s 127.0.0.1:1 check slowstart 5s\n server t 127.0.0.1:2 disabled\n"
+                    "backend c\n load-server-state-from-file local\n"
+                    f" server-state-file-name {tmp_path}/local\n server s 127.0.0.1:3\n").config
+    assert cfg is not None
+    words = ["0", "1", "2", "3", "4", "5", "8", "12", "-1", "256", "257", "x", "-", "b", "c",
+             "s", "t", "127.0.0.1", "::1", "99999", "1e3", "é", "\x00", "0x10"]
+    seen: set[str] = set()
+    for i in range(300):
+        if i % 3 == 0:
+            body = bytes(rng.randrange(256) for _ in range(rng.randrange(200)))
+        else:
+            lines = [rng.choice(["1", "1", "2", "", "x"])]
+            for _ in range(rng.randrange(6)):
+                # a valid line for a server, then a few fields changed at random
+                f = state_line(3, rng.choice("bc"), 1, rng.choice("st"), rng.choice(
+                    ["0 0 1 1 5 1 0 0 0 0", "3 8 1 1 5 6 3 2 6 0", "1 1 2 1 5 6 3 1 6 0"])
+                ).split(" ")
+                for _ in range(rng.randrange(3)):
+                    f[rng.randrange(len(f))] = rng.choice(words)
+                lines.append(" ".join(f[:rng.randrange(18, 27)]))
+            body = ("\n".join(lines) + rng.choice(["\n", ""])).encode()
+        (tmp_path / "state").write_bytes(body)
+        (tmp_path / "local").write_bytes(body)
+        notes = restore_server_states(State(cfg))
+        assert all(d.severity == "warning" for d in notes)
+        seen.update(d.text.split(" ")[0] for d in notes)
+    assert {"Server", "server-state", "config:", "Proxy"} <= seen  # every path was taken
