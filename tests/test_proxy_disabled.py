@@ -128,7 +128,8 @@ def test_requests_to_a_disabled_backend(kind: str, tmp_path: Any) -> None:
         ("b2", "<NOSRV>", -1, -1, -1, -1, 503, "SCNN"),
         ("b2", "<NOSRV>", -1, -1, -1, -1, 503, "SCNN"),
         ("b3", "<NOSRV>", -1, -1, -1, -1, 503, "SC--"),
-        ("b", "s", 0, 0, recs[3]["Tc"], recs[3]["Tr"], 200, "----")]
+        ("b", "s", recs[3]["Tq"], recs[3]["Tw"], recs[3]["Tc"], recs[3]["Tr"], 200, "----")]
+    assert all(t >= 0 for t in (recs[3]["Tq"], recs[3]["Tw"], recs[3]["Tc"], recs[3]["Tr"]))
     # disabled proxies have no stats rows; their servers are listed, unnumbered
     assert {r.split(",")[0] for r in stat.splitlines()[1:] if r} == {"fe", "b"}
     rows = [r.split(" ") for r in state.splitlines()[2:] if r]
