@@ -82,10 +82,11 @@ def server_stopping(be: str, srv: str, backup: bool, why: str, act: int, bck: in
 
 
 def health_check(be: str, srv: str, backup: bool, passed: bool, conditional: bool,
-                 why: str, fraction: str) -> str:
-    """One `option log-health-checks` line (`fraction` is `a/b STATE`)."""
+                 why: str, fraction: str, kind: str = "Health") -> str:
+    """One `option log-health-checks` line (`fraction` is `a/b STATE`; ``kind`` is
+    "Health", or "Agent" for the agent check)."""
     verdict = ("conditionally " if conditional else "") + ("succeeded" if passed else "failed")
-    return (f"Health check for {'backup ' if backup else ''}server {be}/{srv} {verdict}"
+    return (f"{kind} check for {'backup ' if backup else ''}server {be}/{srv} {verdict}"
             f"{why}, status: {fraction}.")
 
 

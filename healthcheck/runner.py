@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from healthcheck import messages
+from healthcheck.agent import HEALTH_WORDS, AgentOutcome, parse_reply, run_agent
 from healthcheck.status import CHECK_STATUSES, Result, health_fraction, next_health
 from healthcheck.steps import (
     BUFSIZE,
@@ -53,9 +54,11 @@ from healthcheck.steps import (
     proxy_v1_line,
     ws_close_frame,
 )
+from lb import srvadmin
 from lb.config.model import Global, Proxy
 from lb.proxy import sockopts
 from lb.state import (
+    ADMIN_DRAIN,
     OP_RUNNING,
     OP_STARTING,
     OP_STOPPED,
@@ -446,6 +449,7 @@ class _Entry:
 
 _CHECK = 0
 _WARMUP = 1
+_AGENT = 2
 
 
 def next_interval(srv: ServerState) -> float:
@@ -471,6 +475,7 @@ class HealthChecker:
         self.node = g.node or socket.gethostname()
         self.sockbufs = server_sockbufs(g)
         self.entries: list[_Entry] = []
+        self.agents: list[_Entry] = []  # servers with `agent-check`
         for be in state.backends.values():
             if be.model.disabled:
                 continue  # never started: no check
@@ -478,6 +483,8 @@ class HealthChecker:
             for srv in be.servers:
                 if srv.model.check and not srv.model.track:
                     self.entries.append(_Entry(srv, be, program))
+                if srv.agent is not None:
+                    self.agents.append(_Entry(srv, be, None))
         # tracked server -> servers mirroring it (`track [be/]srv`), newest first as
         # HAProxy walks its tracker list
         self.trackers: dict[int, list[ServerState]] = {}
@@ -504,6 +511,9 @@ class HealthChecker:
         n = len(self.entries)
         for pos, e in enumerate(self.entries):
             self._push(now + next_interval(e.srv) * pos / n, _CHECK, e)
+        for pos, e in enumerate(self.agents):
+            assert e.srv.agent is not None
+            self._push(now + e.srv.agent.inter * pos / len(self.agents), _AGENT, e)
         checked = {id(e.srv): e for e in self.entries}
         for be in self.state.backends.values():
             for srv in be.servers:  # restored warming up (lb.server_state_apply)
@@ -530,7 +540,7 @@ class HealthChecker:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        tasks = [e.task for e in self.entries if e.task is not None]
+        tasks = [e.task for e in self.entries + self.agents if e.task is not None]
         for t in tasks:
             t.cancel()
         for t in tasks:
@@ -564,6 +574,14 @@ class HealthChecker:
             _, _, kind, e = heapq.heappop(heap)
             if kind == _WARMUP:
                 self._warmup(e)
+                continue
+            if kind == _AGENT:
+                agent = e.srv.agent
+                assert agent is not None
+                if agent.enabled:  # (in maintenance too: the agent may end it)
+                    e.task = self._loop.create_task(self._run_agent(e))
+                else:
+                    self._push(now + agent.inter, _AGENT, e)  # look again later
                 continue
             srv = e.srv
             if srv.in_maint or not srv.check_enabled:
@@ -605,7 +623,111 @@ class HealthChecker:
             assert self._loop is not None
             self._push(self._loop.time() + self._jitter(next_interval(srv)), _CHECK, e)
 
+    async def _run_agent(self, e: _Entry) -> None:
+        srv, be = e.srv, e.be
+        agent = srv.agent
+        assert agent is not None
+        agent.running = True
+        try:
+            host = agent.addr or srv.model.check_addr or srv.addr
+            outcome = await run_agent(host, agent.port, agent.send.encode("latin-1"),
+                                      agent.inter, be.model.timeouts.connect,
+                                      be.model.timeouts.check)
+        finally:
+            agent.running = False
+            e.task = None
+        if not self._running:
+            return
+        try:
+            self.apply_agent(srv, outcome, time.time())
+        finally:
+            assert self._loop is not None
+            self._push(self._loop.time() + self._jitter(agent.inter), _AGENT, e)
+
     # ---- results → state
+    def apply_agent(self, srv: ServerState, outcome: AgentOutcome, now: float) -> None:
+        """Record one agent check and do what the agent said, in HAProxy 2.6's order:
+        the administrative word, the weight, maxconn, then the health word. Only
+        `down`/`stopped`/`fail` take a server down; an agent that cannot be reached
+        changes nothing (the regular check judges reachability)."""
+        agent = srv.agent
+        if agent is None or not agent.enabled:
+            return  # disabled while its check ran: the reply is ignored
+        be = srv.backend
+        prev = agent.status
+        agent.duration = outcome.duration_ms
+        agent.last_check = now
+        if outcome.status == "INCOMPLETE":
+            agent.desc = "Ignoring incomplete line from agent"
+            return
+        lines: list[tuple[str, str]] = []
+        if outcome.status != "LINE":
+            status, desc = outcome.status, outcome.desc
+        else:
+            reply = parse_reply(outcome.line)
+            status, desc = "CHECKED", ""
+            if reply.admin is not None:
+                lines += srvadmin.change_admin(srv, reply.admin.lower(), now)
+            warning = ""
+            if reply.weight is not None:
+                try:
+                    weight = srvadmin.parse_weight(srv, reply.weight)
+                except ValueError as exc:
+                    warning = str(exc).rstrip("\n")
+                else:
+                    lines += srvadmin.change_weight(srv, weight, now)
+            if reply.maxconn is not None:
+                try:
+                    srvadmin.change_maxconn(srv, reply.maxconn)
+                except ValueError as exc:
+                    warning = warning or str(exc)
+            if reply.health is not None:
+                status, agent.health = HEALTH_WORDS[reply.health.lower()]
+                said = reply.description
+                if not said or status == "L7OK":
+                    said = reply.error or warning or said
+                desc = f"via agent : {reply.health}" + (f" ({said})" if said else "")
+            elif reply.error:
+                desc = f"agent reports an error : {reply.error}"
+            elif warning:
+                desc = f"agent warns : {warning}"
+        agent.status = status
+        agent.code = 0
+        agent.desc = desc
+        for level, text in lines:
+            self.log_event(be, level, text)
+        row = CHECK_STATUSES[status]
+        if row.result is Result.UNKNOWN:
+            return  # no status change
+        loghc = be.model.check.log_health_checks or be.model.options.log_health_checks
+        why = messages.reason(row, 0, desc, outcome.duration_ms)
+        if loghc and status != prev:
+            self.log_event(be, "notice", messages.health_check(
+                be.name, srv.name, srv.backup, row.result >= Result.PASSED, False, why,
+                health_fraction(agent.health, agent.rise, agent.fall, srv.uweight),
+                kind="Agent"))
+        if loghc:
+            why = ""
+        if status == "L7STS" and not agent.health:
+            if srv.in_maint:
+                srv.set_operational(OP_STOPPED, now, reason=why, by="agent")
+            elif srv.op != OP_STOPPED:
+                self._mark_down(srv, be, why, now, by="agent")
+        elif status == "L7OK":
+            checked = srv.model.check and srv.check_enabled
+            if (srv.op == OP_STOPPED and not srv.in_maint
+                    and not (checked and srv.health < srv.rise) and self._tracked_up(srv)):
+                self._mark_up(srv, be, why, now, by="agent")
+
+    def _tracked_up(self, srv: ServerState) -> bool:
+        """A tracking server comes up only while the server it tracks is up."""
+        if not srv.model.track:
+            return True
+        bname, _, sname = srv.model.track.rpartition("/")
+        tbe = self.state.backends.get(bname) if bname else srv.backend
+        target = tbe.by_name.get(sname) if tbe is not None else None
+        return target is None or target.op != OP_STOPPED
+
     def apply_result(self, srv: ServerState, result: CheckResult, now: float) -> None:
         """Record one check result and carry out the state change it implies."""
         be = srv.backend
@@ -635,10 +757,12 @@ class HealthChecker:
             if h == 0 and srv.op != OP_STOPPED:
                 self._mark_down(srv, be, why, now)
         elif row.result is Result.PASSED:
-            if h >= srv.rise and srv.op in (OP_STOPPED, OP_STOPPING) and not srv.in_maint:
+            if (h >= srv.rise and srv.op in (OP_STOPPED, OP_STOPPING) and not srv.in_maint
+                    and (srv.agent is None or srv.agent.ok)):
                 self._mark_up(srv, be, why, now)
         elif row.result is Result.CONDPASS:
-            if h >= srv.rise and srv.op != OP_STOPPING and not srv.in_maint:
+            if (h >= srv.rise and srv.op != OP_STOPPING and not srv.in_maint
+                    and (srv.agent is None or srv.agent.ok)):
                 self._mark_stopping(srv, be, why, now)
 
     def _propagate(self, srv: ServerState, now: float) -> None:
@@ -666,6 +790,7 @@ class HealthChecker:
         act, bck = be.usable_count()
         self.log_event(be, "notice" if was_stopping else "alert", messages.server_down(
             be.name, srv.name, srv.backup, why, act, bck, sessions, 0, len(srv.queue)))
+        self._still_drained(srv, be)
         if be_was_up and not be.is_up:
             self.log_event(be, "emerg", messages.backend_down(be.name))
         self._propagate(srv, now)
@@ -677,6 +802,7 @@ class HealthChecker:
         act, bck = be.usable_count()
         self.log_event(be, "notice", messages.server_stopping(
             be.name, srv.name, srv.backup, why, act, bck, 0, len(srv.queue)))
+        self._still_drained(srv, be)
         if be_was_up and not be.is_up:
             self.log_event(be, "emerg", messages.backend_down(be.name))
         self._propagate(srv, now)
@@ -705,7 +831,14 @@ class HealthChecker:
         act, bck = be.usable_count()
         self.log_event(be, "notice", messages.server_up(
             be.name, srv.name, srv.backup, why, act, bck, 0, len(srv.queue)))
+        self._still_drained(srv, be)
         self._propagate(srv, now)
+
+    def _still_drained(self, srv: ServerState, be: BackendState) -> None:
+        """HAProxy 2.6 says a drained server stays drained after each state change."""
+        if srv.admin & ADMIN_DRAIN:
+            self.log_event(be, "notice", f"{srvadmin.server_label(srv)} remains in forced "
+                           "drain mode.")
 
     def _warmup(self, e: _Entry) -> None:
         srv = e.srv

@@ -37,6 +37,7 @@ CHECK_STATUSES: dict[str, CheckStatus] = {
     for s in (
         CheckStatus("UNK", Result.UNKNOWN, "Unknown"),
         CheckStatus("INI", Result.UNKNOWN, "Initializing"),
+        CheckStatus("CHECKED", Result.UNKNOWN, "No status change"),  # an agent's reply
         CheckStatus("SOCKERR", Result.FAILED, "Socket error"),
         CheckStatus("L4OK", Result.PASSED, "Layer4 check passed"),
         CheckStatus("L4TOUT", Result.FAILED, "Layer4 timeout"),

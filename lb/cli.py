@@ -206,44 +206,18 @@ def change_admin(sess: Session, srv: ServerState, target: str) -> None:
 
 def parse_weight(srv: ServerState, text: str) -> int:
     """`N` (0..256) or `N%` of the initial weight; HAProxy's error texts."""
-    neg = text.startswith("-")
-    digits = text[1:] if neg else text
-    n = 0
-    i = 0
-    while i < len(digits) and digits[i].isdigit():
-        n = n * 10 + int(digits[i])
-        i += 1
-    if i == 0:
-        raise CliError("Empty weight string empty or preceded by garbage\n")
-    rest = digits[i:]
-    if neg:
-        n = -n
-    algo = srv.backend.model.balance
-    static = algo.algorithm == "static-rr" or (
-        algo.algorithm in ("source", "uri", "url_param", "hdr", "rdp-cookie", "hash", "random")
-        and algo.hash_type == "map-based" and algo.algorithm != "random")
-    if rest == "%":
-        if n < 0:
-            raise CliError("Relative weight must be positive.\n")
-        if static and n not in (0, 100):
-            raise CliError("Backend is using a static LB algorithm and only accepts "
-                           "weights '0%' and '100%'.\n")
-        return min(srv.iweight * n // 100, 256)
-    if rest:
-        raise CliError("Trailing garbage in weight string\n")
-    if not 0 <= n <= 256:
-        raise CliError("Absolute weight can only be between 0 and 256 inclusive.\n")
-    if static and n not in (0, srv.iweight):
-        raise CliError("Backend is using a static LB algorithm and only accepts "
-                       "weights '0%' and '100%'.\n")
-    return n
+    try:
+        return srvadmin.parse_weight(srv, text)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _set_weight(sess: Session, srv: ServerState, text: str | None) -> str:
     if text is None:
         raise CliError("Require <weight> or <weight%>.\n")
     w = parse_weight(srv, text)
-    srv.set_weight(w, _now(sess))
+    for level, line in srvadmin.change_weight(srv, w, _now(sess)):
+        sess.log_event(srv.backend, level, line)
     return ""
 
 
@@ -999,14 +973,10 @@ def cmd_set_maxconn_server(sess: Session, args: list[str]) -> str:
     _be, srv = _server_arg(sess, args, 3)
     if len(args) < 5 or not args[4]:
         raise CliError("Require <maxconn>.\n")
-    m = re.match(r"\s*[+-]?[0-9]+", args[4])
-    if m is None:
-        raise CliError("maxconn string empty or preceded by garbage")
-    if args[4][m.end():]:
-        raise CliError("Trailing garbage in maxconn string")
-    srv.maxconn = max(int(m.group(0)), 0)
-    # queued requests may now have a slot (the running proxy listens for server_*)
-    sess.state.emit("server_maxconn", {"backend": srv.backend, "server": srv})
+    try:
+        srvadmin.change_maxconn(srv, args[4])
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     return ""
 
 
@@ -1078,7 +1048,56 @@ def cmd_set_server(sess: Session, args: list[str]) -> str:
         return _set_health(sess, srv, value)
     if what == "addr":
         return _set_addr(sess, srv, args[4:])
+    if what in ("agent", "agent-addr", "agent-port", "agent-send"):
+        return _set_agent(sess, srv, what, value)
     raise CliError(SET_SERVER_USAGE)
+
+
+def _set_agent(sess: Session, srv: ServerState, what: str, value: str | None) -> str:
+    """`set server b/s agent up|down`, `agent-addr <ip>`, `agent-port <port>`,
+    `agent-send <string>` (HAProxy 2.6.12's answer texts)."""
+    agent = srv.agent
+    if agent is None or not agent.enabled:
+        raise CliError("agent checks are not enabled on this server.\n")
+    if what == "agent":
+        if value not in ("up", "down"):
+            raise CliError("'set server <srv> agent' expects 'up' or 'down'.\n")
+        for level, text in srvadmin.force_agent(srv, value, _now(sess)):
+            sess.log_event(srv.backend, level, text)
+    elif what == "agent-addr":
+        if not value:
+            raise CliError("set server <b>/<s> agent-addr requires an address and "
+                           "optionally a port.\n")
+        try:
+            agent.addr = str(ipaddress.ip_address(value))
+        except ValueError:
+            raise CliError(f"invalid addr '{value}'") from None
+    elif what == "agent-port":
+        if not value:
+            raise CliError("set server <b>/<s> agent-port requires a port.\n")
+        if not value.isdigit():
+            raise CliError("provided port is not an integer")
+        if not 0 < int(value) <= 65535:
+            raise CliError("provided port is invalid")
+        agent.port = int(value)
+    else:
+        agent.send = value or ""
+    return ""
+
+
+def cmd_enable_agent(sess: Session, args: list[str]) -> str:
+    _be, srv = _server_arg(sess, args, 2)
+    if srv.agent is None:
+        raise CliError("Agent was not configured on this server, cannot enable.\n")
+    srv.agent.enabled = True
+    return ""
+
+
+def cmd_disable_agent(sess: Session, args: list[str]) -> str:
+    _be, srv = _server_arg(sess, args, 2)
+    if srv.agent is not None:
+        srv.agent.enabled = False
+    return ""
 
 
 def _set_addr(sess: Session, srv: ServerState, rest: list[str]) -> str:
@@ -1143,6 +1162,8 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
                "remove the patterns written <key>, or entry #<ref>", OPERATOR, cmd_del_acl),
     CliCommand(("del", "map"), "del map <map> [<key>|#<ref>]",
                "remove the entries keyed <key>, or entry #<ref>", OPERATOR, cmd_del_map),
+    CliCommand(("disable", "agent"), "disable agent <bk>/<srv>", "disable agent checks",
+               ADMIN, cmd_disable_agent),
     CliCommand(("disable", "dynamic-cookie", "backend"), "disable dynamic-cookie backend <bk>",
                "disable dynamic cookies on a specific backend", ADMIN, _dyncookie(False)),
     CliCommand(("disable", "frontend"), "disable frontend <frontend>",
@@ -1152,6 +1173,8 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
     CliCommand(("disable", "server"), "disable server (DEPRECATED)",
                "disable a server for maintenance (use 'set server' instead)", ADMIN,
                cmd_disable_server),
+    CliCommand(("enable", "agent"), "enable agent <bk>/<srv>", "enable agent checks",
+               ADMIN, cmd_enable_agent),
     CliCommand(("enable", "dynamic-cookie", "backend"), "enable dynamic-cookie backend <bk>",
                "enable dynamic cookies on a specific backend", ADMIN, _dyncookie(True)),
     CliCommand(("enable", "frontend"), "enable frontend <frontend>",

@@ -281,6 +281,8 @@ SERVER_FIELDS = ("admin", "op", "health", "uweight", "eweight", "check_status",
                  "check_code", "check_desc", "check_duration", "check_info",
                  "last_change", "maxconn")
 FRONTEND_FIELDS = ("maxconn", "paused", "stopped")
+AGENT_FIELDS = ("enabled", "health", "status", "code", "duration", "desc", "addr", "port",
+                "send")
 # CLI changes the master pushes to its workers at once (besides server_* events,
 # which include `set server ... addr`)
 _PUSHED_EVENTS = frozenset({"acl_changed", "frontend_changed", "maxconn_changed",
@@ -296,6 +298,8 @@ def servers_message(state: State) -> dict[str, Any]:
             row = {"be": be.name, "srv": s.name, **{f: getattr(s, f) for f in SERVER_FIELDS}}
             if (be.name, s.name) in state.cli_addrs:  # only what `set server addr` set:
                 row["addr"], row["port"] = s.addr, s.port  # workers resolved the rest
+            if s.agent is not None:  # (what the workers' own stats show of it)
+                row["agent"] = {f: getattr(s.agent, f) for f in AGENT_FIELDS}
             rows.append(row)
     acls = [{"id": r.ref_id, "version": r.version,
              "entries": [[e.uid, e.text, e.value] for e in r.entries]}
@@ -369,6 +373,10 @@ def apply_servers(state: State, rows: Iterable[dict[str, Any]], now: float) -> i
                   "check_info", "health"):
             if f in r:
                 setattr(s, f, r[f])
+        if s.agent is not None and isinstance(r.get("agent"), dict):
+            for f in AGENT_FIELDS:
+                if f in r["agent"]:
+                    setattr(s.agent, f, r["agent"][f])
         diff = False
         if "maxconn" in r and int(r["maxconn"]) != s.maxconn:
             s.maxconn = int(r["maxconn"])

@@ -91,7 +91,7 @@ BACKEND_METRICS: tuple[Metric, ...] = (
     ("connection_reuses_total", "reuse", "counter", "Total number of connection reuses."),
 )
 _STATE_NAMES = ("DOWN", "UP", "MAINT", "DRAIN", "NOLB")
-_CHECK_STATES = tuple(stats.CHECK_STATUSES)
+_CHECK_STATES = tuple(k for k in stats.CHECK_STATUSES if k != "CHECKED")  # (agent only)
 SERVER_METRICS: tuple[Metric, ...] = tuple(
     m for m in BACKEND_METRICS
     if m[0] not in ("status", "active_servers", "backup_servers", "limit_sessions")

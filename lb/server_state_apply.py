@@ -22,7 +22,12 @@ from __future__ import annotations
 import time
 
 from lb import srvadmin
-from lb.config.server_state_file import StateLine, read_state_files
+from lb.config.server_state_file import (
+    CHK_CONFIGURED,
+    CHK_ENABLED,
+    StateLine,
+    read_state_files,
+)
 from lb.errors import Diagnostic
 from lb.state import (
     ADMIN_CMAINT,
@@ -140,6 +145,12 @@ def apply_line(srv: ServerState, line: StateLine, now: float) -> list[str]:
         srv.check_desc = CHECK_STATUSES[status][1]
     if srv.model.check and line.check_disabled:
         srv.check_enabled = False
+    agent = srv.agent
+    if agent is not None:  # `disable agent`, `set server ... agent-addr/agent-port`
+        if line.agent_state & CHK_CONFIGURED and not line.agent_state & CHK_ENABLED:
+            agent.enabled = False
+        agent.addr = line.agent_addr or agent.addr
+        agent.port = line.agent_port or agent.port
     if line.iweight == srv.iweight and line.uweight != srv.uweight:
         since = srv.last_change
         srv.set_weight(line.uweight, now)

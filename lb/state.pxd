@@ -61,7 +61,7 @@ cdef class ServerState:
     cdef public object check_status, check_code, check_duration, check_desc
     cdef public object check_running, last_check, last_change, down_since, downtime
     cdef public object lb_data, slowstart_until, addr, port, check_info
-    cdef public object queue_idx
+    cdef public object queue_idx, agent
     cdef public set streams
     cdef public BackendState backend
     cdef public Counters counters

@@ -265,6 +265,36 @@ class Counters:
 Listener = Callable[[str, dict[str, Any]], None]
 
 
+class AgentState:
+    """A server's agent check (`agent-check`): what the CLI may change about it and
+    its last result. Its rise and fall are 1, as in HAProxy: the agent's own word
+    sets its health (`up` 1, `down`/`stopped`/`fail` 0)."""
+
+    __slots__ = ("enabled", "health", "rise", "fall", "addr", "port", "send", "inter",
+                 "status", "code", "duration", "desc", "running", "last_check")
+
+    def __init__(self, model: Server) -> None:
+        self.enabled = True
+        self.rise = 1
+        self.fall = 1
+        self.health = 1
+        self.addr = model.agent_addr  # None: the check's `addr`, else the server's
+        self.port = model.agent_port & 0xFFFF
+        self.send = model.agent_send
+        self.inter = model.agent_inter or model.inter
+        self.status = "INI"
+        self.code = 0
+        self.duration = -1
+        self.desc = ""  # stats `last_agt`
+        self.running = False
+        self.last_check = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Lets its server come up: disabled, or its health at `rise`."""
+        return not self.enabled or self.health >= self.rise
+
+
 class ServerState:
     """One server's live state."""
 
@@ -274,7 +304,7 @@ class ServerState:
         "queue", "counters", "check_status", "check_code", "check_duration",
         "check_desc", "check_running", "last_check", "last_change", "down_since",
         "downtime", "streams", "lb_data", "slowstart_until", "addr", "port",
-        "check_info", "queue_idx",
+        "check_info", "queue_idx", "agent",
     )
 
     def __init__(self, model: Server, backend: BackendState, now: float) -> None:
@@ -317,6 +347,7 @@ class ServerState:
         self.slowstart_until = 0.0
         self.addr = model.fallback_ip or model.host
         self.port = model.port
+        self.agent = AgentState(model) if model.agent_check else None
 
     # ---- derived views
     @property
@@ -359,6 +390,12 @@ class ServerState:
             return f"MAINT (via {self.model.track})"
         if self.admin & ADMIN_RMAINT:
             return "MAINT (resolution)"
+        agent = self.agent
+        if agent is not None and agent.enabled:
+            if self.op == OP_STOPPED and not agent.health:
+                return "DOWN (agent)"
+            if self.op in (OP_RUNNING, OP_STARTING) and self.admin & ADMIN_DRAIN:
+                return "DRAIN (agent)"
         if not (self.model.check and self.check_enabled):  # none, or `disable health`
             if self.op == OP_STOPPED:  # forced down from the CLI, or by its last check
                 return "DOWN"

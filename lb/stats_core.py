@@ -30,6 +30,7 @@ from lb.state import (
     OP_STOPPED,
     WS_CLOSE_REASONS,
     WS_FAIL_REASONS,
+    AgentState,
     BackendState,
     Counters,
     ServerState,
@@ -54,6 +55,7 @@ SCOPES = {"C": "Cluster", "P": "Process", "S": "Service", "s": "System"}
 CHECK_STATUSES: dict[str, tuple[int, str]] = {
     "UNK": (0, "Unknown"),
     "INI": (1, "Initializing"),
+    "CHECKED": (3, "No status change"),  # an agent's reply without a health word
     "HANA": (4, "Health analyze"),
     "SOCKERR": (5, "Socket error"),
     "L4OK": (6, "Layer4 check passed"),
@@ -280,6 +282,33 @@ def _last_chk(s: ServerState) -> str:
     return getattr(s, "check_info", "") or ""
 
 
+def _agent(fn: Callable[[AgentState], Any]) -> Getter:
+    """Server columns of an enabled agent check."""
+    def get(o: Obj) -> Any:
+        if o.kind != SRV:
+            return None
+        agent = o.item.agent
+        return fn(agent) if agent is not None and agent.enabled else None
+    return get
+
+
+def _agent_status(a: AgentState) -> str:
+    return ("* " if a.running else "") + a.status
+
+
+def _agent_code(a: AgentState) -> int | None:
+    return a.code if a.status in ("L7OK", "L7OKC", "L7STS") else None
+
+
+def _agent_duration(a: AgentState) -> int | None:
+    return a.duration if a.status not in ("INI", "UNK") and a.duration >= 0 else None
+
+
+def _agent_desc(a: AgentState) -> str | None:
+    known = CHECK_STATUSES.get(a.status)
+    return known[1] if known else None
+
+
 def _lastsess(o: Obj) -> int:
     last = o.c.last_sess
     return int(o.now - last) if last else -1
@@ -423,24 +452,29 @@ STAT_COLUMNS: tuple[StatColumn, ...] = (
     StatColumn(54, "comp_rsp", FB, "u64", "MCP", _zero, "compressed responses"),
     StatColumn(55, "lastsess", BS, "s32", "MAP", _lastsess, "seconds since last session"),
     StatColumn(56, "last_chk", S_, "str", "MOP", _checked(_last_chk), "last check info"),
-    StatColumn(57, "last_agt", S_, "str", "MOP", _none, "last agent check info"),
+    StatColumn(57, "last_agt", S_, "str", "MOP", _agent(lambda a: a.desc),
+               "last agent check info"),
     StatColumn(58, "qtime", BS, "u32", "MaP", _avg("qtime"), "avg queue time (ms)"),
     StatColumn(59, "ctime", BS, "u32", "MaP", _avg("ctime"), "avg connect time (ms)"),
     StatColumn(60, "rtime", BS, "u32", "MaP", _avg("rtime"), "avg response time (ms)"),
     StatColumn(61, "ttime", BS, "u32", "MaP", _avg("ttime"), "avg total time (ms)"),
-    StatColumn(62, "agent_status", S_, "str", "MOP", _none, "agent check status"),
-    StatColumn(63, "agent_code", S_, "u32", "MOP", _none, "agent check code"),
-    StatColumn(64, "agent_duration", S_, "u64", "MDP", _none, "agent check duration"),
+    StatColumn(62, "agent_status", S_, "str", "MOP", _agent(_agent_status),
+               "agent check status"),
+    StatColumn(63, "agent_code", S_, "u32", "MOP", _agent(_agent_code), "agent check code"),
+    StatColumn(64, "agent_duration", S_, "u64", "MDP", _agent(_agent_duration),
+               "agent check duration"),
     StatColumn(65, "check_desc", S_, "str", "MOP", _checked(_check_desc),
                "check status description"),
-    StatColumn(66, "agent_desc", S_, "str", "MOP", _none, "agent status description"),
+    StatColumn(66, "agent_desc", S_, "str", "MOP", _agent(_agent_desc),
+               "agent status description"),
     StatColumn(67, "check_rise", S_, "u32", "CGS", _checked(lambda s: s.rise), "rise"),
     StatColumn(68, "check_fall", S_, "u32", "CGS", _checked(lambda s: s.fall), "fall"),
     StatColumn(69, "check_health", S_, "u32", "CGS", _checked(lambda s: s.health),
                "health counter"),
-    StatColumn(70, "agent_rise", S_, "u32", "CGS", _none, "agent rise"),
-    StatColumn(71, "agent_fall", S_, "u32", "CGS", _none, "agent fall"),
-    StatColumn(72, "agent_health", S_, "u32", "CGS", _none, "agent health"),
+    StatColumn(70, "agent_rise", S_, "u32", "CGS", _agent(lambda a: a.rise), "agent rise"),
+    StatColumn(71, "agent_fall", S_, "u32", "CGS", _agent(lambda a: a.fall), "agent fall"),
+    StatColumn(72, "agent_health", S_, "u32", "CGS", _agent(lambda a: a.health),
+               "agent health"),
     StatColumn(73, "addr", S_, "str", "CGS", _srv(_addr), "server address"),
     StatColumn(74, "cookie", BS, "str", "CNS", _cookie, "cookie value or name"),
     StatColumn(75, "mode", FBS, "str", "CGS", lambda o: o.proxy.mode, "proxy mode"),
@@ -845,6 +879,14 @@ def _check_result(s: ServerState) -> int:
     return 3 if st in _CHECK_PASSED else 2
 
 
+def _agent_state(s: ServerState) -> int:
+    """HAProxy's check state bits of the agent: configured 0x02, enabled 0x04,
+    agent 0x10."""
+    if s.agent is None:
+        return 0
+    return 0x12 | (0x04 if s.agent.enabled else 0)
+
+
 def server_state_row(s: ServerState, now: float) -> str:
     m = s.model
     status = CHECK_STATUSES.get(s.check_status, (1, ""))[0] if m.check else 1
@@ -855,10 +897,12 @@ def server_state_row(s: ServerState, now: float) -> str:
         s.backend.model.puid, s.backend.name, s.puid, s.name,
         "-" if m.addr_none else s.addr, op_state(s), s.admin,
         s.uweight, s.iweight, max(int(now - s.last_change), 0), status, _check_result(s),
-        s.health, check_state, 0, int(s.backend.model.forced_id), int(bool(m.forced_id)),
-        m.host if needs_resolution(m) else "-",
+        s.health, check_state, _agent_state(s), int(s.backend.model.forced_id),
+        int(bool(m.forced_id)), m.host if needs_resolution(m) else "-",
         s.port if s.port is not None else 0, "-",
-        1 if m.ssl else 0, m.check_port or 0, m.check_addr or "-", "-", 0,
+        1 if m.ssl else 0, m.check_port or 0, m.check_addr or "-",
+        (s.agent.addr or "-") if s.agent is not None else "-",
+        s.agent.port if s.agent is not None else 0,
     ]
     return " ".join(str(f) for f in fields)
 

@@ -490,6 +490,10 @@ class Server:
     check_send_proxy: bool = False
     track: str | None = None  # "be/srv" or "srv"
     agent_check: bool = False
+    agent_port: int = 0  # `agent-port` (an agent check needs one)
+    agent_addr: str | None = None  # `agent-addr` (else `addr`, else the server's)
+    agent_inter: float | None = None  # `agent-inter` (None = `inter`)
+    agent_send: str = ""  # `agent-send`: sent verbatim on each agent connection
     init_addr: str | None = None  # `init-addr` methods as written (None = last,libc)
     addr_none: bool = False  # its name gave no address and `init-addr none` let it start
     fallback_ip: str | None = None  # the `init-addr` IP used as its name gave no address

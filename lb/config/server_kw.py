@@ -9,6 +9,7 @@ Must not import: lb.config.build, lb.config.proxy_kw.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
@@ -106,6 +107,14 @@ def _int(v: str, s: str) -> int:
     return atoi(v)
 
 
+def _agent_addr(v: str, s: str) -> str:
+    try:
+        return str(ipaddress.ip_address(v))
+    except ValueError:
+        raise ServerArgError(f"parsing agent-addr failed. Check if '{v}' is correct "
+                             "address.") from None
+
+
 def _server_id(v: str, s: str) -> int:
     n = atoi(v)
     if n <= 0:
@@ -115,9 +124,12 @@ def _server_id(v: str, s: str) -> int:
 
 SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
     ServerKw("addr", "check_addr", _str, help="address used for health checks"),
+    ServerKw("agent-addr", "agent_addr", _agent_addr, help="address of the agent check"),
     ServerKw("agent-check", "agent_check", help="enable the auxiliary agent check"),
-    ServerKw("agent-inter", None, _t("agent-inter")),
-    ServerKw("agent-port", None, _int),
+    ServerKw("agent-inter", "agent_inter", _t("agent-inter"),
+             help="interval between agent checks"),
+    ServerKw("agent-port", "agent_port", _int, help="TCP port of the agent check"),
+    ServerKw("agent-send", "agent_send", _str, help="string sent to the agent"),
     ServerKw("alpn", None, _str),
     ServerKw("backup", "backup", help="only used when no active server is usable"),
     ServerKw("ca-file", None, _str),
@@ -309,8 +321,12 @@ def parse_options(words: tuple[str, ...], start: int, srv: str,
                         "downinter": None, "port": None}.get(w, "<value>")
             if w in ("inter", "fastinter", "downinter", "slowstart"):
                 return (f"'{w}' expects a delay as argument.", i)
-            if w == "port":
-                return ("'port' expects a port number as argument.", i)
+            if w in ("port", "agent-port"):
+                return (f"'{w}' expects a port number as argument.", i)
+            if w == "agent-addr":
+                return ("'agent-addr' expects an address as argument.", i)
+            if w == "agent-send":
+                return ("'agent-send' expects a string as argument.", i)
             return (f"'{w}' expects {arg_desc} as argument.", i)
         try:
             val = kw.conv(words[i + 1], srv)
@@ -411,6 +427,14 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                   f"line {prev.line}, please use distinct names.", "duplicate-server",
                   col=line.col(1), phase="check")
         p.check_alerts.append(ctx.diags.items[-1])
+        return
+    if values.get("check") and values.get("track"):
+        ctx.alert(line, f"{label} : unable to enable checks and tracking at the same time!",
+                  "check-and-track", style="bracket")
+        return
+    if values.get("agent_check") and not values.get("agent_port"):
+        ctx.alert(line, f"{label} : server {name} does not have agent port. Agent check has "
+                  "been disabled.", "agent-without-port", style="bracket")
         return
     fid = values.get("forced_id", 0)
     same = next((s for s in p.servers if fid and s.forced_id == fid), None)

@@ -14,6 +14,7 @@ method of `init-addr`). Reading a file is the only I/O.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 
@@ -83,6 +84,8 @@ class StateLine:
     agent_state: int = 0
     port: int | None = None
     errors: str = ""
+    agent_addr: str | None = None  # an IP literal, else None
+    agent_port: int = 0  # 0: none
 
     @property
     def check_disabled(self) -> bool:
@@ -128,8 +131,14 @@ def parse_fields(fields: list[str]) -> StateLine:
         if port > 0xFFFF:
             errors.append(f", invalid srv_port value '{p[18]}'")
             port = None
+    try:
+        agent_addr: str | None = str(ipaddress.ip_address(p[23]))
+    except ValueError:
+        agent_addr = None
+    agent_port = _leading_uint(p[24]) if p[24][:1].isdigit() else 0
     return StateLine(p[0], p[1], p[3], p[4], op, admin, uweight, iweight, since, status,
-                     result, health, cstate, astate, port, "".join(errors))
+                     result, health, cstate, astate, port, "".join(errors), agent_addr,
+                     agent_port if agent_port <= 0xFFFF else 0)
 
 
 def split_line(raw: str) -> list[str] | None:
