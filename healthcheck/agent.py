@@ -151,6 +151,8 @@ async def run_agent(host: str, port: int, send: bytes, inter: float,
             return AgentOutcome("SOCKERR", desc=str(exc.strerror or exc), duration_ms=ms())
         except OSError as exc:
             return AgentOutcome("L4CON", desc=exc.strerror or str(exc), duration_ms=ms())
+        except (ValueError, OverflowError) as exc:  # an address the socket layer refuses
+            return AgentOutcome("SOCKERR", desc=str(exc), duration_ms=ms())
         assert proto.transport is not None
         if send:
             proto.transport.write(send)

@@ -385,3 +385,15 @@ def test_workers_show_the_masters_agent_results() -> None:
     w = ws.backends["b"].servers[0].agent
     assert w is not None
     assert (w.status, w.desc, w.health, w.duration) == ("L7STS", "via agent : down", 0, 3)
+
+
+@pytest.mark.parametrize("host, port", [("127.0.0.1\x00x", 9), ("127.0.0.1", 70000)])
+def test_an_address_the_socket_layer_refuses_is_a_socket_error(host: str, port: int) -> None:
+    """run_agent never raises: an exception would end the server's agent task without
+    rescheduling it."""
+    import asyncio
+
+    from healthcheck.agent import run_agent
+
+    out = asyncio.run(run_agent(host, port, b"", 0.5))
+    assert out.status == "SOCKERR" and out.desc
