@@ -226,6 +226,17 @@ class Pair:
         self.last_lines = h
         return rows
 
+    def lb_step(self, **replies: bytes | None) -> dict[str, tuple[str, ...]]:
+        """A step where only lb's answer is checked (HAProxy's is not steady)."""
+        self.agents.reply.update(replies)
+        time.sleep(0.25)
+        deadline = time.monotonic() + 6.0
+        while (rows := _servers(self.socks["l"])) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert rows is not None
+        self.logs["h"].take(), self.logs["l"].take()
+        return rows
+
     def cli(self, cmd: str) -> str:
         h, lb = query(self.socks["h"], cmd), query(self.socks["l"], cmd)
         assert lb == h, cmd
@@ -289,8 +300,15 @@ def test_replies_do_what_they_do_in_haproxy(pair: Pair) -> None:
     assert _f(rows, "b/s2", "last_agt") == "via agent : up (x%)"
     rows = pair.step(a2=b"")  # closed without a word
     assert _f(rows, "b/s2", "agent_status") == "L7RSP"
-    rows = pair.step(a2=b"10%")  # no line end: nothing applies
+    # No line end: lb ignores the reply, as HAProxy's documentation says. HAProxy
+    # 2.6.12 itself is not steady here: in one run of six it applied the weight, as if
+    # it had read past the bytes received, so this step is lb's alone, and a whole
+    # line brings both proxies back to the same weight.
+    rows = pair.lb_step(a2=b"10%")
+    assert _f(rows, "b/s2", "last_agt") == "Ignoring incomplete line from agent"
     assert _f(rows, "b/s2", "weight") == "100"
+    rows = pair.step(a2=b"100%\n")
+    assert _f(rows, "b/s2", "weight") == "50"
     pair.agents.stop("a2")  # unreachable: the server stays as it is
     rows = pair.step()
     assert (_f(rows, "b/s2", "agent_status"), _f(rows, "b/s2", "status")) == ("L4CON",
