@@ -455,7 +455,7 @@ def test_harness_busy_polling_measures_each_proxy_alone(tmp_path):
     res = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--targets", "haproxy,lb", "--scenarios",
          "ws_handshake", "--rounds", "1", "--duration", "1", "--paced-load", "0",
-         "--busy-polling", "--out", str(tmp_path)],
+         "--busy-polling", "--no-config-bench", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     results = json.loads(next(tmp_path.glob("results-*.json")).read_text())
@@ -475,11 +475,13 @@ def test_harness_lb_workers_hold_idle_tunnels(tmp_path):
     every tunnel through them (how 10,000 are shown under this sandbox's fd limit)."""
     res = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--targets", "lb", "--scenarios", "ws_idle",
-         "--rounds", "1", "--idle-conns", "300", "--lb-workers", "2", "--out", str(tmp_path)],
+         "--rounds", "1", "--idle-conns", "300", "--lb-workers", "2", "--no-config-bench",
+         "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     results = json.loads(next(tmp_path.glob("results-*.json")).read_text())
     assert results["commands"]["lb"].endswith("--workers 2")
+    assert results["config_10k"] is None  # --no-config-bench
     (entry,) = results["scenarios"]
     (run,) = entry["runs"]
     assert (run["opened"], run["held_to_end"], run["errors"]) == (300, 300, 0), run

@@ -560,7 +560,8 @@ class Bench:
             "websocket_unavailable": self.ws_problem,
             "probes": self.probes,
             "startup_s": self.startup_s,
-            "config_10k": self.config_bench() if "lb" in targets else None,
+            "config_10k": (self.config_bench()
+                           if "lb" in targets and not self.args.no_config_bench else None),
             "scenarios": entries,
         }
 
@@ -669,6 +670,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="add `busy-polling` to the global section of both proxies' "
                         "configuration (neither sleeps in its poller)")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
+    p.add_argument("--no-config-bench", action="store_true",
+                   help="skip the 10,000-line config figures (tools/bench_config.py)")
     p.add_argument("--out", default=str(OUT_DIR),
                    help="directory for results and run files (default tools/bench/out)")
     p.add_argument("--nice", type=int, default=0,
