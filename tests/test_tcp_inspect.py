@@ -141,7 +141,7 @@ def _cond(text: str):  # type: ignore[no-untyped-def]
     ("if { req_ssl_hello_type 1 } { req.len ge 8 }", b"abcdefghij", False, inspect.FAIL),
     ("if !{ req.ssl_sni -m found }", HELLO_A[:50], False, inspect.MISS),
     ("if !{ req.ssl_sni -m found }", HELLO_A, False, inspect.FAIL),
-])
+], ids=lambda v: f"{len(v)}B" if isinstance(v, bytes) else None)  # (the hello is random)
 def test_condition_is_three_valued_like_haproxy(text: str, data: bytes, final: bool,
                                                 expected: int) -> None:
     ctx = Ctx(data, final)
