@@ -586,9 +586,10 @@ def _csv_field(v: Any) -> str:
     if v is None:
         return ""
     s = str(v)
-    if any(ch in s for ch in ',"\n'):
-        # HAProxy replaces separators in free text; keep the CSV parseable.
-        s = s.replace(",", " ").replace('"', "'").replace("\n", " ")
+    if any(ch in s for ch in ',"\r\n'):
+        # HAProxy 2.6 (csv_enc): free text holding a separator is quoted, its own
+        # quotes doubled
+        s = '"' + s.replace('"', '""') + '"'
     return s
 
 
