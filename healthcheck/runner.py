@@ -508,9 +508,13 @@ class HealthChecker:
         self._loop = asyncio.get_running_loop()
         self._running = True
         now = self._loop.time()
+        # first checks spread as HAProxy 2.6 spreads them: over the shortest interval
+        # above 1 s among all checks, or the check's own interval when that is longer
         n = len(self.entries)
+        own = [next_interval(e.srv) for e in self.entries]
+        spread = min((i for i in own if i > 1.0), default=0.0)
         for pos, e in enumerate(self.entries):
-            self._push(now + next_interval(e.srv) * pos / n, _CHECK, e)
+            self._push(now + max(spread, own[pos]) * pos / n, _CHECK, e)
         for pos, e in enumerate(self.agents):
             assert e.srv.agent is not None
             self._push(now + e.srv.agent.inter * pos / len(self.agents), _AGENT, e)
