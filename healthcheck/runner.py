@@ -437,7 +437,7 @@ async def check_once(srv: ServerState, backend: Proxy, now: float | None = None,
 
 
 class _Entry:
-    __slots__ = ("srv", "be", "program", "task", "warmup_start")
+    __slots__ = ("srv", "be", "program", "task", "warmup_start", "check_due")
 
     def __init__(self, srv: ServerState, be: BackendState, program: Program | None) -> None:
         self.srv = srv
@@ -445,6 +445,7 @@ class _Entry:
         self.program = program
         self.task: asyncio.Task[None] | None = None
         self.warmup_start = 0.0
+        self.check_due = math.inf  # when its next check runs (older heap items are void)
 
 
 _CHECK = 0
@@ -523,6 +524,7 @@ class HealthChecker:
             for srv in be.servers:  # restored warming up (lb.server_state_apply)
                 if srv.op == OP_STARTING:
                     self._restart_warmup(checked.get(id(srv)) or _Entry(srv, be, None))
+        self.state.health_analysis = self.apply_analysis
         self._arm()
 
     def _restart_warmup(self, e: _Entry) -> None:
@@ -541,6 +543,8 @@ class HealthChecker:
 
     async def stop(self) -> None:
         self._running = False
+        if self.state.health_analysis == self.apply_analysis:
+            self.state.health_analysis = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -556,6 +560,8 @@ class HealthChecker:
 
     # ---- heap
     def _push(self, due: float, kind: int, e: _Entry) -> None:
+        if kind == _CHECK:
+            e.check_due = due
         self._seq += 1
         heapq.heappush(self._heap, (due, self._seq, kind, e))
         if self._running and not self._in_tick and self._heap[0][1] == self._seq:
@@ -575,7 +581,9 @@ class HealthChecker:
         heap = self._heap
         self._in_tick = True
         while heap and heap[0][0] <= now + 0.0005:
-            _, _, kind, e = heapq.heappop(heap)
+            due, _, kind, e = heapq.heappop(heap)
+            if kind == _CHECK and due != e.check_due:
+                continue  # brought forward since (`on-error`: fastinter)
             if kind == _WARMUP:
                 self._warmup(e)
                 continue
@@ -723,6 +731,30 @@ class HealthChecker:
                     and not (checked and srv.health < srv.rise) and self._tracked_up(srv)):
                 self._mark_up(srv, be, why, now, by="agent")
 
+    def apply_analysis(self, srv: ServerState, text: str) -> None:
+        """`observe`: ``srv`` reached its `error-limit` (lb.hana). Its `on-error`
+        action, as HAProxy 2.6 takes it: `fail-check` counts a failed check with
+        status HANA and ``text`` as its info; `sudden-death` first lowers a healthy
+        server to one failure from DOWN; `mark-down` takes it down at once. Every
+        action, `fastinter` alone too, brings the next check forward to `fastinter`
+        from now when that is set. A server without a running check is left as it
+        is: there is no check status to set."""
+        e = self._entry(srv)
+        if e is None or not self._running:
+            return
+        mode = srv.model.on_error
+        if mode == "sudden-death" and srv.health > srv.rise:
+            srv.health = srv.rise + 1
+        elif mode == "mark-down":
+            srv.health = srv.rise
+        if mode != "fastinter":
+            self.apply_result(srv, CheckResult("HANA", desc=text), time.time())
+        fast = srv.model.fastinter
+        if fast and e.task is None and self._loop is not None:
+            due = self._loop.time() + fast
+            if due < e.check_due:
+                self._push(due, _CHECK, e)
+
     def _tracked_up(self, srv: ServerState) -> bool:
         """A tracking server comes up only while the server it tracks is up."""
         if not srv.model.track:
@@ -761,10 +793,12 @@ class HealthChecker:
             if h == 0 and srv.op != OP_STOPPED:
                 self._mark_down(srv, be, why, now)
         elif row.result is Result.PASSED:
+            srv.hana_errors = 0
             if (h >= srv.rise and srv.op in (OP_STOPPED, OP_STOPPING) and not srv.in_maint
                     and (srv.agent is None or srv.agent.ok)):
                 self._mark_up(srv, be, why, now)
         elif row.result is Result.CONDPASS:
+            srv.hana_errors = 0
             if (h >= srv.rise and srv.op != OP_STOPPING and not srv.in_maint
                     and (srv.agent is None or srv.agent.ok)):
                 self._mark_stopping(srv, be, why, now)

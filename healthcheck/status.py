@@ -38,6 +38,7 @@ CHECK_STATUSES: dict[str, CheckStatus] = {
         CheckStatus("UNK", Result.UNKNOWN, "Unknown"),
         CheckStatus("INI", Result.UNKNOWN, "Initializing"),
         CheckStatus("CHECKED", Result.UNKNOWN, "No status change"),  # an agent's reply
+        CheckStatus("HANA", Result.FAILED, "Health analyze"),  # `observe` (lb.hana)
         CheckStatus("SOCKERR", Result.FAILED, "Socket error"),
         CheckStatus("L4OK", Result.PASSED, "Layer4 check passed"),
         CheckStatus("L4TOUT", Result.FAILED, "Layer4 timeout"),

@@ -63,6 +63,7 @@ SEED_ENV = "LB_SEED"  # JSON file of counters the worker starts from
 STATES_ENV = "LB_STATES"  # JSON file of the server states it serves with from the start
 RUN_DIR_ENV = "LB_RUN_DIR"
 MASTER_PID_ENV = "LB_MASTER_PID"
+MASTER_CTL_ENV = "LB_MASTER_CTL"  # the master's control socket (a worker's `observe` reports)
 
 READY_TIMEOUT = 30.0  # seconds a new worker has to answer its first ping
 REFRESH_EVERY = 1.0  # counters pull / server states push period
@@ -568,9 +569,17 @@ def worker_run(cfg: Config, opts: RunOptions) -> int:
     ctl = os.environ.get(CTL_ENV) or ""
     seed_path = os.environ.get(SEED_ENV) or ""
     master_pid = int(os.environ.get(MASTER_PID_ENV) or os.getppid())
+    master_ctl = os.environ.get(MASTER_CTL_ENV) or ""
 
     async def control(state: State, loop: asyncio.AbstractEventLoop) -> None:
         offset = time.time() - loop.time()
+        if master_ctl:
+            # `observe`: a server that reached its error-limit here is acted on by the
+            # master, where its health checks run (lb.hana)
+            def report(srv: Any, text: str) -> None:
+                msg = {"op": "hana", "be": srv.backend.name, "srv": srv.name, "text": text}
+                loop.create_task(_quiet(request(master_ctl, msg)))
+            state.health_analysis = report
         if seed_path:
             try:
                 with open(seed_path) as f:
@@ -788,7 +797,8 @@ class Master:
         env.update({WORKER_ENV: f"{gen}:{idx}", CTL_ENV: ctl, SEED_ENV: seed_path,
                     STATES_ENV: states_path,
                     lmod.INHERITED_ENV: json.dumps(fdmap),
-                    MASTER_PID_ENV: str(os.getpid())})
+                    MASTER_PID_ENV: str(os.getpid()),
+                    MASTER_CTL_ENV: os.path.join(self.run_dir, "master.sock")})
         pp = env.get("PYTHONPATH")
         env["PYTHONPATH"] = root + (os.pathsep + pp if pp else "")
         argv = [sys.executable, "-m", "lb", "-db"]
@@ -1228,6 +1238,14 @@ class Master:
                     "curr_conns": self.state.curr_conns}
         if op == "refresh":
             return self._refresh_and_report()
+        if op == "hana":  # a worker's server reached its `observe` error-limit
+            be = self.state.backends.get(str(msg.get("be", "")))
+            srv = be.by_name.get(str(msg.get("srv", ""))) if be is not None else None
+            hook = self.state.health_analysis
+            if srv is None or hook is None:
+                return {"applied": False}
+            hook(srv, str(msg.get("text", "")))
+            return {"applied": True}
         return {"error": f"unknown op {op!r}"}
 
     async def _refresh_and_report(self) -> Any:

@@ -30,7 +30,7 @@ cdef class Counters:
     cdef public long long dcon, dses, ereq, econ, eresp, eint, wrew, wretr, wredis
     cdef public long long qcur, qmax, hrsp_1xx, hrsp_2xx, hrsp_3xx, hrsp_4xx, hrsp_5xx
     cdef public long long hrsp_other, req_tot, cli_abrt, srv_abrt, lbtot, intercepted
-    cdef public long long connect, reuse, chkfail, chkdown, timed, ws_upgrade_req
+    cdef public long long connect, reuse, chkfail, chkdown, hanafail, timed, ws_upgrade_req
     cdef public long long ws_upgrade_ok, ws_tunnels_cur, ws_tunnels_max, ws_tunnels_tot
     cdef public long long ws_bytes_in, ws_bytes_out
     cdef public double last_sess
@@ -62,6 +62,8 @@ cdef class ServerState:
     cdef public object check_running, last_check, last_change, down_since, downtime
     cdef public object lb_data, slowstart_until, addr, port, check_info
     cdef public object queue_idx, agent
+    cdef public int observe
+    cdef public long long hana_errors
     cdef public set streams
     cdef public BackendState backend
     cdef public Counters counters

@@ -132,8 +132,8 @@ class Counters:
         # responses by class
         "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other",
         "req_tot", "cli_abrt", "srv_abrt", "lbtot", "intercepted", "connect", "reuse",
-        # checks
-        "chkfail", "chkdown",
+        # checks, and errors found by observing traffic (lb.hana)
+        "chkfail", "chkdown", "hanafail",
         # rates and timing
         "sess_rate", "req_rate", "conn_rate", "qtime", "ctime", "rtime", "ttime",
         "timed",  # number of requests that fed qtime/ctime/rtime/ttime
@@ -304,7 +304,7 @@ class ServerState:
         "queue", "counters", "check_status", "check_code", "check_duration",
         "check_desc", "check_running", "last_check", "last_change", "down_since",
         "downtime", "streams", "lb_data", "slowstart_until", "addr", "port",
-        "check_info", "queue_idx", "agent",
+        "check_info", "queue_idx", "agent", "observe", "hana_errors",
     )
 
     def __init__(self, model: Server, backend: BackendState, now: float) -> None:
@@ -348,6 +348,10 @@ class ServerState:
         self.addr = model.fallback_ip or model.host
         self.port = model.port
         self.agent = AgentState(model) if model.agent_check else None
+        # `observe` (lb.hana): 0 none, 1 layer4, 2 layer7; consecutive errors seen.
+        # As HAProxy 2.6: traffic is observed only where a health check runs
+        self.observe = {"layer4": 1, "layer7": 2}.get(model.observe or "", 0) if model.check else 0
+        self.hana_errors = 0
 
     # ---- derived views
     @property
@@ -609,6 +613,9 @@ class State:
             for p in config.proxies if p.stick_table is not None}
         # a master's State: each worker keeps its own tables, the master's are empty
         self.tables_in_workers = False
+        # `observe`: called with (server, text) when a server reaches its
+        # `error-limit` (lb.hana); set where health checks run, or by a worker
+        self.health_analysis: Callable[[ServerState, str], None] | None = None
 
     def capture_error(self, when: float, proxy: str, direction: str, src: str,
                       reason: str, raw: bytes) -> None:

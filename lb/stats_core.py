@@ -437,7 +437,9 @@ STAT_COLUMNS: tuple[StatColumn, ...] = (
     StatColumn(44, "hrsp_other", FBS, "u64", "MCP", _http_ctr("hrsp_other"),
                "other responses"),
     StatColumn(45, "hanafail", S_, "u64", "MCP",
-               _srv(lambda s: 0 if s.model.observe else None), "failed health analyses"),
+               _srv(lambda s: s.counters.hanafail if s.model.observe in ("layer4", "layer7")
+                    else None),
+               "failed health analyses"),
     StatColumn(46, "req_rate", F_, "u32", "MRP", _fc_read("req_rate"), "requests per second"),
     StatColumn(47, "req_rate_max", F_, "u32", "MMP", _fc_max("req_rate"),
                "max requests per second"),

@@ -22,8 +22,9 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from tests.lbproc import LbThread, RawBackend, render, wait_listening
@@ -80,6 +81,86 @@ _HTTPLOG = re.compile(rb" ([^ /]+)/(\S+) (-?\d+)/(-?\d+)/(-?\d+)/(-?\d+)/(\+?-?\
 
 # the accept date of an httplog line, to the millisecond: [22/Nov/2026:23:19:52.123]
 _ACCEPT_DATE = re.compile(rb"\[\d\d/\w{3}/\d{4}:(\d\d):(\d\d):(\d\d)\.(\d{3})\]")
+
+
+class EventLog:
+    """A syslog receiver for state-change lines: every datagram's message (after
+    the `tag[pid]: ` header), collected by a thread."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.messages: list[str] = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return
+            text = data.decode("latin-1").rstrip("\n")
+            self.messages.append(text.split("]: ", 1)[1] if "]: " in text else text)
+
+    def take(self) -> set[str]:
+        """The distinct state-change lines since the last call, check durations
+        blanked (a repeated line, such as a drained server's, counts once)."""
+        got, self.messages[:] = list(self.messages), []
+        return {re.sub(r"check duration: \d+ms", "check duration: Nms", m) for m in got
+                if "Proxy " not in m}  # (HAProxy's start-up line)
+
+
+class SideBySide:
+    """HAProxy 2.6.12 and lb run at once, each on ``render(kind, sock, log_port)``
+    (kind "h" or "l"; its own stats socket and ``EventLog``): ``settle`` waits until
+    both say the same,
+    ``cli`` asks both and expects one answer."""
+
+    def __init__(self, tmp: str, render: Callable[[str, str, int], str]) -> None:
+        from tests.lbproc import LbProcess
+        from tests.stats_support import wait_socket
+
+        self.logs = {"h": EventLog(), "l": EventLog()}
+        self.socks = {"h": os.path.join(tmp, "h.sock"), "l": os.path.join(tmp, "l.sock")}
+        self.procs: dict[str, Any] = {}
+        try:
+            for kind in ("h", "l"):
+                text = render(kind, self.socks[kind], self.logs[kind].port)
+                proc: Any = (Haproxy(text, ready_socket=self.socks[kind], single_thread=True)
+                             if kind == "h" else LbProcess(text))
+                self.procs[kind] = proc.__enter__()
+            wait_socket(self.socks["l"])
+        except BaseException:
+            self.close()
+            raise
+
+    def settle(self, look: Callable[[str], Any], looks: int = 1,
+               timeout: float = 6.0) -> Any:
+        """``look(stats socket)`` once both give the same answer (not None) ``looks``
+        times in a row; else fails showing what each said last."""
+        deadline = time.monotonic() + timeout
+        same = 0
+        h = lb = None
+        while time.monotonic() < deadline:
+            h, lb = look(self.socks["h"]), look(self.socks["l"])
+            same = same + 1 if h is not None and h == lb else 0
+            if same == looks:
+                return h
+            time.sleep(0.05)
+        raise AssertionError(f"never the same:\nlb      {lb}\nHAProxy {h}")
+
+    def cli(self, cmd: str) -> str:
+        from tests.stats_support import query
+
+        h, lb = query(self.socks["h"], cmd), query(self.socks["l"], cmd)
+        assert lb == h, cmd
+        return h
+
+    def close(self) -> None:
+        for proc in self.procs.values():
+            proc.__exit__(None, None, None)
+        self.procs = {}
 
 
 class UdpLog:

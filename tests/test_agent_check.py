@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 import socket
 import threading
 import time
@@ -23,9 +22,9 @@ import pytest
 
 from healthcheck.agent import AgentReply, parse_reply
 from tests.backends import HttpBackend
-from tests.lbproc import LbProcess, free_port
-from tests.stats_support import query, wait_socket
-from tests.support_e2e import Haproxy
+from tests.lbproc import free_port
+from tests.stats_support import query
+from tests.support_e2e import SideBySide
 from tests.test_config_haproxy_diff import assert_text_like_haproxy
 
 HAPROXY = "/usr/sbin/haproxy"
@@ -118,33 +117,6 @@ class Agents:
                 self.stop(n)
 
 
-class Syslog:
-    """Every datagram's message (after the `tag[pid]: ` header), collected by a thread."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.messages: list[str] = []
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                data = self.sock.recv(65536)
-            except OSError:
-                return
-            text = data.decode("latin-1").rstrip("\n")
-            self.messages.append(text.split("]: ", 1)[1] if "]: " in text else text)
-
-    def take(self) -> set[str]:
-        """The distinct state-change lines since the last call, check durations
-        blanked (a repeated line, such as a drained server's, counts once)."""
-        got, self.messages[:] = list(self.messages), []
-        return {re.sub(r"check duration: \d+ms", "check duration: Nms", m) for m in got
-                if "Proxy " not in m}  # (HAProxy's start-up line)
-
-
 CONFIG = """
 global
   stats socket {sock} level admin
@@ -187,34 +159,16 @@ def _servers(sock: str) -> dict[str, tuple[str, ...]] | None:
     return out
 
 
-class Pair:
+class Pair(SideBySide):
     def __init__(self, tmp: str) -> None:
         self.agents = Agents(("a1", "a2", "a3"))
         self.web = HttpBackend("web").__enter__()
-        self.logs = {"h": Syslog(), "l": Syslog()}
-        self.socks = {"h": os.path.join(tmp, "h.sock"), "l": os.path.join(tmp, "l.sock")}
-        self.procs: dict[str, Any] = {}
-        for kind in ("h", "l"):
-            text = CONFIG.format(sock=self.socks[kind], log=self.logs[kind].port,
-                                 web=self.web.port, fe=free_port(), **self.agents.ports)
-            proc: Any = (Haproxy(text, ready_socket=self.socks[kind], single_thread=True)
-                         if kind == "h" else LbProcess(text))
-            self.procs[kind] = proc.__enter__()
-        wait_socket(self.socks["l"])
+        super().__init__(tmp, lambda kind, sock, log: CONFIG.format(
+            sock=sock, log=log, web=self.web.port, fe=free_port(), **self.agents.ports))
 
-    def settle(self, timeout: float = 6.0) -> dict[str, tuple[str, ...]]:
-        """Both proxies' server fields once they agree (three looks in a row), else
-        what each says at the end, for the assertion to show."""
-        deadline = time.monotonic() + timeout
-        same = 0
-        h = lb = None
-        while time.monotonic() < deadline:
-            h, lb = _servers(self.socks["h"]), _servers(self.socks["l"])
-            same = same + 1 if h is not None and h == lb else 0
-            if same == 3:
-                return h  # type: ignore[return-value]
-            time.sleep(0.05)
-        raise AssertionError(f"never settled:\nlb      {lb}\nHAProxy {h}")
+    def settle(self) -> dict[str, tuple[str, ...]]:  # type: ignore[override]
+        """Both proxies' server fields once they agree three looks in a row."""
+        return super().settle(_servers, looks=3)
 
     def step(self, **replies: bytes | None) -> dict[str, tuple[str, ...]]:
         self.agents.reply.update(replies)
@@ -237,14 +191,8 @@ class Pair:
         self.logs["h"].take(), self.logs["l"].take()
         return rows
 
-    def cli(self, cmd: str) -> str:
-        h, lb = query(self.socks["h"], cmd), query(self.socks["l"], cmd)
-        assert lb == h, cmd
-        return h
-
     def close(self) -> None:
-        for proc in self.procs.values():
-            proc.__exit__(None, None, None)
+        super().close()
         self.web.__exit__(None, None, None)
         self.agents.close()
 

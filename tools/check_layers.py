@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "lb.stats_html": 3,
     "lb.stats_core": 3,
     "lb.srvadmin": 3,
+    "lb.hana": 3,
     "lb.server_state_apply": 3,
     "lb.prometheus": 3,
     "lb.proxy": 4,

@@ -54,6 +54,13 @@ def _positive(name: str) -> Callable[[str, str], int]:
     return conv
 
 
+def _error_limit(value: str, srv: str) -> int:
+    n = atoi(value)
+    if n <= 0:
+        raise ServerArgError("error-limit has to be > 0.")
+    return n
+
+
 def _init_addr(value: str, srv: str) -> str:
     for method in value.split(","):
         if method and method not in ("libc", "last", "none") and not is_ip_literal(method):
@@ -75,10 +82,11 @@ def _port(value: str, srv: str) -> int:
     return int(value)
 
 
-def _choice(name: str, allowed: tuple[str, ...]) -> Callable[[str, str], str]:
+def _choice(name: str, allowed: tuple[str, ...], listed: str = "") -> Callable[[str, str], str]:
+    """One of ``allowed``; ``listed``: HAProxy's own wording of the choices."""
     def conv(value: str, srv: str) -> str:
         if value not in allowed:
-            exp = " or ".join(f"'{a}'" for a in allowed)
+            exp = listed or " or ".join(f"'{a}'" for a in allowed)
             raise ServerArgError(f"'{name}' expects {exp} but got '{value}'")
         return value
     return conv
@@ -142,7 +150,7 @@ SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
     ServerKw("disabled", "disabled", help="start in maintenance"),
     ServerKw("downinter", "downinter", _t("downinter")),
     ServerKw("enabled", "disabled", value=False),
-    ServerKw("error-limit", "error_limit", _positive("error-limit")),
+    ServerKw("error-limit", "error_limit", _error_limit),
     ServerKw("fall", "fall", _positive("fall"), help="failed checks before DOWN"),
     ServerKw("fastinter", "fastinter", _t("fastinter")),
     ServerKw("id", "forced_id", _server_id, help="the server's number (stats sid)"),
@@ -161,9 +169,11 @@ SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
     ServerKw("no-tfo", None),
     ServerKw("no-verifyhost", None),
     ServerKw("non-stick", None),
-    ServerKw("observe", "observe", _choice("observe", ("layer4", "layer7"))),
+    ServerKw("observe", "observe", _choice("observe", ("none", "layer4", "layer7"),
+                                           "one of 'none', 'layer4', 'layer7'")),
     ServerKw("on-error", "on_error", _choice(
-        "on-error", ("fastinter", "fail-check", "sudden-death", "mark-down"))),
+        "on-error", ("fastinter", "fail-check", "sudden-death", "mark-down"),
+        "one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down'")),
     ServerKw("on-marked-down", "on_marked_down",
              _choice("on-marked-down", ("shutdown-sessions",))),
     ServerKw("on-marked-up", "on_marked_up",
@@ -289,6 +299,22 @@ def parse_source(args: tuple[str, ...], server: bool) -> tuple[m.Source | str, i
                     interface=interface), i
 
 
+# HAProxy's text for an option whose argument is missing (else `expects <value>`)
+_MISSING_ARG = {
+    "id": "'id' : expects an integer argument",
+    "port": "'port' expects a port number as argument.",
+    "agent-port": "'agent-port' expects a port number as argument.",
+    "agent-addr": "'agent-addr' expects an address as argument.",
+    "agent-send": "'agent-send' expects a string as argument.",
+    "observe": "'observe' expects <mode> as argument.",
+    "error-limit": "'error-limit' expects an integer argument.",
+    **{w: f"'{w}' expects a delay as argument."
+       for w in ("inter", "fastinter", "downinter", "slowstart")},
+}
+# options whose missing argument HAProxy judges as the value '' ("... but got ''")
+_EMPTY_ARG_JUDGED = frozenset(("on-error", "on-marked-down", "on-marked-up"))
+
+
 def parse_options(words: tuple[str, ...], start: int, srv: str,
                   values: dict[str, Any]) -> tuple[str, int] | None:
     """Apply server options words[start:] to ``values``.
@@ -314,22 +340,11 @@ def parse_options(words: tuple[str, ...], start: int, srv: str,
                 values[kw.field] = kw.value
             i += 1
             continue
-        if i + 1 >= n or words[i + 1] == "":
-            if w == "id":
-                return ("'id' : expects an integer argument", i)
-            arg_desc = {"cookie": "<value>", "inter": None, "fastinter": None,
-                        "downinter": None, "port": None}.get(w, "<value>")
-            if w in ("inter", "fastinter", "downinter", "slowstart"):
-                return (f"'{w}' expects a delay as argument.", i)
-            if w in ("port", "agent-port"):
-                return (f"'{w}' expects a port number as argument.", i)
-            if w == "agent-addr":
-                return ("'agent-addr' expects an address as argument.", i)
-            if w == "agent-send":
-                return ("'agent-send' expects a string as argument.", i)
-            return (f"'{w}' expects {arg_desc} as argument.", i)
+        arg = words[i + 1] if i + 1 < n else ""
+        if not arg and w not in _EMPTY_ARG_JUDGED:
+            return (_MISSING_ARG.get(w, f"'{w}' expects <value> as argument."), i)
         try:
-            val = kw.conv(words[i + 1], srv)
+            val = kw.conv(arg, srv)
         except ServerArgError as exc:
             return (str(exc), i)
         if kw.field:
@@ -443,6 +458,11 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                   f"{same.origin.file}:{same.origin.line} ('server {same.name}').", "duplicate-id",
                   col=line.col(words.index("id") + 1) if "id" in words else 0, style="bracket")
         return
+    if values.get("observe") == "layer7" and p.mode != "http":
+        # HAProxy 2.6: an ALERT that fails nothing, and the server is not observed
+        ctx.soft_alert(line, f"{label} : 'layer7' can only be used in http proxies..",
+                       "observe-layer7-tcp", style="bracket")
+        values["observe"] = None
     if values.get("ssl"):
         ctx.warn(line, f"{label} : 'ssl' is not supported by lb for traffic: requests are sent "
                  "to this server without TLS (checks honour 'check-ssl').", "unsupported-tls",

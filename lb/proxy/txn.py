@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lb import hana
 from lb.balance import keys as lbkeys
 from lb.http import errorfile, h1, responses
 from lb.http.actions import Verdict
@@ -920,6 +921,8 @@ class Txn(SampleSubject):
                 self.t_connect = 0
                 be.counters.reuse += 1
                 srv.counters.reuse += 1
+                if srv.observe:
+                    hana.observe(srv, hana.L4_OK)
                 return self.attach(sc)
         self._attempt()
 
@@ -997,6 +1000,8 @@ class Txn(SampleSubject):
         self.dialing = None
         self.task = None  # the coroutine ends with this connection; nothing to wait for
         self.conn.stimer.cancel()
+        if self.srv.observe:
+            hana.observe(self.srv, hana.L4_OK)
         self.t_connect = (_ms(self.t0, self.rt.clock()) - max(self.t_request, 0)
                           - max(self.t_queue, 0))
         self.attach(sc)
@@ -1014,6 +1019,8 @@ class Txn(SampleSubject):
             return
         be = self.be
         srv = self.srv
+        if srv.observe:  # each failed attempt, retried or not
+            hana.observe(srv, hana.L4_ERR)
         d = retrymod.on_connect_failure(
             be.retry_policy, retrymod.CONN_TIMEOUT if term == b"sC" else retrymod.CONN_ERROR,
             self.retries, server_running=srv.is_running, direct=self.direct,
@@ -1107,12 +1114,16 @@ class Txn(SampleSubject):
         if status < 200:
             if status == 101:
                 return  # handled by res_upgrade once the parser stops
+            if self.srv.observe:
+                hana.observe(self.srv, hana.HTTP_OK)
             head = response_head(status, reason, headers, None)
             conn.send(head)
             self.bytes_out += len(head)
             return
         if self.replay is not None and self._l7_retry(str(status)):
             return
+        if self.srv.observe:
+            hana.observe(self.srv, hana.status_of_response(status))
         if self.rt.trace is not None:
             self.rt.trace.response(self, status, reason, headers)
         # the server's own answer is counted on the server (HAProxy 2.6.12: its
@@ -1344,6 +1355,8 @@ class Txn(SampleSubject):
         reason = check_101(self.req_headers, sc.headers, self.websocket)
         if reason is not None:
             return self.bad_response()  # (which counts ws_fail["bad_accept"])
+        if srv.observe:
+            hana.observe(srv, hana.HTTP_OK)
         self.conn.stimer.cancel()
         scn = srv.counters
         scn.req_tot += 1
@@ -1381,6 +1394,8 @@ class Txn(SampleSubject):
             return
         self.be.counters.eresp += 1
         self.srv.counters.eresp += 1
+        if self.srv.observe:
+            hana.observe(self.srv, hana.HTTP_HDRRSP)
         if self.websocket and not self.res_started:
             # an answer to the handshake that cannot be relayed (a 101 without its
             # Upgrade header, say): the upgrade failed on the server's side
@@ -1417,6 +1432,9 @@ class Txn(SampleSubject):
             n = 2 if exc is not None else 1
             self.be.counters.eresp += n
             self.srv.counters.eresp += n
+            if self.srv.observe:
+                hana.observe(self.srv, hana.HTTP_READ_ERROR if exc is not None
+                             else hana.HTTP_BROKEN_PIPE)
             self.term = b"SH"
             self.sc = None
             return self._server_failed()
@@ -1444,6 +1462,8 @@ class Txn(SampleSubject):
         if not self.res_started:
             if self.replay is not None and self._l7_retry("response-timeout"):
                 return None
+            if self.srv.observe:
+                hana.observe(self.srv, hana.HTTP_READ_TIMEOUT)
             self.term = b"sH"
             self.be.counters.eresp += 1
             self.srv.counters.eresp += 1
