@@ -4,6 +4,9 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
+# the suite runs in this many processes (pytest-xdist), whole test files each: most
+# tests wait on sockets and timers, so two share two cores well
+TEST_JOBS ?= 2
 
 .PHONY: run test lint bench check-config clean system-deps accel accel-strict
 
@@ -35,7 +38,7 @@ run: $(STAMP)
 test:
 	@$(MAKE) --no-print-directory -j2 system-deps accel-strict
 	$(VPY) -m ruff check lb healthcheck tests tools
-	$(VPY) -m pytest $(PYTEST_ARGS)
+	$(VPY) -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VPY) -m ruff check lb healthcheck tests tools
