@@ -10,9 +10,10 @@ server's `hanafail` counter grows, and the State's ``health_analysis`` hook is
 called with the server and HAProxy's text ("Detected 10 consecutive errors, last one
 was: Wrong http response"). The hook carries out the `on-error` action: the
 health-check runner installs it where checks run; a worker installs one that sends
-the text to its master (lb.master), where they run. Without a hook (no checks in
-this process) only the counter moves, as in HAProxy, where a server without `check`
-has no check status for the analysis to set.
+the text to its master (lb.master), where they run. Only servers with `check` are
+observed (``ServerState.observe`` is 0 otherwise: HAProxy's analysis needs a check
+task); a State served without the check service has no hook, and only the counter
+moves.
 
 The table follows HAProxy 2.6 (src/check.c): layer4 watches connections only;
 layer7 counts connection failures and every response, and ignores successful
