@@ -293,11 +293,13 @@ listen l
 """
     try:
         with LbThread(text, {"s1": srv.port}) as lb:
+            took = []
             for _ in range(5):
                 t0 = time.monotonic()
                 with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
                     assert c.recv(100) == b"220 hello\r\n"
-                    assert time.monotonic() - t0 < 0.15
+                    took.append(time.monotonic() - t0)
+            assert sorted(took)[2] < 0.15, took  # the median: one late wake-up is not a delay
     finally:
         srv.close()
 

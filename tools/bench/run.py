@@ -361,8 +361,13 @@ class Bench:
                   if getattr(self.args, "busy_polling", False) else [])
         for child in paused:
             child.pause()
+        idle0 = {c.name: procs.cpu_seconds(c.pid) for c in paused}
         try:
-            return self._measure(sc, target, rnd, rate)
+            rec = self._measure(sc, target, rnd, rate)
+            if paused:  # what the paused ones used meanwhile: nothing, when paused
+                rec["paused_cpu_s"] = {c.name: round(procs.cpu_seconds(c.pid) - idle0[c.name], 3)
+                                       for c in paused}
+            return rec
         finally:
             for child in paused:
                 child.resume()
