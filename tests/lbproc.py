@@ -58,7 +58,46 @@ def has_ipv6_loopback() -> bool:
         return False
 
 
+def _port_block() -> range | None:
+    """The ports this test process hands out: a block of its own below the kernel's
+    ephemeral range, so that no outgoing connection takes one as its source port,
+    and each pytest-xdist worker its own block. Two workers given the same port
+    would both listen on it (lb and HAProxy set SO_REUSEPORT) and share each other's
+    connections. None when the range leaves no room below it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    first = 10000
+    size = 4000
+    blocks = (low - first) // size
+    if blocks < 2:
+        return None
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]
+    n = int(worker) if worker.isdigit() else 0
+    start = first + (n % blocks) * size
+    return range(start, start + size)
+
+
+_BLOCK = _port_block()
+_next_port = [0]
+
+
 def free_port() -> int:
+    """A loopback port nothing is bound to now (see ``_port_block``), handed out in
+    turn so that a port comes back only after some thousands of others."""
+    block = _BLOCK
+    if block is not None:
+        for _ in range(len(block)):
+            port = block[_next_port[0] % len(block)]
+            _next_port[0] += 1
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))  # (no SO_REUSEADDR: a lingering one too)
+                except OSError:
+                    continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
