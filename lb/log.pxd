@@ -101,6 +101,7 @@ cdef class TrafficLog:
     cdef public TrafficFormat fmt
     cdef public Py_ssize_t msg_limit
     cdef public LogCounters counters
+    cdef public bint early
     cdef public tuple sinks
     @cython.locals(fmt=TrafficFormat)
     cpdef emit(self, txn, empty=*)

@@ -470,7 +470,7 @@ class TrafficLog:
     """A frontend's traffic logger. ``emit`` is on the hot path: no dicts, no structlog."""
 
     __slots__ = ("fmt", "sinks", "meta", "mode", "dontlognull", "dontlog_normal",
-                 "separate_errors", "msg_limit", "name", "counters")
+                 "separate_errors", "msg_limit", "name", "counters", "early")
 
     def __init__(self, name: str, fmt: logfmt.TrafficFormat | None, sinks: list[Sink],
                  meta: Meta, mode: str = "http", dontlognull: bool = False,
@@ -485,6 +485,8 @@ class TrafficLog:
         self.separate_errors = separate_errors
         self.msg_limit = _msg_limit(sinks)
         self.counters = COUNTERS  # typed when compiled (log.pxd): C increments
+        # lines go out at the response head / server connection (lb.logfmt.TrafficFormat)
+        self.early = fmt is not None and fmt.early
 
     def is_error(self, txn: Any) -> bool:
         """HAProxy's notion of a not-normal stream (option dontlog-normal / log-separate-errors)."""
@@ -553,7 +555,8 @@ def build_traffic_log(proxy: Proxy, global_: Global, pid: int | None = None
     text = logfmt.resolve_format_text(proxy.log_format, o.httplog, o.httplog_clf, o.tcplog,
                                       proxy.mode)
     fmt = (logfmt.compile_traffic_format(text, proxy.mode, len(proxy.captures_req),
-                                         len(proxy.captures_res)) if text else None)
+                                         len(proxy.captures_res), o.logasap)
+           if text else None)
     sinks = _sinks_for(proxy.logs)
     if not sinks:
         return None

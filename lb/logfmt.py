@@ -394,6 +394,16 @@ VARIABLES: dict[str, Var] = {
                "termination state with cookie status (4 chars)"),
 }
 
+# The variables a line waits for the end of the stream for (HAProxy 2.6's LW_BYTES
+# class): a format with none of them is logged as soon as the response head (HTTP) or
+# the server connection (TCP) is there, and so is any format under `option logasap`
+WAITS_FOR_END = frozenset({"B", "ID", "Ta", "Tc", "Td", "Th", "Ti", "Tq", "TR", "Tr",
+                           "Tt", "Tu", "Tw", "U", "ac", "bc", "bq", "fc", "rc", "sc",
+                           "sq", "ts"})
+# ... and those an `option logasap` frontend prefixes with '+' in every line it logs,
+# early or not: the value may be short of what the stream went on to take
+ASAP_PLUS = frozenset({"B", "Ta", "Tt", "Tu"})
+
 # bytes a captured header value shows as #XX in a log line (HAProxy's hdr_encode_map)
 _CAP_ESCAPE = {b: f"#{b:02X}" for b in (*range(0x20), *range(0x7F, 0x100))}
 _CAP_ESCAPE.update({ord(c): f"#{ord(c):02X}" for c in '"#{|}'})
@@ -567,24 +577,38 @@ class TrafficFormat:
     """A compiled log-format. ``render(txn) -> bytes`` (no trailing newline).
 
     ``log_count`` feeds ``%lc``; the caller (``lb.log.TrafficLog``) increments it.
+    ``early``: lines are emitted when the response head (HTTP) or the server
+    connection (TCP) is there rather than at the end (``option logasap``, or a format
+    that waits for nothing of the end, ``WAITS_FOR_END``); ``asap``: compiled for
+    ``option logasap`` (``ASAP_PLUS`` fields carry a '+').
     """
 
-    __slots__ = ("text", "mode", "render", "log_count", "source")
+    __slots__ = ("text", "mode", "render", "log_count", "source", "early", "asap")
 
     def __init__(self, text: str, mode: str, render: Callable[[Any], bytes],
-                 source: str) -> None:
+                 source: str, early: bool = False, asap: bool = False) -> None:
         self.text = text
         self.mode = mode
         self.render = render
         self.log_count = 0
         self.source = source
+        self.early = early
+        self.asap = asap
 
     def __repr__(self) -> str:
         return f"TrafficFormat({self.text!r})"
 
 
-def _field(node: _Node, env: dict[str, Any]) -> tuple[str, str | None]:
-    """(%-format piece, Python expression or None) for one var/expr node."""
+def _field(node: _Node, env: dict[str, Any], asap: bool = False) -> tuple[str, str | None]:
+    """(%-format piece, Python expression or None) for one var/expr node; ``asap``:
+    the frontend has ``option logasap`` (a '+' before the ``ASAP_PLUS`` values)."""
+    piece, expr = _field_of(node, env)
+    if asap and node.kind == "var" and node.value in ASAP_PLUS:
+        piece = "+" + piece
+    return piece, expr
+
+
+def _field_of(node: _Node, env: dict[str, Any]) -> tuple[str, str | None]:
     opts = node.opts
     if node.kind == "expr":
         name = f"_x{len(env)}"
@@ -619,12 +643,13 @@ def _field(node: _Node, env: dict[str, Any]) -> tuple[str, str | None]:
 
 
 def compile_traffic_format(fmt_text: str, mode: str = "http", captures_req: int = 0,
-                           captures_res: int = 0) -> TrafficFormat:
+                           captures_res: int = 0, logasap: bool = False) -> TrafficFormat:
     """Compile a log-format once. Raises ``LogFormatError`` with a user-facing message.
 
     ``mode`` ("http"/"tcp") only changes ``%Td`` (HAProxy measures it from the response
     in HTTP and from the connection in TCP). ``captures_req`` / ``captures_res``: how
     many `capture request|response header` lines the frontend has (%hr, %hs...).
+    ``logasap``: the frontend's ``option logasap`` (see ``TrafficFormat``).
     """
     counts = {"hr": captures_req, "hrl": captures_req, "hs": captures_res,
               "hsl": captures_res}
@@ -649,7 +674,7 @@ def compile_traffic_format(fmt_text: str, mode: str = "http", captures_req: int 
         if nd.kind == "text":
             pieces.append(nd.value.replace("%", "%%"))
             continue
-        piece, expr = _field(nd, env)
+        piece, expr = _field(nd, env, logasap)
         pieces.append(piece)
         if expr is not None:
             exprs.append(expr)
@@ -663,7 +688,8 @@ def compile_traffic_format(fmt_text: str, mode: str = "http", captures_req: int 
         src = "def render(t):\n    return _C\n"
     code = compile(src, "<log-format>", "exec")
     exec(code, env)  # noqa: S102 - source built from the VARIABLES table, never user text
-    tf = TrafficFormat(fmt_text, mode, env["render"], src)
+    waits = any(nd.kind == "var" and nd.value in WAITS_FOR_END for nd in nodes)
+    tf = TrafficFormat(fmt_text, mode, env["render"], src, logasap or not waits, logasap)
     env["_fmt"] = tf
     return tf
 

@@ -54,7 +54,7 @@ def _traffic_log(proxy: Proxy, config: Config) -> Any:
         return None
     fmt = getattr(log, "fmt", None)
     if fmt is not None and not (proxy.captures_req or proxy.captures_res
-                                or proxy.capture_cookie):
+                                or proxy.capture_cookie or fmt.asap):
         # imported here: logline cimports Txn, whose module imports this one
         from lb.proxy import logline
         fast = logline.fast_renderer(fmt.text, fmt.mode)

@@ -162,8 +162,11 @@ class ServerConn:
         try:
             p.feed_data(data)
             txn = self.txn
-            if txn is not None and txn.res_pending is not None:
-                txn.flush_head()
+            if txn is not None:
+                if txn.res_pending is not None:
+                    txn.flush_head()
+                if txn.log_early == 1:  # option logasap: the head came in this read
+                    txn.log_asap(txn.res_at)
         except httptools.HttpParserUpgrade as e:
             self.plain = False
             if self.txn is not None:
@@ -214,8 +217,11 @@ class ServerConn:
             txn.res_end(None)
             self.final = txn.done
         txn = self.txn
-        if txn is not None and txn.res_pending is not None:
-            txn.flush_head()
+        if txn is not None:
+            if txn.res_pending is not None:
+                txn.flush_head()
+            if txn.log_early == 1:  # option logasap, the response not over yet
+                txn.log_asap(txn.res_at)
         return True
 
     def eof_received(self) -> bool | None:

@@ -8,7 +8,8 @@ use_backend/default_backend on layer-4 fetches and on those bytes, bytes receive
 before the server answers are held and sent first) and ``TcpTxn`` (a ``Txn`` whose
 "attach" installs the ``tunnel`` pump instead of writing an HTTP head). Timeouts:
 `timeout connect` per attempt with retries, then `timeout tunnel` if set, else
-`timeout client`/`timeout server` for inactivity. Logged once at the end (tcplog).
+`timeout client`/`timeout server` for inactivity. Logged once at the end (tcplog), or
+as the server connection is made with `option logasap`.
 
 Must not import: lb.cli, healthcheck.
 """
@@ -90,6 +91,9 @@ class TcpTxn(Txn):
         self.head_sent = True
         self.res_started = True
         self.req_done = True
+        log = self.fe.log
+        if log is not None and log.early:  # logged now, as the connection is made
+            self.log_asap(self.rt.clock())
         tun = tunmod.Tunnel(self.rt, ct, st, self.fe.counters, be.counters, srv.counters,
                             tunmod._tunnel_timeout(self), False)
         tun.id = self.id

@@ -53,6 +53,9 @@ cdef class Txn(SampleSubject):
     cdef public long long bytes_in, bytes_out, feconn, live_in, live_out, retries
     cdef public long long srv_queue, srvconn, t_active, t_connect, t_handshake, t_idle
     cdef public long long t_queue, t_request, t_response, t_total
+    # option logasap: 0 none, 1 due at the end of this read, 2 logged; HTX bytes so far
+    cdef public int log_early
+    cdef public long long early_bytes
     cdef public double t0, t_sent, request_ts
     cdef public bint bad_request, buffering, client_close, direct, done, force_persist
     cdef public bint frontend_tls, has_body, head_sent, ignore_persist, monitor, unlogged
@@ -98,6 +101,8 @@ cdef class Txn(SampleSubject):
     cpdef flush_head(self)
     cpdef res_end(self, trailers)
     cpdef res_upgrade(self, server_tail, long status)
+    @cython.locals(log=TrafficLog)
+    cpdef log_asap(self, double at)
     cpdef _drop_server(self, close)
     @cython.locals(log=TrafficLog, now=cython.double, out=cython.longlong,
                    inn=cython.longlong, ok=bint, status=cython.longlong)

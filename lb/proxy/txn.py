@@ -200,6 +200,8 @@ class Txn(SampleSubject):
         self.tunnel_timeout: float | None = None
         self.live_in = 0
         self.live_out = 0
+        self.log_early = 0
+        self.early_bytes = 0
         self.res_cl = False
         self.res_te = False
         self.res_pending: bytes | None = None
@@ -1155,6 +1157,9 @@ class Txn(SampleSubject):
             return
         status = self.status  # http-response set-status may have changed them
         reason = self.res_reason
+        if fe.log is not None and fe.log.early:  # logged at the end of this read
+            self.log_early = 1
+            self.early_bytes = h1.htx_head_size(reason, self.res_headers)
         if self.websocket:
             fe.counters.ws_fail["non_101"] += 1
             be.counters.ws_fail["non_101"] += 1
@@ -1293,6 +1298,8 @@ class Txn(SampleSubject):
         if self.res_drop:
             return
         self.bytes_out += len(data) - off
+        if self.log_early == 1:
+            self.early_bytes += len(data) - off
         head = self.res_pending
         if head is not None:
             # the head came in this very read (it is flushed at the end of each):
@@ -1329,6 +1336,9 @@ class Txn(SampleSubject):
     def res_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
         if self.done or not self.res_started:
             return  # end of an interim (1xx) response: the final one follows
+        if self.log_early == 1 and self.sc is not None and self.sc.res_te:
+            # a chunked body's trailers, and 1 for their end
+            self.early_bytes += 1 + sum([len(n) + len(v) for n, v in trailers or ()])
         if self.res_chunked:
             block = h1.trailers_block(trailers or [])
             self.bytes_out += len(block)
@@ -1375,6 +1385,10 @@ class Txn(SampleSubject):
             self.memo = {}
         if not self._response_rules():
             return
+        if fe.log is not None and fe.log.early:  # logged now: the tunnel may last
+            self.early_bytes = h1.htx_head_size(self.res_reason, self.res_headers) + len(
+                server_tail)
+            self.log_asap(self.res_at)
         cv = conn_value(hdr_tokens(self.res_headers, b"connection"), False, False)
         head = response_head(101, self.res_reason, self.res_headers, cv or b"upgrade")
         # the 101 is counted as it is relayed, not when the tunnel ends
@@ -1382,6 +1396,38 @@ class Txn(SampleSubject):
         be.counters.hrsp_1xx += 1
         self.status_counted = True
         tunmod.start_http(self, head, server_tail)
+
+    def log_asap(self, at: float) -> None:
+        """The early line of ``option logasap`` (or of a format that waits for nothing
+        of the end), as HAProxy 2.6.12 writes it: times up to ``at`` (the response
+        head, or the server connection in TCP), ``%B`` the bytes HAProxy would hold
+        by then (``early_bytes``), ``%U`` 0, the connection counts with this stream
+        still in them. The line at the end is then not written."""
+        self.log_early = 2
+        log = self.fe.log
+        if log is None or self.monitor or self.unlogged:
+            return
+        kept = (self.t_active, self.t_total, self.bytes_out, self.bytes_in,
+                self.method, self.url)
+        self.t_active = int((at - self.t0) * 1000.0)
+        self.t_total = self.t_active + max(self.t_idle, 0)
+        self.bytes_out = self.early_bytes
+        self.bytes_in = 0
+        self.actconn = self.rt.actconn
+        self.feconn = self.fe.st.conns
+        self.beconn = self.be.counters.scur if self.be is not None else 0
+        self.srvconn = self.srv.cur_conns if self.srv is not None else 0
+        if self.orig_url is not None:  # the request as it was received
+            self.method, self.url = self.orig_method, self.orig_url
+            self.memo.clear()
+        try:
+            log.emit(self, False)
+        except Exception:
+            pass
+        (self.t_active, self.t_total, self.bytes_out, self.bytes_in,
+         self.method, self.url) = kept
+        if self.orig_url is not None:
+            self.memo.clear()
 
     # ------------------------------------------------------------------ failures
 
@@ -1575,6 +1621,8 @@ class Txn(SampleSubject):
         """The exchange is over: counters, log, server connection, keep-alive/close."""
         if self.done:
             return
+        if self.log_early == 1:  # the response ended in the read that brought its head
+            self.log_asap(self.res_at)
         self.done = True
         if self.res_pending is not None and not abort:
             self.flush_head()
@@ -1603,8 +1651,8 @@ class Txn(SampleSubject):
             self.task.cancel()
             self.task = None
         status = self.status
-        if status <= 0:
-            self.status = -1
+        if status <= 0 and self.fe.mode == "http":
+            self.status = -1  # (%ST: a TCP session has no status, HAProxy logs 0)
         if self.stkctr is not None or conn.stkctr is not None:
             track.exchange_ended(self, status, now)
         ok = 200 <= status < 300
@@ -1663,7 +1711,7 @@ class Txn(SampleSubject):
         if self.orig_url is not None:  # the log shows the request as it was received
             self.method, self.url = self.orig_method, self.orig_url
             self.memo.clear()
-        if log is not None:
+        if log is not None and not self.log_early:
             try:
                 log.emit(self, empty)
             except Exception:
