@@ -620,7 +620,11 @@ def parse_log(line: Line, ctx: ParseCtx, args: tuple[str, ...], kwname: str = "l
     fmt = "local"
     sample: tuple[tuple[int, int], ...] = ()
     sample_size = 0
-    while i < len(args) and args[i] in ("len", "format", "sample"):
+    # the options in this order only, each once (HAProxy 2.6.12: `format short len 80`
+    # takes `len` for the facility)
+    for option in ("len", "format", "sample"):
+        if i >= len(args) or args[i] != option:
+            continue
         value = args[i + 1] if i + 1 < len(args) else ""  # HAProxy reads an empty word
         if args[i] == "len":
             length = atoi(value)
