@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lb import srvadmin, stats
+from lb import logring, srvadmin, stats
 from lb.config import var_kw
 from lb.config.model import StatsSocket
 from lb.match import maps, patref, variables
@@ -397,6 +397,28 @@ def cmd_show_servers_state(sess: Session, args: list[str]) -> str:
 
 def cmd_show_backend(sess: Session, args: list[str]) -> str:
     return "# name\n" + "".join(f"{name}\n" for name in sess.state.backends)
+
+
+def cmd_show_events(sess: Session, args: list[str]) -> str:
+    """HAProxy's event sinks: the list, or the lines a ring holds (lb.logring). `-w`
+    (wait for more) and `-n` (new lines only) are not supported."""
+    names = [a for a in args[2:] if not a.startswith("-")]
+    if not names:
+        rows = ["Supported events sinks are listed below. Add -w(wait), -n(new). Any key "
+                "to stop",
+                f"    {'stdout':<10} : type=fd, 0 dropped, standard output (fd#1)",
+                f"    {'stderr':<10} : type=fd, 0 dropped, standard output (fd#2)"]
+        rows += [f"    {r.name:<10} : type=buffer, {r.dropped} dropped, {r.description}"
+                 for r in logring.rings()]
+        return "\n".join(rows) + "\n"
+    if any(a in ("-w", "-n") for a in args[2:]):
+        raise CliError("lb: 'show events' does not support -w and -n.\n")
+    ring = next((r for r in logring.rings() if r.name == names[0]), None)
+    if ring is None:
+        if names[0] in ("stdout", "stderr"):
+            return ""  # (fd sinks keep nothing)
+        raise CliError("No such event sink\n")
+    return "".join(line.decode("utf-8", "replace") + "\n" for line in list(ring.lines))
 
 
 def cmd_show_config(sess: Session, args: list[str]) -> str:
@@ -1229,6 +1251,9 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
     CliCommand(("show", "errors"), "show errors [<px>] [request|response]",
                "report last request and/or response errors for each proxy", OPERATOR,
                cmd_show_errors),
+    CliCommand(("show", "events"), "show events [<sink>] [-w] [-n]", "show event sink state",
+               USER, cmd_show_events,
+               level_for=lambda w: OPERATOR if [a for a in w[2:] if a[:1] != "-"] else USER),
     CliCommand(("show", "info"), "show info [desc|json|typed|float]*",
                "report information about the running process", USER, cmd_show_info),
     CliCommand(("show", "map"), "show map [<map>]",

@@ -53,10 +53,11 @@ class Diagnostic:
     nonfatal: bool = False  # an ALERT that HAProxy counts neither as error nor warning
     phase: Literal["parse", "check"] = "parse"  # "check" = after all files were parsed
     stops: bool = False  # HAProxy stops reading the file after this error
+    fails: bool = False  # a WARNING after which HAProxy still fails the file
 
     @property
     def fatal(self) -> bool:
-        return self.severity == "alert" and not self.nonfatal
+        return (self.severity == "alert" and not self.nonfatal) or self.fails
 
     def message(self) -> str:
         """The located message as HAProxy prints it after ``config : ``."""

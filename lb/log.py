@@ -35,7 +35,7 @@ import structlog
 from structlog import _config as _structlog_config
 from structlog import contextvars as _structlog_contextvars
 
-from lb import logfmt
+from lb import logfmt, logring
 from lb.config.model import Global, LogTarget, Proxy
 
 try:  # True only inside the Cython-compiled copy (tools/build_accel.py)
@@ -410,6 +410,35 @@ class DgramSink(Sink):
         self.sock.close()
 
 
+class RingSink(Sink):
+    """ring@<name> / tcp@<addr>: lines go into a ring (lb.logring), which keeps them
+    for `show events` and forwards them to its servers. A named ring's own format
+    and maxlen apply, not the log line's (as in HAProxy 2.6.12)."""
+
+    __slots__ = ("ring",)
+
+    def __init__(self, target: LogTarget) -> None:
+        super().__init__(target)
+        self.ring = logring.ring_for(target)
+        self.fmt = self.ring.format
+        self._limit = self.ring.maxlen + 1  # (the ring cuts whole lines at its maxlen)
+        self._cacheable = self.fmt not in ("rfc5424", "timed", "iso")
+
+    def send(self, level: int, msg: bytes, now: float, meta: Meta) -> None:
+        # the log line's `len` cuts the message before the header goes in front of it
+        # (HAProxy 2.6.12: `log tcp@... len 80` wrote 80 bytes after a 37-byte header)
+        if len(msg) > self.length:
+            msg = msg[:self.length]
+        Sink.send(self, level, msg, now, meta)
+
+    def _write(self, data: bytes) -> None:
+        self.ring.add(data[:-1] if data.endswith(b"\n") else data)
+        self.sent += 1
+
+    def describe(self) -> str:
+        return f"ring:{self.ring.name}"
+
+
 _SINKS: dict[LogTarget, Sink] = {}
 
 
@@ -431,6 +460,8 @@ def get_sink(target: LogTarget) -> Sink:
         s = FdSink(target, fd)
     elif kind in ("udp", "unix"):
         s = DgramSink(target)
+    elif kind in ("ring", "tcp"):
+        s = RingSink(target)
     else:
         raise ValueError(f"log target type '{kind}' is not supported by lb")
     _SINKS[target] = s
@@ -445,6 +476,7 @@ def close_sinks() -> None:
         except OSError:
             pass
     _SINKS.clear()
+    logring.close_rings()
 
 
 def _sinks_for(targets: Sequence[LogTarget]) -> list[Sink]:

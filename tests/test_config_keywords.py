@@ -285,6 +285,7 @@ def test_options_and_connection_modes():
 def test_log_targets():
     c = ok("global\n log 127.0.0.1:1514 len 2048 format rfc5424 local3 info notice\n"
            " log /dev/log daemon\n log stdout format raw local0\n"
+           + "ring buf\n server s 127.0.0.1:601\n"
            + BASE + "frontend f\n bind :80\n log global\n log ring@buf local1\n"
            " log tcp@10.0.0.1:601 local2\n log fd@1 local0\n")
     g = c.global_.logs
@@ -296,6 +297,9 @@ def test_log_targets():
     assert kinds == [("udp", "127.0.0.1", 1514), ("unix", "/dev/log", None),
                      ("stdout", "stdout", None), ("ring", "buf", None),
                      ("tcp", "10.0.0.1", 601), ("fd", "1", None)]
+    ring = c.frontend("f").logs[3].ring
+    assert ring is not None and (ring.name, ring.format, ring.servers[0].port) == (
+        "buf", "raw", 601)
 
 
 def test_log_formats_resolved():

@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "lb.proxy": 4,
     "lb.log": 4,
     "lb.logfmt": 4,
+    "lb.logring": 4,
     "lb.cli": 4,
     "lb.lifecycle": 4,
     "lb.master": 4,

@@ -20,7 +20,7 @@ from typing import Any
 
 import lb.config.model as m
 import lb.config.stick_kw as stick_kw
-from lb.config import reply_kw, sample_refs, userlist_kw
+from lb.config import reply_kw, ring_kw, sample_refs, userlist_kw
 from lb.config.check_kw import build_check
 from lb.config.global_kw import GLOBAL_NEGATABLE, dispatch_global
 from lb.config.lexer import Line, Reader
@@ -104,6 +104,8 @@ class Parser:
         # proxy and server names that sample fetches take, checked once all are known
         self.sample_refs: list[sample_refs.PendingRef] = []
         self.userlists: list[userlist_kw.UserlistBuilder | None] = []
+        self.rings: dict[str, ring_kw.RingBuilder] = {}
+        self.ring_current: ring_kw.RingBuilder | None = None
         self.http_errors: dict[str, reply_kw.HttpErrors] = {}  # the first of each name
         self.http_errors_current: reply_kw.HttpErrors | None = None
         self.pages: dict[int, dict[int, bytes | m.FormatReply]] = {}  # id(proxy) -> pages
@@ -144,6 +146,9 @@ class Parser:
                     elif section == "http-errors":
                         if self.http_errors_current is not None:
                             reply_kw.http_errors_stmt(self.http_errors_current, line, self.ctx)
+                    elif section == "ring":
+                        if self.ring_current is not None:
+                            ring_kw.statement(self.ring_current, line, self.ctx)
                     else:
                         assert current is not None
                         self._proxy_stmt(current, line, lines)
@@ -176,6 +181,9 @@ class Parser:
         if kw == "userlist":
             self.userlists.append(userlist_kw.open_userlist(line, ctx))
             return "userlist", None
+        if kw == "ring":
+            self.ring_current = ring_kw.open_ring(line, ctx, self.rings)
+            return "ring", None
         if kw == "http-errors":
             sec = reply_kw.open_http_errors(line, ctx, self.http_errors)
             if sec is None:
@@ -406,6 +414,11 @@ class Parser:
                     self.diags.fatal_count -= d.fatal
         if self.diags.has_fatal or self.aborted:
             return None
+        rings = {name: r.freeze(ctx) for name, r in self.rings.items()}
+        self.glob.logs[:] = ring_kw.resolve_targets(self.glob.logs, rings, ctx, None)
+        for p in self.proxies:
+            if p.kind != "defaults":
+                p.logs = ring_kw.resolve_targets(p.logs, rings, ctx, p.name)
         glob = self.glob.freeze()
         by_name_be: dict[str, ProxyBuilder] = {}
         for p in self.proxies:
@@ -439,7 +452,7 @@ class Parser:
         proxies = tuple(self._freeze(p, puid, glob) for p, puid in zip(self.proxies, ids, strict=True))
         del ctx
         return m.Config(global_=glob, proxies=proxies, pattern_refs=self.ctx.pattern_refs,
-                        userlists=userlists)
+                        userlists=userlists, rings=tuple(rings.values()))
 
     def _l6_fetches_in_http(self, p: ProxyBuilder) -> None:
         """HAProxy 2.6's warning for `tcp-request content` rules of an HTTP proxy that

@@ -67,6 +67,32 @@ class Timeouts:
 
 
 @dataclass(frozen=True, slots=True)
+class RingServer:
+    """A `server` of a `ring` section: a syslog server over TCP (or a unix stream)."""
+
+    name: str
+    host: str  # an address, or a path when port is None
+    port: int | None
+    log_proto: Literal["legacy", "octet-count"] = "legacy"
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """A `ring` section: a buffer of formatted log lines (read by `show events`)
+    forwarded to its servers. A `log tcp@...` line makes an implicit one."""
+
+    name: str
+    description: str = ""
+    format: str = "raw"
+    maxlen: int = 16384
+    size: int = 16384
+    timeout_connect: float | None = None
+    timeout_server: float | None = None
+    servers: tuple[RingServer, ...] = ()
+    origin: Origin = NO_ORIGIN
+
+
+@dataclass(frozen=True, slots=True)
 class LogTarget:
     """One `log` line target (``log global`` is resolved at build time)."""
 
@@ -84,6 +110,7 @@ class LogTarget:
     sample_size: int = 0
     spec: str = ""  # a network target's address as written (for messages)
     origin: Origin = NO_ORIGIN
+    ring: Ring | None = None  # ring@name: that section (resolved at build time)
 
 
 # --------------------------------------------------------------------------- listeners
@@ -871,6 +898,7 @@ class Config:
     # like the matchers it recompiles): not part of what makes two configs equal
     pattern_refs: Any = field(default=None, compare=False)
     userlists: tuple[Userlist, ...] = ()
+    rings: tuple[Ring, ...] = ()
 
     def userlist(self, name: str) -> Userlist | None:
         return next((u for u in self.userlists if u.name == name), None)

@@ -141,8 +141,13 @@ class ParseCtx:
 
     def warn(self, line: Line | None, text: str, code: str, *, col: int = 0,
              style: LocStyle = "parsing", suggestion: str | None = None,
-             more: tuple[str, ...] = ()) -> None:
+             more: tuple[str, ...] = (), fails: bool = False) -> None:
+        """A WARNING; ``fails``: one HAProxy still fails the file for."""
         self._add("warning", line, text, code, col, style, suggestion, more)
+        if fails:
+            self.diags.items[-1] = dataclasses.replace(self.diags.items[-1], fails=True)
+            self.diags.fatal_count += 1
+            self.line_failed = True
 
     def notice(self, line: Line | None, text: str, code: str, *, col: int = 0,
                style: LocStyle = "parsing") -> None:

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any
 
+from lb import logring
 from lb.config.model import Config, Proxy, RunOptions
 from lb.proxy import eventloop, sockopts
 from lb.proxy import listener as lmod
@@ -240,6 +241,7 @@ def run(config: Config, opts: RunOptions, services: Iterable[Service] = (),
             pass
         lc.uninstall()
         await rt.stop()
+        await logring.drain()  # log lines on their way to TCP syslog servers
         return code
 
     # the lifecycle signals stay pending (not fatal) until the handlers are
