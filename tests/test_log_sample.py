@@ -76,6 +76,10 @@ def test_sample_spec_errors(spec, msg):
     ("log 127.0.0.1 format", "log : unknown log format ''"),
     ("log 127.0.0.1 len 100", "log : unknown log facility ''"),
     ("log 127.0.0.1 sample 1:2", "log : unknown log facility ''"),
+    # the options in their order only (len, format, sample), each once
+    ("log 127.0.0.1 format short len 80 local0", "log : unknown log facility 'len'"),
+    ("log 127.0.0.1 sample 1:2 format raw local0", "log : unknown log facility 'format'"),
+    ("log 127.0.0.1 format raw format raw local0", "log : unknown log facility 'format'"),
 ])
 def test_log_option_without_value(line, msg):
     res = load_text("defaults\n mode http\n timeout client 1s\n timeout server 1s\n"
