@@ -13,6 +13,7 @@ Seen on HAProxy 2.6.12 (127.0.0.1, these configs; each test runs both):
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
@@ -21,7 +22,9 @@ import time
 
 import pytest
 
+from lb import logring
 from lb.__main__ import check_mode, parse_args
+from lb.config.model import Ring, RingServer
 from tests.lbproc import LbProcess, RawBackend, free_port
 from tests.stats_support import query, wait_socket
 from tests.support_e2e import HAPROXY, answer_ok, lb_or_haproxy
@@ -309,3 +312,59 @@ def test_unknown_ring_is_refused_at_load(tmp_path, capsys) -> None:  # type: ign
             "named 'nope'.") in err
     assert (f"log server declared in proxy section 'f' in file '{path}' at line 5 uses "
             "unknown ring named 'nope2'.") in err
+
+
+# ---------------------------------------------------------------- the forwarder alone
+
+
+def _ring(port: int, **kw: object) -> logring.RingRT:
+    model = Ring("t", "t", "raw", 16384, 16384, servers=(RingServer("s", "127.0.0.1", port),),
+                 **kw)  # type: ignore[arg-type]
+    return logring.RingRT(model)
+
+
+def test_lines_beyond_the_ring_size_are_dropped_and_counted() -> None:
+    """While the server refuses, lines queue up to the ring's size; the rest are
+    dropped and counted; the ring itself keeps its last 16384 bytes."""
+    async def go() -> tuple[int, int, int]:
+        rx = TcpSyslog(listen=False)
+        ring = _ring(rx.port, timeout_connect=0.5)
+        try:
+            for i in range(40):
+                ring.add(b"%04d" % i + b"x" * 995)  # 1,000 bytes: 1,001 framed
+            await asyncio.sleep(0.2)
+            (fwd,) = ring.forwarders
+            return ring.dropped, len(fwd.queue), len(ring.lines)
+        finally:
+            ring.close()
+            rx.close()
+    assert asyncio.run(go()) == (24, 16, 16)
+
+
+def test_timeout_server_gives_up_a_connection_not_read() -> None:
+    """`timeout server`: written lines left unread that long (the transport paused
+    its writer) abort the connection, which is opened again for the next lines."""
+    async def go() -> tuple[bool, int]:
+        rx = TcpSyslog()
+        ring = _ring(rx.port, timeout_server=0.2)
+        try:
+            ring.add(b"first")
+            (fwd,) = ring.forwarders
+            for _ in range(100):
+                if fwd.transport is not None:
+                    break
+                await asyncio.sleep(0.01)
+            assert fwd.transport is not None
+            fwd.pause_writing()  # what the transport does once the kernel stops taking
+            await asyncio.sleep(0.4)
+            aborted = fwd.transport is None
+            ring.add(b"second")  # queued: a new connection is made a second later
+            for _ in range(300):
+                if b"second" in rx.data:
+                    break
+                await asyncio.sleep(0.01)
+            return aborted, rx.data.count(b"\n")
+        finally:
+            ring.close()
+            rx.close()
+    assert asyncio.run(go()) == (True, 2)
