@@ -56,6 +56,7 @@ from healthcheck.steps import (
 )
 from lb import srvadmin
 from lb.config.model import Global, Proxy
+from lb.http import proxyproto
 from lb.proxy import sockopts
 from lb.state import (
     ADMIN_DRAIN,
@@ -222,7 +223,8 @@ def server_proxy(srv: ServerState) -> bool:
     """PROXY line on checks: `check-send-proxy`, or `send-proxy` unless `port`/`addr`
     moved the check elsewhere."""
     m = srv.model
-    return m.check_send_proxy or (m.send_proxy and not m.check_port and not m.check_addr)
+    return m.check_send_proxy or ((m.send_proxy or m.send_proxy_v2) and not m.check_port
+                                  and not m.check_addr)
 
 
 def server_tls(srv: ServerState) -> tuple[ssl.SSLContext | None, str | None]:
@@ -238,7 +240,7 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                       inter: float, timeout_connect: float | None,
                       timeout_check: float | None, tls: ssl.SSLContext | None = None,
                       sni: str | None = None, send_proxy: bool = False,
-                      sockbufs: sockopts.SockOpts = (),
+                      proxy_v2: bool = False, sockbufs: sockopts.SockOpts = (),
                       source: sockopts.SourceBinder | None = None) -> CheckResult:
     """Run one check against host:port and return its result (never raises).
     ``sockbufs``: the server-side socket buffer sizes (tune.rcvbuf/sndbuf.server);
@@ -285,9 +287,12 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                     deadline = loop.time() + timeout_check
                 if step.send_proxy if step.send_proxy is not None else send_proxy:
                     assert proto.transport is not None
-                    proto.transport.write(proxy_v1_line(
-                        proto.transport.get_extra_info("sockname"),
-                        proto.transport.get_extra_info("peername")))
+                    if proxy_v2:  # HAProxy 2.6.12: a v2 LOCAL header, no addresses
+                        proto.transport.write(proxyproto.V2_LOCAL)
+                    else:
+                        proto.transport.write(proxy_v1_line(
+                            proto.transport.get_extra_info("sockname"),
+                            proto.transport.get_extra_info("peername")))
                 ctx.tls = False
                 if step.tls if step.tls is not None else tls is not None:
                     assert proto.transport is not None
@@ -429,7 +434,8 @@ async def check_once(srv: ServerState, backend: Proxy, now: float | None = None,
     return await run_program(program, host, port, ctx, inter=srv.model.inter,
                              timeout_connect=backend.timeouts.connect,
                              timeout_check=backend.timeouts.check, tls=tls, sni=sni,
-                             send_proxy=server_proxy(srv), sockbufs=server_sockbufs(g),
+                             send_proxy=server_proxy(srv),
+                             proxy_v2=srv.model.send_proxy_v2, sockbufs=server_sockbufs(g),
                              source=server_source(srv))
 
 
@@ -623,6 +629,7 @@ class HealthChecker:
                                        timeout_connect=be.model.timeouts.connect,
                                        timeout_check=be.model.timeouts.check,
                                        tls=tls, sni=sni, send_proxy=server_proxy(srv),
+                                       proxy_v2=srv.model.send_proxy_v2,
                                        sockbufs=self.sockbufs, source=server_source(srv))
         finally:
             srv.check_running = False

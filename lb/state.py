@@ -304,7 +304,7 @@ class ServerState:
         "queue", "counters", "check_status", "check_code", "check_duration",
         "check_desc", "check_running", "last_check", "last_change", "down_since",
         "downtime", "streams", "lb_data", "slowstart_until", "addr", "port",
-        "check_info", "queue_idx", "agent", "observe", "hana_errors",
+        "check_info", "queue_idx", "agent", "observe", "hana_errors", "proxy_proto",
     )
 
     def __init__(self, model: Server, backend: BackendState, now: float) -> None:
@@ -351,6 +351,9 @@ class ServerState:
         # `observe` (lb.hana): 0 none, 1 layer4, 2 layer7; consecutive errors seen.
         # As HAProxy 2.6: traffic is observed only where a health check runs
         self.observe = {"layer4": 1, "layer7": 2}.get(model.observe or "", 0) if model.check else 0
+        # the PROXY header a new connection to it starts with: 0 none, 1 v1, 2 v2 (v2
+        # wins when both are set, as in HAProxy)
+        self.proxy_proto = 2 if model.send_proxy_v2 else 1 if model.send_proxy else 0
         self.hana_errors = 0
 
     # ---- derived views

@@ -513,7 +513,8 @@ class Server:
     verify: str | None = None
     sni: str | None = None
     check_ssl: bool = False
-    send_proxy: bool = False
+    send_proxy: bool = False  # send-proxy: a PROXY v1 line first on each connection
+    send_proxy_v2: bool = False  # send-proxy-v2 (-ssl, -ssl-cn): the binary header
     check_send_proxy: bool = False
     track: str | None = None  # "be/srv" or "srv"
     agent_check: bool = False

@@ -187,12 +187,12 @@ SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
     ServerKw("resolvers", None, _str),
     ServerKw("rise", "rise", _positive("rise"), help="successful checks before UP"),
     ServerKw("send-proxy", "send_proxy"),
-    ServerKw("send-proxy-v2", "send_proxy"),
+    ServerKw("send-proxy-v2", "send_proxy_v2"),
     # the SSL extensions are only added for a TLS client connection, which lb never
     # has: the same header as send-proxy-v2
-    ServerKw("send-proxy-v2-ssl", "send_proxy"),
-    ServerKw("send-proxy-v2-ssl-cn", "send_proxy"),
-    *(ServerKw(k, "send_proxy", value=False) for k in (
+    ServerKw("send-proxy-v2-ssl", "send_proxy_v2"),
+    ServerKw("send-proxy-v2-ssl-cn", "send_proxy_v2"),
+    *(ServerKw(k, "send_proxy_v2", value=False) for k in (
         "no-send-proxy-v2", "no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn")),
     ServerKw("no-check-send-proxy", "check_send_proxy", value=False),
     ServerKw("no-agent-check", "agent_check", value=False),

@@ -19,7 +19,7 @@ from typing import Any
 
 import httptools
 
-from lb.http import h1, responses
+from lb.http import h1, proxyproto, responses
 from lb.http.headscan import scan_request
 from lb.proxy import errsnap, track
 from lb.proxy.peer import PeerNames
@@ -61,7 +61,7 @@ class ClientConn(PeerNames):
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
         "tunnel", "ended", "head_max", "raw_head", "upgrade_body", "held", "fd", "plain",
-        "read_eof", "stkctr", "sess_vars",
+        "read_eof", "stkctr", "sess_vars", "pp_wait",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -129,6 +129,7 @@ class ClientConn(PeerNames):
         # the client half-closed with a response pending: it can send nothing more, so
         # the connection closes once what it sent before is answered
         self.read_eof = False
+        self.pp_wait: bytes | None = None
 
     # fields of the accept log line ("Connect from ..."): client_ip etc. from PeerNames
 
@@ -169,11 +170,24 @@ class ClientConn(PeerNames):
         # (maxconn is enforced before accept: lb.proxy.listener)
         if self.fe.tcp_conn_rules is not None and not self._tcp_connection_rules():
             return
+        lst = self.listener
+        if lst is not None and lst.accept_proxy:
+            # `tcp-request connection` rules saw the proxy in front; the session starts
+            # once its PROXY header has told who the client is (HAProxy's order)
+            self.pp_wait = b""
+            self.timer.arm(self.fe.t_client)
+            return
+        self._session_start(now)
+
+    def _session_start(self, now: float) -> None:
+        """`tcp-request session` rules, then the session is counted and waits for its
+        first request."""
+        c = self.fe.counters
         if self.fe.tcp_sess_rules is not None and not self._tcp_session_rules():
             return
         # a session, once the rules let it start (a rejected one is not in stot)
         c.session_counted(now)
-        st.sess_rate.add(now)
+        self.rt.state.sess_rate.add(now)
         self.timer.arm(self.fe.t_http_request)
 
     def send(self, data: bytes) -> None:
@@ -299,12 +313,51 @@ class ClientConn(PeerNames):
     def data_received(self, data: bytes) -> None:
         if self.ended:
             return  # the connection is over (its parser is gone)
-        self.got_bytes = True
         self.fe.counters.bin += len(data)
+        if self.pp_wait is not None:
+            data = self._proxy_header(data)
+            if not data:
+                return
+        self.got_bytes = True
         if self.held is not None:
             self.held += data  # behind queued requests: parsed when the queue drains
             return
         self._input(data)
+
+    def _proxy_header(self, data: bytes) -> bytes:
+        """`accept-proxy`: take the PROXY header (v1 or v2) off the start of the
+        connection; what follows it is returned. The client's and the destination's
+        addresses become the header's (a LOCAL or UNKNOWN one keeps the connection's).
+        Anything that is not such a header closes the connection, as HAProxy does."""
+        buf = self.pp_wait + data if self.pp_wait else data
+        res = proxyproto.parse(buf)
+        if res is None:
+            if len(buf) >= proxyproto.V2_MAX:
+                res = proxyproto.BAD_V2
+            else:
+                self.pp_wait = buf
+                return b""
+        if isinstance(res, str):
+            self.pp_wait = None
+            self._close()
+            return b""
+        self.pp_wait = None
+        if not res.local:
+            self.src, self.src_port = res.src, res.sport
+            self.dst, self.dst_port = res.dst, res.dport
+        self.timer.cancel()
+        self._session_start(time.time())
+        if self.closed:
+            return b""
+        return buf[res.size:]
+
+    def _client_timeout_proxy(self) -> bool:
+        """The PROXY header did not come within `timeout client`: a silent close."""
+        if self.pp_wait is None:
+            return False
+        self.pp_wait = None
+        self._close()
+        return True
 
     def _input(self, data: bytes) -> None:
         if self.upgrade_body:
@@ -638,6 +691,8 @@ class ClientConn(PeerNames):
         txn.finish(close=True)
 
     def _client_timeout(self) -> None:
+        if self.pp_wait is not None and self._client_timeout_proxy():
+            return
         txn = self.txn or self.req_txn
         if txn is not None and not txn.done:
             txn.client_timeout()

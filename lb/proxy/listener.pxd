@@ -11,7 +11,7 @@ from lb.proxy.drive cimport Driven
 cdef class Listener:
     cdef public object bind, server, port, sock, factory, backlog, accepted_class
     cdef public object peer, local
-    cdef public bint reading, paused, blocked
+    cdef public bint reading, paused, blocked, accept_proxy
     cdef public int peer_fd
     cdef public FrontendRT fe
     cdef public Runtime rt

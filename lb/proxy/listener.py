@@ -121,12 +121,15 @@ class Listener:
 
     __slots__ = ("rt", "fe", "bind", "server", "port", "sock", "factory", "backlog",
                  "reading", "paused", "blocked", "accepted_class", "peer", "peer_fd",
+                 "accept_proxy",
                  "local")
 
     def __init__(self, rt: Any, fe: Any, bind: Bind) -> None:
         self.rt = rt
         self.fe = fe
         self.bind = bind
+        # a PROXY header starts each connection (lb.proxy.client reads it first)
+        self.accept_proxy = bool(getattr(bind, "accept_proxy", False))
         self.server: Any = None  # kept for older callers; lb no longer uses create_server
         self.port = 0
         self.sock: socket.socket | None = None  # the listening socket

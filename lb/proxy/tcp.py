@@ -111,6 +111,8 @@ class TcpTxn(Txn):
         sc.attached = True
         ct.set_protocol(tunmod._End(tun, True))
         st.set_protocol(tunmod._End(tun, False))
+        if srv.proxy_proto:  # send-proxy: before anything of the client's
+            st.write(self.proxy_header())
         held = conn.held
         conn.held = []
         conn.timer.stop()
@@ -200,8 +202,10 @@ class TcpClient(ClientConn):
         self.inspect_rules: Any = None  # the rules being waited on (frontend or backend)
         self.inspect_next: Any = None  # what follows once they accept
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
+    def _session_start(self, now: float) -> None:
+        """After the session rules (and an `accept-proxy` header): no HTTP request
+        timer; the content rules and the backend choice."""
+        super()._session_start(now)
         self.timer.cancel()
         if not self.closed:
             self._begin()
@@ -273,6 +277,10 @@ class TcpClient(ClientConn):
         self._content_phase(be.tcp_content_rules, be.model, txn.choose_server)
 
     def data_received(self, data: bytes) -> None:
+        if self.pp_wait is not None:
+            data = self._proxy_header(data)
+            if not data:
+                return
         self.held.append(data)
         size = sum(map(len, self.held))
         if self.inspect_timer is not None:

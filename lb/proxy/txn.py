@@ -19,7 +19,7 @@ from typing import Any
 
 from lb import hana
 from lb.balance import keys as lbkeys
-from lb.http import errorfile, h1, responses
+from lb.http import errorfile, h1, proxyproto, responses
 from lb.http.actions import Verdict
 from lb.http.cookie import request_cookie, response_cacheable, response_cookie
 from lb.http.h1 import (
@@ -1055,6 +1055,11 @@ class Txn(SampleSubject):
         link.txn = self
         if not link.attached:
             link.attached = True
+            if self.srv.proxy_proto and not link.closed:
+                # send-proxy: the header is this client's, so the connection is never
+                # handed to another one
+                link.send(self.proxy_header())
+                link.reusable = False
             if link.early is not None or link.closed:
                 return self._attach_new(link)
         be = self.be
@@ -1092,6 +1097,12 @@ class Txn(SampleSubject):
         self.t_sent = self.rt.clock()
         self.conn.stimer.arm(self.server_timeout or be.t_server, self._server_timeout,
                              self.t_sent)
+
+    def proxy_header(self) -> bytes:
+        """The PROXY header for a new connection to the server: the client's address
+        and port as this exchange sees them, and the address it connected to."""
+        make = proxyproto.v2 if self.srv.proxy_proto == 2 else proxyproto.v1
+        return make(self.src, int(self.src_port), self.dst, int(self.dst_port))
 
     def _attach_new(self, link: Any) -> None:
         """A new connection on which the server spoke or closed before its exchange
