@@ -27,6 +27,7 @@ import pytest
 from lb.http import proxyproto
 from tests.lbproc import LbProcess, RawBackend
 from tests.support_e2e import HAPROXY, answer_ok, lb_or_haproxy
+from tests.test_config_haproxy_diff import assert_text_like_haproxy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -250,3 +251,50 @@ def test_headers_written() -> None:
     assert proxyproto.v1("::1", 1, "1.2.3.4", 2) == b"PROXY UNKNOWN\r\n"
     assert proxyproto.v2("1.2.3.4", 1111, "5.6.7.8", 2222) == V2
     assert len(proxyproto.v2("::1", 1, "::2", 2)) == 16 + 36
+
+
+EXPECT_CFG = """
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 2s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:@@fe@@
+    option forwardfor
+    tcp-request connection expect-proxy layer4 if { src 127.0.0.1 } { dst_port @@fe@@ }
+    default_backend be
+frontend other
+    bind 127.0.0.1:@@other@@
+    option forwardfor
+    tcp-request connection expect-proxy layer4 if { src 10.0.0.0/8 }
+    default_backend be
+backend be
+    server s1 127.0.0.1:@@s1@@
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_expect_proxy_rule(kind: str) -> None:
+    """`tcp-request connection expect-proxy layer4`: the connections the rule matches
+    start with a header; the others are plain."""
+    req = REQUEST.replace(b"Host", b"Connection: close\r\nHost")
+    with RawBackend(answer_ok) as srv, lb_or_haproxy(kind, EXPECT_CFG, {"s1": srv.port}) as px:
+        got = _exchange(px.ports["fe"], b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 2222\r\n" + req)
+        assert got.startswith(b"HTTP/1.1 200"), got
+        assert _told(srv.received[-1], b"x-forwarded-for") == "1.2.3.4"
+        assert b"HTTP/" not in _exchange(px.ports["fe"], req)  # no header: closed
+        got = _exchange(px.ports["other"], req)  # the rule does not match here
+        assert got.startswith(b"HTTP/1.1 200"), got
+        assert _told(srv.received[-1], b"x-forwarded-for") == "127.0.0.1"
+
+
+@pytest.mark.skipif(not os.path.exists(HAPROXY), reason="needs haproxy")
+def test_expect_proxy_messages_match_haproxy(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert_text_like_haproxy(tmp_path, capsys, (
+        "defaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n"
+        "frontend f\n bind 127.0.0.1:18080\n tcp-request connection expect-proxy\n"
+        " tcp-request connection expect-proxy layer7\n"
+        " tcp-request session expect-proxy layer4\n"
+        " tcp-request content expect-proxy layer4\n default_backend b\n"
+        "backend b\n server s 127.0.0.1:1\n"))

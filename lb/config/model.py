@@ -381,6 +381,14 @@ class ActScUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class ActExpectProxy:
+    """`tcp-request connection expect-proxy layer4`: this connection starts with a
+    PROXY header (as `bind ... accept-proxy`, for the connections the rule matches)."""
+
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ActCapture:
     """`http-request capture <expr> len <n>|id <n>`, `http-response capture <expr> id <n>`:
     the sample goes into capture slot ``slot`` of the frontend (%hr / %hs)."""
@@ -394,7 +402,7 @@ class ActCapture:
 Action = (
     ActAllow | ActDeny | ActReturn | ActRedirect | ActSetHeader | ActDelHeader
     | ActReplaceHeader | ActReplaceUri | ActSetPath | ActSetStatus | ActSetTimeout | ActUseService
-    | ActReject | ActSetVar | ActUnsetVar | ActCapture
+    | ActReject | ActSetVar | ActUnsetVar | ActCapture | ActExpectProxy
 )
 
 

@@ -2033,6 +2033,18 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             ctx.alert(line, var, "bad-action", col=line.col(2))
             return
         action = var
+    elif act == "expect-proxy":
+        if where != "connection":
+            ctx.alert(line, f"'expect-proxy layer4' is not allowed in 'tcp-request {where}' "
+                      f"rules in {p.label()}", "bad-action", col=line.col(2))
+            return
+        got = words[3] if len(words) > 3 else ""
+        if got != "layer4":
+            ctx.alert(line, f"'tcp-request connection expect-proxy' only supports 'layer4' in "
+                      f"{p.label()} (got '{got}')", "bad-action", col=line.col(3))
+            return
+        start = 4
+        action = m.ActExpectProxy()
     elif act not in ("accept", "reject", "silent-drop"):
         ctx.warn(line, f"'tcp-request {where} {act}' is not supported by lb and is ignored.",
                  "unsupported-keyword", col=line.col(2))

@@ -441,6 +441,15 @@ def _use_service(a: m.ActUseService) -> Executor:
     return lambda ctx: v
 
 
+def _expect_proxy(a: m.ActExpectProxy) -> Executor:
+    def run(ctx: Any) -> None:
+        conn = ctx.conn
+        if conn.pp_wait is None:  # (lb.proxy.client reads the header first)
+            conn.pp_wait = b""
+        return None
+    return run
+
+
 def _reject(a: m.ActReject) -> Executor:
     v = Verdict("reject", 0, None, silent=a.silent)
     return lambda ctx: v
@@ -592,6 +601,7 @@ ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActCapture: _capture,
     m.ActDelHeader: _del_header,
     m.ActDeny: _deny,
+    m.ActExpectProxy: _expect_proxy,
     m.ActRedirect: _redirect,
     m.ActReject: _reject,
     m.ActReplaceHeader: _replace_header,

@@ -171,9 +171,10 @@ class ClientConn(PeerNames):
         if self.fe.tcp_conn_rules is not None and not self._tcp_connection_rules():
             return
         lst = self.listener
-        if lst is not None and lst.accept_proxy:
-            # `tcp-request connection` rules saw the proxy in front; the session starts
-            # once its PROXY header has told who the client is (HAProxy's order)
+        if self.pp_wait is not None or (lst is not None and lst.accept_proxy):
+            # `tcp-request connection` rules saw the proxy in front (one may have said
+            # `expect-proxy layer4`); the session starts once its PROXY header has told
+            # who the client is (HAProxy's order)
             self.pp_wait = b""
             self.timer.arm(self.fe.t_client)
             return
