@@ -298,3 +298,22 @@ def test_expect_proxy_messages_match_haproxy(tmp_path, capsys) -> None:  # type:
         " tcp-request session expect-proxy layer4\n"
         " tcp-request content expect-proxy layer4\n default_backend b\n"
         "backend b\n server s 127.0.0.1:1\n"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("mode", ["http", "tcp"])
+def test_client_gone_before_its_header_gets_nothing(kind: str, mode: str) -> None:
+    """A client that half-closes before its PROXY header is whole is closed at once,
+    unanswered: no 400 for a handshake (HAProxy 2.6.12 resets it, lb closes)."""
+    cfg = SEND_CFG.format(mode=mode, accept="accept-proxy", option="")
+    with RawBackend(answer_ok) as srv, lb_or_haproxy(kind, cfg, {"s1": srv.port}) as px:
+        with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
+            t0 = time.monotonic()
+            c.sendall(b"PROXY TCP4 1.2.3.4")
+            c.shutdown(socket.SHUT_WR)
+            try:
+                got = c.recv(65536)
+            except ConnectionResetError:
+                got = b""
+            assert got == b"" and time.monotonic() - t0 < 1.5
+        assert srv.accepted == 0

@@ -476,6 +476,9 @@ class ClientConn(PeerNames):
 
     def eof_received(self) -> bool | None:
         self.flush()  # (a falsy answer lets uvloop close the transport)
+        if self.pp_wait is not None:  # gone before its PROXY header: nothing to answer
+            self.pp_wait = None
+            return None
         txn = self.txn or self.req_txn
         if txn is not None and not txn.done and not txn.req_done:
             return None  # the request is incomplete: abort (close)

@@ -289,6 +289,9 @@ class TcpClient(ClientConn):
             self.pause(PAUSE_BUF)
 
     def eof_received(self) -> bool | None:
+        if self.pp_wait is not None:  # gone before its PROXY header: no session
+            self.pp_wait = None
+            return None
         self.client_eof = True
         if self.inspect_timer is not None:
             self._inspect(True)
