@@ -310,10 +310,10 @@ def test_client_gone_before_its_header_gets_nothing(kind: str, mode: str) -> Non
         with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
             t0 = time.monotonic()
             c.sendall(b"PROXY TCP4 1.2.3.4")
-            c.shutdown(socket.SHUT_WR)
-            try:
+            try:  # (HAProxy may have reset it already: it fails a header cut short)
+                c.shutdown(socket.SHUT_WR)
                 got = c.recv(65536)
-            except ConnectionResetError:
+            except OSError:  # ENOTCONN, ECONNRESET
                 got = b""
             assert got == b"" and time.monotonic() - t0 < 1.5
         assert srv.accepted == 0
