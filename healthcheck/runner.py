@@ -51,7 +51,6 @@ from healthcheck.steps import (
     RunContext,
     Step,
     compile_spec,
-    proxy_v1_line,
     ws_close_frame,
 )
 from lb import srvadmin
@@ -290,9 +289,11 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                     if proxy_v2:  # HAProxy 2.6.12: a v2 LOCAL header, no addresses
                         proto.transport.write(proxyproto.V2_LOCAL)
                     else:
-                        proto.transport.write(proxy_v1_line(
-                            proto.transport.get_extra_info("sockname"),
-                            proto.transport.get_extra_info("peername")))
+                        local = proto.transport.get_extra_info("sockname")
+                        peer = proto.transport.get_extra_info("peername")
+                        # the check connection's own addresses, as HAProxy 2.6.12
+                        proto.transport.write(proxyproto.v1(local[0], local[1],
+                                                            peer[0], peer[1]))
                 ctx.tls = False
                 if step.tls if step.tls is not None else tls is not None:
                     assert proto.transport is not None

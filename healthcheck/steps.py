@@ -107,12 +107,6 @@ def new_ws_key() -> bytes:
     return base64.b64encode(os.urandom(16))
 
 
-def proxy_v1_line(local: tuple, peer: tuple) -> bytes:
-    """PROXY protocol v1 header of a check connection (its own addresses, as HAProxy)."""
-    fam = "TCP6" if ":" in local[0] else "TCP4"
-    return f"PROXY {fam} {local[0]} {peer[0]} {local[1]} {peer[1]}\r\n".encode()
-
-
 def ws_close_frame(mask: bytes | None = None) -> bytes:
     """A client close frame (status 1000), masked as RFC 6455 requires."""
     mask = mask if mask is not None else os.urandom(4)
