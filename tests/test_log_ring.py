@@ -19,6 +19,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -120,35 +121,43 @@ def _run(kind: str, text: str, body: object) -> None:
         body(px)  # type: ignore[operator]
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_tcp_target_sends_local_lines_cut_after_the_header(kind: str) -> None:
-    rx = TcpSyslog()
-    try:
-        text = HEAD + TAIL.format(logs=f"    log tcp@127.0.0.1:{rx.port} len 80 local0")
-        got: list[bytes] = []
+@pytest.fixture
+def rx() -> Iterator[TcpSyslog]:
+    r = TcpSyslog()
+    yield r
+    r.close()
 
-        def body(px: object) -> None:
-            _requests(px.ports["fe"], 2)  # type: ignore[attr-defined]
-            got.append(rx.wait(b"\n", 2))
-        _run(kind, text, body)
-        lines = got[0].split(b"\n")
-        assert len(lines) == 3 and lines[2] == b"", got
-        for line in lines[:2]:
-            hdr = re.match(rb"<134>\w{3} [ \d]\d \d\d:\d\d:\d\d haproxy\[\d+\]: ", line)
-            assert hdr is not None, line
-            msg = line[hdr.end():]
-            # cut at len - 1, as HAProxy cuts a message for its log lines of one length
-            assert len(msg) == 79 and msg.startswith(b"127.0.0.1:"), line
-            assert b" fe be/s1 " in msg, line
-    finally:
-        rx.close()
+
+def _received(kind: str, text: str, rx: TcpSyslog, requests: int, pattern: bytes,
+              count: int) -> bytes:
+    """Serve ``requests`` requests under ``text``; what the receiver got once
+    ``pattern`` came ``count`` times, read while the proxy still runs."""
+    got: list[bytes] = []
+
+    def body(px: object) -> None:
+        _requests(px.ports["fe"], requests)  # type: ignore[attr-defined]
+        got.append(rx.wait(pattern, count))
+    _run(kind, text, body)
+    return got[0]
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_ring_format_and_octet_counting(kind: str) -> None:
-    rx = TcpSyslog()
-    try:
-        ring = f"""
+def test_tcp_target_sends_local_lines_cut_after_the_header(kind: str, rx: TcpSyslog) -> None:
+    text = HEAD + TAIL.format(logs=f"    log tcp@127.0.0.1:{rx.port} len 80 local0")
+    lines = _received(kind, text, rx, 2, b"\n", 2).split(b"\n")
+    assert len(lines) == 3 and lines[2] == b"", lines
+    for line in lines[:2]:
+        hdr = re.match(rb"<134>\w{3} [ \d]\d \d\d:\d\d:\d\d haproxy\[\d+\]: ", line)
+        assert hdr is not None, line
+        msg = line[hdr.end():]
+        # cut at len - 1, as HAProxy cuts a message for its log lines of one length
+        assert len(msg) == 79 and msg.startswith(b"127.0.0.1:"), line
+        assert b" fe be/s1 " in msg, line
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_ring_format_and_octet_counting(kind: str, rx: TcpSyslog) -> None:
+    ring = f"""
 ring audit
     description "edge audit"
     format rfc5424
@@ -158,54 +167,37 @@ ring audit
     timeout server 10s
     server collector 127.0.0.1:{rx.port} log-proto octet-count
 """
-        logs = "    log ring@audit local0\n    log ring@audit len 80 format short local1"
-        got: list[bytes] = []
-
-        def body(px: object) -> None:
-            _requests(px.ports["fe"], 1)  # type: ignore[attr-defined]
-            got.append(rx.wait(rb"\d+ <1[34][24]>1 ", 2))
-        _run(kind, ring + HEAD + TAIL.format(logs=logs), body)
-        data = got[0]
-        frames = []
-        rest = data
-        while rest:
-            m = re.match(rb"(\d+) ", rest)
-            assert m is not None, data
-            n = int(m[1])
-            frames.append(rest[m.end():m.end() + n])
-            rest = rest[m.end() + n:]
-        assert len(frames) == 2, data
-        frames.sort()  # (<134> first)
-        heads = []
-        for frame, pri in zip(frames, (b"<134>", b"<142>"), strict=True):
-            m = re.match(pri + rb"1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00 - haproxy \d+ "
-                         rb"- - (127\.0\.0\.1:\d+ \[.*\] fe be/s1 .*)", frame)
-            assert m is not None, frame
-            heads.append(m[1])
-        # the ring's format for both; the second line's own `len 80` cut its message
-        assert heads[0].endswith(b'"GET /r0 HTTP/1.1"') and len(heads[1]) == 80, heads
-        assert heads[0].startswith(heads[1]), heads
-    finally:
-        rx.close()
+    logs = "    log ring@audit local0\n    log ring@audit len 80 format short local1"
+    data = _received(kind, ring + HEAD + TAIL.format(logs=logs), rx, 1,
+                     rb"\d+ <1[34][24]>1 ", 2)
+    frames = []
+    rest = data
+    while rest:
+        m = re.match(rb"(\d+) ", rest)
+        assert m is not None, data
+        n = int(m[1])
+        frames.append(rest[m.end():m.end() + n])
+        rest = rest[m.end() + n:]
+    assert len(frames) == 2, data
+    frames.sort()  # (<134> first)
+    heads = []
+    for frame, pri in zip(frames, (b"<134>", b"<142>"), strict=True):
+        m = re.match(pri + rb"1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00 - haproxy \d+ "
+                     rb"- - (127\.0\.0\.1:\d+ \[.*\] fe be/s1 .*)", frame)
+        assert m is not None, frame
+        heads.append(m[1])
+    # the ring's format for both; the second line's own `len 80` cut its message
+    assert heads[0].endswith(b'"GET /r0 HTTP/1.1"') and len(heads[1]) == 80, heads
+    assert heads[0].startswith(heads[1]), heads
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_raw_default_and_maxlen(kind: str) -> None:
-    rx = TcpSyslog()
-    try:
-        ring = f"ring r\n    maxlen 60\n    server s 127.0.0.1:{rx.port}\n"
-        text = ring + HEAD + TAIL.format(logs="    log ring@r format iso local0")
-        got: list[bytes] = []
-
-        def body(px: object) -> None:
-            _requests(px.ports["fe"], 2)  # type: ignore[attr-defined]
-            got.append(rx.wait(b"\n", 2))
-        _run(kind, text, body)
-        lines = got[0].split(b"\n")
-        assert [len(x) for x in lines] == [60, 60, 0], lines
-        assert all(x.startswith(b"127.0.0.1:") for x in lines[:2]), lines
-    finally:
-        rx.close()
+def test_raw_default_and_maxlen(kind: str, rx: TcpSyslog) -> None:
+    ring = f"ring r\n    maxlen 60\n    server s 127.0.0.1:{rx.port}\n"
+    text = ring + HEAD + TAIL.format(logs="    log ring@r format iso local0")
+    lines = _received(kind, text, rx, 2, b"\n", 2).split(b"\n")
+    assert [len(x) for x in lines] == [60, 60, 0], lines
+    assert all(x.startswith(b"127.0.0.1:") for x in lines[:2]), lines
 
 
 @pytest.mark.parametrize("kind", KINDS)
