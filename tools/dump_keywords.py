@@ -1,6 +1,6 @@
-"""Print the configuration keyword tables (global, proxy, option, server).
+"""Print the configuration keyword tables (global, proxy, option, server, bind).
 
-Usage: ``python tools/dump_keywords.py [global|proxy|option|server]``
+Usage: ``python tools/dump_keywords.py [global|proxy|option|server|bind]``
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from lb.config.bind_kw import BIND_KEYWORDS  # noqa: E402
 from lb.config.global_kw import GLOBAL_TABLE  # noqa: E402
 from lb.config.proxy_kw import IGNORED_OPTIONS, OPTIONS, PROXY_TABLE  # noqa: E402
 from lb.config.server_kw import SERVER_KEYWORDS  # noqa: E402
@@ -49,6 +50,14 @@ def dump_server() -> None:
     print()
 
 
+def dump_bind() -> None:
+    print("# bind / stats socket options (HAProxy's order)")
+    print(f"{'option':<22} {'argument':<9} {'list':<5} help")
+    for kw in BIND_KEYWORDS.values():
+        print(f"{kw.name:<22} {'yes' if kw.args else 'no':<9} {kw.group:<5} {kw.help}")
+    print()
+
+
 def main(argv: list[str]) -> int:
     what = argv[0] if argv else "all"
     if what in ("all", "global"):
@@ -59,6 +68,8 @@ def main(argv: list[str]) -> int:
         dump_options()
     if what in ("all", "server"):
         dump_server()
+    if what in ("all", "bind"):
+        dump_bind()
     return 0
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import lb.config.model as m
 import lb.config.stick_kw as stick_kw
-from lb.config import reply_kw, ring_kw, sample_refs, userlist_kw
+from lb.config import bind_kw, reply_kw, ring_kw, sample_refs, userlist_kw
 from lb.config.check_kw import build_check
 from lb.config.global_kw import GLOBAL_NEGATABLE, dispatch_global
 from lb.config.lexer import Line, Reader
@@ -540,6 +540,7 @@ class Parser:
                 self._l6_fetches_in_http(p)
             if "frontend" in p.caps:
                 self._check_capture_ids(p)
+                self._check_bind_protos(p)
                 targets: list[tuple[str, m.Origin, str]] = []
                 if p.default_backend:
                     targets.append((p.default_backend, p.default_backend_origin,
@@ -620,6 +621,20 @@ class Parser:
                          "so the rules are ignored.", "tcp-check-without-option",
                          style="plain")
 
+
+    def _check_bind_protos(self, p: ProxyBuilder) -> None:
+        """`bind ... proto <mux>`: the multiplexer must serve a frontend in the proxy's
+        mode (HAProxy 2.6.12's text, once per `bind` line)."""
+        lines: dict[m.Origin, list[m.Bind]] = {}
+        for b in p.binds:
+            lines.setdefault(b.origin, []).append(b)
+        for org, binds in lines.items():
+            proto = binds[0].proto
+            if proto is None or bind_kw.MUX_PROTOS.get(proto) == p.mode:
+                continue
+            addr = ",".join(dict.fromkeys(b.raw for b in binds))  # the line's address word
+            self.ctx.alert(None, f"{p.label()} : MUX protocol '{proto}' is not usable for "
+                           f"'bind {addr}' at [{org}].", "bind-proto-mode", style="plain")
 
     def _check_tracks(self, p: ProxyBuilder, backends: Mapping[str, ProxyBuilder]) -> None:
         """`track [be/]srv`: the target exists and is checked (HAProxy's texts)."""
@@ -788,7 +803,7 @@ class Parser:
                 fullconn=p.fullconn, hash_balance_factor=p.hash_balance_factor,
                 http_reuse=p.http_reuse)
         if is_fe:
-            kw.update(binds=tuple(p.binds), maxconn=p.maxconn, backlog=p.backlog,
+            kw.update(binds=_numbered_binds(p.binds), maxconn=p.maxconn, backlog=p.backlog,
                       default_backend=p.default_backend,
                       switching_rules=tuple(p.switching_rules), log_format=p.log_format,
                       monitor_uri=p.monitor_uri, monitor_fail=tuple(p.monitor_fail),
@@ -818,6 +833,15 @@ def _servers_unnumbered(p: ProxyBuilder) -> tuple[m.Server, ...]:
     """A disabled backend's servers: HAProxy never numbers them (`show servers state`
     prints 0, but a written id) nor sets their checks up."""
     return tuple(replace(s, puid=s.forced_id, check=False) for s in p.servers)
+
+
+def _numbered_binds(binds: list[m.Bind]) -> tuple[m.Bind, ...]:
+    """A proxy's listeners with their numbers (HAProxy's luid): each socket of each
+    `bind` line in file order, an `id` kept, the others numbered as ``number_ids``
+    does (checked against 2.6.12's `show stat` with `option socket-stats`)."""
+    ids = number_ids([b.luid for b in binds], 1)
+    return tuple(b if b.luid == n else replace(b, luid=n)
+                 for b, n in zip(binds, ids, strict=True))
 
 
 def number_ids(forced: list[int], first: int) -> list[int]:

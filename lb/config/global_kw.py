@@ -16,10 +16,10 @@ import socket
 from collections.abc import Callable
 
 import lb.config.model as m
-from lb.config import var_kw
+from lb.config import bind_kw, var_kw
 from lb.config.lexer import Line
 from lb.config.proxy_kw import SECTION_NAMES, parse_log, too_many
-from lb.config.registry import GlobalBuilder, Keyword, ParseCtx, Table, origin, suggest
+from lb.config.registry import GlobalBuilder, Keyword, ParseCtx, Table, origin
 from lb.config.server_kw import split_address
 from lb.match import variables
 from lb.units import UnitError, atoi, parse_size, parse_time_ms
@@ -158,9 +158,6 @@ def kw_log(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
         g.logs.append(res)
 
 
-_LEVELS = ("user", "operator", "admin")
-
-
 def _stats_socket(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     if len(words) < 3 or not words[2]:
@@ -184,52 +181,44 @@ def _stats_socket(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
                       "bad-address", col=line.col(2))
             return
         kind, address = "tcp", host
-    mode = None
-    level = "operator"
-    expose = False
-    i = 3
-    while i < len(words):
-        w = words[i]
-        nxt = words[i + 1] if i + 1 < len(words) else None
-        if w == "level":
-            if nxt not in _LEVELS:
-                ctx.alert(line, "'stats socket' : ''level' only supports 'user', 'operator', "
-                          f"and 'admin' (got '{nxt or ''}')'", "bad-argument",
-                          col=line.col(i + 1 if nxt else i), suggestion=suggest(nxt or "",
-                                                                                 _LEVELS))
-                return
-            level = nxt
-            i += 2
-        elif w == "mode":
-            if nxt is None or not all(c in "01234567" for c in nxt):
-                ctx.alert(line, "'stats socket' : 'mode' expects an octal mode.",
-                          "bad-argument", col=line.col(i))
-                return
-            mode = int(nxt, 8)
-            i += 2
-        elif w == "expose-fd":
-            if nxt != "listeners":
-                ctx.alert(line, "'stats socket' : 'expose-fd' only supports 'listeners'.",
-                          "bad-argument", col=line.col(i))
-                return
-            expose = True
-            i += 2
-        elif w in ("user", "group", "uid", "gid", "name", "maxconn", "process", "thread",
-                   "severity-output", "backlog", "id", "nice", "interface"):
-            if nxt is None:
-                ctx.alert(line, f"'stats socket' : '{w}' expects an argument.",
-                          "missing-argument", col=line.col(i))
-                return
-            i += 2
-        elif w in ("accept-proxy", "transparent", "v4v6", "v6only", "defer-accept"):
-            i += 1
+    # the options of a `bind` line, with HAProxy's wrapping of their texts
+    opts = bind_kw.BindLine(1, f"{line.file}:{line.lineno} ('bind {addr}')",
+                            g.stats_socket_ids)
+    problem = bind_kw.parse_options(words, 3, opts)
+    for text, located in opts.warnings:
+        ctx.warn(line, f"'stats socket' : {text}" if located else text, "bind-option",
+                 style="parsing" if located else "plain")
+    if problem is not None:
+        if problem.unknown:
+            sug = problem.suggestion
+            text = f"'stats socket' : unknown keyword '{words[problem.index]}'." + (
+                f" Did you mean '{sug}' maybe ?" if sug else "")
+            ctx.alert(line, text, "unknown-bind-keyword", col=line.col(problem.index),
+                      suggestion=sug)
         else:
-            ctx.alert(line, f"'stats socket' : unknown keyword '{w}'.", "bad-argument",
-                      col=line.col(i))
-            return
+            # HAProxy quotes the text as it is: a final line feed puts the closing
+            # quote alone on the next line
+            text, lf, _ = problem.text.partition("\n")
+            ctx.alert(line, f"'stats socket' : '{text}" + ("" if lf else "'"),
+                      "bad-bind-option", col=line.col(problem.index), more=("'",) if lf else ())
+        return
+    values = opts.values
+    if values.get("ssl"):
+        ctx.alert(line, "'stats socket' : 'ssl' is not supported by lb (it does not terminate "
+                  "TLS); terminate TLS in front of lb and bind here without 'ssl'.",
+                  "unsupported-tls", col=line.col(words.index("ssl")))
+        return
+    proto = values.get("proto", "none")
+    if proto != "none":  # no other multiplexer serves the CLI (reported after the parse)
+        ctx.alert(None, f"frontend 'GLOBAL' : MUX protocol '{proto}' is not usable for "
+                  f"'bind {addr}' at [{line.file}:{line.lineno}].", "bind-proto-mode",
+                  style="plain", phase="check")
+    if "id" in values:
+        g.stats_socket_ids[values["id"]] = opts.here
     g.stats_sockets.append(m.StatsSocket(
-        kind=kind, address=address, port=port, mode=mode, level=level,  # type: ignore[arg-type]
-        expose_fd_listeners=expose, origin=origin(line)))
+        kind=kind, address=address, port=port, mode=values.get("mode"),  # type: ignore[arg-type]
+        level=values.get("level", "operator"),
+        expose_fd_listeners="expose-fd" in values, origin=origin(line)))
 
 
 def kw_stats(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:

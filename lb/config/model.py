@@ -134,6 +134,11 @@ class Bind:
     ssl: bool = False
     raw: str = ""  # the address word as written
     origin: Origin = NO_ORIGIN
+    # the listener's number within its proxy (HAProxy's luid: `so_id`, the `sid` of
+    # `show stat`): the line's `id`, else given by lb.config.build in file order; 0
+    # only on a Bind that was never part of a loaded configuration
+    luid: int = 0
+    proto: str | None = None  # `proto <mux>` as written (checked against the mode)
 
 
 # --------------------------------------------------------------------------- rules

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import lb.config.bind_kw as bind_kw
 import lb.config.check_kw as check_kw
 import lb.config.model as m
 import lb.config.server_kw as server_kw
@@ -825,15 +826,6 @@ _REQ_REPLACEMENTS = {
 # --------------------------------------------------------------------------- bind
 
 
-_BIND_ARG = {"name", "maxconn", "backlog", "crt", "alpn", "interface", "mode", "user",
-             "group", "uid", "gid", "level", "process", "thread", "id", "nice", "ciphers",
-             "ca-file", "verify", "npn", "tcp-ut", "namespace", "severity-output", "proto",
-             "crt-list", "ssl-min-ver", "ssl-max-ver", "ciphersuites", "curves",
-             "expose-fd", "mss", "shards"}
-_BIND_FLAG = {"v4v6", "v6only", "accept-proxy", "ssl", "tfo", "defer-accept", "transparent",
-              "allow-0rtt", "strict-sni", "prefer-client-ciphers", "quic-force-retry"}
-
-
 def parse_bind_addresses(text: str) -> tuple[list[dict[str, Any]], str | None]:
     """Split ``addr:port[-end][,addr:port...]`` into address dicts, or an error."""
     out: list[dict[str, Any]] = []
@@ -888,6 +880,8 @@ def parse_bind_addresses(text: str) -> tuple[list[dict[str, Any]], str | None]:
 
 
 def kw_bind(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`bind <addresses> [options]`: each address (each port of a range) is one
+    listener; the options (lb.config.bind_kw) apply to them all."""
     words = line.words
     if len(words) < 2 or not words[1]:
         ctx.alert(line, "'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... "
@@ -897,26 +891,27 @@ def kw_bind(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     if err:
         ctx.alert(line, err, "bad-address", col=line.col(1))
         return
-    opts: dict[str, Any] = {}
-    i = 2
-    while i < len(words):
-        w = words[i]
-        if w in _BIND_FLAG:
-            opts[w] = True
-            i += 1
-        elif w in _BIND_ARG:
-            if i + 1 >= len(words):
-                ctx.alert(line, f"'bind {words[1]}' : missing value for '{w}' option.",
-                          "missing-argument", col=line.col(i))
-                return
-            opts[w] = words[i + 1]
-            i += 2
-        else:
-            sug = suggest(w, _BIND_ARG | _BIND_FLAG)
-            ctx.alert(line, f"'bind {words[1]}' in section '{p.kind}': unknown keyword '{w}'.",
-                      "unknown-bind-keyword", col=line.col(i), suggestion=sug)
-            return
-    if opts.get("ssl"):
+    head = f"'bind {words[1]}' in section '{p.kind}'"
+    taken = {b.luid: f"{b.origin.file}:{b.origin.line} ('bind {b.raw}')"
+             for b in p.binds if b.luid}
+    opts = bind_kw.BindLine(len(addrs), f"{line.file}:{line.lineno} ('bind {words[1]}')", taken)
+    problem = bind_kw.parse_options(words, 2, opts)
+    for text, located in opts.warnings:
+        ctx.warn(line, f"{head} : {text}" if located else text, "bind-option",
+                 style="parsing" if located else "plain")
+    if problem is not None:
+        if problem.unknown:
+            sug = problem.suggestion
+            text = f"{head}: unknown keyword '{words[problem.index]}'" + (
+                f"; did you mean '{sug}' maybe ?" if sug else ".")
+            ctx.alert(line, text, "unknown-bind-keyword", col=line.col(problem.index),
+                      suggestion=sug)
+        else:  # (a final line feed of HAProxy's text does not show here)
+            detail = problem.text.rstrip("\n")
+            ctx.alert(line, f"{head} : {detail}", "bad-bind-option", col=line.col(problem.index))
+        return
+    values = opts.values
+    if values.get("ssl"):
         # accepting it would serve plain HTTP where clients expect TLS
         ctx.alert(line, f"'bind {words[1]}' : 'ssl' is not supported by lb (it does not "
                   "terminate TLS); terminate TLS in front of lb and bind here without 'ssl'.",
@@ -924,11 +919,12 @@ def kw_bind(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         return
     for a in addrs:
         p.binds.append(m.Bind(
-            host=a["host"], port=a["port"], fd=a.get("fd"), name=opts.get("name"),
-            family=a["family"], path=a.get("path"), maxconn=atoi(str(opts.get("maxconn", 0))),
-            backlog=atoi(str(opts.get("backlog", 0))), v4v6=bool(opts.get("v4v6")),
-            v6only=bool(opts.get("v6only")), accept_proxy=bool(opts.get("accept-proxy")),
-            ssl=bool(opts.get("ssl")), raw=a["raw"], origin=origin(line)))
+            host=a["host"], port=a["port"], fd=a.get("fd"), name=values.get("name"),
+            family=a["family"], path=a.get("path"), maxconn=values.get("maxconn", 0),
+            backlog=values.get("backlog", 0), v4v6=bool(values.get("v4v6")),
+            v6only=bool(values.get("v6only")), accept_proxy=bool(values.get("accept-proxy")),
+            raw=a["raw"], origin=origin(line), luid=values.get("id", 0),
+            proto=values.get("proto")))
 
 
 # --------------------------------------------------------------------------- balance / cookie

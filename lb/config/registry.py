@@ -69,6 +69,46 @@ def suggest(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | 
     return best[0] if best else None
 
 
+def _fingerprint(word: bytes) -> dict[int, int]:
+    """Counts of the transitions between character classes in ``word`` (class 1..26 a
+    letter of either case, 27 a digit, 28 anything else and both ends of the word),
+    keyed ``32 * from + to``, plus a presence mark keyed by the class alone."""
+    fp: dict[int, int] = {}
+    prev = 28
+    for b in word:
+        low = b | 0x20
+        cls = low - 0x60 if 0x61 <= low <= 0x7A else 27 if 0x30 <= b <= 0x39 else 28
+        fp[cls] = 1
+        key = 32 * prev + cls
+        fp[key] = fp.get(key, 0) + 1
+        prev = cls
+    key = 32 * prev + 28
+    fp[key] = fp.get(key, 0) + 1
+    return fp
+
+
+def fingerprint_match(word: str, candidates: Iterable[str]) -> str | None:
+    """HAProxy's own did-you-mean (``bind`` options, ``stats socket`` options): the
+    first candidate whose transition counts (``_fingerprint``) differ least from
+    ``word``'s, kept only when that difference is at most twice the length of both
+    words. Unlike ``suggest``, this gives the word HAProxy 2.6 names; the candidates'
+    order settles ties, so pass them in HAProxy's order."""
+    raw = word.encode("utf-8", "surrogateescape")
+    mine = _fingerprint(raw)
+    best: str | None = None
+    best_dist = -1
+    best_len = 0
+    for cand in candidates:
+        other_raw = cand.encode("utf-8", "surrogateescape")
+        other = _fingerprint(other_raw)
+        dist = sum(abs(mine.get(k, 0) - other.get(k, 0)) for k in mine.keys() | other.keys())
+        if best is None or dist < best_dist:
+            best, best_dist, best_len = cand, dist, len(other_raw)
+    if best is None or best_dist > 2 * len(raw) or best_dist > 2 * best_len:
+        return None
+    return best
+
+
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.:-]")
 
 
@@ -193,6 +233,8 @@ class GlobalBuilder:
     values: dict[str, Any] = field(default_factory=dict)
     logs: list[m.LogTarget] = field(default_factory=list)
     stats_sockets: list[m.StatsSocket] = field(default_factory=list)
+    # `id`s given on `stats socket` lines -> "FILE:LINE ('bind ADDR')" (one proxy's ids)
+    stats_socket_ids: dict[int, str] = field(default_factory=dict)
     tune: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)

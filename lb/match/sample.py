@@ -707,6 +707,24 @@ def _f_px_id(which: str) -> Callable[[SampleCtx, tuple], list[Value]]:
     return fn
 
 
+# The listening socket the client came in through: the client connection's listener
+# (lb.proxy.client.ClientConn.listener, an lb.proxy.listener.Listener) and its `bind`
+# (lb.config.model.Bind). A test's bare context has none and gets no sample.
+def _bind_of(ctx: SampleCtx) -> Any:
+    listener = getattr(getattr(ctx, "conn", None), "listener", None)
+    return getattr(listener, "bind", None)
+
+
+def _f_so_id(ctx: SampleCtx, args: tuple) -> list[Value]:
+    luid = getattr(_bind_of(ctx), "luid", None)
+    return [] if luid is None else [luid]
+
+
+def _f_so_name(ctx: SampleCtx, args: tuple) -> list[Value]:
+    name = getattr(_bind_of(ctx), "name", None)  # no sample when the bind has no name
+    return [] if name is None else [name.encode("utf-8", "surrogateescape")]
+
+
 def _f_hostname(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [_HOSTNAME]
 
@@ -951,6 +969,8 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("scook", _f_scook, (A_STR,), 0, T_STR, _RES, first_if_no_name=True),
     _row("shdr", _f_hdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1, bind=_bind_hdr(True)),
     _row("shdr_cnt", _f_hdr_cnt(True, False), (A_HDR,), 0, T_INT, _RES, bind=_bind_hdr_cnt(True)),
+    _row("so_id", _f_so_id, (), 0, T_INT, _ALL),
+    _row("so_name", _f_so_name, (), 0, T_STR, _ALL),
     _row("src", _f_src, (), 0, T_IP, _ALL),
     _row("srv_id", _f_px_id("srv"), (), 0, T_INT, _SRV),
     _row("srv_name", _f_px_name("srv"), (), 0, T_STR, _SRV),

@@ -51,7 +51,7 @@ _BY_USE: dict[tuple[str, ...], tuple[str, ...]] = {
                   "shdr", "shdr_cnt"),
     (RES,): ("capture.res.hdr", "status"),
     (BACKEND,): ("be_id", "be_name", "be_server_timeout", "be_tunnel_timeout"),
-    (FRONTEND,): ("fe_client_timeout", "fe_defbe", "fe_id", "fe_name"),
+    (FRONTEND,): ("fe_client_timeout", "fe_defbe", "fe_id", "fe_name", "so_id", "so_name"),
     (CLIENT,): ("dst", "dst_port", "src", "src_port", "sc_kbytes_in", "sc_kbytes_out",
                 "sc0_kbytes_in", "sc0_kbytes_out", "sc1_kbytes_in", "sc1_kbytes_out",
                 "sc2_kbytes_in", "sc2_kbytes_out"),
