@@ -289,10 +289,15 @@ def test_workers_report_to_the_master_where_checks_run() -> None:
             for _ in range(4):
                 if http_get(m.port, "/500")[0] == 503:
                     break
+            # the master tells each worker in turn: wait until neither uses it
             deadline = time.monotonic() + 10
-            while http_get(m.port)[0] != 503 and time.monotonic() < deadline:
+            codes: list[int] = []
+            while time.monotonic() < deadline:
+                codes = [http_get(m.port)[0] for _ in range(4)]
+                if codes == [503] * 4:
+                    break
                 time.sleep(0.1)
-            assert [http_get(m.port)[0] for _ in range(4)] == [503] * 4
+            assert codes == [503] * 4
             m.lb.wait_for_line('Server bweb/s1 is DOWN, reason: Health analyze, info: '
                                '"Detected 2 consecutive errors, last one was: Wrong http '
                                'response".', timeout=5)
