@@ -222,8 +222,19 @@ def server_proxy(srv: ServerState) -> bool:
     """PROXY line on checks: `check-send-proxy`, or `send-proxy` unless `port`/`addr`
     moved the check elsewhere."""
     m = srv.model
-    return m.check_send_proxy or ((m.send_proxy or m.send_proxy_v2) and not m.check_port
+    return m.check_send_proxy or (bool(srv.proxy_proto) and not m.check_port
                                   and not m.check_addr)
+
+
+def server_local_header(srv: ServerState) -> bytes | None:
+    """The v2 LOCAL header a check of a `send-proxy-v2` server starts with, with the
+    TLVs of `proxy-v2-options` that do not name a client (CRC32C, SSL), as HAProxy
+    2.6.12 sends it; None for a v1 server (its check sends a v1 line)."""
+    if srv.proxy_proto != 2:
+        return None
+    opts = srv.pp_opts
+    return proxyproto.local_v2(proxyproto.SSL_NONE if opts & proxyproto.OPT_SSL else b"",
+                               bool(opts & proxyproto.OPT_CRC32C))
 
 
 def server_tls(srv: ServerState) -> tuple[ssl.SSLContext | None, str | None]:
@@ -239,11 +250,12 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                       inter: float, timeout_connect: float | None,
                       timeout_check: float | None, tls: ssl.SSLContext | None = None,
                       sni: str | None = None, send_proxy: bool = False,
-                      proxy_v2: bool = False, sockbufs: sockopts.SockOpts = (),
+                      proxy_v2: bytes | None = None, sockbufs: sockopts.SockOpts = (),
                       source: sockopts.SourceBinder | None = None) -> CheckResult:
     """Run one check against host:port and return its result (never raises).
     ``sockbufs``: the server-side socket buffer sizes (tune.rcvbuf/sndbuf.server);
-    ``source``: the local address to connect from (`source`)."""
+    ``source``: the local address to connect from (`source`); ``proxy_v2``: the v2
+    header to start with when ``send_proxy`` (else a v1 line)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + inter  # the whole check fits in `inter` unless `timeout check`
@@ -286,8 +298,8 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                     deadline = loop.time() + timeout_check
                 if step.send_proxy if step.send_proxy is not None else send_proxy:
                     assert proto.transport is not None
-                    if proxy_v2:  # HAProxy 2.6.12: a v2 LOCAL header, no addresses
-                        proto.transport.write(proxyproto.V2_LOCAL)
+                    if proxy_v2 is not None:  # a v2 LOCAL header, no addresses
+                        proto.transport.write(proxy_v2)
                     else:
                         local = proto.transport.get_extra_info("sockname")
                         peer = proto.transport.get_extra_info("peername")
@@ -436,7 +448,7 @@ async def check_once(srv: ServerState, backend: Proxy, now: float | None = None,
                              timeout_connect=backend.timeouts.connect,
                              timeout_check=backend.timeouts.check, tls=tls, sni=sni,
                              send_proxy=server_proxy(srv),
-                             proxy_v2=srv.model.send_proxy_v2, sockbufs=server_sockbufs(g),
+                             proxy_v2=server_local_header(srv), sockbufs=server_sockbufs(g),
                              source=server_source(srv))
 
 
@@ -630,7 +642,7 @@ class HealthChecker:
                                        timeout_connect=be.model.timeouts.connect,
                                        timeout_check=be.model.timeouts.check,
                                        tls=tls, sni=sni, send_proxy=server_proxy(srv),
-                                       proxy_v2=srv.model.send_proxy_v2,
+                                       proxy_v2=server_local_header(srv),
                                        sockbufs=self.sockbufs, source=server_source(srv))
         finally:
             srv.check_running = False

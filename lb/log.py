@@ -562,6 +562,18 @@ class TrafficLog:
             return
         self.send(INFO, line)
 
+    def conn_error(self, conn: Any, why: str, empty: bool) -> None:
+        """A connection ended before its session (``why``: HAProxy's text, e.g. for a
+        bad PROXY header), logged as HAProxy does: only by a frontend with a log
+        format, at level err under `option log-separate-errors`; `option dontlognull`
+        keeps out the ``empty`` ones (nothing received)."""
+        if self.fmt is None or (empty and self.dontlognull):
+            return
+        lst = conn.listener
+        line = logfmt.conn_error_line(conn.src, conn.src_port, conn.accept_ts, self.name,
+                                      lst.label if lst is not None else "0", why)
+        self.send(ERR if self.separate_errors else INFO, line)
+
     def send(self, level: int, line: bytes, now: float | None = None) -> None:
         if len(line) > self.msg_limit:
             line = line[:self.msg_limit]

@@ -701,6 +701,17 @@ def connect_line(txn: Any, mode: str) -> bytes:
             ).encode("utf-8", "surrogateescape")
 
 
+def conn_error_line(src: str, sport: int, accept_ts: float, frontend: str,
+                    listener: str, why: str) -> bytes:
+    """The line HAProxy logs for a connection that ends before its session starts (no
+    usable PROXY header): ``<client>:<port> [<accept date>] <frontend>/<listener>:
+    <why>``, the listener being its bind ``name`` or else its number. A client on a
+    unix socket is written ``unix:<listener number>``, as HAProxy does."""
+    who = f"{src}:{sport}" if src else "unknown"
+    return (f"{who} [{date_ms(accept_ts)}] {frontend}/{listener}: {why}"
+            ).encode("utf-8", "surrogateescape")
+
+
 def resolve_format_text(log_format: str | None, httplog: bool, httplog_clf: bool,
                         tcplog: bool, mode: str) -> str | None:
     """The format a frontend logs with, from its log-format / option lines.

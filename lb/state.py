@@ -21,6 +21,7 @@ from typing import Any
 
 from lb import balance
 from lb.config.model import Config, Proxy, Server
+from lb.http import proxyproto
 from lb.match.variables import ProcVars
 from lb.sticktable import StickTable
 
@@ -304,7 +305,7 @@ class ServerState:
         "queue", "counters", "check_status", "check_code", "check_duration",
         "check_desc", "check_running", "last_check", "last_change", "down_since",
         "downtime", "streams", "lb_data", "slowstart_until", "addr", "port",
-        "check_info", "queue_idx", "agent", "observe", "hana_errors", "proxy_proto",
+        "check_info", "queue_idx", "agent", "observe", "hana_errors", "proxy_proto", "pp_opts",
     )
 
     def __init__(self, model: Server, backend: BackendState, now: float) -> None:
@@ -352,8 +353,12 @@ class ServerState:
         # As HAProxy 2.6: traffic is observed only where a health check runs
         self.observe = {"layer4": 1, "layer7": 2}.get(model.observe or "", 0) if model.check else 0
         # the PROXY header a new connection to it starts with: 0 none, 1 v1, 2 v2 (v2
-        # wins when both are set, as in HAProxy)
-        self.proxy_proto = 2 if model.send_proxy_v2 else 1 if model.send_proxy else 0
+        # wins when both are set, as in HAProxy). `proxy-v2-options` without
+        # `send-proxy-v2` makes HAProxy 2.6.12 send a v1 header: so does lb
+        self.proxy_proto = (2 if model.send_proxy_v2 else
+                            1 if model.send_proxy or model.proxy_v2_options else 0)
+        # what `proxy-v2-options` adds to a v2 header (lb.http.proxyproto.OPT_*)
+        self.pp_opts = proxyproto.option_flags(model.proxy_v2_options)
         self.hana_errors = 0
 
     # ---- derived views

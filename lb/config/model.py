@@ -528,6 +528,9 @@ class Server:
     check_ssl: bool = False
     send_proxy: bool = False  # send-proxy: a PROXY v1 line first on each connection
     send_proxy_v2: bool = False  # send-proxy-v2 (-ssl, -ssl-cn): the binary header
+    # proxy-v2-options: the TLVs a v2 header carries (crc32c, unique-id, authority,
+    # ssl and its cert-* details); alone, they make HAProxy 2.6.12 send a v1 header
+    proxy_v2_options: tuple[str, ...] = ()
     check_send_proxy: bool = False
     track: str | None = None  # "be/srv" or "srv"
     agent_check: bool = False

@@ -18,6 +18,7 @@ import lb.config.model as m
 from lb.config.addresses import is_ip_literal
 from lb.config.lexer import Line
 from lb.config.registry import ParseCtx, ProxyBuilder, origin, suggest
+from lb.http import proxyproto
 from lb.units import UnitError, atoi, parse_time_ms
 
 
@@ -123,6 +124,14 @@ def _agent_addr(v: str, s: str) -> str:
                              "address.") from None
 
 
+def _proxy_v2_options(v: str, s: str) -> tuple[str, ...]:
+    words = tuple(v.split(","))
+    for w in words:
+        if w not in proxyproto.V2_OPTIONS:
+            raise ServerArgError(f"'{w}' : proxy v2 option not implemented")
+    return words
+
+
 def _server_id(v: str, s: str) -> int:
     n = atoi(v)
     if n <= 0:
@@ -182,6 +191,8 @@ SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
     ServerKw("pool-purge-delay", None, _str),
     ServerKw("port", "check_port", _port, help="port used for health checks"),
     ServerKw("proto", None, _str),
+    ServerKw("proxy-v2-options", "proxy_v2_options", _proxy_v2_options,
+             help="TLVs of the v2 PROXY header: crc32c, unique-id, authority, ssl"),
     ServerKw("redir", None, _str),
     ServerKw("resolve-prefer", None, _str),
     ServerKw("resolvers", None, _str),
@@ -312,7 +323,8 @@ _MISSING_ARG = {
        for w in ("inter", "fastinter", "downinter", "slowstart")},
 }
 # options whose missing argument HAProxy judges as the value '' ("... but got ''")
-_EMPTY_ARG_JUDGED = frozenset(("on-error", "on-marked-down", "on-marked-up"))
+_EMPTY_ARG_JUDGED = frozenset(("on-error", "on-marked-down", "on-marked-up",
+                               "proxy-v2-options"))
 
 
 def parse_options(words: tuple[str, ...], start: int, srv: str,

@@ -725,6 +725,24 @@ def _f_so_name(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [] if name is None else [name.encode("utf-8", "surrogateescape")]
 
 
+# The PROXY header the client connection started with (`accept-proxy`): the client
+# connection's ``pp_header`` (an lb.http.proxyproto.Header), None when there was none.
+def _pp_header_of(ctx: SampleCtx) -> Any:
+    return getattr(getattr(ctx, "conn", None), "pp_header", None)
+
+
+def _f_fc_rcvd_proxy(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [_pp_header_of(ctx) is not None]
+
+
+def _f_fc_pp(field: str) -> Callable[[SampleCtx, tuple], list[Value]]:
+    """A v2 TLV the header carried (AUTHORITY, UNIQUE_ID); no sample without one."""
+    def fn(ctx: SampleCtx, args: tuple) -> list[Value]:
+        value = getattr(_pp_header_of(ctx), field, None)
+        return [] if value is None else [value]
+    return fn
+
+
 def _f_hostname(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [_HOSTNAME]
 
@@ -929,6 +947,9 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("be_name", _f_px_name("be"), (), 0, T_STR, _ALL),
     _row("dst", _f_dst, (), 0, T_IP, _ALL),
     _row("dst_port", _f_dst_port, (), 0, T_INT, _ALL),
+    _row("fc_pp_authority", _f_fc_pp("authority"), (), 0, T_STR, _ALL),
+    _row("fc_pp_unique_id", _f_fc_pp("unique_id"), (), 0, T_STR, _ALL),
+    _row("fc_rcvd_proxy", _f_fc_rcvd_proxy, (), 0, T_BOOL, _ALL),
     _row("fe_id", _f_px_id("fe"), (), 0, T_INT, _ALL),
     _row("fe_name", _f_px_name("fe"), (), 0, T_STR, _ALL),
     _row("fhdr", _f_fhdr(None), _HDR_ARGS, 0, T_STR, _HTTP, occ_index=1),

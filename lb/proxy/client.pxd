@@ -20,6 +20,8 @@ cdef class ClientConn(PeerNames):
     cdef public object url, upgrade_tail, tunnel, raw_head, held
     # bind ... accept-proxy: the bytes of the PROXY header so far (None: not waiting)
     cdef public object pp_wait
+    # ... and the header read (lb.http.proxyproto.Header), None when none was
+    cdef public object pp_header
     # track-sc slots held for the connection (lb.proxy.track), None when none
     cdef public object stkctr
     # the `sess.` variables (lb.match.variables), None until one is set

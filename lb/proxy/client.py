@@ -61,7 +61,7 @@ class ClientConn(PeerNames):
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
         "tunnel", "ended", "head_max", "raw_head", "upgrade_body", "held", "fd", "plain",
-        "read_eof", "stkctr", "sess_vars", "pp_wait",
+        "read_eof", "stkctr", "sess_vars", "pp_wait", "pp_header",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -130,6 +130,7 @@ class ClientConn(PeerNames):
         # the connection closes once what it sent before is answered
         self.read_eof = False
         self.pp_wait: bytes | None = None
+        self.pp_header: proxyproto.Header | None = None  # (fc_rcvd_proxy, fc_pp_*)
 
     # fields of the accept log line ("Connect from ..."): client_ip etc. from PeerNames
 
@@ -265,6 +266,8 @@ class ClientConn(PeerNames):
 
     def connection_lost(self, exc: Exception | None) -> None:
         by_client = not self.closed  # (lb sets `closed` when it closes first)
+        if self.pp_wait is not None and by_client:
+            self._proxy_gone(exc)
         self.closed = True
         txn = self.txn
         if txn is not None and not txn.done:
@@ -329,35 +332,59 @@ class ClientConn(PeerNames):
         """`accept-proxy`: take the PROXY header (v1 or v2) off the start of the
         connection; what follows it is returned. The client's and the destination's
         addresses become the header's (a LOCAL or UNKNOWN one keeps the connection's).
-        Anything that is not such a header closes the connection, as HAProxy does."""
+        Anything that is not such a header ends the connection (``_proxy_failed``)."""
         buf = self.pp_wait + data if self.pp_wait else data
         res = proxyproto.parse(buf)
         if res is None:
-            if len(buf) >= proxyproto.V2_MAX:
-                res = proxyproto.BAD_V2
-            else:
-                self.pp_wait = buf
-                return b""
-        if isinstance(res, str):
-            self.pp_wait = None
-            self._close()
+            self.pp_wait = buf
             return b""
-        self.pp_wait = None
+        if isinstance(res, str):
+            self._proxy_failed(res, True)
+            return b""
         if not res.local:
             self.src, self.src_port = res.src, res.sport
             self.dst, self.dst_port = res.dst, res.dport
+        if res.error is not None:  # (HAProxy names the client the header gave)
+            self._proxy_failed(res.error, True)
+            return b""
+        self.pp_wait = None
+        self.pp_header = res
         self.timer.cancel()
         self._session_start(time.time())
         if self.closed:
             return b""
         return buf[res.size:]
 
+    def _proxy_failed(self, why: str, received: bool) -> None:
+        """No usable PROXY header (``why``: HAProxy's text for the case): the connection
+        ends before any session, with HAProxy's log line for it and no other. When
+        bytes were received the close is a reset, as HAProxy's (it leaves them unread
+        in the socket)."""
+        self.pp_wait = None
+        self.ended = True  # no request will be read, nor one reported missing
+        self.timer.cancel()
+        log = self.fe.log
+        if log is not None:
+            log.conn_error(self, why, why in proxyproto.SILENT_IF_NULL)
+        if received and self.transport is not None and not self.closed:
+            reset_on_close(self.transport)
+        self._close()
+
+    def _proxy_gone(self, exc: Exception | None) -> None:
+        """The client left before its PROXY header was whole (``exc``: it reset)."""
+        self._proxy_failed(self._proxy_cut(proxyproto.ABORT if exc is not None
+                                           else proxyproto.EMPTY), bool(self.pp_wait))
+
+    def _proxy_cut(self, why: str) -> str:
+        # part of a header came: HAProxy, which reads the header from the first segment
+        # alone, calls that truncated however the connection then ends
+        return proxyproto.TRUNCATED if self.pp_wait else why
+
     def _client_timeout_proxy(self) -> bool:
         """The PROXY header did not come within `timeout client`: a silent close."""
         if self.pp_wait is None:
             return False
-        self.pp_wait = None
-        self._close()
+        self._proxy_failed(self._proxy_cut(proxyproto.TIMEOUT), bool(self.pp_wait))
         return True
 
     def _input(self, data: bytes) -> None:
@@ -477,7 +504,7 @@ class ClientConn(PeerNames):
     def eof_received(self) -> bool | None:
         self.flush()  # (a falsy answer lets uvloop close the transport)
         if self.pp_wait is not None:  # gone before its PROXY header: nothing to answer
-            self.pp_wait = None
+            self._proxy_gone(None)
             return None
         txn = self.txn or self.req_txn
         if txn is not None and not txn.done and not txn.req_done:

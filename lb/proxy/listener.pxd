@@ -10,7 +10,7 @@ from lb.proxy.drive cimport Driven
 
 cdef class Listener:
     cdef public object bind, server, port, sock, factory, backlog, accepted_class
-    cdef public object peer, local
+    cdef public object peer, local, label
     cdef public bint reading, paused, blocked, accept_proxy
     cdef public int peer_fd
     cdef public FrontendRT fe

@@ -121,7 +121,7 @@ class Listener:
 
     __slots__ = ("rt", "fe", "bind", "server", "port", "sock", "factory", "backlog",
                  "reading", "paused", "blocked", "accepted_class", "peer", "peer_fd",
-                 "accept_proxy",
+                 "accept_proxy", "label",
                  "local")
 
     def __init__(self, rt: Any, fe: Any, bind: Bind) -> None:
@@ -130,6 +130,9 @@ class Listener:
         self.bind = bind
         # a PROXY header starts each connection (lb.proxy.client reads it first)
         self.accept_proxy = bool(getattr(bind, "accept_proxy", False))
+        # how HAProxy names the listener in a connection's error line: its bind
+        # `name`, else its number within the frontend (lb.config: `id`, or in order)
+        self.label = bind.name or str(bind.luid)
         self.server: Any = None  # kept for older callers; lb no longer uses create_server
         self.port = 0
         self.sock: socket.socket | None = None  # the listening socket

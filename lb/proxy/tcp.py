@@ -290,7 +290,7 @@ class TcpClient(ClientConn):
 
     def eof_received(self) -> bool | None:
         if self.pp_wait is not None:  # gone before its PROXY header: no session
-            self.pp_wait = None
+            self._proxy_gone(None)
             return None
         self.client_eof = True
         if self.inspect_timer is not None:
@@ -298,6 +298,8 @@ class TcpClient(ClientConn):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.pp_wait is not None and not self.closed:
+            self._proxy_gone(exc)
         self.closed = True
         if self.inspect_timer is not None:
             self.inspect_timer.cancel()
@@ -308,7 +310,8 @@ class TcpClient(ClientConn):
         self.session_closed()
 
     def _client_timeout(self) -> None:
-        pass
+        # only the wait for a PROXY header is timed here (the tunnel has its own)
+        self._client_timeout_proxy()
 
     def txn_done(self, txn: Any, close: bool, abort: bool, now: float) -> None:
         if self.txn is txn:

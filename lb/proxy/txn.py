@@ -1100,9 +1100,34 @@ class Txn(SampleSubject):
 
     def proxy_header(self) -> bytes:
         """The PROXY header for a new connection to the server: the client's address
-        and port as this exchange sees them, and the address it connected to."""
-        make = proxyproto.v2 if self.srv.proxy_proto == 2 else proxyproto.v1
-        return make(self.src, int(self.src_port), self.dst, int(self.dst_port))
+        and port as this exchange sees them, and the address it connected to; in v2,
+        the TLVs of `proxy-v2-options` in HAProxy 2.6.12's order."""
+        srv = self.srv
+        if srv.proxy_proto != 2:
+            return proxyproto.v1(self.src, int(self.src_port), self.dst, int(self.dst_port))
+        opts = srv.pp_opts
+        tlvs = b""
+        if opts:
+            if opts & proxyproto.OPT_AUTHORITY:  # passed on from the proxy in front
+                got = self.conn.pp_header
+                if got is not None and got.authority is not None:
+                    tlvs += proxyproto.tlv(proxyproto.TLV_AUTHORITY, got.authority)
+            if opts & proxyproto.OPT_UNIQUE_ID:
+                tlvs += proxyproto.tlv(proxyproto.TLV_UNIQUE_ID, self.unique_id_bytes())
+            if opts & proxyproto.OPT_SSL:
+                tlvs += proxyproto.SSL_NONE
+        return proxyproto.v2(self.src, int(self.src_port), self.dst, int(self.dst_port),
+                             tlvs, bool(opts & proxyproto.OPT_CRC32C))
+
+    def unique_id_bytes(self) -> bytes:
+        """The exchange's `unique-id-format` value, made now if it is not yet (a TCP
+        stream's); empty without a format, as HAProxy's."""
+        if self.unique_id is None:
+            fmt = self.fe.unique_id
+            if fmt is None:
+                return b""
+            self.unique_id = fmt.render(self).decode("latin-1")
+        return self.unique_id.encode("latin-1")
 
     def _attach_new(self, link: Any) -> None:
         """A new connection on which the server spoke or closed before its exchange
