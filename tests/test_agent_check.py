@@ -127,6 +127,9 @@ defaults
   timeout connect 1s
   timeout client 5s
   timeout server 5s
+  # the agents are threads of the test process: on a loaded machine one may answer
+  # after the 100 ms `inter` (both proxies then log a Layer7 timeout nobody asked for)
+  timeout check 1s
 backend b
   default-server agent-inter 100 agent-send "ping\\n"
   server s1 127.0.0.1:{web} check inter 100 agent-check agent-port {a1}
