@@ -37,4 +37,4 @@ cpdef str url_escape(value)
 cdef class TrafficFormat:
     cdef public object text, mode, render, source
     cdef public long long log_count
-    cdef public bint early, asap
+    cdef public bint early, asap, be_src

@@ -352,9 +352,10 @@ VARIABLES: dict[str, Var] = {
     "ac": Var("num", "t.actconn", "process-wide concurrent connections"),
     "b": Var("str", "(t.backend_name or t.frontend_name)", "backend name"),
     "bc": Var("num", "t.beconn", "backend concurrent connections"),
-    "bi": Var("ip", "getattr(t, 'be_src_ip', None)", "source address towards the server"),
-    "bp": Var("num", "(getattr(t, 'be_src_port', None) or 0)", "source port towards the server",
-              "%04X"),
+    "bi": Var("ip", "(t.be_src[0] if getattr(t, 'be_src', None) else None)",
+              "source address towards the server"),
+    "bp": Var("port", "(t.be_src[1] if getattr(t, 'be_src', None) else None)",
+              "source port towards the server", "%04X"),
     "bq": Var("num", "t.backend_queue", "backend queue position"),
     "ci": Var("ip", "t.client_ip", "client address"),
     "cp": Var("num", "t.client_port", "client port", "%04X"),
@@ -381,7 +382,9 @@ VARIABLES: dict[str, Var] = {
     "s": Var("str", "(t.server_name or '<NOSRV>')", "server name"),
     "sc": Var("num", "t.srvconn", "server concurrent connections"),
     "si": Var("ip", "getattr(t, 'srv_ip', None)", "server address"),
-    "sp": Var("num", "(getattr(t, 'srv_port', None) or 0)", "server port", "%04X"),
+    # ("-" as HAProxy's when no server was tried)
+    "sp": Var("port", "(getattr(t, 'srv_port', 0) if getattr(t, 'srv_ip', None) is not None "
+              "else None)", "server port", "%04X"),
     "sq": Var("num", "t.srv_queue", "server queue position"),
     "sslc": Var("str", "None", "TLS cipher (no TLS in lb: -)"),
     "sslv": Var("str", "None", "TLS version (no TLS in lb: -)"),
@@ -583,10 +586,11 @@ class TrafficFormat:
     ``option logasap`` (``ASAP_PLUS`` fields carry a '+').
     """
 
-    __slots__ = ("text", "mode", "render", "log_count", "source", "early", "asap")
+    __slots__ = ("text", "mode", "render", "log_count", "source", "early", "asap", "be_src")
 
     def __init__(self, text: str, mode: str, render: Callable[[Any], bytes],
-                 source: str, early: bool = False, asap: bool = False) -> None:
+                 source: str, early: bool = False, asap: bool = False,
+                 be_src: bool = False) -> None:
         self.text = text
         self.mode = mode
         self.render = render
@@ -594,6 +598,8 @@ class TrafficFormat:
         self.source = source
         self.early = early
         self.asap = asap
+        # %bi or %bp: each new server connection's own address is read (a system call)
+        self.be_src = be_src
 
     def __repr__(self) -> str:
         return f"TrafficFormat({self.text!r})"
@@ -624,6 +630,11 @@ def _field_of(node: _Node, env: dict[str, Any]) -> tuple[str, str | None]:
         if opts & OPT_HEXA and var.hexfmt:
             return var.hexfmt, var.expr
         return var.decfmt, var.expr
+    if kind == "port":  # a number, or "-" when there is none
+        fname = f"_p{len(env)}"
+        fmt = var.hexfmt if opts & OPT_HEXA and var.hexfmt else var.decfmt
+        env[fname] = lambda v, f=fmt: "-" if v is None else f % v
+        return "%s", f"{fname}({var.expr})"
     if kind == "raw":
         return "%s", var.expr
     if kind == "url":
@@ -689,7 +700,9 @@ def compile_traffic_format(fmt_text: str, mode: str = "http", captures_req: int 
     code = compile(src, "<log-format>", "exec")
     exec(code, env)  # noqa: S102 - source built from the VARIABLES table, never user text
     waits = any(nd.kind == "var" and nd.value in WAITS_FOR_END for nd in nodes)
-    tf = TrafficFormat(fmt_text, mode, env["render"], src, logasap or not waits, logasap)
+    be_src = any(nd.kind == "var" and nd.value in ("bi", "bp") for nd in nodes)
+    tf = TrafficFormat(fmt_text, mode, env["render"], src, logasap or not waits, logasap,
+                       be_src)
     env["_fmt"] = tf
     return tf
 

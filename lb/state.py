@@ -306,6 +306,7 @@ class ServerState:
         "check_desc", "check_running", "last_check", "last_change", "down_since",
         "downtime", "streams", "lb_data", "slowstart_until", "addr", "port",
         "check_info", "queue_idx", "agent", "observe", "hana_errors", "proxy_proto", "pp_opts",
+        "port_offset",
     )
 
     def __init__(self, model: Server, backend: BackendState, now: float) -> None:
@@ -348,6 +349,7 @@ class ServerState:
         self.slowstart_until = 0.0
         self.addr = model.fallback_ip or model.host
         self.port = model.port
+        self.port_offset = model.port_offset
         self.agent = AgentState(model) if model.agent_check else None
         # `observe` (lb.hana): 0 none, 1 layer4, 2 layer7; consecutive errors seen.
         # As HAProxy 2.6: traffic is observed only where a health check runs

@@ -477,11 +477,11 @@ class RawBackend:
     ``handler(sock)`` runs in its own thread (e.g. answer garbage, stay silent, close
     early, send 100-continue). Records the bytes received in ``.received``."""
 
-    def __init__(self, handler: Any) -> None:
+    def __init__(self, handler: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         self.handler = handler
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, port))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.received: list[bytes] = []

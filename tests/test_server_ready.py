@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -44,6 +45,8 @@ class _Dialer:
     def __init__(self) -> None:
         self.dialing: Any = None
         self.driven: Driven | None = None
+        # its frontend: whose log format has no %bi/%bp (no address read at connect)
+        self.fe = SimpleNamespace(log_be_src=False)
         self.seen: list[tuple[str, bool, bool, bool]] = []
 
     def _server_ready(self, sc: Any) -> None:

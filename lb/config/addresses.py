@@ -24,6 +24,9 @@ from lb.config.model import Config, Proxy, Server
 from lb.errors import Diagnostic, Severity
 
 DEFAULT_METHODS = "last,libc"
+# a server at one of these addresses connects to the address the client connected to
+# (after `set-dst`): HAProxy's transparent servers
+ANY_ADDRESSES = frozenset(("0.0.0.0", "::", "*"))
 FAILED_TEXT = "Failed to initialize server(s) addr."
 
 Resolver = Callable[[str], bool]

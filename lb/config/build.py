@@ -21,6 +21,7 @@ from typing import Any
 import lb.config.model as m
 import lb.config.stick_kw as stick_kw
 from lb.config import bind_kw, reply_kw, ring_kw, sample_refs, userlist_kw
+from lb.config.addresses import ANY_ADDRESSES
 from lb.config.check_kw import build_check
 from lb.config.global_kw import GLOBAL_NEGATABLE, dispatch_global
 from lb.config.lexer import Line, Reader
@@ -569,8 +570,11 @@ class Parser:
                                   " referenced in a 'use-server' rule.", "unknown-server",
                                   style="plain")
                 for s in p.servers:
+                    # (a server at 0.0.0.0 is let through, as by HAProxy 2.6.12: its
+                    # checks then go to 0.0.0.0:0 and fail)
                     if s.check and s.port is None and s.check_port is None and \
-                            not s.host.startswith("/") and not s.host.startswith("unix@"):
+                            not s.host.startswith("/") and not s.host.startswith("unix@") \
+                            and s.host not in ANY_ADDRESSES:
                         if not any(isinstance(st, m.CheckConnect) and st.port
                                    for st in p.http_check_rules + p.tcp_check_rules):
                             ctx.alert(None, f"config: {kind_word(p.kind)} '{p.name}': "

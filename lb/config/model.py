@@ -306,12 +306,16 @@ class ActSetVar:
 
 
 @dataclass(frozen=True, slots=True)
-class ActSetSrc:
-    """`set-src <expr>` (``port`` False) or `set-src-port <expr>`: the client address
-    the rest of the request sees (fetches, logs, forwardfor, balancing)."""
+class ActSetAddr:
+    """`set-src <expr>` / `set-src-port <expr>` (``dst`` False): the client address or
+    port the rest of the request sees (fetches, logs, forwardfor, balancing);
+    `set-dst` / `set-dst-port`: the address or port it connected to (fetches, logs,
+    the PROXY header sent, and the server a `0.0.0.0` or port-less server connects
+    to)."""
 
     expr: str
     port: bool = False
+    dst: bool = False
     final: bool = False
 
 
@@ -498,8 +502,10 @@ class AclDecl:
 class Server:
     name: str
     host: str  # address as written (name or literal); see lb.config.addresses
-    port: int | None  # None when the address had no port
+    port: int | None  # None when the address had no port, or a `+N`/`-N` one
     puid: int  # 1-based id within the backend (stats `sid`): `id`, else the next free one
+    # `+N`/`-N`: added to the port the client connected to (0 for a port-less server)
+    port_offset: int = 0
     forced_id: int = 0  # the `id` written on the line (0: numbered automatically)
     weight: int = 1
     maxconn: int = 0  # 0 = unlimited

@@ -1574,7 +1574,7 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
                                args[1] if need == 2 else None)
     if act in ("deny", "tarpit", "return"):
         return _payload_action(kw, act, args, line, ctx, p)
-    if act in ("set-src", "set-src-port"):
+    if act in ("set-src", "set-src-port", "set-dst", "set-dst-port"):
         if not args or not args[0]:
             return "missing fetch method."
         if nargs > 1:
@@ -1587,7 +1587,7 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
         if need is not None:
             return (f"fetch method '{args[0]}' extracts information from '{need}', none "
                     "of which is available here.")
-        return m.ActSetSrc(args[0], port=act == "set-src-port")
+        return m.ActSetAddr(args[0], port=act.endswith("-port"), dst=act.startswith("set-dst"))
     if act in ("reject", "silent-drop"):
         return m.ActReject(silent=act == "silent-drop") if not args else \
             f"unexpected keyword '{args[0]}'."
@@ -1761,7 +1761,7 @@ HTTP_ACTIONS = ("add-header", "allow", "auth", "capture", "del-header", "deny", 
                 "use-service", "track-sc0", "track-sc1",
                 "track-sc2", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt0(*)",
                 "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)", "set-src",
-                "set-src-port")
+                "set-src-port", "set-dst", "set-dst-port")
 # HAProxy actions lb does not implement. Ignoring these changes nothing a client or a
 # server sees (logging, tracking, tuning), so they are accepted with a warning ...
 IGNORED_ACTIONS = frozenset({
@@ -1771,11 +1771,12 @@ IGNORED_ACTIONS = frozenset({
     "cache-use", "cache-store"})
 # ... while ignoring these would change traffic or security: refused with a clear error.
 REFUSED_ACTIONS = frozenset({
-    "normalize-uri", "set-dst", "set-dst-port", "do-resolve(*)",
+    "normalize-uri", "do-resolve(*)",
     "early-hint", "lua(*)"})
 _RESPONSE_ONLY_BAD = ("auth", "tarpit", "reject", "set-path", "set-pathq", "set-uri", "set-query",
                       "set-method", "replace-path", "replace-pathq", "replace-uri",
-                      "use-service", "set-timeout", "set-src", "set-src-port")
+                      "use-service", "set-timeout", "set-src", "set-src-port", "set-dst",
+                      "set-dst-port")
 
 
 def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:

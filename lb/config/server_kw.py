@@ -397,6 +397,17 @@ def split_address(addr: str) -> tuple[str, int | None, str | None]:
     return host, int(port_s), None
 
 
+def port_offset(addr: str) -> int:
+    """The N of a ``host:+N`` or ``host:-N`` address (HAProxy adds it to the port
+    the client connected to); 0 for any other."""
+    _, colon, port_s = addr.rpartition(":")
+    if not colon or port_s[:1] not in ("+", "-"):
+        return 0
+    digits = port_s[1:]
+    n = int(digits) if digits.isdigit() else 0
+    return -n if port_s[0] == "-" else n
+
+
 def kw_default_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     values = dict(p.default_server)
@@ -481,7 +492,7 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                  col=line.col(words.index("ssl")) if "ssl" in words else 0, style="bracket")
     values = {k: v for k, v in values.items() if k in _SERVER_FIELDS}
     srv = m.Server(name=name, host=host, port=port, puid=len(p.servers) + 1,
-                   origin=origin(line), **values)
+                   port_offset=port_offset(words[2]), origin=origin(line), **values)
     p.servers.append(srv)
     p.server_origins[name] = origin(line)
 

@@ -477,12 +477,13 @@ def _set_var(a: m.ActSetVar) -> Executor:
     return run
 
 
-def _set_src(a: m.ActSetSrc) -> Executor:
-    """The request's client address (or port) from now on, when the expression gives
-    one: an address that does not parse, or no sample, changes nothing. As in HAProxy
-    2.6.12 it lasts for this request only; the port keeps its low 16 bits, and a port
-    that is not a number becomes 0."""
+def _set_addr(a: m.ActSetAddr) -> Executor:
+    """The request's client (`set-src*`) or destination (`set-dst*`) address or port
+    from now on, when the expression gives one: an address that does not parse, or
+    no sample, changes nothing. As in HAProxy 2.6.12 it lasts for this request only;
+    the port keeps its low 16 bits, and a port that is not a number becomes 0."""
     expr = sample.parse_expr(a.expr)
+    addr_field, port_field = ("dst", "dst_port") if a.dst else ("src", "src_port")
 
     def run_addr(ctx: Any) -> None:
         v = expr.raw(ctx)
@@ -491,8 +492,8 @@ def _set_src(a: m.ActSetSrc) -> Executor:
         ip = v if isinstance(v, ipaddress.IPv4Address | ipaddress.IPv6Address) else \
             sample.parse_ip(v.decode("latin-1") if isinstance(v, bytes) else str(v))
         if ip is not None:
-            ctx.src = str(ip)
-            ctx.memo.pop("src", None)
+            setattr(ctx, addr_field, str(ip))
+            ctx.memo.pop(addr_field, None)
         return None
 
     def run_port(ctx: Any) -> None:
@@ -502,7 +503,7 @@ def _set_src(a: m.ActSetSrc) -> Executor:
         if not isinstance(v, int):
             text = v.decode("latin-1") if isinstance(v, bytes) else str(v)
             v = int(text) if text.lstrip("-").isdigit() else 0
-        ctx.src_port = v & 0xFFFF
+        setattr(ctx, port_field, v & 0xFFFF)
         return None
     return run_port if a.port else run_addr
 
@@ -612,7 +613,7 @@ ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActSetStatus: _set_status,
     m.ActSetTimeout: _set_timeout,
     m.ActSetVar: _set_var,
-    m.ActSetSrc: _set_src,
+    m.ActSetAddr: _set_addr,
     m.ActUnsetVar: _unset_var,
     m.ActUseService: _use_service,
     m.ActTrackSc: _track_sc,

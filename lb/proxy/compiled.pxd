@@ -45,7 +45,7 @@ cdef class FrontendRT:
     cdef public object model, name, switching, default_be, own_be
     cdef public object t_client, t_http_request, t_keep_alive, t_tarpit
     cdef public object t_client_fin
-    cdef public bint client_close, server_close
+    cdef public bint client_close, server_close, log_be_src
     cdef public long long bufsize, maxhdr, head_max
     cdef public object errorfiles, mode, stats_uri, ff, ff_cache, dontlognull
     cdef public object ot, ot_cache

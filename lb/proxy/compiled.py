@@ -214,7 +214,7 @@ class FrontendRT:
         "dontlognull", "ignore_probes",
         "maxconn", "httplog", "redirect_rules", "active", "tcp_conn_rules", "tcp_sess_rules",
         "tcp_content_rules", "buffer_req", "monitor_uri", "monitor_fail", "unique_id",
-        "unique_id_hdr", "restrict_names",
+        "unique_id_hdr", "restrict_names", "log_be_src",
         "cap_req", "cap_res", "cap_cookie", "rate_lim", "rate_sec", "rate_curr", "rate_prev",
     )
 
@@ -283,6 +283,9 @@ class FrontendRT:
         self.maxhdr = g.tune_http_maxhdr
         self.errorfiles = actions.compile_pages(model.errorfiles)
         self.log = _traffic_log(model, rt.config)
+        # its log format has %bi/%bp: server connections note their own address
+        self.log_be_src = bool(self.log is not None and self.log.fmt is not None
+                               and self.log.fmt.be_src)
         self.httplog = o.httplog or bool(model.log_format)
         self.dontlognull = o.dontlognull
         self.ignore_probes = o.http_ignore_probes

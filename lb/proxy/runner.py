@@ -65,6 +65,8 @@ async def _resolve(rt: Runtime) -> None:
         host = srv.addr
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
+        if host == "*":  # HAProxy's other spelling of 0.0.0.0 (a transparent server)
+            host = "0.0.0.0"
         try:
             ipaddress.ip_address(host)
             srv.addr = host

@@ -22,6 +22,7 @@ cdef class ServerConn:
     cdef public double park_now
     cdef public object early
     cdef public list unsent
+    cdef public object local
     cdef public long long hleft, hcount
     cdef public int fd
     cdef public BackendRT be

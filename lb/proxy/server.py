@@ -43,7 +43,7 @@ class ServerConn:
         "be", "srv", "transport", "parser", "txn", "reason", "headers", "trailers",
         "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te", "idle_since",
         "hleft", "hcount", "final", "pooled", "attached", "early", "fd", "plain",
-        "dialer", "feeding", "parked", "park_timeout", "park_now", "unsent",
+        "dialer", "feeding", "parked", "park_timeout", "park_now", "unsent", "local",
     )
 
     def __init__(self, be: Any, srv: ServerState, dialer: Any = None, fd: int = -3) -> None:
@@ -100,11 +100,16 @@ class ServerConn:
         # transport (``dial_now``): what the kernel did not take then, written first
         # once the transport is there
         self.unsent: list[bytes] | None = None
+        self.local: Any = None  # its own (address, port), read only for %bi/%bp
 
     # ---- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         dialer = self.dialer
+        txn = dialer if dialer is not None else self.txn
+        if txn is not None and txn.fe.log_be_src:  # %bi/%bp
+            self.local = transport.get_extra_info("sockname")
+            txn.be_src = self.local
         if dialer is not None:
             self.dialer = None
             dialer._server_ready(self)

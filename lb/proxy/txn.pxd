@@ -44,6 +44,9 @@ cdef class Txn(SampleSubject):
     cdef public object res_reason, server_name, server_timeout, t_connect_start, task
     cdef public object term, tunnel, tunnel_timeout, unique_id, waiter, dialing
     cdef public object stick_stores, cap_req, cap_res, cap_cc, cap_cs
+    # where the request was sent (%si, %sp): None and 0 until a server is tried
+    cdef public object srv_ip, be_src
+    cdef public int srv_port
     # track-sc slots of this request (lb.proxy.track), None when none
     cdef public object stkctr
     # the method and target as received, kept by the first rewrite (for the log)

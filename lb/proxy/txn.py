@@ -19,6 +19,7 @@ from typing import Any
 
 from lb import hana
 from lb.balance import keys as lbkeys
+from lb.config.addresses import ANY_ADDRESSES
 from lb.http import errorfile, h1, proxyproto, responses
 from lb.http.actions import Verdict
 from lb.http.cookie import request_cookie, response_cacheable, response_cookie
@@ -167,6 +168,9 @@ class Txn(SampleSubject):
         self.srv_queue = 0
         self.backend_queue = 0
         self.unique_id: str | None = None
+        self.srv_ip: str | None = None  # the address and port the request went to
+        self.srv_port = 0
+        self.be_src: Any = None  # ... and the server connection's own (%bi, %bp)
         self.bad_request = False
         # internal
         self.be: Any = None
@@ -920,6 +924,7 @@ class Txn(SampleSubject):
             sc = srvmod.take_idle(be, srv)
             if sc is not None:
                 self.reused = True
+                self.srv_ip, self.srv_port = srv.addr, srv.port or 0
                 self.t_connect = 0
                 be.counters.reuse += 1
                 srv.counters.reuse += 1
@@ -950,14 +955,20 @@ class Txn(SampleSubject):
             return
         srv = self.srv
         rt = self.rt
-        port = srv.port or self.dst_port
+        port = srv.port
+        if not port:  # no port, or `+N`/`-N`: the one the client connected to (+N)
+            port = (int(self.dst_port) + srv.port_offset) & 0xFFFF
+        addr = srv.addr
+        if addr in ANY_ADDRESSES:  # a transparent server: where the client connected
+            addr = self.dst
+        self.srv_ip, self.srv_port = addr, port
         try:
-            dialed = srvmod.dial_now(self.be, srv, srv.addr, port, self)
+            dialed = srvmod.dial_now(self.be, srv, addr, port, self)
         except OSError:
             self.task = None
             return self._connect_failed(b"SC")
         if dialed is None:
-            self.task = Driven(rt.loop, srvmod.connect(rt.loop, self.be, srv, srv.addr,
+            self.task = Driven(rt.loop, srvmod.connect(rt.loop, self.be, srv, addr,
                                                        port, self),
                                self._connected)
             return
@@ -1053,12 +1064,18 @@ class Txn(SampleSubject):
         # TcpTxn, whose attach takes another kind of connection
         self.sc = link = sc
         link.txn = self
+        if link.local is not None:  # (a reused connection, or one made already)
+            self.be_src = link.local
         if not link.attached:
             link.attached = True
-            if self.srv.proxy_proto and not link.closed:
+            srv = self.srv
+            if srv.proxy_proto and not link.closed:
                 # send-proxy: the header is this client's, so the connection is never
                 # handed to another one
                 link.send(self.proxy_header())
+                link.reusable = False
+            elif not srv.port or srv.addr in ANY_ADDRESSES:
+                # nor one whose address or port came from where this client connected
                 link.reusable = False
             if link.early is not None or link.closed:
                 return self._attach_new(link)
