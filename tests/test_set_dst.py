@@ -271,3 +271,49 @@ def test_server_addresses_in_the_log(kind: str, mode: str) -> None:
         log.close()
     want = [f"127.0.0.1:{srv.port} 127.0.0.1:{peers[0]}"]
     assert lines == (["-:- -:-"] + want if mode == "http" else want)
+
+
+TCP_RULES_CFG = """
+defaults
+    mode {mode}
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.2:@@fe@@
+    tcp-request {where} set-dst str(127.0.0.3)
+    tcp-request {where} set-dst-port int(@@bp@@)
+    tcp-request {where} set-src str(10.9.8.7)
+    default_backend b
+backend b
+    server s1 0.0.0.0 send-proxy
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("mode", "where"), [
+    ("tcp", "connection"), ("tcp", "content"), ("http", "session")])
+def test_tcp_request_set_dst(kind: str, mode: str, where: str) -> None:
+    """`tcp-request connection|session|content set-dst*` and `set-src`: a connection
+    or session rule sets the addresses for every request of the connection, a content
+    rule for the stream (in `mode tcp`, the whole connection). The server's PROXY
+    header shows both."""
+    fe, bp = free_port(), free_port()
+    with RawBackend(_where, "127.0.0.3", bp), lb_or_haproxy(
+            kind, TCP_RULES_CFG.format(mode=mode, where=where), {"fe": fe, "bp": bp}):
+        got = _get(fe, "/t", count=1 if mode == "tcp" else 2)
+    assert len(got) == (1 if mode == "tcp" else 2)
+    for body in got:  # `<where the server was reached> PROXY TCP4 <src> <dst> <sp> <dp>`
+        assert body.startswith(f"127.0.0.3:{bp} PROXY TCP4 10.9.8.7 127.0.0.3 ".encode())
+        assert body.endswith(f" {bp}".encode()), body
+
+
+@pytest.mark.skipif(not os.path.exists(HAPROXY), reason="needs haproxy")
+@pytest.mark.parametrize("rule", [
+    "connection set-dst", "connection set-dst nosuch", "connection set-dst src extra",
+    "session set-src-port int(5) if TRUE", "content set-dst-port hdr(x)"])
+def test_tcp_request_set_dst_messages(tmp_path, capsys, rule: str) -> None:  # type: ignore[no-untyped-def]
+    assert_text_like_haproxy(tmp_path, capsys, (
+        "defaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n"
+        f"frontend f\n bind 127.0.0.1:18080\n tcp-request {rule}\n default_backend b\n"
+        "backend b\n server s 127.0.0.1:1\n"))

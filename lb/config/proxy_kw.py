@@ -2042,6 +2042,25 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             return
         start = 4
         action = m.ActExpectProxy()
+    elif act in ("set-src", "set-src-port", "set-dst", "set-dst-port"):
+        # (HAProxy 2.6.12 checks the expression only; a fetch of what is not there yet
+        # gives no sample at run time and changes nothing)
+        start = next((i for i in range(3, len(words)) if words[i] in ("if", "unless")),
+                     len(words))
+        if start == 3 or not words[3]:
+            ctx.alert(line, "missing fetch method", "bad-action", col=line.col(2))
+            return
+        if start > 4:
+            ctx.alert(line, f"'tcp-request {where} {act}' only accepts 'if' or 'unless', in "
+                      f"{p.label()} (got '{words[4]}')", "bad-action", col=line.col(4))
+            return
+        try:
+            sample_mod.parse_expr(words[3])
+        except Exception as exc:
+            ctx.alert(line, _msg(exc), "bad-action", col=line.col(3))
+            return
+        action = m.ActSetAddr(words[3], port=act.endswith("-port"),
+                              dst=act.startswith("set-dst"))
     elif act not in ("accept", "reject", "silent-drop"):
         ctx.warn(line, f"'tcp-request {where} {act}' is not supported by lb and is ignored.",
                  "unsupported-keyword", col=line.col(2))

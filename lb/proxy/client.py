@@ -214,8 +214,10 @@ class ClientConn(PeerNames):
         rules = self.fe.tcp_conn_rules
         if rules is None:
             return True
-        v = rules.run(Txn(self, b"", b"", b"1.1", [], self.rt.clock()))
+        t = Txn(self, b"", b"", b"1.1", [], self.rt.clock())
+        v = rules.run(t)
         if v is None or v.kind != "reject":
+            self._keep_addresses(t)
             return True
         self.fe.counters.dcon += 1
         self.closed = True
@@ -229,8 +231,10 @@ class ClientConn(PeerNames):
         """`tcp-request session` rules, once per connection, after the connection
         rules: False when the session was rejected (closed silently, counted in
         `dses`, not logged)."""
-        v = self.fe.tcp_sess_rules.run(Txn(self, b"", b"", b"1.1", [], self.rt.clock()))
+        t = Txn(self, b"", b"", b"1.1", [], self.rt.clock())
+        v = self.fe.tcp_sess_rules.run(t)
         if v is None or v.kind != "reject":
+            self._keep_addresses(t)
             return True
         self.fe.counters.dses += 1
         self.closed = True
@@ -238,6 +242,10 @@ class ClientConn(PeerNames):
             self.flush()
             self.transport.close()
         return False
+
+    def _keep_addresses(self, t: Txn) -> None:
+        """`set-src`/`set-dst` of a connection or session rule: for the connection."""
+        self.src, self.src_port, self.dst, self.dst_port = t.src, t.src_port, t.dst, t.dst_port
 
     def session_closed(self) -> None:
         """Connection gone (from here or from the tunnel): undo the accounting."""
