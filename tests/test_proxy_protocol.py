@@ -304,6 +304,13 @@ def test_parse_bad_tlvs(tlvs: bytes) -> None:
     assert isinstance(res, proxyproto.Header) and res.error == proxyproto.BAD_HDR
 
 
+def test_parse_refuses_a_v2_header_over_the_limit() -> None:
+    header = _v2(1, 0x11, IP4 + _tlv(0xE0, b"x" * 100))
+    assert isinstance(proxyproto.parse(header), proxyproto.Header)
+    assert proxyproto.parse(header[:16], limit=len(header) - 1) == proxyproto.TRUNCATED
+    assert proxyproto.parse(header, limit=len(header)) is not proxyproto.TRUNCATED
+
+
 def test_crc32c() -> None:
     assert proxyproto.crc32c(b"123456789") == 0xE3069283  # the standard check value
     assert proxyproto.crc32c(b"") == 0
@@ -427,17 +434,20 @@ REFUSED = {
     "v2 TLV overrun": (_v2(1, 0x11, IP4 + b"\x01\x00\x09ab") + REQUEST, "RST",
                        proxyproto.BAD_HDR),
     "v2 CRC32C": (_with_crc(IP4, good=False) + REQUEST, "RST", proxyproto.BAD_HDR),
+    # HAProxy reads the header within one 16 KiB buffer: one announcing more is cut
+    "v2 over 16 KiB": (_v2(1, 0x11, IP4 + _tlv(0xE0, b"x" * 16400)) + REQUEST, "RST",
+                       proxyproto.TRUNCATED),
 }
 
 
 def _refused(port: int, data: bytes) -> str:
     """Send ``data`` (or half-close at once) and tell how the connection ended."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
-        if data:
-            c.sendall(data)
-        else:
-            c.shutdown(socket.SHUT_WR)
         try:
+            if data:
+                c.sendall(data)  # (a large one may meet the reset already)
+            else:
+                c.shutdown(socket.SHUT_WR)
             got = c.recv(65536)
         except ConnectionResetError:
             return "RST"

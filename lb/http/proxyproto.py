@@ -14,7 +14,10 @@ import struct
 
 SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 V1_MAX = 107  # the longest v1 line, CRLF included
-V2_MAX = 16 + 65535
+# HAProxy reads a header from one buffer (tune.bufsize, 16384 by default): a v2
+# header announcing more is "truncated" there, and lb refuses it alike (which also
+# bounds the CRC32C work a client can ask for)
+V2_MAX = 16384
 # a health check's v2 header: command LOCAL, no addresses (HAProxy 2.6.12 sends this)
 V2_LOCAL = SIGNATURE + b"\x20\x00\x00\x00"
 
@@ -141,13 +144,14 @@ class Header:
         self.unique_id: bytes | None = None
 
 
-def parse(data: bytes) -> Header | str | None:
+def parse(data: bytes, limit: int = V2_MAX) -> Header | str | None:
     """The header at the start of ``data``: a ``Header``, None while ``data`` may
     still become one, or why it is not one (HAProxy 2.6.12's text for the case).
 
     HAProxy reads the header from the first segment only and calls anything short
     there truncated; lb waits for the rest of a header that is still plausible (within
-    `timeout client`), and judges other short input as HAProxy does."""
+    `timeout client`), and judges other short input as HAProxy does. ``limit``: the
+    largest v2 header taken (the frontend's tune.bufsize)."""
     if data.startswith(b"PROXY "):
         end = data.find(b"\r\n", 0, V1_MAX)
         if end < 0:
@@ -159,7 +163,7 @@ def parse(data: bytes) -> Header | str | None:
         return TRUNCATED  # HAProxy's word for a short start it cannot read
     if data[:12] != SIGNATURE or data[12] >> 4 != 2:
         return NOT_PROXY
-    return _parse_v2(data)
+    return _parse_v2(data, limit)
 
 
 def _parse_v1(line: bytes, size: int) -> Header | str:
@@ -194,10 +198,12 @@ def _port(word: bytes) -> int:
     return port
 
 
-def _parse_v2(data: bytes) -> Header | str | None:
+def _parse_v2(data: bytes, limit: int) -> Header | str | None:
     cmd, fam = data[12] & 0xF, data[13]
     length = struct.unpack("!H", data[14:16])[0]
     size = 16 + length
+    if size > limit:
+        return TRUNCATED
     if len(data) < size:
         return None
     if cmd == 0:  # LOCAL: a health check of the proxy in front; its body is skipped

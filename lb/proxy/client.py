@@ -342,7 +342,7 @@ class ClientConn(PeerNames):
         addresses become the header's (a LOCAL or UNKNOWN one keeps the connection's).
         Anything that is not such a header ends the connection (``_proxy_failed``)."""
         buf = self.pp_wait + data if self.pp_wait else data
-        res = proxyproto.parse(buf)
+        res = proxyproto.parse(buf, self.fe.bufsize)
         if res is None:
             self.pp_wait = buf
             return b""
