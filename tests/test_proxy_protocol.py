@@ -23,6 +23,7 @@ import re
 import socket
 import struct
 import time
+from typing import Any
 
 import pytest
 
@@ -494,6 +495,7 @@ def test_refused_headers_are_logged_and_reset(kind: str) -> None:
                 c = px.rt.frontends["fe"].counters
                 n = len(REFUSED) + 3
                 assert (c.conn_tot, c.stot, c.req_tot, c.ereq, c.hrsp_4xx) == (n, 1, 1, 0, 0)
+                _no_connection_left(px)
             # silence until `timeout client`: a FIN
             with socket.create_connection(("127.0.0.1", px.ports["fe"]), timeout=5) as c:
                 assert c.recv(10) == b""
@@ -503,8 +505,20 @@ def test_refused_headers_are_logged_and_reset(kind: str) -> None:
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             c.close()
             assert _log_lines(log) == [f"127.0.0.1 fe/1: {proxyproto.ABORT}"]
+            if kind == "lb":
+                _no_connection_left(px)
     finally:
         log.close()
+
+
+def _no_connection_left(px: Any) -> None:
+    """Every connection's accounting was undone (current connections, the
+    frontend's, the listener's maxconn slots)."""
+    rt = px.rt
+    deadline = time.monotonic() + 5
+    while rt.state.curr_conns and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (rt.state.curr_conns, rt.actconn, rt.frontends["fe"].st.conns) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -275,7 +275,8 @@ class ClientConn(PeerNames):
     def connection_lost(self, exc: Exception | None) -> None:
         by_client = not self.closed  # (lb sets `closed` when it closes first)
         if self.pp_wait is not None and by_client:
-            self._proxy_gone(exc)
+            self._proxy_gone(exc)  # (its own line: no request is reported missing)
+            by_client = False
         self.closed = True
         txn = self.txn
         if txn is not None and not txn.done:
@@ -369,7 +370,6 @@ class ClientConn(PeerNames):
         bytes were received the close is a reset, as HAProxy's (it leaves them unread
         in the socket)."""
         self.pp_wait = None
-        self.ended = True  # no request will be read, nor one reported missing
         self.timer.cancel()
         log = self.fe.log
         if log is not None:
