@@ -325,7 +325,12 @@ def _avg_max(name: str) -> Getter:
 def _addr(s: ServerState) -> str | None:
     if s.model.addr_none:
         return None  # no address: its name did not resolve at start-up
-    return f"{s.addr}:{s.port}" if s.port is not None else str(s.addr)
+    if s.port is not None:
+        return f"{s.addr}:{s.port}"
+    if s.model.host.startswith(("/", "unix@")):
+        return str(s.addr)
+    # no port, or `+N`/`-N`: HAProxy 2.6.12 shows the offset (`127.0.0.1:0`, `:5`, `:-10`)
+    return f"{s.addr}:{s.port_offset}"
 
 
 def _cookie(o: Obj) -> str | None:

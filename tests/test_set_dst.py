@@ -317,3 +317,37 @@ def test_tcp_request_set_dst_messages(tmp_path, capsys, rule: str) -> None:  # t
         "defaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n"
         f"frontend f\n bind 127.0.0.1:18080\n tcp-request {rule}\n default_backend b\n"
         "backend b\n server s 127.0.0.1:1\n"))
+
+
+ADDR_CFG = """
+global
+    stats socket {sock} level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 2s
+    timeout server 2s
+frontend fe
+    bind 127.0.0.1:@@fe@@
+    default_backend be
+backend be
+    server s1 127.0.0.1
+    server s2 127.0.0.1:+5
+    server s3 127.0.0.1:-10
+    server s4 0.0.0.0
+    server s5 *:81
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stats_addr_of_servers_without_a_port(kind: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`show stat`'s addr: the port offset for a port-less or `+N` server (HAProxy
+    2.6.12; lb showed the address alone), `*` as 0.0.0.0."""
+    sock = str(tmp_path / "s.sock")
+    text = ADDR_CFG.format(sock=sock)
+    with (Haproxy(text, ports={}) if kind == "haproxy" else LbProcess(text, {})):
+        lines = query(sock, "show stat").lstrip("# ").splitlines()
+    head = lines[0].split(",")
+    rows = [dict(zip(head, r.split(","), strict=False)) for r in lines[1:] if r]
+    assert [r["addr"] for r in rows if r["svname"].startswith("s")] == [
+        "127.0.0.1:0", "127.0.0.1:5", "127.0.0.1:-10", "0.0.0.0:0", "0.0.0.0:81"]
