@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from lb.http import proxyproto
-from tests.lbproc import LbProcess, RawBackend
+from tests.lbproc import LbProcess, RawBackend, raw_request
 from tests.support_e2e import HAPROXY, UdpLog, answer_ok, lb_or_haproxy
 from tests.test_config_haproxy_diff import assert_text_like_haproxy
 
@@ -71,15 +71,8 @@ ACCEPT_CASES = {
 
 
 def _exchange(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
-        c.sendall(data)
-        got = b""
-        try:
-            while chunk := c.recv(65536):
-                got += chunk
-        except ConnectionResetError:
-            pass
-    return got
+    """Everything the proxy answers until it closes (a reset ends it too)."""
+    return raw_request(port, data, timeout=5)
 
 
 def _told(head: bytes, name: bytes) -> str | None:
