@@ -498,7 +498,8 @@ class BackendState:
         self.counters = Counters()
         self.last_change = now
         self.downtime = 0.0
-        self.balancer = balance.create(model.balance, self.servers, model.options.allbackups)
+        self.balancer = balance.create(model.balance, self.servers, model.options.allbackups,
+                                       model.hash_balance_factor)
         # a backend whose servers all start disabled is down from the start (its
         # downtime counts; its first server up is not a transition down)
         self.down_since: float | None = None if self.is_up else now

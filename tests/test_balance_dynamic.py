@@ -306,7 +306,7 @@ def test_missing_key_falls_back_to_weighted_round_robin() -> None:
 def test_random_prefers_less_loaded_and_reports_full() -> None:
     srvs = servers((1, 1), maxconn=5)
     b = balance.ALGORITHMS["random"][0](BalanceSpec(algorithm="random", random_draws=2),
-                                        srvs, False)
+                                        srvs, False, 0)
     b.rng = random.Random(3)
     srvs[0].cur_conns = 4
     picks = [b.pick() for _ in range(200)]

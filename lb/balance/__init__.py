@@ -35,31 +35,34 @@ from lb.balance.roundrobin import RoundRobin
 __all__ = ["ALGORITHMS", "Balancer", "BalancedServer", "HASH_ALGORITHMS", "create",
            "is_hash"]
 
-Factory = Callable[[Any, Sequence[Any], bool], GroupedBalancer]
+Factory = Callable[[Any, Sequence[Any], bool, int], GroupedBalancer]
 
 
-def _hashed(spec: Any, servers: Sequence[Any], allbackups: bool) -> GroupedBalancer:
+def _hashed(spec: Any, servers: Sequence[Any], allbackups: bool,
+            factor: int) -> GroupedBalancer:
     hasher = make_hasher(spec.algorithm, spec.hash_function, spec.hash_modifier)
     if spec.hash_type == "consistent":
-        return ConsistentHash(servers, allbackups, hasher=hasher)
+        return ConsistentHash(servers, allbackups, hasher=hasher, balance_factor=factor)
     return StaticMap(servers, allbackups, hasher=hasher)
 
 
-def _random(spec: Any, servers: Sequence[Any], allbackups: bool) -> GroupedBalancer:
-    return ConsistentHash(servers, allbackups, draws=max(1, spec.random_draws or 2))
+def _random(spec: Any, servers: Sequence[Any], allbackups: bool,
+            factor: int) -> GroupedBalancer:
+    return ConsistentHash(servers, allbackups, draws=max(1, spec.random_draws or 2),
+                          balance_factor=factor)
 
 
 # algorithm -> (factory, description). Rows alphabetical.
 ALGORITHMS: dict[str, tuple[Factory, str]] = {
-    "first": (lambda sp, s, a: First(s, a), "lowest id with a free slot"),
+    "first": (lambda sp, s, a, f: First(s, a), "lowest id with a free slot"),
     "hash": (_hashed, "hash of a sample expression"),
     "hdr": (_hashed, "hash of a request header value"),
-    "leastconn": (lambda sp, s, a: LeastConn(s, a), "fewest in-flight requests per weight"),
+    "leastconn": (lambda sp, s, a, f: LeastConn(s, a), "fewest in-flight requests per weight"),
     "random": (_random, "best of N random draws on the consistent ring"),
     "rdp-cookie": (_hashed, "hash of the RDP mstshash cookie"),
-    "roundrobin": (lambda sp, s, a: RoundRobin(s, a), "weighted round robin (dynamic)"),
+    "roundrobin": (lambda sp, s, a, f: RoundRobin(s, a), "weighted round robin (dynamic)"),
     "source": (_hashed, "hash of the client address"),
-    "static-rr": (lambda sp, s, a: StaticMap(s, a), "weighted round robin (static map)"),
+    "static-rr": (lambda sp, s, a, f: StaticMap(s, a), "weighted round robin (static map)"),
     "uri": (_hashed, "hash of the URI"),
     "url_param": (_hashed, "hash of a URL parameter"),
 }
@@ -73,8 +76,11 @@ def is_hash(spec: Any) -> bool:
     return spec.algorithm in HASH_ALGORITHMS
 
 
-def create(spec: Any, servers: Sequence[Any], allbackups: bool = False) -> Balancer:
-    """A balancer for one backend's servers (``spec`` is a BalanceSpec)."""
+def create(spec: Any, servers: Sequence[Any], allbackups: bool = False,
+           balance_factor: int = 0) -> Balancer:
+    """A balancer for one backend's servers (``spec`` is a BalanceSpec;
+    ``balance_factor`` is `hash-balance-factor`, used by consistent hashing and
+    ``random``)."""
     algo = getattr(spec, "algorithm", "roundrobin")
     factory = ALGORITHMS.get(algo, ALGORITHMS["roundrobin"])[0]
-    return factory(spec, servers, allbackups)
+    return factory(spec, servers, allbackups, balance_factor)

@@ -7,6 +7,11 @@ after it, ties to the one before); round robin over the ring serves requests
 with no key; ``random(draws)`` draws that many points and keeps the least
 loaded server.
 
+``hash-balance-factor`` (HAProxy's bounded-load consistent hashing): a hashed or
+drawn server is taken only while it serves fewer requests than its share of
+``factor``% of the backend's load plus one; otherwise the walk goes on to the
+next ring point, as it does past a server a retry avoids.
+
 Lookups are O(log n) (bisect over a sorted key list). Rings are rebuilt lazily
 on the first pick after a change.
 
@@ -25,11 +30,12 @@ from lb.balance.keys import M32, full_hash
 
 
 class CHNode(NodeData):
-    __slots__ = ("points",)
+    __slots__ = ("points", "cumw")
 
     def __init__(self, srv: Any, idx: int) -> None:
         super().__init__(srv, idx)
         self.points: list[int] = []
+        self.cumw = 0  # weight of the usable servers declared before it, same group
 
     def ring_points(self, n: int) -> list[int]:
         pts = self.points
@@ -50,7 +56,10 @@ class Ring:
     def build(self, nodes: list[CHNode]) -> None:
         last_key = self.keys[self.last] if 0 <= self.last < len(self.keys) else None
         pts = []
+        cumw = 0
         for d in nodes:
+            d.cumw = cumw
+            cumw += d.ew
             for i, k in enumerate(d.ring_points(d.ew)):
                 pts.append((k, d.idx, i, d.srv))
         pts.sort(key=lambda p: (p[0], p[1], p[2]))
@@ -58,7 +67,11 @@ class Ring:
         self.srvs = [p[3] for p in pts]
         self.last = -1 if last_key is None else bisect_right(self.keys, last_key) - 1
 
-    def lookup(self, h: int, avoid: Any = None) -> Any:
+    def lookup(self, h: int, avoid: Any = None, fits: Callable[[Any], bool] | None = None
+               ) -> Any:
+        """The server of the ring point closest to ``h``; past it, along the ring,
+        while that server is ``avoid`` or does not ``fit`` (at most twice round, the
+        last one seen then)."""
         keys = self.keys
         n = len(keys)
         if not n:
@@ -69,14 +82,21 @@ class Ring:
         p = i - 1 if i else n - 1
         if ((h - keys[p]) & M32) <= ((keys[i] - h) & M32):
             i = p
-        s = self.srvs[i]
-        if avoid is not None and s is avoid:
-            for _ in range(n):
-                i = i + 1 if i + 1 < n else 0
-                s = self.srvs[i]
-                if s is not avoid:
-                    break
-        return s
+        srvs = self.srvs
+        s = srvs[i]
+        if (avoid is None or s is not avoid) and (fits is None or fits(s)):
+            return s
+        wraps = 0
+        while True:
+            i += 1
+            if i == n:
+                i = 0
+                wraps += 1
+                if wraps > 1:
+                    return s
+            s = srvs[i]
+            if s is not avoid and (fits is None or fits(s)):
+                return s
 
     def next_rr(self, avoid: Any) -> Any:
         # chash_get_next_server: walk the ring, skip saturated and avoided servers
@@ -106,9 +126,10 @@ class ConsistentHash(GroupedBalancer):
 
     def __init__(self, servers: Any, allbackups: bool = False,
                  hasher: Callable[[bytes], int] | None = None, draws: int = 0,
-                 rng: Any = None) -> None:
+                 rng: Any = None, balance_factor: int = 0) -> None:
         self.hasher = hasher
         self.draws = draws
+        self.balance_factor = balance_factor
         self.rng = rng if rng is not None else _random.Random()
         self.act = Ring()
         self.bck = Ring()
@@ -145,7 +166,7 @@ class ConsistentHash(GroupedBalancer):
         if self.draws:
             return self._random(ring, avoid)
         if key is not None and self.hasher is not None:
-            return ring.lookup(self.hasher(key), avoid)
+            return ring.lookup(self.hasher(key), avoid, self._fits())
         return ring.next_rr(avoid)
 
     def lookup_hash(self, h: int, avoid: Any = None) -> Any:
@@ -153,14 +174,41 @@ class ConsistentHash(GroupedBalancer):
         if not self.srv_act and self.fbck is not None:
             return self.fbck
         ring = self._ring()
-        return None if ring is None else ring.lookup(h & M32, avoid)
+        return None if ring is None else ring.lookup(h & M32, avoid, self._fits())
+
+    def _fits(self) -> Callable[[Any], bool] | None:
+        """With a balance factor, the test a server must pass to take one more
+        request now (HAProxy's chash_server_is_eligible); None without one.
+
+        The backend's load plus this request, times the factor (rounded up), is
+        shared out by weight: a whole number of slots per weight unit, and the
+        remainder in proportion to where the server's weight falls in its group."""
+        factor = self.balance_factor
+        if not factor:
+            return None
+        tot_w = self.tot_weight
+        if tot_w <= 0:
+            return None
+        served = 0
+        for d in self.nodes:
+            served += d.srv.cur_conns
+        tot_slots = ((served + 1) * factor + 99) // 100
+        per_weight, rem = divmod(tot_slots, tot_w)
+
+        def fits(s: Any) -> bool:
+            d = s.lb_data
+            ew = d.ew
+            slots = ew * per_weight + ((d.cumw + ew) * rem) // tot_w - (d.cumw * rem) // tot_w
+            return s.cur_conns < (slots or 1)
+        return fits
 
     def _random(self, ring: Ring, avoid: Any) -> Any:
         curr = None
         getbits = self.rng.getrandbits
+        fits = self._fits()
         for _ in range(self.draws):
             prev = curr
-            curr = ring.lookup(getbits(32), avoid)
+            curr = ring.lookup(getbits(32), avoid, fits)
             if curr is None:
                 break
             if prev is not None and prev is not curr and \

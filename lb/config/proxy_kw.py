@@ -218,6 +218,27 @@ def _int_kw(attr: str, kw: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None
     return handler
 
 
+def kw_hash_balance_factor(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`hash-balance-factor <pct>`: 0 (off) or above 100. HAProxy reads the number
+    with atol and ignores further words; lb warns about them."""
+    if len(line.words) < 2 or not line.words[1]:
+        ctx.alert(line, "'hash-balance-factor' expects an integer argument.", "missing-argument")
+        return
+    v = line.words[1]
+    if not v.lstrip("-").isdigit():
+        ctx.warn(line, f"'hash-balance-factor' expects an integer argument, '{v}' is read as "
+                 f"{atoi(v)}.", "bad-integer", col=line.col(1))
+    factor = atoi(v)
+    if factor != 0 and factor <= 100:
+        ctx.alert(line, "'hash-balance-factor' must be 0 or greater than 100.", "bad-argument",
+                  col=line.col(1))
+        return
+    if len(line.words) > 2:
+        ctx.warn(line, f"'hash-balance-factor' ignores the extra argument '{line.words[2]}'.",
+                 "extra-argument", col=line.col(2))
+    p.hash_balance_factor = factor
+
+
 def kw_retry_on(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     allowed = ("none", "conn-failure", "empty-response", "junk-response", "response-timeout",
                "0rtt-rejected", "all-retryable-errors", "401", "403", "404", "408", "425",
@@ -2164,7 +2185,8 @@ _ROWS: list[Keyword] = [
     Keyword("force-persist", kw_persist("force"), BE, defaults=False,
             help="use a down server named by a cookie"),
     Keyword("fullconn", _int_kw("fullconn", "fullconn"), BE, max_args=1),
-    Keyword("hash-balance-factor", _int_kw("hash_balance_factor", "hash-balance-factor"), BE),
+    Keyword("hash-balance-factor", kw_hash_balance_factor, BE,
+            help="bounded-load consistent hashing (percent of the average load)"),
     Keyword("hash-type", kw_hash_type, BE, help="hashing method for hash algorithms"),
     Keyword("http-after-response", _rules_kw("http-response", "http_after_response_rules"),
             named_defaults_only=True),
