@@ -93,6 +93,17 @@ def wait_socket(path: str, timeout: float = 10.0) -> None:
     assert os.path.exists(path), path
 
 
+def csv_rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
+    """`show stat` CSV as {(pxname, svname): {column: value}}."""
+    lines = text.splitlines()
+    names = lines[0].lstrip("# ").split(",")
+    rows = {}
+    for line in lines[1:]:
+        row = dict(zip(names, line.split(","), strict=True))
+        rows[(row["pxname"], row["svname"])] = row
+    return rows
+
+
 def query(address: str | tuple[str, int], line: str, timeout: float = 5.0) -> str:
     """Send one line to a stats socket and read until the server closes."""
     if isinstance(address, tuple):

@@ -11,7 +11,7 @@ import pytest
 from lb import prometheus, stats
 from lb.config.model import StatsPage
 from lb.state import ADMIN_FDRAIN, ADMIN_FMAINT, OP_STOPPED
-from tests.stats_support import make_state
+from tests.stats_support import csv_rows, make_state
 
 NOW = 1_000_100.0
 
@@ -327,16 +327,6 @@ def test_stats_admin_actions() -> None:
     assert b"<form" not in stats.serve_http(st2, st2.config.proxies[0], _Req(b"/st"), NOW)
 
 
-def _csv_rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
-    lines = text.splitlines()
-    names = lines[0].lstrip("# ").split(",")
-    rows = {}
-    for line in lines[1:]:
-        row = dict(zip(names, line.split(","), strict=True))
-        rows[(row["pxname"], row["svname"])] = row
-    return rows
-
-
 @pytest.mark.parametrize("show_legends", [False, True])
 def test_stats_page_shows_addresses_and_algorithms_only_with_show_legends(
         show_legends: bool) -> None:
@@ -348,7 +338,7 @@ def test_stats_page_shows_addresses_and_algorithms_only_with_show_legends(
         body = stats.serve_http(st, fe, _Req(b"/st;" + fmt), NOW).split(b"\r\n\r\n", 1)[1]
         assert (b"127.0.0.1:" in body) is show_legends, fmt
         assert (b"roundrobin" in body) is show_legends, fmt
-    rows = _csv_rows(stats.serve_http(st, fe, _Req(b"/st;csv"), NOW)
+    rows = csv_rows(stats.serve_http(st, fe, _Req(b"/st;csv"), NOW)
                      .split(b"\r\n\r\n", 1)[1].decode())
     assert (rows[("be", "s1")]["addr"] != "") is show_legends
     assert (rows[("be", "BACKEND")]["algo"] == "roundrobin") is show_legends
