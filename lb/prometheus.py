@@ -32,6 +32,14 @@ _COMMON: tuple[Metric, ...] = (
     ("internal_errors_total", "eint", "counter", "Total number of internal errors."),
     ("failed_header_rewriting_total", "wrew", "counter",
      "Total number of failed HTTP header rewrites."),
+    ("http_comp_bytes_in_total", "comp_in", "counter",
+     "Total number of HTTP response bytes fed to the compressor."),
+    ("http_comp_bytes_out_total", "comp_out", "counter",
+     "Total number of HTTP response bytes emitted by the compressor."),
+    ("http_comp_bytes_bypassed_total", "comp_byp", "counter",
+     "Total number of bytes that bypassed the HTTP compressor."),
+    ("http_comp_responses_total", "comp_rsp", "counter",
+     "Total number of HTTP responses that were compressed."),
 )
 FRONTEND_METRICS: tuple[Metric, ...] = (
     ("status", lambda o: 1 if o.item.status == "OPEN" else 0, "gauge",

@@ -33,6 +33,7 @@ cdef class Counters:
     cdef public long long connect, reuse, chkfail, chkdown, hanafail, timed, ws_upgrade_req
     cdef public long long ws_upgrade_ok, ws_tunnels_cur, ws_tunnels_max, ws_tunnels_tot
     cdef public long long ws_bytes_in, ws_bytes_out
+    cdef public long long comp_in, comp_out, comp_byp, comp_rsp
     cdef public double last_sess
     cdef public object ws_fail, ws_close, ws_frames, ws_close_codes
     cdef public FreqCounter sess_rate, req_rate, conn_rate

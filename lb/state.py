@@ -126,6 +126,9 @@ class Counters:
         "bin", "bout",
         # denials and errors
         "dreq", "dresp", "dcon", "dses", "ereq", "econ", "eresp", "eint", "wrew",
+        # compression: bytes into and out of the compressor, bytes passed through
+        # (identity), compressed responses
+        "comp_in", "comp_out", "comp_byp", "comp_rsp",
         # retries / redispatches
         "wretr", "wredis",
         # queue

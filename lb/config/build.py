@@ -824,7 +824,7 @@ class Parser:
             inspect_delay=p.inspect_delay, redirect_rules=tuple(p.redirect_rules), options=opts,
             restrict_hdr_names=p.restrict_hdr_names, timeouts=tmo, logs=logs,
             log_tag=p.log_tag or glob.log_tag, forwardfor=p.forwardfor,
-            originalto=p.originalto, source=p.source,
+            originalto=p.originalto, compression=p.compression, source=p.source,
             errorfiles=MappingProxyType(self.pages[id(p)]), stats=stats,
             description=p.description, stick_table=p.stick_table,
             captures_req=tuple(p.captures_req), captures_res=tuple(p.captures_res),

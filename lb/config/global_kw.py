@@ -269,6 +269,11 @@ def _tune_maxhdr(text: str) -> int | str:
     return value if 1 <= value <= 32767 else "expects a numeric value between 1 and 32767"
 
 
+def _tune_comp_maxlevel(text: str) -> int | str:
+    value = atoi(text) if text.isdigit() else 0
+    return value if 1 <= value <= 9 else "expects a numeric value between 1 and 9"
+
+
 def _tune_sockbuf(text: str) -> int | str:
     return max(atoi(text), 0)  # HAProxy takes atol's value; 0 (or less) leaves the kernel's
 
@@ -277,6 +282,7 @@ def _tune_sockbuf(text: str) -> int | str:
 # HAProxy 2.6's checks and messages (`haproxy -c` compared by hand)
 TUNE_VALUES: dict[str, tuple[str, Callable[[str], int | str]]] = {
     "tune.bufsize": ("tune_bufsize", _tune_bufsize),
+    "tune.comp.maxlevel": ("tune_comp_maxlevel", _tune_comp_maxlevel),
     "tune.maxrewrite": ("tune_maxrewrite", _tune_maxrewrite),
     "tune.http.maxhdr": ("tune_http_maxhdr", _tune_maxhdr),
     "tune.rcvbuf.client": ("tune_rcvbuf_client", _tune_sockbuf),
@@ -288,11 +294,12 @@ TUNE_VALUES: dict[str, tuple[str, Callable[[str], int | str]]] = {
 
 def kw_tune(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
     kw = line.words[0]
-    if len(line.words) < 2:
-        ctx.alert(line, f"'{kw}' expects an integer argument.", "missing-argument")
-        return
     field, parse = TUNE_VALUES[kw]
-    value = parse(line.words[1])
+    if len(line.words) < 2:
+        if kw != "tune.comp.maxlevel":  # (its range message covers a missing value)
+            ctx.alert(line, f"'{kw}' expects an integer argument.", "missing-argument")
+            return
+    value = parse(line.words[1] if len(line.words) > 1 else "")
     if isinstance(value, str):
         ctx.alert(line, f"'{kw}' {value}", "bad-integer")
         return
@@ -481,7 +488,7 @@ GLOBAL_NEGATABLE = frozenset({"log", "busy-polling", "set-dumpable", "strict-lim
 # parser reads itself, checked with haproxy -c; the zlib ones exist in zlib builds):
 # accepted and kept as written, with no effect in lb. Any other tune.* is unknown.
 TUNE_ACCEPTED = frozenset({
-    "tune.buffers.limit", "tune.buffers.reserve", "tune.chksize", "tune.comp.maxlevel",
+    "tune.buffers.limit", "tune.buffers.reserve", "tune.chksize",
     "tune.fail-alloc", "tune.fd.edge-triggered", "tune.h2.header-table-size",
     "tune.h2.initial-window-size", "tune.h2.max-concurrent-streams",
     "tune.h2.max-frame-size", "tune.http.cookielen", "tune.http.logurilen",

@@ -653,6 +653,17 @@ class BalanceSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Compression:
+    """`compression algo|type|offload`: the algorithms in HAProxy's list order (each
+    `algo` word goes to the front, after those a defaults section gave), the content
+    types compressed (lower-cased prefixes; none: any), and whether the request's
+    Accept-Encoding is removed once an algorithm is chosen."""
+    algos: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    offload: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CookieSpec:
     name: str
     mode: Literal["insert", "rewrite", "prefix"] = "rewrite"
@@ -817,6 +828,7 @@ class Proxy:
     log_tag: str | None = None
     forwardfor: ForwardFor | None = None
     originalto: OriginalTo | None = None
+    compression: Compression | None = None
     source: Source | None = None
     # status -> the page sent for it: raw HTTP response bytes (empty: nothing, close),
     # or a FormatReply built per request
@@ -895,6 +907,7 @@ class Global:
     stats_timeout: float = 10.0
     stats_maxconn: int = 10
     tune_bufsize: int = 16384
+    tune_comp_maxlevel: int = 1  # the zlib level of `compression` (1..9)
     tune_maxrewrite: int = 1024
     tune_http_maxhdr: int = 101
     # SO_RCVBUF / SO_SNDBUF for client and server sockets; 0 leaves the kernel's sizing

@@ -43,6 +43,7 @@ from lb.config.reply_kw import (
     kw_http_error,
 )
 from lb.config.reply_kw import parse_reply as reply_parse
+from lb.http.compress import ALGORITHMS as COMP_ALGORITHMS
 from lb.match import acl as acl_mod
 from lb.match import fmt as fmt_mod
 from lb.match import sample as sample_mod
@@ -237,6 +238,42 @@ def kw_hash_balance_factor(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         ctx.warn(line, f"'hash-balance-factor' ignores the extra argument '{line.words[2]}'.",
                  "extra-argument", col=line.col(2))
     p.hash_balance_factor = factor
+
+
+def kw_compression(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`compression algo <name>...`, `compression type <mime>...`, `compression
+    offload` (HAProxy 2.6.12's checks and texts)."""
+    w = line.words
+    sub = w[1] if len(w) > 1 else ""
+    comp = p.compression or m.Compression()
+    if sub == "algo":
+        if len(w) < 3 or not w[2]:
+            ctx.alert(line, f"parsing [{line.file}:{line.lineno}] : 'compression' expects "
+                      "<algorithm>.", "missing-argument")
+            return
+        algos = comp.algos
+        for i, name in enumerate(w[2:], 2):
+            if name not in COMP_ALGORITHMS:
+                ctx.alert(line, f"'compression' : '{name}' is not a supported algorithm.",
+                          "bad-argument", col=line.col(i))
+                return
+            algos = (name, *algos)
+        p.compression = replace(comp, algos=algos)
+    elif sub == "type":
+        if len(w) < 3 or not w[2]:
+            ctx.alert(line, "'compression' expects <type>.", "missing-argument")
+            return
+        p.compression = replace(comp, types=(*(t.lower() for t in reversed(w[2:])),
+                                             *comp.types))
+    elif sub == "offload":
+        if p.kind == "defaults":
+            ctx.warn(line, "'compression' : 'offload' ignored in 'defaults' section.",
+                     "ignored-in-defaults", col=line.col(1))
+            return
+        p.compression = replace(comp, offload=True)
+    else:
+        ctx.alert(line, "'compression' expects 'algo', 'type' or 'offload'", "bad-argument",
+                  col=line.col(1) if sub else 0)
 
 
 def kw_retry_on(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
@@ -2185,6 +2222,8 @@ _ROWS: list[Keyword] = [
     Keyword("force-persist", kw_persist("force"), BE, defaults=False,
             help="use a down server named by a cookie"),
     Keyword("fullconn", _int_kw("fullconn", "fullconn"), BE, max_args=1),
+    Keyword("compression", kw_compression,
+            help="compress responses (algo, type, offload)"),
     Keyword("hash-balance-factor", kw_hash_balance_factor, BE,
             help="bounded-load consistent hashing (percent of the average load)"),
     Keyword("hash-type", kw_hash_type, BE, help="hashing method for hash algorithms"),
@@ -2260,7 +2299,7 @@ _ROWS: list[Keyword] = [
                                     "10.0.0.0/8 }' instead.")),
     # keywords HAProxy has that lb accepts and ignores (warning)
     *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
-        "bind-process", "compression", "dispatch",
+        "bind-process", "dispatch",
         "email-alert", "filter", "max-keep-alive-queue", "max-session-srv-conns",
         "tcp-response", "persist",
         "external-check",

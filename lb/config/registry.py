@@ -288,6 +288,7 @@ class ProxyBuilder:
     log_tag: str | None = None
     forwardfor: m.ForwardFor | None = None
     originalto: m.OriginalTo | None = None
+    compression: m.Compression | None = None
     restrict_hdr_names: str = "preserve"  # option http-restrict-req-hdr-names
     source: m.Source | None = None
     # --- frontend side
@@ -373,6 +374,7 @@ class ProxyBuilder:
 # Which builder attributes a new proxy copies from its defaults (spec §2.3).
 INHERIT_ALL = ("mode", "disabled", "options", "option_origins", "default_server", "error_steps",
                "stats", "logs", "log_global", "log_tag", "forwardfor", "originalto",
+               "compression",
                "restrict_hdr_names",
                "tcpka_settings",
                "inspect_delay")

@@ -743,6 +743,15 @@ def _f_fc_pp(field: str) -> Callable[[SampleCtx, tuple], list[Value]]:
     return fn
 
 
+def _f_res_comp(ctx: SampleCtx, args: tuple) -> list[Value]:
+    return [getattr(ctx, "comp", None) is not None]  # a Compressor (lb.http.compress)
+
+
+def _f_res_comp_algo(ctx: SampleCtx, args: tuple) -> list[Value]:
+    c = getattr(ctx, "comp", None)
+    return [] if c is None else [c.algo.name.encode()]
+
+
 def _f_hostname(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [_HOSTNAME]
 
@@ -982,6 +991,8 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("req.proto_http", _const(True), (), 0, T_BOOL, _REQ),
     _row("req.ver", _f_ver, (), 0, T_STR, _REQ),
     _row("req_ver", _f_ver, (), 0, T_STR, _REQ),
+    _row("res.comp", _f_res_comp, (), 0, T_BOOL, _RES),
+    _row("res.comp_algo", _f_res_comp_algo, (), 0, T_STR, _RES),
     _row("res.cook", _f_scook, (A_STR,), 0, T_STR, _RES, first_if_no_name=True),
     _row("res.fhdr", _f_fhdr(True), _HDR_ARGS, 0, T_STR, _RES, occ_index=1),
     _row("res.fhdr_cnt", _f_hdr_cnt(True, True), (A_HDR,), 0, T_INT, _RES),

@@ -49,7 +49,7 @@ _BY_USE: dict[tuple[str, ...], tuple[str, ...]] = {
              "http_first_req", "method", "req.proto_http", "unique-id"),
     (RES_HDRS,): ("res.cook", "res.fhdr", "res.fhdr_cnt", "res.hdr", "res.hdr_cnt", "scook",
                   "shdr", "shdr_cnt"),
-    (RES,): ("capture.res.hdr", "status"),
+    (RES,): ("capture.res.hdr", "res.comp", "res.comp_algo", "status"),
     (BACKEND,): ("be_id", "be_name", "be_server_timeout", "be_tunnel_timeout"),
     (FRONTEND,): ("fe_client_timeout", "fe_defbe", "fe_id", "fe_name", "so_id", "so_name"),
     (CLIENT,): ("dst", "dst_port", "src", "src_port", "fc_pp_authority", "fc_pp_unique_id",

@@ -33,6 +33,7 @@ cdef class BackendRT:
     cdef public dict binders
     cdef public bint has_source
     cdef public bint dial, disabled
+    cdef public object comp
     cdef public object stick, server_rules, send_name
     # rule sets are RuleSet or None (empty): a Txn runs them as C calls
     cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules
@@ -49,7 +50,9 @@ cdef class FrontendRT:
     cdef public long long bufsize, maxhdr, head_max
     cdef public object errorfiles, mode, stats_uri, ff, ff_cache, dontlognull
     cdef public object ot, ot_cache
-    cdef public bint ot_any
+    cdef public bint ot_any, comp_any
+    cdef public object comp
+    cdef public long long comp_level
     cdef public object ignore_probes, maxconn, httplog, active
     cdef public object buffer_req, monitor_uri, monitor_fail, restrict_names
     cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules

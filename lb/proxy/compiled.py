@@ -89,7 +89,7 @@ class BackendRT:
         "retry_policy", "replay_requests", "hash_sample", "post_param",
         "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first", "srvopts",
         "srvopts_smart", "smart", "dial", "binders", "has_source",
-        "stick", "server_rules", "send_name", "sendq", "disabled",
+        "stick", "server_rules", "send_name", "sendq", "disabled", "comp",
     )
 
     def __init__(self, model: Proxy, st: BackendState,
@@ -122,6 +122,7 @@ class BackendRT:
         self.retries = model.retries
         self.ff = model.forwardfor
         self.ot = model.originalto
+        self.comp = model.compression  # `compression` (lb.http.compress), or None
         self.errorfiles = actions.compile_pages(model.errorfiles)
         self.restrict_names = (model.restrict_hdr_names
                                if model.restrict_hdr_names != "preserve" else None)
@@ -214,7 +215,7 @@ class FrontendRT:
         "dontlognull", "ignore_probes",
         "maxconn", "httplog", "redirect_rules", "active", "tcp_conn_rules", "tcp_sess_rules",
         "tcp_content_rules", "buffer_req", "monitor_uri", "monitor_fail", "unique_id",
-        "unique_id_hdr", "restrict_names", "log_be_src",
+        "unique_id_hdr", "restrict_names", "log_be_src", "comp", "comp_any", "comp_level",
         "cap_req", "cap_res", "cap_cookie", "rate_lim", "rate_sec", "rate_curr", "rate_prev",
     )
 
@@ -298,6 +299,12 @@ class FrontendRT:
         # of the configuration has the option, or this frontend)
         self.ot_any = self.ot is not None or any(
             p.originalto is not None for p in rt.config.proxies if p.is_backend)
+        # `compression` here or on a backend: requests choose an algorithm
+        # (lb.proxy.txn), at the level of tune.comp.maxlevel
+        self.comp = model.compression
+        self.comp_any = self.comp is not None or any(
+            p.compression is not None for p in rt.config.proxies if p.is_backend)
+        self.comp_level = g.tune_comp_maxlevel
         self.maxconn = model.maxconn
         self.active = 0  # accepted connections counted against maxconn (lb.proxy.listener)
 

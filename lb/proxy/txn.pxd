@@ -46,6 +46,7 @@ cdef class Txn(SampleSubject):
     cdef public object stick_stores, cap_req, cap_res, cap_cc, cap_cs
     # where the request was sent (%si, %sp): None and 0 until a server is tried
     cdef public object srv_ip, be_src
+    cdef public object comp_algo, comp
     cdef public int srv_port
     # track-sc slots of this request (lb.proxy.track), None when none
     cdef public object stkctr

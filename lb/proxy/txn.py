@@ -20,7 +20,7 @@ from typing import Any
 from lb import hana
 from lb.balance import keys as lbkeys
 from lb.config.addresses import ANY_ADDRESSES
-from lb.http import errorfile, h1, proxyproto, responses
+from lb.http import compress, errorfile, h1, proxyproto, responses
 from lb.http.actions import Verdict
 from lb.http.cookie import request_cookie, response_cacheable, response_cookie
 from lb.http.h1 import (
@@ -171,6 +171,10 @@ class Txn(SampleSubject):
         self.srv_ip: str | None = None  # the address and port the request went to
         self.srv_port = 0
         self.be_src: Any = None  # ... and the server connection's own (%bi, %bp)
+        # `compression`: the algorithm the request chose, then the response's
+        # compressor when its head allows it (lb.http.compress)
+        self.comp_algo: Any = None
+        self.comp: Any = None
         self.bad_request = False
         # internal
         self.be: Any = None
@@ -399,7 +403,62 @@ class Txn(SampleSubject):
             ot = fe.originalto(be)
             if ot is not None:
                 ot.apply(self.req_headers, self.dst)
+        if fe.comp_any:
+            self._comp_request()
         self._choose_server()
+
+    def _comp_request(self) -> None:
+        """`compression`, once every request rule has run: the algorithm the request's
+        Accept-Encoding picks from the backend's list (else the frontend's); with
+        `offload`, the Accept-Encoding headers then leave the request."""
+        be_c = self.be.comp
+        fe_c = self.fe.comp
+        if be_c is not None and be_c.algos:
+            algos = be_c.algos
+        elif fe_c is not None and fe_c.algos:
+            algos = fe_c.algos
+        else:
+            return
+        algo = compress.choose(algos, self.req_headers)
+        if algo is None:
+            return
+        self.comp_algo = algo
+        if (be_c is not None and be_c.offload) or (fe_c is not None and fe_c.offload):
+            self.req_headers = [h for h in self.req_headers if h[0] != b"accept-encoding"]
+
+    def _comp_response(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        """The response head as the server sent it (before the response rules, so
+        that they can read res.comp): compress its body or not."""
+        sc = self.sc
+        if self.method == b"HEAD" or self.version != b"1.1":
+            return
+        version = sc.parser.get_http_version().encode() if sc.feeding else b"1.1"
+        if sc.res_te:
+            sized = True
+        else:
+            cl = hdr_get(headers, b"content-length")
+            sized = cl is not None and cl.strip().isdigit() and int(cl) > 0
+        be_c = self.be.comp
+        fe_c = self.fe.comp
+        types = (be_c.types if be_c is not None and be_c.types
+                 else fe_c.types if fe_c is not None and fe_c.types else None)
+        if compress.response_allows(status, version, headers, sized,
+                                    tuple(t.encode("latin-1") for t in types)
+                                    if types else None):
+            self.comp = compress.Compressor(self.comp_algo, self.fe.comp_level)
+
+    def _comp_count(self, n_in: int, n_out: int) -> None:
+        comp = self.comp
+        fc = self.fe.counters
+        bc = self.be.counters
+        if comp.bypass:
+            fc.comp_byp += n_in
+            bc.comp_byp += n_in
+        else:
+            fc.comp_in += n_in
+            bc.comp_in += n_in
+            fc.comp_out += n_out
+            bc.comp_out += n_out
 
     def _choose_server(self) -> None:
         """Persistence (cookie, force-/ignore-persist), then a slot on the chosen
@@ -1206,10 +1265,18 @@ class Txn(SampleSubject):
             self.memo = {}
         be = self.be
         fe = self.fe
+        if self.comp_algo is not None:
+            self._comp_response(status, headers)
         if not self._response_rules():
             return
         status = self.status  # http-response set-status may have changed them
         reason = self.res_reason
+        if self.comp is not None:
+            if status == 204 or status == 304:
+                self.comp = None  # (set-status made it bodiless)
+            else:
+                self.res_headers = compress.rewrite_head(self.res_headers, self.comp.algo,
+                                                         self.sc.res_te)
         if fe.log is not None and fe.log.early:  # logged at the end of this read
             self.log_early = 1
             self.early_bytes = h1.htx_head_size(reason, self.res_headers)
@@ -1230,7 +1297,7 @@ class Txn(SampleSubject):
         until_close = False
         if not nobody:
             sc = self.sc
-            if sc.res_te:
+            if sc.res_te or self.comp is not None:
                 if self.version == b"1.1":
                     chunked = True
                 else:
@@ -1350,6 +1417,16 @@ class Txn(SampleSubject):
         ended in the same read)."""
         if self.res_drop:
             return
+        comp = self.comp
+        if comp is not None:
+            if len(data) <= off:
+                return
+            n_in = len(data) - off
+            data = comp.feed(data[off:] if off else data)
+            off = 0
+            self._comp_count(n_in, len(data))
+            if not data:
+                return
         self.bytes_out += len(data) - off
         if self.log_early == 1:
             self.early_bytes += len(data) - off
@@ -1395,6 +1472,15 @@ class Txn(SampleSubject):
         if self.res_chunked:
             block = h1.trailers_block(trailers or [])
             self.bytes_out += len(block)
+            comp = self.comp
+            if comp is not None:
+                tail = comp.finish()
+                if tail:
+                    self._comp_count(0, len(tail))
+                    self.bytes_out += len(tail)
+                    block = b"".join(chunk(tail)) + block
+                self.fe.counters.comp_rsp += 1
+                self.be.counters.comp_rsp += 1
             head = self.res_pending
             if head is not None:
                 self.res_pending = None
