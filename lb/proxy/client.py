@@ -660,7 +660,15 @@ class ClientConn(PeerNames):
             self.timer.arm(self.fe.t_client)
         else:
             self.timer.cancel()
-        txn.start(hsize, cl, chunked, conn_hdr)
+        try:
+            txn.start(hsize, cl, chunked, conn_hdr)
+        except Exception as e:  # a bug of lb's: logged, `eint`, a 500 (not a 400)
+            self.req_txn = None
+            try:
+                txn.internal_error(e, False)
+            except Exception:
+                self._close()
+            return
         if txn.req_done and self.req_txn is txn:
             self.req_txn = None
 

@@ -213,7 +213,12 @@ class ServerConn:
             txn.res_upgrade(data[body_at:], 101)
             return True
         self.plain = keep_alive
-        txn.res_head(status, reason, headers, keep_alive)
+        try:
+            txn.res_head(status, reason, headers, keep_alive)
+        except Exception as e:  # a bug of lb's, not a bad response: 500, `eint`
+            self.plain = False
+            txn.internal_error(e, False)  # (res_head sends its head last)
+            return True
         txn = self.txn
         if txn is not None and body_at < len(data):
             txn.res_body(data, body_at)
@@ -299,9 +304,13 @@ class ServerConn:
         if self.res_te and h1.te_status([v for n, v in self.headers
                                          if n == b"transfer-encoding"]):
             raise _BadResponse()  # HAProxy 2.6.12: 502 unless exactly `chunked`
-        if self.txn is not None:
-            self.txn.res_head(self.parser.get_status_code(), self.reason, self.headers,
-                              self.parser.should_keep_alive())
+        txn = self.txn
+        if txn is not None:
+            try:
+                txn.res_head(self.parser.get_status_code(), self.reason, self.headers,
+                             self.parser.should_keep_alive())
+            except Exception as e:  # a bug of lb's, not a bad response: 500, `eint`
+                txn.internal_error(e, False)  # (res_head sends its head last)
 
     def on_body(self, body: bytes) -> None:
         if self.txn is not None:

@@ -1744,6 +1744,37 @@ class Txn(SampleSubject):
 
     # ------------------------------------------------------------------ end
 
+    def internal_error(self, exc: BaseException, head_out: bool = True) -> None:
+        """A fault of lb's own while handling this exchange (a bug, never the peers'
+        doing): its traceback goes to the operational log and `eint` counts it on
+        the frontend and the backend. A client still waiting for the response head
+        (``head_out`` False: the caller knows none has left) gets HAProxy's 500, `I`
+        in the termination state (`IR` before any server, `IH` after); otherwise the
+        exchange is cut (`ID`). The server and client connections both close."""
+        try:
+            from lb.log import get_logger
+            get_logger("lb.proxy").error("internal_error", frontend=self.fe.name,
+                                         backend=self.backend_name, exc_info=exc)
+        except Exception:  # the log layer itself failed: still answer the client
+            pass
+        self.fe.counters.eint += 1
+        if self.be is not None:
+            self.be.counters.eint += 1
+        if self.done:
+            return
+        started = head_out or self.tunnel is not None
+        at_server = self.sc is not None or self.srv is not None
+        self.comp = None
+        self._drop_server(close=True)
+        self.client_close = True
+        if started:
+            self.term = b"ID"
+            self.finish(close=True, abort=True)
+            return
+        self.res_pending = None
+        self.term = b"IH" if at_server else b"IR"
+        self.local_error(500)
+
     def _drop_server(self, close: bool) -> None:
         sc = self.sc
         if sc is not None:
