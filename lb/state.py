@@ -83,6 +83,28 @@ class FreqCounter:
         return 0
 
 
+class IdleMeter:
+    """`Idle_pct`: 100 minus the share of one CPU the process used since the last
+    reading, a reading covering at least a second (the value is kept in between)."""
+
+    __slots__ = ("wall", "cpu", "pct")
+
+    def __init__(self) -> None:
+        self.wall = time.monotonic()
+        self.cpu = time.process_time()
+        self.pct = 100
+
+    def read(self) -> int:
+        wall = time.monotonic()
+        span = wall - self.wall
+        if span >= 1.0:
+            cpu = time.process_time()
+            self.pct = max(0, min(100, round(100.0 - (cpu - self.cpu) * 100.0 / span)))
+            self.wall = wall
+            self.cpu = cpu
+        return self.pct
+
+
 class SlidingAverage:
     """HAProxy's swrate: average over (about) the last ``n`` samples."""
 
@@ -608,6 +630,11 @@ class State:
         self.max_conn_rate = 0
         self.conn_rate = FreqCounter()
         self.sess_rate = FreqCounter()
+        # bytes into and out of the compressors a second (show info, maxcomprate),
+        # and how idle the process is (Idle_pct, maxcompcpuusage)
+        self.comp_bps_in = FreqCounter()
+        self.comp_bps_out = FreqCounter()
+        self.idle = IdleMeter()
         self.stopping = False
         self.busy_polling = False  # the loop polls without sleeping (show info)
         # the `proc.` variables: the global set-var values, then what rules and the

@@ -753,12 +753,12 @@ def _info_rows(state: State, now: float) -> list[tuple[int, str, str, str, Any]]
         (39, "SslBackendMaxKeyRate", "MMP", "u32", 0),
         (40, "SslCacheLookups", "MCP", "u32", 0),
         (41, "SslCacheMisses", "MCP", "u32", 0),
-        (42, "CompressBpsIn", "MRP", "u32", 0),
-        (43, "CompressBpsOut", "MRP", "u32", 0),
-        (44, "CompressBpsRateLim", "CLP", "u32", 0),
+        (42, "CompressBpsIn", "MRP", "u32", state.comp_bps_in.read(now)),
+        (43, "CompressBpsOut", "MRP", "u32", state.comp_bps_out.read(now)),
+        (44, "CompressBpsRateLim", "CLP", "u32", max(g.maxcomprate, 0)),
         (47, "Tasks", "MGP", "u32", len(state.streams) + tunnels),
         (48, "Run_queue", "MGP", "u32", 0),
-        (49, "Idle_pct", "MaP", "u32", 100),
+        (49, "Idle_pct", "MaP", "u32", state.idle.read()),
         (50, "node", "COS", "str", g.node or os.uname().nodename),
     ]
     if g.description:

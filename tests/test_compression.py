@@ -357,3 +357,67 @@ listen l
     compression algo raw-deflate
     server s 127.0.0.1:80
 """)
+
+
+def test_maxcomprate_stops_new_compressions_as_haproxy_does() -> None:
+    """`maxcomprate 1` (1 kB/s): the first response is compressed, and while the
+    last second's compressor input is over the limit the next ones are not. show
+    info's CompressBps* say the same in both proxies."""
+    cfg = CONFIG.replace("global\n", "global\n    maxcomprate 1\n")
+    out = []
+    with RawBackend(lambda c, rb: _respond(c, rb, [])) as be:
+        for kind in ("lb", "haproxy"):
+            cls = LbProcess if kind == "lb" else Haproxy
+            kw: dict[str, Any] = {} if kind == "lb" else {"single_thread": True}
+            with cls(cfg, ports={"srv": be.port}, **kw) as px:
+                encs = []
+                for _ in range(3):
+                    lines, body = _exchange(px.ports["fe"], "/", "gzip", "GET", "1.1", "")
+                    assert _decoded(lines, body, "GET") == BODY
+                    encs.append("content-encoding: gzip" in lines)
+                info = dict(ln.split(": ", 1) for ln in
+                            query(("127.0.0.1", px.ports["cli"]), "show info").splitlines()
+                            if ": " in ln)
+                out.append((encs, info["CompressBpsRateLim"], int(info["CompressBpsIn"]) > 0))
+    assert out[0] == out[1] == ([True, False, False], "1024", True)
+
+
+class _Idle:
+    def __init__(self, pct: int) -> None:
+        self.pct = pct
+
+    def read(self) -> int:
+        return self.pct
+
+
+def test_maxcompcpuusage_stops_new_compressions_when_the_process_is_busy() -> None:
+    """`maxcompcpuusage 60`: no new compression while the process is idle less than
+    40% of its time (Idle_pct, measured from its own CPU time)."""
+    from tests.lbproc import LbThread
+
+    cfg = CONFIG.replace("global\n", "global\n    maxcompcpuusage 60\n")
+    with RawBackend(lambda c, rb: _respond(c, rb, [])) as be, \
+            LbThread(cfg, ports={"srv": be.port}) as lb:
+        encs = []
+        for pct in (100, 39, 40, 0):
+            lb.state.idle = _Idle(pct)
+            lines, body = _exchange(lb.ports["fe"], "/", "gzip", "GET", "1.1", "")
+            assert _decoded(lines, body, "GET") == BODY
+            encs.append("content-encoding: gzip" in lines)
+    assert encs == [True, False, True, False]
+
+
+def test_idle_meter_reads_the_process_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lb import state as st
+
+    clock = {"wall": 100.0, "cpu": 5.0}
+    monkeypatch.setattr(st.time, "monotonic", lambda: clock["wall"])
+    monkeypatch.setattr(st.time, "process_time", lambda: clock["cpu"])
+    m = st.IdleMeter()
+    assert m.read() == 100
+    clock.update(wall=102.0, cpu=5.5)  # a quarter of the core over two seconds
+    assert m.read() == 75
+    clock.update(wall=102.5, cpu=6.0)  # under a second since: the last value stands
+    assert m.read() == 75
+    clock.update(wall=103.5, cpu=7.5)  # 1.5 s of CPU in 1.5 s: busy
+    assert m.read() == 0

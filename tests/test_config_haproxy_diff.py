@@ -291,6 +291,10 @@ GLOBAL_SAME_TEXT = [
     "no numa-cpu-mapping x", "default numa-cpu-mapping", "log", "log 127.0.0.1",
     "log global", "no log x", "default log", "default log 127.0.0.1 local0",
     "default log 127.0.0.1 local0 info", "log nosuch.invalid local0",
+    "maxcomprate", "maxcomprate 100", "maxcomprate abc", "maxcompcpuusage",
+    "maxcompcpuusage 101", "maxcompcpuusage -1", "maxcompcpuusage 50", "maxcompcpuusage x",
+    "tune.comp.maxlevel 0", "tune.comp.maxlevel", "tune.comp.maxlevel 9",
+    "tune.comp.maxlevel abc",
 ]
 
 

@@ -69,6 +69,25 @@ def _int(field: str, kw: str | None = None, *, once: bool = False, minimum: int 
     return handler
 
 
+def kw_maxcomprate(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`maxcomprate <kB/s>`: HAProxy reads it with atoi, times 1024 (0 or less: none)."""
+    if len(line.words) < 2 or not line.words[1]:
+        ctx.alert(line, "'maxcomprate' expects an integer argument in kb/s.",
+                  "missing-argument")
+        return
+    g.values["maxcomprate"] = atoi(line.words[1]) * 1024
+
+
+def kw_maxcompcpuusage(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`maxcompcpuusage <pct>`: 0..100 (HAProxy reads it with atol)."""
+    v = atoi(line.words[1]) if len(line.words) > 1 and line.words[1] else -1
+    if not 0 <= v <= 100:
+        ctx.alert(line, "'maxcompcpuusage' expects an integer argument between 0 and 100.",
+                  "bad-integer", col=line.col(1) if len(line.words) > 1 else 0)
+        return
+    g.values["maxcompcpuusage"] = v
+
+
 MAX_THREADS = 64  # Debian's HAProxy 2.6 build (MAX_THREADS)
 
 
@@ -425,6 +444,10 @@ _ROWS: list[Keyword] = [
     Keyword("log-tag", _str("log_tag"), help="syslog tag"),
     Keyword("master-worker", _flag("master_worker")),
     Keyword("maxconn", _int("maxconn", once=True), help="process-wide connection limit"),
+    Keyword("maxcomprate", kw_maxcomprate,
+            help="compression input rate above which new responses are not compressed"),
+    Keyword("maxcompcpuusage", kw_maxcompcpuusage,
+            help="CPU use (percent) above which new responses are not compressed"),
     Keyword("nbthread", kw_nbthread, help="worker count"),
     Keyword("node", _str("node")),
     Keyword("pidfile", _str("pidfile"), help="write the pid here"),
@@ -467,7 +490,7 @@ _ROWS: list[Keyword] = [
         # more that HAProxy 2.6.12 knows (checked with haproxy -c): an existing
         # haproxy.cfg that names one still loads, with a warning
         "h1-case-adjust", "h1-case-adjust-file", "maxsslrate",
-        "maxcomprate", "maxcompcpuusage", "maxzlibmem", "mworker-max-reloads",
+        "maxzlibmem", "mworker-max-reloads",
         "ssl-mode-async", "ssl-load-extra-files", "ssl-load-extra-del-ext", "ssl-propquery",
         "ssl-provider", "ssl-provider-path", "ssl-skip-self-issued-ca",
         "ssl-default-bind-curves", "pp2-never-send-local", "cluster-secret", "fd-hard-limit",

@@ -908,6 +908,8 @@ class Global:
     stats_maxconn: int = 10
     tune_bufsize: int = 16384
     tune_comp_maxlevel: int = 1  # the zlib level of `compression` (1..9)
+    maxcomprate: int = 0  # bytes/s into the compressors above which none starts (0: none)
+    maxcompcpuusage: int = 100  # CPU use (%) above which no compression starts
     tune_maxrewrite: int = 1024
     tune_http_maxhdr: int = 101
     # SO_RCVBUF / SO_SNDBUF for client and server sockets; 0 leaves the kernel's sizing

@@ -442,10 +442,19 @@ class Txn(SampleSubject):
         fe_c = self.fe.comp
         types = (be_c.types if be_c is not None and be_c.types
                  else fe_c.types if fe_c is not None and fe_c.types else None)
-        if compress.response_allows(status, version, headers, sized,
-                                    tuple(t.encode("latin-1") for t in types)
-                                    if types else None):
-            self.comp = compress.Compressor(self.comp_algo, self.fe.comp_level)
+        if not compress.response_allows(status, version, headers, sized,
+                                        tuple(t.encode("latin-1") for t in types)
+                                        if types else None):
+            return
+        # maxcomprate, maxcompcpuusage: no new compression over either limit
+        st = self.rt.state
+        g = self.rt.config.global_
+        if g.maxcomprate > 0 and st.comp_bps_in.read(self.rt.clock() + self.rt.epoch_offset
+                                                     ) > g.maxcomprate:
+            return
+        if g.maxcompcpuusage < 100 and st.idle.read() < 100 - g.maxcompcpuusage:
+            return
+        self.comp = compress.Compressor(self.comp_algo, self.fe.comp_level)
 
     def _comp_count(self, n_in: int, n_out: int) -> None:
         comp = self.comp
@@ -459,6 +468,10 @@ class Txn(SampleSubject):
             bc.comp_in += n_in
             fc.comp_out += n_out
             bc.comp_out += n_out
+            st = self.rt.state
+            now = self.rt.clock() + self.rt.epoch_offset
+            st.comp_bps_in.add(now, n_in)
+            st.comp_bps_out.add(now, n_out)
 
     def _choose_server(self) -> None:
         """Persistence (cookie, force-/ignore-persist), then a slot on the chosen
