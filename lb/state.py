@@ -85,17 +85,23 @@ class FreqCounter:
 
 class IdleMeter:
     """`Idle_pct`: 100 minus the share of one CPU the process used since the last
-    reading, a reading covering at least a second (the value is kept in between)."""
+    reading, a reading covering at least a second (the value is kept in between).
+    The first reading only starts the clock (100), so that start-up's own work, the
+    configuration loaded, never shows as load."""
 
     __slots__ = ("wall", "cpu", "pct")
 
     def __init__(self) -> None:
-        self.wall = time.monotonic()
-        self.cpu = time.process_time()
+        self.wall = -1.0
+        self.cpu = 0.0
         self.pct = 100
 
     def read(self) -> int:
         wall = time.monotonic()
+        if self.wall < 0:
+            self.wall = wall
+            self.cpu = time.process_time()
+            return self.pct
         span = wall - self.wall
         if span >= 1.0:
             cpu = time.process_time()

@@ -414,10 +414,11 @@ def test_idle_meter_reads_the_process_cpu(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(st.time, "monotonic", lambda: clock["wall"])
     monkeypatch.setattr(st.time, "process_time", lambda: clock["cpu"])
     m = st.IdleMeter()
+    clock.update(wall=100.5, cpu=9.0)  # start-up's work before the first reading
     assert m.read() == 100
-    clock.update(wall=102.0, cpu=5.5)  # a quarter of the core over two seconds
+    clock.update(wall=102.5, cpu=9.5)  # a quarter of the core over two seconds
     assert m.read() == 75
-    clock.update(wall=102.5, cpu=6.0)  # under a second since: the last value stands
+    clock.update(wall=103.0, cpu=10.0)  # under a second since: the last value stands
     assert m.read() == 75
-    clock.update(wall=103.5, cpu=7.5)  # 1.5 s of CPU in 1.5 s: busy
+    clock.update(wall=104.0, cpu=11.5)  # 2 s of CPU in 1.5 s (threads): 0, not less
     assert m.read() == 0
