@@ -70,8 +70,11 @@ def test_malformed_gets_400_and_server_sees_nothing(lb, name: str) -> None:  # t
 
 def test_counters_after_malformed(lb) -> None:  # type: ignore[no-untyped-def]
     fe = lb.state.frontends["f"].counters
-    assert fe.ereq >= 1
-    assert fe.ws_fail["no_key"] >= 1
+    ereq, no_key = fe.ereq, fe.ws_fail["no_key"]
+    for name in ("websocket_without_key", "websocket_bad_key"):
+        assert raw_request(lb.ports["fe"], CASES[name], timeout=5) == responses.PARSER_400
+    assert fe.ereq == ereq + 2
+    assert fe.ws_fail["no_key"] == no_key + 2
 
 
 def test_valid_request_still_works(lb) -> None:  # type: ignore[no-untyped-def]
