@@ -157,6 +157,13 @@ def test_seed_configs_differ_only_where_documented(tmp_path, capsys, name):
 # Statements whose ALERT/WARNING lines must be byte-identical to HAProxy's (after the
 # pid). Each goes into a listen section with one server.
 SAME_TEXT = [
+    # unknown or missing rule actions: HAProxy 2.6.12's own lists, in its order
+    "http-request bogus", "http-response bogus", "http-after-response bogus",
+    "http-after-response deny", "http-after-response return status 200", "http-request",
+    "http-after-response", "tcp-request content bogus", "tcp-request connection bogus",
+    "tcp-request session bogus", "tcp-request bogus", "tcp-request content",
+    "tcp-response content bogus", "tcp-response bogus", "tcp-response content",
+    "tcp-response", "tcp-response inspect-delay", "tcp-response inspect-delay x",
     # log targets: addresses (names resolved as HAProxy does while parsing), options
     # without their value, samples
     "log nosuch.invalid local0", "log global local0", "log udp@nosuch.invalid:514 local0",
@@ -401,3 +408,15 @@ def test_garbage_gives_haproxys_exact_lines(tmp_path, data):
     assert mine.returncode == h.returncode
     assert _stderr_lines(mine.stderr) == _stderr_lines(h.stderr)
     assert b"Traceback" not in mine.stderr
+
+
+def test_tcp_response_only_in_backends_and_named_defaults(tmp_path, capsys):
+    assert_text_like_haproxy(tmp_path, capsys, HEAD + """ tcp-response inspect-delay 1s
+frontend f
+ bind 127.0.0.1:18441
+ tcp-response content accept
+ tcp-response inspect-delay 1s
+ default_backend b
+backend b
+ server s 127.0.0.1:80
+""")

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import lb.config.action_lists as action_lists
 import lb.config.bind_kw as bind_kw
 import lb.config.check_kw as check_kw
 import lb.config.model as m
@@ -1826,7 +1827,7 @@ IGNORED_ACTIONS = frozenset({
     "set-log-level", "set-nice", "set-tos", "set-mark", "sc-inc-gpc(*)",
     "sc-set-gpt(*)", "disable-l7-retry", "wait-for-body", "wait-for-handshake",
     "set-priority-class", "set-priority-offset", "strict-mode", "send-spoe-group",
-    "cache-use", "cache-store"})
+    "cache-use", "cache-store", "ot-group"})
 # ... while ignoring these would change traffic or security: refused with a clear error.
 REFUSED_ACTIONS = frozenset({
     "normalize-uri", "do-resolve(*)",
@@ -1858,11 +1859,15 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
             if kw == "http-request" else tuple(
                 a for a in HTTP_ACTIONS if a not in _RESPONSE_ONLY_BAD)
         if len(words) < 2 or not words[1]:
-            listing = ", ".join(f"'{a}'" for a in actions)
-            ctx.alert(line, f"'{label}' expects {listing}, but got '' (missing argument).",
-                      "missing-argument", style="tight")
+            ctx.alert(line, f"'{label}' expects {action_lists.listing(label)}, but got '' "
+                      "(missing argument).", "missing-argument", style="tight")
             return
         act = words[1]
+        if not action_lists.known(label, act) and not act.startswith("lua."):
+            ctx.alert(line, f"'{label}' expects {action_lists.listing(label)}, but got "
+                      f"'{act}'.", "unknown-action", col=line.col(1), style="tight",
+                      suggestion=suggest(act, [a.replace("(*)", "") for a in actions]))
+            return
         cut = next((i for i in range(2, len(words)) if words[i] in ("if", "unless")),
                    len(words))
         res: m.Action | str | None
@@ -1887,11 +1892,9 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
             ctx.alert(line, f"'{label} {act}' is not supported by lb (ignoring it would change "
                       "what clients or servers see).", "unsupported-action", col=line.col(1))
             return
-        if base not in actions:
-            listing = ", ".join(f"'{a}'" for a in actions)
-            ctx.alert(line, f"'{label}' expects {listing}, but got '{act}'.", "unknown-action",
-                      col=line.col(1), style="tight",
-                      suggestion=suggest(act, [a.replace("(*)", "") for a in actions]))
+        if base not in actions:  # HAProxy knows it (above); lb does not carry it out
+            ctx.alert(line, f"'{label} {act}' is not supported by lb.", "unsupported-action",
+                      col=line.col(1))
             return
         res = parse_action(kw, p, line, ctx, words[2:cut])
         return _add_rule(kw, attr, p, line, ctx, act, res, cut)
@@ -2029,14 +2032,66 @@ def _later_rules(p: ProxyBuilder, kind: str) -> str:
     return next((text for _, present, text in chain[start + 1:] if present), "")
 
 
+def _inspect_delay(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx) -> float | None:
+    """`<kw> inspect-delay <time>`: seconds, or None once the error is reported."""
+    base = f"'{kw} inspect-delay' expects a positive delay in milliseconds, in {p.label()}"
+    if len(line.words) < 3:
+        ctx.alert(line, base, "missing-argument")
+        return None
+    try:
+        ms, junk = parse_time_ms(line.words[2])
+        if junk:
+            raise UnitError("char", line.words[2], junk[0])
+    except UnitError as exc:
+        ctx.alert(line, f"{base} (unexpected character '{exc.char}')" if exc.char else base,
+                  "bad-time")
+        return None
+    return ms / 1000.0
+
+
+def kw_tcp_response(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`tcp-response inspect-delay <t>` / `tcp-response content <action> [cond]`:
+    checked as HAProxy 2.6.12 checks them (backends and named defaults only, its
+    action list), then ignored with a warning: lb has no layer-4 response rules."""
+    words = line.words
+    if len(words) < 2:
+        ctx.alert(line, f"missing argument for 'tcp-response' in {p.label()}", "bad-argument")
+        return
+    where = words[1]
+    if where not in ("inspect-delay", "content"):
+        ctx.alert(line, "'tcp-response' expects 'inspect-delay' or 'content' in "
+                  f"{p.label()} (got '{where}')", "bad-argument")
+        return
+    if p.kind == "frontend" or (p.kind == "defaults" and not p.name):
+        ctx.alert(line, f"tcp-response {where} is only allowed in 'backend' sections or "
+                  "'defaults' section with a name", "capability", col=line.col(1))
+        return
+    if where == "inspect-delay":
+        if _inspect_delay("tcp-response", p, line, ctx) is None:
+            return
+        ctx.warn(line, "'tcp-response inspect-delay' is not supported by lb and is ignored.",
+                 "unsupported-keyword", col=line.col(1))
+        return
+    act = words[2] if len(words) > 2 else ""
+    if not act or not action_lists.known("tcp-response content", act):
+        ctx.alert(line, "'tcp-response content' expects "
+                  f"{action_lists.listing('tcp-response content')} in {p.label()} "
+                  f"(got '{act}').", "unknown-action" if act else "missing-argument",
+                  col=line.col(2) if act else 0)
+        return
+    ctx.warn(line, f"'tcp-response content {act}' is not supported by lb and is ignored.",
+             "unsupported-keyword", col=line.col(2))
+
+
 def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     if len(words) < 2:
         ctx.alert(line, f"missing argument for 'tcp-request' in {p.label()}", "bad-argument")
         return
     if words[1] not in ("connection", "content", "session", "inspect-delay"):
-        ctx.alert(line, "'tcp-request' expects 'connection', 'session', 'content' or "
-                  f"'inspect-delay' in {p.label()} (got '{words[1]}')", "bad-argument")
+        # (HAProxy 2.6.12's text leaves out 'session', which it takes)
+        ctx.alert(line, "'tcp-request' expects 'inspect-delay', 'connection', or 'content' "
+                  f"in {p.label()} (got '{words[1]}')", "bad-argument")
         return
     where = words[1]
     if where in ("connection", "session") and not p.has_cap("frontend"):
@@ -2044,26 +2099,20 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                   "a frontend", "capability", col=line.col(1))
         return
     if where == "inspect-delay":
-        base = ("'tcp-request inspect-delay' expects a positive delay in milliseconds, in "
-                f"{p.label()}")
-        if len(words) < 3:
-            ctx.alert(line, base, "missing-argument")
-            return
-        try:
-            ms, junk = parse_time_ms(words[2])
-            if junk:
-                raise UnitError("char", words[2], junk[0])
-        except UnitError as exc:
-            ctx.alert(line, f"{base} (unexpected character '{exc.char}')" if exc.char else base,
-                      "bad-time")
-            return
-        p.inspect_delay = ms / 1000.0
+        delay = _inspect_delay("tcp-request", p, line, ctx)
+        if delay is not None:
+            p.inspect_delay = delay
         return
+    keyword = f"tcp-request {where}"
     if len(words) < 3 or not words[2]:
-        ctx.alert(line, f"'tcp-request {where}' expects 'accept', 'reject' or 'silent-drop' in "
+        ctx.alert(line, f"'{keyword}' expects {action_lists.listing(keyword)} in "
                   f"{p.label()} (got '').", "missing-argument")
         return
     act = words[2]
+    if not action_lists.known(keyword, act) and not act.startswith("lua."):
+        ctx.alert(line, f"'{keyword}' expects {action_lists.listing(keyword)} in "
+                  f"{p.label()} (got '{act}').", "unknown-action", col=line.col(2))
+        return
     action: m.Action
     start = 3
     if act.startswith(("track-sc", "sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt0")):
@@ -2288,6 +2337,7 @@ _ROWS: list[Keyword] = [
     Keyword("tcp-check", check_kw.kw_tcp_check, BE, help="tcp-check rules"),
     Keyword("tcp-request", kw_tcp_request, named_defaults_only=True,
             help="layer-4 request rules"),
+    Keyword("tcp-response", kw_tcp_response, help="layer-4 response rules (checked, ignored)"),
     Keyword("timeout", kw_timeout, help="set a timeout"),
     Keyword("use_backend", kw_use_backend, FE, defaults=False, help="switching rule"),
     # removed keywords (fatal, HAProxy's texts)
@@ -2301,7 +2351,7 @@ _ROWS: list[Keyword] = [
     *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
         "bind-process", "dispatch",
         "email-alert", "filter", "max-keep-alive-queue", "max-session-srv-conns",
-        "tcp-response", "persist",
+        "persist",
         "external-check",
         "log-format-sd", "error-log-format", "option-tcpka")),
 ]
