@@ -231,9 +231,14 @@ def test_stats_page_and_prometheus_through_lb(env: Env) -> None:
 
 
 def test_show_info_and_config_of_running_lb(env: Env) -> None:
-    info = dict(line.split(": ", 1) for line in env.q("show info").splitlines() if ": " in line)
-    assert info["Name"] == "lb" and int(info["Pid"]) == env.lb.pid
-    assert int(info["CumConns"]) >= 1
+    def info() -> dict[str, str]:
+        return dict(line.split(": ", 1) for line in env.q("show info").splitlines()
+                    if ": " in line)
+    before = int(info()["CumConns"])
+    env.get("/")
+    now = info()
+    assert now["Name"] == "lb" and int(now["Pid"]) == env.lb.pid
+    assert int(now["CumConns"]) == before + 1
     assert "stats uri /lbstats" in env.q("show config")
 
 
