@@ -21,6 +21,11 @@ HEAD = ("defaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout 
 
 # (context, statement): the statement is put in a listen (with a server) or a backend.
 LISTEN_LINES = [
+    # HAProxy 2.6.12 loads these (lb used to refuse them)
+    "option redispatch 1 2 3", "capture cookie 1 2 3", "rate-limit sessions -1",
+    "transparent", "option splice-request", "option splice-response",
+    "tcp-check send-binary-lf bogus", "option mysql-check user x post-41",
+    "option pgsql-check user x", "option smtpchk EHLO x", "option httpslog a b c",
     "http-request deny if TRUE or FALSE", "http-request deny unless METH_GET",
     "http-request add-header X-A b", "http-request replace-header Host (.*) \\1",
     "http-request set-timeout server 5s", "http-request tarpit deny_status 503",
@@ -157,6 +162,11 @@ def test_seed_configs_differ_only_where_documented(tmp_path, capsys, name):
 # Statements whose ALERT/WARNING lines must be byte-identical to HAProxy's (after the
 # pid). Each goes into a listen section with one server.
 SAME_TEXT = [
+    # arguments of options lb ignores, and the old bare `transparent`
+    "option accept-invalid-http-request bogus", "option mysql-check bogus",
+    "option mysql-check user", "option mysql-check user x y", "option pgsql-check",
+    "option pgsql-check EHLO dom", "option pgsql-check user x y", "option smtpchk a b c",
+    "no option socket-stats x", "transparent x", "option forwarded",
     # unknown or missing rule actions: HAProxy 2.6.12's own lists, in its order
     "http-request bogus", "http-response bogus", "http-after-response bogus",
     "http-after-response deny", "http-after-response return status 200", "http-request",

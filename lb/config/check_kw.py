@@ -379,9 +379,16 @@ def kw_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                 bad = next((c for c in data_s if c not in "0123456789abcdefABCDEF"), "")
                 why = (f"an hex digit is expected (found '{bad}')" if bad else
                        "an even number of hex digit is expected")
-                ctx.alert(line, f"'tcp-check {sub}' : '{data_s}' invalid binary string "
-                          f"({why}).", "bad-check-rule", col=line.col(2))
-                return
+                if sub == "send-binary":
+                    ctx.alert(line, f"'tcp-check {sub}' : '{data_s}' invalid binary string "
+                              f"({why}).", "bad-check-rule", col=line.col(2))
+                    return
+                # a log-format: HAProxy decodes its result at each check and fails the
+                # check there; lb sends the string as written, so it can tell now
+                ctx.warn(line, f"'tcp-check {sub}' : '{data_s}' is not a binary string "
+                         f"({why}); nothing is sent and the check will fail.",
+                         "bad-check-rule", col=line.col(2))
+                data = b""
         else:
             data = data_s.encode("utf-8", "surrogateescape")
         p.tcp_check_rules.append(m.TcpCheckSend(data=data))

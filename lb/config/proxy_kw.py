@@ -428,10 +428,13 @@ def kw_capture(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     what = words[1] if len(words) > 1 else ""
     if what == "cookie":
-        if len(words) < 5 or words[3] != "len":
+        if len(words) < 5 or not words[4]:
             ctx.alert(line, "'capture' expects 'cookie' <cookie_name> 'len' <len>.",
                       "missing-argument")
             return
+        if words[3] != "len":  # (HAProxy 2.6.12 reads the length all the same)
+            ctx.warn(line, f"'capture cookie' expects 'len' before the length, got "
+                     f"'{words[3]}'.", "bad-argument", col=line.col(3))
         p.capture_cookie = (words[2], max(atoi(words[4]), 0))  # the last line wins
         return
     if what not in ("request", "response") or len(words) < 3 or words[2] != "header":
@@ -463,16 +466,23 @@ def kw_rate_limit(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         ctx.alert(line, "'rate-limit sessions' expects expects an integer value (in "
                   "sessions/second)", "missing-argument")
         return
-    bad = next((c for c in words[2] if not c.isdigit()), None)
+    text = words[2]
+    digits = text[1:] if text[:1] in ("-", "+") else text  # (strtoul takes a sign)
+    bad = next((c for c in digits if not c.isdigit()), None) if digits else text[:1]
     if bad is not None:
         ctx.alert(line, f"'rate-limit sessions' : unexpected character '{bad}' in integer "
-                  f"value '{words[2]}'", "bad-argument", col=line.col(2))
+                  f"value '{text}'", "bad-argument", col=line.col(2))
         return
     if p.kind != "defaults" and not p.has_cap("frontend"):
         ctx.warn(line, f"rate-limit sessions will be ignored because {p.label()} has no "
                  "frontend capability", "capability")
         return
-    p.rate_limit_sessions = int(words[2])
+    value = int(text)
+    if value < 0:  # HAProxy's strtoul wraps it past any rate: no limit
+        ctx.warn(line, f"'rate-limit sessions {text}' sets no limit.", "bad-integer",
+                 col=line.col(2))
+        value = 0
+    p.rate_limit_sessions = value
 
 
 def kw_send_name_header(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
@@ -1432,7 +1442,7 @@ OPTIONS: dict[str, tuple[str | None, Callable[..., None] | None, str | None, int
     "logasap": ("frontend", None, "logasap", 0),
     "nolinger": (None, None, "nolinger", 0),
     "persist": ("backend", None, "persist", 0),
-    "redispatch": ("backend", _opt_redispatch, None, 1),
+    "redispatch": ("backend", _opt_redispatch, None, 99),  # (HAProxy ignores extra words)
     "splice-auto": (None, None, "splice_auto", 0),
     "srvtcpka": ("backend", None, "srvtcpka", 0),
     "tcp-check": ("backend", check_kw.kw_option_tcp_check, None, 0),
@@ -1464,8 +1474,40 @@ IGNORED_OPTIONS = frozenset({
     "disable-h2-upgrade", "h1-case-adjust-bogus-client", "h1-case-adjust-bogus-server",
     "http-use-proxy-header", "httpslog", "ldap-check",
     "mysql-check", "pgsql-check", "prefer-last-server", "redis-check",
-    "smtpchk", "socket-stats", "spop-check", "ssl-hello-chk", "transparent", "external-check", "forwarded",
+    "smtpchk", "socket-stats", "spop-check", "ssl-hello-chk", "transparent", "external-check",
+    "splice-request", "splice-response",
 })
+
+
+def _ignored_option_args(name: str, args: list[str]) -> str | None:
+    """HAProxy 2.6.12's argument checks of the options lb ignores (they still decide
+    whether the file loads): the error text, or None."""
+    if name == "httpslog":
+        return None  # (takes and ignores anything)
+    if name == "smtpchk":
+        return (f"'option smtpchk' cannot handle unexpected argument '{args[2]}'."
+                if len(args) > 2 else None)
+    if name == "mysql-check":
+        if not args:
+            return None
+        if args[0] != "user":
+            return f"'option mysql-check' only supports optional values: 'user' (got '{args[0]}')."
+        if len(args) < 2 or not args[1]:
+            return "'option mysql-check user' expects <username> as argument."
+        if len(args) > 2 and args[2] not in ("post-41", "pre-41"):
+            return f"keyword 'user' only supports 'post-41' and 'pre-41' (got '{args[2]}')."
+        return None
+    if name == "pgsql-check":
+        if len(args) == 2 and args[0] != "user":
+            return "'option pgsql-check' only supports optional values: 'user'."
+        if len(args) < 2 or args[0] != "user" or not args[1]:
+            return "'option pgsql-check' expects 'user <username>' as argument."
+        if len(args) > 2:
+            return f"'option pgsql-check' cannot handle unexpected argument '{args[2]}'."
+        return None
+    if args:
+        return f"'option {name}' cannot handle unexpected argument '{args[0]}'."
+    return None
 
 
 def kw_option(p: ProxyBuilder, line: Line, ctx: ParseCtx, negate: bool = False,
@@ -1480,6 +1522,10 @@ def kw_option(p: ProxyBuilder, line: Line, ctx: ParseCtx, negate: bool = False,
     row = OPTIONS.get(name)
     if row is None:
         if name in IGNORED_OPTIONS:
+            err = _ignored_option_args(name, args)
+            if err is not None:
+                ctx.alert(line, err, "too-many-args", col=line.col(2))
+                return
             ctx.warn(line, f"option '{name}' is not supported by lb and is ignored.",
                      "unsupported-keyword", col=line.col(1))
             return
@@ -2229,6 +2275,12 @@ def kw_tcpka_setting(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     p.tcpka_settings[kw] = value
 
 
+def kw_transparent(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """The old bare `transparent` (`option transparent`): no argument, then ignored."""
+    if not too_many(line, ctx, 0):
+        _unsupported(p, line, ctx)
+
+
 def _unsupported(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     ctx.warn(line, f"'{line.words[0]}' is not supported by lb and is ignored.",
              "unsupported-keyword", col=line.col(0))
@@ -2338,6 +2390,7 @@ _ROWS: list[Keyword] = [
     Keyword("tcp-request", kw_tcp_request, named_defaults_only=True,
             help="layer-4 request rules"),
     Keyword("tcp-response", kw_tcp_response, help="layer-4 response rules (checked, ignored)"),
+    Keyword("transparent", kw_transparent, help="old form of option transparent (ignored)"),
     Keyword("timeout", kw_timeout, help="set a timeout"),
     Keyword("use_backend", kw_use_backend, FE, defaults=False, help="switching rule"),
     # removed keywords (fatal, HAProxy's texts)
