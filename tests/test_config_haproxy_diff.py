@@ -83,6 +83,9 @@ LISTEN_LINES = [
 ]
 
 GLOBAL_LINES = [
+    # HAProxy 2.6.12 loads these (lb used to refuse them; tools/config_sweep.py)
+    "uid -1", "spread-checks bogus", "log-send-hostname a b", "setenv A 1 2",
+    "presetenv A 1 2", "h1-accept-payload-with-any-method",
     "nbproc 2", "foobar", "maxconn 10\n maxconn 20", "stats socket /tmp/x.sock level superuser",
     "debug", "daemon", "nbthread 2", "pidfile /tmp/x.pid", "ulimit-n 1000",
     "hard-stop-after 30s", "hard-stop-after x", "spread-checks 5", "spread-checks 60",
@@ -308,6 +311,8 @@ GLOBAL_SAME_TEXT = [
     "no numa-cpu-mapping x", "default numa-cpu-mapping", "log", "log 127.0.0.1",
     "log global", "no log x", "default log", "default log 127.0.0.1 local0",
     "default log 127.0.0.1 local0 info", "log nosuch.invalid local0",
+    "uid bogus", "gid on", "uid", "uid 1 2", "spread-checks", "spread-checks -1",
+    "spread-checks 5 6", "setenv A",
     "maxcomprate", "maxcomprate 100", "maxcomprate abc", "maxcompcpuusage",
     "maxcompcpuusage 101", "maxcompcpuusage -1", "maxcompcpuusage 50", "maxcompcpuusage x",
     "tune.comp.maxlevel 0", "tune.comp.maxlevel", "tune.comp.maxlevel 9",

@@ -1,15 +1,18 @@
-"""Sweep proxy keywords through `lb -c` and `haproxy -c` and report where they disagree.
+"""Sweep keywords through `lb -c` and `haproxy -c` and report where they disagree.
 
 Each keyword of HAProxy's proxy keyword matrix (doc/configuration.txt section 4.1, read
 from the Debian package's copy) is written with a few argument shapes (none, a bogus
-word, numbers, extra words) into a listen, a frontend and a backend, and both checkers
-judge the file. A file HAProxy loads and lb refuses ("lb stricter") breaks the promise
+word, numbers, extra words) into a listen, a frontend and a backend, and each keyword
+of its global list (section 3) into the global section; both checkers judge the
+file. A file HAProxy loads and lb refuses ("lb stricter") breaks the promise
 that an existing haproxy.cfg drops in: the exit code is 1 when there is one. A file lb
 loads and HAProxy refuses ("lb lenient") is listed too, for information.
 
     .venv/bin/python tools/config_sweep.py [--jobs 4] [--keywords balance,retries]
+    .venv/bin/python tools/config_sweep.py --global [--keywords uid,spread-checks]
 
-About 3,600 files, ten minutes or so on two cores. Needs /usr/sbin/haproxy.
+About 3,800 proxy files (ten minutes or so on two cores) and 1,400 global ones (three
+minutes). Needs /usr/sbin/haproxy.
 """
 
 from __future__ import annotations
@@ -50,8 +53,18 @@ def keywords() -> list[str]:
     return sorted(k for k in out if k not in SKIP)
 
 
+def global_keywords() -> list[str]:
+    with gzip.open(DOC, "rt") as fh:
+        text = fh.read()
+    start = text.index("\n3. Global parameters")
+    block = text[start:text.index("\n3.1. Process management", start)]
+    return sorted({m.group(1) for m in re.finditer(r"^   - ([a-z][a-z0-9_.-]*)", block, re.M)})
+
+
 def config(kw: str, variant: str, section: str) -> str:
     body = f"{kw} {variant}".strip()
+    if section == "global":
+        return f"global\n {body}\n" + HEAD + "frontend f\n bind 127.0.0.1:18450\n"
     if section == "listen":
         return HEAD + f"listen l\n bind 127.0.0.1:18450\n {body}\n server s 127.0.0.1:80\n"
     if section == "frontend":
@@ -82,12 +95,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=4)
     ap.add_argument("--keywords", help="comma-separated keywords (default: all)")
+    ap.add_argument("--global", dest="glob", action="store_true",
+                    help="the global section's keywords instead of the proxies'")
     a = ap.parse_args()
     if not os.path.exists(HAPROXY) or not os.path.exists(DOC):
         print(f"needs {HAPROXY} and {DOC} (apt-get install haproxy)")
         return 2
-    kws = a.keywords.split(",") if a.keywords else keywords()
-    jobs = [(k, v, s) for k in kws for v in VARIANTS for s in ("listen", "frontend", "backend")]
+    if a.glob:
+        kws = a.keywords.split(",") if a.keywords else global_keywords()
+        sections: tuple[str, ...] = ("global",)
+        variants = (*VARIANTS, "on", "off")
+    else:
+        kws = a.keywords.split(",") if a.keywords else keywords()
+        sections = ("listen", "frontend", "backend")
+        variants = VARIANTS
+    jobs = [(k, v, s) for k in kws for v in variants for s in sections]
     stricter = lenient = 0
     with tempfile.TemporaryDirectory(prefix="lb-sweep-") as workdir, \
             cf.ThreadPoolExecutor(a.jobs) as ex:

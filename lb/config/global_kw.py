@@ -163,12 +163,23 @@ def kw_user(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
 
 
 def kw_uid(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`uid`/`gid <number>`: a word that is not a number is only a warning in
+    HAProxy 2.6.12 (with its hint), and leaves the id unset."""
     kw = line.words[0]
-    if len(line.words) < 2 or not line.words[1].isdigit():
+    if len(line.words) < 2 or not line.words[1]:
         ctx.alert(line, f"'{kw}' expects an integer argument.", "missing-argument")
         return
+    if too_many(line, ctx, 1):
+        return
+    v = line.words[1]
+    if re.fullmatch(r"[+-]?[0-9]+", v) is None:
+        hint = ("'user' parameter to use a system user name" if kw == "uid"
+                else "'group' parameter to use a system group name")
+        ctx.warn(line, f" {kw}: string '{v}' is not a number.\n   | You might want to use "
+                 f"the {hint}.", "bad-integer", col=line.col(1))
+        return
     if _once(g, line, ctx):
-        g.values[kw] = int(line.words[1])
+        g.values[kw] = int(v)
 
 
 def kw_log(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
@@ -330,9 +341,13 @@ def kw_setenv(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
     kw = line.words[0]
     words = line.words
     if kw in ("setenv", "presetenv"):
-        if len(words) != 3:
-            ctx.alert(line, f"'{kw}' expects exactly 2 arguments.", "missing-argument")
+        if len(words) < 3:
+            ctx.alert(line, f"'{kw}' expects a name and a value.", "missing-argument",
+                      style="tight")
             return
+        if len(words) > 3:  # (HAProxy 2.6.12 ignores what follows the value)
+            ctx.warn(line, f"'{kw}' ignores the extra argument '{words[3]}'.",
+                     "extra-argument", col=line.col(3))
         if kw == "presetenv" and (words[1] in g.env or words[1] in ctx.env):
             return
         g.env[words[1]] = words[2]
@@ -409,18 +424,27 @@ def kw_chroot(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
 
 
 def kw_log_send_hostname(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
-    if too_many(line, ctx, 1):
-        return
+    if len(line.words) > 2:  # (HAProxy 2.6.12 takes the first word, ignores the rest)
+        ctx.warn(line, f"'log-send-hostname' ignores the extra argument '{line.words[2]}'.",
+                 "extra-argument", col=line.col(2))
     g.values["log_send_hostname"] = line.words[1] if len(line.words) > 1 else \
         socket.gethostname()
 
 
 def kw_spread_checks(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
-    if len(line.words) < 2 or not line.words[1].isdigit():
-        ctx.alert(line, "'spread-checks' expects an integer argument.", "missing-argument")
+    """`spread-checks <0..50>`, read with atol as HAProxy 2.6.12 does (a word that is
+    not a number is 0)."""
+    if len(line.words) < 2 or not line.words[1]:
+        ctx.alert(line, "'spread-checks' expects an integer argument (0..50).",
+                  "missing-argument", style="tight")
         return
-    v = int(line.words[1])
-    if v > 50:
+    if too_many(line, ctx, 1):
+        return
+    v = atoi(line.words[1])
+    if not line.words[1].lstrip("+-").isdigit():
+        ctx.warn(line, f"'spread-checks' expects an integer argument, '{line.words[1]}' is "
+                 f"read as {v}.", "bad-integer", col=line.col(1))
+    if not 0 <= v <= 50:
         ctx.alert(line, "'spread-checks' needs a positive value in range 0..50.",
                   "bad-integer", col=line.col(1), style="tight")
         return
@@ -489,7 +513,7 @@ _ROWS: list[Keyword] = [
         "httpclient.resolvers.disabled", "stats-file",
         # more that HAProxy 2.6.12 knows (checked with haproxy -c): an existing
         # haproxy.cfg that names one still loads, with a warning
-        "h1-case-adjust", "h1-case-adjust-file", "maxsslrate",
+        "h1-case-adjust", "h1-case-adjust-file", "maxsslrate", "h1-accept-payload-with-any-method",
         "maxzlibmem", "mworker-max-reloads",
         "ssl-mode-async", "ssl-load-extra-files", "ssl-load-extra-del-ext", "ssl-propquery",
         "ssl-provider", "ssl-provider-path", "ssl-skip-self-issued-ca",
