@@ -10,6 +10,7 @@ lb only (the patch must reach lb's own process).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -37,9 +38,17 @@ backend b
 """
 
 
-def _answer(c: Any, rb: RawBackend) -> None:
+def _answer(c: Any, rb: RawBackend, split: bool = False) -> None:
+    """A 200 in one write (lb scans the whole response at once), or its head and its
+    body apart (lb's httptools path reads the head alone first)."""
     rb.recv_head(c)
-    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nok")
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\n"
+    if split:
+        c.sendall(head)
+        time.sleep(0.05)
+        c.sendall(b"ok")
+    else:
+        c.sendall(head + b"ok")
     c.close()
 
 
@@ -55,15 +64,18 @@ def _boom(*args: Any, **kw: Any) -> Any:
     raise RuntimeError("injected fault")
 
 
-@pytest.mark.parametrize("where,term", [("choose", b"IR--"), ("response_allows", b"IH--")])
+@pytest.mark.parametrize("where,term,split", [("choose", b"IR--", False),
+                                              ("response_allows", b"IH--", False),
+                                              ("response_allows", b"IH--", True)])
 def test_a_fault_of_lbs_own_is_a_500_counted_in_eint(monkeypatch: pytest.MonkeyPatch,
-                                                     where: str, term: bytes) -> None:
+                                                     where: str, term: bytes,
+                                                     split: bool) -> None:
     import lb.log
 
     rec = _Recorder()
     monkeypatch.setattr(lb.log, "get_logger", lambda name=None: rec)
     log = UdpLog()
-    with RawBackend(_answer) as srv, \
+    with RawBackend(lambda c, rb: _answer(c, rb, split)) as srv, \
             LbThread(CONFIG.format(log=log.port), ports={"s1": srv.port}) as lb:
         port = lb.ports["fe"]
         ok = raw_request(port, b"GET / HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
