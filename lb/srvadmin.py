@@ -96,7 +96,7 @@ def change_admin(srv: ServerState, target: str, now: float) -> list[tuple[str, s
             srv.set_admin(ADMIN_FDRAIN, False, now)
             msgs.append(("notice", f"{label} is UP (leaving forced drain)."))
     if was_up and not be.is_up:
-        msgs.append(("emerg", f"backend '{be.name}' has no server available!"))
+        msgs.append(("emerg", f"backend {be.name} has no server available!"))
     return msgs
 
 
@@ -170,7 +170,7 @@ def force_health(srv: ServerState, value: str, now: float,
         msgs.append(("notice", f"{label} is stopping, changed from CLI. {counts_left(be)} "
                      f"{srv.cur_conns} sessions active, 0 requeued, 0 remaining in queue."))
     if was_up and not be.is_up:
-        msgs.append(("emerg", f"backend '{be.name}' has no server available!"))
+        msgs.append(("emerg", f"backend {be.name} has no server available!"))
     return msgs
 
 

@@ -162,7 +162,7 @@ def test_admin_commands_and_messages(c: CliFixture) -> None:
 
 def test_backend_without_server_is_logged(c: CliFixture) -> None:
     assert c.q("disable server ws/w1") == "\n"
-    assert ("emerg", "backend 'ws' has no server available!") in c.logs
+    assert ("emerg", "backend ws has no server available!") in c.logs
     assert c.q("show stat ws 2 -1").strip().splitlines()[1].split(",")[17] == "DOWN"
 
 
