@@ -1,0 +1,1 @@
+"""DNS wire format: queries out, answers in, for the resolvers."""
