@@ -2,7 +2,7 @@
 parse.
 
 Owns: trying each server's address methods in order (`last`, `libc`, `none`, an IP
-literal; `last,libc` by default), HAProxy's messages when a method fails, which
+literal; `last,libc` by default, `last,libc,none` for a server with `resolvers`), HAProxy's messages when a method fails, which
 servers start in resolution maintenance (`none` reached after a failure), and the
 host names of network log targets. HAProxy does this in `-c` too, so a name that
 does not resolve fails both, with exit 1.
@@ -79,7 +79,9 @@ def _try_methods(p: Proxy, srv: Server, resolve: Resolver, cache: dict[str, bool
             severity, srv.origin.file, srv.origin.line, 0, label + text, code,
             style="bracket", phase="check"))
 
-    for method in (srv.init_addr or DEFAULT_METHODS).split(","):
+    # a server its resolvers keep an address for may start without one
+    default = DEFAULT_METHODS + (",none" if srv.resolvers is not None else "")
+    for method in (srv.init_addr or default).split(","):
         method = method.strip()
         if method == "last":
             addr = last.get((p.name, srv.name), "")

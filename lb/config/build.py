@@ -20,7 +20,7 @@ from typing import Any
 
 import lb.config.model as m
 import lb.config.stick_kw as stick_kw
-from lb.config import bind_kw, reply_kw, ring_kw, sample_refs, userlist_kw
+from lb.config import bind_kw, reply_kw, resolvers_kw, ring_kw, sample_refs, userlist_kw
 from lb.config.addresses import ANY_ADDRESSES
 from lb.config.check_kw import build_check
 from lb.config.global_kw import GLOBAL_NEGATABLE, dispatch_global
@@ -107,6 +107,8 @@ class Parser:
         self.userlists: list[userlist_kw.UserlistBuilder | None] = []
         self.rings: dict[str, ring_kw.RingBuilder] = {}
         self.ring_current: ring_kw.RingBuilder | None = None
+        self.resolvers: dict[str, resolvers_kw.ResolversBuilder] = {}
+        self.resolvers_current: resolvers_kw.ResolversBuilder | None = None
         self.http_errors: dict[str, reply_kw.HttpErrors] = {}  # the first of each name
         self.http_errors_current: reply_kw.HttpErrors | None = None
         self.pages: dict[int, dict[int, bytes | m.FormatReply]] = {}  # id(proxy) -> pages
@@ -150,6 +152,9 @@ class Parser:
                     elif section == "ring":
                         if self.ring_current is not None:
                             ring_kw.statement(self.ring_current, line, self.ctx)
+                    elif section == "resolvers":
+                        if self.resolvers_current is not None:
+                            resolvers_kw.statement(self.resolvers_current, line, self.ctx)
                     else:
                         assert current is not None
                         self._proxy_stmt(current, line, lines)
@@ -185,6 +190,13 @@ class Parser:
         if kw == "ring":
             self.ring_current = ring_kw.open_ring(line, ctx, self.rings)
             return "ring", None
+        if kw == "resolvers":
+            try:
+                self.resolvers_current = resolvers_kw.open_resolvers(line, ctx, self.resolvers)
+            except resolvers_kw.SectionAbort:
+                self.aborted = True
+                raise TooManyErrors() from None  # HAProxy abandons the file here
+            return "resolvers", None
         if kw == "http-errors":
             sec = reply_kw.open_http_errors(line, ctx, self.http_errors)
             if sec is None:
@@ -440,6 +452,9 @@ class Parser:
             self.pages.update({id(p): reply_kw.resolve_pages(p, self.http_errors, ctx)
                                for p in self.proxies})
             self._lint({n: b for n, b in by_name_be.items() if not b.disabled})
+            resolvers = resolvers_kw.finish(
+                self.resolvers, [(p.kind, p.name, s) for p in self.proxies
+                                 if "backend" in p.caps for s in p.servers], ctx)
         except TooManyErrors:
             return None
         finally:
@@ -453,7 +468,8 @@ class Parser:
         proxies = tuple(self._freeze(p, puid, glob) for p, puid in zip(self.proxies, ids, strict=True))
         del ctx
         return m.Config(global_=glob, proxies=proxies, pattern_refs=self.ctx.pattern_refs,
-                        userlists=userlists, rings=tuple(rings.values()))
+                        userlists=userlists, rings=tuple(rings.values()),
+                        resolvers=resolvers)
 
     def _l6_fetches_in_http(self, p: ProxyBuilder) -> None:
         """HAProxy 2.6's warning for `tcp-request content` rules of an HTTP proxy that

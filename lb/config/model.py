@@ -93,6 +93,36 @@ class Ring:
 
 
 @dataclass(frozen=True, slots=True)
+class Nameserver:
+    """One `nameserver <name> <addr>:<port>` of a `resolvers` section (UDP)."""
+
+    name: str
+    host: str  # an IP literal
+    port: int
+    origin: Origin = NO_ORIGIN
+
+
+@dataclass(frozen=True, slots=True)
+class Resolvers:
+    """A `resolvers` section: the name servers asked, and how often and how long
+    answers count (HAProxy's defaults). Times in seconds. lb.resolvers runs it."""
+
+    name: str
+    nameservers: tuple[Nameserver, ...] = ()
+    accepted_payload_size: int = 512
+    resolve_retries: int = 3
+    timeout_resolve: float = 1.0  # between two resolutions of a name
+    timeout_retry: float = 1.0  # before a query without an answer is sent again
+    hold_nx: float = 30.0
+    hold_other: float = 30.0
+    hold_refused: float = 30.0
+    hold_timeout: float = 30.0
+    hold_valid: float = 10.0
+    hold_obsolete: float = 0.0  # how long an address missing from answers is kept
+    origin: Origin = NO_ORIGIN
+
+
+@dataclass(frozen=True, slots=True)
 class LogTarget:
     """One `log` line target (``log global`` is resolved at build time)."""
 
@@ -547,6 +577,10 @@ class Server:
     init_addr: str | None = None  # `init-addr` methods as written (None = last,libc)
     addr_none: bool = False  # its name gave no address and `init-addr none` let it start
     fallback_ip: str | None = None  # the `init-addr` IP used as its name gave no address
+    resolvers: str | None = None  # `resolvers <id>`: its name is resolved at run time
+    resolve_prefer: str = "ipv6"  # `resolve-prefer`: the family asked first
+    resolve_nets: tuple[str, ...] = ()  # `resolve-net`: preferred networks (CIDR)
+    resolve_opts: tuple[str, ...] = ()  # allow-dup-ip, ignore-weight, prevent-dup-ip
     source: Source | None = None  # `source` option (else the backend's)
     origin: Origin = NO_ORIGIN
 
@@ -937,6 +971,7 @@ class Config:
     pattern_refs: Any = field(default=None, compare=False)
     userlists: tuple[Userlist, ...] = ()
     rings: tuple[Ring, ...] = ()
+    resolvers: tuple[Resolvers, ...] = ()
 
     def userlist(self, name: str) -> Userlist | None:
         return next((u for u in self.userlists if u.name == name), None)

@@ -132,6 +132,39 @@ def _proxy_v2_options(v: str, s: str) -> tuple[str, ...]:
     return words
 
 
+def _resolve_prefer(v: str, s: str) -> str:
+    if v not in ("ipv4", "ipv6"):
+        raise ServerArgError("'resolve-prefer' expects either ipv4 or ipv6 as argument.")
+    return v
+
+
+RESOLVE_OPTS = ("allow-dup-ip", "ignore-weight", "prevent-dup-ip")
+
+
+def _resolve_opts(v: str, s: str) -> tuple[str, ...]:
+    if not v:
+        return ()  # (HAProxy 2.6.12 takes an empty list)
+    words = tuple(v.split(","))
+    for w in words:
+        if w not in RESOLVE_OPTS:
+            raise ServerArgError(f"'resolve-opts' : unknown resolve-opts option '{w}', "
+                                 "supported methods are 'allow-dup-ip', 'ignore-weight', "
+                                 "and 'prevent-dup-ip'.")
+    return words
+
+
+def _resolve_nets(v: str, s: str) -> tuple[str, ...]:
+    if not v:
+        raise ServerArgError("'resolve-net' expects a list of networks.")
+    nets = []
+    for w in v.split(","):
+        try:
+            nets.append(str(ipaddress.ip_network(w, strict=False)))
+        except ValueError:
+            raise ServerArgError(f"'resolve-net' invalid network '{w}'.") from None
+    return tuple(nets)
+
+
 def _server_id(v: str, s: str) -> int:
     n = atoi(v)
     if n <= 0:
@@ -194,8 +227,11 @@ SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
     ServerKw("proxy-v2-options", "proxy_v2_options", _proxy_v2_options,
              help="TLVs of the v2 PROXY header: crc32c, unique-id, authority, ssl"),
     ServerKw("redir", None, _str),
-    ServerKw("resolve-prefer", None, _str),
-    ServerKw("resolvers", None, _str),
+    ServerKw("resolve-prefer", "resolve_prefer", _resolve_prefer,
+             help="address family asked first: ipv4 or ipv6"),
+    ServerKw("resolve-net", "resolve_nets", _resolve_nets,
+             help="networks preferred among the resolved addresses"),
+    ServerKw("resolvers", "resolvers", _str, help="resolvers section that keeps its address"),
     ServerKw("rise", "rise", _positive("rise"), help="successful checks before UP"),
     ServerKw("send-proxy", "send_proxy"),
     ServerKw("send-proxy-v2", "send_proxy_v2"),
@@ -209,7 +245,8 @@ SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
     ServerKw("no-agent-check", "agent_check", value=False),
     ServerKw("stick", None),
     ServerKw("check-via-socks4", None),
-    ServerKw("resolve-opts", None, _str),
+    ServerKw("resolve-opts", "resolve_opts", _resolve_opts,
+             help="allow-dup-ip, ignore-weight, prevent-dup-ip"),
     # TLS settings of a server line (lb sends no TLS: 'ssl' itself warns)
     *(ServerKw(k, None) for k in (
         "allow-0rtt", "force-sslv3", "force-tlsv10", "force-tlsv11", "force-tlsv12",
@@ -324,7 +361,8 @@ _MISSING_ARG = {
 }
 # options whose missing argument HAProxy judges as the value '' ("... but got ''")
 _EMPTY_ARG_JUDGED = frozenset(("on-error", "on-marked-down", "on-marked-up",
-                               "proxy-v2-options"))
+                               "proxy-v2-options", "resolve-prefer", "resolve-opts",
+                               "resolve-net", "resolvers"))
 
 
 def parse_options(words: tuple[str, ...], start: int, srv: str,
