@@ -407,7 +407,8 @@ def run_mode(args: Args) -> int:
 
 def _services(cfg, take_over=False):  # type: ignore[no-untyped-def]
     """Services of the process that owns checks and the stats socket: the health
-    checker and the stats socket server (when lb.cli provides one). ``take_over``:
+    checker, the resolvers (when a server names a section) and the stats socket
+    server (when lb.cli provides one). ``take_over``:
     the stats sockets may be in use by the processes this one succeeds."""
     services = []
     try:
@@ -416,6 +417,14 @@ def _services(cfg, take_over=False):  # type: ignore[no-untyped-def]
         services.append(hc_runner.service)
     except ImportError:
         pass
+    if any(s.resolvers is not None for p in cfg.proxies for s in p.servers):
+        try:
+            from healthcheck.runner import event_log_sink
+            from lb.resolvers import ResolverService
+
+            services.append(ResolverService(event_log_sink))
+        except ImportError:
+            pass
     if cfg.global_.stats_sockets:
         services.append(_StatsSockets(take_over))
     return services

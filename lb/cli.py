@@ -378,6 +378,27 @@ def cmd_show_stat(sess: Session, args: list[str]) -> str:
                            legends=sess.level >= OPERATOR, desc="desc" in flags)
 
 
+def cmd_show_resolvers(sess: Session, args: list[str]) -> str:
+    """Each `resolvers` section's name servers and their counters (lb.dns.counters),
+    in HAProxy's layout; HAProxy's implicit `default` section comes last."""
+    sections = sess.state.config.resolvers
+    want = args[2] if len(args) > 2 and args[2] else None
+    if want is not None:
+        sections = tuple(r for r in sections if r.name == want)
+        if not sections:
+            raise CliError("Can't find that resolvers section\n")
+    if not sections:
+        return "No resolvers found"
+    counters = sess.state.dns_counters
+    out: list[str] = []
+    for r in sections:
+        out.append(f"Resolvers section {r.name}")
+        for c in counters.get(r.name, ()):
+            out.extend(c.lines())
+    out.append("")  # (HAProxy 2.6.12 ends the list, not each section, with an empty line)
+    return "\n".join(out)
+
+
 def cmd_show_info(sess: Session, args: list[str]) -> str:
     fmt = "typed" if "typed" in args else "json" if "json" in args else "text"
     return stats.show_info(sess.state, _now(sess), fmt, desc="desc" in args[2:])
@@ -1258,6 +1279,9 @@ CLI_COMMANDS: tuple[CliCommand, ...] = (
                "report information about the running process", USER, cmd_show_info),
     CliCommand(("show", "map"), "show map [<map>]",
                "list the maps, or the entries of one", USER, cmd_show_map),
+    CliCommand(("show", "resolvers"), "show resolvers [id]",
+               "dumps counters from all resolvers section and associated name servers", USER,
+               cmd_show_resolvers),
     CliCommand(("show", "servers", "state"), "show servers state [<backend>]",
                "dump volatile server information (all or for a single backend)", USER,
                cmd_show_servers_state),

@@ -18,6 +18,7 @@ from lb.state import (
     ADMIN_FDRAIN,
     ADMIN_FMAINT,
     ADMIN_MAINT,
+    ADMIN_RMAINT,
     OP_RUNNING,
     OP_STOPPED,
     OP_STOPPING,
@@ -100,12 +101,12 @@ def change_admin(srv: ServerState, target: str, now: float) -> list[tuple[str, s
     return msgs
 
 
-def leave_maint(srv: ServerState, now: float) -> None:
-    """Clear forced maintenance. A checked server comes back UP at once, at the
-    lowest UP health, whatever its checks said before (HAProxy 2.6, observed): the
-    next failed check takes it down again. An agent that last said `down` keeps it
-    down until it says `up`."""
-    srv.set_admin(ADMIN_FMAINT, False, now)
+def leave_maint(srv: ServerState, now: float, bit: int = ADMIN_FMAINT) -> None:
+    """Clear forced maintenance (or the other maintenance ``bit``). A checked server
+    comes back UP at once, at the lowest UP health, whatever its checks said before
+    (HAProxy 2.6, observed): the next failed check takes it down again. An agent
+    that last said `down` keeps it down until it says `up`."""
+    srv.set_admin(bit, False, now)
     if srv.admin & ADMIN_MAINT:
         return
     if srv.model.check:
@@ -113,6 +114,35 @@ def leave_maint(srv: ServerState, now: float) -> None:
     judged = srv.model.check or srv.agent is not None
     if judged and srv.op == OP_STOPPED and (srv.agent is None or srv.agent.ok):
         srv.set_operational(OP_RUNNING, now, reason="admin")
+
+
+def enter_resolution_maint(srv: ServerState, cause: str, now: float) -> list[tuple[str, str]]:
+    """Resolution maintenance (its resolvers gave it no address, for ``cause``: "DNS
+    NX status", "No IP for server ", ...); HAProxy 2.6.12's log lines."""
+    be = srv.backend
+    was_up = be.is_up
+    serving_before = was_serving(srv)
+    srv.set_admin(ADMIN_RMAINT, True, now)
+    srv.health = 0
+    label = server_label(srv)
+    if serving_before:
+        srv.counters.chkdown += 1
+        msgs = [("alert", f"{label} is going DOWN for maintenance ({cause}). {counts_left(be)} "
+                 f"{srv.cur_conns} sessions active, 0 requeued, 0 remaining in queue.")]
+    else:
+        msgs = [("notice", f"{label} was DOWN and now enters maintenance ({cause}).")]
+    if was_up and not be.is_up:
+        msgs.append(("emerg", f"backend {be.name} has no server available!"))
+    return msgs
+
+
+def leave_resolution_maint(srv: ServerState, now: float) -> list[tuple[str, str]]:
+    """Its name resolves again: out of resolution maintenance; HAProxy 2.6.12's lines."""
+    leave_maint(srv, now, ADMIN_RMAINT)
+    label = server_label(srv)
+    return [("notice", f"{label} ('{srv.model.host}') is {leaving_state(srv)} (resolves again)."),
+            ("notice", f"Server {srv.backend.name}/{srv.name} administratively READY thanks to "
+                       "valid DNS answer.")]
 
 
 def leaving_state(srv: ServerState) -> str:

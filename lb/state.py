@@ -21,6 +21,7 @@ from typing import Any
 
 from lb import balance
 from lb.config.model import Config, Proxy, Server
+from lb.dns.counters import NameserverCounters
 from lb.http import proxyproto
 from lb.match.variables import ProcVars
 from lb.sticktable import StickTable
@@ -337,7 +338,7 @@ class ServerState:
         "check_desc", "check_running", "last_check", "last_change", "down_since",
         "downtime", "streams", "lb_data", "slowstart_until", "addr", "port",
         "check_info", "queue_idx", "agent", "observe", "hana_errors", "proxy_proto", "pp_opts",
-        "port_offset",
+        "port_offset", "no_addr",
     )
 
     def __init__(self, model: Server, backend: BackendState, now: float) -> None:
@@ -379,6 +380,9 @@ class ServerState:
         self.lb_data: Any = None  # private to the balancer
         self.slowstart_until = 0.0
         self.addr = model.fallback_ip or model.host
+        # no address at all: its name gave none at start-up (`init-addr none`), or its
+        # resolvers took it away (it is then in resolution maintenance)
+        self.no_addr = model.addr_none
         self.port = model.port
         self.port_offset = model.port_offset
         self.agent = AgentState(model) if model.agent_check else None
@@ -660,6 +664,10 @@ class State:
             for p in config.proxies if p.stick_table is not None}
         # a master's State: each worker keeps its own tables, the master's are empty
         self.tables_in_workers = False
+        # each name server's counters (`show resolvers`), which lb.resolvers moves
+        self.dns_counters: dict[str, list[NameserverCounters]] = {
+            r.name: [NameserverCounters(r.name, ns.name) for ns in r.nameservers]
+            for r in config.resolvers}
         # `observe`: called with (server, text) when a server reaches its
         # `error-limit` (lb.hana); set where health checks run, or by a worker
         self.health_analysis: Callable[[ServerState, str], None] | None = None

@@ -323,8 +323,8 @@ def _avg_max(name: str) -> Getter:
 
 
 def _addr(s: ServerState) -> str | None:
-    if s.model.addr_none:
-        return None  # no address: its name did not resolve at start-up
+    if s.no_addr:
+        return None  # no address: its name did not resolve (at start-up, or by DNS)
     if s.port is not None:
         return f"{s.addr}:{s.port}"
     if s.model.host.startswith(("/", "unix@")):
@@ -903,7 +903,7 @@ def server_state_row(s: ServerState, now: float) -> str:
         check_state = 0x02 | (0x04 if s.check_enabled else 0) | (0x08 if s.in_maint else 0)
     fields = [
         s.backend.model.puid, s.backend.name, s.puid, s.name,
-        "-" if m.addr_none else s.addr, op_state(s), s.admin,
+        "-" if s.no_addr else s.addr, op_state(s), s.admin,
         s.uweight, s.iweight, max(int(now - s.last_change), 0), status, _check_result(s),
         s.health, check_state, _agent_state(s), int(s.backend.model.forced_id),
         int(bool(m.forced_id)), m.host if needs_resolution(m) else "-",

@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "lb.http": 1,
     "lb.balance": 1,
     "lb.sticktable": 1,  # the stick tables: a data structure, imports nothing from lb
+    "lb.dns": 1,  # the DNS wire codec, imports nothing from lb
     "lb.config": 2,
     "lb.config.model": 0,  # pure frozen dataclasses, imports nothing from lb
     "lb.state": 3,
@@ -40,6 +41,7 @@ LAYERS: dict[str, int] = {
     "lb.lifecycle": 4,
     "lb.master": 4,
     "lb.runtime": 4,
+    "lb.resolvers": 4,
     "healthcheck": 5,
     "lb.__main__": 6,
 }

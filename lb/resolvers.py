@@ -1,0 +1,525 @@
+"""Run-time name resolution of servers: HAProxy's `resolvers` sections at work.
+
+Owns: one connected UDP socket per name server; one resolution per (section, host
+name, query type), shared by every server that names it; their schedule (a new
+resolution `timeout resolve` after the last one ended, a query sent again after
+`timeout retry` without an answer, at most `resolve_retries` tries, and the switch
+from AAAA to A, or back, when the preferred type gives nothing); reading answers
+(lb.dns.wire) with HAProxy 2.6's checks and the per-name-server counters of `show
+resolvers`; and what answers do to servers:
+
+* the address a server takes (HAProxy's score: the preferred family 8, a
+  `resolve-net` network 4, an address no other server of the backend holds 2, its
+  current address 1; ties go to the first answer in XXH32 order, as HAProxy's tree
+  keeps them). A server keeps its address as long as the answers hold it, and with
+  the default `prevent-dup-ip` two servers of a backend never share one, which is
+  how `server-template` spreads a name's addresses over its servers;
+* resolution maintenance: a server whose name fails (NXDOMAIN, no answer, REFUSED,
+  anything else) for its `hold` period, or that finds no free address, loses its
+  address and enters MAINT (resolution); a valid answer takes it out again;
+* HAProxy's log lines for each change, sent through the caller's ``log_event``.
+
+Design: one TimerHandle per section serves every resolution of it; nothing runs per
+server between answers. A changed address goes where `set server addr` puts one
+(``State.cli_addrs`` and the "server_addr" event): idle connections to the old
+address are closed, and a master passes the address on to its workers.
+
+Must not import: lb.proxy, lb.cli, healthcheck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from lb import srvadmin
+from lb.config.addresses import needs_resolution
+from lb.config.model import Nameserver, Resolvers
+from lb.dns import wire
+from lb.dns.counters import NameserverCounters
+from lb.state import ADMIN_RMAINT, BackendState, ServerState, State
+from lb.xxhash import xxh32
+
+LogEvent = Callable[[BackendState, str, str], None]
+
+# what a resolution last heard (HAProxy's RSLV_STATUS_*)
+NONE, VALID, INVALID, NX, REFUSED, TIMEOUT, OTHER = range(7)
+# what one answer says, with the status it gives and the counter it moves
+_OUTCOMES: dict[str, tuple[int, str]] = {
+    "invalid": (INVALID, "invalid"),
+    "nx": (NX, "nx"),
+    "refused": (REFUSED, "refused"),
+    "empty": (OTHER, "any_err"),
+    "cname_error": (OTHER, "cname_error"),
+    "truncated": (OTHER, "truncated"),
+    "error": (OTHER, "other"),
+}
+# a failing status: how long it may last before its servers lose their address
+# (the `hold` field), and the cause their maintenance message gives
+_FAILURES: dict[int, tuple[str, str]] = {
+    NX: ("hold_nx", "DNS NX status"),
+    TIMEOUT: ("hold_timeout", "DNS timeout status"),
+    REFUSED: ("hold_refused", "DNS refused status"),
+}
+_OTHER_FAILURE = ("hold_other", "unspecified DNS error")
+NO_IP_CAUSE = "No IP for server "  # (sic: HAProxy's text ends with a space)
+_MIN_RECORD = 12  # the smallest answer record: how many fit in a payload
+
+
+def _hostname(host: str) -> str:
+    return host.lower().removesuffix(".")
+
+
+class AnswerItem:
+    """One address the answers gave, and the servers holding it."""
+
+    __slots__ = ("ip", "family", "key", "seq", "last_seen", "owners", "net")
+
+    def __init__(self, ip: str, rtype: int, seq: int, now: float) -> None:
+        addr = ipaddress.ip_address(ip)
+        self.ip = ip
+        self.net = addr
+        self.family = addr.version
+        self.key = xxh32(addr.packed, rtype)  # HAProxy's order among the answers
+        self.seq = seq
+        self.last_seen = now
+        self.owners: list[ServerState] = []
+
+
+class Resolution:
+    """A host name asked of one section with one preferred type."""
+
+    __slots__ = ("hostname", "prefer", "qtype", "servers", "status", "running", "qid",
+                 "tries", "queries", "responses", "last_query", "last_resolution",
+                 "last_valid", "items", "seq")
+
+    def __init__(self, hostname: str, prefer: int, now: float) -> None:
+        self.hostname = hostname
+        self.prefer = prefer  # TYPE_AAAA unless `resolve-prefer ipv4`
+        self.qtype = prefer
+        self.servers: list[ServerState] = []
+        self.status = NONE
+        self.running = False
+        self.qid = -1
+        self.tries = 0
+        self.queries = 0  # name servers asked by the last query
+        self.responses = 0  # ... and how many answered
+        self.last_query = 0.0
+        self.last_resolution: float | None = None
+        self.last_valid = now
+        self.items: dict[str, AnswerItem] = {}
+        self.seq = 0
+
+
+class _NameserverProtocol(asyncio.DatagramProtocol):
+    def __init__(self, section: SectionRuntime, ns: NameserverSocket) -> None:
+        self.section = section
+        self.ns = ns
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.section.answer(self.ns, data)
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # (an ICMP error: the query simply goes unanswered)
+
+
+class NameserverSocket:
+    __slots__ = ("model", "counters", "transport")
+
+    def __init__(self, model: Nameserver, counters: NameserverCounters) -> None:
+        self.model = model
+        self.counters = counters
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def send(self, data: bytes) -> bool:
+        if self.transport is None or self.transport.is_closing():
+            self.counters.snd_error += 1
+            return False
+        try:
+            self.transport.sendto(data)
+        except OSError:
+            self.counters.snd_error += 1
+            return False
+        self.counters.sent += 1
+        return True
+
+
+class SectionRuntime:
+    """One `resolvers` section: its sockets, its resolutions and their timer."""
+
+    def __init__(self, model: Resolvers, state: State, loop: asyncio.AbstractEventLoop,
+                 log_event: LogEvent) -> None:
+        self.model = model
+        self.state = state
+        self.loop = loop
+        self.log_event = log_event
+        counters = {c.name: c for c in state.dns_counters.get(model.name, [])}
+        self.nameservers = [NameserverSocket(ns, counters.get(ns.name) or
+                                             NameserverCounters(model.name, ns.name))
+                            for ns in model.nameservers]
+        self.resolutions: dict[tuple[str, int], Resolution] = {}
+        self.by_server: dict[ServerState, Resolution] = {}
+        self.attached: dict[ServerState, AnswerItem] = {}
+        self.nets: dict[ServerState, list[Any]] = {}
+        self.allow_dup: set[ServerState] = set()  # `resolve-opts allow-dup-ip`
+        self.query_ids: dict[int, Resolution] = {}
+        self.timer: asyncio.TimerHandle | None = None
+        self.max_answers = (model.accepted_payload_size - _MIN_RECORD) // _MIN_RECORD
+
+    # ---------------------------------------------------------------- set-up
+
+    def add_server(self, srv: ServerState) -> None:
+        m = srv.model
+        prefer = wire.TYPE_A if m.resolve_prefer == "ipv4" else wire.TYPE_AAAA
+        key = (_hostname(m.host), prefer)
+        res = self.resolutions.get(key)
+        if res is None:
+            res = self.resolutions[key] = Resolution(key[0], prefer, self.loop.time())
+        res.servers.append(srv)
+        self.by_server[srv] = res
+        self.nets[srv] = [ipaddress.ip_network(n, strict=False) for n in m.resolve_nets]
+        allow = False
+        for opt in m.resolve_opts:  # (the last of the two words wins)
+            allow = True if opt == "allow-dup-ip" else False if opt == "prevent-dup-ip" else allow
+        if allow:
+            self.allow_dup.add(srv)
+
+    async def open(self) -> None:
+        for ns in self.nameservers:
+            try:
+                transport, _ = await self.loop.create_datagram_endpoint(
+                    lambda ns=ns: _NameserverProtocol(self, ns),  # type: ignore[misc]
+                    remote_addr=(ns.model.host, ns.model.port))
+            except OSError:
+                continue  # its queries count as send errors
+            ns.transport = transport  # type: ignore[assignment]
+
+    def start(self) -> None:
+        if self.resolutions:
+            self.process()
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        for ns in self.nameservers:
+            if ns.transport is not None:
+                ns.transport.close()
+                ns.transport = None
+
+    # ---------------------------------------------------------------- schedule
+
+    def process(self) -> None:
+        """The timer: queries without an answer are sent again or given up, and the
+        resolutions due start."""
+        self.timer = None
+        now = self.loop.time()
+        m = self.model
+        for res in list(self.resolutions.values()):
+            if not res.running or now < res.last_query + m.timeout_retry:
+                continue
+            if res.tries <= 0:
+                if not res.responses:
+                    res.status = TIMEOUT
+                    for ns in self.nameservers:
+                        ns.counters.timeout += 1
+                self._failed(res)
+            else:
+                if not res.responses or res.qtype != res.prefer:
+                    res.qtype = res.prefer  # a real timeout, or the fallback was tried
+                    res.tries -= 1
+                else:
+                    res.qtype = _other_type(res.prefer)
+                self._send(res)
+        for res in self.resolutions.values():
+            if res.running or not res.servers:
+                continue
+            if res.last_resolution is None or now >= res.last_resolution + m.timeout_resolve:
+                self._run(res)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        now = self.loop.time()
+        m = self.model
+        due = now + max(m.timeout_resolve, 0.001)
+        for res in self.resolutions.values():
+            if res.running:
+                due = min(due, res.last_query + m.timeout_retry)
+            elif res.last_resolution is not None:
+                due = min(due, res.last_resolution + m.timeout_resolve)
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_at(max(due, now + 0.001), self.process)
+
+    def _run(self, res: Resolution) -> None:
+        for _ in range(100):
+            qid = random.getrandbits(16)
+            if qid not in self.query_ids:
+                break
+        else:
+            return
+        res.qid = qid
+        self.query_ids[qid] = res
+        res.running = True
+        res.qtype = res.prefer
+        res.tries = max(self.model.resolve_retries, 1) - 1
+        self._send(res)
+
+    def _send(self, res: Resolution) -> None:
+        res.queries = 0
+        res.responses = 0
+        res.last_query = self.loop.time()
+        try:
+            data = wire.build_query(res.qid, res.hostname, res.qtype,
+                                    self.model.accepted_payload_size)
+        except wire.DnsFormatError:
+            return  # (a name DNS cannot carry: it never resolves)
+        for ns in self.nameservers:
+            if ns.send(data):
+                res.queries += 1
+
+    def _reset(self, res: Resolution) -> None:
+        res.running = False
+        res.tries = 0
+        res.last_resolution = self.loop.time()
+        res.queries = res.responses = 0
+        res.qtype = res.prefer
+        self.query_ids.pop(res.qid, None)
+        res.qid = -1
+
+    # ---------------------------------------------------------------- answers
+
+    def answer(self, ns: NameserverSocket, data: bytes) -> None:
+        c = ns.counters
+        if len(data) > self.model.accepted_payload_size:
+            c.too_big += 1
+            return
+        if len(data) < 2:
+            c.invalid += 1
+            return
+        res = self.query_ids.get(int.from_bytes(data[:2], "big"))
+        if res is None:
+            c.outdated += 1
+            return
+        res.responses += 1
+        outcome = self._validate(res, data)
+        if outcome == "wrong_name":  # (the name of another query: given up at once)
+            c.other += 1
+            res.status = INVALID
+            self._failed(res)
+            self._schedule()
+            return
+        if outcome != "valid":
+            res.status, counter = _OUTCOMES[outcome]
+            setattr(c, counter, getattr(c, counter) + 1)
+            if res.responses < res.queries:
+                return  # the other name servers may know better
+            if res.qtype == res.prefer:
+                res.qtype = _other_type(res.prefer)  # try the other type at once
+                self._send(res)
+            elif res.tries <= 0:
+                self._failed(res)
+            self._schedule()
+            return
+        res.status = VALID
+        res.last_valid = self.loop.time()
+        c.valid += 1
+        for i, srv in enumerate(list(res.servers)):
+            self._apply(res, srv, ns if i == 0 else None)
+        self._reset(res)
+        self._schedule()
+
+    def _validate(self, res: Resolution, data: bytes) -> str:
+        """HAProxy 2.6's verdict on one answer; a valid one updates ``res.items``."""
+        if len(data) < 4:
+            return "invalid"
+        rcode = data[3] & 0x0F
+        if rcode:
+            return {wire.RCODE_NXDOMAIN: "nx", wire.RCODE_REFUSED: "refused"}.get(rcode,
+                                                                                 "error")
+        try:
+            resp = wire.parse_response(data)
+        except wire.DnsFormatError:
+            return "invalid"
+        if not resp.qname and not resp.qtype:
+            return "invalid"  # no question
+        if not resp.answers:
+            return "empty"
+        if len(resp.answers) > self.max_answers:
+            return "invalid"
+        if resp.truncated:
+            return "truncated"
+        expected = resp.qname
+        found: list[tuple[str, int]] = []
+        last = len(resp.answers) - 1
+        for i, rec in enumerate(resp.answers):
+            if rec.name != expected:
+                return "invalid" if i == 0 else "cname_error"
+            if rec.rtype == wire.TYPE_CNAME:
+                if i == last or not isinstance(rec.data, str):
+                    return "cname_error"
+                expected = rec.data
+            elif rec.rtype in (wire.TYPE_A, wire.TYPE_AAAA) and isinstance(rec.data, str):
+                found.append((rec.data, rec.rtype))
+        if resp.qname != res.hostname:
+            return "wrong_name"
+        now = self.loop.time()
+        for ip, rtype in found:
+            item = res.items.get(ip)
+            if item is None:
+                res.seq += 1
+                res.items[ip] = AnswerItem(ip, rtype, res.seq, now)
+            else:
+                item.last_seen = now
+        hold = self.model.hold_obsolete
+        for ip, item in list(res.items.items()):
+            if item.last_seen + hold < now:  # gone from the answers for too long
+                for srv in item.owners:
+                    self.attached.pop(srv, None)
+                del res.items[ip]
+        return "valid"
+
+    # ---------------------------------------------------------------- servers
+
+    def _pick(self, res: Resolution, srv: ServerState) -> tuple[AnswerItem | None, bool]:
+        """The address ``srv`` should hold and whether it holds it already."""
+        family = 4 if res.prefer == wire.TYPE_A else 6
+        nets = self.nets.get(srv, ())
+        allow_dup = srv in self.allow_dup
+        current = None if srv.no_addr else srv.addr
+        best: AnswerItem | None = None
+        best_score, best_current = -1, False
+        for item in sorted(res.items.values(), key=lambda it: (it.key, it.seq)):
+            score = 8 if item.family == family else 0
+            if any(item.net in n for n in nets if n.version == item.family):
+                score += 4
+            used = any(o is not srv and o.backend is srv.backend for o in item.owners)
+            if used and not allow_dup:
+                continue
+            if not used:
+                score += 2
+            is_current = item.ip == current
+            if is_current:
+                score += 1
+            if score > best_score:
+                best, best_score, best_current = item, score, is_current
+                if score == 15:
+                    break
+        return best, best_current
+
+    def _attach(self, srv: ServerState, item: AnswerItem | None) -> None:
+        old = self.attached.pop(srv, None)
+        if old is not None and srv in old.owners:
+            old.owners.remove(srv)
+        if item is not None:
+            item.owners.append(srv)
+            self.attached[srv] = item
+
+    def _apply(self, res: Resolution, srv: ServerState, ns: NameserverSocket | None) -> None:
+        """A valid answer for ``srv`` (``ns``: the name server that gave it, for the
+        first server of the resolution; the others read the same answer "from the
+        cache")."""
+        held = self.attached.get(srv)
+        has_no_ip = False
+        if held is None or res.items.get(held.ip) is not held:
+            item, is_current = self._pick(res, srv)
+            self._attach(srv, item)
+            if item is None:
+                has_no_ip = True
+            elif not is_current:
+                if ns is not None:
+                    ns.counters.update += 1
+                by = f"{self.model.name}/{ns.model.name}" if ns is not None else "DNS cache"
+                self._set_addr(srv, item.ip, by)
+        now = time.time()
+        if has_no_ip:
+            if not srv.admin & ADMIN_RMAINT:
+                self._down(srv, NO_IP_CAUSE, now)
+        elif srv.admin & ADMIN_RMAINT:
+            self._log(srv, srvadmin.leave_resolution_maint(srv, now))
+
+    def _failed(self, res: Resolution) -> None:
+        """The resolution gave up: each server whose name has failed for its `hold`
+        period enters maintenance. The addresses heard so far are forgotten once no
+        server of the resolution holds on."""
+        now = self.loop.time()
+        wall = time.time()
+        keep = False
+        hold_field, cause = _FAILURES.get(res.status, _OTHER_FAILURE)
+        for srv in list(res.servers):
+            if srv.admin & ADMIN_RMAINT or res.status == NONE:
+                keep = True
+            elif now < res.last_valid + getattr(self.model, hold_field):
+                keep = True
+            else:
+                self._down(srv, cause, wall)
+        if not keep:
+            for item in res.items.values():
+                for srv in item.owners:
+                    self.attached.pop(srv, None)
+            res.items.clear()
+        self._reset(res)
+
+    def _down(self, srv: ServerState, cause: str, now: float) -> None:
+        self._attach(srv, None)
+        srv.no_addr = True
+        self._log(srv, srvadmin.enter_resolution_maint(srv, cause, now))
+
+    def _set_addr(self, srv: ServerState, ip: str, by: str) -> None:
+        old = "(none)" if srv.no_addr else srv.addr
+        be = srv.backend
+        self.log_event(be, "notice", f"{be.name}/{srv.name} changed its IP from {old} to "
+                       f"{ip} by {by}.")
+        srv.addr = ip
+        srv.no_addr = False
+        self.state.cli_addrs.add((be.name, srv.name))
+        self.state.emit("server_addr", {"backend": be, "server": srv})
+
+    def _log(self, srv: ServerState, lines: list[tuple[str, str]]) -> None:
+        for level, text in lines:
+            self.log_event(srv.backend, level, text)
+
+
+def _other_type(qtype: int) -> int:
+    return wire.TYPE_A if qtype == wire.TYPE_AAAA else wire.TYPE_AAAA
+
+
+class ResolverService:
+    """The resolvers as a data-plane service (``lb.proxy.runner.start(...,
+    services=[...])``): every server that names a section is kept resolved until
+    cancelled. ``log_sink(state)`` gives the ``log_event`` of its lines."""
+
+    def __init__(self, log_sink: Callable[[State], LogEvent]) -> None:
+        self.log_sink = log_sink
+
+    async def __call__(self, state: State, loop: asyncio.AbstractEventLoop) -> None:
+        sections = start_sections(state, loop, self.log_sink(state))
+        for sec in sections:
+            await sec.open()
+            sec.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            for sec in sections:
+                sec.close()
+
+
+def start_sections(state: State, loop: asyncio.AbstractEventLoop,
+                   log_event: LogEvent) -> list[SectionRuntime]:
+    """A runtime for each section some server names (servers given by address are
+    left alone, as in HAProxy)."""
+    by_name = {r.name: r for r in state.config.resolvers}
+    sections: dict[str, SectionRuntime] = {}
+    for srv in state.all_servers():
+        name = srv.model.resolvers
+        if name is None or name not in by_name or not needs_resolution(srv.model):
+            continue
+        sec = sections.get(name)
+        if sec is None:
+            sec = sections[name] = SectionRuntime(by_name[name], state, loop, log_event)
+        sec.add_server(srv)
+    return list(sections.values())

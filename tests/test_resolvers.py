@@ -1,0 +1,407 @@
+"""`resolvers`: server addresses kept by DNS at run time (lb.resolvers).
+
+Real sockets throughout: a scripted DNS server on loopback UDP (tests.dns_support),
+lb as a process, raw HTTP backends on 127.0.0.2 / 127.0.0.3 answering with their own
+address, and HAProxy 2.6.12 side by side where it is installed. What HAProxy 2.6.12
+did with the same config and the same answers (observed, 2026-11-25):
+
+* each resolution asks AAAA first (no `resolve-prefer`), then A when AAAA has no
+  record: `any_err` and `valid` move by one each per resolution;
+* the first server of a name logs `b/s1 changed its IP from (none) to 127.0.0.2 by
+  dns/ns1.`, the others of the same name `... by DNS cache.`; leaving resolution
+  maintenance adds `Server b/s1 ('app.test') is UP/READY (resolves again).` and
+  `Server b/s1 administratively READY thanks to valid DNS answer.`;
+* two servers of a backend never share an address (prevent-dup-ip): the second
+  server of one name stays in MAINT (resolution), and a server-template's servers
+  take a name's addresses in XXH32 order, one each;
+* NXDOMAIN for longer than `hold nx` after the last valid answer: `Server b/s1 is
+  going DOWN for maintenance (DNS NX status). ...`, the address goes (`-` in `show
+  servers state`), and the next valid answer gives it back `from (none)`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import socket
+import struct
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.dns_support import DnsServer
+from tests.lbproc import LbProcess, RawBackend, free_port
+from tests.stats_support import query, wait_socket
+from tests.support_e2e import HAPROXY, Haproxy
+
+HAVE_HAPROXY = shutil.which(HAPROXY) is not None
+LOOPBACK_2 = "127.0.0.2"
+LOOPBACK_3 = "127.0.0.3"
+
+
+def _lines_of(kind: str, proc: Any, path: str) -> list[str]:
+    """State-change lines a proxy printed, without the level tag and pid."""
+    if kind == "l":
+        raw = proc.lines()
+    else:
+        with open(path, "rb") as f:
+            raw = f.read().decode("utf-8", "replace").splitlines()
+    out = []
+    for line in raw:
+        m = re.match(r"\[(WARNING|ALERT|NOTICE)\]\s+\(\d+\) : (.*)$", line)
+        if m and not m.group(2).startswith(("config :", "haproxy version", "lb version",
+                                            "path to executable")):
+            out.append(m.group(2))
+    return out
+
+
+def _servers(sock: str) -> tuple[tuple[str, str, str, str], ...] | None:
+    """(backend, server, address, admin state) of every server."""
+    try:
+        text = query(sock, "show servers state")
+    except OSError:
+        return None
+    rows = []
+    for line in text.splitlines()[2:]:
+        f = line.split()
+        if len(f) > 6:
+            rows.append((f[1], f[3], f[4], f[6]))
+    return tuple(rows)
+
+
+def _counters(sock: str, section: str = "dns") -> dict[str, int]:
+    text = query(sock, f"show resolvers {section}")
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^  (\w+):\s+(\d+)$", text, re.M)}
+
+
+def _wait(cond: Callable[[], Any], timeout: float = 8.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what or cond}")
+
+
+def _config(holds: str, backends: str) -> str:
+    """A config with a stats socket, a `dns` section asking the test server, a
+    frontend sending everything to backend `b`, then ``backends``. Filled in with
+    ``.format(sock=, dns=, fe=, port=)``."""
+    return f"""\
+global
+  stats socket {{sock}} level admin
+resolvers dns
+  nameserver ns1 127.0.0.1:{{dns}}
+{holds}
+  timeout retry 100ms
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 5s
+  timeout server 5s
+frontend fe
+  bind 127.0.0.1:{{fe}}
+  default_backend b
+{backends}"""
+
+
+CONFIG = _config("  hold nx 600ms\n  hold valid 1s\n  timeout resolve 200ms", """\
+backend b
+  server s1 app.test:{port} resolvers dns init-addr none
+  server s2 app.test:{port} resolvers dns init-addr none
+backend t
+  server-template w 3 multi.test:{port} resolvers dns init-addr none
+""")
+
+
+@pytest.fixture
+def tmp() -> Iterator[str]:
+    d = tempfile.mkdtemp(prefix="lbtest-dns-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+class _Proxies:
+    """lb, and HAProxy when installed, on the same config and the same DNS server."""
+
+    def __init__(self, tmp: str, dns: DnsServer, port: int, text: str = CONFIG) -> None:
+        self.kinds = ("l", "h") if HAVE_HAPROXY else ("l",)
+        self.socks = {k: os.path.join(tmp, f"{k}.sock") for k in self.kinds}
+        self.err = os.path.join(tmp, "h.err")
+        self.ports = {k: free_port() for k in self.kinds}
+        self.procs: dict[str, Any] = {}
+        try:
+            for k in self.kinds:
+                cfg = text.format(sock=self.socks[k], dns=dns.port, fe=self.ports[k], port=port)
+                proc: Any = (LbProcess(cfg) if k == "l" else
+                             Haproxy(cfg, ready_socket=self.socks[k], stderr_path=self.err,
+                                     single_thread=True))
+                self.procs[k] = proc.__enter__()
+            wait_socket(self.socks["l"])
+        except BaseException:
+            self.close()
+            raise
+
+    def lines(self, kind: str) -> list[str]:
+        return _lines_of(kind, self.procs[kind], self.err)
+
+    def settle(self, want: Callable[[tuple[Any, ...]], bool], what: str) -> tuple[Any, ...]:
+        """Every proxy's servers once ``want`` holds for them; they must agree."""
+        got = {k: _wait(lambda k=k: (lambda s: s if s and want(s) else None)(
+            _servers(self.socks[k])), what=f"{what} ({k})") for k in self.kinds}
+        if "h" in got:
+            assert got["l"] == got["h"], f"{what}:\nlb      {got['l']}\nHAProxy {got['h']}"
+        return got["l"]
+
+    def close(self) -> None:
+        for p in self.procs.values():
+            p.__exit__(None, None, None)
+
+
+def _addr(rows: tuple[Any, ...], be: str, srv: str) -> tuple[str, str]:
+    for r in rows:
+        if r[0] == be and r[1] == srv:
+            return r[2], r[3]
+    raise KeyError((be, srv))
+
+
+def test_addresses_follow_dns_as_in_haproxy(tmp: str) -> None:
+    """The scenario of the module docstring, step by step, in lb and HAProxy: the same
+    addresses and admin states after each step, the same log lines in the same order,
+    the same `update` count."""
+    port = free_port()
+    with DnsServer() as dns:
+        dns.set("app.test", "A", [LOOPBACK_2])
+        dns.set("multi.test", "A", ["127.0.0.5", "127.0.0.6"])
+        px = _Proxies(tmp, dns, port)
+        try:
+            rows = px.settle(lambda s: _addr(s, "t", "w2")[0] != "-", "first answers")
+            assert _addr(rows, "b", "s1") == (LOOPBACK_2, "0")
+            assert _addr(rows, "b", "s2") == ("-", "32")  # (no second address for it)
+            # XXH32 order: 127.0.0.6 sorts before 127.0.0.5
+            assert [_addr(rows, "t", w) for w in ("w1", "w2", "w3")] == [
+                ("127.0.0.6", "0"), ("127.0.0.5", "0"), ("-", "32")]
+
+            dns.set("app.test", "A", [LOOPBACK_3])
+            px.settle(lambda s: _addr(s, "b", "s1")[0] == LOOPBACK_3, "a new address")
+
+            dns.set_rcode("app.test", 3)
+            px.settle(lambda s: _addr(s, "b", "s1") == ("-", "32"), "NXDOMAIN past hold nx")
+
+            dns.clear("app.test")
+            dns.set("app.test", "A", ["127.0.0.4"])
+            px.settle(lambda s: _addr(s, "b", "s1") == ("127.0.0.4", "0"), "back")
+
+            dns.set("multi.test", "A", ["127.0.0.6"])
+            px.settle(lambda s: _addr(s, "t", "w2") == ("-", "32"), "one address left")
+
+            dns.set("multi.test", "A", ["127.0.0.7", "127.0.0.6", "127.0.0.8"])
+            rows = px.settle(lambda s: _addr(s, "t", "w3")[0] != "-", "three addresses")
+            assert [_addr(rows, "t", w)[0] for w in ("w1", "w2", "w3")] == [
+                "127.0.0.6", "127.0.0.7", "127.0.0.8"]
+
+            expected = [
+                "b/s1 changed its IP from (none) to 127.0.0.2 by dns/ns1.",
+                "Server b/s1 ('app.test') is UP/READY (resolves again).",
+                "Server b/s1 administratively READY thanks to valid DNS answer.",
+                "t/w1 changed its IP from (none) to 127.0.0.6 by dns/ns1.",
+                "Server t/w1 ('multi.test') is UP/READY (resolves again).",
+                "Server t/w1 administratively READY thanks to valid DNS answer.",
+                "t/w2 changed its IP from (none) to 127.0.0.5 by DNS cache.",
+                "Server t/w2 ('multi.test') is UP/READY (resolves again).",
+                "Server t/w2 administratively READY thanks to valid DNS answer.",
+                "b/s1 changed its IP from 127.0.0.2 to 127.0.0.3 by dns/ns1.",
+                "Server b/s1 is going DOWN for maintenance (DNS NX status). 0 active and 0 "
+                "backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+                "backend 'b' has no server available!",
+                "b/s1 changed its IP from (none) to 127.0.0.4 by dns/ns1.",
+                "Server b/s1 ('app.test') is UP/READY (resolves again).",
+                "Server b/s1 administratively READY thanks to valid DNS answer.",
+                "Server t/w2 is going DOWN for maintenance (No IP for server ). 1 active and "
+                "0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+                "t/w2 changed its IP from (none) to 127.0.0.7 by DNS cache.",
+                "Server t/w2 ('multi.test') is UP/READY (resolves again).",
+                "Server t/w2 administratively READY thanks to valid DNS answer.",
+                "t/w3 changed its IP from (none) to 127.0.0.8 by DNS cache.",
+                "Server t/w3 ('multi.test') is UP/READY (resolves again).",
+                "Server t/w3 administratively READY thanks to valid DNS answer.",
+            ]
+            for k in px.kinds:
+                _wait(lambda k=k: len(px.lines(k)) >= len(expected), what=f"lines ({k})")
+                assert px.lines(k) == expected, k
+            counts = {k: _counters(px.socks[k]) for k in px.kinds}
+            for k, c in counts.items():
+                assert c["update"] == 4, (k, c)  # s1 three times, w1 once
+                assert c["nx"] > 0 and c["any_err"] > 0 and c["valid"] > 0, (k, c)
+                assert c["sent"] >= c["valid"] + c["any_err"] + c["nx"], (k, c)
+                assert c["invalid"] == c["outdated"] == c["too_big"] == 0, (k, c)
+            shown = query(px.socks["l"], "show resolvers")
+            assert shown.startswith("Resolvers section dns\n nameserver ns1:\n  sent:        ")
+            assert "\nResolvers section default\n" in shown  # (HAProxy's implicit one)
+            if "h" in px.kinds:  # the same layout, line for line (the numbers aside)
+                h = query(px.socks["h"], "show resolvers")
+                assert re.sub(r"\d+", "N", shown) == re.sub(r"\d+", "N", h)
+        finally:
+            px.close()
+
+
+def _named_backend(ip: str, port: int) -> RawBackend:
+    """A backend answering every request with its own address."""
+    body = ip.encode()
+
+    def handler(c: socket.socket, be: RawBackend) -> None:
+        while be.recv_head(c).endswith(b"\r\n\r\n"):
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    return RawBackend(handler, host=ip, port=port)
+
+
+def _get(port: int, keep: http.client.HTTPConnection | None = None) -> tuple[int, bytes]:
+    """One GET (on ``keep`` when given: a kept-alive client connection)."""
+    c = keep or http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        c.request("GET", "/")
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        if keep is None:
+            c.close()
+
+
+TRAFFIC = _config("  hold nx 300ms\n  hold timeout 300ms\n  timeout resolve 150ms", """\
+backend b
+  server s1 app.test:{port} resolvers dns resolve-prefer ipv4
+""")
+
+
+def test_traffic_goes_where_dns_says(tmp: str) -> None:
+    """Requests reach the address DNS gives, move when it changes (a kept-alive client
+    connection too: its idle server connection to the old address is closed), get a
+    503 while the name is NXDOMAIN past `hold nx`, and come back with it; a name no
+    server answers for is dropped after `hold timeout`. With `resolve-prefer ipv4`, A
+    is asked first, and AAAA only after an error."""
+    port = free_port()
+    sock = os.path.join(tmp, "l.sock")
+    with DnsServer() as dns, _named_backend(LOOPBACK_2, port), _named_backend(LOOPBACK_3, port):
+        dns.set("app.test", "A", [LOOPBACK_2])
+        fe = free_port()
+        cfg = TRAFFIC.format(sock=sock, dns=dns.port, fe=fe, port=port)
+        with LbProcess(cfg):
+            wait_socket(sock)
+            _wait(lambda: _addr(_servers(sock) or (), "b", "s1")[0] == LOOPBACK_2,
+                  what="first answer")
+            assert _get(fe) == (200, LOOPBACK_2.encode())
+            keep = http.client.HTTPConnection("127.0.0.1", fe, timeout=5)
+            try:
+                assert _get(fe, keep) == (200, LOOPBACK_2.encode())
+                dns.set("app.test", "A", [LOOPBACK_3])
+                _wait(lambda: _addr(_servers(sock) or (), "b", "s1")[0] == LOOPBACK_3,
+                      what="new address")
+                assert _get(fe) == (200, LOOPBACK_3.encode())
+                assert _get(fe, keep) == (200, LOOPBACK_3.encode())
+            finally:
+                keep.close()
+            with dns.lock:  # valid answers to A: AAAA was never asked
+                assert {t for _, t in dns.queries} == {1}
+            dns.set_rcode("app.test", 3)
+            _wait(lambda: _addr(_servers(sock) or (), "b", "s1") == ("-", "32"),
+                  what="maintenance")
+            assert "MAINT (resolution)" in query(sock, "show stat")
+            assert _get(fe)[0] == 503
+            dns.clear("app.test")
+            dns.set("app.test", "A", [LOOPBACK_2])
+            _wait(lambda: _addr(_servers(sock) or (), "b", "s1") == (LOOPBACK_2, "0"),
+                  what="back")
+            assert _get(fe) == (200, LOOPBACK_2.encode())
+            # no name server answers: DNS timeout status after `hold timeout`
+            dns.drop("app.test")
+            _wait(lambda: _addr(_servers(sock) or (), "b", "s1") == ("-", "32"),
+                  what="timeout maintenance")
+            c = _counters(sock)
+            assert c["timeout"] > 0 and c["nx"] > 0 and c["any_err"] == 0, c
+
+
+class _Rogue:
+    """A UDP name server answering each query with ``replies(query)`` datagrams."""
+
+    def __init__(self, replies: Callable[[bytes], list[bytes]]) -> None:
+        self.replies = replies
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            for d in self.replies(data):
+                self.sock.sendto(d, peer)
+
+    def __enter__(self) -> _Rogue:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+def _answer(query: bytes, ip: str, *, qid: int | None = None, name: bytes | None = None,
+            rtype: int = 1, extra: bytes = b"") -> bytes:
+    """A response to ``query`` with one A record (another id, question name or record
+    type when asked)."""
+    (q_id,) = struct.unpack("!H", query[:2])
+    end = query.index(b"\x00", 12) + 5
+    question = query[12:end]
+    if name is not None:
+        question = name + question[question.index(b"\x00") + 1:]
+    rdata = socket.inet_aton(ip) if rtype == 1 else socket.inet_pton(socket.AF_INET6, ip)
+    rr = b"\xc0\x0c" + struct.pack("!HHIH", rtype, 1, 30, len(rdata)) + rdata
+    head = struct.pack("!HHHHHH", q_id if qid is None else qid, 0x8180, 1, 1, 0, 0)
+    return head + question + rr + extra
+
+
+def test_hostile_answers_are_counted_and_harmless(tmp: str) -> None:
+    """Garbage, an answer too big for accepted_payload_size, one to no query in flight,
+    one for another name, a CNAME pointing nowhere: each is counted where HAProxy
+    counts it, and the server keeps the address the one good answer gave it."""
+    def replies(q: bytes) -> list[bytes]:
+        qtype = struct.unpack("!H", q[q.index(b"\x00", 12) + 1:][:2])[0]
+        if qtype != 1:
+            return [_answer(q, "::1", rtype=28)[:5]]  # AAAA: a cut-off message (invalid)
+        return [
+            b"\x00",  # shorter than an id: invalid
+            _answer(q, "127.0.0.9", qid=(struct.unpack("!H", q[:2])[0] + 1) & 0xFFFF),
+            _answer(q, "127.0.0.9", extra=b"\x00" * 600),  # over 512 bytes: too_big
+            b"\xff" * 40,  # no query has this id: outdated (or invalid)
+            _answer(q, LOOPBACK_2),
+        ]
+
+    sock = os.path.join(tmp, "l.sock")
+    with _Rogue(replies) as rogue:
+        cfg = TRAFFIC.format(sock=sock, dns=rogue.port, fe=free_port(), port=free_port())
+        cfg = cfg.replace("resolve-prefer ipv4", "resolve-prefer ipv6")
+        with LbProcess(cfg) as lb:
+            wait_socket(sock)
+            _wait(lambda: _addr(_servers(sock) or (), "b", "s1")[0] == LOOPBACK_2,
+                  what="the good answer")
+            c = _wait(lambda: (lambda c: c if c["too_big"] >= 2 else None)(_counters(sock)))
+            assert c["invalid"] >= 2 and c["outdated"] >= 2 and c["valid"] >= 2, c
+            assert c["update"] == 1, c  # set once, then kept
+            assert lb.proc is not None and lb.proc.poll() is None
+            assert not [line for line in lb.lines() if "Traceback" in line]
