@@ -82,16 +82,17 @@ def stderr_log_event(be: BackendState, level: str, text: str) -> None:
 
 def event_log_sink(state: State, pid: int | None = None) -> LogEvent:
     """A ``log_event`` sending each line to its backend's `log` targets via lb.log
-    (with HAProxy's stderr mirror, including the quoted backend-empty form)."""
+    (with HAProxy's stderr mirror, including the quoted backend-empty form, unless
+    ``mirror`` is false: a line HAProxy only logs)."""
     from lb import log as lblog
 
     events: dict[str, Any] = {}
 
-    def sink(be: BackendState, level: str, text: str) -> None:
+    def sink(be: BackendState, level: str, text: str, mirror: bool = True) -> None:
         ev = events.get(be.name)
         if ev is None:
             ev = events[be.name] = lblog.EventLog(be.model, state.config.global_, pid)
-        ev.send(level, text, mirror_text=messages.stderr_text(text))
+        ev.send(level, text, mirror=mirror, mirror_text=messages.stderr_text(text))
 
     return sink
 

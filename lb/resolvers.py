@@ -17,6 +17,10 @@ resolvers`; and what answers do to servers:
 * resolution maintenance: a server whose name fails (NXDOMAIN, no answer, REFUSED,
   anything else) for its `hold` period, or that finds no free address, loses its
   address and enters MAINT (resolution); a valid answer takes it out again;
+* SRV records (a server named `_service._proto.name`): the servers of a backend
+  named by one record each take one row of the answers (target, port, weight); the
+  address the additional section gives the target, else the target resolved by
+  name; a row gone frees its server (`entry removed from SRV record`);
 * HAProxy's log lines for each change, sent through the caller's ``log_event``.
 
 Design: one TimerHandle per section serves every resolution of it; nothing runs per
@@ -41,10 +45,11 @@ from lb.config.addresses import needs_resolution
 from lb.config.model import Nameserver, Resolvers
 from lb.dns import wire
 from lb.dns.counters import NameserverCounters
-from lb.state import ADMIN_RMAINT, BackendState, ServerState, State
+from lb.state import ADMIN_HMAINT, ADMIN_RMAINT, ServerState, State
 from lb.xxhash import xxh32
 
-LogEvent = Callable[[BackendState, str, str], None]
+# (backend, syslog level, text[, mirror on stderr: default true])
+LogEvent = Callable[..., None]
 
 # what a resolution last heard (HAProxy's RSLV_STATUS_*)
 NONE, VALID, INVALID, NX, REFUSED, TIMEOUT, OTHER = range(7)
@@ -67,6 +72,7 @@ _FAILURES: dict[int, tuple[str, str]] = {
 }
 _OTHER_FAILURE = ("hold_other", "unspecified DNS error")
 NO_IP_CAUSE = "No IP for server "  # (sic: HAProxy's text ends with a space)
+SRV_GONE_CAUSE = "entry removed from SRV record"
 _MIN_RECORD = 12  # the smallest answer record: how many fit in a payload
 
 
@@ -90,12 +96,45 @@ class AnswerItem:
         self.owners: list[ServerState] = []
 
 
+class SrvItem:
+    """One SRV row the answers gave (target and port), the address the server sent
+    along for its target (glue), and the server of each request holding it."""
+
+    __slots__ = ("target", "port", "weight", "key", "seq", "last_seen", "glue",
+                 "glue_seen", "owners")
+
+    def __init__(self, target: str, port: int, weight: int, seq: int, now: float) -> None:
+        self.target = target
+        self.port = port
+        self.weight = weight
+        # HAProxy's order: the XXH32 of the target's wire labels (no final zero)
+        self.key = xxh32(wire.encode_name(target)[:-1], wire.TYPE_SRV)
+        self.seq = seq
+        self.last_seen = now
+        self.glue: str | None = None
+        self.glue_seen = now
+        self.owners: dict[SrvRequest, ServerState] = {}
+
+
+class SrvRequest:
+    """The servers of one backend named by one SRV record (`server-template w 3
+    _http._tcp.app resolvers dns`): each takes one row of the answers, the others
+    wait in resolution maintenance."""
+
+    __slots__ = ("name", "backend", "free")
+
+    def __init__(self, name: str, backend: str) -> None:
+        self.name = name
+        self.backend = backend
+        self.free: list[ServerState] = []  # servers holding no row, in the order to use
+
+
 class Resolution:
-    """A host name asked of one section with one preferred type."""
+    """A host name asked of one section with one preferred type (or an SRV record)."""
 
     __slots__ = ("hostname", "prefer", "qtype", "servers", "status", "running", "qid",
                  "tries", "queries", "responses", "last_query", "last_resolution",
-                 "last_valid", "items", "seq")
+                 "last_valid", "items", "seq", "srvrqs", "srv_items")
 
     def __init__(self, hostname: str, prefer: int, now: float) -> None:
         self.hostname = hostname
@@ -113,6 +152,8 @@ class Resolution:
         self.last_valid = now
         self.items: dict[str, AnswerItem] = {}
         self.seq = 0
+        self.srvrqs: list[SrvRequest] = []  # (an SRV resolution's requesters)
+        self.srv_items: dict[tuple[str, int], SrvItem] = {}
 
 
 class _NameserverProtocol(asyncio.DatagramProtocol):
@@ -166,6 +207,9 @@ class SectionRuntime:
         self.attached: dict[ServerState, AnswerItem] = {}
         self.nets: dict[ServerState, list[Any]] = {}
         self.allow_dup: set[ServerState] = set()  # `resolve-opts allow-dup-ip`
+        self.srvrqs: dict[tuple[str, str], SrvRequest] = {}  # (backend, SRV name)
+        self.srvrq_of: dict[ServerState, SrvRequest] = {}
+        self.srv_item_of: dict[ServerState, SrvItem] = {}
         self.query_ids: dict[int, Resolution] = {}
         self.timer: asyncio.TimerHandle | None = None
         self.max_answers = (model.accepted_payload_size - _MIN_RECORD) // _MIN_RECORD
@@ -174,19 +218,54 @@ class SectionRuntime:
 
     def add_server(self, srv: ServerState) -> None:
         m = srv.model
-        prefer = wire.TYPE_A if m.resolve_prefer == "ipv4" else wire.TYPE_AAAA
-        key = (_hostname(m.host), prefer)
-        res = self.resolutions.get(key)
-        if res is None:
-            res = self.resolutions[key] = Resolution(key[0], prefer, self.loop.time())
-        res.servers.append(srv)
-        self.by_server[srv] = res
+        if m.host.startswith("_"):  # an SRV record names its servers
+            name = _hostname(m.host)
+            srvrq = self.srvrqs.get((srv.backend.name, name))
+            if srvrq is None:
+                srvrq = self.srvrqs[(srv.backend.name, name)] = SrvRequest(name,
+                                                                          srv.backend.name)
+                self._resolution(name, wire.TYPE_SRV).srvrqs.append(srvrq)
+            srvrq.free.append(srv)
+            self.srvrq_of[srv] = srvrq
+        else:
+            self._link(srv, m.host)
         self.nets[srv] = [ipaddress.ip_network(n, strict=False) for n in m.resolve_nets]
         allow = False
         for opt in m.resolve_opts:  # (the last of the two words wins)
             allow = True if opt == "allow-dup-ip" else False if opt == "prevent-dup-ip" else allow
         if allow:
             self.allow_dup.add(srv)
+
+    def _resolution(self, hostname: str, prefer: int) -> Resolution:
+        key = (_hostname(hostname), prefer)
+        res = self.resolutions.get(key)
+        if res is None:
+            res = self.resolutions[key] = Resolution(key[0], prefer, self.loop.time())
+        return res
+
+    def _prefer(self, srv: ServerState) -> int:
+        return wire.TYPE_A if srv.model.resolve_prefer == "ipv4" else wire.TYPE_AAAA
+
+    def _link(self, srv: ServerState, hostname: str) -> None:
+        """Keep ``srv`` resolved by ``hostname`` (A/AAAA)."""
+        res = self._resolution(hostname, self._prefer(srv))
+        if self.by_server.get(srv) is res:
+            return
+        self._unlink(srv)
+        res.servers.append(srv)
+        self.by_server[srv] = res
+
+    def _unlink(self, srv: ServerState) -> None:
+        """``srv`` no longer resolved by name; a resolution nobody uses goes."""
+        res = self.by_server.pop(srv, None)
+        if res is None:
+            return
+        self._attach(srv, None)
+        if srv in res.servers:
+            res.servers.remove(srv)
+        if not res.servers and not res.srvrqs:
+            self.resolutions.pop((res.hostname, res.prefer), None)
+            self.query_ids.pop(res.qid, None)
 
     async def open(self) -> None:
         for ns in self.nameservers:
@@ -229,14 +308,15 @@ class SectionRuntime:
                         ns.counters.timeout += 1
                 self._failed(res)
             else:
-                if not res.responses or res.qtype != res.prefer:
+                fallback = _fallback(res.prefer)
+                if not res.responses or res.qtype != res.prefer or fallback is None:
                     res.qtype = res.prefer  # a real timeout, or the fallback was tried
                     res.tries -= 1
                 else:
-                    res.qtype = _other_type(res.prefer)
+                    res.qtype = fallback
                 self._send(res)
-        for res in self.resolutions.values():
-            if res.running or not res.servers:
+        for res in list(self.resolutions.values()):
+            if res.running or not (res.servers or res.srvrqs):
                 continue
             if res.last_resolution is None or now >= res.last_resolution + m.timeout_resolve:
                 self._run(res)
@@ -318,9 +398,11 @@ class SectionRuntime:
             setattr(c, counter, getattr(c, counter) + 1)
             if res.responses < res.queries:
                 return  # the other name servers may know better
+            fallback = _fallback(res.prefer)
             if res.qtype == res.prefer:
-                res.qtype = _other_type(res.prefer)  # try the other type at once
-                self._send(res)
+                if fallback is not None:  # try the other type at once
+                    res.qtype = fallback
+                    self._send(res)
             elif res.tries <= 0:
                 self._failed(res)
             self._schedule()
@@ -330,6 +412,8 @@ class SectionRuntime:
         c.valid += 1
         for i, srv in enumerate(list(res.servers)):
             self._apply(res, srv, ns if i == 0 else None)
+        if res.srvrqs:
+            self._srv_apply(res)
         self._reset(res)
         self._schedule()
 
@@ -351,6 +435,8 @@ class SectionRuntime:
             return "empty"
         if len(resp.answers) > self.max_answers:
             return "invalid"
+        if res.prefer == wire.TYPE_SRV:
+            return self._validate_srv(res, resp)
         if resp.truncated:
             return "truncated"
         expected = resp.qname
@@ -381,6 +467,43 @@ class SectionRuntime:
                 for srv in item.owners:
                     self.attached.pop(srv, None)
                 del res.items[ip]
+        return "valid"
+
+    def _validate_srv(self, res: Resolution, resp: wire.Response) -> str:
+        """An SRV answer (the TC bit allowed, as HAProxy allows it): its rows, and the
+        first address the additional section gives each row's target."""
+        if resp.answers[-1].rtype == wire.TYPE_CNAME:
+            return "cname_error"
+        if resp.qname != res.hostname:
+            return "wrong_name"
+        now = self.loop.time()
+        for rec in resp.answers:
+            if rec.rtype != wire.TYPE_SRV or not isinstance(rec.data, wire.Srv):
+                continue
+            key = (rec.data.target, rec.data.port)
+            item = res.srv_items.get(key)
+            if item is not None:
+                item.weight = rec.data.weight
+                item.last_seen = now
+                continue
+            try:
+                item = SrvItem(key[0], key[1], rec.data.weight, res.seq + 1, now)
+            except wire.DnsFormatError:
+                continue  # (the root: "no such service here")
+            res.seq += 1
+            res.srv_items[key] = item
+        rows = sorted(res.srv_items.values(), key=lambda it: (it.key, it.seq))
+        for rec in resp.additionals:
+            if rec.rtype not in (wire.TYPE_A, wire.TYPE_AAAA) or not isinstance(rec.data, str):
+                continue
+            mine = [it for it in rows if it.target == rec.name]
+            same = next((it for it in mine if it.glue == rec.data), None)
+            if same is not None:
+                same.glue_seen = now
+                continue
+            free = next((it for it in mine if it.glue is None), None)
+            if free is not None:  # (a row keeps the address it has until it is stale)
+                free.glue, free.glue_seen = rec.data, now
         return "valid"
 
     # ---------------------------------------------------------------- servers
@@ -457,12 +580,90 @@ class SectionRuntime:
                 keep = True
             else:
                 self._down(srv, cause, wall)
+        for srvrq in res.srvrqs:
+            if res.status == NONE or now < res.last_valid + getattr(self.model, hold_field):
+                keep = True
+                continue
+            for item in sorted(res.srv_items.values(), key=lambda it: (it.key, it.seq)):
+                srv = item.owners.get(srvrq)
+                if srv is not None:
+                    self._srv_release(srv, wall)
         if not keep:
             for item in res.items.values():
                 for srv in item.owners:
                     self.attached.pop(srv, None)
             res.items.clear()
+            res.srv_items.clear()
         self._reset(res)
+
+    def _srv_apply(self, res: Resolution) -> None:
+        """A valid SRV answer, row by row in HAProxy's order: a stale row frees its
+        servers, a live one keeps its server or takes the first free one of each
+        request."""
+        now = self.loop.time()
+        wall = time.time()
+        hold = self.model.hold_obsolete
+        for item in sorted(res.srv_items.values(), key=lambda it: (it.key, it.seq)):
+            if item.glue is not None and item.glue_seen + hold < now:
+                item.glue = None  # (its target is then resolved by name)
+            if item.last_seen + hold < now:
+                for srv in list(item.owners.values()):
+                    self._srv_release(srv, wall)
+                del res.srv_items[(item.target, item.port)]
+                continue
+            for srvrq in res.srvrqs:
+                srv = item.owners.get(srvrq)
+                if srv is None:
+                    if not srvrq.free:
+                        continue
+                    srv = srvrq.free.pop(0)
+                self._srv_assign(srv, srvrq, item, wall)
+
+    def _srv_assign(self, srv: ServerState, srvrq: SrvRequest, item: SrvItem,
+                    now: float) -> None:
+        """``srv`` serves the row ``item``: its target, port and weight; the address
+        the additional section gave, else its target resolved by name."""
+        be = srv.backend
+        item.owners[srvrq] = srv
+        self.srv_item_of[srv] = item
+        if item.glue is not None:
+            self._unlink(srv)
+            if srv.no_addr or srv.addr != item.glue:
+                self._set_addr(srv, item.glue, "DNS additional record")
+        if srv.fqdn is None:  # (HAProxy logs this one without the stderr line)
+            self.log_event(be, "notice", f"{be.name}/{srv.name} changed its FQDN from (null) "
+                           f"to {item.target} by 'SRV record'", False)
+            srv.fqdn = item.target
+            srv.set_admin(ADMIN_HMAINT, True, now)
+        if item.glue is None:
+            self._link(srv, item.target)
+        if not srv.no_addr:
+            if srv.admin & ADMIN_RMAINT:
+                self._log(srv, srvadmin.leave_resolution_maint(srv, now, dns_answer=False))
+        elif not srv.admin & ADMIN_RMAINT:
+            self._down(srv, SRV_GONE_CAUSE, now)
+        if srv.port != item.port:
+            srv.port = item.port
+            if not srv.no_addr:
+                self.state.emit("server_addr", {"backend": be, "server": srv})
+        if "ignore-weight" not in srv.model.resolve_opts:
+            weight = (item.weight + 255) // 256  # DNS weights 0..65535, ours 0..256
+            if weight != srv.uweight:
+                self._log(srv, srvadmin.change_weight(srv, weight, now))
+
+    def _srv_release(self, srv: ServerState, now: float) -> None:
+        """Its row is gone: no target, no address, no port; it waits for a row."""
+        item = self.srv_item_of.pop(srv, None)
+        srvrq = self.srvrq_of[srv]
+        if item is not None:
+            item.owners.pop(srvrq, None)
+        self._unlink(srv)
+        if not srv.admin & ADMIN_RMAINT:
+            self._log(srv, srvadmin.enter_resolution_maint(srv, SRV_GONE_CAUSE, now))
+        srv.fqdn = None
+        srv.no_addr = True
+        srv.port = 0
+        srvrq.free.append(srv)
 
     def _down(self, srv: ServerState, cause: str, now: float) -> None:
         self._attach(srv, None)
@@ -484,8 +685,9 @@ class SectionRuntime:
             self.log_event(srv.backend, level, text)
 
 
-def _other_type(qtype: int) -> int:
-    return wire.TYPE_A if qtype == wire.TYPE_AAAA else wire.TYPE_AAAA
+def _fallback(qtype: int) -> int | None:
+    """The type asked when the preferred one gives nothing (none for SRV)."""
+    return {wire.TYPE_AAAA: wire.TYPE_A, wire.TYPE_A: wire.TYPE_AAAA}.get(qtype)
 
 
 class ResolverService:

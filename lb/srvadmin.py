@@ -136,13 +136,18 @@ def enter_resolution_maint(srv: ServerState, cause: str, now: float) -> list[tup
     return msgs
 
 
-def leave_resolution_maint(srv: ServerState, now: float) -> list[tuple[str, str]]:
-    """Its name resolves again: out of resolution maintenance; HAProxy 2.6.12's lines."""
+def leave_resolution_maint(srv: ServerState, now: float,
+                           dns_answer: bool = True) -> list[tuple[str, str]]:
+    """Its name resolves again: out of resolution maintenance; HAProxy 2.6.12's lines
+    (``dns_answer``: an A/AAAA answer did it, which HAProxy says once more; an SRV
+    record's does not)."""
     leave_maint(srv, now, ADMIN_RMAINT)
     label = server_label(srv)
-    return [("notice", f"{label} ('{srv.model.host}') is {leaving_state(srv)} (resolves again)."),
-            ("notice", f"Server {srv.backend.name}/{srv.name} administratively READY thanks to "
-                       "valid DNS answer.")]
+    msgs = [("notice", f"{label} ('{srv.fqdn}') is {leaving_state(srv)} (resolves again).")]
+    if dns_answer:
+        msgs.append(("notice", f"Server {srv.backend.name}/{srv.name} administratively READY "
+                     "thanks to valid DNS answer."))
+    return msgs
 
 
 def leaving_state(srv: ServerState) -> str:

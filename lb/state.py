@@ -33,6 +33,9 @@ ADMIN_CMAINT = 0x04  # marks a server configured `disabled` (with FMAINT); not i
 ADMIN_FDRAIN = 0x08  # forced drain (CLI)
 ADMIN_IDRAIN = 0x10
 ADMIN_RMAINT = 0x20  # resolution maintenance: its name gave no address (`init-addr none`)
+# its FQDN was set at run time (an SRV record): shown in `show servers state`, as
+# HAProxy 2.6 shows it, and not itself maintenance
+ADMIN_HMAINT = 0x40
 ADMIN_MAINT = ADMIN_FMAINT | ADMIN_IMAINT | ADMIN_RMAINT
 ADMIN_DRAIN = ADMIN_FDRAIN | ADMIN_IDRAIN
 
@@ -338,7 +341,7 @@ class ServerState:
         "check_desc", "check_running", "last_check", "last_change", "down_since",
         "downtime", "streams", "lb_data", "slowstart_until", "addr", "port",
         "check_info", "queue_idx", "agent", "observe", "hana_errors", "proxy_proto", "pp_opts",
-        "port_offset", "no_addr",
+        "port_offset", "no_addr", "fqdn",
     )
 
     def __init__(self, model: Server, backend: BackendState, now: float) -> None:
@@ -383,6 +386,10 @@ class ServerState:
         # no address at all: its name gave none at start-up (`init-addr none`), or its
         # resolvers took it away (it is then in resolution maintenance)
         self.no_addr = model.addr_none
+        # the name it is resolved by (`show servers state` srv_fqdn): as written, or
+        # the target an SRV record gave it (None: none yet)
+        self.fqdn: str | None = (None if model.host.startswith("_") and model.resolvers
+                                 else model.host)
         self.port = model.port
         self.port_offset = model.port_offset
         self.agent = AgentState(model) if model.agent_check else None
@@ -424,7 +431,8 @@ class ServerState:
     @property
     def usable(self) -> bool:
         """May be picked by load balancing."""
-        return (not self.admin & ~ADMIN_CMAINT and self.op in (OP_RUNNING, OP_STARTING)
+        return (not self.admin & ~(ADMIN_CMAINT | ADMIN_HMAINT)
+                and self.op in (OP_RUNNING, OP_STARTING)
                 and self.eweight > 0)
 
     @property

@@ -51,6 +51,7 @@ class DnsServer:
     def __init__(self, edns: bool = True, compress: bool = True) -> None:
         self.edns = edns
         self.compress = compress
+        self.no_glue: set[str] = set()  # SRV names answered without additional records
         self.lock = threading.Lock()
         self._changed = threading.Condition(self.lock)
         self.queries: list[tuple[str, int]] = []
@@ -214,7 +215,7 @@ class DnsServer:
             if qtype == TYPES["SRV"]:
                 prio, weight, port, target = value
                 rdata = struct.pack("!HHH", prio, weight, port) + _wire_name(target)
-                if target not in glued:
+                if target not in glued and name not in self.no_glue:
                     glued.add(target)
                     additionals.extend(self._glue(target, qname))
             elif qtype == TYPES["CNAME"]:

@@ -90,14 +90,14 @@ def _wait(cond: Callable[[], Any], timeout: float = 8.0, what: str = "") -> Any:
     raise AssertionError(f"timed out waiting for {what or cond}")
 
 
-def _config(holds: str, backends: str) -> str:
+def _config(holds: str, backends: str, glob: str = "") -> str:
     """A config with a stats socket, a `dns` section asking the test server, a
     frontend sending everything to backend `b`, then ``backends``. Filled in with
     ``.format(sock=, dns=, fe=, port=)``."""
     return f"""\
 global
   stats socket {{sock}} level admin
-resolvers dns
+{glob}resolvers dns
   nameserver ns1 127.0.0.1:{{dns}}
 {holds}
   timeout retry 100ms
@@ -252,6 +252,85 @@ def test_addresses_follow_dns_as_in_haproxy(tmp: str) -> None:
             px.close()
 
 
+SRV_CONFIG = _config("  timeout resolve 200ms\n  hold nx 600ms", """\
+backend b
+  server s1 127.0.0.1:{port}
+backend t
+  server-template w 3 _http._tcp.svc.test resolvers dns init-addr none
+backend u
+  server-template v 2 _ng._tcp.svc.test resolvers dns init-addr none
+""")
+
+
+def test_srv_records_as_in_haproxy(tmp: str) -> None:
+    """SRV records, in lb and HAProxy on the same answers: each row (target, port,
+    weight) goes to one server of the template, in XXH32 order of the targets; the
+    address comes from the additional section (`by DNS additional record`), or, with
+    none, from the target resolved by name; a row that goes frees its server
+    (`entry removed from SRV record`), which waits at the end of the free ones; the
+    target shows in `show servers state` (srv_fqdn, with admin bit 0x40 as in
+    HAProxy), the row's port too."""
+    with DnsServer() as dns:
+        for name, ip in (("a", "127.0.0.2"), ("b", "127.0.0.3"), ("c", "127.0.0.4"),
+                         ("d", "127.0.0.6")):
+            dns.set(f"{name}.svc.test", "A", [ip])
+        dns.set("_http._tcp.svc.test", "SRV", [(10, 10, 8001, "a.svc.test"),
+                                               (10, 600, 8002, "b.svc.test")])
+        dns.set("_ng._tcp.svc.test", "SRV", [(10, 10, 8003, "c.svc.test")])
+        dns.no_glue.add("_ng._tcp.svc.test")
+        px = _Proxies(tmp, dns, free_port(), SRV_CONFIG)
+        try:
+            rows = px.settle(lambda s: _addr(s, "u", "v1")[0] != "-", "first answers")
+            assert [_addr(rows, "t", w) for w in ("w1", "w2", "w3")] == [
+                ("127.0.0.3", "64"), ("127.0.0.2", "64"), ("-", "32")]
+            assert _addr(rows, "u", "v1") == ("127.0.0.4", "64")
+            state = {k: query(px.socks[k], "show servers state t") for k in px.kinds}
+            w1 = next(line.split() for line in state["l"].splitlines() if " w1 " in line)
+            assert (w1[7], w1[17], w1[18], w1[19]) == (
+                "3", "b.svc.test", "8002", "_http._tcp.svc.test")  # (600 + 255) // 256
+            if "h" in px.kinds:  # every field but the time since the last change
+                rows_of = {k: [r.split()[:9] + r.split()[10:] for r in v.splitlines()[2:] if r]
+                           for k, v in state.items()}
+                assert len(rows_of["l"]) == 3 and rows_of["l"] == rows_of["h"]
+
+            dns.set("_http._tcp.svc.test", "SRV", [(10, 10, 8001, "a.svc.test"),
+                                                   (10, 10, 9004, "d.svc.test")])
+            rows = px.settle(lambda s: _addr(s, "t", "w3")[0] == "127.0.0.6", "a new row")
+            assert _addr(rows, "t", "w1") == ("-", "96")
+
+            dns.set_rcode("_http._tcp.svc.test", 3)
+            px.settle(lambda s: all(_addr(s, "t", w)[0] == "-" for w in ("w1", "w2", "w3")),
+                      "NXDOMAIN past hold nx")
+            expected = [
+                "t/w1 changed its IP from (none) to 127.0.0.3 by DNS additional record.",
+                "Server t/w1 ('b.svc.test') is UP/READY (resolves again).",
+                "t/w2 changed its IP from (none) to 127.0.0.2 by DNS additional record.",
+                "Server t/w2 ('a.svc.test') is UP/READY (resolves again).",
+                "u/v1 changed its IP from (none) to 127.0.0.4 by dns/ns1.",
+                "Server u/v1 ('c.svc.test') is UP/READY (resolves again).",
+                "Server u/v1 administratively READY thanks to valid DNS answer.",
+                # (d.svc.test sorts before b.svc.test: w3 takes its row first)
+                "t/w3 changed its IP from (none) to 127.0.0.6 by DNS additional record.",
+                "Server t/w3 ('d.svc.test') is UP/READY (resolves again).",
+                "Server t/w1 is going DOWN for maintenance (entry removed from SRV record). "
+                "2 active and 0 backup servers left. 0 sessions active, 0 requeued, "
+                "0 remaining in queue.",
+                # (NXDOMAIN frees the rows in the same order: d, then a)
+                "Server t/w3 is going DOWN for maintenance (entry removed from SRV record). "
+                "1 active and 0 backup servers left. 0 sessions active, 0 requeued, "
+                "0 remaining in queue.",
+                "Server t/w2 is going DOWN for maintenance (entry removed from SRV record). "
+                "0 active and 0 backup servers left. 0 sessions active, 0 requeued, "
+                "0 remaining in queue.",
+                "backend 't' has no server available!",
+            ]
+            for k in px.kinds:
+                _wait(lambda k=k: len(px.lines(k)) >= len(expected), what=f"lines ({k})")
+                assert px.lines(k) == expected, k
+        finally:
+            px.close()
+
+
 def _named_backend(ip: str, port: int) -> RawBackend:
     """A backend answering every request with its own address."""
     body = ip.encode()
@@ -326,6 +405,31 @@ def test_traffic_goes_where_dns_says(tmp: str) -> None:
                   what="timeout maintenance")
             c = _counters(sock)
             assert c["timeout"] > 0 and c["nx"] > 0 and c["any_err"] == 0, c
+
+
+def test_workers_use_the_address_the_master_resolved(tmp: str) -> None:
+    """With `nbthread 2` the master resolves and every worker connects where the
+    last answer says: ten new connections after a change all reach the new address."""
+    port = free_port()
+    sock = os.path.join(tmp, "l.sock")
+    text = _config("  timeout resolve 150ms", """\
+backend b
+  server s1 app.test:{port} resolvers dns resolve-prefer ipv4
+""", glob="  nbthread 2\n")
+    with DnsServer() as dns, _named_backend(LOOPBACK_2, port), _named_backend(LOOPBACK_3, port):
+        dns.set("app.test", "A", [LOOPBACK_2])
+        fe = free_port()
+        with LbProcess(text.format(sock=sock, dns=dns.port, fe=fe, port=port)):
+            wait_socket(sock)
+            _wait(lambda: _addr(_servers(sock) or (), "b", "s1")[0] == LOOPBACK_2,
+                  what="first answer")
+            assert {_get(fe) for _ in range(10)} == {(200, LOOPBACK_2.encode())}
+            dns.set("app.test", "A", [LOOPBACK_3])
+            _wait(lambda: _addr(_servers(sock) or (), "b", "s1")[0] == LOOPBACK_3,
+                  what="new address")
+            # (the master pushes at once; give the workers' loops a moment)
+            _wait(lambda: all(_get(fe) == (200, LOOPBACK_3.encode()) for _ in range(10)),
+                  timeout=3, what="every worker on the new address")
 
 
 class _Rogue:

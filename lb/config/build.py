@@ -588,9 +588,11 @@ class Parser:
                 for s in p.servers:
                     # (a server at 0.0.0.0 is let through, as by HAProxy 2.6.12: its
                     # checks then go to 0.0.0.0:0 and fail)
+                    # (an SRV record gives its port)
+                    srv_record = s.resolvers is not None and s.host.startswith("_")
                     if s.check and s.port is None and s.check_port is None and \
                             not s.host.startswith("/") and not s.host.startswith("unix@") \
-                            and s.host not in ANY_ADDRESSES:
+                            and s.host not in ANY_ADDRESSES and not srv_record:
                         if not any(isinstance(st, m.CheckConnect) and st.port
                                    for st in p.http_check_rules + p.tcp_check_rules):
                             ctx.alert(None, f"config: {kind_word(p.kind)} '{p.name}': "
