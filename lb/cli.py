@@ -1091,6 +1091,8 @@ def cmd_set_server(sess: Session, args: list[str]) -> str:
         return _set_health(sess, srv, value)
     if what == "addr":
         return _set_addr(sess, srv, args[4:])
+    if what == "fqdn":
+        return _set_fqdn(sess, srv, value)
     if what in ("agent", "agent-addr", "agent-port", "agent-send"):
         return _set_agent(sess, srv, what, value)
     raise CliError(SET_SERVER_USAGE)
@@ -1174,6 +1176,31 @@ def _set_addr(sess: Session, srv: ServerState, rest: list[str]) -> str:
         sess.state.cli_addrs.add((srv.backend.name, srv.name))
         sess.state.emit("server_addr", {"backend": srv.backend, "server": srv})
     return ", ".join(said) + by
+
+
+def _set_fqdn(sess: Session, srv: ServerState, value: str | None) -> str:
+    """`set server b/s fqdn <name>`: the name its resolvers resolve from now on (its
+    address changes with the next answer); HAProxy 2.6.12's texts."""
+    if not value:
+        raise CliError("set server <b>/<s> fqdn requires a FQDN.\n")
+    if srv.model.resolvers is None:
+        raise CliError("set server <b>/<s> fqdn failed because no resolution is "
+                       "configured.\n")
+    if srv.model.host.startswith("_"):
+        raise CliError("set server <b>/<s> fqdn failed because SRV resolution is "
+                       "configured.\n")
+    by = " by 'stats socket command'\n"
+    if value == srv.fqdn:
+        return "no need to change the FDQN" + by  # (sic)
+    if len(value) > 255 or not all(c.isascii() and (c.isalnum() or c in ".-_")
+                                   for c in value):
+        return f"invalid fqdn '{value}'" + by
+    old = srv.fqdn if srv.fqdn is not None else "(null)"
+    # the same name in other letters: HAProxy 2.6.12 says it changed, and keeps it
+    if old.lower() != value.lower():
+        srv.fqdn = value
+        sess.state.emit("server_fqdn", {"backend": srv.backend, "server": srv})
+    return f"{srv.backend.name}/{srv.name} changed its FQDN from {old} to {value}" + by
 
 
 def _set_health(sess: Session, srv: ServerState, value: str | None) -> str:

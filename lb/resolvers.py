@@ -281,6 +281,12 @@ class SectionRuntime:
         if self.resolutions:
             self.process()
 
+    def fqdn_changed(self, srv: ServerState) -> None:
+        """`set server ... fqdn`: resolve ``srv`` by its new name from now on."""
+        if srv.fqdn is not None and srv not in self.srvrq_of:
+            self._link(srv, srv.fqdn)
+            self.loop.call_soon(self.process)
+
     def close(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
@@ -295,6 +301,8 @@ class SectionRuntime:
     def process(self) -> None:
         """The timer: queries without an answer are sent again or given up, and the
         resolutions due start."""
+        if self.timer is not None:
+            self.timer.cancel()
         self.timer = None
         now = self.loop.time()
         m = self.model
@@ -700,28 +708,39 @@ class ResolverService:
 
     async def __call__(self, state: State, loop: asyncio.AbstractEventLoop) -> None:
         sections = start_sections(state, loop, self.log_sink(state))
-        for sec in sections:
+        for sec in sections.values():
             await sec.open()
             sec.start()
+
+        def on_event(event: str, info: dict[str, Any]) -> None:
+            if event == "server_fqdn":
+                srv = info["server"]
+                sec = sections.get(srv.model.resolvers)
+                if sec is not None:
+                    sec.fqdn_changed(srv)
+
+        state.listeners.append(on_event)
         try:
             await asyncio.Event().wait()
         finally:
-            for sec in sections:
+            state.listeners.remove(on_event)
+            for sec in sections.values():
                 sec.close()
 
 
 def start_sections(state: State, loop: asyncio.AbstractEventLoop,
-                   log_event: LogEvent) -> list[SectionRuntime]:
-    """A runtime for each section some server names (servers given by address are
-    left alone, as in HAProxy)."""
+                   log_event: LogEvent) -> dict[str, SectionRuntime]:
+    """A runtime for each section some server names, by name. Servers given by
+    address are not resolved until `set server ... fqdn` names them, as in HAProxy."""
     by_name = {r.name: r for r in state.config.resolvers}
     sections: dict[str, SectionRuntime] = {}
     for srv in state.all_servers():
         name = srv.model.resolvers
-        if name is None or name not in by_name or not needs_resolution(srv.model):
+        if name is None or name not in by_name:
             continue
         sec = sections.get(name)
         if sec is None:
             sec = sections[name] = SectionRuntime(by_name[name], state, loop, log_event)
-        sec.add_server(srv)
-    return list(sections.values())
+        if needs_resolution(srv.model):
+            sec.add_server(srv)
+    return sections

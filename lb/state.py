@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from lb import balance
+from lb.config.addresses import needs_resolution
 from lb.config.model import Config, Proxy, Server
 from lb.dns.counters import NameserverCounters
 from lb.http import proxyproto
@@ -388,8 +389,9 @@ class ServerState:
         self.no_addr = model.addr_none
         # the name it is resolved by (`show servers state` srv_fqdn): as written, or
         # the target an SRV record gave it (None: none yet)
-        self.fqdn: str | None = (None if model.host.startswith("_") and model.resolvers
-                                 else model.host)
+        self.fqdn: str | None = (
+            None if (model.host.startswith("_") and model.resolvers) or
+            not needs_resolution(model) else model.host)
         self.port = model.port
         self.port_offset = model.port_offset
         self.agent = AgentState(model) if model.agent_check else None

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import lb
-from lb.config.addresses import needs_resolution
 from lb.config.model import Proxy
 from lb.state import (
     ADMIN_MAINT,
@@ -906,7 +905,7 @@ def server_state_row(s: ServerState, now: float) -> str:
         "-" if s.no_addr else s.addr, op_state(s), s.admin,
         s.uweight, s.iweight, max(int(now - s.last_change), 0), status, _check_result(s),
         s.health, check_state, _agent_state(s), int(s.backend.model.forced_id),
-        int(bool(m.forced_id)), (s.fqdn or "-") if needs_resolution(m) else "-",
+        int(bool(m.forced_id)), s.fqdn or "-",
         s.port if s.port is not None else 0,
         m.host if m.resolvers is not None and m.host.startswith("_") else "-",
         1 if m.ssl else 0, m.check_port or 0, m.check_addr or "-",

@@ -331,6 +331,58 @@ def test_srv_records_as_in_haproxy(tmp: str) -> None:
             px.close()
 
 
+FQDN_CONFIG = _config("  timeout resolve 200ms", """\
+backend b
+  server s1 app.test:{port} resolvers dns init-addr none
+  server s2 127.0.0.1:{port}
+  server s3 _h._tcp.x.test resolvers dns init-addr none
+  server s4 127.0.0.1:{port} resolvers dns
+""")
+
+
+def test_set_server_fqdn_as_in_haproxy(tmp: str) -> None:
+    """`set server b/s fqdn <name>` in lb and HAProxy: the same answers, and the
+    server's address follows the new name (a server given by address and a section
+    starts being resolved)."""
+    with DnsServer() as dns:
+        dns.set("app.test", "A", [LOOPBACK_2])
+        dns.set("other.test", "A", ["127.0.0.7"])
+        dns.set("_h._tcp.x.test", "SRV", [(1, 1, 80, "app.test")])
+        px = _Proxies(tmp, dns, free_port(), FQDN_CONFIG)
+        try:
+            px.settle(lambda s: _addr(s, "b", "s1")[0] == LOOPBACK_2
+                      and _addr(s, "b", "s3")[0] == LOOPBACK_2, "first answers")
+            by = "by 'stats socket command'\n\n"
+            replies = [  # (in order: a name is set twice)
+                ("set server b/s1 fqdn other.test",
+                 f"b/s1 changed its FQDN from app.test to other.test {by}"),
+                ("set server b/s1 fqdn other.test", f"no need to change the FDQN {by}"),
+                # (the same name in other letters: said to change, and kept)
+                ("set server b/s1 fqdn OTHER.test",
+                 f"b/s1 changed its FQDN from other.test to OTHER.test {by}"),
+                ("set server b/s1 fqdn", "set server <b>/<s> fqdn requires a FQDN.\n\n"),
+                ("set server b/s1 fqdn bad_name!", f"invalid fqdn 'bad_name!' {by}"),
+                ("set server b/s2 fqdn x.test",
+                 "set server <b>/<s> fqdn failed because no resolution is configured.\n\n"),
+                ("set server b/s3 fqdn x.test",
+                 "set server <b>/<s> fqdn failed because SRV resolution is configured.\n\n"),
+                ("set server b/s4 fqdn app.test",
+                 f"b/s4 changed its FQDN from (null) to app.test {by}"),
+            ]
+            for cmd, want in replies:
+                for k in px.kinds:
+                    assert query(px.socks[k], cmd) == want, (k, cmd)
+            rows = px.settle(lambda s: _addr(s, "b", "s1")[0] == "127.0.0.7"
+                             and _addr(s, "b", "s4")[0] == LOOPBACK_2, "new names")
+            fqdn = {k: [line.split()[17] for line in query(px.socks[k], "show servers state b")
+                        .splitlines()[2:] if line] for k in px.kinds}
+            assert fqdn["l"] == ["other.test", "-", "app.test", "app.test"]
+            assert fqdn.get("h", fqdn["l"]) == fqdn["l"]
+            assert _addr(rows, "b", "s2") == ("127.0.0.1", "0")
+        finally:
+            px.close()
+
+
 def _named_backend(ip: str, port: int) -> RawBackend:
     """A backend answering every request with its own address."""
     body = ip.encode()
