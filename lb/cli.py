@@ -357,6 +357,14 @@ _STAT_FLAGS = {"typed", "json", "desc", "up", "no-maint"}
 
 def cmd_show_stat(sess: Session, args: list[str]) -> str:
     rest = args[2:]
+    if rest[:1] == ["domain"]:  # `domain proxy` is the default; `domain resolvers`
+        domain = rest[1] if len(rest) > 1 else ""
+        if domain not in ("proxy", "resolvers"):
+            raise CliError("Invalid statistics domain.\n")
+        rest = rest[2:]
+        if domain == "resolvers":
+            fmt = "typed" if "typed" in rest else "json" if "json" in rest else "csv"
+            return stats.show_stat_resolvers(sess.state, fmt, desc="desc" in rest)
     flags = {a for a in rest if a in _STAT_FLAGS}
     pos = [a for a in rest if a not in _STAT_FLAGS]
     iid: int | str = -1
@@ -639,6 +647,9 @@ def cmd_clear_counters(sess: Session, args: list[str]) -> str:
     if all_:
         st.cum_conns = 0
         st.cum_req = 0
+        for name_servers in st.dns_counters.values():  # (only `all` clears them)
+            for c in name_servers:
+                c.clear()
     return ""
 
 

@@ -51,6 +51,7 @@ from lb.stats_core import (
     show_info,
     show_servers_state,
     show_stat,
+    show_stat_resolvers,
     show_websockets,
     tunnel_age,
     tunnel_info,
@@ -65,7 +66,8 @@ __all__ = [
     "STAT_COLUMNS", "TYPE_CODE", "Obj", "StatColumn", "find_proxy", "is_up_row",
     "hard_maxconn", "iter_objects", "op_state", "process_maxconn", "render_csv", "render_json",
     "render_prometheus", "render_typed", "row_values", "serve_http", "server_state_row",
-    "show_info", "show_servers_state", "show_stat", "show_websockets", "tunnel_age",
+    "show_info", "show_servers_state", "show_stat", "show_stat_resolvers", "show_websockets",
+    "tunnel_age",
     "tunnel_info", "uptime_text", "websocket_tunnels", "websockets_data",
 ]
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import lb
 from lb.config.model import Proxy
+from lb.dns.counters import COUNTERS, ID_COLUMNS, NAMES
 from lb.state import (
     ADMIN_MAINT,
     OP_STOPPED,
@@ -682,6 +683,34 @@ def show_stat(state: State, now: float, fmt: str = "csv", iid: int | str = -1,
     if fmt == "json":
         return render_json(objs)
     return render_csv(objs)
+
+
+def show_stat_resolvers(state: State, fmt: str = "csv", desc: bool = False) -> str:
+    """`show stat domain resolvers`: one row per name server (HAProxy 2.6.12's
+    columns; its JSON, which lacks the commas between name servers, is made valid)."""
+    rows = [(c.name, c.section, [getattr(c, f) for f in NAMES])
+            for r in state.config.resolvers for c in state.dns_counters.get(r.name, ())]
+    heads = [*ID_COLUMNS, *((name, text) for _, name, text in COUNTERS)]
+    if fmt == "csv":
+        out = ["# " + "".join(f"{name}," for name, _ in heads)]
+        out.extend(",".join([ns, sec, *map(str, values)]) + "," for ns, sec, values in rows)
+        return "\n".join(out) + "\n"
+    if fmt == "typed":
+        out = []
+        for ns, sec, values in rows:
+            cells = [("CGP", "str", ns), ("CGP", "str", sec),
+                     *(("MGP", "u64", v) for v in values)]
+            for pos, ((name, text), (tags, kind, value)) in enumerate(zip(heads, cells, strict=True)):
+                tail = f':"{text}"' if desc else ""
+                out.append(f"N.{pos}.{name}:{tags}:{kind}:{value}{tail}")
+        return "".join(line + "\n" for line in out)
+    return json.dumps([[
+        {"field": {"pos": pos, "name": name},
+         "tags": {"origin": "Config" if pos < 2 else "Metric", "nature": "Gauge",
+                  "scope": "Process"},
+         "value": {"type": "str" if pos < 2 else "u64", "value": value}}
+        for pos, ((name, _), value) in enumerate(zip(heads, [ns, sec, *values], strict=True))]
+        for ns, sec, values in rows], separators=(",", ":")) + "\n"
 
 
 def is_up_row(s: ServerState) -> bool:

@@ -242,12 +242,30 @@ def test_addresses_follow_dns_as_in_haproxy(tmp: str) -> None:
                 assert c["nx"] > 0 and c["any_err"] > 0 and c["valid"] > 0, (k, c)
                 assert c["sent"] >= c["valid"] + c["any_err"] + c["nx"], (k, c)
                 assert c["invalid"] == c["outdated"] == c["too_big"] == 0, (k, c)
+            domain = {k: query(px.socks[k], "show stat domain resolvers") for k in px.kinds}
+            assert domain["l"].startswith(
+                "# id,pid,sent,send_error,valid,update,cname,cname_error,any_err,nx,timeout,"
+                "refused,other,invalid,too_big,truncated,outdated,\nns1,dns,")
+            if "h" in px.kinds:  # the same rows (the counts aside)
+                assert [re.sub(r"\d+,", "N,", r) for r in domain["l"].splitlines()] == [
+                    re.sub(r"\d+,", "N,", r) for r in domain["h"].splitlines()]
+                for fmt in ("typed desc", "json"):
+                    cmd = f"show stat domain resolvers {fmt}"
+                    mine, theirs = (re.sub(r"(:|\"value\":)\d+", r"\1N", query(px.socks[k], cmd))
+                                    for k in ("l", "h"))
+                    # (HAProxy 2.6.12 omits the comma between name servers in JSON)
+                    assert mine == theirs.replace("]][[", "],[").replace("][", "],["), fmt
             shown = query(px.socks["l"], "show resolvers")
             assert shown.startswith("Resolvers section dns\n nameserver ns1:\n  sent:        ")
             assert "\nResolvers section default\n" in shown  # (HAProxy's implicit one)
             if "h" in px.kinds:  # the same layout, line for line (the numbers aside)
                 h = query(px.socks["h"], "show resolvers")
                 assert re.sub(r"\d+", "N", shown) == re.sub(r"\d+", "N", h)
+            for k in px.kinds:  # only `clear counters all` clears them, as in HAProxy
+                query(px.socks[k], "clear counters")
+                assert _counters(px.socks[k])["sent"] > 0, k
+                query(px.socks[k], "clear counters all")
+                assert _counters(px.socks[k])["update"] == 0, k
         finally:
             px.close()
 

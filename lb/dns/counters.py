@@ -1,30 +1,33 @@
 """The counters of one name server, as `show resolvers` prints them.
 
-Owns the table of counter names in HAProxy's order and the mutable record the
-resolvers runtime (lb.resolvers) increments and the CLI reads. Imports nothing from lb.
+Owns the table of counters in HAProxy's order (with their `show stat domain
+resolvers` names and descriptions) and the mutable record the resolvers runtime
+(lb.resolvers) increments and the CLI reads. Imports nothing from lb.
 """
 
 from __future__ import annotations
 
-# (name, what it counts), in `show resolvers` order
-COUNTERS: tuple[tuple[str, str], ...] = (
-    ("sent", "queries sent"),
-    ("snd_error", "queries the socket refused"),
-    ("valid", "answers with an address"),
-    ("update", "server addresses this name server changed"),
-    ("cname", "answers through a CNAME"),
-    ("cname_error", "broken CNAME chains"),
-    ("any_err", "answers with no record"),
-    ("nx", "NXDOMAIN answers"),
-    ("timeout", "resolutions no name server answered"),
-    ("refused", "REFUSED answers"),
-    ("other", "other error answers"),
-    ("invalid", "malformed answers"),
-    ("too_big", "answers over accepted_payload_size"),
-    ("truncated", "truncated answers"),
-    ("outdated", "answers to no query in flight"),
+# (field, `show stat domain resolvers` column, its description), in HAProxy's order
+COUNTERS: tuple[tuple[str, str, str], ...] = (
+    ("sent", "sent", "Sent"),
+    ("snd_error", "send_error", "Send error"),
+    ("valid", "valid", "Valid"),
+    ("update", "update", "Update"),
+    ("cname", "cname", "CNAME"),
+    ("cname_error", "cname_error", "CNAME error"),
+    ("any_err", "any_err", "Any errors"),
+    ("nx", "nx", "NX"),
+    ("timeout", "timeout", "Timeout"),
+    ("refused", "refused", "Refused"),
+    ("other", "other", "Other"),
+    ("invalid", "invalid", "Invalid"),
+    ("too_big", "too_big", "Too big"),
+    ("truncated", "truncated", "Truncated"),
+    ("outdated", "outdated", "Outdated"),
 )
-NAMES = tuple(name for name, _ in COUNTERS)
+NAMES = tuple(field for field, _, _ in COUNTERS)
+# the two columns before them: the name server and its section
+ID_COLUMNS: tuple[tuple[str, str], ...] = (("id", "ID"), ("pid", "Parent ID"))
 
 
 class NameserverCounters:
@@ -35,6 +38,9 @@ class NameserverCounters:
     def __init__(self, section: str, name: str) -> None:
         self.section = section
         self.name = name
+        self.clear()
+
+    def clear(self) -> None:
         for field in NAMES:
             setattr(self, field, 0)
 
