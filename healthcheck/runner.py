@@ -93,6 +93,8 @@ def event_log_sink(state: State, pid: int | None = None) -> LogEvent:
         if ev is None:
             ev = events[be.name] = lblog.EventLog(be.model, state.config.global_, pid)
         ev.send(level, text, mirror=mirror, mirror_text=messages.stderr_text(text))
+        if state.email_alerts is not None:
+            state.email_alerts(be, level, text)
 
     return sink
 

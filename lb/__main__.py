@@ -407,8 +407,8 @@ def run_mode(args: Args) -> int:
 
 def _services(cfg, take_over=False):  # type: ignore[no-untyped-def]
     """Services of the process that owns checks and the stats socket: the health
-    checker, the resolvers (when a server names a section) and the stats socket
-    server (when lb.cli provides one). ``take_over``:
+    checker, the resolvers (when a server names a section), the email alerts (when
+    a proxy sends them) and the stats socket server (when lb.cli provides one). ``take_over``:
     the stats sockets may be in use by the processes this one succeeds."""
     services = []
     try:
@@ -425,6 +425,10 @@ def _services(cfg, take_over=False):  # type: ignore[no-untyped-def]
             services.append(ResolverService(event_log_sink))
         except ImportError:
             pass
+    if any(p.email_alert is not None for p in cfg.proxies):
+        from lb.mailers import MailerService
+
+        services.append(MailerService())
     if cfg.global_.stats_sockets:
         services.append(_StatsSockets(take_over))
     return services

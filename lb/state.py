@@ -678,6 +678,9 @@ class State:
         self.dns_counters: dict[str, list[NameserverCounters]] = {
             r.name: [NameserverCounters(r.name, ns.name) for ns in r.nameservers]
             for r in config.resolvers}
+        # `email-alert`: called with (backend, level, text) for each state-change line
+        # while lb.mailers runs
+        self.email_alerts: Callable[[BackendState, str, str], None] | None = None
         # `observe`: called with (server, text) when a server reaches its
         # `error-limit` (lb.hana); set where health checks run, or by a worker
         self.health_analysis: Callable[[ServerState, str], None] | None = None

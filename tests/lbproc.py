@@ -397,6 +397,18 @@ class LbProcess:
         self.stop()
 
 
+def wait_value(cond: Any, timeout: float = 8.0, what: str = "") -> Any:
+    """Poll ``cond()`` until it gives a true value, and return that value; fails
+    naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what or cond}")
+
+
 def raw_request(port: int, data: bytes, timeout: float = 3.0, until_close: bool = True,
                 shut: bool = False) -> bytes:
     """Send raw bytes and return everything read until close (or the timeout). A

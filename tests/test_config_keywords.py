@@ -566,7 +566,7 @@ def test_empty_word_behaves_like_missing_argument():
 
 
 def test_unsupported_sections_are_skipped():
-    res = cfg("mailers m\n mailer a 1.1.1.1:25\npeers p\n peer a 1.1.1.1:1\n" + BASE)
+    res = cfg("program x\n command /bin/true\npeers p\n peer a 1.1.1.1:1\n" + BASE)
     assert res.ok
     assert [d.code for d in res.diagnostics] == ["unsupported-section"] * 2
     # a userlist is read (tests/test_auth.py)

@@ -29,7 +29,6 @@ import socket
 import struct
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -37,6 +36,7 @@ import pytest
 
 from tests.dns_support import DnsServer
 from tests.lbproc import LbProcess, RawBackend, free_port
+from tests.lbproc import wait_value as _wait
 from tests.stats_support import query, wait_socket
 from tests.support_e2e import HAPROXY, Haproxy
 
@@ -78,16 +78,6 @@ def _servers(sock: str) -> tuple[tuple[str, str, str, str], ...] | None:
 def _counters(sock: str, section: str = "dns") -> dict[str, int]:
     text = query(sock, f"show resolvers {section}")
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^  (\w+):\s+(\d+)$", text, re.M)}
-
-
-def _wait(cond: Callable[[], Any], timeout: float = 8.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or cond}")
 
 
 def _config(holds: str, backends: str, glob: str = "") -> str:

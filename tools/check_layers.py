@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "lb.master": 4,
     "lb.runtime": 4,
     "lb.resolvers": 4,
+    "lb.mailers": 4,
     "healthcheck": 5,
     "lb.__main__": 6,
 }

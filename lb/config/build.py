@@ -20,7 +20,15 @@ from typing import Any
 
 import lb.config.model as m
 import lb.config.stick_kw as stick_kw
-from lb.config import bind_kw, reply_kw, resolvers_kw, ring_kw, sample_refs, userlist_kw
+from lb.config import (
+    bind_kw,
+    mailers_kw,
+    reply_kw,
+    resolvers_kw,
+    ring_kw,
+    sample_refs,
+    userlist_kw,
+)
 from lb.config.addresses import ANY_ADDRESSES
 from lb.config.check_kw import build_check
 from lb.config.global_kw import GLOBAL_NEGATABLE, dispatch_global
@@ -109,6 +117,9 @@ class Parser:
         self.ring_current: ring_kw.RingBuilder | None = None
         self.resolvers: dict[str, resolvers_kw.ResolversBuilder] = {}
         self.resolvers_current: resolvers_kw.ResolversBuilder | None = None
+        self.mailers: dict[str, mailers_kw.MailersBuilder] = {}
+        self.mailers_current: mailers_kw.MailersBuilder | None = None
+        self.email_alerts: dict[str, m.EmailAlert] = {}  # by proxy name, once checked
         self.http_errors: dict[str, reply_kw.HttpErrors] = {}  # the first of each name
         self.http_errors_current: reply_kw.HttpErrors | None = None
         self.pages: dict[int, dict[int, bytes | m.FormatReply]] = {}  # id(proxy) -> pages
@@ -155,6 +166,9 @@ class Parser:
                     elif section == "resolvers":
                         if self.resolvers_current is not None:
                             resolvers_kw.statement(self.resolvers_current, line, self.ctx)
+                    elif section == "mailers":
+                        if self.mailers_current is not None:
+                            mailers_kw.statement(self.mailers_current, line, self.ctx)
                     else:
                         assert current is not None
                         self._proxy_stmt(current, line, lines)
@@ -197,6 +211,13 @@ class Parser:
                 self.aborted = True
                 raise TooManyErrors() from None  # HAProxy abandons the file here
             return "resolvers", None
+        if kw == "mailers":
+            try:
+                self.mailers_current = mailers_kw.open_mailers(line, ctx, self.mailers)
+            except resolvers_kw.SectionAbort:
+                self.aborted = True
+                raise TooManyErrors() from None  # HAProxy abandons the file here
+            return "mailers", None
         if kw == "http-errors":
             sec = reply_kw.open_http_errors(line, ctx, self.http_errors)
             if sec is None:
@@ -455,6 +476,9 @@ class Parser:
             resolvers = resolvers_kw.finish(
                 self.resolvers, [(p.kind, p.name, s) for p in self.proxies
                                  if "backend" in p.caps for s in p.servers], ctx)
+            mailers, self.email_alerts = mailers_kw.finish(
+                self.mailers, [(p.kind, p.name, p.email_alert) for p in self.proxies
+                               if p.kind != "defaults"], ctx)
         except TooManyErrors:
             return None
         finally:
@@ -469,7 +493,7 @@ class Parser:
         del ctx
         return m.Config(global_=glob, proxies=proxies, pattern_refs=self.ctx.pattern_refs,
                         userlists=userlists, rings=tuple(rings.values()),
-                        resolvers=resolvers)
+                        resolvers=resolvers, mailers=mailers)
 
     def _l6_fetches_in_http(self, p: ProxyBuilder) -> None:
         """HAProxy 2.6's warning for `tcp-request content` rules of an HTTP proxy that
@@ -820,6 +844,7 @@ class Parser:
                 server_state_file_name=p.server_state_file_name,
                 persist_rules=tuple(p.persist_rules), stick_rules=tuple(p.stick_rules),
                 server_rules=tuple(p.server_rules), send_name_header=p.send_name_header,
+                email_alert=self.email_alerts.get(p.name),
                 check=build_check(p, opts.log_health_checks), retries=p.retries,
                 retry_on=p.retry_on, redispatch_interval=p.redispatch_interval,
                 fullconn=p.fullconn, hash_balance_factor=p.hash_balance_factor,

@@ -123,6 +123,37 @@ class Resolvers:
 
 
 @dataclass(frozen=True, slots=True)
+class Mailer:
+    """One `mailer <name> <addr>:<port>` of a `mailers` section (SMTP)."""
+
+    name: str
+    host: str  # an IP literal
+    port: int
+    origin: Origin = NO_ORIGIN
+
+
+@dataclass(frozen=True, slots=True)
+class Mailers:
+    """A `mailers` section: where email alerts go (each mailer gets each alert)."""
+
+    name: str
+    mailers: tuple[Mailer, ...] = ()
+    timeout_mail: float = 10.0  # the whole SMTP exchange with one mailer
+    origin: Origin = NO_ORIGIN
+
+
+@dataclass(frozen=True, slots=True)
+class EmailAlert:
+    """A proxy's `email-alert` settings (all of from, to and mailers were given)."""
+
+    mailers: str
+    from_: str
+    to: str
+    level: int = 1  # syslog level number: alerts at this level or more severe are mailed
+    myhostname: str | None = None  # None: the system's host name
+
+
+@dataclass(frozen=True, slots=True)
 class LogTarget:
     """One `log` line target (``log global`` is resolved at build time)."""
 
@@ -893,6 +924,7 @@ class Proxy:
     stick_rules: tuple[StickRule, ...] = ()
     server_rules: tuple[UseServerRule, ...] = ()  # use-server
     send_name_header: str | None = None  # http-send-name-header
+    email_alert: EmailAlert | None = None  # `email-alert` (lb.mailers sends them)
     check: CheckSpec = CheckSpec()
     retries: int = 3
     retry_on: tuple[str, ...] = ("conn-failure",)
@@ -972,6 +1004,7 @@ class Config:
     userlists: tuple[Userlist, ...] = ()
     rings: tuple[Ring, ...] = ()
     resolvers: tuple[Resolvers, ...] = ()
+    mailers: tuple[Mailers, ...] = ()
 
     def userlist(self, name: str) -> Userlist | None:
         return next((u for u in self.userlists if u.name == name), None)

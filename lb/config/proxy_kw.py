@@ -24,6 +24,7 @@ import lb.config.model as m
 import lb.config.server_kw as server_kw
 import lb.config.stick_kw as stick_kw
 import lb.config.var_kw as var_kw
+from lb.config import mailers_kw
 from lb.config.lexer import Line
 from lb.config.registry import (
     AclEntry,
@@ -2350,6 +2351,8 @@ _ROWS: list[Keyword] = [
             fatal_side=True, help="several servers from one line: <prefix><number>"),
     Keyword("use-server", kw_use_server, BE, defaults=False,
             help="send the matching requests to this server"),
+    Keyword("email-alert", lambda p, line, ctx: mailers_kw.kw_email_alert(
+        p.email_alert, line, ctx), help="mail server state changes (mailers section)"),
     Keyword("http-send-name-header", kw_send_name_header, BE,
             help="tell the server its name in a request header"),
     Keyword("srvtcpka-cnt", kw_tcpka_setting, help="keepalive probes before a server connection is dropped"),
@@ -2403,7 +2406,7 @@ _ROWS: list[Keyword] = [
     # keywords HAProxy has that lb accepts and ignores (warning)
     *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
         "bind-process", "dispatch",
-        "email-alert", "filter", "max-keep-alive-queue", "max-session-srv-conns",
+        "filter", "max-keep-alive-queue", "max-session-srv-conns",
         "persist",
         "external-check",
         "log-format-sd", "error-log-format", "option-tcpka")),

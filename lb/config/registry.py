@@ -339,6 +339,7 @@ class ProxyBuilder:
     # clitcpka-idle/-cnt/-intvl, srvtcpka-...: keyword -> seconds or count
     tcpka_settings: dict[str, int] = field(default_factory=dict)
     send_name_header: str | None = None
+    email_alert: dict[str, str] = field(default_factory=dict)  # `email-alert` settings
     check_kind: str = "tcp"  # "tcp" | "http" | "tcp-check"
     check_origin: m.Origin = m.NO_ORIGIN
     httpchk_send: m.HttpCheckSend | None = None
@@ -377,7 +378,7 @@ INHERIT_ALL = ("mode", "disabled", "options", "option_origins", "default_server"
                "compression",
                "restrict_hdr_names",
                "tcpka_settings",
-               "inspect_delay")
+               "inspect_delay", "email_alert")
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "monitor_uri", "log_format", "log_format_kind", "log_format_origin",
               "unique_id_format", "unique_id_header", "rate_limit_sessions")

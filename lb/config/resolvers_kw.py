@@ -78,18 +78,61 @@ def statement(sec: ResolversBuilder, line: Line, ctx: ParseCtx) -> None:
     handler(sec, line, ctx)
 
 
-def _nameserver(sec: ResolversBuilder, line: Line, ctx: ParseCtx) -> None:
+def peer_line(line: Line, ctx: ParseCtx, kw: str) -> tuple[str, str, str] | None:
+    """`<kw> <name> <addr>:<port>` (a `nameserver` or a `mailer`): its name, address
+    as written, and the address without its protocol prefix; HAProxy's messages."""
     words = line.words
     if len(words) < 3 or not words[2]:
-        ctx.alert(line, "'nameserver' expects <name> and <addr>[:<port>] as arguments.",
+        ctx.alert(line, f"'{kw}' expects <name> and <addr>[:<port>] as arguments.",
                   "missing-argument")
-        return
+        return None
     name, addr = words[1], words[2]
     bad = bad_name_char(name)
     if bad:
         ctx.alert(line, f"character '{bad}' is not permitted in server name '{name}'.",
                   "bad-name", col=line.col(1))
+        return None
+    text = addr
+    for prefix in ("udp@", "udp4@", "udp6@", "ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+            break
+    return name, addr, text
+
+
+def peer_address(line: Line, ctx: ParseCtx, label: str, addr: str,
+                 text: str) -> tuple[str, int] | None:
+    """The IP and port of a peer's ``text`` address; HAProxy's messages after
+    ``label`` (`'nameserver ns1' : `)."""
+    if text.count(":") > 1 and "[" not in text:  # an IPv6 address without brackets
+        host, _, port_text = text.rpartition(":")
+        text = f"[{host}]:{port_text}"
+    res = str2sa(text, addr)
+    if isinstance(res, str):
+        ctx.alert(line, label + res, "bad-address", col=line.col(2))
+        return None
+    host, port, _ = res
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:  # (HAProxy's message ends with an empty line)
+        ctx.alert(line, f"{label}invalid address: '{host}' in '{addr}'", "bad-address",
+                  col=line.col(2), more=("",))
+        return None
+    if port is None:
+        ctx.alert(line, f"{label}missing port specification in '{addr}'", "bad-address",
+                  col=line.col(2))
+        return None
+    if port == 0:
+        ctx.alert(line, f"{label}invalid port '0'", "bad-address", col=line.col(2))
+        return None
+    return host, port
+
+
+def _nameserver(sec: ResolversBuilder, line: Line, ctx: ParseCtx) -> None:
+    parsed = peer_line(line, ctx, "nameserver")
+    if parsed is None:
         return
+    name, addr, text = parsed
     for ns in sec.nameservers:
         if ns.name == name:
             ctx.alert(line, f"nameserver '{name}' has same name as another nameserver "
@@ -97,38 +140,13 @@ def _nameserver(sec: ResolversBuilder, line: Line, ctx: ParseCtx) -> None:
                       "duplicate-nameserver", style="Parsing")
             return
     label = f"'nameserver {name}' : "
-    text, stream = addr, False
-    for prefix, is_stream in (("udp@", False), ("udp4@", False), ("udp6@", False),
-                              ("ipv4@", False), ("ipv6@", False), ("tcp@", True),
-                              ("tcp4@", True), ("tcp6@", True)):
-        if text.startswith(prefix):
-            text, stream = text[len(prefix):], is_stream
-            break
-    if text.count(":") > 1 and "[" not in text:  # an IPv6 address without brackets
-        host, _, port_text = text.rpartition(":")
-        text = f"[{host}]:{port_text}"
-    res = str2sa(text, addr)
-    if isinstance(res, str):
-        ctx.alert(line, label + res, "bad-address", col=line.col(2))
+    peer = peer_address(line, ctx, label, addr, text)
+    if peer is None:
         return
-    host, port, _ = res
-    try:
-        host = str(ipaddress.ip_address(host))
-    except ValueError:  # (HAProxy's message ends with an empty line)
-        ctx.alert(line, f"{label}invalid address: '{host}' in '{addr}'", "bad-address",
-                  col=line.col(2), more=("",))
-        return
-    if port is None:
-        ctx.alert(line, f"{label}missing port specification in '{addr}'", "bad-address",
-                  col=line.col(2))
-        return
-    if port == 0:
-        ctx.alert(line, f"{label}invalid port '0'", "bad-address", col=line.col(2))
-        return
-    if stream:
+    if addr.startswith(("tcp@", "tcp4@", "tcp6@")):
         ctx.warn(line, f"{label}lb asks name servers over UDP only; '{addr}' is asked over "
                  "UDP.", "dns-over-udp", col=line.col(2))
-    sec.nameservers.append(m.Nameserver(name, host, port, origin(line)))
+    sec.nameservers.append(m.Nameserver(name, *peer, origin(line)))
 
 
 def read_resolv_conf(path: str = RESOLV_CONF) -> tuple[list[tuple[int, str]], str | None]:
@@ -189,7 +207,9 @@ def _parse_resolv_conf(sec: ResolversBuilder, line: Line, ctx: ParseCtx) -> None
     add_resolv_conf(sec, ctx, line)
 
 
-def _time_ms(text: str, arg_label: str, where: str, line: Line, ctx: ParseCtx) -> int | None:
+def time_ms(text: str, arg_label: str, where: str, line: Line, ctx: ParseCtx) -> int | None:
+    """A time argument in ms, or None after HAProxy's message (``arg_label`` names the
+    argument in the overflow message, ``where`` the keyword)."""
     try:
         ms, junk = parse_time_ms(text)
     except UnitError as exc:
@@ -216,7 +236,7 @@ def _hold(sec: ResolversBuilder, line: Line, ctx: ParseCtx) -> None:
                   "'other'", "missing-argument", style="plain")
         return
     # (HAProxy names the event, not the time, in its overflow message)
-    ms = _time_ms(words[2], words[1], "hold", line, ctx)
+    ms = time_ms(words[2], words[1], "hold", line, ctx)
     if ms is None:
         return
     if words[1] not in HOLD_EVENTS:
@@ -269,7 +289,7 @@ def _timeout(sec: ResolversBuilder, line: Line, ctx: ParseCtx) -> None:
     if len(words) < 3 or not words[2]:
         ctx.alert(line, f"'timeout {which}' expects <time> as argument.", "missing-argument")
         return
-    ms = _time_ms(words[2], words[2], f"timeout {which}", line, ctx)
+    ms = time_ms(words[2], words[2], f"timeout {which}", line, ctx)
     if ms is None:
         return
     sec.values[f"timeout_{which}"] = ms / 1000.0
