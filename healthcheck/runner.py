@@ -39,6 +39,7 @@ from typing import Any
 
 from healthcheck import messages
 from healthcheck.agent import HEALTH_WORDS, AgentOutcome, parse_reply, run_agent
+from healthcheck.external import run_external
 from healthcheck.status import CHECK_STATUSES, Result, health_fraction, next_health
 from healthcheck.steps import (
     BUFSIZE,
@@ -640,13 +641,18 @@ class HealthChecker:
                              if e.program.send_state else None,
                              disable404=e.program.disable404)
             host, port = check_target(srv)
-            tls, sni = server_tls(srv)
-            result = await run_program(e.program, host, port, ctx, inter=srv.model.inter,
-                                       timeout_connect=be.model.timeouts.connect,
-                                       timeout_check=be.model.timeouts.check,
-                                       tls=tls, sni=sni, send_proxy=server_proxy(srv),
-                                       proxy_v2=server_local_header(srv),
-                                       sockbufs=self.sockbufs, source=server_source(srv))
+            if be.model.check.kind == "external":
+                ext = await run_external(be.model.check, be, srv, host, port,
+                                         be.model.timeouts.check or srv.model.inter)
+                result = CheckResult(ext.status, ext.code, "", ext.duration_ms)
+            else:
+                tls, sni = server_tls(srv)
+                result = await run_program(
+                    e.program, host, port, ctx, inter=srv.model.inter,
+                    timeout_connect=be.model.timeouts.connect,
+                    timeout_check=be.model.timeouts.check, tls=tls, sni=sni,
+                    send_proxy=server_proxy(srv), proxy_v2=server_local_header(srv),
+                    sockbufs=self.sockbufs, source=server_source(srv))
         finally:
             srv.check_running = False
             e.task = None

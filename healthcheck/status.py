@@ -51,6 +51,9 @@ CHECK_STATUSES: dict[str, CheckStatus] = {
         CheckStatus("L7OK", Result.PASSED, "Layer7 check passed", True),
         CheckStatus("L7OKC", Result.CONDPASS, "Layer7 check conditionally passed", True),
         CheckStatus("L7STS", Result.FAILED, "Layer7 wrong status", True),
+        CheckStatus("PROCERR", Result.FAILED, "External check error", True),
+        CheckStatus("PROCTOUT", Result.FAILED, "External check timeout"),
+        CheckStatus("PROCOK", Result.PASSED, "External check passed", True),
     )
 }
 

@@ -592,7 +592,7 @@ class Program:
 def compile_spec(spec: CheckSpec) -> Program:
     """Compile a backend's CheckSpec (never fails on a model the config layer built)."""
     steps: list[Step] = []
-    if spec.kind == "tcp":
+    if spec.kind in ("tcp", "external"):  # (an external check runs no steps)
         return Program("tcp", (Connect(implicit=True),))
     rules = spec.steps
     if not rules or not isinstance(rules[0], CheckConnect):

@@ -69,8 +69,11 @@ CHECK_STATUSES: dict[str, tuple[int, str]] = {
     "L7OK": (15, "Layer7 check passed"),
     "L7OKC": (16, "Layer7 check conditionally passed"),
     "L7STS": (17, "Layer7 wrong status"),
+    "PROCERR": (18, "External check error"),
+    "PROCTOUT": (19, "External check timeout"),
+    "PROCOK": (20, "External check passed"),
 }
-_CHECK_PASSED = frozenset({"L4OK", "L6OK", "L7OK"})
+_CHECK_PASSED = frozenset({"L4OK", "L6OK", "L7OK", "PROCOK"})
 
 
 @dataclass(slots=True)
@@ -270,6 +273,10 @@ def _check_status(s: ServerState) -> str | None:
 
 
 def _check_code(s: ServerState) -> int | None:
+    """Shown from HAProxy's L57DATA status on: layer-7 codes, and an external check's
+    exit status (0 included)."""
+    if s.check_status.startswith("PROC"):
+        return s.check_code
     return s.check_code if s.check_status.startswith("L7") and s.check_code else None
 
 

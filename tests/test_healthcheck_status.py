@@ -89,8 +89,10 @@ def test_status_table() -> None:
     assert CHECK_STATUSES["L7RSP"].desc == "Layer7 invalid response"
     assert CHECK_STATUSES["L7STS"].desc == "Layer7 wrong status"
     assert CHECK_STATUSES["L7OKC"].result is Result.CONDPASS
-    # only statuses that read layer-7 data print a code
-    assert {c for c, s in CHECK_STATUSES.items() if s.has_code} == {"L7OK", "L7OKC", "L7STS"}
+    # only statuses that read layer-7 data, and an external check's verdicts (its exit
+    # status), print a code
+    assert {c for c, s in CHECK_STATUSES.items() if s.has_code} == {
+        "L7OK", "L7OKC", "L7STS", "PROCERR", "PROCOK"}
 
 
 def test_fractions() -> None:

@@ -495,6 +495,32 @@ class Parser:
                         userlists=userlists, rings=tuple(rings.values()),
                         resolvers=resolvers, mailers=mailers)
 
+    def _check_external(self, p: ProxyBuilder, glob: m.Global) -> None:
+        """`option external-check` needs the global `external-check` and a command
+        (HAProxy 2.6.12's texts); a command without the option is ignored."""
+        if "backend" not in p.caps:
+            return
+        ctx = self.ctx
+        if p.check_kind != "external":
+            for what in ("command", "path"):
+                if what in p.external_check:
+                    ctx.warn(None, f"'external-check {what}' will be ignored for "
+                             f"{kind_word(p.kind)} '{p.name}' (requires 'option "
+                             "external-check').", "external-check-ignored", style="plain")
+            return
+        if not glob.external_check:
+            ctx.alert(None, f"Proxy '{p.name}' : 'option external-check' unable to find "
+                      "required 'global.external-check'.", "external-check-global",
+                      style="plain")
+        if not glob.insecure_fork_wanted:
+            ctx.warn(None, f"Proxy '{p.name}' : 'insecure-fork-wanted' not enabled in the "
+                     "global section, 'option external-check' will likely fail.",
+                     "insecure-fork", style="plain")
+        if not p.external_check.get("command"):
+            ctx.alert(None, f"Proxy '{p.name}' : 'option external-check' unable to find "
+                      "required 'external-check command'.", "external-check-command",
+                      style="plain")
+
     def _l6_fetches_in_http(self, p: ProxyBuilder) -> None:
         """HAProxy 2.6's warning for `tcp-request content` rules of an HTTP proxy that
         read the raw request bytes (lb.match.payload): they see a parsed request."""
@@ -574,6 +600,7 @@ class Parser:
         ctx = self.ctx
         stick_kw.check_tables({p.name: p for p in self.proxies}, ctx, glob.nbthread)
         for p in self.proxies:
+            self._check_external(p, glob)
             self._check_dynamic_cookies(p)
             if p.mode == "tcp":
                 self._tcp_mode_fallbacks(p)

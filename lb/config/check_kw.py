@@ -99,6 +99,31 @@ def _check_ws_key(p: ProxyBuilder, line: Line, ctx: ParseCtx,
                    "verified against it.", "ws-check-key")
 
 
+def kw_option_external_check(p: ProxyBuilder, line: Line, ctx: ParseCtx,
+                             args: list[str]) -> None:
+    p.check_kind = "external"
+    p.check_origin = origin(line)
+
+
+def kw_external_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`external-check command <program>` / `external-check path <PATH>`."""
+    words = line.words
+    what = words[1] if len(words) > 1 else ""
+    if not what:  # (HAProxy's message ends with an empty line)
+        ctx.alert(line, "missing argument after 'external-check'.", "missing-argument",
+                  more=("",))
+    elif what not in ("command", "path"):
+        ctx.alert(line, f"'external-check' only supports 'command' and 'path'. but got "
+                  f"'{what}'.", "bad-argument", col=line.col(1))
+    elif len(words) < 3 or not words[2]:
+        ctx.alert(line, f"missing argument after '{what}'.", "missing-argument")
+    elif len(words) > 3:
+        ctx.alert(line, f"'external-check' cannot handle unexpected argument '{words[3]}'.",
+                  "too-many-args", col=line.col(3))
+    else:
+        p.external_check[what] = words[2]
+
+
 def kw_option_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) -> None:
     p.check_kind = "tcp-check"
     p.check_origin = origin(line)
@@ -434,4 +459,9 @@ def build_check(p: ProxyBuilder, log_health_checks: bool) -> m.CheckSpec:
     if p.check_kind == "tcp-check":
         return m.CheckSpec(kind="tcp-check", steps=tuple(p.tcp_check_rules),
                            log_health_checks=log_health_checks, origin=p.check_origin)
+    if p.check_kind == "external":
+        return m.CheckSpec(kind="external", log_health_checks=log_health_checks,
+                           origin=p.check_origin,
+                           external_command=p.external_check.get("command", ""),
+                           external_path=p.external_check.get("path", ""))
     return m.CheckSpec(kind="tcp", log_health_checks=log_health_checks)

@@ -684,15 +684,20 @@ class CheckSpec:
 
     kind "tcp": plain connect (no steps). kind "http": ``steps`` holds at least one
     HttpCheckSend; when no HttpCheckExpect is present the default success is any
-    2xx/3xx status. kind "tcp-check": TcpCheck* / CheckConnect steps.
+    2xx/3xx status. kind "tcp-check": TcpCheck* / CheckConnect steps. kind
+    "external": a program's exit status (healthcheck.external).
     """
 
-    kind: Literal["tcp", "http", "tcp-check"] = "tcp"
+    kind: Literal["tcp", "http", "tcp-check", "external"] = "tcp"
     steps: tuple[CheckStep, ...] = ()
     disable_on_404: bool = False
     send_state: bool = False
     log_health_checks: bool = False
     origin: Origin = NO_ORIGIN
+    # kind "external" (`option external-check`): the program run for each check, and
+    # the PATH it gets (`external-check command|path`)
+    external_command: str = ""
+    external_path: str = ""
 
 
 # --------------------------------------------------------------------------- balance, cookies
@@ -964,6 +969,8 @@ class Global:
     quiet: bool = False
     zero_warning: bool = False
     busy_polling: bool = False  # the poller never sleeps (lb.proxy.eventloop.BusyPoller)
+    external_check: bool = False  # `external-check`: `option external-check` may run programs
+    insecure_fork_wanted: bool = False
     server_state_file: str | None = None  # `server-state-file`: states read at start-up
     server_state_base: str | None = None  # `server-state-base`: directory of relative names
     logs: tuple[LogTarget, ...] = ()

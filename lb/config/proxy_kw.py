@@ -1447,6 +1447,7 @@ OPTIONS: dict[str, tuple[str | None, Callable[..., None] | None, str | None, int
     "splice-auto": (None, None, "splice_auto", 0),
     "srvtcpka": ("backend", None, "srvtcpka", 0),
     "tcp-check": ("backend", check_kw.kw_option_tcp_check, None, 0),
+    "external-check": ("backend", check_kw.kw_option_external_check, None, 0),
     "tcp-smart-accept": ("frontend", None, "tcp_smart_accept", 0),
     "tcp-smart-connect": ("backend", None, "tcp_smart_connect", 0),
     "tcpka": (None, None, "tcpka", 0),
@@ -1475,7 +1476,7 @@ IGNORED_OPTIONS = frozenset({
     "disable-h2-upgrade", "h1-case-adjust-bogus-client", "h1-case-adjust-bogus-server",
     "http-use-proxy-header", "httpslog", "ldap-check",
     "mysql-check", "pgsql-check", "prefer-last-server", "redis-check",
-    "smtpchk", "socket-stats", "spop-check", "ssl-hello-chk", "transparent", "external-check",
+    "smtpchk", "socket-stats", "spop-check", "ssl-hello-chk", "transparent",
     "splice-request", "splice-response",
 })
 
@@ -1571,7 +1572,7 @@ def kw_option(p: ProxyBuilder, line: Line, ctx: ParseCtx, negate: bool = False,
             p.originalto = None
         elif name == "redispatch":
             p.options["redispatch"] = False
-        elif name in ("httpchk", "tcp-check"):
+        elif name in ("httpchk", "tcp-check", "external-check"):
             p.check_kind = "tcp"
         return
     if handler is not None:
@@ -1601,7 +1602,7 @@ def _reset_option(p: ProxyBuilder, name: str, attr: str | None) -> None:
         p.originalto = src.originalto if src else None
     elif name == "redispatch":
         p.redispatch_interval = src.redispatch_interval if src else -1
-    elif name in ("httpchk", "tcp-check"):
+    elif name in ("httpchk", "tcp-check", "external-check"):
         p.check_kind = src.check_kind if src else "tcp"
         p.httpchk_send = src.httpchk_send if src else None
 
@@ -2353,6 +2354,8 @@ _ROWS: list[Keyword] = [
             help="send the matching requests to this server"),
     Keyword("email-alert", lambda p, line, ctx: mailers_kw.kw_email_alert(
         p.email_alert, line, ctx), help="mail server state changes (mailers section)"),
+    Keyword("external-check", check_kw.kw_external_check, BE,
+            help="the program and PATH of 'option external-check'"),
     Keyword("http-send-name-header", kw_send_name_header, BE,
             help="tell the server its name in a request header"),
     Keyword("srvtcpka-cnt", kw_tcpka_setting, help="keepalive probes before a server connection is dropped"),
@@ -2408,7 +2411,6 @@ _ROWS: list[Keyword] = [
         "bind-process", "dispatch",
         "filter", "max-keep-alive-queue", "max-session-srv-conns",
         "persist",
-        "external-check",
         "log-format-sd", "error-log-format", "option-tcpka")),
 ]
 for _old, _new in _REQ_REPLACEMENTS.items():

@@ -340,7 +340,8 @@ class ProxyBuilder:
     tcpka_settings: dict[str, int] = field(default_factory=dict)
     send_name_header: str | None = None
     email_alert: dict[str, str] = field(default_factory=dict)  # `email-alert` settings
-    check_kind: str = "tcp"  # "tcp" | "http" | "tcp-check"
+    external_check: dict[str, str] = field(default_factory=dict)  # command, path
+    check_kind: str = "tcp"  # "tcp" | "http" | "tcp-check" | "external"
     check_origin: m.Origin = m.NO_ORIGIN
     httpchk_send: m.HttpCheckSend | None = None
     http_check_rules: list[m.CheckStep] = field(default_factory=list)
@@ -378,7 +379,7 @@ INHERIT_ALL = ("mode", "disabled", "options", "option_origins", "default_server"
                "compression",
                "restrict_hdr_names",
                "tcpka_settings",
-               "inspect_delay", "email_alert")
+               "inspect_delay", "email_alert", "external_check")
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "monitor_uri", "log_format", "log_format_kind", "log_format_origin",
               "unique_id_format", "unique_id_header", "rate_limit_sessions")
