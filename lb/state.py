@@ -38,6 +38,8 @@ ADMIN_RMAINT = 0x20  # resolution maintenance: its name gave no address (`init-a
 # HAProxy 2.6 shows it, and not itself maintenance
 ADMIN_HMAINT = 0x40
 ADMIN_MAINT = ADMIN_FMAINT | ADMIN_IMAINT | ADMIN_RMAINT
+# admin bits that keep a server out of load balancing (all but the two marks)
+ADMIN_UNUSABLE = ~(ADMIN_CMAINT | ADMIN_HMAINT)
 ADMIN_DRAIN = ADMIN_FDRAIN | ADMIN_IDRAIN
 
 # Operational states (HAProxy's SRV_ST_*; numeric values as in `show servers state`).
@@ -433,8 +435,7 @@ class ServerState:
     @property
     def usable(self) -> bool:
         """May be picked by load balancing."""
-        return (not self.admin & ~(ADMIN_CMAINT | ADMIN_HMAINT)
-                and self.op in (OP_RUNNING, OP_STARTING)
+        return (not self.admin & ADMIN_UNUSABLE and self.op in (OP_RUNNING, OP_STARTING)
                 and self.eweight > 0)
 
     @property
