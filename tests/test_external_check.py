@@ -160,11 +160,18 @@ def test_a_check_that_hangs_is_killed(tmp: str) -> None:
     cfg = CONFIG.format(sock=sock, fe=free_port(), port=free_port(), script=hang)
     cfg += "backend c\n  option external-check\n  external-check command /nonexistent/x\n" \
            "  server s2 127.0.0.1:9 check inter 200ms\n"
+    # a command named without its directory is found through `external-check path`
+    passing = _script(os.path.join(tmp, "pass"))
+    cfg += (f"backend d\n  option external-check\n  external-check command check.sh\n"
+            f"  external-check path {os.path.dirname(passing)}\n"
+            "  server s3 127.0.0.1:9 check inter 200ms\n")
     with LbProcess(cfg) as lb:
         wait_socket(sock)
         _wait(lambda: "PROCTOUT" in _check_fields(sock)[0], what="timeout")
         _wait(lambda: re.search(r"^c,s2,.*,PROCERR,", query(sock, "show stat"), re.M),
               what="a command that does not exist")
+        _wait(lambda: re.search(r"^d,s3,.*,PROCOK,", query(sock, "show stat"), re.M),
+              what="a command found through the path")
         pids = [int(x) for x in open(os.path.join(tmp, "hang", "pids")).read().split()]
         assert len(pids) >= 1
 
@@ -205,6 +212,9 @@ def test_config_messages_match_haproxy(tmp: str) -> None:
          "argument 'b'."),
         (both, "  external-check command",
          "[ALERT] config : parsing [c.cfg:5] : missing argument after 'command'."),
+        (both, "  option external-check\n  external-check command check.sh",
+         "[ALERT] config : Proxy 'b': 'external-check command' does not have a leading '/' "
+         "and 'external-check path' is not set."),
     ]
     for glob, backend, want in cases:
         path = os.path.join(tmp, "c.cfg")

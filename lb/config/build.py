@@ -498,15 +498,15 @@ class Parser:
     def _check_external(self, p: ProxyBuilder, glob: m.Global) -> None:
         """`option external-check` needs the global `external-check` and a command
         (HAProxy 2.6.12's texts); a command without the option is ignored."""
-        if "backend" not in p.caps:
-            return
         ctx = self.ctx
-        if p.check_kind != "external":
+        command = p.external_check.get("command", "")
+        if p.check_kind != "external" or "backend" not in p.caps:
             for what in ("command", "path"):
                 if what in p.external_check:
                     ctx.warn(None, f"'external-check {what}' will be ignored for "
                              f"{kind_word(p.kind)} '{p.name}' (requires 'option "
                              "external-check').", "external-check-ignored", style="plain")
+            self._check_external_path(p, command)
             return
         if not glob.external_check:
             ctx.alert(None, f"Proxy '{p.name}' : 'option external-check' unable to find "
@@ -516,10 +516,17 @@ class Parser:
             ctx.warn(None, f"Proxy '{p.name}' : 'insecure-fork-wanted' not enabled in the "
                      "global section, 'option external-check' will likely fail.",
                      "insecure-fork", style="plain")
-        if not p.external_check.get("command"):
+        if not command:
             ctx.alert(None, f"Proxy '{p.name}' : 'option external-check' unable to find "
                       "required 'external-check command'.", "external-check-command",
                       style="plain")
+        self._check_external_path(p, command)
+
+    def _check_external_path(self, p: ProxyBuilder, command: str) -> None:
+        if command and not command.startswith("/") and not p.external_check.get("path"):
+            self.ctx.alert(None, f"Proxy '{p.name}': 'external-check command' does not have "
+                           "a leading '/' and 'external-check path' is not set.",
+                           "external-check-path", style="plain")
 
     def _l6_fetches_in_http(self, p: ProxyBuilder) -> None:
         """HAProxy 2.6's warning for `tcp-request content` rules of an HTTP proxy that

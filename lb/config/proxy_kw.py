@@ -2354,7 +2354,7 @@ _ROWS: list[Keyword] = [
             help="send the matching requests to this server"),
     Keyword("email-alert", lambda p, line, ctx: mailers_kw.kw_email_alert(
         p.email_alert, line, ctx), help="mail server state changes (mailers section)"),
-    Keyword("external-check", check_kw.kw_external_check, BE,
+    Keyword("external-check", check_kw.kw_external_check,
             help="the program and PATH of 'option external-check'"),
     Keyword("http-send-name-header", kw_send_name_header, BE,
             help="tell the server its name in a request header"),
