@@ -769,3 +769,35 @@ def test_busy_polling_and_its_negation():
     assert (t.address, t.facility, t.level, t.minlevel) == ("127.0.0.1", "local0", "info",
                                                            "info")
     assert ok("global\n log 127.0.0.1 local0\n no log\n").global_.logs == ()
+
+
+@pytest.mark.parametrize("line,severity,text", [  # haproxy -c, 2.6.12 (2026-11-25)
+    ("filter", "alert",
+     "parsing [t.cfg:7] : parsing [t.cfg:7] : missing argument for 'filter' in backend 'b'."),
+    ("filter bogus", "alert",
+     "parsing [t.cfg:7] : 'filter' : unknown keyword 'bogus'. Registered keywords :"),
+    ("filter compression extra", "alert",
+     "parsing [t.cfg:7] : 'filter compression' : unknown keyword 'extra'."),
+    ("filter cache", "alert",
+     "parsing [t.cfg:7] : 'filter' : 'cache : expects a <name> argument'"),
+    ("filter trace bogus", "alert",
+     "parsing [t.cfg:7] : 'filter trace' : unknown keyword 'bogus'."),
+    ("filter trace name", "alert",
+     "parsing [t.cfg:7] : 'filter' : ''trace' : 'name' option without value'"),
+    # lb's own word: it has no trace filter (HAProxy takes the line)
+    ("filter trace name t1 hexdump", "warning",
+     "parsing [t.cfg:7] : 'filter trace' is not supported by lb and is ignored."),
+])
+def test_filter_lines(line: str, severity: str, text: str) -> None:
+    res = cfg(BASE + f"backend b\n {line}\n server s 1.2.3.4:80\n")
+    assert text in msgs(res, severity), msgs(res)
+
+
+def test_filter_compression_is_taken_quietly() -> None:
+    res = cfg(BASE + "backend b\n filter compression\n compression algo gzip\n"
+              " server s 1.2.3.4:80\n")
+    assert res.ok and not res.diagnostics, msgs(res)
+    assert res.config.backend("b").compression is not None
+    res = cfg(BASE + "backend b\n filter bogus\n server s 1.2.3.4:80\n")
+    listing = [d.more for d in res.diagnostics if d.code == "unknown-filter"][0]
+    assert listing[1] == "    [COMP] compression" and len(listing) == 6

@@ -2283,6 +2283,57 @@ def kw_transparent(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         _unsupported(p, line, ctx)
 
 
+# the filters HAProxy 2.6.12 registers, as its error lists them
+FILTERS = (("CACHE", "cache"), ("COMP", "compression"), ("FCGI", "fcgi-app"),
+           ("  OT", "opentracing"), ("SPOE", "spoe"), ("TRACE", "trace"))
+_TRACE_WORDS = ("random-parsing", "random-forwarding", "hexdump")
+
+
+def kw_filter(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`filter <name> [args]`: HAProxy 2.6.12's checks of the name and of the
+    arguments of `compression` and `trace`. `filter compression` states where the
+    compression filter runs, which lb's compression does anyway (docs/dataplane.md);
+    the other filters are accepted and ignored with a warning."""
+    words = line.words
+    name = words[1] if len(words) > 1 else ""
+    where = f"parsing [{line.file}:{line.lineno}] : "
+    if not name:
+        ctx.alert(line, f"{where}missing argument for 'filter' in {kind_word(p.kind)} "
+                  f"'{p.name}'.", "missing-argument")
+        return
+    if name not in {n for _, n in FILTERS}:
+        ctx.alert(line, f"'filter' : unknown keyword '{name}'. Registered keywords :",
+                  "unknown-filter", col=line.col(1),
+                  more=tuple(f"    [{tag}] {n}" for tag, n in FILTERS))
+        return
+    args = list(words[2:])
+    if name == "compression":
+        if args:
+            ctx.alert(line, f"'filter compression' : unknown keyword '{args[0]}'.",
+                      "bad-argument", col=line.col(2))
+        return
+    if name == "trace":
+        i = 0
+        while i < len(args):
+            if args[i] == "name":
+                if i + 1 >= len(args) or not args[i + 1]:
+                    ctx.alert(line, "'filter' : ''trace' : 'name' option without value'",
+                              "missing-argument", col=line.col(2 + i))
+                    return
+                i += 2
+            elif args[i] in _TRACE_WORDS:
+                i += 1
+            else:
+                ctx.alert(line, f"'filter trace' : unknown keyword '{args[i]}'.",
+                          "bad-argument", col=line.col(2 + i))
+                return
+    elif name == "cache" and not args:
+        ctx.alert(line, "'filter' : 'cache : expects a <name> argument'", "missing-argument")
+        return
+    ctx.warn(line, f"'filter {name}' is not supported by lb and is ignored.",
+             "unsupported-keyword", col=line.col(1))
+
+
 def _unsupported(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     ctx.warn(line, f"'{line.words[0]}' is not supported by lb and is ignored.",
              "unsupported-keyword", col=line.col(0))
@@ -2352,6 +2403,7 @@ _ROWS: list[Keyword] = [
             fatal_side=True, help="several servers from one line: <prefix><number>"),
     Keyword("use-server", kw_use_server, BE, defaults=False,
             help="send the matching requests to this server"),
+    Keyword("filter", kw_filter, help="a stream filter (compression; others ignored)"),
     Keyword("email-alert", lambda p, line, ctx: mailers_kw.kw_email_alert(
         p.email_alert, line, ctx), help="mail server state changes (mailers section)"),
     Keyword("external-check", check_kw.kw_external_check,
@@ -2408,8 +2460,7 @@ _ROWS: list[Keyword] = [
                                     "10.0.0.0/8 }' instead.")),
     # keywords HAProxy has that lb accepts and ignores (warning)
     *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
-        "bind-process", "dispatch",
-        "filter", "max-keep-alive-queue", "max-session-srv-conns",
+        "bind-process", "dispatch", "max-keep-alive-queue", "max-session-srv-conns",
         "persist",
         "log-format-sd", "error-log-format", "option-tcpka")),
 ]
