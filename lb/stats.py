@@ -72,12 +72,15 @@ __all__ = [
 ]
 
 
-def serve_http(state: State, proxy: Proxy, req: Any, now: float | None = None) -> bytes:
+def serve_http(state: State, proxy: Proxy, req: Any, now: float | None = None,
+               allowed: bool = False) -> bytes:
     """A full HTTP/1.1 response for a request under the proxy's `stats uri`.
 
     ``req`` exposes ``method``/``url`` (bytes), ``req_headers`` (lower-cased names)
-    and ``src``."""
-    return stats_html.serve(state, proxy, req, time.time() if now is None else now)
+    and ``src``; ``allowed``: a `stats http-request allow` rule let it in without
+    credentials."""
+    return stats_html.serve(state, proxy, req, time.time() if now is None else now,
+                            allowed)
 
 
 def render_prometheus(state: State, now: float | None = None) -> bytes:

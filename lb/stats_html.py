@@ -274,11 +274,11 @@ def _admin_post(state: State, url: str, now: float) -> str:
     return "PART" if missing else "DONE"
 
 
-def serve(state: State, proxy: Proxy, req: Any, now: float) -> bytes:
+def serve(state: State, proxy: Proxy, req: Any, now: float, allowed: bool = False) -> bytes:
     page = proxy.stats
     if page is None:
         return _response("404 Not Found", "text/plain", b"no stats on this proxy\n")
-    if not _authorized(page, list(getattr(req, "req_headers", ()) or ())):
+    if not allowed and not _authorized(page, list(getattr(req, "req_headers", ()) or ())):
         body = (b"<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and "
                 b"password to access this content.\n</body></html>\n")
         realm = page.realm.replace('"', "'")

@@ -608,6 +608,11 @@ class Parser:
         stick_kw.check_tables({p.name: p for p in self.proxies}, ctx, glob.nbthread)
         for p in self.proxies:
             self._check_external(p, glob)
+            if p.stats_http_request_rules and p.stats is not None and (
+                    p.stats.get("auth") or "realm" in p.stats):
+                self.ctx.alert(None, f"proxy '{p.name}': stats 'auth'/'realm' and "
+                               "'http-request' can't be used at the same time.",
+                               "stats-auth-and-rules", style="plain")
             self._check_dynamic_cookies(p)
             if p.mode == "tcp":
                 self._tcp_mode_fallbacks(p)
@@ -893,6 +898,7 @@ class Parser:
         return m.Proxy(
             name=p.name, caps=p.caps, kind=p.kind, mode=p.mode, puid=puid,  # type: ignore[arg-type]
             acls=acls, http_request_rules=tuple(p.http_request_rules),
+            stats_http_request_rules=tuple(p.stats_http_request_rules),
             http_response_rules=tuple(p.http_response_rules),
             http_after_response_rules=tuple(p.http_after_response_rules),
             tcp_request_connection_rules=tuple(p.tcp_request_connection_rules),

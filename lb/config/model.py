@@ -930,6 +930,8 @@ class Proxy:
     server_rules: tuple[UseServerRule, ...] = ()  # use-server
     send_name_header: str | None = None  # http-send-name-header
     email_alert: EmailAlert | None = None  # `email-alert` (lb.mailers sends them)
+    # `stats http-request <action> [if|unless cond]`: run on requests for the stats page
+    stats_http_request_rules: tuple[Rule, ...] = ()
     check: CheckSpec = CheckSpec()
     retries: int = 3
     retry_on: tuple[str, ...] = ("conn-failure",)

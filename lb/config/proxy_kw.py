@@ -1202,6 +1202,9 @@ _STATS_SUBS = ("admin", "uri", "realm", "auth", "scope", "enable", "hide-version
                "show-modules", "timeout", "maxconn", "socket", "bind-process")
 
 
+STATS_REALM = "HAProxy Statistics"
+
+
 def kw_stats(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     if len(words) < 2:
@@ -1258,10 +1261,17 @@ def kw_stats(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     elif sub in ("hide-version", "show-legends", "show-node", "show-desc", "show-modules"):
         st[sub.replace("-", "_")] = True
         st["enabled"] = True
-    elif sub in ("socket", "timeout", "maxconn", "bind-process", "http-request"):
-        if sub == "http-request":
-            pass
-        elif sub == "socket":
+    elif sub == "http-request":  # an http-request rule of its own list (HAProxy's parser)
+        before = len(p.stats_http_request_rules)
+        _STATS_RULES(p, Line(line.file, line.lineno, words[1:], line.cols[1:], line.raw), ctx)
+        added = p.stats_http_request_rules[before:]
+        if added and isinstance(added[0].action, m.ActAuth) and "realm" not in words[3:4]:
+            # (an `auth` of the stats rules asks for HAProxy's stats realm by default)
+            p.stats_http_request_rules[-1] = replace(
+                added[0], action=m.ActAuth(STATS_REALM))
+        st["enabled"] = True
+    elif sub in ("socket", "timeout", "maxconn", "bind-process"):
+        if sub == "socket":
             ctx.alert(line, "'stats socket' is only allowed in the 'global' section.",
                       "misplaced-keyword", col=line.col(1))
             return
@@ -1897,8 +1907,8 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
     def body(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         words = line.words
         label = _LABEL.get(attr, kw)
-        last = p.http_request_rules[-1] if kw == "http-request" and p.http_request_rules \
-            else None
+        own: list[m.Rule] = getattr(p, attr)
+        last = own[-1] if kw == "http-request" and own else None
         if last is not None and last.cond is None and getattr(last.action, "final", False):
             # (HAProxy looks at the rule just before, before reading this one)
             ctx.warn(line, "previous 'http-request' action is final and has no condition "
@@ -1953,7 +1963,11 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
 _LABEL = {"http_after_response_rules": "http-after-response"}
 # the rule context (lb.match.uses) of each http rule list
 _RULE_CONTEXT = {"http_request_rules": "http-request", "http_response_rules": "http-response",
-                 "http_after_response_rules": "http-after-response"}
+                 "http_after_response_rules": "http-after-response",
+                 "stats_http_request_rules": "http-request"}
+
+
+_STATS_RULES = _rules_kw("http-request", "stats_http_request_rules")
 
 
 def _add_rule(kw: str, attr: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, act: str,

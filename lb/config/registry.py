@@ -341,6 +341,7 @@ class ProxyBuilder:
     send_name_header: str | None = None
     email_alert: dict[str, str] = field(default_factory=dict)  # `email-alert` settings
     external_check: dict[str, str] = field(default_factory=dict)  # command, path
+    stats_http_request_rules: list[m.Rule] = field(default_factory=list)
     check_kind: str = "tcp"  # "tcp" | "http" | "tcp-check" | "external"
     check_origin: m.Origin = m.NO_ORIGIN
     httpchk_send: m.HttpCheckSend | None = None
@@ -379,7 +380,8 @@ INHERIT_ALL = ("mode", "disabled", "options", "option_origins", "default_server"
                "compression",
                "restrict_hdr_names",
                "tcpka_settings",
-               "inspect_delay", "email_alert", "external_check")
+               "inspect_delay", "email_alert", "external_check",
+               "stats_http_request_rules")
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "monitor_uri", "log_format", "log_format_kind", "log_format_origin",
               "unique_id_format", "unique_id_header", "rate_limit_sessions")

@@ -55,7 +55,7 @@ cdef class FrontendRT:
     cdef public long long comp_level
     cdef public object ignore_probes, maxconn, httplog, active
     cdef public object buffer_req, monitor_uri, monitor_fail, restrict_names
-    cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules
+    cdef public RuleSet req_rules, res_rules, after_rules, redirect_rules, stats_rules
     cdef public RuleSet tcp_conn_rules, tcp_sess_rules, tcp_content_rules
     cdef public TrafficLog log
     cdef public object unique_id, unique_id_hdr, cap_req, cap_res, cap_cookie

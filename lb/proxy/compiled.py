@@ -208,7 +208,7 @@ class BackendRT:
 class FrontendRT:
     __slots__ = (
         "model", "st", "name", "req_rules", "res_rules", "switching", "default_be", "own_be",
-        "after_rules",
+        "after_rules", "stats_rules",
         "t_client", "t_http_request", "t_keep_alive", "t_tarpit", "t_client_fin",
         "client_close", "server_close", "bufsize", "maxhdr", "head_max", "errorfiles", "log",
         "mode", "stats_uri", "ff", "ff_cache", "ot", "ot_cache", "ot_any", "counters",
@@ -230,6 +230,8 @@ class FrontendRT:
         self.req_rules = _ruleset(model.http_request_rules)
         self.res_rules = _ruleset(model.http_response_rules)
         self.after_rules = _ruleset(model.http_after_response_rules)
+        # `stats http-request` rules, run on requests for the stats page
+        self.stats_rules = _ruleset(model.stats_http_request_rules)
         self.redirect_rules = _ruleset(model.redirect_rules)
         self.tcp_conn_rules = _ruleset(model.tcp_request_connection_rules)
         self.tcp_sess_rules = _ruleset(model.tcp_request_session_rules)

@@ -955,10 +955,18 @@ class Txn(SampleSubject):
     def serve_stats(self) -> None:
         self.server_name = "<STATS>"
         self.backend_name = self.fe.name
+        allowed = False
+        rules = self.fe.stats_rules
+        if rules is not None:  # `stats http-request`: the first rule that applies decides
+            v = rules.decide(self)
+            if v is not None:
+                if v.kind != "allow":
+                    return self.verdict(v, self.fe)
+                allowed = True  # no credentials asked
         self.term = b"LR"
         try:
             from lb import stats
-            raw = stats.serve_http(self.rt.state, self.fe.model, self)
+            raw = stats.serve_http(self.rt.state, self.fe.model, self, allowed=allowed)
         except Exception:
             return self.local_error(503)
         self.fe.counters.intercepted += 1
