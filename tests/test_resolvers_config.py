@@ -87,6 +87,25 @@ def test_config_messages_match_haproxy(tmp: str) -> None:
         _expect_same(path, want, text)
 
 
+def test_a_section_hap_gives_up_on_ends_without_the_fatal_line(tmp: str) -> None:
+    """HAProxy stops reading at a `resolvers`/`mailers`/proxy line without a name (or
+    a bad one) and prints no `Fatal errors found in configuration.` line: neither
+    does lb. A second `mailers` of the same name is an error it reads on after."""
+    for text, fatal_line in (("resolvers\n", False), ("mailers a/b\n", False),
+                             ("frontend\n  bind :80\n", False),
+                             ("mailers m\nmailers m\n", True)):
+        path = os.path.join(tmp, "c.cfg")
+        with open(path, "w") as f:
+            f.write(text)
+        outs = {"l": _check([sys.executable, "-m", "lb"], path)}
+        if HAVE_HAPROXY:
+            outs["h"] = _check([HAPROXY], path)
+        for k, out in outs.items():
+            assert ("[ALERT] config : Fatal errors found in configuration." in out) is \
+                fatal_line, (k, text, out)
+            assert "[ALERT] config : Error(s) found in configuration file : c.cfg" in out
+
+
 def _expect_same(path: str, want: str, what: str) -> None:
     """``want`` among lb's messages, and HAProxy's when it is installed."""
     outs = {"l": _check([sys.executable, "-m", "lb"], path)}

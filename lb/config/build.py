@@ -116,9 +116,10 @@ class Parser:
         self.rings: dict[str, ring_kw.RingBuilder] = {}
         self.ring_current: ring_kw.RingBuilder | None = None
         self.resolvers: dict[str, resolvers_kw.ResolversBuilder] = {}
-        self.resolvers_current: resolvers_kw.ResolversBuilder | None = None
         self.mailers: dict[str, mailers_kw.MailersBuilder] = {}
-        self.mailers_current: mailers_kw.MailersBuilder | None = None
+        # the `resolvers` or `mailers` section being read
+        self.peers_current: resolvers_kw.ResolversBuilder | mailers_kw.MailersBuilder | None \
+            = None
         self.email_alerts: dict[str, m.EmailAlert] = {}  # by proxy name, once checked
         self.http_errors: dict[str, reply_kw.HttpErrors] = {}  # the first of each name
         self.http_errors_current: reply_kw.HttpErrors | None = None
@@ -163,12 +164,10 @@ class Parser:
                     elif section == "ring":
                         if self.ring_current is not None:
                             ring_kw.statement(self.ring_current, line, self.ctx)
-                    elif section == "resolvers":
-                        if self.resolvers_current is not None:
-                            resolvers_kw.statement(self.resolvers_current, line, self.ctx)
-                    elif section == "mailers":
-                        if self.mailers_current is not None:
-                            mailers_kw.statement(self.mailers_current, line, self.ctx)
+                    elif section in ("resolvers", "mailers"):
+                        stmt = (resolvers_kw.statement if section == "resolvers"
+                                else mailers_kw.statement)
+                        stmt(self.peers_current, line, self.ctx)  # type: ignore[arg-type]
                     else:
                         assert current is not None
                         self._proxy_stmt(current, line, lines)
@@ -204,20 +203,15 @@ class Parser:
         if kw == "ring":
             self.ring_current = ring_kw.open_ring(line, ctx, self.rings)
             return "ring", None
-        if kw == "resolvers":
+        if kw in ("resolvers", "mailers"):
+            opener, known = ((resolvers_kw.open_resolvers, self.resolvers) if kw == "resolvers"
+                             else (mailers_kw.open_mailers, self.mailers))
             try:
-                self.resolvers_current = resolvers_kw.open_resolvers(line, ctx, self.resolvers)
+                self.peers_current = opener(line, ctx, known)  # type: ignore[operator]
             except resolvers_kw.SectionAbort:
                 self.aborted = True
                 raise TooManyErrors() from None  # HAProxy abandons the file here
-            return "resolvers", None
-        if kw == "mailers":
-            try:
-                self.mailers_current = mailers_kw.open_mailers(line, ctx, self.mailers)
-            except resolvers_kw.SectionAbort:
-                self.aborted = True
-                raise TooManyErrors() from None  # HAProxy abandons the file here
-            return "mailers", None
+            return kw, None
         if kw == "http-errors":
             sec = reply_kw.open_http_errors(line, ctx, self.http_errors)
             if sec is None:
@@ -253,7 +247,9 @@ class Parser:
                            "extra-section-args", col=line.col(2))
             return "failed", None
         if kw != "defaults" and not name:
+            start = len(ctx.diags.items)
             ctx.alert(line, f"'{kw}' expects an <id> argument", "missing-argument")
+            ctx.mark_stops(start)
             self.aborted = True
             raise TooManyErrors()  # HAProxy abandons the file here
         if name:

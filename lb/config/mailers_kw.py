@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import lb.config.model as m
 from lb.config.lexer import Line
-from lb.config.registry import ParseCtx, bad_name_char, origin
-from lb.config.resolvers_kw import SectionAbort, peer_address, peer_line, time_ms
+from lb.config.registry import ParseCtx, origin
+from lb.config.resolvers_kw import peer_address, peer_line, section_name, time_ms
 
 LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 SETTINGS = ("from", "to", "mailers", "myhostname", "level")
@@ -38,23 +38,10 @@ class MailersBuilder:
 
 def open_mailers(line: Line, ctx: ParseCtx, known: dict[str, MailersBuilder]) -> MailersBuilder:
     """`mailers <name>`; raises SectionAbort where HAProxy stops reading."""
-    name = line.words[1] if len(line.words) > 1 else ""
-    if not name:
-        ctx.alert(line, "missing name for mailers section.", "missing-argument")
-        raise SectionAbort
-    bad = bad_name_char(name)
-    if bad:
-        ctx.alert(line, f"character '{bad}' is not permitted in 'mailers' name '{name}'.",
-                  "bad-name", col=line.col(1))
-        raise SectionAbort
-    if name in known:
-        first = known[name].origin
-        ctx.alert(line, f"mailers section '{name}' has the same name as another mailers "
-                  f"section declared at {first.file}:{first.line}.", "duplicate-mailers",
-                  style="Parsing")
-        raise SectionAbort
-    sec = MailersBuilder(name, origin(line))
-    known[name] = sec
+    name = section_name(line, ctx, "mailers", known, lambda n, first: (
+        f"mailers section '{n}' has the same name as another mailers section declared at "
+        f"{first.file}:{first.line}."))
+    sec = known[name] = MailersBuilder(name, origin(line))
     return sec
 
 

@@ -12,7 +12,9 @@ runs it.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import lb.config.model as m
 from lb.config.lexer import Line
@@ -42,25 +44,36 @@ class SectionAbort(Exception):
     """HAProxy abandons the file at this `resolvers` line."""
 
 
+def section_name(line: Line, ctx: ParseCtx, kind: str, known: Mapping[str, Any],
+                 duplicate: Callable[[str, m.Origin], str]) -> str:
+    """The name of a `resolvers` or `mailers` section line; raises SectionAbort, after
+    HAProxy's message, where HAProxy stops reading (``duplicate(name, first origin)``
+    words a name used twice)."""
+    name = line.words[1] if len(line.words) > 1 else ""
+    start = len(ctx.diags.items)
+    if not name:
+        ctx.alert(line, f"missing name for {kind} section.", "missing-argument")
+    elif bad := bad_name_char(name):
+        ctx.alert(line, f"character '{bad}' is not permitted in '{kind}' name '{name}'.",
+                  "bad-name", col=line.col(1))
+    elif name in known:
+        ctx.alert(line, duplicate(name, known[name].origin), f"duplicate-{kind}",
+                  style="Parsing")
+        if kind == "mailers":  # (HAProxy reads on after this one)
+            raise SectionAbort
+    else:
+        return name
+    ctx.mark_stops(start)  # (no "Fatal errors found" line: HAProxy gave up reading)
+    raise SectionAbort
+
+
 def open_resolvers(line: Line, ctx: ParseCtx,
                    known: dict[str, ResolversBuilder]) -> ResolversBuilder:
     """`resolvers <name>`; raises SectionAbort where HAProxy stops reading."""
-    name = line.words[1] if len(line.words) > 1 else ""
-    if not name:
-        ctx.alert(line, "missing name for resolvers section.", "missing-argument")
-        raise SectionAbort
-    bad = bad_name_char(name)
-    if bad:
-        ctx.alert(line, f"character '{bad}' is not permitted in 'resolvers' name '{name}'.",
-                  "bad-name", col=line.col(1))
-        raise SectionAbort
-    if name in known:
-        first = known[name].origin
-        ctx.alert(line, f"resolvers '{name}' has same name as another resolvers (declared "
-                  f"at {first.file}:{first.line}).", "duplicate-resolvers", style="Parsing")
-        raise SectionAbort
-    sec = ResolversBuilder(name, origin(line))
-    known[name] = sec
+    name = section_name(line, ctx, "resolvers", known, lambda n, first: (
+        f"resolvers '{n}' has same name as another resolvers (declared at "
+        f"{first.file}:{first.line})."))
+    sec = known[name] = ResolversBuilder(name, origin(line))
     return sec
 
 
