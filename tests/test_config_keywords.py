@@ -801,3 +801,17 @@ def test_filter_compression_is_taken_quietly() -> None:
     res = cfg(BASE + "backend b\n filter bogus\n server s 1.2.3.4:80\n")
     listing = [d.more for d in res.diagnostics if d.code == "unknown-filter"][0]
     assert listing[1] == "    [COMP] compression" and len(listing) == 6
+
+
+@pytest.mark.parametrize("check,line,text", [  # haproxy -c, 2.6.12 (2026-11-25)
+    ("httpchk", "http-check comment", "'http-check comment' : expects a string as argument."),
+    ("httpchk", "http-check disable-on-404 x",
+     "'http-check' cannot handle unexpected argument 'x'."),
+    ("httpchk", "http-check send-state 1 2", "'http-check' cannot handle unexpected argument '1'."),
+    ("tcp-check", "tcp-check comment", "'tcp-check comment' : expects a string as argument."),
+])
+def test_check_keyword_arguments(check: str, line: str, text: str) -> None:
+    res = cfg(BASE + f"backend b\n option {check}\n {line}\n server s 1.2.3.4:80 check\n")
+    assert f"parsing [t.cfg:8] : {text}" in msgs(res, "alert"), msgs(res)
+    assert ok(BASE + f"backend b\n option {check}\n {line.split()[0]} comment a b\n"
+              " server s 1.2.3.4:80 check\n") is not None

@@ -307,15 +307,25 @@ def _expect_hdr(words: tuple[str, ...], i: int, line: Line, ctx: ParseCtx, kw: s
                              comment=extra.get("comment"))
 
 
+def _comment(line: Line, ctx: ParseCtx, kw: str) -> None:
+    """`http-check comment <text>` / `tcp-check comment <text>`: a text is needed (the
+    words after it are taken, as HAProxy takes them)."""
+    if len(line.words) < 3 or not line.words[2]:
+        ctx.alert(line, f"'{kw} comment' : expects a string as argument.", "missing-argument")
+
+
 def kw_http_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     sub = words[1] if len(words) > 1 else ""
-    if sub == "disable-on-404":
+    if sub in ("disable-on-404", "send-state") and len(words) > 2:
+        ctx.alert(line, f"'http-check' cannot handle unexpected argument '{words[2]}'.",
+                  "too-many-args", col=line.col(2))
+    elif sub == "disable-on-404":
         p.disable_on_404 = True
     elif sub == "send-state":
         p.send_state = True
     elif sub == "comment":
-        pass
+        _comment(line, ctx, "http-check")
     elif sub == "connect":
         step = _connect(words, 2, line, ctx, "http-check")
         if step:
@@ -422,7 +432,7 @@ def kw_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         if exp:
             p.tcp_check_rules.append(exp)
     elif sub == "comment":
-        pass
+        _comment(line, ctx, "tcp-check")
     elif sub.startswith(("set-var", "unset-var")):  # nothing lb's checks send reads them
         ctx.warn(line, f"'tcp-check {sub}' is not supported by lb; the rule is ignored.",
                  "unsupported-action", col=line.col(1))
