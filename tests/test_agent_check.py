@@ -179,7 +179,11 @@ class Pair(SideBySide):
         rows = self.settle()
         time.sleep(0.15)  # their log lines
         h, lb = self.logs["h"].take(), self.logs["l"].take()
-        assert lb == h
+        # an agent check already under way when the replies changed may still log what
+        # the previous reply made it log (a weight while drained repeats "remains in
+        # forced drain mode."): such a repeat may land on either side of the boundary
+        prev = getattr(self, "last_lines", set())
+        assert lb - prev == h - prev, (lb, h)
         self.last_lines = h
         return rows
 
