@@ -45,6 +45,7 @@ from lb.config.addresses import needs_resolution
 from lb.config.model import Nameserver, Resolvers
 from lb.dns import wire
 from lb.dns.counters import NameserverCounters
+from lb.log import get_logger
 from lb.state import ADMIN_HMAINT, ADMIN_RMAINT, ServerState, State
 from lb.xxhash import xxh32
 
@@ -74,6 +75,7 @@ _OTHER_FAILURE = ("hold_other", "unspecified DNS error")
 NO_IP_CAUSE = "No IP for server "  # (sic: HAProxy's text ends with a space)
 SRV_GONE_CAUSE = "entry removed from SRV record"
 _MIN_RECORD = 12  # the smallest answer record: how many fit in a payload
+_log = get_logger("lb.resolvers")
 
 
 def _hostname(host: str) -> str:
@@ -639,8 +641,8 @@ class SectionRuntime:
             if srv.no_addr or srv.addr != item.glue:
                 self._set_addr(srv, item.glue, "DNS additional record")
         if srv.fqdn is None:  # (HAProxy logs this one without the stderr line)
-            self.log_event(be, "notice", f"{be.name}/{srv.name} changed its FQDN from (null) "
-                           f"to {item.target} by 'SRV record'", False)
+            self._say(be, "notice", f"{be.name}/{srv.name} changed its FQDN from (null) to "
+                      f"{item.target} by 'SRV record'", mirror=False)
             srv.fqdn = item.target
             srv.set_admin(ADMIN_HMAINT, True, now)
         if item.glue is None:
@@ -681,8 +683,8 @@ class SectionRuntime:
     def _set_addr(self, srv: ServerState, ip: str, by: str) -> None:
         old = "(none)" if srv.no_addr else srv.addr
         be = srv.backend
-        self.log_event(be, "notice", f"{be.name}/{srv.name} changed its IP from {old} to "
-                       f"{ip} by {by}.")
+        self._say(be, "notice", f"{be.name}/{srv.name} changed its IP from {old} to {ip} by "
+                  f"{by}.")
         srv.addr = ip
         srv.no_addr = False
         self.state.cli_addrs.add((be.name, srv.name))
@@ -690,7 +692,18 @@ class SectionRuntime:
 
     def _log(self, srv: ServerState, lines: list[tuple[str, str]]) -> None:
         for level, text in lines:
-            self.log_event(srv.backend, level, text)
+            self._say(srv.backend, level, text)
+
+    def _say(self, be: Any, level: str, text: str, mirror: bool = True) -> None:
+        """One state-change line; a failing sink must not leave a resolution half
+        applied (it would never be asked again)."""
+        try:
+            if mirror:
+                self.log_event(be, level, text)
+            else:
+                self.log_event(be, level, text, False)
+        except Exception as exc:  # noqa: BLE001 (any sink fault; the change goes on)
+            _log.error("resolvers_log_failed", error=f"{type(exc).__name__}: {exc}")
 
 
 def _fallback(qtype: int) -> int | None:

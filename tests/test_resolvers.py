@@ -569,3 +569,52 @@ def test_hostile_answers_are_counted_and_harmless(tmp: str) -> None:
             assert c["update"] == 1, c  # set once, then kept
             assert lb.proc is not None and lb.proc.poll() is None
             assert not [line for line in lb.lines() if "Traceback" in line]
+
+
+def test_a_failing_log_sink_does_not_stop_resolution() -> None:
+    """In-loop, with a sink that raises on every line: the address still changes at
+    each new answer (a half-applied answer would leave the resolution in flight and
+    never asked again)."""
+    import asyncio
+
+    from lb.config import load_text
+    from lb.resolvers import start_sections
+    from lb.state import State
+
+    def broken(*args: Any) -> None:
+        raise OSError("log target gone")
+
+    with DnsServer() as dns:
+        dns.set("app.test", "A", [LOOPBACK_2])
+        text = _config("  timeout resolve 100ms", """\
+backend b
+  server s1 app.test:80 resolvers dns init-addr none
+""").format(sock="/nonexistent/s.sock", dns=dns.port, fe=free_port(), port=80)
+        res = load_text(text.replace("  stats socket /nonexistent/s.sock level admin\n", ""),
+                        "t.cfg")
+        assert res.ok and res.config is not None, [d.message() for d in res.diagnostics]
+        state = State(res.config)
+        srv = state.backends["b"].servers[0]
+
+        async def run() -> list[str]:
+            loop = asyncio.get_running_loop()
+            sections = start_sections(state, loop, broken)
+            for sec in sections.values():
+                await sec.open()
+                sec.start()
+            seen = []
+            try:
+                for ip in (LOOPBACK_2, LOOPBACK_3):
+                    dns.set("app.test", "A", [ip])
+                    for _ in range(100):
+                        if srv.addr == ip and not srv.no_addr:
+                            break
+                        await asyncio.sleep(0.03)
+                    seen.append(srv.addr)
+            finally:
+                for sec in sections.values():
+                    sec.close()
+            return seen
+
+        assert asyncio.run(run()) == [LOOPBACK_2, LOOPBACK_3]
+        assert srv.admin == 0  # out of resolution maintenance despite the sink
