@@ -396,7 +396,8 @@ class SectionRuntime:
             c.outdated += 1
             return
         res.responses += 1
-        outcome = self._validate(res, data)
+        now = self.loop.time()  # (one instant per answer: hold obsolete may be 0)
+        outcome = self._validate(res, data, now)
         if outcome == "wrong_name":  # (the name of another query: given up at once)
             c.other += 1
             res.status = INVALID
@@ -418,16 +419,16 @@ class SectionRuntime:
             self._schedule()
             return
         res.status = VALID
-        res.last_valid = self.loop.time()
+        res.last_valid = now
         c.valid += 1
         for i, srv in enumerate(list(res.servers)):
             self._apply(res, srv, ns if i == 0 else None)
         if res.srvrqs:
-            self._srv_apply(res)
+            self._srv_apply(res, now)
         self._reset(res)
         self._schedule()
 
-    def _validate(self, res: Resolution, data: bytes) -> str:
+    def _validate(self, res: Resolution, data: bytes, now: float) -> str:
         """HAProxy 2.6's verdict on one answer; a valid one updates ``res.items``."""
         if len(data) < 4:
             return "invalid"
@@ -446,7 +447,7 @@ class SectionRuntime:
         if len(resp.answers) > self.max_answers:
             return "invalid"
         if res.prefer == wire.TYPE_SRV:
-            return self._validate_srv(res, resp)
+            return self._validate_srv(res, resp, now)
         if resp.truncated:
             return "truncated"
         expected = resp.qname
@@ -463,7 +464,6 @@ class SectionRuntime:
                 found.append((rec.data, rec.rtype))
         if resp.qname != res.hostname:
             return "wrong_name"
-        now = self.loop.time()
         for ip, rtype in found:
             item = res.items.get(ip)
             if item is None:
@@ -479,14 +479,13 @@ class SectionRuntime:
                 del res.items[ip]
         return "valid"
 
-    def _validate_srv(self, res: Resolution, resp: wire.Response) -> str:
+    def _validate_srv(self, res: Resolution, resp: wire.Response, now: float) -> str:
         """An SRV answer (the TC bit allowed, as HAProxy allows it): its rows, and the
         first address the additional section gives each row's target."""
         if resp.answers[-1].rtype == wire.TYPE_CNAME:
             return "cname_error"
         if resp.qname != res.hostname:
             return "wrong_name"
-        now = self.loop.time()
         for rec in resp.answers:
             if rec.rtype != wire.TYPE_SRV or not isinstance(rec.data, wire.Srv):
                 continue
@@ -606,11 +605,10 @@ class SectionRuntime:
             res.srv_items.clear()
         self._reset(res)
 
-    def _srv_apply(self, res: Resolution) -> None:
+    def _srv_apply(self, res: Resolution, now: float) -> None:
         """A valid SRV answer, row by row in HAProxy's order: a stale row frees its
         servers, a live one keeps its server or takes the first free one of each
         request."""
-        now = self.loop.time()
         wall = time.time()
         hold = self.model.hold_obsolete
         for item in sorted(res.srv_items.values(), key=lambda it: (it.key, it.seq)):

@@ -618,3 +618,80 @@ backend b
 
         assert asyncio.run(run()) == [LOOPBACK_2, LOOPBACK_3]
         assert srv.admin == 0  # out of resolution maintenance despite the sink
+
+
+class _DriftingLoop:
+    """An event loop whose clock moves 2 ms at every reading, as a loaded machine's
+    does between two steps of one callback (uvloop's ``time()`` is not cached)."""
+
+    def __init__(self, loop: Any) -> None:
+        self._loop = loop
+        self._drift = 0.0
+
+    def time(self) -> float:
+        self._drift += 0.002
+        return self._loop.time() + self._drift
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> Any:
+        return self._loop.call_at(when - self._drift, callback, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+
+def test_an_srv_row_stays_with_its_server_on_a_slow_clock() -> None:
+    """With `hold obsolete` at 0 (the default), a row in the answer just received is
+    not obsolete, however long applying the answer takes: it keeps its server, which
+    keeps its address. (Taking the time twice per answer released the row whenever
+    the clock ticked in between, and the next answer gave it the next free server:
+    seen once in CI under load.)"""
+    import asyncio
+
+    from lb.config import load_text
+    from lb.resolvers import start_sections
+    from lb.state import State
+
+    lines: list[str] = []
+
+    def sink(be: Any, level: str, text: str, mirror: bool = True) -> None:
+        lines.append(text)
+
+    with DnsServer() as dns:
+        dns.set("c.svc.test", "A", [LOOPBACK_2])
+        dns.set("_ng._tcp.svc.test", "SRV", [(10, 10, 8003, "c.svc.test")])
+        dns.no_glue.add("_ng._tcp.svc.test")
+        text = _config("  timeout resolve 20ms", """\
+backend b
+  server s1 127.0.0.1:{port}
+backend u
+  server-template v 2 _ng._tcp.svc.test resolvers dns init-addr none
+""").format(sock="/nonexistent/s.sock", dns=dns.port, fe=free_port(), port=80)
+        res = load_text(text.replace("  stats socket /nonexistent/s.sock level admin\n", ""),
+                        "t.cfg")
+        assert res.ok and res.config is not None, [d.message() for d in res.diagnostics]
+        state = State(res.config)
+        v1, v2 = state.backends["u"].servers
+
+        async def run() -> int:
+            loop = _DriftingLoop(asyncio.get_running_loop())
+            sections = start_sections(state, loop, sink)  # type: ignore[arg-type]
+            for sec in sections.values():
+                await sec.open()
+                sec.start()
+            try:
+                for _ in range(200):
+                    if v1.addr == LOOPBACK_2 and not v1.no_addr:
+                        break
+                    await asyncio.sleep(0.01)
+                answered = len(dns.queries)
+                await asyncio.sleep(0.5)  # many more SRV answers, all the same
+                return len(dns.queries) - answered
+            finally:
+                for sec in sections.values():
+                    sec.close()
+
+        more = asyncio.run(run())
+    assert more >= 10, more
+    assert (v1.addr, v1.no_addr, v1.port, v1.fqdn) == (LOOPBACK_2, False, 8003, "c.svc.test")
+    assert v2.fqdn is None  # (the one row never moved to the second server)
+    assert not [t for t in lines if "removed from SRV record" in t], lines
