@@ -499,6 +499,8 @@ _ROWS: list[Keyword] = [
             help="let 'option external-check' run its programs"),
     Keyword("insecure-fork-wanted", _flag("insecure_fork_wanted"),
             help="allow forking (external checks)"),
+    Keyword("expose-experimental-directives", _flag("expose_experimental"),
+            help="allow HAProxy's experimental directives (http-request normalize-uri)"),
     Keyword("busy-polling", _flag("busy_polling"),
             help="never sleep in the poller: lower latency, one core always busy"),
     Keyword("nbproc", _removed("nbproc is not supported any more since HAProxy 2.5. Threads "
@@ -511,7 +513,7 @@ _ROWS: list[Keyword] = [
         "ssl-default-server-options", "ssl-dh-param-file", "ssl-server-verify",
         "set-dumpable", "strict-limits",
         "numa-cpu-mapping", "localpeer", "maxsslconn", "maxconnrate", "maxsessrate",
-        "maxpipes", "expose-experimental-directives", "insecure-setuid-wanted",
+        "maxpipes", "insecure-setuid-wanted",
         "thread-groups", "profiling.tasks", "nosplice", "noepoll", "nopoll",
         "noreuseport", "nogetaddrinfo", "unix-bind", "issuers-chain-path",
         "httpclient.resolvers.disabled", "stats-file",

@@ -335,6 +335,15 @@ class ActReplaceUri:
 
 
 @dataclass(frozen=True, slots=True)
+class ActNormalizeUri:
+    """http-request normalize-uri <normalizer> [full|strict] (lb.http.uri_normalize)."""
+
+    normalizer: str
+    option: bool = False  # `full` of path-strip-dotdot, `strict` of the percent ones
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ActSetTimeout:
     which: Literal["server", "tunnel", "client"]
     seconds: float
@@ -472,7 +481,7 @@ class ActCapture:
 Action = (
     ActAllow | ActDeny | ActReturn | ActRedirect | ActSetHeader | ActDelHeader
     | ActReplaceHeader | ActReplaceUri | ActSetPath | ActSetStatus | ActSetTimeout | ActUseService
-    | ActReject | ActSetVar | ActUnsetVar | ActCapture | ActExpectProxy
+    | ActNormalizeUri | ActReject | ActSetVar | ActUnsetVar | ActCapture | ActExpectProxy
 )
 
 
@@ -973,6 +982,7 @@ class Global:
     busy_polling: bool = False  # the poller never sleeps (lb.proxy.eventloop.BusyPoller)
     external_check: bool = False  # `external-check`: `option external-check` may run programs
     insecure_fork_wanted: bool = False
+    expose_experimental: bool = False  # `expose-experimental-directives` (normalize-uri)
     server_state_file: str | None = None  # `server-state-file`: states read at start-up
     server_state_base: str | None = None  # `server-state-base`: directory of relative names
     logs: tuple[LogTarget, ...] = ()

@@ -45,6 +45,7 @@ from lb.config.reply_kw import (
     kw_http_error,
 )
 from lb.config.reply_kw import parse_reply as reply_parse
+from lb.http import uri_normalize
 from lb.http.compress import ALGORITHMS as COMP_ALGORITHMS
 from lb.match import acl as acl_mod
 from lb.match import fmt as fmt_mod
@@ -1763,6 +1764,8 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
         if not check_format(p, line, ctx, args[0], f"'{kw} {act}' rule", line.col(2)):
             return "__reported__"
         return m.ActSetPath(what=act[4:], value_fmt=args[0])  # type: ignore[arg-type]
+    if act == "normalize-uri":
+        return _normalize_uri(args)
     if act == "redirect":
         return _redirect(kw, p, line, ctx, args)
     if act == "set-timeout":
@@ -1784,6 +1787,22 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
     if act == "capture":
         return _capture_action(kw, p, args)
     return None
+
+
+def _normalize_uri(args: tuple[str, ...]) -> m.ActNormalizeUri | str:
+    """`normalize-uri <normalizer> [full|strict]`, with HAProxy 2.6.12's texts."""
+    if not args or not args[0]:
+        return "missing argument <normalizer>."
+    row = uri_normalize.NORMALIZERS.get(args[0])
+    if row is None:
+        return f"unknown normalizer '{args[0]}'."
+    option = len(args) > 1 and args[1] == row.option
+    extra = args[2 if option else 1:]
+    if extra and row.option is not None and not option:
+        return f"unknown argument '{extra[0]}' for '{args[0]}' normalizer."
+    if extra:
+        return f"unexpected keyword '{extra[0]}'."
+    return m.ActNormalizeUri(args[0], option)
 
 
 def _capture_action(kw: str, p: ProxyBuilder, args: tuple[str, ...]) -> m.ActCapture | str:
@@ -1878,7 +1897,9 @@ HTTP_ACTIONS = ("add-header", "allow", "auth", "capture", "del-header", "deny", 
                 "use-service", "track-sc0", "track-sc1",
                 "track-sc2", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt0(*)",
                 "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)", "set-src",
-                "set-src-port", "set-dst", "set-dst-port")
+                "set-src-port", "set-dst", "set-dst-port", "normalize-uri")
+# HAProxy 2.6 takes these only after the global `expose-experimental-directives`
+EXPERIMENTAL_ACTIONS = frozenset({"normalize-uri"})
 # HAProxy actions lb does not implement. Ignoring these changes nothing a client or a
 # server sees (logging, tracking, tuning), so they are accepted with a warning ...
 IGNORED_ACTIONS = frozenset({
@@ -1888,12 +1909,12 @@ IGNORED_ACTIONS = frozenset({
     "cache-use", "cache-store", "ot-group"})
 # ... while ignoring these would change traffic or security: refused with a clear error.
 REFUSED_ACTIONS = frozenset({
-    "normalize-uri", "do-resolve(*)",
+    "do-resolve(*)",
     "early-hint", "lua(*)"})
 _RESPONSE_ONLY_BAD = ("auth", "tarpit", "reject", "set-path", "set-pathq", "set-uri", "set-query",
                       "set-method", "replace-path", "replace-pathq", "replace-uri",
                       "use-service", "set-timeout", "set-src", "set-src-port", "set-dst",
-                      "set-dst-port")
+                      "set-dst-port", "normalize-uri")
 
 
 def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:
@@ -1925,6 +1946,10 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
             ctx.alert(line, f"'{label}' expects {action_lists.listing(label)}, but got "
                       f"'{act}'.", "unknown-action", col=line.col(1), style="tight",
                       suggestion=suggest(act, [a.replace("(*)", "") for a in actions]))
+            return
+        if act in EXPERIMENTAL_ACTIONS and not ctx.glob_values.get("expose_experimental"):
+            ctx.alert(line, f"'{act}' action is experimental, must be allowed via a global "
+                      "'expose-experimental-directives'", "experimental", col=line.col(1))
             return
         cut = next((i for i in range(2, len(words)) if words[i] in ("if", "unless")),
                    len(words))

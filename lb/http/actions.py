@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from lb.config import model as m
-from lb.http import h1, responses
+from lb.http import h1, responses, uri_normalize
 from lb.match import acl, patref, sample, variables
 
 # --------------------------------------------------------------------------- formats
@@ -73,7 +73,8 @@ def compile_format(text: str) -> Any:
 class Verdict:
     """What a final action decided.
 
-    kind: "allow" | "deny" | "tarpit" | "return" | "redirect" | "service" | "reject".
+    kind: "allow" | "deny" | "tarpit" | "return" | "redirect" | "service" | "reject" |
+    "badreq" (a rule found the request invalid: HAProxy's 400 of its request rules).
     ``response`` is the complete raw response (or None when the transaction must build
     the built-in error page for ``status`` itself, which depends on keep-alive state).
     """
@@ -414,6 +415,31 @@ def _replace_uri(a: m.ActReplaceUri) -> Executor:
     return run
 
 
+BAD_REQUEST = Verdict("badreq", 400)
+
+
+def _normalize_uri(a: m.ActNormalizeUri) -> Executor:
+    """The normalizer on the target's path (absolute form: after the authority; no
+    path there, or `*`: nothing to do). A strict normalizer's invalid sequence is a
+    bad request: 400, counted and logged as HAProxy 2.6.12 does (``BAD_REQUEST``)."""
+    name, option = a.normalizer, a.option
+
+    def run(ctx: Any) -> Verdict | None:
+        url = ctx.url
+        cut = _authority_end(url)
+        if url[cut:cut + 1] != b"/":
+            return None
+        new = uri_normalize.normalize(name, option, url[cut:])
+        if new is None:
+            return BAD_REQUEST
+        if len(new) != len(url) - cut or new != url[cut:]:
+            _keep_request_line(ctx)
+            ctx.url = url[:cut] + new
+            ctx.memo.clear()
+        return None
+    return run
+
+
 def _set_status(a: m.ActSetStatus) -> Executor:
     """The status of the response in hand, and its reason: the one given, else
     HAProxy's default for the code. A 1xx is not a final status: the rule leaves the
@@ -610,6 +636,7 @@ ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActSetHeader: _set_header,
     m.ActSetPath: _set_path,
     m.ActReplaceUri: _replace_uri,
+    m.ActNormalizeUri: _normalize_uri,
     m.ActSetStatus: _set_status,
     m.ActSetTimeout: _set_timeout,
     m.ActSetVar: _set_var,

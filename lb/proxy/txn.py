@@ -761,6 +761,10 @@ class Txn(SampleSubject):
     def verdict(self, v: Verdict, proxy: Any) -> None:
         kind = v.kind
         fc = self.fe.counters
+        if kind == "badreq":  # (HAProxy: TR stays -1, no error snapshot)
+            fc.ereq += 1
+            self.term = b"PR"
+            return self.local_error(400)
         if kind in ("deny", "tarpit", "reject"):
             fc.dreq += 1
             if self.be is not None and proxy is self.be:
