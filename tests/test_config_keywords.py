@@ -590,7 +590,7 @@ def test_unsupported_actions():
     res = cfg(BASE + "frontend f\n bind :80\n http-request set-log-level err\n"
               " http-request set-priority-class int(1)\n")
     assert res.ok and [d.code for d in res.diagnostics] == ["unsupported-action"] * 2
-    res = cfg(BASE + "frontend f\n bind :80\n http-request early-hint link x\n")
+    res = cfg(BASE + "frontend f\n bind :80\n http-request do-resolve(txn.ip,dns) hdr(host)\n")
     assert not res.ok and res.diagnostics[0].code == "unsupported-action"
 
 

@@ -335,6 +335,16 @@ class ActReplaceUri:
 
 
 @dataclass(frozen=True, slots=True)
+class ActEarlyHint:
+    """http-request early-hint <name> <fmt>: a header of a 103 Early Hints response
+    (consecutive rules, the later ones without a condition, share one response)."""
+
+    name: str
+    value_fmt: str
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ActNormalizeUri:
     """http-request normalize-uri <normalizer> [full|strict] (lb.http.uri_normalize)."""
 
@@ -481,7 +491,7 @@ class ActCapture:
 Action = (
     ActAllow | ActDeny | ActReturn | ActRedirect | ActSetHeader | ActDelHeader
     | ActReplaceHeader | ActReplaceUri | ActSetPath | ActSetStatus | ActSetTimeout | ActUseService
-    | ActNormalizeUri | ActReject | ActSetVar | ActUnsetVar | ActCapture | ActExpectProxy
+    | ActNormalizeUri | ActEarlyHint | ActReject | ActSetVar | ActUnsetVar | ActCapture | ActExpectProxy
 )
 
 

@@ -1766,6 +1766,14 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
         return m.ActSetPath(what=act[4:], value_fmt=args[0])  # type: ignore[arg-type]
     if act == "normalize-uri":
         return _normalize_uri(args)
+    if act == "early-hint":
+        if nargs < 2 or not all(args[:2]):
+            return "expects exactly 2 arguments."
+        if nargs > 2:
+            return f"unexpected keyword '{args[2]}'."
+        if not check_format(p, line, ctx, args[1], f"'{kw} {act}' rule", line.col(3)):
+            return "__reported__"
+        return m.ActEarlyHint(name=args[0], value_fmt=args[1])
     if act == "redirect":
         return _redirect(kw, p, line, ctx, args)
     if act == "set-timeout":
@@ -1897,7 +1905,7 @@ HTTP_ACTIONS = ("add-header", "allow", "auth", "capture", "del-header", "deny", 
                 "use-service", "track-sc0", "track-sc1",
                 "track-sc2", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt0(*)",
                 "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)", "set-src",
-                "set-src-port", "set-dst", "set-dst-port", "normalize-uri")
+                "set-src-port", "set-dst", "set-dst-port", "normalize-uri", "early-hint")
 # HAProxy 2.6 takes these only after the global `expose-experimental-directives`
 EXPERIMENTAL_ACTIONS = frozenset({"normalize-uri"})
 # HAProxy actions lb does not implement. Ignoring these changes nothing a client or a
@@ -1908,13 +1916,11 @@ IGNORED_ACTIONS = frozenset({
     "set-priority-class", "set-priority-offset", "strict-mode", "send-spoe-group",
     "cache-use", "cache-store", "ot-group"})
 # ... while ignoring these would change traffic or security: refused with a clear error.
-REFUSED_ACTIONS = frozenset({
-    "do-resolve(*)",
-    "early-hint", "lua(*)"})
+REFUSED_ACTIONS = frozenset({"do-resolve(*)", "lua(*)"})
 _RESPONSE_ONLY_BAD = ("auth", "tarpit", "reject", "set-path", "set-pathq", "set-uri", "set-query",
                       "set-method", "replace-path", "replace-pathq", "replace-uri",
                       "use-service", "set-timeout", "set-src", "set-src-port", "set-dst",
-                      "set-dst-port", "normalize-uri")
+                      "set-dst-port", "normalize-uri", "early-hint")
 
 
 def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:

@@ -415,6 +415,39 @@ def _replace_uri(a: m.ActReplaceUri) -> Executor:
     return run
 
 
+class _EarlyHints:
+    """One 103 Early Hints response: the headers of consecutive `early-hint` rules,
+    the first with or without a condition, the others without (HAProxy ends the
+    response before a rule that is not one, or has a condition). When the first
+    rule's condition fails, the others still make a 103. Sent to HTTP/1.1 clients
+    only, as HAProxy does; a value that could not be a header's is left out."""
+
+    __slots__ = ("first_cond", "headers")
+
+    def __init__(self, first_cond: Any) -> None:
+        self.first_cond = first_cond
+        self.headers: list[tuple[bytes, Any]] = []
+
+    def add(self, a: m.ActEarlyHint) -> None:
+        self.headers.append((a.name.lower().encode("latin-1"), compile_format(a.value_fmt)))
+
+    def __call__(self, ctx: Any) -> None:
+        if ctx.version != b"1.1":
+            return None
+        cond = self.first_cond
+        start = 0 if cond is None or cond.evaluate(ctx) else 1
+        if start >= len(self.headers):
+            return None
+        lines = [b"HTTP/1.1 103 Early Hints"]
+        for name, fmt in self.headers[start:]:
+            v = fmt.render(ctx)
+            if not h1.has_bad_value(v):
+                lines.append(name + b": " + v)
+        raw = b"\r\n".join(lines) + b"\r\n\r\n"
+        ctx.send_interim(raw, responses.logged_size(raw, 103))  # (%B as HAProxy's)
+        return None
+
+
 BAD_REQUEST = Verdict("badreq", 400)
 
 
@@ -658,7 +691,15 @@ class RuleSet:
 
     def __init__(self, rules: Sequence[m.Rule]) -> None:
         compiled: list[tuple[Any, Executor]] = []
+        hints: _EarlyHints | None = None  # the 103 the next early-hint may join
         for r in rules:
+            if type(r.action) is m.ActEarlyHint:
+                if hints is None or r.cond is not None:
+                    hints = _EarlyHints(acl.as_condition(r.cond))
+                    compiled.append((None, hints))
+                hints.add(r.action)
+                continue
+            hints = None
             builder = ACTIONS.get(type(r.action))
             if builder is None:
                 continue

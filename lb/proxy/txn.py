@@ -921,6 +921,13 @@ class Txn(SampleSubject):
             return self.local_error(503)  # `monitor fail`: the site reports itself down
         self.local_error(200)  # the built-in 200 page (an `errorfile 200` replaces it)
 
+    def send_interim(self, raw: bytes, logged: int) -> None:
+        """An interim (1xx) response lb builds itself (`early-hint`), sent at once."""
+        tr = self.conn.transport
+        if tr is not None and not tr.is_closing():
+            self.conn.send(raw)
+            self.bytes_out += logged
+
     def _write_local(self, raw: bytes, logged: int) -> None:
         """Send a locally built response; `logged` is what %B will say (HAProxy
         logs 0 for its parser's 400/408, and ``responses.logged_size`` for other
