@@ -465,7 +465,7 @@ def _normalize_uri(a: m.ActNormalizeUri) -> Executor:
         new = uri_normalize.normalize(name, option, url[cut:])
         if new is None:
             return BAD_REQUEST
-        if len(new) != len(url) - cut or new != url[cut:]:
+        if new != url[cut:]:
             _keep_request_line(ctx)
             ctx.url = url[:cut] + new
             ctx.memo.clear()
