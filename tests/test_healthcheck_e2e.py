@@ -144,7 +144,7 @@ async def _get(port: int) -> tuple[int, bytes]:
 
 def test_down_server_no_longer_receives_traffic() -> None:
     async def go() -> None:
-        s1 = HttpBackend("s1").start()
+        s1 = HttpBackend("s1", port=free_port()).start()  # (bound again below)
         s2 = HttpBackend("s2").start()
         p1 = s1.port
         fe = free_port()

@@ -44,7 +44,8 @@ def test_down_after_fall_failures_up_after_rise_successes() -> None:
     inter = 0.2
 
     async def go() -> None:
-        b = HttpBackend("s1").start()
+        # (a port below the ephemeral range: it is bound again after the stop)
+        b = HttpBackend("s1", port=free_port()).start()
         port = b.port
         be = backend([server("s1", port, inter=inter, rise=2, fall=3)])
         st = state_of(be)

@@ -61,9 +61,11 @@ def tmp() -> Iterator[str]:
     shutil.rmtree(d, ignore_errors=True)
 
 
-def _closer(port: int = 0) -> RawBackend:
-    """A backend health checks find up: it accepts and closes."""
-    return RawBackend(lambda c, be: c.close(), port=port)
+def _closer(port: int | None = None) -> RawBackend:
+    """A backend health checks find up: it accepts and closes. Its port is below the
+    kernel's ephemeral range (``free_port``): the tests close it and bind it again,
+    and an outgoing connection could take an ephemeral one meanwhile (seen in CI)."""
+    return RawBackend(lambda c, be: c.close(), port=free_port() if port is None else port)
 
 
 def _status(sock: str) -> str:
