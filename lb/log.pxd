@@ -97,7 +97,7 @@ cdef inline int _dgram_send_c(int fd, object data):
 
 
 cdef class TrafficLog:
-    cdef public object meta, mode, dontlognull, dontlog_normal, separate_errors, name
+    cdef public object meta, mode, dontlognull, dontlog_normal, separate_errors, name, sd_fmt
     cdef public TrafficFormat fmt
     cdef public Py_ssize_t msg_limit
     cdef public LogCounters counters
@@ -107,7 +107,7 @@ cdef class TrafficLog:
     cpdef emit(self, txn, empty=*)
     cpdef emit_connect(self, txn)
     @cython.locals(s=Sink)
-    cpdef send(self, level, line, now=*)
+    cpdef send(self, level, line, now=*, sd=*)
 
 
 cdef class _TurnBatch:

@@ -111,7 +111,7 @@ def _report_once(key: str, event: str, **kw: Any) -> None:
 class Meta:
     """Per-sender header fields: tag, pid and the `log-send-hostname` value."""
 
-    __slots__ = ("tag", "pid", "hostname", "local", "rfc3164", "rfc5424")
+    __slots__ = ("tag", "pid", "hostname", "local", "rfc3164", "rfc5424", "rfc5424_head")
 
     def __init__(self, tag: str = DEFAULT_TAG, pid: int | None = None,
                  hostname: str | None = None) -> None:
@@ -121,7 +121,16 @@ class Meta:
         tp = f"{tag}[{self.pid}]: " if tag else ""
         self.local = tp.encode()
         self.rfc3164 = f"{hostname or 'localhost'} {tp}".encode()
-        self.rfc5424 = f"{hostname or '-'} {tag or '-'} {self.pid} - - ".encode()
+        self.rfc5424_head = f"{hostname or '-'} {tag or '-'} {self.pid} - ".encode()
+        self.rfc5424 = self.rfc5424_head + b"- "  # (no structured data)
+
+    def with_sd(self, sd: bytes) -> Meta:
+        """This sender's fields with ``sd`` as an rfc5424 line's structured data."""
+        other = Meta.__new__(Meta)
+        for name in Meta.__slots__:
+            setattr(other, name, getattr(self, name))
+        other.rfc5424 = self.rfc5424_head + sd + b" "
+        return other
 
 
 def make_meta(proxy: Proxy | None, global_: Global, pid: int | None = None) -> Meta:
@@ -502,13 +511,16 @@ class TrafficLog:
     """A frontend's traffic logger. ``emit`` is on the hot path: no dicts, no structlog."""
 
     __slots__ = ("fmt", "sinks", "meta", "mode", "dontlognull", "dontlog_normal",
-                 "separate_errors", "msg_limit", "name", "counters", "early")
+                 "separate_errors", "msg_limit", "name", "counters", "early", "sd_fmt")
 
     def __init__(self, name: str, fmt: logfmt.TrafficFormat | None, sinks: list[Sink],
                  meta: Meta, mode: str = "http", dontlognull: bool = False,
-                 dontlog_normal: bool = False, separate_errors: bool = False) -> None:
+                 dontlog_normal: bool = False, separate_errors: bool = False,
+                 sd_fmt: logfmt.TrafficFormat | None = None) -> None:
         self.name = name
         self.fmt = fmt
+        # `log-format-sd`, kept only when an rfc5424 target will show it
+        self.sd_fmt = sd_fmt
         self.sinks = tuple(sinks)
         self.meta = meta
         self.mode = mode
@@ -541,13 +553,14 @@ class TrafficLog:
                 if err and self.separate_errors:
                     level = ERR
             line = fmt.render(txn)
+            sd = self.sd_fmt.render(txn) if self.sd_fmt is not None else None
         except Exception as e:  # a data-plane field of the wrong type: count, never raise
             COUNTERS.render_errors += 1
             _report_once(f"render:{self.name}", "log_render_error", frontend=self.name,
                          error=repr(e))
             return
         fmt.log_count += 1
-        self.send(level, line)
+        self.send(level, line, None, sd)
 
     def emit_connect(self, txn: Any) -> None:
         """The default accept line, for a frontend with log targets but no format."""
@@ -574,12 +587,14 @@ class TrafficLog:
                                       lst.label if lst is not None else "0", why)
         self.send(ERR if self.separate_errors else INFO, line)
 
-    def send(self, level: int, line: bytes, now: float | None = None) -> None:
+    def send(self, level: int, line: bytes, now: float | None = None,
+             sd: bytes | None = None) -> None:
+        """``sd``: the line's rendered `log-format-sd` (empty: rfc5424's ``-``)."""
         if len(line) > self.msg_limit:
             line = line[:self.msg_limit]
         if now is None:
             now = _wall_time()
-        meta = self.meta
+        meta = self.meta if not sd else self.meta.with_sd(sd)
         for s in self.sinks:
             s.send(level, line, now, meta)
         self.counters.sent += 1
@@ -604,8 +619,13 @@ def build_traffic_log(proxy: Proxy, global_: Global, pid: int | None = None
     sinks = _sinks_for(proxy.logs)
     if not sinks:
         return None
+    sd_fmt = (logfmt.compile_traffic_format(proxy.log_format_sd, proxy.mode,
+                                            len(proxy.captures_req), len(proxy.captures_res),
+                                            o.logasap)
+              if fmt is not None and proxy.log_format_sd
+              and any(s.fmt == "rfc5424" for s in sinks) else None)
     return TrafficLog(proxy.name, fmt, sinks, make_meta(proxy, global_, pid), proxy.mode,
-                      o.dontlognull, o.dontlog_normal, o.log_separate_errors)
+                      o.dontlognull, o.dontlog_normal, o.log_separate_errors, sd_fmt)
 
 
 # --------------------------------------------------------------------------- event lines

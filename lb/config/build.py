@@ -684,7 +684,7 @@ class Parser:
                          "global section 'server-state-file' directive. Unfortunately, "
                          "'server-state-file' is not set!", "no-server-state-file",
                          style="plain")
-            if "frontend" in p.caps and p.log_format and not p.logs and \
+            if "frontend" in p.caps and (p.log_format or p.log_format_sd) and not p.logs and \
                     not (p.log_global and glob.logs):
                 ctx.warn(None, f"log format ignored for {p.label()} since it has no log "
                          "address.", "log-format-ignored", style="plain")
@@ -888,6 +888,7 @@ class Parser:
             kw.update(binds=_numbered_binds(p.binds), maxconn=p.maxconn, backlog=p.backlog,
                       default_backend=p.default_backend,
                       switching_rules=tuple(p.switching_rules), log_format=p.log_format,
+                      log_format_sd=p.log_format_sd,
                       monitor_uri=p.monitor_uri, monitor_fail=tuple(p.monitor_fail),
                       unique_id_format=p.unique_id_format,
                       unique_id_header=p.unique_id_header)

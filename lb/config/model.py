@@ -891,6 +891,7 @@ class Proxy:
     default_backend: str | None = None
     switching_rules: tuple[SwitchingRule, ...] = ()
     log_format: str | None = None  # resolved from option httplog / tcplog / log-format
+    log_format_sd: str | None = None  # `log-format-sd`: rfc5424 structured data
     monitor_uri: str | None = None
     # `monitor fail` conditions: any that holds turns the monitor-uri answer into 503
     monitor_fail: tuple[Any, ...] = ()

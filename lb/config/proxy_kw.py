@@ -595,6 +595,20 @@ def kw_unique_id_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         p.unique_id_format = text
 
 
+def kw_log_format_sd(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`log-format-sd`: the structured-data field of the frontend's rfc5424 lines."""
+    text = _format_arg(line, ctx, "log-format-sd expects an argument.",
+                       "log-format-sd expects only one argument, don't forget to escape "
+                       "spaces!", "log-format-sd")
+    if text is None:
+        return
+    if not p.has_cap("frontend"):
+        ctx.warn(line, f"backend '{p.name}' : 'log-format-sd' directive is ignored in "
+                 "backends.", "capability")
+        return
+    p.log_format_sd = text
+
+
 def kw_unique_id_header(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     if _need_args(line, ctx, 1, "unique-id-header expects an argument."):
         p.unique_id_header = line.words[1]
@@ -2475,6 +2489,8 @@ _ROWS: list[Keyword] = [
     Keyword("monitor", kw_monitor, FE, defaults=False,
             help="monitor fail: the monitor-uri answers 503 while a condition holds"),
     Keyword("source", kw_source, BE, help="local address of the connections to the servers"),
+    Keyword("log-format-sd", kw_log_format_sd,
+            help="structured data of rfc5424 traffic log lines (a log-format string)"),
     Keyword("unique-id-format", kw_unique_id_format, FE,
             help="log-format of the request's unique id (%ID, unique-id)"),
     Keyword("unique-id-header", kw_unique_id_header, FE,
@@ -2506,8 +2522,7 @@ _ROWS: list[Keyword] = [
     # keywords HAProxy has that lb accepts and ignores (warning)
     *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
         "bind-process", "dispatch", "max-keep-alive-queue", "max-session-srv-conns",
-        "persist",
-        "log-format-sd", "error-log-format", "option-tcpka")),
+        "persist", "error-log-format", "option-tcpka")),
 ]
 for _old, _new in _REQ_REPLACEMENTS.items():
     _text = (f"The '{_old}' directive is not supported anymore since HAProxy 2.1. Use "

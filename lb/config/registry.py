@@ -301,6 +301,7 @@ class ProxyBuilder:
     unique_id_format: str | None = None
     unique_id_header: str | None = None
     log_format: str | None = None
+    log_format_sd: str | None = None
     log_format_kind: str | None = None  # "httplog" "httplog-clf" "tcplog" "custom"
     log_format_origin: m.Origin = m.NO_ORIGIN
     switching_rules: list[m.SwitchingRule] = field(default_factory=list)
@@ -384,6 +385,7 @@ INHERIT_ALL = ("mode", "disabled", "options", "option_origins", "default_server"
                "stats_http_request_rules")
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "monitor_uri", "log_format", "log_format_kind", "log_format_origin",
+              "log_format_sd",
               "unique_id_format", "unique_id_header", "rate_limit_sessions")
 INHERIT_BE = ("source", "balance", "cookie", "dynamic_cookie_key", "load_server_state",
               "check_kind", "check_origin", "httpchk_send",
