@@ -407,7 +407,8 @@ def run_mode(args: Args) -> int:
 
 def _services(cfg, take_over=False):  # type: ignore[no-untyped-def]
     """Services of the process that owns checks and the stats socket: the health
-    checker, the resolvers (when a server names a section), the email alerts (when
+    checker, the resolvers (when a server or a `do-resolve` rule names a section;
+    a worker runs its own for `do-resolve`, lb.master), the email alerts (when
     a proxy sends them) and the stats socket server (when lb.cli provides one). ``take_over``:
     the stats sockets may be in use by the processes this one succeeds."""
     services = []
@@ -417,7 +418,10 @@ def _services(cfg, take_over=False):  # type: ignore[no-untyped-def]
         services.append(hc_runner.service)
     except ImportError:
         pass
-    if any(s.resolvers is not None for p in cfg.proxies for s in p.servers):
+    from lb.resolvers import do_resolve_sections
+
+    if any(s.resolvers is not None for p in cfg.proxies for s in p.servers) or \
+            do_resolve_sections(cfg):
         try:
             from healthcheck.runner import event_log_sink
             from lb.resolvers import ResolverService

@@ -52,6 +52,7 @@ from lb.config.model import Bind, Config, RunOptions
 from lb.match import patref
 from lb.proxy import eventloop
 from lb.proxy import listener as lmod
+from lb.resolvers import ResolverService, do_resolve_sections
 from lb.server_state_apply import restore_server_states
 from lb.state import Counters, FreqCounter, SlidingAverage, State
 
@@ -636,7 +637,14 @@ def worker_run(cfg: Config, opts: RunOptions) -> int:
     # the master writes the pidfile and signals -sf/-st pids, never a worker
     cfg = replace(cfg, global_=replace(cfg.global_, pidfile=None))
     opts = replace(opts, pidfile=None, soft_stop_pids=(), hard_stop_pids=(), daemon=False)
-    return runner.run(cfg, opts, [control], state=_initial_state(cfg))
+    services: list[Any] = [control]
+    if do_resolve_sections(cfg):  # (the master resolves the servers, not the rules)
+        services.append(ResolverService(lambda _state: _no_event, servers=False))
+    return runner.run(cfg, opts, services, state=_initial_state(cfg))
+
+
+def _no_event(*_args: Any) -> None:
+    """A worker's resolvers log nothing: their lines are about servers."""
 
 
 def _initial_state(cfg: Config) -> State:

@@ -42,7 +42,7 @@ from typing import Any
 
 from lb import srvadmin
 from lb.config.addresses import needs_resolution
-from lb.config.model import Nameserver, Resolvers
+from lb.config.model import ActDoResolve, Nameserver, Resolvers
 from lb.dns import wire
 from lb.dns.counters import NameserverCounters
 from lb.log import get_logger
@@ -136,7 +136,7 @@ class Resolution:
 
     __slots__ = ("hostname", "prefer", "qtype", "servers", "status", "running", "qid",
                  "tries", "queries", "responses", "last_query", "last_resolution",
-                 "last_valid", "items", "seq", "srvrqs", "srv_items")
+                 "last_valid", "items", "seq", "srvrqs", "srv_items", "waiters")
 
     def __init__(self, hostname: str, prefer: int, now: float) -> None:
         self.hostname = hostname
@@ -156,6 +156,9 @@ class Resolution:
         self.seq = 0
         self.srvrqs: list[SrvRequest] = []  # (an SRV resolution's requesters)
         self.srv_items: dict[tuple[str, int], SrvItem] = {}
+        # `do-resolve` requests waiting for this resolution to end: each is called once
+        # with the address found, or None
+        self.waiters: list[Callable[[str | None], None]] = []
 
 
 class _NameserverProtocol(asyncio.DatagramProtocol):
@@ -214,6 +217,8 @@ class SectionRuntime:
         self.srv_item_of: dict[ServerState, SrvItem] = {}
         self.query_ids: dict[int, Resolution] = {}
         self.timer: asyncio.TimerHandle | None = None
+        self.opened = False  # the name servers' sockets are connected (open())
+        self.closed = False  # close() ran: lookups get None at once
         self.max_answers = (model.accepted_payload_size - _MIN_RECORD) // _MIN_RECORD
 
     # ---------------------------------------------------------------- set-up
@@ -265,11 +270,13 @@ class SectionRuntime:
         self._attach(srv, None)
         if srv in res.servers:
             res.servers.remove(srv)
-        if not res.servers and not res.srvrqs:
+        if not res.servers and not res.srvrqs and not res.waiters:
             self.resolutions.pop((res.hostname, res.prefer), None)
             self.query_ids.pop(res.qid, None)
 
     async def open(self) -> None:
+        """Connect the name servers' sockets; the queries of resolutions started
+        before (a `do-resolve` of the first requests) leave now."""
         for ns in self.nameservers:
             try:
                 transport, _ = await self.loop.create_datagram_endpoint(
@@ -278,6 +285,10 @@ class SectionRuntime:
             except OSError:
                 continue  # its queries count as send errors
             ns.transport = transport  # type: ignore[assignment]
+        self.opened = True
+        for res in list(self.resolutions.values()):
+            if res.running:
+                self._send(res)
 
     def start(self) -> None:
         if self.resolutions:
@@ -290,9 +301,14 @@ class SectionRuntime:
             self.loop.call_soon(self.process)
 
     def close(self) -> None:
+        self.closed = True  # (a request woken below that resolves again gets None)
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        for res in list(self.resolutions.values()):
+            if res.waiters:
+                res.status = NONE
+                self._wake(res)
         for ns in self.nameservers:
             if ns.transport is not None:
                 ns.transport.close()
@@ -345,24 +361,28 @@ class SectionRuntime:
             self.timer.cancel()
         self.timer = self.loop.call_at(max(due, now + 0.001), self.process)
 
-    def _run(self, res: Resolution) -> None:
+    def _run(self, res: Resolution) -> bool:
+        """Start ``res``: False when no query id is free (65,536 running)."""
         for _ in range(100):
             qid = random.getrandbits(16)
             if qid not in self.query_ids:
                 break
         else:
-            return
+            return False
         res.qid = qid
         self.query_ids[qid] = res
         res.running = True
         res.qtype = res.prefer
         res.tries = max(self.model.resolve_retries, 1) - 1
         self._send(res)
+        return True
 
     def _send(self, res: Resolution) -> None:
         res.queries = 0
         res.responses = 0
         res.last_query = self.loop.time()
+        if not self.opened:
+            return  # (sent by open())
         try:
             data = wire.build_query(res.qid, res.hostname, res.qtype,
                                     self.model.accepted_payload_size)
@@ -426,6 +446,7 @@ class SectionRuntime:
         if res.srvrqs:
             self._srv_apply(res, now)
         self._reset(res)
+        self._wake(res)
         self._schedule()
 
     def _validate(self, res: Resolution, data: bytes, now: float) -> str:
@@ -514,6 +535,80 @@ class SectionRuntime:
             if free is not None:  # (a row keeps the address it has until it is stale)
                 free.glue, free.glue_seen = rec.data, now
         return "valid"
+
+    # ---------------------------------------------------------------- do-resolve
+
+    def lookup(self, name: str, ipv4: bool, wait: bool,
+               done: Callable[[str | None], None]) -> None:
+        """`do-resolve`: ``done(address or None)``, called once, with the address
+        ``name`` resolves to as HAProxy 2.6.12 finds it.
+
+        A resolution of the same name and preferred type (a server's, or another
+        request's) that is not running and was valid less than `hold valid` ago
+        answers at once, before this returns; so does a name DNS cannot carry (None:
+        HAProxy sends nothing for it either), and so does any name when the rule may
+        not ``wait`` (a `tcp-request content` walk that is final: None unless the
+        answer was there). Otherwise ``done`` is called when the resolution ends.
+        Like HAProxy, nothing is kept for requests alone: a resolution only requests
+        wait for is dropped when it ends, so the next request asks again."""
+        if self.closed:
+            return done(None)
+        try:
+            wire.encode_name(name)
+        except wire.DnsFormatError:
+            return done(None)
+        prefer = wire.TYPE_A if ipv4 else wire.TYPE_AAAA
+        key = (_hostname(name), prefer)
+        res = self.resolutions.get(key)
+        now = self.loop.time()
+        if (res is not None and not res.running and res.status == VALID
+                and res.last_resolution is not None
+                and now < res.last_resolution + self.model.hold_valid):
+            return done(self._stream_pick(res))
+        if not wait:
+            return done(None)
+        if res is None:
+            res = self.resolutions[key] = Resolution(key[0], prefer, now)
+        res.waiters.append(done)
+        if not res.running:
+            if not self._run(res):
+                res.waiters.remove(done)
+                self._forget_if_unused(res)
+                return done(None)
+            self._schedule()
+        return None
+
+    def _wake(self, res: Resolution) -> None:
+        """The resolution ended: each waiting request gets its address (None unless
+        the resolution is valid); a resolution nothing else uses is dropped."""
+        if not res.waiters:
+            return
+        waiters, res.waiters = res.waiters, []
+        ip = self._stream_pick(res) if res.status == VALID else None
+        for done in waiters:
+            try:
+                done(ip)
+            except Exception as exc:  # noqa: BLE001 (one request's fault stays its own)
+                _log.error("do_resolve_callback_failed", error=f"{type(exc).__name__}: {exc}")
+        self._forget_if_unused(res)
+
+    def _forget_if_unused(self, res: Resolution) -> None:
+        if not res.servers and not res.srvrqs and not res.waiters and not res.running:
+            if self.resolutions.get((res.hostname, res.prefer)) is res:
+                del self.resolutions[(res.hostname, res.prefer)]
+
+    def _stream_pick(self, res: Resolution) -> str | None:
+        """The address a request takes from an answer: the first of the preferred
+        family in HAProxy's order, else the first (HAProxy's score with no server:
+        the family is all that differs)."""
+        family = 4 if res.prefer == wire.TYPE_A else 6
+        first = None
+        for item in sorted(res.items.values(), key=lambda it: (it.key, it.seq)):
+            if item.family == family:
+                return item.ip
+            if first is None:
+                first = item.ip
+        return first
 
     # ---------------------------------------------------------------- servers
 
@@ -604,6 +699,7 @@ class SectionRuntime:
             res.items.clear()
             res.srv_items.clear()
         self._reset(res)
+        self._wake(res)
 
     def _srv_apply(self, res: Resolution, now: float) -> None:
         """A valid SRV answer, row by row in HAProxy's order: a stale row frees its
@@ -712,16 +808,38 @@ def _fallback(qtype: int) -> int | None:
 class ResolverService:
     """The resolvers as a data-plane service (``lb.proxy.runner.start(...,
     services=[...])``): every server that names a section is kept resolved until
-    cancelled. ``log_sink(state)`` gives the ``log_event`` of its lines."""
+    cancelled, and `do-resolve` rules reach the sections through
+    ``State.dns_lookup``. ``log_sink(state)`` gives the ``log_event`` of its lines;
+    ``servers=False`` (a worker, whose master resolves the servers): the sections
+    serve `do-resolve` only."""
 
-    def __init__(self, log_sink: Callable[[State], LogEvent]) -> None:
+    def __init__(self, log_sink: Callable[[State], LogEvent], servers: bool = True) -> None:
         self.log_sink = log_sink
+        self.servers = servers
 
-    async def __call__(self, state: State, loop: asyncio.AbstractEventLoop) -> None:
-        sections = start_sections(state, loop, self.log_sink(state))
+    async def open(self, state: State, loop: asyncio.AbstractEventLoop
+                   ) -> dict[str, SectionRuntime]:
+        """Before the service runs (lb.proxy.runner.start_service): the sections,
+        reachable by `do-resolve` from the first request on, even one the listeners
+        took while the sockets connect (its query leaves once they are)."""
+        sections = start_sections(state, loop, self.log_sink(state), self.servers)
+
+        def lookup(section: str, name: str, ipv4: bool, wait: bool,
+                   done: Callable[[str | None], None]) -> None:
+            sec = sections.get(section)
+            if sec is None:
+                return done(None)
+            return sec.lookup(name, ipv4, wait, done)
+
+        state.dns_lookup = lookup
         for sec in sections.values():
             await sec.open()
             sec.start()
+        return sections
+
+    async def __call__(self, state: State, loop: asyncio.AbstractEventLoop,
+                       sections: dict[str, SectionRuntime]) -> None:
+        lookup = state.dns_lookup
 
         def on_event(event: str, info: dict[str, Any]) -> None:
             if event == "server_fqdn":
@@ -734,18 +852,31 @@ class ResolverService:
         try:
             await asyncio.Event().wait()
         finally:
+            if state.dns_lookup is lookup:
+                state.dns_lookup = None
             state.listeners.remove(on_event)
             for sec in sections.values():
                 sec.close()
 
 
+def do_resolve_sections(config: Any) -> set[str]:
+    """The sections `do-resolve` rules name."""
+    return {r.action.resolvers for p in config.proxies
+            for rules in (p.http_request_rules, p.tcp_request_content_rules)
+            for r in rules if isinstance(r.action, ActDoResolve)}
+
+
 def start_sections(state: State, loop: asyncio.AbstractEventLoop,
-                   log_event: LogEvent) -> dict[str, SectionRuntime]:
-    """A runtime for each section some server names, by name. Servers given by
-    address are not resolved until `set server ... fqdn` names them, as in HAProxy."""
+                   log_event: LogEvent, servers: bool = True) -> dict[str, SectionRuntime]:
+    """A runtime for each section some server (``servers``) or `do-resolve` rule
+    names, by name. Servers given by address are not resolved until `set server ...
+    fqdn` names them, as in HAProxy."""
     by_name = {r.name: r for r in state.config.resolvers}
     sections: dict[str, SectionRuntime] = {}
-    for srv in state.all_servers():
+    for name in sorted(do_resolve_sections(state.config)):
+        if name in by_name:
+            sections[name] = SectionRuntime(by_name[name], state, loop, log_event)
+    for srv in state.all_servers() if servers else ():
         name = srv.model.resolvers
         if name is None or name not in by_name:
             continue

@@ -682,6 +682,10 @@ class State:
         # `email-alert`: called with (backend, level, text) for each state-change line
         # while lb.mailers runs
         self.email_alerts: Callable[[BackendState, str, str], None] | None = None
+        # `do-resolve`: (section, name, ipv4, wait, done) calls done(address or None)
+        # once, at once or when the answer comes; set while lb.resolvers runs
+        self.dns_lookup: Callable[[str, str, bool, bool, Callable[[str | None], None]],
+                                  None] | None = None
         # `observe`: called with (server, text) when a server reaches its
         # `error-limit` (lb.hana); set where health checks run, or by a worker
         self.health_analysis: Callable[[ServerState, str], None] | None = None

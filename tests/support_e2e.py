@@ -315,6 +315,17 @@ backend be
 """
 
 
+def named_backend(ip: str, port: int) -> RawBackend:
+    """A backend on ``ip`` answering every request with that address."""
+    body = ip.encode()
+
+    def handler(c: socket.socket, be: RawBackend) -> None:
+        while be.recv_head(c).endswith(b"\r\n\r\n"):
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    return RawBackend(handler, host=ip, port=port)
+
+
 def answer_ok(c: socket.socket, be: RawBackend) -> None:
     """A RawBackend handler: every request of the connection answered ``200`` with
     body ``ok`` (a closed connection records an empty head in ``be.received``)."""

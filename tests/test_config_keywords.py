@@ -590,8 +590,12 @@ def test_unsupported_actions():
     res = cfg(BASE + "frontend f\n bind :80\n http-request set-log-level err\n"
               " http-request set-priority-class int(1)\n")
     assert res.ok and [d.code for d in res.diagnostics] == ["unsupported-action"] * 2
+    # do-resolve is carried out (tests/test_do_resolve.py): it needs its section
     res = cfg(BASE + "frontend f\n bind :80\n http-request do-resolve(txn.ip,dns) hdr(host)\n")
-    assert not res.ok and res.diagnostics[0].code == "unsupported-action"
+    assert not res.ok and res.diagnostics[0].code == "unknown-resolvers"
+    res = cfg("resolvers dns\n nameserver ns1 127.0.0.1:53\n" + BASE
+              + "frontend f\n bind :80\n http-request do-resolve(txn.ip,dns) hdr(host)\n")
+    assert res.ok, [d.message() for d in res.diagnostics]
 
 
 def test_tcp_mode_fallbacks():  # texts and order checked against HAProxy 2.6.12
@@ -815,3 +819,21 @@ def test_check_keyword_arguments(check: str, line: str, text: str) -> None:
     assert f"parsing [t.cfg:8] : {text}" in msgs(res, "alert"), msgs(res)
     assert ok(BASE + f"backend b\n option {check}\n {line.split()[0]} comment a b\n"
               " server s 1.2.3.4:80 check\n") is not None
+
+
+def test_use_service_names_a_known_service():  # texts checked against HAProxy 2.6.12
+    fe = BASE + "frontend f\n bind :80\n"
+    assert cfg(fe + " http-request use-service prometheus-exporter\n").ok
+    for name in ("foo", "lua.foo"):  # (no Lua scripts: a `lua.` service is unknown)
+        res = cfg(fe + f" http-request use-service {name}\n")
+        assert not res.ok and msgs(res) == [
+            "parsing [t.cfg:8] : error detected in frontend 'f' while parsing 'http-request "
+            f"use-service' rule : '{name}' unknown service name.."]
+    # HAProxy 2.6.12 takes no service in tcp-request content (its text for an unknown
+    # one names the rule set)
+    for name, text in (("prometheus-exporter", "Prometheus exporter service only "
+                        "available on 'http-request' rulesets"),
+                       ("foo", "'content' unknown service name."),
+                       ("", "'tcp-request' expects a service name.")):
+        res = cfg(fe + f" tcp-request content use-service {name}\n")
+        assert not res.ok and msgs(res) == [f"parsing [t.cfg:8] : {text}"], name

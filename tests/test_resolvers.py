@@ -35,10 +35,10 @@ from typing import Any
 import pytest
 
 from tests.dns_support import DnsServer
-from tests.lbproc import LbProcess, RawBackend, free_port
+from tests.lbproc import LbProcess, free_port
 from tests.lbproc import wait_value as _wait
 from tests.stats_support import query, wait_socket
-from tests.support_e2e import HAPROXY, Haproxy
+from tests.support_e2e import HAPROXY, Haproxy, named_backend
 
 HAVE_HAPROXY = shutil.which(HAPROXY) is not None
 LOOPBACK_2 = "127.0.0.2"
@@ -391,17 +391,6 @@ def test_set_server_fqdn_as_in_haproxy(tmp: str) -> None:
             px.close()
 
 
-def _named_backend(ip: str, port: int) -> RawBackend:
-    """A backend answering every request with its own address."""
-    body = ip.encode()
-
-    def handler(c: socket.socket, be: RawBackend) -> None:
-        while be.recv_head(c).endswith(b"\r\n\r\n"):
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-
-    return RawBackend(handler, host=ip, port=port)
-
-
 def _get(port: int, keep: http.client.HTTPConnection | None = None) -> tuple[int, bytes]:
     """One GET (on ``keep`` when given: a kept-alive client connection)."""
     c = keep or http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -428,7 +417,7 @@ def test_traffic_goes_where_dns_says(tmp: str) -> None:
     is asked first, and AAAA only after an error."""
     port = free_port()
     sock = os.path.join(tmp, "l.sock")
-    with DnsServer() as dns, _named_backend(LOOPBACK_2, port), _named_backend(LOOPBACK_3, port):
+    with DnsServer() as dns, named_backend(LOOPBACK_2, port), named_backend(LOOPBACK_3, port):
         dns.set("app.test", "A", [LOOPBACK_2])
         fe = free_port()
         cfg = TRAFFIC.format(sock=sock, dns=dns.port, fe=fe, port=port)
@@ -476,7 +465,7 @@ def test_workers_use_the_address_the_master_resolved(tmp: str) -> None:
 backend b
   server s1 app.test:{port} resolvers dns resolve-prefer ipv4
 """, glob="  nbthread 2\n")
-    with DnsServer() as dns, _named_backend(LOOPBACK_2, port), _named_backend(LOOPBACK_3, port):
+    with DnsServer() as dns, named_backend(LOOPBACK_2, port), named_backend(LOOPBACK_3, port):
         dns.set("app.test", "A", [LOOPBACK_2])
         fe = free_port()
         with LbProcess(text.format(sock=sock, dns=dns.port, fe=fe, port=port)):

@@ -599,11 +599,22 @@ class Parser:
                                    f"'{a.slot}' referenced by {kw} capture rule.",
                                    "unknown-capture", style="plain")
 
+    def _check_do_resolve(self, p: ProxyBuilder) -> None:
+        """Each `do-resolve` rule names a `resolvers` section (HAProxy's check)."""
+        for rules in (p.http_request_rules, p.tcp_request_content_rules):
+            for r in rules:
+                a = r.action
+                if isinstance(a, m.ActDoResolve) and a.resolvers not in self.resolvers:
+                    self.ctx.alert(None, f"Proxy '{p.name}': Can't find resolvers section "
+                                   f"'{a.resolvers}' for do-resolve action.",
+                                   "unknown-resolvers", style="plain")
+
     def _cross_checks(self, backends: Mapping[str, ProxyBuilder], glob: m.Global) -> None:
         ctx = self.ctx
         stick_kw.check_tables({p.name: p for p in self.proxies}, ctx, glob.nbthread)
         for p in self.proxies:
             self._check_external(p, glob)
+            self._check_do_resolve(p)
             if p.stats_http_request_rules and p.stats is not None and (
                     p.stats.get("auth") or "realm" in p.stats):
                 self.ctx.alert(None, f"proxy '{p.name}': stats 'auth'/'realm' and "

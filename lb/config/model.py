@@ -354,6 +354,19 @@ class ActNormalizeUri:
 
 
 @dataclass(frozen=True, slots=True)
+class ActDoResolve:
+    """`do-resolve(<var>,<resolvers>[,ipv4|ipv6]) <expr>` (http-request, tcp-request
+    content): the request waits while the `resolvers` section resolves the name
+    ``expr`` gives, then the address found is stored in ``var`` (unset on failure)."""
+
+    var: str
+    resolvers: str
+    expr: str
+    ipv4: bool = False  # the type asked first: A with `ipv4`, else AAAA
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ActSetTimeout:
     which: Literal["server", "tunnel", "client"]
     seconds: float
@@ -491,7 +504,7 @@ class ActCapture:
 Action = (
     ActAllow | ActDeny | ActReturn | ActRedirect | ActSetHeader | ActDelHeader
     | ActReplaceHeader | ActReplaceUri | ActSetPath | ActSetStatus | ActSetTimeout | ActUseService
-    | ActNormalizeUri | ActEarlyHint | ActReject | ActSetVar | ActUnsetVar | ActCapture | ActExpectProxy
+    | ActNormalizeUri | ActEarlyHint | ActDoResolve | ActReject | ActSetVar | ActUnsetVar | ActCapture | ActExpectProxy
 )
 
 

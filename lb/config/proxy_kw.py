@@ -1780,6 +1780,9 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
         return m.ActSetPath(what=act[4:], value_fmt=args[0])  # type: ignore[arg-type]
     if act == "normalize-uri":
         return _normalize_uri(args)
+    if act.startswith("do-resolve"):
+        res = parse_do_resolve(act, args, line.words[2] if len(line.words) > 2 else "")
+        return res if not isinstance(res, str) or res.startswith("unexpected") else res + "."
     if act == "early-hint":
         if nargs < 2 or not all(args[:2]):
             return "expects exactly 2 arguments."
@@ -1805,6 +1808,8 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
     if act == "use-service":
         if nargs != 1 or not args[0]:
             return "'use-service' expects a service name.."
+        if args[0] not in SERVICES:  # (lb.proxy.txn serves them)
+            return f"'{args[0]}' unknown service name.."
         return m.ActUseService(service=args[0])
     if act == "capture":
         return _capture_action(kw, p, args)
@@ -1825,6 +1830,68 @@ def _normalize_uri(args: tuple[str, ...]) -> m.ActNormalizeUri | str:
     if extra:
         return f"unexpected keyword '{extra[0]}'."
     return m.ActNormalizeUri(args[0], option)
+
+
+# the services `http-request use-service` may name (HAProxy 2.6.12 built with Lua also
+# takes `lua.<name>` of a loaded script; lb loads none, so they are unknown here)
+SERVICES = frozenset({"prometheus-exporter"})
+_DO_RESOLVE_USAGE = ("Expects 'do-resolve(<varname>,<resolvers>[,<options>]) <expr>'. "
+                     "Available options are 'ipv4' and 'ipv6'")
+
+
+def parse_do_resolve(act: str, args: tuple[str, ...], first: str) -> m.ActDoResolve | str:
+    """`do-resolve(<var>,<resolvers>[,<options>]) <expr>` as HAProxy 2.6.12 reads it:
+    the parenthesis is cut at the first `,` (else `)`) each time, so words past the
+    `)` are ignored, and an option is taken when it starts `ipv4` (even empty) or
+    `ipv6`. ``args``: the words before the condition; ``first``: the word after the
+    action, which HAProxy names when there is no expression (it may be `if`).
+    Returns the action, or HAProxy's text without its final dot."""
+    def bad(word: str) -> str:
+        return f"Can't parse '{word}'. {_DO_RESOLVE_USAGE}"
+
+    open_at = act.find("(")
+    if open_at < 0:
+        return bad(act)
+    beg = open_at + 1
+    end = act.find(",", beg)
+    if end < 0:
+        return bad(act)
+    var = act[beg:end]
+
+    def next_cut(start: int) -> int:
+        cut = act.find(",", start)
+        return cut if cut >= 0 else act.find(")", start)
+
+    beg = end + 1
+    end = next_cut(beg)
+    if end < 0:
+        return bad(act)
+    section = act[beg:end]
+    ipv4 = False
+    while act[end] != ")":
+        beg = end + 1
+        end = next_cut(beg)
+        if end < 0:
+            return bad(act)
+        option = act[beg:end]
+        if "ipv4".startswith(option):
+            ipv4 = True
+        elif "ipv6".startswith(option):
+            ipv4 = False
+        else:
+            return bad(act)
+    expr_text = args[0] if args else ""
+    try:
+        expr = sample_mod.parse_expr(expr_text)
+    except Exception:
+        return bad(expr_text or first)
+    need = uses.unavailable(expr.fetch_def.name, "http-request")
+    if need is not None:
+        return (f"fetch method '{expr_text}' extracts information from '{need}', none of "
+                "which is available here")
+    if len(args) > 1:
+        return f"unexpected keyword '{args[1]}'."
+    return m.ActDoResolve(var, section, expr_text, ipv4)
 
 
 def _capture_action(kw: str, p: ProxyBuilder, args: tuple[str, ...]) -> m.ActCapture | str:
@@ -1919,7 +1986,8 @@ HTTP_ACTIONS = ("add-header", "allow", "auth", "capture", "del-header", "deny", 
                 "use-service", "track-sc0", "track-sc1",
                 "track-sc2", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt0(*)",
                 "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)", "set-src",
-                "set-src-port", "set-dst", "set-dst-port", "normalize-uri", "early-hint")
+                "set-src-port", "set-dst", "set-dst-port", "normalize-uri", "early-hint",
+                "do-resolve(*)")
 # HAProxy 2.6 takes these only after the global `expose-experimental-directives`
 EXPERIMENTAL_ACTIONS = frozenset({"normalize-uri"})
 # HAProxy actions lb does not implement. Ignoring these changes nothing a client or a
@@ -1930,11 +1998,11 @@ IGNORED_ACTIONS = frozenset({
     "set-priority-class", "set-priority-offset", "strict-mode", "send-spoe-group",
     "cache-use", "cache-store", "ot-group"})
 # ... while ignoring these would change traffic or security: refused with a clear error.
-REFUSED_ACTIONS = frozenset({"do-resolve(*)", "lua(*)"})
+REFUSED_ACTIONS = frozenset({"lua(*)"})
 _RESPONSE_ONLY_BAD = ("auth", "tarpit", "reject", "set-path", "set-pathq", "set-uri", "set-query",
                       "set-method", "replace-path", "replace-pathq", "replace-uri",
                       "use-service", "set-timeout", "set-src", "set-src-port", "set-dst",
-                      "set-dst-port", "normalize-uri", "early-hint")
+                      "set-dst-port", "normalize-uri", "early-hint", "do-resolve(*)")
 
 
 def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], None]:
@@ -1986,6 +2054,8 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
             base = act + "(*)"  # slot 0
         elif act in ("add-acl", "del-acl", "set-map", "del-map"):
             base = act + "(*)"  # no file: HAProxy 2.6.12 takes it, and changes nothing
+        elif act.startswith("do-resolve"):
+            base = "do-resolve(*)"  # (HAProxy matches the prefix; the parser says more)
         if base in IGNORED_ACTIONS or base.startswith("lua."):
             ctx.warn(line, f"'{label} {act}' is not supported by lb; the rule is ignored.",
                      "unsupported-action", col=line.col(1))
@@ -2232,18 +2302,21 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                       col=line.col(2))
             return
         action = res
-    elif var_kw.is_var_action(act):
+    elif var_kw.is_var_action(act) or act.startswith("do-resolve"):
         start = next((i for i in range(3, len(words)) if words[i] in ("if", "unless")),
                      len(words))
-        var = var_kw.parse_action(act, tuple(words[3:start]), f"tcp-request {where}")
-        if isinstance(var, str):
-            stray = re.fullmatch(r"unexpected keyword '(.*)'", var)
+        args = tuple(words[3:start])
+        parsed = (var_kw.parse_action(act, args, f"tcp-request {where}")
+                  if var_kw.is_var_action(act) else
+                  parse_do_resolve(act, args, words[3] if len(words) > 3 else ""))
+        if isinstance(parsed, str):
+            stray = re.fullmatch(r"unexpected keyword '(.*)'\.?", parsed)
             if stray:
-                var = (f"'tcp-request {where} {act}' only accepts 'if' or 'unless', in "
-                       f"{p.label()} (got '{stray.group(1)}')")
-            ctx.alert(line, var, "bad-action", col=line.col(2))
+                parsed = (f"'tcp-request {where} {act}' only accepts 'if' or 'unless', in "
+                          f"{p.label()} (got '{stray.group(1)}')")
+            ctx.alert(line, parsed, "bad-action", col=line.col(2))
             return
-        action = var
+        action = parsed
     elif act == "expect-proxy":
         if where != "connection":
             ctx.alert(line, f"'expect-proxy layer4' is not allowed in 'tcp-request {where}' "
@@ -2275,6 +2348,15 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             return
         action = m.ActSetAddr(words[3], port=act.endswith("-port"),
                               dst=act.startswith("set-dst"))
+    elif act == "use-service":
+        # HAProxy 2.6.12 refuses every service here (its text names the rule set
+        # where it means the service)
+        name = words[3] if len(words) > 3 else ""
+        text = ("'tcp-request' expects a service name." if not name else
+                "Prometheus exporter service only available on 'http-request' rulesets"
+                if name == "prometheus-exporter" else f"'{where}' unknown service name.")
+        ctx.alert(line, text, "bad-action", col=line.col(2))
+        return
     elif act not in ("accept", "reject", "silent-drop"):
         ctx.warn(line, f"'tcp-request {where} {act}' is not supported by lb and is ignored.",
                  "unsupported-keyword", col=line.col(2))

@@ -10,5 +10,5 @@ from lb.match.acl cimport Condition
 cdef class RuleSet:
     cdef public tuple rules
 
-    @cython.locals(cond=Condition)
-    cpdef run(self, object ctx)
+    @cython.locals(cond=Condition, rules=tuple, i=Py_ssize_t)
+    cpdef run(self, object ctx, Py_ssize_t start=*)

@@ -74,20 +74,46 @@ class Verdict:
     """What a final action decided.
 
     kind: "allow" | "deny" | "tarpit" | "return" | "redirect" | "service" | "reject" |
-    "badreq" (a rule found the request invalid: HAProxy's 400 of its request rules).
+    "badreq" (a rule found the request invalid: HAProxy's 400 of its request rules) |
+    "resolve" (`do-resolve`: the rules wait for ``resolve``, then go on at rule
+    ``pos``; the transaction asks and hands the answer to ``resolved``).
     ``response`` is the complete raw response (or None when the transaction must build
     the built-in error page for ``status`` itself, which depends on keep-alive state).
     """
 
-    __slots__ = ("kind", "status", "response", "service", "silent")
+    __slots__ = ("kind", "status", "response", "service", "silent", "resolve", "pos")
 
     def __init__(self, kind: str, status: int = 0, response: bytes | None = None,
-                 service: str | None = None, silent: bool = False) -> None:
+                 service: str | None = None, silent: bool = False,
+                 resolve: Resolve | None = None) -> None:
         self.kind = kind
         self.status = status
         self.response = response
         self.service = service
         self.silent = silent
+        self.resolve = resolve
+        self.pos = 0
+
+
+class Resolve:
+    """What a `do-resolve` rule asks: ``name`` of the `resolvers` section
+    ``section``, A first when ``ipv4``; the address goes into ``var`` (None: a name
+    HAProxy never sets, the query is still sent)."""
+
+    __slots__ = ("section", "name", "ipv4", "var")
+
+    def __init__(self, section: str, name: str, ipv4: bool, var: str | None) -> None:
+        self.section = section
+        self.name = name
+        self.ipv4 = ipv4
+        self.var = var
+
+
+def resolved(ctx: Any, v: Verdict, address: str | None) -> None:
+    """The answer to a "resolve" verdict: the variable is set only with an address."""
+    q = v.resolve
+    if address is not None and q is not None and q.var is not None:
+        variables.assign(ctx, q.var, ipaddress.ip_address(address))
 
 
 ALLOW = Verdict("allow")
@@ -473,6 +499,27 @@ def _normalize_uri(a: m.ActNormalizeUri) -> Executor:
     return run
 
 
+def _do_resolve(a: m.ActDoResolve) -> Executor:
+    """The name the expression gives, as text (no sample: the rule does nothing), for
+    the transaction to resolve (a "resolve" verdict)."""
+    expr = sample.parse_expr(a.expr)
+    var = a.var if variables.valid(a.var) else None
+    section, ipv4 = a.resolvers, a.ipv4
+
+    def run(ctx: Any) -> Verdict | None:
+        v = expr.raw(ctx)
+        if v is None:
+            return None
+        if isinstance(v, bytes):
+            name = v.decode("latin-1")
+        elif isinstance(v, bool):
+            name = "1" if v else "0"
+        else:
+            name = str(v)
+        return Verdict("resolve", resolve=Resolve(section, name, ipv4, var))
+    return run
+
+
 def _set_status(a: m.ActSetStatus) -> Executor:
     """The status of the response in hand, and its reason: the one given, else
     HAProxy's default for the code. A 1xx is not a final status: the rule leaves the
@@ -680,6 +727,7 @@ ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActAuth: _auth,
     m.ActScUpdate: _sc_update,
     m.ActPatternRef: _pattern_ref,
+    m.ActDoResolve: _do_resolve,
 }
 
 
@@ -709,22 +757,29 @@ class RuleSet:
     def __bool__(self) -> bool:
         return bool(self.rules)
 
-    def run(self, ctx: Any) -> Verdict | None:
-        for cond, ex in self.rules:
+    def run(self, ctx: Any, start: int = 0) -> Verdict | None:
+        """From rule ``start``; a "resolve" verdict says where to go on (``pos``)."""
+        rules = self.rules
+        for i in range(start, len(rules)):
+            cond, ex = rules[i]
             if cond is not None and not cond.evaluate(ctx):
                 continue
             v = ex(ctx)
             if v is not None:
+                if v.kind == "resolve":
+                    v.pos = i + 1
+                    return v
                 return None if v is ALLOW else v
         return None
 
     def decide(self, ctx: Any) -> Verdict | None:
         """As ``run``, with an `allow` returned as ``ALLOW`` (the stats page's rules:
-        it then asks no credentials)."""
+        it then asks no credentials). A `do-resolve` here sets nothing: the stats
+        page answers at once."""
         for cond, ex in self.rules:
             if cond is not None and not cond.evaluate(ctx):
                 continue
             v = ex(ctx)
-            if v is not None:
+            if v is not None and v.kind != "resolve":
                 return v
         return None

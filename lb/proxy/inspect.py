@@ -68,7 +68,8 @@ def condition(cond: Any, ctx: Any) -> int:
 
 def run(rules: Any, ctx: Any, final: bool) -> Any:
     """Walk the compiled rules (lb.http.actions.RuleSet) on what came so far: WAIT,
-    None (accepted, or no rule decided) or the rule's verdict (reject). A walk that
+    None (accepted, or no rule decided) or the rule's verdict (reject, or a
+    `do-resolve` to wait for: the walk then resumes after it). A walk that
     waited resumes at the rule it stopped on (``ctx.inspect_pos``), as HAProxy's
     does: the actions before it (track-sc, ...) are not run twice."""
     ctx.inspect_final = final
@@ -84,5 +85,8 @@ def run(rules: Any, ctx: Any, final: bool) -> Any:
                 continue
         v = ex(ctx)
         if v is not None:
+            if v.kind == "resolve":  # (do-resolve: the walk goes on after this rule)
+                ctx.inspect_pos = i + 1
+                return v
             return None if v is ALLOW else v
     return None

@@ -20,6 +20,7 @@ import asyncio
 import socket
 from typing import Any
 
+from lb.http import actions
 from lb.match import payload
 from lb.proxy import inspect
 from lb.proxy import tunnel as tunmod
@@ -189,7 +190,7 @@ def _tcp_closed(tun: tunmod.Tunnel, reason: str, term: bytes) -> None:
 
 class TcpClient(ClientConn):
     __slots__ = ("held", "client_eof", "session", "inspect_timer", "peeked",
-                 "inspect_rules", "inspect_next")
+                 "inspect_rules", "inspect_next", "inspect_model", "resolving")
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
         super().__init__(rt, fe, listener)
@@ -199,8 +200,10 @@ class TcpClient(ClientConn):
         # while `tcp-request content` rules wait for bytes (tcp-request inspect-delay)
         self.inspect_timer: asyncio.TimerHandle | None = None
         self.peeked = b""  # the bytes content rules without a delay decide on
-        self.inspect_rules: Any = None  # the rules being waited on (frontend or backend)
+        self.inspect_rules: Any = None  # the rules being walked (frontend or backend)
         self.inspect_next: Any = None  # what follows once they accept
+        self.inspect_model: Any = None  # the proxy they belong to
+        self.resolving: object | None = None  # the `do-resolve` waiting (its token)
 
     def _session_start(self, now: float) -> None:
         """After the session rules (and an `accept-proxy` header): no HTTP request
@@ -223,36 +226,75 @@ class TcpClient(ClientConn):
         for bytes (lb.proxy.inspect); without, they decide at once on what is already
         there, as HAProxy does when it first looks at the session (the bytes stay in
         the socket and are read as usual). Then ``accepted()``, or the reject."""
-        txn = self.session
-        assert txn is not None
+        self.inspect_rules = rules
+        self.inspect_next = accepted
+        self.inspect_model = model
         if rules is not None and model.inspect_delay:
-            self.inspect_rules = rules
-            self.inspect_next = accepted
             self.inspect_timer = self.loop.call_later(model.inspect_delay, self._inspect,
                                                       True)
             return self._inspect(False)
-        peek = not self.peeked and _reads_payload(model)
+        self._walk_now()
+
+    def _walk_now(self) -> None:
+        """The rules without an inspect-delay, from where they stand (a final walk:
+        a `do-resolve` takes an answer the resolvers hold, or none)."""
+        txn = self.session
+        assert txn is not None
+        rules = self.inspect_rules
+        peek = not self.peeked and _reads_payload(self.inspect_model)
         if peek:
             self.peeked = _peek(self)
         try:
-            self._decided(txn, None if rules is None else inspect.run(rules, txn, True),
-                          accepted)
+            v = None if rules is None else inspect.run(rules, txn, True)
         finally:
             if peek:
                 self.peeked = b""
+        if v is not None and v.kind == "resolve":
+            return self._resolve(txn, v, False)
+        self._decided(txn, v, self.inspect_next)
 
     def _inspect(self, final: bool) -> None:
         """Run the waiting rules on the bytes so far; go on once they decide.
-        ``final``: the delay ran out, the client closed or the buffer is full."""
+        ``final``: the delay ran out, the client closed or the buffer is full; a
+        `do-resolve` still waiting then goes on without its answer, as HAProxy's
+        final walk does."""
         txn = self.session
         if self.inspect_timer is None or txn is None or txn.done:
             return
+        if self.resolving is not None:
+            if not final:
+                return
+            self.resolving = None  # (its answer, when it comes, is dropped)
         v = inspect.run(self.inspect_rules, txn, final)
         if v is inspect.WAIT:
             return
+        if v is not None and v.kind == "resolve":
+            return self._resolve(txn, v, not final)
         self.inspect_timer.cancel()
         self.inspect_timer = None
         self._decided(txn, v, self.inspect_next)
+
+    def _resolve(self, txn: TcpTxn, v: Any, wait: bool) -> None:
+        """A `do-resolve` rule: the walk goes on after it with the answer."""
+        token = self.resolving = object()
+        q = v.resolve
+        lookup = self.rt.state.dns_lookup
+        if lookup is None:
+            return self._resolved(txn, v, token, None)
+        lookup(q.section, q.name, q.ipv4, wait,
+               lambda address: self._resolved(txn, v, token, address))
+
+    def _resolved(self, txn: TcpTxn, v: Any, token: object, address: str | None) -> None:
+        if self.resolving is not token or txn.done:
+            return
+        self.resolving = None
+        actions.resolved(txn, v, address)
+        try:
+            if self.inspect_timer is not None:
+                return self._inspect(False)
+            self._walk_now()
+        except Exception as exc:  # noqa: BLE001 (from the resolver's callback)
+            txn.internal_error(exc)
 
     def _decided(self, txn: TcpTxn, v: Any, accepted: Any) -> None:
         if v is not None and v.kind == "reject":

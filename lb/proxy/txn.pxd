@@ -32,6 +32,7 @@ from lb.proxy.server cimport ServerConn
 from lb.state cimport ServerState
 
 cdef Py_ssize_t _JOIN_MAX
+cdef int PH_FE_CONTENT, PH_FE_RULES, PH_BE_CONTENT, PH_BE_RULES, PH_SERVER
 cdef list _NO_COOKIES
 
 cpdef long long _ms(double a, double b)
@@ -78,8 +79,10 @@ cdef class Txn(SampleSubject):
     # a ClientConn through its typed `txn`). cpdef keeps them callable from Python
     # and overridable (lb.proxy.tcp.TcpTxn overrides connect/_count_server/attach).
     cpdef line(self)
-    @cython.locals(ff=ForwardForRule, now=cython.double, tr=cython.longlong)
+    @cython.locals(now=cython.double, tr=cython.longlong)
     cpdef start(self, Py_ssize_t hsize, content_length, bint chunked, conn_hdr)
+    @cython.locals(ff=ForwardForRule)
+    cpdef _process(self, int phase, Py_ssize_t pos)
     cpdef _choose_server(self)
     @cython.locals(rc=RequestCookie, hdrs=list, values=list, k=bytes, v=bytes)
     cpdef _persistence(self, BackendRT be)

@@ -20,7 +20,7 @@ from typing import Any
 from lb import hana
 from lb.balance import keys as lbkeys
 from lb.config.addresses import ANY_ADDRESSES
-from lb.http import compress, errorfile, h1, proxyproto, responses
+from lb.http import actions, compress, errorfile, h1, proxyproto, responses
 from lb.http.actions import Verdict
 from lb.http.cookie import request_cookie, response_cacheable, response_cookie
 from lb.http.h1 import (
@@ -65,6 +65,12 @@ _IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE
 # `option http-restrict-req-hdr-names reject`: refused as a deny would be (403, PR--)
 _RESTRICTED = Verdict("deny", 403, None)
 PAUSE_BUF = 4
+# where Txn._process starts, and goes on after a `do-resolve` answer
+PH_FE_CONTENT = 0
+PH_FE_RULES = 1
+PH_BE_CONTENT = 2
+PH_BE_RULES = 3
+PH_SERVER = 4
 _NO_COOKIES: list[bytes] = []  # shared, never mutated (Txn._persistence)
 
 
@@ -313,78 +319,105 @@ class Txn(SampleSubject):
         if fe.cap_cookie is not None:
             self.cap_cc = h1.capture_cookie(self.req_headers, b"cookie", *fe.cap_cookie)
 
-        # tcp-request content rules (HTTP mode: they see the parsed request)
-        if fe.tcp_content_rules is not None:
-            v = fe.tcp_content_rules.run(self)
-            if v is not None and v.kind == "reject":
-                # HAProxy 2.6.12: rejected before the request is counted (req_tot),
-                # and counted in dreq (and, by finish, in hrsp_other)
-                fc.req_tot -= 1
-                fc.cum_req -= 1
-                self.rt.state.cum_req -= 1
-                fc.dreq += 1
-                self.term = b"PR"
-                return self.finish(close=True, abort=True)
-        if fe.unique_id is not None:
-            # unique-id-format: made once per request, logged as %ID, sent to the
-            # server in unique-id-header (added after the rules, before forwardfor)
-            self.unique_id = fe.unique_id.render(self).decode("latin-1")
-        if fe.monitor_uri is not None and self.url == fe.monitor_uri:
-            return self._monitor()
-        # frontend http-request rules
-        if fe.req_rules is not None:
-            v = fe.req_rules.run(self)
-            if v is not None:
-                return self.verdict(v, fe)
-        if fe.restrict_names is not None and h1.restrict_names(self.req_headers,
-                                                               fe.restrict_names):
-            return self.verdict(_RESTRICTED, fe)
-        # stats page
-        if fe.stats_uri is not None and self.url.startswith(fe.stats_uri):
-            return self.serve_stats()
-        if fe.redirect_rules is not None:
-            v = fe.redirect_rules.run(self)
-            if v is not None:
-                return self.verdict(v, fe)
-        routed = fe.route(self)
-        if routed is None:
-            self.term = b"SC"
-            return self.local_error(503)
-        if routed.disabled:
-            # HAProxy 2.6.12: none of its rules, cookies or servers, nothing counted;
-            # `SC` 503, and the cookie flags `NN` when it has a cookie
-            self.backend_name = routed.name
-            if routed.cookie is not None:
-                self.cookie_req = self.cookie_res = b"N"
-            self.term = b"SC"
-            return self.local_error(503)
-        self.be = routed
-        be = self.be
-        self.backend_name = be.name
-        bc = be.counters
-        bc.scur += 1
-        bc.stot += 1
-        if bc.scur > bc.smax:
-            bc.smax = bc.scur
-        bc.sess_rate.add(self.request_ts)
-        bc.last_sess = self.request_ts
-        bc.req_tot += 1
-        bc.cum_req += 1
-        if self.websocket:
-            bc.ws_upgrade_req += 1
-        if be is not fe.own_be:
+        return self._process(PH_FE_CONTENT, 0)
+
+    def _process(self, phase: int, pos: int) -> None:
+        """The request's rules and routing, from ``phase`` at its rule ``pos``: the
+        frontend's tcp-request content and http-request rules, its stats page and
+        redirects, use_backend, the backend's own rules, then the server choice. A
+        `do-resolve` rule stops the walk until its answer (``_resolve``)."""
+        fe = self.fe
+        fc = fe.counters
+        if phase == PH_FE_CONTENT:
+            # tcp-request content rules (HTTP mode: they see the parsed request)
+            if fe.tcp_content_rules is not None:
+                v = fe.tcp_content_rules.run(self, pos)
+                if v is not None and v.kind == "resolve":
+                    return self._resolve(v, PH_FE_CONTENT)
+                if v is not None and v.kind == "reject":
+                    # HAProxy 2.6.12: rejected before the request is counted (req_tot),
+                    # and counted in dreq (and, by finish, in hrsp_other)
+                    fc.req_tot -= 1
+                    fc.cum_req -= 1
+                    self.rt.state.cum_req -= 1
+                    fc.dreq += 1
+                    self.term = b"PR"
+                    return self.finish(close=True, abort=True)
+            pos = 0
+            if fe.unique_id is not None:
+                # unique-id-format: made once per request, logged as %ID, sent to the
+                # server in unique-id-header (added after the rules, before forwardfor)
+                self.unique_id = fe.unique_id.render(self).decode("latin-1")
+            if fe.monitor_uri is not None and self.url == fe.monitor_uri:
+                return self._monitor()
+            phase = PH_FE_RULES
+        if phase == PH_FE_RULES:
+            # frontend http-request rules
+            if fe.req_rules is not None:
+                v = fe.req_rules.run(self, pos)
+                if v is not None:
+                    if v.kind == "resolve":
+                        return self._resolve(v, PH_FE_RULES)
+                    return self.verdict(v, fe)
+            pos = 0
+            if fe.restrict_names is not None and h1.restrict_names(self.req_headers,
+                                                                   fe.restrict_names):
+                return self.verdict(_RESTRICTED, fe)
+            # stats page
+            if fe.stats_uri is not None and self.url.startswith(fe.stats_uri):
+                return self.serve_stats()
+            if fe.redirect_rules is not None:
+                v = fe.redirect_rules.run(self)
+                if v is not None:
+                    return self.verdict(v, fe)
+            routed = fe.route(self)
+            if routed is None:
+                self.term = b"SC"
+                return self.local_error(503)
+            if routed.disabled:
+                # HAProxy 2.6.12: none of its rules, cookies or servers, nothing
+                # counted; `SC` 503, and the cookie flags `NN` when it has a cookie
+                self.backend_name = routed.name
+                if routed.cookie is not None:
+                    self.cookie_req = self.cookie_res = b"N"
+                self.term = b"SC"
+                return self.local_error(503)
+            self.be = routed
+            be = self.be
+            self.backend_name = be.name
+            bc = be.counters
+            bc.scur += 1
+            bc.stot += 1
+            if bc.scur > bc.smax:
+                bc.smax = bc.scur
+            bc.sess_rate.add(self.request_ts)
+            bc.last_sess = self.request_ts
+            bc.req_tot += 1
+            bc.cum_req += 1
+            if self.websocket:
+                bc.ws_upgrade_req += 1
             # the backend's own rules: tcp-request content, http-request, redirect
+            phase = PH_BE_CONTENT if be is not fe.own_be else PH_SERVER
+        be = self.be
+        if phase == PH_BE_CONTENT:
             if be.tcp_content_rules is not None:
-                v = be.tcp_content_rules.run(self)
+                v = be.tcp_content_rules.run(self, pos)
+                if v is not None and v.kind == "resolve":
+                    return self._resolve(v, PH_BE_CONTENT)
                 if v is not None and v.kind == "reject":
                     # HAProxy 2.6.12: dreq on the frontend only (hrsp_other on both,
                     # counted by finish)
                     fc.dreq += 1
                     self.term = b"PR"
                     return self.finish(close=True, abort=True)
+            pos = 0
+            phase = PH_BE_RULES
+        if phase == PH_BE_RULES:
             if be.req_rules is not None:
-                v = be.req_rules.run(self)
+                v = be.req_rules.run(self, pos)
                 if v is not None:
+                    if v.kind == "resolve":
+                        return self._resolve(v, PH_BE_RULES)
                     return self.verdict(v, be)
             if be.restrict_names is not None and h1.restrict_names(self.req_headers,
                                                                    be.restrict_names):
@@ -393,7 +426,7 @@ class Txn(SampleSubject):
                 v = be.redirect_rules.run(self)
                 if v is not None:
                     return self.verdict(v, be)
-        self.t_request = tr
+        self.t_request = self._tr
         if fe.unique_id_hdr is not None:
             self.req_headers.append((fe.unique_id_hdr, self.unique_id.encode("latin-1")))
         ff = fe.forwardfor(be)
@@ -406,6 +439,34 @@ class Txn(SampleSubject):
         if fe.comp_any:
             self._comp_request()
         self._choose_server()
+
+    def _resolve(self, v: Verdict, phase: int) -> None:
+        """A `do-resolve` rule: the walk goes on with the answer (lb.resolvers), at
+        once when the resolvers have it, else when it comes. `tcp-request content`
+        rules only wait with an inspect-delay (HAProxy's walk is final without one,
+        and then takes an answer the resolvers already hold, or none)."""
+        q = v.resolve
+        lookup = self.rt.state.dns_lookup
+        if lookup is None:
+            return self._resolved(v, phase, None)
+        wait = True
+        if phase == PH_FE_CONTENT:
+            wait = bool(self.fe.model.inspect_delay)
+        elif phase == PH_BE_CONTENT:
+            wait = bool(self.be.model.inspect_delay)
+        lookup(q.section, q.name, q.ipv4, wait,
+               lambda address: self._resolved(v, phase, address))
+
+    def _resolved(self, v: Verdict, phase: int, address: str | None) -> None:
+        if self.done:
+            return
+        actions.resolved(self, v, address)
+        # HAProxy 2.6.12 ends TR when the request's processing ends: the wait is in it
+        self._tr = int((self.rt.clock() - self.t0) * 1000.0)
+        try:
+            self._process(phase, v.pos)
+        except Exception as exc:  # noqa: BLE001 (from the resolver's callback)
+            self.internal_error(exc, self.res_started)
 
     def _comp_request(self) -> None:
         """`compression`, once every request rule has run: the algorithm the request's
