@@ -913,9 +913,10 @@ def op_state(s: ServerState) -> int:
 
 
 def _check_result(s: ServerState) -> int:
-    """0 unknown, 1 neutral, 2 failed, 3 passed, 4 conditionally passed."""
+    """0 unknown, 1 neutral, 2 failed, 3 passed, 4 conditionally passed. As in
+    HAProxy, a check under way has no result yet."""
     st = s.check_status
-    if not s.model.check or st in ("", "INI", "UNK"):
+    if not s.model.check or s.check_running or st in ("", "INI", "UNK"):
         return 0
     if st == "L7OKC":
         return 4

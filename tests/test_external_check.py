@@ -79,6 +79,11 @@ def _check_fields(sock: str) -> tuple[str, ...]:
     return (*(re.sub(r"^S\.\d+\.\d+\.", "", r) for r in rows), state[10], state[11])
 
 
+def _settled(fields: tuple[str, ...], status: str) -> bool:
+    """No check under way (HAProxy shows "* <status>" and result 0 while one runs)."""
+    return fields[0].endswith(f":str:{status}") and fields[4] != "0"
+
+
 def _lines(kind: str, proc: Any, path: str) -> list[str]:
     raw = proc.lines() if kind == "l" else open(path, "rb").read().decode().splitlines()
     return [re.sub(r"check duration: \d+ms", "check duration: Nms", m.group(1)) for line in raw
@@ -101,15 +106,15 @@ def test_external_check_as_in_haproxy(tmp: str) -> None:
                         Haproxy(cfg, ready_socket=socks[k], single_thread=True,
                                 stderr_path=os.path.join(tmp, "h.err"))).__enter__()
         wait_socket(socks["l"])
-        ok = {k: _wait(lambda k=k: (lambda f: f if "check_status.1:MOP:str:PROCOK" in f[0]
-                                    else None)(_check_fields(socks[k])), what=f"ok {k}")
+        ok = {k: _wait(lambda k=k: (lambda f: f if _settled(f, "PROCOK") else None)(
+            _check_fields(socks[k])), what=f"ok {k}")
               for k in kinds}
         assert ok["l"] == ("36.check_status.1:MOP:str:PROCOK", "37.check_code.1:MOP:u32:0",
                            "65.check_desc.1:MOP:str:External check passed", "20", "3")
         for k in kinds:
             with open(os.path.join(dirs[k], "code"), "w") as f:
                 f.write("3\n")
-        bad = {k: _wait(lambda k=k: (lambda f: f if "PROCERR" in f[0] else None)(
+        bad = {k: _wait(lambda k=k: (lambda f: f if _settled(f, "PROCERR") else None)(
             _check_fields(socks[k])), what=f"error {k}") for k in kinds}
         assert bad["l"] == ("36.check_status.1:MOP:str:PROCERR", "37.check_code.1:MOP:u32:3",
                             "65.check_desc.1:MOP:str:External check error", "18", "2")
