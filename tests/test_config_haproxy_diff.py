@@ -219,6 +219,10 @@ SAME_TEXT = [
     "tcp-request content use-service prometheus-exporter",
     "tcp-request content use-service foo", "tcp-request content use-service",
     "http-request do-resolve(txn.x,nosuch) hdr(host)", "http-request deny deny_status",
+    # lb loads no Lua: a `lua.` action is unknown, as in HAProxy without the script
+    "http-request lua.foo", "http-after-response lua.x",
+    "tcp-request content lua.baz", "tcp-request connection lua.x",
+    "tcp-response content lua.x",
     "http-request deny deny_status abc", "http-request deny errorfile /nonexistent",
     "http-request redirect location /x code 999", "tcp-request",
     "tcp-request inspect-delay", "tcp-request inspect-delay x", "http-check",

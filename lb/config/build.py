@@ -535,8 +535,16 @@ class Parser:
                               "needs-tcp-mode", style="plain")
 
     def _tcp_mode_fallbacks(self, p: ProxyBuilder) -> None:
-        """HTTP-only settings in a `mode tcp` proxy: warn and fall back (as HAProxy)."""
+        """HTTP-only settings in a `mode tcp` proxy: warn and fall back (as HAProxy
+        2.6.12). Its HTTP rules are kept, warned about unless it has `switch-mode
+        http`: they run on a connection upgraded to HTTP (lb.proxy.upgrade)."""
         ctx = self.ctx
+        upgrades = any(isinstance(r.action, m.ActSwitchMode)
+                       for r in p.tcp_request_content_rules)
+        if "frontend" in p.caps and p.monitor_uri:
+            ctx.warn(None, f"monitor-uri will be ignored for {p.label()} (needs 'mode "
+                     "http').", "needs-http-mode", style="plain")
+            p.monitor_uri = ""
         if "frontend" in p.caps and p.log_format_kind == "httplog":
             org = p.log_format_origin
             ctx.warn(Line(org.file, org.line, (), (), ""), f"'option httplog' not usable with "
@@ -545,13 +553,8 @@ class Parser:
             p.log_format, p.log_format_kind = TCPLOG_FMT, "tcplog"
             p.options["httplog"] = False
             p.options["tcplog"] = True
-        for kw, attr in (("http-request", "http_request_rules"),
-                         ("http-response", "http_response_rules"),
-                         ("http-after-response", "http_after_response_rules")):
-            if getattr(p, attr):
-                ctx.warn(None, f"'{kw}' rules ignored for {p.label()} as they require HTTP "
-                         "mode.", "needs-http-mode", style="plain")
-                setattr(p, attr, [])
+        if not upgrades:
+            self._http_settings_unused(p)
         if "backend" not in p.caps:
             return
         if p.cookie is not None:
@@ -569,6 +572,37 @@ class Parser:
                 ctx.warn(None, f"{p.label()} : ignoring cookie for server '{srv.name}' as HTTP "
                          "mode is disabled.", "needs-http-mode", style="plain")
                 p.servers[i] = replace(srv, cookie=None)
+
+    def _http_settings_unused(self, p: ProxyBuilder) -> None:
+        """A `mode tcp` proxy without `switch-mode http`: HAProxy 2.6.12's warnings, in
+        its order. The stats page, forwardfor, originalto and the HTTP options are
+        dropped; the rules stay (HAProxy runs them once a connection is upgraded by an
+        HTTP backend, whatever the warning says)."""
+        ctx = self.ctx
+
+        def warn(text: str) -> None:
+            ctx.warn(None, text, "needs-http-mode", style="plain")
+
+        if p.stats is not None:
+            warn(f"'stats' statement ignored for {p.label()} as it requires HTTP mode.")
+            p.stats = None
+        if p.capture_cookie is not None:
+            warn(f"'capture' statement ignored for {p.label()} as it requires HTTP mode.")
+        for kw, attr in (("http-request", "http_request_rules"),
+                         ("http-response", "http_response_rules"),
+                         ("http-after-response", "http_after_response_rules"),
+                         ("redirect", "redirect_rules")):
+            if getattr(p, attr):
+                warn(f"'{kw}' rules ignored for {p.label()} as they require HTTP mode.")
+        for opt, attr in (("forwardfor", "forwardfor"), ("originalto", "originalto")):
+            if getattr(p, attr) is not None:
+                warn(f"'option {opt}' ignored for {p.label()} as it requires HTTP mode.")
+                setattr(p, attr, None)
+        for opt in ("http-buffer-request", "http-ignore-probes", "http-no-delay"):
+            key = opt.replace("-", "_")
+            if p.options.get(key):
+                warn(f"'option {opt}' ignored for {p.label()} as it requires HTTP mode.")
+                p.options[key] = False
 
     def _check_dynamic_cookies(self, p: ProxyBuilder) -> None:
         """Two servers given the same dynamic cookie (the same address and port):
@@ -628,6 +662,12 @@ class Parser:
             if "frontend" in p.caps:
                 self._check_capture_ids(p)
                 self._check_bind_protos(p)
+                for r in p.tcp_request_content_rules:
+                    proto = getattr(r.action, "proto", "h1") or "h1"
+                    if isinstance(r.action, m.ActSwitchMode) and proto not in ("h1", "h2"):
+                        ctx.alert(None, f"Proxy '{p.name}': MUX protocol '{proto}' is not "
+                                  "compatible with the selected mode.", "bad-proto",
+                                  style="plain")
                 targets: list[tuple[str, m.Origin, str]] = []
                 if p.default_backend:
                     targets.append((p.default_backend, p.default_backend_origin,
@@ -642,7 +682,9 @@ class Parser:
                         ctx.alert(None, f"Proxy '{p.name}': unable to find required {what}: "
                                   f"'{name}'.", "unknown-backend", style="plain")
                         continue
-                    if be.mode != p.mode and be is not p:
+                    # a TCP frontend may name an HTTP backend: its connections are
+                    # then upgraded to HTTP (lb.proxy.upgrade), as in HAProxy 2.x
+                    if be.mode != p.mode and be is not p and p.mode != "tcp":
                         ctx.alert(None, f"{p.mode} {kind_word(p.kind)} '{p.name}' ({p.origin}) "
                                   f"tries to use incompatible {be.mode} {kind_word(be.kind)} "
                                   f"'{be.name}' ({be.origin}) "

@@ -367,6 +367,15 @@ class ActDoResolve:
 
 
 @dataclass(frozen=True, slots=True)
+class ActSwitchMode:
+    """`tcp-request content switch-mode http [proto h1]` (frontend): the connection
+    becomes an HTTP/1 one; the frontend's rules after this one are not run."""
+
+    proto: str = ""  # as written (checked with the proxy: lb.config.build)
+    final: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class ActSetTimeout:
     which: Literal["server", "tunnel", "client"]
     seconds: float

@@ -1991,14 +1991,13 @@ HTTP_ACTIONS = ("add-header", "allow", "auth", "capture", "del-header", "deny", 
 # HAProxy 2.6 takes these only after the global `expose-experimental-directives`
 EXPERIMENTAL_ACTIONS = frozenset({"normalize-uri"})
 # HAProxy actions lb does not implement. Ignoring these changes nothing a client or a
-# server sees (logging, tracking, tuning), so they are accepted with a warning ...
+# server sees (logging, tracking, tuning), so they are accepted with a warning; any
+# other known action lb lacks is refused, as ignoring it would change traffic.
 IGNORED_ACTIONS = frozenset({
     "set-log-level", "set-nice", "set-tos", "set-mark", "sc-inc-gpc(*)",
     "sc-set-gpt(*)", "disable-l7-retry", "wait-for-body", "wait-for-handshake",
     "set-priority-class", "set-priority-offset", "strict-mode", "send-spoe-group",
     "cache-use", "cache-store", "ot-group"})
-# ... while ignoring these would change traffic or security: refused with a clear error.
-REFUSED_ACTIONS = frozenset({"lua(*)"})
 _RESPONSE_ONLY_BAD = ("auth", "tarpit", "reject", "set-path", "set-pathq", "set-uri", "set-query",
                       "set-method", "replace-path", "replace-pathq", "replace-uri",
                       "use-service", "set-timeout", "set-src", "set-src-port", "set-dst",
@@ -2030,7 +2029,7 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
                       "(missing argument).", "missing-argument", style="tight")
             return
         act = words[1]
-        if not action_lists.known(label, act) and not act.startswith("lua."):
+        if not action_lists.known(label, act):  # (`lua.*` too: lb loads no Lua)
             ctx.alert(line, f"'{label}' expects {action_lists.listing(label)}, but got "
                       f"'{act}'.", "unknown-action", col=line.col(1), style="tight",
                       suggestion=suggest(act, [a.replace("(*)", "") for a in actions]))
@@ -2056,12 +2055,11 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
             base = act + "(*)"  # no file: HAProxy 2.6.12 takes it, and changes nothing
         elif act.startswith("do-resolve"):
             base = "do-resolve(*)"  # (HAProxy matches the prefix; the parser says more)
-        if base in IGNORED_ACTIONS or base.startswith("lua."):
+        if base in IGNORED_ACTIONS:
             ctx.warn(line, f"'{label} {act}' is not supported by lb; the rule is ignored.",
                      "unsupported-action", col=line.col(1))
             return
-        if base in REFUSED_ACTIONS or (base == "set-status" and attr != "http_response_rules"
-                                       and kw != "http-request"):
+        if base == "set-status" and attr != "http_response_rules" and kw != "http-request":
             ctx.alert(line, f"'{label} {act}' is not supported by lb (ignoring it would change "
                       "what clients or servers see).", "unsupported-action", col=line.col(1))
             return
@@ -2260,6 +2258,41 @@ def kw_tcp_response(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
              "unsupported-keyword", col=line.col(2))
 
 
+# the multiplexers `switch-mode http proto` names (HAProxy 2.6.12): the HTTP ones it
+# takes there, then those of the wrong mode, refused once the proxy is checked
+# (lb.config.build)
+_SWITCH_PROTOS = ("h1", "h2")
+_OTHER_MUXES = ("fcgi", "none")
+
+
+def _switch_mode(p: ProxyBuilder, args: tuple[str, ...]) -> tuple[m.Action, int] | str:
+    """`switch-mode http [proto <name>]`: the action and where its condition starts,
+    or HAProxy 2.6.12's text."""
+    if "frontend" not in p.caps:
+        return (f"'tcp-request switch-mode' not allowed because {p.label()} has no "
+                "frontend capability")
+    if not args or not args[0]:
+        return "'tcp-request switch-mode' expects a mode as argument."
+    if args[0] != "http":
+        return f"'tcp-request switch-mode' expects a valid mode (got '{args[0]}')."
+    i = 1
+    if len(args) > 1 and args[1] == "proto":
+        if len(args) < 3 or not args[2]:
+            return "'tcp-request switch-mode': 'proto' expects a protocol as argument."
+        proto = args[2]
+        if proto not in _SWITCH_PROTOS + _OTHER_MUXES:
+            return ("'tcp-request switch-mode': 'proto' expects a valid MUX protocol, if "
+                    f"specified (got '{proto}')")
+        if proto == "h2":
+            return ("'tcp-request content switch-mode http proto h2' is not supported by lb "
+                    "(it speaks HTTP/1 only).")
+        i = 3
+    if i < len(args) and args[i] not in ("if", "unless"):
+        return (f"'tcp-request content switch-mode' only accepts 'if' or 'unless', in "
+                f"{p.label()} (got '{args[i]}')")
+    return m.ActSwitchMode(proto=args[2] if i == 3 else ""), 3 + i
+
+
 def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     if len(words) < 2:
@@ -2286,7 +2319,7 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                   f"{p.label()} (got '').", "missing-argument")
         return
     act = words[2]
-    if not action_lists.known(keyword, act) and not act.startswith("lua."):
+    if not action_lists.known(keyword, act):
         ctx.alert(line, f"'{keyword}' expects {action_lists.listing(keyword)} in "
                   f"{p.label()} (got '{act}').", "unknown-action", col=line.col(2))
         return
@@ -2317,6 +2350,12 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             ctx.alert(line, parsed, "bad-action", col=line.col(2))
             return
         action = parsed
+    elif act == "switch-mode":
+        res = _switch_mode(p, tuple(words[3:]))
+        if isinstance(res, str):
+            ctx.alert(line, res, "bad-action", col=line.col(2))
+            return
+        action, start = res
     elif act == "expect-proxy":
         if where != "connection":
             ctx.alert(line, f"'expect-proxy layer4' is not allowed in 'tcp-request {where}' "

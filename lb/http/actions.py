@@ -75,6 +75,7 @@ class Verdict:
 
     kind: "allow" | "deny" | "tarpit" | "return" | "redirect" | "service" | "reject" |
     "badreq" (a rule found the request invalid: HAProxy's 400 of its request rules) |
+    "switch" (`switch-mode http`: the rules end, a TCP connection becomes HTTP) |
     "resolve" (`do-resolve`: the rules wait for ``resolve``, then go on at rule
     ``pos``; the transaction asks and hands the answer to ``resolved``).
     ``response`` is the complete raw response (or None when the transaction must build
@@ -117,6 +118,7 @@ def resolved(ctx: Any, v: Verdict, address: str | None) -> None:
 
 
 ALLOW = Verdict("allow")
+SWITCH = Verdict("switch")  # `switch-mode http`
 Executor = Callable[[Any], Verdict | None]
 
 
@@ -702,6 +704,14 @@ def _pattern_ref(a: m.ActPatternRef) -> Executor:
     return run
 
 
+def _switch_mode(a: m.ActSwitchMode) -> Executor:
+    """`switch-mode http`: the TCP connection becomes an HTTP one (lb.proxy.upgrade);
+    in an HTTP stream it just ends the rules, as HAProxy's does."""
+    def run(ctx: Any) -> Verdict:
+        return SWITCH
+    return run
+
+
 #: Action dataclass -> executor builder.
 ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActAllow: _allow,
@@ -728,6 +738,7 @@ ACTIONS: dict[type, Callable[[Any], Executor]] = {
     m.ActScUpdate: _sc_update,
     m.ActPatternRef: _pattern_ref,
     m.ActDoResolve: _do_resolve,
+    m.ActSwitchMode: _switch_mode,
 }
 
 

@@ -847,6 +847,15 @@ def _const(value: Value) -> Callable[[SampleCtx, tuple], list[Value]]:
     return fn
 
 
+_PROTO_HTTP: list[Value] = [True]
+
+
+def _f_proto_http(ctx: SampleCtx, args: tuple) -> list[Value]:
+    """True for an HTTP request; a `mode tcp` session says whether its first bytes
+    make one (``raw_http``, lb.proxy.tcp)."""
+    return _PROTO_HTTP if getattr(ctx, "raw_http", True) else []
+
+
 def _f_str(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [args[0]]
 
@@ -988,7 +997,7 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("req.hdr_val", _f_hdr_val, _HDR_ARGS, 0, T_INT, _REQ, occ_index=1),
     _row("req.len", payload.req_len, (), 0, T_INT, _REQ),
     _row("req.payload", payload.req_payload, (A_INT, A_INT), 2, T_BIN, _REQ),
-    _row("req.proto_http", _const(True), (), 0, T_BOOL, _REQ),
+    _row("req.proto_http", _f_proto_http, (), 0, T_BOOL, _REQ),
     _row("req.ver", _f_ver, (), 0, T_STR, _REQ),
     _row("req_ver", _f_ver, (), 0, T_STR, _REQ),
     _row("res.comp", _f_res_comp, (), 0, T_BOOL, _RES),

@@ -63,6 +63,9 @@ _BY_USE: dict[tuple[str, ...], tuple[str, ...]] = {
     (SERVER,): ("srv_id", "srv_name"),
 }
 USES: dict[str, tuple[str, ...]] = {n: u for u, names in _BY_USE.items() for n in names}
+# the fetches that read the HTTP request: a `mode tcp` session finds it in the client's
+# first bytes (lb.http.rawhead), and waits for them like the request-buffer ones
+REQUEST_FETCHES = frozenset(n for n, u in USES.items() if REQ in u or REQ_HDRS in u)
 
 
 def uses(fetch: str) -> tuple[str, ...]:

@@ -26,6 +26,8 @@ cdef class ClientConn(PeerNames):
     cdef public object stkctr
     # the `sess.` variables (lb.match.variables), None until one is set
     cdef public object sess_vars
+    # the first request's way on after an upgrade from `mode tcp` (lb.proxy.upgrade)
+    cdef public object entry
     # sizes, counts and flags: C values (issue #9)
     cdef public long long hsize, head_max, nreq, upgrade_body, paused
     cdef public int fd

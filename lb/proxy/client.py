@@ -61,7 +61,7 @@ class ClientConn(PeerNames):
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
         "tunnel", "ended", "head_max", "raw_head", "upgrade_body", "held", "fd", "plain",
-        "read_eof", "stkctr", "sess_vars", "pp_wait", "pp_header",
+        "read_eof", "stkctr", "sess_vars", "pp_wait", "pp_header", "entry",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -131,6 +131,9 @@ class ClientConn(PeerNames):
         self.read_eof = False
         self.pp_wait: bytes | None = None
         self.pp_header: proxyproto.Header | None = None  # (fc_rcvd_proxy, fc_pp_*)
+        # where the first request of a connection upgraded from `mode tcp` goes on
+        # (lb.proxy.upgrade.Entry), None otherwise
+        self.entry: Any = None
 
     # fields of the accept log line ("Connect from ..."): client_ip etc. from PeerNames
 

@@ -327,7 +327,8 @@ class FrontendRT:
             return rule
 
     def route(self, ctx: Any) -> BackendRT | None:
-        """use_backend rules, then default_backend, then a listen's own servers."""
+        """use_backend rules, then default_backend, then a listen's own servers. A
+        TCP frontend may name an HTTP backend (the connection is upgraded)."""
         for cond, be, fmt in self.switching:
             if cond is not None and not cond.evaluate(ctx):
                 continue
@@ -336,7 +337,7 @@ class FrontendRT:
             if fmt is not None:
                 name = fmt.render(ctx).decode("latin-1")
                 found = ctx.rt.backends.get(name)
-                if found is not None and found.mode == self.mode:
+                if found is not None and (found.mode == self.mode or self.mode == "tcp"):
                     return found
                 break  # dynamic miss: default_backend, later rules are not tried
             else:

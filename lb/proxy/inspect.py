@@ -6,7 +6,9 @@ known until more bytes arrive, HAProxy's ACL_TEST_MISS) and the walk over the ru
 that stops at the first undecided one. The payload fetches (lb.match.payload) say
 "more bytes could change this" through ``ctx.may_change``; once the delay has run out,
 the client has closed its side, or the buffer is full, the context is final and every
-condition is decided with what came.
+condition is decided with what came. The HTTP fetches read the head the session's
+first bytes make (lb.http.rawhead): while it may still end (``ctx.http_pending``),
+they are a miss too.
 
 The rules are walked as HAProxy does: ``accept`` ends the walk (the session goes on),
 ``reject`` closes the connection, other actions (track-sc, sc-inc-gpc, ...) run and
@@ -20,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from lb.http.actions import ALLOW
+from lb.match.uses import REQUEST_FETCHES
 
 FAIL, MISS, PASS = 0, 1, 3  # HAProxy's values: AND is &, OR is |
 
@@ -27,6 +30,9 @@ WAIT = object()  # run() could not decide yet
 
 
 def _expr(e: Any, ctx: Any) -> int:
+    if getattr(ctx, "http_pending", False) and not ctx.inspect_final and \
+            getattr(e, "keyword", "") in REQUEST_FETCHES:
+        return MISS  # the start of an HTTP head: its end may still come
     ctx.may_change = False
     if e.test(ctx):
         return PASS

@@ -5,7 +5,8 @@ Owns: ``TcpClient`` (accepted connection: accounting and maxconn as in HTTP mode
 for the client's first bytes when `tcp-request inspect-delay` is set
 (lb.proxy.inspect), backend choice with
 use_backend/default_backend on layer-4 fetches and on those bytes, bytes received
-before the server answers are held and sent first) and ``TcpTxn`` (a ``Txn`` whose
+before the server answers are held and sent first; a `switch-mode http` rule or an
+HTTP backend hands the connection to lb.proxy.upgrade) and ``TcpTxn`` (a ``Txn`` whose
 "attach" installs the ``tunnel`` pump instead of writing an HTTP head). Timeouts:
 `timeout connect` per attempt with retries, then `timeout tunnel` if set, else
 `timeout client`/`timeout server` for inactivity. Logged once at the end (tcplog), or
@@ -20,9 +21,10 @@ import asyncio
 import socket
 from typing import Any
 
-from lb.http import actions
+from lb.http import actions, rawhead
 from lb.match import payload
-from lb.proxy import inspect
+from lb.match.uses import REQUEST_FETCHES
+from lb.proxy import inspect, upgrade
 from lb.proxy import tunnel as tunmod
 from lb.proxy.client import PAUSE_BUF, ClientConn
 from lb.proxy.txn import Txn
@@ -38,6 +40,25 @@ class TcpTxn(Txn):
     inspect_final = True
     may_change = False
     inspect_pos = 0  # the content rule a waiting walk resumes at (lb.proxy.inspect)
+    # the HTTP head the client's first bytes make (prefetch_http): a whole one
+    # (`req.proto_http`), or the start of one
+    raw_http = False
+    http_pending = False
+    prefetched: bytes | None = None
+
+    def prefetch_http(self) -> None:
+        """Read the HTTP request the bytes so far make, for the HTTP fetches of the
+        content and switching rules (HAProxy's prefetch on a raw buffer)."""
+        data = self.req_payload
+        if data == self.prefetched:
+            return
+        self.prefetched = data
+        head = rawhead.parse(data, self.fe.head_max)
+        self.http_pending = head is rawhead.WAIT
+        self.raw_http = isinstance(head, tuple)
+        if isinstance(head, tuple):
+            self.method, self.url, self.version, self.req_headers = head
+        self.memo.clear()
 
     @property
     def req_payload(self) -> bytes:
@@ -45,14 +66,9 @@ class TcpTxn(Txn):
         conn = self.conn
         return conn.peeked or b"".join(conn.held)
 
-    def start_tcp(self) -> None:
-        if self.route_tcp() is not None:
-            self._choose_server()
-
-    def route_tcp(self) -> Any:
-        """use_backend / default_backend: the backend, counted, or None (the session
-        is then finished)."""
-        be = self.fe.route(self)
+    def route_tcp(self, be: Any) -> Any:
+        """The backend use_backend / default_backend chose, counted, or None (the
+        session is then finished)."""
         if be is None or be.disabled:  # (a disabled backend never started: not counted)
             if be is not None:
                 self.backend_name = be.name
@@ -138,21 +154,26 @@ class TcpTxn(Txn):
             tun.lost(False, None)
 
 
-# id(frontend model) -> (the model, whether its content or switching rules read the
-# client's bytes)
-_PAYLOAD_READERS: dict[int, tuple[Any, bool]] = {}
+# id(proxy model) -> (the model, whether its content or switching rules read the
+# client's bytes, raw or as an HTTP request, and whether as an HTTP request)
+_PAYLOAD_READERS: dict[int, tuple[Any, bool, bool]] = {}
+
+
+def _readers(model: Any) -> tuple[Any, bool, bool]:
+    hit = _PAYLOAD_READERS.get(id(model))
+    if hit is not None and hit[0] is model:
+        return hit
+    conds = [r.cond for r in (*model.tcp_request_content_rules, *model.switching_rules)]
+    names = {getattr(e, "keyword", "") for c in conds if c is not None
+             for a in getattr(c, "acls", ()) for e in getattr(a, "exprs", ())}
+    http = bool(names & REQUEST_FETCHES)
+    hit = (model, http or bool(names & payload.NAMES), http)
+    _PAYLOAD_READERS[id(model)] = hit
+    return hit
 
 
 def _reads_payload(model: Any) -> bool:
-    hit = _PAYLOAD_READERS.get(id(model))
-    if hit is not None and hit[0] is model:
-        return hit[1]
-    conds = [r.cond for r in (*model.tcp_request_content_rules, *model.switching_rules)]
-    flag = any(getattr(e, "keyword", "") in payload.NAMES
-               for c in conds if c is not None for a in getattr(c, "acls", ())
-               for e in getattr(a, "exprs", ()))
-    _PAYLOAD_READERS[id(model)] = (model, flag)
-    return flag
+    return _readers(model)[1]
 
 
 def _peek(conn: Any, flags: int = socket.MSG_PEEK) -> bytes:
@@ -232,7 +253,18 @@ class TcpClient(ClientConn):
         if rules is not None and model.inspect_delay:
             self.inspect_timer = self.loop.call_later(model.inspect_delay, self._inspect,
                                                       True)
-            return self._inspect(False)
+            # the first look is at what the client sent with its connection, as
+            # HAProxy's first analysis comes after a first read
+            peek = not self.held and not self.peeked and _reads_payload(model)
+            if peek:
+                self.peeked = _peek(self)
+                if not self.peeked and _readers(model)[2]:
+                    return  # an HTTP client speaks first: its first bytes start the walk
+            try:
+                return self._inspect(False)
+            finally:
+                if peek:
+                    self.peeked = b""
         self._walk_now()
 
     def _walk_now(self) -> None:
@@ -244,14 +276,16 @@ class TcpClient(ClientConn):
         peek = not self.peeked and _reads_payload(self.inspect_model)
         if peek:
             self.peeked = _peek(self)
+            txn.prefetch_http()
         try:
             v = None if rules is None else inspect.run(rules, txn, True)
+            if v is not None and v.kind == "resolve":
+                return self._resolve(txn, v, False)
+            # (the backend choice that may follow sees the same bytes)
+            self._decided(txn, v, self.inspect_next)
         finally:
             if peek:
                 self.peeked = b""
-        if v is not None and v.kind == "resolve":
-            return self._resolve(txn, v, False)
-        self._decided(txn, v, self.inspect_next)
 
     def _inspect(self, final: bool) -> None:
         """Run the waiting rules on the bytes so far; go on once they decide.
@@ -265,6 +299,8 @@ class TcpClient(ClientConn):
             if not final:
                 return
             self.resolving = None  # (its answer, when it comes, is dropped)
+        if _reads_payload(self.inspect_model):
+            txn.prefetch_http()
         v = inspect.run(self.inspect_rules, txn, final)
         if v is inspect.WAIT:
             return
@@ -303,6 +339,9 @@ class TcpClient(ClientConn):
             txn.term = b"PR"
             _peek(self, 0)
             return txn.finish(close=True, abort=True)
+        if v is not None and v.kind == "switch":
+            upgrade.upgrade(self, txn, None)
+            return
         txn.inspect_final = True
         txn.inspect_pos = 0  # the next proxy's rules start at their first
         accepted()
@@ -311,7 +350,14 @@ class TcpClient(ClientConn):
         """The backend, then its own content rules (not a listen section's twice)."""
         txn = self.session
         assert txn is not None
-        be = txn.route_tcp()
+        # the switching rules decide on the bytes so far (HAProxy: a final walk)
+        if _reads_payload(self.fe.model):
+            txn.prefetch_http()
+        be = self.fe.route(txn)
+        if be is not None and be.mode == "http" and not be.disabled:
+            upgrade.upgrade(self, txn, be)  # (HAProxy's implicit upgrade)
+            return
+        be = txn.route_tcp(be)
         if be is None:
             return
         if be is self.fe.own_be or be.tcp_content_rules is None:

@@ -29,7 +29,7 @@ from lb.proxy.drive cimport Driven
 from lb.proxy.queue cimport release as release_slot
 from lb.proxy.queue cimport request_slot
 from lb.proxy.server cimport ServerConn
-from lb.state cimport ServerState
+from lb.state cimport Counters, ServerState
 
 cdef Py_ssize_t _JOIN_MAX
 cdef int PH_FE_CONTENT, PH_FE_RULES, PH_BE_CONTENT, PH_BE_RULES, PH_SERVER
@@ -83,6 +83,9 @@ cdef class Txn(SampleSubject):
     cpdef start(self, Py_ssize_t hsize, content_length, bint chunked, conn_hdr)
     @cython.locals(ff=ForwardForRule)
     cpdef _process(self, int phase, Py_ssize_t pos)
+    cpdef _upgraded(self)
+    @cython.locals(bc=Counters)
+    cpdef bint _enter_backend(self, BackendRT be)
     cpdef _choose_server(self)
     @cython.locals(rc=RequestCookie, hdrs=list, values=list, k=bytes, v=bytes)
     cpdef _persistence(self, BackendRT be)

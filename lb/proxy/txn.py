@@ -318,8 +318,22 @@ class Txn(SampleSubject):
             self.cap_req = h1.capture(self.req_headers, fe.cap_req)
         if fe.cap_cookie is not None:
             self.cap_cc = h1.capture_cookie(self.req_headers, b"cookie", *fe.cap_cookie)
-
+        if self.conn.entry is not None:  # the first request of an upgraded connection
+            return self._upgraded()
         return self._process(PH_FE_CONTENT, 0)
+
+    def _upgraded(self) -> None:
+        """The first request of a `mode tcp` connection upgraded to HTTP goes on where
+        the session stopped (lb.proxy.upgrade): after the frontend's `tcp-request
+        content` rules, with the HTTP backend already chosen unless `switch-mode
+        http` upgraded it. The session's variables and trackers are this request's."""
+        entry = self.conn.entry
+        self.conn.entry = None
+        self.vars.update(entry.vars)
+        self.stkctr = entry.stkctr
+        self.be = entry.be  # (routing takes it; HAProxy's frontend HTTP rules still run)
+        rules = self.fe.tcp_content_rules
+        self._process(PH_FE_CONTENT, len(rules.rules) if rules is not None else 0)
 
     def _process(self, phase: int, pos: int) -> None:
         """The request's rules and routing, from ``phase`` at its rule ``pos``: the
@@ -370,7 +384,7 @@ class Txn(SampleSubject):
                 v = fe.redirect_rules.run(self)
                 if v is not None:
                     return self.verdict(v, fe)
-            routed = fe.route(self)
+            routed = self.be if self.be is not None else fe.route(self)
             if routed is None:
                 self.term = b"SC"
                 return self.local_error(503)
@@ -382,22 +396,10 @@ class Txn(SampleSubject):
                     self.cookie_req = self.cookie_res = b"N"
                 self.term = b"SC"
                 return self.local_error(503)
-            self.be = routed
-            be = self.be
-            self.backend_name = be.name
-            bc = be.counters
-            bc.scur += 1
-            bc.stot += 1
-            if bc.scur > bc.smax:
-                bc.smax = bc.scur
-            bc.sess_rate.add(self.request_ts)
-            bc.last_sess = self.request_ts
-            bc.req_tot += 1
-            bc.cum_req += 1
-            if self.websocket:
-                bc.ws_upgrade_req += 1
+            if not self._enter_backend(routed):
+                return None
             # the backend's own rules: tcp-request content, http-request, redirect
-            phase = PH_BE_CONTENT if be is not fe.own_be else PH_SERVER
+            phase = PH_BE_CONTENT if routed is not fe.own_be else PH_SERVER
         be = self.be
         if phase == PH_BE_CONTENT:
             if be.tcp_content_rules is not None:
@@ -439,6 +441,29 @@ class Txn(SampleSubject):
         if fe.comp_any:
             self._comp_request()
         self._choose_server()
+
+    def _enter_backend(self, be: Any) -> bool:
+        """The request is the backend's (counted); False when that backend cannot take
+        it: a `mode tcp` one, which an upgraded connection's later request may name
+        (HAProxy 2.6.12 closes it unanswered, `IR`, with no server)."""
+        self.be = be
+        self.backend_name = be.name
+        bc = be.counters
+        bc.scur += 1
+        bc.stot += 1
+        if bc.scur > bc.smax:
+            bc.smax = bc.scur
+        bc.sess_rate.add(self.request_ts)
+        bc.last_sess = self.request_ts
+        if be.mode != "http":
+            self.term = b"IR"
+            self.finish(close=True, abort=True)
+            return False
+        bc.req_tot += 1
+        bc.cum_req += 1
+        if self.websocket:
+            bc.ws_upgrade_req += 1
+        return True
 
     def _resolve(self, v: Verdict, phase: int) -> None:
         """A `do-resolve` rule: the walk goes on with the answer (lb.resolvers), at
