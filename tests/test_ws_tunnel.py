@@ -432,7 +432,9 @@ def test_refused_upgrade_keeps_connection_http() -> None:
         assert lb.state.frontends["f"].counters.ws_fail["non_101"] == 1
 
 
-def test_client_fin_timeout_after_half_close() -> None:
+def test_server_fin_timeout_after_client_half_close() -> None:
+    """The client's FIN leaves the server's side to time out (server-fin, sD), as in
+    HAProxy (tests/test_half_close.py compares the cases); counted by reason."""
     def server(c: socket.socket, rb: RawBackend) -> None:
         head = rb.recv_head(c)
         key = [ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n")
@@ -448,7 +450,7 @@ def test_client_fin_timeout_after_half_close() -> None:
         except OSError:
             pass
 
-    cfg = _raw_cfg().replace("timeout tunnel 5s", "timeout tunnel 10s\n  timeout client-fin 400ms")
+    cfg = _raw_cfg().replace("timeout tunnel 5s", "timeout tunnel 10s\n  timeout server-fin 400ms")
     with RawBackend(server) as rb, LbThread(cfg, ports={"s1": rb.port}) as lb:
         with socket.create_connection(("127.0.0.1", lb.ports["fe"]), timeout=5) as c:
             c.sendall(HANDSHAKE)
@@ -458,8 +460,8 @@ def test_client_fin_timeout_after_half_close() -> None:
             assert c.recv(100) == b""
             assert 0.3 < time.monotonic() - t0 < 5
         t = lb.wait_txns(1)[0]
-        assert (t.status, t.term) == (101, b"cD")
-        _wait(lambda: lb.state.frontends["f"].counters.ws_close["client_fin"] == 1)
+        assert (t.status, t.term) == (101, b"sD")
+        _wait(lambda: lb.state.frontends["f"].counters.ws_close["server_fin"] == 1)
 
 
 @pytest.mark.parametrize("headers", [

@@ -18,7 +18,7 @@ cdef class Tunnel:
     cdef public object t_last
     # byte counts and flags: C values (the pump adds each chunk's length in C)
     cdef public long long up, down
-    cdef public bint cfin, sfin, closed, ws, events
+    cdef public bint cfin, sfin, closed, ws, events, http
     cdef public int cfd, sfd
     cdef public Runtime rt
     cdef public Deadline timer
@@ -33,7 +33,7 @@ cdef class Tunnel:
     # the tunnel's end (once per WebSocket): C calls from _End and within
     cpdef eof(self, is_client)
     @cython.locals(txn=Txn)
-    cpdef rt_fin(self, client)
+    cpdef fin_timeout(self, client_side)
     cpdef lost(self, is_client, exc)
     cpdef close(self, reason, term, abort=*)
     cpdef _log_close(self, reason, dur)

@@ -4,8 +4,9 @@ Owns: ``Tunnel`` and its two ``_End`` protocols installed with ``set_protocol`` 
 client and server transports. Both tails (client bytes after its request head, server
 bytes after the 101 head) are written first, exactly once and in order; then bytes are
 forwarded as received with cross pause/resume (ARCHITECTURE §7.5). ``timeout tunnel``
-replaces client/server timeouts; ``client-fin``/``server-fin`` apply after a
-half-close, which is propagated with ``write_eof``. Byte counters are added to the
+replaces client/server timeouts; after one side's half-close, which is propagated
+with ``write_eof``, the other side's ``server-fin``/``client-fin`` applies (an HTTP
+tunnel ends at the server's FIN instead). Byte counters are added to the
 frontend, backend and server as they flow. The close records HAProxy's termination
 code (cD sD CD SD --) and a plain reason (``lb.state.WS_CLOSE_REASONS``).
 
@@ -76,7 +77,7 @@ class Tunnel:
     __slots__ = (
         "id", "rt", "txn", "conn", "ct", "st", "fc", "bc", "sc", "up", "down", "cfin", "sfin",
         "closed", "timer", "timeout", "t_open", "ws", "srv_name", "fe_name", "be_name",
-        "on_close", "frames", "events", "t_last", "cfd", "sfd",
+        "on_close", "frames", "events", "http", "t_last", "cfd", "sfd",
     )
 
     def __init__(self, rt: Any, ct: asyncio.Transport, st: asyncio.Transport,
@@ -107,6 +108,7 @@ class Tunnel:
         self.on_close: Any = None
         self.frames: Any = None
         self.events = False  # structlog tunnel_open/tunnel_close (HTTP upgrades only)
+        self.http = False  # after a 101 (ends at the server's FIN)
         # the descriptors the compiled pump sends on (lb.proxy.sockio): -2 until the
         # first chunk each way looks them up, -1 to write through the transport
         self.cfd = -2
@@ -169,7 +171,12 @@ class Tunnel:
         return t + self.rt.epoch_offset
 
     def eof(self, is_client: bool) -> None:
-        # the second FIN ends the tunnel: closing sends ours, no shutdown() first
+        # the second FIN ends the tunnel: closing sends ours, no shutdown() first.
+        # After one side's FIN the wait is on the other side, as in HAProxy: the
+        # client finished, so the server's side times out (`server-fin`, else the
+        # tunnel timeout; sD), and the reverse (`client-fin`; cD). An HTTP tunnel
+        # ends at the server's FIN, as HAProxy 2.6's H1 mux does (observed: `----`,
+        # the client's later bytes refused).
         self.rt.sendq.flush()  # (bytes queued go before the FIN or the close)
         if is_client:
             self.cfin = True
@@ -177,24 +184,25 @@ class Tunnel:
                 self.close("client_closed", b"--")
                 return
             _write_eof(self.st)
-            fin = self.rt_fin(True)
+            fin = self.fin_timeout(False)
             if fin is not None:
-                self.timer.arm(fin, self._client_fin)
+                self.timer.arm(fin, self._server_fin)
         else:
             self.sfin = True
-            if self.cfin:
+            if self.cfin or self.http:
                 self.close("server_closed", b"--")
                 return
             _write_eof(self.ct)
-            fin = self.rt_fin(False)
+            fin = self.fin_timeout(True)
             if fin is not None:
-                self.timer.arm(fin, self._server_fin)
+                self.timer.arm(fin, self._client_fin)
 
-    def rt_fin(self, client: bool) -> float | None:
+    def fin_timeout(self, client_side: bool) -> float | None:
+        """How long one side may stay mute once the other has sent its FIN."""
         txn = self.txn
         if txn is None:
             return self.timeout
-        if client:
+        if client_side:
             return txn.fe.t_client_fin or self.timeout
         return txn.be.t_server_fin or self.timeout
 
@@ -209,10 +217,10 @@ class Tunnel:
     def _expired(self) -> None:
         self.close("tunnel_timeout", b"cD")
 
-    def _client_fin(self) -> None:  # the client half-closed and the server stayed mute
+    def _client_fin(self) -> None:  # the server half-closed and the client stayed mute
         self.close("client_fin", b"cD")
 
-    def _server_fin(self) -> None:
+    def _server_fin(self) -> None:  # the client half-closed and the server stayed mute
         self.close("server_fin", b"sD")
 
     def kill(self, code: bytes = b"K") -> None:
@@ -289,6 +297,7 @@ def start_http(txn: Any, head: bytes, server_tail: bytes) -> None:
     tun.be_name = txn.be.name
     tun.on_close = _http_tunnel_closed
     tun.events = True
+    tun.http = True
     txn.tunnel = tun
     conn.tunnel = tun
     txn.sc = None
