@@ -120,13 +120,15 @@ class TooManyErrors(Exception):
 
 
 class Diagnostics:
-    """Ordered collection of diagnostics with HAProxy's 50-fatal-error cap."""
+    """Ordered collection of diagnostics with HAProxy's 50-fatal-error cap, which
+    counts the errors of the parse only (HAProxy's checks after it report them all)."""
 
-    __slots__ = ("items", "fatal_count", "stopped")
+    __slots__ = ("items", "fatal_count", "parse_fatal", "stopped")
 
     def __init__(self) -> None:
         self.items: list[Diagnostic] = []
         self.fatal_count = 0
+        self.parse_fatal = 0
         self.stopped = False
 
     def add(self, diag: Diagnostic) -> None:
@@ -135,7 +137,10 @@ class Diagnostics:
         self.items.append(diag)
         if diag.fatal:
             self.fatal_count += 1
-            if self.fatal_count >= MAX_FATAL:
+            if diag.phase == "check":
+                return
+            self.parse_fatal += 1
+            if self.parse_fatal >= MAX_FATAL:
                 self.stopped = True
                 # HAProxy notices the count as it reads the next line, and names it
                 self.items.append(Diagnostic(

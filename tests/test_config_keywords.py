@@ -304,9 +304,9 @@ def test_log_targets():
 
 def test_log_formats_resolved():
     c = ok(BASE + "frontend a\n bind :1\n option tcplog\nfrontend b\n bind :2\n"
-           ' log-format "%ci %[req.hdr(host)] %ST"\nfrontend c\n bind :3\n')
+           ' log-format "%ci %[var(txn.host)] %ST"\nfrontend c\n bind :3\n')
     assert c.frontend("a").log_format.startswith("%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt")
-    assert c.frontend("b").log_format == "%ci %[req.hdr(host)] %ST"
+    assert c.frontend("b").log_format == "%ci %[var(txn.host)] %ST"
     assert c.frontend("c").log_format is None
 
 

@@ -53,6 +53,7 @@ from lb.config.registry import (
 )
 from lb.errors import Diagnostic, Diagnostics, TooManyErrors, pipe
 from lb.http import cookie
+from lb.match import fmt as fmt_mod
 from lb.match import maps, payload, sample
 
 PROXY_SECTIONS = ("defaults", "frontend", "backend", "listen")
@@ -737,6 +738,7 @@ class Parser:
                          "global section 'server-state-file' directive. Unfortunately, "
                          "'server-state-file' is not set!", "no-server-state-file",
                          style="plain")
+            self._check_formats(p)
             if "frontend" in p.caps and (p.log_format or p.log_format_sd) and not p.logs and \
                     not (p.log_global and glob.logs):
                 ctx.warn(None, f"log format ignored for {p.label()} since it has no log "
@@ -755,6 +757,39 @@ class Parser:
                          "so the rules are ignored.", "tcp-check-without-option",
                          style="plain")
 
+
+    def _check_formats(self, p: ProxyBuilder) -> None:
+        """Compile the proxy's log formats in its final mode, as HAProxy 2.6.12 does
+        at check time: each proxy that uses a text (a defaults section's included) is
+        told of its first error. A log line cannot read the heads or buffers, which
+        are gone by then; the unique id is made while the request head is there.
+        (HAProxy reports a log-format-sd error at the log-format's line, or at
+        "(null):0" without one; lb names the log-format-sd line.)"""
+        ctx = self.ctx
+        checks = [("unique_id_format", p.unique_id_format_origin, "unique-id",
+                   "http-request")]
+        if "frontend" in p.caps:
+            checks[:0] = [("log_format", p.log_format_origin, "log-format", "log"),
+                          ("log_format_sd", p.log_format_sd_origin, "log-format-sd", "log")]
+        for attr, org, what, context in checks:
+            text = getattr(p, attr)
+            if not text:
+                continue
+            # (the statement, for the names its fetches take: lb.config.sample_refs)
+            line = Line(org.file, org.line, (attr.replace("_", "-"),), (0,), "")
+            source = maps.MapSource(ctx.pattern_refs, ctx.base_dir,
+                                    f"map at file '{org.file}' line {org.line}")
+            try:
+                with maps.using(source), sample.collecting_refs() as refs:
+                    fmt_mod.compile_format(text, log=context == "log", context=context,
+                                           mode=p.mode)
+            except fmt_mod.FormatError as exc:
+                ctx.alert(line, f"failed to parse {what} : {str(exc).rstrip()}.",
+                          "bad-format", style="Parsing")
+                if exc.pos == 0:  # nothing kept: no "log format ignored" warning
+                    setattr(p, attr, None)
+                continue
+            self.sample_refs.extend(sample_refs.PendingRef(r, line, p) for r in refs)
 
     def _check_bind_protos(self, p: ProxyBuilder) -> None:
         """`bind ... proto <mux>`: the multiplexer must serve a frontend in the proxy's

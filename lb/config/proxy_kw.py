@@ -569,37 +569,33 @@ def kw_monitor_uri(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         p.monitor_uri = line.words[1]
 
 
-def _format_arg(line: Line, ctx: ParseCtx, missing: str, extra: str, what: str) -> str | None:
-    """The statement's one log-format argument once it compiles, else None (alerted:
-    ``missing``/``extra`` for a wrong word count, "failed to parse <what>")."""
+def _format_arg(line: Line, ctx: ParseCtx, missing: str, extra: str) -> str | None:
+    """The statement's one log-format argument, else None (alerted: ``missing``/
+    ``extra`` for a wrong word count). The format itself is compiled at check time,
+    for each proxy that uses it, in that proxy's mode (`ConfigBuilder._check_formats`),
+    as HAProxy does."""
     if not _need_args(line, ctx, 1, missing):
         return None
     if len(line.words) > 2:
         ctx.alert(line, extra, "too-many-args", col=line.col(2))
         return None
-    text = line.words[1]
-    try:
-        fmt_mod.compile_format(text)
-    except Exception as exc:
-        ctx.alert(line, f"failed to parse {what} : {_msg(exc)}.", "bad-format",
-                  col=line.col(1), style="Parsing", phase="check")
-        return None
-    return text
+    return line.words[1]
 
 
 def kw_unique_id_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     text = _format_arg(line, ctx, "unique-id-format expects an argument.",
                        "unique-id-format expects only one argument, don't forget to escape "
-                       "spaces!", "unique-id")
+                       "spaces!")
     if text is not None:
         p.unique_id_format = text
+        p.unique_id_format_origin = origin(line)
 
 
 def kw_log_format_sd(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     """`log-format-sd`: the structured-data field of the frontend's rfc5424 lines."""
     text = _format_arg(line, ctx, "log-format-sd expects an argument.",
                        "log-format-sd expects only one argument, don't forget to escape "
-                       "spaces!", "log-format-sd")
+                       "spaces!")
     if text is None:
         return
     if not p.has_cap("frontend"):
@@ -607,6 +603,7 @@ def kw_log_format_sd(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                  "backends.", "capability")
         return
     p.log_format_sd = text
+    p.log_format_sd_origin = origin(line)
 
 
 def kw_unique_id_header(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
@@ -622,8 +619,12 @@ def kw_log_tag(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 
 def kw_log_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     text = _format_arg(line, ctx, "'log-format' expects a format string.",
-                       "'log-format' expects only one argument, possibly quoted.", "log-format")
+                       "'log-format' expects only one argument, possibly quoted.")
     if text is None:
+        return
+    if not p.has_cap("frontend"):
+        ctx.warn(line, f"backend '{p.name}' : 'log-format' directive is ignored in "
+                 "backends.", "capability")
         return
     if p.log_format_kind in ("httplog", "tcplog") and p.log_format_origin.file == line.file \
             and p.kind != "defaults" and p.log_format_origin.line >= p.origin.line:
@@ -2598,7 +2599,7 @@ _ROWS: list[Keyword] = [
     Keyword("stick-table", stick_kw.kw_stick_table, defaults=False,
             help="a table of keys stuck to servers"),
     Keyword("log", kw_log, help="where to send logs"),
-    Keyword("log-format", kw_log_format, FE, help="custom traffic log format"),
+    Keyword("log-format", kw_log_format, help="custom traffic log format"),
     Keyword("log-tag", kw_log_tag, help="syslog tag"),
     Keyword("maxconn", _int_kw("maxconn", "maxconn"), FE, help="max concurrent connections"),
     Keyword("mode", kw_mode, help="http or tcp"),
@@ -2612,9 +2613,9 @@ _ROWS: list[Keyword] = [
     Keyword("source", kw_source, BE, help="local address of the connections to the servers"),
     Keyword("log-format-sd", kw_log_format_sd,
             help="structured data of rfc5424 traffic log lines (a log-format string)"),
-    Keyword("unique-id-format", kw_unique_id_format, FE,
+    Keyword("unique-id-format", kw_unique_id_format,
             help="log-format of the request's unique id (%ID, unique-id)"),
-    Keyword("unique-id-header", kw_unique_id_header, FE,
+    Keyword("unique-id-header", kw_unique_id_header,
             help="request header carrying the unique id to the server"),
     Keyword("option", kw_option, help="enable an option"),
     Keyword("redirect", kw_redirect, defaults=False, help="legacy redirect rule"),

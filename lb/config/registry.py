@@ -304,6 +304,8 @@ class ProxyBuilder:
     log_format_sd: str | None = None
     log_format_kind: str | None = None  # "httplog" "httplog-clf" "tcplog" "custom"
     log_format_origin: m.Origin = m.NO_ORIGIN
+    log_format_sd_origin: m.Origin = m.NO_ORIGIN
+    unique_id_format_origin: m.Origin = m.NO_ORIGIN
     switching_rules: list[m.SwitchingRule] = field(default_factory=list)
     # --- timeouts (seconds)
     timeouts: dict[str, float | None] = field(default_factory=dict)
@@ -382,11 +384,13 @@ INHERIT_ALL = ("mode", "disabled", "options", "option_origins", "default_server"
                "restrict_hdr_names",
                "tcpka_settings",
                "inspect_delay", "email_alert", "external_check",
-               "stats_http_request_rules")
+               "stats_http_request_rules",
+               # (a backend's is only checked, as HAProxy does: the frontend's is used)
+               "unique_id_format", "unique_id_format_origin")
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "monitor_uri", "log_format", "log_format_kind", "log_format_origin",
-              "log_format_sd",
-              "unique_id_format", "unique_id_header", "rate_limit_sessions")
+              "log_format_sd", "log_format_sd_origin",
+              "unique_id_header", "rate_limit_sessions")
 INHERIT_BE = ("source", "balance", "cookie", "dynamic_cookie_key", "load_server_state",
               "check_kind", "check_origin", "httpchk_send",
               "http_check_rules", "http_check_send_origin", "tcp_check_rules",

@@ -2,7 +2,8 @@
 
 Owns: ``compile_format`` (literal text, ``%%``, ``%var``, ``%{+Q,+X,+E}var``,
 ``%[fetch,conv...]`` with optional ``%{flags}[...]``), the ``Format`` renderer,
-``LOG_VARIABLES`` (the HAProxy log variable names, spec §11) and ``escape_log``
+``LOG_VARIABLES`` (the HAProxy log variable names, spec §11, and
+``HTTP_LOG_VARIABLES``, those only `mode http` may use) and ``escape_log``
 (the ``#XX`` escaping used by traffic logs).
 
 The same engine serves ``log-format`` lines, ``set-header``/``lf-string`` values and
@@ -23,7 +24,11 @@ from lb.match import sample, uses
 
 
 class FormatError(Exception):
-    """Invalid log-format string; ``str()`` is HAProxy's message text."""
+    """Invalid log-format string; ``str()`` is HAProxy's message text. ``pos`` is the
+    index of the '%' that starts the faulty field (HAProxy keeps what came before:
+    a log-format that fails after some text still counts as one)."""
+
+    pos = 0
 
 
 # HAProxy 2.6 log-format variables (configuration manual §8.2.6).
@@ -33,6 +38,13 @@ LOG_VARIABLES: frozenset[str] = frozenset((
     "b", "bc", "bi", "bp", "bq", "ci", "cp", "f", "fc", "fi", "fp", "ft", "hr", "hrl",
     "hs", "hsl", "lc", "ms", "o", "pid", "r", "rc", "rt", "s", "sc", "si", "sp", "sq",
     "sslc", "sslv", "t", "tr", "trg", "trl", "ts", "tsc",
+))
+
+# the variables HAProxy 2.6.12 refuses outside `mode http` ("format variable 'r' is
+# reserved for HTTP mode", read off `haproxy -c` with each variable in a TCP frontend)
+HTTP_LOG_VARIABLES: frozenset[str] = frozenset((
+    "CC", "CS", "HM", "HP", "HPO", "HQ", "HU", "HV", "Ta", "Ti", "Tq", "TR", "Tr", "r",
+    "tr", "trg", "trl",
 ))
 
 FLAGS = frozenset(("Q", "X", "E", "M"))  # M: print '-' for empty values (log lines)
@@ -196,7 +208,7 @@ def _is_alnum(c: str) -> bool:
 def compile_format(text: str,
                    variables: Mapping[str, Callable[[Any], str | bytes | int]] | None = None,
                    *, log: bool = False, where: str | None = None,
-                   context: str | None = None) -> Format:
+                   context: str | None = None, mode: str | None = None) -> Format:
     """Compile a HAProxy log-format string. Raises ``FormatError``.
 
     ``variables`` maps ``%var`` names to providers ``f(ctx)``; known names without a
@@ -205,6 +217,7 @@ def compile_format(text: str,
     rendering (headers, ``lf-string``, dynamic ``use_backend``). ``where``
     (``"req"``/``"res"``) rejects fetches whose data is not available there;
     ``context`` (a rule context of ``lb.match.uses``) does so in HAProxy's terms.
+    ``mode`` (the proxy's, at check time) refuses the HTTP variables outside "http".
     """
     nodes: list[Node] = []
     exprs: list[sample.SampleExpr] = []
@@ -225,94 +238,104 @@ def compile_format(text: str,
     if log:
         while i < n and text[i] == " ":
             i += 1  # leading separators are never printed in log lines
-    while i < n:
-        c = text[i]
-        if c != "%":
-            j = text.find("%", i)
-            if j < 0:
-                j = n
-            lit.append(text[i:j])
-            i = j
-            continue
-        i += 1
-        if i >= n:
-            raise FormatError("truncated line after '%'")
-        c = text[i]
-        if c == "%":
-            lit.append("%")
-            i += 1
-            continue
-        flags = defaults
-        arg_text = None
-        if c == "{":
-            end = text.find("}", i)
-            if end < 0:
-                raise FormatError(f"truncated line after '{text[i + 1:]}'")
-            arg_text = text[i + 1:end]
-            flags = _apply_flags(arg_text, flags)
-            i = end + 1
-            if i >= n or not (text[i] == "[" or _is_alnum(text[i])):
-                raise FormatError(
-                    f"parse argument modifier without variable name near '%{{{arg_text}}}'")
+    tok = 0
+    try:
+        while i < n:
             c = text[i]
-        elif c.isdigit() or c in " \t":
-            raise FormatError(
-                f"unexpected variable name near '{c}' at position {i} line : '{text}'."
-                " Maybe you want to write a single '%', use the syntax '%%'")
-        elif c != "[" and not _is_alpha(c):
-            i += 1  # HAProxy drops a lone '%' before another character
-            lit.append(c)
-            continue
-        if c == "[":
-            rest = text[i + 1:]
-            try:
-                _, fd, args, chain, out, end = sample.parse_chain(rest, sample.FETCHES.get)
-            except sample.SampleError as e:
-                raise FormatError(f"failed to parse sample expression <{rest}> : {e}"
-                                  ) from None
-            if end >= len(rest):
-                raise FormatError(f"missing ']' after '{rest}'")
-            if rest[end] != "]":
+            if c != "%":
+                j = text.find("%", i)
+                if j < 0:
+                    j = n
+                lit.append(text[i:j])
+                i = j
+                continue
+            tok = i
+            i += 1
+            if i >= n:
+                raise FormatError("truncated line after '%'")
+            c = text[i]
+            if c == "%":
+                lit.append("%")
+                i += 1
+                continue
+            flags = defaults
+            arg_text = None
+            if c == "{":
+                end = text.find("}", i)
+                if end < 0:
+                    raise FormatError(f"truncated line after '{text[i + 1:]}'")
+                arg_text = text[i + 1:end]
+                flags = _apply_flags(arg_text, flags)
+                i = end + 1
+                if i >= n or not (text[i] == "[" or _is_alnum(text[i])):
+                    raise FormatError(
+                        f"parse argument modifier without variable name near '%{{{arg_text}}}'")
+                c = text[i]
+            elif c.isdigit() or c in " \t":
                 raise FormatError(
-                    f"expected ']' after '{rest[:end]}', but found '{rest[end]}'")
-            expr = sample.SampleExpr(rest[:end], fd, args, chain, out)
-            end += i + 1
-            if where is not None and where not in expr.where:
-                missing = expr.where - {where}
-                need = sample.NEEDS_TEXT[sample.W_SRV if sample.W_SRV in missing
-                                         else next(iter(missing), sample.W_REQ)]
-                raise FormatError(
-                    f"sample fetch <{rest}> may not be reliably used here because it"
-                    f" needs '{need}' which is not available here")
-            if context is not None:
-                need = uses.unavailable(expr.fetch_def.name, context)
-                if need is not None:
+                    f"unexpected variable name near '{c}' at position {i} line : '{text}'."
+                    " Maybe you want to write a single '%', use the syntax '%%'")
+            elif c != "[" and not _is_alpha(c):
+                i += 1  # HAProxy drops a lone '%' before another character
+                lit.append(c)
+                continue
+            if c == "[":
+                rest = text[i + 1:]
+                try:
+                    _, fd, args, chain, out, end = sample.parse_chain(rest, sample.FETCHES.get)
+                except sample.SampleError as e:
+                    raise FormatError(f"failed to parse sample expression <{rest}> : {e}"
+                                      ) from None
+                if end >= len(rest):
+                    raise FormatError(f"missing ']' after '{rest}'")
+                if rest[end] != "]":
+                    raise FormatError(
+                        f"expected ']' after '{rest[:end]}', but found '{rest[end]}'")
+                expr = sample.SampleExpr(rest[:end], fd, args, chain, out)
+                end += i + 1
+                if where is not None and where not in expr.where:
+                    missing = expr.where - {where}
+                    need = sample.NEEDS_TEXT[sample.W_SRV if sample.W_SRV in missing
+                                             else next(iter(missing), sample.W_REQ)]
                     raise FormatError(
                         f"sample fetch <{rest}> may not be reliably used here because it"
-                        f" needs '{need.split(',')[0]}' which is not available here")
+                        f" needs '{need}' which is not available here")
+                if context is not None:
+                    need = uses.unavailable(expr.fetch_def.name, context)
+                    if need is not None:
+                        if context != "log":  # (a log line names every use, as HAProxy)
+                            need = need.split(",")[0]
+                        raise FormatError(
+                            f"sample fetch <{rest}> may not be reliably used here because it"
+                            f" needs '{need}' which is not available here")
+                flush()
+                nodes.append(_expr_node(expr, flags, log))
+                exprs.append(expr)
+                dynamic = True
+                i = end + 1
+                continue
+            j = i
+            while j < n and _is_alnum(text[j]):
+                j += 1
+            name = text[i:j]
+            i = j
+            if name == "o":  # %{...}o: default flags for the following fields
+                defaults = flags
+                continue
+            provider = None
+            if variables is not None and name in variables:
+                provider = variables[name]
+            elif name not in LOG_VARIABLES:
+                raise FormatError(f"no such format variable '{name}'. If you wanted to emit the"
+                                  f" '%' character verbatim, you need to use '%%'")
+            if mode is not None and mode != "http" and name in HTTP_LOG_VARIABLES:
+                raise FormatError(f"format variable '{name}' is reserved for HTTP mode")
             flush()
-            nodes.append(_expr_node(expr, flags, log))
-            exprs.append(expr)
+            nodes.append(_var_node(provider, flags))
             dynamic = True
-            i = end + 1
-            continue
-        j = i
-        while j < n and _is_alnum(text[j]):
-            j += 1
-        name = text[i:j]
-        i = j
-        if name == "o":  # %{...}o: default flags for the following fields
-            defaults = flags
-            continue
-        provider = None
-        if variables is not None and name in variables:
-            provider = variables[name]
-        elif name not in LOG_VARIABLES:
-            raise FormatError(f"no such format variable '{name}'. If you wanted to emit the"
-                              f" '%' character verbatim, you need to use '%%'")
-        flush()
-        nodes.append(_var_node(provider, flags))
-        dynamic = True
+    except FormatError as exc:
+        exc.pos = tok
+        raise
     flush()
     constant = None
     if not dynamic:

@@ -3,10 +3,10 @@
 Owns: the table of fetch uses (HAProxy's SMP_USE_* classes, named as its messages
 name them), the rule contexts (global section, `tcp-request connection|session|
 content`, `tcp-response content`, `http-request`, `http-response`,
-`http-after-response`) with the uses each one has, and the load-time check of a
-`set-var` expression: HAProxy 2.6.12 refuses one whose fetch can give no sample
-where the rule runs ("extracts information from ..., none of which is available
-here").
+`http-after-response`, a traffic log line) with the uses each one has, and the
+load-time check of a `set-var` expression: HAProxy 2.6.12 refuses one whose fetch
+can give no sample where the rule runs ("extracts information from ..., none of
+which is available here").
 
 The table was read off HAProxy 2.6.12 (`haproxy -c` on `set-var` with every fetch
 lb knows, tests/test_variables.py compares it live). A fetch not named below reads
@@ -96,6 +96,10 @@ CONTEXTS: dict[str, frozenset[str]] = {
     "tcp-response content": _RESPONSE,
     "http-response": _RESPONSE,
     "http-after-response": _RESPONSE,
+    # a traffic log line (log-format, log-format-sd), written once the stream ends:
+    # the heads and buffers are gone by then, in both modes (HAProxy 2.6.12 refuses
+    # their fetches there; a variable set by a rule carries such a value instead)
+    "log": _ALL - {REQ_HDRS, RES_HDRS, REQ_BUF},
 }
 
 
