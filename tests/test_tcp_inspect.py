@@ -141,6 +141,10 @@ def _cond(text: str):  # type: ignore[no-untyped-def]
     ("if { req_ssl_hello_type 1 } { req.len ge 8 }", b"abcdefghij", False, inspect.FAIL),
     ("if !{ req.ssl_sni -m found }", HELLO_A[:50], False, inspect.MISS),
     ("if !{ req.ssl_sni -m found }", HELLO_A, False, inspect.FAIL),
+    ("if WAIT_END", b"abc", False, inspect.MISS),  # true only once the delay is over
+    ("if WAIT_END", b"abc", True, inspect.PASS),
+    ("unless WAIT_END", b"", False, inspect.MISS),
+    ("if WAIT_END || { req.len ge 2 }", b"abc", False, inspect.PASS),
 ], ids=lambda v: f"{len(v)}B" if isinstance(v, bytes) else None)  # (the hello is random)
 def test_condition_is_three_valued_like_haproxy(text: str, data: bytes, final: bool,
                                                 expected: int) -> None:
@@ -198,6 +202,11 @@ frontend g
     use_backend a if { req.ssl_sni -i a.example }
     use_backend b if { req.payload(0,3) -m bin 474554 }
     default_backend c
+frontend w
+    bind 127.0.0.1:@@waitend@@
+    tcp-request inspect-delay 500ms
+    tcp-request content accept if WAIT_END
+    default_backend c
 backend a
     server s 127.0.0.1:@@a@@
 backend b
@@ -230,11 +239,11 @@ def sni():  # type: ignore[no-untyped-def]
     with RawBackend(_named("A")) as a, RawBackend(_named("B")) as b, \
             RawBackend(_named("C")) as c:
         with LbProcess(SNI, ports={"a": a.port, "b": b.port, "c": c.port}) as lb:
-            yield lb.ports["fe"], lb.ports["strict"]
+            yield lb.ports["fe"], lb.ports["strict"], lb.ports["waitend"]
 
 
 def test_tls_passthrough_routed_by_sni(sni) -> None:  # type: ignore[no-untyped-def]
-    fe, _ = sni
+    fe, *_ = sni
     assert ask(fe, HELLO_A)[0] == b"A got 517"
     assert ask(fe, client_hello("x.b.example"))[0] == b"B got 517"
     assert ask(fe, client_hello("other.example"))[0] == b"C got 517"
@@ -243,14 +252,14 @@ def test_tls_passthrough_routed_by_sni(sni) -> None:  # type: ignore[no-untyped-
 
 
 def test_a_hello_in_pieces_is_waited_for(sni) -> None:  # type: ignore[no-untyped-def]
-    fe, _ = sni
+    fe, *_ = sni
     answer, took = ask(fe, HELLO_A[:7], HELLO_A[7:], gap=0.3)
     assert answer == b"A got 517"  # routed by name; the server read it all at once
     assert 0.25 < took < 1.5
 
 
 def test_undecided_rules_end_at_eof_or_when_the_delay_runs_out(sni) -> None:  # type: ignore[no-untyped-def]
-    fe, _ = sni
+    fe, *_ = sni
     answer, took = ask(fe, HELLO_A[:20], close=True)
     assert answer == b"C got 20" and took < 1.0
     answer, took = ask(fe, HELLO_A[:20])
@@ -258,13 +267,23 @@ def test_undecided_rules_end_at_eof_or_when_the_delay_runs_out(sni) -> None:  # 
 
 
 def test_reject_unless_waits_then_refuses(sni) -> None:  # type: ignore[no-untyped-def]
-    _, strict = sni
+    _, strict, _ = sni
     assert ask(strict, HELLO_A)[0] == b"A got 517"
     assert ask(strict, b"GET / HTTP/1.0\r\n\r\n")[0] == b"B got 18"
     answer, took = ask(strict, b"abc")
     assert answer == b"" and 0.8 < took < 2.5  # refused when the 1 s delay ran out
     answer, took = ask(strict, b"abc", close=True)
     assert answer == b"" and took < 0.8  # nothing more can come: refused at once
+
+
+def test_wait_end_holds_the_connection_for_the_whole_delay(sni) -> None:  # type: ignore[no-untyped-def]
+    """`accept if WAIT_END`: HAProxy 2.6.12 passed two bytes on after the 500 ms
+    delay, and at once when the client had closed its side (nothing more can come)."""
+    *_, waitend = sni
+    answer, took = ask(waitend, b"hi")
+    assert answer == b"C got 2" and 0.45 < took < 2.0
+    answer, took = ask(waitend, b"hi", close=True)
+    assert answer == b"C got 2" and took < 0.4
 
 
 BACKEND_RULES = """

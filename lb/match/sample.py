@@ -847,6 +847,20 @@ def _const(value: Value) -> Callable[[SampleCtx, tuple], list[Value]]:
     return fn
 
 
+_TRUE: list[Value] = [True]
+
+
+def _f_wait_end(ctx: SampleCtx, args: tuple) -> list[Value]:
+    """True once the content inspection is final (`tcp-request inspect-delay` over,
+    or the client done): until then no sample, which may change, so a rule on
+    `WAIT_END` holds the connection for the whole delay (HAProxy's
+    smp_fetch_wait_end). Everywhere else it is final: true."""
+    if getattr(ctx, "inspect_final", True):
+        return _TRUE
+    ctx.may_change = True  # type: ignore[attr-defined]
+    return []
+
+
 _PROTO_HTTP: list[Value] = [True]
 
 
@@ -1027,7 +1041,7 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("urlp", _f_url_param, (A_STR, A_STR), 0, T_STR, _REQ, first=True),
     _row("urlp_val", _f_urlp_val, (A_STR, A_STR), 0, T_INT, _REQ, first=True),
     _row("var", _f_var, (A_VAR, A_STR), 1, T_ANY, _ALL, check=_check_var_name),
-    _row("wait_end", _const(True), (), 0, T_BOOL, _ALL),
+    _row("wait_end", _f_wait_end, (), 0, T_BOOL, _ALL),
 ))
 
 # The running process (lb.match.procfetch): proxies, servers, queues, rates, timeouts,
