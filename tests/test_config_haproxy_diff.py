@@ -251,6 +251,19 @@ SAME_TEXT = [
     "no-tls-tickets ssl-reuse no-ssl-reuse stick check-via-socks4 resolve-opts allow-dup-ip",
     "server t 127.0.0.1:80 send-proxy-v2-ssl send-proxy-v2-ssl-cn no-send-proxy-v2 "
     "no-send-proxy-v2-ssl no-send-proxy-v2-ssl-cn no-check-send-proxy no-agent-check",
+    # `source` addresses are resolved at once (names, inet_aton's short forms), and
+    # checked before the port; a server shows these two texts on lines of their own
+    "source bogus.invalid", "source -1", "source 256.1.1.1", "source 1.2.3.4.5",
+    "source 1.2.3", "source localhost", "source ipv6@1.2.3.4", "source ipv4@localhost",
+    "source ::1x", "source [::1]x", "source 1.2.3.4:x", "source 1.2.3.4:70000",
+    "server t 127.0.0.1:80 source bogus.invalid", "server t 127.0.0.1:80 source 1.2.3.4:x",
+    "server t 127.0.0.1:80 source ::1x", "server t 127.0.0.1:80 source 1.2.3.4:70000",
+    "monitor-uri /a b",
+    # tcp-check send*: `comment <text>` is the only option
+    "tcp-check send abc 1", "tcp-check send abc comment", "tcp-check send abc comment x y",
+    "option tcp-check\n tcp-check send abc comment x comment y",
+    "tcp-check send-binary zz 1", "tcp-check send-binary 41 comment",
+    "tcp-check send-lf abc 1", "tcp-check send-binary-lf abc 1",
 ]
 
 

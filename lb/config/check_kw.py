@@ -407,6 +407,19 @@ def kw_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                       "bad-check-rule")
             return
         data_s = words[2]
+        comment = None
+        i = 3
+        while i < len(words):  # `comment <text>`, the one option (the last one wins)
+            if words[i] != "comment":
+                ctx.alert(line, f"'tcp-check {sub}' : expects 'comment' but got "
+                          f"'{words[i]}' as argument..", "bad-check-rule", col=line.col(i))
+                return
+            if i + 1 >= len(words) or not words[i + 1]:
+                ctx.alert(line, f"'tcp-check {sub}' : 'comment' expects a string as "
+                          "argument..", "bad-check-rule", col=line.col(i))
+                return
+            comment = words[i + 1]
+            i += 2
         if sub.startswith("send-binary"):
             try:
                 data = bytes.fromhex(data_s)
@@ -426,7 +439,7 @@ def kw_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                 data = b""
         else:
             data = data_s.encode("utf-8", "surrogateescape")
-        p.tcp_check_rules.append(m.TcpCheckSend(data=data))
+        p.tcp_check_rules.append(m.TcpCheckSend(data=data, comment=comment))
     elif sub == "expect":
         exp = _expect(words, 2, line, ctx, "tcp-check", False)
         if exp:

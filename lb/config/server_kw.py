@@ -10,6 +10,7 @@ Must not import: lb.config.build, lb.config.proxy_kw.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
@@ -265,12 +266,14 @@ SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
 _SERVER_FIELDS = {f.name for f in fields(m.Server)}
 
 
-def str2sa(text: str, written: str, ranges: bool = False
-           ) -> tuple[str, int | None, int | None] | str:
+def str2sa(text: str, written: str, ranges: bool = False,
+           family: int | None = None) -> tuple[str, int | None, int | None] | str:
     """``host[:port]`` as HAProxy 2.6.12's str2sa_range reads it -> (host, port or None,
     high port of a range or None), or its error text. The port is split at the last
     colon unless the host is bracketed; an empty host is any address. ``ranges``:
-    ``port-port`` is allowed (a server's `source`)."""
+    ``port-port`` is allowed (a server's `source`). With ``family`` (an AF_*, or
+    AF_UNSPEC) the host must be an address of it or a name that resolves to one, as
+    where HAProxy resolves at once (`source`), checked before the port as it does."""
     bracketed = text.startswith("[") and "]" in text
     if bracketed:
         end = text.index("]")
@@ -282,6 +285,8 @@ def str2sa(text: str, written: str, ranges: bool = False
         host, port_text = text.rsplit(":", 1)
     else:
         host, port_text = text, ""
+    if family is not None and host and not _resolves(host, family):
+        return f"invalid address: '{host}' in '{written}'"
     port: int | None = None
     high: int | None = None
     if port_text:
@@ -312,6 +317,16 @@ SOURCE_USAGE = ("'source' expects <addr>[:<port>], and optionally 'usesrc' <addr
                 "'interface' <name>")
 
 
+def _resolves(host: str, family: int) -> bool:
+    """An address of ``family`` (or a name resolving to one): HAProxy's str2ip2, which
+    takes inet_aton's short forms (``1.2.3``) and asks the resolver for the rest."""
+    try:
+        socket.getaddrinfo(host, None, family)
+    except (OSError, UnicodeError, ValueError):
+        return False
+    return True
+
+
 def parse_source(args: tuple[str, ...], server: bool) -> tuple[m.Source | str, int]:
     """`source <addr>[:<port>[-<port>]] [interface <name>] [usesrc ...]` from its
     arguments -> (Source or HAProxy's error text, how many words it took).
@@ -323,8 +338,16 @@ def parse_source(args: tuple[str, ...], server: bool) -> tuple[m.Source | str, i
                 if server else SOURCE_USAGE + "."), 0
     written = args[0]
     addr = written.split("@", 1)[1] if written.startswith(("ipv4@", "ipv6@")) else written
-    res = str2sa(addr, written, ranges=server)
+    family = {"ipv4@": socket.AF_INET, "ipv6@": socket.AF_INET6}.get(written[:5],
+                                                                     socket.AF_UNSPEC)
+    res = str2sa(addr, written, ranges=server, family=family)
     if isinstance(res, str):
+        if res.startswith(("invalid address", "invalid character")):
+            # (HAProxy's text for these ends with a newline: a server line shows it
+            # indented on lines of its own)
+            if server:
+                return f"\n  'source {written}' : {res}\n  \n", 0
+            return f"'source {written}' : {res}\n", 0
         return f"'source {written}' : {res}", 0
     host, low, high = res
     interface = None
