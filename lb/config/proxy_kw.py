@@ -582,6 +582,15 @@ def _format_arg(line: Line, ctx: ParseCtx, missing: str, extra: str) -> str | No
     return line.words[1]
 
 
+def _ignored_in_backend(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> bool:
+    """A traffic-log statement in a backend: HAProxy's warning, and nothing kept."""
+    if p.has_cap("frontend"):
+        return False
+    ctx.warn(line, f"backend '{p.name}' : '{line.words[0]}' directive is ignored in "
+             "backends.", "capability")
+    return True
+
+
 def kw_unique_id_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     text = _format_arg(line, ctx, "unique-id-format expects an argument.",
                        "unique-id-format expects only one argument, don't forget to escape "
@@ -596,11 +605,7 @@ def kw_log_format_sd(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     text = _format_arg(line, ctx, "log-format-sd expects an argument.",
                        "log-format-sd expects only one argument, don't forget to escape "
                        "spaces!")
-    if text is None:
-        return
-    if not p.has_cap("frontend"):
-        ctx.warn(line, f"backend '{p.name}' : 'log-format-sd' directive is ignored in "
-                 "backends.", "capability")
+    if text is None or _ignored_in_backend(p, line, ctx):
         return
     p.log_format_sd = text
     p.log_format_sd_origin = origin(line)
@@ -620,11 +625,7 @@ def kw_log_tag(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 def kw_log_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     text = _format_arg(line, ctx, "'log-format' expects a format string.",
                        "'log-format' expects only one argument, possibly quoted.")
-    if text is None:
-        return
-    if not p.has_cap("frontend"):
-        ctx.warn(line, f"backend '{p.name}' : 'log-format' directive is ignored in "
-                 "backends.", "capability")
+    if text is None or _ignored_in_backend(p, line, ctx):
         return
     if p.log_format_kind in ("httplog", "tcplog") and p.log_format_origin.file == line.file \
             and p.kind != "defaults" and p.log_format_origin.line >= p.origin.line:
