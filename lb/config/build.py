@@ -783,10 +783,11 @@ class Parser:
                 with maps.using(source), sample.collecting_refs() as refs:
                     fmt_mod.compile_format(text, log=context == "log", context=context,
                                            mode=p.mode)
-            except fmt_mod.FormatError as exc:
+            except Exception as exc:  # (a converter's own error too: an alert, never a
+                # traceback, as the parse-time check this replaced gave)
                 ctx.alert(line, f"failed to parse {what} : {str(exc).rstrip()}.",
                           "bad-format", style="Parsing")
-                if exc.pos == 0:  # nothing kept: no "log format ignored" warning
+                if getattr(exc, "pos", 0) == 0:  # nothing kept: no "log format ignored"
                     setattr(p, attr, None)
                 continue
             self.sample_refs.extend(sample_refs.PendingRef(r, line, p) for r in refs)
