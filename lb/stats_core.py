@@ -272,12 +272,14 @@ def _check_status(s: ServerState) -> str | None:
     return ("* " if s.check_running else "") + s.check_status
 
 
+# the statuses past HAProxy's L57DATA: those show their code (0 included)
+_CODED_STATUSES = frozenset(("L7OK", "L7OKC", "L7STS", "PROCERR", "PROCTOUT", "PROCOK"))
+
+
 def _check_code(s: ServerState) -> int | None:
-    """Shown from HAProxy's L57DATA status on: layer-7 codes, and an external check's
-    exit status (0 included)."""
-    if s.check_status.startswith("PROC"):
-        return s.check_code
-    return s.check_code if s.check_status.startswith("L7") and s.check_code else None
+    """Shown from HAProxy's L57DATA status on: the layer-7 verdicts on an answer, and
+    an external check's exit status (0 included); not for timeouts or bad answers."""
+    return s.check_code if s.check_status in _CODED_STATUSES else None
 
 
 def _check_desc(s: ServerState) -> str | None:
