@@ -40,6 +40,7 @@ from typing import Any
 from healthcheck import messages
 from healthcheck.agent import HEALTH_WORDS, AgentOutcome, parse_reply, run_agent
 from healthcheck.external import run_external
+from healthcheck.sampling import CheckRuntime, CheckSample
 from healthcheck.status import CHECK_STATUSES, Result, health_fraction, next_health
 from healthcheck.steps import (
     BUFSIZE,
@@ -362,7 +363,12 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                     outcome = Outcome("SOCKERR", 0, _errno_text(proto.error)
                                       if proto.error else "Connection closed")
                     break
-                proto.transport.write(step.render(ctx))
+                data = step.render(ctx)
+                if isinstance(data, Outcome):  # (a `send-binary-lf` that gave no hex)
+                    outcome = data
+                    break
+                if data:
+                    proto.transport.write(data)
             last = step
         if outcome is None:
             outcome = program.success(ctx, last)
@@ -442,11 +448,12 @@ async def check_once(srv: ServerState, backend: Proxy, now: float | None = None,
     program = program_for(backend)
     g = srv.backend.state.config.global_
     node = node or g.node or socket.gethostname()
+    host, port = check_target(srv)
     ctx = RunContext(server_running=srv.op != OP_STOPPED,
                      state_header=state_header(srv, node)
                      if program.send_state else None,
-                     key_factory=key_factory, disable404=program.disable404)
-    host, port = check_target(srv)
+                     key_factory=key_factory, disable404=program.disable404,
+                     sample=CheckSample(srv, CheckRuntime(srv.backend.state), (host, port)))
     tls, sni = server_tls(srv)
     return await run_program(program, host, port, ctx, inter=srv.model.inter,
                              timeout_connect=backend.timeouts.connect,
@@ -498,6 +505,7 @@ class HealthChecker:
         self.spread = max(0, min(50, g.spread_checks))
         self.node = g.node or socket.gethostname()
         self.sockbufs = server_sockbufs(g)
+        self.runtime = CheckRuntime(state)  # what the checks' formats may name
         self.entries: list[_Entry] = []
         self.agents: list[_Entry] = []  # servers with `agent-check`
         for be in state.backends.values():
@@ -636,11 +644,12 @@ class HealthChecker:
         srv, be = e.srv, e.be
         srv.check_running = True
         try:
+            host, port = check_target(srv)
             ctx = RunContext(server_running=srv.op != OP_STOPPED,
                              state_header=state_header(srv, self.node)
                              if e.program.send_state else None,
-                             disable404=e.program.disable404)
-            host, port = check_target(srv)
+                             disable404=e.program.disable404,
+                             sample=CheckSample(srv, self.runtime, (host, port)))
             if be.model.check.kind == "external":
                 ext = await run_external(be.model.check, be, srv, host, port,
                                          be.model.timeouts.check or srv.model.inter)

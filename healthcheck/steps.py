@@ -26,15 +26,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
+from healthcheck.sampling import CheckSample, compile_check_format
 from lb.config.model import (
     CheckConnect,
     CheckSpec,
+    ExpectOutcome,
     HttpCheckExpect,
     HttpCheckSend,
     TcpCheckExpect,
     TcpCheckSend,
 )
 from lb.http import h1
+from lb.match.fmt import Format
+from lb.match.sample import SampleExpr, parse_expr
 
 BUFSIZE = 16384  # like tune.bufsize: what a check reads at most
 
@@ -62,11 +66,14 @@ class RunContext:
 
     __slots__ = ("server_running", "state_header", "key_factory", "request_headers",
                  "websocket", "head_request", "response", "parsed_len", "code",
-                 "cond404", "ws_open", "last_expect", "disable404", "tls")
+                 "cond404", "ws_open", "last_expect", "disable404", "tls", "sample",
+                 "code_set")
 
     def __init__(self, server_running: bool = True, state_header: str | None = None,
                  key_factory: Callable[[], bytes] | None = None,
-                 disable404: bool = False) -> None:
+                 disable404: bool = False, sample: CheckSample | None = None) -> None:
+        self.sample = sample if sample is not None else CheckSample()  # formats read it
+        self.code_set: int | None = None  # the code an expect's `status-code` gave
         self.disable404 = disable404  # http-check disable-on-404
         self.tls = False  # the current connection runs TLS (L6 statuses)
         self.server_running = server_running  # server not DOWN (for disable-on-404)
@@ -92,6 +99,10 @@ class RunContext:
 def _b(text: str) -> bytes:
     """Config text to wire bytes (config text is UTF-8 with surrogate escapes)."""
     return text.encode("utf-8", "surrogateescape")
+
+
+def _s(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _regex(pattern: str | bytes, flags: int = 0) -> re.Pattern:  # type: ignore[type-arg]
@@ -138,40 +149,89 @@ class Connect:
         return f" (connect port {self.port})" if self.port else " (connect)"
 
 
+def _decode_hex(text: bytes) -> bytes | None:
+    """A `*-binary-lf` result: its hex digits as bytes (None: not an even hex run)."""
+    try:
+        return bytes.fromhex(text.decode("ascii")) if len(text) % 2 == 0 else None
+    except ValueError:
+        return None
+
+
 class RawSend:
-    """tcp-check send / send-binary."""
+    """tcp-check send / send-binary, send-lf / send-binary-lf (``fmt``)."""
 
-    __slots__ = ("data", "comment", "step_id")
+    __slots__ = ("data", "comment", "step_id", "fmt", "binary")
 
-    def __init__(self, data: bytes, comment: str | None = None, step_id: int = 0) -> None:
+    def __init__(self, data: bytes, comment: str | None = None, step_id: int = 0,
+                 fmt: Format | None = None, binary: bool = False) -> None:
         self.data = data
         self.comment = comment
         self.step_id = step_id
+        self.fmt = fmt
+        self.binary = binary
 
-    def render(self, ctx: RunContext) -> bytes:
-        return self.data
+    def render(self, ctx: RunContext) -> bytes | Outcome:
+        if self.fmt is None:
+            return self.data
+        data = self.fmt.render(ctx.sample)
+        if self.binary and data:
+            decoded = _decode_hex(data)
+            if decoded is None:
+                return Outcome("L7RSP", 0, "tcp-check send : failed to build log-format "
+                               f"string at step {self.step_id}")
+            return decoded
+        return data
 
     def describe(self) -> str:
         return " (send)"
 
 
 class HttpSend:
-    """One HTTP check request; rendered per run (WebSocket key, send-state)."""
+    """One HTTP check request; rendered per run (WebSocket key, send-state, the
+    log-format strings of its URI, header values and body)."""
 
     __slots__ = ("head_line", "headers", "body", "needs_close", "add_length", "websocket",
-                 "ws_key_index", "add_version", "send_state", "is_head", "step_id")
+                 "ws_key_index", "add_version", "send_state", "is_head", "step_id",
+                 "method", "version", "uri_fmt", "header_fmts", "body_fmt")
 
     def __init__(self, spec: HttpCheckSend, send_state: bool, step_id: int = 0) -> None:
         self.step_id = step_id
-        self.head_line = _b(f"{spec.method} {spec.uri} {spec.version}\r\n")
+        self.method, self.version = spec.method, spec.version
+        self.uri_fmt: Format | None = None
+        uri = spec.uri
+        if spec.uri_lf:  # (a format that renders nothing asks for "/")
+            f = compile_check_format(spec.uri)
+            if f.constant is None:
+                self.uri_fmt = f
+            else:
+                uri = _s(f.constant) or "/"
+        self.head_line = _b(f"{spec.method} {uri} {spec.version}\r\n")
         self.is_head = spec.method.upper() == "HEAD"
         names = [n.lower() for n, _ in spec.headers]
-        self.headers: list[tuple[bytes, bytes]] = [
-            (_b(n.lower()), _b(v)) for n, v in spec.headers]
+        # each value is a log-format string: a constant one is sent as it renders
+        # (`%%` is a '%'), an empty one not at all; the others are rendered per run
+        self.headers: list[tuple[bytes, bytes]] = []
+        fmts: list[Format | None] = []
+        for n, v in spec.headers:
+            f = compile_check_format(v)
+            if f.constant == b"":
+                continue
+            self.headers.append((_b(n.lower()), f.constant if f.constant is not None
+                                 else b""))
+            fmts.append(None if f.constant is not None else f)
+        self.header_fmts: tuple[Format | None, ...] | None = (
+            tuple(fmts) if any(f is not None for f in fmts) else None)
         self.body = spec.body
+        self.body_fmt = None
+        if spec.body_lf:
+            f = compile_check_format(_s(spec.body))
+            if f.constant is None:
+                self.body_fmt = f
+            else:
+                self.body = f.constant
         self.send_state = send_state
         self.needs_close = spec.version.upper() == "HTTP/1.1" and "connection" not in names
-        self.add_length = bool(spec.body) and "content-length" not in names
+        self.add_length = "content-length" not in names
         conn = h1.tokens(self.headers, b"connection")
         self.websocket = b"upgrade" in conn and h1.is_websocket(self.headers)
         # index of a usable Sec-WebSocket-Key (-1 = generate one per run)
@@ -184,11 +244,25 @@ class HttpSend:
                     break
             # drop invalid keys (the seed's `haproxy`): a fresh one is sent instead
             if self.ws_key_index < 0:
-                self.headers = [(n, v) for n, v in self.headers if n != b"sec-websocket-key"]
+                keep = [i for i, (n, _) in enumerate(self.headers)
+                        if n != b"sec-websocket-key"]
+                self.headers = [self.headers[i] for i in keep]
+                if self.header_fmts is not None:
+                    self.header_fmts = tuple(self.header_fmts[i] for i in keep)
             self.add_version = "sec-websocket-version" not in names
 
     def render(self, ctx: RunContext) -> bytes:
         headers = list(self.headers)
+        sample = ctx.sample
+        if self.header_fmts is not None:
+            rendered = []
+            for (n, v), f in zip(headers, self.header_fmts, strict=True):
+                if f is not None:
+                    v = f.render(sample)
+                    if not v:  # (an empty value: no header, as in HAProxy)
+                        continue
+                rendered.append((n, v))
+            headers = rendered
         if self.websocket:
             if self.ws_key_index < 0:
                 headers.append((b"sec-websocket-key", ctx.key_factory()))
@@ -196,18 +270,23 @@ class HttpSend:
                 headers.append((b"sec-websocket-version", b"13"))
         if self.send_state and ctx.state_header is not None:
             headers.append((b"x-haproxy-server-state", _b(ctx.state_header)))
-        if self.add_length:
-            headers.append((b"content-length", str(len(self.body)).encode()))
+        body = self.body if self.body_fmt is None else self.body_fmt.render(sample)
+        if self.add_length and body:
+            headers.append((b"content-length", str(len(body)).encode()))
         ctx.request_headers = headers
         ctx.websocket = self.websocket
         ctx.head_request = self.is_head
-        out = [self.head_line]
+        head_line = self.head_line
+        if self.uri_fmt is not None:
+            uri = self.uri_fmt.render(sample) or b"/"
+            head_line = _b(self.method) + b" " + uri + b" " + _b(self.version) + b"\r\n"
+        out = [head_line]
         for n, v in headers:
             out.append(n + b": " + v + b"\r\n")
         if self.needs_close:
             out.append(b"connection: close\r\n")
         out.append(b"\r\n")
-        out.append(self.body)
+        out.append(body)
         return b"".join(out)
 
     def describe(self) -> str:
@@ -215,16 +294,61 @@ class HttpSend:
 
 
 class Expect:
-    """Base of expect steps."""
+    """Base of expect steps: what every expect rule may add to its result (the
+    statuses, `on-success`/`on-error` formats, the `status-code` expression)."""
 
     __slots__ = ("comment", "step_id", "min_recv", "ok_status", "error_status",
-                 "tout_status", "negate")
+                 "tout_status", "negate", "on_success", "on_error", "status_code")
+
+    def _outcome_options(self, opts: ExpectOutcome) -> None:
+        self.ok_status = opts.ok_status
+        self.error_status = opts.error_status
+        self.tout_status = opts.tout_status
+        self.on_success = compile_check_format(opts.on_success) if opts.on_success else None
+        self.on_error = compile_check_format(opts.on_error) if opts.on_error else None
+        self.status_code = _status_expr(opts.status_code)
 
     def evaluate(self, buf: bytes, eof: bool, ctx: RunContext) -> tuple[Eval, Outcome | None]:
         raise NotImplementedError
 
     def describe(self) -> str:
         return ""
+
+    def code(self, ctx: RunContext, code: int) -> int:
+        """The check's code: what `status-code` gives, else ``code``."""
+        if self.status_code is None:
+            return code
+        value = self.status_code.raw(ctx.sample)
+        if isinstance(value, int):
+            return int(value)
+        if isinstance(value, bytes) and value:  # (HAProxy's cast: leading digits, or 0)
+            mt = _LEADING_INT.match(value)
+            return int(mt.group(0)) if mt else 0
+        return code
+
+    def success_desc(self, ctx: RunContext, default: str) -> str:
+        if self.on_success is not None:
+            return _s(self.on_success.render(ctx.sample))
+        return default
+
+    def error_desc(self, ctx: RunContext, desc: str) -> str:
+        """The failure text: ``desc``, else the `on-error` format's, and the comment
+        (unquoted here, as HAProxy words a failed expect)."""
+        if not desc and self.on_error is not None:
+            desc = _s(self.on_error.render(ctx.sample))
+        return f"{desc} comment: {self.comment}" if self.comment else desc
+
+
+_LEADING_INT = re.compile(rb"[+-]?\d+")
+
+
+def _status_expr(text: str | None) -> SampleExpr | None:
+    if not text:
+        return None
+    try:
+        return parse_expr(text)
+    except Exception:  # (the config layer refused the invalid ones)
+        return None
 
 
 def _with_comment(text: str, comment: str | None) -> str:
@@ -361,11 +485,15 @@ _HDR_METHODS: dict[str, Callable[[str, str], bool]] = {
 }
 
 
+_EMPTY_LF = "log-format string evaluated to an empty string"
+
+
 class HttpExpect(Expect):
     """http-check expect (or the implicit `status 200-399`)."""
 
     __slots__ = ("match", "ranges", "regex", "needle", "hdr_name", "hdr_method",
-                 "name_re", "value", "value_method", "value_re", "full")
+                 "name_re", "value", "value_method", "value_re", "full", "needle_fmt",
+                 "name_fmt", "value_fmt")
 
     def __init__(self, rule: HttpCheckExpect, step_id: int = 0) -> None:
         self.step_id = step_id
@@ -373,12 +501,11 @@ class HttpExpect(Expect):
         self.negate = rule.negate
         self.comment = rule.comment
         self.min_recv = rule.min_recv
-        self.ok_status = rule.ok_status
-        self.error_status = rule.error_status
-        self.tout_status = rule.tout_status
+        self._outcome_options(rule.outcome)
         self.ranges: tuple[tuple[int, int], ...] = ()
         self.regex: re.Pattern[bytes] | None = None
         self.needle = b""
+        self.needle_fmt = self.name_fmt = self.value_fmt = None
         self.hdr_name = (rule.hdr_name or "").lower()
         self.hdr_method = rule.hdr_method
         self.name_re: re.Pattern[str] | None = None
@@ -391,28 +518,47 @@ class HttpExpect(Expect):
         elif rule.match in ("rstatus", "rstring"):
             self.regex = _regex(_b(rule.pattern))
         elif rule.match == "string":
-            self.needle = _b(rule.pattern)
+            if rule.lf:
+                self.needle_fmt = compile_check_format(rule.pattern)
+            else:
+                self.needle = _b(rule.pattern)
         elif rule.match in ("hdr", "fhdr"):
             if not self.hdr_name:
                 self.hdr_name = rule.pattern.lower()
+            if rule.name_lf:
+                self.name_fmt = compile_check_format(rule.hdr_name or rule.pattern)
             if self.hdr_method == "reg":
                 self.name_re = _regex(rule.hdr_name or rule.pattern, re.IGNORECASE)
+            if self.value is not None and rule.value_lf:
+                self.value_fmt = compile_check_format(self.value)
             if self.value is not None and self.value_method == "reg":
                 self.value_re = _regex(self.value)
 
-    def _fail(self, default: str, code: int, desc: str) -> tuple[Eval, Outcome]:
-        return Eval.STOP, Outcome(self.error_status or default, code,
-                                  _with_comment(desc, self.comment))
+    def _fail(self, ctx: RunContext, default: str, code: int,
+              desc: str) -> tuple[Eval, Outcome]:
+        """A failure; ``desc`` gives way to the rule's `on-error` text."""
+        if self.on_error is not None:
+            desc = ""
+        return Eval.STOP, Outcome(self.error_status or default, self.code(ctx, code),
+                                  self.error_desc(ctx, desc))
+
+    def _empty_lf(self, ctx: RunContext, code: int) -> tuple[Eval, Outcome]:
+        return Eval.STOP, Outcome("L7RSP", self.code(ctx, code),
+                                  self.error_desc(ctx, _EMPTY_LF))
 
     def evaluate(self, buf: bytes, eof: bool, ctx: RunContext) -> tuple[Eval, Outcome | None]:
         ctx.last_expect = self
         last = eof or len(buf) >= BUFSIZE
         resp = _response(buf, last, ctx)
         if isinstance(resp, str):
-            return self._fail("L7RSP", ctx.code, resp)
+            if resp:  # (lb's own WebSocket texts are always given)
+                return Eval.STOP, Outcome(self.error_status or "L7RSP",
+                                          self.code(ctx, ctx.code),
+                                          self.error_desc(ctx, resp))
+            return self._fail(ctx, "L7RSP", ctx.code, resp)
         if resp is None:
             if last:
-                return self._fail("L7RSP", 0, "")
+                return self._fail(ctx, "L7RSP", 0, "")
             return Eval.WAIT, None
         code = resp.status
         last = last or resp.complete
@@ -420,6 +566,8 @@ class HttpExpect(Expect):
             ctx.cond404 = True  # 404 may mean "stopping" only for a server that is up
             return Eval.CONTINUE, None
         m = self.match
+        if m == "custom":
+            return Eval.CONTINUE, None
         if m == "status":
             ok = any(lo <= code <= hi for lo, hi in self.ranges)
             default, desc = "L7STS", resp.reason
@@ -428,20 +576,34 @@ class HttpExpect(Expect):
             ok = self.regex.search(str(code).encode()) is not None
             default, desc = "L7STS", resp.reason
         elif m in ("hdr", "fhdr"):
-            ok = self._match_header(resp.headers)
+            name, value = self.hdr_name, self.value
+            if self.name_fmt is not None:
+                name = _s(self.name_fmt.render(ctx.sample)).lower()
+                if not name:
+                    return self._empty_lf(ctx, code)
+            if self.value_fmt is not None:
+                value = _s(self.value_fmt.render(ctx.sample))
+                if not value:
+                    return self._empty_lf(ctx, code)
+            ok = self._match_header(resp.headers, name, value)
             default, desc = "L7STS", resp.reason
         else:  # string / rstring on the body
             body = resp.body
             if not body:
                 if not last:
                     return Eval.WAIT, None
-                return self._fail("L7RSP", code,
+                return self._fail(ctx, "L7RSP", code,
                                   "HTTP content check could not find a response body")
-            if not last and ((m == "string" and len(body) < len(self.needle))
+            needle = self.needle
+            if self.needle_fmt is not None:
+                needle = self.needle_fmt.render(ctx.sample)
+                if not needle:
+                    return self._empty_lf(ctx, code)
+            if not last and ((m == "string" and len(body) < len(needle))
                              or (self.min_recv > 0 and len(body) < self.min_recv)):
                 return Eval.WAIT, None
             if m == "string":
-                ok = self.needle in body
+                ok = needle in body
             else:
                 assert self.regex is not None
                 ok = self.regex.search(body) is not None
@@ -452,17 +614,17 @@ class HttpExpect(Expect):
                     else "HTTP content check did not match")
         if ok ^ self.negate:
             return Eval.CONTINUE, None
-        return self._fail(default, code, desc)
+        return self._fail(ctx, default, code, desc)
 
-    def _match_header(self, headers: h1.Headers) -> bool:
+    def _match_header(self, headers: h1.Headers, hdr_name: str, value: str | None) -> bool:
         for name, raw in headers:
             n = name.decode("latin-1")
             if self.name_re is not None:
                 if not self.name_re.search(n):
                     continue
-            elif not _HDR_METHODS.get(self.hdr_method, _HDR_METHODS["str"])(n, self.hdr_name):
+            elif not _HDR_METHODS.get(self.hdr_method, _HDR_METHODS["str"])(n, hdr_name):
                 continue
-            if self.value is None:
+            if value is None:
                 return True
             text = raw.decode("latin-1")
             values = [text] if self.full else [v.strip() for v in text.split(",")]
@@ -470,7 +632,7 @@ class HttpExpect(Expect):
                 if self.value_re is not None:
                     if self.value_re.search(v):
                         return True
-                elif _HDR_METHODS.get(self.value_method, _HDR_METHODS["str"])(v, self.value):
+                elif _HDR_METHODS.get(self.value_method, _HDR_METHODS["str"])(v, value):
                     return True
         return False
 
@@ -478,10 +640,14 @@ class HttpExpect(Expect):
 # ---- raw TCP
 
 
-class TcpExpect(Expect):
-    """tcp-check expect [!] string|rstring|binary|rbinary <pattern>."""
+_TCP_KINDS = {"string": "string", "rstring": "regex", "binary": "binary",
+              "rbinary": "binary regex", "custom": "custom function"}
 
-    __slots__ = ("match", "pattern", "regex")
+
+class TcpExpect(Expect):
+    """tcp-check expect [!] string|rstring|binary|rbinary|string-lf|binary-lf|custom."""
+
+    __slots__ = ("match", "pattern", "regex", "fmt")
 
     def __init__(self, rule: TcpCheckExpect, step_id: int = 0) -> None:
         self.step_id = step_id
@@ -490,34 +656,60 @@ class TcpExpect(Expect):
         self.negate = rule.negate
         self.min_recv = rule.min_recv
         self.comment = rule.comment
-        self.ok_status = self.error_status = self.tout_status = None
+        self._outcome_options(rule.outcome)
+        self.fmt = compile_check_format(_s(rule.pattern)) if rule.lf else None
         self.regex: re.Pattern[bytes] | None = None
         if rule.match == "rstring":
             self.regex = _regex(rule.pattern)
         elif rule.match == "rbinary":
             self.regex = _regex(rule.pattern, re.IGNORECASE)
 
+    def _kind(self) -> str:
+        if self.fmt is not None:
+            return "log-format " + ("binary" if self.match == "binary" else "string")
+        return _TCP_KINDS[self.match]
+
     def describe(self) -> str:
+        if self.match == "custom":
+            return ""
+        if self.fmt is not None or self.match in ("rstring", "rbinary"):
+            return f" (expect {self._kind()})"
         text = self.pattern.decode("latin-1")
-        kind = {"string": "string", "rstring": "regex", "binary": "binary",
-                "rbinary": "binary regex"}[self.match]
         if self.match == "binary":
             text = self.pattern.hex().upper()
-        return f" (expect {kind} '{text}')"
+        return f" (expect {self._kind()} '{text}')"
+
+    def _stop(self, ctx: RunContext, status: str, desc: str) -> tuple[Eval, Outcome]:
+        return Eval.STOP, Outcome(status, self.code(ctx, 0), self.error_desc(ctx, desc))
 
     def evaluate(self, buf: bytes, eof: bool, ctx: RunContext) -> tuple[Eval, Outcome | None]:
         ctx.last_expect = self
         last = eof or len(buf) >= BUFSIZE
-        if not buf and last:
-            return Eval.STOP, Outcome("L7RSP", 0, _with_comment(
+        if not buf:
+            if not last:
+                return Eval.WAIT, None
+            return Eval.STOP, Outcome(self.error_status or "L7RSP", 0, _with_comment(
                 f"TCPCHK got an empty response at step {self.step_id}", self.comment))
+        if self.match == "custom":
+            return Eval.CONTINUE, None
+        pattern = self.pattern
+        if self.fmt is not None:
+            pattern = self.fmt.render(ctx.sample)
+            if not pattern:
+                return self._stop(ctx, "L7RSP", _EMPTY_LF)
+            if self.match == "binary":
+                decoded = _decode_hex(pattern)
+                if decoded is None:
+                    return self._stop(ctx, "L7RSP", "Failed to parse hexastring resulting "
+                                      "of eval of a log-format string")
+                pattern = decoded
         if not last:
-            if self.match in ("string", "binary") and len(buf) < len(self.pattern):
+            if self.match in ("string", "binary") and len(buf) < len(pattern):
                 return Eval.WAIT, None
             if self.min_recv > 0 and len(buf) < self.min_recv:
                 return Eval.WAIT, None
         if self.match in ("string", "binary"):
-            found = self.pattern in buf
+            found = pattern in buf
         elif self.match == "rstring":
             assert self.regex is not None
             found = self.regex.search(buf) is not None
@@ -528,14 +720,15 @@ class TcpExpect(Expect):
             return Eval.WAIT, None
         if found ^ self.negate:
             return Eval.CONTINUE, None
-        diag = "matched unwanted content" if found else "did not match content"
-        if self.match == "string":
-            what = f"'{self.pattern.decode('latin-1')}'"
-        else:
-            what = {"binary": "(binary)", "rstring": "(regex)",
-                    "rbinary": "(binary regex)"}[self.match]
-        return Eval.STOP, Outcome("L7RSP", 0, _with_comment(
-            f"TCPCHK {diag} {what} at step {self.step_id}", self.comment))
+        desc = ""
+        if self.on_error is None:
+            diag = "matched unwanted content" if found else "did not match content"
+            if self.match == "string" and self.fmt is None:
+                what = f"'{self.pattern.decode('latin-1')}'"
+            else:
+                what = f"({self._kind()})"
+            desc = f"TCPCHK {diag} {what} at step {self.step_id}"
+        return self._stop(ctx, self.error_status or "L7RSP", desc)
 
 
 Step = Connect | RawSend | HttpSend | HttpExpect | TcpExpect
@@ -568,12 +761,14 @@ class Program:
             exp = ctx.last_expect
             if exp is None:
                 return Outcome("L7OK", ctx.code)
-            return Outcome(exp.ok_status or "L7OK", ctx.code, exp.comment or "")
+            return Outcome(exp.ok_status or "L7OK", exp.code(ctx, ctx.code),
+                           exp.success_desc(ctx, ""))  # (no comment on success)
         if isinstance(last, Connect):
             return Outcome("L6OK" if ctx.tls else "L4OK", 0,
                            "" if last.implicit else "(tcp-check)")
-        if isinstance(last, Expect) and last.comment:
-            return Outcome("L7OK", 0, last.comment)
+        if isinstance(last, Expect):
+            return Outcome(last.ok_status or "L7OK", last.code(ctx, 0),
+                           last.success_desc(ctx, "(tcp-check)"))
         return Outcome("L7OK", 0, "(tcp-check)")
 
     def step_text(self, step: Step | None) -> str:
@@ -615,7 +810,9 @@ def compile_spec(spec: CheckSpec) -> Program:
             steps.append(HttpExpect(rule, step_id=i))
             pending_default = False
         elif isinstance(rule, TcpCheckSend):
-            steps.append(RawSend(rule.data, rule.comment, step_id=i))
+            steps.append(RawSend(rule.data, rule.comment, step_id=i,
+                                 fmt=compile_check_format(rule.fmt) if rule.fmt else None,
+                                 binary=rule.binary))
         elif isinstance(rule, TcpCheckExpect):
             steps.append(TcpExpect(rule, step_id=i))
     if spec.kind == "http":

@@ -690,7 +690,7 @@ def test_listen_is_called_proxy_and_misplaced_backend_keywords():  # 2.6.12
      "'ver', 'hdr', 'body' or 'body-lf' but got 'bogus' as argument.."),
     (BASE + "listen l\n tcp-check send-binary zz\n",
      "parsing [t.cfg:7] : 'tcp-check send-binary' : 'zz' invalid binary string (an hex digit "
-     "is expected (found 'z'))."),
+     "is expected (found 'z')).\n."),
     ("global\n hard-stop-after x\n", "parsing [t.cfg:2] : unexpected character 'x' in "
      "argument to <hard-stop-after>."),
     ("global\n chroot\n", "parsing [t.cfg:2] : 'chroot' expects a directory as an argument."),

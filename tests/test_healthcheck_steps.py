@@ -19,6 +19,7 @@ from healthcheck.steps import (
 from lb.config.model import (
     CheckConnect,
     CheckSpec,
+    ExpectOutcome,
     HttpCheckExpect,
     HttpCheckSend,
     TcpCheckExpect,
@@ -231,7 +232,8 @@ def test_hdr_and_fhdr() -> None:
 
 
 def test_error_and_ok_status_overrides() -> None:
-    e = HttpCheckExpect("status", "200", error_status="L7RSP", ok_status="L7OKC")
+    e = HttpCheckExpect("status", "200", outcome=ExpectOutcome(error_status="L7RSP",
+                                                               ok_status="L7OKC"))
     assert outcome(http_spec(None, e), b"HTTP/1.1 500 Oops\r\n\r\n")[0] == "L7RSP"
     assert outcome(http_spec(None, e), OK200)[0] == "L7OKC"
 

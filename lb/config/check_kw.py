@@ -16,6 +16,7 @@ import binascii
 import re
 
 import lb.config.model as m
+from lb.config.check_expect import format_error, hex_error, parse_expect
 from lb.config.lexer import Line
 from lb.config.registry import ParseCtx, ProxyBuilder, origin
 from lb.match import sample as sample_mod
@@ -72,17 +73,23 @@ def kw_option_httpchk(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str
                        "(e.g. by a blog or wiki); each such 'rn' is read as a line break.",
                        "mangled-crlf", col=line.col(len(line.words) - 1))
             ver = _MANGLED_RE.sub("\r\n", ver)
-        if "\r\n" in ver:
-            ctx.legacy(line, "'option httpchk' : hiding headers or body at the end of the "
-                       "version string is deprecated. Please, consider to use 'http-check "
-                       "send' directive instead.", "httpchk-hidden-headers", style="tight",
-                       col=line.col(len(line.words) - 1))
-            ver, _, block = ver.partition("\r\n")
-            headers, body = _split_headers(block)
+    hidden = "\r\n" in ver and ver.startswith("HTTP/")
+    if hidden:
+        ver, _, block = ver.partition("\r\n")
+        headers, body = _split_headers(block)
+    kept = _send_headers(headers)  # (checked first: an error comes without the warning)
+    if isinstance(kept, str):
+        ctx.alert(line, f"'option httpchk' : {kept}.", "bad-check-rule")
+        return
+    if hidden:
+        ctx.legacy(line, "'option httpchk' : hiding headers or body at the end of the "
+                   "version string is deprecated. Please, consider to use 'http-check "
+                   "send' directive instead.", "httpchk-hidden-headers", style="tight",
+                   col=line.col(len(line.words) - 1))
     p.check_kind = "http"
     p.check_origin = origin(line)
-    p.httpchk_send = m.HttpCheckSend(method=meth, uri=uri, version=ver,
-                                     headers=tuple(headers), body=body)
+    p.httpchk_send = m.HttpCheckSend(method=meth, uri=uri, version=ver, headers=kept,
+                                     body=body)
     _check_ws_key(p, line, ctx, headers)
 
 
@@ -180,131 +187,13 @@ def _connect(words: tuple[str, ...], start: int, line: Line, ctx: ParseCtx,
                           default=bool(opts.get("default")), linger=bool(opts.get("linger")))
 
 
-_HTTP_MATCHES = ("status", "rstatus", "string", "rstring", "hdr", "fhdr", "string-lf")
-
-
 def _expect(words: tuple[str, ...], start: int, line: Line, ctx: ParseCtx, kw: str,
             http: bool) -> m.HttpCheckExpect | m.TcpCheckExpect | None:
-    i = start
-    negate = False
-    min_recv = -1
-    extra: dict[str, str] = {}
-    n = len(words)
-    while i < n:
-        w = words[i]
-        if w in ("min-recv", "comment", "ok-status", "error-status", "tout-status",
-                 "on-success", "on-error", "status-code"):
-            if i + 1 >= n:
-                ctx.alert(line, f"'{kw} expect' : '{w}' expects a value.", "bad-check-rule",
-                          col=line.col(i))
-                return None
-            if w == "min-recv":
-                min_recv = int(words[i + 1]) if words[i + 1].lstrip("-").isdigit() else -1
-            else:
-                extra[w] = words[i + 1]
-            i += 2
-            continue
-        if w == "!":
-            negate = True
-            i += 1
-            continue
-        break
-    if i >= n:
-        ctx.alert(line, f"'{kw} expect' : expects at least a matching pattern as arguments.",
-                  "bad-check-rule")
+    rule = parse_expect(words, start, http)
+    if isinstance(rule, str):
+        ctx.alert(line, f"'{kw} expect' : {rule}.", "bad-check-rule")
         return None
-    match = words[i]
-    if http:
-        if match not in _HTTP_MATCHES:
-            ctx.alert(line, f"'{kw} expect' : 'only supports min-recv, [!]string', "
-                      "'[!]rstring', '[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, "
-                      f"[!]fhdr or comment but got '{match}' as argument..", "bad-check-rule",
-                      col=line.col(i))
-            return None
-        if match in ("hdr", "fhdr"):
-            return _expect_hdr(words, i + 1, line, ctx, kw, match, negate, min_recv, extra)
-        if i + 1 >= n:
-            ctx.alert(line, f"'{kw} expect' : '{match}' expects a <pattern> as argument.",
-                      "bad-check-rule", col=line.col(i))
-            return None
-        pattern = words[i + 1]
-        if match == "status" and not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", pattern):
-            bad = next((c for c in pattern if c not in "0123456789,-"), pattern[:1])
-            ctx.alert(line, f"'{kw} expect' : invalid character '{bad}' in the list of status "
-                      "codes.", "bad-check-rule", col=line.col(i + 1))
-            return None
-        if match in ("rstatus", "rstring"):
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                ctx.alert(line, f"'{kw} expect' : regex '{pattern}' is invalid (error={exc.msg}, "
-                          f"erroffset={exc.pos}).", "bad-regex", col=line.col(i + 1))
-                return None
-        return m.HttpCheckExpect(
-            match="string" if match == "string-lf" else match,  # type: ignore[arg-type]
-            pattern=pattern, negate=negate, min_recv=min_recv,
-            ok_status=extra.get("ok-status"), error_status=extra.get("error-status"),
-            tout_status=extra.get("tout-status"), comment=extra.get("comment"))
-    if match not in ("string", "rstring", "binary", "rbinary", "string-lf", "binary-lf"):
-        ctx.alert(line, f"'{kw} expect' : 'only supports min-recv, '[!]binary', '[!]string', "
-                  "'[!]rstring', '[!]string-lf''[!]rbinary', '[!]binary-lf' or comment but got "
-                  f"'{match}' as argument..", "bad-check-rule", col=line.col(i))
-        return None
-    if i + 1 >= n:
-        ctx.alert(line, f"'{kw} expect' : '{match}' expects a <pattern> as argument.",
-                  "bad-check-rule", col=line.col(i))
-        return None
-    pat_s = words[i + 1]
-    kind = match.replace("-lf", "")
-    if kind in ("binary", "rbinary") and kind == "binary":
-        try:
-            pat = bytes.fromhex(pat_s)
-        except ValueError:
-            ctx.alert(line, f"'{kw} expect binary' : invalid hexadecimal string '{pat_s}'.",
-                      "bad-check-rule", col=line.col(i + 1))
-            return None
-    else:
-        pat = pat_s.encode("utf-8", "surrogateescape")
-    return m.TcpCheckExpect(match=kind, pattern=pat, negate=negate,  # type: ignore[arg-type]
-                            min_recv=min_recv, comment=extra.get("comment"))
-
-
-def _expect_hdr(words: tuple[str, ...], i: int, line: Line, ctx: ParseCtx, kw: str,
-                match: str, negate: bool, min_recv: int,
-                extra: dict[str, str]) -> m.HttpCheckExpect | None:
-    n = len(words)
-    if i >= n or words[i] != "name":
-        ctx.alert(line, f"'{kw} expect' : '{match}' expects at the name keyword as first "
-                  "argument followed by a pattern.", "bad-check-rule")
-        return None
-    i += 1
-    name_meth = "str"
-    if i + 1 < n and words[i] == "-m":
-        name_meth = words[i + 1]
-        i += 2
-    if i >= n:
-        ctx.alert(line, f"'{kw} expect {match}' : missing header name.", "bad-check-rule")
-        return None
-    hname = words[i]
-    i += 1
-    value = None
-    value_meth = "str"
-    if i < n and words[i] == "value":
-        i += 1
-        if i + 1 < n and words[i] == "-m":
-            value_meth = words[i + 1]
-            i += 2
-        if i >= n:
-            ctx.alert(line, f"'{kw} expect {match}' : missing header value.", "bad-check-rule")
-            return None
-        value = words[i]
-    return m.HttpCheckExpect(match=match, pattern=hname, negate=negate,  # type: ignore[arg-type]
-                             hdr_name=hname, hdr_method=name_meth, value=value,
-                             value_method=value_meth, min_recv=min_recv,
-                             ok_status=extra.get("ok-status"),
-                             error_status=extra.get("error-status"),
-                             tout_status=extra.get("tout-status"),
-                             comment=extra.get("comment"))
+    return rule
 
 
 def _comment(line: Line, ctx: ParseCtx, kw: str) -> None:
@@ -352,45 +241,82 @@ def kw_http_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         return
 
 
+def _send_headers(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...] | str:
+    """The `hdr` pairs of a check request as HAProxy keeps them: one `Host` at most,
+    `Content-Length` and `Transfer-Encoding` dropped (the length is the check's own),
+    each value a log-format string. An error text instead."""
+    kept: list[tuple[str, str]] = []
+    host: str | None = None
+    for name, value in pairs:
+        low = name.lower()
+        if low == "host":
+            if host is not None:
+                return f"'{name}' header already defined (previous value is '{host}')"
+            host = value
+        elif low in ("content-length", "transfer-encoding"):
+            continue
+        kept.append((name, value))
+    for _, value in kept:
+        err = format_error(value)
+        if err is not None:
+            return err
+    return tuple(kept)
+
+
 def _http_send(words: tuple[str, ...], i: int, line: Line,
                ctx: ParseCtx) -> m.HttpCheckSend | None:
-    meth = uri = ver = None
-    headers: list[tuple[str, str]] = []
-    body = b""
+    meth = uri = ver = body = None
+    uri_lf = body_lf = False
+    pairs: list[tuple[str, str]] = []
     n = len(words)
     while i < n:
         w = words[i]
         if w == "hdr":
-            if i + 2 >= n:
+            if i + 2 >= n or not words[i + 1] or not words[i + 2]:
                 ctx.alert(line, "'http-check send' : 'hdr' expects <name> and <value> as "
                           "arguments.", "bad-check-rule", col=line.col(i))
                 return None
-            headers.append((words[i + 1], words[i + 2]))
+            pairs.append((words[i + 1], words[i + 2]))
             i += 3
             continue
         if w in ("meth", "uri", "uri-lf", "ver", "body", "body-lf", "comment"):
-            if i + 1 >= n:
-                ctx.alert(line, f"'http-check send' : '{w}' expects a value.",
+            if i + 1 >= n or not words[i + 1]:
+                ctx.alert(line, f"'http-check send' : '{w}' expects a string as argument..",
                           "bad-check-rule", col=line.col(i))
                 return None
             v = words[i + 1]
             if w == "meth":
                 meth = v
             elif w in ("uri", "uri-lf"):
-                uri = v
+                uri, uri_lf = v, w == "uri-lf"
             elif w == "ver":
                 ver = v
             elif w in ("body", "body-lf"):
-                body = v.encode("utf-8", "surrogateescape")
+                body, body_lf = v, w == "body-lf"
             i += 2
             continue
         ctx.alert(line, "'http-check send' : expects 'comment', 'meth', 'uri', 'uri-lf', "
                   f"'ver', 'hdr', 'body' or 'body-lf' but got '{w}' as argument..",
                   "bad-check-rule", col=line.col(i))
         return None
-    # None fields mean "not given": merged with option httpchk at build time
+    # HAProxy's order: the URI's format, each header's, the body's
+    for text, is_lf in ((uri, uri_lf), (None, False), (body, body_lf)):
+        if text is None and not is_lf:
+            headers = _send_headers(pairs)
+            if isinstance(headers, str):
+                ctx.alert(line, f"'http-check send' : {headers}.", "bad-check-rule")
+                return None
+            continue
+        err = format_error(text) if is_lf and text is not None else None
+        if err is not None:
+            ctx.alert(line, f"'http-check send' : '{text}' invalid log-format string "
+                      f"({err}).\n.", "bad-check-rule")
+            return None
+    # empty fields mean "not given": merged with option httpchk at build time
     return m.HttpCheckSend(method=meth or "", uri=uri or "", version=ver or "",
-                           headers=tuple(headers), body=body)
+                           headers=headers,
+                           body=(body or "").encode("utf-8", "surrogateescape"),
+                           uri_lf=uri_lf, body_lf=body_lf)
 
 
 def kw_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
@@ -420,23 +346,22 @@ def kw_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                 return
             comment = words[i + 1]
             i += 2
-        if sub.startswith("send-binary"):
-            try:
-                data = bytes.fromhex(data_s)
-            except ValueError:
-                bad = next((c for c in data_s if c not in "0123456789abcdefABCDEF"), "")
-                why = (f"an hex digit is expected (found '{bad}')" if bad else
-                       "an even number of hex digit is expected")
-                if sub == "send-binary":
-                    ctx.alert(line, f"'tcp-check {sub}' : '{data_s}' invalid binary string "
-                              f"({why}).", "bad-check-rule", col=line.col(2))
-                    return
-                # a log-format: HAProxy decodes its result at each check and fails the
-                # check there; lb sends the string as written, so it can tell now
-                ctx.warn(line, f"'tcp-check {sub}' : '{data_s}' is not a binary string "
-                         f"({why}); nothing is sent and the check will fail.",
-                         "bad-check-rule", col=line.col(2))
-                data = b""
+        if sub.endswith("-lf"):
+            err = format_error(data_s)
+            if err is not None:
+                ctx.alert(line, f"'tcp-check {sub}' : '{data_s}' invalid log-format string "
+                          f"({err}).\n.", "bad-check-rule", col=line.col(2))
+                return
+            p.tcp_check_rules.append(m.TcpCheckSend(data=b"", comment=comment, fmt=data_s,
+                                                    binary=sub == "send-binary-lf"))
+            return
+        if sub == "send-binary":
+            why = hex_error(data_s)
+            if why is not None:
+                ctx.alert(line, f"'tcp-check {sub}' : '{data_s}' invalid binary string "
+                          f"({why}).\n.", "bad-check-rule", col=line.col(2))
+                return
+            data = bytes.fromhex(data_s)
         else:
             data = data_s.encode("utf-8", "surrogateescape")
         p.tcp_check_rules.append(m.TcpCheckSend(data=data, comment=comment))
@@ -463,15 +388,19 @@ def build_check(p: ProxyBuilder, log_health_checks: bool) -> m.CheckSpec:
         merged_first = False
         for rule in p.http_check_rules:
             if isinstance(rule, m.HttpCheckSend) and not merged_first:
+                # (the rule's headers replace those of the option, as in HAProxy)
                 rule = m.HttpCheckSend(
                     method=rule.method or base.method, uri=rule.uri or base.uri,
                     version=rule.version or base.version,
-                    headers=base.headers + rule.headers, body=rule.body or base.body)
+                    headers=rule.headers or base.headers, body=rule.body or base.body,
+                    uri_lf=rule.uri_lf if rule.uri else base.uri_lf,
+                    body_lf=rule.body_lf if rule.body else base.body_lf)
                 merged_first = True
             elif isinstance(rule, m.HttpCheckSend):
                 rule = m.HttpCheckSend(method=rule.method or "OPTIONS", uri=rule.uri or "/",
                                        version=rule.version or "HTTP/1.0",
-                                       headers=rule.headers, body=rule.body)
+                                       headers=rule.headers, body=rule.body,
+                                       uri_lf=rule.uri_lf, body_lf=rule.body_lf)
             steps.append(rule)
         if not merged_first:
             pos = 1 if steps and isinstance(steps[0], m.CheckConnect) else 0

@@ -674,20 +674,47 @@ class CheckConnect:
 
 @dataclass(frozen=True, slots=True)
 class HttpCheckSend:
-    """The request a check sends (option httpchk + http-check send merged)."""
+    """The request a check sends (option httpchk + http-check send merged).
+
+    Header values of `http-check send hdr` are log-format strings (HAProxy's); those
+    of `option httpchk`'s version field are sent as written (``raw_headers``). The
+    URI and body are formats with ``uri_lf``/``body_lf`` (`uri-lf`, `body-lf`).
+    """
 
     method: str = "OPTIONS"
     uri: str = "/"
     version: str = "HTTP/1.0"
     headers: tuple[tuple[str, str], ...] = ()  # (name, value) as written
     body: bytes = b""
+    uri_lf: bool = False
+    body_lf: bool = False
+    raw_headers: tuple[tuple[str, str], ...] = ()  # from `option httpchk`
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectOutcome:
+    """What an expect rule says of its result: the statuses it reports instead of
+    the defaults (`ok-status`, `error-status`, `tout-status`), the log-format texts
+    of its check description (`on-success`, `on-error`) and the sample expression
+    that sets the check's code (`status-code`)."""
+
+    ok_status: str | None = None
+    error_status: str | None = None
+    tout_status: str | None = None
+    on_success: str | None = None
+    on_error: str | None = None
+    status_code: str | None = None
+
+
+NO_EXPECT_OUTCOME = ExpectOutcome()
 
 
 @dataclass(frozen=True, slots=True)
 class HttpCheckExpect:
-    """http-check expect [!] <match> <pattern>."""
+    """http-check expect [!] <match> <pattern>. ``lf``: the pattern (`string-lf`) is
+    a log-format string; ``name_lf``/``value_lf``: those of `hdr` are."""
 
-    match: Literal["status", "rstatus", "string", "rstring", "hdr", "fhdr"]
+    match: Literal["status", "rstatus", "string", "rstring", "hdr", "fhdr", "custom"]
     pattern: str
     negate: bool = False
     hdr_name: str | None = None  # for hdr/fhdr
@@ -695,25 +722,36 @@ class HttpCheckExpect:
     value: str | None = None  # hdr value pattern
     value_method: str = "str"
     min_recv: int = -1
-    ok_status: str | None = None
-    error_status: str | None = None
-    tout_status: str | None = None
     comment: str | None = None
+    lf: bool = False
+    name_lf: bool = False
+    value_lf: bool = False
+    outcome: ExpectOutcome = NO_EXPECT_OUTCOME
 
 
 @dataclass(frozen=True, slots=True)
 class TcpCheckSend:
+    """tcp-check send / send-binary (``data``), send-lf / send-binary-lf (``fmt``, the
+    log-format text; ``binary``: its result is hex text to decode)."""
+
     data: bytes
     comment: str | None = None
+    fmt: str | None = None
+    binary: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class TcpCheckExpect:
-    match: Literal["string", "rstring", "binary", "rbinary"]
+    """tcp-check expect [!] <match> <pattern>; ``lf``: the pattern is a log-format
+    string (`string-lf`, `binary-lf`: its result is hex text)."""
+
+    match: Literal["string", "rstring", "binary", "rbinary", "custom"]
     pattern: bytes
     negate: bool = False
     min_recv: int = -1
     comment: str | None = None
+    lf: bool = False
+    outcome: ExpectOutcome = NO_EXPECT_OUTCOME
 
 
 CheckStep = CheckConnect | HttpCheckSend | HttpCheckExpect | TcpCheckSend | TcpCheckExpect

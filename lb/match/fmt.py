@@ -123,12 +123,14 @@ def _literal_node(text: bytes) -> Node:
     return lambda ctx: text
 
 
-def _var_node(provider: Callable[[Any], Any] | None, flags: frozenset[str]) -> Node:
+def _var_node(provider: Callable[[Any], Any] | None, flags: frozenset[str],
+              empty: bool = False) -> Node:
     if provider is None:
         dash = b'"-"' if "Q" in flags else b"-"
         return lambda ctx: dash
     hexa = "X" in flags
-    flags = flags | {"M"}  # variables always print '-' when empty
+    if not empty:
+        flags = flags | {"M"}  # variables print '-' when empty (except in checks)
 
     def node(ctx: Any) -> bytes:
         v = provider(ctx)
@@ -208,7 +210,8 @@ def _is_alnum(c: str) -> bool:
 def compile_format(text: str,
                    variables: Mapping[str, Callable[[Any], str | bytes | int]] | None = None,
                    *, log: bool = False, where: str | None = None,
-                   context: str | None = None, mode: str | None = None) -> Format:
+                   context: str | None = None, mode: str | None = None,
+                   empty_vars: bool = False) -> Format:
     """Compile a HAProxy log-format string. Raises ``FormatError``.
 
     ``variables`` maps ``%var`` names to providers ``f(ctx)``; known names without a
@@ -218,6 +221,9 @@ def compile_format(text: str,
     (``"req"``/``"res"``) rejects fetches whose data is not available there;
     ``context`` (a rule context of ``lb.match.uses``) does so in HAProxy's terms.
     ``mode`` (the proxy's, at check time) refuses the HTTP variables outside "http".
+    ``empty_vars``: a health check's format, as HAProxy renders it: flags apply to
+    samples as in a log line (``+Q`` quotes), but a field without a value prints
+    nothing rather than ``-``, and spaces are kept.
     """
     nodes: list[Node] = []
     exprs: list[sample.SampleExpr] = []
@@ -309,7 +315,7 @@ def compile_format(text: str,
                             f"sample fetch <{rest}> may not be reliably used here because it"
                             f" needs '{need}' which is not available here")
                 flush()
-                nodes.append(_expr_node(expr, flags, log))
+                nodes.append(_expr_node(expr, flags, log or empty_vars))
                 exprs.append(expr)
                 dynamic = True
                 i = end + 1
@@ -331,7 +337,7 @@ def compile_format(text: str,
             if mode is not None and mode != "http" and name in HTTP_LOG_VARIABLES:
                 raise FormatError(f"format variable '{name}' is reserved for HTTP mode")
             flush()
-            nodes.append(_var_node(provider, flags))
+            nodes.append(_var_node(provider, flags, empty_vars))
             dynamic = True
     except FormatError as exc:
         exc.pos = tok

@@ -3,10 +3,10 @@
 Owns: the table of fetch uses (HAProxy's SMP_USE_* classes, named as its messages
 name them), the rule contexts (global section, `tcp-request connection|session|
 content`, `tcp-response content`, `http-request`, `http-response`,
-`http-after-response`, a traffic log line) with the uses each one has, and the
-load-time check of a `set-var` expression: HAProxy 2.6.12 refuses one whose fetch
-can give no sample where the rule runs ("extracts information from ..., none of
-which is available here").
+`http-after-response`, a traffic log line, a health check's formats) with the uses
+each one has, and the load-time check of a `set-var` expression: HAProxy 2.6.12
+refuses one whose fetch can give no sample where the rule runs ("extracts
+information from ..., none of which is available here").
 
 The table was read off HAProxy 2.6.12 (`haproxy -c` on `set-var` with every fetch
 lb knows, tests/test_variables.py compares it live). A fetch not named below reads
@@ -100,7 +100,13 @@ CONTEXTS: dict[str, frozenset[str]] = {
     # the heads and buffers are gone by then, in both modes (HAProxy 2.6.12 refuses
     # their fetches there; a variable set by a rule carries such a value instead)
     "log": _ALL - {REQ_HDRS, RES_HDRS, REQ_BUF},
+    # a health check's log-format strings and `status-code` (HAProxy's
+    # SMP_VAL_BE_CHK_RUL): no client, no request; the server's answer may be there
+    "check": _ALL - {REQ_HDRS, REQ, REQ_BUF, FRONTEND, CLIENT_CONN},
 }
+# fetches a context takes although what they read is missing there (HAProxy 2.6.12
+# gives the unique id its own class, valid in a check)
+_ALSO: dict[str, frozenset[str]] = {"check": frozenset(("unique-id",))}
 
 
 def unavailable(fetch: str, context: str) -> str | None:
@@ -108,6 +114,7 @@ def unavailable(fetch: str, context: str) -> str | None:
     context (``'a,b'`` text), else None."""
     need = uses(fetch)
     have = CONTEXTS.get(context)
-    if not need or have is None or any(u in have for u in need):
+    if not need or have is None or any(u in have for u in need) or \
+            fetch in _ALSO.get(context, ()):
         return None
     return ",".join(need)
