@@ -263,6 +263,12 @@ def _send_headers(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...] |
     return tuple(kept)
 
 
+def _lf_error(text: str | None, is_lf: bool) -> str | None:
+    """HAProxy's text for an `*-lf` value that is not a valid check log-format."""
+    err = format_error(text) if is_lf and text is not None else None
+    return None if err is None else f"'{text}' invalid log-format string ({err}).\n"
+
+
 def _http_send(words: tuple[str, ...], i: int, line: Line,
                ctx: ParseCtx) -> m.HttpCheckSend | None:
     meth = uri = ver = body = None
@@ -300,18 +306,13 @@ def _http_send(words: tuple[str, ...], i: int, line: Line,
                   "bad-check-rule", col=line.col(i))
         return None
     # HAProxy's order: the URI's format, each header's, the body's
-    for text, is_lf in ((uri, uri_lf), (None, False), (body, body_lf)):
-        if text is None and not is_lf:
-            headers = _send_headers(pairs)
-            if isinstance(headers, str):
-                ctx.alert(line, f"'http-check send' : {headers}.", "bad-check-rule")
-                return None
-            continue
-        err = format_error(text) if is_lf and text is not None else None
-        if err is not None:
-            ctx.alert(line, f"'http-check send' : '{text}' invalid log-format string "
-                      f"({err}).\n.", "bad-check-rule")
-            return None
+    headers = _send_headers(pairs)
+    err = (_lf_error(uri, uri_lf) or (headers if isinstance(headers, str) else None)
+           or _lf_error(body, body_lf))
+    if err is not None:
+        ctx.alert(line, f"'http-check send' : {err}.", "bad-check-rule")
+        return None
+    assert not isinstance(headers, str)
     # empty fields mean "not given": merged with option httpchk at build time
     return m.HttpCheckSend(method=meth or "", uri=uri or "", version=ver or "",
                            headers=headers,
