@@ -5,11 +5,14 @@ the exact request bytes of HTTP checks (spec §7.3, §7.4), the WebSocket handsh
 of checks (spec §7.5: fresh Sec-WebSocket-Key, 101 + correct Sec-WebSocket-Accept,
 masked close frame afterwards), HTTP response parsing for checks, and every expect
 rule (status lists and ranges, rstatus, string, rstring, hdr/fhdr, tcp-check
-string/rstring/binary/rbinary, `!`, min-recv, ok/error/tout-status,
-disable-on-404).
+string/rstring/binary/rbinary, their `-lf` forms, custom, `!`, min-recv,
+ok/error/tout-status, on-success/on-error, status-code, disable-on-404).
+
+Log-format strings (send-lf, uri-lf, header values, ...) are compiled here and
+rendered per run from ``RunContext.sample`` (healthcheck.sampling).
 
 The runner drives a Program: it opens connections for ``Connect`` steps, writes
-what ``Send.render`` returns, and feeds the bytes received so far to
+what ``Send.render`` returns (or stops on the ``Outcome`` it returns instead), and feeds the bytes received so far to
 ``Expect.evaluate`` which answers CONTINUE (next step), WAIT (read more) or STOP
 (with an ``Outcome``). When the steps run out, ``Program.success`` gives the
 passing outcome.
@@ -66,14 +69,12 @@ class RunContext:
 
     __slots__ = ("server_running", "state_header", "key_factory", "request_headers",
                  "websocket", "head_request", "response", "parsed_len", "code",
-                 "cond404", "ws_open", "last_expect", "disable404", "tls", "sample",
-                 "code_set")
+                 "cond404", "ws_open", "last_expect", "disable404", "tls", "sample")
 
     def __init__(self, server_running: bool = True, state_header: str | None = None,
                  key_factory: Callable[[], bytes] | None = None,
                  disable404: bool = False, sample: CheckSample | None = None) -> None:
         self.sample = sample if sample is not None else CheckSample()  # formats read it
-        self.code_set: int | None = None  # the code an expect's `status-code` gave
         self.disable404 = disable404  # http-check disable-on-404
         self.tls = False  # the current connection runs TLS (L6 statuses)
         self.server_running = server_running  # server not DOWN (for disable-on-404)
