@@ -52,6 +52,7 @@ from healthcheck.steps import (
     Program,
     RunContext,
     Step,
+    VarAction,
     compile_spec,
     ws_close_frame,
 )
@@ -278,7 +279,7 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                 if proto is not None:
                     _close(proto.transport)
                 h = step.addr or host
-                p = step.port or port
+                p = step.target_port(ctx, port)
                 try:
                     if not _is_ip(h):
                         infos = await loop.getaddrinfo(h, p, type=socket.SOCK_STREAM)
@@ -331,6 +332,9 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                         break
                     proto.transport = tr  # type: ignore[assignment]
                     ctx.tls = True
+            elif isinstance(step, VarAction):
+                step.run(ctx)
+                continue  # (not a step a result names, as in HAProxy)
             elif isinstance(step, Expect):
                 assert proto is not None
                 while True:

@@ -6,13 +6,16 @@ of checks (spec §7.5: fresh Sec-WebSocket-Key, 101 + correct Sec-WebSocket-Acce
 masked close frame afterwards), HTTP response parsing for checks, and every expect
 rule (status lists and ranges, rstatus, string, rstring, hdr/fhdr, tcp-check
 string/rstring/binary/rbinary, their `-lf` forms, custom, `!`, min-recv,
-ok/error/tout-status, on-success/on-error, status-code, disable-on-404).
+ok/error/tout-status, on-success/on-error, status-code, disable-on-404), the
+variable rules (``VarAction``), and HAProxy's last shaping of a rule list: the
+implicit connect and final expect, step numbers, comments handed on.
 
 Log-format strings (send-lf, uri-lf, header values, ...) are compiled here and
 rendered per run from ``RunContext.sample`` (healthcheck.sampling).
 
-The runner drives a Program: it opens connections for ``Connect`` steps, writes
-what ``Send.render`` returns (or stops on the ``Outcome`` it returns instead), and feeds the bytes received so far to
+The runner drives a Program: it opens connections for ``Connect`` steps, runs
+``VarAction`` steps, writes what ``Send.render`` returns (or stops on the
+``Outcome`` it returns instead), and feeds the bytes received so far to
 ``Expect.evaluate`` which answers CONTINUE (next step), WAIT (read more) or STOP
 (with an ``Outcome``). When the steps run out, ``Program.success`` gives the
 passing outcome.
@@ -31,6 +34,9 @@ from enum import IntEnum
 
 from healthcheck.sampling import CheckSample, compile_check_format
 from lb.config.model import (
+    ActSetVar,
+    ActUnsetVar,
+    CheckComment,
     CheckConnect,
     CheckSpec,
     ExpectOutcome,
@@ -40,8 +46,9 @@ from lb.config.model import (
     TcpCheckSend,
 )
 from lb.http import h1
+from lb.match import variables
 from lb.match.fmt import Format
-from lb.match.sample import SampleExpr, parse_expr
+from lb.match.sample import T_BIN, T_METH, SampleExpr, parse_expr, to_int
 
 BUFSIZE = 16384  # like tune.bufsize: what a check reads at most
 
@@ -132,22 +139,74 @@ def ws_close_frame(mask: bytes | None = None) -> bytes:
 
 class Connect:
     """Open a (new) connection; port/addr None mean the server's check port/addr,
-    ``tls`` None means the server's own choice (`ssl` / `check-ssl`)."""
+    ``tls`` None means the server's own choice (`ssl` / `check-ssl`). ``port_expr``
+    gives the port at each run; ``addr_port`` is the port written with `addr`."""
 
-    __slots__ = ("port", "addr", "implicit", "step_id", "tls", "send_proxy")
+    __slots__ = ("port", "addr", "implicit", "step_id", "tls", "send_proxy", "port_expr",
+                 "addr_port", "comment")
 
     def __init__(self, port: int | None = None, addr: str | None = None,
                  implicit: bool = False, step_id: int = 0, tls: bool | None = None,
-                 send_proxy: bool | None = None) -> None:
+                 send_proxy: bool | None = None, port_expr: SampleExpr | None = None,
+                 addr_port: int | None = None, comment: str | None = None) -> None:
         self.port = port
         self.addr = addr
         self.implicit = implicit
         self.step_id = step_id
         self.tls = tls
         self.send_proxy = send_proxy  # None: the server's choice
+        self.port_expr = port_expr
+        self.addr_port = addr_port
+        self.comment = comment
+
+    def target_port(self, ctx: RunContext, port: int) -> int:
+        """HAProxy's order: the rule's port (or its expression's value, kept to 16
+        bits), the port written with its `addr`, the server's check port (``port``)."""
+        p = self.port or 0
+        if self.port_expr is not None:
+            p = to_int(self.port_expr.raw(ctx.sample)) or 0  # type: ignore[arg-type]
+        return (p or self.addr_port or port) & 0xFFFF
 
     def describe(self) -> str:
         return f" (connect port {self.port})" if self.port else " (connect)"
+
+
+class VarAction:
+    """`set-var(...)`, `set-var-fmt(...)`, `unset-var(...)` of a check: run on the
+    check's own context. A check has no stream, so `txn.`, `req.` and `res.`
+    variables are left alone, as HAProxy leaves them."""
+
+    __slots__ = ("name", "conds", "expr", "fmt", "kind", "unset", "active")
+
+    def __init__(self, rule: ActSetVar | ActUnsetVar) -> None:
+        self.name = rule.name
+        self.active = rule.name.partition(".")[0] in ("check", "sess", "proc")
+        self.unset = isinstance(rule, ActUnsetVar)
+        self.conds: tuple[str, ...] = ()
+        self.expr: SampleExpr | None = None
+        self.fmt: Format | None = None
+        self.kind = ""
+        if isinstance(rule, ActSetVar):
+            self.conds = rule.conds
+            if rule.is_format:
+                self.fmt = compile_check_format(rule.expr)
+            else:
+                self.expr = _sample_expr(rule.expr)
+                if self.expr is not None and self.expr.out in (T_BIN, T_METH):
+                    self.kind = self.expr.out
+
+    def run(self, ctx: RunContext) -> None:
+        if not self.active:
+            return
+        sample = ctx.sample
+        if self.unset:
+            variables.unset(sample, self.name)
+        elif self.fmt is not None:
+            variables.assign(sample, self.name, self.fmt.render(sample), self.conds)
+        elif self.expr is not None:
+            value = self.expr.raw(sample)
+            if value is not None:
+                variables.assign(sample, self.name, value, self.conds, self.kind)
 
 
 def _decode_hex(text: bytes) -> bytes | None:
@@ -193,10 +252,11 @@ class HttpSend:
 
     __slots__ = ("head_line", "headers", "body", "needs_close", "add_length", "websocket",
                  "ws_key_index", "add_version", "send_state", "is_head", "step_id",
-                 "method", "version", "uri_fmt", "header_fmts", "body_fmt")
+                 "method", "version", "uri_fmt", "header_fmts", "body_fmt", "comment")
 
     def __init__(self, spec: HttpCheckSend, send_state: bool, step_id: int = 0) -> None:
         self.step_id = step_id
+        self.comment: str | None = None
         self.method, self.version = spec.method, spec.version
         self.uri_fmt: Format | None = None
         uri = spec.uri
@@ -307,7 +367,7 @@ class Expect:
         self.tout_status = opts.tout_status
         self.on_success = compile_check_format(opts.on_success) if opts.on_success else None
         self.on_error = compile_check_format(opts.on_error) if opts.on_error else None
-        self.status_code = _status_expr(opts.status_code)
+        self.status_code = _sample_expr(opts.status_code)
 
     def evaluate(self, buf: bytes, eof: bool, ctx: RunContext) -> tuple[Eval, Outcome | None]:
         raise NotImplementedError
@@ -343,7 +403,7 @@ class Expect:
 _LEADING_INT = re.compile(rb"[+-]?\d+")
 
 
-def _status_expr(text: str | None) -> SampleExpr | None:
+def _sample_expr(text: str | None) -> SampleExpr | None:
     if not text:
         return None
     try:
@@ -732,7 +792,7 @@ class TcpExpect(Expect):
         return self._stop(ctx, self.error_status or "L7RSP", desc)
 
 
-Step = Connect | RawSend | HttpSend | HttpExpect | TcpExpect
+Step = Connect | RawSend | HttpSend | HttpExpect | TcpExpect | VarAction
 
 
 # --------------------------------------------------------------------------- programs
@@ -754,8 +814,9 @@ class Program:
 
     def success(self, ctx: RunContext, last: Step | None) -> Outcome:
         """The passing outcome once every step ran (``last`` = last step run)."""
-        if self.kind == "tcp":
-            return Outcome("L6OK" if ctx.tls else "L4OK")
+        if isinstance(last, Connect) or self.kind == "tcp":  # (no send, no expect)
+            return Outcome("L6OK" if ctx.tls else "L4OK", 0,
+                           "" if last is None or last.implicit else "(tcp-check)")
         if self.kind == "http":
             if ctx.cond404 and ctx.code == 404:
                 return Outcome("L7OKC", 404)
@@ -764,9 +825,6 @@ class Program:
                 return Outcome("L7OK", ctx.code)
             return Outcome(exp.ok_status or "L7OK", exp.code(ctx, ctx.code),
                            exp.success_desc(ctx, ""))  # (no comment on success)
-        if isinstance(last, Connect):
-            return Outcome("L6OK" if ctx.tls else "L4OK", 0,
-                           "" if last.implicit else "(tcp-check)")
         if isinstance(last, Expect):
             return Outcome(last.ok_status or "L7OK", last.code(ctx, 0),
                            last.success_desc(ctx, "(tcp-check)"))
@@ -785,45 +843,84 @@ class Program:
         return text
 
 
+def _rule_kind(rule: object) -> str:
+    """A rule as HAProxy's comment pass sees it."""
+    if rule is None or isinstance(rule, CheckConnect):
+        return "connect"
+    if isinstance(rule, CheckComment):
+        return "comment"
+    if isinstance(rule, ActSetVar | ActUnsetVar):
+        return "action"
+    if isinstance(rule, HttpCheckSend | TcpCheckSend):
+        return "send"
+    return "expect"
+
+
+def _with_comments(items: list[tuple[int, object]]) -> list[tuple[int, object, str | None]]:
+    """HAProxy's last pass over a ruleset: a comment rule's text goes to the rules
+    after it that have none, while they are of one kind (a connect takes it and ends
+    it, as does a variable rule); the comment rules themselves go."""
+    out: list[tuple[int, object, str | None]] = []
+    comment: str | None = None
+    prev = "comment"
+    for step_id, rule in items:
+        kind = _rule_kind(rule)
+        if kind != prev and prev != "comment":
+            comment = None
+        prev = kind
+        if isinstance(rule, CheckComment):
+            comment = rule.text
+            continue
+        own = getattr(rule, "comment", None)
+        out.append((step_id, rule, own or (comment if kind != "action" else None)))
+        if kind in ("connect", "action"):
+            comment = None
+    return out
+
+
 def compile_spec(spec: CheckSpec) -> Program:
-    """Compile a backend's CheckSpec (never fails on a model the config layer built)."""
-    steps: list[Step] = []
+    """Compile a backend's CheckSpec (never fails on a model the config layer built).
+
+    Steps are numbered as HAProxy numbers its rules: each rule of the list counts,
+    comments and variable rules included; the implicit first connect is step 0 and
+    the implicit expect after a final HTTP send shares the send's number."""
     if spec.kind in ("tcp", "external"):  # (an external check runs no steps)
         return Program("tcp", (Connect(implicit=True),))
-    rules = spec.steps
-    if not rules or not isinstance(rules[0], CheckConnect):
-        steps.append(Connect(implicit=True))
-    pending_default = False
-    for i, rule in enumerate(rules, start=1):
-        if isinstance(rule, CheckConnect):
-            if pending_default:
-                steps.append(_default_expect())
-                pending_default = False
-            steps.append(Connect(rule.port, rule.addr, step_id=i,
-                                 tls=None if rule.default else rule.ssl,
-                                 send_proxy=None if rule.default else rule.send_proxy))
+    rules: tuple[object, ...] = spec.steps
+    if spec.kind == "http" and not rules:  # (a spec made by hand: the default request)
+        rules = (HttpCheckSend(),)
+    items: list[tuple[int, object]] = list(enumerate(rules, start=1))
+    io = [(i, r) for i, r in items if _rule_kind(r) in ("connect", "send", "expect")]
+    if not io or not isinstance(io[0][1], CheckConnect):
+        items.insert(0, (0, None))
+    if spec.kind == "http" and io and isinstance(io[-1][1], HttpCheckSend):
+        items.append((io[-1][0], _DEFAULT_EXPECT))
+    steps: list[Step] = []
+    for step_id, rule, comment in _with_comments(items):
+        step: Step
+        if rule is None:
+            step = Connect(implicit=True)
+        elif isinstance(rule, CheckConnect):
+            step = Connect(rule.port, rule.addr, step_id=step_id,
+                           tls=None if rule.default else rule.ssl,
+                           send_proxy=None if rule.default else rule.send_proxy,
+                           port_expr=_sample_expr(rule.port_expr), addr_port=rule.addr_port)
         elif isinstance(rule, HttpCheckSend):
-            if pending_default:
-                steps.append(_default_expect())
-            steps.append(HttpSend(rule, spec.send_state, step_id=i))
-            pending_default = True
+            step = HttpSend(rule, spec.send_state, step_id=step_id)
         elif isinstance(rule, HttpCheckExpect):
-            steps.append(HttpExpect(rule, step_id=i))
-            pending_default = False
+            step = HttpExpect(rule, step_id=step_id)
         elif isinstance(rule, TcpCheckSend):
-            steps.append(RawSend(rule.data, rule.comment, step_id=i,
-                                 fmt=compile_check_format(rule.fmt) if rule.fmt else None,
-                                 binary=rule.binary))
+            step = RawSend(rule.data, step_id=step_id,
+                           fmt=compile_check_format(rule.fmt) if rule.fmt else None,
+                           binary=rule.binary)
         elif isinstance(rule, TcpCheckExpect):
-            steps.append(TcpExpect(rule, step_id=i))
-    if spec.kind == "http":
-        if not any(isinstance(s, HttpSend) for s in steps):
-            steps.append(HttpSend(HttpCheckSend(), spec.send_state))
-            pending_default = True
-        if pending_default:
-            steps.append(_default_expect())
+            step = TcpExpect(rule, step_id=step_id)
+        else:
+            steps.append(VarAction(rule))  # type: ignore[arg-type]
+            continue
+        step.comment = comment
+        steps.append(step)
     return Program(spec.kind, tuple(steps), spec.disable_on_404, spec.send_state)
 
 
-def _default_expect() -> HttpExpect:
-    return HttpExpect(HttpCheckExpect(match="status", pattern="200-399"))
+_DEFAULT_EXPECT = HttpCheckExpect(match="status", pattern="200-399")

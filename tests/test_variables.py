@@ -412,21 +412,6 @@ def test_master_worker_shows_and_sets_the_workers_variables(tmp_path) -> None:  
         c.close()
 
 
-@pytest.mark.parametrize("rule", ["tcp-check set-var(check.x) str(a)",
-                                  "tcp-check unset-var(check.x)"])
-def test_check_variables_are_refused_loudly(rule: str) -> None:
-    """Health checks run no set-var (nothing lb's check steps send reads one): the rule
-    is ignored with a warning, not silently."""
-    from lb.config import load_text
-    res = load_text(f"defaults\n mode tcp\n timeout client 1s\n timeout server 1s\n"
-                    f" timeout connect 1s\nlisten l\n bind :1\n option tcp-check\n {rule}\n"
-                    " server s 127.0.0.1:1 check\n")
-    assert res.ok
-    texts = [d.message() for d in res.diagnostics]
-    assert any(f"'{rule.split()[0]} {rule.split()[1]}' is not supported by lb" in t
-               for t in texts), texts
-
-
 CONDS_CFG = """
 defaults
     mode http

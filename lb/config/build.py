@@ -31,6 +31,7 @@ from lb.config import (
 )
 from lb.config.addresses import ANY_ADDRESSES
 from lb.config.check_kw import build_check
+from lb.config.check_rules import port_from_rules
 from lb.config.global_kw import GLOBAL_NEGATABLE, dispatch_global
 from lb.config.lexer import Line, Reader
 from lb.config.proxy_kw import (
@@ -706,11 +707,13 @@ class Parser:
                     if s.check and s.port is None and s.check_port is None and \
                             not s.host.startswith("/") and not s.host.startswith("unix@") \
                             and s.host not in ANY_ADDRESSES and not srv_record:
-                        if not any(isinstance(st, m.CheckConnect) and st.port
-                                   for st in p.http_check_rules + p.tcp_check_rules):
+                        given = port_from_rules(p)
+                        if not given:
+                            rules = "" if given is None else \
+                                " nor tcp_check rule 'connect' with port information"
                             ctx.alert(None, f"config: {kind_word(p.kind)} '{p.name}': "
                                       f"server '{s.name}' "
-                                      "has neither service port nor check port.",
+                                      f"has neither service port nor check port{rules}.",
                                       "server-no-port", style="plain")
                 if p.cookie is None and any(s.cookie for s in p.servers):
                     pass

@@ -17,9 +17,17 @@ import re
 
 import lb.config.model as m
 from lb.config.check_expect import format_error, hex_error, parse_expect
+from lb.config.check_rules import (
+    add_rule,
+    is_var_rule,
+    own_rules,
+    parse_comment,
+    parse_connect,
+    parse_var_rule,
+    rule_failed,
+)
 from lb.config.lexer import Line
 from lb.config.registry import ParseCtx, ProxyBuilder, origin
-from lb.match import sample as sample_mod
 
 _VERSION_RE = re.compile(r"HTTP/\d\.\d")
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
@@ -86,6 +94,7 @@ def kw_option_httpchk(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str
                    "version string is deprecated. Please, consider to use 'http-check "
                    "send' directive instead.", "httpchk-hidden-headers", style="tight",
                    col=line.col(len(line.words) - 1))
+    own_rules(p, http=True)  # (the option starts this section's own http-check rules)
     p.check_kind = "http"
     p.check_origin = origin(line)
     p.httpchk_send = m.HttpCheckSend(method=meth, uri=uri, version=ver, headers=kept,
@@ -132,59 +141,22 @@ def kw_external_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 
 
 def kw_option_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) -> None:
+    if p.check_kind != "tcp-check":  # (else the rules in use, maybe inherited, stay)
+        own_rules(p, http=False)
     p.check_kind = "tcp-check"
     p.check_origin = origin(line)
 
 
-def _kv_options(words: tuple[str, ...], start: int, with_arg: set[str], flags: set[str],
-                ) -> tuple[dict[str, str | bool], int | None]:
-    out: dict[str, str | bool] = {}
-    i = start
-    while i < len(words):
-        w = words[i]
-        if w in flags:
-            out[w] = True
-            i += 1
-        elif w in with_arg:
-            if i + 1 >= len(words):
-                return out, i
-            out[w] = words[i + 1]
-            i += 2
-        else:
-            return out, i
-    return out, None
-
-
-def _connect(words: tuple[str, ...], start: int, line: Line, ctx: ParseCtx,
-             kw: str) -> m.CheckConnect | None:
-    opts, bad = _kv_options(words, start, {"port", "addr", "sni", "alpn", "proto", "comment"},
-                            {"default", "ssl", "send-proxy", "via-socks4", "linger"})
-    if bad is not None:
-        ctx.alert(line, f"'{kw} connect' : expects 'comment', 'port', 'addr', 'send-proxy', "
-                  "'ssl', 'sni', 'alpn' or 'via-socks4', 'linger', 'default' but got "
-                  f"'{words[bad]}' as argument..", "bad-check-rule", col=line.col(bad))
+def _connect(line: Line, ctx: ParseCtx, kw: str) -> m.CheckConnect | None:
+    got = parse_connect(line.words, 2, kw)
+    if got.rule is None:
+        ctx.alert(line, f"'{kw} connect' : {got.error}.", "bad-check-rule",
+                  col=line.col(got.col) if got.col else None)
         return None
-    port = None
-    if "port" in opts:
-        ps = str(opts["port"])
-        if not ps.isdigit():
-            try:  # HAProxy reads a non-numeric port as a sample expression
-                sample_mod.parse_expr(ps)
-            except Exception as exc:
-                ctx.alert(line, f"'{kw} connect' : error detected while parsing port "
-                          f"expression : {str(exc).rstrip('.')}.", "bad-check-rule")
-                return None
-            ctx.alert(line, f"'{kw} connect' : port expressions are not supported by lb.",
-                      "unsupported-action")
-            return None
-        if not 0 < int(ps) < 65536:
-            ctx.alert(line, f"'{kw} connect' : expects a valid TCP port (from range 1 to "
-                      f"65535) or a sample expression, got {ps}..", "bad-check-rule")
-            return None
-        port = int(ps)
-    return m.CheckConnect(port=port, addr=opts.get("addr") or None,  # type: ignore[arg-type]
-                          ssl=bool(opts.get("ssl")), send_proxy=bool(opts.get("send-proxy")),
-                          default=bool(opts.get("default")), linger=bool(opts.get("linger")))
+    if got.unsupported:
+        ctx.warn(line, f"'{kw} connect' : 'proto {got.unsupported}' is not supported by lb; "
+                 "the check speaks HTTP/1.1.", "unsupported-option")
+    return got.rule
 
 
 def _expect(words: tuple[str, ...], start: int, line: Line, ctx: ParseCtx, kw: str,
@@ -196,49 +168,44 @@ def _expect(words: tuple[str, ...], start: int, line: Line, ctx: ParseCtx, kw: s
     return rule
 
 
-def _comment(line: Line, ctx: ParseCtx, kw: str) -> None:
-    """`http-check comment <text>` / `tcp-check comment <text>`: a text is needed (the
-    words after it are taken, as HAProxy takes them)."""
-    if len(line.words) < 3 or not line.words[2]:
-        ctx.alert(line, f"'{kw} comment' : expects a string as argument.", "missing-argument")
-
-
 def kw_http_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     sub = words[1] if len(words) > 1 else ""
+    rule: m.CheckStep | None
     if sub in ("disable-on-404", "send-state") and len(words) > 2:
         ctx.alert(line, f"'http-check' cannot handle unexpected argument '{words[2]}'.",
                   "too-many-args", col=line.col(2))
-    elif sub == "disable-on-404":
+        return
+    if sub == "disable-on-404":
         p.disable_on_404 = True
-    elif sub == "send-state":
+        return
+    if sub == "send-state":
         p.send_state = True
-    elif sub == "comment":
-        _comment(line, ctx, "http-check")
+        return
+    if sub == "comment":
+        rule = parse_comment(line, ctx, "http-check")
     elif sub == "connect":
-        step = _connect(words, 2, line, ctx, "http-check")
-        if step:
-            p.http_check_rules.append(step)
+        rule = _connect(line, ctx, "http-check")
     elif sub == "expect":
-        exp = _expect(words, 2, line, ctx, "http-check", True)
-        if exp:
-            p.http_check_rules.append(exp)
+        rule = _expect(words, 2, line, ctx, "http-check", True)
     elif sub == "send":
-        send = _http_send(words, 2, line, ctx)
-        if send:
-            p.http_check_rules.append(send)
-            if p.http_check_send_origin is None:
-                p.http_check_send_origin = origin(line)
-            _check_ws_key(p, line, ctx, send.headers)
-    elif sub in ("set-var", "set-var-fmt", "unset-var") or sub.startswith(
-            ("set-var(", "set-var-fmt(", "unset-var(")):
-        ctx.warn(line, f"'http-check {sub}' is not supported by lb; the rule is ignored.",
-                 "unsupported-action", col=line.col(1))
+        rule = _http_send(words, 2, line, ctx)
+    elif is_var_rule(sub):
+        rule = parse_var_rule(line, ctx, "http-check")
     else:
         ctx.alert(line, "'http-check' only supports 'disable-on-404', 'send-state', 'comment', "
                   "'connect', 'send', 'expect', 'set-var-fmt(*)', 'set-var(*)', "
                   f"'unset-var(*)'. but got '{sub}'", "bad-check-rule", col=line.col(1))
+        rule = None
+    if rule is None:
+        rule_failed(p, http=True)
         return
+    if not add_rule(p, rule, line, ctx, "http-check"):
+        return
+    if isinstance(rule, m.HttpCheckSend):
+        if p.http_check_send_origin is None:
+            p.http_check_send_origin = origin(line)
+        _check_ws_key(p, line, ctx, rule.headers)
 
 
 def _send_headers(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...] | str:
@@ -320,93 +287,75 @@ def _http_send(words: tuple[str, ...], i: int, line: Line,
                            uri_lf=uri_lf, body_lf=body_lf)
 
 
+def _tcp_send(line: Line, ctx: ParseCtx, sub: str) -> m.TcpCheckSend | None:
+    """`tcp-check send|send-lf|send-binary|send-binary-lf <data> [comment <text>]`."""
+    words = line.words
+    if len(words) < 3:
+        what = "'binary'" if "binary" in sub else "'string'"
+        ctx.alert(line, f"'tcp-check {sub}' : {what} expects a send as argument.",
+                  "bad-check-rule")
+        return None
+    data_s = words[2]
+    comment = None
+    i = 3
+    while i < len(words):  # `comment <text>`, the one option (the last one wins)
+        if words[i] != "comment":
+            ctx.alert(line, f"'tcp-check {sub}' : expects 'comment' but got "
+                      f"'{words[i]}' as argument..", "bad-check-rule", col=line.col(i))
+            return None
+        if i + 1 >= len(words) or not words[i + 1]:
+            ctx.alert(line, f"'tcp-check {sub}' : 'comment' expects a string as "
+                      "argument..", "bad-check-rule", col=line.col(i))
+            return None
+        comment = words[i + 1]
+        i += 2
+    if sub.endswith("-lf"):
+        err = format_error(data_s)
+        if err is not None:
+            ctx.alert(line, f"'tcp-check {sub}' : '{data_s}' invalid log-format string "
+                      f"({err}).\n.", "bad-check-rule", col=line.col(2))
+            return None
+        return m.TcpCheckSend(data=b"", comment=comment, fmt=data_s,
+                              binary=sub == "send-binary-lf")
+    if sub == "send-binary":
+        why = hex_error(data_s)
+        if why is not None:
+            ctx.alert(line, f"'tcp-check {sub}' : '{data_s}' invalid binary string "
+                      f"({why}).\n.", "bad-check-rule", col=line.col(2))
+            return None
+        return m.TcpCheckSend(data=bytes.fromhex(data_s), comment=comment)
+    return m.TcpCheckSend(data=data_s.encode("utf-8", "surrogateescape"), comment=comment)
+
+
 def kw_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     sub = words[1] if len(words) > 1 else ""
+    rule: m.CheckStep | None
     if sub == "connect":
-        step = _connect(words, 2, line, ctx, "tcp-check")
-        if step:
-            p.tcp_check_rules.append(step)
+        rule = _connect(line, ctx, "tcp-check")
     elif sub in ("send", "send-lf", "send-binary", "send-binary-lf"):
-        if len(words) < 3:
-            what = "'binary'" if "binary" in sub else "'string'"
-            ctx.alert(line, f"'tcp-check {sub}' : {what} expects a send as argument.",
-                      "bad-check-rule")
-            return
-        data_s = words[2]
-        comment = None
-        i = 3
-        while i < len(words):  # `comment <text>`, the one option (the last one wins)
-            if words[i] != "comment":
-                ctx.alert(line, f"'tcp-check {sub}' : expects 'comment' but got "
-                          f"'{words[i]}' as argument..", "bad-check-rule", col=line.col(i))
-                return
-            if i + 1 >= len(words) or not words[i + 1]:
-                ctx.alert(line, f"'tcp-check {sub}' : 'comment' expects a string as "
-                          "argument..", "bad-check-rule", col=line.col(i))
-                return
-            comment = words[i + 1]
-            i += 2
-        if sub.endswith("-lf"):
-            err = format_error(data_s)
-            if err is not None:
-                ctx.alert(line, f"'tcp-check {sub}' : '{data_s}' invalid log-format string "
-                          f"({err}).\n.", "bad-check-rule", col=line.col(2))
-                return
-            p.tcp_check_rules.append(m.TcpCheckSend(data=b"", comment=comment, fmt=data_s,
-                                                    binary=sub == "send-binary-lf"))
-            return
-        if sub == "send-binary":
-            why = hex_error(data_s)
-            if why is not None:
-                ctx.alert(line, f"'tcp-check {sub}' : '{data_s}' invalid binary string "
-                          f"({why}).\n.", "bad-check-rule", col=line.col(2))
-                return
-            data = bytes.fromhex(data_s)
-        else:
-            data = data_s.encode("utf-8", "surrogateescape")
-        p.tcp_check_rules.append(m.TcpCheckSend(data=data, comment=comment))
+        rule = _tcp_send(line, ctx, sub)
     elif sub == "expect":
-        exp = _expect(words, 2, line, ctx, "tcp-check", False)
-        if exp:
-            p.tcp_check_rules.append(exp)
+        rule = _expect(words, 2, line, ctx, "tcp-check", False)
     elif sub == "comment":
-        _comment(line, ctx, "tcp-check")
-    elif sub.startswith(("set-var", "unset-var")):  # nothing lb's checks send reads them
-        ctx.warn(line, f"'tcp-check {sub}' is not supported by lb; the rule is ignored.",
-                 "unsupported-action", col=line.col(1))
+        rule = parse_comment(line, ctx, "tcp-check")
+    elif is_var_rule(sub):
+        rule = parse_var_rule(line, ctx, "tcp-check")
     else:
         ctx.alert(line, "'tcp-check' only supports 'comment', 'connect', 'send', "
                   "'send-binary', 'expect', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'. "
                   f"but got '{sub}'", "bad-check-rule", col=line.col(1))
+        rule = None
+    if rule is None:
+        rule_failed(p, http=False)
+    else:
+        add_rule(p, rule, line, ctx, "tcp-check")
 
 
 def build_check(p: ProxyBuilder, log_health_checks: bool) -> m.CheckSpec:
     """Assemble the CheckSpec of a backend from its parsed pieces."""
     if p.check_kind == "http":
-        base = p.httpchk_send or m.HttpCheckSend()
-        steps: list[m.CheckStep] = []
-        merged_first = False
-        for rule in p.http_check_rules:
-            if isinstance(rule, m.HttpCheckSend) and not merged_first:
-                # (the rule's headers replace those of the option, as in HAProxy)
-                rule = m.HttpCheckSend(
-                    method=rule.method or base.method, uri=rule.uri or base.uri,
-                    version=rule.version or base.version,
-                    headers=rule.headers or base.headers, body=rule.body or base.body,
-                    uri_lf=rule.uri_lf if rule.uri else base.uri_lf,
-                    body_lf=rule.body_lf if rule.body else base.body_lf)
-                merged_first = True
-            elif isinstance(rule, m.HttpCheckSend):
-                rule = m.HttpCheckSend(method=rule.method or "OPTIONS", uri=rule.uri or "/",
-                                       version=rule.version or "HTTP/1.0",
-                                       headers=rule.headers, body=rule.body,
-                                       uri_lf=rule.uri_lf, body_lf=rule.body_lf)
-            steps.append(rule)
-        if not merged_first:
-            pos = 1 if steps and isinstance(steps[0], m.CheckConnect) else 0
-            steps.insert(pos, base)
-        return m.CheckSpec(kind="http", steps=tuple(steps), disable_on_404=p.disable_on_404,
+        return m.CheckSpec(kind="http", steps=_http_steps(p), disable_on_404=p.disable_on_404,
                            send_state=p.send_state, log_health_checks=log_health_checks,
                            origin=p.check_origin)
     if p.check_kind == "tcp-check":
@@ -418,3 +367,37 @@ def build_check(p: ProxyBuilder, log_health_checks: bool) -> m.CheckSpec:
                            external_command=p.external_check.get("command", ""),
                            external_path=p.external_check.get("path", ""))
     return m.CheckSpec(kind="tcp", log_health_checks=log_health_checks)
+
+
+def _http_steps(p: ProxyBuilder) -> tuple[m.CheckStep, ...]:
+    """The http-check rules with `option httpchk`'s request merged in, as HAProxy
+    merges them: into the first `http-check send` (whose own fields and headers
+    win), else placed first, after a leading `connect`. With no option request
+    (it went with the inherited rules) there is nothing to merge, and without a
+    send rule the check sends nothing, as in HAProxy."""
+    base = p.httpchk_send
+    steps: list[m.CheckStep] = []
+    merged = False
+    for rule in p.http_check_rules:
+        if isinstance(rule, m.HttpCheckSend) and not merged:
+            b = base or m.HttpCheckSend()
+            rule = m.HttpCheckSend(
+                method=rule.method or b.method, uri=rule.uri or b.uri,
+                version=rule.version or b.version,
+                headers=rule.headers or b.headers, body=rule.body or b.body,
+                uri_lf=rule.uri_lf if rule.uri else b.uri_lf,
+                body_lf=rule.body_lf if rule.body else b.body_lf)
+            merged = True
+        elif isinstance(rule, m.HttpCheckSend):
+            rule = m.HttpCheckSend(method=rule.method or "OPTIONS", uri=rule.uri or "/",
+                                   version=rule.version or "HTTP/1.0",
+                                   headers=rule.headers, body=rule.body,
+                                   uri_lf=rule.uri_lf, body_lf=rule.body_lf)
+        steps.append(rule)
+    if not merged and base is not None:
+        first = next((i for i, r in enumerate(steps) if not isinstance(
+            r, m.CheckComment | m.ActSetVar | m.ActUnsetVar)), None)
+        pos = first + 1 if first is not None and isinstance(steps[first], m.CheckConnect) \
+            else 0
+        steps.insert(pos, base)
+    return tuple(steps)

@@ -662,7 +662,9 @@ class Server:
 
 @dataclass(frozen=True, slots=True)
 class CheckConnect:
-    """http-check connect / tcp-check connect."""
+    """http-check connect / tcp-check connect. ``port_expr``: a sample expression
+    giving the port at each check (`port var(check.port)`); ``addr`` is the host of
+    `addr`, ``addr_port`` the port written with it."""
 
     port: int | None = None
     addr: str | None = None
@@ -670,6 +672,9 @@ class CheckConnect:
     send_proxy: bool = False
     default: bool = False
     linger: bool = False
+    port_expr: str | None = None
+    addr_port: int | None = None
+    comment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -754,7 +759,17 @@ class TcpCheckExpect:
     outcome: ExpectOutcome = NO_EXPECT_OUTCOME
 
 
-CheckStep = CheckConnect | HttpCheckSend | HttpCheckExpect | TcpCheckSend | TcpCheckExpect
+@dataclass(frozen=True, slots=True)
+class CheckComment:
+    """`http-check comment` / `tcp-check comment`: the comment of the rules that follow
+    (as HAProxy hands it on); it also keeps its place in the step numbers."""
+
+    text: str
+
+
+# (`set-var`, `set-var-fmt` and `unset-var` rules of a check are ActSetVar / ActUnsetVar)
+CheckStep = (CheckConnect | HttpCheckSend | HttpCheckExpect | TcpCheckSend | TcpCheckExpect
+             | CheckComment | ActSetVar | ActUnsetVar)
 
 
 @dataclass(frozen=True, slots=True)

@@ -351,6 +351,9 @@ class ProxyBuilder:
     http_check_rules: list[m.CheckStep] = field(default_factory=list)
     http_check_send_origin: m.Origin | None = None
     tcp_check_rules: list[m.CheckStep] = field(default_factory=list)
+    # this section's own check rules have started (those of its defaults are dropped)
+    own_http_check_rules: bool = False
+    own_tcp_check_rules: bool = False
     disable_on_404: bool = False
     send_state: bool = False
     retries: int = 3
