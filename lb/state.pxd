@@ -81,7 +81,8 @@ cdef class State:
     # the registries a connection and a tunnel enter and leave: typed, their
     # insertions and pops are C calls
     cdef public dict streams, tunnels
-    cdef public long long _next_id
+    cdef public long long _next_id, req_seq
     cdef public FreqCounter conn_rate, sess_rate
 
     cpdef long long next_id(self)
+    cpdef long long next_req(self)

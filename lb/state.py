@@ -665,6 +665,7 @@ class State:
         self.tunnels: dict[int, Any] = {}  # id -> live tunnel (show websockets)
         self.errors: deque[Any] = deque(maxlen=64)  # captured protocol errors (show errors)
         self._next_id = 0
+        self.req_seq = 0  # the next request number (%rt; HAProxy's global.req_count)
         self.maxconn: int | None = None  # `set maxconn global` (None: the configured one)
         self.cli_addrs: set[tuple[str, str]] = set()  # servers `set server addr` moved
         # stick tables by proxy name (lb.sticktable; `show table` lists them newest first)
@@ -698,6 +699,13 @@ class State:
     def next_id(self) -> int:
         self._next_id += 1
         return self._next_id
+
+    def next_req(self) -> int:
+        """A request's number (%rt): one per stream and per line logged without one,
+        from 0, never reset (unlike `cum_req`, which `clear counters all` zeroes)."""
+        n = self.req_seq
+        self.req_seq = n + 1
+        return n
 
     def emit(self, event: str, info: dict[str, Any]) -> None:
         for fn in self.listeners:

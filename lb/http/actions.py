@@ -52,7 +52,7 @@ FORMAT_VARS: dict[str, Callable[[Any], str | bytes | int]] = {
     "s": lambda ctx: ctx.server_name or "<NOSRV>",
     # for unique-id-format's usual `%ci:%cp_%fi:%fp_%Ts_%rt:%pid`
     "Ts": lambda ctx: int(getattr(ctx, "accept_ts", 0)),
-    "rt": lambda ctx: ctx.rt.state.cum_req,
+    "rt": lambda ctx: getattr(ctx, "req_counter", 0),
     "ID": lambda ctx: getattr(ctx, "unique_id", None) or "",
 }
 

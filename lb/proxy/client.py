@@ -648,6 +648,7 @@ class ClientConn(PeerNames):
     def _start(self, ev: tuple[Any, ...]) -> None:
         method, url, version, headers, t0, hsize, cl, chunked, conn_hdr = ev
         txn = Txn(self, method, url, version, headers, t0)
+        txn.req_counter = self.rt.state.next_req()
         self.txn = txn
         self.req_txn = txn
         self.nreq += 1
@@ -728,6 +729,7 @@ class ClientConn(PeerNames):
 
     def _emit_bad(self, status: int, term: bytes, page: bytes) -> None:
         txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or self.rt.clock())
+        txn.req_counter = self.rt.state.next_req()
         txn.bad_request = True
         txn.status = status
         txn.term = term
@@ -768,6 +770,7 @@ class ClientConn(PeerNames):
         client sent nothing)."""
         empty = not self.got_bytes
         txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or self.last_end)
+        txn.req_counter = self.rt.state.next_req()
         txn.bad_request = True
         txn.status = status
         txn.term = term

@@ -237,6 +237,7 @@ class TcpClient(ClientConn):
     def _begin(self) -> None:
         t0 = self.loop.time()
         txn = TcpTxn(self, b"", b"", b"1.1", [], t0)
+        txn.req_counter = self.rt.state.next_req()
         txn.bad_request = True
         self.session = txn
         self.txn = txn

@@ -57,6 +57,8 @@ cdef class Txn(SampleSubject):
     cdef public long long _tr, actconn, attempts, backend_queue, beconn, buf_size
     cdef public long long bytes_in, bytes_out, feconn, live_in, live_out, retries
     cdef public long long srv_queue, srvconn, t_active, t_connect, t_handshake, t_idle
+    # the process's request number (%rt), set where a stream begins (lb.proxy.client)
+    cdef public long long req_counter
     cdef public long long t_queue, t_request, t_response, t_total
     # option logasap: 0 none, 1 due at the end of this read, 2 logged; HTX bytes so far
     cdef public int log_early

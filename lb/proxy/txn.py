@@ -173,6 +173,7 @@ class Txn(SampleSubject):
         self.redispatched = False
         self.srv_queue = 0
         self.backend_queue = 0
+        self.req_counter = 0  # %rt: numbered by the caller when this is a stream
         self.unique_id: str | None = None
         self.srv_ip: str | None = None  # the address and port the request went to
         self.srv_port = 0
