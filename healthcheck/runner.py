@@ -300,6 +300,8 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                     outcome = Outcome("L4CON", 0, _errno_text(exc) + program.step_text(step))
                     break
                 connected = True
+                assert proto.transport is not None
+                ctx.sample.local = proto.transport.get_extra_info("sockname")  # (%bi, %bp)
                 if timeout_check:
                     deadline = loop.time() + timeout_check
                 if step.send_proxy if step.send_proxy is not None else send_proxy:

@@ -27,6 +27,7 @@ import pytest
 
 from lb.__main__ import check_mode, parse_args
 from lb.match import sample
+from lb.match.fmt import LOG_VARIABLES
 from tests.lbproc import LbProcess, RawBackend, free_port
 from tests.stats_support import query
 from tests.support_e2e import Haproxy, SideBySide
@@ -375,3 +376,36 @@ def test_what_checks_report_like_haproxy(tmp_path) -> None:  # type: ignore[no-u
     assert rows["h3"] == ("UP", "L7OK", "200", "")
     assert rows["h6"] == ("UP", "L7OK", "0", "x")  # ("abc" as a number: 0)
     assert rows["h7"] == ("DOWN", "L7RSP", "", "e 1 comment: hi")
+
+
+def _every_variable(kind: str) -> dict[str, str]:
+    """Each %-variable a check's `send-lf` rendered, digits as N (times, dates, ports,
+    pids differ between two runs; their shapes and the words around them do not)."""
+    names = [n for n in sorted(LOG_VARIABLES) if n != "pid"]
+    text = "|".join(f"{n}=%{n}" for n in names)
+    config = SEND_CONFIG.split("\nbackend tcp")[0] + (
+        "\nbackend tcp\n  option tcp-check\n"
+        f'  tcp-check send-lf "{text}\\n"\n  tcp-check expect string OK\n'
+        "  server s1 127.0.0.1:@@raw@@ check inter 10s\n")
+    be = RawBackend(_collect_then(b"OK\n")).__enter__()
+    try:
+        ports = {"raw": be.port, "fe": free_port()}
+        with LbProcess(config, ports=ports) if kind == "lb" else Haproxy(config, ports=ports):
+            deadline = time.monotonic() + 10
+            while not be.received:
+                assert time.monotonic() < deadline, "no check came"
+                time.sleep(0.05)
+    finally:
+        be.__exit__()
+    fields = be.received[0].decode().rstrip("\n").split("|")
+    return {k: re.sub(r"\d+", "N", v) for k, v in (f.split("=", 1) for f in fields)}
+
+
+def test_every_variable_in_a_check_like_haproxy() -> None:
+    """Without a stream HAProxy prints `<BADREQ>` for the request, `PR` for the
+    state, -1 for most times, 0 for counters, '+' before the sizes and times, the
+    dates of the run, and the check connection's own address for %bi/%bp."""
+    theirs = _every_variable("haproxy")
+    assert theirs["HU"] == "<BADREQ>" and theirs["tsc"] == "PR--"  # (as seen)
+    assert theirs["Tw"] == "-N" and theirs["Ta"] == "+N" and theirs["bi"] == "N.N.N.N"
+    assert _every_variable("lb") == theirs
