@@ -406,7 +406,8 @@ class Parser:
             else:
                 ctx.warn(line, f"'{kw}' ignored because {p.label()} has no {row.side} "
                          "capability.", "capability", col=line.col(0))
-            return
+            if not row.read_off_side:
+                return
         if row.max_args is not None and len(words) - 1 > row.max_args:
             ctx.alert(line, f"'{kw}' cannot handle unexpected argument "
                       f"'{words[row.max_args + 1]}'.", "too-many-args",
@@ -751,11 +752,12 @@ class Parser:
                 ctx.warn(None, f"In proxy '{p.name}', the 'default_backend' rule always has "
                          "precedence over the servers, which will never be used.",
                          "servers-unused", style="plain")
-            if p.check_kind != "http" and p.http_check_rules and "backend" in p.caps:
+            # (a frontend's rules too: HAProxy reads them, warns, then says so)
+            if p.check_kind != "http" and p.http_check_rules:
                 ctx.warn(None, f"{p.label()} uses http-check rules without 'option httpchk', "
                          "so the rules are ignored.", "http-check-without-httpchk",
                          style="plain")
-            if p.check_kind != "tcp-check" and p.tcp_check_rules and "backend" in p.caps:
+            if p.check_kind != "tcp-check" and p.tcp_check_rules:
                 ctx.warn(None, f"{p.label()} uses tcp-check rules without 'option tcp-check', "
                          "so the rules are ignored.", "tcp-check-without-option",
                          style="plain")

@@ -37,6 +37,8 @@ class Keyword:
     side: str | None = None  # "frontend" / "backend": capability the proxy needs
     defaults: bool = True  # allowed in a defaults section
     fatal_side: bool = False  # missing capability is fatal (else warning + ignored)
+    read_off_side: bool = False  # ... or a warning, and the line still read (its errors
+    # count), as HAProxy's http-check / tcp-check parsers do
     max_args: int | None = None  # words after the keyword; more -> fatal
     named_defaults_only: bool = False  # rules/acls: only in named defaults (2.5+)
     help: str = ""
