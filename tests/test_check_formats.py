@@ -113,15 +113,25 @@ SAME_LINES = [
 ]
 
 
-@pytest.mark.parametrize("stmt", SAME_LINES)
-def test_check_lines_like_haproxy(tmp_path, capsys, stmt: str) -> None:  # type: ignore[no-untyped-def]
+def same_as_haproxy(tmp_path, capsys, text: str) -> None:  # type: ignore[no-untyped-def]
+    """`lb -c` (in this process) and `haproxy -c` on HEAD + ``text``: the same alerts
+    and warnings, line for line, and the same exit code."""
     path = str(tmp_path / "m.cfg")
     with open(path, "w") as fh:
-        fh.write(HEAD + "listen l\n bind :18080\n " + stmt + "\n server s 127.0.0.1:80\n")
+        fh.write(HEAD + text)
     h = subprocess.run([HAPROXY, "-c", "-f", path], capture_output=True, text=True, timeout=30)
     rc = check_mode(parse_args(["-c", "-f", path]))
-    assert _messages(capsys.readouterr().err) == _messages(h.stderr)
+    # (HAProxy also prints "(null)" as a warning after a tcp-check rule it reads in a
+    # frontend: a message it never filled in; lb does not copy that line)
+    theirs = [m for m in _messages(h.stderr) if not m.endswith(" : (null)")]
+    assert _messages(capsys.readouterr().err) == theirs
     assert rc == h.returncode
+
+
+@pytest.mark.parametrize("stmt", SAME_LINES)
+def test_check_lines_like_haproxy(tmp_path, capsys, stmt: str) -> None:  # type: ignore[no-untyped-def]
+    same_as_haproxy(tmp_path, capsys, "listen l\n bind :18080\n " + stmt +
+                    "\n server s 127.0.0.1:80\n")
 
 
 def test_every_fetch_in_a_check_format_like_haproxy(tmp_path) -> None:  # type: ignore[no-untyped-def]

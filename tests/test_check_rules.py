@@ -14,19 +14,13 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from lb.__main__ import check_mode, parse_args
 from lb.config import load_text
 from tests.lbproc import RawBackend, free_port
 from tests.support_e2e import SideBySide
-from tests.test_check_formats import _answer, _checks, _messages
-from tests.test_config_haproxy_diff import HAPROXY, HEAD
-
-TCP = "option tcp-check\n "
-HTTP = "option httpchk\n "
+from tests.test_check_formats import HTTP, TCP, _answer, _checks, same_as_haproxy
+from tests.test_config_haproxy_diff import HEAD
 
 SAME_LINES = [
     # order
@@ -84,22 +78,9 @@ SAME_LINES = [
 ]
 
 
-def _same_as_haproxy(tmp_path, capsys, text: str) -> None:  # type: ignore[no-untyped-def]
-    path = str(tmp_path / "m.cfg")
-    with open(path, "w") as fh:
-        fh.write(HEAD + text)
-    h = subprocess.run([HAPROXY, "-c", "-f", path], capture_output=True, text=True, timeout=30)
-    rc = check_mode(parse_args(["-c", "-f", path]))
-    # (HAProxy also prints "(null)" as a warning after a tcp-check rule it reads in a
-    # frontend: a message it never filled in; lb does not copy that line)
-    theirs = [m for m in _messages(h.stderr) if not m.endswith(" : (null)")]
-    assert _messages(capsys.readouterr().err) == theirs
-    assert rc == h.returncode
-
-
 @pytest.mark.parametrize("stmt", SAME_LINES)
 def test_check_rules_like_haproxy(tmp_path, capsys, stmt: str) -> None:  # type: ignore[no-untyped-def]
-    _same_as_haproxy(tmp_path, capsys, "listen l\n bind :18080\n " + stmt +
+    same_as_haproxy(tmp_path, capsys, "listen l\n bind :18080\n " + stmt +
                      "\n server s 127.0.0.1:80\n")
 
 
@@ -109,7 +90,7 @@ def test_check_rules_like_haproxy(tmp_path, capsys, stmt: str) -> None:  # type:
 def test_check_rules_in_a_frontend_like_haproxy(tmp_path, capsys, stmt: str) -> None:  # type: ignore[no-untyped-def]
     """HAProxy warns that the rule is ignored, and still reads it: a bad one is an
     error."""
-    _same_as_haproxy(tmp_path, capsys, "frontend f\n bind :18080\n " + stmt +
+    same_as_haproxy(tmp_path, capsys, "frontend f\n bind :18080\n " + stmt +
                      "\n default_backend b\nbackend b\n server s 127.0.0.1:80\n")
 
 
@@ -130,7 +111,7 @@ SAME_BODIES = [
 
 @pytest.mark.parametrize("body", SAME_BODIES)
 def test_server_without_port_like_haproxy(tmp_path, capsys, body: str) -> None:  # type: ignore[no-untyped-def]
-    _same_as_haproxy(tmp_path, capsys, "listen l\n bind :18080\n " + body + "\n")
+    same_as_haproxy(tmp_path, capsys, "listen l\n bind :18080\n " + body + "\n")
 
 
 def test_a_multiplexer_lb_cannot_speak_is_named() -> None:
