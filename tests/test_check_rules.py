@@ -52,6 +52,8 @@ SAME_LINES = [
     TCP + "tcp-check set-var(check.a,bogus) int(1)",
     TCP + "tcp-check set-var(check.a) int(1),bogus",
     TCP + 'tcp-check set-var(check.a) "%[srv_name]"',
+    TCP + "tcp-check set-varx(check.a) int(1)", TCP + "tcp-check set-var-fmtx(check.a) x",
+    TCP + "tcp-check unset-varz", TCP + "tcp-check set-var(check.a)) int(1)",
     HTTP + "http-check set-var(check.a) int(1)", HTTP + "http-check set-var(check.a) path",
     # connect
     TCP + "tcp-check set-var(check.port) int(80)\n tcp-check connect port var(check.port)",

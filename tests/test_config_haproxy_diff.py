@@ -175,6 +175,9 @@ SAME_TEXT = [
     "http-after-response deny", "http-after-response return status 200", "http-request",
     "http-after-response", "tcp-request content bogus", "tcp-request connection bogus",
     "tcp-request session bogus", "tcp-request bogus", "tcp-request content",
+    # variable actions are found by prefix: a longer word is one, and is refused
+    "http-request set-varx(txn.a) int(1)", "http-request set-var-fmtx(txn.a) x",
+    "tcp-request content set-varx(txn.a) int(1)",
     "tcp-response content bogus", "tcp-response bogus", "tcp-response content",
     "tcp-response", "tcp-response inspect-delay", "tcp-response inspect-delay x",
     # log targets: addresses (names resolved as HAProxy does while parsing), options

@@ -16,10 +16,10 @@ import binascii
 import re
 
 import lb.config.model as m
+from lb.config import var_kw
 from lb.config.check_expect import format_error, hex_error, parse_expect
 from lb.config.check_rules import (
     add_rule,
-    is_var_rule,
     own_rules,
     parse_comment,
     parse_connect,
@@ -190,7 +190,7 @@ def kw_http_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         rule = _expect(words, 2, line, ctx, "http-check", True)
     elif sub == "send":
         rule = _http_send(words, 2, line, ctx)
-    elif is_var_rule(sub):
+    elif var_kw.is_var_action(sub):
         rule = parse_var_rule(line, ctx, "http-check")
     else:
         ctx.alert(line, "'http-check' only supports 'disable-on-404', 'send-state', 'comment', "
@@ -339,7 +339,7 @@ def kw_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         rule = _expect(words, 2, line, ctx, "tcp-check", False)
     elif sub == "comment":
         rule = parse_comment(line, ctx, "tcp-check")
-    elif is_var_rule(sub):
+    elif var_kw.is_var_action(sub):
         rule = parse_var_rule(line, ctx, "tcp-check")
     else:
         ctx.alert(line, "'tcp-check' only supports 'comment', 'connect', 'send', "

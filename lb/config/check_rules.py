@@ -129,19 +129,12 @@ def parse_comment(line: Line, ctx: ParseCtx, kw: str) -> m.CheckComment | None:
     return m.CheckComment(line.words[2])
 
 
-def is_var_rule(word: str) -> bool:
-    """HAProxy looks check action keywords up by prefix (`set-varx` is one, and fails)."""
-    return word.startswith(("set-var", "unset-var"))
-
-
 def parse_var_rule(line: Line, ctx: ParseCtx, kw: str) -> m.ActSetVar | m.ActUnsetVar | None:
     """`set-var(<var>[,<cond>...]) <expr>`, `set-var-fmt(...) <format>`, `unset-var(<var>)`
     in the check context. HAProxy reads one expression and ignores any word after it
     (an `if`/`unless` is not evaluated)."""
     act = line.words[1]
-    head = act.partition("(")[0]
-    head = next((n for n in var_kw.NAMES if head == n), "unset-var" if
-                head.startswith("unset-var") else "set-var")
+    head = var_kw.action_name(act)
     args = () if head == "unset-var" else line.words[2:3]
     out = var_kw.parse_action(act, args, "check")
     if isinstance(out, str):

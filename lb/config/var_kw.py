@@ -24,7 +24,13 @@ _EXPECTS = ("Expects 'set-var(<var-name>)', 'set-var-fmt(<var-name>)' or "
 
 
 def is_var_action(act: str) -> bool:
-    return act.partition("(")[0] in NAMES
+    """HAProxy finds these actions by prefix: `set-varx(...)` is one, and is refused."""
+    return act.startswith(NAMES)
+
+
+def action_name(act: str) -> str:
+    """The keyword HAProxy matched for ``act`` (the longest prefix), as its texts name it."""
+    return max((n for n in NAMES if act.startswith(n)), key=len, default=act)
 
 
 def _msg(exc: Exception) -> str:
@@ -37,7 +43,7 @@ def parse_action(act: str, args: tuple[str, ...], context: str
     ``if``/``unless``); ``context`` is the rule's (lb.match.uses.CONTEXTS). A str is
     the error; ``unexpected keyword '<w>'`` means the action ended before ``<w>``."""
     head, paren, inner = act.partition("(")
-    if not paren:
+    if not paren or head not in NAMES:
         return f"invalid or incomplete action '{act}'. {_EXPECTS}"
     if not inner.endswith(")"):
         return f"incomplete argument after action '{act}'. {_EXPECTS}"
