@@ -35,8 +35,34 @@ def _fetch_call(name: str, fd: sample.FetchDef) -> str:
     return f"{name}({arg})" if arg else name
 
 
+# HAProxy 2.6.12 crashes (SIGSEGV) in about one `-c` run in twenty once a log-format
+# naming a userlist (`http_auth(u)`, `http_auth_group(u)`) has been refused; these go
+# in a file of their own, whose check is run again when HAProxy crashed.
+_CRASHES_HAPROXY = ("http_auth", "http_auth_group")
+
+
+def _check_both(path) -> tuple[list[str], list[str]]:  # type: ignore[no-untyped-def]
+    # (lb in its own process: a long check in this one could catch a line that a
+    # thread left by an earlier test writes to stderr)
+    cmds = ([sys.executable, "-m", "lb"], [HAPROXY])
+    results = []
+    for cmd in cmds:
+        for _ in range(10):
+            r = subprocess.run([*cmd, "-c", "-f", str(path)], capture_output=True, text=True,
+                               timeout=120, stdin=subprocess.DEVNULL)
+            if r.returncode >= 0:
+                break
+        results.append(r)
+    assert results[0].returncode == results[1].returncode == 1
+    mine, theirs = ([ln.replace(str(path), "f.cfg") for ln in _alerts(r.stderr)]
+                    for r in results)
+    return mine, theirs
+
+
+@pytest.mark.parametrize("userlists", [False, True], ids=["others", "userlist-fetches"])
 @pytest.mark.parametrize("mode", ["http", "tcp"])
-def test_every_fetch_in_a_log_format_like_haproxy(tmp_path, mode: str) -> None:  # type: ignore[no-untyped-def]
+def test_every_fetch_in_a_log_format_like_haproxy(tmp_path, mode: str,  # type: ignore[no-untyped-def]
+                                                  userlists: bool) -> None:
     """One proxy per fetch lb knows, each logging `%[<fetch>]`: the same alert for
     each (HAProxy goes on to the next proxy after one). Each is a listen with a stick
     table, so that the fetches naming their own proxy by default find what they
@@ -44,7 +70,7 @@ def test_every_fetch_in_a_log_format_like_haproxy(tmp_path, mode: str) -> None: 
     table = "  stick-table type ip size 1 store gpc0,gpc1,gpt0,conn_cnt,http_req_rate(1s)"
     lines = ["userlist u", " user a insecure-password b", "defaults", f"  mode {mode}", T]
     for i, (name, fd) in enumerate(sorted(sample.FETCHES.items())):
-        if name == "fhdr":
+        if name == "fhdr" or (name in _CRASHES_HAPROXY) != userlists:
             continue
         lines += [f"listen f{i}", f"  bind 127.0.0.1:{20000 + i}",
                   f'  log-format "%[{_fetch_call(name, fd)}]"', table,
@@ -52,16 +78,10 @@ def test_every_fetch_in_a_log_format_like_haproxy(tmp_path, mode: str) -> None: 
     lines += ["listen l", table, "  server s 127.0.0.1:80"]
     path = tmp_path / "f.cfg"
     path.write_text("\n".join(lines) + "\n")
-    # (lb in its own process: a long check in this one could catch a line that a
-    # thread left by an earlier test writes to stderr)
-    runs = [subprocess.run([*cmd, "-c", "-f", str(path)], capture_output=True, text=True,
-                           timeout=120, stdin=subprocess.DEVNULL)
-            for cmd in ([sys.executable, "-m", "lb"], [HAPROXY])]
-    mine, theirs = ([ln.replace(str(path), "f.cfg") for ln in _alerts(r.stderr)]
-                    for r in runs)
-    assert runs[0].returncode == runs[1].returncode == 1
+    mine, theirs = _check_both(path)
     assert any("may not be reliably used" in ln for ln in theirs)
     assert mine == theirs
+    assert len(theirs) >= (4 if userlists else 200)
 
 
 @pytest.mark.parametrize("var", sorted(fmt.LOG_VARIABLES - {"o"}))
