@@ -13,7 +13,9 @@ Design: a single heap of due times served by one TimerHandle; each due check
 runs as a short-lived task (connect, send, expect, close) and then schedules the
 next one. No thread, no task sleeping per server. MAINT servers and servers whose
 checks were disabled from the CLI (`ServerState.check_enabled`) are skipped. Checks
-run over TLS for `ssl`/`check-ssl` servers and send a PROXY v1 line when asked;
+run over TLS for `ssl`/`check-ssl` servers, with the server's own context
+(lb.tls.backend: its CA, client certificate, verification, versions; `check-sni`,
+`check-alpn`), and send a PROXY v1 line when asked;
 `track` servers are not checked but mirror the tracked server's changes.
 
 Must not import: lb.proxy, lb.cli, lb.__main__ (lb never imports healthcheck).
@@ -70,6 +72,7 @@ from lb.state import (
     ServerState,
     State,
 )
+from lb.tls import backend as tls_backend
 
 LogEvent = Callable[[BackendState, str, str], None]
 
@@ -243,13 +246,56 @@ def server_local_header(srv: ServerState) -> bytes | None:
                                bool(opts & proxyproto.OPT_CRC32C))
 
 
+# id(server model) -> (the model, its check contexts by the ALPN list they offer)
+_contexts: dict[int, tuple[Any, dict[str | None, ssl.SSLContext]]] = {}
+
+
+def server_context(srv: ServerState, alpn: str | None = None) -> ssl.SSLContext:
+    """The TLS context of a server's checks: the server's own (lb.tls.backend),
+    offering ``alpn`` (a comma-separated list) instead of its `alpn` when given. One
+    whose context cannot be made gets one that trusts nothing: its checks fail."""
+    m = srv.model
+    hit = _contexts.get(id(m))
+    if hit is None or hit[0] is not m:
+        if len(_contexts) >= 4096:  # (servers of configurations reloaded since)
+            _contexts.clear()
+        hit = _contexts[id(m)] = (m, {})
+    ctx = hit[1].get(alpn)
+    if ctx is None:
+        g = srv.backend.state.config.global_
+        made = tls_backend.prepare(m, g, f"backend '{srv.backend.name}'", alpn=alpn).context
+        ctx = hit[1][alpn] = made if made is not None else ssl.SSLContext(
+            ssl.PROTOCOL_TLS_CLIENT)
+    return ctx
+
+
 def server_tls(srv: ServerState) -> tuple[ssl.SSLContext | None, str | None]:
     """TLS for a server's checks: `check-ssl`, or `ssl` unless `port`/`addr` moved the
-    check elsewhere (spec §7.1)."""
+    check elsewhere (spec §7.1); the context offers `check-alpn` (else `alpn`) and
+    the SNI is `check-sni` (a server's `sni` expression is its traffic's)."""
     m = srv.model
     if m.check_ssl or (m.ssl and not m.check_port and not m.check_addr):
-        return tls_context(m.verify, m.sni), m.sni
+        return server_context(srv, m.check_alpn), m.check_sni
     return None, None
+
+
+def server_tls_for(srv: ServerState) -> Callable[[str | None], ssl.SSLContext]:
+    """The contexts of a server's `connect` rules, by the ALPN list they offer."""
+    return functools.partial(server_context, srv)
+
+
+def _step_tls(step: Connect, tls: ssl.SSLContext | None, sni: str | None,
+              tls_for: Callable[[str | None], ssl.SSLContext] | None,
+              ) -> tuple[ssl.SSLContext, str | None]:
+    """The context and SNI of a TLS connect: a rule's own `sni`/`alpn` first; the
+    server's choice (an implicit or `default` connect) takes `check-sni` and the
+    context of its checks; an explicit `ssl` rule, the server's context."""
+    if step.tls is None and tls is not None:
+        context = tls if step.alpn is None or tls_for is None else tls_for(step.alpn)
+        return context, step.sni or sni
+    if tls_for is not None:
+        return tls_for(step.alpn), step.sni
+    return tls or tls_context("none", None), step.sni
 
 
 async def run_program(program: Program, host: str, port: int, ctx: RunContext, *,
@@ -257,11 +303,15 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                       timeout_check: float | None, tls: ssl.SSLContext | None = None,
                       sni: str | None = None, send_proxy: bool = False,
                       proxy_v2: bytes | None = None, sockbufs: sockopts.SockOpts = (),
-                      source: sockopts.SourceBinder | None = None) -> CheckResult:
+                      source: sockopts.SourceBinder | None = None,
+                      tls_for: Callable[[str | None], ssl.SSLContext] | None = None,
+                      ) -> CheckResult:
     """Run one check against host:port and return its result (never raises).
     ``sockbufs``: the server-side socket buffer sizes (tune.rcvbuf/sndbuf.server);
     ``source``: the local address to connect from (`source`); ``proxy_v2``: the v2
-    header to start with when ``send_proxy`` (else a v1 line)."""
+    header to start with when ``send_proxy`` (else a v1 line); ``tls``/``sni``: the
+    TLS of the server's own checks, ``tls_for``: the server's contexts for a
+    `connect` rule's TLS, by the `alpn` it offers (None: the server's)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + inter  # the whole check fits in `inter` unless `timeout check`
@@ -317,16 +367,16 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                 ctx.tls = False
                 if step.tls if step.tls is not None else tls is not None:
                     assert proto.transport is not None
+                    context, name = _step_tls(step, tls, sni, tls_for)
                     try:
                         async with asyncio.timeout_at(deadline):
-                            tr = await loop.start_tls(
-                                proto.transport, proto, tls or tls_context("none", None),
-                                server_hostname=sni if tls is not None else None)
+                            tr = await loop.start_tls(proto.transport, proto, context,
+                                                      server_hostname=name)
                     except TimeoutError:
                         outcome = Outcome("L6TOUT", 0, program.step_text(step))
                         break
-                    except (OSError, ssl.SSLError, ConnectionError):
-                        outcome = Outcome("L6RSP", 0, "SSL handshake failure"
+                    except (OSError, ssl.SSLError, ConnectionError) as exc:
+                        outcome = Outcome("L6RSP", 0, tls_backend.handshake_text(exc)
                                           + program.step_text(step))
                         break
                     if tr is None:
@@ -466,7 +516,7 @@ async def check_once(srv: ServerState, backend: Proxy, now: float | None = None,
                              timeout_check=backend.timeouts.check, tls=tls, sni=sni,
                              send_proxy=server_proxy(srv),
                              proxy_v2=server_local_header(srv), sockbufs=server_sockbufs(g),
-                             source=server_source(srv))
+                             source=server_source(srv), tls_for=server_tls_for(srv))
 
 
 # --------------------------------------------------------------------------- scheduler
@@ -667,7 +717,8 @@ class HealthChecker:
                     timeout_connect=be.model.timeouts.connect,
                     timeout_check=be.model.timeouts.check, tls=tls, sni=sni,
                     send_proxy=server_proxy(srv), proxy_v2=server_local_header(srv),
-                    sockbufs=self.sockbufs, source=server_source(srv))
+                    sockbufs=self.sockbufs, source=server_source(srv),
+                    tls_for=server_tls_for(srv))
         finally:
             srv.check_running = False
             e.task = None

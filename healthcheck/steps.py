@@ -140,15 +140,18 @@ def ws_close_frame(mask: bytes | None = None) -> bytes:
 class Connect:
     """Open a (new) connection; port/addr None mean the server's check port/addr,
     ``tls`` None means the server's own choice (`ssl` / `check-ssl`). ``port_expr``
-    gives the port at each run; ``addr_port`` is the port written with `addr`."""
+    gives the port at each run; ``addr_port`` is the port written with `addr`;
+    ``sni``/``alpn``: the rule's own (a TLS rule without them sends no SNI and
+    offers the server's `alpn`)."""
 
     __slots__ = ("port", "addr", "implicit", "step_id", "tls", "send_proxy", "port_expr",
-                 "addr_port", "comment")
+                 "addr_port", "comment", "sni", "alpn")
 
     def __init__(self, port: int | None = None, addr: str | None = None,
                  implicit: bool = False, step_id: int = 0, tls: bool | None = None,
                  send_proxy: bool | None = None, port_expr: SampleExpr | None = None,
-                 addr_port: int | None = None, comment: str | None = None) -> None:
+                 addr_port: int | None = None, comment: str | None = None,
+                 sni: str | None = None, alpn: str | None = None) -> None:
         self.port = port
         self.addr = addr
         self.implicit = implicit
@@ -158,6 +161,8 @@ class Connect:
         self.port_expr = port_expr
         self.addr_port = addr_port
         self.comment = comment
+        self.sni = sni
+        self.alpn = alpn
 
     def target_port(self, ctx: RunContext, port: int) -> int:
         """HAProxy's order: the rule's port (or its expression's value, kept to 16
@@ -904,7 +909,8 @@ def compile_spec(spec: CheckSpec) -> Program:
             step = Connect(rule.port, rule.addr, step_id=step_id,
                            tls=None if rule.default else rule.ssl,
                            send_proxy=None if rule.default else rule.send_proxy,
-                           port_expr=_sample_expr(rule.port_expr), addr_port=rule.addr_port)
+                           port_expr=_sample_expr(rule.port_expr), addr_port=rule.addr_port,
+                           sni=rule.sni, alpn=rule.alpn)
         elif isinstance(rule, HttpCheckSend):
             step = HttpSend(rule, spec.send_state, step_id=step_id)
         elif isinstance(rule, HttpCheckExpect):

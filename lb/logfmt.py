@@ -386,8 +386,8 @@ VARIABLES: dict[str, Var] = {
     "sp": Var("port", "(getattr(t, 'srv_port', 0) if getattr(t, 'srv_ip', None) is not None "
               "else None)", "server port", "%04X"),
     "sq": Var("num", "t.srv_queue", "server queue position"),
-    "sslc": Var("str", "None", "TLS cipher (no TLS in lb: -)"),
-    "sslv": Var("str", "None", "TLS version (no TLS in lb: -)"),
+    "sslc": Var("str", "_tls_cipher(t)", "TLS cipher of the client's connection"),
+    "sslv": Var("str", "_tls_version(t)", "TLS version of the client's connection"),
     "t": Var("raw", "_date_ms(t.accept_ts)", "accept date with milliseconds"),
     "tr": Var("raw", "_date_ms(t.request_ts or t.accept_ts)", "request date with milliseconds"),
     "trg": Var("raw", "_date_gmt(t.request_ts or t.accept_ts)", "request date, GMT"),
@@ -417,6 +417,22 @@ def _cap_text(value: bytes) -> str:
     return "".join([_CAP_TABLE[b] for b in value])
 
 
+def _client_tls(t: Any) -> Any:
+    """The client connection's ssl.SSLObject (lb.proxy.client), None on plain TCP."""
+    return getattr(getattr(t, "conn", None), "tls", None)
+
+
+def _tls_cipher(t: Any) -> str | None:
+    tls = _client_tls(t)
+    got = tls.cipher() if tls is not None else None
+    return got[0] if got else None
+
+
+def _tls_version(t: Any) -> str | None:
+    tls = _client_tls(t)
+    return tls.version() if tls is not None else None
+
+
 def _caps(values: Sequence[bytes] | None, n: int) -> str:
     """`%hr` / `%hs`: ``{a|b}``, one slot per capture, empty when not captured."""
     if values is None:
@@ -436,7 +452,8 @@ _ENV_BASE: dict[str, Any] = {
     "_uri": _uri, "_version": _version, "_tq": _tq, "_tu": _tu, "_td": _td,
     "_date_ms": date_ms, "_date_gmt": date_gmt,
     "_date_local": date_local, "_CODES": _CODES, "_HEXIP": _HEXIP, "_caps": _caps,
-    "_caps_list": _caps_list, "__builtins__": {
+    "_caps_list": _caps_list, "_tls_cipher": _tls_cipher, "_tls_version": _tls_version,
+    "__builtins__": {
         "int": int, "getattr": getattr, "str": str, "round": round,
         # a compiled helper (tools/build_accel.py) called from the format runs in this
         # frame, and C code that imports (re.sub with a template) looks here for it

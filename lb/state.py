@@ -648,6 +648,8 @@ class State:
         self.curr_conns = 0
         self.cum_conns = 0
         self.cum_req = 0
+        self.curr_ssl_conns = 0  # TLS connections open now, and since the start
+        self.cum_ssl_conns = 0
         self.max_conn_rate = 0
         self.conn_rate = FreqCounter()
         self.sess_rate = FreqCounter()

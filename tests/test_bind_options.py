@@ -148,10 +148,10 @@ BIND_CASES: list[tuple[str, list[str]]] = [
                           "'frontend': unknown keyword 'quic-force-retry'."]),
     # an empty word ends the options
     ("'' foo", []),
-    # lb's own refusal
-    ("ssl crt /nonexistent", ["alert: parsing [b.cfg:7] : 'bind 127.0.0.1:18001' : 'ssl' is "
-                              "not supported by lb (it does not terminate TLS); terminate TLS "
-                              "in front of lb and bind here without 'ssl'."]),
+    # certificate files are read at once (lb.tls.certs; more in test_tls_frontend.py)
+    ("ssl crt /nonexistent", ["alert: parsing [b.cfg:7] : 'bind 127.0.0.1:18001' in section "
+                              "'frontend' : unable to stat SSL certificate from file "
+                              "'/nonexistent' : No such file or directory."]),
 ]
 
 

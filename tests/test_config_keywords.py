@@ -642,12 +642,16 @@ def test_misspelled_section_names_are_suggested():  # 2.6.12
         "'defaults' maybe ?"]
 
 
-def test_tls_is_refused_on_bind_and_warned_on_server():
+def test_bind_ssl_reads_its_certificate():
     res = cfg(BASE + "frontend f\n bind :443 ssl crt /x.pem\n")
-    assert [d.code for d in res.diagnostics] == ["unsupported-tls"] and not res.ok
-    res = cfg(BASE + "backend b\n server s 127.0.0.1:443 ssl verify none\n")
-    assert res.ok and [d.code for d in res.diagnostics] == ["unsupported-tls"]
-    assert res.config.backend("b").servers[0].ssl
+    assert [d.code for d in res.diagnostics] == ["bad-bind-option"] and not res.ok
+
+
+def test_tls_to_a_server_is_taken_without_a_word():
+    res = cfg(BASE + "backend b\n server s 127.0.0.1:443 ssl verify none sni str(x)\n")
+    assert res.ok and res.diagnostics == []
+    srv = res.config.backend("b").servers[0]
+    assert (srv.ssl, srv.verify, srv.sni) == (True, "none", "str(x)")
 
 
 def test_listen_is_called_proxy_and_misplaced_backend_keywords():  # 2.6.12

@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "lb.balance": 1,
     "lb.sticktable": 1,  # the stick tables: a data structure, imports nothing from lb
     "lb.dns": 1,  # the DNS wire codec, imports nothing from lb
+    "lb.tls": 1,  # TLS contexts and PEM files; imports only lb.config.model
     "lb.config": 2,
     "lb.config.model": 0,  # pure frozen dataclasses, imports nothing from lb
     "lb.state": 3,

@@ -11,10 +11,11 @@ saturation, truncation to a C ``int``, ``str2uic``).
 The callers (``lb.config.proxy_kw.kw_bind``, ``lb.config.global_kw``'s `stats
 socket`) wrap the texts the way HAProxy does for each of them. Every option is
 checked; lb uses `name`, `id`, `maxconn`, `backlog`, `v4v6`, `v6only`,
-`accept-proxy` (and checks `proto` against the mode) and, for `stats socket`,
-`level`, `mode` and `expose-fd`; `ssl` is refused by the callers (lb does not
-terminate TLS). Checks HAProxy does by opening something (certificate and CA files,
-network namespaces) are not done: the value is only required to be there.
+`accept-proxy` (and checks `proto` against the mode), the TLS options of an `ssl`
+line (lb.tls.frontend) and, for `stats socket`, `level`, `mode` and `expose-fd`.
+Certificate, CA and CRL files are read here, with HAProxy's texts for what is wrong
+with them (lb.tls.certs); other files HAProxy opens (ticket keys, network
+namespaces) are only required to be named.
 
 Must not import: lb.config.build, lb.config.proxy_kw, lb.config.global_kw.
 """
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lb.config.registry import fingerprint_match
+from lb.tls import certs
 from lb.units import UnitError, junk_warning, parse_time_ms
 
 MAX_THREADS = 64  # Debian's HAProxy 2.6.12 build
@@ -126,6 +128,18 @@ class BindLine:
     taken_ids: Mapping[int, str]  # listener ids fixed earlier in the proxy -> their `here`
     values: dict[str, Any] = field(default_factory=dict)  # options read so far
     warnings: list[tuple[str, bool]] = field(default_factory=list)  # (text, located)
+    # alerts HAProxy prints, without a location, before the line's own error
+    plain_alerts: list[str] = field(default_factory=list)
+    # the global settings read so far: `crt-base` and `ca-base` (lb.config.server_tls)
+    bases: Mapping[str, Any] = field(default_factory=dict)
+    ca_loaded: set[str] = field(default_factory=set)  # (lb.config.registry.ParseCtx)
+
+    def based(self, kind: str, path: str) -> str:
+        """``path`` under the global `crt-base` or `ca-base` (``kind``) when relative."""
+        base = self.bases.get(kind)
+        if not base or path.startswith("/") or (kind == "ca_base" and path.startswith("@")):
+            return path
+        return f"{base}/{path}"
     thread_group: int = 0  # `thread G/...` read so far (0: none named)
     threads: bool = False  # a thread set was given (`thread`, or `process P/T`)
 
@@ -352,6 +366,47 @@ def _protocols(kind: str) -> Checker:
     return check
 
 
+def _crt(name: str, arg: str, line: BindLine) -> tuple[str, ...]:
+    """`crt`: the certificate file, or directory, is read now, as HAProxy reads it;
+    a line may name several (kept in order)."""
+    if not arg:
+        raise BindArgError(f"'{name}' : missing certificate location")
+    path = line.based("crt_base", arg)
+    try:
+        certs.load_crt(path)
+    except certs.TlsFileError as exc:
+        raise BindArgError(str(exc)) from None
+    return (*line.values.get(name, ()), path)
+
+
+def _crt_list(name: str, arg: str, line: BindLine) -> tuple[certs.CrtListEntry, ...]:
+    """`crt-list`: a file of certificates, each with the names it serves."""
+    if not arg:
+        raise BindArgError(f"'{name}' : missing certificate location")
+    try:
+        entries = certs.read_crt_list(line.based("crt_base", arg),
+                                      line.bases.get("crt_base"))
+    except certs.TlsFileError as exc:
+        raise BindArgError(f"'{name}' : {exc}") from None
+    return (*line.values.get(name, ()), *entries)
+
+
+def _ca_file(name: str, arg: str, line: BindLine) -> str:
+    """`ca-file` / `crl-file`: the file must hold a certificate or a CRL."""
+    if not arg:
+        what = "CRLfile" if name == "crl-file" else "CAfile"
+        raise BindArgError(f"'{name}' : missing {what} path")
+    path = line.based("ca_base", arg)
+    try:
+        for text in certs.check_ca_file(path) if path not in line.ca_loaded else ():
+            line.warn(text, located=False)
+        line.ca_loaded.add(path)
+    except certs.TlsFileError as exc:
+        line.plain_alerts.append(str(exc))
+        raise BindArgError(f"'{name}' : unable to load {path}") from None
+    return path
+
+
 def _ignore_err(name: str, arg: str, line: BindLine) -> str:
     if not arg:
         raise BindArgError(f"'{name}' : missing error IDs list")
@@ -381,49 +436,49 @@ def _verify(name: str, arg: str, line: BindLine) -> str:
     return arg
 
 
-_NO_TLS = "checked; lb does not terminate TLS"
+_TLS = "TLS (lb.tls.frontend)"
 _NO_EFFECT = "checked; no effect in lb"
 
 
 def _ssl_flags(*names: str) -> tuple[BindKw, ...]:
-    return tuple(BindKw(n, 0, group="SSL", help=_NO_TLS) for n in names)
+    return tuple(BindKw(n, 0, group="SSL", help=_TLS) for n in names)
 
 
 # In HAProxy 2.6.12's order (its keyword lists, then each list's rows): the first of
 # equally close words is the one a did-you-mean names.
 _ROWS: tuple[BindKw, ...] = (
-    BindKw("allow-0rtt", 0, group="SSL", help=_NO_TLS),
-    BindKw("alpn", 1, _protocols("ALPN"), "SSL", _NO_TLS),
-    BindKw("ca-file", 1, _value("missing CAfile path"), "SSL",
-           _NO_TLS + " (the file is not opened)"),
+    BindKw("allow-0rtt", 0, group="SSL", help=_NO_EFFECT),
+    BindKw("alpn", 1, _protocols("ALPN"), "SSL", _TLS + "; h2 is not offered"),
+    BindKw("ca-file", 1, _ca_file, "SSL", _TLS + ": client certificates are checked with it"),
     BindKw("ca-verify-file", 1, _value("missing CAfile path"), "SSL",
-           _NO_TLS + " (the file is not opened)"),
-    BindKw("ca-ignore-err", 1, _ignore_err, "SSL", _NO_TLS),
-    BindKw("ca-sign-file", 1, _value("missing CAfile path"), "SSL", _NO_TLS),
-    BindKw("ca-sign-pass", 1, _value("missing CAkey password"), "SSL", _NO_TLS),
-    BindKw("ciphers", 1, _value("missing cipher suite"), "SSL", _NO_TLS),
-    BindKw("ciphersuites", 1, _value("missing cipher suite"), "SSL", _NO_TLS),
-    BindKw("crl-file", 1, _value("missing CRLfile path"), "SSL",
-           _NO_TLS + " (the file is not opened)"),
-    BindKw("crt", 1, _value("missing certificate location"), "SSL",
-           _NO_TLS + " (the file is not opened)"),
-    BindKw("crt-ignore-err", 1, _ignore_err, "SSL", _NO_TLS),
-    BindKw("crt-list", 1, _value("missing certificate location"), "SSL",
-           _NO_TLS + " (the file is not opened)"),
-    BindKw("curves", 1, _value("missing curve suite"), "SSL", _NO_TLS),
-    BindKw("ecdhe", 1, _value("missing named curve"), "SSL", _NO_TLS),
+           _NO_EFFECT + " (the file is not opened)"),
+    BindKw("ca-ignore-err", 1, _ignore_err, "SSL", _NO_EFFECT),
+    BindKw("ca-sign-file", 1, _value("missing CAfile path"), "SSL", _NO_EFFECT),
+    BindKw("ca-sign-pass", 1, _value("missing CAkey password"), "SSL", _NO_EFFECT),
+    BindKw("ciphers", 1, _value("missing cipher suite"), "SSL", _TLS),
+    BindKw("ciphersuites", 1, _value("missing cipher suite"), "SSL",
+           "checked; lb serves OpenSSL's TLS 1.3 suites"),
+    BindKw("crl-file", 1, _ca_file, "SSL", _TLS),
+    BindKw("crt", 1, _crt, "SSL", _TLS + ": a PEM file, or a directory of them"),
+    BindKw("crt-ignore-err", 1, _ignore_err, "SSL", _NO_EFFECT),
+    BindKw("crt-list", 1, _crt_list, "SSL", _TLS + ": certificates and their SNI filters"),
+    BindKw("curves", 1, _value("missing curve suite"), "SSL", _TLS),
+    BindKw("ecdhe", 1, _value("missing named curve"), "SSL", _TLS),
     *_ssl_flags("force-sslv3", "force-tlsv10", "force-tlsv11", "force-tlsv12",
-                "force-tlsv13", "generate-certificates", "no-ca-names", "no-sslv3",
-                "no-tlsv10", "no-tlsv11", "no-tlsv12", "no-tlsv13", "no-tls-tickets"),
-    BindKw("ssl", 0, group="SSL", help="refused: lb does not terminate TLS"),
-    BindKw("ssl-min-ver", 1, _ssl_version, "SSL", _NO_TLS),
-    BindKw("ssl-max-ver", 1, _ssl_version, "SSL", _NO_TLS),
-    BindKw("strict-sni", 0, group="SSL", help=_NO_TLS),
+                "force-tlsv13"),
+    BindKw("generate-certificates", 0, group="SSL", help=_NO_EFFECT),
+    BindKw("no-ca-names", 0, group="SSL", help=_NO_EFFECT),
+    *_ssl_flags("no-sslv3", "no-tlsv10", "no-tlsv11", "no-tlsv12", "no-tlsv13",
+                "no-tls-tickets"),
+    BindKw("ssl", 0, group="SSL", help="the connections are TLS (lb.tls.frontend)"),
+    BindKw("ssl-min-ver", 1, _ssl_version, "SSL", _TLS),
+    BindKw("ssl-max-ver", 1, _ssl_version, "SSL", _TLS),
+    BindKw("strict-sni", 0, group="SSL", help=_TLS + ": no certificate for an unknown name"),
     BindKw("tls-ticket-keys", 1, _value("missing TLS ticket keys file path"), "SSL",
-           _NO_TLS + " (the file is not opened)"),
-    BindKw("verify", 1, _verify, "SSL", _NO_TLS),
-    BindKw("npn", 1, _protocols("NPN"), "SSL", _NO_TLS),
-    BindKw("prefer-client-ciphers", 0, group="SSL", help=_NO_TLS),
+           _NO_EFFECT + " (the file is not opened)"),
+    BindKw("verify", 1, _verify, "SSL", _TLS + ": client certificates"),
+    BindKw("npn", 1, _protocols("NPN"), "SSL", _NO_EFFECT),
+    BindKw("prefer-client-ciphers", 0, group="SSL", help=_TLS),
     BindKw("level", 1, _choice(("user", "operator", "admin"), "missing level"), "STAT",
            "stats socket: what commands may do"),
     BindKw("expose-fd", 1, _choice(("listeners",), "missing fd type"), "STAT",

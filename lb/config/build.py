@@ -27,6 +27,7 @@ from lb.config import (
     resolvers_kw,
     ring_kw,
     sample_refs,
+    server_tls,
     userlist_kw,
 )
 from lb.config.addresses import ANY_ADDRESSES
@@ -56,6 +57,7 @@ from lb.errors import Diagnostic, Diagnostics, TooManyErrors, pipe
 from lb.http import cookie
 from lb.match import fmt as fmt_mod
 from lb.match import maps, payload, sample
+from lb.tls import frontend as tls_frontend
 
 PROXY_SECTIONS = ("defaults", "frontend", "backend", "listen")
 OTHER_SECTIONS = tuple(sorted(SECTION_NAMES - {"global", *PROXY_SECTIONS}))
@@ -64,6 +66,11 @@ _TIMEOUT_FIELDS = {f.name for f in fields(m.Timeouts)}
 _WS_WORDS = re.compile(r"upgrade|websocket|sec-websocket|(?:^|[^a-z0-9])ws(?:$|[^a-z0-9])",
                        re.IGNORECASE)
 _HDR_FETCH = re.compile(r"\b(?:req\.)?f?hdr(?:_[a-z]+)?\(|\bhdr_cnt\(|\breq\.hdr", re.I)
+
+
+# how HAProxy names a TLS setting OpenSSL refused
+_TLS_SETTING = {"ciphers": "SSL cipher list", "ciphersuites": "TLS 1.3 cipher suites",
+                "curves": "SSL curves list", "ecdhe": "elliptic named curve"}
 
 
 def _check_expects_101(be: ProxyBuilder) -> bool:
@@ -665,6 +672,7 @@ class Parser:
             if "frontend" in p.caps:
                 self._check_capture_ids(p)
                 self._check_bind_protos(p)
+                self._check_bind_tls(p)
                 for r in p.tcp_request_content_rules:
                     proto = getattr(r.action, "proto", "h1") or "h1"
                     if isinstance(r.action, m.ActSwitchMode) and proto not in ("h1", "h2"):
@@ -761,6 +769,8 @@ class Parser:
                 ctx.warn(None, f"{p.label()} uses tcp-check rules without 'option tcp-check', "
                          "so the rules are ignored.", "tcp-check-without-option",
                          style="plain")
+            if "backend" in p.caps:  # each TLS server's context, as HAProxy prepares it
+                server_tls.check_servers(p, glob, ctx)
 
 
     def _check_formats(self, p: ProxyBuilder) -> None:
@@ -810,6 +820,42 @@ class Parser:
             addr = ",".join(dict.fromkeys(b.raw for b in binds))  # the line's address word
             self.ctx.alert(None, f"{p.label()} : MUX protocol '{proto}' is not usable for "
                            f"'bind {addr}' at [{org}].", "bind-proto-mode", style="plain")
+
+    def _check_bind_tls(self, p: ProxyBuilder) -> None:
+        """What HAProxy 2.6.12 finds wrong with an `ssl` bind line once it builds its
+        contexts: no certificate, no version left, then verification without a CA
+        and each refused cipher or curve setting, gathered in one alert that HAProxy
+        also prints again, bare, below it."""
+        lines: dict[m.Origin, list[m.Bind]] = {}
+        for b in p.binds:
+            if b.tls is not None:
+                lines.setdefault(b.origin, []).append(b)
+        for org, binds in lines.items():
+            tls = binds[0].tls
+            assert tls is not None
+            place = f"bind '{','.join(dict.fromkeys(b.raw for b in binds))}' at [{org}]"
+            where = f"Proxy '{p.name}': %s for {place}"
+            if not tls.crt and not tls.crt_list:
+                self.ctx.alert(None, where % "no SSL certificate specified" + " (use 'crt').",
+                               "bind-no-crt", style="plain")
+                continue
+            span, warnings = tls_frontend.versions(tls)
+            for text in warnings:
+                self.ctx.warn(None, f"Proxy '{p.name}': " + text.format(place),
+                              "bind-tls-versions", style="plain")
+            if span is None:
+                self.ctx.alert(None, where % "all SSL/TLS versions are disabled" + ".",
+                               "bind-no-version", style="plain")
+                continue
+            texts = []
+            if tls.verify != "none" and tls.ca_file is None:
+                texts.append(where % "verify is enabled but no CA file specified" + ".")
+            for exc in tls_frontend.refused_settings(tls):
+                texts.append(where % f"unable to set {_TLS_SETTING[exc.what]} to "
+                             f"'{exc.value}'" + ".")
+            if texts:
+                self.ctx.alert(None, texts[0], "bind-tls-setting", style="plain",
+                               more=(*texts[1:], *texts))
 
     def _check_tracks(self, p: ProxyBuilder, backends: Mapping[str, ProxyBuilder]) -> None:
         """`track [be/]srv`: the target exists and is checked (HAProxy's texts)."""

@@ -231,6 +231,7 @@ def parse_connect(words: tuple[str, ...], start: int, kw: str) -> Connect:
         elif w == "alpn":
             if not arg:
                 return Connect(None, "'alpn' : missing the comma-delimited ALPN protocol suite", i)
+            opts["alpn"] = arg
         else:
             return Connect(None, _CONNECT_USAGE.format(w), i)
         i += 2
@@ -239,6 +240,7 @@ def parse_connect(words: tuple[str, ...], start: int, kw: str) -> Connect:
         ssl=bool(opts.get("ssl")), send_proxy=bool(opts.get("send-proxy")),
         default=bool(opts.get("default")), linger=bool(opts.get("linger")),
         port_expr=opts.get("port_expr"),  # type: ignore[arg-type]
-        addr_port=opts.get("addr_port"), comment=opts.get("comment"))  # type: ignore[arg-type]
+        addr_port=opts.get("addr_port"), comment=opts.get("comment"),  # type: ignore[arg-type]
+        sni=opts.get("sni"), alpn=opts.get("alpn"))  # type: ignore[arg-type]
     proto = opts.get("proto")
     return Connect(rule, unsupported=proto if proto in ("h2", "fcgi") else None)

@@ -21,6 +21,12 @@ from lb.config.lexer import Line
 from lb.config.proxy_kw import SECTION_NAMES, parse_log, too_many
 from lb.config.registry import GlobalBuilder, Keyword, ParseCtx, Table, origin
 from lb.config.server_kw import split_address
+from lb.config.server_tls import (
+    kw_base,
+    kw_ssl_default_ciphers,
+    kw_ssl_default_options,
+    kw_ssl_server_verify,
+)
 from lb.match import variables
 from lb.units import UnitError, atoi, parse_size, parse_time_ms
 
@@ -452,10 +458,10 @@ def kw_spread_checks(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
 
 
 _ROWS: list[Keyword] = [
-    Keyword("ca-base", _ignored, help="accepted; lb does not terminate TLS"),
+    Keyword("ca-base", kw_base, help="directory of relative ca-file/crl-file paths"),
     Keyword("chroot", kw_chroot, help="chroot directory"),
     Keyword("cpu-map", _ignored, help="accepted and ignored"),
-    Keyword("crt-base", _ignored, help="accepted; lb does not terminate TLS"),
+    Keyword("crt-base", kw_base, help="directory of relative crt paths"),
     Keyword("daemon", _flag("daemon"), help="run in the background"),
     Keyword("description", _str("description", rest=True)),
     Keyword("gid", kw_uid, help="numeric group id"),
@@ -503,14 +509,23 @@ _ROWS: list[Keyword] = [
             help="allow HAProxy's experimental directives (http-request normalize-uri)"),
     Keyword("busy-polling", _flag("busy_polling"),
             help="never sleep in the poller: lower latency, one core always busy"),
+    Keyword("ssl-server-verify", kw_ssl_server_verify,
+            help="verify servers' certificates unless a server says: none|required"),
+    Keyword("ssl-default-server-options", kw_ssl_default_options,
+            help="TLS versions and tickets of servers that set none"),
+    Keyword("ssl-default-server-ciphers", kw_ssl_default_ciphers),
+    Keyword("ssl-default-server-ciphersuites", kw_ssl_default_ciphers),
+    Keyword("ssl-default-bind-options", kw_ssl_default_options,
+            help="TLS versions and flags of the `ssl` bind lines after it"),
+    Keyword("ssl-default-bind-ciphers", kw_ssl_default_ciphers),
+    Keyword("ssl-default-bind-ciphersuites", kw_ssl_default_ciphers),
+    Keyword("ssl-default-bind-curves", kw_ssl_default_ciphers),
     Keyword("nbproc", _removed("nbproc is not supported any more since HAProxy 2.5. Threads "
                                "will automatically be used on multi-processor machines if "
                                "available.")),
     *(Keyword(k, _unsupported) for k in (
         "lua-load", "lua-prepend-path",
-        "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites", "ssl-default-bind-options",
-        "ssl-default-server-ciphers", "ssl-default-server-ciphersuites",
-        "ssl-default-server-options", "ssl-dh-param-file", "ssl-server-verify",
+        "ssl-dh-param-file",
         "set-dumpable", "strict-limits",
         "numa-cpu-mapping", "localpeer", "maxsslconn", "maxconnrate", "maxsessrate",
         "maxpipes", "insecure-setuid-wanted",
@@ -523,7 +538,7 @@ _ROWS: list[Keyword] = [
         "maxzlibmem", "mworker-max-reloads",
         "ssl-mode-async", "ssl-load-extra-files", "ssl-load-extra-del-ext", "ssl-propquery",
         "ssl-provider", "ssl-provider-path", "ssl-skip-self-issued-ca",
-        "ssl-default-bind-curves", "pp2-never-send-local", "cluster-secret", "fd-hard-limit",
+        "pp2-never-send-local", "cluster-secret", "fd-hard-limit",
         "default-path", "httpclient.ssl.verify", "httpclient.ssl.ca-file",
         "httpclient.resolvers.id", "httpclient.resolvers.prefer", "close-spread-time",
         "lua-load-per-thread", "nokqueue", "noevports", "max-spread-checks",

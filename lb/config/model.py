@@ -178,6 +178,35 @@ class LogTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class BindTls:
+    """What a `bind ... ssl` line serves with (lb.tls.frontend builds the context).
+
+    ``crt``: certificate files or directories in line order (the first certificate
+    is the default one, the others are chosen by SNI); ``verify``: whether a client
+    certificate is asked for (`none`, `optional`, `required`) and checked against
+    ``ca_file``; ``versions``: the `force-*`/`no-*` flags as written, without their
+    dash-prefix (``("no", "tlsv10")``); ``alpn``: the protocols offered, in order."""
+
+    crt: tuple[str, ...] = ()
+    # `crt-list` lines: (certificate file, its SNI filters: `!name` excludes a name)
+    crt_list: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    ca_file: str | None = None
+    crl_file: str | None = None
+    verify: str = "none"
+    alpn: tuple[str, ...] = ()
+    ciphers: str | None = None
+    ciphersuites: str | None = None
+    curves: str | None = None
+    ecdhe: str | None = None
+    min_ver: str | None = None
+    max_ver: str | None = None
+    versions: tuple[tuple[str, str], ...] = ()
+    strict_sni: bool = False
+    no_tickets: bool = False
+    prefer_client_ciphers: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Bind:
     """One listening address of a `bind` line (a line may yield several)."""
 
@@ -200,6 +229,7 @@ class Bind:
     # only on a Bind that was never part of a loaded configuration
     luid: int = 0
     proto: str | None = None  # `proto <mux>` as written (checked against the mode)
+    tls: BindTls | None = None  # `ssl`: the connections are TLS (lb.tls.frontend)
 
 
 # --------------------------------------------------------------------------- rules
@@ -631,9 +661,26 @@ class Server:
     observe: str | None = None
     error_limit: int = 10
     ssl: bool = False
-    verify: str | None = None
-    sni: str | None = None
+    verify: str | None = None  # `verify none|required` (None: global ssl-server-verify)
+    sni: str | None = None  # `sni <expr>`: a sample expression, evaluated per connection
     check_ssl: bool = False
+    # the TLS of a server (lb.tls.backend): files as given or under ca-base/crt-base,
+    # `alpn`/`check-alpn` as written (comma-separated), versions as `ssl-min-ver`
+    # words; `force-<v>` sets both ends, `no-<v>` adds to ssl_no
+    ca_file: str | None = None
+    crl_file: str | None = None
+    crt: str | None = None  # the client certificate (and its key) presented
+    verifyhost: str | None = None
+    alpn: str | None = None
+    check_sni: str | None = None
+    check_alpn: str | None = None
+    ciphers: str | None = None
+    ciphersuites: str | None = None
+    ssl_min_ver: str | None = None
+    ssl_max_ver: str | None = None
+    ssl_no: tuple[str, ...] = ()  # versions turned off by `no-sslv3`/`no-tlsv1x`
+    no_tls_tickets: bool | None = None  # `no-tls-tickets`/`tls-tickets` (None: global's)
+    ssl_reuse: bool = True  # `no-ssl-reuse`: no TLS session resumption
     send_proxy: bool = False  # send-proxy: a PROXY v1 line first on each connection
     send_proxy_v2: bool = False  # send-proxy-v2 (-ssl, -ssl-cn): the binary header
     # proxy-v2-options: the TLVs a v2 header carries (crc32c, unique-id, authority,
@@ -675,6 +722,8 @@ class CheckConnect:
     port_expr: str | None = None
     addr_port: int | None = None
     comment: str | None = None
+    sni: str | None = None  # `sni`: the name a TLS connect sends (else check-sni)
+    alpn: str | None = None  # `alpn`: the protocols it offers (else check-alpn/alpn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1088,6 +1137,17 @@ class Global:
     tune_rcvbuf_server: int = 0
     tune_sndbuf_client: int = 0
     tune_sndbuf_server: int = 0
+    # TLS toward servers (lb.tls.backend): `ssl-server-verify`, and the defaults of
+    # `ssl-default-server-options` (versions as in Server), `-ciphers`, `-ciphersuites`
+    ssl_server_verify: str = "required"
+    ssl_server_min_ver: str | None = None
+    ssl_server_max_ver: str | None = None
+    ssl_server_no: tuple[str, ...] = ()
+    ssl_server_no_tickets: bool = False
+    ssl_server_ciphers: str | None = None
+    ssl_server_ciphersuites: str | None = None
+    ca_base: str | None = None  # `ca-base`: directory of relative ca-file/crl-file paths
+    crt_base: str | None = None  # `crt-base`: directory of relative crt paths
     tune: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAP)  # other tune.* values as written
     env: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAP)  # setenv / presetenv results
     # global `set-var`/`set-var-fmt`, evaluated while the file was read, in order:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -51,6 +51,7 @@ from lb.match import acl as acl_mod
 from lb.match import fmt as fmt_mod
 from lb.match import sample as sample_mod
 from lb.match import uses
+from lb.tls.certs import FLAG_VERSIONS
 from lb.units import UnitError, atoi, junk_warning, parse_time_ms, parse_time_s
 
 # Log formats of `option httplog` / `option tcplog` (spec §11).
@@ -966,6 +967,34 @@ def parse_bind_addresses(text: str) -> tuple[list[dict[str, Any]], str | None]:
     return out, None
 
 
+def bind_tls(values: Mapping[str, Any], glob: Mapping[str, Any]) -> m.BindTls:
+    """The TLS settings of an `ssl` bind line from its options (lb.config.bind_kw),
+    over the global `ssl-default-bind-*` ones read before it (lb.config.server_tls)."""
+    versions = tuple(tuple(k.split("-", 1)) for k in values
+                     if k.startswith(("force-", "no-")) and k.split("-", 1)[1]
+                     in ("sslv3", "tlsv10", "tlsv11", "tlsv12", "tlsv13"))
+    inverse = {v: k for k, v in FLAG_VERSIONS.items()}  # the global `no-*` flags add up
+    versions += tuple(("no", inverse[v]) for v in glob.get("ssl_bind_no", ())
+                      if ("no", inverse[v]) not in versions)
+    alpn = values.get("alpn")
+    return m.BindTls(
+        crt=tuple(values.get("crt", ())),
+        crt_list=tuple((e.path, e.filters) for e in values.get("crt-list", ())),
+        ca_file=values.get("ca-file"), crl_file=values.get("crl-file"),
+        verify=values.get("verify", "none"),
+        alpn=tuple(alpn.split(",")) if alpn else (),
+        ciphers=values.get("ciphers", glob.get("ssl_bind_ciphers")),
+        ciphersuites=values.get("ciphersuites", glob.get("ssl_bind_ciphersuites")),
+        curves=values.get("curves", glob.get("ssl_bind_curves")), ecdhe=values.get("ecdhe"),
+        min_ver=values.get("ssl-min-ver", glob.get("ssl_bind_min_ver")),
+        max_ver=values.get("ssl-max-ver", glob.get("ssl_bind_max_ver")),
+        versions=versions,  # type: ignore[arg-type]
+        strict_sni=bool(values.get("strict-sni") or glob.get("ssl_bind_strict_sni")),
+        no_tickets=bool(values.get("no-tls-tickets") or glob.get("ssl_bind_no_tickets")),
+        prefer_client_ciphers=bool(values.get("prefer-client-ciphers")
+                                   or glob.get("ssl_bind_prefer_client_ciphers")))
+
+
 def kw_bind(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     """`bind <addresses> [options]`: each address (each port of a range) is one
     listener; the options (lb.config.bind_kw) apply to them all."""
@@ -981,8 +1010,11 @@ def kw_bind(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     head = f"'bind {words[1]}' in section '{p.kind}'"
     taken = {b.luid: f"{b.origin.file}:{b.origin.line} ('bind {b.raw}')"
              for b in p.binds if b.luid}
-    opts = bind_kw.BindLine(len(addrs), f"{line.file}:{line.lineno} ('bind {words[1]}')", taken)
+    opts = bind_kw.BindLine(len(addrs), f"{line.file}:{line.lineno} ('bind {words[1]}')", taken,
+                            bases=ctx.glob_values, ca_loaded=ctx.ca_loaded)
     problem = bind_kw.parse_options(words, 2, opts)
+    for text in opts.plain_alerts:
+        ctx.alert(line, text, "bad-bind-option", style="plain")
     for text, located in opts.warnings:
         ctx.warn(line, f"{head} : {text}" if located else text, "bind-option",
                  style="parsing" if located else "plain")
@@ -998,12 +1030,7 @@ def kw_bind(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             ctx.alert(line, f"{head} : {detail}", "bad-bind-option", col=line.col(problem.index))
         return
     values = opts.values
-    if values.get("ssl"):
-        # accepting it would serve plain HTTP where clients expect TLS
-        ctx.alert(line, f"'bind {words[1]}' : 'ssl' is not supported by lb (it does not "
-                  "terminate TLS); terminate TLS in front of lb and bind here without 'ssl'.",
-                  "unsupported-tls", col=line.col(words.index("ssl")))
-        return
+    tls = bind_tls(values, ctx.glob_values) if values.get("ssl") else None
     for a in addrs:
         p.binds.append(m.Bind(
             host=a["host"], port=a["port"], fd=a.get("fd"), name=values.get("name"),
@@ -1011,7 +1038,7 @@ def kw_bind(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             backlog=values.get("backlog", 0), v4v6=bool(values.get("v4v6")),
             v6only=bool(values.get("v6only")), accept_proxy=bool(values.get("accept-proxy")),
             raw=a["raw"], origin=origin(line), luid=values.get("id", 0),
-            proto=values.get("proto")))
+            proto=values.get("proto"), ssl=tls is not None, tls=tls))
 
 
 # --------------------------------------------------------------------------- balance / cookie

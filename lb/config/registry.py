@@ -141,6 +141,9 @@ class ParseCtx:
         # the global section's settings so far (tune.bufsize bounds reply files)
         self.glob_values: Mapping[str, Any] = {}
         self.proxy_ids: dict[int, ProxyBuilder] = {}  # `id` values taken so far
+        # CA/CRL paths read so far: HAProxy loads each one once, and warns about a
+        # directory's files the first time only
+        self.ca_loaded: set[str] = set()
 
     def _add(self, severity: str, line: Line | None, text: str, code: str, col: int,
              style: LocStyle, suggestion: str | None, more: tuple[str, ...],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -20,11 +20,24 @@ from lb.config.addresses import is_ip_literal
 from lb.config.lexer import Line
 from lb.config.registry import ParseCtx, ProxyBuilder, origin, suggest
 from lb.http import proxyproto
+from lb.match import sample, uses
+from lb.tls.backend import SYSTEM_CA
+from lb.tls.certs import FLAG_VERSIONS, TLS_VERSIONS, TlsFileError, check_ca_file
 from lb.units import UnitError, atoi, parse_time_ms
 
 
 class ServerArgError(Exception):
     """A server option is invalid; str() is HAProxy's text (after 'server b/s' : )."""
+
+
+class ServerArgText(ServerArgError):
+    """A server option is invalid; str() is HAProxy's whole text, its final
+    punctuation included, and ``more`` the messages HAProxy prints after it (each an
+    ALERT line of its own, without location)."""
+
+    def __init__(self, text: str, more: tuple[str, ...] = ()) -> None:
+        super().__init__(text)
+        self.more = more
 
 
 def _time(name: str, value: str, srv: str, *, zero_ok: bool = False) -> float:
@@ -173,6 +186,46 @@ def _server_id(v: str, s: str) -> int:
     return n
 
 
+def _verify(v: str, s: str) -> str:
+    if v not in ("none", "required"):
+        raise ServerArgText(f"'verify' : unknown verify method '{v}', only 'none' and "
+                            "'required' are supported.")
+    return v
+
+
+def _tls_version(v: str, s: str) -> str:
+    if v not in TLS_VERSIONS:
+        raise ServerArgText(f"'{v}' : unknown ssl/tls version.")
+    return v
+
+
+def _ca_file(name: str) -> Callable[[str, str], str]:
+    """`ca-file` / `crl-file`: the file must hold a certificate or a CRL (HAProxy
+    loads it while it reads the line; `@system-ca` is the system's store)."""
+    def conv(v: str, s: str) -> str:
+        if v != SYSTEM_CA:
+            try:
+                check_ca_file(v)
+            except TlsFileError as exc:
+                raise ServerArgText(str(exc), (f"'{name}' : unable to load {v}.",)) from None
+        return v
+    return conv
+
+
+# the TLS version flags: `force-<v>` fixes both ends, `no-<v>` turns one off
+_FORCE_FLAGS = {f"force-{k}": v for k, v in FLAG_VERSIONS.items()}
+_NO_FLAGS = {f"no-{k}": v for k, v in FLAG_VERSIONS.items()}
+# paths read under the global `ca-base` / `crt-base` when relative
+_BASED = {"ca-file": "ca_base", "crl-file": "ca_base", "crt": "crt_base"}
+
+
+def _based(word: str, arg: str, bases: Mapping[str, Any]) -> str:
+    base = bases.get(_BASED[word])
+    if not base or arg.startswith("/") or (word != "crt" and arg.startswith("@")):
+        return arg
+    return f"{base}/{arg}"
+
+
 SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
     ServerKw("addr", "check_addr", _str, help="address used for health checks"),
     ServerKw("agent-addr", "agent_addr", _agent_addr, help="address of the agent check"),
@@ -181,15 +234,20 @@ SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
              help="interval between agent checks"),
     ServerKw("agent-port", "agent_port", _int, help="TCP port of the agent check"),
     ServerKw("agent-send", "agent_send", _str, help="string sent to the agent"),
-    ServerKw("alpn", None, _str),
+    ServerKw("alpn", "alpn", _str, help="ALPN protocols offered to a TLS server (not h2)"),
     ServerKw("backup", "backup", help="only used when no active server is usable"),
-    ServerKw("ca-file", None, _str),
+    ServerKw("ca-file", "ca_file", _ca_file("ca-file"),
+             help="CA certificates the server's certificate is verified with"),
     ServerKw("check", "check", help="enable health checks"),
     ServerKw("check-send-proxy", "check_send_proxy"),
-    ServerKw("check-sni", None, _str),
+    ServerKw("check-alpn", "check_alpn", _str),
+    ServerKw("check-sni", "check_sni", _str, help="SNI of TLS health checks"),
     ServerKw("check-ssl", "check_ssl"),
     ServerKw("cookie", "cookie", _str, help="persistence cookie value"),
-    ServerKw("crt", None, _str),
+    ServerKw("ciphers", "ciphers", _str),
+    ServerKw("ciphersuites", "ciphersuites", _str),
+    ServerKw("crl-file", "crl_file", _ca_file("crl-file")),
+    ServerKw("crt", "crt", _str, help="client certificate (PEM with its key) for TLS"),
     ServerKw("disabled", "disabled", help="start in maintenance"),
     ServerKw("downinter", "downinter", _t("downinter")),
     ServerKw("enabled", "disabled", value=False),
@@ -210,7 +268,8 @@ SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
     ServerKw("no-send-proxy", "send_proxy", value=False),
     ServerKw("no-ssl", "ssl", value=False),
     ServerKw("no-tfo", None),
-    ServerKw("no-verifyhost", None),
+    ServerKw("no-verifyhost", "verifyhost", value=None),
+    ServerKw("npn", None, _str),
     ServerKw("non-stick", None),
     ServerKw("observe", "observe", _choice("observe", ("none", "layer4", "layer7"),
                                            "one of 'none', 'layer4', 'layer7'")),
@@ -248,17 +307,22 @@ SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
     ServerKw("check-via-socks4", None),
     ServerKw("resolve-opts", "resolve_opts", _resolve_opts,
              help="allow-dup-ip, ignore-weight, prevent-dup-ip"),
-    # TLS settings of a server line (lb sends no TLS: 'ssl' itself warns)
-    *(ServerKw(k, None) for k in (
-        "allow-0rtt", "force-sslv3", "force-tlsv10", "force-tlsv11", "force-tlsv12",
-        "force-tlsv13", "no-sslv3", "no-tlsv10", "no-tlsv11", "no-tlsv12", "no-tlsv13",
-        "tls-tickets", "no-tls-tickets", "ssl-reuse", "no-ssl-reuse")),
+    # TLS settings of a server line (lb.tls.backend; the version flags are read by
+    # parse_options; 0-RTT is not sent)
+    *(ServerKw(k, None) for k in ("allow-0rtt", *_FORCE_FLAGS, *_NO_FLAGS)),
+    ServerKw("tls-tickets", "no_tls_tickets", value=False),
+    ServerKw("no-tls-tickets", "no_tls_tickets"),
+    ServerKw("ssl-reuse", "ssl_reuse"),
+    ServerKw("no-ssl-reuse", "ssl_reuse", value=False),
+    ServerKw("ssl-max-ver", "ssl_max_ver", _tls_version),
+    ServerKw("ssl-min-ver", "ssl_min_ver", _tls_version),
     ServerKw("slowstart", "slowstart", lambda v, s: _time("slowstart", v, s, zero_ok=True)),
-    ServerKw("sni", "sni", _str),
-    ServerKw("ssl", "ssl"),
+    ServerKw("sni", "sni", _str, help="SNI sent to a TLS server: a sample expression"),
+    ServerKw("ssl", "ssl", help="speak TLS to the server"),
     ServerKw("tfo", None),
     ServerKw("track", "track", _str),
-    ServerKw("verify", "verify", _choice("verify", ("none", "required"))),
+    ServerKw("verify", "verify", _verify, help="verify the server's certificate: none|required"),
+    ServerKw("verifyhost", "verifyhost", _str, help="name the server's certificate must carry"),
     ServerKw("weight", "weight", _weight, help="load-balancing weight 0..256"),
     ServerKw("ws", None, _choice("ws", ("auto", "h1", "h2"))),
 )}
@@ -382,17 +446,40 @@ _MISSING_ARG = {
     **{w: f"'{w}' expects a delay as argument."
        for w in ("inter", "fastinter", "downinter", "slowstart")},
 }
+# ... and those whose text carries its own final period (the TLS options)
+_MISSING_TEXT = {
+    "verify": "'verify' : missing verify method.",
+    "sni": "'sni' : missing sni expression.",
+    "ciphers": "'ciphers' : missing cipher suite.",
+    "ciphersuites": "'ciphersuites' : missing cipher suite.",
+    "alpn": "'alpn' : missing the comma-delimited ALPN protocol suite.",
+    "check-alpn": "'check-alpn' : missing the comma-delimited ALPN protocol suite.",
+    "npn": "'npn' : missing the comma-delimited NPN protocol suite.",
+    "ca-file": "'ca-file' : missing CAfile path.",
+    "crl-file": "'crl-file' : missing CRLfile path.",
+    "crt": "'crt' : missing certificate file path.",
+    "check-sni": "'check-sni' : missing SNI.",
+    "verifyhost": "'verifyhost' : missing hostname to verify against.",
+    "ssl-min-ver": "'ssl-min-ver' : missing the ssl/tls version.",
+    "ssl-max-ver": "'ssl-max-ver' : missing the ssl/tls version.",
+}
 # options whose missing argument HAProxy judges as the value '' ("... but got ''")
 _EMPTY_ARG_JUDGED = frozenset(("on-error", "on-marked-down", "on-marked-up",
                                "proxy-v2-options", "resolve-prefer", "resolve-opts",
                                "resolve-net", "resolvers"))
 
 
-def parse_options(words: tuple[str, ...], start: int, srv: str,
-                  values: dict[str, Any]) -> tuple[str, int] | None:
-    """Apply server options words[start:] to ``values``.
+Problem = tuple[str, int, tuple[str, ...]]  # (text, index of the word, more texts)
 
-    Returns None on success, else (message, index of the offending word).
+
+def parse_options(words: tuple[str, ...], start: int, srv: str, values: dict[str, Any],
+                  bases: Mapping[str, Any] | None = None) -> Problem | None:
+    """Apply server options words[start:] to ``values``; ``bases``: the global
+    settings read so far (`ca-base`, `crt-base`).
+
+    Returns None on success, else (HAProxy's whole text, with its final period; the
+    index of the offending word; the texts HAProxy prints after it). An unknown
+    keyword gives an empty text.
     """
     i = start
     n = len(words)
@@ -400,30 +487,50 @@ def parse_options(words: tuple[str, ...], start: int, srv: str,
         w = words[i]
         if w == "source":
             src, used = parse_source(words[i + 1:], server=True)
-            if isinstance(src, str):  # (the caller adds the final period)
-                return (src if src.endswith("as argument.") else src.rstrip("."), i)
+            if isinstance(src, str):
+                # (HAProxy adds a period after its own: "as argument..")
+                return ((src if src.endswith("as argument.") else src.rstrip(".")) + ".", i, ())
             values["source"] = src
             i += 1 + used
             continue
         kw = SERVER_KEYWORDS.get(w)
         if kw is None:
-            return ("", i)
+            return ("", i, ())
         if kw.conv is None:
-            if kw.field:
-                values[kw.field] = kw.value
+            _flag(kw, values)
             i += 1
             continue
         arg = words[i + 1] if i + 1 < n else ""
         if not arg and w not in _EMPTY_ARG_JUDGED:
-            return (_MISSING_ARG.get(w, f"'{w}' expects <value> as argument."), i)
+            text = _MISSING_TEXT.get(w)
+            return (text or _MISSING_ARG.get(w, f"'{w}' expects <value> as argument.") + ".",
+                    i, ())
+        if w in _BASED:
+            arg = _based(w, arg, bases or {})
         try:
             val = kw.conv(arg, srv)
+        except ServerArgText as exc:
+            return (str(exc), i, exc.more)
         except ServerArgError as exc:
-            return (str(exc), i)
+            return (str(exc) + ".", i, ())
         if kw.field:
             values[kw.field] = val
         i += 2
     return None
+
+
+def _flag(kw: ServerKw, values: dict[str, Any]) -> None:
+    """A flag without argument; the TLS version ones gather in ``ssl_no`` or fix both
+    ends of the range."""
+    forced = _FORCE_FLAGS.get(kw.name)
+    if forced is not None:
+        values["ssl_min_ver"] = values["ssl_max_ver"] = forced
+    elif kw.name in _NO_FLAGS:
+        off = _NO_FLAGS[kw.name]
+        if off not in values.get("ssl_no", ()):
+            values["ssl_no"] = (*values.get("ssl_no", ()), off)
+    elif kw.field:
+        values[kw.field] = kw.value
 
 
 def split_address(addr: str) -> tuple[str, int | None, str | None]:
@@ -472,9 +579,9 @@ def port_offset(addr: str) -> int:
 def kw_default_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     values = dict(p.default_server)
-    err = parse_options(words, 1, "default-server", values)
+    err = parse_options(words, 1, "default-server", values, ctx.glob_values)
     if err is not None:
-        msg, idx = err
+        msg, idx, more = err
         if not msg:
             bad = words[idx]
             sug = suggest(bad, SERVER_KEYWORDS)
@@ -484,10 +591,33 @@ def kw_default_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
             ctx.alert(line, text, "unknown-server-keyword", col=line.col(idx),
                       style="bracket", suggestion=sug)
         else:
-            ctx.alert(line, f"{msg}.", "bad-server-option", col=line.col(idx),
-                      style="bracket")
-        return
+            ctx.alert(line, msg, "bad-server-option", col=line.col(idx), style="bracket")
+            _more(ctx, more)
+    # (the options before a bad one stay set, as in HAProxy, which sets each in turn)
     p.default_server = values
+
+
+def _ca_dir_warnings(line: Line, ctx: ParseCtx, label: str, values: dict[str, Any]) -> None:
+    """A `ca-file`/`crl-file` directory on the line, read for the first time: HAProxy's
+    warnings for its files without certificate (the line's first one at its line)."""
+    first = True
+    for i, w in enumerate(line.words[3:-1], 3):
+        field = {"ca-file": "ca_file", "crl-file": "crl_file"}.get(w)
+        path = values.get(field) if field else None
+        if not path or path == SYSTEM_CA or path in ctx.ca_loaded:
+            continue
+        ctx.ca_loaded.add(path)
+        try:
+            texts = check_ca_file(path)
+        except TlsFileError:
+            continue
+        for text in texts:
+            if first:
+                ctx.warn(line, f"{label} : {text}", "ca-directory", col=line.col(i),
+                         style="bracket")
+                first = False
+            else:
+                ctx.warn(None, text, "ca-directory", style="plain")
 
 
 def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
@@ -508,9 +638,9 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         ctx.alert(line, f"{label} : {err}", "bad-address", col=line.col(2), style="bracket")
         return
     values = dict(p.default_server)
-    res = parse_options(words, 3, name, values)
+    res = parse_options(words, 3, name, values, ctx.glob_values)
     if res is not None:
-        msg, idx = res
+        msg, idx, more = res
         if not msg:
             sug = suggest(words[idx], SERVER_KEYWORDS)
             ctx.alert(line, f"{label} : unknown keyword '{words[idx]}'.",
@@ -518,8 +648,10 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                       suggestion=sug)
         else:
             code = "bad-weight" if msg.startswith("weight of") else "bad-server-option"
-            ctx.alert(line, f"{label} : {msg}.", code, col=line.col(idx), style="bracket")
+            ctx.alert(line, f"{label} : {msg}", code, col=line.col(idx), style="bracket")
+            _more(ctx, more)
         return
+    _ca_dir_warnings(line, ctx, label, values)
     if name in p.server_origins:
         prev = p.server_origins[name]
         ctx.alert(line, f"{p.label()}, another server named '{name}' was already defined at "
@@ -547,15 +679,52 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         ctx.soft_alert(line, f"{label} : 'layer7' can only be used in http proxies..",
                        "observe-layer7-tcp", style="bracket")
         values["observe"] = None
-    if values.get("ssl"):
-        ctx.warn(line, f"{label} : 'ssl' is not supported by lb for traffic: requests are sent "
-                 "to this server without TLS (checks honour 'check-ssl').", "unsupported-tls",
-                 col=line.col(words.index("ssl")) if "ssl" in words else 0, style="bracket")
+    if values.get("sni"):  # (read once the line is, a `default-server` one's too)
+        bad = sni_problem(values["sni"])
+        if bad is not None:
+            ctx.alert(line, f"{label} : error detected while parsing sni expression : {bad}",
+                      "bad-sni", col=line.col(words.index("sni") + 1) if "sni" in words
+                      else 0, style="bracket")
+            return
+    _warn_h2(line, ctx, label, values)
     values = {k: v for k, v in values.items() if k in _SERVER_FIELDS}
     srv = m.Server(name=name, host=host, port=port, puid=len(p.servers) + 1,
                    port_offset=port_offset(words[2]), origin=origin(line), **values)
     p.servers.append(srv)
     p.server_origins[name] = origin(line)
+
+
+def _more(ctx: ParseCtx, more: tuple[str, ...]) -> None:
+    for text in more:
+        ctx.alert(None, text, "bad-server-option", style="plain")
+
+
+def sni_problem(text: str) -> str | None:
+    """What HAProxy says of an `sni` expression it refuses: a parse error, or a fetch
+    that reads nothing a server connection is made with (its response, say)."""
+    try:
+        expr = sample.parse_expr(text)
+    except Exception as exc:  # (SampleError and the converters' own)
+        return str(exc).rstrip()
+    need = uses.uses(expr.fetch_def.name)
+    have = uses.CONTEXTS["http-request"] | {uses.SERVER}
+    if need and not any(u in have for u in need):
+        return (f" fetch method '{text}' extracts information from '{','.join(need)}', "
+                "none of which is available here.")
+    return None
+
+
+def _warn_h2(line: Line, ctx: ParseCtx, label: str, values: dict[str, Any]) -> None:
+    """lb speaks HTTP/1.1 to servers: an `alpn` (or `check-alpn`) naming h2 offers the
+    others only (HAProxy would speak HTTP/2 to a server choosing it)."""
+    if not (values.get("ssl") or values.get("check_ssl")):
+        return  # (no TLS: no ALPN either)
+    for key, word in (("alpn", "alpn"), ("check_alpn", "check-alpn")):
+        if "h2" in (values.get(key) or "").split(","):
+            col = line.col(line.words.index(word)) if word in line.words else 0
+            ctx.warn(line, f"{label} : '{word} {values[key]}' : lb speaks HTTP/1.1 to "
+                     "servers and does not offer 'h2'.", "alpn-h2", col=col,
+                     style="bracket")
 
 
 def _template_range(text: str) -> range | None:

@@ -46,6 +46,8 @@ FORMAT_VARS: dict[str, Callable[[Any], str | bytes | int]] = {
     "ci": lambda ctx: ctx.src,
     "cp": lambda ctx: ctx.src_port,
     "f": lambda ctx: ctx.frontend_name,
+    "ft": lambda ctx: ctx.frontend_name + "~" if getattr(ctx, "frontend_tls", False)
+    else ctx.frontend_name,
     "fi": lambda ctx: ctx.dst,
     "fp": lambda ctx: ctx.dst_port,
     "pid": lambda ctx: ctx.pid,

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 from lb.balance.keys import full_hash, hash_sdbm
-from lb.match import authfetch, maps, payload, procfetch, stickfetch, variables
+from lb.match import authfetch, maps, payload, procfetch, sslfetch, stickfetch, variables
 from lb.match import converters as cv
 from lb.match.pattern import backrefs
 
@@ -1030,7 +1030,9 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("srv_id", _f_px_id("srv"), (), 0, T_INT, _SRV),
     _row("srv_name", _f_px_name("srv"), (), 0, T_STR, _SRV),
     _row("src_port", _f_src_port, (), 0, T_INT, _ALL),
-    _row("ssl_fc", _const(False), (), 0, T_BOOL, _ALL),
+    _row("ssl_fc", sslfetch.ssl_fc, (), 0, T_BOOL, _ALL),
+    *(_row(n, fn, (), 0, out, _ALL) for n, (fn, out) in sslfetch.FETCHES.items()),
+    *(_row(n, fn, (A_STR, A_INT), 0, T_STR, _ALL) for n, fn in sslfetch.DN_FETCHES.items()),
     _row("status", _f_status, (), 0, T_INT, _RES),
     _row("str", _f_str, (A_STR,), 1, T_STR, _ALL),
     _row("unique-id", _f_unique_id, (), 0, T_STR, _ALL),

@@ -28,6 +28,8 @@ cdef class ClientConn(PeerNames):
     cdef public object sess_vars
     # the first request's way on after an upgrade from `mode tcp` (lb.proxy.upgrade)
     cdef public object entry
+    # `bind ... ssl`: the connection's ssl.SSLObject, None for plain TCP
+    cdef public object tls
     # sizes, counts and flags: C values (issue #9)
     cdef public long long hsize, head_max, nreq, upgrade_body, paused
     cdef public int fd

@@ -22,10 +22,14 @@ import httptools
 from lb.http import h1, proxyproto, responses
 from lb.http.headscan import scan_request
 from lb.proxy import errsnap, track
+from lb.proxy.drive import DONE as DRIVEN_DONE
+from lb.proxy.drive import Driven
 from lb.proxy.peer import PeerNames
 from lb.proxy.sockio import direct, finish_now, reset_on_close
 from lb.proxy.timers import Deadline
 from lb.proxy.txn import Txn
+from lb.tls import SHUTDOWN_WAIT
+from lb.tls.frontend import handshake_error
 
 PAUSE_BACKPRESSURE = 1
 PAUSE_PIPELINE = 2
@@ -50,6 +54,18 @@ def _noop() -> None:
     """The callback of a connection's server-side deadline while nothing arms it."""
 
 
+def _feed(proto: Any, data: bytes) -> None:
+    """Hand ``data`` to a buffered protocol (the TLS layer) as if read from its
+    socket."""
+    off, n = 0, len(data)
+    while off < n:
+        buf = proto.get_buffer(n - off)
+        k = min(len(buf), n - off)
+        buf[:k] = data[off:off + k]
+        proto.buffer_updated(k)
+        off += k
+
+
 class ClientConn(PeerNames):
     """The client leg: an asyncio protocol by its methods (uvloop needs no base class;
     compiled, ``client.pxd`` makes it an extension type, which cannot also derive from
@@ -61,7 +77,7 @@ class ClientConn(PeerNames):
         "queueing", "url", "headers", "trailers", "hsize", "in_head", "t_begin",
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
         "tunnel", "ended", "head_max", "raw_head", "upgrade_body", "held", "fd", "plain",
-        "read_eof", "stkctr", "sess_vars", "pp_wait", "pp_header", "entry",
+        "read_eof", "stkctr", "sess_vars", "pp_wait", "pp_header", "entry", "tls",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -134,6 +150,8 @@ class ClientConn(PeerNames):
         # where the first request of a connection upgraded from `mode tcp` goes on
         # (lb.proxy.upgrade.Entry), None otherwise
         self.entry: Any = None
+        # `bind ... ssl`: the connection's ssl.SSLObject (the ssl_fc* fetches), else None
+        self.tls: Any = None
 
     # fields of the accept log line ("Connect from ..."): client_ip etc. from PeerNames
 
@@ -156,6 +174,11 @@ class ClientConn(PeerNames):
         self.last_end = self.rt.clock()
         rt = self.rt
         st = rt.state
+        lst = self.listener
+        if lst is not None and lst.tls is not None:  # (the handshake is done)
+            self.tls = transport.get_extra_info("ssl_object")
+            st.cum_ssl_conns += 1
+            st.curr_ssl_conns += 1
         self.id = st.next_id()
         st.streams[self.id] = self
         st.curr_conns += 1
@@ -174,7 +197,6 @@ class ClientConn(PeerNames):
         # (maxconn is enforced before accept: lb.proxy.listener)
         if self.fe.tcp_conn_rules is not None and not self._tcp_connection_rules():
             return
-        lst = self.listener
         if self.pp_wait is not None or (lst is not None and lst.accept_proxy):
             # `tcp-request connection` rules saw the proxy in front (one may have said
             # `expect-proxy layer4`); the session starts once its PROXY header has told
@@ -262,6 +284,8 @@ class ClientConn(PeerNames):
         st = rt.state
         st.streams.pop(self.id, None)
         st.curr_conns -= 1
+        if self.tls is not None:
+            st.curr_ssl_conns -= 1
         rt.actconn -= 1
         rt.conns.discard(self)
         self.fe.st.conns -= 1
@@ -362,10 +386,44 @@ class ClientConn(PeerNames):
         self.pp_wait = None
         self.pp_header = res
         self.timer.cancel()
+        lst = self.listener
+        if lst is not None and lst.tls is not None:
+            self._start_tls(buf[res.size:])
+            return b""
         self._session_start(time.time())
         if self.closed:
             return b""
         return buf[res.size:]
+
+    def _start_tls(self, rest: bytes) -> None:
+        """`accept-proxy` on an `ssl` line: the TLS handshake follows the PROXY
+        header (``rest``: what came behind it, the start of the handshake), and the
+        session starts once it is done (HAProxy's order)."""
+        loop = self.rt.loop
+        tr = self.transport
+        self.fd = -1  # the socket now carries TLS records: no direct sends
+        t = self.fe.t_client
+        Driven(loop, loop.start_tls(tr, self, self.listener.tls.context,  # type: ignore[union-attr]
+                                    server_side=True, ssl_handshake_timeout=t if t else None,
+                                    ssl_shutdown_timeout=SHUTDOWN_WAIT),
+               self._tls_started)
+        if rest:  # handed to the TLS layer once it is in place
+            loop.call_soon(_feed, tr.get_protocol(), rest)
+
+    def _tls_started(self, done: Driven) -> None:
+        st = self.rt.state
+        st.cum_ssl_conns += 1
+        if done.state != DRIVEN_DONE or done.exc is not None or self.ended:
+            log = self.fe.log
+            if log is not None and done.state == DRIVEN_DONE:
+                why, empty = handshake_error(done.exc)
+                log.conn_error(self, why, empty)
+            self.session_closed()  # (the TLS layer closes the socket)
+            return
+        self.transport = done.value
+        self.tls = self.transport.get_extra_info("ssl_object")
+        st.curr_ssl_conns += 1
+        self._session_start(time.time())
 
     def _proxy_failed(self, why: str, received: bool) -> None:
         """No usable PROXY header (``why``: HAProxy's text for the case): the connection

@@ -32,6 +32,7 @@ cdef class BackendRT:
     cdef public int smart
     cdef public dict binders
     cdef public bint has_source
+    cdef public object tls
     cdef public bint dial, disabled
     cdef public object comp
     cdef public object stick, server_rules, send_name

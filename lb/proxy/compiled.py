@@ -21,7 +21,7 @@ from lb.config.model import Config, Proxy
 from lb.http import actions, cookie, h1
 from lb.match import acl, maps, sample
 from lb.proxy import queue as lbqueue
-from lb.proxy import sockopts, stick
+from lb.proxy import sockopts, stick, tlsconn
 from lb.proxy.eventloop import BusyPoller
 from lb.proxy.retry import RetryPolicy
 from lb.proxy.sockio import SendQueue
@@ -88,7 +88,7 @@ class BackendRT:
         "cookie", "ctable", "srv_cookie", "persist_rules", "opt_persist", "hash_spec",
         "retry_policy", "replay_requests", "hash_sample", "post_param",
         "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first", "srvopts",
-        "srvopts_smart", "smart", "dial", "binders", "has_source",
+        "srvopts_smart", "smart", "dial", "binders", "has_source", "tls",
         "stick", "server_rules", "send_name", "sendq", "disabled", "comp",
     )
 
@@ -183,6 +183,10 @@ class BackendRT:
             if src is not None:
                 self.binders[s.name] = sockopts.SourceBinder(src)
         self.has_source = bool(self.binders)
+        # `ssl` servers: their contexts and SNI (lb.proxy.tlsconn), None without any
+        self.tls: dict[ServerState, tlsconn.ServerTls] | None = None
+        if any(s.ssl for s in model.servers):
+            self.tls = tlsconn.for_backend(model, st.by_name, st.state.config.global_)
 
     def refresh_cookies(self) -> None:
         """Each server's cookie value: its own `cookie`, else its dynamic one while

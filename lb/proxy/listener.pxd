@@ -10,7 +10,7 @@ from lb.proxy.drive cimport Driven
 
 cdef class Listener:
     cdef public object bind, server, port, sock, factory, backlog, accepted_class
-    cdef public object peer, local, label
+    cdef public object peer, local, label, tls
     cdef public bint reading, paused, blocked, accept_proxy
     cdef public int peer_fd
     cdef public FrontendRT fe
@@ -23,3 +23,4 @@ cdef class Listener:
     cpdef release(self, conn)
     cpdef _free(self)
     cpdef _served(self, csock, Driven done)
+    cpdef _tls_served(self, csock, peer, double accepted, Driven done)

@@ -16,12 +16,15 @@ import errno
 import json
 import os
 import socket
+import time
 from functools import partial
 from typing import Any
 
 from lb.config.model import Bind
 from lb.proxy.drive import DONE as DRIVEN_DONE
 from lb.proxy.drive import Driven
+from lb.tls import SHUTDOWN_WAIT
+from lb.tls import frontend as tls_frontend
 
 
 class BindError(Exception):
@@ -122,7 +125,7 @@ class Listener:
     __slots__ = ("rt", "fe", "bind", "server", "port", "sock", "factory", "backlog",
                  "reading", "paused", "blocked", "accepted_class", "peer", "peer_fd",
                  "accept_proxy", "label",
-                 "local")
+                 "local", "tls")
 
     def __init__(self, rt: Any, fe: Any, bind: Bind) -> None:
         self.rt = rt
@@ -148,6 +151,10 @@ class Listener:
         self.peer: Any = None
         self.peer_fd = -1  # ... and its descriptor
         self.local: tuple[str, int] | None = None
+        # `ssl`: the contexts connections are served with (handshake before the
+        # protocol's connection_made), None for plain TCP
+        self.tls: tls_frontend.FrontendTls | None = (
+            tls_frontend.build(bind.tls) if getattr(bind, "tls", None) is not None else None)
 
     # ---- the accept loop
     def start(self) -> None:
@@ -209,8 +216,11 @@ class Listener:
             # non-blocking itself, in uvloop and asyncio alike; a second ioctl saved)
             self.peer = peer
             self.peer_fd = fd
-            Driven(loop, loop.connect_accepted_socket(self.factory, csock),
-                   partial(self._served, csock))
+            if self.tls is None or self.accept_proxy:  # (TLS after the PROXY header)
+                Driven(loop, loop.connect_accepted_socket(self.factory, csock),
+                       partial(self._served, csock))
+            else:
+                self._accept_tls(csock, peer)
             self.peer = None
         # more may be pending: the reader fires again on the next loop turn
 
@@ -241,6 +251,38 @@ class Listener:
             except OSError:
                 pass
             self._free()
+
+    def _accept_tls(self, csock: Any, peer: Any) -> None:
+        """A TLS connection: the handshake runs (within `timeout client`) before the
+        protocol sees the connection; ``_handshake_failed`` ends one that fails."""
+        t = self.fe.t_client
+        Driven(self.rt.loop, self.rt.loop.connect_accepted_socket(
+            self.factory, csock, ssl=self.tls.context,  # type: ignore[union-attr]
+            ssl_handshake_timeout=t if t else None, ssl_shutdown_timeout=SHUTDOWN_WAIT),
+            partial(self._tls_served, csock, peer, time.time()))
+
+    def _tls_served(self, csock: Any, peer: Any, accepted: float, done: Driven) -> None:
+        if done.state == DRIVEN_DONE and done.exc is None:
+            return
+        if done.state == DRIVEN_DONE:
+            self._handshake_failed(peer, accepted, done.exc)
+        self._served(csock, done)
+
+    def _handshake_failed(self, peer: Any, accepted: float, exc: BaseException | None) -> None:
+        """Counted as HAProxy counts it (a connection, a TLS one, no session) and
+        logged with its line for the case."""
+        fe = self.fe
+        st = self.rt.state
+        st.cum_conns += 1
+        st.cum_ssl_conns += 1
+        st.conn_rate.add(accepted)
+        fe.counters.conn_tot += 1
+        fe.counters.conn_rate.add(accepted)
+        log = fe.log
+        if log is not None:
+            why, empty = tls_frontend.handshake_error(exc)
+            src = peer if isinstance(peer, tuple) and len(peer) >= 2 else ("", 0)
+            log.conn_error(_Embryo(str(src[0]), int(src[1]), accepted, self), why, empty)
 
     def _retry(self) -> None:
         if not self.paused and not self.blocked:
@@ -299,6 +341,18 @@ class Listener:
                 sock.close()
             except OSError:
                 pass
+
+
+class _Embryo:
+    """What a connection's error line names, for one that never became a session."""
+
+    __slots__ = ("src", "src_port", "accept_ts", "listener")
+
+    def __init__(self, src: str, src_port: int, accept_ts: float, listener: Any) -> None:
+        self.src = src
+        self.src_port = src_port
+        self.accept_ts = accept_ts
+        self.listener = listener
 
 
 def accepted_socket_class(listening: socket.socket, light: bool = False) -> type[Any]:

@@ -3,9 +3,10 @@
 Owns: ``ServerConn`` (an asyncio Protocol with httptools' response parser), the
 idle keep-alive pool per server (``BackendRT.idle``), and the opening of new
 connections: ``dial_now`` (lb dials, and a connection up at once takes its request
-before its transport exists, ``adopt``) or ``connect()`` (the event loop's coroutine).
-Parsed response events go straight to the attached ``Txn``; flow control pauses the
-client leg.
+before its transport exists, ``adopt``) or ``connect()`` (the event loop's coroutine;
+for a TLS server, lb.proxy.tlsconn's, never ``dial_now``: no byte leaves before the
+handshake). Parsed response events go straight to the attached ``Txn``; flow control
+pauses the client leg.
 
 Must not import: lb.cli, lb.log (the transaction logs), healthcheck.
 """
@@ -22,7 +23,7 @@ import httptools
 from lb.http import h1
 from lb.http.headscan import scan_response
 from lb.proxy import dial as dialmod
-from lb.proxy import errsnap, sockopts
+from lb.proxy import errsnap, sockopts, tlsconn
 from lb.proxy.sockio import closing, reset_on_close, send_fd, send_now
 from lb.state import ServerState
 
@@ -44,6 +45,7 @@ class ServerConn:
         "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te", "idle_since",
         "hleft", "hcount", "final", "pooled", "attached", "early", "fd", "plain",
         "dialer", "feeding", "parked", "park_timeout", "park_now", "unsent", "local",
+        "pp_sent",
     )
 
     def __init__(self, be: Any, srv: ServerState, dialer: Any = None, fd: int = -3) -> None:
@@ -101,6 +103,8 @@ class ServerConn:
         # once the transport is there
         self.unsent: list[bytes] | None = None
         self.local: Any = None  # its own (address, port), read only for %bi/%bp
+        # the PROXY header went out in clear before the TLS handshake (lb.proxy.tlsconn)
+        self.pp_sent = False
 
     # ---- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -480,6 +484,10 @@ def connect(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState,
     if smart == 2:  # `mode tcp`: only when the client's bytes wait to go (HAProxy)
         smart = 1 if dialer is not None and getattr(dialer.conn, "held", None) else 0
     opts = be.srvopts_smart if smart else be.srvopts
+    if be.tls is not None:
+        tls = be.tls.get(srv)
+        if tls is not None:
+            return _connect_tls(loop, be, srv, tls, host, port, dialer, opts)
     if be.has_source:
         binder = be.binders.get(srv.name)
         if binder is not None:  # `source`: bound before it connects
@@ -502,7 +510,7 @@ def dial_now(be: Any, srv: ServerState, host: str, port: int,
     exchange attaches it now and its request leaves in this pass, beside the
     ``connect()`` (HAProxy's order), before uvloop makes its transport (``adopt``).
     Raises the OSError of a connect that failed at once."""
-    if not be.dial or be.smart == 2 or be.has_source:
+    if not be.dial or be.smart == 2 or be.has_source or (be.tls is not None and srv in be.tls):
         return None
     opts = be.srvopts_smart if be.smart else be.srvopts
     if not opts:
@@ -522,6 +530,26 @@ def adopt(loop: asyncio.AbstractEventLoop, sc: ServerConn, t: dialmod.Target,
     if sc.dialer is None:
         return loop.create_connection(factory, sock=dialmod.SmartFd(t.family, sc.fd))
     return sockopts.finish(loop, factory, sc.fd, t.family, t.address)
+
+
+def _connect_tls(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState,
+                 tls: tlsconn.ServerTls, host: str, port: int, dialer: Any,
+                 opts: tuple[Any, ...]) -> Coroutine[Any, Any, tuple[Any, ServerConn]]:
+    """connect() to a TLS server: the SNI is this exchange's; a PROXY header (this
+    client's) goes before the handshake, in clear."""
+    header = dialer.proxy_header() if srv.proxy_proto and dialer is not None else b""
+    binder = be.binders.get(srv.name) if be.has_source else None
+    factory = partial(_tls_conn, be, srv, dialer, tls.pooled, bool(header))
+    return tlsconn.connect(loop, factory, tls, host, port, opts, binder,
+                           tlsconn.server_name(tls, dialer), header)
+
+
+def _tls_conn(be: Any, srv: ServerState, dialer: Any, pooled: bool,
+              pp_sent: bool) -> ServerConn:
+    sc = ServerConn(be, srv, dialer, -1)  # (-1: every write through the TLS transport)
+    sc.reusable = pooled
+    sc.pp_sent = pp_sent
+    return sc
 
 
 def _itself(sc: ServerConn) -> ServerConn:

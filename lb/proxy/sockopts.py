@@ -107,10 +107,15 @@ class SourceBinder:
 
 async def connect(loop: asyncio.AbstractEventLoop, factory: Callable[[], Any],
                   host: str, port: int, opts: SockOpts,
-                  source: SourceBinder | None = None) -> tuple[Any, Any]:
+                  source: SourceBinder | None = None, *, tls: Any = None,
+                  server_hostname: str | None = None, preamble: bytes = b"",
+                  tls_shutdown: float | None = None) -> tuple[Any, Any]:
     """``loop.create_connection(factory, host, port)`` with ``opts`` set on the socket
     before it connects (and bound to ``source``): each resolved address in turn, as
-    create_connection tries them; raises the last OSError when none answers."""
+    create_connection tries them; raises the last OSError when none answers.
+    ``tls``: an ``ssl.SSLContext`` the connection then makes its handshake with (SNI
+    ``server_hostname``, "" for none), after ``preamble`` was sent in clear (a PROXY
+    header)."""
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     error: OSError = OSError(f"cannot resolve {host}")
     for family, type_, proto, _, address in infos:
@@ -129,10 +134,17 @@ async def connect(loop: asyncio.AbstractEventLoop, factory: Callable[[], Any],
             sock.close()
             raise
         try:
-            return await loop.create_connection(factory, sock=sock)
+            if preamble:
+                await loop.sock_sendall(sock, preamble)
+            if tls is None:
+                return await loop.create_connection(factory, sock=sock)
         except BaseException:
             sock.close()
             raise
+        # (the event loop owns the socket from here, and closes it on a failed handshake)
+        return await loop.create_connection(factory, sock=sock, ssl=tls,
+                                            server_hostname=server_hostname or "",
+                                            ssl_shutdown_timeout=tls_shutdown)
     raise error
 
 

@@ -128,7 +128,9 @@ class TcpTxn(Txn):
         sc.attached = True
         ct.set_protocol(tunmod._End(tun, True))
         st.set_protocol(tunmod._End(tun, False))
-        if srv.proxy_proto:  # send-proxy: before anything of the client's
+        # send-proxy: before the client's bytes (a TLS server had it in clear, before
+        # its handshake)
+        if srv.proxy_proto and not sc.pp_sent:
             st.write(self.proxy_header())
         held = conn.held
         conn.held = []

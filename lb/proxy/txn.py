@@ -150,7 +150,7 @@ class Txn(SampleSubject):
         self.status = 0
         self.res_headers: list[tuple[bytes, bytes]] | None = None
         # logging
-        self.frontend_tls = False
+        self.frontend_tls = c.tls is not None
         self.backend_name: str | None = None
         self.server_name: str | None = None
         self.t_handshake = 0
@@ -1249,8 +1249,9 @@ class Txn(SampleSubject):
             srv = self.srv
             if srv.proxy_proto and not link.closed:
                 # send-proxy: the header is this client's, so the connection is never
-                # handed to another one
-                link.send(self.proxy_header())
+                # handed to another one (a TLS one sent it before its handshake)
+                if not link.pp_sent:
+                    link.send(self.proxy_header())
                 link.reusable = False
             elif not srv.port or srv.addr in ANY_ADDRESSES:
                 # nor one whose address or port came from where this client connected
