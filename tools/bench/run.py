@@ -58,6 +58,7 @@ OUT_DIR = BENCH_DIR / "out"
 CONFIG_TEMPLATE = BENCH_DIR / "configs" / "bench.cfg"
 NGINX_TEMPLATE = BENCH_DIR / "configs" / "nginx.conf"
 FRONTENDS = ("fe_keepalive", "fe_server_close", "fe_close")
+TLS_FRONTEND = "fe_tls"  # the HTTPS scenarios (a certificate made for the run)
 WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 WS_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 section 1.3 example
 IDLE_HOLD = 2.0
@@ -253,7 +254,8 @@ class Bench:
         return child
 
     def write_proxy_config(self, proxy: str) -> Path:
-        ports = dict(zip(FRONTENDS, procs.free_ports(len(FRONTENDS)), strict=True))
+        names = (*FRONTENDS, TLS_FRONTEND)
+        ports = dict(zip(names, procs.free_ports(len(names)), strict=True))
         self.proxy_ports[proxy] = ports
         values = {
             **self.backend_ports,
@@ -262,6 +264,8 @@ class Bench:
             "FE_KEEPALIVE_PORT": ports["fe_keepalive"],
             "FE_SERVER_CLOSE_PORT": ports["fe_server_close"],
             "FE_CLOSE_PORT": ports["fe_close"],
+            "FE_TLS_PORT": ports[TLS_FRONTEND],
+            "TLS_CRT": self.tls_certificate(),
         }
         text = string.Template(CONFIG_TEMPLATE.read_text()).substitute(values)
         if getattr(self.args, "busy_polling", False):  # both proxies, the same line
@@ -270,6 +274,18 @@ class Bench:
         path.write_text(text)
         self.proxy_cfg[proxy] = path
         return path
+
+    def tls_certificate(self) -> Path:
+        """A self-signed P-256 certificate and its key in one PEM file (`openssl`)."""
+        pem = self.run_dir / "bench-tls.pem"
+        if not pem.exists():
+            key, crt = self.run_dir / "bench-tls.key", self.run_dir / "bench-tls.crt"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key),
+                            "-out", str(crt), "-days", "2", "-subj", f"/CN={HOST}"],
+                           check=True, capture_output=True, timeout=60)
+            pem.write_bytes(crt.read_bytes() + key.read_bytes())
+        return pem
 
     def proxy_argv(self, proxy: str) -> list[str]:
         cfg = str(self.proxy_cfg[proxy])
@@ -302,7 +318,7 @@ class Bench:
         self.startup_s.setdefault(proxy, round(time.monotonic() - t_start, 3))
         deadline = time.monotonic() + 8.0
         while True:
-            probes = {fe: probe(port) for fe, port in ports.items()}
+            probes = {fe: probe(ports[fe]) for fe in FRONTENDS}
             http = next((f"{fe}: {p['http']}" for fe, p in probes.items() if p["http"]), None)
             ws = probes["fe_keepalive"]["ws"]
             if (http is None and ws is None) or time.monotonic() > deadline:
@@ -514,7 +530,7 @@ class Bench:
             skipped: dict[str, str] = {}
             for rnd in range(1, self.args.rounds + 1):
                 for target in targets:
-                    if sc.mode == "idle" and target == "direct":
+                    if (sc.mode == "idle" or sc.tls) and target == "direct":
                         continue
                     if target in self.unavailable:
                         continue

@@ -36,6 +36,7 @@ class Scenario:
     mode: str = ""
     size: int = 64
     window: int = 1
+    tls: bool = False     # wrk over https to fe_tls (lb's own bar: issue #9 names none)
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -47,6 +48,10 @@ SCENARIOS: tuple[Scenario, ...] = (
              "fe_server_close", "req/s", 0.7),
     Scenario("http_close", "CLOSE", "close on both sides (httpclose + client close)", "wrk",
              "fe_close", "req/s", 0.5, close=True),
+    Scenario("https_keepalive_100b", "TLS KA", "HTTPS keep-alive, 100 B body (TLS on bind)",
+             "wrk", "fe_tls", "req/s", 0.9, tls=True),
+    Scenario("https_close", "TLS CLOSE", "HTTPS, a TLS handshake per request (client close)",
+             "wrk", "fe_tls", "req/s", 0.5, close=True, tls=True),
     Scenario("ws_handshake", "WS HS", "WebSocket handshakes (connect, 101, close)", "wsbench",
              "fe_keepalive", "hs/s", 0.5, mode="handshake", connections=50),
     Scenario("ws_echo_50", "ECHO 50", "WebSocket echo, 64 B, 50 connections", "wsbench",
@@ -79,7 +84,8 @@ SUSTAINED = 0.97
 
 
 def paceable(sc: Scenario) -> bool:
-    return sc.unit in ("req/s", "hs/s", "msg/s")
+    """The paced generator (wsbench) speaks no TLS."""
+    return sc.unit in ("req/s", "hs/s", "msg/s") and not sc.tls
 
 
 def wrk_argv(wrk: str, sc: Scenario, port: int, seconds: float) -> list[str]:
@@ -87,7 +93,8 @@ def wrk_argv(wrk: str, sc: Scenario, port: int, seconds: float) -> list[str]:
             "-H", f"Host: {HOST}"]
     if sc.close:
         argv += ["-H", "Connection: close"]
-    return [*argv, f"http://127.0.0.1:{port}{sc.path}"]
+    scheme = "https" if sc.tls else "http"
+    return [*argv, f"{scheme}://127.0.0.1:{port}{sc.path}"]
 
 
 def wsbench_argv(exe: str, sc: Scenario, port: int, seconds: float,
