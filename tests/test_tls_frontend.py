@@ -192,6 +192,49 @@ def test_bind_tls_lines_like_haproxy(tmp_path, capsys, pki, line: str) -> None: 
     same_as_haproxy(tmp_path, capsys, "frontend f\n " + line.format(**pki) + "\n")
 
 
+# `crt-list` lines with `[...]` options: (the bind line's own options, the lines)
+CRT_LIST_CASES = [
+    ("", ["{a} [alpn h2,http/1.1 ssl-min-ver TLSv1.3 verify optional ca-file {ca}] a.test",
+          "{b} [nosuch] b.test"]),
+    ("", ["{a} [ssl-min-ver TLSv1.9]"]),
+    ("", ["{a} [verify maybe]"]),
+    ("", ["{a} [verify maybe ssl-min-ver TLSv1.9]"]),  # the last error is told
+    ("", ["{a} [ssl-min-ver TLSv1.9 verify]"]),  # a missing word before ']'
+    ("", ["{a} [alpn]"]), ("", ["{a} [ciphers]"]),
+    ("", ["{a} [ca-file {dir}/nonexistent.pem]"]),
+    ("", ["{a} [strict-sni]"]),  # a bind option that is not a crt-list one
+    ("", ["{a} [ciphers BOGUS]", "{b} [ciphers BOGUS2]"]),
+    ("", ["{a} [verify required]", "{b} [verify required]"]),
+    ("", ["{a} [curves BOGUS ecdhe BOGUS ciphersuites BOGUS]"]),
+    ("", ["{a} [curves X25519 ecdhe BOGUS]"]), ("", ["{a} [ecdhe BOGUS]"]),
+    ("", ["{a} [ssl-max-ver TLSv1.0]"]), ("", ["{a} [ssl-max-ver TLSv1.1]"]),
+    ("ciphers BOGUS2", ["{a} [ssl-max-ver TLSv1.0 ciphers BOGUS]", "{b}"]),
+    ("crt {b} ciphers BOGUS", ["{a} [ciphers BOGUS3]"]),  # line order: list, then crt
+    ("ssl-max-ver TLSv1.2", ["{a} [ssl-min-ver TLSv1.3]"]),
+    ("ssl-min-ver TLSv1.3", ["{a} [ssl-max-ver TLSv1.2]", "{b} [ssl-max-ver TLSv1.2]"]),
+    ("ssl-max-ver TLSv1.1", ["{a} [ssl-min-ver TLSv1.2]"]),
+    ("ssl-max-ver TLSv1.1", ["{a} [ssl-max-ver TLSv1.3]"]),
+    ("no-tlsv13", ["{a} [ssl-max-ver TLSv1.3 ssl-min-ver TLSv1.3]"]),
+    ("", ["{a} [verify optional ca-file {ca} crl-file {ca} ca-verify-file {ca} no-ca-names "
+          "allow-0rtt npn h2 ciphersuites TLS_AES_128_GCM_SHA256 curves P-256 ecdhe prime256v1]"]),
+    # the shape of a line
+    ("", ["{a} [alpn h2"]),  # no ']': the words after '[' are filters
+    ("", ["{a} a.test [alpn h2]"]),  # filters before the options: a warning
+    ("", ["{a} [alpn h2] [npn x]"]), ("", ["[alpn h2] {a}"]), ("", ["{a} ]"]),
+    ("", ["{a} [alpn h2]]"]), ("", ["{a} [ ]"]), ("", ["{a}[alpn h2]a.test"]),
+    ("", ["{a} a.test # not a comment here", "  # nor here", "#{a} [nosuch]"]),
+]
+
+
+@pytest.mark.parametrize(("options", "lines"), CRT_LIST_CASES)
+def test_crt_list_options_like_haproxy(tmp_path, capsys, pki, options: str,  # type: ignore[no-untyped-def]
+                                       lines: list[str]) -> None:
+    listed = tmp_path / "list.txt"
+    listed.write_text("".join(ln.format(**pki) + "\n" for ln in lines))
+    same_as_haproxy(tmp_path, capsys, f"frontend f\n bind :18443 ssl crt-list {listed} "
+                    f"{options.format(**pki)}\n")
+
+
 # the global `ssl-default-bind-*` defaults, `crt-base` and `ca-base` under a bind line
 GLOBAL_CASES = [
     "global\n ssl-default-bind-options ssl-min-ver TLSv1.3 no-tls-tickets\n"
@@ -310,6 +353,64 @@ def test_crt_list_filters_and_strict_sni(pki) -> None:  # type: ignore[no-untype
         for sni in ("nobody.test", "x.b.test", None):  # unknown, excluded, none at all
             with pytest.raises(ssl.SSLError):
                 _get(port, _client(pki, verify=False), sni)
+
+
+CRT_LIST_SETTINGS = HTTP_DEFAULTS + """frontend fe
+  bind 127.0.0.1:@@fe@@ ssl crt-list {list}
+  http-request return status 200 content-type text/plain lf-string "%[ssl_fc_sni] %[ssl_fc_protocol] %[ssl_fc_cipher] %[ssl_fc_alpn] %[ssl_c_used]"
+"""
+CRT_LIST_LINES = (
+    "{a} [alpn http/1.1] a.test\n"
+    "{b} [ssl-max-ver TLSv1.2 verify required ca-file {ca} ciphers ECDHE-ECDSA-AES128-GCM-SHA256] b.test\n"
+    "{b} [ssl-min-ver TLSv1.3 ciphersuites TLS_CHACHA20_POLY1305_SHA256 curves P-384] c.b.test\n")
+
+
+def _outcome(port: int, ctx: ssl.SSLContext, sni: str | None) -> str:
+    try:
+        got, _ = _get(port, ctx, sni)
+    except (ssl.SSLError, ConnectionError):
+        return "refused"
+    return got.split(b"\r\n\r\n", 1)[1].decode() if got else "refused"
+
+
+def test_crt_list_line_settings_like_haproxy(pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Each `crt-list` line's `[...]` settings serve the names of its line: ALPN,
+    versions, client certificates, ciphers and TLS 1.3 suites, not curves (HAProxy
+    2.6.12 does not switch them). The first line also serves a client without SNI.
+    Outcomes compared with HAProxy's."""
+    from lb.tls import openssl
+
+    listed = tmp_path / "list.txt"
+    listed.write_text(CRT_LIST_LINES.format(**pki))
+    text = CRT_LIST_SETTINGS.format(list=listed)
+    only12 = _chain_only(pki)
+    only12.maximum_version = ssl.TLSVersion.TLSv1_2
+    x25519 = _chain_only(pki)
+    assert openssl.set_curves(x25519, "X25519")
+    cases = [
+        ("a.test", _client(pki, alpn=["h2", "http/1.1"])),
+        (None, _client(pki, alpn=["h2", "http/1.1"], verify=False)),
+        ("b.test", _client(pki, sni="b.test")),  # no client certificate
+        ("b.test", _client(pki, cert=pki["client"])),
+        ("c.b.test", _client(pki)),
+        ("c.b.test", only12),  # below the line's ssl-min-ver
+        # the line's curves do not count: HAProxy keeps the first context's
+        ("c.b.test", x25519),
+        ("a.test", only12),
+    ]
+    seen: dict[str, list[str]] = {}
+    for kind in ("lb", "haproxy"):
+        with lb_or_haproxy(kind, text) as px:
+            seen[kind] = [_outcome(px.ports["fe"], ctx, sni) for sni, ctx in cases]
+    assert seen["lb"] == seen["haproxy"]
+    assert seen["lb"][:5] == [
+        "a.test TLSv1.3 TLS_AES_256_GCM_SHA384 http/1.1 0",
+        " TLSv1.3 TLS_AES_256_GCM_SHA384 http/1.1 0",
+        "refused",
+        "b.test TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256  1",
+        "c.b.test TLSv1.3 TLS_CHACHA20_POLY1305_SHA256  0"]
+    assert seen["lb"][5:7] == ["refused", seen["lb"][4]]
+    assert seen["lb"][7].startswith("a.test TLSv1.2 ")
 
 
 CLIENT_CERT = HTTP_DEFAULTS + """frontend fe
@@ -575,7 +676,7 @@ def test_proxy_header_then_tls_like_haproxy(pki) -> None:  # type: ignore[no-unt
 
 def test_bad_files_give_clear_errors_and_never_wait_for_a_passphrase(tmp_path, pki) -> None:  # type: ignore[no-untyped-def]
     """An encrypted key fails at once (OpenSSL's default would ask on the terminal),
-    and a crt-list line with options but no certificate is named."""
+    and a crt-list line with options but no certificate is named (HAProxy's text)."""
     from lb.config import load_text
     key = str(tmp_path / "enc.key")
     _openssl("ec", "-in", pki["key_only"], "-aes256", "-passout", "pass:secret", "-out", key)
@@ -589,8 +690,8 @@ def test_bad_files_give_clear_errors_and_never_wait_for_a_passphrase(tmp_path, p
         fh.write("[alpn http/1.1]\n")
     for option, text in ((f"crt {crt}", "inconsistencies between private key and "
                           f"certificate loaded from PEM file '{crt}'."),
-                         (f"crt-list {bad_list}", f"'crt-list' : no certificate on line 1 "
-                          f"of '{bad_list}'")):
+                         (f"crt-list {bad_list}", f"'crt-list' : parsing [{bad_list}:1]: "
+                          "file must start with a cert")):
         res = load_text(HTTP_DEFAULTS + f"frontend f\n bind :18443 ssl {option}\n", "t.cfg")
         assert res.config is None
         assert [d.text for d in res.diagnostics if d.severity == "alert"][0].endswith(text)

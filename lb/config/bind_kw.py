@@ -162,6 +162,7 @@ class BindKw:
     check: Checker | None = None
     group: str = "ALL"  # HAProxy's keyword list: ALL, STAT (CLI), TCP, UNIX, SSL
     help: str = ""
+    key: str | None = None  # where the value is kept in ``BindLine.values`` (None: name)
 
 
 def _value(text: str) -> Checker:
@@ -366,9 +367,23 @@ def _protocols(kind: str) -> Checker:
     return check
 
 
-def _crt(name: str, arg: str, line: BindLine) -> tuple[str, ...]:
+# where `crt` and `crt-list` keep their certificates, in line order
+CERTIFICATES = "certificates"
+
+
+@dataclass(frozen=True, slots=True)
+class CertSource:
+    """A certificate path of an `ssl` line (a file or a directory): a `crt`, or one
+    line of a `crt-list` with its SNI filters and its `[...]` options."""
+
+    path: str
+    filters: tuple[str, ...] = ()
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _crt(name: str, arg: str, line: BindLine) -> tuple[CertSource, ...]:
     """`crt`: the certificate file, or directory, is read now, as HAProxy reads it;
-    a line may name several (kept in order)."""
+    a line may name several (kept in order, with those of its `crt-list`)."""
     if not arg:
         raise BindArgError(f"'{name}' : missing certificate location")
     path = line.based("crt_base", arg)
@@ -376,11 +391,12 @@ def _crt(name: str, arg: str, line: BindLine) -> tuple[str, ...]:
         certs.load_crt(path)
     except certs.TlsFileError as exc:
         raise BindArgError(str(exc)) from None
-    return (*line.values.get(name, ()), path)
+    return (*line.values.get(CERTIFICATES, ()), CertSource(path))
 
 
-def _crt_list(name: str, arg: str, line: BindLine) -> tuple[certs.CrtListEntry, ...]:
-    """`crt-list`: a file of certificates, each with the names it serves."""
+def _crt_list(name: str, arg: str, line: BindLine) -> tuple[CertSource, ...]:
+    """`crt-list`: a file of certificates, each with the names it serves and the
+    `[...]` options of its line."""
     if not arg:
         raise BindArgError(f"'{name}' : missing certificate location")
     try:
@@ -388,7 +404,52 @@ def _crt_list(name: str, arg: str, line: BindLine) -> tuple[certs.CrtListEntry, 
                                       line.bases.get("crt_base"))
     except certs.TlsFileError as exc:
         raise BindArgError(f"'{name}' : {exc}") from None
-    return (*line.values.get(name, ()), *entries)
+    out: list[CertSource] = []
+    warned: set[str] = set()
+    for entry in entries:
+        if entry.warning and entry.where not in warned:
+            warned.add(entry.where)
+            line.warn(f"'{name}' : {entry.warning}")
+        out.append(CertSource(entry.path, entry.filters, crt_list_options(entry, line)))
+    return (*line.values.get(CERTIFICATES, ()), *out)
+
+
+# the options a `crt-list` line may give in `[...]` (HAProxy 2.6.12's list)
+CRT_LIST_OPTIONS = frozenset((
+    "allow-0rtt", "alpn", "ca-file", "ca-verify-file", "ciphers", "ciphersuites",
+    "crl-file", "curves", "ecdhe", "no-ca-names", "npn", "ssl-max-ver", "ssl-min-ver",
+    "verify"))
+
+
+def crt_list_options(entry: certs.CrtListEntry, line: BindLine) -> dict[str, Any]:
+    """The options of one `crt-list` line, each checked as on a bind line. As in
+    HAProxy, an option's own error is told once the others are read (the last one
+    wins), while an option whose word is missing before `]` and an unknown one stop
+    the reading."""
+    sub = BindLine(line.sockets, line.here, line.taken_ids, warnings=line.warnings,
+                   plain_alerts=line.plain_alerts, bases=line.bases,
+                   ca_loaded=line.ca_loaded)
+    words, i, error = entry.options, 0, None
+    while i < len(words):
+        word = words[i]
+        row = BIND_KEYWORDS.get(word) if word in CRT_LIST_OPTIONS else None
+        if row is None:
+            if error is not None:
+                break
+            raise BindArgError(f"'crt-list' : parsing [{entry.where}]: unknown ssl "
+                               f"keyword {word}")
+        arg = words[i + 1] if row.args and i + 1 < len(words) else ""
+        try:
+            sub.values[word] = True if row.check is None else row.check(word, arg, sub)
+        except BindArgError as exc:
+            error = str(exc)
+        if i + 1 + row.args > len(words):
+            raise BindArgError(f"'crt-list' : parsing [{entry.where}]: ssl args out of "
+                               f"'[]' for {word}")
+        i += 1 + row.args
+    if error is not None:
+        raise BindArgError(f"'crt-list' : {error}")
+    return sub.values
 
 
 def _ca_file(name: str, arg: str, line: BindLine) -> str:
@@ -459,9 +520,11 @@ _ROWS: tuple[BindKw, ...] = (
     BindKw("ciphersuites", 1, _value("missing cipher suite"), "SSL",
            "checked; lb serves OpenSSL's TLS 1.3 suites"),
     BindKw("crl-file", 1, _ca_file, "SSL", _TLS),
-    BindKw("crt", 1, _crt, "SSL", _TLS + ": a PEM file, or a directory of them"),
+    BindKw("crt", 1, _crt, "SSL", _TLS + ": a PEM file, or a directory of them",
+           CERTIFICATES),
     BindKw("crt-ignore-err", 1, _ignore_err, "SSL", _NO_EFFECT),
-    BindKw("crt-list", 1, _crt_list, "SSL", _TLS + ": certificates and their SNI filters"),
+    BindKw("crt-list", 1, _crt_list, "SSL", _TLS + ": certificates and their SNI filters",
+           CERTIFICATES),
     BindKw("curves", 1, _value("missing curve suite"), "SSL", _TLS),
     BindKw("ecdhe", 1, _value("missing named curve"), "SSL", _TLS),
     *_ssl_flags("force-sslv3", "force-tlsv10", "force-tlsv11", "force-tlsv12",
@@ -549,6 +612,6 @@ def parse_options(words: Sequence[str], start: int, line: BindLine) -> Problem |
             value = True if row.check is None else row.check(word, arg, line)
         except BindArgError as exc:
             return Problem(i, str(exc))
-        line.values[word] = value
+        line.values[row.key or word] = value
         i += 1 + row.args
     return None

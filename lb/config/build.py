@@ -57,6 +57,7 @@ from lb.errors import Diagnostic, Diagnostics, TooManyErrors, pipe
 from lb.http import cookie
 from lb.match import fmt as fmt_mod
 from lb.match import maps, payload, sample
+from lb.tls import certs
 from lb.tls import frontend as tls_frontend
 
 PROXY_SECTIONS = ("defaults", "frontend", "backend", "listen")
@@ -824,8 +825,9 @@ class Parser:
     def _check_bind_tls(self, p: ProxyBuilder) -> None:
         """What HAProxy 2.6.12 finds wrong with an `ssl` bind line once it builds its
         contexts: no certificate, no version left, then verification without a CA
-        and each refused cipher or curve setting, gathered in one alert that HAProxy
-        also prints again, bare, below it."""
+        and each refused cipher or curve setting, gathered in one alert: the line's
+        own context first, then each certificate's (so a problem of the line shows
+        once more per certificate; one of a `crt-list` line only with its own)."""
         lines: dict[m.Origin, list[m.Bind]] = {}
         for b in p.binds:
             if b.tls is not None:
@@ -835,7 +837,7 @@ class Parser:
             assert tls is not None
             place = f"bind '{','.join(dict.fromkeys(b.raw for b in binds))}' at [{org}]"
             where = f"Proxy '{p.name}': %s for {place}"
-            if not tls.crt and not tls.crt_list:
+            if not tls.certificates:
                 self.ctx.alert(None, where % "no SSL certificate specified" + " (use 'crt').",
                                "bind-no-crt", style="plain")
                 continue
@@ -847,15 +849,31 @@ class Parser:
                 self.ctx.alert(None, where % "all SSL/TLS versions are disabled" + ".",
                                "bind-no-version", style="plain")
                 continue
-            texts = []
-            if tls.verify != "none" and tls.ca_file is None:
-                texts.append(where % "verify is enabled but no CA file specified" + ".")
-            for exc in tls_frontend.refused_settings(tls):
-                texts.append(where % f"unable to set {_TLS_SETTING[exc.what]} to "
-                             f"'{exc.value}'" + ".")
+            try:
+                entries = tls_frontend.entries(tls)
+            except (certs.TlsFileError, OSError):  # (read at parse time: gone since)
+                entries = []
+            texts = self._tls_setting_texts(where, tls, None)
+            for entry in entries:
+                texts += self._tls_setting_texts(where, entry.settings, "versions")
             if texts:
                 self.ctx.alert(None, texts[0], "bind-tls-setting", style="plain",
-                               more=(*texts[1:], *texts))
+                               more=tuple(texts[1:]))
+
+    @staticmethod
+    def _tls_setting_texts(where: str, tls: m.BindTls, versions: str | None) -> list[str]:
+        """What HAProxy finds wrong as it builds one context of an `ssl` bind line:
+        the line's own first, then each certificate's (``versions``: the context of a
+        certificate, whose `crt-list` line may leave no version)."""
+        texts = []
+        if versions and tls_frontend.version_range(tls) is None:
+            texts.append(where % "all SSL/TLS versions are disabled" + ".")
+        if tls.verify != "none" and tls.ca_file is None:
+            texts.append(where % "verify is enabled but no CA file specified" + ".")
+        for exc in tls_frontend.refused_settings(tls):
+            texts.append(where % f"unable to set {_TLS_SETTING[exc.what]} to "
+                         f"'{exc.value}'" + ".")
+        return texts
 
     def _check_tracks(self, p: ProxyBuilder, backends: Mapping[str, ProxyBuilder]) -> None:
         """`track [be/]srv`: the target exists and is checked (HAProxy's texts)."""

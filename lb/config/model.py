@@ -178,18 +178,37 @@ class LogTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class BindCertificate:
+    """A certificate path of an `ssl` bind line (a PEM file or a directory of them):
+    a `crt`, or a `crt-list` line's, with the SNI filters it serves (`!name` excludes
+    a name; none: the certificates' own names) and the settings the line's `[...]`
+    gives in place of the bind line's (None: the bind line's)."""
+
+    path: str
+    filters: tuple[str, ...] = ()
+    alpn: tuple[str, ...] | None = None
+    ca_file: str | None = None
+    crl_file: str | None = None
+    verify: str | None = None
+    ciphers: str | None = None
+    ciphersuites: str | None = None
+    curves: str | None = None
+    ecdhe: str | None = None
+    min_ver: str | None = None
+    max_ver: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BindTls:
     """What a `bind ... ssl` line serves with (lb.tls.frontend builds the context).
 
-    ``crt``: certificate files or directories in line order (the first certificate
-    is the default one, the others are chosen by SNI); ``verify``: whether a client
+    ``certificates``: in line order (the first certificate is the default one, the
+    others are chosen by SNI); ``verify``: whether a client
     certificate is asked for (`none`, `optional`, `required`) and checked against
     ``ca_file``; ``versions``: the `force-*`/`no-*` flags as written, without their
     dash-prefix (``("no", "tlsv10")``); ``alpn``: the protocols offered, in order."""
 
-    crt: tuple[str, ...] = ()
-    # `crt-list` lines: (certificate file, its SNI filters: `!name` excludes a name)
-    crt_list: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    certificates: tuple[BindCertificate, ...] = ()  # `crt` and `crt-list`, in line order
     ca_file: str | None = None
     crl_file: str | None = None
     verify: str = "none"

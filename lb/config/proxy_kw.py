@@ -967,6 +967,19 @@ def parse_bind_addresses(text: str) -> tuple[list[dict[str, Any]], str | None]:
     return out, None
 
 
+def _bind_certificate(source: bind_kw.CertSource) -> m.BindCertificate:
+    """A `crt`, or a `crt-list` line's certificate with the line's own settings."""
+    opts = source.values
+    alpn = opts.get("alpn")
+    return m.BindCertificate(
+        source.path, source.filters,
+        alpn=tuple(alpn.split(",")) if alpn else None,
+        ca_file=opts.get("ca-file"), crl_file=opts.get("crl-file"), verify=opts.get("verify"),
+        ciphers=opts.get("ciphers"), ciphersuites=opts.get("ciphersuites"),
+        curves=opts.get("curves"), ecdhe=opts.get("ecdhe"),
+        min_ver=opts.get("ssl-min-ver"), max_ver=opts.get("ssl-max-ver"))
+
+
 def bind_tls(values: Mapping[str, Any], glob: Mapping[str, Any]) -> m.BindTls:
     """The TLS settings of an `ssl` bind line from its options (lb.config.bind_kw),
     over the global `ssl-default-bind-*` ones read before it (lb.config.server_tls)."""
@@ -978,8 +991,8 @@ def bind_tls(values: Mapping[str, Any], glob: Mapping[str, Any]) -> m.BindTls:
                       if ("no", inverse[v]) not in versions)
     alpn = values.get("alpn")
     return m.BindTls(
-        crt=tuple(values.get("crt", ())),
-        crt_list=tuple((e.path, e.filters) for e in values.get("crt-list", ())),
+        certificates=tuple(_bind_certificate(one)
+                           for one in values.get(bind_kw.CERTIFICATES, ())),
         ca_file=values.get("ca-file"), crl_file=values.get("crl-file"),
         verify=values.get("verify", "none"),
         alpn=tuple(alpn.split(",")) if alpn else (),

@@ -192,18 +192,55 @@ def check_ca_file(path: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class CrtListEntry:
-    """One line of a `crt-list` file: a certificate and the SNI filters it serves
-    (``!name`` excludes a name; none: the certificate's own names)."""
+    """One certificate of a `crt-list` line: the SNI filters it serves (``!name``
+    excludes a name; none: the certificate's own names) and the line's `[...]`
+    options as written (lb.config.bind_kw reads them)."""
 
     path: str
     filters: tuple[str, ...]
-    options: tuple[str, ...]  # the `[...]` SSL options as written (not applied)
+    options: tuple[str, ...]
+    where: str  # "<file>:<line>", as HAProxy names the line in its texts
+    warning: str | None = None  # HAProxy's warning about the line's shape
+
+
+def split_crt_list_line(text: str) -> tuple[list[str], int, int] | str:
+    """HAProxy's reading of a `crt-list` line: its words, and the indexes of the
+    word after `[` and of the word after `]` (0: none); white space, `[` and `]`
+    end a word. A string: the line's error text (without its location)."""
+    words: list[str] = []
+    begin = end = 0
+    current: list[str] = []
+    for ch in text:
+        if ch in " \t\n\v\f\r[]":
+            if current:
+                words.append("".join(current))
+                current = []
+            if ch == "[":
+                if begin:
+                    return "too many '['"
+                if not words:
+                    return "file must start with a cert"
+                begin = len(words)
+            elif ch == "]":
+                if end:
+                    return "too many ']'"
+                if not begin:
+                    return "missing '['"
+                end = len(words)
+        else:
+            current.append(ch)
+    if current:
+        words.append("".join(current))
+    return words, begin, end
 
 
 def read_crt_list(path: str, base: str | None = None) -> list[CrtListEntry]:
     """The entries of a `crt-list` file; each certificate is read as `crt` reads it.
-    Blank lines and `#` comments are skipped; a relative certificate path is read
-    under ``base`` (the global `crt-base`), else from the directory lb runs in."""
+    A line whose first character is `#`, and a blank one, are skipped; a relative
+    certificate path is read under ``base`` (the global `crt-base`), else from the
+    directory lb runs in. The `[...]` options come between the certificate and its
+    filters: filters written before them are dropped, with HAProxy's warning, and
+    without a closing `]` the words after `[` are filters."""
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as fh:
             lines = fh.read().splitlines()
@@ -211,24 +248,26 @@ def read_crt_list(path: str, base: str | None = None) -> list[CrtListEntry]:
         raise TlsFileError(f"cannot open file '{path}' : {exc.strerror}") from None
     out: list[CrtListEntry] = []
     for number, raw in enumerate(lines, 1):
-        text = raw.split("#", 1)[0].strip()
-        if not text:
+        if raw.startswith("#"):
             continue
-        options: tuple[str, ...] = ()
-        if "[" in text:
-            head, _, rest = text.partition("[")
-            inside, closed, tail = rest.partition("]")
-            if not closed:
-                raise TlsFileError(f"missing ']' in '{path}' at line {number}")
-            options = tuple(inside.split())
-            words = head.split() + tail.split()
-        else:
-            words = text.split()
+        split = split_crt_list_line(raw)
+        where = f"{path}:{number}"
+        if isinstance(split, str):
+            raise TlsFileError(f"parsing [{where}]: {split}")
+        words, begin, end = split
         if not words:
-            raise TlsFileError(f"no certificate on line {number} of '{path}'")
+            continue
+        warning = None
+        if begin > 1:
+            warning = (f"parsing [{where}]: malformated line, filters can't be between "
+                       "filename and options!")
+        first = begin or 1
+        options = tuple(words[first:end]) if end > first else ()
+        filters = words[max(first, end):]
         crt = words[0]
-        if base and not crt.startswith("/"):
+        if base and not crt.startswith(("/", "@")):
             crt = f"{base}/{crt}"
         for one in load_crt(crt):
-            out.append(CrtListEntry(one.path, tuple(w.lower() for w in words[1:]), options))
+            out.append(CrtListEntry(one.path, tuple(w.lower() for w in filters), options,
+                                    where, warning))
     return out

@@ -9,6 +9,13 @@ least, the server's cipher order, no compression), and ``TlsSetupError`` for a v
 OpenSSL refuses (HAProxy's texts are worded by lb.config.build), and
 ``handshake_error``: HAProxy's log text for a handshake that failed.
 
+A `crt-list` line's `[...]` settings (``entry_settings``) build its certificate's
+context. What OpenSSL takes from a context only when a connection starts (versions,
+verification, cipher lists, CRL checks) is switched per connection while
+its ClientHello is read (lb.tls.openssl), when the name selects a certificate whose
+settings differ from the first one's; the rest follows the context the name
+selects. A bind line whose certificates all share settings has no such callback.
+
 Each connection's ``ssl.SSLObject`` remembers the name its client asked for
 (``sni``), which the ``ssl_fc_sni`` fetch reads.
 
@@ -18,10 +25,10 @@ Imports only lb.config.model and lb.tls.
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lb.config.model import BindTls
+from lb.config.model import BindCertificate, BindTls
 from lb.tls import certs, openssl
 
 # HAProxy 2.6's `ssl-min-ver` when none is given
@@ -95,6 +102,35 @@ def versions(tls: BindTls) -> tuple[tuple[str, str] | None, list[str]]:
     return ((served[0], served[-1]) if served else None), warnings
 
 
+def _configured_span(tls: BindTls) -> tuple[str, str]:
+    """The bind line's lowest and highest versions before its `no-*` flags: what a
+    `crt-list` line's own `ssl-min-ver`/`ssl-max-ver` leaves in place."""
+    forced = sorted((certs.FLAG_VERSIONS[v] for kind, v in tls.versions if kind == "force"),
+                    key=_ORDER.index)
+    if forced:
+        return forced[0], forced[-1]
+    high = tls.max_ver or _ORDER[-1]
+    low = tls.min_ver or (high if _ORDER.index(high) < _ORDER.index(DEFAULT_MIN)
+                          else DEFAULT_MIN)
+    return low, high
+
+
+_LINE_SETTINGS = ("alpn", "ca_file", "crl_file", "verify", "ciphers", "ciphersuites",
+                  "curves", "ecdhe")
+
+
+def entry_settings(tls: BindTls, line: BindCertificate) -> BindTls:
+    """The settings of one certificate: the bind line's, with those its `crt-list`
+    line gives in their place. A line naming a version replaces that end of the bind
+    line's range, and the bind line's `no-*` flags no longer count."""
+    over: dict[str, Any] = {k: v for k in _LINE_SETTINGS
+                            if (v := getattr(line, k)) is not None}
+    if line.min_ver or line.max_ver:
+        low, high = _configured_span(tls)
+        over.update(min_ver=line.min_ver or low, max_ver=line.max_ver or high, versions=())
+    return replace(tls, **over) if over else tls
+
+
 def version_range(tls: BindTls) -> tuple[str, str] | None:
     """The lowest and highest versions served; None when no version is left."""
     return versions(tls)[0]
@@ -147,7 +183,7 @@ def _apply_settings(ctx: ssl.SSLContext, tls: BindTls) -> None:
         raise TlsSetupError("ciphersuites", tls.ciphersuites)
     if tls.curves is not None and not openssl.set_curves(ctx, tls.curves):
         raise TlsSetupError("curves", tls.curves)
-    if tls.ecdhe is not None:
+    if tls.ecdhe is not None and tls.curves is None:  # (`curves` wins, as in HAProxy)
         try:
             ctx.set_ecdh_curve(tls.ecdhe)
         except (ValueError, ssl.SSLError):
@@ -163,6 +199,9 @@ class FrontendTls:
     exact: dict[str, ssl.SSLContext] = field(default_factory=dict)
     wildcard: dict[str, ssl.SSLContext] = field(default_factory=dict)  # "*.a.b" -> ctx
     excluded: dict[int, frozenset[str]] = field(default_factory=dict)  # id(ctx) -> names
+    # id(ctx) -> what a connection switched to that context changes (lb.tls.openssl)
+    switches: dict[int, openssl.PerConnection] = field(default_factory=dict)
+    hello_callback: object | None = None  # kept alive while the contexts serve
 
     def choose(self, name: str | None) -> ssl.SSLContext | None:
         """The context for the name a client asked for; None when none serves it."""
@@ -178,6 +217,13 @@ class FrontendTls:
             return None
         return ctx
 
+    def on_hello(self, ssl_ptr: int) -> bool:
+        """While OpenSSL reads a ClientHello: switch the connection's versions,
+        verification and ciphers to those of the certificate its name selects."""
+        ctx = self.choose(openssl.hello_server_name(ssl_ptr))
+        switch = self.switches.get(id(ctx)) if ctx is not None else None
+        return switch is None or switch.apply(ssl_ptr)
+
     def on_sni(self, sslobj: Any, name: str | None, first: ssl.SSLContext) -> int | None:
         """OpenSSL's server-name callback: switch to the certificate that serves the
         name (the default one keeps it otherwise, unless `strict-sni`)."""
@@ -190,40 +236,88 @@ class FrontendTls:
         return None
 
 
-def _entries(tls: BindTls) -> list[tuple[certs.CertFile, tuple[str, ...], frozenset[str]]]:
-    """Each certificate with the names it serves and those it must not."""
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One certificate of a bind line, the names it serves and those it must not
+    (a `crt-list` line's `!name`), and the settings its context is built with."""
+
+    cert: certs.CertFile
+    names: tuple[str, ...]
+    excluded: frozenset[str]
+    settings: BindTls
+
+
+def entries(tls: BindTls) -> list[Entry]:
+    """The certificates of a bind line, in the order its `crt` and `crt-list`
+    name them (the first is the default)."""
     out = []
-    for path in tls.crt:
-        for cert in certs.load_crt(path):
-            out.append((cert, cert.names, frozenset()))
-    for path, filters in tls.crt_list:
-        for cert in certs.load_crt(path):
-            wanted = tuple(f for f in filters if not f.startswith("!"))
-            out.append((cert, wanted or cert.names,
-                        frozenset(f[1:] for f in filters if f.startswith("!"))))
+    for line in tls.certificates:
+        settings = entry_settings(tls, line)
+        for cert in certs.load_crt(line.path):
+            wanted = tuple(f for f in line.filters if not f.startswith("!"))
+            out.append(Entry(cert, wanted or cert.names,
+                             frozenset(f[1:] for f in line.filters if f.startswith("!")),
+                             settings))
+    return out
+
+
+def _cipher_lists(ctx: ssl.SSLContext) -> tuple[str, str]:
+    """The TLS 1.2 cipher list and the TLS 1.3 suites of a context, in its order."""
+    listed = ctx.get_ciphers()
+    return (":".join(c["name"] for c in listed if c["protocol"] != "TLSv1.3"),
+            ":".join(c["name"] for c in listed if c["protocol"] == "TLSv1.3"))
+
+
+def per_connection(first: tuple[ssl.SSLContext, BindTls],
+                   other: tuple[ssl.SSLContext, BindTls]) -> openssl.PerConnection:
+    """What a connection started on the first certificate's context must be switched
+    to when its name selects ``other`` (empty: nothing). Not the curves: HAProxy
+    2.6.12 keeps the first context's for every name (seen live), and so does lb."""
+    (ctx0, tls0), (ctx, tls) = first, other
+    out = openssl.PerConnection()
+    span0, span = version_range(tls0), version_range(tls)
+    if span != span0 and span is not None:
+        out.versions = (certs.TLS_VERSIONS[span[0]].value, certs.TLS_VERSIONS[span[1]].value)
+    if tls.verify != tls0.verify:
+        out.verify = _VERIFY[tls.verify]
+    (ciphers0, suites0), (ciphers, suites) = _cipher_lists(ctx0), _cipher_lists(ctx)
+    if ciphers != ciphers0:
+        out.ciphers = ciphers
+    if suites != suites0:
+        out.suites = suites
+    if (tls.crl_file is None) != (tls0.crl_file is None):
+        out.crl = tls.crl_file is not None
     return out
 
 
 def build(tls: BindTls) -> FrontendTls:
     """The contexts of a bind line (raises ``TlsSetupError``, ``certs.TlsFileError``,
     or ``ValueError`` when there is no certificate)."""
-    entries = _entries(tls)
-    if not entries:
+    listed = entries(tls)
+    if not listed:
         raise ValueError("no certificate")
     holder: list[FrontendTls] = []
 
     def sni(sslobj: Any, name: str | None, ctx: ssl.SSLContext) -> int | None:
         return holder[0].on_sni(sslobj, name, ctx)
 
-    contexts = [_context(tls, cert, sni) for cert, _, _ in entries]
+    contexts = [_context(e.settings, e.cert, sni) for e in listed]
     front = FrontendTls(contexts[0], tls.strict_sni)
     holder.append(front)
-    for ctx, (_, names, excluded) in zip(contexts, entries, strict=True):
-        for name in names:
+    for ctx, entry in zip(contexts, listed, strict=True):
+        for name in entry.names:
             table = front.wildcard if name.startswith("*.") else front.exact
             table.setdefault(name, ctx)  # the first certificate naming it wins
-        if excluded:
-            front.excluded[id(ctx)] = excluded
+        if entry.excluded:
+            front.excluded[id(ctx)] = entry.excluded
+        if ctx is not contexts[0]:
+            switch = per_connection((contexts[0], listed[0].settings), (ctx, entry.settings))
+            if switch:
+                front.switches[id(ctx)] = switch
+    if front.switches:
+        front.hello_callback = openssl.set_client_hello_callback(contexts[0], front.on_hello)
+        if front.hello_callback is None:
+            raise TlsSetupError("crt-list", "settings per certificate need libssl")
     return front
 
 
@@ -233,7 +327,7 @@ def refused_settings(tls: BindTls) -> list[TlsSetupError]:
     out = []
     for what in ("ciphers", "ciphersuites", "curves", "ecdhe"):
         value = getattr(tls, what)
-        if value is None:
+        if value is None or (what == "ecdhe" and tls.curves is not None):
             continue
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         one = BindTls(**{what: value})

@@ -1,11 +1,15 @@
-"""The two OpenSSL settings Python's ``ssl`` module does not offer: the TLS 1.3
-cipher suites and a list of curves (groups) of an ``SSLContext``.
+"""What Python's ``ssl`` module does not offer: the TLS 1.3 cipher suites and a
+list of curves (groups) of an ``SSLContext``, and settings made per connection
+while its ClientHello is read.
 
 Owns: ``set_ciphersuites`` and ``set_curves``, calls into the libssl the ``ssl``
 module itself uses, on the context's ``SSL_CTX``. The pointer is read from the
 context object (CPython keeps it first after the object header) and trusted only
 once ``SSL_CTX_get_options`` through it gives the options Python reports; otherwise
-``available()`` is False and nothing is called.
+``available()`` is False and nothing is called. Also ``set_client_hello_callback``
+(OpenSSL calls it with the connection's ``SSL *`` before it picks a version),
+``hello_server_name`` (the SNI a ClientHello carries) and ``PerConnection`` (the
+versions, verification, ciphers and groups one connection is switched to there).
 
 Must not import anything from lb.
 """
@@ -16,6 +20,8 @@ import ctypes
 import ctypes.util
 import ssl
 import sys
+from collections.abc import Callable
+from typing import Any
 
 _SSL_CTRL_SET_GROUPS_LIST = 92  # OpenSSL's SSL_CTX_set1_groups_list is this ctrl
 _HEAD = sys.getsizeof(object())  # PyObject_HEAD: the SSL_CTX pointer follows it
@@ -37,6 +43,24 @@ def _libssl() -> ctypes.CDLL | None:
             lib.SSL_CTX_ctrl.restype = ctypes.c_long
             lib.SSL_CTX_get_options.argtypes = (ctypes.c_void_p,)
             lib.SSL_CTX_get_options.restype = ctypes.c_uint64
+            lib.SSL_CTX_set_client_hello_cb.argtypes = (ctypes.c_void_p, ctypes.c_void_p,
+                                                        ctypes.c_void_p)
+            lib.SSL_CTX_set_client_hello_cb.restype = None
+            lib.SSL_client_hello_get0_ext.argtypes = (
+                ctypes.c_void_p, ctypes.c_uint, ctypes.POINTER(ctypes.c_void_p),
+                ctypes.POINTER(ctypes.c_size_t))
+            lib.SSL_client_hello_get0_ext.restype = ctypes.c_int
+            lib.SSL_ctrl.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_long,
+                                     ctypes.c_void_p)
+            lib.SSL_ctrl.restype = ctypes.c_long
+            lib.SSL_set_verify.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)
+            lib.SSL_set_verify.restype = None
+            lib.SSL_set_cipher_list.argtypes = (ctypes.c_void_p, ctypes.c_char_p)
+            lib.SSL_set_cipher_list.restype = ctypes.c_int
+            lib.SSL_set_ciphersuites.argtypes = (ctypes.c_void_p, ctypes.c_char_p)
+            lib.SSL_set_ciphersuites.restype = ctypes.c_int
+            lib.SSL_get0_param.argtypes = (ctypes.c_void_p,)
+            lib.SSL_get0_param.restype = ctypes.c_void_p
         except AttributeError:  # an OpenSSL older than 1.1.1
             continue
         return lib
@@ -75,3 +99,126 @@ def set_curves(ctx: ssl.SSLContext, curves: str) -> bool:
     buf = ctypes.create_string_buffer(curves.encode())
     return _LIB.SSL_CTX_ctrl(  # type: ignore[union-attr]
         ptr, _SSL_CTRL_SET_GROUPS_LIST, 0, ctypes.cast(buf, ctypes.c_void_p)) == 1
+
+
+# --------------------------------------------------------------------------- per connection
+
+_SSL_CTRL_SET_MIN_PROTO_VERSION = 123
+_SSL_CTRL_SET_MAX_PROTO_VERSION = 124
+_TLSEXT_SERVER_NAME = 0
+_X509_V_FLAG_CRL_CHECK = 0x4
+_HELLO_ERROR, _HELLO_SUCCESS = 0, 1
+_ALERT_HANDSHAKE_FAILURE = 40
+# ``ssl.CERT_*`` as OpenSSL's SSL_VERIFY_* bits
+VERIFY_BITS = {ssl.CERT_NONE: 0, ssl.CERT_OPTIONAL: 1, ssl.CERT_REQUIRED: 3}
+
+_HELLO_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
+                             ctypes.c_void_p)
+
+
+def _libcrypto() -> ctypes.CDLL | None:
+    for name in ("libcrypto.so.3", ctypes.util.find_library("crypto")):
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+            for fn in (lib.X509_VERIFY_PARAM_set_flags, lib.X509_VERIFY_PARAM_clear_flags):
+                fn.argtypes = (ctypes.c_void_p, ctypes.c_ulong)
+                fn.restype = ctypes.c_int
+        except (OSError, AttributeError):
+            continue
+        return lib
+    return None
+
+
+_CRYPTO = _libcrypto() if _LIB is not None else None
+
+
+class PerConnection:
+    """What one connection is switched to while its ClientHello is read, where the
+    certificate its name selects differs from the first one's (None: as is):
+    versions as protocol numbers, ``ssl.CERT_*`` verification, TLS 1.2 cipher and
+    TLS 1.3 suite lists, and whether CRLs are checked."""
+
+    __slots__ = ("versions", "verify", "ciphers", "suites", "crl")
+
+    def __init__(self, versions: tuple[int, int] | None = None, verify: int | None = None,
+                 ciphers: str | None = None, suites: str | None = None,
+                 crl: bool | None = None) -> None:
+        self.versions = versions
+        self.verify = verify
+        self.ciphers = ciphers
+        self.suites = suites
+        self.crl = crl
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.versions, self.verify, self.ciphers,
+                                           self.suites, self.crl))
+
+    def apply(self, ssl_ptr: int) -> bool:
+        """Make these settings the connection's; False if OpenSSL refuses one."""
+        lib = _LIB
+        assert lib is not None
+        if self.versions is not None:
+            low, high = self.versions
+            if (lib.SSL_ctrl(ssl_ptr, _SSL_CTRL_SET_MIN_PROTO_VERSION, low, None) != 1
+                    or lib.SSL_ctrl(ssl_ptr, _SSL_CTRL_SET_MAX_PROTO_VERSION, high,
+                                    None) != 1):
+                return False
+        if self.verify is not None:
+            lib.SSL_set_verify(ssl_ptr, VERIFY_BITS[self.verify], None)
+        if self.ciphers is not None and lib.SSL_set_cipher_list(
+                ssl_ptr, self.ciphers.encode()) != 1:
+            return False
+        if self.suites is not None and lib.SSL_set_ciphersuites(
+                ssl_ptr, self.suites.encode()) != 1:
+            return False
+        if self.crl is not None:
+            if _CRYPTO is None:
+                return False
+            param = lib.SSL_get0_param(ssl_ptr)
+            change = (_CRYPTO.X509_VERIFY_PARAM_set_flags if self.crl
+                      else _CRYPTO.X509_VERIFY_PARAM_clear_flags)
+            change(param, _X509_V_FLAG_CRL_CHECK)
+        return True
+
+
+def hello_server_name(ssl_ptr: int) -> str | None:
+    """The host name of the ClientHello's server_name extension (None: none)."""
+    lib = _LIB
+    assert lib is not None
+    out, size = ctypes.c_void_p(), ctypes.c_size_t()
+    if not lib.SSL_client_hello_get0_ext(ssl_ptr, _TLSEXT_SERVER_NAME, ctypes.byref(out),
+                                         ctypes.byref(size)) or not out.value:
+        return None
+    data = ctypes.string_at(out.value, size.value)
+    # list length (2 bytes), then entries: type (1: 0 = host name), length (2), name
+    if len(data) < 5 or data[2] != 0:
+        return None
+    length = int.from_bytes(data[3:5], "big")
+    return data[5:5 + length].decode("ascii", "replace")
+
+
+def set_client_hello_callback(ctx: ssl.SSLContext,
+                              choose: Callable[[int], bool]) -> object | None:
+    """Have OpenSSL call ``choose(ssl_pointer)`` for each ClientHello ``ctx`` reads,
+    before the version is picked; False (or an exception) fails the handshake.
+    Returns the C callback, which must be kept as long as ``ctx`` is used; None
+    when libssl cannot be reached."""
+    ptr = _ctx_pointer(ctx)
+    if ptr is None:
+        return None
+
+    def on_hello(ssl_ptr: int, alert: Any, _arg: int) -> int:
+        try:
+            if choose(ssl_ptr):
+                return _HELLO_SUCCESS
+        except Exception:  # never let an exception cross into OpenSSL
+            pass
+        alert[0] = _ALERT_HANDSHAKE_FAILURE
+        return _HELLO_ERROR
+
+    callback = _HELLO_CB(on_hello)
+    _LIB.SSL_CTX_set_client_hello_cb(ptr, ctypes.cast(callback, ctypes.c_void_p),  # type: ignore[union-attr]
+                                     None)
+    return callback
