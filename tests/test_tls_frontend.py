@@ -81,6 +81,15 @@ def pki(tmp_path_factory):  # type: ignore[no-untyped-def]
         "cert_only": os.path.join(d, "a.crt"), "key_only": os.path.join(d, "a.key"),
         "dir": d,
     }
+    # a client certificate whose chain ends in a CA the servers do not trust
+    rogue = os.path.join(d, "rogue")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", rogue + ".key", "-out", rogue + ".crt", "-days", "30",
+             "-subj", "/CN=rogue CA")
+    rogue_client = _signed(d, "rogue-client", "client two", None, rogue)
+    with open(rogue_client, "ab") as out, open(rogue + ".crt", "rb") as fh:
+        out.write(fh.read())
+    certs["rogue_client"] = rogue_client
     os.makedirs(os.path.join(d, "crts"))
     for n in ("a", "b"):
         os.link(certs[n], os.path.join(d, "crts", f"{n}.pem"))
@@ -353,6 +362,56 @@ def test_crt_list_filters_and_strict_sni(pki) -> None:  # type: ignore[no-untype
         for sni in ("nobody.test", "x.b.test", None):  # unknown, excluded, none at all
             with pytest.raises(ssl.SSLError):
                 _get(port, _client(pki, verify=False), sni)
+
+
+VERIFY_ERRORS = HTTP_DEFAULTS + """frontend fe
+  log 127.0.0.1:@@log@@ local0
+  option httplog
+  {dontlognull}
+  bind 127.0.0.1:@@fe@@ ssl crt {a} ca-file {ca} verify {verify} {ignore}
+  http-request return status 200 content-type text/plain lf-string "%[ssl_c_used] %[ssl_c_verify] %[ssl_c_err] %[ssl_c_ca_err] %[ssl_c_ca_err_depth] %[ssl_c_s_dn(CN)]"
+"""
+
+
+@pytest.mark.parametrize(("verify", "ignore"), [
+    ("required", ""), ("optional", "crt-ignore-err all"), ("required", "ca-ignore-err 19"),
+    ("optional", "crt-ignore-err 10,20 ca-ignore-err 2")])
+def test_client_certificate_errors_like_haproxy(pki, verify: str, ignore: str) -> None:  # type: ignore[no-untyped-def]
+    """A self-signed client certificate (error 18 on the leaf), one whose chain ends
+    in an unknown CA (error 19 one level up) and none at all: `crt-ignore-err` and
+    `ca-ignore-err` let the errors they name by, and the `ssl_c_*err*` fetches tell
+    them; a refused one is logged "SSL client certificate not trusted" or "SSL client
+    CA chain cannot be verified", kept under `option dontlognull` (the first case).
+    Values and log lines compared with HAProxy's."""
+    text = VERIFY_ERRORS.format(verify=verify, ignore=ignore, **pki,
+                                dontlognull="" if ignore else "option dontlognull")
+    clients = [_client(pki, cert=pki["other"]), _client(pki, cert=pki["rogue_client"]),
+               _client(pki)]
+    seen = {}
+    for kind in ("lb", "haproxy"):
+        log = _Syslog()
+        with lb_or_haproxy(kind, text, {"log": log.port}) as px:
+            outcomes = [_outcome(px.ports["fe"], ctx, "a.test") for ctx in clients]
+            lines = sorted(re.sub(r".*\] ", "", ln.strip()) for ln in log.drain(0.5)
+                           if "fe/1:" in ln)
+        seen[kind] = (outcomes, lines)
+    assert seen["lb"] == seen["haproxy"]
+    expected = {
+        "required": (["refused", "refused", "refused"],
+                     ["fe/1: SSL client CA chain cannot be verified", "fe/1: SSL client "
+                      "certificate not trusted", "fe/1: SSL handshake failure"]),
+        "optional crt-ignore-err all": (
+            ["1 18 18 0 0 stranger", "refused", "0 0 0 0 0 "],
+            ["fe/1: SSL client CA chain cannot be verified"]),
+        "required ca-ignore-err 19": (
+            ["refused", "1 19 0 19 1 client two", "refused"],
+            ["fe/1: SSL client certificate not trusted", "fe/1: SSL handshake failure"]),
+        "optional crt-ignore-err 10,20 ca-ignore-err 2": (
+            ["refused", "refused", "0 0 0 0 0 "],
+            ["fe/1: SSL client CA chain cannot be verified",
+             "fe/1: SSL client certificate not trusted"]),
+    }
+    assert seen["lb"] == expected[f"{verify} {ignore}".strip()]
 
 
 CRT_LIST_SETTINGS = HTTP_DEFAULTS + """frontend fe

@@ -1003,6 +1003,7 @@ def bind_tls(values: Mapping[str, Any], glob: Mapping[str, Any]) -> m.BindTls:
         max_ver=values.get("ssl-max-ver", glob.get("ssl_bind_max_ver")),
         versions=versions,  # type: ignore[arg-type]
         strict_sni=bool(values.get("strict-sni") or glob.get("ssl_bind_strict_sni")),
+        ca_ignore_err=values.get("ca-ignore-err"), crt_ignore_err=values.get("crt-ignore-err"),
         no_tickets=bool(values.get("no-tls-tickets") or glob.get("ssl_bind_no_tickets")),
         prefer_client_ciphers=bool(values.get("prefer-client-ciphers")
                                    or glob.get("ssl_bind_prefer_client_ciphers")))

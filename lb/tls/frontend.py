@@ -51,13 +51,18 @@ class TlsSetupError(Exception):
 
 
 def handshake_error(exc: BaseException | None) -> tuple[str, bool]:
-    """HAProxy's text for a failed TLS handshake, and whether `option dontlognull`
+    """HAProxy's text for a failed TLS handshake (a client certificate refused: for
+    an error of its own, or of its CA chain), and whether `option dontlognull`
     keeps it out of the log (all but a TLS error: HAProxy names a timeout only after
     deciding to log it). The event
     loop reports its handshake timeout as a ConnectionAbortedError, and a client that
     closed as a ConnectionResetError without an errno (one with an errno: a reset)."""
     if isinstance(exc, (TimeoutError, ConnectionAbortedError)):
         return "Timeout during SSL handshake", True
+    if isinstance(exc, ssl.SSLCertVerificationError):  # a client certificate
+        if exc.verify_code & openssl.CA_FAILURE_TAG:
+            return "SSL client CA chain cannot be verified", False
+        return "SSL client certificate not trusted", False
     if isinstance(exc, ssl.SSLError) and not isinstance(exc, (ssl.SSLEOFError,
                                                               ssl.SSLZeroReturnError)):
         return "SSL handshake failure", False
@@ -202,6 +207,9 @@ class FrontendTls:
     # id(ctx) -> what a connection switched to that context changes (lb.tls.openssl)
     switches: dict[int, openssl.PerConnection] = field(default_factory=dict)
     hello_callback: object | None = None  # kept alive while the contexts serve
+    ca_ignore: str | None = None  # `ca-ignore-err`, as written
+    crt_ignore: str | None = None  # `crt-ignore-err`, as written
+    verify_callbacks: list[object] = field(default_factory=list)  # kept alive too
 
     def choose(self, name: str | None) -> ssl.SSLContext | None:
         """The context for the name a client asked for; None when none serves it."""
@@ -224,6 +232,20 @@ class FrontendTls:
         switch = self.switches.get(id(ctx)) if ctx is not None else None
         return switch is None or switch.apply(ssl_ptr)
 
+    def on_verify_error(self, sslobj: Any, error: int, depth: int) -> bool:
+        """An error OpenSSL found in a client's certificate chain: remembered on the
+        connection as HAProxy does (the first of the leaf, the first above it with
+        its depth, the last as the result), and ignored when `crt-ignore-err`
+        (the leaf) or `ca-ignore-err` (its chain) names it."""
+        if sslobj is not None:
+            sslobj.verify_result = error
+            if depth > 0:
+                if not getattr(sslobj, "ca_error", 0):
+                    sslobj.ca_error, sslobj.ca_error_depth = error, depth
+            elif not getattr(sslobj, "crt_error", 0):
+                sslobj.crt_error = error
+        return ignored(self.ca_ignore if depth > 0 else self.crt_ignore, error)
+
     def on_sni(self, sslobj: Any, name: str | None, first: ssl.SSLContext) -> int | None:
         """OpenSSL's server-name callback: switch to the certificate that serves the
         name (the default one keeps it otherwise, unless `strict-sni`)."""
@@ -245,6 +267,14 @@ class Entry:
     names: tuple[str, ...]
     excluded: frozenset[str]
     settings: BindTls
+
+
+def ignored(spec: str | None, error: int) -> bool:
+    """Whether a `ca-ignore-err`/`crt-ignore-err` value (`all`, or error ids) names
+    an X509 verification error."""
+    if spec is None:
+        return False
+    return spec == "all" or str(error) in spec.split(",")
 
 
 def entries(tls: BindTls) -> list[Entry]:
@@ -314,6 +344,12 @@ def build(tls: BindTls) -> FrontendTls:
             switch = per_connection((contexts[0], listed[0].settings), (ctx, entry.settings))
             if switch:
                 front.switches[id(ctx)] = switch
+    if any(e.settings.verify != "none" for e in listed):
+        front.ca_ignore, front.crt_ignore = tls.ca_ignore_err, tls.crt_ignore_err
+        for ctx in contexts:
+            callback = openssl.set_verify_callback(ctx, front.on_verify_error)
+            if callback is not None:
+                front.verify_callbacks.append(callback)
     if front.switches:
         front.hello_callback = openssl.set_client_hello_callback(contexts[0], front.on_hello)
         if front.hello_callback is None:

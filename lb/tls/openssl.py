@@ -61,6 +61,12 @@ def _libssl() -> ctypes.CDLL | None:
             lib.SSL_set_ciphersuites.restype = ctypes.c_int
             lib.SSL_get0_param.argtypes = (ctypes.c_void_p,)
             lib.SSL_get0_param.restype = ctypes.c_void_p
+            lib.SSL_CTX_set_verify.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)
+            lib.SSL_CTX_set_verify.restype = None
+            lib.SSL_get_ex_data_X509_STORE_CTX_idx.argtypes = ()
+            lib.SSL_get_ex_data_X509_STORE_CTX_idx.restype = ctypes.c_int
+            lib.SSL_get_ex_data.argtypes = (ctypes.c_void_p, ctypes.c_int)
+            lib.SSL_get_ex_data.restype = ctypes.c_void_p
         except AttributeError:  # an OpenSSL older than 1.1.1
             continue
         return lib
@@ -125,6 +131,13 @@ def _libcrypto() -> ctypes.CDLL | None:
             for fn in (lib.X509_VERIFY_PARAM_set_flags, lib.X509_VERIFY_PARAM_clear_flags):
                 fn.argtypes = (ctypes.c_void_p, ctypes.c_ulong)
                 fn.restype = ctypes.c_int
+            for fn in (lib.X509_STORE_CTX_get_error, lib.X509_STORE_CTX_get_error_depth):
+                fn.argtypes = (ctypes.c_void_p,)
+                fn.restype = ctypes.c_int
+            lib.X509_STORE_CTX_set_error.argtypes = (ctypes.c_void_p, ctypes.c_int)
+            lib.X509_STORE_CTX_set_error.restype = None
+            lib.X509_STORE_CTX_get_ex_data.argtypes = (ctypes.c_void_p, ctypes.c_int)
+            lib.X509_STORE_CTX_get_ex_data.restype = ctypes.c_void_p
         except (OSError, AttributeError):
             continue
         return lib
@@ -221,4 +234,62 @@ def set_client_hello_callback(ctx: ssl.SSLContext,
     callback = _HELLO_CB(on_hello)
     _LIB.SSL_CTX_set_client_hello_cb(ptr, ctypes.cast(callback, ctypes.c_void_p),  # type: ignore[union-attr]
                                      None)
+    return callback
+
+
+# --------------------------------------------------------------------------- verification
+
+# A client certificate refused for an error above the leaf (its CA chain) leaves
+# this added to the error's code, which the handshake's SSLCertVerificationError
+# carries as ``verify_code``: HAProxy logs the two cases with different texts.
+CA_FAILURE_TAG = 1 << 16
+_VERIFY_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+_APP_DATA = 0  # CPython keeps its _ssl._SSLSocket as the SSL's app data
+
+
+def _owner(store_ctx: int) -> Any:
+    """The ``ssl.SSLObject`` of the connection a certificate store context checks
+    for (None if it cannot be found)."""
+    lib = _LIB
+    assert lib is not None and _CRYPTO is not None
+    ssl_ptr = _CRYPTO.X509_STORE_CTX_get_ex_data(store_ctx,
+                                                 lib.SSL_get_ex_data_X509_STORE_CTX_idx())
+    if not ssl_ptr:
+        return None
+    sock_ptr = lib.SSL_get_ex_data(ssl_ptr, _APP_DATA)
+    if not sock_ptr:
+        return None
+    sock = ctypes.cast(sock_ptr, ctypes.py_object).value
+    return getattr(sock, "owner", None) if type(sock) is ssl._ssl._SSLSocket else None  # type: ignore[attr-defined]
+
+
+def set_verify_callback(ctx: ssl.SSLContext,
+                        on_error: Callable[[Any, int, int], bool]) -> object | None:
+    """Have OpenSSL call ``on_error(sslobject, error, depth)`` for each error it
+    finds in a client's certificate chain; True: the error is ignored and the check
+    goes on. A refused error above the leaf carries ``CA_FAILURE_TAG``. Returns the
+    C callback, which must be kept as long as ``ctx`` is used (None: libssl or
+    libcrypto cannot be reached)."""
+    ptr = _ctx_pointer(ctx)
+    if ptr is None or _CRYPTO is None:
+        return None
+    crypto = _CRYPTO
+
+    def on_verify(ok: int, store_ctx: int) -> int:
+        if ok:
+            return 1
+        error = crypto.X509_STORE_CTX_get_error(store_ctx)
+        depth = crypto.X509_STORE_CTX_get_error_depth(store_ctx)
+        try:
+            if on_error(_owner(store_ctx), error, depth):
+                return 1
+        except Exception:  # never let an exception cross into OpenSSL
+            pass
+        if depth > 0:
+            crypto.X509_STORE_CTX_set_error(store_ctx, error | CA_FAILURE_TAG)
+        return 0
+
+    callback = _VERIFY_CB(on_verify)
+    _LIB.SSL_CTX_set_verify(ptr, VERIFY_BITS[ctx.verify_mode],  # type: ignore[union-attr]
+                            ctypes.cast(callback, ctypes.c_void_p))
     return callback
