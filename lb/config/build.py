@@ -731,6 +731,7 @@ class Parser:
             if "frontend" in p.caps and not p.binds:
                 ctx.warn(None, f"{p.label()} has no 'bind' directive. Please declare it as a "
                          "backend if this was intended.", "no-bind", style="plain")
+            self._check_formats(p)  # (before the timeouts warning, as in HAProxy)
             missing = False
             if "frontend" in p.caps and not p.timeouts.get("client"):
                 missing = True
@@ -751,7 +752,6 @@ class Parser:
                          "global section 'server-state-file' directive. Unfortunately, "
                          "'server-state-file' is not set!", "no-server-state-file",
                          style="plain")
-            self._check_formats(p)
             if "frontend" in p.caps and (p.log_format or p.log_format_sd) and not p.logs and \
                     not (p.log_global and glob.logs):
                 ctx.warn(None, f"log format ignored for {p.label()} since it has no log "
@@ -787,6 +787,8 @@ class Parser:
         if "frontend" in p.caps:
             checks[:0] = [("log_format", p.log_format_origin, "log-format", "log"),
                           ("log_format_sd", p.log_format_sd_origin, "log-format-sd", "log")]
+            checks.append(("error_log_format", p.error_log_format_origin,
+                           "error-log-format", "log"))
         for attr, org, what, context in checks:
             text = getattr(p, attr)
             if not text:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -601,15 +602,32 @@ def kw_unique_id_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         p.unique_id_format_origin = origin(line)
 
 
+def _frontend_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> bool:
+    """A frontend's one-argument format keyword (`log-format-sd`,
+    `error-log-format`): kept in the attribute named after it, with its line (False:
+    missing, more words than one, or in a backend)."""
+    kw = line.words[0]
+    text = _format_arg(line, ctx, f"{kw} expects an argument.",
+                       f"{kw} expects only one argument, don't forget to escape spaces!")
+    if text is None or _ignored_in_backend(p, line, ctx):
+        return False
+    attr = kw.replace("-", "_")
+    setattr(p, attr, text)
+    setattr(p, attr + "_origin", origin(line))
+    return True
+
+
 def kw_log_format_sd(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     """`log-format-sd`: the structured-data field of the frontend's rfc5424 lines."""
-    text = _format_arg(line, ctx, "log-format-sd expects an argument.",
-                       "log-format-sd expects only one argument, don't forget to escape "
-                       "spaces!")
-    if text is None or _ignored_in_backend(p, line, ctx):
-        return
-    p.log_format_sd = text
-    p.log_format_sd_origin = origin(line)
+    _frontend_format(p, line, ctx)
+
+
+def kw_error_log_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`error-log-format`: HAProxy's format for connections that end in an error
+    before their session. lb checks it as HAProxy does and keeps HAProxy's default
+    line for those (a warning)."""
+    if _frontend_format(p, line, ctx):
+        _unsupported(p, line, ctx)
 
 
 def kw_unique_id_header(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
@@ -2557,6 +2575,46 @@ def kw_filter(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
              "unsupported-keyword", col=line.col(1))
 
 
+def kw_bind_process(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`bind-process [<set>...]`: each word a process number or range HAProxy 2.6
+    can run (one process), `all`, `odd` or `even`; then its deprecation warning."""
+    for word in line.words[1:]:
+        text = bind_kw.number_set_error(word, bind_kw.MAX_PROCS)
+        if text is not None:
+            ctx.alert(line, f"bind-process : {text}", "bad-argument",
+                      col=line.col(line.words.index(word)))
+            return
+    ctx.warn(line, "'bind-process' has no effect, is deprecated, and will be removed in "
+             "version 2.7.", "deprecated", col=line.col(0), style="tight")
+
+
+_DISPATCH_PREFIXES = ("unix@", "abns@", "fd@", "sockpair@", "/")
+
+
+def kw_dispatch(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`dispatch <address>:<port>`: checked as HAProxy 2.6.12 checks it. lb does not
+    send traffic there (a warning): a backend without servers answers 503."""
+    arg = line.words[1] if len(line.words) > 1 else ""
+    if not arg:
+        ctx.alert(line, "'dispatch' : '' resolves to an empty address (environment "
+                  "variable missing?)\n", "bad-address")
+        return
+    if not arg.startswith(_DISPATCH_PREFIXES):
+        addr = arg.split("@", 1)[1] if arg.startswith(("ipv4@", "ipv6@")) else arg
+        read = server_kw.str2sa(addr, arg)
+        text = read if isinstance(read, str) else (
+            f"missing port specification in '{arg}'" if read[1] is None else
+            f"invalid port '{read[1]}'" if read[1] == 0 else None)
+        if text is None:  # then the name must resolve
+            resolved = server_kw.str2sa(addr, arg, family=socket.AF_UNSPEC)
+            if isinstance(resolved, str):
+                text = resolved + "\n"  # (HAProxy's text ends with a line feed here)
+        if text is not None:
+            ctx.alert(line, f"'dispatch' : {text}", "bad-address", col=line.col(1))
+            return
+    _unsupported(p, line, ctx)
+
+
 def _unsupported(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     ctx.warn(line, f"'{line.words[0]}' is not supported by lb and is ignored.",
              "unsupported-keyword", col=line.col(0))
@@ -2603,7 +2661,8 @@ _ROWS: list[Keyword] = [
             help="compress responses (algo, type, offload)"),
     Keyword("hash-balance-factor", kw_hash_balance_factor, BE,
             help="bounded-load consistent hashing (percent of the average load)"),
-    Keyword("hash-type", kw_hash_type, BE, help="hashing method for hash algorithms"),
+    Keyword("hash-type", kw_hash_type, BE, read_off_side=True,
+            help="hashing method for hash algorithms"),
     Keyword("http-after-response", _rules_kw("http-response", "http_after_response_rules"),
             named_defaults_only=True),
     Keyword("http-check", check_kw.kw_http_check, BE, read_off_side=True,
@@ -2621,7 +2680,10 @@ _ROWS: list[Keyword] = [
     Keyword("declare", kw_declare, FE, defaults=False,
             help="a capture slot for `capture` rules by id"),
     Keyword("rate-limit", kw_rate_limit, help="new sessions a second a frontend accepts"),
-    Keyword("capture", kw_capture, FE, defaults=False,
+    Keyword("bind-process", kw_bind_process, help="deprecated; no effect (a warning)"),
+    Keyword("dispatch", kw_dispatch, BE, defaults=False, max_args=1,
+            help="checked; not supported (a warning)"),
+    Keyword("capture", kw_capture, FE, defaults=False, read_off_side=True,
             help="log a request or response header (%hr, %hs)"),
     Keyword("server-template", server_kw.kw_server_template, BE, defaults=False,
             fatal_side=True, help="several servers from one line: <prefix><number>"),
@@ -2655,6 +2717,8 @@ _ROWS: list[Keyword] = [
     Keyword("monitor", kw_monitor, FE, defaults=False,
             help="monitor fail: the monitor-uri answers 503 while a condition holds"),
     Keyword("source", kw_source, BE, help="local address of the connections to the servers"),
+    Keyword("error-log-format", kw_error_log_format,
+            help="checked; lb logs connection errors in HAProxy's default form"),
     Keyword("log-format-sd", kw_log_format_sd,
             help="structured data of rfc5424 traffic log lines (a log-format string)"),
     Keyword("unique-id-format", kw_unique_id_format,
@@ -2688,8 +2752,8 @@ _ROWS: list[Keyword] = [
                                     "10.0.0.0/8 }' instead.")),
     # keywords HAProxy has that lb accepts and ignores (warning)
     *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
-        "bind-process", "dispatch", "max-keep-alive-queue", "max-session-srv-conns",
-        "persist", "error-log-format", "option-tcpka")),
+        "max-keep-alive-queue", "max-session-srv-conns",
+        "persist", "option-tcpka")),
 ]
 for _old, _new in _REQ_REPLACEMENTS.items():
     _text = (f"The '{_old}' directive is not supported anymore since HAProxy 2.1. Use "

@@ -311,6 +311,9 @@ class ProxyBuilder:
     log_format_origin: m.Origin = m.NO_ORIGIN
     log_format_sd_origin: m.Origin = m.NO_ORIGIN
     unique_id_format_origin: m.Origin = m.NO_ORIGIN
+    # `error-log-format`: checked as HAProxy checks it, not used (docs/logging.md)
+    error_log_format: str | None = None
+    error_log_format_origin: m.Origin = m.NO_ORIGIN
     switching_rules: list[m.SwitchingRule] = field(default_factory=list)
     # --- timeouts (seconds)
     timeouts: dict[str, float | None] = field(default_factory=dict)
@@ -398,6 +401,7 @@ INHERIT_ALL = ("mode", "disabled", "options", "option_origins", "default_server"
 INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "monitor_uri", "log_format", "log_format_kind", "log_format_origin",
               "log_format_sd", "log_format_sd_origin",
+              "error_log_format", "error_log_format_origin",
               "unique_id_header", "rate_limit_sessions")
 INHERIT_BE = ("source", "balance", "cookie", "dynamic_cookie_key", "load_server_state",
               "check_kind", "check_origin", "httpchk_send",
