@@ -1106,7 +1106,25 @@ def cmd_set_server(sess: Session, args: list[str]) -> str:
         return _set_fqdn(sess, srv, value)
     if what in ("agent", "agent-addr", "agent-port", "agent-send"):
         return _set_agent(sess, srv, what, value)
+    if what == "ssl":
+        return _set_ssl(sess, srv, value)
     raise CliError(SET_SERVER_USAGE)
+
+
+def _set_ssl(sess: Session, srv: ServerState, value: str | None) -> str:
+    """`set server b/s ssl on|off`: TLS to the server for new connections (idle ones
+    are closed), where the server has TLS settings (its own `ssl` or `check-ssl`, or
+    its `default-server`'s `ssl`, as in HAProxy 2.6.12); its checks keep theirs.
+    HAProxy's texts."""
+    if value not in ("on", "off"):
+        raise CliError("'set server <srv> ssl' expects 'on' or 'off'.\n")
+    m = srv.model
+    if not (m.ssl or m.ssl_default or m.check_ssl):
+        raise CliError("'set server <srv> ssl' cannot be set.  default-server should "
+                       "define ssl settings\n")
+    srv.use_ssl = 1 if value == "on" else 0
+    sess.state.emit("server_ssl", {"backend": srv.backend, "server": srv})
+    return "server ssl setting updated.\n"
 
 
 def _set_agent(sess: Session, srv: ServerState, what: str, value: str | None) -> str:

@@ -281,7 +281,7 @@ def seed_state(state: State, seed: dict[str, Any]) -> None:
 
 SERVER_FIELDS = ("admin", "op", "health", "uweight", "eweight", "check_status",
                  "check_code", "check_desc", "check_duration", "check_info",
-                 "last_change", "maxconn")
+                 "last_change", "maxconn", "use_ssl")
 FRONTEND_FIELDS = ("maxconn", "paused", "stopped")
 AGENT_FIELDS = ("enabled", "health", "status", "code", "duration", "desc", "addr", "port",
                 "send")
@@ -383,6 +383,10 @@ def apply_servers(state: State, rows: Iterable[dict[str, Any]], now: float) -> i
         if "maxconn" in r and int(r["maxconn"]) != s.maxconn:
             s.maxconn = int(r["maxconn"])
             state.emit("server_maxconn", {"backend": be, "server": s})
+            diff = True
+        if "use_ssl" in r and int(r["use_ssl"]) != s.use_ssl:
+            s.use_ssl = int(r["use_ssl"])
+            state.emit("server_ssl", {"backend": be, "server": s})
             diff = True
         if "addr" in r and (r["addr"], r.get("port")) != (s.addr, s.port):
             s.addr, s.port = r["addr"], r.get("port")

@@ -63,7 +63,7 @@ cdef class ServerState:
     cdef public object check_running, last_check, last_change, down_since, downtime
     cdef public object lb_data, slowstart_until, addr, port, check_info
     cdef public object queue_idx, agent, no_addr, fqdn
-    cdef public int observe, proxy_proto, pp_opts, port_offset
+    cdef public int observe, proxy_proto, pp_opts, port_offset, use_ssl
     cdef public long long hana_errors
     cdef public set streams
     cdef public BackendState backend

@@ -344,7 +344,7 @@ class ServerState:
         "check_desc", "check_running", "last_check", "last_change", "down_since",
         "downtime", "streams", "lb_data", "slowstart_until", "addr", "port",
         "check_info", "queue_idx", "agent", "observe", "hana_errors", "proxy_proto", "pp_opts",
-        "port_offset", "no_addr", "fqdn",
+        "port_offset", "no_addr", "fqdn", "use_ssl",
     )
 
     def __init__(self, model: Server, backend: BackendState, now: float) -> None:
@@ -396,6 +396,9 @@ class ServerState:
             not needs_resolution(model) else model.host)
         self.port = model.port
         self.port_offset = model.port_offset
+        # TLS to the server: 1 on, 0 off, -1 off by `no-ssl` (`set server ... ssl`
+        # turns it on or off where the server has TLS settings)
+        self.use_ssl = 1 if model.ssl else -1 if model.no_ssl else 0
         self.agent = AgentState(model) if model.agent_check else None
         # `observe` (lb.hana): 0 none, 1 layer4, 2 layer7; consecutive errors seen.
         # As HAProxy 2.6: traffic is observed only where a health check runs

@@ -947,7 +947,7 @@ def server_state_row(s: ServerState, now: float) -> str:
         int(bool(m.forced_id)), s.fqdn or "-",
         s.port if s.port is not None else 0,
         m.host if m.resolvers is not None and m.host.startswith("_") else "-",
-        1 if m.ssl else 0, m.check_port or 0, m.check_addr or "-",
+        s.use_ssl, m.check_port or 0, m.check_addr or "-",
         (s.agent.addr or "-") if s.agent is not None else "-",
         s.agent.port if s.agent is not None else 0,
     ]

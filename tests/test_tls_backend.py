@@ -247,7 +247,7 @@ server s2 127.0.0.1:@@s2@@ ssl verify none
     with LbProcess(cfg, ports={"s1": s1.port, "s2": s2.port}) as lb:
         answers = [(f"/hello/{i}", fetch(lb.ports["fe"], f"/hello/{i}")) for i in range(4)]
         wait_socket(sock)
-        state = query(sock, "show servers state b")
+        state = query(sock, "show servers state")
     assert [r.status for _, r in answers] == [200] * 4
     assert {r.server for _, r in answers} == {"s1", "s2"}
     assert all(r.body == f"{r.server} saw {path}".encode() for path, r in answers)
@@ -624,3 +624,75 @@ def test_an_unusable_check_context_fails_closed(pki) -> None:  # type: ignore[no
     srv = Server(name="s", host="h", port=1, puid=1, ssl=True, ca_file="/nonexistent/ca")
     prepared = backend.prepare(srv, Global(), "backend 'b'")
     assert prepared.context is None and prepared.messages[0].level == "alert"
+
+
+# --------------------------------------------------------------------------- set server ssl
+
+SET_SSL = HEAD + """global
+ stats socket {sock} level admin
+frontend f
+ bind 127.0.0.1:@@fe@@
+ default_backend b
+backend b
+ retries 0
+ default-server ssl verify none
+ use-server s_on if {{ path_beg /on }}
+ use-server s_off if {{ path_beg /off }}
+ server s_on 127.0.0.1:@@plain@@
+ server s_off 127.0.0.1:@@tls@@ no-ssl
+backend c
+ server s_plain 127.0.0.1:@@plain@@ no-ssl
+ server s_chk 127.0.0.1:@@tls@@ check-ssl verify none
+"""
+SET_SSL_COMMANDS = ["set server c/s_plain ssl on", "set server b/s_on ssl",
+                    "set server b/s_on ssl maybe", "set server b/nosuch ssl on",
+                    "set server b/s_on ssl off", "set server b/s_off ssl on",
+                    "set server c/s_chk ssl on", "set server c/s_chk ssl off"]
+
+
+def _use_ssl(sock: str) -> list[tuple[str, str]]:
+    state = query(sock, "show servers state")
+    header = state.splitlines()[1].lstrip("# ").split()
+    rows = [dict(zip(header, ln.split(), strict=False)) for ln in state.splitlines()[2:]
+            if ln.strip()]
+    return [(r["srv_name"], r["srv_use_ssl"]) for r in rows]
+
+
+def test_set_server_ssl_like_haproxy(pki, servers, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`set server <b>/<s> ssl on|off` turns TLS on or off for the server's new
+    connections where it has TLS settings (its own `ssl` or `check-ssl`, or its
+    `default-server`'s `ssl`; `no-ssl` alone is not enough): a server given `ssl` but
+    serving plain HTTP answers once TLS is off, one given `no-ssl` but serving TLS
+    once it is on. Answers, `srv_use_ssl` (1, 0, -1 for `no-ssl`) and response
+    statuses compared with HAProxy 2.6.12's."""
+    from tests.lbproc import RawBackend
+    from tests.support_e2e import Haproxy, answer_ok
+
+    tls = servers("tls")
+    seen = {}
+    with RawBackend(answer_ok) as plain:
+        for kind in ("lb", "haproxy"):
+            sock = str(tmp_path / f"{kind}.sock")
+            text = SET_SSL.format(sock=sock)
+            ports = {"plain": plain.port, "tls": tls.port}
+            run = LbProcess if kind == "lb" else Haproxy
+            with run(text, ports=ports) as px:  # type: ignore[operator]
+                wait_socket(sock)
+                port = px.ports["fe"]
+                before = [_use_ssl(sock), fetch(port, "/on").status, fetch(port, "/off").status]
+                answers = [query(sock, c) for c in SET_SSL_COMMANDS[:7]]
+                after = [_use_ssl(sock), fetch(port, "/on").status, fetch(port, "/off").status]
+                answers.append(query(sock, SET_SSL_COMMANDS[7]))
+                seen[kind] = (before, answers, after, _use_ssl(sock))
+    for mine, theirs in zip(seen["lb"], seen["haproxy"], strict=True):
+        assert mine == theirs
+    before, answers, after, last = seen["lb"]
+    assert before == [[("s_on", "1"), ("s_off", "-1"), ("s_plain", "-1"), ("s_chk", "0")],
+                      503, 502]
+    assert answers[0] == ("'set server <srv> ssl' cannot be set.  default-server should "
+                          "define ssl settings\n\n")
+    assert answers[1] == answers[2] == "'set server <srv> ssl' expects 'on' or 'off'.\n\n"
+    assert answers[4:] == ["server ssl setting updated.\n\n"] * 4
+    assert after == [[("s_on", "0"), ("s_off", "1"), ("s_plain", "-1"), ("s_chk", "1")],
+                     200, 200]
+    assert last[3] == ("s_chk", "0")

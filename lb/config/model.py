@@ -684,6 +684,8 @@ class Server:
     observe: str | None = None
     error_limit: int = 10
     ssl: bool = False
+    no_ssl: bool = False  # `no-ssl` given: TLS settings kept, not used (srv_use_ssl -1)
+    ssl_default: bool = False  # its `default-server` line gave `ssl`
     verify: str | None = None  # `verify none|required` (None: global ssl-server-verify)
     sni: str | None = None  # `sni <expr>`: a sample expression, evaluated per connection
     check_ssl: bool = False

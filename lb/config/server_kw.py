@@ -687,6 +687,8 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                       else 0, style="bracket")
             return
     _warn_h2(line, ctx, label, values)
+    values["no_ssl"] = values.get("ssl") is False  # (explicitly off)
+    values["ssl_default"] = bool(p.default_server.get("ssl"))
     values = {k: v for k, v in values.items() if k in _SERVER_FIELDS}
     srv = m.Server(name=name, host=host, port=port, puid=len(p.servers) + 1,
                    port_offset=port_offset(words[2]), origin=origin(line), **values)

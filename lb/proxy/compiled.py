@@ -188,6 +188,15 @@ class BackendRT:
         if any(s.ssl for s in model.servers):
             self.tls = tlsconn.for_backend(model, st.by_name, st.state.config.global_)
 
+    def tls_turned(self, srv: ServerState) -> None:
+        """`set server ... ssl` changed what new connections to ``srv`` speak: a
+        server without a context yet gets one (its settings were checked at start)."""
+        if srv.use_ssl == 1 and (self.tls is None or srv not in self.tls):
+            kind = "proxy" if self.model.kind == "listen" else "backend"
+            one = tlsconn.for_server(srv.model, self.st.state.config.global_,
+                                     f"{kind} '{self.model.name}'")
+            self.tls = {**(self.tls or {}), srv: one}
+
     def refresh_cookies(self) -> None:
         """Each server's cookie value: its own `cookie`, else its dynamic one while
         dynamic cookies are on and keyed (made from its current address and port)."""
@@ -425,14 +434,18 @@ class Runtime:
         process started to stop: busy polling ends."""
         srv = info.get("server")
         if srv is not None and event.startswith("server_"):
-            if event == "server_addr":  # idle connections go to the old address
+            # idle connections go to the old address, or speak the old way
+            if event in ("server_addr", "server_ssl"):
                 be = self.backends.get(srv.backend.name)
+                if event == "server_ssl" and be is not None:
+                    be.tls_turned(srv)
                 pool = be.idle.get(srv) if be is not None else None
                 for sc in list(pool or ()):
                     sc.close()
                 if pool:
                     pool.clear()
-                self._cookies_changed(srv.backend)  # a dynamic cookie follows the address
+                if event == "server_addr":  # a dynamic cookie follows the address
+                    self._cookies_changed(srv.backend)
             lbqueue.server_changed(srv, self.loop.time())
         elif event == "process_stopping":
             self.stop_busy_polling()

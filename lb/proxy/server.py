@@ -484,7 +484,7 @@ def connect(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState,
     if smart == 2:  # `mode tcp`: only when the client's bytes wait to go (HAProxy)
         smart = 1 if dialer is not None and getattr(dialer.conn, "held", None) else 0
     opts = be.srvopts_smart if smart else be.srvopts
-    if be.tls is not None:
+    if srv.use_ssl == 1 and be.tls is not None:
         tls = be.tls.get(srv)
         if tls is not None:
             return _connect_tls(loop, be, srv, tls, host, port, dialer, opts)
@@ -510,7 +510,7 @@ def dial_now(be: Any, srv: ServerState, host: str, port: int,
     exchange attaches it now and its request leaves in this pass, beside the
     ``connect()`` (HAProxy's order), before uvloop makes its transport (``adopt``).
     Raises the OSError of a connect that failed at once."""
-    if not be.dial or be.smart == 2 or be.has_source or (be.tls is not None and srv in be.tls):
+    if not be.dial or be.smart == 2 or be.has_source or srv.use_ssl == 1:
         return None
     opts = be.srvopts_smart if be.smart else be.srvopts
     if not opts:
