@@ -375,7 +375,8 @@ VERIFY_ERRORS = HTTP_DEFAULTS + """frontend fe
 
 @pytest.mark.parametrize(("verify", "ignore"), [
     ("required", ""), ("optional", "crt-ignore-err all"), ("required", "ca-ignore-err 19"),
-    ("optional", "crt-ignore-err 10,20 ca-ignore-err 2")])
+    ("optional", "crt-ignore-err 10,20 ca-ignore-err 2"),
+    ("required", "crt-ignore-err 018")])  # (read as a number)
 def test_client_certificate_errors_like_haproxy(pki, verify: str, ignore: str) -> None:  # type: ignore[no-untyped-def]
     """A self-signed client certificate (error 18 on the leaf), one whose chain ends
     in an unknown CA (error 19 one level up) and none at all: `crt-ignore-err` and
@@ -406,6 +407,9 @@ def test_client_certificate_errors_like_haproxy(pki, verify: str, ignore: str) -
         "required ca-ignore-err 19": (
             ["refused", "1 19 0 19 1 client two", "refused"],
             ["fe/1: SSL client certificate not trusted", "fe/1: SSL handshake failure"]),
+        "required crt-ignore-err 018": (
+            ["1 18 18 0 0 stranger", "refused", "refused"],
+            ["fe/1: SSL client CA chain cannot be verified", "fe/1: SSL handshake failure"]),
         "optional crt-ignore-err 10,20 ca-ignore-err 2": (
             ["refused", "refused", "0 0 0 0 0 "],
             ["fe/1: SSL client CA chain cannot be verified",

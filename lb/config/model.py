@@ -223,7 +223,7 @@ class BindTls:
     strict_sni: bool = False
     no_tickets: bool = False
     prefer_client_ciphers: bool = False
-    # `ca-ignore-err` / `crt-ignore-err` as written ("all" or error ids "1,2"):
+    # `ca-ignore-err` / `crt-ignore-err`: "all", or error ids ("10,18"):
     # client certificate errors above the leaf / of the leaf that do not fail
     ca_ignore_err: str | None = None
     crt_ignore_err: str | None = None

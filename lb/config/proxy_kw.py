@@ -998,6 +998,14 @@ def _bind_certificate(source: bind_kw.CertSource) -> m.BindCertificate:
         min_ver=opts.get("ssl-min-ver"), max_ver=opts.get("ssl-max-ver"))
 
 
+def _error_ids(spec: str | None) -> str | None:
+    """A `ca-ignore-err`/`crt-ignore-err` value with its ids as numbers ("018" ->
+    "18", as HAProxy reads them); `all` as is."""
+    if spec is None or spec == "all":
+        return spec
+    return ",".join(str(bind_kw.c_int(bind_kw.atol(item))) for item in spec.split(","))
+
+
 def bind_tls(values: Mapping[str, Any], glob: Mapping[str, Any]) -> m.BindTls:
     """The TLS settings of an `ssl` bind line from its options (lb.config.bind_kw),
     over the global `ssl-default-bind-*` ones read before it (lb.config.server_tls)."""
@@ -1021,7 +1029,8 @@ def bind_tls(values: Mapping[str, Any], glob: Mapping[str, Any]) -> m.BindTls:
         max_ver=values.get("ssl-max-ver", glob.get("ssl_bind_max_ver")),
         versions=versions,  # type: ignore[arg-type]
         strict_sni=bool(values.get("strict-sni") or glob.get("ssl_bind_strict_sni")),
-        ca_ignore_err=values.get("ca-ignore-err"), crt_ignore_err=values.get("crt-ignore-err"),
+        ca_ignore_err=_error_ids(values.get("ca-ignore-err")),
+        crt_ignore_err=_error_ids(values.get("crt-ignore-err")),
         no_tickets=bool(values.get("no-tls-tickets") or glob.get("ssl_bind_no_tickets")),
         prefer_client_ciphers=bool(values.get("prefer-client-ciphers")
                                    or glob.get("ssl_bind_prefer_client_ciphers")))
