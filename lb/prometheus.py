@@ -60,7 +60,7 @@ FRONTEND_METRICS: tuple[Metric, ...] = (
      "Maximum observed HTTP requests per second."),
 )
 BACKEND_METRICS: tuple[Metric, ...] = (
-    ("status", lambda o: 1 if o.item.is_up else 0, "gauge",
+    ("status", lambda o: 1 if o.item.shows_up else 0, "gauge",
      "Current status of the service (1 = UP)."),
     *_COMMON,
     ("current_queue", "qcur", "gauge", "Number of current queued connections."),

@@ -53,7 +53,7 @@ cdef class BackendState:
     # every algorithm derives from GroupedBalancer: pick/take_conn/drop_conn are C calls
     cdef public GroupedBalancer balancer
     cdef public object last_change, down_since, downtime, ws_denied, queue_idx
-    cdef public object dyn_cookie_key, dyn_cookie_on
+    cdef public object dyn_cookie_key, dyn_cookie_on, dispatch
     cdef public Counters counters
 
 cdef class ServerState:

@@ -533,7 +533,7 @@ class BackendState:
     __slots__ = (
         "model", "name", "state", "servers", "by_name", "balancer", "queue", "counters",
         "last_change", "down_since", "downtime", "ws_denied", "queue_idx",
-        "dyn_cookie_key", "dyn_cookie_on",
+        "dyn_cookie_key", "dyn_cookie_on", "dispatch",
     )
 
     def __init__(self, model: Proxy, state: State, now: float) -> None:
@@ -542,6 +542,10 @@ class BackendState:
         self.state = state
         self.servers = [ServerState(s, self, now) for s in model.servers]
         self.by_name = {s.name: s for s in self.servers}
+        # `dispatch` / `option transparent` (no `balance`): where what persistence does
+        # not place goes. A server of no name, in no list: not balanced, not shown
+        self.dispatch = (ServerState(model.dispatch, self, now)
+                         if model.dispatch is not None else None)
         self.queue: deque[Any] = deque()  # waiters not bound to a server
         self.queue_idx = 0  # waiters served from self.queue so far (log %bq positions)
         self.counters = Counters()
@@ -581,6 +585,12 @@ class BackendState:
     @property
     def is_up(self) -> bool:
         return not self.servers or any(s.usable for s in self.servers)
+
+    @property
+    def shows_up(self) -> bool:
+        """The stats status: a backend that does not load balance but has servers
+        reads DOWN in HAProxy 2.6.12 (it never adds their weights up)."""
+        return self.is_up and (self.dispatch is None or not self.servers)
 
     def server_changed(self, srv: ServerState, event: str, now: float,
                        info: dict[str, Any]) -> None:

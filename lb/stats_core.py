@@ -204,7 +204,7 @@ def _status(o: Obj) -> str:
     if o.kind == FE:
         return o.item.status
     if o.kind == BE:
-        word = "UP" if o.item.is_up else "DOWN"
+        word = "UP" if o.item.shows_up else "DOWN"
         if not o.server_counts:
             return word
         servers = o.item.servers

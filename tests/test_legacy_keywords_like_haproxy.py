@@ -1,7 +1,7 @@
 """Keywords lb checks and does not act on, against `haproxy -c` (2.6.12).
 
 `bind-process` (deprecated: a warning, its process set checked against one
-process), `dispatch` (its address checked; lb warns that it does not send there),
+process), `dispatch` (its address checked: tests/test_dispatch.py has the rest),
 `error-log-format` (checked like `log-format`, in the proxy's mode, where the
 heads are gone; lb warns that it keeps HAProxy's default error line), and
 `capture` in a backend and `hash-type` in a frontend: HAProxy warns that they are
@@ -70,7 +70,7 @@ def test_like_haproxy(tmp_path, capsys, text: str) -> None:  # type: ignore[no-u
     own = [ln for ln in mine if ln.endswith(UNSUPPORTED)]
     assert [ln for ln in mine if ln not in own] == _alerts(theirs.stderr)
     assert rc == theirs.returncode or (own and theirs.returncode == 0 and rc == 0)
-    # lb's own warning: only for these two, and always for one it accepted
-    assert all("'dispatch'" in ln or "'error-log-format'" in ln for ln in own)
-    if rc == 0 and text.startswith(LISTEN) and ("dispatch" in text or "error-log" in text):
+    # lb's own warning: only for error-log-format, and always for one it accepted
+    assert all("'error-log-format'" in ln for ln in own)
+    if rc == 0 and text.startswith(LISTEN) and "error-log" in text:
         assert own

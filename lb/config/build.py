@@ -80,6 +80,20 @@ def _check_expects_101(be: ProxyBuilder) -> bool:
                for s in be.http_check_rules)
 
 
+def _dispatch_server(p: ProxyBuilder) -> m.Server | None:
+    """Where a backend that does not load balance sends what persistence does not
+    place: its `dispatch` address, or with `option transparent` the address the client
+    connected to (0.0.0.0 without a port, as a transparent server). It has no name
+    (logged as <NOSRV>) and none of the `default-server` settings."""
+    if p.dispatch is not None:
+        host, port = p.dispatch
+        return m.Server(name="", host=host, port=port, puid=0, origin=p.dispatch_origin)
+    if p.options.get("transparent"):
+        return m.Server(name="", host="0.0.0.0", port=None, puid=0,
+                        origin=p.option_origins.get("transparent", p.origin))
+    return None
+
+
 class _Peekable:
     """The lexer's line iterator with one line of look-ahead."""
 
@@ -577,12 +591,29 @@ class Parser:
                      "Falling back to round robin.", "needs-http-mode", style="plain")
             p.balance = m.BalanceSpec(hash_type=p.balance.hash_type,
                                       hash_function=p.balance.hash_function,
-                                      hash_modifier=p.balance.hash_modifier)
+                                      hash_modifier=p.balance.hash_modifier, explicit=True)
         for i, srv in enumerate(p.servers):
             if srv.cookie:
                 ctx.warn(None, f"{p.label()} : ignoring cookie for server '{srv.name}' as HTTP "
                          "mode is disabled.", "needs-http-mode", style="plain")
                 p.servers[i] = replace(srv, cookie=None)
+
+    def _check_lb_mode(self, p: ProxyBuilder) -> None:
+        """A `balance` line wins over `dispatch` (a warning) and refuses `option
+        transparent` (an alert); `dispatch` wins over `option transparent`. HAProxy
+        2.6.12's texts and order (after the missing-bind warning)."""
+        transparent = p.options.get("transparent", False)
+        if p.balance.explicit:
+            if transparent:
+                self.ctx.alert(None, f"{p.label()} cannot use both transparent and balance "
+                               "mode.", "balance-transparent", style="plain")
+            elif p.dispatch is not None:
+                self.ctx.warn(None, f"dispatch address of {p.label()} will be ignored in "
+                              "balance mode.", "dispatch-ignored", style="plain")
+            p.dispatch = None
+            p.options["transparent"] = False
+        elif p.dispatch is not None:
+            p.options["transparent"] = False
 
     def _http_settings_unused(self, p: ProxyBuilder) -> None:
         """A `mode tcp` proxy without `switch-mode http`: HAProxy 2.6.12's warnings, in
@@ -731,6 +762,8 @@ class Parser:
             if "frontend" in p.caps and not p.binds:
                 ctx.warn(None, f"{p.label()} has no 'bind' directive. Please declare it as a "
                          "backend if this was intended.", "no-bind", style="plain")
+            if "backend" in p.caps:
+                self._check_lb_mode(p)
             self._check_formats(p)  # (before the timeouts warning, as in HAProxy)
             missing = False
             if "frontend" in p.caps and not p.timeouts.get("client"):
@@ -1033,7 +1066,8 @@ class Parser:
             servers = tuple(s if s.puid == n else replace(s, puid=n)
                             for s, n in zip(p.servers, ids, strict=True))
             kw.update(
-                servers=servers, balance=p.balance, cookie=p.cookie,
+                servers=servers, balance=p.balance, dispatch=_dispatch_server(p),
+                cookie=p.cookie,
                 dynamic_cookie_key=p.dynamic_cookie_key,
                 load_server_state=p.load_server_state,
                 server_state_file_name=p.server_state_file_name,

@@ -875,6 +875,9 @@ class CheckSpec:
 class BalanceSpec:
     algorithm: str = "roundrobin"  # roundrobin static-rr leastconn first source uri
     #                                url_param hdr random rdp-cookie hash
+    # a `balance` line was read (here or in the defaults): HAProxy's BE_LB_KIND. Without
+    # one, a backend with `dispatch` or `option transparent` does not load balance
+    explicit: bool = False
     hash_type: Literal["map-based", "consistent"] = "map-based"
     hash_function: str = "sdbm"
     hash_modifier: str | None = None  # "avalanche"
@@ -1000,6 +1003,9 @@ class Options:
     allbackups: bool = False
     persist: bool = False
     redispatch: bool = False
+    # `option transparent`: a request load balancing does not place goes where its
+    # client connected to (after `set-dst`), unless the backend has a `dispatch`
+    transparent: bool = False
     contstats: bool = False
     log_health_checks: bool = False
     tcp_smart_accept: bool = False
@@ -1088,6 +1094,10 @@ class Proxy:
     # --- backend side
     servers: tuple[Server, ...] = ()
     balance: BalanceSpec = BalanceSpec()
+    # where requests that no persistence places go when the backend does not load
+    # balance: the `dispatch` address, or for `option transparent` the address the
+    # client connected to (host 0.0.0.0, no port). A server of no name, never listed
+    dispatch: Server | None = None
     cookie: CookieSpec | None = None
     dynamic_cookie_key: str | None = None  # `dynamic-cookie-key` (cookie ... dynamic)
     # server states taken at start-up (lb.server_state_file): `load-server-state-from-file

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -1093,9 +1092,9 @@ def kw_balance(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     words = line.words
     bad = ("balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', "
            "'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.")
-    if len(words) < 2 or not words[1]:
-        return  # HAProxy 2.6 accepts a bare 'balance' and keeps the current algorithm
-    algo_w = words[1]
+    # a bare `balance` is `balance roundrobin` (HAProxy 2.6.12: it resets an algorithm
+    # from the defaults too)
+    algo_w = words[1] if len(words) > 1 and words[1] else "roundrobin"
     mt = re.fullmatch(r"([a-z_-]+)(?:\((.*)\))?", algo_w)
     if not mt or mt.group(1) not in BALANCE_ALGOS:
         ctx.alert(line, bad, "bad-balance", col=line.col(1),
@@ -1104,7 +1103,7 @@ def kw_balance(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     algo, arg = mt.group(1), mt.group(2)
     spec = replace(p.balance, algorithm=algo, param=None, uri_whole=False, uri_len=0,
                    uri_depth=0, uri_path_only=False, check_post=False,
-                   use_domain_only=False, random_draws=2, hash_expr=None)
+                   use_domain_only=False, random_draws=2, hash_expr=None, explicit=True)
     rest = words[2:]
     if algo == "hdr":
         if not arg:
@@ -1539,6 +1538,7 @@ OPTIONS: dict[str, tuple[str | None, Callable[..., None] | None, str | None, int
     "nolinger": (None, None, "nolinger", 0),
     "persist": ("backend", None, "persist", 0),
     "redispatch": ("backend", _opt_redispatch, None, 99),  # (HAProxy ignores extra words)
+    "transparent": ("backend", None, "transparent", 0),
     "splice-auto": (None, None, "splice_auto", 0),
     "srvtcpka": ("backend", None, "srvtcpka", 0),
     "tcp-check": ("backend", check_kw.kw_option_tcp_check, None, 0),
@@ -1571,7 +1571,7 @@ IGNORED_OPTIONS = frozenset({
     "disable-h2-upgrade", "h1-case-adjust-bogus-client", "h1-case-adjust-bogus-server",
     "http-use-proxy-header", "httpslog", "ldap-check",
     "mysql-check", "pgsql-check", "prefer-last-server", "redis-check",
-    "smtpchk", "socket-stats", "spop-check", "ssl-hello-chk", "transparent",
+    "smtpchk", "socket-stats", "spop-check", "ssl-hello-chk",
     "splice-request", "splice-response",
 })
 
@@ -2528,9 +2528,10 @@ def kw_tcpka_setting(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 
 
 def kw_transparent(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
-    """The old bare `transparent` (`option transparent`): no argument, then ignored."""
+    """The old bare `transparent`: `option transparent`, without argument."""
     if not too_many(line, ctx, 0):
-        _unsupported(p, line, ctx)
+        p.options["transparent"] = True
+        p.option_origins["transparent"] = origin(line)
 
 
 # the filters HAProxy 2.6.12 registers, as its error lists them
@@ -2597,31 +2598,24 @@ def kw_bind_process(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
              "version 2.7.", "deprecated", col=line.col(0), style="tight")
 
 
-_DISPATCH_PREFIXES = ("unix@", "abns@", "fd@", "sockpair@", "/")
-
-
 def kw_dispatch(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
-    """`dispatch <address>:<port>`: checked as HAProxy 2.6.12 checks it. lb does not
-    send traffic there (a warning): a backend without servers answers 503."""
+    """`dispatch <address>:<port>`: where a backend that does not load balance sends
+    what persistence does not place (checked as HAProxy 2.6.12 checks it; a name is
+    resolved now). A `balance` line makes it ignored (lb.config.build warns)."""
     arg = line.words[1] if len(line.words) > 1 else ""
     if not arg:
         ctx.alert(line, "'dispatch' : '' resolves to an empty address (environment "
                   "variable missing?)\n", "bad-address")
         return
-    if not arg.startswith(_DISPATCH_PREFIXES):
-        addr = arg.split("@", 1)[1] if arg.startswith(("ipv4@", "ipv6@")) else arg
-        read = server_kw.str2sa(addr, arg)
-        text = read if isinstance(read, str) else (
-            f"missing port specification in '{arg}'" if read[1] is None else
-            f"invalid port '{read[1]}'" if read[1] == 0 else None)
-        if text is None:  # then the name must resolve
-            resolved = server_kw.str2sa(addr, arg, family=socket.AF_UNSPEC)
-            if isinstance(resolved, str):
-                text = resolved + "\n"  # (HAProxy's text ends with a line feed here)
-        if text is not None:
-            ctx.alert(line, f"'dispatch' : {text}", "bad-address", col=line.col(1))
-            return
-    _unsupported(p, line, ctx)
+    read = server_kw.connect_address(arg)
+    if isinstance(read, str):
+        ctx.alert(line, f"'dispatch' : {read}", "bad-address", col=line.col(1))
+        return
+    if arg.startswith("sockpair@"):  # (an inherited socket pair: lb cannot dial one)
+        _unsupported(p, line, ctx)
+        return
+    p.dispatch = read
+    p.dispatch_origin = origin(line)
 
 
 def _unsupported(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
@@ -2749,7 +2743,7 @@ _ROWS: list[Keyword] = [
     Keyword("tcp-request", kw_tcp_request, named_defaults_only=True,
             help="layer-4 request rules"),
     Keyword("tcp-response", kw_tcp_response, help="layer-4 response rules (checked, ignored)"),
-    Keyword("transparent", kw_transparent, help="old form of option transparent (ignored)"),
+    Keyword("transparent", kw_transparent, help="old form of option transparent"),
     Keyword("timeout", kw_timeout, help="set a timeout"),
     Keyword("use_backend", kw_use_backend, FE, defaults=False, help="switching rule"),
     # removed keywords (fatal, HAProxy's texts)

@@ -335,6 +335,9 @@ class ProxyBuilder:
     servers: list[m.Server] = field(default_factory=list)
     server_origins: dict[str, m.Origin] = field(default_factory=dict)
     balance: m.BalanceSpec = field(default_factory=m.BalanceSpec)
+    # `dispatch`: (address, port), or (socket path, None); never from defaults
+    dispatch: tuple[str, int | None] | None = None
+    dispatch_origin: m.Origin = m.NO_ORIGIN
     cookie: m.CookieSpec | None = None
     dynamic_cookie_key: str | None = None
     load_server_state: str = "none"

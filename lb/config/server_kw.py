@@ -10,6 +10,7 @@ Must not import: lb.config.build, lb.config.proxy_kw.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -375,6 +376,60 @@ def str2sa(text: str, written: str, ranges: bool = False,
     if not bracketed and (":" in host or "[" in host):  # `::1` or `[::1` unbracketed
         return f"invalid address: '{host}' in '{written}'"
     return host, port, high
+
+
+# address prefixes of HAProxy 2.6.12 for a stream socket: the family they ask for
+_STREAM_PREFIXES = (("ipv4@", socket.AF_INET), ("ipv6@", socket.AF_INET6),
+                    ("tcp@", socket.AF_UNSPEC), ("tcp4@", socket.AF_INET),
+                    ("tcp6@", socket.AF_INET6))
+_DGRAM_PREFIXES = ("udp@", "udp4@", "udp6@")
+SOCKET_PATH_PREFIXES = ("unix@", "abns@", "/")
+
+
+def connect_address(arg: str) -> tuple[str, int | None] | str:
+    """An address lb connects to (`dispatch`), read as HAProxy 2.6.12's str2sa_range
+    reads one: (IP address, port), (socket path as written, None), or the error text
+    (some end with a line feed, as HAProxy's do). A name is resolved now, in the family
+    its prefix asks for; the port is split at the last colon unless the host is
+    bracketed (``ipv6@::1:80`` is ::1 port 80)."""
+    if arg.startswith(("fd@", "sockpair@")):
+        prefix, _, number = arg.partition("@")
+        if not number.isdigit():
+            return f"file descriptor '{number}' is not a valid integer in '{arg}'\n"
+        if prefix == "fd":
+            return f"a file descriptor is not acceptable here in '{arg}'\n"
+        try:
+            sock = socket.socket(fileno=int(number))
+        except OSError as e:
+            return f"cannot use file descriptor '{number}' : {os.strerror(e.errno or 0)}.\n"
+        sock.detach()
+        return arg, None
+    if arg.startswith(SOCKET_PATH_PREFIXES):
+        return arg, None
+    if arg.startswith(_DGRAM_PREFIXES):
+        return f"dgram-type address not acceptable in '{arg}'\n"
+    family = socket.AF_UNSPEC
+    text = arg
+    for prefix, fam in _STREAM_PREFIXES:
+        if arg.startswith(prefix):
+            family, text = fam, arg[len(prefix):]
+            break
+    if not text.startswith("[") and text.count(":") > 1:
+        host, _, port_text = text.rpartition(":")
+        text = f"[{host}]:{port_text}"
+    read = str2sa(text, arg)
+    if isinstance(read, str):
+        return read
+    host, port, _ = read
+    if port is None:
+        return f"missing port specification in '{arg}'"
+    if port == 0:
+        return f"invalid port '{port}'"
+    try:
+        infos = socket.getaddrinfo(host, None, family, socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError):
+        return f"invalid address: '{host}' in '{arg}'\n"
+    return str(infos[0][4][0]), port
 
 
 SOURCE_USAGE = ("'source' expects <addr>[:<port>], and optionally 'usesrc' <addr>, and "

@@ -178,7 +178,7 @@ class BackendRT:
         # `source` (the backend's, or a server's): those connects bind first
         # (lb.proxy.sockopts.SourceBinder), through the event loop's connect
         self.binders: dict[str, sockopts.SourceBinder] = {}
-        for s in model.servers:
+        for s in (*model.servers, *((model.dispatch,) if model.dispatch else ())):
             src = s.source or model.source
             if src is not None:
                 self.binders[s.name] = sockopts.SourceBinder(src)

@@ -120,11 +120,15 @@ def request_slot(backend: Any, server: Any, now: float, key: bytes | None = None
     """Get a slot for one request, HAProxy's assign_server_and_queue.
 
     ``server`` is the server the request is bound to (persistence, use-server) or
-    None to load balance with ``key``/``avoid`` (see lb.balance). Returns the
+    None to load balance with ``key``/``avoid`` (see lb.balance), or to take the
+    backend's ``dispatch`` when it has one (never queued, as in HAProxy). Returns the
     ServerState holding a new slot, or a queued ``Waiter`` (set its ``callback``
     at once; call ``cancel`` on timeout/abort). Raises NoServer or QueueFull."""
     be = backend
     if server is None:
+        if be.dispatch is not None:  # no load balancing: `dispatch`, `option transparent`
+            be.dispatch.cur_conns += 1
+            return be.dispatch
         if be.queue and be.model.balance.algorithm in FAIR_ALGORITHMS:
             return _enqueue(be, None, now, key, avoid, force)
         server = be.balancer.pick(key, avoid)
@@ -255,6 +259,8 @@ def serve(srv: Any, now: float) -> int:
 def release(srv: Any, now: float) -> None:
     """A request or tunnel holding a slot on srv ended."""
     srv.cur_conns -= 1
+    if srv is srv.backend.dispatch:
+        return
     srv.backend.balancer.drop_conn(srv)
     if srv.queue or srv.backend.queue:
         serve(srv, now)

@@ -755,7 +755,7 @@ class Txn(SampleSubject):
         d = retrymod.on_response_failure(
             be.retry_policy, cond, self.retries, buffered=True,
             server_running=srv.is_running, direct=self.direct,
-            force_persist=self.force_persist,
+            force_persist=self.force_persist or srv is be.st.dispatch,
             active_servers=getattr(be.st.balancer, "srv_act", 1))
         if not d.retry:
             return False
@@ -1215,7 +1215,7 @@ class Txn(SampleSubject):
         d = retrymod.on_connect_failure(
             be.retry_policy, retrymod.CONN_TIMEOUT if term == b"sC" else retrymod.CONN_ERROR,
             self.retries, server_running=srv.is_running, direct=self.direct,
-            force_persist=self.force_persist,
+            force_persist=self.force_persist or srv is be.st.dispatch,
             active_servers=getattr(be.st.balancer, "srv_act", 1))
         if d.retry:
             self.retries = d.attempt
@@ -1273,7 +1273,8 @@ class Txn(SampleSubject):
             conn = None
         if be.server_close or fe.server_close:
             link.reusable = False
-        if be.send_name is not None:  # http-send-name-header: the one that is sent to
+        if be.send_name is not None and self.srv.name:
+            # http-send-name-header: the one that is sent to (a dispatch has no name)
             self.req_headers = with_name_header(self.req_headers, be.send_name,
                                                 self.srv.name)
         head = request_head(self.method, self.url, self.version, self.req_headers, conn)
@@ -1497,6 +1498,8 @@ class Txn(SampleSubject):
             return
         hdrs = self.res_headers
         srv = self.srv
+        if srv is self.be.st.dispatch:  # (no server: HAProxy sets no cookie either)
+            srv = None
         rr = response_cookie(
             ck, self.status, self.method, [v for k, v in hdrs if k == b"set-cookie"], srv,
             self.be.srv_cookie.get(srv), self.rcookie,
