@@ -24,7 +24,7 @@ from lb.http import h1
 from lb.http.headscan import scan_response
 from lb.proxy import dial as dialmod
 from lb.proxy import errsnap, sockopts, tlsconn
-from lb.proxy.sockio import closing, reset_on_close, send_fd, send_now
+from lb.proxy.sockio import closing, quickack_on, reset_on_close, send_fd, send_now
 from lb.state import ServerState
 
 _READ_PAUSED = 1
@@ -45,7 +45,7 @@ class ServerConn:
         "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te", "idle_since",
         "hleft", "hcount", "final", "pooled", "attached", "early", "fd", "plain",
         "dialer", "feeding", "parked", "park_timeout", "park_now", "unsent", "local",
-        "pp_sent",
+        "pp_sent", "quickack",
     )
 
     def __init__(self, be: Any, srv: ServerState, dialer: Any = None, fd: int = -3) -> None:
@@ -105,6 +105,9 @@ class ServerConn:
         self.local: Any = None  # its own (address, port), read only for %bi/%bp
         # the PROXY header went out in clear before the TLS handshake (lb.proxy.tlsconn)
         self.pp_sent = False
+        # smart connect (HTTP mode) opened it with TCP_QUICKACK off: turned back on at
+        # its first read, once the request has left (lb.proxy.sockio.quickack_on)
+        self.quickack = be.smart == 1
 
     # ---- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -140,6 +143,9 @@ class ServerConn:
         self.parser = None
 
     def data_received(self, data: bytes) -> None:
+        if self.quickack:
+            self.quickack = False
+            quickack_on(self.transport, self.fd)
         txn = self.txn
         if txn is None:
             if not self.attached:  # connected, the exchange not attached yet: keep

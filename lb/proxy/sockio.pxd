@@ -13,6 +13,7 @@ cdef object _UV_TCP
 cpdef bint direct(tr)
 cpdef int send_fd(tr)
 cpdef reset_on_close(tr, int fd=*)
+cpdef quickack_on(tr, int fd=*)
 cpdef finish_now(tr, int fd)
 cpdef Py_ssize_t send_now(int fd, bytes data) except -1
 @cython.locals(r=int)
@@ -53,6 +54,12 @@ cdef extern from "sys/socket.h" nogil:
     int MSG_DONTWAIT
     int SOL_SOCKET
     int SO_LINGER
+
+cdef extern from "netinet/in.h" nogil:
+    int IPPROTO_TCP
+
+cdef extern from "netinet/tcp.h" nogil:
+    int TCP_QUICKACK
 
 
 # uvloop's `is_closing` and `get_write_buffer_size` of its TCP transport, called as
@@ -193,6 +200,12 @@ cdef inline Py_ssize_t send_now_c(int fd, bytes data):
     cdef Py_ssize_t sent = _sys_send(fd, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data),
                                      MSG_NOSIGNAL | MSG_DONTWAIT)
     return sent if sent > 0 else 0
+
+
+# TCP_QUICKACK on for `fd` (sockio.quickack_on): one system call
+cdef inline bint quickack_fd_c(int fd):
+    cdef int on = 1
+    return _sys_setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof(on)) == 0
 
 
 # SO_LINGER {on, 0 s} on `fd`, whose close then sends a reset: one system call, where

@@ -27,6 +27,7 @@ from lb.match.uses import REQUEST_FETCHES
 from lb.proxy import inspect, upgrade
 from lb.proxy import tunnel as tunmod
 from lb.proxy.client import PAUSE_BUF, ClientConn
+from lb.proxy.sockio import quickack_on
 from lb.proxy.txn import Txn
 
 _HOLD_MAX = 65536
@@ -140,6 +141,8 @@ class TcpTxn(Txn):
         ct.resume_reading()
         if held:  # one write for everything that came before the server was ready
             tun.from_client(held[0] if len(held) == 1 else b"".join(held))
+            if be.smart == 2:  # smart connect: prompt ACKs again, the bytes are out
+                quickack_on(st, sc.fd)
         # what a server that speaks first (a banner) sent before this attach
         early = sc.early
         if early is not None:
