@@ -52,6 +52,8 @@ CHECK_CASES = [
     "backend b\n dispatch ipv6@localhost:80\n", "backend b\n dispatch udp@127.0.0.1:80\n",
     "backend b\n dispatch fd@3\n", "backend b\n dispatch fd@\n",
     "backend b\n dispatch sockpair@x\n", "backend b\n dispatch sockpair@\n",
+    "backend b\n dispatch sockpair@99999999999999999999\n",
+    "backend b\n dispatch fd@99999999999\n",
     "backend b\n dispatch abns@foo\n", "backend b\n dispatch /tmp/lb-x.sock\n",
     "backend b\n dispatch 127.0.0.1:99999\n", "backend b\n dispatch :80\n",
     # balance mode: the dispatch is ignored (a bare `balance` counts)

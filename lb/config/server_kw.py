@@ -394,7 +394,9 @@ def connect_address(arg: str) -> tuple[str, int | None] | str:
     bracketed (``ipv6@::1:80`` is ::1 port 80)."""
     if arg.startswith(("fd@", "sockpair@")):
         prefix, _, number = arg.partition("@")
-        if not number.isdigit():
+        # (past a long: invalid; a socket pair's must also fit in an int)
+        if not number.isdigit() or int(number) > (
+                0x7FFFFFFF if prefix == "sockpair" else 0x7FFFFFFFFFFFFFFF):
             return f"file descriptor '{number}' is not a valid integer in '{arg}'\n"
         if prefix == "fd":
             return f"a file descriptor is not acceptable here in '{arg}'\n"
