@@ -23,19 +23,17 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import tempfile
 
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from lb.__main__ import check_mode, parse_args
 from lb.config import load_text
 from tests.backends import HttpBackend, WsBackend
 from tests.lbproc import LbProcess, free_port, raw_request
 from tests.stats_support import csv_rows, query, wait_socket
 from tests.support_e2e import HAPROXY, Haproxy, UdpLog, fetch
-from tests.test_config_haproxy_diff import _alerts
+from tests.test_config_haproxy_diff import assert_text_like_haproxy
 
 needs_haproxy = pytest.mark.skipif(not shutil.which(HAPROXY),
                                    reason="compares with HAProxy 2.6 (make test installs it)")
@@ -76,13 +74,7 @@ CHECK_CASES = [
 @needs_haproxy
 @pytest.mark.parametrize("text", CHECK_CASES)
 def test_check_like_haproxy(tmp_path, capsys, text: str) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "t.cfg"
-    path.write_text(HEAD + text)
-    theirs = subprocess.run([HAPROXY, "-c", "-f", str(path)], capture_output=True,
-                            text=True, timeout=30, stdin=subprocess.DEVNULL)
-    rc = check_mode(parse_args(["-c", "-f", str(path)]))
-    assert _alerts(capsys.readouterr().err) == _alerts(theirs.stderr)
-    assert rc == theirs.returncode
+    assert_text_like_haproxy(tmp_path, capsys, HEAD + text)
 
 
 def _backend(text: str, name: str = "b"):  # type: ignore[no-untyped-def]
