@@ -59,9 +59,10 @@ from healthcheck.steps import (
     ws_close_frame,
 )
 from lb import srvadmin
+from lb.config.addresses import socket_path
 from lb.config.model import Global, Proxy
 from lb.http import proxyproto
-from lb.proxy import sockopts
+from lb.proxy import dial, sockopts
 from lb.state import (
     ADMIN_DRAIN,
     OP_RUNNING,
@@ -298,6 +299,43 @@ def _step_tls(step: Connect, tls: ssl.SSLContext | None, sni: str | None,
     return tls or tls_context("none", None), step.sni
 
 
+async def _open_tcp(loop: asyncio.AbstractEventLoop, host: str, port: int,
+                    deadline: float, sockbufs: sockopts.SockOpts,
+                    source: sockopts.SourceBinder | None, at_step: str,
+                    ) -> tuple[_CheckProtocol | None, Outcome | None]:
+    """A check's TCP connection, or the outcome of its failure."""
+    try:
+        if not _is_ip(host):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            host = infos[0][4][0]
+        async with asyncio.timeout_at(deadline):
+            if sockbufs or source is not None:
+                _, proto = await sockopts.connect(loop, _CheckProtocol, host, port,
+                                                  sockbufs, source)
+            else:
+                _, proto = await loop.create_connection(_CheckProtocol, host, port)
+    except TimeoutError:
+        return None, Outcome("L4TOUT", 0, at_step)
+    except socket.gaierror as exc:
+        return None, Outcome("SOCKERR", 0, _errno_text(exc))
+    except OSError as exc:
+        return None, Outcome("L4CON", 0, _errno_text(exc) + at_step)
+    return proto, None
+
+
+async def _open_unix(loop: asyncio.AbstractEventLoop, path: str, at_step: str,
+                     ) -> tuple[_CheckProtocol | None, Outcome | None]:
+    """A check's connection to a server that is a local socket: made or refused at
+    once, and a refusal is a socket error to HAProxy 2.6.12, not a layer-4 one."""
+    try:
+        sock = dial.dial_unix(path)
+    except OSError as exc:
+        return None, Outcome("SOCKERR", 0,
+                             f"General socket error ({_errno_text(exc)}){at_step}")
+    _, proto = await loop.create_unix_connection(_CheckProtocol, sock=sock)
+    return proto, None
+
+
 async def run_program(program: Program, host: str, port: int, ctx: RunContext, *,
                       inter: float, timeout_connect: float | None,
                       timeout_check: float | None, tls: ssl.SSLContext | None = None,
@@ -329,35 +367,27 @@ async def run_program(program: Program, host: str, port: int, ctx: RunContext, *
                 if proto is not None:
                     _close(proto.transport)
                 h = step.addr or host
-                p = step.target_port(ctx, port)
-                try:
-                    if not _is_ip(h):
-                        infos = await loop.getaddrinfo(h, p, type=socket.SOCK_STREAM)
-                        h = infos[0][4][0]
-                    async with asyncio.timeout_at(conn_deadline):
-                        if sockbufs or source is not None:
-                            _, proto = await sockopts.connect(loop, _CheckProtocol, h, p,
-                                                              sockbufs, source)
-                        else:
-                            _, proto = await loop.create_connection(_CheckProtocol, h, p)
-                except TimeoutError:
-                    outcome = Outcome("L4TOUT", 0, program.step_text(step))
-                    break
-                except socket.gaierror as exc:
-                    outcome = Outcome("SOCKERR", 0, _errno_text(exc))
-                    break
-                except OSError as exc:
-                    outcome = Outcome("L4CON", 0, _errno_text(exc) + program.step_text(step))
+                path = socket_path(h)
+                if path is not None:
+                    proto, failed = await _open_unix(loop, path, program.step_text(step))
+                else:
+                    proto, failed = await _open_tcp(
+                        loop, h, step.target_port(ctx, port), conn_deadline, sockbufs,
+                        source, program.step_text(step))
+                if proto is None:
+                    outcome = failed
                     break
                 connected = True
                 assert proto.transport is not None
-                ctx.sample.local = proto.transport.get_extra_info("sockname")  # (%bi, %bp)
+                # (%bi, %bp; a local socket has no address: `unix`, 0)
+                ctx.sample.local = proto.transport.get_extra_info("sockname") or dial.UNIX_ENDPOINT
                 if timeout_check:
                     deadline = loop.time() + timeout_check
                 if step.send_proxy if step.send_proxy is not None else send_proxy:
-                    assert proto.transport is not None
                     if proxy_v2 is not None:  # a v2 LOCAL header, no addresses
                         proto.transport.write(proxy_v2)
+                    elif path is not None:
+                        proto.transport.write(proxyproto.v1("", 0, "", 0))  # UNKNOWN
                     else:
                         local = proto.transport.get_extra_info("sockname")
                         peer = proto.transport.get_extra_info("peername")

@@ -1184,6 +1184,9 @@ def _set_addr(sess: Session, srv: ServerState, rest: list[str]) -> str:
         new_ip = str(ipaddress.ip_address(rest[0].removeprefix("[").removesuffix("]")))
     except ValueError:
         raise CliError(f"Invalid addr '{rest[0]}'{by}") from None
+    if srv.unix_path is not None:  # (HAProxy 2.6.12 changes only IPv4/IPv6 ones)
+        return ("Update for the current server address family is only supported "
+                "through configuration file" + by)
     said = []
     if new_ip == srv.addr:
         said.append("no need to change the addr")
@@ -1628,6 +1631,20 @@ def _unix_socket(path: str, mode: int | None, take_over: bool = False) -> socket
     return sock
 
 
+def _abstract_socket(name: str) -> socket.socket:
+    """Listen on ``name`` in Linux's abstract namespace (`abns@`): no file to stat,
+    replace or remove; taken while another process holds it (EADDRINUSE)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(name)
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(64)
+    sock.setblocking(False)
+    return sock
+
+
 def _tcp_socket(host: str, port: int) -> socket.socket:
     host = host or "0.0.0.0"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -1661,7 +1678,9 @@ async def serve_cli(state: State, sockets: Sequence[StatsSocket], *, timeout: fl
     try:
         for spec in sockets:
             try:
-                if spec.kind == "unix":
+                if spec.kind == "unix" and spec.address.startswith("\0"):
+                    sock = _abstract_socket(spec.address)
+                elif spec.kind == "unix":
                     sock = _unix_socket(spec.address, spec.mode, take_over)
                     cli.unix_paths.append((spec.address, os.stat(spec.address).st_ino))
                 elif spec.kind == "fd":

@@ -61,7 +61,7 @@ cdef class ServerState:
     cdef public object iweight, uweight, eweight, cur_conns, maxconn, queue
     cdef public object check_status, check_code, check_duration, check_desc
     cdef public object check_running, last_check, last_change, down_since, downtime
-    cdef public object lb_data, slowstart_until, addr, port, check_info
+    cdef public object lb_data, slowstart_until, addr, port, check_info, unix_path
     cdef public object queue_idx, agent, no_addr, fqdn
     cdef public int observe, proxy_proto, pp_opts, port_offset, use_ssl
     cdef public long long hana_errors

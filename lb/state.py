@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from lb import balance
-from lb.config.addresses import needs_resolution
+from lb.config.addresses import needs_resolution, socket_path
 from lb.config.model import Config, Proxy, Server
 from lb.dns.counters import NameserverCounters
 from lb.http import proxyproto
@@ -344,7 +344,7 @@ class ServerState:
         "check_desc", "check_running", "last_check", "last_change", "down_since",
         "downtime", "streams", "lb_data", "slowstart_until", "addr", "port",
         "check_info", "queue_idx", "agent", "observe", "hana_errors", "proxy_proto", "pp_opts",
-        "port_offset", "no_addr", "fqdn", "use_ssl",
+        "port_offset", "no_addr", "fqdn", "use_ssl", "unix_path",
     )
 
     def __init__(self, model: Server, backend: BackendState, now: float) -> None:
@@ -396,6 +396,8 @@ class ServerState:
             not needs_resolution(model) else model.host)
         self.port = model.port
         self.port_offset = model.port_offset
+        # the local stream socket it is reached by (`/path`, `unix@`, `abns@`), else None
+        self.unix_path = socket_path(model.host)
         # TLS to the server: 1 on, 0 off, -1 off by `no-ssl` (`set server ... ssl`
         # turns it on or off where the server has TLS settings)
         self.use_ssl = 1 if model.ssl else -1 if model.no_ssl else 0

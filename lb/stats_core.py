@@ -336,8 +336,8 @@ def _addr(s: ServerState) -> str | None:
         return None  # no address: its name did not resolve (at start-up, or by DNS)
     if s.port is not None:
         return f"{s.addr}:{s.port}"
-    if s.model.host.startswith(("/", "unix@")):
-        return str(s.addr)
+    if s.unix_path is not None:
+        return "unix"  # (HAProxy 2.6.12 names a local socket's family, not its path)
     # no port, or `+N`/`-N`: HAProxy 2.6.12 shows the offset (`127.0.0.1:0`, `:5`, `:-10`)
     return f"{s.addr}:{s.port_offset}"
 
@@ -941,7 +941,7 @@ def server_state_row(s: ServerState, now: float) -> str:
         check_state = 0x02 | (0x04 if s.check_enabled else 0) | (0x08 if s.in_maint else 0)
     fields = [
         s.backend.model.puid, s.backend.name, s.puid, s.name,
-        "-" if s.no_addr else s.addr, op_state(s), s.admin,
+        "-" if s.no_addr or s.unix_path is not None else s.addr, op_state(s), s.admin,
         s.uweight, s.iweight, max(int(now - s.last_change), 0), status, _check_result(s),
         s.health, check_state, _agent_state(s), int(s.backend.model.forced_id),
         int(bool(m.forced_id)), s.fqdn or "-",

@@ -139,8 +139,9 @@ class HttpBackend:
     """A tiny HTTP/1.1 backend on 127.0.0.1 that records requests."""
 
     def __init__(self, name: str = "s1", handler: Handler | None = None,
-                 delay: float = 0.0, port: int = 0) -> None:
+                 delay: float = 0.0, port: int = 0, path: str | None = None) -> None:
         self.name = name
+        self.path = path  # listen on this unix socket instead of a TCP port
         self.handler: Handler = handler or self._default
         self.delay = delay
         self.requests: list[Request] = []
@@ -158,7 +159,12 @@ class HttpBackend:
         self._lt = _LoopThread()
 
         async def go() -> int:
-            self._server = await asyncio.get_running_loop().create_server(
+            loop = asyncio.get_running_loop()
+            if self.path is not None:
+                self._server = await loop.create_unix_server(lambda: _HttpProto(self),
+                                                             self.path)
+                return 0
+            self._server = await loop.create_server(
                 lambda: _HttpProto(self), "127.0.0.1", self.port)
             return self._server.sockets[0].getsockname()[1]
 
@@ -198,6 +204,7 @@ class WsBackend:
 
     name: str = "w1"
     port: int = 0
+    path: str | None = None  # listen on this unix socket instead of a TCP port
     subprotocols: list[str] | None = None
     handshakes: list[dict[str, str]] = field(default_factory=list)
     messages: list[Any] = field(default_factory=list)
@@ -205,7 +212,7 @@ class WsBackend:
     _server: Any = None
 
     def start(self) -> WsBackend:
-        from websockets.asyncio.server import serve
+        from websockets.asyncio.server import serve, unix_serve
         from websockets.datastructures import Headers
         from websockets.http11 import Response
 
@@ -233,10 +240,13 @@ class WsBackend:
             return None
 
         async def go() -> int:
-            self._server = await serve(handler, "127.0.0.1", self.port,
-                                       subprotocols=self.subprotocols,
-                                       process_request=process_request,
-                                       max_size=None, compression=None)
+            options: dict[str, Any] = {"subprotocols": self.subprotocols,
+                                       "process_request": process_request,
+                                       "max_size": None, "compression": None}
+            if self.path is not None:
+                self._server = await unix_serve(handler, self.path, **options)
+                return 0
+            self._server = await serve(handler, "127.0.0.1", self.port, **options)
             return self._server.sockets[0].getsockname()[1]
 
         self.port = self._lt.call(go())

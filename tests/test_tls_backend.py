@@ -91,7 +91,7 @@ class TlsServer:
     with ``proxy_header`` the PROXY line read in clear before the handshake."""
 
     def __init__(self, name: str, pki: dict[str, str], *, client_ca: str | None = None,
-                 proxy_header: bool = False) -> None:
+                 proxy_header: bool = False, path: str | None = None) -> None:
         self.name = name
         self.proxy_header = proxy_header
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -105,10 +105,11 @@ class TlsServer:
         self.peers: list[str | None] = []
         self.resumed: list[bool] = []
         self.proxy_lines: list[bytes] = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        # (``path``: on that unix socket, not on a port of 127.0.0.1)
+        self.sock = socket.socket(socket.AF_UNIX if path else socket.AF_INET)
+        self.sock.bind(path or ("127.0.0.1", 0))
         self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
+        self.port = 0 if path else self.sock.getsockname()[1]
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _sni(self, obj: Any, name: str | None, ctx: Any) -> None:

@@ -49,10 +49,33 @@ def is_ip_literal(host: str) -> bool:
     return True
 
 
+# a server address that names a local stream socket, not a TCP endpoint
+SOCKET_PREFIXES = ("/", "unix@", "abns@")
+
+
+# sun_path's size: HAProxy 2.6.12 pads an abstract name with NULs to all of it, and a
+# peer must too to reach the same socket
+SUN_PATH_SIZE = 108
+
+
+def socket_path(host: str) -> str | None:
+    """The socket address of a server, bind or stats socket written as a local socket:
+    ``/path`` and ``unix@path`` name a file; ``abns@name``, a socket in Linux's
+    abstract namespace: a NUL, the name, and NULs up to sun_path's size, as HAProxy
+    2.6.12 binds and connects to one. None for a network address."""
+    if host.startswith("/"):
+        return host
+    if host.startswith("unix@"):
+        return host[5:]
+    if host.startswith("abns@"):
+        return ("\0" + host[5:]).ljust(SUN_PATH_SIZE, "\0")
+    return None
+
+
 def needs_resolution(srv: Server) -> bool:
     """A name, not an IP literal, a socket path or the empty 'no address'."""
     host = srv.host
-    if not host or host == "*" or host.startswith(("/", "unix@", "abns@")):
+    if not host or host == "*" or host.startswith(SOCKET_PREFIXES):
         return False
     return not is_ip_literal(host)
 

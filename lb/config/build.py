@@ -30,7 +30,7 @@ from lb.config import (
     server_tls,
     userlist_kw,
 )
-from lb.config.addresses import ANY_ADDRESSES
+from lb.config.addresses import ANY_ADDRESSES, socket_path
 from lb.config.check_kw import build_check
 from lb.config.check_rules import port_from_rules
 from lb.config.global_kw import GLOBAL_NEGATABLE, dispatch_global
@@ -746,7 +746,7 @@ class Parser:
                     # (an SRV record gives its port)
                     srv_record = s.resolvers is not None and s.host.startswith("_")
                     if s.check and s.port is None and s.check_port is None and \
-                            not s.host.startswith("/") and not s.host.startswith("unix@") \
+                            socket_path(s.host) is None \
                             and s.host not in ANY_ADDRESSES and not srv_record:
                         given = port_from_rules(p)
                         if not given:

@@ -17,10 +17,11 @@ from collections.abc import Callable
 
 import lb.config.model as m
 from lb.config import bind_kw, var_kw
+from lb.config.addresses import SOCKET_PREFIXES, socket_path
 from lb.config.lexer import Line
 from lb.config.proxy_kw import SECTION_NAMES, parse_log, too_many
 from lb.config.registry import GlobalBuilder, Keyword, ParseCtx, Table, origin
-from lb.config.server_kw import split_address
+from lb.config.server_kw import socket_path_problem, split_address
 from lb.config.server_tls import (
     kw_base,
     kw_ssl_default_ciphers,
@@ -204,8 +205,13 @@ def _stats_socket(g: GlobalBuilder, line: Line, ctx: ParseCtx) -> None:
     port: int | None = None
     if addr.startswith("fd@"):
         kind, address = "fd", addr[3:]
-    elif addr.startswith("/") or addr.startswith("unix@") or addr.startswith("abns@"):
-        kind, address = "unix", addr.split("@", 1)[1] if "@" in addr else addr
+    elif addr.startswith(SOCKET_PREFIXES):
+        problem = socket_path_problem(addr)
+        if problem:  # (HAProxy 2.6.12 names the place twice and ends with two blank lines)
+            ctx.alert(line, f"parsing [{line.file}:{line.lineno}] : 'stats socket' : "
+                      f"{problem}\n\n", "bad-address", col=line.col(2))
+            return
+        kind, address = "unix", socket_path(addr) or addr
     else:
         a = addr
         for prefix in ("ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"):

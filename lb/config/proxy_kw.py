@@ -25,6 +25,7 @@ import lb.config.server_kw as server_kw
 import lb.config.stick_kw as stick_kw
 import lb.config.var_kw as var_kw
 from lb.config import mailers_kw
+from lb.config.addresses import SOCKET_PREFIXES, socket_path
 from lb.config.lexer import Line
 from lb.config.registry import (
     AclEntry,
@@ -782,6 +783,10 @@ def parse_log(line: Line, ctx: ParseCtx, args: tuple[str, ...], kwname: str = "l
     if addr.startswith("ring@"):
         return m.LogTarget(kind="ring", address=addr[5:], **common)  # type: ignore[arg-type]
     if addr.startswith("/") or addr.startswith("unix@"):
+        problem = server_kw.socket_path_problem(addr)
+        if problem:
+            ctx.alert(line, f"{kwname} : {problem}\n", "bad-address", col=line.col(1))
+            return None
         path = addr[5:] if addr.startswith("unix@") else addr
         return m.LogTarget(kind="unix", address=path, **common)  # type: ignore[arg-type]
     kind = "udp"
@@ -943,9 +948,12 @@ def parse_bind_addresses(text: str) -> tuple[list[dict[str, Any]], str | None]:
                 return [], f"'bind' : invalid file descriptor '{fd}'"
             out.append({"host": "", "port": 0, "fd": int(fd), "family": "fd", "raw": part})
             continue
-        if part.startswith("/") or part.startswith("unix@"):
-            path = part[5:] if part.startswith("unix@") else part
-            out.append({"host": "", "port": 0, "path": path, "family": "unix", "raw": part})
+        if part.startswith(SOCKET_PREFIXES):  # a file, or (abns@) an abstract name
+            problem = server_kw.socket_path_problem(part)
+            if problem:
+                return [], f"'bind' : {problem}"
+            out.append({"host": "", "port": 0, "path": socket_path(part), "family": "unix",
+                        "raw": part})
             continue
         a = part
         family = None

@@ -127,6 +127,13 @@ def _str(v: str, s: str) -> str:
     return v
 
 
+def _check_addr(v: str, s: str) -> str:
+    problem = socket_path_problem(v)
+    if problem:
+        raise ServerArgText(f"'addr' : {problem}.")
+    return v
+
+
 def _int(v: str, s: str) -> int:
     return atoi(v)
 
@@ -228,7 +235,7 @@ def _based(word: str, arg: str, bases: Mapping[str, Any]) -> str:
 
 
 SERVER_KEYWORDS: dict[str, ServerKw] = {k.name: k for k in (
-    ServerKw("addr", "check_addr", _str, help="address used for health checks"),
+    ServerKw("addr", "check_addr", _check_addr, help="address used for health checks"),
     ServerKw("agent-addr", "agent_addr", _agent_addr, help="address of the agent check"),
     ServerKw("agent-check", "agent_check", help="enable the auxiliary agent check"),
     ServerKw("agent-inter", "agent_inter", _t("agent-inter"),
@@ -384,6 +391,24 @@ _STREAM_PREFIXES = (("ipv4@", socket.AF_INET), ("ipv6@", socket.AF_INET6),
                     ("tcp6@", socket.AF_INET6))
 _DGRAM_PREFIXES = ("udp@", "udp4@", "udp6@")
 SOCKET_PATH_PREFIXES = ("unix@", "abns@", "/")
+# the longest socket paths HAProxy 2.6.12 takes: sun_path's 108 bytes less its ending
+# NUL; for a file, 10 fewer (room for the temporary name a bind starts with)
+_ABNS_MAX = 107
+_UNIX_MAX = 97
+
+
+def socket_path_problem(text: str) -> str | None:
+    """HAProxy's complaint about a socket address too long for sun_path (``/path``,
+    ``unix@path``, ``abns@name``), wherever one is written; None for any other."""
+    if text.startswith("abns@"):
+        size, limit = len(text) - 5, _ABNS_MAX
+    elif text.startswith("unix@"):
+        size, limit = len(text) - 5, _UNIX_MAX
+    elif text.startswith("/"):
+        size, limit = len(text), _UNIX_MAX
+    else:
+        return None
+    return f"socket path '{text}' too long (max {limit})" if size > limit else None
 
 
 def connect_address(arg: str) -> tuple[str, int | None] | str:
@@ -407,7 +432,8 @@ def connect_address(arg: str) -> tuple[str, int | None] | str:
         sock.detach()
         return arg, None
     if arg.startswith(SOCKET_PATH_PREFIXES):
-        return arg, None
+        problem = socket_path_problem(arg)
+        return (problem + "\n") if problem else (arg, None)
     if arg.startswith(_DGRAM_PREFIXES):
         return f"dgram-type address not acceptable in '{arg}'\n"
     family = socket.AF_UNSPEC
@@ -690,7 +716,8 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         ctx.alert(line, f"character '{bad}' is not permitted in server name '{name}'.",
                   "bad-name", col=line.col(1), style="bracket")
         return
-    host, port, err = split_address(words[2])
+    host, port, _ = split_address(words[2])
+    err = _address_problem(words[2])
     if err:
         ctx.alert(line, f"{label} : {err}", "bad-address", col=line.col(2), style="bracket")
         return
@@ -753,6 +780,16 @@ def kw_server(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     p.server_origins[name] = origin(line)
 
 
+def _address_problem(text: str) -> str | None:
+    """What HAProxy 2.6.12 says of a server address it refuses (a `server` or
+    `server-template` line's), or None."""
+    err = split_address(text)[2]
+    if err is None:
+        problem = socket_path_problem(text)
+        err = problem + "\n" if problem else None
+    return err
+
+
 def _more(ctx: ParseCtx, more: tuple[str, ...]) -> None:
     for text in more:
         ctx.alert(None, text, "bad-server-option", style="plain")
@@ -810,6 +847,11 @@ def kw_server_template(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     if numbers is None:
         ctx.alert(line, f"Wrong server-template number or range arg '{words[2]}'.",
                   "bad-argument", col=line.col(2), style="bracket")
+        return
+    err = _address_problem(words[3])
+    if err:  # (HAProxy reads the address before it names a server)
+        ctx.alert(line, f"'server {p.name}/(null)' : {err}", "bad-address", col=line.col(3),
+                  style="bracket")
         return
     cols = line.cols
     for n in numbers:

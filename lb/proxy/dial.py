@@ -12,7 +12,8 @@ between ``socket()`` and ``connect()``, and options such as ``TCP_QUICKACK`` off
 ``SO_KEEPALIVE`` (``option srvtcpka``) belong before the SYN. On loopback the
 handshake completes inside ``connect()``, so uvloop takes the socket at once. A
 connect still in progress when ``connect()`` returns (a server on another host) is
-finished by the caller (``lb.proxy.sockopts.finish``).
+finished by the caller (``lb.proxy.sockopts.finish``). ``dial_unix`` connects to a server that is a local
+socket.
 
 Must not import anything from lb.
 """
@@ -34,6 +35,10 @@ _TCP_CLOSE = 7
 _SOL_SOCKET = _socket.SOL_SOCKET
 _SO_ERROR = _socket.SO_ERROR
 _EINPROGRESS = errno.EINPROGRESS
+
+# what is logged as the address and port of either end of a connection to a local
+# socket (HAProxy's `unix:0`)
+UNIX_ENDPOINT = ("unix", 0)
 
 SockOpt = tuple[int, int, Any]  # (level, option, int or bytes value)
 
@@ -97,6 +102,19 @@ def dial(t: Target, opts: tuple[SockOpt, ...]) -> tuple[int, bool]:
     except BaseException:
         s.close()
         raise
+
+
+def dial_unix(path: str) -> _socket.socket:
+    """A new non-blocking socket connected to the local stream socket ``path`` (a
+    NUL first: Linux's abstract namespace, which libuv's own connect cannot reach).
+    Such a connect is done or refused within ``connect()``: raises OSError when
+    refused, when nothing is at ``path``, or when its backlog is full (EAGAIN)."""
+    s = _socket.socket(_socket.AF_UNIX, _STREAM_NB)
+    rc = s.connect_ex(path)
+    if rc:
+        s.close()
+        raise OSError(rc, os.strerror(rc))
+    return s
 
 
 class SmartFd:

@@ -43,7 +43,7 @@ def bind_socket(b: Bind) -> socket.socket:
     if b.family == "unix" or b.path:
         path = b.path or b.host
         try:
-            if os.path.exists(path):
+            if not path.startswith("\0") and os.path.exists(path):  # (not an abstract name)
                 os.unlink(path)
         except OSError:
             pass

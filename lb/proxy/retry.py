@@ -48,6 +48,8 @@ RETRY_ON: dict[str, tuple[frozenset[str], str]] = {
 # failures of the connection itself (the request never left)
 CONN_ERROR = "conn-error"  # refused, reset, unreachable: reported at once
 CONN_TIMEOUT = "conn-timeout"  # timeout connect expired
+# refused within connect() itself (a local socket): HAProxy 2.6.12 retries at once
+CONN_REFUSED_AT_ONCE = "conn-refused-at-once"
 
 _HASH_KIND = frozenset({"hash", "hdr", "rdp-cookie", "source", "uri", "url_param"})
 
@@ -130,7 +132,8 @@ def should_redispatch(policy: RetryPolicy, n: int, *, server_running: bool, dire
 def on_connect_failure(policy: RetryPolicy, kind: str, retries_done: int, *,
                        server_running: bool = True, direct: bool = False,
                        force_persist: bool = False, active_servers: int = 1) -> Decision:
-    """After a failed connection attempt (``kind`` CONN_ERROR or CONN_TIMEOUT).
+    """After a failed connection attempt (``kind`` CONN_ERROR, CONN_REFUSED_AT_ONCE
+    or CONN_TIMEOUT).
 
     ``retries_done`` counts retries already made (0 after the first attempt).
     On give-up the answer is 503, logged ``SC`` (error) or ``sC`` (timeout)."""

@@ -62,6 +62,8 @@ class StartError(Exception):
 async def _resolve(rt: Runtime) -> None:
     loop = rt.loop
     for srv in rt.state.all_servers():
+        if srv.unix_path is not None:
+            continue  # a local socket: nothing to resolve
         host = srv.addr
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]

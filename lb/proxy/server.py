@@ -5,7 +5,7 @@ idle keep-alive pool per server (``BackendRT.idle``), and the opening of new
 connections: ``dial_now`` (lb dials, and a connection up at once takes its request
 before its transport exists, ``adopt``) or ``connect()`` (the event loop's coroutine;
 for a TLS server, lb.proxy.tlsconn's, never ``dial_now``: no byte leaves before the
-handshake). Parsed response events go straight to the attached ``Txn``; flow control
+handshake); ``connect_unix`` for a server that is a local socket. Parsed response events go straight to the attached ``Txn``; flow control
 pauses the client leg.
 
 Must not import: lb.cli, lb.log (the transaction logs), healthcheck.
@@ -107,7 +107,7 @@ class ServerConn:
         self.pp_sent = False
         # smart connect (HTTP mode) opened it with TCP_QUICKACK off: turned back on at
         # its first read, once the request has left (lb.proxy.sockio.quickack_on)
-        self.quickack = be.smart == 1
+        self.quickack = be.smart == 1 and srv.unix_path is None
 
     # ---- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -115,7 +115,8 @@ class ServerConn:
         dialer = self.dialer
         txn = dialer if dialer is not None else self.txn
         if txn is not None and txn.fe.log_be_src:  # %bi/%bp
-            self.local = transport.get_extra_info("sockname")
+            # (a local socket has no address of its own: HAProxy logs `unix:0`)
+            self.local = transport.get_extra_info("sockname") or dialmod.UNIX_ENDPOINT
             txn.be_src = self.local
         if dialer is not None:
             self.dialer = None
@@ -506,6 +507,24 @@ def connect(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState,
         if t is not None:
             return _dial(loop, be, srv, dialer, t, opts)
     return sockopts.connect(loop, partial(ServerConn, be, srv, dialer), host, port, opts)
+
+
+def connect_unix(loop: asyncio.AbstractEventLoop, be: Any, srv: ServerState, dialer: Any,
+                 ) -> Coroutine[Any, Any, tuple[Any, ServerConn]]:
+    """The coroutine that makes the transport of a new connection to ``srv``, a local
+    stream socket (``srv.unix_path``). The connect itself is made now, and raises the
+    OSError of one refused: such a failure is known at once (HAProxy retries it
+    without the turn-around wait). TCP options do not apply."""
+    sock = dialmod.dial_unix(srv.unix_path)
+    if srv.use_ssl == 1 and be.tls is not None:
+        tls = be.tls.get(srv)
+        if tls is not None:
+            header = dialer.proxy_header() if srv.proxy_proto and dialer is not None else b""
+            factory = partial(_tls_conn, be, srv, dialer, tls.pooled, bool(header))
+            return tlsconn.connect_sock(loop, factory, tls, sock,
+                                        tlsconn.server_name(tls, dialer), header)
+    # (-1: its writes go through the transport, which is not uvloop's TCP one)
+    return loop.create_unix_connection(partial(ServerConn, be, srv, dialer, -1), sock=sock)
 
 
 def dial_now(be: Any, srv: ServerState, host: str, port: int,

@@ -5,7 +5,8 @@ connections may be pooled), ``for_backend`` (those of a backend's servers, made 
 per generation from the model by lb.tls.backend), ``server_name`` (the SNI of one
 connection: the expression evaluated on the exchange that opens it) and ``connect``
 (the connect coroutine: the socket with its options, the PROXY header in clear
-when the server takes one, then the handshake). A handshake that fails raises an
+when the server takes one, then the handshake; ``connect_sock`` for a server that
+is a local socket). A handshake that fails raises an
 ``ssl.SSLError`` (an OSError) from the coroutine, as a refused connect does, so it
 counts, is retried and is logged (`SC`) as one.
 
@@ -104,6 +105,30 @@ def connect(loop: asyncio.AbstractEventLoop, factory: Callable[[], Any], tls: Se
     return sockopts.connect(loop, factory, host, port, opts, binder, tls=tls.context,
                             server_hostname=name or "", preamble=header,
                             tls_shutdown=SHUTDOWN_WAIT)
+
+
+def connect_sock(loop: asyncio.AbstractEventLoop, factory: Callable[[], Any], tls: ServerTls,
+                 sock: Any, name: str | None, header: bytes,
+                 ) -> Coroutine[Any, Any, tuple[Any, Any]]:
+    """As ``connect``, for a server that is a local stream socket, connected already
+    (``sock``, lb.proxy.dial.dial_unix): the PROXY header is sent on it at once (a
+    new socket takes a few bytes whole), then comes the handshake."""
+    if tls.context is None:
+        sock.close()
+        return _refused()
+    if header:
+        try:
+            sock.send(header)
+        except OSError as exc:
+            sock.close()
+            return _failed(exc)
+    return loop.create_unix_connection(factory, sock=sock, ssl=tls.context,  # type: ignore[return-value]
+                                       server_hostname=name or "",
+                                       ssl_shutdown_timeout=SHUTDOWN_WAIT)
+
+
+async def _failed(exc: OSError) -> tuple[Any, Any]:
+    raise exc
 
 
 async def _refused() -> tuple[Any, Any]:

@@ -1133,6 +1133,8 @@ class Txn(SampleSubject):
             return
         srv = self.srv
         rt = self.rt
+        if srv.unix_path is not None:
+            return self._dial_unix(srv)
         port = srv.port
         if not port:  # no port, or `+N`/`-N`: the one the client connected to (+N)
             port = (int(self.dst_port) + srv.port_offset) & 0xFFFF
@@ -1159,6 +1161,19 @@ class Txn(SampleSubject):
         Driven(rt.loop, adopt, sc.adopted)
         self.dialing = sc
         self._server_ready(sc)
+
+    def _dial_unix(self, srv: Any) -> None:
+        """The connect of a server that is a local socket: made now, and a refusal is
+        known now (retried at once, as by HAProxy 2.6.12)."""
+        self.srv_ip, self.srv_port = "unix", 0  # (HAProxy's %si:%sp)
+        rt = self.rt
+        try:
+            connecting = srvmod.connect_unix(rt.loop, self.be, srv, self)
+        except OSError:
+            self.task = None
+            self.dialing = None
+            return self._connect_failed(b"SC", True)
+        self.task = Driven(rt.loop, connecting, self._connected)
 
     def _connected(self, task: Driven) -> None:
         """The connect coroutine's end. A success normally arrived a turn earlier, in
@@ -1205,7 +1220,9 @@ class Txn(SampleSubject):
             task.cancel()
         self._connect_failed(b"sC")
 
-    def _connect_failed(self, term: bytes) -> None:
+    def _connect_failed(self, term: bytes, at_once: bool = False) -> None:
+        """A connect failed (``term`` SC) or timed out (sC); ``at_once``: within the
+        ``connect()`` call itself (a local socket's refusal), not later."""
         if self.done:
             return
         be = self.be
@@ -1213,7 +1230,9 @@ class Txn(SampleSubject):
         if srv.observe:  # each failed attempt, retried or not
             hana.observe(srv, hana.L4_ERR)
         d = retrymod.on_connect_failure(
-            be.retry_policy, retrymod.CONN_TIMEOUT if term == b"sC" else retrymod.CONN_ERROR,
+            be.retry_policy,
+            retrymod.CONN_TIMEOUT if term == b"sC" else
+            retrymod.CONN_REFUSED_AT_ONCE if at_once else retrymod.CONN_ERROR,
             self.retries, server_running=srv.is_running, direct=self.direct,
             force_persist=self.force_persist or srv is be.st.dispatch,
             active_servers=getattr(be.st.balancer, "srv_act", 1))
@@ -1253,7 +1272,7 @@ class Txn(SampleSubject):
                 if not link.pp_sent:
                     link.send(self.proxy_header())
                 link.reusable = False
-            elif not srv.port or srv.addr in ANY_ADDRESSES:
+            elif srv.unix_path is None and (not srv.port or srv.addr in ANY_ADDRESSES):
                 # nor one whose address or port came from where this client connected
                 link.reusable = False
             if link.early is not None or link.closed:
