@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 #: Health words: the status they give the agent check, and the agent's new health.
@@ -125,10 +126,13 @@ def _line_of(buf: bytes) -> str | None:
 
 async def run_agent(host: str, port: int, send: bytes, inter: float,
                     timeout_connect: float | None = None,
-                    timeout_check: float | None = None) -> AgentOutcome:
+                    timeout_check: float | None = None,
+                    unix: Callable[[], socket.socket] | None = None) -> AgentOutcome:
     """Connect to the agent, send ``send`` and read its reply line; never raises.
     As HAProxy's checks: the whole check fits in ``inter`` unless `timeout check` is
-    set, which then bounds the read, and the connect by `timeout connect`."""
+    set, which then bounds the read, and the connect by `timeout connect`. ``unix``:
+    for an agent at a local socket, what connects to it (raising OSError when
+    refused), instead of ``host``:``port``."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     timeout = inter
@@ -142,14 +146,21 @@ async def run_agent(host: str, port: int, send: bytes, inter: float,
 
     try:
         try:
-            async with asyncio.timeout(timeout):
-                _, proto = await loop.create_connection(lambda: _AgentProtocol(done),
-                                                        host, port)
+            if unix is not None:  # a server that is a local socket: its agent is there too
+                _, proto = await loop.create_unix_connection(lambda: _AgentProtocol(done),
+                                                             sock=unix())
+            else:
+                async with asyncio.timeout(timeout):
+                    _, proto = await loop.create_connection(lambda: _AgentProtocol(done),
+                                                            host, port)
         except TimeoutError:
             return AgentOutcome("L4TOUT", duration_ms=ms())
         except socket.gaierror as exc:
             return AgentOutcome("SOCKERR", desc=str(exc.strerror or exc), duration_ms=ms())
         except OSError as exc:
+            if unix is not None:  # (refused at once: a socket error, as for checks)
+                return AgentOutcome("SOCKERR", desc=f"General socket error "
+                                    f"({exc.strerror or exc})", duration_ms=ms())
             return AgentOutcome("L4CON", desc=exc.strerror or str(exc), duration_ms=ms())
         except (ValueError, OverflowError) as exc:  # an address the socket layer refuses
             return AgentOutcome("SOCKERR", desc=str(exc), duration_ms=ms())

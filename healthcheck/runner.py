@@ -767,9 +767,12 @@ class HealthChecker:
         agent.running = True
         try:
             host = agent.addr or srv.model.check_addr or srv.addr
+            path = socket_path(host)
             outcome = await run_agent(host, agent.port, agent.send.encode("latin-1"),
                                       agent.inter, be.model.timeouts.connect,
-                                      be.model.timeouts.check)
+                                      be.model.timeouts.check,
+                                      functools.partial(dial.dial_unix, path)
+                                      if path is not None else None)
         finally:
             agent.running = False
             e.task = None

@@ -19,6 +19,7 @@ import asyncio
 import os
 import re
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -56,6 +57,9 @@ backend chain
     server c1 abns@{abns}-{other}
 backend only1
     server s1 {d}/s1.sock
+backend agents
+    server a1 {d}/agent.sock agent-check agent-port 1 agent-inter 200
+    server a2 {d}/missing.sock agent-check agent-port 1 agent-inter 200
 """
 
 
@@ -66,6 +70,33 @@ def _servers(sock: str) -> dict[str, tuple[str, ...]] | None:
     out = {sv: (r["status"], r["check_status"], r["last_chk"], r["addr"])
            for (px, sv), r in rows.items() if px == "be" and sv.startswith("s")}
     return None if any(v[1] in ("", "INI") for v in out.values()) else out
+
+
+def _agents(sock: str) -> dict[str, tuple[str, ...]] | None:
+    """Each agent-checked server's status, agent status and text, once both ran."""
+    rows = csv_rows(query(sock, "show stat").strip())
+    out = {sv: (r["status"], r["agent_status"], r["last_agt"])
+           for (px, sv), r in rows.items() if px == "agents" and sv.startswith("a")}
+    return None if any(v[1] in ("", "INI") for v in out.values()) else out
+
+
+def _agent_answering(path: str, reply: bytes) -> socket.socket:
+    """An agent on a unix socket: ``reply`` to each connection (a thread)."""
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(16)
+
+    def serve() -> None:
+        while True:
+            try:
+                c, _ = listener.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
 
 
 def _refusing(path: str) -> None:
@@ -86,6 +117,7 @@ def test_unix_servers_like_haproxy(tmp_path: Path) -> None:
     abns = f"lbtest-abns-{os.getpid()}"
     _refusing(f"{d}/refusing.sock")
     logs = {"h": UdpLog(), "l": UdpLog()}
+    agent = _agent_answering(f"{d}/agent.sock", b"drain\n")
     with HttpBackend("s1", path=f"{d}/s1.sock") as s1, \
             HttpBackend("s2", path=f"{d}/s2.sock"), HttpBackend("s3", path=abstract(abns)):
         fe = {"h": free_port(), "l": free_port()}
@@ -95,6 +127,7 @@ def test_unix_servers_like_haproxy(tmp_path: Path) -> None:
             other="l" if kind == "h" else "h"))
         try:
             servers = pair.settle(_servers, looks=2, timeout=15)
+            agents = pair.settle(_agents, looks=2, timeout=15)
             answers: dict[str, list[str | None]] = {}
             for kind in ("h", "l"):
                 answers[kind] = [fetch(fe[kind]).server for _ in range(3)]
@@ -120,6 +153,7 @@ def test_unix_servers_like_haproxy(tmp_path: Path) -> None:
             assert pair.logs["l"].take() == pair.logs["h"].take()
         finally:
             pair.close()
+            agent.close()
             for log in logs.values():
                 log.close()
     # what HAProxy 2.6.12 said (the comparison above is with it, live)
@@ -130,6 +164,11 @@ def test_unix_servers_like_haproxy(tmp_path: Path) -> None:
         "s5": ("DOWN", "SOCKERR", "General socket error (Connection refused)", "unix"),
     }
     assert s1.requests[0].path == "/health"
+    # an agent check without `agent-addr` goes to the server's socket (its port unused)
+    assert agents == {
+        "a1": ("DRAIN (agent)", "CHECKED", ""),
+        "a2": ("no check", "SOCKERR", "General socket error (No such file or directory)"),
+    }
 
 
 def _timeless(line: str) -> str:
