@@ -98,12 +98,13 @@ cdef inline int _dgram_send_c(int fd, object data):
 
 cdef class TrafficLog:
     cdef public object meta, mode, dontlognull, dontlog_normal, separate_errors, name, sd_fmt
+    cdef public object error_fmt
     cdef public TrafficFormat fmt
     cdef public Py_ssize_t msg_limit
     cdef public LogCounters counters
     cdef public bint early
     cdef public tuple sinks
-    @cython.locals(fmt=TrafficFormat)
+    @cython.locals(fmt=TrafficFormat, main=TrafficFormat)
     cpdef emit(self, txn, empty=*)
     cpdef emit_connect(self, txn)
     @cython.locals(s=Sink)

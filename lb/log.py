@@ -511,14 +511,18 @@ class TrafficLog:
     """A frontend's traffic logger. ``emit`` is on the hot path: no dicts, no structlog."""
 
     __slots__ = ("fmt", "sinks", "meta", "mode", "dontlognull", "dontlog_normal",
-                 "separate_errors", "msg_limit", "name", "counters", "early", "sd_fmt")
+                 "separate_errors", "msg_limit", "name", "counters", "early", "sd_fmt",
+                 "error_fmt")
 
     def __init__(self, name: str, fmt: logfmt.TrafficFormat | None, sinks: list[Sink],
                  meta: Meta, mode: str = "http", dontlognull: bool = False,
                  dontlog_normal: bool = False, separate_errors: bool = False,
-                 sd_fmt: logfmt.TrafficFormat | None = None) -> None:
+                 sd_fmt: logfmt.TrafficFormat | None = None,
+                 error_fmt: logfmt.TrafficFormat | None = None) -> None:
         self.name = name
         self.fmt = fmt
+        # `error-log-format`: for what ends before its stream (``txn.embryonic``)
+        self.error_fmt = error_fmt
         # `log-format-sd`, kept only when an rfc5424 target will show it
         self.sd_fmt = sd_fmt
         self.sinks = tuple(sinks)
@@ -544,6 +548,9 @@ class TrafficLog:
         fmt = self.fmt
         if fmt is None or (empty and self.dontlognull):
             return
+        main = fmt
+        if self.error_fmt is not None and txn.embryonic:
+            fmt = self.error_fmt
         level = INFO
         try:
             if self.dontlog_normal or self.separate_errors:
@@ -559,7 +566,9 @@ class TrafficLog:
             _report_once(f"render:{self.name}", "log_render_error", frontend=self.name,
                          error=repr(e))
             return
-        fmt.log_count += 1
+        main.log_count += 1  # (%lc: the frontend's count, whichever format the line took)
+        if self.error_fmt is not None:
+            self.error_fmt.log_count = main.log_count
         self.send(level, line, None, sd)
 
     def emit_connect(self, txn: Any) -> None:
@@ -577,9 +586,10 @@ class TrafficLog:
 
     def conn_error(self, conn: Any, why: str, empty: bool) -> None:
         """A connection ended before its session (``why``: HAProxy's text, e.g. for a
-        bad PROXY header), logged as HAProxy does: only by a frontend with a log
-        format, at level err under `option log-separate-errors`; `option dontlognull`
-        keeps out the ``empty`` ones (nothing received)."""
+        bad PROXY header), logged as HAProxy does without `error-log-format`: only by
+        a frontend with a log format, at level err under `option log-separate-errors`;
+        `option dontlognull` keeps out the ``empty`` ones (nothing received). (With
+        one, the connection logs an embryonic exchange through ``emit``.)"""
         if self.fmt is None or (empty and self.dontlognull):
             return
         lst = conn.listener
@@ -619,13 +629,18 @@ def build_traffic_log(proxy: Proxy, global_: Global, pid: int | None = None
     sinks = _sinks_for(proxy.logs)
     if not sinks:
         return None
+    error_fmt = (logfmt.compile_traffic_format(proxy.error_log_format, proxy.mode,
+                                               len(proxy.captures_req),
+                                               len(proxy.captures_res), False)
+                 if fmt is not None and proxy.error_log_format else None)
     sd_fmt = (logfmt.compile_traffic_format(proxy.log_format_sd, proxy.mode,
                                             len(proxy.captures_req), len(proxy.captures_res),
                                             o.logasap)
               if fmt is not None and proxy.log_format_sd
               and any(s.fmt == "rfc5424" for s in sinks) else None)
     return TrafficLog(proxy.name, fmt, sinks, make_meta(proxy, global_, pid), proxy.mode,
-                      o.dontlognull, o.dontlog_normal, o.log_separate_errors, sd_fmt)
+                      o.dontlognull, o.dontlog_normal, o.log_separate_errors, sd_fmt,
+                      error_fmt)
 
 
 # --------------------------------------------------------------------------- event lines

@@ -17,6 +17,7 @@ LAYERS: dict[str, int] = {
     "lb": 0,
     "lb.errors": 0,
     "lb.units": 0,
+    "lb.connerr": 0,  # HAProxy's connection error codes: a table, imports nothing from lb
     "lb._accel": 0,  # import hook for the compiled hot path, imports nothing from lb
     "lb.match": 1,
     "lb.http": 1,

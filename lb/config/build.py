@@ -1082,7 +1082,7 @@ class Parser:
             kw.update(binds=_numbered_binds(p.binds), maxconn=p.maxconn, backlog=p.backlog,
                       default_backend=p.default_backend,
                       switching_rules=tuple(p.switching_rules), log_format=p.log_format,
-                      log_format_sd=p.log_format_sd,
+                      log_format_sd=p.log_format_sd, error_log_format=p.error_log_format,
                       monitor_uri=p.monitor_uri, monitor_fail=tuple(p.monitor_fail),
                       unique_id_format=p.unique_id_format,
                       unique_id_header=p.unique_id_header)

@@ -1047,6 +1047,9 @@ class Proxy:
     switching_rules: tuple[SwitchingRule, ...] = ()
     log_format: str | None = None  # resolved from option httplog / tcplog / log-format
     log_format_sd: str | None = None  # `log-format-sd`: rfc5424 structured data
+    # `error-log-format`: the lines of connections and requests that end before their
+    # stream (lb.log.TrafficLog.emit)
+    error_log_format: str | None = None
     monitor_uri: str | None = None
     # `monitor fail` conditions: any that holds turns the monitor-uri answer into 503
     monitor_fail: tuple[Any, ...] = ()

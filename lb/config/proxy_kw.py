@@ -623,11 +623,10 @@ def kw_log_format_sd(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
 
 
 def kw_error_log_format(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
-    """`error-log-format`: HAProxy's format for connections that end in an error
-    before their session. lb checks it as HAProxy does and keeps HAProxy's default
-    line for those (a warning)."""
-    if _frontend_format(p, line, ctx):
-        _unsupported(p, line, ctx)
+    """`error-log-format`: the format of the lines of connections and requests that
+    end in an error before their stream (a bad PROXY header, a failed TLS handshake,
+    a request head refused or never whole)."""
+    _frontend_format(p, line, ctx)
 
 
 def kw_unique_id_header(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
+from lb import connerr
 from lb.balance.keys import full_hash, hash_sdbm
 from lb.match import authfetch, maps, payload, procfetch, sslfetch, stickfetch, variables
 from lb.match import converters as cv
@@ -731,6 +732,17 @@ def _pp_header_of(ctx: SampleCtx) -> Any:
     return getattr(getattr(ctx, "conn", None), "pp_header", None)
 
 
+def _f_fc_err(ctx: SampleCtx, args: tuple) -> list[Value]:
+    """The code of the error that ended the client connection (0: none, so far)."""
+    return [connerr.code_of(getattr(getattr(ctx, "conn", None), "err_text", None))]
+
+
+def _f_fc_err_str(ctx: SampleCtx, args: tuple) -> list[Value]:
+    """... and its text ("Success" for none), as HAProxy 2.6.12 gives them."""
+    return [connerr.TEXTS[connerr.code_of(getattr(getattr(ctx, "conn", None), "err_text",
+                                                  None))]]
+
+
 def _f_fc_rcvd_proxy(ctx: SampleCtx, args: tuple) -> list[Value]:
     return [_pp_header_of(ctx) is not None]
 
@@ -982,6 +994,8 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("fc_pp_authority", _f_fc_pp("authority"), (), 0, T_STR, _ALL),
     _row("fc_pp_unique_id", _f_fc_pp("unique_id"), (), 0, T_STR, _ALL),
     _row("fc_rcvd_proxy", _f_fc_rcvd_proxy, (), 0, T_BOOL, _ALL),
+    _row("fc_err", _f_fc_err, (), 0, T_INT, _ALL),
+    _row("fc_err_str", _f_fc_err_str, (), 0, T_STR, _ALL),
     _row("fe_id", _f_px_id("fe"), (), 0, T_INT, _ALL),
     _row("fe_name", _f_px_name("fe"), (), 0, T_STR, _ALL),
     _row("fhdr", _f_fhdr(None), _HDR_ARGS, 0, T_STR, _HTTP, occ_index=1),

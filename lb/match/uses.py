@@ -53,7 +53,7 @@ _BY_USE: dict[tuple[str, ...], tuple[str, ...]] = {
     (BACKEND,): ("be_id", "be_name", "be_server_timeout", "be_tunnel_timeout"),
     (FRONTEND,): ("fe_client_timeout", "fe_defbe", "fe_id", "fe_name", "so_id", "so_name"),
     (CLIENT,): ("dst", "dst_port", "src", "src_port", "fc_pp_authority", "fc_pp_unique_id",
-                "fc_rcvd_proxy", "sc_kbytes_in", "sc_kbytes_out",
+                "fc_rcvd_proxy", "fc_err", "fc_err_str", "sc_kbytes_in", "sc_kbytes_out",
                 "sc0_kbytes_in", "sc0_kbytes_out", "sc1_kbytes_in", "sc1_kbytes_out",
                 "sc2_kbytes_in", "sc2_kbytes_out"),
     (CLIENT_CONN,): ("ssl_fc", "ssl_fc_sni", "ssl_fc_has_sni", "ssl_fc_protocol",

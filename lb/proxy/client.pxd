@@ -30,6 +30,8 @@ cdef class ClientConn(PeerNames):
     cdef public object entry
     # `bind ... ssl`: the connection's ssl.SSLObject, None for plain TCP
     cdef public object tls
+    # the text of the error that ended it before its session (`fc_err_str`), or None
+    cdef public object err_text
     # sizes, counts and flags: C values (issue #9)
     cdef public long long hsize, head_max, nreq, upgrade_body, paused
     cdef public int fd

@@ -78,6 +78,7 @@ class ClientConn(PeerNames):
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
         "tunnel", "ended", "head_max", "raw_head", "upgrade_body", "held", "fd", "plain",
         "read_eof", "stkctr", "sess_vars", "pp_wait", "pp_header", "entry", "tls",
+        "err_text",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -152,6 +153,7 @@ class ClientConn(PeerNames):
         self.entry: Any = None
         # `bind ... ssl`: the connection's ssl.SSLObject (the ssl_fc* fetches), else None
         self.tls: Any = None
+        self.err_text: str | None = None  # (`fc_err_str`, once it ended in error)
 
     # fields of the accept log line ("Connect from ..."): client_ip etc. from PeerNames
 
@@ -414,10 +416,8 @@ class ClientConn(PeerNames):
         st = self.rt.state
         st.cum_ssl_conns += 1
         if done.state != DRIVEN_DONE or done.exc is not None or self.ended:
-            log = self.fe.log
-            if log is not None and done.state == DRIVEN_DONE:
-                why, empty = handshake_error(done.exc)
-                log.conn_error(self, why, empty)
+            if done.state == DRIVEN_DONE:
+                self._log_conn_error(*handshake_error(done.exc))
             self.session_closed()  # (the TLS layer closes the socket)
             return
         self.transport = done.value
@@ -432,12 +432,36 @@ class ClientConn(PeerNames):
         in the socket)."""
         self.pp_wait = None
         self.timer.cancel()
-        log = self.fe.log
-        if log is not None:
-            log.conn_error(self, why, why in proxyproto.SILENT_IF_NULL)
+        self._log_conn_error(why, why in proxyproto.SILENT_IF_NULL)
         if received and self.transport is not None and not self.closed:
             reset_on_close(self.transport)
         self._close()
+
+    def _log_conn_error(self, why: str, empty: bool) -> None:
+        """The connection ends in error before its session (``why``: HAProxy's text,
+        which `fc_err` / `fc_err_str` give from now on): HAProxy's line for it, or
+        with `error-log-format`, an embryonic exchange in that format (status 0,
+        `PR--`, no request; not counted as a request)."""
+        self.err_text = why
+        log = self.fe.log
+        if log is None:
+            return
+        if log.error_fmt is None or log.fmt is None:
+            log.conn_error(self, why, empty)
+            return
+        now = self.rt.clock()
+        txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or now)
+        txn.req_counter = self.rt.state.next_req()
+        txn.bad_request = True
+        txn.embryonic = True
+        txn.term = b"PR"
+        txn.t_active = txn.t_total = int((now - txn.t0) * 1000.0)
+        txn.t_idle = 0
+        # (HAProxy 2.6.12: no handshake time when it timed out, 0 otherwise)
+        txn.t_handshake = -1 if why.startswith("Timeout") else 0
+        txn.actconn = self.rt.actconn
+        txn.feconn = self.fe.st.conns
+        log.emit(txn, empty)
 
     def _proxy_gone(self, exc: Exception | None) -> None:
         """The client left before its PROXY header was whole (``exc``: it reset)."""
@@ -789,6 +813,7 @@ class ClientConn(PeerNames):
         txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or self.rt.clock())
         txn.req_counter = self.rt.state.next_req()
         txn.bad_request = True
+        txn.embryonic = True
         txn.status = status
         txn.term = term
         if status != 408:
@@ -830,6 +855,7 @@ class ClientConn(PeerNames):
         txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or self.last_end)
         txn.req_counter = self.rt.state.next_req()
         txn.bad_request = True
+        txn.embryonic = True
         txn.status = status
         txn.term = term
         c = self.fe.counters

@@ -64,6 +64,7 @@ cdef class Txn(SampleSubject):
     cdef public int log_early
     cdef public long long early_bytes
     cdef public double t0, t_sent, request_ts
+    cdef public bint embryonic
     cdef public bint bad_request, buffering, client_close, direct, done, force_persist
     cdef public bint frontend_tls, has_body, head_sent, ignore_persist, monitor, unlogged
     cdef public bint redispatched, req_chunked, req_done, res_chunked, res_cl

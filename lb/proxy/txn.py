@@ -183,6 +183,9 @@ class Txn(SampleSubject):
         self.comp_algo: Any = None
         self.comp: Any = None
         self.bad_request = False
+        # ended before HAProxy would have made its stream: a request head refused or
+        # never whole, a connection's error (logged with `error-log-format`)
+        self.embryonic = False
         # internal
         self.be: Any = None
         self.srv: Any = None
@@ -1027,6 +1030,7 @@ class Txn(SampleSubject):
     def parse_error(self) -> None:
         """Malformed request detected after the head was parsed: 400, close."""
         self.bad_request = True
+        self.embryonic = True  # (refused by HAProxy's parser, before a stream)
         self.status = 400
         self.term = b"PR"
         self.fe.counters.ereq += 1
