@@ -241,6 +241,7 @@ defaults
 frontend fe
     bind 127.0.0.1:@@fe@@
     use_backend ws if {{ hdr(upgrade) -i websocket }}
+    use_backend tlspp if {{ path_beg /tlspp }}
     use_backend tls if {{ path_beg /tls }}
     default_backend be
 backend be
@@ -249,6 +250,8 @@ backend ws
     server w1 unix@{d}/w1.sock
 backend tls
     server t1 {d}/t1.sock ssl verify none
+backend tlspp
+    server t2 {d}/t2.sock ssl verify none send-proxy
 listen raw
     mode tcp
     bind 127.0.0.1:@@raw@@
@@ -260,6 +263,7 @@ def test_keepalive_websocket_tcp_and_tls_through_unix_servers(tmp_path: Path,
                                                                pki: dict[str, str]) -> None:  # noqa: F811
     d = str(tmp_path)
     tls = TlsServer("t1", pki, path=f"{d}/t1.sock")
+    tls_pp = TlsServer("t2", pki, proxy_header=True, path=f"{d}/t2.sock")
     try:
         abns = f"lbtest-stats-{os.getpid()}"
         with HttpBackend("s1", path=f"{d}/s1.sock") as s1, WsBackend("w1", path=f"{d}/w1.sock"), \
@@ -277,6 +281,10 @@ def test_keepalive_websocket_tcp_and_tls_through_unix_servers(tmp_path: Path,
             # TLS over the socket
             r = fetch(port, "/tls/x")
             assert (r.status, r.server, r.body) == (200, "t1", b"t1 saw /tls/x")
+            # ... with the client's PROXY header in clear before the handshake
+            r = fetch(port, "/tlspp")
+            assert (r.status, r.server) == (200, "t2")
+            assert tls_pp.proxy_lines[0].startswith(b"PROXY TCP4 127.0.0.1 127.0.0.1 ")
             # mode tcp: the bytes both ways, as they are
             with socket.create_connection(("127.0.0.1", lb.ports["raw"]), timeout=5) as c:
                 c.sendall(b"GET /raw HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
@@ -295,6 +303,7 @@ def test_keepalive_websocket_tcp_and_tls_through_unix_servers(tmp_path: Path,
             assert "s1" in query(abstract(abns), "show servers state be")
     finally:
         tls.close()
+        tls_pp.close()
 
 
 def _response(c: socket.socket) -> bytes:

@@ -20,6 +20,7 @@ Must not import: lb.cli, lb.log, healthcheck.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ssl
 import sys
 from collections.abc import Callable, Coroutine
@@ -118,7 +119,8 @@ def connect_sock(loop: asyncio.AbstractEventLoop, factory: Callable[[], Any], tl
         return _refused()
     if header:
         try:
-            sock.send(header)
+            if sock.send(header) != len(header):  # (never short on a new socket)
+                raise OSError(errno.EAGAIN, "PROXY header not sent whole")
         except OSError as exc:
             sock.close()
             return _failed(exc)
