@@ -75,7 +75,12 @@ def _lines(kind: str, s1: HttpBackend) -> list[str]:
                     except (TimeoutError, ConnectionResetError):
                         pass
                 line = log.sock.recv(65536).decode().split("]: ", 1)[1].strip()
-                out.append(re.sub(r"127\.0\.0\.1 ", "C ", line))
+                line = re.sub(r"127\.0\.0\.1 ", "C ", line)
+                if not line.startswith("ERR C 0 "):
+                    # a request's idle time is measured (a loaded machine makes it 1 ms
+                    # now and then); a connection error's is always 0
+                    line = re.sub(r" Ti=\d+ ", " Ti=N ", line)
+                out.append(line)
                 time.sleep(0.05)
     finally:
         log.close()
@@ -90,16 +95,16 @@ def test_error_log_format_like_haproxy() -> None:
     # what HAProxy 2.6.12 wrote (compared with it live, above)
     head = "TR=-1 Tw=-1"
     assert theirs == [
-        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} Th=0 Ti=0 U=0 B=0 rt=0 lc=0',
-        f'ERR C 408 cR-- "<BADREQ>" 0 Success {head} Th=0 Ti=0 U=0 B=0 rt=1 lc=1',
+        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} Th=0 Ti=N U=0 B=0 rt=0 lc=0',
+        f'ERR C 408 cR-- "<BADREQ>" 0 Success {head} Th=0 Ti=N U=0 B=0 rt=1 lc=1',
         'NORMAL 200 ---- "GET /ok HTTP/1.1" 0/Success lc=2',
-        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} Th=0 Ti=0 U=0 B=0 rt=3 lc=3',
-        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} Th=0 Ti=0 U=0 B=0 rt=4 lc=4',
+        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} Th=0 Ti=N U=0 B=0 rt=3 lc=3',
+        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} Th=0 Ti=N U=0 B=0 rt=4 lc=4',
         f'ERR C 0 PR-- "<BADREQ>" 16 Received an invalid PROXY protocol header {head} '
         'Th=0 Ti=0 U=0 B=0 rt=5 lc=0',
         'ERR C 0 PR-- "<BADREQ>" 15 Received something which does not look like a PROXY '
         f'protocol header {head} Th=0 Ti=0 U=0 B=0 rt=6 lc=1',
-        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} Th=0 Ti=0 U=0 B=0 rt=7 lc=2',
+        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} Th=0 Ti=N U=0 B=0 rt=7 lc=2',
         f'ERR C 0 PR-- "<BADREQ>" 13 Timeout while waiting for PROXY protocol header {head} '
         'Th=-1 Ti=0 U=0 B=0 rt=8 lc=3',
     ]
