@@ -93,7 +93,10 @@ def _text_fn(opts: int) -> Callable[[Any], str]:
         if v is None or v == "" or v == b"":
             return empty
         if v.__class__ is not str:
-            v = _bytes_text(v) if isinstance(v, bytes) else str(v)
+            if v.__class__ is bool:  # (a boolean sample is 1 or 0, as in HAProxy)
+                v = "1" if v else "0"
+            else:
+                v = _bytes_text(v) if isinstance(v, bytes) else str(v)
         if esc:
             v = _E_ESC.sub(r"\\\1", v)
         return '"' + v + '"' if quote else v

@@ -30,13 +30,13 @@ frontend fe
     bind 127.0.0.1:@@fe@@
     log 127.0.0.1:{log} local0
     log-format "NORMAL %ST %tsc %{{+Q}}r %[fc_err]/%[fc_err_str] lc=%lc"
-    error-log-format "ERR %ci %ST %tsc %{{+Q}}r %[fc_err] %[fc_err_str] TR=%TR Tw=%Tw Th=%Th Ti=%Ti U=%U B=%B rt=%rt lc=%lc"
+    error-log-format "ERR %ci %ST %tsc %{{+Q}}r %[fc_err] %[fc_err_str] TR=%TR Tw=%Tw Th=%Th Ti=%Ti Tt=%Tt U=%U B=%B rt=%rt lc=%lc"
     default_backend be
 frontend pp
     bind 127.0.0.1:@@pp@@ accept-proxy
     log 127.0.0.1:{log} local0
     log-format "NORMAL %ST %tsc %{{+Q}}r"
-    error-log-format "ERR %ci %ST %tsc %{{+Q}}r %[fc_err] %[fc_err_str] TR=%TR Tw=%Tw Th=%Th Ti=%Ti U=%U B=%B rt=%rt lc=%lc"
+    error-log-format "ERR %ci %ST %tsc %{{+Q}}r %[fc_err] %[fc_err_str] TR=%TR Tw=%Tw Th=%Th Ti=%Ti Tt=%Tt U=%U B=%B rt=%rt lc=%lc"
     default_backend be
 backend be
     server s1 127.0.0.1:@@s1@@
@@ -53,6 +53,7 @@ SENT = [
     ("pp", b"\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n"),
     ("pp", b"PROXY UNKNOWN\r\nGARBAGE\r\n\r\n"),
     ("pp", b""),  # nothing: the PROXY header times out
+    ("pp-late", b"PROXY TCP4 1.2.3.4\r\n"),  # a bad header 0.3 s after connecting
 ]
 
 
@@ -67,7 +68,11 @@ def _lines(kind: str, s1: HttpBackend) -> list[str]:
         with proxy:
             log.sock.settimeout(4)
             for fe, data in SENT:
-                with socket.create_connection(("127.0.0.1", proxy.ports[fe]), timeout=3) as c:
+                late = fe.endswith("-late")
+                port = proxy.ports[fe.removesuffix("-late")]
+                with socket.create_connection(("127.0.0.1", port), timeout=3) as c:
+                    if late:
+                        time.sleep(0.3)
                     c.sendall(data)
                     try:
                         while c.recv(65536):
@@ -76,6 +81,10 @@ def _lines(kind: str, s1: HttpBackend) -> list[str]:
                         pass
                 line = log.sock.recv(65536).decode().split("]: ", 1)[1].strip()
                 line = re.sub(r"127\.0\.0\.1 ", "C ", line)
+                # the handshake and total times run until the error: a few ms, or the
+                # wait
+                line = re.sub(r" (Th|Tt)=(\d+) ", lambda m: f" {m.group(1)}=" + (
+                    "LATE " if int(m.group(2)) >= 250 else "N "), line)
                 if not line.startswith("ERR C 0 "):
                     # a request's idle time is measured (a loaded machine makes it 1 ms
                     # now and then); a connection error's is always 0
@@ -94,19 +103,23 @@ def test_error_log_format_like_haproxy() -> None:
     assert mine == theirs
     # what HAProxy 2.6.12 wrote (compared with it live, above)
     head = "TR=-1 Tw=-1"
+    quick = "Th=N Ti=N Tt=N U=0 B=0"
     assert theirs == [
-        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} Th=0 Ti=N U=0 B=0 rt=0 lc=0',
-        f'ERR C 408 cR-- "<BADREQ>" 0 Success {head} Th=0 Ti=N U=0 B=0 rt=1 lc=1',
+        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} {quick} rt=0 lc=0',
+        f'ERR C 408 cR-- "<BADREQ>" 0 Success {head} Th=N Ti=N Tt=LATE U=0 B=0 rt=1 lc=1',
         'NORMAL 200 ---- "GET /ok HTTP/1.1" 0/Success lc=2',
-        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} Th=0 Ti=N U=0 B=0 rt=3 lc=3',
-        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} Th=0 Ti=N U=0 B=0 rt=4 lc=4',
+        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} {quick} rt=3 lc=3',
+        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} {quick} rt=4 lc=4',
         f'ERR C 0 PR-- "<BADREQ>" 16 Received an invalid PROXY protocol header {head} '
-        'Th=0 Ti=0 U=0 B=0 rt=5 lc=0',
+        'Th=N Ti=0 Tt=N U=0 B=0 rt=5 lc=0',
         'ERR C 0 PR-- "<BADREQ>" 15 Received something which does not look like a PROXY '
-        f'protocol header {head} Th=0 Ti=0 U=0 B=0 rt=6 lc=1',
-        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} Th=0 Ti=N U=0 B=0 rt=7 lc=2',
+        f'protocol header {head} Th=N Ti=0 Tt=N U=0 B=0 rt=6 lc=1',
+        f'ERR C 400 PR-- "<BADREQ>" 0 Success {head} {quick} rt=7 lc=2',
         f'ERR C 0 PR-- "<BADREQ>" 13 Timeout while waiting for PROXY protocol header {head} '
-        'Th=-1 Ti=0 U=0 B=0 rt=8 lc=3',
+        'Th=-1 Ti=0 Tt=LATE U=0 B=0 rt=8 lc=3',
+        # (a header refused after a wait: the handshake lasted until then)
+        f'ERR C 0 PR-- "<BADREQ>" 16 Received an invalid PROXY protocol header {head} '
+        'Th=LATE Ti=0 Tt=LATE U=0 B=0 rt=9 lc=4',
     ]
 
 

@@ -792,3 +792,74 @@ def test_tls_log_fields_like_haproxy(pki) -> None:  # type: ignore[no-untyped-de
                           if line.strip().endswith(" 200")]
     assert seen["lb"] == seen["haproxy"]
     assert seen["lb"] == ["fe~ TLS_AES_256_GCM_SHA384 TLSv1.3 TLSv1.3 200", "fe - - - 200"]
+
+
+ERROR_FORMAT = """
+defaults
+  mode http
+  timeout client 1s
+  timeout server 2s
+  timeout connect 1s
+  log 127.0.0.1:@@log@@ local0
+  log-format "OK %ft %sslv %[ssl_fc] %[ssl_fc_protocol] %ST"
+  error-log-format "ERR %[fc_err] %[fc_err_str] %ft %sslc %sslv %[ssl_fc] %[ssl_fc_sni] %ST %tsc %{{+Q}}r Th=%Th ac=%ac fc=%fc rt=%rt lc=%lc"
+frontend fe
+  bind 127.0.0.1:@@fe@@ ssl crt {a}
+  bind 127.0.0.1:@@max12@@ ssl crt {a} ssl-max-ver TLSv1.2
+  bind 127.0.0.1:@@verify@@ ssl crt {a} ca-file {ca} verify required
+  http-request return status 200
+"""
+
+
+def _error_format_clients(pki, ports: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+    """In order: plain HTTP to the TLS port; a close without a byte; a TLS 1.2
+    client offering only ciphers an ECDSA certificate cannot serve (and a name);
+    a TLS 1.3 client on a TLS 1.2 line; a self-signed client certificate refused
+    (after a cipher is chosen); a handshake that succeeds; silence until `timeout
+    client`."""
+    with socket.create_connection(("127.0.0.1", ports["fe"]), timeout=5) as c:
+        c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        assert c.recv(100) == b""
+    socket.create_connection(("127.0.0.1", ports["fe"]), timeout=5).close()
+    rsa_only = _client(pki, verify=False)
+    rsa_only.maximum_version = ssl.TLSVersion.TLSv1_2
+    rsa_only.set_ciphers("ECDHE-RSA-AES256-GCM-SHA384")
+    new_only = _client(pki, verify=False)
+    new_only.minimum_version = ssl.TLSVersion.TLSv1_3
+    for port, ctx, sni in ((ports["fe"], rsa_only, "x.test"), (ports["max12"], new_only, None),
+                           (ports["verify"], _client(pki, cert=pki["other"]), "a.test")):
+        assert _outcome(port, ctx, sni) == "refused"
+    assert _get(ports["fe"], _client(pki), "a.test")[0].startswith(b"HTTP/1.1 200")
+    with socket.create_connection(("127.0.0.1", ports["fe"]), timeout=5) as c:
+        assert c.recv(100) == b""  # (closed by the handshake timeout)
+
+
+def test_failed_handshakes_in_error_log_format_like_haproxy(pki) -> None:  # type: ignore[no-untyped-def]
+    """With `error-log-format`, a failed handshake is logged in it as an embryonic
+    exchange (status 0, `PR--`, no request), TLS fields included: the cipher once
+    one is chosen, `(NONE)` before; the version OpenSSL holds (TLS 1.3 before any
+    ClientHello; after one, what both sides offer); the name asked for. A boolean
+    sample reads 1 or 0. Lines compared with HAProxy 2.6.12's."""
+    text = ERROR_FORMAT.format(**pki)
+    seen = {}
+    for kind in ("lb", "haproxy"):
+        log = _Syslog()
+        with lb_or_haproxy(kind, text, {"log": log.port}) as px:
+            log.drain(0.3)  # (start-up probes)
+            _error_format_clients(pki, px.ports)
+            # (the handshake time, until the error, is measured: blanked)
+            seen[kind] = [re.sub(r" Th=\d+ ", " Th=N ", line.split("]: ", 1)[-1].strip())
+                          for line in log.drain(0.5)]
+    assert seen["lb"] == seen["haproxy"]
+    tail = '0 PR-- "<BADREQ>" Th=N ac=1 fc=1'
+    assert seen["lb"] == [
+        f"ERR 34 SSL handshake failure fe~ (NONE) TLSv1.3 1 - {tail} rt=0 lc=0",
+        f"ERR 24 Connection closed during SSL handshake fe~ (NONE) TLSv1.3 1 - {tail} rt=1 lc=1",
+        f"ERR 34 SSL handshake failure fe~ (NONE) TLSv1.2 1 x.test {tail} rt=2 lc=2",
+        f"ERR 34 SSL handshake failure fe~ (NONE) TLSv1.2 1 - {tail} rt=3 lc=3",
+        "ERR 31 SSL client certificate not trusted fe~ TLS_AES_256_GCM_SHA384 TLSv1.3 1 "
+        f"a.test {tail} rt=4 lc=4",
+        "OK fe~ TLSv1.3 1 TLSv1.3 200",
+        "ERR 26 Timeout during SSL handshake fe~ (NONE) TLSv1.3 1 - 0 PR-- \"<BADREQ>\" "
+        "Th=-1 ac=1 fc=1 rt=6 lc=6",
+    ]

@@ -437,11 +437,26 @@ class ClientConn(PeerNames):
             reset_on_close(self.transport)
         self._close()
 
-    def _log_conn_error(self, why: str, empty: bool) -> None:
+    def log_failed_handshake(self, src: str, src_port: int, accepted: float, why: str,
+                             empty: bool, tls: Any) -> None:
+        """A TLS handshake failed before the connection reached its protocol, which
+        lb.proxy.listener makes only to log it (accepted at ``accepted``, wall
+        clock; ``tls``: lb.tls.frontend.FailedHandshake): logged as the connection
+        errors below, as one that HAProxy counts while lb never did."""
+        self.src = src
+        self.src_port = src_port
+        self.accept_ts = accepted
+        self.t_begin = self.rt.clock() - max(time.time() - accepted, 0.0)
+        self.last_end = self.t_begin
+        self.tls = tls
+        self._log_conn_error(why, empty, 1)
+
+    def _log_conn_error(self, why: str, empty: bool, uncounted: int = 0) -> None:
         """The connection ends in error before its session (``why``: HAProxy's text,
         which `fc_err` / `fc_err_str` give from now on): HAProxy's line for it, or
         with `error-log-format`, an embryonic exchange in that format (status 0,
-        `PR--`, no request; not counted as a request)."""
+        `PR--`, no request; not counted as a request). ``uncounted``: 1 for a
+        connection never counted in the active ones."""
         self.err_text = why
         log = self.fe.log
         if log is None:
@@ -450,17 +465,19 @@ class ClientConn(PeerNames):
             log.conn_error(self, why, empty)
             return
         now = self.rt.clock()
-        txn = Txn(self, b"", b"", b"1.1", [], self.t_begin or now)
+        # (no request began: its times count from the accept, as the idle time's end)
+        txn = Txn(self, b"", b"", b"1.1", [], self.last_end or now)
         txn.req_counter = self.rt.state.next_req()
         txn.bad_request = True
         txn.embryonic = True
         txn.term = b"PR"
         txn.t_active = txn.t_total = int((now - txn.t0) * 1000.0)
         txn.t_idle = 0
-        # (HAProxy 2.6.12: no handshake time when it timed out, 0 otherwise)
-        txn.t_handshake = -1 if why.startswith("Timeout") else 0
-        txn.actconn = self.rt.actconn
-        txn.feconn = self.fe.st.conns
+        # (HAProxy 2.6.12: no handshake time when it timed out; otherwise the time
+        # until the error, as it ends the handshake)
+        txn.t_handshake = -1 if why.startswith("Timeout") else txn.t_total
+        txn.actconn = self.rt.actconn + uncounted
+        txn.feconn = self.fe.st.conns + uncounted
         log.emit(txn, empty)
 
     def _proxy_gone(self, exc: Exception | None) -> None:

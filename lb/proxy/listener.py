@@ -278,11 +278,13 @@ class Listener:
         st.conn_rate.add(accepted)
         fe.counters.conn_tot += 1
         fe.counters.conn_rate.add(accepted)
-        log = fe.log
-        if log is not None:
+        if fe.log is not None:
             why, empty = tls_frontend.handshake_error(exc)
             src = peer if isinstance(peer, tuple) and len(peer) >= 2 else ("", 0)
-            log.conn_error(_Embryo(str(src[0]), int(src[1]), accepted, self), why, empty)
+            # (a connection object that is never made, to log it as one)
+            self.factory().log_failed_handshake(
+                str(src[0]), int(src[1]), accepted, why, empty,
+                tls_frontend.failed_handshake(exc))
 
     def _retry(self) -> None:
         if not self.paused and not self.blocked:
@@ -341,18 +343,6 @@ class Listener:
                 sock.close()
             except OSError:
                 pass
-
-
-class _Embryo:
-    """What a connection's error line names, for one that never became a session."""
-
-    __slots__ = ("src", "src_port", "accept_ts", "listener")
-
-    def __init__(self, src: str, src_port: int, accept_ts: float, listener: Any) -> None:
-        self.src = src
-        self.src_port = src_port
-        self.accept_ts = accept_ts
-        self.listener = listener
 
 
 def accepted_socket_class(listening: socket.socket, light: bool = False) -> type[Any]:

@@ -6,8 +6,9 @@ Owns: ``build`` (a ``FrontendTls`` from the compiled ``BindTls``: one
 `crt-list` exclude; `strict-sni` refuses a name no certificate serves, and a
 handshake without SNI), the settings HAProxy gives every bind context (TLS 1.2 at
 least, the server's cipher order, no compression), and ``TlsSetupError`` for a value
-OpenSSL refuses (HAProxy's texts are worded by lb.config.build), and
-``handshake_error``: HAProxy's log text for a handshake that failed.
+OpenSSL refuses (HAProxy's texts are worded by lb.config.build), and for a
+handshake that failed: ``handshake_error`` (HAProxy's log text) and
+``failed_handshake`` (what the TLS fetches read of it).
 
 A `crt-list` line's `[...]` settings (``entry_settings``) build its certificate's
 context. What OpenSSL takes from a context only when a connection starts (versions,
@@ -48,6 +49,77 @@ class TlsSetupError(Exception):
         super().__init__(f"{what} {value}")
         self.what = what
         self.value = value
+
+
+class ClientObject(ssl.SSLObject):
+    """A client connection's TLS state. A handshake that fails with a TLS error
+    leaves it on the error (``tls_object``), for ``failed_handshake`` to read."""
+
+    def do_handshake(self) -> None:
+        try:
+            super().do_handshake()
+        except ssl.SSLError as exc:
+            exc.tls_object = self  # type: ignore[attr-defined]
+            raise
+
+
+class FailedHandshake:
+    """What `error-log-format`'s TLS fields (``%sslv``, ``%sslc``, the ``ssl_fc*``
+    fetches) read of a connection whose handshake failed: what OpenSSL holds at that
+    point, as HAProxy 2.6.12 prints it (a cipher only once one was chosen:
+    ``(NONE)`` before; the name the client asked for, once its ClientHello was read).
+    Python gives no version before a handshake ends, so ``failed_handshake`` infers
+    it (docs/logging.md)."""
+
+    __slots__ = ("sni", "verify_result", "crt_error", "ca_error", "ca_error_depth",
+                 "_version", "_cipher")
+    session = None
+    session_reused = False
+
+    def __init__(self, version: str, cipher: tuple[Any, ...] | None, obj: Any) -> None:
+        self._version = version
+        self._cipher = cipher or ("(NONE)", None, None)
+        for name in ("verify_result", "crt_error", "ca_error", "ca_error_depth"):
+            setattr(self, name, getattr(obj, name, 0))
+        self.sni = getattr(obj, "sni", None)
+
+    def version(self) -> str:
+        return self._version
+
+    def cipher(self) -> tuple[Any, ...]:
+        return self._cipher
+
+    def selected_alpn_protocol(self) -> None:
+        return None
+
+    def getpeercert(self, binary_form: bool = False) -> None:
+        return None
+
+
+_VERSION_NAMES = {ssl.TLSVersion.TLSv1: "TLSv1", ssl.TLSVersion.TLSv1_1: "TLSv1.1",
+                  ssl.TLSVersion.TLSv1_2: "TLSv1.2", ssl.TLSVersion.TLSv1_3: "TLSv1.3"}
+
+
+def failed_handshake(exc: BaseException | None) -> FailedHandshake:
+    """The TLS side of a connection whose handshake failed with ``exc``. Its version, as OpenSSL reports it: the
+    negotiated one once a cipher was chosen; after a ClientHello, the highest both
+    sides offer (TLS 1.3 when the client sent a TLS 1.3 suite and the line serves
+    it); a version refused, the ClientHello's own (TLS 1.2 from any client of the last
+    ten years); before any ClientHello, TLS 1.3 (OpenSSL's starting value)."""
+    obj = getattr(exc, "tls_object", None)
+    cipher = obj.cipher() if obj is not None else None
+    shared = obj.shared_ciphers() if obj is not None else None
+    if cipher is not None:
+        version = "TLSv1.3" if cipher[1] == "TLSv1.3" else "TLSv1.2"
+    elif shared is not None:  # (a ClientHello was read: there is an object)
+        version = _VERSION_NAMES.get(obj.context.maximum_version, "TLSv1.3")
+        if version == "TLSv1.3" and not any(c[1] == "TLSv1.3" for c in shared):
+            version = "TLSv1.2"
+    elif getattr(exc, "reason", None) == "UNSUPPORTED_PROTOCOL":
+        version = "TLSv1.2"
+    else:
+        version = "TLSv1.3"
+    return FailedHandshake(version, cipher, obj)
 
 
 def handshake_error(exc: BaseException | None) -> tuple[str, bool]:
@@ -174,6 +246,7 @@ def _context(tls: BindTls, cert: certs.CertFile, sni: Any) -> ssl.SSLContext:
         ctx.set_alpn_protocols(served)
     if sni is not None:
         ctx.sni_callback = sni
+    ctx.sslobject_class = ClientObject
     return ctx
 
 
