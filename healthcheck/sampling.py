@@ -56,11 +56,14 @@ class CheckSample(SampleSubject):
     """The sample context of one check run of ``srv`` (an ``lb.state.ServerState``;
     None: a bare context, whose fetches give no sample)."""
 
-    __slots__ = ("srv", "be", "fe", "rt", "target", "started", "local")
+    __slots__ = ("srv", "be", "fe", "rt", "target", "started", "local", "res_payload")
 
     def __init__(self, srv: Any = None, rt: CheckRuntime | None = None,
                  target: tuple[str, int] = ("", 0)) -> None:
         self.started = time.time()  # when the run began (its formats' dates)
+        # what the server has answered so far (`res.len`, `res.payload`), once an
+        # expect rule reads it
+        self.res_payload: bytes | None = None
         self.local: tuple[str, int] | None = None  # the check connection's own address
         self.method = self.url = self.version = b""
         self.req_headers = []

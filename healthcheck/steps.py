@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
+from healthcheck.protocols import CUSTOM
 from healthcheck.sampling import CheckSample, compile_check_format
 from lb.config.model import (
     ActSetVar,
@@ -394,14 +395,14 @@ class Expect:
 
     def success_desc(self, ctx: RunContext, default: str) -> str:
         if self.on_success is not None:
-            return _s(self.on_success.render(ctx.sample))
+            return _c_text(self.on_success.render(ctx.sample))
         return default
 
     def error_desc(self, ctx: RunContext, desc: str) -> str:
         """The failure text: ``desc``, else the `on-error` format's, and the comment
         (unquoted here, as HAProxy words a failed expect)."""
         if not desc and self.on_error is not None:
-            desc = _s(self.on_error.render(ctx.sample))
+            desc = _c_text(self.on_error.render(ctx.sample))
         return f"{desc} comment: {self.comment}" if self.comment else desc
 
 
@@ -415,6 +416,12 @@ def _sample_expr(text: str | None) -> SampleExpr | None:
         return parse_expr(text)
     except Exception:  # (the config layer refused the invalid ones)
         return None
+
+
+def _c_text(rendered: bytes) -> str:
+    """A rendered check text as HAProxy keeps it: a C string, so up to the first NUL
+    (a server's binary answer, `res.payload` of a PostgreSQL error)."""
+    return _s(rendered.split(b"\x00", 1)[0])
 
 
 def _with_comment(text: str, comment: str | None) -> str:
@@ -713,10 +720,13 @@ _TCP_KINDS = {"string": "string", "rstring": "regex", "binary": "binary",
 class TcpExpect(Expect):
     """tcp-check expect [!] string|rstring|binary|rbinary|string-lf|binary-lf|custom."""
 
-    __slots__ = ("match", "pattern", "regex", "fmt")
+    __slots__ = ("match", "pattern", "regex", "fmt", "generic")
 
-    def __init__(self, rule: TcpCheckExpect, step_id: int = 0) -> None:
+    def __init__(self, rule: TcpCheckExpect, step_id: int = 0, generic: bool = True) -> None:
         self.step_id = step_id
+        # a rule of a `tcp-check` ruleset, not of a protocol check (`option
+        # redis-check`, ...): a failure without text gets HAProxy's generic one
+        self.generic = generic
         self.match = rule.match
         self.pattern = rule.pattern
         self.negate = rule.negate
@@ -750,6 +760,7 @@ class TcpExpect(Expect):
 
     def evaluate(self, buf: bytes, eof: bool, ctx: RunContext) -> tuple[Eval, Outcome | None]:
         ctx.last_expect = self
+        ctx.sample.res_payload = buf
         last = eof or len(buf) >= BUFSIZE
         if not buf:
             if not last:
@@ -757,7 +768,7 @@ class TcpExpect(Expect):
             return Eval.STOP, Outcome(self.error_status or "L7RSP", 0, _with_comment(
                 f"TCPCHK got an empty response at step {self.step_id}", self.comment))
         if self.match == "custom":
-            return Eval.CONTINUE, None
+            return self._custom(buf, last, ctx)
         pattern = self.pattern
         if self.fmt is not None:
             pattern = self.fmt.render(ctx.sample)
@@ -787,7 +798,7 @@ class TcpExpect(Expect):
         if found ^ self.negate:
             return Eval.CONTINUE, None
         desc = ""
-        if self.on_error is None:
+        if self.on_error is None and self.generic:
             diag = "matched unwanted content" if found else "did not match content"
             if self.match == "string" and self.fmt is None:
                 what = f"'{self.pattern.decode('latin-1')}'"
@@ -795,6 +806,21 @@ class TcpExpect(Expect):
                 what = f"({self._kind()})"
             desc = f"TCPCHK {diag} {what} at step {self.step_id}"
         return self._stop(ctx, self.error_status or "L7RSP", desc)
+
+
+    def _custom(self, buf: bytes, last: bool, ctx: RunContext) -> tuple[Eval, Outcome | None]:
+        """`expect custom`: a protocol check's own reader (healthcheck.protocols),
+        else (a rule written so by hand) a pass."""
+        read = CUSTOM.get(_s(self.pattern)) if self.pattern else None
+        if read is None:
+            return Eval.CONTINUE, None
+        verdict, failure = read(buf, last)
+        if verdict == "wait":
+            return Eval.WAIT, None
+        if failure is None:
+            return Eval.CONTINUE, None
+        status, code, desc = failure
+        return Eval.STOP, Outcome(status, self.code(ctx, code), self.error_desc(ctx, desc))
 
 
 Step = Connect | RawSend | HttpSend | HttpExpect | TcpExpect | VarAction
@@ -811,11 +837,13 @@ class Program:
     steps: tuple[Step, ...]
     disable404: bool = False
     send_state: bool = False
+    protocol: str = ""  # (CheckSpec.protocol: `option redis-check`, ...)
 
     @property
     def scripted(self) -> bool:
-        """tcp-check rulesets word connection errors with their step."""
-        return self.kind == "tcp-check"
+        """tcp-check rulesets word connection errors with their step (not those an
+        option names by their protocol)."""
+        return self.kind == "tcp-check" and not self.protocol
 
     def success(self, ctx: RunContext, last: Step | None) -> Outcome:
         """The passing outcome once every step ran (``last`` = last step run)."""
@@ -830,10 +858,11 @@ class Program:
                 return Outcome("L7OK", ctx.code)
             return Outcome(exp.ok_status or "L7OK", exp.code(ctx, ctx.code),
                            exp.success_desc(ctx, ""))  # (no comment on success)
+        generic = "" if self.protocol else "(tcp-check)"
         if isinstance(last, Expect):
             return Outcome(last.ok_status or "L7OK", last.code(ctx, 0),
-                           last.success_desc(ctx, "(tcp-check)"))
-        return Outcome("L7OK", 0, "(tcp-check)")
+                           last.success_desc(ctx, generic))
+        return Outcome("L7OK", 0, generic)
 
     def step_text(self, step: Step | None) -> str:
         """The ` at step N of tcp-check (...)` suffix of connection errors."""
@@ -920,13 +949,14 @@ def compile_spec(spec: CheckSpec) -> Program:
                            fmt=compile_check_format(rule.fmt) if rule.fmt else None,
                            binary=rule.binary)
         elif isinstance(rule, TcpCheckExpect):
-            step = TcpExpect(rule, step_id=step_id)
+            step = TcpExpect(rule, step_id=step_id, generic=not spec.protocol)
         else:
             steps.append(VarAction(rule))  # type: ignore[arg-type]
             continue
         step.comment = comment
         steps.append(step)
-    return Program(spec.kind, tuple(steps), spec.disable_on_404, spec.send_state)
+    return Program(spec.kind, tuple(steps), spec.disable_on_404, spec.send_state,
+                   spec.protocol)
 
 
 _DEFAULT_EXPECT = HttpCheckExpect(match="status", pattern="200-399")

@@ -799,7 +799,8 @@ class Parser:
                 ctx.warn(None, f"{p.label()} uses http-check rules without 'option httpchk', "
                          "so the rules are ignored.", "http-check-without-httpchk",
                          style="plain")
-            if p.check_kind != "tcp-check" and p.tcp_check_rules:
+            if p.check_kind != "tcp-check" and p.tcp_check_rules and \
+                    not p.tcp_check_rules_quiet:
                 ctx.warn(None, f"{p.label()} uses tcp-check rules without 'option tcp-check', "
                          "so the rules are ignored.", "tcp-check-without-option",
                          style="plain")

@@ -16,7 +16,7 @@ import binascii
 import re
 
 import lb.config.model as m
-from lb.config import var_kw
+from lb.config import check_presets, var_kw
 from lb.config.check_expect import format_error, hex_error, parse_expect
 from lb.config.check_rules import (
     add_rule,
@@ -144,6 +144,21 @@ def kw_option_tcp_check(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[s
     if p.check_kind != "tcp-check":  # (else the rules in use, maybe inherited, stay)
         own_rules(p, http=False)
     p.check_kind = "tcp-check"
+    p.check_origin = origin(line)
+
+
+def kw_option_protocol(p: ProxyBuilder, line: Line, ctx: ParseCtx, args: list[str]) -> None:
+    """`option redis-check|ssl-hello-chk|smtpchk|pgsql-check|mysql-check|ldap-check`:
+    the check HAProxy runs for that protocol (lb.config.check_presets). The section's
+    `tcp-check` rules stay, for an `option tcp-check` that may come later."""
+    name = line.words[1]
+    err = check_presets.argument_error(name, args)
+    if err is not None:
+        ctx.alert(line, err, "too-many-args", col=line.col(2))
+        return
+    p.check_kind = "protocol"
+    p.check_protocol = (name, tuple(args))
+    p.tcp_check_rules_quiet = True
     p.check_origin = origin(line)
 
 
@@ -361,6 +376,11 @@ def build_check(p: ProxyBuilder, log_health_checks: bool) -> m.CheckSpec:
     if p.check_kind == "tcp-check":
         return m.CheckSpec(kind="tcp-check", steps=tuple(p.tcp_check_rules),
                            log_health_checks=log_health_checks, origin=p.check_origin)
+    if p.check_kind == "protocol" and p.check_protocol is not None:
+        name, args = p.check_protocol
+        return m.CheckSpec(kind="tcp-check", steps=check_presets.rules_of(name, args),
+                           log_health_checks=log_health_checks, origin=p.check_origin,
+                           protocol=name)
     if p.check_kind == "external":
         return m.CheckSpec(kind="external", log_health_checks=log_health_checks,
                            origin=p.check_origin,

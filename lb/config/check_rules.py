@@ -91,6 +91,8 @@ def add_rule(p: ProxyBuilder, rule: m.CheckStep, line: Line, ctx: ParseCtx, kw: 
         rule_failed(p, http)
         return False
     rules.append(rule)
+    if not http:
+        p.tcp_check_rules_quiet = False
     return True
 
 

@@ -866,6 +866,9 @@ class CheckSpec:
     # the PATH it gets (`external-check command|path`)
     external_command: str = ""
     external_path: str = ""
+    # kind "tcp-check" made by an option naming a protocol (`option redis-check`, ...,
+    # lb.config.check_presets): its results are worded as HAProxy words those
+    protocol: str = ""
 
 
 # --------------------------------------------------------------------------- balance, cookies

@@ -1549,6 +1549,13 @@ OPTIONS: dict[str, tuple[str | None, Callable[..., None] | None, str | None, int
     "splice-auto": (None, None, "splice_auto", 0),
     "srvtcpka": ("backend", None, "srvtcpka", 0),
     "tcp-check": ("backend", check_kw.kw_option_tcp_check, None, 0),
+    # the checks HAProxy names by their protocol (lb.config.check_presets)
+    "redis-check": ("backend", check_kw.kw_option_protocol, None, 0),
+    "ssl-hello-chk": ("backend", check_kw.kw_option_protocol, None, 0),
+    "smtpchk": ("backend", check_kw.kw_option_protocol, None, 2),
+    "pgsql-check": ("backend", check_kw.kw_option_protocol, None, 2),
+    "mysql-check": ("backend", check_kw.kw_option_protocol, None, 3),
+    "ldap-check": ("backend", check_kw.kw_option_protocol, None, 0),
     "external-check": ("backend", check_kw.kw_option_external_check, None, 0),
     "tcp-smart-accept": ("frontend", None, "tcp_smart_accept", 0),
     "tcp-smart-connect": ("backend", None, "tcp_smart_connect", 0),
@@ -1570,15 +1577,14 @@ OPTIONS: dict[str, tuple[str | None, Callable[..., None] | None, str | None, int
 }
 
 # Options whose `no`/`default` forms HAProxy 2.6.12 refuses, and lb with it.
-_NO_NEGATION = frozenset({"http-restrict-req-hdr-names"})
+_NO_NEGATION = frozenset({"http-restrict-req-hdr-names", "redis-check", "ssl-hello-chk",
+                          "smtpchk", "pgsql-check", "mysql-check", "ldap-check"})
 
 # Options HAProxy knows that lb accepts without acting on them.
 IGNORED_OPTIONS = frozenset({
     "accept-invalid-http-request", "accept-invalid-http-response", "checkcache",
     "disable-h2-upgrade", "h1-case-adjust-bogus-client", "h1-case-adjust-bogus-server",
-    "http-use-proxy-header", "httpslog", "ldap-check",
-    "mysql-check", "pgsql-check", "prefer-last-server", "redis-check",
-    "smtpchk", "socket-stats", "spop-check", "ssl-hello-chk",
+    "http-use-proxy-header", "httpslog", "prefer-last-server", "socket-stats", "spop-check",
     "splice-request", "splice-response",
 })
 
@@ -1588,27 +1594,6 @@ def _ignored_option_args(name: str, args: list[str]) -> str | None:
     whether the file loads): the error text, or None."""
     if name == "httpslog":
         return None  # (takes and ignores anything)
-    if name == "smtpchk":
-        return (f"'option smtpchk' cannot handle unexpected argument '{args[2]}'."
-                if len(args) > 2 else None)
-    if name == "mysql-check":
-        if not args:
-            return None
-        if args[0] != "user":
-            return f"'option mysql-check' only supports optional values: 'user' (got '{args[0]}')."
-        if len(args) < 2 or not args[1]:
-            return "'option mysql-check user' expects <username> as argument."
-        if len(args) > 2 and args[2] not in ("post-41", "pre-41"):
-            return f"keyword 'user' only supports 'post-41' and 'pre-41' (got '{args[2]}')."
-        return None
-    if name == "pgsql-check":
-        if len(args) == 2 and args[0] != "user":
-            return "'option pgsql-check' only supports optional values: 'user'."
-        if len(args) < 2 or args[0] != "user" or not args[1]:
-            return "'option pgsql-check' expects 'user <username>' as argument."
-        if len(args) > 2:
-            return f"'option pgsql-check' cannot handle unexpected argument '{args[2]}'."
-        return None
     if args:
         return f"'option {name}' cannot handle unexpected argument '{args[0]}'."
     return None

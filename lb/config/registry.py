@@ -356,7 +356,9 @@ class ProxyBuilder:
     email_alert: dict[str, str] = field(default_factory=dict)  # `email-alert` settings
     external_check: dict[str, str] = field(default_factory=dict)  # command, path
     stats_http_request_rules: list[m.Rule] = field(default_factory=list)
-    check_kind: str = "tcp"  # "tcp" | "http" | "tcp-check" | "external"
+    check_kind: str = "tcp"  # "tcp" | "http" | "tcp-check" | "external" | "protocol"
+    # kind "protocol": the option (`redis-check`, ...) and the words after it
+    check_protocol: tuple[str, tuple[str, ...]] | None = None
     check_origin: m.Origin = m.NO_ORIGIN
     httpchk_send: m.HttpCheckSend | None = None
     http_check_rules: list[m.CheckStep] = field(default_factory=list)
@@ -365,6 +367,9 @@ class ProxyBuilder:
     # this section's own check rules have started (those of its defaults are dropped)
     own_http_check_rules: bool = False
     own_tcp_check_rules: bool = False
+    # an option naming a protocol (`option redis-check`, ...) came after the section's
+    # tcp-check rules: HAProxy no longer calls them unused (no warning)
+    tcp_check_rules_quiet: bool = False
     disable_on_404: bool = False
     send_state: bool = False
     retries: int = 3
@@ -407,7 +412,7 @@ INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "error_log_format", "error_log_format_origin",
               "unique_id_header", "rate_limit_sessions")
 INHERIT_BE = ("source", "balance", "cookie", "dynamic_cookie_key", "load_server_state",
-              "check_kind", "check_origin", "httpchk_send",
+              "check_kind", "check_origin", "check_protocol", "httpchk_send",
               "http_check_rules", "http_check_send_origin", "tcp_check_rules",
               "disable_on_404", "send_state", "retries", "retry_on",
               "redispatch_interval", "fullconn", "hash_balance_factor", "http_reuse")

@@ -2,6 +2,9 @@
 server is chosen: HAProxy's layer-6 request fetches (`req.len`, `req.payload`,
 `req.ssl_hello_type`, `req.ssl_sni`, `req.ssl_ver` and their old `req_*` names).
 
+Also `res.len` and `res.payload`, which read ``res_payload``: what a health check
+has received (healthcheck.sampling; the proxy keeps no response buffer to read).
+
 Owns: those fetch functions, the TLS ClientHello reader behind the `ssl` ones (lb
 never terminates TLS; this only reads the plain-text hello, as HAProxy does for SNI
 routing in `mode tcp`), and how a fetch says "not enough bytes yet".
@@ -49,6 +52,24 @@ def req_len(ctx: Any, args: tuple) -> list[Any]:
     if not getattr(ctx, "inspect_final", True):
         ctx.may_change = True  # the length can only grow
     return [len(data)]
+
+
+def res_len(ctx: Any, args: tuple) -> list[Any]:
+    data = getattr(ctx, "res_payload", None)
+    return [] if data is None else [len(data)]
+
+
+def res_payload(ctx: Any, args: tuple) -> list[Any]:
+    """`res.payload(<offset>,<length>)`: <length> 0 means up to the end."""
+    data = getattr(ctx, "res_payload", None)
+    if data is None:
+        return []
+    offset, length = int(args[0]), int(args[1])
+    if length == 0:
+        return [] if offset > len(data) else [bytes(data[offset:])]
+    if offset + length > len(data):
+        return []
+    return [bytes(data[offset:offset + length])]
 
 
 def req_payload(ctx: Any, args: tuple) -> list[Any]:

@@ -1028,6 +1028,8 @@ FETCHES: dict[str, FetchDef] = dict((
     _row("req.proto_http", _f_proto_http, (), 0, T_BOOL, _REQ),
     _row("req.ver", _f_ver, (), 0, T_STR, _REQ),
     _row("req_ver", _f_ver, (), 0, T_STR, _REQ),
+    _row("res.len", payload.res_len, (), 0, T_INT, _RES),
+    _row("res.payload", payload.res_payload, (A_INT, A_INT), 2, T_BIN, _RES),
     _row("res.comp", _f_res_comp, (), 0, T_BOOL, _RES),
     _row("res.comp_algo", _f_res_comp_algo, (), 0, T_STR, _RES),
     _row("res.cook", _f_scook, (A_STR,), 0, T_STR, _RES, first_if_no_name=True),
@@ -1385,6 +1387,9 @@ CONVERTERS: dict[str, ConvDef] = {c.name: c for c in (
     ConvDef("div", _arith(_div), (A_NUM,), 1, T_INT, T_INT, check=_check_num),
     ConvDef("field", _c_field, (A_INT, A_STR, A_INT), 2, T_STR, T_STR),
     ConvDef("hex", lambda v, a, c: v.hex().upper().encode("ascii"), (), 0, T_BIN, T_STR),
+    # (an integer as 4 bytes in network order: HAProxy 2.6's, which `option
+    # ssl-hello-chk` uses for its hello's time)
+    ConvDef("htonl", lambda v, a, c: (v & 0xFFFFFFFF).to_bytes(4, "big"), (), 0, T_INT, T_BIN),
     ConvDef("ipmask", _c_ipmask, (A_MSK4, A_MSK6), 1, T_IP, T_IP),
     ConvDef("json", _c_json, (A_STR,), 0, T_STR, T_STR),
     ConvDef("len", lambda v, a, c: len(v), (), 0, T_STR, T_INT),  # lb alias of length

@@ -27,6 +27,7 @@ CLIENT = "client address"
 CLIENT_CONN = "client-side connection"
 FRONTEND = "frontend"
 REQ_BUF = "request buffer"
+RES_BUF = "response buffer"
 SERVER = "server"
 INTERNAL = "internal state"
 
@@ -66,6 +67,7 @@ _BY_USE: dict[tuple[str, ...], tuple[str, ...]] = {
     (REQ_BUF,): ("req.len", "req.payload", "req.ssl_hello_type", "req.ssl_sni",
                  "req.ssl_ver", "req_len", "req_ssl_hello_type", "req_ssl_sni",
                  "req_ssl_ver"),
+    (RES_BUF,): ("res.len", "res.payload"),
     (SERVER,): ("srv_id", "srv_name"),
 }
 USES: dict[str, tuple[str, ...]] = {n: u for u, names in _BY_USE.items() for n in names}
@@ -87,9 +89,9 @@ def uses(fetch: str) -> tuple[str, ...]:
 
 
 _ALL = frozenset((REQ_HDRS, RES_HDRS, REQ, RES, BACKEND, CLIENT, CLIENT_CONN, FRONTEND,
-                  REQ_BUF, SERVER, INTERNAL))
+                  REQ_BUF, RES_BUF, SERVER, INTERNAL))
 _L4 = frozenset((CLIENT, FRONTEND, INTERNAL))
-_REQUEST = _ALL - {RES_HDRS, RES, SERVER}
+_REQUEST = _ALL - {RES_HDRS, RES, RES_BUF, SERVER}
 _RESPONSE = _ALL - {REQ_HDRS, REQ_BUF}
 
 # what each rule context has (HAProxy 2.6.12, the same in mode http and mode tcp)
@@ -105,7 +107,7 @@ CONTEXTS: dict[str, frozenset[str]] = {
     # a traffic log line (log-format, log-format-sd), written once the stream ends:
     # the heads and buffers are gone by then, in both modes (HAProxy 2.6.12 refuses
     # their fetches there; a variable set by a rule carries such a value instead)
-    "log": _ALL - {REQ_HDRS, RES_HDRS, REQ_BUF},
+    "log": _ALL - {REQ_HDRS, RES_HDRS, REQ_BUF, RES_BUF},
     # a health check's log-format strings and `status-code` (HAProxy's
     # SMP_VAL_BE_CHK_RUL): no client, no request; the server's answer may be there
     "check": _ALL - {REQ_HDRS, REQ, REQ_BUF, FRONTEND, CLIENT_CONN},
