@@ -24,7 +24,7 @@ Severity = Literal["alert", "warning", "notice"]
 #   "bracket"  -> [F:L] : text
 #   "Parsing"  -> Parsing [F:L]: text
 #   "plain"    -> text  (location only in JSON)
-LocStyle = Literal["parsing", "tight", "bracket", "Parsing", "plain"]
+LocStyle = Literal["parsing", "tight", "bracket", "Parsing", "parsine", "plain"]
 
 MAX_FATAL = 50
 PIPE = "   | "  # prefix of HAProxy's continuation lines
@@ -71,6 +71,8 @@ class Diagnostic:
             head = f"[{loc}] : {self.text}"
         elif style == "Parsing":
             head = f"Parsing [{loc}]: {self.text}"
+        elif style == "parsine":  # (a misspelling of HAProxy 2.6.12's, kept)
+            head = f"parsine [{loc}] : {self.text}"
         else:
             head = self.text
         return head

@@ -103,7 +103,7 @@ def test_server_close_resets_the_server_connection_after_each_response(kind: str
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_http_reuse_never_resets_the_server_connection_after_each_response(
+def test_http_reuse_never_resets_the_server_connection_when_the_client_leaves(
         kind: str) -> None:
     with StubbornBackend() as be, lb_or_haproxy(
             kind, config("    http-reuse never"), {"s1": be.port}) as px:

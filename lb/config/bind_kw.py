@@ -54,10 +54,14 @@ class BindArgError(Exception):
 _C_SPACE = " \t\n\v\f\r"
 
 
+_BASE_DIGITS = {8: "01234567", 10: "0123456789", 16: "0123456789abcdefABCDEF"}
+
+
 def strtol(text: str, base: int = 10) -> tuple[int, int]:
     """C ``strtol``: (value, offset just past the digits); the offset is 0 when there
     is no number. Leading white space and a sign are read; the value saturates at
-    the bounds of a 64-bit ``long``."""
+    the bounds of a 64-bit ``long``. Base 0 reads C's prefixes: ``0x`` hexadecimal,
+    ``0`` octal, else decimal."""
     i, n = 0, len(text)
     while i < n and text[i] in _C_SPACE:
         i += 1
@@ -65,7 +69,13 @@ def strtol(text: str, base: int = 10) -> tuple[int, int]:
     if i < n and text[i] in "+-":
         neg = text[i] == "-"
         i += 1
-    digits = "01234567" if base == 8 else "0123456789"
+    if base == 0:
+        if text[i:i + 2] in ("0x", "0X") and text[i + 2:i + 3] and \
+                text[i + 2] in _BASE_DIGITS[16]:
+            base, i = 16, i + 2
+        else:
+            base = 8 if text[i:i + 1] == "0" else 10
+    digits = _BASE_DIGITS[base]
     j = i
     while j < n and text[j] in digits:
         j += 1

@@ -1078,7 +1078,7 @@ class Parser:
                 check=build_check(p, opts.log_health_checks), retries=p.retries,
                 retry_on=p.retry_on, redispatch_interval=p.redispatch_interval,
                 fullconn=p.fullconn, hash_balance_factor=p.hash_balance_factor,
-                http_reuse=p.http_reuse)
+                http_reuse=p.http_reuse, max_ka_queue=p.max_ka_queue)
         if is_fe:
             kw.update(binds=_numbered_binds(p.binds), maxconn=p.maxconn, backlog=p.backlog,
                       default_backend=p.default_backend,
@@ -1086,7 +1086,8 @@ class Parser:
                       log_format_sd=p.log_format_sd, error_log_format=p.error_log_format,
                       monitor_uri=p.monitor_uri, monitor_fail=tuple(p.monitor_fail),
                       unique_id_format=p.unique_id_format,
-                      unique_id_header=p.unique_id_header)
+                      unique_id_header=p.unique_id_header,
+                      max_session_srv_conns=p.max_session_srv_conns)
         return m.Proxy(
             name=p.name, caps=p.caps, kind=p.kind, mode=p.mode, puid=puid,  # type: ignore[arg-type]
             acls=acls, http_request_rules=tuple(p.http_request_rules),

@@ -1004,6 +1004,8 @@ class Options:
     http_use_htx: bool = True
     abortonclose: bool = False
     allbackups: bool = False
+    # a client connection's next request goes to the server it holds a connection to
+    prefer_last_server: bool = False
     persist: bool = False
     redispatch: bool = False
     # `option transparent`: a request load balancing does not place goes where its
@@ -1058,6 +1060,9 @@ class Proxy:
     monitor_fail: tuple[Any, ...] = ()
     unique_id_format: str | None = None  # `unique-id-format` (a log-format string)
     unique_id_header: str | None = None  # `unique-id-header`: request header carrying it
+    # `max-session-srv-conns`: how many idle server connections a client connection
+    # may keep for itself (private ones: `http-reuse never`, NTLM, dispatch)
+    max_session_srv_conns: int = 5
     # --- both sides
     acls: Mapping[str, AclDecl] = field(default_factory=lambda: EMPTY_MAP)
     http_request_rules: tuple[Rule, ...] = ()
@@ -1124,6 +1129,10 @@ class Proxy:
     fullconn: int = 0
     hash_balance_factor: int = 0
     http_reuse: str = "safe"
+    # `max-keep-alive-queue N` as HAProxy stores it, N + 1: 0 (the default, and -1)
+    # lets `option prefer-last-server` wait in any queue of the last server; else the
+    # last server is kept while fewer than N requests wait for it
+    max_ka_queue: int = 0
     origin: Origin = NO_ORIGIN
 
     @property

@@ -1285,6 +1285,41 @@ def kw_http_reuse(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     p.http_reuse = line.words[1]
 
 
+def kw_max_keep_alive_queue(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`max-keep-alive-queue N`: how long a queue `prefer-last-server` accepts on the
+    last server (-1: any). Read with C's strtol in any base, stored as HAProxy
+    2.6.12 stores it (an unsigned N, plus 1, in an int); later words are ignored."""
+    kw = line.words[0]
+    if len(line.words) < 2 or not line.words[1]:
+        ctx.alert(line, f"'{kw}' expects expects an integer value (or -1 to disable)",
+                  "missing-argument")
+        return
+    v = line.words[1]
+    value, end = bind_kw.strtol(v, 0)
+    if end < len(v):
+        ctx.alert(line, f"'{kw}' : unexpected character '{v[end]}' in integer value '{v}'",
+                  "bad-argument", col=line.col(1))
+        return
+    if p.kind != "defaults" and not p.has_cap("backend"):
+        ctx.warn(line, f"{kw} will be ignored because {p.label()} has no backend "
+                 "capability", "capability")
+    p.max_ka_queue = bind_kw.c_int((value & 0xFFFFFFFF) + 1)
+
+
+def kw_max_session_srv_conns(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
+    """`max-session-srv-conns N`: the idle server connections one client connection
+    may keep for itself (HAProxy 2.6.12's texts, its misspelt "parsine" included)."""
+    kw = line.words[0]
+    if p.kind != "defaults" and not p.has_cap("frontend"):
+        ctx.warn(line, f"'{kw}' ignored because {p.label()} has no frontend capability.",
+                 "capability")
+    if len(line.words) < 2 or not line.words[1]:
+        ctx.alert(line, f"'{kw}' expects a number. Got no argument", "missing-argument",
+                  style="parsine")
+        return
+    p.max_session_srv_conns = bind_kw.c_int(atoi(line.words[1]))
+
+
 # --------------------------------------------------------------------------- errorfile / stats
 
 
@@ -1544,6 +1579,7 @@ OPTIONS: dict[str, tuple[str | None, Callable[..., None] | None, str | None, int
     "logasap": ("frontend", None, "logasap", 0),
     "nolinger": (None, None, "nolinger", 0),
     "persist": ("backend", None, "persist", 0),
+    "prefer-last-server": ("backend", None, "prefer_last_server", 0),
     "redispatch": ("backend", _opt_redispatch, None, 99),  # (HAProxy ignores extra words)
     "transparent": ("backend", None, "transparent", 0),
     "splice-auto": (None, None, "splice_auto", 0),
@@ -1584,7 +1620,7 @@ _NO_NEGATION = frozenset({"http-restrict-req-hdr-names", "redis-check", "ssl-hel
 IGNORED_OPTIONS = frozenset({
     "accept-invalid-http-request", "accept-invalid-http-response", "checkcache",
     "disable-h2-upgrade", "h1-case-adjust-bogus-client", "h1-case-adjust-bogus-server",
-    "http-use-proxy-header", "httpslog", "prefer-last-server", "socket-stats", "spop-check",
+    "http-use-proxy-header", "httpslog", "socket-stats", "spop-check",
     "splice-request", "splice-response",
 })
 
@@ -2667,6 +2703,10 @@ _ROWS: list[Keyword] = [
     Keyword("http-response", _rules_kw("http-response", "http_response_rules"),
             named_defaults_only=True, help="response rules"),
     Keyword("http-reuse", kw_http_reuse, BE, help="server connection reuse policy"),
+    Keyword("max-keep-alive-queue", kw_max_keep_alive_queue,
+            help="queue length prefer-last-server accepts"),
+    Keyword("max-session-srv-conns", kw_max_session_srv_conns,
+            help="idle server connections a client connection may own"),
     Keyword("id", kw_id, defaults=False, max_args=1),
     Keyword("disabled", kw_disabled, max_args=0, help="never start this proxy"),
     Keyword("enabled", kw_disabled, max_args=0, help="undo an inherited 'disabled'"),
@@ -2747,7 +2787,6 @@ _ROWS: list[Keyword] = [
                                     "10.0.0.0/8 }' instead.")),
     # keywords HAProxy has that lb accepts and ignores (warning)
     *(Keyword(k, _unsupported, help="accepted and ignored") for k in (
-        "max-keep-alive-queue", "max-session-srv-conns",
         "persist", "option-tcpka")),
 ]
 for _old, _new in _REQ_REPLACEMENTS.items():

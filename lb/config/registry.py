@@ -350,6 +350,10 @@ class ProxyBuilder:
     captures_res: list[tuple[str, int]] = field(default_factory=list)
     capture_cookie: tuple[str, int] | None = None
     rate_limit_sessions: int = 0
+    # `max-session-srv-conns`: idle server connections a client session may own
+    max_session_srv_conns: int = 5
+    # `max-keep-alive-queue`, stored as HAProxy stores it: 1 + the value (0: no check)
+    max_ka_queue: int = 0
     # clitcpka-idle/-cnt/-intvl, srvtcpka-...: keyword -> seconds or count
     tcpka_settings: dict[str, int] = field(default_factory=dict)
     send_name_header: str | None = None
@@ -410,12 +414,13 @@ INHERIT_FE = ("maxconn", "backlog", "default_backend", "default_backend_origin",
               "monitor_uri", "log_format", "log_format_kind", "log_format_origin",
               "log_format_sd", "log_format_sd_origin",
               "error_log_format", "error_log_format_origin",
-              "unique_id_header", "rate_limit_sessions")
+              "unique_id_header", "rate_limit_sessions", "max_session_srv_conns")
 INHERIT_BE = ("source", "balance", "cookie", "dynamic_cookie_key", "load_server_state",
               "check_kind", "check_origin", "check_protocol", "httpchk_send",
               "http_check_rules", "http_check_send_origin", "tcp_check_rules",
               "disable_on_404", "send_state", "retries", "retry_on",
-              "redispatch_interval", "fullconn", "hash_balance_factor", "http_reuse")
+              "redispatch_interval", "fullconn", "hash_balance_factor", "http_reuse",
+              "max_ka_queue")
 TIMEOUTS_FE = ("client", "client_fin", "tarpit", "http_request", "http_keep_alive")
 TIMEOUTS_BE = ("connect", "server", "server_fin", "check", "queue", "tarpit",
                "http_request", "http_keep_alive", "tunnel")

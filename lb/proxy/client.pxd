@@ -32,12 +32,14 @@ cdef class ClientConn(PeerNames):
     cdef public object tls
     # the text of the error that ended it before its session (`fc_err_str`), or None
     cdef public object err_text
+    # private server connections kept between requests (lb.proxy.private), or None
+    cdef public object srv_conns
     # sizes, counts and flags: C values (issue #9)
     cdef public long long hsize, head_max, nreq, upgrade_body, paused
     cdef public int fd
     cdef public double t_begin, last_end
     cdef public bint queueing, in_head, closed, got_bytes, write_paused, ended, plain
-    cdef public bint read_eof
+    cdef public bint read_eof, prefer_last
     cdef public Runtime rt
     cdef public FrontendRT fe
     # None for a connection that no listener of lb accepted

@@ -21,7 +21,7 @@ import httptools
 
 from lb.http import h1, proxyproto, responses
 from lb.http.headscan import scan_request
-from lb.proxy import errsnap, track
+from lb.proxy import errsnap, private, track
 from lb.proxy.drive import DONE as DRIVEN_DONE
 from lb.proxy.drive import Driven
 from lb.proxy.peer import PeerNames
@@ -78,7 +78,7 @@ class ClientConn(PeerNames):
         "paused", "closed", "upgrade_tail", "last_end", "nreq", "got_bytes", "write_paused",
         "tunnel", "ended", "head_max", "raw_head", "upgrade_body", "held", "fd", "plain",
         "read_eof", "stkctr", "sess_vars", "pp_wait", "pp_header", "entry", "tls",
-        "err_text",
+        "err_text", "srv_conns", "prefer_last",
     )
 
     def __init__(self, rt: Any, fe: Any, listener: Any = None) -> None:
@@ -154,6 +154,11 @@ class ClientConn(PeerNames):
         # `bind ... ssl`: the connection's ssl.SSLObject (the ssl_fc* fetches), else None
         self.tls: Any = None
         self.err_text: str | None = None  # (`fc_err_str`, once it ended in error)
+        # the private server connections it keeps between its requests, first kept
+        # first, None when none was (lb.proxy.private); prefer_last: a server asked
+        # for NTLM/Negotiate, so its connection is taken whatever the backend says
+        self.srv_conns: list[Any] | None = None
+        self.prefer_last = False
 
     # fields of the accept log line ("Connect from ..."): client_ip etc. from PeerNames
 
@@ -296,6 +301,8 @@ class ClientConn(PeerNames):
             track.session_ended(self, rt.clock())
         if self.listener is not None:
             self.listener.release(self)
+        if self.srv_conns is not None:
+            private.release_all(self)
         # break the reference cycles of a finished connection (parser callbacks,
         # tunnel) so that it is freed at once, without the cyclic GC (issue #9)
         self.parser = None

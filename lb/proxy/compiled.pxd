@@ -33,7 +33,8 @@ cdef class BackendRT:
     cdef public dict binders
     cdef public bint has_source
     cdef public object tls
-    cdef public bint dial, disabled
+    cdef public bint dial, disabled, prefer_last
+    cdef public int max_ka_queue
     cdef public object comp
     cdef public object stick, server_rules, send_name
     # rule sets are RuleSet or None (empty): a Txn runs them as C calls
@@ -61,6 +62,7 @@ cdef class FrontendRT:
     cdef public TrafficLog log
     cdef public object unique_id, unique_id_hdr, cap_req, cap_res, cap_cookie
     cdef public long long rate_lim, rate_sec, rate_curr, rate_prev
+    cdef public int max_srv_conns
     cdef public FrontendState st
     cdef public Counters counters
 

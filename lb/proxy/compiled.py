@@ -89,7 +89,8 @@ class BackendRT:
         "retry_policy", "replay_requests", "hash_sample", "post_param",
         "redirect_rules", "tcp_content_rules", "buffer_req", "reuse_first", "srvopts",
         "srvopts_smart", "smart", "dial", "binders", "has_source", "tls",
-        "stick", "server_rules", "send_name", "sendq", "disabled", "comp",
+        "stick", "server_rules", "send_name", "sendq", "disabled", "comp", "prefer_last",
+        "max_ka_queue",
     )
 
     def __init__(self, model: Proxy, st: BackendState,
@@ -128,6 +129,9 @@ class BackendRT:
                                if model.restrict_hdr_names != "preserve" else None)
         self.reuse = model.http_reuse != "never"
         self.reuse_first = model.http_reuse in ("aggressive", "always")
+        # option prefer-last-server, and `max-keep-alive-queue` + 1 (lb.proxy.private)
+        self.prefer_last = o.prefer_last_server
+        self.max_ka_queue = model.max_ka_queue
         # idle keep-alive connections per server (ServerConn objects)
         self.idle: dict[ServerState, list[Any]] = {s: [] for s in st.servers}
         # server choice (docs/balancing.md): None when the feature is not configured,
@@ -230,6 +234,7 @@ class FrontendRT:
         "tcp_content_rules", "buffer_req", "monitor_uri", "monitor_fail", "unique_id",
         "unique_id_hdr", "restrict_names", "log_be_src", "comp", "comp_any", "comp_level",
         "cap_req", "cap_res", "cap_cookie", "rate_lim", "rate_sec", "rate_curr", "rate_prev",
+        "max_srv_conns",
     )
 
     def __init__(self, model: Proxy, st: FrontendState, rt: Runtime) -> None:
@@ -283,6 +288,9 @@ class FrontendRT:
         self.rate_sec = 0
         self.rate_curr = 0
         self.rate_prev = 0
+        # max-session-srv-conns: idle private server connections a client connection
+        # keeps (lb.proxy.private)
+        self.max_srv_conns = model.max_session_srv_conns
         self.t_client = t.client
         self.t_http_request = t.http_request if t.http_request is not None else t.client
         self.t_keep_alive = (t.http_keep_alive if t.http_keep_alive is not None

@@ -23,7 +23,8 @@ cdef class ServerConn:
     cdef public object early
     cdef public list unsent
     cdef public object local
-    cdef public bint pp_sent, quickack
+    cdef public bint pp_sent, quickack, private
+    cdef public object owner
     cdef public long long hleft, hcount
     cdef public int fd
     cdef public BackendRT be

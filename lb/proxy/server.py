@@ -23,7 +23,7 @@ import httptools
 from lb.http import h1
 from lb.http.headscan import scan_response
 from lb.proxy import dial as dialmod
-from lb.proxy import errsnap, sockopts, tlsconn
+from lb.proxy import errsnap, private, sockopts, tlsconn
 from lb.proxy.sockio import closing, quickack_on, reset_on_close, send_fd, send_now
 from lb.state import ServerState
 
@@ -45,7 +45,7 @@ class ServerConn:
         "in_head", "closed", "idle_handle", "reusable", "res_cl", "res_te", "idle_since",
         "hleft", "hcount", "final", "pooled", "attached", "early", "fd", "plain",
         "dialer", "feeding", "parked", "park_timeout", "park_now", "unsent", "local",
-        "pp_sent", "quickack",
+        "pp_sent", "quickack", "owner", "private",
     )
 
     def __init__(self, be: Any, srv: ServerState, dialer: Any = None, fd: int = -3) -> None:
@@ -108,6 +108,10 @@ class ServerConn:
         # smart connect (HTTP mode) opened it with TCP_QUICKACK off: turned back on at
         # its first read, once the request has left (lb.proxy.sockio.quickack_on)
         self.quickack = be.smart == 1 and srv.unix_path is None
+        # a private connection is never handed to another client; ``owner`` is the
+        # client connection that keeps it between its requests (lb.proxy.private)
+        self.private = False
+        self.owner: Any = None
 
     # ---- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -133,6 +137,8 @@ class ServerConn:
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.owner is not None:
+            private.forget(self)
         txn = self.txn
         if txn is not None:
             self.txn = None
@@ -434,6 +440,9 @@ class ServerConn:
             self.parked = True
             self.park_timeout = idle_timeout
             self.park_now = now
+            return
+        if self.private:  # kept by its client connection, never pooled
+            private.keep(self, now, idle_timeout)
             return
         pool = self.be.idle.get(self.srv)
         if pool is None or len(pool) >= 64:

@@ -99,6 +99,7 @@ cdef class Txn(SampleSubject):
     cpdef req_body(self, data)
     cpdef req_end(self, trailers)
     cpdef connect(self)
+    cpdef _reuse(self, sc)
     cpdef _attempt(self)
     cpdef _dial(self, dial)
     cpdef _connected(self, Driven task)

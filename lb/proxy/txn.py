@@ -40,10 +40,10 @@ from lb.http.h1 import is_websocket as is_ws_upgrade
 from lb.http.h1 import tokens as hdr_tokens
 from lb.match import variables
 from lb.match.sample import SampleSubject
+from lb.proxy import private, track
 from lb.proxy import queue as qmod
 from lb.proxy import retry as retrymod
 from lb.proxy import server as srvmod
-from lb.proxy import track
 from lb.proxy import tunnel as tunmod
 from lb.proxy.drive import DONE as DRIVEN_DONE
 from lb.proxy.drive import Driven
@@ -592,6 +592,9 @@ class Txn(SampleSubject):
                                         self.direct or stuck is not None)
             if found is not None:
                 stuck = found
+        if (stuck is None and not self.direct and self.conn.srv_conns
+                and (be.prefer_last or self.conn.prefer_last) and be.hash_spec is None):
+            stuck = private.preferred_server(self.conn, be)
         if be.hash_spec is not None and not self.direct and stuck is None:
             smp = be.hash_sample
             self.lb_key = lbkeys.extract(be.hash_spec, self.method, self.url,
@@ -1098,6 +1101,10 @@ class Txn(SampleSubject):
     def connect(self) -> None:
         be = self.be
         srv = self.srv
+        if self.conn.srv_conns:  # one this client owns to srv comes first, in any mode
+            sc = private.take(self.conn, srv, be.t_server, be.loop_time())
+            if sc is not None:
+                return self._reuse(sc)
         # http-reuse safe (the default): a client connection's first request gets a
         # connection of its own, later ones may take an idle one (aggressive/always:
         # the first one too)
@@ -1105,15 +1112,20 @@ class Txn(SampleSubject):
                 and (self.conn.nreq > 1 or be.reuse_first)):
             sc = srvmod.take_idle(be, srv)
             if sc is not None:
-                self.reused = True
-                self.srv_ip, self.srv_port = srv.addr, srv.port or 0
-                self.t_connect = 0
-                be.counters.reuse += 1
-                srv.counters.reuse += 1
-                if srv.observe:
-                    hana.observe(srv, hana.L4_OK)
-                return self.attach(sc)
+                return self._reuse(sc)
         self._attempt()
+
+    def _reuse(self, sc: Any) -> None:
+        """Send on ``sc``, an idle connection to the chosen server."""
+        srv = self.srv
+        self.reused = True
+        self.srv_ip, self.srv_port = srv.addr, srv.port or 0
+        self.t_connect = 0
+        self.be.counters.reuse += 1
+        srv.counters.reuse += 1
+        if srv.observe:
+            hana.observe(srv, hana.L4_OK)
+        self.attach(sc)
 
     def _attempt(self) -> None:
         rt = self.rt
@@ -1380,6 +1392,10 @@ class Txn(SampleSubject):
             return
         if self.replay is not None and self._l7_retry(str(status)):
             return
+        if (status == 401 or status == 407) and private.offers_connection_auth(status, headers):
+            # NTLM/Negotiate authenticate the connection: it stays this client's
+            self.sc.private = True
+            conn.prefer_last = True
         if self.srv.observe:
             hana.observe(self.srv, hana.status_of_response(status))
         if self.rt.trace is not None:
@@ -1957,10 +1973,11 @@ class Txn(SampleSubject):
             if abort or not self.req_done:
                 sc.txn = None
                 sc.abort()
-            elif not self.be.reuse:  # http-reuse never
-                sc.txn = None
-                sc.close_done()
             else:
+                if sc.private or not self.be.reuse or self.srv is self.be.st.dispatch:
+                    # (NTLM, http-reuse never, a dispatch): its client's (lb.proxy.private)
+                    sc.private = True
+                    sc.owner = conn
                 sc.release(self.be.t_server, now)
         self.dialing = None
         if self.task is not None:
