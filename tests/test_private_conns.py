@@ -423,3 +423,47 @@ def test_settings_reach_the_model() -> None:
     assert px["b"].max_ka_queue == 5
     assert px["b"].options.prefer_last_server
     assert not px["f"].options.prefer_last_server
+
+
+def test_a_connection_upgraded_to_a_tunnel_is_no_longer_kept() -> None:
+    """A WebSocket upgrade sent on an owned connection takes it (a reuse); from the
+    101 on it is the tunnel's, and its client's list of kept connections forgets it
+    (closing the client later must not touch the tunnel's socket again)."""
+    from tests.lbproc import RawBackend
+
+    def http_then_echo(c: socket.socket, be: RawBackend) -> None:
+        while True:
+            head = be.recv_head(c)
+            if not head.endswith(b"\r\n\r\n"):
+                return
+            if b"upgrade: websocket" in head.lower():
+                c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          b"Connection: Upgrade\r\n"
+                          b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+                while data := c.recv(65536):
+                    c.sendall(data)
+                return
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Server: s1\r\n\r\nok")
+
+    with RawBackend(http_then_echo) as be, LbThread(
+            CFG.format(global_lines="", fe_lines="", be_lines="    http-reuse never",
+                       servers="    server s1 127.0.0.1:@@s1@@"),
+            ports={"s1": be.port}) as px:
+        with socket.create_connection(("127.0.0.1", px.ports["fe"]), 10) as c:
+            assert _get(c, "/a") == (200, "s1")
+            c.sendall(b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+            got = b""
+            while b"\r\n\r\n" not in got:
+                got += c.recv(65536)
+            assert got.startswith(b"HTTP/1.1 101")
+            c.sendall(b"ping")
+            echoed = b""
+            while len(echoed) < 4:
+                echoed += c.recv(65536)
+            assert echoed == b"ping"
+            conn = px.txns[-1].conn
+            assert be.accepted == 1  # the upgrade went on the kept connection
+            assert not conn.srv_conns  # ... which the tunnel took over
+        assert be.accepted == 1

@@ -1696,6 +1696,8 @@ class Txn(SampleSubject):
         fe.counters.hrsp_1xx += 1
         be.counters.hrsp_1xx += 1
         self.status_counted = True
+        if sc.owner is not None:  # a tunnel now: its client no longer keeps it
+            private.forget(sc)
         tunmod.start_http(self, head, server_tail)
 
     def log_asap(self, at: float) -> None:
