@@ -213,12 +213,16 @@ def _status(o: Obj) -> str:
 
 
 def _weight(o: Obj) -> int:
+    if o.proxy.dispatch is not None:  # no load balancing: HAProxy 2.6.12 weighs nothing
+        return 0
     return o.item.eweight if o.kind == SRV else o.item.total_weight()
 
 
 def _uweight(o: Obj) -> int:
     if o.kind == SRV:
         return o.item.uweight
+    if o.proxy.dispatch is not None:
+        return 0
     be: BackendState = o.item
     act = sum(s.uweight for s in be.servers if s.usable and not s.backup)
     return act or sum(s.uweight for s in be.servers if s.usable and s.backup)
@@ -351,7 +355,8 @@ def _cookie(o: Obj) -> str | None:
 
 
 def _algo(o: Obj) -> str:
-    return o.proxy.balance.algorithm
+    # `dispatch` or `option transparent` without `balance`: HAProxy 2.6.12's "none"
+    return "none" if o.proxy.dispatch is not None else o.proxy.balance.algorithm
 
 
 def _fc_read(name: str) -> Getter:

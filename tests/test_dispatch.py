@@ -8,7 +8,8 @@ compared live below:
 - the log names no server (`b/<NOSRV>`), no cookie is set (`--NN`), a cookie that
   names a server still goes there (`--VN`), an unknown one goes to the dispatch (`--IN`);
 - `lbtot` stays 0; the backend's `status` in `show stat` reads DOWN when it has
-  servers (HAProxy never adds their weights up) and UP when it has none;
+  servers (HAProxy never adds their weights up) and UP when it has none; its `algo`
+  is `none`, its `weight` and `uweight` 0, and so is each server's `weight`;
 - a dispatch that refuses connections is retried there, with the turn-around
   delay, and never "redispatched": 503 `SC--`, retries `2` (not `+2`), `wretr` 2;
 - `balance` (even a bare one, which is `balance roundrobin`) wins: the dispatch
@@ -145,7 +146,7 @@ EXCHANGES = [
     (("/dead", None), (503, False, "SC--", "2")),
 ]
 STAT_COLUMNS = ("stot", "lbtot", "econ", "wretr", "wredis", "connect", "status", "act",
-                "hrsp_2xx", "hrsp_5xx")
+                "hrsp_2xx", "hrsp_5xx", "weight", "uweight", "algo")
 
 
 def _run(kind: str, ports: dict[str, int], log: UdpLog) -> tuple[list, dict, list]:
@@ -194,13 +195,16 @@ def test_dispatch_traffic_like_haproxy(kind: str) -> None:
     b, empty, dead = rows[("b", "BACKEND")], rows[("empty", "BACKEND")], rows[("dead", "BACKEND")]
     assert {c: b[c] for c in STAT_COLUMNS} == {
         "stot": "3", "lbtot": "0", "econ": "0", "wretr": "0", "wredis": "0", "connect": "3",
-        "status": "DOWN", "act": "1", "hrsp_2xx": "3", "hrsp_5xx": "0"}
-    assert (empty["status"], empty["stot"], empty["lbtot"]) == ("UP", "1", "0")
+        "status": "DOWN", "act": "1", "hrsp_2xx": "3", "hrsp_5xx": "0",
+        "weight": "0", "uweight": "0", "algo": "none"}  # (no algorithm, no weights)
+    assert (empty["status"], empty["stot"], empty["lbtot"], empty["algo"]) == (
+        "UP", "1", "0", "none")
     assert {c: dead[c] for c in ("stot", "econ", "wretr", "wredis", "connect", "hrsp_5xx")} \
         == {"stot": "1", "econ": "1", "wretr": "2", "wredis": "0", "connect": "3",
             "hrsp_5xx": "1"}
     s1row = rows[("b", "s1")]
     assert (s1row["stot"], s1row["lbtot"], s1row["connect"]) == ("1", "0", "1")
+    assert (s1row["weight"], s1row["uweight"]) == ("0", "1")
 
 
 def test_transparent_goes_where_the_client_connected() -> None:
