@@ -467,3 +467,44 @@ def test_a_connection_upgraded_to_a_tunnel_is_no_longer_kept() -> None:
             assert be.accepted == 1  # the upgrade went on the kept connection
             assert not conn.srv_conns  # ... which the tunnel took over
         assert be.accepted == 1
+
+
+def test_take_passes_over_what_cannot_carry_a_request() -> None:
+    """lb.proxy.private.take: only an idle, open connection to that server, within
+    `timeout server`; one past it is closed on the way."""
+    from types import SimpleNamespace as NS
+
+    from lb.proxy import private
+
+    class Transport:
+        def __init__(self, closing: bool = False) -> None:
+            self.closing = closing
+
+        def is_closing(self) -> bool:
+            return self.closing
+
+    closed: list[str] = []
+
+    def kept(name: str, srv: object, **kw: Any) -> Any:
+        sc = NS(name=name, srv=srv, txn=None, closed=False, transport=Transport(),
+                idle_since=100.0)
+
+        def close_done() -> None:
+            closed.append(name)
+            sc.closed = True
+        sc.close_done = close_done
+        for k, v in kw.items():
+            setattr(sc, k, v)
+        return sc
+
+    s1, s2 = object(), object()
+    conn = NS(srv_conns=[
+        kept("other-server", s2), kept("busy", s1, txn=object()),
+        kept("closed", s1, closed=True), kept("no-transport", s1, transport=None),
+        kept("closing", s1, transport=Transport(closing=True)),
+        kept("too-old", s1, idle_since=80.0), kept("good", s1)])
+    assert private.take(conn, s1, 10.0, 100.5).name == "good"
+    assert closed == ["too-old"]
+    conn.srv_conns.append(kept("old-but-no-timeout", s1, idle_since=1.0))
+    conn.srv_conns.remove(next(sc for sc in conn.srv_conns if sc.name == "good"))
+    assert private.take(conn, s1, None, 1000.0).name == "old-but-no-timeout"

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lb.proxy.sockio import closing
+
 _NEGO = b"nego"
 _NTLM = b"ntlm"
 
@@ -70,9 +72,12 @@ def keep(sc: Any, now: float, idle_timeout: float | None) -> None:
 
 def take(conn: Any, srv: Any, idle_timeout: float | None, now: float) -> Any:
     """An idle connection ``conn`` owns to ``srv``, or None. One idle for longer than
-    ``idle_timeout`` (`timeout server`) is closed on the way, as the pool does."""
+    ``idle_timeout`` (`timeout server`) is closed on the way, as the pool does. One
+    whose server just closed it (its transport closing, the loss not yet told) is
+    passed over, as the pool passes it over."""
     for sc in conn.srv_conns:
-        if sc.srv is not srv or sc.txn is not None or sc.closed or sc.transport is None:
+        if (sc.srv is not srv or sc.txn is not None or sc.closed or sc.transport is None
+                or closing(sc.transport)):
             continue
         if idle_timeout and now - sc.idle_since > idle_timeout:
             sc.close_done()
