@@ -26,6 +26,15 @@ MODULE = "lb.proxy.timers"  # small: compiles in a few seconds
 BUILD = ("tools/build_accel.py", "--strict", "-O", "0")
 
 
+def _build_accel():  # noqa: ANN202 (a module)
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import build_accel
+    finally:
+        sys.path.pop(0)
+    return build_accel
+
+
 def _tree(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "lb", tmp_path / "lb",
                     ignore=shutil.ignore_patterns("__pycache__", "*.so"))
@@ -109,11 +118,13 @@ def test_compiled_module_used_only_while_its_source_is_unchanged(tmp_path: Path)
     # a build made at another optimisation level is not reused: the manifest starts
     # again with what this build compiled
     manifest = json.loads((tree / "build/accel/manifest.json").read_text())
-    assert manifest["compile_args"] == ["-g0", "-O0"]
+    once_code = _build_accel().ONCE_CODE
+    assert manifest["compile_args"] == ["-g0", "-O0", once_code]
     out = _run(tree, "tools/build_accel.py", "--strict", "-O", "1", "--modules", MODULE)
     assert "compiled 1 module(s)" in out
     manifest = json.loads((tree / "build/accel/manifest.json").read_text())
-    assert (manifest["compile_args"], list(manifest["modules"])) == (["-g0", "-O1"], [MODULE])
+    assert (manifest["compile_args"], list(manifest["modules"])) == (
+        ["-g0", "-O1", once_code], [MODULE])
     assert _run(tree, "-c", code).split() == ["True", "42"]
 
 
@@ -209,14 +220,11 @@ def test_repository_build_is_complete_and_in_use() -> None:
     manifest_path = ROOT / "build" / "accel" / "manifest.json"
     if not manifest_path.is_file() and not os.environ.get("CI"):
         pytest.skip("no build/accel here: run `make accel` (make test does)")
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        import build_accel
-    finally:
-        sys.path.pop(0)
+    build_accel = _build_accel()
     manifest = json.loads(manifest_path.read_text())
     assert sorted(manifest["modules"]) == sorted(build_accel.HOT_MODULES)
-    assert manifest["compile_args"] == ["-g0", f"-O{build_accel.DEFAULT_OPT}"]
+    assert manifest["compile_args"] == [
+        "-g0", f"-O{build_accel.DEFAULT_OPT}", build_accel.ONCE_CODE]
     names = ",".join(build_accel.HOT_MODULES)
     code = (f"import importlib\nfor n in {names!r}.split(','):\n"
             "    print(n, importlib.import_module(n).__file__)\n")
