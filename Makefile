@@ -5,8 +5,9 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 # the suite runs in this many processes (pytest-xdist), whole test files each: most
-# tests wait on sockets and timers, so two share two cores well
-TEST_JOBS ?= 2
+# tests wait on sockets and timers, so three keep two cores about 1.5 busy (the suite
+# took 417 s in two processes, 298 s in three; docs/performance.md, session 57)
+TEST_JOBS ?= 3
 
 .PHONY: run test lint bench check-config clean system-deps accel accel-strict
 
