@@ -945,12 +945,12 @@ def cmd_set_table(sess: Session, args: list[str]) -> str:
             if pos + 1 >= len(args):
                 raise CliError("Require a valid integer value to store\n")
             sid = c_atoi(text)
-        elif not table.stores_type(name):
+        elif (data := table.cli_type(name)) is None:
             raise CliError("Data type not stored in this table\n")
         elif not text.lstrip("-").isdigit():
             raise CliError("Require a valid integer value to store\n")
         else:
-            values.append((name, int(text)))
+            values.append((data, int(text)))
         pos += 2
     if sid is not None:  # (no server name: HAProxy shows `server_key=-` then too)
         table.store(key, sid, "", now)

@@ -39,10 +39,15 @@ DATA_TYPES: dict[str, str] = {
 }
 
 
-# every data type HAProxy 2.6 knows, kept or not (`show table` filters name them)
-KNOWN_TYPES = frozenset((*DATA_TYPES, "server_id", "server_key", "bytes_in_cnt",
-                         "bytes_in_rate", "bytes_out_cnt", "bytes_out_rate", "http_fail_cnt",
-                         "http_fail_rate", "gpt", "gpc", "gpc_rate"))
+# HAProxy 2.5+'s arrays, in its order (after every type above in `show table`): an
+# entry keeps their elements under the legacy names, gpt0.., gpc0.., gpc0_rate..,
+# which a table with the array cannot also store (lb.config.stick_kw refuses it)
+ARRAY_TYPES = ("gpt", "gpc", "gpc_rate")
+# every data type HAProxy 2.6 knows (`show table` filters name them)
+KNOWN_TYPES = frozenset((*DATA_TYPES, *ARRAY_TYPES, "server_id", "server_key"))
+# tags and counters are unsigned 32-bit integers (they wrap; a negative tag is stored
+# as its two's complement, as HAProxy shows it)
+U32 = 0xFFFFFFFF
 # `show table` / `clear table` filter operators
 FILTER_OPS: dict[str, Any] = {
     "eq": int.__eq__, "ne": int.__ne__, "le": int.__le__, "ge": int.__ge__,
@@ -83,7 +88,7 @@ class PeriodCounter:
             remain += period
             if remain < 0:
                 return 0
-        return curr + past * remain // period
+        return curr + past * remain // period if period else curr
 
 
 class StickEntry:
@@ -101,7 +106,7 @@ class StickTable:
     """One proxy's table. ``now`` arguments are the loop clock, in seconds."""
 
     __slots__ = ("name", "type", "size", "key_len", "expire", "nopurge", "entries",
-                 "stores", "periods", "with_server")
+                 "stores", "periods", "with_server", "arrays", "elements", "u32")
 
     def __init__(self, name: str, spec: Any, with_server: bool = True) -> None:
         self.name = name
@@ -111,10 +116,25 @@ class StickTable:
         self.expire: float | None = spec.expire
         self.nopurge: bool = spec.nopurge
         self.entries: OrderedDict[Any, StickEntry] = OrderedDict()  # oldest use first
-        # the data types kept, in HAProxy's order, and each rate's period (ms)
+        # the data kept, in HAProxy's order (array elements by their names), and each
+        # rate's period (ms)
         stores = dict(getattr(spec, "stores", ()))
-        self.stores: tuple[str, ...] = tuple(t for t in DATA_TYPES if t in stores)
-        self.periods: dict[str, int] = {t: p for t, p in stores.items() if p}
+        legacy = tuple(t for t in DATA_TYPES if t in stores)
+        self.arrays: dict[str, int] = {}  # gpt/gpc/gpc_rate -> elements
+        elements: list[str] = []
+        for name in ARRAY_TYPES:
+            for array, count, period in getattr(spec, "arrays", ()):
+                if array == name:
+                    self.arrays[name] = count
+                    for i in range(count):
+                        element = _element_name(name, i)
+                        elements.append(element)
+                        stores[element] = period
+        self.elements = frozenset(elements)
+        self.stores: tuple[str, ...] = (*legacy, *elements)
+        self.periods: dict[str, int] = {t: p for t, p in stores.items() if p is not None}
+        self.u32 = frozenset(t for t in self.stores
+                             if t.startswith(("gpc", "gpt")) and t not in self.periods)
         # `stick on` rules use the table: its entries name a server
         self.with_server = with_server or not self.stores
 
@@ -202,7 +222,14 @@ class StickTable:
         return e
 
     def new_data(self) -> dict[str, Any]:
-        return {t: PeriodCounter() if DATA_TYPES[t] == "rate" else 0 for t in self.stores}
+        return {t: PeriodCounter() if t in self.periods else 0 for t in self.stores}
+
+    def element(self, array: str, index: int) -> str | None:
+        """The data name of element ``index`` of an array (``gpc``, ``gpt``,
+        ``gpc_rate``), None when the table has no such element."""
+        if 0 <= index < self.arrays.get(array, 0):
+            return _element_name(array, index)
+        return None
 
     def add(self, e: StickEntry, name: str, now: float, n: int = 1) -> None:
         """Count ``n`` events of ``name`` (a counter, or a rate with its period) when
@@ -217,6 +244,8 @@ class StickTable:
             return
         if isinstance(v, PeriodCounter):
             v.add(int(now * 1000), self.periods[name], n)
+        elif name in self.u32:
+            data[name] = (v + n) & U32
         else:
             data[name] = v + n
 
@@ -246,10 +275,22 @@ class StickTable:
                     v.tick, v.prev = now_ms, 0
                 v.curr = value
             else:
-                e.data[name] = value
+                e.data[name] = value & U32 if name in self.u32 else value
+
+    def cli_type(self, name: str) -> str | None:
+        """The data a `data.<type>` of the CLI names here (an array: its first
+        element; an element by its legacy name: nothing, as in HAProxy), or None
+        when the table does not store it."""
+        if name in self.arrays:
+            return _element_name(name, 0)
+        if name in self.stores and name not in self.elements:
+            return name
+        if name == "server_id" and self.with_server:
+            return name
+        return None
 
     def stores_type(self, name: str) -> bool:
-        return name in self.stores or (name == "server_id" and self.with_server)
+        return self.cli_type(name) is not None
 
     def filters(self, words: list[str]) -> list[tuple[str, Any, int]]:
         """``data.<type> <op> <value>`` triplets as (type, operator, value); raises
@@ -268,9 +309,10 @@ class StickTable:
             if not text.lstrip("-").isdigit():
                 raise FilterError(f"Filter entry #{n}: Require a valid integer value to "
                                   "compare against\n")
-            if not self.stores_type(name):
+            data = self.cli_type(name)
+            if data is None:
                 raise FilterError(f"Filter entry #{n}: Data type not stored in this table\n")
-            out.append((name, op, int(text)))
+            out.append((data, op, int(text)))
         return out
 
     def matches(self, e: StickEntry, filters: list[tuple[str, Any, int]], now: float) -> bool:
@@ -343,6 +385,13 @@ class StickTable:
         if self.with_server:
             parts.append(f"server_key={e.server_name or '-'}")
         return " ".join(parts) + "\n"
+
+
+def _element_name(array: str, index: int) -> str:
+    """gpc 2 -> gpc2, gpc_rate 2 -> gpc2_rate (as `show table` names them)."""
+    if array == "gpc_rate":
+        return f"gpc{index}_rate"
+    return f"{array}{index}"
 
 
 def _as_ip(value: Any) -> Any:

@@ -537,11 +537,14 @@ class ActTrackSc:
 
 @dataclass(frozen=True, slots=True)
 class ActScUpdate:
-    """`sc-inc-gpc0(<slot>)`, `sc-inc-gpc1(<slot>)`, `sc-set-gpt0(<slot>) <int|expr>`."""
+    """`sc-inc-gpc0(<slot>)`, `sc-inc-gpc1(<slot>)`, `sc-set-gpt0(<slot>) <int|expr>`,
+    and the array forms `sc-inc-gpc(<index>,<slot>)`, `sc-set-gpt(<index>,<slot>)
+    <int|expr>`."""
 
     slot: int
-    data: str  # "gpc0", "gpc1" or "gpt0"
-    value: str = ""  # sc-set-gpt0: an integer or a sample expression
+    data: str  # "gpc0", "gpc1" or "gpt0"; the arrays: "gpc" or "gpt"
+    value: str = ""  # sc-set-gpt*: an integer or a sample expression
+    index: int | None = None  # the array element (None: a legacy form)
 
 
 @dataclass(frozen=True, slots=True)
@@ -627,6 +630,9 @@ class StickTableSpec:
     # `store` data types lb keeps (lb.sticktable.DATA_TYPES): (name, period in ms for
     # a rate, else None)
     stores: tuple[tuple[str, int | None], ...] = ()
+    # the arrays of HAProxy 2.5+ (lb.sticktable.ARRAY_TYPES): (name, elements, period
+    # in ms for gpc_rate, else None)
+    arrays: tuple[tuple[str, int, int | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

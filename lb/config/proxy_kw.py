@@ -1788,8 +1788,9 @@ def parse_action(kw: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, args: tupl
             return m.ActAuth(args[1]) if len(args) == 2 else \
                 f"unexpected keyword '{args[2]}'."
         return m.ActAuth(p.name) if not args else f"unexpected keyword '{args[0]}'."
-    if act.startswith(("track-sc", "sc-inc-gpc", "sc-set-gpt0")):
-        return parse_stick_counter_action(act, p, args)
+    if act.startswith(("track-sc", "sc-inc-gpc", "sc-set-gpt")):
+        res = parse_stick_counter_action(act, p, args, context=kw)
+        return res + "." if isinstance(res, str) else res
     op, paren, file = act.partition("(")
     if op in ("add-acl", "del-acl", "set-map", "del-map"):  # (no file: a no-op)
         need = 2 if op == "set-map" else 1
@@ -2082,7 +2083,7 @@ HTTP_ACTIONS = ("add-header", "allow", "auth", "capture", "del-header", "deny", 
                 "set-pathq", "set-query", "set-status", "set-timeout", "set-uri",
                 "set-var(*)", "set-var-fmt(*)", "unset-var(*)", "silent-drop", "tarpit",
                 "use-service", "track-sc0", "track-sc1",
-                "track-sc2", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt0(*)",
+                "track-sc2", "sc-inc-gpc(*)", "sc-set-gpt(*)",
                 "add-acl(*)", "del-acl(*)", "set-map(*)", "del-map(*)", "set-src",
                 "set-src-port", "set-dst", "set-dst-port", "normalize-uri", "early-hint",
                 "do-resolve(*)")
@@ -2092,8 +2093,7 @@ EXPERIMENTAL_ACTIONS = frozenset({"normalize-uri"})
 # server sees (logging, tracking, tuning), so they are accepted with a warning; any
 # other known action lb lacks is refused, as ignoring it would change traffic.
 IGNORED_ACTIONS = frozenset({
-    "set-log-level", "set-nice", "set-tos", "set-mark", "sc-inc-gpc(*)",
-    "sc-set-gpt(*)", "disable-l7-retry", "wait-for-body", "wait-for-handshake",
+    "set-log-level", "set-nice", "set-tos", "set-mark", "disable-l7-retry", "wait-for-body", "wait-for-handshake",
     "set-priority-class", "set-priority-offset", "strict-mode", "send-spoe-group",
     "cache-use", "cache-store", "ot-group"})
 _RESPONSE_ONLY_BAD = ("auth", "tarpit", "reject", "set-path", "set-pathq", "set-uri", "set-query",
@@ -2147,8 +2147,8 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
         base = act.split("(")[0] + ("(*)" if "(" in act else "")
         if re.fullmatch(r"track-sc\d+", act):
             base = "track-sc0"  # the number is checked with the action's arguments
-        elif act in ("sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt0"):
-            base = act + "(*)"  # slot 0
+        elif act.startswith(("sc-inc-gpc", "sc-set-gpt")):
+            base = act[:10] + "(*)"  # (the parser tells the forms apart)
         elif act in ("add-acl", "del-acl", "set-map", "del-map"):
             base = act + "(*)"  # no file: HAProxy 2.6.12 takes it, and changes nothing
         elif act.startswith("do-resolve"):
@@ -2215,54 +2215,111 @@ def _add_rule(kw: str, attr: str, p: ProxyBuilder, line: Line, ctx: ParseCtx, ac
         p.has_rules = True
 
 
+# the legacy stick-counter updates: action word prefix -> the data they change
+_COUNTER_DATA = {"sc-inc-gpc0": "gpc0", "sc-inc-gpc1": "gpc1", "sc-set-gpt0": "gpt0"}
+
+
+def _strtol(text: str, i: int) -> tuple[int, int]:
+    """C ``strtol(text + i, &end, 10)``: (value, index of ``end``); (0, i) when no
+    digits follow (blanks and a sign are read first)."""
+    n = len(text)
+    j = i
+    while j < n and text[j] in " \t\n\v\f\r":
+        j += 1
+    negative = j < n and text[j] == "-"
+    if j < n and text[j] in "+-":
+        j += 1
+    k = j
+    while k < n and "0" <= text[k] <= "9":
+        k += 1
+    if k == j:
+        return 0, i
+    return (-1 if negative else 1) * int(text[j:k]), k
+
+
 def parse_stick_counter_action(act: str, p: ProxyBuilder, args: tuple[str, ...],
-                               session: bool = False) -> m.Action | str:
+                               session: bool = False, context: str = "http-request"
+                               ) -> m.Action | str:
     """`track-sc<n> <expr> [table <t>]`, `sc-inc-gpc0|1[(<n>)]`, `sc-set-gpt0[(<n>)]
-    <int|expr>`: HAProxy 2.6's texts for their errors."""
+    <int|expr>` and the array forms `sc-inc-gpc(<idx>,<n>)`, `sc-set-gpt(<idx>,<n>)
+    <int|expr>` in a rule of ``context`` (lb.match.uses.CONTEXTS): HAProxy 2.6's
+    texts for their errors, without a final period (the callers word them as their
+    keyword does)."""
     if act.startswith("track-sc"):
         slot_text = act[len("track-sc"):]
         if not slot_text.isdigit():
-            return f"unknown action '{act}'."
+            return f"unknown action '{act}'"
         if int(slot_text) > 2:
-            return f"{slot_text} track-sc number exceeding 2 (MAX_SESS_STKCTR-1) value."
+            return f"{slot_text} track-sc number exceeding 2 (MAX_SESS_STKCTR-1) value"
         if not args or not args[0]:
-            return "missing fetch method."
+            return "missing fetch method"
         try:
-            sample_mod.parse_expr(args[0])
+            expr = sample_mod.parse_expr(args[0])
         except sample_mod.SampleError as exc:
-            return f"{_msg(exc)}."
+            return _msg(exc)
+        need = uses.unavailable(expr.fetch_def.name, context)
+        if need is not None:
+            return (f"fetch method '{args[0]}' extracts information from '{need}', none of "
+                    "which is available here")
         table = None
         rest = args[1:]
         if rest and rest[0] == "table":
             if len(rest) < 2 or not rest[1]:
-                return "missing table name."
+                return "missing table name"
             table = rest[1]
             rest = rest[2:]
         if rest:
-            return f"unexpected keyword '{rest[0]}'."
+            return f"unexpected keyword '{rest[0]}'"
         return m.ActTrackSc(int(slot_text), args[0], table, session, p.name)
-    name, _, slot_arg = act.partition("(")
-    slot = 0
-    if slot_arg:
-        digits = slot_arg.rstrip(")")
-        if not digits.isdigit() or int(digits) > 2:
-            return "invalid stick table track ID. The max allowed ID is 2."
-        slot = int(digits)
-    data = {"sc-inc-gpc0": "gpc0", "sc-inc-gpc1": "gpc1", "sc-set-gpt0": "gpt0"}.get(name)
-    if data is None:
-        return f"unknown action '{act}'."
+    legacy = next((k for k in _COUNTER_DATA if act.startswith(k)), None)
+    index: int | None = None
+    if legacy is not None:
+        data = _COUNTER_DATA[legacy]
+        slot = 0
+        # (HAProxy 2.6.12 words the two parsers' errors differently)
+        named = f" '{act}'" if data == "gpt0" else ""
+        if len(act) > len(legacy):
+            slot, end = _strtol(act, len(legacy) + 1)
+            if act[len(legacy)] != "(" or end >= len(act) or act[end] != ")":
+                form = legacy if data == "gpt0" else act
+                return f"invalid stick table track ID{named}. Expects {form}(<Track ID>)"
+            if slot > 2:
+                return f"invalid stick table track ID{named}. The max allowed ID is 2"
+    else:
+        form, data = ("sc-inc-gpc", "gpc") if act.startswith("sc-inc-gpc") else \
+            ("sc-set-gpt", "gpt")
+        expects = f"Expects {form}(<{data.upper()} ID>,<Track ID>)"
+        if act[len(form):len(form) + 1] != "(":
+            return f"invalid {data} ID '{act}'. {expects}"
+        index, end = _strtol(act, len(form) + 1)
+        if end >= len(act) or act[end] != ",":
+            return f"Missing {data} ID '{act}'. {expects}"
+        slot, end = _strtol(act, end + 1)
+        if end >= len(act) or act[end] != ")":
+            return f"invalid stick table track ID '{act}'. {expects}"
+        if slot > 2:
+            return f"invalid stick table track ID '{act}'. The max allowed ID is 2"
     value = ""
-    if data == "gpt0":
-        value = args[0] if args and args[0] else "0"
-        if not value.lstrip("-").isdigit():
+    if data.startswith("gpt"):
+        value = args[0] if args else ""
+        number, end = _strtol(value, 0)
+        if end == len(value):  # (none at all: 0, as HAProxy)
+            value = str(number)
+        else:
             try:
-                sample_mod.parse_expr(value)
+                expr = sample_mod.parse_expr(value)
             except sample_mod.SampleError as exc:
-                return f"{_msg(exc)}."
+                return _msg(exc)
+            if context == "tcp-request connection":  # (HAProxy 2.6.12 refuses these)
+                return "internal error, unexpected rule->from=0, please report this bug!"
+            need = uses.unavailable(expr.fetch_def.name, context)
+            if need is not None:
+                return (f"fetch method '{value}' extracts information from '{need}', none "
+                        "of which is available here")
         args = args[1:]
     if args:
-        return f"unexpected keyword '{args[0]}'."
-    return m.ActScUpdate(slot, data, value)
+        return f"unexpected keyword '{args[0]}'"
+    return m.ActScUpdate(slot, data, value, index)
 
 
 def kw_redirect(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
@@ -2423,14 +2480,20 @@ def kw_tcp_request(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
         return
     action: m.Action
     start = 3
-    if act.startswith(("track-sc", "sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt0")):
+    if act.startswith(("track-sc", "sc-inc-gpc", "sc-set-gpt")):
         start = next((i for i in range(3, len(words)) if words[i] in ("if", "unless")),
                      len(words))
         res = parse_stick_counter_action(act, p, tuple(words[3:start]),
-                                         session=where != "content")
+                                         session=where != "content",
+                                         context=f"tcp-request {where}")
         if isinstance(res, str):
-            ctx.alert(line, f"'tcp-request {where} {act}' : {res}", "bad-action",
-                      col=line.col(2))
+            stray = re.fullmatch(r"unexpected keyword '(.*)'", res)
+            if stray:
+                res = (f"'tcp-request {where} {act}' only accepts 'if' or 'unless', in "
+                       f"{p.label()} (got '{stray.group(1)}')")
+            elif act.startswith("track-sc"):
+                res = f"'tcp-request {where} {act}' : {res}"
+            ctx.alert(line, res, "bad-action", col=line.col(2))
             return
         action = res
     elif var_kw.is_var_action(act) or act.startswith("do-resolve"):

@@ -14,8 +14,8 @@ from lb.config.lexer import Line
 from lb.config.registry import ParseCtx, ProxyBuilder, origin
 from lb.match import acl as acl_mod
 from lb.match import sample as sample_mod
-from lb.sticktable import DATA_TYPES, KEY_TYPES
-from lb.units import UnitError, parse_size, parse_time
+from lb.sticktable import ARRAY_TYPES, DATA_TYPES, KEY_TYPES
+from lb.units import UnitError, atoi, junk_warning, parse_size, parse_time, parse_time_ms
 
 STICK_KINDS = {"on": "on", "match": "match", "store-request": "store-request",
                "store-response": "store-response"}
@@ -32,8 +32,8 @@ def kw_stick_table(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     key_len = 0
     expire: float | None = None
     nopurge = False
-    stores: list[str] = []  # data types lb does not keep
-    kept: dict[str, int | None] = {}  # ... and those it keeps (name -> rate period)
+    kept: dict[str, int | None] = {}  # the data types kept (name -> rate period)
+    arrays: dict[str, tuple[int, int | None]] = {}  # gpc(n)...: name -> (n, rate period)
     i = 1
     while i < len(words):
         w = words[i]
@@ -70,9 +70,17 @@ def kw_stick_table(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
                           "of 'expire'.", "bad-argument")
                 return
         elif w == "store":
-            for item in (x for x in arg.split(",") if x):
-                if not _store_option(item, stores, kept, line, ctx):
+            for name, inner, closed in _store_items(arg):
+                if not closed:
+                    ctx.alert(line, "stick-table: missing closing parenthesis after store "
+                              f"option '{name}'.", "bad-argument")
                     return
+                if not _store_option(name, inner, kept, arrays, line, ctx):
+                    return
+            clash = _array_clash(kept, arrays)
+            if clash:
+                ctx.alert(line, f"stick-table: {clash}", "bad-argument")
+                return
         elif w == "nopurge":
             nopurge = True
             i += 1
@@ -93,58 +101,120 @@ def kw_stick_table(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:
     if not size:
         ctx.alert(line, "stick-table: missing size.", "missing-argument")
         return
-    if stores:
-        ctx.warn(line, f"stick-table: lb does not keep the data types "
-                 f"{','.join(stores)} of 'store'; they are accepted and read as absent.",
-                 "unsupported")
     p.stick_table = m.StickTableSpec(kind, size, key_len, expire, nopurge, origin(line),
-                                     tuple(kept.items()))
+                                     tuple(kept.items()),
+                                     tuple((k, n, per) for k, (n, per) in arrays.items()))
 
 
-# HAProxy 2.6's data types lb accepts without keeping them (a fetch reads them absent)
-_NOT_KEPT = frozenset(("server_id", "server_key", "bytes_in_cnt", "bytes_in_rate",
-                       "bytes_out_cnt", "bytes_out_rate", "http_fail_cnt", "http_fail_rate",
-                       "gpt", "gpc", "gpc_rate", "server_name"))
+# what every table keeps for `stick on` (not a stored data type of lb's)
+_NOT_KEPT = frozenset(("server_id", "server_key", "server_name"))
+# The arrays of HAProxy 2.5+ (`gpc(<n>)`, `gpt(<n>)`, `gpc_rate(<n>,<period>)`), at
+# most this many elements, and the legacy types each one excludes from the same table.
+ARRAY_MAX = 100
+_ARRAY_CLASHES = (
+    ("gpt", ("gpt0",), "'gpt' and 'gpt0' in a same table is not permitted as 'gpt' "
+     "overrides 'gpt0'."),
+    ("gpc", ("gpc0", "gpc1"), "'gpc' and 'gpc[0/1]' in a same table is not permitted as "
+     "'gpc' overrides 'gpc[0/1]'."),
+    ("gpc_rate", ("gpc0_rate", "gpc1_rate"), "'gpc_rate' and 'gpc[0/1]_rate' in a same "
+     "table is not permitted as 'gpc_rate' overrides 'gpc[0/1]_rate'."),
+)
 
 
-def _store_option(item: str, skipped: list[str], kept: dict[str, int | None], line: Line,
+def _store_items(text: str) -> list[tuple[str, str | None, bool]]:
+    """The comma-separated `store` list as (name, text between its parentheses or None,
+    closed), HAProxy's way: a comma inside parentheses does not separate, anything
+    between ')' and the next comma is skipped, and reading stops at an item whose
+    '(' has no ')' (returned with closed False)."""
+    items: list[tuple[str, str | None, bool]] = []
+    i, n = 0, len(text)
+    while i < n:
+        start, name_end, inner = i, -1, None
+        while i < n and text[i] != ",":
+            if text[i] == "(":
+                close = text.find(")", i + 1)
+                if close < 0:
+                    items.append((text[start:i], None, False))
+                    return items
+                name_end, inner, i = i, text[i + 1:close], close
+            i += 1
+        items.append((text[start:name_end if name_end >= 0 else i], inner, True))
+        i += 1
+    return items
+
+
+def _store_period(name: str, text: str, line: Line, ctx: ParseCtx) -> int | None:
+    """A rate's period in ms (HAProxy's timer syntax, junk after the unit warned about);
+    None after the alert for a bad one."""
+    try:
+        ms, junk = parse_time_ms(text, "store")
+    except UnitError:
+        ctx.alert(line, f"stick-table: error when processing store option '{name}'.",
+                  "bad-argument")
+        return None
+    if junk:
+        ctx.warn(line, junk_warning(text, junk), "time-junk", style="plain")
+    return ms
+
+
+def _store_option(name: str, inner: str | None, kept: dict[str, int | None],
+                  arrays: dict[str, tuple[int, int | None]], line: Line,
                   ctx: ParseCtx) -> bool:
-    """One `store` data type (HAProxy's texts); False after a fatal error."""
-    name, paren, rest = item.partition("(")
+    """One `store` data type (HAProxy's texts and order of checks); False after a
+    fatal error."""
     kind = DATA_TYPES.get(name)
-    if kind is None and name not in _NOT_KEPT:
+    if kind is None and name not in _NOT_KEPT and name not in ARRAY_TYPES:
         ctx.alert(line, f"stick-table: unknown store option '{name}'.", "bad-argument")
         return False
-    is_rate = kind == "rate" or name.endswith("_rate")
-    if is_rate and not paren:
-        ctx.alert(line, f"stick-table: missing argument to store option '{name}'.",
-                  "bad-argument")
-        return False
-    if not is_rate and paren:
-        ctx.alert(line, f"stick-table: unexpected argument to store option '{name}'.",
-                  "bad-argument")
-        return False
-    period: int | None = None
-    if paren:
-        try:
-            period = int(parse_time(rest.rstrip(")"), "store") * 1000)
-        except UnitError:
-            period = None
-        if not rest.endswith(")") or not period:
-            ctx.alert(line, f"stick-table: error when processing store option '{name}'.",
-                      "bad-argument")
-            return False
-    if name in kept or name in skipped:
+    if name in kept or name in arrays:
         ctx.warn(line, f"stick-table: store option '{name}' already enabled, ignored.",
-                 "duplicate", style="bracket")
+                 "duplicate", style="tight")
         return True
-    if name in ("server_id", "server_key", "server_name"):
+
+    def refuse(why: str) -> bool:
+        ctx.alert(line, f"stick-table: {why} store option '{name}'.", "bad-argument")
+        return False
+
+    if name in ARRAY_TYPES:
+        if inner is None:
+            return refuse("missing argument to")
+        size_text, comma, period_text = inner.partition(",")
+        size = atoi(size_text)
+        if not 1 <= size <= ARRAY_MAX:
+            return refuse(f"array size is out of allowed range (1-{ARRAY_MAX}) for")
+        period: int | None = None
+        if name == "gpc_rate":
+            if not comma:
+                return refuse("missing argument to")
+            period = _store_period(name, period_text.split(",")[0], line, ctx)
+            if period is None:
+                return False
+        elif comma:
+            return refuse("unexpected argument to")
+        arrays[name] = (size, period)
+        return True
+    is_rate = kind == "rate"
+    if is_rate and inner is None:
+        return refuse("missing argument to")
+    if not is_rate and inner is not None:
+        return refuse("unexpected argument to")
+    if name in _NOT_KEPT:
         return True  # what `stick on` keeps anyway
-    if kind is None:
-        skipped.append(name)
-    else:
-        kept[name] = period
+    period = None
+    if inner is not None:
+        period = _store_period(name, inner.split(",")[0], line, ctx)
+        if period is None:
+            return False
+    kept[name] = period
     return True
+
+
+def _array_clash(kept: dict[str, int | None], arrays: dict[str, Any]) -> str:
+    """HAProxy's refusal of an array beside the legacy types it replaces, or ""."""
+    for array, legacy, text in _ARRAY_CLASHES:
+        if array in arrays and any(t in kept for t in legacy):
+            return f"simultaneous usage of {text}"
+    return ""
 
 
 def kw_stick(p: ProxyBuilder, line: Line, ctx: ParseCtx) -> None:

@@ -670,22 +670,26 @@ def _track_sc(a: m.ActTrackSc) -> Executor:
 
 
 def _sc_update(a: m.ActScUpdate) -> Executor:
-    if a.data != "gpt0":
+    """`sc-inc-gpc*` and `sc-set-gpt*` (the tracked entry's update is lb.proxy.track's)."""
+    slot, data, index = a.slot, a.data, a.index
+    if not data.startswith("gpt"):
         def inc(ctx: Any) -> None:
-            ctx.sc_update(a.slot, a.data, None)
+            ctx.sc_update(slot, data, None, index)
             return None
         return inc
     const = int(a.value) if a.value.lstrip("-").isdigit() else None
     expr = sample.parse_expr(a.value) if const is None else None
 
-    def set_gpt0(ctx: Any) -> None:
+    def set_gpt(ctx: Any) -> None:
         v: Any = const
         if expr is not None:
-            v = sample.to_int(expr.raw(ctx)) if expr.raw(ctx) is not None else None
+            v = expr.raw(ctx)
+            if v is not None:
+                v = sample.to_int(v)
         if v is not None:
-            ctx.sc_update(a.slot, "gpt0", v)
+            ctx.sc_update(slot, data, v, index)
         return None
-    return set_gpt0
+    return set_gpt
 
 
 def _pattern_ref(a: m.ActPatternRef) -> Executor:

@@ -940,6 +940,7 @@ A_BE = "be"
 A_FE = "fe"
 A_SRV = "srv"
 A_TBL = "tbl"  # a stick table (str, "" = the current proxy's)
+A_TBLX = "tblx"  # a stick table only when named (sc_*: else the tracked entry's own)
 A_USR = "usr"  # a userlist (str)
 
 
@@ -1108,13 +1109,19 @@ AUTH_GROUP_ACL = FetchDef("http_auth_group", authfetch.http_auth_groups, (A_USR,
 # Stick counters (lb.match.stickfetch): sc_<x>(<n>[,<table>]), sc0_<x>..sc2_<x>([<table>]),
 # src_<x>([<table>]).
 FETCHES.update((
-    *(_row(f"sc_{x}", stickfetch.sc_fetch(x, None), (A_INT, A_TBL), 1,
+    *(_row(f"sc_{x}", stickfetch.sc_fetch(x, None), (A_INT, A_TBLX), 1,
            T_BOOL if x == "tracked" else T_INT, _ALL) for x in stickfetch.SC_SUFFIXES),
-    *(_row(f"sc{n}_{x}", stickfetch.sc_fetch(x, n), (A_TBL,), 0,
+    *(_row(f"sc{n}_{x}", stickfetch.sc_fetch(x, n), (A_TBLX,), 0,
            T_BOOL if x == "tracked" else T_INT, _ALL)
       for n in range(3) for x in stickfetch.SC_SUFFIXES),
     *(_row(f"src_{x}", stickfetch.src_fetch(x), (A_TBL,), 0, T_INT, _ALL)
       for x in stickfetch.SRC_SUFFIXES),
+    # the array forms (HAProxy 2.5+): sc_get_gpc(<idx>,<n>[,<table>]),
+    # src_get_gpc(<idx>,<table>)
+    *(_row(f"sc_{x}", stickfetch.sc_array_fetch(x), (A_INT, A_INT, A_TBLX), 2, T_INT,
+           _ALL) for x in stickfetch.ARRAY_SUFFIXES),
+    *(_row(f"src_{x}", stickfetch.src_array_fetch(x), (A_INT, A_TBL), 2, T_INT, _ALL)
+      for x in stickfetch.ARRAY_SUFFIXES),
 ))
 
 
@@ -1419,6 +1426,8 @@ CONVERTERS: dict[str, ConvDef] = {c.name: c for c in (
 CONVERTERS.update((c.name, c) for c in (
     *(ConvDef(f"table_{x}", stickfetch.table_conv(x), (A_TBL,), 1, T_ANY, T_INT)
       for x in stickfetch.TABLE_SUFFIXES),
+    *(ConvDef(f"table_{x}", stickfetch.table_array_conv(x), (A_INT, A_TBL), 2, T_ANY,
+              T_INT) for x in stickfetch.ARRAY_CONVERTERS),
     ConvDef("in_table", stickfetch.in_table, (A_TBL,), 1, T_ANY, T_BOOL),
 ))
 
@@ -1471,9 +1480,10 @@ def _enc(s: str) -> bytes:
 
 _KW_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+")
 
-_REF_KINDS = frozenset((A_BE, A_FE, A_SRV, A_TBL, A_USR))
+_REF_KINDS = frozenset((A_BE, A_FE, A_SRV, A_TBL, A_TBLX, A_USR))
 
-_TYPE_NAMES = {A_BE: "backend", A_FE: "frontend", A_SRV: "server", A_TBL: "table", A_USR: "userlist",
+_TYPE_NAMES = {A_BE: "backend", A_FE: "frontend", A_SRV: "server", A_TBL: "table",
+               A_TBLX: "table", A_USR: "userlist",
                A_STR: "string", A_HDR: "string", A_CHARS: "string", A_VAR: "string",
                A_REG: "regex", A_INT: "integer", A_OCC: "integer", A_NUM: "integer",
                A_MSK4: "IPv4 mask", A_MSK6: "IPv6 mask", A_IPV4: "IPv4 address",
@@ -1623,7 +1633,7 @@ def _typed_args(raw: list[str], kinds: tuple[str, ...], min_args: int) -> tuple:
             out.append(_mask_arg(a, pos, k))
         elif k in (A_IPV4, A_IPV6):
             out.append(_ip_arg(a, pos, k))
-        elif k in (A_BE, A_FE, A_TBL, A_USR):
+        elif k in (A_BE, A_FE, A_TBL, A_TBLX, A_USR):
             out.append(a)  # HAProxy keeps blanks: " be" names no backend
         elif k == A_SRV:
             proxy, slash, server = a.rpartition("/")
@@ -1699,6 +1709,10 @@ def _note_refs(fd: FetchDef | ConvDef, name: str, args: tuple, acl: bool,
         if kind not in _REF_KINDS:
             continue
         value = args[i] if i < len(args) else None
+        if kind == A_TBLX:
+            if not value:
+                continue  # (the tracked entry's table, known only at run time)
+            kind = A_TBL
         if kind == A_SRV:
             proxy, server = value if value is not None else (None, None)
         else:

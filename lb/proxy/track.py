@@ -134,13 +134,29 @@ def _release(slots: list[Slot | None], now: float) -> None:
             table.touch(e, now)
 
 
-def update(ctx: Any, slot: int, data: str, value: int | None) -> None:
-    """``sc-inc-gpc0/1`` (value None) and ``sc-set-gpt0``."""
+def update(ctx: Any, slot: int, data: str, value: int | None,
+           index: int | None = None) -> None:
+    """``sc-inc-gpc0/1`` (value None) and ``sc-set-gpt0``; with an ``index``, their
+    array forms ``sc-inc-gpc(<index>,..)`` (the element of ``gpc`` and of
+    ``gpc_rate``, whichever the table has) and ``sc-set-gpt(<index>,..)``. An element
+    the table lacks changes nothing, as a legacy type it does not store."""
     s = tracked(ctx, slot)
     if s is None:
         return
     table, e, _key = s
     now = ctx.rt.clock()
+    if index is not None:
+        counter = table.element(data, index)
+        if value is not None:
+            if counter is not None:
+                table.set_value(e, counter, value)
+            return
+        rate = table.element("gpc_rate", index)
+        if counter is not None:
+            table.add(e, counter, now)
+        if rate is not None:
+            table.add(e, rate, now)
+        return
     if value is None:
         table.add(e, data, now)
         table.add(e, data + "_rate", now)

@@ -251,9 +251,10 @@ class Txn(SampleSubject):
         for the whole connection."""
         track.track(self, slot, table, value, session)
 
-    def sc_update(self, slot: int, data: str, value: int | None) -> None:
-        """``sc-inc-gpc0/1`` and ``sc-set-gpt0`` on a tracked entry."""
-        track.update(self, slot, data, value)
+    def sc_update(self, slot: int, data: str, value: int | None,
+                  index: int | None = None) -> None:
+        """``sc-inc-gpc*`` and ``sc-set-gpt*`` on a tracked entry."""
+        track.update(self, slot, data, value, index)
 
     @property
     def request_line(self) -> bytes | None:
