@@ -185,6 +185,15 @@ CHECKS = [
     ('FE tcp-request session track-sc1 req.len', 1, ["parsing [{f}:8] : 'tcp-request session track-sc1' : fetch method 'req.len' extracts information from 'request buffer', none of which is available here"]),
     ('FE http-response track-sc0 req.hdr(x)', 1, ["parsing [{f}:8] : error detected in frontend 'fe' while parsing 'http-response track-sc0' rule : fetch method 'req.hdr(x)' extracts information from 'HTTP request headers', none of which is available here."]),
     ('FE http-request track-sc0 src foo', 1, ["parsing [{f}:8]: 'http-request track-sc0' expects either 'if' or 'unless' followed by a condition but found 'foo'."]),
+    ('FE tcp-request connection track-sc-1 src', 1, ["parsing [{f}:8] : 'tcp-request connection track-sc-1' : Wrong track-sc number '-1'"]),
+    ('FE http-request track-sc+1 src', 1, ["parsing [{f}:8] : error detected in frontend 'fe' while parsing 'http-request track-sc+1' rule : Wrong track-sc number '+1'."]),
+    ('FE http-request track-sc99999999999999999999 src', 1, ["parsing [{f}:8] : error detected in frontend 'fe' while parsing 'http-request track-sc99999999999999999999' rule : 4294967295 track-sc number exceeding 2 (MAX_SESS_STKCTR-1) value."]),
+    ('FE tcp-request connection track-scx src', 1, ["parsing [{f}:8] : 'tcp-request connection track-scx' : Wrong track-sc number 'x'"]),
+    ('FE tcp-request connection track-sc src', 1, ["Proxy 'fe': unable to find table 'fe' referenced by track-sc0."]),
+    ('FE tcp-request content track-sc10 src', 1, ["parsing [{f}:8] : 'tcp-request content track-sc10' : 10 track-sc number exceeding 2 (MAX_SESS_STKCTR-1) value"]),
+    ('FE http-request track-sc0x src', 1, ["parsing [{f}:8] : error detected in frontend 'fe' while parsing 'http-request track-sc0x' rule : Wrong track-sc number '0x'."]),
+    ('FE http-request track-sc src', 1, ["Proxy 'fe': unable to find table 'fe' referenced by track-sc0."]),
+    ('FE http-response track-sc3 src', 1, ["parsing [{f}:8] : error detected in frontend 'fe' while parsing 'http-response track-sc3' rule : 3 track-sc number exceeding 2 (MAX_SESS_STKCTR-1) value."]),
 ]
 
 

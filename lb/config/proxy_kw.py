@@ -2145,7 +2145,7 @@ def _rules_kw(kw: str, attr: str) -> Callable[[ProxyBuilder, Line, ParseCtx], No
                 res += "."
             return _add_rule(kw, attr, p, line, ctx, act, res, cut)
         base = act.split("(")[0] + ("(*)" if "(" in act else "")
-        if re.fullmatch(r"track-sc\d+", act):
+        if act.startswith("track-sc"):
             base = "track-sc0"  # the number is checked with the action's arguments
         elif act.startswith(("sc-inc-gpc", "sc-set-gpt")):
             base = act[:10] + "(*)"  # (the parser tells the forms apart)
@@ -2246,11 +2246,12 @@ def parse_stick_counter_action(act: str, p: ProxyBuilder, args: tuple[str, ...],
     texts for their errors, without a final period (the callers word them as their
     keyword does)."""
     if act.startswith("track-sc"):
-        slot_text = act[len("track-sc"):]
-        if not slot_text.isdigit():
-            return f"unknown action '{act}'"
-        if int(slot_text) > 2:
-            return f"{slot_text} track-sc number exceeding 2 (MAX_SESS_STKCTR-1) value"
+        slot_text = act[len("track-sc"):]  # (none: 0; HAProxy reads an unsigned int)
+        if slot_text and not (slot_text.isascii() and slot_text.isdigit()):
+            return f"Wrong track-sc number '{slot_text}'"
+        number = min(int(slot_text or "0"), 0xFFFFFFFF)
+        if number > 2:
+            return f"{number} track-sc number exceeding 2 (MAX_SESS_STKCTR-1) value"
         if not args or not args[0]:
             return "missing fetch method"
         try:
@@ -2270,7 +2271,7 @@ def parse_stick_counter_action(act: str, p: ProxyBuilder, args: tuple[str, ...],
             rest = rest[2:]
         if rest:
             return f"unexpected keyword '{rest[0]}'"
-        return m.ActTrackSc(int(slot_text), args[0], table, session, p.name)
+        return m.ActTrackSc(number, args[0], table, session, p.name)
     legacy = next((k for k in _COUNTER_DATA if act.startswith(k)), None)
     index: int | None = None
     if legacy is not None:
