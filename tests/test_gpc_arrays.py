@@ -194,6 +194,9 @@ CHECKS = [
     ('FE http-request track-sc0x src', 1, ["parsing [{f}:8] : error detected in frontend 'fe' while parsing 'http-request track-sc0x' rule : Wrong track-sc number '0x'."]),
     ('FE http-request track-sc src', 1, ["Proxy 'fe': unable to find table 'fe' referenced by track-sc0."]),
     ('FE http-response track-sc3 src', 1, ["parsing [{f}:8] : error detected in frontend 'fe' while parsing 'http-response track-sc3' rule : 3 track-sc number exceeding 2 (MAX_SESS_STKCTR-1) value."]),
+    ('STORE gpc(2)(3)', 2, []),
+    ('STORE gpc(2)(0)', 1, ["parsing [{f}:7] : stick-table: array size is out of allowed range (1-100) for store option 'gpc'."]),
+    ('STORE gpc(2)(3', 1, ["parsing [{f}:7] : stick-table: missing closing parenthesis after store option 'gpc'."]),
 ]
 
 

@@ -124,19 +124,22 @@ _ARRAY_CLASHES = (
 def _store_items(text: str) -> list[tuple[str, str | None, bool]]:
     """The comma-separated `store` list as (name, text between its parentheses or None,
     closed), HAProxy's way: a comma inside parentheses does not separate, anything
-    between ')' and the next comma is skipped, and reading stops at an item whose
-    '(' has no ')' (returned with closed False)."""
+    between ')' and the next comma is skipped but another '(' (whose text replaces
+    the first's), and reading stops at an item whose '(' has no ')' (returned with
+    closed False)."""
     items: list[tuple[str, str | None, bool]] = []
     i, n = 0, len(text)
     while i < n:
         start, name_end, inner = i, -1, None
         while i < n and text[i] != ",":
-            if text[i] == "(":
+            if text[i] == "(":  # (the name ends at the first; the last one is read)
+                if name_end < 0:
+                    name_end = i
                 close = text.find(")", i + 1)
                 if close < 0:
-                    items.append((text[start:i], None, False))
+                    items.append((text[start:name_end], None, False))
                     return items
-                name_end, inner, i = i, text[i + 1:close], close
+                inner, i = text[i + 1:close], close
             i += 1
         items.append((text[start:name_end if name_end >= 0 else i], inner, True))
         i += 1
