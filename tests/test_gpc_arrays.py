@@ -28,6 +28,7 @@ import pytest
 
 from lb.__main__ import check_mode, parse_args
 from lb.config.model import StickTableSpec
+from lb.proxy import track
 from lb.sticktable import StickTable
 from tests.lbproc import LbProcess, RawBackend
 from tests.stats_support import query, wait_socket
@@ -456,3 +457,26 @@ def test_elements_wrap_as_unsigned_32_bit_integers() -> None:
     assert (t.read(e, "gpt1", 0.0), t.read(e, "gpc0", 0.0)) == (2**32 - 1, 0)
     assert (t.cli_type("gpc"), t.cli_type("gpc0"), t.cli_type("gpc_rate"),
             t.cli_type("gpt")) == ("gpc0", None, "gpc0_rate", "gpt0")
+
+
+def test_a_negative_slot_updates_nothing() -> None:
+    """HAProxy 2.6.12 loads `sc-inc-gpc(0,-1)` and `sc-inc-gpc0(-1)`; slot -1 is not
+    the last slot (it once read as slot 2 in lb)."""
+    t = StickTable("t", StickTableSpec("integer", 10, 0, None, stores=(("gpc0", None),)))
+    e = t.get_or_create(1, 0.0)
+
+    class Rt:
+        @staticmethod
+        def clock() -> float:
+            return 0.0
+
+    class Ctx:
+        stkctr = [None, None, (t, e, 1)]
+        conn = None
+        rt = Rt()
+
+    track.update(Ctx(), -1, "gpc0", None)
+    track.update(Ctx(), -1, "gpc0", 5)
+    assert t.read(e, "gpc0", 0.0) == 0
+    track.update(Ctx(), 2, "gpc0", None)
+    assert t.read(e, "gpc0", 0.0) == 1

@@ -36,7 +36,8 @@ Slot = tuple[StickTable, StickEntry, Any]  # (table, entry, key)
 
 def _slot(holder: Any, slot: int) -> Slot | None:
     sc = holder.stkctr
-    return sc[slot] if sc is not None else None
+    # (a rule may name slot -1: HAProxy 2.6.12 loads `sc-inc-gpc0(-1)`; it is no slot)
+    return sc[slot] if sc is not None and 0 <= slot < len(sc) else None
 
 
 def tracked(ctx: Any, slot: int) -> Slot | None:
